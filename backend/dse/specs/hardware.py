@@ -1,0 +1,51 @@
+"""Accelerators (GPUs, NPUs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dse.specs.common import Fraction, NonNegativeFloat, PositiveFloat
+
+Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
+
+#: Bytes per element of each dtype.
+BYTES_PER_ELEMENT: dict[str, float] = {
+    "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    """One accelerator chip with its local memory.
+
+    Efficiencies are the sustained fraction of peak reached by large kernels, calibrated once
+    per accelerator from sourced measurements (see `calibration_source`).
+    """
+
+    id: str
+    name: str
+    source: str
+    kind: Literal["gpu", "npu"]
+    peak_flops_per_s: dict[str, PositiveFloat]
+    memory_capacity_bytes: PositiveFloat
+    memory_bandwidth_bytes_per_s: PositiveFloat
+    compute_efficiency: Fraction
+    memory_efficiency: Fraction
+    kernel_overhead_s: NonNegativeFloat
+    calibration_source: str
+    #: Peak of the vector / CUDA-core units for element-wise ops (softmax, norms), fp16.
+    vector_flops_per_s: PositiveFloat | None = None
+    #: Catalog id of the memory preset (memories/), for PIM-capable parts.
+    memory_id: str | None = None
+    #: Catalog id of the default intra-node link (interconnects/).
+    intra_node_link_id: str | None = None
+    power_w: PositiveFloat | None = None
+    notes: str = ""
+    field_sources: dict[str, str] = field(default_factory=dict)
+
+    def peak_for(self, dtype: str) -> float:
+        """Peak FLOP/s for a dtype; int8/fp8 fall back to fp16 where the part lacks them."""
+        if dtype in self.peak_flops_per_s:
+            return self.peak_flops_per_s[dtype]
+        return self.peak_flops_per_s["fp16"]
