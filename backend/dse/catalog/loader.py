@@ -7,7 +7,7 @@ import json
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -54,7 +54,7 @@ def validate_spec(spec_type: type[T], data: dict[str, Any]) -> T:
     for key in data:
         if key not in known:
             raise UnknownFieldError(key, known)
-    result: T = _adapter(spec_type).validate_python(data)
+    result: T = _adapter(cast(type, spec_type)).validate_python(data)
     return result
 
 
@@ -94,7 +94,7 @@ def _load_file(path: Path, spec_type: type) -> Any:
     if not isinstance(data, dict):
         raise CatalogError(path, "(file)", "a preset file must hold one JSON object")
     try:
-        spec = validate_spec(spec_type, data)
+        spec: Any = validate_spec(spec_type, data)
     except UnknownFieldError as exc:
         raise CatalogError(path, exc.field, str(exc)) from None
     except ValidationError as exc:
@@ -110,7 +110,7 @@ def _load_file(path: Path, spec_type: type) -> Any:
 
 def load_catalog(root: Path | None = None) -> Catalog:
     """Loads and validates every preset; a malformed file raises CatalogError naming it."""
-    root = Path(root or os.environ.get("DSE_MODELS_DB", DEFAULT_ROOT))
+    root = Path(root) if root else Path(os.environ.get("DSE_MODELS_DB", DEFAULT_ROOT))
     presets: dict[str, dict[str, Any]] = {}
     for category, spec_type in CATEGORY_SPECS.items():
         folder = root / category

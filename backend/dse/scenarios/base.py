@@ -117,7 +117,10 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
         spec = self.metric_specs[key]
         number = float(np.asarray(value, dtype=float))
         return Metric(
-            key=key, label=spec.label, value=number if np.isfinite(number) else None,
-            unit=spec.unit, formula=spec.formula,
+            key=key,
+            label=spec.label,
+            value=number if np.isfinite(number) else None,
+            unit=spec.unit,
+            formula=spec.formula,
             terms={k: (float(v) if not isinstance(v, str) else v) for k, v in terms.items()},
         )

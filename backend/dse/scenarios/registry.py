@@ -1,10 +1,14 @@
-"""The scenario kinds the explorer knows. Each engine's kind adds one line here."""
+"""The scenario kinds the explorer knows. Each engine's kind adds its module name here."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from dse.scenarios.base import ScenarioKind
+
+#: Modules of dse.scenarios that each expose `KIND`, one per line.
+BUILTIN_KIND_MODULES: tuple[str, ...] = ()
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}
 
@@ -13,11 +17,5 @@ def register(kind: ScenarioKind[Any, Any]) -> None:
     KINDS[kind.kind] = kind
 
 
-def _load_builtin_kinds() -> None:
-    # Imported here so a kind's module can import the registry's helpers without a cycle.
-    for module_name in ():
-        module = __import__(f"dse.scenarios.{module_name}", fromlist=["KIND"])
-        register(module.KIND)
-
-
-_load_builtin_kinds()
+for _module_name in BUILTIN_KIND_MODULES:
+    register(importlib.import_module(f"dse.scenarios.{_module_name}").KIND)

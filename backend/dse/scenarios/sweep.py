@@ -57,18 +57,27 @@ def set_path(resolved: Any, path: str, value: Any) -> Any:
 
 
 def _check_axis(
-    kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog, index: int, axis: SweepAxis,
+    kind: ScenarioKind[Any, Any],
+    inputs: BaseModel,
+    catalog: Catalog,
+    index: int,
+    axis: SweepAxis,
     leaves: dict[str, float],
 ) -> None:
     where = f"axes[{index}]"
     if axis.path not in leaves:
-        raise InputError(f"{where}.path", f"'{axis.path}' is not a numeric input of this scenario; "
-                         f"sweepable: {', '.join(sorted(leaves))}")
+        raise InputError(
+            f"{where}.path",
+            f"'{axis.path}' is not a numeric input of this scenario; sweepable: {', '.join(sorted(leaves))}",
+        )
     if any(not math.isfinite(v) for v in axis.values):
         raise InputError(f"{where}.values", "values must be finite numbers")
     base = leaves[axis.path]
-    if float(base).is_integer() and any(not float(v).is_integer() for v in axis.values) \
-            and isinstance(_leaf(kind, inputs, catalog, axis.path), int):
+    if (
+        float(base).is_integer()
+        and any(not float(v).is_integer() for v in axis.values)
+        and isinstance(_leaf(kind, inputs, catalog, axis.path), int)
+    ):
         raise InputError(f"{where}.values", f"'{axis.path}' takes whole numbers")
     # Re-validate the extremes through the schema and the kind's own rules where the path
     # is a field of the document itself, so a sweep cannot reach an input the form refuses.
@@ -123,8 +132,13 @@ def run_sweep(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog,
         metrics[key] = _nan_to_none(metrics[key])
     specs = kind.metric_specs
     return SweepResult(
-        kind=kind.kind, engine_version=kind.engine_version, axes=axes, shape=shape, metrics=metrics,
-        units={k: specs[k].unit for k in metrics}, labels={k: specs[k].label for k in metrics},
+        kind=kind.kind,
+        engine_version=kind.engine_version,
+        axes=axes,
+        shape=shape,
+        metrics=metrics,
+        units={k: specs[k].unit for k in metrics},
+        labels={k: specs[k].label for k in metrics},
     )
 
 

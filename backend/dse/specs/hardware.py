@@ -11,7 +11,12 @@ Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
 
 #: Bytes per element of each dtype.
 BYTES_PER_ELEMENT: dict[str, float] = {
-    "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0,
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
 }
 
 

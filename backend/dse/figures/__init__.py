@@ -1,0 +1,1 @@
+"""Results to Plotly figure dicts."""

@@ -1,0 +1,1 @@
+"""Scenario documents: one schema per kind, evaluate, sweep."""
