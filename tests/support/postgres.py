@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 REQUIRE_ENV = "DSE_REQUIRE_POSTGRES"
@@ -179,8 +180,18 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
     try:
         _run(
             _as_server_user(
-                [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                 "--no-sync", "--locale=C"]
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--locale=C",
+                ]
             ),
             "initdb",
         )
@@ -191,8 +202,19 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
                 f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off"
             )
-            command = [pg_ctl, "-D", str(data_dir), "-l", str(log_file), "-o", options, "-w",
-                       "-t", str(START_TIMEOUT_S), "start"]
+            command = [
+                pg_ctl,
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log_file),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "start",
+            ]
             try:
                 _run(_as_server_user(command), "pg_ctl start")
             except RuntimeError as exc:
@@ -207,6 +229,32 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
     finally:
         if started:
             # Immediate mode: no checkpoint, the data is thrown away.
-            subprocess.run(_as_server_user([pg_ctl, "-D", str(data_dir), "-m", "immediate", "-w", "stop"]),
-                           capture_output=True, check=False)
+            subprocess.run(
+                _as_server_user([pg_ctl, "-D", str(data_dir), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                check=False,
+            )
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- pytest fixtures: import them into a conftest.py (`from support.postgres import postgres_url`) --
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway server for the whole session; skips (or fails under DSE_REQUIRE_POSTGRES=1)."""
+    try:
+        with throwaway_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        if postgres_required():
+            pytest.fail(f"{REQUIRE_ENV}=1 but PostgreSQL cannot be started here: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL not available: {exc} (set {REQUIRE_ENV}=1 to make this a failure)")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Row, make_url
+from sqlalchemy.engine import Connection, RowMapping, make_url
 
 from dse.store.database import create_store_engine, migrate, transaction
 from dse.store.documents import (
@@ -85,23 +85,23 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _record(row: Row[Any]) -> ScenarioRecord:
-    content = json.loads(row.content_json)
+def _record(row: RowMapping) -> ScenarioRecord:
+    content = json.loads(row["content_json"])
     document = {
         "schema_version": content["schema_version"],
         "kind": content["kind"],
-        "name": row.name,
+        "name": row["name"],
         "inputs": content["inputs"],
     }
     return ScenarioRecord(
-        id=row.id,
-        kind=row.kind,
-        name=row.name,
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
         document=document,
-        parent_id=row.parent_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        revision=row.revision,
+        parent_id=row["parent_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        revision=row["revision"],
     )
 
 
@@ -214,13 +214,17 @@ class Store:
         where = [] if kind is None else [scenarios.c.kind == kind]
         with transaction(self._engine, write=False) as connection:
             total = connection.execute(sa.select(sa.func.count()).select_from(scenarios).where(*where)).scalar_one()
-            rows = connection.execute(
-                sa.select(*_RECORD_COLUMNS)
-                .where(*where)
-                .order_by(scenarios.c.row_id.desc())
-                .limit(limit)
-                .offset(offset)
-            ).all()
+            rows = (
+                connection.execute(
+                    sa.select(*_RECORD_COLUMNS)
+                    .where(*where)
+                    .order_by(scenarios.c.row_id.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+                .mappings()
+                .all()
+            )
         return Page(items=[_record(row) for row in rows], total=total, limit=limit, offset=offset)
 
     def rename(self, scenario_id: str, name: str, owner_token: str) -> ScenarioRecord:
@@ -293,18 +297,24 @@ class Store:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _row(self, connection: Connection, scenario_id: str, *, with_content_check: str | None = None) -> Row[Any] | None:
+    def _row(
+        self, connection: Connection, scenario_id: str, *, with_content_check: str | None = None
+    ) -> RowMapping | None:
         if not is_scenario_id(scenario_id):
             return None
-        row = connection.execute(
-            sa.select(*_RECORD_COLUMNS, scenarios.c.owner_token_sha256).where(scenarios.c.id == scenario_id)
-        ).one_or_none()
-        if row is not None and with_content_check is not None and row.content_json != with_content_check:
+        row = (
+            connection.execute(
+                sa.select(*_RECORD_COLUMNS, scenarios.c.owner_token_sha256).where(scenarios.c.id == scenario_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is not None and with_content_check is not None and row["content_json"] != with_content_check:
             # Two different contents with the same 60-bit id prefix: refuse rather than conflate.
             raise StoreError(f"id collision on {scenario_id!r}: a different scenario already has this id")
         return row
 
-    def _existing_row(self, connection: Connection, scenario_id: str) -> Row[Any]:
+    def _existing_row(self, connection: Connection, scenario_id: str) -> RowMapping:
         row = self._row(connection, scenario_id)
         if row is None:
             raise NotFound(f"scenario {scenario_id!r} not found")
@@ -318,7 +328,7 @@ class Store:
             given = _token_hash(owner_token)
         except UnicodeEncodeError as exc:
             raise Forbidden("wrong owner token") from exc
-        if not hmac.compare_digest(given, row.owner_token_sha256):
+        if not hmac.compare_digest(given, row["owner_token_sha256"]):
             raise Forbidden("wrong owner token")
 
 
