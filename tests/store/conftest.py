@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dse.store import Store
-from support.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from support.postgres import postgres_server, postgres_session_database, postgres_url  # noqa: F401  (fixtures)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
