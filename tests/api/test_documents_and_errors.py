@@ -54,8 +54,10 @@ def test_inline_model_instead_of_preset(toy_client, client=None):
 
 
 def test_sweep_two_axes_is_one_grid(toy_client):
-    body = {"document": DOC, "axes": [{"path": "batch_size", "values": [1, 2, 4]},
-                                      {"path": "bytes_per_param", "values": [1, 2]}]}
+    body = {
+        "document": DOC,
+        "axes": [{"path": "batch_size", "values": [1, 2, 4]}, {"path": "bytes_per_param", "values": [1, 2]}],
+    }
     response = toy_client.post("/api/v1/sweep", json=body)
     assert response.status_code == 200, response.text
     out = response.json()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-DOC = {"schema_version": 1, "kind": "toy", "name": "GPT-3 7B at batch 8", "inputs": {"model": "gpt3-7b", "batch_size": 8}}
+DOC = {
+    "schema_version": 1,
+    "kind": "toy",
+    "name": "GPT-3 7B at batch 8",
+    "inputs": {"model": "gpt3-7b", "batch_size": 8},
+}
 
 
 def _save(client, doc=DOC, **params):
@@ -80,8 +85,11 @@ def test_result_of_a_saved_scenario_and_compare_by_id(toy_client):
 
 
 def test_unknown_ids_are_404(toy_client):
-    for method, path in (("get", "/api/v1/scenarios/nope"), ("get", "/api/v1/scenarios/nope/result"),
-                         ("post", "/api/v1/scenarios/nope/fork")):
+    for method, path in (
+        ("get", "/api/v1/scenarios/nope"),
+        ("get", "/api/v1/scenarios/nope/result"),
+        ("post", "/api/v1/scenarios/nope/fork"),
+    ):
         response = getattr(toy_client, method)(path, **({"json": {}} if method == "post" else {}))
         assert response.status_code == 404, path
     response = toy_client.post("/api/v1/scenarios", json=DOC, params={"parent": "nope"})

@@ -24,8 +24,9 @@ def test_saved_scenario_opens_and_plots(live_server, page):
 
 
 def test_catalog_and_saved_list(live_server, page):
-    httpx.post(f"{live_server}/api/v1/scenarios",
-               json={"schema_version": 1, "kind": "toy", "name": "listed", "inputs": {}})
+    httpx.post(
+        f"{live_server}/api/v1/scenarios", json={"schema_version": 1, "kind": "toy", "name": "listed", "inputs": {}}
+    )
     page.goto(f"{live_server}/catalog")
     page.wait_for_selector("section[data-category='llms'] tbody tr")
     assert page.locator("section[data-category='llms'] tbody tr").count() >= 9

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.postgres import postgres_server, postgres_session_database, postgres_url  # noqa: F401  (fixtures)
 
 from dse.store import Store
-from support.postgres import postgres_server, postgres_session_database, postgres_url  # noqa: F401  (fixtures)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

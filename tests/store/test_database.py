@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from tests.support.documents import make_document
 
 from dse.store import Store, StoreError
 from dse.store.database import SQLITE_BUSY_TIMEOUT_MS
 from dse.store.schema import metadata
-from support.documents import make_document
 
 
 def test_migrations_reach_head_and_match_the_table_definitions(store: Store) -> None:

@@ -10,9 +10,9 @@ import math
 import re
 
 import pytest
+from tests.support.documents import make_document
 
 from dse.store import InvalidDocument, StoreError, canonical_json, scenario_id_for
-from support.documents import make_document
 
 
 def test_canonical_json_sorts_keys_drops_whitespace_and_keeps_unicode() -> None:

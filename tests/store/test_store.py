@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.documents import make_document
 
 import dse.store.store as store_module
 from dse.store import (
@@ -22,7 +23,6 @@ from dse.store import (
     StoreError,
     scenario_id_for,
 )
-from support.documents import make_document
 
 
 def _all_rows_text(store: Store) -> str:

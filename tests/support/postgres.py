@@ -251,7 +251,7 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-# -- pytest fixtures: import them into a conftest.py (`from support.postgres import postgres_url`) --
+# -- pytest fixtures: import them into a conftest.py (`from tests.support.postgres import postgres_url`) --
 
 
 @pytest.fixture(scope="session")

@@ -51,12 +51,19 @@ class ToyKind(ScenarioKind[ToyInputs, ToyResolved]):
     def evaluate(self, resolved: ToyResolved) -> EvaluationResult:
         values = self.compute(resolved)
         return EvaluationResult(
-            kind=self.kind, engine_version=self.engine_version,
+            kind=self.kind,
+            engine_version=self.engine_version,
             metrics=[self.metric(k, v, B=resolved.batch_size, w=resolved.bytes_per_param) for k, v in values.items()],
-            figures=[Figure(key="bytes", title="Bytes", figure={
-                "data": [{"type": "bar", "x": list(values), "y": [float(v) for v in values.values()]}],
-                "layout": {"yaxis": {"title": {"text": "bytes"}}},
-            })],
+            figures=[
+                Figure(
+                    key="bytes",
+                    title="Bytes",
+                    figure={
+                        "data": [{"type": "bar", "x": list(values), "y": [float(v) for v in values.values()]}],
+                        "layout": {"yaxis": {"title": {"text": "bytes"}}},
+                    },
+                )
+            ],
         )
 
     def examples(self) -> list[dict[str, Any]]:

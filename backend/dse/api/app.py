@@ -12,7 +12,8 @@ from fastapi.routing import APIRoute
 from dse import __version__
 from dse.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from dse.api.problems import install_problem_handlers
-from dse.api.routers import catalog, evaluate, meta, pages, scenarios
+from dse.api.routers import catalog as catalog_routes
+from dse.api.routers import evaluate, meta, pages, scenarios
 from dse.catalog import Catalog, default_catalog
 from dse.scenarios.documents import document_union
 from dse.settings import Settings, get_settings
@@ -50,13 +51,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     install_problem_handlers(app)
     document_type = document_union()
     app.include_router(meta.router, prefix=API_PREFIX)
-    app.include_router(catalog.router, prefix=API_PREFIX)
+    app.include_router(catalog_routes.router, prefix=API_PREFIX)
     app.include_router(evaluate.build_router(document_type), prefix=API_PREFIX)
     app.include_router(scenarios.build_router(document_type), prefix=API_PREFIX)
     app.include_router(pages.router)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

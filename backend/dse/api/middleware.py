@@ -11,10 +11,22 @@ PROBLEM = "application/problem+json"
 
 
 async def _send_problem(send: Send, status: int, title: str, detail: str, field: str) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail,
-                       "errors": [{"field": field, "reason": detail}]}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "errors": [{"field": field, "reason": detail}],
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -74,8 +86,9 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if json_depth_exceeds(body, self.max_depth):
-            await _send_problem(send, 422, "Invalid input", f"JSON nested deeper than {self.max_depth} levels",
-                                "(body)")
+            await _send_problem(
+                send, 422, "Invalid input", f"JSON nested deeper than {self.max_depth} levels", "(body)"
+            )
             return
         replayed = False
 
@@ -90,10 +103,12 @@ class BodyLimitMiddleware:
 
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-     b"font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-     b"form-action 'self'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+        b"font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+        b"form-action 'self'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),

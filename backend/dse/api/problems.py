@@ -18,8 +18,13 @@ from dse.store import Forbidden, NotFound
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str = "", errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str = "",
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail or title}
     if errors:
         body["errors"] = errors
@@ -63,8 +68,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return problem(403, "Forbidden", str(exc) or "the owner token is missing or wrong",
-                       [{"field": "X-Owner-Token", "reason": "missing or wrong owner token"}])
+        return problem(
+            403,
+            "Forbidden",
+            str(exc) or "the owner token is missing or wrong",
+            [{"field": "X-Owner-Token", "reason": "missing or wrong owner token"}],
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -60,10 +60,20 @@ def compare(documents: list[dict[str, Any]], results: list[EvaluationResult]) ->
         values = [other[first.key].value for other in by_key]
         base = values[0]
         absolute = [None if v is None or base is None else v - base for v in values]
-        relative = [
-            None if a is None or base is None or base == 0 else a / abs(base) for a in absolute
-        ]
-        metrics.append(MetricComparison(key=first.key, label=first.label, unit=first.unit, values=values,
-                                        absolute_delta=absolute, relative_delta=relative))
-    return Comparison(names=[d["name"] for d in documents], kinds=[d["kind"] for d in documents],
-                      inputs_differ=differ, metrics=metrics)
+        relative = [None if a is None or base is None or base == 0 else a / abs(base) for a in absolute]
+        metrics.append(
+            MetricComparison(
+                key=first.key,
+                label=first.label,
+                unit=first.unit,
+                values=values,
+                absolute_delta=absolute,
+                relative_delta=relative,
+            )
+        )
+    return Comparison(
+        names=[d["name"] for d in documents],
+        kinds=[d["kind"] for d in documents],
+        inputs_differ=differ,
+        metrics=metrics,
+    )

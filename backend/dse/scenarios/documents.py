@@ -11,7 +11,7 @@ from dse.catalog import Catalog
 from dse.scenarios.base import EvaluationResult, InputError, ScenarioKind
 from dse.scenarios.registry import KINDS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 NAME_FIELD = Annotated[str, Field(min_length=1, max_length=200, description="A title for people; any text.")]
 
 
@@ -34,7 +34,7 @@ def document_model(kind_name: str) -> type[BaseModel]:
         title,
         __config__=ConfigDict(extra="forbid", title=title),
         schema_version=(Literal[1], SCHEMA_VERSION),
-        kind=(Literal[kind_name], ...),  # type: ignore[valid-type]
+        kind=(Literal[kind_name], ...),  # type: ignore[arg-type]
         name=(NAME_FIELD, ...),
         inputs=(kind.inputs_model, ...),
     )

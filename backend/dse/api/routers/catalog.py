@@ -13,7 +13,7 @@ router = APIRouter(prefix="/catalog", tags=["catalog"])
 
 
 def _describe(catalog: Any, category: str) -> list[dict[str, Any]]:
-    presets = catalog.describe(category)
+    presets: list[dict[str, Any]] = catalog.describe(category)
     if category == "llms":
         # Derived, not typed in: the parameter count the engines use, beside the published one.
         for preset, spec in zip(presets, catalog.items(category), strict=True):

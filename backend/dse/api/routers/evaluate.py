@@ -1,7 +1,5 @@
 """Evaluate, sweep and compare documents (nothing is saved)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -30,16 +28,16 @@ def build_router(document_type: Any) -> APIRouter:
     router = APIRouter(tags=["evaluate"])
 
     class SweepRequest(BaseModel):
-        document: document_type  # type: ignore[valid-type]
+        document: document_type
         axes: list[SweepAxis] = Field(min_length=1, max_length=2)
 
     class CompareRequest(BaseModel):
-        items: list[str | document_type] = Field(  # type: ignore[valid-type]
+        items: list[str | document_type] = Field(
             min_length=2, max_length=8, description="Saved scenario ids or inline documents."
         )
 
     @router.post("/evaluate", name="evaluate", response_model=EvaluationResult)
-    def evaluate(document: Annotated[document_type, Body()], catalog: CatalogDep) -> EvaluationResult:  # type: ignore[valid-type]
+    def evaluate(document: Annotated[document_type, Body()], catalog: CatalogDep) -> EvaluationResult:
         """Evaluates one document without saving it."""
         return evaluate_document(document, catalog)
 
@@ -47,7 +45,7 @@ def build_router(document_type: Any) -> APIRouter:
     def sweep(request: SweepRequest, catalog: CatalogDep) -> SweepResult:
         """One or two numeric inputs (named by their path) swept over values: one engine call for the grid."""
         document = request.document
-        return run_sweep(kind_of(document), document.inputs, catalog, request.axes)  # type: ignore[attr-defined]
+        return run_sweep(kind_of(document), document.inputs, catalog, request.axes)
 
     @router.post("/compare", name="compare", response_model=Comparison)
     def compare_scenarios(request: CompareRequest, catalog: CatalogDep, store: StoreDep) -> Comparison:

@@ -24,7 +24,10 @@ def list_kinds() -> list[dict[str, Any]]:
     """Every scenario kind, with its metrics (label, unit, formula)."""
     return [
         {
-            "kind": k.kind, "title": k.title, "description": k.description, "engine_version": k.engine_version,
+            "kind": k.kind,
+            "title": k.title,
+            "description": k.description,
+            "engine_version": k.engine_version,
             "metrics": {key: spec.model_dump() for key, spec in k.metric_specs.items()},
             "schema_url": f"/api/v1/kinds/{k.kind}/schema",
         }

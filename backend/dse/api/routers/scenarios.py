@@ -1,7 +1,5 @@
 """Saved scenarios: immutable documents under a content hash, shared by link."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -50,9 +48,15 @@ class ForkRequest(StrictModel):
 
 def _out(record: ScenarioRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "kind": record.kind, "name": record.name, "parent_id": record.parent_id,
-        "created_at": record.created_at, "updated_at": record.updated_at, "revision": record.revision,
-        "document": record.document, "share_url": f"/s/{record.id}",
+        "id": record.id,
+        "kind": record.kind,
+        "name": record.name,
+        "parent_id": record.parent_id,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "revision": record.revision,
+        "document": record.document,
+        "share_url": f"/s/{record.id}",
     }
 
 
@@ -72,8 +76,9 @@ def build_router(document_type: Any) -> APIRouter:
 
     @router.post("", name="create_scenario", status_code=201, response_model=SavedScenario)
     def create(
-        document: Annotated[document_type, Body()],  # type: ignore[valid-type]
-        store: StoreDep, response: Response,
+        document: Annotated[document_type, Body()],
+        store: StoreDep,
+        response: Response,
         parent: Annotated[str | None, Query(max_length=64, description="Id of the scenario this edits.")] = None,
     ) -> SavedScenario:
         """Saves a document; the same content saved twice gets the same id."""
@@ -87,11 +92,16 @@ def build_router(document_type: Any) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> ScenarioPage:
         page = store.list(kind=kind, limit=limit, offset=offset)
-        return ScenarioPage(items=[ScenarioOut(**_out(r)) for r in page.items], total=page.total,
-                            limit=page.limit, offset=page.offset)
+        return ScenarioPage(
+            items=[ScenarioOut(**_out(r)) for r in page.items], total=page.total, limit=page.limit, offset=page.offset
+        )
 
-    @router.get("/{scenario_id}", name="get_scenario", response_model=ScenarioOut,
-                responses={304: {"description": "Not modified (If-None-Match matched the ETag)."}})
+    @router.get(
+        "/{scenario_id}",
+        name="get_scenario",
+        response_model=ScenarioOut,
+        responses={304: {"description": "Not modified (If-None-Match matched the ETag)."}},
+    )
     def get(scenario_id: str, store: StoreDep, request: Request, response: Response) -> Any:
         record = store.get(scenario_id)
         etag = _etag(record)
