@@ -23,7 +23,9 @@ stages * stage time. Every numeric input broadcasts; no Python loop over design 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -193,6 +195,21 @@ def lm_head_time_s(shape: ModelShape, device: DeviceRates, deployment: Deploymen
     compute_s = flop / (device.matrix_flops_per_s * device.compute_efficiency)
     memory_s = bytes_moved / (device.memory_bandwidth_bytes_per_s * device.memory_efficiency)
     return np.maximum(compute_s, memory_s) + device.kernel_overhead_s
+
+
+def lognormal_quantile_table(
+    *, median_tokens: float, mean_tokens: float, max_tokens: float, points: int = 129
+) -> tuple[float, ...]:
+    """Lengths at `points` evenly spaced quantiles of a log-normal through a median and a mean, capped.
+
+    mu = ln(median), sigma = sqrt(2 ln(mean / median)); the 0 and 1 quantiles are taken at
+    1/(2*points) from the ends so that the table stays finite.
+    """
+    sigma = math.sqrt(2.0 * math.log(max(mean_tokens / median_tokens, 1.0)))
+    normal = NormalDist()
+    edge = 0.5 / points
+    quantiles = [edge + (1.0 - 2.0 * edge) * i / (points - 1) for i in range(points)]
+    return tuple(min(max_tokens, median_tokens * math.exp(sigma * normal.inv_cdf(u))) for u in quantiles)
 
 
 def max_ndim(*groups: object) -> int:
