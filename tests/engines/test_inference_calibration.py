@@ -53,7 +53,8 @@ def test_vidur_llama2_7b_layer_linears_at_batch_1(acc_id: str, measured_s: float
 
 @pytest.mark.parametrize(("acc_id", "fraction_of_peak"), [("a100-80gb", 0.71), ("h100-sxm", 0.76)])
 def test_vidur_4096_tokens_reach_the_measured_share_of_peak(acc_id: str, fraction_of_peak: float) -> None:
-    """vidur (REFERENCE.md): at 4096 tokens the linears reach ~71% (A100) / ~76% (H100) of peak FLOP/s. Tolerance 15%."""
+    """vidur (REFERENCE.md): at 4096 tokens the linears reach ~71% (A100) / ~76% (H100) of peak FLOP/s.
+    Tolerance 15%."""
     acc: AcceleratorSpec = default_catalog().get("accelerators", acc_id)
     tokens = 4096.0
     t = _priced(acc_id, batch=tokens, query_tokens=1.0, context_tokens=1.0, tensor_parallel=1.0, **LLAMA2_7B)
@@ -108,8 +109,11 @@ def test_llmcompass_gpt3_175b_layer_total() -> None:
     assert sum(_llmcompass().values()) * 1e6 == pytest.approx(LLMCOMPASS_TOTAL_US, rel=TOLERANCE)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the eager-PyTorch LayerNorm/GeLU launches measured ~48 us each; "
-                   "one per-kernel overhead (17 us, fitted to the GEMVs) cannot also fit them")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the eager-PyTorch LayerNorm/GeLU launches measured ~48 us each; "
+    "one per-kernel overhead (17 us, fitted to the GEMVs) cannot also fit them",
+)
 @pytest.mark.parametrize("op", list(LLMCOMPASS_SMALL_OPS_US))
 def test_llmcompass_small_elementwise_ops(op: str) -> None:
     """LLMCompass LayerNorm x2 and GeLU (48 us each). Tolerance 15%: expected to fail, kept as a record."""

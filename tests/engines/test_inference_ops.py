@@ -84,5 +84,7 @@ def test_all_reduces_only_under_tensor_parallelism() -> None:
 
 def test_kv_cache_bytes_per_token_exact() -> None:
     """2 * L * a_kv * d_h * w: Llama-2-7B fp16 holds 0.5 MiB per token. Exact."""
-    got = kv_cache_bytes_per_token(num_layers=32.0, hidden_size=4096.0, num_heads=32.0, num_kv_heads=32.0, kv_cache_bytes=2.0)
+    got = kv_cache_bytes_per_token(
+        num_layers=32.0, hidden_size=4096.0, num_heads=32.0, num_kv_heads=32.0, kv_cache_bytes=2.0
+    )
     assert got == 2 * 32 * 4096 * 2 == 524288

@@ -102,7 +102,9 @@ def test_sweep_equals_point_by_point() -> None:
     grid = _throughput(r, batch_size=batches, prompt_tokens=prompts)
     for i, b in enumerate(batches[:, 0]):
         for j, p in enumerate(prompts[0]):
-            assert grid[i, j] == pytest.approx(float(_throughput(r, batch_size=float(b), prompt_tokens=float(p))), rel=1e-12)
+            assert grid[i, j] == pytest.approx(
+                float(_throughput(r, batch_size=float(b), prompt_tokens=float(p))), rel=1e-12
+            )
     rd = _resolve(**NEUPIMS_SETTINGS)
     swept = _throughput(rd, batch_size=batches[:, 0])
     for i, b in enumerate(batches[:, 0]):

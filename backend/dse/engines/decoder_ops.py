@@ -172,7 +172,9 @@ def decoder_layer_ops(
         ),
         "ffn_down": OpCost(
             flop=2.0 * tokens * ffn_hidden_size * h / tp,
-            bytes_moved=ffn_hidden_size * h / tp * weight_bytes + tokens * ffn_hidden_size / tp * act + tokens * h * act,
+            bytes_moved=ffn_hidden_size * h / tp * weight_bytes
+            + tokens * ffn_hidden_size / tp * act
+            + tokens * h * act,
         ),
         "all_reduce_ffn": OpCost(flop=tokens * h * (tp - 1.0) / tp, bytes_moved=0.0, link_bytes=all_reduce_bytes),
     }

@@ -216,7 +216,9 @@ def max_ndim(*groups: object) -> int:
     """Most dimensions among the numeric fields of some dataclasses or arrays (for extra axes)."""
     most = 0
     for group in groups:
-        values = [getattr(group, f.name) for f in dataclasses.fields(group)] if dataclasses.is_dataclass(group) else [group]
+        values = (
+            [getattr(group, f.name) for f in dataclasses.fields(group)] if dataclasses.is_dataclass(group) else [group]
+        )
         for value in values:
             if isinstance(value, np.ndarray):
                 most = max(most, value.ndim)
@@ -368,7 +370,10 @@ def run_inference(
         candidate_fraction = np.where(split, fractions, 0.0)
         if searching:
             full_shape = np.broadcast_shapes(
-                np.shape(candidate_stage), np.shape(candidate_npu), np.shape(candidate_pim), np.shape(candidate_fraction)
+                np.shape(candidate_stage),
+                np.shape(candidate_npu),
+                np.shape(candidate_pim),
+                np.shape(candidate_fraction),
             )
             best = np.argmin(np.broadcast_to(candidate_stage, full_shape), axis=0)[None]
 
@@ -379,7 +384,12 @@ def run_inference(
             stage_s, npu_busy_s, pim_busy_s = pick(candidate_stage), pick(candidate_npu), pick(candidate_pim)
             fraction = pick(candidate_fraction)
         else:
-            stage_s, npu_busy_s, pim_busy_s, fraction = candidate_stage, candidate_npu, candidate_pim, candidate_fraction
+            stage_s, npu_busy_s, pim_busy_s, fraction = (
+                candidate_stage,
+                candidate_npu,
+                candidate_pim,
+                candidate_fraction,
+            )
     lm_s = lm_head_time_s(shape, device, deployment, batch)
     slowest_stage_s = stage_s + lm_s  # the last stage also computes the logits
     throughput = batch / slowest_stage_s
@@ -425,7 +435,9 @@ def run_inference(
         workload.peak_context_tokens if workload.context_quantile_tokens is None else context
     )  # paged KV follows the actual lengths of a distribution
     kv_bytes = batch * reserved_context * kv_per_token_device
-    max_batch = np.floor(np.maximum(device.memory_capacity_bytes - weights, 0.0) / (reserved_context * kv_per_token_device))
+    max_batch = np.floor(
+        np.maximum(device.memory_capacity_bytes - weights, 0.0) / (reserved_context * kv_per_token_device)
+    )
     return InferenceResult(
         throughput_tokens_per_s=throughput,
         time_per_output_token_s=tpot,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 SYSTEM_LABELS: dict[str, str] = {
@@ -14,7 +14,9 @@ SYSTEM_LABELS: dict[str, str] = {
 }
 
 
-def throughput_vs_batch(batches: Sequence[float], throughput_by_system: dict[str, Sequence[float]]) -> dict[str, Any]:
+def throughput_vs_batch(
+    batches: Sequence[float], throughput_by_system: Mapping[str, Sequence[float]]
+) -> dict[str, Any]:
     """One line per system: decode throughput (tokens/s) against batch size."""
     data = [
         {
@@ -35,7 +37,7 @@ def throughput_vs_batch(batches: Sequence[float], throughput_by_system: dict[str
 
 
 def time_breakdown(
-    op_names: Sequence[str], op_times_s: Sequence[float], op_units: Sequence[str], unit_busy_s: dict[str, float]
+    op_names: Sequence[str], op_times_s: Sequence[float], op_units: Sequence[str], unit_busy_s: Mapping[str, float]
 ) -> dict[str, Any]:
     """Per-op time of one decode layer (bars coloured by unit) and busy time per unit."""
     data: list[dict[str, Any]] = []

@@ -14,8 +14,8 @@ from dse.engines.decoder_ops import BOUND_NAMES, OP_NAMES
 from dse.engines.inference import (
     PIM_SYSTEMS,
     SYSTEMS,
-    DeviceRates,
     Deployment,
+    DeviceRates,
     InferenceResult,
     ModelShape,
     Workload,
@@ -256,7 +256,8 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         wants_gpu = inputs.system.startswith("gpu")
         if (acc.kind == "gpu") != wants_gpu:
             raise InputError(
-                "accelerator", f"system '{inputs.system}' needs {'a GPU' if wants_gpu else 'an NPU'}; '{acc.id}' is {acc.kind}"
+                "accelerator",
+                f"system '{inputs.system}' needs {'a GPU' if wants_gpu else 'an NPU'}; '{acc.id}' is {acc.kind}",
             )
         if inputs.system in PIM_SYSTEMS:
             if memory is None or memory.pim_multipliers_per_bank <= 0:
@@ -278,7 +279,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
             model=llm,
             accelerator=acc,
             comparison_gpu=gpu,
-            memory=memory if inputs.system in PIM_SYSTEMS else memory,
+            memory=memory,
             request_lengths=lengths,
             batch_size=float(inputs.batch_size),
             prompt_tokens=float(inputs.prompt_tokens),
@@ -319,7 +320,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         r = resolved
         result = run_inference(**_engine_inputs(r))
         values = _metric_values(result)
-        terms = {
+        terms: dict[str, float | str] = {
             "B": r.batch_size,
             "L": float(r.model.num_layers),
             "TP": r.tensor_parallel,
@@ -331,7 +332,8 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         feasible = bool(np.all(np.asarray(result.fits) > 0))
         if not feasible:
             notes.append(
-                f"Does not fit: batch {r.batch_size:.0f} needs {float(result.memory_footprint_bytes_per_device) / 1e9:.2f} GB "
+                f"Does not fit: batch {r.batch_size:.0f} needs "
+                f"{float(result.memory_footprint_bytes_per_device) / 1e9:.2f} GB "
                 f"per device (weights {float(result.weights_bytes_per_device) / 1e9:.2f} GB + KV cache "
                 f"{float(result.kv_cache_bytes_per_device) / 1e9:.2f} GB) but {r.accelerator.id} has "
                 f"{r.accelerator.memory_capacity_bytes / 1e9:.2f} GB; the largest batch that fits is "
@@ -378,7 +380,13 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
             crossover = self._crossover(r, by_system)
             if crossover is not None:
                 notes.append(crossover)
-        figs.append(Figure(key="throughput_vs_batch", title="Throughput vs batch", figure=figures.throughput_vs_batch(BATCH_GRID, by_system)))
+        figs.append(
+            Figure(
+                key="throughput_vs_batch",
+                title="Throughput vs batch",
+                figure=figures.throughput_vs_batch(BATCH_GRID, by_system),
+            )
+        )
         names = list(OP_NAMES)
         times = [float(result.decode_ops[n].time_s) for n in names]
         units = [op_unit(r.system, n) for n in names]
@@ -388,7 +396,11 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         busy: dict[str, float] = {}
         for t, u in zip(times, units, strict=True):
             busy[u] = busy.get(u, 0.0) + t
-        figs.append(Figure(key="time_breakdown", title="Time breakdown", figure=figures.time_breakdown(names, times, units, busy)))
+        figs.append(
+            Figure(
+                key="time_breakdown", title="Time breakdown", figure=figures.time_breakdown(names, times, units, busy)
+            )
+        )
         costs = result.decode_op_costs
         roof_names = [n for n in names if units[names.index(n)] not in ("link",)]
         intensity = [float(costs[n].flop) / max(float(costs[n].bytes_moved), 1.0) for n in roof_names]
@@ -435,8 +447,12 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         half = dataclasses.replace(r, batch_size=batches, sub_batch_fraction=0.5)  # type: ignore[arg-type]
         off = dataclasses.replace(r, batch_size=batches, sub_batch_fraction=0.0)  # type: ignore[arg-type]
         npu = self._comparable_systems(r)["neupims"]
-        on_t = np.asarray(run_inference(**_engine_inputs(half, system="neupims", accelerator=npu)).throughput_tokens_per_s)
-        off_t = np.asarray(run_inference(**_engine_inputs(off, system="neupims", accelerator=npu)).throughput_tokens_per_s)
+        on_t = np.asarray(
+            run_inference(**_engine_inputs(half, system="neupims", accelerator=npu)).throughput_tokens_per_s
+        )
+        off_t = np.asarray(
+            run_inference(**_engine_inputs(off, system="neupims", accelerator=npu)).throughput_tokens_per_s
+        )
         wins = np.nonzero(on_t > off_t)[0]
         if wins.size == 0:
             return f"Sub-batch interleaving (even split) never beats no interleaving up to batch {BATCH_GRID[-1]}."
@@ -522,7 +538,11 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         return Table(
             key="pim",
             title=f"PIM figures derived from {m.id}",
-            columns=[Column(key="what", label="quantity"), Column(key="value", label="value"), Column(key="unit", label="unit")],
+            columns=[
+                Column(key="what", label="quantity"),
+                Column(key="value", label="value"),
+                Column(key="unit", label="unit"),
+            ],
             rows=rows,
         )
 
