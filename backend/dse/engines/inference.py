@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -249,10 +250,13 @@ def pim_attention_cycles(
     deployment: Deployment,
     workload: Workload,
     batch: Num,
-    sub_batch: Num,
     ndim: int,
-) -> Num:
-    """Cycles of the most-loaded channel for the decode attention of `sub_batch` of `batch` requests."""
+) -> Callable[[Num], Num]:
+    """Cycles of the most-loaded channel for the decode attention of a sub-batch of n of the batch's requests.
+
+    Fixed lengths: ceil(n / C) * t(s). A distribution: the whole batch is placed greedily once and
+    a sub-batch keeps the batch's length mix, so it takes n/B of that makespan.
+    """
     gemv = gemv_tile_cycles(
         banks_per_channel=memory.banks_per_channel,
         banks_per_activation_group=memory.banks_per_activation_group,
@@ -276,14 +280,20 @@ def pim_attention_cycles(
         )
 
     if workload.context_quantile_tokens is None:
-        return uniform_channel_makespan(
-            requests=np.round(sub_batch), channels=memory.channels, request_cycles=per_request(workload.context_tokens)
-        )
+        each = per_request(workload.context_tokens)
+
+        def uniform(sub_batch: Num) -> Num:
+            return uniform_channel_makespan(requests=np.round(sub_batch), channels=memory.channels, request_cycles=each)
+
+        return uniform
     contexts = request_contexts(workload, batch, ndim)
-    cycles = np.where(contexts > 0.0, per_request(contexts), 0.0)
-    # greedy placement of the whole batch; each sub-batch keeps the batch's length mix
-    full = greedy_channel_makespan(cycles, memory.channels)
-    return full * sub_batch / np.maximum(np.round(np.asarray(batch, dtype=np.float64)), 1.0)
+    full = greedy_channel_makespan(np.where(contexts > 0.0, per_request(contexts), 0.0), memory.channels)
+    count = np.maximum(np.round(np.asarray(batch, dtype=np.float64)), 1.0)
+
+    def share(sub_batch: Num) -> Num:
+        return full * sub_batch / count
+
+    return share
 
 
 def mean_context(workload: Workload, batch: Num, ndim: int) -> Num:
@@ -323,6 +333,13 @@ def run_inference(
     tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
     layers_per_stage = shape.num_layers / pp
     clock = memory.clock_period_s if memory is not None else 1.0
+    pim_cycles = (
+        pim_attention_cycles(
+            memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, ndim=ndim
+        )
+        if on_pim and memory is not None
+        else None
+    )
 
     def npu_parts(sub: Num) -> tuple[Num, Num, Num, dict[str, PricedOp], dict[str, OpCost]]:
         ops = _layer_ops(shape, deployment, batch=sub, query_tokens=1.0, context_tokens=context, fused_qkv=fused_qkv)
@@ -333,10 +350,8 @@ def run_inference(
         """(attention stage time, of which PIM GEMV time) for a (sub-)batch."""
         if not on_pim:
             return _sum_times(priced, OPS_ATTENTION), 0.0 * np.asarray(sub)
-        assert memory is not None
-        pim_s = clock * pim_attention_cycles(
-            memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, sub_batch=sub, ndim=ndim
-        )
+        assert pim_cycles is not None
+        pim_s = clock * pim_cycles(sub)
         return pim_s + priced["softmax"].time_s, pim_s
 
     qkv_s, pf_s, _, priced_full, ops_full = npu_parts(batch)

@@ -119,10 +119,11 @@ def greedy_channel_makespan(request_cycles: NDArray[np.float64], channels: Num) 
     widest = int(np.max(channel_count))
     points = np.broadcast_shapes(cycles.shape[1:], channel_count.shape)
     exists = np.arange(widest) < channel_count[..., None]
-    load = np.where(np.broadcast_to(exists, (*points, widest)), 0.0, np.inf)
-    for rank in range(cycles.shape[0]):
-        least = np.argmin(load, axis=-1)[..., None]
-        chosen = np.take_along_axis(load, least, axis=-1) + np.broadcast_to(cycles[rank], points)[..., None]
-        np.put_along_axis(load, least, chosen, axis=-1)
-    result: NDArray[np.float64] = np.max(np.where(np.isfinite(load), load, 0.0), axis=-1)
+    load = np.where(np.broadcast_to(exists, (*points, widest)), 0.0, np.inf).reshape(-1, widest)
+    per_rank = np.broadcast_to(cycles, (cycles.shape[0], *points)).reshape(cycles.shape[0], -1)
+    rows = np.arange(load.shape[0])
+    for rank in range(per_rank.shape[0]):
+        least = np.argmin(load, axis=1)
+        load[rows, least] += per_rank[rank]
+    result: NDArray[np.float64] = np.max(np.where(np.isfinite(load), load, 0.0), axis=1).reshape(points)
     return result
