@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -119,3 +120,24 @@ def test_attention_dominates_npu_only_and_moves_to_pim() -> None:
     pim = run_inference(**_engine_inputs(r, system="npu_pim_blocked"))
     assert float(pim.attention_time_s) * 2 < float(npu.attention_time_s)
     assert 0.0 < float(pim.pim_busy_fraction) < 1.0 and float(npu.pim_busy_fraction) == 0.0
+
+
+def test_neupims_keeps_both_units_busier_than_blocked_mode() -> None:
+    """NeuPIMs (ASPLOS'24) Section 7: overlapping GEMM and GEMV raises NPU and PIM utilisation over blocked mode.
+    Order check at batch 768 (no published number used)."""
+    r = _resolve(**NEUPIMS_SETTINGS)
+    neupims = run_inference(**_engine_inputs(r))
+    blocked = run_inference(**_engine_inputs(r, system="npu_pim_blocked"))
+    assert float(neupims.npu_busy_fraction) > float(blocked.npu_busy_fraction)
+    assert float(neupims.pim_busy_fraction) > float(blocked.pim_busy_fraction)
+
+
+def test_blocked_layer_is_gemms_plus_pim_attention_exactly() -> None:
+    """Blocked mode, fixed lengths: layer = NPU ops + softmax + tCK * ceil(B/C) * t_request (REFERENCE.md). Exact."""
+    r = _resolve(**{**NEUPIMS_SETTINGS, "system": "npu_pim_blocked", "request_lengths": None, "batch_size": 100})
+    result = run_inference(**_engine_inputs(r))
+    npu = sum(float(op.time_s) for name, op in result.decode_ops.items() if name not in ("score", "context"))
+    per_request = 2 * (100 + 24 * 184) + 2 * 8 * (100 + 4 * 184)  # s = 512 + 256 = 768, E = 1024, 8 heads
+    pim = 1e-9 * math.ceil(100 / 32) * per_request
+    assert float(result.pim_attention_time_s) == pytest.approx(pim, rel=1e-12)
+    assert float(result.layer_time_s) == pytest.approx(npu + pim, rel=1e-12)

@@ -58,6 +58,7 @@ SPLIT_CANDIDATES: NDArray[np.float64] = np.arange(0, 17, dtype=np.float64) / 32.
 
 OPS_QKV: tuple[str, ...] = ("norm_attn", "qkv")
 OPS_ATTENTION: tuple[str, ...] = ("score", "softmax", "context")
+OPS_LINK: tuple[str, ...] = ("all_reduce_attn", "all_reduce_ffn")
 OPS_PF: tuple[str, ...] = ("out_proj", "all_reduce_attn", "norm_ffn", "ffn_up", "ffn_act", "ffn_down", "all_reduce_ffn")
 
 
@@ -344,7 +345,12 @@ def run_inference(
     def npu_parts(sub: Num) -> tuple[Num, Num, Num, dict[str, PricedOp], dict[str, OpCost]]:
         ops = _layer_ops(shape, deployment, batch=sub, query_tokens=1.0, context_tokens=context, fused_qkv=fused_qkv)
         priced = _price(ops, device, deployment)
-        return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), _sum_times(priced, OPS_ATTENTION), priced, ops
+        link_s = _sum_times(priced, OPS_LINK)
+        return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), link_s, priced, ops
+
+    def npu_busy(qkv: Num, pf: Num, link: Num, attention: Num, priced: dict[str, PricedOp]) -> Num:
+        """Time the NPU/GPU computes: all but the links, and of attention only the softmax when PIM runs it."""
+        return qkv + pf - link + (priced["softmax"].time_s if on_pim else attention)
 
     def attention_time(sub: Num, priced: dict[str, PricedOp]) -> tuple[Num, Num]:
         """(attention stage time, of which PIM GEMV time) for a (sub-)batch."""
@@ -354,11 +360,11 @@ def run_inference(
         pim_s = clock * pim_cycles(sub)
         return pim_s + priced["softmax"].time_s, pim_s
 
-    qkv_s, pf_s, _, priced_full, ops_full = npu_parts(batch)
+    qkv_s, pf_s, link_s, priced_full, ops_full = npu_parts(batch)
     attention_s, pim_s = attention_time(batch, priced_full)
     sequential_layer_s = qkv_s + attention_s + pf_s
     stage_s = layers_per_stage * sequential_layer_s
-    npu_busy_s = layers_per_stage * (qkv_s + pf_s + (0.0 if on_pim else attention_s))
+    npu_busy_s = layers_per_stage * npu_busy(qkv_s, pf_s, link_s, attention_s, priced_full)
     pim_busy_s = layers_per_stage * pim_s
     fraction: Num = 0.0 * batch
     if system == "neupims":
@@ -372,15 +378,16 @@ def run_inference(
         )
         b1 = np.round(batch * fractions)
         b2 = batch - b1
-        q1, f1, _, priced1, _ = npu_parts(b1)
-        q2, f2, _, priced2, _ = npu_parts(b2)
+        q1, f1, l1, priced1, _ = npu_parts(b1)
+        q2, f2, l2, priced2, _ = npu_parts(b2)
         a1, p1 = attention_time(b1, priced1)
         a2, p2 = attention_time(b2, priced2)
         period = np.maximum(q1 + f1, a2) + np.maximum(q2 + f2, a1)
         ends = q1 + np.maximum(q2, a1) + np.maximum(f1, a2) + f2
         split = b1 > 0.0
         candidate_stage = np.where(split, (layers_per_stage - 1.0) * period + ends, stage_s)
-        candidate_npu = np.where(split, layers_per_stage * (q1 + f1 + q2 + f2), npu_busy_s)
+        busy_split = npu_busy(q1, f1, l1, a1, priced1) + npu_busy(q2, f2, l2, a2, priced2)
+        candidate_npu = np.where(split, layers_per_stage * busy_split, npu_busy_s)
         candidate_pim = np.where(split, layers_per_stage * (p1 + p2), pim_busy_s)
         candidate_fraction = np.where(split, fractions, 0.0)
         if searching:
