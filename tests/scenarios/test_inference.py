@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -26,6 +27,7 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     assert all(m.value is not None and math.isfinite(m.value) for m in result.metrics)
     assert {f.key for f in result.figures} == {"throughput_vs_batch", "time_breakdown", "roofline"}
     assert result.tables[0].key == "ops" and len(result.tables[0].rows) == 12
+    assert json.loads(result.model_dump_json())["kind"] == "inference"  # figures and tables are plain JSON
 
 
 def test_sweep_over_batch_and_context_returns_arrays() -> None:
