@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
+from dse.specs.network import InterconnectSpec, SSDSpec
 
 CATEGORY_SPECS: dict[str, type] = {
     "llms": LLMSpec,
     "accelerators": AcceleratorSpec,
+    "interconnects": InterconnectSpec,
+    "ssds": SSDSpec,
 }
