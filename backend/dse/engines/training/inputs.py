@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.engines.transformer import llm_parameter_breakdown, parameter_breakdown
+from dse.engines.transformer import parameter_breakdown
 from dse.specs.common import Num
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
@@ -55,24 +55,38 @@ class ModelArrays:
 
     @classmethod
     def from_llm(cls, spec: LLMSpec) -> ModelArrays:
-        params = llm_parameter_breakdown(spec)
-        positions = float(spec.max_context_tokens) * spec.hidden_size if spec.position_embedding == "learned" else 0.0
-        norm_per_layer = float(params.layer_norms)
+        """From a catalog architecture; its numeric fields may be arrays (a sweep over them)."""
+        h, L, V = as_array(spec.hidden_size), as_array(spec.num_layers), as_array(spec.vocab_size)
+        positions = as_array(spec.max_context_tokens) if spec.position_embedding == "learned" else 0.0
+        params = parameter_breakdown(
+            hidden_size=h,
+            num_layers=L,
+            num_heads=as_array(spec.num_heads),
+            num_kv_heads=as_array(spec.num_kv_heads),
+            ffn_hidden_size=as_array(spec.ffn_hidden_size),
+            vocab_size=V,
+            gated_ffn=spec.ffn_kind == "swiglu",
+            tied_embeddings=spec.tied_embeddings,
+            learned_positions=positions,
+            layernorm=spec.norm_kind == "layernorm",
+            linear_bias=spec.linear_bias,
+        )
+        layer_norms = as_array(params.layer_norms)
         return cls(
-            hidden_size=float(spec.hidden_size),
-            num_layers=float(spec.num_layers),
-            num_heads=float(spec.num_heads),
-            num_kv_heads=float(spec.num_kv_heads),
-            ffn_hidden_size=float(spec.ffn_hidden_size),
-            vocab_size=float(spec.vocab_size),
+            hidden_size=h,
+            num_layers=L,
+            num_heads=as_array(spec.num_heads),
+            num_kv_heads=as_array(spec.num_kv_heads),
+            ffn_hidden_size=as_array(spec.ffn_hidden_size),
+            vocab_size=V,
             gated_ffn=1.0 if spec.ffn_kind == "swiglu" else 0.0,
             tied_embeddings=1.0 if spec.tied_embeddings else 0.0,
-            layer_sharded_params=float(params.layer_attention) + float(params.layer_ffn),
-            layer_replicated_params=norm_per_layer,
-            word_embedding_params=float(spec.vocab_size) * spec.hidden_size,
-            position_embedding_params=positions,
-            final_norm_params=float(params.norms) - spec.num_layers * norm_per_layer,
-            total_params=float(params.total),
+            layer_sharded_params=as_array(params.layer_attention) + params.layer_ffn,
+            layer_replicated_params=layer_norms,
+            word_embedding_params=V * h,
+            position_embedding_params=positions * h,
+            final_norm_params=as_array(params.norms) - L * layer_norms,
+            total_params=as_array(params.total),
         )
 
     @classmethod
