@@ -5,10 +5,13 @@ from __future__ import annotations
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
+from dse.specs.network import InterconnectSpec, SSDSpec
 
 CATEGORY_SPECS: dict[str, type] = {
     "llms": LLMSpec,
     "accelerators": AcceleratorSpec,
     "memories": MemorySpec,
     "request_lengths": RequestLengthSpec,
+    "interconnects": InterconnectSpec,
+    "ssds": SSDSpec,
 }
