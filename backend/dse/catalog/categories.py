@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
+from dse.specs.workloads import GraphDatasetSpec, RLWorkloadSpec
 
 CATEGORY_SPECS: dict[str, type] = {
     "llms": LLMSpec,
     "accelerators": AcceleratorSpec,
+    "rl_workloads": RLWorkloadSpec,
+    "graph_datasets": GraphDatasetSpec,
 }
