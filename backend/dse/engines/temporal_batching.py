@@ -3,8 +3,8 @@
 Throughput: a temporal batch of b events costs
     t_batch(b) = t_fixed + t_event * max(b, P)
 t_fixed is the per-batch cost (launches, host work); t_event the roofline time of one event's
-training work; P the events that fill the accelerator (below P the kernels run part-empty, so the
-time does not shrink). Throughput = b / t_batch; epoch = ceil(E / b) batches.
+training work; P the events that fill the accelerator: resident threads / elements one event
+touches (below P the kernels run part-empty, so the time does not shrink). Throughput = b / t_batch; epoch = ceil(E / b) batches.
 
 Temporal discontinuity: events are drawn i.i.d. from the degree distribution (a node's share of
 event endpoints is its degree over the side's total; datasets give a Zipf rank law or a histogram).
@@ -140,6 +140,8 @@ class EventCost:
 
     flop: float
     bytes_moved: float
+    #: Elements one event's forward pass reads or writes: one thread each fills the accelerator.
+    elements: float
     memory_update_flop: float
     embedding_flop: float
     predictor_flop: float
@@ -180,6 +182,7 @@ def tgn_event_cost(
     return EventCost(
         flop=3.0 * forward,
         bytes_moved=3.0 * elements * bytes_per_element,
+        elements=elements,
         memory_update_flop=3.0 * memory_update,
         embedding_flop=3.0 * embedding,
         predictor_flop=3.0 * predictor,
