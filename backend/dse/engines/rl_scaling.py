@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,19 +71,22 @@ def policy_shape(layers: Sequence[PolicyLayerSpec]) -> PolicyShape:
     linear: params = n_in*n_out + n_out; FLOP = 2*n_in*n_out.
     layernorm: params = 2*n; FLOP = 5*n (mean, variance, normalise, scale, shift).
     """
-    params, flop, elements, sides = [], [], [], []
+    params: list[float] = []
+    flop: list[float] = []
+    elements: list[float] = []
+    sides: list[float] = []
     for layer in layers:
         if layer.kind == "conv2d":
             side = float(conv_output_side(input_side=layer.input_side, kernel=layer.kernel, stride=layer.stride))
             if side < 1:
                 raise ValueError(f"conv2d kernel {layer.kernel} does not fit an input of side {layer.input_side}")
             taps = layer.inputs * layer.outputs * layer.kernel**2
-            params.append(taps + layer.outputs)
+            params.append(float(taps + layer.outputs))
             flop.append(2.0 * taps * side**2)
-            elements.append(layer.inputs * layer.input_side**2 + layer.outputs * side**2)
+            elements.append(float(layer.inputs * layer.input_side**2 + layer.outputs * side**2))
             sides.append(side)
         elif layer.kind == "linear":
-            params.append(layer.inputs * layer.outputs + layer.outputs)
+            params.append(float(layer.inputs * layer.outputs + layer.outputs))
             flop.append(2.0 * layer.inputs * layer.outputs)
             elements.append(float(layer.inputs + layer.outputs))
             sides.append(1.0)
@@ -193,7 +197,7 @@ def ppo_iteration(
     envs = np.asarray(envs_per_gpu, dtype=np.float64)
     batch = gpus * envs * rollout_steps_per_env
     minibatches = np.floor(batch / minibatch_samples)
-    hardware = {
+    hardware: dict[str, Any] = {
         "peak_flops_per_s": peak_flops_per_s,
         "memory_bandwidth_bytes_per_s": memory_bandwidth_bytes_per_s,
         "compute_efficiency": compute_efficiency,
@@ -204,7 +208,10 @@ def ppo_iteration(
 
     gpus_here = np.minimum(gpus, gpus_per_node)
     contention = cpu_contention(
-        envs_per_node=envs * gpus_here, cpu_cores_per_env=cpu_cores_per_env, learners_per_node=gpus_here, cpu_cores=cpu_cores
+        envs_per_node=envs * gpus_here,
+        cpu_cores_per_env=cpu_cores_per_env,
+        learners_per_node=gpus_here,
+        cpu_cores=cpu_cores,
     )
     env_step = env_step_time_s * contention
     copy_in = envs * observation_bytes_per_sample / host_link_bandwidth_bytes_per_s
@@ -224,7 +231,10 @@ def ppo_iteration(
     )
     gradient_bytes = shape.total_parameters * bytes_per_element
     reduce_step = all_reduce_time(
-        bytes_per_rank=gradient_bytes, ranks=gpus, bandwidth_bytes_per_s=link_bandwidth_bytes_per_s, latency_s=link_latency_s
+        bytes_per_rank=gradient_bytes,
+        ranks=gpus,
+        bandwidth_bytes_per_s=link_bandwidth_bytes_per_s,
+        latency_s=link_latency_s,
     )
     adam_step = (
         ADAM_WORDS_PER_PARAMETER

@@ -4,7 +4,8 @@ Throughput: a temporal batch of b events costs
     t_batch(b) = t_fixed + t_event * max(b, P)
 t_fixed is the per-batch cost (launches, host work); t_event the roofline time of one event's
 training work; P the events that fill the accelerator: resident threads / elements one event
-touches (below P the kernels run part-empty, so the time does not shrink). Throughput = b / t_batch; epoch = ceil(E / b) batches.
+touches (below P the kernels run part-empty, so the time does not shrink).
+Throughput = b / t_batch; epoch = ceil(E / b) batches.
 
 Temporal discontinuity: events are drawn i.i.d. from the degree distribution (a node's share of
 event endpoints is its degree over the side's total; datasets give a Zipf rank law or a histogram).

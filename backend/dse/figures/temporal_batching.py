@@ -22,7 +22,13 @@ def _marks(baseline_batch: float, pres_batch: float) -> list[dict[str, Any]]:
 
 
 def _by_dataset(
-    *, title: str, y_title: str, batches: Sequence[float], series: Mapping[str, Sequence[float]], baseline: float, pres: float
+    *,
+    title: str,
+    y_title: str,
+    batches: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    baseline: float,
+    pres: float,
 ) -> dict[str, Any]:
     return {
         "data": [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -40,13 +40,17 @@ LINK_SOURCE = (
     "per-step latency 2 µs assumed (order of an NVLink hop plus NCCL's per-step work)"
 )
 HOST_LINK_SOURCE = "NVIDIA A100 datasheet: PCIe Gen4 64 GB/s, i.e. 32 GB/s host -> GPU"
-LAUNCH_SOURCE = "assumed: a few µs per CUDA kernel launch and framework dispatch (NVIDIA, 'Getting Started with CUDA Graphs', 2019)"
+LAUNCH_SOURCE = (
+    "assumed: a few µs per CUDA kernel launch and framework dispatch (NVIDIA, 'Getting Started with CUDA Graphs', 2019)"
+)
 
 
 class RLScalingInputs(StrictModel):
     """A PPO run (preset or inline) on an accelerator; any run setting may be overridden."""
 
-    workload: str | RLWorkloadSpec = Field("carl-carla", description="rl_workloads preset id or an inline RLWorkloadSpec.")
+    workload: str | RLWorkloadSpec = Field(
+        "carl-carla", description="rl_workloads preset id or an inline RLWorkloadSpec."
+    )
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="accelerators preset id or an inline spec.")
     num_gpus: int | None = Field(None, ge=1, le=4096, description="Data-parallel learners (GPUs).")
     envs_per_gpu: int | None = Field(None, ge=1, le=4096, description="Simulator environments per GPU.")
@@ -151,17 +155,21 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
     )
     engine_version = "1"
     inputs_model = RLScalingInputs
-    metric_specs = {
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
         "samples_per_s": MetricSpec(label="Samples per second", unit="samples/s", formula="batch / T_iter"),
         "iteration_s": MetricSpec(label="Iteration time", unit="s", formula="T_rollout + T_update"),
         "rollout_s": MetricSpec(
             label="Rollout time", unit="s", formula="steps * (t_env * contention + t_infer(envs_per_gpu) + copy)"
         ),
         "update_s": MetricSpec(
-            label="Update time", unit="s", formula="epochs * floor(batch/minibatch) * (t_fwd+bwd + t_allreduce + t_adam)"
+            label="Update time",
+            unit="s",
+            formula="epochs * floor(batch/minibatch) * (t_fwd+bwd + t_allreduce + t_adam)",
         ),
         "env_stepping_s": MetricSpec(label="Simulator stepping", unit="s", formula="steps * t_env * contention"),
-        "inference_s": MetricSpec(label="Policy inference", unit="s", formula="steps * (t_fwd(envs_per_gpu) + copy_in)"),
+        "inference_s": MetricSpec(
+            label="Policy inference", unit="s", formula="steps * (t_fwd(envs_per_gpu) + copy_in)"
+        ),
         "forward_backward_s": MetricSpec(
             label="Forward + backward", unit="s", formula="gradient steps * t_fwd+bwd(minibatch / gpus)"
         ),
@@ -174,7 +182,9 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             label="Gradient steps to target", unit="", formula="iterations * epochs * floor(batch / minibatch)"
         ),
         "wall_time_to_target_s": MetricSpec(label="Wall time to target", unit="s", formula="iterations * T_iter"),
-        "wall_time_to_target_days": MetricSpec(label="Wall time to target", unit="days", formula="iterations * T_iter / 86400"),
+        "wall_time_to_target_days": MetricSpec(
+            label="Wall time to target", unit="days", formula="iterations * T_iter / 86400"
+        ),
         "gpu_busy_fraction": MetricSpec(
             label="GPU busy fraction", unit="", formula="(steps * t_infer + t_fwd+bwd + t_adam) / T_iter"
         ),
@@ -187,7 +197,9 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
         "batch_samples": MetricSpec(label="Batch per iteration", unit="samples", formula="gpus * envs_per_gpu * steps"),
         "minibatches_per_epoch": MetricSpec(label="Minibatches per epoch", unit="", formula="floor(batch / minibatch)"),
         "policy_parameters": MetricSpec(label="Policy parameters", unit="", formula="sum over layers"),
-        "forward_gflop_per_sample": MetricSpec(label="Forward work per sample", unit="GFLOP", formula="sum over layers"),
+        "forward_gflop_per_sample": MetricSpec(
+            label="Forward work per sample", unit="GFLOP", formula="sum over layers"
+        ),
     }
 
     def resolve(self, inputs: RLScalingInputs, catalog: Catalog) -> RLScalingResolved:
@@ -266,8 +278,15 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
         per_gpu_minibatch = r.minibatch_samples / r.num_gpus
         common = {"gpus": r.num_gpus, "envs_per_gpu": r.envs_per_gpu, "steps": r.rollout_steps_per_env}
         metrics = [
-            self.metric("samples_per_s", values["samples_per_s"], batch=float(cost.batch_samples), T_iter=float(cost.iteration_s)),
-            self.metric("iteration_s", values["iteration_s"], T_rollout=float(cost.rollout_s), T_update=float(cost.update_s)),
+            self.metric(
+                "samples_per_s",
+                values["samples_per_s"],
+                batch=float(cost.batch_samples),
+                T_iter=float(cost.iteration_s),
+            ),
+            self.metric(
+                "iteration_s", values["iteration_s"], T_rollout=float(cost.rollout_s), T_update=float(cost.update_s)
+            ),
             self.metric(
                 "rollout_s",
                 values["rollout_s"],
@@ -282,7 +301,9 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
                 minibatches=float(cost.minibatches_per_epoch),
                 per_gpu_minibatch=per_gpu_minibatch,
             ),
-            self.metric("env_stepping_s", values["env_stepping_s"], steps=r.rollout_steps_per_env, t_env=r.env_step_time_s),
+            self.metric(
+                "env_stepping_s", values["env_stepping_s"], steps=r.rollout_steps_per_env, t_env=r.env_step_time_s
+            ),
             self.metric("inference_s", values["inference_s"], envs_per_gpu=r.envs_per_gpu),
             self.metric("forward_backward_s", values["forward_backward_s"], per_gpu_minibatch=per_gpu_minibatch),
             self.metric(
@@ -294,7 +315,9 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
                 latency=r.link_latency_s,
             ),
             self.metric("optimizer_s", values["optimizer_s"], P=shape.total_parameters),
-            self.metric("iterations_to_target", values["iterations_to_target"], target=r.total_samples_target, **common),
+            self.metric(
+                "iterations_to_target", values["iterations_to_target"], target=r.total_samples_target, **common
+            ),
             self.metric(
                 "gradient_steps_to_target",
                 values["gradient_steps_to_target"],
@@ -304,8 +327,12 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             self.metric("wall_time_to_target_s", values["wall_time_to_target_s"]),
             self.metric("wall_time_to_target_days", values["wall_time_to_target_days"]),
             self.metric("gpu_busy_fraction", values["gpu_busy_fraction"]),
-            self.metric("cpu_busy_fraction", values["cpu_busy_fraction"], cores=r.cpu_cores, cores_per_env=r.cpu_cores_per_env),
-            self.metric("cpu_contention", values["cpu_contention"], cores=r.cpu_cores, cores_per_env=r.cpu_cores_per_env),
+            self.metric(
+                "cpu_busy_fraction", values["cpu_busy_fraction"], cores=r.cpu_cores, cores_per_env=r.cpu_cores_per_env
+            ),
+            self.metric(
+                "cpu_contention", values["cpu_contention"], cores=r.cpu_cores, cores_per_env=r.cpu_cores_per_env
+            ),
             self.metric("batch_samples", values["batch_samples"], **common),
             self.metric("minibatches_per_epoch", values["minibatches_per_epoch"], minibatch=r.minibatch_samples),
             self.metric("policy_parameters", values["policy_parameters"], layers=shape.layers),
@@ -317,7 +344,11 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             Table(
                 key="iteration_split",
                 title="Where one PPO iteration's time goes",
-                columns=[Column(key="part", label="part"), Column(key="s", label="time", unit="s"), Column(key="share", label="share")],
+                columns=[
+                    Column(key="part", label="part"),
+                    Column(key="s", label="time", unit="s"),
+                    Column(key="share", label="share"),
+                ],
                 rows=[[label, seconds, seconds / total] for label, seconds in split.items()],
             ),
             Table(
@@ -332,14 +363,27 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
                     Column(key="mflop", label="forward", unit="MFLOP"),
                 ],
                 rows=[
-                    [i, layer.kind, layer.inputs, layer.outputs, float(shape.parameters[i]), float(shape.forward_flop[i]) / 1e6]
+                    [
+                        i,
+                        layer.kind,
+                        layer.inputs,
+                        layer.outputs,
+                        float(shape.parameters[i]),
+                        float(shape.forward_flop[i]) / 1e6,
+                    ]
                     for i, layer in enumerate(r.policy_layers)
                 ],
             ),
         ]
         figures = [
-            Figure(key="samples_vs_minibatch", title="Samples/s vs minibatch, 1 to 8 GPUs", figure=self._minibatch_figure(r)),
-            Figure(key="iteration_split", title="Time split of an iteration", figure=iteration_time_split(parts_s=split)),
+            Figure(
+                key="samples_vs_minibatch",
+                title="Samples/s vs minibatch, 1 to 8 GPUs",
+                figure=self._minibatch_figure(r),
+            ),
+            Figure(
+                key="iteration_split", title="Time split of an iteration", figure=iteration_time_split(parts_s=split)
+            ),
         ]
         references: list[dict[str, Any]] = []
         published_s, published_source = r.published_wall_time
@@ -353,13 +397,15 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
                     "unit": "days",
                     "error": engine_s / published_s - 1.0,
                     "source": published_source,
-                    "note": "The engine omits simulator crashes and restarts (CaRL CARLA/README.md: every ~15 min at 128 servers).",
+                    "note": "The engine omits simulator crashes and restarts "
+                    "(CaRL CARLA/README.md: every ~15 min at 128 servers).",
                 }
             )
         notes = [
             f"{float(np.asarray(cost.gpu_busy_fraction)):.1%} of the iteration keeps the GPUs computing: "
             "with a policy this small the run is bound by the simulators' CPU time.",
-            "Synchronous rollout: every environment steps, then the policy infers once per GPU; no straggler spread is modelled.",
+            "Synchronous rollout: every environment steps, then the policy infers once per GPU; "
+            "no straggler spread is modelled.",
         ]
         return EvaluationResult(
             kind=self.kind,
@@ -381,7 +427,8 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
         return samples_per_s_vs_minibatch(
             minibatch_samples=minibatch.tolist(),
             samples_per_s_by_gpus={
-                int(g): [None if np.isnan(v) else float(v) for v in row] for g, row in zip(gpus[:, 0], rates, strict=True)
+                int(g): [None if np.isnan(v) else float(v) for v in row]
+                for g, row in zip(gpus[:, 0], rates, strict=True)
             },
             current=r.minibatch_samples,
         )

@@ -9,7 +9,7 @@ Engine: dse.engines.temporal_batching.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -26,7 +26,16 @@ from dse.engines.temporal_batching import (
     top_node_share,
 )
 from dse.figures.temporal_batching import discontinuity_vs_batch, throughput_vs_batch
-from dse.scenarios.base import Column, EvaluationResult, Figure, InputError, MetricSpec, ScenarioKind, StrictModel, Table
+from dse.scenarios.base import (
+    Column,
+    EvaluationResult,
+    Figure,
+    InputError,
+    MetricSpec,
+    ScenarioKind,
+    StrictModel,
+    Table,
+)
 from dse.scenarios.presets import preset_or_inline
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.workloads import DegreeSideSpec, GraphDatasetSpec
@@ -55,9 +64,14 @@ class TemporalBatchingInputs(StrictModel):
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="accelerators preset id or an inline spec.")
     temporal_batch_events: int = Field(200, ge=1, le=100_000_000, description="Events per temporal batch.")
     baseline_batch_events: int = Field(
-        200, ge=1, le=100_000_000, description="Largest batch the baseline trains at without losing accuracy (TGN: 200)."
+        200,
+        ge=1,
+        le=100_000_000,
+        description="Largest batch the baseline trains at without losing accuracy (TGN: 200).",
     )
-    pres_batch_factor: float = Field(PRES_BATCH_FACTOR, gt=0, le=1000, description="Batch growth PRES allows (paper: 4).")
+    pres_batch_factor: float = Field(
+        PRES_BATCH_FACTOR, gt=0, le=1000, description="Batch growth PRES allows (paper: 4)."
+    )
     train_fraction: float = Field(0.7, gt=0, le=1, description="Share of events in the training split (TGN: 70%).")
     zipf_exponent: float | None = Field(None, ge=0, le=5, description="Overrides every Zipf side's exponent.")
     memory_dim: int = Field(172, ge=1, le=65536, description="Node memory width (TGN default 172).")
@@ -130,7 +144,7 @@ def _event(r: TemporalBatchingResolved) -> tuple[EventCost, Any, Any]:
 def _rates(r: TemporalBatchingResolved, batch: Any, dataset: GraphDatasetSpec | None = None) -> tuple[Any, Any]:
     """(events/s, discontinuity rate) at `batch` for `dataset` (default: the scenario's)."""
     data = dataset or r.dataset
-    event_cost, event_s, parallel = _event(r if dataset is None else _with_dataset(r, data))
+    _, event_s, parallel = _event(r if dataset is None else _with_dataset(r, data))
     timing = temporal_batch_time(
         batch_events=batch,
         events=data.events * r.train_fraction,
@@ -156,8 +170,10 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
     )
     engine_version = "1"
     inputs_model = TemporalBatchingInputs
-    metric_specs = {
-        "events_per_s": MetricSpec(label="Training throughput", unit="events/s", formula="b / (t_fixed + t_event * max(b, P))"),
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
+        "events_per_s": MetricSpec(
+            label="Training throughput", unit="events/s", formula="b / (t_fixed + t_event * max(b, P))"
+        ),
         "batch_s": MetricSpec(label="Time per batch", unit="s", formula="t_fixed + t_event * max(b, P)"),
         "epoch_s": MetricSpec(label="Epoch time", unit="s", formula="ceil(E_train / b) * t_batch"),
         "batches_per_epoch": MetricSpec(label="Batches per epoch", unit="", formula="ceil(E_train / b)"),
@@ -169,14 +185,20 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         "event_time_us": MetricSpec(
             label="Per-event training time", unit="µs", formula="max(FLOP_e / (peak * eta_c), bytes_e / (BW * eta_m))"
         ),
-        "parallel_events": MetricSpec(label="Events that fill the accelerator", unit="events", formula="resident threads / elements per event"),
+        "parallel_events": MetricSpec(
+            label="Events that fill the accelerator", unit="events", formula="resident threads / elements per event"
+        ),
         "fill_fraction": MetricSpec(label="Accelerator fill", unit="", formula="min(1, b / P)"),
         "pres_batch_events": MetricSpec(label="Batch PRES allows", unit="events", formula="k * b_baseline"),
         "pres_speedup": MetricSpec(
             label="Speed-up of the PRES batch", unit="x", formula="throughput(k * b_baseline) / throughput(b_baseline)"
         ),
-        "baseline_discontinuity_rate": MetricSpec(label="Discontinuity at the baseline batch", unit="", formula="rate(b_baseline)"),
-        "pres_discontinuity_rate": MetricSpec(label="Discontinuity at the PRES batch", unit="", formula="rate(k * b_baseline)"),
+        "baseline_discontinuity_rate": MetricSpec(
+            label="Discontinuity at the baseline batch", unit="", formula="rate(b_baseline)"
+        ),
+        "pres_discontinuity_rate": MetricSpec(
+            label="Discontinuity at the PRES batch", unit="", formula="rate(k * b_baseline)"
+        ),
         "implied_fixed_cost_ms": MetricSpec(
             label="Per-batch cost that gives the paper's 3.4x",
             unit="ms",
@@ -190,12 +212,17 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         if dataset.bipartite and dataset.destination_side is None:
             raise InputError("dataset.destination_side", "a bipartite dataset needs its destination side")
         for name, side in (("source_side", dataset.source_side), ("destination_side", dataset.destination_side)):
-            if side is not None and side.kind == "histogram":
-                if not side.histogram_degrees or len(side.histogram_degrees) != len(side.histogram_node_counts):
-                    raise InputError(f"dataset.{name}", "a histogram needs as many node counts as degrees")
+            if (
+                side is not None
+                and side.kind == "histogram"
+                and (not side.histogram_degrees or len(side.histogram_degrees) != len(side.histogram_node_counts))
+            ):
+                raise InputError(f"dataset.{name}", "a histogram needs as many node counts as degrees")
         threads = inputs.resident_threads or RESIDENT_THREADS.get(accelerator.id)
         if threads is None:
-            raise InputError("resident_threads", f"no default for accelerator '{accelerator.id}'; give the threads it holds")
+            raise InputError(
+                "resident_threads", f"no default for accelerator '{accelerator.id}'; give the threads it holds"
+            )
         sides = [dataset.source_side] + ([dataset.destination_side] if dataset.destination_side else [])
         zipf = next((s.exponent for s in sides if s.kind == "zipf"), 0.0)
         return TemporalBatchingResolved(
@@ -253,9 +280,12 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             "fill_fraction": timing.fill_fraction,
             "pres_batch_events": pres + zero,
             "pres_speedup": pres_rate / base_rate + zero,
-            "baseline_discontinuity_rate": discontinuity_rate(batch_events=baseline, source=source, destination=destination)
+            "baseline_discontinuity_rate": discontinuity_rate(
+                batch_events=baseline, source=source, destination=destination
+            )
             + zero,
-            "pres_discontinuity_rate": discontinuity_rate(batch_events=pres, source=source, destination=destination) + zero,
+            "pres_discontinuity_rate": discontinuity_rate(batch_events=pres, source=source, destination=destination)
+            + zero,
             "implied_fixed_cost_ms": implied * 1e3 + zero,
         }
 
@@ -266,8 +296,22 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         source, destination = _classes(r.dataset, r.zipf_exponent)
         b = r.temporal_batch_events
         metrics = [
-            self.metric("events_per_s", v["events_per_s"], b=b, t_fixed=r.fixed_cost_per_batch_s, t_event=float(event_s), P=float(parallel)),
-            self.metric("batch_s", v["batch_s"], b=b, t_fixed=r.fixed_cost_per_batch_s, t_event=float(event_s), P=float(parallel)),
+            self.metric(
+                "events_per_s",
+                v["events_per_s"],
+                b=b,
+                t_fixed=r.fixed_cost_per_batch_s,
+                t_event=float(event_s),
+                P=float(parallel),
+            ),
+            self.metric(
+                "batch_s",
+                v["batch_s"],
+                b=b,
+                t_fixed=r.fixed_cost_per_batch_s,
+                t_event=float(event_s),
+                P=float(parallel),
+            ),
             self.metric("epoch_s", v["epoch_s"], E_train=r.dataset.events * r.train_fraction, b=b),
             self.metric("batches_per_epoch", v["batches_per_epoch"], E_train=r.dataset.events * r.train_fraction, b=b),
             self.metric(
@@ -287,13 +331,21 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                 peak=r.accelerator.peak_for(r.compute_dtype),
                 BW=r.accelerator.memory_bandwidth_bytes_per_s,
             ),
-            self.metric("parallel_events", v["parallel_events"], threads=r.resident_threads, elements=event_cost.elements),
+            self.metric(
+                "parallel_events", v["parallel_events"], threads=r.resident_threads, elements=event_cost.elements
+            ),
             self.metric("fill_fraction", v["fill_fraction"], b=b, P=float(parallel)),
-            self.metric("pres_batch_events", v["pres_batch_events"], k=r.pres_batch_factor, b_baseline=r.baseline_batch_events),
+            self.metric(
+                "pres_batch_events", v["pres_batch_events"], k=r.pres_batch_factor, b_baseline=r.baseline_batch_events
+            ),
             self.metric("pres_speedup", v["pres_speedup"], k=r.pres_batch_factor, published=PRES_PUBLISHED_SPEEDUP),
             self.metric("baseline_discontinuity_rate", v["baseline_discontinuity_rate"], b=r.baseline_batch_events),
-            self.metric("pres_discontinuity_rate", v["pres_discontinuity_rate"], b=float(np.asarray(v["pres_batch_events"]))),
-            self.metric("implied_fixed_cost_ms", v["implied_fixed_cost_ms"], S=PRES_PUBLISHED_SPEEDUP, k=r.pres_batch_factor),
+            self.metric(
+                "pres_discontinuity_rate", v["pres_discontinuity_rate"], b=float(np.asarray(v["pres_batch_events"]))
+            ),
+            self.metric(
+                "implied_fixed_cost_ms", v["implied_fixed_cost_ms"], S=PRES_PUBLISHED_SPEEDUP, k=r.pres_batch_factor
+            ),
         ]
         tables = [
             Table(
@@ -342,13 +394,19 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                 "unit": "x",
                 "error": speedup / PRES_PUBLISHED_SPEEDUP - 1.0,
                 "source": PRES_SOURCE,
-                "note": "The engine's speed-up hangs on the assumed per-batch cost; implied_fixed_cost_ms gives the one that matches.",
+                "note": "The engine's speed-up hangs on the assumed per-batch cost; "
+                "implied_fixed_cost_ms gives the one that matches.",
             },
-            {"what": "temporal batch growth PRES allows at equal accuracy", "published": PRES_BATCH_FACTOR, "unit": "x", "source": PRES_SOURCE},
+            {
+                "what": "temporal batch growth PRES allows at equal accuracy",
+                "published": PRES_BATCH_FACTOR,
+                "unit": "x",
+                "source": PRES_SOURCE,
+            },
         ]
         notes = [
-            "Events are drawn independently from the degree law; real streams are bursty (a user's events cluster in time), "
-            "so real discontinuity rates run higher than this closed form.",
+            "Events are drawn independently from the degree law; real streams are bursty "
+            "(a user's events cluster in time), so real discontinuity rates run higher than this closed form.",
             "PRES's own prediction-correction work per batch is not added to its batch time.",
         ]
         return EvaluationResult(
