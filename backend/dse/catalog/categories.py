@@ -6,6 +6,7 @@ from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
 from dse.specs.network import InterconnectSpec, SSDSpec
+from dse.specs.workloads import GraphDatasetSpec, RLWorkloadSpec
 
 CATEGORY_SPECS: dict[str, type] = {
     "llms": LLMSpec,
@@ -14,4 +15,6 @@ CATEGORY_SPECS: dict[str, type] = {
     "request_lengths": RequestLengthSpec,
     "interconnects": InterconnectSpec,
     "ssds": SSDSpec,
+    "rl_workloads": RLWorkloadSpec,
+    "graph_datasets": GraphDatasetSpec,
 }

@@ -11,6 +11,8 @@ from dse.scenarios.base import ScenarioKind
 BUILTIN_KIND_MODULES: tuple[str, ...] = (
     "inference",
     "training",
+    "rl_scaling",
+    "temporal_batching",
 )
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}

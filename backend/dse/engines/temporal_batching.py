@@ -1,0 +1,217 @@
+"""Temporal batching of memory-based dynamic GNNs (TGN, JODIE, APAN; PRES, ICLR'24).
+
+Throughput: a temporal batch of b events costs
+    t_batch(b) = t_fixed + t_event * max(b, P)
+t_fixed is the per-batch cost (launches, host work); t_event the roofline time of one event's
+training work; P the events that fill the accelerator: resident threads / elements one event
+touches (below P the kernels run part-empty, so the time does not shrink).
+Throughput = b / t_batch; epoch = ceil(E / b) batches.
+
+Temporal discontinuity: events are drawn i.i.d. from the degree distribution (a node's share of
+event endpoints is its degree over the side's total; datasets give a Zipf rank law or a histogram).
+Event j of a batch is "clean" when neither
+endpoint was touched by events 1..j-1; with per-earlier-event avoidance factor r_uv for an event
+on (u, v),
+    P(clean_j) = sum_uv w_uv r_uv^(j-1),   w_uv = Pr[event on (u, v)]
+    rate(b)    = 1 - (1/b) sum_uv w_uv (1 - r_uv^b) / (1 - r_uv)
+bipartite (users -> items): r_uv = (1 - p_u)(1 - q_v); one node set: r_uv = (1 - p_u - p_v)^2.
+Node classes (same degree) replace single nodes, so the sums run over classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.specs.common import Num
+from dse.specs.workloads import DegreeSideSpec
+
+#: Most popular nodes kept as single-node classes; log-spaced rank bins after them.
+EXACT_DEGREES = 32
+#: Log-spaced rank bins after the EXACT_DEGREES top nodes.
+LOG_BINS = 48
+#: Batch sizes evaluated together in the discontinuity sum (bounds memory, not a loop per point).
+_CHUNK = 512
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DegreeClasses:
+    """Node classes of one side: each class has `node_counts` nodes of degree `degrees`."""
+
+    degrees: FloatArray
+    node_counts: FloatArray
+
+    @property
+    def endpoint_probabilities(self) -> FloatArray:
+        """Probability that one endpoint draw of this side lands on a given node of each class."""
+        result: FloatArray = self.degrees / float(np.sum(self.degrees * self.node_counts))
+        return result
+
+    @property
+    def mean_degree(self) -> float:
+        return float(np.sum(self.degrees * self.node_counts) / np.sum(self.node_counts))
+
+
+def zipf_classes(*, exponent: float, nodes: int) -> DegreeClasses:
+    """Nodes ranked by popularity, rank r holding a share ∝ r^-exponent of the side's endpoints.
+
+    Ranks 1..EXACT_DEGREES are single-node classes; higher ranks are grouped into LOG_BINS
+    log-spaced bins of whole ranks, each class's `degrees` being the mean of r^-exponent over its
+    ranks (relative weights: only the shares matter to the discontinuity rate).
+    """
+    exact = np.arange(1, min(nodes, EXACT_DEGREES) + 1, dtype=np.float64)
+    weights = exact**-exponent
+    counts = np.ones_like(exact)
+    if nodes > EXACT_DEGREES:
+        edges = np.unique(np.round(np.geomspace(EXACT_DEGREES + 1, nodes + 1, LOG_BINS + 1)))
+        lo, hi = edges[:-1], edges[1:]  # ranks lo .. hi-1
+        bin_counts = hi - lo
+        bin_sums = _power_integral(lo - 0.5, hi - 0.5, exponent)  # midpoint rule of sum over ranks
+        weights = np.concatenate([weights, bin_sums / bin_counts])
+        counts = np.concatenate([counts, bin_counts])
+    return DegreeClasses(degrees=weights, node_counts=counts)
+
+
+def _power_integral(lo: FloatArray, hi: FloatArray, exponent: float) -> FloatArray:
+    """∫_lo^hi r^-exponent dr."""
+    if abs(exponent - 1.0) < 1e-12:
+        result: FloatArray = np.log(hi / lo)
+        return result
+    a = 1.0 - exponent
+    result = (hi**a - lo**a) / a
+    return result
+
+
+def side_classes(side: DegreeSideSpec, *, exponent: float | None = None) -> DegreeClasses:
+    """The classes of a side spec; `exponent` overrides a Zipf side's exponent."""
+    if side.kind == "histogram":
+        return DegreeClasses(
+            degrees=np.asarray(side.histogram_degrees, dtype=np.float64),
+            node_counts=np.asarray(side.histogram_node_counts, dtype=np.float64),
+        )
+    return zipf_classes(exponent=side.exponent if exponent is None else exponent, nodes=side.nodes)
+
+
+def top_node_share(classes: DegreeClasses) -> float:
+    """Share of the side's endpoints held by its most popular node."""
+    return float(np.max(classes.endpoint_probabilities))
+
+
+def _pair_terms(source: DegreeClasses, destination: DegreeClasses | None) -> tuple[FloatArray, FloatArray]:
+    """Weights w and avoidance factors r over class pairs (flattened)."""
+    p = source.endpoint_probabilities
+    mass_p = source.node_counts * p
+    if destination is None:
+        weights = np.outer(mass_p, mass_p)
+        avoid = (1.0 - p[:, None] - p[None, :]) ** 2
+    else:
+        q = destination.endpoint_probabilities
+        weights = np.outer(mass_p, destination.node_counts * q)
+        avoid = np.outer(1.0 - p, 1.0 - q)
+    return weights.ravel(), np.clip(avoid.ravel(), 0.0, 1.0)
+
+
+def discontinuity_rate(*, batch_events: Num, source: DegreeClasses, destination: DegreeClasses | None) -> Num:
+    """Expected share of a batch's events that touch a node an earlier event of the batch touched.
+
+    `destination` None: one node set (both endpoints drawn from `source`). Broadcasts `batch_events`.
+    """
+    weights, avoid = _pair_terms(source, destination)
+    batch = np.asarray(batch_events, dtype=np.float64)
+    flat = np.maximum(batch.ravel(), 1.0)
+    one_minus = 1.0 - avoid
+    safe = np.where(one_minus > 0, one_minus, 1.0)
+    clean = np.empty_like(flat)
+    for start in range(0, flat.size, _CHUNK):
+        b = flat[start : start + _CHUNK, None]
+        # sum_{j<b} r^j, with the r = 1 limit (b) where the pair cannot be hit.
+        geometric = np.where(one_minus > 0, (1.0 - avoid**b) / safe, b)
+        clean[start : start + _CHUNK] = geometric @ weights
+    result: Num = (1.0 - clean / flat).reshape(batch.shape)
+    return result
+
+
+@dataclass(frozen=True)
+class EventCost:
+    """Training work of one event (forward + backward) of a TGN-style model."""
+
+    flop: float
+    bytes_moved: float
+    #: Elements one event's forward pass reads or writes: one thread each fills the accelerator.
+    elements: float
+    memory_update_flop: float
+    embedding_flop: float
+    predictor_flop: float
+
+
+def tgn_event_cost(
+    *,
+    memory_dim: float,
+    embedding_dim: float,
+    time_dim: float,
+    edge_feature_dim: float,
+    neighbors: float,
+    bytes_per_element: float,
+) -> EventCost:
+    """FLOP and bytes of one event's training step (TGN: identity messages, GRU memory, 1-layer attention).
+
+    Forward, per event (M memory, D embedding, T time, F edge, n neighbours; 2 FLOP per MAC):
+      memory: 2 nodes x GRU on messages [s_u, s_v, phi(dt), e] of m = 2M+T+F: 2 * 6*(m*M + M^2)
+      embedding: 3 nodes (source, destination, negative) x [q: 2(M+T)D, k and v: 4n(M+F+T)D,
+                 scores and context: 4nD, merge: 2(D+M)D + 2D^2]
+      predictor: 2 pairs (positive, negative) x (2*2D*D + 2D)
+    Training = 3x forward. Bytes: each embedded node gathers n neighbours' memory and edge
+    features, each updated node reads and writes its memory; 3x for the backward pass.
+    """
+    message = 2.0 * memory_dim + time_dim + edge_feature_dim
+    memory_update = 2.0 * 6.0 * (message * memory_dim + memory_dim**2)
+    per_node = (
+        2.0 * (memory_dim + time_dim) * embedding_dim
+        + 4.0 * neighbors * (memory_dim + edge_feature_dim + time_dim) * embedding_dim
+        + 4.0 * neighbors * embedding_dim
+        + 2.0 * (embedding_dim + memory_dim) * embedding_dim
+        + 2.0 * embedding_dim**2
+    )
+    embedding = 3.0 * per_node
+    predictor = 2.0 * (2.0 * 2.0 * embedding_dim * embedding_dim + 2.0 * embedding_dim)
+    forward = memory_update + embedding + predictor
+    elements = 3.0 * neighbors * (memory_dim + edge_feature_dim) + 2.0 * 2.0 * memory_dim + 3.0 * embedding_dim
+    return EventCost(
+        flop=3.0 * forward,
+        bytes_moved=3.0 * elements * bytes_per_element,
+        elements=elements,
+        memory_update_flop=3.0 * memory_update,
+        embedding_flop=3.0 * embedding,
+        predictor_flop=3.0 * predictor,
+    )
+
+
+@dataclass(frozen=True)
+class TemporalBatchCost:
+    """Time and rates of temporal batches; broadcast arrays."""
+
+    batch_s: Num
+    events_per_s: Num
+    batches_per_epoch: Num
+    epoch_s: Num
+    fill_fraction: Num
+
+
+def temporal_batch_time(
+    *, batch_events: Num, events: Num, fixed_cost_per_batch_s: Num, event_time_s: Num, parallel_events: Num
+) -> TemporalBatchCost:
+    """t_batch = t_fixed + t_event * max(b, P); epoch = ceil(E / b) * t_batch."""
+    b = np.asarray(batch_events, dtype=np.float64)
+    batch_s = fixed_cost_per_batch_s + event_time_s * np.maximum(b, parallel_events)
+    batches = np.ceil(events / b)
+    return TemporalBatchCost(
+        batch_s=batch_s,
+        events_per_s=b / batch_s,
+        batches_per_epoch=batches,
+        epoch_s=batches * batch_s,
+        fill_fraction=np.minimum(1.0, b / parallel_events),
+    )

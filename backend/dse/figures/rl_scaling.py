@@ -1,0 +1,65 @@
+"""Figures of the rl_scaling kind, as plain Plotly figure dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def samples_per_s_vs_minibatch(
+    *, minibatch_samples: Sequence[float], samples_per_s_by_gpus: Mapping[int, Sequence[float | None]], current: float
+) -> dict[str, Any]:
+    """Samples/s against the total minibatch, one line per GPU count; the current minibatch marked."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": f"{gpus} GPU" + ("s" if gpus > 1 else ""),
+            "x": list(minibatch_samples),
+            "y": [None if v is None else float(v) for v in values],
+            "hovertemplate": "minibatch %{x}<br>%{y:.0f} samples/s<extra>" + f"{gpus} GPUs</extra>",
+        }
+        for gpus, values in samples_per_s_by_gpus.items()
+    ]
+    return {
+        "data": data,
+        "layout": {
+            "title": {"text": "PPO samples/s vs minibatch size"},
+            "xaxis": {"title": {"text": "minibatch (samples, all GPUs)"}, "type": "log"},
+            "yaxis": {"title": {"text": "samples/s"}, "rangemode": "tozero"},
+            "shapes": [
+                {
+                    "type": "line",
+                    "x0": current,
+                    "x1": current,
+                    "yref": "paper",
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"dash": "dot", "width": 1},
+                }
+            ],
+        },
+    }
+
+
+def iteration_time_split(*, parts_s: Mapping[str, float]) -> dict[str, Any]:
+    """One stacked horizontal bar: where a PPO iteration's seconds go."""
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": name,
+                "y": ["iteration"],
+                "x": [float(seconds)],
+                "hovertemplate": f"{name}: " + "%{x:.3f} s<extra></extra>",
+            }
+            for name, seconds in parts_s.items()
+        ],
+        "layout": {
+            "title": {"text": "Time split of one PPO iteration"},
+            "barmode": "stack",
+            "xaxis": {"title": {"text": "seconds"}},
+            "showlegend": True,
+        },
+    }

@@ -1,0 +1,107 @@
+"""Scenario kind rl_scaling end to end: examples validate and evaluate, sweeps run in one call, the
+figures and the published reference are there, bad inputs name their field."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from dse.catalog import default_catalog
+from dse.scenarios.base import InputError
+from dse.scenarios.registry import KINDS
+from dse.scenarios.sweep import SweepAxis, run_sweep
+
+KIND = KINDS["rl_scaling"]
+CATALOG = default_catalog()
+
+
+def _resolve(**inputs):
+    return KIND.resolve(KIND.inputs_model.model_validate(inputs), CATALOG)
+
+
+@pytest.mark.parametrize("example", KIND.examples(), ids=lambda e: e["name"])
+def test_examples_evaluate_to_finite_metrics(example):
+    result = KIND.evaluate(KIND.resolve(KIND.inputs_model.model_validate(example["inputs"]), CATALOG))
+    assert {m.key for m in result.metrics} == set(KIND.metric_specs)
+    assert all(m.value is not None and math.isfinite(m.value) for m in result.metrics)
+    json.dumps(result.model_dump())  # the API answer serialises
+
+
+def test_default_reproduces_the_carla_schedule_and_cites_the_published_time():
+    """CaRL train_carl_cpp.sh: 4,577 iterations and 54,924 gradient steps to 300M samples (exact);
+    the reference row carries the published ~3.5 days with its source."""
+    result = KIND.evaluate(_resolve())
+    values = {m.key: m.value for m in result.metrics}
+    assert values["iterations_to_target"] == 4_577 and values["gradient_steps_to_target"] == 54_924
+    (reference,) = result.references
+    assert reference["published"] == pytest.approx(3.5) and "README" in reference["source"]
+    assert 0.5 <= reference["engine"] / reference["published"] <= 1.0
+
+
+def test_figures_show_one_to_eight_gpus_and_the_iteration_split():
+    result = KIND.evaluate(_resolve())
+    figures = {f.key: f.figure for f in result.figures}
+    assert [t["name"] for t in figures["samples_vs_minibatch"]["data"]] == ["1 GPU"] + [
+        f"{g} GPUs" for g in range(2, 9)
+    ]
+    split = figures["iteration_split"]["data"]
+    assert len(split) == 5 and sum(t["x"][0] for t in split) == pytest.approx(
+        next(m.value for m in result.metrics if m.key == "iteration_s")
+    )
+
+
+def test_sweep_minibatch_and_gpus_in_one_call():
+    """A 2-D sweep over the main axes: samples/s rises with GPUs (fixed envs per GPU). Each axis's extremes
+    are checked against the base document, so the base minibatch must fit one GPU's batch (8,192)."""
+    inputs = KIND.inputs_model.model_validate({"minibatch_samples": 1024})
+    sweep = run_sweep(
+        KIND,
+        inputs,
+        CATALOG,
+        [
+            SweepAxis(path="num_gpus", values=[1, 2, 4, 8]),
+            SweepAxis(path="minibatch_samples", values=[1024, 4096, 8192]),
+        ],
+    )
+    assert sweep.shape == [4, 3]
+    rates = sweep.metrics["samples_per_s"]
+    assert all(rates[i][0] < rates[i + 1][0] for i in range(3))
+    assert sweep.units["wall_time_to_target_days"] == "days"
+
+
+def test_a_minibatch_larger_than_the_batch_names_its_field():
+    with pytest.raises(InputError) as err:
+        _resolve(minibatch_samples=10_000_000)
+    assert err.value.field == "minibatch_samples"
+
+
+def test_unknown_workload_names_its_field():
+    with pytest.raises(InputError) as err:
+        _resolve(workload="carl-mujoco")
+    assert err.value.field == "workload"
+
+
+def test_schema_refuses_nonsense():
+    with pytest.raises(ValidationError):
+        KIND.inputs_model.model_validate({"num_gpus": 0})
+    with pytest.raises(ValidationError):
+        KIND.inputs_model.model_validate({"link_bandwidth_gb_per_s": float("inf")})
+    with pytest.raises(ValidationError):
+        KIND.inputs_model.model_validate({"gpus": 8})
+
+
+def test_sweep_refuses_an_impossible_minibatch():
+    inputs = KIND.inputs_model.model_validate({})
+    with pytest.raises(InputError) as err:
+        run_sweep(KIND, inputs, CATALOG, [SweepAxis(path="minibatch_samples", values=[1024, 10_000_000])])
+    assert err.value.field == "axes[0].values"
+
+
+def test_inline_workload_is_accepted():
+    spec = json.loads((CATALOG.root / "rl_workloads" / "carl-carla.json").read_text())
+    spec.update(id="mine", envs_per_gpu=4)
+    resolved = _resolve(workload=spec)
+    assert resolved.envs_per_gpu == 4 and resolved.workload_id == "mine"
