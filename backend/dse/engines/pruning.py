@@ -40,9 +40,9 @@ KEEP_NONE, KEEP_CHANNELS, KEEP_HEADS, KEEP_FFN = range(4)
 KEEP_NAMES: tuple[str, ...] = ("channels", "heads", "ffn")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerTable:
-    """One row per layer of a network; the arrays have one entry per row.
+    """One row per layer of a network; the arrays have one entry per row (hashed by identity).
 
     tokens of a row = area_coef * latent_side**2 + fixed_tokens (output positions); key/value
     tokens of an attention matmul likewise with kv_area_coef / kv_fixed_tokens.
@@ -517,6 +517,89 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     return LayerCounts(params=params, macs=macs, activation_elements=activations)
 
 
+@dataclass(frozen=True)
+class BlockCounts:
+    """Per block and category counts for one sample: (..., num_blocks, 6 categories)."""
+
+    params: FloatArray
+    macs: FloatArray
+
+
+@cache
+def _block_coefficients(table: LayerTable) -> tuple[FloatArray, FloatArray]:
+    """The table folded into polynomial coefficients, so counts per block need no per-row work.
+
+    Every count is a sum of coef * f_in * f_out, f the keep fraction of the row's fan-in and
+    fan-out (1 when unscaled), and MACs are a polynomial in latent_side**2 of degree <= 2 (the
+    self-attention matmuls). Returns params[b, c, i, o] and macs[p, b, c, i, o] (p = power of side**2).
+    """
+    n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
+    params = np.zeros((n_b, n_c, 4, 4))
+    macs = np.zeros((3, n_b, n_c, 4, 4))
+    for r in range(table.num_rows):  # once per architecture, not per design point
+        b, c, i, o = int(table.block[r]), int(table.category[r]), int(table.in_keep[r]), int(table.out_keep[r])
+        fi, fo, k = table.fan_in[r], table.fan_out[r], table.kernel_area[r]
+        area, fixed = table.area_coef[r], table.fixed_tokens[r]
+        if c in (CONV, LINEAR):
+            params[b, c, i, o] += k * fi * fo
+            params[b, c, KEEP_NONE, o] += table.bias[r] * fo
+            macs[1, b, c, i, o] += k * fi * fo * area
+            macs[0, b, c, i, o] += k * fi * fo * fixed
+        elif c in (SELF_ATTENTION, CROSS_ATTENTION):
+            kv_area, kv_fixed = table.kv_area_coef[r], table.kv_fixed_tokens[r]
+            macs[2, b, c, i, KEEP_NONE] += 2.0 * fi * area * kv_area
+            macs[1, b, c, i, KEEP_NONE] += 2.0 * fi * (area * kv_fixed + fixed * kv_area)
+            macs[0, b, c, i, KEEP_NONE] += 2.0 * fi * fixed * kv_fixed
+        elif c == NORM:
+            params[b, c, KEEP_NONE, o] += 2.0 * fo
+        else:
+            params[b, c, KEEP_NONE, KEEP_NONE] += fi * fo
+    return params, macs
+
+
+def count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None = None) -> BlockCounts:
+    """Parameters and MACs per block and category; the same numbers as summing `count_layers`,
+    from the folded coefficients (cost independent of the number of rows)."""
+    coef_params, coef_macs = _block_coefficients(table)
+    fractions = _keep_with_ones(table, keep)
+    n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
+    lead = fractions.shape[:-2]
+    pair = (fractions[..., :, :, None] * fractions[..., :, None, :]).reshape(-1, n_b, 16)
+    coef = np.concatenate([coef_params[None], coef_macs]).reshape(4, n_b, n_c, 16).transpose(1, 3, 0, 2)
+    coef = coef.reshape(n_b, 16, 4 * n_c)
+    # One GEMM per block of the architecture over all design points: params and the 3 MAC powers.
+    folded = np.stack([pair[:, b, :] @ coef[b] for b in range(n_b)], axis=1).reshape(*lead, n_b, 4, n_c)
+    params = folded[..., 0, :]
+    side2 = np.asarray(latent_side, dtype=np.float64)[..., None, None] ** 2
+    macs = folded[..., 1, :] + side2 * (folded[..., 2, :] + side2 * folded[..., 3, :])
+    return BlockCounts(params=params, macs=macs)
+
+
+def total_macs(
+    table: LayerTable, *, latent_side: Num, keep: Num | None = None, include_attention_matmuls: bool = True
+) -> FloatArray:
+    """MACs per sample of the whole network (conv + linear, plus attention matmuls when asked).
+
+    The fast path for many codes: per block a quadratic form f^T W f of the keep fractions,
+    W folded from the table, so a million codes cost a few (N, blocks, 4) arrays.
+    """
+    _, coef_macs = _block_coefficients(table)
+    cats = [CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION] if include_attention_matmuls else [CONV, LINEAR]
+    weights = coef_macs[:, :, cats].sum(axis=2)  # (power, block, in, out)
+    fractions = _keep_with_ones(table, keep)
+    lead = fractions.shape[:-2]
+    flat = fractions.reshape(-1, table.num_blocks, 4)
+    per_power = np.zeros((flat.shape[0], 3))
+    for b in range(table.num_blocks):  # blocks of the architecture; each a GEMM over all points
+        f_b = flat[:, b, :]
+        left = (f_b @ weights[:, b].transpose(1, 0, 2).reshape(4, 12)).reshape(-1, 3, 4)
+        per_power += np.einsum("npo,no->np", left, f_b)
+    per_power = per_power.reshape(*lead, 3)
+    side2 = np.asarray(latent_side, dtype=np.float64) ** 2
+    out: FloatArray = per_power[..., 0] + side2 * (per_power[..., 1] + side2 * per_power[..., 2])
+    return out
+
+
 def _one_hot(index: IntArray, size: int) -> FloatArray:
     return np.eye(size)[index]
 
@@ -567,12 +650,8 @@ def resource_ratio(
     """
     table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
     side = latent_side(image_side_px, spec.unet)
-    pruned = compute_macs(
-        table, count_layers(table, latent_side=side, keep=keep), include_attention_matmuls=include_attention_matmuls
-    )
-    full = compute_macs(
-        table, count_layers(table, latent_side=side), include_attention_matmuls=include_attention_matmuls
-    )
+    pruned = total_macs(table, latent_side=side, keep=keep, include_attention_matmuls=include_attention_matmuls)
+    full = total_macs(table, latent_side=side, include_attention_matmuls=include_attention_matmuls)
     out: FloatArray = pruned / full
     return out
 
