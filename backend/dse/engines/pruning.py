@@ -565,8 +565,8 @@ def count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
     lead = fractions.shape[:-2]
     pair = (fractions[..., :, :, None] * fractions[..., :, None, :]).reshape(-1, n_b, 16)
-    coef = np.concatenate([coef_params[None], coef_macs]).reshape(4, n_b, n_c, 16).transpose(1, 3, 0, 2)
-    coef = coef.reshape(n_b, 16, 4 * n_c)
+    stacked = np.concatenate([coef_params[None], coef_macs]).reshape(4, n_b, n_c, 16).transpose(1, 3, 0, 2)
+    coef = stacked.reshape(n_b, 16, 4 * n_c)
     # One GEMM per block of the architecture over all design points: params and the 3 MAC powers.
     folded = np.stack([pair[:, b, :] @ coef[b] for b in range(n_b)], axis=1).reshape(*lead, n_b, 4, n_c)
     params = folded[..., 0, :]
