@@ -723,7 +723,7 @@ def sinkhorn(
     cost: Num,
     row_marginal: Num,
     col_marginal: Num,
-    epsilon: float,
+    epsilon: Num,
     max_iterations: int = 5000,
     tolerance: float = 1e-10,
 ) -> TransportPlan:
@@ -733,23 +733,25 @@ def sinkhorn(
     Zero marginals are allowed (their rows / columns stay empty).
     """
     c = np.asarray(cost, dtype=np.float64)
+    eps = np.asarray(epsilon, dtype=np.float64)
+    eps_vec, eps_mat = eps[..., None], eps[..., None, None]
     with np.errstate(divide="ignore"):
         log_a = np.log(np.asarray(row_marginal, dtype=np.float64))
         log_b = np.log(np.asarray(col_marginal, dtype=np.float64))
     a = np.exp(log_a)
-    f = np.zeros(np.broadcast_shapes(c.shape[:-1], log_a.shape))
-    g = np.zeros(np.broadcast_shapes(c.shape[:-2] + c.shape[-1:], log_b.shape))
+    f = np.zeros(np.broadcast_shapes(c.shape[:-1], log_a.shape, eps_vec.shape))
+    g = np.zeros(np.broadcast_shapes(c.shape[:-2] + c.shape[-1:], log_b.shape, eps_vec.shape))
     error = np.inf
     iterations = 0
     plan = np.zeros(np.broadcast_shapes(c.shape, f[..., :, None].shape, g[..., None, :].shape))
     with np.errstate(invalid="ignore"):
         for _ in range(max_iterations):  # fixed-point iterations of one solve
             iterations += 1
-            f = epsilon * (log_a - _logsumexp((g[..., None, :] - c) / epsilon, axis=-1))
+            f = eps_vec * (log_a - _logsumexp((g[..., None, :] - c) / eps_mat, axis=-1))
             f = np.where(np.isfinite(f), f, -np.inf)
-            g = epsilon * (log_b - _logsumexp((f[..., :, None] - c) / epsilon, axis=-2))
+            g = eps_vec * (log_b - _logsumexp((f[..., :, None] - c) / eps_mat, axis=-2))
             g = np.where(np.isfinite(g), g, -np.inf)
-            plan = np.exp((f[..., :, None] + g[..., None, :] - c) / epsilon)
+            plan = np.exp((f[..., :, None] + g[..., None, :] - c) / eps_mat)
             plan = np.where(np.isfinite(plan), plan, 0.0)
             error = float(np.max(np.abs(plan.sum(axis=-1) - a)))
             if error < tolerance:
@@ -786,7 +788,7 @@ def route_prompts(
     code_ratio: Num,
     code_capacity: Num,
     budget_ratio: Num,
-    epsilon: float,
+    epsilon: Num,
 ) -> Routing:
     """Assign a prompt mix to codes by entropic OT and check the compute budget (mean R <= budget)."""
     cost = routing_cost(code_ratio=code_ratio, category_capacity=category_capacity)

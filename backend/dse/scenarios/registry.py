@@ -8,7 +8,7 @@ from typing import Any
 from dse.scenarios.base import ScenarioKind
 
 #: Modules of dse.scenarios that each expose `KIND`, one per line.
-BUILTIN_KIND_MODULES: tuple[str, ...] = ()
+BUILTIN_KIND_MODULES: tuple[str, ...] = ("pruning",)
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}
 
