@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dse.specs.diffusion import DiffusionPipelineSpec
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
@@ -17,4 +18,5 @@ CATEGORY_SPECS: dict[str, type] = {
     "ssds": SSDSpec,
     "rl_workloads": RLWorkloadSpec,
     "graph_datasets": GraphDatasetSpec,
+    "diffusion": DiffusionPipelineSpec,
 }

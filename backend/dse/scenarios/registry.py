@@ -13,6 +13,7 @@ BUILTIN_KIND_MODULES: tuple[str, ...] = (
     "training",
     "rl_scaling",
     "temporal_batching",
+    "pruning",
 )
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}
