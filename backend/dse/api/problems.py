@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dse.catalog import UnknownPreset
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
-from dse.store import Forbidden, NotFound
+from dse.store import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -38,7 +38,26 @@ def _field_of(loc: list[Any]) -> str:
 
 
 def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
-    return [{"field": _field_of(list(err.get("loc", ()))), "reason": str(err.get("msg", "invalid"))} for err in errors]
+    return [
+        {
+            # A JSON syntax error's location is a character offset, not a field.
+            "field": "(body)" if err.get("type") == "json_invalid" else _field_of(list(err.get("loc", ()))),
+            "reason": str(err.get("msg", "invalid")),
+        }
+        for err in errors
+    ]
+
+
+def _field_of_http_error(request: Request, status: int, detail: str) -> str:
+    """The part of the request an HTTP error is about: the path parameter it names, else by status."""
+    for name, value in request.path_params.items():
+        if f"'{value}'" in detail:
+            return str(name)
+    if status == 405:
+        return "(method)"
+    if status == 404:
+        return next(iter(request.path_params), "(path)")
+    return "(body)" if status in (400, 413, 415) else "(request)"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -63,8 +82,27 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(404, "Unknown preset", str(exc), [{"field": exc.category, "reason": str(exc)}])
 
     @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return problem(404, "Not found", str(exc) or "no scenario with that id")
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        detail = str(exc) or "no scenario with that id"
+        # The id came from the path, the `parent` query, or the items of a comparison.
+        field = "parent" if "parent" in detail else "scenario_id" if "scenario_id" in request.path_params else "items"
+        return problem(404, "Not found", detail, [{"field": field, "reason": detail}])
+
+    @app.exception_handler(InvalidDocument)
+    async def _invalid_document(_: Request, exc: InvalidDocument) -> JSONResponse:
+        # What the schema lets through but the database cannot hold (a NUL character in the name).
+        field = exc.field or "(body)"
+        return problem(422, "Invalid input", f"{field}: {exc.reason}", [{"field": field, "reason": exc.reason}])
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return problem(
+            503, "Store unavailable", "the database is busy or unreachable; retry", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(StoreError)
+    async def _store_conflict(_: Request, exc: StoreError) -> JSONResponse:
+        return problem(409, "Conflict", str(exc), [{"field": "(body)", "reason": str(exc)}])
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
@@ -76,8 +114,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        errors = [{"field": _field_of_http_error(request, exc.status_code, detail), "reason": detail}]
+        return problem(exc.status_code, detail, detail, errors, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort

@@ -42,6 +42,15 @@ class UNetSpec:
     #: Down-sampling factor of the VAE: latent side = image side / this.
     vae_scale_factor: PositiveInt = 8
 
+    def __post_init__(self) -> None:
+        # One entry per resolution level in each per-level tuple; the table builder indexes them together.
+        levels = len(self.block_out_channels)
+        if levels == 0:
+            raise ValueError("block_out_channels must name at least one level")
+        for name in ("down_block_types", "up_block_types", "num_attention_heads"):
+            if len(getattr(self, name)) != levels:
+                raise ValueError(f"{name} must have one entry per block_out_channels level ({levels})")
+
 
 @dataclass(frozen=True)
 class TextEncoderSpec:
@@ -64,6 +73,10 @@ class VAEDecoderSpec:
     block_out_channels: tuple[PositiveInt, ...]
     #: Resnets per up block are layers_per_block + 1 in the decoder.
     layers_per_block: PositiveInt
+
+    def __post_init__(self) -> None:
+        if not self.block_out_channels:
+            raise ValueError("block_out_channels must name at least one level")
 
 
 @dataclass(frozen=True)

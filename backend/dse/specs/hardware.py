@@ -52,6 +52,11 @@ class AcceleratorSpec:
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # peak_for falls back to fp16, so every accelerator (an inline one too) must state it.
+        if "fp16" not in self.peak_flops_per_s:
+            raise ValueError("peak_flops_per_s must include 'fp16' (the fallback for dtypes the part lacks)")
+
     def peak_for(self, dtype: str) -> float:
         """Peak FLOP/s for a dtype; int8/fp8 fall back to fp16 where the part lacks them."""
         if dtype in self.peak_flops_per_s:
