@@ -31,9 +31,22 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+#: Labels pydantic puts into an error location for the branch of a union it tried, not a field.
+_UNION_BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
+
+
+def _is_union_branch(part: Any) -> bool:
+    # Field names are identifiers; branch labels look like 'constrained-float' or 'list[int]'.
+    return isinstance(part, str) and (part in _UNION_BRANCH_LABELS or "[" in part or "-" in part)
+
+
 def _field_of(loc: list[Any]) -> str:
     # Tagged unions put the tag (the kind) into the location: body.inference.inputs.x -> inputs.x.
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header") and p not in KINDS]
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path", "header") and p not in KINDS and not _is_union_branch(p)
+    ]
     return ".".join(parts) or "(body)"
 
 

@@ -304,7 +304,11 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
             ],
             ["Pipeline send per micro-batch (s)", f["pipeline_send_s"]],
             ["SSD writes per node (bytes/s)", f["ssd_write_bytes_per_s_per_node"]],
-            ["SSD rated lifetime at this rate (years)", f["ssd_lifetime_years"]],
+            [
+                "SSD rated lifetime at this rate (years)",
+                # The engine says inf when nothing is written; JSON has no infinity, so say it in words.
+                f["ssd_lifetime_years"] if np.isfinite(f["ssd_lifetime_years"]) else "unlimited (no SSD writes)",
+            ],
         ]
         tables = [
             Table(
