@@ -86,3 +86,63 @@ class LiveServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+#: Per kind, two inputs to sweep: a whole-number one (start, step) and an efficiency in [0.3, 0.9].
+SWEEPS = {
+    "inference": ("batch_size", "accelerator.memory_efficiency"),
+    "temporal_batching": ("temporal_batch_events", "accelerator.memory_efficiency"),
+}
+
+
+def big_sweep_request(examples: list[dict[str, object]], side: int, kind: str = "inference") -> dict[str, object]:
+    """A side x side sweep of a kind's first example: a whole-number input x a memory efficiency."""
+    document = next(doc for doc in examples if doc["kind"] == kind)
+    count_path, efficiency_path = SWEEPS[kind]
+    return {
+        "document": document,
+        "axes": [
+            {"path": count_path, "values": [float(1 + i) for i in range(side)]},
+            {"path": efficiency_path, "values": [0.3 + 0.6 * i / side for i in range(side)]},
+        ],
+    }
+
+
+def health_latency_during(base_url: str, request: dict[str, object], poll_interval_s: float = 0.02) -> dict[str, float]:
+    """Run one (large) sweep and, while it runs, time GET /api/v1/health back to back.
+
+    The sweep's answer is read and thrown away as it streams, so this client does little work
+    of its own. Returns the sweep's wall time and status, and the health latencies (s).
+    """
+    import threading
+
+    outcome: dict[str, float] = {}
+
+    def sweep() -> None:
+        started = time.perf_counter()
+        with (
+            httpx.Client(base_url=base_url, timeout=300.0) as client,
+            client.stream("POST", "/api/v1/sweep", json=request) as response,
+        ):
+            outcome["sweep_bytes"] = float(sum(len(chunk) for chunk in response.iter_raw()))
+            outcome["sweep_status"] = float(response.status_code)
+        outcome["sweep_s"] = time.perf_counter() - started
+
+    latencies: list[float] = []
+    worker = threading.Thread(target=sweep)
+    with httpx.Client(base_url=base_url, timeout=60.0) as client:
+        client.get("/api/v1/health")  # connection open before the sweep starts
+        worker.start()
+        while worker.is_alive():
+            started = time.perf_counter()
+            assert client.get("/api/v1/health").status_code == 200
+            latencies.append(time.perf_counter() - started)
+            time.sleep(poll_interval_s)
+    worker.join()
+    latencies.sort()
+    outcome.update(
+        health_samples=float(len(latencies)),
+        health_p50_s=latencies[len(latencies) // 2] if latencies else float("nan"),
+        health_max_s=latencies[-1] if latencies else float("nan"),
+    )
+    return outcome

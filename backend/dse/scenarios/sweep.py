@@ -128,8 +128,10 @@ def run_sweep(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog,
     metrics: dict[str, Any] = {}
     for key, value in raw_metrics.items():
         grid = np.broadcast_to(np.asarray(value, dtype=float), shape)
-        metrics[key] = np.where(np.isfinite(grid), grid, np.nan).tolist()
-        metrics[key] = _nan_to_none(metrics[key])
+        # Python floats with None where undefined, built in C (a Python pass took ~1 s for 250k points).
+        cells = grid.astype(object)
+        cells[~np.isfinite(grid)] = None
+        metrics[key] = cells.tolist()
     specs = kind.metric_specs
     return SweepResult(
         kind=kind.kind,
@@ -140,9 +142,3 @@ def run_sweep(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog,
         units={k: specs[k].unit for k in metrics},
         labels={k: specs[k].label for k in metrics},
     )
-
-
-def _nan_to_none(values: Any) -> Any:
-    if isinstance(values, list):
-        return [_nan_to_none(v) for v in values]
-    return None if isinstance(values, float) and math.isnan(values) else values

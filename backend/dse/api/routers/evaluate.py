@@ -3,9 +3,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from dse.api.deps import CatalogDep, StoreDep
+from dse.api.streaming import streamed_json
 from dse.scenarios.base import EvaluationResult
 from dse.scenarios.compare import Comparison, compare
 from dse.scenarios.documents import document_json, evaluate_document, kind_of, parse_document
@@ -42,10 +44,11 @@ def build_router(document_type: Any) -> APIRouter:
         return evaluate_document(document, catalog)
 
     @router.post("/sweep", name="sweep", response_model=SweepResult)
-    def sweep(request: SweepRequest, catalog: CatalogDep) -> SweepResult:
+    def sweep(request: SweepRequest, catalog: CatalogDep) -> StreamingResponse:
         """One or two numeric inputs (named by their path) swept over values: one engine call for the grid."""
         document = request.document
-        return run_sweep(kind_of(document), document.inputs, catalog, request.axes)
+        # Streamed: encoding a large grid in one call would stall every other request (dse.api.streaming).
+        return streamed_json(run_sweep(kind_of(document), document.inputs, catalog, request.axes))
 
     @router.post("/compare", name="compare", response_model=Comparison)
     def compare_scenarios(request: CompareRequest, catalog: CatalogDep, store: StoreDep) -> Comparison:
