@@ -8,6 +8,8 @@ deterministic generation, 50 random (valid and invalid) requests per operation p
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def _config(*, coverage: bool) -> SchemathesisConfig:
 
 
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="dse-schemathesis-"))
+atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
 APP = create_app(Settings(database_url=f"sqlite:///{_DATA_DIR / 'store.sqlite3'}"))
 random_phases = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP, config=_config(coverage=False))
 coverage_phase = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP, config=_config(coverage=True)).exclude(
