@@ -2,13 +2,15 @@
 
 Promise (docs/reliability.md, "bad input"): no input ever yields a 5xx, and every 4xx is
 problem+json whose `errors` name the field at fault. Bounded for a 2-core CI: a fixed seed,
-deterministic generation, 50 random (valid and invalid) requests per operation plus schemathesis' coverage phase
-(boundary and negative values of every parameter), no stateful phase; about 10 s in all.
+deterministic generation, 50 random (valid and invalid) requests per operation plus
+schemathesis' coverage phase (boundary and negative values of every parameter), no stateful
+phase; about 10 s in all.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +23,8 @@ from dse.api.app import create_app
 from dse.settings import Settings
 
 SEED = 20261126
-MAX_EXAMPLES = 50
+# DSE_FUZZ_EXAMPLES raises it for a deeper local run (e.g. 500); the suite keeps the default.
+MAX_EXAMPLES = int(os.environ.get("DSE_FUZZ_EXAMPLES", "50"))
 # Operations whose body is a whole scenario document: the coverage phase enumerates every field of
 # every kind's schema there (~45 s on 2 cores), so they get the random phases (valid and invalid
 # bodies) only; every other operation also gets the coverage phase.
