@@ -79,7 +79,7 @@ def main() -> None:
         "ppo_grid": f"{PPO_GRID_SIDE} GPU counts x {PPO_GRID_SIDE} minibatch sizes (41 layers each), one engine call",
         "temporal_batch_time_points_per_s": batch_rate,
         "discontinuity_rate_points_per_s": discontinuity_rate_points,
-        "discontinuity_note": "closed form over Reddit's 80 x 80 node-class pairs per batch size",
+        "discontinuity_note": "closed form over Reddit's ~80 x 80 node-class pairs per batch size",
         "rl_scaling_single_evaluation_s": single_evaluation_s("rl_scaling"),
         "temporal_batching_single_evaluation_s": single_evaluation_s("temporal_batching"),
         "single_evaluation_note": "in-process resolve + evaluate of the default example (metrics, tables, figures)",
