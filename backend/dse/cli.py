@@ -1,7 +1,119 @@
-"""Command line: serve, evaluate, sweep, catalog."""
+"""Command line: serve, evaluate, sweep, catalog, examples."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from dse.catalog import CatalogError, default_catalog
+from dse.scenarios.base import InputError
+
+
+def _print(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _load_document(path: str) -> Any:
+    from dse.scenarios.documents import parse_document
+
+    raw = json.loads(Path(path).read_text(encoding="utf-8")) if path != "-" else json.load(sys.stdin)
+    return parse_document(raw)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dse.api.app import create_app
+    from dse.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url.startswith("sqlite:///"):
+        print(f"scenario store: {settings.database_url.removeprefix('sqlite:///')} (set DSE_DATABASE_URL to change)")
+    else:
+        print("scenario store: DSE_DATABASE_URL")
+    print(f"dashboard: http://{args.host}:{args.port}/")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dse.scenarios.documents import evaluate_document
+
+    result = evaluate_document(_load_document(args.file), default_catalog())
+    payload = result.model_dump(mode="json")
+    if not args.figures:
+        payload.pop("figures", None)
+    _print(payload)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dse.scenarios.documents import kind_of
+    from dse.scenarios.sweep import SweepAxis, run_sweep
+
+    document = _load_document(args.file)
+    axes = []
+    for spec in args.axis:
+        path, _, values = spec.partition("=")
+        axes.append(SweepAxis(path=path, values=[float(v) for v in values.split(",") if v]))
+    _print(run_sweep(kind_of(document), document.inputs, default_catalog(), axes).model_dump(mode="json"))
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    catalog = default_catalog()
+    if args.category:
+        _print(catalog.describe(args.category))
+    else:
+        _print({category: catalog.ids(category) for category in catalog.categories})
+    return 0
+
+
+def cmd_examples(_: argparse.Namespace) -> int:
+    from dse.scenarios.registry import KINDS
+
+    _print([doc for kind in KINDS.values() for doc in kind.examples()])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dse", description="ML-systems design-space explorer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start the API and the dashboard")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    evaluate = sub.add_parser("evaluate", help="evaluate a scenario document (JSON file, or - for stdin)")
+    evaluate.add_argument("file")
+    evaluate.add_argument("--figures", action="store_true", help="include the Plotly figures")
+    evaluate.set_defaults(func=cmd_evaluate)
+    sweep = sub.add_parser("sweep", help="sweep one or two inputs of a document")
+    sweep.add_argument("file")
+    sweep.add_argument("--axis", action="append", required=True, help="PATH=v1,v2,... (give once or twice)")
+    sweep.set_defaults(func=cmd_sweep)
+    catalog = sub.add_parser("catalog", help="list presets (all categories, or one in full)")
+    catalog.add_argument("category", nargs="?")
+    catalog.set_defaults(func=cmd_catalog)
+    examples = sub.add_parser("examples", help="print the example documents")
+    examples.set_defaults(func=cmd_examples)
+    return parser
+
 
 def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("not yet")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (InputError, ValidationError, CatalogError, json.JSONDecodeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

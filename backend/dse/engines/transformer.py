@@ -80,17 +80,17 @@ def parameter_breakdown(
 
 
 def llm_parameter_breakdown(spec: LLMSpec) -> ParameterBreakdown:
-    """Parameter breakdown of a catalog architecture."""
+    """Parameter breakdown of a catalog architecture (its numeric fields may be arrays in a sweep)."""
     return parameter_breakdown(
-        hidden_size=float(spec.hidden_size),
-        num_layers=float(spec.num_layers),
-        num_heads=float(spec.num_heads),
-        num_kv_heads=float(spec.num_kv_heads),
-        ffn_hidden_size=float(spec.ffn_hidden_size),
-        vocab_size=float(spec.vocab_size),
+        hidden_size=spec.hidden_size,
+        num_layers=spec.num_layers,
+        num_heads=spec.num_heads,
+        num_kv_heads=spec.num_kv_heads,
+        ffn_hidden_size=spec.ffn_hidden_size,
+        vocab_size=spec.vocab_size,
         gated_ffn=spec.ffn_kind == "swiglu",
         tied_embeddings=spec.tied_embeddings,
-        learned_positions=float(spec.max_context_tokens) if spec.position_embedding == "learned" else 0.0,
+        learned_positions=spec.max_context_tokens if spec.position_embedding == "learned" else 0.0,
         layernorm=spec.norm_kind == "layernorm",
         linear_bias=spec.linear_bias,
     )

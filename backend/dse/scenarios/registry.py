@@ -9,8 +9,11 @@ from dse.scenarios.base import ScenarioKind
 
 #: Modules of dse.scenarios that each expose `KIND`, one per line.
 BUILTIN_KIND_MODULES: tuple[str, ...] = (
+    "inference",
+    "training",
     "rl_scaling",
     "temporal_batching",
+    "pruning",
 )
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}

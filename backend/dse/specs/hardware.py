@@ -41,6 +41,9 @@ class AcceleratorSpec:
     calibration_source: str
     #: Peak of the vector / CUDA-core units for element-wise ops (softmax, norms), fp16.
     vector_flops_per_s: PositiveFloat | None = None
+    #: Sustained fraction of peak bandwidth of decode attention kernels (per-request K/V GEMVs);
+    #: None = memory_efficiency.
+    attention_memory_efficiency: Fraction | None = None
     #: Catalog id of the memory preset (memories/), for PIM-capable parts.
     memory_id: str | None = None
     #: Catalog id of the default intra-node link (interconnects/).

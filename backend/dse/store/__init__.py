@@ -1,1 +1,20 @@
-"""The scenario store."""
+"""The scenario store: saved scenarios addressed by the hash of their content, with owner tokens
+and a results cache per engine version, on SQLite (WAL) or PostgreSQL. See docs/store.md."""
+
+from dse.store.documents import canonical_json, scenario_id_for
+from dse.store.errors import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
+from dse.store.store import Page, SaveResult, ScenarioRecord, Store
+
+__all__ = [
+    "Forbidden",
+    "InvalidDocument",
+    "NotFound",
+    "Page",
+    "SaveResult",
+    "ScenarioRecord",
+    "Store",
+    "StoreError",
+    "Unavailable",
+    "canonical_json",
+    "scenario_id_for",
+]

@@ -1,0 +1,64 @@
+"""The application factory: one router per resource under /api/v1, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from dse import __version__
+from dse.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from dse.api.problems import install_problem_handlers
+from dse.api.routers import catalog as catalog_routes
+from dse.api.routers import evaluate, meta, pages, scenarios
+from dse.catalog import Catalog, default_catalog
+from dse.scenarios.documents import document_union
+from dse.settings import Settings, get_settings
+from dse.store import Store
+
+API_PREFIX = "/api/v1"
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.catalog = catalog or default_catalog()
+        app.state.store = Store(settings.database_url)
+        try:
+            yield
+        finally:
+            app.state.store.dispose()
+
+    app = FastAPI(
+        title="ML-systems design-space explorer",
+        version=__version__,
+        description="What-if answers about ML workloads on hardware: analytical engines, sweeps, saved scenarios.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    document_type = document_union()
+    app.include_router(meta.router, prefix=API_PREFIX)
+    app.include_router(catalog_routes.router, prefix=API_PREFIX)
+    app.include_router(evaluate.build_router(document_type), prefix=API_PREFIX)
+    app.include_router(scenarios.build_router(document_type), prefix=API_PREFIX)
+    app.include_router(pages.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

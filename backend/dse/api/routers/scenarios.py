@@ -1,0 +1,140 @@
+"""Saved scenarios: immutable documents under a content hash, shared by link."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from dse.api.deps import CatalogDep, StoreDep
+from dse.api.routers.evaluate import cached_evaluation
+from dse.scenarios.base import EvaluationResult, StrictModel
+from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
+from dse.store import ScenarioRecord
+
+
+class ScenarioOut(BaseModel):
+    id: str
+    kind: str
+    name: str
+    parent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+    document: dict[str, Any]
+    share_url: str = Field(description="The page that opens this scenario for anyone.")
+
+
+class SavedScenario(ScenarioOut):
+    created: bool = Field(description="False when the same content was saved before (same id).")
+    owner_token: str | None = Field(description="Shown once, at creation: it alone may rename or delete.")
+
+
+class ScenarioPage(BaseModel):
+    items: list[ScenarioOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RenameRequest(StrictModel):
+    name: NAME_FIELD
+
+
+class ForkRequest(StrictModel):
+    name: NAME_FIELD | None = None
+    inputs: dict[str, Any] | None = Field(None, description="Replaces the parent's inputs when given.")
+
+
+def _out(record: ScenarioRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "name": record.name,
+        "parent_id": record.parent_id,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "revision": record.revision,
+        "document": record.document,
+        "share_url": f"/s/{record.id}",
+    }
+
+
+def _etag(record: ScenarioRecord) -> str:
+    return f'"{record.id}-{record.revision}"'
+
+
+def build_router(document_type: Any) -> APIRouter:
+    router = APIRouter(prefix="/scenarios", tags=["scenarios"])
+    OwnerToken = Annotated[str, Header(alias="X-Owner-Token", description="The token returned at creation.")]
+
+    def _save(store: Any, document: Any, parent_id: str | None, response: Response) -> SavedScenario:
+        result = store.save(document_json(document), parent_id=parent_id)
+        response.status_code = 201 if result.created else 200
+        response.headers["Location"] = f"/api/v1/scenarios/{result.record.id}"
+        return SavedScenario(**_out(result.record), created=result.created, owner_token=result.owner_token)
+
+    @router.post("", name="create_scenario", status_code=201, response_model=SavedScenario)
+    def create(
+        document: Annotated[document_type, Body()],
+        store: StoreDep,
+        response: Response,
+        parent: Annotated[str | None, Query(max_length=64, description="Id of the scenario this edits.")] = None,
+    ) -> SavedScenario:
+        """Saves a document; the same content saved twice gets the same id."""
+        return _save(store, document, parent, response)
+
+    @router.get("", name="list_scenarios", response_model=ScenarioPage)
+    def list_scenarios(
+        store: StoreDep,
+        kind: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> ScenarioPage:
+        page = store.list(kind=kind, limit=limit, offset=offset)
+        return ScenarioPage(
+            items=[ScenarioOut(**_out(r)) for r in page.items], total=page.total, limit=page.limit, offset=page.offset
+        )
+
+    @router.get(
+        "/{scenario_id}",
+        name="get_scenario",
+        response_model=ScenarioOut,
+        responses={304: {"description": "Not modified (If-None-Match matched the ETag)."}},
+    )
+    def get(scenario_id: str, store: StoreDep, request: Request, response: Response) -> Any:
+        record = store.get(scenario_id)
+        etag = _etag(record)
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return ScenarioOut(**_out(record))
+
+    @router.get("/{scenario_id}/result", name="get_scenario_result", response_model=EvaluationResult)
+    def result(scenario_id: str, store: StoreDep, catalog: CatalogDep) -> EvaluationResult:
+        """The evaluation of a saved scenario (cached per engine version)."""
+        record = store.get(scenario_id)
+        return cached_evaluation(store, record.id, parse_document(record.document), catalog)
+
+    @router.patch("/{scenario_id}", name="rename_scenario", response_model=ScenarioOut)
+    def rename(scenario_id: str, request: RenameRequest, store: StoreDep, owner_token: OwnerToken) -> ScenarioOut:
+        """Renames (owner only); the content, and so the id, stay the same."""
+        return ScenarioOut(**_out(store.rename(scenario_id, request.name, owner_token)))
+
+    @router.delete("/{scenario_id}", name="delete_scenario", status_code=204)
+    def delete(scenario_id: str, store: StoreDep, owner_token: OwnerToken) -> Response:
+        store.delete(scenario_id, owner_token)
+        return Response(status_code=204)
+
+    @router.post("/{scenario_id}/fork", name="fork_scenario", status_code=201, response_model=SavedScenario)
+    def fork(scenario_id: str, request: ForkRequest, store: StoreDep, response: Response) -> SavedScenario:
+        """Saves an edited copy that points at its parent; anyone may fork."""
+        parent = store.get(scenario_id)
+        raw = dict(parent.document)
+        if request.name is not None:
+            raw["name"] = request.name
+        if request.inputs is not None:
+            raw["inputs"] = request.inputs
+        return _save(store, parse_document(raw), parent.id, response)
+
+    return router

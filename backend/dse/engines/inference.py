@@ -1,0 +1,491 @@
+"""Batched LLM inference on GPU-only, NPU-only, NPU+PIM (blocked) and NeuPIMs systems.
+
+One decode iteration moves every request of the batch by one token. Per layer and per
+tensor-parallel rank (shared/REFERENCE.md section 1):
+
+    G_QKV(B)  = norm + QKV projection                       (matrix unit)
+    A(B)      = score + softmax + context                   (matrix unit, or PIM GEMVs + vector softmax)
+    G_PF(B)   = out-proj + all-reduce + norm + FFN + all-reduce
+
+    GPU-/NPU-only        layer = G_QKV(B) + A(B) + G_PF(B), attention streamed over the external bus
+    NPU+PIM (blocked)    same sum with A on PIM: the memory is in PIM mode or in normal mode, never both
+    NeuPIMs              dual row buffers let the NPU read weights while PIM runs, and the batch is split
+                         in two sub-batches so that one's GEMMs overlap the other's attention:
+                         period = max(G(B1), A(B2)) + max(G(B2), A(B1)), G = G_PF + G_QKV,
+                         layers = (L - 1) * period + fill/drain
+                         fill/drain = G_QKV(B1) + max(G_QKV(B2), A(B1)) + max(G_PF(B1), A(B2)) + G_PF(B2)
+
+PIM attention time is the most-loaded channel's (dse.engines.pim). Pipeline parallelism keeps
+`pipeline_parallel` batches in flight: throughput = B / stage time, time per output token =
+stages * stage time. Every numeric input broadcasts; no Python loop over design points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.engines.decoder_ops import (
+    OP_CLASS,
+    OP_NAMES,
+    OpCost,
+    PricedOp,
+    decoder_layer_ops,
+    kv_cache_bytes_per_token,
+    price_layer_ops,
+)
+from dse.engines.pim import (
+    attention_request_cycles,
+    gemv_tile_cycles,
+    greedy_channel_makespan,
+    uniform_channel_makespan,
+)
+from dse.engines.transformer import parameter_breakdown
+from dse.specs.common import Num
+from dse.specs.memory import MemorySpec
+
+SYSTEMS: tuple[str, ...] = ("gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim")
+#: Systems whose decode attention runs on the PIM units of the memory.
+PIM_SYSTEMS: frozenset[str] = frozenset({"npu_pim_blocked", "neupims", "gpu_pim"})
+#: Sub-batch fractions tried when the best split is asked for: B1 = f*B, f = k/32 (0 = no split).
+SPLIT_CANDIDATES: NDArray[np.float64] = np.arange(0, 17, dtype=np.float64) / 32.0
+
+OPS_QKV: tuple[str, ...] = ("norm_attn", "qkv")
+OPS_ATTENTION: tuple[str, ...] = ("score", "softmax", "context")
+OPS_LINK: tuple[str, ...] = ("all_reduce_attn", "all_reduce_ffn")
+OPS_PF: tuple[str, ...] = ("out_proj", "all_reduce_attn", "norm_ffn", "ffn_up", "ffn_act", "ffn_down", "all_reduce_ffn")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The architecture numbers the engine reads (broadcastable)."""
+
+    hidden_size: Num
+    num_layers: Num
+    num_heads: Num
+    num_kv_heads: Num
+    ffn_hidden_size: Num
+    vocab_size: Num
+    gated_ffn: bool
+    layernorm: bool
+    linear_bias: bool
+    tied_embeddings: bool
+    learned_positions: Num
+
+
+@dataclass(frozen=True)
+class DeviceRates:
+    """One accelerator as the roofline sees it (SI units, calibrated efficiencies)."""
+
+    matrix_flops_per_s: Num
+    vector_flops_per_s: Num
+    memory_bandwidth_bytes_per_s: Num
+    memory_capacity_bytes: Num
+    compute_efficiency: Num
+    memory_efficiency: Num
+    attention_memory_efficiency: Num
+    kernel_overhead_s: Num
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the model is spread and which numbers it is stored in."""
+
+    tensor_parallel: Num
+    pipeline_parallel: Num
+    link_bandwidth_bytes_per_s: Num
+    link_latency_s: Num
+    weight_bytes: Num
+    activation_bytes: Num
+    kv_cache_bytes: Num
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A batch of requests: fixed lengths, or decode contexts drawn from a distribution.
+
+    context_tokens is each request's mean KV length during decode (prompt + output/2 for a
+    static batch); with `context_quantile_tokens` (lengths at quantiles 0..1, evenly spaced) the
+    B requests take the quantiles (i + 1/2)/B instead and their mean replaces context_tokens.
+    """
+
+    batch: Num
+    prompt_tokens: Num
+    output_tokens: Num
+    context_tokens: Num
+    peak_context_tokens: Num
+    context_quantile_tokens: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """Metrics of one system, broadcast over the inputs."""
+
+    throughput_tokens_per_s: Num
+    time_per_output_token_s: Num
+    time_to_first_token_s: Num
+    end_to_end_throughput_tokens_per_s: Num
+    layer_time_s: Num
+    npu_busy_fraction: Num
+    pim_busy_fraction: Num
+    attention_time_s: Num
+    sub_batch_fraction: Num
+    weights_bytes_per_device: Num
+    kv_cache_bytes_per_device: Num
+    memory_footprint_bytes_per_device: Num
+    max_batch_that_fits: Num
+    fits: Num
+    decode_ops: dict[str, PricedOp]
+    decode_op_costs: dict[str, OpCost]
+    pim_attention_time_s: Num
+
+
+def _sum_times(priced: dict[str, PricedOp], names: tuple[str, ...]) -> Num:
+    total: Num = 0.0
+    for name in names:
+        total = total + priced[name].time_s
+    return total
+
+
+def _layer_ops(
+    shape: ModelShape, deployment: Deployment, *, batch: Num, query_tokens: Num, context_tokens: Num, fused_qkv: bool
+) -> dict[str, OpCost]:
+    return decoder_layer_ops(
+        batch=batch,
+        query_tokens=query_tokens,
+        context_tokens=context_tokens,
+        hidden_size=shape.hidden_size,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        ffn_hidden_size=shape.ffn_hidden_size,
+        gated_ffn=shape.gated_ffn,
+        layernorm=shape.layernorm,
+        tensor_parallel=deployment.tensor_parallel,
+        weight_bytes=deployment.weight_bytes,
+        activation_bytes=deployment.activation_bytes,
+        kv_cache_bytes=deployment.kv_cache_bytes,
+        fused_qkv=fused_qkv,
+    )
+
+
+def _price(ops: dict[str, OpCost], device: DeviceRates, deployment: Deployment) -> dict[str, PricedOp]:
+    return price_layer_ops(
+        ops,
+        matrix_flops_per_s=device.matrix_flops_per_s,
+        vector_flops_per_s=device.vector_flops_per_s,
+        memory_bandwidth_bytes_per_s=device.memory_bandwidth_bytes_per_s,
+        compute_efficiency=device.compute_efficiency,
+        memory_efficiency=device.memory_efficiency,
+        attention_memory_efficiency=device.attention_memory_efficiency,
+        kernel_overhead_s=device.kernel_overhead_s,
+        tensor_parallel=deployment.tensor_parallel,
+        link_bandwidth_bytes_per_s=deployment.link_bandwidth_bytes_per_s,
+        link_latency_s=deployment.link_latency_s,
+    )
+
+
+def lm_head_time_s(shape: ModelShape, device: DeviceRates, deployment: Deployment, tokens: Num) -> Num:
+    """Logits of `tokens` tokens: 2*T*h*V/tp FLOP against h*V/tp weights."""
+    flop = 2.0 * tokens * shape.hidden_size * shape.vocab_size / deployment.tensor_parallel
+    bytes_moved = shape.hidden_size * shape.vocab_size / deployment.tensor_parallel * deployment.weight_bytes
+    compute_s = flop / (device.matrix_flops_per_s * device.compute_efficiency)
+    memory_s = bytes_moved / (device.memory_bandwidth_bytes_per_s * device.memory_efficiency)
+    return np.maximum(compute_s, memory_s) + device.kernel_overhead_s
+
+
+def lognormal_quantile_table(
+    *, median_tokens: float, mean_tokens: float, max_tokens: float, points: int = 129
+) -> tuple[float, ...]:
+    """Lengths at `points` evenly spaced quantiles of a log-normal through a median and a mean, capped.
+
+    mu = ln(median), sigma = sqrt(2 ln(mean / median)); the 0 and 1 quantiles are taken at
+    1/(2*points) from the ends so that the table stays finite.
+    """
+    sigma = math.sqrt(2.0 * math.log(max(mean_tokens / median_tokens, 1.0)))
+    normal = NormalDist()
+    edge = 0.5 / points
+    quantiles = [edge + (1.0 - 2.0 * edge) * i / (points - 1) for i in range(points)]
+    return tuple(min(max_tokens, median_tokens * math.exp(sigma * normal.inv_cdf(u))) for u in quantiles)
+
+
+def max_ndim(*groups: object) -> int:
+    """Most dimensions among the numeric fields of some dataclasses or arrays (for extra axes)."""
+    most = 0
+    for group in groups:
+        values = (
+            [getattr(group, f.name) for f in dataclasses.fields(group)] if dataclasses.is_dataclass(group) else [group]
+        )
+        for value in values:
+            if isinstance(value, np.ndarray):
+                most = max(most, value.ndim)
+    return most
+
+
+def request_contexts(workload: Workload, batch: Num, ndim: int) -> NDArray[np.float64]:
+    """Context lengths of the batch's requests, longest first: (R, ...), 0 beyond each point's batch.
+
+    Request i of a batch of B takes the distribution's quantile 1 - (i + 1/2)/B; the request
+    axis comes first, followed by `ndim` axes that broadcast with the design points.
+    """
+    assert workload.context_quantile_tokens is not None
+    table = np.asarray(workload.context_quantile_tokens, dtype=np.float64)
+    batch_arr = np.maximum(np.round(np.asarray(batch, dtype=np.float64)), 1.0)
+    widest = int(np.max(batch_arr))
+    rank = np.arange(widest, dtype=np.float64).reshape((widest,) + (1,) * ndim)
+    quantile = 1.0 - (rank + 0.5) / batch_arr
+    lengths = np.interp(np.clip(quantile, 0.0, 1.0), np.linspace(0.0, 1.0, table.size), table)
+    result: NDArray[np.float64] = np.where(rank < batch_arr, lengths, 0.0)
+    return result
+
+
+def pim_attention_cycles(
+    *,
+    memory: MemorySpec,
+    shape: ModelShape,
+    deployment: Deployment,
+    workload: Workload,
+    batch: Num,
+    ndim: int,
+) -> Callable[[Num], Num]:
+    """Cycles of the most-loaded channel for the decode attention of a sub-batch of n of the batch's requests.
+
+    Fixed lengths: ceil(n / C) * t(s). A distribution: the whole batch is placed greedily once and
+    a sub-batch keeps the batch's length mix, so it takes n/B of that makespan.
+    """
+    gemv = gemv_tile_cycles(
+        banks_per_channel=memory.banks_per_channel,
+        banks_per_activation_group=memory.banks_per_activation_group,
+        row_bytes=memory.row_bytes,
+        multipliers_per_bank=memory.pim_multipliers_per_bank,
+        element_bytes=memory.pim_element_bytes,
+        t_rcd_cycles=memory.t_rcd_cycles,
+        t_rp_cycles=memory.t_rp_cycles,
+        t_ccd_l_cycles=memory.t_ccd_l_cycles,
+    )
+
+    def per_request(context: Num) -> Num:
+        return attention_request_cycles(
+            context_tokens=context,
+            heads=shape.num_heads / deployment.tensor_parallel,
+            head_dim=shape.hidden_size / shape.num_heads,
+            elements_per_row=np.floor(memory.row_bytes / deployment.kv_cache_bytes),
+            banks_per_channel=memory.banks_per_channel,
+            global_write_cycles=memory.pim_global_write_cycles,
+            gemv_cycles=gemv,
+        )
+
+    if workload.context_quantile_tokens is None:
+        each = per_request(workload.context_tokens)
+
+        def uniform(sub_batch: Num) -> Num:
+            return uniform_channel_makespan(requests=np.round(sub_batch), channels=memory.channels, request_cycles=each)
+
+        return uniform
+    contexts = request_contexts(workload, batch, ndim)
+    full = greedy_channel_makespan(np.where(contexts > 0.0, per_request(contexts), 0.0), memory.channels)
+    count = np.maximum(np.round(np.asarray(batch, dtype=np.float64)), 1.0)
+
+    def share(sub_batch: Num) -> Num:
+        return full * sub_batch / count
+
+    return share
+
+
+def mean_context(workload: Workload, batch: Num, ndim: int) -> Num:
+    """Mean decode context of the batch (the distribution's quantile mean when one is given)."""
+    if workload.context_quantile_tokens is None:
+        return workload.context_tokens
+    contexts = request_contexts(workload, batch, ndim)
+    count = np.maximum(np.round(np.asarray(batch, dtype=np.float64)), 1.0)
+    result: Num = np.sum(contexts, axis=0) / count
+    return result
+
+
+def run_inference(
+    *,
+    system: str,
+    shape: ModelShape,
+    device: DeviceRates,
+    deployment: Deployment,
+    workload: Workload,
+    memory: MemorySpec | None = None,
+    sub_batch_fraction: Num | None = None,
+    fused_qkv: bool = True,
+) -> InferenceResult:
+    """Throughput, latencies, busy fractions and footprint of one system (see module doc).
+
+    sub_batch_fraction (NeuPIMs only): share of the batch in the first sub-batch, in [0, 1/2];
+    0 turns interleaving off; None picks the best of SPLIT_CANDIDATES per design point.
+    """
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system '{system}'; known: {', '.join(SYSTEMS)}")
+    on_pim = system in PIM_SYSTEMS
+    if on_pim and memory is None:
+        raise ValueError(f"system '{system}' needs a PIM memory")
+    batch = np.asarray(workload.batch, dtype=np.float64)
+    ndim = max_ndim(shape, device, deployment, workload, memory, sub_batch_fraction)
+    context = mean_context(workload, batch, ndim)
+    tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
+    layers_per_stage = shape.num_layers / pp
+    clock = memory.clock_period_s if memory is not None else 1.0
+    pim_cycles = (
+        pim_attention_cycles(
+            memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, ndim=ndim
+        )
+        if on_pim and memory is not None
+        else None
+    )
+
+    def npu_parts(sub: Num) -> tuple[Num, Num, Num, dict[str, PricedOp], dict[str, OpCost]]:
+        ops = _layer_ops(shape, deployment, batch=sub, query_tokens=1.0, context_tokens=context, fused_qkv=fused_qkv)
+        priced = _price(ops, device, deployment)
+        link_s = _sum_times(priced, OPS_LINK)
+        return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), link_s, priced, ops
+
+    def npu_busy(qkv: Num, pf: Num, link: Num, attention: Num, priced: dict[str, PricedOp]) -> Num:
+        """Time the NPU/GPU computes: all but the links, and of attention only the softmax when PIM runs it."""
+        return qkv + pf - link + (priced["softmax"].time_s if on_pim else attention)
+
+    def attention_time(sub: Num, priced: dict[str, PricedOp]) -> tuple[Num, Num]:
+        """(attention stage time, of which PIM GEMV time) for a (sub-)batch."""
+        if not on_pim:
+            return _sum_times(priced, OPS_ATTENTION), 0.0 * np.asarray(sub)
+        assert pim_cycles is not None
+        pim_s = clock * pim_cycles(sub)
+        return pim_s + priced["softmax"].time_s, pim_s
+
+    qkv_s, pf_s, link_s, priced_full, ops_full = npu_parts(batch)
+    attention_s, pim_s = attention_time(batch, priced_full)
+    sequential_layer_s = qkv_s + attention_s + pf_s
+    stage_s = layers_per_stage * sequential_layer_s
+    npu_busy_s = layers_per_stage * npu_busy(qkv_s, pf_s, link_s, attention_s, priced_full)
+    pim_busy_s = layers_per_stage * pim_s
+    fraction: Num = 0.0 * batch
+    if system == "neupims":
+        assert memory is not None
+        if memory.pim_row_buffers_per_bank < 2:
+            raise ValueError("NeuPIMs needs dual row buffers (pim_row_buffers_per_bank >= 2)")
+        searching = sub_batch_fraction is None
+        # candidate splits on a leading axis, which broadcasts with every design-point axis
+        fractions = (
+            SPLIT_CANDIDATES.reshape((-1,) + (1,) * ndim) if searching else np.asarray(sub_batch_fraction, dtype=float)
+        )
+        b1 = np.round(batch * fractions)
+        b2 = batch - b1
+        q1, f1, l1, priced1, _ = npu_parts(b1)
+        q2, f2, l2, priced2, _ = npu_parts(b2)
+        a1, p1 = attention_time(b1, priced1)
+        a2, p2 = attention_time(b2, priced2)
+        period = np.maximum(q1 + f1, a2) + np.maximum(q2 + f2, a1)
+        ends = q1 + np.maximum(q2, a1) + np.maximum(f1, a2) + f2
+        split = b1 > 0.0
+        candidate_stage = np.where(split, (layers_per_stage - 1.0) * period + ends, stage_s)
+        busy_split = npu_busy(q1, f1, l1, a1, priced1) + npu_busy(q2, f2, l2, a2, priced2)
+        candidate_npu = np.where(split, layers_per_stage * busy_split, npu_busy_s)
+        candidate_pim = np.where(split, layers_per_stage * (p1 + p2), pim_busy_s)
+        candidate_fraction = np.where(split, fractions, 0.0)
+        if searching:
+            full_shape = np.broadcast_shapes(
+                np.shape(candidate_stage),
+                np.shape(candidate_npu),
+                np.shape(candidate_pim),
+                np.shape(candidate_fraction),
+            )
+            best = np.argmin(np.broadcast_to(candidate_stage, full_shape), axis=0)[None]
+
+            def pick(values: Num) -> Num:
+                chosen: Num = np.take_along_axis(np.broadcast_to(values, full_shape), best, axis=0)[0]
+                return chosen
+
+            stage_s, npu_busy_s, pim_busy_s = pick(candidate_stage), pick(candidate_npu), pick(candidate_pim)
+            fraction = pick(candidate_fraction)
+        else:
+            stage_s, npu_busy_s, pim_busy_s, fraction = (
+                candidate_stage,
+                candidate_npu,
+                candidate_pim,
+                candidate_fraction,
+            )
+    lm_s = lm_head_time_s(shape, device, deployment, batch)
+    slowest_stage_s = stage_s + lm_s  # the last stage also computes the logits
+    throughput = batch / slowest_stage_s
+    tpot = pp * slowest_stage_s
+
+    prefill_ops = _layer_ops(
+        shape,
+        deployment,
+        batch=batch,
+        query_tokens=workload.prompt_tokens,
+        context_tokens=workload.prompt_tokens,
+        fused_qkv=fused_qkv,
+    )
+    prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), OP_NAMES)
+    ttft = shape.num_layers * prefill_layer_s + lm_head_time_s(shape, device, deployment, batch)
+    end_to_end = batch * workload.output_tokens / (ttft + workload.output_tokens * tpot)
+
+    params = parameter_breakdown(
+        hidden_size=shape.hidden_size,
+        num_layers=shape.num_layers,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        ffn_hidden_size=shape.ffn_hidden_size,
+        vocab_size=shape.vocab_size,
+        gated_ffn=shape.gated_ffn,
+        tied_embeddings=shape.tied_embeddings,
+        learned_positions=shape.learned_positions,
+        layernorm=shape.layernorm,
+        linear_bias=shape.linear_bias,
+    )
+    weights = params.total * deployment.weight_bytes / (tp * pp)
+    kv_per_token_device = (
+        kv_cache_bytes_per_token(
+            num_layers=shape.num_layers,
+            hidden_size=shape.hidden_size,
+            num_heads=shape.num_heads,
+            num_kv_heads=shape.num_kv_heads,
+            kv_cache_bytes=deployment.kv_cache_bytes,
+        )
+        / tp
+    )  # pp stages each hold L/pp layers of pp batches in flight
+    reserved_context = (
+        workload.peak_context_tokens if workload.context_quantile_tokens is None else context
+    )  # paged KV follows the actual lengths of a distribution
+    kv_bytes = batch * reserved_context * kv_per_token_device
+    max_batch = np.floor(
+        np.maximum(device.memory_capacity_bytes - weights, 0.0) / (reserved_context * kv_per_token_device)
+    )
+    return InferenceResult(
+        throughput_tokens_per_s=throughput,
+        time_per_output_token_s=tpot,
+        time_to_first_token_s=ttft,
+        end_to_end_throughput_tokens_per_s=end_to_end,
+        layer_time_s=stage_s / layers_per_stage,
+        npu_busy_fraction=npu_busy_s / slowest_stage_s,
+        pim_busy_fraction=pim_busy_s / slowest_stage_s,
+        attention_time_s=attention_s,
+        sub_batch_fraction=fraction,
+        weights_bytes_per_device=weights,
+        kv_cache_bytes_per_device=kv_bytes,
+        memory_footprint_bytes_per_device=weights + kv_bytes,
+        max_batch_that_fits=max_batch,
+        fits=np.asarray(batch <= max_batch, dtype=np.float64),
+        decode_ops=priced_full,
+        decode_op_costs=ops_full,
+        pim_attention_time_s=pim_s,
+    )
+
+
+def op_unit(system: str, op_name: str) -> str:
+    """Which unit runs an op of the decode step in a system: 'npu'/'gpu', 'pim' or 'link'."""
+    kind = OP_CLASS[op_name]
+    if kind == "link":
+        return "link"
+    if system in PIM_SYSTEMS and op_name in ("score", "context"):
+        return "pim"
+    return "gpu" if system.startswith("gpu") else "npu"

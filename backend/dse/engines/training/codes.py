@@ -1,0 +1,67 @@
+"""Integer codes of the categorical plan choices, so a plan field can be an array.
+
+The vectorised engine takes these codes (any int array); the scenario layer maps names to them
+with `*_CODES` and back with `code_name`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class SequenceParallel(IntEnum):
+    """How the sequence dimension is split (Korthikanti 2022; Li et al. 2021; Jacobs et al. 2023)."""
+
+    NONE = 0
+    #: Megatron-SP: LayerNorm/dropout regions split along s inside the TP group (no extra GPUs).
+    MEGATRON = 1
+    #: Ring Self-Attention: s split over `sequence_parallel_degree` GPUs, K/V chunks go round a ring.
+    RING = 2
+    #: DeepSpeed-Ulysses: s split over the degree; all-to-all to heads before and after attention.
+    ULYSSES = 3
+
+
+class Recompute(IntEnum):
+    NONE = 0
+    #: Recompute the attention core (QK^T, softmax, dropout, AV) in backward (Korthikanti 2022).
+    SELECTIVE = 1
+    #: Keep only each layer's input; recompute the whole layer forward in backward.
+    FULL = 2
+
+
+class Schedule(IntEnum):
+    GPIPE = 0
+    ONE_F_ONE_B = 1
+    #: Interleaved 1F1B with `virtual_stages` model chunks per GPU (Narayanan et al. 2021).
+    INTERLEAVED = 2
+
+
+class Offload(IntEnum):
+    NONE = 0
+    #: SSDTrain's adaptive rule: offload the first layers of a stage while the drives keep up.
+    ADAPTIVE = 1
+    #: Offload every layer but the last of a stage; stalls when the drives cannot keep up.
+    ALL = 2
+
+
+SEQUENCE_PARALLEL_CODES: dict[str, int] = {
+    "none": SequenceParallel.NONE,
+    "megatron": SequenceParallel.MEGATRON,
+    "ring": SequenceParallel.RING,
+    "ulysses": SequenceParallel.ULYSSES,
+}
+RECOMPUTE_CODES: dict[str, int] = {"none": Recompute.NONE, "selective": Recompute.SELECTIVE, "full": Recompute.FULL}
+SCHEDULE_CODES: dict[str, int] = {
+    "gpipe": Schedule.GPIPE,
+    "1f1b": Schedule.ONE_F_ONE_B,
+    "interleaved": Schedule.INTERLEAVED,
+}
+OFFLOAD_CODES: dict[str, int] = {"none": Offload.NONE, "adaptive": Offload.ADAPTIVE, "all": Offload.ALL}
+
+
+def code_name(codes: dict[str, int], value: int) -> str:
+    """The name of a code in one of the `*_CODES` tables."""
+    for name, code in codes.items():
+        if code == value:
+            return name
+    raise KeyError(value)

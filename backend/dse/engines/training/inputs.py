@@ -1,0 +1,211 @@
+"""The three inputs of `evaluate_plans`: a model, a cluster and a plan, each a bag of arrays.
+
+Every field broadcasts against every other (NumPy rules), so one call may cover many plans,
+many clusters and many models at once. Categorical plan fields hold the integer codes of
+`dse.engines.training.codes`. Units are SI (bytes, s, bytes/s, FLOP/s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.engines.transformer import parameter_breakdown
+from dse.specs.common import Num
+from dse.specs.hardware import AcceleratorSpec
+from dse.specs.llm import LLMSpec
+from dse.specs.network import ClusterSpec
+
+Array = NDArray[np.float64]
+
+
+def as_array(value: Num | int | bool) -> Array:
+    """A float64 array view of a scalar or an array input."""
+    return np.asarray(value, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ModelArrays:
+    """A decoder-only transformer's shape, with its exact parameter counts (from `dse.engines.transformer`)."""
+
+    hidden_size: Num
+    num_layers: Num
+    num_heads: Num
+    num_kv_heads: Num
+    ffn_hidden_size: Num
+    vocab_size: Num
+    #: 1.0 for a gated (SwiGLU) FFN with three matrices, 0.0 for GELU with two.
+    gated_ffn: Num
+    #: 1.0 when the LM head shares the word embedding.
+    tied_embeddings: Num
+    #: Parameters of one layer split by TP (attention and FFN matrices and their biases).
+    layer_sharded_params: Num
+    #: Parameters of one layer every TP rank holds whole (the norms).
+    layer_replicated_params: Num
+    #: Word-embedding parameters (V*h), split by TP.
+    word_embedding_params: Num
+    #: Learned position embeddings (0 with RoPE), held whole.
+    position_embedding_params: Num
+    #: Final norm parameters.
+    final_norm_params: Num
+    #: All parameters of the model.
+    total_params: Num
+
+    @classmethod
+    def from_llm(cls, spec: LLMSpec) -> ModelArrays:
+        """From a catalog architecture; its numeric fields may be arrays (a sweep over them)."""
+        h, L, V = as_array(spec.hidden_size), as_array(spec.num_layers), as_array(spec.vocab_size)
+        positions = as_array(spec.max_context_tokens) if spec.position_embedding == "learned" else 0.0
+        params = parameter_breakdown(
+            hidden_size=h,
+            num_layers=L,
+            num_heads=as_array(spec.num_heads),
+            num_kv_heads=as_array(spec.num_kv_heads),
+            ffn_hidden_size=as_array(spec.ffn_hidden_size),
+            vocab_size=V,
+            gated_ffn=spec.ffn_kind == "swiglu",
+            tied_embeddings=spec.tied_embeddings,
+            learned_positions=positions,
+            layernorm=spec.norm_kind == "layernorm",
+            linear_bias=spec.linear_bias,
+        )
+        layer_norms = as_array(params.layer_norms)
+        return cls(
+            hidden_size=h,
+            num_layers=L,
+            num_heads=as_array(spec.num_heads),
+            num_kv_heads=as_array(spec.num_kv_heads),
+            ffn_hidden_size=as_array(spec.ffn_hidden_size),
+            vocab_size=V,
+            gated_ffn=1.0 if spec.ffn_kind == "swiglu" else 0.0,
+            tied_embeddings=1.0 if spec.tied_embeddings else 0.0,
+            layer_sharded_params=as_array(params.layer_attention) + params.layer_ffn,
+            layer_replicated_params=layer_norms,
+            word_embedding_params=V * h,
+            position_embedding_params=positions * h,
+            final_norm_params=as_array(params.norms) - L * layer_norms,
+            total_params=as_array(params.total),
+        )
+
+    @classmethod
+    def gpt(
+        cls,
+        *,
+        hidden_size: Num,
+        num_layers: Num,
+        num_heads: Num,
+        vocab_size: Num,
+        sequence_length: Num,
+    ) -> ModelArrays:
+        """A GPT-2/3-style model (MHA, GELU FFN of 4h, biases, LayerNorm, learned positions, tied embeddings)
+        from array shapes: the Megatron-LM configurations of Narayanan et al. (2021)."""
+        params = parameter_breakdown(
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            num_kv_heads=num_heads,
+            ffn_hidden_size=4.0 * as_array(hidden_size),
+            vocab_size=vocab_size,
+            gated_ffn=False,
+            tied_embeddings=True,
+            learned_positions=sequence_length,
+            layernorm=True,
+            linear_bias=True,
+        )
+        h = as_array(hidden_size)
+        return cls(
+            hidden_size=h,
+            num_layers=as_array(num_layers),
+            num_heads=as_array(num_heads),
+            num_kv_heads=as_array(num_heads),
+            ffn_hidden_size=4.0 * h,
+            vocab_size=as_array(vocab_size),
+            gated_ffn=0.0,
+            tied_embeddings=1.0,
+            layer_sharded_params=as_array(params.layer_attention) + params.layer_ffn,
+            layer_replicated_params=as_array(params.layer_norms),
+            word_embedding_params=as_array(vocab_size) * h,
+            position_embedding_params=as_array(sequence_length) * h,
+            final_norm_params=2.0 * h,
+            total_params=as_array(params.total),
+        )
+
+
+@dataclass(frozen=True)
+class ClusterArrays:
+    """Nodes of identical GPUs and the links between them, in SI units."""
+
+    nodes: Num
+    gpus_per_node: Num
+    peak_flops_per_s: Num
+    compute_efficiency: Num
+    memory_bandwidth_bytes_per_s: Num
+    memory_efficiency: Num
+    memory_capacity_bytes: Num
+    intra_node_bandwidth_bytes_per_s: Num
+    intra_node_latency_s: Num
+    #: A GPU's share of its node's network, per direction.
+    inter_node_bandwidth_per_gpu_bytes_per_s: Num
+    inter_node_latency_s: Num
+    #: A GPU's share of its node's SSD array (0 without drives).
+    ssd_write_bandwidth_per_gpu_bytes_per_s: Num = 0.0
+    ssd_read_bandwidth_per_gpu_bytes_per_s: Num = 0.0
+    #: Rated bytes the node's drives may absorb over their warranty (0 without drives).
+    ssd_endurance_bytes_per_node: Num = 0.0
+    kernel_overhead_s: Num = 0.0
+    #: Optional measured nodes x nodes per-GPU bandwidth matrix (one cluster for all plans).
+    node_pair_bandwidth_bytes_per_s: Array | None = None
+
+    @classmethod
+    def from_spec(cls, cluster: ClusterSpec, *, dtype: str = "bf16") -> ClusterArrays:
+        acc: AcceleratorSpec = cluster.accelerator
+        ssd = cluster.ssd
+        drives = float(cluster.ssds_per_node) if ssd is not None else 0.0
+        matrix = cluster.node_pair_bandwidth_bytes_per_s
+        return cls(
+            nodes=float(cluster.nodes),
+            gpus_per_node=float(cluster.gpus_per_node),
+            peak_flops_per_s=acc.peak_for(dtype),
+            compute_efficiency=acc.compute_efficiency,
+            memory_bandwidth_bytes_per_s=acc.memory_bandwidth_bytes_per_s,
+            memory_efficiency=acc.memory_efficiency,
+            memory_capacity_bytes=acc.memory_capacity_bytes,
+            intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s,
+            intra_node_latency_s=cluster.intra_node_link.latency_s,
+            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
+            inter_node_latency_s=cluster.inter_node_link.latency_s,
+            ssd_write_bandwidth_per_gpu_bytes_per_s=(
+                drives * ssd.write_bandwidth_bytes_per_s / cluster.gpus_per_node if ssd else 0.0
+            ),
+            ssd_read_bandwidth_per_gpu_bytes_per_s=(
+                drives * ssd.read_bandwidth_bytes_per_s / cluster.gpus_per_node if ssd else 0.0
+            ),
+            ssd_endurance_bytes_per_node=drives * ssd.endurance_bytes_written if ssd else 0.0,
+            kernel_overhead_s=acc.kernel_overhead_s,
+            node_pair_bandwidth_bytes_per_s=None if matrix is None else np.asarray(matrix, dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True)
+class PlanArrays:
+    """One or many parallel training plans. Degrees and sizes are whole numbers (as floats);
+    categorical choices are codes of `dse.engines.training.codes`."""
+
+    global_batch_size: Num
+    micro_batch_size: Num
+    sequence_length: Num
+    data_parallel: Num
+    tensor_parallel: Num
+    pipeline_parallel: Num
+    sequence_parallel: Num = 0.0
+    #: GPUs the sequence is split over for Ring / Ulysses (1 for none and Megatron-SP, which reuses TP).
+    sequence_parallel_degree: Num = 1.0
+    zero_stage: Num = 0.0
+    recompute: Num = 0.0
+    pipeline_schedule: Num = 1.0
+    virtual_stages: Num = 1.0
+    activation_offload: Num = 0.0
+    #: 1.0 when the data-parallel gradient reduction overlaps the last micro-batch's backward.
+    overlap_grad_reduce: Num = 1.0

@@ -1,0 +1,170 @@
+"""Why a plan cannot run: a bitmask of reason codes per plan, and their descriptions.
+
+Each reason names the plan field (`PlanArrays` / scenario input name) a user should change.
+Reasons are structural (the plan cannot be built); `OUT_OF_MEMORY` is separate from them:
+such a plan is well formed but does not fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.engines.training.codes import Offload, Schedule, SequenceParallel
+from dse.engines.training.inputs import ClusterArrays, ModelArrays, PlanArrays, as_array
+
+
+@dataclass(frozen=True)
+class Reason:
+    bit: int
+    name: str
+    field: str
+    message: str
+
+
+_REASON_LIST: tuple[Reason, ...] = (
+    Reason(1 << 0, "NOT_WHOLE", "plan", "batch sizes, sequence length and degrees must be whole numbers >= 1"),
+    Reason(1 << 1, "UNKNOWN_CODE", "plan", "unknown code for sequence_parallel, recompute, schedule, offload or ZeRO"),
+    Reason(
+        1 << 2,
+        "GPU_COUNT",
+        "data_parallel",
+        "data_parallel x tensor_parallel x pipeline_parallel x sequence_parallel_degree must equal the cluster's GPUs",
+    ),
+    Reason(1 << 3, "TP_HEADS", "tensor_parallel", "tensor_parallel must divide the attention heads"),
+    Reason(1 << 4, "TP_KV_HEADS", "tensor_parallel", "tensor_parallel must divide the key/value heads"),
+    Reason(1 << 5, "TP_FFN", "tensor_parallel", "tensor_parallel must divide the FFN width"),
+    Reason(
+        1 << 6,
+        "BATCH",
+        "micro_batch_size",
+        "micro_batch_size x data_parallel must divide global_batch_size",
+    ),
+    Reason(
+        1 << 7,
+        "LAYERS",
+        "pipeline_parallel",
+        "pipeline_parallel x virtual_stages must divide the layers",
+    ),
+    Reason(
+        1 << 8,
+        "SP_DEGREE_KIND",
+        "sequence_parallel_degree",
+        "sequence_parallel_degree must be 1 without Ring or Ulysses (Megatron-SP reuses the TP group)",
+    ),
+    Reason(
+        1 << 9,
+        "SEQUENCE_SPLIT",
+        "sequence_length_tokens",
+        "the sequence length must divide evenly over the sequence-parallel ranks",
+    ),
+    Reason(
+        1 << 10,
+        "ULYSSES_ABOVE_HEADS",
+        "sequence_parallel_degree",
+        "the Ulysses degree exceeds the attention heads per tensor-parallel rank",
+    ),
+    Reason(
+        1 << 11,
+        "ULYSSES_HEADS",
+        "sequence_parallel_degree",
+        "the Ulysses degree must divide the (key/value) heads per tensor-parallel rank",
+    ),
+    Reason(
+        1 << 12,
+        "VIRTUAL_STAGES",
+        "virtual_stages",
+        "virtual_stages above 1 needs the interleaved schedule",
+    ),
+    Reason(
+        1 << 13,
+        "INTERLEAVED",
+        "pipeline_schedule",
+        "the interleaved schedule needs pipeline_parallel > 1 and micro-batches per replica divisible by it",
+    ),
+    Reason(
+        1 << 14,
+        "ZERO_WITH_PIPELINE",
+        "zero_stage",
+        "ZeRO stages 2 and 3 cannot be combined with pipeline parallelism (DeepSpeed refuses it)",
+    ),
+    Reason(1 << 15, "OFFLOAD_WITHOUT_SSD", "activation_offload", "activation offload needs SSDs in the nodes"),
+)
+
+#: Every structural reason by name.
+REASONS: dict[str, Reason] = {r.name: r for r in _REASON_LIST}
+#: Not structural: the plan is well formed but its peak memory exceeds the GPU's.
+OUT_OF_MEMORY = Reason(1 << 16, "OUT_OF_MEMORY", "plan", "the plan's peak memory per GPU exceeds the GPU memory")
+
+
+def describe_reasons(code: int) -> list[Reason]:
+    """The reasons set in one plan's bitmask, in order of the table."""
+    return [r for r in (*_REASON_LIST, OUT_OF_MEMORY) if int(code) & r.bit]
+
+
+def _whole(x: NDArray[np.float64]) -> NDArray[np.bool_]:
+    return np.asarray((x >= 1.0) & (np.floor(x) == x))
+
+
+def _divides(divisor: NDArray[np.float64], value: NDArray[np.float64]) -> NDArray[np.bool_]:
+    safe = np.maximum(divisor, 1.0)
+    return np.asarray(np.mod(value, safe) == 0.0)
+
+
+def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> NDArray[np.int64]:
+    """The structural reason bitmask of every plan (0 where the plan can run), broadcast over the inputs."""
+    B, b, s = as_array(plan.global_batch_size), as_array(plan.micro_batch_size), as_array(plan.sequence_length)
+    d, t, p = as_array(plan.data_parallel), as_array(plan.tensor_parallel), as_array(plan.pipeline_parallel)
+    kind, n = as_array(plan.sequence_parallel), as_array(plan.sequence_parallel_degree)
+    zero, recompute = as_array(plan.zero_stage), as_array(plan.recompute)
+    schedule, v, offload = (
+        as_array(plan.pipeline_schedule),
+        as_array(plan.virtual_stages),
+        as_array(plan.activation_offload),
+    )
+    heads, kv_heads = as_array(model.num_heads), as_array(model.num_kv_heads)
+    gpus = as_array(cluster.nodes) * as_array(cluster.gpus_per_node)
+
+    def code_ok(x: NDArray[np.float64], top: int) -> NDArray[np.bool_]:
+        return np.asarray((x >= 0) & (x <= top) & (np.floor(x) == x))
+
+    ring_or_ulysses = (kind == SequenceParallel.RING) | (kind == SequenceParallel.ULYSSES)
+    ulysses = kind == SequenceParallel.ULYSSES
+    heads_per_tp = heads / np.maximum(t, 1.0)
+    kv_per_tp = kv_heads / np.maximum(t, 1.0)
+    micro_batches = B / np.maximum(b * d, 1.0)
+    interleaved = schedule == Schedule.INTERLEAVED
+    sequence_ranks = np.where(kind == SequenceParallel.MEGATRON, t, n)
+    offload_on = offload != Offload.NONE
+    no_ssd = (as_array(cluster.ssd_write_bandwidth_per_gpu_bytes_per_s) <= 0) | (
+        as_array(cluster.ssd_read_bandwidth_per_gpu_bytes_per_s) <= 0
+    )
+
+    conditions: list[tuple[str, NDArray[np.bool_]]] = [
+        ("NOT_WHOLE", ~(_whole(B) & _whole(b) & _whole(s) & _whole(d) & _whole(t) & _whole(p) & _whole(n) & _whole(v))),
+        (
+            "UNKNOWN_CODE",
+            ~(code_ok(kind, 3) & code_ok(recompute, 2) & code_ok(schedule, 2) & code_ok(offload, 2) & code_ok(zero, 3)),
+        ),
+        ("GPU_COUNT", d * t * p * n != gpus),
+        ("TP_HEADS", ~_divides(t, heads)),
+        ("TP_KV_HEADS", ~_divides(t, kv_heads)),
+        ("TP_FFN", ~_divides(t, as_array(model.ffn_hidden_size))),
+        ("BATCH", ~_divides(b * d, B)),
+        ("LAYERS", ~_divides(p * v, as_array(model.num_layers))),
+        ("SP_DEGREE_KIND", ~ring_or_ulysses & (n != 1.0)),
+        ("SEQUENCE_SPLIT", ~_divides(sequence_ranks, s)),
+        ("ULYSSES_ABOVE_HEADS", ulysses & (n > heads_per_tp)),
+        ("ULYSSES_HEADS", ulysses & (n <= heads_per_tp) & ~(_divides(n, heads_per_tp) & _divides(n, kv_per_tp))),
+        ("VIRTUAL_STAGES", ~interleaved & (v != 1.0)),
+        ("INTERLEAVED", interleaved & ((p < 2) | ~_divides(p, micro_batches))),
+        ("ZERO_WITH_PIPELINE", (zero >= 2) & (p > 1)),
+        ("OFFLOAD_WITHOUT_SSD", offload_on & no_ssd),
+    ]
+    shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
+    code = np.zeros(shape, dtype=np.int64)
+    for name, condition in conditions:  # a loop over the 16 reasons, not over plans
+        code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
+    return code

@@ -1,0 +1,76 @@
+"""Figures of a training plan: memory breakdown, iteration-time breakdown, one iteration's timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+GIB = 2.0**30
+
+#: One colour per timeline kind, stable across charts.
+TIMELINE_COLOURS: dict[str, str] = {
+    "forward": "#4C78A8",
+    "backward": "#F58518",
+    "send": "#54A24B",
+    "bubble": "#D3D3D3",
+    "data_parallel": "#B279A2",
+    "optimizer": "#9D755D",
+}
+
+
+def memory_breakdown_figure(components: Sequence[tuple[str, float]], capacity_bytes: float) -> dict[str, Any]:
+    """Stacked bar of memory per GPU by component (GiB), with the GPU's capacity as a line."""
+    fig = go.Figure()
+    for label, value in components:
+        fig.add_trace(go.Bar(name=label, x=["per GPU (peak stage)"], y=[value / GIB]))
+    fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", annotation_text="GPU memory")
+    fig.update_layout(barmode="stack", yaxis_title="memory (GiB)", title="Memory per GPU")
+    figure: dict[str, Any] = fig.to_plotly_json()
+    return figure
+
+
+def time_breakdown_figure(components: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """Horizontal stacked bar of one iteration's time by component (s)."""
+    fig = go.Figure()
+    for label, value in components:
+        fig.add_trace(go.Bar(name=label, y=["iteration"], x=[value], orientation="h"))
+    fig.update_layout(barmode="stack", xaxis_title="time (s)", title="Where one iteration's time goes")
+    figure: dict[str, Any] = fig.to_plotly_json()
+    return figure
+
+
+def timeline_figure(events: Sequence[Any], stages: int) -> dict[str, Any]:
+    """Gantt chart: one row per pipeline stage, bars from start to end, coloured by kind.
+
+    `events` are objects with stage, kind, micro_batch, chunk, start_s and end_s.
+    """
+    fig = go.Figure()
+    for kind, colour in TIMELINE_COLOURS.items():
+        chosen = [e for e in events if e.kind == kind]
+        if not chosen:
+            continue
+        fig.add_trace(
+            go.Bar(
+                name=kind,
+                orientation="h",
+                y=[f"stage {e.stage}" for e in chosen],
+                base=[e.start_s for e in chosen],
+                x=[e.end_s - e.start_s for e in chosen],
+                marker_color=colour,
+                text=[
+                    f"mb {e.micro_batch}" + (f" c{e.chunk}" if e.chunk > 0 else "") if e.micro_batch >= 0 else ""
+                    for e in chosen
+                ],
+                hovertemplate="%{y} %{text}<br>%{base:.4g} s + %{x:.4g} s<extra>" + kind + "</extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title="One iteration, per pipeline stage and micro-batch",
+        xaxis_title="time (s)",
+        yaxis={"categoryorder": "array", "categoryarray": [f"stage {i}" for i in reversed(range(stages))]},
+    )
+    figure: dict[str, Any] = fig.to_plotly_json()
+    return figure

@@ -1,0 +1,533 @@
+"""Scenario kind "training": memory, time and timeline of one parallel LLM training plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from dse.catalog import Catalog
+from dse.engines.training import (
+    ClusterArrays,
+    ModelArrays,
+    PlanArrays,
+    describe_reasons,
+    evaluate_plans,
+    plan_reasons,
+)
+from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
+from dse.engines.training.memory import korthikanti_table2_bytes
+from dse.engines.training.timeline import MAX_TIMELINE_OPERATIONS, simulate_timeline
+from dse.figures.training import memory_breakdown_figure, time_breakdown_figure, timeline_figure
+from dse.scenarios.base import (
+    Column,
+    EvaluationResult,
+    Figure,
+    InputError,
+    MetricSpec,
+    ScenarioKind,
+    StrictModel,
+    Table,
+)
+from dse.scenarios.presets import preset_or_inline
+from dse.specs.hardware import AcceleratorSpec
+from dse.specs.llm import LLMSpec
+from dse.specs.network import ClusterSpec, InterconnectSpec, SSDSpec
+
+GIB = 2.0**30
+GB = 1e9
+
+
+class ClusterInputs(StrictModel):
+    nodes: PositiveInt = Field(1, description="Nodes in the cluster.")
+    gpus_per_node: PositiveInt = Field(8, description="GPUs per node.")
+    accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
+    intra_node_link: str | InterconnectSpec = Field("nvlink3", description="Link between GPUs of a node.")
+    inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
+    inter_node_links_per_node: PositiveInt = Field(8, description="Network ports per node.")
+    ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
+    ssds_per_node: NonNegativeInt = Field(0, description="Drives per node (striped, RAID0).")
+    node_pair_bandwidth_gb_per_s: list[list[PositiveFloat]] | None = Field(
+        None,
+        description="Measured per-GPU bandwidth between nodes i and j, GB/s (nodes x nodes); a heterogeneous cluster.",
+    )
+
+
+class TrainingInputs(StrictModel):
+    model: str | LLMSpec = Field("megatron-gpt-145.6b", description="LLM preset id or inline spec.")
+    cluster: ClusterInputs = Field(default_factory=ClusterInputs)
+    global_batch_size: PositiveInt = Field(description="Sequences per iteration.")
+    micro_batch_size: PositiveInt = Field(description="Sequences per micro-batch.")
+    sequence_length_tokens: PositiveInt = 2048
+    data_parallel: PositiveInt = 1
+    tensor_parallel: PositiveInt = 1
+    pipeline_parallel: PositiveInt = 1
+    sequence_parallel: Literal["none", "megatron", "ring", "ulysses"] = "none"
+    sequence_parallel_degree: PositiveInt = Field(1, description="GPUs the sequence is split over (Ring, Ulysses).")
+    zero_stage: int = Field(0, ge=0, le=3)
+    recompute: Literal["none", "selective", "full"] = "none"
+    pipeline_schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
+    virtual_stages: PositiveInt = Field(1, description="Model chunks per GPU (interleaved schedule).")
+    activation_offload: Literal["none", "adaptive", "all"] = "none"
+    overlap_grad_reduce: bool = True
+    dtype: Literal["bf16", "fp16"] = "bf16"
+
+
+@dataclass(frozen=True)
+class ResolvedTraining:
+    model: LLMSpec
+    cluster: ClusterSpec
+    global_batch_size: int
+    micro_batch_size: int
+    sequence_length_tokens: int
+    data_parallel: int
+    tensor_parallel: int
+    pipeline_parallel: int
+    sequence_parallel_degree: int
+    zero_stage: int
+    virtual_stages: int
+    sequence_parallel: str
+    recompute: str
+    pipeline_schedule: str
+    activation_offload: str
+    overlap_grad_reduce: bool
+    dtype: str
+
+
+def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
+    """The engine's three inputs from a resolved scenario (numeric leaves may be arrays in a sweep)."""
+    plan = PlanArrays(
+        global_batch_size=np.asarray(r.global_batch_size, dtype=float),
+        micro_batch_size=np.asarray(r.micro_batch_size, dtype=float),
+        sequence_length=np.asarray(r.sequence_length_tokens, dtype=float),
+        data_parallel=np.asarray(r.data_parallel, dtype=float),
+        tensor_parallel=np.asarray(r.tensor_parallel, dtype=float),
+        pipeline_parallel=np.asarray(r.pipeline_parallel, dtype=float),
+        sequence_parallel=float(SEQUENCE_PARALLEL_CODES[r.sequence_parallel]),
+        sequence_parallel_degree=np.asarray(r.sequence_parallel_degree, dtype=float),
+        zero_stage=np.asarray(r.zero_stage, dtype=float),
+        recompute=float(RECOMPUTE_CODES[r.recompute]),
+        pipeline_schedule=float(SCHEDULE_CODES[r.pipeline_schedule]),
+        virtual_stages=np.asarray(r.virtual_stages, dtype=float),
+        activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
+        overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
+    )
+    return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
+
+
+_METRICS: dict[str, MetricSpec] = {
+    "iteration_time_s": MetricSpec(
+        label="Iteration time",
+        unit="s",
+        formula="M*t_stage,max + bubble + DP sync (exposed) + optimizer step",
+    ),
+    "tokens_per_s": MetricSpec(label="Throughput", unit="tokens/s", formula="B*s / T_iter"),
+    "model_flops_utilization": MetricSpec(
+        label="Model FLOPs utilisation", unit="fraction", formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak)"
+    ),
+    "achieved_flops_per_gpu": MetricSpec(
+        label="Achieved FLOP/s per GPU",
+        unit="FLOP/s",
+        formula="executed FLOP (with recomputation) / (T_iter * GPUs); Narayanan et al. 2021",
+    ),
+    "memory_total_bytes": MetricSpec(
+        label="Peak memory per GPU", unit="bytes", formula="states + activations + buffers"
+    ),
+    "memory_headroom_bytes": MetricSpec(label="Memory headroom", unit="bytes", formula="GPU memory - peak memory"),
+    "memory_weights_bytes": MetricSpec(label="Weights", unit="bytes", formula="2 bytes/param, /dp with ZeRO-3"),
+    "memory_gradients_bytes": MetricSpec(label="Gradients", unit="bytes", formula="2 bytes/param, /dp with ZeRO-2+"),
+    "memory_optimizer_bytes": MetricSpec(
+        label="Optimizer state", unit="bytes", formula="12 bytes/param, /dp with ZeRO-1+"
+    ),
+    "memory_activations_bytes": MetricSpec(
+        label="Activations", unit="bytes", formula="in-flight micro-batches x layers/stage x Korthikanti bytes/layer"
+    ),
+    "memory_buffers_bytes": MetricSpec(label="Buffers", unit="bytes", formula="logits, masks, comm and ZeRO-3 buffers"),
+    "memory_offloaded_bytes": MetricSpec(label="Activations on SSD", unit="bytes", formula="SSDTrain rule"),
+    "fits": MetricSpec(label="Fits in GPU memory", unit="1 = yes", formula="peak memory <= GPU memory"),
+    "reasons": MetricSpec(label="Invalid-plan reason bits", unit="bitmask", formula="0 = valid"),
+    "time_forward_s": MetricSpec(label="Forward", unit="s"),
+    "time_backward_s": MetricSpec(label="Backward", unit="s"),
+    "time_recompute_s": MetricSpec(label="Recomputation", unit="s"),
+    "time_tensor_parallel_s": MetricSpec(label="TP collectives", unit="s"),
+    "time_sequence_parallel_s": MetricSpec(label="Sequence-parallel collectives", unit="s"),
+    "time_pipeline_send_s": MetricSpec(label="Pipeline sends", unit="s"),
+    "time_zero_gather_s": MetricSpec(label="ZeRO-3 gathers (exposed)", unit="s"),
+    "time_offload_stall_s": MetricSpec(label="SSD stall", unit="s"),
+    "time_bubble_s": MetricSpec(label="Pipeline bubble", unit="s", formula="(p-1) * t_stage / v"),
+    "time_data_parallel_s": MetricSpec(label="DP gradient sync (exposed)", unit="s"),
+    "time_optimizer_s": MetricSpec(label="Optimizer step", unit="s", formula="28 bytes/param / memory bandwidth"),
+    "bubble_fraction": MetricSpec(
+        label="Bubble fraction", unit="fraction", formula="(p-1)/(v*M + p-1) for equal stages"
+    ),
+    "micro_batches": MetricSpec(label="Micro-batches per replica", unit="count", formula="B / (b * dp)"),
+    "offloaded_layers": MetricSpec(label="Layers offloaded per stage", unit="count"),
+}
+
+_TIME_PARTS = (
+    "time_forward_s",
+    "time_backward_s",
+    "time_recompute_s",
+    "time_tensor_parallel_s",
+    "time_sequence_parallel_s",
+    "time_pipeline_send_s",
+    "time_zero_gather_s",
+    "time_offload_stall_s",
+    "time_bubble_s",
+    "time_data_parallel_s",
+    "time_optimizer_s",
+)
+_MEMORY_PARTS = (
+    "memory_weights_bytes",
+    "memory_gradients_bytes",
+    "memory_optimizer_bytes",
+    "memory_activations_bytes",
+    "memory_buffers_bytes",
+)
+
+#: Narayanan et al. (SC'21) Table 1: model id -> (t, p, GPUs, global batch, achieved TFLOP/s per GPU).
+NARAYANAN_TABLE1: dict[str, tuple[int, int, int, int, float]] = {
+    "megatron-gpt-1.7b": (1, 1, 32, 512, 137.0),
+    "megatron-gpt-3.6b": (2, 1, 64, 512, 138.0),
+    "megatron-gpt-7.5b": (4, 1, 128, 512, 142.0),
+    "megatron-gpt-18.4b": (8, 1, 256, 1024, 135.0),
+    "megatron-gpt-39.1b": (8, 2, 512, 1536, 138.0),
+    "megatron-gpt-76.1b": (8, 4, 1024, 1792, 140.0),
+    "megatron-gpt-145.6b": (8, 8, 1536, 2304, 148.0),
+    "megatron-gpt-310.1b": (8, 16, 1920, 2160, 155.0),
+    "megatron-gpt-529.6b": (8, 35, 2520, 2520, 163.0),
+    "megatron-gpt-1t": (8, 64, 3072, 3072, 163.0),
+}
+
+
+class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
+    kind = "training"
+    title = "Parallel LLM training plan"
+    description = (
+        "Memory per GPU, iteration time and its breakdown, and a timeline of one iteration for a plan "
+        "of data, tensor, pipeline and sequence parallelism with ZeRO, recomputation, pipeline schedules "
+        "and SSD activation offload."
+    )
+    engine_version = "training-1"
+    inputs_model = TrainingInputs
+    metric_specs = _METRICS
+
+    def resolve(self, inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
+        c = inputs.cluster
+        ssd = None if c.ssd is None else preset_or_inline(catalog, "ssds", c.ssd, "cluster.ssd")
+        if inputs.activation_offload != "none" and (ssd is None or c.ssds_per_node == 0):
+            raise InputError("activation_offload", "activation offload needs cluster.ssd and cluster.ssds_per_node > 0")
+        matrix = None
+        if c.node_pair_bandwidth_gb_per_s is not None:
+            rows = c.node_pair_bandwidth_gb_per_s
+            if len(rows) != c.nodes or any(len(row) != c.nodes for row in rows):
+                raise InputError("cluster.node_pair_bandwidth_gb_per_s", f"must be a {c.nodes} x {c.nodes} matrix")
+            matrix = tuple(tuple(x * GB for x in row) for row in rows)
+        cluster = ClusterSpec(
+            nodes=c.nodes,
+            gpus_per_node=c.gpus_per_node,
+            accelerator=preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator"),
+            intra_node_link=preset_or_inline(catalog, "interconnects", c.intra_node_link, "cluster.intra_node_link"),
+            inter_node_link=preset_or_inline(catalog, "interconnects", c.inter_node_link, "cluster.inter_node_link"),
+            inter_node_links_per_node=c.inter_node_links_per_node,
+            ssd=ssd,
+            ssds_per_node=c.ssds_per_node,
+            node_pair_bandwidth_bytes_per_s=matrix,
+        )
+        fields = inputs.model_dump(exclude={"model", "cluster"})
+        resolved = ResolvedTraining(
+            model=preset_or_inline(catalog, "llms", inputs.model, "model"), cluster=cluster, **fields
+        )
+        model, cluster_arrays, plan = engine_inputs(resolved)
+        code = int(np.asarray(plan_reasons(model=model, cluster=cluster_arrays, plan=plan)).reshape(-1)[0])
+        if code:
+            reason = describe_reasons(code)[0]
+            detail = (
+                f"{inputs.data_parallel} x {inputs.tensor_parallel} x {inputs.pipeline_parallel} x "
+                f"{resolved.sequence_parallel_degree} != {cluster.gpus} GPUs"
+                if reason.name == "GPU_COUNT"
+                else ""
+            )
+            raise InputError(reason.field, reason.message + (f" ({detail})" if detail else ""))
+        return resolved
+
+    def compute(self, resolved: ResolvedTraining) -> dict[str, Any]:
+        model, cluster, plan = engine_inputs(resolved)
+        result = evaluate_plans(model=model, cluster=cluster, plan=plan)
+        metrics: dict[str, Any] = {k: getattr(result, k) for k in _METRICS if k not in ("fits", "reasons")}
+        metrics["fits"] = result.fits.astype(float)
+        metrics["reasons"] = result.reasons.astype(float)
+        return metrics
+
+    def evaluate(self, resolved: ResolvedTraining) -> EvaluationResult:
+        model, cluster, plan = engine_inputs(resolved)
+        r = evaluate_plans(model=model, cluster=cluster, plan=plan)
+        f = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in r.as_dict().items()}
+        fits = bool(np.asarray(r.fits).reshape(-1)[0])
+        gpus = resolved.cluster.gpus
+        capacity = resolved.cluster.accelerator.memory_capacity_bytes
+        metrics = [
+            self.metric("iteration_time_s", f["iteration_time_s"], M=f["micro_batches"], bubble_s=f["time_bubble_s"]),
+            self.metric(
+                "tokens_per_s", f["tokens_per_s"], B=resolved.global_batch_size, s=resolved.sequence_length_tokens
+            ),
+            self.metric("model_flops_utilization", f["model_flops_utilization"], GPUs=gpus),
+            self.metric("achieved_flops_per_gpu", f["achieved_flops_per_gpu"], GPUs=gpus),
+            self.metric("memory_total_bytes", f["memory_total_bytes"], capacity_bytes=capacity),
+            self.metric("memory_headroom_bytes", f["memory_headroom_bytes"]),
+            self.metric("fits", 1.0 if fits else 0.0),
+            self.metric(
+                "bubble_fraction", f["bubble_fraction"], p=resolved.pipeline_parallel, v=resolved.virtual_stages
+            ),
+            self.metric("micro_batches", f["micro_batches"]),
+        ]
+        metrics += [self.metric(k, f[k]) for k in (*_MEMORY_PARTS, "memory_offloaded_bytes")]
+        metrics += [self.metric(k, f[k]) for k in _TIME_PARTS]
+        if resolved.activation_offload != "none":
+            metrics.append(self.metric("offloaded_layers", f["offloaded_layers"]))
+        memory_rows: list[list[float | int | str | bool | None]] = [
+            [_METRICS[k].label, f[k], f[k] / GIB] for k in _MEMORY_PARTS
+        ]
+        memory_rows.append(["Total (peak stage)", f["memory_total_bytes"], f["memory_total_bytes"] / GIB])
+        memory_rows.append(["Removed by SSD offload", f["memory_offloaded_bytes"], f["memory_offloaded_bytes"] / GIB])
+        time_rows: list[list[float | int | str | bool | None]] = [
+            [_METRICS[k].label, f[k], f[k] / f["iteration_time_s"]] for k in _TIME_PARTS
+        ]
+        layer_rows: list[list[float | int | str | bool | None]] = [
+            ["Activation bytes per layer per micro-batch (kept)", f["layer_activation_bytes"]],
+            ["TP bytes sent per layer per micro-batch (forward)", f["tensor_parallel_bytes_per_layer"]],
+            [
+                "Sequence-parallel bytes sent per layer per micro-batch (forward)",
+                f["sequence_parallel_bytes_per_layer"],
+            ],
+            ["Pipeline send per micro-batch (s)", f["pipeline_send_s"]],
+            ["SSD writes per node (bytes/s)", f["ssd_write_bytes_per_s_per_node"]],
+            ["SSD rated lifetime at this rate (years)", f["ssd_lifetime_years"]],
+        ]
+        tables = [
+            Table(
+                key="memory",
+                title="Memory per GPU",
+                columns=_columns(("component", ""), ("bytes", "bytes"), ("GiB", "GiB")),
+                rows=memory_rows,
+            ),
+            Table(
+                key="time",
+                title="Iteration time",
+                columns=_columns(("component", ""), ("seconds", "s"), ("share", "fraction")),
+                rows=time_rows,
+            ),
+            Table(
+                key="per_layer",
+                title="Per layer and per link",
+                columns=_columns(("quantity", ""), ("value", "")),
+                rows=layer_rows,
+            ),
+        ]
+        figures = [
+            _figure(
+                "memory",
+                "Memory per GPU",
+                memory_breakdown_figure([(_METRICS[k].label, f[k]) for k in _MEMORY_PARTS], capacity),
+            ),
+            _figure(
+                "time",
+                "Iteration time breakdown",
+                time_breakdown_figure([(_METRICS[k].label, f[k]) for k in _TIME_PARTS]),
+            ),
+        ]
+        notes = [
+            f"Fits: {f['memory_headroom_bytes'] / GIB:.1f} GiB to spare per GPU."
+            if fits
+            else f"Does not fit: {-f['memory_headroom_bytes'] / GIB:.1f} GiB short per GPU.",
+            f"Rank order tp -> sequence -> dp -> pp (Megatron-LM); {gpus} GPUs on {resolved.cluster.nodes} node(s).",
+        ]
+        try:
+            timeline = simulate_timeline(
+                schedule=SCHEDULE_CODES[resolved.pipeline_schedule],
+                stages=resolved.pipeline_parallel,
+                micro_batches=round(f["micro_batches"]),
+                virtual_stages=resolved.virtual_stages,
+                chunk_forward_s=f["chunk_forward_s"],
+                chunk_backward_s=f["chunk_backward_s"],
+                send_s=f["pipeline_send_s"],
+                last_stage_extra_forward_s=f["last_stage_extra_forward_s"],
+                last_stage_extra_backward_s=f["last_stage_extra_backward_s"],
+                data_parallel_s=f["time_data_parallel_s"],
+                optimizer_s=f["time_optimizer_s"],
+            )
+            figures.append(
+                _figure(
+                    "timeline",
+                    "Timeline of one iteration",
+                    timeline_figure(timeline.events, resolved.pipeline_parallel),
+                )
+            )
+            notes.append(
+                f"Timeline replay: {timeline.iteration_end_s:.4g} s per iteration vs the closed form's "
+                f"{f['iteration_time_s']:.4g} s (they differ only through unequal stages)."
+            )
+        except ValueError as exc:
+            notes.append(f"No timeline drawn: {exc}; at most {MAX_TIMELINE_OPERATIONS} operations.")
+        return EvaluationResult(
+            kind=self.kind,
+            engine_version=self.engine_version,
+            feasible=fits,
+            metrics=metrics,
+            tables=tables,
+            figures=figures,
+            notes=notes,
+            references=_references(resolved, f),
+        )
+
+    def examples(self) -> list[dict[str, Any]]:
+        def doc(name: str, **inputs: Any) -> dict[str, Any]:
+            return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}
+
+        a100_cluster = {"accelerator": "a100-80gb", "intra_node_link": "nvlink3", "inter_node_link": "ib-hdr"}
+        return [
+            doc(
+                "Megatron-LM GPT 145.6B on 1536 A100s (Narayanan et al. SC'21, Table 1)",
+                model="megatron-gpt-145.6b",
+                cluster={**a100_cluster, "nodes": 192},
+                global_batch_size=2304,
+                micro_batch_size=2,
+                data_parallel=24,
+                tensor_parallel=8,
+                pipeline_parallel=8,
+                recompute="full",
+                pipeline_schedule="interleaved",
+                virtual_stages=2,
+                overlap_grad_reduce=False,
+            ),
+            doc(
+                "Megatron-LM GPT 1.7B on 32 A100s (Narayanan et al. SC'21, Table 1)",
+                model="megatron-gpt-1.7b",
+                cluster={**a100_cluster, "nodes": 4},
+                global_batch_size=512,
+                micro_batch_size=16,
+                data_parallel=32,
+                recompute="full",
+            ),
+            doc(
+                "GPT 22B layer setting with selective recomputation and sequence parallelism (Korthikanti et al. 2022)",
+                model={
+                    "id": "korthikanti-gpt-22b",
+                    "name": "GPT 22B (Korthikanti et al. 2022, Table 3)",
+                    "source": "Korthikanti et al. 2022, Table 3: 48 layers, hidden 6144, 64 heads, seq 2048",
+                    "hidden_size": 6144,
+                    "num_layers": 48,
+                    "num_heads": 64,
+                    "num_kv_heads": 64,
+                    "ffn_hidden_size": 24576,
+                    "ffn_kind": "gelu",
+                    "vocab_size": 51200,
+                    "tied_embeddings": True,
+                    "max_context_tokens": 2048,
+                    "position_embedding": "learned",
+                    "norm_kind": "layernorm",
+                    "linear_bias": True,
+                    "published_params_count": 22e9,
+                    "published_params_source": "Korthikanti et al. 2022, Table 3",
+                    "published_params_rounding_half_step": 5e8,
+                },
+                cluster={**a100_cluster, "nodes": 1},
+                global_batch_size=4,
+                micro_batch_size=4,
+                tensor_parallel=8,
+                sequence_parallel="megatron",
+                recompute="selective",
+            ),
+            doc(
+                "Llama-2 7B, 32K tokens with DeepSpeed-Ulysses over 8 H100s and ZeRO-3",
+                model="llama2-7b",
+                cluster={
+                    "accelerator": "h100-sxm",
+                    "intra_node_link": "nvlink4",
+                    "inter_node_link": "ib-ndr",
+                    "nodes": 1,
+                },
+                global_batch_size=8,
+                micro_batch_size=1,
+                sequence_length_tokens=32768,
+                sequence_parallel="ulysses",
+                sequence_parallel_degree=8,
+                zero_stage=3,
+                recompute="selective",
+            ),
+            doc(
+                "GPT-3 13B on 2 A100s with activations offloaded to Optane SSDs (SSDTrain's adaptive rule)",
+                model="gpt3-13b",
+                cluster={**a100_cluster, "nodes": 1, "gpus_per_node": 2, "ssd": "optane-p5800x", "ssds_per_node": 7},
+                global_batch_size=8,
+                micro_batch_size=4,
+                tensor_parallel=2,
+                zero_stage=0,
+                activation_offload="adaptive",
+                sequence_length_tokens=1024,
+            ),
+        ]
+
+
+def _columns(*pairs: tuple[str, str]) -> list[Column]:
+    return [Column(key=key, label=key.replace("_", " "), unit=unit) for key, unit in pairs]
+
+
+def _figure(key: str, title: str, figure: dict[str, Any]) -> Figure:
+    return Figure(key=key, title=title, figure=figure)
+
+
+def _references(resolved: ResolvedTraining, f: dict[str, float]) -> list[dict[str, Any]]:
+    refs: list[dict[str, Any]] = []
+    row = NARAYANAN_TABLE1.get(resolved.model.id)
+    if row is not None:
+        t, p, gpus, batch, published = row
+        same = (
+            resolved.tensor_parallel,
+            resolved.pipeline_parallel,
+            resolved.cluster.gpus,
+            resolved.global_batch_size,
+        ) == (
+            t,
+            p,
+            gpus,
+            batch,
+        )
+        refs.append(
+            {
+                "source": "Narayanan et al., SC'21, Table 1 (A100, seq 2048, full recomputation)",
+                "quantity": "achieved TFLOP/s per GPU",
+                "published": published,
+                "engine": f["achieved_flops_per_gpu"] / 1e12,
+                "same_plan": same,
+            }
+        )
+    spec = resolved.model
+    if spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size:
+        refs.append(
+            {
+                "source": "Korthikanti et al. 2022, Table 2 (activation bytes per layer)",
+                "quantity": "activation bytes per layer per micro-batch",
+                "published": korthikanti_table2_bytes(
+                    s=float(resolved.sequence_length_tokens),
+                    b=float(resolved.micro_batch_size),
+                    h=float(spec.hidden_size),
+                    a=float(spec.num_heads),
+                    t=float(resolved.tensor_parallel),
+                    sequence_parallel=resolved.sequence_parallel == "megatron",
+                    recompute=resolved.recompute,
+                )
+                if resolved.sequence_parallel in ("none", "megatron")
+                and not (resolved.recompute == "full" and resolved.sequence_parallel == "megatron")
+                else None,
+                "engine": f["layer_activation_bytes"],
+            }
+        )
+    return refs
+
+
+KIND = TrainingKind()
+
+__all__ = ["KIND", "ClusterInputs", "ResolvedTraining", "TrainingInputs"]

@@ -1,0 +1,117 @@
+"""Engines and migrations: one code path for SQLite and PostgreSQL.
+
+SQLite is set up per connection: WAL journal (readers never block the writer), foreign keys on,
+a busy timeout so a second writer waits instead of failing. pysqlite's own transaction handling
+does not put DDL inside a transaction and starts read transactions lazily, so it is switched off
+(`isolation_level = None`) and the store issues `BEGIN` itself: `BEGIN IMMEDIATE` for writes, which
+takes the write lock up front (a deferred read-then-write transaction could fail with "database is
+locked" without waiting), plain `BEGIN` for reads.
+
+Migrations run through Alembic's Python API with `script_location` pointing at the `migrations`
+folder of this package, inside one transaction; on PostgreSQL an advisory lock serialises two
+processes starting at once (on SQLite, `BEGIN IMMEDIATE` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from dse.store.errors import StoreError, Unavailable
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another writer before giving up
+WRITE_OPTION = "dse_store_write"  # execution option marking a connection whose transaction writes
+# Any fixed 64-bit key works; derived from a name so it says whose lock it is.
+PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"dse.store.migrations").digest()[:8], "big", signed=True)
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`, with the SQLite settings above; creates a SQLite file's folder."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+
+    in_memory = is_sqlite_memory(parsed)
+    options: dict[str, Any] = {}
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif not (parsed.database or "").startswith("file:"):
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, **options)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see the module docstring
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"SQLite refused WAL journal mode (got {mode!r}) for {parsed.database}")
+        finally:
+            cursor.close()
+
+    def on_begin(connection: Connection) -> None:
+        writes = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    sa.event.listen(engine, "connect", on_connect)
+    sa.event.listen(engine, "begin", on_begin)
+    return engine
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    Lost connections, lock timeouts and the like become `Unavailable`; integrity errors pass
+    through for the caller to interpret.
+    """
+    try:
+        with engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise Unavailable(f"database unavailable: {exc.orig}") from exc
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic Config for the store's migrations, on an open connection or a URL."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (Alembic `upgrade head`); a no-op when it is there."""
+    with transaction(engine, write=True) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(alembic_config(connection), "head")
+        except CommandError as exc:  # e.g. a database written by a newer release
+            raise StoreError(f"cannot migrate the scenario database: {exc}") from exc

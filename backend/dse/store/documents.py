@@ -1,0 +1,110 @@
+"""Scenario documents as the store sees them: shape check, canonical JSON and content ids.
+
+A document is `{"schema_version", "kind", "name", "inputs"}`. Its *content* is everything but the
+name (`schema_version`, `kind`, `inputs`); the id hashes the content only, so renaming a scenario
+never changes its id and saving the same content twice finds the same scenario.
+
+The id is the first `ID_LENGTH` characters of the lowercase, unpadded base32 encoding of the
+SHA-256 of the content's canonical JSON: 12 characters carry 60 bits, so among a million saved
+scenarios the chance of any two sharing an id is about 4e-7 (birthday bound n^2 / 2^61); the store
+still compares the stored content on a match and refuses a true collision rather than mixing two.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any
+
+from dse.store.errors import InvalidDocument
+
+ID_LENGTH = 12
+# Lowercase RFC 4648 base32 alphabet: url-safe, no ambiguous case, no padding once truncated.
+ID_PATTERN = re.compile(rf"[a-z2-7]{{{ID_LENGTH}}}")
+DOCUMENT_KEYS = frozenset({"schema_version", "kind", "name", "inputs"})
+CONTENT_KEYS = ("schema_version", "kind", "inputs")
+KIND_MAX_LENGTH = 64
+KIND_PATTERN = re.compile(rf"[A-Za-z0-9_.-]{{1,{KIND_MAX_LENGTH}}}")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, non-ASCII kept as is (hashed as UTF-8).
+
+    NaN and infinities are refused (they are not JSON); so are values JSON cannot hold.
+    Raises `InvalidDocument` naming the reason.
+    """
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # unserialisable object, non-finite float, mixed key types
+        raise InvalidDocument("", f"not representable as JSON: {exc}") from exc
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, which JSON input can carry as an escape
+        raise InvalidDocument("", f"not representable as UTF-8: {exc.reason}") from exc
+    return text
+
+
+def storable_json(canonical: str) -> str:
+    """The canonical JSON with NUL escaped, since PostgreSQL text cannot hold a NUL character.
+
+    Outside strings JSON has no NUL, so the escaped text parses back to the same value.
+    """
+    return canonical.replace("\x00", "\\u0000")
+
+
+def check_text(field: str, value: Any, *, max_length: int | None = None) -> str:
+    """A string the database can hold as text: valid UTF-8, no NUL, not longer than `max_length`."""
+    if not isinstance(value, str):
+        raise InvalidDocument(field, "must be a string")
+    if "\x00" in value:
+        raise InvalidDocument(field, "must not contain the NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidDocument(field, f"not representable as UTF-8: {exc.reason}") from exc
+    if max_length is not None and len(value) > max_length:
+        raise InvalidDocument(field, f"at most {max_length} characters")
+    return value
+
+
+def check_document(document: Any) -> dict[str, Any]:
+    """Check the document's shape (not its inputs: that is the kind's job) and return it."""
+    if not isinstance(document, dict):
+        raise InvalidDocument("", f"a scenario document is a JSON object, got {type(document).__name__}")
+    missing = sorted(DOCUMENT_KEYS - document.keys())
+    if missing:
+        raise InvalidDocument(missing[0], "field required")
+    unknown = sorted(str(key) for key in document.keys() - DOCUMENT_KEYS)
+    if unknown:
+        # Refused rather than dropped: a stored document must read back as it was saved.
+        raise InvalidDocument(unknown[0], "unknown field (a document has schema_version, kind, name, inputs)")
+    version = document["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidDocument("schema_version", "must be a positive integer")
+    if not isinstance(document["kind"], str) or KIND_PATTERN.fullmatch(document["kind"]) is None:
+        raise InvalidDocument("kind", f"must match {KIND_PATTERN.pattern}")
+    check_text("name", document["name"])
+    if not isinstance(document["inputs"], dict):
+        raise InvalidDocument("inputs", "must be a JSON object")
+    return document
+
+
+def content_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The part of a document that identifies it: everything but the (mutable) name."""
+    return {key: document[key] for key in CONTENT_KEYS}
+
+
+def id_for_content_json(content_json: str) -> str:
+    digest = hashlib.sha256(content_json.encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:ID_LENGTH]
+
+
+def scenario_id_for(document: dict[str, Any]) -> str:
+    """The id a document is (or would be) saved under; raises `InvalidDocument` if it is not one."""
+    return id_for_content_json(canonical_json(content_of(check_document(document))))
+
+
+def is_scenario_id(value: object) -> bool:
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None

@@ -1,0 +1,338 @@
+"""The scenario store: immutable, content-addressed scenarios with owner tokens and cached results.
+
+See docs/store.md for the schema, the id scheme and the token scheme. In short:
+
+- `save` stores a document under the hash of its content (`dse.store.documents`); saving the same
+  content again returns the first save's record, with no token.
+- The first save returns an owner token (`secrets.token_urlsafe(32)`, 256 random bits); only its
+  SHA-256 is stored, compared in constant time. Only the token holder may rename or delete.
+- Content never changes after saving. Editing is saving new content with `parent_id` set; renaming
+  changes only the name and bumps `revision` (the API's ETag is built from id and revision).
+- Deleting removes the scenario and its cached results; children keep their `parent_id`, which then
+  points at nothing (`get` of it raises NotFound).
+- Every call is one transaction: a call that raises has written nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping, make_url
+
+from dse.store.database import create_store_engine, migrate, transaction
+from dse.store.documents import (
+    canonical_json,
+    check_document,
+    check_text,
+    content_of,
+    id_for_content_json,
+    is_scenario_id,
+    storable_json,
+)
+from dse.store.errors import Forbidden, InvalidDocument, NotFound, StoreError
+from dse.store.schema import ENGINE_VERSION_MAX_LENGTH, scenario_results, scenarios
+
+OWNER_TOKEN_BYTES = 32  # 256 bits of randomness: not guessable, not enumerable
+
+
+@dataclass(frozen=True)
+class ScenarioRecord:
+    """A saved scenario as stored; `document` carries the current name. Never holds the token."""
+
+    id: str
+    kind: str
+    name: str
+    document: dict[str, Any]
+    parent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """`owner_token` is given once, to whoever created the scenario (`created`), else None."""
+
+    record: ScenarioRecord
+    owner_token: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, newest first; `total` counts every match, not just this page."""
+
+    items: list[ScenarioRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _record(row: RowMapping) -> ScenarioRecord:
+    content = json.loads(row["content_json"])
+    document = {
+        "schema_version": content["schema_version"],
+        "kind": content["kind"],
+        "name": row["name"],
+        "inputs": content["inputs"],
+    }
+    return ScenarioRecord(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        document=document,
+        parent_id=row["parent_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        revision=row["revision"],
+    )
+
+
+_RECORD_COLUMNS = (
+    scenarios.c.id,
+    scenarios.c.kind,
+    scenarios.c.name,
+    scenarios.c.content_json,
+    scenarios.c.parent_id,
+    scenarios.c.created_at,
+    scenarios.c.updated_at,
+    scenarios.c.revision,
+)
+
+
+class Store:
+    """Scenarios in a SQL database given by a SQLAlchemy URL (SQLite file or PostgreSQL).
+
+    Opening migrates the database to the newest schema. Safe to share between threads; call
+    `dispose` (or use it as a context manager) to close its connections.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_store_engine(url)
+        self.url_for_display = make_url(url).render_as_string(hide_password=True)
+        try:
+            migrate(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The underlying engine, for diagnostics and tests; the store's tables are its own."""
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"Store({self.url_for_display!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        """Close every pooled connection. The store can still be used; it reconnects on demand."""
+        self._engine.dispose()
+
+    # -- scenarios -------------------------------------------------------------------------------
+
+    def save(self, document: dict[str, Any], *, parent_id: str | None = None) -> SaveResult:
+        """Save a document; if its content is already saved, return that scenario unchanged.
+
+        Raises InvalidDocument for a malformed document, NotFound if `parent_id` is not saved.
+        """
+        checked = check_document(document)
+        content_json = canonical_json(content_of(checked))
+        scenario_id = id_for_content_json(content_json)
+        stored_content = storable_json(content_json)
+        if parent_id is not None and not is_scenario_id(parent_id):
+            raise NotFound(f"parent scenario {parent_id!r} not found")
+        token = secrets.token_urlsafe(OWNER_TOKEN_BYTES)
+        now = _utcnow()
+        try:
+            with transaction(self._engine, write=True) as connection:
+                if parent_id is not None and self._row(connection, parent_id) is None:
+                    raise NotFound(f"parent scenario {parent_id!r} not found")
+                existing = self._row(connection, scenario_id, with_content_check=stored_content)
+                if existing is not None:
+                    return SaveResult(record=_record(existing), owner_token=None, created=False)
+                connection.execute(
+                    scenarios.insert().values(
+                        id=scenario_id,
+                        kind=checked["kind"],
+                        name=checked["name"],
+                        schema_version=checked["schema_version"],
+                        content_json=stored_content,
+                        parent_id=parent_id,
+                        owner_token_sha256=_token_hash(token),
+                        created_at=now,
+                        updated_at=now,
+                        revision=1,
+                    )
+                )
+                created = self._row(connection, scenario_id)
+                assert created is not None  # just inserted in this transaction
+                return SaveResult(record=_record(created), owner_token=token, created=True)
+        except sa.exc.IntegrityError:
+            # Another writer saved the same content between our look-up and our insert.
+            with transaction(self._engine, write=False) as connection:
+                raced = self._row(connection, scenario_id, with_content_check=stored_content)
+            if raced is None:
+                raise
+            return SaveResult(record=_record(raced), owner_token=None, created=False)
+
+    def get(self, scenario_id: str) -> ScenarioRecord:
+        """The scenario with this id; NotFound if there is none."""
+        with transaction(self._engine, write=False) as connection:
+            return _record(self._existing_row(connection, scenario_id))
+
+    def list(self, *, kind: str | None = None, limit: int = 20, offset: int = 0) -> Page:
+        """Saved scenarios, newest first, optionally of one kind, `limit` from `offset` on."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise StoreError(f"limit must be a positive integer, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise StoreError(f"offset must be a non-negative integer, got {offset!r}")
+        where = [] if kind is None else [scenarios.c.kind == kind]
+        with transaction(self._engine, write=False) as connection:
+            total = connection.execute(sa.select(sa.func.count()).select_from(scenarios).where(*where)).scalar_one()
+            rows = (
+                connection.execute(
+                    sa.select(*_RECORD_COLUMNS)
+                    .where(*where)
+                    .order_by(scenarios.c.row_id.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+                .mappings()
+                .all()
+            )
+        return Page(items=[_record(row) for row in rows], total=total, limit=limit, offset=offset)
+
+    def rename(self, scenario_id: str, name: str, owner_token: str) -> ScenarioRecord:
+        """Give the scenario a new name (owner only); bumps `revision` and `updated_at`."""
+        check_text("name", name)
+        with transaction(self._engine, write=True) as connection:
+            self._check_owner(connection, scenario_id, owner_token)
+            connection.execute(
+                scenarios.update()
+                .where(scenarios.c.id == scenario_id)
+                .values(name=name, updated_at=_utcnow(), revision=scenarios.c.revision + 1)
+            )
+            return _record(self._existing_row(connection, scenario_id))
+
+    def delete(self, scenario_id: str, owner_token: str) -> None:
+        """Delete the scenario and its cached results (owner only); its children keep their parent_id."""
+        with transaction(self._engine, write=True) as connection:
+            self._check_owner(connection, scenario_id, owner_token)
+            connection.execute(scenario_results.delete().where(scenario_results.c.scenario_id == scenario_id))
+            connection.execute(scenarios.delete().where(scenarios.c.id == scenario_id))
+
+    # -- cached results --------------------------------------------------------------------------
+
+    def cached_result(self, scenario_id: str, engine_version: str) -> dict[str, Any] | None:
+        """The result cached for this scenario by this engine version, or None."""
+        _check_engine_version(engine_version)
+        if not is_scenario_id(scenario_id):
+            return None
+        with transaction(self._engine, write=False) as connection:
+            text = connection.execute(
+                sa.select(scenario_results.c.result_json).where(
+                    scenario_results.c.scenario_id == scenario_id,
+                    scenario_results.c.engine_version == engine_version,
+                )
+            ).scalar_one_or_none()
+        if text is None:
+            return None
+        result: dict[str, Any] = json.loads(text)
+        return result
+
+    def cache_result(self, scenario_id: str, engine_version: str, result: dict[str, Any]) -> None:
+        """Cache (or replace) the result of this scenario under this engine version."""
+        _check_engine_version(engine_version)
+        if not isinstance(result, dict):
+            raise InvalidDocument("result", "must be a JSON object")
+        try:
+            result_json = storable_json(canonical_json(result))
+        except InvalidDocument as exc:
+            raise InvalidDocument("result", exc.reason) from exc
+        values = {
+            "scenario_id": scenario_id,
+            "engine_version": engine_version,
+            "result_json": result_json,
+            "created_at": _utcnow(),
+        }
+        try:
+            with transaction(self._engine, write=True) as connection:
+                self._existing_row(connection, scenario_id)
+                insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
+                    scenario_results
+                )
+                connection.execute(
+                    insert.values(**values).on_conflict_do_update(
+                        index_elements=[scenario_results.c.scenario_id, scenario_results.c.engine_version],
+                        set_={"result_json": insert.excluded.result_json, "created_at": insert.excluded.created_at},
+                    )
+                )
+        except sa.exc.IntegrityError as exc:  # the scenario was deleted under us
+            raise NotFound(f"scenario {scenario_id!r} not found") from exc
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _row(
+        self, connection: Connection, scenario_id: str, *, with_content_check: str | None = None
+    ) -> RowMapping | None:
+        if not is_scenario_id(scenario_id):
+            return None
+        row = (
+            connection.execute(
+                sa.select(*_RECORD_COLUMNS, scenarios.c.owner_token_sha256).where(scenarios.c.id == scenario_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is not None and with_content_check is not None and row["content_json"] != with_content_check:
+            # Two different contents with the same 60-bit id prefix: refuse rather than conflate.
+            raise StoreError(f"id collision on {scenario_id!r}: a different scenario already has this id")
+        return row
+
+    def _existing_row(self, connection: Connection, scenario_id: str) -> RowMapping:
+        row = self._row(connection, scenario_id)
+        if row is None:
+            raise NotFound(f"scenario {scenario_id!r} not found")
+        return row
+
+    def _check_owner(self, connection: Connection, scenario_id: str, owner_token: str) -> None:
+        row = self._existing_row(connection, scenario_id)
+        if not isinstance(owner_token, str) or not owner_token:
+            raise Forbidden("an owner token is required")
+        try:
+            given = _token_hash(owner_token)
+        except UnicodeEncodeError as exc:
+            raise Forbidden("wrong owner token") from exc
+        if not hmac.compare_digest(given, row["owner_token_sha256"]):
+            raise Forbidden("wrong owner token")
+
+
+def _check_engine_version(engine_version: str) -> None:
+    check_text("engine_version", engine_version, max_length=ENGINE_VERSION_MAX_LENGTH)
+    if not engine_version:
+        raise InvalidDocument("engine_version", "must not be empty")

@@ -1,0 +1,137 @@
+"""PIM timing model: derived figures against the NeuPIMs simulator and the PIM datasheets."""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import pytest
+
+from dse.catalog import default_catalog
+from dse.engines.pim import (
+    attention_request_cycles,
+    external_bandwidth_bytes_per_s,
+    gemv_tile_cycles,
+    greedy_channel_makespan,
+    pim_peak_bandwidth_bytes_per_s,
+    pim_peak_flops_per_s,
+    uniform_channel_makespan,
+)
+from dse.specs.memory import MemorySpec
+
+
+def _memory(memory_id: str) -> MemorySpec:
+    spec: MemorySpec = default_catalog().get("memories", memory_id)
+    return spec
+
+
+def _derived(m: MemorySpec) -> tuple[float, float, float, float]:
+    external = external_bandwidth_bytes_per_s(
+        channels=m.channels,
+        bus_width_bits_per_channel=m.bus_width_bits_per_channel,
+        transfers_per_clock=m.transfers_per_clock,
+        clock_period_s=m.clock_period_s,
+    )
+    internal = pim_peak_bandwidth_bytes_per_s(
+        channels=m.channels,
+        banks_per_channel=m.banks_per_channel,
+        multipliers_per_bank=m.pim_multipliers_per_bank,
+        element_bytes=m.pim_element_bytes,
+        t_ccd_l_cycles=m.t_ccd_l_cycles,
+        clock_period_s=m.clock_period_s,
+    )
+    flops = pim_peak_flops_per_s(
+        channels=m.channels,
+        banks_per_channel=m.banks_per_channel,
+        multipliers_per_bank=m.pim_multipliers_per_bank,
+        t_ccd_l_cycles=m.t_ccd_l_cycles,
+        clock_period_s=m.clock_period_s,
+    )
+    tile = gemv_tile_cycles(
+        banks_per_channel=m.banks_per_channel,
+        banks_per_activation_group=m.banks_per_activation_group,
+        row_bytes=m.row_bytes,
+        multipliers_per_bank=m.pim_multipliers_per_bank,
+        element_bytes=m.pim_element_bytes,
+        t_rcd_cycles=m.t_rcd_cycles,
+        t_rp_cycles=m.t_rp_cycles,
+        t_ccd_l_cycles=m.t_ccd_l_cycles,
+    )
+    return float(external), float(internal), float(flops), float(tile)
+
+
+def test_neupims_memory_derives_the_simulator_figures() -> None:
+    """shared/REFERENCE.md section 1 (casys-kaist/NeuPIMs): ~1 TB/s external, ~16 TB/s internal (16x),
+    ~16 TFLOP/s of PIM compute, and the scheduler's t_gemv = 184 cycles. Exact arithmetic, so exact checks."""
+    external, internal, flops, tile = _derived(_memory("neupims-hbm-pim"))
+    assert external == pytest.approx(32 * 16 * 2 / 1e-9, rel=1e-12)  # 1.024e12 bytes/s
+    assert internal == pytest.approx(32 * 32 * 16 * 2 / 2e-9, rel=1e-12)  # 16.384e12 bytes/s
+    assert internal / external == pytest.approx(16.0, rel=1e-12)
+    assert flops == pytest.approx(16.384e12, rel=1e-12)
+    assert tile == 184.0
+
+
+def test_samsung_hbm_pim_compute_matches_datasheet() -> None:
+    """Samsung HBM-PIM (ISSCC'21 / ISCA'21): 1.2 TFLOP/s per stack; within 3% (the paper rounds)."""
+    _, _, flops, _ = _derived(_memory("samsung-hbm-pim"))
+    assert flops == pytest.approx(1.2e12, rel=0.03)
+
+
+def test_gddr6_aim_internal_bandwidth_is_16x_external() -> None:
+    """SK hynix GDDR6-AiM (ISSCC'22, Hot Chips 33): 512 GB/s internal per chip, 16x the chip's 32 GB/s bus. Exact."""
+    external, internal, _, _ = _derived(_memory("skhynix-gddr6-aim"))
+    assert internal == pytest.approx(512e9, rel=1e-12)
+    assert internal / external == pytest.approx(16.0, rel=1e-12)
+
+
+def test_attention_request_cycles_is_the_simulator_formula() -> None:
+    """NeuPIMs estimate_mha_latency (shared/REFERENCE.md): GPT-3 7B TP4 shard (8 heads x 128), s = 216. Exact."""
+    s, heads, dk, p, nb, gw, gemv = 216.0, 8.0, 128.0, 512.0, 32.0, 100.0, 184.0
+    expected = math.ceil(heads * dk / p) * (gw + math.ceil(s / nb) * gemv) + math.ceil(s / p) * heads * (
+        gw + math.ceil(dk / nb) * gemv
+    )
+    got = attention_request_cycles(
+        context_tokens=s,
+        heads=heads,
+        head_dim=dk,
+        elements_per_row=p,
+        banks_per_channel=nb,
+        global_write_cycles=gw,
+        gemv_cycles=gemv,
+    )
+    assert float(got) == expected == 2 * (100 + 7 * 184) + 8 * (100 + 4 * 184)
+
+
+def test_greedy_placement_known_case() -> None:
+    """Longest-first onto the least-loaded channel: [5, 4, 3, 3, 3] on 2 channels ends at {8, 10}. Exact."""
+    cycles = np.array([5.0, 4.0, 3.0, 3.0, 3.0])
+    assert float(greedy_channel_makespan(cycles, 2.0)) == 10.0
+
+
+def _reference_greedy(latencies: list[float], channels: int) -> float:
+    heap = [(0.0, c) for c in range(channels)]
+    for lat in sorted(latencies, reverse=True):
+        load, c = heapq.heappop(heap)
+        heapq.heappush(heap, (load + lat, c))
+    return max(load for load, _ in heap)
+
+
+def test_greedy_placement_is_vectorised_over_design_points() -> None:
+    """One call over many design points equals a per-point reference placement (heap). Exact."""
+    rng = np.random.default_rng(7)
+    points, requests = 50, 40
+    lat = -np.sort(-rng.integers(1, 1000, size=(points, requests)).astype(float), axis=1)
+    counts = rng.integers(1, requests + 1, size=points)
+    lat = np.where(np.arange(requests) < counts[:, None], lat, 0.0)
+    channels = rng.integers(1, 9, size=points).astype(float)
+    got = greedy_channel_makespan(lat.T, channels)
+    expected = [_reference_greedy(list(lat[i, : counts[i]]), int(channels[i])) for i in range(points)]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_uniform_makespan_equals_greedy_for_equal_requests() -> None:
+    """Equal requests: ceil(n / C) * t, the greedy result. Exact."""
+    for n in (1, 31, 32, 33, 100):
+        greedy = greedy_channel_makespan(np.full(n, 7.0), 32.0)
+        assert float(uniform_channel_makespan(requests=float(n), channels=32.0, request_cycles=7.0)) == float(greedy)

@@ -1,0 +1,66 @@
+"""The inference kind end to end: examples validate and evaluate, sweeps, invalid inputs name their field."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from dse.catalog import default_catalog
+from dse.scenarios.base import InputError
+from dse.scenarios.registry import KINDS
+from dse.scenarios.sweep import SweepAxis, run_sweep
+
+KIND = KINDS["inference"]
+
+
+@pytest.mark.parametrize("index", range(len(KIND.examples())))
+def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) -> None:
+    doc = KIND.examples()[index]
+    assert doc["schema_version"] == 1 and doc["kind"] == "inference"
+    resolved = KIND.resolve(KIND.inputs_model.model_validate(doc["inputs"]), default_catalog())
+    result = KIND.evaluate(resolved)
+    assert result.feasible
+    assert {m.key for m in result.metrics} == set(KIND.metric_specs)
+    assert all(m.value is not None and math.isfinite(m.value) for m in result.metrics)
+    assert {f.key for f in result.figures} == {"throughput_vs_batch", "time_breakdown", "roofline"}
+    assert result.tables[0].key == "ops" and len(result.tables[0].rows) == 12
+    assert json.loads(result.model_dump_json())["kind"] == "inference"  # figures and tables are plain JSON
+
+
+def test_sweep_over_batch_and_context_returns_arrays() -> None:
+    inputs = KIND.inputs_model.model_validate(
+        {"model": "llama2-7b", "system": "gpu_only", "accelerator": "h100-sxm", "memory": None}
+    )
+    axes = [SweepAxis(path="batch_size", values=[1, 8, 64]), SweepAxis(path="prompt_tokens", values=[128, 1024])]
+    result = run_sweep(KIND, inputs, default_catalog(), axes)
+    assert result.shape == [3, 2]
+    throughput = result.metrics["throughput_tokens_per_s"]
+    assert all(v is not None and v > 0 for row in throughput for v in row)
+    assert throughput[2][0] > throughput[0][0]  # batching raises throughput
+
+
+def test_sweep_over_a_pim_parameter() -> None:
+    """Any numeric input by its path: more PIM multipliers per bank make NeuPIMs' attention faster."""
+    inputs = KIND.inputs_model.model_validate(KIND.examples()[0]["inputs"])
+    axes = [SweepAxis(path="memory.pim_multipliers_per_bank", values=[4, 16, 64])]
+    attention = run_sweep(KIND, inputs, default_catalog(), axes).metrics["attention_time_s"]
+    assert attention[0] > attention[1] > attention[2]
+
+
+def _error(**inputs: Any) -> InputError:
+    with pytest.raises(InputError) as info:
+        KIND.resolve(KIND.inputs_model.model_validate(inputs), default_catalog())
+    return info.value
+
+
+def test_invalid_inputs_name_the_field() -> None:
+    assert _error(model="gpt3-7b", tensor_parallel=3).field == "tensor_parallel"
+    assert _error(model="gpt3-7b", pipeline_parallel=5).field == "pipeline_parallel"
+    assert _error(system="gpu_only", accelerator="neupims-npu").field == "accelerator"
+    assert _error(system="neupims", memory="samsung-hbm-pim").field == "memory"
+    assert _error(system="npu_pim_blocked", memory="hbm3-stack").field == "memory"
+    assert _error(model="gpt3-7b", prompt_tokens=2000, output_tokens=100).field == "output_tokens"
+    assert _error(model="no-such-model").field == "model"
