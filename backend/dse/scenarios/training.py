@@ -478,15 +478,14 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 recompute="selective",
             ),
             doc(
-                "GPT-3 13B on 2 A100s with activations offloaded to Optane SSDs (SSDTrain's adaptive rule)",
-                model="gpt3-13b",
-                cluster={**a100_cluster, "nodes": 1, "gpus_per_node": 2, "ssd": "optane-p5800x", "ssds_per_node": 7},
-                global_batch_size=8,
-                micro_batch_size=4,
-                tensor_parallel=2,
-                zero_stage=0,
+                "GPT-3 6.7B on 8 A100s, ZeRO-2: micro-batch 2 fits only with activations on Optane SSDs (SSDTrain)",
+                model="gpt3-7b",
+                cluster={**a100_cluster, "nodes": 1, "ssd": "optane-p5800x", "ssds_per_node": 16},
+                global_batch_size=64,
+                micro_batch_size=2,
+                data_parallel=8,
+                zero_stage=2,
                 activation_offload="adaptive",
-                sequence_length_tokens=1024,
             ),
         ]
 
