@@ -46,7 +46,9 @@ class ClusterInputs(StrictModel):
     nodes: PositiveInt = Field(1, description="Nodes in the cluster.")
     gpus_per_node: PositiveInt = Field(8, description="GPUs per node.")
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
-    intra_node_link: str | InterconnectSpec = Field("nvlink3", description="Link between GPUs of a node.")
+    intra_node_link: str | InterconnectSpec | None = Field(
+        None, description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id)."
+    )
     inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
     inter_node_links_per_node: PositiveInt = Field(8, description="Network ports per node.")
     ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
@@ -227,11 +229,15 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
             if len(rows) != c.nodes or any(len(row) != c.nodes for row in rows):
                 raise InputError("cluster.node_pair_bandwidth_gb_per_s", f"must be a {c.nodes} x {c.nodes} matrix")
             matrix = tuple(tuple(x * GB for x in row) for row in rows)
+        accelerator: AcceleratorSpec = preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator")
+        link = c.intra_node_link if c.intra_node_link is not None else accelerator.intra_node_link_id
+        if link is None:
+            raise InputError("cluster.intra_node_link", f"{accelerator.id} names no default link; give one")
         cluster = ClusterSpec(
             nodes=c.nodes,
             gpus_per_node=c.gpus_per_node,
-            accelerator=preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator"),
-            intra_node_link=preset_or_inline(catalog, "interconnects", c.intra_node_link, "cluster.intra_node_link"),
+            accelerator=accelerator,
+            intra_node_link=preset_or_inline(catalog, "interconnects", link, "cluster.intra_node_link"),
             inter_node_link=preset_or_inline(catalog, "interconnects", c.inter_node_link, "cluster.inter_node_link"),
             inter_node_links_per_node=c.inter_node_links_per_node,
             ssd=ssd,
@@ -406,7 +412,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         def doc(name: str, **inputs: Any) -> dict[str, Any]:
             return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}
 
-        a100_cluster = {"accelerator": "a100-80gb", "intra_node_link": "nvlink3", "inter_node_link": "ib-hdr"}
+        a100_cluster = {"accelerator": "a100-80gb", "inter_node_link": "ib-hdr"}
         return [
             doc(
                 "Megatron-LM GPT 145.6B on 1536 A100s (Narayanan et al. SC'21, Table 1)",
