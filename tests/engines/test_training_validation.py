@@ -245,3 +245,24 @@ def test_ssd_offload_stalls_when_the_drives_cannot_keep_up():
     ]
     assert stalls[0] > stalls[1] > stalls[2] >= 0.0
     assert stalls[0] > 0.0
+
+
+def test_flash_attention_counts_its_backward_recomputation():
+    """FlashAttention's backward recomputes QK^T: 2*b*s^2*h more FLOP per layer per micro-batch (Dao et al. 2022,
+    Section 3.1); it removes the score traffic, so at long sequences an iteration gets faster; exact FLOP."""
+    s = np.array([2048.0, 32768.0])
+    model = ModelArrays.gpt(hidden_size=4096.0, num_layers=32.0, num_heads=32.0, vocab_size=51200.0, sequence_length=s)
+    plan = PlanArrays(
+        global_batch_size=8.0,
+        micro_batch_size=1.0,
+        sequence_length=s,
+        data_parallel=1.0,
+        tensor_parallel=8.0,
+        pipeline_parallel=1.0,
+    )
+    plain = evaluate_plans(model=model, cluster=selene(1.0), plan=plan)
+    flash = evaluate_plans(model=model, cluster=selene(1.0), plan=dataclasses.replace(plan, flash_attention=1.0))
+    extra = 8 * 32 * 2 * s**2 * 4096.0  # batch x layers x 2*s^2*h
+    np.testing.assert_allclose(flash.executed_flop_per_iteration - plain.executed_flop_per_iteration, extra, rtol=1e-12)
+    assert flash.iteration_time_s[1] < plain.iteration_time_s[1]
+    assert np.all(flash.memory_activations_bytes < plain.memory_activations_bytes)

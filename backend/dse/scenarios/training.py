@@ -76,6 +76,7 @@ class TrainingInputs(StrictModel):
     virtual_stages: PositiveInt = Field(1, description="Model chunks per GPU (interleaved schedule).")
     activation_offload: Literal["none", "adaptive", "all"] = "none"
     overlap_grad_reduce: bool = True
+    flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: Literal["bf16", "fp16"] = "bf16"
 
 
@@ -97,6 +98,7 @@ class ResolvedTraining:
     pipeline_schedule: str
     activation_offload: str
     overlap_grad_reduce: bool
+    flash_attention: bool
     dtype: str
 
 
@@ -117,6 +119,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         virtual_stages=np.asarray(r.virtual_stages, dtype=float),
         activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
+        flash_attention=1.0 if r.flash_attention else 0.0,
     )
     return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
 
@@ -467,7 +470,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 recompute="selective",
             ),
             doc(
-                "Llama-2 7B, 32K tokens with DeepSpeed-Ulysses over 8 H100s and ZeRO-3",
+                "Llama-2 7B, 32K tokens with DeepSpeed-Ulysses over 8 H100s, ZeRO-3 and FlashAttention",
                 model="llama2-7b",
                 cluster={
                     "accelerator": "h100-sxm",
@@ -481,7 +484,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 sequence_parallel="ulysses",
                 sequence_parallel_degree=8,
                 zero_stage=3,
-                recompute="selective",
+                flash_attention=True,
             ),
             doc(
                 "GPT-3 6.7B on 8 A100s, ZeRO-2: micro-batch 2 fits only with activations on Optane SSDs (SSDTrain)",
@@ -530,7 +533,10 @@ def _references(resolved: ResolvedTraining, f: dict[str, float]) -> list[dict[st
             }
         )
     spec = resolved.model
-    if spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size:
+    gpt_layer = (
+        spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size
+    )
+    if gpt_layer and not resolved.flash_attention:
         refs.append(
             {
                 "source": "Korthikanti et al. 2022, Table 2 (activation bytes per layer)",

@@ -131,7 +131,11 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     megatron_sp = kind == SequenceParallel.MEGATRON
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
     full = rc == Recompute.FULL
-    selective = rc == Recompute.SELECTIVE
+    flash = as_array(plan.flash_attention)
+    uses_flash = flash > 0
+    # FlashAttention's backward recomputes QK^T (Dao et al. 2022): half the forward attention FLOP
+    # again; it already is selective recomputation, so `selective` adds nothing on top of it.
+    selective = (rc == Recompute.SELECTIVE) & ~uses_flash
     M = B / (b * d)
     layers = L / p  # per stage
     zero_group = d * n
@@ -150,6 +154,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
         tensor_parallel=t,
         sequence_parallel=kind,
         sequence_parallel_degree=n,
+        flash_attention=flash,
     )
     flops = as_array(cluster.peak_flops_per_s) * as_array(cluster.compute_efficiency)
     bandwidth = as_array(cluster.memory_bandwidth_bytes_per_s) * as_array(cluster.memory_efficiency)
@@ -225,6 +230,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
         sequence_parallel=kind,
         sequence_parallel_degree=n,
         recompute=rc,
+        flash_attention=flash,
     )
     A = acts.kept
     schedule = as_array(plan.pipeline_schedule)
@@ -271,7 +277,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     # --- stage time per micro-batch
     fwd_stage = layers * layer_fwd
     bwd_stage = BACKWARD_FACTOR * fwd_stage
-    recompute_stage = layers * np.where(full, layer_fwd, np.where(selective, layer_selective, 0.0))
+    flash_backward = np.where(uses_flash, 0.5 * work.attention_flop / flops, 0.0)
+    recompute_stage = layers * (np.where(full, layer_fwd, np.where(selective, layer_selective, 0.0)) + flash_backward)
     tp_stage = layers * tp_per_layer
     sp_stage = layers * sp_per_layer
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
@@ -347,6 +354,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     # --- FLOP and rates
     whole = t * n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
     recompute_flop = np.where(full, work.gemm_flop, np.where(selective, work.attention_flop, 0.0))
+    recompute_flop = recompute_flop + np.where(uses_flash, 0.5 * work.attention_flop, 0.0)
     executed_per_micro = L * whole * (3.0 * work.gemm_flop + recompute_flop) + 3.0 * out_flop * t * n
     executed = (B / b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - positions

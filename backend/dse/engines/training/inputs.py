@@ -209,6 +209,8 @@ class PlanArrays:
     activation_offload: Num = 0.0
     #: 1.0 when the data-parallel gradient reduction overlaps the last micro-batch's backward.
     overlap_grad_reduce: Num = 1.0
+    #: 1.0 for FlashAttention (fused attention: no stored scores, QK^T recomputed in backward).
+    flash_attention: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).
