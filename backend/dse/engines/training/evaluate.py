@@ -304,18 +304,18 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     zero_exposed = np.where(
         zero >= 3, np.where(overlap, np.maximum(zero_gather - compute_stage, 0.0), zero_gather), 0.0
     )
+    stage_forward = fwd_stage + layers * (2.0 * tp_all_reduce + sp_fwd)  # forward compute and its collectives
     stall = np.where(
         mode == Offload.ALL,
         offload_stall_s(
             offloaded_bytes=offloaded * A,
             write_bandwidth_bytes_per_s=write_bw,
             read_bandwidth_bytes_per_s=read_bw,
-            forward_s=fwd_stage + tp_stage / 3.0,
+            forward_s=stage_forward,
             backward_s=bwd_stage + recompute_stage,
         ),
         0.0,
     )
-    stage_forward = fwd_stage + layers * (2.0 * tp_all_reduce + sp_fwd)  # forward compute and its collectives
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
     slowest = layers_stage + logits_fwd + logits_bwd  # the last stage also runs the logits and the loss
     pipe = pipeline_time(
