@@ -21,7 +21,15 @@ from numpy.typing import NDArray
 from dse.engines.collectives import all_gather_time, all_reduce_time, all_to_all_time, point_to_point_time
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import BACKWARD_FACTOR, layer_forward_work, output_layer_work
-from dse.engines.training.inputs import Array, ClusterArrays, ModelArrays, PlanArrays, as_array
+from dse.engines.training.inputs import (
+    Array,
+    ClusterArrays,
+    ModelArrays,
+    PlanArrays,
+    as_array,
+    field_shapes,
+    select_inputs,
+)
 from dse.engines.training.links import group_link
 from dse.engines.training.memory import (
     GRADIENT_BYTES_PER_PARAM,
@@ -99,24 +107,35 @@ class PlanEvaluation:
 
 
 def evaluate_plans(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> PlanEvaluation:
-    """Memory, time and validity of every plan; all inputs broadcast together."""
+    """Memory, time and validity of every plan; all inputs broadcast together.
+
+    Invalid plans are never computed: the validity bits are found first and, when some plans
+    are invalid, only the valid ones are evaluated (their metrics come back NaN elsewhere).
+    """
     reasons = plan_reasons(model=model, cluster=cluster, plan=plan)
+    shape = np.broadcast_shapes(reasons.shape, *field_shapes(model), *field_shapes(cluster), *field_shapes(plan))
+    reasons = np.broadcast_to(reasons, shape)
+    valid = reasons == 0
+    everything = bool(valid.all())
+    if not everything:
+        model, cluster, plan = select_inputs(model, valid), select_inputs(cluster, valid), select_inputs(plan, valid)
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan)
-    valid = reasons == 0
-    fits = valid & (raw["memory_total_bytes"] <= as_array(cluster.memory_capacity_bytes))
-    reasons = reasons | np.where(valid & ~fits, np.int64(OUT_OF_MEMORY.bit), np.int64(0))
-    shape = np.broadcast_shapes(reasons.shape, *(np.shape(v) for v in raw.values()))
+    subset_shape = shape if everything else (int(valid.sum()),)
+    fits_subset = np.broadcast_to(raw["memory_total_bytes"] <= as_array(cluster.memory_capacity_bytes), subset_shape)
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        arr = np.broadcast_to(value, shape)
-        out[key] = arr if arr.dtype == np.bool_ else np.where(np.broadcast_to(valid, shape), arr, np.nan)
-    return PlanEvaluation(
-        reasons=np.broadcast_to(reasons, shape),
-        valid=np.broadcast_to(valid, shape),
-        fits=np.broadcast_to(fits, shape),
-        **out,
-    )
+        computed = np.broadcast_to(value, subset_shape)
+        if everything:
+            out[key] = computed
+        else:
+            full = np.zeros(shape, dtype=np.bool_) if computed.dtype == np.bool_ else np.full(shape, np.nan)
+            full[valid] = computed
+            out[key] = full
+    fits = np.zeros(shape, dtype=np.bool_)
+    fits[valid] = fits_subset.reshape(-1) if not everything else fits_subset[valid]
+    reasons = reasons | np.where(valid & ~fits, np.int64(OUT_OF_MEMORY.bit), np.int64(0))
+    return PlanEvaluation(reasons=reasons, valid=valid, fits=fits, **out)
 
 
 def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> dict[str, Array]:
