@@ -707,8 +707,10 @@ class TransportPlan:
 
     plan: FloatArray
     iterations: int
-    #: Largest deviation of the plan's row sums from the category shares.
+    #: Largest deviation of the row sums from the category shares before the final rounding.
     marginal_error: float
+    #: Problems that reached max_iterations before the tolerance (their plans are still rounded).
+    unconverged: int = 0
 
 
 def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
@@ -718,45 +720,80 @@ def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
     return out
 
 
+def _round_to_marginals(plan: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """The nearest-by-construction plan with exactly the marginals a and b (Altschuler, Weed and
+    Rigollet, NeurIPS 2017, Algorithm 2): scale rows then columns down to their targets, and
+    spread what is missing as a rank-one correction. Moves at most the marginal error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        row_scale = np.where(plan.sum(axis=-1) > 0, np.minimum(a / plan.sum(axis=-1), 1.0), 0.0)
+        x = plan * row_scale[..., :, None]
+        col_scale = np.where(x.sum(axis=-2) > 0, np.minimum(b / x.sum(axis=-2), 1.0), 0.0)
+        y = x * col_scale[..., None, :]
+    missing_rows = a - y.sum(axis=-1)
+    missing_cols = b - y.sum(axis=-2)
+    total = np.sum(missing_cols, axis=-1)[..., None, None]
+    correction = np.where(
+        total > 0, missing_rows[..., :, None] * missing_cols[..., None, :] / np.where(total > 0, total, 1.0), 0.0
+    )
+    out: FloatArray = y + correction
+    return out
+
+
 def sinkhorn(
     *,
     cost: Num,
     row_marginal: Num,
     col_marginal: Num,
     epsilon: Num,
-    max_iterations: int = 5000,
-    tolerance: float = 1e-10,
+    max_iterations: int = 2000,
+    tolerance: float = 1e-9,
 ) -> TransportPlan:
     """Entropic OT: argmin_P <P, C> - epsilon * H(P) with P 1 = a and P^T 1 = b (log domain).
 
-    cost is (..., C, K); row_marginal (..., C) and col_marginal (..., K) each sum to 1.
-    Zero marginals are allowed (their rows / columns stay empty).
+    cost is (..., C, K); row_marginal (..., C), col_marginal (..., K) each sum to 1, epsilon
+    (...); every leading index is its own problem, all solved together, each iterating until
+    its row marginals hold to `tolerance` (or max_iterations); converged problems drop out of
+    the batch. Zero marginals are allowed (their rows / columns stay empty). The plan is then
+    rounded onto the exact marginals; `marginal_error` is the largest error before rounding.
     """
-    c = np.asarray(cost, dtype=np.float64)
-    eps = np.asarray(epsilon, dtype=np.float64)
-    eps_vec, eps_mat = eps[..., None], eps[..., None, None]
+    c0 = np.asarray(cost, dtype=np.float64)
+    a0 = np.asarray(row_marginal, dtype=np.float64)
+    b0 = np.asarray(col_marginal, dtype=np.float64)
+    e0 = np.asarray(epsilon, dtype=np.float64)
+    lead = np.broadcast_shapes(c0.shape[:-2], a0.shape[:-1], b0.shape[:-1], e0.shape)
+    n_rows, n_cols = c0.shape[-2], c0.shape[-1]
+    c = np.broadcast_to(c0, (*lead, n_rows, n_cols)).reshape(-1, n_rows, n_cols)
+    a = np.broadcast_to(a0, (*lead, n_rows)).reshape(-1, n_rows)
+    b = np.broadcast_to(b0, (*lead, n_cols)).reshape(-1, n_cols)
+    eps = np.broadcast_to(e0, lead).reshape(-1)
     with np.errstate(divide="ignore"):
-        log_a = np.log(np.asarray(row_marginal, dtype=np.float64))
-        log_b = np.log(np.asarray(col_marginal, dtype=np.float64))
-    a = np.exp(log_a)
-    f = np.zeros(np.broadcast_shapes(c.shape[:-1], log_a.shape, eps_vec.shape))
-    g = np.zeros(np.broadcast_shapes(c.shape[:-2] + c.shape[-1:], log_b.shape, eps_vec.shape))
-    error = np.inf
+        log_a, log_b = np.log(a), np.log(b)
+    f = np.zeros_like(a)
+    g = np.zeros_like(b)
+    active = np.arange(len(eps))
+    error = np.full(len(eps), np.inf)
     iterations = 0
-    plan = np.zeros(np.broadcast_shapes(c.shape, f[..., :, None].shape, g[..., None, :].shape))
     with np.errstate(invalid="ignore"):
-        for _ in range(max_iterations):  # fixed-point iterations of one solve
+        while active.size and iterations < max_iterations:  # iterations of the batched solve
             iterations += 1
-            f = eps_vec * (log_a - _logsumexp((g[..., None, :] - c) / eps_mat, axis=-1))
-            f = np.where(np.isfinite(f), f, -np.inf)
-            g = eps_vec * (log_b - _logsumexp((f[..., :, None] - c) / eps_mat, axis=-2))
-            g = np.where(np.isfinite(g), g, -np.inf)
-            plan = np.exp((f[..., :, None] + g[..., None, :] - c) / eps_mat)
-            plan = np.where(np.isfinite(plan), plan, 0.0)
-            error = float(np.max(np.abs(plan.sum(axis=-1) - a)))
-            if error < tolerance:
-                break
-    return TransportPlan(plan=plan, iterations=iterations, marginal_error=error)
+            ca, ea = c[active], eps[active][:, None]
+            fa = ea * (log_a[active] - _logsumexp((g[active][:, None, :] - ca) / ea[..., None], axis=-1))
+            fa = np.where(np.isfinite(fa), fa, -np.inf)
+            ga = ea * (log_b[active] - _logsumexp((fa[:, :, None] - ca) / ea[..., None], axis=-2))
+            ga = np.where(np.isfinite(ga), ga, -np.inf)
+            f[active], g[active] = fa, ga
+            rows = np.exp((fa[:, :, None] + ga[:, None, :] - ca) / ea[..., None])
+            error[active] = np.max(np.abs(np.where(np.isfinite(rows), rows, 0.0).sum(axis=-1) - a[active]), axis=-1)
+            active = active[error[active] >= tolerance]
+        plan = np.exp((f[:, :, None] + g[:, None, :] - c) / eps[:, None, None])
+    plan = np.where(np.isfinite(plan), plan, 0.0)
+    rounded = _round_to_marginals(plan, a, b).reshape(*lead, n_rows, n_cols)
+    return TransportPlan(
+        plan=rounded,
+        iterations=iterations,
+        marginal_error=float(np.max(error, initial=0.0)),
+        unconverged=int(active.size),
+    )
 
 
 def routing_cost(*, code_ratio: Num, category_capacity: Num) -> FloatArray:
