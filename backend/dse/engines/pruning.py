@@ -916,7 +916,9 @@ def serving_cost(
     text-encoder passes per image), 1 without.
     * static: one pruned network for the whole batch;
     * dynamic: a per-prompt network, so every prompt runs alone (batch 1), each its code's cost;
-    * APTP: the batch splits by code into sub-batches of batch * share_k, run one after another.
+    * APTP: the batch splits by code into sub-batches run one after another; code k is drawn with
+      probability 1 - (1 - s_k)^B and then serves B s_k / that probability prompts on average
+      (exact at B = 1, where APTP costs what dynamic pruning does, and B s_k for large B).
     Text encoder and VAE decoder are not pruned; they batch over the whole batch except in dynamic.
     """
     unet_table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
@@ -940,8 +942,11 @@ def serving_cost(
     vae_1 = times(vae_table, 1.0, None, side)
 
     side_k = side[..., None]  # codes on the last axis
-    sub_batch = b[..., None] * share
-    unet_code_sub = times(unet_table, g[..., None] * sub_batch, keep, side_k)
+    # Prompts of code k in a batch of B are Binomial(B, s_k): the code runs (and reads its
+    # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
+    drawn = 1.0 - (1.0 - share) ** b[..., None]
+    sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
+    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k)
     unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k)
     unet_static = times(unet_table, g * b, static_keep, side)
     unet_full = times(unet_table, g * b, None, side)

@@ -150,7 +150,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
         "aptp_latency_s": MetricSpec(
             label="APTP batch latency",
             unit="s",
-            formula="T_text(gB) + N * sum_k T_unet,k(g*B*s_k) + T_vae(B)",
+            formula="T_text(gB) + N * sum_k d_k T_unet,k(g B s_k / d_k) + T_vae(B), d_k = 1 - (1 - s_k)^B",
         ),
         "static_latency_s": MetricSpec(
             label="Static batch latency", unit="s", formula="T_text(gB) + N * T_unet,static(gB) + T_vae(B)"
@@ -492,7 +492,8 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             "Static pruning is priced with the one uniform keep fraction whose R equals APTP's mean R (same budget).",
             "Serving time is a roofline sum over layers with the accelerator preset's efficiencies: a lower bound; "
             "element-wise ops, skip concatenations and up-sampling copies are not counted.",
-            "APTP splits a batch of B prompts into sub-batches B*s_k (expected sizes, possibly fractional).",
+            "APTP splits a batch of B prompts by code: code k is drawn with probability d_k = 1 - (1 - s_k)^B "
+            "and then runs B*s_k/d_k prompts on average (so at B = 1 APTP costs what dynamic pruning does).",
             "APTP's reported latencies (arXiv 2406.12042, Table 1) could not be retrieved here; "
             "only its budgets are shown.",
         ]
