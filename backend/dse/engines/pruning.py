@@ -849,25 +849,40 @@ def route_prompts(
 class Accelerator:
     """The roofline terms of one accelerator (SI units)."""
 
-    peak_flops_per_s: float
-    memory_bandwidth_bytes_per_s: float
-    compute_efficiency: float
-    memory_efficiency: float
-    kernel_overhead_s: float
+    peak_flops_per_s: Num
+    memory_bandwidth_bytes_per_s: Num
+    compute_efficiency: Num
+    memory_efficiency: Num
+    kernel_overhead_s: Num
+
+    def with_trailing_axes(self, count: int) -> Accelerator:
+        """The same terms with `count` unit axes appended, to broadcast against (..., codes, rows)."""
+
+        def expand(x: Num) -> FloatArray:
+            return np.asarray(x, dtype=np.float64).reshape(np.shape(x) + (1,) * count)
+
+        return Accelerator(
+            peak_flops_per_s=expand(self.peak_flops_per_s),
+            memory_bandwidth_bytes_per_s=expand(self.memory_bandwidth_bytes_per_s),
+            compute_efficiency=expand(self.compute_efficiency),
+            memory_efficiency=expand(self.memory_efficiency),
+            kernel_overhead_s=expand(self.kernel_overhead_s),
+        )
 
 
-def network_time_s(
-    counts: LayerCounts, *, batch: Num, bytes_per_element: float, accelerator: Accelerator
-) -> FloatArray:
+def network_time_s(counts: LayerCounts, *, batch: Num, bytes_per_element: Num, accelerator: Accelerator) -> FloatArray:
     """Time of one forward pass at `batch` samples: sum over rows of the roofline time.
 
     A row with batch 0 costs nothing (no launch). FLOP = 2 * MACs * batch;
-    bytes = (params + batch * activation elements) * bytes per element.
+    bytes = (params + batch * activation elements) * bytes per element. batch, bytes_per_element
+    and the accelerator's terms broadcast against the counts without their last (rows) axis.
     """
     n = np.asarray(batch, dtype=np.float64)[..., None]
+    width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+    accelerator = accelerator.with_trailing_axes(1)  # the rows axis
     cost = roofline_cost(
         flop=2.0 * counts.macs * n,
-        bytes_moved=(counts.params + n * counts.activation_elements) * bytes_per_element,
+        bytes_moved=(counts.params + n * counts.activation_elements) * width,
         peak_flops_per_s=accelerator.peak_flops_per_s,
         memory_bandwidth_bytes_per_s=accelerator.memory_bandwidth_bytes_per_s,
         compute_efficiency=accelerator.compute_efficiency,
@@ -906,7 +921,7 @@ def serving_cost(
     batch: Num,
     denoising_steps: Num,
     guidance_copies: Num,
-    bytes_per_element: float,
+    bytes_per_element: Num,
     accelerator: Accelerator,
 ) -> ServingCost:
     """Serving a batch of prompts through text encoder, N UNet steps and VAE decoder.
@@ -930,8 +945,13 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num) -> FloatArray:
+    per_point = accelerator.with_trailing_axes(1)  # codes axis of the per-code calls
+    width_per_point = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+
+    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
+        if per_code:
+            return network_time_s(counts, batch=n, bytes_per_element=width_per_point, accelerator=per_point)
         return network_time_s(counts, batch=n, bytes_per_element=bytes_per_element, accelerator=accelerator)
 
     text_table = text_encoder_layer_table(spec.text_encoder)
@@ -946,8 +966,8 @@ def serving_cost(
     # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
     drawn = 1.0 - (1.0 - share) ** b[..., None]
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
-    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k)
-    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k)
+    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
+    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
     unet_static = times(unet_table, g * b, static_keep, side)
     unet_full = times(unet_table, g * b, None, side)
 
