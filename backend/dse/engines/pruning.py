@@ -37,7 +37,6 @@ CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION, NORM, EMBEDDING = range(6)
 CATEGORY_NAMES: tuple[str, ...] = ("conv", "linear", "self_attention", "cross_attention", "norm", "embedding")
 #: Which keep fraction scales a fan-in or fan-out: none, ResNet inner channels, attention heads, FFN width.
 KEEP_NONE, KEEP_CHANNELS, KEEP_HEADS, KEEP_FFN = range(4)
-KEEP_NAMES: tuple[str, ...] = ("channels", "heads", "ffn")
 
 
 @dataclass(frozen=True, eq=False)
@@ -604,18 +603,6 @@ def _one_hot(index: IntArray, size: int) -> FloatArray:
     return np.eye(size)[index]
 
 
-def sum_by_block(table: LayerTable, per_row: Num) -> FloatArray:
-    """(..., rows) -> (..., num_blocks)."""
-    out: FloatArray = np.asarray(per_row, dtype=np.float64) @ _one_hot(table.block, table.num_blocks)
-    return out
-
-
-def sum_by_category(table: LayerTable, per_row: Num) -> FloatArray:
-    """(..., rows) -> (..., 6 categories) in CATEGORY_NAMES order."""
-    out: FloatArray = np.asarray(per_row, dtype=np.float64) @ _one_hot(table.category, len(CATEGORY_NAMES))
-    return out
-
-
 def sum_by_block_and_category(table: LayerTable, per_row: Num) -> FloatArray:
     """(..., rows) -> (..., num_blocks, 6 categories)."""
     x = np.asarray(per_row, dtype=np.float64)
@@ -624,15 +611,6 @@ def sum_by_block_and_category(table: LayerTable, per_row: Num) -> FloatArray:
     )
     out: FloatArray = np.einsum("...r,rbc->...bc", x, onehot)
     return out
-
-
-def compute_macs(table: LayerTable, counts: LayerCounts, *, include_attention_matmuls: bool) -> FloatArray:
-    """Total MACs per sample: conv + linear, plus the attention matmuls when asked."""
-    by_cat = sum_by_category(table, counts.macs)
-    total = by_cat[..., CONV] + by_cat[..., LINEAR]
-    if include_attention_matmuls:
-        total = total + by_cat[..., SELF_ATTENTION] + by_cat[..., CROSS_ATTENTION]
-    return total
 
 
 def latent_side(image_side_px: Num, unet: UNetSpec) -> Num:
@@ -654,18 +632,6 @@ def resource_ratio(
     full = total_macs(table, latent_side=side, include_attention_matmuls=include_attention_matmuls)
     out: FloatArray = pruned / full
     return out
-
-
-def expand_code(table: LayerTable, keep: Num) -> FloatArray:
-    """A code's keep fractions as (..., num_prunable, 3) from a scalar (uniform), a (3,) triple
-    (channels, heads, FFN everywhere) or a per-block (num_prunable, 3) array."""
-    k = np.asarray(keep, dtype=np.float64)
-    n = len(table.prunable_blocks)
-    if k.ndim == 0:
-        return np.broadcast_to(k, (n, 3)).copy()
-    if k.shape[-1] == 3 and (k.ndim == 1 or k.shape[-2] != n):
-        return np.broadcast_to(k[..., None, :], (*k.shape[:-1], n, 3)).copy()
-    return np.broadcast_to(k, k.shape).copy()
 
 
 def uniform_keep_for_ratio(
