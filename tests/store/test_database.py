@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from dse.store import Store, StoreError
+from dse.store import Store, StoreError, Unavailable
 from dse.store.database import SQLITE_BUSY_TIMEOUT_MS
 from dse.store.schema import metadata
 from support.documents import make_document
@@ -97,3 +97,15 @@ def test_in_memory_sqlite_is_one_database_for_every_thread() -> None:
         thread.start()
         thread.join()
         assert seen == [saved.record.id]
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdialect://x/y"])
+def test_a_bad_database_url_is_a_store_error(url: str) -> None:
+    with pytest.raises(StoreError, match="invalid database URL"):
+        Store(url)
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    with pytest.raises(Unavailable):
+        Store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")

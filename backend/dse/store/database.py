@@ -43,9 +43,12 @@ def is_sqlite_memory(url: URL) -> bool:
 
 def create_store_engine(url: str) -> Engine:
     """An engine for `url`, with the SQLite settings above; creates a SQLite file's folder."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(f"invalid database URL: {exc}") from exc
 
     in_memory = is_sqlite_memory(parsed)
     options: dict[str, Any] = {}
@@ -79,8 +82,11 @@ def create_store_engine(url: str) -> Engine:
 
 
 @contextlib.contextmanager
-def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+def transaction(engine: Engine, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back if it raises.
+
+    `snapshot` makes every statement see the same state on PostgreSQL (REPEATABLE READ; its
+    default, READ COMMITTED, takes a new snapshot per statement); a SQLite transaction always does.
 
     Lost connections, lock timeouts and the like become `Unavailable`; integrity errors pass
     through for the caller to interpret.
@@ -89,6 +95,8 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
         with engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE_OPTION: True})
+            if snapshot and engine.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
