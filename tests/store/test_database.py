@@ -109,3 +109,31 @@ def test_an_unreachable_server_is_unavailable() -> None:
     # Port 1 on loopback: nothing listens there, the connection is refused at once.
     with pytest.raises(Unavailable):
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_stores_opening_a_fresh_database_at_once_migrate_it_once(store_url: str) -> None:
+    """Several processes starting together (here threads, each with its own pool): the advisory
+    lock (PostgreSQL) or BEGIN IMMEDIATE (SQLite) lets one migrate; the others find it done."""
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(Store(store_url))
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        saved = opened[0].save(make_document())
+        assert all(store.get(saved.record.id) == saved.record for store in opened)
+    finally:
+        for store in opened:
+            store.dispose()

@@ -9,13 +9,15 @@ locked" without waiting), plain `BEGIN` for reads.
 
 Migrations run through Alembic's Python API with `script_location` pointing at the `migrations`
 folder of this package, inside one transaction; on PostgreSQL an advisory lock serialises two
-processes starting at once (on SQLite, `BEGIN IMMEDIATE` does).
+processes starting at once (on SQLite, `BEGIN IMMEDIATE` does), and a lock serialises threads of
+one process (Alembic's `context` proxy is global).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another writer b
 WRITE_OPTION = "dse_store_write"  # execution option marking a connection whose transaction writes
 # Any fixed 64-bit key works; derived from a name so it says whose lock it is.
 PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"dse.store.migrations").digest()[:8], "big", signed=True)
+# Alembic's `context` and `op` are module-level proxies: two migrations in one process must not
+# interleave, whatever the database's own locking does.
+_MIGRATION_THREAD_LOCK = threading.Lock()
 
 
 def is_sqlite_memory(url: URL) -> bool:
@@ -116,7 +121,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (Alembic `upgrade head`); a no-op when it is there."""
-    with transaction(engine, write=True) as connection:
+    with _MIGRATION_THREAD_LOCK, transaction(engine, write=True) as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
         try:
