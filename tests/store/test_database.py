@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -111,9 +114,8 @@ def test_an_unreachable_server_is_unavailable() -> None:
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
 
 
-def test_stores_opening_a_fresh_database_at_once_migrate_it_once(store_url: str) -> None:
-    """Several processes starting together (here threads, each with its own pool): the advisory
-    lock (PostgreSQL) or BEGIN IMMEDIATE (SQLite) lets one migrate; the others find it done."""
+def test_threads_opening_a_fresh_database_at_once_migrate_it_once(store_url: str) -> None:
+    """Several stores opened together in one process: one migrates, the others find it done."""
     opened: list[Store] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -137,3 +139,40 @@ def test_stores_opening_a_fresh_database_at_once_migrate_it_once(store_url: str)
     finally:
         for store in opened:
             store.dispose()
+
+
+_OPEN_ON_GO = """
+import sys
+from dse.store import Store
+print("ready", flush=True)
+sys.stdin.readline()
+Store(sys.argv[1]).dispose()
+"""
+
+
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(store_url: str) -> None:
+    """Three processes starting together: the advisory lock (PostgreSQL) or BEGIN IMMEDIATE
+    (SQLite) lets one migrate; the others wait and find the schema there. Without those locks the
+    losers fail creating tables that already exist."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_ON_GO, store_url],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    # Released together once every interpreter has imported SQLAlchemy and Alembic.
+    assert [process.stdout.readline().strip() for process in processes if process.stdout] == ["ready"] * 3
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    with Store(store_url) as store, store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
