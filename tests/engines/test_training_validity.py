@@ -169,3 +169,13 @@ def test_collectives_use_the_slowest_link_they_cross():
     base = evaluate_plans(model=MODEL, cluster=CLUSTER, plan=dataclasses.replace(GOOD, overlap_grad_reduce=0.0))
     hetero = evaluate_plans(model=MODEL, cluster=slow, plan=dataclasses.replace(GOOD, overlap_grad_reduce=0.0))
     assert hetero.time_data_parallel_s > base.time_data_parallel_s
+
+
+def test_select_keeps_the_valid_plans_for_a_second_pass():
+    """Screening (plan_reasons) then evaluating the subset gives the same numbers as the full call."""
+    tp = np.array([1.0, 2.0, 3.0, 4.0, 8.0])
+    plan = dataclasses.replace(GOOD, tensor_parallel=tp, data_parallel=8.0 / tp)
+    full = evaluate_plans(model=MODEL, cluster=CLUSTER, plan=plan)
+    subset = evaluate_plans(model=MODEL, cluster=CLUSTER, plan=plan.select(full.valid))
+    assert full.valid.tolist() == [True, True, False, True, True]
+    np.testing.assert_array_equal(subset.iteration_time_s, full.iteration_time_s[full.valid])

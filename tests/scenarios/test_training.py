@@ -41,6 +41,9 @@ def test_default_example_is_narayanan_145b_row_and_draws_the_timeline():
     assert reference["same_plan"] and abs(reference["engine"] / reference["published"] - 1) < 0.12
     timeline = next(f for f in result.figures if f.key == "timeline").figure
     assert {trace["name"] for trace in timeline["data"]} >= {"forward", "backward", "send", "bubble"}
+    table = next(t for t in result.tables if t.key == "timeline")
+    forwards = [row for row in table.rows if row[1] == "forward"]
+    assert len(forwards) == 8 * 48 * 2  # stages x micro-batches x chunks
 
 
 def test_sweep_over_the_micro_batch_size():

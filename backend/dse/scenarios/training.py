@@ -38,6 +38,8 @@ from dse.specs.network import ClusterSpec, InterconnectSpec, SSDSpec
 
 GIB = 2.0**30
 GB = 1e9
+#: Rows of the timeline table in one answer (the chart has no such limit below MAX_TIMELINE_OPERATIONS).
+MAX_TIMELINE_ROWS = 10_000
 
 
 class ClusterInputs(StrictModel):
@@ -358,6 +360,24 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 data_parallel_s=f["time_data_parallel_s"],
                 optimizer_s=f["time_optimizer_s"],
             )
+            if len(timeline.events) <= MAX_TIMELINE_ROWS:
+                tables.append(
+                    Table(
+                        key="timeline",
+                        title="Timeline of one iteration",
+                        columns=_columns(
+                            ("stage", ""),
+                            ("kind", ""),
+                            ("micro_batch", ""),
+                            ("chunk", ""),
+                            ("start", "s"),
+                            ("end", "s"),
+                        ),
+                        rows=[[e.stage, e.kind, e.micro_batch, e.chunk, e.start_s, e.end_s] for e in timeline.events],
+                    )
+                )
+            else:
+                notes.append(f"Timeline table left out: {len(timeline.events)} rows (at most {MAX_TIMELINE_ROWS}).")
             figures.append(
                 _figure(
                     "timeline",

@@ -7,7 +7,7 @@ many clusters and many models at once. Categorical plan fields hold the integer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -209,3 +209,18 @@ class PlanArrays:
     activation_offload: Num = 0.0
     #: 1.0 when the data-parallel gradient reduction overlaps the last micro-batch's backward.
     overlap_grad_reduce: Num = 1.0
+
+    def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
+        """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).
+
+        Plan search screens a large batch with `plan_reasons` and evaluates only the valid ones.
+        """
+        shape = mask.shape
+        picked: dict[str, Num] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if np.ndim(value) == 0:
+                picked[f.name] = value
+            else:
+                picked[f.name] = np.broadcast_to(np.asarray(value, dtype=np.float64), shape)[mask]
+        return PlanArrays(**picked)
