@@ -14,6 +14,7 @@ BUILTIN_KIND_MODULES: tuple[str, ...] = (
     "rl_scaling",
     "temporal_batching",
     "pruning",
+    "plan_search",
 )
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}
