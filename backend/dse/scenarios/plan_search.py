@@ -418,7 +418,7 @@ def _plan_dict(ranked: RankedPlans, i: int) -> dict[str, Any]:
     p = ranked.plans
 
     def whole(value: Any) -> int:
-        return int(round(float(np.asarray(value).reshape(-1)[i] if np.ndim(value) else value)))
+        return round(float(np.asarray(value).reshape(-1)[i] if np.ndim(value) else value))
 
     return {
         "gpus": whole(ranked.gpus),
@@ -461,7 +461,7 @@ def _plan_rows(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSearch)
 
 def _node_order(ranked: RankedPlans, result: SearchResult, i: int) -> list[int]:
     order = result.node_orders[int(ranked.node_order_index[i])]
-    return [int(n) for n in order[: int(round(float(ranked.nodes[i])))]]
+    return [int(n) for n in order[: round(float(ranked.nodes[i]))]]
 
 
 def _hover(ranked: RankedPlans) -> list[str]:
@@ -469,7 +469,8 @@ def _hover(ranked: RankedPlans) -> list[str]:
     out = []
     for i in range(len(ranked)):
         d = _plan_dict(ranked, i)
-        sp = d["sequence_parallel"] + (f" x{d['sequence_parallel_degree']}" if d["sequence_parallel_degree"] > 1 else "")
+        degree = d["sequence_parallel_degree"]
+        sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "")
         schedule = d["pipeline_schedule"] + (f" v={d['virtual_stages']}" if d["virtual_stages"] > 1 else "")
         out.append(
             f"{d['gpus']} GPUs: dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}"
