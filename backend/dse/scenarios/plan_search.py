@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import Field
@@ -57,15 +58,15 @@ OffloadName = Literal["none", "adaptive", "all"]
 
 class SearchSpaceInputs(StrictModel):
     sequence_parallel: list[SequenceParallelName] = Field(
-        default_factory=lambda: ["none", "megatron", "ring", "ulysses"], min_length=1
+        default_factory=lambda: list(get_args(SequenceParallelName)), min_length=1
     )
     zero_stages: list[int] = Field(default_factory=lambda: [0, 1, 2, 3], min_length=1)
-    recompute: list[RecomputeName] = Field(default_factory=lambda: ["none", "selective", "full"], min_length=1)
+    recompute: list[RecomputeName] = Field(default_factory=lambda: list(get_args(RecomputeName)), min_length=1)
     pipeline_schedules: list[ScheduleName] = Field(
-        default_factory=lambda: ["gpipe", "1f1b", "interleaved"], min_length=1
+        default_factory=lambda: list(get_args(ScheduleName)), min_length=1
     )
     activation_offload: list[OffloadName] = Field(
-        default_factory=lambda: ["none", "adaptive", "all"],
+        default_factory=lambda: list(get_args(OffloadName)),
         min_length=1,
         description="Offload modes tried when the cluster has SSDs (only 'none' otherwise).",
     )
@@ -104,7 +105,7 @@ class ResolvedPlanSearch:
     cluster_input: dict[str, Any]
 
 
-def _codes(names: list[str], table: dict[str, int]) -> tuple[int, ...]:
+def _codes(names: Sequence[str], table: dict[str, int]) -> tuple[int, ...]:
     return tuple(sorted({int(table[n]) for n in names}))
 
 
@@ -180,15 +181,15 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         if s.node_counts is not None and not any(1 <= n <= c.nodes for n in s.node_counts):
             raise InputError("space.node_counts", f"give at least one node count between 1 and {c.nodes}")
         if (c.ssd is None or c.ssds_per_node == 0) and set(s.activation_offload) != {"none"}:
-            offload = ("none",)  # no drives: offload is not a choice here
+            offload: Sequence[str] = ("none",)  # no drives: offload is not a choice here
         else:
-            offload = tuple(s.activation_offload)
+            offload = s.activation_offload
         space = SearchSpace(
             sequence_parallel=_codes(s.sequence_parallel, SEQUENCE_PARALLEL_CODES),
             zero_stages=tuple(sorted(set(s.zero_stages))),
             recompute=_codes(s.recompute, RECOMPUTE_CODES),
             schedules=_codes(s.pipeline_schedules, SCHEDULE_CODES),
-            offload=_codes(list(offload), OFFLOAD_CODES),
+            offload=_codes(offload, OFFLOAD_CODES),
             max_virtual_stages=s.max_virtual_stages,
             max_micro_batch_size=s.max_micro_batch_size,
             node_counts=None if s.node_counts is None else tuple(s.node_counts),
