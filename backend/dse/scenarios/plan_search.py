@@ -9,8 +9,8 @@ front, the refusals per reason, and a ready "training" scenario document for eac
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -62,9 +62,7 @@ class SearchSpaceInputs(StrictModel):
     )
     zero_stages: list[int] = Field(default_factory=lambda: [0, 1, 2, 3], min_length=1)
     recompute: list[RecomputeName] = Field(default_factory=lambda: list(get_args(RecomputeName)), min_length=1)
-    pipeline_schedules: list[ScheduleName] = Field(
-        default_factory=lambda: list(get_args(ScheduleName)), min_length=1
-    )
+    pipeline_schedules: list[ScheduleName] = Field(default_factory=lambda: list(get_args(ScheduleName)), min_length=1)
     activation_offload: list[OffloadName] = Field(
         default_factory=lambda: list(get_args(OffloadName)),
         min_length=1,
