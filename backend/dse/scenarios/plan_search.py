@@ -174,6 +174,8 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
     def resolve(self, inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         c = inputs.cluster
         s = inputs.space
+        model = preset_or_inline(catalog, "llms", inputs.model, "model")
+        cluster = resolve_cluster(c, catalog)
         if any(z not in (0, 1, 2, 3) for z in s.zero_stages):
             raise InputError("space.zero_stages", "ZeRO stages are 0, 1, 2 or 3")
         if s.node_counts is not None and not any(1 <= n <= c.nodes for n in s.node_counts):
@@ -195,8 +197,8 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         )
         model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
         return ResolvedPlanSearch(
-            model=preset_or_inline(catalog, "llms", inputs.model, "model"),
-            cluster=resolve_cluster(c, catalog),
+            model=model,
+            cluster=cluster,
             global_batch_size=inputs.global_batch_size,
             sequence_length_tokens=inputs.sequence_length_tokens,
             dtype=inputs.dtype,
@@ -574,17 +576,17 @@ def published_plan(model_id: str) -> PlanArrays:
     )
 
 
-def _numeric_leaves(resolved: ResolvedPlanSearch) -> dict[str, Any]:
+def _numeric_leaves(resolved: Any, prefix: str = "") -> dict[str, Any]:
     """Paths of the resolved tree that a sweep made arrays."""
-    from dse.scenarios.sweep import sweepable_paths
-
     leaves: dict[str, Any] = {}
-    for path in sweepable_paths(resolved):
-        node: Any = resolved
-        for part in path.split("."):
-            node = getattr(node, part)
-        if np.ndim(node) > 0:
-            leaves[path] = node
+    if not dataclasses.is_dataclass(resolved):
+        return leaves
+    for f in dataclasses.fields(resolved):
+        value = getattr(resolved, f.name)
+        if isinstance(value, np.ndarray):
+            leaves[prefix + f.name] = value
+        elif dataclasses.is_dataclass(value):
+            leaves.update(_numeric_leaves(value, f"{prefix}{f.name}."))
     return leaves
 
 
