@@ -114,9 +114,9 @@ def run(sample: int = 2000, repeats: int = 3) -> dict[str, Any]:
                 "best_plan": {
                     "gpus": float(best.gpus[0]),
                     "dp_tp_pp": [
-                        float(best.plans.data_parallel[0]),  # type: ignore[index]
-                        float(best.plans.tensor_parallel[0]),  # type: ignore[index]
-                        float(best.plans.pipeline_parallel[0]),  # type: ignore[index]
+                        float(np.asarray(best.plans.data_parallel)[0]),
+                        float(np.asarray(best.plans.tensor_parallel)[0]),
+                        float(np.asarray(best.plans.pipeline_parallel)[0]),
                     ],
                     "iteration_time_s": float(best.evaluation.iteration_time_s[0]),
                     "memory_gib": float(best.evaluation.memory_total_bytes[0]) / 2**30,
