@@ -108,3 +108,21 @@ def test_in_flight_micro_batches_per_schedule():
     # Broadcasts over arrays of plans.
     many = first_stage_in_flight(schedule=np.array([0.0, 1.0, 2.0]), stages=K, micro_batches=M, virtual_stages=v)
     assert many.tolist() == pytest.approx([M, K, K * (1 + (K - 1) / (K * v))])
+
+
+def test_flash_attention_stores_no_scores():
+    """Dao et al. 2022: FlashAttention keeps only the fp32 log-sum-exp (4 bytes per query and head), so the
+    layer keeps Korthikanti's s*b*h*(10 + 24/t) plus 4*a*s*b/t bytes; exact."""
+    s, b, h, a, t = 8192.0, 1.0, 4096.0, 32.0, 2.0
+    got = layer_activation_bytes(
+        sequence_length=s,
+        micro_batch_size=b,
+        hidden_size=h,
+        num_heads=a,
+        num_kv_heads=a,
+        ffn_hidden_size=4 * h,
+        gated_ffn=0.0,
+        tensor_parallel=t,
+        flash_attention=1.0,
+    ).kept
+    assert got == pytest.approx(s * b * h * (10 + 24 / t) + 4 * a * s * b / t, rel=1e-12)

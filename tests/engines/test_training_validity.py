@@ -179,3 +179,26 @@ def test_select_keeps_the_valid_plans_for_a_second_pass():
     subset = evaluate_plans(model=MODEL, cluster=CLUSTER, plan=plan.select(full.valid))
     assert full.valid.tolist() == [True, True, False, True, True]
     np.testing.assert_array_equal(subset.iteration_time_s, full.iteration_time_s[full.valid])
+
+
+def test_invalid_plans_are_not_computed_even_with_array_models():
+    """Model fields broadcast with the plan; the valid plans' numbers do not depend on their invalid neighbours."""
+    heads = np.array([36.0, 32.0])  # tp = 8 does not divide 36 heads
+    model = ModelArrays.gpt(
+        hidden_size=4608.0, num_layers=32.0, num_heads=heads, vocab_size=51200.0, sequence_length=2048.0
+    )
+    plan = dataclasses.replace(
+        GOOD, tensor_parallel=8.0, data_parallel=1.0, pipeline_parallel=2.0, global_batch_size=8.0
+    )
+    pair = evaluate_plans(model=model, cluster=CLUSTER, plan=plan)
+    alone = evaluate_plans(
+        model=ModelArrays.gpt(
+            hidden_size=4608.0, num_layers=32.0, num_heads=32.0, vocab_size=51200.0, sequence_length=2048.0
+        ),
+        cluster=CLUSTER,
+        plan=plan,
+    )
+    assert pair.valid.tolist() == [False, True]
+    assert np.isnan(pair.iteration_time_s[0]) and not pair.fits[0]
+    assert pair.iteration_time_s[1] == float(alone.iteration_time_s)
+    assert pair.memory_total_bytes[1] == float(alone.memory_total_bytes)

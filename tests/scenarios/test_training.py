@@ -136,3 +136,20 @@ def test_heterogeneous_cluster_slows_gradient_sync():
     slow = plan | {"cluster": {"nodes": 2, "node_pair_bandwidth_gb_per_s": [[25.0, 5.0], [5.0, 25.0]]}}
     times = [KIND.compute(resolve(doc))["time_data_parallel_s"] for doc in (plan, slow)]
     assert float(times[1]) > float(times[0])
+
+
+def test_ssd_offload_example_fits_only_with_offload():
+    """SSDTrain's point (Wu et al. 2024): offloaded activations free enough memory for a larger micro-batch."""
+    example = next(e for e in EXAMPLES if "SSD" in e["name"])["inputs"]
+    with_offload = KIND.evaluate(resolve(example))
+    without = KIND.evaluate(resolve(example | {"activation_offload": "none"}))
+    assert with_offload.feasible and not without.feasible
+
+
+def test_intra_node_link_defaults_to_the_accelerators_own():
+    """A100 presets name NVLink 3 and H100 NVLink 4 (intra_node_link_id); an explicit link overrides it."""
+    assert resolve(BASE).cluster.intra_node_link.id == "nvlink3"
+    h100 = BASE | {"cluster": {"nodes": 2, "accelerator": "h100-sxm"}}
+    assert resolve(h100).cluster.intra_node_link.id == "nvlink4"
+    pcie = BASE | {"cluster": {"nodes": 2, "intra_node_link": "pcie4"}}
+    assert resolve(pcie).cluster.intra_node_link.id == "pcie4"

@@ -46,7 +46,9 @@ class ClusterInputs(StrictModel):
     nodes: PositiveInt = Field(1, description="Nodes in the cluster.")
     gpus_per_node: PositiveInt = Field(8, description="GPUs per node.")
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
-    intra_node_link: str | InterconnectSpec = Field("nvlink3", description="Link between GPUs of a node.")
+    intra_node_link: str | InterconnectSpec | None = Field(
+        None, description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id)."
+    )
     inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
     inter_node_links_per_node: PositiveInt = Field(8, description="Network ports per node.")
     ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
@@ -74,6 +76,7 @@ class TrainingInputs(StrictModel):
     virtual_stages: PositiveInt = Field(1, description="Model chunks per GPU (interleaved schedule).")
     activation_offload: Literal["none", "adaptive", "all"] = "none"
     overlap_grad_reduce: bool = True
+    flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: Literal["bf16", "fp16"] = "bf16"
 
 
@@ -95,6 +98,7 @@ class ResolvedTraining:
     pipeline_schedule: str
     activation_offload: str
     overlap_grad_reduce: bool
+    flash_attention: bool
     dtype: str
 
 
@@ -115,6 +119,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         virtual_stages=np.asarray(r.virtual_stages, dtype=float),
         activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
+        flash_attention=1.0 if r.flash_attention else 0.0,
     )
     return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
 
@@ -227,11 +232,15 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
             if len(rows) != c.nodes or any(len(row) != c.nodes for row in rows):
                 raise InputError("cluster.node_pair_bandwidth_gb_per_s", f"must be a {c.nodes} x {c.nodes} matrix")
             matrix = tuple(tuple(x * GB for x in row) for row in rows)
+        accelerator: AcceleratorSpec = preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator")
+        link = c.intra_node_link if c.intra_node_link is not None else accelerator.intra_node_link_id
+        if link is None:
+            raise InputError("cluster.intra_node_link", f"{accelerator.id} names no default link; give one")
         cluster = ClusterSpec(
             nodes=c.nodes,
             gpus_per_node=c.gpus_per_node,
-            accelerator=preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator"),
-            intra_node_link=preset_or_inline(catalog, "interconnects", c.intra_node_link, "cluster.intra_node_link"),
+            accelerator=accelerator,
+            intra_node_link=preset_or_inline(catalog, "interconnects", link, "cluster.intra_node_link"),
             inter_node_link=preset_or_inline(catalog, "interconnects", c.inter_node_link, "cluster.inter_node_link"),
             inter_node_links_per_node=c.inter_node_links_per_node,
             ssd=ssd,
@@ -406,7 +415,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         def doc(name: str, **inputs: Any) -> dict[str, Any]:
             return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}
 
-        a100_cluster = {"accelerator": "a100-80gb", "intra_node_link": "nvlink3", "inter_node_link": "ib-hdr"}
+        a100_cluster = {"accelerator": "a100-80gb", "inter_node_link": "ib-hdr"}
         return [
             doc(
                 "Megatron-LM GPT 145.6B on 1536 A100s (Narayanan et al. SC'21, Table 1)",
@@ -461,7 +470,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 recompute="selective",
             ),
             doc(
-                "Llama-2 7B, 32K tokens with DeepSpeed-Ulysses over 8 H100s and ZeRO-3",
+                "Llama-2 7B, 32K tokens with DeepSpeed-Ulysses over 8 H100s, ZeRO-3 and FlashAttention",
                 model="llama2-7b",
                 cluster={
                     "accelerator": "h100-sxm",
@@ -475,18 +484,17 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 sequence_parallel="ulysses",
                 sequence_parallel_degree=8,
                 zero_stage=3,
-                recompute="selective",
+                flash_attention=True,
             ),
             doc(
-                "GPT-3 13B on 2 A100s with activations offloaded to Optane SSDs (SSDTrain's adaptive rule)",
-                model="gpt3-13b",
-                cluster={**a100_cluster, "nodes": 1, "gpus_per_node": 2, "ssd": "optane-p5800x", "ssds_per_node": 7},
-                global_batch_size=8,
-                micro_batch_size=4,
-                tensor_parallel=2,
-                zero_stage=0,
+                "GPT-3 6.7B on 8 A100s, ZeRO-2: micro-batch 2 fits only with activations on Optane SSDs (SSDTrain)",
+                model="gpt3-7b",
+                cluster={**a100_cluster, "nodes": 1, "ssd": "optane-p5800x", "ssds_per_node": 16},
+                global_batch_size=64,
+                micro_batch_size=2,
+                data_parallel=8,
+                zero_stage=2,
                 activation_offload="adaptive",
-                sequence_length_tokens=1024,
             ),
         ]
 
@@ -525,7 +533,10 @@ def _references(resolved: ResolvedTraining, f: dict[str, float]) -> list[dict[st
             }
         )
     spec = resolved.model
-    if spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size:
+    gpt_layer = (
+        spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size
+    )
+    if gpt_layer and not resolved.flash_attention:
         refs.append(
             {
                 "source": "Korthikanti et al. 2022, Table 2 (activation bytes per layer)",
