@@ -76,8 +76,9 @@ def brute_force(cluster: ClusterArrays, space: SearchSpace, nodes_used: list[int
                 (Schedule.INTERLEAVED, v) for v in range(2, space.max_virtual_stages + 1) if 24 % v == 0
             ]
             micro = [b for b in range(1, (space.max_micro_batch_size or BATCH) + 1) if BATCH % b == 0]
-            for b, (s, v), z, r in itertools.product(micro, schedules, space.zero_stages, space.recompute):
-                rows.append((nodes, d, t, p, kind, n, b, s, v, z, r))
+            combos = itertools.product(micro, schedules, space.zero_stages, space.recompute, space.flash_attention)
+            for b, (s, v), z, r, f in combos:
+                rows.append((nodes, d, t, p, kind, n, b, s, v, z, r, f))
     a = np.array(rows, dtype=float).T
     plan = PlanArrays(
         global_batch_size=float(BATCH),
@@ -92,6 +93,7 @@ def brute_force(cluster: ClusterArrays, space: SearchSpace, nodes_used: list[int
         virtual_stages=a[8],
         zero_stage=a[9],
         recompute=a[10],
+        flash_attention=a[11],
     )
     return evaluate_plans(model=MODEL, cluster=dataclasses.replace(cluster, nodes=a[0]), plan=plan), a[0] * 8
 
@@ -143,7 +145,9 @@ def test_pareto_front_is_exactly_the_non_dominated_fitting_plans():
     """Definition: no other fitting plan is at least as good on time, memory and GPUs and better on one
     (a smaller space than the other tests, so the O(n^2) reference stays quick)."""
     cluster = a100_cluster(2)
-    space = SearchSpace(max_virtual_stages=2, max_micro_batch_size=4, zero_stages=(0, 1), recompute=(0, 1))
+    space = SearchSpace(
+        max_virtual_stages=2, max_micro_batch_size=4, zero_stages=(0, 1), recompute=(0, 1), flash_attention=(0,)
+    )
     result = search_plans(model=MODEL, cluster=cluster, global_batch_size=BATCH, sequence_length=SEQUENCE, space=space)
     brute, gpus = brute_force(cluster, space, [1, 2])
     fit = np.flatnonzero(brute.fits)

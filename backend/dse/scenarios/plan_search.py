@@ -62,6 +62,11 @@ class SearchSpaceInputs(StrictModel):
     )
     zero_stages: list[int] = Field(default_factory=lambda: [0, 1, 2, 3], min_length=1)
     recompute: list[RecomputeName] = Field(default_factory=lambda: list(get_args(RecomputeName)), min_length=1)
+    flash_attention: list[bool] = Field(
+        default_factory=lambda: [False, True],
+        min_length=1,
+        description="Attention kernels tried (FlashAttention or not).",
+    )
     pipeline_schedules: list[ScheduleName] = Field(default_factory=lambda: list(get_args(ScheduleName)), min_length=1)
     activation_offload: list[OffloadName] = Field(
         default_factory=lambda: list(get_args(OffloadName)),
@@ -188,6 +193,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             sequence_parallel=_codes(s.sequence_parallel, SEQUENCE_PARALLEL_CODES),
             zero_stages=tuple(sorted(set(s.zero_stages))),
             recompute=_codes(s.recompute, RECOMPUTE_CODES),
+            flash_attention=tuple(sorted({int(f) for f in s.flash_attention})),
             schedules=_codes(s.pipeline_schedules, SCHEDULE_CODES),
             offload=_codes(offload, OFFLOAD_CODES),
             max_virtual_stages=s.max_virtual_stages,
@@ -402,6 +408,7 @@ _PLAN_COLUMNS = [
     Column(key="micro_batch_size", label="micro-batch", unit="sequences"),
     Column(key="zero_stage", label="ZeRO"),
     Column(key="recompute", label="recompute"),
+    Column(key="flash_attention", label="FlashAttention"),
     Column(key="pipeline_schedule", label="schedule"),
     Column(key="virtual_stages", label="chunks"),
     Column(key="activation_offload", label="offload"),
@@ -432,6 +439,7 @@ def _plan_dict(ranked: RankedPlans, i: int) -> dict[str, Any]:
         "micro_batch_size": whole(p.micro_batch_size),
         "zero_stage": whole(p.zero_stage),
         "recompute": code_name(RECOMPUTE_CODES, whole(p.recompute)),
+        "flash_attention": bool(whole(p.flash_attention)),
         "pipeline_schedule": code_name(SCHEDULE_CODES, whole(p.pipeline_schedule)),
         "virtual_stages": whole(p.virtual_stages),
         "activation_offload": code_name(OFFLOAD_CODES, whole(p.activation_offload)),
@@ -476,6 +484,7 @@ def _hover(ranked: RankedPlans) -> list[str]:
         out.append(
             f"{d['gpus']} GPUs: dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}"
             f"<br>SP {sp}, micro-batch {d['micro_batch_size']}, ZeRO-{d['zero_stage']}, recompute {d['recompute']}"
+            f"{', FlashAttention' if d['flash_attention'] else ''}"
             f"<br>{schedule}, offload {d['activation_offload']}"
             f"<br>{float(e.iteration_time_s[i]):.3f} s/iteration, {float(e.memory_total_bytes[i]) / GIB:.1f} GiB/GPU,"
             f" MFU {float(e.model_flops_utilization[i]):.1%}"

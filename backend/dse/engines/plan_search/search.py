@@ -2,7 +2,8 @@
 
     search_plans(model=ModelArrays, cluster=ClusterArrays, global_batch_size=B, sequence_length=s)
 
-1. The candidate grid (`space`): layouts x micro-batches x schedules x ZeRO x recompute x offload.
+1. The candidate grid (`space`): layouts x micro-batches x schedules x ZeRO x recompute x attention
+   kernel x offload.
 2. Each chunk of layouts is one `evaluate_plans` call on the broadcast grid (per node order when
    the cluster has a measured bandwidth matrix: memory does not depend on the mapping, time does,
    and each plan keeps its fastest order). Refusals are counted per reason bit.
@@ -148,7 +149,7 @@ def search_plans(
             sequence_length=sequence_length,
             overlap=space.overlap_grad_reduce,
         )
-        nodes_axis = chunk.nodes.reshape(-1, 1, 1, 1, 1, 1)
+        nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
         best_order = np.zeros(1, dtype=np.int64)
         for index, ordered in enumerate(clusters):  # a loop over node orders (1 without a measured matrix)

@@ -1,8 +1,9 @@
 """The candidate plans of a search: every (GPUs, tp, sequence parallelism, pp, dp) layout times every
-micro-batch, schedule (with its model chunks), ZeRO stage, recomputation and offload mode.
+micro-batch, schedule (with its model chunks), ZeRO stage, recomputation, attention kernel
+(unfused or FlashAttention) and offload mode.
 
 The candidates form a grid of shape (layouts, micro-batches, schedules, ZeRO stages, recompute
-modes, offload modes); a chunk of layouts is one broadcast call of the training engine, so the
+modes, attention kernels, offload modes); a chunk of layouts is one broadcast call of the training engine, so the
 quantities that depend on the layout only (parameters per GPU, link choice) are computed once per
 layout, not once per plan. A plan's id is its flat index in the whole grid.
 
@@ -26,7 +27,7 @@ from dse.engines.training.inputs import Array, PlanArrays
 IntArray = NDArray[np.int64]
 
 #: Inner axes of the grid, in order.
-INNER_AXES = ("micro_batch", "schedule", "zero_stage", "recompute", "offload")
+INNER_AXES = ("micro_batch", "schedule", "zero_stage", "recompute", "flash_attention", "offload")
 
 
 def divisors(n: int) -> IntArray:
@@ -48,6 +49,8 @@ class SearchSpace:
     sequence_parallel: tuple[int, ...] = tuple(int(k) for k in SequenceParallel)
     zero_stages: tuple[int, ...] = (0, 1, 2, 3)
     recompute: tuple[int, ...] = tuple(int(k) for k in Recompute)
+    #: 0 = Megatron's unfused attention, 1 = FlashAttention (fused, no stored scores).
+    flash_attention: tuple[int, ...] = (0, 1)
     schedules: tuple[int, ...] = tuple(int(k) for k in Schedule)
     offload: tuple[int, ...] = tuple(int(k) for k in Offload)
     max_virtual_stages: int = 8
@@ -93,6 +96,7 @@ class InnerAxes:
     virtual_stages: Array
     zero_stage: Array
     recompute: Array
+    flash_attention: Array
     activation_offload: Array
     shape: tuple[int, ...] = field(init=False)
 
@@ -102,6 +106,7 @@ class InnerAxes:
             self.pipeline_schedule.size,
             self.zero_stage.size,
             self.recompute.size,
+            self.flash_attention.size,
             self.activation_offload.size,
         )
         object.__setattr__(self, "shape", shape)
@@ -150,6 +155,7 @@ def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, h
         virtual_stages=sched[:, 1].copy(),
         zero_stage=np.asarray(space.zero_stages, dtype=np.float64),
         recompute=np.asarray(space.recompute, dtype=np.float64),
+        flash_attention=np.asarray(space.flash_attention, dtype=np.float64),
         activation_offload=np.asarray(offload, dtype=np.float64),
     )
 
@@ -160,7 +166,7 @@ def grid_plans(
     """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
 
     def axis(values: Array, position: int) -> Array:
-        shape = [1] * 6
+        shape = [1] * (1 + len(INNER_AXES))
         shape[position] = values.size
         return values.reshape(shape)
 
@@ -177,7 +183,8 @@ def grid_plans(
         recompute=axis(inner.recompute, 4),
         pipeline_schedule=axis(inner.pipeline_schedule, 2),
         virtual_stages=axis(inner.virtual_stages, 2),
-        activation_offload=axis(inner.activation_offload, 5),
+        flash_attention=axis(inner.flash_attention, 5),
+        activation_offload=axis(inner.activation_offload, 6),
         overlap_grad_reduce=1.0 if overlap else 0.0,
     )
 
@@ -193,7 +200,7 @@ def decode_plans(
 ) -> tuple[PlanArrays, Array]:
     """Flat plans (and their GPUs used / nodes used) for grid ids."""
     layout_index, inner_index = np.divmod(plan_ids, inner.size)
-    b, sc, z, r, o = np.unravel_index(inner_index, inner.shape)
+    b, sc, z, r, f, o = np.unravel_index(inner_index, inner.shape)
     plan = PlanArrays(
         global_batch_size=np.full(plan_ids.shape, float(global_batch_size)),
         micro_batch_size=inner.micro_batch_size[b],
@@ -207,6 +214,7 @@ def decode_plans(
         recompute=inner.recompute[r],
         pipeline_schedule=inner.pipeline_schedule[sc],
         virtual_stages=inner.virtual_stages[sc],
+        flash_attention=inner.flash_attention[f],
         activation_offload=inner.activation_offload[o],
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
     )
