@@ -7,7 +7,7 @@
 2. Each chunk of layouts is one `evaluate_plans` call on the broadcast grid (per node order when
    the cluster has a measured bandwidth matrix: memory does not depend on the mapping, time does,
    and each plan keeps its fastest order). Refusals are counted per reason bit.
-3. Plans that fit are ranked by iteration time; the top k and the Pareto front (iteration time,
+3. Plans that fit are ranked by iteration time (then memory); the top k and the Pareto front (iteration time,
    memory per GPU, GPUs used; all minimised) are evaluated again as flat plans for their breakdowns.
 4. With a measured matrix, a seeded hill-climb of node swaps refines the mapping of the best plans.
 """
@@ -192,7 +192,7 @@ def search_plans(
             overlap=space.overlap_grad_reduce,
         )
 
-    rank = np.lexsort((ids, time))
+    rank = np.lexsort((ids, memory_all, time))  # ties in time: less memory first
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
     top = ranked(pool)
     calls += len(clusters)
@@ -201,7 +201,7 @@ def search_plans(
             model=model, cluster=cluster, matrix=matrix, top=top, orders=orders, steps=mapping_steps, seed=seed
         )
         calls += climb_calls
-    keep = np.lexsort((top.plan_ids, top.evaluation.iteration_time_s))[:top_k]
+    keep = np.lexsort((top.plan_ids, top.evaluation.memory_total_bytes, top.evaluation.iteration_time_s))[:top_k]
     top = _take(top, keep)
     front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
     front = front[np.lexsort((gpus_all[front], time[front]))]
