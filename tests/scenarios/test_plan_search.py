@@ -114,3 +114,18 @@ def test_schema_refuses_unknown_choices():
         KIND.inputs_model.model_validate({**RACKS, "space": {"recompute": ["sometimes"]}})
     with pytest.raises(ValidationError):
         KIND.inputs_model.model_validate({**RACKS, "top_k": 0})
+
+
+def test_search_endpoint_through_the_http_api(client):
+    """POST /api/v1/evaluate with a plan_search document: top plans, refusals, Pareto figure, and the
+    training documents; a bad field is a 422 problem+json naming it."""
+    document = {"schema_version": 1, "kind": "plan_search", "name": "racks", "inputs": RACKS}
+    response = client.post("/api/v1/evaluate", json=document)
+    assert response.status_code == 200
+    body = response.json()
+    assert {t["key"] for t in body["tables"]} >= {"top_plans", "refusals", "pareto"}
+    assert any(r.get("type") == "training_scenario" for r in body["references"])
+    bad = {**document, "inputs": {**RACKS, "space": {"node_counts": [99]}}}
+    response = client.post("/api/v1/evaluate", json=bad)
+    assert response.status_code == 422
+    assert "node_counts" in response.json()["errors"][0]["field"]
