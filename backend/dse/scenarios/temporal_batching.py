@@ -98,7 +98,8 @@ class TemporalBatchingResolved:
     baseline_batch_events: int
     pres_batch_factor: float
     train_fraction: float
-    zipf_exponent: float
+    #: Replaces every Zipf side's own exponent when set.
+    zipf_exponent_override: float | None
     memory_dim: int
     embedding_dim: int
     time_dim: int
@@ -110,7 +111,7 @@ class TemporalBatchingResolved:
     figure_datasets: tuple[GraphDatasetSpec, ...] = ()
 
 
-def _classes(dataset: GraphDatasetSpec, exponent: float) -> tuple[DegreeClasses, DegreeClasses | None]:
+def _classes(dataset: GraphDatasetSpec, exponent: float | None) -> tuple[DegreeClasses, DegreeClasses | None]:
     def one(side: DegreeSideSpec) -> DegreeClasses:
         return side_classes(side, exponent=exponent if side.kind == "zipf" else None)
 
@@ -152,8 +153,25 @@ def _rates(r: TemporalBatchingResolved, batch: Any, dataset: GraphDatasetSpec | 
         event_time_s=event_s,
         parallel_events=parallel,
     )
-    source, destination = _classes(data, r.zipf_exponent)
+    source, destination = _classes(data, r.zipf_exponent_override)
     return timing.events_per_s, discontinuity_rate(batch_events=batch, source=source, destination=destination)
+
+
+def _exponent(side: DegreeSideSpec | None, override: float | None) -> str:
+    if side is None:
+        return "one node set"
+    if side.kind == "histogram":
+        return "histogram"
+    return f"{side.exponent if override is None else override:g}"
+
+
+def _require_scalar_structure(r: TemporalBatchingResolved) -> None:
+    """The degree law and the model widths shape the node classes and the event cost: not sweepable."""
+    sides = [r.dataset.source_side, r.dataset.destination_side]
+    fixed = [r.zipf_exponent_override or 0.0, r.memory_dim, r.embedding_dim, r.time_dim, r.neighbors]
+    fixed += [r.dataset.edge_feature_dim] + [v for s in sides if s is not None for v in (s.nodes, s.exponent)]
+    if any(np.ndim(v) for v in fixed):
+        raise ValueError("the degree law, node counts and model widths are not sweepable; sweep the batch or the costs")
 
 
 def _with_dataset(r: TemporalBatchingResolved, dataset: GraphDatasetSpec) -> TemporalBatchingResolved:
@@ -223,8 +241,6 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             raise InputError(
                 "resident_threads", f"no default for accelerator '{accelerator.id}'; give the threads it holds"
             )
-        sides = [dataset.source_side] + ([dataset.destination_side] if dataset.destination_side else [])
-        zipf = next((s.exponent for s in sides if s.kind == "zipf"), 0.0)
         return TemporalBatchingResolved(
             dataset=dataset,
             accelerator=accelerator,
@@ -232,7 +248,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             baseline_batch_events=inputs.baseline_batch_events,
             pres_batch_factor=inputs.pres_batch_factor,
             train_fraction=inputs.train_fraction,
-            zipf_exponent=float(zipf if inputs.zipf_exponent is None else inputs.zipf_exponent),
+            zipf_exponent_override=inputs.zipf_exponent,
             memory_dim=inputs.memory_dim,
             embedding_dim=inputs.embedding_dim,
             time_dim=inputs.time_dim,
@@ -245,8 +261,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
 
     def compute(self, resolved: TemporalBatchingResolved) -> dict[str, Any]:
         r = resolved
-        if np.ndim(r.zipf_exponent) or np.ndim(r.memory_dim) or np.ndim(r.neighbors):
-            raise ValueError("the degree law and the model widths are not sweepable; sweep the batch or the costs")
+        _require_scalar_structure(r)
         _, event_s, parallel = _event(r)
         timing = temporal_batch_time(
             batch_events=r.temporal_batch_events,
@@ -255,7 +270,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             event_time_s=event_s,
             parallel_events=parallel,
         )
-        source, destination = _classes(r.dataset, float(r.zipf_exponent))
+        source, destination = _classes(r.dataset, r.zipf_exponent_override)
         baseline = np.asarray(r.baseline_batch_events, dtype=np.float64)
         pres = baseline * r.pres_batch_factor
 
@@ -293,7 +308,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         r = resolved
         v = self.compute(r)
         event_cost, event_s, parallel = _event(r)
-        source, destination = _classes(r.dataset, r.zipf_exponent)
+        source, destination = _classes(r.dataset, r.zipf_exponent_override)
         b = r.temporal_batch_events
         metrics = [
             self.metric(
@@ -318,7 +333,8 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                 "discontinuity_rate",
                 v["discontinuity_rate"],
                 b=b,
-                zipf_exponent=r.zipf_exponent,
+                source_exponent=_exponent(r.dataset.source_side, r.zipf_exponent_override),
+                destination_exponent=_exponent(r.dataset.destination_side, r.zipf_exponent_override),
                 top_source_share=top_node_share(source),
                 top_destination_share=top_node_share(destination) if destination else top_node_share(source),
                 bipartite=str(r.dataset.bipartite),
