@@ -129,3 +129,13 @@ def test_search_endpoint_through_the_http_api(client):
     response = client.post("/api/v1/evaluate", json=bad)
     assert response.status_code == 422
     assert "node_counts" in response.json()["errors"][0]["field"]
+
+
+def test_no_plan_fits_is_an_answer_not_an_error():
+    """GPT 1T (1,008B parameters, 16 bytes each with Adam) cannot fit 8 GPUs of 80 GB: every candidate
+    is refused, the best-plan metrics are empty and the refusals say why."""
+    result = KIND.evaluate(resolve({"model": "megatron-gpt-1t", "cluster": {"nodes": 1}, "global_batch_size": 8}))
+    values = {m.key: m.value for m in result.metrics}
+    assert not result.feasible and values["best_iteration_time_s"] is None and values["fitting_plans"] == 0
+    refusals = {row[0]: row[3] for row in next(t for t in result.tables if t.key == "refusals").rows}
+    assert refusals["OUT_OF_MEMORY"] == values["valid_plans"] > 0

@@ -40,8 +40,8 @@ from dse.scenarios.base import (
     StrictModel,
     Table,
 )
-from dse.scenarios.presets import preset_or_inline
-from dse.scenarios.training import NARAYANAN_TABLE1, ClusterInputs
+from dse.scenarios.training import KIND as TRAINING
+from dse.scenarios.training import NARAYANAN_TABLE1, ClusterInputs, TrainingInputs
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
 
@@ -112,26 +112,16 @@ def _codes(names: Sequence[str], table: dict[str, int]) -> tuple[int, ...]:
     return tuple(sorted({int(table[n]) for n in names}))
 
 
-def resolve_cluster(c: ClusterInputs, catalog: Catalog) -> ClusterSpec:
-    """The same cluster the training kind builds from these inputs."""
-    ssd = None if c.ssd is None else preset_or_inline(catalog, "ssds", c.ssd, "cluster.ssd")
-    matrix = None
-    if c.node_pair_bandwidth_gb_per_s is not None:
-        rows = c.node_pair_bandwidth_gb_per_s
-        if len(rows) != c.nodes or any(len(row) != c.nodes for row in rows):
-            raise InputError("cluster.node_pair_bandwidth_gb_per_s", f"must be a {c.nodes} x {c.nodes} matrix")
-        matrix = tuple(tuple(x * GB for x in row) for row in rows)
-    return ClusterSpec(
-        nodes=c.nodes,
-        gpus_per_node=c.gpus_per_node,
-        accelerator=preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator"),
-        intra_node_link=preset_or_inline(catalog, "interconnects", c.intra_node_link, "cluster.intra_node_link"),
-        inter_node_link=preset_or_inline(catalog, "interconnects", c.inter_node_link, "cluster.inter_node_link"),
-        inter_node_links_per_node=c.inter_node_links_per_node,
-        ssd=ssd,
-        ssds_per_node=c.ssds_per_node,
-        node_pair_bandwidth_bytes_per_s=matrix,
+def resolve_cluster(model: str | LLMSpec, c: ClusterInputs, catalog: Catalog) -> tuple[LLMSpec, ClusterSpec]:
+    """The model and cluster exactly as the training kind resolves them (presets, default links,
+    the measured matrix, errors naming `model` / `cluster.*`): through a plan that is always well
+    formed (pure data parallelism, one sequence per GPU)."""
+    gpus = c.nodes * c.gpus_per_node
+    probe = TrainingInputs(
+        model=model, cluster=c, global_batch_size=gpus, micro_batch_size=1, data_parallel=gpus, sequence_length_tokens=1
     )
+    resolved = TRAINING.resolve(probe, catalog)
+    return resolved.model, resolved.cluster
 
 
 _METRICS: dict[str, MetricSpec] = {
@@ -179,8 +169,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
     def resolve(self, inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         c = inputs.cluster
         s = inputs.space
-        model = preset_or_inline(catalog, "llms", inputs.model, "model")
-        cluster = resolve_cluster(c, catalog)
+        model, cluster = resolve_cluster(inputs.model, c, catalog)
         if any(z not in (0, 1, 2, 3) for z in s.zero_stages):
             raise InputError("space.zero_stages", "ZeRO stages are 0, 1, 2 or 3")
         if s.node_counts is not None and not any(1 <= n <= c.nodes for n in s.node_counts):
