@@ -273,3 +273,21 @@ def test_offload_is_searched_only_with_drives():
     with_ssd = search_plans(model=MODEL, cluster=drives, global_batch_size=BATCH, sequence_length=SEQUENCE, space=space)
     assert with_ssd.candidates == 3 * without.candidates
     assert with_ssd.refusals["OFFLOAD_WITHOUT_SSD"] == 0 and without.refusals["OFFLOAD_WITHOUT_SSD"] == 0
+
+
+def test_measured_links_count_only_pairs_inside_a_group():
+    """The engine change the mapping relies on: racks listed A, A, B, B. Data-parallel pairs of whole
+    nodes (stride 8 GPUs, 2 ranks: nodes {0,1} and {2,3}) stay inside a rack and get its 25 GB/s; the
+    rack boundary between the two groups (nodes 1-2) is no group's link. Pipeline pairs 2 nodes apart
+    (stride 16) cross racks and get 2.5 GB/s. A ring over all 4 nodes crosses racks too."""
+    from dse.engines.training.links import group_link
+
+    rack = np.array([0, 0, 1, 1])
+    matrix = np.where(rack[:, None] == rack[None, :], 25e9, 2.5e9)
+    cluster = dataclasses.replace(a100_cluster(4), node_pair_bandwidth_bytes_per_s=matrix)
+    data_parallel = group_link(cluster=cluster, stride=8.0, size=2.0, pattern="ring")
+    pipeline = group_link(cluster=cluster, stride=16.0, size=2.0, pattern="p2p")
+    everything = group_link(cluster=cluster, stride=8.0, size=4.0, pattern="ring")
+    assert float(data_parallel.bandwidth_bytes_per_s) == 25e9
+    assert float(pipeline.bandwidth_bytes_per_s) == 2.5e9
+    assert float(everything.bandwidth_bytes_per_s) == 2.5e9

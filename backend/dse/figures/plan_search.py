@@ -20,10 +20,26 @@ def pareto_figure(
     top_memory_bytes: Sequence[float],
     top_hover: Sequence[str],
     capacity_bytes: float,
+    cloud_time_s: Sequence[float] = (),
+    cloud_memory_bytes: Sequence[float] = (),
+    cloud_gpus: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Pareto front (iteration time, memory per GPU, GPUs used) as a scatter: x time, y memory,
-    colour GPUs; the top plans ringed; hover shows each plan in full."""
+    colour GPUs; the top plans ringed; hover shows each plan in full. A grey cloud (a sample of all
+    plans that fit) shows what the front was chosen from."""
     fig = go.Figure()
+    if len(cloud_time_s):
+        fig.add_trace(
+            go.Scatter(
+                name="Plans that fit (sample)",
+                x=list(cloud_time_s),
+                y=[m / GIB for m in cloud_memory_bytes],
+                mode="markers",
+                marker={"color": "#BBBBBB", "size": 4, "opacity": 0.5},
+                customdata=list(cloud_gpus),
+                hovertemplate="%{x:.3g} s, %{y:.1f} GiB, %{customdata} GPUs<extra></extra>",
+            )
+        )
     fig.add_trace(
         go.Scatter(
             name="Pareto front",

@@ -304,6 +304,9 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
                     top_memory_bytes=top.evaluation.memory_total_bytes.tolist(),
                     top_hover=_hover(top),
                     capacity_bytes=capacity,
+                    cloud_time_s=result.sample_time_s.tolist(),
+                    cloud_memory_bytes=result.sample_memory_bytes.tolist(),
+                    cloud_gpus=result.sample_gpus.tolist(),
                 ),
             ),
             Figure(

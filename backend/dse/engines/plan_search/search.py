@@ -73,6 +73,10 @@ class SearchResult:
     #: Node orders tried (physical node of each logical node); one order without a measured matrix.
     node_orders: tuple[IntArray, ...]
     engine_calls: int
+    #: A seeded sample of the fitting plans (time, memory, GPUs) to draw the cloud behind the front.
+    sample_time_s: Array
+    sample_memory_bytes: Array
+    sample_gpus: Array
 
 
 def _reason_names() -> list[tuple[str, int]]:
@@ -109,6 +113,7 @@ def search_plans(
     mapping_steps: int = 48,
     seed: int = 0,
     chunk_plans: int = CHUNK_PLANS,
+    sample_size: int = 2000,
 ) -> SearchResult:
     """Every candidate plan of `space` on `cluster` (scalar fields), ranked; see the module docstring.
 
@@ -207,6 +212,7 @@ def search_plans(
     front = front[np.lexsort((gpus_all[front], time[front]))]
     pareto = ranked(front)
     calls += len(clusters)
+    sample = np.random.default_rng(seed).permutation(ids.size)[:sample_size]
     return SearchResult(
         candidates=len(layouts) * inner.size,
         valid=valid_total,
@@ -217,6 +223,9 @@ def search_plans(
         pareto=pareto,
         node_orders=tuple(orders),
         engine_calls=calls,
+        sample_time_s=time[sample],
+        sample_memory_bytes=memory_all[sample],
+        sample_gpus=gpus_all[sample],
     )
 
 
