@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dse.catalog import UnknownPreset
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
-from dse.store import Forbidden, NotFound
+from dse.store import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -74,6 +74,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             str(exc) or "the owner token is missing or wrong",
             [{"field": "X-Owner-Token", "reason": "missing or wrong owner token"}],
         )
+
+    @app.exception_handler(InvalidDocument)
+    async def _invalid_document(_: Request, exc: InvalidDocument) -> JSONResponse:
+        field, reason = getattr(exc, "field", "(body)"), getattr(exc, "reason", str(exc))
+        return problem(422, "Invalid input", f"{field}: {reason}", [{"field": field, "reason": reason}])
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return problem(503, "Store unavailable", "the scenario store is busy or unreachable; nothing was changed",
+                       headers={"Retry-After": "1"})
+
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, exc: StoreError) -> JSONResponse:
+        return problem(409, "Store refused the request", str(exc) or "the store refused the request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
