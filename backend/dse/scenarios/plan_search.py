@@ -388,8 +388,8 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
                 space={"node_counts": [64]},
             ),
             doc(
-                "What if activations go to NVMe SSDs? Llama-3 70B at 32K context on 512 H100s in two pods, "
-                "8 PM1733 drives per node",
+                "What if activations go to NVMe SSDs? (Llama-3 70B at 32K context on 512 H100s in two pods, "
+                "8 PM1733 drives per node)",
                 model="llama3-70b",
                 cluster={
                     **two_pods,
