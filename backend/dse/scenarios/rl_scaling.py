@@ -444,7 +444,7 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
         NaN where the minibatch exceeds the batch or is smaller than the GPU count."""
         gpus = np.arange(1, 9, dtype=np.float64)[:, None]
         largest = 8 * r.envs_per_gpu * r.rollout_steps_per_env
-        minibatch = 2.0 ** np.arange(8, int(np.log2(largest)) + 1)
+        minibatch = np.asarray(2.0 ** np.arange(8, int(np.log2(largest)) + 1), dtype=np.float64)
         cost = run_ppo(r, num_gpus=gpus, minibatch_samples=minibatch[None, :])
         valid = (minibatch[None, :] <= np.asarray(cost.batch_samples)) & (minibatch[None, :] >= gpus)
         rates = np.where(valid, np.asarray(cost.samples_per_s), np.nan)
