@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -126,7 +127,18 @@ def sequence_parallel_figure(
                 row=row,
                 col=col,
             )
-    fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", annotation_text="GPU memory", row=2, col=1)
+    fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", row=2, col=1)
+    # On a log axis an annotation's y is log10 of the value (a shape's is the value; plotly.js #6880).
+    fig.add_annotation(
+        text="GPU memory",
+        x=1,
+        xref="x3 domain",
+        y=math.log10(capacity_bytes / GIB),
+        yref="y3",
+        showarrow=False,
+        xanchor="right",
+        yanchor="bottom",
+    )
     for row in (1, 2):
         for col in (1, 2):
             fig.update_xaxes(type="log", title_text="sequence length (tokens)", row=row, col=col)

@@ -640,7 +640,7 @@ def sequence_parallel_comparison(r: ResolvedTraining) -> SequenceParallelCompari
     figure = sequence_parallel_figure(
         lengths, series, capacity_bytes=r.cluster.accelerator.memory_capacity_bytes, title=title
     )
-    note = _sequence_parallel_note(lengths, series, fits, degree, r.sequence_length_tokens)
+    note = _sequence_parallel_note(lengths, series, fits, degree, r.sequence_length_tokens, r.tensor_parallel)
     return SequenceParallelComparison(
         title=title,
         degree=degree,
@@ -653,12 +653,19 @@ def sequence_parallel_comparison(r: ResolvedTraining) -> SequenceParallelCompari
 
 
 def _sequence_parallel_note(
-    lengths: list[int], series: dict[str, dict[str, list[float]]], fits: NDArray[np.bool_], degree: int, here: int
+    lengths: list[int],
+    series: dict[str, dict[str, list[float]]],
+    fits: NDArray[np.bool_],
+    degree: int,
+    here: int,
+    tensor_parallel: int,
 ) -> str:
     """At the scenario's length: bytes sent per layer and iteration time of each kind; over the
     range: the longest sequence each kind fits."""
     j = lengths.index(here)
     parts = []
+    if tensor_parallel == 1:
+        parts.append("megatron: splits the sequence only inside the TP group, so with tp = 1 it is none")
     if degree == 1:
         parts.append("ring, ulysses: no data-parallel GPUs to form a sequence group from (dp = 1)")
     for i, kind in enumerate(series):
