@@ -48,7 +48,8 @@ def test_default_example_is_narayanan_145b_row_and_draws_the_timeline():
 
 def test_sweep_over_the_micro_batch_size():
     """One engine call over the micro-batch axis; sizes that do not divide the batch come back empty (None)."""
-    example = EXAMPLES[1]["inputs"]  # 1.7B: batch 512 over 32 replicas = 16 sequences per replica
+    # 1.7B: batch 512 over 32 replicas = 16 sequences per replica
+    example = next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-1.7b")["inputs"]
     inputs = KIND.inputs_model.model_validate(example)
     result = run_sweep(KIND, inputs, CATALOG, [SweepAxis(path="micro_batch_size", values=[1, 2, 4, 8, 16])])
     times = result.metrics["iteration_time_s"]

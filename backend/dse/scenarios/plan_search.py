@@ -338,6 +338,16 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             )
         if not len(top):
             notes.append("No plan fits: try more nodes, a smaller micro-batch cap, or recomputation.")
+        else:
+            notes.append(_best_plan_note(top, capacity))
+        if any(code != OFFLOAD_CODES["none"] for code in resolved.space.offload):
+            without = self._search(
+                dataclasses.replace(
+                    resolved, space=dataclasses.replace(resolved.space, offload=(int(OFFLOAD_CODES["none"]),))
+                )
+            )
+            tables.append(_offload_table(result, without))
+            notes.append(_offload_note(result, without))
         references = [_training_reference(i, top, result, resolved) for i in range(len(top))]
         references += _published_references(resolved, top)
         return EvaluationResult(
@@ -357,12 +367,41 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
 
         selene = {"accelerator": "a100-80gb", "intra_node_link": "nvlink3", "inter_node_link": "ib-hdr"}
         racks = [[25.0 if (i % 2) == (j % 2) else 2.5 for j in range(4)] for i in range(4)]
+        # Two pods of 32 DGX H100 nodes: 50 GB/s per GPU inside a pod (one 400 Gb/s NDR port per GPU,
+        # models_db/interconnects/ib-ndr.json), a quarter of it between pods (an assumed 4:1 tapered spine).
+        two_pods = {"accelerator": "h100-sxm", "intra_node_link": "nvlink4", "inter_node_link": "ib-ndr"}
+        pods = [[50.0 if (i < 32) == (j < 32) else 12.5 for j in range(64)] for i in range(64)]
         return [
             doc(
                 "GPT-3 175B on 1024 A100s: the fastest plan that fits",
                 model="gpt3-175b",
                 cluster={**selene, "nodes": 128},
                 global_batch_size=1536,
+            ),
+            doc(
+                "Which data/tensor/pipeline/sequence-parallel plan trains Llama-3 70B at 32K context fastest on "
+                "512 H100s in two pods, and does it fit?",
+                model="llama3-70b",
+                cluster={**two_pods, "nodes": 64, "node_pair_bandwidth_gb_per_s": pods},
+                global_batch_size=128,
+                sequence_length_tokens=32768,
+                space={"node_counts": [64]},
+            ),
+            doc(
+                "What if activations go to NVMe SSDs? (Llama-3 70B at 32K context on 512 H100s in two pods, "
+                "8 PM1733 drives per node)",
+                model="llama3-70b",
+                cluster={
+                    **two_pods,
+                    "nodes": 64,
+                    "node_pair_bandwidth_gb_per_s": pods,
+                    "ssd": "samsung-pm1733",
+                    "ssds_per_node": 8,
+                },
+                global_batch_size=128,
+                sequence_length_tokens=32768,
+                # SSDTrain's adaptive rule (offload only what the drives can hide) against none.
+                space={"node_counts": [64], "activation_offload": ["none", "adaptive"]},
             ),
             doc(
                 "Megatron-LM GPT 1T on 3072 A100s (Narayanan et al. SC'21, Table 1 setting)",
@@ -386,6 +425,79 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
                 space={"node_counts": [32]},
             ),
         ]
+
+
+def _describe(d: dict[str, Any]) -> str:
+    degree = d["sequence_parallel_degree"]
+    sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "")
+    return (
+        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}, SP {sp}, "
+        f"micro-batch {d['micro_batch_size']}, ZeRO-{d['zero_stage']}, recompute {d['recompute']}"
+        f"{', FlashAttention' if d['flash_attention'] else ''}, offload {d['activation_offload']}"
+    )
+
+
+def _best_plan_note(top: RankedPlans, capacity: float) -> str:
+    e = top.evaluation
+    memory = float(e.memory_total_bytes[0])
+    return (
+        f"Fastest plan that fits: {_describe(_plan_dict(top, 0))} on {round(float(top.gpus[0]))} GPUs, "
+        f"{float(e.iteration_time_s[0]):.3g} s per iteration (MFU {float(e.model_flops_utilization[0]):.1%}); "
+        f"peak {memory / GIB:.1f} GiB per GPU of {capacity / GIB:.0f} GiB "
+        f"({(capacity - memory) / GIB:.1f} GiB to spare)."
+    )
+
+
+def _offload_rows(result: SearchResult) -> list[float | int | str | bool | None]:
+    has = len(result.top) > 0
+    e = result.top.evaluation
+    return [
+        result.fitting,
+        float(e.iteration_time_s[0]) if has else None,
+        float(e.memory_total_bytes[0]) / GIB if has else None,
+        _describe(_plan_dict(result.top, 0)) if has else "no plan fits",
+    ]
+
+
+def _offload_table(with_offload: SearchResult, without: SearchResult) -> Table:
+    return Table(
+        key="offload_effect",
+        title="Activation offload to SSDs: the same search with and without it",
+        columns=[
+            Column(key="search", label="search"),
+            Column(key="fitting_plans", label="plans that fit", unit="plans"),
+            Column(key="best_iteration_time_s", label="best iteration time", unit="s"),
+            Column(key="best_memory_gib", label="peak memory of the best plan", unit="GiB"),
+            Column(key="best_plan", label="best plan"),
+        ],
+        rows=[
+            ["offload allowed (SSDs)", *_offload_rows(with_offload)],
+            ["no offload", *_offload_rows(without)],
+        ],
+    )
+
+
+def _offload_note(with_offload: SearchResult, without: SearchResult) -> str:
+    """What moving activations to the SSDs changes: plans that fit, the best time and its memory."""
+    if not len(with_offload.top):
+        return "Activation offload to SSDs: no plan fits even with offload."
+    t_on = float(with_offload.top.evaluation.iteration_time_s[0])
+    m_on = float(with_offload.top.evaluation.memory_total_bytes[0])
+    head = f"Activation offload to SSDs lets {with_offload.fitting:,} plans fit against {without.fitting:,} without it"
+    if not len(without.top):
+        return head + f"; without it no plan fits, with it the best runs {t_on:.3g} s per iteration."
+    t_off = float(without.top.evaluation.iteration_time_s[0])
+    m_off = float(without.top.evaluation.memory_total_bytes[0])
+    if t_on < t_off * (1 - 1e-9):
+        change = f"the best iteration falls from {t_off:.3g} s to {t_on:.3g} s ({t_off / t_on - 1:.1%} faster)"
+    else:
+        change = (
+            f"the best iteration time stays {t_off:.3g} s (the SSDs buy no speed here: the fastest plans already fit)"
+        )
+    return (
+        f"{head}; {change}; peak memory of the best plan {m_off / GIB:.1f} -> {m_on / GIB:.1f} GiB per GPU "
+        f"({_plan_dict(with_offload.top, 0)['activation_offload']} offload)."
+    )
 
 
 _PLAN_COLUMNS = [

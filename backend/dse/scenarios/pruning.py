@@ -481,7 +481,20 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                 ),
             ),
         ]
+
+        def one(key: str) -> float:
+            return float(np.asarray(values[key]).reshape(-1)[0])
+
+        aptp_rate, aptp_s = one("aptp_images_per_s"), one("aptp_latency_s")
         notes = [
+            f"At batch {r.batch_size:g} and budget {r.budget_ratio:g} (mean R {float(routing.mean_ratio):.3f} over "
+            f"{len(r.code_names)} codes), APTP serves {aptp_rate:.2f} images/s with a batch latency of {aptp_s:.2f} s; "
+            f"unpruned {one('full_images_per_s'):.2f} images/s, {one('full_latency_s'):.2f} s "
+            f"({one('full_latency_s') / aptp_s:.2f}x APTP's latency); static pruning at the same mean R "
+            f"{one('static_images_per_s'):.2f} images/s, {one('static_latency_s'):.2f} s "
+            f"({one('static_latency_s') / aptp_s:.2f}x APTP's); dynamic per-prompt pruning (batch 1) "
+            f"{one('dynamic_images_per_s'):.2f} images/s, {one('dynamic_latency_s'):.2f} s "
+            f"({one('dynamic_latency_s') / aptp_s:.2f}x APTP's).",
             "R_k = UNet MACs per step of code k / the full UNet's, at this resolution"
             + (
                 " including the attention matmuls (as APTP's op counter)."
@@ -592,13 +605,14 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             {
                 "schema_version": 1,
                 "kind": self.kind,
-                "name": "APTP-Small budget (0.66): SD 2.1, 8 codes, 50 steps, A100",
+                "name": "What does a 0.66 compute budget buy a prompt-routed pruned Stable Diffusion at batch 16? "
+                "(APTP-Small: SD 2.1, 8 codes, 768 px, 50 steps, A100)",
                 "inputs": {
                     "pipeline": "sd21",
                     "accelerator": "a100-80gb",
                     "image_size_px": 768,
                     "denoising_steps": 50,
-                    "batch_size": 8,
+                    "batch_size": 16,
                     "budget_ratio": 0.66,
                     "prompt_mix": mix,
                     "codes": [

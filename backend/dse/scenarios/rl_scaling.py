@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import Field
 
 from dse.catalog import Catalog
@@ -403,6 +404,8 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
                 key="iteration_split", title="Time split of an iteration", figure=iteration_time_split(parts_s=split)
             ),
         ]
+        minibatch_table, minibatch_note = self._minibatch_answer(r)
+        tables.append(minibatch_table)
         references: list[dict[str, Any]] = []
         published_s, published_source = r.published_wall_time
         if published_s > 0:
@@ -420,6 +423,7 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
                 }
             )
         notes = [
+            minibatch_note,
             f"{float(np.asarray(cost.gpu_busy_fraction)):.1%} of the iteration keeps the GPUs computing: "
             "with a policy this small the run is bound by the simulators' CPU time.",
             "Synchronous rollout: every environment steps, then the policy infers once per GPU; "
@@ -435,28 +439,67 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             references=references,
         )
 
-    def _minibatch_figure(self, r: RLScalingResolved) -> dict[str, Any]:
+    def _minibatch_grid(self, r: RLScalingResolved) -> tuple[NDArray[np.float64], NDArray[np.float64], Any]:
+        """Samples/s over (1..8 GPUs) x (minibatch 256 .. the largest 8-GPU batch), in one engine call;
+        NaN where the minibatch exceeds the batch or is smaller than the GPU count."""
         gpus = np.arange(1, 9, dtype=np.float64)[:, None]
         largest = 8 * r.envs_per_gpu * r.rollout_steps_per_env
-        minibatch = 2.0 ** np.arange(8, int(np.log2(largest)) + 1)
+        minibatch = np.asarray(2.0 ** np.arange(8, int(np.log2(largest)) + 1), dtype=np.float64)
         cost = run_ppo(r, num_gpus=gpus, minibatch_samples=minibatch[None, :])
         valid = (minibatch[None, :] <= np.asarray(cost.batch_samples)) & (minibatch[None, :] >= gpus)
         rates = np.where(valid, np.asarray(cost.samples_per_s), np.nan)
+        return gpus[:, 0], minibatch, rates
+
+    def _minibatch_figure(self, r: RLScalingResolved) -> dict[str, Any]:
+        gpus, minibatch, rates = self._minibatch_grid(r)
         return samples_per_s_vs_minibatch(
             minibatch_samples=minibatch.tolist(),
             samples_per_s_by_gpus={
-                int(g): [None if np.isnan(v) else float(v) for v in row]
-                for g, row in zip(gpus[:, 0], rates, strict=True)
+                int(g): [None if np.isnan(v) else float(v) for v in row] for g, row in zip(gpus, rates, strict=True)
             },
             current=r.minibatch_samples,
         )
+
+    def _minibatch_answer(self, r: RLScalingResolved) -> tuple[Table, str]:
+        """Samples/s on the scenario's GPU count as the minibatch grows: a table and one sentence."""
+        gpus, minibatch, rates = self._minibatch_grid(r)
+        n = int(min(max(r.num_gpus, 1), gpus.size))
+        row = rates[n - 1]
+        ok = np.isfinite(row)
+        rows: list[list[float | int | str | bool | None]] = [
+            [float(m), float(v), float(v / row[ok][0])] for m, v, good in zip(minibatch, row, ok, strict=True) if good
+        ]
+        table = Table(
+            key="samples_vs_minibatch",
+            title=f"Samples/s on {n} GPUs as the minibatch grows",
+            columns=[
+                Column(key="minibatch", label="minibatch (all GPUs)", unit="samples"),
+                Column(key="samples_per_s", label="samples/s", unit="samples/s"),
+                Column(key="vs_smallest", label="vs the smallest minibatch", unit="x"),
+            ],
+            rows=rows,
+        )
+        if not ok.any():
+            return table, f"No minibatch from 256 up fits the batch on {n} GPUs."
+        first, last = float(row[ok][0]), float(row[ok][-1])
+        # the smallest minibatch that reaches 95% of the last (largest) one's rate: where growth stops paying
+        near = float(minibatch[ok][int(np.argmax(row[ok] >= 0.95 * last))])
+        note = (
+            f"On {n} GPUs PPO reaches {first:,.0f} samples/s at minibatch {minibatch[ok][0]:,.0f} and "
+            f"{last:,.0f} samples/s at {minibatch[ok][-1]:,.0f} (x{last / first:.2f}); 95% of that from minibatch "
+            f"{near:,.0f} on. The scenario's minibatch {r.minibatch_samples:,.0f} gives "
+            f"{float(np.asarray(run_ppo(r).samples_per_s)):,.0f} samples/s. The rollout does not depend on the "
+            "minibatch, so a larger minibatch only shortens the update (fewer optimizer steps and all-reduces)."
+        )
+        return table, note
 
     def examples(self) -> list[dict[str, Any]]:
         return [
             {
                 "schema_version": 1,
                 "kind": self.kind,
-                "name": "CaRL CARLA: 8 GPUs x 16 environments, 300M samples",
+                "name": "How many samples/s does PPO reach on 8 GPUs as the mini-batch grows? "
+                "(CaRL CARLA: 8 GPUs x 16 environments, 300M samples)",
                 "inputs": {"workload": "carl-carla", "accelerator": "a100-80gb"},
             },
             {
