@@ -32,7 +32,7 @@ from dse.engines.plan_search.space import (
     grid_plans,
     inner_axes,
 )
-from dse.engines.training.codes import Schedule
+from dse.engines.training.codes import Schedule, SequenceParallel
 from dse.engines.training.evaluate import PlanEvaluation, evaluate_plans
 from dse.engines.training.inputs import Array, ClusterArrays, ModelArrays, PlanArrays, as_array
 from dse.engines.training.validity import OUT_OF_MEMORY, REASONS
@@ -199,8 +199,7 @@ def search_plans(
         )
 
     rank = np.lexsort((ids, memory_all, time))  # ties in time: less memory first
-    if Schedule.ONE_F_ONE_B in space.schedules:
-        rank = rank[~_one_stage_twins(ids, layouts, inner)[rank]]
+    rank = rank[~_twins(ids, layouts, inner, space)[rank]]
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
     top = ranked(pool)
     calls += len(clusters)
@@ -232,13 +231,20 @@ def search_plans(
     )
 
 
-def _one_stage_twins(ids: IntArray, layouts: Layouts, inner: InnerAxes) -> NDArray[np.bool_]:
-    """Plans with one pipeline stage and a schedule other than 1F1B: with one stage every schedule runs the
-    micro-batches back to back, so they only repeat their 1F1B twin (at equal or more memory) in the top list."""
+def _twins(ids: IntArray, layouts: Layouts, inner: InnerAxes, space: SearchSpace) -> NDArray[np.bool_]:
+    """Plans that only repeat another candidate in the top list: Megatron-SP with tp = 1 is no
+    sequence parallelism, and with one pipeline stage every schedule runs the micro-batches back to
+    back as 1F1B does (at equal or more memory). Each is hidden only when its twin is in the space."""
     layout_index, inner_index = np.divmod(ids, inner.size)
     schedule_index = np.unravel_index(inner_index, inner.shape)[1]
-    one_stage = layouts.pipeline_parallel[layout_index] == 1
-    return np.asarray(one_stage & (inner.pipeline_schedule[schedule_index] != Schedule.ONE_F_ONE_B))
+    twins = np.zeros(ids.shape, dtype=np.bool_)
+    if Schedule.ONE_F_ONE_B in space.schedules:
+        one_stage = layouts.pipeline_parallel[layout_index] == 1
+        twins |= one_stage & (inner.pipeline_schedule[schedule_index] != Schedule.ONE_F_ONE_B)
+    if SequenceParallel.NONE in space.sequence_parallel:
+        megatron = layouts.sequence_parallel[layout_index] == SequenceParallel.MEGATRON
+        twins |= megatron & (layouts.tensor_parallel[layout_index] == 1)
+    return twins
 
 
 def _ordered(cluster: ClusterArrays, order: IntArray) -> ClusterArrays:
