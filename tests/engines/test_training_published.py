@@ -305,3 +305,51 @@ def bert_max_fits(*, hidden, layers, heads, kind, degree, batch, sequences):
     result = evaluate_plans(model=model, cluster=piz_daint, plan=plan)
     assert np.all(result.valid)
     return result.fits
+
+
+# --- DeepSpeed-Ulysses (Jacobs et al. 2023) ----------------------------------------------------------------------
+def ulysses_vs_megatron_30b(sequences):
+    """Jacobs et al. 2023 Section 5 / Figure 3 setting as far as published: a 30B dense GPT (the gpt3-30b shape:
+    hidden 7168, 56 heads, 48 layers) on 64 A100 40 GB. Megatron-LM: TP 8 with Megatron-SP (one node) x DP 8;
+    DeepSpeed-Ulysses: degree 8 x DP 8 with ZeRO-3 over all 64 ranks ('we always use a ZeRO parallelism
+    degree of 64'). Assumed, not published: DGX-style nodes (NVLink 3, 8 HDR ports), micro-batch 1, global
+    batch 8, FlashAttention and full recomputation for both (the figures' long sequences need them).
+    Rows: Megatron, Ulysses; columns: sequence lengths."""
+    model = ModelArrays.gpt(
+        hidden_size=7168.0, num_layers=48.0, num_heads=56.0, vocab_size=50257.0, sequence_length=sequences
+    )
+    ulysses = np.array([[0.0], [1.0]])
+    plan = PlanArrays(
+        global_batch_size=8.0,
+        micro_batch_size=1.0,
+        sequence_length=sequences[None, :],
+        data_parallel=8.0,
+        tensor_parallel=np.where(ulysses > 0, 1.0, 8.0),
+        pipeline_parallel=1.0,
+        sequence_parallel=np.where(ulysses > 0, float(SequenceParallel.ULYSSES), MEGATRON),
+        sequence_parallel_degree=np.where(ulysses > 0, 8.0, 1.0),
+        zero_stage=np.where(ulysses > 0, 3.0, 1.0),
+        recompute=Recompute.FULL,
+        flash_attention=1.0,
+    )
+    result = evaluate_plans(model=model, cluster=cluster(8.0, accelerator="a100-40gb"), plan=plan)
+    assert np.all(result.valid)
+    return result
+
+
+def test_ulysses_fits_longer_sequences_and_is_not_slower_than_megatron_sp():
+    """Jacobs et al. 2023 (DeepSpeed-Ulysses), abstract and Figure 3: '2.5x faster with 4x longer sequence
+    length' than Megatron-LM on a 30B model, 64 A100s. The figure's values and each system's chosen
+    configuration are not published as numbers, so this checks the direction only: Ulysses + ZeRO-3 fits
+    longer sequences than Megatron-SP, and at Megatron's longest sequence it is at least as fast per GPU.
+
+    Measured (a known miss in magnitude, see docs): longest sequence 270,336 vs 139,264 tokens (1.94x, vs
+    4x published); TFLOP/s per GPU at 139,264 tokens 218.6 vs 211.5 (1.03x, vs 2.5x published; the engine
+    has one GEMM efficiency, so the larger micro-batches Ulysses fits buy no speed)."""
+    sequences = np.arange(8192.0, 1048577.0, 8192.0)
+    result = ulysses_vs_megatron_30b(sequences)
+    longest = np.max(np.where(result.fits, sequences[None, :], 0.0), axis=1)
+    assert longest[1] > 1.5 * longest[0]
+    at_megatron_limit = np.searchsorted(sequences, longest[0])
+    tflops = result.achieved_flops_per_gpu[:, at_megatron_limit]
+    assert tflops[1] >= tflops[0]
