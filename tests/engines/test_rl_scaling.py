@@ -42,10 +42,10 @@ def _run(workload=CARLA, accelerator=A100, **overrides):
         "memory_bandwidth_bytes_per_s": accelerator.memory_bandwidth_bytes_per_s,
         "compute_efficiency": accelerator.compute_efficiency,
         "memory_efficiency": accelerator.memory_efficiency,
-        "kernel_launch_s": 5e-6,
-        "host_link_bandwidth_bytes_per_s": 32e9,
+        "kernel_launch_s": accelerator.kernel_overhead_s,
+        "host_link_bandwidth_bytes_per_s": 31.5e9,
         "link_bandwidth_bytes_per_s": 300e9,
-        "link_latency_s": 2e-6,
+        "link_latency_s": 5.7e-6,
     }
     args.update(overrides)
     return ppo_iteration(**args)
@@ -121,7 +121,7 @@ def test_all_reduce_reuses_the_collective_primitive():
     """Each gradient step all-reduces the fp32 gradients once (DDP): exactly steps x ring all-reduce time."""
     cost = _run()
     params = policy_shape(CARLA.policy_layers).total_parameters
-    one = all_reduce_time(bytes_per_rank=4.0 * params, ranks=8, bandwidth_bytes_per_s=300e9, latency_s=2e-6)
+    one = all_reduce_time(bytes_per_rank=4.0 * params, ranks=8, bandwidth_bytes_per_s=300e9, latency_s=5.7e-6)
     assert float(cost.all_reduce_s) == pytest.approx(12 * one, rel=1e-12)
     assert float(_run(num_gpus=1, minibatch_samples=2048).all_reduce_s) == 0.0
 

@@ -131,3 +131,18 @@ def test_per_stage_codes_expand_to_blocks():
     inputs["codes"] = [{"name": "staged", "channel_keep": [0.1, 0.2, 0.3, 0.4]}]
     keep = _resolve(inputs).code_keep[0][:, 0]
     assert list(keep) == [0.1, 0.2, 0.3, 0.4, 0.4, 0.4, 0.3, 0.2, 0.1]
+
+
+def test_sweep_over_an_accelerator_term_and_inline_pipeline():
+    """An inline pipeline spec (a copy of the sd21 preset) evaluates like the preset; more HBM
+    bandwidth never slows serving; structural fields (layer counts) cannot be swept and say so."""
+    inputs = _default_inputs()
+    spec = json.loads((default_catalog().root / "diffusion" / "sd21.json").read_text())
+    inputs["pipeline"] = {**spec, "id": "my-sd21"}
+    model = KIND.inputs_model.model_validate(inputs)
+    axis = SweepAxis(path="accelerator.memory_bandwidth_bytes_per_s", values=[1e12, 2e12, 4e12])
+    result = run_sweep(KIND, model, default_catalog(), [axis])
+    tput = result.metrics["aptp_images_per_s"]
+    assert tput == sorted(tput) and result.metrics["unet_params"][0] == 865_910_724
+    with pytest.raises(InputError, match="cannot be swept"):
+        run_sweep(KIND, model, default_catalog(), [SweepAxis(path="pipeline.unet.layers_per_block", values=[1, 2])])

@@ -62,10 +62,30 @@ def test_sweep_over_the_temporal_batch():
 
 
 def test_degree_law_is_not_sweepable():
+    """The exponent and the node counts shape the node classes: a sweep over them is refused, naming the axes."""
     inputs = KIND.inputs_model.model_validate({})
-    with pytest.raises(InputError) as err:
-        run_sweep(KIND, inputs, CATALOG, [SweepAxis(path="zipf_exponent", values=[0.5, 1.0])])
-    assert err.value.field == "axes"
+    for path in ("dataset.source_side.exponent", "dataset.destination_side.nodes", "memory_dim"):
+        with pytest.raises(InputError) as err:
+            run_sweep(
+                KIND, inputs, CATALOG, [SweepAxis(path=path, values=[0.5, 1.0] if "exponent" in path else [50, 100])]
+            )
+        assert err.value.field == "axes", path
+
+
+def test_each_side_keeps_its_own_exponent_unless_overridden():
+    """A flatter item side lowers the rate; the override applies one exponent to both sides."""
+    wikipedia = json.loads((CATALOG.root / "graph_datasets" / "wikipedia.json").read_text())
+    flat_items = {**wikipedia, "destination_side": {**wikipedia["destination_side"], "exponent": 0.0}}
+    rate = {}
+    for name, doc in (
+        ("preset", {}),
+        ("flat", {"dataset": flat_items}),
+        ("override", {"dataset": flat_items, "zipf_exponent": 0.75}),
+    ):
+        result = KIND.evaluate(_resolve(**doc))
+        rate[name] = next(m.value for m in result.metrics if m.key == "discontinuity_rate")
+    assert rate["flat"] < rate["preset"]
+    assert rate["override"] == pytest.approx(rate["preset"], rel=1e-12)
 
 
 def test_figures_have_one_line_per_dataset():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from tests.support.documents import make_document
 
-from dse.store import Store, StoreError
+from dse.store import Store, StoreError, Unavailable
 from dse.store.database import SQLITE_BUSY_TIMEOUT_MS
 from dse.store.schema import metadata
 
@@ -97,3 +100,79 @@ def test_in_memory_sqlite_is_one_database_for_every_thread() -> None:
         thread.start()
         thread.join()
         assert seen == [saved.record.id]
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdialect://x/y"])
+def test_a_bad_database_url_is_a_store_error(url: str) -> None:
+    with pytest.raises(StoreError, match="invalid database URL"):
+        Store(url)
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    with pytest.raises(Unavailable):
+        Store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_threads_opening_a_fresh_database_at_once_migrate_it_once(store_url: str) -> None:
+    """Several stores opened together in one process: one migrates, the others find it done."""
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(Store(store_url))
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        saved = opened[0].save(make_document())
+        assert all(store.get(saved.record.id) == saved.record for store in opened)
+    finally:
+        for store in opened:
+            store.dispose()
+
+
+_OPEN_ON_GO = """
+import sys
+from dse.store import Store
+print("ready", flush=True)
+sys.stdin.readline()
+Store(sys.argv[1]).dispose()
+"""
+
+
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(store_url: str) -> None:
+    """Three processes starting together: the advisory lock (PostgreSQL) or BEGIN IMMEDIATE
+    (SQLite) lets one migrate; the others wait and find the schema there. Without those locks the
+    losers fail creating tables that already exist."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_ON_GO, store_url],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    # Released together once every interpreter has imported SQLAlchemy and Alembic.
+    assert [process.stdout.readline().strip() for process in processes if process.stdout] == ["ready"] * 3
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    with Store(store_url) as store, store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]

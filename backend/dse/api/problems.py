@@ -101,22 +101,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         field = "parent" if "parent" in detail else "scenario_id" if "scenario_id" in request.path_params else "items"
         return problem(404, "Not found", detail, [{"field": field, "reason": detail}])
 
-    @app.exception_handler(InvalidDocument)
-    async def _invalid_document(_: Request, exc: InvalidDocument) -> JSONResponse:
-        # What the schema lets through but the database cannot hold (a NUL character in the name).
-        field = exc.field or "(body)"
-        return problem(422, "Invalid input", f"{field}: {exc.reason}", [{"field": field, "reason": exc.reason}])
-
-    @app.exception_handler(Unavailable)
-    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
-        return problem(
-            503, "Store unavailable", "the database is busy or unreachable; retry", headers={"Retry-After": "1"}
-        )
-
-    @app.exception_handler(StoreError)
-    async def _store_conflict(_: Request, exc: StoreError) -> JSONResponse:
-        return problem(409, "Conflict", str(exc), [{"field": "(body)", "reason": str(exc)}])
-
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return problem(
@@ -125,6 +109,25 @@ def install_problem_handlers(app: FastAPI) -> None:
             str(exc) or "the owner token is missing or wrong",
             [{"field": "X-Owner-Token", "reason": "missing or wrong owner token"}],
         )
+
+    @app.exception_handler(InvalidDocument)
+    async def _invalid_document(_: Request, exc: InvalidDocument) -> JSONResponse:
+        field, reason = getattr(exc, "field", "(body)"), getattr(exc, "reason", str(exc))
+        return problem(422, "Invalid input", f"{field}: {reason}", [{"field": field, "reason": reason}])
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return problem(
+            503,
+            "Store unavailable",
+            "the scenario store is busy or unreachable; nothing was changed",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, exc: StoreError) -> JSONResponse:
+        detail = str(exc) or "the store refused the request"
+        return problem(409, "Store refused the request", detail, [{"field": "(body)", "reason": detail}])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -37,7 +37,6 @@ CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION, NORM, EMBEDDING = range(6)
 CATEGORY_NAMES: tuple[str, ...] = ("conv", "linear", "self_attention", "cross_attention", "norm", "embedding")
 #: Which keep fraction scales a fan-in or fan-out: none, ResNet inner channels, attention heads, FFN width.
 KEEP_NONE, KEEP_CHANNELS, KEEP_HEADS, KEEP_FFN = range(4)
-KEEP_NAMES: tuple[str, ...] = ("channels", "heads", "ffn")
 
 
 @dataclass(frozen=True, eq=False)
@@ -604,18 +603,6 @@ def _one_hot(index: IntArray, size: int) -> FloatArray:
     return np.eye(size)[index]
 
 
-def sum_by_block(table: LayerTable, per_row: Num) -> FloatArray:
-    """(..., rows) -> (..., num_blocks)."""
-    out: FloatArray = np.asarray(per_row, dtype=np.float64) @ _one_hot(table.block, table.num_blocks)
-    return out
-
-
-def sum_by_category(table: LayerTable, per_row: Num) -> FloatArray:
-    """(..., rows) -> (..., 6 categories) in CATEGORY_NAMES order."""
-    out: FloatArray = np.asarray(per_row, dtype=np.float64) @ _one_hot(table.category, len(CATEGORY_NAMES))
-    return out
-
-
 def sum_by_block_and_category(table: LayerTable, per_row: Num) -> FloatArray:
     """(..., rows) -> (..., num_blocks, 6 categories)."""
     x = np.asarray(per_row, dtype=np.float64)
@@ -624,15 +611,6 @@ def sum_by_block_and_category(table: LayerTable, per_row: Num) -> FloatArray:
     )
     out: FloatArray = np.einsum("...r,rbc->...bc", x, onehot)
     return out
-
-
-def compute_macs(table: LayerTable, counts: LayerCounts, *, include_attention_matmuls: bool) -> FloatArray:
-    """Total MACs per sample: conv + linear, plus the attention matmuls when asked."""
-    by_cat = sum_by_category(table, counts.macs)
-    total = by_cat[..., CONV] + by_cat[..., LINEAR]
-    if include_attention_matmuls:
-        total = total + by_cat[..., SELF_ATTENTION] + by_cat[..., CROSS_ATTENTION]
-    return total
 
 
 def latent_side(image_side_px: Num, unet: UNetSpec) -> Num:
@@ -654,18 +632,6 @@ def resource_ratio(
     full = total_macs(table, latent_side=side, include_attention_matmuls=include_attention_matmuls)
     out: FloatArray = pruned / full
     return out
-
-
-def expand_code(table: LayerTable, keep: Num) -> FloatArray:
-    """A code's keep fractions as (..., num_prunable, 3) from a scalar (uniform), a (3,) triple
-    (channels, heads, FFN everywhere) or a per-block (num_prunable, 3) array."""
-    k = np.asarray(keep, dtype=np.float64)
-    n = len(table.prunable_blocks)
-    if k.ndim == 0:
-        return np.broadcast_to(k, (n, 3)).copy()
-    if k.shape[-1] == 3 and (k.ndim == 1 or k.shape[-2] != n):
-        return np.broadcast_to(k[..., None, :], (*k.shape[:-1], n, 3)).copy()
-    return np.broadcast_to(k, k.shape).copy()
 
 
 def uniform_keep_for_ratio(
@@ -707,8 +673,10 @@ class TransportPlan:
 
     plan: FloatArray
     iterations: int
-    #: Largest deviation of the plan's row sums from the category shares.
+    #: Largest deviation of the row sums from the category shares before the final rounding.
     marginal_error: float
+    #: Problems that reached max_iterations before the tolerance (their plans are still rounded).
+    unconverged: int = 0
 
 
 def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
@@ -718,45 +686,80 @@ def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
     return out
 
 
+def _round_to_marginals(plan: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """The nearest-by-construction plan with exactly the marginals a and b (Altschuler, Weed and
+    Rigollet, NeurIPS 2017, Algorithm 2): scale rows then columns down to their targets, and
+    spread what is missing as a rank-one correction. Moves at most the marginal error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        row_scale = np.where(plan.sum(axis=-1) > 0, np.minimum(a / plan.sum(axis=-1), 1.0), 0.0)
+        x = plan * row_scale[..., :, None]
+        col_scale = np.where(x.sum(axis=-2) > 0, np.minimum(b / x.sum(axis=-2), 1.0), 0.0)
+        y = x * col_scale[..., None, :]
+    missing_rows = a - y.sum(axis=-1)
+    missing_cols = b - y.sum(axis=-2)
+    total = np.sum(missing_cols, axis=-1)[..., None, None]
+    correction = np.where(
+        total > 0, missing_rows[..., :, None] * missing_cols[..., None, :] / np.where(total > 0, total, 1.0), 0.0
+    )
+    out: FloatArray = y + correction
+    return out
+
+
 def sinkhorn(
     *,
     cost: Num,
     row_marginal: Num,
     col_marginal: Num,
     epsilon: Num,
-    max_iterations: int = 5000,
-    tolerance: float = 1e-10,
+    max_iterations: int = 2000,
+    tolerance: float = 1e-9,
 ) -> TransportPlan:
     """Entropic OT: argmin_P <P, C> - epsilon * H(P) with P 1 = a and P^T 1 = b (log domain).
 
-    cost is (..., C, K); row_marginal (..., C) and col_marginal (..., K) each sum to 1.
-    Zero marginals are allowed (their rows / columns stay empty).
+    cost is (..., C, K); row_marginal (..., C), col_marginal (..., K) each sum to 1, epsilon
+    (...); every leading index is its own problem, all solved together, each iterating until
+    its row marginals hold to `tolerance` (or max_iterations); converged problems drop out of
+    the batch. Zero marginals are allowed (their rows / columns stay empty). The plan is then
+    rounded onto the exact marginals; `marginal_error` is the largest error before rounding.
     """
-    c = np.asarray(cost, dtype=np.float64)
-    eps = np.asarray(epsilon, dtype=np.float64)
-    eps_vec, eps_mat = eps[..., None], eps[..., None, None]
+    c0 = np.asarray(cost, dtype=np.float64)
+    a0 = np.asarray(row_marginal, dtype=np.float64)
+    b0 = np.asarray(col_marginal, dtype=np.float64)
+    e0 = np.asarray(epsilon, dtype=np.float64)
+    lead = np.broadcast_shapes(c0.shape[:-2], a0.shape[:-1], b0.shape[:-1], e0.shape)
+    n_rows, n_cols = c0.shape[-2], c0.shape[-1]
+    c = np.broadcast_to(c0, (*lead, n_rows, n_cols)).reshape(-1, n_rows, n_cols)
+    a = np.broadcast_to(a0, (*lead, n_rows)).reshape(-1, n_rows)
+    b = np.broadcast_to(b0, (*lead, n_cols)).reshape(-1, n_cols)
+    eps = np.broadcast_to(e0, lead).reshape(-1)
     with np.errstate(divide="ignore"):
-        log_a = np.log(np.asarray(row_marginal, dtype=np.float64))
-        log_b = np.log(np.asarray(col_marginal, dtype=np.float64))
-    a = np.exp(log_a)
-    f = np.zeros(np.broadcast_shapes(c.shape[:-1], log_a.shape, eps_vec.shape))
-    g = np.zeros(np.broadcast_shapes(c.shape[:-2] + c.shape[-1:], log_b.shape, eps_vec.shape))
-    error = np.inf
+        log_a, log_b = np.log(a), np.log(b)
+    f = np.zeros_like(a)
+    g = np.zeros_like(b)
+    active = np.arange(len(eps))
+    error = np.full(len(eps), np.inf)
     iterations = 0
-    plan = np.zeros(np.broadcast_shapes(c.shape, f[..., :, None].shape, g[..., None, :].shape))
     with np.errstate(invalid="ignore"):
-        for _ in range(max_iterations):  # fixed-point iterations of one solve
+        while active.size and iterations < max_iterations:  # iterations of the batched solve
             iterations += 1
-            f = eps_vec * (log_a - _logsumexp((g[..., None, :] - c) / eps_mat, axis=-1))
-            f = np.where(np.isfinite(f), f, -np.inf)
-            g = eps_vec * (log_b - _logsumexp((f[..., :, None] - c) / eps_mat, axis=-2))
-            g = np.where(np.isfinite(g), g, -np.inf)
-            plan = np.exp((f[..., :, None] + g[..., None, :] - c) / eps_mat)
-            plan = np.where(np.isfinite(plan), plan, 0.0)
-            error = float(np.max(np.abs(plan.sum(axis=-1) - a)))
-            if error < tolerance:
-                break
-    return TransportPlan(plan=plan, iterations=iterations, marginal_error=error)
+            ca, ea = c[active], eps[active][:, None]
+            fa = ea * (log_a[active] - _logsumexp((g[active][:, None, :] - ca) / ea[..., None], axis=-1))
+            fa = np.where(np.isfinite(fa), fa, -np.inf)
+            ga = ea * (log_b[active] - _logsumexp((fa[:, :, None] - ca) / ea[..., None], axis=-2))
+            ga = np.where(np.isfinite(ga), ga, -np.inf)
+            f[active], g[active] = fa, ga
+            rows = np.exp((fa[:, :, None] + ga[:, None, :] - ca) / ea[..., None])
+            error[active] = np.max(np.abs(np.where(np.isfinite(rows), rows, 0.0).sum(axis=-1) - a[active]), axis=-1)
+            active = active[error[active] >= tolerance]
+        plan = np.exp((f[:, :, None] + g[:, None, :] - c) / eps[:, None, None])
+    plan = np.where(np.isfinite(plan), plan, 0.0)
+    rounded = _round_to_marginals(plan, a, b).reshape(*lead, n_rows, n_cols)
+    return TransportPlan(
+        plan=rounded,
+        iterations=iterations,
+        marginal_error=float(np.max(error, initial=0.0)),
+        unconverged=int(active.size),
+    )
 
 
 def routing_cost(*, code_ratio: Num, category_capacity: Num) -> FloatArray:
@@ -812,25 +815,40 @@ def route_prompts(
 class Accelerator:
     """The roofline terms of one accelerator (SI units)."""
 
-    peak_flops_per_s: float
-    memory_bandwidth_bytes_per_s: float
-    compute_efficiency: float
-    memory_efficiency: float
-    kernel_overhead_s: float
+    peak_flops_per_s: Num
+    memory_bandwidth_bytes_per_s: Num
+    compute_efficiency: Num
+    memory_efficiency: Num
+    kernel_overhead_s: Num
+
+    def with_trailing_axes(self, count: int) -> Accelerator:
+        """The same terms with `count` unit axes appended, to broadcast against (..., codes, rows)."""
+
+        def expand(x: Num) -> FloatArray:
+            return np.asarray(x, dtype=np.float64).reshape(np.shape(x) + (1,) * count)
+
+        return Accelerator(
+            peak_flops_per_s=expand(self.peak_flops_per_s),
+            memory_bandwidth_bytes_per_s=expand(self.memory_bandwidth_bytes_per_s),
+            compute_efficiency=expand(self.compute_efficiency),
+            memory_efficiency=expand(self.memory_efficiency),
+            kernel_overhead_s=expand(self.kernel_overhead_s),
+        )
 
 
-def network_time_s(
-    counts: LayerCounts, *, batch: Num, bytes_per_element: float, accelerator: Accelerator
-) -> FloatArray:
+def network_time_s(counts: LayerCounts, *, batch: Num, bytes_per_element: Num, accelerator: Accelerator) -> FloatArray:
     """Time of one forward pass at `batch` samples: sum over rows of the roofline time.
 
     A row with batch 0 costs nothing (no launch). FLOP = 2 * MACs * batch;
-    bytes = (params + batch * activation elements) * bytes per element.
+    bytes = (params + batch * activation elements) * bytes per element. batch, bytes_per_element
+    and the accelerator's terms broadcast against the counts without their last (rows) axis.
     """
     n = np.asarray(batch, dtype=np.float64)[..., None]
+    width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+    accelerator = accelerator.with_trailing_axes(1)  # the rows axis
     cost = roofline_cost(
         flop=2.0 * counts.macs * n,
-        bytes_moved=(counts.params + n * counts.activation_elements) * bytes_per_element,
+        bytes_moved=(counts.params + n * counts.activation_elements) * width,
         peak_flops_per_s=accelerator.peak_flops_per_s,
         memory_bandwidth_bytes_per_s=accelerator.memory_bandwidth_bytes_per_s,
         compute_efficiency=accelerator.compute_efficiency,
@@ -869,7 +887,7 @@ def serving_cost(
     batch: Num,
     denoising_steps: Num,
     guidance_copies: Num,
-    bytes_per_element: float,
+    bytes_per_element: Num,
     accelerator: Accelerator,
 ) -> ServingCost:
     """Serving a batch of prompts through text encoder, N UNet steps and VAE decoder.
@@ -879,7 +897,9 @@ def serving_cost(
     text-encoder passes per image), 1 without.
     * static: one pruned network for the whole batch;
     * dynamic: a per-prompt network, so every prompt runs alone (batch 1), each its code's cost;
-    * APTP: the batch splits by code into sub-batches of batch * share_k, run one after another.
+    * APTP: the batch splits by code into sub-batches run one after another; code k is drawn with
+      probability 1 - (1 - s_k)^B and then serves B s_k / that probability prompts on average
+      (exact at B = 1, where APTP costs what dynamic pruning does, and B s_k for large B).
     Text encoder and VAE decoder are not pruned; they batch over the whole batch except in dynamic.
     """
     unet_table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
@@ -891,8 +911,13 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num) -> FloatArray:
+    per_point = accelerator.with_trailing_axes(1)  # codes axis of the per-code calls
+    width_per_point = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+
+    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
+        if per_code:
+            return network_time_s(counts, batch=n, bytes_per_element=width_per_point, accelerator=per_point)
         return network_time_s(counts, batch=n, bytes_per_element=bytes_per_element, accelerator=accelerator)
 
     text_table = text_encoder_layer_table(spec.text_encoder)
@@ -903,9 +928,12 @@ def serving_cost(
     vae_1 = times(vae_table, 1.0, None, side)
 
     side_k = side[..., None]  # codes on the last axis
-    sub_batch = b[..., None] * share
-    unet_code_sub = times(unet_table, g[..., None] * sub_batch, keep, side_k)
-    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k)
+    # Prompts of code k in a batch of B are Binomial(B, s_k): the code runs (and reads its
+    # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
+    drawn = 1.0 - (1.0 - share) ** b[..., None]
+    sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
+    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
+    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
     unet_static = times(unet_table, g * b, static_keep, side)
     unet_full = times(unet_table, g * b, None, side)
 

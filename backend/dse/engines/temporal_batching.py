@@ -123,15 +123,18 @@ def discontinuity_rate(*, batch_events: Num, source: DegreeClasses, destination:
     weights, avoid = _pair_terms(source, destination)
     batch = np.asarray(batch_events, dtype=np.float64)
     flat = np.maximum(batch.ravel(), 1.0)
-    one_minus = 1.0 - avoid
-    safe = np.where(one_minus > 0, one_minus, 1.0)
+    hit = avoid < 1.0
+    # sum_{j<b} r^j = (1 - r^b) / (1 - r); pairs that cannot be hit (r = 1) contribute b each.
+    log_avoid = np.log(np.where(avoid[hit] > 0, avoid[hit], np.finfo(np.float64).tiny))
+    hit_weights = weights[hit] / (1.0 - avoid[hit])
+    never_hit = float(weights[~hit].sum())
+    total_hit = float(hit_weights.sum())
     clean = np.empty_like(flat)
     for start in range(0, flat.size, _CHUNK):
-        b = flat[start : start + _CHUNK, None]
-        # sum_{j<b} r^j, with the r = 1 limit (b) where the pair cannot be hit.
-        geometric = np.where(one_minus > 0, (1.0 - avoid**b) / safe, b)
-        clean[start : start + _CHUNK] = geometric @ weights
-    result: Num = (1.0 - clean / flat).reshape(batch.shape)
+        b = flat[start : start + _CHUNK]
+        clean[start : start + _CHUNK] = total_hit - np.exp(b[:, None] * log_avoid) @ hit_weights + never_hit * b
+    # Clipped: the subtraction above may leave a rounding residue of ~1e-13 at b = 1.
+    result: Num = np.clip(1.0 - clean / flat, 0.0, 1.0).reshape(batch.shape)
     return result
 
 

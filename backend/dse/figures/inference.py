@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,23 +16,60 @@ SYSTEM_LABELS: dict[str, str] = {
 
 
 def throughput_vs_batch(
-    batches: Sequence[float], throughput_by_system: Mapping[str, Sequence[float]]
+    batches: Sequence[float],
+    throughput_by_system: Mapping[str, Sequence[float]],
+    *,
+    labels: Mapping[str, str] | None = None,
+    dashed: Mapping[str, Sequence[float]] | None = None,
+    crossover_batch: float | None = None,
+    max_batch_that_fits: float | None = None,
 ) -> dict[str, Any]:
-    """One line per system: decode throughput (tokens/s) against batch size."""
-    data = [
+    """One line per system: decode throughput (tokens/s) against batch size.
+
+    `labels` names each system's line (e.g. with its device); `dashed` adds reference lines
+    (e.g. NeuPIMs with and without sub-batch interleaving); `crossover_batch` and
+    `max_batch_that_fits` draw vertical markers.
+    """
+    names = labels or {}
+    data: list[dict[str, Any]] = [
         {
             "type": "scatter",
             "mode": "lines+markers",
-            "name": SYSTEM_LABELS.get(system, system),
+            "name": names.get(system, SYSTEM_LABELS.get(system, system)),
             "x": list(batches),
             "y": list(values),
         }
         for system, values in throughput_by_system.items()
     ]
+    for name, values in (dashed or {}).items():
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": name,
+                "x": list(batches),
+                "y": list(values),
+                "line": {"dash": "dash"},
+            }
+        )
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for x, text in ((crossover_batch, "interleaving pays from here"), (max_batch_that_fits, "largest batch that fits")):
+        if x is None:
+            continue
+        shapes.append(
+            {"type": "line", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1, "line": {"dash": "dot", "width": 1}}
+        )
+        # Shapes take data values on a log axis; annotations take log10 of them (plotly.js #6880).
+        annotations.append(
+            {"x": math.log10(x), "yref": "paper", "y": 1.0, "text": text, "showarrow": False, "textangle": -90}
+        )
     layout = {
         "title": {"text": "Decode throughput vs batch size"},
         "xaxis": {"title": {"text": "batch size (requests)"}, "type": "log"},
         "yaxis": {"title": {"text": "output tokens/s"}},
+        "shapes": shapes,
+        "annotations": annotations,
     }
     return {"data": data, "layout": layout}
 

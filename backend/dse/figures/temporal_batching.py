@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,9 +41,17 @@ def _by_dataset(
             "xaxis": {"title": {"text": "temporal batch (events)"}, "type": "log"},
             "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
             "shapes": _marks(baseline, pres),
+            # Annotations on a log axis take log10 of the value (shapes take the value; plotly.js #6880).
             "annotations": [
-                {"x": baseline, "y": 1, "yref": "paper", "text": "baseline", "showarrow": False, "xanchor": "right"},
-                {"x": pres, "y": 1, "yref": "paper", "text": "PRES", "showarrow": False, "xanchor": "left"},
+                {
+                    "x": math.log10(baseline),
+                    "y": 1,
+                    "yref": "paper",
+                    "text": "baseline",
+                    "showarrow": False,
+                    "xanchor": "right",
+                },
+                {"x": math.log10(pres), "y": 1, "yref": "paper", "text": "PRES", "showarrow": False, "xanchor": "left"},
             ],
         },
     }
@@ -63,10 +72,17 @@ def throughput_vs_batch(
 
 
 def discontinuity_vs_batch(
-    *, batches: Sequence[float], rate: Mapping[str, Sequence[float]], baseline: float, pres: float
+    *,
+    batches: Sequence[float],
+    rate: Mapping[str, Sequence[float]],
+    baseline: float,
+    pres: float,
+    threshold: float | None = None,
+    threshold_batch: float | None = None,
 ) -> dict[str, Any]:
-    """Share of a batch's events touching a node touched earlier in the batch, per dataset."""
-    return _by_dataset(
+    """Share of a batch's events touching a node touched earlier in the batch, per dataset; with a
+    threshold, a horizontal line at it and a vertical one at the largest batch that stays under it."""
+    figure = _by_dataset(
         title="Temporal-discontinuity rate vs temporal batch",
         y_title="share of events",
         batches=batches,
@@ -74,3 +90,40 @@ def discontinuity_vs_batch(
         baseline=baseline,
         pres=pres,
     )
+    layout = figure["layout"]
+    if threshold is not None:
+        layout["shapes"].append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": threshold,
+                "y1": threshold,
+                "line": {"color": "#E45756", "width": 1},
+            }
+        )
+        layout["annotations"].append(
+            {
+                "xref": "paper",
+                "x": 0,
+                "y": threshold,
+                "text": f"threshold {threshold:g}",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+            }
+        )
+    if threshold_batch is not None and threshold_batch > 0:
+        layout["shapes"].append(
+            {
+                "type": "line",
+                "x0": threshold_batch,
+                "x1": threshold_batch,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#E45756", "dash": "dashdot", "width": 1},
+            }
+        )
+    return figure

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 GIB = 2.0**30
 
@@ -72,5 +74,75 @@ def timeline_figure(events: Sequence[Any], stages: int) -> dict[str, Any]:
         xaxis_title="time (s)",
         yaxis={"categoryorder": "array", "categoryarray": [f"stage {i}" for i in reversed(range(stages))]},
     )
+    figure: dict[str, Any] = fig.to_plotly_json()
+    return figure
+
+
+#: One colour per sequence-parallel kind, stable across charts.
+SEQUENCE_PARALLEL_COLOURS: dict[str, str] = {
+    "none": "#4C78A8",
+    "megatron": "#F58518",
+    "ring": "#54A24B",
+    "ulysses": "#E45756",
+}
+
+
+def sequence_parallel_figure(
+    sequence_lengths: Sequence[int],
+    series: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    capacity_bytes: float,
+    title: str,
+) -> dict[str, Any]:
+    """Four panels over sequence length, one line per sequence-parallel kind: bytes sent per layer
+    (sequence-parallel + TP collectives), collective time per iteration, activations and peak
+    memory per GPU (with the GPU's capacity), and iteration time. Gaps: invalid plans."""
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        subplot_titles=(
+            "bytes sent per layer per micro-batch (MiB)",
+            "collectives per iteration (s)",
+            "peak memory per GPU (GiB)",
+            "iteration time (s)",
+        ),
+    )
+    for kind, values in series.items():
+        colour = SEQUENCE_PARALLEL_COLOURS.get(kind)
+        sent = [(a + b) / 2.0**20 for a, b in zip(values["sp_bytes"], values["tp_bytes"], strict=True)]
+        comm = [a + b for a, b in zip(values["sp_time"], values["tp_time"], strict=True)]
+        memory = [m / GIB for m in values["memory_bytes"]]
+        panels = ((sent, 1, 1), (comm, 1, 2), (memory, 2, 1), (list(values["iteration_s"]), 2, 2))
+        for n, (ys, row, col) in enumerate(panels):
+            fig.add_trace(
+                go.Scatter(
+                    x=list(sequence_lengths),
+                    y=ys,
+                    mode="lines+markers",
+                    name=kind,
+                    legendgroup=kind,
+                    showlegend=n == 0,
+                    line={"color": colour},
+                ),
+                row=row,
+                col=col,
+            )
+    fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", row=2, col=1)
+    # On a log axis an annotation's y is log10 of the value (a shape's is the value; plotly.js #6880).
+    fig.add_annotation(
+        text="GPU memory",
+        x=1,
+        xref="x3 domain",
+        y=math.log10(capacity_bytes / GIB),
+        yref="y3",
+        showarrow=False,
+        xanchor="right",
+        yanchor="bottom",
+    )
+    for row in (1, 2):
+        for col in (1, 2):
+            fig.update_xaxes(type="log", title_text="sequence length (tokens)", row=row, col=col)
+            fig.update_yaxes(type="log", row=row, col=col)
+    fig.update_layout(title=title)
     figure: dict[str, Any] = fig.to_plotly_json()
     return figure

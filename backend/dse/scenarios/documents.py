@@ -12,7 +12,9 @@ from dse.scenarios.base import EvaluationResult, InputError, ScenarioKind
 from dse.scenarios.registry import KINDS
 
 SCHEMA_VERSION: Literal[1] = 1
-NAME_FIELD = Annotated[str, Field(min_length=1, max_length=200, description="A title for people; any text.")]
+NAME_FIELD = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="A title for people; any text but NUL.")
+]
 
 
 class AnyDocument(BaseModel):

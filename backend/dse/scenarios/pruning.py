@@ -40,6 +40,7 @@ APTP_PAPER = (
 )
 APTP_REPO = "github.com/rezashkv/diffusion_pruning"
 REFERENCE_MD = "shared/REFERENCE.md section 4"
+APTP_RELEASES = "huggingface.co/rezashkv/diffusion_pruning (released experts)"
 
 
 class PromptCategory(StrictModel):
@@ -150,7 +151,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
         "aptp_latency_s": MetricSpec(
             label="APTP batch latency",
             unit="s",
-            formula="T_text(gB) + N * sum_k T_unet,k(g*B*s_k) + T_vae(B)",
+            formula="T_text(gB) + N * sum_k d_k T_unet,k(g B s_k / d_k) + T_vae(B), d_k = 1 - (1 - s_k)^B",
         ),
         "static_latency_s": MetricSpec(
             label="Static batch latency", unit="s", formula="T_text(gB) + N * T_unet,static(gB) + T_vae(B)"
@@ -480,7 +481,20 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                 ),
             ),
         ]
+
+        def one(key: str) -> float:
+            return float(np.asarray(values[key]).reshape(-1)[0])
+
+        aptp_rate, aptp_s = one("aptp_images_per_s"), one("aptp_latency_s")
         notes = [
+            f"At batch {r.batch_size:g} and budget {r.budget_ratio:g} (mean R {float(routing.mean_ratio):.3f} over "
+            f"{len(r.code_names)} codes), APTP serves {aptp_rate:.2f} images/s with a batch latency of {aptp_s:.2f} s; "
+            f"unpruned {one('full_images_per_s'):.2f} images/s, {one('full_latency_s'):.2f} s "
+            f"({one('full_latency_s') / aptp_s:.2f}x APTP's latency); static pruning at the same mean R "
+            f"{one('static_images_per_s'):.2f} images/s, {one('static_latency_s'):.2f} s "
+            f"({one('static_latency_s') / aptp_s:.2f}x APTP's); dynamic per-prompt pruning (batch 1) "
+            f"{one('dynamic_images_per_s'):.2f} images/s, {one('dynamic_latency_s'):.2f} s "
+            f"({one('dynamic_latency_s') / aptp_s:.2f}x APTP's).",
             "R_k = UNet MACs per step of code k / the full UNet's, at this resolution"
             + (
                 " including the attention matmuls (as APTP's op counter)."
@@ -492,7 +506,8 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             "Static pruning is priced with the one uniform keep fraction whose R equals APTP's mean R (same budget).",
             "Serving time is a roofline sum over layers with the accelerator preset's efficiencies: a lower bound; "
             "element-wise ops, skip concatenations and up-sampling copies are not counted.",
-            "APTP splits a batch of B prompts into sub-batches B*s_k (expected sizes, possibly fractional).",
+            "APTP splits a batch of B prompts by code: code k is drawn with probability d_k = 1 - (1 - s_k)^B "
+            "and then runs B*s_k/d_k prompts on average (so at B = 1 APTP costs what dynamic pruning does).",
             "APTP's reported latencies (arXiv 2406.12042, Table 1) could not be retrieved here; "
             "only its budgets are shown.",
         ]
@@ -562,6 +577,16 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                     "source": f"{APTP_PAPER}; {REFERENCE_MD}",
                 }
             )
+        for release, codes in (("APTP-Base-CC3M", 16), ("APTP-Small-CC3M", 8)):
+            refs.append(
+                {
+                    "quantity": f"architecture codes (K) in the released {release} checkpoints vs this scenario's K",
+                    "published": codes,
+                    "engine": len(r.code_names),
+                    "unit": "count",
+                    "source": f"{APTP_RELEASES} ({release}/arch0..arch{codes - 1})",
+                }
+            )
         return refs
 
     # -- examples -------------------------------------------------------------------------------
@@ -575,18 +600,19 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             {"name": "textures and patterns", "share": 0.15, "required_capacity_ratio": 0.3},
         ]
         small = [0.95, 0.85, 0.75, 0.65, 0.55, 0.45, 0.35, 0.25]
-        base = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.65, 0.6]
+        base = [round(1.0 - 0.025 * k, 3) for k in range(16)]  # 16 codes, as the released APTP-Base-CC3M
         return [
             {
                 "schema_version": 1,
                 "kind": self.kind,
-                "name": "APTP-Small budget (0.66): SD 2.1, 8 codes, 50 steps, A100",
+                "name": "What does a 0.66 compute budget buy a prompt-routed pruned Stable Diffusion at batch 16? "
+                "(APTP-Small: SD 2.1, 8 codes, 768 px, 50 steps, A100)",
                 "inputs": {
                     "pipeline": "sd21",
                     "accelerator": "a100-80gb",
                     "image_size_px": 768,
                     "denoising_steps": 50,
-                    "batch_size": 8,
+                    "batch_size": 16,
                     "budget_ratio": 0.66,
                     "prompt_mix": mix,
                     "codes": [
@@ -598,7 +624,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             {
                 "schema_version": 1,
                 "kind": self.kind,
-                "name": "APTP-Base budget (0.85): SD 2.1, 8 codes, 256 px, H100",
+                "name": "APTP-Base budget (0.85): SD 2.1, 16 codes, 256 px, H100",
                 "inputs": {
                     "pipeline": "sd21",
                     "accelerator": "h100-sxm",

@@ -11,6 +11,7 @@ from dse.scenarios.base import ScenarioKind
 BUILTIN_KIND_MODULES: tuple[str, ...] = (
     "inference",
     "training",
+    "plan_search",
     "rl_scaling",
     "temporal_batching",
     "pruning",

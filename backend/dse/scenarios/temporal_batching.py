@@ -86,6 +86,12 @@ class TemporalBatchingInputs(StrictModel):
         description="Per-batch cost independent of its size (launches, neighbour sampling, host work), ms. Assumed.",
     )
     resident_threads: int | None = Field(None, ge=1, description="Threads the accelerator holds at once.")
+    max_discontinuity_rate: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Largest share of a batch's events allowed to miss an earlier event's memory update.",
+    )
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,8 @@ class TemporalBatchingResolved:
     baseline_batch_events: int
     pres_batch_factor: float
     train_fraction: float
-    zipf_exponent: float
+    #: Replaces every Zipf side's own exponent when set.
+    zipf_exponent_override: float | None
     memory_dim: int
     embedding_dim: int
     time_dim: int
@@ -106,11 +113,12 @@ class TemporalBatchingResolved:
     compute_dtype: str
     fixed_cost_per_batch_s: float
     resident_threads: int
+    max_discontinuity_rate: float
     #: Every catalog dataset, for the per-dataset figures; a tuple so sweeps leave it alone.
     figure_datasets: tuple[GraphDatasetSpec, ...] = ()
 
 
-def _classes(dataset: GraphDatasetSpec, exponent: float) -> tuple[DegreeClasses, DegreeClasses | None]:
+def _classes(dataset: GraphDatasetSpec, exponent: float | None) -> tuple[DegreeClasses, DegreeClasses | None]:
     def one(side: DegreeSideSpec) -> DegreeClasses:
         return side_classes(side, exponent=exponent if side.kind == "zipf" else None)
 
@@ -152,8 +160,46 @@ def _rates(r: TemporalBatchingResolved, batch: Any, dataset: GraphDatasetSpec | 
         event_time_s=event_s,
         parallel_events=parallel,
     )
-    source, destination = _classes(data, r.zipf_exponent)
+    source, destination = _classes(data, r.zipf_exponent_override)
     return timing.events_per_s, discontinuity_rate(batch_events=batch, source=source, destination=destination)
+
+
+def largest_batch_under(
+    *, threshold: Any, events: Any, source: DegreeClasses, destination: DegreeClasses | None
+) -> Any:
+    """The largest temporal batch (events, whole) whose discontinuity rate stays at or under `threshold`,
+    at most `events`. The rate grows with the batch, so a vectorised bisection over whole batches
+    finds it (about log2(events) rate evaluations; broadcasts over the threshold and events)."""
+    thr = np.asarray(threshold, dtype=np.float64)
+    top = np.floor(np.asarray(events, dtype=np.float64))
+    lo = np.ones(np.broadcast_shapes(thr.shape, top.shape))  # rate(1) = 0: always under
+    hi = np.broadcast_to(top, lo.shape).copy()
+    hi_ok = discontinuity_rate(batch_events=hi, source=source, destination=destination) <= thr
+    lo = np.where(hi_ok, hi, lo)
+    for _ in range(int(np.ceil(np.log2(max(float(np.max(top)), 2.0)))) + 1):  # over halvings, not points
+        mid = np.floor((lo + hi) / 2.0)
+        ok = discontinuity_rate(batch_events=mid, source=source, destination=destination) <= thr
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        if np.all(hi - lo <= 1.0):
+            break
+    return lo
+
+
+def _exponent(side: DegreeSideSpec | None, override: float | None) -> str:
+    if side is None:
+        return "one node set"
+    if side.kind == "histogram":
+        return "histogram"
+    return f"{side.exponent if override is None else override:g}"
+
+
+def _require_scalar_structure(r: TemporalBatchingResolved) -> None:
+    """The degree law and the model widths shape the node classes and the event cost: not sweepable."""
+    sides = [r.dataset.source_side, r.dataset.destination_side]
+    fixed = [r.zipf_exponent_override or 0.0, r.memory_dim, r.embedding_dim, r.time_dim, r.neighbors]
+    fixed += [r.dataset.edge_feature_dim] + [v for s in sides if s is not None for v in (s.nodes, s.exponent)]
+    if any(np.ndim(v) for v in fixed):
+        raise ValueError("the degree law, node counts and model widths are not sweepable; sweep the batch or the costs")
 
 
 def _with_dataset(r: TemporalBatchingResolved, dataset: GraphDatasetSpec) -> TemporalBatchingResolved:
@@ -199,6 +245,14 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         "pres_discontinuity_rate": MetricSpec(
             label="Discontinuity at the PRES batch", unit="", formula="rate(k * b_baseline)"
         ),
+        "largest_batch_under_threshold": MetricSpec(
+            label="Largest batch under the discontinuity threshold",
+            unit="events",
+            formula="max b such that rate(b) <= threshold",
+        ),
+        "events_per_s_at_threshold_batch": MetricSpec(
+            label="Throughput at that batch", unit="events/s", formula="b* / (t_fixed + t_event * max(b*, P))"
+        ),
         "implied_fixed_cost_ms": MetricSpec(
             label="Per-batch cost that gives the paper's 3.4x",
             unit="ms",
@@ -223,8 +277,6 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             raise InputError(
                 "resident_threads", f"no default for accelerator '{accelerator.id}'; give the threads it holds"
             )
-        sides = [dataset.source_side] + ([dataset.destination_side] if dataset.destination_side else [])
-        zipf = next((s.exponent for s in sides if s.kind == "zipf"), 0.0)
         return TemporalBatchingResolved(
             dataset=dataset,
             accelerator=accelerator,
@@ -232,7 +284,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             baseline_batch_events=inputs.baseline_batch_events,
             pres_batch_factor=inputs.pres_batch_factor,
             train_fraction=inputs.train_fraction,
-            zipf_exponent=float(zipf if inputs.zipf_exponent is None else inputs.zipf_exponent),
+            zipf_exponent_override=inputs.zipf_exponent,
             memory_dim=inputs.memory_dim,
             embedding_dim=inputs.embedding_dim,
             time_dim=inputs.time_dim,
@@ -240,13 +292,13 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             compute_dtype=inputs.compute_dtype,
             fixed_cost_per_batch_s=inputs.fixed_cost_per_batch_ms * 1e-3,
             resident_threads=int(threads),
+            max_discontinuity_rate=inputs.max_discontinuity_rate,
             figure_datasets=tuple(catalog.items("graph_datasets")),
         )
 
     def compute(self, resolved: TemporalBatchingResolved) -> dict[str, Any]:
         r = resolved
-        if np.ndim(r.zipf_exponent) or np.ndim(r.memory_dim) or np.ndim(r.neighbors):
-            raise ValueError("the degree law and the model widths are not sweepable; sweep the batch or the costs")
+        _require_scalar_structure(r)
         _, event_s, parallel = _event(r)
         timing = temporal_batch_time(
             batch_events=r.temporal_batch_events,
@@ -255,7 +307,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             event_time_s=event_s,
             parallel_events=parallel,
         )
-        source, destination = _classes(r.dataset, float(r.zipf_exponent))
+        source, destination = _classes(r.dataset, r.zipf_exponent_override)
         baseline = np.asarray(r.baseline_batch_events, dtype=np.float64)
         pres = baseline * r.pres_batch_factor
 
@@ -267,7 +319,20 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         k, s = r.pres_batch_factor, PRES_PUBLISHED_SPEEDUP
         implied = np.where(k > s, (s * busy(pres) - k * busy(baseline)) / (k - s), np.nan)
         zero = 0.0 * np.asarray(timing.batch_s)
+        train_events = r.dataset.events * r.train_fraction
+        limit = largest_batch_under(
+            threshold=r.max_discontinuity_rate, events=train_events, source=source, destination=destination
+        )
+        limit_rate = temporal_batch_time(
+            batch_events=limit,
+            events=train_events,
+            fixed_cost_per_batch_s=r.fixed_cost_per_batch_s,
+            event_time_s=event_s,
+            parallel_events=parallel,
+        ).events_per_s
         return {
+            "largest_batch_under_threshold": limit + zero,
+            "events_per_s_at_threshold_batch": limit_rate + zero,
             "events_per_s": timing.events_per_s,
             "batch_s": timing.batch_s,
             "epoch_s": timing.epoch_s,
@@ -293,7 +358,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         r = resolved
         v = self.compute(r)
         event_cost, event_s, parallel = _event(r)
-        source, destination = _classes(r.dataset, r.zipf_exponent)
+        source, destination = _classes(r.dataset, r.zipf_exponent_override)
         b = r.temporal_batch_events
         metrics = [
             self.metric(
@@ -318,7 +383,8 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                 "discontinuity_rate",
                 v["discontinuity_rate"],
                 b=b,
-                zipf_exponent=r.zipf_exponent,
+                source_exponent=_exponent(r.dataset.source_side, r.zipf_exponent_override),
+                destination_exponent=_exponent(r.dataset.destination_side, r.zipf_exponent_override),
                 top_source_share=top_node_share(source),
                 top_destination_share=top_node_share(destination) if destination else top_node_share(source),
                 bipartite=str(r.dataset.bipartite),
@@ -345,6 +411,14 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             ),
             self.metric(
                 "implied_fixed_cost_ms", v["implied_fixed_cost_ms"], S=PRES_PUBLISHED_SPEEDUP, k=r.pres_batch_factor
+            ),
+            self.metric(
+                "largest_batch_under_threshold", v["largest_batch_under_threshold"], threshold=r.max_discontinuity_rate
+            ),
+            self.metric(
+                "events_per_s_at_threshold_batch",
+                v["events_per_s_at_threshold_batch"],
+                b=float(np.asarray(v["largest_batch_under_threshold"])),
             ),
         ]
         tables = [
@@ -382,6 +456,8 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                     rate={k: list(np.asarray(d)) for k, (_, d) in per_dataset.items()},
                     baseline=r.baseline_batch_events,
                     pres=pres_b,
+                    threshold=r.max_discontinuity_rate,
+                    threshold_batch=float(np.asarray(v["largest_batch_under_threshold"])),
                 ),
             ),
         ]
@@ -404,7 +480,15 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                 "source": PRES_SOURCE,
             },
         ]
+        limit = float(np.asarray(v["largest_batch_under_threshold"]))
+        limit_rate = float(np.asarray(v["events_per_s_at_threshold_batch"]))
+        here_rate = float(np.asarray(v["events_per_s"]))
         notes = [
+            f"The largest temporal batch whose discontinuity rate stays at or under {r.max_discontinuity_rate:g} "
+            f"on {r.dataset.name} is {limit:,.0f} events ({limit / r.baseline_batch_events:.1f}x the baseline "
+            f"batch {r.baseline_batch_events:,}); it trains at {limit_rate:,.0f} events/s "
+            f"({limit_rate / here_rate:.2f}x this scenario's batch of {b:,}). Past it, more than "
+            f"{r.max_discontinuity_rate:.0%} of a batch's events miss an earlier event's memory update.",
             "Events are drawn independently from the degree law; real streams are bursty "
             "(a user's events cluster in time), so real discontinuity rates run higher than this closed form.",
             "PRES's own prediction-correction work per batch is not added to its batch time.",
@@ -449,7 +533,8 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             {
                 "schema_version": 1,
                 "kind": self.kind,
-                "name": "TGN on Wikipedia, batch 200, A100",
+                "name": "How large can the temporal batch of a dynamic GNN get before memory staleness bites? "
+                "(TGN on Wikipedia, batch 200, A100, threshold 0.5)",
                 "inputs": {"dataset": "wikipedia", "accelerator": "a100-80gb", "temporal_batch_events": 200},
             },
             {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from dse.catalog import Catalog
@@ -20,7 +21,13 @@ from dse.engines.training import (
 from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
 from dse.engines.training.memory import korthikanti_table2_bytes
 from dse.engines.training.timeline import MAX_TIMELINE_OPERATIONS, simulate_timeline
-from dse.figures.training import memory_breakdown_figure, time_breakdown_figure, timeline_figure
+from dse.engines.training.validity import describe_reasons as reasons_of
+from dse.figures.training import (
+    memory_breakdown_figure,
+    sequence_parallel_figure,
+    time_breakdown_figure,
+    timeline_figure,
+)
 from dse.scenarios.base import (
     Column,
     EvaluationResult,
@@ -38,13 +45,21 @@ from dse.specs.network import ClusterSpec, InterconnectSpec, SSDSpec
 
 GIB = 2.0**30
 GB = 1e9
+#: Rows of the timeline table in one answer (the chart has no such limit below MAX_TIMELINE_OPERATIONS).
+MAX_TIMELINE_ROWS = 10_000
+#: Sequence-parallel kinds compared side by side, in the order of the figure's legend.
+SEQUENCE_PARALLEL_KINDS: tuple[str, ...] = ("none", "megatron", "ring", "ulysses")
+#: Sequence lengths of the comparison, as multiples of the scenario's (powers of two around it).
+SEQUENCE_LENGTH_FACTORS: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 class ClusterInputs(StrictModel):
     nodes: PositiveInt = Field(1, description="Nodes in the cluster.")
     gpus_per_node: PositiveInt = Field(8, description="GPUs per node.")
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
-    intra_node_link: str | InterconnectSpec = Field("nvlink3", description="Link between GPUs of a node.")
+    intra_node_link: str | InterconnectSpec | None = Field(
+        None, description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id)."
+    )
     inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
     inter_node_links_per_node: PositiveInt = Field(8, description="Network ports per node.")
     ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
@@ -72,6 +87,7 @@ class TrainingInputs(StrictModel):
     virtual_stages: PositiveInt = Field(1, description="Model chunks per GPU (interleaved schedule).")
     activation_offload: Literal["none", "adaptive", "all"] = "none"
     overlap_grad_reduce: bool = True
+    flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: Literal["bf16", "fp16"] = "bf16"
 
 
@@ -93,6 +109,7 @@ class ResolvedTraining:
     pipeline_schedule: str
     activation_offload: str
     overlap_grad_reduce: bool
+    flash_attention: bool
     dtype: str
 
 
@@ -113,6 +130,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         virtual_stages=np.asarray(r.virtual_stages, dtype=float),
         activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
+        flash_attention=1.0 if r.flash_attention else 0.0,
     )
     return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
 
@@ -225,11 +243,15 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
             if len(rows) != c.nodes or any(len(row) != c.nodes for row in rows):
                 raise InputError("cluster.node_pair_bandwidth_gb_per_s", f"must be a {c.nodes} x {c.nodes} matrix")
             matrix = tuple(tuple(x * GB for x in row) for row in rows)
+        accelerator: AcceleratorSpec = preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator")
+        link = c.intra_node_link if c.intra_node_link is not None else accelerator.intra_node_link_id
+        if link is None:
+            raise InputError("cluster.intra_node_link", f"{accelerator.id} names no default link; give one")
         cluster = ClusterSpec(
             nodes=c.nodes,
             gpus_per_node=c.gpus_per_node,
-            accelerator=preset_or_inline(catalog, "accelerators", c.accelerator, "cluster.accelerator"),
-            intra_node_link=preset_or_inline(catalog, "interconnects", c.intra_node_link, "cluster.intra_node_link"),
+            accelerator=accelerator,
+            intra_node_link=preset_or_inline(catalog, "interconnects", link, "cluster.intra_node_link"),
             inter_node_link=preset_or_inline(catalog, "interconnects", c.inter_node_link, "cluster.inter_node_link"),
             inter_node_links_per_node=c.inter_node_links_per_node,
             ssd=ssd,
@@ -362,6 +384,24 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 data_parallel_s=f["time_data_parallel_s"],
                 optimizer_s=f["time_optimizer_s"],
             )
+            if len(timeline.events) <= MAX_TIMELINE_ROWS:
+                tables.append(
+                    Table(
+                        key="timeline",
+                        title="Timeline of one iteration",
+                        columns=_columns(
+                            ("stage", ""),
+                            ("kind", ""),
+                            ("micro_batch", ""),
+                            ("chunk", ""),
+                            ("start", "s"),
+                            ("end", "s"),
+                        ),
+                        rows=[[e.stage, e.kind, e.micro_batch, e.chunk, e.start_s, e.end_s] for e in timeline.events],
+                    )
+                )
+            else:
+                notes.append(f"Timeline table left out: {len(timeline.events)} rows (at most {MAX_TIMELINE_ROWS}).")
             figures.append(
                 _figure(
                     "timeline",
@@ -375,6 +415,10 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
             )
         except ValueError as exc:
             notes.append(f"No timeline drawn: {exc}; at most {MAX_TIMELINE_OPERATIONS} operations.")
+        comparison = sequence_parallel_comparison(resolved)
+        tables.append(comparison.table)
+        figures.append(_figure("sequence_parallel", comparison.title, comparison.figure))
+        notes.append(comparison.note)
         return EvaluationResult(
             kind=self.kind,
             engine_version=self.engine_version,
@@ -390,7 +434,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         def doc(name: str, **inputs: Any) -> dict[str, Any]:
             return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}
 
-        a100_cluster = {"accelerator": "a100-80gb", "intra_node_link": "nvlink3", "inter_node_link": "ib-hdr"}
+        a100_cluster = {"accelerator": "a100-80gb", "inter_node_link": "ib-hdr"}
         return [
             doc(
                 "Megatron-LM GPT 145.6B on 1536 A100s (Narayanan et al. SC'21, Table 1)",
@@ -405,6 +449,24 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 pipeline_schedule="interleaved",
                 virtual_stages=2,
                 overlap_grad_reduce=False,
+            ),
+            doc(
+                "What do Ring Self-Attention and DeepSpeed-Ulysses each cost as the sequence grows? "
+                "(Llama-2 7B, 32K tokens, 8 H100s, ZeRO-3, FlashAttention)",
+                model="llama2-7b",
+                cluster={
+                    "accelerator": "h100-sxm",
+                    "intra_node_link": "nvlink4",
+                    "inter_node_link": "ib-ndr",
+                    "nodes": 1,
+                },
+                global_batch_size=8,
+                micro_batch_size=1,
+                sequence_length_tokens=32768,
+                sequence_parallel="ulysses",
+                sequence_parallel_degree=8,
+                zero_stage=3,
+                flash_attention=True,
             ),
             doc(
                 "Megatron-LM GPT 1.7B on 32 A100s (Narayanan et al. SC'21, Table 1)",
@@ -445,34 +507,189 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
                 recompute="selective",
             ),
             doc(
-                "Llama-2 7B, 32K tokens with DeepSpeed-Ulysses over 8 H100s and ZeRO-3",
-                model="llama2-7b",
-                cluster={
-                    "accelerator": "h100-sxm",
-                    "intra_node_link": "nvlink4",
-                    "inter_node_link": "ib-ndr",
-                    "nodes": 1,
-                },
-                global_batch_size=8,
-                micro_batch_size=1,
-                sequence_length_tokens=32768,
-                sequence_parallel="ulysses",
-                sequence_parallel_degree=8,
-                zero_stage=3,
-                recompute="selective",
-            ),
-            doc(
-                "GPT-3 13B on 2 A100s with activations offloaded to Optane SSDs (SSDTrain's adaptive rule)",
-                model="gpt3-13b",
-                cluster={**a100_cluster, "nodes": 1, "gpus_per_node": 2, "ssd": "optane-p5800x", "ssds_per_node": 7},
-                global_batch_size=8,
-                micro_batch_size=4,
-                tensor_parallel=2,
-                zero_stage=0,
+                "GPT-3 6.7B on 8 A100s, ZeRO-2: micro-batch 2 fits only with activations on Optane SSDs (SSDTrain)",
+                model="gpt3-7b",
+                cluster={**a100_cluster, "nodes": 1, "ssd": "optane-p5800x", "ssds_per_node": 16},
+                global_batch_size=64,
+                micro_batch_size=2,
+                data_parallel=8,
+                zero_stage=2,
                 activation_offload="adaptive",
-                sequence_length_tokens=1024,
             ),
         ]
+
+
+@dataclass(frozen=True)
+class SequenceParallelComparison:
+    """Sequence-parallel kinds x sequence lengths for one scenario: a table, a figure, a note."""
+
+    title: str
+    degree: int
+    sequence_lengths: list[int]
+    #: kind -> metric -> one value per sequence length (NaN where the plan is invalid).
+    series: dict[str, dict[str, list[float]]]
+    table: Table
+    figure: dict[str, Any]
+    note: str
+
+
+def _comparison_degree(r: ResolvedTraining) -> int:
+    """GPUs a Ring/Ulysses sequence group spans: the scenario's degree, else the largest divisor of
+    the data-parallel degree that fits in a node beside TP (else up to a node's GPU count),
+    preferring one that also divides the heads per TP rank (Ulysses' rule); 1 when dp is 1."""
+    if r.sequence_parallel_degree > 1:
+        return r.sequence_parallel_degree
+    heads_per_tp = r.model.num_heads // r.tensor_parallel
+    kv_per_tp = max(r.model.num_kv_heads // r.tensor_parallel, 1)
+    room = max(r.cluster.gpus_per_node // r.tensor_parallel, 1)
+    for limit in (room, r.cluster.gpus_per_node):
+        for heads_rule in (True, False):
+            fitting = [
+                n
+                for n in range(2, min(r.data_parallel, limit) + 1)
+                if r.data_parallel % n == 0 and (not heads_rule or (heads_per_tp % n == 0 and kv_per_tp % n == 0))
+            ]
+            if fitting:
+                return max(fitting)
+    return 1
+
+
+def sequence_parallel_comparison(r: ResolvedTraining) -> SequenceParallelComparison:
+    """None / Megatron-SP / Ring / Ulysses over a range of sequence lengths, in ONE engine call.
+
+    The GPUs stay the scenario's: the sequence group of N GPUs (Ring, Ulysses) is carved out of the
+    data-parallel GPUs (dp' = dp*n/N), and without it (none, Megatron-SP) those GPUs do data
+    parallelism (dp' = dp*n). Global and micro-batch stay; the sequence length varies.
+    """
+    degree = _comparison_degree(r)
+    # Without data-parallel GPUs to carve a sequence group from, only none and Megatron-SP compare.
+    compared = SEQUENCE_PARALLEL_KINDS if degree > 1 else SEQUENCE_PARALLEL_KINDS[:2]
+    replicas = r.data_parallel * r.sequence_parallel_degree  # GPUs per (TP, PP) cell
+    lengths = sorted({max(int(r.sequence_length_tokens * k), 1) for k in SEQUENCE_LENGTH_FACTORS})
+    kinds = np.asarray([SEQUENCE_PARALLEL_CODES[k] for k in compared], dtype=float)[:, None]
+    spread = np.asarray([1 if k in ("none", "megatron") else degree for k in compared], dtype=float)
+    model, cluster, plan = engine_inputs(r)
+    plan = replace(
+        plan,
+        sequence_parallel=kinds,
+        sequence_parallel_degree=spread[:, None],
+        data_parallel=(replicas / spread)[:, None],
+        sequence_length=np.asarray(lengths, dtype=float)[None, :],
+    )
+    result = evaluate_plans(model=model, cluster=cluster, plan=plan)
+    keys = {
+        "sp_bytes": "sequence_parallel_bytes_per_layer",
+        "tp_bytes": "tensor_parallel_bytes_per_layer",
+        "sp_time": "time_sequence_parallel_s",
+        "tp_time": "time_tensor_parallel_s",
+        "activation_bytes": "memory_activations_bytes",
+        "memory_bytes": "memory_total_bytes",
+        "iteration_s": "iteration_time_s",
+        "tokens_per_s": "tokens_per_s",
+    }
+    grid = {name: np.asarray(getattr(result, key), dtype=float) for name, key in keys.items()}
+    reasons = np.asarray(result.reasons)
+    fits = np.asarray(result.fits)
+    series: dict[str, dict[str, list[float]]] = {
+        kind: {name: [float(v) for v in values[i]] for name, values in grid.items()} for i, kind in enumerate(compared)
+    }
+    rows: list[list[float | int | str | bool | None]] = []
+    for i, kind in enumerate(compared):
+        for j, length in enumerate(lengths):
+            code = int(reasons[i, j])
+            structural = [x.name for x in reasons_of(code) if x.name != "OUT_OF_MEMORY"]
+
+            def cell(name: str, scale: float = 1.0, i: int = i, j: int = j) -> float | None:
+                value = float(grid[name][i, j])
+                return value / scale if np.isfinite(value) else None
+
+            rows.append(
+                [
+                    kind,
+                    length,
+                    int(spread[i]),
+                    int(replicas // spread[i]),
+                    cell("sp_bytes", 2.0**20),
+                    cell("tp_bytes", 2.0**20),
+                    cell("sp_time"),
+                    cell("tp_time"),
+                    cell("activation_bytes", GIB),
+                    cell("memory_bytes", GIB),
+                    cell("iteration_s"),
+                    bool(fits[i, j]),
+                    ", ".join(structural) or ("" if fits[i, j] else "OUT_OF_MEMORY"),
+                ]
+            )
+    table = Table(
+        key="sequence_parallel",
+        title=f"Sequence-parallel kinds by sequence length (Ring/Ulysses over {degree} GPUs)",
+        columns=[
+            Column(key="kind", label="sequence parallelism"),
+            Column(key="sequence_length", label="sequence length", unit="tokens"),
+            Column(key="degree", label="sequence degree", unit="GPUs"),
+            Column(key="data_parallel", label="data parallel", unit="GPUs"),
+            Column(key="sp_bytes", label="sequence-parallel bytes sent per layer per micro-batch (fwd)", unit="MiB"),
+            Column(key="tp_bytes", label="TP bytes sent per layer per micro-batch (fwd)", unit="MiB"),
+            Column(key="sp_time", label="sequence-parallel collectives per iteration", unit="s"),
+            Column(key="tp_time", label="TP collectives per iteration", unit="s"),
+            Column(key="activations", label="activations per GPU", unit="GiB"),
+            Column(key="memory", label="peak memory per GPU", unit="GiB"),
+            Column(key="iteration", label="iteration time", unit="s"),
+            Column(key="fits", label="fits"),
+            Column(key="why_not", label="why not"),
+        ],
+        rows=rows,
+    )
+    title = f"Sequence parallelism vs sequence length (Ring/Ulysses over {degree} GPUs)"
+    figure = sequence_parallel_figure(
+        lengths, series, capacity_bytes=r.cluster.accelerator.memory_capacity_bytes, title=title
+    )
+    note = _sequence_parallel_note(lengths, series, fits, degree, r.sequence_length_tokens, r.tensor_parallel)
+    return SequenceParallelComparison(
+        title=title,
+        degree=degree,
+        sequence_lengths=lengths,
+        series=series,
+        table=table,
+        figure=figure,
+        note=note,
+    )
+
+
+def _sequence_parallel_note(
+    lengths: list[int],
+    series: dict[str, dict[str, list[float]]],
+    fits: NDArray[np.bool_],
+    degree: int,
+    here: int,
+    tensor_parallel: int,
+) -> str:
+    """At the scenario's length: bytes sent per layer and iteration time of each kind; over the
+    range: the longest sequence each kind fits."""
+    j = lengths.index(here)
+    parts = []
+    if tensor_parallel == 1:
+        parts.append("megatron: splits the sequence only inside the TP group, so with tp = 1 it is none")
+    if degree == 1:
+        parts.append("ring, ulysses: no data-parallel GPUs to form a sequence group from (dp = 1)")
+    for i, kind in enumerate(series):
+        values = series[kind]
+        sent = values["sp_bytes"][j] + values["tp_bytes"][j]
+        longest = [length for length, f in zip(lengths, fits[i], strict=True) if f]
+        reach = f"fits up to {longest[-1]:,} tokens" if longest else f"fits none of {lengths[0]:,}-{lengths[-1]:,}"
+        if not np.isfinite(sent):
+            parts.append(f"{kind}: not a valid plan at {here:,} tokens, {reach}")
+            continue
+        parts.append(
+            f"{kind}: {sent / 2.0**20:,.0f} MiB per layer, {values['iteration_s'][j]:.3g} s per iteration, {reach}"
+        )
+    return (
+        f"Sequence parallelism at {here:,} tokens (Ring/Ulysses over {degree} GPUs; bytes each GPU sends per layer "
+        "and micro-batch in forward, sequence-parallel + TP collectives): "
+        + "; ".join(parts)
+        + ". At a fixed degree every kind's bytes grow in proportion to the sequence; Ring sends 2(N-1)/N*b*s*h_kv "
+        "elements of K and V, Ulysses 4(N-1)/N^2*b*s*h of Q, K, V and output, N/2 times less with MHA."
+    )
 
 
 def _columns(*pairs: tuple[str, str]) -> list[Column]:
@@ -509,7 +726,10 @@ def _references(resolved: ResolvedTraining, f: dict[str, float]) -> list[dict[st
             }
         )
     spec = resolved.model
-    if spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size:
+    gpt_layer = (
+        spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size
+    )
+    if gpt_layer and not resolved.flash_attention:
         refs.append(
             {
                 "source": "Korthikanti et al. 2022, Table 2 (activation bytes per layer)",

@@ -9,13 +9,15 @@ locked" without waiting), plain `BEGIN` for reads.
 
 Migrations run through Alembic's Python API with `script_location` pointing at the `migrations`
 folder of this package, inside one transaction; on PostgreSQL an advisory lock serialises two
-processes starting at once (on SQLite, `BEGIN IMMEDIATE` does).
+processes starting at once (on SQLite, `BEGIN IMMEDIATE` does), and a lock serialises threads of
+one process (Alembic's `context` proxy is global).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another writer b
 WRITE_OPTION = "dse_store_write"  # execution option marking a connection whose transaction writes
 # Any fixed 64-bit key works; derived from a name so it says whose lock it is.
 PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"dse.store.migrations").digest()[:8], "big", signed=True)
+# Alembic's `context` and `op` are module-level proxies: two migrations in one process must not
+# interleave, whatever the database's own locking does.
+_MIGRATION_THREAD_LOCK = threading.Lock()
 
 
 def is_sqlite_memory(url: URL) -> bool:
@@ -43,9 +48,12 @@ def is_sqlite_memory(url: URL) -> bool:
 
 def create_store_engine(url: str) -> Engine:
     """An engine for `url`, with the SQLite settings above; creates a SQLite file's folder."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(f"invalid database URL: {exc}") from exc
 
     in_memory = is_sqlite_memory(parsed)
     options: dict[str, Any] = {}
@@ -79,8 +87,11 @@ def create_store_engine(url: str) -> Engine:
 
 
 @contextlib.contextmanager
-def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+def transaction(engine: Engine, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back if it raises.
+
+    `snapshot` makes every statement see the same state on PostgreSQL (REPEATABLE READ; its
+    default, READ COMMITTED, takes a new snapshot per statement); a SQLite transaction always does.
 
     Lost connections, lock timeouts and the like become `Unavailable`; integrity errors pass
     through for the caller to interpret.
@@ -89,6 +100,8 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
         with engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE_OPTION: True})
+            if snapshot and engine.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
@@ -108,7 +121,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (Alembic `upgrade head`); a no-op when it is there."""
-    with transaction(engine, write=True) as connection:
+    with _MIGRATION_THREAD_LOCK, transaction(engine, write=True) as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
         try:

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, RowMapping, make_url
+from sqlalchemy.engine import Connection, RowMapping
 
 from dse.store.database import create_store_engine, migrate, transaction
 from dse.store.documents import (
@@ -126,7 +126,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self._engine = create_store_engine(url)
-        self.url_for_display = make_url(url).render_as_string(hide_password=True)
+        self.url_for_display = self._engine.url.render_as_string(hide_password=True)
         try:
             migrate(self._engine)
         except BaseException:
@@ -212,7 +212,7 @@ class Store:
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise StoreError(f"offset must be a non-negative integer, got {offset!r}")
         where = [] if kind is None else [scenarios.c.kind == kind]
-        with transaction(self._engine, write=False) as connection:
+        with transaction(self._engine, write=False, snapshot=True) as connection:  # total agrees with items
             total = connection.execute(sa.select(sa.func.count()).select_from(scenarios).where(*where)).scalar_one()
             rows = (
                 connection.execute(

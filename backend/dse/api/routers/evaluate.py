@@ -1,5 +1,6 @@
 """Evaluate, sweep and compare documents (nothing is saved)."""
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -12,7 +13,7 @@ from dse.scenarios.base import EvaluationResult
 from dse.scenarios.compare import Comparison, compare
 from dse.scenarios.documents import document_json, evaluate_document, kind_of, parse_document
 from dse.scenarios.sweep import SweepAxis, SweepResult, run_sweep
-from dse.store import Store
+from dse.store import Store, StoreError
 
 
 def cached_evaluation(store: Store, scenario_id: str, document: BaseModel, catalog: Any) -> EvaluationResult:
@@ -22,7 +23,8 @@ def cached_evaluation(store: Store, scenario_id: str, document: BaseModel, catal
     if cached is not None:
         return EvaluationResult.model_validate(cached)
     result = evaluate_document(document, catalog)
-    store.cache_result(scenario_id, kind.engine_version, result.model_dump(mode="json"))
+    with contextlib.suppress(StoreError):  # a result the cache cannot keep is still the answer
+        store.cache_result(scenario_id, kind.engine_version, result.model_dump(mode="json"))
     return result
 
 

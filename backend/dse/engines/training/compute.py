@@ -64,7 +64,9 @@ def layer_forward_work(
     tensor_parallel: Num,
     sequence_parallel: Num,
     sequence_parallel_degree: Num,
+    flash_attention: Num = 0.0,
 ) -> LayerWork:
+    """With FlashAttention the softmax and dropout run inside the attention kernel: no score traffic."""
     s, b, h, a = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size), as_array(num_heads)
     f, t, kind = as_array(ffn_hidden_size), as_array(tensor_parallel), as_array(sequence_parallel)
     context = np.where(
@@ -82,7 +84,8 @@ def layer_forward_work(
     replicated_regions = (LAYERNORM_BYTES + DROPOUT_ADD_BYTES) * tokens * h
     replicated_regions = replicated_regions / np.where(kind == SequenceParallel.MEGATRON, t, 1.0)
     activation_fn = np.where(gated, SWIGLU_BYTES, GELU_BYTES) * tokens * f / t
-    attention_bytes = (SOFTMAX_BYTES + ATTENTION_DROPOUT_BYTES) * a * tokens * s / t
+    unfused = as_array(flash_attention) <= 0
+    attention_bytes = np.where(unfused, (SOFTMAX_BYTES + ATTENTION_DROPOUT_BYTES) * a * tokens * s / t, 0.0)
     return LayerWork(
         gemm_flop=np.asarray(gemm),
         attention_flop=np.asarray(attention / t),

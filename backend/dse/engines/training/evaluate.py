@@ -21,7 +21,15 @@ from numpy.typing import NDArray
 from dse.engines.collectives import all_gather_time, all_reduce_time, all_to_all_time, point_to_point_time
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import BACKWARD_FACTOR, layer_forward_work, output_layer_work
-from dse.engines.training.inputs import Array, ClusterArrays, ModelArrays, PlanArrays, as_array
+from dse.engines.training.inputs import (
+    Array,
+    ClusterArrays,
+    ModelArrays,
+    PlanArrays,
+    as_array,
+    field_shapes,
+    select_inputs,
+)
 from dse.engines.training.links import group_link
 from dse.engines.training.memory import (
     GRADIENT_BYTES_PER_PARAM,
@@ -99,24 +107,35 @@ class PlanEvaluation:
 
 
 def evaluate_plans(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> PlanEvaluation:
-    """Memory, time and validity of every plan; all inputs broadcast together."""
+    """Memory, time and validity of every plan; all inputs broadcast together.
+
+    Invalid plans are never computed: the validity bits are found first and, when some plans
+    are invalid, only the valid ones are evaluated (their metrics come back NaN elsewhere).
+    """
     reasons = plan_reasons(model=model, cluster=cluster, plan=plan)
+    shape = np.broadcast_shapes(reasons.shape, *field_shapes(model), *field_shapes(cluster), *field_shapes(plan))
+    reasons = np.broadcast_to(reasons, shape)
+    valid = reasons == 0
+    everything = bool(valid.all())
+    if not everything:
+        model, cluster, plan = select_inputs(model, valid), select_inputs(cluster, valid), select_inputs(plan, valid)
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan)
-    valid = reasons == 0
-    fits = valid & (raw["memory_total_bytes"] <= as_array(cluster.memory_capacity_bytes))
-    reasons = reasons | np.where(valid & ~fits, np.int64(OUT_OF_MEMORY.bit), np.int64(0))
-    shape = np.broadcast_shapes(reasons.shape, *(np.shape(v) for v in raw.values()))
+    subset_shape = shape if everything else (int(valid.sum()),)
+    fits_subset = np.broadcast_to(raw["memory_total_bytes"] <= as_array(cluster.memory_capacity_bytes), subset_shape)
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        arr = np.broadcast_to(value, shape)
-        out[key] = arr if arr.dtype == np.bool_ else np.where(np.broadcast_to(valid, shape), arr, np.nan)
-    return PlanEvaluation(
-        reasons=np.broadcast_to(reasons, shape),
-        valid=np.broadcast_to(valid, shape),
-        fits=np.broadcast_to(fits, shape),
-        **out,
-    )
+        computed = np.broadcast_to(value, subset_shape)
+        if everything:
+            out[key] = computed
+        else:
+            full = np.zeros(shape, dtype=np.bool_) if computed.dtype == np.bool_ else np.full(shape, np.nan)
+            full[valid] = computed
+            out[key] = full
+    fits = np.zeros(shape, dtype=np.bool_)
+    fits[valid] = fits_subset.reshape(-1) if not everything else fits_subset[valid]
+    reasons = reasons | np.where(valid & ~fits, np.int64(OUT_OF_MEMORY.bit), np.int64(0))
+    return PlanEvaluation(reasons=reasons, valid=valid, fits=fits, **out)
 
 
 def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> dict[str, Array]:
@@ -131,7 +150,11 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     megatron_sp = kind == SequenceParallel.MEGATRON
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
     full = rc == Recompute.FULL
-    selective = rc == Recompute.SELECTIVE
+    flash = as_array(plan.flash_attention)
+    uses_flash = flash > 0
+    # FlashAttention's backward recomputes QK^T (Dao et al. 2022): half the forward attention FLOP
+    # again; it already is selective recomputation, so `selective` adds nothing on top of it.
+    selective = (rc == Recompute.SELECTIVE) & ~uses_flash
     M = B / (b * d)
     layers = L / p  # per stage
     zero_group = d * n
@@ -150,6 +173,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
         tensor_parallel=t,
         sequence_parallel=kind,
         sequence_parallel_degree=n,
+        flash_attention=flash,
     )
     flops = as_array(cluster.peak_flops_per_s) * as_array(cluster.compute_efficiency)
     bandwidth = as_array(cluster.memory_bandwidth_bytes_per_s) * as_array(cluster.memory_efficiency)
@@ -225,6 +249,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
         sequence_parallel=kind,
         sequence_parallel_degree=n,
         recompute=rc,
+        flash_attention=flash,
     )
     A = acts.kept
     schedule = as_array(plan.pipeline_schedule)
@@ -271,7 +296,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     # --- stage time per micro-batch
     fwd_stage = layers * layer_fwd
     bwd_stage = BACKWARD_FACTOR * fwd_stage
-    recompute_stage = layers * np.where(full, layer_fwd, np.where(selective, layer_selective, 0.0))
+    flash_backward = np.where(uses_flash, 0.5 * work.attention_flop / flops, 0.0)
+    recompute_stage = layers * (np.where(full, layer_fwd, np.where(selective, layer_selective, 0.0)) + flash_backward)
     tp_stage = layers * tp_per_layer
     sp_stage = layers * sp_per_layer
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
@@ -297,18 +323,18 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     zero_exposed = np.where(
         zero >= 3, np.where(overlap, np.maximum(zero_gather - compute_stage, 0.0), zero_gather), 0.0
     )
+    stage_forward = fwd_stage + layers * (2.0 * tp_all_reduce + sp_fwd)  # forward compute and its collectives
     stall = np.where(
         mode == Offload.ALL,
         offload_stall_s(
             offloaded_bytes=offloaded * A,
             write_bandwidth_bytes_per_s=write_bw,
             read_bandwidth_bytes_per_s=read_bw,
-            forward_s=fwd_stage + tp_stage / 3.0,
+            forward_s=stage_forward,
             backward_s=bwd_stage + recompute_stage,
         ),
         0.0,
     )
-    stage_forward = fwd_stage + layers * (2.0 * tp_all_reduce + sp_fwd)  # forward compute and its collectives
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
     slowest = layers_stage + logits_fwd + logits_bwd  # the last stage also runs the logits and the loss
     pipe = pipeline_time(
@@ -347,6 +373,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     # --- FLOP and rates
     whole = t * n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
     recompute_flop = np.where(full, work.gemm_flop, np.where(selective, work.attention_flop, 0.0))
+    recompute_flop = recompute_flop + np.where(uses_flash, 0.5 * work.attention_flop, 0.0)
     executed_per_micro = L * whole * (3.0 * work.gemm_flop + recompute_flop) + 3.0 * out_flop * t * n
     executed = (B / b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - positions

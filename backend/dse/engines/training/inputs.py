@@ -7,7 +7,8 @@ many clusters and many models at once. Categorical plan fields hold the integer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -209,3 +210,35 @@ class PlanArrays:
     activation_offload: Num = 0.0
     #: 1.0 when the data-parallel gradient reduction overlaps the last micro-batch's backward.
     overlap_grad_reduce: Num = 1.0
+    #: 1.0 for FlashAttention (fused attention: no stored scores, QK^T recomputed in backward).
+    flash_attention: Num = 0.0
+
+    def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
+        """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).
+
+        Plan search screens a large batch with `plan_reasons` and evaluates only the valid ones.
+        """
+        return select_inputs(self, mask)
+
+
+#: Fields that describe the whole cluster rather than one value per plan.
+NOT_BROADCAST = frozenset({"node_pair_bandwidth_bytes_per_s"})
+
+InputsT = TypeVar("InputsT", ModelArrays, ClusterArrays, PlanArrays)
+
+
+def field_shapes(inputs: ModelArrays | ClusterArrays | PlanArrays) -> list[tuple[int, ...]]:
+    """Shapes of the per-plan fields, for the broadcast shape of a call."""
+    return [np.shape(getattr(inputs, f.name)) for f in fields(inputs) if f.name not in NOT_BROADCAST]
+
+
+def select_inputs(inputs: InputsT, mask: NDArray[np.bool_]) -> InputsT:
+    """The inputs at the plans where `mask` is true, as flat arrays (scalars stay scalars)."""
+    picked: dict[str, Any] = {}
+    for f in fields(inputs):  # a loop over the dataclass's fields, not over plans
+        value = getattr(inputs, f.name)
+        if f.name in NOT_BROADCAST or np.ndim(value) == 0:
+            picked[f.name] = value
+        else:
+            picked[f.name] = np.broadcast_to(np.asarray(value, dtype=np.float64), mask.shape)[mask]
+    return type(inputs)(**picked)

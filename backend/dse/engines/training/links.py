@@ -10,7 +10,9 @@ slowest link it crosses otherwise:
 - an all-to-all sends (size-k)/size of each buffer off the node through the GPU's own share;
 - a pipeline send between stages on different nodes uses one GPU's share.
 With a measured node-pair bandwidth matrix (Pipette), a GPU's share is the smallest measured
-bandwidth between the node pairs the group's ring neighbours sit on.
+bandwidth between the node pairs the group's ring neighbours sit on (pairs of the plan's first
+`cluster.nodes` nodes, inside one group; which physical node is which is the mapping plan search
+chooses by permuting the matrix).
 """
 
 from __future__ import annotations
@@ -32,28 +34,44 @@ class Link:
     crosses_nodes: Array
 
 
-def _min_edge_by_node_distance(matrix: Array) -> Array:
-    """For each node distance d (index d), the smallest bandwidth between nodes d apart (either direction)."""
-    nodes = matrix.shape[0]
-    out = np.full(max(nodes, 1), np.inf)
-    for distance in range(1, nodes):  # a loop over node distances of one cluster, not over plans
-        forward = np.diagonal(matrix, offset=distance)
-        backward = np.diagonal(matrix, offset=-distance)
-        out[distance] = min(float(forward.min()), float(backward.min()))
-    return out
+def _group_pairs_min(symmetric: Array, node_stride: int, block: int, nodes: int) -> float:
+    """Slowest bandwidth between ring neighbours of groups that tile the first `nodes` nodes in
+    blocks of `block` nodes, members `node_stride` nodes apart (neighbours and the wrap-around pair);
+    pairs between two different groups do not count. NaN when no pair crosses nodes."""
+    start = np.arange(max(nodes - node_stride, 0))
+    near = start[(start % block) < block - node_stride]
+    wrap_distance = block - node_stride
+    start = np.arange(max(nodes - wrap_distance, 0))
+    wrap = start[(start % block) < node_stride] if wrap_distance > 0 else start[:0]
+    values = np.concatenate([symmetric[near, near + node_stride], symmetric[wrap, wrap + wrap_distance]])
+    return float(values.min()) if values.size else float("nan")
 
 
-def _measured_share(cluster: ClusterArrays, node_stride: Array, wrap_distance: Array) -> Array:
-    """The slowest measured per-GPU bandwidth among the ring's neighbour and wrap-around node pairs."""
+def _measured_share(cluster: ClusterArrays, node_stride: Array, block_nodes: Array) -> Array:
+    """The slowest measured per-GPU bandwidth between the node pairs a group's ring neighbours sit on.
+
+    Ranks fill nodes in order, so groups of `block_nodes` consecutive nodes (members `node_stride`
+    nodes apart) tile the plan's nodes; only pairs inside a group count. One lookup per distinct
+    group shape (a handful per call), not per plan.
+    """
     nominal = as_array(cluster.inter_node_bandwidth_per_gpu_bytes_per_s)
     matrix = cluster.node_pair_bandwidth_bytes_per_s
     if matrix is None or matrix.shape[0] < 2:
         return np.asarray(nominal + 0.0 * node_stride)
-    table = _min_edge_by_node_distance(matrix)
-    top = matrix.shape[0] - 1
-    near = table[np.clip(node_stride, 1, top).astype(np.int64)]
-    wrap = table[np.clip(wrap_distance, 1, top).astype(np.int64)]
-    return np.asarray(np.minimum(near, wrap))
+    symmetric = np.minimum(matrix, matrix.T)  # the slower direction of each pair
+    total = matrix.shape[0]
+    used = np.clip(np.ceil(as_array(cluster.nodes)), 1, total)
+    stride, block, used = np.broadcast_arrays(
+        np.maximum(np.floor(node_stride), 1.0), np.clip(np.ceil(block_nodes), 1.0, total), used
+    )
+    shapes, inverse = np.unique(
+        np.stack([stride.ravel(), block.ravel(), used.ravel()]).astype(np.int64), axis=1, return_inverse=True
+    )
+    per_shape = np.array(
+        [_group_pairs_min(symmetric, int(s), int(b), int(n)) for s, b, n in shapes.T]  # distinct group shapes
+    )
+    share = per_shape[inverse.reshape(-1)].reshape(stride.shape)
+    return np.asarray(np.where(np.isnan(share), nominal, share))
 
 
 def group_link(*, cluster: ClusterArrays, stride: Num, size: Num, pattern: str) -> Link:
@@ -63,8 +81,7 @@ def group_link(*, cluster: ClusterArrays, stride: Num, size: Num, pattern: str) 
     members_per_node = np.clip(g / st, 1.0, sz)
     node_stride = np.maximum(st / g, 1.0)
     nodes_spanned = np.maximum(st * sz / g, 1.0)
-    wrap = np.where(st >= g, (sz - 1.0) * node_stride, nodes_spanned - 1.0)
-    share = _measured_share(cluster, node_stride, wrap)
+    share = _measured_share(cluster, node_stride, nodes_spanned)
     intra = as_array(cluster.intra_node_bandwidth_bytes_per_s)
     if pattern == "ring":
         crossing_bw = np.minimum(intra, members_per_node * share)

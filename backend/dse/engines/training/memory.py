@@ -59,8 +59,13 @@ def layer_activation_bytes(
     sequence_parallel: Num = SequenceParallel.NONE,
     sequence_parallel_degree: Num = 1.0,
     recompute: Num = Recompute.NONE,
+    flash_attention: Num = 0.0,
 ) -> LayerActivations:
-    """Activation bytes of one layer per GPU (Korthikanti Table 2, counted from the architecture)."""
+    """Activation bytes of one layer per GPU (Korthikanti Table 2, counted from the architecture).
+
+    With FlashAttention (Dao et al. 2022) the scores are never stored: the kernel keeps only the
+    fp32 log-sum-exp per query and head (4 bytes) and regenerates the dropout mask from its seed.
+    """
     s, b, h = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size)
     a, t = as_array(num_heads), as_array(tensor_parallel)
     kind = as_array(sequence_parallel)
@@ -77,7 +82,7 @@ def layer_activation_bytes(
     split = (
         2.0 * sbh + 4.0 * s_local * b * kv_width + 2.0 * sbh + ffn_factor * s_local * b * as_array(ffn_hidden_size)
     ) / t
-    scores = 5.0 * a * s_local * s * b / t
+    scores = np.where(as_array(flash_attention) > 0, 4.0 * a * s_local * b / t, 5.0 * a * s_local * s * b / t)
     rc = as_array(recompute)
     full_input = 2.0 * sbh / np.where(megatron_sp, t, 1.0)
     kept = np.where(

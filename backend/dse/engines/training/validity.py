@@ -146,7 +146,14 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         ("NOT_WHOLE", ~(_whole(B) & _whole(b) & _whole(s) & _whole(d) & _whole(t) & _whole(p) & _whole(n) & _whole(v))),
         (
             "UNKNOWN_CODE",
-            ~(code_ok(kind, 3) & code_ok(recompute, 2) & code_ok(schedule, 2) & code_ok(offload, 2) & code_ok(zero, 3)),
+            ~(
+                code_ok(kind, 3)
+                & code_ok(recompute, 2)
+                & code_ok(schedule, 2)
+                & code_ok(offload, 2)
+                & code_ok(zero, 3)
+                & code_ok(as_array(plan.flash_attention), 1)
+            ),
         ),
         ("GPU_COUNT", d * t * p * n != gpus),
         ("TP_HEADS", ~_divides(t, heads)),

@@ -1,0 +1,367 @@
+"""The fastest training plans that fit: enumerate, evaluate in broadcast chunks, rank, Pareto front.
+
+    search_plans(model=ModelArrays, cluster=ClusterArrays, global_batch_size=B, sequence_length=s)
+
+1. The candidate grid (`space`): layouts x micro-batches x schedules x ZeRO x recompute x attention
+   kernel x offload.
+2. Each chunk of layouts is one `evaluate_plans` call on the broadcast grid (per node order when
+   the cluster has a measured bandwidth matrix: memory does not depend on the mapping, time does,
+   and each plan keeps its fastest order). Refusals are counted per reason bit.
+3. Plans that fit are ranked by iteration time (then memory); the top k and the Pareto front (iteration time,
+   memory per GPU, GPUs used; all minimised) are evaluated again as flat plans for their breakdowns.
+4. With a measured matrix, a seeded hill-climb of node swaps refines the mapping of the best plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.engines.plan_search.mapping import candidate_orders, permuted, swapped
+from dse.engines.plan_search.space import (
+    InnerAxes,
+    IntArray,
+    Layouts,
+    SearchSpace,
+    decode_plans,
+    enumerate_layouts,
+    grid_plans,
+    inner_axes,
+)
+from dse.engines.training.codes import Schedule, SequenceParallel
+from dse.engines.training.evaluate import PlanEvaluation, evaluate_plans
+from dse.engines.training.inputs import Array, ClusterArrays, ModelArrays, PlanArrays, as_array
+from dse.engines.training.validity import OUT_OF_MEMORY, REASONS
+
+#: Plans per engine call: large enough that NumPy's per-call overhead vanishes, small enough
+#: that the ~50 result arrays of a chunk stay in cache-friendly, bounded memory (~100 MB).
+CHUNK_PLANS = 1 << 17
+
+
+@dataclass(frozen=True)
+class RankedPlans:
+    """Flat plans with their full evaluation (on the node order each runs fastest with)."""
+
+    plan_ids: IntArray
+    plans: PlanArrays
+    nodes: Array
+    gpus: Array
+    node_order_index: IntArray
+    evaluation: PlanEvaluation
+
+    def __len__(self) -> int:
+        return int(self.plan_ids.size)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    #: Grid points the engine judged (valid or not).
+    candidates: int
+    #: Candidates with no structural reason against them.
+    valid: int
+    #: Valid candidates whose peak memory fits the GPU.
+    fitting: int
+    #: Candidates refused for each reason (structural and OUT_OF_MEMORY); a plan counts once per reason it has.
+    refusals: dict[str, int]
+    #: The same by the first reason in table order only: they add up to candidates - fitting.
+    first_refusals: dict[str, int]
+    top: RankedPlans
+    pareto: RankedPlans
+    #: Node orders tried (physical node of each logical node); one order without a measured matrix.
+    node_orders: tuple[IntArray, ...]
+    engine_calls: int
+    #: A seeded sample of the fitting plans (time, memory, GPUs) to draw the cloud behind the front.
+    sample_time_s: Array
+    sample_memory_bytes: Array
+    sample_gpus: Array
+
+
+def _reason_names() -> list[tuple[str, int]]:
+    return [(r.name, r.bit) for r in REASONS.values()] + [(OUT_OF_MEMORY.name, OUT_OF_MEMORY.bit)]
+
+
+def pareto_mask(time: Array, memory: Array, gpus: Array) -> NDArray[np.bool_]:
+    """True for the points no other point beats on all of (time, memory, GPUs) (minimised; exact
+    duplicates keep their first). A loop over the distinct GPU counts (a handful), not over points."""
+    order = np.lexsort((gpus, memory, time))
+    m_sorted, g_sorted = memory[order], gpus[order]
+    front_sorted = np.ones(order.size, dtype=bool)
+    for level in np.unique(g_sorted):
+        # Everything at or below this GPU count, in time order: a point at this level is dominated
+        # when an earlier point (no slower) already had no more memory.
+        eligible = g_sorted <= level
+        best_before = np.minimum.accumulate(np.where(eligible, m_sorted, np.inf))
+        best_before = np.concatenate([[np.inf], best_before[:-1]])
+        front_sorted &= ~((g_sorted == level) & (best_before <= m_sorted))
+    front = np.zeros(order.size, dtype=bool)
+    front[order] = front_sorted
+    return front
+
+
+def search_plans(
+    *,
+    model: ModelArrays,
+    cluster: ClusterArrays,
+    global_batch_size: int,
+    sequence_length: int,
+    space: SearchSpace | None = None,
+    top_k: int = 10,
+    search_mapping: bool = True,
+    mapping_steps: int = 48,
+    seed: int = 0,
+    chunk_plans: int = CHUNK_PLANS,
+    sample_size: int = 2000,
+) -> SearchResult:
+    """Every candidate plan of `space` on `cluster` (scalar fields), ranked; see the module docstring.
+
+    `search_mapping=False` keeps the cluster's node order as given (the baseline a mapping search beats).
+    """
+    space = space or SearchSpace()
+    nodes, gpus_per_node = int(as_array(cluster.nodes)), int(as_array(cluster.gpus_per_node))
+    has_ssd = bool(
+        as_array(cluster.ssd_write_bandwidth_per_gpu_bytes_per_s) > 0
+        and as_array(cluster.ssd_read_bandwidth_per_gpu_bytes_per_s) > 0
+    )
+    layouts = enumerate_layouts(
+        space=space, nodes=nodes, gpus_per_node=gpus_per_node, sequence_parallel=space.sequence_parallel
+    )
+    inner = inner_axes(
+        space=space,
+        global_batch_size=global_batch_size,
+        num_layers=int(as_array(model.num_layers)),
+        has_ssd=has_ssd,
+    )
+    matrix = cluster.node_pair_bandwidth_bytes_per_s
+    identity = np.arange(nodes, dtype=np.int64)
+    orders = candidate_orders(matrix) if matrix is not None and search_mapping else [identity]
+    clusters = [_ordered(cluster, order) for order in orders]
+
+    names = _reason_names()
+    refusals = dict.fromkeys((n for n, _ in names), 0)
+    first = dict.fromkeys((n for n, _ in names), 0)
+    kept_ids, kept_time, kept_memory, kept_gpus, kept_order = [], [], [], [], []
+    valid_total, calls = 0, 0
+    layouts_per_chunk = max(1, chunk_plans // max(inner.size, 1))
+    for start in range(0, len(layouts), layouts_per_chunk):  # a loop over chunks of ~1e5 plans
+        chunk = layouts.take(slice(start, start + layouts_per_chunk))
+        plan = grid_plans(
+            layouts=chunk,
+            inner=inner,
+            global_batch_size=global_batch_size,
+            sequence_length=sequence_length,
+            overlap=space.overlap_grad_reduce,
+        )
+        nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
+        best_time: Array | None = None
+        best_order = np.zeros(1, dtype=np.int64)
+        for index, ordered in enumerate(clusters):  # a loop over node orders (1 without a measured matrix)
+            result = evaluate_plans(model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan)
+            calls += 1
+            if best_time is None:
+                reasons, fits, memory = result.reasons, result.fits, result.memory_total_bytes
+                _count_reasons(reasons, names, refusals, first)
+                valid_total += int(np.count_nonzero(result.valid))
+                best_time = np.asarray(result.iteration_time_s)
+                best_order = np.zeros(best_time.shape, dtype=np.int64)
+            else:
+                faster = result.iteration_time_s < best_time
+                best_time = np.where(faster, result.iteration_time_s, best_time)
+                best_order = np.where(faster, index, best_order)
+        assert best_time is not None
+        local = np.flatnonzero(fits)
+        kept_ids.append(local + start * inner.size)
+        kept_time.append(best_time.reshape(-1)[local])
+        kept_memory.append(np.asarray(memory).reshape(-1)[local])
+        kept_gpus.append(chunk.gpus[local // inner.size])
+        kept_order.append(np.broadcast_to(best_order, best_time.shape).reshape(-1)[local])
+
+    ids = np.concatenate(kept_ids) if kept_ids else np.zeros(0, dtype=np.int64)
+    time = np.concatenate(kept_time) if kept_time else np.zeros(0)
+    memory_all = np.concatenate(kept_memory) if kept_memory else np.zeros(0)
+    gpus_all = np.concatenate(kept_gpus) if kept_gpus else np.zeros(0)
+    order_all = np.concatenate(kept_order) if kept_order else np.zeros(0, dtype=np.int64)
+
+    def ranked(selection: IntArray) -> RankedPlans:
+        return _evaluate_flat(
+            model=model,
+            clusters=clusters,
+            layouts=layouts,
+            inner=inner,
+            ids=ids[selection],
+            order_index=order_all[selection],
+            global_batch_size=global_batch_size,
+            sequence_length=sequence_length,
+            overlap=space.overlap_grad_reduce,
+        )
+
+    rank = np.lexsort((ids, memory_all, time))  # ties in time: less memory first
+    rank = rank[~_twins(ids, layouts, inner, space)[rank]]
+    pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
+    top = ranked(pool)
+    calls += len(clusters)
+    if matrix is not None and search_mapping and len(top) and mapping_steps > 0:
+        top, orders, climb_calls = _climb_mapping(
+            model=model, cluster=cluster, matrix=matrix, top=top, orders=orders, steps=mapping_steps, seed=seed
+        )
+        calls += climb_calls
+    keep = np.lexsort((top.plan_ids, top.evaluation.memory_total_bytes, top.evaluation.iteration_time_s))[:top_k]
+    top = _take(top, keep)
+    front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
+    front = front[np.lexsort((gpus_all[front], time[front]))]
+    pareto = ranked(front)
+    calls += len(clusters)
+    sample = np.random.default_rng(seed).permutation(ids.size)[:sample_size]
+    return SearchResult(
+        candidates=len(layouts) * inner.size,
+        valid=valid_total,
+        fitting=int(ids.size),
+        refusals=refusals,
+        first_refusals=first,
+        top=top,
+        pareto=pareto,
+        node_orders=tuple(orders),
+        engine_calls=calls,
+        sample_time_s=time[sample],
+        sample_memory_bytes=memory_all[sample],
+        sample_gpus=gpus_all[sample],
+    )
+
+
+def _twins(ids: IntArray, layouts: Layouts, inner: InnerAxes, space: SearchSpace) -> NDArray[np.bool_]:
+    """Plans that only repeat another candidate in the top list: Megatron-SP with tp = 1 is no
+    sequence parallelism, and with one pipeline stage every schedule runs the micro-batches back to
+    back as 1F1B does (at equal or more memory). Each is hidden only when its twin is in the space."""
+    layout_index, inner_index = np.divmod(ids, inner.size)
+    schedule_index = np.unravel_index(inner_index, inner.shape)[1]
+    twins = np.zeros(ids.shape, dtype=np.bool_)
+    if Schedule.ONE_F_ONE_B in space.schedules:
+        one_stage = layouts.pipeline_parallel[layout_index] == 1
+        twins |= one_stage & (inner.pipeline_schedule[schedule_index] != Schedule.ONE_F_ONE_B)
+    if SequenceParallel.NONE in space.sequence_parallel:
+        megatron = layouts.sequence_parallel[layout_index] == SequenceParallel.MEGATRON
+        twins |= megatron & (layouts.tensor_parallel[layout_index] == 1)
+    return twins
+
+
+def _ordered(cluster: ClusterArrays, order: IntArray) -> ClusterArrays:
+    matrix = cluster.node_pair_bandwidth_bytes_per_s
+    if matrix is None:
+        return cluster
+    return dataclasses.replace(cluster, node_pair_bandwidth_bytes_per_s=permuted(matrix, order))
+
+
+def _count_reasons(
+    reasons: NDArray[np.int64], names: list[tuple[str, int]], every: dict[str, int], first: dict[str, int]
+) -> None:
+    remaining = np.ones(reasons.shape, dtype=bool)
+    for name, bit in names:  # a loop over the 17 reason codes
+        has = (reasons & bit) != 0
+        every[name] += int(np.count_nonzero(has))
+        first_here = has & remaining
+        first[name] += int(np.count_nonzero(first_here))
+        remaining &= ~has
+
+
+def _evaluate_flat(
+    *,
+    model: ModelArrays,
+    clusters: list[ClusterArrays],
+    layouts: Layouts,
+    inner: InnerAxes,
+    ids: IntArray,
+    order_index: IntArray,
+    global_batch_size: int,
+    sequence_length: int,
+    overlap: bool,
+) -> RankedPlans:
+    plans, nodes = decode_plans(
+        plan_ids=ids,
+        layouts=layouts,
+        inner=inner,
+        global_batch_size=global_batch_size,
+        sequence_length=sequence_length,
+        overlap=overlap,
+    )
+    gpus = layouts.gpus[np.divmod(ids, inner.size)[0]]
+    evaluation = _evaluate_on_orders(model=model, clusters=clusters, plans=plans, nodes=nodes, order_index=order_index)
+    return RankedPlans(
+        plan_ids=ids, plans=plans, nodes=nodes, gpus=gpus, node_order_index=order_index, evaluation=evaluation
+    )
+
+
+def _evaluate_on_orders(
+    *, model: ModelArrays, clusters: list[ClusterArrays], plans: PlanArrays, nodes: Array, order_index: IntArray
+) -> PlanEvaluation:
+    """Each plan on its own node order: one call per order (a handful), then pick per plan."""
+    results = [evaluate_plans(model=model, cluster=dataclasses.replace(c, nodes=nodes), plan=plans) for c in clusters]
+    if len(results) == 1:
+        return results[0]
+    rows = np.arange(order_index.size)
+    picked = {
+        f.name: np.stack([np.broadcast_to(getattr(r, f.name), order_index.shape) for r in results])[order_index, rows]
+        for f in fields(PlanEvaluation)
+    }
+    return PlanEvaluation(**picked)
+
+
+def _take(ranked: RankedPlans, index: IntArray) -> RankedPlans:
+    def pick(value: Any) -> Any:
+        return np.asarray(value)[index] if np.ndim(value) else value
+
+    plans = PlanArrays(**{f.name: pick(getattr(ranked.plans, f.name)) for f in fields(PlanArrays)})
+    evaluation = PlanEvaluation(**{f.name: pick(getattr(ranked.evaluation, f.name)) for f in fields(PlanEvaluation)})
+    return RankedPlans(
+        plan_ids=ranked.plan_ids[index],
+        plans=plans,
+        nodes=ranked.nodes[index],
+        gpus=ranked.gpus[index],
+        node_order_index=ranked.node_order_index[index],
+        evaluation=evaluation,
+    )
+
+
+def _climb_mapping(
+    *,
+    model: ModelArrays,
+    cluster: ClusterArrays,
+    matrix: Array,
+    top: RankedPlans,
+    orders: list[IntArray],
+    steps: int,
+    seed: int,
+) -> tuple[RankedPlans, list[IntArray], int]:
+    """First-improvement hill-climb of node swaps on the best plan's order; every proposal is one
+    engine call over all pooled plans, and each plan keeps the fastest order seen."""
+    rng = np.random.default_rng(seed)
+    best = int(np.argmin(top.evaluation.iteration_time_s))
+    current = orders[int(top.node_order_index[best])]
+    current_time = float(top.evaluation.iteration_time_s[best])
+    evaluation = top.evaluation
+    order_index = top.node_order_index.copy()
+    orders = list(orders)
+    calls = 0
+    for _ in range(steps if matrix.shape[0] >= 2 else 0):  # a loop over proposals, one call each
+        proposal = swapped(current, rng)
+        result = evaluate_plans(
+            model=model,
+            cluster=dataclasses.replace(_ordered(cluster, proposal), nodes=top.nodes),
+            plan=top.plans,
+        )
+        calls += 1
+        better = np.asarray(result.iteration_time_s < evaluation.iteration_time_s)
+        if better.any():
+            orders.append(proposal)
+            order_index = np.where(better, len(orders) - 1, order_index)
+            evaluation = PlanEvaluation(
+                **{
+                    f.name: np.where(better, getattr(result, f.name), getattr(evaluation, f.name))
+                    for f in fields(PlanEvaluation)
+                }
+            )
+        if float(result.iteration_time_s[best]) < current_time:
+            current, current_time = proposal, float(result.iteration_time_s[best])
+    return dataclasses.replace(top, evaluation=evaluation, node_order_index=order_index), orders, calls

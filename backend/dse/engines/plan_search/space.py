@@ -1,0 +1,221 @@
+"""The candidate plans of a search: every (GPUs, tp, sequence parallelism, pp, dp) layout times every
+micro-batch, schedule (with its model chunks), ZeRO stage, recomputation, attention kernel
+(unfused or FlashAttention) and offload mode.
+
+The candidates form a grid of shape (layouts, micro-batches, schedules, ZeRO stages, recompute
+modes, attention kernels, offload modes); a chunk of layouts is one broadcast call of the training engine, so the
+quantities that depend on the layout only (parameters per GPU, link choice) are computed once per
+layout, not once per plan. A plan's id is its flat index in the whole grid.
+
+What is enumerated (and why some candidates are refused rather than not generated): the degrees
+always multiply to the GPUs used (d = G / (t*n*p) by construction) and TP stays inside a node's
+NVLink island (t divides the GPUs per node), but everything else the engine checks is left to it,
+so the search reports how many candidates each rule refused (heads not divisible by t, layers not
+divisible by p*v, micro-batches not divisible, Ulysses above the heads, ZeRO-2/3 with pipelining, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.engines.training.codes import Offload, Recompute, Schedule, SequenceParallel
+from dse.engines.training.inputs import Array, PlanArrays
+
+IntArray = NDArray[np.int64]
+
+#: Inner axes of the grid, in order.
+INNER_AXES = ("micro_batch", "schedule", "zero_stage", "recompute", "flash_attention", "offload")
+
+
+def divisors(n: int) -> IntArray:
+    """The divisors of a positive whole number, ascending."""
+    candidates = np.arange(1, int(n) + 1, dtype=np.int64)
+    return np.asarray(candidates[int(n) % candidates == 0], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which values each plan dimension may take (codes of `dse.engines.training.codes`).
+
+    `node_counts`: the cluster sizes (in whole nodes, always the first nodes of the mapping) a plan
+    may use; None means every power of two up to the cluster, the cluster itself and its halvings.
+    `max_micro_batch_size` caps the micro-batch (every divisor of the global batch up to it);
+    `max_virtual_stages` caps the interleaved schedule's model chunks per GPU.
+    """
+
+    sequence_parallel: tuple[int, ...] = tuple(int(k) for k in SequenceParallel)
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
+    recompute: tuple[int, ...] = tuple(int(k) for k in Recompute)
+    #: 0 = Megatron's unfused attention, 1 = FlashAttention (fused, no stored scores).
+    flash_attention: tuple[int, ...] = (0, 1)
+    schedules: tuple[int, ...] = tuple(int(k) for k in Schedule)
+    offload: tuple[int, ...] = tuple(int(k) for k in Offload)
+    max_virtual_stages: int = 8
+    max_micro_batch_size: int | None = None
+    node_counts: tuple[int, ...] | None = None
+    overlap_grad_reduce: bool = True
+
+    def nodes_used(self, nodes: int) -> IntArray:
+        if self.node_counts is not None:
+            chosen = np.asarray(sorted(set(self.node_counts)), dtype=np.int64)
+            return chosen[(chosen >= 1) & (chosen <= nodes)]
+        powers = 2 ** np.arange(0, int(np.log2(nodes)) + 1, dtype=np.int64)
+        halvings = nodes // 2 ** np.arange(0, int(np.log2(nodes)) + 1, dtype=np.int64)
+        halvings = halvings[nodes % np.maximum(halvings, 1) == 0]
+        return np.unique(np.concatenate([powers, halvings[halvings >= 1], [nodes]]))
+
+
+@dataclass(frozen=True)
+class Layouts:
+    """One row per (GPUs used, t, sequence-parallel kind, n, p, d) layout; whole numbers as floats."""
+
+    gpus: Array
+    nodes: Array
+    tensor_parallel: Array
+    sequence_parallel: Array
+    sequence_parallel_degree: Array
+    pipeline_parallel: Array
+    data_parallel: Array
+
+    def __len__(self) -> int:
+        return int(self.gpus.shape[0])
+
+    def take(self, index: IntArray | slice) -> Layouts:
+        return Layouts(**{k: getattr(self, k)[index] for k in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class InnerAxes:
+    """The values of the inner grid axes, shared by every layout."""
+
+    micro_batch_size: Array
+    pipeline_schedule: Array
+    virtual_stages: Array
+    zero_stage: Array
+    recompute: Array
+    flash_attention: Array
+    activation_offload: Array
+    shape: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        shape = (
+            self.micro_batch_size.size,
+            self.pipeline_schedule.size,
+            self.zero_stage.size,
+            self.recompute.size,
+            self.flash_attention.size,
+            self.activation_offload.size,
+        )
+        object.__setattr__(self, "shape", shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def enumerate_layouts(
+    *, space: SearchSpace, nodes: int, gpus_per_node: int, sequence_parallel: tuple[int, ...]
+) -> Layouts:
+    """Every (G, t, kind, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
+    for Ring and Ulysses. A loop over the GPU counts only (a handful); each is one meshgrid."""
+    kinds = np.asarray(sequence_parallel, dtype=np.int64)
+    context_kind = (kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)
+    rows: list[NDArray[np.int64]] = []
+    for nodes_used in space.nodes_used(nodes):
+        G = int(nodes_used) * gpus_per_node
+        all_divisors = divisors(G)
+        tp = np.intersect1d(divisors(gpus_per_node), all_divisors)
+        t, k, n, p = np.meshgrid(tp, np.arange(kinds.size), all_divisors, all_divisors, indexing="ij")
+        ring_or_ulysses = context_kind[k]
+        keep = (G % (t * n * p) == 0) & (ring_or_ulysses == (n >= 2))
+        t, k, n, p = t[keep], k[keep], n[keep], p[keep]
+        rows.append(np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, kinds[k], n, p, G // (t * n * p)]))
+    table = np.concatenate(rows, axis=1).astype(np.float64) if rows else np.zeros((7, 0))
+    return Layouts(*table)
+
+
+def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, has_ssd: bool) -> InnerAxes:
+    """Micro-batches (divisors of the batch), schedules with their chunk counts, ZeRO, recompute, offload."""
+    micro = divisors(global_batch_size)
+    if space.max_micro_batch_size is not None:
+        micro = micro[micro <= space.max_micro_batch_size]
+    schedules: list[tuple[int, int]] = [(s, 1) for s in space.schedules if s != Schedule.INTERLEAVED]
+    if Schedule.INTERLEAVED in space.schedules:
+        chunks = np.arange(2, max(space.max_virtual_stages, 1) + 1)
+        chunks = chunks[num_layers % chunks == 0]  # p*v divides the layers only if v does
+        schedules += [(int(Schedule.INTERLEAVED), int(v)) for v in chunks]
+    offload = space.offload if has_ssd else tuple(o for o in space.offload if o == Offload.NONE) or (0,)
+    sched = np.asarray(schedules, dtype=np.float64).reshape(-1, 2)
+    return InnerAxes(
+        micro_batch_size=micro.astype(np.float64),
+        pipeline_schedule=sched[:, 0].copy(),
+        virtual_stages=sched[:, 1].copy(),
+        zero_stage=np.asarray(space.zero_stages, dtype=np.float64),
+        recompute=np.asarray(space.recompute, dtype=np.float64),
+        flash_attention=np.asarray(space.flash_attention, dtype=np.float64),
+        activation_offload=np.asarray(offload, dtype=np.float64),
+    )
+
+
+def grid_plans(
+    *, layouts: Layouts, inner: InnerAxes, global_batch_size: float, sequence_length: float, overlap: bool
+) -> PlanArrays:
+    """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
+
+    def axis(values: Array, position: int) -> Array:
+        shape = [1] * (1 + len(INNER_AXES))
+        shape[position] = values.size
+        return values.reshape(shape)
+
+    return PlanArrays(
+        global_batch_size=float(global_batch_size),
+        micro_batch_size=axis(inner.micro_batch_size, 1),
+        sequence_length=float(sequence_length),
+        data_parallel=axis(layouts.data_parallel, 0),
+        tensor_parallel=axis(layouts.tensor_parallel, 0),
+        pipeline_parallel=axis(layouts.pipeline_parallel, 0),
+        sequence_parallel=axis(layouts.sequence_parallel, 0),
+        sequence_parallel_degree=axis(layouts.sequence_parallel_degree, 0),
+        zero_stage=axis(inner.zero_stage, 3),
+        recompute=axis(inner.recompute, 4),
+        pipeline_schedule=axis(inner.pipeline_schedule, 2),
+        virtual_stages=axis(inner.virtual_stages, 2),
+        flash_attention=axis(inner.flash_attention, 5),
+        activation_offload=axis(inner.activation_offload, 6),
+        overlap_grad_reduce=1.0 if overlap else 0.0,
+    )
+
+
+def decode_plans(
+    *,
+    plan_ids: IntArray,
+    layouts: Layouts,
+    inner: InnerAxes,
+    global_batch_size: float,
+    sequence_length: float,
+    overlap: bool,
+) -> tuple[PlanArrays, Array]:
+    """Flat plans (and their GPUs used / nodes used) for grid ids."""
+    layout_index, inner_index = np.divmod(plan_ids, inner.size)
+    b, sc, z, r, f, o = np.unravel_index(inner_index, inner.shape)
+    plan = PlanArrays(
+        global_batch_size=np.full(plan_ids.shape, float(global_batch_size)),
+        micro_batch_size=inner.micro_batch_size[b],
+        sequence_length=np.full(plan_ids.shape, float(sequence_length)),
+        data_parallel=layouts.data_parallel[layout_index],
+        tensor_parallel=layouts.tensor_parallel[layout_index],
+        pipeline_parallel=layouts.pipeline_parallel[layout_index],
+        sequence_parallel=layouts.sequence_parallel[layout_index],
+        sequence_parallel_degree=layouts.sequence_parallel_degree[layout_index],
+        zero_stage=inner.zero_stage[z],
+        recompute=inner.recompute[r],
+        pipeline_schedule=inner.pipeline_schedule[sc],
+        virtual_stages=inner.virtual_stages[sc],
+        flash_attention=inner.flash_attention[f],
+        activation_offload=inner.activation_offload[o],
+        overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
+    )
+    return plan, layouts.nodes[layout_index]

@@ -1,0 +1,142 @@
+"""Scenario kind "plan_search" end to end: examples, tables and figures, training documents that
+reproduce each top plan exactly, sweeps, invalid inputs naming their field."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from dse.catalog import default_catalog
+from dse.scenarios.base import InputError
+from dse.scenarios.registry import KINDS
+from dse.scenarios.sweep import SweepAxis, run_sweep
+
+KIND = KINDS["plan_search"]
+TRAINING = KINDS["training"]
+CATALOG = default_catalog()
+EXAMPLES = KIND.examples()
+# the small heterogeneous example: fast enough for every test
+RACKS = next(e for e in EXAMPLES if e["inputs"]["model"] == "gpt3-30b")["inputs"]
+
+
+def resolve(inputs, kind=KIND):
+    return kind.resolve(kind.inputs_model.model_validate(inputs), CATALOG)
+
+
+@pytest.fixture(scope="module")
+def racks_result():
+    return KIND.evaluate(resolve(RACKS))
+
+
+def test_examples_validate_and_the_default_is_gpt3_on_1024_gpus():
+    for example in EXAMPLES:
+        assert example["kind"] == "plan_search" and example["schema_version"] == 1
+        resolve(example["inputs"])
+    default = resolve(EXAMPLES[0]["inputs"])
+    assert default.cluster.gpus == 1024 and default.model.id == "gpt3-175b"
+
+
+def test_evaluation_lists_top_plans_refusals_pareto_and_figures(racks_result):
+    result = racks_result
+    values = {m.key: m.value for m in result.metrics}
+    assert result.feasible
+    for key in ("best_iteration_time_s", "best_tokens_per_s", "best_model_flops_utilization", "candidates"):
+        assert values[key] is not None and math.isfinite(values[key]) and values[key] > 0
+    tables = {t.key: t for t in result.tables}
+    top = tables["top_plans"]
+    assert len(top.rows) == 10
+    times = [row[[c.key for c in top.columns].index("iteration_time_s")] for row in top.rows]
+    assert times == sorted(times) and times[0] == pytest.approx(values["best_iteration_time_s"])
+    refusals = tables["refusals"]
+    first = sum(row[4] for row in refusals.rows)
+    assert first == values["candidates"] - values["fitting_plans"]
+    figures = {f.key: f.figure for f in result.figures}
+    scatter = next(trace for trace in figures["pareto"]["data"] if trace["name"] == "Pareto front")
+    assert len(scatter["x"]) == values["pareto_plans"] and all("dp" in text for text in scatter["text"])
+    assert set(figures) >= {"pareto", "top_breakdown", "refusals"}
+    json.dumps(result.model_dump())  # the API answers JSON
+
+
+def test_each_top_plan_opens_as_a_training_scenario_with_the_same_time(racks_result):
+    """The document a top plan offers is a valid "training" scenario; evaluating it reproduces the
+    search's iteration time exactly (same engine, node mapping carried in the permuted matrix)."""
+    documents = [r for r in racks_result.references if r.get("type") == "training_scenario"]
+    assert [d["rank"] for d in documents] == list(range(1, 11))
+    for reference in documents[:4]:
+        document = reference["document"]
+        assert document["kind"] == "training" and document["schema_version"] == 1
+        training = TRAINING.evaluate(resolve(document["inputs"], TRAINING))
+        time = next(m.value for m in training.metrics if m.key == "iteration_time_s")
+        assert time == pytest.approx(reference["iteration_time_s"], rel=1e-12)
+
+
+def test_published_reference_on_a_narayanan_row():
+    """Narayanan et al. SC'21 Table 1 (18.4B on 256 A100s): the published plan fits and the best found
+    is at least as fast by the engine (see tests/engines/test_plan_search_validation.py for every row)."""
+    result = KIND.evaluate(resolve(next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-18.4b")["inputs"]))
+    reference = next(r for r in result.references if r.get("type") == "published")
+    assert reference["published_plan_fits"]
+    assert reference["best_iteration_time_s"] <= reference["published_plan_iteration_time_s"]
+
+
+def test_sweep_over_the_global_batch_runs_one_search_per_point():
+    inputs = KIND.inputs_model.model_validate(RACKS)
+    result = run_sweep(KIND, inputs, CATALOG, [SweepAxis(path="global_batch_size", values=[256, 512])])
+    times = result.metrics["best_iteration_time_s"]
+    assert all(t is not None and t > 0 for t in times) and times[0] < times[1]
+    with pytest.raises(InputError) as error:
+        run_sweep(KIND, inputs, CATALOG, [SweepAxis(path="global_batch_size", values=list(range(256, 266)))])
+    assert error.value.field == "axes"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model": "no-such-model"}, "model"),
+        ({"space": {"node_counts": [99]}}, "space.node_counts"),
+        ({"space": {"zero_stages": [4]}}, "space.zero_stages"),
+        ({"cluster": {"nodes": 3, "node_pair_bandwidth_gb_per_s": [[1.0]]}}, "cluster.node_pair_bandwidth_gb_per_s"),
+        ({"cluster": {"accelerator": "no-such-gpu"}}, "cluster.accelerator"),
+    ],
+)
+def test_invalid_inputs_name_their_field(change, field):
+    inputs = {**RACKS, **change}
+    with pytest.raises(InputError) as error:
+        resolve(inputs)
+    assert error.value.field == field
+
+
+def test_schema_refuses_unknown_choices():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        KIND.inputs_model.model_validate({**RACKS, "space": {"recompute": ["sometimes"]}})
+    with pytest.raises(ValidationError):
+        KIND.inputs_model.model_validate({**RACKS, "top_k": 0})
+
+
+def test_search_endpoint_through_the_http_api(client):
+    """POST /api/v1/evaluate with a plan_search document: top plans, refusals, Pareto figure, and the
+    training documents; a bad field is a 422 problem+json naming it."""
+    document = {"schema_version": 1, "kind": "plan_search", "name": "racks", "inputs": RACKS}
+    response = client.post("/api/v1/evaluate", json=document)
+    assert response.status_code == 200
+    body = response.json()
+    assert {t["key"] for t in body["tables"]} >= {"top_plans", "refusals", "pareto"}
+    assert any(r.get("type") == "training_scenario" for r in body["references"])
+    bad = {**document, "inputs": {**RACKS, "space": {"node_counts": [99]}}}
+    response = client.post("/api/v1/evaluate", json=bad)
+    assert response.status_code == 422
+    assert "node_counts" in response.json()["errors"][0]["field"]
+
+
+def test_no_plan_fits_is_an_answer_not_an_error():
+    """GPT 1T (1,008B parameters, 16 bytes each with Adam) cannot fit 8 GPUs of 80 GB: every candidate
+    is refused, the best-plan metrics are empty and the refusals say why."""
+    result = KIND.evaluate(resolve({"model": "megatron-gpt-1t", "cluster": {"nodes": 1}, "global_batch_size": 8}))
+    values = {m.key: m.value for m in result.metrics}
+    assert not result.feasible and values["best_iteration_time_s"] is None and values["fitting_plans"] == 0
+    refusals = {row[0]: row[3] for row in next(t for t in result.tables if t.key == "refusals").rows}
+    assert refusals["OUT_OF_MEMORY"] == values["valid_plans"] > 0
