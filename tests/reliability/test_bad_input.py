@@ -255,35 +255,45 @@ def _non_finite_numbers(value: Any, where: str = "") -> Iterator[str]:
             yield from _non_finite_numbers(item, f"{where}[{index}]")
 
 
+#: Kinds whose one evaluation is a whole search (plan_search: 0.1-1 s) get fewer examples.
+FEWER_EXAMPLES = {"plan_search": 3}
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
-@PROPERTY
-@given(data=st.data())
-def test_valid_documents_near_the_examples_evaluate_to_finite_numbers(kind: str, data: st.DataObject) -> None:
+def test_valid_documents_near_the_examples_evaluate_to_finite_numbers(kind: str) -> None:
     """Each numeric input of a kind's examples scaled by 1/4..4 (whole numbers stay whole and >= 1):
     whatever the schema and the kind accept evaluates to finite metrics and table cells (None is
     allowed only as 'undefined', never NaN or inf)."""
     examples = KINDS[kind].examples()
-    example = data.draw(st.sampled_from(examples), label="example")
-    paths = sorted(numeric_leaves(example["inputs"]))
-    assume(paths)
-    document = example
-    for path in data.draw(st.lists(st.sampled_from(paths), min_size=1, max_size=3, unique=True), label="paths"):
-        node: Any = document["inputs"]
-        for part in path.split("."):
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        factor = data.draw(st.floats(0.25, 4.0), label=path)
-        scaled: float | int = max(1, round(node * factor)) if isinstance(node, int) else node * factor
-        document = with_leaf(document, path, scaled)
-    try:
-        parsed = parse_document(document)
-        result = evaluate_document(parsed, default_catalog())
-    except (ValidationError, InputError):
-        assume(False)  # refused with a named field: not a valid document
-        return
-    dumped = result.model_dump(include={"metrics", "tables"})
-    bad = list(_non_finite_numbers(dumped))
-    assert not bad, (kind, document["inputs"], bad[:5])
-    json.dumps(result.model_dump(mode="json"), allow_nan=False)
+    deep_run = "DSE_FUZZ_EXAMPLES" in os.environ
+    budget = PROPERTY.max_examples if deep_run else FEWER_EXAMPLES.get(kind, PROPERTY.max_examples)
+
+    @settings(PROPERTY, max_examples=budget)
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        example = data.draw(st.sampled_from(examples), label="example")
+        paths = sorted(numeric_leaves(example["inputs"]))
+        assume(paths)
+        document = example
+        for path in data.draw(st.lists(st.sampled_from(paths), min_size=1, max_size=3, unique=True), label="paths"):
+            node: Any = document["inputs"]
+            for part in path.split("."):
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            factor = data.draw(st.floats(0.25, 4.0), label=path)
+            scaled: float | int = max(1, round(node * factor)) if isinstance(node, int) else node * factor
+            document = with_leaf(document, path, scaled)
+        try:
+            parsed = parse_document(document)
+            result = evaluate_document(parsed, default_catalog())
+        except (ValidationError, InputError):
+            assume(False)  # refused with a named field: not a valid document
+            return
+        dumped = result.model_dump(include={"metrics", "tables"})
+        bad = list(_non_finite_numbers(dumped))
+        assert not bad, (kind, document["inputs"], bad[:5])
+        json.dumps(result.model_dump(mode="json"), allow_nan=False)
+
+    check()
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"{d['kind']}-{i}" for i, d in enumerate(EXAMPLES)])
