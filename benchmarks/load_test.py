@@ -128,7 +128,8 @@ async def run_load(
             while time.perf_counter() < deadline:
                 operation = rng.choices(list(MIX), weights=list(MIX.values()))[0]
                 if operation == "evaluate":
-                    await timed("evaluate", "POST", "/api/v1/evaluate", json=rng.choice(examples))
+                    document = rng.choice(examples)
+                    await timed(f"evaluate:{document['kind']}", "POST", "/api/v1/evaluate", json=document)
                 elif operation == "sweep":
                     await timed("sweep", "POST", "/api/v1/sweep", json=rng.choice(sweeps))
                 else:

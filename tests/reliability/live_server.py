@@ -41,7 +41,7 @@ class LiveServer:
         env = {
             **os.environ,
             "DSE_DATABASE_URL": self.database_url,
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "backend"), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT / "backend"), os.environ.get("PYTHONPATH")) if p),
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

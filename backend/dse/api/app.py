@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from dse import __version__
+from dse.api.cpu import install_cpu_pool
 from dse.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from dse.api.problems import install_problem_handlers
 from dse.api.routers import catalog as catalog_routes
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog = catalog or default_catalog()
         app.state.store = Store(settings.database_url)
+        install_cpu_pool(app)
         try:
             yield
         finally:

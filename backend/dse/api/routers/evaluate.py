@@ -3,10 +3,11 @@
 import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from dse.api.cpu import json_from_cpu_pool, run_cpu_bound
 from dse.api.deps import CatalogDep, StoreDep
 from dse.api.streaming import streamed_json
 from dse.scenarios.base import EvaluationResult
@@ -40,31 +41,39 @@ def build_router(document_type: Any) -> APIRouter:
             min_length=2, max_length=8, description="Saved scenario ids or inline documents."
         )
 
+    # Each endpoint is async only to hand its work to the CPU pool (dse.api.cpu); nothing heavy runs on the loop.
     @router.post("/evaluate", name="evaluate", response_model=EvaluationResult)
-    def evaluate(document: Annotated[document_type, Body()], catalog: CatalogDep) -> EvaluationResult:
+    async def evaluate(document: Annotated[document_type, Body()], catalog: CatalogDep, http: Request) -> Response:
         """Evaluates one document without saving it."""
-        return evaluate_document(document, catalog)
+        return await json_from_cpu_pool(http, lambda: evaluate_document(document, catalog))
 
     @router.post("/sweep", name="sweep", response_model=SweepResult)
-    def sweep(request: SweepRequest, catalog: CatalogDep) -> StreamingResponse:
+    async def sweep(request: SweepRequest, catalog: CatalogDep, http: Request) -> StreamingResponse:
         """One or two numeric inputs (named by their path) swept over values: one engine call for the grid."""
         document = request.document
+        result = await run_cpu_bound(http, lambda: run_sweep(kind_of(document), document.inputs, catalog, request.axes))
         # Streamed: encoding a large grid in one call would stall every other request (dse.api.streaming).
-        return streamed_json(run_sweep(kind_of(document), document.inputs, catalog, request.axes))
+        return streamed_json(result)
 
     @router.post("/compare", name="compare", response_model=Comparison)
-    def compare_scenarios(request: CompareRequest, catalog: CatalogDep, store: StoreDep) -> Comparison:
+    async def compare_scenarios(
+        request: CompareRequest, catalog: CatalogDep, store: StoreDep, http: Request
+    ) -> Response:
         """Inputs that differ and metric deltas against the first item."""
-        documents, results = [], []
-        for item in request.items:
-            if isinstance(item, str):
-                record = store.get(item)
-                document = parse_document(record.document)
-                results.append(cached_evaluation(store, record.id, document, catalog))
-            else:
-                document = item
-                results.append(evaluate_document(document, catalog))
-            documents.append(document_json(document))
-        return compare(documents, results)
+
+        def work() -> Comparison:
+            documents, results = [], []
+            for item in request.items:
+                if isinstance(item, str):
+                    record = store.get(item)
+                    document = parse_document(record.document)
+                    results.append(cached_evaluation(store, record.id, document, catalog))
+                else:
+                    document = item
+                    results.append(evaluate_document(document, catalog))
+                documents.append(document_json(document))
+            return compare(documents, results)
+
+        return await json_from_cpu_pool(http, work)
 
     return router

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from dse.api.cpu import json_from_cpu_pool
 from dse.api.deps import CatalogDep, StoreDep
 from dse.api.routers.evaluate import cached_evaluation
 from dse.scenarios.base import EvaluationResult, StrictModel
@@ -111,10 +112,14 @@ def build_router(document_type: Any) -> APIRouter:
         return ScenarioOut(**_out(record))
 
     @router.get("/{scenario_id}/result", name="get_scenario_result", response_model=EvaluationResult)
-    def result(scenario_id: str, store: StoreDep, catalog: CatalogDep) -> EvaluationResult:
+    async def result(scenario_id: str, store: StoreDep, catalog: CatalogDep, http: Request) -> Response:
         """The evaluation of a saved scenario (cached per engine version)."""
-        record = store.get(scenario_id)
-        return cached_evaluation(store, record.id, parse_document(record.document), catalog)
+
+        def work() -> EvaluationResult:  # in the CPU pool (dse.api.cpu): a cache miss evaluates
+            record = store.get(scenario_id)
+            return cached_evaluation(store, record.id, parse_document(record.document), catalog)
+
+        return await json_from_cpu_pool(http, work)
 
     @router.patch("/{scenario_id}", name="rename_scenario", response_model=ScenarioOut)
     def rename(scenario_id: str, request: RenameRequest, store: StoreDep, owner_token: OwnerToken) -> ScenarioOut:
