@@ -18,7 +18,11 @@ import uvicorn
 from dse.api.app import create_app
 from dse.settings import Settings
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+#: With DSE_UPDATE_DOCS_SCREENSHOTS=1 the screenshots named in DOCS_SCREENSHOTS also go to docs/screenshots
+#: (viewport-sized, so each stays well under 300 KB) for the README.
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -81,17 +85,33 @@ def live_server(tmp_path, toy_kind):
     thread.join(timeout=10)
 
 
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+def _new_page(chromium, **options):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.console_errors = errors
+    return context, page
+
+
+@pytest.fixture
+def page(chromium):
+    context, page = _new_page(chromium)
     yield page
     context.close()
 
 
-def screenshot(page, name: str) -> None:
+@pytest.fixture
+def fresh_page(chromium):
+    """A second, independent browser context: no shared storage, as another person opening a link."""
+    context, page = _new_page(chromium)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str, docs: bool = False) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if docs and os.environ.get("DSE_UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)

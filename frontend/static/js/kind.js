@@ -7,7 +7,7 @@ import { resultToCsv, resultView } from "./result.js";
 import { sweepPanel } from "./sweep.js";
 
 //: Wait after the last keystroke before evaluating: short enough that the result lands within 150 ms.
-const EDIT_DEBOUNCE_MS = 30;
+const EDIT_DEBOUNCE_MS = 20;
 
 // Timings of each live update, read by the browser tests (performance.now() milliseconds).
 window.__dse = window.__dse || { updates: [] };
@@ -77,12 +77,16 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
   }
   const evaluateSoon = debounce(() => evaluate(), EDIT_DEBOUNCE_MS);
 
+  // Each finished edit is one history entry: the first keystroke after a finished edit pushes
+  // an entry, later keystrokes (and the change event that ends them) replace it.
+  let startsNewEntry = true;
   function onChange({ commit }) {
     lastEditAt = performance.now();
     app.querySelector(".layout")?.classList.add("stale");
-    // The first edit of a saved scenario gets its own history entry, then typing replaces it.
     const url = currentUrl();
-    if (commit || !edited) history.pushState(null, "", url); else history.replaceState(null, "", url);
+    if (startsNewEntry && url !== location.pathname + location.search) history.pushState(null, "", url);
+    else history.replaceState(null, "", url);
+    startsNewEntry = commit;
     edited = true;
     evaluateSoon();
   }
@@ -104,13 +108,12 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     } catch (error) { showError(shareBox, error); }
   }
 
-  async function fork() {
-    try {
-      const out = await api(`/scenarios/${encodeURIComponent(saved.id)}/fork`, { method: "POST", body: { name: `${doc.name} (fork)`, inputs: doc.inputs } });
-      if (out.owner_token) ownerTokens.set(out.id, out.owner_token);
-      toast("Forked");
-      navigate(`/s/${out.id}`);
-    } catch (error) { showError(shareBox, error); }
+  // A fork is an editable copy that remembers its parent: saving it stores parent_id. (Saving the
+  // same inputs again gives the same id, so a copy only becomes a new scenario once it differs.)
+  function fork() {
+    const copy = { ...structuredClone(doc), name: `${doc.name} (fork)` };
+    navigate(kindUrl(copy, { from: saved.id }));
+    toast("Editing a copy: change any input, then save it");
   }
 
   async function exportReport() {
@@ -147,6 +150,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
       h("span", { class: "muted" }, ` · saved ${new Date(saved.created_at).toLocaleString()}`)) : null,
     h("div", { class: "toolbar" },
       h("button", { id: "save", onclick: save }, saved ? "Save changes as new" : "Save & share"),
+      !saved && parentId ? h("span", { class: "muted small", id: "fork-of" }, "copy of ", h("a", { href: `/s/${parentId}`, "data-link": true }, parentId)) : null,
       saved ? h("button", { class: "secondary", id: "fork", onclick: fork }, "Fork") : null,
       h("span", { class: "sep" }),
       h("button", { class: "secondary", id: "export-csv", onclick: exportCsv }, "CSV"),

@@ -94,6 +94,7 @@ export function resultView() {
   const openMath = new Set();
   const openTables = new Set();
   const figureDivs = new Map();
+  const drawnSignatures = new Map();
 
   function update(result, { figuresToo = true } = {}) {
     status.className = `verdict ${result.feasible ? "good" : "bad"}`;
@@ -118,12 +119,16 @@ export function resultView() {
 
   function drawFigures(result) {
     const keys = new Set(result.figures.map((f) => f.key));
-    for (const [key, div] of figureDivs) if (!keys.has(key)) { window.Plotly && window.Plotly.purge(div); div.remove(); figureDivs.delete(key); }
+    for (const [key, div] of figureDivs) if (!keys.has(key)) { window.Plotly && window.Plotly.purge(div); div.remove(); figureDivs.delete(key); drawnSignatures.delete(key); }
     const drawn = [];
     for (const f of result.figures) {
       let div = figureDivs.get(f.key);
       if (!div) { div = h("div", { class: "figure", "data-figure": f.key }); figureDivs.set(f.key, div); }
-      figures.append(div);
+      if (div.parentNode !== figures) figures.append(div);
+      // Only figures whose content changed are redrawn (Plotly is the slow part of an update).
+      const signature = JSON.stringify(f);
+      if (drawnSignatures.get(f.key) === signature) continue;
+      drawnSignatures.set(f.key, signature);
       drawn.push(renderFigure(f, div));
     }
     return drawn;
