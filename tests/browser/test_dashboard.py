@@ -100,7 +100,9 @@ def test_change_updates_numbers_and_chart_quickly(live_server, page):
     charts = statistics.median(t["charts_ms"] for t in timings)
     ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS.parent / "dashboard-latency.json").write_text(
-        json.dumps({"kind": "inference", "edits": timings, "median_numbers_ms": numbers, "median_charts_ms": charts}, indent=1)
+        json.dumps(
+            {"kind": "inference", "edits": timings, "median_numbers_ms": numbers, "median_charts_ms": charts}, indent=1
+        )
     )
     page.locator("[data-metric='throughput_tokens_per_s'] summary").click()
     screenshot(page, "live-update-show-the-math", docs=True)
@@ -165,7 +167,8 @@ def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page
 
 def test_compare_two_scenarios(live_server, page):
     base = _example("inference", 2)
-    other = {**base, "name": "<img src=x onerror=alert(1)> bigger batch", "inputs": {**base["inputs"], "batch_size": 128}}
+    hostile_name = "<img src=x onerror=alert(1)> bigger batch"
+    other = {**base, "name": hostile_name, "inputs": {**base["inputs"], "batch_size": 128}}
     ids = [httpx.post(f"{live_server}/api/v1/scenarios", json=d).json()["id"] for d in (base, other)]
     page.goto(f"{live_server}/compare")
     page.wait_for_selector("#compare-choices")
@@ -177,7 +180,9 @@ def test_compare_two_scenarios(live_server, page):
     deltas = page.locator("#metric-deltas").inner_text()
     assert "%" in deltas and "Decode throughput" in deltas
     page.wait_for_selector("[data-figure='throughput_vs_batch'] .main-svg")
-    traces = page.evaluate("() => document.querySelector(\"[data-figure='throughput_vs_batch']\").data.map(t => t.name)")
+    traces = page.evaluate(
+        "() => document.querySelector(\"[data-figure='throughput_vs_batch']\").data.map(t => t.name)"
+    )
     assert any(n.startswith(base["name"]) for n in traces) and any("bigger batch" in n for n in traces)  # overlaid
     assert page.locator("img[src=x]").count() == 0
     screenshot(page, "compare", docs=True)
@@ -233,7 +238,10 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
     page.fill("#sweep-values-1", "1,2,4,8")
     page.click("#sweep-run")
     page.wait_for_selector("#sweep-out .figure .main-svg")
-    trace = page.evaluate("() => { const d = document.querySelector('#sweep-out .figure').data[0]; return [d.type, d.z.length, d.z[0].length]; }")
+    trace = page.evaluate(
+        "() => { const d = document.querySelector('#sweep-out .figure').data[0];"
+        " return [d.type, d.z.length, d.z[0].length]; }"
+    )
     assert trace == ["heatmap", 4, 5]
     assert "20 design points" in page.locator("#sweep-caption").inner_text()
     page.locator("#sweep").scroll_into_view_if_needed()

@@ -99,7 +99,8 @@ def _llama_share_of_peak(catalog: Catalog, acc_id: str) -> float:
     tokens = 4096.0
     t = _priced(catalog, acc_id, batch=tokens, query_tokens=1.0, context_tokens=1.0, tensor_parallel=1.0, **LLAMA2_7B)
     flop = 2 * tokens * (4096 * 3 * 4096 + 4096 * 4096 + 3 * 4096 * 11008)
-    return flop / sum(t[op] for op in LINEARS) / catalog.get("accelerators", acc_id).peak_for("fp16")
+    peak = float(catalog.get("accelerators", acc_id).peak_for("fp16"))
+    return flop / sum(t[op] for op in LINEARS) / peak
 
 
 def _llmcompass_us(catalog: Catalog, op: str | None) -> float:
