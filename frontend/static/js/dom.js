@@ -27,6 +27,7 @@ export function formatNumber(value, digits = 4) {
   if (typeof value !== "number") return String(value);
   if (value === 0) return "0";
   const abs = Math.abs(value);
+  if (Number.isInteger(value) && abs < 1e7) return value.toLocaleString("en-US");
   if (abs >= 1e7 || abs < 1e-3) return value.toExponential(digits - 1);
   return Number(value.toPrecision(digits)).toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
@@ -79,6 +80,7 @@ export function formatSI(value, unitIn = "") {
   let unit = unitIn;
   if (value === null || value === undefined || typeof value !== "number" || !Number.isFinite(value)) return { text: formatNumber(value), unit };
   if (unit === "bytes") unit = "B";
+  if (Number.isInteger(value) && Math.abs(value) < 1e7 && !["B", "B/s", "FLOP", "FLOP/s", "MAC"].includes(unit)) return { text: formatNumber(value), unit };
   const prefixable = ["B", "B/s", "FLOP", "FLOP/s", "W", "Hz", "MAC", "tokens/s", "samples/s", "events/s", "images/s", "count", "s"];
   if (!prefixable.includes(unit) || value === 0) return { text: formatNumber(value), unit };
   const abs = Math.abs(value);

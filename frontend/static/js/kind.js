@@ -1,7 +1,7 @@
 // The page of one scenario kind (or one saved scenario): inputs on the left, live results on the right.
 // The whole document lives in the URL (?doc=...), so reload and back/forward restore it.
 import { api, meta, ownerTokens } from "./api.js";
-import { debounce, decodeDoc, download, encodeDoc, fill, h, toast } from "./dom.js";
+import { debounce, decodeDoc, download, encodeDoc, fill, formatNumber, h, toast } from "./dom.js";
 import { buildForm } from "./form.js";
 import { resultToCsv, resultView } from "./result.js";
 import { sweepPanel } from "./sweep.js";
@@ -142,8 +142,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
       h("div", {},
         h("div", { class: "crumbs muted" }, h("a", { href: "/", "data-link": true }, "Explore"), " / ", kind.title),
         h("h1", {}, saved ? saved.name : kind.title),
-        h("p", { class: "muted lede" }, kind.description)),
-      examplePicker),
+        h("p", { class: "muted lede" }, kind.description))),
     saved ? h("div", { class: "notice saved-banner", id: "saved-banner" },
       h("span", {}, "Saved scenario "), h("code", { class: "share" }, saved.id),
       saved.parent_id ? h("span", {}, " · edited from ", h("a", { href: `/s/${saved.parent_id}`, "data-link": true }, saved.parent_id)) : null,
@@ -161,11 +160,18 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
         ownerTokens.drop(saved.id);
         navigate("/scenarios");
       } }, "Delete") : null,
-      h("span", { class: "grow" }), timing),
+      h("span", { class: "grow" }), timing, examplePicker),
     shareBox,
     h("div", { class: "layout" },
       h("aside", { class: "panel inputs", "aria-label": "inputs" }, form),
       h("div", { class: "main-col" }, view.el, sweep.el)),
   );
+  // Inputs left to their preset ("auto") show the value the preset gives them.
+  sweep.ready.then(() => {
+    for (const [path, value] of Object.entries(sweep.paths())) {
+      const input = form.querySelector(`label.field[data-path="${CSS.escape(path)}"] input[placeholder="auto"]`);
+      if (input) input.placeholder = `auto · ${formatNumber(value)}`;
+    }
+  });
   await evaluate(true);
 }

@@ -137,5 +137,5 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     axesBox, addAxisButton,
     h("div", { class: "row" }, h("span", { class: "muted" }, "show"), metric, mode, runButton), paretoRow, out);
   const ready = loadPaths().then(() => (initial ? run() : null)).catch((error) => fill(out, h("div", { class: "error" }, error.message)));
-  return { el, run, ready, reload: loadPaths };
+  return { el, run, ready, reload: loadPaths, paths: () => paths };
 }
