@@ -67,10 +67,15 @@ const UNIT_SUFFIXES = [
   ["_ratio", "ratio"], ["_fraction", "fraction"], ["_count", "count"], ["_dim", "elements"], ["_hz", "Hz"],
 ];
 
+//: Suffixes that are only a unit (dropped from the label); the others also name the quantity (kept).
+const PURE_UNITS = new Set(["GB/s", "B/s", "FLOP/s", "tokens/s", "B", "GB", "ms", "µs", "ns", "s", "days", "px", "W", "Hz"]);
+
 export function unitOf(key) {
   const name = String(key);
   for (const [suffix, unit] of UNIT_SUFFIXES) {
-    if (name.endsWith(suffix) && name.length > suffix.length) return { unit, label: name.slice(0, -suffix.length).replaceAll("_", " ") };
+    if (name.endsWith(suffix) && name.length > suffix.length) {
+      return { unit, label: (PURE_UNITS.has(unit) ? name.slice(0, -suffix.length) : name).replaceAll("_", " ") };
+    }
   }
   return { unit: "", label: "" };
 }

@@ -14,6 +14,14 @@ const BASE_LAYOUT = {
 
 export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
+  // Long or many legend entries go below the plot, so they do not squeeze it.
+  const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
+  if (!layout.legend && (names.length > 6 || names.some((n) => n.length > 22))) {
+    const rows = Math.ceil(names.reduce((sum, n) => sum + n.length + 6, 0) / 70);
+    merged.legend = { orientation: "h", x: 0, y: -0.18, yanchor: "top", font: { size: 11 } };
+    merged.height = height + 18 * Math.min(rows, 8);
+    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), b: 60 + 18 * Math.min(rows, 8) };
+  }
   for (const axis of ["xaxis", "yaxis"]) merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
   if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
   window.addEventListener("load", () => window.Plotly.react(div, data, merged, PLOT_CONFIG), { once: true });

@@ -56,6 +56,8 @@ def _number(value: Any) -> str:
         return _e(value)
     if value == 0:
         return "0"
+    if float(value).is_integer() and abs(value) < 1e7:
+        return f"{int(value):,}"
     return f"{value:.4g}"
 
 
@@ -101,7 +103,13 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
         f"{'feasible' if result.feasible else 'does not fit or is invalid'}</p>",
         "".join(f"<p>{_e(n)}</p>" for n in result.notes),
         "<h2>Inputs</h2>",
-        _table(["input", "value"], [[path, value] for path, value in _flatten(document["inputs"])]),
+        _table(
+            ["input", "value"],
+            [
+                [path, "auto (from the preset)" if value is None else value]
+                for path, value in _flatten(document["inputs"])
+            ],
+        ),
         "<h2>Metrics and their math</h2>",
         _table(
             ["metric", "value", "unit", "formula", "terms"],
