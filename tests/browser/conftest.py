@@ -67,8 +67,7 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def live_server(tmp_path, toy_kind):
+def _serve(tmp_path):
     """The app on a free loopback port, with its own SQLite store."""
     port = _free_port()
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'browser.sqlite3'}"))
@@ -83,6 +82,18 @@ def live_server(tmp_path, toy_kind):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The app with the real kinds only (what a user sees)."""
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def toy_live_server(tmp_path, toy_kind):
+    """The app with the toy kind registered too (plumbing tests)."""
+    yield from _serve(tmp_path)
 
 
 def _new_page(chromium, **options):

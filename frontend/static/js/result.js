@@ -3,6 +3,9 @@
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
 import { csvCell, download, fill, formatNumber, formatSI, h } from "./dom.js";
 
+//: Metric cards shown before "show all": the kinds list their headline metrics first.
+const PRIMARY_METRICS = 12;
+
 export const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 const BASE_LAYOUT = {
   margin: { t: 48, l: 64, r: 16, b: 48 },
@@ -100,6 +103,7 @@ export function resultView() {
   const el = h("div", { class: "result", id: "result" }, status, notes, metrics,
     h("h2", { class: "section" }, "Charts"), figures, refs, h("h2", { class: "section" }, "Breakdowns"), tables);
   const openMath = new Set();
+  let showAll = false;
   const openTables = new Set();
   const figureDivs = new Map();
   const drawnSignatures = new Map();
@@ -114,10 +118,17 @@ export function resultView() {
       all.length > 2 ? h("details", {}, h("summary", {}, `${all.length - 2} more notes`), h("ul", {}, all.slice(2).map(item))) : null) : null);
     for (const d of metrics.querySelectorAll("details[open]")) openMath.add(d.dataset.key);
     for (const d of metrics.querySelectorAll("details:not([open])")) openMath.delete(d.dataset.key);
-    fill(metrics, ...result.metrics.map((m) => {
+    const cards = result.metrics.map((m, i) => {
       const details = h("details", { "data-key": m.key, open: openMath.has(m.key) }, h("summary", {}, "show the math"), mathPanel(m, result.tables));
-      return h("div", { class: "metric", "data-metric": m.key }, h("div", { class: "metric-label" }, m.label), metricValue(m), details);
-    }));
+      return h("div", { class: `metric${i >= PRIMARY_METRICS ? " extra" : ""}`, "data-metric": m.key }, h("div", { class: "metric-label" }, m.label), metricValue(m), details);
+    });
+    const extra = result.metrics.length - PRIMARY_METRICS;
+    const toggle = extra > 0 ? h("button", { type: "button", class: "link more-metrics", id: "more-metrics", onclick: () => {
+      showAll = !showAll; metrics.classList.toggle("show-all", showAll);
+      toggle.textContent = showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`;
+    } }, showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`) : null;
+    metrics.classList.toggle("show-all", showAll);
+    fill(metrics, ...cards, toggle);
     for (const d of tables.querySelectorAll("details")) (d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table));
     fill(tables, ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))));
     tables.dataset.seen = "1";
