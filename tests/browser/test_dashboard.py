@@ -62,7 +62,12 @@ def _edit(page, selector: str, value: str) -> dict:
 
 
 def test_home_and_every_kind_page_render(live_server, page):
-    """Every registered kind has a page: form with preset pickers, metric cards, charts."""
+    """Every registered kind has a page: form with preset pickers, metric cards, charts.
+    Nothing is fetched from outside the server."""
+    foreign: list[str] = []
+    page.on(
+        "request", lambda r: foreign.append(r.url) if not r.url.startswith((live_server, "data:", "blob:")) else None
+    )
     page.goto(live_server)
     page.wait_for_selector(".kind-card")
     assert page.locator(".kind-card").count() >= len(REAL_KINDS)
@@ -78,6 +83,7 @@ def test_home_and_every_kind_page_render(live_server, page):
         assert cards.count() == page.locator("[data-metric] details .math .formula").count() > 0
         screenshot(page, f"kind-{kind}", docs=True)
     assert not page.console_errors, page.console_errors
+    assert not foreign, foreign
 
 
 def test_change_updates_numbers_and_chart_quickly(live_server, page):

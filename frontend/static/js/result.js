@@ -20,10 +20,12 @@ export function plot(div, data, layout, height = 360) {
   // Long or many legend entries go below the plot, so they do not squeeze it.
   const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
   if (!layout.legend && (names.length > 6 || names.some((n) => n.length > 22))) {
-    const rows = Math.ceil(names.reduce((sum, n) => sum + n.length + 6, 0) / 70);
-    merged.legend = { orientation: "h", x: 0, y: -0.18, yanchor: "top", font: { size: 11 } };
-    merged.height = height + 18 * Math.min(rows, 8);
-    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), b: 60 + 18 * Math.min(rows, 8) };
+    const entry = Math.min(260, 36 + 6.3 * Math.max(...names.map((n) => n.length)));
+    const rows = Math.ceil(names.length / Math.max(1, Math.floor((div.clientWidth || 460) / entry)));
+    merged.legend = { orientation: "h", traceorder: "normal", entrywidth: entry, x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } };
+    merged.title = { ...(merged.title || {}), y: 1, yref: "container", yanchor: "top", pad: { t: 12 } };
+    merged.height = height + 20 * Math.min(rows, 8);
+    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), t: 56 + 20 * Math.min(rows, 8) };
   }
   for (const axis of ["xaxis", "yaxis"]) merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
   if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
