@@ -19,7 +19,7 @@ export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // Long or many legend entries go below the plot, so they do not squeeze it.
   const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
-  if (!layout.legend && (names.length > 6 || names.some((n) => n.length > 22))) {
+  if (!layout.legend && layout.showlegend !== false && names.length > 1 && (names.length > 6 || names.some((n) => n.length > 22))) {
     const entry = Math.min(260, 36 + 6.3 * Math.max(...names.map((n) => n.length)));
     const rows = Math.ceil(names.length / Math.max(1, Math.floor((div.clientWidth || 460) / entry)));
     merged.legend = { orientation: "h", traceorder: "normal", entrywidth: entry, x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } };
