@@ -24,6 +24,7 @@ export function fill(el, ...children) {
 
 export function formatNumber(value, digits = 4) {
   if (value === null || value === undefined) return "—";
+  if (typeof value === "object") return JSON.stringify(value);
   if (typeof value !== "number") return String(value);
   if (value === 0) return "0";
   const abs = Math.abs(value);

@@ -1,7 +1,7 @@
 // Renders an EvaluationResult: metric cards with "show the math", Plotly figures, breakdown tables.
 // A view is created once per page and updated in place, so open "show the math" panels stay open
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
-import { csvCell, download, fill, formatNumber, formatSI, h } from "./dom.js";
+import { csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
 
 //: Metric cards shown before "show all": the kinds list their headline metrics first.
 const PRIMARY_METRICS = 12;
@@ -25,7 +25,7 @@ export function plot(div, data, layout, height = 360) {
     merged.legend = { orientation: "h", traceorder: "normal", entrywidth: entry, x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } };
     merged.title = { ...(merged.title || {}), y: 1, yref: "container", yanchor: "top", pad: { t: 12 } };
     merged.height = height + 20 * Math.min(rows, 8);
-    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), t: 56 + 20 * Math.min(rows, 8) };
+    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), t: 66 + 20 * Math.min(rows, 8) };
   }
   for (const axis of ["xaxis", "yaxis"]) merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
   if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
@@ -78,8 +78,21 @@ export function renderTable(table, open = false) {
         h("td", { class: typeof cell === "number" ? "num" : "", title: typeof cell === "number" ? String(cell) : "" }, typeof cell === "boolean" ? (cell ? "yes" : "no") : formatNumber(cell)))))))));
 }
 
-function referencesTable(references) {
-  if (!references || !references.length) return null;
+// References that carry a whole scenario document are links to open it (e.g. a plan as a training scenario).
+function scenarioLinks(references) {
+  const links = references.filter((r) => r.document && typeof r.document === "object" && r.document.kind);
+  if (!links.length) return null;
+  return h("details", { class: "table", id: "scenario-links", open: true },
+    h("summary", {}, "Open as a scenario"),
+    h("ul", { class: "link-list" }, links.map((r) => h("li", {},
+      h("a", { href: `/k/${encodeURIComponent(r.document.kind)}?doc=${encodeDoc(r.document)}`, "data-link": true }, String(r.label || r.document.name || "open")),
+      ...Object.entries(r).filter(([k, v]) => !["document", "label", "type", "source"].includes(k) && typeof v !== "object")
+        .map(([k, v]) => h("span", { class: "muted small" }, ` · ${k.replaceAll("_", " ")} ${formatNumber(v)}`))))));
+}
+
+function referencesTable(allReferences) {
+  const references = (allReferences || []).filter((r) => !(r.document && typeof r.document === "object"));
+  if (!references.length) return null;
   const keys = [...new Set(references.flatMap((r) => Object.keys(r)))].filter((k) => !["source", "note"].includes(k));
   const quantityKey = ["quantity", "what", "claim"].find((k) => keys.includes(k));
   const rest = keys.filter((k) => k !== quantityKey);
@@ -134,7 +147,7 @@ export function resultView() {
     for (const d of tables.querySelectorAll("details")) (d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table));
     fill(tables, ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))));
     tables.dataset.seen = "1";
-    fill(refs, referencesTable(result.references) || "");
+    fill(refs, referencesTable(result.references), scenarioLinks(result.references || []));
     if (figuresToo) drawFigures(result);
   }
 
