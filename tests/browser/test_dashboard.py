@@ -116,6 +116,23 @@ def test_change_updates_numbers_and_chart_quickly(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_a_refused_input_is_named_and_the_last_result_kept(live_server, page):
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    before = _metric_values(page)
+    tp = "label.field[data-path='tensor_parallel'] input"
+    page.locator(tp).fill("3")  # does not divide GPT-3 7B's 32 heads
+    page.wait_for_selector("#eval-error .error")
+    assert "must divide the heads" in page.locator("#eval-error").inner_text()
+    assert page.locator("label.field[data-path='tensor_parallel'].invalid").count() == 1
+    assert _metric_values(page) == before  # kept, dimmed
+    page.locator(tp).fill("2")
+    page.wait_for_function("() => !document.querySelector('#eval-error').textContent")
+    assert page.locator("label.field.invalid").count() == 0
+    assert _metric_values(page) != before
+    assert not page.console_errors, page.console_errors
+
+
 def test_url_state_survives_reload_and_back_forward(live_server, page):
     page.goto(f"{live_server}/k/inference")
     _wait_ready(page)

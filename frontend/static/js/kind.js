@@ -43,6 +43,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
   const view = resultView();
   const timing = h("span", { class: "timing muted", id: "status", "aria-live": "polite" });
   const shareBox = h("div", { id: "share" });
+  const errorBox = h("div", { id: "eval-error", "aria-live": "assertive" });
 
   function currentUrl() {
     const extra = {};
@@ -71,8 +72,19 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
         ? `evaluated in ${Math.round(received - started)} ms`
         : `updated ${Math.round(numbersAt - editAt)} ms after the edit (server ${Math.round(received - started)} ms, charts +${Math.round(chartsAt - numbersAt)} ms)`;
       app.querySelector(".layout")?.classList.remove("stale");
+      fill(errorBox);
+      for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
     } catch (error) {
-      if (error.name !== "AbortError") { showError(view.el.querySelector("#metrics"), error); app.querySelector(".layout")?.classList.remove("stale"); }
+      if (error.name === "AbortError") return;
+      // Keep the last good result (dimmed) and say which input is refused and why.
+      showError(errorBox, error);
+      for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
+      for (const e of error.problem?.errors || []) {
+        const path = String(e.field || "").replace(/^inputs\./, "");
+        form.querySelector(`[data-path="${CSS.escape(path)}"]`)?.classList.add("invalid");
+      }
+      timing.textContent = "not evaluated: an input is refused";
+      app.querySelector(".layout")?.classList.remove("stale");
     }
   }
   const evaluateSoon = debounce(() => evaluate(), EDIT_DEBOUNCE_MS);
@@ -164,7 +176,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     shareBox,
     h("div", { class: "layout" },
       h("aside", { class: "panel inputs", "aria-label": "inputs" }, form),
-      h("div", { class: "main-col" }, view.el, sweep.el)),
+      h("div", { class: "main-col" }, errorBox, view.el, sweep.el)),
   );
   // Inputs left to their preset ("auto") show the value the preset gives them.
   sweep.ready.then(() => {
