@@ -208,6 +208,9 @@ def test_compare_two_scenarios(live_server, page):
     )
     assert any(n.startswith(base["name"]) for n in traces) and any("bigger batch" in n for n in traces)  # overlaid
     assert page.locator("img[src=x]").count() == 0
+    # In the charts too, the name is text: Plotly gets it as entities and shows it literally.
+    legend = page.locator("[data-figure='throughput_vs_batch'] .legendtext").all_text_contents()
+    assert any(t.startswith(hostile_name) for t in legend), legend
     screenshot(page, "compare", docs=True)
     with page.expect_download() as download:
         page.click("#export-compare-csv")

@@ -1,6 +1,6 @@
 // Compare 2 to 8 saved scenarios: figures overlaid, the inputs that differ, the metric deltas.
 import { api, meta } from "./api.js";
-import { csvCell, download, fill, formatNumber, formatSI, h } from "./dom.js";
+import { csvCell, download, fill, formatNumber, formatSI, h, plotlyText } from "./dom.js";
 import { plot } from "./result.js";
 
 const MAX_ITEMS = 8;
@@ -24,7 +24,7 @@ function overlay(key, items) {
   items.forEach((it, s) => {
     if (!it.figure) return;
     (it.figure.figure.data || []).forEach((trace, t) => {
-      data.push({ ...trace, name: `${it.name} · ${trace.name || t + 1}`, legendgroup: `s${s}`,
+      data.push({ ...trace, name: `${plotlyText(it.name)} · ${trace.name || t + 1}`, legendgroup: `s${s}`,
         line: { ...(trace.line || {}), color: SCENARIO_COLORS[s % 8], dash: DASHES[t % DASHES.length] },
         marker: { ...(trace.marker || {}), color: SCENARIO_COLORS[s % 8] } });
     });
@@ -40,7 +40,7 @@ function smallMultiples(key, items) {
   items.forEach((it, s) => {
     if (!it.figure) return;
     const div = h("div", { class: "figure small" });
-    const layout = { ...(it.figure.figure.layout || {}), title: { text: `${it.name}: ${it.figure.title}`, x: 0.02, font: { size: 13, color: SCENARIO_COLORS[s % 8] } } };
+    const layout = { ...(it.figure.figure.layout || {}), title: { text: `${plotlyText(it.name)}: ${it.figure.title}`, x: 0.02, font: { size: 13, color: SCENARIO_COLORS[s % 8] } } };
     grid.append(div);
     plot(div, it.figure.figure.data || [], layout, 340);
   });
@@ -52,10 +52,10 @@ function metricsOverview(c) {
   if (!rows.length) return h("p", { class: "muted" }, "All metrics are equal.");
   const div = h("div", { class: "figure", "data-figure": "metric-deltas" });
   const data = c.names.slice(1).map((name, j) => ({
-    type: "bar", orientation: "h", name, y: rows.map((m) => m.label), x: rows.map((m) => (m.relative_delta[j + 1] ?? 0) * 100),
+    type: "bar", orientation: "h", name: plotlyText(name), y: rows.map((m) => m.label), x: rows.map((m) => (m.relative_delta[j + 1] ?? 0) * 100),
     marker: { color: SCENARIO_COLORS[(j + 1) % 8] }, hovertemplate: "%{y}: %{x:.1f}%<extra>" + "%{fullData.name}" + "</extra>",
   }));
-  plot(div, data, { title: { text: `Metric change against "${c.names[0]}"`, x: 0.02, font: { size: 14 } }, barmode: "group",
+  plot(div, data, { title: { text: `Metric change against "${plotlyText(c.names[0])}"`, x: 0.02, font: { size: 14 } }, barmode: "group",
     xaxis: { title: { text: "change (%)" }, zeroline: true, zerolinecolor: "#888" }, yaxis: { autorange: "reversed" }, margin: { l: 220, t: 44, r: 16, b: 48 } },
   Math.max(300, 60 + rows.length * (18 + 8 * c.names.length)));
   return div;

@@ -81,6 +81,11 @@ export function unitOf(key) {
   return { unit: "", label: "" };
 }
 
+// Text handed to Plotly, which renders a subset of HTML in labels: user text goes in as entities.
+export function plotlyText(text) {
+  return String(text).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
 // Numbers for people: SI prefixes for big/small magnitudes, plain digits otherwise.
 export function formatSI(value, unitIn = "") {
   let unit = unitIn;
