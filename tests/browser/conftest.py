@@ -121,8 +121,10 @@ def fresh_page(chromium):
 
 
 def screenshot(page, name: str, docs: bool = False) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # The viewport shot goes first: a full-page capture resizes the window, and responsive
+    # Plotly charts re-lay themselves out after it.
     if docs and os.environ.get("DSE_UPDATE_DOCS_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

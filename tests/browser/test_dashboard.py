@@ -270,7 +270,9 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
     )
     assert trace == ["heatmap", 4, 5]
     assert "20 design points" in page.locator("#sweep-caption").inner_text()
-    page.locator("#sweep").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('#sweep-out .figure').getBoundingClientRect().height >= 400")
+    page.locator("#sweep-out").scroll_into_view_if_needed()
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     screenshot(page, "sweep-heatmap", docs=True)
     page.select_option("#sweep-mode", "pareto")
     page.click("#sweep-run")
