@@ -41,6 +41,9 @@ export function renderFigure(figure, target) {
 }
 
 function metricValue(m) {
+  if (["bool", "1 = yes"].includes(m.unit) && (m.value === 0 || m.value === 1)) {
+    return h("div", { class: "metric-value", title: String(m.value) }, h("span", { class: `value ${m.value ? "good" : "bad"}` }, m.value ? "yes" : "no"));
+  }
   const { text, unit } = formatSI(m.value, m.unit);
   return h("div", { class: "metric-value", title: m.value === null ? "undefined" : `${m.value} ${m.unit}` },
     h("span", { class: "value" }, text), h("span", { class: "unit" }, unit === "1 = yes" ? "" : unit));
