@@ -24,7 +24,8 @@ pytestmark = pytest.mark.browser
 
 #: The issue's bound from a change to the updated numbers; DSE_LATENCY_BUDGET_MS loosens it on slow machines.
 LATENCY_BUDGET_MS = float(os.environ.get("DSE_LATENCY_BUDGET_MS", "150"))
-REAL_KINDS = ["inference", "training", "rl_scaling", "temporal_batching", "pruning"]
+#: Every registered kind (the test-only toy is registered by its own fixture, not at import).
+REAL_KINDS = list(KINDS)
 BATCH_INPUT = "label.field[data-path='batch_size'] input"
 
 
@@ -285,8 +286,9 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
 
 def test_validation_page_lists_published_vs_engine(live_server, page):
     page.goto(f"{live_server}/validation")
-    for kind in REAL_KINDS:
-        page.wait_for_selector(f"section[data-kind='{kind}'] .validation-table tbody tr", timeout=20_000)
+    for kind in REAL_KINDS:  # every kind's section is computed (a kind may cite nothing yet)
+        page.wait_for_selector(f"section[data-kind='{kind}'] .summary", timeout=20_000)
+    assert page.locator("section[data-kind='inference'] .validation-table tbody tr").count() >= 10
     text = page.locator("section[data-kind='inference']").inner_text()
     assert "NeuPIMs" in text and "±15%" in text
     page.wait_for_selector("[data-figure='validation-errors'] .main-svg")

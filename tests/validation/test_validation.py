@@ -57,3 +57,9 @@ def test_neupims_speedups_are_the_papers_within_the_tests_tolerance():
     rows = [r for r in kind_rows("inference", CATALOG) if r.quantity.startswith("NeuPIMs")]
     assert [r.published for r in rows] == [3.0, 2.4, 1.6]
     assert all(r.within_tolerance for r in rows)
+
+
+def test_references_that_echo_an_input_are_left_out():
+    """Pruning cites the released checkpoints' K beside the scenario's K: context, not validation."""
+    rows = kind_rows("pruning", CATALOG)
+    assert not any(r.quantity.startswith("architecture codes (K)") for r in rows)

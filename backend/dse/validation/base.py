@@ -117,6 +117,14 @@ def _reference_tolerance(kind_name: str, quantity: str) -> Tolerance | None:
     return next((t for prefix, t in table.items() if quantity.startswith(prefix)), None)
 
 
+def _reference_excluded(kind_name: str, quantity: str) -> bool:
+    """References `dse.validation.<kind>.REFERENCE_NOT_VALIDATION` names (by prefix) compare a
+    published setting with the scenario's own input; they are context, not a check of the engine."""
+    module = _kind_module(kind_name)
+    prefixes: tuple[str, ...] = getattr(module, "REFERENCE_NOT_VALIDATION", ()) if module else ()
+    return quantity.startswith(prefixes)
+
+
 def reference_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
     """The published figures the kind's example scenarios cite (EvaluationResult.references).
 
@@ -152,6 +160,8 @@ def reference_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
             if published is None or engine is None or "holds" in ref:
                 continue
             quantity = str(ref.get("quantity") or ref.get("what") or ref.get("claim") or "reference")
+            if _reference_excluded(kind_name, quantity):
+                continue
             key = (quantity, published, round(engine, 12))
             if key in seen:
                 continue
