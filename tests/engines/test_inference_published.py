@@ -60,7 +60,31 @@ VIDUR_H100_LLAMA2_13B_S = {
 }
 
 
-# Same file family for A100: microsoft/vidur data/profiling/a100/mlp.csv at commit
+# vidur data/profiling/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv (commit bee57dafa1eb2dc422dcaec46a66975599a6a242),
+# same four medians summed; (1, 1) and the 4096-token shares are the A100 preset's own vidur calibration points.
+VIDUR_A100_LLAMA2_7B_S = {
+    (1, 1): (0.065 + 0.025 + 0.116 + 0.060) * 1e-3,
+    (8, 1): (0.063 + 0.025 + 0.111 + 0.061) * 1e-3,
+    (32, 1): (0.066 + 0.027 + 0.115 + 0.065) * 1e-3,
+    (64, 1): (0.067 + 0.027 + 0.116 + 0.068) * 1e-3,
+    (4096, 1): (1.911 + 0.611 + 3.3655 + 1.604) * 1e-3,
+    (1, 2): (0.033 + 0.015 + 0.056 + 0.032) * 1e-3,
+    (8, 2): (0.034 + 0.015 + 0.057 + 0.033) * 1e-3,
+    (32, 2): (0.039 + 0.016 + 0.061 + 0.0345) * 1e-3,
+    (64, 2): (0.037 + 0.015 + 0.060 + 0.036) * 1e-3,
+    (4096, 2): (0.9215 + 0.315 + 1.6015 + 0.750) * 1e-3,
+    (1, 4): (0.021 + 0.009 + 0.031 + 0.019) * 1e-3,
+    (8, 4): (0.022 + 0.010 + 0.032 + 0.019) * 1e-3,
+    (32, 4): (0.022 + 0.010 + 0.032 + 0.020) * 1e-3,
+    (64, 4): (0.023 + 0.011 + 0.033 + 0.020) * 1e-3,
+    (4096, 4): (0.415 + 0.151 + 0.7785 + 0.392) * 1e-3,
+    (4096, 8): (0.231 + 0.086 + 0.410 + 0.2425) * 1e-3,
+}
+# Engine error with the A100 preset (jointly fitted on vidur batch 1 / 4096 tokens and LLMCompass's TP4 layer).
+A100_WITHIN_TOLERANCE = [(1, 1), (32, 1), (64, 1), (4096, 1), (4096, 2), (4096, 4), (4096, 8)]
+A100_LAUNCH_BOUND_MISSES = [(8, 1), (1, 2), (8, 2), (32, 2), (64, 2), (1, 4), (8, 4), (32, 4), (64, 4)]
+
+# Same early file family for A100: microsoft/vidur data/profiling/a100/mlp.csv at commit
 # 7f14d6abd308fa7a619cfef2250342b353d19900, Llama-2-13B rows, same four medians (ms) summed.
 VIDUR_A100_LLAMA2_13B_S = {
     (1, 1): (0.103 + 0.036 + 0.171 + 0.0885) * 1e-3,
@@ -164,3 +188,26 @@ def test_early_vidur_h100_set_is_barely_faster_than_a100() -> None:
     measured = VIDUR_A100_LLAMA2_13B_S[(1, 1)] / VIDUR_H100_LLAMA2_13B_S[(1, 1)]
     engine = _linears_s(1.0, 1.0, "a100-80gb") / _linears_s(1.0, 1.0, "h100-sxm")
     assert measured < 1.2 and engine > 1.5
+
+
+@pytest.mark.parametrize(("tokens", "tensor_parallel"), A100_WITHIN_TOLERANCE)
+def test_vidur_a100_llama2_7b_linears_over_batch_and_tp(tokens: int, tensor_parallel: int) -> None:
+    """vidur A100 Llama-2-7B per-rank linears (VIDUR_A100_LLAMA2_7B_S). Engine error: +13.9 / +11.9 / +10.7 / +0.8%
+    (TP1: 1, 32, 64, 4096 tokens), +6.2 / +11.7 / +3.5% (4096 tokens at TP2 / TP4 / TP8). Tolerance 15%."""
+    measured = VIDUR_A100_LLAMA2_7B_S[(tokens, tensor_parallel)]
+    engine = _linears_s(float(tokens), float(tensor_parallel), "a100-80gb", LLAMA2_7B)
+    assert engine == pytest.approx(measured, rel=TOLERANCE)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: A100's 17 us per kernel comes from LLMCompass's eager-PyTorch GEMVs; vidur's launches cost "
+    "~4.5 us, so its small per-rank GEMVs come out +17% (TP1, 8 tokens), +24..+36% (TP2), +48..+59% (TP4). "
+    "No single A100 calibration fits both sets within 15% (best minimax 26%), so the preset is kept.",
+)
+@pytest.mark.parametrize(("tokens", "tensor_parallel"), A100_LAUNCH_BOUND_MISSES)
+def test_vidur_a100_llama2_7b_small_per_rank_gemvs(tokens: int, tensor_parallel: int) -> None:
+    """vidur A100 Llama-2-7B per-rank linears at small batch with TP (VIDUR_A100_LLAMA2_7B_S). Tolerance 15%."""
+    measured = VIDUR_A100_LLAMA2_7B_S[(tokens, tensor_parallel)]
+    engine = _linears_s(float(tokens), float(tensor_parallel), "a100-80gb", LLAMA2_7B)
+    assert engine == pytest.approx(measured, rel=TOLERANCE)
