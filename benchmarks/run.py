@@ -22,8 +22,13 @@ def main(argv: list[str]) -> int:
     if (HERE / "load_test.py").exists():
         names.append("load_test")
     wanted = [n for n in names if not argv or any(a in n for a in argv)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(HERE.parent / "backend"), str(HERE.parent)])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent / "backend"), str(HERE.parent)]),
+    }
     failures = 0
     for name in wanted:
         print(f"== {name}", flush=True)

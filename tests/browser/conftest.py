@@ -18,7 +18,11 @@ import uvicorn
 from dse.api.app import create_app
 from dse.settings import Settings
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+#: With DSE_UPDATE_DOCS_SCREENSHOTS=1 the screenshots named in DOCS_SCREENSHOTS also go to docs/screenshots
+#: (viewport-sized, so each stays well under 300 KB) for the README.
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -63,8 +67,7 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def live_server(tmp_path, toy_kind):
+def _serve(tmp_path):
     """The app on a free loopback port, with its own SQLite store."""
     port = _free_port()
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'browser.sqlite3'}"))
@@ -82,16 +85,46 @@ def live_server(tmp_path, toy_kind):
 
 
 @pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+def live_server(tmp_path):
+    """The app with the real kinds only (what a user sees)."""
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def toy_live_server(tmp_path, toy_kind):
+    """The app with the toy kind registered too (plumbing tests)."""
+    yield from _serve(tmp_path)
+
+
+def _new_page(chromium, **options):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.console_errors = errors
+    return context, page
+
+
+@pytest.fixture
+def page(chromium):
+    context, page = _new_page(chromium)
     yield page
     context.close()
 
 
-def screenshot(page, name: str) -> None:
+@pytest.fixture
+def fresh_page(chromium):
+    """A second, independent browser context: no shared storage, as another person opening a link."""
+    context, page = _new_page(chromium)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str, docs: bool = False) -> None:
+    # The viewport shot goes first: a full-page capture resizes the window, and responsive
+    # Plotly charts re-lay themselves out after it.
+    if docs and os.environ.get("DSE_UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

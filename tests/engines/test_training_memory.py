@@ -126,3 +126,22 @@ def test_flash_attention_stores_no_scores():
         flash_attention=1.0,
     ).kept
     assert got == pytest.approx(s * b * h * (10 + 24 / t) + 4 * a * s * b / t, rel=1e-12)
+
+
+@pytest.mark.parametrize(("h", "a"), SHAPES)
+def test_recomputation_rebuilds_one_layer_at_a_time(h, a):
+    """Backward of a recomputed layer re-materialises what the plan dropped, for one layer at a time:
+    full recomputation rebuilds the whole layer (Table 2's no-recompute bytes minus the kept 2sbh input),
+    selective the attention scores (5as/(ht) * sbh); no recomputation rebuilds nothing. Exact."""
+    s, b, t = 2048.0, 1.0, 8.0
+    sbh = s * b * h
+    working = {
+        code: layer_activation_bytes(
+            sequence_length=s, micro_batch_size=b, hidden_size=h, num_heads=a, num_kv_heads=a,
+            ffn_hidden_size=4 * h, gated_ffn=0.0, tensor_parallel=t, recompute=code,
+        ).recompute_working_set
+        for code in (Recompute.NONE, Recompute.SELECTIVE, Recompute.FULL)
+    }
+    assert working[Recompute.NONE] == 0.0
+    assert working[Recompute.SELECTIVE] == pytest.approx(sbh * 5 * a * s / (h * t), rel=1e-12)
+    assert working[Recompute.FULL] == pytest.approx(sbh * (10 + 24 / t + 5 * a * s / (h * t)) - 2 * sbh, rel=1e-12)

@@ -16,12 +16,20 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// replaceChildren that skips null/undefined/false (replaceChildren itself would print "null").
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
 export function formatNumber(value, digits = 4) {
   if (value === null || value === undefined) return "—";
+  if (typeof value === "object") return JSON.stringify(value);
   if (typeof value !== "number") return String(value);
   if (value === 0) return "0";
   const abs = Math.abs(value);
-  if (abs >= 1e6 || abs < 1e-3) return value.toExponential(digits - 1);
+  if (Number.isInteger(value) && abs < 1e7) return value.toLocaleString("en-US");
+  if (abs >= 1e7 || abs < 1e-3) return value.toExponential(digits - 1);
   return Number(value.toPrecision(digits)).toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
 
@@ -50,4 +58,62 @@ export function download(filename, content, type) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// Units carried by input names (the project's convention): suffix -> unit shown beside the field.
+const UNIT_SUFFIXES = [
+  ["_gb_per_s", "GB/s"], ["_bytes_per_s", "B/s"], ["_flops_per_s", "FLOP/s"], ["_tokens_per_s", "tokens/s"],
+  ["_bytes", "B"], ["_gb", "GB"], ["_ms", "ms"], ["_us", "µs"], ["_ns", "ns"], ["_s", "s"], ["_days", "days"],
+  ["_px", "px"], ["_tokens", "tokens"], ["_events", "events"], ["_samples", "samples"], ["_w", "W"],
+  ["_ratio", "ratio"], ["_fraction", "fraction"], ["_count", "count"], ["_dim", "elements"], ["_hz", "Hz"],
+];
+
+//: Suffixes that are only a unit (dropped from the label); the others also name the quantity (kept).
+const PURE_UNITS = new Set(["GB/s", "B/s", "FLOP/s", "tokens/s", "B", "GB", "ms", "µs", "ns", "s", "days", "px", "W", "Hz"]);
+
+export function unitOf(key) {
+  const name = String(key);
+  for (const [suffix, unit] of UNIT_SUFFIXES) {
+    if (name.endsWith(suffix) && name.length > suffix.length) {
+      return { unit, label: (PURE_UNITS.has(unit) ? name.slice(0, -suffix.length) : name).replaceAll("_", " ") };
+    }
+  }
+  return { unit: "", label: "" };
+}
+
+// Text handed to Plotly, which renders a subset of HTML in labels: user text goes in as entities.
+export function plotlyText(text) {
+  return String(text).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
+// Numbers for people: SI prefixes for big/small magnitudes, plain digits otherwise.
+export function formatSI(value, unitIn = "") {
+  let unit = unitIn;
+  if (value === null || value === undefined || typeof value !== "number" || !Number.isFinite(value)) return { text: formatNumber(value), unit };
+  if (unit === "bytes") unit = "B";
+  if (Number.isInteger(value) && Math.abs(value) < 1e7 && !["B", "B/s", "FLOP", "FLOP/s", "MAC"].includes(unit)) return { text: formatNumber(value), unit };
+  const prefixable = ["B", "B/s", "FLOP", "FLOP/s", "W", "Hz", "MAC", "tokens/s", "samples/s", "events/s", "images/s", "count", "s"];
+  if (!prefixable.includes(unit) || value === 0) return { text: formatNumber(value), unit };
+  const abs = Math.abs(value);
+  const big = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  const small = [[1e-3, "m"], [1e-6, "µ"], [1e-9, "n"]];
+  if (unit === "s") {
+    if (abs >= 86400 * 2) return { text: formatNumber(value / 86400), unit: "days" };
+    if (abs >= 1) return { text: formatNumber(value), unit };
+  }
+  for (const [scale, prefix] of big) if (abs >= scale && unit !== "s") return { text: formatNumber(value / scale), unit: unit === "count" ? prefix : prefix + unit };
+  if (abs < 1 && unit === "s") for (const [scale, prefix] of small) if (abs >= scale) return { text: formatNumber(value / scale), unit: prefix + unit };
+  return { text: formatNumber(value), unit };
+}
+
+export function toast(message, kind = "info") {
+  const el = h("div", { class: `toast ${kind}`, role: "status" }, message);
+  document.body.append(el);
+  setTimeout(() => el.classList.add("gone"), 2600);
+  setTimeout(() => el.remove(), 3200);
+}
+
+export function csvCell(v) {
+  const s = v === null || v === undefined ? "" : String(v);
+  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }

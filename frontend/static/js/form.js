@@ -1,6 +1,9 @@
-// A form generated from a kind's JSON Schema. Preset fields (an id or an inline spec) get a picker.
+// A form generated from a kind's JSON Schema: every input editable, with its unit.
+// Preset fields (an id or an inline spec) get a picker; "customise" turns the preset into
+// editable fields. onChange({ commit }) fires on every edit; commit is true when the edit is
+// finished (change event), so the page can push a history entry then and only replace it while typing.
 import { catalogCategory } from "./api.js";
-import { h } from "./dom.js";
+import { fill, h, unitOf } from "./dom.js";
 
 function deref(schema, root) {
   let node = schema;
@@ -15,8 +18,12 @@ function setAt(obj, path, value) {
   o[path[path.length - 1]] = value;
 }
 
+//: Metadata of a preset, not an engine input: shown read-only in a customised preset.
+const PRESET_METADATA = new Set(["id", "source", "field_sources", "notes", "calibration_source", "published_params_source"]);
+
 function labelFor(key, schema) {
-  return schema.title || key.replaceAll("_", " ");
+  const { label } = unitOf(key);
+  return label || String(key).replaceAll("_", " ") || schema.title || "";
 }
 
 function presetCategory(schema, root, presetTypes) {
@@ -29,105 +36,215 @@ function presetCategory(schema, root, presetTypes) {
   return null;
 }
 
-function numberInput(schema, value, onValue, nullable) {
-  const attrs = { type: "number", step: schema.type === "integer" ? "1" : "any", value: value ?? "" };
-  if (schema.minimum !== undefined) attrs.min = schema.minimum;
-  if (schema.maximum !== undefined) attrs.max = schema.maximum;
-  const input = h("input", attrs);
-  input.addEventListener("input", () => {
-    if (input.value === "" && nullable) return onValue(null);
-    const number = schema.type === "integer" ? parseInt(input.value, 10) : parseFloat(input.value);
-    if (!Number.isNaN(number)) onValue(number);
-  });
-  return input;
+function isNumberSchema(s) { return s.type === "number" || s.type === "integer"; }
+
+function numberList(text, integer) {
+  const parts = text.split(/[\s,;]+/).filter(Boolean).map(Number);
+  if (!parts.length || parts.some((v) => !Number.isFinite(v) || (integer && !Number.isInteger(v)))) return null;
+  return parts;
 }
 
 export function buildForm({ schema, doc, presetTypes, onChange }) {
   const root = schema;
   const inputsSchema = deref(schema.properties.inputs, root);
   const container = h("div", { class: "form" });
-  const nameInput = h("input", { type: "text", value: doc.name, maxlength: 200, "aria-label": "scenario name" });
-  nameInput.addEventListener("input", () => { doc.name = nameInput.value; onChange(doc); });
-  container.append(h("label", { class: "field" }, h("span", {}, "name"), nameInput));
+  const nameInput = h("input", { type: "text", value: doc.name, maxlength: 200, "aria-label": "scenario name", id: "scenario-name" });
+  nameInput.addEventListener("input", () => { doc.name = nameInput.value; onChange({ commit: false }); });
+  nameInput.addEventListener("change", () => onChange({ commit: true }));
+  container.append(h("label", { class: "name-field" }, h("span", {}, "Scenario name"), nameInput));
 
-  function control(key, propSchema, path) {
-    const schemaNode = deref(propSchema, root);
-    const options = propSchema.anyOf || schemaNode.anyOf || [];
+  function emitter(path) {
+    return (value, commit = false) => { setAt(doc.inputs, path, value); onChange({ commit }); };
+  }
+
+  function fieldRow(key, propSchema, path, input, unit) {
+    const hint = propSchema.description;
+    return h("label", { class: "field", "data-path": path.join("."), title: hint || "" },
+      h("span", { class: "field-label" }, labelFor(key, propSchema), hint ? h("span", { class: "hint" }, hint) : null),
+      h("span", { class: "field-input" }, input, h("span", { class: "unit", "data-unit": unit || "" }, unit || "")));
+  }
+
+  function numberInput(s, value, emit, nullable) {
+    const attrs = { type: "number", step: s.type === "integer" ? "1" : "any", value: value ?? "", inputmode: "decimal" };
+    if (s.minimum !== undefined) attrs.min = s.minimum;
+    if (s.maximum !== undefined) attrs.max = s.maximum;
+    if (nullable) attrs.placeholder = "auto";
+    const input = h("input", attrs);
+    const read = (commit) => {
+      if (input.value === "" && nullable) { input.setCustomValidity(""); return emit(null, commit); }
+      const number = Number(input.value);
+      const bad = input.value === "" || !Number.isFinite(number) || (s.type === "integer" && !Number.isInteger(number));
+      input.setCustomValidity(bad ? "enter a number" : "");
+      if (!bad) emit(number, commit);
+    };
+    input.addEventListener("input", () => read(false));
+    input.addEventListener("change", () => read(true));
+    return input;
+  }
+
+  function listInput(itemSchema, value, emit, allowScalar) {
+    const input = h("input", { type: "text", value: Array.isArray(value) ? value.join(", ") : value ?? "", placeholder: value === undefined ? "default" : allowScalar ? "one value or a list" : "comma-separated" });
+    const read = (commit) => {
+      const list = numberList(input.value, itemSchema.type === "integer");
+      input.setCustomValidity(list ? "" : "numbers, comma-separated");
+      if (list) emit(allowScalar && list.length === 1 ? list[0] : list, commit);
+    };
+    input.addEventListener("input", () => read(false));
+    input.addEventListener("change", () => read(true));
+    return input;
+  }
+
+  function control(key, propSchema, path, base = doc.inputs) {
+    const node = deref(propSchema, root);
+    const options = propSchema.anyOf || node.anyOf || [];
     const nullable = options.some((o) => o.type === "null");
-    const nonNull = options.filter((o) => o.type !== "null");
-    const value = getAt(doc.inputs, path);
-    const emit = (v) => { setAt(doc.inputs, path, v); onChange(doc); };
-    const hint = propSchema.description || schemaNode.description;
-    const label = (input) => h("label", { class: "field", "data-path": path.join(".") },
-      h("span", {}, labelFor(key, propSchema), hint ? h("span", { class: "hint" }, hint) : null), input);
+    const nonNull = options.filter((o) => o.type !== "null").map((o) => deref(o, root));
+    const stored = getAt(base, path);
+    // Fields left out of the document take the schema's default; show it so every input has a value.
+    const value = stored === undefined ? (propSchema.default ?? node.default) : stored;
+    const emit = emitter(path);
+    const { unit } = unitOf(key);
+    const described = { ...node, ...propSchema };
 
-    const preset = presetCategory(propSchema.anyOf ? propSchema : schemaNode, root, presetTypes);
-    if (preset) return presetControl(key, preset, path, value, emit, label);
-    const single = nonNull.length === 1 ? deref(nonNull[0], root) : schemaNode;
+    const preset = presetCategory(propSchema.anyOf ? propSchema : node, root, presetTypes);
+    if (preset) return presetControl(key, described, preset, path, value, emit);
+
+    // number | list of numbers (e.g. one keep fraction, or one per stage)
+    if (nonNull.length === 2 && nonNull.some(isNumberSchema) && nonNull.some((o) => o.type === "array" && isNumberSchema(deref(o.items || {}, root)))) {
+      return fieldRow(key, described, path, listInput(nonNull.find(isNumberSchema), value, emit, true), unit);
+    }
+    const single = nonNull.length === 1 ? nonNull[0] : node;
     if (single.enum || single.const !== undefined) {
       const choices = single.enum || [single.const];
-      const select = h("select", {}, choices.map((c) => h("option", { value: c, selected: c === value }, c)));
-      select.addEventListener("change", () => emit(select.value));
-      return label(select);
+      const select = h("select", {}, nullable ? h("option", { value: "", selected: value === null }, "none") : null,
+        choices.map((c) => h("option", { value: c, selected: c === value }, String(c).replaceAll("_", " "))));
+      select.addEventListener("change", () => emit(select.value === "" && nullable ? null : select.value, true));
+      return fieldRow(key, described, path, select, unit);
     }
-    if (single.type === "number" || single.type === "integer") return label(numberInput(single, value, emit, nullable));
+    if (isNumberSchema(single)) return fieldRow(key, described, path, numberInput(single, value, emit, nullable), unit);
     if (single.type === "boolean") {
-      const box = h("input", { type: "checkbox", checked: !!value });
-      box.style.width = "auto";
-      box.addEventListener("change", () => emit(box.checked));
-      return label(box);
+      const box = h("input", { type: "checkbox", checked: !!value, class: "toggle" });
+      box.addEventListener("change", () => emit(box.checked, true));
+      return fieldRow(key, described, path, box, "");
     }
     if (single.type === "string") {
-      const input = h("input", { type: "text", value: value ?? "" });
+      const input = h("input", { type: "text", value: value ?? "", placeholder: nullable ? "none" : "" });
       input.addEventListener("input", () => emit(input.value === "" && nullable ? null : input.value));
-      return label(input);
+      input.addEventListener("change", () => emit(input.value === "" && nullable ? null : input.value, true));
+      return fieldRow(key, described, path, input, unit);
+    }
+    if (single.type === "array") {
+      const items = deref(single.items || {}, root);
+      if (isNumberSchema(items)) return fieldRow(key, described, path, listInput(items, value, emit, false), unit);
+      if (items.type === "object" && items.properties) return arrayTable(key, described, items, path, value || [], emit);
     }
     if (single.type === "object" && single.properties) {
-      const fs = h("fieldset", {}, h("legend", {}, labelFor(key, propSchema)));
-      for (const [k, s] of Object.entries(single.properties)) fs.append(control(k, s, [...path, k]));
+      if (value === null || value === undefined) return jsonControl(key, described, path, value, emit);
+      const fs = h("fieldset", { "data-path": path.join(".") }, h("legend", {}, labelFor(key, described)));
+      for (const [k, s] of Object.entries(single.properties)) fs.append(control(k, s, [...path, k], base));
       return fs;
     }
-    return jsonControl(key, value, emit, label);
+    if (single.type === "object" && single.additionalProperties && isNumberSchema(deref(single.additionalProperties, root)) && value) {
+      const fs = h("fieldset", { class: "map", "data-path": path.join(".") }, h("legend", {}, labelFor(key, described), unit ? ` [${unit}]` : ""));
+      for (const k of Object.keys(value)) fs.append(control(k, { ...deref(single.additionalProperties, root), title: k }, [...path, k], base));
+      return fs;
+    }
+    return jsonControl(key, described, path, value, emit);
   }
 
-  function jsonControl(key, value, emit, label) {
-    const area = h("textarea", { rows: 4, spellcheck: "false" });
-    area.value = JSON.stringify(value ?? null, null, 1);
-    area.addEventListener("input", () => {
-      try { emit(JSON.parse(area.value)); area.setCustomValidity(""); } catch { area.setCustomValidity("invalid JSON"); }
-    });
-    return label(area);
+  function jsonControl(key, schemaNode, path, value, emit) {
+    const area = h("textarea", { rows: 3, spellcheck: "false", class: "json" });
+    area.value = JSON.stringify(value ?? null);
+    const read = (commit) => {
+      try { emit(JSON.parse(area.value), commit); area.setCustomValidity(""); } catch { area.setCustomValidity("invalid JSON"); }
+    };
+    area.addEventListener("input", () => read(false));
+    area.addEventListener("change", () => read(true));
+    return fieldRow(key, schemaNode, path, area, "JSON");
   }
 
-  function presetControl(key, preset, path, value, emit, label) {
-    const select = h("select", {}, h("option", { value: "" }, "loading…"));
-    const custom = h("textarea", { rows: 8, spellcheck: "false", hidden: typeof value === "string" });
-    const wrap = h("div", {}, select, custom);
-    catalogCategory(preset.category).then((presets) => {
-      select.replaceChildren(
-        ...presets.map((p) => h("option", { value: p.id, selected: p.id === value, title: p.source }, p.name || p.id)),
-        h("option", { value: "__custom__", selected: typeof value === "object" }, "custom (edit JSON)…"),
+  function arrayTable(key, schemaNode, itemSchema, path, rows, emit) {
+    const columns = Object.entries(itemSchema.properties);
+    const wrap = h("div", { class: "array-table", "data-path": path.join(".") });
+    const render = () => {
+      const body = rows.map((row, i) => h("tr", {},
+        columns.map(([col, colSchema]) => {
+          const cellPath = [...path, i, col];
+          const cell = control(col, colSchema, cellPath);
+          const input = cell.querySelector("input, select, textarea") || cell;
+          input.setAttribute("aria-label", `${key} ${i + 1} ${col}`);
+          return h("td", {}, input);
+        }),
+        h("td", {}, h("button", { type: "button", class: "icon", title: "remove row", "aria-label": "remove row", onclick: () => {
+          if (rows.length <= (schemaNode.minItems || 0)) return;
+          rows.splice(i, 1); emit(rows, true); render();
+        } }, "×"))));
+      fill(wrap, 
+        h("div", { class: "array-title" }, labelFor(key, schemaNode), schemaNode.description ? h("span", { class: "hint" }, schemaNode.description) : null),
+        h("div", { class: "scroll-x" }, h("table", { class: "compact" },
+          h("thead", {}, h("tr", {}, columns.map(([col]) => { const u = unitOf(col); return h("th", {}, labelFor(col, {}), u.unit ? ` [${u.unit}]` : ""); }), h("th", {}))),
+          h("tbody", {}, body))),
+        h("button", { type: "button", class: "link", onclick: () => {
+          rows.push(structuredClone(rows[rows.length - 1] || {})); emit(rows, true); render();
+        } }, "+ add row"));
+    };
+    render();
+    return wrap;
+  }
+
+  function presetControl(key, schemaNode, preset, path, value, emit) {
+    const nullable = (schemaNode.anyOf || []).some((o) => o.type === "null");
+    const select = h("select", { "data-preset": preset.category }, h("option", { value: typeof value === "string" ? value : "" }, typeof value === "string" ? value : "loading…"));
+    const details = h("div", { class: "preset-fields" });
+    const row = fieldRow(key, schemaNode, path, select, "");
+    const wrap = h("div", { class: "preset", "data-path": path.join(".") }, row, details);
+    let presets = [];
+    const showFields = () => {
+      fill(details, );
+      const current = getAt(doc.inputs, path);
+      if (current && typeof current === "object") {
+        const fs = h("fieldset", { class: "custom-spec" }, h("legend", {}, `custom ${preset.category}`));
+        for (const [k, s] of Object.entries(preset.specSchema.properties || {})) {
+          if (PRESET_METADATA.has(k)) continue;
+          fs.append(control(k, s, [...path, k]));
+        }
+        details.append(fs);
+      }
+    };
+    catalogCategory(preset.category).then((list) => {
+      presets = list;
+      const current = getAt(doc.inputs, path);
+      fill(select, 
+        nullable ? h("option", { value: "__none__", selected: current === null || current === undefined }, "none") : null,
+        ...presets.map((p) => h("option", { value: p.id, selected: p.id === current, title: p.source || "" }, p.name || p.id)),
+        h("option", { value: "__custom__", selected: !!current && typeof current === "object" }, "customise…"),
       );
-      if (typeof value === "object" && value) custom.value = JSON.stringify(value, null, 1);
-      select.addEventListener("change", () => {
-        if (select.value === "__custom__") {
-          const base = presets.find((p) => p.id === (typeof value === "string" ? value : "")) || presets[0];
-          const inline = Object.fromEntries(Object.entries(base).filter(([k]) => k in (preset.specSchema.properties || {})));
-          inline.id = "custom"; inline.name = `custom (from ${base.id})`;
-          custom.hidden = false;
-          custom.value = JSON.stringify(inline, null, 1);
-          emit(inline);
-        } else { custom.hidden = true; emit(select.value); }
-      });
+      showFields();
     });
-    custom.addEventListener("input", () => {
-      try { emit(JSON.parse(custom.value)); custom.setCustomValidity(""); } catch { custom.setCustomValidity("invalid JSON"); }
+    select.addEventListener("change", () => {
+      const current = getAt(doc.inputs, path);
+      if (select.value === "__custom__") {
+        const from = presets.find((p) => p.id === (typeof current === "string" ? current : "")) || presets[0];
+        const inline = Object.fromEntries(Object.entries(from).filter(([k]) => k in (preset.specSchema.properties || {})));
+        inline.id = "custom";
+        inline.name = `custom (from ${from.name || from.id})`;
+        emit(inline, true);
+      } else emit(select.value === "__none__" ? null : select.value, true);
+      showFields();
     });
-    return label(wrap);
+    return wrap;
   }
 
-  const fields = h("div", {});
-  for (const [key, propSchema] of Object.entries(inputsSchema.properties || {})) fields.append(control(key, propSchema, [key]));
-  container.append(fields);
+  const groups = { presets: [], numbers: [], more: [] };
+  for (const [key, propSchema] of Object.entries(inputsSchema.properties || {})) {
+    const el = control(key, propSchema, [key]);
+    const isPreset = el.classList.contains("preset");
+    (isPreset ? groups.presets : el.tagName === "FIELDSET" || el.classList.contains("array-table") ? groups.more : groups.numbers).push(el);
+  }
+  container.append(...[
+    groups.presets.length ? h("section", { class: "form-group" }, h("h3", {}, "Hardware & workload"), groups.presets) : null,
+    h("section", { class: "form-group" }, h("h3", {}, "Settings"), groups.numbers),
+    groups.more.length ? h("section", { class: "form-group" }, h("h3", {}, "Structured inputs"), groups.more) : null,
+  ].filter(Boolean));
   return container;
 }

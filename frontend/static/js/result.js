@@ -1,66 +1,192 @@
-// Renders an EvaluationResult: metric cards with "show the math", tables, Plotly figures.
-import { formatNumber, h } from "./dom.js";
+// Renders an EvaluationResult: metric cards with "show the math", Plotly figures, breakdown tables.
+// A view is created once per page and updated in place, so open "show the math" panels stay open
+// and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
+import { csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
 
-export function renderMetrics(result) {
-  return h("div", { class: "metrics", id: "metrics" }, result.metrics.map((m) =>
-    h("div", { class: "metric", "data-metric": m.key },
-      h("div", { class: "muted" }, m.label),
-      h("div", {}, h("span", { class: "value" }, formatNumber(m.value)), h("span", { class: "unit" }, m.unit)),
-      m.formula ? h("details", {},
-        h("summary", {}, "show the math"),
-        h("div", { class: "math" }, h("code", {}, m.formula)),
-        Object.keys(m.terms || {}).length ? h("table", {}, Object.entries(m.terms).map(([k, v]) =>
-          h("tr", {}, h("td", {}, k), h("td", { class: "num" }, formatNumber(v))))) : null,
-      ) : null,
-    )));
-}
+//: Metric cards shown before "show all": the kinds list their headline metrics first.
+const PRIMARY_METRICS = 12;
 
-export function renderTable(table) {
-  return h("div", { class: "table", "data-table": table.key },
-    h("h3", {}, table.title),
-    h("div", { style: "overflow-x:auto" }, h("table", {},
-      h("thead", {}, h("tr", {}, table.columns.map((c) =>
-        h("th", { class: "num" }, c.label, c.unit ? ` [${c.unit}]` : "")))),
-      h("tbody", {}, table.rows.map((row) => h("tr", {}, row.map((cell) =>
-        h("td", { class: typeof cell === "number" ? "num" : "" }, formatNumber(cell)))))))));
+export const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+const BASE_LAYOUT = {
+  margin: { t: 48, l: 64, r: 16, b: 48 },
+  font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1d232b" },
+  paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+  colorway: ["#2058c9", "#e07b00", "#1b7f3b", "#b3261e", "#7b3fb8", "#0f8b8d", "#b8860b", "#5c6b7a"],
+  hoverlabel: { namelength: -1 },
+};
+
+export function plot(div, data, layout, height = 360) {
+  const merged = { ...BASE_LAYOUT, height, ...layout };
+  // Long or many legend entries go below the plot, so they do not squeeze it.
+  const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
+  if (!layout.legend && layout.showlegend !== false && names.length > 1 && (names.length > 6 || names.some((n) => n.length > 22))) {
+    const entry = Math.min(260, 36 + 6.3 * Math.max(...names.map((n) => n.length)));
+    const rows = Math.ceil(names.length / Math.max(1, Math.floor((div.clientWidth || 460) / entry)));
+    merged.legend = { orientation: "h", traceorder: "normal", entrywidth: entry, x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } };
+    merged.title = { ...(merged.title || {}), y: 1, yref: "container", yanchor: "top", pad: { t: 12 } };
+    merged.height = height + 20 * Math.min(rows, 8);
+    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), t: 66 + 20 * Math.min(rows, 8) };
+  }
+  for (const axis of ["xaxis", "yaxis"]) merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
+  if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
+  window.addEventListener("load", () => window.Plotly.react(div, data, merged, PLOT_CONFIG), { once: true });
+  return Promise.resolve();
 }
 
 export function renderFigure(figure, target) {
   const div = target || h("div", { class: "figure", "data-figure": figure.key });
-  const draw = () => window.Plotly.react(div, figure.figure.data || [], {
-    title: { text: figure.title }, margin: { t: 50, l: 60, r: 20, b: 50 }, ...(figure.figure.layout || {}),
-  }, { responsive: true, displaylogo: false });
-  if (window.Plotly) draw(); else window.addEventListener("load", draw, { once: true });
+  const layout = figure.figure.layout || {};
+  plot(div, figure.figure.data || [], { ...layout, title: { text: figure.title, x: 0.02, font: { size: 14 } } }, layout.height || 360);
   return div;
 }
 
-export function renderResult(result) {
-  const notes = (result.notes || []).map((n) => h("p", { class: result.feasible ? "notice" : "error" }, n));
-  const refs = (result.references || []).length ? h("div", {}, h("h2", {}, "Published figures beside the engine"),
-    h("table", {}, h("thead", {}, h("tr", {}, ["quantity", "published", "engine", "error", "source"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, result.references.map((r) => h("tr", {},
-        h("td", {}, r.quantity || r.label || ""), h("td", { class: "num" }, formatNumber(r.published)),
-        h("td", { class: "num" }, formatNumber(r.engine)),
-        h("td", { class: "num" }, r.relative_error === undefined || r.relative_error === null ? "—" : `${(r.relative_error * 100).toFixed(1)}%`),
-        h("td", {}, r.source || "")))))) : null;
-  return h("div", { class: "result" },
-    h("p", { class: result.feasible ? "good" : "bad", id: "feasible" }, result.feasible ? "✓ feasible" : "✗ does not fit or is invalid — see notes"),
-    ...notes,
-    renderMetrics(result),
-    h("div", { id: "figures" }, result.figures.map((f) => renderFigure(f))),
-    refs,
-    h("div", { id: "tables" }, result.tables.map(renderTable)),
-  );
+function metricValue(m) {
+  if (["bool", "1 = yes"].includes(m.unit) && (m.value === 0 || m.value === 1)) {
+    return h("div", { class: "metric-value", title: String(m.value) }, h("span", { class: `value ${m.value ? "good" : "bad"}` }, m.value ? "yes" : "no"));
+  }
+  const { text, unit } = formatSI(m.value, m.unit);
+  return h("div", { class: "metric-value", title: m.value === null ? "undefined" : `${m.value} ${m.unit}` },
+    h("span", { class: "value" }, text), h("span", { class: "unit" }, unit === "1 = yes" ? "" : unit));
 }
 
-export function resultToCsv(result) {
-  const esc = (v) => { const s = v === null || v === undefined ? "" : String(v); return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s; };
-  const lines = [["metric", "label", "value", "unit", "formula"].join(",")];
-  for (const m of result.metrics) lines.push([m.key, m.label, m.value, m.unit, m.formula].map(esc).join(","));
-  for (const t of result.tables) {
-    lines.push("", esc(t.title));
-    lines.push(t.columns.map((c) => esc(c.unit ? `${c.label} [${c.unit}]` : c.label)).join(","));
-    for (const row of t.rows) lines.push(row.map(esc).join(","));
+function mathPanel(m, tables) {
+  const terms = Object.entries(m.terms || {});
+  return h("div", { class: "math" },
+    h("div", { class: "formula" }, h("span", { class: "muted" }, `${m.label} = `), h("code", {}, m.formula || "(an input or a direct count)")),
+    terms.length ? h("table", { class: "terms" }, h("thead", {}, h("tr", {}, h("th", {}, "term"), h("th", { class: "num" }, "value"))),
+      h("tbody", {}, terms.map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)),
+        h("td", { class: "num", title: String(v) }, typeof v === "number" ? formatNumber(v, 5) : v))))) : null,
+    h("div", { class: "result-line" }, "= ", h("strong", {}, formatNumber(m.value, 6)), ` ${m.unit}`),
+    tables.length ? h("div", { class: "breakdowns" }, "Breakdown: ", tables.map((t) =>
+      h("a", { href: `#table-${t.key}`, "data-table-link": t.key, onclick: (event) => {
+        event.preventDefault();
+        const target = document.getElementById(`table-${t.key}`);
+        if (target) { target.open = true; target.scrollIntoView({ behavior: "smooth", block: "start" }); target.classList.add("flash"); setTimeout(() => target.classList.remove("flash"), 1200); }
+      } }, t.title))) : null);
+}
+
+function tableToCsv(table) {
+  const lines = [table.columns.map((c) => csvCell(c.unit ? `${c.label} [${c.unit}]` : c.label)).join(",")];
+  for (const row of table.rows) lines.push(row.map(csvCell).join(","));
+  return lines.join("\n") + "\n";
+}
+
+export function renderTable(table, open = false) {
+  return h("details", { class: "table", "data-table": table.key, id: `table-${table.key}`, open },
+    h("summary", {}, h("span", {}, table.title), h("span", { class: "muted" }, ` · ${table.rows.length} rows`),
+      h("button", { type: "button", class: "link small", onclick: (event) => { event.preventDefault(); download(`${table.key}.csv`, tableToCsv(table), "text/csv"); } }, "CSV")),
+    h("div", { class: "scroll-x" }, h("table", {},
+      h("thead", {}, h("tr", {}, table.columns.map((c) => h("th", { class: "num" }, c.label, c.unit ? h("span", { class: "muted" }, ` [${c.unit}]`) : "")))),
+      h("tbody", {}, table.rows.map((row) => h("tr", {}, row.map((cell) =>
+        h("td", { class: typeof cell === "number" ? "num" : "", title: typeof cell === "number" ? String(cell) : "" }, typeof cell === "boolean" ? (cell ? "yes" : "no") : formatNumber(cell)))))))));
+}
+
+// References that carry a whole scenario document are links to open it (e.g. a plan as a training scenario).
+function scenarioLinks(references) {
+  const links = references.filter((r) => r.document && typeof r.document === "object" && r.document.kind);
+  if (!links.length) return null;
+  return h("details", { class: "table", id: "scenario-links", open: true },
+    h("summary", {}, "Open as a scenario"),
+    h("ul", { class: "link-list" }, links.map((r) => h("li", {},
+      h("a", { href: `/k/${encodeURIComponent(r.document.kind)}?doc=${encodeDoc(r.document)}`, "data-link": true }, String(r.label || r.document.name || "open")),
+      ...Object.entries(r).filter(([k, v]) => !["document", "label", "type", "source"].includes(k) && typeof v !== "object")
+        .map(([k, v]) => h("span", { class: "muted small" }, ` · ${k.replaceAll("_", " ")} ${formatNumber(v)}`))))));
+}
+
+function referencesTable(allReferences) {
+  const references = (allReferences || []).filter((r) => !(r.document && typeof r.document === "object"));
+  if (!references.length) return null;
+  const keys = [...new Set(references.flatMap((r) => Object.keys(r)))].filter((k) => !["source", "note"].includes(k));
+  const quantityKey = ["quantity", "what", "claim"].find((k) => keys.includes(k));
+  const rest = keys.filter((k) => k !== quantityKey);
+  return h("details", { class: "table", id: "references", open: true },
+    h("summary", {}, "Published figures this scenario can be checked against"),
+    h("div", { class: "scroll-x" }, h("table", {},
+      h("thead", {}, h("tr", {}, quantityKey ? h("th", {}, "quantity") : null, rest.map((k) => h("th", {}, k.replaceAll("_", " "))), h("th", {}, "source"))),
+      h("tbody", {}, references.map((r) => h("tr", {},
+        quantityKey ? h("td", {}, String(r[quantityKey] ?? "")) : null,
+        rest.map((k) => h("td", { class: typeof r[k] === "number" ? "num" : "" },
+          (k === "error" || k === "relative_error") && typeof r[k] === "number" ? `${(r[k] * 100).toFixed(1)}%` : formatNumber(r[k]))),
+        h("td", { class: "source" }, String(r.source || ""), r.note ? h("div", { class: "muted" }, String(r.note)) : null)))))));
+}
+
+// A view updated in place: { el, update(result) }.
+export function resultView() {
+  const status = h("div", { class: "verdict", id: "feasible" });
+  const notes = h("div", { class: "notes" });
+  const metrics = h("div", { class: "metrics", id: "metrics" });
+  const figures = h("div", { class: "figures", id: "figures" });
+  const refs = h("div", { id: "references-box" });
+  const tables = h("div", { id: "tables" });
+  const el = h("div", { class: "result", id: "result" }, status, notes, metrics,
+    h("h2", { class: "section" }, "Charts"), figures, refs, h("h2", { class: "section" }, "Breakdowns"), tables);
+  const openMath = new Set();
+  let showAll = false;
+  const openTables = new Set();
+  const figureDivs = new Map();
+  const drawnSignatures = new Map();
+
+  function update(result, { figuresToo = true } = {}) {
+    status.className = `verdict ${result.feasible ? "good" : "bad"}`;
+    status.textContent = result.feasible ? "✓ Feasible" : "✗ Does not fit or is invalid — see the notes";
+    const all = result.notes || [];
+    const item = (n) => h("li", {}, n);
+    fill(notes, all.length ? h("div", { class: result.feasible ? "notice notes-box" : "error notes-box" },
+      h("ul", {}, all.slice(0, 2).map(item)),
+      all.length > 2 ? h("details", {}, h("summary", {}, `${all.length - 2} more notes`), h("ul", {}, all.slice(2).map(item))) : null) : null);
+    for (const d of metrics.querySelectorAll("details[open]")) openMath.add(d.dataset.key);
+    for (const d of metrics.querySelectorAll("details:not([open])")) openMath.delete(d.dataset.key);
+    const cards = result.metrics.map((m, i) => {
+      const details = h("details", { "data-key": m.key, open: openMath.has(m.key) }, h("summary", {}, "show the math"), mathPanel(m, result.tables));
+      return h("div", { class: `metric${i >= PRIMARY_METRICS ? " extra" : ""}`, "data-metric": m.key }, h("div", { class: "metric-label" }, m.label), metricValue(m), details);
+    });
+    const extra = result.metrics.length - PRIMARY_METRICS;
+    const toggle = extra > 0 ? h("button", { type: "button", class: "link more-metrics", id: "more-metrics", onclick: () => {
+      showAll = !showAll; metrics.classList.toggle("show-all", showAll);
+      toggle.textContent = showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`;
+    } }, showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`) : null;
+    metrics.classList.toggle("show-all", showAll);
+    fill(metrics, ...cards, toggle);
+    for (const d of tables.querySelectorAll("details")) (d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table));
+    fill(tables, ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))));
+    tables.dataset.seen = "1";
+    fill(refs, referencesTable(result.references), scenarioLinks(result.references || []));
+    if (figuresToo) drawFigures(result);
   }
+
+  function drawFigures(result) {
+    const keys = new Set(result.figures.map((f) => f.key));
+    for (const [key, div] of figureDivs) if (!keys.has(key)) { window.Plotly && window.Plotly.purge(div); div.remove(); figureDivs.delete(key); drawnSignatures.delete(key); }
+    const drawn = [];
+    for (const f of result.figures) {
+      let div = figureDivs.get(f.key);
+      if (!div) { div = h("div", { class: "figure", "data-figure": f.key }); figureDivs.set(f.key, div); }
+      if (div.parentNode !== figures) figures.append(div);
+      // Only figures whose content changed are redrawn (Plotly is the slow part of an update).
+      const signature = JSON.stringify(f);
+      if (drawnSignatures.get(f.key) === signature) continue;
+      drawnSignatures.set(f.key, signature);
+      drawn.push(renderFigure(f, div));
+    }
+    return drawn;
+  }
+
+  return { el, update, drawFigures };
+}
+
+export function resultToCsv(doc, result) {
+  const lines = [["metric", "label", "value", "unit", "formula", "terms"].join(",")];
+  for (const m of result.metrics) {
+    const terms = Object.entries(m.terms || {}).map(([k, v]) => `${k}=${v}`).join("; ");
+    lines.push([m.key, m.label, m.value, m.unit, m.formula, terms].map(csvCell).join(","));
+  }
+  for (const t of result.tables) {
+    lines.push("", csvCell(t.title));
+    lines.push(t.columns.map((c) => csvCell(c.unit ? `${c.label} [${c.unit}]` : c.label)).join(","));
+    for (const row of t.rows) lines.push(row.map(csvCell).join(","));
+  }
+  lines.push("", "input,value");
+  const flat = (v, p) => (v && typeof v === "object" && !Array.isArray(v) ? Object.entries(v).flatMap(([k, x]) => flat(x, p ? `${p}.${k}` : k)) : [[p, Array.isArray(v) ? JSON.stringify(v) : v]]);
+  for (const [k, v] of flat(doc.inputs, "")) lines.push([k, v].map(csvCell).join(","));
   return lines.join("\n") + "\n";
 }

@@ -284,8 +284,9 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
     attention_buffers = np.where(ring, 2.0 * kv_chunk, np.where(ulysses, qkv_bytes, 0.0))
     zero3_buffers = np.where(zero >= 3, 2.0 * 2.0 * layer_params_gpu, 0.0)  # two gathered layers (prefetch)
-    buffers_first = embedding_masks + attention_buffers + zero3_buffers
-    buffers_last = output_acts + attention_buffers + zero3_buffers
+    recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
+    buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak
+    buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
     total_first = states_first.total + acts_first + buffers_first
     total_last = states_last.total + acts_last + buffers_last
     last_peak = total_last > total_first

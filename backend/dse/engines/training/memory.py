@@ -44,6 +44,9 @@ class LayerActivations:
     attention_scores: Array
     #: What the layer keeps under the plan's recomputation choice.
     kept: Array
+    #: What the backward of one layer re-materialises on top of `kept` (full: the whole layer;
+    #: selective: the attention scores): a transient peak of one layer, not one per layer.
+    recompute_working_set: Array
 
 
 def layer_activation_bytes(
@@ -90,7 +93,14 @@ def layer_activation_bytes(
         full_input,
         np.where(rc == Recompute.SELECTIVE, replicated + split, replicated + split + scores),
     )
-    return LayerActivations(replicated=replicated, tensor_parallel_split=split, attention_scores=scores, kept=kept)
+    everything = replicated + split + scores
+    return LayerActivations(
+        replicated=replicated,
+        tensor_parallel_split=split,
+        attention_scores=scores,
+        kept=kept,
+        recompute_working_set=everything - kept,
+    )
 
 
 def korthikanti_table2_bytes(*, s: Num, b: Num, h: Num, a: Num, t: Num, sequence_parallel: bool, recompute: str) -> Num:

@@ -1,0 +1,49 @@
+"""The standalone report, the validation endpoints and the sweep-axes helper over HTTP."""
+
+from __future__ import annotations
+
+import re
+
+from dse.scenarios.registry import KINDS
+
+HOSTILE = "<script>alert(1)</script></script><img src=x onerror=alert(2)>"
+
+
+def _doc(name: str = "report test") -> dict:
+    return {**KINDS["rl_scaling"].examples()[0], "name": name}
+
+
+def test_report_is_a_self_contained_download_with_user_text_escaped(client):
+    response = client.post("/api/v1/report", json=_doc(HOSTILE))
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith("attachment;")
+    html = response.text
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # Offline: no element loads anything (the browser test checks no request leaves the page);
+    # plotly.js is inline; the figure data sits in a JSON block.
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", html, flags=re.S)
+    assert not re.search(r"""<[^>]+\b(src|href)\s*=""", markup)
+    assert "Plotly.newPlot" in html and 'id="figure-data"' in html
+    data_block = html.split('id="figure-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data_block  # a name cannot close the block
+
+
+def test_saved_scenario_report(client):
+    saved = client.post("/api/v1/scenarios", json=_doc()).json()
+    response = client.get(f"/api/v1/scenarios/{saved['id']}/report.html")
+    assert response.status_code == 200 and f"/s/{saved['id']}" in response.text
+    assert client.get("/api/v1/scenarios/nope/report.html").status_code == 404
+
+
+def test_validation_endpoints(client):
+    everything = client.get("/api/v1/validation").json()
+    assert set(KINDS) <= set(everything)
+    rows = client.get("/api/v1/validation/rl_scaling").json()
+    assert {"quantity", "published", "engine", "relative_error", "tolerance", "source"} <= set(rows[0])
+    assert client.get("/api/v1/validation/nope").status_code == 404
+
+
+def test_sweep_axes_lists_numeric_inputs_with_their_values(client):
+    axes = client.post("/api/v1/sweep/axes", json=KINDS["inference"].examples()[0]).json()
+    assert axes["batch_size"] == KINDS["inference"].examples()[0]["inputs"]["batch_size"]

@@ -1,0 +1,296 @@
+"""The dashboard end to end in real headless Chromium (issue 8).
+
+Each test drives the pages as a person would and saves a screenshot under
+test-artifacts/screenshots/. The live-update latency is measured with performance.now() in the
+page (from the input event to the numbers, and to the redrawn charts) and written to
+test-artifacts/dashboard-latency.json; the issue's budget is 150 ms from a change to the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from dse.scenarios.registry import KINDS
+from tests.browser.conftest import ARTIFACTS, screenshot
+
+pytestmark = pytest.mark.browser
+
+#: The issue's bound from a change to the updated numbers; DSE_LATENCY_BUDGET_MS loosens it on slow machines.
+LATENCY_BUDGET_MS = float(os.environ.get("DSE_LATENCY_BUDGET_MS", "150"))
+#: Every registered kind (the test-only toy is registered by its own fixture, not at import).
+REAL_KINDS = list(KINDS)
+BATCH_INPUT = "label.field[data-path='batch_size'] input"
+
+
+def _example(kind: str, index: int = 0) -> dict:
+    return KINDS[kind].examples()[index]
+
+
+def _metric_values(page) -> dict[str, str]:
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('[data-metric]')]"
+        ".map((m) => [m.dataset.metric, m.querySelector('.value').textContent]))"
+    )
+
+
+def _figure_data(page, key: str) -> str:
+    return page.evaluate(f"() => JSON.stringify(document.querySelector(\"[data-figure='{key}']\").data)")
+
+
+def _wait_ready(page) -> None:
+    page.wait_for_selector("#metrics [data-metric] .value", timeout=30_000)
+    page.wait_for_selector("#figures .figure .main-svg", timeout=30_000)
+
+
+def _edit(page, selector: str, value: str) -> dict:
+    """Types a value as an input event and waits for the live update; returns its timings (ms)."""
+    before = page.evaluate("window.__dse.updates.length")
+    page.evaluate(
+        "([sel, v]) => { const el = document.querySelector(sel); el.value = v;"
+        " el.dispatchEvent(new Event('input', { bubbles: true })); }",
+        [selector, value],
+    )
+    page.wait_for_function("n => window.__dse.updates.length > n", arg=before, timeout=30_000)
+    u = page.evaluate("window.__dse.updates[window.__dse.updates.length - 1]")
+    return {"numbers_ms": u["numbers"] - u["edit"], "charts_ms": u["charts"] - u["edit"], "server_ms": u["server"]}
+
+
+def test_home_and_every_kind_page_render(live_server, page):
+    """Every registered kind has a page: form with preset pickers, metric cards, charts.
+    Nothing is fetched from outside the server."""
+    foreign: list[str] = []
+    page.on(
+        "request", lambda r: foreign.append(r.url) if not r.url.startswith((live_server, "data:", "blob:")) else None
+    )
+    page.goto(live_server)
+    page.wait_for_selector(".kind-card")
+    assert page.locator(".kind-card").count() >= len(REAL_KINDS)
+    screenshot(page, "home", docs=True)
+    for kind in REAL_KINDS:
+        page.goto(f"{live_server}/k/{kind}")
+        _wait_ready(page)
+        assert page.locator("select[data-preset] option").count() > 1, kind  # a preset picker, filled
+        units = page.locator(".field-input .unit").all_inner_texts()
+        assert any(u.strip() for u in units) or kind == "training", kind  # inputs carry their unit
+        # "show the math": every metric has a formula panel with the terms it took.
+        cards = page.locator("[data-metric]")
+        assert cards.count() == page.locator("[data-metric] details .math .formula").count() > 0
+        screenshot(page, f"kind-{kind}", docs=True)
+    assert not page.console_errors, page.console_errors
+    assert not foreign, foreign
+
+
+def test_change_updates_numbers_and_chart_quickly(live_server, page):
+    """Changing the batch size re-evaluates without a reload: numbers and the throughput chart change.
+    Latency from the input event to the new numbers is measured in the page (performance.now)."""
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    page.evaluate("window.__marker = 'same page'")
+    # Warm up the server's code paths once; the budget is about steady interaction.
+    _edit(page, BATCH_INPUT, "384")
+    before_numbers = _metric_values(page)
+    before_chart = _figure_data(page, "time_breakdown")
+    timings = [_edit(page, BATCH_INPUT, str(b)) for b in (256, 128, 64, 96, 192, 320, 448)]
+    after_numbers = _metric_values(page)
+    assert after_numbers["throughput_tokens_per_s"] != before_numbers["throughput_tokens_per_s"]
+    assert _figure_data(page, "time_breakdown") != before_chart
+    assert page.evaluate("window.__marker") == "same page"  # no reload
+    assert parse_qs(urlparse(page.url).query)["doc"]  # the inputs are in the URL
+    numbers = statistics.median(t["numbers_ms"] for t in timings)
+    charts = statistics.median(t["charts_ms"] for t in timings)
+    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS.parent / "dashboard-latency.json").write_text(
+        json.dumps(
+            {"kind": "inference", "edits": timings, "median_numbers_ms": numbers, "median_charts_ms": charts}, indent=1
+        )
+    )
+    page.locator("[data-metric='throughput_tokens_per_s'] summary").click()
+    screenshot(page, "live-update-show-the-math", docs=True)
+    assert numbers < LATENCY_BUDGET_MS, timings
+    assert not page.console_errors, page.console_errors
+
+
+def test_a_refused_input_is_named_and_the_last_result_kept(live_server, page):
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    before = _metric_values(page)
+    tp = "label.field[data-path='tensor_parallel'] input"
+    page.locator(tp).fill("3")  # does not divide GPT-3 7B's 32 heads
+    page.wait_for_selector("#eval-error .error")
+    assert "must divide the heads" in page.locator("#eval-error").inner_text()
+    assert page.locator("label.field[data-path='tensor_parallel'].invalid").count() == 1
+    assert _metric_values(page) == before  # kept, dimmed
+    page.locator(tp).fill("2")
+    page.wait_for_function("() => !document.querySelector('#eval-error').textContent")
+    assert page.locator("label.field.invalid").count() == 0
+    assert _metric_values(page) != before
+    assert not page.console_errors, page.console_errors
+
+
+def test_url_state_survives_reload_and_back_forward(live_server, page):
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    first = page.locator(BATCH_INPUT).input_value()
+    page.locator(BATCH_INPUT).fill("96")
+    page.locator(BATCH_INPUT).press("Enter")  # a finished edit (change event) is a history entry
+    page.wait_for_function("() => new URLSearchParams(location.search).has('doc') && location.search.length > 20")
+    page.wait_for_function(f"() => document.querySelector(\"{BATCH_INPUT}\").value === '96'")
+    page.reload()
+    _wait_ready(page)
+    assert page.locator(BATCH_INPUT).input_value() == "96"
+    page.go_back()
+    _wait_ready(page)
+    assert page.locator(BATCH_INPUT).input_value() == first
+    page.go_forward()
+    _wait_ready(page)
+    assert page.locator(BATCH_INPUT).input_value() == "96"
+    assert not page.console_errors, page.console_errors
+
+
+def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page):
+    page.goto(f"{live_server}/k/temporal_batching")
+    _wait_ready(page)
+    page.locator("#scenario-name").fill("Shared <b>TGN</b> run")
+    page.locator("label.field[data-path='temporal_batch_events'] input").fill("800")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('after the edit')")
+    _wait_ready(page)
+    mine = _metric_values(page)
+    page.click("#save")
+    link = page.locator("#share-link").get_attribute("href")
+    assert link.startswith("/s/")
+    screenshot(page, "saved-share-link")
+    # Someone else, in a fresh browser context, opens the link and sees the same inputs and results.
+    fresh_page.goto(f"{live_server}{link}")
+    _wait_ready(fresh_page)
+    assert fresh_page.locator("#scenario-name").input_value() == "Shared <b>TGN</b> run"
+    assert fresh_page.locator("h1").inner_text() == "Shared <b>TGN</b> run"  # shown as text, not HTML
+    assert fresh_page.locator("h1 b").count() == 0
+    assert fresh_page.locator("label.field[data-path='temporal_batch_events'] input").input_value() == "800"
+    assert _metric_values(fresh_page) == mine
+    screenshot(fresh_page, "shared-scenario", docs=True)
+    # Fork: an editable copy that remembers its parent; saved once it differs.
+    fresh_page.click("#fork")
+    fresh_page.wait_for_selector("#fork-of")
+    fresh_page.locator("label.field[data-path='temporal_batch_events'] input").fill("1600")
+    fresh_page.wait_for_function("() => document.querySelector('#status').textContent.includes('after the edit')")
+    fresh_page.click("#save")
+    fork_link = fresh_page.locator("#share-link").get_attribute("href")
+    assert fork_link != link
+    fresh_page.goto(f"{live_server}{fork_link}")
+    fresh_page.wait_for_selector("#saved-banner a")
+    assert fresh_page.locator("#saved-banner a").inner_text() == link.split("/")[-1]  # edited from the original
+    assert not page.console_errors and not fresh_page.console_errors
+
+
+def test_compare_two_scenarios(live_server, page):
+    base = _example("inference", 2)
+    hostile_name = "<img src=x onerror=alert(1)> bigger batch"
+    other = {**base, "name": hostile_name, "inputs": {**base["inputs"], "batch_size": 128}}
+    ids = [httpx.post(f"{live_server}/api/v1/scenarios", json=d).json()["id"] for d in (base, other)]
+    page.goto(f"{live_server}/compare")
+    page.wait_for_selector("#compare-choices")
+    for scenario_id in ids:
+        page.check(f"#compare-choices input[value='{scenario_id}']")
+    page.click("#compare-run")
+    page.wait_for_selector("#inputs-differ")
+    assert "inputs.batch_size" in page.locator("#inputs-differ").inner_text()
+    deltas = page.locator("#metric-deltas").inner_text()
+    assert "%" in deltas and "Decode throughput" in deltas
+    page.wait_for_selector("[data-figure='throughput_vs_batch'] .main-svg")
+    traces = page.evaluate(
+        "() => document.querySelector(\"[data-figure='throughput_vs_batch']\").data.map(t => t.name)"
+    )
+    assert any(n.startswith(base["name"]) for n in traces) and any("bigger batch" in n for n in traces)  # overlaid
+    assert page.locator("img[src=x]").count() == 0
+    # In the charts too, the name is text: Plotly gets it as entities and shows it literally.
+    legend = page.locator("[data-figure='throughput_vs_batch'] .legendtext").all_text_contents()
+    assert any(t.startswith(hostile_name) for t in legend), legend
+    screenshot(page, "compare", docs=True)
+    with page.expect_download() as download:
+        page.click("#export-compare-csv")
+    assert "inputs.batch_size" in Path(download.value.path()).read_text()
+    assert not page.console_errors, page.console_errors
+
+
+def test_exports_csv_json_and_offline_html_report(live_server, page, chromium, tmp_path):
+    page.goto(f"{live_server}/k/rl_scaling")
+    _wait_ready(page)
+    with page.expect_download() as csv_download:
+        page.click("#export-csv")
+    csv_text = Path(csv_download.value.path()).read_text()
+    assert csv_text.startswith("metric,label,value,unit,formula,terms") and "samples_per_s" in csv_text
+    with page.expect_download() as json_download:
+        page.click("#export-json")
+    exported = json.loads(Path(json_download.value.path()).read_text())
+    assert exported["document"]["kind"] == "rl_scaling" and exported["result"]["metrics"]
+    with page.expect_download() as html_download:
+        page.click("#export-html")
+    assert html_download.value.suggested_filename.endswith("-report.html")
+    report = tmp_path / html_download.value.suggested_filename
+    html_download.value.save_as(report)
+    assert report.stat().st_size > 1_000_000  # plotly.js is inside
+    # The report opens with the network cut off: plotly and the figures are embedded.
+    offline = chromium.new_context(offline=True, viewport={"width": 1200, "height": 900})
+    try:
+        report_page = offline.new_page()
+        errors: list[str] = []
+        report_page.on("pageerror", lambda exc: errors.append(str(exc)))
+        report_page.on("request", lambda r: errors.append(r.url) if not r.url.startswith("file:") else None)
+        report_page.goto(report.as_uri())
+        report_page.wait_for_selector(".figure .main-svg", timeout=30_000)
+        assert report_page.locator(".figure .main-svg").count() >= 1
+        assert "Metrics and their math" in report_page.content()
+        screenshot(report_page, "html-report")
+        assert not errors, errors
+    finally:
+        offline.close()
+    assert not page.console_errors, page.console_errors
+
+
+def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "batch_size")
+    page.fill("#sweep-values-0", "32:512:x2")
+    page.click("#sweep-add-axis")
+    page.select_option("#sweep-path-1", "tensor_parallel")
+    page.fill("#sweep-values-1", "1,2,4,8")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg")
+    trace = page.evaluate(
+        "() => { const d = document.querySelector('#sweep-out .figure').data[0];"
+        " return [d.type, d.z.length, d.z[0].length]; }"
+    )
+    assert trace == ["heatmap", 4, 5]
+    assert "20 design points" in page.locator("#sweep-caption").inner_text()
+    page.wait_for_function("() => document.querySelector('#sweep-out .figure').getBoundingClientRect().height >= 400")
+    page.locator("#sweep-out").scroll_into_view_if_needed()
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    screenshot(page, "sweep-heatmap", docs=True)
+    page.select_option("#sweep-mode", "pareto")
+    page.click("#sweep-run")
+    page.wait_for_function("() => document.querySelector('#sweep-out .figure').data.length === 2")
+    names = page.evaluate("() => document.querySelector('#sweep-out .figure').data.map(t => t.name)")
+    assert names == ["design points", "Pareto front"]
+    assert "sweep=" in page.url  # the sweep is part of the URL too
+    assert not page.console_errors, page.console_errors
+
+
+def test_validation_page_lists_published_vs_engine(live_server, page):
+    page.goto(f"{live_server}/validation")
+    for kind in REAL_KINDS:  # every kind's section is computed (a kind may cite nothing yet)
+        page.wait_for_selector(f"section[data-kind='{kind}'] .summary", timeout=20_000)
+    assert page.locator("section[data-kind='inference'] .validation-table tbody tr").count() >= 10
+    text = page.locator("section[data-kind='inference']").inner_text()
+    assert "NeuPIMs" in text and "±15%" in text
+    page.wait_for_selector("[data-figure='validation-errors'] .main-svg")
+    screenshot(page, "validation", docs=True)
+    assert not page.console_errors, page.console_errors
