@@ -28,7 +28,14 @@ MAX_EXAMPLES = int(os.environ.get("DSE_FUZZ_EXAMPLES", "50"))
 # Operations whose body is a whole scenario document: the coverage phase enumerates every field of
 # every kind's schema there (~45 s on 2 cores), so they get the random phases (valid and invalid
 # bodies) only; every other operation also gets the coverage phase.
-DOCUMENT_BODIES = ["/api/v1/evaluate", "/api/v1/sweep", "/api/v1/compare", "/api/v1/scenarios"]
+DOCUMENT_BODIES = [
+    "/api/v1/evaluate",
+    "/api/v1/sweep",
+    "/api/v1/sweep/axes",
+    "/api/v1/compare",
+    "/api/v1/scenarios",
+    "/api/v1/report",
+]
 
 
 def _config(*, coverage: bool) -> SchemathesisConfig:

@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 
 from dse.api.app import create_app
+from dse.scenarios.documents import parse_document
 from dse.settings import Settings
 from dse.store import NotFound, Store
 from dse.store.database import alembic_config
@@ -86,15 +87,12 @@ def test_old_owner_tokens_still_rename_and_delete(upgraded: tuple[Store, dict[st
 
 
 def test_the_service_serves_the_upgraded_database(upgraded: tuple[Store, dict[str, Any], str]) -> None:
-    """Through the API; and within a release, saving the same content again finds the same id."""
-    from dse import __version__
-
+    """Through the API, and every stored document is still a valid document for the current code
+    (a release that changes an input incompatibly must migrate the stored documents too)."""
     store, manifest, url = upgraded
     store.dispose()
     with TestClient(create_app(Settings(database_url=url))) as api:
         for scenario_id, expected in manifest["scenarios"].items():
             got = api.get(f"/api/v1/scenarios/{scenario_id}")
             assert got.status_code == 200 and got.json()["document"] == expected["document"]
-            if manifest["release"] == __version__:  # later releases may add inputs with defaults
-                resaved = api.post("/api/v1/scenarios", json=expected["document"])
-                assert resaved.status_code == 200 and resaved.json()["id"] == scenario_id
+            parse_document(got.json()["document"])

@@ -223,6 +223,8 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             raise InputError("minibatch_samples", f"{minibatch} exceeds the batch of {batch} samples per iteration")
         if minibatch < num_gpus:
             raise InputError("minibatch_samples", f"{minibatch} leaves some of the {num_gpus} GPUs without a sample")
+        if not workload.policy_layers:  # no network: zero time per iteration, infinite samples/s
+            raise InputError("workload.policy_layers", "give at least one layer")
         try:
             _shape(tuple(workload.policy_layers))
         except ValueError as exc:
