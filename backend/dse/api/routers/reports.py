@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
+from dse.api.cpu import run_cpu_bound
 from dse.api.deps import CatalogDep, StoreDep
 from dse.api.routers.evaluate import cached_evaluation
 from dse.api.routers.pages import PLOTLY_JS
@@ -163,17 +164,27 @@ def build_router(document_type: Any) -> APIRouter:
     }
 
     @router.get("/scenarios/{scenario_id}/report.html", name="scenario_report", responses=html_response)
-    def scenario_report(scenario_id: str, store: StoreDep, catalog: CatalogDep) -> Response:
+    async def scenario_report(scenario_id: str, store: StoreDep, catalog: CatalogDep, http: Request) -> Response:
         """The saved scenario as a standalone HTML report that opens offline."""
-        record = store.get(scenario_id)
-        document = parse_document(record.document)
-        result = cached_evaluation(store, record.id, document, catalog)
-        return _attachment(record.name, render_report(document_json(document), result, f"/s/{record.id}"))
+
+        def work() -> Response:  # in the CPU pool (dse.api.cpu): a cache miss evaluates
+            record = store.get(scenario_id)
+            document = parse_document(record.document)
+            result = cached_evaluation(store, record.id, document, catalog)
+            return _attachment(record.name, render_report(document_json(document), result, f"/s/{record.id}"))
+
+        return await run_cpu_bound(http, work)
 
     @router.post("/report", name="document_report", responses=html_response)
-    def document_report(document: Annotated[document_type, Body()], catalog: CatalogDep) -> Response:
+    async def document_report(
+        document: Annotated[document_type, Body()], catalog: CatalogDep, http: Request
+    ) -> Response:
         """An unsaved document as a standalone HTML report that opens offline."""
-        result = evaluate_document(document, catalog)
-        return _attachment(document.name, render_report(document_json(document), result))
+
+        def work() -> Response:  # in the CPU pool (dse.api.cpu)
+            result = evaluate_document(document, catalog)
+            return _attachment(document.name, render_report(document_json(document), result))
+
+        return await run_cpu_bound(http, work)
 
     return router
