@@ -50,15 +50,17 @@ def _wait_ready(page) -> None:
 
 
 def _edit(page, selector: str, value: str) -> dict:
-    """Types a value as an input event and waits for the live update; returns its timings (ms)."""
-    before = page.evaluate("window.__dse.updates.length")
-    page.evaluate(
-        "([sel, v]) => { const el = document.querySelector(sel); el.value = v;"
-        " el.dispatchEvent(new Event('input', { bubbles: true })); }",
+    """Types a value as an input event and waits for the update that this edit caused (not an earlier
+    one still in flight); returns its timings (ms)."""
+    dispatched_at = page.evaluate(
+        "([sel, v]) => { const t = performance.now(); const el = document.querySelector(sel); el.value = v;"
+        " el.dispatchEvent(new Event('input', { bubbles: true })); return t; }",
         [selector, value],
     )
-    page.wait_for_function("n => window.__dse.updates.length > n", arg=before, timeout=30_000)
-    u = page.evaluate("window.__dse.updates[window.__dse.updates.length - 1]")
+    page.wait_for_function(
+        "t => window.__dse.updates.some((u) => u.edit !== null && u.edit >= t)", arg=dispatched_at, timeout=30_000
+    )
+    u = page.evaluate("t => window.__dse.updates.filter((u) => u.edit !== null && u.edit >= t).at(-1)", dispatched_at)
     return {"numbers_ms": u["numbers"] - u["edit"], "charts_ms": u["charts"] - u["edit"], "server_ms": u["server"]}
 
 
@@ -157,9 +159,9 @@ def test_url_state_survives_reload_and_back_forward(live_server, page):
 def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page):
     page.goto(f"{live_server}/k/temporal_batching")
     _wait_ready(page)
-    page.locator("#scenario-name").fill("Shared <b>TGN</b> run")
-    page.locator("label.field[data-path='temporal_batch_events'] input").fill("800")
-    page.wait_for_function("() => document.querySelector('#status').textContent.includes('after the edit')")
+    # One edit at a time, each waited for by its own update, so the numbers read are the last edit's.
+    _edit(page, "#scenario-name", "Shared <b>TGN</b> run")
+    _edit(page, "label.field[data-path='temporal_batch_events'] input", "800")
     _wait_ready(page)
     mine = _metric_values(page)
     page.click("#save")
@@ -178,8 +180,7 @@ def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page
     # Fork: an editable copy that remembers its parent; saved once it differs.
     fresh_page.click("#fork")
     fresh_page.wait_for_selector("#fork-of")
-    fresh_page.locator("label.field[data-path='temporal_batch_events'] input").fill("1600")
-    fresh_page.wait_for_function("() => document.querySelector('#status').textContent.includes('after the edit')")
+    _edit(fresh_page, "label.field[data-path='temporal_batch_events'] input", "1600")
     fresh_page.click("#save")
     fork_link = fresh_page.locator("#share-link").get_attribute("href")
     assert fork_link != link
