@@ -27,6 +27,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{_rate(gpu)} / {_rate(neupims)}",
             )
         )
+        if "api_evaluation" in inference:
+            api = inference["api_evaluation"]
+            out.append(
+                (
+                    "inference: one evaluation through the API (POST /api/v1/evaluate, median / best)",
+                    f"{api['median_s'] * 1e3:.1f} ms / {api['best_s'] * 1e3:.1f} ms",
+                )
+            )
     training = results.get("training", {})
     if training:
         out.append(("training: random plans, one `evaluate_plans` call (plans)", _rate(training["plans_per_s"])))
