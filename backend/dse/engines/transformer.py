@@ -14,22 +14,21 @@ from dse.specs.llm import LLMSpec
 
 @dataclass(frozen=True)
 class ParameterBreakdown:
-    """Parameters per component of the whole model (counts, broadcast over inputs)."""
+    """Parameters per component of the whole model, and of one layer (counts, broadcast over inputs)."""
 
     attention: Num
     ffn: Num
     norms: Num
     embeddings: Num
     lm_head: Num
+    layer_attention: Num
+    layer_ffn: Num
+    layer_norms: Num
 
     @property
     def per_layer(self) -> Num:
         """Attention + FFN + the layer's two norms, for one layer."""
         return self.layer_attention + self.layer_ffn + self.layer_norms
-
-    layer_attention: Num = 0.0
-    layer_ffn: Num = 0.0
-    layer_norms: Num = 0.0
 
     @property
     def total(self) -> Num:
