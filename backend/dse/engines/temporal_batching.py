@@ -16,6 +16,9 @@ on (u, v),
     rate(b)    = 1 - (1/b) sum_uv w_uv (1 - r_uv^b) / (1 - r_uv)
 bipartite (users -> items): r_uv = (1 - p_u)(1 - q_v); one node set: r_uv = (1 - p_u - p_v)^2.
 Node classes (same degree) replace single nodes, so the sums run over classes.
+
+Zipf exponent fit: a published selection threshold (least events per kept node) and the mean
+events per node pin s through mean / least = (1/N) sum_r (N/r)^s (fit_zipf_exponent).
 """
 
 from __future__ import annotations
