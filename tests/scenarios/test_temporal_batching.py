@@ -76,16 +76,18 @@ def test_each_side_keeps_its_own_exponent_unless_overridden():
     """A flatter item side lowers the rate; the override applies one exponent to both sides."""
     wikipedia = json.loads((CATALOG.root / "graph_datasets" / "wikipedia.json").read_text())
     flat_items = {**wikipedia, "destination_side": {**wikipedia["destination_side"], "exponent": 0.0}}
+    both_075 = {**wikipedia, **{k: {**wikipedia[k], "exponent": 0.75} for k in ("source_side", "destination_side")}}
     rate = {}
     for name, doc in (
         ("preset", {}),
         ("flat", {"dataset": flat_items}),
+        ("both_075", {"dataset": both_075}),
         ("override", {"dataset": flat_items, "zipf_exponent": 0.75}),
     ):
         result = KIND.evaluate(_resolve(**doc))
         rate[name] = next(m.value for m in result.metrics if m.key == "discontinuity_rate")
     assert rate["flat"] < rate["preset"]
-    assert rate["override"] == pytest.approx(rate["preset"], rel=1e-12)
+    assert rate["override"] == pytest.approx(rate["both_075"], rel=1e-12)
 
 
 def test_figures_have_one_line_per_dataset():

@@ -16,6 +16,9 @@ on (u, v),
     rate(b)    = 1 - (1/b) sum_uv w_uv (1 - r_uv^b) / (1 - r_uv)
 bipartite (users -> items): r_uv = (1 - p_u)(1 - q_v); one node set: r_uv = (1 - p_u - p_v)^2.
 Node classes (same degree) replace single nodes, so the sums run over classes.
+
+Zipf exponent fit: a published selection threshold (least events per kept node) and the mean
+events per node pin s through mean / least = (1/N) sum_r (N/r)^s (fit_zipf_exponent).
 """
 
 from __future__ import annotations
@@ -83,6 +86,50 @@ def _power_integral(lo: FloatArray, hi: FloatArray, exponent: float) -> FloatArr
         return result
     a = 1.0 - exponent
     result = (hi**a - lo**a) / a
+    return result
+
+
+#: Bracket of the Zipf exponent fit: s = 0 is a flat side; s = 4 puts >90% of a side on its top node.
+ZIPF_FIT_MAX_EXPONENT = 4.0
+#: Bisection halvings: 60 shrink the 4-wide bracket below float64 resolution.
+_BISECTION_STEPS = 60
+
+
+def zipf_mean_over_min(*, exponent: Num, nodes: int) -> Num:
+    """Mean over least events per node of a Zipf rank law on `nodes` ranks (exact sum over ranks).
+
+    degree(r) = E r^-s / H,  H = sum_{r=1..N} r^-s;  mean / degree(N) = (1/N) sum_r (N / r)^s.
+    Increasing in s: 1 at s = 0 (a flat side), H_N at s = 1. Broadcasts `exponent`.
+    """
+    s = np.asarray(exponent, dtype=np.float64)
+    log_ratio = np.log(nodes / np.arange(1, nodes + 1, dtype=np.float64))  # log(N / r)
+    flat = s.ravel()
+    result = np.empty_like(flat)
+    for start in range(0, flat.size, _CHUNK):  # bounds the (exponents x ranks) matrix, not a loop per point
+        result[start : start + _CHUNK] = np.exp(flat[start : start + _CHUNK, None] * log_ratio).mean(axis=1)
+    out: Num = result.reshape(s.shape)
+    return out
+
+
+def fit_zipf_exponent(*, nodes: int, events: Num, min_events_per_node: Num) -> Num:
+    """The Zipf exponent s at which a side of `nodes` ranks holding `events` endpoints has its least
+    node at `min_events_per_node`: solves zipf_mean_over_min(s, N) = (events / N) / min_events_per_node.
+
+    The published statistic is a selection rule (e.g. JODIE keeps editors with at least 5 edits),
+    so the least-active kept node sits at the threshold. Bisection over s in [0, ZIPF_FIT_MAX_EXPONENT],
+    vectorised over the targets; a ratio below 1 (mean under the minimum) is impossible and gives NaN.
+    """
+    target = np.asarray(events, dtype=np.float64) / nodes / np.asarray(min_events_per_node, dtype=np.float64)
+    lo = np.zeros_like(target)
+    hi = np.full_like(target, ZIPF_FIT_MAX_EXPONENT)
+    for _ in range(_BISECTION_STEPS):  # fixed halvings of the bracket, each one vectorised call
+        mid = 0.5 * (lo + hi)
+        below = np.asarray(zipf_mean_over_min(exponent=mid, nodes=nodes)) < target
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    fitted = 0.5 * (lo + hi)
+    top = np.asarray(zipf_mean_over_min(exponent=ZIPF_FIT_MAX_EXPONENT, nodes=nodes))
+    result: Num = np.where((target >= 1.0) & (target <= top), fitted, np.nan)
     return result
 
 
