@@ -654,35 +654,55 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
         }
 
     def _published_latency_references(self, r: PruningResolved) -> list[dict[str, Any]]:
-        """APTP's reported latencies and MACs (Table 1) beside the engine's, same setting."""
+        """APTP's reported MACs and latencies (Table 1) beside the engine's, in the same setting.
+
+        MACs: APTP's counter counts the self-attention matmuls twice (1384.2 G = conv+linear +
+        2 x self-attention + cross-attention of this counter, to 0.03%), so the engine's figure is
+        given in that convention. Latencies only on an A100 preset, the published hardware; each
+        reference carries the tolerance its test in tests/scenarios/test_pruning.py states.
+        """
         table = self._unet_table(r)
         side = APTP_TABLE1_IMAGE_SIDE_PX / r.pipeline.unet.vae_scale_factor
-        engine_macs = float(eng.total_macs(table, latent_side=side, include_attention_matmuls=True))
-        lat = self.published_setting_latencies(r)
-        setting = f"768 px, 25 steps, batch 1, CFG, {APTP_TABLE1_DTYPE} on {r.accelerator.name} (published: A100)"
+        macs = eng.count_blocks(table, latent_side=side).macs.sum(axis=0)
+        by_category = dict(zip(eng.CATEGORY_NAMES, macs, strict=True))
+        aptp_convention = float(
+            by_category["conv"]
+            + by_category["linear"]
+            + 2.0 * by_category["self_attention"]
+            + by_category["cross_attention"]
+        )
+        published_macs = APTP_TABLE1_SD21_UNET_MACS_PER_STEP
         refs: list[dict[str, Any]] = [
             {
-                "quantity": "SD 2.1 UNet MACs per step at 768 px, APTP's op counter vs this counter (with attention)",
-                "published": APTP_TABLE1_SD21_UNET_MACS_PER_STEP,
-                "engine": engine_macs,
+                "quantity": "APTP's op counter: SD 2.1 UNet MACs per step at 768 px (self-attention counted twice)",
+                "published": published_macs,
+                "engine": aptp_convention,
                 "unit": "MAC",
-                "relative_error": (engine_macs - APTP_TABLE1_SD21_UNET_MACS_PER_STEP)
-                / APTP_TABLE1_SD21_UNET_MACS_PER_STEP,
+                "relative_error": (aptp_convention - published_macs) / published_macs,
+                "tolerance": 0.001,
                 "source": APTP_TABLE1_SOURCE,
-                "note": "1384.2 G = 760.5 G conv+linear + 2 x 310.1 G self-attention + 4.0 G cross-attention "
-                "(this counter's split) to 0.03%: APTP's counter appears to count the self-attention matmuls twice.",
-            },
+                "note": f"This counter's own total (attention matmuls counted once) is "
+                f"{float(macs.sum()) / 1e9:.1f} G; R is a ratio within one counter.",
+            }
+        ]
+        if not r.accelerator.id.startswith("a100"):
+            return refs
+        lat = self.published_setting_latencies(r)
+        setting = f"768 px, 25 steps, batch 1, CFG, {APTP_TABLE1_DTYPE}, {r.accelerator.name}"
+        refs.append(
             {
                 "quantity": f"SD 2.1 latency per image ({setting})",
                 "published": APTP_TABLE1_SD21_LATENCY_S,
                 "engine": lat["full_latency_s"],
                 "unit": "s",
                 "relative_error": (lat["full_latency_s"] - APTP_TABLE1_SD21_LATENCY_S) / APTP_TABLE1_SD21_LATENCY_S,
+                "tolerance": 0.25,
                 "source": APTP_TABLE1_SOURCE,
-                "note": "Missed: the roofline has no mixed fp32/TF32 mode (PyTorch lets cuDNN convolutions use "
-                "TF32 in an fp32 pipeline) and does not price eager-mode overheads; compare the latency ratios.",
-            },
-        ]
+                "note": "Missed (recorded): the timing precision is not stated; the roofline has no fp32 mode with "
+                "TF32 convolutions (PyTorch's default in an fp32 pipeline) and no eager-mode overheads. "
+                "Compare the latency ratios.",
+            }
+        )
         for (label, _, latency_s), engine_s, ratio in zip(
             APTP_TABLE1_ROWS, lat["row_latency_s"], lat["row_resource_ratio"], strict=True
         ):
@@ -695,6 +715,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                     "engine": engine,
                     "unit": "",
                     "relative_error": (engine - published) / published,
+                    "tolerance": 0.05,
                     "source": APTP_TABLE1_SOURCE,
                 }
             )
