@@ -1,6 +1,6 @@
-"""Pruning (APTP on Stable Diffusion): the UNet's parameters and MACs per step, cited by the kind's
-examples (shared/REFERENCE.md section 4). Tolerance 1%, the pruning issue's, as in
-tests/engines/test_pruning_engine.py."""
+"""Pruning (APTP on Stable Diffusion): the UNet's parameters and MACs per step (shared/REFERENCE.md
+section 4; tolerance 1%, the pruning issue's, as in tests/engines/test_pruning_engine.py), and APTP's
+published MACs and latencies (references that carry their own tolerance, as in tests/scenarios/test_pruning.py)."""
 
 from __future__ import annotations
 
