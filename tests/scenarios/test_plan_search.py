@@ -140,3 +140,35 @@ def test_no_plan_fits_is_an_answer_not_an_error():
     assert not result.feasible and values["best_iteration_time_s"] is None and values["fitting_plans"] == 0
     refusals = {row[0]: row[3] for row in next(t for t in result.tables if t.key == "refusals").rows}
     assert refusals["OUT_OF_MEMORY"] == values["valid_plans"] > 0
+
+
+def test_quick_effort_is_a_labelled_subset_of_the_full_search():
+    """search_effort "quick" judges a subset of the full grid (powers-of-two micro-batches and chunks,
+    the largest cluster size only, FlashAttention only, no GPipe), so on a uniform cluster (one node
+    order, no mapping climb) its best plan can be no faster than the full search's; it says so in its
+    notes. On the Megatron GPT 18.4B Table 1 setting it finds the same best plan (exact equality:
+    the best plan, micro-batch 1 with FlashAttention on all 32 nodes, is in the subset)."""
+    setting = next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-18.4b")["inputs"]
+    full = KIND.evaluate(resolve(setting))
+    quick = KIND.evaluate(resolve({**setting, "search_effort": "quick"}))
+    f = {m.key: m.value for m in full.metrics}
+    q = {m.key: m.value for m in quick.metrics}
+    assert q["candidates"] < f["candidates"] and q["fitting_plans"] <= f["fitting_plans"]
+    assert q["best_iteration_time_s"] == f["best_iteration_time_s"]
+    assert quick.notes[0].startswith("Quick search") and not any(n.startswith("Quick") for n in full.notes)
+    # a whole-cluster-only subset: every listed plan uses all 32 nodes
+    top = next(t for t in quick.tables if t.key == "top_plans")
+    assert {row[2] for row in top.rows} == {32}
+    # the default stays the full search, so saved documents keep their numbers
+    assert resolve(setting).search_effort == "full"
+
+
+def test_quick_effort_never_beats_the_full_search_on_a_uniform_cluster():
+    """Subset of the grid, same engine: best(quick) >= best(full) (exact, not a tolerance)."""
+    setting = {**RACKS, "cluster": {k: v for k, v in RACKS["cluster"].items() if k != "node_pair_bandwidth_gb_per_s"}}
+    setting["global_batch_size"] = 96  # divisors 1,2,3,4,6,8,... : quick keeps only 1,2,4,8,16,32
+    best = {}
+    for effort in ("full", "quick"):
+        result = KIND.evaluate(resolve({**setting, "search_effort": effort}))
+        best[effort] = next(m.value for m in result.metrics if m.key == "best_iteration_time_s")
+    assert best["quick"] >= best["full"]
