@@ -40,6 +40,8 @@ from dse.engines.training.validity import OUT_OF_MEMORY, REASONS
 #: Plans per engine call: large enough that NumPy's per-call overhead vanishes, small enough
 #: that the ~50 result arrays of a chunk stay in cache-friendly, bounded memory (~100 MB).
 CHUNK_PLANS = 1 << 17
+#: What the grid calls keep per plan (ranking, the front, the sample); the listed plans are evaluated again in full.
+GRID_OUTPUTS = ("iteration_time_s", "memory_total_bytes")
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,9 @@ def search_plans(
         best_time: Array | None = None
         best_order = np.zeros(1, dtype=np.int64)
         for index, ordered in enumerate(grid_clusters):  # a loop over node orders (1 without a measured matrix)
-            result = evaluate_plans(model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan)
+            result = evaluate_plans(
+                model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan, outputs=GRID_OUTPUTS
+            )
             calls += 1
             if best_time is None:
                 reasons, fits, memory = result.reasons, result.fits, result.memory_total_bytes
