@@ -70,6 +70,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
 
   // Shows one result; false when a newer evaluation started meanwhile (its entry would be stale).
   async function show(result, { signal, editAt, started, received, phase }) {
+    if (signal.aborted || !view.el.isConnected) return false; // superseded, or the page was left
     view.update(result, { figuresToo: false });
     const numbersAt = performance.now();
     await Promise.all(view.drawFigures(result));
