@@ -3,12 +3,17 @@ reproduce each top plan exactly, sweeps, invalid inputs naming their field."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
+from dse.engines.plan_search.search import GRID_OUTPUTS
+from dse.engines.plan_search.space import enumerate_layouts, grid_plans, inner_axes
+from dse.engines.training import ClusterArrays, ModelArrays, evaluate_plans
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
@@ -172,3 +177,23 @@ def test_quick_effort_never_beats_the_full_search_on_a_uniform_cluster():
         result = KIND.evaluate(resolve({**setting, "search_effort": effort}))
         best[effort] = next(m.value for m in result.metrics if m.key == "best_iteration_time_s")
     assert best["quick"] >= best["full"]
+
+
+def test_grid_calls_keep_only_time_and_memory_and_they_match_a_full_evaluation():
+    """The search's grid calls write back only iteration time and memory (evaluate_plans(outputs=...)):
+    those equal the full evaluation exactly (same arrays, NaN where invalid), the validity and fit bits
+    too, and the metrics left out come back as NaN placeholders."""
+    r = resolve(RACKS)
+    model = ModelArrays.from_llm(r.model)
+    cluster = ClusterArrays.from_spec(r.cluster, dtype=r.dtype)
+    layouts = enumerate_layouts(space=r.space, nodes=4, gpus_per_node=8, sequence_parallel=r.space.sequence_parallel)
+    inner = inner_axes(space=r.space, global_batch_size=512, num_layers=r.model.num_layers, has_ssd=False)
+    plan = grid_plans(layouts=layouts, inner=inner, global_batch_size=512, sequence_length=2048, overlap=True)
+    nodes = layouts.nodes.reshape(-1, *([1] * len(inner.shape)))
+    cluster = dataclasses.replace(cluster, nodes=nodes)
+    full = evaluate_plans(model=model, cluster=cluster, plan=plan)
+    kept = evaluate_plans(model=model, cluster=cluster, plan=plan, outputs=GRID_OUTPUTS)
+    assert not full.valid.all() and full.valid.any()  # the write-back path is the one exercised
+    for key in (*GRID_OUTPUTS, "reasons", "valid", "fits"):
+        np.testing.assert_array_equal(getattr(kept, key), getattr(full, key))
+    assert np.isnan(kept.tokens_per_s).all() and not np.isnan(full.tokens_per_s).all()
