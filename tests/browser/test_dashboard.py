@@ -8,6 +8,7 @@ test-artifacts/dashboard-latency.json; the issue's budget is 150 ms from a chang
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import statistics
@@ -116,6 +117,76 @@ def test_change_updates_numbers_and_chart_quickly(live_server, page):
     page.locator("[data-metric='throughput_tokens_per_s'] summary").click()
     screenshot(page, "live-update-show-the-math", docs=True)
     assert numbers < LATENCY_BUDGET_MS, timings
+    assert not page.console_errors, page.console_errors
+
+
+PLAN_BATCH_INPUT = "label.field[data-path='global_batch_size'] input"
+
+
+def _doc_url(live_server: str, doc: dict) -> str:
+    encoded = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+    return f"{live_server}/k/{doc['kind']}?doc={encoded}"
+
+
+def _edit_quick_then_full(page, selector: str, value: str) -> dict:
+    """Types a value and waits for both answers this edit caused: the quick one, then the full one (ms)."""
+    dispatched_at = page.evaluate(
+        "([sel, v]) => { const t = performance.now(); const el = document.querySelector(sel); el.value = v;"
+        " el.dispatchEvent(new Event('input', { bubbles: true })); return t; }",
+        [selector, value],
+    )
+    page.wait_for_function(
+        "t => window.__dse.updates.some((u) => u.edit !== null && u.edit >= t && u.phase === 'full')",
+        arg=dispatched_at,
+        timeout=60_000,
+    )
+    mine = page.evaluate("t => window.__dse.updates.filter((u) => u.edit !== null && u.edit >= t)", dispatched_at)
+    quick = [u for u in mine if u.get("phase") == "quick"]
+    full = [u for u in mine if u.get("phase") == "full"]
+    assert quick and full and quick[-1]["numbers"] < full[-1]["numbers"], mine
+    return {
+        "quick_numbers_ms": quick[-1]["numbers"] - quick[-1]["edit"],
+        "quick_server_ms": quick[-1]["server"],
+        "full_numbers_ms": full[-1]["numbers"] - full[-1]["edit"],
+        "full_server_ms": full[-1]["server"],
+    }
+
+
+def test_plan_search_shows_a_quick_answer_then_the_full_search(live_server, page):
+    """Progressive refinement (issue 8's 150 ms bound on the kind whose full search takes 0.3-1 s): an edit
+    first shows the quick search (search_effort "quick"), marked "refining…", then the full search
+    replaces it, marked "full search". Median edit->first numbers over 5 edits < LATENCY_BUDGET_MS, on
+    the default example and the Llama-3 70B question; the URL keeps the user's (full) document."""
+    page.add_init_script(
+        "window.__statusLog = []; new MutationObserver(() => { const s = document.getElementById('status');"
+        " if (s) window.__statusLog.push(s.textContent); }).observe(document, { subtree: true, childList: true,"
+        " characterData: true });"
+    )
+    report = {}
+    for index, batches in ((0, (1024, 2048, 768, 3072, 1536)), (1, (64, 256, 96, 192, 128))):
+        page.goto(_doc_url(live_server, _example("plan_search", index)))
+        _wait_ready(page)
+        _edit_quick_then_full(page, PLAN_BATCH_INPUT, str(batches[-1] // 2))  # warm-up
+        timings = [_edit_quick_then_full(page, PLAN_BATCH_INPUT, str(b)) for b in batches]
+        status = page.locator("#status")
+        assert status.text_content().startswith("full search") and status.get_attribute("data-phase") == "full"
+        log = page.evaluate("window.__statusLog")
+        assert any(t.startswith("quick search, refining…") for t in log), log
+        notes = page.locator("#result .notes").text_content()
+        assert "Quick search" not in notes  # the full answer replaced the quick one
+        doc = json.loads(base64.urlsafe_b64decode(parse_qs(urlparse(page.url).query)["doc"][0] + "=="))
+        assert doc["inputs"].get("search_effort", "full") == "full"
+        assert doc["inputs"]["global_batch_size"] == batches[-1]
+        first = statistics.median(t["quick_numbers_ms"] for t in timings)
+        report[f"example_{index}"] = {
+            "edits": timings,
+            "median_first_numbers_ms": first,
+            "median_full_numbers_ms": statistics.median(t["full_numbers_ms"] for t in timings),
+        }
+        assert first < LATENCY_BUDGET_MS, timings
+    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS.parent / "dashboard-latency-plan-search.json").write_text(json.dumps(report, indent=1))
+    screenshot(page, "plan-search-full-search")
     assert not page.console_errors, page.console_errors
 
 

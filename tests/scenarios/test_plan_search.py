@@ -3,12 +3,17 @@ reproduce each top plan exactly, sweeps, invalid inputs naming their field."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
+from dse.engines.plan_search.search import GRID_OUTPUTS
+from dse.engines.plan_search.space import enumerate_layouts, grid_plans, inner_axes
+from dse.engines.training import ClusterArrays, ModelArrays, evaluate_plans
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
@@ -140,3 +145,55 @@ def test_no_plan_fits_is_an_answer_not_an_error():
     assert not result.feasible and values["best_iteration_time_s"] is None and values["fitting_plans"] == 0
     refusals = {row[0]: row[3] for row in next(t for t in result.tables if t.key == "refusals").rows}
     assert refusals["OUT_OF_MEMORY"] == values["valid_plans"] > 0
+
+
+def test_quick_effort_is_a_labelled_subset_of_the_full_search():
+    """search_effort "quick" judges a subset of the full grid (powers-of-two micro-batches and chunks,
+    the largest cluster size only, FlashAttention only, no GPipe), so on a uniform cluster (one node
+    order, no mapping climb) its best plan can be no faster than the full search's; it says so in its
+    notes. On the Megatron GPT 18.4B Table 1 setting it finds the same best plan (exact equality:
+    the best plan, micro-batch 1 with FlashAttention on all 32 nodes, is in the subset)."""
+    setting = next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-18.4b")["inputs"]
+    full = KIND.evaluate(resolve(setting))
+    quick = KIND.evaluate(resolve({**setting, "search_effort": "quick"}))
+    f = {m.key: m.value for m in full.metrics}
+    q = {m.key: m.value for m in quick.metrics}
+    assert q["candidates"] < f["candidates"] and q["fitting_plans"] <= f["fitting_plans"]
+    assert q["best_iteration_time_s"] == f["best_iteration_time_s"]
+    assert quick.notes[0].startswith("Quick search") and not any(n.startswith("Quick") for n in full.notes)
+    # a whole-cluster-only subset: every listed plan uses all 32 nodes
+    top = next(t for t in quick.tables if t.key == "top_plans")
+    assert {row[2] for row in top.rows} == {32}
+    # the default stays the full search, so saved documents keep their numbers
+    assert resolve(setting).search_effort == "full"
+
+
+def test_quick_effort_never_beats_the_full_search_on_a_uniform_cluster():
+    """Subset of the grid, same engine: best(quick) >= best(full) (exact, not a tolerance)."""
+    setting = {**RACKS, "cluster": {k: v for k, v in RACKS["cluster"].items() if k != "node_pair_bandwidth_gb_per_s"}}
+    setting["global_batch_size"] = 96  # divisors 1,2,3,4,6,8,... : quick keeps only 1,2,4,8,16,32
+    best = {}
+    for effort in ("full", "quick"):
+        result = KIND.evaluate(resolve({**setting, "search_effort": effort}))
+        best[effort] = next(m.value for m in result.metrics if m.key == "best_iteration_time_s")
+    assert best["quick"] >= best["full"]
+
+
+def test_grid_calls_keep_only_time_and_memory_and_they_match_a_full_evaluation():
+    """The search's grid calls write back only iteration time and memory (evaluate_plans(outputs=...)):
+    those equal the full evaluation exactly (same arrays, NaN where invalid), the validity and fit bits
+    too, and the metrics left out come back as NaN placeholders."""
+    r = resolve(RACKS)
+    model = ModelArrays.from_llm(r.model)
+    cluster = ClusterArrays.from_spec(r.cluster, dtype=r.dtype)
+    layouts = enumerate_layouts(space=r.space, nodes=4, gpus_per_node=8, sequence_parallel=r.space.sequence_parallel)
+    inner = inner_axes(space=r.space, global_batch_size=512, num_layers=r.model.num_layers, has_ssd=False)
+    plan = grid_plans(layouts=layouts, inner=inner, global_batch_size=512, sequence_length=2048, overlap=True)
+    nodes = layouts.nodes.reshape(-1, *([1] * len(inner.shape)))
+    cluster = dataclasses.replace(cluster, nodes=nodes)
+    full = evaluate_plans(model=model, cluster=cluster, plan=plan)
+    kept = evaluate_plans(model=model, cluster=cluster, plan=plan, outputs=GRID_OUTPUTS)
+    assert not full.valid.all() and full.valid.any()  # the write-back path is the one exercised
+    for key in (*GRID_OUTPUTS, "reasons", "valid", "fits"):
+        np.testing.assert_array_equal(getattr(kept, key), getattr(full, key))
+    assert np.isnan(kept.tokens_per_s).all() and not np.isnan(full.tokens_per_s).all()

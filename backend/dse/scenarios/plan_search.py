@@ -54,6 +54,17 @@ SequenceParallelName = Literal["none", "megatron", "ring", "ulysses"]
 RecomputeName = Literal["none", "selective", "full"]
 ScheduleName = Literal["gpipe", "1f1b", "interleaved"]
 OffloadName = Literal["none", "adaptive", "all"]
+SearchEffort = Literal["full", "quick"]
+#: Node-swap proposals of the mapping hill-climb, per effort (the engine's default for a full search).
+MAPPING_STEPS: dict[str, int] = {"full": 48, "quick": 8}
+
+
+QUICK_NOTE = (
+    "Quick search: a coarser subset of the candidates (powers-of-two micro-batches and chunks, the largest "
+    "cluster size allowed only, FlashAttention only when allowed, no GPipe when 1F1B is allowed; on a measured "
+    "cluster the grid is judged on the given node order and the other orders and 8 node swaps on the best plans). "
+    "A faster plan may exist: search_effort 'full' judges every candidate."
+)
 
 
 class SearchSpaceInputs(StrictModel):
@@ -91,6 +102,13 @@ class PlanSearchInputs(StrictModel):
     space: SearchSpaceInputs = Field(default_factory=SearchSpaceInputs)
     search_mapping: bool = Field(True, description="Search the node mapping on a measured heterogeneous cluster.")
     top_k: int = Field(10, ge=1, le=50, description="Plans listed.")
+    search_effort: SearchEffort = Field(
+        "full",
+        description="'full' judges every candidate; 'quick' a coarser subset (powers-of-two micro-batches and "
+        "chunks, the largest cluster size only, a shorter mapping climb) for a first answer in tens of ms.",
+        # The dashboard shows this value's answer first, then the document's own (progressive refinement).
+        json_schema_extra={"x-quick-first": "quick"},
+    )
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,7 @@ class ResolvedPlanSearch:
     space: SearchSpace
     search_mapping: bool
     top_k: int
+    search_effort: str
     #: What the user gave for the model and the cluster, to write training documents with.
     model_input: Any
     cluster_input: dict[str, Any]
@@ -178,17 +197,28 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             offload: Sequence[str] = ("none",)  # no drives: offload is not a choice here
         else:
             offload = s.activation_offload
+        quick = inputs.search_effort == "quick"
+        node_counts = None if s.node_counts is None else tuple(s.node_counts)
+        if quick:  # the largest cluster size allowed: where the fastest plans usually are
+            node_counts = (c.nodes,) if node_counts is None else (max(n for n in node_counts if n <= c.nodes),)
+        flash = sorted({int(f) for f in s.flash_attention})
+        schedules = _codes(s.pipeline_schedules, SCHEDULE_CODES)
+        if quick:  # FlashAttention (fused, no stored scores) over unfused; 1F1B over GPipe (same bubble, less memory)
+            flash = flash[-1:]
+            if int(SCHEDULE_CODES["1f1b"]) in schedules:
+                schedules = tuple(k for k in schedules if k != int(SCHEDULE_CODES["gpipe"]))
         space = SearchSpace(
             sequence_parallel=_codes(s.sequence_parallel, SEQUENCE_PARALLEL_CODES),
             zero_stages=tuple(sorted(set(s.zero_stages))),
             recompute=_codes(s.recompute, RECOMPUTE_CODES),
-            flash_attention=tuple(sorted({int(f) for f in s.flash_attention})),
-            schedules=_codes(s.pipeline_schedules, SCHEDULE_CODES),
+            flash_attention=tuple(flash),
+            schedules=schedules,
             offload=_codes(offload, OFFLOAD_CODES),
             max_virtual_stages=s.max_virtual_stages,
             max_micro_batch_size=s.max_micro_batch_size,
-            node_counts=None if s.node_counts is None else tuple(s.node_counts),
+            node_counts=node_counts,
             overlap_grad_reduce=s.overlap_grad_reduce,
+            powers_of_two_only=quick,
         )
         model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
         return ResolvedPlanSearch(
@@ -200,6 +230,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             space=space,
             search_mapping=inputs.search_mapping,
             top_k=inputs.top_k,
+            search_effort=inputs.search_effort,
             model_input=model_input,
             cluster_input=c.model_dump(mode="json"),
         )
@@ -213,6 +244,8 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             space=r.space,
             top_k=r.top_k,
             search_mapping=r.search_mapping,
+            mapping_steps=MAPPING_STEPS[r.search_effort],
+            orders_on_pool_only=r.search_effort == "quick",
         )
 
     def _summary(self, result: SearchResult) -> dict[str, float]:
@@ -331,6 +364,8 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             f"{result.valid:,} well formed, {result.fitting:,} fit in {capacity / GIB:.0f} GiB.",
             "Ranks are laid out tp -> sequence -> dp -> pp (Megatron-LM); TP stays inside a node's NVLink island.",
         ]
+        if resolved.search_effort == "quick":
+            notes.insert(0, QUICK_NOTE)
         if resolved.cluster.node_pair_bandwidth_bytes_per_s is not None:
             notes.append(
                 f"Measured node-pair bandwidths: {len(result.node_orders)} node orders tried (given order, greedy "

@@ -17,6 +17,16 @@ export function kindUrl(doc, extra = {}) {
   return `/k/${encodeURIComponent(doc.kind)}?${params}`;
 }
 
+// The input (and its value) a kind's schema marks as giving a quick first answer, or null.
+function quickFirstInput(schema) {
+  let inputs = schema.properties?.inputs;
+  while (inputs?.$ref) inputs = schema.$defs?.[inputs.$ref.split("/").pop()];
+  for (const [key, prop] of Object.entries(inputs?.properties || {})) {
+    if (prop["x-quick-first"] !== undefined) return { key, value: prop["x-quick-first"] };
+  }
+  return null;
+}
+
 function safeFileName(name) { return (name || "scenario").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "scenario"; }
 
 export async function kindPage(app, { kindName, saved = null, navigate, showError }) {
@@ -52,28 +62,57 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     return kindUrl(doc, extra);
   }
 
+  // A kind may declare an input whose value gives a quick, coarser first answer ("x-quick-first" in its
+  // schema, e.g. plan_search's search_effort: "quick"): an edit then shows that answer, marked
+  // "refining…", and replaces it with the answer to the user's own document. Only the evaluation
+  // request changes: the URL, saves and exports keep the user's document.
+  const quickFirst = quickFirstInput(schema);
+
+  // Shows one result; false when a newer evaluation started meanwhile (its entry would be stale).
+  async function show(result, { signal, editAt, started, received, phase }) {
+    if (signal.aborted || !view.el.isConnected) return false; // superseded, or the page was left
+    view.update(result, { figuresToo: false });
+    const numbersAt = performance.now();
+    await Promise.all(view.drawFigures(result));
+    const chartsAt = performance.now();
+    if (signal.aborted) return false;
+    const entry = { edit: editAt, server: received - started, numbers: numbersAt, charts: chartsAt };
+    if (phase) entry.phase = phase;
+    window.__dse.updates.push(entry);
+    const label = phase === "quick" ? "quick search, refining… " : phase === "full" ? "full search: " : "";
+    timing.dataset.phase = phase === "quick" ? "refining" : phase || "";
+    timing.textContent = label + (editAt === null
+      ? `evaluated in ${Math.round(received - started)} ms`
+      : `updated ${Math.round(numbersAt - editAt)} ms after the edit (server ${Math.round(received - started)} ms, charts +${Math.round(chartsAt - numbersAt)} ms)`);
+    app.querySelector(".layout")?.classList.remove("stale");
+    fill(errorBox);
+    for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
+    return true;
+  }
+
   async function evaluate(initial = false) {
     if (controller) controller.abort();
     controller = new AbortController();
+    const { signal } = controller;
     const started = performance.now();
     const editAt = lastEditAt;
+    const post = (body) => api("/evaluate", { method: "POST", body, signal });
     try {
-      lastResult = initial && saved
-        ? await api(`/scenarios/${encodeURIComponent(saved.id)}/result`, { signal: controller.signal })
-        : await api("/evaluate", { method: "POST", body: doc, signal: controller.signal });
-      const received = performance.now();
-      view.update(lastResult, { figuresToo: false });
-      const numbersAt = performance.now();
-      await Promise.all(view.drawFigures(lastResult));
-      const chartsAt = performance.now();
-      const entry = { edit: editAt, server: received - started, numbers: numbersAt, charts: chartsAt };
-      window.__dse.updates.push(entry);
-      timing.textContent = editAt === null
-        ? `evaluated in ${Math.round(received - started)} ms`
-        : `updated ${Math.round(numbersAt - editAt)} ms after the edit (server ${Math.round(received - started)} ms, charts +${Math.round(chartsAt - numbersAt)} ms)`;
-      app.querySelector(".layout")?.classList.remove("stale");
-      fill(errorBox);
-      for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
+      if (initial && saved) {
+        lastResult = await api(`/scenarios/${encodeURIComponent(saved.id)}/result`, { signal });
+        await show(lastResult, { signal, editAt, started, received: performance.now() });
+      } else if (quickFirst && doc.inputs?.[quickFirst.key] !== quickFirst.value) {
+        const quick = await post({ ...doc, inputs: { ...doc.inputs, [quickFirst.key]: quickFirst.value } });
+        const quickAt = performance.now();
+        const full = post(doc); // sent before the quick charts are drawn: the server works meanwhile
+        full.catch(() => {}); // awaited below (an abort or error is handled there)
+        if (!(await show(quick, { signal, editAt, started, received: quickAt, phase: "quick" }))) return;
+        lastResult = await full;
+        await show(lastResult, { signal, editAt, started: quickAt, received: performance.now(), phase: "full" });
+      } else {
+        lastResult = await post(doc);
+        await show(lastResult, { signal, editAt, started, received: performance.now() });
+      }
     } catch (error) {
       if (error.name === "AbortError") return;
       // Keep the last good result (dimmed) and say which input is refused and why.
@@ -84,6 +123,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
         form.querySelector(`[data-path="${CSS.escape(path)}"]`)?.classList.add("invalid");
       }
       timing.textContent = "not evaluated: an input is refused";
+      timing.dataset.phase = "";
       app.querySelector(".layout")?.classList.remove("stale");
     }
   }

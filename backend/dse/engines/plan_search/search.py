@@ -40,6 +40,8 @@ from dse.engines.training.validity import OUT_OF_MEMORY, REASONS
 #: Plans per engine call: large enough that NumPy's per-call overhead vanishes, small enough
 #: that the ~50 result arrays of a chunk stay in cache-friendly, bounded memory (~100 MB).
 CHUNK_PLANS = 1 << 17
+#: What the grid calls keep per plan (ranking, the front, the sample); the listed plans are evaluated again in full.
+GRID_OUTPUTS = ("iteration_time_s", "memory_total_bytes")
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,13 @@ def search_plans(
     seed: int = 0,
     chunk_plans: int = CHUNK_PLANS,
     sample_size: int = 2000,
+    orders_on_pool_only: bool = False,
 ) -> SearchResult:
     """Every candidate plan of `space` on `cluster` (scalar fields), ranked; see the module docstring.
 
     `search_mapping=False` keeps the cluster's node order as given (the baseline a mapping search beats).
+    `orders_on_pool_only=True` judges the grid on the given node order only and tries the other
+    candidate orders on the pooled best plans (a quicker, coarser mapping search).
     """
     space = space or SearchSpace()
     nodes, gpus_per_node = int(as_array(cluster.nodes)), int(as_array(cluster.gpus_per_node))
@@ -146,6 +151,7 @@ def search_plans(
     kept_ids, kept_time, kept_memory, kept_gpus, kept_order = [], [], [], [], []
     valid_total, calls = 0, 0
     layouts_per_chunk = max(1, chunk_plans // max(inner.size, 1))
+    grid_clusters = clusters[:1] if orders_on_pool_only else clusters
     for start in range(0, len(layouts), layouts_per_chunk):  # a loop over chunks of ~1e5 plans
         chunk = layouts.take(slice(start, start + layouts_per_chunk))
         plan = grid_plans(
@@ -158,8 +164,10 @@ def search_plans(
         nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
         best_order = np.zeros(1, dtype=np.int64)
-        for index, ordered in enumerate(clusters):  # a loop over node orders (1 without a measured matrix)
-            result = evaluate_plans(model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan)
+        for index, ordered in enumerate(grid_clusters):  # a loop over node orders (1 without a measured matrix)
+            result = evaluate_plans(
+                model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan, outputs=GRID_OUTPUTS
+            )
             calls += 1
             if best_time is None:
                 reasons, fits, memory = result.reasons, result.fits, result.memory_total_bytes
@@ -203,6 +211,9 @@ def search_plans(
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
     top = ranked(pool)
     calls += len(clusters)
+    if len(grid_clusters) < len(clusters) and len(top):
+        top = _other_orders(model=model, top=top, clusters=clusters)
+        calls += len(clusters) - 1
     if matrix is not None and search_mapping and len(top) and mapping_steps > 0:
         top, orders, climb_calls = _climb_mapping(
             model=model, cluster=cluster, matrix=matrix, top=top, orders=orders, steps=mapping_steps, seed=seed
@@ -306,6 +317,23 @@ def _evaluate_on_orders(
         for f in fields(PlanEvaluation)
     }
     return PlanEvaluation(**picked)
+
+
+def _other_orders(*, model: ModelArrays, top: RankedPlans, clusters: list[ClusterArrays]) -> RankedPlans:
+    """Each pooled plan (judged on the first order) on every other order, keeping its fastest."""
+    evaluation, order_index = top.evaluation, top.node_order_index.copy()
+    for index in range(1, len(clusters)):  # a loop over node orders (a handful)
+        cluster = dataclasses.replace(clusters[index], nodes=top.nodes)
+        result = evaluate_plans(model=model, cluster=cluster, plan=top.plans)
+        better = np.asarray(result.iteration_time_s < evaluation.iteration_time_s)
+        order_index = np.where(better, index, order_index)
+        evaluation = PlanEvaluation(
+            **{
+                f.name: np.where(better, getattr(result, f.name), getattr(evaluation, f.name))
+                for f in fields(PlanEvaluation)
+            }
+        )
+    return dataclasses.replace(top, evaluation=evaluation, node_order_index=order_index)
 
 
 def _take(ranked: RankedPlans, index: IntArray) -> RankedPlans:

@@ -44,6 +44,8 @@ class SearchSpace:
     may use; None means every power of two up to the cluster, the cluster itself and its halvings.
     `max_micro_batch_size` caps the micro-batch (every divisor of the global batch up to it);
     `max_virtual_stages` caps the interleaved schedule's model chunks per GPU.
+    `powers_of_two_only` keeps only the micro-batches and chunk counts that are powers of two (a
+    coarser, quicker grid: a subset of the full one, so every plan it finds is a real candidate).
     """
 
     sequence_parallel: tuple[int, ...] = tuple(int(k) for k in SequenceParallel)
@@ -57,6 +59,7 @@ class SearchSpace:
     max_micro_batch_size: int | None = None
     node_counts: tuple[int, ...] | None = None
     overlap_grad_reduce: bool = True
+    powers_of_two_only: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
         if self.node_counts is not None:
@@ -142,10 +145,14 @@ def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, h
     micro = divisors(global_batch_size)
     if space.max_micro_batch_size is not None:
         micro = micro[micro <= space.max_micro_batch_size]
+    if space.powers_of_two_only:
+        micro = micro[_is_power_of_two(micro)]
     schedules: list[tuple[int, int]] = [(s, 1) for s in space.schedules if s != Schedule.INTERLEAVED]
     if Schedule.INTERLEAVED in space.schedules:
         chunks = np.arange(2, max(space.max_virtual_stages, 1) + 1)
         chunks = chunks[num_layers % chunks == 0]  # p*v divides the layers only if v does
+        if space.powers_of_two_only:
+            chunks = chunks[_is_power_of_two(chunks)]
         schedules += [(int(Schedule.INTERLEAVED), int(v)) for v in chunks]
     offload = space.offload if has_ssd else tuple(o for o in space.offload if o == Offload.NONE) or (0,)
     sched = np.asarray(schedules, dtype=np.float64).reshape(-1, 2)
@@ -158,6 +165,10 @@ def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, h
         flash_attention=np.asarray(space.flash_attention, dtype=np.float64),
         activation_offload=np.asarray(offload, dtype=np.float64),
     )
+
+
+def _is_power_of_two(values: IntArray) -> NDArray[np.bool_]:
+    return np.asarray((values > 0) & ((values & (values - 1)) == 0))
 
 
 def grid_plans(
