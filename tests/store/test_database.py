@@ -176,3 +176,29 @@ def test_processes_opening_a_fresh_database_at_once_migrate_it_once(store_url: s
     assert [process.returncode for process in processes] == [0, 0, 0], outputs
     with Store(store_url) as store, store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+
+
+def test_migration_retries_while_another_process_holds_the_database(monkeypatch) -> None:
+    """Opening waits out a transient lock (another server migrating the same fresh file) instead of failing,
+    and still fails, naming the cause, when the database stays unavailable."""
+    import dse.store.database as database
+    from dse.store import Unavailable
+
+    calls: list[int] = []
+
+    def flaky(engine) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise Unavailable("database unavailable: database is locked")
+
+    monkeypatch.setattr(database, "_migrate_once", flaky)
+    monkeypatch.setattr(database.time, "sleep", lambda _s: None)
+    database.migrate(None)
+    assert len(calls) == 3
+
+    def locked(engine) -> None:
+        raise Unavailable("database unavailable: database is locked")
+
+    monkeypatch.setattr(database, "_migrate_once", locked)
+    with pytest.raises(Unavailable, match="locked"):
+        database.migrate(None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,25 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
+#: Start-up attempts when another process holds the database (e.g. several servers opening a fresh
+#: SQLite file at once, where switching it to WAL can answer "locked" without waiting).
+MIGRATION_ATTEMPTS = 6
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the database to the newest schema (Alembic `upgrade head`); a no-op when it is there."""
+    """Bring the database to the newest schema, retrying briefly while another process holds it."""
+    for attempt in range(MIGRATION_ATTEMPTS):
+        try:
+            _migrate_once(engine)
+            return
+        except Unavailable:
+            if attempt == MIGRATION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)  # 0.1 .. 1.6 s, 3.1 s in all
+
+
+def _migrate_once(engine: Engine) -> None:
+    """Alembic `upgrade head` in one write transaction; a no-op when the schema is there."""
     with _MIGRATION_THREAD_LOCK, transaction(engine, write=True) as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
