@@ -207,6 +207,12 @@ def test_a_refused_input_is_named_and_the_last_result_kept(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def _wait_for_batch(page, value: str) -> None:
+    page.wait_for_function(
+        "([sel, v]) => document.querySelector(sel)?.value === v", arg=[BATCH_INPUT, value], timeout=15_000
+    )
+
+
 def test_url_state_survives_reload_and_back_forward(live_server, page):
     page.goto(f"{live_server}/k/inference")
     _wait_ready(page)
@@ -215,15 +221,15 @@ def test_url_state_survives_reload_and_back_forward(live_server, page):
     page.locator(BATCH_INPUT).press("Enter")  # a finished edit (change event) is a history entry
     page.wait_for_function("() => new URLSearchParams(location.search).has('doc') && location.search.length > 20")
     page.wait_for_function(f"() => document.querySelector(\"{BATCH_INPUT}\").value === '96'")
+    # After each navigation the page re-renders asynchronously: wait for the restored value (a timeout fails
+    # the test) rather than reading the input of the page being replaced.
     page.reload()
-    _wait_ready(page)
-    assert page.locator(BATCH_INPUT).input_value() == "96"
+    _wait_for_batch(page, "96")
     page.go_back()
-    _wait_ready(page)
-    assert page.locator(BATCH_INPUT).input_value() == first
+    _wait_for_batch(page, first)
     page.go_forward()
+    _wait_for_batch(page, "96")
     _wait_ready(page)
-    assert page.locator(BATCH_INPUT).input_value() == "96"
     assert not page.console_errors, page.console_errors
 
 
