@@ -61,6 +61,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("pruning: Sinkhorn routing problems", _rate(pruning["sinkhorn_problems_per_s"])))
     for name, seconds in results.get("questions", {}).get("evaluate_s", {}).items():
         out.append((f"one full evaluation: {name.split('?')[0]}?", f"{seconds * 1e3:.1f} ms"))
+    dashboard = results.get("dashboard", {})
+    if dashboard:
+        first = ", ".join(f"{v:.0f}" for v in dashboard["plan_search_median_first_numbers_ms"].values())
+        out.append(
+            (
+                "dashboard: edit -> updated numbers / charts, inference page (Chromium, median)",
+                f"{dashboard['inference_median_numbers_ms']:.0f} ms / {dashboard['inference_median_charts_ms']:.0f} ms",
+            )
+        )
+        out.append(("dashboard: edit -> first numbers, plan search page (quick pass; two examples)", f"{first} ms"))
     load = results.get("load", {})
     if load:
         out.append(("HTTP load test (see Reliability)", json.dumps(load)[:120]))
