@@ -11,11 +11,8 @@ import pytest
 from dse.catalog import default_catalog
 from dse.engines.pim import (
     attention_request_cycles,
-    external_bandwidth_bytes_per_s,
-    gemv_tile_cycles,
     greedy_channel_makespan,
-    pim_peak_bandwidth_bytes_per_s,
-    pim_peak_flops_per_s,
+    pim_figures,
     uniform_channel_makespan,
 )
 from dse.specs.memory import MemorySpec
@@ -27,38 +24,13 @@ def _memory(memory_id: str) -> MemorySpec:
 
 
 def _derived(m: MemorySpec) -> tuple[float, float, float, float]:
-    external = external_bandwidth_bytes_per_s(
-        channels=m.channels,
-        bus_width_bits_per_channel=m.bus_width_bits_per_channel,
-        transfers_per_clock=m.transfers_per_clock,
-        clock_period_s=m.clock_period_s,
+    f = pim_figures(m)
+    return (
+        float(f.external_bandwidth_bytes_per_s),
+        float(f.internal_bandwidth_bytes_per_s),
+        float(f.peak_flops_per_s),
+        float(f.gemv_tile_cycles),
     )
-    internal = pim_peak_bandwidth_bytes_per_s(
-        channels=m.channels,
-        banks_per_channel=m.banks_per_channel,
-        multipliers_per_bank=m.pim_multipliers_per_bank,
-        element_bytes=m.pim_element_bytes,
-        t_ccd_l_cycles=m.t_ccd_l_cycles,
-        clock_period_s=m.clock_period_s,
-    )
-    flops = pim_peak_flops_per_s(
-        channels=m.channels,
-        banks_per_channel=m.banks_per_channel,
-        multipliers_per_bank=m.pim_multipliers_per_bank,
-        t_ccd_l_cycles=m.t_ccd_l_cycles,
-        clock_period_s=m.clock_period_s,
-    )
-    tile = gemv_tile_cycles(
-        banks_per_channel=m.banks_per_channel,
-        banks_per_activation_group=m.banks_per_activation_group,
-        row_bytes=m.row_bytes,
-        multipliers_per_bank=m.pim_multipliers_per_bank,
-        element_bytes=m.pim_element_bytes,
-        t_rcd_cycles=m.t_rcd_cycles,
-        t_rp_cycles=m.t_rp_cycles,
-        t_ccd_l_cycles=m.t_ccd_l_cycles,
-    )
-    return float(external), float(internal), float(flops), float(tile)
 
 
 def test_neupims_memory_derives_the_simulator_figures() -> None:

@@ -24,10 +24,13 @@ onto the least-loaded channel (the simulator's load balancing), vectorised over 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
 from dse.specs.common import Num
+from dse.specs.memory import MemorySpec
 
 
 def external_bandwidth_bytes_per_s(
@@ -127,3 +130,51 @@ def greedy_channel_makespan(request_cycles: NDArray[np.float64], channels: Num) 
         load[rows, least] += per_rank[rank]
     result: NDArray[np.float64] = np.max(np.where(np.isfinite(load), load, 0.0), axis=1).reshape(points)
     return result
+
+
+@dataclass(frozen=True)
+class PimFigures:
+    """The headline figures a memory preset implies (broadcast over its fields)."""
+
+    external_bandwidth_bytes_per_s: Num
+    internal_bandwidth_bytes_per_s: Num
+    peak_flops_per_s: Num
+    gemv_tile_cycles: Num
+
+
+def pim_figures(memory: MemorySpec) -> PimFigures:
+    """External and PIM bandwidth, PIM compute and the GEMV tile of a memory preset, each from its timing."""
+    m = memory
+    return PimFigures(
+        external_bandwidth_bytes_per_s=external_bandwidth_bytes_per_s(
+            channels=m.channels,
+            bus_width_bits_per_channel=m.bus_width_bits_per_channel,
+            transfers_per_clock=m.transfers_per_clock,
+            clock_period_s=m.clock_period_s,
+        ),
+        internal_bandwidth_bytes_per_s=pim_peak_bandwidth_bytes_per_s(
+            channels=m.channels,
+            banks_per_channel=m.banks_per_channel,
+            multipliers_per_bank=m.pim_multipliers_per_bank,
+            element_bytes=m.pim_element_bytes,
+            t_ccd_l_cycles=m.t_ccd_l_cycles,
+            clock_period_s=m.clock_period_s,
+        ),
+        peak_flops_per_s=pim_peak_flops_per_s(
+            channels=m.channels,
+            banks_per_channel=m.banks_per_channel,
+            multipliers_per_bank=m.pim_multipliers_per_bank,
+            t_ccd_l_cycles=m.t_ccd_l_cycles,
+            clock_period_s=m.clock_period_s,
+        ),
+        gemv_tile_cycles=gemv_tile_cycles(
+            banks_per_channel=m.banks_per_channel,
+            banks_per_activation_group=m.banks_per_activation_group,
+            row_bytes=m.row_bytes,
+            multipliers_per_bank=m.pim_multipliers_per_bank,
+            element_bytes=m.pim_element_bytes,
+            t_rcd_cycles=m.t_rcd_cycles,
+            t_rp_cycles=m.t_rp_cycles,
+            t_ccd_l_cycles=m.t_ccd_l_cycles,
+        ),
+    )

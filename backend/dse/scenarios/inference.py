@@ -23,12 +23,7 @@ from dse.engines.inference import (
     op_unit,
     run_inference,
 )
-from dse.engines.pim import (
-    external_bandwidth_bytes_per_s,
-    gemv_tile_cycles,
-    pim_peak_bandwidth_bytes_per_s,
-    pim_peak_flops_per_s,
-)
+from dse.engines.pim import pim_figures
 from dse.figures import inference as figures
 from dse.scenarios.base import (
     Column,
@@ -561,37 +556,9 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         )
 
     def _pim_table(self, m: MemorySpec) -> Table:
-        external = external_bandwidth_bytes_per_s(
-            channels=m.channels,
-            bus_width_bits_per_channel=m.bus_width_bits_per_channel,
-            transfers_per_clock=m.transfers_per_clock,
-            clock_period_s=m.clock_period_s,
-        )
-        internal = pim_peak_bandwidth_bytes_per_s(
-            channels=m.channels,
-            banks_per_channel=m.banks_per_channel,
-            multipliers_per_bank=m.pim_multipliers_per_bank,
-            element_bytes=m.pim_element_bytes,
-            t_ccd_l_cycles=m.t_ccd_l_cycles,
-            clock_period_s=m.clock_period_s,
-        )
-        flops = pim_peak_flops_per_s(
-            channels=m.channels,
-            banks_per_channel=m.banks_per_channel,
-            multipliers_per_bank=m.pim_multipliers_per_bank,
-            t_ccd_l_cycles=m.t_ccd_l_cycles,
-            clock_period_s=m.clock_period_s,
-        )
-        tile = gemv_tile_cycles(
-            banks_per_channel=m.banks_per_channel,
-            banks_per_activation_group=m.banks_per_activation_group,
-            row_bytes=m.row_bytes,
-            multipliers_per_bank=m.pim_multipliers_per_bank,
-            element_bytes=m.pim_element_bytes,
-            t_rcd_cycles=m.t_rcd_cycles,
-            t_rp_cycles=m.t_rp_cycles,
-            t_ccd_l_cycles=m.t_ccd_l_cycles,
-        )
+        figures = pim_figures(m)
+        external, internal = figures.external_bandwidth_bytes_per_s, figures.internal_bandwidth_bytes_per_s
+        flops, tile = figures.peak_flops_per_s, figures.gemv_tile_cycles
         rows: list[list[float | int | str | bool | None]] = [
             ["external bandwidth", float(external), "bytes/s"],
             ["PIM peak internal bandwidth", float(internal), "bytes/s"],
