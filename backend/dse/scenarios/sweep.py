@@ -31,9 +31,9 @@ class SweepResult(BaseModel):
     labels: dict[str, str]
 
 
-def sweepable_paths(resolved: Any, prefix: str = "") -> dict[str, float]:
+def sweepable_paths(resolved: Any, prefix: str = "") -> dict[str, float | int]:
     """Every numeric leaf of a resolved tree of dataclasses, by dotted path."""
-    leaves: dict[str, float] = {}
+    leaves: dict[str, float | int] = {}
     if not dataclasses.is_dataclass(resolved):
         return leaves
     for f in dataclasses.fields(resolved):
@@ -42,7 +42,7 @@ def sweepable_paths(resolved: Any, prefix: str = "") -> dict[str, float]:
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            leaves[path] = float(value)
+            leaves[path] = value  # int or float, as the kind resolved it (ints sweep whole numbers only)
         elif dataclasses.is_dataclass(value):
             leaves.update(sweepable_paths(value, path + "."))
     return leaves
@@ -62,7 +62,7 @@ def _check_axis(
     catalog: Catalog,
     index: int,
     axis: SweepAxis,
-    leaves: dict[str, float],
+    leaves: dict[str, float | int],
 ) -> None:
     where = f"axes[{index}]"
     if axis.path not in leaves:
@@ -73,11 +73,7 @@ def _check_axis(
     if any(not math.isfinite(v) for v in axis.values):
         raise InputError(f"{where}.values", "values must be finite numbers")
     base = leaves[axis.path]
-    if (
-        float(base).is_integer()
-        and any(not float(v).is_integer() for v in axis.values)
-        and isinstance(_leaf(kind, inputs, catalog, axis.path), int)
-    ):
+    if isinstance(base, int) and any(not float(v).is_integer() for v in axis.values):
         raise InputError(f"{where}.values", f"'{axis.path}' takes whole numbers")
     # Re-validate the extremes through the schema and the kind's own rules where the path
     # is a field of the document itself, so a sweep cannot reach an input the form refuses.
@@ -95,13 +91,6 @@ def _check_axis(
                 raise InputError(f"{where}.values", f"{extreme:g} is refused: {exc.reason}") from None
     elif base > 0 and min(axis.values) <= 0:
         raise InputError(f"{where}.values", f"'{axis.path}' must stay positive")
-
-
-def _leaf(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog, path: str) -> Any:
-    node: Any = kind.resolve(inputs, catalog)
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
 
 
 def run_sweep(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog, axes: list[SweepAxis]) -> SweepResult:
