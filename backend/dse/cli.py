@@ -47,8 +47,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_document(_load_document(args.file), default_catalog())
     payload = result.model_dump(mode="json")
-    if not args.figures:
-        payload.pop("figures", None)
+    if not args.charts:
+        payload.pop("charts", None)
     _print(payload)
     return 0
 
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     evaluate = sub.add_parser("evaluate", help="evaluate a scenario document (JSON file, or - for stdin)")
     evaluate.add_argument("file")
-    evaluate.add_argument("--figures", action="store_true", help="include the Plotly figures")
+    evaluate.add_argument("--charts", action="store_true", help="include the Plotly charts")
     evaluate.set_defaults(func=cmd_evaluate)
     sweep = sub.add_parser("sweep", help="sweep one or two inputs of a document")
     sweep.add_argument("file")

@@ -25,7 +25,7 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     assert result.feasible
     assert {m.key for m in result.metrics} == set(KIND.metric_specs)
     assert all(m.value is not None and math.isfinite(m.value) for m in result.metrics)
-    assert {f.key for f in result.figures} == {"throughput_vs_batch", "time_breakdown", "roofline"}
+    assert {f.key for f in result.charts} == {"throughput_vs_batch", "time_breakdown", "roofline"}
     assert result.tables[0].key == "ops" and len(result.tables[0].rows) == 12
     assert json.loads(result.model_dump_json())["kind"] == "inference"  # figures and tables are plain JSON
 

@@ -57,7 +57,7 @@ def test_evaluation_lists_top_plans_refusals_pareto_and_figures(racks_result):
     refusals = tables["refusals"]
     first = sum(row[4] for row in refusals.rows)
     assert first == values["candidates"] - values["fitting_plans"]
-    figures = {f.key: f.figure for f in result.figures}
+    figures = {f.key: f.figure for f in result.charts}
     scatter = next(trace for trace in figures["pareto"]["data"] if trace["name"] == "Pareto front")
     assert len(scatter["x"]) == values["pareto_plans"] and all("dp" in text for text in scatter["text"])
     assert set(figures) >= {"pareto", "top_breakdown", "refusals"}

@@ -33,7 +33,7 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(example):
     result = KIND.evaluate(_resolve(example["inputs"]))
     assert {m.key for m in result.metrics} == set(KIND.metric_specs)
     assert all(m.value is not None and math.isfinite(m.value) for m in result.metrics)
-    assert {f.key for f in result.figures} == {
+    assert {f.key for f in result.charts} == {
         "macs_per_block",
         "macs_per_code",
         "routing_heatmap",

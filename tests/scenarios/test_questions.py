@@ -60,7 +60,7 @@ def test_q1_neupims_vs_h100_names_the_h100_and_states_the_interleaving_crossover
     rows = {row[0]: row for row in table(result, "systems").rows}
     assert rows["GPU-only"][1] == "h100-sxm"
     names = [
-        trace["name"] for trace in next(f for f in result.figures if f.key == "throughput_vs_batch").figure["data"]
+        trace["name"] for trace in next(f for f in result.charts if f.key == "throughput_vs_batch").figure["data"]
     ]
     assert "GPU-only (h100-sxm)" in names
     ratio = rows["NeuPIMs"][2] / rows["GPU-only"][2]
@@ -148,7 +148,7 @@ def test_q3_costs_grow_with_the_sequence_and_splitting_it_saves_memory():
             np.asarray(comparison.series[split]["activation_bytes"])
             < np.asarray(comparison.series["none"]["activation_bytes"])
         )
-    assert {f.key for f in result.figures} >= {"sequence_parallel"}
+    assert {f.key for f in result.charts} >= {"sequence_parallel"}
     rows = table(result, "sequence_parallel").rows
     assert len(rows) == 4 * len(comparison.sequence_lengths)
 
@@ -165,7 +165,7 @@ def test_q4_ppo_samples_per_s_do_not_fall_as_the_minibatch_grows():
     rates = [row[1] for row in table(result, "samples_vs_minibatch").rows]
     assert len(rates) >= 4 and all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(rates))
     assert any(n.startswith("On 8 GPUs PPO reaches") for n in result.notes)
-    assert {f.key for f in result.figures} >= {"samples_vs_minibatch"}
+    assert {f.key for f in result.charts} >= {"samples_vs_minibatch"}
 
 
 @pytest.mark.parametrize("threshold", [0.2, 0.5])

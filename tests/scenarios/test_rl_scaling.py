@@ -43,7 +43,7 @@ def test_default_reproduces_the_carla_schedule_and_cites_the_published_time():
 
 def test_figures_show_one_to_eight_gpus_and_the_iteration_split():
     result = KIND.evaluate(_resolve())
-    figures = {f.key: f.figure for f in result.figures}
+    figures = {f.key: f.figure for f in result.charts}
     assert [t["name"] for t in figures["samples_vs_minibatch"]["data"]] == ["1 GPU"] + [
         f"{g} GPUs" for g in range(2, 9)
     ]

@@ -92,7 +92,7 @@ def test_each_side_keeps_its_own_exponent_unless_overridden():
 
 def test_figures_have_one_line_per_dataset():
     result = KIND.evaluate(_resolve())
-    figures = {f.key: f.figure for f in result.figures}
+    figures = {f.key: f.figure for f in result.charts}
     names = {d.name for d in CATALOG.items("graph_datasets")}
     for key in ("throughput_vs_batch", "discontinuity_vs_batch"):
         assert {t["name"] for t in figures[key]["data"]} == names

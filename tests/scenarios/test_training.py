@@ -28,7 +28,7 @@ def test_examples_evaluate_with_finite_metrics_and_figures(example):
     values = {m.key: m.value for m in result.metrics}
     for key in ("iteration_time_s", "tokens_per_s", "model_flops_utilization", "memory_total_bytes"):
         assert values[key] is not None and math.isfinite(values[key]) and values[key] > 0
-    assert {f.key for f in result.figures} >= {"memory", "time"}
+    assert {f.key for f in result.charts} >= {"memory", "time"}
     metrics = KIND.compute(resolve(example["inputs"]))
     assert set(metrics) <= set(KIND.metric_specs)
 
@@ -39,7 +39,7 @@ def test_default_example_is_narayanan_145b_row_and_draws_the_timeline():
     assert result.feasible
     reference = next(r for r in result.references if "Narayanan" in r["source"])
     assert reference["same_plan"] and abs(reference["engine"] / reference["published"] - 1) < 0.12
-    timeline = next(f for f in result.figures if f.key == "timeline").figure
+    timeline = next(f for f in result.charts if f.key == "timeline").figure
     assert {trace["name"] for trace in timeline["data"]} >= {"forward", "backward", "send", "bubble"}
     table = next(t for t in result.tables if t.key == "timeline")
     forwards = [row for row in table.rows if row[1] == "forward"]

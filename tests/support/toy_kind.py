@@ -9,7 +9,7 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.engines.transformer import llm_parameter_breakdown
-from dse.scenarios.base import EvaluationResult, Figure, InputError, MetricSpec, ScenarioKind, StrictModel
+from dse.scenarios.base import Chart, EvaluationResult, InputError, MetricSpec, ScenarioKind, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.specs.llm import LLMSpec
 
@@ -54,8 +54,8 @@ class ToyKind(ScenarioKind[ToyInputs, ToyResolved]):
             kind=self.kind,
             engine_version=self.engine_version,
             metrics=[self.metric(k, v, B=resolved.batch_size, w=resolved.bytes_per_param) for k, v in values.items()],
-            figures=[
-                Figure(
+            charts=[
+                Chart(
                     key="bytes",
                     title="Bytes",
                     figure={

@@ -9,12 +9,43 @@ A sweep replaces numeric leaves of the resolved tree by arrays and calls `comput
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from dse.catalog import Catalog
+from dse.scenarios.vocabulary import (
+    RESULT_FORMAT,
+    Chart,
+    Column,
+    EvaluationResult,
+    Metric,
+    MetricSpec,
+    PublishedComparison,
+    PublishedFigure,
+    ScenarioLink,
+    Table,
+    Tolerance,
+)
+
+__all__ = [
+    "RESULT_FORMAT",
+    "Chart",
+    "Column",
+    "EvaluationResult",
+    "InputError",
+    "Metric",
+    "MetricSpec",
+    "PublishedComparison",
+    "PublishedFigure",
+    "ScenarioKind",
+    "ScenarioLink",
+    "StrictModel",
+    "Table",
+    "Tolerance",
+]
 
 InputsT = TypeVar("InputsT", bound=BaseModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -35,54 +66,6 @@ class StrictModel(BaseModel):
     """Base of every input model: unknown fields are errors, numbers must be finite."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class MetricSpec(BaseModel):
-    """What a metric is: its label, unit and formula (the math shown)."""
-
-    label: str
-    unit: str
-    formula: str = ""
-
-
-class Metric(BaseModel):
-    key: str
-    label: str
-    value: float | None
-    unit: str
-    formula: str = Field("", description="How the value is computed, with the symbols of `terms`.")
-    terms: dict[str, float | str] = Field(default_factory=dict, description="The inputs the formula took.")
-
-
-class Column(BaseModel):
-    key: str
-    label: str
-    unit: str = ""
-
-
-class Table(BaseModel):
-    key: str
-    title: str
-    columns: list[Column]
-    rows: list[list[float | int | str | bool | None]]
-
-
-class Figure(BaseModel):
-    key: str
-    title: str
-    figure: dict[str, Any] = Field(description="A Plotly figure (data + layout) as JSON.")
-
-
-class EvaluationResult(BaseModel):
-    kind: str
-    engine_version: str
-    feasible: bool = True
-    metrics: list[Metric]
-    tables: list[Table] = Field(default_factory=list)
-    figures: list[Figure] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    #: Published figures this scenario can be compared with, each with its source.
-    references: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
@@ -112,15 +95,42 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
     def examples(self) -> list[dict[str, Any]]:
         """Realistic example documents ({schema_version, kind, name, inputs}); the first is the default."""
 
+    def published_figures(self) -> Sequence[PublishedFigure]:
+        """The published figures this kind is validated against (its `published.py`); none by default."""
+        return ()
+
     def metric(self, key: str, value: Any, **terms: float | str) -> Metric:
         """A Metric for `key` from `metric_specs`, with the terms its formula used."""
         spec = self.metric_specs[key]
         number = float(np.asarray(value, dtype=float))
+        shown: float | bool | None
+        if spec.boolean:
+            shown = bool(number > 0) if np.isfinite(number) else None
+        else:
+            shown = number if np.isfinite(number) else None
         return Metric(
             key=key,
             label=spec.label,
-            value=number if np.isfinite(number) else None,
+            value=shown,
+            value_type="boolean" if spec.boolean else "number",
             unit=spec.unit,
             formula=spec.formula,
             terms={k: (float(v) if not isinstance(v, str) else v) for k, v in terms.items()},
         )
+
+    def metrics(
+        self,
+        values: Mapping[str, Any],
+        terms: Mapping[str, float | str] | None = None,
+        per_metric_terms: Mapping[str, Mapping[str, float | str]] | None = None,
+    ) -> list[Metric]:
+        """Every declared metric, in declaration order; a declared metric missing from `values` is an error.
+
+        `terms` are shown with every metric's formula, `per_metric_terms[key]` only with that one.
+        """
+        missing = [key for key in self.metric_specs if key not in values]
+        if missing:
+            raise KeyError(f"{self.kind}: declared metrics not computed: {', '.join(missing)}")
+        shared = dict(terms or {})
+        own = per_metric_terms or {}
+        return [self.metric(key, values[key], **shared, **own.get(key, {})) for key in self.metric_specs]

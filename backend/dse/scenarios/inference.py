@@ -26,9 +26,9 @@ from dse.engines.inference import (
 from dse.engines.pim import pim_figures
 from dse.figures import inference as figures
 from dse.scenarios.base import (
+    Chart,
     Column,
     EvaluationResult,
-    Figure,
     InputError,
     MetricSpec,
     ScenarioKind,
@@ -341,7 +341,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                 f"{float(result.max_batch_that_fits):.0f}."
             )
         tables = [self._op_table(r, result)]
-        figs: list[Figure] = []
+        figs: list[Chart] = []
         systems = self._comparable_systems(r)
         batches = np.asarray(BATCH_GRID, dtype=np.float64)
         sweep_resolved = dataclasses.replace(r, batch_size=batches)  # type: ignore[arg-type]
@@ -393,7 +393,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                 notes.append(self._crossover_note(crossover_batch))
         fits_limit = float(result.max_batch_that_fits)
         figs.append(
-            Figure(
+            Chart(
                 key="throughput_vs_batch",
                 title="Throughput vs batch",
                 figure=figures.throughput_vs_batch(
@@ -416,7 +416,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         for t, u in zip(times, units, strict=True):
             busy[u] = busy.get(u, 0.0) + t
         figs.append(
-            Figure(
+            Chart(
                 key="time_breakdown", title="Time breakdown", figure=figures.time_breakdown(names, times, units, busy)
             )
         )
@@ -425,7 +425,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         intensity = [float(costs[n].flop) / max(float(costs[n].bytes_moved), 1.0) for n in roof_names]
         achieved = [float(costs[n].flop) / max(times[names.index(n)], 1e-15) for n in roof_names]
         figs.append(
-            Figure(
+            Chart(
                 key="roofline",
                 title="Roofline",
                 figure=figures.roofline(
@@ -443,7 +443,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
             feasible=feasible,
             metrics=metrics,
             tables=tables,
-            figures=figs,
+            charts=figs,
             notes=notes,
             references=[
                 {

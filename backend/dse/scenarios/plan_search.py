@@ -30,9 +30,9 @@ from dse.engines.training.codes import (
 from dse.engines.training.validity import OUT_OF_MEMORY
 from dse.figures.plan_search import pareto_figure, refusals_figure, top_plans_breakdown_figure
 from dse.scenarios.base import (
+    Chart,
     Column,
     EvaluationResult,
-    Figure,
     InputError,
     Metric,
     MetricSpec,
@@ -325,7 +325,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             Table(key="pareto", title="Pareto front (time, memory, GPUs)", columns=_PLAN_COLUMNS, rows=pareto_rows),
         ]
         figures = [
-            Figure(
+            Chart(
                 key="pareto",
                 title="Pareto front",
                 figure=pareto_figure(
@@ -342,7 +342,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
                     cloud_gpus=result.sample_gpus.tolist(),
                 ),
             ),
-            Figure(
+            Chart(
                 key="top_breakdown",
                 title="Where the top plans' time goes",
                 figure=top_plans_breakdown_figure(
@@ -350,7 +350,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
                     [(label, getattr(top.evaluation, key).tolist()) for key, label in _TIME_PARTS],
                 ),
             ),
-            Figure(
+            Chart(
                 key="refusals",
                 title="Refusals",
                 figure=refusals_figure(
@@ -391,7 +391,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             feasible=len(top) > 0,
             metrics=metrics,
             tables=tables,
-            figures=figures,
+            charts=figures,
             notes=notes,
             references=references,
         )

@@ -18,9 +18,9 @@ from dse.catalog import Catalog
 from dse.engines import pruning as eng
 from dse.figures import pruning as figs
 from dse.scenarios.base import (
+    Chart,
     Column,
     EvaluationResult,
-    Figure,
     InputError,
     MetricSpec,
     ScenarioKind,
@@ -458,7 +458,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             ),
         ]
         figures = [
-            Figure(
+            Chart(
                 key="macs_per_block",
                 title="Full UNet MACs per block",
                 figure=figs.stacked_macs_figure(
@@ -468,7 +468,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                     gmacs_by_category={c: list(full.macs[:, i] / 1e9) for c, i in zip(shown, cat_index, strict=True)},
                 ),
             ),
-            Figure(
+            Chart(
                 key="macs_per_code",
                 title="UNet MACs per code",
                 figure=figs.stacked_macs_figure(
@@ -481,7 +481,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                     },
                 ),
             ),
-            Figure(
+            Chart(
                 key="routing_heatmap",
                 title="Prompt-to-code assignment",
                 figure=figs.routing_heatmap(
@@ -490,7 +490,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
                     share_of_category=[row[1:] for row in routing_rows],  # type: ignore[misc]
                 ),
             ),
-            Figure(
+            Chart(
                 key="throughput_vs_batch",
                 title="Throughput vs batch size",
                 figure=figs.throughput_figure(
@@ -543,7 +543,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             feasible=bool(routing.budget_met),
             metrics=metrics,
             tables=tables,
-            figures=figures,
+            charts=figures,
             notes=notes,
             references=self._references(r, values),
         )

@@ -19,9 +19,9 @@ from dse.catalog import Catalog
 from dse.engines.rl_scaling import PolicyShape, PPOIterationCost, policy_shape, ppo_iteration
 from dse.figures.rl_scaling import iteration_time_split, samples_per_s_vs_minibatch
 from dse.scenarios.base import (
+    Chart,
     Column,
     EvaluationResult,
-    Figure,
     InputError,
     MetricSpec,
     ScenarioKind,
@@ -397,12 +397,12 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             ),
         ]
         figures = [
-            Figure(
+            Chart(
                 key="samples_vs_minibatch",
                 title="Samples/s vs minibatch, 1 to 8 GPUs",
                 figure=self._minibatch_figure(r),
             ),
-            Figure(
+            Chart(
                 key="iteration_split", title="Time split of an iteration", figure=iteration_time_split(parts_s=split)
             ),
         ]
@@ -436,7 +436,7 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             engine_version=self.engine_version,
             metrics=metrics,
             tables=tables,
-            figures=figures,
+            charts=figures,
             notes=notes,
             references=references,
         )

@@ -27,9 +27,9 @@ from dse.engines.temporal_batching import (
 )
 from dse.figures.temporal_batching import discontinuity_vs_batch, throughput_vs_batch
 from dse.scenarios.base import (
+    Chart,
     Column,
     EvaluationResult,
-    Figure,
     InputError,
     MetricSpec,
     ScenarioKind,
@@ -438,7 +438,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
         per_dataset = {d.name: _rates(r, _FIGURE_BATCHES, d) for d in (r.figure_datasets or (r.dataset,))}
         pres_b = r.baseline_batch_events * r.pres_batch_factor
         figures = [
-            Figure(
+            Chart(
                 key="throughput_vs_batch",
                 title="Throughput vs temporal batch, per dataset",
                 figure=throughput_vs_batch(
@@ -448,7 +448,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
                     pres=pres_b,
                 ),
             ),
-            Figure(
+            Chart(
                 key="discontinuity_vs_batch",
                 title="Temporal-discontinuity rate vs temporal batch, per dataset",
                 figure=discontinuity_vs_batch(
@@ -498,7 +498,7 @@ class TemporalBatchingKind(ScenarioKind[TemporalBatchingInputs, TemporalBatching
             engine_version=self.engine_version,
             metrics=metrics,
             tables=tables,
-            figures=figures,
+            charts=figures,
             notes=notes,
             references=references,
         )

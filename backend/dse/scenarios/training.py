@@ -29,9 +29,9 @@ from dse.figures.training import (
     timeline_figure,
 )
 from dse.scenarios.base import (
+    Chart,
     Column,
     EvaluationResult,
-    Figure,
     InputError,
     MetricSpec,
     ScenarioKind,
@@ -425,7 +425,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
             feasible=fits,
             metrics=metrics,
             tables=tables,
-            figures=figures,
+            charts=figures,
             notes=notes,
             references=_references(resolved, f),
         )
@@ -696,8 +696,8 @@ def _columns(*pairs: tuple[str, str]) -> list[Column]:
     return [Column(key=key, label=key.replace("_", " "), unit=unit) for key, unit in pairs]
 
 
-def _figure(key: str, title: str, figure: dict[str, Any]) -> Figure:
-    return Figure(key=key, title=title, figure=figure)
+def _figure(key: str, title: str, figure: dict[str, Any]) -> Chart:
+    return Chart(key=key, title=title, figure=figure)
 
 
 def _references(resolved: ResolvedTraining, f: dict[str, float]) -> list[dict[str, Any]]:

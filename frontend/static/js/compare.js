@@ -110,9 +110,9 @@ export async function comparePage(app, { navigate, showError }) {
     ]);
     const legend = h("div", { class: "legend-row" }, c.names.map((name, i) => h("a", { class: "chip", href: `/s/${ids[i]}`, "data-link": true, style: `border-color:${SCENARIO_COLORS[i % 8]}` },
       h("span", { class: "dot", style: `background:${SCENARIO_COLORS[i % 8]}` }), name, h("span", { class: "muted" }, ` · ${byKind[c.kinds[i]]?.title || c.kinds[i]}`))));
-    const figureKeys = [...new Set(results.flatMap((r) => r.figures.map((f) => f.key)))];
+    const figureKeys = [...new Set(results.flatMap((r) => r.charts.map((f) => f.key)))];
     const charts = figureKeys.map((key) => {
-      const items = results.map((r, i) => ({ name: c.names[i], figure: r.figures.find((f) => f.key === key) }));
+      const items = results.map((r, i) => ({ name: c.names[i], figure: r.charts.find((f) => f.key === key) }));
       const present = items.filter((it) => it.figure);
       const overlayable = present.length >= 2 && present.every((it) => (it.figure.figure.data || []).every((t) => (t.type || "scatter") === "scatter"));
       return overlayable ? overlay(key, items) : smallMultiples(key, items);

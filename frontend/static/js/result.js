@@ -155,10 +155,10 @@ export function resultView() {
   }
 
   function drawFigures(result) {
-    const keys = new Set(result.figures.map((f) => f.key));
+    const keys = new Set(result.charts.map((f) => f.key));
     for (const [key, div] of figureDivs) if (!keys.has(key)) { window.Plotly && window.Plotly.purge(div); div.remove(); figureDivs.delete(key); drawnSignatures.delete(key); }
     const drawn = [];
-    for (const f of result.figures) {
+    for (const f of result.charts) {
       let div = figureDivs.get(f.key);
       if (!div) { div = h("div", { class: "figure", "data-figure": f.key }); figureDivs.set(f.key, div); }
       if (div.parentNode !== figures) figures.append(div);

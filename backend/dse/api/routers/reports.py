@@ -126,7 +126,7 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
             ],
         ),
         "<h2>Figures</h2>",
-        "".join(f'<div class="figure" id="figure-{i}"></div>' for i in range(len(result.figures))),
+        "".join(f'<div class="figure" id="figure-{i}"></div>' for i in range(len(result.charts))),
     ]
     for table in result.tables:
         parts.append(f"<h2>{_e(table.title)}</h2>")
@@ -137,7 +137,7 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
         parts.append(_table(keys, [[r.get(k) for k in keys] for r in result.references]))
     parts.append("<h2>Scenario document</h2>")
     parts.append(f"<pre><code>{_e(json.dumps(document, indent=1))}</code></pre>")
-    figures = [f.model_dump(mode="json") for f in result.figures]
+    figures = [f.model_dump(mode="json") for f in result.charts]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

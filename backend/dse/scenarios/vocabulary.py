@@ -1,0 +1,210 @@
+"""The typed words a kind answers with: metrics, tables, charts, published comparisons, links.
+
+Everything here is part of the API (OpenAPI describes it) and is read by the dashboard as typed,
+never guessed. Words keep one meaning each:
+
+- a *chart* is a Plotly drawing of this scenario's numbers;
+- a *published figure* is a number a paper, datasheet or repository published, with its source;
+- a *published comparison* puts one published figure beside the engine's number for it, with the
+  tolerance the tests hold it to; *validation* means only that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from dse.catalog import Catalog
+
+#: Bumped when the shape of EvaluationResult changes, so cached results of an older shape are not read.
+RESULT_FORMAT = 2
+
+
+class MetricSpec(BaseModel):
+    """What a metric is: its label, unit and formula (the math shown)."""
+
+    label: str
+    unit: str
+    formula: str = ""
+    #: A yes/no metric (e.g. "fits"): its value is a bool, never 1/0.
+    boolean: bool = False
+
+
+class Metric(BaseModel):
+    key: str
+    label: str
+    value: float | bool | None = Field(description="A number in `unit`, a bool for yes/no metrics, None if undefined.")
+    value_type: Literal["number", "boolean"] = "number"
+    unit: str
+    formula: str = Field("", description="How the value is computed, with the symbols of `terms`.")
+    terms: dict[str, float | str] = Field(default_factory=dict, description="The inputs the formula took.")
+
+
+class Column(BaseModel):
+    key: str
+    label: str
+    unit: str = ""
+
+
+class Table(BaseModel):
+    key: str
+    title: str
+    columns: list[Column]
+    rows: list[list[float | int | str | bool | None]]
+
+
+class Chart(BaseModel):
+    key: str
+    title: str
+    figure: dict[str, Any] = Field(description="A Plotly figure (data + layout) as JSON.")
+
+
+class Tolerance(BaseModel):
+    """How close the engine must come to a published figure.
+
+    Either a relative bound (|engine / published - 1| <= relative; 0 for exact formulas, which are
+    compared to float rounding) or a band on engine / published (one-sided claims such as
+    "faster, within 2x").
+    """
+
+    relative: float | None = Field(None, ge=0)
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+
+    @classmethod
+    def within(cls, relative: float) -> Tolerance:
+        return cls(relative=relative)
+
+    @classmethod
+    def band(cls, low: float, high: float) -> Tolerance:
+        return cls(ratio_low=low, ratio_high=high)
+
+    @property
+    def label(self) -> str:
+        if self.relative is None:
+            return f"{self.ratio_low:g} ≤ engine/published ≤ {self.ratio_high:g}"
+        return "exact (float rounding)" if self.relative <= 1e-6 else f"±{self.relative * 100:g}%"
+
+    def holds(self, engine: float, published: float) -> bool | None:
+        if published == 0:
+            return None
+        ratio = engine / published
+        if self.relative is None:
+            low = -math.inf if self.ratio_low is None else self.ratio_low
+            high = math.inf if self.ratio_high is None else self.ratio_high
+            return low <= ratio <= high
+        return abs(ratio - 1) <= max(self.relative, 1e-9)
+
+
+class PublishedComparison(BaseModel):
+    """A published figure beside the engine's number for it."""
+
+    quantity: str
+    published: float | None = Field(description="The published number, in `unit`; None when only `published_text`.")
+    published_text: str = Field("", description="The published figure as stated, when it is not one number.")
+    engine: float | None = None
+    unit: str = ""
+    tolerance: Tolerance | None = None
+    tolerance_label: str = ""
+    relative_error: float | None = Field(None, description="engine / published - 1.")
+    within_tolerance: bool | None = None
+    source: str = Field(description="The original source: paper and table, repository and file, or datasheet.")
+    note: str = ""
+    #: "validation": a check of the engine; "context": a published setting beside this scenario's own input.
+    role: Literal["validation", "context"] = "validation"
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        quantity: str,
+        published: float | None,
+        engine: float | None,
+        source: str,
+        unit: str = "",
+        tolerance: Tolerance | None = None,
+        published_text: str = "",
+        note: str = "",
+        role: Literal["validation", "context"] = "validation",
+    ) -> PublishedComparison:
+        """A comparison with its error and verdict worked out."""
+        finite = engine is not None and math.isfinite(engine)
+        error = engine / published - 1 if finite and published not in (None, 0) else None  # type: ignore[operator]
+        within = (
+            tolerance.holds(engine, published)  # type: ignore[arg-type]
+            if tolerance is not None and finite and published is not None
+            else None
+        )
+        return cls(
+            quantity=quantity,
+            published=published,
+            published_text=published_text,
+            engine=engine if finite else None,
+            unit=unit,
+            tolerance=tolerance,
+            tolerance_label=tolerance.label if tolerance is not None else "",
+            relative_error=error,
+            within_tolerance=within,
+            source=source,
+            note=note,
+            role=role,
+        )
+
+
+class ScenarioLink(BaseModel):
+    """Another scenario worth opening from this one (e.g. a plan of the search as a training scenario)."""
+
+    label: str
+    document: dict[str, Any] = Field(description="A complete document ({schema_version, kind, name, inputs}).")
+    note: str = ""
+
+
+class EvaluationResult(BaseModel):
+    kind: str
+    engine_version: str
+    feasible: bool = True
+    metrics: list[Metric]
+    tables: list[Table] = Field(default_factory=list)
+    charts: list[Chart] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    #: Published figures this scenario can be compared with, each with its source.
+    published: list[PublishedComparison] = Field(default_factory=list)
+    links: list[ScenarioLink] = Field(default_factory=list)
+    #: TRANSITIONAL: untyped references of kinds not yet moved to `published` / `links`; removed once all have moved.
+    references: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PublishedFigure:
+    """One published number and how the engine computes the same quantity.
+
+    The one record of a published figure: the tests parametrise over these records and the
+    Validation page shows them, so the two cannot drift. `known_miss` (the reason) marks a figure
+    the engine does not reproduce within `tolerance`; its test is a strict xfail.
+    """
+
+    key: str
+    quantity: str
+    published: float
+    unit: str
+    source: str
+    tolerance: Tolerance
+    engine: Callable[[Catalog], float]
+    known_miss: str | None = None
+    note: str = ""
+
+    def compare(self, catalog: Catalog) -> PublishedComparison:
+        return PublishedComparison.of(
+            quantity=self.quantity,
+            published=self.published,
+            engine=float(self.engine(catalog)),
+            source=self.source,
+            unit=self.unit,
+            tolerance=self.tolerance,
+            note=self.known_miss or self.note,
+        )
