@@ -18,7 +18,7 @@ import numpy as np
 
 from dse.catalog import default_catalog
 from dse.engines.inference import run_inference
-from dse.scenarios.inference import _engine_inputs
+from dse.scenarios.kinds.inference.inputs import engine_inputs
 from dse.scenarios.registry import KINDS
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -45,7 +45,7 @@ def sweep_points_per_s(system: str, doc: dict[str, Any], sub_batch_fraction: flo
         prompt_tokens=prompts,  # type: ignore[arg-type]
         sub_batch_fraction=sub_batch_fraction,
     )
-    inputs = _engine_inputs(swept, system=system)
+    inputs = engine_inputs(swept, system=system)
 
     def once() -> None:
         with np.errstate(all="ignore"):

@@ -1,11 +1,14 @@
-"""Per-op FLOP and bytes of a decoder layer: exact formulas (shared/REFERENCE.md section 1)."""
+"""Per-op FLOP and bytes of a decoder layer: exact formulas (dse.engines.decoder_ops), and pricing through the
+one device model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dse.engines.decoder_ops import OP_NAMES, decoder_layer_ops, kv_cache_bytes_per_token
+from dse.catalog import default_catalog
+from dse.engines.decoder_ops import OP_CLASS, OP_NAMES, decoder_layer_ops, kv_cache_bytes_per_token, price_layer_ops
+from dse.engines.device import BOUND_LINK, Device
 
 
 def _ops(**overrides: object) -> dict:  # type: ignore[type-arg]
@@ -33,7 +36,8 @@ def test_every_op_is_present_in_order() -> None:
 
 
 def test_fp16_mha_decode_attention_is_about_one_flop_per_byte_whatever_the_batch() -> None:
-    """REFERENCE.md section 1: decode attention ~1 FLOP/byte for fp16 MHA, whatever B. Tolerance 2%
+    """Decode attention is ~1 FLOP/byte for fp16 MHA, whatever B: 2*a*d_h*s FLOP per request against
+    a_kv*d_h*s*2 bytes of K (or V), a/a_kv = 1 (derived from the op counts). Tolerance 2%
     (the query and the score vector add d_h-th of the K/V traffic)."""
     batch = np.array([1.0, 4.0, 32.0, 256.0, 1024.0])
     ops = _ops(batch=batch)
@@ -88,3 +92,19 @@ def test_kv_cache_bytes_per_token_exact() -> None:
         num_layers=32.0, hidden_size=4096.0, num_heads=32.0, num_kv_heads=32.0, kv_cache_bytes=2.0
     )
     assert got == 2 * 32 * 4096 * 2 == 524288
+
+
+def test_ops_are_priced_by_the_device_model_exactly() -> None:
+    """price_layer_ops gives each non-link op Device.op_time_s of its FLOP, bytes, kernels and class (the one
+    roofline), and each collective its link time with the link bound. Exact."""
+    device = Device.from_accelerator(default_catalog().get("accelerators", "a100-80gb"), "fp16")
+    ops = _ops(tensor_parallel=4.0, batch=np.array([1.0, 64.0]), fused_qkv=False)
+    priced = price_layer_ops(ops, device, tensor_parallel=4.0, link_bandwidth_bytes_per_s=3e11, link_latency_s=4e-6)
+    for name, op in ops.items():
+        op_class = OP_CLASS[name]
+        if op_class == "link":
+            assert np.all(priced[name].bound == BOUND_LINK) and np.all(priced[name].time_s > 0)
+            continue
+        expected = device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class=op_class)
+        np.testing.assert_array_equal(priced[name].time_s, expected.time_s)
+        np.testing.assert_array_equal(priced[name].bound, expected.bound)

@@ -11,24 +11,11 @@ import pytest
 
 from dse.catalog import default_catalog
 from dse.engines.inference import run_inference
-from dse.scenarios.inference import InferenceResolved, _engine_inputs
+from dse.scenarios.kinds.inference.inputs import InferenceResolved, engine_inputs
+from dse.scenarios.kinds.inference.published import NEUPIMS_SETTINGS
 from dse.scenarios.registry import KINDS
 
 KIND = KINDS["inference"]
-
-# NeuPIMs' settings (Heo et al., ASPLOS'24 Section 6; casys-kaist/NeuPIMs configs): GPT-3 7B, TP4, NPU of
-# 8 x 128x128 arrays at 1 GHz on 32-channel HBM2-PIM, ShareGPT-like request lengths (median 216, mean 300),
-# batch 768 = the largest multiple of 128 that fits in the 32 GB device (807 fit). GPU-only baseline: A100 80GB.
-NEUPIMS_SETTINGS: dict[str, Any] = dict(
-    model="gpt3-7b",
-    system="neupims",
-    accelerator="neupims-npu",
-    memory="neupims-hbm-pim",
-    comparison_gpu="a100-80gb",
-    request_lengths="sharegpt-neupims",
-    tensor_parallel=4,
-    batch_size=768,
-)
 
 
 def _resolve(**inputs: Any) -> InferenceResolved:
@@ -39,31 +26,26 @@ def _resolve(**inputs: Any) -> InferenceResolved:
 def _throughput(r: InferenceResolved, system: str | None = None, **replace: Any) -> Any:
     r = dataclasses.replace(r, **replace)
     device = r.comparison_gpu if system == "gpu_only" else r.accelerator
-    return run_inference(**_engine_inputs(r, system=system, accelerator=device)).throughput_tokens_per_s
+    return run_inference(**engine_inputs(r, system=system, accelerator=device)).throughput_tokens_per_s
 
 
-@pytest.mark.parametrize(("baseline", "published"), [("gpu_only", 3.0), ("npu_only", 2.4), ("npu_pim_blocked", 1.6)])
-def test_neupims_speedup_over_baselines(baseline: str, published: float) -> None:
-    """NeuPIMs (ASPLOS'24) abstract: 3x over GPU-only, 2.4x over NPU-only, 1.6x over naive NPU+PIM.
-    On the settings above the engine gives 2.57x, 2.70x and 1.47x; tolerance 15%."""
+def test_neupims_settings_fit() -> None:
+    """The NeuPIMs setting (published.NEUPIMS_SETTINGS, where the paper's speed-ups are checked) fits: batch 768
+    on the 32 GB devices at TP4."""
     r = _resolve(**NEUPIMS_SETTINGS)
-    assert float(run_inference(**_engine_inputs(r)).fits) == 1.0
-    speedup = float(_throughput(r) / _throughput(r, baseline))
-    assert speedup == pytest.approx(published, rel=0.15)
+    assert float(run_inference(**engine_inputs(r)).fits) == 1.0
 
 
 def test_interleaving_loses_at_small_batch_and_wins_at_large_batch() -> None:
-    """REFERENCE.md: halving the batch makes each sub-batch re-read the weights, so interleaving only pays
-    at large batch (the public simulator enables it at batch >= 256). Here: loses at 32 and 128, wins at 768;
-    the crossover (first batch where an even split wins) falls between 256 and 768."""
+    """Halving the batch makes each sub-batch re-read the weights, so interleaving only pays at large batch.
+    Here: loses at 32 and 128, wins at 768 by more than 1.2x (where the crossover falls against the public
+    simulator's switch-on batch is the record 'neupims-interleaving-threshold' in published.py)."""
     r = _resolve(**NEUPIMS_SETTINGS)
     batches = np.array([32.0, 128.0, 256.0, 384.0, 512.0, 640.0, 768.0])
     on = _throughput(r, batch_size=batches, sub_batch_fraction=0.5)
     off = _throughput(r, batch_size=batches, sub_batch_fraction=0.0)
     assert on[0] < off[0] and on[1] < off[1]
     assert on[-1] > 1.2 * off[-1]
-    crossover = batches[np.argmax(on > off)]
-    assert 256.0 <= crossover <= 768.0
     evaluation = KIND.evaluate(r)
     assert any("first beats no interleaving at batch" in note for note in evaluation.notes)
 
@@ -80,7 +62,7 @@ def test_best_split_is_never_worse_than_a_fixed_split() -> None:
 def test_kv_capacity_largest_batch_exact() -> None:
     """Llama-2-7B fp16 on A100 80GB, 512+512 tokens: floor((80 GiB - 2*N) / (1024 * 0.5 MiB)). Exact."""
     r = _resolve(model="llama2-7b", system="gpu_only", accelerator="a100-80gb", memory=None, batch_size=8)
-    result = run_inference(**_engine_inputs(r))
+    result = run_inference(**engine_inputs(r))
     weights = 6_738_415_616 * 2
     expected = (80 * 2**30 - weights) // (1024 * 524288)
     assert float(result.weights_bytes_per_device) == weights
@@ -116,8 +98,8 @@ def test_attention_dominates_npu_only_and_moves_to_pim() -> None:
     """NPU-only streams the KV cache over the 1 TB/s bus; with PIM the attention runs at 16x internal bandwidth,
     so at batch 768 the PIM system's attention time per layer is well below NPU-only's (at least 2x)."""
     r = _resolve(**NEUPIMS_SETTINGS)
-    npu = run_inference(**_engine_inputs(r, system="npu_only"))
-    pim = run_inference(**_engine_inputs(r, system="npu_pim_blocked"))
+    npu = run_inference(**engine_inputs(r, system="npu_only"))
+    pim = run_inference(**engine_inputs(r, system="npu_pim_blocked"))
     assert float(pim.attention_time_s) * 2 < float(npu.attention_time_s)
     assert 0.0 < float(pim.pim_busy_fraction) < 1.0 and float(npu.pim_busy_fraction) == 0.0
 
@@ -126,16 +108,17 @@ def test_neupims_keeps_both_units_busier_than_blocked_mode() -> None:
     """NeuPIMs (ASPLOS'24) Section 7: overlapping GEMM and GEMV raises NPU and PIM utilisation over blocked mode.
     Order check at batch 768 (no published number used)."""
     r = _resolve(**NEUPIMS_SETTINGS)
-    neupims = run_inference(**_engine_inputs(r))
-    blocked = run_inference(**_engine_inputs(r, system="npu_pim_blocked"))
+    neupims = run_inference(**engine_inputs(r))
+    blocked = run_inference(**engine_inputs(r, system="npu_pim_blocked"))
     assert float(neupims.npu_busy_fraction) > float(blocked.npu_busy_fraction)
     assert float(neupims.pim_busy_fraction) > float(blocked.pim_busy_fraction)
 
 
 def test_blocked_layer_is_gemms_plus_pim_attention_exactly() -> None:
-    """Blocked mode, fixed lengths: layer = NPU ops + softmax + tCK * ceil(B/C) * t_request (REFERENCE.md). Exact."""
+    """Blocked mode, fixed lengths: layer = NPU ops + softmax + tCK * ceil(B/C) * t_request, t_request the NeuPIMs
+    simulator's estimate (casys-kaist/NeuPIMs src/scheduler/Scheduler.cc, Scheduler::estimate_mha_latency). Exact."""
     r = _resolve(**{**NEUPIMS_SETTINGS, "system": "npu_pim_blocked", "request_lengths": None, "batch_size": 100})
-    result = run_inference(**_engine_inputs(r))
+    result = run_inference(**engine_inputs(r))
     npu = sum(float(op.time_s) for name, op in result.decode_ops.items() if name not in ("score", "context"))
     per_request = 2 * (100 + 24 * 184) + 2 * 8 * (100 + 4 * 184)  # s = 512 + 256 = 768, E = 1024, 8 heads
     pim = 1e-9 * math.ceil(100 / 32) * per_request

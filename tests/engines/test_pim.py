@@ -1,4 +1,8 @@
-"""PIM timing model: derived figures against the NeuPIMs simulator and the PIM datasheets."""
+"""PIM timing model: exact derivations from the memory presets, the NeuPIMs simulator's formulas, placement.
+
+The published PIM figures (NeuPIMs' 184-cycle GEMV tile, Samsung HBM-PIM's 1.2 TFLOP/s, GDDR6-AiM's
+512 GB/s and 16x) are records in dse/scenarios/kinds/inference/published.py, checked by
+tests/validation/test_published_figures.py."""
 
 from __future__ import annotations
 
@@ -34,31 +38,20 @@ def _derived(m: MemorySpec) -> tuple[float, float, float, float]:
 
 
 def test_neupims_memory_derives_the_simulator_figures() -> None:
-    """shared/REFERENCE.md section 1 (casys-kaist/NeuPIMs): ~1 TB/s external, ~16 TB/s internal (16x),
-    ~16 TFLOP/s of PIM compute, and the scheduler's t_gemv = 184 cycles. Exact arithmetic, so exact checks."""
-    external, internal, flops, tile = _derived(_memory("neupims-hbm-pim"))
+    """The NeuPIMs preset (casys-kaist/NeuPIMs configs/memory_configs/neupims.json and extern/NewtonSim/configs/
+    HBM2_8Gb_x128_dualpim.ini: 32 channels x 32 banks, 128-bit bus, BL4, tCK 1 ns, 16 multipliers, tCCD_L 2)
+    derives 1.024 TB/s external, 16.384 TB/s internal (16x) and 16.384 TFLOP/s of PIM compute. Exact arithmetic,
+    so exact checks."""
+    external, internal, flops, _ = _derived(_memory("neupims-hbm-pim"))
     assert external == pytest.approx(32 * 16 * 2 / 1e-9, rel=1e-12)  # 1.024e12 bytes/s
     assert internal == pytest.approx(32 * 32 * 16 * 2 / 2e-9, rel=1e-12)  # 16.384e12 bytes/s
     assert internal / external == pytest.approx(16.0, rel=1e-12)
     assert flops == pytest.approx(16.384e12, rel=1e-12)
-    assert tile == 184.0
-
-
-def test_samsung_hbm_pim_compute_matches_datasheet() -> None:
-    """Samsung HBM-PIM (ISSCC'21 / ISCA'21): 1.2 TFLOP/s per stack; within 3% (the paper rounds)."""
-    _, _, flops, _ = _derived(_memory("samsung-hbm-pim"))
-    assert flops == pytest.approx(1.2e12, rel=0.03)
-
-
-def test_gddr6_aim_internal_bandwidth_is_16x_external() -> None:
-    """SK hynix GDDR6-AiM (ISSCC'22, Hot Chips 33): 512 GB/s internal per chip, 16x the chip's 32 GB/s bus. Exact."""
-    external, internal, _, _ = _derived(_memory("skhynix-gddr6-aim"))
-    assert internal == pytest.approx(512e9, rel=1e-12)
-    assert internal / external == pytest.approx(16.0, rel=1e-12)
 
 
 def test_attention_request_cycles_is_the_simulator_formula() -> None:
-    """NeuPIMs estimate_mha_latency (shared/REFERENCE.md): GPT-3 7B TP4 shard (8 heads x 128), s = 216. Exact."""
+    """The NeuPIMs simulator's Scheduler::estimate_mha_latency (casys-kaist/NeuPIMs src/scheduler/Scheduler.cc):
+    GPT-3 7B TP4 shard (8 heads x 128), s = 216. Exact."""
     s, heads, dk, p, nb, gw, gemv = 216.0, 8.0, 128.0, 512.0, 32.0, 100.0, 184.0
     expected = math.ceil(heads * dk / p) * (gw + math.ceil(s / nb) * gemv) + math.ceil(s / p) * heads * (
         gw + math.ceil(dk / nb) * gemv

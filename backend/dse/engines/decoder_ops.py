@@ -1,9 +1,11 @@
 """FLOP, bytes and time of every op of one decoder block, per tensor-parallel rank.
 
-One function gives the shapes (`decoder_layer_ops`) and one prices them on an accelerator
-(`price_layer_ops`), so training and inference engines share them. Counts per layer, per rank,
-for `batch` requests that each bring `query_tokens` new tokens (1 in decode, the prompt in
-prefill) against `context_tokens` cached keys/values (notation of shared/REFERENCE.md section 1):
+One function gives the shapes (`decoder_layer_ops`) and one prices them on a `Device`
+(`price_layer_ops`, through `Device.op_time_s`), so training and inference engines share them.
+Counts per layer, per rank, for `batch` requests that each bring `query_tokens` new tokens (1 in
+decode, the prompt in prefill) against `context_tokens` cached keys/values. Notation: B requests,
+q new tokens each, T = B*q, s KV length, h hidden size, a heads, a_kv KV heads, d_h = h/a,
+d_ff FFN width, w bytes per element, tp tensor-parallel ranks:
 
     QKV        2*T*h*(h + 2*a_kv*d_h)/tp FLOP, weights h*(h + 2*a_kv*d_h)*w/tp bytes
     score      2*B*q*a*d_h*s/tp FLOP, K read B*a_kv*d_h*s*w_kv/tp bytes (GEMV per request in decode)
@@ -19,10 +21,12 @@ broadcasts (numpy arrays welcome); no Python loop over design points.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from dse.engines.collectives import all_reduce_time
+from dse.engines.device import BOUND_LINK, Device, OpClass
 from dse.specs.common import Num
 
 #: The ops of one decoder block, in execution order.
@@ -42,19 +46,20 @@ OP_NAMES: tuple[str, ...] = (
 )
 
 #: Which unit kind runs each op: dense GEMM/GEMV on the matrix units, attention against the
-#: KV cache (per-request GEMV in decode), element-wise ops on the vector units, collectives on links.
-OP_CLASS: dict[str, str] = {
+#: KV cache (per-request GEMV in decode), element-wise ops on the vector units (the device's
+#: `OpClass`), collectives on links.
+OP_CLASS: dict[str, OpClass | Literal["link"]] = {
     "norm_attn": "vector",
-    "qkv": "matmul",
+    "qkv": "matrix",
     "score": "attention",
     "softmax": "vector",
     "context": "attention",
-    "out_proj": "matmul",
+    "out_proj": "matrix",
     "all_reduce_attn": "link",
     "norm_ffn": "vector",
-    "ffn_up": "matmul",
+    "ffn_up": "matrix",
     "ffn_act": "vector",
-    "ffn_down": "matmul",
+    "ffn_down": "matrix",
     "all_reduce_ffn": "link",
 }
 
@@ -113,7 +118,7 @@ def decoder_layer_ops(
     batch: requests B; query_tokens: new tokens per request q (1 in decode, the prompt in prefill);
     context_tokens: keys/values each query attends to s (KV length; the prompt in prefill);
     weight_bytes / activation_bytes / kv_cache_bytes: bytes per element of each tensor kind.
-    Attention is counted dense (no causal halving), as in shared/REFERENCE.md. fused_qkv=False
+    Attention is counted dense (no causal halving). fused_qkv=False
     launches Q, K and V as three kernels (eager PyTorch, as in LLMCompass's reference runs).
     """
     tp = tensor_parallel
@@ -182,30 +187,24 @@ def decoder_layer_ops(
 
 def price_layer_ops(
     ops: dict[str, OpCost],
+    device: Device,
     *,
-    matrix_flops_per_s: Num,
-    vector_flops_per_s: Num,
-    memory_bandwidth_bytes_per_s: Num,
-    compute_efficiency: Num,
-    memory_efficiency: Num,
-    attention_memory_efficiency: Num,
-    kernel_overhead_s: Num,
     tensor_parallel: Num,
     link_bandwidth_bytes_per_s: Num,
     link_latency_s: Num,
 ) -> dict[str, PricedOp]:
-    """Roofline time of each op: max(FLOP/(peak*eta_c), bytes/(bandwidth*eta_m)) + overhead.
+    """Time of each op on `device` (`Device.op_time_s`), collectives on the links.
 
-    Matrix and attention ops use the matrix peak, element-wise ops the vector peak. Attention
-    against the KV cache streams per-request K/V at `attention_memory_efficiency` (batched GEMV
-    kernels reach less bandwidth than weight GEMMs on GPUs); collectives
-    take the ring all-reduce time (dse.engines.collectives) and no kernel overhead beyond the
-    link latency. `bound` says what sets each op's time.
+    Matrix and attention ops use the matrix peak, element-wise ops the vector peak; attention
+    against the KV cache streams per-request K/V at the device's attention memory efficiency
+    (batched GEMV kernels reach less bandwidth than weight GEMMs on GPUs). Collectives take the
+    ring all-reduce time (dse.engines.collectives) and no kernel overhead beyond the link
+    latency. `bound` says what sets each op's time (the device's BOUND_* codes).
     """
     priced: dict[str, PricedOp] = {}
     for name, op in ops.items():
-        kind = OP_CLASS[name]
-        if kind == "link":
+        op_class = OP_CLASS[name]
+        if op_class == "link":
             link_s = all_reduce_time(
                 bytes_per_rank=op.link_bytes,
                 ranks=tensor_parallel,
@@ -213,17 +212,13 @@ def price_layer_ops(
                 latency_s=link_latency_s,
             )
             zero = 0.0 * np.asarray(link_s)
-            priced[name] = PricedOp(time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s, bound=zero + 2.0)
+            priced[name] = PricedOp(
+                time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s, bound=zero + BOUND_LINK
+            )
             continue
-        peak = vector_flops_per_s if kind == "vector" else matrix_flops_per_s
-        eta_m = attention_memory_efficiency if kind == "attention" else memory_efficiency
-        compute_s = op.flop / (peak * compute_efficiency)
-        memory_s = op.bytes_moved / (memory_bandwidth_bytes_per_s * eta_m)
-        busy = np.maximum(compute_s, memory_s)
-        overhead_s = op.kernels * kernel_overhead_s
-        bound = np.where(overhead_s > busy, 3.0, np.where(compute_s >= memory_s, 0.0, 1.0))
+        cost = device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class=op_class)
         priced[name] = PricedOp(
-            time_s=busy + overhead_s, compute_s=compute_s, memory_s=memory_s, link_s=0.0, bound=bound
+            time_s=cost.time_s, compute_s=cost.compute_s, memory_s=cost.memory_s, link_s=0.0, bound=cost.bound
         )
     return priced
 

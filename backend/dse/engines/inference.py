@@ -1,7 +1,8 @@
 """Batched LLM inference on GPU-only, NPU-only, NPU+PIM (blocked) and NeuPIMs systems.
 
 One decode iteration moves every request of the batch by one token. Per layer and per
-tensor-parallel rank (shared/REFERENCE.md section 1):
+tensor-parallel rank (op counts in dse.engines.decoder_ops; the systems and schedules are those
+Heo et al. compare in NeuPIMs, ASPLOS'24, and of its public simulator casys-kaist/NeuPIMs):
 
     G_QKV(B)  = norm + QKV projection                       (matrix unit)
     A(B)      = score + softmax + context                   (matrix unit, or PIM GEMVs + vector softmax)
@@ -15,7 +16,8 @@ tensor-parallel rank (shared/REFERENCE.md section 1):
                          layers = (L - 1) * period + fill/drain
                          fill/drain = G_QKV(B1) + max(G_QKV(B2), A(B1)) + max(G_PF(B1), A(B2)) + G_PF(B2)
 
-PIM attention time is the most-loaded channel's (dse.engines.pim). Pipeline parallelism keeps
+PIM attention time is the most-loaded channel's (dse.engines.pim). Every op on the NPU/GPU is
+priced by `dse.engines.device.Device.op_time_s`. Pipeline parallelism keeps
 `pipeline_parallel` batches in flight: throughput = B / stage time, time per output token =
 stages * stage time. Every numeric input broadcasts; no Python loop over design points.
 """
@@ -40,6 +42,7 @@ from dse.engines.decoder_ops import (
     kv_cache_bytes_per_token,
     price_layer_ops,
 )
+from dse.engines.device import Device
 from dse.engines.pim import (
     attention_request_cycles,
     gemv_tile_cycles,
@@ -77,20 +80,6 @@ class ModelShape:
     linear_bias: bool
     tied_embeddings: bool
     learned_positions: Num
-
-
-@dataclass(frozen=True)
-class DeviceRates:
-    """One accelerator as the roofline sees it (SI units, calibrated efficiencies)."""
-
-    matrix_flops_per_s: Num
-    vector_flops_per_s: Num
-    memory_bandwidth_bytes_per_s: Num
-    memory_capacity_bytes: Num
-    compute_efficiency: Num
-    memory_efficiency: Num
-    attention_memory_efficiency: Num
-    kernel_overhead_s: Num
 
 
 @dataclass(frozen=True)
@@ -174,29 +163,21 @@ def _layer_ops(
     )
 
 
-def _price(ops: dict[str, OpCost], device: DeviceRates, deployment: Deployment) -> dict[str, PricedOp]:
+def _price(ops: dict[str, OpCost], device: Device, deployment: Deployment) -> dict[str, PricedOp]:
     return price_layer_ops(
         ops,
-        matrix_flops_per_s=device.matrix_flops_per_s,
-        vector_flops_per_s=device.vector_flops_per_s,
-        memory_bandwidth_bytes_per_s=device.memory_bandwidth_bytes_per_s,
-        compute_efficiency=device.compute_efficiency,
-        memory_efficiency=device.memory_efficiency,
-        attention_memory_efficiency=device.attention_memory_efficiency,
-        kernel_overhead_s=device.kernel_overhead_s,
+        device,
         tensor_parallel=deployment.tensor_parallel,
         link_bandwidth_bytes_per_s=deployment.link_bandwidth_bytes_per_s,
         link_latency_s=deployment.link_latency_s,
     )
 
 
-def lm_head_time_s(shape: ModelShape, device: DeviceRates, deployment: Deployment, tokens: Num) -> Num:
-    """Logits of `tokens` tokens: 2*T*h*V/tp FLOP against h*V/tp weights."""
+def lm_head_time_s(shape: ModelShape, device: Device, deployment: Deployment, tokens: Num) -> Num:
+    """Logits of `tokens` tokens: 2*T*h*V/tp FLOP against h*V/tp weights, one kernel on the matrix units."""
     flop = 2.0 * tokens * shape.hidden_size * shape.vocab_size / deployment.tensor_parallel
     bytes_moved = shape.hidden_size * shape.vocab_size / deployment.tensor_parallel * deployment.weight_bytes
-    compute_s = flop / (device.matrix_flops_per_s * device.compute_efficiency)
-    memory_s = bytes_moved / (device.memory_bandwidth_bytes_per_s * device.memory_efficiency)
-    return np.maximum(compute_s, memory_s) + device.kernel_overhead_s
+    return device.op_time_s(flop, bytes_moved, kernels=1.0, op_class="matrix").time_s
 
 
 def lognormal_quantile_table(
@@ -311,7 +292,7 @@ def run_inference(
     *,
     system: str,
     shape: ModelShape,
-    device: DeviceRates,
+    device: Device,
     deployment: Deployment,
     workload: Workload,
     memory: MemorySpec | None = None,

@@ -12,14 +12,17 @@ multipliers per bank, tCK, tCCD_L, tRCD, tRP), never from a typed-in speed-up:
 A tile is one row in every bank of a channel: activate, stream the row through the multipliers
 one column access (multipliers * element_bytes) per tCCD_L, precharge. With NeuPIMs' HBM2-PIM
 (32 banks opened in two groups of 16, 1 KB rows, 16 multipliers, tRCD = tRP = 14, tCCD_L = 2)
-this gives 2 * (14 + 32*2 + 14) = 184 cycles, the constant of the NeuPIMs simulator.
+this gives 2 * (14 + 32*2 + 14) = 184 cycles, the constant of the NeuPIMs simulator
+(casys-kaist/NeuPIMs src/scheduler/Scheduler.cc, `_gemv_latency = 184`).
 
-Attention latency of one request (NeuPIMs simulator estimate, shared/REFERENCE.md section 1),
-in cycles, with P elements per row, N_b banks, E = heads * d_k on this rank:
+Attention latency of one request (the NeuPIMs simulator's estimate, casys-kaist/NeuPIMs
+src/scheduler/Scheduler.cc `Scheduler::estimate_mha_latency`), in cycles, with P elements per
+row, N_b banks, E = heads * d_k on this rank (t_gw: `_gwrite_latency` = 100, t_gemv: the tile):
     ceil(E/P) * (t_gw + ceil(s/N_b) * t_gemv) + ceil(s/P) * heads * (t_gw + ceil(d_k/N_b) * t_gemv)
 Requests sit on channels; a channel serves its requests one after another, channels run in
 parallel, so the most-loaded channel sets the attention time. Placement is greedy longest-first
-onto the least-loaded channel (the simulator's load balancing), vectorised over design points.
+onto the least-loaded channel (the simulator's channel load balancing, `Scheduler::allocate_pim_tile`),
+vectorised over design points.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plotly figure dicts of the inference kind: throughput vs batch, time breakdown, roofline."""
+"""Plotly charts of the inference kind: throughput vs batch, time breakdown, roofline."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SYSTEM_LABELS: dict[str, str] = {
-    "gpu_only": "GPU-only",
-    "npu_only": "NPU-only",
-    "npu_pim_blocked": "NPU+PIM (blocked)",
-    "neupims": "NeuPIMs",
-    "gpu_pim": "GPU+PIM (AttAcc-like)",
-}
+from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS
 
 
 def throughput_vs_batch(

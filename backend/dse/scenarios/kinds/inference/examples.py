@@ -1,0 +1,73 @@
+"""Example documents of the inference kind; the first is the default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _doc(name: str, **inputs: Any) -> dict[str, Any]:
+    return {"schema_version": 1, "kind": "inference", "name": name, "inputs": inputs}
+
+
+EXAMPLES: tuple[dict[str, Any], ...] = (
+    # The NeuPIMs simulator's GPT-3 30B setting (casys-kaist/NeuPIMs configs/model_configs/
+    # gpt3-30B.json: TP4, PP2, i.e. 8 devices of 32 GB). With ShareGPT lengths only ~266 requests
+    # fit, so batch 512 is posed on the paper's other workload, Alpaca.
+    _doc(
+        "Does NeuPIMs beat an H100 for GPT-3 30B decoding at batch 512, and from which batch "
+        "does sub-batch interleaving pay? (TP4 PP2, Alpaca-like requests)",
+        model="gpt3-30b",
+        system="neupims",
+        accelerator="neupims-npu",
+        memory="neupims-hbm-pim",
+        comparison_gpu="h100-sxm",
+        batch_size=512,
+        request_lengths="alpaca-vllm",
+        tensor_parallel=4,
+        pipeline_parallel=2,
+    ),
+    _doc(
+        "NeuPIMs, GPT-3 7B TP4, ShareGPT-like requests, batch 512",
+        model="gpt3-7b",
+        system="neupims",
+        accelerator="neupims-npu",
+        memory="neupims-hbm-pim",
+        batch_size=512,
+        request_lengths="sharegpt-neupims",
+        tensor_parallel=4,
+    ),
+    _doc(
+        "Naive NPU+PIM (blocked), GPT-3 13B TP4, Alpaca-like requests",
+        model="gpt3-13b",
+        system="npu_pim_blocked",
+        accelerator="neupims-npu",
+        memory="neupims-hbm-pim",
+        batch_size=256,
+        request_lengths="alpaca-vllm",
+        tensor_parallel=4,
+    ),
+    _doc(
+        "Llama-2 7B on one A100 80GB, fixed 512/512 tokens",
+        model="llama2-7b",
+        system="gpu_only",
+        accelerator="a100-80gb",
+        memory=None,
+        batch_size=32,
+        prompt_tokens=512,
+        output_tokens=512,
+    ),
+    _doc(
+        "GPT-3 175B on 8xH100 TP8, fp8 weights and KV cache",
+        model="gpt3-175b",
+        system="gpu_only",
+        accelerator="h100-sxm",
+        memory=None,
+        batch_size=64,
+        prompt_tokens=1024,
+        output_tokens=512,
+        tensor_parallel=8,
+        weight_dtype="fp8",
+        kv_cache_dtype="fp8",
+        link_bandwidth_gb_per_s=450.0,
+    ),
+)

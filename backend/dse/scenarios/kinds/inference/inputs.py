@@ -1,0 +1,250 @@
+"""Inputs of the inference kind: the pydantic model, the resolved tree, `resolve`, and the engine's inputs.
+
+`engine_inputs` is where the resolved tree becomes the engine's arguments; the accelerator becomes
+a `Device` there, through `Device.from_accelerator` (the one translation), so a sweep over any
+`accelerator.*` leaf reaches the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field
+
+from dse.catalog import Catalog
+from dse.engines.device import Device
+from dse.engines.inference import PIM_SYSTEMS, Deployment, ModelShape, Workload, lognormal_quantile_table
+from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.presets import preset_or_inline
+from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
+from dse.specs.llm import LLMSpec
+from dse.specs.memory import MemorySpec, RequestLengthSpec
+
+SystemName = Literal["gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim"]
+QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
+
+#: How each system is named in tables and charts.
+SYSTEM_LABELS: dict[str, str] = {
+    "gpu_only": "GPU-only",
+    "npu_only": "NPU-only",
+    "npu_pim_blocked": "NPU+PIM (blocked)",
+    "neupims": "NeuPIMs",
+    "gpu_pim": "GPU+PIM (AttAcc-like)",
+}
+
+#: NVLink 3 (A100): 600 GB/s total = 300e9 bytes/s per direction per GPU (NVIDIA A100 datasheet).
+NVLINK3_BANDWIDTH_GB_PER_S = 300.0
+#: Per-step latency of a ring all-reduce on 4xA100 NVLink, from LLMCompass's measured 26.04 us
+#: all-reduce of 196 KB (PrincetonUniversity/LLMCompass ae/figure5/ijkl/real_hardware/transformerAR_A100.csv):
+#: (26.04 us - 2*3/4*196,608 B / 300 GB/s) / (2*3 steps) = 4.2 us. A calibration, not a validation.
+NVLINK3_STEP_LATENCY_US = 4.2
+
+
+class InferenceInputs(StrictModel):
+    """A model, a system and a workload."""
+
+    model: str | LLMSpec = Field("gpt3-7b", description="LLM preset id (llms/) or an inline spec.")
+    system: SystemName = Field("neupims", description="Which system runs the decode.")
+    accelerator: str | AcceleratorSpec = Field("neupims-npu", description="GPU or NPU preset (accelerators/).")
+    memory: str | MemorySpec | None = Field(
+        "neupims-hbm-pim", description="PIM memory preset (memories/), for the PIM systems."
+    )
+    comparison_gpu: str | AcceleratorSpec = Field(
+        "a100-80gb", description="GPU preset of the GPU-only row in the system comparison."
+    )
+    batch_size: int = Field(256, ge=1, le=65536, description="Requests decoded together.")
+    request_lengths: str | RequestLengthSpec | None = Field(
+        None, description="Request-length distribution (request_lengths/); null = fixed prompt/output lengths."
+    )
+    prompt_tokens: int = Field(512, ge=1, le=1_048_576)
+    output_tokens: int = Field(512, ge=1, le=1_048_576)
+    tensor_parallel: int = Field(1, ge=1, le=1024)
+    pipeline_parallel: int = Field(1, ge=1, le=1024)
+    weight_dtype: QuantDtype = "fp16"
+    activation_dtype: QuantDtype = "fp16"
+    kv_cache_dtype: QuantDtype = "fp16"
+    sub_batch_fraction: float | None = Field(
+        None, ge=0.0, le=0.5, description="NeuPIMs: share of the batch in the first sub-batch; null = best split."
+    )
+    link_bandwidth_gb_per_s: float = Field(
+        NVLINK3_BANDWIDTH_GB_PER_S, gt=0, description="Per-direction link bandwidth per device (GB/s)."
+    )
+    link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0, description="Latency per all-reduce step (us).")
+    fused_qkv: bool = Field(True, description="Q, K and V projections in one kernel (False: three launches).")
+
+
+@dataclass(frozen=True)
+class InferenceResolved:
+    system: str
+    model: LLMSpec
+    accelerator: AcceleratorSpec
+    comparison_gpu: AcceleratorSpec
+    memory: MemorySpec | None
+    request_lengths: RequestLengthSpec | None
+    batch_size: float
+    prompt_tokens: float
+    output_tokens: float
+    tensor_parallel: float
+    pipeline_parallel: float
+    weight_bytes: float
+    activation_bytes: float
+    kv_cache_bytes: float
+    activation_dtype: str
+    sub_batch_fraction: float | None
+    link_bandwidth_bytes_per_s: float
+    link_latency_s: float
+    fused_qkv: bool
+
+
+def _presets(
+    inputs: InferenceInputs, catalog: Catalog
+) -> tuple[LLMSpec, AcceleratorSpec, AcceleratorSpec, MemorySpec | None, RequestLengthSpec | None]:
+    """The model, accelerator, comparison GPU, memory and request lengths, looked up or inline."""
+    llm: LLMSpec = preset_or_inline(catalog, "llms", inputs.model, "model")
+    acc: AcceleratorSpec = preset_or_inline(catalog, "accelerators", inputs.accelerator, "accelerator")
+    gpu: AcceleratorSpec = preset_or_inline(catalog, "accelerators", inputs.comparison_gpu, "comparison_gpu")
+    memory: MemorySpec | None = (
+        None if inputs.memory is None else preset_or_inline(catalog, "memories", inputs.memory, "memory")
+    )
+    lengths: RequestLengthSpec | None = (
+        None
+        if inputs.request_lengths is None
+        else preset_or_inline(catalog, "request_lengths", inputs.request_lengths, "request_lengths")
+    )
+    return llm, acc, gpu, memory, lengths
+
+
+def _check(
+    inputs: InferenceInputs,
+    llm: LLMSpec,
+    acc: AcceleratorSpec,
+    gpu: AcceleratorSpec,
+    memory: MemorySpec | None,
+    lengths: RequestLengthSpec | None,
+) -> None:
+    """The cross-field rules; each failure names its field (InputError)."""
+    tp, pp = inputs.tensor_parallel, inputs.pipeline_parallel
+    if llm.num_heads % tp or llm.num_kv_heads % tp:
+        raise InputError(
+            "tensor_parallel",
+            f"{tp} must divide the heads ({llm.num_heads}) and KV heads ({llm.num_kv_heads}) of {llm.id}",
+        )
+    if llm.num_layers % pp:
+        raise InputError("pipeline_parallel", f"{pp} must divide the {llm.num_layers} layers of {llm.id}")
+    if gpu.kind != "gpu":
+        raise InputError("comparison_gpu", f"'{gpu.id}' is not a GPU")
+    wants_gpu = inputs.system.startswith("gpu")
+    if (acc.kind == "gpu") != wants_gpu:
+        raise InputError(
+            "accelerator",
+            f"system '{inputs.system}' needs {'a GPU' if wants_gpu else 'an NPU'}; '{acc.id}' is {acc.kind}",
+        )
+    if inputs.system in PIM_SYSTEMS:
+        if memory is None or memory.pim_multipliers_per_bank <= 0:
+            raise InputError("memory", f"system '{inputs.system}' needs a memory with PIM units")
+        if inputs.system == "neupims" and memory.pim_row_buffers_per_bank < 2:
+            raise InputError("memory", f"NeuPIMs needs dual row buffers; '{memory.id}' has one per bank")
+    if lengths is None and inputs.prompt_tokens + inputs.output_tokens > llm.max_context_tokens:
+        raise InputError(
+            "output_tokens",
+            f"prompt + output = {inputs.prompt_tokens + inputs.output_tokens} exceeds the context "
+            f"of {llm.id} ({llm.max_context_tokens})",
+        )
+    if lengths is not None and not (
+        0 < lengths.median_context_tokens <= lengths.mean_context_tokens <= lengths.max_context_tokens
+    ):
+        raise InputError("request_lengths", "needs median <= mean <= max context tokens")
+
+
+def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
+    """Presets looked up, cross-field rules checked, dtypes in bytes, units in SI."""
+    llm, acc, gpu, memory, lengths = _presets(inputs, catalog)
+    _check(inputs, llm, acc, gpu, memory, lengths)
+    return InferenceResolved(
+        system=inputs.system,
+        model=llm,
+        accelerator=acc,
+        comparison_gpu=gpu,
+        memory=memory,
+        request_lengths=lengths,
+        batch_size=float(inputs.batch_size),
+        prompt_tokens=float(inputs.prompt_tokens),
+        output_tokens=float(inputs.output_tokens),
+        tensor_parallel=float(inputs.tensor_parallel),
+        pipeline_parallel=float(inputs.pipeline_parallel),
+        weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
+        activation_bytes=BYTES_PER_ELEMENT[inputs.activation_dtype],
+        kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
+        activation_dtype=inputs.activation_dtype,
+        sub_batch_fraction=inputs.sub_batch_fraction,
+        link_bandwidth_bytes_per_s=inputs.link_bandwidth_gb_per_s * 1e9,
+        link_latency_s=inputs.link_latency_us * 1e-6,
+        fused_qkv=inputs.fused_qkv,
+    )
+
+
+def model_shape(llm: LLMSpec) -> ModelShape:
+    """The architecture numbers the engine reads."""
+    return ModelShape(
+        hidden_size=llm.hidden_size,
+        num_layers=llm.num_layers,
+        num_heads=llm.num_heads,
+        num_kv_heads=llm.num_kv_heads,
+        ffn_hidden_size=llm.ffn_hidden_size,
+        vocab_size=llm.vocab_size,
+        gated_ffn=llm.ffn_kind == "swiglu",
+        layernorm=llm.norm_kind == "layernorm",
+        linear_bias=llm.linear_bias,
+        tied_embeddings=llm.tied_embeddings,
+        learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
+    )
+
+
+def workload(r: InferenceResolved) -> Workload:
+    """Fixed prompt/output lengths (a static batch at the mean context), or a length distribution."""
+    lengths = r.request_lengths
+    if lengths is None:
+        return Workload(
+            batch=r.batch_size,
+            prompt_tokens=r.prompt_tokens,
+            output_tokens=r.output_tokens,
+            context_tokens=r.prompt_tokens + r.output_tokens / 2.0,
+            peak_context_tokens=r.prompt_tokens + r.output_tokens,
+        )
+    return Workload(
+        batch=r.batch_size,
+        prompt_tokens=lengths.mean_prompt_tokens,
+        output_tokens=lengths.mean_output_tokens,
+        context_tokens=lengths.mean_context_tokens,
+        peak_context_tokens=lengths.max_context_tokens,
+        context_quantile_tokens=lognormal_quantile_table(
+            median_tokens=float(lengths.median_context_tokens),
+            mean_tokens=float(lengths.mean_context_tokens),
+            max_tokens=float(lengths.max_context_tokens),
+        ),
+    )
+
+
+def engine_inputs(
+    r: InferenceResolved, *, system: str | None = None, accelerator: AcceleratorSpec | None = None
+) -> dict[str, Any]:
+    """Keyword arguments of `run_inference` for the resolved tree (optionally another system/device)."""
+    return {
+        "system": system or r.system,
+        "shape": model_shape(r.model),
+        "device": Device.from_accelerator(accelerator or r.accelerator, r.activation_dtype),
+        "deployment": Deployment(
+            tensor_parallel=r.tensor_parallel,
+            pipeline_parallel=r.pipeline_parallel,
+            link_bandwidth_bytes_per_s=r.link_bandwidth_bytes_per_s,
+            link_latency_s=r.link_latency_s,
+            weight_bytes=r.weight_bytes,
+            activation_bytes=r.activation_bytes,
+            kv_cache_bytes=r.kv_cache_bytes,
+        ),
+        "workload": workload(r),
+        "memory": r.memory,
+        "sub_batch_fraction": r.sub_batch_fraction,
+        "fused_qkv": r.fused_qkv,
+    }

@@ -1,0 +1,129 @@
+"""Scenario kind "inference": batched LLM decode on GPU, NPU, NPU+PIM and NeuPIMs systems."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from dse.catalog import Catalog
+from dse.engines.inference import InferenceResult
+from dse.scenarios.base import Chart, EvaluationResult, PublishedFigure, ScenarioKind, Table
+from dse.scenarios.kinds.inference import charts, published, studies
+from dse.scenarios.kinds.inference.examples import EXAMPLES
+from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceInputs, InferenceResolved, resolve
+from dse.scenarios.kinds.inference.metrics import METRICS, compute, formula_terms, metric_values
+from dse.specs.hardware import AcceleratorSpec
+
+
+class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
+    kind = "inference"
+    title = "Batched LLM inference (GPU, NPU, NPU+PIM, NeuPIMs)"
+    description = (
+        "Throughput, latency and where the time goes when a batch of requests decodes on a GPU, an NPU, "
+        "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
+    )
+    engine_version = "inference-1"
+    inputs_model = InferenceInputs
+    metric_specs = METRICS
+
+    def resolve(self, inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
+        return resolve(inputs, catalog)
+
+    def compute(self, resolved: InferenceResolved) -> dict[str, Any]:
+        return compute(resolved)
+
+    def evaluate(self, resolved: InferenceResolved) -> EvaluationResult:
+        r = resolved
+        result = studies.run(r)
+        systems = studies.comparable_systems(r)
+        comparison = studies.compare_systems(r, systems, result)
+        interleaving = studies.interleaving(r, systems)
+        notes = [studies.fit_note(r, result)]
+        if r.system != "gpu_only":
+            notes.append(studies.verdict(r, comparison.rows))
+        if interleaving is not None:
+            notes.append(studies.crossover_note(interleaving.crossover_batch))
+        return EvaluationResult(
+            kind=self.kind,
+            engine_version=self.engine_version,
+            feasible=bool(float(result.fits) > 0),
+            metrics=self.metrics(metric_values(result), formula_terms(r)),
+            tables=self._tables(r, result, comparison, interleaving),
+            charts=self._charts(r, result, systems, comparison, interleaving),
+            notes=notes,
+            published=published.context(interleaving.crossover_batch if interleaving is not None else None),
+        )
+
+    @staticmethod
+    def _tables(
+        r: InferenceResolved,
+        result: InferenceResult,
+        comparison: studies.SystemsComparison,
+        interleaving: studies.Interleaving | None,
+    ) -> list[Table]:
+        """Ops of one decode layer, the systems at this batch, and with PIM its figures and the interleaving."""
+        tables = [studies.op_table(r, result), studies.systems_table(r, comparison.rows)]
+        if r.memory is not None and r.memory.pim_multipliers_per_bank > 0:
+            tables.append(studies.pim_table(r.memory))
+            if interleaving is not None:
+                tables.append(studies.interleaving_table(interleaving))
+        return tables
+
+    @staticmethod
+    def _charts(
+        r: InferenceResolved,
+        result: InferenceResult,
+        systems: dict[str, AcceleratorSpec],
+        comparison: studies.SystemsComparison,
+        interleaving: studies.Interleaving | None,
+    ) -> list[Chart]:
+        """Throughput vs batch per system, the decode layer's time breakdown, and its roofline."""
+        dashed: dict[str, list[float]] = {}
+        if interleaving is not None:
+            dashed = {
+                "NeuPIMs, sub-batch interleaving (even split)": interleaving.even_split,
+                "NeuPIMs, no interleaving": interleaving.no_split,
+            }
+        fits_limit = float(result.max_batch_that_fits)
+        split = studies.decode_split(r, result)
+        points = studies.roofline_points(result, split)
+        return [
+            Chart(
+                key="throughput_vs_batch",
+                title="Throughput vs batch",
+                figure=charts.throughput_vs_batch(
+                    studies.BATCH_GRID,
+                    comparison.throughput_by_system,
+                    labels={s: f"{SYSTEM_LABELS[s]} ({d.id})" for s, d in systems.items()},
+                    dashed=dashed,
+                    crossover_batch=interleaving.crossover_batch if interleaving is not None else None,
+                    max_batch_that_fits=fits_limit if 0 < fits_limit < studies.BATCH_GRID[-1] else None,
+                ),
+            ),
+            Chart(
+                key="time_breakdown",
+                title="Time breakdown",
+                figure=charts.time_breakdown(split.names, split.times_s, split.units, split.busy_s),
+            ),
+            Chart(
+                key="roofline",
+                title="Roofline",
+                figure=charts.roofline(
+                    points.names,
+                    points.intensity_flop_per_byte,
+                    points.achieved_flops_per_s,
+                    r.accelerator.peak_for(r.activation_dtype),
+                    r.accelerator.memory_bandwidth_bytes_per_s,
+                ),
+            ),
+        ]
+
+    def examples(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(list(EXAMPLES))
+
+    def published_figures(self) -> Sequence[PublishedFigure]:
+        return published.PUBLISHED
+
+
+KIND = InferenceKind()

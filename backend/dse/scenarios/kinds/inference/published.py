@@ -1,0 +1,544 @@
+"""Published figures the inference kind is validated against, each with its original source.
+
+The one place these numbers live: tests/validation/test_published_figures.py checks every record
+within its tolerance (a `known_miss` is a strict xfail with its reason) and the Validation page
+shows the same records. Presets are used as they are (one calibration per accelerator); the
+only per-record inputs are the measured workload's own properties (shapes, tokens, TP, and
+whether Q/K/V ran as three kernels).
+
+Sources:
+- microsoft/vidur profiling CSVs: the median of attn_pre_proj (fused QKV) + attn_post_proj +
+  mlp_up_proj (gate+up) + mlp_down_proj, one layer, one tensor-parallel rank (ms). The H100 preset
+  was fitted jointly on five rows of the Llama-2-7B H100 file (1 token at TP1 and TP4, 4096 tokens
+  at TP1/2/4) and the A100 preset on its file's 1- and 4096-token TP1 rows (with LLMCompass); every
+  other row is a prediction.
+- PrincetonUniversity/LLMCompass real-hardware times of one GPT-3 175B layer on 4xA100 (µs).
+- Heo et al., NeuPIMs (ASPLOS'24) and its public simulator casys-kaist/NeuPIMs.
+- PIM parts' published peaks (Samsung HBM-PIM, SK hynix GDDR6-AiM).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import Catalog
+from dse.engines.decoder_ops import decoder_layer_ops, price_layer_ops
+from dse.engines.device import Device
+from dse.engines.pim import pim_figures
+from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
+from dse.scenarios.kinds.inference.inputs import (
+    NVLINK3_BANDWIDTH_GB_PER_S,
+    NVLINK3_STEP_LATENCY_US,
+    InferenceInputs,
+    InferenceResolved,
+    resolve,
+)
+from dse.scenarios.kinds.inference.studies import run
+from dse.specs.memory import MemorySpec
+
+#: The inference issue's bound for real-hardware points.
+REAL_HARDWARE = Tolerance.within(0.15)
+EXACT = Tolerance.within(0.0)
+
+# -- model shapes of the measured runs ------------------------------------------------------------
+
+LLAMA2_7B: dict[str, Any] = dict(
+    hidden_size=4096.0, num_heads=32.0, num_kv_heads=32.0, ffn_hidden_size=11008.0, gated_ffn=True, layernorm=False
+)
+LLAMA2_13B: dict[str, Any] = dict(
+    hidden_size=5120.0, num_heads=40.0, num_kv_heads=40.0, ffn_hidden_size=13824.0, gated_ffn=True, layernorm=False
+)
+LLAMA2_70B: dict[str, Any] = dict(
+    hidden_size=8192.0, num_heads=64.0, num_kv_heads=8.0, ffn_hidden_size=28672.0, gated_ffn=True, layernorm=False
+)
+#: LLMCompass's run: GPT-3 175B layer, 4xA100-80GB TP4, batch 8, KV length 3072; Q, K and V were
+#: three separate projections (eager PyTorch).
+GPT3_175B_LAYER: dict[str, Any] = dict(
+    batch=8.0,
+    query_tokens=1.0,
+    context_tokens=3072.0,
+    hidden_size=12288.0,
+    num_heads=96.0,
+    num_kv_heads=96.0,
+    ffn_hidden_size=4 * 12288.0,
+    gated_ffn=False,
+    layernorm=True,
+    tensor_parallel=4.0,
+    fused_qkv=False,
+)
+LINEARS = ("qkv", "out_proj", "ffn_up", "ffn_down")
+
+
+def layer_op_times_s(catalog: Catalog, acc_id: str, **shape: Any) -> dict[str, float]:
+    """Time of every op of one decoder layer on one rank of a preset, fp16, NVLink-3 links."""
+    device = Device.from_accelerator(catalog.get("accelerators", acc_id), "fp16")
+    shape = dict(shape)
+    fused = bool(shape.pop("fused_qkv", True))
+    ops = decoder_layer_ops(weight_bytes=2.0, activation_bytes=2.0, kv_cache_bytes=2.0, fused_qkv=fused, **shape)
+    priced = price_layer_ops(
+        ops,
+        device,
+        tensor_parallel=float(shape.get("tensor_parallel", 1.0)),
+        link_bandwidth_bytes_per_s=NVLINK3_BANDWIDTH_GB_PER_S * 1e9,
+        link_latency_s=NVLINK3_STEP_LATENCY_US * 1e-6,
+    )
+    return {name: float(op.time_s) for name, op in priced.items()}
+
+
+def linears_ms(catalog: Catalog, *, acc_id: str, model: Mapping[str, Any], tokens: float, tp: float) -> float:
+    """QKV + out-proj + FFN up + FFN down of one layer on one rank, `tokens` tokens of 1 each (ms)."""
+    t = layer_op_times_s(
+        catalog, acc_id, batch=tokens, query_tokens=1.0, context_tokens=1.0, tensor_parallel=tp, **model
+    )
+    return sum(t[op] for op in LINEARS) * 1e3
+
+
+# -- microsoft/vidur ------------------------------------------------------------------------------
+
+VIDUR = "microsoft/vidur"
+VIDUR_ROWS = "medians of attn_pre_proj + attn_post_proj + mlp_up_proj + mlp_down_proj (ms)"
+
+#: (tokens in the batch, TP ranks) -> the four medians (ms) of each file, keyed by (gpu, model).
+VIDUR_H100_LLAMA2_7B_MS: dict[tuple[int, int], tuple[float, ...]] = {
+    (1, 1): (0.038, 0.016, 0.064, 0.038),
+    (8, 1): (0.036, 0.016, 0.064, 0.036),
+    (32, 1): (0.038, 0.016, 0.066, 0.039),
+    (64, 1): (0.040, 0.016, 0.066, 0.040),
+    (128, 1): (0.041, 0.020, 0.071, 0.048),
+    (256, 1): (0.052, 0.022, 0.130, 0.056),
+    (4096, 1): (0.584, 0.193, 0.987, 0.441),
+    (1, 2): (0.020, 0.009, 0.036, 0.020),
+    (8, 2): (0.021, 0.009, 0.033, 0.021),
+    (32, 2): (0.021, 0.009, 0.036, 0.020),
+    (4096, 2): (0.2815, 0.102, 0.499, 0.217),
+    (1, 4): (0.014, 0.006, 0.019, 0.0115),
+    (8, 4): (0.014, 0.006, 0.019, 0.0115),
+    (4096, 4): (0.152, 0.049, 0.260, 0.110),
+    (4096, 8): (0.086, 0.030, 0.132, 0.069),
+}
+VIDUR_H100_LLAMA2_70B_MS: dict[tuple[int, int], tuple[float, ...]] = {
+    (2, 1): (0.062, 0.054, 0.309, 0.162),
+    (8, 1): (0.059, 0.049, 0.305, 0.162),
+    (32, 1): (0.065, 0.053, 0.3135, 0.164),
+    (128, 1): (0.066, 0.052, 0.327, 0.166),
+    (2, 4): (0.020, 0.014, 0.081, 0.044),
+    (8, 4): (0.020, 0.014, 0.085, 0.048),
+    (32, 4): (0.021, 0.018, 0.0825, 0.048),
+    (128, 4): (0.025, 0.018, 0.087, 0.047),
+}
+VIDUR_A100_LLAMA2_7B_MS: dict[tuple[int, int], tuple[float, ...]] = {
+    (1, 1): (0.065, 0.025, 0.116, 0.060),
+    (8, 1): (0.063, 0.025, 0.111, 0.061),
+    (32, 1): (0.066, 0.027, 0.115, 0.065),
+    (64, 1): (0.067, 0.027, 0.116, 0.068),
+    (4096, 1): (1.911, 0.611, 3.3655, 1.604),
+    (1, 2): (0.033, 0.015, 0.056, 0.032),
+    (8, 2): (0.034, 0.015, 0.057, 0.033),
+    (32, 2): (0.039, 0.016, 0.061, 0.0345),
+    (64, 2): (0.037, 0.015, 0.060, 0.036),
+    (4096, 2): (0.9215, 0.315, 1.6015, 0.750),
+    (1, 4): (0.021, 0.009, 0.031, 0.019),
+    (8, 4): (0.022, 0.010, 0.032, 0.019),
+    (32, 4): (0.022, 0.010, 0.032, 0.020),
+    (64, 4): (0.023, 0.011, 0.033, 0.020),
+    (4096, 4): (0.415, 0.151, 0.7785, 0.392),
+    (4096, 8): (0.231, 0.086, 0.410, 0.2425),
+}
+#: The early profiling sets (one file per GPU), Llama-2-13B rows: a model neither preset was fitted to.
+VIDUR_EARLY_H100_LLAMA2_13B_MS: dict[tuple[int, int], tuple[float, ...]] = {
+    (1, 1): (0.0875, 0.032, 0.1535, 0.078),
+    (8, 1): (0.088, 0.033, 0.151, 0.079),
+    (64, 1): (0.092, 0.035, 0.162, 0.083),
+    (256, 1): (0.125, 0.044, 0.181, 0.101),
+    (1, 4): (0.026, 0.010, 0.042, 0.022),
+    (256, 4): (0.0395, 0.015, 0.055, 0.0305),
+}
+VIDUR_EARLY_A100_LLAMA2_13B_MS: dict[tuple[int, int], tuple[float, ...]] = {
+    (1, 1): (0.103, 0.036, 0.171, 0.0885),
+    (8, 1): (0.1125, 0.037, 0.167, 0.090),
+    (64, 1): (0.113, 0.041, 0.175, 0.1045),
+    (1, 4): (0.029, 0.013, 0.0445, 0.026),
+    (64, 4): (0.034, 0.014, 0.056, 0.030),
+}
+
+VIDUR_FILES: dict[str, str] = {
+    "h100-llama2-7b": "data/profiling/compute/h100/meta-llama/Llama-2-7b-hf/mlp.csv "
+    "(commit e26eb8f79fa9a6a7c38eac0f5291302402b20364)",
+    "h100-llama2-70b": "data/profiling/compute/h100/meta-llama/Llama-2-70b-hf/mlp.csv "
+    "(commit 683364e91288ede0309a60a00773d230e6aead44)",
+    "a100-llama2-7b": "data/profiling/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv "
+    "(commit bee57dafa1eb2dc422dcaec46a66975599a6a242)",
+    "early-h100-llama2-13b": "data/profiling/h100/mlp.csv (commit 6d98aa8f71696520acc603d87439e77cc78160a7), "
+    "Llama-2-13B rows",
+    "early-a100-llama2-13b": "data/profiling/a100/mlp.csv (commit 7f14d6abd308fa7a619cfef2250342b353d19900), "
+    "Llama-2-13B rows",
+}
+
+MISS_H100_256_TOKENS = (
+    "known gap: at 256 tokens the measured GEMMs run at ~40% of H100 peak (tile shapes); the roofline still "
+    "sees them weight-bound and gives 0.167 ms vs 0.260 ms (-36%)"
+)
+MISS_EARLY_H100 = (
+    "known gap: the early vidur H100 set is 1.4-1.8x slower than the H100 preset (fitted on the later "
+    "vidur H100 set); in it H100 is only 1.14x faster than A100, so it is not used for the fit"
+)
+MISS_A100_13B_TP4 = (
+    "known gap: at TP4 each rank's GEMVs are 4x smaller, so the 17 us per-kernel overhead fitted to "
+    "LLMCompass's eager-PyTorch GEMVs dominates; vidur's kernels at TP4 show ~4 us (engine +42% / +21%)"
+)
+MISS_A100_SMALL_GEMVS = (
+    "known gap: A100's 17 us per kernel comes from LLMCompass's eager-PyTorch GEMVs; vidur's launches cost "
+    "~4.5 us, so its small per-rank GEMVs come out +17% (TP1, 8 tokens), +24..+36% (TP2), +48..+59% (TP4). "
+    "No single A100 calibration fits both sets within 15% (best minimax 26%), so the preset is kept."
+)
+#: Rows of the A100 Llama-2-7B file the A100 preset misses (launch cost), by (tokens, TP).
+A100_LAUNCH_BOUND = frozenset({(8, 1), (1, 2), (8, 2), (32, 2), (64, 2), (1, 4), (8, 4), (32, 4), (64, 4)})
+#: The rows each preset was fitted on (the rest are predictions).
+FITTED = {
+    "h100-llama2-7b": frozenset({(1, 1), (1, 4), (4096, 1), (4096, 2), (4096, 4)}),
+    "a100-llama2-7b": frozenset({(1, 1), (4096, 1)}),
+}
+
+_VIDUR_SETS: tuple[tuple[str, str, str, dict[str, Any], dict[tuple[int, int], tuple[float, ...]]], ...] = (
+    ("h100-llama2-7b", "h100-sxm", "Llama-2-7B", LLAMA2_7B, VIDUR_H100_LLAMA2_7B_MS),
+    ("h100-llama2-70b", "h100-sxm", "Llama-2-70B", LLAMA2_70B, VIDUR_H100_LLAMA2_70B_MS),
+    ("a100-llama2-7b", "a100-80gb", "Llama-2-7B", LLAMA2_7B, VIDUR_A100_LLAMA2_7B_MS),
+    ("early-h100-llama2-13b", "h100-sxm", "Llama-2-13B", LLAMA2_13B, VIDUR_EARLY_H100_LLAMA2_13B_MS),
+    ("early-a100-llama2-13b", "a100-80gb", "Llama-2-13B", LLAMA2_13B, VIDUR_EARLY_A100_LLAMA2_13B_MS),
+)
+
+
+def _vidur_miss(name: str, tokens: int, tp: int) -> str | None:
+    if name == "h100-llama2-7b" and tokens == 256:
+        return MISS_H100_256_TOKENS
+    if name == "early-h100-llama2-13b":
+        return MISS_EARLY_H100
+    if name == "early-a100-llama2-13b" and tp == 4:
+        return MISS_A100_13B_TP4
+    if name == "a100-llama2-7b" and (tokens, tp) in A100_LAUNCH_BOUND:
+        return MISS_A100_SMALL_GEMVS
+    return None
+
+
+def _vidur_linears() -> list[PublishedFigure]:
+    records: list[PublishedFigure] = []
+    for name, acc_id, model_name, model, table in _VIDUR_SETS:
+        for (tokens, tp), medians in table.items():
+            fitted = (tokens, tp) in FITTED.get(name, frozenset())
+            records.append(
+                PublishedFigure(
+                    key=f"vidur-{name}-{tokens}tok-tp{tp}",
+                    quantity=f"{model_name} layer linears per rank, {tokens} tokens, TP{tp}, {acc_id}",
+                    published=sum(medians),
+                    unit="ms",
+                    source=f"{VIDUR} {VIDUR_FILES[name]}: {VIDUR_ROWS}, {tokens} tokens, TP{tp}",
+                    tolerance=REAL_HARDWARE,
+                    engine=partial(linears_ms, acc_id=acc_id, model=model, tokens=float(tokens), tp=float(tp)),
+                    known_miss=_vidur_miss(name, tokens, tp),
+                    note="a point the preset was fitted on" if fitted else "",
+                )
+            )
+    return records
+
+
+def _share_of_peak(catalog: Catalog, acc_id: str) -> float:
+    """FLOP of the Llama-2-7B linears at 4096 tokens over their time, as a share of the fp16 peak."""
+    tokens = 4096.0
+    flop = 2 * tokens * (4096 * 3 * 4096 + 4096 * 4096 + 3 * 4096 * 11008)
+    seconds = linears_ms(catalog, acc_id=acc_id, model=LLAMA2_7B, tokens=tokens, tp=1.0) * 1e-3
+    return flop / seconds / float(catalog.get("accelerators", acc_id).peak_for("fp16"))
+
+
+def _vidur_share_of_peak() -> list[PublishedFigure]:
+    return [
+        PublishedFigure(
+            key=f"vidur-{name}-4096tok-tp1-share-of-peak",
+            quantity=f"Llama-2-7B linears at 4096 tokens, share of peak FLOP/s, {acc_id}",
+            published=share,
+            unit="",
+            source=f"{VIDUR} {VIDUR_FILES[name]}: 4096 tokens, TP1; FLOP of the four linears / {VIDUR_ROWS} "
+            "/ the datasheet's dense fp16 peak, rounded",
+            tolerance=REAL_HARDWARE,
+            engine=partial(_share_of_peak, acc_id=acc_id),
+        )
+        for name, acc_id, share in (("a100-llama2-7b", "a100-80gb", 0.71), ("h100-llama2-7b", "h100-sxm", 0.76))
+    ]
+
+
+def _early_h100_ratio(catalog: Catalog, *, numerator: tuple[float, float], denominator: tuple[float, float]) -> float:
+    def at(point: tuple[float, float]) -> float:
+        return linears_ms(catalog, acc_id="h100-sxm", model=LLAMA2_13B, tokens=point[0], tp=point[1])
+
+    return at(numerator) / at(denominator)
+
+
+def _vidur_early_ratios() -> list[PublishedFigure]:
+    """Shapes of the early H100 set that hold although its absolute times do not."""
+    table = VIDUR_EARLY_H100_LLAMA2_13B_MS
+    source = f"{VIDUR} {VIDUR_FILES['early-h100-llama2-13b']}: {VIDUR_ROWS}"
+    return [
+        PublishedFigure(
+            key="vidur-early-h100-llama2-13b-64tok-over-1tok-tp1",
+            quantity="Llama-2-13B layer linears, 64 tokens over 1 token (decode GEMVs are weight-bound), TP1, h100-sxm",
+            published=sum(table[(64, 1)]) / sum(table[(1, 1)]),
+            unit="x",
+            source=f"{source}, 64 and 1 tokens, TP1",
+            tolerance=REAL_HARDWARE,
+            engine=partial(_early_h100_ratio, numerator=(64.0, 1.0), denominator=(1.0, 1.0)),
+        ),
+        PublishedFigure(
+            key="vidur-early-h100-llama2-13b-tp1-over-tp4-1tok",
+            quantity="Llama-2-13B layer linears at 1 token, TP1 over TP4 per rank, h100-sxm",
+            published=sum(table[(1, 1)]) / sum(table[(1, 4)]),
+            unit="x",
+            source=f"{source}, 1 token, TP1 and TP4",
+            tolerance=REAL_HARDWARE,
+            engine=partial(_early_h100_ratio, numerator=(1.0, 1.0), denominator=(1.0, 4.0)),
+        ),
+    ]
+
+
+# -- PrincetonUniversity/LLMCompass ---------------------------------------------------------------
+
+LLMCOMPASS = (
+    "PrincetonUniversity/LLMCompass ae/figure5/ijkl/real_hardware/transformerAR_A100.csv "
+    "(GPT-3 175B layer, 4xA100 TP4, batch 8, KV 3072)"
+)
+#: Per-op times (µs); "qkv" is Q, K and V as three kernels, "score" QK^T, "context" AV, "out_proj" Wo,
+#: "ffn_up" W1, "ffn_down" W2. The all-reduces are the link-latency calibration point (NVLINK3_STEP_LATENCY_US).
+LLMCOMPASS_US: dict[str, float] = {
+    "qkv": 212.4,
+    "score": 106.1,
+    "context": 138.6,
+    "out_proj": 68.9,
+    "ffn_up": 186.0,
+    "ffn_down": 186.1,
+    "softmax": 16.7,
+    "all_reduce_attn": 26.0,
+    "all_reduce_ffn": 26.0,
+    "norm_attn": 48.0,
+    "norm_ffn": 48.0,
+    "ffn_act": 47.9,
+}
+LLMCOMPASS_TOTAL_US = 1111.0
+MISS_SMALL_OPS = (
+    "known gap: the eager-PyTorch LayerNorm/GeLU launches measured ~48 us each; "
+    "one per-kernel overhead (17 us, fitted to the GEMVs) cannot also fit them"
+)
+SMALL_OPS = frozenset({"norm_attn", "norm_ffn", "ffn_act"})
+
+
+def _llmcompass_us(catalog: Catalog, *, op: str | None) -> float:
+    t = layer_op_times_s(catalog, "a100-80gb", **GPT3_175B_LAYER)
+    return (sum(t.values()) if op is None else t[op]) * 1e6
+
+
+def _llmcompass() -> list[PublishedFigure]:
+    records = [
+        PublishedFigure(
+            key=f"llmcompass-gpt3-175b-tp4-{op}",
+            quantity=f"GPT-3 175B layer op '{op}' (4xA100 TP4)",
+            published=us,
+            unit="µs",
+            source=LLMCOMPASS,
+            tolerance=REAL_HARDWARE,
+            engine=partial(_llmcompass_us, op=op),
+            known_miss=MISS_SMALL_OPS if op in SMALL_OPS else None,
+            note="the link-latency calibration point: matches by construction" if op.startswith("all_reduce") else "",
+        )
+        for op, us in LLMCOMPASS_US.items()
+    ]
+    records.append(
+        PublishedFigure(
+            key="llmcompass-gpt3-175b-tp4-layer",
+            quantity="GPT-3 175B layer total (4xA100 TP4)",
+            published=LLMCOMPASS_TOTAL_US,
+            unit="µs",
+            source=LLMCOMPASS,
+            tolerance=REAL_HARDWARE,
+            engine=partial(_llmcompass_us, op=None),
+        )
+    )
+    return records
+
+
+# -- NeuPIMs --------------------------------------------------------------------------------------
+
+NEUPIMS = "Heo et al., NeuPIMs (ASPLOS'24), abstract and Section 7"
+#: NeuPIMs' evaluation setting (Heo et al., ASPLOS'24 Section 6.1; casys-kaist/NeuPIMs configs/):
+#: GPT-3 7B, TP4, an NPU of 8 x 128x128 arrays at 1 GHz on 32-channel HBM2-PIM, ShareGPT-like
+#: request lengths (median 216, mean 300), batch 768 = the largest multiple of 128 that fits in the
+#: 32 GB device (807 fit). GPU-only baseline: A100 80GB (an assumption: the sources read do not name it).
+NEUPIMS_SETTINGS: dict[str, Any] = dict(
+    model="gpt3-7b",
+    system="neupims",
+    accelerator="neupims-npu",
+    memory="neupims-hbm-pim",
+    comparison_gpu="a100-80gb",
+    request_lengths="sharegpt-neupims",
+    tensor_parallel=4,
+    batch_size=768,
+)
+NEUPIMS_SPEEDUPS: dict[str, float] = {"gpu_only": 3.0, "npu_only": 2.4, "npu_pim_blocked": 1.6}
+NEUPIMS_SIMULATOR_README = (
+    "casys-kaist/NeuPIMs README.md, Baselines: 'Sub-batch interleaving is enabled only when batch size>=256'"
+)
+#: Batches the interleaving check tries (even split against none), NeuPIMs settings otherwise.
+INTERLEAVING_BATCHES = (32.0, 128.0, 256.0, 384.0, 512.0, 640.0, 768.0)
+
+
+def neupims_resolved(catalog: Catalog) -> InferenceResolved:
+    return resolve(InferenceInputs.model_validate(NEUPIMS_SETTINGS), catalog)
+
+
+def _neupims_speedup(catalog: Catalog, *, baseline: str) -> float:
+    r = neupims_resolved(catalog)
+    device = r.comparison_gpu if baseline == "gpu_only" else r.accelerator
+    return float(run(r).throughput_tokens_per_s) / float(run(r, baseline, device).throughput_tokens_per_s)
+
+
+def neupims_interleaving_crossover(catalog: Catalog) -> float:
+    """First batch of INTERLEAVING_BATCHES where an even split beats no split (NeuPIMs settings)."""
+    r = neupims_resolved(catalog)
+    batches = np.asarray(INTERLEAVING_BATCHES)
+
+    def throughput(split: float) -> Any:
+        swept = dataclasses.replace(r, batch_size=batches, sub_batch_fraction=split)  # type: ignore[arg-type]
+        return np.asarray(run(swept).throughput_tokens_per_s)
+
+    on, off = throughput(0.5), throughput(0.0)
+    return float(batches[np.argmax(on > off)]) if np.any(on > off) else float("inf")
+
+
+def _neupims() -> list[PublishedFigure]:
+    records = [
+        PublishedFigure(
+            key=f"neupims-over-{baseline}",
+            quantity=f"NeuPIMs throughput over {baseline.replace('_', ' ')} (GPT-3 7B TP4, batch 768)",
+            published=published,
+            unit="x",
+            source=NEUPIMS,
+            tolerance=Tolerance.within(0.15),
+            engine=partial(_neupims_speedup, baseline=baseline),
+        )
+        for baseline, published in NEUPIMS_SPEEDUPS.items()
+    ]
+    records.append(
+        PublishedFigure(
+            key="neupims-interleaving-threshold",
+            quantity="Batch from which NeuPIMs' sub-batch interleaving pays (GPT-3 7B TP4, even split vs none)",
+            published=256.0,
+            unit="requests",
+            source=NEUPIMS_SIMULATOR_README,
+            tolerance=Tolerance.band(1.0, 3.0),
+            engine=neupims_interleaving_crossover,
+            note="the simulator's switch-on batch, not a measured crossover: the engine's first winning batch "
+            "of 32-768 must lie in [256, 768]",
+        )
+    )
+    return records
+
+
+# -- PIM parts ------------------------------------------------------------------------------------
+
+
+def _memory(catalog: Catalog, memory_id: str) -> MemorySpec:
+    spec: MemorySpec = catalog.get("memories", memory_id)
+    return spec
+
+
+def _pim(memory_id: str, read: Callable[[Any], Any]) -> Callable[[Catalog], float]:
+    def engine(catalog: Catalog) -> float:
+        return float(read(pim_figures(_memory(catalog, memory_id))))
+
+    return engine
+
+
+def _pim_parts() -> list[PublishedFigure]:
+    return [
+        PublishedFigure(
+            key="neupims-pim-gemv-tile",
+            quantity="NeuPIMs HBM2-PIM GEMV tile (one row in every bank of a channel)",
+            published=184.0,
+            unit="cycles",
+            source="casys-kaist/NeuPIMs src/scheduler/Scheduler.cc (_gemv_latency = 184)",
+            tolerance=EXACT,
+            engine=_pim("neupims-hbm-pim", lambda f: f.gemv_tile_cycles),
+            note="derived from the memory preset's organisation and timing",
+        ),
+        PublishedFigure(
+            key="samsung-hbm-pim-peak-flops",
+            quantity="Samsung HBM-PIM peak compute per stack",
+            published=1.2e12,
+            unit="FLOP/s",
+            source="Kwon et al., ISSCC'21 25.4, and Lee et al., ISCA'21: 1.2 TFLOP/s per stack",
+            tolerance=Tolerance.within(0.03),
+            engine=_pim("samsung-hbm-pim", lambda f: f.peak_flops_per_s),
+            note="the paper rounds: 16 x 16 x 8 x 2 FLOP / 3.33 ns = 1.23 TFLOP/s",
+        ),
+        PublishedFigure(
+            key="gddr6-aim-internal-bandwidth",
+            quantity="SK hynix GDDR6-AiM internal bandwidth per chip",
+            published=512e9,
+            unit="bytes/s",
+            source="Kwon et al., ISSCC'22, and Lee et al., Hot Chips 33 (2021): 512 GB/s internal per chip",
+            tolerance=EXACT,
+            engine=_pim("skhynix-gddr6-aim", lambda f: f.internal_bandwidth_bytes_per_s),
+        ),
+        PublishedFigure(
+            key="gddr6-aim-internal-over-external",
+            quantity="SK hynix GDDR6-AiM internal over external bandwidth",
+            published=16.0,
+            unit="x",
+            source="Kwon et al., ISSCC'22, and Lee et al., Hot Chips 33 (2021): 512 GB/s internal, "
+            "16 Gb/s/pin x16 = 32 GB/s external",
+            tolerance=EXACT,
+            engine=_pim(
+                "skhynix-gddr6-aim", lambda f: f.internal_bandwidth_bytes_per_s / f.external_bandwidth_bytes_per_s
+            ),
+        ),
+    ]
+
+
+PUBLISHED: tuple[PublishedFigure, ...] = (
+    *_vidur_linears(),
+    *_vidur_share_of_peak(),
+    *_vidur_early_ratios(),
+    *_llmcompass(),
+    *_neupims(),
+    *_pim_parts(),
+)
+BY_KEY: dict[str, PublishedFigure] = {figure.key: figure for figure in PUBLISHED}
+
+
+def context(crossover_batch: float | None) -> list[PublishedComparison]:
+    """The NeuPIMs figures shown beside any inference scenario: the paper's speed-ups on its own
+    setting (not this scenario's) and the simulator's interleaving switch-on beside this scenario's crossover."""
+    rows = [
+        PublishedComparison.of(
+            quantity=f"NeuPIMs throughput over {baseline.replace('_', ' ')} (the paper's setting)",
+            published=published,
+            engine=None,
+            unit="x",
+            source=NEUPIMS,
+            role="context",
+        )
+        for baseline, published in NEUPIMS_SPEEDUPS.items()
+    ]
+    rows.append(
+        PublishedComparison.of(
+            quantity="Batch from which the public simulator turns sub-batch interleaving on "
+            "(engine: this scenario's crossover)",
+            published=BY_KEY["neupims-interleaving-threshold"].published,
+            engine=crossover_batch,
+            unit="requests",
+            source=NEUPIMS_SIMULATOR_README,
+            role="context",
+        )
+    )
+    return rows

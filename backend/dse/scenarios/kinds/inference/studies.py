@@ -1,0 +1,282 @@
+"""The inference kind's analyses beyond the metrics: the systems compared over a batch grid, the
+NeuPIMs interleaving crossover, the per-op and PIM tables, the notes that state a verdict."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.engines.decoder_ops import BOUND_NAMES, OP_NAMES
+from dse.engines.inference import PIM_SYSTEMS, InferenceResult, op_unit, run_inference
+from dse.engines.pim import pim_figures
+from dse.scenarios.base import Column, Table
+from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, engine_inputs
+from dse.specs.hardware import AcceleratorSpec
+from dse.specs.memory import MemorySpec
+
+#: Batches tried for the throughput-vs-batch chart and the interleaving crossover.
+BATCH_GRID: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 320, 384, 448, 512, 640, 768, 1024)
+
+Row = list[float | int | str | bool | None]
+
+
+def run(r: InferenceResolved, system: str | None = None, accelerator: AcceleratorSpec | None = None) -> InferenceResult:
+    """The engine on the resolved tree (optionally another system and device)."""
+    return run_inference(**engine_inputs(r, system=system, accelerator=accelerator))
+
+
+def comparable_systems(r: InferenceResolved) -> dict[str, AcceleratorSpec]:
+    """Systems that can run this scenario's model, each with its device."""
+    systems: dict[str, AcceleratorSpec] = {"gpu_only": r.comparison_gpu}
+    npu = r.accelerator if r.accelerator.kind == "npu" else None
+    if npu is not None:
+        systems["npu_only"] = npu
+    has_pim = r.memory is not None and r.memory.pim_multipliers_per_bank > 0
+    if npu is not None and has_pim:
+        systems["npu_pim_blocked"] = npu
+        assert r.memory is not None
+        if r.memory.pim_row_buffers_per_bank >= 2:
+            systems["neupims"] = npu
+    if has_pim:
+        systems["gpu_pim"] = r.comparison_gpu if r.accelerator.kind == "npu" else r.accelerator
+    systems[r.system] = r.accelerator
+    return systems
+
+
+@dataclass(frozen=True)
+class SystemsComparison:
+    """Every comparable system: its throughput over BATCH_GRID and its row at this batch."""
+
+    throughput_by_system: dict[str, list[float]]
+    rows: list[Row]
+
+
+def compare_systems(
+    r: InferenceResolved, systems: dict[str, AcceleratorSpec], result: InferenceResult
+) -> SystemsComparison:
+    """Each system over the batch grid (one engine call) and at this scenario's batch."""
+    sweep_resolved = dataclasses.replace(r, batch_size=np.asarray(BATCH_GRID, dtype=np.float64))  # type: ignore[arg-type]
+    by_system: dict[str, list[float]] = {}
+    rows: list[Row] = []
+    for system, device in systems.items():
+        by_system[system] = [float(v) for v in np.asarray(run(sweep_resolved, system, device).throughput_tokens_per_s)]
+        here = run(r, system, device)
+        rows.append(
+            [
+                SYSTEM_LABELS[system],
+                device.id,
+                float(here.throughput_tokens_per_s),
+                float(here.time_per_output_token_s) * 1e3,
+                float(np.asarray(result.throughput_tokens_per_s) / here.throughput_tokens_per_s),
+                bool(float(here.fits) > 0),
+            ]
+        )
+    return SystemsComparison(throughput_by_system=by_system, rows=rows)
+
+
+def systems_table(r: InferenceResolved, rows: list[Row]) -> Table:
+    return Table(
+        key="systems",
+        title=f"Systems at batch {r.batch_size:.0f}",
+        columns=[
+            Column(key="system", label="system"),
+            Column(key="device", label="device"),
+            Column(key="throughput", label="throughput", unit="tokens/s"),
+            Column(key="tpot", label="time per output token", unit="ms"),
+            Column(key="speedup", label=f"{SYSTEM_LABELS[r.system]} over this", unit="x"),
+            Column(key="fits", label="fits in memory"),
+        ],
+        rows=rows,
+    )
+
+
+def fit_note(r: InferenceResolved, result: InferenceResult) -> str:
+    """Whether the batch fits in each device's memory, with the footprint and the largest batch."""
+    footprint_gb = float(result.memory_footprint_bytes_per_device) / 1e9
+    capacity_gb = r.accelerator.memory_capacity_bytes / 1e9
+    largest = float(result.max_batch_that_fits)
+    if bool(np.all(np.asarray(result.fits) > 0)):
+        return (
+            f"Fits: {footprint_gb:.2f} GB per device of {capacity_gb:.2f} GB; "
+            f"the largest batch that fits is {largest:.0f}."
+        )
+    return (
+        f"Does not fit: batch {r.batch_size:.0f} needs {footprint_gb:.2f} GB "
+        f"per device (weights {float(result.weights_bytes_per_device) / 1e9:.2f} GB + KV cache "
+        f"{float(result.kv_cache_bytes_per_device) / 1e9:.2f} GB) but {r.accelerator.id} has "
+        f"{capacity_gb:.2f} GB; the largest batch that fits is {largest:.0f}."
+    )
+
+
+def verdict(r: InferenceResolved, rows: list[Row]) -> str:
+    """One sentence: this system against the comparison GPU at this batch, with what fits."""
+    by_label = {str(row[0]): row for row in rows}
+    mine = by_label[SYSTEM_LABELS[r.system]]
+    gpu = by_label[SYSTEM_LABELS["gpu_only"]]
+    ratio = float(mine[2]) / float(gpu[2])  # type: ignore[arg-type]
+    n_devices = r.tensor_parallel * r.pipeline_parallel
+    word = "beats" if ratio > 1.0 else "does not beat"
+    fit = "" if mine[5] else f" (but {r.accelerator.id} does not fit this batch)"
+    gpu_fit = "" if gpu[5] else f" ({gpu[1]} does not fit this batch)"
+    return (
+        f"At batch {r.batch_size:.0f} on {n_devices:.0f} devices (TP{r.tensor_parallel:.0f} "
+        f"PP{r.pipeline_parallel:.0f}), {SYSTEM_LABELS[r.system]} on {mine[1]} "
+        f"{word} GPU-only on {gpu[1]}: {float(mine[2]):,.0f} vs {float(gpu[2]):,.0f} tokens/s "  # type: ignore[arg-type]
+        f"({ratio:.2f}x){fit}{gpu_fit}."
+    )
+
+
+@dataclass(frozen=True)
+class Interleaving:
+    """NeuPIMs throughput over BATCH_GRID with an even split and with none, and the first batch
+    of the grid where the even split wins (None: never)."""
+
+    even_split: list[float]
+    no_split: list[float]
+    crossover_batch: float | None
+
+
+def interleaving(r: InferenceResolved, systems: dict[str, AcceleratorSpec]) -> Interleaving | None:
+    """Sub-batch interleaving on and off over the batch grid; None when NeuPIMs cannot run here."""
+    if "neupims" not in systems:
+        return None
+    batches = np.asarray(BATCH_GRID, dtype=np.float64)
+    # Both splits in one engine call: the split is a leading array axis broadcast with the batch.
+    splits = np.asarray([[0.5], [0.0]])
+    both = dataclasses.replace(r, batch_size=batches, sub_batch_fraction=splits)  # type: ignore[arg-type]
+    throughput = np.broadcast_to(
+        np.asarray(run(both, "neupims", systems["neupims"]).throughput_tokens_per_s), (2, batches.size)
+    )
+    on_t, off_t = throughput[0], throughput[1]
+    wins = np.nonzero(on_t > off_t)[0]
+    crossover = float(BATCH_GRID[int(wins[0])]) if wins.size else None
+    return Interleaving([float(v) for v in on_t], [float(v) for v in off_t], crossover)
+
+
+def crossover_note(crossover_batch: float | None) -> str:
+    if crossover_batch is None:
+        return f"Sub-batch interleaving (even split) never beats no interleaving up to batch {BATCH_GRID[-1]}."
+    return (
+        f"Sub-batch interleaving (even split) first beats no interleaving at batch {crossover_batch:.0f} "
+        f"(the public NeuPIMs simulator turns it on at batch >= 256)."
+    )
+
+
+def interleaving_table(study: Interleaving) -> Table:
+    return Table(
+        key="interleaving",
+        title="NeuPIMs: sub-batch interleaving (even split) vs none, by batch",
+        columns=[
+            Column(key="batch", label="batch", unit="requests"),
+            Column(key="interleaved", label="interleaved (even split)", unit="tokens/s"),
+            Column(key="plain", label="no interleaving", unit="tokens/s"),
+            Column(key="gain", label="interleaved / none", unit="x"),
+        ],
+        rows=[[b, on, off, on / off] for b, on, off in zip(BATCH_GRID, study.even_split, study.no_split, strict=True)],
+    )
+
+
+def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
+    """FLOP, bytes, time and bound of every op of one decode layer."""
+    rows: list[Row] = []
+    for name in OP_NAMES:
+        cost, priced = result.decode_op_costs[name], result.decode_ops[name]
+        flop, moved = float(cost.flop), float(cost.bytes_moved)
+        unit = op_unit(r.system, name)
+        rows.append(
+            [
+                name,
+                unit,
+                flop,
+                moved,
+                float(cost.link_bytes),
+                flop / moved if moved > 0 else None,
+                float(priced.time_s) * 1e6 if unit != "pim" else None,
+                BOUND_NAMES[int(priced.bound)] if unit != "pim" else "PIM (see PIM table)",
+            ]
+        )
+    return Table(
+        key="ops",
+        title="Decode layer, per op and per rank (whole batch)",
+        columns=[
+            Column(key="op", label="op"),
+            Column(key="unit", label="unit"),
+            Column(key="flop", label="FLOP", unit="FLOP"),
+            Column(key="bytes", label="memory traffic", unit="bytes"),
+            Column(key="link_bytes", label="link traffic per rank", unit="bytes"),
+            Column(key="intensity", label="arithmetic intensity", unit="FLOP/byte"),
+            Column(key="time", label="time on the matrix/vector unit or link", unit="us"),
+            Column(key="bound", label="bound by"),
+        ],
+        rows=rows,
+    )
+
+
+def pim_table(m: MemorySpec) -> Table:
+    """The memory preset's headline PIM figures (dse.engines.pim.pim_figures)."""
+    figures = pim_figures(m)
+    external, internal = figures.external_bandwidth_bytes_per_s, figures.internal_bandwidth_bytes_per_s
+    rows: list[Row] = [
+        ["external bandwidth", float(external), "bytes/s"],
+        ["PIM peak internal bandwidth", float(internal), "bytes/s"],
+        ["internal / external", float(internal / external), "x"],
+        ["PIM peak compute", float(figures.peak_flops_per_s), "FLOP/s"],
+        ["GEMV tile", float(figures.gemv_tile_cycles), "cycles"],
+        ["refresh share of time (tRFC/tREFI)", m.t_rfc_cycles / m.t_refi_cycles, ""],
+    ]
+    return Table(
+        key="pim",
+        title=f"PIM figures derived from {m.id}",
+        columns=[
+            Column(key="what", label="quantity"),
+            Column(key="value", label="value"),
+            Column(key="unit", label="unit"),
+        ],
+        rows=rows,
+    )
+
+
+@dataclass(frozen=True)
+class DecodeSplit:
+    """Where one decode layer's time goes: per op (with the unit that runs it) and per unit."""
+
+    names: list[str]
+    times_s: list[float]
+    units: list[str]
+    busy_s: dict[str, float]
+
+
+def decode_split(r: InferenceResolved, result: InferenceResult) -> DecodeSplit:
+    """Per-op times; on PIM systems score and context share the PIM GEMV time equally."""
+    names = list(OP_NAMES)
+    times = [float(result.decode_ops[n].time_s) for n in names]
+    units = [op_unit(r.system, n) for n in names]
+    if r.system in PIM_SYSTEMS:
+        pim_share = float(result.pim_attention_time_s) / 2.0  # score and context GEMVs
+        times = [pim_share if u == "pim" else t for t, u in zip(times, units, strict=True)]
+    busy: dict[str, float] = {}
+    for t, u in zip(times, units, strict=True):
+        busy[u] = busy.get(u, 0.0) + t
+    return DecodeSplit(names=names, times_s=times, units=units, busy_s=busy)
+
+
+@dataclass(frozen=True)
+class RooflinePoints:
+    """The ops that run on the matrix/vector units, as (intensity, achieved FLOP/s) points."""
+
+    names: list[str]
+    intensity_flop_per_byte: list[float]
+    achieved_flops_per_s: list[float]
+
+
+def roofline_points(result: InferenceResult, split: DecodeSplit) -> RooflinePoints:
+    costs = result.decode_op_costs
+    names = [n for n, u in zip(split.names, split.units, strict=True) if u != "link"]
+    times = dict(zip(split.names, split.times_s, strict=True))
+    return RooflinePoints(
+        names=names,
+        intensity_flop_per_byte=[float(costs[n].flop) / max(float(costs[n].bytes_moved), 1.0) for n in names],
+        achieved_flops_per_s=[float(costs[n].flop) / max(times[n], 1e-15) for n in names],
+    )
