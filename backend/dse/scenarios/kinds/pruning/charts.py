@@ -1,17 +1,13 @@
-"""Plotly figure dicts for the pruning kind: MACs per block and per code, routing heatmap, throughput."""
+"""Plotly charts of the `pruning` kind: MACs per block and per code, the routing heatmap, throughput."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-#: Display order and labels of the MAC categories.
-MAC_CATEGORY_LABELS: dict[str, str] = {
-    "conv": "convolution",
-    "linear": "linear",
-    "self_attention": "self-attention matmuls",
-    "cross_attention": "cross-attention matmuls",
-}
+from dse.engines import pruning as eng
+from dse.scenarios.base import Chart
+from dse.scenarios.kinds.pruning.studies import CATEGORY_INDEX, MAC_CATEGORY_LABELS, SHOWN_CATEGORIES
 
 
 def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
@@ -73,3 +69,58 @@ def throughput_figure(*, batch_sizes: Sequence[float], images_per_s: dict[str, S
     layout = _layout("Throughput vs batch size", "prompts per batch", "images / s")
     layout["xaxis"]["type"] = "log"
     return {"data": data, "layout": layout}
+
+
+def macs_per_block_chart(table: eng.LayerTable, full: eng.BlockCounts) -> Chart:
+    return Chart(
+        key="macs_per_block",
+        title="Full UNet MACs per block",
+        figure=stacked_macs_figure(
+            title="Full UNet MACs per block",
+            x_labels=table.block_names,
+            x_title="block",
+            gmacs_by_category={
+                c: list(full.macs[:, i] / 1e9) for c, i in zip(SHOWN_CATEGORIES, CATEGORY_INDEX, strict=True)
+            },
+        ),
+    )
+
+
+def macs_per_code_chart(code_labels: Sequence[str], per_code: eng.BlockCounts) -> Chart:
+    return Chart(
+        key="macs_per_code",
+        title="UNet MACs per code",
+        figure=stacked_macs_figure(
+            title="UNet MACs per code",
+            x_labels=code_labels,
+            x_title="code",
+            gmacs_by_category={
+                c: list(per_code.macs[:, :, i].sum(axis=-1) / 1e9)
+                for c, i in zip(SHOWN_CATEGORIES, CATEGORY_INDEX, strict=True)
+            },
+        ),
+    )
+
+
+def routing_chart(category_names: Sequence[str], code_labels: Sequence[str], shares: list[list[float]]) -> Chart:
+    return Chart(
+        key="routing_heatmap",
+        title="Prompt-to-code assignment",
+        figure=routing_heatmap(category_names=category_names, code_labels=code_labels, share_of_category=shares),
+    )
+
+
+def throughput_chart(batch_sizes: Sequence[int], tput: dict[str, list[float]]) -> Chart:
+    return Chart(
+        key="throughput_vs_batch",
+        title="Throughput vs batch size",
+        figure=throughput_figure(
+            batch_sizes=batch_sizes,
+            images_per_s={
+                "static (one pruned model)": tput["static"],
+                "dynamic (per-prompt, batch 1)": tput["dynamic"],
+                "APTP (batched per code)": tput["aptp"],
+                "unpruned": tput["full"],
+            },
+        ),
+    )

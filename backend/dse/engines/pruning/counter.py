@@ -1,0 +1,190 @@
+"""The UNet parameter and MAC counter: a layer table, a latent side and keep fractions in,
+parameters, MACs and activation elements out (per row, per block and category, or in total),
+vectorised over resolution and codes. MAC = one multiply-accumulate; FLOP = 2 MAC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from dse.engines.pruning.layers import (
+    CATEGORY_NAMES,
+    CONV,
+    CROSS_ATTENTION,
+    EMBEDDING,
+    KEEP_NONE,
+    LINEAR,
+    NORM,
+    SELF_ATTENTION,
+    FloatArray,
+    IntArray,
+    LayerTable,
+)
+from dse.specs.common import Num
+from dse.specs.diffusion import UNetSpec
+
+
+@dataclass(frozen=True)
+class LayerCounts:
+    """Per-row counts for one sample (broadcast leading dims ..., then rows)."""
+
+    params: FloatArray
+    macs: FloatArray
+    #: Activation elements a row reads and writes for one sample (weights excluded).
+    activation_elements: FloatArray
+
+
+def _keep_with_ones(table: LayerTable, keep: Num | None) -> FloatArray:
+    """(..., num_blocks, 4) fractions: column 0 is 1 (unscaled); prunable blocks take `keep`.
+
+    `keep` is (..., num_prunable, 3) (channels, heads, FFN), or None for the full network.
+    """
+    n_blocks = table.num_blocks
+    if keep is None:
+        return np.ones((n_blocks, 4))
+    k = np.asarray(keep, dtype=np.float64)
+    lead = k.shape[:-2]
+    full = np.ones((*lead, n_blocks, 4))
+    full[..., list(table.prunable_blocks), 1:] = k
+    return full
+
+
+def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None) -> LayerCounts:
+    """Parameters, MACs and activation elements of each row for one sample.
+
+    latent_side broadcasts against keep's leading dimensions (keep is (..., num_prunable, 3)).
+    conv/linear: MACs = k * fan_in * fan_out * keep_in * keep_out * tokens;
+    attention matmuls: MACs = 2 * tokens_q * tokens_kv * width * keep_heads (QK^T and PV).
+    """
+    fractions = _keep_with_ones(table, keep)
+    s_in = fractions[..., table.block, table.in_keep]
+    s_out = fractions[..., table.block, table.out_keep]
+    side2 = np.asarray(latent_side, dtype=np.float64)[..., None] ** 2
+    tokens = table.area_coef * side2 + table.fixed_tokens
+    kv_tokens = table.kv_area_coef * side2 + table.kv_fixed_tokens
+    cat = table.category
+    is_weight = ((cat == CONV) | (cat == LINEAR)).astype(np.float64)
+    is_attention = ((cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)).astype(np.float64)
+    is_norm = (cat == NORM).astype(np.float64)
+    is_embedding = (cat == EMBEDDING).astype(np.float64)
+    width_in = table.fan_in * s_in
+    width_out = table.fan_out * s_out
+    weights = table.kernel_area * width_in * width_out
+    params = (
+        is_weight * (weights + table.bias * width_out)
+        + is_norm * 2.0 * width_out
+        + is_embedding * table.fan_in * table.fan_out
+    )
+    macs = is_weight * weights * tokens + is_attention * 2.0 * tokens * kv_tokens * width_in
+    activations = (
+        is_weight * (width_in * tokens * table.input_token_ratio + width_out * tokens)
+        + is_attention * 2.0 * (tokens + kv_tokens) * width_in
+        + is_norm * 2.0 * width_out * tokens
+        + is_embedding * width_out * tokens
+    )
+    return LayerCounts(params=params, macs=macs, activation_elements=activations)
+
+
+@dataclass(frozen=True)
+class BlockCounts:
+    """Per block and category counts for one sample: (..., num_blocks, 6 categories)."""
+
+    params: FloatArray
+    macs: FloatArray
+
+
+@cache
+def _block_coefficients(table: LayerTable) -> tuple[FloatArray, FloatArray]:
+    """The table folded into polynomial coefficients, so counts per block need no per-row work.
+
+    Every count is a sum of coef * f_in * f_out, f the keep fraction of the row's fan-in and
+    fan-out (1 when unscaled), and MACs are a polynomial in latent_side**2 of degree <= 2 (the
+    self-attention matmuls). Returns params[b, c, i, o] and macs[p, b, c, i, o] (p = power of side**2).
+    """
+    n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
+    params = np.zeros((n_b, n_c, 4, 4))
+    macs = np.zeros((3, n_b, n_c, 4, 4))
+    for r in range(table.num_rows):  # once per architecture, not per design point
+        b, c, i, o = int(table.block[r]), int(table.category[r]), int(table.in_keep[r]), int(table.out_keep[r])
+        fi, fo, k = table.fan_in[r], table.fan_out[r], table.kernel_area[r]
+        area, fixed = table.area_coef[r], table.fixed_tokens[r]
+        if c in (CONV, LINEAR):
+            params[b, c, i, o] += k * fi * fo
+            params[b, c, KEEP_NONE, o] += table.bias[r] * fo
+            macs[1, b, c, i, o] += k * fi * fo * area
+            macs[0, b, c, i, o] += k * fi * fo * fixed
+        elif c in (SELF_ATTENTION, CROSS_ATTENTION):
+            kv_area, kv_fixed = table.kv_area_coef[r], table.kv_fixed_tokens[r]
+            macs[2, b, c, i, KEEP_NONE] += 2.0 * fi * area * kv_area
+            macs[1, b, c, i, KEEP_NONE] += 2.0 * fi * (area * kv_fixed + fixed * kv_area)
+            macs[0, b, c, i, KEEP_NONE] += 2.0 * fi * fixed * kv_fixed
+        elif c == NORM:
+            params[b, c, KEEP_NONE, o] += 2.0 * fo
+        else:
+            params[b, c, KEEP_NONE, KEEP_NONE] += fi * fo
+    return params, macs
+
+
+def count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None = None) -> BlockCounts:
+    """Parameters and MACs per block and category; the same numbers as summing `count_layers`,
+    from the folded coefficients (cost independent of the number of rows)."""
+    coef_params, coef_macs = _block_coefficients(table)
+    fractions = _keep_with_ones(table, keep)
+    n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
+    lead = fractions.shape[:-2]
+    pair = (fractions[..., :, :, None] * fractions[..., :, None, :]).reshape(-1, n_b, 16)
+    stacked = np.concatenate([coef_params[None], coef_macs]).reshape(4, n_b, n_c, 16).transpose(1, 3, 0, 2)
+    coef = stacked.reshape(n_b, 16, 4 * n_c)
+    # One GEMM per block of the architecture over all design points: params and the 3 MAC powers.
+    folded = np.stack([pair[:, b, :] @ coef[b] for b in range(n_b)], axis=1).reshape(*lead, n_b, 4, n_c)
+    params = folded[..., 0, :]
+    side2 = np.asarray(latent_side, dtype=np.float64)[..., None, None] ** 2
+    macs = folded[..., 1, :] + side2 * (folded[..., 2, :] + side2 * folded[..., 3, :])
+    return BlockCounts(params=params, macs=macs)
+
+
+def total_macs(
+    table: LayerTable, *, latent_side: Num, keep: Num | None = None, include_attention_matmuls: bool = True
+) -> FloatArray:
+    """MACs per sample of the whole network (conv + linear, plus attention matmuls when asked).
+
+    The fast path for many codes: per block a quadratic form f^T W f of the keep fractions,
+    W folded from the table, so a million codes cost a few (N, blocks, 4) arrays.
+    """
+    _, coef_macs = _block_coefficients(table)
+    cats = [CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION] if include_attention_matmuls else [CONV, LINEAR]
+    weights = coef_macs[:, :, cats].sum(axis=2)  # (power, block, in, out)
+    fractions = _keep_with_ones(table, keep)
+    lead = fractions.shape[:-2]
+    flat = fractions.reshape(-1, table.num_blocks, 4)
+    per_power = np.zeros((flat.shape[0], 3))
+    for b in range(table.num_blocks):  # blocks of the architecture; each a GEMM over all points
+        f_b = flat[:, b, :]
+        left = (f_b @ weights[:, b].transpose(1, 0, 2).reshape(4, 12)).reshape(-1, 3, 4)
+        per_power += np.einsum("npo,no->np", left, f_b)
+    per_power = per_power.reshape(*lead, 3)
+    side2 = np.asarray(latent_side, dtype=np.float64) ** 2
+    out: FloatArray = per_power[..., 0] + side2 * (per_power[..., 1] + side2 * per_power[..., 2])
+    return out
+
+
+def _one_hot(index: IntArray, size: int) -> FloatArray:
+    return np.eye(size)[index]
+
+
+def sum_by_block_and_category(table: LayerTable, per_row: Num) -> FloatArray:
+    """(..., rows) -> (..., num_blocks, 6 categories)."""
+    x = np.asarray(per_row, dtype=np.float64)
+    onehot = (
+        _one_hot(table.block, table.num_blocks)[:, :, None] * _one_hot(table.category, len(CATEGORY_NAMES))[:, None, :]
+    )
+    out: FloatArray = np.einsum("...r,rbc->...bc", x, onehot)
+    return out
+
+
+def latent_side(image_side_px: Num, unet: UNetSpec) -> Num:
+    """Latent side = image side / the VAE's down-sampling factor."""
+    return np.asarray(image_side_px, dtype=np.float64) / unet.vae_scale_factor

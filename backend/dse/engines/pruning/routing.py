@@ -1,0 +1,151 @@
+"""Routing: entropic optimal transport (Sinkhorn, log domain) of a prompt mix onto K architecture
+codes, and the budget check on the mean resource ratio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dse.engines.pruning.layers import FloatArray
+from dse.specs.common import Num
+
+
+@dataclass(frozen=True)
+class TransportPlan:
+    """Sinkhorn result: plan[..., i, k] = share of all prompts from category i sent to code k."""
+
+    plan: FloatArray
+    iterations: int
+    #: Largest deviation of the row sums from the category shares before the final rounding.
+    marginal_error: float
+    #: Problems that reached max_iterations before the tolerance (their plans are still rounded).
+    unconverged: int = 0
+
+
+def _logsumexp(x: FloatArray, axis: int) -> FloatArray:
+    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    out: FloatArray = np.log(np.sum(np.exp(x - peak), axis=axis)) + np.squeeze(peak, axis=axis)
+    return out
+
+
+def _round_to_marginals(plan: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """The nearest-by-construction plan with exactly the marginals a and b (Altschuler, Weed and
+    Rigollet, NeurIPS 2017, Algorithm 2): scale rows then columns down to their targets, and
+    spread what is missing as a rank-one correction. Moves at most the marginal error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        row_scale = np.where(plan.sum(axis=-1) > 0, np.minimum(a / plan.sum(axis=-1), 1.0), 0.0)
+        x = plan * row_scale[..., :, None]
+        col_scale = np.where(x.sum(axis=-2) > 0, np.minimum(b / x.sum(axis=-2), 1.0), 0.0)
+        y = x * col_scale[..., None, :]
+    missing_rows = a - y.sum(axis=-1)
+    missing_cols = b - y.sum(axis=-2)
+    total = np.sum(missing_cols, axis=-1)[..., None, None]
+    correction = np.where(
+        total > 0, missing_rows[..., :, None] * missing_cols[..., None, :] / np.where(total > 0, total, 1.0), 0.0
+    )
+    out: FloatArray = y + correction
+    return out
+
+
+def sinkhorn(
+    *,
+    cost: Num,
+    row_marginal: Num,
+    col_marginal: Num,
+    epsilon: Num,
+    max_iterations: int = 2000,
+    tolerance: float = 1e-9,
+) -> TransportPlan:
+    """Entropic OT: argmin_P <P, C> - epsilon * H(P) with P 1 = a and P^T 1 = b (log domain).
+
+    cost is (..., C, K); row_marginal (..., C), col_marginal (..., K) each sum to 1, epsilon
+    (...); every leading index is its own problem, all solved together, each iterating until
+    its row marginals hold to `tolerance` (or max_iterations); converged problems drop out of
+    the batch. Zero marginals are allowed (their rows / columns stay empty). The plan is then
+    rounded onto the exact marginals; `marginal_error` is the largest error before rounding.
+    """
+    c0 = np.asarray(cost, dtype=np.float64)
+    a0 = np.asarray(row_marginal, dtype=np.float64)
+    b0 = np.asarray(col_marginal, dtype=np.float64)
+    e0 = np.asarray(epsilon, dtype=np.float64)
+    lead = np.broadcast_shapes(c0.shape[:-2], a0.shape[:-1], b0.shape[:-1], e0.shape)
+    n_rows, n_cols = c0.shape[-2], c0.shape[-1]
+    c = np.broadcast_to(c0, (*lead, n_rows, n_cols)).reshape(-1, n_rows, n_cols)
+    a = np.broadcast_to(a0, (*lead, n_rows)).reshape(-1, n_rows)
+    b = np.broadcast_to(b0, (*lead, n_cols)).reshape(-1, n_cols)
+    eps = np.broadcast_to(e0, lead).reshape(-1)
+    with np.errstate(divide="ignore"):
+        log_a, log_b = np.log(a), np.log(b)
+    f = np.zeros_like(a)
+    g = np.zeros_like(b)
+    active = np.arange(len(eps))
+    error = np.full(len(eps), np.inf)
+    iterations = 0
+    with np.errstate(invalid="ignore"):
+        while active.size and iterations < max_iterations:  # iterations of the batched solve
+            iterations += 1
+            ca, ea = c[active], eps[active][:, None]
+            fa = ea * (log_a[active] - _logsumexp((g[active][:, None, :] - ca) / ea[..., None], axis=-1))
+            fa = np.where(np.isfinite(fa), fa, -np.inf)
+            ga = ea * (log_b[active] - _logsumexp((fa[:, :, None] - ca) / ea[..., None], axis=-2))
+            ga = np.where(np.isfinite(ga), ga, -np.inf)
+            f[active], g[active] = fa, ga
+            rows = np.exp((fa[:, :, None] + ga[:, None, :] - ca) / ea[..., None])
+            error[active] = np.max(np.abs(np.where(np.isfinite(rows), rows, 0.0).sum(axis=-1) - a[active]), axis=-1)
+            active = active[error[active] >= tolerance]
+        plan = np.exp((f[:, :, None] + g[:, None, :] - c) / eps[:, None, None])
+    plan = np.where(np.isfinite(plan), plan, 0.0)
+    rounded = _round_to_marginals(plan, a, b).reshape(*lead, n_rows, n_cols)
+    return TransportPlan(
+        plan=rounded,
+        iterations=iterations,
+        marginal_error=float(np.max(error, initial=0.0)),
+        unconverged=int(active.size),
+    )
+
+
+def routing_cost(*, code_ratio: Num, category_capacity: Num) -> FloatArray:
+    """C[i, k] = (R_k - q_i)^2: squared mismatch between a code's resource ratio and the capacity
+    a prompt category needs. Too little capacity costs quality, too much wastes compute; the
+    squared form is submodular, so the exact plan is the monotone (sorted) coupling."""
+    r = np.asarray(code_ratio, dtype=np.float64)
+    q = np.asarray(category_capacity, dtype=np.float64)
+    out: FloatArray = (r[..., None, :] - q[..., :, None]) ** 2
+    return out
+
+
+@dataclass(frozen=True)
+class Routing:
+    plan: TransportPlan
+    #: Share of prompts each code serves (..., K).
+    code_share: FloatArray
+    #: Mean resource ratio over prompts, sum_k share_k * R_k.
+    mean_ratio: FloatArray
+    #: Mean capacity shortfall, sum_ik P_ik * max(0, q_i - R_k): prompts under-served.
+    mean_shortfall: FloatArray
+    budget_met: NDArray[np.bool_]
+
+
+def route_prompts(
+    *,
+    category_share: Num,
+    category_capacity: Num,
+    code_ratio: Num,
+    code_capacity: Num,
+    budget_ratio: Num,
+    epsilon: Num,
+) -> Routing:
+    """Assign a prompt mix to codes by entropic OT and check the compute budget (mean R <= budget)."""
+    cost = routing_cost(code_ratio=code_ratio, category_capacity=category_capacity)
+    plan = sinkhorn(cost=cost, row_marginal=category_share, col_marginal=code_capacity, epsilon=epsilon)
+    r = np.asarray(code_ratio, dtype=np.float64)
+    q = np.asarray(category_capacity, dtype=np.float64)
+    share = plan.plan.sum(axis=-2)
+    mean_ratio = np.sum(share * r, axis=-1)
+    shortfall = np.sum(plan.plan * np.maximum(q[..., :, None] - r[..., None, :], 0.0), axis=(-2, -1))
+    # Round-off of the Sinkhorn marginals must not flip a budget that holds exactly.
+    met = mean_ratio <= np.asarray(budget_ratio, dtype=np.float64) + 1e-9
+    return Routing(plan=plan, code_share=share, mean_ratio=mean_ratio, mean_shortfall=shortfall, budget_met=met)
