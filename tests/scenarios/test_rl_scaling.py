@@ -125,3 +125,12 @@ def test_link_presets_replace_the_numbers():
     with pytest.raises(InputError) as err:
         _resolve(link="carrier-pigeon")
     assert err.value.field == "link"
+
+
+def test_sweeping_an_accelerator_rate_the_policy_does_not_use_changes_nothing():
+    """The policy's kernels run on the matrix units: a swept vector peak (an array in the device) is
+    accepted and leaves samples/s as they are (exact)."""
+    inputs = KIND.inputs_model.model_validate({})
+    sweep = run_sweep(KIND, inputs, CATALOG, [SweepAxis(path="accelerator.vector_flops_per_s", values=[1e13, 2e13])])
+    base = KIND.compute(_resolve())["samples_per_s"]
+    assert sweep.metrics["samples_per_s"] == [float(base)] * 2

@@ -60,7 +60,7 @@ class Device:
         attention = spec.attention_memory_efficiency
         return cls(
             matrix_flops_per_s=spec.peak_for(dtype),
-            vector_flops_per_s=spec.vector_flops_per_s or spec.peak_for(dtype),
+            vector_flops_per_s=spec.peak_for(dtype) if spec.vector_flops_per_s is None else spec.vector_flops_per_s,
             memory_bandwidth_bytes_per_s=spec.memory_bandwidth_bytes_per_s,
             memory_capacity_bytes=spec.memory_capacity_bytes,
             compute_efficiency=spec.compute_efficiency,
