@@ -18,8 +18,8 @@ import numpy as np
 
 from dse.catalog import default_catalog
 from dse.engines.temporal_batching import discontinuity_rate, side_classes, temporal_batch_time
+from dse.scenarios.kinds.rl_scaling.metrics import run_ppo
 from dse.scenarios.registry import KINDS
-from dse.scenarios.rl_scaling import run_ppo
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 PPO_GRID_SIDE = 1000  # 1000 GPU counts x 1000 minibatch sizes = 1,000,000 design points

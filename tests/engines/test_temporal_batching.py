@@ -1,6 +1,6 @@
 """Temporal batching engine (PRES): the closed-form discontinuity rate against a seeded Monte Carlo,
-the Zipf classes, the Zipf exponent fit to published statistics, the batch-time and event-cost
-formulas exactly.
+the Zipf classes, the Zipf exponent fit to published statistics, the batch-time, speed-up and
+event-cost formulas exactly.
 
 The closed form assumes i.i.d. events drawn from the degree law (module docstring of
 dse.engines.temporal_batching); the Monte Carlo draws exactly such events, so they must agree to
@@ -16,8 +16,11 @@ from dse.catalog import default_catalog
 from dse.engines.temporal_batching import (
     EXACT_DEGREES,
     DegreeClasses,
+    batch_speedup,
     discontinuity_rate,
     fit_zipf_exponent,
+    fixed_cost_for_speedup,
+    largest_batch_under,
     side_classes,
     temporal_batch_time,
     tgn_event_cost,
@@ -168,12 +171,12 @@ def test_fit_recovers_a_known_exponent_and_refuses_impossible_ratios():
 
 
 def test_wikipedia_user_exponent_is_the_fit_to_jodies_published_statistics():
-    """JODIE (Kumar, Zhang & Leskovec, KDD 2019): 8,227 editors with at least 5 edits each (the selection
-    rule), 157,474 interactions (Table 1). The preset's user exponent is the Zipf exponent whose least
-    node holds 5 of a 19.14 mean, rounded to 3 decimals (tolerance 5e-4); the items stay assumed at 0.75."""
+    """JODIE (Kumar, Zhang & Leskovec, KDD 2019) keeps editors with at least 5 edits each (the selection
+    rule). The preset's users and interactions are JODIE's Table 1 (8,227 and 157,474: records in
+    kinds/temporal_batching/published.py); its user exponent is the Zipf exponent whose least node holds
+    5 of the 19.14 mean, rounded to 3 decimals (tolerance 5e-4); the items stay assumed at 0.75."""
     dataset = default_catalog().get("graph_datasets", "wikipedia")
     users = dataset.source_side
-    assert (users.nodes, dataset.events) == (8227, 157474)
     fitted = float(fit_zipf_exponent(nodes=users.nodes, events=dataset.events, min_events_per_node=5))
     assert users.exponent == pytest.approx(fitted, abs=5e-4)
     source_note = dataset.field_sources["source_side"]
@@ -190,3 +193,25 @@ def test_every_other_side_says_it_is_assumed():
         for key, side in (("source_side", dataset.source_side), ("destination_side", dataset.destination_side)):
             if side is not None:
                 assert side.exponent == 0.75 and "ASSUMED" in dataset.field_sources[key], (name, key)
+
+
+def test_speedup_and_the_fixed_cost_that_gives_it_invert_each_other():
+    """batch_speedup at fixed_cost_for_speedup(S) is S (1e-12), from below and from above the fill point P;
+    no fixed cost gives a speed-up of k or more: NaN."""
+    args = {"batch_events": np.array([20.0, 200.0]), "factor": 4.0, "event_time_s": 2e-6, "parallel_events": 50.0}
+    fixed = fixed_cost_for_speedup(speedup=2.5, **args)
+    np.testing.assert_allclose(batch_speedup(fixed_cost_per_batch_s=fixed, **args), 2.5, rtol=1e-12)
+    assert np.isnan(fixed_cost_for_speedup(speedup=4.0, **args)).all()
+
+
+def test_largest_batch_under_a_threshold_is_bracketed_and_broadcasts():
+    """rate(b*) <= threshold < rate(b* + 1) for each threshold in one call; a threshold the whole epoch
+    stays under gives the epoch (capped at `events`)."""
+    users = zipf_classes(exponent=0.75, nodes=2000)
+    items = zipf_classes(exponent=0.75, nodes=120)
+    thresholds = np.array([0.1, 0.3, 0.6])
+    best = largest_batch_under(threshold=thresholds, events=50_000, source=users, destination=items)
+    assert best.shape == (3,)
+    assert np.all(discontinuity_rate(batch_events=best, source=users, destination=items) <= thresholds)
+    assert np.all(discontinuity_rate(batch_events=best + 1, source=users, destination=items) > thresholds)
+    assert float(largest_batch_under(threshold=0.99, events=30, source=users, destination=items)) == 30

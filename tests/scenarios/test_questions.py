@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
-from dse.engines.temporal_batching import discontinuity_rate
+from dse.engines.temporal_batching import dataset_classes, discontinuity_rate
 from dse.scenarios import training as training_module
 from dse.scenarios.registry import KINDS
-from dse.scenarios.temporal_batching import _classes
 
 CATALOG = default_catalog()
 
@@ -175,7 +174,7 @@ def test_q4_largest_temporal_batch_under_the_threshold_is_bracketed_exactly(thre
     inputs = {**doc["inputs"], "max_discontinuity_rate": threshold}
     resolved, result = evaluate("temporal_batching", {**doc, "inputs": inputs})
     best = metric(result, "largest_batch_under_threshold")
-    source, destination = _classes(resolved.dataset, resolved.zipf_exponent_override)
+    source, destination = dataset_classes(resolved.dataset, exponent=resolved.zipf_exponent_override)
     assert discontinuity_rate(batch_events=best, source=source, destination=destination) <= threshold
     assert discontinuity_rate(batch_events=best + 1, source=source, destination=destination) > threshold
     assert f"{best:,.0f} events" in result.notes[0]

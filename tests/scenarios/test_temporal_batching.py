@@ -1,5 +1,6 @@
 """Scenario kind temporal_batching end to end: examples, the PRES comparison, sweeps over the batch,
-per-dataset figures, bad inputs naming their field."""
+per-dataset charts, bad inputs naming their field. PRES's 3.4x and JODIE's Wikipedia statistics are
+records in kinds/temporal_batching/published.py (tests/validation/test_published_figures.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pydantic import ValidationError
 
 from dse.catalog import default_catalog
 from dse.scenarios.base import InputError
+from dse.scenarios.kinds.temporal_batching.published import PRES_BATCH_FACTOR, PRES_PUBLISHED_SPEEDUP
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
-from dse.scenarios.temporal_batching import PRES_PUBLISHED_SPEEDUP
 
 KIND = KINDS["temporal_batching"]
 CATALOG = default_catalog()
@@ -34,22 +35,18 @@ def test_examples_evaluate_to_finite_metrics(example):
 
 def test_pres_batch_and_speedup_sit_beside_the_paper():
     """PRES (ICLR'24 abstract): 4x larger temporal batch, 3.4x speed-up. The engine's speed-up of a 4x batch
-    lies in (1, 4] (fixed + per-event cost); its reference row shows the paper's 3.4 with the source."""
+    lies in (1, 4] (fixed + per-event cost); the result shows the paper's 3.4 beside it (no verdict: it hangs
+    on the assumed per-batch cost) and the paper's 4x beside the scenario's own factor (context)."""
     result = KIND.evaluate(_resolve())
     values = {m.key: m.value for m in result.metrics}
     assert values["pres_batch_events"] == 800
     assert 1.0 < values["pres_speedup"] <= 4.0
     assert values["pres_discontinuity_rate"] > values["baseline_discontinuity_rate"]
-    assert result.references[0]["published"] == PRES_PUBLISHED_SPEEDUP and "PRES" in result.references[0]["source"]
-
-
-def test_implied_fixed_cost_reproduces_the_published_speedup():
-    """Round trip: with the per-batch cost the engine says the paper implies, the speed-up is 3.4 (1e-9)."""
-    first = {m.key: m.value for m in KIND.evaluate(_resolve()).metrics}
-    again = {
-        m.key: m.value for m in KIND.evaluate(_resolve(fixed_cost_per_batch_ms=first["implied_fixed_cost_ms"])).metrics
-    }
-    assert again["pres_speedup"] == pytest.approx(PRES_PUBLISHED_SPEEDUP, rel=1e-9)
+    speedup, factor = result.published
+    assert speedup.published == PRES_PUBLISHED_SPEEDUP and speedup.engine == values["pres_speedup"]
+    assert speedup.role == "validation" and speedup.within_tolerance is None and "PRES" in speedup.source
+    assert factor.role == "context" and factor.published == PRES_BATCH_FACTOR and factor.engine == 4.0
+    assert not result.references
 
 
 def test_sweep_over_the_temporal_batch():

@@ -9,21 +9,21 @@ One PPO iteration = rollout + update.
 Iterations to a sample target = floor(target / batch) (CaRL's dd_ppo.py: total_timesteps // batch).
 
 The policy is a stack of conv / linear / layernorm layers (`PolicyLayerSpec`); each layer costs a
-roofline time (dse.engines.roofline) plus one kernel launch per pass; the backward pass costs twice
-the forward's FLOP and traffic (input and weight gradients). Everything broadcasts over arrays.
+roofline time on the accelerator (`Device.op_time_s`) plus one kernel launch per pass (the device's
+`kernel_overhead_s`); the backward pass costs twice the forward's FLOP and traffic (input and weight
+gradients). Everything broadcasts over arrays, the device's rates included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dse.engines.collectives import all_reduce_time
-from dse.engines.roofline import roofline_cost
+from dse.engines.device import Device
 from dse.specs.common import Num
 from dse.specs.workloads import PolicyLayerSpec
 
@@ -104,6 +104,13 @@ def policy_shape(layers: Sequence[PolicyLayerSpec]) -> PolicyShape:
     )
 
 
+def _per_layer(device: Device) -> Device:
+    """The device with a trailing axis on every rate, so it broadcasts against arrays over layers."""
+    return replace(
+        device, **{f.name: np.asarray(getattr(device, f.name), dtype=np.float64)[..., None] for f in fields(device)}
+    )
+
+
 def network_pass_time(
     *,
     shape: PolicyShape,
@@ -111,27 +118,21 @@ def network_pass_time(
     pass_multiplier: float,
     kernels_per_layer: float,
     bytes_per_element: float,
-    peak_flops_per_s: Num,
-    memory_bandwidth_bytes_per_s: Num,
-    compute_efficiency: Num,
-    memory_efficiency: Num,
-    kernel_launch_s: Num,
+    device: Device,
 ) -> Num:
     """Sum over layers of a roofline time for `samples` samples, plus one launch per kernel.
 
     Per layer: FLOP = m*flop_l*B; bytes = m*(activations_l*B + params_l)*w, with m the pass
-    multiplier (1 forward, 3 forward+backward). Broadcasts `samples` and the hardware numbers.
+    multiplier (1 forward, 3 forward+backward). Launches are added once for all layers
+    (kernels_per_layer * layers * kernel_overhead_s). Broadcasts `samples` and the device's rates.
     """
     batch = np.asarray(samples, dtype=np.float64)[..., None]
-    cost = roofline_cost(
-        flop=pass_multiplier * shape.forward_flop * batch,
-        bytes_moved=pass_multiplier * (shape.activation_elements * batch + shape.parameters) * bytes_per_element,
-        peak_flops_per_s=np.asarray(peak_flops_per_s, dtype=np.float64)[..., None],
-        memory_bandwidth_bytes_per_s=np.asarray(memory_bandwidth_bytes_per_s, dtype=np.float64)[..., None],
-        compute_efficiency=np.asarray(compute_efficiency, dtype=np.float64)[..., None],
-        memory_efficiency=np.asarray(memory_efficiency, dtype=np.float64)[..., None],
+    cost = _per_layer(device).op_time_s(
+        pass_multiplier * shape.forward_flop * batch,
+        pass_multiplier * (shape.activation_elements * batch + shape.parameters) * bytes_per_element,
+        kernels=0.0,
     )
-    launches = kernels_per_layer * shape.layers * np.asarray(kernel_launch_s, dtype=np.float64)
+    launches = kernels_per_layer * shape.layers * np.asarray(device.kernel_overhead_s, dtype=np.float64)
     result: Num = np.sum(cost.time_s, axis=-1) + launches
     return result
 
@@ -183,28 +184,19 @@ def ppo_iteration(
     gpus_per_node: Num,
     observation_bytes_per_sample: Num,
     bytes_per_element: float,
-    peak_flops_per_s: Num,
-    memory_bandwidth_bytes_per_s: Num,
-    compute_efficiency: Num,
-    memory_efficiency: Num,
-    kernel_launch_s: Num,
+    device: Device,
     host_link_bandwidth_bytes_per_s: Num,
     link_bandwidth_bytes_per_s: Num,
     link_latency_s: Num,
 ) -> PPOIterationCost:
-    """One synchronous PPO iteration on `num_gpus` data-parallel learners (see the module docstring)."""
+    """One synchronous PPO iteration on `num_gpus` data-parallel learners (see the module docstring).
+
+    `device` prices every GPU kernel (its `kernel_overhead_s` is the launch cost of one kernel).
+    """
     gpus = np.asarray(num_gpus, dtype=np.float64)
     envs = np.asarray(envs_per_gpu, dtype=np.float64)
     batch = gpus * envs * rollout_steps_per_env
     minibatches = np.floor(batch / minibatch_samples)
-    hardware: dict[str, Any] = {
-        "peak_flops_per_s": peak_flops_per_s,
-        "memory_bandwidth_bytes_per_s": memory_bandwidth_bytes_per_s,
-        "compute_efficiency": compute_efficiency,
-        "memory_efficiency": memory_efficiency,
-        "kernel_launch_s": kernel_launch_s,
-        "bytes_per_element": bytes_per_element,
-    }
 
     gpus_here = np.minimum(gpus, gpus_per_node)
     contention = cpu_contention(
@@ -215,7 +207,14 @@ def ppo_iteration(
     )
     env_step = env_step_time_s * contention
     copy_in = envs * observation_bytes_per_sample / host_link_bandwidth_bytes_per_s
-    forward = network_pass_time(shape=shape, samples=envs, pass_multiplier=1.0, kernels_per_layer=1.0, **hardware)
+    forward = network_pass_time(
+        shape=shape,
+        samples=envs,
+        pass_multiplier=1.0,
+        kernels_per_layer=1.0,
+        bytes_per_element=bytes_per_element,
+        device=device,
+    )
     inference_step = forward + copy_in
     env_stepping = rollout_steps_per_env * env_step
     inference = rollout_steps_per_env * inference_step
@@ -227,7 +226,8 @@ def ppo_iteration(
         samples=per_gpu_minibatch,
         pass_multiplier=TRAINING_PASS_MULTIPLIER,
         kernels_per_layer=TRAINING_KERNELS_PER_LAYER,
-        **hardware,
+        bytes_per_element=bytes_per_element,
+        device=device,
     )
     gradient_bytes = shape.total_parameters * bytes_per_element
     reduce_step = all_reduce_time(
@@ -236,13 +236,8 @@ def ppo_iteration(
         bandwidth_bytes_per_s=link_bandwidth_bytes_per_s,
         latency_s=link_latency_s,
     )
-    adam_step = (
-        ADAM_WORDS_PER_PARAMETER
-        * shape.total_parameters
-        * bytes_per_element
-        / (np.asarray(memory_bandwidth_bytes_per_s, dtype=np.float64) * memory_efficiency)
-        + kernel_launch_s
-    )
+    # One memory-bound kernel: its few FLOP per parameter are not priced.
+    adam_step = device.op_time_s(0.0, ADAM_WORDS_PER_PARAMETER * shape.total_parameters * bytes_per_element).time_s
     steps_per_iteration = update_epochs * minibatches
     forward_backward = steps_per_iteration * train_step
     all_reduce = steps_per_iteration * reduce_step

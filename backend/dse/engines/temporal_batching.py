@@ -17,6 +17,12 @@ on (u, v),
 bipartite (users -> items): r_uv = (1 - p_u)(1 - q_v); one node set: r_uv = (1 - p_u - p_v)^2.
 Node classes (same degree) replace single nodes, so the sums run over classes.
 
+Largest batch under a discontinuity threshold: the rate grows with the batch, so a vectorised
+bisection over whole batches finds the largest b with rate(b) <= threshold (largest_batch_under).
+
+Speed-up of a k-times larger batch: throughput(k b) / throughput(b); inverted, the per-batch
+fixed cost at which it equals a given S (fixed_cost_for_speedup).
+
 Zipf exponent fit: a published selection threshold (least events per kept node) and the mean
 events per node pin s through mean / least = (1/N) sum_r (N/r)^s (fit_zipf_exponent).
 """
@@ -28,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from dse.engines.device import Device
 from dse.specs.common import Num
-from dse.specs.workloads import DegreeSideSpec
+from dse.specs.workloads import DegreeSideSpec, GraphDatasetSpec
 
 #: Most popular nodes kept as single-node classes; log-spaced rank bins after them.
 EXACT_DEGREES = 32
@@ -143,6 +150,21 @@ def side_classes(side: DegreeSideSpec, *, exponent: float | None = None) -> Degr
     return zipf_classes(exponent=side.exponent if exponent is None else exponent, nodes=side.nodes)
 
 
+def dataset_classes(
+    dataset: GraphDatasetSpec, *, exponent: float | None = None
+) -> tuple[DegreeClasses, DegreeClasses | None]:
+    """(source, destination) classes of a dataset; destination None for one node set.
+
+    `exponent` overrides the exponent of every Zipf side (histogram sides keep their counts).
+    """
+
+    def one(side: DegreeSideSpec) -> DegreeClasses:
+        return side_classes(side, exponent=exponent if side.kind == "zipf" else None)
+
+    destination = one(dataset.destination_side) if dataset.bipartite and dataset.destination_side else None
+    return one(dataset.source_side), destination
+
+
 def top_node_share(classes: DegreeClasses) -> float:
     """Share of the side's endpoints held by its most popular node."""
     return float(np.max(classes.endpoint_probabilities))
@@ -182,6 +204,28 @@ def discontinuity_rate(*, batch_events: Num, source: DegreeClasses, destination:
         clean[start : start + _CHUNK] = total_hit - np.exp(b[:, None] * log_avoid) @ hit_weights + never_hit * b
     # Clipped: the subtraction above may leave a rounding residue of ~1e-13 at b = 1.
     result: Num = np.clip(1.0 - clean / flat, 0.0, 1.0).reshape(batch.shape)
+    return result
+
+
+def largest_batch_under(
+    *, threshold: Num, events: Num, source: DegreeClasses, destination: DegreeClasses | None
+) -> Num:
+    """The largest temporal batch (events, whole) whose discontinuity rate stays at or under `threshold`,
+    at most `events`. The rate grows with the batch, so a vectorised bisection over whole batches
+    finds it (about log2(events) rate evaluations; broadcasts over the threshold and events)."""
+    thr = np.asarray(threshold, dtype=np.float64)
+    top = np.floor(np.asarray(events, dtype=np.float64))
+    lo = np.ones(np.broadcast_shapes(thr.shape, top.shape))  # rate(1) = 0: always under
+    hi = np.broadcast_to(top, lo.shape).copy()
+    hi_ok = np.asarray(discontinuity_rate(batch_events=hi, source=source, destination=destination)) <= thr
+    lo = np.where(hi_ok, hi, lo)
+    for _ in range(int(np.ceil(np.log2(max(float(np.max(top)), 2.0)))) + 1):  # over halvings, not points
+        mid = np.floor((lo + hi) / 2.0)
+        ok = np.asarray(discontinuity_rate(batch_events=mid, source=source, destination=destination)) <= thr
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        if np.all(hi - lo <= 1.0):
+            break
+    result: Num = lo
     return result
 
 
@@ -240,6 +284,20 @@ def tgn_event_cost(
     )
 
 
+def event_time_s(cost: EventCost, device: Device) -> Num:
+    """Roofline time of one event's training work on `device`.
+
+    No launch is added per event: launches belong to the per-batch fixed cost.
+    """
+    return device.op_time_s(cost.flop, cost.bytes_moved, kernels=0.0).time_s
+
+
+def parallel_events(*, resident_threads: Num, elements_per_event: float) -> Num:
+    """Events that fill the accelerator: resident threads / elements one event touches (one thread each)."""
+    result: Num = np.asarray(resident_threads, dtype=np.float64) / elements_per_event
+    return result
+
+
 @dataclass(frozen=True)
 class TemporalBatchCost:
     """Time and rates of temporal batches; broadcast arrays."""
@@ -265,3 +323,42 @@ def temporal_batch_time(
         epoch_s=batches * batch_s,
         fill_fraction=np.minimum(1.0, b / parallel_events),
     )
+
+
+def _busy_s(batch_events: Num, event_time_s: Num, parallel_events: Num) -> Num:
+    """The size-dependent part of a batch's time: t_event * max(b, P)."""
+    result: Num = event_time_s * np.maximum(batch_events, parallel_events)
+    return result
+
+
+def batch_speedup(
+    *, batch_events: Num, factor: Num, fixed_cost_per_batch_s: Num, event_time_s: Num, parallel_events: Num
+) -> Num:
+    """Throughput of a `factor` times larger batch over that of `batch_events`:
+    (k b / t_batch(k b)) / (b / t_batch(b))."""
+    small = np.asarray(batch_events, dtype=np.float64)
+    large = small * factor
+    small_rate = small / (fixed_cost_per_batch_s + _busy_s(small, event_time_s, parallel_events))
+    large_rate = large / (fixed_cost_per_batch_s + _busy_s(large, event_time_s, parallel_events))
+    result: Num = large_rate / small_rate
+    return result
+
+
+def fixed_cost_for_speedup(
+    *, batch_events: Num, factor: Num, speedup: Num, event_time_s: Num, parallel_events: Num
+) -> Num:
+    """The per-batch fixed cost at which a `factor` (k) times larger batch runs `speedup` (S) times faster:
+    S = k (t_f + t_v(b)) / (t_f + t_v(k b))  gives  t_f = (S t_v(k b) - k t_v(b)) / (k - S),
+    t_v(b) = t_event * max(b, P). NaN where k <= S (no fixed cost reaches it)."""
+    small = np.asarray(batch_events, dtype=np.float64)
+    large = small * factor
+    result: Num = np.where(
+        factor > speedup,
+        (
+            speedup * _busy_s(large, event_time_s, parallel_events)
+            - factor * _busy_s(small, event_time_s, parallel_events)
+        )
+        / (factor - speedup),
+        np.nan,
+    )
+    return result

@@ -1,10 +1,15 @@
-"""Figures of the temporal_batching kind, as plain Plotly figure dicts."""
+"""Charts of `temporal_batching` (Plotly figure dicts): throughput and discontinuity rate against the
+temporal batch, one line per dataset, the baseline and PRES batches marked."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
+
+from dse.scenarios.base import Chart
 
 
 def _marks(baseline_batch: float, pres_batch: float) -> list[dict[str, Any]]:
@@ -127,3 +132,39 @@ def discontinuity_vs_batch(
             }
         )
     return figure
+
+
+def charts(
+    *,
+    batches: Sequence[float],
+    curves: Mapping[str, tuple[Any, Any]],
+    baseline: float,
+    pres: float,
+    threshold: float,
+    threshold_batch: float,
+) -> list[Chart]:
+    """The kind's charts for one design point; `curves` maps a dataset to (events/s, rate) over `batches`."""
+    return [
+        Chart(
+            key="throughput_vs_batch",
+            title="Throughput vs temporal batch, per dataset",
+            figure=throughput_vs_batch(
+                batches=batches,
+                events_per_s={k: list(np.asarray(t)) for k, (t, _) in curves.items()},
+                baseline=baseline,
+                pres=pres,
+            ),
+        ),
+        Chart(
+            key="discontinuity_vs_batch",
+            title="Temporal-discontinuity rate vs temporal batch, per dataset",
+            figure=discontinuity_vs_batch(
+                batches=batches,
+                rate={k: list(np.asarray(d)) for k, (_, d) in curves.items()},
+                baseline=baseline,
+                pres=pres,
+                threshold=threshold,
+                threshold_batch=threshold_batch,
+            ),
+        ),
+    ]

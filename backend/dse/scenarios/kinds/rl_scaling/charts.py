@@ -1,9 +1,14 @@
-"""Figures of the rl_scaling kind, as plain Plotly figure dicts."""
+"""Charts of `rl_scaling` (Plotly figure dicts): samples/s vs minibatch per GPU count, the iteration's time split."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
+
+from dse.scenarios.base import Chart
+from dse.scenarios.kinds.rl_scaling.studies import MinibatchGrid
 
 
 def samples_per_s_vs_minibatch(
@@ -63,3 +68,21 @@ def iteration_time_split(*, parts_s: Mapping[str, float]) -> dict[str, Any]:
             "showlegend": True,
         },
     }
+
+
+def charts(*, grid: MinibatchGrid, current_minibatch: float, split: Mapping[str, float]) -> list[Chart]:
+    """The kind's charts for one design point."""
+    by_gpus = {
+        int(g): [None if np.isnan(v) else float(v) for v in row]
+        for g, row in zip(grid.gpus, grid.samples_per_s, strict=True)
+    }
+    return [
+        Chart(
+            key="samples_vs_minibatch",
+            title="Samples/s vs minibatch, 1 to 8 GPUs",
+            figure=samples_per_s_vs_minibatch(
+                minibatch_samples=grid.minibatch.tolist(), samples_per_s_by_gpus=by_gpus, current=current_minibatch
+            ),
+        ),
+        Chart(key="iteration_split", title="Time split of an iteration", figure=iteration_time_split(parts_s=split)),
+    ]

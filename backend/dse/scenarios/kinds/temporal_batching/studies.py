@@ -1,0 +1,82 @@
+"""Analyses of `temporal_batching` beyond the metrics: the event's work by part, and throughput and
+discontinuity against the temporal batch for every catalog dataset."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from dse.engines.temporal_batching import dataset_classes, discontinuity_rate, temporal_batch_time
+from dse.scenarios.base import Column, Table
+from dse.scenarios.kinds.temporal_batching.inputs import TemporalBatchingResolved
+from dse.scenarios.kinds.temporal_batching.metrics import EventModel, event_model, train_events
+from dse.specs.workloads import GraphDatasetSpec
+
+#: Temporal batches of the per-dataset curves (events).
+CURVE_BATCHES = np.unique(np.round(np.geomspace(10, 20_000, 40)))
+
+
+def rates(r: TemporalBatchingResolved, batch: Any, dataset: GraphDatasetSpec | None = None) -> tuple[Any, Any]:
+    """(events/s, discontinuity rate) at `batch` for `dataset` (default: the scenario's)."""
+    here = r if dataset is None else replace(r, dataset=dataset)
+    event = event_model(here)
+    timing = temporal_batch_time(
+        batch_events=batch,
+        events=train_events(here),
+        fixed_cost_per_batch_s=r.fixed_cost_per_batch_s,
+        event_time_s=event.time_s,
+        parallel_events=event.parallel_events,
+    )
+    source, destination = dataset_classes(here.dataset, exponent=r.zipf_exponent_override)
+    return timing.events_per_s, discontinuity_rate(batch_events=batch, source=source, destination=destination)
+
+
+def datasets(r: TemporalBatchingResolved) -> tuple[GraphDatasetSpec, ...]:
+    """The datasets of the per-dataset studies: every catalog dataset, else the scenario's."""
+    return r.figure_datasets or (r.dataset,)
+
+
+def curves(r: TemporalBatchingResolved) -> dict[str, tuple[Any, Any]]:
+    """(events/s, discontinuity rate) over CURVE_BATCHES, per dataset name."""
+    return {d.name: rates(r, CURVE_BATCHES, d) for d in datasets(r)}
+
+
+def event_work_table(event: EventModel) -> Table:
+    cost = event.cost
+    return Table(
+        key="event_work",
+        title="Training work of one event (forward + backward)",
+        columns=[Column(key="part", label="part"), Column(key="mflop", label="work", unit="MFLOP")],
+        rows=[
+            ["memory update (GRU, 2 nodes)", cost.memory_update_flop / 1e6],
+            ["embedding (attention, 3 nodes)", cost.embedding_flop / 1e6],
+            ["link predictor (2 pairs)", cost.predictor_flop / 1e6],
+            ["total", cost.flop / 1e6],
+        ],
+    )
+
+
+def dataset_table(r: TemporalBatchingResolved) -> Table:
+    """Per dataset: discontinuity at the baseline and PRES batches, and the PRES speed-up."""
+    rows: list[list[float | int | str | bool | None]] = []
+    for d in datasets(r):
+        (rate_base, dis_base), (rate_pres, dis_pres) = (
+            rates(r, float(r.baseline_batch_events), d),
+            rates(r, float(r.baseline_batch_events * r.pres_batch_factor), d),
+        )
+        rows.append([d.name, d.nodes, d.events, float(dis_base), float(dis_pres), float(rate_pres) / float(rate_base)])
+    return Table(
+        key="datasets",
+        title="Per dataset: discontinuity at the baseline and PRES batches, and the PRES speed-up",
+        columns=[
+            Column(key="dataset", label="dataset"),
+            Column(key="nodes", label="nodes"),
+            Column(key="events", label="events"),
+            Column(key="rate_baseline", label="discontinuity, baseline batch"),
+            Column(key="rate_pres", label="discontinuity, PRES batch"),
+            Column(key="speedup", label="speed-up", unit="x"),
+        ],
+        rows=rows,
+    )
