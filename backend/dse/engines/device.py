@@ -29,12 +29,22 @@ BOUND_COMPUTE, BOUND_MEMORY, BOUND_LINK, BOUND_OVERHEAD = 0.0, 1.0, 2.0, 3.0
 
 @dataclass(frozen=True)
 class OpTime:
-    """Roofline time of one op (seconds) and what bounds it (a BOUND_* code)."""
+    """Roofline time of one op (seconds); `bound` says what sets it (a BOUND_* code)."""
 
     time_s: Num
     compute_s: Num
     memory_s: Num
-    bound: Num
+    overhead_s: Num
+
+    @property
+    def bound(self) -> Num:
+        """Worked out only when asked for: most callers need the time alone."""
+        busy = np.maximum(self.compute_s, self.memory_s)
+        return np.where(
+            self.overhead_s > busy,
+            BOUND_OVERHEAD,
+            np.where(self.compute_s >= self.memory_s, BOUND_COMPUTE, BOUND_MEMORY),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,9 +95,6 @@ class Device:
         eta_m = self.attention_memory_efficiency if op_class == "attention" else self.memory_efficiency
         compute_s = flop / (peak * self.compute_efficiency)
         memory_s = bytes_moved / (self.memory_bandwidth_bytes_per_s * eta_m)
-        busy = np.maximum(compute_s, memory_s)
         overhead_s = kernels * self.kernel_overhead_s
-        bound = np.where(
-            overhead_s > busy, BOUND_OVERHEAD, np.where(compute_s >= memory_s, BOUND_COMPUTE, BOUND_MEMORY)
-        )
-        return OpTime(time_s=busy + overhead_s, compute_s=compute_s, memory_s=memory_s, bound=bound)
+        time_s = np.maximum(compute_s, memory_s) + overhead_s
+        return OpTime(time_s=time_s, compute_s=compute_s, memory_s=memory_s, overhead_s=overhead_s)
