@@ -40,7 +40,24 @@ def test_validation_endpoints(client):
     everything = client.get("/api/v1/validation").json()
     assert set(KINDS) <= set(everything)
     rows = client.get("/api/v1/validation/rl_scaling").json()
-    assert {"quantity", "published", "engine", "relative_error", "tolerance", "source"} <= set(rows[0])
+    assert {
+        "kind",
+        "quantity",
+        "published",
+        "published_text",
+        "engine",
+        "unit",
+        "relative_error",
+        "tolerance",
+        "tolerance_label",
+        "within_tolerance",
+        "source",
+        "note",
+        "role",
+        "known_miss",
+        "error",
+    } <= set(rows[0])
+    assert rows == everything["rl_scaling"]
     assert client.get("/api/v1/validation/nope").status_code == 404
 
 

@@ -1,43 +1,173 @@
-"""The validation table: rows computed from the engines, errors exact, failures shown not raised."""
+"""The Validation table (dse.services.validation): typed rows from the kinds' published-figure records,
+errors exact, failures shown not raised, cold computation single-flight."""
 
 from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
 
 import pytest
 
 from dse.catalog import default_catalog
-from dse.scenarios.registry import KINDS
-from dse.validation import Check, kind_rows
-from dse.validation.base import run_check
+from dse.scenarios.base import PublishedFigure, Tolerance
+from dse.scenarios.documents import document_model
+from dse.scenarios.registry import KINDS, register
+from dse.services import validation
+from dse.services.validation import ValidationRow, ValidationTable, kind_rows, record_row, validation_rows
+from tests.support.toy_kind import ToyKind
 
 CATALOG = default_catalog()
 
 
+def _figure(engine: Any, published: float = 200.0, tolerance: Tolerance | None = None, **extra: Any) -> PublishedFigure:
+    return PublishedFigure(
+        key="q",
+        quantity="q",
+        published=published,
+        unit="s",
+        source="src",
+        tolerance=tolerance or Tolerance.within(0.15),
+        engine=engine if callable(engine) else (lambda _: engine),
+        **extra,
+    )
+
+
 def test_relative_error_and_tolerance_are_exact():
-    """engine / published - 1, judged against the check's own tolerance (exact arithmetic)."""
-    row = run_check("toy", Check("q", 200.0, "s", "src", lambda _: 230.0, tolerance_relative=0.15), CATALOG)
+    """engine / published - 1, judged against the record's own tolerance."""
+    row = record_row("toy", _figure(230.0), CATALOG)
+    assert isinstance(row, ValidationRow) and row.kind == "toy" and row.key == "q"
     assert row.relative_error == pytest.approx(0.15, rel=1e-12)
-    assert row.within_tolerance is True and row.tolerance == "±15%"
-    row = run_check("toy", Check("q", 200.0, "s", "src", lambda _: 231.0, tolerance_relative=0.15), CATALOG)
-    assert row.within_tolerance is False
+    assert row.within_tolerance is True and row.tolerance_label == "±15%"
+    assert row.tolerance == Tolerance.within(0.15) and row.role == "validation" and row.error is None
+    assert record_row("toy", _figure(231.0), CATALOG).within_tolerance is False
 
 
 def test_ratio_band_is_one_sided():
-    band = (0.5, 1.0)
-    assert run_check("toy", Check("q", 3.5, "days", "s", lambda _: 2.0, ratio_band=band), CATALOG).within_tolerance
-    assert not run_check("toy", Check("q", 3.5, "days", "s", lambda _: 3.6, ratio_band=band), CATALOG).within_tolerance
+    band = Tolerance.band(0.5, 1.0)
+    assert record_row("toy", _figure(2.0, published=3.5, tolerance=band), CATALOG).within_tolerance
+    assert not record_row("toy", _figure(3.6, published=3.5, tolerance=band), CATALOG).within_tolerance
+    assert record_row("toy", _figure(2.0, published=3.5, tolerance=band), CATALOG).tolerance_label == (
+        "0.5 ≤ engine/published ≤ 1"
+    )
 
 
 def test_a_failing_computation_becomes_the_rows_error():
     def broken(_):
         raise KeyError("no such preset")
 
-    row = run_check("toy", Check("q", 1.0, "", "src", broken, tolerance_relative=0.1), CATALOG)
-    assert row.engine is None and row.within_tolerance is None
+    row = record_row("toy", _figure(broken), CATALOG)
+    assert row.engine is None and row.within_tolerance is None and row.relative_error is None
     assert row.error is not None and "no such preset" in row.error
+    assert row.published == 200.0 and row.source == "src" and row.tolerance_label == "±15%"
 
 
-def test_a_kind_without_a_module_still_gets_its_references(toy_kind):
+def test_a_non_finite_engine_number_is_an_error():
+    row = record_row("toy", _figure(math.nan), CATALOG)
+    assert row.engine is None and row.error == "the engine returned a non-finite number"
+
+
+def test_known_miss_is_carried_apart_from_the_note():
+    row = record_row("toy", _figure(300.0, known_miss="no eager-mode overheads", note="fp32"), CATALOG)
+    assert row.known_miss == "no eager-mode overheads" and row.note == "fp32"
+    assert row.within_tolerance is False
+
+
+def test_a_kind_without_records_or_legacy_module_has_no_rows(toy_kind):
     assert kind_rows("toy", CATALOG) == []  # the toy cites nothing, and nothing breaks
+
+
+class _MovedKind(ToyKind):
+    """A kind as if it lived in its folder: only its records count, the legacy path is not read."""
+
+    kind = "moved_toy"
+    engine_version = "moved-1"
+
+    def published_figures(self) -> list[PublishedFigure]:
+        return [_figure(210.0)]
+
+    def examples(self) -> list[dict[str, Any]]:
+        return [{"schema_version": 1, "kind": self.kind, "name": "moved", "inputs": {}}]
+
+
+_MovedKind.__module__ = "dse.scenarios.kinds.moved_toy.kind"
+
+
+@pytest.fixture
+def moved_kind():
+    kind = _MovedKind()
+    register(kind)
+    document_model.cache_clear()
+    yield kind
+    KINDS.pop(kind.kind, None)
+    document_model.cache_clear()
+
+
+def test_a_moved_kind_reads_only_its_records(moved_kind, monkeypatch):
+    def legacy(*_):
+        raise AssertionError("the legacy path is for kinds not yet moved")
+
+    monkeypatch.setattr(validation, "legacy_rows", legacy)
+    rows = kind_rows("moved_toy", CATALOG)
+    assert [(r.kind, r.key, r.within_tolerance) for r in rows] == [("moved_toy", "q", True)]
+
+
+def test_records_that_cannot_be_listed_become_an_error_row(moved_kind, monkeypatch):
+    def broken(self):
+        raise RuntimeError("bad published.py")
+
+    monkeypatch.setattr(_MovedKind, "published_figures", broken)
+    (row,) = kind_rows("moved_toy", CATALOG)
+    assert row.error is not None and "bad published.py" in row.error
+
+
+def test_cold_computation_is_single_flight():
+    """Concurrent cold calls compute a kind's rows once; every caller gets that one answer."""
+    calls: list[str] = []
+    started = threading.Event()
+
+    def slow(kind_name: str, catalog: Any) -> list[ValidationRow]:
+        calls.append(kind_name)
+        started.set()
+        time.sleep(0.2)  # long enough for every other thread to arrive while this one computes
+        return [ValidationRow(kind=kind_name, quantity="q", published=1.0, source="s")]
+
+    table = ValidationTable(compute=slow)
+    kind_name = next(iter(KINDS))
+    answers: list[list[ValidationRow]] = []
+    threads = [threading.Thread(target=lambda: answers.append(table.rows(kind_name, CATALOG))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert started.is_set() and calls == [kind_name]
+    assert len(answers) == 8 and all(a is answers[0] for a in answers)
+    assert table.rows(kind_name, CATALOG) is answers[0]  # warm: no computation
+    assert calls == [kind_name]
+
+
+def test_single_flight_is_per_kind_and_a_failure_is_retried():
+    calls: list[str] = []
+
+    def flaky(kind_name: str, catalog: Any) -> list[ValidationRow]:
+        calls.append(kind_name)
+        if len(calls) == 1:
+            raise RuntimeError("first call fails")
+        return []
+
+    table = ValidationTable(compute=flaky)
+    first, second = list(KINDS)[:2]
+    with pytest.raises(RuntimeError):
+        table.rows(first, CATALOG)
+    assert table.rows(first, CATALOG) == [] and table.rows(second, CATALOG) == []
+    assert calls == [first, first, second]
+
+
+def test_the_service_caches_per_process():
+    assert validation_rows("rl_scaling", CATALOG) is validation_rows("rl_scaling", CATALOG)
+    with pytest.raises(KeyError):
+        validation_rows("nope", CATALOG)
 
 
 @pytest.mark.parametrize("kind", ["inference", "rl_scaling", "pruning"])
@@ -45,14 +175,15 @@ def test_every_engine_check_computes(kind):
     """Each kind with published figures has rows, each with an engine number and a source."""
     if kind not in KINDS:
         pytest.skip(f"{kind} is not registered")
-    rows = kind_rows(kind, CATALOG)
+    rows = validation_rows(kind, CATALOG)
     assert rows
     for row in rows:
         assert row.error is None, row
-        assert row.engine is not None and row.source
+        assert row.engine is not None and row.source and row.kind == kind
 
 
 def test_references_that_echo_an_input_are_left_out():
     """Pruning cites the released checkpoints' K beside the scenario's K: context, not validation."""
-    rows = kind_rows("pruning", CATALOG)
+    rows = validation_rows("pruning", CATALOG)
     assert not any(r.quantity.startswith("architecture codes (K)") for r in rows)
+    assert all(r.role == "validation" for r in rows)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dse.scenarios.base import EvaluationResult
 
@@ -18,10 +18,11 @@ class MetricComparison(BaseModel):
     key: str
     label: str
     unit: str
-    values: list[float | None]
-    #: value - first value (the first scenario is the baseline).
+    value_type: Literal["number", "boolean"] = Field("number", description="As the metric's: 'boolean' is yes/no.")
+    values: list[float | bool | None]
+    #: value - first value (the first scenario is the baseline); None throughout for a yes/no metric.
     absolute_delta: list[float | None]
-    #: (value - first value) / |first value|.
+    #: (value - first value) / |first value|; None throughout for a yes/no metric.
     relative_delta: list[float | None]
 
 
@@ -59,13 +60,17 @@ def compare(documents: list[dict[str, Any]], results: list[EvaluationResult]) ->
     for first in common:
         values = [other[first.key].value for other in by_key]
         base = values[0]
-        absolute = [None if v is None or base is None else v - base for v in values]
-        relative = [None if a is None or base is None or base == 0 else a / abs(base) for a in absolute]
+        absolute: list[float | None] = [None] * len(values)
+        relative: list[float | None] = [None] * len(values)
+        if first.value_type == "number":  # a yes/no metric has no delta: the values say what changed
+            absolute = [None if v is None or base is None else float(v) - float(base) for v in values]
+            relative = [None if a is None or base is None or base == 0 else a / abs(float(base)) for a in absolute]
         metrics.append(
             MetricComparison(
                 key=first.key,
                 label=first.label,
                 unit=first.unit,
+                value_type=first.value_type,
                 values=values,
                 absolute_delta=absolute,
                 relative_delta=relative,

@@ -1,13 +1,12 @@
-"""Each engine's numbers beside the published figures it is tested against, with the error.
+"""TRANSITIONAL: legacy published-figure checks of kinds not yet moved into `dse.scenarios.kinds.<kind>`.
 
-`validation_rows(kind)` returns the rows of one scenario kind: the explicit checks of
-`dse.validation.<kind>` (when that module exists) followed by the numeric references the kind's
-own example scenarios cite. A row whose computation fails carries the error instead of breaking
-the table, so a half-finished engine still shows what it can.
+`dse.validation.<kind>` may define `checks()` (a list of `Check`), `REFERENCE_TOLERANCES` and
+`REFERENCE_NOT_VALIDATION`; `dse.services.validation.legacy_rows` turns them into rows of the Validation
+table. Moved kinds state their figures as `PublishedFigure` records; this package goes once all have moved.
 """
 
 from __future__ import annotations
 
-from dse.validation.base import Check, ValidationRow, kind_rows, validation_rows
+from dse.validation.base import Check
 
-__all__ = ["Check", "ValidationRow", "kind_rows", "validation_rows"]
+__all__ = ["Check"]

@@ -1,4 +1,4 @@
-// Compare 2 to 8 saved scenarios: figures overlaid, the inputs that differ, the metric deltas.
+// Compare 2 to 8 saved scenarios: charts overlaid, the inputs that differ, the metric deltas (yes/no metrics read yes or no).
 import { api, meta } from "./api.js";
 import { csvCell, download, fill, formatNumber, formatSI, h, plotlyText } from "./dom.js";
 import { plot } from "./result.js";
@@ -10,6 +10,11 @@ const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 function valueText(v) { return v !== null && typeof v === "object" ? JSON.stringify(v) : formatNumber(v); }
 
 function deltaCell(m, i) {
+  if (m.value_type === "boolean") { // yes/no: no delta, only whether it changed against the first
+    const v = m.values[i];
+    const changed = i > 0 && v !== m.values[0];
+    return h("td", { class: `num${changed ? " changed" : ""}`, title: String(v) }, v === null ? "—" : v ? "yes" : "no");
+  }
   const { text, unit } = formatSI(m.values[i], m.unit);
   const rel = m.relative_delta ? m.relative_delta[i] : null;
   const badge = i > 0 && rel !== null && rel !== undefined

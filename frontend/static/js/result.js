@@ -1,4 +1,5 @@
-// Renders an EvaluationResult: metric cards with "show the math", Plotly figures, breakdown tables.
+// Renders an EvaluationResult: metric cards with "show the math", Plotly charts, breakdown tables,
+// the published figures it can be checked against (typed rows) and the scenarios it links to.
 // A view is created once per page and updated in place, so open "show the math" panels stay open
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
 import { csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
@@ -40,13 +41,21 @@ export function renderFigure(figure, target) {
   return div;
 }
 
+// A yes/no metric (value_type "boolean") reads yes or no; every other metric is a number in its unit.
 function metricValue(m) {
-  if (["bool", "1 = yes"].includes(m.unit) && (m.value === 0 || m.value === 1)) {
-    return h("div", { class: "metric-value", title: String(m.value) }, h("span", { class: `value ${m.value ? "good" : "bad"}` }, m.value ? "yes" : "no"));
+  if (m.value_type === "boolean") {
+    const text = m.value === null ? "—" : m.value ? "yes" : "no";
+    return h("div", { class: "metric-value", title: m.value === null ? "undefined" : text },
+      h("span", { class: `value${m.value === null ? "" : m.value ? " good" : " bad"}` }, text));
   }
   const { text, unit } = formatSI(m.value, m.unit);
   return h("div", { class: "metric-value", title: m.value === null ? "undefined" : `${m.value} ${m.unit}` },
-    h("span", { class: "value" }, text), h("span", { class: "unit" }, unit === "1 = yes" ? "" : unit));
+    h("span", { class: "value" }, text), h("span", { class: "unit" }, unit));
+}
+
+function metricText(m, digits) {
+  if (m.value_type === "boolean") return m.value === null ? "—" : m.value ? "yes" : "no";
+  return `${formatNumber(m.value, digits)} ${m.unit}`;
 }
 
 function mathPanel(m, tables) {
@@ -56,7 +65,7 @@ function mathPanel(m, tables) {
     terms.length ? h("table", { class: "terms" }, h("thead", {}, h("tr", {}, h("th", {}, "term"), h("th", { class: "num" }, "value"))),
       h("tbody", {}, terms.map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)),
         h("td", { class: "num", title: String(v) }, typeof v === "number" ? formatNumber(v, 5) : v))))) : null,
-    h("div", { class: "result-line" }, "= ", h("strong", {}, formatNumber(m.value, 6)), ` ${m.unit}`),
+    h("div", { class: "result-line" }, "= ", h("strong", {}, metricText(m, 6))),
     tables.length ? h("div", { class: "breakdowns" }, "Breakdown: ", tables.map((t) =>
       h("a", { href: `#table-${t.key}`, "data-table-link": t.key, onclick: (event) => {
         event.preventDefault();
@@ -81,19 +90,65 @@ export function renderTable(table, open = false) {
         h("td", { class: typeof cell === "number" ? "num" : "", title: typeof cell === "number" ? String(cell) : "" }, typeof cell === "boolean" ? (cell ? "yes" : "no") : formatNumber(cell)))))))));
 }
 
-// References that carry a whole scenario document are links to open it (e.g. a plan as a training scenario).
-function scenarioLinks(references) {
-  const links = references.filter((r) => r.document && typeof r.document === "object" && r.document.kind);
-  if (!links.length) return null;
-  return h("details", { class: "table", id: "scenario-links", open: true },
-    h("summary", {}, "Open as a scenario"),
-    h("ul", { class: "link-list" }, links.map((r) => h("li", {},
-      h("a", { href: `/k/${encodeURIComponent(r.document.kind)}?doc=${encodeDoc(r.document)}`, "data-link": true }, String(r.label || r.document.name || "open")),
-      ...Object.entries(r).filter(([k, v]) => !["document", "label", "type", "source"].includes(k) && typeof v !== "object")
-        .map(([k, v]) => h("span", { class: "muted small" }, ` · ${k.replaceAll("_", " ")} ${formatNumber(v)}`))))));
+// engine / published - 1 as a signed percentage ("—" when there is none).
+export function errorText(r) {
+  if (r.relative_error === null || r.relative_error === undefined) return "—";
+  const pct = r.relative_error * 100;
+  return `${pct >= 0 ? "+" : ""}${Math.abs(pct) < 0.01 && pct !== 0 ? pct.toExponential(1) : pct.toFixed(pct !== 0 && Math.abs(pct) < 1 ? 2 : 1)}%`;
 }
 
-function referencesTable(allReferences) {
+// The verdict of a published comparison (or Validation row): context, failed, within, outside, info.
+export function verdictPill(r) {
+  if (r.role === "context") return h("span", { class: "pill", title: "a published setting beside this scenario's own input, not a check of the engine" }, "context");
+  if (r.error) return h("span", { class: "pill bad" }, "failed");
+  if (r.within_tolerance === true) return h("span", { class: "pill good" }, "within");
+  if (r.within_tolerance === false) return h("span", { class: "pill warn" }, r.known_miss ? "known miss" : "outside");
+  return h("span", { class: "pill" }, "info");
+}
+
+// The published figure as stated: the number, or the text when it is not one number.
+export function publishedCell(r) {
+  if (r.published === null || r.published === undefined) return h("td", { class: "published-text" }, r.published_text || "—");
+  return h("td", { class: "num", title: r.published_text || String(r.published) }, formatNumber(r.published));
+}
+
+// result.published: typed rows of published figure vs engine; "context" rows are labelled as such.
+function publishedTable(published) {
+  if (!published || !published.length) return null;
+  return h("details", { class: "table", id: "published", open: true },
+    h("summary", {}, "Published figures this scenario can be checked against"),
+    h("div", { class: "scroll-x" }, h("table", { class: "published-table" },
+      h("thead", {}, h("tr", {}, ["quantity", "published", "engine", "unit", "error", "tolerance", "", "source"].map((c, i) => h("th", { class: i === 1 || i === 2 || i === 4 ? "num" : "" }, c)))),
+      h("tbody", {}, published.map((r) => h("tr", { "data-role": r.role },
+        h("td", {}, r.quantity),
+        publishedCell(r),
+        h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
+        h("td", { class: "muted" }, r.unit || ""),
+        h("td", { class: "num" }, errorText(r)),
+        h("td", { class: "muted" }, r.tolerance_label || "—"),
+        h("td", {}, verdictPill(r)),
+        h("td", { class: "source" }, r.source, r.note ? h("div", { class: "muted" }, r.note) : null)))))));
+}
+
+// result.links: documents to open, each in its kind's page.
+function linkItems(links) {
+  return (links || []).map((link) => h("li", {},
+    h("a", { href: `/k/${encodeURIComponent(link.document.kind)}?doc=${encodeDoc(link.document)}`, "data-link": true }, link.label || link.document.name || "open"),
+    link.note ? h("span", { class: "muted small" }, ` · ${link.note}`) : null));
+}
+
+// --- TRANSITIONAL: untyped `result.references` of kinds not yet moved to `published` / `links`. ----------------
+// Delete this block (legacyReferenceLinks, legacyReferencesTable and their calls in `update`) once every kind has moved.
+
+// References that carry a whole scenario document are links to open it (e.g. a plan as a training scenario).
+function legacyReferenceLinks(references) {
+  return (references || []).filter((r) => r.document && typeof r.document === "object" && r.document.kind).map((r) => h("li", {},
+    h("a", { href: `/k/${encodeURIComponent(r.document.kind)}?doc=${encodeDoc(r.document)}`, "data-link": true }, String(r.label || r.document.name || "open")),
+    ...Object.entries(r).filter(([k, v]) => !["document", "label", "type", "source"].includes(k) && typeof v !== "object")
+      .map(([k, v]) => h("span", { class: "muted small" }, ` · ${k.replaceAll("_", " ")} ${formatNumber(v)}`))));
+}
+
+function legacyReferencesTable(allReferences) {
   const references = (allReferences || []).filter((r) => !(r.document && typeof r.document === "object"));
   if (!references.length) return null;
   const keys = [...new Set(references.flatMap((r) => Object.keys(r)))].filter((k) => !["source", "note"].includes(k));
@@ -108,6 +163,15 @@ function referencesTable(allReferences) {
         rest.map((k) => h("td", { class: typeof r[k] === "number" ? "num" : "" },
           (k === "error" || k === "relative_error") && typeof r[k] === "number" ? `${(r[k] * 100).toFixed(1)}%` : formatNumber(r[k]))),
         h("td", { class: "source" }, String(r.source || ""), r.note ? h("div", { class: "muted" }, String(r.note)) : null)))))));
+}
+
+// --- end of TRANSITIONAL ----------------------------------------------------------------------------------------
+
+function scenarioLinks(result) {
+  const items = [...linkItems(result.links), ...legacyReferenceLinks(result.references)];
+  if (!items.length) return null;
+  return h("details", { class: "table", id: "scenario-links", open: true },
+    h("summary", {}, "Open as a scenario"), h("ul", { class: "link-list" }, items));
 }
 
 // A view updated in place: { el, update(result) }.
@@ -150,7 +214,7 @@ export function resultView() {
     for (const d of tables.querySelectorAll("details")) (d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table));
     fill(tables, ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))));
     tables.dataset.seen = "1";
-    fill(refs, referencesTable(result.references), scenarioLinks(result.references || []));
+    fill(refs, publishedTable(result.published), legacyReferencesTable(result.references), scenarioLinks(result));
     if (figuresToo) drawFigures(result);
   }
 

@@ -7,33 +7,22 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from dse.api.deps import CatalogDep
-from dse.engines.transformer import llm_parameter_breakdown
+from dse.services.catalog import describe_category
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
-
-
-def _describe(catalog: Any, category: str) -> list[dict[str, Any]]:
-    presets: list[dict[str, Any]] = catalog.describe(category)
-    if category == "llms":
-        # Derived, not typed in: the parameter count the engines use, beside the published one.
-        for preset, spec in zip(presets, catalog.items(category), strict=True):
-            derived = float(llm_parameter_breakdown(spec).total)
-            preset["derived_params_count"] = derived
-            preset["derived_vs_published_relative_error"] = derived / spec.published_params_count - 1
-    return presets
 
 
 @router.get("", name="get_catalog")
 def get_catalog(catalog: CatalogDep) -> dict[str, list[dict[str, Any]]]:
     """Every category with its presets."""
-    return {category: _describe(catalog, category) for category in catalog.categories}
+    return {category: describe_category(catalog, category) for category in catalog.categories}
 
 
 @router.get("/{category}", name="get_catalog_category")
 def get_category(category: str, catalog: CatalogDep) -> list[dict[str, Any]]:
     if category not in catalog.categories:
         raise HTTPException(404, f"unknown category '{category}'; known: {', '.join(catalog.categories)}")
-    return _describe(catalog, category)
+    return describe_category(catalog, category)
 
 
 @router.get("/{category}/{preset_id}", name="get_preset")

@@ -5,8 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from dse.api.deps import CatalogDep
-from dse.scenarios.documents import kind_of
-from dse.scenarios.sweep import sweepable_paths
+from dse.services.evaluation import sweep_axes as sweepable_inputs
 
 
 def build_router(document_type: Any) -> APIRouter:
@@ -15,7 +14,6 @@ def build_router(document_type: Any) -> APIRouter:
     @router.post("/sweep/axes", name="sweep_axes", response_model=dict[str, float])
     def sweep_axes(document: Annotated[document_type, Body()], catalog: CatalogDep) -> dict[str, float]:
         """Every input path a sweep may take for this document, with its current value (SI units)."""
-        kind = kind_of(document)
-        return sweepable_paths(kind.resolve(document.inputs, catalog))
+        return sweepable_inputs(document, catalog)
 
     return router

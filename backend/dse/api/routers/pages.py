@@ -1,16 +1,16 @@
-"""The dashboard's pages and static files, plotly.js from the installed plotly package."""
+"""The dashboard's pages and static files, plotly.js from the installed plotly package (dse.services.assets)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import plotly
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from dse.services.assets import PLOTLY_JS
+
 FRONTEND_DIR = Path(os.environ.get("DSE_FRONTEND_DIR", Path(__file__).resolve().parents[4] / "frontend"))
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 router = APIRouter(include_in_schema=False)
 

@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field
 
 from dse.api.cpu import json_from_cpu_pool
 from dse.api.deps import CatalogDep, StoreDep
-from dse.api.routers.evaluate import cached_evaluation
 from dse.scenarios.base import EvaluationResult, StrictModel
 from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
+from dse.services.evaluation import cached_evaluation
 from dse.store import ScenarioRecord
 
 
