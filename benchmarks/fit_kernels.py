@@ -141,6 +141,53 @@ def extract_vidur(repo: Path) -> None:
         )
 
 
+def extract_vidur_allreduce(repo: Path) -> None:
+    """microsoft/vidur data/profiling/network/{a100,h100}_dgx/all_reduce.csv (data only: not fitted here)."""
+    head = _git(repo, "rev-parse", "HEAD").strip()
+    for folder, accel in (("a100_dgx", "a100-80gb"), ("h100_dgx", "h100-sxm")):
+        path = f"data/profiling/network/{folder}/all_reduce.csv"
+        records = list(csv.DictReader(io.StringIO(_git(repo, "show", f"{head}:{path}"))))
+        sizes = sorted({int(r["size"]) for r in records})
+        # the first measured size at or above each power of two, and the largest
+        keep = {min(s for s in sizes if s >= 2**j) for j in range(11, 28) if 2**j <= sizes[-1]} | {sizes[-1]}
+        rows: list[list[Any]] = []
+        for rec in records:
+            size, n = int(rec["size"]), int(rec["num_workers"])
+            if size not in keep:
+                continue
+            t = float(rec["time_stats.all_reduce.median"]) * 1e-3
+            busbw = 2.0 * (n - 1) / n * size / t
+            rows.append([size, n, int(rec["devices_per_node"]), int(rec["rank"]), round(t, 9), round(busbw, 0)])
+        rows.sort(key=lambda r: (r[1], r[2], r[0], r[3]))
+        _write(
+            f"{accel}.fp16.vidur-nccl.allreduce",
+            {
+                "accelerator": accel,
+                "accelerator_note": f"vidur '{folder}' (docs/profiling.md: a DGX node of 8 GPUs; multi-node rows "
+                "cross the cluster's network)",
+                "dtype": "fp16",
+                "stack": "vidur-nccl",
+                "stack_note": "torch.distributed.all_reduce (NCCL), fp16 buffer, CUDA graphs disabled",
+                "kernel_family": "allreduce",
+                "source": {
+                    "repository": "microsoft/vidur",
+                    "files": [{"path": path, "commit": _last_commit(repo, path)}],
+                    "code": "vidur/profiling/collectives/collectives_wrapper.py (kineto time of the nccl kernel, "
+                    "median; 'size' is bytes)",
+                },
+                "measurement": "NCCL all-reduce kernel time (median of the profiled calls), ms converted to s.",
+                "read_off_figure": False,
+                "derived_columns": {
+                    "bus_bandwidth_bytes_per_s": "2*(ranks-1)/ranks * message_bytes / time_s (nccl-tests "
+                    "busbw definition, NVIDIA/nccl-tests doc/PERFORMANCE.md)"
+                },
+                "not_fitted": "collective data for the step that models communication; no kernel model here",
+                "columns": ["message_bytes", "ranks", "ranks_per_node", "rank", "time_s", "bus_bandwidth_bytes_per_s"],
+                "rows": rows,
+            },
+        )
+
+
 def extract_llmcompass(repo: Path) -> None:
     """PrincetonUniversity/LLMCompass ae/figure5 real-hardware CSVs (4x A100 80GB, eager PyTorch)."""
     head = _git(repo, "rev-parse", "HEAD").strip()
@@ -493,6 +540,10 @@ def _round(v: Any) -> Any:
     return v
 
 
+#: Families with a kernel model here; other data files (collectives) are stored for later steps.
+FITTED_FAMILIES = ("gemm", "attention_fwd", "attention_fwd_bwd", "attention_decode")
+
+
 def fit_all() -> None:
     FITS.mkdir(parents=True, exist_ok=True)
     today = _dt.date.today().isoformat()
@@ -501,6 +552,8 @@ def fit_all() -> None:
     for path in files:
         data = json.loads(path.read_text(encoding="utf-8"))
         family = data["kernel_family"]
+        if family not in FITTED_FAMILIES:
+            continue
         if family == "gemm":
             fit = fit_gemm(data)
         elif family.startswith("attention_f"):
@@ -537,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "extract":
         if args.vidur:
             extract_vidur(args.vidur)
+            extract_vidur_allreduce(args.vidur)
         if args.llmcompass:
             extract_llmcompass(args.llmcompass)
         if args.deepgemm:

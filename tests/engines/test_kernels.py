@@ -89,20 +89,29 @@ def _predict(data: dict[str, Any], fit: dict[str, Any]) -> tuple[np.ndarray, np.
     return pred, t
 
 
+#: Data kept for a later step (collectives), without a kernel model here.
+UNFITTED = {"a100-80gb.fp16.vidur-nccl.allreduce", "h100-sxm.fp16.vidur-nccl.allreduce"}
+
+
 def test_every_data_file_has_a_fit_and_a_tolerance() -> None:
     data = {p.stem for p in (CALIBRATION / "data").glob("*.json")}
     fits = {p.name.removesuffix(".fit.json") for p in (CALIBRATION / "fits").glob("*.fit.json")}
-    assert data == fits == set(TOLERANCE_PCT)
+    assert data - UNFITTED == fits == set(TOLERANCE_PCT)
+    assert data >= UNFITTED
 
 
-@pytest.mark.parametrize("stem", sorted(TOLERANCE_PCT))
+@pytest.mark.parametrize("stem", sorted(set(TOLERANCE_PCT) | UNFITTED))
 def test_data_files_cite_their_source(stem: str) -> None:
     data = _load("data", stem)
+    assert data["id"] == stem
     assert data["source"]["repository"] and data["source"]["files"]
     for f in data["source"]["files"]:
         assert f["path"] and len(f["commit"]) == 40
     assert isinstance(data["read_off_figure"], bool)
     assert "time_s" in data["columns"] and data["rows"]
+    assert all(len(row) == len(data["columns"]) for row in data["rows"])
+    if stem in UNFITTED:
+        return
     fit = _load("fits", stem)
     assert fit["data_file"] == f"models_db/calibration/data/{stem}.json"
     assert fit["fitted_on"] and fit["accelerator"] == data["accelerator"] and fit["dtype"] == data["dtype"]
