@@ -561,8 +561,13 @@ def fit_all() -> None:
         else:
             launch = results["a100-80gb.bf16.pytorch-eager-wallclock.gemm"]["params"]["launch_overhead_s"]
             fit = fit_attention_decode(data, launch)
+        src = data["source"]
         out = {
             "id": path.stem,
+            "source": f"{src['repository']}: "
+            + "; ".join(f"{f['path']} @ {f['commit'][:12]}" for f in src["files"][:3])
+            + (f" (+{len(src['files']) - 3} more files)" if len(src["files"]) > 3 else "")
+            + (" (values read off the figure)" if data["read_off_figure"] else ""),
             "accelerator": data["accelerator"],
             "dtype": data["dtype"],
             "stack": data["stack"],
