@@ -20,8 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dse.engines.collectives import all_gather_time, all_reduce_time, all_to_all_time, point_to_point_time
-from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.device import Device
+from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import BACKWARD_FACTOR, LayerWork, layer_forward_work, output_layer_work
 from dse.engines.training.inputs import (
     Array,
@@ -43,6 +43,7 @@ from dse.engines.training.memory import (
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
+from dse.specs.common import Num
 
 #: fp16 activations and gradients cross the links.
 ACTIVATION_BYTES = 2.0
@@ -130,7 +131,9 @@ def evaluate_plans(
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan)
     subset_shape = shape if everything else (int(valid.sum()),)
-    fits_subset = np.broadcast_to(raw["memory_total_bytes"] <= as_array(cluster.device.memory_capacity_bytes), subset_shape)
+    fits_subset = np.broadcast_to(
+        raw["memory_total_bytes"] <= as_array(cluster.device.memory_capacity_bytes), subset_shape
+    )
     out: dict[str, Any] = {}
     for key, value in raw.items():
         computed = np.broadcast_to(value, subset_shape)
@@ -287,9 +290,9 @@ class _LayerCommunication:
     tp_link: Link
     #: One micro-batch's activations of a layer on one GPU (bytes).
     message: Array
-    tp_all_reduce: Array
+    tp_all_reduce: Num
     tp_bytes: Array
-    tp_per_layer: Array
+    tp_per_layer: NDArray[np.floating[Any]]
     qkv_bytes: Array
     kv_chunk: Array
     sp_fwd: Array
@@ -340,9 +343,7 @@ def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunicati
         kv_chunk=kv_chunk,
         sp_fwd=np.where(ulysses, ulysses_fwd, np.where(ring, ring_fwd, 0.0)),
         sp_per_layer=np.where(ulysses, (2.0 + full) * ulysses_fwd, np.where(ring, (3.0 + full) * ring_fwd, 0.0)),
-        sp_bytes=np.where(
-            ulysses, (n - 1.0) / n * (qkv_bytes + out_bytes), np.where(ring, (n - 1.0) * kv_chunk, 0.0)
-        ),
+        sp_bytes=np.where(ulysses, (n - 1.0) / n * (qkv_bytes + out_bytes), np.where(ring, (n - 1.0) * kv_chunk, 0.0)),
     )
 
 
@@ -515,7 +516,7 @@ class _StageTimes:
     sp_stage: Array
     pp_link: Link
     dp_link: Link
-    send: Array
+    send: Num
     pp_stage: Array
     zero_exposed: Array
     stage_forward: Array

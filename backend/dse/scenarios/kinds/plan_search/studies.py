@@ -67,9 +67,7 @@ def search(r: ResolvedPlanSearch) -> SearchResult:
 
 def without_offload(r: ResolvedPlanSearch) -> SearchResult:
     """The same search with activation offload taken out of the space."""
-    return search(
-        dataclasses.replace(r, space=dataclasses.replace(r.space, offload=(int(OFFLOAD_CODES["none"]),)))
-    )
+    return search(dataclasses.replace(r, space=dataclasses.replace(r.space, offload=(int(OFFLOAD_CODES["none"]),))))
 
 
 def describe(d: dict[str, Any]) -> str:
@@ -241,12 +239,12 @@ def hover(ranked: RankedPlans) -> list[str]:
     return out
 
 
-
-
 def tables(result: SearchResult, r: ResolvedPlanSearch) -> list[Table]:
     """The top plans, the refusals per reason and the Pareto front."""
     return [
-        Table(key="top_plans", title="Fastest plans that fit", columns=PLAN_COLUMNS, rows=plan_rows(result.top, result, r)),
+        Table(
+            key="top_plans", title="Fastest plans that fit", columns=PLAN_COLUMNS, rows=plan_rows(result.top, result, r)
+        ),
         Table(
             key="refusals",
             title="Candidates refused, per reason",

@@ -15,6 +15,7 @@ row of Narayanan et al., Korthikanti et al.'s Table 2 bytes for its layer).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -66,6 +67,36 @@ def cluster(
     return dataclasses.replace(ClusterArrays.from_spec(spec), nodes=nodes, gpus_per_node=gpus_per_node)
 
 
+def _at(compute: Callable[[Catalog], Any], *index: int) -> Callable[[Catalog], float]:
+    """The engine number of one record: element `index` of what `compute(catalog)` returns."""
+
+    def engine(catalog: Catalog) -> float:
+        return float(np.asarray(compute(catalog))[index])
+
+    return engine
+
+
+def _table1_tflops(catalog: Catalog) -> Any:
+    return table1_evaluation(catalog).achieved_flops_per_gpu / 1e12
+
+
+def _table5_times(catalog: Catalog) -> Any:
+    return table5_evaluation(catalog).iteration_time_s
+
+
+def _table5_speedups(catalog: Catalog) -> Any:
+    times = table5_evaluation(catalog).iteration_time_s
+    return times[:, 0] / times[:, 1]
+
+
+def _figure1_gib(catalog: Catalog) -> Any:
+    return figure1_evaluation(catalog).memory_activations_bytes / GIB
+
+
+def _mfu_530b(catalog: Catalog) -> Any:
+    return mfu_530b_on_2240_gpus(catalog).model_flops_utilization
+
+
 # --- Narayanan et al., SC'21, Table 1 ------------------------------------------------------------------------
 #: Shapes of the Table 1 models: heads, hidden, layers (vocabulary 51200, sequence 2048).
 TABLE1_SHAPES: dict[str, tuple[int, int, int]] = {
@@ -87,9 +118,7 @@ TABLE1_ROWS = list(TABLE1_SHAPES)
 def table1_evaluation(catalog: Catalog) -> PlanEvaluation:
     """Every Table 1 row in one vectorised call: the published plan (t, p, GPUs, batch), with micro-batch,
     interleaved chunks and DDP overlap from run_table_1.sh."""
-    rows = np.array(
-        [(*TABLE1_SHAPES[m], *NARAYANAN_TABLE1[m][:4], *RUN_TABLE_1[m]) for m in TABLE1_ROWS], dtype=float
-    )
+    rows = np.array([(*TABLE1_SHAPES[m], *NARAYANAN_TABLE1[m][:4], *RUN_TABLE_1[m]) for m in TABLE1_ROWS], dtype=float)
     heads, h, L, t, p, gpus, B, b, v, overlap = rows.T
     model = ModelArrays.gpt(hidden_size=h, num_layers=L, num_heads=heads, vocab_size=51200.0, sequence_length=2048.0)
     plan = PlanArrays(
@@ -120,7 +149,7 @@ def _table1_figures() -> list[PublishedFigure]:
                 unit="TFLOP/s",
                 source=f"{TABLE1_SOURCE}; micro-batch, chunks and DDP from {RUN_TABLE_1_SOURCE}",
                 tolerance=Tolerance.within(0.12),
-                engine=lambda catalog, i=i: float(table1_evaluation(catalog).achieved_flops_per_gpu[i]) / 1e12,
+                engine=_at(_table1_tflops, i),
                 note="Each row within 12%, the mean absolute error over the rows under 8% (tests/engines/"
                 "test_training_validation.py; measured +1.7% to +10.9%, mean 7.6%): nominal link bandwidths, no "
                 "launch gaps and a GEMM efficiency calibrated on inference GEMMs make the engine optimistic.",
@@ -175,7 +204,7 @@ def _table4_figures() -> list[PublishedFigure]:
                     unit="ms",
                     source=f"{KORTHIKANTI}, Table 4 (22B layer: h 6144, 64 heads, t 8, seq 2048; A100)",
                     tolerance=Tolerance.within(0.15),
-                    engine=lambda catalog, i=i, which=which: float(table4_layer_ms(catalog)[which][i]),
+                    engine=_at(table4_layer_ms, which, i),
                     note="Micro-batch 4, the 22B configuration's batch in their Table 3 (as recalled, not "
                     "re-checked); same calibration as Table 1.",
                 )
@@ -281,9 +310,7 @@ def _korthikanti_figures() -> list[PublishedFigure]:
                     unit="s",
                     source=f"{KORTHIKANTI}, Table 5; {table3}",
                     tolerance=Tolerance.within(0.12),
-                    engine=lambda catalog, i=i, column=column: float(
-                        table5_evaluation(catalog).iteration_time_s[i, column]
-                    ),
+                    engine=_at(_table5_times, i, column),
                     note="Same A100 calibration and tolerance as Narayanan et al. Table 1.",
                 )
             )
@@ -295,9 +322,7 @@ def _korthikanti_figures() -> list[PublishedFigure]:
                 unit="ratio",
                 source=f"{KORTHIKANTI}, Table 5 ('throughput increase' 29.0 / 31.8 / 29.7 / 32.1%)",
                 tolerance=Tolerance.within(0.08),
-                engine=lambda catalog, i=i: float(
-                    table5_evaluation(catalog).iteration_time_s[i, 0] / table5_evaluation(catalog).iteration_time_s[i, 1]
-                ),
+                engine=_at(_table5_speedups, i),
                 note="The engine's backward with full recomputation is a little slower than measured relative "
                 "to the rest (+1 to +7%).",
             )
@@ -313,10 +338,7 @@ def _korthikanti_figures() -> list[PublishedFigure]:
                     source=f"{KORTHIKANTI}, Figure 1 (values as transcribed in calculon-ai/calculon "
                     "calculon/llm/validation.py, seqsel_fig1)",
                     tolerance=Tolerance.within(1e-3),
-                    engine=lambda catalog, i=i, column=column: float(
-                        figure1_evaluation(catalog).memory_activations_bytes[i, column]
-                    )
-                    / GIB,
+                    engine=_at(_figure1_gib, i, column),
                     note="Both come from the same Table 2 formulas; the interleaved schedule keeps "
                     "p (1 + (p-1)/(p v)) micro-batches in flight (Section 4.2.3).",
                 )
@@ -332,7 +354,7 @@ def _korthikanti_figures() -> list[PublishedFigure]:
                     source=f"{KORTHIKANTI}, Figure 7 (bar labels as transcribed in calculon-ai/calculon "
                     "calculon/llm/validation.py, seqsel_fig7)",
                     tolerance=_points_band(published, 0.2),
-                    engine=lambda catalog, i=i, column=column: float(figure7_percent(catalog)[i, column]),
+                    engine=_at(figure7_percent, i, column),
                     note="±0.2 percentage points: bar labels are rounded / read off the figure.",
                 )
             )
@@ -374,7 +396,7 @@ def _mfu_figures() -> list[PublishedFigure]:
             unit="fraction",
             source=f"{KORTHIKANTI}, abstract and Section 6",
             tolerance=Tolerance.within(0.12),
-            engine=lambda catalog, i=i: float(mfu_530b_on_2240_gpus(catalog).model_flops_utilization[i]),
+            engine=_at(_mfu_530b, i),
             note="Global batch 2240 assumed (280 sequences per replica as in Table 3).",
         )
         for i, (name, label, published) in enumerate(
@@ -384,7 +406,9 @@ def _mfu_figures() -> list[PublishedFigure]:
 
 
 # --- GPipe (Huang et al. 2019) -------------------------------------------------------------------------------
-def gpipe_p100_transformer(catalog: Catalog, num_layers: float, micro_batches: float, partitions: Any) -> PlanEvaluation:
+def gpipe_p100_transformer(
+    catalog: Catalog, num_layers: float, micro_batches: float, partitions: Any
+) -> PlanEvaluation:
     """GPipe's Transformer layers (model dim 2048, FFN 8192, 32 heads, seq 1024, vocab 32k, batch 32;
     Huang et al. 2019 Section 3) on one host of P100s on PCIe 3 (no NVLink), GPipe schedule with
     re-materialisation, K partitions of equal layer counts."""
@@ -428,7 +452,7 @@ def _gpipe_figures() -> list[PublishedFigure]:
             unit="x K = 2",
             source="Huang et al. 2019 (GPipe), Table 3",
             tolerance=Tolerance.within(0.12),
-            engine=lambda catalog, i=i: float(gpipe_table3_speedup(catalog)[i]),
+            engine=_at(gpipe_table3_speedup, i),
             note="The engine splits layers evenly and leaves the 32k-vocabulary softmax on the last stage, where "
             "GPipe's partitioner balances estimated cost; the P100 efficiencies cancel in the ratio.",
         )
@@ -443,7 +467,14 @@ BERT_LARGE = {"hidden": 1024.0, "layers": 24.0, "heads": 16.0}
 
 
 def bert_max_batch(
-    catalog: Catalog, *, hidden: float, layers: float, heads: float, kind: str, degree: Any, sequence_length: float = 512.0
+    catalog: Catalog,
+    *,
+    hidden: float,
+    layers: float,
+    heads: float,
+    kind: str,
+    degree: Any,
+    sequence_length: float = 512.0,
 ) -> np.ndarray[Any, Any]:
     """Largest batch that fits on P100 16 GB for BERT (an encoder: the engine's full, non-causal attention is
     BERT's; GPT-shaped parameters) under TP or Ring Self-Attention of `degree` GPUs (one per node,
@@ -472,7 +503,15 @@ def bert_max_batch(
 
 
 def bert_max_fits(
-    catalog: Catalog, *, hidden: float, layers: float, heads: float, kind: str, degree: float, batch: float, sequences: Any
+    catalog: Catalog,
+    *,
+    hidden: float,
+    layers: float,
+    heads: float,
+    kind: str,
+    degree: float,
+    batch: float,
+    sequences: Any,
 ) -> np.ndarray[Any, Any]:
     """Whether BERT at each sequence length fits on P100s under TP or Ring of `degree` GPUs."""
     model = ModelArrays.gpt(
@@ -542,7 +581,7 @@ def _li2021_figures() -> list[PublishedFigure]:
             "miss (about -20%), reported in docs/training.md.",
         )
     ]
-    for i, (name, _, tp_degree, batch) in enumerate(LI2021_SEQUENCE_SETTINGS):
+    for i, (name, _, tp_degree, _) in enumerate(LI2021_SEQUENCE_SETTINGS):
         figures.append(
             PublishedFigure(
                 key=f"li2021-ring64-vs-tp-max-sequence-{name}",
@@ -551,7 +590,7 @@ def _li2021_figures() -> list[PublishedFigure]:
                 unit="ratio",
                 source=f"{LI2021}, abstract",
                 tolerance=Tolerance.within(0.25),
-                engine=lambda catalog, i=i: li2021_sequence_ratios(catalog)[i],
+                engine=_at(li2021_sequence_ratios, i),
                 note="The batch behind 3.0x could not be retrieved; the four settings bracket it (the published "
                 "3.0 lies inside the engine's range over them).",
             )
@@ -599,11 +638,13 @@ def ssdtrain_evaluations(catalog: Catalog) -> tuple[PlanEvaluation, PlanEvaluati
     return kept, offloaded
 
 
-def _ssdtrain_figures() -> list[PublishedFigure]:
-    def cut(catalog: Catalog, i: int) -> float:
-        kept, offloaded = ssdtrain_evaluations(catalog)
-        return float(1 - offloaded.memory_activations_bytes[i] / kept.memory_activations_bytes[i])
+def _ssdtrain_cut(catalog: Catalog) -> Any:
+    """Share of the activation peak the adaptive offload removes, per micro-batch."""
+    kept, offloaded = ssdtrain_evaluations(catalog)
+    return 1 - offloaded.memory_activations_bytes / kept.memory_activations_bytes
 
+
+def _ssdtrain_figures() -> list[PublishedFigure]:
     return [
         PublishedFigure(
             key=f"ssdtrain-activation-peak-cut-micro-batch-{int(b)}",
@@ -612,7 +653,7 @@ def _ssdtrain_figures() -> list[PublishedFigure]:
             unit="fraction",
             source="Wu et al. 2024 (SSDTrain), abstract: 47% lower activation peak, negligible throughput loss",
             tolerance=_points_band(0.47, 0.10),
-            engine=lambda catalog, i=i: cut(catalog, i),
+            engine=_at(_ssdtrain_cut, i),
             note="±10 percentage points: the cut follows the ratio r of SSD bandwidth to activation production "
             "rate (about 3r/(1+2r)) and the paper's exact r is not known.",
         )
@@ -668,19 +709,22 @@ def published_comparisons(resolved: ResolvedTraining, f: dict[str, float]) -> li
         comparisons.append(
             PublishedComparison.of(
                 quantity="activation bytes per layer per micro-batch",
-                published=korthikanti_table2_bytes(
-                    s=float(resolved.sequence_length_tokens),
-                    b=float(resolved.micro_batch_size),
-                    h=float(spec.hidden_size),
-                    a=float(spec.num_heads),
-                    t=float(resolved.tensor_parallel),
-                    sequence_parallel=resolved.sequence_parallel == "megatron",
-                    recompute=resolved.recompute,
+                published=float(
+                    korthikanti_table2_bytes(
+                        s=float(resolved.sequence_length_tokens),
+                        b=float(resolved.micro_batch_size),
+                        h=float(spec.hidden_size),
+                        a=float(spec.num_heads),
+                        t=float(resolved.tensor_parallel),
+                        sequence_parallel=resolved.sequence_parallel == "megatron",
+                        recompute=resolved.recompute,
+                    )
                 )
                 if in_table
                 else None,
-                published_text="" if in_table else "Table 2 has no row for this plan (Ring/Ulysses, or full "
-                "recomputation with sequence parallelism)",
+                published_text=""
+                if in_table
+                else "Table 2 has no row for this plan (Ring/Ulysses, or full recomputation with sequence parallelism)",
                 engine=f["layer_activation_bytes"],
                 unit="bytes",
                 tolerance=Tolerance.within(1e-9),
@@ -691,4 +735,3 @@ def published_comparisons(resolved: ResolvedTraining, f: dict[str, float]) -> li
 
 
 __all__ = ["PUBLISHED", "published_comparisons"]
-

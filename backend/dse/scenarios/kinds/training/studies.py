@@ -198,7 +198,9 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
             fits = bool(comparison.fits[i, j])
             structural = [x.name for x in describe_reasons(code) if x.name != "OUT_OF_MEMORY"]
 
-            def cell(name: str, scale: float = 1.0, values: dict[str, list[float]] = values, j: int = j) -> float | None:
+            def cell(
+                name: str, scale: float = 1.0, values: dict[str, list[float]] = values, j: int = j
+            ) -> float | None:
                 value = values[name][j]
                 return value / scale if np.isfinite(value) else None
 
