@@ -21,8 +21,7 @@ import pytest
 from dse.catalog import default_catalog
 from dse.engines.plan_search import SearchSpace, search_plans
 from dse.engines.training import ClusterArrays, ModelArrays, evaluate_plans
-from dse.scenarios.plan_search import RUN_TABLE_1, published_plan
-from dse.scenarios.training import NARAYANAN_TABLE1
+from dse.scenarios.shared.megatron import NARAYANAN_TABLE1, RUN_TABLE_1, published_plan
 from dse.specs.network import ClusterSpec
 
 CATALOG = default_catalog()

@@ -16,6 +16,7 @@ from dse.engines.plan_search.space import enumerate_layouts, grid_plans, inner_a
 from dse.engines.training import ClusterArrays, ModelArrays, evaluate_plans
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
+from dse.scenarios.shared.megatron import published_plan
 from dse.scenarios.sweep import SweepAxis, run_sweep
 
 KIND = KINDS["plan_search"]
@@ -67,23 +68,33 @@ def test_evaluation_lists_top_plans_refusals_pareto_and_figures(racks_result):
 def test_each_top_plan_opens_as_a_training_scenario_with_the_same_time(racks_result):
     """The document a top plan offers is a valid "training" scenario; evaluating it reproduces the
     search's iteration time exactly (same engine, node mapping carried in the permuted matrix)."""
-    documents = [r for r in racks_result.references if r.get("type") == "training_scenario"]
-    assert [d["rank"] for d in documents] == list(range(1, 11))
-    for reference in documents[:4]:
-        document = reference["document"]
+    links = racks_result.links
+    assert [link.label for link in links] == [f"Open plan #{i} as a training scenario" for i in range(1, 11)]
+    top = next(t for t in racks_result.tables if t.key == "top_plans")
+    column = [c.key for c in top.columns].index("iteration_time_s")
+    for link, row in zip(links[:4], top.rows, strict=False):
+        document = link.document
         assert document["kind"] == "training" and document["schema_version"] == 1
         training = TRAINING.evaluate(resolve(document["inputs"], TRAINING))
         time = next(m.value for m in training.metrics if m.key == "iteration_time_s")
-        assert time == pytest.approx(reference["iteration_time_s"], rel=1e-12)
+        assert time == pytest.approx(row[column], rel=1e-12)
 
 
 def test_published_reference_on_a_narayanan_row():
     """Narayanan et al. SC'21 Table 1 (18.4B on 256 A100s): the published plan fits and the best found
     is at least as fast by the engine (see tests/engines/test_plan_search_validation.py for every row)."""
-    result = KIND.evaluate(resolve(next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-18.4b")["inputs"]))
-    reference = next(r for r in result.references if r.get("type") == "published")
-    assert reference["published_plan_fits"]
-    assert reference["best_iteration_time_s"] <= reference["published_plan_iteration_time_s"]
+    resolved = resolve(next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-18.4b")["inputs"])
+    result = KIND.evaluate(resolved)
+    throughput, best = result.published
+    assert "Narayanan" in throughput.source and throughput.role == "validation" and throughput.within_tolerance
+    assert best.role == "context" and "fits" in throughput.note
+    published = evaluate_plans(
+        model=ModelArrays.from_llm(resolved.model),
+        cluster=ClusterArrays.from_spec(resolved.cluster, dtype=resolved.dtype),
+        plan=published_plan(resolved.model.id),
+    )
+    assert bool(published.fits) and "does not fit" not in throughput.note
+    assert best.engine <= float(published.iteration_time_s)
 
 
 def test_sweep_over_the_global_batch_runs_one_search_per_point():
@@ -130,7 +141,7 @@ def test_search_endpoint_through_the_http_api(client):
     assert response.status_code == 200
     body = response.json()
     assert {t["key"] for t in body["tables"]} >= {"top_plans", "refusals", "pareto"}
-    assert any(r.get("type") == "training_scenario" for r in body["references"])
+    assert any(link["document"]["kind"] == "training" for link in body["links"])
     bad = {**document, "inputs": {**RACKS, "space": {"node_counts": [99]}}}
     response = client.post("/api/v1/evaluate", json=bad)
     assert response.status_code == 422

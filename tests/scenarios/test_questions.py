@@ -16,7 +16,8 @@ import pytest
 
 from dse.catalog import default_catalog
 from dse.engines.temporal_batching import dataset_classes, discontinuity_rate
-from dse.scenarios import training as training_module
+from dse.engines.training import sequence_parallel as sequence_parallel_engine
+from dse.scenarios.kinds.training import studies as training_studies
 from dse.scenarios.registry import KINDS
 
 CATALOG = default_catalog()
@@ -115,14 +116,14 @@ def test_q3_ring_and_ulysses_bytes_per_layer_follow_their_formulas(monkeypatch):
     k = KINDS["training"]
     resolved = k.resolve(k.inputs_model.model_validate(doc["inputs"]), CATALOG)
     calls = []
-    real = training_module.evaluate_plans
+    real = sequence_parallel_engine.evaluate_plans
 
     def counting(**kwargs):
         calls.append(1)
         return real(**kwargs)
 
-    monkeypatch.setattr(training_module, "evaluate_plans", counting)
-    comparison = training_module.sequence_parallel_comparison(resolved)
+    monkeypatch.setattr(sequence_parallel_engine, "evaluate_plans", counting)
+    comparison = training_studies.sequence_parallel_comparison(resolved)
     assert len(calls) == 1
     n, b = comparison.degree, resolved.micro_batch_size
     spec = resolved.model
@@ -137,7 +138,7 @@ def test_q3_ring_and_ulysses_bytes_per_layer_follow_their_formulas(monkeypatch):
 def test_q3_costs_grow_with_the_sequence_and_splitting_it_saves_memory():
     doc = question("training", "What do Ring Self-Attention and DeepSpeed-Ulysses")
     resolved, result = evaluate("training", doc)
-    comparison = training_module.sequence_parallel_comparison(resolved)
+    comparison = training_studies.sequence_parallel_comparison(resolved)
     for kind in ("none", "megatron", "ring", "ulysses"):
         values = comparison.series[kind]
         assert np.all(np.diff(values["iteration_s"]) > 0)

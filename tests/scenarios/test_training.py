@@ -37,8 +37,9 @@ def test_default_example_is_narayanan_145b_row_and_draws_the_timeline():
     """Narayanan et al. SC'21 Table 1, 145.6B row: 148 TFLOP/s per GPU published; within 12% (see the engine test)."""
     result = KIND.evaluate(resolve(EXAMPLES[0]["inputs"]))
     assert result.feasible
-    reference = next(r for r in result.references if "Narayanan" in r["source"])
-    assert reference["same_plan"] and abs(reference["engine"] / reference["published"] - 1) < 0.12
+    comparison = next(c for c in result.published if "Narayanan" in c.source)
+    assert comparison.role == "validation" and comparison.within_tolerance  # the paper's plan, within 12%
+    assert abs(comparison.engine / comparison.published - 1) < 0.12
     timeline = next(f for f in result.charts if f.key == "timeline").figure
     assert {trace["name"] for trace in timeline["data"]} >= {"forward", "backward", "send", "bubble"}
     table = next(t for t in result.tables if t.key == "timeline")

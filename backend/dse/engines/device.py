@@ -68,9 +68,10 @@ class Device:
     def from_accelerator(cls, spec: AcceleratorSpec, dtype: str) -> Device:
         """The rates of `spec` for work in `dtype` (peaks fall back to fp16 where the part lacks the dtype)."""
         attention = spec.attention_memory_efficiency
+        vector = spec.vector_flops_per_s  # `is None`, not `or`: a sweep may make it an array
         return cls(
             matrix_flops_per_s=spec.peak_for(dtype),
-            vector_flops_per_s=spec.peak_for(dtype) if spec.vector_flops_per_s is None else spec.vector_flops_per_s,
+            vector_flops_per_s=spec.peak_for(dtype) if vector is None else vector,
             memory_bandwidth_bytes_per_s=spec.memory_bandwidth_bytes_per_s,
             memory_capacity_bytes=spec.memory_capacity_bytes,
             compute_efficiency=spec.compute_efficiency,

@@ -20,8 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dse.engines.collectives import all_gather_time, all_reduce_time, all_to_all_time, point_to_point_time
+from dse.engines.device import Device
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
-from dse.engines.training.compute import BACKWARD_FACTOR, layer_forward_work, output_layer_work
+from dse.engines.training.compute import BACKWARD_FACTOR, LayerWork, layer_forward_work, output_layer_work
 from dse.engines.training.inputs import (
     Array,
     ClusterArrays,
@@ -31,16 +32,18 @@ from dse.engines.training.inputs import (
     field_shapes,
     select_inputs,
 )
-from dse.engines.training.links import group_link
+from dse.engines.training.links import Link, group_link
 from dse.engines.training.memory import (
     GRADIENT_BYTES_PER_PARAM,
     WEIGHT_BYTES_PER_PARAM,
+    ModelStates,
     layer_activation_bytes,
     model_state_bytes,
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
+from dse.specs.common import Num
 
 #: fp16 activations and gradients cross the links.
 ACTIVATION_BYTES = 2.0
@@ -128,7 +131,9 @@ def evaluate_plans(
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan)
     subset_shape = shape if everything else (int(valid.sum()),)
-    fits_subset = np.broadcast_to(raw["memory_total_bytes"] <= as_array(cluster.memory_capacity_bytes), subset_shape)
+    fits_subset = np.broadcast_to(
+        raw["memory_total_bytes"] <= as_array(cluster.device.memory_capacity_bytes), subset_shape
+    )
     out: dict[str, Any] = {}
     for key, value in raw.items():
         computed = np.broadcast_to(value, subset_shape)
@@ -146,7 +151,44 @@ def evaluate_plans(
     return PlanEvaluation(reasons=reasons, valid=valid, fits=fits, **out)
 
 
-def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> dict[str, Array]:
+@dataclass(frozen=True)
+class _Terms:
+    """The plan's and model's symbols, shared by every step (arrays broadcast over the plans)."""
+
+    B: Array
+    b: Array
+    s: Array
+    d: Array
+    t: Array
+    p: Array
+    kind: Array
+    v: Array
+    zero: Array
+    rc: Array
+    h: Array
+    L: Array
+    V: Array
+    a: Array
+    a_kv: Array
+    ring: NDArray[np.bool_]
+    ulysses: NDArray[np.bool_]
+    megatron_sp: NDArray[np.bool_]
+    #: GPUs the sequence is split over (Ring, Ulysses; 1 otherwise).
+    n: Array
+    full: NDArray[np.bool_]
+    flash: Array
+    uses_flash: NDArray[np.bool_]
+    selective: NDArray[np.bool_]
+    #: Micro-batches per replica, layers per stage, the ZeRO group, tokens per GPU, K/V width.
+    M: Array
+    layers: Array
+    zero_group: Array
+    s_local: Array
+    kv_width: Array
+    single_stage: NDArray[np.bool_]
+
+
+def _terms(model: ModelArrays, plan: PlanArrays) -> _Terms:
     B, b, s = as_array(plan.global_batch_size), as_array(plan.micro_batch_size), as_array(plan.sequence_length)
     d, t, p = as_array(plan.data_parallel), as_array(plan.tensor_parallel), as_array(plan.pipeline_parallel)
     kind, v = as_array(plan.sequence_parallel), as_array(plan.virtual_stages)
@@ -155,129 +197,279 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     a, a_kv = as_array(model.num_heads), as_array(model.num_kv_heads)
     ring = kind == SequenceParallel.RING
     ulysses = kind == SequenceParallel.ULYSSES
-    megatron_sp = kind == SequenceParallel.MEGATRON
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
-    full = rc == Recompute.FULL
     flash = as_array(plan.flash_attention)
     uses_flash = flash > 0
-    # FlashAttention's backward recomputes QK^T (Dao et al. 2022): half the forward attention FLOP
-    # again; it already is selective recomputation, so `selective` adds nothing on top of it.
-    selective = (rc == Recompute.SELECTIVE) & ~uses_flash
-    M = B / (b * d)
-    layers = L / p  # per stage
-    zero_group = d * n
-    s_local = s / n
-    kv_width = a_kv * h / a
+    return _Terms(
+        B=B,
+        b=b,
+        s=s,
+        d=d,
+        t=t,
+        p=p,
+        kind=kind,
+        v=v,
+        zero=zero,
+        rc=rc,
+        h=h,
+        L=L,
+        V=V,
+        a=a,
+        a_kv=a_kv,
+        ring=np.asarray(ring),
+        ulysses=np.asarray(ulysses),
+        megatron_sp=np.asarray(kind == SequenceParallel.MEGATRON),
+        n=n,
+        full=np.asarray(rc == Recompute.FULL),
+        flash=flash,
+        uses_flash=np.asarray(uses_flash),
+        # FlashAttention's backward recomputes QK^T (Dao et al. 2022): half the forward attention FLOP
+        # again; it already is selective recomputation, so `selective` adds nothing on top of it.
+        selective=np.asarray((rc == Recompute.SELECTIVE) & ~uses_flash),
+        M=B / (b * d),
+        layers=L / p,  # per stage
+        zero_group=d * n,
+        s_local=s / n,
+        kv_width=a_kv * h / a,
+        single_stage=np.asarray(p == 1),
+    )
 
-    # --- compute per layer (forward, one micro-batch, one GPU)
+
+@dataclass(frozen=True)
+class _ComputeTimes:
+    """Compute of one layer and of the output layer, forward, one micro-batch, one GPU (priced by the Device)."""
+
+    work: LayerWork
+    #: Achieved matrix FLOP/s and memory bytes/s of the GPU (Device: peak x calibrated efficiency).
+    flops: Array
+    bandwidth: Array
+    layer_fwd: Array
+    #: The attention part selective recomputation redoes.
+    layer_selective: Array
+    out_flop: Array
+    logits_fwd: Array
+    logits_bwd: Array
+
+
+def _compute_times(x: _Terms, model: ModelArrays, device: Device) -> _ComputeTimes:
+    """GEMMs at the achieved matrix rate plus element-wise traffic at the achieved bandwidth."""
     work = layer_forward_work(
-        sequence_length=s,
-        micro_batch_size=b,
-        hidden_size=h,
-        num_heads=a,
-        num_kv_heads=a_kv,
+        sequence_length=x.s,
+        micro_batch_size=x.b,
+        hidden_size=x.h,
+        num_heads=x.a,
+        num_kv_heads=x.a_kv,
         ffn_hidden_size=model.ffn_hidden_size,
         gated_ffn=model.gated_ffn,
-        tensor_parallel=t,
-        sequence_parallel=kind,
-        sequence_parallel_degree=n,
-        flash_attention=flash,
+        tensor_parallel=x.t,
+        sequence_parallel=x.kind,
+        sequence_parallel_degree=x.n,
+        flash_attention=x.flash,
     )
-    flops = as_array(cluster.peak_flops_per_s) * as_array(cluster.compute_efficiency)
-    bandwidth = as_array(cluster.memory_bandwidth_bytes_per_s) * as_array(cluster.memory_efficiency)
-    layer_fwd = work.gemm_flop / flops + work.elementwise_bytes / bandwidth
-    layer_selective = work.attention_flop / flops + work.attention_elementwise_bytes / bandwidth
+    flops = as_array(device.achieved_matrix_flops_per_s)
+    bandwidth = as_array(device.achieved_memory_bytes_per_s)
     out_flop, out_fwd_bytes, out_bwd_bytes = output_layer_work(
-        sequence_length=s, micro_batch_size=b, hidden_size=h, vocab_size=V, tensor_parallel=t, context=n
+        sequence_length=x.s, micro_batch_size=x.b, hidden_size=x.h, vocab_size=x.V, tensor_parallel=x.t, context=x.n
     )
-    logits_fwd = out_flop / flops + out_fwd_bytes / bandwidth
-    logits_bwd = BACKWARD_FACTOR * out_flop / flops + out_bwd_bytes / bandwidth
+    return _ComputeTimes(
+        work=work,
+        flops=flops,
+        bandwidth=bandwidth,
+        layer_fwd=work.gemm_flop / flops + work.elementwise_bytes / bandwidth,
+        layer_selective=work.attention_flop / flops + work.attention_elementwise_bytes / bandwidth,
+        out_flop=out_flop,
+        logits_fwd=out_flop / flops + out_fwd_bytes / bandwidth,
+        logits_bwd=BACKWARD_FACTOR * out_flop / flops + out_bwd_bytes / bandwidth,
+    )
 
-    # --- collectives per layer
-    tp_link = group_link(cluster=cluster, stride=1.0, size=t, pattern="ring")
-    message = ACTIVATION_BYTES * b * s_local * h
+
+@dataclass(frozen=True)
+class _LayerCommunication:
+    """Tensor- and sequence-parallel collectives of one layer and one micro-batch."""
+
+    tp_link: Link
+    #: One micro-batch's activations of a layer on one GPU (bytes).
+    message: Array
+    tp_all_reduce: Num
+    tp_bytes: Array
+    tp_per_layer: NDArray[np.floating[Any]]
+    qkv_bytes: Array
+    kv_chunk: Array
+    sp_fwd: Array
+    sp_per_layer: Array
+    sp_bytes: Array
+
+
+def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunication:
+    tp_link = group_link(cluster=cluster, stride=1.0, size=x.t, pattern="ring")
+    message = ACTIVATION_BYTES * x.b * x.s_local * x.h
     tp_all_reduce = all_reduce_time(
         bytes_per_rank=message,
-        ranks=t,
+        ranks=x.t,
         bandwidth_bytes_per_s=tp_link.bandwidth_bytes_per_s,
         latency_s=tp_link.latency_s,
     )
-    tp_bytes = 2.0 * 2.0 * (t - 1.0) / t * message  # two all-reduces (or AG + RS pairs) per forward
-    tp_per_layer = (4.0 + 2.0 * full) * tp_all_reduce  # 2 forward, 2 backward, 2 more when recomputing
+    tp_bytes = 2.0 * 2.0 * (x.t - 1.0) / x.t * message  # two all-reduces (or AG + RS pairs) per forward
+    tp_per_layer = (4.0 + 2.0 * x.full) * tp_all_reduce  # 2 forward, 2 backward, 2 more when recomputing
 
-    sp_ring_link = group_link(cluster=cluster, stride=t, size=n, pattern="p2p")
-    sp_a2a_link = group_link(cluster=cluster, stride=t, size=n, pattern="all_to_all")
-    qkv_bytes = ACTIVATION_BYTES * b * s_local * (h + 2.0 * kv_width) / t
-    out_bytes = ACTIVATION_BYTES * b * s_local * h / t
+    sp_ring_link = group_link(cluster=cluster, stride=x.t, size=x.n, pattern="p2p")
+    sp_a2a_link = group_link(cluster=cluster, stride=x.t, size=x.n, pattern="all_to_all")
+    qkv_bytes = ACTIVATION_BYTES * x.b * x.s_local * (x.h + 2.0 * x.kv_width) / x.t
+    out_bytes = ACTIVATION_BYTES * x.b * x.s_local * x.h / x.t
     ulysses_fwd = sum(
         all_to_all_time(
-            bytes_per_rank=x,
-            ranks=n,
+            bytes_per_rank=y,
+            ranks=x.n,
             bandwidth_bytes_per_s=sp_a2a_link.bandwidth_bytes_per_s,
             latency_s=sp_a2a_link.latency_s,
         )
-        for x in (qkv_bytes, out_bytes)
+        for y in (qkv_bytes, out_bytes)
     )
-    kv_chunk = ACTIVATION_BYTES * 2.0 * b * s_local * kv_width / t  # one K and one V chunk
-    ring_fwd = (n - 1.0) * point_to_point_time(
+    kv_chunk = ACTIVATION_BYTES * 2.0 * x.b * x.s_local * x.kv_width / x.t  # one K and one V chunk
+    ring_fwd = (x.n - 1.0) * point_to_point_time(
         message_bytes=kv_chunk,
         bandwidth_bytes_per_s=sp_ring_link.bandwidth_bytes_per_s,
         latency_s=sp_ring_link.latency_s,
     )
+    ring, ulysses, full, n = x.ring, x.ulysses, x.full, x.n
     # Backward: Ulysses repeats both all-to-alls on gradients; a ring pass moves K, V and their gradients.
-    sp_fwd = np.where(ulysses, ulysses_fwd, np.where(ring, ring_fwd, 0.0))
-    sp_per_layer = np.where(ulysses, (2.0 + full) * ulysses_fwd, np.where(ring, (3.0 + full) * ring_fwd, 0.0))
-    sp_bytes = np.where(ulysses, (n - 1.0) / n * (qkv_bytes + out_bytes), np.where(ring, (n - 1.0) * kv_chunk, 0.0))
+    return _LayerCommunication(
+        tp_link=tp_link,
+        message=message,
+        tp_all_reduce=tp_all_reduce,
+        tp_bytes=tp_bytes,
+        tp_per_layer=tp_per_layer,
+        qkv_bytes=qkv_bytes,
+        kv_chunk=kv_chunk,
+        sp_fwd=np.where(ulysses, ulysses_fwd, np.where(ring, ring_fwd, 0.0)),
+        sp_per_layer=np.where(ulysses, (2.0 + full) * ulysses_fwd, np.where(ring, (3.0 + full) * ring_fwd, 0.0)),
+        sp_bytes=np.where(ulysses, (n - 1.0) / n * (qkv_bytes + out_bytes), np.where(ring, (n - 1.0) * kv_chunk, 0.0)),
+    )
 
-    # --- model states per GPU
-    layer_params_gpu = as_array(model.layer_sharded_params) / t + as_array(model.layer_replicated_params)
-    embedding_gpu = as_array(model.word_embedding_params) / t
+
+@dataclass(frozen=True)
+class _Parameters:
+    """Parameters per GPU of the first and the last pipeline stage, and their model states."""
+
+    layer_params_gpu: Array
+    embedding_gpu: Array
+    positions: Array
+    params_first: Array
+    params_last: Array
+    states_first: ModelStates
+    states_last: ModelStates
+
+
+def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
+    layer_params_gpu = as_array(model.layer_sharded_params) / x.t + as_array(model.layer_replicated_params)
+    embedding_gpu = as_array(model.word_embedding_params) / x.t
     positions = as_array(model.position_embedding_params)
     head_gpu = np.where(as_array(model.tied_embeddings) > 0, 0.0, embedding_gpu)
     final_norm = as_array(model.final_norm_params)
-    single_stage = p == 1
+    single_stage, layers = x.single_stage, x.layers
     params_first = (
         layers * layer_params_gpu + embedding_gpu + positions + np.where(single_stage, head_gpu + final_norm, 0.0)
     )
     # A tied model's last stage keeps its own copy of the word embedding for the logits (Megatron-LM).
     params_last = np.where(single_stage, params_first, layers * layer_params_gpu + embedding_gpu + final_norm)
-    states_first = model_state_bytes(params_per_gpu=params_first, zero_stage=zero, zero_group=zero_group)
-    states_last = model_state_bytes(params_per_gpu=params_last, zero_stage=zero, zero_group=zero_group)
-
-    # --- activations
-    acts = layer_activation_bytes(
-        sequence_length=s,
-        micro_batch_size=b,
-        hidden_size=h,
-        num_heads=a,
-        num_kv_heads=a_kv,
-        ffn_hidden_size=model.ffn_hidden_size,
-        gated_ffn=model.gated_ffn,
-        tensor_parallel=t,
-        sequence_parallel=kind,
-        sequence_parallel_degree=n,
-        recompute=rc,
-        flash_attention=flash,
+    return _Parameters(
+        layer_params_gpu=layer_params_gpu,
+        embedding_gpu=embedding_gpu,
+        positions=positions,
+        params_first=params_first,
+        params_last=params_last,
+        states_first=model_state_bytes(params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group),
+        states_last=model_state_bytes(params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group),
     )
-    A = acts.kept
-    schedule = as_array(plan.pipeline_schedule)
-    in_flight_first = first_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
-    in_flight_last = last_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
-    in_flight_last = np.where(single_stage, in_flight_first, in_flight_last)
 
-    # --- SSD offload (SSDTrain)
+
+@dataclass(frozen=True)
+class _Offload:
+    """SSDTrain activation offload: layers moved to the drives and their bandwidth per GPU."""
+
+    mode: Array
+    write_bw: Array
+    read_bw: Array
+    offloaded: Array
+    #: The layer being written or prefetched (bytes).
+    in_transit: Array
+
+
+def _offload(
+    x: _Terms, cluster: ClusterArrays, plan: PlanArrays, layer_bytes: Array, c: _ComputeTimes, comm: _LayerCommunication
+) -> _Offload:
     write_bw = as_array(cluster.ssd_write_bandwidth_per_gpu_bytes_per_s)
     read_bw = as_array(cluster.ssd_read_bandwidth_per_gpu_bytes_per_s)
-    layer_fwd_with_comm = layer_fwd + 2.0 * tp_all_reduce + sp_fwd
+    layer_fwd_with_comm = c.layer_fwd + 2.0 * comm.tp_all_reduce + comm.sp_fwd
     mode = as_array(plan.activation_offload)
     offloaded = offloaded_layers(
         mode=mode,
-        layers=layers,
-        layer_activation_bytes=A,
+        layers=x.layers,
+        layer_activation_bytes=layer_bytes,
         layer_forward_s=layer_fwd_with_comm,
         ssd_bandwidth_bytes_per_s=np.minimum(write_bw, read_bw),
     )
-    in_transit = np.where(offloaded > 0, A, 0.0)  # the layer being written or prefetched
+    return _Offload(
+        mode=mode,
+        write_bw=write_bw,
+        read_bw=read_bw,
+        offloaded=offloaded,
+        in_transit=np.where(offloaded > 0, layer_bytes, 0.0),
+    )
+
+
+@dataclass(frozen=True)
+class _Memory:
+    """Memory per GPU of the first and the last stage; the peak is the larger."""
+
+    layer_bytes: Array
+    acts_first: Array
+    acts_last: Array
+    removed_first: Array
+    removed_last: Array
+    buffers_first: Array
+    buffers_last: Array
+    total_first: Array
+    total_last: Array
+    last_peak: NDArray[np.bool_]
+    offload: _Offload
+
+    def pick(self, first: Array, last: Array) -> Array:
+        return np.asarray(np.where(self.last_peak, last, first))
+
+
+def _memory(
+    x: _Terms,
+    model: ModelArrays,
+    cluster: ClusterArrays,
+    plan: PlanArrays,
+    c: _ComputeTimes,
+    comm: _LayerCommunication,
+    params: _Parameters,
+) -> _Memory:
+    """Model states + activations (Korthikanti per layer x micro-batches in flight, less offload) + buffers."""
+    acts = layer_activation_bytes(
+        sequence_length=x.s,
+        micro_batch_size=x.b,
+        hidden_size=x.h,
+        num_heads=x.a,
+        num_kv_heads=x.a_kv,
+        ffn_hidden_size=model.ffn_hidden_size,
+        gated_ffn=model.gated_ffn,
+        tensor_parallel=x.t,
+        sequence_parallel=x.kind,
+        sequence_parallel_degree=x.n,
+        recompute=x.rc,
+        flash_attention=x.flash,
+    )
+    A = acts.kept
+    schedule = as_array(plan.pipeline_schedule)
+    p, M, v = x.p, x.M, x.v
+    in_flight_first = first_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
+    in_flight_last = last_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
+    in_flight_last = np.where(x.single_stage, in_flight_first, in_flight_last)
+    off = _offload(x, cluster, plan, A, c, comm)
+    layers, offloaded, in_transit = x.layers, off.offloaded, off.in_transit
 
     def activation_memory(in_flight: Array) -> tuple[Array, Array]:
         kept = in_flight * (layers - offloaded) * A + in_transit
@@ -286,154 +478,250 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
 
     acts_first, removed_first = activation_memory(in_flight_first)
     acts_last, removed_last = activation_memory(in_flight_last)
+    b, s_local, h, t, megatron_sp = x.b, x.s_local, x.h, x.t, x.megatron_sp
     output_acts = in_flight_last * (
-        ACTIVATION_BYTES * b * s_local * h / np.where(megatron_sp, t, 1.0) + 4.0 * b * s_local * V / t
+        ACTIVATION_BYTES * b * s_local * h / np.where(megatron_sp, t, 1.0) + 4.0 * b * s_local * x.V / t
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
-    attention_buffers = np.where(ring, 2.0 * kv_chunk, np.where(ulysses, qkv_bytes, 0.0))
-    zero3_buffers = np.where(zero >= 3, 2.0 * 2.0 * layer_params_gpu, 0.0)  # two gathered layers (prefetch)
+    attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
+    zero3_buffers = np.where(x.zero >= 3, 2.0 * 2.0 * params.layer_params_gpu, 0.0)  # two gathered layers (prefetch)
     recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
     buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
-    total_first = states_first.total + acts_first + buffers_first
-    total_last = states_last.total + acts_last + buffers_last
-    last_peak = total_last > total_first
+    total_first = params.states_first.total + acts_first + buffers_first
+    total_last = params.states_last.total + acts_last + buffers_last
+    return _Memory(
+        layer_bytes=A,
+        acts_first=acts_first,
+        acts_last=acts_last,
+        removed_first=removed_first,
+        removed_last=removed_last,
+        buffers_first=buffers_first,
+        buffers_last=buffers_last,
+        total_first=total_first,
+        total_last=total_last,
+        last_peak=np.asarray(total_last > total_first),
+        offload=off,
+    )
 
-    def pick(first: Array, last: Array) -> Array:
-        return np.asarray(np.where(last_peak, last, first))
 
-    # --- stage time per micro-batch
-    fwd_stage = layers * layer_fwd
+@dataclass(frozen=True)
+class _StageTimes:
+    """Time of a stage per micro-batch, by part, and the pipeline it makes."""
+
+    fwd_stage: Array
+    bwd_stage: Array
+    recompute_stage: Array
+    tp_stage: Array
+    sp_stage: Array
+    pp_link: Link
+    dp_link: Link
+    send: Num
+    pp_stage: Array
+    zero_exposed: Array
+    stage_forward: Array
+    stall: Array
+    layers_stage: Array
+    slowest: Array
+    pipe: Array
+    bubble: Array
+
+
+def _stage_times(
+    x: _Terms,
+    cluster: ClusterArrays,
+    plan: PlanArrays,
+    c: _ComputeTimes,
+    comm: _LayerCommunication,
+    params: _Parameters,
+    memory: _Memory,
+) -> _StageTimes:
+    """Compute, recomputation, collectives, pipeline sends, ZeRO-3 gathers and SSD stalls of a stage;
+    then the pipeline (schedule) and its bubble."""
+    layers, t, n, d, p, v = x.layers, x.t, x.n, x.d, x.p, x.v
+    fwd_stage = layers * c.layer_fwd
     bwd_stage = BACKWARD_FACTOR * fwd_stage
-    flash_backward = np.where(uses_flash, 0.5 * work.attention_flop / flops, 0.0)
-    recompute_stage = layers * (np.where(full, layer_fwd, np.where(selective, layer_selective, 0.0)) + flash_backward)
-    tp_stage = layers * tp_per_layer
-    sp_stage = layers * sp_per_layer
+    flash_backward = np.where(x.uses_flash, 0.5 * c.work.attention_flop / c.flops, 0.0)
+    recompute_stage = layers * (
+        np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + flash_backward
+    )
+    tp_stage = layers * comm.tp_per_layer
+    sp_stage = layers * comm.sp_per_layer
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
     send = point_to_point_time(
-        message_bytes=message / t, bandwidth_bytes_per_s=pp_link.bandwidth_bytes_per_s, latency_s=pp_link.latency_s
+        message_bytes=comm.message / t,
+        bandwidth_bytes_per_s=pp_link.bandwidth_bytes_per_s,
+        latency_s=pp_link.latency_s,
     ) + all_gather_time(  # scatter-gather: each TP rank sends 1/t, then the TP group all-gathers (Narayanan 2021)
-        bytes_per_rank=message,
+        bytes_per_rank=comm.message,
         ranks=t,
-        bandwidth_bytes_per_s=tp_link.bandwidth_bytes_per_s,
-        latency_s=tp_link.latency_s,
+        bandwidth_bytes_per_s=comm.tp_link.bandwidth_bytes_per_s,
+        latency_s=comm.tp_link.latency_s,
     )
     pp_stage = np.where(p > 1, 2.0 * v * send, 0.0)
-    dp_link = group_link(cluster=cluster, stride=t, size=zero_group, pattern="ring")
-    gather_params_bytes = WEIGHT_BYTES_PER_PARAM * params_last
+    dp_link = group_link(cluster=cluster, stride=t, size=x.zero_group, pattern="ring")
+    gather_params_bytes = WEIGHT_BYTES_PER_PARAM * params.params_last
     zero_gather = 2.0 * all_gather_time(
         bytes_per_rank=gather_params_bytes,
-        ranks=zero_group,
+        ranks=x.zero_group,
         bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
         latency_s=dp_link.latency_s,
     )
     overlap = as_array(plan.overlap_grad_reduce) > 0
     compute_stage = fwd_stage + bwd_stage + recompute_stage
     zero_exposed = np.where(
-        zero >= 3, np.where(overlap, np.maximum(zero_gather - compute_stage, 0.0), zero_gather), 0.0
+        x.zero >= 3, np.where(overlap, np.maximum(zero_gather - compute_stage, 0.0), zero_gather), 0.0
     )
-    stage_forward = fwd_stage + layers * (2.0 * tp_all_reduce + sp_fwd)  # forward compute and its collectives
+    stage_forward = fwd_stage + layers * (2.0 * comm.tp_all_reduce + comm.sp_fwd)  # forward compute and collectives
+    off = memory.offload
     stall = np.where(
-        mode == Offload.ALL,
+        off.mode == Offload.ALL,
         offload_stall_s(
-            offloaded_bytes=offloaded * A,
-            write_bandwidth_bytes_per_s=write_bw,
-            read_bandwidth_bytes_per_s=read_bw,
+            offloaded_bytes=off.offloaded * memory.layer_bytes,
+            write_bandwidth_bytes_per_s=off.write_bw,
+            read_bandwidth_bytes_per_s=off.read_bw,
             forward_s=stage_forward,
             backward_s=bwd_stage + recompute_stage,
         ),
         0.0,
     )
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
-    slowest = layers_stage + logits_fwd + logits_bwd  # the last stage also runs the logits and the loss
+    slowest = layers_stage + c.logits_fwd + c.logits_bwd  # the last stage also runs the logits and the loss
     pipe = pipeline_time(
         slowest_stage_s=slowest,
-        sum_of_stages_s=p * layers_stage + logits_fwd + logits_bwd,
-        micro_batches=M,
+        sum_of_stages_s=p * layers_stage + c.logits_fwd + c.logits_bwd,
+        micro_batches=x.M,
         virtual_stages=v,
     )
-    bubble = pipe - M * slowest
+    return _StageTimes(
+        fwd_stage=fwd_stage,
+        bwd_stage=bwd_stage,
+        recompute_stage=recompute_stage,
+        tp_stage=tp_stage,
+        sp_stage=sp_stage,
+        pp_link=pp_link,
+        dp_link=dp_link,
+        send=send,
+        pp_stage=pp_stage,
+        zero_exposed=zero_exposed,
+        stage_forward=stage_forward,
+        stall=stall,
+        layers_stage=layers_stage,
+        slowest=slowest,
+        pipe=pipe,
+        bubble=pipe - x.M * slowest,
+    )
 
-    # --- data-parallel gradient synchronisation and the optimizer step
-    grad_bytes = GRADIENT_BYTES_PER_PARAM * params_last
+
+def _data_parallel_time(
+    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, stage: _StageTimes
+) -> Array:
+    """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce."""
+    grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
     dp_sync = all_reduce_time(
         bytes_per_rank=grad_bytes,
-        ranks=zero_group,
-        bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
-        latency_s=dp_link.latency_s,
+        ranks=x.zero_group,
+        bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+        latency_s=stage.dp_link.latency_s,
     )
-    dp_sync = np.where(zero >= 3, dp_sync / 2.0, dp_sync)  # ZeRO-3: only the reduce-scatter half
-    dp_exposed = np.where(overlap, np.maximum(dp_sync - (bwd_stage + recompute_stage), 0.0), dp_sync)
+    dp_sync = np.where(x.zero >= 3, dp_sync / 2.0, dp_sync)  # ZeRO-3: only the reduce-scatter half
+    overlap = as_array(plan.overlap_grad_reduce) > 0
+    dp_exposed = np.where(overlap, np.maximum(dp_sync - (stage.bwd_stage + stage.recompute_stage), 0.0), dp_sync)
     tied_sync = np.where(
-        (as_array(model.tied_embeddings) > 0) & (p > 1),
+        (as_array(model.tied_embeddings) > 0) & (x.p > 1),
         all_reduce_time(
-            bytes_per_rank=GRADIENT_BYTES_PER_PARAM * embedding_gpu,
+            bytes_per_rank=GRADIENT_BYTES_PER_PARAM * params.embedding_gpu,
             ranks=2.0,
-            bandwidth_bytes_per_s=pp_link.bandwidth_bytes_per_s,
-            latency_s=pp_link.latency_s,
+            bandwidth_bytes_per_s=stage.pp_link.bandwidth_bytes_per_s,
+            latency_s=stage.pp_link.latency_s,
         ),
         0.0,
     )
-    dp_time = dp_exposed + tied_sync
-    updated_params = np.maximum(params_first, params_last) / np.where(zero >= 1, zero_group, 1.0)
-    optimizer_time = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params / bandwidth
-    iteration = pipe + dp_time + optimizer_time
+    return np.asarray(dp_exposed + tied_sync)
 
-    # --- FLOP and rates
-    whole = t * n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
+
+def _optimizer_time(x: _Terms, params: _Parameters, c: _ComputeTimes) -> Array:
+    """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth."""
+    updated_params = np.maximum(params.params_first, params.params_last) / np.where(x.zero >= 1, x.zero_group, 1.0)
+    return np.asarray(OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params / c.bandwidth)
+
+
+def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) -> tuple[Array, Array]:
+    """(FLOP executed per iteration, recomputation included; model FLOP per iteration, PaLM's count)."""
+    work, full, selective = c.work, x.full, x.selective
+    whole = x.t * x.n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
     recompute_flop = np.where(full, work.gemm_flop, np.where(selective, work.attention_flop, 0.0))
-    recompute_flop = recompute_flop + np.where(uses_flash, 0.5 * work.attention_flop, 0.0)
-    executed_per_micro = L * whole * (3.0 * work.gemm_flop + recompute_flop) + 3.0 * out_flop * t * n
-    executed = (B / b) * executed_per_micro
-    non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - positions
-    model_flop = B * s * (6.0 * non_embedding + 12.0 * L * h * s)  # PaLM (Chowdhery et al. 2022), appendix B
-    gpus = d * t * p * n
-    peak = as_array(cluster.peak_flops_per_s)
+    recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * work.attention_flop, 0.0)
+    executed_per_micro = x.L * whole * (3.0 * work.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
+    executed = (x.B / x.b) * executed_per_micro
+    non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - params.positions
+    model_flop = x.B * x.s * (6.0 * non_embedding + 12.0 * x.L * x.h * x.s)  # PaLM (Chowdhery et al. 2022), app. B
+    return executed, model_flop
 
-    # --- SSD traffic and endurance
-    written_per_iteration = M * offloaded * A  # per GPU
+
+def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> dict[str, Array]:
+    """Every metric of every plan, step by step: terms, compute, collectives, parameters, memory,
+    stage times and pipeline, data-parallel sync, optimizer, FLOP, SSD traffic."""
+    device = cluster.device
+    x = _terms(model, plan)
+    c = _compute_times(x, model, device)
+    comm = _layer_communication(x, cluster)
+    params = _parameters(x, model)
+    mem = _memory(x, model, cluster, plan, c, comm, params)
+    stage = _stage_times(x, cluster, plan, c, comm, params, mem)
+    dp_time = _data_parallel_time(x, model, plan, params, stage)
+    optimizer_time = _optimizer_time(x, params, c)
+    iteration = stage.pipe + dp_time + optimizer_time
+    executed, model_flop = _flop(x, model, c, params)
+    gpus = x.d * x.t * x.p * x.n
+    peak = as_array(device.matrix_flops_per_s)
+
+    # SSD traffic and endurance
+    written_per_iteration = x.M * mem.offload.offloaded * mem.layer_bytes  # per GPU
     write_rate_node = written_per_iteration / iteration * as_array(cluster.gpus_per_node)
     lifetime = as_array(cluster.ssd_endurance_bytes_per_node) / write_rate_node / SECONDS_PER_YEAR
 
-    steady = M  # the slowest stage's M micro-batches; their parts are the breakdown
+    pick = mem.pick
+    states_first, states_last = params.states_first, params.states_last
+    steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
     return {
-        "micro_batches": M,
+        "micro_batches": x.M,
         "memory_weights_bytes": pick(states_first.weights, states_last.weights),
         "memory_gradients_bytes": pick(states_first.gradients, states_last.gradients),
         "memory_optimizer_bytes": pick(states_first.optimizer, states_last.optimizer),
-        "memory_activations_bytes": pick(acts_first, acts_last),
-        "memory_buffers_bytes": pick(buffers_first, buffers_last),
-        "memory_offloaded_bytes": pick(removed_first, removed_last),
-        "memory_total_bytes": pick(total_first, total_last),
-        "memory_headroom_bytes": as_array(cluster.memory_capacity_bytes) - pick(total_first, total_last),
-        "peak_is_last_stage": np.asarray(last_peak),
-        "time_forward_s": steady * (fwd_stage + logits_fwd),
-        "time_backward_s": steady * (bwd_stage + logits_bwd),
-        "time_recompute_s": steady * recompute_stage,
-        "time_tensor_parallel_s": steady * tp_stage,
-        "time_sequence_parallel_s": steady * sp_stage,
-        "time_pipeline_send_s": steady * pp_stage,
-        "time_zero_gather_s": steady * zero_exposed,
-        "time_offload_stall_s": steady * stall,
-        "time_bubble_s": bubble,
+        "memory_activations_bytes": pick(mem.acts_first, mem.acts_last),
+        "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last),
+        "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last),
+        "memory_total_bytes": pick(mem.total_first, mem.total_last),
+        "memory_headroom_bytes": as_array(device.memory_capacity_bytes) - pick(mem.total_first, mem.total_last),
+        "peak_is_last_stage": np.asarray(mem.last_peak),
+        "time_forward_s": steady * (stage.fwd_stage + c.logits_fwd),
+        "time_backward_s": steady * (stage.bwd_stage + c.logits_bwd),
+        "time_recompute_s": steady * stage.recompute_stage,
+        "time_tensor_parallel_s": steady * stage.tp_stage,
+        "time_sequence_parallel_s": steady * stage.sp_stage,
+        "time_pipeline_send_s": steady * stage.pp_stage,
+        "time_zero_gather_s": steady * stage.zero_exposed,
+        "time_offload_stall_s": steady * stage.stall,
+        "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
         "iteration_time_s": iteration,
-        "tokens_per_s": B * s / iteration,
+        "tokens_per_s": x.B * x.s / iteration,
         "model_flops_utilization": model_flop / (iteration * gpus * peak),
         "achieved_flops_per_gpu": executed / (iteration * gpus),
         "executed_flop_per_iteration": executed,
         "model_flop_per_iteration": model_flop,
-        "bubble_fraction": bubble / pipe,
-        "layer_activation_bytes": A,
-        "tensor_parallel_bytes_per_layer": tp_bytes,
-        "sequence_parallel_bytes_per_layer": sp_bytes,
-        "offloaded_layers": offloaded,
+        "bubble_fraction": stage.bubble / stage.pipe,
+        "layer_activation_bytes": mem.layer_bytes,
+        "tensor_parallel_bytes_per_layer": comm.tp_bytes,
+        "sequence_parallel_bytes_per_layer": comm.sp_bytes,
+        "offloaded_layers": mem.offload.offloaded,
         "ssd_write_bytes_per_s_per_node": write_rate_node,
         "ssd_lifetime_years": np.where(written_per_iteration > 0, lifetime, np.inf),
-        "chunk_forward_s": stage_forward / v,
-        "chunk_backward_s": (layers_stage - pp_stage - stage_forward) / v,
-        "last_stage_extra_forward_s": logits_fwd,
-        "last_stage_extra_backward_s": logits_bwd,
-        "pipeline_send_s": np.where(p > 1, send, 0.0),
+        "chunk_forward_s": stage.stage_forward / x.v,
+        "chunk_backward_s": (stage.layers_stage - stage.pp_stage - stage.stage_forward) / x.v,
+        "last_stage_extra_forward_s": c.logits_fwd,
+        "last_stage_extra_backward_s": c.logits_bwd,
+        "pipeline_send_s": np.where(x.p > 1, stage.send, 0.0),
     }

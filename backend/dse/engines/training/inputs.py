@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from dse.engines.device import Device
 from dse.engines.transformer import parameter_breakdown
 from dse.specs.common import Num
 from dse.specs.hardware import AcceleratorSpec
@@ -140,11 +141,9 @@ class ClusterArrays:
 
     nodes: Num
     gpus_per_node: Num
-    peak_flops_per_s: Num
-    compute_efficiency: Num
-    memory_bandwidth_bytes_per_s: Num
-    memory_efficiency: Num
-    memory_capacity_bytes: Num
+    #: One GPU's rates for the plan's dtype: peak, bandwidth, capacity and their calibrated
+    #: efficiencies, as `Device.from_accelerator` translates them (the only translation).
+    device: Device
     intra_node_bandwidth_bytes_per_s: Num
     intra_node_latency_s: Num
     #: A GPU's share of its node's network, per direction.
@@ -155,7 +154,6 @@ class ClusterArrays:
     ssd_read_bandwidth_per_gpu_bytes_per_s: Num = 0.0
     #: Rated bytes the node's drives may absorb over their warranty (0 without drives).
     ssd_endurance_bytes_per_node: Num = 0.0
-    kernel_overhead_s: Num = 0.0
     #: Optional measured nodes x nodes per-GPU bandwidth matrix (one cluster for all plans).
     node_pair_bandwidth_bytes_per_s: Array | None = None
 
@@ -168,11 +166,7 @@ class ClusterArrays:
         return cls(
             nodes=float(cluster.nodes),
             gpus_per_node=float(cluster.gpus_per_node),
-            peak_flops_per_s=acc.peak_for(dtype),
-            compute_efficiency=acc.compute_efficiency,
-            memory_bandwidth_bytes_per_s=acc.memory_bandwidth_bytes_per_s,
-            memory_efficiency=acc.memory_efficiency,
-            memory_capacity_bytes=acc.memory_capacity_bytes,
+            device=Device.from_accelerator(acc, dtype),
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s,
             intra_node_latency_s=cluster.intra_node_link.latency_s,
             inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
@@ -184,7 +178,6 @@ class ClusterArrays:
                 drives * ssd.read_bandwidth_bytes_per_s / cluster.gpus_per_node if ssd else 0.0
             ),
             ssd_endurance_bytes_per_node=drives * ssd.endurance_bytes_written if ssd else 0.0,
-            kernel_overhead_s=acc.kernel_overhead_s,
             node_pair_bandwidth_bytes_per_s=None if matrix is None else np.asarray(matrix, dtype=np.float64),
         )
 
@@ -224,12 +217,21 @@ class PlanArrays:
 #: Fields that describe the whole cluster rather than one value per plan.
 NOT_BROADCAST = frozenset({"node_pair_bandwidth_bytes_per_s"})
 
-InputsT = TypeVar("InputsT", ModelArrays, ClusterArrays, PlanArrays)
+InputsT = TypeVar("InputsT", ModelArrays, ClusterArrays, PlanArrays, Device)
 
 
-def field_shapes(inputs: ModelArrays | ClusterArrays | PlanArrays) -> list[tuple[int, ...]]:
-    """Shapes of the per-plan fields, for the broadcast shape of a call."""
-    return [np.shape(getattr(inputs, f.name)) for f in fields(inputs) if f.name not in NOT_BROADCAST]
+def field_shapes(inputs: ModelArrays | ClusterArrays | PlanArrays | Device) -> list[tuple[int, ...]]:
+    """Shapes of the per-plan fields (those of a nested Device too), for the broadcast shape of a call."""
+    shapes: list[tuple[int, ...]] = []
+    for f in fields(inputs):
+        if f.name in NOT_BROADCAST:
+            continue
+        value = getattr(inputs, f.name)
+        if isinstance(value, Device):
+            shapes += field_shapes(value)
+        else:
+            shapes.append(np.shape(value))
+    return shapes
 
 
 def select_inputs(inputs: InputsT, mask: NDArray[np.bool_]) -> InputsT:
@@ -237,7 +239,9 @@ def select_inputs(inputs: InputsT, mask: NDArray[np.bool_]) -> InputsT:
     picked: dict[str, Any] = {}
     for f in fields(inputs):  # a loop over the dataclass's fields, not over plans
         value = getattr(inputs, f.name)
-        if f.name in NOT_BROADCAST or np.ndim(value) == 0:
+        if isinstance(value, Device):
+            picked[f.name] = select_inputs(value, mask)
+        elif f.name in NOT_BROADCAST or np.ndim(value) == 0:
             picked[f.name] = value
         else:
             picked[f.name] = np.broadcast_to(np.asarray(value, dtype=np.float64), mask.shape)[mask]

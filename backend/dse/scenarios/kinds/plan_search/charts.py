@@ -1,4 +1,4 @@
-"""Figures of a plan search: the Pareto scatter (time vs memory, coloured by GPUs) and the top plans' time breakdown."""
+"""Charts of a plan search: the Pareto scatter (time vs memory, coloured by GPUs) and the top plans' time breakdown."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ GIB = 2.0**30
 PLOTLY_VIRIDIS = [list(pair) for pair in go.scatter.Marker(colorscale="Viridis").to_plotly_json()["colorscale"]]
 
 
-def pareto_figure(
+def pareto_chart(
     *,
     time_s: Sequence[float],
     memory_bytes: Sequence[float],
@@ -88,7 +88,7 @@ def pareto_figure(
     return figure
 
 
-def top_plans_breakdown_figure(labels: Sequence[str], parts: Sequence[tuple[str, Sequence[float]]]) -> dict[str, Any]:
+def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, Sequence[float]]]) -> dict[str, Any]:
     """Stacked horizontal bars: where each top plan's iteration time goes (s)."""
     fig = go.Figure()
     for name, values in parts:
@@ -103,7 +103,7 @@ def top_plans_breakdown_figure(labels: Sequence[str], parts: Sequence[tuple[str,
     return figure
 
 
-def refusals_figure(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
+def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
     """Bar chart of candidates refused per first reason (they add up to the refused candidates)."""
     fig = go.Figure(go.Bar(x=list(counts), y=list(reasons), orientation="h"))
     fig.update_layout(title="Candidates refused, by first reason", xaxis_title="plans", xaxis_type="log")

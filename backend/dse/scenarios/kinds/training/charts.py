@@ -1,4 +1,4 @@
-"""Figures of a training plan: memory breakdown, iteration-time breakdown, one iteration's timeline."""
+"""Charts of a training plan: memory breakdown, iteration-time breakdown, one iteration's timeline."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ TIMELINE_COLOURS: dict[str, str] = {
 }
 
 
-def memory_breakdown_figure(components: Sequence[tuple[str, float]], capacity_bytes: float) -> dict[str, Any]:
+def memory_breakdown_chart(components: Sequence[tuple[str, float]], capacity_bytes: float) -> dict[str, Any]:
     """Stacked bar of memory per GPU by component (GiB), with the GPU's capacity as a line."""
     fig = go.Figure()
     for label, value in components:
@@ -33,7 +33,7 @@ def memory_breakdown_figure(components: Sequence[tuple[str, float]], capacity_by
     return figure
 
 
-def time_breakdown_figure(components: Sequence[tuple[str, float]]) -> dict[str, Any]:
+def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, Any]:
     """Horizontal stacked bar of one iteration's time by component (s)."""
     fig = go.Figure()
     for label, value in components:
@@ -43,7 +43,7 @@ def time_breakdown_figure(components: Sequence[tuple[str, float]]) -> dict[str, 
     return figure
 
 
-def timeline_figure(events: Sequence[Any], stages: int) -> dict[str, Any]:
+def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
     """Gantt chart: one row per pipeline stage, bars from start to end, coloured by kind.
 
     `events` are objects with stage, kind, micro_batch, chunk, start_s and end_s.
@@ -87,7 +87,7 @@ SEQUENCE_PARALLEL_COLOURS: dict[str, str] = {
 }
 
 
-def sequence_parallel_figure(
+def sequence_parallel_chart(
     sequence_lengths: Sequence[int],
     series: Mapping[str, Mapping[str, Sequence[float]]],
     *,

@@ -1,0 +1,109 @@
+"""Inputs of a training scenario: the plan (parallel degrees, ZeRO, recomputation, schedule, offload)
+on a cluster; the resolved tree the engine reads; `resolve` with its cross-field rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt
+
+from dse.catalog import Catalog
+from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
+from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
+from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster, resolve_ssd
+from dse.specs.llm import LLMSpec
+from dse.specs.network import ClusterSpec
+
+
+class TrainingInputs(StrictModel):
+    model: str | LLMSpec = Field("megatron-gpt-145.6b", description="LLM preset id or inline spec.")
+    cluster: ClusterInputs = Field(default_factory=ClusterInputs)
+    global_batch_size: PositiveInt = Field(description="Sequences per iteration.")
+    micro_batch_size: PositiveInt = Field(description="Sequences per micro-batch.")
+    sequence_length_tokens: PositiveInt = 2048
+    data_parallel: PositiveInt = 1
+    tensor_parallel: PositiveInt = 1
+    pipeline_parallel: PositiveInt = 1
+    sequence_parallel: Literal["none", "megatron", "ring", "ulysses"] = "none"
+    sequence_parallel_degree: PositiveInt = Field(1, description="GPUs the sequence is split over (Ring, Ulysses).")
+    zero_stage: int = Field(0, ge=0, le=3)
+    recompute: Literal["none", "selective", "full"] = "none"
+    pipeline_schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
+    virtual_stages: PositiveInt = Field(1, description="Model chunks per GPU (interleaved schedule).")
+    activation_offload: Literal["none", "adaptive", "all"] = "none"
+    overlap_grad_reduce: bool = True
+    flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
+    dtype: Literal["bf16", "fp16"] = "bf16"
+
+
+@dataclass(frozen=True)
+class ResolvedTraining:
+    model: LLMSpec
+    cluster: ClusterSpec
+    global_batch_size: int
+    micro_batch_size: int
+    sequence_length_tokens: int
+    data_parallel: int
+    tensor_parallel: int
+    pipeline_parallel: int
+    sequence_parallel_degree: int
+    zero_stage: int
+    virtual_stages: int
+    sequence_parallel: str
+    recompute: str
+    pipeline_schedule: str
+    activation_offload: str
+    overlap_grad_reduce: bool
+    flash_attention: bool
+    dtype: str
+
+
+def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
+    """The engine's three inputs from a resolved scenario (numeric leaves may be arrays in a sweep)."""
+    plan = PlanArrays(
+        global_batch_size=np.asarray(r.global_batch_size, dtype=float),
+        micro_batch_size=np.asarray(r.micro_batch_size, dtype=float),
+        sequence_length=np.asarray(r.sequence_length_tokens, dtype=float),
+        data_parallel=np.asarray(r.data_parallel, dtype=float),
+        tensor_parallel=np.asarray(r.tensor_parallel, dtype=float),
+        pipeline_parallel=np.asarray(r.pipeline_parallel, dtype=float),
+        sequence_parallel=float(SEQUENCE_PARALLEL_CODES[r.sequence_parallel]),
+        sequence_parallel_degree=np.asarray(r.sequence_parallel_degree, dtype=float),
+        zero_stage=np.asarray(r.zero_stage, dtype=float),
+        recompute=float(RECOMPUTE_CODES[r.recompute]),
+        pipeline_schedule=float(SCHEDULE_CODES[r.pipeline_schedule]),
+        virtual_stages=np.asarray(r.virtual_stages, dtype=float),
+        activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
+        overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
+        flash_attention=1.0 if r.flash_attention else 0.0,
+    )
+    return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
+
+
+def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
+    """Presets looked up; the plan checked by the engine's validity rules (InputError naming the field)."""
+    c = inputs.cluster
+    ssd = resolve_ssd(c, catalog)
+    if inputs.activation_offload != "none" and (ssd is None or c.ssds_per_node == 0):
+        raise InputError("activation_offload", "activation offload needs cluster.ssd and cluster.ssds_per_node > 0")
+    cluster = resolve_cluster(c, catalog, ssd=ssd)
+    fields = inputs.model_dump(exclude={"model", "cluster"})
+    resolved = ResolvedTraining(
+        model=preset_or_inline(catalog, "llms", inputs.model, "model"), cluster=cluster, **fields
+    )
+    model, cluster_arrays, plan = engine_inputs(resolved)
+    code = int(np.asarray(plan_reasons(model=model, cluster=cluster_arrays, plan=plan)).reshape(-1)[0])
+    if code:
+        reason = describe_reasons(code)[0]
+        detail = (
+            f"{inputs.data_parallel} x {inputs.tensor_parallel} x {inputs.pipeline_parallel} x "
+            f"{resolved.sequence_parallel_degree} != {cluster.gpus} GPUs"
+            if reason.name == "GPU_COUNT"
+            else ""
+        )
+        raise InputError(reason.field, reason.message + (f" ({detail})" if detail else ""))
+    return resolved

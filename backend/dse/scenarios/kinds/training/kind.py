@@ -1,0 +1,76 @@
+"""The training kind: memory, time and timeline of one parallel LLM training plan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import Catalog
+from dse.scenarios.base import EvaluationResult, PublishedFigure, ScenarioKind
+from dse.scenarios.kinds.training import examples, inputs, metrics, published, studies
+from dse.scenarios.kinds.training.inputs import ResolvedTraining, TrainingInputs
+
+GIB = 2.0**30
+
+
+class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
+    kind = "training"
+    title = "Parallel LLM training plan"
+    description = (
+        "Memory per GPU, iteration time and its breakdown, and a timeline of one iteration for a plan "
+        "of data, tensor, pipeline and sequence parallelism with ZeRO, recomputation, pipeline schedules "
+        "and SSD activation offload."
+    )
+    engine_version = "training-1"
+    inputs_model = TrainingInputs
+    metric_specs = metrics.METRICS
+
+    def resolve(self, inputs_: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
+        return inputs.resolve(inputs_, catalog)
+
+    def compute(self, resolved: ResolvedTraining) -> dict[str, Any]:
+        return metrics.compute(resolved)
+
+    def evaluate(self, resolved: ResolvedTraining) -> EvaluationResult:
+        r = metrics.evaluation(resolved)
+        f = studies.first(r.as_dict())
+        fits = bool(np.asarray(r.fits).reshape(-1)[0])
+        gpus = resolved.cluster.gpus
+        capacity = resolved.cluster.accelerator.memory_capacity_bytes
+        shown = self.metrics(
+            studies.first(metrics.metric_values(r)), per_metric_terms=metrics.metric_terms(resolved, f)
+        )
+        tables = studies.breakdown_tables(f)
+        charts = studies.breakdown_charts(f, capacity)
+        notes = [
+            f"Fits: {f['memory_headroom_bytes'] / GIB:.1f} GiB to spare per GPU."
+            if fits
+            else f"Does not fit: {-f['memory_headroom_bytes'] / GIB:.1f} GiB short per GPU.",
+            f"Rank order tp -> sequence -> dp -> pp (Megatron-LM); {gpus} GPUs on {resolved.cluster.nodes} node(s).",
+        ]
+        timeline = studies.timeline_study(resolved, f)
+        tables += timeline.tables
+        charts += timeline.charts
+        notes += timeline.notes
+        comparison = studies.sequence_parallel_study(resolved)
+        tables.append(comparison.table)
+        charts.append(comparison.chart)
+        notes.append(comparison.note)
+        return EvaluationResult(
+            kind=self.kind,
+            engine_version=self.engine_version,
+            feasible=fits,
+            metrics=shown,
+            tables=tables,
+            charts=charts,
+            notes=notes,
+            published=published.published_comparisons(resolved, f),
+        )
+
+    def examples(self) -> list[dict[str, Any]]:
+        return examples.examples()
+
+    def published_figures(self) -> Sequence[PublishedFigure]:
+        return published.PUBLISHED

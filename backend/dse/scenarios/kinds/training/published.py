@@ -1,0 +1,737 @@
+"""Published figures the training engine is validated against: one record per published number,
+with its original source, the setting the engine evaluates and the tolerance the tests hold it to
+(tests/validation/test_published_figures.py checks every record; the Validation page shows them).
+
+One calibration per accelerator, nothing fitted to these figures: the A100's compute_efficiency
+(0.71) and memory_efficiency come from its preset (microsoft/vidur profiling data and
+PrincetonUniversity/LLMCompass real-hardware measurements, see the preset's calibration_source);
+the P100 preset's efficiencies are flagged assumptions (models_db/accelerators/p100-pcie-16gb.json);
+links are nominal datasheet bandwidths.
+
+Also here: `published_comparisons`, the published figures shown beside one scenario (its Table 1
+row of Narayanan et al., Korthikanti et al.'s Table 2 bytes for its layer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from dse.catalog import Catalog
+from dse.engines.training import (
+    ClusterArrays,
+    ModelArrays,
+    Offload,
+    PlanArrays,
+    PlanEvaluation,
+    Recompute,
+    Schedule,
+    SequenceParallel,
+    evaluate_plans,
+)
+from dse.engines.training.memory import korthikanti_table2_bytes
+from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
+from dse.scenarios.kinds.training.inputs import ResolvedTraining
+from dse.scenarios.shared.megatron import NARAYANAN_TABLE1, RUN_TABLE_1, RUN_TABLE_1_SOURCE, TABLE1_SOURCE
+from dse.specs.network import ClusterSpec
+
+GIB = 2.0**30
+MEGATRON = float(SequenceParallel.MEGATRON)
+
+
+def cluster(
+    catalog: Catalog,
+    nodes: Any,
+    *,
+    accelerator: str = "a100-80gb",
+    gpus_per_node: Any = 8,
+    intra: str = "nvlink3",
+    inter: str = "ib-hdr",
+    ports: int = 8,
+) -> ClusterArrays:
+    """`nodes` x `gpus_per_node` GPUs (either may be an array: one cluster size per plan); `ports` network
+    ports per node of `gpus_per_node` GPUs. The default is a DGX A100 node as on Selene: 8 GPUs on
+    NVLink 3, 8 HDR InfiniBand ports (Narayanan et al. 2021, Section 5)."""
+    spec = ClusterSpec(
+        nodes=1,
+        gpus_per_node=int(np.max(gpus_per_node)),
+        accelerator=catalog.get("accelerators", accelerator),
+        intra_node_link=catalog.get("interconnects", intra),
+        inter_node_link=catalog.get("interconnects", inter),
+        inter_node_links_per_node=ports,
+    )
+    return dataclasses.replace(ClusterArrays.from_spec(spec), nodes=nodes, gpus_per_node=gpus_per_node)
+
+
+def _at(compute: Callable[[Catalog], Any], *index: int) -> Callable[[Catalog], float]:
+    """The engine number of one record: element `index` of what `compute(catalog)` returns."""
+
+    def engine(catalog: Catalog) -> float:
+        return float(np.asarray(compute(catalog))[index])
+
+    return engine
+
+
+def _table1_tflops(catalog: Catalog) -> Any:
+    return table1_evaluation(catalog).achieved_flops_per_gpu / 1e12
+
+
+def _table5_times(catalog: Catalog) -> Any:
+    return table5_evaluation(catalog).iteration_time_s
+
+
+def _table5_speedups(catalog: Catalog) -> Any:
+    times = table5_evaluation(catalog).iteration_time_s
+    return times[:, 0] / times[:, 1]
+
+
+def _figure1_gib(catalog: Catalog) -> Any:
+    return figure1_evaluation(catalog).memory_activations_bytes / GIB
+
+
+def _mfu_530b(catalog: Catalog) -> Any:
+    return mfu_530b_on_2240_gpus(catalog).model_flops_utilization
+
+
+# --- Narayanan et al., SC'21, Table 1 ------------------------------------------------------------------------
+#: Shapes of the Table 1 models: heads, hidden, layers (vocabulary 51200, sequence 2048).
+TABLE1_SHAPES: dict[str, tuple[int, int, int]] = {
+    "megatron-gpt-1.7b": (24, 2304, 24),
+    "megatron-gpt-3.6b": (32, 3072, 30),
+    "megatron-gpt-7.5b": (32, 4096, 36),
+    "megatron-gpt-18.4b": (48, 6144, 40),
+    "megatron-gpt-39.1b": (64, 8192, 48),
+    "megatron-gpt-76.1b": (80, 10240, 60),
+    "megatron-gpt-145.6b": (96, 12288, 80),
+    "megatron-gpt-310.1b": (128, 16384, 96),
+    "megatron-gpt-529.6b": (128, 20480, 105),
+    "megatron-gpt-1t": (160, 25600, 128),
+}
+TABLE1_ROWS = list(TABLE1_SHAPES)
+
+
+@lru_cache(maxsize=2)
+def table1_evaluation(catalog: Catalog) -> PlanEvaluation:
+    """Every Table 1 row in one vectorised call: the published plan (t, p, GPUs, batch), with micro-batch,
+    interleaved chunks and DDP overlap from run_table_1.sh."""
+    rows = np.array([(*TABLE1_SHAPES[m], *NARAYANAN_TABLE1[m][:4], *RUN_TABLE_1[m]) for m in TABLE1_ROWS], dtype=float)
+    heads, h, L, t, p, gpus, B, b, v, overlap = rows.T
+    model = ModelArrays.gpt(hidden_size=h, num_layers=L, num_heads=heads, vocab_size=51200.0, sequence_length=2048.0)
+    plan = PlanArrays(
+        global_batch_size=B,
+        micro_batch_size=b,
+        sequence_length=2048.0,
+        data_parallel=gpus / (t * p),
+        tensor_parallel=t,
+        pipeline_parallel=p,
+        recompute=Recompute.FULL,
+        pipeline_schedule=np.where(v > 1, Schedule.INTERLEAVED, Schedule.ONE_F_ONE_B),
+        virtual_stages=v,
+        overlap_grad_reduce=overlap,
+    )
+    return evaluate_plans(model=model, cluster=cluster(catalog, gpus / 8), plan=plan)
+
+
+def _table1_figures() -> list[PublishedFigure]:
+    figures = []
+    for i, model_id in enumerate(TABLE1_ROWS):
+        t, p, gpus, batch, published = NARAYANAN_TABLE1[model_id]
+        size = model_id.removeprefix("megatron-gpt-")
+        figures.append(
+            PublishedFigure(
+                key=f"narayanan-table1-{size}",
+                quantity=f"achieved TFLOP/s per GPU, GPT {size.upper()} (t {t}, p {p}, {gpus} GPUs, batch {batch})",
+                published=published,
+                unit="TFLOP/s",
+                source=f"{TABLE1_SOURCE}; micro-batch, chunks and DDP from {RUN_TABLE_1_SOURCE}",
+                tolerance=Tolerance.within(0.12),
+                engine=_at(_table1_tflops, i),
+                note="Each row within 12%, the mean absolute error over the rows under 8% (tests/engines/"
+                "test_training_validation.py; measured +1.7% to +10.9%, mean 7.6%): nominal link bandwidths, no "
+                "launch gaps and a GEMM efficiency calibrated on inference GEMMs make the engine optimistic.",
+            )
+        )
+    return figures
+
+
+# --- Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models" -----------------
+KORTHIKANTI = "Korthikanti et al. 2022, Reducing Activation Recomputation in Large Transformer Models"
+#: Table 4 variants of one 22B layer: (name, sequence parallel, recompute, forward ms, backward ms).
+TABLE4 = (
+    ("baseline", 0.0, Recompute.NONE, 7.7, 11.9),
+    ("sequence-parallel", MEGATRON, Recompute.NONE, 7.2, 11.8),
+    ("full-recompute", 0.0, Recompute.FULL, 7.7, 19.5),
+    ("selective-recompute", 0.0, Recompute.SELECTIVE, 7.7, 13.2),
+    ("selective-recompute-sequence-parallel", MEGATRON, Recompute.SELECTIVE, 7.2, 13.1),
+)
+
+
+@lru_cache(maxsize=2)
+def table4_layer_ms(catalog: Catalog) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(forward ms, backward ms) of one 22B layer (h 6144, 64 heads, t 8, seq 2048, micro-batch 4) per
+    Table 4 variant; backward includes recomputation and the collectives of both."""
+    model = ModelArrays.gpt(
+        hidden_size=6144.0, num_layers=48.0, num_heads=64.0, vocab_size=51200.0, sequence_length=2048.0
+    )
+    plan = PlanArrays(
+        global_batch_size=4.0,
+        micro_batch_size=4.0,
+        sequence_length=2048.0,
+        data_parallel=1.0,
+        tensor_parallel=8.0,
+        pipeline_parallel=1.0,
+        sequence_parallel=np.array([row[1] for row in TABLE4], dtype=float),
+        recompute=np.array([row[2] for row in TABLE4], dtype=float),
+    )
+    result = evaluate_plans(model=model, cluster=cluster(catalog, 1.0), plan=plan)
+    assert np.all(result.valid)
+    return result.chunk_forward_s / 48 * 1e3, result.chunk_backward_s / 48 * 1e3
+
+
+def _table4_figures() -> list[PublishedFigure]:
+    figures = []
+    for i, (name, _, _, forward, backward) in enumerate(TABLE4):
+        for pass_, published, which in (("forward", forward, 0), ("backward", backward, 1)):
+            figures.append(
+                PublishedFigure(
+                    key=f"korthikanti-table4-{pass_}-{name}",
+                    quantity=f"{pass_} time of one 22B layer, {name.replace('-', ' ')}",
+                    published=published,
+                    unit="ms",
+                    source=f"{KORTHIKANTI}, Table 4 (22B layer: h 6144, 64 heads, t 8, seq 2048; A100)",
+                    tolerance=Tolerance.within(0.15),
+                    engine=_at(table4_layer_ms, which, i),
+                    note="Micro-batch 4, the 22B configuration's batch in their Table 3 (as recalled, not "
+                    "re-checked); same calibration as Table 1.",
+                )
+            )
+    return figures
+
+
+#: Table 3 configurations (seq 2048, vocab 51200, A100 80 GB on Selene), as transcribed with their
+#: interleaving degrees in calculon-ai/calculon validation/{22B,175B,530B,1T}_*.json:
+#: heads, hidden, layers, t, p, GPUs, global batch, micro-batch, virtual stages.
+KORTHIKANTI_TABLE3 = np.array(
+    [
+        (64, 6144, 48, 8, 1, 8, 4, 4, 1),  # 22B
+        (96, 12288, 96, 8, 8, 64, 64, 1, 3),  # 175B
+        (128, 20480, 105, 8, 35, 280, 280, 1, 3),  # 530B
+        (160, 25600, 128, 8, 64, 512, 512, 1, 1),  # 1T
+    ],
+    dtype=float,
+)
+TABLE3_MODELS = ("22B", "175B", "530B", "1T")
+#: Table 5, iteration time (s): full recomputation / sequence parallelism + selective recomputation
+#: (also transcribed in calculon-ai/calculon calculon/llm/validation.py, seqsel_tab5).
+TABLE5_FULL_S = np.array([1.42, 18.13, 49.05, 94.42])
+TABLE5_PRESENT_S = np.array([1.10, 13.75, 37.83, 71.49])
+#: Figure 1, activation memory per GPU (GiB) of the first stage: TP only, no recomputation / SP + selective
+#: (values as transcribed in calculon-ai/calculon calculon/llm/validation.py seqsel_fig1).
+FIGURE1_ACTIVATIONS_GIB = np.array(
+    [[59.25, 9.5625], [66.84375, 12.3515625], [114.0234375, 23.076171875], [131.25, 26.5625]]
+)
+#: Figure 7, activation memory as % of the TP-only baseline: SP, selective, SP + selective, full recompute
+#: (bar labels as transcribed in calculon-ai/calculon calculon/llm/validation.py seqsel_fig7).
+FIGURE7_VARIANTS = ("sequence-parallel", "selective", "sequence-parallel-selective", "full-recompute")
+FIGURE7_PERCENT = np.array(
+    [
+        [66.84, 49.42, 16.18, 7.64],
+        [62.04, 56.53, 18.49, 8.71],
+        [58.31, 62.04, 20.27, 9.42],
+        [58.31, 62.04, 20.27, 9.42],
+    ]
+)
+
+
+def korthikanti_evaluation(catalog: Catalog, sequence_parallel: Any, recompute: Any) -> PlanEvaluation:
+    """The four Table 3 models (rows) under each (SP, recompute) variant (columns), in one call."""
+    a, h, L, t, p, gpus, B, b, v = (column[:, None] for column in KORTHIKANTI_TABLE3.T)
+    model = ModelArrays.gpt(hidden_size=h, num_layers=L, num_heads=a, vocab_size=51200.0, sequence_length=2048.0)
+    plan = PlanArrays(
+        global_batch_size=B,
+        micro_batch_size=b,
+        sequence_length=2048.0,
+        data_parallel=1.0,
+        tensor_parallel=t,
+        pipeline_parallel=p,
+        sequence_parallel=np.asarray(sequence_parallel, dtype=float)[None, :],
+        recompute=np.asarray(recompute, dtype=float)[None, :],
+        pipeline_schedule=np.where(v > 1, Schedule.INTERLEAVED, Schedule.ONE_F_ONE_B),
+        virtual_stages=v,
+        overlap_grad_reduce=0.0,
+    )
+    result = evaluate_plans(model=model, cluster=cluster(catalog, gpus / 8), plan=plan)
+    assert np.all(result.valid)
+    return result
+
+
+@lru_cache(maxsize=2)
+def table5_evaluation(catalog: Catalog) -> PlanEvaluation:
+    """Full recomputation (column 0) and SP + selective recomputation (column 1)."""
+    return korthikanti_evaluation(catalog, [0.0, MEGATRON], [Recompute.FULL, Recompute.SELECTIVE])
+
+
+@lru_cache(maxsize=2)
+def figure1_evaluation(catalog: Catalog) -> PlanEvaluation:
+    """TP only without recomputation (column 0) and SP + selective recomputation (column 1)."""
+    return korthikanti_evaluation(catalog, [0.0, MEGATRON], [Recompute.NONE, Recompute.SELECTIVE])
+
+
+@lru_cache(maxsize=2)
+def figure7_percent(catalog: Catalog) -> np.ndarray[Any, Any]:
+    """Activation memory of each Figure 7 variant as % of the TP-only baseline (models x variants)."""
+    sp = [0.0, MEGATRON, 0.0, MEGATRON, 0.0]
+    rc = [Recompute.NONE, Recompute.NONE, Recompute.SELECTIVE, Recompute.SELECTIVE, Recompute.FULL]
+    activations = korthikanti_evaluation(catalog, sp, rc).memory_activations_bytes
+    percent: np.ndarray[Any, Any] = 100.0 * activations[:, 1:] / activations[:, :1]
+    return percent
+
+
+def _points_band(published: float, points: float) -> Tolerance:
+    """An absolute tolerance of `points` around `published`, as a band on engine / published."""
+    return Tolerance.band((published - points) / published, (published + points) / published)
+
+
+def _korthikanti_figures() -> list[PublishedFigure]:
+    figures: list[PublishedFigure] = []
+    table3 = "Table 3 plan (as transcribed in calculon-ai/calculon validation/*.json)"
+    for i, size in enumerate(TABLE3_MODELS):
+        for column, (name, times) in enumerate((("full-recompute", TABLE5_FULL_S), ("present-work", TABLE5_PRESENT_S))):
+            figures.append(
+                PublishedFigure(
+                    key=f"korthikanti-table5-{size.lower()}-{name}",
+                    quantity=f"iteration time, {size}, "
+                    + ("full recomputation" if column == 0 else "sequence parallelism + selective recomputation"),
+                    published=float(times[i]),
+                    unit="s",
+                    source=f"{KORTHIKANTI}, Table 5; {table3}",
+                    tolerance=Tolerance.within(0.12),
+                    engine=_at(_table5_times, i, column),
+                    note="Same A100 calibration and tolerance as Narayanan et al. Table 1.",
+                )
+            )
+        figures.append(
+            PublishedFigure(
+                key=f"korthikanti-table5-{size.lower()}-speedup",
+                quantity=f"speedup of SP + selective over full recomputation, {size} (ratio of Table 5 times)",
+                published=float(TABLE5_FULL_S[i] / TABLE5_PRESENT_S[i]),
+                unit="ratio",
+                source=f"{KORTHIKANTI}, Table 5 ('throughput increase' 29.0 / 31.8 / 29.7 / 32.1%)",
+                tolerance=Tolerance.within(0.08),
+                engine=_at(_table5_speedups, i),
+                note="The engine's backward with full recomputation is a little slower than measured relative "
+                "to the rest (+1 to +7%).",
+            )
+        )
+        for column, name in enumerate(("tensor-parallel", "present-work")):
+            figures.append(
+                PublishedFigure(
+                    key=f"korthikanti-figure1-{size.lower()}-{name}",
+                    quantity=f"activation memory per GPU of the first stage, {size}, "
+                    + ("TP only, no recomputation" if column == 0 else "SP + selective recomputation"),
+                    published=float(FIGURE1_ACTIVATIONS_GIB[i, column]),
+                    unit="GiB",
+                    source=f"{KORTHIKANTI}, Figure 1 (values as transcribed in calculon-ai/calculon "
+                    "calculon/llm/validation.py, seqsel_fig1)",
+                    tolerance=Tolerance.within(1e-3),
+                    engine=_at(_figure1_gib, i, column),
+                    note="Both come from the same Table 2 formulas; the interleaved schedule keeps "
+                    "p (1 + (p-1)/(p v)) micro-batches in flight (Section 4.2.3).",
+                )
+            )
+        for column, name in enumerate(FIGURE7_VARIANTS):
+            published = float(FIGURE7_PERCENT[i, column])
+            figures.append(
+                PublishedFigure(
+                    key=f"korthikanti-figure7-{size.lower()}-{name}",
+                    quantity=f"activation memory as % of the TP-only baseline, {size}, {name.replace('-', ' ')}",
+                    published=published,
+                    unit="%",
+                    source=f"{KORTHIKANTI}, Figure 7 (bar labels as transcribed in calculon-ai/calculon "
+                    "calculon/llm/validation.py, seqsel_fig7)",
+                    tolerance=_points_band(published, 0.2),
+                    engine=_at(figure7_percent, i, column),
+                    note="±0.2 percentage points: bar labels are rounded / read off the figure.",
+                )
+            )
+    return figures
+
+
+@lru_cache(maxsize=2)
+def mfu_530b_on_2240_gpus(catalog: Catalog) -> PlanEvaluation:
+    """Table 3's 530B plan (t 8, p 35, interleaved v 3, micro-batch 1) replicated over data-parallel 8;
+    full recomputation and SP + selective. Assumed, not published with this figure: 280 sequences per
+    replica as in Table 3 (global batch 2240); the result moves by < 1.5 points at 4480."""
+    model = ModelArrays.gpt(
+        hidden_size=20480.0, num_layers=105.0, num_heads=128.0, vocab_size=51200.0, sequence_length=2048.0
+    )
+    plan = PlanArrays(
+        global_batch_size=2240.0,
+        micro_batch_size=1.0,
+        sequence_length=2048.0,
+        data_parallel=8.0,
+        tensor_parallel=8.0,
+        pipeline_parallel=35.0,
+        sequence_parallel=np.array([0.0, MEGATRON]),
+        recompute=np.array([Recompute.FULL, Recompute.SELECTIVE]),
+        pipeline_schedule=Schedule.INTERLEAVED,
+        virtual_stages=3.0,
+        overlap_grad_reduce=0.0,
+    )
+    result = evaluate_plans(model=model, cluster=cluster(catalog, 280.0), plan=plan)
+    assert np.all(result.valid) and np.all(result.fits)
+    return result
+
+
+def _mfu_figures() -> list[PublishedFigure]:
+    return [
+        PublishedFigure(
+            key=f"korthikanti-530b-2240-gpus-mfu-{name}",
+            quantity=f"MFU of 530B on 2240 A100s, {label}",
+            published=published,
+            unit="fraction",
+            source=f"{KORTHIKANTI}, abstract and Section 6",
+            tolerance=Tolerance.within(0.12),
+            engine=_at(_mfu_530b, i),
+            note="Global batch 2240 assumed (280 sequences per replica as in Table 3).",
+        )
+        for i, (name, label, published) in enumerate(
+            (("full-recompute", "full recomputation", 0.421), ("present-work", "SP + selective recomputation", 0.542))
+        )
+    ]
+
+
+# --- GPipe (Huang et al. 2019) -------------------------------------------------------------------------------
+def gpipe_p100_transformer(
+    catalog: Catalog, num_layers: float, micro_batches: float, partitions: Any
+) -> PlanEvaluation:
+    """GPipe's Transformer layers (model dim 2048, FFN 8192, 32 heads, seq 1024, vocab 32k, batch 32;
+    Huang et al. 2019 Section 3) on one host of P100s on PCIe 3 (no NVLink), GPipe schedule with
+    re-materialisation, K partitions of equal layer counts."""
+    model = ModelArrays.gpt(
+        hidden_size=2048.0, num_layers=num_layers, num_heads=32.0, vocab_size=32000.0, sequence_length=1024.0
+    )
+    plan = PlanArrays(
+        global_batch_size=32.0,
+        micro_batch_size=32.0 / micro_batches,
+        sequence_length=1024.0,
+        data_parallel=1.0,
+        tensor_parallel=1.0,
+        pipeline_parallel=partitions,
+        recompute=Recompute.FULL,
+        pipeline_schedule=Schedule.GPIPE,
+        overlap_grad_reduce=0.0,
+    )
+    p100_host = cluster(catalog, 1.0, gpus_per_node=partitions, accelerator="p100-pcie-16gb", intra="pcie3", ports=1)
+    result = evaluate_plans(model=model, cluster=p100_host, plan=plan)
+    assert np.all(result.valid)
+    return result
+
+
+GPIPE_PARTITIONS = np.array([2.0, 4.0, 8.0])
+
+
+@lru_cache(maxsize=2)
+def gpipe_table3_speedup(catalog: Catalog) -> np.ndarray[Any, Any]:
+    """Training throughput of Transformer-24, M = 32, K = 2 / 4 / 8, normalised to K = 2."""
+    throughput = 1.0 / gpipe_p100_transformer(catalog, 24.0, 32.0, GPIPE_PARTITIONS).iteration_time_s
+    speedup: np.ndarray[Any, Any] = throughput / throughput[0]
+    return speedup
+
+
+def _gpipe_figures() -> list[PublishedFigure]:
+    return [
+        PublishedFigure(
+            key=f"gpipe-table3-transformer24-k{k}",
+            quantity=f"normalised training throughput, Transformer-24 on P100s without NVLink, M = 32, K = {k}",
+            published=published,
+            unit="x K = 2",
+            source="Huang et al. 2019 (GPipe), Table 3",
+            tolerance=Tolerance.within(0.12),
+            engine=_at(gpipe_table3_speedup, i),
+            note="The engine splits layers evenly and leaves the 32k-vocabulary softmax on the last stage, where "
+            "GPipe's partitioner balances estimated cost; the P100 efficiencies cancel in the ratio.",
+        )
+        for i, k, published in ((1, 4, 1.7), (2, 8, 3.3))
+    ]
+
+
+# --- Sequence parallelism / Ring Self-Attention (Li et al. 2021) --------------------------------------------
+LI2021 = "Li et al. 2021, Sequence Parallelism: Long Sequence Training from System Perspective"
+BERT_BASE = {"hidden": 768.0, "layers": 12.0, "heads": 12.0}
+BERT_LARGE = {"hidden": 1024.0, "layers": 24.0, "heads": 16.0}
+
+
+def bert_max_batch(
+    catalog: Catalog,
+    *,
+    hidden: float,
+    layers: float,
+    heads: float,
+    kind: str,
+    degree: Any,
+    sequence_length: float = 512.0,
+) -> np.ndarray[Any, Any]:
+    """Largest batch that fits on P100 16 GB for BERT (an encoder: the engine's full, non-causal attention is
+    BERT's; GPT-shaped parameters) under TP or Ring Self-Attention of `degree` GPUs (one per node,
+    as on Piz Daint), degrees along axis 0, batches along axis 1."""
+    batches = np.arange(1.0, 4097.0)
+    model = ModelArrays.gpt(
+        hidden_size=hidden, num_layers=layers, num_heads=heads, vocab_size=30522.0, sequence_length=sequence_length
+    )
+    n = np.asarray(degree, dtype=float)[:, None]
+    ring = kind == "ring"
+    plan = PlanArrays(
+        global_batch_size=batches[None, :],
+        micro_batch_size=batches[None, :],
+        sequence_length=sequence_length,
+        data_parallel=1.0,
+        tensor_parallel=1.0 if ring else n,
+        pipeline_parallel=1.0,
+        sequence_parallel=float(SequenceParallel.RING) if ring else 0.0,
+        sequence_parallel_degree=n if ring else 1.0,
+    )
+    piz_daint = cluster(catalog, n, gpus_per_node=1.0, accelerator="p100-pcie-16gb", intra="pcie3", ports=1)
+    result = evaluate_plans(model=model, cluster=piz_daint, plan=plan)
+    assert np.all(result.valid)
+    best: np.ndarray[Any, Any] = np.max(np.where(result.fits, batches[None, :], 0.0), axis=1)
+    return best
+
+
+def bert_max_fits(
+    catalog: Catalog,
+    *,
+    hidden: float,
+    layers: float,
+    heads: float,
+    kind: str,
+    degree: float,
+    batch: float,
+    sequences: Any,
+) -> np.ndarray[Any, Any]:
+    """Whether BERT at each sequence length fits on P100s under TP or Ring of `degree` GPUs."""
+    model = ModelArrays.gpt(
+        hidden_size=hidden, num_layers=layers, num_heads=heads, vocab_size=30522.0, sequence_length=sequences
+    )
+    ring = kind == "ring"
+    plan = PlanArrays(
+        global_batch_size=batch,
+        micro_batch_size=batch,
+        sequence_length=sequences,
+        data_parallel=1.0,
+        tensor_parallel=1.0 if ring else degree,
+        pipeline_parallel=1.0,
+        sequence_parallel=float(SequenceParallel.RING) if ring else 0.0,
+        sequence_parallel_degree=degree if ring else 1.0,
+    )
+    piz_daint = cluster(catalog, degree, gpus_per_node=1.0, accelerator="p100-pcie-16gb", intra="pcie3", ports=1)
+    result = evaluate_plans(model=model, cluster=piz_daint, plan=plan)
+    assert np.all(result.valid)
+    fits: np.ndarray[Any, Any] = result.fits
+    return fits
+
+
+@lru_cache(maxsize=2)
+def li2021_batch_ratio(catalog: Catalog) -> float:
+    """BERT-Base, sequence 512: the largest batch of Ring-64 over that of TP at its 12-head limit."""
+    ring = bert_max_batch(catalog, **BERT_BASE, kind="ring", degree=[64.0])
+    tp = bert_max_batch(catalog, **BERT_BASE, kind="tp", degree=[12.0])
+    return float((ring / tp)[0])
+
+
+#: The settings bracketing Li et al.'s 3.0x longest sequence: (name, shape, TP degree at the head limit, batch).
+LI2021_SEQUENCE_SETTINGS = (
+    ("bert-base-batch-16", BERT_BASE, 12.0, 16.0),
+    ("bert-base-batch-64", BERT_BASE, 12.0, 64.0),
+    ("bert-large-batch-16", BERT_LARGE, 16.0, 16.0),
+    ("bert-large-batch-64", BERT_LARGE, 16.0, 64.0),
+)
+
+
+@lru_cache(maxsize=2)
+def li2021_sequence_ratios(catalog: Catalog) -> tuple[float, ...]:
+    """Longest sequence of Ring-64 over that of TP at the head limit, per LI2021_SEQUENCE_SETTINGS."""
+    sequences = np.arange(64.0, 32769.0, 64.0)  # multiples of 64, so Ring-64 splits them evenly
+    ratios = []
+    for _, shape, tp_degree, batch in LI2021_SEQUENCE_SETTINGS:
+        longest = {}
+        for kind, degree in (("tp", tp_degree), ("ring", 64.0)):
+            fits = bert_max_fits(catalog, **shape, kind=kind, degree=degree, batch=batch, sequences=sequences)
+            longest[kind] = sequences[fits].max()
+        ratios.append(float(longest["ring"] / longest["tp"]))
+    return tuple(ratios)
+
+
+def _li2021_figures() -> list[PublishedFigure]:
+    figures = [
+        PublishedFigure(
+            key="li2021-ring64-vs-tp-max-batch",
+            quantity="largest batch, Ring Self-Attention on 64 P100s / tensor parallelism (BERT-Base, seq 512)",
+            published=13.7,
+            unit="ratio",
+            source=f"{LI2021}, abstract",
+            tolerance=Tolerance.within(0.25),
+            engine=li2021_batch_ratio,
+            note="The paper's exact setting behind 13.7x (BERT-Base or Large, TP degree, precision, allocator) "
+            "could not be retrieved; the engine compares BERT-Base Ring-64 with TP at its 12-head limit. A partial "
+            "miss (about -20%), reported in docs/training.md.",
+        )
+    ]
+    for i, (name, _, tp_degree, _) in enumerate(LI2021_SEQUENCE_SETTINGS):
+        figures.append(
+            PublishedFigure(
+                key=f"li2021-ring64-vs-tp-max-sequence-{name}",
+                quantity=f"longest sequence, Ring on 64 P100s / TP {tp_degree:g} ({name.replace('-', ' ')})",
+                published=3.0,
+                unit="ratio",
+                source=f"{LI2021}, abstract",
+                tolerance=Tolerance.within(0.25),
+                engine=_at(li2021_sequence_ratios, i),
+                note="The batch behind 3.0x could not be retrieved; the four settings bracket it (the published "
+                "3.0 lies inside the engine's range over them).",
+            )
+        )
+    return figures
+
+
+# --- SSDTrain (Wu et al. 2024) ---------------------------------------------------------------------------------
+SSDTRAIN_MICRO_BATCHES = np.array([1.0, 2.0, 4.0])
+
+
+def ssd_node(catalog: Catalog, drives: int, gpus_per_node: int = 1) -> ClusterArrays:
+    """One node of A100s with `drives` Intel Optane P5800X in RAID0 (the drives SSDTrain uses)."""
+    spec = ClusterSpec(
+        nodes=1,
+        gpus_per_node=gpus_per_node,
+        accelerator=catalog.get("accelerators", "a100-80gb"),
+        intra_node_link=catalog.get("interconnects", "nvlink3"),
+        inter_node_link=catalog.get("interconnects", "ib-hdr"),
+        inter_node_links_per_node=1,
+        ssd=catalog.get("ssds", "optane-p5800x") if drives else None,
+        ssds_per_node=drives,
+    )
+    return ClusterArrays.from_spec(spec)
+
+
+@lru_cache(maxsize=2)
+def ssdtrain_evaluations(catalog: Catalog) -> tuple[PlanEvaluation, PlanEvaluation]:
+    """(activations kept, adaptive offload) of a GPT-3 13B-shaped model at 2048 tokens on one A100 with 7
+    Optane P5800X, micro-batch 1 / 2 / 4 (a reconstruction; the paper's exact model could not be retrieved)."""
+    model = ModelArrays.from_llm(catalog.get("llms", "gpt3-13b"))
+    plan = PlanArrays(
+        global_batch_size=8.0,
+        micro_batch_size=SSDTRAIN_MICRO_BATCHES,
+        sequence_length=2048.0,
+        data_parallel=1.0,
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+    )
+    node = ssd_node(catalog, 7)
+    kept = evaluate_plans(model=model, cluster=node, plan=plan)
+    offloaded = evaluate_plans(
+        model=model, cluster=node, plan=dataclasses.replace(plan, activation_offload=Offload.ADAPTIVE)
+    )
+    return kept, offloaded
+
+
+def _ssdtrain_cut(catalog: Catalog) -> Any:
+    """Share of the activation peak the adaptive offload removes, per micro-batch."""
+    kept, offloaded = ssdtrain_evaluations(catalog)
+    return 1 - offloaded.memory_activations_bytes / kept.memory_activations_bytes
+
+
+def _ssdtrain_figures() -> list[PublishedFigure]:
+    return [
+        PublishedFigure(
+            key=f"ssdtrain-activation-peak-cut-micro-batch-{int(b)}",
+            quantity=f"activation peak removed by SSD offload, micro-batch {int(b)}",
+            published=0.47,
+            unit="fraction",
+            source="Wu et al. 2024 (SSDTrain), abstract: 47% lower activation peak, negligible throughput loss",
+            tolerance=_points_band(0.47, 0.10),
+            engine=_at(_ssdtrain_cut, i),
+            note="±10 percentage points: the cut follows the ratio r of SSD bandwidth to activation production "
+            "rate (about 3r/(1+2r)) and the paper's exact r is not known.",
+        )
+        for i, b in enumerate(SSDTRAIN_MICRO_BATCHES)
+    ]
+
+
+PUBLISHED: tuple[PublishedFigure, ...] = (
+    *_table1_figures(),
+    *_table4_figures(),
+    *_korthikanti_figures(),
+    *_mfu_figures(),
+    *_gpipe_figures(),
+    *_li2021_figures(),
+    *_ssdtrain_figures(),
+)
+
+
+def published_comparisons(resolved: ResolvedTraining, f: dict[str, float]) -> list[PublishedComparison]:
+    """The published figures shown beside one scenario: its Narayanan Table 1 row (a check of the engine
+    when the plan is the paper's, context otherwise) and Korthikanti Table 2's bytes for its layer."""
+    comparisons: list[PublishedComparison] = []
+    row = NARAYANAN_TABLE1.get(resolved.model.id)
+    if row is not None:
+        t, p, gpus, batch, published = row
+        same = (
+            resolved.tensor_parallel,
+            resolved.pipeline_parallel,
+            resolved.cluster.gpus,
+            resolved.global_batch_size,
+        ) == (t, p, gpus, batch)
+        comparisons.append(
+            PublishedComparison.of(
+                quantity="achieved TFLOP/s per GPU",
+                published=published,
+                engine=f["achieved_flops_per_gpu"] / 1e12,
+                unit="TFLOP/s",
+                tolerance=Tolerance.within(0.12),
+                source=TABLE1_SOURCE,
+                note=f"the paper's plan: t {t}, p {p}, {gpus} GPUs, batch {batch}"
+                + ("" if same else "; this scenario's plan differs, so the figures are context, not a check"),
+                role="validation" if same else "context",
+            )
+        )
+    spec = resolved.model
+    gpt_layer = (
+        spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size
+    )
+    if gpt_layer and not resolved.flash_attention:
+        in_table = resolved.sequence_parallel in ("none", "megatron") and not (
+            resolved.recompute == "full" and resolved.sequence_parallel == "megatron"
+        )
+        comparisons.append(
+            PublishedComparison.of(
+                quantity="activation bytes per layer per micro-batch",
+                published=float(
+                    korthikanti_table2_bytes(
+                        s=float(resolved.sequence_length_tokens),
+                        b=float(resolved.micro_batch_size),
+                        h=float(spec.hidden_size),
+                        a=float(spec.num_heads),
+                        t=float(resolved.tensor_parallel),
+                        sequence_parallel=resolved.sequence_parallel == "megatron",
+                        recompute=resolved.recompute,
+                    )
+                )
+                if in_table
+                else None,
+                published_text=""
+                if in_table
+                else "Table 2 has no row for this plan (Ring/Ulysses, or full recomputation with sequence parallelism)",
+                engine=f["layer_activation_bytes"],
+                unit="bytes",
+                tolerance=Tolerance.within(1e-9),
+                source=f"{KORTHIKANTI}, Table 2 (activation bytes per layer)",
+            )
+        )
+    return comparisons
+
+
+__all__ = ["PUBLISHED", "published_comparisons"]
