@@ -43,7 +43,6 @@ def test_default_shows_the_published_wall_time_beside_its_own():
         next(m.value for m in result.metrics if m.key == "wall_time_to_target_days")
     )
     assert "README" in comparison.source and comparison.role == "validation"
-    assert not result.references
 
 
 def test_a_workload_without_a_published_time_compares_nothing():

@@ -46,7 +46,6 @@ def test_pres_batch_and_speedup_sit_beside_the_paper():
     assert speedup.published == PRES_PUBLISHED_SPEEDUP and speedup.engine == values["pres_speedup"]
     assert speedup.role == "validation" and speedup.within_tolerance is None and "PRES" in speedup.source
     assert factor.role == "context" and factor.published == PRES_BATCH_FACTOR and factor.engine == 4.0
-    assert not result.references
 
 
 def test_sweep_over_the_temporal_batch():

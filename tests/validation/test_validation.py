@@ -14,7 +14,6 @@ from dse.catalog import default_catalog
 from dse.scenarios.base import PublishedFigure, Tolerance
 from dse.scenarios.documents import document_model
 from dse.scenarios.registry import KINDS, register
-from dse.services import validation
 from dse.services.validation import ValidationRow, ValidationTable, kind_rows, record_row, validation_rows
 from tests.support.toy_kind import ToyKind
 
@@ -74,12 +73,12 @@ def test_known_miss_is_carried_apart_from_the_note():
     assert row.within_tolerance is False
 
 
-def test_a_kind_without_records_or_legacy_module_has_no_rows(toy_kind):
+def test_a_kind_without_records_has_no_rows(toy_kind):
     assert kind_rows("toy", CATALOG) == []  # the toy cites nothing, and nothing breaks
 
 
 class _MovedKind(ToyKind):
-    """A kind as if it lived in its folder: only its records count, the legacy path is not read."""
+    """A kind with one published-figure record."""
 
     kind = "moved_toy"
     engine_version = "moved-1"
@@ -104,11 +103,7 @@ def moved_kind():
     document_model.cache_clear()
 
 
-def test_a_moved_kind_reads_only_its_records(moved_kind, monkeypatch):
-    def legacy(*_):
-        raise AssertionError("the legacy path is for kinds not yet moved")
-
-    monkeypatch.setattr(validation, "legacy_rows", legacy)
+def test_a_kinds_rows_are_its_records(moved_kind):
     rows = kind_rows("moved_toy", CATALOG)
     assert [(r.kind, r.key, r.within_tolerance) for r in rows] == [("moved_toy", "q", True)]
 

@@ -25,13 +25,7 @@ def register(kind: ScenarioKind[Any, Any]) -> None:
 
 
 def _load(name: str) -> ScenarioKind[Any, Any]:
-    try:
-        module = importlib.import_module(f"dse.scenarios.kinds.{name}")
-    except ModuleNotFoundError as exc:  # TRANSITIONAL: a kind not yet moved into its folder
-        if exc.name != f"dse.scenarios.kinds.{name}":
-            raise
-        module = importlib.import_module(f"dse.scenarios.{name}")
-    kind: ScenarioKind[Any, Any] = module.KIND
+    kind: ScenarioKind[Any, Any] = importlib.import_module(f"dse.scenarios.kinds.{name}").KIND
     return kind
 
 

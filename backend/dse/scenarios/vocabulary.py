@@ -175,8 +175,6 @@ class EvaluationResult(BaseModel):
     #: Published figures this scenario can be compared with, each with its source.
     published: list[PublishedComparison] = Field(default_factory=list)
     links: list[ScenarioLink] = Field(default_factory=list)
-    #: TRANSITIONAL: untyped references of kinds not yet moved to `published` / `links`; removed once all have moved.
-    references: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -200,10 +200,6 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
     if result.links:
         parts.append("<h2>Scenarios to open</h2>")
         parts.append(_links_table(result.links))
-    if result.references:  # TRANSITIONAL: untyped references of kinds not yet moved to `published` / `links`
-        keys = sorted({k for r in result.references for k in r})
-        parts.append("<h2>Published figures cited</h2>")
-        parts.append(_table(keys, [[r.get(k) for k in keys] for r in result.references]))
     parts.append("<h2>Scenario document</h2>")
     parts.append(f"<pre><code>{_e(json.dumps(document, indent=1))}</code></pre>")
     figures = [f.model_dump(mode="json") for f in result.charts]

@@ -137,38 +137,9 @@ function linkItems(links) {
     link.note ? h("span", { class: "muted small" }, ` · ${link.note}`) : null));
 }
 
-// --- TRANSITIONAL: untyped `result.references` of kinds not yet moved to `published` / `links`. ----------------
-// Delete this block (legacyReferenceLinks, legacyReferencesTable and their calls in `update`) once every kind has moved.
-
-// References that carry a whole scenario document are links to open it (e.g. a plan as a training scenario).
-function legacyReferenceLinks(references) {
-  return (references || []).filter((r) => r.document && typeof r.document === "object" && r.document.kind).map((r) => h("li", {},
-    h("a", { href: `/k/${encodeURIComponent(r.document.kind)}?doc=${encodeDoc(r.document)}`, "data-link": true }, String(r.label || r.document.name || "open")),
-    ...Object.entries(r).filter(([k, v]) => !["document", "label", "type", "source"].includes(k) && typeof v !== "object")
-      .map(([k, v]) => h("span", { class: "muted small" }, ` · ${k.replaceAll("_", " ")} ${formatNumber(v)}`))));
-}
-
-function legacyReferencesTable(allReferences) {
-  const references = (allReferences || []).filter((r) => !(r.document && typeof r.document === "object"));
-  if (!references.length) return null;
-  const keys = [...new Set(references.flatMap((r) => Object.keys(r)))].filter((k) => !["source", "note"].includes(k));
-  const quantityKey = ["quantity", "what", "claim"].find((k) => keys.includes(k));
-  const rest = keys.filter((k) => k !== quantityKey);
-  return h("details", { class: "table", id: "references", open: true },
-    h("summary", {}, "Published figures this scenario can be checked against"),
-    h("div", { class: "scroll-x" }, h("table", {},
-      h("thead", {}, h("tr", {}, quantityKey ? h("th", {}, "quantity") : null, rest.map((k) => h("th", {}, k.replaceAll("_", " "))), h("th", {}, "source"))),
-      h("tbody", {}, references.map((r) => h("tr", {},
-        quantityKey ? h("td", {}, String(r[quantityKey] ?? "")) : null,
-        rest.map((k) => h("td", { class: typeof r[k] === "number" ? "num" : "" },
-          (k === "error" || k === "relative_error") && typeof r[k] === "number" ? `${(r[k] * 100).toFixed(1)}%` : formatNumber(r[k]))),
-        h("td", { class: "source" }, String(r.source || ""), r.note ? h("div", { class: "muted" }, String(r.note)) : null)))))));
-}
-
-// --- end of TRANSITIONAL ----------------------------------------------------------------------------------------
 
 function scenarioLinks(result) {
-  const items = [...linkItems(result.links), ...legacyReferenceLinks(result.references)];
+  const items = linkItems(result.links);
   if (!items.length) return null;
   return h("details", { class: "table", id: "scenario-links", open: true },
     h("summary", {}, "Open as a scenario"), h("ul", { class: "link-list" }, items));
@@ -214,7 +185,7 @@ export function resultView() {
     for (const d of tables.querySelectorAll("details")) (d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table));
     fill(tables, ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))));
     tables.dataset.seen = "1";
-    fill(refs, publishedTable(result.published), legacyReferencesTable(result.references), scenarioLinks(result));
+    fill(refs, publishedTable(result.published), scenarioLinks(result));
     if (figuresToo) drawFigures(result);
   }
 
