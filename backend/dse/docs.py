@@ -343,7 +343,66 @@ def q5_answer() -> str:
     )
 
 
+# -- docs/dashboard.md -------------------------------------------------------------------------------
+
+
+def _validation_number(value: float | None) -> str:
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e7:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+@cache
+def validation_rows() -> list[dict[str, Any]]:
+    """The Validation page's rows, as `GET /api/v1/validation` gives them (in-process, throwaway store)."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from dse.api.app import create_app
+    from dse.settings import Settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(database_url=f"sqlite:///{Path(folder) / 'store.sqlite3'}")
+        with TestClient(create_app(settings)) as client:
+            response = client.get("/api/v1/validation")
+            response.raise_for_status()
+            by_kind: dict[str, list[dict[str, Any]]] = response.json()
+    return [row for rows in by_kind.values() for row in rows]
+
+
+def dashboard_validation() -> str:
+    lines = [
+        "| kind | quantity | published | engine | unit | error | tolerance | within |",
+        "|---|---|---:|---:|---|---:|---|---|",
+    ]
+    for row in validation_rows():
+        error = "" if row["relative_error"] is None else f"{100 * row['relative_error']:+.1f}%"
+        if row.get("error"):
+            within = "error"
+        elif row["tolerance"] in (None, "", "—"):
+            within = "info"
+        else:
+            within = "yes" if row["within_tolerance"] else "**no**"
+        cells = [
+            row["kind"],
+            row["quantity"],
+            _validation_number(row["published"]),
+            _validation_number(row["engine"]),
+            row["unit"] or "",
+            error,
+            row["tolerance"] or "—",
+            within,
+        ]
+        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
+    outside = sum(1 for row in validation_rows() if row["within_tolerance"] is False and not row.get("error"))
+    return "\n".join(lines) + f"\n\n{outside} rows are outside their tolerance today.\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "dashboard.validation": dashboard_validation,
     "questions.table": questions_table,
     "questions.q1-setting": q1_setting,
     "questions.q1-answer": q1_answer,
@@ -386,20 +445,33 @@ def doc_files() -> list[Path]:
     return sorted(DOCS.glob("*.md"))
 
 
+def block_names(path: Path) -> list[str]:
+    """The generated blocks `path` holds (without evaluating anything)."""
+    return [found["name"] for found in BEGIN.finditer(path.read_text(encoding="utf-8"))]
+
+
+def stale(path: Path) -> str | None:
+    """Why `path` differs from what this module writes, or None when it is current."""
+    text = path.read_text(encoding="utf-8")
+    rendered, names = render(text, path=str(path.relative_to(ROOT)))
+    if rendered == text:
+        return None
+    return f"{path.relative_to(ROOT)}: blocks {', '.join(names)} differ from the engines' numbers"
+
+
 def regenerate(*, check: bool) -> list[str]:
     """Rewrites (or, with check, only compares) every doc; returns the problems found."""
     problems: list[str] = []
-    seen: list[str] = []
     for path in doc_files():
-        text = path.read_text(encoding="utf-8")
-        rendered, names = render(text, path=str(path.relative_to(ROOT)))
-        seen += names
-        if rendered != text:
-            if check:
-                problems.append(f"{path.relative_to(ROOT)}: blocks {', '.join(names)} differ from the engines' numbers")
-            else:
-                path.write_text(rendered, encoding="utf-8")
-    missing = sorted(set(BLOCKS) - set(seen))
+        if not block_names(path):
+            continue
+        if check:
+            problem = stale(path)
+            if problem:
+                problems.append(problem)
+        else:
+            path.write_text(render(path.read_text(encoding="utf-8"), path=str(path))[0], encoding="utf-8")
+    missing = sorted(set(BLOCKS) - {name for path in doc_files() for name in block_names(path)})
     if missing:
         problems.append(f"blocks no doc holds: {', '.join(missing)}")
     return problems
