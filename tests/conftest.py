@@ -1,6 +1,15 @@
-"""Shared test setup: an app on a throwaway SQLite store, with the toy kind registered."""
+"""Shared test setup: an app on a throwaway SQLite store, with the toy kind registered, and the
+`slow` marker that splits the suite into two tiers.
+
+Fast tier (the edit-test loop, under a minute on two cores): ``bin/test -m "not slow"``.
+Full tier (CI, ``.ci/run``): plain ``bin/test``. `pytest_collection_modifyitems` below marks slow
+every browser and PostgreSQL test, every property-based (Hypothesis) and schemathesis fuzzing test,
+the crash, concurrency and load modules, and the few single tests listed in SLOW_TESTS.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +19,50 @@ from dse.scenarios.documents import document_model
 from dse.scenarios.registry import KINDS, register
 from dse.settings import Settings
 from tests.support.toy_kind import TOY
+
+TESTS = Path(__file__).resolve().parent
+#: Whole modules in the full tier: fuzzing through schemathesis, SIGKILL crash recovery, and the
+#: concurrency/load checks against a live server.
+SLOW_MODULES = frozenset(
+    {
+        "reliability/test_schemathesis.py",
+        "reliability/test_crash.py",
+        "reliability/test_concurrency.py",
+    }
+)
+#: Single tests that take seconds each (measured on a 2-core machine) and whose ground the fast tier
+#: covers more cheaply (every example also evaluates in scenarios/test_every_kind.py).
+SLOW_TESTS = frozenset(
+    {
+        "test_cli.py::test_examples_then_evaluate_each",  # every example through the CLI, ~20 s
+        "api/test_reports_and_validation_api.py::test_validation_endpoints",  # every kind's validation, ~10 s
+        "api/test_documents_and_errors.py::test_schema_examples_and_openapi",  # every example over HTTP, ~8 s
+        "store/test_database.py::test_processes_opening_a_fresh_database_at_once_migrate_it_once",  # 3 interpreters
+        "store/test_database.py::test_an_unreachable_server_is_unavailable",  # a PostgreSQL connect timeout
+        "reliability/test_bad_input.py::test_valid_documents_near_the_examples_evaluate_to_finite_numbers",  # fuzzing
+    }
+)
+FULL_TIER_MARKERS = ("browser", "postgres")
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    path = Path(str(item.path)).resolve()
+    if not path.is_relative_to(TESTS):
+        return False
+    module = path.relative_to(TESTS).as_posix()
+    function = getattr(item, "originalname", item.name)
+    return (
+        module in SLOW_MODULES
+        or f"{module}::{function}" in SLOW_TESTS
+        or any(item.get_closest_marker(name) for name in FULL_TIER_MARKERS)
+        or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_slow(item) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

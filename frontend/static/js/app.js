@@ -13,7 +13,8 @@ function showError(target, error) {
 }
 
 function navigate(url, replace = false) {
-  if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
   route();
 }
 
@@ -37,19 +38,53 @@ const KIND_BLURBS = {
 
 async function homePage() {
   const { kinds, examples } = await meta();
-  fill(app, 
-    h("section", { class: "hero" },
+  fill(
+    app,
+    h(
+      "section",
+      { class: "hero" },
       h("h1", {}, "What if…? Answers about ML workloads on hardware, with the math shown."),
-      h("p", { class: "lede" }, "Pick a question, change any input and watch the answer update. Every number opens to its formula and inputs; every engine is checked against published figures on the ",
-        h("a", { href: "/validation", "data-link": true }, "validation page"), ". Save a scenario to share a link, or compare several.")),
-    h("div", { class: "kind-cards" }, kinds.map((kind) => {
-      const mine = examples.filter((e) => e.kind === kind.kind);
-      return h("article", { class: "kind-card", "data-kind": kind.kind },
-        h("a", { class: "title", href: mine[0] ? kindUrl(mine[0]) : `/k/${kind.kind}`, "data-link": true }, kind.title),
-        h("p", { class: "muted" }, KIND_BLURBS[kind.kind] || kind.description),
-        h("div", { class: "metric-tags" }, Object.values(kind.metrics).slice(0, 4).map((m) => h("span", { class: "tag" }, m.label))),
-        mine.length ? h("ul", { class: "examples" }, mine.map((doc) => h("li", {}, h("a", { href: kindUrl(doc), "data-link": true, class: "example" }, doc.name)))) : null);
-    })),
+      h(
+        "p",
+        { class: "lede" },
+        "Pick a question, change any input and watch the answer update. Every number opens to its formula and inputs; every engine is checked against published figures on the ",
+        h("a", { href: "/validation", "data-link": true }, "validation page"),
+        ". Save a scenario to share a link, or compare several.",
+      ),
+    ),
+    h(
+      "div",
+      { class: "kind-cards" },
+      kinds.map((kind) => {
+        const mine = examples.filter((e) => e.kind === kind.kind);
+        return h(
+          "article",
+          { class: "kind-card", "data-kind": kind.kind },
+          h(
+            "a",
+            { class: "title", href: mine[0] ? kindUrl(mine[0]) : `/k/${kind.kind}`, "data-link": true },
+            kind.title,
+          ),
+          h("p", { class: "muted" }, KIND_BLURBS[kind.kind] || kind.description),
+          h(
+            "div",
+            { class: "metric-tags" },
+            Object.values(kind.metrics)
+              .slice(0, 4)
+              .map((m) => h("span", { class: "tag" }, m.label)),
+          ),
+          mine.length
+            ? h(
+                "ul",
+                { class: "examples" },
+                mine.map((doc) =>
+                  h("li", {}, h("a", { href: kindUrl(doc), "data-link": true, class: "example" }, doc.name)),
+                ),
+              )
+            : null,
+        );
+      }),
+    ),
     kinds.length ? null : h("p", { class: "notice" }, "No engine is installed yet."),
   );
 }
@@ -63,23 +98,91 @@ async function scenariosPage() {
   const params = new URLSearchParams(location.search);
   const offset = parseInt(params.get("offset") || "0", 10);
   const kind = params.get("kind") || "";
-  const [page, { kinds, byKind }] = await Promise.all([api(`/scenarios?limit=20&offset=${offset}${kind ? `&kind=${encodeURIComponent(kind)}` : ""}`), meta()]);
-  const filter = h("select", { id: "kind-filter", "aria-label": "kind" }, h("option", { value: "" }, "all kinds"), kinds.map((k) => h("option", { value: k.kind, selected: k.kind === kind }, k.title)));
-  filter.addEventListener("change", () => navigate(`/scenarios${filter.value ? `?kind=${encodeURIComponent(filter.value)}` : ""}`));
+  const [page, { kinds, byKind }] = await Promise.all([
+    api(`/scenarios?limit=20&offset=${offset}${kind ? `&kind=${encodeURIComponent(kind)}` : ""}`),
+    meta(),
+  ]);
+  const filter = h(
+    "select",
+    { id: "kind-filter", "aria-label": "kind" },
+    h("option", { value: "" }, "all kinds"),
+    kinds.map((k) => h("option", { value: k.kind, selected: k.kind === kind }, k.title)),
+  );
+  filter.addEventListener("change", () =>
+    navigate(`/scenarios${filter.value ? `?kind=${encodeURIComponent(filter.value)}` : ""}`),
+  );
   const pageLink = (o) => `/scenarios?offset=${o}${kind ? `&kind=${encodeURIComponent(kind)}` : ""}`;
-  fill(app, 
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Saved scenarios"), h("p", { class: "muted lede" }, "Every saved scenario has a link anyone can open. Yours (saved from this browser) can be deleted."))),
-    h("div", { class: "toolbar" }, filter, h("span", { class: "muted" }, `${page.total} in all`), h("span", { class: "grow" }),
-      h("a", { href: "/compare", "data-link": true, class: "button secondary" }, "Compare…")),
-    page.items.length ? h("div", { class: "scroll-x" }, h("table", { id: "scenarios" }, h("thead", {}, h("tr", {}, ["name", "kind", "id", "saved", "edited from", ""].map((c) => h("th", {}, c)))),
-      h("tbody", {}, page.items.map((s) => h("tr", {},
-        h("td", {}, h("a", { href: `/s/${s.id}`, "data-link": true }, s.name)), h("td", {}, byKind[s.kind]?.title || s.kind), h("td", { class: "share muted" }, s.id),
-        h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()),
-        h("td", {}, s.parent_id ? h("a", { href: `/s/${s.parent_id}`, "data-link": true, class: "share" }, s.parent_id) : ""),
-        h("td", {}, ownerTokens.get(s.id) ? h("span", { class: "pill" }, "yours") : "")))))) : h("p", { class: "muted" }, "Nothing saved yet."),
-    h("div", { class: "toolbar" },
+  fill(
+    app,
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Saved scenarios"),
+        h(
+          "p",
+          { class: "muted lede" },
+          "Every saved scenario has a link anyone can open. Yours (saved from this browser) can be deleted.",
+        ),
+      ),
+    ),
+    h(
+      "div",
+      { class: "toolbar" },
+      filter,
+      h("span", { class: "muted" }, `${page.total} in all`),
+      h("span", { class: "grow" }),
+      h("a", { href: "/compare", "data-link": true, class: "button secondary" }, "Compare…"),
+    ),
+    page.items.length
+      ? h(
+          "div",
+          { class: "scroll-x" },
+          h(
+            "table",
+            { id: "scenarios" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["name", "kind", "id", "saved", "edited from", ""].map((c) => h("th", {}, c)),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              page.items.map((s) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, h("a", { href: `/s/${s.id}`, "data-link": true }, s.name)),
+                  h("td", {}, byKind[s.kind]?.title || s.kind),
+                  h("td", { class: "share muted" }, s.id),
+                  h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()),
+                  h(
+                    "td",
+                    {},
+                    s.parent_id
+                      ? h("a", { href: `/s/${s.parent_id}`, "data-link": true, class: "share" }, s.parent_id)
+                      : "",
+                  ),
+                  h("td", {}, ownerTokens.get(s.id) ? h("span", { class: "pill" }, "yours") : ""),
+                ),
+              ),
+            ),
+          ),
+        )
+      : h("p", { class: "muted" }, "Nothing saved yet."),
+    h(
+      "div",
+      { class: "toolbar" },
       offset > 0 ? h("a", { href: pageLink(Math.max(0, offset - 20)), "data-link": true }, "← newer") : null,
-      offset + 20 < page.total ? h("a", { href: pageLink(offset + 20), "data-link": true }, "older →") : null),
+      offset + 20 < page.total ? h("a", { href: pageLink(offset + 20), "data-link": true }, "older →") : null,
+    ),
   );
 }
 
@@ -88,18 +191,73 @@ const HIDDEN_CATALOG_KEYS = ["source", "field_sources", "notes", "calibration_so
 async function catalogPage() {
   const catalog = await api("/catalog");
   const categories = Object.keys(catalog);
-  fill(app, 
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Catalog of presets"), h("p", { class: "muted lede" }, "The hardware, models and workloads the pickers offer, each with its source. Values are SI (bytes, FLOP/s, s)."))),
-    h("nav", { class: "chips" }, categories.map((c) => h("a", { class: "chip", href: `#cat-${c}` }, `${c} (${catalog[c].length})`))),
+  fill(
+    app,
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Catalog of presets"),
+        h(
+          "p",
+          { class: "muted lede" },
+          "The hardware, models and workloads the pickers offer, each with its source. Values are SI (bytes, FLOP/s, s).",
+        ),
+      ),
+    ),
+    h(
+      "nav",
+      { class: "chips" },
+      categories.map((c) => h("a", { class: "chip", href: `#cat-${c}` }, `${c} (${catalog[c].length})`)),
+    ),
     ...categories.map((category) => {
       const presets = catalog[category];
       const keys = presets.length ? Object.keys(presets[0]).filter((k) => !HIDDEN_CATALOG_KEYS.includes(k)) : [];
-      return h("section", { "data-category": category, id: `cat-${category}` }, h("h2", {}, category),
-        h("div", { class: "scroll-x" }, h("table", {},
-          h("thead", {}, h("tr", {}, keys.map((k) => h("th", {}, k.replaceAll("_", " "))), h("th", {}, "source"))),
-          h("tbody", {}, presets.map((p) => h("tr", {}, keys.map((k) => h("td", { class: typeof p[k] === "number" ? "num" : "" },
-            typeof p[k] === "object" && p[k] !== null ? JSON.stringify(p[k]) : formatNumber(p[k]))), h("td", { class: "source muted" }, p.source)))))));
-    }));
+      return h(
+        "section",
+        { "data-category": category, id: `cat-${category}` },
+        h("h2", {}, category),
+        h(
+          "div",
+          { class: "scroll-x" },
+          h(
+            "table",
+            {},
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                keys.map((k) => h("th", {}, k.replaceAll("_", " "))),
+                h("th", {}, "source"),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              presets.map((p) =>
+                h(
+                  "tr",
+                  {},
+                  keys.map((k) =>
+                    h(
+                      "td",
+                      { class: typeof p[k] === "number" ? "num" : "" },
+                      typeof p[k] === "object" && p[k] !== null ? JSON.stringify(p[k]) : formatNumber(p[k]),
+                    ),
+                  ),
+                  h("td", { class: "source muted" }, p.source),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
+    }),
+  );
 }
 
 async function route() {
@@ -114,11 +272,14 @@ async function route() {
     else if (path === "/scenarios") await scenariosPage();
     else if (path === "/compare") await comparePage(app, { navigate, showError });
     else if (path === "/validation") await validationPage(app, { showError });
-    else if (path.startsWith("/k/")) await kindPage(app, { kindName: decodeURIComponent(path.slice(3)), navigate, showError });
+    else if (path.startsWith("/k/"))
+      await kindPage(app, { kindName: decodeURIComponent(path.slice(3)), navigate, showError });
     else if (path.startsWith("/s/")) await scenarioPage(decodeURIComponent(path.slice(3)));
     else fill(app, h("p", {}, "Not found."));
     document.title = `${document.querySelector("h1")?.textContent || "DSE"} — ML-systems design-space explorer`;
-  } catch (error) { showError(app, error); }
+  } catch (error) {
+    showError(app, error);
+  }
 }
 
 route();

@@ -7,19 +7,35 @@ const MAX_ITEMS = 8;
 const SCENARIO_COLORS = ["#2058c9", "#e07b00", "#1b7f3b", "#b3261e", "#7b3fb8", "#0f8b8d", "#b8860b", "#5c6b7a"];
 const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 
-function valueText(v) { return v !== null && typeof v === "object" ? JSON.stringify(v) : formatNumber(v); }
+function valueText(v) {
+  return v !== null && typeof v === "object" ? JSON.stringify(v) : formatNumber(v);
+}
 
 function deltaCell(m, i) {
-  if (m.value_type === "boolean") { // yes/no: no delta, only whether it changed against the first
+  if (m.value_type === "boolean") {
+    // yes/no: no delta, only whether it changed against the first
     const v = m.values[i];
     const changed = i > 0 && v !== m.values[0];
     return h("td", { class: `num${changed ? " changed" : ""}`, title: String(v) }, v === null ? "—" : v ? "yes" : "no");
   }
   const { text, unit } = formatSI(m.values[i], m.unit);
   const rel = m.relative_delta ? m.relative_delta[i] : null;
-  const badge = i > 0 && rel !== null && rel !== undefined
-    ? h("span", { class: `delta ${rel > 1e-9 ? "up" : rel < -1e-9 ? "down" : "same"}` }, `${rel >= 0 ? "+" : ""}${(rel * 100).toFixed(1)}%`) : null;
-  return h("td", { class: "num", title: String(m.values[i]) }, text, h("span", { class: "muted" }, ` ${unit}`), badge ? " " : null, badge);
+  const badge =
+    i > 0 && rel !== null && rel !== undefined
+      ? h(
+          "span",
+          { class: `delta ${rel > 1e-9 ? "up" : rel < -1e-9 ? "down" : "same"}` },
+          `${rel >= 0 ? "+" : ""}${(rel * 100).toFixed(1)}%`,
+        )
+      : null;
+  return h(
+    "td",
+    { class: "num", title: String(m.values[i]) },
+    text,
+    h("span", { class: "muted" }, ` ${unit}`),
+    badge ? " " : null,
+    badge,
+  );
 }
 
 // One figure of every scenario on shared axes: lines and markers overlaid, colour = scenario, dash = series.
@@ -29,12 +45,20 @@ function overlay(key, items) {
   items.forEach((it, s) => {
     if (!it.figure) return;
     (it.figure.figure.data || []).forEach((trace, t) => {
-      data.push({ ...trace, name: `${plotlyText(it.name)} · ${trace.name || t + 1}`, legendgroup: `s${s}`,
+      data.push({
+        ...trace,
+        name: `${plotlyText(it.name)} · ${trace.name || t + 1}`,
+        legendgroup: `s${s}`,
         line: { ...(trace.line || {}), color: SCENARIO_COLORS[s % 8], dash: DASHES[t % DASHES.length] },
-        marker: { ...(trace.marker || {}), color: SCENARIO_COLORS[s % 8] } });
+        marker: { ...(trace.marker || {}), color: SCENARIO_COLORS[s % 8] },
+      });
     });
   });
-  const layout = { ...(first.figure.layout || {}), title: { text: `${first.title} — overlaid`, x: 0.02, font: { size: 14 } }, legend: { orientation: "h", y: -0.25 } };
+  const layout = {
+    ...(first.figure.layout || {}),
+    title: { text: `${first.title} — overlaid`, x: 0.02, font: { size: 14 } },
+    legend: { orientation: "h", y: -0.25 },
+  };
   const div = h("div", { class: "figure", "data-figure": key });
   plot(div, data, layout, 420);
   return div;
@@ -45,7 +69,14 @@ function smallMultiples(key, items) {
   items.forEach((it, s) => {
     if (!it.figure) return;
     const div = h("div", { class: "figure small" });
-    const layout = { ...(it.figure.figure.layout || {}), title: { text: `${plotlyText(it.name)}: ${it.figure.title}`, x: 0.02, font: { size: 13, color: SCENARIO_COLORS[s % 8] } } };
+    const layout = {
+      ...(it.figure.figure.layout || {}),
+      title: {
+        text: `${plotlyText(it.name)}: ${it.figure.title}`,
+        x: 0.02,
+        font: { size: 13, color: SCENARIO_COLORS[s % 8] },
+      },
+    };
     grid.append(div);
     plot(div, it.figure.figure.data || [], layout, 340);
   });
@@ -53,16 +84,32 @@ function smallMultiples(key, items) {
 }
 
 function metricsOverview(c) {
-  const rows = c.metrics.filter((m) => m.relative_delta && m.relative_delta.some((r, i) => i > 0 && r !== null && Math.abs(r) > 1e-9));
+  const rows = c.metrics.filter(
+    (m) => m.relative_delta && m.relative_delta.some((r, i) => i > 0 && r !== null && Math.abs(r) > 1e-9),
+  );
   if (!rows.length) return h("p", { class: "muted" }, "All metrics are equal.");
   const div = h("div", { class: "figure", "data-figure": "metric-deltas" });
   const data = c.names.slice(1).map((name, j) => ({
-    type: "bar", orientation: "h", name: plotlyText(name), y: rows.map((m) => m.label), x: rows.map((m) => (m.relative_delta[j + 1] ?? 0) * 100),
-    marker: { color: SCENARIO_COLORS[(j + 1) % 8] }, hovertemplate: "%{y}: %{x:.1f}%<extra>" + "%{fullData.name}" + "</extra>",
+    type: "bar",
+    orientation: "h",
+    name: plotlyText(name),
+    y: rows.map((m) => m.label),
+    x: rows.map((m) => (m.relative_delta[j + 1] ?? 0) * 100),
+    marker: { color: SCENARIO_COLORS[(j + 1) % 8] },
+    hovertemplate: "%{y}: %{x:.1f}%<extra>" + "%{fullData.name}" + "</extra>",
   }));
-  plot(div, data, { title: { text: `Metric change against "${plotlyText(c.names[0])}"`, x: 0.02, font: { size: 14 } }, barmode: "group",
-    xaxis: { title: { text: "change (%)" }, zeroline: true, zerolinecolor: "#888" }, yaxis: { autorange: "reversed" }, margin: { l: 220, t: 44, r: 16, b: 48 } },
-  Math.max(300, 60 + rows.length * (18 + 8 * c.names.length)));
+  plot(
+    div,
+    data,
+    {
+      title: { text: `Metric change against "${plotlyText(c.names[0])}"`, x: 0.02, font: { size: 14 } },
+      barmode: "group",
+      xaxis: { title: { text: "change (%)" }, zeroline: true, zerolinecolor: "#888" },
+      yaxis: { autorange: "reversed" },
+      margin: { l: 220, t: 44, r: 16, b: 48 },
+    },
+    Math.max(300, 60 + rows.length * (18 + 8 * c.names.length)),
+  );
   return div;
 }
 
@@ -70,7 +117,10 @@ function comparisonCsv(c) {
   const lines = [["metric", "unit", ...c.names].map(csvCell).join(",")];
   for (const m of c.metrics) lines.push([m.label, m.unit, ...m.values].map(csvCell).join(","));
   lines.push("", ["input", ...c.names].map(csvCell).join(","));
-  for (const d of c.inputs_differ) lines.push([d.path, ...d.values.map((v) => (typeof v === "object" ? JSON.stringify(v) : v))].map(csvCell).join(","));
+  for (const d of c.inputs_differ)
+    lines.push(
+      [d.path, ...d.values.map((v) => (typeof v === "object" ? JSON.stringify(v) : v))].map(csvCell).join(","),
+    );
   return lines.join("\n") + "\n";
 }
 
@@ -78,34 +128,113 @@ export async function comparePage(app, { navigate, showError }) {
   const params = new URLSearchParams(location.search);
   const ids = (params.get("ids") || "").split(",").filter(Boolean).slice(0, MAX_ITEMS);
   const kindFilter = params.get("kind") || "";
-  const [page, { kinds, byKind }] = await Promise.all([api(`/scenarios?limit=100${kindFilter ? `&kind=${encodeURIComponent(kindFilter)}` : ""}`), meta()]);
+  const [page, { kinds, byKind }] = await Promise.all([
+    api(`/scenarios?limit=100${kindFilter ? `&kind=${encodeURIComponent(kindFilter)}` : ""}`),
+    meta(),
+  ]);
   const chosen = new Set(ids);
   const counter = h("span", { class: "muted", id: "compare-count" });
   const go = h("button", { id: "compare-run" }, "Compare");
-  const refresh = () => { counter.textContent = `${chosen.size} chosen (2 to ${MAX_ITEMS})`; go.disabled = chosen.size < 2 || chosen.size > MAX_ITEMS; };
+  const refresh = () => {
+    counter.textContent = `${chosen.size} chosen (2 to ${MAX_ITEMS})`;
+    go.disabled = chosen.size < 2 || chosen.size > MAX_ITEMS;
+  };
   const rows = page.items.map((s) => {
-    const box = h("input", { type: "checkbox", value: s.id, checked: chosen.has(s.id), class: "toggle", "aria-label": `choose ${s.name}` });
-    box.addEventListener("change", () => { if (box.checked) chosen.add(s.id); else chosen.delete(s.id); refresh(); });
-    return h("tr", {}, h("td", {}, box), h("td", {}, h("a", { href: `/s/${s.id}`, "data-link": true }, s.name)),
-      h("td", {}, byKind[s.kind]?.title || s.kind), h("td", { class: "share muted" }, s.id), h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()));
+    const box = h("input", {
+      type: "checkbox",
+      value: s.id,
+      checked: chosen.has(s.id),
+      class: "toggle",
+      "aria-label": `choose ${s.name}`,
+    });
+    box.addEventListener("change", () => {
+      if (box.checked) chosen.add(s.id);
+      else chosen.delete(s.id);
+      refresh();
+    });
+    return h(
+      "tr",
+      {},
+      h("td", {}, box),
+      h("td", {}, h("a", { href: `/s/${s.id}`, "data-link": true }, s.name)),
+      h("td", {}, byKind[s.kind]?.title || s.kind),
+      h("td", { class: "share muted" }, s.id),
+      h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()),
+    );
   });
-  const extra = h("input", { type: "text", placeholder: "or paste a share link or id", id: "compare-add", "aria-label": "add a scenario by link or id" });
+  const extra = h("input", {
+    type: "text",
+    placeholder: "or paste a share link or id",
+    id: "compare-add",
+    "aria-label": "add a scenario by link or id",
+  });
   extra.addEventListener("change", () => {
     const id = extra.value.trim().split("/").pop();
-    if (id) { chosen.add(id); extra.value = ""; refresh(); }
+    if (id) {
+      chosen.add(id);
+      extra.value = "";
+      refresh();
+    }
   });
   go.addEventListener("click", () => navigate(`/compare?ids=${[...chosen].map(encodeURIComponent).join(",")}`));
-  const filter = h("select", { id: "compare-kind", "aria-label": "kind" }, h("option", { value: "" }, "all kinds"), kinds.map((k) => h("option", { value: k.kind, selected: k.kind === kindFilter }, k.title)));
-  filter.addEventListener("change", () => navigate(`/compare?${new URLSearchParams({ ...(ids.length ? { ids: ids.join(",") } : {}), ...(filter.value ? { kind: filter.value } : {}) })}`));
+  const filter = h(
+    "select",
+    { id: "compare-kind", "aria-label": "kind" },
+    h("option", { value: "" }, "all kinds"),
+    kinds.map((k) => h("option", { value: k.kind, selected: k.kind === kindFilter }, k.title)),
+  );
+  filter.addEventListener("change", () =>
+    navigate(
+      `/compare?${new URLSearchParams({ ...(ids.length ? { ids: ids.join(",") } : {}), ...(filter.value ? { kind: filter.value } : {}) })}`,
+    ),
+  );
   refresh();
-  const picker = h("details", { class: "panel picker", open: ids.length < 2 },
+  const picker = h(
+    "details",
+    { class: "panel picker", open: ids.length < 2 },
     h("summary", {}, `Choose scenarios (${page.total} saved)`),
     h("div", { class: "toolbar" }, filter, extra, go, counter),
-    rows.length ? h("div", { class: "scroll-x tall" }, h("table", { id: "compare-choices" }, h("thead", {}, h("tr", {}, ["", "name", "kind", "id", "saved"].map((c) => h("th", {}, c)))), h("tbody", {}, rows)))
-      : h("p", { class: "muted" }, "Nothing saved yet: open a scenario and press “Save & share”."));
+    rows.length
+      ? h(
+          "div",
+          { class: "scroll-x tall" },
+          h(
+            "table",
+            { id: "compare-choices" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["", "name", "kind", "id", "saved"].map((c) => h("th", {}, c)),
+              ),
+            ),
+            h("tbody", {}, rows),
+          ),
+        )
+      : h("p", { class: "muted" }, "Nothing saved yet: open a scenario and press “Save & share”."),
+  );
   const out = h("div", { id: "comparison" });
-  fill(app, h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Compare scenarios"),
-    h("p", { class: "muted lede" }, "Overlay up to eight saved scenarios: their charts on shared axes, the inputs that differ and every metric's change against the first."))), picker, out);
+  fill(
+    app,
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Compare scenarios"),
+        h(
+          "p",
+          { class: "muted lede" },
+          "Overlay up to eight saved scenarios: their charts on shared axes, the inputs that differ and every metric's change against the first.",
+        ),
+      ),
+    ),
+    picker,
+    out,
+  );
   if (ids.length < 2) return;
   out.append(h("p", { class: "muted" }, "Comparing…"));
   try {
@@ -113,30 +242,119 @@ export async function comparePage(app, { navigate, showError }) {
       api("/compare", { method: "POST", body: { items: ids } }),
       Promise.all(ids.map((id) => api(`/scenarios/${encodeURIComponent(id)}/result`))),
     ]);
-    const legend = h("div", { class: "legend-row" }, c.names.map((name, i) => h("a", { class: "chip", href: `/s/${ids[i]}`, "data-link": true, style: `border-color:${SCENARIO_COLORS[i % 8]}` },
-      h("span", { class: "dot", style: `background:${SCENARIO_COLORS[i % 8]}` }), name, h("span", { class: "muted" }, ` · ${byKind[c.kinds[i]]?.title || c.kinds[i]}`))));
+    const legend = h(
+      "div",
+      { class: "legend-row" },
+      c.names.map((name, i) =>
+        h(
+          "a",
+          { class: "chip", href: `/s/${ids[i]}`, "data-link": true, style: `border-color:${SCENARIO_COLORS[i % 8]}` },
+          h("span", { class: "dot", style: `background:${SCENARIO_COLORS[i % 8]}` }),
+          name,
+          h("span", { class: "muted" }, ` · ${byKind[c.kinds[i]]?.title || c.kinds[i]}`),
+        ),
+      ),
+    );
     const figureKeys = [...new Set(results.flatMap((r) => r.charts.map((f) => f.key)))];
     const charts = figureKeys.map((key) => {
       const items = results.map((r, i) => ({ name: c.names[i], figure: r.charts.find((f) => f.key === key) }));
       const present = items.filter((it) => it.figure);
-      const overlayable = present.length >= 2 && present.every((it) => (it.figure.figure.data || []).every((t) => (t.type || "scatter") === "scatter"));
+      const overlayable =
+        present.length >= 2 &&
+        present.every((it) => (it.figure.figure.data || []).every((t) => (t.type || "scatter") === "scatter"));
       return overlayable ? overlay(key, items) : smallMultiples(key, items);
     });
-    fill(out, 
+    fill(
+      out,
       legend,
-      h("div", { class: "toolbar" }, h("button", { class: "secondary", id: "export-compare-csv", onclick: () => download("comparison.csv", comparisonCsv(c), "text/csv") }, "Export comparison CSV")),
+      h(
+        "div",
+        { class: "toolbar" },
+        h(
+          "button",
+          {
+            class: "secondary",
+            id: "export-compare-csv",
+            onclick: () => download("comparison.csv", comparisonCsv(c), "text/csv"),
+          },
+          "Export comparison CSV",
+        ),
+      ),
       h("h2", { class: "section" }, "Metric deltas"),
       metricsOverview(c),
-      h("div", { class: "scroll-x" }, h("table", { id: "metric-deltas" },
-        h("thead", {}, h("tr", {}, h("th", {}, "metric"), c.names.map((n, i) => h("th", { class: "num", style: `color:${SCENARIO_COLORS[i % 8]}` }, n)))),
-        h("tbody", {}, c.metrics.map((m) => h("tr", {}, h("td", {}, m.label), m.values.map((_, i) => deltaCell(m, i))))))),
+      h(
+        "div",
+        { class: "scroll-x" },
+        h(
+          "table",
+          { id: "metric-deltas" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", {}, "metric"),
+              c.names.map((n, i) => h("th", { class: "num", style: `color:${SCENARIO_COLORS[i % 8]}` }, n)),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            c.metrics.map((m) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, m.label),
+                m.values.map((_, i) => deltaCell(m, i)),
+              ),
+            ),
+          ),
+        ),
+      ),
       h("h2", { class: "section" }, `Inputs that differ (${c.inputs_differ.length})`),
-      c.inputs_differ.length ? h("div", { class: "scroll-x" }, h("table", { id: "inputs-differ" },
-        h("thead", {}, h("tr", {}, h("th", {}, "input"), c.names.map((n, i) => h("th", { style: `color:${SCENARIO_COLORS[i % 8]}` }, n)))),
-        h("tbody", {}, c.inputs_differ.map((d) => h("tr", {}, h("td", {}, h("code", {}, d.path)), d.values.map((v, i) =>
-          h("td", { class: i > 0 && JSON.stringify(v) !== JSON.stringify(d.values[0]) ? "changed" : "" }, valueText(v)))))))) : h("p", { class: "muted" }, "The inputs are identical."),
+      c.inputs_differ.length
+        ? h(
+            "div",
+            { class: "scroll-x" },
+            h(
+              "table",
+              { id: "inputs-differ" },
+              h(
+                "thead",
+                {},
+                h(
+                  "tr",
+                  {},
+                  h("th", {}, "input"),
+                  c.names.map((n, i) => h("th", { style: `color:${SCENARIO_COLORS[i % 8]}` }, n)),
+                ),
+              ),
+              h(
+                "tbody",
+                {},
+                c.inputs_differ.map((d) =>
+                  h(
+                    "tr",
+                    {},
+                    h("td", {}, h("code", {}, d.path)),
+                    d.values.map((v, i) =>
+                      h(
+                        "td",
+                        { class: i > 0 && JSON.stringify(v) !== JSON.stringify(d.values[0]) ? "changed" : "" },
+                        valueText(v),
+                      ),
+                    ),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, "The inputs are identical."),
       h("h2", { class: "section" }, "Charts"),
       h("div", { class: "figures" }, charts),
     );
-  } catch (error) { showError(out, error); }
+  } catch (error) {
+    showError(out, error);
+  }
 }

@@ -35,7 +35,10 @@ export function formatNumber(value, digits = 4) {
 
 export function debounce(fn, ms) {
   let timer = null;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
 }
 
 export function encodeDoc(doc) {
@@ -62,14 +65,46 @@ export function download(filename, content, type) {
 
 // Units carried by input names (the project's convention): suffix -> unit shown beside the field.
 const UNIT_SUFFIXES = [
-  ["_gb_per_s", "GB/s"], ["_bytes_per_s", "B/s"], ["_flops_per_s", "FLOP/s"], ["_tokens_per_s", "tokens/s"],
-  ["_bytes", "B"], ["_gb", "GB"], ["_ms", "ms"], ["_us", "µs"], ["_ns", "ns"], ["_s", "s"], ["_days", "days"],
-  ["_px", "px"], ["_tokens", "tokens"], ["_events", "events"], ["_samples", "samples"], ["_w", "W"],
-  ["_ratio", "ratio"], ["_fraction", "fraction"], ["_count", "count"], ["_dim", "elements"], ["_hz", "Hz"],
+  ["_gb_per_s", "GB/s"],
+  ["_bytes_per_s", "B/s"],
+  ["_flops_per_s", "FLOP/s"],
+  ["_tokens_per_s", "tokens/s"],
+  ["_bytes", "B"],
+  ["_gb", "GB"],
+  ["_ms", "ms"],
+  ["_us", "µs"],
+  ["_ns", "ns"],
+  ["_s", "s"],
+  ["_days", "days"],
+  ["_px", "px"],
+  ["_tokens", "tokens"],
+  ["_events", "events"],
+  ["_samples", "samples"],
+  ["_w", "W"],
+  ["_ratio", "ratio"],
+  ["_fraction", "fraction"],
+  ["_count", "count"],
+  ["_dim", "elements"],
+  ["_hz", "Hz"],
 ];
 
 //: Suffixes that are only a unit (dropped from the label); the others also name the quantity (kept).
-const PURE_UNITS = new Set(["GB/s", "B/s", "FLOP/s", "tokens/s", "B", "GB", "ms", "µs", "ns", "s", "days", "px", "W", "Hz"]);
+const PURE_UNITS = new Set([
+  "GB/s",
+  "B/s",
+  "FLOP/s",
+  "tokens/s",
+  "B",
+  "GB",
+  "ms",
+  "µs",
+  "ns",
+  "s",
+  "days",
+  "px",
+  "W",
+  "Hz",
+]);
 
 export function unitOf(key) {
   const name = String(key);
@@ -89,20 +124,50 @@ export function plotlyText(text) {
 // Numbers for people: SI prefixes for big/small magnitudes, plain digits otherwise.
 export function formatSI(value, unitIn = "") {
   let unit = unitIn;
-  if (value === null || value === undefined || typeof value !== "number" || !Number.isFinite(value)) return { text: formatNumber(value), unit };
+  if (value === null || value === undefined || typeof value !== "number" || !Number.isFinite(value))
+    return { text: formatNumber(value), unit };
   if (unit === "bytes") unit = "B";
-  if (Number.isInteger(value) && Math.abs(value) < 1e7 && !["B", "B/s", "FLOP", "FLOP/s", "MAC"].includes(unit)) return { text: formatNumber(value), unit };
-  const prefixable = ["B", "B/s", "FLOP", "FLOP/s", "W", "Hz", "MAC", "tokens/s", "samples/s", "events/s", "images/s", "count", "s"];
+  if (Number.isInteger(value) && Math.abs(value) < 1e7 && !["B", "B/s", "FLOP", "FLOP/s", "MAC"].includes(unit))
+    return { text: formatNumber(value), unit };
+  const prefixable = [
+    "B",
+    "B/s",
+    "FLOP",
+    "FLOP/s",
+    "W",
+    "Hz",
+    "MAC",
+    "tokens/s",
+    "samples/s",
+    "events/s",
+    "images/s",
+    "count",
+    "s",
+  ];
   if (!prefixable.includes(unit) || value === 0) return { text: formatNumber(value), unit };
   const abs = Math.abs(value);
-  const big = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-  const small = [[1e-3, "m"], [1e-6, "µ"], [1e-9, "n"]];
+  const big = [
+    [1e15, "P"],
+    [1e12, "T"],
+    [1e9, "G"],
+    [1e6, "M"],
+    [1e3, "k"],
+  ];
+  const small = [
+    [1e-3, "m"],
+    [1e-6, "µ"],
+    [1e-9, "n"],
+  ];
   if (unit === "s") {
     if (abs >= 86400 * 2) return { text: formatNumber(value / 86400), unit: "days" };
     if (abs >= 1) return { text: formatNumber(value), unit };
   }
-  for (const [scale, prefix] of big) if (abs >= scale && unit !== "s") return { text: formatNumber(value / scale), unit: unit === "count" ? prefix : prefix + unit };
-  if (abs < 1 && unit === "s") for (const [scale, prefix] of small) if (abs >= scale) return { text: formatNumber(value / scale), unit: prefix + unit };
+  for (const [scale, prefix] of big)
+    if (abs >= scale && unit !== "s")
+      return { text: formatNumber(value / scale), unit: unit === "count" ? prefix : prefix + unit };
+  if (abs < 1 && unit === "s")
+    for (const [scale, prefix] of small)
+      if (abs >= scale) return { text: formatNumber(value / scale), unit: prefix + unit };
   return { text: formatNumber(value), unit };
 }
 

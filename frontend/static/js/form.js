@@ -11,15 +11,27 @@ function deref(schema, root) {
   return node || {};
 }
 
-function getAt(obj, path) { return path.reduce((o, k) => (o == null ? undefined : o[k]), obj); }
+function getAt(obj, path) {
+  return path.reduce((o, k) => (o == null ? undefined : o[k]), obj);
+}
 function setAt(obj, path, value) {
   let o = obj;
-  for (const k of path.slice(0, -1)) { if (typeof o[k] !== "object" || o[k] === null) o[k] = {}; o = o[k]; }
+  for (const k of path.slice(0, -1)) {
+    if (typeof o[k] !== "object" || o[k] === null) o[k] = {};
+    o = o[k];
+  }
   o[path[path.length - 1]] = value;
 }
 
 //: Metadata of a preset, not an engine input: shown read-only in a customised preset.
-const PRESET_METADATA = new Set(["id", "source", "field_sources", "notes", "calibration_source", "published_params_source"]);
+const PRESET_METADATA = new Set([
+  "id",
+  "source",
+  "field_sources",
+  "notes",
+  "calibration_source",
+  "published_params_source",
+]);
 
 function labelFor(key, schema) {
   const { label } = unitOf(key);
@@ -36,10 +48,15 @@ function presetCategory(schema, root, presetTypes) {
   return null;
 }
 
-function isNumberSchema(s) { return s.type === "number" || s.type === "integer"; }
+function isNumberSchema(s) {
+  return s.type === "number" || s.type === "integer";
+}
 
 function numberList(text, integer) {
-  const parts = text.split(/[\s,;]+/).filter(Boolean).map(Number);
+  const parts = text
+    .split(/[\s,;]+/)
+    .filter(Boolean)
+    .map(Number);
   if (!parts.length || parts.some((v) => !Number.isFinite(v) || (integer && !Number.isInteger(v)))) return null;
   return parts;
 }
@@ -48,30 +65,53 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
   const root = schema;
   const inputsSchema = deref(schema.properties.inputs, root);
   const container = h("div", { class: "form" });
-  const nameInput = h("input", { type: "text", value: doc.name, maxlength: 200, "aria-label": "scenario name", id: "scenario-name" });
-  nameInput.addEventListener("input", () => { doc.name = nameInput.value; onChange({ commit: false }); });
+  const nameInput = h("input", {
+    type: "text",
+    value: doc.name,
+    maxlength: 200,
+    "aria-label": "scenario name",
+    id: "scenario-name",
+  });
+  nameInput.addEventListener("input", () => {
+    doc.name = nameInput.value;
+    onChange({ commit: false });
+  });
   nameInput.addEventListener("change", () => onChange({ commit: true }));
   container.append(h("label", { class: "name-field" }, h("span", {}, "Scenario name"), nameInput));
 
   function emitter(path) {
-    return (value, commit = false) => { setAt(doc.inputs, path, value); onChange({ commit }); };
+    return (value, commit = false) => {
+      setAt(doc.inputs, path, value);
+      onChange({ commit });
+    };
   }
 
   function fieldRow(key, propSchema, path, input, unit) {
     const hint = propSchema.description;
-    return h("label", { class: "field", "data-path": path.join("."), title: hint || "" },
+    return h(
+      "label",
+      { class: "field", "data-path": path.join("."), title: hint || "" },
       h("span", { class: "field-label" }, labelFor(key, propSchema), hint ? h("span", { class: "hint" }, hint) : null),
-      h("span", { class: "field-input" }, input, h("span", { class: "unit", "data-unit": unit || "" }, unit || "")));
+      h("span", { class: "field-input" }, input, h("span", { class: "unit", "data-unit": unit || "" }, unit || "")),
+    );
   }
 
   function numberInput(s, value, emit, nullable) {
-    const attrs = { type: "number", step: s.type === "integer" ? "1" : "any", value: value ?? "", inputmode: "decimal" };
+    const attrs = {
+      type: "number",
+      step: s.type === "integer" ? "1" : "any",
+      value: value ?? "",
+      inputmode: "decimal",
+    };
     if (s.minimum !== undefined) attrs.min = s.minimum;
     if (s.maximum !== undefined) attrs.max = s.maximum;
     if (nullable) attrs.placeholder = "auto";
     const input = h("input", attrs);
     const read = (commit) => {
-      if (input.value === "" && nullable) { input.setCustomValidity(""); return emit(null, commit); }
+      if (input.value === "" && nullable) {
+        input.setCustomValidity("");
+        return emit(null, commit);
+      }
       const number = Number(input.value);
       const bad = input.value === "" || !Number.isFinite(number) || (s.type === "integer" && !Number.isInteger(number));
       input.setCustomValidity(bad ? "enter a number" : "");
@@ -83,7 +123,11 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
   }
 
   function listInput(itemSchema, value, emit, allowScalar) {
-    const input = h("input", { type: "text", value: Array.isArray(value) ? value.join(", ") : value ?? "", placeholder: value === undefined ? "default" : allowScalar ? "one value or a list" : "comma-separated" });
+    const input = h("input", {
+      type: "text",
+      value: Array.isArray(value) ? value.join(", ") : (value ?? ""),
+      placeholder: value === undefined ? "default" : allowScalar ? "one value or a list" : "comma-separated",
+    });
     const read = (commit) => {
       const list = numberList(input.value, itemSchema.type === "integer");
       input.setCustomValidity(list ? "" : "numbers, comma-separated");
@@ -110,14 +154,22 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     if (preset) return presetControl(key, described, preset, path, value, emit);
 
     // number | list of numbers (e.g. one keep fraction, or one per stage)
-    if (nonNull.length === 2 && nonNull.some(isNumberSchema) && nonNull.some((o) => o.type === "array" && isNumberSchema(deref(o.items || {}, root)))) {
+    if (
+      nonNull.length === 2 &&
+      nonNull.some(isNumberSchema) &&
+      nonNull.some((o) => o.type === "array" && isNumberSchema(deref(o.items || {}, root)))
+    ) {
       return fieldRow(key, described, path, listInput(nonNull.find(isNumberSchema), value, emit, true), unit);
     }
     const single = nonNull.length === 1 ? nonNull[0] : node;
     if (single.enum || single.const !== undefined) {
       const choices = single.enum || [single.const];
-      const select = h("select", {}, nullable ? h("option", { value: "", selected: value === null }, "none") : null,
-        choices.map((c) => h("option", { value: c, selected: c === value }, String(c).replaceAll("_", " "))));
+      const select = h(
+        "select",
+        {},
+        nullable ? h("option", { value: "", selected: value === null }, "none") : null,
+        choices.map((c) => h("option", { value: c, selected: c === value }, String(c).replaceAll("_", " "))),
+      );
       select.addEventListener("change", () => emit(select.value === "" && nullable ? null : select.value, true));
       return fieldRow(key, described, path, select, unit);
     }
@@ -136,7 +188,8 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     if (single.type === "array") {
       const items = deref(single.items || {}, root);
       if (isNumberSchema(items)) return fieldRow(key, described, path, listInput(items, value, emit, false), unit);
-      if (items.type === "object" && items.properties) return arrayTable(key, described, items, path, value || [], emit);
+      if (items.type === "object" && items.properties)
+        return arrayTable(key, described, items, path, value || [], emit);
     }
     if (single.type === "object" && single.properties) {
       if (value === null || value === undefined) return jsonControl(key, described, path, value, emit);
@@ -144,9 +197,19 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
       for (const [k, s] of Object.entries(single.properties)) fs.append(control(k, s, [...path, k], base));
       return fs;
     }
-    if (single.type === "object" && single.additionalProperties && isNumberSchema(deref(single.additionalProperties, root)) && value) {
-      const fs = h("fieldset", { class: "map", "data-path": path.join(".") }, h("legend", {}, labelFor(key, described), unit ? ` [${unit}]` : ""));
-      for (const k of Object.keys(value)) fs.append(control(k, { ...deref(single.additionalProperties, root), title: k }, [...path, k], base));
+    if (
+      single.type === "object" &&
+      single.additionalProperties &&
+      isNumberSchema(deref(single.additionalProperties, root)) &&
+      value
+    ) {
+      const fs = h(
+        "fieldset",
+        { class: "map", "data-path": path.join(".") },
+        h("legend", {}, labelFor(key, described), unit ? ` [${unit}]` : ""),
+      );
+      for (const k of Object.keys(value))
+        fs.append(control(k, { ...deref(single.additionalProperties, root), title: k }, [...path, k], base));
       return fs;
     }
     return jsonControl(key, described, path, value, emit);
@@ -156,7 +219,12 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     const area = h("textarea", { rows: 3, spellcheck: "false", class: "json" });
     area.value = JSON.stringify(value ?? null);
     const read = (commit) => {
-      try { emit(JSON.parse(area.value), commit); area.setCustomValidity(""); } catch { area.setCustomValidity("invalid JSON"); }
+      try {
+        emit(JSON.parse(area.value), commit);
+        area.setCustomValidity("");
+      } catch {
+        area.setCustomValidity("invalid JSON");
+      }
     };
     area.addEventListener("input", () => read(false));
     area.addEventListener("change", () => read(true));
@@ -167,26 +235,83 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     const columns = Object.entries(itemSchema.properties);
     const wrap = h("div", { class: "array-table", "data-path": path.join(".") });
     const render = () => {
-      const body = rows.map((row, i) => h("tr", {},
-        columns.map(([col, colSchema]) => {
-          const cellPath = [...path, i, col];
-          const cell = control(col, colSchema, cellPath);
-          const input = cell.querySelector("input, select, textarea") || cell;
-          input.setAttribute("aria-label", `${key} ${i + 1} ${col}`);
-          return h("td", {}, input);
-        }),
-        h("td", {}, h("button", { type: "button", class: "icon", title: "remove row", "aria-label": "remove row", onclick: () => {
-          if (rows.length <= (schemaNode.minItems || 0)) return;
-          rows.splice(i, 1); emit(rows, true); render();
-        } }, "×"))));
-      fill(wrap, 
-        h("div", { class: "array-title" }, labelFor(key, schemaNode), schemaNode.description ? h("span", { class: "hint" }, schemaNode.description) : null),
-        h("div", { class: "scroll-x" }, h("table", { class: "compact" },
-          h("thead", {}, h("tr", {}, columns.map(([col]) => { const u = unitOf(col); return h("th", {}, labelFor(col, {}), u.unit ? ` [${u.unit}]` : ""); }), h("th", {}))),
-          h("tbody", {}, body))),
-        h("button", { type: "button", class: "link", onclick: () => {
-          rows.push(structuredClone(rows[rows.length - 1] || {})); emit(rows, true); render();
-        } }, "+ add row"));
+      const body = rows.map((row, i) =>
+        h(
+          "tr",
+          {},
+          columns.map(([col, colSchema]) => {
+            const cellPath = [...path, i, col];
+            const cell = control(col, colSchema, cellPath);
+            const input = cell.querySelector("input, select, textarea") || cell;
+            input.setAttribute("aria-label", `${key} ${i + 1} ${col}`);
+            return h("td", {}, input);
+          }),
+          h(
+            "td",
+            {},
+            h(
+              "button",
+              {
+                type: "button",
+                class: "icon",
+                title: "remove row",
+                "aria-label": "remove row",
+                onclick: () => {
+                  if (rows.length <= (schemaNode.minItems || 0)) return;
+                  rows.splice(i, 1);
+                  emit(rows, true);
+                  render();
+                },
+              },
+              "×",
+            ),
+          ),
+        ),
+      );
+      fill(
+        wrap,
+        h(
+          "div",
+          { class: "array-title" },
+          labelFor(key, schemaNode),
+          schemaNode.description ? h("span", { class: "hint" }, schemaNode.description) : null,
+        ),
+        h(
+          "div",
+          { class: "scroll-x" },
+          h(
+            "table",
+            { class: "compact" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                columns.map(([col]) => {
+                  const u = unitOf(col);
+                  return h("th", {}, labelFor(col, {}), u.unit ? ` [${u.unit}]` : "");
+                }),
+                h("th", {}),
+              ),
+            ),
+            h("tbody", {}, body),
+          ),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            onclick: () => {
+              rows.push(structuredClone(rows[rows.length - 1] || {}));
+              emit(rows, true);
+              render();
+            },
+          },
+          "+ add row",
+        ),
+      );
     };
     render();
     return wrap;
@@ -194,13 +319,17 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
 
   function presetControl(key, schemaNode, preset, path, value, emit) {
     const nullable = (schemaNode.anyOf || []).some((o) => o.type === "null");
-    const select = h("select", { "data-preset": preset.category }, h("option", { value: typeof value === "string" ? value : "" }, typeof value === "string" ? value : "loading…"));
+    const select = h(
+      "select",
+      { "data-preset": preset.category },
+      h("option", { value: typeof value === "string" ? value : "" }, typeof value === "string" ? value : "loading…"),
+    );
     const details = h("div", { class: "preset-fields" });
     const row = fieldRow(key, schemaNode, path, select, "");
     const wrap = h("div", { class: "preset", "data-path": path.join(".") }, row, details);
     let presets = [];
     const showFields = () => {
-      fill(details, );
+      fill(details);
       const current = getAt(doc.inputs, path);
       if (current && typeof current === "object") {
         const fs = h("fieldset", { class: "custom-spec" }, h("legend", {}, `custom ${preset.category}`));
@@ -214,9 +343,14 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     catalogCategory(preset.category).then((list) => {
       presets = list;
       const current = getAt(doc.inputs, path);
-      fill(select, 
-        nullable ? h("option", { value: "__none__", selected: current === null || current === undefined }, "none") : null,
-        ...presets.map((p) => h("option", { value: p.id, selected: p.id === current, title: p.source || "" }, p.name || p.id)),
+      fill(
+        select,
+        nullable
+          ? h("option", { value: "__none__", selected: current === null || current === undefined }, "none")
+          : null,
+        ...presets.map((p) =>
+          h("option", { value: p.id, selected: p.id === current, title: p.source || "" }, p.name || p.id),
+        ),
         h("option", { value: "__custom__", selected: !!current && typeof current === "object" }, "customise…"),
       );
       showFields();
@@ -225,7 +359,9 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
       const current = getAt(doc.inputs, path);
       if (select.value === "__custom__") {
         const from = presets.find((p) => p.id === (typeof current === "string" ? current : "")) || presets[0];
-        const inline = Object.fromEntries(Object.entries(from).filter(([k]) => k in (preset.specSchema.properties || {})));
+        const inline = Object.fromEntries(
+          Object.entries(from).filter(([k]) => k in (preset.specSchema.properties || {})),
+        );
         inline.id = "custom";
         inline.name = `custom (from ${from.name || from.id})`;
         emit(inline, true);
@@ -239,12 +375,21 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
   for (const [key, propSchema] of Object.entries(inputsSchema.properties || {})) {
     const el = control(key, propSchema, [key]);
     const isPreset = el.classList.contains("preset");
-    (isPreset ? groups.presets : el.tagName === "FIELDSET" || el.classList.contains("array-table") ? groups.more : groups.numbers).push(el);
+    (isPreset
+      ? groups.presets
+      : el.tagName === "FIELDSET" || el.classList.contains("array-table")
+        ? groups.more
+        : groups.numbers
+    ).push(el);
   }
-  container.append(...[
-    groups.presets.length ? h("section", { class: "form-group" }, h("h3", {}, "Hardware & workload"), groups.presets) : null,
-    h("section", { class: "form-group" }, h("h3", {}, "Settings"), groups.numbers),
-    groups.more.length ? h("section", { class: "form-group" }, h("h3", {}, "Structured inputs"), groups.more) : null,
-  ].filter(Boolean));
+  container.append(
+    ...[
+      groups.presets.length
+        ? h("section", { class: "form-group" }, h("h3", {}, "Hardware & workload"), groups.presets)
+        : null,
+      h("section", { class: "form-group" }, h("h3", {}, "Settings"), groups.numbers),
+      groups.more.length ? h("section", { class: "form-group" }, h("h3", {}, "Structured inputs"), groups.more) : null,
+    ].filter(Boolean),
+  );
   return container;
 }

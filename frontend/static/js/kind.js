@@ -27,24 +27,42 @@ function quickFirstInput(schema) {
   return null;
 }
 
-function safeFileName(name) { return (name || "scenario").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "scenario"; }
+function safeFileName(name) {
+  return (
+    (name || "scenario")
+      .replace(/[^A-Za-z0-9._-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 80) || "scenario"
+  );
+}
 
 export async function kindPage(app, { kindName, saved = null, navigate, showError }) {
   const { byKind, examples } = await meta();
   const kind = byKind[kindName];
   if (!kind) throw new Error(`unknown kind '${kindName}'`);
   const params = new URLSearchParams(location.search);
-  const [schema, presetTypes] = await Promise.all([api(`/kinds/${encodeURIComponent(kindName)}/schema`), api("/preset-types")]);
+  const [schema, presetTypes] = await Promise.all([
+    api(`/kinds/${encodeURIComponent(kindName)}/schema`),
+    api("/preset-types"),
+  ]);
   let doc = null;
   if (saved) doc = structuredClone(saved.document);
   else if (params.get("doc")) {
-    try { doc = decodeDoc(params.get("doc")); } catch { doc = null; }
+    try {
+      doc = decodeDoc(params.get("doc"));
+    } catch {
+      doc = null;
+    }
   }
   const kindExamples = examples.filter((e) => e.kind === kindName);
   doc = doc || structuredClone(kindExamples[0]);
   const parentId = saved ? saved.id : params.get("from");
   let sweepConfig = null;
-  try { sweepConfig = params.get("sweep") ? JSON.parse(params.get("sweep")) : null; } catch { sweepConfig = null; }
+  try {
+    sweepConfig = params.get("sweep") ? JSON.parse(params.get("sweep")) : null;
+  } catch {
+    sweepConfig = null;
+  }
 
   let lastResult = null;
   let controller = null;
@@ -81,9 +99,11 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     window.__dse.updates.push(entry);
     const label = phase === "quick" ? "quick search, refining… " : phase === "full" ? "full search: " : "";
     timing.dataset.phase = phase === "quick" ? "refining" : phase || "";
-    timing.textContent = label + (editAt === null
-      ? `evaluated in ${Math.round(received - started)} ms`
-      : `updated ${Math.round(numbersAt - editAt)} ms after the edit (server ${Math.round(received - started)} ms, charts +${Math.round(chartsAt - numbersAt)} ms)`);
+    timing.textContent =
+      label +
+      (editAt === null
+        ? `evaluated in ${Math.round(received - started)} ms`
+        : `updated ${Math.round(numbersAt - editAt)} ms after the edit (server ${Math.round(received - started)} ms, charts +${Math.round(chartsAt - numbersAt)} ms)`);
     app.querySelector(".layout")?.classList.remove("stale");
     fill(errorBox);
     for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
@@ -149,15 +169,40 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
       const out = await api(`/scenarios${parent}`, { method: "POST", body: doc });
       if (out.owner_token) ownerTokens.set(out.id, out.owner_token);
       const link = `${location.origin}/s/${out.id}`;
-      const copy = h("button", { type: "button", class: "secondary small", onclick: async () => {
-        try { await navigator.clipboard.writeText(link); toast("Link copied"); } catch { toast("Select the link to copy it"); }
-      } }, "Copy");
-      fill(shareBox, h("div", { class: "notice share-notice" },
-        h("strong", {}, out.created ? "Saved. " : "Already saved. "), "Anyone with this link sees the same inputs and results: ",
-        h("a", { href: `/s/${out.id}`, class: "share", id: "share-link", "data-link": true }, link), " ", copy,
-        " ", h("a", { href: `/compare?ids=${encodeURIComponent(out.id)}`, "data-link": true }, "compare with others →")));
+      const copy = h(
+        "button",
+        {
+          type: "button",
+          class: "secondary small",
+          onclick: async () => {
+            try {
+              await navigator.clipboard.writeText(link);
+              toast("Link copied");
+            } catch {
+              toast("Select the link to copy it");
+            }
+          },
+        },
+        "Copy",
+      );
+      fill(
+        shareBox,
+        h(
+          "div",
+          { class: "notice share-notice" },
+          h("strong", {}, out.created ? "Saved. " : "Already saved. "),
+          "Anyone with this link sees the same inputs and results: ",
+          h("a", { href: `/s/${out.id}`, class: "share", id: "share-link", "data-link": true }, link),
+          " ",
+          copy,
+          " ",
+          h("a", { href: `/compare?ids=${encodeURIComponent(out.id)}`, "data-link": true }, "compare with others →"),
+        ),
+      );
       toast(out.created ? "Saved" : "Already saved");
-    } catch (error) { showError(shareBox, error); }
+    } catch (error) {
+      showError(shareBox, error);
+    }
   }
 
   // A fork is an editable copy that remembers its parent: saving it stores parent_id. (Saving the
@@ -170,53 +215,136 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
 
   async function exportReport() {
     try {
-      const base = saved && !edited ? `/api/v1/scenarios/${encodeURIComponent(saved.id)}/report.html` : "/api/v1/report";
-      const response = await fetch(base, saved && !edited ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(doc) });
+      const base =
+        saved && !edited ? `/api/v1/scenarios/${encodeURIComponent(saved.id)}/report.html` : "/api/v1/report";
+      const response = await fetch(
+        base,
+        saved && !edited
+          ? {}
+          : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(doc) },
+      );
       if (!response.ok) throw new Error(`report failed (${response.status})`);
       download(`${safeFileName(doc.name)}-report.html`, await response.blob(), "text/html");
-    } catch (error) { showError(shareBox, error); }
+    } catch (error) {
+      showError(shareBox, error);
+    }
   }
 
-  const exportJson = () => lastResult && download(`${safeFileName(doc.name)}.json`, JSON.stringify({ document: doc, result: lastResult }, null, 2), "application/json");
-  const exportCsv = () => lastResult && download(`${safeFileName(doc.name)}.csv`, resultToCsv(doc, lastResult), "text/csv");
+  const exportJson = () =>
+    lastResult &&
+    download(
+      `${safeFileName(doc.name)}.json`,
+      JSON.stringify({ document: doc, result: lastResult }, null, 2),
+      "application/json",
+    );
+  const exportCsv = () =>
+    lastResult && download(`${safeFileName(doc.name)}.csv`, resultToCsv(doc, lastResult), "text/csv");
 
-  const examplePicker = kindExamples.length > 1 ? h("select", { id: "example-picker", "aria-label": "start from an example" },
-    h("option", { value: "" }, "Start from an example…"),
-    kindExamples.map((e, i) => h("option", { value: String(i) }, e.name))) : null;
-  examplePicker?.addEventListener("change", () => { if (examplePicker.value !== "") navigate(kindUrl(kindExamples[Number(examplePicker.value)])); });
+  const examplePicker =
+    kindExamples.length > 1
+      ? h(
+          "select",
+          { id: "example-picker", "aria-label": "start from an example" },
+          h("option", { value: "" }, "Start from an example…"),
+          kindExamples.map((e, i) => h("option", { value: String(i) }, e.name)),
+        )
+      : null;
+  examplePicker?.addEventListener("change", () => {
+    if (examplePicker.value !== "") navigate(kindUrl(kindExamples[Number(examplePicker.value)]));
+  });
 
   const form = buildForm({ schema, doc, presetTypes, onChange });
   const token = saved ? ownerTokens.get(saved.id) : null;
-  const sweep = sweepPanel({ getDoc: () => doc, kind, initial: sweepConfig, onConfig: (config) => { sweepConfig = config; history.replaceState(null, "", saved && !edited ? `${location.pathname}?sweep=${encodeURIComponent(JSON.stringify(config))}` : currentUrl()); } });
+  const sweep = sweepPanel({
+    getDoc: () => doc,
+    kind,
+    initial: sweepConfig,
+    onConfig: (config) => {
+      sweepConfig = config;
+      history.replaceState(
+        null,
+        "",
+        saved && !edited ? `${location.pathname}?sweep=${encodeURIComponent(JSON.stringify(config))}` : currentUrl(),
+      );
+    },
+  });
 
-  fill(app, 
-    h("div", { class: "page-head" },
-      h("div", {},
+  fill(
+    app,
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
         h("div", { class: "crumbs muted" }, h("a", { href: "/", "data-link": true }, "Explore"), " / ", kind.title),
         h("h1", {}, saved ? saved.name : kind.title),
-        h("p", { class: "muted lede" }, kind.description))),
-    saved ? h("div", { class: "notice saved-banner", id: "saved-banner" },
-      h("span", {}, "Saved scenario "), h("code", { class: "share" }, saved.id),
-      saved.parent_id ? h("span", {}, " · edited from ", h("a", { href: `/s/${saved.parent_id}`, "data-link": true }, saved.parent_id)) : null,
-      h("span", { class: "muted" }, ` · saved ${new Date(saved.created_at).toLocaleString()}`)) : null,
-    h("div", { class: "toolbar" },
+        h("p", { class: "muted lede" }, kind.description),
+      ),
+    ),
+    saved
+      ? h(
+          "div",
+          { class: "notice saved-banner", id: "saved-banner" },
+          h("span", {}, "Saved scenario "),
+          h("code", { class: "share" }, saved.id),
+          saved.parent_id
+            ? h(
+                "span",
+                {},
+                " · edited from ",
+                h("a", { href: `/s/${saved.parent_id}`, "data-link": true }, saved.parent_id),
+              )
+            : null,
+          h("span", { class: "muted" }, ` · saved ${new Date(saved.created_at).toLocaleString()}`),
+        )
+      : null,
+    h(
+      "div",
+      { class: "toolbar" },
       h("button", { id: "save", onclick: save }, saved ? "Save changes as new" : "Save & share"),
-      !saved && parentId ? h("span", { class: "muted small", id: "fork-of" }, "copy of ", h("a", { href: `/s/${parentId}`, "data-link": true }, parentId)) : null,
+      !saved && parentId
+        ? h(
+            "span",
+            { class: "muted small", id: "fork-of" },
+            "copy of ",
+            h("a", { href: `/s/${parentId}`, "data-link": true }, parentId),
+          )
+        : null,
       saved ? h("button", { class: "secondary", id: "fork", onclick: fork }, "Fork") : null,
       h("span", { class: "sep" }),
       h("button", { class: "secondary", id: "export-csv", onclick: exportCsv }, "CSV"),
       h("button", { class: "secondary", id: "export-json", onclick: exportJson }, "JSON"),
       h("button", { class: "secondary", id: "export-html", onclick: exportReport }, "HTML report"),
-      token ? h("button", { class: "secondary danger", id: "delete", onclick: async () => {
-        await api(`/scenarios/${encodeURIComponent(saved.id)}`, { method: "DELETE", headers: { "X-Owner-Token": token } });
-        ownerTokens.drop(saved.id);
-        navigate("/scenarios");
-      } }, "Delete") : null,
-      h("span", { class: "grow" }), timing, examplePicker),
+      token
+        ? h(
+            "button",
+            {
+              class: "secondary danger",
+              id: "delete",
+              onclick: async () => {
+                await api(`/scenarios/${encodeURIComponent(saved.id)}`, {
+                  method: "DELETE",
+                  headers: { "X-Owner-Token": token },
+                });
+                ownerTokens.drop(saved.id);
+                navigate("/scenarios");
+              },
+            },
+            "Delete",
+          )
+        : null,
+      h("span", { class: "grow" }),
+      timing,
+      examplePicker,
+    ),
     shareBox,
-    h("div", { class: "layout" },
+    h(
+      "div",
+      { class: "layout" },
       h("aside", { class: "panel inputs", "aria-label": "inputs" }, form),
-      h("div", { class: "main-col" }, errorBox, view.el, sweep.el)),
+      h("div", { class: "main-col" }, errorBox, view.el, sweep.el),
+    ),
   );
   // Inputs left to their preset ("auto") show the value the preset gives them.
   sweep.ready.then(() => {

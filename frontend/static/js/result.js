@@ -11,7 +11,8 @@ export const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButton
 const BASE_LAYOUT = {
   margin: { t: 48, l: 64, r: 16, b: 48 },
   font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1d232b" },
-  paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+  paper_bgcolor: "#fff",
+  plot_bgcolor: "#fff",
   colorway: ["#2058c9", "#e07b00", "#1b7f3b", "#b3261e", "#7b3fb8", "#0f8b8d", "#b8860b", "#5c6b7a"],
   hoverlabel: { namelength: -1 },
 };
@@ -20,15 +21,30 @@ export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // Long or many legend entries go below the plot, so they do not squeeze it.
   const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
-  if (!layout.legend && layout.showlegend !== false && names.length > 1 && (names.length > 6 || names.some((n) => n.length > 22))) {
+  if (
+    !layout.legend &&
+    layout.showlegend !== false &&
+    names.length > 1 &&
+    (names.length > 6 || names.some((n) => n.length > 22))
+  ) {
     const entry = Math.min(260, 36 + 6.3 * Math.max(...names.map((n) => n.length)));
     const rows = Math.ceil(names.length / Math.max(1, Math.floor((div.clientWidth || 460) / entry)));
-    merged.legend = { orientation: "h", traceorder: "normal", entrywidth: entry, x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } };
+    merged.legend = {
+      orientation: "h",
+      traceorder: "normal",
+      entrywidth: entry,
+      x: 0,
+      xanchor: "left",
+      y: 1.02,
+      yanchor: "bottom",
+      font: { size: 11 },
+    };
     merged.title = { ...(merged.title || {}), y: 1, yref: "container", yanchor: "top", pad: { t: 12 } };
     merged.height = height + 20 * Math.min(rows, 8);
     merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), t: 66 + 20 * Math.min(rows, 8) };
   }
-  for (const axis of ["xaxis", "yaxis"]) merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
+  for (const axis of ["xaxis", "yaxis"])
+    merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
   if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
   window.addEventListener("load", () => window.Plotly.react(div, data, merged, PLOT_CONFIG), { once: true });
   return Promise.resolve();
@@ -37,7 +53,12 @@ export function plot(div, data, layout, height = 360) {
 export function renderFigure(figure, target) {
   const div = target || h("div", { class: "figure", "data-figure": figure.key });
   const layout = figure.figure.layout || {};
-  plot(div, figure.figure.data || [], { ...layout, title: { text: figure.title, x: 0.02, font: { size: 14 } } }, layout.height || 360);
+  plot(
+    div,
+    figure.figure.data || [],
+    { ...layout, title: { text: figure.title, x: 0.02, font: { size: 14 } } },
+    layout.height || 360,
+  );
   return div;
 }
 
@@ -45,12 +66,19 @@ export function renderFigure(figure, target) {
 function metricValue(m) {
   if (m.value_type === "boolean") {
     const text = m.value === null ? "—" : m.value ? "yes" : "no";
-    return h("div", { class: "metric-value", title: m.value === null ? "undefined" : text },
-      h("span", { class: `value${m.value === null ? "" : m.value ? " good" : " bad"}` }, text));
+    return h(
+      "div",
+      { class: "metric-value", title: m.value === null ? "undefined" : text },
+      h("span", { class: `value${m.value === null ? "" : m.value ? " good" : " bad"}` }, text),
+    );
   }
   const { text, unit } = formatSI(m.value, m.unit);
-  return h("div", { class: "metric-value", title: m.value === null ? "undefined" : `${m.value} ${m.unit}` },
-    h("span", { class: "value" }, text), h("span", { class: "unit" }, unit));
+  return h(
+    "div",
+    { class: "metric-value", title: m.value === null ? "undefined" : `${m.value} ${m.unit}` },
+    h("span", { class: "value" }, text),
+    h("span", { class: "unit" }, unit),
+  );
 }
 
 function metricText(m, digits) {
@@ -60,18 +88,63 @@ function metricText(m, digits) {
 
 function mathPanel(m, tables) {
   const terms = Object.entries(m.terms || {});
-  return h("div", { class: "math" },
-    h("div", { class: "formula" }, h("span", { class: "muted" }, `${m.label} = `), h("code", {}, m.formula || "(an input or a direct count)")),
-    terms.length ? h("table", { class: "terms" }, h("thead", {}, h("tr", {}, h("th", {}, "term"), h("th", { class: "num" }, "value"))),
-      h("tbody", {}, terms.map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)),
-        h("td", { class: "num", title: String(v) }, typeof v === "number" ? formatNumber(v, 5) : v))))) : null,
+  return h(
+    "div",
+    { class: "math" },
+    h(
+      "div",
+      { class: "formula" },
+      h("span", { class: "muted" }, `${m.label} = `),
+      h("code", {}, m.formula || "(an input or a direct count)"),
+    ),
+    terms.length
+      ? h(
+          "table",
+          { class: "terms" },
+          h("thead", {}, h("tr", {}, h("th", {}, "term"), h("th", { class: "num" }, "value"))),
+          h(
+            "tbody",
+            {},
+            terms.map(([k, v]) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, h("code", {}, k)),
+                h("td", { class: "num", title: String(v) }, typeof v === "number" ? formatNumber(v, 5) : v),
+              ),
+            ),
+          ),
+        )
+      : null,
     h("div", { class: "result-line" }, "= ", h("strong", {}, metricText(m, 6))),
-    tables.length ? h("div", { class: "breakdowns" }, "Breakdown: ", tables.map((t) =>
-      h("a", { href: `#table-${t.key}`, "data-table-link": t.key, onclick: (event) => {
-        event.preventDefault();
-        const target = document.getElementById(`table-${t.key}`);
-        if (target) { target.open = true; target.scrollIntoView({ behavior: "smooth", block: "start" }); target.classList.add("flash"); setTimeout(() => target.classList.remove("flash"), 1200); }
-      } }, t.title))) : null);
+    tables.length
+      ? h(
+          "div",
+          { class: "breakdowns" },
+          "Breakdown: ",
+          tables.map((t) =>
+            h(
+              "a",
+              {
+                href: `#table-${t.key}`,
+                "data-table-link": t.key,
+                onclick: (event) => {
+                  event.preventDefault();
+                  const target = document.getElementById(`table-${t.key}`);
+                  if (target) {
+                    target.open = true;
+                    target.scrollIntoView({ behavior: "smooth", block: "start" });
+                    target.classList.add("flash");
+                    setTimeout(() => target.classList.remove("flash"), 1200);
+                  }
+                },
+              },
+              t.title,
+            ),
+          ),
+        )
+      : null,
+  );
 }
 
 function tableToCsv(table) {
@@ -81,13 +154,64 @@ function tableToCsv(table) {
 }
 
 export function renderTable(table, open = false) {
-  return h("details", { class: "table", "data-table": table.key, id: `table-${table.key}`, open },
-    h("summary", {}, h("span", {}, table.title), h("span", { class: "muted" }, ` · ${table.rows.length} rows`),
-      h("button", { type: "button", class: "link small", onclick: (event) => { event.preventDefault(); download(`${table.key}.csv`, tableToCsv(table), "text/csv"); } }, "CSV")),
-    h("div", { class: "scroll-x" }, h("table", {},
-      h("thead", {}, h("tr", {}, table.columns.map((c) => h("th", { class: "num" }, c.label, c.unit ? h("span", { class: "muted" }, ` [${c.unit}]`) : "")))),
-      h("tbody", {}, table.rows.map((row) => h("tr", {}, row.map((cell) =>
-        h("td", { class: typeof cell === "number" ? "num" : "", title: typeof cell === "number" ? String(cell) : "" }, typeof cell === "boolean" ? (cell ? "yes" : "no") : formatNumber(cell)))))))));
+  return h(
+    "details",
+    { class: "table", "data-table": table.key, id: `table-${table.key}`, open },
+    h(
+      "summary",
+      {},
+      h("span", {}, table.title),
+      h("span", { class: "muted" }, ` · ${table.rows.length} rows`),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link small",
+          onclick: (event) => {
+            event.preventDefault();
+            download(`${table.key}.csv`, tableToCsv(table), "text/csv");
+          },
+        },
+        "CSV",
+      ),
+    ),
+    h(
+      "div",
+      { class: "scroll-x" },
+      h(
+        "table",
+        {},
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            table.columns.map((c) =>
+              h("th", { class: "num" }, c.label, c.unit ? h("span", { class: "muted" }, ` [${c.unit}]`) : ""),
+            ),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          table.rows.map((row) =>
+            h(
+              "tr",
+              {},
+              row.map((cell) =>
+                h(
+                  "td",
+                  { class: typeof cell === "number" ? "num" : "", title: typeof cell === "number" ? String(cell) : "" },
+                  typeof cell === "boolean" ? (cell ? "yes" : "no") : formatNumber(cell),
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 // engine / published - 1 as a signed percentage ("—" when there is none).
@@ -99,7 +223,12 @@ export function errorText(r) {
 
 // The verdict of a published comparison (or Validation row): context, failed, within, outside, info.
 export function verdictPill(r) {
-  if (r.role === "context") return h("span", { class: "pill", title: "a published setting beside this scenario's own input, not a check of the engine" }, "context");
+  if (r.role === "context")
+    return h(
+      "span",
+      { class: "pill", title: "a published setting beside this scenario's own input, not a check of the engine" },
+      "context",
+    );
   if (r.error) return h("span", { class: "pill bad" }, "failed");
   if (r.within_tolerance === true) return h("span", { class: "pill good" }, "within");
   if (r.within_tolerance === false) return h("span", { class: "pill warn" }, r.known_miss ? "known miss" : "outside");
@@ -108,41 +237,83 @@ export function verdictPill(r) {
 
 // The published figure as stated: the number, or the text when it is not one number.
 export function publishedCell(r) {
-  if (r.published === null || r.published === undefined) return h("td", { class: "published-text" }, r.published_text || "—");
+  if (r.published === null || r.published === undefined)
+    return h("td", { class: "published-text" }, r.published_text || "—");
   return h("td", { class: "num", title: r.published_text || String(r.published) }, formatNumber(r.published));
 }
 
 // result.published: typed rows of published figure vs engine; "context" rows are labelled as such.
 function publishedTable(published) {
   if (!published || !published.length) return null;
-  return h("details", { class: "table", id: "published", open: true },
+  return h(
+    "details",
+    { class: "table", id: "published", open: true },
     h("summary", {}, "Published figures this scenario can be checked against"),
-    h("div", { class: "scroll-x" }, h("table", { class: "published-table" },
-      h("thead", {}, h("tr", {}, ["quantity", "published", "engine", "unit", "error", "tolerance", "", "source"].map((c, i) => h("th", { class: i === 1 || i === 2 || i === 4 ? "num" : "" }, c)))),
-      h("tbody", {}, published.map((r) => h("tr", { "data-role": r.role },
-        h("td", {}, r.quantity),
-        publishedCell(r),
-        h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
-        h("td", { class: "muted" }, r.unit || ""),
-        h("td", { class: "num" }, errorText(r)),
-        h("td", { class: "muted" }, r.tolerance_label || "—"),
-        h("td", {}, verdictPill(r)),
-        h("td", { class: "source" }, r.source, r.note ? h("div", { class: "muted" }, r.note) : null)))))));
+    h(
+      "div",
+      { class: "scroll-x" },
+      h(
+        "table",
+        { class: "published-table" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["quantity", "published", "engine", "unit", "error", "tolerance", "", "source"].map((c, i) =>
+              h("th", { class: i === 1 || i === 2 || i === 4 ? "num" : "" }, c),
+            ),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          published.map((r) =>
+            h(
+              "tr",
+              { "data-role": r.role },
+              h("td", {}, r.quantity),
+              publishedCell(r),
+              h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
+              h("td", { class: "muted" }, r.unit || ""),
+              h("td", { class: "num" }, errorText(r)),
+              h("td", { class: "muted" }, r.tolerance_label || "—"),
+              h("td", {}, verdictPill(r)),
+              h("td", { class: "source" }, r.source, r.note ? h("div", { class: "muted" }, r.note) : null),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 // result.links: documents to open, each in its kind's page.
 function linkItems(links) {
-  return (links || []).map((link) => h("li", {},
-    h("a", { href: `/k/${encodeURIComponent(link.document.kind)}?doc=${encodeDoc(link.document)}`, "data-link": true }, link.label || link.document.name || "open"),
-    link.note ? h("span", { class: "muted small" }, ` · ${link.note}`) : null));
+  return (links || []).map((link) =>
+    h(
+      "li",
+      {},
+      h(
+        "a",
+        { href: `/k/${encodeURIComponent(link.document.kind)}?doc=${encodeDoc(link.document)}`, "data-link": true },
+        link.label || link.document.name || "open",
+      ),
+      link.note ? h("span", { class: "muted small" }, ` · ${link.note}`) : null,
+    ),
+  );
 }
-
 
 function scenarioLinks(result) {
   const items = linkItems(result.links);
   if (!items.length) return null;
-  return h("details", { class: "table", id: "scenario-links", open: true },
-    h("summary", {}, "Open as a scenario"), h("ul", { class: "link-list" }, items));
+  return h(
+    "details",
+    { class: "table", id: "scenario-links", open: true },
+    h("summary", {}, "Open as a scenario"),
+    h("ul", { class: "link-list" }, items),
+  );
 }
 
 // A view updated in place: { el, update(result) }.
@@ -153,8 +324,18 @@ export function resultView() {
   const figures = h("div", { class: "figures", id: "figures" });
   const refs = h("div", { id: "references-box" });
   const tables = h("div", { id: "tables" });
-  const el = h("div", { class: "result", id: "result" }, status, notes, metrics,
-    h("h2", { class: "section" }, "Charts"), figures, refs, h("h2", { class: "section" }, "Breakdowns"), tables);
+  const el = h(
+    "div",
+    { class: "result", id: "result" },
+    status,
+    notes,
+    metrics,
+    h("h2", { class: "section" }, "Charts"),
+    figures,
+    refs,
+    h("h2", { class: "section" }, "Breakdowns"),
+    tables,
+  );
   const openMath = new Set();
   let showAll = false;
   const openTables = new Set();
@@ -166,24 +347,64 @@ export function resultView() {
     status.textContent = result.feasible ? "✓ Feasible" : "✗ Does not fit or is invalid — see the notes";
     const all = result.notes || [];
     const item = (n) => h("li", {}, n);
-    fill(notes, all.length ? h("div", { class: result.feasible ? "notice notes-box" : "error notes-box" },
-      h("ul", {}, all.slice(0, 2).map(item)),
-      all.length > 2 ? h("details", {}, h("summary", {}, `${all.length - 2} more notes`), h("ul", {}, all.slice(2).map(item))) : null) : null);
+    fill(
+      notes,
+      all.length
+        ? h(
+            "div",
+            { class: result.feasible ? "notice notes-box" : "error notes-box" },
+            h("ul", {}, all.slice(0, 2).map(item)),
+            all.length > 2
+              ? h("details", {}, h("summary", {}, `${all.length - 2} more notes`), h("ul", {}, all.slice(2).map(item)))
+              : null,
+          )
+        : null,
+    );
     for (const d of metrics.querySelectorAll("details[open]")) openMath.add(d.dataset.key);
     for (const d of metrics.querySelectorAll("details:not([open])")) openMath.delete(d.dataset.key);
     const cards = result.metrics.map((m, i) => {
-      const details = h("details", { "data-key": m.key, open: openMath.has(m.key) }, h("summary", {}, "show the math"), mathPanel(m, result.tables));
-      return h("div", { class: `metric${i >= PRIMARY_METRICS ? " extra" : ""}`, "data-metric": m.key }, h("div", { class: "metric-label" }, m.label), metricValue(m), details);
+      const details = h(
+        "details",
+        { "data-key": m.key, open: openMath.has(m.key) },
+        h("summary", {}, "show the math"),
+        mathPanel(m, result.tables),
+      );
+      return h(
+        "div",
+        { class: `metric${i >= PRIMARY_METRICS ? " extra" : ""}`, "data-metric": m.key },
+        h("div", { class: "metric-label" }, m.label),
+        metricValue(m),
+        details,
+      );
     });
     const extra = result.metrics.length - PRIMARY_METRICS;
-    const toggle = extra > 0 ? h("button", { type: "button", class: "link more-metrics", id: "more-metrics", onclick: () => {
-      showAll = !showAll; metrics.classList.toggle("show-all", showAll);
-      toggle.textContent = showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`;
-    } }, showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`) : null;
+    const toggle =
+      extra > 0
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "link more-metrics",
+              id: "more-metrics",
+              onclick: () => {
+                showAll = !showAll;
+                metrics.classList.toggle("show-all", showAll);
+                toggle.textContent = showAll
+                  ? "show fewer metrics"
+                  : `show all ${result.metrics.length} metrics (+${extra})`;
+              },
+            },
+            showAll ? "show fewer metrics" : `show all ${result.metrics.length} metrics (+${extra})`,
+          )
+        : null;
     metrics.classList.toggle("show-all", showAll);
     fill(metrics, ...cards, toggle);
-    for (const d of tables.querySelectorAll("details")) (d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table));
-    fill(tables, ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))));
+    for (const d of tables.querySelectorAll("details"))
+      d.open ? openTables.add(d.dataset.table) : openTables.delete(d.dataset.table);
+    fill(
+      tables,
+      ...result.tables.map((t, i) => renderTable(t, openTables.has(t.key) || (i === 0 && !tables.dataset.seen))),
+    );
     tables.dataset.seen = "1";
     fill(refs, publishedTable(result.published), scenarioLinks(result));
     if (figuresToo) drawFigures(result);
@@ -191,11 +412,20 @@ export function resultView() {
 
   function drawFigures(result) {
     const keys = new Set(result.charts.map((f) => f.key));
-    for (const [key, div] of figureDivs) if (!keys.has(key)) { window.Plotly && window.Plotly.purge(div); div.remove(); figureDivs.delete(key); drawnSignatures.delete(key); }
+    for (const [key, div] of figureDivs)
+      if (!keys.has(key)) {
+        window.Plotly && window.Plotly.purge(div);
+        div.remove();
+        figureDivs.delete(key);
+        drawnSignatures.delete(key);
+      }
     const drawn = [];
     for (const f of result.charts) {
       let div = figureDivs.get(f.key);
-      if (!div) { div = h("div", { class: "figure", "data-figure": f.key }); figureDivs.set(f.key, div); }
+      if (!div) {
+        div = h("div", { class: "figure", "data-figure": f.key });
+        figureDivs.set(f.key, div);
+      }
       if (div.parentNode !== figures) figures.append(div);
       // Only figures whose content changed are redrawn (Plotly is the slow part of an update).
       const signature = JSON.stringify(f);
@@ -212,7 +442,9 @@ export function resultView() {
 export function resultToCsv(doc, result) {
   const lines = [["metric", "label", "value", "unit", "formula", "terms"].join(",")];
   for (const m of result.metrics) {
-    const terms = Object.entries(m.terms || {}).map(([k, v]) => `${k}=${v}`).join("; ");
+    const terms = Object.entries(m.terms || {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join("; ");
     lines.push([m.key, m.label, m.value, m.unit, m.formula, terms].map(csvCell).join(","));
   }
   for (const t of result.tables) {
@@ -221,7 +453,10 @@ export function resultToCsv(doc, result) {
     for (const row of t.rows) lines.push(row.map(csvCell).join(","));
   }
   lines.push("", "input,value");
-  const flat = (v, p) => (v && typeof v === "object" && !Array.isArray(v) ? Object.entries(v).flatMap(([k, x]) => flat(x, p ? `${p}.${k}` : k)) : [[p, Array.isArray(v) ? JSON.stringify(v) : v]]);
+  const flat = (v, p) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.entries(v).flatMap(([k, x]) => flat(x, p ? `${p}.${k}` : k))
+      : [[p, Array.isArray(v) ? JSON.stringify(v) : v]];
   for (const [k, v] of flat(doc.inputs, "")) lines.push([k, v].map(csvCell).join(","));
   return lines.join("\n") + "\n";
 }

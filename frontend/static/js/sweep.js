@@ -10,10 +10,15 @@ export function parseValues(text) {
     const [a, b, mul, step] = [parseFloat(m[1]), parseFloat(m[2]), m[3] === "x", parseFloat(m[4])];
     if (!(step > (mul ? 1 : 0))) return [];
     const out = [];
-    for (let v = a; v <= b * (1 + 1e-12) && out.length < 2000; v = mul ? v * step : v + step) out.push(Number(v.toPrecision(12)));
+    for (let v = a; v <= b * (1 + 1e-12) && out.length < 2000; v = mul ? v * step : v + step)
+      out.push(Number(v.toPrecision(12)));
     return out;
   }
-  return text.split(/[\s,;]+/).filter(Boolean).map(Number).filter((v) => Number.isFinite(v));
+  return text
+    .split(/[\s,;]+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((v) => Number.isFinite(v));
 }
 
 function defaultRange(value) {
@@ -33,7 +38,11 @@ export function paretoFront(xs, ys, maximizeX, maximizeY) {
   points.sort((a, b) => sx * (a.x - b.x) || sy * (a.y - b.y));
   const front = [];
   let best = Infinity;
-  for (const p of points) if (sy * p.y < best) { front.push(p); best = sy * p.y; }
+  for (const p of points)
+    if (sy * p.y < best) {
+      front.push(p);
+      best = sy * p.y;
+    }
   return front;
 }
 
@@ -41,27 +50,105 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
   const out = h("div", { class: "sweep-out", id: "sweep-out" });
   const axisRows = [];
   const metricKeys = Object.keys(kind.metrics);
-  const metricOptions = (selected) => metricKeys.map((k) => h("option", { value: k, selected: k === selected }, `${kind.metrics[k].label}${kind.metrics[k].unit ? ` [${kind.metrics[k].unit}]` : ""}`));
-  const metric = h("select", { id: "sweep-metric", "aria-label": "metric" }, metricOptions(initial?.metric || metricKeys[0]));
-  const metricY = h("select", { id: "sweep-metric-y", "aria-label": "second metric" }, metricOptions(initial?.metricY || metricKeys[1] || metricKeys[0]));
-  const mode = h("select", { id: "sweep-mode", "aria-label": "chart" },
-    [["auto", "line (1 axis) / heatmap (2 axes)"], ["pareto", "trade-off: metric vs metric (Pareto)"]].map(([v, t]) => h("option", { value: v, selected: initial?.mode === v }, t)));
-  const dirX = h("select", { "aria-label": "direction of the first metric", id: "sweep-dir-x" }, h("option", { value: "max" }, "higher is better"), h("option", { value: "min", selected: initial?.dirX === "min" }, "lower is better"));
-  const dirY = h("select", { "aria-label": "direction of the second metric", id: "sweep-dir-y" }, h("option", { value: "max", selected: initial?.dirY === "max" }, "higher is better"), h("option", { value: "min", selected: initial?.dirY !== "max" }, "lower is better"));
-  const paretoRow = h("div", { class: "row", hidden: initial?.mode !== "pareto" }, h("span", { class: "muted" }, "vs"), metricY, dirX, dirY);
-  mode.addEventListener("change", () => { paretoRow.hidden = mode.value !== "pareto"; });
+  const metricOptions = (selected) =>
+    metricKeys.map((k) =>
+      h(
+        "option",
+        { value: k, selected: k === selected },
+        `${kind.metrics[k].label}${kind.metrics[k].unit ? ` [${kind.metrics[k].unit}]` : ""}`,
+      ),
+    );
+  const metric = h(
+    "select",
+    { id: "sweep-metric", "aria-label": "metric" },
+    metricOptions(initial?.metric || metricKeys[0]),
+  );
+  const metricY = h(
+    "select",
+    { id: "sweep-metric-y", "aria-label": "second metric" },
+    metricOptions(initial?.metricY || metricKeys[1] || metricKeys[0]),
+  );
+  const mode = h(
+    "select",
+    { id: "sweep-mode", "aria-label": "chart" },
+    [
+      ["auto", "line (1 axis) / heatmap (2 axes)"],
+      ["pareto", "trade-off: metric vs metric (Pareto)"],
+    ].map(([v, t]) => h("option", { value: v, selected: initial?.mode === v }, t)),
+  );
+  const dirX = h(
+    "select",
+    { "aria-label": "direction of the first metric", id: "sweep-dir-x" },
+    h("option", { value: "max" }, "higher is better"),
+    h("option", { value: "min", selected: initial?.dirX === "min" }, "lower is better"),
+  );
+  const dirY = h(
+    "select",
+    { "aria-label": "direction of the second metric", id: "sweep-dir-y" },
+    h("option", { value: "max", selected: initial?.dirY === "max" }, "higher is better"),
+    h("option", { value: "min", selected: initial?.dirY !== "max" }, "lower is better"),
+  );
+  const paretoRow = h(
+    "div",
+    { class: "row", hidden: initial?.mode !== "pareto" },
+    h("span", { class: "muted" }, "vs"),
+    metricY,
+    dirX,
+    dirY,
+  );
+  mode.addEventListener("change", () => {
+    paretoRow.hidden = mode.value !== "pareto";
+  });
   const axesBox = h("div", { class: "axes" });
   const addAxisButton = h("button", { type: "button", class: "link", id: "sweep-add-axis" }, "+ second axis (heatmap)");
   let paths = {};
 
   function axisRow(index, config = {}) {
-    const select = h("select", { class: "sweep-path", id: `sweep-path-${index}`, "aria-label": `axis ${index + 1} input` },
-      Object.keys(paths).map((p) => h("option", { value: p, selected: p === config.path }, p)));
-    const values = h("input", { type: "text", class: "sweep-values", id: `sweep-values-${index}`, "aria-label": `axis ${index + 1} values`, placeholder: "1,2,4 or 1:512:x2 or 0:1:0.1", value: config.values || "" });
+    const select = h(
+      "select",
+      { class: "sweep-path", id: `sweep-path-${index}`, "aria-label": `axis ${index + 1} input` },
+      Object.keys(paths).map((p) => h("option", { value: p, selected: p === config.path }, p)),
+    );
+    const values = h("input", {
+      type: "text",
+      class: "sweep-values",
+      id: `sweep-values-${index}`,
+      "aria-label": `axis ${index + 1} values`,
+      placeholder: "1,2,4 or 1:512:x2 or 0:1:0.1",
+      value: config.values || "",
+    });
     if (!config.values) values.value = defaultRange(paths[select.value]);
-    select.addEventListener("change", () => { values.value = defaultRange(paths[select.value]); });
-    const remove = index > 0 ? h("button", { type: "button", class: "icon", title: "remove axis", onclick: () => { axisRows.pop(); renderAxes(); } }, "×") : null;
-    return { select, values, el: h("div", { class: "axis" }, h("span", { class: "axis-name" }, index === 0 ? "x" : "y"), select, values, remove) };
+    select.addEventListener("change", () => {
+      values.value = defaultRange(paths[select.value]);
+    });
+    const remove =
+      index > 0
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "icon",
+              title: "remove axis",
+              onclick: () => {
+                axisRows.pop();
+                renderAxes();
+              },
+            },
+            "×",
+          )
+        : null;
+    return {
+      select,
+      values,
+      el: h(
+        "div",
+        { class: "axis" },
+        h("span", { class: "axis-name" }, index === 0 ? "x" : "y"),
+        select,
+        values,
+        remove,
+      ),
+    };
   }
 
   function renderAxes() {
@@ -76,7 +163,10 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
 
   async function loadPaths() {
     paths = await api("/sweep/axes", { method: "POST", body: getDoc() });
-    const main = Object.keys(paths).find((p) => /batch/.test(p) && !p.includes(".")) || Object.keys(paths).find((p) => !p.includes(".")) || Object.keys(paths)[0];
+    const main =
+      Object.keys(paths).find((p) => /batch/.test(p) && !p.includes(".")) ||
+      Object.keys(paths).find((p) => !p.includes(".")) ||
+      Object.keys(paths)[0];
     const axes = initial?.axes?.length ? initial.axes : [{ path: main }];
     axisRows.length = 0;
     axes.forEach((a, i) => axisRows.push(axisRow(i, a)));
@@ -85,14 +175,25 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
 
   async function run() {
     const axes = axisRows.map((r) => ({ path: r.select.value, values: parseValues(r.values.value) }));
-    const config = { axes: axisRows.map((r) => ({ path: r.select.value, values: r.values.value })), metric: metric.value, mode: mode.value, metricY: metricY.value, dirX: dirX.value, dirY: dirY.value };
+    const config = {
+      axes: axisRows.map((r) => ({ path: r.select.value, values: r.values.value })),
+      metric: metric.value,
+      mode: mode.value,
+      metricY: metricY.value,
+      dirX: dirX.value,
+      dirY: dirY.value,
+    };
     onConfig(config);
     try {
       const started = performance.now();
       const result = await api("/sweep", { method: "POST", body: { document: getDoc(), axes } });
       const points = result.shape.reduce((a, b) => a * b, 1);
       const div = out.querySelector(".figure") || h("div", { class: "figure", "data-figure": "sweep" });
-      const caption = h("p", { class: "muted small", id: "sweep-caption" }, `${points.toLocaleString()} design points, one engine call, ${Math.round(performance.now() - started)} ms round trip`);
+      const caption = h(
+        "p",
+        { class: "muted small", id: "sweep-caption" },
+        `${points.toLocaleString()} design points, one engine call, ${Math.round(performance.now() - started)} ms round trip`,
+      );
       fill(out, div, caption);
       drawSweep(div, result, config);
     } catch (error) {
@@ -100,42 +201,129 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     }
   }
 
-  function label(key, res) { return `${res.labels[key]}${res.units[key] ? ` [${res.units[key]}]` : ""}`; }
+  function label(key, res) {
+    return `${res.labels[key]}${res.units[key] ? ` [${res.units[key]}]` : ""}`;
+  }
 
   function drawSweep(div, res, config) {
     const [ax, ay] = res.axes;
     const key = config.metric;
-    const logX = ax.values.every((v) => v > 0) && ax.values.length > 2 && ax.values[ax.values.length - 1] / ax.values[0] >= 16;
+    const logX =
+      ax.values.every((v) => v > 0) && ax.values.length > 2 && ax.values[ax.values.length - 1] / ax.values[0] >= 16;
     if (config.mode === "pareto") {
       const flatten = (m) => (ay ? m.flat() : m);
       const xs = flatten(res.metrics[key]);
       const ys = flatten(res.metrics[config.metricY]);
-      const names = ay ? ax.values.flatMap((x) => ay.values.map((y) => `${ax.path}=${formatNumber(x)}, ${ay.path}=${formatNumber(y)}`)) : ax.values.map((x) => `${ax.path}=${formatNumber(x)}`);
+      const names = ay
+        ? ax.values.flatMap((x) => ay.values.map((y) => `${ax.path}=${formatNumber(x)}, ${ay.path}=${formatNumber(y)}`))
+        : ax.values.map((x) => `${ax.path}=${formatNumber(x)}`);
       const front = paretoFront(xs, ys, config.dirX === "max", config.dirY === "max");
-      return plot(div, [
-        { x: xs, y: ys, text: names, type: "scatter", mode: "markers", name: "design points", marker: { size: 7, color: "#9fb4dd" }, hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>" },
-        { x: front.map((p) => p.x), y: front.map((p) => p.y), text: front.map((p) => names[p.i]), type: "scatter", mode: "lines+markers", name: "Pareto front", line: { color: "#e07b00", width: 2 }, marker: { size: 9 }, hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra>front</extra>" },
-      ], { title: { text: `Trade-off: ${res.labels[key]} vs ${res.labels[config.metricY]}`, x: 0.02, font: { size: 14 } }, xaxis: { title: { text: label(key, res) } }, yaxis: { title: { text: label(config.metricY, res) } } }, 420);
+      return plot(
+        div,
+        [
+          {
+            x: xs,
+            y: ys,
+            text: names,
+            type: "scatter",
+            mode: "markers",
+            name: "design points",
+            marker: { size: 7, color: "#9fb4dd" },
+            hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+          },
+          {
+            x: front.map((p) => p.x),
+            y: front.map((p) => p.y),
+            text: front.map((p) => names[p.i]),
+            type: "scatter",
+            mode: "lines+markers",
+            name: "Pareto front",
+            line: { color: "#e07b00", width: 2 },
+            marker: { size: 9 },
+            hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra>front</extra>",
+          },
+        ],
+        {
+          title: {
+            text: `Trade-off: ${res.labels[key]} vs ${res.labels[config.metricY]}`,
+            x: 0.02,
+            font: { size: 14 },
+          },
+          xaxis: { title: { text: label(key, res) } },
+          yaxis: { title: { text: label(config.metricY, res) } },
+        },
+        420,
+      );
     }
     if (!ay) {
-      return plot(div, [{ x: ax.values, y: res.metrics[key], type: "scatter", mode: "lines+markers", name: res.labels[key], line: { width: 2.5 } }],
-        { title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } }, showlegend: false,
-          xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" }, yaxis: { title: { text: label(key, res) } } }, 400);
+      return plot(
+        div,
+        [
+          {
+            x: ax.values,
+            y: res.metrics[key],
+            type: "scatter",
+            mode: "lines+markers",
+            name: res.labels[key],
+            line: { width: 2.5 },
+          },
+        ],
+        {
+          title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } },
+          showlegend: false,
+          xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" },
+          yaxis: { title: { text: label(key, res) } },
+        },
+        400,
+      );
     }
-    const logY = ay.values.every((v) => v > 0) && ay.values.length > 2 && ay.values[ay.values.length - 1] / ay.values[0] >= 16;
+    const logY =
+      ay.values.every((v) => v > 0) && ay.values.length > 2 && ay.values[ay.values.length - 1] / ay.values[0] >= 16;
     const z = ay.values.map((_, j) => ax.values.map((__, i) => res.metrics[key][i][j]));
-    return plot(div, [{
-      type: "heatmap", x: ax.values.map(String), y: ay.values.map(String), z, colorscale: "Viridis",
-      colorbar: { title: { text: res.units[key] || "", side: "right" } }, hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=%{z:.4g}<extra></extra>`,
-    }], { title: { text: `${res.labels[key]} over ${ax.path} × ${ay.path}`, x: 0.02, font: { size: 14 } },
-      xaxis: { title: { text: ax.path + (logX ? " (log steps)" : "") }, type: "category" }, yaxis: { title: { text: ay.path + (logY ? " (log steps)" : "") }, type: "category" } }, 440);
+    return plot(
+      div,
+      [
+        {
+          type: "heatmap",
+          x: ax.values.map(String),
+          y: ay.values.map(String),
+          z,
+          colorscale: "Viridis",
+          colorbar: { title: { text: res.units[key] || "", side: "right" } },
+          hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=%{z:.4g}<extra></extra>`,
+        },
+      ],
+      {
+        title: { text: `${res.labels[key]} over ${ax.path} × ${ay.path}`, x: 0.02, font: { size: 14 } },
+        xaxis: { title: { text: ax.path + (logX ? " (log steps)" : "") }, type: "category" },
+        yaxis: { title: { text: ay.path + (logY ? " (log steps)" : "") }, type: "category" },
+      },
+      440,
+    );
   }
 
   const runButton = h("button", { type: "button", id: "sweep-run", onclick: run }, "Run sweep");
-  const el = h("section", { class: "sweep card-box", id: "sweep" },
-    h("div", { class: "sweep-head" }, h("h2", {}, "Sweep"), h("span", { class: "muted" }, "Vary one input (a line) or two (a heatmap); every grid is one vectorised engine call.")),
-    axesBox, addAxisButton,
-    h("div", { class: "row" }, h("span", { class: "muted" }, "show"), metric, mode, runButton), paretoRow, out);
-  const ready = loadPaths().then(() => (initial ? run() : null)).catch((error) => fill(out, h("div", { class: "error" }, error.message)));
+  const el = h(
+    "section",
+    { class: "sweep card-box", id: "sweep" },
+    h(
+      "div",
+      { class: "sweep-head" },
+      h("h2", {}, "Sweep"),
+      h(
+        "span",
+        { class: "muted" },
+        "Vary one input (a line) or two (a heatmap); every grid is one vectorised engine call.",
+      ),
+    ),
+    axesBox,
+    addAxisButton,
+    h("div", { class: "row" }, h("span", { class: "muted" }, "show"), metric, mode, runButton),
+    paretoRow,
+    out,
+  );
+  const ready = loadPaths()
+    .then(() => (initial ? run() : null))
+    .catch((error) => fill(out, h("div", { class: "error" }, error.message)));
   return { el, run, ready, reload: loadPaths, paths: () => paths };
 }

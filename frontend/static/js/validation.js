@@ -6,58 +6,148 @@ import { fill, formatNumber, h } from "./dom.js";
 import { errorText, plot, publishedCell, verdictPill } from "./result.js";
 
 function summary(rows) {
-  const judged = rows.filter((r) => r.role !== "context" && r.within_tolerance !== null && r.within_tolerance !== undefined);
+  const judged = rows.filter(
+    (r) => r.role !== "context" && r.within_tolerance !== null && r.within_tolerance !== undefined,
+  );
   const within = judged.filter((r) => r.within_tolerance).length;
-  const errors = rows.filter((r) => r.relative_error !== null && r.relative_error !== undefined).map((r) => Math.abs(r.relative_error)).sort((a, b) => a - b);
+  const errors = rows
+    .filter((r) => r.relative_error !== null && r.relative_error !== undefined)
+    .map((r) => Math.abs(r.relative_error))
+    .sort((a, b) => a - b);
   const median = errors.length ? errors[Math.floor(errors.length / 2)] : null;
   const failed = rows.filter((r) => r.error).length;
   const missed = rows.filter((r) => r.known_miss).length;
-  return h("div", { class: "summary" },
+  return h(
+    "div",
+    { class: "summary" },
     h("span", {}, h("strong", {}, String(rows.length)), " checks"),
     h("span", {}, h("strong", {}, `${within}/${judged.length}`), " within tolerance"),
     missed ? h("span", {}, h("strong", {}, String(missed)), " known misses") : null,
     h("span", {}, "median |error| ", h("strong", {}, median === null ? "—" : `${(median * 100).toFixed(1)}%`)),
-    failed ? h("span", { class: "bad" }, h("strong", {}, String(failed)), " could not be computed") : null);
+    failed ? h("span", { class: "bad" }, h("strong", {}, String(failed)), " could not be computed") : null,
+  );
 }
 
 export async function validationPage(app, { showError }) {
   const { kinds } = await meta();
   const overview = h("div", { class: "figure", "data-figure": "validation-errors" });
-  fill(app, 
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Validation"),
-      h("p", { class: "muted lede" }, "Each engine's numbers next to the published figures it is tested against, with the error and the tolerance its test allows — so you can judge how far to trust each engine. Computed live from the engines on this server."))),
-    overview);
+  fill(
+    app,
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Validation"),
+        h(
+          "p",
+          { class: "muted lede" },
+          "Each engine's numbers next to the published figures it is tested against, with the error and the tolerance its test allows — so you can judge how far to trust each engine. Computed live from the engines on this server.",
+        ),
+      ),
+    ),
+    overview,
+  );
   const all = [];
   const sections = kinds.map((kind) => {
-    const section = h("section", { class: "validation", "data-kind": kind.kind, id: `validation-${kind.kind}` },
-      h("h2", {}, kind.title), h("p", { class: "muted" }, "computing…"));
+    const section = h(
+      "section",
+      { class: "validation", "data-kind": kind.kind, id: `validation-${kind.kind}` },
+      h("h2", {}, kind.title),
+      h("p", { class: "muted" }, "computing…"),
+    );
     app.append(section);
-    return api(`/validation/${encodeURIComponent(kind.kind)}`).then((rows) => {
-      all.push(...rows.map((r) => ({ ...r, title: kind.title })));
-      fill(section, h("h2", {}, kind.title), summary(rows),
-        rows.length ? h("div", { class: "scroll-x" }, h("table", { class: "validation-table" },
-          h("thead", {}, h("tr", {}, ["quantity", "published", "engine", "unit", "error", "tolerance", "", "source"].map((c, i) => h("th", { class: i >= 1 && i <= 4 && i !== 3 ? "num" : "" }, c)))),
-          h("tbody", {}, rows.map((r) => h("tr", { class: r.error ? "row-error" : "", "data-key": r.key || null, "data-role": r.role },
-            h("td", {}, r.quantity, r.note ? h("div", { class: "muted small" }, r.note) : null,
-              r.known_miss ? h("div", { class: "muted small known-miss" }, `Known miss: ${r.known_miss}`) : null,
-              r.error ? h("div", { class: "error small" }, r.error) : null),
-            publishedCell(r),
-            h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
-            h("td", { class: "muted" }, r.unit || ""),
-            h("td", { class: "num" }, errorText(r)),
-            h("td", { class: "muted" }, r.tolerance_label || "—"),
-            h("td", {}, verdictPill(r)),
-            h("td", { class: "source" }, r.source)))))) : h("p", { class: "muted" }, "No published figure is wired to this engine yet."));
-    }).catch((error) => showError(section, error));
+    return api(`/validation/${encodeURIComponent(kind.kind)}`)
+      .then((rows) => {
+        all.push(...rows.map((r) => ({ ...r, title: kind.title })));
+        fill(
+          section,
+          h("h2", {}, kind.title),
+          summary(rows),
+          rows.length
+            ? h(
+                "div",
+                { class: "scroll-x" },
+                h(
+                  "table",
+                  { class: "validation-table" },
+                  h(
+                    "thead",
+                    {},
+                    h(
+                      "tr",
+                      {},
+                      ["quantity", "published", "engine", "unit", "error", "tolerance", "", "source"].map((c, i) =>
+                        h("th", { class: i >= 1 && i <= 4 && i !== 3 ? "num" : "" }, c),
+                      ),
+                    ),
+                  ),
+                  h(
+                    "tbody",
+                    {},
+                    rows.map((r) =>
+                      h(
+                        "tr",
+                        { class: r.error ? "row-error" : "", "data-key": r.key || null, "data-role": r.role },
+                        h(
+                          "td",
+                          {},
+                          r.quantity,
+                          r.note ? h("div", { class: "muted small" }, r.note) : null,
+                          r.known_miss
+                            ? h("div", { class: "muted small known-miss" }, `Known miss: ${r.known_miss}`)
+                            : null,
+                          r.error ? h("div", { class: "error small" }, r.error) : null,
+                        ),
+                        publishedCell(r),
+                        h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
+                        h("td", { class: "muted" }, r.unit || ""),
+                        h("td", { class: "num" }, errorText(r)),
+                        h("td", { class: "muted" }, r.tolerance_label || "—"),
+                        h("td", {}, verdictPill(r)),
+                        h("td", { class: "source" }, r.source),
+                      ),
+                    ),
+                  ),
+                ),
+              )
+            : h("p", { class: "muted" }, "No published figure is wired to this engine yet."),
+        );
+      })
+      .catch((error) => showError(section, error));
   });
   await Promise.all(sections);
   const rows = all.filter((r) => r.role !== "context" && r.relative_error !== null && r.relative_error !== undefined);
-  const colour = (r) => (r.within_tolerance === true ? "#1b7f3b" : r.within_tolerance === false ? "#e07b00" : "#7b8794");
-  await plot(overview, [{
-    type: "scatter", mode: "markers", x: rows.map((r) => r.relative_error * 100), y: rows.map((r) => r.title),
-    text: rows.map((r) => `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${r.unit || ""}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`),
-    marker: { size: 11, color: rows.map(colour), opacity: 0.85, line: { width: 1, color: "#fff" } },
-    hovertemplate: "%{text}<br>error %{x:.2f}%<extra></extra>",
-  }], { title: { text: "Engine vs published: relative error of every check (green: within its test's tolerance, orange: outside, grey: informative)", x: 0.02, font: { size: 13 } },
-    xaxis: { title: { text: "engine / published − 1 (%)" }, zeroline: true, zerolinecolor: "#888" }, yaxis: { type: "category", automargin: true }, showlegend: false, margin: { l: 160, t: 44, r: 16, b: 48 } }, 300);
+  const colour = (r) =>
+    r.within_tolerance === true ? "#1b7f3b" : r.within_tolerance === false ? "#e07b00" : "#7b8794";
+  await plot(
+    overview,
+    [
+      {
+        type: "scatter",
+        mode: "markers",
+        x: rows.map((r) => r.relative_error * 100),
+        y: rows.map((r) => r.title),
+        text: rows.map(
+          (r) =>
+            `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${r.unit || ""}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`,
+        ),
+        marker: { size: 11, color: rows.map(colour), opacity: 0.85, line: { width: 1, color: "#fff" } },
+        hovertemplate: "%{text}<br>error %{x:.2f}%<extra></extra>",
+      },
+    ],
+    {
+      title: {
+        text: "Engine vs published: relative error of every check (green: within its test's tolerance, orange: outside, grey: informative)",
+        x: 0.02,
+        font: { size: 13 },
+      },
+      xaxis: { title: { text: "engine / published − 1 (%)" }, zeroline: true, zerolinecolor: "#888" },
+      yaxis: { type: "category", automargin: true },
+      showlegend: false,
+      margin: { l: 160, t: 44, r: 16, b: 48 },
+    },
+    300,
+  );
 }
