@@ -9,8 +9,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 # Spelled in two pieces so that this file does not match itself.
 FORBIDDEN = ("REFERENCE" + ".md", "shared" + "/seeds")
@@ -35,9 +33,6 @@ def _repository_files() -> list[Path]:
         ]
 
 
-# TODO(lead): make this strict (drop the xfail) once every helper's branch is merged; until then the
-# kinds' engines, validation modules, docs and tests still cite the reference notes.
-@pytest.mark.xfail(strict=False, reason="other helpers' files still cite the reference notes until their branches land")
 def test_no_file_cites_a_reference_file_outside_the_repository() -> None:
     offenders = []
     for path in _repository_files():
