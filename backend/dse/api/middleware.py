@@ -62,6 +62,8 @@ def _nesting_exceeds(brackets: bytes, limit: int) -> bool:
     the deepest level is a `[]`), so anything left after `limit` passes is deeper than `limit`.
     Unbalanced leftovers that stop shrinking are left to the JSON parser to refuse.
     """
+    if b"[" * (limit + 1) in brackets:
+        return True  # limit + 1 opening brackets in a row: the usual deep-nesting body, found at once
     rest = brackets
     for _ in range(limit):
         if not rest:
@@ -123,8 +125,15 @@ class BodyLimitMiddleware:
     ) -> None:
         self.app, self.max_body_bytes, self.max_depth = app, max_body_bytes, max_depth
         self.max_containers, self.max_strings = max_containers, max_strings
-        self._measure_limiter: anyio.CapacityLimiter | None = None
-        self._parse_slot: asyncio.Lock | None = None
+        # Made for the running event loop (an app may be served by several loops in turn, e.g. tests).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._measure_limiter = anyio.CapacityLimiter(2)
+        self._parse_slot = asyncio.Lock()
+
+    def _for_this_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._measure_limiter, self._parse_slot = loop, anyio.CapacityLimiter(2), asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -157,8 +166,7 @@ class BodyLimitMiddleware:
             return json_shape_problem(body, self.max_depth, self.max_containers, self.max_strings)
 
         if large:
-            if self._measure_limiter is None:
-                self._measure_limiter = anyio.CapacityLimiter(2)
+            self._for_this_loop()
             problem = await anyio.to_thread.run_sync(measure, limiter=self._measure_limiter)
         else:
             problem = measure()
@@ -179,8 +187,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _take_parse_slot(self) -> None:
-        if self._parse_slot is None:
-            self._parse_slot = asyncio.Lock()
+        self._for_this_loop()
         slot = self._parse_slot
         await slot.acquire()
         # Released at the next turn of the loop, i.e. once this request pauses after parsing.
