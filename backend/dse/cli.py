@@ -27,9 +27,8 @@ def _load_document(path: str) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from dse.api.app import create_app
+    from dse.api.server import serve
     from dse.settings import get_settings
 
     settings = get_settings()
@@ -38,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         print("scenario store: DSE_DATABASE_URL")
     print(f"dashboard: http://{args.host}:{args.port}/")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    serve(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 
 

@@ -394,7 +394,8 @@ def dashboard_validation() -> str:
     outside = [row for row in rows if row["within_tolerance"] is False or row.get("error")]
     lines += [
         "",
-        f"{len(outside)} figures are outside their tolerance today, each a known miss (a strict xfail with its reason):",
+        f"{len(outside)} figures are outside their tolerance today, each a known miss "
+        "(a strict xfail with its reason):",
         "",
         "| kind | quantity | published | engine | unit | error | tolerance |",
         "|---|---|---:|---:|---|---:|---|",

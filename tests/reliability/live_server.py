@@ -1,7 +1,8 @@
 """The real server as a child process (`python -m dse.cli serve`), on a loopback port.
 
 Used by the crash test and by benchmarks/load_test.py: the same command a user runs, one
-uvicorn process, the store given by DSE_DATABASE_URL.
+uvicorn process, the store given by DSE_DATABASE_URL. Every client of such a test is this machine
+(one address), so the per-client rate limits and save quota are off unless `env` sets them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # loopback only: nothing outside this machine can reach the server
 START_TIMEOUT_S = 60.0
+#: The settings a harness driving load from one address needs (see the module docstring).
+NO_CLIENT_LIMITS = {
+    "DSE_WRITE_RATE_PER_MINUTE": "0",
+    "DSE_EVALUATION_RATE_PER_MINUTE": "0",
+    "DSE_SAVE_QUOTA_PER_DAY": "0",
+}
 
 
 def free_port() -> int:
@@ -29,17 +36,22 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`python -m dse.cli serve --host 127.0.0.1 --port P`, its output in `log_path`."""
+    """`python -m dse.cli serve --host 127.0.0.1 --port P`, its output in `log_path`; `env` adds DSE_* settings."""
 
-    def __init__(self, database_url: str, log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self, database_url: str, log_path: Path, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.database_url, self.log_path = database_url, log_path
+        self.env = {**NO_CLIENT_LIMITS, **(env or {})}
         self.port = port or free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> LiveServer:
+    def start(self, wait: bool = True) -> LiveServer:
+        """Start the process and (unless `wait` is false) wait until /health answers 200."""
         env = {
             **os.environ,
+            **self.env,
             "DSE_DATABASE_URL": self.database_url,
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT / "backend"), os.environ.get("PYTHONPATH")) if p),
         }
@@ -51,6 +63,8 @@ class LiveServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        if not wait:
+            return self
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

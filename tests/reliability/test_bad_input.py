@@ -46,7 +46,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from dse.api.app import create_app
 
     url = f"sqlite:///{tmp_path_factory.mktemp('bad-input') / 'store.sqlite3'}"
-    with TestClient(create_app(Settings(database_url=url)), raise_server_exceptions=False) as client:
+    # One client for the whole module, hundreds of requests: the per-client rate limits are off.
+    settings = Settings(database_url=url, write_rate_per_minute=0, evaluation_rate_per_minute=0, save_quota_per_day=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
 

@@ -55,7 +55,15 @@ def _config(*, coverage: bool) -> SchemathesisConfig:
 
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="dse-schemathesis-"))
 atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
-APP = create_app(Settings(database_url=f"sqlite:///{_DATA_DIR / 'store.sqlite3'}"))
+# Thousands of requests from one client: the per-client rate limits and the save quota are off.
+APP = create_app(
+    Settings(
+        database_url=f"sqlite:///{_DATA_DIR / 'store.sqlite3'}",
+        write_rate_per_minute=0,
+        evaluation_rate_per_minute=0,
+        save_quota_per_day=0,
+    )
+)
 random_phases = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP, config=_config(coverage=False))
 coverage_phase = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP, config=_config(coverage=True)).exclude(
     method="POST", path=DOCUMENT_BODIES

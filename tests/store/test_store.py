@@ -288,7 +288,7 @@ def test_a_failing_save_leaves_earlier_data_untouched(store: Store, monkeypatch:
     monkeypatch.undo()
     with pytest.raises(NotFound):
         store.get(scenario_id_for(make_document(batch=2)))
-    assert store.list().items == [earlier]
+    assert store.list().items == [earlier.summary()]
 
 
 def test_a_failing_rename_changes_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from dse import __version__
 from dse.api.cpu import install_cpu_pool
-from dse.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from dse.api.middleware import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
 from dse.api.problems import install_problem_handlers
 from dse.api.routers import catalog as catalog_routes
 from dse.api.routers import dashboard, evaluate, meta, pages, reports, scenarios, validation
 from dse.catalog import Catalog, default_catalog
 from dse.scenarios.documents import document_union
 from dse.settings import Settings, get_settings
-from dse.store import Store
+from dse.store import Store, StoreError
 
 API_PREFIX = "/api/v1"
+logger = logging.getLogger("dse.api")
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -33,7 +36,12 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog = catalog or default_catalog()
-        app.state.store = Store(settings.database_url)
+        try:
+            app.state.store = Store(settings.database_url, check_integrity=settings.store_integrity_check)
+        except StoreError as exc:  # a damaged file, a newer schema, an unreachable server: say so, don't start
+            logger.critical("cannot start: %s", exc)
+            raise
+        app.state.health_limiter = anyio.CapacityLimiter(1)
         install_cpu_pool(app)
         try:
             yield
@@ -47,8 +55,13 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by routers/meta.py from local files, under the app's CSP
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.settings = settings
+    app.state.save_quota = TokenBuckets(
+        settings.save_quota_per_day / (24 * 60), max(1, settings.save_quota_per_day), settings.rate_limit_clients
     )
     install_problem_handlers(app)
     document_type = document_union()
@@ -64,6 +77,20 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        max_containers=settings.max_json_containers,
+        max_strings=settings.max_json_strings,
+    )
+    # Outside the body limit: a client over its rate is refused before its body is read.
+    app.add_middleware(
+        RateLimitMiddleware,
+        writes=TokenBuckets(settings.write_rate_per_minute, settings.write_burst, settings.rate_limit_clients),
+        evaluations=TokenBuckets(
+            settings.evaluation_rate_per_minute, settings.evaluation_burst, settings.rate_limit_clients
+        ),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     return app

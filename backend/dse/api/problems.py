@@ -10,12 +10,21 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dse.api.middleware import with_security_headers
 from dse.catalog import UnknownPreset
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
 from dse.store import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class TooManyRequests(Exception):
+    """A client's quota or rate is spent: 429 with Retry-After (seconds)."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        self.detail, self.retry_after_s = detail, retry_after_s
+        super().__init__(detail)
 
 
 def problem(
@@ -115,13 +124,27 @@ def install_problem_handlers(app: FastAPI) -> None:
         field, reason = getattr(exc, "field", "(body)"), getattr(exc, "reason", str(exc))
         return problem(422, "Invalid input", f"{field}: {reason}", [{"field": field, "reason": reason}])
 
+    @app.exception_handler(TooManyRequests)
+    async def _too_many(_: Request, exc: TooManyRequests) -> JSONResponse:
+        return problem(
+            429,
+            "Too many requests",
+            exc.detail,
+            [{"field": "(request)", "reason": exc.detail}],
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        # The cause (driver message, file) went to the log where the store raised this.
+        reason = getattr(exc, "reason", "database error")
+        detail = f"the scenario store is unavailable ({reason}); nothing was changed"
         return problem(
             503,
             "Store unavailable",
-            "the scenario store is busy or unreachable; nothing was changed",
-            headers={"Retry-After": "1"},
+            detail,
+            [{"field": "(store)", "reason": reason}],
+            headers={"Retry-After": "1" if reason == "busy" else "30"},
         )
 
     @app.exception_handler(StoreError)
@@ -136,5 +159,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, detail, detail, errors, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
-        return problem(500, "Internal error", "the server failed to answer; nothing was changed")
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette sends this answer from its outermost layer, outside every middleware: the
+        # security headers are added here. (Starlette re-raises the error afterwards; the server logs it.)
+        response = problem(500, "Internal error", "the server failed to answer; nothing was changed")
+        raw = with_security_headers(response.raw_headers)
+        response.raw_headers[:] = raw
+        return response

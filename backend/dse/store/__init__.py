@@ -2,18 +2,21 @@
 and a results cache per engine version, on SQLite (WAL) or PostgreSQL. See docs/store.md."""
 
 from dse.store.documents import canonical_json, scenario_id_for
-from dse.store.errors import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
-from dse.store.store import Page, SaveResult, ScenarioRecord, Store
+from dse.store.errors import Corrupt, Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
+from dse.store.store import Page, SaveResult, ScenarioRecord, ScenarioSummary, Store, StoreHealth
 
 __all__ = [
+    "Corrupt",
     "Forbidden",
     "InvalidDocument",
     "NotFound",
     "Page",
     "SaveResult",
     "ScenarioRecord",
+    "ScenarioSummary",
     "Store",
     "StoreError",
+    "StoreHealth",
     "Unavailable",
     "canonical_json",
     "scenario_id_for",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -30,10 +31,13 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from dse.store.errors import StoreError, Unavailable
+from dse.store.errors import Corrupt, StoreError, Unavailable
+
+logger = logging.getLogger("dse.store")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another writer before giving up
+PG_CONNECT_TIMEOUT_S = 5
 WRITE_OPTION = "dse_store_write"  # execution option marking a connection whose transaction writes
 # Any fixed 64-bit key works; derived from a name so it says whose lock it is.
 PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"dse.store.migrations").digest()[:8], "big", signed=True)
@@ -52,7 +56,9 @@ def create_store_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() != "sqlite":
-            return sa.create_engine(parsed, pool_pre_ping=True)
+            # A stopped or unreachable server fails within seconds instead of hanging a request.
+            connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if "connect_timeout" not in parsed.query else {}
+            return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise StoreError(f"invalid database URL: {exc}") from exc
 
@@ -87,6 +93,38 @@ def create_store_engine(url: str) -> Engine:
     return engine
 
 
+#: SQLite result codes (primary code = extended code & 0xFF) -> the reason shown to clients.
+_SQLITE_REASONS = {5: "busy", 6: "busy", 8: "read-only", 10: "I/O error", 11: "damaged", 13: "disk full",
+                   14: "cannot open the file", 26: "damaged"}
+#: PostgreSQL SQLSTATE (or its class, the first two characters) -> the reason shown to clients.
+_PG_REASONS = {"53100": "disk full", "25006": "read-only", "57P01": "unreachable", "57P02": "unreachable",
+               "57P03": "unreachable", "08": "unreachable", "53": "out of resources", "55P03": "busy",
+               "40P01": "busy", "57014": "busy", "XX001": "damaged", "XX002": "damaged"}
+
+
+def failure_reason(exc: sa.exc.DBAPIError) -> str:
+    """A short classification of a driver error, safe to show a client (no paths, no SQL)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _SQLITE_REASONS.get(code & 0xFF, "database error")
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return _PG_REASONS.get(sqlstate) or _PG_REASONS.get(sqlstate[:2], "database error")
+    if exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return "unreachable"  # e.g. psycopg could not connect at all: there is no SQLSTATE
+    return "database error"
+
+
+def unavailable(engine: Engine, exc: sa.exc.DBAPIError) -> Unavailable:
+    """The `Unavailable` for a driver error, logged once here with its cause."""
+    reason = failure_reason(exc)
+    cause = str(exc.orig).strip() or type(exc.orig).__name__
+    where = engine.url.render_as_string(hide_password=True)
+    logger.error("scenario store %s failed (%s): %s: %s", where, reason, type(exc.orig).__name__, cause)
+    return Unavailable(f"database unavailable ({reason}): {cause}", reason=reason)
+
+
 @contextlib.contextmanager
 def transaction(engine: Engine, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back if it raises.
@@ -94,8 +132,9 @@ def transaction(engine: Engine, *, write: bool, snapshot: bool = False) -> Itera
     `snapshot` makes every statement see the same state on PostgreSQL (REPEATABLE READ; its
     default, READ COMMITTED, takes a new snapshot per statement); a SQLite transaction always does.
 
-    Lost connections, lock timeouts and the like become `Unavailable`; integrity errors pass
-    through for the caller to interpret.
+    Every driver failure (lost connection, lock timeout, full disk, read-only file, damaged file)
+    becomes `Unavailable`, logged with its cause; integrity errors pass through for the caller to
+    interpret.
     """
     try:
         with engine.connect() as connection:
@@ -105,8 +144,44 @@ def transaction(engine: Engine, *, write: bool, snapshot: bool = False) -> Itera
                 connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise Unavailable(f"database unavailable: {exc.orig}") from exc
+    except sa.exc.IntegrityError:
+        raise
+    except sa.exc.DBAPIError as exc:
+        raise unavailable(engine, exc) from exc
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a file-backed SQLite engine, else None."""
+    if engine.dialect.name != "sqlite" or is_sqlite_memory(engine.url):
+        return None
+    database = engine.url.database or ""
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
+
+
+def check_integrity(engine: Engine) -> None:
+    """Raise `Corrupt`, naming the file, when an existing SQLite file fails `PRAGMA quick_check`.
+
+    quick_check reads every page (O(size), without the index-content cross-check of
+    integrity_check): a page overwritten on disk, a truncated file or a file that is not a SQLite
+    database at all is found before the server serves anything from it. PostgreSQL checks its own
+    pages (checksums) and is not scanned here.
+    """
+    path = sqlite_file(engine)
+    if path is None or not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        with engine.connect() as connection:
+            rows = [str(row[0]) for row in connection.exec_driver_sql("PRAGMA quick_check(5)")]
+    except sa.exc.DBAPIError as exc:
+        if failure_reason(exc) != "damaged":
+            raise unavailable(engine, exc) from exc
+        rows = [str(exc.orig)]
+    if rows != ["ok"]:
+        finding = "; ".join(line.strip() for row in rows for line in row.splitlines() if line.strip())
+        logger.error("scenario store %s is damaged: %s", path, finding)
+        raise Corrupt(str(path), f"SQLite quick_check: {finding}")
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:

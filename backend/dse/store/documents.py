@@ -28,6 +28,43 @@ CONTENT_KEYS = ("schema_version", "kind", "inputs")
 KIND_MAX_LENGTH = 64
 KIND_PATTERN = re.compile(rf"[A-Za-z0-9_.-]{{1,{KIND_MAX_LENGTH}}}")
 
+# Free text in a saved document is bounded per field, so that one saved scenario cannot carry
+# megabytes of prose: the name, and inside `inputs` (inline specs) ids, names, sources and notes.
+NAME_MAX_LENGTH = 200  #: the document's name, and `name` anywhere in the inputs
+ID_MAX_LENGTH = 128  #: `id` and `*_id` fields (preset ids)
+SOURCE_MAX_LENGTH = 4000  #: `source`, `*_source`, `notes` and every value under `field_sources`
+TEXT_MAX_LENGTH = 1000  #: any other string in the inputs (enumerations, preset names, ...)
+KEY_MAX_LENGTH = 200  #: object keys in the inputs
+
+
+def text_limit(path: tuple[str, ...]) -> int:
+    """The longest string allowed at `path` (object keys only; list indices are left out)."""
+    key = path[-1] if path else ""
+    if "field_sources" in path[:-1] or key in ("source", "notes") or key.endswith(("_source", "_notes")):
+        return SOURCE_MAX_LENGTH
+    if key == "id" or key.endswith("_id"):
+        return ID_MAX_LENGTH
+    if key == "name" or key.endswith("_name"):
+        return NAME_MAX_LENGTH
+    return TEXT_MAX_LENGTH
+
+
+def check_text_limits(value: Any, field: str = "inputs", keys: tuple[str, ...] = ()) -> None:
+    """Raise `InvalidDocument` naming the first string (or key) in `value` over its field's limit."""
+    if isinstance(value, str):
+        limit = text_limit(keys)
+        if len(value) > limit:
+            raise InvalidDocument(field, f"at most {limit} characters (got {len(value)})")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key)
+            if len(name) > KEY_MAX_LENGTH:
+                raise InvalidDocument(f"{field}.{name[:40]}…", f"a key has at most {KEY_MAX_LENGTH} characters")
+            check_text_limits(item, f"{field}.{name}", (*keys, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_text_limits(item, f"{field}.{index}", keys)
+
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace, non-ASCII kept as is (hashed as UTF-8).
@@ -85,9 +122,10 @@ def check_document(document: Any) -> dict[str, Any]:
         raise InvalidDocument("schema_version", "must be a positive integer")
     if not isinstance(document["kind"], str) or KIND_PATTERN.fullmatch(document["kind"]) is None:
         raise InvalidDocument("kind", f"must match {KIND_PATTERN.pattern}")
-    check_text("name", document["name"])
+    check_text("name", document["name"], max_length=NAME_MAX_LENGTH)
     if not isinstance(document["inputs"], dict):
         raise InvalidDocument("inputs", "must be a JSON object")
+    check_text_limits(document["inputs"])
     return document
 
 

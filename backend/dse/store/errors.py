@@ -24,4 +24,23 @@ class InvalidDocument(StoreError):
 
 
 class Unavailable(StoreError):
-    """The database could not be reached or stayed locked past the timeout; retrying may work."""
+    """The database refused or failed the operation; retrying may work once the cause is fixed.
+
+    `reason` is a short, safe-to-show classification ("disk full", "read-only", "unreachable",
+    "busy", "damaged", "database error"); the message carries the driver's own words (for logs).
+    """
+
+    def __init__(self, message: str, reason: str = "database error") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class Corrupt(StoreError):
+    """The database file is damaged (SQLite's integrity check failed, or it is not a database)."""
+
+    def __init__(self, path: str, finding: str) -> None:
+        self.path, self.finding = path, finding
+        super().__init__(
+            f"the scenario database {path} is damaged ({finding}); refusing to use it. Restore it from a backup, "
+            "or move it aside to start with an empty store (SQLite's `.recover` command may save its content)."
+        )

@@ -11,14 +11,22 @@ See docs/store.md for the schema, the id scheme and the token scheme. In short:
 - Deleting removes the scenario and its cached results; children keep their `parent_id`, which then
   points at nothing (`get` of it raises NotFound).
 - Every call is one transaction: a call that raises has written nothing.
+- Listings are summaries (no document): a page costs the same whatever the documents hold.
+- Opening a SQLite file checks its pages first (`PRAGMA quick_check`) and refuses a damaged file
+  (`Corrupt`, naming it). A failing database is `Unavailable` with a short reason, logged with its
+  cause; `health()` tells whether the store answers now and whether its last write failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import secrets
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -28,8 +36,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from dse.store.database import check_integrity as check_sqlite_integrity
 from dse.store.database import create_store_engine, migrate, transaction
 from dse.store.documents import (
+    NAME_MAX_LENGTH,
     canonical_json,
     check_document,
     check_text,
@@ -38,10 +48,25 @@ from dse.store.documents import (
     is_scenario_id,
     storable_json,
 )
-from dse.store.errors import Forbidden, InvalidDocument, NotFound, StoreError
+from dse.store.errors import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 from dse.store.schema import ENGINE_VERSION_MAX_LENGTH, scenario_results, scenarios
 
 OWNER_TOKEN_BYTES = 32  # 256 bits of randomness: not guessable, not enumerable
+#: A failed write keeps `health()` "degraded" this long, unless a later write succeeds first.
+FAILURE_MEMORY_S = 60.0
+
+
+@dataclass(frozen=True)
+class ScenarioSummary:
+    """What a listing shows of a saved scenario: everything but the document (and never the token)."""
+
+    id: str
+    kind: str
+    name: str
+    parent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    revision: int
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,31 @@ class ScenarioRecord:
     updated_at: datetime
     revision: int
 
+    def summary(self) -> ScenarioSummary:
+        return ScenarioSummary(
+            id=self.id,
+            kind=self.kind,
+            name=self.name,
+            parent_id=self.parent_id,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            revision=self.revision,
+        )
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """The store's state as `health()` found it.
+
+    `state` is "ok" or "unavailable"; `reason` says why ("disk full", "unreachable", ...), from the
+    probe or from the last failed write (then `last_failure_age_s` says how long ago).
+    """
+
+    state: str
+    backend: str
+    reason: str | None = None
+    last_failure_age_s: float | None = None
+
 
 @dataclass(frozen=True)
 class SaveResult:
@@ -71,7 +121,7 @@ class SaveResult:
 class Page:
     """One page of a listing, newest first; `total` counts every match, not just this page."""
 
-    items: list[ScenarioRecord]
+    items: list[ScenarioSummary]
     total: int
     limit: int
     offset: int
@@ -105,6 +155,28 @@ def _record(row: RowMapping) -> ScenarioRecord:
     )
 
 
+def _summary(row: RowMapping) -> ScenarioSummary:
+    return ScenarioSummary(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        parent_id=row["parent_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        revision=row["revision"],
+    )
+
+
+_SUMMARY_COLUMNS = (
+    scenarios.c.id,
+    scenarios.c.kind,
+    scenarios.c.name,
+    scenarios.c.parent_id,
+    scenarios.c.created_at,
+    scenarios.c.updated_at,
+    scenarios.c.revision,
+)
+
 _RECORD_COLUMNS = (
     scenarios.c.id,
     scenarios.c.kind,
@@ -120,14 +192,21 @@ _RECORD_COLUMNS = (
 class Store:
     """Scenarios in a SQL database given by a SQLAlchemy URL (SQLite file or PostgreSQL).
 
-    Opening migrates the database to the newest schema. Safe to share between threads; call
-    `dispose` (or use it as a context manager) to close its connections.
+    Opening checks a SQLite file's pages (`check_integrity`, unless `check_integrity=False`) and
+    migrates the database to the newest schema. Safe to share between threads; call `dispose` (or
+    use it as a context manager) to close its connections.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, check_integrity: bool = True) -> None:
         self._engine = create_store_engine(url)
         self.url_for_display = self._engine.url.render_as_string(hide_password=True)
+        # (monotonic time, reason, whether it was a write) of the last failed transaction
+        self._last_failure: tuple[float, str, bool] | None = None
+        self._health_lock = threading.Lock()
+        self._health_cache: tuple[float, StoreHealth] | None = None
         try:
+            if check_integrity:
+                check_sqlite_integrity(self._engine)
             migrate(self._engine)
         except BaseException:
             self._engine.dispose()
@@ -153,6 +232,67 @@ class Store:
         """Close every pooled connection. The store can still be used; it reconnects on demand."""
         self._engine.dispose()
 
+    # -- health ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
+        """`transaction`, remembering a failure (for `health`) until a transaction of its sort succeeds.
+
+        A failed write is forgotten only when a write succeeds (reads still work on a full disk or
+        a read-only file); a failed read when anything succeeds.
+        """
+        try:
+            with transaction(self._engine, write=write, snapshot=snapshot) as connection:
+                yield connection
+        except Unavailable as exc:
+            self._last_failure = (time.monotonic(), exc.reason, write)
+            self._health_cache = None
+            raise
+        failure = self._last_failure
+        if failure is not None and (write or not failure[2]):
+            self._last_failure = None
+            self._health_cache = None
+
+    def health(self, max_age_s: float = 0.0) -> StoreHealth:
+        """Whether the store answers a trivial query now, and whether a write failed lately.
+
+        A result younger than `max_age_s` is reused; while another thread probes, the last result
+        is returned rather than a second probe queued behind the first.
+        """
+        cached = self._health_cache
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        if not self._health_lock.acquire(blocking=cached is None):
+            assert cached is not None  # a non-blocking attempt is made only when there is one
+            return cached[1]
+        try:
+            backend = self._engine.dialect.name
+            try:
+                with self._transaction(write=False) as connection:
+                    connection.execute(sa.select(sa.literal(1))).scalar_one()
+            except Unavailable as exc:
+                found = StoreHealth(state="unavailable", backend=backend, reason=exc.reason)
+            else:
+                failure = self._last_failure
+                age = None if failure is None else time.monotonic() - failure[0]
+                if failure is not None and age is not None and age < FAILURE_MEMORY_S:
+                    found = StoreHealth(
+                        state="unavailable", backend=backend, reason=failure[1], last_failure_age_s=round(age, 1)
+                    )
+                else:
+                    found = StoreHealth(state="ok", backend=backend)
+            self._health_cache = (time.monotonic(), found)
+            return found
+        finally:
+            self._health_lock.release()
+
+    def cached_health(self, max_age_s: float) -> StoreHealth | None:
+        """The last `health()` result if younger than `max_age_s`, else None (no query made)."""
+        cached = self._health_cache
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        return None
+
     # -- scenarios -------------------------------------------------------------------------------
 
     def save(self, document: dict[str, Any], *, parent_id: str | None = None) -> SaveResult:
@@ -169,7 +309,7 @@ class Store:
         token = secrets.token_urlsafe(OWNER_TOKEN_BYTES)
         now = _utcnow()
         try:
-            with transaction(self._engine, write=True) as connection:
+            with self._transaction(write=True) as connection:
                 if parent_id is not None and self._row(connection, parent_id) is None:
                     raise NotFound(f"parent scenario {parent_id!r} not found")
                 existing = self._row(connection, scenario_id, with_content_check=stored_content)
@@ -194,7 +334,7 @@ class Store:
                 return SaveResult(record=_record(created), owner_token=token, created=True)
         except sa.exc.IntegrityError:
             # Another writer saved the same content between our look-up and our insert.
-            with transaction(self._engine, write=False) as connection:
+            with self._transaction(write=False) as connection:
                 raced = self._row(connection, scenario_id, with_content_check=stored_content)
             if raced is None:
                 raise
@@ -202,21 +342,29 @@ class Store:
 
     def get(self, scenario_id: str) -> ScenarioRecord:
         """The scenario with this id; NotFound if there is none."""
-        with transaction(self._engine, write=False) as connection:
+        with self._transaction(write=False) as connection:
             return _record(self._existing_row(connection, scenario_id))
 
+    def exists(self, scenario_id: str) -> bool:
+        """Whether a scenario with this id is saved (a cheap look-up of the id alone)."""
+        if not is_scenario_id(scenario_id):
+            return False
+        with self._transaction(write=False) as connection:
+            found = connection.execute(sa.select(scenarios.c.row_id).where(scenarios.c.id == scenario_id)).first()
+        return found is not None
+
     def list(self, *, kind: str | None = None, limit: int = 20, offset: int = 0) -> Page:
-        """Saved scenarios, newest first, optionally of one kind, `limit` from `offset` on."""
+        """Summaries of saved scenarios, newest first, optionally of one kind, `limit` from `offset` on."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise StoreError(f"limit must be a positive integer, got {limit!r}")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise StoreError(f"offset must be a non-negative integer, got {offset!r}")
         where = [] if kind is None else [scenarios.c.kind == kind]
-        with transaction(self._engine, write=False, snapshot=True) as connection:  # total agrees with items
+        with self._transaction(write=False, snapshot=True) as connection:  # total agrees with items
             total = connection.execute(sa.select(sa.func.count()).select_from(scenarios).where(*where)).scalar_one()
             rows = (
                 connection.execute(
-                    sa.select(*_RECORD_COLUMNS)
+                    sa.select(*_SUMMARY_COLUMNS)
                     .where(*where)
                     .order_by(scenarios.c.row_id.desc())
                     .limit(limit)
@@ -225,12 +373,12 @@ class Store:
                 .mappings()
                 .all()
             )
-        return Page(items=[_record(row) for row in rows], total=total, limit=limit, offset=offset)
+        return Page(items=[_summary(row) for row in rows], total=total, limit=limit, offset=offset)
 
     def rename(self, scenario_id: str, name: str, owner_token: str) -> ScenarioRecord:
         """Give the scenario a new name (owner only); bumps `revision` and `updated_at`."""
-        check_text("name", name)
-        with transaction(self._engine, write=True) as connection:
+        check_text("name", name, max_length=NAME_MAX_LENGTH)
+        with self._transaction(write=True) as connection:
             self._check_owner(connection, scenario_id, owner_token)
             connection.execute(
                 scenarios.update()
@@ -240,11 +388,18 @@ class Store:
             return _record(self._existing_row(connection, scenario_id))
 
     def delete(self, scenario_id: str, owner_token: str) -> None:
-        """Delete the scenario and its cached results (owner only); its children keep their parent_id."""
-        with transaction(self._engine, write=True) as connection:
+        """Delete the scenario and its cached results (owner only); its children keep their parent_id.
+
+        Of two deletes of one scenario at once, exactly one succeeds and the other is NotFound: the
+        DELETE itself must remove the row. (On PostgreSQL, READ COMMITTED, both may find the row in
+        `_check_owner`; the second DELETE then waits for the first to commit and removes nothing.)
+        """
+        with self._transaction(write=True) as connection:
             self._check_owner(connection, scenario_id, owner_token)
             connection.execute(scenario_results.delete().where(scenario_results.c.scenario_id == scenario_id))
-            connection.execute(scenarios.delete().where(scenarios.c.id == scenario_id))
+            deleted = connection.execute(scenarios.delete().where(scenarios.c.id == scenario_id)).rowcount
+            if deleted != 1:
+                raise NotFound(f"scenario {scenario_id!r} not found")  # rolls back the results' deletion too
 
     # -- cached results --------------------------------------------------------------------------
 
@@ -253,7 +408,7 @@ class Store:
         _check_engine_version(engine_version)
         if not is_scenario_id(scenario_id):
             return None
-        with transaction(self._engine, write=False) as connection:
+        with self._transaction(write=False) as connection:
             text = connection.execute(
                 sa.select(scenario_results.c.result_json).where(
                     scenario_results.c.scenario_id == scenario_id,
@@ -281,7 +436,7 @@ class Store:
             "created_at": _utcnow(),
         }
         try:
-            with transaction(self._engine, write=True) as connection:
+            with self._transaction(write=True) as connection:
                 self._existing_row(connection, scenario_id)
                 insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
                     scenario_results

@@ -178,7 +178,11 @@ export function toast(message, kind = "info") {
   setTimeout(() => el.remove(), 3200);
 }
 
+// One CSV cell. Text beginning with = + - @ (or a tab / carriage return) would be read as a formula
+// by a spreadsheet ("CSV injection"): it gets a leading single quote, which makes it plain text.
+// Numbers stay numbers (a negative number is not text).
 export function csvCell(v) {
-  const s = v === null || v === undefined ? "" : String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  let s = v === null || v === undefined ? "" : String(v);
+  if (typeof v !== "number" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }

@@ -7,23 +7,28 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dse.api.cpu import json_from_cpu_pool
-from dse.api.deps import CatalogDep, StoreDep
+from dse.api.deps import CatalogDep, SaveQuota, SaveQuotaDep, StoreDep
 from dse.scenarios.base import EvaluationResult, StrictModel
 from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
 from dse.services.evaluation import cached_evaluation
-from dse.store import ScenarioRecord
+from dse.store import ScenarioRecord, ScenarioSummary, scenario_id_for
 
 
-class ScenarioOut(BaseModel):
+class ScenarioSummaryOut(BaseModel):
+    """A saved scenario as listings show it: never its document (open it by id for that)."""
+
     id: str
     kind: str
     name: str
-    parent_id: str | None
+    parent_id: str | None = Field(description="The scenario this one was edited from, if any.")
     created_at: datetime
     updated_at: datetime
     revision: int
-    document: dict[str, Any]
     share_url: str = Field(description="The page that opens this scenario for anyone.")
+
+
+class ScenarioOut(ScenarioSummaryOut):
+    document: dict[str, Any]
 
 
 class SavedScenario(ScenarioOut):
@@ -32,7 +37,7 @@ class SavedScenario(ScenarioOut):
 
 
 class ScenarioPage(BaseModel):
-    items: list[ScenarioOut]
+    items: list[ScenarioSummaryOut]
     total: int
     limit: int
     offset: int
@@ -47,7 +52,7 @@ class ForkRequest(StrictModel):
     inputs: dict[str, Any] | None = Field(None, description="Replaces the parent's inputs when given.")
 
 
-def _out(record: ScenarioRecord) -> dict[str, Any]:
+def _summary(record: ScenarioSummary | ScenarioRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "kind": record.kind,
@@ -56,9 +61,12 @@ def _out(record: ScenarioRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "revision": record.revision,
-        "document": record.document,
         "share_url": f"/s/{record.id}",
     }
+
+
+def _out(record: ScenarioRecord) -> dict[str, Any]:
+    return {**_summary(record), "document": record.document}
 
 
 def _etag(record: ScenarioRecord) -> str:
@@ -69,8 +77,15 @@ def build_router(document_type: Any) -> APIRouter:
     router = APIRouter(prefix="/scenarios", tags=["scenarios"])
     OwnerToken = Annotated[str, Header(alias="X-Owner-Token", description="The token returned at creation.")]
 
-    def _save(store: Any, document: Any, parent_id: str | None, response: Response) -> SavedScenario:
-        result = store.save(document_json(document), parent_id=parent_id)
+    def _save(
+        store: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota
+    ) -> SavedScenario:
+        content = document_json(document)
+        if quota.spent() and not store.exists(scenario_id_for(content)):
+            quota.check()  # refuses: a new scenario beyond the quota (saving known content stays free)
+        result = store.save(content, parent_id=parent_id)
+        if result.created:
+            quota.spend()
         response.status_code = 201 if result.created else 200
         response.headers["Location"] = f"/api/v1/scenarios/{result.record.id}"
         return SavedScenario(**_out(result.record), created=result.created, owner_token=result.owner_token)
@@ -80,10 +95,16 @@ def build_router(document_type: Any) -> APIRouter:
         document: Annotated[document_type, Body()],
         store: StoreDep,
         response: Response,
+        quota: SaveQuotaDep,
         parent: Annotated[str | None, Query(max_length=64, description="Id of the scenario this edits.")] = None,
     ) -> SavedScenario:
-        """Saves a document; the same content saved twice gets the same id."""
-        return _save(store, document, parent, response)
+        """Saves a document; the same content saved twice gets the same id.
+
+        Free text is bounded per field (422 naming it): the name 200 characters; in the inputs ids
+        128, names 200, sources and notes 4000, other strings 1000. A client may create
+        `save_quota_per_day` new scenarios a day (429 with Retry-After beyond).
+        """
+        return _save(store, document, parent, response, quota)
 
     @router.get("", name="list_scenarios", response_model=ScenarioPage)
     def list_scenarios(
@@ -92,9 +113,13 @@ def build_router(document_type: Any) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> ScenarioPage:
+        """Summaries of saved scenarios, newest first (no documents: `GET /scenarios/{id}` has it)."""
         page = store.list(kind=kind, limit=limit, offset=offset)
         return ScenarioPage(
-            items=[ScenarioOut(**_out(r)) for r in page.items], total=page.total, limit=page.limit, offset=page.offset
+            items=[ScenarioSummaryOut(**_summary(s)) for s in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
         )
 
     @router.get(
@@ -132,7 +157,9 @@ def build_router(document_type: Any) -> APIRouter:
         return Response(status_code=204)
 
     @router.post("/{scenario_id}/fork", name="fork_scenario", status_code=201, response_model=SavedScenario)
-    def fork(scenario_id: str, request: ForkRequest, store: StoreDep, response: Response) -> SavedScenario:
+    def fork(
+        scenario_id: str, request: ForkRequest, store: StoreDep, response: Response, quota: SaveQuotaDep
+    ) -> SavedScenario:
         """Saves an edited copy that points at its parent; anyone may fork."""
         parent = store.get(scenario_id)
         raw = dict(parent.document)
@@ -140,6 +167,6 @@ def build_router(document_type: Any) -> APIRouter:
             raw["name"] = request.name
         if request.inputs is not None:
             raw["inputs"] = request.inputs
-        return _save(store, parse_document(raw), parent.id, response)
+        return _save(store, parse_document(raw), parent.id, response, quota)
 
     return router

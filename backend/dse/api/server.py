@@ -1,0 +1,81 @@
+"""Running the app under uvicorn, with a deadline for a request's headers.
+
+uvicorn closes an idle keep-alive connection after `timeout_keep_alive`, but waits for ever for a
+request line and headers that never finish: a client opening connections and sending a header
+byte now and then ("slowloris") holds them all open. `HeaderTimeoutH11Protocol` closes a
+connection whose request line and headers are not complete `header_timeout_s` after they began
+(or after the connection opened) with a 408. Bodies are bounded by size
+(`BodyLimitMiddleware`), and the event loop never waits for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from dse.settings import Settings
+
+logger = logging.getLogger("dse.api")
+
+_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+
+
+class HeaderTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, closing connections whose headers take longer than `header_timeout_s`."""
+
+    header_timeout_s: float = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._header_timer: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._arm_header_timer()  # still reading a request line and headers: the clock runs
+        else:
+            self._cancel_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_timed_out)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_timed_out(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a response is being sent; its own completion arms the keep-alive timer
+        logger.info("closing a connection whose request headers took over %g s", self.header_timeout_s)
+        self.transport.write(_REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutH11Protocol]:
+    return type("HeaderTimeoutH11Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout_s": seconds})
+
+
+def server_config(app: Any, settings: Settings, *, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration `dse serve` runs: h11 with the header deadline of `settings`."""
+    return uvicorn.Config(
+        app, host=host, port=port, http=protocol_with_header_timeout(settings.header_timeout_s), **options
+    )
+
+
+def serve(app: Any, settings: Settings, *, host: str, port: int) -> None:
+    uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="warning")).run()
