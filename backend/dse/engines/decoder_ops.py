@@ -123,7 +123,15 @@ class PricedOp:
     compute_s: Num
     memory_s: Num
     link_s: Num
-    bound: Num
+    #: The device's pricing of the op (None for a collective on the links).
+    cost: OpTime | None = None
+
+    @property
+    def bound(self) -> Num:
+        """Worked out only when asked for (the per-op table): sweeps need the times alone."""
+        if self.cost is None:
+            return 0.0 * np.asarray(self.link_s) + BOUND_LINK
+        return self.cost.bound
 
 
 BOUND_NAMES: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
@@ -169,20 +177,26 @@ def decoder_layer_ops(
     norm_params = (2.0 if layernorm else 1.0) * h
     ffn_in = (2.0 if gated_ffn else 1.0) * ffn_hidden_size  # gate and up columns
 
-    def norm() -> OpCost:
-        return OpCost(flop=norm_flop * tokens * h, bytes_moved=2.0 * tokens * h * act + norm_params * weight_bytes)
-
+    # Each count is written as (the per-token or per-score coefficient, a scalar unless the model is
+    # swept) times the swept quantity, so a sweep over batch and lengths pays one pass per term.
+    tokens_h_act = tokens * (h * act)
+    norm = OpCost(flop=tokens * (norm_flop * h), bytes_moved=tokens_h_act * 2.0 + norm_params * weight_bytes)
     qkv_columns = (h + kv_width) / tp
-    scores = batch * heads_rank * query_tokens * context_tokens  # score elements per rank
-    kv_read = batch * kv_heads_rank * head_dim * context_tokens * kv_cache_bytes  # K (or V) per rank
-    attention_flop = 2.0 * batch * query_tokens * heads_rank * head_dim * context_tokens
+    tokens_context = tokens * context_tokens
+    scores = tokens_context * heads_rank  # score elements per rank
+    kv_read = (batch * context_tokens) * (kv_heads_rank * head_dim * kv_cache_bytes)  # K (or V) per rank
+    attention_flop = tokens_context * (2.0 * heads_rank * head_dim)
     ffn_act_flop = SWIGLU_FLOP_PER_ELEMENT if gated_ffn else GELU_FLOP_PER_ELEMENT
-    all_reduce_bytes = np.where(np.asarray(tp) > 1.0, tokens * h * act, 0.0)
+    if np.ndim(tp) == 0:
+        all_reduce_bytes: Num = tokens_h_act if float(tp) > 1.0 else 0.0 * tokens_h_act
+    else:
+        all_reduce_bytes = np.where(np.asarray(tp) > 1.0, tokens_h_act, 0.0)
     qkv_gemms: tuple[tuple[Num, Num, Num], ...] = (
         ((tokens, qkv_columns, h),)
         if fused_qkv
         else ((tokens, h / tp, h), (tokens, kv_width / 2.0 / tp, h), (tokens, kv_width / 2.0 / tp, h))
     )
+    q_bytes = tokens * (h / tp * act)  # the queries read (or the context written) per rank
     shape = AttentionShape(
         batch=batch,
         heads=heads_rank,
@@ -191,55 +205,46 @@ def decoder_layer_ops(
         context_tokens=context_tokens,
         head_dim=head_dim,
         kv_cache_bytes=kv_cache_bytes,
-        io_bytes=2.0 * tokens * h / tp * act,
+        io_bytes=2.0 * q_bytes,
         prefill=prefill,
     )
+    scores_bytes = scores * act
+    attention_bytes = q_bytes + kv_read + scores_bytes  # score: Q, K, scores out; context: scores, V, out
+    all_reduce = OpCost(flop=tokens * (h * (tp - 1.0) / tp), bytes_moved=0.0, link_bytes=all_reduce_bytes)
     return {
-        "norm_attn": norm(),
+        "norm_attn": norm,
         "qkv": OpCost(
-            flop=2.0 * tokens * h * qkv_columns,
+            flop=tokens * (2.0 * h * qkv_columns),
             bytes_moved=h * qkv_columns * weight_bytes
-            + tokens * h * act
-            + tokens * h / tp * act
-            + tokens * kv_width / tp * kv_cache_bytes,  # Q out, new K/V appended to the cache
+            + tokens * (h * act + h / tp * act + kv_width / tp * kv_cache_bytes),  # Q out, new K/V into the cache
             kernels=1.0 if fused_qkv else 3.0,
             gemms=qkv_gemms,
         ),
-        "score": OpCost(
-            flop=attention_flop,
-            bytes_moved=tokens * h / tp * act + kv_read + scores * act,
-            attention=shape,
-        ),
-        "softmax": OpCost(flop=SOFTMAX_FLOP_PER_ELEMENT * scores, bytes_moved=2.0 * scores * act, attention=shape),
-        "context": OpCost(
-            flop=attention_flop,
-            bytes_moved=scores * act + kv_read + tokens * h / tp * act,
-            attention=shape,
-        ),
+        "score": OpCost(flop=attention_flop, bytes_moved=attention_bytes, attention=shape),
+        "softmax": OpCost(flop=scores * SOFTMAX_FLOP_PER_ELEMENT, bytes_moved=scores_bytes * 2.0, attention=shape),
+        "context": OpCost(flop=attention_flop, bytes_moved=attention_bytes, attention=shape),
         "out_proj": OpCost(
-            flop=2.0 * tokens * h * h / tp,
-            bytes_moved=h * h / tp * weight_bytes + tokens * h / tp * act + tokens * h * act,
+            flop=tokens * (2.0 * h * h / tp),
+            bytes_moved=h * h / tp * weight_bytes + tokens * (h / tp * act + h * act),
             gemms=((tokens, h / tp, h),),
         ),
-        "all_reduce_attn": OpCost(flop=tokens * h * (tp - 1.0) / tp, bytes_moved=0.0, link_bytes=all_reduce_bytes),
-        "norm_ffn": norm(),
+        "all_reduce_attn": all_reduce,
+        "norm_ffn": norm,
         "ffn_up": OpCost(
-            flop=2.0 * tokens * h * ffn_in / tp,
-            bytes_moved=h * ffn_in / tp * weight_bytes + tokens * h * act + tokens * ffn_in / tp * act,
+            flop=tokens * (2.0 * h * ffn_in / tp),
+            bytes_moved=h * ffn_in / tp * weight_bytes + tokens * (h * act + ffn_in / tp * act),
             gemms=((tokens, ffn_in / tp, h),),
         ),
         "ffn_act": OpCost(
-            flop=ffn_act_flop * tokens * ffn_hidden_size / tp,
-            bytes_moved=tokens * (ffn_in + ffn_hidden_size) / tp * act,
+            flop=tokens * (ffn_act_flop * ffn_hidden_size / tp),
+            bytes_moved=tokens * ((ffn_in + ffn_hidden_size) / tp * act),
         ),
         "ffn_down": OpCost(
-            flop=2.0 * tokens * ffn_hidden_size * h / tp,
-            bytes_moved=ffn_hidden_size * h / tp * weight_bytes
-            + tokens * ffn_hidden_size / tp * act
-            + tokens * h * act,
+            flop=tokens * (2.0 * ffn_hidden_size * h / tp),
+            bytes_moved=ffn_hidden_size * h / tp * weight_bytes + tokens * (ffn_hidden_size / tp * act + h * act),
             gemms=((tokens, h, ffn_hidden_size / tp),),
         ),
-        "all_reduce_ffn": OpCost(flop=tokens * h * (tp - 1.0) / tp, bytes_moved=0.0, link_bytes=all_reduce_bytes),
+        "all_reduce_ffn": all_reduce,
     }
 
 
@@ -260,6 +265,7 @@ def price_layer_ops(
     latency. `bound` says what sets each op's time (the device's BOUND_* codes).
     """
     priced: dict[str, PricedOp] = {}
+    fused_halves: dict[int, OpTime] = {}  # one fused attention kernel per shape, shared by score and context
     for name, op in ops.items():
         op_class = OP_CLASS[name]
         if op_class == "link":
@@ -270,9 +276,7 @@ def price_layer_ops(
                 latency_s=link_latency_s,
             )
             zero = 0.0 * np.asarray(link_s)
-            priced[name] = PricedOp(
-                time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s, bound=zero + BOUND_LINK
-            )
+            priced[name] = PricedOp(time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s)
             continue
         if device.stack is None:
             cost = device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class=op_class)
@@ -281,9 +285,9 @@ def price_layer_ops(
         elif op_class == "vector":
             cost = _vector_time(device, name, op)
         else:
-            cost = _attention_time(device, name, op)
+            cost = _attention_time(device, op, fused_halves)
         priced[name] = PricedOp(
-            time_s=cost.time_s, compute_s=cost.compute_s, memory_s=cost.memory_s, link_s=0.0, bound=cost.bound
+            time_s=cost.time_s, compute_s=cost.compute_s, memory_s=cost.memory_s, link_s=0.0, cost=cost
         )
     return priced
 
@@ -321,12 +325,21 @@ def _vector_time(device: Device, name: str, op: OpCost) -> OpTime:
     return device.elementwise_time_s(op.flop, op.bytes_moved, fused=name in device.stack.fused_ops)
 
 
-def _attention_time(device: Device, name: str, op: OpCost) -> OpTime:
+def _attention_time(device: Device, op: OpCost, fused_halves: dict[int, OpTime]) -> OpTime:
     """Score or context: half of one fused kernel, or one eager batched GEMV (see the module docstring)."""
     shape = op.attention
     if shape is None:
         return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="attention")
     fused = _fused_attention(device, shape)
+    if fused and id(shape) in fused_halves:
+        return fused_halves[id(shape)]
+    cost = _attention_cost(device, op, shape, fused)
+    if fused:
+        fused_halves[id(shape)] = cost
+    return cost
+
+
+def _attention_cost(device: Device, op: OpCost, shape: AttentionShape, fused: bool) -> OpTime:
     whole: OpTime | None
     if shape.prefill:
         whole = device.prefill_attention_time_s(
