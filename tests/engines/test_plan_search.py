@@ -296,26 +296,14 @@ def test_measured_links_count_only_pairs_inside_a_group():
 def test_twin_plans_are_listed_once():
     """Megatron-SP at tp 1 is no sequence parallelism, and with one pipeline stage GPipe runs like 1F1B:
     the top list shows each distinct plan once (time, memory and the plan's effective choices)."""
-    result = search_plans(
-        model=MODEL, cluster=a100_cluster(1), global_batch_size=BATCH, sequence_length=SEQUENCE, space=SPACE, top_k=30
-    )
+    result = search_plans(model=MODEL, cluster=a100_cluster(1), global_batch_size=BATCH, sequence_length=SEQUENCE,
+                          space=SPACE, top_k=30)
     plans, evaluation = result.top.plans, result.top.evaluation
-    fields = (
-        "data_parallel",
-        "tensor_parallel",
-        "pipeline_parallel",
-        "sequence_parallel_degree",
-        "micro_batch_size",
-        "zero_stage",
-        "recompute",
-        "flash_attention",
-    )
+    fields = ("data_parallel", "tensor_parallel", "pipeline_parallel", "sequence_parallel_degree",
+              "micro_batch_size", "zero_stage", "recompute", "flash_attention")
     keys = [
-        (
-            *(float(np.asarray(getattr(plans, f))[i]) for f in fields),
-            float(evaluation.iteration_time_s[i]),
-            float(evaluation.memory_total_bytes[i]),
-        )
+        (*(float(np.asarray(getattr(plans, f))[i]) for f in fields),
+         float(evaluation.iteration_time_s[i]), float(evaluation.memory_total_bytes[i]))
         for i in range(len(result.top))
     ]
     assert len(set(keys)) == len(keys)

@@ -137,15 +137,8 @@ def test_recomputation_rebuilds_one_layer_at_a_time(h, a):
     sbh = s * b * h
     working = {
         code: layer_activation_bytes(
-            sequence_length=s,
-            micro_batch_size=b,
-            hidden_size=h,
-            num_heads=a,
-            num_kv_heads=a,
-            ffn_hidden_size=4 * h,
-            gated_ffn=0.0,
-            tensor_parallel=t,
-            recompute=code,
+            sequence_length=s, micro_batch_size=b, hidden_size=h, num_heads=a, num_kv_heads=a,
+            ffn_hidden_size=4 * h, gated_ffn=0.0, tensor_parallel=t, recompute=code,
         ).recompute_working_set
         for code in (Recompute.NONE, Recompute.SELECTIVE, Recompute.FULL)
     }
