@@ -513,9 +513,16 @@ def fit_attention_decode(data: dict[str, Any], launch_overhead_s: float) -> dict
     b, hkv, s, d, tensors, t = arr.T
     dev = DEVICES[data["accelerator"]]
     w = BYTES[data["dtype"]]
-    # one parameter, closed form: the bandwidth fraction that matches the summed time (launch cost known)
-    total_bytes = float(np.sum(b * hkv * s * d * w * tensors))
-    eta = total_bytes / (dev["bandwidth"] * float(np.sum(t - launch_overhead_s)))
+    # one parameter (launch cost known), least squares on log(time) like every other family: the
+    # bandwidth fraction at which the mean of log(predicted / measured) is zero (bisection; the mean
+    # falls monotonically as eta grows)
+    kv_bytes = b * hkv * s * d * w * tensors
+    lo, hi = 1e-3, 1.0
+    for _ in range(100):
+        eta = 0.5 * (lo + hi)
+        pred = kv_bytes / (dev["bandwidth"] * eta) + launch_overhead_s
+        lo, hi = (eta, hi) if float(np.mean(np.log(pred / t))) > 0.0 else (lo, eta)
+    eta = 0.5 * (lo + hi)
     model = AttentionKernelModel(peak_flops_per_s=dev["fp16"], memory_bandwidth_bytes_per_s=dev["bandwidth"],
                                  decode_memory_efficiency=eta, launch_overhead_s=launch_overhead_s)  # fmt: skip
     model = _rounded(model)

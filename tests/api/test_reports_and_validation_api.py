@@ -64,3 +64,17 @@ def test_validation_endpoints(client):
 def test_sweep_axes_lists_numeric_inputs_with_their_values(client):
     axes = client.post("/api/v1/sweep/axes", json=KINDS["inference"].examples()[0]).json()
     assert axes["batch_size"] == KINDS["inference"].examples()[0]["inputs"]["batch_size"]
+
+
+def test_calibration_charts_endpoint(client):
+    charts = client.get("/api/v1/calibration").json()
+    keys = {c["key"] for c in charts}
+    assert {"a100-80gb.fp16.vidur-pytorch.gemm", "h100-sxm.fp16.flash-attention-3.attention_fwd"} <= keys
+    for chart in charts:
+        figure = chart["figure"]
+        assert (
+            figure["data"] and figure["layout"]["xaxis"]["title"]["text"] and figure["layout"]["yaxis"]["title"]["text"]
+        )
+        names = [t["name"] for t in figure["data"]]
+        assert any(n.startswith("measured") for n in names) and any(n.startswith("model") for n in names)
+        assert chart["source"] and chart["rows"] > 0 and chart["max_abs_pct_error"] >= chart["mean_abs_pct_error"]

@@ -373,5 +373,6 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     text = page.locator("section[data-kind='inference']").inner_text()
     assert "NeuPIMs" in text and "±15%" in text
     page.wait_for_selector("[data-figure='validation-errors'] .main-svg")
+    page.wait_for_selector("[data-figure='calibration-a100-80gb.fp16.vidur-pytorch.gemm'] .main-svg")
     screenshot(page, "validation", docs=True)
     assert not page.console_errors, page.console_errors

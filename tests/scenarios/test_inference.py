@@ -64,3 +64,35 @@ def test_invalid_inputs_name_the_field() -> None:
     assert _error(system="npu_pim_blocked", memory="hbm3-stack").field == "memory"
     assert _error(model="gpt3-7b", prompt_tokens=2000, output_tokens=100).field == "output_tokens"
     assert _error(model="no-such-model").field == "model"
+
+
+def test_software_stack_defaults_shows_in_notes_and_null_is_the_roofline() -> None:
+    base = {
+        "model": "llama2-7b",
+        "system": "gpu_only",
+        "accelerator": "a100-80gb",
+        "memory": None,
+        "batch_size": 1,
+        "prompt_tokens": 128,
+        "output_tokens": 128,
+    }
+    catalog = default_catalog()
+    default = KIND.resolve(KIND.inputs_model.model_validate(base), catalog)
+    assert default.software_stack is not None and default.software_stack.id == "vllm-cuda-graphs"
+    result = KIND.evaluate(default)
+    assert any("software stack vllm-cuda-graphs" in note for note in result.notes)
+    roofline = KIND.resolve(KIND.inputs_model.model_validate({**base, "software_stack": None}), catalog)
+    assert roofline.software_stack is None
+    eager = KIND.resolve(KIND.inputs_model.model_validate({**base, "software_stack": "pytorch-eager"}), catalog)
+    times = [float(KIND.compute(r)["time_per_output_token_s"]) for r in (default, roofline, eager)]
+    assert len(set(times)) == 3 and times[2] > times[0]  # host overheads make eager slower
+
+
+def test_sweep_over_the_stack_launch_cost() -> None:
+    inputs = KIND.inputs_model.model_validate(
+        {"model": "llama2-7b", "system": "gpu_only", "accelerator": "h100-sxm", "memory": None}
+    )
+    axes = [SweepAxis(path="software_stack.elementwise_launch_overhead_s", values=[1e-6, 3e-6, 30e-6])]
+    result = run_sweep(KIND, inputs, default_catalog(), axes)
+    tpot = result.metrics["time_per_output_token_s"]
+    assert tpot[0] < tpot[1] < tpot[2]

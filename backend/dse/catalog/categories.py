@@ -7,6 +7,7 @@ from dse.specs.hardware import AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
 from dse.specs.network import InterconnectSpec, SSDSpec
+from dse.specs.stacks import SoftwareStackSpec
 from dse.specs.workloads import GraphDatasetSpec, RLWorkloadSpec
 
 CATEGORY_SPECS: dict[str, type] = {
@@ -19,4 +20,5 @@ CATEGORY_SPECS: dict[str, type] = {
     "rl_workloads": RLWorkloadSpec,
     "graph_datasets": GraphDatasetSpec,
     "diffusion": DiffusionPipelineSpec,
+    "stacks": SoftwareStackSpec,
 }

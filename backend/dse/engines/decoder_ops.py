@@ -16,6 +16,19 @@ d_ff FFN width, w bytes per element, tp tensor-parallel ranks:
 Element-wise ops (norms, softmax, activation) count a few FLOP per element; they are bound by
 memory traffic and the per-kernel overhead, so the exact count does not matter. Every argument
 broadcasts (numpy arrays welcome); no Python loop over design points.
+
+Each matrix op also carries its GEMM shapes per rank (M = B*q tokens, N output columns, K input
+columns; one per kernel launch) and the attention ops their shape, so that a device with a software
+stack and fitted kernel models (`Device.gemm_time_s`, `prefill_attention_time_s`,
+`decode_attention_time_s`, `elementwise_time_s`) prices them by shape:
+
+    matrix ops       sum over the op's GEMMs of the fitted GEMM time (wave quantization, launch)
+    attention        prefill: one FlashAttention kernel (causal) when the stack has it, split evenly
+                     between score and context, softmax inside it (no time of its own); decode: the
+                     fitted decode model (eager: one batched GEMV per K and per V; paged: one kernel
+                     for both), or the roofline on the KV-cache bytes when there is no decode fit
+    element-wise     memory-bound + the stack's launch cost; an op the stack fuses costs no launch
+Without a stack every op takes today's roofline (`Device.op_time_s`).
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from dse.engines.collectives import all_reduce_time
-from dse.engines.device import BOUND_LINK, Device, OpClass
+from dse.engines.device import BOUND_LINK, Device, OpClass, OpTime
 from dse.specs.common import Num
 
 #: The ops of one decoder block, in execution order.
@@ -80,6 +93,26 @@ class OpCost:
     link_bytes: Num = 0.0
     #: Kernel launches the op takes (the per-kernel overhead is paid this many times).
     kernels: Num = 1.0
+    #: The GEMMs of a matrix op, (M, N, K) per rank, one per kernel launch.
+    gemms: tuple[tuple[Num, Num, Num], ...] = ()
+    #: The shape of an attention op (score, softmax, context).
+    attention: AttentionShape | None = None
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    """Attention of one rank: B requests, q queries each against kv keys, per-rank (KV) heads."""
+
+    batch: Num
+    heads: Num
+    kv_heads: Num
+    query_tokens: Num
+    context_tokens: Num
+    head_dim: Num
+    kv_cache_bytes: Num
+    #: Bytes of the queries read and the outputs written (per rank).
+    io_bytes: Num
+    prefill: bool
 
 
 @dataclass(frozen=True)
@@ -90,7 +123,15 @@ class PricedOp:
     compute_s: Num
     memory_s: Num
     link_s: Num
-    bound: Num
+    #: The device's pricing of the op (None for a collective on the links).
+    cost: OpTime | None = None
+
+    @property
+    def bound(self) -> Num:
+        """Worked out only when asked for (the per-op table): sweeps need the times alone."""
+        if self.cost is None:
+            return 0.0 * np.asarray(self.link_s) + BOUND_LINK
+        return self.cost.bound
 
 
 BOUND_NAMES: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
@@ -112,6 +153,7 @@ def decoder_layer_ops(
     activation_bytes: Num,
     kv_cache_bytes: Num,
     fused_qkv: bool = True,
+    prefill: bool = False,
 ) -> dict[str, OpCost]:
     """FLOP and bytes of every op of one decoder layer on one tensor-parallel rank.
 
@@ -120,6 +162,8 @@ def decoder_layer_ops(
     weight_bytes / activation_bytes / kv_cache_bytes: bytes per element of each tensor kind.
     Attention is counted dense (no causal halving). fused_qkv=False
     launches Q, K and V as three kernels (eager PyTorch, as in LLMCompass's reference runs).
+    prefill: the queries are the prompt itself (causal attention, one FlashAttention kernel when the
+    device's stack has one); otherwise each query attends to a KV cache (decode).
     """
     tp = tensor_parallel
     h = hidden_size
@@ -133,55 +177,74 @@ def decoder_layer_ops(
     norm_params = (2.0 if layernorm else 1.0) * h
     ffn_in = (2.0 if gated_ffn else 1.0) * ffn_hidden_size  # gate and up columns
 
-    def norm() -> OpCost:
-        return OpCost(flop=norm_flop * tokens * h, bytes_moved=2.0 * tokens * h * act + norm_params * weight_bytes)
-
+    # Each count is written as (the per-token or per-score coefficient, a scalar unless the model is
+    # swept) times the swept quantity, so a sweep over batch and lengths pays one pass per term.
+    tokens_h_act = tokens * (h * act)
+    norm = OpCost(flop=tokens * (norm_flop * h), bytes_moved=tokens_h_act * 2.0 + norm_params * weight_bytes)
     qkv_columns = (h + kv_width) / tp
-    scores = batch * heads_rank * query_tokens * context_tokens  # score elements per rank
-    kv_read = batch * kv_heads_rank * head_dim * context_tokens * kv_cache_bytes  # K (or V) per rank
-    attention_flop = 2.0 * batch * query_tokens * heads_rank * head_dim * context_tokens
+    tokens_context = tokens * context_tokens
+    scores = tokens_context * heads_rank  # score elements per rank
+    kv_read = (batch * context_tokens) * (kv_heads_rank * head_dim * kv_cache_bytes)  # K (or V) per rank
+    attention_flop = tokens_context * (2.0 * heads_rank * head_dim)
     ffn_act_flop = SWIGLU_FLOP_PER_ELEMENT if gated_ffn else GELU_FLOP_PER_ELEMENT
-    all_reduce_bytes = np.where(np.asarray(tp) > 1.0, tokens * h * act, 0.0)
+    if np.ndim(tp) == 0:
+        all_reduce_bytes: Num = tokens_h_act if float(tp) > 1.0 else 0.0 * tokens_h_act
+    else:
+        all_reduce_bytes = np.where(np.asarray(tp) > 1.0, tokens_h_act, 0.0)
+    qkv_gemms: tuple[tuple[Num, Num, Num], ...] = (
+        ((tokens, qkv_columns, h),)
+        if fused_qkv
+        else ((tokens, h / tp, h), (tokens, kv_width / 2.0 / tp, h), (tokens, kv_width / 2.0 / tp, h))
+    )
+    q_bytes = tokens * (h / tp * act)  # the queries read (or the context written) per rank
+    shape = AttentionShape(
+        batch=batch,
+        heads=heads_rank,
+        kv_heads=kv_heads_rank,
+        query_tokens=query_tokens,
+        context_tokens=context_tokens,
+        head_dim=head_dim,
+        kv_cache_bytes=kv_cache_bytes,
+        io_bytes=2.0 * q_bytes,
+        prefill=prefill,
+    )
+    scores_bytes = scores * act
+    attention_bytes = q_bytes + kv_read + scores_bytes  # score: Q, K, scores out; context: scores, V, out
+    all_reduce = OpCost(flop=tokens * (h * (tp - 1.0) / tp), bytes_moved=0.0, link_bytes=all_reduce_bytes)
     return {
-        "norm_attn": norm(),
+        "norm_attn": norm,
         "qkv": OpCost(
-            flop=2.0 * tokens * h * qkv_columns,
+            flop=tokens * (2.0 * h * qkv_columns),
             bytes_moved=h * qkv_columns * weight_bytes
-            + tokens * h * act
-            + tokens * h / tp * act
-            + tokens * kv_width / tp * kv_cache_bytes,  # Q out, new K/V appended to the cache
+            + tokens * (h * act + h / tp * act + kv_width / tp * kv_cache_bytes),  # Q out, new K/V into the cache
             kernels=1.0 if fused_qkv else 3.0,
+            gemms=qkv_gemms,
         ),
-        "score": OpCost(
-            flop=attention_flop,
-            bytes_moved=tokens * h / tp * act + kv_read + scores * act,
-        ),
-        "softmax": OpCost(flop=SOFTMAX_FLOP_PER_ELEMENT * scores, bytes_moved=2.0 * scores * act),
-        "context": OpCost(
-            flop=attention_flop,
-            bytes_moved=scores * act + kv_read + tokens * h / tp * act,
-        ),
+        "score": OpCost(flop=attention_flop, bytes_moved=attention_bytes, attention=shape),
+        "softmax": OpCost(flop=scores * SOFTMAX_FLOP_PER_ELEMENT, bytes_moved=scores_bytes * 2.0, attention=shape),
+        "context": OpCost(flop=attention_flop, bytes_moved=attention_bytes, attention=shape),
         "out_proj": OpCost(
-            flop=2.0 * tokens * h * h / tp,
-            bytes_moved=h * h / tp * weight_bytes + tokens * h / tp * act + tokens * h * act,
+            flop=tokens * (2.0 * h * h / tp),
+            bytes_moved=h * h / tp * weight_bytes + tokens * (h / tp * act + h * act),
+            gemms=((tokens, h / tp, h),),
         ),
-        "all_reduce_attn": OpCost(flop=tokens * h * (tp - 1.0) / tp, bytes_moved=0.0, link_bytes=all_reduce_bytes),
-        "norm_ffn": norm(),
+        "all_reduce_attn": all_reduce,
+        "norm_ffn": norm,
         "ffn_up": OpCost(
-            flop=2.0 * tokens * h * ffn_in / tp,
-            bytes_moved=h * ffn_in / tp * weight_bytes + tokens * h * act + tokens * ffn_in / tp * act,
+            flop=tokens * (2.0 * h * ffn_in / tp),
+            bytes_moved=h * ffn_in / tp * weight_bytes + tokens * (h * act + ffn_in / tp * act),
+            gemms=((tokens, ffn_in / tp, h),),
         ),
         "ffn_act": OpCost(
-            flop=ffn_act_flop * tokens * ffn_hidden_size / tp,
-            bytes_moved=tokens * (ffn_in + ffn_hidden_size) / tp * act,
+            flop=tokens * (ffn_act_flop * ffn_hidden_size / tp),
+            bytes_moved=tokens * ((ffn_in + ffn_hidden_size) / tp * act),
         ),
         "ffn_down": OpCost(
-            flop=2.0 * tokens * ffn_hidden_size * h / tp,
-            bytes_moved=ffn_hidden_size * h / tp * weight_bytes
-            + tokens * ffn_hidden_size / tp * act
-            + tokens * h * act,
+            flop=tokens * (2.0 * ffn_hidden_size * h / tp),
+            bytes_moved=ffn_hidden_size * h / tp * weight_bytes + tokens * (ffn_hidden_size / tp * act + h * act),
+            gemms=((tokens, h, ffn_hidden_size / tp),),
         ),
-        "all_reduce_ffn": OpCost(flop=tokens * h * (tp - 1.0) / tp, bytes_moved=0.0, link_bytes=all_reduce_bytes),
+        "all_reduce_ffn": all_reduce,
     }
 
 
@@ -202,6 +265,7 @@ def price_layer_ops(
     latency. `bound` says what sets each op's time (the device's BOUND_* codes).
     """
     priced: dict[str, PricedOp] = {}
+    fused_halves: dict[int, OpTime] = {}  # one fused attention kernel per shape, shared by score and context
     for name, op in ops.items():
         op_class = OP_CLASS[name]
         if op_class == "link":
@@ -212,15 +276,100 @@ def price_layer_ops(
                 latency_s=link_latency_s,
             )
             zero = 0.0 * np.asarray(link_s)
-            priced[name] = PricedOp(
-                time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s, bound=zero + BOUND_LINK
-            )
+            priced[name] = PricedOp(time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s)
             continue
-        cost = device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class=op_class)
+        if device.stack is None:
+            cost = device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class=op_class)
+        elif op_class == "matrix":
+            cost = _matrix_time(device, op)
+        elif op_class == "vector":
+            cost = _vector_time(device, name, op)
+        else:
+            cost = _attention_time(device, op, fused_halves)
         priced[name] = PricedOp(
-            time_s=cost.time_s, compute_s=cost.compute_s, memory_s=cost.memory_s, link_s=0.0, bound=cost.bound
+            time_s=cost.time_s, compute_s=cost.compute_s, memory_s=cost.memory_s, link_s=0.0, cost=cost
         )
     return priced
+
+
+def _matrix_time(device: Device, op: OpCost) -> OpTime:
+    """The op's GEMMs on the fitted GEMM model (the roofline without one)."""
+    if device.gemm is None or not op.gemms:
+        return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="matrix")
+    times = [device.gemm_time_s(m, n, k) for m, n, k in op.gemms]
+    if len(times) == 1:
+        return times[0]
+    return OpTime(
+        time_s=sum((t.time_s for t in times), start=0.0 * times[0].time_s),
+        compute_s=sum((t.compute_s for t in times), start=0.0 * times[0].time_s),
+        memory_s=sum((t.memory_s for t in times), start=0.0 * times[0].time_s),
+        overhead_s=sum((t.overhead_s for t in times), start=0.0 * times[0].time_s),
+    )
+
+
+def _fused_attention(device: Device, shape: AttentionShape) -> bool:
+    """Whether score, softmax and context run as one kernel on this device's stack."""
+    stack = device.stack
+    assert stack is not None
+    if shape.prefill:
+        return device.prefill_attention is not None
+    return stack.decode_attention_kernel == "paged-attention"
+
+
+def _vector_time(device: Device, name: str, op: OpCost) -> OpTime:
+    """Memory-bound + the stack's launch cost; softmax inside a fused attention kernel costs nothing."""
+    if op.attention is not None and _fused_attention(device, op.attention):
+        zero = 0.0 * np.asarray(op.flop)
+        return OpTime(time_s=zero, compute_s=zero, memory_s=zero, overhead_s=zero)
+    assert device.stack is not None
+    return device.elementwise_time_s(op.flop, op.bytes_moved, fused=name in device.stack.fused_ops)
+
+
+def _attention_time(device: Device, op: OpCost, fused_halves: dict[int, OpTime]) -> OpTime:
+    """Score or context: half of one fused kernel, or one eager batched GEMV (see the module docstring)."""
+    shape = op.attention
+    if shape is None:
+        return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="attention")
+    fused = _fused_attention(device, shape)
+    if fused and id(shape) in fused_halves:
+        return fused_halves[id(shape)]
+    cost = _attention_cost(device, op, shape, fused)
+    if fused:
+        fused_halves[id(shape)] = cost
+    return cost
+
+
+def _attention_cost(device: Device, op: OpCost, shape: AttentionShape, fused: bool) -> OpTime:
+    whole: OpTime | None
+    if shape.prefill:
+        whole = device.prefill_attention_time_s(
+            shape.batch, shape.heads, shape.query_tokens, shape.context_tokens, shape.head_dim, causal=True
+        )
+        if whole is None:
+            return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="attention")
+        return _half(whole)
+    decode = device.decode_attention_time_s(
+        shape.batch,
+        shape.kv_heads,
+        shape.context_tokens,
+        shape.head_dim,
+        shape.kv_cache_bytes,
+        tensors_read=2.0 if fused else 1.0,
+    )
+    if decode is not None:
+        return _half(decode) if fused else decode
+    if not fused:
+        return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="attention")
+    kv_bytes = 2.0 * shape.batch * shape.kv_heads * shape.head_dim * shape.context_tokens * shape.kv_cache_bytes
+    whole = device.op_time_s(2.0 * op.flop, kv_bytes + shape.io_bytes, kernels=1.0, op_class="attention")
+    return _half(whole)
+
+
+def _half(t: OpTime) -> OpTime:
+    """Half of one kernel's time (score and context share a fused attention kernel)."""
+    return OpTime(
+        time_s=t.time_s / 2.0, compute_s=t.compute_s / 2.0, memory_s=t.memory_s / 2.0, overhead_s=t.overhead_s / 2.0
+    )
 
 
 def kv_cache_bytes_per_token(

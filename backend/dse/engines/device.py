@@ -4,24 +4,40 @@
 rates an engine prices work with; `Device.op_time_s` is the only place where those rates meet an
 op's FLOP and bytes. Every field broadcasts (a sweep may replace any of them by an array).
 
-Today the efficiencies are one calibrated fraction per accelerator (see the spec's
-`calibration_source`); a per-op efficiency model (by op shape, dtype and software stack) plugs in
-here without touching the engines that call `op_time_s`.
+Without kernel models the efficiencies are one calibrated fraction per accelerator (see the spec's
+`calibration_source`). With a software stack (`dse.specs.stacks`) and the kernel models fitted for
+(accelerator, dtype, stack) (`dse.engines.kernels`, picked by `dse.catalog.calibration.stack_device`),
+`gemm_time_s` prices a GEMM by its shape (M, N, K), `prefill_attention_time_s` /
+`decode_attention_time_s` price attention with the fitted FlashAttention / decode models and
+`elementwise_time_s` prices a memory-bound element-wise op plus the stack's launch cost. A model
+left None falls back to the roofline `op_time_s`, so engines that never ask for one keep working.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
+from dse.engines.kernels import (
+    AttentionKernelModel,
+    GemmKernelModel,
+    attention_decode_time_s,
+    attention_prefill_time_s,
+    gemm_time_s,
+)
 from dse.specs.common import Num
-from dse.specs.hardware import AcceleratorSpec
+from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
+from dse.specs.stacks import SoftwareStackSpec
 
 #: What sets an op's roofline time: the matrix units, the vector units (element-wise ops), or
 #: attention against a KV cache (batched GEMVs, which reach less bandwidth than weight GEMMs).
 OpClass = Literal["matrix", "vector", "attention"]
+
+M = TypeVar("M", GemmKernelModel, AttentionKernelModel)
 
 #: Codes of `OpTime.bound`.
 BOUND_COMPUTE, BOUND_MEMORY, BOUND_LINK, BOUND_OVERHEAD = 0.0, 1.0, 2.0, 3.0
@@ -63,12 +79,36 @@ class Device:
     attention_memory_efficiency: Num
     #: Launch and tail cost of one kernel.
     kernel_overhead_s: Num
+    #: The software stack the kernels run under (None: the roofline alone, the accelerator's overhead).
+    stack: SoftwareStackSpec | None = None
+    #: Kernel models fitted for (accelerator, dtype, stack); None: that op class uses the roofline.
+    gemm: GemmKernelModel | None = None
+    prefill_attention: AttentionKernelModel | None = None
+    decode_attention: AttentionKernelModel | None = None
+    #: Bytes per element of the dtype the work runs in (GEMM operands without a kernel model).
+    element_bytes: float = 2.0
 
     @classmethod
-    def from_accelerator(cls, spec: AcceleratorSpec, dtype: str) -> Device:
-        """The rates of `spec` for work in `dtype` (peaks fall back to fp16 where the part lacks the dtype)."""
+    def from_accelerator(
+        cls,
+        spec: AcceleratorSpec,
+        dtype: str,
+        *,
+        stack: SoftwareStackSpec | None = None,
+        gemm: GemmKernelModel | None = None,
+        prefill_attention: AttentionKernelModel | None = None,
+        decode_attention: AttentionKernelModel | None = None,
+    ) -> Device:
+        """The rates of `spec` for work in `dtype` (peaks fall back to fp16 where the part lacks the dtype).
+
+        With a `stack`, the kernel models given (fitted for this accelerator, dtype and stack, or
+        borrowed: see dse.catalog.calibration) price GEMMs and attention; the models' peak and
+        bandwidth are the spec's own, so a sweep over the spec's numbers reaches them.
+        """
         attention = spec.attention_memory_efficiency
         vector = spec.vector_flops_per_s  # `is None`, not `or`: a sweep may make it an array
+        peak = spec.peak_for(dtype)
+        bandwidth = spec.memory_bandwidth_bytes_per_s
         return cls(
             matrix_flops_per_s=spec.peak_for(dtype),
             vector_flops_per_s=spec.peak_for(dtype) if vector is None else vector,
@@ -78,7 +118,16 @@ class Device:
             memory_efficiency=spec.memory_efficiency,
             attention_memory_efficiency=spec.memory_efficiency if attention is None else attention,
             kernel_overhead_s=spec.kernel_overhead_s,
+            stack=stack,
+            gemm=None if gemm is None else _own_rates(gemm, peak, bandwidth),
+            prefill_attention=None if prefill_attention is None else _own_rates(prefill_attention, peak, bandwidth),
+            decode_attention=None if decode_attention is None else _own_rates(decode_attention, peak, bandwidth),
+            element_bytes=BYTES_PER_ELEMENT.get(dtype, 2.0),
         )
+
+    def map_rates(self, fn: Callable[[Num], Num]) -> Device:
+        """The device with `fn` applied to every rate (the numeric fields; the stack and kernel models kept)."""
+        return dataclasses.replace(self, **{name: fn(getattr(self, name)) for name in RATE_FIELDS})  # type: ignore[arg-type]
 
     @property
     def achieved_matrix_flops_per_s(self) -> Num:
@@ -99,3 +148,79 @@ class Device:
         overhead_s = kernels * self.kernel_overhead_s
         time_s = np.maximum(compute_s, memory_s) + overhead_s
         return OpTime(time_s=time_s, compute_s=compute_s, memory_s=memory_s, overhead_s=overhead_s)
+
+    def gemm_time_s(self, m: Num, n: Num, k: Num, *, kernels: Num = 1.0) -> OpTime:
+        """C[m, n] = A[m, k] @ B[k, n]: the fitted GEMM model, or the roofline of its FLOP and bytes."""
+        if self.gemm is None:
+            w = self.element_bytes
+            return self.op_time_s(2.0 * m * n * k, (m * k + k * n + m * n) * w, kernels=kernels, op_class="matrix")
+        t = gemm_time_s(self.gemm, m, n, k)
+        launch = self.gemm.launch_overhead_s
+        return OpTime(time_s=t.time_s, compute_s=t.compute_s, memory_s=t.memory_s, overhead_s=0.0 * t.time_s + launch)
+
+    def prefill_attention_time_s(
+        self, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, *, causal: bool
+    ) -> OpTime | None:
+        """One fused (FlashAttention) kernel over q_len queries and kv_len keys; None without a model."""
+        model = self.prefill_attention
+        if model is None:
+            return None
+        time_s = attention_prefill_time_s(model, batch, heads, q_len, kv_len, head_dim, causal=causal)
+        # the fitted kernel is compute-bound by construction: all of its time is matrix-unit time
+        zero = 0.0 * time_s
+        return OpTime(time_s=time_s, compute_s=time_s, memory_s=zero, overhead_s=zero + model.launch_overhead_s)
+
+    def decode_attention_time_s(
+        self,
+        batch: Num,
+        kv_heads: Num,
+        kv_len: Num,
+        head_dim: Num,
+        bytes_per_element: Num,
+        *,
+        tensors_read: Num = 2.0,
+    ) -> OpTime | None:
+        """Decode attention streaming the KV cache (K and V: tensors_read 2); None without a model."""
+        model = self.decode_attention
+        if model is None:
+            return None
+        time_s = attention_decode_time_s(
+            model, batch, kv_heads, kv_len, head_dim, bytes_per_element, tensors_read=tensors_read
+        )
+        overhead_s = 0.0 * time_s + model.launch_overhead_s
+        return OpTime(time_s=time_s, compute_s=0.0 * time_s, memory_s=time_s - overhead_s, overhead_s=overhead_s)
+
+    def elementwise_time_s(self, flop: Num, bytes_moved: Num, *, fused: bool = False) -> OpTime:
+        """An element-wise op: its roofline on the vector units plus the stack's launch cost (none when fused).
+
+        Without a stack this is `op_time_s(..., op_class="vector")` with the accelerator's overhead.
+        """
+        if self.stack is None:
+            return self.op_time_s(flop, bytes_moved, kernels=1.0, op_class="vector")
+        compute_s = flop / (self.vector_flops_per_s * self.compute_efficiency)
+        memory_s = bytes_moved / (self.memory_bandwidth_bytes_per_s * self.memory_efficiency)
+        overhead_s = 0.0 if fused else self.stack.elementwise_launch_overhead_s
+        time_s = np.maximum(compute_s, memory_s) + overhead_s
+        return OpTime(time_s=time_s, compute_s=compute_s, memory_s=memory_s, overhead_s=overhead_s)
+
+
+#: The numeric rate fields of a Device (every one broadcasts; a sweep may make any an array).
+RATE_FIELDS: tuple[str, ...] = (
+    "matrix_flops_per_s",
+    "vector_flops_per_s",
+    "memory_bandwidth_bytes_per_s",
+    "memory_capacity_bytes",
+    "compute_efficiency",
+    "memory_efficiency",
+    "attention_memory_efficiency",
+    "kernel_overhead_s",
+)
+
+
+def _own_rates(model: M, peak_flops_per_s: Num, memory_bandwidth_bytes_per_s: Num) -> M:
+    """A kernel model with the accelerator's own peak and bandwidth (a borrowed fit keeps its fractions)."""
+    return dataclasses.replace(
+        model,
+        peak_flops_per_s=peak_flops_per_s,  # type: ignore[arg-type]
+        memory_bandwidth_bytes_per_s=memory_bandwidth_bytes_per_s,  # type: ignore[arg-type]
+    )

@@ -17,7 +17,9 @@ Heo et al. compare in NeuPIMs, ASPLOS'24, and of its public simulator casys-kais
                          fill/drain = G_QKV(B1) + max(G_QKV(B2), A(B1)) + max(G_PF(B1), A(B2)) + G_PF(B2)
 
 PIM attention time is the most-loaded channel's (dse.engines.pim). Every op on the NPU/GPU is
-priced by `dse.engines.device.Device.op_time_s`. Pipeline parallelism keeps
+priced by the `dse.engines.device.Device`: its roofline `op_time_s`, or, when the device carries a
+software stack with fitted kernel models, by each op's GEMM / attention shape
+(dse.engines.decoder_ops.price_layer_ops). Pipeline parallelism keeps
 `pipeline_parallel` batches in flight: throughput = B / stage time, time per output token =
 stages * stage time. Every numeric input broadcasts; no Python loop over design points.
 """
@@ -143,7 +145,14 @@ def _sum_times(priced: dict[str, PricedOp], names: tuple[str, ...]) -> Num:
 
 
 def _layer_ops(
-    shape: ModelShape, deployment: Deployment, *, batch: Num, query_tokens: Num, context_tokens: Num, fused_qkv: bool
+    shape: ModelShape,
+    deployment: Deployment,
+    *,
+    batch: Num,
+    query_tokens: Num,
+    context_tokens: Num,
+    fused_qkv: bool,
+    prefill: bool = False,
 ) -> dict[str, OpCost]:
     return decoder_layer_ops(
         batch=batch,
@@ -160,6 +169,7 @@ def _layer_ops(
         activation_bytes=deployment.activation_bytes,
         kv_cache_bytes=deployment.kv_cache_bytes,
         fused_qkv=fused_qkv,
+        prefill=prefill,
     )
 
 
@@ -174,7 +184,10 @@ def _price(ops: dict[str, OpCost], device: Device, deployment: Deployment) -> di
 
 
 def lm_head_time_s(shape: ModelShape, device: Device, deployment: Deployment, tokens: Num) -> Num:
-    """Logits of `tokens` tokens: 2*T*h*V/tp FLOP against h*V/tp weights, one kernel on the matrix units."""
+    """Logits of `tokens` tokens: 2*T*h*V/tp FLOP against h*V/tp weights, one kernel on the matrix units
+    (the fitted GEMM [T, V/tp] = [T, h] @ [h, V/tp] when the device has one)."""
+    if device.stack is not None and device.gemm is not None:
+        return device.gemm_time_s(tokens, shape.vocab_size / deployment.tensor_parallel, shape.hidden_size).time_s
     flop = 2.0 * tokens * shape.hidden_size * shape.vocab_size / deployment.tensor_parallel
     bytes_moved = shape.hidden_size * shape.vocab_size / deployment.tensor_parallel * deployment.weight_bytes
     return device.op_time_s(flop, bytes_moved, kernels=1.0, op_class="matrix").time_s
@@ -405,6 +418,7 @@ def run_inference(
         query_tokens=workload.prompt_tokens,
         context_tokens=workload.prompt_tokens,
         fused_qkv=fused_qkv,
+        prefill=True,
     )
     prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), OP_NAMES)
     ttft = shape.num_layers * prefill_layer_s + lm_head_time_s(shape, device, deployment, batch)

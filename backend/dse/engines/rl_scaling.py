@@ -17,7 +17,7 @@ gradients). Everything broadcasts over arrays, the device's rates included.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,9 +106,7 @@ def policy_shape(layers: Sequence[PolicyLayerSpec]) -> PolicyShape:
 
 def _per_layer(device: Device) -> Device:
     """The device with a trailing axis on every rate, so it broadcasts against arrays over layers."""
-    return replace(
-        device, **{f.name: np.asarray(getattr(device, f.name), dtype=np.float64)[..., None] for f in fields(device)}
-    )
+    return device.map_rates(lambda x: np.asarray(x, dtype=np.float64)[..., None])
 
 
 def network_pass_time(

@@ -28,6 +28,55 @@ function summary(rows) {
   );
 }
 
+// Kernel calibration (GET /calibration, dse.services.calibration): per accelerator x dtype, each fit's
+// measured kernel times beside the fitted model, the data that replaces one efficiency per accelerator.
+async function calibrationSection(app, showError) {
+  const section = h(
+    "section",
+    { class: "validation calibration", id: "validation-calibration", "data-section": "calibration" },
+    h("h2", {}, "Kernel calibration"),
+    h("p", { class: "muted" }, "loading…"),
+  );
+  app.append(section);
+  try {
+    const charts = await api("/calibration");
+    const groups = new Map();
+    for (const c of charts) {
+      const key = `${c.accelerator} · ${c.dtype}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(c);
+    }
+    const blocks = [];
+    const pending = [];
+    for (const [key, group] of groups) {
+      const figures = group.map((c) => {
+        const div = h("div", { class: "figure", "data-figure": `calibration-${c.key}` });
+        pending.push([div, c]);
+        return h(
+          "div",
+          {},
+          div,
+          h("p", { class: "muted small" }, `${c.rows} measurements · stack ${c.stack} · source: ${c.source}`),
+        );
+      });
+      blocks.push(h("h3", {}, key), ...figures);
+    }
+    fill(
+      section,
+      h("h2", {}, "Kernel calibration"),
+      h(
+        "p",
+        { class: "muted" },
+        "The per-op kernel models (GEMM with wave quantization and a memory-to-compute transition; FlashAttention and decode attention) are fitted once per accelerator × dtype × software stack to public kernel-level measurements, never to end-to-end tables. Each chart shows the measurements and the fitted model; the title gives the mean and largest error over all measurements.",
+      ),
+      ...blocks,
+    );
+    for (const [div, c] of pending) await plot(div, c.figure.data, c.figure.layout, 380);
+  } catch (error) {
+    showError(section, error);
+  }
+}
+
 export async function validationPage(app, { showError }) {
   const { kinds } = await meta();
   const overview = h("div", { class: "figure", "data-figure": "validation-errors" });
@@ -118,6 +167,7 @@ export async function validationPage(app, { showError }) {
       .catch((error) => showError(section, error));
   });
   await Promise.all(sections);
+  const calibration = calibrationSection(app, showError);
   const rows = all.filter((r) => r.role !== "context" && r.relative_error !== null && r.relative_error !== undefined);
   const colour = (r) =>
     r.within_tolerance === true ? "#1b7f3b" : r.within_tolerance === false ? "#e07b00" : "#7b8794";
@@ -150,4 +200,5 @@ export async function validationPage(app, { showError }) {
     },
     300,
   );
+  await calibration;
 }

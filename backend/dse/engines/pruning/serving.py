@@ -3,7 +3,6 @@ encoder and VAE decoder on one `Device`, for static, dynamic and APTP (per-code 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ def with_trailing_axes(device: Device, count: int) -> Device:
         out: FloatArray = np.asarray(x, dtype=np.float64).reshape(np.shape(x) + (1,) * count)
         return out
 
-    return dataclasses.replace(device, **{f.name: expand(getattr(device, f.name)) for f in dataclasses.fields(device)})
+    return device.map_rates(expand)
 
 
 def network_time_s(counts: LayerCounts, *, batch: Num, bytes_per_element: Num, device: Device) -> FloatArray:

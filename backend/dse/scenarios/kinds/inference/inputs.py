@@ -1,8 +1,9 @@
 """Inputs of the inference kind: the pydantic model, the resolved tree, `resolve`, and the engine's inputs.
 
 `engine_inputs` is where the resolved tree becomes the engine's arguments; the accelerator becomes
-a `Device` there, through `Device.from_accelerator` (the one translation), so a sweep over any
-`accelerator.*` leaf reaches the engine.
+a `Device` there, through `Device.from_accelerator` (the one translation, via
+`dse.catalog.calibration.stack_device`, which adds the kernel models fitted for the accelerator,
+dtype and software stack), so a sweep over any `accelerator.*` leaf reaches the engine.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from dse.catalog import Catalog
-from dse.engines.device import Device
+from dse.catalog.calibration import KernelFit, StackDevice, load_fits, stack_device
 from dse.engines.inference import PIM_SYSTEMS, Deployment, ModelShape, Workload, lognormal_quantile_table
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
+from dse.specs.stacks import SoftwareStackSpec
 
 SystemName = Literal["gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim"]
 QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
@@ -39,6 +41,9 @@ NVLINK3_BANDWIDTH_GB_PER_S = 300.0
 #: all-reduce of 196 KB (PrincetonUniversity/LLMCompass ae/figure5/ijkl/real_hardware/transformerAR_A100.csv):
 #: (26.04 us - 2*3/4*196,608 B / 300 GB/s) / (2*3 steps) = 4.2 us. A calibration, not a validation.
 NVLINK3_STEP_LATENCY_US = 4.2
+#: The software stack of a document that names none: the stack whose kernels the GPU calibrations were
+#: measured on (microsoft/vidur's CUDA-event kernel times of the serving stack's layers).
+DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
 
 
 class InferenceInputs(StrictModel):
@@ -72,6 +77,11 @@ class InferenceInputs(StrictModel):
     )
     link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0, description="Latency per all-reduce step (us).")
     fused_qkv: bool = Field(True, description="Q, K and V projections in one kernel (False: three launches).")
+    software_stack: str | SoftwareStackSpec | None = Field(
+        DEFAULT_SOFTWARE_STACK,
+        description="Software stack preset (stacks/) or an inline spec: kernel fits, launch cost, fused ops; "
+        "null = the roofline with the accelerator's single efficiencies.",
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,9 @@ class InferenceResolved:
     link_bandwidth_bytes_per_s: float
     link_latency_s: float
     fused_qkv: bool
+    software_stack: SoftwareStackSpec | None = None
+    #: The catalog's kernel fits, by id (read once in `resolve`; the engines do no I/O).
+    kernel_fits: dict[str, KernelFit] | None = None
 
 
 def _presets(
@@ -181,6 +194,12 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
         link_bandwidth_bytes_per_s=inputs.link_bandwidth_gb_per_s * 1e9,
         link_latency_s=inputs.link_latency_us * 1e-6,
         fused_qkv=inputs.fused_qkv,
+        software_stack=(
+            None
+            if inputs.software_stack is None
+            else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
+        ),
+        kernel_fits=load_fits(catalog.root),
     )
 
 
@@ -226,6 +245,11 @@ def workload(r: InferenceResolved) -> Workload:
     )
 
 
+def device_of(r: InferenceResolved, accelerator: AcceleratorSpec | None = None) -> StackDevice:
+    """The device of the resolved accelerator (or another) under the resolved software stack."""
+    return stack_device(r.kernel_fits or {}, accelerator or r.accelerator, r.activation_dtype, r.software_stack)
+
+
 def engine_inputs(
     r: InferenceResolved, *, system: str | None = None, accelerator: AcceleratorSpec | None = None
 ) -> dict[str, Any]:
@@ -233,7 +257,7 @@ def engine_inputs(
     return {
         "system": system or r.system,
         "shape": model_shape(r.model),
-        "device": Device.from_accelerator(accelerator or r.accelerator, r.activation_dtype),
+        "device": device_of(r, accelerator).device,
         "deployment": Deployment(
             tensor_parallel=r.tensor_parallel,
             pipeline_parallel=r.pipeline_parallel,

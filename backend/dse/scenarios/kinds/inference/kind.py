@@ -23,7 +23,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         "Throughput, latency and where the time goes when a batch of requests decodes on a GPU, an NPU, "
         "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
     )
-    engine_version = "inference-1"
+    engine_version = "inference-2"  # 2: per-op kernel models under a software stack
     inputs_model = InferenceInputs
     metric_specs = METRICS
 
@@ -39,7 +39,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         systems = studies.comparable_systems(r)
         comparison = studies.compare_systems(r, systems, result)
         interleaving = studies.interleaving(r, systems)
-        notes = [studies.fit_note(r, result)]
+        notes = [studies.fit_note(r, result), *studies.stack_notes(r, systems)]
         if r.system != "gpu_only":
             notes.append(studies.verdict(r, comparison.rows))
         if interleaving is not None:

@@ -54,4 +54,5 @@ def formula_terms(r: InferenceResolved) -> dict[str, float | str]:
         "TP": r.tensor_parallel,
         "PP": r.pipeline_parallel,
         "system": r.system,
+        "software_stack": r.software_stack.id if r.software_stack is not None else "none (roofline)",
     }

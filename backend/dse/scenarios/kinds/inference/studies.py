@@ -12,7 +12,7 @@ from dse.engines.decoder_ops import BOUND_NAMES, OP_NAMES
 from dse.engines.inference import PIM_SYSTEMS, InferenceResult, op_unit, run_inference
 from dse.engines.pim import pim_figures
 from dse.scenarios.base import Column, Table
-from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, engine_inputs
+from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, device_of, engine_inputs
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.memory import MemorySpec
 
@@ -90,6 +90,16 @@ def systems_table(r: InferenceResolved, rows: list[Row]) -> Table:
         ],
         rows=rows,
     )
+
+
+def stack_notes(r: InferenceResolved, systems: dict[str, AcceleratorSpec]) -> list[str]:
+    """Which software stack and which kernel fits priced each device of the comparison."""
+    if r.software_stack is None:
+        return ["Software stack: none (roofline with each accelerator's single efficiencies)."]
+    notes = []
+    for device in {d.id: d for d in systems.values()}.values():
+        notes.append(f"{device.id} ({r.activation_dtype}): {device_of(r, device).note()}.")
+    return notes
 
 
 def fit_note(r: InferenceResolved, result: InferenceResult) -> str:

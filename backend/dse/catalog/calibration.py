@@ -1,0 +1,178 @@
+"""Kernel calibration fits (models_db/calibration/fits/) and the device a software stack gives an accelerator.
+
+The engines do no I/O: this module reads the fitted kernel models once per catalog root and hands
+them to `Device.from_accelerator`. `stack_device(catalog, accelerator, dtype, stack)` picks, per
+kernel family, the fit for (accelerator, dtype, the stack's calibration label), in this order:
+
+1. the accelerator's own fit, for the dtype or its sibling of the same tensor-core rate
+   (fp16 <-> bf16 on every part here: the datasheet peaks are equal);
+2. a measured sibling's fit (`BORROWED_FITS`): the sibling's efficiency fractions, tiles and
+   overheads, applied to this accelerator's own peak and bandwidth (always the spec's own numbers,
+   so a sweep over them reaches the kernels);
+3. no fit: the roofline with the accelerator's single efficiencies (today's model), and the stack is
+   not applied (an NPU or a part nobody measured keeps its own calibration).
+
+Prefill attention: FlashAttention-3 falls back to FlashAttention-2 (FA3 is Hopper-only); a part with
+only a forward + backward fit (A100) uses its efficiency fractions for the forward pass alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dse.engines.device import Device
+from dse.engines.kernels import AttentionKernelModel, GemmKernelModel
+from dse.specs.hardware import AcceleratorSpec
+from dse.specs.stacks import SoftwareStackSpec
+
+FITS_FOLDER = Path("calibration") / "fits"
+DATA_FOLDER = Path("calibration") / "data"
+
+#: Accelerators measured by no public kernel set, and the measured part whose fits they borrow
+#: (same SM count and architecture; their own peaks, bandwidth and capacity replace the sibling's):
+#: A100 40 GB = A100 80 GB's GA100 with 1555 GB/s HBM2 (NVIDIA A100 datasheet); H200 = H100's GH100
+#: with 4.8 TB/s HBM3e (NVIDIA H200 datasheet); fp8 on H100/H200 uses the H800 DeepGEMM fit (H800 =
+#: H100 SXM's SMs and tensor peaks with less NVLink bandwidth; deepseek-ai/DeepGEMM README).
+BORROWED_FITS: dict[str, tuple[str, ...]] = {
+    "a100-40gb": ("a100-80gb",),
+    "h100-sxm": ("h800-sxm",),
+    "h200-sxm": ("h100-sxm", "h800-sxm"),
+}
+#: Dtypes that share fits (equal dense tensor peaks on every part with fits).
+DTYPE_SIBLINGS: dict[str, str] = {"fp16": "bf16", "bf16": "fp16"}
+
+
+@dataclass(frozen=True)
+class KernelFit:
+    """One fit file: its id (accelerator.dtype.stack.family), the model and where it came from."""
+
+    id: str
+    accelerator: str
+    dtype: str
+    stack: str
+    kernel_family: str
+    source: str
+    data_file: str
+    model: GemmKernelModel | AttentionKernelModel
+    mean_abs_pct_error: float
+    max_abs_pct_error: float
+
+
+def _model(kind: str, params: dict[str, Any]) -> GemmKernelModel | AttentionKernelModel:
+    if kind == "GemmKernelModel":
+        return GemmKernelModel(**{k: float(v) for k, v in params.items()})
+    values = {k: tuple(float(x) for x in v) if isinstance(v, list) else float(v) for k, v in params.items()}
+    return AttentionKernelModel(**values)  # type: ignore[arg-type]
+
+
+@cache
+def load_fits(root: Path) -> dict[str, KernelFit]:
+    """Every fit under `root`/calibration/fits, by id."""
+    fits: dict[str, KernelFit] = {}
+    folder = root / FITS_FOLDER
+    for path in sorted(folder.glob("*.fit.json")) if folder.is_dir() else []:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fits[data["id"]] = KernelFit(
+            id=data["id"],
+            accelerator=data["accelerator"],
+            dtype=data["dtype"],
+            stack=data["stack"],
+            kernel_family=data["kernel_family"],
+            source=data["source"],
+            data_file=data["data_file"],
+            model=_model(data["model"], data["params"]),
+            mean_abs_pct_error=float(data["residuals"]["mean_abs_pct_error"]),
+            max_abs_pct_error=float(data["residuals"]["max_abs_pct_error"]),
+        )
+    return fits
+
+
+def load_data(root: Path, fit: KernelFit) -> dict[str, Any]:
+    """The measurements a fit was made on (columns, rows, source)."""
+    data: dict[str, Any] = json.loads((root / DATA_FOLDER / Path(fit.data_file).name).read_text(encoding="utf-8"))
+    return data
+
+
+def find_fit(
+    fits: dict[str, KernelFit], accelerator_id: str, dtype: str, label: str, families: tuple[str, ...]
+) -> KernelFit | None:
+    """The first fit in the documented order (own part, then borrowed; dtype, then its sibling; families in order)."""
+    dtypes = (dtype,) + ((DTYPE_SIBLINGS[dtype],) if dtype in DTYPE_SIBLINGS else ())
+    for acc in (accelerator_id, *BORROWED_FITS.get(accelerator_id, ())):
+        for family in families:
+            for dt in dtypes:
+                fit = fits.get(f"{acc}.{dt}.{label}.{family}")
+                if fit is not None:
+                    return fit
+    return None
+
+
+@dataclass(frozen=True)
+class StackDevice:
+    """The device and which fit priced each kernel family (ids; None: the roofline)."""
+
+    device: Device
+    gemm_fit: str | None
+    prefill_attention_fit: str | None
+    decode_attention_fit: str | None
+
+    def note(self) -> str:
+        stack = self.device.stack
+        if stack is None:
+            return "no kernel fit for this accelerator and dtype: roofline with the accelerator's single efficiencies"
+        parts = [
+            f"GEMMs {self.gemm_fit or 'roofline'}",
+            f"prefill attention {self.prefill_attention_fit or 'roofline'}",
+            f"decode attention {self.decode_attention_fit or 'roofline'}",
+        ]
+        return f"software stack {stack.id}: " + "; ".join(parts)
+
+
+def stack_device(
+    fits: dict[str, KernelFit], accelerator: AcceleratorSpec, dtype: str, stack: SoftwareStackSpec | None
+) -> StackDevice:
+    """The device of `accelerator` for work in `dtype` under `stack`, with the fits of `load_fits`
+    (see the module docstring)."""
+    if stack is None:
+        return StackDevice(Device.from_accelerator(accelerator, dtype), None, None, None)
+    label = stack.gemm_fit_for(dtype)
+    gemm = None if label is None else find_fit(fits, accelerator.id, dtype, label, ("gemm",))
+    prefill = None
+    if stack.prefill_attention_kernel != "unfused":
+        kernels = (stack.prefill_attention_kernel, "flash-attention-2")
+        for kernel in dict.fromkeys(kernels):
+            prefill = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
+            if prefill is not None:
+                break
+    decode = (
+        None
+        if stack.decode_attention_fit is None
+        else find_fit(fits, accelerator.id, dtype, stack.decode_attention_fit, ("attention_decode",))
+    )
+    if gemm is None and prefill is None and decode is None:
+        return StackDevice(Device.from_accelerator(accelerator, dtype), None, None, None)
+    prefill_model = None
+    if prefill is not None:
+        assert isinstance(prefill.model, AttentionKernelModel)
+        prefill_model = dataclasses.replace(prefill.model, flop_multiplier=1.0)  # the forward pass alone
+    device = Device.from_accelerator(
+        accelerator,
+        dtype,
+        stack=stack,
+        gemm=gemm.model if gemm is not None and isinstance(gemm.model, GemmKernelModel) else None,
+        prefill_attention=prefill_model,
+        decode_attention=(
+            decode.model if decode is not None and isinstance(decode.model, AttentionKernelModel) else None
+        ),
+    )
+    return StackDevice(
+        device,
+        gemm.id if gemm else None,
+        prefill.id if prefill else None,
+        decode.id if decode else None,
+    )

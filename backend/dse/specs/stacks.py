@@ -1,0 +1,52 @@
+"""Software stacks: how a framework runs a model's kernels, separate from the hardware.
+
+The same GPU prices a layer differently under eager PyTorch (every op a host-launched kernel,
+timed on the host), under CUDA graphs (launches replayed on the GPU) or under a compiler that
+fuses element-wise ops into their neighbours. A stack says:
+- what one element-wise kernel costs beyond its memory traffic (launch / host overhead),
+- which element-wise ops are fused into a neighbouring kernel (they cost no launch of their own),
+- which attention kernels it uses in prefill and in decode,
+- which kernel calibration (`models_db/calibration/fits/`) its GEMMs and attention use, per dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dse.specs.common import NonNegativeFloat
+
+#: Element-wise ops of a decoder layer a stack may fuse into a neighbouring kernel.
+FusableOp = Literal["norm_attn", "norm_ffn", "ffn_act", "softmax"]
+#: Prefill attention: FlashAttention-2/3 (one fused kernel) or unfused (two batched GEMMs + softmax).
+PrefillAttentionKernel = Literal["flash-attention-2", "flash-attention-3", "unfused"]
+#: Decode attention: one fused kernel over the paged KV cache (K and V in one pass) or two eager batched GEMVs.
+DecodeAttentionKernel = Literal["paged-attention", "unfused-bmm"]
+
+
+@dataclass(frozen=True)
+class SoftwareStackSpec:
+    """One software stack (framework + kernel libraries + launch mode)."""
+
+    id: str
+    name: str
+    source: str
+    #: Time one element-wise kernel costs beyond its memory traffic, seconds (launch + host overhead
+    #: as the stack's timing sees it).
+    elementwise_launch_overhead_s: NonNegativeFloat
+    #: Element-wise ops that cost no launch of their own (fused into the neighbouring kernel).
+    fused_ops: tuple[FusableOp, ...]
+    prefill_attention_kernel: PrefillAttentionKernel
+    decode_attention_kernel: DecodeAttentionKernel
+    #: Calibration stack label of the GEMM fits, per dtype ("*" = any dtype not listed); the fit file is
+    #: models_db/calibration/fits/<accelerator>.<dtype>.<label>.gemm.fit.json.
+    gemm_fits: dict[str, str]
+    #: Calibration stack label of the decode-attention fits (None: the roofline with the
+    #: accelerator's attention memory efficiency).
+    decode_attention_fit: str | None = None
+    notes: str = ""
+    field_sources: dict[str, str] = field(default_factory=dict)
+
+    def gemm_fit_for(self, dtype: str) -> str | None:
+        """The calibration stack label of this stack's GEMMs in `dtype`."""
+        return self.gemm_fits.get(dtype, self.gemm_fits.get("*"))

@@ -1,0 +1,133 @@
+"""Software stacks and the device they give an accelerator: fit choice and fallbacks, roofline
+unchanged without a stack, per-op pricing by shape, fused ops, broadcasting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dse.catalog import default_catalog
+from dse.catalog.calibration import load_fits, stack_device
+from dse.engines.decoder_ops import decoder_layer_ops, price_layer_ops
+from dse.engines.device import Device
+from dse.engines.inference import run_inference
+from dse.engines.kernels import gemm_time_s
+from dse.scenarios.kinds.inference.inputs import InferenceInputs, engine_inputs, resolve
+
+CATALOG = default_catalog()
+FITS = load_fits(CATALOG.root)
+STACKS = CATALOG.ids("stacks")
+
+
+def _device(acc: str, dtype: str, stack: str | None):
+    spec = None if stack is None else CATALOG.get("stacks", stack)
+    return stack_device(FITS, CATALOG.get("accelerators", acc), dtype, spec)
+
+
+def test_every_stack_preset_cites_its_constants() -> None:
+    assert set(STACKS) >= {"pytorch-eager", "vllm-cuda-graphs", "tensorrt-llm", "megatron-core-te", "torch-compile"}
+    for stack in CATALOG.items("stacks"):
+        assert stack.source.strip()
+        assert "elementwise_launch_overhead_s" in stack.field_sources
+        assert stack.gemm_fit_for("fp16") is not None
+
+
+@pytest.mark.parametrize(
+    ("acc", "dtype", "stack", "gemm_fit"),
+    [
+        ("a100-80gb", "fp16", "vllm-cuda-graphs", "a100-80gb.fp16.vidur-pytorch.gemm"),
+        ("a100-80gb", "fp16", "pytorch-eager", "a100-80gb.bf16.pytorch-eager-wallclock.gemm"),  # bf16 sibling
+        ("a100-40gb", "fp16", "vllm-cuda-graphs", "a100-80gb.fp16.vidur-pytorch.gemm"),
+        ("h100-sxm", "fp16", "vllm-cuda-graphs", "h100-sxm.fp16.vidur-pytorch.gemm"),
+        ("h200-sxm", "bf16", "vllm-cuda-graphs", "h100-sxm.fp16.vidur-pytorch.gemm"),
+        ("h100-sxm", "fp8", "tensorrt-llm", "h800-sxm.fp8.deepgemm.gemm"),
+        ("h200-sxm", "fp8", "vllm-cuda-graphs", "h800-sxm.fp8.deepgemm.gemm"),
+    ],
+)
+def test_fit_choice_and_borrowing(acc: str, dtype: str, stack: str, gemm_fit: str) -> None:
+    chosen = _device(acc, dtype, stack)
+    assert chosen.gemm_fit == gemm_fit
+    spec = CATALOG.get("accelerators", acc)
+    gemm = chosen.device.gemm
+    assert gemm is not None
+    # a borrowed fit keeps its fractions but takes this accelerator's own peak and bandwidth
+    assert gemm.peak_flops_per_s == spec.peak_for(dtype)
+    assert gemm.memory_bandwidth_bytes_per_s == spec.memory_bandwidth_bytes_per_s
+    assert gemm.compute_efficiency == FITS[gemm_fit].model.compute_efficiency  # type: ignore[union-attr]
+
+
+def test_h100_prefers_flash_attention_3_and_a100_falls_back_to_2() -> None:
+    assert (
+        _device("h100-sxm", "fp16", "tensorrt-llm").prefill_attention_fit
+        == "h100-sxm.fp16.flash-attention-3.attention_fwd"
+    )
+    a100 = _device("a100-80gb", "fp16", "tensorrt-llm")
+    assert a100.prefill_attention_fit == "a100-80gb.fp16.flash-attention-2.attention_fwd_bwd"
+    assert a100.device.prefill_attention is not None and a100.device.prefill_attention.flop_multiplier == 1.0
+
+
+@pytest.mark.parametrize(
+    ("acc", "stack"), [("neupims-npu", "vllm-cuda-graphs"), ("h100-sxm", "pytorch-eager"), ("a100-80gb", None)]
+)
+def test_no_fit_means_the_roofline_unchanged(acc: str, stack: str | None) -> None:
+    chosen = _device(acc, "fp16", stack)
+    assert chosen.device.stack is None and chosen.gemm_fit is None
+    assert chosen.device == Device.from_accelerator(CATALOG.get("accelerators", acc), "fp16")
+
+
+def _layer(**overrides):
+    shape = dict(
+        batch=8.0, query_tokens=1.0, context_tokens=1024.0, hidden_size=4096.0, num_heads=32.0, num_kv_heads=32.0,
+        ffn_hidden_size=11008.0, gated_ffn=True, layernorm=False, tensor_parallel=1.0, weight_bytes=2.0,
+        activation_bytes=2.0, kv_cache_bytes=2.0,
+    )  # fmt: skip
+    shape.update(overrides)
+    return decoder_layer_ops(**shape)
+
+
+def _price(ops, device):
+    return price_layer_ops(ops, device, tensor_parallel=1.0, link_bandwidth_bytes_per_s=300e9, link_latency_s=4.2e-6)
+
+
+def test_matrix_ops_take_the_fitted_gemm_time() -> None:
+    device = _device("a100-80gb", "fp16", "vllm-cuda-graphs").device
+    assert device.gemm is not None
+    priced = _price(_layer(), device)
+    expected = gemm_time_s(device.gemm, 8.0, 11008.0 * 2, 4096.0).time_s
+    assert float(priced["ffn_up"].time_s) == pytest.approx(float(expected))
+
+
+def test_fused_ops_cost_no_launch_and_fused_attention_holds_softmax() -> None:
+    vllm = _price(_layer(), _device("a100-80gb", "fp16", "vllm-cuda-graphs").device)
+    megatron = _price(_layer(), _device("a100-80gb", "fp16", "megatron-core-te").device)
+    eager = _price(_layer(), _device("a100-80gb", "fp16", "pytorch-eager").device)
+    assert float(vllm["softmax"].time_s) == 0.0 and float(eager["softmax"].time_s) > 10e-6
+    assert float(megatron["norm_attn"].time_s) < float(vllm["norm_attn"].time_s)
+    launch = CATALOG.get("stacks", "vllm-cuda-graphs").elementwise_launch_overhead_s
+    assert float(vllm["norm_attn"].time_s) - float(megatron["norm_attn"].time_s) == pytest.approx(launch)
+
+
+def test_prefill_attention_uses_the_flash_attention_model() -> None:
+    device = _device("h100-sxm", "fp16", "vllm-cuda-graphs").device
+    priced = _price(_layer(query_tokens=2048.0, context_tokens=2048.0, batch=1.0, prefill=True), device)
+    whole = device.prefill_attention_time_s(1.0, 32.0, 2048.0, 2048.0, 128.0, causal=True)
+    assert whole is not None
+    total = float(priced["score"].time_s) + float(priced["context"].time_s)
+    assert total == pytest.approx(float(whole.time_s))
+
+
+def test_stack_device_broadcasts_over_swept_accelerator_numbers() -> None:
+    r = resolve(
+        InferenceInputs.model_validate(
+            {"model": "llama2-7b", "system": "gpu_only", "accelerator": "a100-80gb", "memory": None}
+        ),
+        CATALOG,
+    )
+    swept_acc = dataclasses.replace(r.accelerator, memory_bandwidth_bytes_per_s=np.array([1.0e12, 2.0e12, 4.0e12]))
+    swept = dataclasses.replace(r, accelerator=swept_acc, batch_size=np.array([[1.0], [64.0]]))  # type: ignore[arg-type]
+    result = run_inference(**engine_inputs(swept))
+    tpot = np.asarray(result.time_per_output_token_s)
+    assert tpot.shape == (2, 3) and np.all(np.isfinite(tpot))
+    assert np.all(np.diff(tpot, axis=1) < 0)  # more bandwidth, faster decode
