@@ -122,7 +122,7 @@ def test_histogram_dataset_inline():
         "bipartite": True,
         "source_side": {
             "nodes": 20,
-            "kind": "histogram",
+            "law": "histogram",
             "histogram_degrees": [5, 25],
             "histogram_node_counts": [15, 5],
         },
