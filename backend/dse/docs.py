@@ -256,13 +256,13 @@ def q3_answer() -> str:
     result = answer(*Q3)
     length = result.document["inputs"]["sequence_length_tokens"]
     rows = result.table("sequence_parallel")
-    at = {(row["kind"], row["sequence_length"]): row for row in rows}
+    at = {(row["variant"], row["sequence_length"]): row for row in rows}
     ring, ulysses = at["ring", length], at["ulysses", length]
     degree = ring["degree"]
     longest = max(row["sequence_length"] for row in rows)
 
-    def fits_up_to(kind: str) -> float:
-        return max(float(row["sequence_length"]) for row in rows if row["kind"] == kind and row["fits"])
+    def fits_up_to(variant: str) -> float:
+        return max(float(row["sequence_length"]) for row in rows if row["variant"] == variant and row["fits"])
 
     split_fit = {fits_up_to("ring"), fits_up_to("ulysses")}
     both = (
