@@ -128,7 +128,7 @@ def test_histogram_dataset_inline():
         },
         "destination_side": {
             "nodes": 10,
-            "kind": "histogram",
+            "law": "histogram",
             "histogram_degrees": [30],
             "histogram_node_counts": [10],
         },
