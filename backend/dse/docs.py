@@ -256,13 +256,13 @@ def q3_answer() -> str:
     result = answer(*Q3)
     length = result.document["inputs"]["sequence_length_tokens"]
     rows = result.table("sequence_parallel")
-    at = {(row["kind"], row["sequence_length"]): row for row in rows}
+    at = {(row["variant"], row["sequence_length"]): row for row in rows}
     ring, ulysses = at["ring", length], at["ulysses", length]
     degree = ring["degree"]
     longest = max(row["sequence_length"] for row in rows)
 
-    def fits_up_to(kind: str) -> float:
-        return max(float(row["sequence_length"]) for row in rows if row["kind"] == kind and row["fits"])
+    def fits_up_to(variant: str) -> float:
+        return max(float(row["sequence_length"]) for row in rows if row["variant"] == variant and row["fits"])
 
     split_fit = {fits_up_to("ring"), fits_up_to("ulysses")}
     both = (
@@ -297,7 +297,7 @@ def q4_ppo() -> str:
         f"{n0(scenario['minibatch'])} gives {n0(scenario['samples_per_s'])}. The curve is flat because "
         f"{100 * cpu_share:.0f}% of an iteration is the simulators' CPU time: a\nlarger minibatch only shortens "
         "the update (fewer optimizer steps and all-reduces). Where: note\n"
-        '"On 8 GPUs PPO reaches ..."; table `samples_vs_minibatch`; figure `samples_vs_minibatch`\n'
+        '"On 8 GPUs PPO reaches ..."; table `samples_vs_minibatch`; chart `samples_vs_minibatch`\n'
         "(1 to 8 GPUs, one engine call).\n"
     )
 
@@ -318,7 +318,7 @@ def q4_temporal() -> str:
         "rate: rate(b) <= threshold < rate(b + 1),\nfound by a vectorised bisection (it sweeps over the threshold in "
         "one call). The rate assumes events\ndrawn independently from the degree law; bursty real streams run "
         "higher.\nWhere: metrics `largest_batch_under_threshold` and `events_per_s_at_threshold_batch`; the first "
-        "note;\nfigure `discontinuity_vs_batch` (threshold line and a marker at that batch).\n"
+        "note;\nchart `discontinuity_vs_batch` (threshold line and a marker at that batch).\n"
     )
 
 
@@ -339,7 +339,7 @@ def q5_answer() -> str:
         f"unpruned UNet {system('full')} ({ratio('full')} APTP's latency); static pruning at the same mean R\n"
         f"{system('static')} ({ratio('static')}: one batched model beats a batch split across 8 codes); dynamic\n"
         f"per-prompt pruning at batch 1 {system('dynamic')} ({ratio('dynamic')}). Where: the first note; metrics\n"
-        "`*_images_per_s`, `*_latency_s`; table `throughput`; figure `throughput_vs_batch`.\n"
+        "`*_images_per_s`, `*_latency_s`; table `throughput`; chart `throughput_vs_batch`.\n"
     )
 
 

@@ -49,9 +49,9 @@ TOLERANCE_PCT: dict[str, tuple[float, float]] = {
 }
 
 
-def _load(kind: str, stem: str) -> dict[str, Any]:
-    suffix = ".fit.json" if kind == "fits" else ".json"
-    data: dict[str, Any] = json.loads((CALIBRATION / kind / f"{stem}{suffix}").read_text(encoding="utf-8"))
+def _load(folder: str, stem: str) -> dict[str, Any]:
+    suffix = ".fit.json" if folder == "fits" else ".json"
+    data: dict[str, Any] = json.loads((CALIBRATION / folder / f"{stem}{suffix}").read_text(encoding="utf-8"))
     return data
 
 

@@ -16,7 +16,7 @@ from dse.catalog import default_catalog
 from dse.engines.pim import (
     attention_request_cycles,
     greedy_channel_makespan,
-    pim_figures,
+    pim_numbers,
     uniform_channel_makespan,
 )
 from dse.specs.memory import MemorySpec
@@ -28,7 +28,7 @@ def _memory(memory_id: str) -> MemorySpec:
 
 
 def _derived(m: MemorySpec) -> tuple[float, float, float, float]:
-    f = pim_figures(m)
+    f = pim_numbers(m)
     return (
         float(f.external_bandwidth_bytes_per_s),
         float(f.internal_bandwidth_bytes_per_s),

@@ -67,8 +67,10 @@ def brute_force(cluster: ClusterArrays, space: SearchSpace, nodes_used: list[int
     rows = []
     for nodes in nodes_used:
         gpus = nodes * 8
-        for t, kind, n, p in itertools.product(range(1, 9), space.sequence_parallel, range(1, gpus + 1), range(1, 65)):
-            context = kind in (SequenceParallel.RING, SequenceParallel.ULYSSES)
+        for t, variant, n, p in itertools.product(
+            range(1, 9), space.sequence_parallel, range(1, gpus + 1), range(1, 65)
+        ):
+            context = variant in (SequenceParallel.RING, SequenceParallel.ULYSSES)
             if 8 % t or gpus % (t * n * p) or context != (n >= 2):
                 continue
             d = gpus // (t * n * p)
@@ -78,7 +80,7 @@ def brute_force(cluster: ClusterArrays, space: SearchSpace, nodes_used: list[int
             micro = [b for b in range(1, (space.max_micro_batch_size or BATCH) + 1) if BATCH % b == 0]
             combos = itertools.product(micro, schedules, space.zero_stages, space.recompute, space.flash_attention)
             for b, (s, v), z, r, f in combos:
-                rows.append((nodes, d, t, p, kind, n, b, s, v, z, r, f))
+                rows.append((nodes, d, t, p, variant, n, b, s, v, z, r, f))
     a = np.array(rows, dtype=float).T
     plan = PlanArrays(
         global_batch_size=float(BATCH),
@@ -296,14 +298,26 @@ def test_measured_links_count_only_pairs_inside_a_group():
 def test_twin_plans_are_listed_once():
     """Megatron-SP at tp 1 is no sequence parallelism, and with one pipeline stage GPipe runs like 1F1B:
     the top list shows each distinct plan once (time, memory and the plan's effective choices)."""
-    result = search_plans(model=MODEL, cluster=a100_cluster(1), global_batch_size=BATCH, sequence_length=SEQUENCE,
-                          space=SPACE, top_k=30)
+    result = search_plans(
+        model=MODEL, cluster=a100_cluster(1), global_batch_size=BATCH, sequence_length=SEQUENCE, space=SPACE, top_k=30
+    )
     plans, evaluation = result.top.plans, result.top.evaluation
-    fields = ("data_parallel", "tensor_parallel", "pipeline_parallel", "sequence_parallel_degree",
-              "micro_batch_size", "zero_stage", "recompute", "flash_attention")
+    fields = (
+        "data_parallel",
+        "tensor_parallel",
+        "pipeline_parallel",
+        "sequence_parallel_degree",
+        "micro_batch_size",
+        "zero_stage",
+        "recompute",
+        "flash_attention",
+    )
     keys = [
-        (*(float(np.asarray(getattr(plans, f))[i]) for f in fields),
-         float(evaluation.iteration_time_s[i]), float(evaluation.memory_total_bytes[i]))
+        (
+            *(float(np.asarray(getattr(plans, f))[i]) for f in fields),
+            float(evaluation.iteration_time_s[i]),
+            float(evaluation.memory_total_bytes[i]),
+        )
         for i in range(len(result.top))
     ]
     assert len(set(keys)) == len(keys)

@@ -52,9 +52,9 @@ def _run(workload=CARLA, accelerator=A100, **overrides):
 def test_roach_ln2_encoder_output_sides_match_the_repo_comments():
     """model.py comments: 256 -> 126 -> 61 -> 29 -> 13 -> 6 -> 4 -> 2 pixels, 256 channels: 1,024 features. Exact."""
     shape = policy_shape(CARLA.policy_layers)
-    conv_sides = [s for s, k in zip(shape.output_sides, shape.kinds, strict=True) if k == "conv2d"]
+    conv_sides = [s for s, k in zip(shape.output_sides, shape.layer_types, strict=True) if k == "conv2d"]
     assert conv_sides == [126, 61, 29, 13, 6, 4, 2]
-    joint = next(layer for layer in CARLA.policy_layers if layer.kind == "linear" and layer.outputs == 512)
+    joint = next(layer for layer in CARLA.policy_layers if layer.layer_type == "linear" and layer.outputs == 512)
     assert joint.inputs == 256 * 2 * 2 + 256  # flattened CNN + measurement encoder
 
 
@@ -63,9 +63,9 @@ def test_layer_formulas_exactly():
     layernorm: 2n params."""
     shape = policy_shape(
         (
-            PolicyLayerSpec(kind="conv2d", inputs=10, outputs=8, kernel=5, stride=2, input_side=256),
-            PolicyLayerSpec(kind="linear", inputs=1280, outputs=512),
-            PolicyLayerSpec(kind="layernorm", inputs=512, outputs=512),
+            PolicyLayerSpec(layer_type="conv2d", inputs=10, outputs=8, kernel=5, stride=2, input_side=256),
+            PolicyLayerSpec(layer_type="linear", inputs=1280, outputs=512),
+            PolicyLayerSpec(layer_type="layernorm", inputs=512, outputs=512),
         )
     )
     assert shape.parameters.tolist() == [10 * 8 * 25 + 8, 1280 * 512 + 512, 2 * 512]
@@ -75,7 +75,7 @@ def test_layer_formulas_exactly():
 
 def test_a_conv_that_does_not_fit_is_refused():
     with pytest.raises(ValueError, match="does not fit"):
-        policy_shape((PolicyLayerSpec(kind="conv2d", inputs=1, outputs=1, kernel=5, input_side=3),))
+        policy_shape((PolicyLayerSpec(layer_type="conv2d", inputs=1, outputs=1, kernel=5, input_side=3),))
 
 
 def test_contention_is_processor_sharing():

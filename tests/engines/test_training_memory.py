@@ -63,8 +63,8 @@ def test_ring_and_ulysses_split_the_sequence():
     base = dict(sequence_length=8192.0, micro_batch_size=1.0, hidden_size=4096.0, num_heads=32.0, num_kv_heads=32.0)
     base |= dict(ffn_hidden_size=16384.0, gated_ffn=0.0)
     whole = layer_activation_bytes(**base).kept
-    for kind in (SequenceParallel.RING, SequenceParallel.ULYSSES):
-        split = layer_activation_bytes(**base, sequence_parallel=kind, sequence_parallel_degree=8.0)
+    for variant in (SequenceParallel.RING, SequenceParallel.ULYSSES):
+        split = layer_activation_bytes(**base, sequence_parallel=variant, sequence_parallel_degree=8.0)
         assert split.kept == pytest.approx(whole / 8.0, rel=1e-12)
         assert split.attention_scores == pytest.approx(5.0 * 32 * (8192 / 8) * 8192)
 
@@ -137,8 +137,15 @@ def test_recomputation_rebuilds_one_layer_at_a_time(h, a):
     sbh = s * b * h
     working = {
         code: layer_activation_bytes(
-            sequence_length=s, micro_batch_size=b, hidden_size=h, num_heads=a, num_kv_heads=a,
-            ffn_hidden_size=4 * h, gated_ffn=0.0, tensor_parallel=t, recompute=code,
+            sequence_length=s,
+            micro_batch_size=b,
+            hidden_size=h,
+            num_heads=a,
+            num_kv_heads=a,
+            ffn_hidden_size=4 * h,
+            gated_ffn=0.0,
+            tensor_parallel=t,
+            recompute=code,
         ).recompute_working_set
         for code in (Recompute.NONE, Recompute.SELECTIVE, Recompute.FULL)
     }

@@ -59,8 +59,8 @@ def test_li2021_ring_max_batch_grows_with_devices_tensor_parallel_saturates():
 
     Exact trend checks on the engine: ring keeps >= 95% of linear scaling up to 64 P100s (measured 37 ->
     2377, 100%); TP reaches <= 60% of linear at 12 (measured 37 -> 217, 49%)."""
-    ring = published.bert_max_batch(CATALOG, **published.BERT_BASE, kind="ring", degree=[1.0, 64.0])
-    tp = published.bert_max_batch(CATALOG, **published.BERT_BASE, kind="tp", degree=[1.0, 12.0])
+    ring = published.bert_max_batch(CATALOG, **published.BERT_BASE, parallelism="ring", degree=[1.0, 64.0])
+    tp = published.bert_max_batch(CATALOG, **published.BERT_BASE, parallelism="tp", degree=[1.0, 12.0])
     assert ring[1] >= 0.95 * 64 * ring[0]
     assert tp[1] <= 0.6 * 12 * tp[0]
 

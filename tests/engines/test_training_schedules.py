@@ -31,7 +31,7 @@ def test_gpipe_bubble_is_exact(K, M):
     )
     busy = M * (t_f + t_b)
     assert 1 - busy / timeline.pipeline_end_s == pytest.approx((K - 1) / (M + K - 1), rel=1e-12)
-    idle = sum(e.end_s - e.start_s for e in timeline.events if e.kind == "bubble" and e.stage == 0)
+    idle = sum(e.end_s - e.start_s for e in timeline.events if e.operation == "bubble" and e.stage == 0)
     assert idle / timeline.pipeline_end_s == pytest.approx((K - 1) / (M + K - 1), rel=1e-12)
 
 
@@ -63,8 +63,8 @@ def test_replay_matches_closed_form_for_equal_stages(K, M, schedule, v):
 
 def _max_in_flight_on_first_stage(schedule, K, M, v):
     in_flight = peak = 0
-    for kind, _, _ in stage_order(schedule=schedule, stages=K, stage=0, micro_batches=M, virtual_stages=v):
-        in_flight += 1 if kind == "F" else -1
+    for operation, _, _ in stage_order(schedule=schedule, stages=K, stage=0, micro_batches=M, virtual_stages=v):
+        in_flight += 1 if operation == "F" else -1
         peak = max(peak, in_flight)
     return peak / v  # chunks of 1/v of the stage's layers
 
@@ -104,10 +104,10 @@ def test_timeline_has_every_operation_once():
     )
     for stage in range(K):
         ops = {
-            (e.kind, e.micro_batch, e.chunk)
+            (e.operation, e.micro_batch, e.chunk)
             for e in timeline.events
-            if e.stage == stage and e.kind in ("forward", "backward")
+            if e.stage == stage and e.operation in ("forward", "backward")
         }
         assert len(ops) == 2 * M * v
-    sends = [e for e in timeline.events if e.kind == "send"]
+    sends = [e for e in timeline.events if e.operation == "send"]
     assert len(sends) == 2 * (K * v - 1) * M  # every chunk boundary but the ends, both directions

@@ -71,9 +71,9 @@ def test_korthikanti_22b_layer_orderings():
     assert forward_ms[1] < forward_ms[0] and backward_ms[2] > backward_ms[3] > backward_ms[0]
 
 
-def _layer_comm(kind, degree, s):
+def _layer_comm(variant, degree, s):
     model = ModelArrays.gpt(hidden_size=4096.0, num_layers=32.0, num_heads=64.0, vocab_size=51200.0, sequence_length=s)
-    tp = degree if kind is None else 1.0
+    tp = degree if variant is None else 1.0
     plan = PlanArrays(
         global_batch_size=1.0,
         micro_batch_size=1.0,
@@ -81,13 +81,13 @@ def _layer_comm(kind, degree, s):
         data_parallel=1.0,
         tensor_parallel=tp,
         pipeline_parallel=1.0,
-        sequence_parallel=SequenceParallel.NONE if kind is None else kind,
-        sequence_parallel_degree=1.0 if kind is None else degree,
+        sequence_parallel=SequenceParallel.NONE if variant is None else variant,
+        sequence_parallel_degree=1.0 if variant is None else degree,
     )
     cluster = dataclasses.replace(selene(1.0), nodes=degree / 8, gpus_per_node=8.0)
     result = evaluate_plans(model=model, cluster=cluster, plan=plan)
     assert np.all(result.valid)
-    return result.sequence_parallel_bytes_per_layer if kind is not None else result.tensor_parallel_bytes_per_layer
+    return result.sequence_parallel_bytes_per_layer if variant is not None else result.tensor_parallel_bytes_per_layer
 
 
 def test_ulysses_volume_constant_when_sequence_and_degree_grow_together():

@@ -122,13 +122,13 @@ def test_histogram_dataset_inline():
         "bipartite": True,
         "source_side": {
             "nodes": 20,
-            "kind": "histogram",
+            "law": "histogram",
             "histogram_degrees": [5, 25],
             "histogram_node_counts": [15, 5],
         },
         "destination_side": {
             "nodes": 10,
-            "kind": "histogram",
+            "law": "histogram",
             "histogram_degrees": [30],
             "histogram_node_counts": [10],
         },

@@ -63,8 +63,8 @@ class KernelFit:
     max_abs_pct_error: float
 
 
-def _model(kind: str, params: dict[str, Any]) -> GemmKernelModel | AttentionKernelModel:
-    if kind == "GemmKernelModel":
+def _model(model_name: str, params: dict[str, Any]) -> GemmKernelModel | AttentionKernelModel:
+    if model_name == "GemmKernelModel":
         return GemmKernelModel(**{k: float(v) for k, v in params.items()})
     values = {k: tuple(float(x) for x in v) if isinstance(v, list) else float(v) for k, v in params.items()}
     return AttentionKernelModel(**values)  # type: ignore[arg-type]

@@ -12,6 +12,9 @@ from typing import Any, TypeVar, cast
 from pydantic import TypeAdapter, ValidationError
 
 from dse.catalog.categories import CATEGORY_SPECS
+from dse.catalog.former_names import FORMER_FIELD_NAMES, install
+
+install()  # before any spec is validated: former field names are read as the current ones
 
 T = TypeVar("T")
 
@@ -48,11 +51,13 @@ class UnknownFieldError(ValueError):
 def validate_spec(spec_type: type[T], data: dict[str, Any]) -> T:
     """Validates a dict into a spec (presets and inline specs alike).
 
-    Raises UnknownFieldError for a field the spec lacks, pydantic's ValidationError otherwise.
+    Raises UnknownFieldError for a field the spec lacks, pydantic's ValidationError otherwise. A
+    field's former name (dse.catalog.former_names) is read as its current name.
     """
     known = [f.name for f in dataclasses.fields(spec_type)]  # type: ignore[arg-type]
+    former = FORMER_FIELD_NAMES.get(spec_type, {})
     for key in data:
-        if key not in known:
+        if key not in known and key not in former:
             raise UnknownFieldError(key, known)
     result: T = _adapter(cast(type, spec_type)).validate_python(data)
     return result

@@ -58,7 +58,7 @@ OP_NAMES: tuple[str, ...] = (
     "all_reduce_ffn",
 )
 
-#: Which unit kind runs each op: dense GEMM/GEMV on the matrix units, attention against the
+#: Which unit runs each op: dense GEMM/GEMV on the matrix units, attention against the
 #: KV cache (per-request GEMV in decode), element-wise ops on the vector units (the device's
 #: `OpClass`), collectives on links.
 OP_CLASS: dict[str, OpClass | Literal["link"]] = {
@@ -159,7 +159,7 @@ def decoder_layer_ops(
 
     batch: requests B; query_tokens: new tokens per request q (1 in decode, the prompt in prefill);
     context_tokens: keys/values each query attends to s (KV length; the prompt in prefill);
-    weight_bytes / activation_bytes / kv_cache_bytes: bytes per element of each tensor kind.
+    weight_bytes / activation_bytes / kv_cache_bytes: bytes per element of each tensor.
     Attention is counted dense (no causal halving). fused_qkv=False
     launches Q, K and V as three kernels (eager PyTorch, as in LLMCompass's reference runs).
     prefill: the queries are the prompt itself (causal attention, one FlashAttention kernel when the

@@ -478,8 +478,8 @@ def run_inference(
 
 def op_unit(system: str, op_name: str) -> str:
     """Which unit runs an op of the decode step in a system: 'npu'/'gpu', 'pim' or 'link'."""
-    kind = OP_CLASS[op_name]
-    if kind == "link":
+    op_class = OP_CLASS[op_name]
+    if op_class == "link":
         return "link"
     if system in PIM_SYSTEMS and op_name in ("score", "context"):
         return "pim"

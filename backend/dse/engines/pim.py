@@ -136,8 +136,8 @@ def greedy_channel_makespan(request_cycles: NDArray[np.float64], channels: Num) 
 
 
 @dataclass(frozen=True)
-class PimFigures:
-    """The headline figures a memory preset implies (broadcast over its fields)."""
+class PimNumbers:
+    """The headline numbers a memory preset implies (broadcast over its fields)."""
 
     external_bandwidth_bytes_per_s: Num
     internal_bandwidth_bytes_per_s: Num
@@ -145,10 +145,10 @@ class PimFigures:
     gemv_tile_cycles: Num
 
 
-def pim_figures(memory: MemorySpec) -> PimFigures:
+def pim_numbers(memory: MemorySpec) -> PimNumbers:
     """External and PIM bandwidth, PIM compute and the GEMV tile of a memory preset, each from its timing."""
     m = memory
-    return PimFigures(
+    return PimNumbers(
         external_bandwidth_bytes_per_s=external_bandwidth_bytes_per_s(
             channels=m.channels,
             bus_width_bits_per_channel=m.bus_width_bits_per_channel,

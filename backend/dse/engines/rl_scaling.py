@@ -39,7 +39,7 @@ ADAM_WORDS_PER_PARAMETER = 7.0
 class PolicyShape:
     """Per-layer counts of a policy network for one sample (arrays over layers)."""
 
-    kinds: tuple[str, ...]
+    layer_types: tuple[str, ...]
     parameters: NDArray[np.float64]
     forward_flop: NDArray[np.float64]
     #: Input + output activation elements a forward pass of the layer reads and writes.
@@ -56,7 +56,7 @@ class PolicyShape:
 
     @property
     def layers(self) -> int:
-        return len(self.kinds)
+        return len(self.layer_types)
 
 
 def conv_output_side(*, input_side: Num, kernel: Num, stride: Num) -> Num:
@@ -76,7 +76,7 @@ def policy_shape(layers: Sequence[PolicyLayerSpec]) -> PolicyShape:
     elements: list[float] = []
     sides: list[float] = []
     for layer in layers:
-        if layer.kind == "conv2d":
+        if layer.layer_type == "conv2d":
             side = float(conv_output_side(input_side=layer.input_side, kernel=layer.kernel, stride=layer.stride))
             if side < 1:
                 raise ValueError(f"conv2d kernel {layer.kernel} does not fit an input of side {layer.input_side}")
@@ -85,7 +85,7 @@ def policy_shape(layers: Sequence[PolicyLayerSpec]) -> PolicyShape:
             flop.append(2.0 * taps * side**2)
             elements.append(float(layer.inputs * layer.input_side**2 + layer.outputs * side**2))
             sides.append(side)
-        elif layer.kind == "linear":
+        elif layer.layer_type == "linear":
             params.append(float(layer.inputs * layer.outputs + layer.outputs))
             flop.append(2.0 * layer.inputs * layer.outputs)
             elements.append(float(layer.inputs + layer.outputs))
@@ -96,7 +96,7 @@ def policy_shape(layers: Sequence[PolicyLayerSpec]) -> PolicyShape:
             elements.append(2.0 * layer.inputs)
             sides.append(1.0)
     return PolicyShape(
-        kinds=tuple(layer.kind for layer in layers),
+        layer_types=tuple(layer.layer_type for layer in layers),
         parameters=np.asarray(params, dtype=np.float64),
         forward_flop=np.asarray(flop, dtype=np.float64),
         activation_elements=np.asarray(elements, dtype=np.float64),

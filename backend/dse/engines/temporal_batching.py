@@ -142,7 +142,7 @@ def fit_zipf_exponent(*, nodes: int, events: Num, min_events_per_node: Num) -> N
 
 def side_classes(side: DegreeSideSpec, *, exponent: float | None = None) -> DegreeClasses:
     """The classes of a side spec; `exponent` overrides a Zipf side's exponent."""
-    if side.kind == "histogram":
+    if side.law == "histogram":
         return DegreeClasses(
             degrees=np.asarray(side.histogram_degrees, dtype=np.float64),
             node_counts=np.asarray(side.histogram_node_counts, dtype=np.float64),
@@ -159,7 +159,7 @@ def dataset_classes(
     """
 
     def one(side: DegreeSideSpec) -> DegreeClasses:
-        return side_classes(side, exponent=exponent if side.kind == "zipf" else None)
+        return side_classes(side, exponent=exponent if side.law == "zipf" else None)
 
     destination = one(dataset.destination_side) if dataset.bipartite and dataset.destination_side else None
     return one(dataset.source_side), destination

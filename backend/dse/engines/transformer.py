@@ -87,10 +87,10 @@ def llm_parameter_breakdown(spec: LLMSpec) -> ParameterBreakdown:
         num_kv_heads=spec.num_kv_heads,
         ffn_hidden_size=spec.ffn_hidden_size,
         vocab_size=spec.vocab_size,
-        gated_ffn=spec.ffn_kind == "swiglu",
+        gated_ffn=spec.ffn_activation == "swiglu",
         tied_embeddings=spec.tied_embeddings,
         learned_positions=spec.max_context_tokens if spec.position_embedding == "learned" else 0.0,
-        layernorm=spec.norm_kind == "layernorm",
+        layernorm=spec.norm_type == "layernorm",
         linear_bias=spec.linear_bias,
     )
 

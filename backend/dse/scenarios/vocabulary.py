@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from dse.catalog import Catalog
 
-#: Bumped when the shape of EvaluationResult changes, so cached results of an older shape are not read.
-RESULT_FORMAT = 2
+#: Bumped when the shape of EvaluationResult (or a table's columns) changes, so cached results of an older shape are not read.
+RESULT_FORMAT = 3
 
 
 class MetricSpec(BaseModel):

@@ -31,7 +31,8 @@ class AcceleratorSpec:
     id: str
     name: str
     source: str
-    kind: Literal["gpu", "npu"]
+    #: What class of device the part is: a GPU or an NPU.
+    device_class: Literal["gpu", "npu"]
     peak_flops_per_s: dict[str, PositiveFloat]
     memory_capacity_bytes: PositiveFloat
     memory_bandwidth_bytes_per_s: PositiveFloat

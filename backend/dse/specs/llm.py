@@ -20,12 +20,13 @@ class LLMSpec:
     num_heads: PositiveInt
     num_kv_heads: PositiveInt
     ffn_hidden_size: PositiveInt
-    ffn_kind: Literal["gelu", "swiglu"]
+    #: The FFN's activation: GELU (two matrices) or SwiGLU (gated, three matrices).
+    ffn_activation: Literal["gelu", "swiglu"]
     vocab_size: PositiveInt
     tied_embeddings: bool
     max_context_tokens: PositiveInt
     position_embedding: Literal["learned", "rope"]
-    norm_kind: Literal["layernorm", "rmsnorm"]
+    norm_type: Literal["layernorm", "rmsnorm"]
     linear_bias: bool
     published_params_count: PositiveFloat
     published_params_source: str

@@ -19,7 +19,8 @@ class MemorySpec:
     id: str
     name: str
     source: str
-    kind: Literal["hbm2", "hbm2e", "hbm3", "hbm2-pim", "gddr6-pim"]
+    #: The DRAM technology (and, for PIM parts, which PIM design).
+    technology: Literal["hbm2", "hbm2e", "hbm3", "hbm2-pim", "gddr6-pim"]
     channels: PositiveInt
     banks_per_channel: PositiveInt
     #: Banks one all-bank activation opens at once; a GEMV tile opens all banks in

@@ -21,7 +21,8 @@ class InterconnectSpec:
     id: str
     name: str
     source: str
-    kind: Literal["nvlink", "pcie", "infiniband"]
+    #: The link technology.
+    technology: Literal["nvlink", "pcie", "infiniband"]
     bandwidth_per_direction_bytes_per_s: PositiveFloat
     latency_s: NonNegativeFloat
     notes: str = ""

@@ -11,7 +11,7 @@ from typing import Literal
 
 from dse.specs.common import NonNegativeFloat, PositiveFloat, PositiveInt
 
-LayerKind = Literal["conv2d", "linear", "layernorm"]
+LayerType = Literal["conv2d", "linear", "layernorm"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class PolicyLayerSpec:
     of normalised elements (its affine weight and bias each have that many), `outputs` equals it.
     """
 
-    kind: LayerKind
+    layer_type: LayerType
     inputs: PositiveInt
     outputs: PositiveInt
     kernel: PositiveInt = 1
@@ -78,7 +78,8 @@ class DegreeSideSpec:
     """
 
     nodes: PositiveInt
-    kind: Literal["zipf", "histogram"]
+    #: The law the endpoints follow: `zipf` or `histogram`.
+    law: Literal["zipf", "histogram"]
     exponent: NonNegativeFloat = 1.0
     histogram_degrees: tuple[PositiveFloat, ...] = ()
     histogram_node_counts: tuple[NonNegativeFloat, ...] = ()

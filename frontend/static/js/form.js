@@ -33,6 +33,9 @@ const PRESET_METADATA = new Set([
   "published_params_source",
 ]);
 
+// The properties a form shows: a former (deprecated) field name is still accepted, never shown.
+const shownProperties = (schemaNode) => Object.entries(schemaNode.properties || {}).filter(([, s]) => !s.deprecated);
+
 function labelFor(key, schema) {
   const { label } = unitOf(key);
   return label || String(key).replaceAll("_", " ") || schema.title || "";
@@ -194,7 +197,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     if (single.type === "object" && single.properties) {
       if (value === null || value === undefined) return jsonControl(key, described, path, value, emit);
       const fs = h("fieldset", { "data-path": path.join(".") }, h("legend", {}, labelFor(key, described)));
-      for (const [k, s] of Object.entries(single.properties)) fs.append(control(k, s, [...path, k], base));
+      for (const [k, s] of shownProperties(single)) fs.append(control(k, s, [...path, k], base));
       return fs;
     }
     if (
@@ -232,7 +235,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
   }
 
   function arrayTable(key, schemaNode, itemSchema, path, rows, emit) {
-    const columns = Object.entries(itemSchema.properties);
+    const columns = shownProperties(itemSchema);
     const wrap = h("div", { class: "array-table", "data-path": path.join(".") });
     const render = () => {
       const body = rows.map((row, i) =>
@@ -333,7 +336,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
       const current = getAt(doc.inputs, path);
       if (current && typeof current === "object") {
         const fs = h("fieldset", { class: "custom-spec" }, h("legend", {}, `custom ${preset.category}`));
-        for (const [k, s] of Object.entries(preset.specSchema.properties || {})) {
+        for (const [k, s] of shownProperties(preset.specSchema)) {
           if (PRESET_METADATA.has(k)) continue;
           fs.append(control(k, s, [...path, k]));
         }

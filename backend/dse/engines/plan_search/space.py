@@ -73,7 +73,7 @@ class SearchSpace:
 
 @dataclass(frozen=True)
 class Layouts:
-    """One row per (GPUs used, t, sequence-parallel kind, n, p, d) layout; whole numbers as floats."""
+    """One row per (GPUs used, t, sequence-parallel variant, n, p, d) layout; whole numbers as floats."""
 
     gpus: Array
     nodes: Array
@@ -122,20 +122,20 @@ class InnerAxes:
 def enumerate_layouts(
     *, space: SearchSpace, nodes: int, gpus_per_node: int, sequence_parallel: tuple[int, ...]
 ) -> Layouts:
-    """Every (G, t, kind, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
+    """Every (G, t, variant, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
     for Ring and Ulysses. A loop over the GPU counts only (a handful); each is one meshgrid."""
-    kinds = np.asarray(sequence_parallel, dtype=np.int64)
-    context_kind = (kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)
+    variants = np.asarray(sequence_parallel, dtype=np.int64)
+    context_variant = (variants == SequenceParallel.RING) | (variants == SequenceParallel.ULYSSES)
     rows: list[NDArray[np.int64]] = []
     for nodes_used in space.nodes_used(nodes):
         G = int(nodes_used) * gpus_per_node
         all_divisors = divisors(G)
         tp = np.intersect1d(divisors(gpus_per_node), all_divisors)
-        t, k, n, p = np.meshgrid(tp, np.arange(kinds.size), all_divisors, all_divisors, indexing="ij")
-        ring_or_ulysses = context_kind[k]
+        t, k, n, p = np.meshgrid(tp, np.arange(variants.size), all_divisors, all_divisors, indexing="ij")
+        ring_or_ulysses = context_variant[k]
         keep = (G % (t * n * p) == 0) & (ring_or_ulysses == (n >= 2))
         t, k, n, p = t[keep], k[keep], n[keep], p[keep]
-        rows.append(np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, kinds[k], n, p, G // (t * n * p)]))
+        rows.append(np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, variants[k], n, p, G // (t * n * p)]))
     table = np.concatenate(rows, axis=1).astype(np.float64) if rows else np.zeros((7, 0))
     return Layouts(*table)
 

@@ -310,14 +310,14 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
 
     prunable: list[int] = []
     c_prev = channels[0]
-    for i, (kind, c_out) in enumerate(zip(unet.down_block_types, channels, strict=True)):
+    for i, (block_type, c_out) in enumerate(zip(unet.down_block_types, channels, strict=True)):
         blk = b.new_block(f"down_{i}")
         prunable.append(blk)
         area = 4.0**-i
         for j in range(unet.layers_per_block):
             c_in = c_prev if j == 0 else c_out
             b.resnet(f"down_blocks.{i}.resnets.{j}", blk, c_in, c_out, temb, area, prunable=True)
-            if kind == "CrossAttnDownBlock2D":
+            if block_type == "CrossAttnDownBlock2D":
                 b.transformer(f"down_blocks.{i}.attentions.{j}", blk, unet, c_out, area, text_tokens)
         if i < levels - 1:  # stride-2 3x3 convolution; its output is at the next level
             b.add(
@@ -342,7 +342,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
 
     rev = channels[::-1]
     c_prev = rev[0]
-    for i, (up_kind, c_out) in enumerate(zip(unet.up_block_types, rev, strict=True)):
+    for i, (up_type, c_out) in enumerate(zip(unet.up_block_types, rev, strict=True)):
         blk = b.new_block(f"up_{i}")
         prunable.append(blk)
         level = levels - 1 - i
@@ -352,7 +352,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
             res_skip = c_skip_in if j == unet.layers_per_block else c_out
             res_in = c_prev if j == 0 else c_out
             b.resnet(f"up_blocks.{i}.resnets.{j}", blk, res_in + res_skip, c_out, temb, area, prunable=True)
-            if up_kind == "CrossAttnUpBlock2D":
+            if up_type == "CrossAttnUpBlock2D":
                 b.transformer(f"up_blocks.{i}.attentions.{j}", blk, unet, c_out, area, text_tokens)
         if i < levels - 1:  # nearest x2 then a 3x3 convolution at the finer level
             b.add(

@@ -68,9 +68,9 @@ def layer_forward_work(
 ) -> LayerWork:
     """With FlashAttention the softmax and dropout run inside the attention kernel: no score traffic."""
     s, b, h, a = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size), as_array(num_heads)
-    f, t, kind = as_array(ffn_hidden_size), as_array(tensor_parallel), as_array(sequence_parallel)
+    f, t, variant = as_array(ffn_hidden_size), as_array(tensor_parallel), as_array(sequence_parallel)
     context = np.where(
-        (kind == SequenceParallel.RING) | (kind == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
+        (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
     )
     s_local = s / context
     tokens = b * s_local
@@ -82,7 +82,7 @@ def layer_forward_work(
     ffn = np.where(gated, 6.0, 4.0) * tokens * h * f
     gemm = (qkv + attention + projection + ffn) / t
     replicated_regions = (LAYERNORM_BYTES + DROPOUT_ADD_BYTES) * tokens * h
-    replicated_regions = replicated_regions / np.where(kind == SequenceParallel.MEGATRON, t, 1.0)
+    replicated_regions = replicated_regions / np.where(variant == SequenceParallel.MEGATRON, t, 1.0)
     activation_fn = np.where(gated, SWIGLU_BYTES, GELU_BYTES) * tokens * f / t
     unfused = as_array(flash_attention) <= 0
     attention_bytes = np.where(unfused, (SOFTMAX_BYTES + ATTENTION_DROPOUT_BYTES) * a * tokens * s / t, 0.0)

@@ -161,7 +161,7 @@ class _Terms:
     d: Array
     t: Array
     p: Array
-    kind: Array
+    variant: Array
     v: Array
     zero: Array
     rc: Array
@@ -191,12 +191,12 @@ class _Terms:
 def _terms(model: ModelArrays, plan: PlanArrays) -> _Terms:
     B, b, s = as_array(plan.global_batch_size), as_array(plan.micro_batch_size), as_array(plan.sequence_length)
     d, t, p = as_array(plan.data_parallel), as_array(plan.tensor_parallel), as_array(plan.pipeline_parallel)
-    kind, v = as_array(plan.sequence_parallel), as_array(plan.virtual_stages)
+    variant, v = as_array(plan.sequence_parallel), as_array(plan.virtual_stages)
     zero, rc = as_array(plan.zero_stage), as_array(plan.recompute)
     h, L, V = as_array(model.hidden_size), as_array(model.num_layers), as_array(model.vocab_size)
     a, a_kv = as_array(model.num_heads), as_array(model.num_kv_heads)
-    ring = kind == SequenceParallel.RING
-    ulysses = kind == SequenceParallel.ULYSSES
+    ring = variant == SequenceParallel.RING
+    ulysses = variant == SequenceParallel.ULYSSES
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
     flash = as_array(plan.flash_attention)
     uses_flash = flash > 0
@@ -207,7 +207,7 @@ def _terms(model: ModelArrays, plan: PlanArrays) -> _Terms:
         d=d,
         t=t,
         p=p,
-        kind=kind,
+        variant=variant,
         v=v,
         zero=zero,
         rc=rc,
@@ -218,7 +218,7 @@ def _terms(model: ModelArrays, plan: PlanArrays) -> _Terms:
         a_kv=a_kv,
         ring=np.asarray(ring),
         ulysses=np.asarray(ulysses),
-        megatron_sp=np.asarray(kind == SequenceParallel.MEGATRON),
+        megatron_sp=np.asarray(variant == SequenceParallel.MEGATRON),
         n=n,
         full=np.asarray(rc == Recompute.FULL),
         flash=flash,
@@ -262,7 +262,7 @@ def _compute_times(x: _Terms, model: ModelArrays, device: Device) -> _ComputeTim
         ffn_hidden_size=model.ffn_hidden_size,
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
-        sequence_parallel=x.kind,
+        sequence_parallel=x.variant,
         sequence_parallel_degree=x.n,
         flash_attention=x.flash,
     )
@@ -457,7 +457,7 @@ def _memory(
         ffn_hidden_size=model.ffn_hidden_size,
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
-        sequence_parallel=x.kind,
+        sequence_parallel=x.variant,
         sequence_parallel_degree=x.n,
         recompute=x.rc,
         flash_attention=x.flash,

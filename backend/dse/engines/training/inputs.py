@@ -67,10 +67,10 @@ class ModelArrays:
             num_kv_heads=as_array(spec.num_kv_heads),
             ffn_hidden_size=as_array(spec.ffn_hidden_size),
             vocab_size=V,
-            gated_ffn=spec.ffn_kind == "swiglu",
+            gated_ffn=spec.ffn_activation == "swiglu",
             tied_embeddings=spec.tied_embeddings,
             learned_positions=positions,
-            layernorm=spec.norm_kind == "layernorm",
+            layernorm=spec.norm_type == "layernorm",
             linear_bias=spec.linear_bias,
         )
         layer_norms = as_array(params.layer_norms)
@@ -81,7 +81,7 @@ class ModelArrays:
             num_kv_heads=as_array(spec.num_kv_heads),
             ffn_hidden_size=as_array(spec.ffn_hidden_size),
             vocab_size=V,
-            gated_ffn=1.0 if spec.ffn_kind == "swiglu" else 0.0,
+            gated_ffn=1.0 if spec.ffn_activation == "swiglu" else 0.0,
             tied_embeddings=1.0 if spec.tied_embeddings else 0.0,
             layer_sharded_params=as_array(params.layer_attention) + params.layer_ffn,
             layer_replicated_params=layer_norms,

@@ -71,11 +71,11 @@ def layer_activation_bytes(
     """
     s, b, h = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size)
     a, t = as_array(num_heads), as_array(tensor_parallel)
-    kind = as_array(sequence_parallel)
+    variant = as_array(sequence_parallel)
     context = np.where(
-        (kind == SequenceParallel.RING) | (kind == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
+        (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
     )
-    megatron_sp = kind == SequenceParallel.MEGATRON
+    megatron_sp = variant == SequenceParallel.MEGATRON
     s_local = s / context
     sbh = s_local * b * h
     kv_width = as_array(num_kv_heads) * h / a

@@ -1,4 +1,4 @@
-"""Sequence-parallel kinds side by side: none, Megatron-SP, Ring Self-Attention and DeepSpeed-Ulysses
+"""Sequence-parallel variants side by side: none, Megatron-SP, Ring Self-Attention and DeepSpeed-Ulysses
 over a range of sequence lengths, for one plan, in ONE `evaluate_plans` call.
 
 The GPUs stay the plan's: the sequence group of N GPUs (Ring, Ulysses) is carved out of the
@@ -17,8 +17,8 @@ from dse.engines.training.codes import SEQUENCE_PARALLEL_CODES
 from dse.engines.training.evaluate import evaluate_plans
 from dse.engines.training.inputs import ClusterArrays, ModelArrays, PlanArrays
 
-#: Sequence-parallel kinds compared side by side, in the order of the chart's legend.
-SEQUENCE_PARALLEL_KINDS: tuple[str, ...] = ("none", "megatron", "ring", "ulysses")
+#: Sequence-parallel variants compared side by side, in the order of the chart's legend.
+SEQUENCE_PARALLEL_VARIANTS: tuple[str, ...] = ("none", "megatron", "ring", "ulysses")
 #: Sequence lengths of the comparison, as multiples of the plan's (powers of two around it).
 SEQUENCE_LENGTH_FACTORS: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 #: Series of the comparison -> the engine's result field it reads.
@@ -36,16 +36,16 @@ SERIES_FIELDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SequenceParallelComparison:
-    """Sequence-parallel kinds (rows) x sequence lengths (columns) of one plan."""
+    """Sequence-parallel variants (rows) x sequence lengths (columns) of one plan."""
 
     #: GPUs a Ring / Ulysses sequence group spans (1: only none and Megatron-SP compare).
     degree: int
-    kinds: tuple[str, ...]
+    variants: tuple[str, ...]
     sequence_lengths: list[int]
-    #: Sequence degree and data-parallel degree of each kind.
+    #: Sequence degree and data-parallel degree of each variant.
     spread: list[int]
     data_parallel: list[int]
-    #: kind -> series (SERIES_FIELDS) -> one value per sequence length (NaN where the plan is invalid).
+    #: variant -> series (SERIES_FIELDS) -> one value per sequence length (NaN where the plan is invalid).
     series: dict[str, dict[str, list[float]]]
     fits: NDArray[np.bool_]
     reasons: NDArray[np.int64]
@@ -93,14 +93,14 @@ def sequence_parallel_comparison(
     """None / Megatron-SP / Ring / Ulysses over `SEQUENCE_LENGTH_FACTORS` x `sequence_length`, in ONE
     engine call; `plan` is the scenario's (scalar) plan, whose dp x sequence degree GPUs are regrouped."""
     # Without data-parallel GPUs to carve a sequence group from, only none and Megatron-SP compare.
-    compared = SEQUENCE_PARALLEL_KINDS if degree > 1 else SEQUENCE_PARALLEL_KINDS[:2]
+    compared = SEQUENCE_PARALLEL_VARIANTS if degree > 1 else SEQUENCE_PARALLEL_VARIANTS[:2]
     replicas = data_parallel * sequence_parallel_degree  # GPUs per (TP, PP) cell
     lengths = sorted({max(int(sequence_length * k), 1) for k in SEQUENCE_LENGTH_FACTORS})
-    kinds = np.asarray([SEQUENCE_PARALLEL_CODES[k] for k in compared], dtype=float)[:, None]
+    codes = np.asarray([SEQUENCE_PARALLEL_CODES[k] for k in compared], dtype=float)[:, None]
     spread = np.asarray([1 if k in ("none", "megatron") else degree for k in compared], dtype=float)
     grid_plan = replace(
         plan,
-        sequence_parallel=kinds,
+        sequence_parallel=codes,
         sequence_parallel_degree=spread[:, None],
         data_parallel=(replicas / spread)[:, None],
         sequence_length=np.asarray(lengths, dtype=float)[None, :],
@@ -108,11 +108,12 @@ def sequence_parallel_comparison(
     result = evaluate_plans(model=model, cluster=cluster, plan=grid_plan)
     grid = {name: np.asarray(getattr(result, key), dtype=float) for name, key in SERIES_FIELDS.items()}
     series: dict[str, dict[str, list[float]]] = {
-        kind: {name: [float(v) for v in values[i]] for name, values in grid.items()} for i, kind in enumerate(compared)
+        variant: {name: [float(v) for v in values[i]] for name, values in grid.items()}
+        for i, variant in enumerate(compared)
     }
     return SequenceParallelComparison(
         degree=degree,
-        kinds=tuple(compared),
+        variants=tuple(compared),
         sequence_lengths=lengths,
         spread=[int(x) for x in spread],
         data_parallel=[int(replicas // x) for x in spread],

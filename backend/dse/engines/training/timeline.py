@@ -20,7 +20,7 @@ MAX_TIMELINE_OPERATIONS = 40_000
 class TimelineEvent:
     stage: int
     #: "forward", "backward", "send", "bubble", "data_parallel" or "optimizer".
-    kind: str
+    operation: str
     micro_batch: int
     chunk: int
     start_s: float
@@ -37,7 +37,7 @@ class Timeline:
 def stage_order(
     *, schedule: int, stages: int, stage: int, micro_batches: int, virtual_stages: int
 ) -> list[tuple[str, int, int]]:
-    """The (kind, micro-batch, chunk) operations one stage runs, in order."""
+    """The (operation, micro-batch, chunk) operations one stage runs, in order."""
     p, m, v, i = stages, micro_batches, virtual_stages, stage
     if schedule == Schedule.GPIPE:
         return [("F", k, 0) for k in range(m)] + [("B", k, 0) for k in range(m)]
@@ -83,13 +83,13 @@ def simulate_timeline(
     orders = [stage_order(schedule=schedule, stages=p, stage=i, micro_batches=m, virtual_stages=v) for i in range(p)]
     ready: dict[
         tuple[str, int, int, int], float
-    ] = {}  # (kind, mb, chunk, stage) -> when its output is at the next stage
+    ] = {}  # (operation, mb, chunk, stage) -> when its output is at the next stage
     next_op = [0] * p
     free_at = [0.0] * p
     events: list[TimelineEvent] = []
 
-    def input_ready(kind: str, mb: int, chunk: int, stage: int) -> float | None:
-        if kind == "F":
+    def input_ready(operation: str, mb: int, chunk: int, stage: int) -> float | None:
+        if operation == "F":
             if stage == 0:
                 return 0.0 if chunk == 0 else ready.get(("F", mb, chunk - 1, p - 1))
             return ready.get(("F", mb, chunk, stage - 1))
@@ -104,24 +104,26 @@ def simulate_timeline(
         progressed = False
         for stage in range(p):  # replaying one plan's schedule, operation by operation
             while next_op[stage] < len(orders[stage]):
-                kind, mb, chunk = orders[stage][next_op[stage]]
-                arrival = input_ready(kind, mb, chunk, stage)
+                operation, mb, chunk = orders[stage][next_op[stage]]
+                arrival = input_ready(operation, mb, chunk, stage)
                 if arrival is None:
                     break
                 start = max(free_at[stage], arrival)
                 last_chunk = stage == p - 1 and chunk == v - 1
-                if kind == "F":
+                if operation == "F":
                     duration = chunk_forward_s + (last_stage_extra_forward_s if last_chunk else 0.0)
                     sends = not last_chunk
                 else:
                     duration = chunk_backward_s + (last_stage_extra_backward_s if last_chunk else 0.0)
                     sends = not (stage == 0 and chunk == 0)
                 end = start + duration
-                events.append(TimelineEvent(stage, "forward" if kind == "F" else "backward", mb, chunk, start, end))
+                events.append(
+                    TimelineEvent(stage, "forward" if operation == "F" else "backward", mb, chunk, start, end)
+                )
                 if sends and p > 1:
                     events.append(TimelineEvent(stage, "send", mb, chunk, end, end + send_s))
                     end += send_s
-                ready[(kind, mb, chunk, stage)] = end if p > 1 or kind == "B" else start + duration
+                ready[(operation, mb, chunk, stage)] = end if p > 1 or operation == "B" else start + duration
                 free_at[stage] = end
                 next_op[stage] += 1
                 remaining -= 1

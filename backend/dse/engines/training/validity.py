@@ -117,7 +117,7 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     """The structural reason bitmask of every plan (0 where the plan can run), broadcast over the inputs."""
     B, b, s = as_array(plan.global_batch_size), as_array(plan.micro_batch_size), as_array(plan.sequence_length)
     d, t, p = as_array(plan.data_parallel), as_array(plan.tensor_parallel), as_array(plan.pipeline_parallel)
-    kind, n = as_array(plan.sequence_parallel), as_array(plan.sequence_parallel_degree)
+    variant, n = as_array(plan.sequence_parallel), as_array(plan.sequence_parallel_degree)
     zero, recompute = as_array(plan.zero_stage), as_array(plan.recompute)
     schedule, v, offload = (
         as_array(plan.pipeline_schedule),
@@ -130,13 +130,13 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     def code_ok(x: NDArray[np.float64], top: int) -> NDArray[np.bool_]:
         return np.asarray((x >= 0) & (x <= top) & (np.floor(x) == x))
 
-    ring_or_ulysses = (kind == SequenceParallel.RING) | (kind == SequenceParallel.ULYSSES)
-    ulysses = kind == SequenceParallel.ULYSSES
+    ring_or_ulysses = (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES)
+    ulysses = variant == SequenceParallel.ULYSSES
     heads_per_tp = heads / np.maximum(t, 1.0)
     kv_per_tp = kv_heads / np.maximum(t, 1.0)
     micro_batches = B / np.maximum(b * d, 1.0)
     interleaved = schedule == Schedule.INTERLEAVED
-    sequence_ranks = np.where(kind == SequenceParallel.MEGATRON, t, n)
+    sequence_ranks = np.where(variant == SequenceParallel.MEGATRON, t, n)
     offload_on = offload != Offload.NONE
     no_ssd = (as_array(cluster.ssd_write_bandwidth_per_gpu_bytes_per_s) <= 0) | (
         as_array(cluster.ssd_read_bandwidth_per_gpu_bytes_per_s) <= 0
@@ -147,7 +147,7 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         (
             "UNKNOWN_CODE",
             ~(
-                code_ok(kind, 3)
+                code_ok(variant, 3)
                 & code_ok(recompute, 2)
                 & code_ok(schedule, 2)
                 & code_ok(offload, 2)

@@ -145,13 +145,13 @@ def _check(
         )
     if llm.num_layers % pp:
         raise InputError("pipeline_parallel", f"{pp} must divide the {llm.num_layers} layers of {llm.id}")
-    if gpu.kind != "gpu":
+    if gpu.device_class != "gpu":
         raise InputError("comparison_gpu", f"'{gpu.id}' is not a GPU")
     wants_gpu = inputs.system.startswith("gpu")
-    if (acc.kind == "gpu") != wants_gpu:
+    if (acc.device_class == "gpu") != wants_gpu:
         raise InputError(
             "accelerator",
-            f"system '{inputs.system}' needs {'a GPU' if wants_gpu else 'an NPU'}; '{acc.id}' is {acc.kind}",
+            f"system '{inputs.system}' needs {'a GPU' if wants_gpu else 'an NPU'}; '{acc.id}' is {acc.device_class}",
         )
     if inputs.system in PIM_SYSTEMS:
         if memory is None or memory.pim_multipliers_per_bank <= 0:
@@ -212,8 +212,8 @@ def model_shape(llm: LLMSpec) -> ModelShape:
         num_kv_heads=llm.num_kv_heads,
         ffn_hidden_size=llm.ffn_hidden_size,
         vocab_size=llm.vocab_size,
-        gated_ffn=llm.ffn_kind == "swiglu",
-        layernorm=llm.norm_kind == "layernorm",
+        gated_ffn=llm.ffn_activation == "swiglu",
+        layernorm=llm.norm_type == "layernorm",
         linear_bias=llm.linear_bias,
         tied_embeddings=llm.tied_embeddings,
         learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,

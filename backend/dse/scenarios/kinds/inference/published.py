@@ -30,7 +30,7 @@ import numpy as np
 from dse.catalog import Catalog
 from dse.catalog.calibration import load_fits, stack_device
 from dse.engines.decoder_ops import decoder_layer_ops, price_layer_ops
-from dse.engines.pim import pim_figures
+from dse.engines.pim import pim_numbers
 from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
 from dse.scenarios.kinds.inference.inputs import (
     NVLINK3_BANDWIDTH_GB_PER_S,
@@ -471,7 +471,7 @@ def _memory(catalog: Catalog, memory_id: str) -> MemorySpec:
 
 def _pim(memory_id: str, read: Callable[[Any], Any]) -> Callable[[Catalog], float]:
     def engine(catalog: Catalog) -> float:
-        return float(read(pim_figures(_memory(catalog, memory_id))))
+        return float(read(pim_numbers(_memory(catalog, memory_id))))
 
     return engine
 

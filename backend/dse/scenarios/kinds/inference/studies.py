@@ -10,7 +10,7 @@ import numpy as np
 
 from dse.engines.decoder_ops import BOUND_NAMES, OP_NAMES
 from dse.engines.inference import PIM_SYSTEMS, InferenceResult, op_unit, run_inference
-from dse.engines.pim import pim_figures
+from dse.engines.pim import pim_numbers
 from dse.scenarios.base import Column, Table
 from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, device_of, engine_inputs
 from dse.specs.hardware import AcceleratorSpec
@@ -30,7 +30,7 @@ def run(r: InferenceResolved, system: str | None = None, accelerator: Accelerato
 def comparable_systems(r: InferenceResolved) -> dict[str, AcceleratorSpec]:
     """Systems that can run this scenario's model, each with its device."""
     systems: dict[str, AcceleratorSpec] = {"gpu_only": r.comparison_gpu}
-    npu = r.accelerator if r.accelerator.kind == "npu" else None
+    npu = r.accelerator if r.accelerator.device_class == "npu" else None
     if npu is not None:
         systems["npu_only"] = npu
     has_pim = r.memory is not None and r.memory.pim_multipliers_per_bank > 0
@@ -40,7 +40,7 @@ def comparable_systems(r: InferenceResolved) -> dict[str, AcceleratorSpec]:
         if r.memory.pim_row_buffers_per_bank >= 2:
             systems["neupims"] = npu
     if has_pim:
-        systems["gpu_pim"] = r.comparison_gpu if r.accelerator.kind == "npu" else r.accelerator
+        systems["gpu_pim"] = r.comparison_gpu if r.accelerator.device_class == "npu" else r.accelerator
     systems[r.system] = r.accelerator
     return systems
 
@@ -225,20 +225,20 @@ def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
 
 
 def pim_table(m: MemorySpec) -> Table:
-    """The memory preset's headline PIM figures (dse.engines.pim.pim_figures)."""
-    figures = pim_figures(m)
-    external, internal = figures.external_bandwidth_bytes_per_s, figures.internal_bandwidth_bytes_per_s
+    """The memory preset's headline PIM numbers (dse.engines.pim.pim_numbers)."""
+    numbers = pim_numbers(m)
+    external, internal = numbers.external_bandwidth_bytes_per_s, numbers.internal_bandwidth_bytes_per_s
     rows: list[Row] = [
         ["external bandwidth", float(external), "bytes/s"],
         ["PIM peak internal bandwidth", float(internal), "bytes/s"],
         ["internal / external", float(internal / external), "x"],
-        ["PIM peak compute", float(figures.peak_flops_per_s), "FLOP/s"],
-        ["GEMV tile", float(figures.gemv_tile_cycles), "cycles"],
+        ["PIM peak compute", float(numbers.peak_flops_per_s), "FLOP/s"],
+        ["GEMV tile", float(numbers.gemv_tile_cycles), "cycles"],
         ["refresh share of time (tRFC/tREFI)", m.t_rfc_cycles / m.t_refi_cycles, ""],
     ]
     return Table(
         key="pim",
-        title=f"PIM figures derived from {m.id}",
+        title=f"PIM numbers derived from {m.id}",
         columns=[
             Column(key="what", label="quantity"),
             Column(key="value", label="value"),

@@ -53,14 +53,21 @@ def policy_layers_table(r: RLScalingResolved) -> Table:
         title="Policy network, per layer (one sample)",
         columns=[
             Column(key="layer", label="#"),
-            Column(key="kind", label="kind"),
+            Column(key="layer_type", label="layer type"),
             Column(key="inputs", label="in"),
             Column(key="outputs", label="out"),
             Column(key="parameters", label="parameters"),
             Column(key="mflop", label="forward", unit="MFLOP"),
         ],
         rows=[
-            [i, layer.kind, layer.inputs, layer.outputs, float(shape.parameters[i]), float(shape.forward_flop[i]) / 1e6]
+            [
+                i,
+                layer.layer_type,
+                layer.inputs,
+                layer.outputs,
+                float(shape.parameters[i]),
+                float(shape.forward_flop[i]) / 1e6,
+            ]
             for i, layer in enumerate(r.policy_layers)
         ],
     )

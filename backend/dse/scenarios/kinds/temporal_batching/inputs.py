@@ -96,7 +96,7 @@ def resolve(inputs: TemporalBatchingInputs, catalog: Catalog) -> TemporalBatchin
     for name, side in (("source_side", dataset.source_side), ("destination_side", dataset.destination_side)):
         if (
             side is not None
-            and side.kind == "histogram"
+            and side.law == "histogram"
             and (not side.histogram_degrees or len(side.histogram_degrees) != len(side.histogram_node_counts))
         ):
             raise InputError(f"dataset.{name}", "a histogram needs as many node counts as degrees")

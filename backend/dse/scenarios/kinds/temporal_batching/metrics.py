@@ -165,7 +165,7 @@ def compute(r: TemporalBatchingResolved) -> dict[str, Any]:
 def _exponent(side: DegreeSideSpec | None, override: float | None) -> str:
     if side is None:
         return "one node set"
-    if side.kind == "histogram":
+    if side.law == "histogram":
         return "histogram"
     return f"{side.exponent if override is None else override:g}"
 

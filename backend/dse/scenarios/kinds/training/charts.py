@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 GIB = 2.0**30
 
-#: One colour per timeline kind, stable across charts.
+#: One colour per timeline operation, stable across charts.
 TIMELINE_COLOURS: dict[str, str] = {
     "forward": "#4C78A8",
     "backward": "#F58518",
@@ -44,18 +44,18 @@ def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, A
 
 
 def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
-    """Gantt chart: one row per pipeline stage, bars from start to end, coloured by kind.
+    """Gantt chart: one row per pipeline stage, bars from start to end, coloured by operation.
 
-    `events` are objects with stage, kind, micro_batch, chunk, start_s and end_s.
+    `events` are objects with stage, operation, micro_batch, chunk, start_s and end_s.
     """
     fig = go.Figure()
-    for kind, colour in TIMELINE_COLOURS.items():
-        chosen = [e for e in events if e.kind == kind]
+    for operation, colour in TIMELINE_COLOURS.items():
+        chosen = [e for e in events if e.operation == operation]
         if not chosen:
             continue
         fig.add_trace(
             go.Bar(
-                name=kind,
+                name=operation,
                 orientation="h",
                 y=[f"stage {e.stage}" for e in chosen],
                 base=[e.start_s for e in chosen],
@@ -65,7 +65,7 @@ def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
                     f"mb {e.micro_batch}" + (f" c{e.chunk}" if e.chunk > 0 else "") if e.micro_batch >= 0 else ""
                     for e in chosen
                 ],
-                hovertemplate="%{y} %{text}<br>%{base:.4g} s + %{x:.4g} s<extra>" + kind + "</extra>",
+                hovertemplate="%{y} %{text}<br>%{base:.4g} s + %{x:.4g} s<extra>" + operation + "</extra>",
             )
         )
     fig.update_layout(
@@ -78,7 +78,7 @@ def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
     return figure
 
 
-#: One colour per sequence-parallel kind, stable across charts.
+#: One colour per sequence-parallel variant, stable across charts.
 SEQUENCE_PARALLEL_COLOURS: dict[str, str] = {
     "none": "#4C78A8",
     "megatron": "#F58518",
@@ -94,7 +94,7 @@ def sequence_parallel_chart(
     capacity_bytes: float,
     title: str,
 ) -> dict[str, Any]:
-    """Four panels over sequence length, one line per sequence-parallel kind: bytes sent per layer
+    """Four panels over sequence length, one line per sequence-parallel variant: bytes sent per layer
     (sequence-parallel + TP collectives), collective time per iteration, activations and peak
     memory per GPU (with the GPU's capacity), and iteration time. Gaps: invalid plans."""
     fig = make_subplots(
@@ -107,8 +107,8 @@ def sequence_parallel_chart(
             "iteration time (s)",
         ),
     )
-    for kind, values in series.items():
-        colour = SEQUENCE_PARALLEL_COLOURS.get(kind)
+    for variant, values in series.items():
+        colour = SEQUENCE_PARALLEL_COLOURS.get(variant)
         sent = [(a + b) / 2.0**20 for a, b in zip(values["sp_bytes"], values["tp_bytes"], strict=True)]
         comm = [a + b for a, b in zip(values["sp_time"], values["tp_time"], strict=True)]
         memory = [m / GIB for m in values["memory_bytes"]]
@@ -119,8 +119,8 @@ def sequence_parallel_chart(
                     x=list(sequence_lengths),
                     y=ys,
                     mode="lines+markers",
-                    name=kind,
-                    legendgroup=kind,
+                    name=variant,
+                    legendgroup=variant,
                     showlegend=n == 0,
                     line={"color": colour},
                 ),

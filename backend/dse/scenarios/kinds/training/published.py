@@ -472,7 +472,7 @@ def bert_max_batch(
     hidden: float,
     layers: float,
     heads: float,
-    kind: str,
+    parallelism: str,
     degree: Any,
     sequence_length: float = 512.0,
 ) -> np.ndarray[Any, Any]:
@@ -484,7 +484,7 @@ def bert_max_batch(
         hidden_size=hidden, num_layers=layers, num_heads=heads, vocab_size=30522.0, sequence_length=sequence_length
     )
     n = np.asarray(degree, dtype=float)[:, None]
-    ring = kind == "ring"
+    ring = parallelism == "ring"
     plan = PlanArrays(
         global_batch_size=batches[None, :],
         micro_batch_size=batches[None, :],
@@ -508,7 +508,7 @@ def bert_max_fits(
     hidden: float,
     layers: float,
     heads: float,
-    kind: str,
+    parallelism: str,
     degree: float,
     batch: float,
     sequences: Any,
@@ -517,7 +517,7 @@ def bert_max_fits(
     model = ModelArrays.gpt(
         hidden_size=hidden, num_layers=layers, num_heads=heads, vocab_size=30522.0, sequence_length=sequences
     )
-    ring = kind == "ring"
+    ring = parallelism == "ring"
     plan = PlanArrays(
         global_batch_size=batch,
         micro_batch_size=batch,
@@ -538,8 +538,8 @@ def bert_max_fits(
 @lru_cache(maxsize=2)
 def li2021_batch_ratio(catalog: Catalog) -> float:
     """BERT-Base, sequence 512: the largest batch of Ring-64 over that of TP at its 12-head limit."""
-    ring = bert_max_batch(catalog, **BERT_BASE, kind="ring", degree=[64.0])
-    tp = bert_max_batch(catalog, **BERT_BASE, kind="tp", degree=[12.0])
+    ring = bert_max_batch(catalog, **BERT_BASE, parallelism="ring", degree=[64.0])
+    tp = bert_max_batch(catalog, **BERT_BASE, parallelism="tp", degree=[12.0])
     return float((ring / tp)[0])
 
 
@@ -559,9 +559,11 @@ def li2021_sequence_ratios(catalog: Catalog) -> tuple[float, ...]:
     ratios = []
     for _, shape, tp_degree, batch in LI2021_SEQUENCE_SETTINGS:
         longest = {}
-        for kind, degree in (("tp", tp_degree), ("ring", 64.0)):
-            fits = bert_max_fits(catalog, **shape, kind=kind, degree=degree, batch=batch, sequences=sequences)
-            longest[kind] = sequences[fits].max()
+        for parallelism, degree in (("tp", tp_degree), ("ring", 64.0)):
+            fits = bert_max_fits(
+                catalog, **shape, parallelism=parallelism, degree=degree, batch=batch, sequences=sequences
+            )
+            longest[parallelism] = sequences[fits].max()
         ratios.append(float(longest["ring"] / longest["tp"]))
     return tuple(ratios)
 
@@ -700,7 +702,9 @@ def published_comparisons(resolved: ResolvedTraining, f: dict[str, float]) -> li
         )
     spec = resolved.model
     gpt_layer = (
-        spec.ffn_kind == "gelu" and spec.num_kv_heads == spec.num_heads and spec.ffn_hidden_size == 4 * spec.hidden_size
+        spec.ffn_activation == "gelu"
+        and spec.num_kv_heads == spec.num_heads
+        and spec.ffn_hidden_size == 4 * spec.hidden_size
     )
     if gpt_layer and not resolved.flash_attention:
         in_table = resolved.sequence_parallel in ("none", "megatron") and not (

@@ -129,13 +129,13 @@ def timeline_study(resolved: ResolvedTraining, f: dict[str, float]) -> TimelineS
                 title="Timeline of one iteration",
                 columns=columns(
                     ("stage", ""),
-                    ("kind", ""),
+                    ("operation", ""),
                     ("micro_batch", ""),
                     ("chunk", ""),
                     ("start", "s"),
                     ("end", "s"),
                 ),
-                rows=[[e.stage, e.kind, e.micro_batch, e.chunk, e.start_s, e.end_s] for e in timeline.events],
+                rows=[[e.stage, e.operation, e.micro_batch, e.chunk, e.start_s, e.end_s] for e in timeline.events],
             )
         )
     else:
@@ -155,7 +155,7 @@ def timeline_study(resolved: ResolvedTraining, f: dict[str, float]) -> TimelineS
 
 
 def sequence_parallel_comparison(r: ResolvedTraining) -> SequenceParallelComparison:
-    """The engine's comparison of the sequence-parallel kinds for this scenario's plan (one engine call)."""
+    """The engine's comparison of the sequence-parallel variants for this scenario's plan (one engine call)."""
     degree = comparison_degree(
         sequence_parallel_degree=r.sequence_parallel_degree,
         data_parallel=r.data_parallel,
@@ -191,8 +191,8 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
     comparison = sequence_parallel_comparison(r)
     degree, lengths, series = comparison.degree, comparison.sequence_lengths, comparison.series
     rows: list[Row] = []
-    for i, kind in enumerate(comparison.kinds):
-        values = series[kind]
+    for i, variant in enumerate(comparison.variants):
+        values = series[variant]
         for j, length in enumerate(lengths):
             code = int(comparison.reasons[i, j])
             fits = bool(comparison.fits[i, j])
@@ -206,7 +206,7 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
 
             rows.append(
                 [
-                    kind,
+                    variant,
                     length,
                     comparison.spread[i],
                     comparison.data_parallel[i],
@@ -223,9 +223,9 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
             )
     table = Table(
         key="sequence_parallel",
-        title=f"Sequence-parallel kinds by sequence length (Ring/Ulysses over {degree} GPUs)",
+        title=f"Sequence-parallel variants by sequence length (Ring/Ulysses over {degree} GPUs)",
         columns=[
-            Column(key="kind", label="sequence parallelism"),
+            Column(key="variant", label="sequence parallelism"),
             Column(key="sequence_length", label="sequence length", unit="tokens"),
             Column(key="degree", label="sequence degree", unit="GPUs"),
             Column(key="data_parallel", label="data parallel", unit="GPUs"),
@@ -256,8 +256,8 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
 
 
 def _sequence_parallel_note(comparison: SequenceParallelComparison, here: int, tensor_parallel: int) -> str:
-    """At the scenario's length: bytes sent per layer and iteration time of each kind; over the
-    range: the longest sequence each kind fits."""
+    """At the scenario's length: bytes sent per layer and iteration time of each variant; over the
+    range: the longest sequence each variant fits."""
     lengths, series, fits, degree = comparison.sequence_lengths, comparison.series, comparison.fits, comparison.degree
     j = lengths.index(here)
     parts = []
@@ -265,22 +265,22 @@ def _sequence_parallel_note(comparison: SequenceParallelComparison, here: int, t
         parts.append("megatron: splits the sequence only inside the TP group, so with tp = 1 it is none")
     if degree == 1:
         parts.append("ring, ulysses: no data-parallel GPUs to form a sequence group from (dp = 1)")
-    for i, kind in enumerate(series):
-        values = series[kind]
+    for i, variant in enumerate(series):
+        values = series[variant]
         sent = values["sp_bytes"][j] + values["tp_bytes"][j]
         longest = [length for length, f in zip(lengths, fits[i], strict=True) if f]
         reach = f"fits up to {longest[-1]:,} tokens" if longest else f"fits none of {lengths[0]:,}-{lengths[-1]:,}"
         if not np.isfinite(sent):
-            parts.append(f"{kind}: not a valid plan at {here:,} tokens, {reach}")
+            parts.append(f"{variant}: not a valid plan at {here:,} tokens, {reach}")
             continue
         parts.append(
-            f"{kind}: {sent / 2.0**20:,.0f} MiB per layer, {values['iteration_s'][j]:.3g} s per iteration, {reach}"
+            f"{variant}: {sent / 2.0**20:,.0f} MiB per layer, {values['iteration_s'][j]:.3g} s per iteration, {reach}"
         )
     return (
         f"Sequence parallelism at {here:,} tokens (Ring/Ulysses over {degree} GPUs; bytes each GPU sends per layer "
         "and micro-batch in forward, sequence-parallel + TP collectives): "
         + "; ".join(parts)
-        + ". At a fixed degree every kind's bytes grow in proportion to the sequence; Ring sends 2(N-1)/N*b*s*h_kv "
+        + ". At a fixed degree every variant's bytes grow in proportion to the sequence; Ring sends 2(N-1)/N*b*s*h_kv "
         "elements of K and V, Ulysses 4(N-1)/N^2*b*s*h of Q, K, V and output, N/2 times less with MHA."
     )
 
