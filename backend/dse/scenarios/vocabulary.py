@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from dse.catalog import Catalog
 
-#: Bumped when the shape of EvaluationResult (or a table's columns) changes, so cached results of an older shape are not read.
+#: Bumped when the shape of EvaluationResult (or a table's columns) changes: cached results of an older
+#: shape are then never read back.
 RESULT_FORMAT = 3
 
 
