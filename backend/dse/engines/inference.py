@@ -301,6 +301,159 @@ def mean_context(workload: Workload, batch: Num, ndim: int) -> Num:
     return result
 
 
+@dataclass(frozen=True)
+class _LayerPricer:
+    """Prices one decode layer of a (sub-)batch on one system: the GEMM parts, attention and busy time."""
+
+    shape: ModelShape
+    device: Device
+    deployment: Deployment
+    context: Num
+    fused_qkv: bool
+    on_pim: bool
+    clock_s: float
+    pim_cycles: Callable[[Num], Num] | None
+
+    def npu_parts(self, sub: Num) -> tuple[Num, Num, Num, dict[str, PricedOp], dict[str, OpCost]]:
+        """(QKV part, post-attention part, link time within them, priced ops, op costs) of a (sub-)batch."""
+        ops = _layer_ops(
+            self.shape,
+            self.deployment,
+            batch=sub,
+            query_tokens=1.0,
+            context_tokens=self.context,
+            fused_qkv=self.fused_qkv,
+        )
+        priced = _price(ops, self.device, self.deployment)
+        return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), _sum_times(priced, OPS_LINK), priced, ops
+
+    def npu_busy(self, qkv: Num, pf: Num, link: Num, attention: Num, priced: dict[str, PricedOp]) -> Num:
+        """Time the NPU/GPU computes: all but the links, and of attention only the softmax when PIM runs it."""
+        return qkv + pf - link + (priced["softmax"].time_s if self.on_pim else attention)
+
+    def attention_time(self, sub: Num, priced: dict[str, PricedOp]) -> tuple[Num, Num]:
+        """(attention stage time, of which PIM GEMV time) for a (sub-)batch."""
+        if not self.on_pim:
+            return _sum_times(priced, OPS_ATTENTION), 0.0 * np.asarray(sub)
+        assert self.pim_cycles is not None
+        pim_s = self.clock_s * self.pim_cycles(sub)
+        return pim_s + priced["softmax"].time_s, pim_s
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """Decode time of one pipeline stage's layers and how busy the units are during it."""
+
+    stage_s: Num
+    npu_busy_s: Num
+    pim_busy_s: Num
+    sub_batch_fraction: Num
+
+
+def _neupims_stage(
+    pricer: _LayerPricer,
+    batch: Num,
+    layers_per_stage: Num,
+    sequential: _Stage,
+    sub_batch_fraction: Num | None,
+    ndim: int,
+) -> _Stage:
+    """NeuPIMs' two interleaved sub-batches: the chosen split, or the best of SPLIT_CANDIDATES per design point."""
+    searching = sub_batch_fraction is None
+    # candidate splits on a leading axis, which broadcasts with every design-point axis
+    fractions = (
+        SPLIT_CANDIDATES.reshape((-1,) + (1,) * ndim) if searching else np.asarray(sub_batch_fraction, dtype=float)
+    )
+    b1 = np.round(batch * fractions)
+    b2 = batch - b1
+    q1, f1, l1, priced1, _ = pricer.npu_parts(b1)
+    q2, f2, l2, priced2, _ = pricer.npu_parts(b2)
+    a1, p1 = pricer.attention_time(b1, priced1)
+    a2, p2 = pricer.attention_time(b2, priced2)
+    period = np.maximum(q1 + f1, a2) + np.maximum(q2 + f2, a1)
+    ends = q1 + np.maximum(q2, a1) + np.maximum(f1, a2) + f2
+    split = b1 > 0.0
+    stage = np.where(split, (layers_per_stage - 1.0) * period + ends, sequential.stage_s)
+    busy_split = pricer.npu_busy(q1, f1, l1, a1, priced1) + pricer.npu_busy(q2, f2, l2, a2, priced2)
+    npu = np.where(split, layers_per_stage * busy_split, sequential.npu_busy_s)
+    pim = np.where(split, layers_per_stage * (p1 + p2), sequential.pim_busy_s)
+    fraction = np.where(split, fractions, 0.0)
+    if not searching:
+        return _Stage(stage_s=stage, npu_busy_s=npu, pim_busy_s=pim, sub_batch_fraction=fraction)
+    full_shape = np.broadcast_shapes(np.shape(stage), np.shape(npu), np.shape(pim), np.shape(fraction))
+    best = np.argmin(np.broadcast_to(stage, full_shape), axis=0)[None]
+
+    def pick(values: Num) -> Num:
+        chosen: Num = np.take_along_axis(np.broadcast_to(values, full_shape), best, axis=0)[0]
+        return chosen
+
+    return _Stage(stage_s=pick(stage), npu_busy_s=pick(npu), pim_busy_s=pick(pim), sub_batch_fraction=pick(fraction))
+
+
+def _time_to_first_token_s(
+    shape: ModelShape, device: Device, deployment: Deployment, workload: Workload, batch: Num, fused_qkv: bool
+) -> Num:
+    """The whole batch's prefill: every layer over the prompt, then the logits."""
+    prefill_ops = _layer_ops(
+        shape,
+        deployment,
+        batch=batch,
+        query_tokens=workload.prompt_tokens,
+        context_tokens=workload.prompt_tokens,
+        fused_qkv=fused_qkv,
+        prefill=True,
+    )
+    prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), OP_NAMES)
+    return shape.num_layers * prefill_layer_s + lm_head_time_s(shape, device, deployment, batch)
+
+
+@dataclass(frozen=True)
+class _Footprint:
+    weights_bytes: Num
+    kv_cache_bytes: Num
+    max_batch: Num
+
+
+def _footprint(
+    shape: ModelShape, device: Device, deployment: Deployment, workload: Workload, batch: Num, context: Num
+) -> _Footprint:
+    """Weights and KV cache per device, and the largest batch whose KV cache fits beside the weights."""
+    params = parameter_breakdown(
+        hidden_size=shape.hidden_size,
+        num_layers=shape.num_layers,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        ffn_hidden_size=shape.ffn_hidden_size,
+        vocab_size=shape.vocab_size,
+        gated_ffn=shape.gated_ffn,
+        tied_embeddings=shape.tied_embeddings,
+        learned_positions=shape.learned_positions,
+        layernorm=shape.layernorm,
+        linear_bias=shape.linear_bias,
+    )
+    tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
+    weights = params.total * deployment.weight_bytes / (tp * pp)
+    kv_per_token_device = (
+        kv_cache_bytes_per_token(
+            num_layers=shape.num_layers,
+            hidden_size=shape.hidden_size,
+            num_heads=shape.num_heads,
+            num_kv_heads=shape.num_kv_heads,
+            kv_cache_bytes=deployment.kv_cache_bytes,
+        )
+        / tp
+    )  # pp stages each hold L/pp layers of pp batches in flight
+    reserved_context = (
+        workload.peak_context_tokens if workload.context_quantile_tokens is None else context
+    )  # paged KV follows the actual lengths of a distribution
+    max_batch = np.floor(
+        np.maximum(device.memory_capacity_bytes - weights, 0.0) / (reserved_context * kv_per_token_device)
+    )
+    return _Footprint(
+        weights_bytes=weights, kv_cache_bytes=batch * reserved_context * kv_per_token_device, max_batch=max_batch
+    )
+
+
 def run_inference(
     *,
     system: str,
@@ -322,154 +475,61 @@ def run_inference(
     on_pim = system in PIM_SYSTEMS
     if on_pim and memory is None:
         raise ValueError(f"system '{system}' needs a PIM memory")
+    if system == "neupims" and memory is not None and memory.pim_row_buffers_per_bank < 2:
+        raise ValueError("NeuPIMs needs dual row buffers (pim_row_buffers_per_bank >= 2)")
     batch = np.asarray(workload.batch, dtype=np.float64)
     ndim = max_ndim(shape, device, deployment, workload, memory, sub_batch_fraction)
     context = mean_context(workload, batch, ndim)
-    tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
-    layers_per_stage = shape.num_layers / pp
-    clock = memory.clock_period_s if memory is not None else 1.0
-    pim_cycles = (
-        pim_attention_cycles(
-            memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, ndim=ndim
-        )
-        if on_pim and memory is not None
-        else None
-    )
-
-    def npu_parts(sub: Num) -> tuple[Num, Num, Num, dict[str, PricedOp], dict[str, OpCost]]:
-        ops = _layer_ops(shape, deployment, batch=sub, query_tokens=1.0, context_tokens=context, fused_qkv=fused_qkv)
-        priced = _price(ops, device, deployment)
-        link_s = _sum_times(priced, OPS_LINK)
-        return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), link_s, priced, ops
-
-    def npu_busy(qkv: Num, pf: Num, link: Num, attention: Num, priced: dict[str, PricedOp]) -> Num:
-        """Time the NPU/GPU computes: all but the links, and of attention only the softmax when PIM runs it."""
-        return qkv + pf - link + (priced["softmax"].time_s if on_pim else attention)
-
-    def attention_time(sub: Num, priced: dict[str, PricedOp]) -> tuple[Num, Num]:
-        """(attention stage time, of which PIM GEMV time) for a (sub-)batch."""
-        if not on_pim:
-            return _sum_times(priced, OPS_ATTENTION), 0.0 * np.asarray(sub)
-        assert pim_cycles is not None
-        pim_s = clock * pim_cycles(sub)
-        return pim_s + priced["softmax"].time_s, pim_s
-
-    qkv_s, pf_s, link_s, priced_full, ops_full = npu_parts(batch)
-    attention_s, pim_s = attention_time(batch, priced_full)
-    sequential_layer_s = qkv_s + attention_s + pf_s
-    stage_s = layers_per_stage * sequential_layer_s
-    npu_busy_s = layers_per_stage * npu_busy(qkv_s, pf_s, link_s, attention_s, priced_full)
-    pim_busy_s = layers_per_stage * pim_s
-    fraction: Num = 0.0 * batch
-    if system == "neupims":
-        assert memory is not None
-        if memory.pim_row_buffers_per_bank < 2:
-            raise ValueError("NeuPIMs needs dual row buffers (pim_row_buffers_per_bank >= 2)")
-        searching = sub_batch_fraction is None
-        # candidate splits on a leading axis, which broadcasts with every design-point axis
-        fractions = (
-            SPLIT_CANDIDATES.reshape((-1,) + (1,) * ndim) if searching else np.asarray(sub_batch_fraction, dtype=float)
-        )
-        b1 = np.round(batch * fractions)
-        b2 = batch - b1
-        q1, f1, l1, priced1, _ = npu_parts(b1)
-        q2, f2, l2, priced2, _ = npu_parts(b2)
-        a1, p1 = attention_time(b1, priced1)
-        a2, p2 = attention_time(b2, priced2)
-        period = np.maximum(q1 + f1, a2) + np.maximum(q2 + f2, a1)
-        ends = q1 + np.maximum(q2, a1) + np.maximum(f1, a2) + f2
-        split = b1 > 0.0
-        candidate_stage = np.where(split, (layers_per_stage - 1.0) * period + ends, stage_s)
-        busy_split = npu_busy(q1, f1, l1, a1, priced1) + npu_busy(q2, f2, l2, a2, priced2)
-        candidate_npu = np.where(split, layers_per_stage * busy_split, npu_busy_s)
-        candidate_pim = np.where(split, layers_per_stage * (p1 + p2), pim_busy_s)
-        candidate_fraction = np.where(split, fractions, 0.0)
-        if searching:
-            full_shape = np.broadcast_shapes(
-                np.shape(candidate_stage),
-                np.shape(candidate_npu),
-                np.shape(candidate_pim),
-                np.shape(candidate_fraction),
-            )
-            best = np.argmin(np.broadcast_to(candidate_stage, full_shape), axis=0)[None]
-
-            def pick(values: Num) -> Num:
-                chosen: Num = np.take_along_axis(np.broadcast_to(values, full_shape), best, axis=0)[0]
-                return chosen
-
-            stage_s, npu_busy_s, pim_busy_s = pick(candidate_stage), pick(candidate_npu), pick(candidate_pim)
-            fraction = pick(candidate_fraction)
-        else:
-            stage_s, npu_busy_s, pim_busy_s, fraction = (
-                candidate_stage,
-                candidate_npu,
-                candidate_pim,
-                candidate_fraction,
-            )
-    lm_s = lm_head_time_s(shape, device, deployment, batch)
-    slowest_stage_s = stage_s + lm_s  # the last stage also computes the logits
-    throughput = batch / slowest_stage_s
-    tpot = pp * slowest_stage_s
-
-    prefill_ops = _layer_ops(
-        shape,
-        deployment,
-        batch=batch,
-        query_tokens=workload.prompt_tokens,
-        context_tokens=workload.prompt_tokens,
+    layers_per_stage = shape.num_layers / deployment.pipeline_parallel
+    pricer = _LayerPricer(
+        shape=shape,
+        device=device,
+        deployment=deployment,
+        context=context,
         fused_qkv=fused_qkv,
-        prefill=True,
+        on_pim=on_pim,
+        clock_s=memory.clock_period_s if memory is not None else 1.0,
+        pim_cycles=(
+            pim_attention_cycles(
+                memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, ndim=ndim
+            )
+            if on_pim and memory is not None
+            else None
+        ),
     )
-    prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), OP_NAMES)
-    ttft = shape.num_layers * prefill_layer_s + lm_head_time_s(shape, device, deployment, batch)
-    end_to_end = batch * workload.output_tokens / (ttft + workload.output_tokens * tpot)
 
-    params = parameter_breakdown(
-        hidden_size=shape.hidden_size,
-        num_layers=shape.num_layers,
-        num_heads=shape.num_heads,
-        num_kv_heads=shape.num_kv_heads,
-        ffn_hidden_size=shape.ffn_hidden_size,
-        vocab_size=shape.vocab_size,
-        gated_ffn=shape.gated_ffn,
-        tied_embeddings=shape.tied_embeddings,
-        learned_positions=shape.learned_positions,
-        layernorm=shape.layernorm,
-        linear_bias=shape.linear_bias,
+    # 1. The whole batch, layer after layer (every system but NeuPIMs' interleaving).
+    qkv_s, pf_s, link_s, priced_full, ops_full = pricer.npu_parts(batch)
+    attention_s, pim_s = pricer.attention_time(batch, priced_full)
+    stage = _Stage(
+        stage_s=layers_per_stage * (qkv_s + attention_s + pf_s),
+        npu_busy_s=layers_per_stage * pricer.npu_busy(qkv_s, pf_s, link_s, attention_s, priced_full),
+        pim_busy_s=layers_per_stage * pim_s,
+        sub_batch_fraction=0.0 * batch,
     )
-    weights = params.total * deployment.weight_bytes / (tp * pp)
-    kv_per_token_device = (
-        kv_cache_bytes_per_token(
-            num_layers=shape.num_layers,
-            hidden_size=shape.hidden_size,
-            num_heads=shape.num_heads,
-            num_kv_heads=shape.num_kv_heads,
-            kv_cache_bytes=deployment.kv_cache_bytes,
-        )
-        / tp
-    )  # pp stages each hold L/pp layers of pp batches in flight
-    reserved_context = (
-        workload.peak_context_tokens if workload.context_quantile_tokens is None else context
-    )  # paged KV follows the actual lengths of a distribution
-    kv_bytes = batch * reserved_context * kv_per_token_device
-    max_batch = np.floor(
-        np.maximum(device.memory_capacity_bytes - weights, 0.0) / (reserved_context * kv_per_token_device)
-    )
+    # 2. NeuPIMs: two sub-batches interleaved.
+    if system == "neupims":
+        stage = _neupims_stage(pricer, batch, layers_per_stage, stage, sub_batch_fraction, ndim)
+    # 3. Decode rate, first token and memory.
+    slowest_stage_s = stage.stage_s + lm_head_time_s(shape, device, deployment, batch)  # the last stage adds logits
+    tpot = deployment.pipeline_parallel * slowest_stage_s
+    ttft = _time_to_first_token_s(shape, device, deployment, workload, batch, fused_qkv)
+    memory_use = _footprint(shape, device, deployment, workload, batch, context)
     return InferenceResult(
-        throughput_tokens_per_s=throughput,
+        throughput_tokens_per_s=batch / slowest_stage_s,
         time_per_output_token_s=tpot,
         time_to_first_token_s=ttft,
-        end_to_end_throughput_tokens_per_s=end_to_end,
-        layer_time_s=stage_s / layers_per_stage,
-        npu_busy_fraction=npu_busy_s / slowest_stage_s,
-        pim_busy_fraction=pim_busy_s / slowest_stage_s,
+        end_to_end_throughput_tokens_per_s=batch * workload.output_tokens / (ttft + workload.output_tokens * tpot),
+        layer_time_s=stage.stage_s / layers_per_stage,
+        npu_busy_fraction=stage.npu_busy_s / slowest_stage_s,
+        pim_busy_fraction=stage.pim_busy_s / slowest_stage_s,
         attention_time_s=attention_s,
-        sub_batch_fraction=fraction,
-        weights_bytes_per_device=weights,
-        kv_cache_bytes_per_device=kv_bytes,
-        memory_footprint_bytes_per_device=weights + kv_bytes,
-        max_batch_that_fits=max_batch,
-        fits=np.asarray(batch <= max_batch, dtype=np.float64),
+        sub_batch_fraction=stage.sub_batch_fraction,
+        weights_bytes_per_device=memory_use.weights_bytes,
+        kv_cache_bytes_per_device=memory_use.kv_cache_bytes,
+        memory_footprint_bytes_per_device=memory_use.weights_bytes + memory_use.kv_cache_bytes,
+        max_batch_that_fits=memory_use.max_batch,
+        fits=np.asarray(batch <= memory_use.max_batch, dtype=np.float64),
         decode_ops=priced_full,
         decode_op_costs=ops_full,
         pim_attention_time_s=pim_s,
