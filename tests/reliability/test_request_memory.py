@@ -6,10 +6,11 @@ objects: a request that needed more would die with MemoryError, and the test wou
 worst allowed requests are:
 
 - plan_search: the first example on the largest power-of-two cluster whose priced search is
-  within `max_plans` (2e7 plans);
+  within `max_plans` (1e7 plans);
 - inference: the PIM example (a request-length distribution, per-channel placement) swept over
   `memory.channels` up to the largest power of two the cell budget allows;
-- every other kind: a sweep of its first example over MAX_SWEEP_POINTS (250,000) points.
+- every other kind: a sweep of its first example over the most points its cost allows
+  (MAX_SWEEP_POINTS = 250,000 for the closed forms; fewer for pruning and temporal_batching).
 
 Measured on the 2-core development machine (peak RSS growth over the imports): see the README's
 "Bounded work" section; the test prints each figure (`-s`).
@@ -84,8 +85,13 @@ SCRIPT = textwrap.dedent(
     else:
         leaves = {k: v for k, v in __import__("dse.scenarios.sweep", fromlist=["x"]).sweepable_paths(resolved).items()}
         path = next(p for p in leaves if "." not in p and p in document.inputs.model_dump() and leaves[p] > 0)
-        axes = [SweepAxis(path=path, values=[float(leaves[path])] * MAX_SWEEP_POINTS)]
-        request = ("sweep", f"{path} over {MAX_SWEEP_POINTS} points")
+        points = MAX_SWEEP_POINTS
+        while True:  # the most points the cost model allows (MAX_SWEEP_POINTS for closed forms)
+            axes = [SweepAxis(path=path, values=[float(leaves[path])] * points)]
+            if fits(kind.work(_grid(resolved, axes, [a.values for a in axes]))):
+                break
+            points = int(points * 0.8)
+        request = ("sweep", f"{path} over {points} points")
 
     baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     ceiling = vm_bytes() + int(limits.max_request_bytes) + slack
@@ -98,6 +104,7 @@ SCRIPT = textwrap.dedent(
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({
         "kind": kind_name, "request": request[1], "seconds": round(time.perf_counter() - started, 2),
+        "rss_before_mib": round(baseline_rss / 2**20, 1), "peak_rss_mib": round(peak / 2**20, 1),
         "peak_rss_growth_mib": round((peak - baseline_rss) / 2**20, 1),
         "budget_mib": round((limits.max_request_bytes + slack) / 2**20),
     }))

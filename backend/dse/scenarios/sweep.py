@@ -18,6 +18,8 @@ from dse.scenarios.base import MAX_COUNT, InputError, ScenarioKind, Work, check_
 MAX_SWEEP_POINTS = 250_000
 #: Design points per engine call of a large sweep: between calls the sweep checks its deadline.
 SWEEP_CHUNK_POINTS = 16_384
+#: Working bytes one chunk may hold (a kind with large per-point arrays gets smaller chunks).
+SWEEP_CHUNK_BYTES = 64 * 2**20
 #: A nested leaf (an inline spec's field) may move this factor either way from its resolved value.
 NESTED_RANGE_FACTOR = 1e6
 
@@ -157,7 +159,8 @@ def run_sweep(
         _check_axis(kind, inputs, catalog, index, axis, leaves)
     if check_work is not None:
         check_work(kind.work(_grid(base, axes, [a.values for a in axes])))
-    rows_per_chunk = max(1, SWEEP_CHUNK_POINTS // max(1, math.prod(shape[1:])))
+    chunk_points = min(SWEEP_CHUNK_POINTS, max(1, int(SWEEP_CHUNK_BYTES // kind.bytes_per_point)))
+    rows_per_chunk = max(1, chunk_points // max(1, math.prod(shape[1:])))
     chunks: list[dict[str, Any]] = []
     for start in range(0, shape[0], rows_per_chunk):  # one chunk for most sweeps
         check_stop()

@@ -32,8 +32,8 @@ class Limits(BaseSettings):
     #: The same for heavy work (plan searches, sweeps above `heavy_sweep_points`).
     heavy_deadline_s: float = 30.0
     #: Training plans one request may judge (a plan search: candidates x node orders x searches).
-    #: ~2-4 M plans/s per core: 2e7 is about 5-10 s.
-    max_plans: float = 2e7
+    #: ~1-4 M plans/s per core, less on large clusters: 1e7 is about 3-12 s (the GPT-3 example judges 5.2e6).
+    max_plans: float = 1e7
     #: Engine array cells one request may compute (closed forms: ~1e8-1e9 cells/s).
     max_cells: float = 4e9
     #: Working memory one request may hold at once (its estimate), bytes.
