@@ -170,13 +170,14 @@ def search_work(r: ResolvedPlanSearch) -> Work:
         nodes=nodes,
         gpus_per_node=gpus_per_node,
         global_batch_size=int(np.max(r.global_batch_size)),
-        num_layers=int(r.model.num_layers),
+        num_layers=int(np.max(r.model.num_layers)),
         has_ssd=has_ssd,
     )
     mapped = r.cluster.node_pair_bandwidth_bytes_per_s is not None and r.search_mapping
     orders = 3 if mapped and r.search_effort == "full" else 1
     searches = 2 if has_ssd and any(code != OFFLOAD_CODES["none"] for code in r.space.offload) else 1
-    plans = float(layouts) * float(inner) * orders * searches * grid_points(r)
-    driver = "cluster.nodes" if layouts >= inner else "global_batch_size"
+    points = grid_points(r)
+    plans = float(layouts) * float(inner) * orders * searches * points
+    driver = "axes" if points > 1 else "cluster.nodes" if layouts >= inner else "global_batch_size"
     peak = min(float(layouts) * float(inner), CHUNK_PLANS) * BYTES_PER_CHUNK_PLAN
     return Work(cells=plans, peak_bytes=peak, driver=driver, heavy=True, unit="plans")
