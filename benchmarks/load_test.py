@@ -229,7 +229,7 @@ async def run_abuse(base_url: str, examples: list[dict[str, Any]], duration_s: f
                     name, body = rng.choice(JUNK_BODIES)
                     await send(f"junk: {name}", content=body, headers={"content-type": "application/json"})
                 else:
-                    with MoveOn(ABUSE_HANG_UP_S):
+                    async with MoveOn(ABUSE_HANG_UP_S):
                         await http.post("/api/v1/evaluate", json=search)
                     answers["abandoned search"]["hung up"] += 1
 
