@@ -12,7 +12,13 @@ directory, then runs three phases:
    while one more client times GET /api/v1/health every 50 ms;
 2. health during a large sweep: one 500 x 500 inference sweep (250,000 points, the most a request
    may ask for) on the otherwise idle server, GET /api/v1/health timed back to back meanwhile;
-3. the server's log is checked for tracebacks.
+3. abuse (`--abuse-duration` s, 0 to skip): a few clients keep asking for cheap evaluations
+   while abusers send oversized plan searches (refused by the cost model), full plan searches
+   (the heavy pool), junk bodies (not JSON, wrong shapes, deep nesting) and abandoned requests
+   (a plan search whose client hangs up after 50 ms); GET /api/v1/health is polled meanwhile.
+   Reported: the cheap evaluations' p50/p99, what each abuse was answered with, and the health
+   states seen. A 500 (or a transport error on a cheap request) is an error;
+4. the server's log is checked for tracebacks.
 
 Any non-2xx answer or transport error counts as an error; the run fails (exit 1) if there is one.
 Prints requests/s and p50/p99 latency (overall and per operation) and writes them to
@@ -162,10 +168,126 @@ async def run_load(
     }
 
 
+ABUSE_CHEAP_CLIENTS = 4
+ABUSE_HANG_UP_S = 0.05
+JUNK_BODIES: list[tuple[str, bytes]] = [
+    ("not json", b"\x00\xff not json {"),
+    ("wrong shape", b'{"kind": "inference", "inputs": [1, 2, 3]}'),
+    ("deep nesting", b"[" * 5000 + b"]" * 5000),
+    ("huge number", b'{"schema_version": 1, "kind": "training", "inputs": {"global_batch_size": 1e400}}'),
+]
+
+
+async def run_abuse(base_url: str, examples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """Cheap evaluations' latency and health while abusers send oversized, junk and abandoned requests."""
+    cheap_docs = [d for d in examples if d["kind"] != "plan_search"]
+    search = next(d for d in examples if d["kind"] == "plan_search")
+    oversized = {**search, "inputs": {**search["inputs"], "cluster": {"nodes": 8192, "gpus_per_node": 8}}}
+    cheap: list[float] = []
+    cheap_status: dict[int, int] = defaultdict(int)
+    answers: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    health_states: dict[str, int] = defaultdict(int)
+    health_latency: list[float] = []
+    errors: list[str] = []
+    deadline = time.perf_counter() + duration_s
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as http:
+
+        async def cheap_client(index: int) -> None:
+            rng = random.Random(SEED + 1000 + index)
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    response = await http.post("/api/v1/evaluate", json=rng.choice(cheap_docs))
+                except httpx.HTTPError as exc:
+                    errors.append(f"cheap: {type(exc).__name__}")
+                    continue
+                cheap.append(time.perf_counter() - started)
+                cheap_status[response.status_code] += 1
+                if response.status_code >= 500:
+                    errors.append(f"cheap: {response.status_code} {response.text[:200]}")
+
+        async def send(label: str, **kwargs: Any) -> None:
+            try:
+                response = await http.post("/api/v1/evaluate", **kwargs)
+            except httpx.HTTPError as exc:
+                answers[label][type(exc).__name__] += 1
+                return
+            answers[label][str(response.status_code)] += 1
+            if response.status_code == 500:
+                errors.append(f"{label}: 500 {response.text[:200]}")
+
+        async def abuser(index: int) -> None:
+            rng = random.Random(SEED + 2000 + index)
+            while time.perf_counter() < deadline:
+                what = rng.choice(["oversized", "search", "junk", "abandoned"])
+                if what == "oversized":
+                    await send("oversized search", json=oversized)
+                elif what == "search":
+                    await send("full plan search", json=search)
+                elif what == "junk":
+                    name, body = rng.choice(JUNK_BODIES)
+                    await send(f"junk: {name}", content=body, headers={"content-type": "application/json"})
+                else:
+                    async with MoveOn(ABUSE_HANG_UP_S):
+                        await http.post("/api/v1/evaluate", json=search)
+                    answers["abandoned search"]["hung up"] += 1
+
+        async def health_probe() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    response = await http.get("/api/v1/health")
+                    health_latency.append(time.perf_counter() - started)
+                    health_states[str(response.json().get("status"))] += 1
+                except (httpx.HTTPError, ValueError) as exc:
+                    health_states[type(exc).__name__] += 1
+                await asyncio.sleep(HEALTH_INTERVAL_S)
+
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(cheap_client(i) for i in range(ABUSE_CHEAP_CLIENTS)), *(abuser(i) for i in range(4)), health_probe()
+        )
+        elapsed = time.perf_counter() - started
+    ordered = sorted(cheap)
+    return {
+        "duration_s": elapsed,
+        "cheap_clients": ABUSE_CHEAP_CLIENTS,
+        "cheap_evaluations": len(ordered),
+        "cheap_status": dict(cheap_status),
+        "cheap_p50_ms": 1000 * percentile(ordered, 50),
+        "cheap_p99_ms": 1000 * percentile(ordered, 99),
+        "abuse_answers": {k: dict(v) for k, v in sorted(answers.items())},
+        "health_states": dict(health_states),
+        "health_p99_ms": 1000 * percentile(sorted(health_latency), 99),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+    }
+
+
+class MoveOn:
+    """`asyncio.timeout` that swallows the timeout: the client hangs up and moves on."""
+
+    def __init__(self, seconds: float) -> None:
+        self.timeout = asyncio.timeout(seconds)
+
+    async def __aenter__(self) -> None:
+        await self.timeout.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        try:
+            await self.timeout.__aexit__(*exc)
+        except TimeoutError:
+            return True
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument("--abuse-duration", type=float, default=20.0, help="seconds of the abusive mix (0: skip)")
+    parser.add_argument("--skip-load", action="store_true", help="only the abusive mix (phases 1 and 2 skipped)")
     parser.add_argument("--no-save", action="store_true", help="print only; leave benchmarks/results.json alone")
     args = parser.parse_args()
 
@@ -174,9 +296,18 @@ def main() -> int:
         server = LiveServer(f"sqlite:///{database}", Path(scratch) / "server.log")
         with server:
             examples = httpx.get(f"{server.base_url}/api/v1/examples").json()
-            sweeps = valid_sweeps(server.base_url, examples)
-            load = asyncio.run(run_load(server.base_url, examples, sweeps, args.clients, args.duration))
-            large = health_latency_during(server.base_url, big_sweep_request(examples, LARGE_SWEEP_SIDE))
+            load: dict[str, Any] = {"errors": 0, "first_errors": []}
+            large: dict[str, Any] = {"sweep_status": 200}
+            sweeps: list[dict[str, Any]] = []
+            if not args.skip_load:
+                sweeps = valid_sweeps(server.base_url, examples)
+                load = asyncio.run(run_load(server.base_url, examples, sweeps, args.clients, args.duration))
+                large = health_latency_during(server.base_url, big_sweep_request(examples, LARGE_SWEEP_SIDE))
+            abuse = (
+                asyncio.run(run_abuse(server.base_url, examples, args.abuse_duration))
+                if args.abuse_duration > 0
+                else {"errors": 0, "first_errors": []}
+            )
         log = server.log()
     tracebacks = log.count("Traceback")
 
@@ -194,15 +325,24 @@ def main() -> int:
             "health_samples": int(large["health_samples"]),
             "health_p50_ms": 1000 * large["health_p50_s"],
             "health_max_ms": 1000 * large["health_max_s"],
-        },
+        }
+        if "sweep_s" in large
+        else "skipped",
+        "abuse": {k: v for k, v in abuse.items() if k != "first_errors"},
         "server_tracebacks": tracebacks,
         "machine": f"{platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores shared by "
         "server and clients",
     }
     print(json.dumps(figures, indent=2))
-    failed = load["errors"] > 0 or tracebacks > 0 or large["sweep_status"] != 200
+    failed = load["errors"] > 0 or abuse["errors"] > 0 or tracebacks > 0 or large["sweep_status"] != 200
     if failed:
-        print("FAILED:", load["first_errors"], f"{tracebacks} tracebacks in the server log", file=sys.stderr)
+        print(
+            "FAILED:",
+            load["first_errors"],
+            abuse["first_errors"],
+            f"{tracebacks} tracebacks in the server log",
+            file=sys.stderr,
+        )
     if not args.no_save:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results["load"] = figures

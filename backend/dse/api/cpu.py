@@ -7,13 +7,18 @@ and cheap reads queued behind searches of several seconds. Heavy work gets `CPU_
 (numpy releases the GIL in its large loops, so two per core keeps the cores busy); the default
 pool stays for cheap store reads and writes, and the event loop competes with only a few threads.
 The work's answer is also encoded to JSON in that pool, not on the event loop.
+
+Two classes of work, one limiter each (issue 17): cheap evaluations (and everything else that
+uses this module) in `cpu_limiter`, heavy work (plan searches, large sweeps) in `heavy_limiter`,
+so a burst of searches queues behind its own few threads and never holds the cheap ones.
+`run_bounded` also gives the work its deadline and cancels it when the client disconnects.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -21,14 +26,58 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from dse.services.limits import Deadline, get_limits
+from dse.services.pools import pool_status
+
 CPU_THREADS = 2 * (os.cpu_count() or 1)
+#: How often a running evaluation looks whether its client is still there.
+DISCONNECT_POLL_S = 0.1
 
 T = TypeVar("T")
 
 
 def install_cpu_pool(app: FastAPI) -> None:
     """Call in the lifespan: the limiter belongs to the event loop that serves the app."""
-    app.state.cpu_limiter = anyio.CapacityLimiter(CPU_THREADS)
+    limits = get_limits()
+    app.state.cpu_limiter = anyio.CapacityLimiter(limits.cheap_threads)
+    app.state.heavy_limiter = anyio.CapacityLimiter(limits.heavy_threads)
+
+
+def evaluation_pools(app: FastAPI) -> dict[str, Any]:
+    """The pools' state for /health ("saturated" when a pool's threads are all busy and as many wait)."""
+    return pool_status({"cheap": app.state.cpu_limiter, "heavy": app.state.heavy_limiter})
+
+
+async def run_bounded(request: Request, work: Callable[[Deadline], T], *, heavy: bool) -> T:
+    """`work(deadline)` in the heavy or the cheap pool, with the class's deadline (counted from
+    now, queueing included); the deadline is cancelled when the client disconnects meanwhile."""
+    limits = get_limits()
+    deadline = Deadline(limits.heavy_deadline_s if heavy else limits.evaluation_deadline_s)
+    limiter = request.app.state.heavy_limiter if heavy else request.app.state.cpu_limiter
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(DISCONNECT_POLL_S)
+        deadline.cancel()
+
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        try:
+            answer = await anyio.to_thread.run_sync(lambda: work(deadline), limiter=limiter)
+        except Exception as exc:  # raised outside the group, unwrapped (a task group would group it)
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return answer
+
+
+async def json_bounded(request: Request, work: Callable[[Deadline], BaseModel], *, heavy: bool) -> Response:
+    """`work(deadline)`'s model as a JSON response, computed and encoded in its pool (`run_bounded`)."""
+    body = await run_bounded(request, lambda deadline: work(deadline).model_dump_json().encode("utf-8"), heavy=heavy)
+    return Response(content=body, media_type="application/json")
 
 
 async def run_cpu_bound(request: Request, work: Callable[[], T]) -> T:

@@ -1,18 +1,47 @@
-"""Evaluate, sweep and compare documents (nothing is saved)."""
+"""Evaluate, sweep and compare documents (nothing is saved).
 
-from typing import Annotated, Any
+Each request is priced before it runs (422 naming the input that drives the cost when above the
+limit, dse.services.limits), runs in its class's pool (heavy: plan searches and large sweeps;
+cheap: the rest) with a deadline, and answers 503 problem+json when the deadline passed or the
+client went away (dse.api.cpu.run_bounded).
+"""
+
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from dse.api.cpu import json_from_cpu_pool, run_cpu_bound
+from dse.api.cpu import json_bounded, run_bounded
 from dse.api.deps import CatalogDep, StoreDep
+from dse.api.problems import problem
 from dse.api.streaming import streamed_json
 from dse.scenarios.base import EvaluationResult
 from dse.scenarios.compare import Comparison
 from dse.scenarios.sweep import SweepAxis, SweepResult
 from dse.services import evaluation
+from dse.services.limits import DeadlinePassed
+
+T = TypeVar("T")
+
+
+def deadline_problem(exc: DeadlinePassed) -> JSONResponse:
+    """503: the evaluation was stopped (deadline or client gone); retrying later, or smaller, may work."""
+    return problem(
+        503,
+        "Evaluation stopped",
+        f"{exc}; nothing was changed. Narrow the request (fewer points, a smaller search space) or retry later.",
+        [{"field": "(request)", "reason": str(exc)}],
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _answer(work: Awaitable[T]) -> T | JSONResponse:
+    try:
+        return await work
+    except DeadlinePassed as exc:
+        return deadline_problem(exc)
 
 
 def build_router(document_type: Any) -> APIRouter:
@@ -27,24 +56,43 @@ def build_router(document_type: Any) -> APIRouter:
             min_length=2, max_length=8, description="Saved scenario ids or inline documents."
         )
 
-    # Each endpoint is async only to hand its work to the CPU pool (dse.api.cpu); nothing heavy runs on the loop.
+    # Each endpoint is async only to hand its work to a pool (dse.api.cpu); nothing heavy runs on the loop.
     @router.post("/evaluate", name="evaluate", response_model=EvaluationResult)
     async def evaluate(document: Annotated[document_type, Body()], catalog: CatalogDep, http: Request) -> Response:
         """Evaluates one document without saving it."""
-        return await json_from_cpu_pool(http, lambda: evaluation.evaluate(document, catalog))
+        heavy = evaluation.is_heavy(document)
+        return await _answer(
+            json_bounded(http, lambda deadline: evaluation.evaluate(document, catalog, deadline), heavy=heavy)
+        )
 
     @router.post("/sweep", name="sweep", response_model=SweepResult)
-    async def sweep(request: SweepRequest, catalog: CatalogDep, http: Request) -> StreamingResponse:
+    async def sweep(request: SweepRequest, catalog: CatalogDep, http: Request) -> Response:
         """One or two numeric inputs (named by their path) swept over values: one engine call for the grid."""
-        result = await run_cpu_bound(http, lambda: evaluation.sweep(request.document, catalog, request.axes))
+        points = 1
+        for axis in request.axes:
+            points *= len(axis.values)
+        heavy = evaluation.is_heavy(request.document, points)
+        result = await _answer(
+            run_bounded(
+                http, lambda deadline: evaluation.sweep(request.document, catalog, request.axes, deadline), heavy=heavy
+            )
+        )
+        if isinstance(result, JSONResponse):
+            return result
         # Streamed: encoding a large grid in one call would stall every other request (dse.api.streaming).
-        return streamed_json(result)
+        streamed: StreamingResponse = streamed_json(result)
+        return streamed
 
     @router.post("/compare", name="compare", response_model=Comparison)
     async def compare_scenarios(
         request: CompareRequest, catalog: CatalogDep, store: StoreDep, http: Request
     ) -> Response:
         """Inputs that differ and metric deltas against the first item."""
-        return await json_from_cpu_pool(http, lambda: evaluation.compare_items(request.items, store, catalog))
+        heavy = any(not isinstance(item, str) and evaluation.is_heavy(item) for item in request.items)
+        return await _answer(
+            json_bounded(
+                http, lambda deadline: evaluation.compare_items(request.items, store, catalog, deadline), heavy=heavy
+            )
+        )
 
     return router

@@ -33,6 +33,8 @@ def plotly_js() -> FileResponse:
 
 @router.get("/static/{path:path}")
 def static(path: str) -> FileResponse:
+    if "\x00" in path:  # a NUL byte is no file name (the OS refuses it: a 404, not a 500)
+        raise HTTPException(404, "no such file")
     root = (FRONTEND_DIR / "static").resolve()
     target = (root / path).resolve()
     if not target.is_file() or root not in target.parents:

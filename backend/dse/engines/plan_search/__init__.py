@@ -5,14 +5,16 @@ Entry point: `search_plans(model=ModelArrays, cluster=ClusterArrays, global_batc
 """
 
 from dse.engines.plan_search.mapping import candidate_orders, greedy_chain, permuted
-from dse.engines.plan_search.search import RankedPlans, SearchResult, pareto_mask, search_plans
-from dse.engines.plan_search.space import SearchSpace, divisors
+from dse.engines.plan_search.search import RankedPlans, SearchResult, SearchStopped, pareto_mask, search_plans
+from dse.engines.plan_search.space import SearchSpace, count_candidates, divisors
 
 __all__ = [
     "RankedPlans",
     "SearchResult",
     "SearchSpace",
+    "SearchStopped",
     "candidate_orders",
+    "count_candidates",
     "divisors",
     "greedy_chain",
     "pareto_mask",

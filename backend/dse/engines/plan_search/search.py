@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -42,6 +43,15 @@ from dse.engines.training.validity import OUT_OF_MEMORY, REASONS
 CHUNK_PLANS = 1 << 17
 #: What the grid calls keep per plan (ranking, the front, the sample); the listed plans are evaluated again in full.
 GRID_OUTPUTS = ("iteration_time_s", "memory_total_bytes")
+
+
+class SearchStopped(Exception):
+    """`should_stop()` answered True between two chunks: the search gave up (deadline or cancellation)."""
+
+
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise SearchStopped()
 
 
 @dataclass(frozen=True)
@@ -118,12 +128,15 @@ def search_plans(
     chunk_plans: int = CHUNK_PLANS,
     sample_size: int = 2000,
     orders_on_pool_only: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SearchResult:
     """Every candidate plan of `space` on `cluster` (scalar fields), ranked; see the module docstring.
 
     `search_mapping=False` keeps the cluster's node order as given (the baseline a mapping search beats).
     `orders_on_pool_only=True` judges the grid on the given node order only and tries the other
     candidate orders on the pooled best plans (a quicker, coarser mapping search).
+    `should_stop` (no I/O, e.g. a deadline check) is called between chunks and mapping proposals;
+    when it answers True the search raises `SearchStopped`.
     """
     space = space or SearchSpace()
     nodes, gpus_per_node = int(as_array(cluster.nodes)), int(as_array(cluster.gpus_per_node))
@@ -153,6 +166,7 @@ def search_plans(
     layouts_per_chunk = max(1, chunk_plans // max(inner.size, 1))
     grid_clusters = clusters[:1] if orders_on_pool_only else clusters
     for start in range(0, len(layouts), layouts_per_chunk):  # a loop over chunks of ~1e5 plans
+        _check(should_stop)
         chunk = layouts.take(slice(start, start + layouts_per_chunk))
         plan = grid_plans(
             layouts=chunk,
@@ -206,6 +220,7 @@ def search_plans(
             overlap=space.overlap_grad_reduce,
         )
 
+    _check(should_stop)
     rank = np.lexsort((ids, memory_all, time))  # ties in time: less memory first
     rank = rank[~_twins(ids, layouts, inner, space)[rank]]
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
@@ -216,7 +231,14 @@ def search_plans(
         calls += len(clusters) - 1
     if matrix is not None and search_mapping and len(top) and mapping_steps > 0:
         top, orders, climb_calls = _climb_mapping(
-            model=model, cluster=cluster, matrix=matrix, top=top, orders=orders, steps=mapping_steps, seed=seed
+            model=model,
+            cluster=cluster,
+            matrix=matrix,
+            top=top,
+            orders=orders,
+            steps=mapping_steps,
+            seed=seed,
+            should_stop=should_stop,
         )
         calls += climb_calls
     keep = np.lexsort((top.plan_ids, top.evaluation.memory_total_bytes, top.evaluation.iteration_time_s))[:top_k]
@@ -361,6 +383,7 @@ def _climb_mapping(
     orders: list[IntArray],
     steps: int,
     seed: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[RankedPlans, list[IntArray], int]:
     """First-improvement hill-climb of node swaps on the best plan's order; every proposal is one
     engine call over all pooled plans, and each plan keeps the fastest order seen."""
@@ -373,6 +396,7 @@ def _climb_mapping(
     orders = list(orders)
     calls = 0
     for _ in range(steps if matrix.shape[0] >= 2 else 0):  # a loop over proposals, one call each
+        _check(should_stop)
         proposal = swapped(current, rng)
         result = evaluate_plans(
             model=model,

@@ -31,9 +31,11 @@ INNER_AXES = ("micro_batch", "schedule", "zero_stage", "recompute", "flash_atten
 
 
 def divisors(n: int) -> IntArray:
-    """The divisors of a positive whole number, ascending."""
-    candidates = np.arange(1, int(n) + 1, dtype=np.int64)
-    return np.asarray(candidates[int(n) % candidates == 0], dtype=np.int64)
+    """The divisors of a positive whole number, ascending (trial division up to sqrt(n): O(sqrt n) memory)."""
+    n = int(n)
+    small = np.arange(1, int(np.sqrt(n)) + 2, dtype=np.int64)
+    small = small[(small * small <= n) & (n % small == 0)]
+    return np.unique(np.concatenate([small, n // small]))
 
 
 @dataclass(frozen=True)
@@ -230,3 +232,23 @@ def decode_plans(
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
     )
     return plan, layouts.nodes[layout_index]
+
+
+def count_candidates(
+    *, space: SearchSpace, nodes: int, gpus_per_node: int, global_batch_size: int, num_layers: int, has_ssd: bool
+) -> tuple[int, int]:
+    """(layouts, inner grid size): the candidates are their product. Nothing of the grid is
+    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays)."""
+    kinds = np.asarray(space.sequence_parallel, dtype=np.int64)
+    context = int(np.count_nonzero((kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)))
+    plain = kinds.size - context
+    layouts = 0
+    for nodes_used in space.nodes_used(nodes):
+        G = int(nodes_used) * gpus_per_node
+        for t in np.intersect1d(divisors(gpus_per_node), divisors(G)):
+            rest = divisors(G // int(t))  # n * p must divide G / t
+            pairs = int(sum(divisors(int(G // int(t)) // int(n)).size for n in rest))  # (n, p) with n*p | G/t
+            with_n1 = int(divisors(G // int(t)).size)  # n = 1: p divides G / t
+            layouts += plain * with_n1 + context * (pairs - with_n1)
+    inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
+    return layouts, inner.size

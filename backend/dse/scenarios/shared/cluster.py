@@ -7,30 +7,44 @@ matrix in bytes/s), raising `InputError` naming `cluster.*`.
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from typing import Annotated
+
+from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.bounds import (
+    MAX_BANDWIDTH_GB_PER_S,
+    MAX_CLUSTER_GPUS,
+    MAX_GPUS_PER_NODE,
+    MAX_NODES,
+    MAX_PER_NODE_DEVICES,
+    MIN_BANDWIDTH_GB_PER_S,
+)
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.network import ClusterSpec, InterconnectSpec, SSDSpec
 
 GB = 1e9
+#: Rows (and columns) a measured node-pair matrix may have: the body limit caps it well below MAX_NODES anyway.
+MAX_MATRIX_NODES = 1024
+Bandwidth = Annotated[float, Field(ge=MIN_BANDWIDTH_GB_PER_S, le=MAX_BANDWIDTH_GB_PER_S)]
 
 
 class ClusterInputs(StrictModel):
-    nodes: PositiveInt = Field(1, description="Nodes in the cluster.")
-    gpus_per_node: PositiveInt = Field(8, description="GPUs per node.")
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Nodes in the cluster.")
+    gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS_PER_NODE, description="GPUs per node.")
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
     intra_node_link: str | InterconnectSpec | None = Field(
         None, description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id)."
     )
     inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
-    inter_node_links_per_node: PositiveInt = Field(8, description="Network ports per node.")
+    inter_node_links_per_node: int = Field(8, ge=1, le=MAX_PER_NODE_DEVICES, description="Network ports per node.")
     ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
-    ssds_per_node: NonNegativeInt = Field(0, description="Drives per node (striped, RAID0).")
-    node_pair_bandwidth_gb_per_s: list[list[PositiveFloat]] | None = Field(
+    ssds_per_node: int = Field(0, ge=0, le=MAX_PER_NODE_DEVICES, description="Drives per node (striped, RAID0).")
+    node_pair_bandwidth_gb_per_s: list[list[Bandwidth]] | None = Field(
         None,
+        max_length=MAX_MATRIX_NODES,
         description="Measured per-GPU bandwidth between nodes i and j, GB/s (nodes x nodes); a heterogeneous cluster.",
     )
 
@@ -47,6 +61,10 @@ def resolve_ssd(c: ClusterInputs, catalog: Catalog) -> SSDSpec | None:
 
 def resolve_cluster(c: ClusterInputs, catalog: Catalog, *, ssd: SSDSpec | None = None) -> ClusterSpec:
     """The cluster with its presets looked up (`ssd`: the drive already resolved by `resolve_ssd`)."""
+    if c.nodes * c.gpus_per_node > MAX_CLUSTER_GPUS:
+        raise InputError(
+            "cluster.nodes", f"{c.nodes} x {c.gpus_per_node} GPUs exceeds the largest cluster ({MAX_CLUSTER_GPUS} GPUs)"
+        )
     if ssd is None:
         ssd = resolve_ssd(c, catalog)
     matrix = None

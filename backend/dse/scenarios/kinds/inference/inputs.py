@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, StackDevice, load_fits, stack_device
 from dse.engines.inference import PIM_SYSTEMS, Deployment, ModelShape, Workload, lognormal_quantile_table
-from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, grid_points
 from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
@@ -73,9 +75,14 @@ class InferenceInputs(StrictModel):
         None, ge=0.0, le=0.5, description="NeuPIMs: share of the batch in the first sub-batch; null = best split."
     )
     link_bandwidth_gb_per_s: float = Field(
-        NVLINK3_BANDWIDTH_GB_PER_S, gt=0, description="Per-direction link bandwidth per device (GB/s)."
+        NVLINK3_BANDWIDTH_GB_PER_S,
+        ge=MIN_BANDWIDTH_GB_PER_S,
+        le=MAX_BANDWIDTH_GB_PER_S,
+        description="Per-direction link bandwidth per device (GB/s).",
     )
-    link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0, description="Latency per all-reduce step (us).")
+    link_latency_us: float = Field(
+        NVLINK3_STEP_LATENCY_US, ge=0, le=MAX_LATENCY_US, description="Latency per all-reduce step (us)."
+    )
     fused_qkv: bool = Field(True, description="Q, K and V projections in one kernel (False: three launches).")
     software_stack: str | SoftwareStackSpec | None = Field(
         DEFAULT_SOFTWARE_STACK,
@@ -272,3 +279,23 @@ def engine_inputs(
         "sub_batch_fraction": r.sub_batch_fraction,
         "fused_qkv": r.fused_qkv,
     }
+
+
+#: Evaluations of the placement per answer: the system comparison and the sub-batch split candidates.
+PLACEMENTS_PER_ANSWER = 32
+
+
+def work(r: InferenceResolved) -> Work:
+    """Closed forms per design point, except the PIM systems with a request-length distribution:
+    there every request of the batch is placed on the least-loaded channel (a loop over the batch,
+    each step an argmin over the channels), so the cost is points x batch x channels, and the
+    (points x channels) load and (batch x points) contexts are held at once."""
+    points = float(grid_points(r))
+    if r.request_lengths is None or r.memory is None or r.system not in PIM_SYSTEMS:
+        return Work(cells=points * DEFAULT_CELLS_PER_POINT, peak_bytes=points * 8.0 * 256, driver="axes")
+    channels = float(np.max(r.memory.channels))
+    batch = float(np.max(r.batch_size))
+    cells = points * batch * channels * PLACEMENTS_PER_ANSWER + points * DEFAULT_CELLS_PER_POINT
+    peak = points * (channels + batch) * 8.0 * 4
+    driver = "memory.channels" if channels >= batch else "batch_size"
+    return Work(cells=cells, peak_bytes=peak, driver=driver, heavy=points > 1)

@@ -8,10 +8,16 @@ from typing import Any
 
 from dse.catalog import Catalog
 from dse.engines.inference import InferenceResult
-from dse.scenarios.base import Chart, EvaluationResult, PublishedFigure, ScenarioKind, Table
+from dse.scenarios.base import Chart, EvaluationResult, PublishedFigure, ScenarioKind, Table, Work
 from dse.scenarios.kinds.inference import charts, published, studies
 from dse.scenarios.kinds.inference.examples import EXAMPLES
-from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceInputs, InferenceResolved, resolve
+from dse.scenarios.kinds.inference.inputs import (
+    SYSTEM_LABELS,
+    InferenceInputs,
+    InferenceResolved,
+    resolve,
+    work,
+)
 from dse.scenarios.kinds.inference.metrics import METRICS, compute, formula_terms, metric_values
 from dse.specs.hardware import AcceleratorSpec
 
@@ -118,6 +124,9 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                 ),
             ),
         ]
+
+    def work(self, resolved: InferenceResolved) -> Work:
+        return work(resolved)
 
     def examples(self) -> list[dict[str, Any]]:
         return copy.deepcopy(list(EXAMPLES))

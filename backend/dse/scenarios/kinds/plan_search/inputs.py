@@ -6,15 +6,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
+import numpy as np
 from pydantic import Field
 
 from dse.catalog import Catalog
-from dse.engines.plan_search import SearchSpace
+from dse.engines.plan_search import SearchSpace, count_candidates
+from dse.engines.plan_search.search import CHUNK_PLANS
 from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
-from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.base import InputError, StrictModel, Work, grid_points
 from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.bounds import MAX_GLOBAL_BATCH, MAX_NODES, MAX_SEQUENCE_TOKENS
 from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
@@ -32,7 +35,9 @@ class SearchSpaceInputs(StrictModel):
     sequence_parallel: list[SequenceParallelName] = Field(
         default_factory=lambda: list(get_args(SequenceParallelName)), min_length=1
     )
-    zero_stages: list[int] = Field(default_factory=lambda: [0, 1, 2, 3], min_length=1)
+    zero_stages: list[Annotated[int, Field(ge=0, le=3)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3], min_length=1, max_length=4
+    )
     recompute: list[RecomputeName] = Field(default_factory=lambda: list(get_args(RecomputeName)), min_length=1)
     flash_attention: list[bool] = Field(
         default_factory=lambda: [False, True],
@@ -46,9 +51,13 @@ class SearchSpaceInputs(StrictModel):
         description="Offload modes tried when the cluster has SSDs (only 'none' otherwise).",
     )
     max_virtual_stages: int = Field(8, ge=1, le=64, description="Most model chunks per GPU (interleaved).")
-    max_micro_batch_size: int | None = Field(None, ge=1, description="Largest micro-batch tried (none: the batch).")
-    node_counts: list[int] | None = Field(
+    max_micro_batch_size: int | None = Field(
+        None, ge=1, le=MAX_GLOBAL_BATCH, description="Largest micro-batch tried (none: the batch)."
+    )
+    node_counts: list[Annotated[int, Field(ge=1, le=MAX_NODES)]] | None = Field(
         None,
+        min_length=1,
+        max_length=64,
         description="Cluster sizes in nodes a plan may use (none: powers of two, halvings and the whole cluster).",
     )
     overlap_grad_reduce: bool = True
@@ -57,8 +66,8 @@ class SearchSpaceInputs(StrictModel):
 class PlanSearchInputs(StrictModel):
     model: str | LLMSpec = Field("gpt3-175b", description="LLM preset id or inline spec.")
     cluster: ClusterInputs = Field(default_factory=lambda: ClusterInputs(nodes=128))
-    global_batch_size: int = Field(1536, ge=1, description="Sequences per iteration.")
-    sequence_length_tokens: int = Field(2048, ge=1)
+    global_batch_size: int = Field(1536, ge=1, le=MAX_GLOBAL_BATCH, description="Sequences per iteration.")
+    sequence_length_tokens: int = Field(2048, ge=1, le=MAX_SEQUENCE_TOKENS)
     dtype: Literal["bf16", "fp16"] = "bf16"
     space: SearchSpaceInputs = Field(default_factory=SearchSpaceInputs)
     search_mapping: bool = Field(True, description="Search the node mapping on a measured heterogeneous cluster.")
@@ -143,3 +152,32 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         model_input=model_input,
         cluster_input=c.model_dump(mode="json"),
     )
+
+
+#: Bytes one plan of a chunk holds while the engine judges it (~50 float64 result arrays and their terms).
+BYTES_PER_CHUNK_PLAN = 1200.0
+
+
+def search_work(r: ResolvedPlanSearch) -> Work:
+    """Plans judged (candidates x node orders tried on the grid, twice with the offload comparison,
+    once per point of a sweep), counted from the space without building the grid; the driver is the
+    input that grows it most: the cluster's nodes, the batch (its divisors are the micro-batches) or
+    the space itself."""
+    nodes, gpus_per_node = int(np.max(r.cluster.nodes)), int(np.max(r.cluster.gpus_per_node))
+    has_ssd = r.cluster.ssd is not None and float(np.max(r.cluster.ssds_per_node)) > 0
+    layouts, inner = count_candidates(
+        space=r.space,
+        nodes=nodes,
+        gpus_per_node=gpus_per_node,
+        global_batch_size=int(np.max(r.global_batch_size)),
+        num_layers=int(np.max(r.model.num_layers)),
+        has_ssd=has_ssd,
+    )
+    mapped = r.cluster.node_pair_bandwidth_bytes_per_s is not None and r.search_mapping
+    orders = 3 if mapped and r.search_effort == "full" else 1
+    searches = 2 if has_ssd and any(code != OFFLOAD_CODES["none"] for code in r.space.offload) else 1
+    points = grid_points(r)
+    plans = float(layouts) * float(inner) * orders * searches * points
+    driver = "axes" if points > 1 else "cluster.nodes" if layouts >= inner else "global_batch_size"
+    peak = min(float(layouts) * float(inner), CHUNK_PLANS) * BYTES_PER_CHUNK_PLAN
+    return Work(cells=plans, peak_bytes=peak, driver=driver, heavy=True, unit="plans")

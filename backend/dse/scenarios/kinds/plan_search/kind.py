@@ -13,7 +13,7 @@ from typing import Any
 
 from dse.catalog import Catalog
 from dse.engines.training.codes import OFFLOAD_CODES
-from dse.scenarios.base import EvaluationResult, PublishedFigure, ScenarioKind
+from dse.scenarios.base import EvaluationResult, PublishedFigure, ScenarioKind, Work
 from dse.scenarios.kinds.plan_search import examples, inputs, metrics, published, studies
 from dse.scenarios.kinds.plan_search.inputs import PlanSearchInputs, ResolvedPlanSearch
 
@@ -57,6 +57,9 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
             published=published.published_comparisons(resolved, result.top),
             links=studies.training_links(result, resolved),
         )
+
+    def work(self, resolved: ResolvedPlanSearch) -> Work:
+        return inputs.search_work(resolved)
 
     def examples(self) -> list[dict[str, Any]]:
         return examples.examples()

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.engines.plan_search import SearchResult, search_plans
+from dse.engines.plan_search import SearchResult, SearchStopped, search_plans
 from dse.engines.plan_search.search import RankedPlans
 from dse.engines.training import REASONS, ClusterArrays, ModelArrays
 from dse.engines.training.codes import (
@@ -19,7 +19,7 @@ from dse.engines.training.codes import (
     code_name,
 )
 from dse.engines.training.validity import OUT_OF_MEMORY
-from dse.scenarios.base import Chart, Column, ScenarioLink, Table
+from dse.scenarios.base import Chart, Column, ScenarioLink, Stopped, Table, current_should_stop
 from dse.scenarios.kinds.plan_search.charts import pareto_chart, refusals_chart, top_plans_breakdown_chart
 from dse.scenarios.kinds.plan_search.inputs import MAPPING_STEPS, ResolvedPlanSearch
 from dse.scenarios.shared.cluster import GB
@@ -51,7 +51,15 @@ TIME_PARTS = (
 
 
 def search(r: ResolvedPlanSearch) -> SearchResult:
-    """Every candidate plan judged by the training engine (one search)."""
+    """Every candidate plan judged by the training engine (one search); stops (raising `Stopped`)
+    between chunks when this thread's evaluation passes its deadline or is cancelled."""
+    try:
+        return _search(r)
+    except SearchStopped:
+        raise Stopped() from None
+
+
+def _search(r: ResolvedPlanSearch) -> SearchResult:
     return search_plans(
         model=ModelArrays.from_llm(r.model),
         cluster=ClusterArrays.from_spec(r.cluster, dtype=r.dtype),
@@ -62,6 +70,7 @@ def search(r: ResolvedPlanSearch) -> SearchResult:
         search_mapping=r.search_mapping,
         mapping_steps=MAPPING_STEPS[r.search_effort],
         orders_on_pool_only=r.search_effort == "quick",
+        should_stop=current_should_stop(),
     )
 
 

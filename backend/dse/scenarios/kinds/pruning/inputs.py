@@ -21,7 +21,7 @@ KeepSpec = KeepFraction | list[KeepFraction]
 
 class PromptCategory(StrictModel):
     name: str = Field(min_length=1)
-    share: float = Field(gt=0.0, description="Fraction of the prompt stream (normalised over the mix).")
+    share: float = Field(ge=1e-9, le=1e9, description="Fraction of the prompt stream (normalised over the mix).")
     required_capacity_ratio: KeepFraction = Field(
         description="Resource ratio R a prompt of this category needs to keep its quality (1 = full UNet)."
     )
@@ -36,7 +36,10 @@ class ArchitectureCode(StrictModel):
     head_keep: KeepSpec = 1.0
     ffn_keep: KeepSpec = 1.0
     capacity_share: float | None = Field(
-        None, ge=0.0, description="Share of prompts this code may take; omit on every code for even shares (APTP's OT)."
+        None,
+        ge=0.0,
+        le=1e9,
+        description="Share of prompts this code may take; omit on every code for even shares (APTP's OT).",
     )
 
 
@@ -44,7 +47,7 @@ class PruningInputs(StrictModel):
     pipeline: str | DiffusionPipelineSpec = Field("sd21", description="Diffusion pipeline preset id or inline spec.")
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
     dtype: Literal["fp16", "bf16", "fp32"] = "fp16"
-    image_size_px: int = Field(768, gt=0, description="Image side in pixels (square images).")
+    image_size_px: int = Field(768, ge=8, le=16384, description="Image side in pixels (square images).")
     denoising_steps: int = Field(50, ge=1, le=1000)
     classifier_free_guidance: bool = True
     batch_size: int = Field(8, ge=1, le=4096, description="Prompts served together.")
@@ -52,10 +55,12 @@ class PruningInputs(StrictModel):
     resource_basis: Literal["with_attention_matmuls", "conv_linear"] = Field(
         "with_attention_matmuls", description="MACs that define R: APTP's op counter includes the attention matmuls."
     )
-    sinkhorn_epsilon: float = Field(0.01, gt=0.0, le=10.0, description="Entropic regularisation of the transport.")
+    sinkhorn_epsilon: float = Field(0.01, ge=1e-4, le=10.0, description="Entropic regularisation of the transport.")
     prompt_mix: list[PromptCategory] = Field(min_length=1, max_length=64)
     codes: list[ArchitectureCode] = Field(min_length=1, max_length=64)
-    figure_batch_sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], min_length=1, max_length=32)
+    figure_batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], min_length=1, max_length=32
+    )
 
 
 @dataclass(frozen=True)

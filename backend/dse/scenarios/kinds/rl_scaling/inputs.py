@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from dse.catalog import Catalog
 from dse.engines.rl_scaling import PolicyShape, policy_shape
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_COUNT, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.network import InterconnectSpec
 from dse.specs.workloads import PolicyLayerSpec, RLWorkloadSpec
@@ -35,26 +36,38 @@ class RLScalingInputs(StrictModel):
     num_gpus: int | None = Field(None, ge=1, le=4096, description="Data-parallel learners (GPUs).")
     envs_per_gpu: int | None = Field(None, ge=1, le=4096, description="Simulator environments per GPU.")
     rollout_steps_per_env: int | None = Field(None, ge=1, le=1_000_000, description="Rollout steps per environment.")
-    minibatch_samples: int | None = Field(None, ge=1, description="Minibatch summed over all GPUs (samples).")
+    minibatch_samples: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="Minibatch summed over all GPUs (samples)."
+    )
     update_epochs: int | None = Field(None, ge=1, le=1000, description="Passes over each batch.")
-    total_samples_target: float | None = Field(None, gt=0, le=1e15, description="Samples to train on.")
-    env_step_time_ms: float | None = Field(None, gt=0, le=1e6, description="One environment step on an idle core, ms.")
+    total_samples_target: float | None = Field(None, ge=1, le=1e15, description="Samples to train on.")
+    env_step_time_ms: float | None = Field(
+        None, ge=1e-6, le=1e6, description="One environment step on an idle core, ms."
+    )
     cpu_cores: int | None = Field(None, ge=1, le=100_000, description="CPU cores per node.")
-    cpu_cores_per_env: float | None = Field(None, gt=0, le=64, description="Cores one environment keeps busy.")
+    cpu_cores_per_env: float | None = Field(None, ge=1e-3, le=64, description="Cores one environment keeps busy.")
     gpus_per_node: int = Field(8, ge=1, le=64, description="GPUs per node (environments share that node's cores).")
     link: str | InterconnectSpec | None = Field(
         None, description="interconnects preset (or inline spec) for the all-reduce; replaces the two numbers below."
     )
-    link_bandwidth_gb_per_s: float = Field(300.0, gt=0, le=1e5, description=f"All-reduce link, GB/s. {LINK_SOURCE}.")
+    link_bandwidth_gb_per_s: float = Field(
+        300.0,
+        ge=MIN_BANDWIDTH_GB_PER_S,
+        le=MAX_BANDWIDTH_GB_PER_S,
+        description=f"All-reduce link, GB/s. {LINK_SOURCE}.",
+    )
     link_latency_us: float = Field(
-        5.7, ge=0, le=1e6, description=f"All-reduce per-step latency, µs. {LINK_LATENCY_SOURCE}."
+        5.7, ge=0, le=MAX_LATENCY_US, description=f"All-reduce per-step latency, µs. {LINK_LATENCY_SOURCE}."
     )
     host_link: str | InterconnectSpec | None = Field(
         None,
         description="interconnects preset (or inline spec) from host to GPU; replaces the number below.",
     )
     host_link_bandwidth_gb_per_s: float = Field(
-        31.5, gt=0, le=1e5, description=f"Host -> GPU, GB/s. {HOST_LINK_SOURCE}."
+        31.5,
+        ge=MIN_BANDWIDTH_GB_PER_S,
+        le=MAX_BANDWIDTH_GB_PER_S,
+        description=f"Host -> GPU, GB/s. {HOST_LINK_SOURCE}.",
     )
     kernel_launch_us: float | None = Field(None, ge=0, le=1e5, description=f"Per-kernel cost, µs. {LAUNCH_SOURCE}.")
 
@@ -97,9 +110,43 @@ def _override(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+#: Largest observation per sample (1 GiB) and layer width/side (2^20) of an inline workload.
+MAX_OBSERVATION_BYTES = 2.0**30
+MAX_LAYER_SIZE = 2**20
+
+
+def _check_workload(workload: RLWorkloadSpec) -> None:
+    """An inline workload's run settings obey the same bounds as the overrides (InputError naming workload.*)."""
+    run = {
+        "num_gpus": workload.num_gpus,
+        "envs_per_gpu": workload.envs_per_gpu,
+        "rollout_steps_per_env": workload.rollout_steps_per_env,
+        "minibatch_samples": workload.minibatch_samples,
+        "update_epochs": workload.update_epochs,
+        "total_samples_target": workload.total_samples_target,
+        "env_step_time_ms": workload.env_step_time_s * 1e3,
+        "cpu_cores": workload.cpu_cores,
+        "cpu_cores_per_env": workload.cpu_cores_per_env,
+    }
+    try:
+        RLScalingInputs.model_validate(run)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "workload"
+        name = "env_step_time_s" if name == "env_step_time_ms" else name
+        raise InputError(f"workload.{name}", f"{error['msg']} (in the workload's units)") from None
+    if not 0 < workload.observation_bytes_per_sample <= MAX_OBSERVATION_BYTES:
+        raise InputError("workload.observation_bytes_per_sample", f"must be between 1 and {MAX_OBSERVATION_BYTES:g}")
+    for i, layer in enumerate(workload.policy_layers):
+        for name in ("inputs", "outputs", "kernel", "stride", "input_side"):
+            if getattr(layer, name) > MAX_LAYER_SIZE:
+                raise InputError(f"workload.policy_layers[{i}].{name}", f"must be at most {MAX_LAYER_SIZE}")
+
+
 def resolve(inputs: RLScalingInputs, catalog: Catalog) -> RLScalingResolved:
     """Presets looked up, overrides applied, SI units; cross-field rules raise InputError."""
     workload: RLWorkloadSpec = preset_or_inline(catalog, "rl_workloads", inputs.workload, "workload")
+    _check_workload(workload)
     accelerator: AcceleratorSpec = preset_or_inline(catalog, "accelerators", inputs.accelerator, "accelerator")
     num_gpus = _override(inputs.num_gpus, workload.num_gpus)
     envs = _override(inputs.envs_per_gpu, workload.envs_per_gpu)

@@ -50,11 +50,11 @@ class TemporalBatchingInputs(StrictModel):
     compute_dtype: Literal["fp32", "tf32", "fp16", "bf16"] = Field("fp32", description="Training math dtype.")
     fixed_cost_per_batch_ms: float = Field(
         5.0,
-        gt=0,
+        ge=1e-6,
         le=1e6,
         description="Per-batch cost independent of its size (launches, neighbour sampling, host work), ms. Assumed.",
     )
-    resident_threads: int | None = Field(None, ge=1, description="Threads the accelerator holds at once.")
+    resident_threads: int | None = Field(None, ge=1, le=2**31 - 1, description="Threads the accelerator holds at once.")
     max_discontinuity_rate: float = Field(
         0.5,
         gt=0,

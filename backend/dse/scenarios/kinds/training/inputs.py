@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
 from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.bounds import MAX_CLUSTER_GPUS, MAX_GLOBAL_BATCH, MAX_SEQUENCE_TOKENS
 from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster, resolve_ssd
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
@@ -22,18 +23,20 @@ from dse.specs.network import ClusterSpec
 class TrainingInputs(StrictModel):
     model: str | LLMSpec = Field("megatron-gpt-145.6b", description="LLM preset id or inline spec.")
     cluster: ClusterInputs = Field(default_factory=ClusterInputs)
-    global_batch_size: PositiveInt = Field(description="Sequences per iteration.")
-    micro_batch_size: PositiveInt = Field(description="Sequences per micro-batch.")
-    sequence_length_tokens: PositiveInt = 2048
-    data_parallel: PositiveInt = 1
-    tensor_parallel: PositiveInt = 1
-    pipeline_parallel: PositiveInt = 1
+    global_batch_size: int = Field(ge=1, le=MAX_GLOBAL_BATCH, description="Sequences per iteration.")
+    micro_batch_size: int = Field(ge=1, le=MAX_GLOBAL_BATCH, description="Sequences per micro-batch.")
+    sequence_length_tokens: int = Field(2048, ge=1, le=MAX_SEQUENCE_TOKENS)
+    data_parallel: int = Field(1, ge=1, le=MAX_CLUSTER_GPUS)
+    tensor_parallel: int = Field(1, ge=1, le=MAX_CLUSTER_GPUS)
+    pipeline_parallel: int = Field(1, ge=1, le=MAX_CLUSTER_GPUS)
     sequence_parallel: Literal["none", "megatron", "ring", "ulysses"] = "none"
-    sequence_parallel_degree: PositiveInt = Field(1, description="GPUs the sequence is split over (Ring, Ulysses).")
+    sequence_parallel_degree: int = Field(
+        1, ge=1, le=MAX_CLUSTER_GPUS, description="GPUs the sequence is split over (Ring, Ulysses)."
+    )
     zero_stage: int = Field(0, ge=0, le=3)
     recompute: Literal["none", "selective", "full"] = "none"
     pipeline_schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
-    virtual_stages: PositiveInt = Field(1, description="Model chunks per GPU (interleaved schedule).")
+    virtual_stages: int = Field(1, ge=1, le=1024, description="Model chunks per GPU (interleaved schedule).")
     activation_offload: Literal["none", "adaptive", "all"] = "none"
     overlap_grad_reduce: bool = True
     flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
