@@ -1,7 +1,7 @@
 """The scenario store: saved scenarios addressed by the hash of their content, with owner tokens
 and a results cache per engine version, on SQLite (WAL) or PostgreSQL. See docs/store.md."""
 
-from dse.store.documents import canonical_json, scenario_id_for
+from dse.store.documents import canonical_json, check_document, scenario_id_for
 from dse.store.errors import Corrupt, Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 from dse.store.store import Page, SaveResult, ScenarioRecord, ScenarioSummary, Store, StoreHealth
 
@@ -19,5 +19,6 @@ __all__ = [
     "StoreHealth",
     "Unavailable",
     "canonical_json",
+    "check_document",
     "scenario_id_for",
 ]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from dse import __version__
+from dse.api.cpu import evaluation_pools
 from dse.catalog.categories import CATEGORY_SPECS
 from dse.scenarios.documents import document_model
 from dse.scenarios.registry import KINDS
@@ -26,7 +27,8 @@ HEALTH_PROBE_TIMEOUT_S = 2.0
 
 @router.get("/health", name="health")
 async def health(request: Request) -> dict[str, Any]:
-    """"ok", or "degraded" when the scenario store does not answer or its last write failed.
+    """"ok", or "degraded" when the scenario store does not answer or its last write failed, or when the
+    evaluation pools are saturated (`evaluation`: each pool's threads busy and requests waiting).
 
     The store is probed with a trivial query at most every `store_check_interval_s` (in a thread of
     its own, so a stuck database never holds the event loop); `store` says what was found:
@@ -43,10 +45,12 @@ async def health(request: Request) -> dict[str, Any]:
             found = await anyio.to_thread.run_sync(
                 lambda: store.health(interval), abandon_on_cancel=True, limiter=request.app.state.health_limiter
             )
+    pools = evaluation_pools(request.app)
     return {
-        "status": "ok" if found.state == "ok" else "degraded",
+        "status": "ok" if found.state == "ok" and pools["state"] == "ok" else "degraded",
         "version": __version__,
         "store": {key: value for key, value in asdict(found).items() if value is not None},
+        "evaluation": pools,
     }
 
 

@@ -10,8 +10,8 @@ from dse.api.cpu import json_from_cpu_pool
 from dse.api.deps import CatalogDep, SaveQuota, SaveQuotaDep, StoreDep
 from dse.scenarios.base import EvaluationResult, StrictModel
 from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
-from dse.services.evaluation import cached_evaluation
-from dse.store import ScenarioRecord, ScenarioSummary, scenario_id_for
+from dse.services.evaluation import cached_evaluation, check_evaluable
+from dse.store import ScenarioRecord, ScenarioSummary, check_document, scenario_id_for
 
 
 class ScenarioSummaryOut(BaseModel):
@@ -78,9 +78,11 @@ def build_router(document_type: Any) -> APIRouter:
     OwnerToken = Annotated[str, Header(alias="X-Owner-Token", description="The token returned at creation.")]
 
     def _save(
-        store: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota
+        store: Any, catalog: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota
     ) -> SavedScenario:
         content = document_json(document)
+        check_document(content)  # the cheap checks (shape, free-text sizes) first
+        check_evaluable(document, catalog)  # 422 now rather than a result that answers 500 for good
         if quota.spent() and not store.exists(scenario_id_for(content)):
             quota.check()  # refuses: a new scenario beyond the quota (saving known content stays free)
         result = store.save(content, parent_id=parent_id)
@@ -94,6 +96,7 @@ def build_router(document_type: Any) -> APIRouter:
     def create(
         document: Annotated[document_type, Body()],
         store: StoreDep,
+        catalog: CatalogDep,
         response: Response,
         quota: SaveQuotaDep,
         parent: Annotated[str | None, Query(max_length=64, description="Id of the scenario this edits.")] = None,
@@ -102,9 +105,10 @@ def build_router(document_type: Any) -> APIRouter:
 
         Free text is bounded per field (422 naming it): the name 200 characters; in the inputs ids
         128, names 200, sources and notes 4000, other strings 1000. A client may create
-        `save_quota_per_day` new scenarios a day (429 with Retry-After beyond).
+        `save_quota_per_day` new scenarios a day (429 with Retry-After beyond). A document that cannot be
+        evaluated (an input error, over the cost limits, past the deadline) is refused with 422 before it is saved.
         """
-        return _save(store, document, parent, response, quota)
+        return _save(store, catalog, document, parent, response, quota)
 
     @router.get("", name="list_scenarios", response_model=ScenarioPage)
     def list_scenarios(
@@ -158,7 +162,12 @@ def build_router(document_type: Any) -> APIRouter:
 
     @router.post("/{scenario_id}/fork", name="fork_scenario", status_code=201, response_model=SavedScenario)
     def fork(
-        scenario_id: str, request: ForkRequest, store: StoreDep, response: Response, quota: SaveQuotaDep
+        scenario_id: str,
+        request: ForkRequest,
+        store: StoreDep,
+        catalog: CatalogDep,
+        response: Response,
+        quota: SaveQuotaDep,
     ) -> SavedScenario:
         """Saves an edited copy that points at its parent; anyone may fork."""
         parent = store.get(scenario_id)
@@ -167,6 +176,6 @@ def build_router(document_type: Any) -> APIRouter:
             raw["name"] = request.name
         if request.inputs is not None:
             raw["inputs"] = request.inputs
-        return _save(store, parse_document(raw), parent.id, response, quota)
+        return _save(store, catalog, parse_document(raw), parent.id, response, quota)
 
     return router
