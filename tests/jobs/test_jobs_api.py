@@ -6,7 +6,8 @@ import time
 
 from dse.catalog import default_catalog
 from dse.services.jobs.grid import evaluate_shard, points_of
-from dse.services.jobs.service import JobRequest, build_spec
+from dse.services.jobs.service import JobRequest, build_spec, merge_for
+from dse.services.jobs.summary import empty_summary
 from tests.jobs.conftest import inference_job
 
 
@@ -49,19 +50,21 @@ def test_a_job_survives_a_server_restart(make_client):
 
 
 def test_an_interrupted_job_resumes_from_its_merged_shards(client):
-    from dse.services.jobs.summary import empty_summary
-
     job_id, _, spec = build_spec(JobRequest.model_validate(inference_job()), default_catalog())
-    service_app = client.app
     client.post("/api/v1/sweep-jobs", json=inference_job())
-    _wait(client, job_id)
-    done = client.get(f"/api/v1/sweep-jobs/{job_id}").json()
-    # Pretend a server stopped after shard 0: only shard 0 merged, still "running".
-    jobs = service_app.state.sweep_jobs.jobs
+    done = _wait(client, job_id)
+    # Pretend a server stopped after shard 0: only shard 0 merged, the row still says "running".
+    service = client.app.state.sweep_jobs
     part = evaluate_shard(spec["document"], spec["axes"], 0, 64, spec["settings"])
-    from dse.services.jobs.service import merge_for
-
-    jobs.update(job_id, status="running", summary=merge_for(spec, empty_summary([4, 8, 3, 2]), part), done_shards={0})
+    service.jobs.update(
+        job_id, status="running", summary=merge_for(spec, empty_summary([4, 8, 3, 2]), part), done_shards={0}
+    )
+    # Fresh progress: another process may be running it, so it is left alone...
+    assert client.get(f"/api/v1/sweep-jobs/{job_id}").json()["progress"]["shards_done"] == 1
+    time.sleep(0.3)
+    assert client.get(f"/api/v1/sweep-jobs/{job_id}").json()["status"] == "running"
+    # ...until no progress was written for stale_after_s: then it resumes from shard 1, exactly.
+    service.stale_after_s = 0.0
     resumed = _wait(client, job_id)
     assert resumed["status"] == "done" and resumed["summary"] == done["summary"]
 

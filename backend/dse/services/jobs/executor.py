@@ -8,6 +8,7 @@ core, is started on the first job and kept for the life of the process.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -64,6 +65,7 @@ class DaskExecutor:
                         dashboard_address=None,
                     )
                     self._client = Client(self._cluster)
+                atexit.register(self.close)
             return self._client
 
     def run(

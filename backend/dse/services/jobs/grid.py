@@ -78,7 +78,7 @@ def evaluate_shard(
                 resolved = set_path(resolved, axes[a]["path"], values)
             with np.errstate(all="ignore"):
                 computed = kind.compute(resolved)
-        except (InputError, ValidationError, TypeError, ValueError):
+        except (InputError, ValidationError, TypeError, ValueError, ArithmeticError):
             refused[members] = True  # this preset combination is refused by the kind's own rules
             continue
         for name, value in computed.items():

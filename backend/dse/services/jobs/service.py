@@ -3,8 +3,9 @@
 The same job posted twice has the same id and is served from the store (a cancelled or failed job
 posted again resumes). Progress is written to the store as shards finish (at most every
 `PROGRESS_INTERVAL_S`), so a reloaded page or another server process sees the merged summary so far;
-a job left queued or running by a stopped server is resumed by the next one from the shards already
-merged, which is exact because `summary.merge` is associative and commutative.
+a job left queued or running by a stopped server (no progress for `STALE_AFTER_S`) is resumed by the
+next one that is asked about it, from the shards already merged, which is exact because
+`summary.merge` is associative and commutative.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -30,6 +32,11 @@ from dse.store.jobs import ACTIVE, JobRecord, JobStore
 MAX_JOB_POINTS = 200_000_000
 MAX_AXIS_VALUES = 100_000
 PROGRESS_INTERVAL_S = 0.5
+#: A queued or running job nobody wrote progress for in this long is taken to be orphaned (its server
+#: stopped) and is resumed by whichever server process is asked about it. Two processes running the
+#: same job (a long shard, several server processes) waste work but stay exact: each writes a summary
+#: together with the set of shards it merged.
+STALE_AFTER_S = 10.0
 
 
 class JobAxis(BaseModel):
@@ -169,14 +176,20 @@ def job_view(record: JobRecord) -> dict[str, Any]:
 class JobService:
     """Jobs of one store, run by one executor in background threads of this process."""
 
-    def __init__(self, store: Store, executor: Executor) -> None:
+    def __init__(self, store: Store, executor: Executor, stale_after_s: float = STALE_AFTER_S) -> None:
         self.store = store
         self.jobs = JobStore(store.engine)
         self.executor = executor
+        self.stale_after_s = stale_after_s
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        for job_id in self.jobs.active_ids():  # left queued or running by a stopped server
-            self._start(job_id)
+        for job_id in self.jobs.active_ids():  # perhaps left queued or running by a stopped server
+            self._resume_if_orphaned(self.jobs.get(job_id))
+
+    def _resume_if_orphaned(self, record: JobRecord) -> None:
+        age = (datetime.now(UTC) - record.updated_at).total_seconds()
+        if record.status in ACTIVE and age >= self.stale_after_s:
+            self._start(record.id)
 
     def create(self, request: JobRequest, catalog: Catalog) -> tuple[dict[str, Any], bool]:
         """(the job's view, whether work was started); the same job again is served as it stands."""
@@ -189,14 +202,13 @@ class JobService:
             if not created:
                 self.jobs.update(job_id, status="queued", error=None)
             started = self._start(job_id)
-        elif record.status in ACTIVE:
-            started = self._start(job_id)
+        else:
+            self._resume_if_orphaned(record)
         return job_view(self.jobs.get(job_id)), started or created
 
     def get(self, job_id: str) -> dict[str, Any]:
         record = self.jobs.get(job_id)
-        if record.status in ACTIVE:
-            self._start(job_id)  # no-op when this process runs it already
+        self._resume_if_orphaned(record)  # a no-op when this process runs it already
         return job_view(record)
 
     def cancel(self, job_id: str) -> dict[str, Any]:

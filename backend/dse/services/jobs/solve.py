@@ -83,7 +83,7 @@ def solve(request: SolveRequest, catalog: Catalog) -> dict[str, Any]:
         try:
             with np.errstate(all="ignore"):
                 value = kind.compute(resolved)[request.metric]
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise InputError("path", f"this input cannot be solved for: {exc}") from None
         return np.broadcast_to(np.asarray(value, dtype=float), xs.shape).copy()
 
