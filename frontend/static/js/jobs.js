@@ -59,25 +59,52 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
         h("tr", {}, h("td", {}, formatNumber(row[0])), ...row[2].map((v) => h("td", {}, formatNumber(v)))),
       ),
     );
-    const chart = h("div", { class: "sweep-job-chart" });
-    fill(panel, header, job.error ? h("div", { class: "error" }, job.error) : null, top, chart);
+    const chart = h("div", { class: "sweep-job-chart", id: "sweep-job-chart" });
+    const front = h("div", { class: "sweep-job-chart", id: "sweep-job-pareto" });
+    const histogram = h("div", { class: "sweep-job-chart", id: "sweep-job-histogram" });
+    fill(panel, header, job.error ? h("div", { class: "error" }, job.error) : null, top, chart, front, histogram);
     if (s.slices["0,1"]) {
       const [a, b] = axes;
       const z = a.values.map((_, i) => b.values.map((_, j) => s.slices["0,1"][i * b.values.length + j]));
-      plot(
-        chart,
-        [{ type: "heatmap", x: b.values.map(String), y: a.values.map(String), z, colorbar: { title: { text: "" } } }],
-        {
-          title: { text: `best ${label(metric)} over the other axes` },
-          xaxis: { title: { text: b.path } },
-          yaxis: { title: { text: a.path } },
-        },
-      );
-    } else if (axes.length === 1) {
+      plot(chart, [{ type: "heatmap", x: b.values.map(String), y: a.values.map(String), z }], {
+        title: { text: `best ${label(metric)} over the other axes` },
+        xaxis: { title: { text: b.path }, type: "category" },
+        yaxis: { title: { text: a.path }, type: "category" },
+      });
+    } else {
       plot(chart, [{ type: "scatter", mode: "lines+markers", x: axes[0].values, y: s.axis_best[0] }], {
-        title: { text: label(metric) },
+        title: { text: `best ${label(metric)}` },
         xaxis: { title: { text: axes[0].path } },
       });
+    }
+    const pareto = job.settings.pareto;
+    if (pareto && s.pareto.length)
+      plot(
+        front,
+        [{ type: "scatter", mode: "lines+markers", x: s.pareto.map((pt) => pt[0]), y: s.pareto.map((pt) => pt[1]) }],
+        {
+          title: { text: "Pareto front" },
+          xaxis: { title: { text: label(pareto[0]) } },
+          yaxis: { title: { text: label(pareto[1]) } },
+        },
+        300,
+      );
+    const bins = s.histograms[metric] || {};
+    const keys = Object.keys(bins).filter((k) => k[0] === "p");
+    if (keys.length) {
+      // Bin "p<k>" counts 10^(k/10) <= value < 10^((k+1)/10) (dse.services.jobs.summary).
+      keys.sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)));
+      plot(
+        histogram,
+        [{ type: "bar", x: keys.map((k) => 10 ** ((Number(k.slice(1)) + 0.5) / 10)), y: keys.map((k) => bins[k]) }],
+        {
+          title: { text: `histogram of ${label(metric)} (feasible points)` },
+          xaxis: { type: "log", title: { text: label(metric) } },
+          yaxis: { title: { text: "points" } },
+          bargap: 0,
+        },
+        260,
+      );
     }
   }
 
