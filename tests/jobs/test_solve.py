@@ -64,3 +64,27 @@ def test_solve_over_batch_sizes_in_the_same_calls(client):
             assert _tpot(document, a["value"], a["over"]) <= target
     bad = {**body, "metric": "nope"}
     assert client.post("/api/v1/solve", json=bad).status_code == 422
+
+
+def test_a_whole_number_input_is_solved_over_integers(client):
+    """The smallest batch size whose decode throughput reaches a target: an integer, checked at b and b - 1."""
+    document = dict(EXAMPLES[1])
+
+    def throughput(batch):
+        inputs = {**document["inputs"], "batch_size": batch}
+        metrics = client.post("/api/v1/evaluate", json={**document, "inputs": inputs}).json()["metrics"]
+        return next(m["value"] for m in metrics if m["key"] == "throughput_tokens_per_s")
+
+    target = (throughput(100) + throughput(101)) / 2
+    body = {
+        "document": document,
+        "path": "batch_size",
+        "metric": "throughput_tokens_per_s",
+        "target": target,
+        "sense": ">=",
+        "low": 1,
+        "high": 512,
+    }
+    answer = client.post("/api/v1/solve", json=body).json()["answers"][0]
+    assert answer["met"] and answer["monotone"] and answer["value"] == 101
+    assert throughput(101) >= target > throughput(100)

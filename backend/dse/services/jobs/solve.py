@@ -6,7 +6,10 @@ sub-bracket where the target is first met. With an `over` axis (e.g. batch sizes
 own problem and all rows advance together in the same call. The first round spans the bounds and is
 returned as the curve; if the target is met, then missed, further up that curve the metric is not
 monotone in the input and the answer is marked so (it is still the smallest value met on the curve,
-refined within its bracket).
+refined within its bracket). A whole-number input is solved over integers (the answer is the
+smallest integer met, its predecessor is not). As in a sweep, only the bounds are checked against the
+kind's own input rules; values between them are priced by the engine as they are (e.g. a tensor-
+parallel degree that does not divide the heads).
 """
 
 from __future__ import annotations
@@ -74,7 +77,10 @@ def solve(request: SolveRequest, catalog: Catalog) -> dict[str, Any]:
     else:
         over = np.zeros(1)
     rows = over.size
-    whole = isinstance(leaves[request.path], int)
+    # A whole-number input (an int in the resolved tree or in the document's schema) is solved over integers.
+    raw = inputs.model_dump()
+    top_value = raw.get(request.path)
+    whole = isinstance(leaves[request.path], int) or (isinstance(top_value, int) and not isinstance(top_value, bool))
 
     def evaluate(xs: np.ndarray) -> Any:
         resolved = set_path(base, request.path, np.round(xs) if whole else xs)
@@ -127,8 +133,8 @@ def solve(request: SolveRequest, catalog: Catalog) -> dict[str, Any]:
         high[idx], low[idx] = new_high, new_low
         open_[idx] = j > 0
     answer = np.where(any_met, high, np.nan)
-    if whole:
-        answer = np.round(answer)  # the whole number evaluate() used for the bracket's top
+    if whole:  # the whole numbers evaluate() used for the bracket's ends
+        answer, low, high = np.round(answer), np.round(low), np.round(high)
     at_answer = evaluate(answer[:, None].copy())[:, 0]
     spec = kind.metric_specs[request.metric]
     return {
