@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from dse.api.cpu import run_cpu_bound
 from dse.api.deps import CatalogDep, StoreDep
 from dse.services.jobs.executor import executor_from_environment
-from dse.services.jobs.service import JobRequest, JobService
+from dse.services.jobs.service import JobOut, JobRequest, JobService
 from dse.services.jobs.solve import SolveRequest, solve
 
 router = APIRouter(tags=["jobs"])
@@ -32,7 +32,7 @@ def _jobs(request: Request, store: Any) -> JobService:
         return service
 
 
-@router.post("/sweep-jobs", name="create_sweep_job", status_code=202)
+@router.post("/sweep-jobs", name="create_sweep_job", status_code=202, response_model=JobOut)
 async def create_job(body: JobRequest, store: StoreDep, catalog: CatalogDep, http: Request, response: Response) -> Any:
     """Starts a job (202); the same job posted again is served from the store (200 once done)."""
     view, _ = await run_cpu_bound(http, lambda: _jobs(http, store).create(body, catalog))
@@ -41,19 +41,19 @@ async def create_job(body: JobRequest, store: StoreDep, catalog: CatalogDep, htt
     return view
 
 
-@router.get("/sweep-jobs/{job_id}", name="get_sweep_job")
+@router.get("/sweep-jobs/{job_id}", name="get_sweep_job", response_model=JobOut)
 def get_job(job_id: str, store: StoreDep, http: Request) -> Any:
     """Status, progress and the summary merged so far."""
     return _jobs(http, store).get(job_id)
 
 
-@router.delete("/sweep-jobs/{job_id}", name="cancel_sweep_job")
+@router.delete("/sweep-jobs/{job_id}", name="cancel_sweep_job", response_model=JobOut)
 def cancel_job(job_id: str, store: StoreDep, http: Request) -> Any:
     """Cancels a queued or running job (the shards merged so far stay); a finished job is unchanged."""
     return _jobs(http, store).cancel(job_id)
 
 
-@router.put("/sweep-jobs/{job_id}/scenario", name="attach_sweep_job")
+@router.put("/sweep-jobs/{job_id}/scenario", name="attach_sweep_job", response_model=JobOut)
 def attach_job(job_id: str, body: AttachRequest, store: StoreDep, http: Request) -> Any:
     """Attaches a finished job to a saved scenario of the same kind."""
     return _jobs(http, store).attach(job_id, body.scenario_id)

@@ -67,6 +67,37 @@ class JobRequest(BaseModel):
     shard_size: int = Field(8192, ge=64, le=1_000_000)
 
 
+class JobProgress(BaseModel):
+    shards_done: int
+    shards_total: int
+    points_done: int
+    points_total: int
+    fraction: float
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it: status, progress and the summary merged so far."""
+
+    id: str
+    kind: str
+    status: Literal["queued", "running", "done", "cancelled", "failed"]
+    progress: JobProgress
+    document: dict[str, Any]
+    axes: list[dict[str, Any]] = Field(description="path, values (numbers or preset ids), preset (bool).")
+    settings: dict[str, Any]
+    shard_size: int
+    summary: dict[str, Any] = Field(
+        description="points/refused/undefined/infeasible counts, top [value, index, axis values, metrics], "
+        "pareto [x, y, index], axis_best, slices ('i,j': best per cell, row-major), histograms "
+        "(see dse.services.jobs.summary)."
+    )
+    error: str | None
+    scenario_id: str | None
+    share_url: str
+    created_at: str
+    updated_at: str
+
+
 #: What a job request cannot run: the API answers it as it answers any input error (422).
 JobError = InputError
 
