@@ -11,6 +11,7 @@ next one that is asked about it, from the shards already merged, which is exact 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ from dse.store.jobs import ACTIVE, JobRecord, JobStore
 MAX_JOB_POINTS = 200_000_000
 MAX_AXIS_VALUES = 100_000
 PROGRESS_INTERVAL_S = 0.5
+TARGET_SHARDS = 512
+MIN_DEFAULT_SHARD_SIZE = 8192
+MAX_SHARD_SIZE = 1_000_000
 #: A queued or running job nobody wrote progress for in this long is taken to be orphaned (its server
 #: stopped) and is resumed by whichever server process is asked about it. Two processes running the
 #: same job (a long shard, several server processes) waste work but stay exact: each writes a summary
@@ -64,7 +68,12 @@ class JobRequest(BaseModel):
     objective: Objective
     pareto: ParetoSpec | None = None
     feasible: str | None = Field(None, description="A yes/no metric; points where it is no count as infeasible.")
-    shard_size: int = Field(8192, ge=64, le=1_000_000)
+    shard_size: int | None = Field(
+        None,
+        ge=64,
+        le=1_000_000,
+        description="Points per shard; by default about 512 shards, 8,192 to 1,000,000 points each.",
+    )
 
 
 class JobProgress(BaseModel):
@@ -156,6 +165,7 @@ def build_spec(request: JobRequest, catalog: Catalog) -> tuple[str, str, dict[st
     points = points_of(axes)
     if points > MAX_JOB_POINTS:
         raise JobError("axes", f"{points} points requested; at most {MAX_JOB_POINTS} per job")
+    shard_size = request.shard_size or default_shard_size(points)
     document = document_json(parsed)
     settings = {
         "objective": request.objective.metric,
@@ -165,10 +175,15 @@ def build_spec(request: JobRequest, catalog: Catalog) -> tuple[str, str, dict[st
         "pareto_goals": [request.pareto.goal_x, request.pareto.goal_y] if request.pareto else ["min", "min"],
         "feasible": request.feasible,
     }
-    spec = {"document": document, "axes": axes, "settings": settings, "shard_size": request.shard_size}
+    spec = {"document": document, "axes": axes, "settings": settings, "shard_size": shard_size}
     content = {**spec, "document": {k: v for k, v in document.items() if k != "name"}}
     job_id = id_for_content_json(canonical_json({"engine_version": kind.engine_version, "job": content}))
     return job_id, kind.kind, spec
+
+
+def default_shard_size(points: int) -> int:
+    """About `TARGET_SHARDS` shards: enough to keep many workers busy, few enough that merging stays cheap."""
+    return min(MAX_SHARD_SIZE, max(MIN_DEFAULT_SHARD_SIZE, math.ceil(points / TARGET_SHARDS)))
 
 
 def merge_for(spec: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
