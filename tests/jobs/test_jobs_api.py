@@ -94,3 +94,13 @@ def test_a_finished_job_attaches_to_a_saved_scenario(client):
     assert client.get(f"/api/v1/sweep-jobs/{job_id}").json()["scenario_id"] == scenario_id
     missing = client.put(f"/api/v1/sweep-jobs/{job_id}/scenario", json={"scenario_id": "aaaaaaaaaaaa"})
     assert missing.status_code == 404
+
+
+def test_the_default_shard_size_aims_at_a_few_hundred_shards():
+    from dse.services.jobs.service import default_shard_size
+
+    assert default_shard_size(192) == 8192  # a small grid is one shard
+    assert default_shard_size(50_000_000) == 97_657  # 512 shards
+    assert default_shard_size(10**12) == 1_000_000  # capped: a shard's arrays stay small
+    _, _, spec = build_spec(JobRequest.model_validate({**inference_job(), "shard_size": None}), default_catalog())
+    assert spec["shard_size"] == 8192
