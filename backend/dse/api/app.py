@@ -15,7 +15,7 @@ from dse import __version__
 from dse.api.cpu import install_cpu_pool
 from dse.api.middleware import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
 from dse.api.problems import install_problem_handlers
-from dse.api.routers import calibration, dashboard, evaluate, meta, pages, reports, scenarios, validation
+from dse.api.routers import calibration, dashboard, evaluate, jobs, meta, pages, reports, scenarios, validation
 from dse.api.routers import catalog as catalog_routes
 from dse.catalog import Catalog, default_catalog
 from dse.scenarios.documents import document_union
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(validation.router, prefix=API_PREFIX)
     app.include_router(calibration.router, prefix=API_PREFIX)
     app.include_router(dashboard.build_router(document_type), prefix=API_PREFIX)
+    app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     if settings.cors_origins:
         app.add_middleware(

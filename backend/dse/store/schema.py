@@ -82,3 +82,23 @@ scenario_results = sa.Table(
         ["scenario_id"], ["scenarios.id"], ondelete="CASCADE", name="fk_scenario_results_scenario_id"
     ),
 )
+
+# Sweep jobs (migration 0002): a large grid evaluated in shards; the id is the hash of the job's
+# content, the summary is the merge of the shards done so far (dse.services.jobs.summary).
+sweep_jobs = sa.Table(
+    "sweep_jobs",
+    metadata,
+    sa.Column("id", sa.String(ID_COLUMN_LENGTH), primary_key=True),
+    sa.Column("kind", sa.String(KIND_MAX_LENGTH), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec_json", sa.Text(), nullable=False),
+    sa.Column("summary_json", sa.Text(), nullable=True),
+    sa.Column("done_shards_json", sa.Text(), nullable=False),
+    sa.Column("shards_total", sa.Integer(), nullable=False),
+    sa.Column("points_total", sa.BigInteger(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    # No foreign key: the scenario may be deleted; the job keeps the id it was attached to.
+    sa.Column("scenario_id", sa.String(ID_COLUMN_LENGTH), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -2,6 +2,7 @@
 // Every grid is one POST /sweep (one engine call on the server).
 import { api } from "./api.js";
 import { fill, formatNumber, h } from "./dom.js";
+import { jobControls } from "./jobs.js";
 import { plot } from "./result.js";
 
 export function parseValues(text) {
@@ -303,6 +304,14 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
   }
 
   const runButton = h("button", { type: "button", id: "sweep-run", onclick: run }, "Run sweep");
+  const job = jobControls({
+    getDoc,
+    kind,
+    getAxes: () => axisRows.map((r) => ({ path: r.select.value, values: parseValues(r.values.value) })),
+    getMetric: () => metric.value,
+    getGoal: () => dirX.value,
+    getPareto: () => ({ x: metric.value, y: metricY.value, goal_x: dirX.value, goal_y: dirY.value }),
+  });
   const el = h(
     "section",
     { class: "sweep card-box", id: "sweep" },
@@ -318,9 +327,10 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     ),
     axesBox,
     addAxisButton,
-    h("div", { class: "row" }, h("span", { class: "muted" }, "show"), metric, mode, runButton),
+    h("div", { class: "row" }, h("span", { class: "muted" }, "show"), metric, mode, runButton, job.button),
     paretoRow,
     out,
+    job.panel,
   );
   const ready = loadPaths()
     .then(() => (initial ? run() : null))

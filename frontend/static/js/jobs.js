@@ -1,0 +1,172 @@
+// Sweep jobs: the current sweep run as a background job (POST /sweep-jobs), sharded on the server's Dask
+// cluster. Progress is polled; the merged summary (top points, per-axis best, the 2-D slice, the Pareto
+// front) streams in as shards finish. The job id lives in the URL (?job=…), so a reload resumes it.
+import { api } from "./api.js";
+import { fill, formatNumber, h } from "./dom.js";
+import { plot } from "./result.js";
+
+const POLL_MS = 700;
+
+function setJobInUrl(id) {
+  const url = new URL(location.href);
+  if (id) url.searchParams.set("job", id);
+  else url.searchParams.delete("job");
+  history.replaceState(history.state, "", url.pathname + url.search);
+}
+
+export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, kind }) {
+  const panel = h("div", { class: "sweep-job", id: "sweep-job" });
+  let timer = null;
+  let currentId = null;
+
+  const label = (key) => {
+    const m = kind.metrics[key];
+    return m ? `${m.label}${m.unit ? ` [${m.unit}]` : ""}` : key;
+  };
+
+  function render(job) {
+    const p = job.progress;
+    const s = job.summary;
+    const active = job.status === "queued" || job.status === "running";
+    const cancel = h(
+      "button",
+      { type: "button", id: "sweep-job-cancel", hidden: !active, onclick: () => cancelJob(job.id) },
+      "Cancel",
+    );
+    const bar = h("progress", { id: "sweep-job-progress", max: 1, value: p.fraction });
+    const header = h(
+      "div",
+      { class: "row" },
+      h("strong", {}, `Job ${job.id}: ${job.status}`),
+      bar,
+      h(
+        "span",
+        { class: "muted" },
+        `${p.points_done.toLocaleString()} / ${p.points_total.toLocaleString()} points, ` +
+          `${p.shards_done} / ${p.shards_total} shards; refused ${s.refused}, undefined ${s.undefined}, ` +
+          `infeasible ${s.infeasible}`,
+      ),
+      cancel,
+      h("a", { href: job.share_url }, "share link"),
+    );
+    const axes = job.axes;
+    const metric = job.settings.objective;
+    const top = h(
+      "table",
+      { class: "sweep-job-top" },
+      h("tr", {}, h("th", {}, label(metric)), ...axes.map((a) => h("th", {}, a.path))),
+      ...s.top.map((row) =>
+        h("tr", {}, h("td", {}, formatNumber(row[0])), ...row[2].map((v) => h("td", {}, formatNumber(v)))),
+      ),
+    );
+    const chart = h("div", { class: "sweep-job-chart", id: "sweep-job-chart" });
+    const front = h("div", { class: "sweep-job-chart", id: "sweep-job-pareto" });
+    const histogram = h("div", { class: "sweep-job-chart", id: "sweep-job-histogram" });
+    fill(panel, header, job.error ? h("div", { class: "error" }, job.error) : null, top, chart, front, histogram);
+    if (s.slices["0,1"]) {
+      const [a, b] = axes;
+      const z = a.values.map((_, i) => b.values.map((_, j) => s.slices["0,1"][i * b.values.length + j]));
+      plot(chart, [{ type: "heatmap", x: b.values.map(String), y: a.values.map(String), z }], {
+        title: { text: `best ${label(metric)} over the other axes` },
+        xaxis: { title: { text: b.path }, type: "category" },
+        yaxis: { title: { text: a.path }, type: "category" },
+      });
+    } else {
+      plot(chart, [{ type: "scatter", mode: "lines+markers", x: axes[0].values, y: s.axis_best[0] }], {
+        title: { text: `best ${label(metric)}` },
+        xaxis: { title: { text: axes[0].path } },
+      });
+    }
+    const pareto = job.settings.pareto;
+    if (pareto && s.pareto.length)
+      plot(
+        front,
+        [{ type: "scatter", mode: "lines+markers", x: s.pareto.map((pt) => pt[0]), y: s.pareto.map((pt) => pt[1]) }],
+        {
+          title: { text: "Pareto front" },
+          xaxis: { title: { text: label(pareto[0]) } },
+          yaxis: { title: { text: label(pareto[1]) } },
+        },
+        300,
+      );
+    const bins = s.histograms[metric] || {};
+    const keys = Object.keys(bins).filter((k) => k[0] === "p");
+    if (keys.length) {
+      // Bin "p<k>" counts 10^(k/10) <= value < 10^((k+1)/10) (dse.services.jobs.summary).
+      keys.sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)));
+      plot(
+        histogram,
+        [{ type: "bar", x: keys.map((k) => 10 ** ((Number(k.slice(1)) + 0.5) / 10)), y: keys.map((k) => bins[k]) }],
+        {
+          title: { text: `histogram of ${label(metric)} (feasible points)` },
+          xaxis: { type: "log", title: { text: label(metric) } },
+          yaxis: { title: { text: "points" } },
+          bargap: 0,
+        },
+        260,
+      );
+    }
+  }
+
+  async function poll(id) {
+    clearTimeout(timer);
+    if (id !== currentId) return;
+    try {
+      const job = await api(`/sweep-jobs/${id}`);
+      if (id !== currentId) return;
+      render(job);
+      if (job.status === "queued" || job.status === "running") timer = setTimeout(() => poll(id), POLL_MS);
+    } catch (error) {
+      fill(panel, h("div", { class: "error" }, error.message));
+    }
+  }
+
+  function follow(id) {
+    currentId = id;
+    setJobInUrl(id);
+    poll(id);
+  }
+
+  async function cancelJob(id) {
+    try {
+      render(await api(`/sweep-jobs/${id}`, { method: "DELETE" }));
+    } catch (error) {
+      fill(panel, h("div", { class: "error" }, error.message));
+    }
+  }
+
+  async function start() {
+    const pareto = getPareto();
+    const metric = getMetric();
+    const feasible = Object.keys(kind.metrics).find((k) => kind.metrics[k].boolean) || null;
+    try {
+      const job = await api("/sweep-jobs", {
+        method: "POST",
+        body: {
+          document: getDoc(),
+          axes: getAxes(),
+          objective: { metric, goal: getGoal(), top_k: 10 },
+          pareto,
+          feasible,
+        },
+      });
+      follow(job.id);
+    } catch (error) {
+      fill(panel, h("div", { class: "error" }, error.message));
+    }
+  }
+
+  const button = h(
+    "button",
+    {
+      type: "button",
+      id: "sweep-run-job",
+      title: "Run this sweep as a background job (sharded, resumable)",
+      onclick: start,
+    },
+    "Run as a job",
+  );
+  const resumeId = new URLSearchParams(location.search).get("job");
+  if (resumeId) follow(resumeId);
+  return { button, panel, follow };
+}
