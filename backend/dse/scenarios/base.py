@@ -45,6 +45,7 @@ __all__ = [
     "StrictModel",
     "Table",
     "Tolerance",
+    "applies_when",
 ]
 
 InputsT = TypeVar("InputsT", bound=BaseModel)
@@ -60,6 +61,16 @@ class InputError(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         self.field, self.reason = field, reason
         super().__init__(f"{field}: {reason}")
+
+
+def applies_when(reason: str, **conditions: list[Any]) -> dict[str, Any]:
+    """A field's `json_schema_extra`: the input applies only while each named field holds one of its values.
+
+    The form reads `x-applies-when` from the schema and disables the input, with `reason` shown,
+    while a condition fails (`None` in a list stands for null). One declaration per field; the
+    engine itself ignores an input that does not apply.
+    """
+    return {"x-applies-when": {"when": conditions, "reason": reason}}
 
 
 class StrictModel(BaseModel):
@@ -114,6 +125,7 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
             value=shown,
             value_type="boolean" if spec.boolean else "number",
             unit=spec.unit,
+            display=spec.display,
             formula=spec.formula,
             terms={k: (float(v) if not isinstance(v, str) else v) for k, v in terms.items()},
         )

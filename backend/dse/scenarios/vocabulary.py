@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dse.catalog import Catalog
 
 #: Bumped when the shape of EvaluationResult changes, so cached results of an older shape are not read.
-RESULT_FORMAT = 2
+RESULT_FORMAT = 3
 
 
 class MetricSpec(BaseModel):
@@ -33,6 +33,9 @@ class MetricSpec(BaseModel):
     formula: str = ""
     #: A yes/no metric (e.g. "fits"): its value is a bool, never 1/0.
     boolean: bool = False
+    #: How the dashboard shows the value: "percent" shows a fraction (value 0.42, unit "" or "fraction")
+    #: as 42 %. The API value stays the SI fraction.
+    display: Literal["number", "percent"] = "number"
 
 
 class Metric(BaseModel):
@@ -41,6 +44,9 @@ class Metric(BaseModel):
     value: float | bool | None = Field(description="A number in `unit`, a bool for yes/no metrics, None if undefined.")
     value_type: Literal["number", "boolean"] = "number"
     unit: str
+    display: Literal["number", "percent"] = Field(
+        "number", description='"percent": the value is a fraction, shown x100 with "%" (the value stays the fraction).'
+    )
     formula: str = Field("", description="How the value is computed, with the symbols of `terms`.")
     terms: dict[str, float | str] = Field(default_factory=dict, description="The inputs the formula took.")
 

@@ -19,18 +19,29 @@ GB = 1e9
 
 
 class ClusterInputs(StrictModel):
-    nodes: PositiveInt = Field(1, description="Nodes in the cluster.")
-    gpus_per_node: PositiveInt = Field(8, description="GPUs per node.")
-    accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
-    intra_node_link: str | InterconnectSpec | None = Field(
-        None, description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id)."
+    nodes: PositiveInt = Field(1, title="Nodes", description="Nodes in the cluster.")
+    gpus_per_node: PositiveInt = Field(8, title="GPUs per node", description="GPUs per node.")
+    accelerator: str | AcceleratorSpec = Field(
+        "a100-80gb", title="Accelerator", description="Accelerator preset id or inline spec."
     )
-    inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
-    inter_node_links_per_node: PositiveInt = Field(8, description="Network ports per node.")
-    ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
-    ssds_per_node: NonNegativeInt = Field(0, description="Drives per node (striped, RAID0).")
+    intra_node_link: str | InterconnectSpec | None = Field(
+        None,
+        title="Intra-node link",
+        description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id).",
+    )
+    inter_node_link: str | InterconnectSpec = Field(
+        "ib-hdr", title="Network port", description="Network port of a node."
+    )
+    inter_node_links_per_node: PositiveInt = Field(
+        8, title="Network ports per node", description="Network ports per node."
+    )
+    ssd: str | SSDSpec | None = Field(
+        None, title="SSD", description="SSD preset for activation offload (none: no drives)."
+    )
+    ssds_per_node: NonNegativeInt = Field(0, title="SSDs per node", description="Drives per node (striped, RAID0).")
     node_pair_bandwidth_gb_per_s: list[list[PositiveFloat]] | None = Field(
         None,
+        title="Node-pair bandwidth",
         description="Measured per-GPU bandwidth between nodes i and j, GB/s (nodes x nodes); a heterogeneous cluster.",
     )
 
