@@ -142,15 +142,15 @@ def questions_table() -> str:
 def q1_setting() -> str:
     fits = answer(*Q1)
     sharegpt = answer(*Q1, request_lengths="sharegpt-neupims")
-    capacity = fits.note(r"of ([\d.]+) GB")
+    capacity = fits.note(r"of ([\d.]+) GiB")
     return (
         "**Setting.** The NeuPIMs simulator's own 30B configuration: hidden 7168, 56 heads, 48 layers, TP4\n"
-        "PP2, i.e. 8 devices of 32 GB (casys-kaist/NeuPIMs `configs/model_configs/gpt3-30B.json`). With\n"
+        "PP2, i.e. 8 devices of 32 GiB (casys-kaist/NeuPIMs `configs/model_configs/gpt3-30B.json`). With\n"
         "ShareGPT-like lengths (median 216, mean 300 tokens) the KV cache of 512 requests does not fit those\n"
-        f"32 GB: the largest batch that fits is {n0(sharegpt.metric('max_batch_that_fits'))} "
-        f"({sharegpt.metric('memory_footprint_bytes_per_device') / 1e9:.1f} GB needed per device). The example "
+        f"32 GiB: the largest batch that fits is {n0(sharegpt.metric('max_batch_that_fits'))} "
+        f"({sharegpt.metric('memory_footprint_bytes_per_device') / 2**30:.1f} GiB needed per device). The example "
         "therefore uses\nthe paper's other workload, Alpaca-like requests (mean 78 tokens), where batch 512 fits\n"
-        f"({fits.metric('memory_footprint_bytes_per_device') / 1e9:.1f} GB of {float(capacity.group(1)):.1f} GB; "
+        f"({fits.metric('memory_footprint_bytes_per_device') / 2**30:.1f} GiB of {float(capacity.group(1)):.1f} GiB; "
         f"up to {n0(fits.metric('max_batch_that_fits'))} requests). `comparison_gpu` is `h100-sxm`.\n"
     )
 

@@ -24,6 +24,12 @@ def test_same_content_same_id_and_token_only_once(toy_client):
     again = _save(toy_client, {**DOC, "name": "another title"})
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert again.json()["owner_token"] is None and again.json()["name"] == DOC["name"]
+    # Said plainly: the name asked for, and that identical inputs exist under another name.
+    assert again.json()["requested_name"] == "another title"
+    assert "already saved as 'GPT-3 7B at batch 8'" in again.json()["same_content_as"]
+    assert first.json()["same_content_as"] is None and first.json()["requested_name"] == DOC["name"]
+    same_name = _save(toy_client).json()
+    assert same_name["same_content_as"] is None and not same_name["created"]
     other = _save(toy_client, {**DOC, "inputs": {"batch_size": 9}})
     assert other.json()["id"] != first.json()["id"]
 
@@ -46,7 +52,10 @@ def test_only_the_owner_renames_or_deletes(toy_client):
     url = f"/api/v1/scenarios/{saved['id']}"
     etag = toy_client.get(url).headers["etag"]
     assert toy_client.patch(url, json={"name": "x"}, headers={"X-Owner-Token": "wrong"}).status_code == 403
-    assert toy_client.patch(url, json={"name": "x"}).status_code == 422
+    missing = toy_client.patch(url, json={"name": "x"})
+    assert missing.status_code == 401 and "X-Owner-Token" in missing.json()["detail"]
+    assert missing.json()["errors"][0]["field"] == "X-Owner-Token"
+    assert toy_client.delete(url).status_code == 401
     assert toy_client.delete(url, headers={"X-Owner-Token": "wrong"}).status_code == 403
     renamed = toy_client.patch(url, json={"name": "<b>renamed</b>"}, headers={"X-Owner-Token": saved["owner_token"]})
     assert renamed.status_code == 200 and renamed.json()["name"] == "<b>renamed</b>"

@@ -77,6 +77,8 @@ def _field_of_http_error(request: Request, status: int, detail: str) -> str:
             return str(name)
     if status == 405:
         return "(method)"
+    if status == 401 and "X-Owner-Token" in detail:
+        return "X-Owner-Token"
     if status == 404:
         return next(iter(request.path_params), "(path)")
     return "(body)" if status in (400, 413, 415) else "(request)"

@@ -51,6 +51,7 @@ __all__ = [
     "Table",
     "Tolerance",
     "Work",
+    "applies_when",
     "check_stop",
     "current_should_stop",
     "grid_points",
@@ -144,6 +145,16 @@ MAX_COUNT = 2**31 - 1
 DEFAULT_CELLS_PER_POINT = 4096.0
 
 
+def applies_when(reason: str, **conditions: list[Any]) -> dict[str, Any]:
+    """A field's `json_schema_extra`: the input applies only while each named field holds one of its values.
+
+    The form reads `x-applies-when` from the schema and disables the input, with `reason` shown,
+    while a condition fails (`None` in a list stands for null). One declaration per field; the
+    engine itself ignores an input that does not apply.
+    """
+    return {"x-applies-when": {"when": conditions, "reason": reason}}
+
+
 class StrictModel(BaseModel):
     """Base of every input model: unknown fields are errors, numbers must be finite."""
 
@@ -210,6 +221,7 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
             value=shown,
             value_type="boolean" if spec.boolean else "number",
             unit=spec.unit,
+            display=spec.display,
             formula=spec.formula,
             terms={k: (float(v) if not isinstance(v, str) else v) for k, v in terms.items()},
         )

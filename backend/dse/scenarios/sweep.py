@@ -39,6 +39,10 @@ class SweepResult(BaseModel):
     labels: dict[str, str]
 
 
+#: Leaves of a preset that describe it (a published figure about it), not inputs the engine reads.
+METADATA_PREFIXES = ("published_",)
+
+
 def sweepable_paths(resolved: Any, prefix: str = "") -> dict[str, float | int]:
     """Every numeric leaf of a resolved tree of dataclasses, by dotted path."""
     leaves: dict[str, float | int] = {}
@@ -47,7 +51,7 @@ def sweepable_paths(resolved: Any, prefix: str = "") -> dict[str, float | int]:
     for f in dataclasses.fields(resolved):
         value = getattr(resolved, f.name)
         path = f"{prefix}{f.name}"
-        if isinstance(value, bool):
+        if isinstance(value, bool) or f.name.startswith(METADATA_PREFIXES):
             continue
         if isinstance(value, int | float):
             leaves[path] = value  # int or float, as the kind resolved it (ints sweep whole numbers only)

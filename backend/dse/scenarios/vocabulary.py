@@ -34,6 +34,9 @@ class MetricSpec(BaseModel):
     formula: str = ""
     #: A yes/no metric (e.g. "fits"): its value is a bool, never 1/0.
     boolean: bool = False
+    #: How the dashboard shows the value: "percent" shows a fraction (value 0.42, unit "" or "fraction")
+    #: as 42 %. The API value stays the SI fraction.
+    display: Literal["number", "percent"] = "number"
 
 
 class Metric(BaseModel):
@@ -42,6 +45,9 @@ class Metric(BaseModel):
     value: float | bool | None = Field(description="A number in `unit`, a bool for yes/no metrics, None if undefined.")
     value_type: Literal["number", "boolean"] = "number"
     unit: str
+    display: Literal["number", "percent"] = Field(
+        "number", description='"percent": the value is a fraction, shown x100 with "%" (the value stays the fraction).'
+    )
     formula: str = Field("", description="How the value is computed, with the symbols of `terms`.")
     terms: dict[str, float | str] = Field(default_factory=dict, description="The inputs the formula took.")
 

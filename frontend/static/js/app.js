@@ -1,7 +1,7 @@
 // The single-page dashboard: routes by URL path; every page renders from the URL alone.
 import { api, ApiError, meta, ownerTokens } from "./api.js";
 import { comparePage } from "./compare.js";
-import { fill, formatNumber, h } from "./dom.js";
+import { fill, formatNumber, formatSI, h, unitOf } from "./dom.js";
 import { kindPage, kindUrl } from "./kind.js";
 import { validationPage } from "./validation.js";
 
@@ -159,7 +159,7 @@ async function scenariosPage() {
                 h(
                   "tr",
                   {},
-                  h("td", {}, h("a", { href: `/s/${s.id}`, "data-link": true }, s.name)),
+                  h("td", { class: "scenario-name" }, h("a", { href: `/s/${s.id}`, "data-link": true }, s.name)),
                   h("td", {}, byKind[s.kind]?.title || s.kind),
                   h("td", { class: "share muted" }, s.id),
                   h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()),
@@ -186,7 +186,33 @@ async function scenariosPage() {
   );
 }
 
-const HIDDEN_CATALOG_KEYS = ["source", "field_sources", "notes", "calibration_source", "published_params_source"];
+const HIDDEN_CATALOG_KEYS = ["id", "name", "source", "field_sources", "notes", "calibration_source"];
+//: Facts about a preset (published figures, checks, their sources): behind "source", not in the row.
+const isAboutPreset = (key) => /^(published_|derived_)|_source$/.test(key);
+
+// One "label value unit" item of a preset's compact row (units from the field name; sizes in GiB).
+function catalogItem(key, value) {
+  const { unit, label } = unitOf(key);
+  const name = label || key.replaceAll("_", " ");
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const numeric = Object.entries(value).filter(([, v]) => typeof v === "number");
+    if (numeric.length === Object.keys(value).length && numeric.length) {
+      const parts = numeric.map(([k, v]) => {
+        const f = formatSI(v, unit);
+        return `${k} ${f.text} ${f.unit}`.trim();
+      });
+      return h("span", { class: "kv", "data-key": key }, h("span", { class: "k" }, name), ` ${parts.join(" · ")}`);
+    }
+    return null; // a nested description (e.g. a UNet's blocks): in the details
+  }
+  const f = typeof value === "number" ? formatSI(value, unit) : { text: formatNumber(value), unit: "" };
+  return h(
+    "span",
+    { class: "kv", "data-key": key },
+    h("span", { class: "k" }, name),
+    ` ${f.text}${f.unit ? ` ${f.unit}` : ""}`,
+  );
+}
 
 async function catalogPage() {
   const catalog = await api("/catalog");
@@ -203,7 +229,7 @@ async function catalogPage() {
         h(
           "p",
           { class: "muted lede" },
-          "The hardware, models and workloads the pickers offer, each with its source. Values are SI (bytes, FLOP/s, s).",
+          "The hardware, models and workloads the pickers offer: one row per preset, with units (sizes in GiB, rates in GB/s); its source opens with one click. The API gives SI values (bytes, FLOP/s, s).",
         ),
       ),
     ),
@@ -212,51 +238,73 @@ async function catalogPage() {
       { class: "chips" },
       categories.map((c) => h("a", { class: "chip", href: `#cat-${c}` }, `${c} (${catalog[c].length})`)),
     ),
-    ...categories.map((category) => {
-      const presets = catalog[category];
-      const keys = presets.length ? Object.keys(presets[0]).filter((k) => !HIDDEN_CATALOG_KEYS.includes(k)) : [];
-      return h(
+    ...categories.map((category) =>
+      h(
         "section",
         { "data-category": category, id: `cat-${category}` },
-        h("h2", {}, category),
+        h("h2", {}, category.replaceAll("_", " ")),
         h(
-          "div",
-          { class: "scroll-x" },
+          "table",
+          { class: "catalog-compact" },
+          h("thead", {}, h("tr", {}, h("th", {}, "preset"), h("th", {}, "values"), h("th", {}, "source"))),
           h(
-            "table",
+            "tbody",
             {},
-            h(
-              "thead",
-              {},
-              h(
+            catalog[category].map((p) => {
+              const nested = Object.entries(p).filter(
+                ([k, v]) =>
+                  !HIDDEN_CATALOG_KEYS.includes(k) && v !== null && typeof v === "object" && !catalogItem(k, v),
+              );
+              return h(
                 "tr",
-                {},
-                keys.map((k) => h("th", {}, k.replaceAll("_", " "))),
-                h("th", {}, "source"),
-              ),
-            ),
-            h(
-              "tbody",
-              {},
-              presets.map((p) =>
+                { "data-preset": p.id },
                 h(
-                  "tr",
-                  {},
-                  keys.map((k) =>
-                    h(
-                      "td",
-                      { class: typeof p[k] === "number" ? "num" : "" },
-                      typeof p[k] === "object" && p[k] !== null ? JSON.stringify(p[k]) : formatNumber(p[k]),
-                    ),
-                  ),
-                  h("td", { class: "source muted" }, p.source),
+                  "td",
+                  { class: "preset-name" },
+                  h("strong", {}, p.name || p.id),
+                  h("div", { class: "muted small" }, p.id),
                 ),
-              ),
-            ),
+                h(
+                  "td",
+                  { class: "preset-values" },
+                  Object.entries(p)
+                    .filter(
+                      ([k, v]) =>
+                        !HIDDEN_CATALOG_KEYS.includes(k) && !isAboutPreset(k) && v !== null && v !== undefined,
+                    )
+                    .map(([k, v]) => catalogItem(k, v)),
+                ),
+                h(
+                  "td",
+                  { class: "preset-source" },
+                  h(
+                    "details",
+                    {},
+                    h("summary", {}, "source"),
+                    h("p", {}, p.source || "—"),
+                    p.calibration_source ? h("p", {}, h("strong", {}, "calibration: "), p.calibration_source) : null,
+                    p.notes ? h("p", { class: "muted" }, p.notes) : null,
+                    Object.entries(p)
+                      .filter(([k]) => isAboutPreset(k))
+                      .map(([k, v]) =>
+                        h("p", { class: "about" }, h("strong", {}, `${k.replaceAll("_", " ")}: `), formatNumber(v)),
+                      ),
+                    p.field_sources && Object.keys(p.field_sources).length
+                      ? h(
+                          "ul",
+                          {},
+                          Object.entries(p.field_sources).map(([k, v]) => h("li", {}, h("code", {}, k), `: ${v}`)),
+                        )
+                      : null,
+                    nested.map(([k, v]) => h("pre", { class: "json" }, `${k}: ${JSON.stringify(v, null, 1)}`)),
+                  ),
+                ),
+              );
+            }),
           ),
         ),
-      );
-    }),
+      ),
+    ),
   );
 }
 

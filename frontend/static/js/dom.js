@@ -70,6 +70,7 @@ const UNIT_SUFFIXES = [
   ["_flops_per_s", "FLOP/s"],
   ["_tokens_per_s", "tokens/s"],
   ["_bytes", "B"],
+  ["_gib", "GiB"],
   ["_gb", "GB"],
   ["_ms", "ms"],
   ["_us", "µs"],
@@ -96,6 +97,7 @@ const PURE_UNITS = new Set([
   "tokens/s",
   "B",
   "GB",
+  "GiB",
   "ms",
   "µs",
   "ns",
@@ -121,12 +123,25 @@ export function plotlyText(text) {
   return String(text).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
 
-// Numbers for people: SI prefixes for big/small magnitudes, plain digits otherwise.
-export function formatSI(value, unitIn = "") {
+// Numbers for people: SI prefixes for big/small magnitudes, plain digits otherwise. One byte convention:
+// sizes (B) in binary prefixes (KiB, MiB, GiB, TiB), rates (B/s) in decimal ones (GB/s, TB/s).
+// display "percent" shows a fraction (0.42) as 42 % (the API value stays the fraction).
+export function formatSI(value, unitIn = "", display = "number") {
   let unit = unitIn;
   if (value === null || value === undefined || typeof value !== "number" || !Number.isFinite(value))
     return { text: formatNumber(value), unit };
+  if (display === "percent") return { text: formatNumber(value * 100, 3), unit: "%" };
   if (unit === "bytes") unit = "B";
+  if (unit === "B" && Math.abs(value) >= 1024) {
+    const binary = [
+      [2 ** 40, "TiB"],
+      [2 ** 30, "GiB"],
+      [2 ** 20, "MiB"],
+      [2 ** 10, "KiB"],
+    ];
+    for (const [scale, name] of binary)
+      if (Math.abs(value) >= scale) return { text: formatNumber(value / scale), unit: name };
+  }
   if (Number.isInteger(value) && Math.abs(value) < 1e7 && !["B", "B/s", "FLOP", "FLOP/s", "MAC"].includes(unit))
     return { text: formatNumber(value), unit };
   const prefixable = [

@@ -36,9 +36,25 @@ const PRESET_METADATA = new Set([
 // The properties a form shows: a former (deprecated) field name is still accepted, never shown.
 const shownProperties = (schemaNode) => Object.entries(schemaNode.properties || {}).filter(([, s]) => !s.deprecated);
 
+// The title pydantic makes up from a field name ("kv_cache_dtype" -> "Kv Cache Dtype"): not a label.
+function autoTitle(key) {
+  return String(key)
+    .split("_")
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase())
+    .join(" ");
+}
+
+//: A label in words: the field's own `title` (Field(title=...)) when it has one, else its name.
 function labelFor(key, schema) {
+  const title = schema.title;
+  if (title && title !== key && title !== autoTitle(key)) return title;
   const { label } = unitOf(key);
-  return label || String(key).replaceAll("_", " ") || schema.title || "";
+  return label || String(key).replaceAll("_", " ") || title || "";
+}
+
+// Whether a value satisfies one `x-applies-when` list (null in the list stands for null/absent).
+function allowedValue(allowed, value) {
+  return allowed.some((a) => (a === null ? value === null || value === undefined : a === value));
 }
 
 function presetCategory(schema, root, presetTypes) {
@@ -66,6 +82,9 @@ function numberList(text, integer) {
 
 export function buildForm({ schema, doc, presetTypes, onChange }) {
   const root = schema;
+  // Schema defaults by dotted path, and the inputs that apply only in some settings (`x-applies-when`).
+  const defaults = {};
+  const ruled = [];
   const inputsSchema = deref(schema.properties.inputs, root);
   const container = h("div", { class: "form" });
   const nameInput = h("input", {
@@ -85,8 +104,37 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
   function emitter(path) {
     return (value, commit = false) => {
       setAt(doc.inputs, path, value);
+      applyRules();
       onChange({ commit });
     };
+  }
+
+  // An input that does not apply in the current settings is disabled, with the reason shown.
+  function applyRules() {
+    for (const { el, rule, parentPath } of ruled) {
+      const failing = Object.entries(rule.when || {}).some(([field, allowed]) => {
+        const at = [...parentPath, field];
+        const stored = getAt(doc.inputs, at);
+        return !allowedValue(allowed, stored === undefined ? defaults[at.join(".")] : stored);
+      });
+      el.classList.toggle("not-applicable", failing);
+      for (const c of el.querySelectorAll("input, select, textarea, button")) c.disabled = failing;
+      let note = el.querySelector(":scope > .na-reason");
+      if (!note) {
+        note = h("span", { class: "na-reason" });
+        el.append(note);
+      }
+      note.textContent = failing ? `Not used: ${rule.reason}` : "";
+      note.hidden = !failing;
+    }
+  }
+
+  // The message under a field: a refusal of the value it holds now (cleared on the next edit).
+  function fieldError(input, message) {
+    const row = input.closest("[data-path]");
+    row?.classList.toggle("invalid", !!message);
+    const slot = row?.querySelector(".field-error");
+    if (slot) slot.textContent = message || "";
   }
 
   function fieldRow(key, propSchema, path, input, unit) {
@@ -96,6 +144,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
       { class: "field", "data-path": path.join("."), title: hint || "" },
       h("span", { class: "field-label" }, labelFor(key, propSchema), hint ? h("span", { class: "hint" }, hint) : null),
       h("span", { class: "field-input" }, input, h("span", { class: "unit", "data-unit": unit || "" }, unit || "")),
+      h("span", { class: "field-error", "aria-live": "polite" }),
     );
   }
 
@@ -113,11 +162,14 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     const read = (commit) => {
       if (input.value === "" && nullable) {
         input.setCustomValidity("");
+        fieldError(input, "");
         return emit(null, commit);
       }
       const number = Number(input.value);
       const bad = input.value === "" || !Number.isFinite(number) || (s.type === "integer" && !Number.isInteger(number));
-      input.setCustomValidity(bad ? "enter a number" : "");
+      const message = bad ? (s.type === "integer" ? "enter a whole number" : "enter a number") : "";
+      input.setCustomValidity(message);
+      fieldError(input, message);
       if (!bad) emit(number, commit);
     };
     input.addEventListener("input", () => read(false));
@@ -134,6 +186,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     const read = (commit) => {
       const list = numberList(input.value, itemSchema.type === "integer");
       input.setCustomValidity(list ? "" : "numbers, comma-separated");
+      fieldError(input, list ? "" : "numbers, comma-separated");
       if (list) emit(allowScalar && list.length === 1 ? list[0] : list, commit);
     };
     input.addEventListener("input", () => read(false));
@@ -149,9 +202,18 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     const stored = getAt(base, path);
     // Fields left out of the document take the schema's default; show it so every input has a value.
     const value = stored === undefined ? (propSchema.default ?? node.default) : stored;
+    defaults[path.join(".")] = propSchema.default ?? node.default;
+    const el = plainControl(key, propSchema, node, path, base, value, nullable, nonNull);
+    const rule = propSchema["x-applies-when"];
+    if (rule) ruled.push({ el, rule, parentPath: path.slice(0, -1) });
+    return el;
+  }
+
+  function plainControl(key, propSchema, node, path, base, value, nullable, nonNull) {
     const emit = emitter(path);
     const { unit } = unitOf(key);
-    const described = { ...node, ...propSchema };
+    // The field's own title only (a $ref'd model's title names the model, not the field).
+    const described = { ...node, ...propSchema, title: propSchema.title };
 
     const preset = presetCategory(propSchema.anyOf ? propSchema : node, root, presetTypes);
     if (preset) return presetControl(key, described, preset, path, value, emit);
@@ -191,11 +253,13 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     if (single.type === "array") {
       const items = deref(single.items || {}, root);
       if (isNumberSchema(items)) return fieldRow(key, described, path, listInput(items, value, emit, false), unit);
+      if (items.enum || items.type === "boolean") return choiceList(key, described, items, path, value, emit);
       if (items.type === "object" && items.properties)
         return arrayTable(key, described, items, path, value || [], emit);
     }
     if (single.type === "object" && single.properties) {
-      if (value === null || value === undefined) return jsonControl(key, described, path, value, emit);
+      // Absent: a group of its own fields, each showing its default (a form, never a raw JSON box).
+      if (value === null && nullable) return jsonControl(key, described, path, value, emit);
       const fs = h("fieldset", { "data-path": path.join(".") }, h("legend", {}, labelFor(key, described)));
       for (const [k, s] of shownProperties(single)) fs.append(control(k, s, [...path, k], base));
       return fs;
@@ -218,15 +282,60 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     return jsonControl(key, described, path, value, emit);
   }
 
+  // A list of choices (e.g. the schedules a plan search tries): one checkbox per choice, at least one kept.
+  function choiceList(key, schemaNode, items, path, value, emit) {
+    const choices = items.enum || [false, true];
+    const chosen = new Set(Array.isArray(value) ? value : choices);
+    const boxes = choices.map((c) => {
+      const box = h("input", { type: "checkbox", checked: chosen.has(c), value: String(c) });
+      box.addEventListener("change", () => {
+        const next = choices.filter((x, i) => (boxes[i] === box ? box.checked : boxes[i].checked));
+        if (!next.length) {
+          box.checked = true; // the schema asks for at least one
+          fieldError(box, "keep at least one");
+          return;
+        }
+        fieldError(box, "");
+        emit(next, true);
+      });
+      return box;
+    });
+    const group = h(
+      "span",
+      { class: "choice-list", role: "group", "aria-label": labelFor(key, schemaNode) },
+      choices.map((c, i) =>
+        h(
+          "label",
+          { class: "choice" },
+          boxes[i],
+          typeof c === "boolean" ? (c ? "on" : "off") : String(c).replaceAll("_", " "),
+        ),
+      ),
+    );
+    const hint = schemaNode.description;
+    // A div, not a label: each choice is its own label.
+    return h(
+      "div",
+      { class: "field choices", "data-path": path.join("."), title: hint || "" },
+      h("span", { class: "field-label" }, labelFor(key, schemaNode), hint ? h("span", { class: "hint" }, hint) : null),
+      h("span", { class: "field-input" }, group),
+      h("span", { class: "field-error", "aria-live": "polite" }),
+    );
+  }
+
   function jsonControl(key, schemaNode, path, value, emit) {
     const area = h("textarea", { rows: 3, spellcheck: "false", class: "json" });
     area.value = JSON.stringify(value ?? null);
     const read = (commit) => {
       try {
-        emit(JSON.parse(area.value), commit);
+        const parsed = JSON.parse(area.value);
         area.setCustomValidity("");
+        fieldError(area, "");
+        emit(parsed, commit);
       } catch {
         area.setCustomValidity("invalid JSON");
+        fieldError(area, "invalid JSON");
+        return;
       }
     };
     area.addEventListener("input", () => read(false));
@@ -345,7 +454,8 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     };
     catalogCategory(preset.category).then((list) => {
       presets = list;
-      const current = getAt(doc.inputs, path);
+      // Left out of the document, the field takes its schema default: the picker shows that preset.
+      const current = getAt(doc.inputs, path) === undefined ? value : getAt(doc.inputs, path);
       fill(
         select,
         nullable
@@ -361,7 +471,8 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     select.addEventListener("change", () => {
       const current = getAt(doc.inputs, path);
       if (select.value === "__custom__") {
-        const from = presets.find((p) => p.id === (typeof current === "string" ? current : "")) || presets[0];
+        const shown = current === undefined ? value : current;
+        const from = presets.find((p) => p.id === (typeof shown === "string" ? shown : "")) || presets[0];
         const inline = Object.fromEntries(
           Object.entries(from).filter(([k]) => k in (preset.specSchema.properties || {})),
         );
@@ -370,6 +481,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
         emit(inline, true);
       } else emit(select.value === "__none__" ? null : select.value, true);
       showFields();
+      applyRules();
     });
     return wrap;
   }
@@ -385,6 +497,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
         : groups.numbers
     ).push(el);
   }
+  applyRules();
   container.append(
     ...[
       groups.presets.length

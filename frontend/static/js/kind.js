@@ -105,8 +105,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
         ? `evaluated in ${Math.round(received - started)} ms`
         : `updated ${Math.round(numbersAt - editAt)} ms after the edit (server ${Math.round(received - started)} ms, charts +${Math.round(chartsAt - numbersAt)} ms)`);
     app.querySelector(".layout")?.classList.remove("stale");
-    fill(errorBox);
-    for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
+    clearErrors();
     return true;
   }
 
@@ -136,11 +135,14 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     } catch (error) {
       if (error.name === "AbortError") return;
       // Keep the last good result (dimmed) and say which input is refused and why.
+      clearErrors();
       showError(errorBox, error);
-      for (const el of form.querySelectorAll(".field.invalid")) el.classList.remove("invalid");
       for (const e of error.problem?.errors || []) {
         const path = String(e.field || "").replace(/^inputs\./, "");
-        form.querySelector(`[data-path="${CSS.escape(path)}"]`)?.classList.add("invalid");
+        const row = form.querySelector(`[data-path="${CSS.escape(path)}"]`);
+        row?.classList.add("invalid");
+        const slot = row?.querySelector(":scope > .field-error, :scope > label > .field-error");
+        if (slot) slot.textContent = `${e.reason} (value ${JSON.stringify(inputAt(path))})`;
       }
       timing.textContent = "not evaluated: an input is refused";
       timing.dataset.phase = "";
@@ -148,6 +150,17 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     }
   }
   const evaluateSoon = debounce(() => evaluate(), EDIT_DEBOUNCE_MS);
+
+  function inputAt(path) {
+    return path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), doc.inputs);
+  }
+
+  // A refusal belongs to the value it refused: every edit clears it until the new value is answered.
+  function clearErrors() {
+    fill(errorBox);
+    for (const el of form.querySelectorAll(".invalid")) el.classList.remove("invalid");
+    for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
+  }
 
   // Each finished edit is one history entry: the first keystroke after a finished edit pushes
   // an entry, later keystrokes (and the change event that ends them) replace it.
@@ -191,6 +204,12 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
           "div",
           { class: "notice share-notice" },
           h("strong", {}, out.created ? "Saved. " : "Already saved. "),
+          out.same_content_as
+            ? h("span", { class: "same-content", id: "same-content" }, `${out.same_content_as} `)
+            : null,
+          out.same_content_as
+            ? h("a", { href: currentUrl(), "data-link": true, id: "own-copy-link" }, "your named copy (link) ")
+            : null,
           "Anyone with this link sees the same inputs and results: ",
           h("a", { href: `/s/${out.id}`, class: "share", id: "share-link", "data-link": true }, link),
           " ",
@@ -254,6 +273,9 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
   });
 
   const form = buildForm({ schema, doc, presetTypes, onChange });
+  // Capture phase: cleared before the field's own check may put its local message back.
+  form.addEventListener("input", clearErrors, true);
+  form.addEventListener("change", clearErrors, true);
   const token = saved ? ownerTokens.get(saved.id) : null;
   const sweep = sweepPanel({
     getDoc: () => doc,
@@ -323,6 +345,10 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
               class: "secondary danger",
               id: "delete",
               onclick: async () => {
+                const sure = window.confirm(
+                  `Delete the saved scenario "${saved.name}" (${saved.id})? Its link stops working for everyone; this cannot be undone.`,
+                );
+                if (!sure) return;
                 await api(`/scenarios/${encodeURIComponent(saved.id)}`, {
                   method: "DELETE",
                   headers: { "X-Owner-Token": token },

@@ -72,7 +72,7 @@ function metricValue(m) {
       h("span", { class: `value${m.value === null ? "" : m.value ? " good" : " bad"}` }, text),
     );
   }
-  const { text, unit } = formatSI(m.value, m.unit);
+  const { text, unit } = formatSI(m.value, m.unit, m.display);
   return h(
     "div",
     { class: "metric-value", title: m.value === null ? "undefined" : `${m.value} ${m.unit}` },

@@ -5,14 +5,23 @@ import { fill, formatNumber, h } from "./dom.js";
 import { jobControls } from "./jobs.js";
 import { plot } from "./result.js";
 
+//: Most values one range (a:b:step) may give one axis.
+const MAX_AXIS_POINTS = 2000;
+
 export function parseValues(text) {
   const m = text.match(/^\s*([\d.e+-]+)\s*:\s*([\d.e+-]+)\s*:\s*(x?)([\d.e+-]+)\s*$/);
   if (m) {
     const [a, b, mul, step] = [parseFloat(m[1]), parseFloat(m[2]), m[3] === "x", parseFloat(m[4])];
     if (!(step > (mul ? 1 : 0))) return [];
     const out = [];
-    for (let v = a; v <= b * (1 + 1e-12) && out.length < 2000; v = mul ? v * step : v + step)
+    for (let v = a; v <= b * (1 + 1e-12); v = mul ? v * step : v + step) {
+      // Refused, never silently cut: a range past the cap is an error the panel shows.
+      if (out.length >= MAX_AXIS_POINTS)
+        throw new Error(
+          `the range ${text.trim()} has more than ${MAX_AXIS_POINTS.toLocaleString()} points: use a larger step`,
+        );
       out.push(Number(v.toPrecision(12)));
+    }
     return out;
   }
   return text
@@ -175,7 +184,13 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
   }
 
   async function run() {
-    const axes = axisRows.map((r) => ({ path: r.select.value, values: parseValues(r.values.value) }));
+    let axes;
+    try {
+      axes = axisRows.map((r) => ({ path: r.select.value, values: parseValues(r.values.value) }));
+    } catch (error) {
+      fill(out, h("div", { class: "error", role: "alert", id: "sweep-range-error" }, error.message));
+      return;
+    }
     const config = {
       axes: axisRows.map((r) => ({ path: r.select.value, values: r.values.value })),
       metric: metric.value,

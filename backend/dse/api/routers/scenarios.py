@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dse.api.cpu import json_from_cpu_pool
@@ -34,6 +34,14 @@ class ScenarioOut(ScenarioSummaryOut):
 class SavedScenario(ScenarioOut):
     created: bool = Field(description="False when the same content was saved before (same id).")
     owner_token: str | None = Field(description="Shown once, at creation: it alone may rename or delete.")
+    requested_name: str = Field(description="The name this request asked for.")
+    same_content_as: str | None = Field(
+        None,
+        description=(
+            "Set when identical inputs were already saved under another name: the id is that scenario's, "
+            "its name stays its owner's (the id hashes the inputs, not the name), and this says so plainly."
+        ),
+    )
 
 
 class ScenarioPage(BaseModel):
@@ -75,7 +83,19 @@ def _etag(record: ScenarioRecord) -> str:
 
 def build_router(document_type: Any) -> APIRouter:
     router = APIRouter(prefix="/scenarios", tags=["scenarios"])
-    OwnerToken = Annotated[str, Header(alias="X-Owner-Token", description="The token returned at creation.")]
+    OwnerToken = Annotated[
+        str | None, Header(alias="X-Owner-Token", description="The token returned at creation (required).")
+    ]
+
+    def _require(owner_token: str | None) -> str:
+        """A missing header is 401 naming the header; a wrong token is the store's 403."""
+        if owner_token is None:
+            raise HTTPException(
+                401,
+                "the X-Owner-Token header is required: send the owner token returned when the scenario was saved",
+                headers={"WWW-Authenticate": "X-Owner-Token"},
+            )
+        return owner_token
 
     def _save(
         store: Any, catalog: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota
@@ -90,7 +110,22 @@ def build_router(document_type: Any) -> APIRouter:
             quota.spend()
         response.status_code = 201 if result.created else 200
         response.headers["Location"] = f"/api/v1/scenarios/{result.record.id}"
-        return SavedScenario(**_out(result.record), created=result.created, owner_token=result.owner_token)
+        asked = str(content["name"])
+        same = None
+        if not result.created and result.record.name != asked:
+            same = (
+                f"identical inputs are already saved as '{result.record.name}' ({result.record.id}); "
+                f"the link opens that scenario under its name. Your name '{asked}' is not stored: "
+                "a scenario's id comes from its inputs, so change an input to save your own copy, "
+                "or keep the page's link (it carries your name)."
+            )
+        return SavedScenario(
+            **_out(result.record),
+            created=result.created,
+            owner_token=result.owner_token,
+            requested_name=asked,
+            same_content_as=same,
+        )
 
     @router.post("", name="create_scenario", status_code=201, response_model=SavedScenario)
     def create(
@@ -151,13 +186,15 @@ def build_router(document_type: Any) -> APIRouter:
         return await json_from_cpu_pool(http, work)
 
     @router.patch("/{scenario_id}", name="rename_scenario", response_model=ScenarioOut)
-    def rename(scenario_id: str, request: RenameRequest, store: StoreDep, owner_token: OwnerToken) -> ScenarioOut:
+    def rename(
+        scenario_id: str, request: RenameRequest, store: StoreDep, owner_token: OwnerToken = None
+    ) -> ScenarioOut:
         """Renames (owner only); the content, and so the id, stay the same."""
-        return ScenarioOut(**_out(store.rename(scenario_id, request.name, owner_token)))
+        return ScenarioOut(**_out(store.rename(scenario_id, request.name, _require(owner_token))))
 
     @router.delete("/{scenario_id}", name="delete_scenario", status_code=204)
-    def delete(scenario_id: str, store: StoreDep, owner_token: OwnerToken) -> Response:
-        store.delete(scenario_id, owner_token)
+    def delete(scenario_id: str, store: StoreDep, owner_token: OwnerToken = None) -> Response:
+        store.delete(scenario_id, _require(owner_token))
         return Response(status_code=204)
 
     @router.post("/{scenario_id}/fork", name="fork_scenario", status_code=201, response_model=SavedScenario)

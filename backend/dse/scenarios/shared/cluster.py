@@ -32,19 +32,32 @@ Bandwidth = Annotated[float, Field(ge=MIN_BANDWIDTH_GB_PER_S, le=MAX_BANDWIDTH_G
 
 
 class ClusterInputs(StrictModel):
-    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Nodes in the cluster.")
-    gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS_PER_NODE, description="GPUs per node.")
-    accelerator: str | AcceleratorSpec = Field("a100-80gb", description="Accelerator preset id or inline spec.")
-    intra_node_link: str | InterconnectSpec | None = Field(
-        None, description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id)."
+    nodes: int = Field(1, ge=1, le=MAX_NODES, title="Nodes", description="Nodes in the cluster.")
+    gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS_PER_NODE, title="GPUs per node", description="GPUs per node.")
+    accelerator: str | AcceleratorSpec = Field(
+        "a100-80gb", title="Accelerator", description="Accelerator preset id or inline spec."
     )
-    inter_node_link: str | InterconnectSpec = Field("ib-hdr", description="Network port of a node.")
-    inter_node_links_per_node: int = Field(8, ge=1, le=MAX_PER_NODE_DEVICES, description="Network ports per node.")
-    ssd: str | SSDSpec | None = Field(None, description="SSD preset for activation offload (none: no drives).")
-    ssds_per_node: int = Field(0, ge=0, le=MAX_PER_NODE_DEVICES, description="Drives per node (striped, RAID0).")
+    intra_node_link: str | InterconnectSpec | None = Field(
+        None,
+        title="Intra-node link",
+        description="Link between GPUs of a node; none: the accelerator preset's own (intra_node_link_id).",
+    )
+    inter_node_link: str | InterconnectSpec = Field(
+        "ib-hdr", title="Network port", description="Network port of a node."
+    )
+    inter_node_links_per_node: int = Field(
+        8, ge=1, le=MAX_PER_NODE_DEVICES, title="Network ports per node", description="Network ports per node."
+    )
+    ssd: str | SSDSpec | None = Field(
+        None, title="SSD", description="SSD preset for activation offload (none: no drives)."
+    )
+    ssds_per_node: int = Field(
+        0, ge=0, le=MAX_PER_NODE_DEVICES, title="SSDs per node", description="Drives per node (striped, RAID0)."
+    )
     node_pair_bandwidth_gb_per_s: list[list[Bandwidth]] | None = Field(
         None,
         max_length=MAX_MATRIX_NODES,
+        title="Node-pair bandwidth",
         description="Measured per-GPU bandwidth between nodes i and j, GB/s (nodes x nodes); a heterogeneous cluster.",
     )
 

@@ -17,7 +17,7 @@ from pydantic import Field
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, StackDevice, load_fits, stack_device
 from dse.engines.inference import PIM_SYSTEMS, Deployment, ModelShape, Workload, lognormal_quantile_table
-from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, grid_points
+from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, applies_when, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
@@ -51,41 +51,81 @@ DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
 class InferenceInputs(StrictModel):
     """A model, a system and a workload."""
 
-    model: str | LLMSpec = Field("gpt3-7b", description="LLM preset id (llms/) or an inline spec.")
-    system: SystemName = Field("neupims", description="Which system runs the decode.")
-    accelerator: str | AcceleratorSpec = Field("neupims-npu", description="GPU or NPU preset (accelerators/).")
+    model: str | LLMSpec = Field("gpt3-7b", title="Model", description="LLM preset id (llms/) or an inline spec.")
+    system: SystemName = Field("neupims", title="System", description="Which system runs the decode.")
+    accelerator: str | AcceleratorSpec = Field(
+        "neupims-npu", title="Accelerator", description="GPU or NPU preset (accelerators/)."
+    )
     memory: str | MemorySpec | None = Field(
-        "neupims-hbm-pim", description="PIM memory preset (memories/), for the PIM systems."
+        "neupims-hbm-pim",
+        title="PIM memory",
+        description="PIM memory preset (memories/), for the PIM systems.",
+        json_schema_extra=applies_when("only the PIM systems use a PIM memory", system=sorted(PIM_SYSTEMS)),
     )
     comparison_gpu: str | AcceleratorSpec = Field(
-        "a100-80gb", description="GPU preset of the GPU-only row in the system comparison."
+        "a100-80gb",
+        title="Comparison GPU",
+        description="GPU preset of the GPU-only row in the system comparison.",
     )
-    batch_size: int = Field(256, ge=1, le=65536, description="Requests decoded together.")
+    batch_size: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        title="Batch size",
+        description="Requests decoded together (B); with pipeline parallelism PP such batches are in flight.",
+    )
     request_lengths: str | RequestLengthSpec | None = Field(
-        None, description="Request-length distribution (request_lengths/); null = fixed prompt/output lengths."
+        None,
+        title="Request lengths",
+        description="Request-length distribution (request_lengths/); null = fixed prompt/output lengths.",
     )
-    prompt_tokens: int = Field(512, ge=1, le=1_048_576)
-    output_tokens: int = Field(512, ge=1, le=1_048_576)
-    tensor_parallel: int = Field(1, ge=1, le=1024)
-    pipeline_parallel: int = Field(1, ge=1, le=1024)
-    weight_dtype: QuantDtype = "fp16"
-    activation_dtype: QuantDtype = "fp16"
-    kv_cache_dtype: QuantDtype = "fp16"
+    prompt_tokens: int = Field(
+        512,
+        ge=1,
+        le=1_048_576,
+        title="Prompt tokens",
+        json_schema_extra=applies_when("the request-length distribution sets the lengths", request_lengths=[None]),
+    )
+    output_tokens: int = Field(
+        512,
+        ge=1,
+        le=1_048_576,
+        title="Output tokens",
+        json_schema_extra=applies_when("the request-length distribution sets the lengths", request_lengths=[None]),
+    )
+    tensor_parallel: int = Field(1, ge=1, le=1024, title="Tensor parallel (TP)")
+    pipeline_parallel: int = Field(1, ge=1, le=1024, title="Pipeline parallel (PP)")
+    weight_dtype: QuantDtype = Field("fp16", title="Weight dtype")
+    activation_dtype: QuantDtype = Field("fp16", title="Activation dtype")
+    kv_cache_dtype: QuantDtype = Field("fp16", title="KV cache dtype")
     sub_batch_fraction: float | None = Field(
-        None, ge=0.0, le=0.5, description="NeuPIMs: share of the batch in the first sub-batch; null = best split."
+        None,
+        ge=0.0,
+        le=0.5,
+        title="First sub-batch share",
+        description="NeuPIMs: share of the batch in the first sub-batch; null = best split.",
+        json_schema_extra=applies_when("only NeuPIMs splits the batch into two sub-batches", system=["neupims"]),
     )
     link_bandwidth_gb_per_s: float = Field(
         NVLINK3_BANDWIDTH_GB_PER_S,
         ge=MIN_BANDWIDTH_GB_PER_S,
         le=MAX_BANDWIDTH_GB_PER_S,
+        title="Link bandwidth",
         description="Per-direction link bandwidth per device (GB/s).",
     )
     link_latency_us: float = Field(
-        NVLINK3_STEP_LATENCY_US, ge=0, le=MAX_LATENCY_US, description="Latency per all-reduce step (us)."
+        NVLINK3_STEP_LATENCY_US,
+        ge=0,
+        le=MAX_LATENCY_US,
+        title="Link latency",
+        description="Latency per all-reduce step (us).",
     )
-    fused_qkv: bool = Field(True, description="Q, K and V projections in one kernel (False: three launches).")
+    fused_qkv: bool = Field(
+        True, title="Fused QKV", description="Q, K and V projections in one kernel (False: three launches)."
+    )
     software_stack: str | SoftwareStackSpec | None = Field(
         DEFAULT_SOFTWARE_STACK,
+        title="Software stack",
         description="Software stack preset (stacks/) or an inline spec: kernel fits, launch cost, fused ops; "
         "null = the roofline with the accelerator's single efficiencies.",
     )

@@ -10,27 +10,41 @@ from dse.scenarios.kinds.inference.inputs import InferenceResolved, engine_input
 
 METRICS: dict[str, MetricSpec] = {
     "throughput_tokens_per_s": MetricSpec(
-        label="Decode throughput", unit="tokens/s", formula="B / (L/PP * t_layer + t_lm_head)"
+        label="Decode throughput (all PP batches in flight)",
+        unit="tokens/s",
+        formula="B / (L/PP * t_layer + t_lm_head): PP batches of B requests in flight, one emits B tokens per stage",
     ),
-    "time_per_output_token_s": MetricSpec(label="Time per output token", unit="s", formula="PP * (stage time)"),
+    "time_per_output_token_s": MetricSpec(
+        label="Time per output token (one request)", unit="s", formula="PP * (stage time)"
+    ),
     "time_to_first_token_s": MetricSpec(
-        label="Time to first token", unit="s", formula="L * t_prefill_layer(B, prompt) + t_lm_head"
+        label="Time to first token (whole batch's prefill)",
+        unit="s",
+        formula="L * t_prefill_layer(B, prompt) + t_lm_head: the prefill of all B prompts together",
     ),
     "end_to_end_throughput_tokens_per_s": MetricSpec(
         label="End-to-end throughput (prefill + decode)", unit="tokens/s", formula="B*n_out / (TTFT + n_out*TPOT)"
     ),
     "layer_time_s": MetricSpec(label="Decode time per layer", unit="s", formula="see the system's schedule"),
     "attention_time_s": MetricSpec(label="Attention time per layer (whole batch)", unit="s"),
-    "npu_busy_fraction": MetricSpec(label="NPU/GPU busy fraction", unit="", formula="matrix-unit time / stage time"),
-    "pim_busy_fraction": MetricSpec(label="PIM busy fraction", unit="", formula="PIM GEMV time / stage time"),
-    "sub_batch_fraction": MetricSpec(label="First sub-batch share (NeuPIMs)", unit="", formula="B1 / B"),
+    "npu_busy_fraction": MetricSpec(
+        label="NPU/GPU busy fraction", unit="", display="percent", formula="matrix-unit time / stage time"
+    ),
+    "pim_busy_fraction": MetricSpec(
+        label="PIM busy fraction", unit="", display="percent", formula="PIM GEMV time / stage time"
+    ),
+    "sub_batch_fraction": MetricSpec(
+        label="First sub-batch share (NeuPIMs)", unit="", display="percent", formula="B1 / B"
+    ),
     "weights_bytes_per_device": MetricSpec(label="Weights per device", unit="bytes", formula="N * w / (TP*PP)"),
     "kv_cache_bytes_per_device": MetricSpec(
         label="KV cache per device", unit="bytes", formula="B * s * 2*L*a_kv*d_h*w_kv / TP"
     ),
     "memory_footprint_bytes_per_device": MetricSpec(label="Memory footprint per device", unit="bytes"),
     "max_batch_that_fits": MetricSpec(
-        label="Largest batch that fits", unit="requests", formula="floor((capacity - weights) / KV per request)"
+        label="Largest batch that fits (B; PP x B requests in flight)",
+        unit="requests",
+        formula="floor((capacity - weights) / KV per request)",
     ),
     "fits": MetricSpec(label="Fits in memory", unit="", boolean=True),
 }

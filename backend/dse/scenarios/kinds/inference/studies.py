@@ -103,20 +103,24 @@ def stack_notes(r: InferenceResolved, systems: dict[str, AcceleratorSpec]) -> li
 
 
 def fit_note(r: InferenceResolved, result: InferenceResult) -> str:
-    """Whether the batch fits in each device's memory, with the footprint and the largest batch."""
-    footprint_gb = float(result.memory_footprint_bytes_per_device) / 1e9
-    capacity_gb = r.accelerator.memory_capacity_bytes / 1e9
+    """Whether the batch fits in each device's memory, with the footprint and the largest batch (GiB)."""
+    gib = float(2**30)
+    footprint = float(result.memory_footprint_bytes_per_device) / gib
+    capacity = r.accelerator.memory_capacity_bytes / gib
     largest = float(result.max_batch_that_fits)
+    in_flight = (
+        f" ({r.pipeline_parallel:.0f} such batches in flight over the PP stages)" if r.pipeline_parallel > 1 else ""
+    )
     if bool(np.all(np.asarray(result.fits) > 0)):
         return (
-            f"Fits: {footprint_gb:.2f} GB per device of {capacity_gb:.2f} GB; "
-            f"the largest batch that fits is {largest:.0f}."
+            f"Fits: {footprint:.2f} GiB per device of {capacity:.2f} GiB; "
+            f"the largest batch that fits is {largest:.0f}{in_flight}."
         )
     return (
-        f"Does not fit: batch {r.batch_size:.0f} needs {footprint_gb:.2f} GB "
-        f"per device (weights {float(result.weights_bytes_per_device) / 1e9:.2f} GB + KV cache "
-        f"{float(result.kv_cache_bytes_per_device) / 1e9:.2f} GB) but {r.accelerator.id} has "
-        f"{capacity_gb:.2f} GB; the largest batch that fits is {largest:.0f}."
+        f"Does not fit: batch {r.batch_size:.0f} needs {footprint:.2f} GiB "
+        f"per device (weights {float(result.weights_bytes_per_device) / gib:.2f} GiB + KV cache "
+        f"{float(result.kv_cache_bytes_per_device) / gib:.2f} GiB) but {r.accelerator.id} has "
+        f"{capacity:.2f} GiB; the largest batch that fits is {largest:.0f}{in_flight}."
     )
 
 

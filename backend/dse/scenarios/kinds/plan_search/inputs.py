@@ -32,35 +32,51 @@ MAPPING_STEPS: dict[str, int] = {"full": 48, "quick": 8}
 
 
 class SearchSpaceInputs(StrictModel):
+    """The space of plans to judge. Defaults are written out (not factories) so the schema, and the
+    dashboard's form, show them."""
+
     sequence_parallel: list[SequenceParallelName] = Field(
-        default_factory=lambda: list(get_args(SequenceParallelName)), min_length=1
+        list(get_args(SequenceParallelName)), min_length=1, title="Sequence parallelism"
     )
     zero_stages: list[Annotated[int, Field(ge=0, le=3)]] = Field(
-        default_factory=lambda: [0, 1, 2, 3], min_length=1, max_length=4
+        default_factory=lambda: [0, 1, 2, 3], min_length=1, max_length=4, title="ZeRO stages"
     )
-    recompute: list[RecomputeName] = Field(default_factory=lambda: list(get_args(RecomputeName)), min_length=1)
+    recompute: list[RecomputeName] = Field(
+        default_factory=lambda: list(get_args(RecomputeName)), min_length=1, title="Recomputation"
+    )
     flash_attention: list[bool] = Field(
-        default_factory=lambda: [False, True],
+        [False, True],
         min_length=1,
+        title="FlashAttention",
         description="Attention kernels tried (FlashAttention or not).",
     )
-    pipeline_schedules: list[ScheduleName] = Field(default_factory=lambda: list(get_args(ScheduleName)), min_length=1)
+    pipeline_schedules: list[ScheduleName] = Field(
+        list(get_args(ScheduleName)), min_length=1, title="Pipeline schedules"
+    )
     activation_offload: list[OffloadName] = Field(
-        default_factory=lambda: list(get_args(OffloadName)),
+        list(get_args(OffloadName)),
         min_length=1,
+        title="Activation offload",
         description="Offload modes tried when the cluster has SSDs (only 'none' otherwise).",
     )
-    max_virtual_stages: int = Field(8, ge=1, le=64, description="Most model chunks per GPU (interleaved).")
+    max_virtual_stages: int = Field(
+        8, ge=1, le=64, title="Most virtual stages", description="Most model chunks per GPU (interleaved)."
+    )
     max_micro_batch_size: int | None = Field(
-        None, ge=1, le=MAX_GLOBAL_BATCH, description="Largest micro-batch tried (none: the batch)."
+        None,
+        ge=1,
+        le=MAX_GLOBAL_BATCH,
+        title="Largest micro-batch",
+        description="Largest micro-batch tried (none: the batch).",
     )
     node_counts: list[Annotated[int, Field(ge=1, le=MAX_NODES)]] | None = Field(
         None,
         min_length=1,
         max_length=64,
+        title="Node counts",
         description="Cluster sizes in nodes a plan may use (none: powers of two, halvings and the whole cluster).",
     )
-    overlap_grad_reduce: bool = True
+    overlap_grad_reduce: bool = Field(True, title="Overlap gradient reduce")
 
 
 class PlanSearchInputs(StrictModel):
@@ -69,7 +85,7 @@ class PlanSearchInputs(StrictModel):
     global_batch_size: int = Field(1536, ge=1, le=MAX_GLOBAL_BATCH, description="Sequences per iteration.")
     sequence_length_tokens: int = Field(2048, ge=1, le=MAX_SEQUENCE_TOKENS)
     dtype: Literal["bf16", "fp16"] = "bf16"
-    space: SearchSpaceInputs = Field(default_factory=SearchSpaceInputs)
+    space: SearchSpaceInputs = Field(default_factory=SearchSpaceInputs, title="Search space")
     search_mapping: bool = Field(True, description="Search the node mapping on a measured heterogeneous cluster.")
     top_k: int = Field(10, ge=1, le=50, description="Plans listed.")
     search_effort: SearchEffort = Field(

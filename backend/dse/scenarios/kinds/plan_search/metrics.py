@@ -19,7 +19,10 @@ METRICS: dict[str, MetricSpec] = {
     "best_iteration_time_s": MetricSpec(label="Best iteration time", unit="s", formula="min over plans that fit"),
     "best_tokens_per_s": MetricSpec(label="Best throughput", unit="tokens/s", formula="B*s / T_best"),
     "best_model_flops_utilization": MetricSpec(
-        label="MFU of the best plan", unit="fraction", formula="B*s*(6N + 12*L*h*s) / (T * GPUs * peak)"
+        label="MFU of the best plan",
+        display="percent",
+        unit="fraction",
+        formula="B*s*(6N + 12*L*h*s) / (T * GPUs * peak)",
     ),
     "best_memory_total_bytes": MetricSpec(label="Peak memory per GPU of the best plan", unit="bytes"),
     "best_gpus": MetricSpec(label="GPUs used by the best plan", unit="GPUs"),

@@ -248,12 +248,37 @@ def hover(ranked: RankedPlans) -> list[str]:
     return out
 
 
+#: Plans whose iteration time and peak memory both lie within this relative distance of a better-ranked
+#: listed plan are near-identical: the top table folds them into that plan's row (their ranks are listed).
+NEAR_IDENTICAL_RELATIVE = 1e-3
+
+
+def fold_near_identical(columns: list[Column], rows: list[list[Any]]) -> tuple[list[Column], list[list[Any]]]:
+    """The rows with near-identical plans folded into the first of them, and a column naming the folded ranks."""
+    keys = [c.key for c in columns]
+    t, m, rank = keys.index("iteration_time_s"), keys.index("memory_total_gib"), keys.index("rank")
+
+    def close(a: float, b: float) -> bool:
+        return abs(a - b) <= NEAR_IDENTICAL_RELATIVE * max(abs(a), abs(b))
+
+    kept: list[list[Any]] = []
+    folded: list[list[int]] = []
+    for row in rows:
+        twin = next((i for i, k in enumerate(kept) if close(k[t], row[t]) and close(k[m], row[m])), None)
+        if twin is None:
+            kept.append(row)
+            folded.append([])
+        else:
+            folded[twin].append(int(row[rank]))
+    column = Column(key="near_identical_ranks", label="near-identical plans folded in (same time and memory)")
+    return [*columns, column], [[*row, ", ".join(f"#{n}" for n in f)] for row, f in zip(kept, folded, strict=True)]
+
+
 def tables(result: SearchResult, r: ResolvedPlanSearch) -> list[Table]:
-    """The top plans, the refusals per reason and the Pareto front."""
+    """The top plans (near-identical ones folded), the refusals per reason and the Pareto front."""
+    top_columns, top_rows = fold_near_identical(PLAN_COLUMNS, plan_rows(result.top, result, r))
     return [
-        Table(
-            key="top_plans", title="Fastest plans that fit", columns=PLAN_COLUMNS, rows=plan_rows(result.top, result, r)
-        ),
+        Table(key="top_plans", title="Fastest plans that fit", columns=top_columns, rows=top_rows),
         Table(
             key="refusals",
             title="Candidates refused, per reason",

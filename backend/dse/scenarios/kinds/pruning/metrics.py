@@ -15,19 +15,25 @@ from dse.scenarios.base import MetricSpec
 from dse.scenarios.kinds.pruning.inputs import PruningResolved
 
 METRICS: dict[str, MetricSpec] = {
+    # First: the sweep panel and the home page read the first metric (it varies with every input).
+    "aptp_images_per_s": MetricSpec(label="APTP throughput", unit="images/s", formula="B / T_aptp"),
     "unet_params": MetricSpec(label="UNet parameters (full)", unit="count", formula="sum over layers"),
     "unet_macs_per_step": MetricSpec(
         label="UNet MACs per step and image (full)", unit="MAC", formula="sum_l k*f_in*f_out*tokens (+ attention)"
     ),
-    "mean_resource_ratio": MetricSpec(label="Mean resource ratio", unit="", formula="R_bar = sum_k s_k * R_k"),
+    "mean_resource_ratio": MetricSpec(
+        label="Mean resource ratio", unit="", display="percent", formula="R_bar = sum_k s_k * R_k"
+    ),
     "budget_met": MetricSpec(label="Budget met", unit="", formula="R_bar <= budget", boolean=True),
     "mean_capacity_shortfall": MetricSpec(
-        label="Mean capacity shortfall", unit="", formula="sum_ik P_ik * max(0, q_i - R_k)"
+        label="Mean capacity shortfall", unit="", display="percent", formula="sum_ik P_ik * max(0, q_i - R_k)"
     ),
     "static_keep_fraction": MetricSpec(
-        label="Static model's uniform keep fraction", unit="", formula="u with R(u) = R_bar (bisection)"
+        label="Static model's uniform keep fraction",
+        unit="",
+        display="percent",
+        formula="u with R(u) = R_bar (bisection)",
     ),
-    "aptp_images_per_s": MetricSpec(label="APTP throughput", unit="images/s", formula="B / T_aptp"),
     "static_images_per_s": MetricSpec(label="Static pruning throughput", unit="images/s", formula="B / T_static"),
     "dynamic_images_per_s": MetricSpec(label="Dynamic pruning throughput", unit="images/s", formula="B / T_dyn"),
     "full_images_per_s": MetricSpec(label="Unpruned throughput", unit="images/s", formula="B / T_full"),
@@ -43,7 +49,9 @@ METRICS: dict[str, MetricSpec] = {
         label="Dynamic batch latency", unit="s", formula="B * sum_k s_k (T_text(g) + N * T_unet,k(g) + T_vae(1))"
     ),
     "full_latency_s": MetricSpec(label="Unpruned batch latency", unit="s", formula="T_text + N * T_unet + T_vae"),
-    "aptp_latency_cut": MetricSpec(label="APTP latency cut vs unpruned", unit="", formula="1 - T_aptp / T_full"),
+    "aptp_latency_cut": MetricSpec(
+        label="APTP latency cut vs unpruned", unit="", display="percent", formula="1 - T_aptp / T_full"
+    ),
     "aptp_speedup_vs_dynamic": MetricSpec(label="APTP speed-up over dynamic", unit="x", formula="T_dyn / T_aptp"),
     "aptp_speedup_vs_static": MetricSpec(label="APTP speed-up over static", unit="x", formula="T_static / T_aptp"),
 }

@@ -44,10 +44,13 @@ METRICS: dict[str, MetricSpec] = {
         label="Wall time to target", unit="days", formula="iterations * T_iter / 86400"
     ),
     "gpu_busy_fraction": MetricSpec(
-        label="GPU busy fraction", unit="", formula="(steps * t_infer + t_fwd+bwd + t_adam) / T_iter"
+        label="GPU busy fraction", display="percent", unit="", formula="(steps * t_infer + t_fwd+bwd + t_adam) / T_iter"
     ),
     "cpu_busy_fraction": MetricSpec(
-        label="CPU busy fraction", unit="", formula="min(1, envs_node * cores_per_env / cores) * T_env / T_iter"
+        label="CPU busy fraction",
+        display="percent",
+        unit="",
+        formula="min(1, envs_node * cores_per_env / cores) * T_env / T_iter",
     ),
     "cpu_contention": MetricSpec(
         label="CPU contention slowdown", unit="x", formula="max(1, (envs_node * cores_per_env + learners) / cores)"

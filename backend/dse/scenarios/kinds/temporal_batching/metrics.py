@@ -38,6 +38,7 @@ METRICS: dict[str, MetricSpec] = {
     "discontinuity_rate": MetricSpec(
         label="Temporal-discontinuity rate",
         unit="",
+        display="percent",
         formula="1 - (1/b) * sum_uv w_uv (1 - r_uv^b) / (1 - r_uv)",
     ),
     "event_time_us": MetricSpec(
@@ -46,16 +47,16 @@ METRICS: dict[str, MetricSpec] = {
     "parallel_events": MetricSpec(
         label="Events that fill the accelerator", unit="events", formula="resident threads / elements per event"
     ),
-    "fill_fraction": MetricSpec(label="Accelerator fill", unit="", formula="min(1, b / P)"),
+    "fill_fraction": MetricSpec(label="Accelerator fill", unit="", display="percent", formula="min(1, b / P)"),
     "pres_batch_events": MetricSpec(label="Batch PRES allows", unit="events", formula="k * b_baseline"),
     "pres_speedup": MetricSpec(
         label="Speed-up of the PRES batch", unit="x", formula="throughput(k * b_baseline) / throughput(b_baseline)"
     ),
     "baseline_discontinuity_rate": MetricSpec(
-        label="Discontinuity at the baseline batch", unit="", formula="rate(b_baseline)"
+        label="Discontinuity at the baseline batch", unit="", display="percent", formula="rate(b_baseline)"
     ),
     "pres_discontinuity_rate": MetricSpec(
-        label="Discontinuity at the PRES batch", unit="", formula="rate(k * b_baseline)"
+        label="Discontinuity at the PRES batch", unit="", display="percent", formula="rate(k * b_baseline)"
     ),
     "implied_fixed_cost_ms": MetricSpec(
         label="Per-batch cost that gives the paper's 3.4x",

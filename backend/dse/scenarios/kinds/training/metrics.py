@@ -17,7 +17,10 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "tokens_per_s": MetricSpec(label="Throughput", unit="tokens/s", formula="B*s / T_iter"),
     "model_flops_utilization": MetricSpec(
-        label="Model FLOPs utilisation", unit="fraction", formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak)"
+        label="Model FLOPs utilisation",
+        display="percent",
+        unit="fraction",
+        formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak)",
     ),
     "achieved_flops_per_gpu": MetricSpec(
         label="Achieved FLOP/s per GPU",
@@ -30,7 +33,7 @@ METRICS: dict[str, MetricSpec] = {
     "memory_headroom_bytes": MetricSpec(label="Memory headroom", unit="bytes", formula="GPU memory - peak memory"),
     "fits": MetricSpec(label="Fits in GPU memory", unit="1 = yes", formula="peak memory <= GPU memory", boolean=True),
     "bubble_fraction": MetricSpec(
-        label="Bubble fraction", unit="fraction", formula="(p-1)/(v*M + p-1) for equal stages"
+        label="Bubble fraction", display="percent", unit="fraction", formula="(p-1)/(v*M + p-1) for equal stages"
     ),
     "micro_batches": MetricSpec(label="Micro-batches per replica", unit="count", formula="B / (b * dp)"),
     "memory_weights_bytes": MetricSpec(label="Weights", unit="bytes", formula="2 bytes/param, /dp with ZeRO-3"),
