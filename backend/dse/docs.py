@@ -783,6 +783,161 @@ def training_figure1_states() -> str:
     )
 
 
+# -- docs/pruning.md ---------------------------------------------------------------------------------
+
+PRUNING_SMALL = ("pruning", "What does a 0.66 compute budget buy")
+PRUNING_BASE = ("pruning", "APTP-Base budget")
+PRUNING_SD15 = ("pruning", "SD 1.5, 512 px")
+
+#: docs/pruning.md's count table: record key -> (words, source words). Values come from the records.
+PRUNING_COUNTS: dict[str, tuple[str, str]] = {
+    "sd21_unet_params": ("SD 2.1 UNet parameters", "diffusers `num_parameters()` of stabilityai/stable-diffusion-2-1 unet"),
+    "sd15_unet_params": ("SD 1.5 UNet parameters", "diffusers `num_parameters()` of runwayml/stable-diffusion-v1-5 unet"),
+    "sd21_unet_macs_512px_conv_linear": ("SD 2.1 MACs/step, 512 px, conv+linear", "derived*"),
+    "sd21_unet_macs_512px_with_attention": ("SD 2.1 MACs/step, 512 px, with attention", "derived*"),
+    "sd21_unet_macs_768px_conv_linear": ("SD 2.1 MACs/step, 768 px, conv+linear", "derived*"),
+    "sd21_unet_macs_768px_with_attention": ("SD 2.1 MACs/step, 768 px, with attention", "derived*"),
+    "sd15_text_encoder_params": (
+        "CLIP ViT-L/14 text tower (SD 1.5)",
+        "transformers `CLIPTextModel` `num_parameters()` of openai/clip-vit-large-patch14; also equals "
+        "`dse.engines.transformer.parameter_breakdown`",
+    ),
+}
+
+
+def _count(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1e9:,.2f} G" if unit == "MAC" else f"{value:,.0f}"
+
+
+def pruning_counts() -> str:
+    lines = ["| quantity | published | engine | error | tolerance | source |", "|---|---|---|---|---|---|"]
+    for key, (words, source) in PRUNING_COUNTS.items():
+        row = records("pruning").get(key)
+        if row is None:
+            continue
+        published = f"{row.published / 1e9:,.1f} G" if row.unit == "MAC" else f"{row.published:,.0f}"
+        cells = [words, published, _count(row.engine, row.unit), pct(row.relative_error), row.tolerance_label, source]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    small, base = answer(*PRUNING_SMALL), answer(*PRUNING_BASE)
+
+    def budget(result: Answer) -> str:
+        mean, cap = result.metric("mean_resource_ratio"), result.document["inputs"]["budget_ratio"]
+        return f"{mean:.3f}, {'holds' if mean <= cap + 1e-9 else 'exceeds it'}"
+
+    lines += [
+        f"| APTP-Base budget (CC3M) | mean R <= 0.85 | example 2: {budget(base)} | — | context | APTP Table 1 model "
+        'name "APTP-Base (0.85)" (via ALTER Table 1, see below) |',
+        f"| APTP-Small budget (CC3M) | mean R <= 0.66 | example 1: {budget(small)} | — | context | APTP Table 1 model "
+        'name "APTP-Small (0.66)" (via ALTER Table 1, see below) |',
+        f"| codes in released APTP-Base-CC3M / APTP-Small-CC3M | 16 / 8 | examples 2 / 1 use {len(base.table('codes'))} "
+        f"/ {len(small.table('codes'))} | — | context | huggingface.co/rezashkv/diffusion_pruning (arch0..arch15 / "
+        "arch0..arch7) |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+#: docs/pruning.md's APTP table: record key -> (words, published words).
+PRUNING_APTP: dict[str, tuple[str, str]] = {
+    "aptp_sd21_unet_macs_768px": ("SD 2.1 UNet MACs per step, 768 px (APTP's counter)", ""),
+    "aptp_sd21_latency_768px": ("SD 2.1 latency per image", ""),
+    "aptp_base_cc3m_latency_ratio": ("APTP-Base (0.85), CC3M: latency / SD 2.1", "3.4 / 4.0 = "),
+    "aptp_base_mscoco_latency_ratio": ("APTP-Base (0.78), MS-COCO: latency / SD 2.1", "3.1 / 4.0 = "),
+    "aptp_small_cc3m_latency_ratio": ("APTP-Small (0.66), CC3M: latency / SD 2.1", "2.6 / 4.0 = "),
+    "aptp_small_mscoco_latency_ratio": ("APTP-Small (0.64), MS-COCO: latency / SD 2.1", "2.5 / 4.0 = "),
+}
+
+
+def pruning_aptp() -> str:
+    lines = ["| quantity | published | engine | error | test |", "|---|---|---|---|---|"]
+    for key, (words, published_words) in PRUNING_APTP.items():
+        row = records("pruning").get(key)
+        if row is None:
+            continue
+        r = re.search(r"at R = ([\d.]+)", row.quantity)
+        at = f" (R {r.group(1)})" if r else ""
+        if row.unit == "MAC":
+            published, engine = f"{row.published / 1e9:,.1f} G", f"{row.engine / 1e9:,.1f} G"
+        else:
+            published, engine = f"{published_words}{row.published:.3g}{_unit(row.unit)}", f"{si(row.engine, 3)}{_unit(row.unit)}{at}"
+        verdict = "passes" if row.within_tolerance else ("strict xfail" if row.known_miss else "FAILS")
+        cells = [words, published, engine, pct(row.relative_error), f"{verdict}, {row.tolerance_label}"]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def pruning_blocks() -> str:
+    blocks = {row["block"]: row for row in answer(*PRUNING_SMALL, image_size_px=512).table("unet_blocks")}
+
+    def gmacs(name: str) -> str:
+        row = blocks[name]
+        return " / ".join(
+            f"{row[column]:.1f}"
+            for column in ("conv_gmacs", "linear_gmacs", "self_attention_gmacs", "cross_attention_gmacs")
+        )
+
+    largest = max((row for row in blocks.values() if row["block"] != "total"), key=lambda row: row["params"])
+    shown = [name for name in ("down_0", "up_3") if name in blocks]
+    return wrap(
+        "Per block at 512 px (SD 2.1, GMACs conv / linear / self-attn / cross-attn, table `unet_blocks`): "
+        + "; ".join(f"{name} {gmacs(name)}" for name in shown)
+        + f"; {largest['block']} is the largest block by parameters ({largest['params'] / 1e6:.0f} M)."
+    )
+
+
+def pruning_examples() -> str:
+    small, base, sd15 = answer(*PRUNING_SMALL), answer(*PRUNING_BASE), answer(*PRUNING_SD15)
+    codes = small.table("codes")
+    keeps = [row["channel_keep"] for row in codes]
+    ratios = [row["ratio"] for row in codes]
+    inputs = small.document["inputs"]
+    through = {row["batch"]: row for row in base.table("throughput")}
+    first, last = min(through), max(through)
+    mid = 32 if 32 in through else last
+    per_s = {name: small.metric(f"{name}_images_per_s") for name in ("aptp", "static", "dynamic", "full")}
+    return wrap(
+        f"* **APTP-Small (0.66), SD 2.1, {inputs['image_size_px']} px, {inputs['denoising_steps']} steps, A100 80 "
+        f"GB, batch {inputs['batch_size']}**, {len(codes)} uniform codes keep {max(keeps):.2f}..{min(keeps):.2f} "
+        f"(R_k {max(ratios):.3f}..{min(ratios):.3f}, counted), mean R {small.metric('mean_resource_ratio'):.3f}: "
+        f"latency cut {100 * small.metric('aptp_latency_cut'):.0f}% vs unpruned ({small.metric('aptp_latency_s'):.2f} "
+        f"s vs {small.metric('full_latency_s'):.2f} s for the batch). Images/s: APTP {per_s['aptp']:.2f}, static "
+        f"{per_s['static']:.2f}, dynamic {per_s['dynamic']:.2f}, unpruned {per_s['full']:.2f} (APTP "
+        f"{small.metric('aptp_speedup_vs_dynamic'):.2f}x dynamic, {small.metric('aptp_speedup_vs_static'):.2f}x "
+        "static)."
+        "\n\n"
+        f"* **APTP-Base (0.85), SD 2.1, {base.document['inputs']['image_size_px']} px, H100, "
+        f"{len(base.table('codes'))} codes** (as many as the released APTP-Base-CC3M experts), mean R "
+        f"{base.metric('mean_resource_ratio'):.3f}. Images/s by batch (table `throughput`): dynamic pruning "
+        f"{through[first]['dynamic']:.1f} at batch {first} and {through[last]['dynamic']:.1f} at {last}; APTP "
+        f"{through[first]['aptp']:.1f} (batch {first}, where it is exactly the dynamic case) to "
+        f"{through[last]['aptp']:.1f} (batch {last}), {through[mid]['aptp'] / through[mid]['dynamic']:.2f}x dynamic at "
+        f"batch {mid}; static pruning (one model at the same mean R) {through[first]['static']:.1f} at batch "
+        f"{first} and {through[last]['static']:.1f} at {last}: it reads one set of weights where APTP reads up to "
+        f"{len(base.table('codes'))} — the price APTP pays for prompt-specific capacity, shrinking as per-code "
+        "batches fill."
+        "\n\n"
+        f"* **SD 1.5, {sd15.document['inputs']['image_size_px']} px, per-stage codes with user capacities**: mean R "
+        f"{sd15.metric('mean_resource_ratio'):.3f} under a {sd15.document['inputs']['budget_ratio']} budget.",
+        width=104,
+    ).replace("\n\n*", "\n*")
+
+
+def pruning_benchmarks() -> str:
+    bench = _results()["pruning"]
+    return (
+        "| what | figure |\n|---|---|\n"
+        f"| R_k of 1,000,000 random per-block codes, one call | {si(bench['counter_codes_per_s'], 2)} codes/s |\n"
+        f"| 1000 resolutions x 1000 uniform keep fractions | {si(bench['counter_grid_points_per_s'], 2)} points/s |\n"
+        f"| 10,000 batched Sinkhorn routing problems (5 x 8, eps 0.01, to 1e-9) | "
+        f"{si(bench['sinkhorn_problems_per_s'], 2)} problems/s; {bench['sinkhorn_unconverged_problems']} stop at "
+        f"{bench['sinkhorn_iterations']} iterations (rounded onto exact marginals) |\n"
+        f"| `run_sweep` of the default example over batch sizes 1..4096 | {si(bench['serving_sweep_points_per_s'], 2)} "
+        "points/s |\n"
+        f"| resolve + evaluate of the default example | {bench['single_evaluation_s']:.3f} s |\n"
+    )
+
+
 # -- docs/dashboard.md -------------------------------------------------------------------------------
 
 
@@ -1116,6 +1271,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "training.benchmark": training_benchmark,
     "training.further": training_further,
     "training.figure1-states": training_figure1_states,
+    "pruning.counts": pruning_counts,
+    "pruning.aptp": pruning_aptp,
+    "pruning.blocks": pruning_blocks,
+    "pruning.examples": pruning_examples,
+    "pruning.benchmarks": pruning_benchmarks,
     "readme.validation": readme_validation,
     "readme.known-misses": readme_known_misses,
     "readme.speed": readme_speed,
