@@ -6,8 +6,8 @@ import pytest
 
 from dse import docs
 
-# docs/dashboard.md's validation table evaluates every kind's published comparisons (seconds): full tier.
-SLOW_DOCS = {"dashboard.md"}
+# These evaluate every kind's published figures or run whole plan searches (seconds each): full tier.
+SLOW_DOCS = {"dashboard.md", "README.md", "plan_search.md", "training.md", "inference.md"}
 GENERATED = [
     pytest.param(path, id=path.name, marks=[pytest.mark.slow] if path.name in SLOW_DOCS else [])
     for path in docs.doc_files()

@@ -90,7 +90,9 @@ def wrap(text: str, width: int = 108) -> str:
     import textwrap
 
     paragraphs = text.strip("\n").split("\n\n")
-    filled = [textwrap.fill(" ".join(p.split()), width, break_on_hyphens=False, break_long_words=False) for p in paragraphs]
+    filled = [
+        textwrap.fill(" ".join(p.split()), width, break_on_hyphens=False, break_long_words=False) for p in paragraphs
+    ]
     return "\n\n".join(filled) + "\n"
 
 
@@ -420,7 +422,8 @@ def inference_neupims() -> str:
     lines = [
         "NeuPIMs (Heo et al., ASPLOS'24, abstract and Section 7) on its settings (Section 6.1; casys-kaist/NeuPIMs\n"
         "configs/) — GPT-3 7B, TP4, 8 x 128x128 NPU at 1 GHz on 32-channel HBM2-PIM, ShareGPT-like lengths\n"
-        "(median 216, mean 300, max 2048: the simulator's trace request-traces/clb/share-gpt2-bs512-ms7B-tp4-clb-0.csv),"
+        "(median 216, mean 300, max 2048: the simulator's trace "
+        "request-traces/clb/share-gpt2-bs512-ms7B-tp4-clb-0.csv),"
         f"\nbatch {NEUPIMS_BATCH} ({n0(result.metric('max_batch_that_fits'))} fit in 32 GB), GPU-only on A100-80GB, "
         "same TP and link; tolerance 15%. The paper does not\nsay which software ran its GPU baseline, so these "
         "records keep the roofline (`software_stack: null`);\nunder the default `vllm-cuda-graphs` stack the A100 is "
@@ -428,12 +431,16 @@ def inference_neupims() -> str:
         "",
     ]
     names = {"gpu_only": "GPU-only", "npu_only": "NPU-only", "npu_pim_blocked": "naive NPU+PIM"}
-    table = labelled_table("inference", [(name, [f"neupims-over-{key}"]) for key, name in names.items()], head="NeuPIMs over")
+    table = labelled_table(
+        "inference", [(name, [f"neupims-over-{key}"]) for key, name in names.items()], head="NeuPIMs over"
+    )
     return wrap(lines[0]) + "\n" + table
 
 
 def inference_interleaving() -> str:
-    gains = {int(row["batch"]): row["gain"] for row in answer(*NEUPIMS_7B, batch_size=NEUPIMS_BATCH).table("interleaving")}
+    gains = {
+        int(row["batch"]): row["gain"] for row in answer(*NEUPIMS_7B, batch_size=NEUPIMS_BATCH).table("interleaving")
+    }
     shown = [batch for batch in (32, 128, 256, 384, 512, 768) if batch in gains]
     listed = ", ".join(f"{gains[b]:.2f}x at {'batch ' if i == 0 else ''}{b}" for i, b in enumerate(shown))
     crossover = records("inference")["neupims-interleaving-threshold"]
@@ -465,7 +472,7 @@ def inference_other_checks() -> str:
 def inference_benchmark() -> str:
     bench = _results()["inference"]
     return wrap(
-        "`PYTHONPATH=backend python -m benchmarks.bench_inference` (results under `\"inference\"` in\n"
+        '`PYTHONPATH=backend python -m benchmarks.bench_inference` (results under `"inference"` in\n'
         f"benchmarks/results.json). {bench['grid']}, one core of the development machine: "
         f"{bench['gpu_only_points_per_s'] / 1e6:.1f} M points/s for `gpu_only`,\n"
         f"{bench['neupims_even_split_points_per_s'] / 1e6:.1f} M points/s for `neupims` with an even split. One full "
@@ -565,7 +572,13 @@ def inference_records() -> str:
     for key, row in records("inference").items():
         old = INFERENCE_BEFORE_KERNEL_MODEL.get(key)
         was = "" if old is None else f"{si(old)} ({pct(old / row.published - 1)})"
-        cells = [key, si(row.published), was, f"{si(row.engine)} ({pct(row.relative_error)})", "known miss" if row.known_miss else ""]
+        cells = [
+            key,
+            si(row.published),
+            was,
+            f"{si(row.engine)} ({pct(row.relative_error)})",
+            "known miss" if row.known_miss else "",
+        ]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -591,7 +604,8 @@ def inference_neupims_sources() -> str:
         f"{pct(npu.engine / 2.3 - 1)}); the ASPLOS version's {npu.published:g}x is the one tested. A secondary "
         "summary of the paper\n(study.space) quotes utilisation NPU 65% / PIM 26% for NeuPIMs vs 28% / 17% for "
         f"the baselines; the\nengine gives NPU / PIM {busy(neupims)} (NeuPIMs) and {busy(blocked)} (blocked "
-        f"NPU+PIM) at batch {NEUPIMS_BATCH}:\nthe NPU figure {npu_agrees}, the PIM figure {pim_agrees} (the engine counts busy time, the paper probably "
+        f"NPU+PIM) at batch {NEUPIMS_BATCH}:\nthe NPU figure {npu_agrees}, the PIM figure {pim_agrees} "
+        "(the engine counts busy time, the paper probably "
         "MAC utilisation). Not tested: "
         "the primary text was not reachable.\nThe per-model/per-batch throughput curves (7B/13B/30B/175B, "
         "ShareGPT/Alpaca) and the interleaving ablation's numbers\nwere not reachable either.\n"
@@ -622,7 +636,8 @@ def training_validation() -> str:
         "| executed FLOP with full recomputation | Narayanan 2021 eq. (3) | exact | exact |",
         "| Ulysses per-device volume constant as s and n grow together (8 -> 64), ring and TP grow 8x "
         "| Jacobs et al. 2023 | exact | exact (closed forms) |",
-        "| SSDTrain rule closed form vs the literal rule | K-Wu/FlashTrain tensor_cache.py | exact | exact (200 random cases) |",
+        "| SSDTrain rule closed form vs the literal rule | K-Wu/FlashTrain tensor_cache.py | exact "
+        "| exact (200 random cases) |",
         "| FlashAttention: stored bytes s b h (10 + 24/t) + 4 a s b / t, backward +2 b s^2 h FLOP "
         "| Dao et al. 2022 | exact | exact |",
         f"| SSDTrain activation-peak cut, I/O hidden (micro-batch 1 / 2 / 4) | Wu et al. 2024: "
@@ -710,22 +725,35 @@ def training_benchmark() -> str:
 
 #: docs/training.md's further-figures table: (source words, key pattern) per line; values from the records.
 TRAINING_FURTHER: list[tuple[str, str]] = [
-    ("Korthikanti 2022 Table 5, iteration time, full recompute (22B / 175B / 530B / 1T)",
-     r"korthikanti-table5-.*-full-recompute$"),
+    (
+        "Korthikanti 2022 Table 5, iteration time, full recompute (22B / 175B / 530B / 1T)",
+        r"korthikanti-table5-.*-full-recompute$",
+    ),
     ("Korthikanti 2022 Table 5, iteration time, SP + selective", r"korthikanti-table5-.*-present-work$"),
     ("Korthikanti 2022 Table 5, speed-up of SP + selective over full", r"korthikanti-table5-.*-speedup$"),
-    ("Korthikanti 2022 abstract: 530B on 2240 A100s, MFU full recompute / SP + selective (global batch 2240 "
-     "assumed: Table 3's 280 per replica x DP 8)", r"korthikanti-530b-"),
+    (
+        "Korthikanti 2022 abstract: 530B on 2240 A100s, MFU full recompute / SP + selective (global batch 2240 "
+        "assumed: Table 3's 280 per replica x DP 8)",
+        r"korthikanti-530b-",
+    ),
     ("Korthikanti 2022 Figure 1, first-stage activations, TP only (GiB)", r"korthikanti-figure1-.*-tensor-parallel$"),
-    ("Korthikanti 2022 Figure 1, first-stage activations, SP + selective (GiB)", r"korthikanti-figure1-.*-present-work$"),
-    ("Korthikanti 2022 Figure 7, % of TP-only activations (SP / sel / SP+sel / full), 22B", r"korthikanti-figure7-22b-"),
+    (
+        "Korthikanti 2022 Figure 1, first-stage activations, SP + selective (GiB)",
+        r"korthikanti-figure1-.*-present-work$",
+    ),
+    (
+        "Korthikanti 2022 Figure 7, % of TP-only activations (SP / sel / SP+sel / full), 22B",
+        r"korthikanti-figure7-22b-",
+    ),
     ("Korthikanti 2022 Figure 7, same, 175B", r"korthikanti-figure7-175b-"),
     ("Korthikanti 2022 Figure 7, same, 530B", r"korthikanti-figure7-530b-"),
     ("Korthikanti 2022 Figure 7, same, 1T", r"korthikanti-figure7-1t-"),
     ("GPipe 2019 Table 3, Transformer-24 on P100 without NVLink, M = 32, K = 4 / 8 (over K = 2)", r"gpipe-table3-"),
     ("Li et al. 2021: max batch Ring-64 / TP (BERT-Base, TP at the 12-head limit)", r"li2021-ring64-vs-tp-max-batch$"),
-    ("Li et al. 2021: max sequence Ring-64 / TP (BERT-Base batch 16 / 64, BERT-Large batch 16 / 64)",
-     r"li2021-ring64-vs-tp-max-sequence-"),
+    (
+        "Li et al. 2021: max sequence Ring-64 / TP (BERT-Base batch 16 / 64, BERT-Large batch 16 / 64)",
+        r"li2021-ring64-vs-tp-max-sequence-",
+    ),
 ]
 
 
@@ -791,8 +819,14 @@ PRUNING_SD15 = ("pruning", "SD 1.5, 512 px")
 
 #: docs/pruning.md's count table: record key -> (words, source words). Values come from the records.
 PRUNING_COUNTS: dict[str, tuple[str, str]] = {
-    "sd21_unet_params": ("SD 2.1 UNet parameters", "diffusers `num_parameters()` of stabilityai/stable-diffusion-2-1 unet"),
-    "sd15_unet_params": ("SD 1.5 UNet parameters", "diffusers `num_parameters()` of runwayml/stable-diffusion-v1-5 unet"),
+    "sd21_unet_params": (
+        "SD 2.1 UNet parameters",
+        "diffusers `num_parameters()` of stabilityai/stable-diffusion-2-1 unet",
+    ),
+    "sd15_unet_params": (
+        "SD 1.5 UNet parameters",
+        "diffusers `num_parameters()` of runwayml/stable-diffusion-v1-5 unet",
+    ),
     "sd21_unet_macs_512px_conv_linear": ("SD 2.1 MACs/step, 512 px, conv+linear", "derived*"),
     "sd21_unet_macs_512px_with_attention": ("SD 2.1 MACs/step, 512 px, with attention", "derived*"),
     "sd21_unet_macs_768px_conv_linear": ("SD 2.1 MACs/step, 768 px, conv+linear", "derived*"),
@@ -831,7 +865,8 @@ def pruning_counts() -> str:
         'name "APTP-Base (0.85)" (via ALTER Table 1, see below) |',
         f"| APTP-Small budget (CC3M) | mean R <= 0.66 | example 1: {budget(small)} | — | context | APTP Table 1 model "
         'name "APTP-Small (0.66)" (via ALTER Table 1, see below) |',
-        f"| codes in released APTP-Base-CC3M / APTP-Small-CC3M | 16 / 8 | examples 2 / 1 use {len(base.table('codes'))} "
+        "| codes in released APTP-Base-CC3M / APTP-Small-CC3M | 16 / 8 | examples 2 / 1 use "
+        f"{len(base.table('codes'))} "
         f"/ {len(small.table('codes'))} | — | context | huggingface.co/rezashkv/diffusion_pruning (arch0..arch15 / "
         "arch0..arch7) |",
     ]
@@ -860,7 +895,10 @@ def pruning_aptp() -> str:
         if row.unit == "MAC":
             published, engine = f"{row.published / 1e9:,.1f} G", f"{row.engine / 1e9:,.1f} G"
         else:
-            published, engine = f"{published_words}{row.published:.3g}{_unit(row.unit)}", f"{si(row.engine, 3)}{_unit(row.unit)}{at}"
+            published, engine = (
+                f"{published_words}{row.published:.3g}{_unit(row.unit)}",
+                f"{si(row.engine, 3)}{_unit(row.unit)}{at}",
+            )
         verdict = "passes" if row.within_tolerance else ("strict xfail" if row.known_miss else "FAILS")
         cells = [words, published, engine, pct(row.relative_error), f"{verdict}, {row.tolerance_label}"]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
@@ -960,8 +998,13 @@ def rl_policy() -> str:
 
 def rl_step_time() -> str:
     tiny = records("rl_scaling").get("carla_tiny_run_wall_time")
-    share = "" if tiny is None else (
-        f"; the engine's own inference and update add {pct(tiny.relative_error).lstrip('+')} on top of it for that run"
+    share = (
+        ""
+        if tiny is None
+        else (
+            f"; the engine's own inference and update add {pct(tiny.relative_error).lstrip('+')} on top of it "
+            "for that run"
+        )
     )
     return wrap(
         "The simulator step time of one environment on an idle core, **0.0691 s**, is derived from the README's "
@@ -973,17 +1016,34 @@ def rl_step_time() -> str:
 
 #: docs/rl_and_gnn.md's CaRL table: record key(s) -> (what, published words, source / tolerance words).
 RL_RECORDS: list[tuple[list[str], str, str, str]] = [
-    (["carla_batch_samples", "carla_minibatches_per_epoch"], "CARLA run: samples per batch, minibatches per epoch",
-     "128 x 512 = 65,536; 4", "autonomousvision/CaRL CARLA/team_code/train_carl_cpp.sh"),
-    (["carla_iterations"], "CARLA run: iterations to 300M", "300,000,000 // 65,536 = 4,577", "train_carl_cpp.sh, dd_ppo.py"),
+    (
+        ["carla_batch_samples", "carla_minibatches_per_epoch"],
+        "CARLA run: samples per batch, minibatches per epoch",
+        "128 x 512 = 65,536; 4",
+        "autonomousvision/CaRL CARLA/team_code/train_carl_cpp.sh",
+    ),
+    (
+        ["carla_iterations"],
+        "CARLA run: iterations to 300M",
+        "300,000,000 // 65,536 = 4,577",
+        "train_carl_cpp.sh, dd_ppo.py",
+    ),
     (["carla_gradient_steps"], "CARLA run: gradient steps", "4,577 x 3 x 4 = 54,924", "same"),
-    (["carla_wall_time"], "CARLA 300M wall time (A100)", "~3.5 days (C++ run)",
-     "CaRL CARLA/README.md as summarised by deepwiki.com/autonomousvision/CaRL (4.5; its Quick start says ~5 days, "
-     'the Python run ~7). Tolerance 0.5-1.0x: the engine omits CARLA crash-restarts, "~every 15 min" at 128 servers '
-     "(README)"),
-    (["carla_tiny_run_wall_time"], "tiny 10M run (1 GPU, 8 envs)", '"within a day"',
-     "CaRL CARLA/README.md (train_carl_tiny_cpp.sh); the step time came from it, the band 1.0-1.05x bounds the "
-     "inference + update share at 5%"),
+    (
+        ["carla_wall_time"],
+        "CARLA 300M wall time (A100)",
+        "~3.5 days (C++ run)",
+        "CaRL CARLA/README.md as summarised by deepwiki.com/autonomousvision/CaRL (4.5; its Quick start says ~5 days, "
+        'the Python run ~7). Tolerance 0.5-1.0x: the engine omits CARLA crash-restarts, "~every 15 min" at 128 servers '
+        "(README)",
+    ),
+    (
+        ["carla_tiny_run_wall_time"],
+        "tiny 10M run (1 GPU, 8 envs)",
+        '"within a day"',
+        "CaRL CARLA/README.md (train_carl_tiny_cpp.sh); the step time came from it, the band 1.0-1.05x bounds the "
+        "inference + update share at 5%",
+    ),
 ]
 
 
@@ -997,7 +1057,9 @@ def rl_validation() -> str:
         engine = "; ".join(f"{row.engine:,.3f}".rstrip("0").rstrip(".") + unit for row in rows)
         cells = [what, published, engine, error_range(rows), source]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    lines.insert(5, "| roach_ln2 output sides | 126, 61, 29, 13, 6, 4, 2 | same | exact | CARLA/team_code/model.py comments |")
+    lines.insert(
+        5, "| roach_ln2 output sides | 126, 61, 29, 13, 6, 4, 2 | same | exact | CARLA/team_code/model.py comments |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -1114,6 +1176,79 @@ def rl_gnn_benchmarks() -> str:
         f"{1e3 * bench['rl_scaling_single_evaluation_s']:.1f} ms / "
         f"{1e3 * bench['temporal_batching_single_evaluation_s']:.1f} ms |\n"
     )
+
+
+# -- docs/plan_search.md -----------------------------------------------------------------------------
+
+#: docs/plan_search.md's quick-vs-full table: (words, example name start), in the doc's order.
+PLAN_SEARCH_EXAMPLES: list[tuple[str, str]] = [
+    ("GPT-3 175B, 1,024 A100s", "GPT-3 175B on 1024 A100s"),
+    ("Llama-3 70B, 32K, 512 H100s in two pods", "Which data/tensor/pipeline/sequence-parallel plan"),
+    ("the same with SSD offload", "What if activations go to NVMe SSDs?"),
+    ("Megatron GPT 1T, 3,072 A100s", "Megatron-LM GPT 1T"),
+    ("GPT-3 30B, 4 nodes in two racks", "GPT-3 30B on 4 nodes"),
+    ("Megatron GPT 18.4B, 256 A100s", "Megatron-LM GPT 18.4B"),
+]
+
+
+def plan_search_quick() -> str:
+    lines = [
+        "| example | candidates: full | candidates: quick | best iteration: full | best iteration: quick |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for words, starts in PLAN_SEARCH_EXAMPLES:
+        full = answer("plan_search", starts, search_effort="full")
+        quick = answer("plan_search", starts, search_effort="quick")
+        lines.append(
+            f"| {words} | {n0(full.metric('candidates'))} | {n0(quick.metric('candidates'))} | "
+            f"{full.metric('best_iteration_time_s'):.5g} s | {quick.metric('best_iteration_time_s'):.5g} s |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _short_setting(setting: str) -> str:
+    found = re.match(r"(?P<model>.+?) on (?P<gpus>[\d,]+) (?P<gpu>\S+).*?batch (?P<batch>\d+)", setting)
+    if not found:
+        return setting
+    return f"{found['model']}, {found['gpus']} {found['gpu']}s, batch {found['batch']}"
+
+
+def plan_search_benchmark() -> str:
+    bench = _results()["plan_search"]
+    lines = [
+        "| setting | candidates judged | well-formed (evaluated in full) | fit | wall (best of 3) | plans/s "
+        "| scalar loop "
+        "(extrapolated) | speed-up |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for case in bench["cases"]:
+        lines.append(
+            f"| {_short_setting(case['setting'])} | {n0(case['candidates_judged'])} | "
+            f"{n0(case['valid_plans_evaluated'])} | {n0(case['fitting_plans'])} | {case['wall_s_best_of_3']:.2f} s | "
+            f"{case['plans_per_s'] / 1e6:.1f} M | {1e3 * case['scalar_loop_s_per_plan']:.2f} ms/plan, "
+            f"{n0(case['scalar_loop_extrapolated_s'])} s | {n0(case['speedup_vs_scalar_loop'])}x |"
+        )
+    valid = " and ".join(f"{case['valid_plans_per_s'] / 1e6:.2f} M/s" for case in bench["cases"])
+    text = wrap(
+        '(Measured on the 2-core development machine; timings vary with its load.) "Plans/s" counts every '
+        "candidate the engine judged: validity bits for all in the broadcast grid, memory and time for the "
+        "well-formed ones (the engine screens before computing); counted over well-formed plans only, the rate "
+        f"is {valid}. The scalar loop's cost per plan swings with the machine's load and with the sample's share "
+        "of invalid plans, which the engine screens early."
+    )
+    hetero = bench.get("heterogeneous")
+    if hetero:
+        given, mapped = hetero["given_order"], hetero["with_mapping"]
+        text += "\n" + wrap(
+            "Heterogeneous variant (same benchmark, key `heterogeneous`): the 175B case on its 128 nodes split into "
+            "4 pods listed in a shuffled order, 25 GB/s per GPU inside a pod, 6 GB/s across (an illustrative "
+            f"oversubscribed spine): {n0(given['candidates_judged'])} candidates; on the given order "
+            f"{given['wall_s']:.2f} s, best {given['best_iteration_time_s']:.2f} s; with the mapping search "
+            f"({mapped['node_orders_tried']} candidate orders, {mapped['engine_calls']} engine calls) "
+            f"{mapped['wall_s']:.2f} s, best {mapped['best_iteration_time_s']:.2f} s: the mapping buys "
+            f"{100 * (hetero['mapping_speedup'] - 1):.1f}%."
+        )
+    return "\n".join(lines) + "\n\n" + text
 
 
 # -- docs/dashboard.md -------------------------------------------------------------------------------
@@ -1264,9 +1399,16 @@ def records_table(kind: str, pattern: str, *, label: Callable[[Any], str] | None
 #: of their own kind at the end, so a new record is never left out.
 README_GROUPS: list[tuple[str, str, str]] = [
     ("vidur Llama-2-7B layer linears, batch 1, A100 / H100", "inference", r"vidur-(a100|h100)-llama2-7b-1tok-tp1$"),
-    ("vidur Llama-2-7B linears at 4096 tokens, share of peak FLOP/s, A100 / H100", "inference",
-     r"vidur-.*-share-of-peak$"),
-    ("vidur early H100 Llama-2-13B ratios (64 over 1 token; TP1 over TP4)", "inference", r"vidur-early-.*-(over|tp1-over)"),
+    (
+        "vidur Llama-2-7B linears at 4096 tokens, share of peak FLOP/s, A100 / H100",
+        "inference",
+        r"vidur-.*-share-of-peak$",
+    ),
+    (
+        "vidur early H100 Llama-2-13B ratios (64 over 1 token; TP1 over TP4)",
+        "inference",
+        r"vidur-early-.*-(over|tp1-over)",
+    ),
     ("vidur H100 Llama-2-7B, 1–4096 tokens, TP 1–8 ({n} points)", "inference", r"vidur-h100-llama2-7b-(?!1tok-tp1$)"),
     ("vidur H100 Llama-2-70B (GQA), TP 1 and 4 ({n} points)", "inference", r"vidur-h100-llama2-70b-"),
     ("vidur A100 Llama-2-7B, 1–4096 tokens, TP 1–8 ({n} points)", "inference", r"vidur-a100-llama2-7b-(?!1tok-tp1$)"),
@@ -1275,23 +1417,35 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ("LLMCompass GPT-3 175B, 4×A100 TP4, whole layer", "inference", r"llmcompass-.*-layer$"),
     ("NeuPIMs over GPU-only / NPU-only / naive NPU+PIM", "inference", r"neupims-over-"),
     ("NeuPIMs sub-batch interleaving crossover (batch)", "inference", r"neupims-interleaving-threshold$"),
-    ("PIM derivations: NeuPIMs GEMV tile, Samsung HBM-PIM peak, GDDR6-AiM bandwidths", "inference",
-     r"(neupims-pim-gemv-tile|samsung-|gddr6-)"),
+    (
+        "PIM derivations: NeuPIMs GEMV tile, Samsung HBM-PIM peak, GDDR6-AiM bandwidths",
+        "inference",
+        r"(neupims-pim-gemv-tile|samsung-|gddr6-)",
+    ),
     ("Megatron-LM Table 1 (Narayanan SC'21), TFLOP/s per GPU, {n} rows", "training", r"narayanan-table1-"),
     ("Korthikanti Table 4, 22B layer fwd/bwd ({n} times)", "training", r"korthikanti-table4-"),
-    ("Korthikanti Table 5, iteration time 22B/175B/530B/1T, full recompute and SP+selective", "training",
-     r"korthikanti-table5-.*-(full-recompute|present-work)$"),
+    (
+        "Korthikanti Table 5, iteration time 22B/175B/530B/1T, full recompute and SP+selective",
+        "training",
+        r"korthikanti-table5-.*-(full-recompute|present-work)$",
+    ),
     ("Korthikanti Table 5 speed-ups (SP+selective over full recompute)", "training", r"korthikanti-table5-.*-speedup$"),
     ("Korthikanti Fig. 1 activation memory per GPU, {n} configurations", "training", r"korthikanti-figure1-"),
     ("Korthikanti Fig. 7 activation memory as % of TP-only, {n} configurations", "training", r"korthikanti-figure7-"),
     ("Korthikanti 530B on 2240 A100s, MFU", "training", r"korthikanti-530b-"),
     ("GPipe Table 3 (P100, 4 / 8 partitions over 2) relative throughput", "training", r"gpipe-"),
     ("Ring Self-Attention max batch vs tensor parallelism, 64 P100", "training", r"li2021-ring64-vs-tp-max-batch$"),
-    ("Ring Self-Attention longest sequence vs tensor parallelism, 64 P100 ({n} settings)", "training",
-     r"li2021-ring64-vs-tp-max-sequence-"),
+    (
+        "Ring Self-Attention longest sequence vs tensor parallelism, 64 P100 ({n} settings)",
+        "training",
+        r"li2021-ring64-vs-tp-max-sequence-",
+    ),
     ("SSDTrain activation-peak cut (micro-batch 1 / 2 / 4)", "training", r"ssdtrain-"),
-    ("CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)", "rl_scaling",
-     r"carla_(batch_samples|minibatches_per_epoch|iterations|gradient_steps)$"),
+    (
+        "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
+        "rl_scaling",
+        r"carla_(batch_samples|minibatches_per_epoch|iterations|gradient_steps)$",
+    ),
     ("CaRL wall time, 300M-sample run / 10M-sample tiny run", "rl_scaling", r"carla_(wall_time|tiny_run_wall_time)$"),
     ("PRES speed-up at 4× temporal batch", "temporal_batching", r"pres_"),
     ("Wikipedia dataset (users, interactions)", "temporal_batching", r"wikipedia_"),
@@ -1463,6 +1617,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "gnn.datasets": gnn_datasets,
     "gnn.discussion": gnn_discussion,
     "rl-gnn.benchmarks": rl_gnn_benchmarks,
+    "plan-search.quick": plan_search_quick,
+    "plan-search.benchmark": plan_search_benchmark,
     "readme.validation": readme_validation,
     "readme.known-misses": readme_known_misses,
     "readme.speed": readme_speed,
