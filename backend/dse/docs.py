@@ -27,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dse.catalog import default_catalog
 from dse.scenarios.documents import evaluate_document, parse_document
 from dse.scenarios.registry import KINDS
@@ -1206,6 +1208,88 @@ def plan_search_quick() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _searched_plan(plans: Any, evaluation: Any, index: int = 0) -> str:
+    def at(array: Any) -> float:
+        values = np.asarray(array, dtype=float)
+        return float(values.reshape(-1)[index] if values.size > 1 else values.reshape(-1)[0])
+
+    words = [f"d{at(plans.data_parallel):.0f} t{at(plans.tensor_parallel):.0f} p{at(plans.pipeline_parallel):.0f}"]
+    sequence = {1: "megatron", 2: "ring", 3: "ulysses"}.get(int(at(plans.sequence_parallel)))
+    if sequence in ("ring", "ulysses"):
+        words.append(f"{sequence}x{at(plans.sequence_parallel_degree):.0f}")
+    elif sequence:
+        words.append(sequence)
+    words.append(f"b{at(plans.micro_batch_size):.0f} Z{at(plans.zero_stage):.0f}")
+    words.append({0: "none", 1: "selective", 2: "full"}[int(at(plans.recompute))])
+    if at(plans.flash_attention):
+        words.append("flash")
+    schedule = {0: "gpipe", 1: "1f1b", 2: "interleaved"}[int(at(plans.pipeline_schedule))]
+    words.append(schedule + (f" v{at(plans.virtual_stages):.0f}" if schedule == "interleaved" else ""))
+    time = at(evaluation.iteration_time_s)
+    memory = at(evaluation.memory_total_bytes) / 2**30
+    return f"{' '.join(words)}, {time:.2f} s, {memory:.0f} GiB"
+
+
+def plan_search_table1() -> str:
+    """Narayanan Table 1: the published plan by the engine, and the best plan the search finds in two spaces."""
+    from dse.engines.plan_search import SearchSpace, search_plans
+    from dse.engines.training import ClusterArrays, ModelArrays, evaluate_plans
+    from dse.scenarios.shared.megatron import NARAYANAN_TABLE1, RUN_TABLE_1, published_plan
+    from dse.specs.network import ClusterSpec
+
+    catalog = default_catalog()
+    lines = [
+        "| model | GPUs | published TFLOP/s | published plan (engine): time, TFLOP/s, memory | best plan, full space "
+        "| speed-up | best plan, 2021 space (full recompute, no ZeRO, no SP) | speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model_id, (t, p, gpus, batch, published_tflops) in NARAYANAN_TABLE1.items():
+        micro, chunks, overlap = RUN_TABLE_1[model_id]
+        spec = ClusterSpec(
+            nodes=gpus // 8,
+            gpus_per_node=8,
+            accelerator=catalog.get("accelerators", "a100-80gb"),
+            intra_node_link=catalog.get("interconnects", "nvlink3"),
+            inter_node_link=catalog.get("interconnects", "ib-hdr"),
+            inter_node_links_per_node=8,
+        )
+        cluster = ClusterArrays.from_spec(spec)
+        model = ModelArrays.from_llm(catalog.get("llms", model_id))
+        published = evaluate_plans(model=model, cluster=cluster, plan=published_plan(model_id))
+        published_time = float(published.iteration_time_s)
+
+        def best(
+            cluster: Any = cluster,
+            model: Any = model,
+            batch: int = batch,
+            gpus: int = gpus,
+            overlap: Any = overlap,
+            **space: Any,
+        ) -> Any:
+            return search_plans(
+                model=model,
+                cluster=cluster,
+                global_batch_size=batch,
+                sequence_length=2048,
+                space=SearchSpace(node_counts=(gpus // 8,), overlap_grad_reduce=overlap, **space),
+                top_k=1,
+            ).top
+
+        full = best()
+        old = best(sequence_parallel=(0,), zero_stages=(0,), recompute=(2,), flash_attention=(0,))
+        size = model_id.removeprefix("megatron-gpt-").upper().replace("1T", "1008.0B")
+        plan = f"t{t} p{p} b{micro}" + (f" v{chunks}" if chunks > 1 else "")
+        lines.append(
+            f"| {size} | {gpus} | {published_tflops:.0f} | {plan}: {published_time:.2f} s, "
+            f"{float(published.achieved_flops_per_gpu) / 1e12:.0f}, "
+            f"{float(published.memory_total_bytes) / 2**30:.0f} GiB | {_searched_plan(full.plans, full.evaluation)} | "
+            f"{published_time / float(full.evaluation.iteration_time_s[0]):.2f}x | "
+            f"{_searched_plan(old.plans, old.evaluation)} | "
+            f"{published_time / float(old.evaluation.iteration_time_s[0]):.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _short_setting(setting: str) -> str:
     found = re.match(r"(?P<model>.+?) on (?P<gpus>[\d,]+) (?P<gpu>\S+).*?batch (?P<batch>\d+)", setting)
     if not found:
@@ -1618,6 +1702,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "gnn.discussion": gnn_discussion,
     "rl-gnn.benchmarks": rl_gnn_benchmarks,
     "plan-search.quick": plan_search_quick,
+    "plan-search.table1": plan_search_table1,
     "plan-search.benchmark": plan_search_benchmark,
     "readme.validation": readme_validation,
     "readme.known-misses": readme_known_misses,
