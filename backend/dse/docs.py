@@ -1,6 +1,6 @@
 """The numbers the docs quote, generated from what the engines give now.
 
-    python -m dse.docs           rewrites every generated block in docs/*.md
+    python -m dse.docs           rewrites every generated block in README.md and docs/*.md
     python -m dse.docs --check   exits 1 (naming the blocks) when a file differs from what it would write
 
 A generated block sits between two HTML comments, invisible on GitHub:
@@ -9,11 +9,16 @@ A generated block sits between two HTML comments, invisible on GitHub:
     ...text written by BLOCKS["questions.q1-answer"]...
     <!-- end generated -->
 
-Each block's words live below, in the function that writes it; its numbers come from evaluating the
-kinds' examples through the public document path (`evaluate_document(parse_document(doc), catalog)`)
-and reading metrics, tables and notes by key. The evaluate-time column comes from
-benchmarks/results.json (the last `python -m benchmarks.run questions`). tests/test_docs.py fails
-when a doc differs from what this module writes, so a quoted number cannot go stale.
+Each block's words live below, in the function that writes it; its numbers come from three places only:
+- the published-figure records (every kind's `published_figures()`, read as the Validation page reads
+  them through `dse.services.validation`), selected by record key;
+- the kinds' examples evaluated through the public document path
+  (`evaluate_document(parse_document(doc), catalog)`), read by metric, table and note key;
+- benchmarks/results.json (the last `python -m benchmarks.run`), for every speed a doc quotes.
+The generators hold no expected values: whatever the engines give is written, and words that depend on
+a verdict (wins / loses, within / outside) are chosen from the numbers. Published figures and inputs
+stay literal in the docs. tests/test_docs.py fails when a doc differs from what this module writes, so
+a quoted engine number cannot go stale: after an engine change, run `python -m dse.docs` and commit.
 """
 
 from __future__ import annotations
