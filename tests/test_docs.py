@@ -6,8 +6,8 @@ import pytest
 
 from dse import docs
 
-# docs/dashboard.md's validation table evaluates every kind's published comparisons (seconds): full tier.
-SLOW_DOCS = {"dashboard.md"}
+# These evaluate every kind's published figures or run whole plan searches (seconds each): full tier.
+SLOW_DOCS = {"dashboard.md", "README.md", "plan_search.md", "training.md", "inference.md"}
 GENERATED = [
     pytest.param(path, id=path.name, marks=[pytest.mark.slow] if path.name in SLOW_DOCS else [])
     for path in docs.doc_files()
@@ -39,3 +39,17 @@ def test_text_outside_the_blocks_is_kept() -> None:
     assert names == ["questions.q5-answer"]
     assert rendered.startswith("before\n<!-- generated: questions.q5-answer (x) -->\n**Answer.** Routed mean R")
     assert rendered.endswith("<!-- end generated -->\nafter\n") and "stale" not in rendered
+
+
+def test_number_words_follow_the_values() -> None:
+    assert docs.pct(0.1234) == "+12.3%" and docs.pct(-0.0002) == "-0.02%" and docs.pct(1e-12) == "+0.0%"
+    assert docs.si(865_910_724) == "865.9 M" and docs.si(0.1531118) == "0.1531" and docs.si(None) == "n/a"
+
+
+@pytest.mark.slow
+def test_every_published_figure_has_one_line_in_the_readme_headline() -> None:
+    grouped = [(row.kind, row.key) for _, rows in docs._grouped() for row in rows]
+    every = [(kind, key) for kind in docs.KINDS for key in docs.records(kind)]
+    assert sorted(grouped) == sorted(every)
+    misses = sum(1 for kind in docs.KINDS for row in docs.records(kind).values() if row.known_miss)
+    assert f"({misses} of {len(every)} published-figure records)" in docs.readme_known_misses()
