@@ -75,6 +75,8 @@ def kind_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
     return rows
 
 
+
+
 @dataclass
 class _Entry:
     catalog: Catalog  # held so that id(catalog) in the key cannot be reused by another catalog

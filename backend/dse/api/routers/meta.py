@@ -26,7 +26,7 @@ HEALTH_PROBE_TIMEOUT_S = 2.0
 
 @router.get("/health", name="health")
 async def health(request: Request) -> dict[str, Any]:
-    """ "ok", or "degraded" when the scenario store does not answer or its last write failed.
+    """"ok", or "degraded" when the scenario store does not answer or its last write failed.
 
     The store is probed with a trivial query at most every `store_check_interval_s` (in a thread of
     its own, so a stuck database never holds the event loop); `store` says what was found:

@@ -77,7 +77,9 @@ def build_router(document_type: Any) -> APIRouter:
     router = APIRouter(prefix="/scenarios", tags=["scenarios"])
     OwnerToken = Annotated[str, Header(alias="X-Owner-Token", description="The token returned at creation.")]
 
-    def _save(store: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota) -> SavedScenario:
+    def _save(
+        store: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota
+    ) -> SavedScenario:
         content = document_json(document)
         if quota.spent() and not store.exists(scenario_id_for(content)):
             quota.check()  # refuses: a new scenario beyond the quota (saving known content stays free)
