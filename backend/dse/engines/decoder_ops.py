@@ -29,6 +29,25 @@ stack and fitted kernel models (`Device.gemm_time_s`, `prefill_attention_time_s`
                      for both), or the roofline on the KV-cache bytes when there is no decode fit
     element-wise     memory-bound + the stack's launch cost; an op the stack fuses costs no launch
 Without a stack every op takes today's roofline (`Device.op_time_s`).
+
+Mixture of experts (`moe`: E routed experts of width d_e, k per token, S shared): the FFN ops
+become the experts' grouped GEMMs. Their FLOP are the activated ones, 2*T*(k + S)*h*d_ff_in/tp
+(d_ff_in = 2*d_e gated); their weight bytes are those of the DISTINCT experts the T tokens touch,
+D = E*(1 - (1 - k/E)^T) (`expected_distinct_experts`, uniform routing) plus the S shared ones: one
+token reads k experts, a large batch all E. The router (an h x E GEMM, replicated on every rank)
+is counted in ffn_up. With L_d dense layers among L, each FFN op is the layer-weighted mean of the
+dense and the MoE op (`moe_layer_fraction` = (L - L_d)/L), so that L times the op is the model's
+FFN work. Expert GEMMs are priced on the roofline (the fitted GEMM model is for dense shapes); experts
+are split by tensor parallelism like a dense FFN (expert parallelism is not modelled).
+
+Multi-head latent attention (`mla`, DeepSeek-V2 section 2.1): the cache holds one compressed latent
+of r_kv + d_rope per token and layer, shared by the heads (replicated on every tensor-parallel
+rank). Decode uses the absorbed weights (W_UK into the query, W_UV after the context): per token and
+rank the score costs 2*a/tp*(r_kv + d_rope)*s FLOP and the context 2*a/tp*r_kv*s, against one read
+of the latent; the qkv op holds the query path (q_a, q_b), the latent projection (kv_a) and the
+absorption of W_UK, the out-projection the absorption of W_UV and o_proj. Prefill decompresses K
+and V (kv_b) and attends over a heads of d_nope + d_rope (scores) and d_v (values). MLA attention
+is priced on the roofline (the fitted attention kernels are for ordinary attention).
 """
 
 from __future__ import annotations
@@ -40,6 +59,7 @@ import numpy as np
 
 from dse.engines.collectives import all_reduce_time
 from dse.engines.device import BOUND_LINK, Device, OpClass, OpTime
+from dse.engines.transformer import MLAShape, MoEShape, expected_distinct_experts
 from dse.specs.common import Num
 
 #: The ops of one decoder block, in execution order.
@@ -154,6 +174,10 @@ def decoder_layer_ops(
     kv_cache_bytes: Num,
     fused_qkv: bool = True,
     prefill: bool = False,
+    head_dim: Num | None = None,
+    moe: MoEShape | None = None,
+    moe_layer_fraction: Num = 1.0,
+    mla: MLAShape | None = None,
 ) -> dict[str, OpCost]:
     """FLOP and bytes of every op of one decoder layer on one tensor-parallel rank.
 
@@ -164,10 +188,13 @@ def decoder_layer_ops(
     launches Q, K and V as three kernels (eager PyTorch, as in LLMCompass's reference runs).
     prefill: the queries are the prompt itself (causal attention, one FlashAttention kernel when the
     device's stack has one); otherwise each query attends to a KV cache (decode).
+    head_dim: per-head width when it is not h / num_heads (Qwen3); moe, moe_layer_fraction, mla: see
+    the module docstring.
     """
     tp = tensor_parallel
     h = hidden_size
-    head_dim = h / num_heads
+    q_width: Num = h if head_dim is None else num_heads * head_dim  # query (and context) columns
+    head_dim = h / num_heads if head_dim is None else head_dim
     kv_width = 2.0 * num_kv_heads * head_dim  # K and V columns
     tokens = batch * query_tokens
     heads_rank = num_heads / tp
@@ -181,7 +208,7 @@ def decoder_layer_ops(
     # swept) times the swept quantity, so a sweep over batch and lengths pays one pass per term.
     tokens_h_act = tokens * (h * act)
     norm = OpCost(flop=tokens * (norm_flop * h), bytes_moved=tokens_h_act * 2.0 + norm_params * weight_bytes)
-    qkv_columns = (h + kv_width) / tp
+    qkv_columns = (q_width + kv_width) / tp
     tokens_context = tokens * context_tokens
     scores = tokens_context * heads_rank  # score elements per rank
     kv_read = (batch * context_tokens) * (kv_heads_rank * head_dim * kv_cache_bytes)  # K (or V) per rank
@@ -194,9 +221,9 @@ def decoder_layer_ops(
     qkv_gemms: tuple[tuple[Num, Num, Num], ...] = (
         ((tokens, qkv_columns, h),)
         if fused_qkv
-        else ((tokens, h / tp, h), (tokens, kv_width / 2.0 / tp, h), (tokens, kv_width / 2.0 / tp, h))
+        else ((tokens, q_width / tp, h), (tokens, kv_width / 2.0 / tp, h), (tokens, kv_width / 2.0 / tp, h))
     )
-    q_bytes = tokens * (h / tp * act)  # the queries read (or the context written) per rank
+    q_bytes = tokens * (q_width / tp * act)  # the queries read (or the context written) per rank
     shape = AttentionShape(
         batch=batch,
         heads=heads_rank,
@@ -211,12 +238,12 @@ def decoder_layer_ops(
     scores_bytes = scores * act
     attention_bytes = q_bytes + kv_read + scores_bytes  # score: Q, K, scores out; context: scores, V, out
     all_reduce = OpCost(flop=tokens * (h * (tp - 1.0) / tp), bytes_moved=0.0, link_bytes=all_reduce_bytes)
-    return {
+    ops: dict[str, OpCost] = {
         "norm_attn": norm,
         "qkv": OpCost(
             flop=tokens * (2.0 * h * qkv_columns),
             bytes_moved=h * qkv_columns * weight_bytes
-            + tokens * (h * act + h / tp * act + kv_width / tp * kv_cache_bytes),  # Q out, new K/V into the cache
+            + tokens * (h * act + q_width / tp * act + kv_width / tp * kv_cache_bytes),  # Q out, new K/V into the cache
             kernels=1.0 if fused_qkv else 3.0,
             gemms=qkv_gemms,
         ),
@@ -224,9 +251,9 @@ def decoder_layer_ops(
         "softmax": OpCost(flop=scores * SOFTMAX_FLOP_PER_ELEMENT, bytes_moved=scores_bytes * 2.0, attention=shape),
         "context": OpCost(flop=attention_flop, bytes_moved=attention_bytes, attention=shape),
         "out_proj": OpCost(
-            flop=tokens * (2.0 * h * h / tp),
-            bytes_moved=h * h / tp * weight_bytes + tokens * (h / tp * act + h * act),
-            gemms=((tokens, h / tp, h),),
+            flop=tokens * (2.0 * q_width * h / tp),
+            bytes_moved=q_width * h / tp * weight_bytes + tokens * (q_width / tp * act + h * act),
+            gemms=((tokens, h / tp, q_width),),
         ),
         "all_reduce_attn": all_reduce,
         "norm_ffn": norm,
@@ -245,6 +272,147 @@ def decoder_layer_ops(
             gemms=((tokens, h, ffn_hidden_size / tp),),
         ),
         "all_reduce_ffn": all_reduce,
+    }
+    if mla is not None:
+        ops.update(
+            _mla_attention_ops(
+                mla,
+                batch=batch,
+                query_tokens=query_tokens,
+                context_tokens=context_tokens,
+                hidden_size=h,
+                num_heads=num_heads,
+                tensor_parallel=tp,
+                weight_bytes=weight_bytes,
+                activation_bytes=act,
+                kv_cache_bytes=kv_cache_bytes,
+                prefill=prefill,
+            )
+        )
+    if moe is not None:
+        expert_ops = _moe_ffn_ops(
+            moe,
+            tokens=tokens,
+            hidden_size=h,
+            gated_ffn=gated_ffn,
+            tensor_parallel=tp,
+            weight_bytes=weight_bytes,
+            activation_bytes=act,
+        )
+        for name, expert_op in expert_ops.items():
+            ops[name] = _blend(ops[name], expert_op, moe_layer_fraction)
+    return ops
+
+
+def _blend(dense: OpCost, moe: OpCost, moe_fraction: Num) -> OpCost:
+    """The layer-weighted mean of a dense-layer op and an MoE-layer op (roofline-priced: no GEMM shapes)."""
+    if np.ndim(moe_fraction) == 0 and float(moe_fraction) == 1.0:
+        return moe
+
+    def mean(d: Num, m: Num) -> Num:
+        return (1.0 - moe_fraction) * d + moe_fraction * m
+
+    return OpCost(
+        flop=mean(dense.flop, moe.flop),
+        bytes_moved=mean(dense.bytes_moved, moe.bytes_moved),
+        kernels=mean(dense.kernels, moe.kernels),
+    )
+
+
+def _moe_ffn_ops(
+    moe: MoEShape,
+    *,
+    tokens: Num,
+    hidden_size: Num,
+    gated_ffn: bool,
+    tensor_parallel: Num,
+    weight_bytes: Num,
+    activation_bytes: Num,
+) -> dict[str, OpCost]:
+    """ffn_up (with the router), ffn_act and ffn_down of one MoE layer on one rank (module docstring)."""
+    h, tp, act = hidden_size, tensor_parallel, activation_bytes
+    d_e = moe.expert_ffn_hidden_size
+    d_in = (2.0 if gated_ffn else 1.0) * d_e
+    routed_tokens = tokens * (moe.experts_per_token + moe.shared_experts)  # token-expert pairs
+    experts_read = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens) + moe.shared_experts
+    router_flop = tokens * (2.0 * h * moe.num_experts)
+    router_bytes = h * moe.num_experts * weight_bytes + tokens * (moe.num_experts * act)
+    ffn_act_flop = SWIGLU_FLOP_PER_ELEMENT if gated_ffn else GELU_FLOP_PER_ELEMENT
+    return {
+        "ffn_up": OpCost(
+            flop=routed_tokens * (2.0 * h * d_in / tp) + router_flop,
+            bytes_moved=experts_read * (h * d_in / tp * weight_bytes)
+            + routed_tokens * (h * act + d_in / tp * act)
+            + router_bytes,
+            kernels=2.0,  # the router GEMM and one grouped expert GEMM
+        ),
+        "ffn_act": OpCost(
+            flop=routed_tokens * (ffn_act_flop * d_e / tp),
+            bytes_moved=routed_tokens * ((d_in + d_e) / tp * act),
+        ),
+        "ffn_down": OpCost(
+            flop=routed_tokens * (2.0 * d_e * h / tp),
+            bytes_moved=experts_read * (d_e * h / tp * weight_bytes) + routed_tokens * (d_e / tp * act + h * act),
+        ),
+    }
+
+
+def _mla_attention_ops(
+    mla: MLAShape,
+    *,
+    batch: Num,
+    query_tokens: Num,
+    context_tokens: Num,
+    hidden_size: Num,
+    num_heads: Num,
+    tensor_parallel: Num,
+    weight_bytes: Num,
+    activation_bytes: Num,
+    kv_cache_bytes: Num,
+    prefill: bool,
+) -> dict[str, OpCost]:
+    """qkv, score, softmax, context and out_proj of one MLA layer on one rank (module docstring)."""
+    h, tp, act = hidden_size, tensor_parallel, activation_bytes
+    heads = num_heads / tp
+    r_kv, rope, nope, d_v = mla.kv_lora_rank, mla.qk_rope_head_dim, mla.qk_nope_head_dim, mla.v_head_dim
+    tokens = batch * query_tokens
+    latent = r_kv + rope  # cached per token and layer
+    if mla.q_lora_rank is None:
+        q_params: Num = h * heads * (nope + rope)
+    else:
+        q_params = h * mla.q_lora_rank + mla.q_lora_rank * heads * (nope + rope)  # q_a replicated, q_b split
+    kv_a = h * latent  # replicated
+    kv_b = r_kv * heads * (nope + d_v)  # W_UK and W_UV of this rank's heads
+    tokens_context = tokens * context_tokens
+    latent_read = (batch * context_tokens) * (latent * kv_cache_bytes)  # one latent per token, all heads
+    if prefill:  # decompress K and V, then ordinary attention over a heads
+        qkv_flop = tokens * (2.0 * (q_params + kv_a)) + tokens_context / query_tokens * (2.0 * kv_b)
+        score_flop: Num = tokens_context * (2.0 * heads * (nope + rope))
+        context_flop: Num = tokens_context * (2.0 * heads * d_v)
+        out_flop = tokens * (2.0 * heads * d_v * h)
+    else:  # absorbed: W_UK into the query, W_UV after the context
+        qkv_flop = tokens * (2.0 * (q_params + kv_a) + 2.0 * heads * nope * r_kv)
+        score_flop = tokens_context * (2.0 * heads * latent)
+        context_flop = tokens_context * (2.0 * heads * r_kv)
+        out_flop = tokens * (2.0 * heads * r_kv * d_v + 2.0 * heads * d_v * h)
+    scores = tokens_context * heads
+    scores_bytes = scores * act
+    q_bytes = tokens * (heads * latent * act)
+    return {
+        "qkv": OpCost(
+            flop=qkv_flop,
+            bytes_moved=(q_params + kv_a + kv_b) * weight_bytes
+            + tokens * (h * act + heads * latent * act + latent * kv_cache_bytes),
+            kernels=4.0,  # q_a, q_b, kv_a, the W_UK absorption
+        ),
+        "score": OpCost(flop=score_flop, bytes_moved=q_bytes + latent_read + scores_bytes),
+        "softmax": OpCost(flop=scores * SOFTMAX_FLOP_PER_ELEMENT, bytes_moved=scores_bytes * 2.0),
+        "context": OpCost(flop=context_flop, bytes_moved=scores_bytes + q_bytes),  # the latent is read once
+        "out_proj": OpCost(
+            flop=out_flop,
+            bytes_moved=heads * d_v * h * weight_bytes + tokens * (heads * d_v * act + h * act),
+            kernels=2.0,  # the W_UV absorption and o_proj
+        ),
     }
 
 
@@ -373,7 +541,21 @@ def _half(t: OpTime) -> OpTime:
 
 
 def kv_cache_bytes_per_token(
-    *, num_layers: Num, hidden_size: Num, num_heads: Num, num_kv_heads: Num, kv_cache_bytes: Num
+    *,
+    num_layers: Num,
+    hidden_size: Num,
+    num_heads: Num,
+    num_kv_heads: Num,
+    kv_cache_bytes: Num,
+    head_dim: Num | None = None,
+    mla: MLAShape | None = None,
 ) -> Num:
-    """K and V of one token over all layers: 2 * L * a_kv * d_h * w_kv bytes."""
-    return 2.0 * num_layers * num_kv_heads * (hidden_size / num_heads) * kv_cache_bytes
+    """K and V of one token over all layers: 2 * L * a_kv * d_h * w_kv bytes.
+
+    With multi-head latent attention the cache holds one latent per layer instead:
+    L * (kv_lora_rank + qk_rope_head_dim) * w_kv bytes, shared by every head.
+    """
+    if mla is not None:
+        return num_layers * (mla.kv_lora_rank + mla.qk_rope_head_dim) * kv_cache_bytes
+    d_h = hidden_size / num_heads if head_dim is None else head_dim
+    return 2.0 * num_layers * num_kv_heads * d_h * kv_cache_bytes

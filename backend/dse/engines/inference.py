@@ -22,6 +22,12 @@ software stack with fitted kernel models, by each op's GEMM / attention shape
 (dse.engines.decoder_ops.price_layer_ops). Pipeline parallelism keeps
 `pipeline_parallel` batches in flight: throughput = B / stage time, time per output token =
 stages * stage time. Every numeric input broadcasts; no Python loop over design points.
+
+Mixture-of-experts models (ModelShape.moe) decode with expert FFNs that read the weights of the
+distinct experts the batch touches and compute the k activated per token (decoder_ops); on the PIM
+systems only the attention GEMVs move to PIM, the router and expert FFNs stay on the NPU. Multi-head
+latent attention (ModelShape.mla) caches one latent per token and layer, replicated on every
+tensor-parallel rank, and decodes with absorbed weights; the PIM systems do not model it.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from dse.engines.pim import (
     greedy_channel_makespan,
     uniform_channel_makespan,
 )
-from dse.engines.transformer import parameter_breakdown
+from dse.engines.transformer import MLAShape, MoEShape, parameter_breakdown
 from dse.specs.common import Num
 from dse.specs.memory import MemorySpec
 
@@ -82,6 +88,18 @@ class ModelShape:
     linear_bias: bool
     tied_embeddings: bool
     learned_positions: Num
+    #: Per-head width when it is not hidden_size / num_heads (None: it is).
+    head_dim: Num | None = None
+    qk_norm: bool = False
+    moe: MoEShape | None = None
+    mla: MLAShape | None = None
+
+    @property
+    def moe_layer_fraction(self) -> Num:
+        """Share of the layers that are MoE layers (1 for a dense model: its FFN ops stay as they are)."""
+        if self.moe is None:
+            return 1.0
+        return (self.num_layers - self.moe.dense_layers) / self.num_layers
 
 
 @dataclass(frozen=True)
@@ -170,6 +188,10 @@ def _layer_ops(
         kv_cache_bytes=deployment.kv_cache_bytes,
         fused_qkv=fused_qkv,
         prefill=prefill,
+        head_dim=shape.head_dim,
+        moe=shape.moe,
+        moe_layer_fraction=shape.moe_layer_fraction,
+        mla=shape.mla,
     )
 
 
@@ -267,7 +289,7 @@ def pim_attention_cycles(
         return attention_request_cycles(
             context_tokens=context,
             heads=shape.num_heads / deployment.tensor_parallel,
-            head_dim=shape.hidden_size / shape.num_heads,
+            head_dim=shape.hidden_size / shape.num_heads if shape.head_dim is None else shape.head_dim,
             elements_per_row=np.floor(memory.row_bytes / deployment.kv_cache_bytes),
             banks_per_channel=memory.banks_per_channel,
             global_write_cycles=memory.pim_global_write_cycles,
@@ -430,19 +452,24 @@ def _footprint(
         learned_positions=shape.learned_positions,
         layernorm=shape.layernorm,
         linear_bias=shape.linear_bias,
+        head_dim=shape.head_dim,
+        qk_norm=shape.qk_norm,
+        moe=shape.moe,
+        mla=shape.mla,
     )
     tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
-    weights = params.total * deployment.weight_bytes / (tp * pp)
-    kv_per_token_device = (
-        kv_cache_bytes_per_token(
-            num_layers=shape.num_layers,
-            hidden_size=shape.hidden_size,
-            num_heads=shape.num_heads,
-            num_kv_heads=shape.num_kv_heads,
-            kv_cache_bytes=deployment.kv_cache_bytes,
-        )
-        / tp
-    )  # pp stages each hold L/pp layers of pp batches in flight
+    weights = params.total * deployment.weight_bytes / (tp * pp)  # every expert is stored
+    kv_per_token = kv_cache_bytes_per_token(
+        num_layers=shape.num_layers,
+        hidden_size=shape.hidden_size,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        kv_cache_bytes=deployment.kv_cache_bytes,
+        head_dim=shape.head_dim,
+        mla=shape.mla,
+    )
+    # pp stages each hold L/pp layers of pp batches in flight; an MLA latent is replicated on every TP rank
+    kv_per_token_device = kv_per_token if shape.mla is not None else kv_per_token / tp
     reserved_context = (
         workload.peak_context_tokens if workload.context_quantile_tokens is None else context
     )  # paged KV follows the actual lengths of a distribution

@@ -7,7 +7,7 @@ from typing import Literal
 
 from dse.specs.common import Fraction, NonNegativeFloat, PositiveFloat
 
-Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
+Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4"]
 
 #: Bytes per element of each dtype.
 BYTES_PER_ELEMENT: dict[str, float] = {
@@ -17,7 +17,12 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "bf16": 2.0,
     "fp8": 1.0,
     "int8": 1.0,
+    "fp4": 0.5,
 }
+
+#: Dtypes a part must state a peak for to run in: no fallback to fp16 (fp4 is packed two per byte and
+#: only Blackwell-class tensor cores compute on it).
+NO_FALLBACK_DTYPES: frozenset[str] = frozenset({"fp4"})
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,13 @@ class AcceleratorSpec:
         if "fp16" not in self.peak_flops_per_s:
             raise ValueError("peak_flops_per_s must include 'fp16' (the fallback for dtypes the part lacks)")
 
+    def supports(self, dtype: str) -> bool:
+        """Whether the part computes in `dtype` (every dtype falls back to fp16 but fp4)."""
+        return dtype in self.peak_flops_per_s or dtype not in NO_FALLBACK_DTYPES
+
     def peak_for(self, dtype: str) -> float:
-        """Peak FLOP/s for a dtype; int8/fp8 fall back to fp16 where the part lacks them."""
+        """Peak FLOP/s for a dtype; int8/fp8 fall back to fp16 where the part lacks them (fp4 does not:
+        check `supports` first)."""
         if dtype in self.peak_flops_per_s:
             return self.peak_flops_per_s[dtype]
         return self.peak_flops_per_s["fp16"]

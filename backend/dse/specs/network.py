@@ -22,7 +22,7 @@ class InterconnectSpec:
     name: str
     source: str
     #: The link technology.
-    technology: Literal["nvlink", "pcie", "infiniband"]
+    technology: Literal["nvlink", "pcie", "infiniband", "infinity-fabric"]
     bandwidth_per_direction_bytes_per_s: PositiveFloat
     latency_s: NonNegativeFloat
     notes: str = ""

@@ -17,6 +17,7 @@ from pydantic import Field
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, StackDevice, load_fits, stack_device
 from dse.engines.inference import PIM_SYSTEMS, Deployment, ModelShape, Workload, lognormal_quantile_table
+from dse.engines.transformer import mla_shape, moe_shape
 from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, applies_when, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
@@ -26,7 +27,7 @@ from dse.specs.memory import MemorySpec, RequestLengthSpec
 from dse.specs.stacks import SoftwareStackSpec
 
 SystemName = Literal["gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim"]
-QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
+QuantDtype = Literal["fp16", "bf16", "fp8", "int8", "fp4"]
 
 #: How each system is named in tables and charts.
 SYSTEM_LABELS: dict[str, str] = {
@@ -200,6 +201,13 @@ def _check(
             "accelerator",
             f"system '{inputs.system}' needs {'a GPU' if wants_gpu else 'an NPU'}; '{acc.id}' is {acc.device_class}",
         )
+    _check_dtypes(inputs, acc, gpu)
+    if inputs.system in PIM_SYSTEMS and llm.is_mla:
+        raise InputError(
+            "system",
+            f"{llm.id} uses multi-head latent attention, which the PIM systems do not model; "
+            "choose gpu_only or npu_only",
+        )
     if inputs.system in PIM_SYSTEMS:
         if memory is None or memory.pim_multipliers_per_bank <= 0:
             raise InputError("memory", f"system '{inputs.system}' needs a memory with PIM units")
@@ -215,6 +223,28 @@ def _check(
         0 < lengths.median_context_tokens <= lengths.mean_context_tokens <= lengths.max_context_tokens
     ):
         raise InputError("request_lengths", "needs median <= mean <= max context tokens")
+
+
+def _check_dtypes(inputs: InferenceInputs, acc: AcceleratorSpec, gpu: AcceleratorSpec) -> None:
+    """fp4 weights, activations or KV cache need a part with an fp4 peak (Blackwell-class)."""
+    fp4_fields = [
+        name
+        for name, dtype in (
+            ("weight_dtype", inputs.weight_dtype),
+            ("activation_dtype", inputs.activation_dtype),
+            ("kv_cache_dtype", inputs.kv_cache_dtype),
+        )
+        if dtype == "fp4"
+    ]
+    if not fp4_fields:
+        return
+    for field, part in (("accelerator", acc), ("comparison_gpu", gpu)):
+        if not part.supports("fp4"):
+            raise InputError(
+                fp4_fields[0],
+                f"fp4 ({', '.join(fp4_fields)}) needs a part with an fp4 peak; {field} '{part.id}' has none "
+                f"(it has {', '.join(sorted(part.peak_flops_per_s))})",
+            )
 
 
 def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
@@ -264,6 +294,10 @@ def model_shape(llm: LLMSpec) -> ModelShape:
         linear_bias=llm.linear_bias,
         tied_embeddings=llm.tied_embeddings,
         learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
+        head_dim=llm.attention_head_dim,
+        qk_norm=llm.qk_norm,
+        moe=moe_shape(llm),
+        mla=mla_shape(llm),
     )
 
 

@@ -45,7 +45,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         systems = studies.comparable_systems(r)
         comparison = studies.compare_systems(r, systems, result)
         interleaving = studies.interleaving(r, systems)
-        notes = [studies.fit_note(r, result), *studies.stack_notes(r, systems)]
+        notes = [studies.fit_note(r, result), *studies.stack_notes(r, systems), *studies.architecture_notes(r)]
         if r.system != "gpu_only":
             notes.append(studies.verdict(r, comparison.rows))
         if interleaving is not None:

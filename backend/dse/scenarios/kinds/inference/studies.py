@@ -11,6 +11,7 @@ import numpy as np
 from dse.engines.decoder_ops import BOUND_NAMES, OP_NAMES
 from dse.engines.inference import PIM_SYSTEMS, InferenceResult, op_unit, run_inference
 from dse.engines.pim import pim_numbers
+from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import Column, Table
 from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, device_of, engine_inputs
 from dse.specs.hardware import AcceleratorSpec
@@ -122,6 +123,43 @@ def fit_note(r: InferenceResolved, result: InferenceResult) -> str:
         f"{float(result.kv_cache_bytes_per_device) / gib:.2f} GiB) but {r.accelerator.id} has "
         f"{capacity:.2f} GiB; the largest batch that fits is {largest:.0f}{in_flight}."
     )
+
+
+def architecture_notes(r: InferenceResolved) -> list[str]:
+    """What a mixture-of-experts or latent-attention model changes in the decode step (none for a dense model)."""
+    llm = r.model
+    notes: list[str] = []
+    if llm.is_moe:
+        e, k, shared = llm.num_experts, llm.experts_per_token, llm.num_shared_experts
+        decode = float(expected_distinct_experts(e, k, r.batch_size))
+        prefill = float(expected_distinct_experts(e, k, r.batch_size * r.prompt_tokens))
+        notes.append(
+            f"Mixture of experts: each decode step's {r.batch_size:.0f} tokens touch E(1 - (1 - k/E)^B) = "
+            f"{decode:.1f} of the {e} experts of each MoE layer (k = {k} per token"
+            + (f", + {shared} shared" if shared else "")
+            + f"), so the expert GEMMs read {decode / e:.0%} of the routed weights while computing k per token; "
+            f"prefill's {r.batch_size * r.prompt_tokens:.0f} tokens touch {prefill:.1f}. "
+            f"{llm.moe_layers} of {llm.num_layers} layers are MoE; experts are split by tensor parallelism "
+            "(expert parallelism is not modelled)."
+        )
+        if r.system in PIM_SYSTEMS:
+            notes.append(
+                "On PIM: only the attention GEMVs move to the PIM units, as for a dense model; the router and "
+                "the expert FFNs stay on the NPU."
+            )
+    if llm.is_mla:
+        assert llm.kv_lora_rank is not None and llm.qk_rope_head_dim is not None
+        assert llm.qk_nope_head_dim is not None and llm.v_head_dim is not None
+        latent = llm.kv_lora_rank + llm.qk_rope_head_dim
+        uncompressed = llm.num_heads * (llm.qk_nope_head_dim + llm.qk_rope_head_dim + llm.v_head_dim)
+        notes.append(
+            f"Multi-head latent attention: the KV cache holds {latent} elements per token and layer "
+            f"(kv_lora_rank {llm.kv_lora_rank} + rope {llm.qk_rope_head_dim}) instead of {uncompressed} for "
+            f"{llm.num_heads} uncompressed heads (keys {llm.qk_nope_head_dim + llm.qk_rope_head_dim}, values "
+            f"{llm.v_head_dim}), replicated on every tensor-parallel rank; decode attends over the latent with "
+            "absorbed weights (score FLOP per token ~ heads x (kv_lora_rank + rope), values ~ heads x kv_lora_rank)."
+        )
+    return notes
 
 
 def verdict(r: InferenceResolved, rows: list[Row]) -> str:

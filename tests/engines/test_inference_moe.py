@@ -1,0 +1,210 @@
+"""Mixture-of-experts, multi-head latent attention and fp4 in the inference engine.
+
+Each count is written out from the preset's config.json numbers (models_db/llms/*.json sources).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dse.catalog import default_catalog
+from dse.engines.decoder_ops import decoder_layer_ops, kv_cache_bytes_per_token
+from dse.engines.transformer import expected_distinct_experts, mla_shape, moe_shape
+from dse.scenarios.base import InputError
+from dse.scenarios.kinds.inference import KIND
+from dse.scenarios.kinds.inference.inputs import InferenceInputs, model_shape
+
+CATALOG = default_catalog()
+
+
+def _ops(model: str, *, batch: float, context: float = 1024.0, tp: float = 1.0, prefill: bool = False):
+    spec = CATALOG.get("llms", model)
+    shape = model_shape(spec)
+    return decoder_layer_ops(
+        batch=batch,
+        query_tokens=context if prefill else 1.0,
+        context_tokens=context,
+        hidden_size=spec.hidden_size,
+        num_heads=spec.num_heads,
+        num_kv_heads=spec.num_kv_heads,
+        ffn_hidden_size=spec.ffn_hidden_size,
+        gated_ffn=True,
+        layernorm=False,
+        tensor_parallel=tp,
+        weight_bytes=1.0,
+        activation_bytes=2.0,
+        kv_cache_bytes=1.0,
+        prefill=prefill,
+        head_dim=shape.head_dim,
+        moe=shape.moe,
+        moe_layer_fraction=shape.moe_layer_fraction,
+        mla=shape.mla,
+    )
+
+
+def test_one_token_reads_k_experts_and_a_large_batch_reads_all() -> None:
+    # Mixtral 8x7B: h 4096, expert width 14336, 8 experts, top-2; fp8 weights (1 byte).
+    h, d_e, e = 4096, 14336, 8
+    router_weights = h * e
+    one = _ops("mixtral-8x7b", batch=1.0)["ffn_down"]
+    assert one.bytes_moved - 2 * (d_e * 2 + h * 2) == pytest.approx(2 * d_e * h)  # 2 experts' down weights
+    many = _ops("mixtral-8x7b", batch=4096.0)["ffn_up"]
+    weights = many.bytes_moved - 4096 * 2 * (h * 2 + 2 * d_e * 2) - 4096 * e * 2 - router_weights
+    assert weights == pytest.approx(e * h * 2 * d_e, rel=1e-9)  # every expert
+    # FLOP are the activated ones: k = 2 experts per token (+ the router), not 8
+    assert many.flop == pytest.approx(4096 * 2 * 2 * h * 2 * d_e + 4096 * 2 * h * e)
+
+
+def test_distinct_experts_formula_in_the_ops() -> None:
+    # DeepSeek-V3 decode at batch 64: 256 * (1 - (1 - 8/256)^64) routed + 1 shared expert read.
+    spec = CATALOG.get("llms", "deepseek-v3")
+    touched = 256 * (1 - (1 - 8 / 256) ** 64)
+    assert float(expected_distinct_experts(256, 8, 64)) == pytest.approx(touched)
+    assert 200 < touched < 256
+    moe = moe_shape(spec)
+    assert moe is not None
+    ops = decoder_layer_ops(
+        batch=64.0,
+        query_tokens=1.0,
+        context_tokens=1024.0,
+        hidden_size=7168,
+        num_heads=128,
+        num_kv_heads=128,
+        ffn_hidden_size=18432,
+        gated_ffn=True,
+        layernorm=False,
+        tensor_parallel=1.0,
+        weight_bytes=1.0,
+        activation_bytes=0.0,  # weights alone
+        kv_cache_bytes=1.0,
+        moe=moe,
+        moe_layer_fraction=1.0,
+        mla=mla_shape(spec),
+    )
+    assert ops["ffn_down"].bytes_moved == pytest.approx((touched + 1) * 2048 * 7168)
+
+
+def test_dense_layers_blend_into_the_mean_layer() -> None:
+    # DeepSeek-V3: 3 dense layers (width 18432) and 58 MoE layers of 61.
+    spec = CATALOG.get("llms", "deepseek-v3")
+    assert model_shape(spec).moe_layer_fraction == pytest.approx(58 / 61)
+    flop = _ops("deepseek-v3", batch=1.0)["ffn_down"].flop
+    dense = 2 * 18432 * 7168
+    moe = (8 + 1) * 2 * 2048 * 7168
+    assert flop == pytest.approx(3 / 61 * dense + 58 / 61 * moe)
+
+
+def test_mla_kv_cache_is_the_latent() -> None:
+    # DeepSeek-V3: 61 layers x (kv_lora_rank 512 + qk_rope_head_dim 64) x 1 byte, not 2 x 128 x 128 per layer.
+    spec = CATALOG.get("llms", "deepseek-v3")
+    got = kv_cache_bytes_per_token(
+        num_layers=61, hidden_size=7168, num_heads=128, num_kv_heads=128, kv_cache_bytes=1.0, mla=mla_shape(spec)
+    )
+    assert got == 61 * 576
+
+
+def test_mla_absorbed_decode_flop() -> None:
+    # Per token and rank at TP8: score 2 * 16 heads * (512 + 64) * s, context 2 * 16 * 512 * s.
+    s = 1000.0
+    ops = _ops("deepseek-v3", batch=1.0, context=s, tp=8.0)
+    assert ops["score"].flop == pytest.approx(2 * 16 * 576 * s)
+    assert ops["context"].flop == pytest.approx(2 * 16 * 512 * s)
+    # the latent is read once for all heads: s * 576 bytes (fp8), plus queries and scores
+    assert ops["score"].bytes_moved == pytest.approx(16 * 576 * 2 + s * 576 + 16 * s * 2)
+
+
+def test_qwen3_query_width_is_heads_times_head_dim() -> None:
+    # Qwen3-235B-A22B: 64 heads x 128 = 8192 query columns + 2 x 4 x 128 KV columns on a 4096 hidden size.
+    qkv = _ops("qwen3-235b-a22b", batch=1.0)["qkv"]
+    assert qkv.flop == pytest.approx(2 * 4096 * (8192 + 1024))
+
+
+def _evaluate(**inputs):
+    return KIND.evaluate(KIND.resolve(InferenceInputs(**inputs), CATALOG))
+
+
+def test_fp4_is_refused_without_an_fp4_peak() -> None:
+    with pytest.raises(InputError, match="fp4"):
+        KIND.resolve(
+            InferenceInputs(
+                model="llama3.1-8b", system="gpu_only", accelerator="h100-sxm", memory=None, weight_dtype="fp4"
+            ),
+            CATALOG,
+        )
+    with pytest.raises(InputError, match="mi300x"):
+        KIND.resolve(
+            InferenceInputs(
+                model="llama3.1-8b",
+                system="gpu_only",
+                accelerator="mi300x",
+                comparison_gpu="mi300x",
+                memory=None,
+                kv_cache_dtype="fp4",
+            ),
+            CATALOG,
+        )
+
+
+def test_fp4_on_b200_halves_the_weights_of_fp8() -> None:
+    common = dict(
+        model="llama3.1-8b", system="gpu_only", accelerator="b200-sxm", comparison_gpu="b200-sxm", memory=None
+    )
+    fp4 = {m.key: m.value for m in _evaluate(**common, weight_dtype="fp4").metrics}
+    fp8 = {m.key: m.value for m in _evaluate(**common, weight_dtype="fp8").metrics}
+    assert fp4["weights_bytes_per_device"] == pytest.approx(fp8["weights_bytes_per_device"] / 2)
+
+
+def test_mla_on_pim_is_refused() -> None:
+    with pytest.raises(InputError, match="latent"):
+        KIND.resolve(InferenceInputs(model="deepseek-v3", system="neupims", tensor_parallel=8), CATALOG)
+
+
+def test_moe_example_notes_say_how_many_experts() -> None:
+    result = _evaluate(
+        model="deepseek-v3",
+        system="gpu_only",
+        accelerator="h200-sxm",
+        comparison_gpu="h200-sxm",
+        memory=None,
+        batch_size=64,
+        prompt_tokens=1024,
+        output_tokens=512,
+        tensor_parallel=8,
+        weight_dtype="fp8",
+        kv_cache_dtype="fp8",
+    )
+    assert any("222.4 of the 256 experts" in n for n in result.notes)
+    assert any("576 elements per token" in n for n in result.notes)
+    metrics = {m.key: m.value for m in result.metrics}
+    # every expert is stored: 671.0e9 parameters in fp8 over 8 GPUs
+    assert metrics["weights_bytes_per_device"] == pytest.approx(671.03e9 / 8, rel=1e-3)
+
+
+def test_moe_pim_note_says_experts_stay_on_the_npu() -> None:
+    result = _evaluate(model="mixtral-8x7b", batch_size=64, prompt_tokens=256, output_tokens=256)
+    assert any("expert FFNs stay on the NPU" in n for n in result.notes)
+
+
+def test_moe_sweep_stays_vectorised() -> None:
+    spec = CATALOG.get("llms", "mixtral-8x7b")
+    shape = model_shape(spec)
+    batch = np.array([1.0, 4.0, 64.0])
+    ops = decoder_layer_ops(
+        batch=batch,
+        query_tokens=1.0,
+        context_tokens=512.0,
+        hidden_size=4096,
+        num_heads=32,
+        num_kv_heads=8,
+        ffn_hidden_size=14336,
+        gated_ffn=True,
+        layernorm=False,
+        tensor_parallel=1.0,
+        weight_bytes=2.0,
+        activation_bytes=2.0,
+        kv_cache_bytes=2.0,
+        moe=shape.moe,
+    )
+    assert np.shape(ops["ffn_up"].bytes_moved) == (3,)
+    assert np.all(np.diff(ops["ffn_up"].bytes_moved) > 0)
