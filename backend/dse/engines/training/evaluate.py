@@ -44,6 +44,7 @@ from dse.engines.training.memory import (
     WEIGHT_BYTES_PER_PARAM,
     ModelStates,
     layer_activation_bytes,
+    memory_reserve_bytes,
     model_state_bytes,
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
@@ -65,7 +66,9 @@ GRADIENT_BUCKET_BYTES = 25.0 * 2.0**20
 @dataclass(frozen=True)
 class PlanEvaluation:
     """Results per plan (arrays broadcast over the inputs). Memory in bytes per GPU at the peak
-    stage; times in seconds per iteration; NaN where the plan is invalid."""
+    stage; times in seconds per iteration; NaN where the plan is invalid. `fits`: the peak stays
+    within the capacity less `memory.memory_reserve_bytes` (context, NCCL buffers, fragmentation);
+    `memory_headroom_bytes` is what is left of that."""
 
     reasons: NDArray[np.int64]
     valid: NDArray[np.bool_]
@@ -140,9 +143,7 @@ def evaluate_plans(
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan)
     subset_shape = shape if everything else (int(valid.sum()),)
-    fits_subset = np.broadcast_to(
-        raw["memory_total_bytes"] <= as_array(cluster.device.memory_capacity_bytes), subset_shape
-    )
+    fits_subset = np.broadcast_to(raw["memory_headroom_bytes"] >= 0.0, subset_shape)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         computed = np.broadcast_to(value, subset_shape)
@@ -751,6 +752,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     lifetime = as_array(cluster.ssd_endurance_bytes_per_node) / write_rate_node / SECONDS_PER_YEAR
 
     pick = mem.pick
+    capacity = as_array(device.memory_capacity_bytes)
+    usable = capacity - memory_reserve_bytes(capacity)
     states_first, states_last = params.states_first, params.states_last
     steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
     return {
@@ -762,7 +765,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
         "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last),
         "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last),
         "memory_total_bytes": pick(mem.total_first, mem.total_last),
-        "memory_headroom_bytes": as_array(device.memory_capacity_bytes) - pick(mem.total_first, mem.total_last),
+        # what is left once the context, NCCL buffers and allocator fragmentation are set aside
+        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last),
         "peak_is_last_stage": np.asarray(mem.last_peak),
         "time_forward_s": steady * (stage.fwd_stage + c.logits_fwd),
         "time_backward_s": steady * (stage.bwd_stage + c.logits_bwd),
