@@ -4,7 +4,7 @@ Every field of the model, cluster and plan broadcasts (NumPy rules); there is no
 over plans. Invalid plans get a non-zero `reasons` bitmask (see `validity`) and NaN metrics.
 
 Time of one iteration (per data-parallel replica, all replicas in lock step):
-    T = M * t_slowest_stage + bubble + DP gradient sync (exposed) + optimizer step
+    T = M * t_slowest_stage + bubble + DP gradient sync (exposed, bucketed) + optimizer step
 where a stage's time per micro-batch = forward + backward + recomputation + TP collectives +
 sequence-parallel collectives + pipeline sends + ZeRO-3 gathers (exposed) + SSD stalls, the last
 stage also runs the logits and the loss, and bubble = (p-1) * t_layers_stage / v.
@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.engines.collectives import all_gather_time, all_reduce_time, all_to_all_time, point_to_point_time
+from dse.engines.collectives import (
+    all_gather_time,
+    all_reduce_time,
+    all_to_all_time,
+    point_to_point_time,
+    reduce_scatter_time,
+)
 from dse.engines.device import Device
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import BACKWARD_FACTOR, LayerWork, layer_forward_work, output_layer_work
@@ -38,6 +44,7 @@ from dse.engines.training.memory import (
     WEIGHT_BYTES_PER_PARAM,
     ModelStates,
     layer_activation_bytes,
+    memory_reserve_bytes,
     model_state_bytes,
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
@@ -51,12 +58,17 @@ ACTIVATION_BYTES = 2.0
 #: variance (12 + 12), read the fp16 gradient (2), write the fp16 weight (2).
 OPTIMIZER_STEP_BYTES_PER_PARAM = 28.0
 SECONDS_PER_YEAR = 365.0 * 86400.0
+#: Gradients reduce in buckets of 25 MB: PyTorch DistributedDataParallel's default `bucket_cap_mb=25`
+#: (torch/nn/parallel/distributed.py), the bucketing Megatron-LM's DDP also applies.
+GRADIENT_BUCKET_BYTES = 25.0 * 2.0**20
 
 
 @dataclass(frozen=True)
 class PlanEvaluation:
     """Results per plan (arrays broadcast over the inputs). Memory in bytes per GPU at the peak
-    stage; times in seconds per iteration; NaN where the plan is invalid."""
+    stage; times in seconds per iteration; NaN where the plan is invalid. `fits`: the peak stays
+    within the capacity less `memory.memory_reserve_bytes` (context, NCCL buffers, fragmentation);
+    `memory_headroom_bytes` is what is left of that."""
 
     reasons: NDArray[np.int64]
     valid: NDArray[np.bool_]
@@ -131,9 +143,7 @@ def evaluate_plans(
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan)
     subset_shape = shape if everything else (int(valid.sum()),)
-    fits_subset = np.broadcast_to(
-        raw["memory_total_bytes"] <= as_array(cluster.device.memory_capacity_bytes), subset_shape
-    )
+    fits_subset = np.broadcast_to(raw["memory_headroom_bytes"] >= 0.0, subset_shape)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         computed = np.broadcast_to(value, subset_shape)
@@ -527,6 +537,61 @@ class _StageTimes:
     bubble: Array
 
 
+def _zero3_exposed(
+    x: _Terms, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd_layer: Array, bwd_layer: Array
+) -> Array:
+    """ZeRO-3 / FSDP collectives left exposed per micro-batch, at the granularity they run.
+
+    Each layer (the wrap unit) all-gathers its parameters in forward, again in backward (and once
+    more to recompute under full recomputation), and reduce-scatters its gradients in backward,
+    every micro-batch (no caching of gathered weights across micro-batches). With prefetch depth 1
+    layer i+1's gather overlaps layer i's compute, so each pass exposes its first gather, and the
+    backward its last reduce-scatter, plus max(0, comm - compute) per further layer (DeepSpeed
+    ZeRO-3 and PyTorch FSDP: Rajbhandari et al. 2020, Section 7; Zhao et al., "PyTorch FSDP", VLDB
+    2023, Section 3.3). The rest of the stage's parameters (embedding, head) gather unhidden.
+    Without overlap every collective is exposed.
+    """
+    layers, full = x.layers, x.full
+    bw, lat = dp_link.bandwidth_bytes_per_s, dp_link.latency_s
+    layer_params = params.layer_params_gpu
+    rest_params = np.maximum(params.params_last - layers * layer_params, 0.0)
+
+    def gather(n_params: Array) -> Array:
+        return np.asarray(
+            all_gather_time(
+                bytes_per_rank=WEIGHT_BYTES_PER_PARAM * n_params,
+                ranks=x.zero_group,
+                bandwidth_bytes_per_s=bw,
+                latency_s=lat,
+            )
+        )
+
+    def scatter(n_params: Array) -> Array:
+        return np.asarray(
+            reduce_scatter_time(
+                bytes_per_rank=GRADIENT_BYTES_PER_PARAM * n_params,
+                ranks=x.zero_group,
+                bandwidth_bytes_per_s=bw,
+                latency_s=lat,
+            )
+        )
+
+    ag, rs = gather(layer_params), scatter(layer_params)
+    rest = 2.0 * gather(rest_params) + scatter(rest_params)
+    bwd_comm = (1.0 + full) * ag + rs
+    steady = np.maximum(layers - 1.0, 0.0)
+    overlapped = (
+        ag
+        + steady * np.maximum(ag - fwd_layer, 0.0)  # forward
+        + ag
+        + rs
+        + steady * np.maximum(bwd_comm - bwd_layer, 0.0)  # backward
+    )
+    serial = layers * (ag + bwd_comm)
+    overlap = as_array(plan.overlap_grad_reduce) > 0
+    return np.asarray(np.where(overlap, overlapped, serial) + rest)
+
+
 def _stage_times(
     x: _Terms,
     cluster: ClusterArrays,
@@ -560,18 +625,12 @@ def _stage_times(
     )
     pp_stage = np.where(p > 1, 2.0 * v * send, 0.0)
     dp_link = group_link(cluster=cluster, stride=t, size=x.zero_group, pattern="ring")
-    gather_params_bytes = WEIGHT_BYTES_PER_PARAM * params.params_last
-    zero_gather = 2.0 * all_gather_time(
-        bytes_per_rank=gather_params_bytes,
-        ranks=x.zero_group,
-        bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
-        latency_s=dp_link.latency_s,
-    )
-    overlap = as_array(plan.overlap_grad_reduce) > 0
-    compute_stage = fwd_stage + bwd_stage + recompute_stage
     zero_exposed = np.where(
-        x.zero >= 3, np.where(overlap, np.maximum(zero_gather - compute_stage, 0.0), zero_gather), 0.0
+        x.zero >= 3,
+        _zero3_exposed(x, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
+        0.0,
     )
+    compute_stage = fwd_stage + bwd_stage + recompute_stage
     stage_forward = fwd_stage + layers * (2.0 * comm.tp_all_reduce + comm.sp_fwd)  # forward compute and collectives
     off = memory.offload
     stall = np.where(
@@ -616,17 +675,28 @@ def _stage_times(
 def _data_parallel_time(
     x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, stage: _StageTimes
 ) -> Array:
-    """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce."""
+    """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
+
+    ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
+    traffic) in 25 MB buckets, each paying its ring latency; only the backward of the last
+    micro-batch hides them (with pipelining too: the stage's last backward), never the last bucket."""
     grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
-    dp_sync = all_reduce_time(
-        bytes_per_rank=grad_bytes,
-        ranks=x.zero_group,
-        bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
-        latency_s=stage.dp_link.latency_s,
+    buckets = np.maximum(np.ceil(grad_bytes / GRADIENT_BUCKET_BYTES), 1.0)
+    per_bucket = np.asarray(
+        all_reduce_time(
+            bytes_per_rank=grad_bytes / buckets,
+            ranks=x.zero_group,
+            bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+            latency_s=stage.dp_link.latency_s,
+        )
     )
-    dp_sync = np.where(x.zero >= 3, dp_sync / 2.0, dp_sync)  # ZeRO-3: only the reduce-scatter half
+    dp_sync = buckets * per_bucket
+    # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
+    # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
+    window = (stage.bwd_stage + stage.recompute_stage) * (buckets - 1.0) / buckets
     overlap = as_array(plan.overlap_grad_reduce) > 0
-    dp_exposed = np.where(overlap, np.maximum(dp_sync - (stage.bwd_stage + stage.recompute_stage), 0.0), dp_sync)
+    dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket), dp_sync)
+    dp_exposed = np.where(x.zero >= 3, 0.0, dp_exposed)  # ZeRO-3 reduce-scatters per layer (`_zero3_exposed`)
     tied_sync = np.where(
         (as_array(model.tied_embeddings) > 0) & (x.p > 1),
         all_reduce_time(
@@ -682,6 +752,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     lifetime = as_array(cluster.ssd_endurance_bytes_per_node) / write_rate_node / SECONDS_PER_YEAR
 
     pick = mem.pick
+    capacity = as_array(device.memory_capacity_bytes)
+    usable = capacity - memory_reserve_bytes(capacity)
     states_first, states_last = params.states_first, params.states_last
     steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
     return {
@@ -693,7 +765,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
         "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last),
         "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last),
         "memory_total_bytes": pick(mem.total_first, mem.total_last),
-        "memory_headroom_bytes": as_array(device.memory_capacity_bytes) - pick(mem.total_first, mem.total_last),
+        # what is left once the context, NCCL buffers and allocator fragmentation are set aside
+        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last),
         "peak_is_last_stage": np.asarray(mem.last_peak),
         "time_forward_s": steady * (stage.fwd_stage + c.logits_fwd),
         "time_backward_s": steady * (stage.bwd_stage + c.logits_bwd),
