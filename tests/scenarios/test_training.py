@@ -155,3 +155,16 @@ def test_intra_node_link_defaults_to_the_accelerators_own():
     assert resolve(h100).cluster.intra_node_link.id == "nvlink4"
     pcie = BASE | {"cluster": {"nodes": 2, "intra_node_link": "pcie4"}}
     assert resolve(pcie).cluster.intra_node_link.id == "pcie4"
+
+
+@pytest.mark.parametrize("kind", ["training", "plan_search"])
+@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
+def test_models_training_would_misprice_are_refused_naming_the_model(kind, model):
+    """MoE, latent attention and odd head widths are served by the inference kind; training refuses them (422)."""
+    from dse.scenarios.documents import parse_document
+
+    example = KINDS[kind].examples()[0]
+    document = parse_document({**example, "inputs": {**example["inputs"], "model": model}})
+    with pytest.raises(InputError) as refused:
+        KINDS[kind].resolve(document.inputs, CATALOG)
+    assert refused.value.field == "model"

@@ -19,6 +19,7 @@ from dse.scenarios.base import InputError, StrictModel, Work, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_GLOBAL_BATCH, MAX_NODES, MAX_SEQUENCE_TOKENS
 from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster
+from dse.scenarios.shared.dense_training import dense_model_for_training
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
 
@@ -122,7 +123,7 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
     c = inputs.cluster
     s = inputs.space
     cluster = resolve_cluster(c, catalog)
-    model: LLMSpec = preset_or_inline(catalog, "llms", inputs.model, "model")
+    model: LLMSpec = dense_model_for_training(preset_or_inline(catalog, "llms", inputs.model, "model"))
     if any(z not in (0, 1, 2, 3) for z in s.zero_stages):
         raise InputError("space.zero_stages", "ZeRO stages are 0, 1, 2 or 3")
     if s.node_counts is not None and not any(1 <= n <= c.nodes for n in s.node_counts):

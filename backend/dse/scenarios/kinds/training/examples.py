@@ -89,7 +89,7 @@ def examples() -> list[dict[str, Any]]:
             micro_batch_size=2,
             data_parallel=8,
             zero_stage=2,
-            activation_offload="adaptive",
+            activation_offload="all",
         ),
     ]
 

@@ -16,6 +16,7 @@ from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_CLUSTER_GPUS, MAX_GLOBAL_BATCH, MAX_SEQUENCE_TOKENS
 from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster, resolve_ssd
+from dse.scenarios.shared.dense_training import dense_model_for_training
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
 
@@ -95,9 +96,8 @@ def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
         raise InputError("activation_offload", "activation offload needs cluster.ssd and cluster.ssds_per_node > 0")
     cluster = resolve_cluster(c, catalog, ssd=ssd)
     fields = inputs.model_dump(exclude={"model", "cluster"})
-    resolved = ResolvedTraining(
-        model=preset_or_inline(catalog, "llms", inputs.model, "model"), cluster=cluster, **fields
-    )
+    model_spec = dense_model_for_training(preset_or_inline(catalog, "llms", inputs.model, "model"))
+    resolved = ResolvedTraining(model=model_spec, cluster=cluster, **fields)
     model, cluster_arrays, plan = engine_inputs(resolved)
     code = int(np.asarray(plan_reasons(model=model, cluster=cluster_arrays, plan=plan)).reshape(-1)[0])
     if code:

@@ -31,7 +31,12 @@ METRICS: dict[str, MetricSpec] = {
         label="Peak memory per GPU", unit="bytes", formula="states + activations + buffers"
     ),
     "memory_headroom_bytes": MetricSpec(label="Memory headroom", unit="bytes", formula="GPU memory - peak memory"),
-    "fits": MetricSpec(label="Fits in GPU memory", unit="1 = yes", formula="peak memory <= GPU memory", boolean=True),
+    "fits": MetricSpec(
+        label="Fits in GPU memory",
+        unit="",
+        formula="peak memory <= GPU memory - reserve (1.5 GiB + 5% for CUDA context, NCCL buffers, fragmentation)",
+        boolean=True,
+    ),
     "bubble_fraction": MetricSpec(
         label="Bubble fraction", display="percent", unit="fraction", formula="(p-1)/(v*M + p-1) for equal stages"
     ),
