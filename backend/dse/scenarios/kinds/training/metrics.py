@@ -30,7 +30,9 @@ METRICS: dict[str, MetricSpec] = {
     "memory_total_bytes": MetricSpec(
         label="Peak memory per GPU", unit="bytes", formula="states + activations + buffers"
     ),
-    "memory_headroom_bytes": MetricSpec(label="Memory headroom", unit="bytes", formula="GPU memory - peak memory"),
+    "memory_headroom_bytes": MetricSpec(
+        label="Memory headroom", unit="bytes", formula="GPU memory - reserve - peak memory"
+    ),
     "fits": MetricSpec(
         label="Fits in GPU memory",
         unit="",
