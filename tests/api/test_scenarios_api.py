@@ -305,3 +305,20 @@ def test_a_damaged_store_file_stops_the_app_from_starting(make_client, tmp_path)
     path.write_bytes(b"this is not a SQLite database" * 200)
     with pytest.raises(Corrupt, match=str(path)):
         make_client(database_url=f"sqlite:///{path}")
+
+
+def test_a_document_that_cannot_be_evaluated_is_refused_before_it_is_saved(make_client):
+    """Saves evaluate first (issue 17): a plan search over 65,536 GPUs is priced above the plan limit and refused
+    with 422 naming the input that drives its cost; nothing is stored, so nothing saved answers 500 later."""
+    client = make_client()
+    doc = {
+        "schema_version": 1,
+        "kind": "plan_search",
+        "name": "too large to search interactively",
+        "inputs": {"cluster": {"nodes": 8192, "gpus_per_node": 8}},
+    }
+    refused = client.post("/api/v1/scenarios", json=doc)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"][0]["field"].startswith("cluster")
+    assert client.get("/api/v1/scenarios").json()["total"] == 0
