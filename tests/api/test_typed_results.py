@@ -143,3 +143,40 @@ def test_a_cached_result_that_no_longer_parses_is_recomputed(toy_client):
     result = toy_client.get(f"/api/v1/scenarios/{scenario_id}/result")
     assert result.status_code == 200 and result.json()["engine_version"] == "toy-1"
     assert store.cached_result(scenario_id, result_cache_key(TOY_KIND)) == result.json()
+
+
+def test_chart_text_from_a_user_controlled_name_carries_no_markup():
+    """Issue 17: an inline spec's id could put a clickable link into a shared scenario's chart legend. Every `<` that
+    does not open a formatting tag the charts use (br, b, i, em, sup, sub, extra) is escaped when a Chart is built."""
+    from dse.scenarios.vocabulary import Chart
+
+    chart = Chart(
+        key="k",
+        title="t",
+        figure={
+            "data": [
+                {"name": "<a href='https://example.org'>click</a>", "hovertemplate": "%{x}<br>%{y}<extra></extra>"}
+            ],
+            "layout": {"title": {"text": "A<sup>2</sup> <span style='color:red'>x</span>"}},
+        },
+    )
+    assert chart.figure["data"][0]["name"] == "&lt;a href='https://example.org'>click&lt;/a>"
+    assert chart.figure["data"][0]["hovertemplate"] == "%{x}<br>%{y}<extra></extra>"
+    assert chart.figure["layout"]["title"]["text"] == "A<sup>2</sup> &lt;span style='color:red'>x&lt;/span>"
+
+
+def test_an_inline_accelerator_id_with_a_link_shows_as_text_in_every_chart():
+    from dse.catalog import default_catalog
+    from dse.scenarios.documents import evaluate_document, parse_document
+
+    catalog = default_catalog()
+    accelerator = dict(vars(catalog.get("accelerators", "h100-sxm")))
+    accelerator["id"] = "<a href='https://example.org'>h100</a>"
+    doc = {
+        "schema_version": 1,
+        "kind": "inference",
+        "name": "x",
+        "inputs": {"model": "llama2-7b", "system": "gpu_only", "accelerator": accelerator},
+    }
+    result = evaluate_document(parse_document(doc), catalog)
+    assert "<a " not in json.dumps([c.figure for c in result.charts])

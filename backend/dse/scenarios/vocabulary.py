@@ -12,11 +12,12 @@ never guessed. Words keep one meaning each:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 if TYPE_CHECKING:
     from dse.catalog import Catalog
@@ -65,10 +66,32 @@ class Table(BaseModel):
     rows: list[list[float | int | str | bool | None]]
 
 
+#: Plotly renders a few HTML-like tags in chart text; a link (`<a href>`) or a styled span taken from a
+#: user-controlled name (an inline spec's id, a scenario name) must not become markup. Every `<` that does
+#: not open one of the formatting tags the charts use is escaped, so such text shows as written.
+_CHART_TAGS = re.compile(r"<(?!/?(?:br|b|i|em|sup|sub|extra)\s*/?>)", re.IGNORECASE)
+
+
+def _plain_chart_text(node: Any) -> Any:
+    if isinstance(node, str):
+        return _CHART_TAGS.sub("&lt;", node) if "<" in node else node
+    if isinstance(node, dict):
+        return {key: _plain_chart_text(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain_chart_text(value) for value in node]
+    return node
+
+
 class Chart(BaseModel):
     key: str
     title: str
-    figure: dict[str, Any] = Field(description="A Plotly figure (data + layout) as JSON.")
+    figure: dict[str, Any] = Field(description="A Plotly figure (data + layout) as JSON; its text carries no links.")
+
+    @field_validator("figure")
+    @classmethod
+    def _no_markup_from_names(cls, figure: dict[str, Any]) -> dict[str, Any]:
+        plain: dict[str, Any] = _plain_chart_text(figure)
+        return plain
 
 
 class Tolerance(BaseModel):
