@@ -29,6 +29,14 @@ class SweepResult(BaseModel):
     metrics: dict[str, Any] = Field(description="Each metric as a (nested) list over the axes; null where undefined.")
     units: dict[str, str]
     labels: dict[str, str]
+    feasible: Any = Field(
+        default=None,
+        description="Whether each design point is feasible (fits), as a (nested) list over the axes: every yes/no "
+        "metric of the kind (e.g. fits) is yes and no metric is undefined there. Null when the kind has none.",
+    )
+    infeasible_because: list[str] = Field(
+        default_factory=list, description="The yes/no metrics that decide `feasible` (their labels)."
+    )
 
 
 def sweepable_paths(resolved: Any, prefix: str = "") -> dict[str, float | int]:
@@ -122,6 +130,14 @@ def run_sweep(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog,
         cells[~np.isfinite(grid)] = None
         metrics[key] = cells.tolist()
     specs = kind.metric_specs
+    gates = [k for k in raw_metrics if k in specs and specs[k].boolean]
+    feasible: Any = None
+    if gates:
+        ok = np.ones(shape, dtype=bool)
+        for key in gates:
+            grid = np.broadcast_to(np.asarray(raw_metrics[key], dtype=float), shape)
+            ok &= np.isfinite(grid) & (grid > 0)
+        feasible = ok.tolist()
     return SweepResult(
         kind=kind.kind,
         engine_version=kind.engine_version,
@@ -130,4 +146,6 @@ def run_sweep(kind: ScenarioKind[Any, Any], inputs: BaseModel, catalog: Catalog,
         metrics=metrics,
         units={k: specs[k].unit for k in metrics},
         labels={k: specs[k].label for k in metrics},
+        feasible=feasible,
+        infeasible_because=[specs[k].label for k in gates],
     )
