@@ -34,8 +34,8 @@ CHECK_CHARTS = r"""
       boxes.push({ what: `${what} "${el.textContent.trim().slice(0, 40)}"`, r });
     };
     div.querySelectorAll("text.gtitle").forEach((el) => add(el, "title"));
-    div.querySelectorAll("g.g-xtitle text, g.g-ytitle text, g[class^='g-x'][class$='title'] text, g[class^='g-y'][class$='title'] text")
-      .forEach((el) => add(el, "axis title"));
+    const axisTitles = "g[class^='g-x'][class$='title'] text, g[class^='g-y'][class$='title'] text";
+    div.querySelectorAll(axisTitles).forEach((el) => add(el, "axis title"));
     div.querySelectorAll(".legendtext").forEach((el) => add(el, "legend"));
     div.querySelectorAll("g.annotation text.annotation-text").forEach((el) => add(el, "annotation"));
     div.querySelectorAll("g.colorbar .cbtitle text").forEach((el) => add(el, "colour bar title"));
@@ -55,7 +55,8 @@ CHECK_CHARTS = r"""
     });
     const frame = div.querySelector(".main-svg").getBoundingClientRect();
     for (const b of unique) {
-      if (b.r.left < frame.left - SLACK || b.r.right > frame.right + SLACK || b.r.top < frame.top - SLACK || b.r.bottom > frame.bottom + SLACK)
+      const out = b.r.left < frame.left - SLACK || b.r.right > frame.right + SLACK;
+      if (out || b.r.top < frame.top - SLACK || b.r.bottom > frame.bottom + SLACK)
         problems.push(`${name}: ${b.what} sticks out of the chart`);
     }
     for (let i = 0; i < unique.length; i++)

@@ -26,6 +26,8 @@ def throughput_vs_batch(
     `max_batch_that_fits` draw vertical markers.
     """
     names = labels or {}
+    # Batches larger than the largest that fits: hollow markers, said on hover.
+    fits = [max_batch_that_fits is None or b <= max_batch_that_fits for b in batches]
     data: list[dict[str, Any]] = [
         {
             "type": "scatter",
@@ -33,8 +35,11 @@ def throughput_vs_batch(
             "name": names.get(system, SYSTEM_LABELS.get(system, system)),
             "x": list(batches),
             "y": list(values),
+            "marker": {"symbol": [SYMBOLS[n % len(SYMBOLS)] + ("" if f else "-open") for f in fits]},
+            "text": ["" if f else "<br>does not fit in memory" for f in fits],
+            "hovertemplate": "batch %{x}: %{y:.4g} tokens/s%{text}<extra>%{fullData.name}</extra>",
         }
-        for system, values in throughput_by_system.items()
+        for n, (system, values) in enumerate(throughput_by_system.items())
     ]
     for name, values in (dashed or {}).items():
         data.append(
@@ -132,6 +137,8 @@ def time_breakdown(
         "yaxis": {
             "title": {"text": "op"},
             "type": "category",
+            "categoryorder": "array",
+            "categoryarray": list(dict.fromkeys(op_names)),
             "autorange": "reversed",
             "domain": [lower + 80.0 / plot_px, 1.0],
             "dtick": 1,

@@ -87,7 +87,7 @@ def pareto_chart(
         # The legend below the plot, so it never sits on the colour bar.
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.3, "yanchor": "top"},
         margin={"b": 110},
-        height=420,
+        height=480,
     )
     figure: dict[str, Any] = fig.to_plotly_json()
     figure["data"] = traces

@@ -114,12 +114,17 @@ def sequence_parallel_chart(
     )
     fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.2, vertical_spacing=0.2)
     for index, (kind, values) in enumerate(series.items()):
-        n = SEQUENCE_PARALLEL_KINDS.index(kind) if kind in SEQUENCE_PARALLEL_KINDS else index
-        colour = SEQUENCE_PARALLEL_COLOURS.get(kind, PALETTE[n % len(PALETTE)])
+        k = SEQUENCE_PARALLEL_KINDS.index(kind) if kind in SEQUENCE_PARALLEL_KINDS else index
+        colour = SEQUENCE_PARALLEL_COLOURS.get(kind, PALETTE[k % len(PALETTE)])
         sent = [(a + b) / 2.0**20 for a, b in zip(values["sp_bytes"], values["tp_bytes"], strict=True)]
         comm = [a + b for a, b in zip(values["sp_time"], values["tp_time"], strict=True)]
         memory = [m / GIB for m in values["memory_bytes"]]
         panels = ((sent, 1, 1), (comm, 1, 2), (memory, 2, 1), (list(values["iteration_s"]), 2, 2))
+        # A plan that does not fit in GPU memory: a hollow marker, said on hover.
+        fits = [m is not None and m == m and m <= capacity_bytes / GIB for m in memory]
+        symbol = SYMBOLS[k % len(SYMBOLS)]
+        symbols = [symbol if f else f"{symbol}-open" for f in fits]
+        notes = ["" if f else "<br>does not fit in GPU memory" for f in fits]
         for n, (ys, row, col) in enumerate(panels):
             fig.add_trace(
                 go.Scatter(
@@ -129,8 +134,11 @@ def sequence_parallel_chart(
                     name=kind,
                     legendgroup=kind,
                     showlegend=n == 0,
-                    line={"color": colour, "dash": DASHES[n % len(DASHES)]},
-                    marker={"color": colour, "symbol": SYMBOLS[n % len(SYMBOLS)], "size": 7},
+                    # Wider lines and bigger markers first: a line lying on another still shows around it.
+                    line={"color": colour, "dash": DASHES[k % len(DASHES)], "width": max(1.5, 4.0 - k)},
+                    marker={"color": colour, "symbol": symbols, "size": max(5, 12 - 2 * k)},
+                    text=notes,
+                    hovertemplate=f"{kind}: " + "%{y:.4g} at %{x} tokens%{text}<extra></extra>",
                 ),
                 row=row,
                 col=col,
