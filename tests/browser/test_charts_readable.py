@@ -156,3 +156,29 @@ def test_report_charts_are_readable(live_server, page):
         found = _check(page, "[id^='figure-']")
         problems += [f"report {doc['kind']}: {p}" for p in found["problems"]]
     assert not problems, "\n".join(problems)
+
+
+def test_a_plan_that_does_not_fit_says_so_on_cards_and_in_a_sweep(live_server, page):
+    examples = httpx.get(f"{live_server}/api/v1/examples").json()
+    doc = next(d for d in examples if d["kind"] == "training")
+    doc = {**doc, "inputs": {**doc["inputs"], "recompute": "none", "sequence_length_tokens": 32768}}
+    assert httpx.post(f"{live_server}/api/v1/evaluate", json=doc, timeout=120).json()["feasible"] is False
+    page.goto(_doc_url(live_server, doc))
+    page.wait_for_selector("#metrics [data-metric] .value", timeout=60_000)
+    cards = page.locator("#metrics [data-metric]:visible")
+    assert cards.count() > 0
+    assert page.locator("#metrics [data-metric]:visible .fit-badge").count() == cards.count()
+    assert page.locator(".fit-badge").first.inner_text() == "does not fit"
+    # A sweep over the sequence length: the points that do not fit are their own hollow grey trace.
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "sequence_length_tokens")
+    page.fill("#sweep-values-0", "1024,2048,4096,8192,16384,32768")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
+    traces = page.evaluate(
+        "() => document.querySelector('#sweep-out .figure').data.map(t => [t.name, t.marker && t.marker.symbol])"
+    )
+    assert ["does not fit", "circle-open"] in traces, traces
+    assert "do not fit" in page.locator("#sweep-caption").inner_text()
+    screenshot(page, "does-not-fit")
+    assert not page.console_errors, page.console_errors
