@@ -287,14 +287,16 @@ def test_compare_two_scenarios(live_server, page):
     deltas = page.locator("#metric-deltas").inner_text()
     assert "%" in deltas and "Decode throughput" in deltas
     page.wait_for_selector("[data-figure='throughput_vs_batch'] .main-svg")
-    traces = page.evaluate(
-        "() => document.querySelector(\"[data-figure='throughput_vs_batch']\").data.map(t => t.name)"
+    # Overlaid: the legend groups each scenario's series under its name (cut to 40 characters).
+    groups = page.evaluate(
+        "() => document.querySelector(\"[data-figure='throughput_vs_batch']\").data"
+        ".map(t => t.legendgrouptitle ? t.legendgrouptitle.text : '')"
     )
-    assert any(n.startswith(base["name"]) for n in traces) and any("bigger batch" in n for n in traces)  # overlaid
+    assert any(g.startswith(base["name"][:30]) for g in groups) and any("&lt;img" in g for g in groups), groups
     assert page.locator("img[src=x]").count() == 0
     # In the charts too, the name is text: Plotly gets it as entities and shows it literally.
-    legend = page.locator("[data-figure='throughput_vs_batch'] .legendtext").all_text_contents()
-    assert any(t.startswith(hostile_name) for t in legend), legend
+    legend = page.locator("[data-figure='throughput_vs_batch'] .legend text").all_text_contents()
+    assert any(t.startswith(hostile_name[:30]) for t in legend), legend
     screenshot(page, "compare", docs=True)
     with page.expect_download() as download:
         page.click("#export-compare-csv")
@@ -360,9 +362,9 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
     screenshot(page, "sweep-heatmap", docs=True)
     page.select_option("#sweep-mode", "pareto")
     page.click("#sweep-run")
-    page.wait_for_function("() => document.querySelector('#sweep-out .figure').data.length === 2")
+    page.wait_for_function("() => document.querySelector('#sweep-out .figure').data[0].name === 'design points'")
     names = page.evaluate("() => document.querySelector('#sweep-out .figure').data.map(t => t.name)")
-    assert names == ["design points", "Pareto front"]
+    assert names[:2] == ["design points", "Pareto front"] and names[2:] in ([], ["does not fit"])
     assert "sweep=" in page.url  # the sweep is part of the URL too
     assert not page.console_errors, page.console_errors
 

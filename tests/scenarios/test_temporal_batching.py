@@ -4,6 +4,7 @@ records in kinds/temporal_batching/published.py (tests/validation/test_published
 
 from __future__ import annotations
 
+import html
 import json
 import math
 
@@ -87,11 +88,12 @@ def test_each_side_keeps_its_own_exponent_unless_overridden():
 
 
 def test_figures_have_one_line_per_dataset():
+    """Names show as written: a '<' in a name ("actors <-> actors") is escaped so Plotly does not read a tag."""
     result = KIND.evaluate(_resolve())
     figures = {f.key: f.figure for f in result.charts}
     names = {d.name for d in CATALOG.items("graph_datasets")}
     for key in ("throughput_vs_batch", "discontinuity_vs_batch"):
-        assert {t["name"] for t in figures[key]["data"]} == names
+        assert {html.unescape(t["name"]) for t in figures[key]["data"]} == names
 
 
 def test_accelerator_without_a_thread_count_names_the_field():

@@ -37,6 +37,14 @@ class SweepResult(BaseModel):
     metrics: dict[str, Any] = Field(description="Each metric as a (nested) list over the axes; null where undefined.")
     units: dict[str, str]
     labels: dict[str, str]
+    feasible: Any = Field(
+        default=None,
+        description="Whether each design point is feasible (fits), as a (nested) list over the axes: every yes/no "
+        "metric of the kind (e.g. fits) is yes and no metric is undefined there. Null when the kind has none.",
+    )
+    infeasible_because: list[str] = Field(
+        default_factory=list, description="The yes/no metrics that decide `feasible` (their labels)."
+    )
 
 
 #: Leaves of a preset that describe it (a published figure about it), not inputs the engine reads.
@@ -184,6 +192,14 @@ def run_sweep(
         cells[~np.isfinite(grid)] = None
         metrics[key] = cells.tolist()
     specs = kind.metric_specs
+    gates = [k for k in chunks[0] if k in specs and specs[k].boolean]
+    feasible: Any = None
+    if gates:
+        ok = np.ones(shape, dtype=bool)
+        for key in gates:
+            gate = chunks[0][key] if len(chunks) == 1 else np.concatenate([c[key] for c in chunks], axis=0)
+            ok &= np.isfinite(gate) & (gate > 0)
+        feasible = ok.tolist()
     return SweepResult(
         kind=kind.kind,
         engine_version=kind.engine_version,
@@ -192,6 +208,8 @@ def run_sweep(
         metrics=metrics,
         units={k: specs[k].unit for k in metrics},
         labels={k: specs[k].label for k in metrics},
+        feasible=feasible,
+        infeasible_because=[specs[k].label for k in gates],
     )
 
 

@@ -38,8 +38,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{white-space:pre-w
 RENDER_SCRIPT = """
 (function(){var figs=JSON.parse(document.getElementById('figure-data').textContent);
 figs.forEach(function(f,i){var fig=f.figure||{};var layout=Object.assign({title:{text:f.title},
-margin:{t:50,l:60,r:20,b:50}},fig.layout||{});Plotly.newPlot('figure-'+i,fig.data||[],layout,
-{displaylogo:false,responsive:true});});})();
+margin:{t:50,l:60,r:20,b:50}},fig.layout||{});Object.keys(layout).forEach(function(k){
+if(/^[xy]axis[0-9]*$/.test(k))layout[k]=Object.assign({automargin:true},layout[k]);});
+['xaxis','yaxis'].forEach(function(k){layout[k]=Object.assign({automargin:true},layout[k]||{});});
+Plotly.newPlot('figure-'+i,fig.data||[],layout,{displaylogo:false,responsive:true});});})();
 """
 
 

@@ -1,11 +1,17 @@
 // Compare 2 to 8 saved scenarios: charts overlaid, the inputs that differ, the metric deltas (yes/no metrics read yes or no).
 import { api, meta } from "./api.js";
 import { csvCell, download, fill, formatNumber, formatSI, h, plotlyText } from "./dom.js";
-import { plot } from "./result.js";
+import { DASHES, PALETTE, plot } from "./result.js";
 
 const MAX_ITEMS = 8;
-const SCENARIO_COLORS = ["#2058c9", "#e07b00", "#1b7f3b", "#b3261e", "#7b3fb8", "#0f8b8d", "#b8860b", "#5c6b7a"];
-const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
+//: One colour per scenario (the shared palette's first eight).
+const SCENARIO_COLORS = PALETTE.slice(0, MAX_ITEMS);
+const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down"];
+
+// A scenario's name cut to `n` characters for a chart (the chips above the charts show it in full).
+function short(name, n = 40) {
+  return name.length > n ? `${name.slice(0, n - 1)}…` : name;
+}
 
 function valueText(v) {
   return v !== null && typeof v === "object" ? JSON.stringify(v) : formatNumber(v);
@@ -38,47 +44,73 @@ function deltaCell(m, i) {
   );
 }
 
-// One figure of every scenario on shared axes: lines and markers overlaid, colour = scenario, dash = series.
+// One figure of every scenario on shared axes: lines and markers overlaid, colour = scenario, dash and
+// marker = series (the same series has the same dash in every scenario). Drawn across the whole row.
 function overlay(key, items) {
   const first = items.find((it) => it.figure)?.figure;
+  const series = new Map();
   const data = [];
   items.forEach((it, s) => {
     if (!it.figure) return;
     (it.figure.figure.data || []).forEach((trace, t) => {
+      const id = trace.legendgroup || trace.name || String(t);
+      if (!series.has(id)) series.set(id, series.size);
+      const n = series.get(id);
+      const colour = SCENARIO_COLORS[s % SCENARIO_COLORS.length];
       data.push({
         ...trace,
-        name: `${plotlyText(it.name)} · ${trace.name || t + 1}`,
+        // Grouped by scenario under its name (in its colour), each entry the series' own name.
+        name: trace.name || String(t + 1),
         legendgroup: `s${s}`,
-        line: { ...(trace.line || {}), color: SCENARIO_COLORS[s % 8], dash: DASHES[t % DASHES.length] },
-        marker: { ...(trace.marker || {}), color: SCENARIO_COLORS[s % 8] },
+        legendgrouptitle: { text: plotlyText(short(it.name)), font: { color: colour, size: 12 } },
+        showlegend: trace.showlegend !== false,
+        line: { ...(trace.line || {}), color: colour, dash: DASHES[n % DASHES.length] },
+        // The scenario's colour replaces a colour scale too (one colour bar per scenario would overlap).
+        marker: {
+          ...(trace.marker || {}),
+          color: colour,
+          showscale: false,
+          colorbar: undefined,
+          symbol: SYMBOLS[n % SYMBOLS.length],
+        },
       });
     });
   });
   const layout = {
     ...(first.figure.layout || {}),
     title: { text: `${first.title} — overlaid`, x: 0.02, font: { size: 14 } },
-    legend: { orientation: "h", y: -0.25 },
+    legend: { font: { size: 11 }, tracegroupgap: 12 },
   };
-  const div = h("div", { class: "figure", "data-figure": key });
-  plot(div, data, layout, 420);
+  // The legend hangs from the top of the plot: tall enough for every entry and each scenario's heading.
+  const groups = items.filter((it) => it.figure).length;
+  const entries = data.filter((t) => t.showlegend !== false).length;
+  const div = h("div", { class: "figure wide", "data-figure": key });
+  layout.height = Math.max(440, layout.height || 0, 90 + 22 * entries + 36 * groups);
+  plot(div, data, layout, layout.height);
   return div;
 }
 
+// Charts that cannot be overlaid (bars, heatmaps): one per scenario, side by side where they fit.
 function smallMultiples(key, items) {
   const grid = h("div", { class: "multiples", "data-figure": key });
   items.forEach((it, s) => {
     if (!it.figure) return;
     const div = h("div", { class: "figure small" });
+    const base = it.figure.figure.layout || {};
+    const name = plotlyText(it.name.length > 48 ? `${it.name.slice(0, 47)}…` : it.name);
     const layout = {
-      ...(it.figure.figure.layout || {}),
+      ...base,
+      // The scenario on the first line, the chart on the second.
       title: {
-        text: `${plotlyText(it.name)}: ${it.figure.title}`,
+        text: `${name}<br><span style="font-size:12px;color:#66707c">${it.figure.title}</span>`,
         x: 0.02,
-        font: { size: 13, color: SCENARIO_COLORS[s % 8] },
+        font: { size: 13, color: SCENARIO_COLORS[s % SCENARIO_COLORS.length] },
       },
+      margin: { ...(base.margin || {}), t: 72 },
     };
     grid.append(div);
-    plot(div, it.figure.figure.data || [], layout, 340);
+    plot(div, it.figure.figure.data || [], layout, (base.height || 360) + 24);
+    if (div.classList.contains("wide")) grid.classList.add("one-per-row");
   });
   return grid;
 }
@@ -92,23 +124,33 @@ function metricsOverview(c) {
   const data = c.names.slice(1).map((name, j) => ({
     type: "bar",
     orientation: "h",
-    name: plotlyText(name),
     y: rows.map((m) => m.label),
     x: rows.map((m) => (m.relative_delta[j + 1] ?? 0) * 100),
-    marker: { color: SCENARIO_COLORS[(j + 1) % 8] },
+    name: plotlyText(short(name)),
+    marker: { color: SCENARIO_COLORS[(j + 1) % SCENARIO_COLORS.length] },
     hovertemplate: "%{y}: %{x:.1f}%<extra>" + "%{fullData.name}" + "</extra>",
   }));
   plot(
     div,
     data,
     {
-      title: { text: `Metric change against "${plotlyText(c.names[0])}"`, x: 0.02, font: { size: 14 } },
+      title: {
+        text: `Metric change against "${plotlyText(short(c.names[0], 60))}"`,
+        x: 0.02,
+        y: 1,
+        yref: "container",
+        yanchor: "top",
+        pad: { t: 12 },
+        font: { size: 14 },
+      },
       barmode: "group",
       xaxis: { title: { text: "change (%)" }, zeroline: true, zerolinecolor: "#888" },
       yaxis: { autorange: "reversed" },
-      margin: { l: 220, t: 44, r: 16, b: 48 },
+      // The scenarios above the plot (two per row at most), so long names never narrow it.
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom", entrywidth: 300, font: { size: 11 } },
+      margin: { l: 220, t: 60 + 24 * Math.ceil(data.length / 2), r: 16, b: 48 },
     },
-    Math.max(300, 60 + rows.length * (18 + 8 * c.names.length)),
+    Math.max(300, 60 + 24 * Math.ceil(data.length / 2) + rows.length * (18 + 8 * c.names.length)),
   );
   return div;
 }
@@ -248,8 +290,13 @@ export async function comparePage(app, { navigate, showError }) {
       c.names.map((name, i) =>
         h(
           "a",
-          { class: "chip", href: `/s/${ids[i]}`, "data-link": true, style: `border-color:${SCENARIO_COLORS[i % 8]}` },
-          h("span", { class: "dot", style: `background:${SCENARIO_COLORS[i % 8]}` }),
+          {
+            class: "chip",
+            href: `/s/${ids[i]}`,
+            "data-link": true,
+            style: `border-color:${SCENARIO_COLORS[i % SCENARIO_COLORS.length]}`,
+          },
+          h("span", { class: "dot", style: `background:${SCENARIO_COLORS[i % SCENARIO_COLORS.length]}` }),
           name,
           h("span", { class: "muted" }, ` · ${byKind[c.kinds[i]]?.title || c.kinds[i]}`),
         ),
@@ -295,7 +342,9 @@ export async function comparePage(app, { navigate, showError }) {
               "tr",
               {},
               h("th", {}, "metric"),
-              c.names.map((n, i) => h("th", { class: "num", style: `color:${SCENARIO_COLORS[i % 8]}` }, n)),
+              c.names.map((n, i) =>
+                h("th", { class: "num", style: `color:${SCENARIO_COLORS[i % SCENARIO_COLORS.length]}` }, n),
+              ),
             ),
           ),
           h(
@@ -327,7 +376,7 @@ export async function comparePage(app, { navigate, showError }) {
                   "tr",
                   {},
                   h("th", {}, "input"),
-                  c.names.map((n, i) => h("th", { style: `color:${SCENARIO_COLORS[i % 8]}` }, n)),
+                  c.names.map((n, i) => h("th", { style: `color:${SCENARIO_COLORS[i % SCENARIO_COLORS.length]}` }, n)),
                 ),
               ),
               h(

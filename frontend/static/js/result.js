@@ -8,41 +8,58 @@ import { csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from ".
 const PRIMARY_METRICS = 12;
 
 export const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+//: The qualitative palette of every chart: the same list as backend/dse/scenarios/shared/palette.py
+//: (tests/test_palette.py keeps them equal). The kinds' charts carry their colours; the dashboard's own
+//: charts (compare, sweep) take them from here.
+export const PALETTE = [
+  "#4E79A7",
+  "#F28E2B",
+  "#59A14F",
+  "#E15759",
+  "#B07AA1",
+  "#76B7B2",
+  "#EDC948",
+  "#FF9DA7",
+  "#9C755F",
+  "#BAB0AC",
+  "#1F3A93",
+  "#8CD17D",
+  "#B6992D",
+  "#D37295",
+];
+//: Points that do not fit: grey and hollow (palette.py INFEASIBLE).
+export const INFEASIBLE = "#9AA0A6";
+export const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 const BASE_LAYOUT = {
   margin: { t: 48, l: 64, r: 16, b: 48 },
   font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1d232b" },
   paper_bgcolor: "#fff",
   plot_bgcolor: "#fff",
-  colorway: ["#2058c9", "#e07b00", "#1b7f3b", "#b3261e", "#7b3fb8", "#0f8b8d", "#b8860b", "#5c6b7a"],
+  colorway: PALETTE,
   hoverlabel: { namelength: -1 },
 };
 
+// A chart that needs the whole row: several panels, a long legend or title, or a tall drawing.
+function needsWidth(data, layout) {
+  const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
+  const panels = Object.keys(layout).filter((k) => /^xaxis\d+$/.test(k)).length;
+  const title = String(layout.title?.text || "");
+  const columns = Math.max(0, ...data.filter((t) => t.type === "heatmap").map((t) => (t.x || []).length));
+  return (
+    panels >= 2 || columns > 8 || title.length > 58 || names.some((n) => n.length > 24) || (layout.height || 0) > 560
+  );
+}
+
 export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
-  // Long or many legend entries go below the plot, so they do not squeeze it.
-  const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
-  if (
-    !layout.legend &&
-    layout.showlegend !== false &&
-    names.length > 1 &&
-    (names.length > 6 || names.some((n) => n.length > 22))
-  ) {
-    const entry = Math.min(260, 36 + 6.3 * Math.max(...names.map((n) => n.length)));
-    const rows = Math.ceil(names.length / Math.max(1, Math.floor((div.clientWidth || 460) / entry)));
-    merged.legend = {
-      orientation: "h",
-      traceorder: "normal",
-      entrywidth: entry,
-      x: 0,
-      xanchor: "left",
-      y: 1.02,
-      yanchor: "bottom",
-      font: { size: 11 },
-    };
-    merged.title = { ...(merged.title || {}), y: 1, yref: "container", yanchor: "top", pad: { t: 12 } };
-    merged.height = height + 20 * Math.min(rows, 8);
-    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}), t: 66 + 20 * Math.min(rows, 8) };
-  }
+  // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
+  // title or an axis); a chart with a wide legend or several panels takes the whole row.
+  if (!layout.legend || !layout.legend.orientation) merged.legend = { font: { size: 11 }, ...(layout.legend || {}) };
+  merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+  div.classList.toggle("wide", needsWidth(data, layout));
+  for (const key of Object.keys(merged))
+    if (/^[xy]axis\d*$/.test(key))
+      merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
   for (const axis of ["xaxis", "yaxis"])
     merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
   if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
@@ -369,11 +386,19 @@ export function resultView() {
         h("summary", {}, "show the math"),
         mathPanel(m, result.tables),
       );
+      // A plan that does not fit: every number is of a plan that cannot run, and each card says so.
+      const badge = result.feasible
+        ? null
+        : h("span", { class: "pill bad fit-badge", title: (result.notes || [])[0] || "" }, "does not fit");
       return h(
         "div",
-        { class: `metric${i >= PRIMARY_METRICS ? " extra" : ""}`, "data-metric": m.key },
+        {
+          class: `metric${i >= PRIMARY_METRICS ? " extra" : ""}${result.feasible ? "" : " infeasible"}`,
+          "data-metric": m.key,
+        },
         h("div", { class: "metric-label" }, m.label),
         metricValue(m),
+        badge,
         details,
       );
     });

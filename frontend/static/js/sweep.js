@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { fill, formatNumber, h } from "./dom.js";
 import { jobControls } from "./jobs.js";
-import { plot } from "./result.js";
+import { INFEASIBLE, PALETTE, plot } from "./result.js";
 
 //: Most values one range (a:b:step) may give one axis.
 const MAX_AXIS_POINTS = 2000;
@@ -41,8 +41,11 @@ function defaultRange(value) {
   return `${p(value / 4)}:${p(value * 4)}:x1.4142`;
 }
 
-export function paretoFront(xs, ys, maximizeX, maximizeY) {
-  const points = xs.map((x, i) => ({ x, y: ys[i], i })).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+// The Pareto front of the points; a point whose `feasible[i]` is false never joins it.
+export function paretoFront(xs, ys, maximizeX, maximizeY, feasible = null) {
+  const points = xs
+    .map((x, i) => ({ x, y: ys[i], i }))
+    .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!feasible || feasible[p.i] !== false));
   const sx = maximizeX ? -1 : 1;
   const sy = maximizeY ? -1 : 1;
   points.sort((a, b) => sx * (a.x - b.x) || sy * (a.y - b.y));
@@ -209,6 +212,9 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         "p",
         { class: "muted small", id: "sweep-caption" },
         `${points.toLocaleString()} design points, one engine call, ${Math.round(performance.now() - started)} ms round trip`,
+        infeasibleCount(result)
+          ? ` · ${infeasibleCount(result).toLocaleString()} do not fit (hollow grey markers; × on a heatmap; hover for the reason), never on a Pareto front`
+          : "",
       );
       fill(out, div, caption);
       drawSweep(div, result, config);
@@ -221,44 +227,81 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     return `${res.labels[key]}${res.units[key] ? ` [${res.units[key]}]` : ""}`;
   }
 
+  function infeasibleCount(res) {
+    return res.feasible ? [res.feasible].flat(2).filter((f) => f === false).length : 0;
+  }
+
+  // Why a point is not feasible, for its hover text.
+  function reason(res) {
+    const gates = res.infeasible_because || [];
+    return `does not fit: ${gates.length ? gates.map((g) => `${g}: no`).join(", ") : "infeasible"}`;
+  }
+
+  // Infeasible points: grey, hollow, the reason on hover; never in a series' colour.
+  function infeasibleTrace(xs, ys, names, res) {
+    return {
+      x: xs,
+      y: ys,
+      text: names,
+      type: "scatter",
+      mode: "markers",
+      name: "does not fit",
+      marker: { size: 9, symbol: "circle-open", color: INFEASIBLE, line: { width: 1.5 } },
+      hovertemplate: `%{text}<br>%{x:.4g}, %{y:.4g}<br>${reason(res)}<extra></extra>`,
+    };
+  }
+
   function drawSweep(div, res, config) {
     const [ax, ay] = res.axes;
     const key = config.metric;
     const logX =
       ax.values.every((v) => v > 0) && ax.values.length > 2 && ax.values[ax.values.length - 1] / ax.values[0] >= 16;
+    const flatten = (m) => (ay ? m.flat() : m);
+    const ok = res.feasible ? flatten(res.feasible) : null;
+    const pick = (values, want) => values.map((v, i) => (!ok || ok[i] === want ? v : null));
     if (config.mode === "pareto") {
-      const flatten = (m) => (ay ? m.flat() : m);
       const xs = flatten(res.metrics[key]);
       const ys = flatten(res.metrics[config.metricY]);
       const names = ay
         ? ax.values.flatMap((x) => ay.values.map((y) => `${ax.path}=${formatNumber(x)}, ${ay.path}=${formatNumber(y)}`))
         : ax.values.map((x) => `${ax.path}=${formatNumber(x)}`);
-      const front = paretoFront(xs, ys, config.dirX === "max", config.dirY === "max");
+      const front = paretoFront(xs, ys, config.dirX === "max", config.dirY === "max", ok);
+      const bad = ok ? ok.map((f, i) => (f ? -1 : i)).filter((i) => i >= 0) : [];
+      const traces = [
+        {
+          x: pick(xs, true),
+          y: pick(ys, true),
+          text: names,
+          type: "scatter",
+          mode: "markers",
+          name: "design points",
+          marker: { size: 7, color: PALETTE[0], opacity: 0.55 },
+          hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+        },
+        {
+          x: front.map((p) => p.x),
+          y: front.map((p) => p.y),
+          text: front.map((p) => names[p.i]),
+          type: "scatter",
+          mode: "lines+markers",
+          name: "Pareto front",
+          line: { color: PALETTE[1], width: 2 },
+          marker: { size: 9, color: PALETTE[1] },
+          hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra>front</extra>",
+        },
+      ];
+      if (bad.length)
+        traces.push(
+          infeasibleTrace(
+            bad.map((i) => xs[i]),
+            bad.map((i) => ys[i]),
+            bad.map((i) => names[i]),
+            res,
+          ),
+        );
       return plot(
         div,
-        [
-          {
-            x: xs,
-            y: ys,
-            text: names,
-            type: "scatter",
-            mode: "markers",
-            name: "design points",
-            marker: { size: 7, color: "#9fb4dd" },
-            hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
-          },
-          {
-            x: front.map((p) => p.x),
-            y: front.map((p) => p.y),
-            text: front.map((p) => names[p.i]),
-            type: "scatter",
-            mode: "lines+markers",
-            name: "Pareto front",
-            line: { color: "#e07b00", width: 2 },
-            marker: { size: 9 },
-            hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra>front</extra>",
-          },
-        ],
+        traces,
         {
           title: {
             text: `Trade-off: ${res.labels[key]} vs ${res.labels[config.metricY]}`,
@@ -272,21 +315,34 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
       );
     }
     if (!ay) {
+      const ys = res.metrics[key];
+      const traces = [
+        {
+          x: ax.values,
+          y: pick(ys, true),
+          type: "scatter",
+          mode: "lines+markers",
+          name: res.labels[key],
+          line: { width: 2.5, color: PALETTE[0] },
+          marker: { color: PALETTE[0] },
+        },
+      ];
+      const bad = ok ? ok.map((f, i) => (f ? -1 : i)).filter((i) => i >= 0) : [];
+      if (bad.length)
+        traces.push(
+          infeasibleTrace(
+            bad.map((i) => ax.values[i]),
+            bad.map((i) => ys[i]),
+            bad.map((i) => `${ax.path}=${formatNumber(ax.values[i])}`),
+            res,
+          ),
+        );
       return plot(
         div,
-        [
-          {
-            x: ax.values,
-            y: res.metrics[key],
-            type: "scatter",
-            mode: "lines+markers",
-            name: res.labels[key],
-            line: { width: 2.5 },
-          },
-        ],
+        traces,
         {
           title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } },
-          showlegend: false,
+          showlegend: bad.length > 0,
           xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" },
           yaxis: { title: { text: label(key, res) } },
         },
@@ -296,23 +352,41 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     const logY =
       ay.values.every((v) => v > 0) && ay.values.length > 2 && ay.values[ay.values.length - 1] / ay.values[0] >= 16;
     const z = ay.values.map((_, j) => ax.values.map((__, i) => res.metrics[key][i][j]));
+    const traces = [
+      {
+        type: "heatmap",
+        x: ax.values.map(String),
+        y: ay.values.map(String),
+        z,
+        colorscale: "Viridis",
+        colorbar: { title: { text: res.units[key] || "", side: "right" } },
+        hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=%{z:.4g}<extra></extra>`,
+      },
+    ];
+    if (res.feasible) {
+      const cells = [];
+      ax.values.forEach((x, i) =>
+        ay.values.forEach((y, j) => res.feasible[i][j] || cells.push([String(x), String(y)])),
+      );
+      if (cells.length)
+        traces.push({
+          type: "scatter",
+          mode: "markers",
+          name: "does not fit",
+          x: cells.map((c) => c[0]),
+          y: cells.map((c) => c[1]),
+          marker: { symbol: "x", size: 11, color: "#ffffff", line: { width: 1, color: "#1d232b" } },
+          hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${reason(res)}<extra></extra>`,
+        });
+    }
     return plot(
       div,
-      [
-        {
-          type: "heatmap",
-          x: ax.values.map(String),
-          y: ay.values.map(String),
-          z,
-          colorscale: "Viridis",
-          colorbar: { title: { text: res.units[key] || "", side: "right" } },
-          hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=%{z:.4g}<extra></extra>`,
-        },
-      ],
+      traces,
       {
         title: { text: `${res.labels[key]} over ${ax.path} × ${ay.path}`, x: 0.02, font: { size: 14 } },
         xaxis: { title: { text: ax.path + (logX ? " (log steps)" : "") }, type: "category" },
         yaxis: { title: { text: ay.path + (logY ? " (log steps)" : "") }, type: "category" },
+        showlegend: false,
       },
       440,
     );

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS
+from dse.scenarios.shared.palette import BAR_ROW_PX, SYMBOLS, colour, height_for, legend_entries, paint
 
 
 def throughput_vs_batch(
@@ -25,6 +26,8 @@ def throughput_vs_batch(
     `max_batch_that_fits` draw vertical markers.
     """
     names = labels or {}
+    # Batches larger than the largest that fits: hollow markers, said on hover.
+    fits = [max_batch_that_fits is None or b <= max_batch_that_fits for b in batches]
     data: list[dict[str, Any]] = [
         {
             "type": "scatter",
@@ -32,8 +35,11 @@ def throughput_vs_batch(
             "name": names.get(system, SYSTEM_LABELS.get(system, system)),
             "x": list(batches),
             "y": list(values),
+            "marker": {"symbol": [SYMBOLS[n % len(SYMBOLS)] + ("" if f else "-open") for f in fits]},
+            "text": ["" if f else "<br>does not fit in memory" for f in fits],
+            "hovertemplate": "batch %{x}: %{y:.4g} tokens/s%{text}<extra>%{fullData.name}</extra>",
         }
-        for system, values in throughput_by_system.items()
+        for n, (system, values) in enumerate(throughput_by_system.items())
     ]
     for name, values in (dashed or {}).items():
         data.append(
@@ -48,22 +54,36 @@ def throughput_vs_batch(
         )
     shapes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for x, text in ((crossover_batch, "interleaving pays from here"), (max_batch_that_fits, "largest batch that fits")):
+    marks = [(crossover_batch, "interleaving pays from here"), (max_batch_that_fits, "largest batch that fits")]
+    for n, (x, text) in enumerate(marks):
         if x is None:
             continue
         shapes.append(
             {"type": "line", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1, "line": {"dash": "dot", "width": 1}}
         )
         # Shapes take data values on a log axis; annotations take log10 of them (plotly.js #6880).
+        # Written along the line, inside the plot, one at the top and one at the bottom (they never meet).
         annotations.append(
-            {"x": math.log10(x), "yref": "paper", "y": 1.0, "text": text, "showarrow": False, "textangle": -90}
+            {
+                "x": math.log10(x),
+                "xanchor": "right",
+                "yref": "paper",
+                "y": 1.0 if n == 0 else 0.0,
+                "yanchor": "top" if n == 0 else "bottom",
+                "text": text,
+                "showarrow": False,
+                "textangle": -90,
+                "font": {"size": 10},
+            }
         )
+    data = paint(data, lines=True)
     layout = {
         "title": {"text": "Decode throughput vs batch size"},
         "xaxis": {"title": {"text": "batch size (requests)"}, "type": "log"},
         "yaxis": {"title": {"text": "output tokens/s"}},
         "shapes": shapes,
         "annotations": annotations,
+        "height": height_for(legend=legend_entries(data)),
     }
     return {"data": data, "layout": layout}
 
@@ -71,38 +91,63 @@ def throughput_vs_batch(
 def time_breakdown(
     op_names: Sequence[str], op_times_s: Sequence[float], op_units: Sequence[str], unit_busy_s: Mapping[str, float]
 ) -> dict[str, Any]:
-    """Per-op time of one decode layer (bars coloured by unit) and busy time per unit."""
+    """Per-op time of one decode layer (horizontal bars coloured by unit, every op named) above the busy
+    time per unit (same colours)."""
+    units = sorted(set(op_units) | set(unit_busy_s))
+    colours = {unit: colour(n) for n, unit in enumerate(units)}
     data: list[dict[str, Any]] = []
     for unit in sorted(set(op_units)):
         data.append(
             {
                 "type": "bar",
+                "orientation": "h",
                 "name": unit,
-                "x": [n for n, u in zip(op_names, op_units, strict=True) if u == unit],
-                "y": [t * 1e6 for t, u in zip(op_times_s, op_units, strict=True) if u == unit],
+                "legendgroup": unit,
+                "y": [n for n, u in zip(op_names, op_units, strict=True) if u == unit],
+                "x": [t * 1e6 for t, u in zip(op_times_s, op_units, strict=True) if u == unit],
+                "marker": {"color": colours[unit]},
                 "xaxis": "x",
                 "yaxis": "y",
+                "hovertemplate": "%{y}: %{x:.4g} us<extra>" + unit + "</extra>",
             }
         )
     data.append(
         {
             "type": "bar",
+            "orientation": "h",
             "name": "busy per unit",
-            "x": list(unit_busy_s),
-            "y": [t * 1e6 for t in unit_busy_s.values()],
+            "y": list(unit_busy_s),
+            "x": [t * 1e6 for t in unit_busy_s.values()],
+            "marker": {"color": [colours[u] for u in unit_busy_s]},
             "xaxis": "x2",
             "yaxis": "y2",
             "showlegend": False,
+            "hovertemplate": "%{y}: busy %{x:.4g} us per layer<extra></extra>",
         }
     )
+    # Each panel gets a share of the height proportional to its rows (every op name shown), with room
+    # between them for the upper panel's axis title.
+    ops, busy = len(op_names), max(1, len(unit_busy_s))
+    plot_px = BAR_ROW_PX * (ops + busy) + 80.0
+    height = max(int(plot_px) + 140, height_for(legend=len(units)))
+    lower = busy * BAR_ROW_PX / plot_px
     layout = {
         "title": {"text": "Time of one decode layer: per op and per unit"},
-        "grid": {"rows": 1, "columns": 2, "pattern": "independent"},
-        "xaxis": {"title": {"text": "op"}},
-        "yaxis": {"title": {"text": "time (us)"}},
-        "xaxis2": {"title": {"text": "unit"}},
-        "yaxis2": {"title": {"text": "busy time per layer (us)"}},
-        "barmode": "group",
+        "xaxis": {"title": {"text": "time per op (us)"}, "anchor": "y"},
+        "yaxis": {
+            "title": {"text": "op"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": list(dict.fromkeys(op_names)),
+            "autorange": "reversed",
+            "domain": [lower + 80.0 / plot_px, 1.0],
+            "dtick": 1,
+        },
+        "xaxis2": {"title": {"text": "busy time per layer (us)"}, "anchor": "y2"},
+        "yaxis2": {"title": {"text": "unit"}, "type": "category", "domain": [0.0, lower], "anchor": "x2"},
+        "barmode": "relative",
+        "height": height,
+        "legend": {"title": {"text": "unit"}},
     }
     return {"data": data, "layout": layout}
 
@@ -121,21 +166,27 @@ def roofline(
     ridge = peak_flops_per_s / bandwidth_bytes_per_s
     xs = [low, ridge, high]
     roof = [min(peak_flops_per_s, x * bandwidth_bytes_per_s) / 1e12 for x in xs]
-    data = [
-        {"type": "scatter", "mode": "lines", "name": "roof", "x": xs, "y": roof},
-        {
-            "type": "scatter",
-            "mode": "markers+text",
-            "name": "ops",
-            "x": list(intensity_flop_per_byte),
-            "y": [f / 1e12 for f in achieved_flops_per_s],
-            "text": list(op_names),
-            "textposition": "top center",
-        },
+    # One trace per op (its own colour and marker, named in the legend): labels written next to the
+    # points overprinted each other where ops share an intensity.
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "name": "roof", "x": xs, "y": roof, "line": {"color": "#3C4650"}}
     ]
+    for n, (name, x, f) in enumerate(zip(op_names, intensity_flop_per_byte, achieved_flops_per_s, strict=True)):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": name,
+                "x": [x],
+                "y": [f / 1e12],
+                "marker": {"color": colour(n), "symbol": SYMBOLS[n % len(SYMBOLS)], "size": 10},
+                "hovertemplate": f"{name}<br>" + "%{x:.3g} FLOP/byte, %{y:.3g} TFLOP/s<extra></extra>",
+            }
+        )
     layout = {
         "title": {"text": "Roofline: ops of one decode layer"},
         "xaxis": {"title": {"text": "arithmetic intensity (FLOP/byte)"}, "type": "log"},
         "yaxis": {"title": {"text": "achieved TFLOP/s"}, "type": "log"},
+        "height": height_for(legend=legend_entries(data)),
     }
     return {"data": data, "layout": layout}

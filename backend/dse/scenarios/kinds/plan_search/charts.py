@@ -7,6 +7,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dse.scenarios.shared.palette import CONTEXT, PALETTE, height_for, legend_entries, paint
+
 GIB = 2.0**30
 #: Plotly's named "Viridis" colour scale as its validator expands it (the traces skip the validator).
 PLOTLY_VIRIDIS = [list(pair) for pair in go.scatter.Marker(colorscale="Viridis").to_plotly_json()["colorscale"]]
@@ -39,7 +41,7 @@ def pareto_chart(
                 "x": [float(t) for t in cloud_time_s],
                 "y": [m / GIB for m in cloud_memory_bytes],
                 "mode": "markers",
-                "marker": {"color": "#BBBBBB", "size": 4, "opacity": 0.5},
+                "marker": {"color": CONTEXT, "size": 4, "opacity": 0.5},
                 "customdata": list(cloud_gpus),
                 "hovertemplate": "%{x:.3g} s, %{y:.1f} GiB, %{customdata} GPUs<extra></extra>",
                 "type": "scatter",
@@ -55,7 +57,7 @@ def pareto_chart(
                 "color": list(gpus),
                 "colorscale": PLOTLY_VIRIDIS,
                 "size": 9,
-                "colorbar": {"title": {"text": "GPUs"}},
+                "colorbar": {"title": {"text": "GPUs"}, "x": 1.02, "xanchor": "left"},
                 "showscale": True,
             },
             "text": list(hover),
@@ -69,7 +71,7 @@ def pareto_chart(
             "x": [float(t) for t in top_time_s],
             "y": [m / GIB for m in top_memory_bytes],
             "mode": "markers",
-            "marker": {"symbol": "circle-open", "size": 15, "color": "#E45756", "line": {"width": 2}},
+            "marker": {"symbol": "circle-open", "size": 15, "color": PALETTE[3], "line": {"width": 2}},
             "text": list(top_hover),
             "hovertemplate": "%{text}<extra></extra>",
             "type": "scatter",
@@ -82,6 +84,10 @@ def pareto_chart(
         xaxis_title="iteration time (s)",
         yaxis_title="peak memory per GPU (GiB)",
         xaxis_type="log",
+        # The legend below the plot, so it never sits on the colour bar.
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.3, "yanchor": "top"},
+        margin={"b": 110},
+        height=480,
     )
     figure: dict[str, Any] = fig.to_plotly_json()
     figure["data"] = traces
@@ -97,15 +103,23 @@ def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, 
         barmode="stack",
         title="Iteration time of the top plans, by component",
         xaxis_title="time (s)",
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "title": {"text": "plan"}},
     )
     figure: dict[str, Any] = fig.to_plotly_json()
+    figure["data"] = paint(figure["data"])
+    figure["layout"]["height"] = height_for(rows=len(labels), legend=legend_entries(figure["data"]))
     return figure
 
 
 def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
     """Bar chart of candidates refused per first reason (they add up to the refused candidates)."""
-    fig = go.Figure(go.Bar(x=list(counts), y=list(reasons), orientation="h"))
-    fig.update_layout(title="Candidates refused, by first reason", xaxis_title="plans", xaxis_type="log")
+    fig = go.Figure(go.Bar(x=list(counts), y=list(reasons), orientation="h", marker_color=PALETTE[0], name="refused"))
+    fig.update_layout(
+        title="Candidates refused, by first reason",
+        xaxis_title="candidate plans refused (log scale)",
+        xaxis_type="log",
+        yaxis_title="first reason",
+        height=height_for(rows=len(reasons)),
+    )
     figure: dict[str, Any] = fig.to_plotly_json()
     return figure

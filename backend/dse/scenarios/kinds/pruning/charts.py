@@ -8,6 +8,7 @@ from typing import Any
 from dse.engines import pruning as eng
 from dse.scenarios.base import Chart
 from dse.scenarios.kinds.pruning.studies import CATEGORY_INDEX, MAC_CATEGORY_LABELS, SHOWN_CATEGORIES
+from dse.scenarios.shared.palette import height_for, legend_entries, paint
 
 
 def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
@@ -15,7 +16,6 @@ def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, A
         "title": {"text": title},
         "xaxis": {"title": {"text": x_title}},
         "yaxis": {"title": {"text": y_title}},
-        "legend": {"orientation": "h"},
     }
     layout.update(extra)
     return layout
@@ -24,12 +24,27 @@ def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, A
 def stacked_macs_figure(
     *, title: str, x_labels: Sequence[str], x_title: str, gmacs_by_category: dict[str, Sequence[float]]
 ) -> dict[str, Any]:
-    """Stacked bars of GMACs per x (a block or a code), one trace per MAC category."""
-    data = [
-        {"type": "bar", "name": MAC_CATEGORY_LABELS.get(key, key), "x": list(x_labels), "y": [float(v) for v in values]}
+    """Stacked horizontal bars of GMACs per block or code (one row each, every label shown), one trace
+    per MAC category."""
+    data = paint(
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": MAC_CATEGORY_LABELS.get(key, key),
+            "y": list(x_labels),
+            "x": [float(v) for v in values],
+        }
         for key, values in gmacs_by_category.items()
-    ]
-    return {"data": data, "layout": _layout(title, x_title, "GMACs per denoising step (batch 1)", barmode="stack")}
+    )
+    layout = _layout(
+        title,
+        "GMACs per denoising step (batch 1)",
+        x_title,
+        barmode="stack",
+        height=height_for(rows=len(x_labels), legend=legend_entries(data)),
+    )
+    layout["yaxis"].update({"type": "category", "autorange": "reversed", "dtick": 1})
+    return {"data": data, "layout": layout}
 
 
 def routing_heatmap(
@@ -45,28 +60,39 @@ def routing_heatmap(
             "zmin": 0.0,
             "zmax": 1.0,
             "colorscale": "Blues",
-            "colorbar": {"title": {"text": "share of category"}},
+            "colorbar": {"title": {"text": "share of category", "side": "right"}},
         }
     ]
-    return {
-        "data": data,
-        "layout": _layout("Prompt-to-code assignment (Sinkhorn plan)", "code (R_k)", "prompt category"),
-    }
+    # Code labels are long ("thin high-res (R=0.77)"): written upright, every one, with the room they need.
+    longest = max((len(c) for c in code_labels), default=0)
+    upright = len(code_labels) > 4 or longest > 12
+    layout = _layout(
+        "Prompt-to-code assignment (Sinkhorn plan)",
+        "code (R_k)",
+        "prompt category",
+        height=height_for(rows=len(category_names)) + (7 * longest if upright else 0),
+    )
+    layout["xaxis"].update({"type": "category", "tickangle": -90 if upright else 0, "dtick": 1})
+    layout["yaxis"]["type"] = "category"
+    return {"data": data, "layout": layout}
 
 
 def throughput_figure(*, batch_sizes: Sequence[float], images_per_s: dict[str, Sequence[float]]) -> dict[str, Any]:
     """Images/s vs batch size, one line per serving strategy."""
-    data = [
-        {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": name,
-            "x": [float(b) for b in batch_sizes],
-            "y": [float(v) for v in values],
-        }
-        for name, values in images_per_s.items()
-    ]
-    layout = _layout("Throughput vs batch size", "prompts per batch", "images / s")
+    data = paint(
+        (
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": name,
+                "x": [float(b) for b in batch_sizes],
+                "y": [float(v) for v in values],
+            }
+            for name, values in images_per_s.items()
+        ),
+        lines=True,
+    )
+    layout = _layout("Throughput vs batch size", "prompts per batch", "images/s")
     layout["xaxis"]["type"] = "log"
     return {"data": data, "layout": layout}
 

@@ -9,13 +9,14 @@ import numpy as np
 
 from dse.scenarios.base import Chart
 from dse.scenarios.kinds.rl_scaling.studies import MinibatchGrid
+from dse.scenarios.shared.palette import height_for, paint
 
 
 def samples_per_s_vs_minibatch(
     *, minibatch_samples: Sequence[float], samples_per_s_by_gpus: Mapping[int, Sequence[float | None]], current: float
 ) -> dict[str, Any]:
     """Samples/s against the total minibatch, one line per GPU count; the current minibatch marked."""
-    data = [
+    data = paint(
         {
             "type": "scatter",
             "mode": "lines+markers",
@@ -25,13 +26,14 @@ def samples_per_s_vs_minibatch(
             "hovertemplate": "minibatch %{x}<br>%{y:.0f} samples/s<extra>" + f"{gpus} GPUs</extra>",
         }
         for gpus, values in samples_per_s_by_gpus.items()
-    ]
+    )
     return {
         "data": data,
         "layout": {
             "title": {"text": "PPO samples/s vs minibatch size"},
             "xaxis": {"title": {"text": "minibatch (samples, all GPUs)"}, "type": "log"},
             "yaxis": {"title": {"text": "samples/s"}, "rangemode": "tozero"},
+            "height": height_for(legend=len(data)),
             "shapes": [
                 {
                     "type": "line",
@@ -49,23 +51,25 @@ def samples_per_s_vs_minibatch(
 
 def iteration_time_split(*, parts_s: Mapping[str, float]) -> dict[str, Any]:
     """One stacked horizontal bar: where a PPO iteration's seconds go."""
+    data = paint(
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": name,
+            "y": ["iteration"],
+            "x": [float(seconds)],
+            "hovertemplate": f"{name}: " + "%{x:.3f} s<extra></extra>",
+        }
+        for name, seconds in parts_s.items()
+    )
     return {
-        "data": [
-            {
-                "type": "bar",
-                "orientation": "h",
-                "name": name,
-                "y": ["iteration"],
-                "x": [float(seconds)],
-                "hovertemplate": f"{name}: " + "%{x:.3f} s<extra></extra>",
-            }
-            for name, seconds in parts_s.items()
-        ],
+        "data": data,
         "layout": {
             "title": {"text": "Time split of one PPO iteration"},
             "barmode": "stack",
-            "xaxis": {"title": {"text": "seconds"}},
+            "xaxis": {"title": {"text": "time per iteration (s)"}},
             "showlegend": True,
+            "height": height_for(legend=len(data), base=340),
         },
     }
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dse.scenarios.base import Chart
+from dse.scenarios.shared.palette import PALETTE, height_for, paint
 
 
 def _marks(baseline_batch: float, pres_batch: float) -> list[dict[str, Any]]:
@@ -36,12 +37,17 @@ def _by_dataset(
     baseline: float,
     pres: float,
 ) -> dict[str, Any]:
-    return {
-        "data": [
+    data = paint(
+        (
             {"type": "scatter", "mode": "lines", "name": name, "x": list(batches), "y": [float(v) for v in values]}
             for name, values in series.items()
-        ],
+        ),
+        lines=True,
+    )
+    return {
+        "data": data,
         "layout": {
+            "height": height_for(legend=len(data)),
             "title": {"text": title},
             "xaxis": {"title": {"text": "temporal batch (events)"}, "type": "log"},
             "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
@@ -55,8 +61,17 @@ def _by_dataset(
                     "text": "baseline",
                     "showarrow": False,
                     "xanchor": "right",
+                    "yanchor": "top",
                 },
-                {"x": math.log10(pres), "y": 1, "yref": "paper", "text": "PRES", "showarrow": False, "xanchor": "left"},
+                {
+                    "x": math.log10(pres),
+                    "y": 1,
+                    "yref": "paper",
+                    "text": "PRES",
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                },
             ],
         },
     }
@@ -105,7 +120,7 @@ def discontinuity_vs_batch(
                 "x1": 1,
                 "y0": threshold,
                 "y1": threshold,
-                "line": {"color": "#E45756", "width": 1},
+                "line": {"color": PALETTE[3], "width": 1},
             }
         )
         layout["annotations"].append(
@@ -128,7 +143,7 @@ def discontinuity_vs_batch(
                 "yref": "paper",
                 "y0": 0,
                 "y1": 1,
-                "line": {"color": "#E45756", "dash": "dashdot", "width": 1},
+                "line": {"color": PALETTE[3], "dash": "dashdot", "width": 1},
             }
         )
     return figure

@@ -9,17 +9,27 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dse.scenarios.shared.palette import DASHES, PALETTE, SYMBOLS, height_for, legend_entries, paint
+
 GIB = 2.0**30
 
-#: One colour per timeline operation, stable across charts.
+#: One colour per timeline operation, stable across charts (the bubble is idle time: grey).
 TIMELINE_COLOURS: dict[str, str] = {
-    "forward": "#4C78A8",
-    "backward": "#F58518",
-    "send": "#54A24B",
-    "bubble": "#D3D3D3",
-    "data_parallel": "#B279A2",
-    "optimizer": "#9D755D",
+    "forward": PALETTE[0],
+    "backward": PALETTE[1],
+    "send": PALETTE[2],
+    "bubble": PALETTE[9],
+    "data_parallel": PALETTE[4],
+    "optimizer": PALETTE[8],
 }
+
+
+def _finish(fig: go.Figure, *, rows: int = 0, base: int = 360) -> dict[str, Any]:
+    """The figure as a dict with one palette colour per series and the height its bars and legend need."""
+    figure: dict[str, Any] = fig.to_plotly_json()
+    figure["data"] = paint(figure["data"])
+    figure["layout"]["height"] = height_for(rows=rows, legend=legend_entries(figure["data"]), base=base)
+    return figure
 
 
 def memory_breakdown_chart(components: Sequence[tuple[str, float]], capacity_bytes: float) -> dict[str, Any]:
@@ -28,9 +38,8 @@ def memory_breakdown_chart(components: Sequence[tuple[str, float]], capacity_byt
     for label, value in components:
         fig.add_trace(go.Bar(name=label, x=["per GPU (peak stage)"], y=[value / GIB]))
     fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", annotation_text="GPU memory")
-    fig.update_layout(barmode="stack", yaxis_title="memory (GiB)", title="Memory per GPU")
-    figure: dict[str, Any] = fig.to_plotly_json()
-    return figure
+    fig.update_layout(barmode="stack", yaxis_title="memory per GPU (GiB)", title="Memory per GPU")
+    return _finish(fig)
 
 
 def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, Any]:
@@ -39,8 +48,7 @@ def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, A
     for label, value in components:
         fig.add_trace(go.Bar(name=label, y=["iteration"], x=[value], orientation="h"))
     fig.update_layout(barmode="stack", xaxis_title="time (s)", title="Where one iteration's time goes")
-    figure: dict[str, Any] = fig.to_plotly_json()
-    return figure
+    return _finish(fig, base=300)
 
 
 def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
@@ -72,19 +80,19 @@ def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
         barmode="overlay",
         title="One iteration, per pipeline stage and micro-batch",
         xaxis_title="time (s)",
-        yaxis={"categoryorder": "array", "categoryarray": [f"stage {i}" for i in reversed(range(stages))]},
+        yaxis={
+            "title": {"text": "pipeline stage"},
+            "categoryorder": "array",
+            "categoryarray": [f"stage {i}" for i in reversed(range(stages))],
+        },
     )
-    figure: dict[str, Any] = fig.to_plotly_json()
-    return figure
+    return _finish(fig, rows=stages)
 
 
-#: One colour per sequence-parallel variant, stable across charts.
-SEQUENCE_PARALLEL_COLOURS: dict[str, str] = {
-    "none": "#4C78A8",
-    "megatron": "#F58518",
-    "ring": "#54A24B",
-    "ulysses": "#E45756",
-}
+#: One colour, dash and marker per sequence-parallel variant, stable across charts (lines that lie on each
+#: other stay visible).
+SEQUENCE_PARALLEL_VARIANTS = ("none", "megatron", "ring", "ulysses")
+SEQUENCE_PARALLEL_COLOURS: dict[str, str] = {v: PALETTE[i] for i, v in enumerate(SEQUENCE_PARALLEL_VARIANTS)}
 
 
 def sequence_parallel_chart(
@@ -96,23 +104,27 @@ def sequence_parallel_chart(
 ) -> dict[str, Any]:
     """Four panels over sequence length, one line per sequence-parallel variant: bytes sent per layer
     (sequence-parallel + TP collectives), collective time per iteration, activations and peak
-    memory per GPU (with the GPU's capacity), and iteration time. Gaps: invalid plans."""
-    fig = make_subplots(
-        rows=2,
-        cols=2,
-        subplot_titles=(
-            "bytes sent per layer per micro-batch (MiB)",
-            "collectives per iteration (s)",
-            "peak memory per GPU (GiB)",
-            "iteration time (s)",
-        ),
+    memory per GPU (with the GPU's capacity), and iteration time. Gaps: invalid plans. Each panel has
+    its own axis titles; the chart is tall enough for four panels."""
+    y_titles = (
+        "sent per layer and micro-batch (MiB)",
+        "collectives per iteration (s)",
+        "peak memory per GPU (GiB)",
+        "iteration time (s)",
     )
-    for variant, values in series.items():
-        colour = SEQUENCE_PARALLEL_COLOURS.get(variant)
+    fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.2, vertical_spacing=0.2)
+    for index, (variant, values) in enumerate(series.items()):
+        k = SEQUENCE_PARALLEL_VARIANTS.index(variant) if variant in SEQUENCE_PARALLEL_VARIANTS else index
+        colour = SEQUENCE_PARALLEL_COLOURS.get(variant, PALETTE[k % len(PALETTE)])
         sent = [(a + b) / 2.0**20 for a, b in zip(values["sp_bytes"], values["tp_bytes"], strict=True)]
         comm = [a + b for a, b in zip(values["sp_time"], values["tp_time"], strict=True)]
         memory = [m / GIB for m in values["memory_bytes"]]
         panels = ((sent, 1, 1), (comm, 1, 2), (memory, 2, 1), (list(values["iteration_s"]), 2, 2))
+        # A plan that does not fit in GPU memory: a hollow marker, said on hover.
+        fits = [m is not None and m == m and m <= capacity_bytes / GIB for m in memory]
+        symbol = SYMBOLS[k % len(SYMBOLS)]
+        symbols = [symbol if f else f"{symbol}-open" for f in fits]
+        notes = ["" if f else "<br>does not fit in GPU memory" for f in fits]
         for n, (ys, row, col) in enumerate(panels):
             fig.add_trace(
                 go.Scatter(
@@ -122,7 +134,11 @@ def sequence_parallel_chart(
                     name=variant,
                     legendgroup=variant,
                     showlegend=n == 0,
-                    line={"color": colour},
+                    # Wider lines and bigger markers first: a line lying on another still shows around it.
+                    line={"color": colour, "dash": DASHES[k % len(DASHES)], "width": max(1.5, 4.0 - k)},
+                    marker={"color": colour, "symbol": symbols, "size": max(5, 12 - 2 * k)},
+                    text=notes,
+                    hovertemplate=f"{variant}: " + "%{y:.4g} at %{x} tokens%{text}<extra></extra>",
                 ),
                 row=row,
                 col=col,
@@ -139,10 +155,9 @@ def sequence_parallel_chart(
         xanchor="right",
         yanchor="bottom",
     )
-    for row in (1, 2):
-        for col in (1, 2):
-            fig.update_xaxes(type="log", title_text="sequence length (tokens)", row=row, col=col)
-            fig.update_yaxes(type="log", row=row, col=col)
-    fig.update_layout(title=title)
+    for n, (row, col) in enumerate(((1, 1), (1, 2), (2, 1), (2, 2))):
+        fig.update_xaxes(type="log", title_text="sequence length (tokens)", row=row, col=col)
+        fig.update_yaxes(type="log", title_text=y_titles[n], row=row, col=col)
+    fig.update_layout(title=title, height=720)
     figure: dict[str, Any] = fig.to_plotly_json()
     return figure

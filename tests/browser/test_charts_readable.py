@@ -1,0 +1,184 @@
+"""Every chart can be read (issue 18): on every example of every kind, on the compare page and in the
+HTML report, no two text boxes of a chart overlap (title, axis titles, tick labels of categorical axes,
+legend entries, annotations), none sticks out of its chart, and no two series of a chart share a colour.
+
+The checks run on the SVG Plotly rendered in headless Chromium (bounding boxes of the text elements).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+#: In the page: for every rendered chart (a div Plotly drew into), the text boxes that overlap, the ones
+#: outside the chart and the series that share a colour. Boxes may touch (1 px slack).
+CHECK_CHARTS = r"""
+(root) => {
+  const SLACK = 1;
+  const problems = [];
+  const plots = [...document.querySelectorAll(root)].filter((d) => d._fullLayout && d.querySelector(".main-svg"));
+  for (const div of plots) {
+    const name = div.dataset.figure || div.closest("[data-figure]")?.dataset.figure || div.id || "chart";
+    const layout = div._fullLayout;
+    const boxes = [];
+    const add = (el, what) => {
+      const r = el.getBoundingClientRect();
+      if (r.width < 0.5 || r.height < 0.5 || !el.textContent.trim()) return;
+      boxes.push({ what: `${what} "${el.textContent.trim().slice(0, 40)}"`, r });
+    };
+    div.querySelectorAll("text.gtitle").forEach((el) => add(el, "title"));
+    const axisTitles = "g[class^='g-x'][class$='title'] text, g[class^='g-y'][class$='title'] text";
+    div.querySelectorAll(axisTitles).forEach((el) => add(el, "axis title"));
+    div.querySelectorAll(".legendtext").forEach((el) => add(el, "legend"));
+    div.querySelectorAll("g.annotation text.annotation-text").forEach((el) => add(el, "annotation"));
+    div.querySelectorAll("g.colorbar .cbtitle text").forEach((el) => add(el, "colour bar title"));
+    for (const key of Object.keys(layout)) {
+      const m = /^([xy])axis(\d*)$/.exec(key);
+      if (!m || layout[key].type !== "category" || layout[key].visible === false) continue;
+      const id = m[1] + (m[2] || "");
+      div.querySelectorAll(`g.${id}tick text`).forEach((el) => add(el, `${id} tick`));
+    }
+    // unique boxes (Plotly may draw a title twice while it lays out)
+    const seen = new Set();
+    const unique = boxes.filter((b) => {
+      const k = `${b.what}|${Math.round(b.r.left)}|${Math.round(b.r.top)}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    const frame = div.querySelector(".main-svg").getBoundingClientRect();
+    for (const b of unique) {
+      const out = b.r.left < frame.left - SLACK || b.r.right > frame.right + SLACK;
+      if (out || b.r.top < frame.top - SLACK || b.r.bottom > frame.bottom + SLACK)
+        problems.push(`${name}: ${b.what} sticks out of the chart`);
+    }
+    for (let i = 0; i < unique.length; i++)
+      for (let j = i + 1; j < unique.length; j++) {
+        const a = unique[i].r, b = unique[j].r;
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > SLACK && h > SLACK) problems.push(`${name}: ${unique[i].what} overlaps ${unique[j].what}`);
+      }
+    // one colour per series: a series is a legend group (or a trace); array colours (colour scales) do not count
+    const styles = new Map();
+    for (const t of div._fullData) {
+      if (t.visible !== true || t.type === "heatmap") continue;
+      const colour = (t.type === "bar" ? t.marker?.color : t.line?.color ?? t.marker?.color) ?? t.marker?.color;
+      if (typeof colour !== "string") continue;
+      const style = `${colour.toLowerCase()}|${t.line?.dash ?? ""}|${t.marker?.symbol ?? ""}`;
+      const series = t.legendgroup || t.name || String(t.index);
+      if (styles.has(style) && styles.get(style) !== series)
+        problems.push(`${name}: "${styles.get(style)}" and "${series}" share the colour ${colour}`);
+      else styles.set(style, series);
+    }
+  }
+  return { count: plots.length, problems };
+}
+"""
+
+
+def _check(page, root: str) -> dict:
+    # Let Plotly finish its layout passes (automargin redraws once more).
+    page.wait_for_timeout(400)
+    return page.evaluate(CHECK_CHARTS, root)
+
+
+def _doc_url(server: str, doc: dict) -> str:
+    text = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+    return f"{server}/k/{doc['kind']}?doc={text}"
+
+
+def test_every_chart_of_every_example_is_readable(live_server, page):
+    examples = httpx.get(f"{live_server}/api/v1/examples").json()
+    problems: list[str] = []
+    shot: set[str] = set()
+    for doc in examples:
+        page.goto(_doc_url(live_server, doc))
+        page.wait_for_selector("#metrics [data-metric] .value", timeout=60_000)
+        page.wait_for_selector("#figures .figure .main-svg", timeout=60_000)
+        if doc["kind"] == "plan_search":
+            page.wait_for_function("() => !document.querySelector('.layout.stale')", timeout=120_000)
+        found = _check(page, "#figures .figure")
+        assert found["count"] > 0, doc["name"]
+        problems += [f"{doc['kind']} / {doc['name']}: {p}" for p in found["problems"]]
+        if doc["kind"] not in shot:
+            shot.add(doc["kind"])
+            screenshot(page, f"charts-{doc['kind']}")
+    assert not problems, "\n".join(problems)
+    assert not page.console_errors, page.console_errors
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_compare_charts_are_readable(live_server, page, count):
+    examples = httpx.get(f"{live_server}/api/v1/examples").json()
+    kinds = sorted({d["kind"] for d in examples})
+    problems: list[str] = []
+    for kind in kinds:
+        mine = [d for d in examples if d["kind"] == kind]
+        docs = [mine[i % len(mine)] for i in range(count)]
+        # Same example twice: a second copy with a changed name (compare wants distinct scenarios).
+        docs = [{**d, "name": f"{d['name']} #{i + 1}"} for i, d in enumerate(docs)]
+        ids = [httpx.post(f"{live_server}/api/v1/scenarios", json=d, timeout=120).json()["id"] for d in docs]
+        page.goto(f"{live_server}/compare?ids={','.join(ids)}")
+        page.wait_for_selector("#metric-deltas", timeout=120_000)
+        page.wait_for_selector("#comparison .figures .main-svg", timeout=60_000)
+        found = _check(page, "#comparison .figure")
+        problems += [f"compare {kind} x{count}: {p}" for p in found["problems"]]
+        # Every overlaid chart's plot area is big enough to read.
+        small = page.evaluate(
+            "() => [...document.querySelectorAll('#comparison .figure')].filter((d) => d._fullLayout)"
+            ".filter((d) => d._fullLayout._size.h < 200 || d._fullLayout._size.w < 250)"
+            ".map((d) => (d.dataset.figure || d.closest('[data-figure]')?.dataset.figure) + ' '"
+            " + Math.round(d._fullLayout._size.w) + 'x' + Math.round(d._fullLayout._size.h))"
+        )
+        problems += [f"compare {kind} x{count}: plot area too small: {s}" for s in small]
+        if count == 2:
+            screenshot(page, f"compare-{kind}")
+    assert not problems, "\n".join(problems)
+    assert not page.console_errors, page.console_errors
+
+
+def test_report_charts_are_readable(live_server, page):
+    examples = httpx.get(f"{live_server}/api/v1/examples").json()
+    problems: list[str] = []
+    for doc in {d["kind"]: d for d in reversed(examples)}.values():
+        scenario_id = httpx.post(f"{live_server}/api/v1/scenarios", json=doc, timeout=120).json()["id"]
+        html = httpx.get(f"{live_server}/api/v1/scenarios/{scenario_id}/report.html", timeout=120).text
+        page.set_content(html)
+        page.wait_for_selector(".main-svg", timeout=60_000)
+        found = _check(page, "[id^='figure-']")
+        problems += [f"report {doc['kind']}: {p}" for p in found["problems"]]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_plan_that_does_not_fit_says_so_on_cards_and_in_a_sweep(live_server, page):
+    examples = httpx.get(f"{live_server}/api/v1/examples").json()
+    doc = next(d for d in examples if d["kind"] == "training")
+    doc = {**doc, "inputs": {**doc["inputs"], "recompute": "none", "sequence_length_tokens": 32768}}
+    assert httpx.post(f"{live_server}/api/v1/evaluate", json=doc, timeout=120).json()["feasible"] is False
+    page.goto(_doc_url(live_server, doc))
+    page.wait_for_selector("#metrics [data-metric] .value", timeout=60_000)
+    cards = page.locator("#metrics [data-metric]:visible")
+    assert cards.count() > 0
+    assert page.locator("#metrics [data-metric]:visible .fit-badge").count() == cards.count()
+    assert page.locator(".fit-badge").first.inner_text() == "does not fit"
+    # A sweep over the sequence length: the points that do not fit are their own hollow grey trace.
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "sequence_length_tokens")
+    page.fill("#sweep-values-0", "1024,2048,4096,8192,16384,32768")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
+    traces = page.evaluate(
+        "() => document.querySelector('#sweep-out .figure').data.map(t => [t.name, t.marker && t.marker.symbol])"
+    )
+    assert ["does not fit", "circle-open"] in traces, traces
+    assert "do not fit" in page.locator("#sweep-caption").inner_text()
+    screenshot(page, "does-not-fit")
+    assert not page.console_errors, page.console_errors
