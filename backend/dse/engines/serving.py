@@ -267,6 +267,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     peak_kv = 0
     iterations = 0
     rec = _Recorder()
+    hold_admission = False
 
     def finish_step(dt: float, k: int, b: int, p: int, t_dec: float, t_pre: float) -> None:
         nonlocal t, busy, prefill_busy, in_system_area, kv_area, peak_kv, iterations
@@ -286,7 +287,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             next_arrival += 1
         # admission (FCFS): blocks for the prompt, a free running slot; without chunking, prompts up to the budget
         admitted_tokens = 0
-        while waiting and len(running) < max_running:
+        while waiting and len(running) < max_running and not hold_admission:
             r = waiting[0]
             need = _blocks_of(int(prefill_len[r]))
             if used_blocks + need > capacity:
@@ -324,6 +325,13 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         if b:
             grow = int((_blocks(kv_tokens[decode_now] + 1) - _blocks(kv_tokens[decode_now])).sum())
             if used_blocks + grow > capacity:
+                if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
+                    gone_id = running.pop()
+                    used_blocks -= _blocks_of(int(kv_tokens[gone_id]))
+                    kv_tokens[gone_id] = 0
+                    done += 1
+                    continue
+                hold_admission = True  # no re-admission before the next iteration runs (no livelock)
                 victim = running.pop()
                 used_blocks -= _blocks_of(int(kv_tokens[victim]))
                 prefill_len[victim] = prompt[victim] + generated[victim]
@@ -358,6 +366,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             used_blocks += int(_blocks(kv_tokens[decode_now]).sum()) - old
             generated[decode_now] += k
         finish_step(dt, k, b, p_tokens, t_dec, t_pre)
+        hold_admission = False
         if p_tokens:
             prefill_left[run] = left - chunk
             completed = run[(left > 0) & (left - chunk == 0)]
