@@ -40,6 +40,7 @@ FloatArray = NDArray[np.float64]
 
 #: Tokens per KV-cache block (vLLM's default block size).
 BLOCK_TOKENS = 16
+BLOCK_SHIFT = 4
 #: Ops priced per decode request / per prefill chunk (attention); the rest are priced over all tokens.
 ATTENTION_OPS: tuple[str, ...] = ("score", "softmax", "context")
 
@@ -216,8 +217,8 @@ class SimulationResult:
 
 
 def _blocks(tokens: NDArray[np.int64]) -> NDArray[np.int64]:
-    """KV blocks that hold each count of tokens."""
-    return -(-tokens // BLOCK_TOKENS)
+    """KV blocks that hold each count of tokens (a shift: BLOCK_TOKENS is 2**BLOCK_SHIFT)."""
+    return (tokens + (BLOCK_TOKENS - 1)) >> BLOCK_SHIFT
 
 
 def _blocks_of(tokens: int) -> int:
@@ -268,6 +269,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     iterations = 0
     rec = _Recorder()
     hold_admission = False
+    n_prefilling = 0  # running requests with prompt tokens still to compute
+    run_cache: NDArray[np.int64] | None = None  # `running` as an array (rebuilt when it changes)
 
     def finish_step(dt: float, k: int, b: int, p: int, t_dec: float, t_pre: float) -> None:
         nonlocal t, busy, prefill_busy, in_system_area, kv_area, peak_kv, iterations
@@ -296,6 +299,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 break
             waiting.popleft()
             running.append(r)
+            n_prefilling += 1
+            run_cache = None
             kv_tokens[r] = prefill_len[r]
             used_blocks += need
             admitted_tokens += int(prefill_left[r])
@@ -308,17 +313,21 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 rec.add(t, idle, 0, 0, 0, len(waiting), used_blocks)
                 t = float(arrival[next_arrival])
             continue
-        run = np.asarray(running, dtype=np.int64)
-        left = prefill_left[run]
-        prefilling = left > 0
-        dec = run[~prefilling]
-        # prefill chunks (in admission order)
-        if config.chunked_prefill:
-            room = max(budget - len(dec), 0)
-            chunk = np.minimum(left, np.maximum(room - (np.cumsum(left) - left), 0))
+        if run_cache is None:
+            run_cache = np.asarray(running, dtype=np.int64)
+        run = run_cache
+        if n_prefilling:
+            left = prefill_left[run]
+            dec = run[left == 0]
+            # prefill chunks (in admission order)
+            if config.chunked_prefill:
+                room = max(budget - len(dec), 0)
+                chunk = np.minimum(left, np.maximum(room - (np.cumsum(left) - left), 0))
+            else:
+                chunk = left.copy()
+            p_tokens = int(chunk.sum())
         else:
-            chunk = left.copy()
-        p_tokens = int(chunk.sum())
+            dec, p_tokens = run, 0
         decode_now = dec if (config.chunked_prefill or p_tokens == 0) else dec[:0]
         b = len(decode_now)
         # KV blocks for the decode step: preempt the newest until they fit
@@ -327,12 +336,15 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             if used_blocks + grow > capacity:
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
                     gone_id = running.pop()
+                    run_cache = None
                     used_blocks -= _blocks_of(int(kv_tokens[gone_id]))
                     kv_tokens[gone_id] = 0
                     done += 1
                     continue
                 hold_admission = True  # no re-admission before the next iteration runs (no livelock)
                 victim = running.pop()
+                run_cache = None
+                n_prefilling -= int(prefill_left[victim] > 0)
                 used_blocks -= _blocks_of(int(kv_tokens[victim]))
                 prefill_len[victim] = prompt[victim] + generated[victim]
                 prefill_left[victim] = prefill_len[victim]
@@ -342,11 +354,12 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 continue
         ctx = float(kv_tokens[decode_now].sum()) / b if b else 1.0
         k = 1
+        first_done = 0
         if p_tokens == 0 and b:
             # a run of identical decode iterations: until a completion, an arrival that could be admitted,
             # or the free KV blocks (each iteration grows each request by one token)
             remaining = output[decode_now] - generated[decode_now]
-            k = int(remaining.min())
+            first_done = k = int(remaining.min())
             step0 = table.at(b, 0, ctx)
             # a waiting request is blocked by KV blocks, which only a completion frees; an arrival
             # matters when the queue is empty and a running slot is free
@@ -370,12 +383,18 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         if p_tokens:
             prefill_left[run] = left - chunk
             completed = run[(left > 0) & (left - chunk == 0)]
+            n_prefilling -= len(completed)
             fresh = completed[generated[completed] == 0]
             first[fresh] = t
             generated[completed] += 1
+            finished = run[(generated[run] >= output[run]) & (prefill_left[run] == 0)]
+        elif k >= first_done:
+            finished = decode_now[generated[decode_now] >= output[decode_now]]
+        else:
+            finished = decode_now[:0]
         # completions
-        finished = run[(generated[run] >= output[run]) & (prefill_left[run] == 0)]
         if len(finished):
+            run_cache = None
             finish[finished] = t
             first_missing = finished[np.isnan(first[finished])]
             first[first_missing] = t
