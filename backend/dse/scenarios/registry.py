@@ -15,6 +15,7 @@ BUILTIN_KINDS: tuple[str, ...] = (
     "rl_scaling",
     "temporal_batching",
     "pruning",
+    "serving",
 )
 
 KINDS: dict[str, ScenarioKind[Any, Any]] = {}

@@ -1,0 +1,228 @@
+"""Charts of the serving kind (Plotly figure dicts): latency CDFs, percentiles against the arrival rate
+(the rate search's simulations), the batch composition over time, and the queue and KV-cache use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dse.engines.serving import SimulationResult
+from dse.scenarios.base import Chart
+from dse.scenarios.kinds.serving.studies import Search
+
+#: One colour per series (Plotly's default qualitative palette).
+COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3")
+#: Most points a line carries (the timeline is thinned to it).
+MAX_POINTS = 2_000
+
+
+def _cdf(values: np.ndarray) -> tuple[list[float], list[float]]:
+    finite = np.sort(values[np.isfinite(values)])
+    if finite.size == 0:
+        return [], []
+    step = max(1, finite.size // MAX_POINTS)
+    x = finite[::step]
+    y = (np.arange(finite.size)[::step] + 1) / finite.size
+    return [float(v) for v in x], [float(v) for v in y]
+
+
+def latency_cdf(values: np.ndarray, *, name: str, slo_s: float, percentile: float, colour: str) -> dict[str, Any]:
+    x, y = _cdf(values)
+    return {
+        "data": [
+            {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y, "line": {"color": colour}},
+        ],
+        "layout": {
+            "title": {"text": f"{name}: cumulative distribution"},
+            "xaxis": {"title": {"text": f"{name} (s)"}, "type": "log"},
+            "yaxis": {"title": {"text": "share of requests"}, "range": [0, 1.02]},
+            "shapes": [
+                {"type": "line", "x0": slo_s, "x1": slo_s, "yref": "paper", "y0": 0, "y1": 1, "line": {"dash": "dash"}},
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": percentile / 100,
+                    "y1": percentile / 100,
+                    "line": {"dash": "dot"},
+                },
+            ],
+        },
+    }
+
+
+def percentiles_vs_rate(search: Search, *, ttft_slo_s: float, tpot_slo_s: float, percentile: float) -> dict[str, Any]:
+    evals = sorted(search.evaluations, key=lambda s: s.rate_per_s)
+    rates = [s.rate_per_s for s in evals]
+
+    def line(name: str, values: list[float], colour: str, axis: str, dash: str = "solid") -> dict[str, Any]:
+        return {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": name,
+            "x": rates,
+            "y": [v if np.isfinite(v) else None for v in values],
+            "line": {"color": colour, "dash": dash},
+            "yaxis": axis,
+        }
+
+    q = f"p{percentile:g}"
+    return {
+        "data": [
+            line(f"TTFT {q}", [s.ttft_at_slo_percentile_s for s in evals], COLOURS[0], "y"),
+            line("TTFT p50", [s.ttft_s["p50"] for s in evals], COLOURS[2], "y", "dot"),
+            line(f"TPOT {q}", [s.tpot_at_slo_percentile_s for s in evals], COLOURS[1], "y2"),
+            line("TPOT p50", [s.tpot_s["p50"] for s in evals], COLOURS[3], "y2", "dot"),
+        ],
+        "layout": {
+            "title": {"text": "Latency percentiles against the arrival rate (the rate search's simulations)"},
+            "xaxis": {"title": {"text": "arrival rate (requests/s, whole deployment)"}},
+            "yaxis": {"title": {"text": "TTFT (s)"}, "type": "log"},
+            "yaxis2": {"title": {"text": "TPOT (s)"}, "type": "log", "overlaying": "y", "side": "right"},
+            "shapes": [
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": ttft_slo_s,
+                    "y1": ttft_slo_s,
+                    "line": {"dash": "dash", "color": COLOURS[0]},
+                },
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "yref": "y2",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": tpot_slo_s,
+                    "y1": tpot_slo_s,
+                    "line": {"dash": "dash", "color": COLOURS[1]},
+                },
+            ]
+            + (
+                [
+                    {
+                        "type": "line",
+                        "x0": search.max_rate_per_s,
+                        "x1": search.max_rate_per_s,
+                        "yref": "paper",
+                        "y0": 0,
+                        "y1": 1,
+                        "line": {"dash": "dot", "color": "#444"},
+                    }
+                ]
+                if np.isfinite(search.max_rate_per_s) and search.max_rate_per_s > 0
+                else []
+            ),
+        },
+    }
+
+
+def _thin(sim: SimulationResult) -> np.ndarray:
+    n = len(sim.step_start_s)
+    return np.arange(0, n, max(1, n // MAX_POINTS))
+
+
+def batch_timeline(sim: SimulationResult) -> dict[str, Any]:
+    i = _thin(sim)
+    t = [float(v) for v in sim.step_start_s[i]]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": COLOURS[0]},
+                "name": "running decode requests",
+                "x": t,
+                "y": [float(v) for v in sim.step_decode_batch[i]],
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": COLOURS[1]},
+                "name": "prefill tokens per iteration",
+                "x": t,
+                "y": [float(v) for v in sim.step_prefill_tokens[i]],
+                "yaxis": "y2",
+            },
+        ],
+        "layout": {
+            "title": {"text": "Batch composition per iteration (one replica)"},
+            "xaxis": {"title": {"text": "time (s)"}},
+            "yaxis": {"title": {"text": "decode requests"}, "rangemode": "tozero"},
+            "yaxis2": {"title": {"text": "prefill tokens"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        },
+    }
+
+
+def queue_timeline(sim: SimulationResult, capacity_blocks: int) -> dict[str, Any]:
+    i = _thin(sim)
+    t = [float(v) for v in sim.step_start_s[i]]
+    use = sim.step_kv_blocks[i] / max(capacity_blocks, 1)
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": COLOURS[2]},
+                "name": "waiting requests",
+                "x": t,
+                "y": [float(v) for v in sim.step_queue[i]],
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": COLOURS[3]},
+                "name": "KV-cache use",
+                "x": t,
+                "y": [float(v) for v in use],
+                "yaxis": "y2",
+            },
+        ],
+        "layout": {
+            "title": {"text": "Queue length and KV-cache use over time (one replica)"},
+            "xaxis": {"title": {"text": "time (s)"}},
+            "yaxis": {"title": {"text": "waiting requests"}, "rangemode": "tozero"},
+            "yaxis2": {
+                "title": {"text": "KV-cache use (share of blocks)"},
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1.05],
+            },
+        },
+    }
+
+
+def charts(
+    sim: SimulationResult,
+    search: Search,
+    *,
+    capacity_blocks: int,
+    ttft_slo_s: float,
+    tpot_slo_s: float,
+    percentile: float,
+) -> list[Chart]:
+    return [
+        Chart(
+            key="ttft_cdf",
+            title="TTFT distribution",
+            figure=latency_cdf(sim.ttft_s, name="TTFT", slo_s=ttft_slo_s, percentile=percentile, colour=COLOURS[0]),
+        ),
+        Chart(
+            key="tpot_cdf",
+            title="TPOT distribution",
+            figure=latency_cdf(sim.tpot_s, name="TPOT", slo_s=tpot_slo_s, percentile=percentile, colour=COLOURS[1]),
+        ),
+        Chart(
+            key="percentiles_vs_rate",
+            title="Latency vs arrival rate",
+            figure=percentiles_vs_rate(search, ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s, percentile=percentile),
+        ),
+        Chart(key="batch_timeline", title="Batch composition over time", figure=batch_timeline(sim)),
+        Chart(
+            key="queue_kv_timeline", title="Queue and KV cache over time", figure=queue_timeline(sim, capacity_blocks)
+        ),
+    ]

@@ -1,0 +1,51 @@
+"""Example documents of the serving kind; the first is the default (and the home page's question)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _doc(name: str, **inputs: Any) -> dict[str, Any]:
+    return {"schema_version": 1, "kind": "serving", "name": name, "inputs": inputs}
+
+
+EXAMPLES: tuple[dict[str, Any], ...] = (
+    _doc(
+        "How many H100s serve 50 req/s of Llama-3 70B at p99 TTFT under 2 s?",
+        model="llama3-70b",
+        accelerator="h100-sxm",
+        tensor_parallel=4,
+        replicas=1,
+        arrival_rate_per_s=50.0,
+        request_lengths="sharegpt-neupims",
+        ttft_slo_s=2.0,
+        tpot_slo_s=0.1,
+        slo_percentile=99.0,
+    ),
+    _doc(
+        "Llama-2 7B on one A100 80GB under Poisson load, ShareGPT-like requests (vLLM's setting)",
+        model="llama2-7b",
+        accelerator="a100-80gb",
+        arrival_rate_per_s=4.0,
+        request_lengths="sharegpt-neupims",
+    ),
+    _doc(
+        "Bursty arrivals (gamma, CV 3): Llama-3 8B on an H100, without chunked prefill",
+        model="llama3-8b",
+        accelerator="h100-sxm",
+        arrival_process="gamma",
+        burstiness_cv=3.0,
+        arrival_rate_per_s=10.0,
+        chunked_prefill=False,
+        request_lengths="alpaca-vllm",
+    ),
+    _doc(
+        "A short inline trace, fixed lengths, half the prompt tokens in the prefix cache",
+        model="llama2-13b",
+        accelerator="a100-80gb",
+        arrival_process="trace",
+        trace=[[round(0.3 * i, 2), 256 * (1 + i % 4), 64 * (1 + i % 3)] for i in range(20)],
+        prefix_cache_hit_rate=0.5,
+        request_lengths=None,
+    ),
+)

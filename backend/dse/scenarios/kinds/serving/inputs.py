@@ -1,0 +1,220 @@
+"""Inputs of the serving kind: the pydantic model, the resolved tree and `resolve`.
+
+The accelerator becomes a `Device` through `dse.catalog.calibration.stack_device` (the one
+translation, with the kernel models fitted for the accelerator, dtype and software stack), exactly as
+the inference kind builds it, so an iteration here is priced by the same per-op model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from dse.catalog import Catalog
+from dse.catalog.calibration import KernelFit, load_fits
+from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.presets import preset_or_inline
+from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
+from dse.specs.llm import LLMSpec
+from dse.specs.memory import RequestLengthSpec
+from dse.specs.stacks import SoftwareStackSpec
+
+QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
+ArrivalProcess = Literal["poisson", "gamma", "trace"]
+
+#: Most requests one simulation may run (and rows of an inline trace).
+MAX_REQUESTS = 20_000
+#: NVLink 3 (A100): 600 GB/s total = 300e9 bytes/s per direction per GPU (NVIDIA A100 datasheet).
+NVLINK3_BANDWIDTH_GB_PER_S = 300.0
+#: Per-step latency of a ring all-reduce on 4xA100 NVLink, from LLMCompass's measured 26.04 us all-reduce
+#: of 196 KB (PrincetonUniversity/LLMCompass ae/figure5/ijkl/real_hardware/transformerAR_A100.csv). A calibration.
+NVLINK3_STEP_LATENCY_US = 4.2
+#: The stack whose kernels the GPU calibrations were measured on (microsoft/vidur's kernel times of vLLM).
+DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
+
+#: On-demand list price per GPU-hour (USD): AWS EC2 us-east-1 on-demand price of the 8-GPU instance / 8
+#: (aws.amazon.com/ec2/instance-types/p4/ and /p5/, 2023 list prices): p4d.24xlarge (8x A100 40GB)
+#: $32.77/h, p4de.24xlarge (8x A100 80GB) $40.96/h, p5.48xlarge (8x H100 SXM) $98.32/h.
+GPU_HOUR_USD: dict[str, float] = {
+    "a100-40gb": 32.77 / 8,
+    "a100-80gb": 40.96 / 8,
+    "h100-sxm": 98.32 / 8,
+}
+GPU_HOUR_SOURCE = (
+    "AWS EC2 on-demand list prices, us-east-1 (aws.amazon.com/ec2/instance-types/p4 and /p5, 2023): "
+    "p4d.24xlarge $32.77/h, p4de.24xlarge $40.96/h, p5.48xlarge $98.32/h, divided by 8 GPUs"
+)
+#: A part without a listed price (e.g. H200, NPUs) is charged like an H100 unless the document says otherwise.
+FALLBACK_GPU_HOUR_USD = 98.32 / 8
+
+
+class ServingInputs(StrictModel):
+    """A model on replicas of an accelerator, a stream of requests, a scheduler and SLOs."""
+
+    model: str | LLMSpec = Field("llama2-7b", description="LLM preset id (llms/) or an inline spec.")
+    accelerator: str | AcceleratorSpec = Field("a100-80gb", description="GPU or NPU preset (accelerators/).")
+    tensor_parallel: int = Field(1, ge=1, le=64, description="Devices per replica (tensor parallel).")
+    replicas: int = Field(1, ge=1, le=4096, description="Replicas; requests are split evenly at random.")
+    software_stack: str | SoftwareStackSpec | None = Field(
+        DEFAULT_SOFTWARE_STACK,
+        description="Software stack preset (stacks/) or inline; null = the roofline with single efficiencies.",
+    )
+    weight_dtype: QuantDtype = "fp16"
+    activation_dtype: QuantDtype = "fp16"
+    kv_cache_dtype: QuantDtype = "fp16"
+    arrival_process: ArrivalProcess = Field(
+        "poisson", description="poisson, gamma (bursty inter-arrival times) or an inline trace."
+    )
+    arrival_rate_per_s: float = Field(2.0, gt=0, le=1e6, description="Requests per second to the whole deployment.")
+    burstiness_cv: float = Field(
+        2.0, gt=0, le=20, description="Gamma arrivals: coefficient of variation of the inter-arrival times."
+    )
+    trace: list[tuple[float, int, int]] | None = Field(
+        None,
+        max_length=MAX_REQUESTS,
+        description="Trace arrivals: rows of (arrival time s, prompt tokens, output tokens).",
+    )
+    request_lengths: str | RequestLengthSpec | None = Field(
+        "sharegpt-neupims", description="Request-length distribution (request_lengths/); null = fixed lengths."
+    )
+    prompt_tokens: int = Field(512, ge=1, le=1_048_576, description="Fixed prompt length (no distribution).")
+    output_tokens: int = Field(256, ge=1, le=1_048_576, description="Fixed output length (no distribution).")
+    num_requests: int = Field(2_000, ge=10, le=MAX_REQUESTS, description="Requests simulated.")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    token_budget: int = Field(2_048, ge=16, le=1_048_576, description="Tokens per scheduler iteration.")
+    chunked_prefill: bool = Field(True, description="Split prompts into chunks that share iterations with decodes.")
+    max_running: int = Field(256, ge=1, le=65_536, description="Most requests running at once.")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="Share of device memory the server may use (weights + KV cache)."
+    )
+    prefix_cache_hit_rate: float = Field(0.0, ge=0, lt=1, description="Share of prompt tokens found in the cache.")
+    slo_percentile: float = Field(99.0, ge=50, le=100, description="Percentile the SLOs hold at.")
+    ttft_slo_s: float = Field(2.0, gt=0, description="Time-to-first-token target (s).")
+    tpot_slo_s: float = Field(0.1, gt=0, description="Time-per-output-token target (s).")
+    gpu_hour_usd: float | None = Field(
+        None, ge=0, description="Price per device-hour (USD); null = the AWS on-demand list price of the part."
+    )
+    power_w: float | None = Field(None, gt=0, description="Power per device (W); null = the preset's TDP.")
+    link_bandwidth_gb_per_s: float = Field(NVLINK3_BANDWIDTH_GB_PER_S, gt=0)
+    link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0)
+    rate_search_steps: int = Field(6, ge=2, le=12, description="Bisection steps of the largest-rate search.")
+
+
+@dataclass(frozen=True)
+class ServingResolved:
+    model: LLMSpec
+    accelerator: AcceleratorSpec
+    software_stack: SoftwareStackSpec | None
+    request_lengths: RequestLengthSpec | None
+    arrival_process: str
+    trace: tuple[tuple[float, int, int], ...] | None
+    tensor_parallel: float
+    replicas: float
+    weight_bytes: float
+    activation_bytes: float
+    kv_cache_bytes: float
+    activation_dtype: str
+    arrival_rate_per_s: float
+    burstiness_cv: float
+    prompt_tokens: float
+    output_tokens: float
+    num_requests: float
+    seed: float
+    token_budget: float
+    chunked_prefill: bool
+    max_running: float
+    gpu_memory_utilization: float
+    prefix_cache_hit_rate: float
+    slo_percentile: float
+    ttft_slo_s: float
+    tpot_slo_s: float
+    gpu_hour_usd: float
+    power_w: float
+    link_bandwidth_bytes_per_s: float
+    link_latency_s: float
+    rate_search_steps: float
+    gpu_hour_source: str = GPU_HOUR_SOURCE
+    kernel_fits: dict[str, KernelFit] | None = None
+
+
+def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
+    """Presets looked up, cross-field rules checked (InputError names the field), SI units."""
+    llm: LLMSpec = preset_or_inline(catalog, "llms", inputs.model, "model")
+    acc: AcceleratorSpec = preset_or_inline(catalog, "accelerators", inputs.accelerator, "accelerator")
+    lengths: RequestLengthSpec | None = (
+        None
+        if inputs.request_lengths is None
+        else preset_or_inline(catalog, "request_lengths", inputs.request_lengths, "request_lengths")
+    )
+    stack: SoftwareStackSpec | None = (
+        None
+        if inputs.software_stack is None
+        else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
+    )
+    tp = inputs.tensor_parallel
+    if llm.num_heads % tp or llm.num_kv_heads % tp:
+        raise InputError(
+            "tensor_parallel",
+            f"{tp} must divide the heads ({llm.num_heads}) and KV heads ({llm.num_kv_heads}) of {llm.id}",
+        )
+    if inputs.arrival_process == "trace":
+        if not inputs.trace or len(inputs.trace) < 2:
+            raise InputError("trace", "trace arrivals need at least two rows of (time s, prompt, output)")
+        if any(row[0] < 0 or row[1] < 1 or row[2] < 1 for row in inputs.trace):
+            raise InputError("trace", "times must be >= 0 and token counts >= 1")
+        if max(r[0] for r in inputs.trace) <= min(r[0] for r in inputs.trace):
+            raise InputError("trace", "the trace's arrival times must span a positive interval")
+    elif lengths is None and inputs.prompt_tokens + inputs.output_tokens > llm.max_context_tokens:
+        raise InputError(
+            "output_tokens",
+            f"prompt + output = {inputs.prompt_tokens + inputs.output_tokens} exceeds the context of {llm.id} "
+            f"({llm.max_context_tokens})",
+        )
+    if inputs.token_budget < inputs.max_running and inputs.chunked_prefill:
+        raise InputError("token_budget", "with chunked prefill the budget must hold one token per running request")
+    power = inputs.power_w if inputs.power_w is not None else acc.power_w
+    price = inputs.gpu_hour_usd if inputs.gpu_hour_usd is not None else GPU_HOUR_USD.get(acc.id, FALLBACK_GPU_HOUR_USD)
+    source = (
+        "the document's price"
+        if inputs.gpu_hour_usd is not None
+        else (
+            GPU_HOUR_SOURCE if acc.id in GPU_HOUR_USD else f"no list price for {acc.id}: the H100's ({GPU_HOUR_SOURCE})"
+        )
+    )
+    return ServingResolved(
+        model=llm,
+        accelerator=acc,
+        software_stack=stack,
+        request_lengths=lengths,
+        arrival_process=inputs.arrival_process,
+        trace=tuple(inputs.trace) if inputs.trace is not None else None,
+        tensor_parallel=float(tp),
+        replicas=float(inputs.replicas),
+        weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
+        activation_bytes=BYTES_PER_ELEMENT[inputs.activation_dtype],
+        kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
+        activation_dtype=inputs.activation_dtype,
+        arrival_rate_per_s=inputs.arrival_rate_per_s,
+        burstiness_cv=inputs.burstiness_cv,
+        prompt_tokens=float(inputs.prompt_tokens),
+        output_tokens=float(inputs.output_tokens),
+        num_requests=float(inputs.num_requests),
+        seed=float(inputs.seed),
+        token_budget=float(inputs.token_budget),
+        chunked_prefill=inputs.chunked_prefill,
+        max_running=float(inputs.max_running),
+        gpu_memory_utilization=inputs.gpu_memory_utilization,
+        prefix_cache_hit_rate=inputs.prefix_cache_hit_rate,
+        slo_percentile=inputs.slo_percentile,
+        ttft_slo_s=inputs.ttft_slo_s,
+        tpot_slo_s=inputs.tpot_slo_s,
+        gpu_hour_usd=float(price),
+        power_w=float(power) if power is not None else float("nan"),
+        link_bandwidth_bytes_per_s=inputs.link_bandwidth_gb_per_s * 1e9,
+        link_latency_s=inputs.link_latency_us * 1e-6,
+        rate_search_steps=float(inputs.rate_search_steps),
+        gpu_hour_source=source,
+        kernel_fits=load_fits(catalog.root),
+    )

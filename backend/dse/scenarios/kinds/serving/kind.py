@@ -1,0 +1,112 @@
+"""Scenario kind "serving": an LLM server under load (continuous batching, paged KV cache, SLOs).
+
+Answers: at a given arrival rate, what TTFT/TPOT/latency percentiles, throughput and goodput a deployment
+reaches, how full its KV cache runs, the largest rate meeting the SLOs and the fewest replicas for the
+rate, and the cost and energy per token. Engine: dse.engines.serving (iteration-level simulation priced
+by the inference kind's per-op model).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from dse.catalog import Catalog
+from dse.scenarios.base import Column, EvaluationResult, MetricSpec, PublishedFigure, ScenarioKind, Table
+from dse.scenarios.kinds.serving import charts, studies
+from dse.scenarios.kinds.serving.examples import EXAMPLES
+from dse.scenarios.kinds.serving.inputs import ServingInputs, ServingResolved, resolve
+from dse.scenarios.kinds.serving.metrics import METRICS, compute, formula_terms, point_values
+from dse.scenarios.kinds.serving.published import PUBLISHED
+
+
+def _search_table(outcome: studies.Outcome, r: ServingResolved) -> Table:
+    q = f"p{r.slo_percentile:g}"
+    return Table(
+        key="rate_search",
+        title="The rate search's simulations",
+        columns=[
+            Column(key="rate", label="Arrival rate", unit="requests/s"),
+            Column(key="ttft", label=f"TTFT {q}", unit="s"),
+            Column(key="tpot", label=f"TPOT {q}", unit="s"),
+            Column(key="goodput", label="Goodput (deployment)", unit="requests/s"),
+            Column(key="meets", label="Meets the SLOs"),
+        ],
+        rows=[
+            [
+                s.rate_per_s,
+                s.ttft_at_slo_percentile_s,
+                s.tpot_at_slo_percentile_s,
+                s.goodput_requests_per_s * r.replicas,
+                s.meets_slo,
+            ]
+            for s in sorted(outcome.search.evaluations, key=lambda s: s.rate_per_s)
+        ],
+    )
+
+
+def _notes(r: ServingResolved, outcome: studies.Outcome, values: dict[str, Any]) -> list[str]:
+    notes = [
+        f"One replica simulated ({int(r.num_requests):,} requests at {outcome.summary.rate_per_s / r.replicas:.3g} "
+        f"requests/s); the deployment's {int(r.replicas)} replicas share the load evenly at random.",
+        f"Largest arrival rate meeting p{r.slo_percentile:g} TTFT <= {r.ttft_slo_s:g} s and TPOT <= "
+        f"{r.tpot_slo_s:g} s: {values['max_rate_meeting_slo_per_s']:.3g} requests/s "
+        f"({len(outcome.search.evaluations)} simulations, each spanning at least {studies.SEARCH_WINDOW_S:g} s of "
+        f"arrivals per replica, {studies.SEARCH_REQUESTS}+ requests, up to the document's count).",
+        f"Price per device-hour {r.gpu_hour_usd:.2f} USD: {r.gpu_hour_source}.",
+    ]
+    if outcome.summary.finished_fraction < 1:
+        notes.append("Some requests never ran: a prompt larger than the whole KV cache.")
+    if outcome.memory.kv_capacity_blocks <= 0:
+        notes.append("The weights leave no room for a KV cache on this device: raise tensor_parallel.")
+    return notes
+
+
+class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
+    kind = "serving"
+    title = "LLM serving under load (continuous batching, paged KV cache, SLOs)"
+    description = (
+        "An iteration-level simulation of a continuous-batching server (chunked prefill, paged KV cache with "
+        "preemption, prefix caching) under Poisson, bursty or traced arrivals: latency percentiles, goodput, "
+        "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token."
+    )
+    engine_version = "serving-1"
+    inputs_model = ServingInputs
+    metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS
+
+    def resolve(self, inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
+        return resolve(inputs, catalog)
+
+    def compute(self, resolved: ServingResolved) -> dict[str, Any]:
+        return compute(resolved)
+
+    def evaluate(self, resolved: ServingResolved) -> EvaluationResult:
+        r = resolved
+        outcome = studies.run(r)
+        values = point_values(r, outcome)
+        return EvaluationResult(
+            kind=self.kind,
+            engine_version=self.engine_version,
+            feasible=outcome.memory.kv_capacity_blocks > 0 and outcome.summary.finished_fraction == 1.0,
+            metrics=self.metrics(values, formula_terms(r)),
+            tables=[_search_table(outcome, r)],
+            charts=charts.charts(
+                outcome.sim,
+                outcome.search,
+                capacity_blocks=outcome.memory.kv_capacity_blocks,
+                ttft_slo_s=r.ttft_slo_s,
+                tpot_slo_s=r.tpot_slo_s,
+                percentile=r.slo_percentile,
+            ),
+            notes=_notes(r, outcome, values),
+        )
+
+    def examples(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(list(EXAMPLES))
+
+    def published_figures(self) -> Sequence[PublishedFigure]:
+        return PUBLISHED
+
+
+KIND = ServingKind()

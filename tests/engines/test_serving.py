@@ -1,0 +1,124 @@
+"""The serving engine: determinism, conservation, Little's law, the KV cache, saturation, and the iteration
+table against the fixed-batch inference engine (internal consistency)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dse.catalog import default_catalog
+from dse.engines.inference import Workload, run_inference
+from dse.engines.serving import IterationTable, Requests, SchedulerConfig, simulate
+from dse.scenarios.kinds.serving import studies
+from dse.scenarios.kinds.serving.inputs import ServingInputs, resolve
+
+
+@pytest.fixture(scope="module")
+def llama7b():
+    r = resolve(ServingInputs(model="llama2-7b", accelerator="a100-80gb", request_lengths=None), default_catalog())
+    return r, studies.table(r), studies.memory(r)
+
+
+def _fixed(n: int, rate: float, prompt: int = 256, output: int = 128, seed: int = 0) -> Requests:
+    rng = np.random.default_rng(seed)
+    return Requests(
+        arrival_s=np.cumsum(rng.exponential(1 / rate, n)),
+        prompt_tokens=np.full(n, prompt, dtype=np.int64),
+        output_tokens=np.full(n, output, dtype=np.int64),
+    )
+
+
+def _config(blocks: int, **kw) -> SchedulerConfig:
+    return SchedulerConfig(
+        token_budget=kw.get("budget", 2048),
+        chunked_prefill=kw.get("chunked", True),
+        max_running=kw.get("max_running", 256),
+        kv_capacity_blocks=blocks,
+        prefix_hit_rate=kw.get("hit", 0.0),
+    )
+
+
+def test_deterministic_for_a_seed(llama7b):
+    r, table, mem = llama7b
+    a = simulate(studies.requests(r, 5.0, 500), table, _config(mem.kv_capacity_blocks))
+    b = simulate(studies.requests(r, 5.0, 500), table, _config(mem.kv_capacity_blocks))
+    assert np.array_equal(a.finish_s, b.finish_s) and np.array_equal(a.first_token_s, b.first_token_s)
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_every_request_finishes_after_its_first_token(llama7b, chunked):
+    _, table, mem = llama7b
+    reqs = _fixed(400, 8.0)
+    sim = simulate(reqs, table, _config(mem.kv_capacity_blocks, chunked=chunked))
+    assert np.isfinite(sim.finish_s).all()
+    assert (sim.first_token_s >= sim.arrival_s).all() and (sim.finish_s >= sim.first_token_s).all()
+    assert sim.iterations > 0 and sim.busy_s <= sim.makespan_s + 1e-9
+
+
+def test_littles_law_at_steady_state(llama7b):
+    _, table, mem = llama7b
+    rate = 6.0
+    sim = simulate(_fixed(2000, rate), table, _config(mem.kv_capacity_blocks))
+    served_rate = len(sim.arrival_s) / sim.makespan_s
+    assert sim.mean_in_system == pytest.approx(served_rate * float(np.mean(sim.e2e_s)), rel=0.05)
+    assert served_rate == pytest.approx(rate, rel=0.1)
+
+
+def test_no_preemption_when_the_cache_is_ample_and_some_when_it_is_tight(llama7b):
+    _, table, mem = llama7b
+    reqs = _fixed(300, 50.0, prompt=512, output=512)
+    ample = simulate(reqs, table, _config(mem.kv_capacity_blocks, max_running=64))  # 64 x 1024 tokens fit
+    assert ample.preemptions == 0
+    tight = simulate(reqs, table, _config(64 * 20))  # 20 requests' prompts, not their outputs
+    assert tight.preemptions > 0
+    assert np.isfinite(tight.finish_s).all()
+    assert tight.peak_kv_blocks <= 64 * 20
+
+
+def test_prefix_cache_hits_cut_time_to_first_token(llama7b):
+    _, table, mem = llama7b
+    reqs = _fixed(300, 10.0, prompt=2048, output=32)
+    cold = simulate(reqs, table, _config(mem.kv_capacity_blocks))
+    warm = simulate(reqs, table, _config(mem.kv_capacity_blocks, hit=0.9))
+    assert np.mean(warm.ttft_s) < 0.5 * np.mean(cold.ttft_s)
+
+
+def test_saturated_decode_throughput_matches_the_table(llama7b):
+    """Everything arrives at once, tiny prompts: the server decodes max_running requests back to back."""
+    _, table, mem = llama7b
+    batch, output = 64, 2000
+    reqs = Requests(
+        arrival_s=np.zeros(batch * 4),
+        prompt_tokens=np.full(batch * 4, 16, dtype=np.int64),
+        output_tokens=np.full(batch * 4, output, dtype=np.int64),
+    )
+    sim = simulate(reqs, table, _config(mem.kv_capacity_blocks, max_running=batch))
+    tokens_per_s = float(sim.output_tokens.sum()) / sim.makespan_s
+    expected = batch / table.at(batch, 0, 16 + output / 2)
+    assert tokens_per_s == pytest.approx(expected, rel=0.05)
+
+
+def test_decode_iteration_equals_the_inference_engines_decode_step(llama7b):
+    """Internal consistency: a pure-decode iteration of the table is the inference engine's GPU-only TPOT at the
+    same batch and context (the same per-op model on the same Device)."""
+    r, table, _ = llama7b
+    assert isinstance(table, IterationTable)
+    batch = table.decode_batch[-3]
+    context = table.context_tokens[3]
+    result = run_inference(
+        system="gpu_only",
+        shape=studies.model_shape(r.model),
+        device=studies.device(r),
+        deployment=studies.deployment(r),
+        workload=Workload(
+            batch=batch, prompt_tokens=context, output_tokens=2.0, context_tokens=context, peak_context_tokens=context
+        ),
+    )
+    assert table.at(batch, 0, context) == pytest.approx(float(result.time_per_output_token_s), rel=1e-9)
+
+
+def test_more_load_more_latency(llama7b):
+    _, table, mem = llama7b
+    low = simulate(_fixed(400, 2.0), table, _config(mem.kv_capacity_blocks))
+    high = simulate(_fixed(400, 40.0), table, _config(mem.kv_capacity_blocks))
+    assert np.median(high.tpot_s) > np.median(low.tpot_s)

@@ -1,0 +1,82 @@
+"""The serving kind: its examples evaluate, a sweep over the arrival rate works, inputs are checked."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dse.catalog import default_catalog
+from dse.scenarios.base import InputError
+from dse.scenarios.documents import parse_document
+from dse.scenarios.kinds.serving.inputs import ServingInputs
+from dse.scenarios.registry import KINDS
+from dse.scenarios.sweep import SweepAxis, run_sweep
+
+KIND = KINDS["serving"]
+SMALL = {"model": "llama2-7b", "accelerator": "a100-80gb", "num_requests": 300, "rate_search_steps": 2}
+
+
+def _evaluate(inputs: dict):
+    return KIND.evaluate(KIND.resolve(ServingInputs.model_validate(inputs), default_catalog()))
+
+
+def test_the_first_example_asks_the_home_page_question():
+    first = KIND.examples()[0]
+    assert first["name"].startswith("How many H100s serve 50 req/s of Llama-3 70B")
+    parse_document(first)
+
+
+def test_a_small_scenario_evaluates_with_charts_and_the_search_table():
+    result = _evaluate({**SMALL, "arrival_rate_per_s": 3.0})
+    values = {m.key: m.value for m in result.metrics}
+    assert set(values) == set(KIND.metric_specs)
+    assert values["requests_per_s"] == pytest.approx(3.0, rel=0.3)
+    assert values["max_rate_meeting_slo_per_s"] > 0
+    assert values["fewest_replicas"] >= 1
+    assert values["usd_per_million_output_tokens"] > 0 and values["joules_per_output_token"] > 0
+    assert {c.key for c in result.charts} == {
+        "ttft_cdf",
+        "tpot_cdf",
+        "percentiles_vs_rate",
+        "batch_timeline",
+        "queue_kv_timeline",
+    }
+    assert result.tables[0].rows
+    for chart in result.charts:
+        layout = chart.figure["layout"]
+        assert layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"]
+
+
+def test_a_sweep_over_the_arrival_rate_runs_and_latency_grows_with_it():
+    inputs = ServingInputs.model_validate({**SMALL, "rate_search_steps": 2})
+    out = run_sweep(KIND, inputs, default_catalog(), [SweepAxis(path="arrival_rate_per_s", values=[1.0, 30.0])])
+    assert out.shape == [2]
+    ttft = out.metrics["ttft_p99_s"]
+    assert all(v is not None and math.isfinite(v) for v in ttft)
+    assert ttft[1] > ttft[0]
+
+
+def test_too_large_a_sweep_is_refused():
+    inputs = ServingInputs.model_validate(SMALL)
+    with pytest.raises(InputError):
+        run_sweep(
+            KIND,
+            inputs,
+            default_catalog(),
+            [SweepAxis(path="arrival_rate_per_s", values=[float(v) for v in range(1, 40)])],
+        )
+
+
+def test_a_trace_needs_rows_and_tp_must_divide_the_heads():
+    with pytest.raises(InputError, match="trace"):
+        KIND.resolve(ServingInputs(arrival_process="trace"), default_catalog())
+    with pytest.raises(InputError, match="tensor_parallel"):
+        KIND.resolve(ServingInputs(model="llama2-7b", tensor_parallel=3), default_catalog())
+
+
+def test_more_replicas_lower_latency_at_the_same_rate():
+    one = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 20.0}).metrics}
+    two = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 20.0, "replicas": 2}).metrics}
+    assert two["ttft_p99_s"] <= one["ttft_p99_s"]
+    assert two["max_rate_meeting_slo_per_s"] == pytest.approx(2 * one["max_rate_meeting_slo_per_s"], rel=0.35)
