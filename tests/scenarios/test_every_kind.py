@@ -13,7 +13,7 @@ from dse.scenarios.documents import parse_document
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep, sweepable_paths
 
-EXPECTED_KINDS = {"inference", "training", "plan_search", "rl_scaling", "temporal_batching", "pruning"}
+EXPECTED_KINDS = {"inference", "training", "plan_search", "rl_scaling", "temporal_batching", "pruning", "serving"}
 EXAMPLES = [(name, doc) for name, kind in KINDS.items() for doc in kind.examples()]
 
 

@@ -16,6 +16,7 @@ from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
+from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
@@ -91,14 +92,16 @@ class ServingInputs(StrictModel):
     )
     prefix_cache_hit_rate: float = Field(0.0, ge=0, lt=1, description="Share of prompt tokens found in the cache.")
     slo_percentile: float = Field(99.0, ge=50, le=100, description="Percentile the SLOs hold at.")
-    ttft_slo_s: float = Field(2.0, gt=0, description="Time-to-first-token target (s).")
-    tpot_slo_s: float = Field(0.1, gt=0, description="Time-per-output-token target (s).")
+    ttft_slo_s: float = Field(2.0, ge=1e-4, le=3600, description="Time-to-first-token target (s).")
+    tpot_slo_s: float = Field(0.1, ge=1e-5, le=60, description="Time-per-output-token target (s).")
     gpu_hour_usd: float | None = Field(
-        None, ge=0, description="Price per device-hour (USD); null = the AWS on-demand list price of the part."
+        None, ge=0, le=1e4, description="Price per device-hour (USD); null = the AWS on-demand list price of the part."
     )
-    power_w: float | None = Field(None, gt=0, description="Power per device (W); null = the preset's TDP.")
-    link_bandwidth_gb_per_s: float = Field(NVLINK3_BANDWIDTH_GB_PER_S, gt=0)
-    link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0)
+    power_w: float | None = Field(None, ge=1, le=1e5, description="Power per device (W); null = the preset's TDP.")
+    link_bandwidth_gb_per_s: float = Field(
+        NVLINK3_BANDWIDTH_GB_PER_S, ge=MIN_BANDWIDTH_GB_PER_S, le=MAX_BANDWIDTH_GB_PER_S, title="Link bandwidth"
+    )
+    link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0, le=MAX_LATENCY_US, title="Link latency")
     rate_search_steps: int = Field(6, ge=2, le=12, description="Bisection steps of the largest-rate search.")
 
 

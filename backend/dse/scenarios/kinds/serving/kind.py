@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from dse.catalog import Catalog
-from dse.scenarios.base import Column, EvaluationResult, MetricSpec, PublishedFigure, ScenarioKind, Table
+from dse.scenarios.base import (
+    Column,
+    EvaluationResult,
+    MetricSpec,
+    PublishedFigure,
+    ScenarioKind,
+    Table,
+    Work,
+    grid_points,
+)
 from dse.scenarios.kinds.serving import charts, studies
 from dse.scenarios.kinds.serving.examples import EXAMPLES
 from dse.scenarios.kinds.serving.inputs import ServingInputs, ServingResolved, resolve
@@ -100,6 +109,16 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
                 percentile=r.slo_percentile,
             ),
             notes=_notes(r, outcome, values),
+        )
+
+    def work(self, resolved: ServingResolved) -> Work:
+        """Simulated requests, once for the scenario and once per step of the largest-rate search (heavy work)."""
+        runs = 2 + resolved.rate_search_steps
+        return Work(
+            cells=float(grid_points(resolved)) * resolved.num_requests * runs * 1e3,
+            peak_bytes=float(resolved.num_requests) * 1e3,
+            driver="num_requests",
+            heavy=True,
         )
 
     def examples(self) -> list[dict[str, Any]]:
