@@ -28,6 +28,10 @@ SLOW_MODULES = frozenset(
         "reliability/test_schemathesis.py",
         "reliability/test_crash.py",
         "reliability/test_concurrency.py",
+        "reliability/test_bounded_server.py",  # live servers, raw sockets, timing
+        "reliability/test_bounded_work.py",  # deadlines, pools and worst-case requests
+        "reliability/test_access.py",  # hashes and headers over every page
+        "reliability/test_bad_input.py",  # every example of every kind through the API
     }
 )
 #: Single tests that take seconds each (measured on a 2-core machine) and whose ground the fast tier
@@ -39,7 +43,8 @@ SLOW_TESTS = frozenset(
         "api/test_documents_and_errors.py::test_schema_examples_and_openapi",  # every example over HTTP, ~8 s
         "store/test_database.py::test_processes_opening_a_fresh_database_at_once_migrate_it_once",  # 3 interpreters
         "store/test_database.py::test_an_unreachable_server_is_unavailable",  # a PostgreSQL connect timeout
-        "reliability/test_bad_input.py::test_valid_documents_near_the_examples_evaluate_to_finite_numbers",  # fuzzing
+        "test_docs.py::test_generated_blocks_match_the_engines",  # regenerates docs from every example
+        "scenarios/test_every_kind.py::test_first_example_sweeps_in_one_call",  # a sweep per kind, searches included
     }
 )
 FULL_TIER_MARKERS = ("browser", "postgres")
