@@ -67,7 +67,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem_response("Invalid input: `errors` names each field at fault"),
     429: _problem_response("Rate limit or quota spent", retry_after=True),
     503: _problem_response("Store unavailable or the server is at capacity", retry_after=True),
-    504: _problem_response("The evaluation ran past its deadline"),
 }
 
 
