@@ -45,9 +45,7 @@ def _config(*, coverage: bool) -> SchemathesisConfig:
             # A schema-valid document can still be refused: the JSON Schema cannot say "a preset id
             # that exists" (404), cross-field rules such as "tensor parallel divides the heads" or
             # "the model fits the device" (422, with the field named), or a save clash (409).
-            "checks": {
-                "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}
-            },
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}},
             "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
             "phases": {
                 "examples": {"enabled": not coverage},

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
 import types
 import typing
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
