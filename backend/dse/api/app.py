@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from dse import __version__
 from dse.api.cpu import install_cpu_pool
 from dse.api.middleware import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
-from dse.api.problems import install_problem_handlers
+from dse.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from dse.api.routers import calibration, dashboard, evaluate, jobs, meta, pages, reports, scenarios, validation
 from dse.api.routers import catalog as catalog_routes
 from dse.catalog import Catalog, default_catalog
@@ -65,15 +65,15 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     )
     install_problem_handlers(app)
     document_type = document_union()
-    app.include_router(meta.router, prefix=API_PREFIX)
-    app.include_router(catalog_routes.router, prefix=API_PREFIX)
-    app.include_router(evaluate.build_router(document_type), prefix=API_PREFIX)
-    app.include_router(scenarios.build_router(document_type), prefix=API_PREFIX)
-    app.include_router(reports.build_router(document_type), prefix=API_PREFIX)
-    app.include_router(validation.router, prefix=API_PREFIX)
-    app.include_router(calibration.router, prefix=API_PREFIX)
-    app.include_router(dashboard.build_router(document_type), prefix=API_PREFIX)
-    app.include_router(jobs.router, prefix=API_PREFIX)
+    app.include_router(meta.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(catalog_routes.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(evaluate.build_router(document_type), prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(scenarios.build_router(document_type), prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(reports.build_router(document_type), prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(validation.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(calibration.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(dashboard.build_router(document_type), prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(jobs.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(pages.router)
     if settings.cors_origins:
         app.add_middleware(

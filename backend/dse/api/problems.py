@@ -18,6 +18,57 @@ from dse.store import Forbidden, InvalidDocument, NotFound, StoreError, Unavaila
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
+#: The JSON Schema of every error body (RFC 9457 problem+json plus `errors`, one per field at fault).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _problem_response(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+    }
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}
+        }
+    return response
+
+
+#: The error responses every API operation may return (applied to each router in create_app), all
+#: problem+json. Not every operation can return every one (a GET of the catalog is never 409), but
+#: the middleware (body size, rate limits, owner token, store availability) applies to all of them.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response("Malformed request (bad JSON, bad header)"),
+    401: _problem_response("Owner token required"),
+    403: _problem_response("Wrong owner token"),
+    404: _problem_response("Unknown id, kind, category or preset"),
+    405: _problem_response("Method not allowed"),
+    409: _problem_response("Conflict with the stored state"),
+    413: _problem_response("Request body too large"),
+    415: _problem_response("Unsupported media type"),
+    422: _problem_response("Invalid input: `errors` names each field at fault"),
+    429: _problem_response("Rate limit or quota spent", retry_after=True),
+    503: _problem_response("Store unavailable or the server is at capacity", retry_after=True),
+}
+
 
 class TooManyRequests(Exception):
     """A client's quota or rate is spent: 429 with Retry-After (seconds)."""

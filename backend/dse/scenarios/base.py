@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from dse.catalog import Catalog
 from dse.scenarios.vocabulary import (
@@ -155,10 +157,44 @@ def applies_when(reason: str, **conditions: list[Any]) -> dict[str, Any]:
     return {"x-applies-when": {"when": conditions, "reason": reason}}
 
 
+def _number_not_bool_or_text(value: Any) -> Any:
+    """A number field takes a JSON number only: `true` or `"8"` is refused, not coerced to 1 or 8.
+
+    Pydantic's lax mode would coerce both, so the API would accept what its OpenAPI schema says
+    it refuses. A whole-valued float such as 8.0 stays accepted for an integer field (sweep axis
+    values are floats and are set on integer paths); 8.5 is still refused by pydantic.
+    """
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _is_number_annotation(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
+
+
 class StrictModel(BaseModel):
-    """Base of every input model: unknown fields are errors, numbers must be finite."""
+    """Base of every input model: unknown fields are errors, numbers must be finite JSON numbers."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        changed = False
+        for field in cls.__pydantic_fields__.values():
+            if _is_number_annotation(field.annotation) and not any(
+                isinstance(m, BeforeValidator) and m.func is _number_not_bool_or_text for m in field.metadata
+            ):
+                field.metadata.append(BeforeValidator(_number_not_bool_or_text))
+                changed = True
+        if changed:
+            cls.model_rebuild(force=True)
 
 
 class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):

@@ -127,7 +127,13 @@ def build_router(document_type: Any) -> APIRouter:
             same_content_as=same,
         )
 
-    @router.post("", name="create_scenario", status_code=201, response_model=SavedScenario)
+    @router.post(
+        "",
+        name="create_scenario",
+        status_code=201,
+        response_model=SavedScenario,
+        responses={200: {"model": SavedScenario, "description": "Already saved: the existing id"}},
+    )
     def create(
         document: Annotated[document_type, Body()],
         store: StoreDep,
@@ -197,7 +203,13 @@ def build_router(document_type: Any) -> APIRouter:
         store.delete(scenario_id, _require(owner_token))
         return Response(status_code=204)
 
-    @router.post("/{scenario_id}/fork", name="fork_scenario", status_code=201, response_model=SavedScenario)
+    @router.post(
+        "/{scenario_id}/fork",
+        name="fork_scenario",
+        status_code=201,
+        response_model=SavedScenario,
+        responses={200: {"model": SavedScenario, "description": "Already saved: the existing id"}},
+    )
     def fork(
         scenario_id: str,
         request: ForkRequest,
