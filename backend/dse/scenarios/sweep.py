@@ -219,5 +219,8 @@ def _grid(base: Any, axes: list[SweepAxis], values: list[list[float]]) -> Any:
     for index, (axis, axis_values) in enumerate(zip(axes, values, strict=True)):
         grid_shape = [1] * len(axes)
         grid_shape[index] = len(axis_values)
-        resolved = set_path(resolved, axis.path, np.asarray(axis_values, dtype=float).reshape(grid_shape))
+        try:
+            resolved = set_path(resolved, axis.path, np.asarray(axis_values, dtype=float).reshape(grid_shape))
+        except (TypeError, ValueError) as exc:  # a spec whose own checks read this leaf as one number
+            raise InputError(f"axes[{index}].path", f"'{axis.path}' cannot be swept: {exc}") from None
     return resolved
