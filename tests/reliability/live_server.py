@@ -110,8 +110,14 @@ SWEEPS = {
 
 
 def big_sweep_request(examples: list[dict[str, object]], side: int, kind: str = "inference") -> dict[str, object]:
-    """A side x side sweep of a kind's first example: a whole-number input x a memory efficiency."""
-    document = next(doc for doc in examples if doc["kind"] == kind)
+    """A side x side sweep of a kind's first closed-form example (inference: the first GPU-only one, whose
+    cost per point is flat; a PIM system prices every request on every channel): a whole-number input x a
+    memory efficiency."""
+    document = next(
+        doc
+        for doc in examples
+        if doc["kind"] == kind and (kind != "inference" or doc["inputs"].get("system") == "gpu_only")  # type: ignore[attr-defined]
+    )
     count_path, efficiency_path = SWEEPS[kind]
     return {
         "document": document,
