@@ -73,6 +73,12 @@ SCRIPT = textwrap.dedent(
                 break
             nodes, document = nodes * 2, candidate
         request = ("evaluate", f"cluster.nodes = {nodes}")
+    elif kind_name == "serving":
+        # memory grows with the requests simulated (the rate search repeats runs, it does not hold them)
+        from dse.scenarios.kinds.serving.inputs import MAX_REQUESTS
+        inputs = dict(example["inputs"], num_requests=MAX_REQUESTS, rate_search_steps=2)
+        document = parse_document(dict(example, inputs=inputs))
+        request = ("evaluate", f"num_requests = {MAX_REQUESTS}")
     elif kind_name == "inference":
         channels = int(resolved.memory.channels)
         while channels * 2 < MAX_COUNT:

@@ -10,9 +10,14 @@ import numpy as np
 from dse.engines.serving import SimulationResult
 from dse.scenarios.base import Chart
 from dse.scenarios.kinds.serving.studies import Search
+from dse.scenarios.shared.palette import PALETTE
 
-#: One colour per series (Plotly's default qualitative palette).
-COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3")
+#: One colour per series, from the explorer's one palette.
+COLOURS = tuple(PALETTE[:6])
+#: Two quantities of different units share the time or rate axis as two stacked panels (a right-hand
+#: axis would sit under the legend): the upper and lower panel's share of the height.
+UPPER, LOWER = [0.56, 1.0], [0.0, 0.44]
+PANELS_HEIGHT_PX = 560
 #: Most points a line carries (the timeline is thinned to it).
 MAX_POINTS = 2_000
 
@@ -78,9 +83,10 @@ def percentiles_vs_rate(search: Search, *, ttft_slo_s: float, tpot_slo_s: float,
         ],
         "layout": {
             "title": {"text": "Latency percentiles against the arrival rate (the rate search's simulations)"},
-            "xaxis": {"title": {"text": "arrival rate (requests/s, whole deployment)"}},
-            "yaxis": {"title": {"text": "TTFT (s)"}, "type": "log"},
-            "yaxis2": {"title": {"text": "TPOT (s)"}, "type": "log", "overlaying": "y", "side": "right"},
+            "height": PANELS_HEIGHT_PX,
+            "xaxis": {"title": {"text": "arrival rate (requests/s, whole deployment)"}, "anchor": "y2"},
+            "yaxis": {"title": {"text": "TTFT (s)"}, "type": "log", "domain": UPPER},
+            "yaxis2": {"title": {"text": "TPOT (s)"}, "type": "log", "domain": LOWER, "anchor": "x"},
             "shapes": [
                 {
                     "type": "line",
@@ -151,9 +157,10 @@ def batch_timeline(sim: SimulationResult) -> dict[str, Any]:
         ],
         "layout": {
             "title": {"text": "Batch composition per iteration (one replica)"},
-            "xaxis": {"title": {"text": "time (s)"}},
-            "yaxis": {"title": {"text": "decode requests"}, "rangemode": "tozero"},
-            "yaxis2": {"title": {"text": "prefill tokens"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
+            "height": PANELS_HEIGHT_PX,
+            "xaxis": {"title": {"text": "time (s)"}, "anchor": "y2"},
+            "yaxis": {"title": {"text": "decode requests"}, "rangemode": "tozero", "domain": UPPER},
+            "yaxis2": {"title": {"text": "prefill tokens"}, "rangemode": "tozero", "domain": LOWER, "anchor": "x"},
         },
     }
 
@@ -184,13 +191,14 @@ def queue_timeline(sim: SimulationResult, capacity_blocks: int) -> dict[str, Any
         ],
         "layout": {
             "title": {"text": "Queue length and KV-cache use over time (one replica)"},
-            "xaxis": {"title": {"text": "time (s)"}},
-            "yaxis": {"title": {"text": "waiting requests"}, "rangemode": "tozero"},
+            "height": PANELS_HEIGHT_PX,
+            "xaxis": {"title": {"text": "time (s)"}, "anchor": "y2"},
+            "yaxis": {"title": {"text": "waiting requests"}, "rangemode": "tozero", "domain": UPPER},
             "yaxis2": {
-                "title": {"text": "KV-cache use (share of blocks)"},
-                "overlaying": "y",
-                "side": "right",
+                "title": {"text": "KV-cache use (share)"},
                 "range": [0, 1.05],
+                "domain": LOWER,
+                "anchor": "x",
             },
         },
     }
