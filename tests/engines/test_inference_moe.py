@@ -10,10 +10,11 @@ import pytest
 
 from dse.catalog import default_catalog
 from dse.engines.decoder_ops import decoder_layer_ops, kv_cache_bytes_per_token
+from dse.engines.inference import model_shape
 from dse.engines.transformer import expected_distinct_experts, mla_shape, moe_shape
 from dse.scenarios.base import InputError
 from dse.scenarios.kinds.inference import KIND
-from dse.scenarios.kinds.inference.inputs import InferenceInputs, model_shape
+from dse.scenarios.kinds.inference.inputs import InferenceInputs
 
 CATALOG = default_catalog()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
-from dse.engines.inference import Workload, run_inference
+from dse.engines.inference import Workload, model_shape, run_inference
 from dse.engines.serving import IterationTable, Requests, SchedulerConfig, simulate
 from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingInputs, resolve
@@ -107,7 +107,7 @@ def test_decode_iteration_equals_the_inference_engines_decode_step(llama7b):
     context = table.context_tokens[3]
     result = run_inference(
         system="gpu_only",
-        shape=studies.model_shape(r.model),
+        shape=model_shape(r.model),
         device=studies.device(r),
         deployment=studies.deployment(r),
         workload=Workload(

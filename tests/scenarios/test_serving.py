@@ -80,3 +80,19 @@ def test_more_replicas_lower_latency_at_the_same_rate():
     two = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 20.0, "replicas": 2}).metrics}
     assert two["ttft_p99_s"] <= one["ttft_p99_s"]
     assert two["max_rate_meeting_slo_per_s"] == pytest.approx(2 * one["max_rate_meeting_slo_per_s"], rel=0.35)
+
+
+@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
+def test_models_serving_would_misprice_are_refused_naming_the_model(model):
+    """The serving simulation prices dense models; MoE and latent attention are the inference kind's (422, not a
+    number that reads every expert as dense)."""
+    from dse.catalog import default_catalog
+    from dse.scenarios.base import InputError
+    from dse.scenarios.documents import parse_document
+    from dse.scenarios.registry import KINDS
+
+    example = KINDS["serving"].examples()[0]
+    document = parse_document({**example, "inputs": {**example["inputs"], "model": model}})
+    with pytest.raises(InputError) as refused:
+        KINDS["serving"].resolve(document.inputs, default_catalog())
+    assert refused.value.field == "model" and "serving" in refused.value.reason

@@ -57,8 +57,9 @@ from dse.engines.pim import (
     greedy_channel_makespan,
     uniform_channel_makespan,
 )
-from dse.engines.transformer import MLAShape, MoEShape, parameter_breakdown
+from dse.engines.transformer import MLAShape, MoEShape, mla_shape, moe_shape, parameter_breakdown
 from dse.specs.common import Num
+from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec
 
 SYSTEMS: tuple[str, ...] = ("gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim")
@@ -100,6 +101,27 @@ class ModelShape:
         if self.moe is None:
             return 1.0
         return (self.num_layers - self.moe.dense_layers) / self.num_layers
+
+
+def model_shape(llm: LLMSpec) -> ModelShape:
+    """The architecture numbers the engine reads, from a model spec (one translation for every kind)."""
+    return ModelShape(
+        hidden_size=llm.hidden_size,
+        num_layers=llm.num_layers,
+        num_heads=llm.num_heads,
+        num_kv_heads=llm.num_kv_heads,
+        ffn_hidden_size=llm.ffn_hidden_size,
+        vocab_size=llm.vocab_size,
+        gated_ffn=llm.ffn_activation == "swiglu",
+        layernorm=llm.norm_type == "layernorm",
+        linear_bias=llm.linear_bias,
+        tied_embeddings=llm.tied_embeddings,
+        learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
+        head_dim=llm.attention_head_dim,
+        qk_norm=llm.qk_norm,
+        moe=moe_shape(llm),
+        mla=mla_shape(llm),
+    )
 
 
 @dataclass(frozen=True)

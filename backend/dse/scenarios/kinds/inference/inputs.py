@@ -16,8 +16,7 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, StackDevice, load_fits, stack_device
-from dse.engines.inference import PIM_SYSTEMS, Deployment, ModelShape, Workload, lognormal_quantile_table
-from dse.engines.transformer import mla_shape, moe_shape
+from dse.engines.inference import PIM_SYSTEMS, Deployment, Workload, lognormal_quantile_table, model_shape
 from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, applies_when, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
@@ -277,27 +276,6 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
             else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
         ),
         kernel_fits=load_fits(catalog.root),
-    )
-
-
-def model_shape(llm: LLMSpec) -> ModelShape:
-    """The architecture numbers the engine reads."""
-    return ModelShape(
-        hidden_size=llm.hidden_size,
-        num_layers=llm.num_layers,
-        num_heads=llm.num_heads,
-        num_kv_heads=llm.num_kv_heads,
-        ffn_hidden_size=llm.ffn_hidden_size,
-        vocab_size=llm.vocab_size,
-        gated_ffn=llm.ffn_activation == "swiglu",
-        layernorm=llm.norm_type == "layernorm",
-        linear_bias=llm.linear_bias,
-        tied_embeddings=llm.tied_embeddings,
-        learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
-        head_dim=llm.attention_head_dim,
-        qk_norm=llm.qk_norm,
-        moe=moe_shape(llm),
-        mla=mla_shape(llm),
     )
 
 

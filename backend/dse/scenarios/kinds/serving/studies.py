@@ -17,7 +17,7 @@ import numpy as np
 from dse.catalog.calibration import stack_device
 from dse.engines.decoder_ops import kv_cache_bytes_per_token
 from dse.engines.device import Device
-from dse.engines.inference import Deployment, ModelShape
+from dse.engines.inference import Deployment, model_shape
 from dse.engines.serving import (
     BLOCK_TOKENS,
     IterationTable,
@@ -32,28 +32,11 @@ from dse.engines.serving import (
 )
 from dse.engines.transformer import parameter_breakdown
 from dse.scenarios.kinds.serving.inputs import ServingResolved
-from dse.specs.llm import LLMSpec
 
 #: Requests per simulation of the rate search (at most; fewer when the document asks for fewer).
 SEARCH_REQUESTS = 400
 #: Seconds of arrivals (per replica) a search simulation spans at least, up to the document's request count.
 SEARCH_WINDOW_S = 30.0
-
-
-def model_shape(llm: LLMSpec) -> ModelShape:
-    return ModelShape(
-        hidden_size=llm.hidden_size,
-        num_layers=llm.num_layers,
-        num_heads=llm.num_heads,
-        num_kv_heads=llm.num_kv_heads,
-        ffn_hidden_size=llm.ffn_hidden_size,
-        vocab_size=llm.vocab_size,
-        gated_ffn=llm.ffn_activation == "swiglu",
-        layernorm=llm.norm_type == "layernorm",
-        linear_bias=llm.linear_bias,
-        tied_embeddings=llm.tied_embeddings,
-        learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
-    )
 
 
 def deployment(r: ServingResolved) -> Deployment:
