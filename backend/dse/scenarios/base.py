@@ -204,6 +204,8 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
     title: ClassVar[str]
     description: ClassVar[str]
     engine_version: ClassVar[str]
+    #: One evaluation is a search or a simulation (seconds): it runs in the heavy pool with the heavy deadline.
+    heavy: ClassVar[bool] = False
     inputs_model: ClassVar[type[BaseModel]]
     #: Every key `compute` returns, with its label, unit and formula.
     metric_specs: ClassVar[dict[str, MetricSpec]]

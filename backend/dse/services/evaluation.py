@@ -73,14 +73,10 @@ def evaluate(document: BaseModel, catalog: Catalog, deadline: Deadline | None = 
         return kind.evaluate(resolved)
 
 
-#: Kinds whose one evaluation is a search or a simulation (seconds, not milliseconds).
-HEAVY_KINDS = frozenset({"plan_search", "serving"})
-
-
 def is_heavy(document: BaseModel, points: int = 1) -> bool:
     """Whether a request belongs in the heavy pool, judged without resolving anything: plan searches,
     serving simulations, and sweeps of more than `heavy_sweep_points` points."""
-    return kind_of(document).kind in HEAVY_KINDS or points > get_limits().heavy_sweep_points
+    return kind_of(document).heavy or points > get_limits().heavy_sweep_points
 
 
 def check_evaluable(document: BaseModel | dict[str, Any], catalog: Catalog) -> None:

@@ -28,6 +28,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         "fastest that fit, the Pareto front and the refusals per reason."
     )
     engine_version = "plan-search-1"
+    heavy = True
     inputs_model = PlanSearchInputs
     metric_specs = metrics.METRICS
 

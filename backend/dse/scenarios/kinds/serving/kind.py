@@ -81,6 +81,7 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token."
     )
     engine_version = "serving-1"
+    heavy = True
     inputs_model = ServingInputs
     metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS
 
