@@ -122,3 +122,24 @@ def test_more_load_more_latency(llama7b):
     low = simulate(_fixed(400, 2.0), table, _config(mem.kv_capacity_blocks))
     high = simulate(_fixed(400, 40.0), table, _config(mem.kv_capacity_blocks))
     assert np.median(high.tpot_s) > np.median(low.tpot_s)
+
+
+@pytest.mark.parametrize(("model", "accelerator", "tp"), [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8)])
+def test_moe_and_mla_decode_iterations_equal_the_inference_engines(model, accelerator, tp):
+    """A MoE / latent-attention decode iteration of the table is the inference engine's GPU-only TPOT (expected
+    distinct experts touched by the batch, the MLA latent cache): the same per-op model."""
+    r = resolve(
+        ServingInputs(model=model, accelerator=accelerator, tensor_parallel=tp, weight_dtype="fp8"), default_catalog()
+    )
+    table = studies.table(r)
+    batch, context = table.decode_batch[-4], table.context_tokens[2]
+    result = run_inference(
+        system="gpu_only",
+        shape=model_shape(r.model),
+        device=studies.device(r),
+        deployment=studies.deployment(r),
+        workload=Workload(
+            batch=batch, prompt_tokens=context, output_tokens=2.0, context_tokens=context, peak_context_tokens=context
+        ),
+    )
+    assert table.at(batch, 0, context) == pytest.approx(float(result.time_per_output_token_s), rel=1e-9)

@@ -82,17 +82,16 @@ def test_more_replicas_lower_latency_at_the_same_rate():
     assert two["max_rate_meeting_slo_per_s"] == pytest.approx(2 * one["max_rate_meeting_slo_per_s"], rel=0.35)
 
 
-@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
-def test_models_serving_would_misprice_are_refused_naming_the_model(model):
-    """The serving simulation prices dense models; MoE and latent attention are the inference kind's (422, not a
-    number that reads every expert as dense)."""
-    from dse.catalog import default_catalog
-    from dse.scenarios.base import InputError
-    from dse.scenarios.documents import parse_document
-    from dse.scenarios.registry import KINDS
-
-    example = KINDS["serving"].examples()[0]
-    document = parse_document({**example, "inputs": {**example["inputs"], "model": model}})
-    with pytest.raises(InputError) as refused:
-        KINDS["serving"].resolve(document.inputs, default_catalog())
-    assert refused.value.field == "model" and "serving" in refused.value.reason
+@pytest.mark.parametrize(
+    ("model", "accelerator", "tp"),
+    [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8), ("qwen3-235b-a22b", "h200-sxm", 4)],
+)
+def test_moe_and_latent_attention_models_are_served(model, accelerator, tp):
+    """MoE and MLA models are priced by the inference per-op model (every expert stored, the experts the tokens
+    touch read); they evaluate with every metric finite."""
+    inputs = {**SMALL, "model": model, "accelerator": accelerator, "tensor_parallel": tp, "weight_dtype": "fp8"}
+    resolved = KIND.resolve(ServingInputs.model_validate(inputs), default_catalog())
+    values = {m.key: m.value for m in KIND.evaluate(resolved).metrics}
+    assert values["tpot_p50_s"] > 0 and values["kv_cache_tokens_per_replica"] > 0
+    llm = resolved.model
+    assert values["weights_bytes_per_device"] == pytest.approx(llm.published_params_count / tp, rel=0.02)  # fp8: all experts

@@ -194,6 +194,11 @@ def iteration_time_table(
         "activation_bytes": deployment.activation_bytes,
         "kv_cache_bytes": deployment.kv_cache_bytes,
         "fused_qkv": fused_qkv,
+        # mixture-of-experts (distinct experts the iteration's tokens touch) and latent attention: as inference
+        "head_dim": shape.head_dim,
+        "moe": shape.moe,
+        "moe_layer_fraction": shape.moe_layer_fraction,
+        "mla": shape.mla,
     }
     links: dict[str, Any] = {
         "tensor_parallel": deployment.tensor_parallel,

@@ -17,7 +17,6 @@ from dse.catalog.calibration import KernelFit, load_fits
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
-from dse.scenarios.shared.dense_training import dense_model_for_training
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
@@ -145,9 +144,7 @@ class ServingResolved:
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
     """Presets looked up, cross-field rules checked (InputError names the field), SI units."""
-    llm: LLMSpec = dense_model_for_training(
-        preset_or_inline(catalog, "llms", inputs.model, "model"), modelled_in="serving"
-    )
+    llm: LLMSpec = preset_or_inline(catalog, "llms", inputs.model, "model")
     acc: AcceleratorSpec = preset_or_inline(catalog, "accelerators", inputs.accelerator, "accelerator")
     lengths: RequestLengthSpec | None = (
         None

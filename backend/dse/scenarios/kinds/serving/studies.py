@@ -63,34 +63,42 @@ class Memory:
 
 
 def memory(r: ServingResolved) -> Memory:
-    """Weights per device and the paged KV cache left beside them (blocks of 16 tokens per replica)."""
-    llm = r.model
+    """Weights per device and the paged KV cache left beside them (blocks of 16 tokens per replica).
+
+    Every expert of a mixture-of-experts model is stored; a latent-attention (MLA) cache holds one latent per
+    token and layer, replicated on every tensor-parallel rank (as the inference engine's footprint)."""
+    shape = model_shape(r.model)
     params = parameter_breakdown(
-        hidden_size=llm.hidden_size,
-        num_layers=llm.num_layers,
-        num_heads=llm.num_heads,
-        num_kv_heads=llm.num_kv_heads,
-        ffn_hidden_size=llm.ffn_hidden_size,
-        vocab_size=llm.vocab_size,
-        gated_ffn=llm.ffn_activation == "swiglu",
-        tied_embeddings=llm.tied_embeddings,
-        learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
-        layernorm=llm.norm_type == "layernorm",
-        linear_bias=llm.linear_bias,
+        hidden_size=shape.hidden_size,
+        num_layers=shape.num_layers,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        ffn_hidden_size=shape.ffn_hidden_size,
+        vocab_size=shape.vocab_size,
+        gated_ffn=shape.gated_ffn,
+        tied_embeddings=shape.tied_embeddings,
+        learned_positions=shape.learned_positions,
+        layernorm=shape.layernorm,
+        linear_bias=shape.linear_bias,
+        head_dim=shape.head_dim,
+        qk_norm=shape.qk_norm,
+        moe=shape.moe,
+        mla=shape.mla,
     )
     weights = float(params.total) * r.weight_bytes / r.tensor_parallel
-    per_token = (
-        float(
-            kv_cache_bytes_per_token(
-                num_layers=llm.num_layers,
-                hidden_size=llm.hidden_size,
-                num_heads=llm.num_heads,
-                num_kv_heads=llm.num_kv_heads,
-                kv_cache_bytes=r.kv_cache_bytes,
-            )
+    per_token = float(
+        kv_cache_bytes_per_token(
+            num_layers=shape.num_layers,
+            hidden_size=shape.hidden_size,
+            num_heads=shape.num_heads,
+            num_kv_heads=shape.num_kv_heads,
+            kv_cache_bytes=r.kv_cache_bytes,
+            head_dim=shape.head_dim,
+            mla=shape.mla,
         )
-        / r.tensor_parallel
     )
+    if shape.mla is None:
+        per_token /= r.tensor_parallel
     free = max(r.accelerator.memory_capacity_bytes * r.gpu_memory_utilization - weights, 0.0)
     return Memory(weights, per_token, int(free // per_token) // BLOCK_TOKENS)
 
