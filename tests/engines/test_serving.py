@@ -124,7 +124,10 @@ def test_more_load_more_latency(llama7b):
     assert np.median(high.tpot_s) > np.median(low.tpot_s)
 
 
-@pytest.mark.parametrize(("model", "accelerator", "tp"), [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8)])
+MOE_MLA = [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8)]
+
+
+@pytest.mark.parametrize(("model", "accelerator", "tp"), MOE_MLA)
 def test_moe_and_mla_decode_iterations_equal_the_inference_engines(model, accelerator, tp):
     """A MoE / latent-attention decode iteration of the table is the inference engine's GPU-only TPOT (expected
     distinct experts touched by the batch, the MLA latent cache): the same per-op model."""

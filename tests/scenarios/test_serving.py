@@ -94,4 +94,4 @@ def test_moe_and_latent_attention_models_are_served(model, accelerator, tp):
     values = {m.key: m.value for m in KIND.evaluate(resolved).metrics}
     assert values["tpot_p50_s"] > 0 and values["kv_cache_tokens_per_replica"] > 0
     llm = resolved.model
-    assert values["weights_bytes_per_device"] == pytest.approx(llm.published_params_count / tp, rel=0.02)  # fp8: all experts
+    assert values["weights_bytes_per_device"] == pytest.approx(llm.published_params_count / tp, rel=0.02)  # all experts
