@@ -35,20 +35,9 @@ NVLINK3_STEP_LATENCY_US = 4.2
 #: The stack whose kernels the GPU calibrations were measured on (microsoft/vidur's kernel times of vLLM).
 DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
 
-#: On-demand list price per GPU-hour (USD): AWS EC2 us-east-1 on-demand price of the 8-GPU instance / 8
-#: (aws.amazon.com/ec2/instance-types/p4/ and /p5/, 2023 list prices): p4d.24xlarge (8x A100 40GB)
-#: $32.77/h, p4de.24xlarge (8x A100 80GB) $40.96/h, p5.48xlarge (8x H100 SXM) $98.32/h.
-GPU_HOUR_USD: dict[str, float] = {
-    "a100-40gb": 32.77 / 8,
-    "a100-80gb": 40.96 / 8,
-    "h100-sxm": 98.32 / 8,
-}
-GPU_HOUR_SOURCE = (
-    "AWS EC2 on-demand list prices, us-east-1 (aws.amazon.com/ec2/instance-types/p4 and /p5, 2023): "
-    "p4d.24xlarge $32.77/h, p4de.24xlarge $40.96/h, p5.48xlarge $98.32/h, divided by 8 GPUs"
-)
-#: A part without a listed price (e.g. H200, NPUs) is charged like an H100 unless the document says otherwise.
-FALLBACK_GPU_HOUR_USD = 98.32 / 8
+#: A part without a recorded list price (models_db accelerators' on_demand_usd_per_device_hour) is charged
+#: like this preset unless the document gives a price.
+PRICE_FALLBACK_ACCELERATOR = "h100-sxm"
 
 
 class ServingInputs(StrictModel):
@@ -138,7 +127,7 @@ class ServingResolved:
     link_bandwidth_bytes_per_s: float
     link_latency_s: float
     rate_search_steps: float
-    gpu_hour_source: str = GPU_HOUR_SOURCE
+    gpu_hour_source: str = "the document's price"
     kernel_fits: dict[str, KernelFit] | None = None
 
 
@@ -178,14 +167,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
     if inputs.token_budget < inputs.max_running and inputs.chunked_prefill:
         raise InputError("token_budget", "with chunked prefill the budget must hold one token per running request")
     power = inputs.power_w if inputs.power_w is not None else acc.power_w
-    price = inputs.gpu_hour_usd if inputs.gpu_hour_usd is not None else GPU_HOUR_USD.get(acc.id, FALLBACK_GPU_HOUR_USD)
-    source = (
-        "the document's price"
-        if inputs.gpu_hour_usd is not None
-        else (
-            GPU_HOUR_SOURCE if acc.id in GPU_HOUR_USD else f"no list price for {acc.id}: the H100's ({GPU_HOUR_SOURCE})"
-        )
-    )
+    price, source = _device_hour_price(inputs, acc, catalog)
     return ServingResolved(
         model=llm,
         accelerator=acc,
@@ -220,4 +202,18 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         rate_search_steps=float(inputs.rate_search_steps),
         gpu_hour_source=source,
         kernel_fits=load_fits(catalog.root),
+    )
+
+
+def _device_hour_price(inputs: ServingInputs, acc: AcceleratorSpec, catalog: Catalog) -> tuple[float, str]:
+    """USD per device-hour and where it comes from: the document, the part's list price, or the fallback part's."""
+    if inputs.gpu_hour_usd is not None:
+        return inputs.gpu_hour_usd, "the document's price"
+    key = "on_demand_usd_per_device_hour"
+    if acc.on_demand_usd_per_device_hour is not None:
+        return acc.on_demand_usd_per_device_hour, acc.field_sources.get(key, acc.source)
+    fallback: AcceleratorSpec = preset_or_inline(catalog, "accelerators", PRICE_FALLBACK_ACCELERATOR, "accelerator")
+    assert fallback.on_demand_usd_per_device_hour is not None
+    return fallback.on_demand_usd_per_device_hour, (
+        f"no list price recorded for {acc.id}: the {fallback.id}'s ({fallback.field_sources.get(key, fallback.source)})"
     )
