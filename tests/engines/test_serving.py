@@ -3,12 +3,22 @@ table against the fixed-batch inference engine (internal consistency)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
 from dse.engines.inference import Workload, model_shape, run_inference
-from dse.engines.serving import IterationTable, Requests, SchedulerConfig, simulate
+from dse.engines.serving import (
+    IterationTable,
+    Requests,
+    SchedulerConfig,
+    expected_accepted_tokens,
+    iteration_time_table,
+    simulate,
+    speculative_table,
+)
 from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingInputs, resolve
 
@@ -146,3 +156,70 @@ def test_moe_and_mla_decode_iterations_equal_the_inference_engines(model, accele
         ),
     )
     assert table.at(batch, 0, context) == pytest.approx(float(result.time_per_output_token_s), rel=1e-9)
+
+
+def test_expected_accepted_tokens_is_leviathans_equation_one():
+    assert expected_accepted_tokens(4, 0.6) == pytest.approx((1 - 0.6**5) / (1 - 0.6), rel=1e-15)
+    assert expected_accepted_tokens(4, 0.0) == 1.0
+    assert expected_accepted_tokens(3, 1.0) == 4.0
+
+
+def test_speculative_table_is_the_drafts_k_steps_plus_the_targets_verification(llama7b):
+    r, _, _ = llama7b
+    kw = {
+        "shape": model_shape(r.model),
+        "device": studies.device(r),
+        "deployment": studies.deployment(r),
+        "max_decode_batch": 64,
+        "max_prefill_tokens": 2048,
+        "max_context_tokens": 4096,
+    }
+    verify = iteration_time_table(**kw, query_tokens_per_request=5)
+    draft = iteration_time_table(**kw)
+    spec = speculative_table(verify, draft, 4)
+    i, j, c = 5, 3, 2
+    assert spec.time_s[i, j, c] == pytest.approx(
+        verify.time_s[i, j, c] + draft.time_s[i, j, c] + 3 * draft.time_s[i, 0, c], rel=1e-12
+    )
+    assert spec.time_s[0, j, c] == pytest.approx(verify.time_s[0, j, c] + draft.time_s[0, j, c], rel=1e-12)
+    assert verify.time_s[i, 0, c] > draft.time_s[i, 0, c]  # verifying 5 tokens per request costs more than 1
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.3056, 3.5])
+def test_tokens_per_step_advance_every_request_and_scale_saturated_throughput(llama7b, gain):
+    """Each decode iteration yields `gain` tokens per request on average: saturated throughput is B * gain / T."""
+    _, table, mem = llama7b
+    batch, output = 64, 2000
+    reqs = Requests(
+        arrival_s=np.zeros(batch * 4),
+        prompt_tokens=np.full(batch * 4, 16, dtype=np.int64),
+        output_tokens=np.full(batch * 4, output, dtype=np.int64),
+    )
+    config = dataclasses.replace(_config(mem.kv_capacity_blocks, max_running=batch), tokens_per_step=gain)
+    sim = simulate(reqs, table, config)
+    assert np.isfinite(sim.finish_s).all()
+    tokens_per_s = float(sim.output_tokens.sum()) / sim.makespan_s
+    assert tokens_per_s == pytest.approx(batch * gain / table.at(batch, 0, 16 + output / 2), rel=0.05)
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_a_tight_cache_is_never_overrun(llama7b, gain):
+    _, table, _ = llama7b
+    reqs = _fixed(300, 50.0, prompt=500, output=700)
+    config = dataclasses.replace(_config(64 * 20), tokens_per_step=gain)
+    sim = simulate(reqs, table, config)
+    assert sim.preemptions > 0 and np.isfinite(sim.finish_s).all()
+    assert sim.peak_kv_blocks <= 64 * 20 and float(sim.step_kv_blocks.max()) <= 64 * 20
+
+
+def test_decode_only_requests_arrive_with_their_kv_cache(llama7b):
+    """The decode pool of a disaggregated server: no prefill iterations, the first token on admission."""
+    _, table, mem = llama7b
+    reqs = _fixed(300, 5.0, prompt=1024, output=64)
+    config = dataclasses.replace(_config(mem.kv_capacity_blocks), decode_only=True)
+    sim = simulate(reqs, table, config)
+    assert np.isfinite(sim.finish_s).all()
+    assert float(sim.step_prefill_tokens.max()) == 0.0
+    wait = sim.first_token_s - sim.arrival_s  # admitted when the iteration under way ends
+    assert (wait >= 0).all() and wait.max() <= 1.01 * float(np.max(sim.step_duration_s / sim.step_iterations.clip(1)))
+    assert 63 <= sim.iterations < 300 * 63  # every request decodes 63 tokens, batched

@@ -169,12 +169,14 @@ def iteration_time_table(
     max_context_tokens: int,
     fused_qkv: bool = True,
     points: int = 14,
+    query_tokens_per_request: int = 1,
 ) -> IterationTable:
     """One mixed-batch iteration priced on the grid in one vectorised pass (see the module docstring).
 
-    Dense ops (norms, QKV, out-projection, FFN, all-reduces) run over all B + P tokens; decode
-    attention over B requests of mean context c; prefill attention over one chunk of P tokens
-    against P keys (causal). Times `num_layers`, plus the logits of the B + 1 sampled tokens.
+    Dense ops (norms, QKV, out-projection, FFN, all-reduces) run over all q*B + P tokens; decode
+    attention over B requests of q queries each against a mean context c; prefill attention over one chunk
+    of P tokens against P keys (causal). Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
+    q (`query_tokens_per_request`) is 1, or k + 1 when a speculative step verifies k drafted tokens.
     """
     dec = _grid(max_decode_batch, points, zero=True)
     pre = _grid(max_prefill_tokens, points, zero=True)
@@ -205,12 +207,13 @@ def iteration_time_table(
         "link_bandwidth_bytes_per_s": deployment.link_bandwidth_bytes_per_s,
         "link_latency_s": deployment.link_latency_s,
     }
-    tokens = np.maximum(b + p, 1.0)
+    q = float(query_tokens_per_request)
+    tokens = np.maximum(q * b + p, 1.0)
     dense = price_layer_ops(
         decoder_layer_ops(batch=tokens, query_tokens=1.0, context_tokens=c, **common), device, **links
     )
     decode = price_layer_ops(
-        decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=1.0, context_tokens=c, **common), device, **links
+        decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=q, context_tokens=c, **common), device, **links
     )
     prefill = price_layer_ops(
         decoder_layer_ops(
@@ -225,11 +228,40 @@ def iteration_time_table(
             layer = layer + np.where(b > 0, decode[name].time_s, 0.0) + np.where(p > 0, prefill[name].time_s, 0.0)
         else:
             layer = layer + dense[name].time_s
-    logits = lm_head_time_s(shape, device, deployment, np.maximum(b + np.minimum(p, 1.0), 1.0))
+    logits = lm_head_time_s(shape, device, deployment, np.maximum(q * b + np.minimum(p, 1.0), 1.0))
     total = np.asarray(shape.num_layers * layer + logits, dtype=np.float64)
     total = np.broadcast_to(total, layer.shape).copy()
     total[0, 0, :] = 0.0  # nothing to run
     return IterationTable(decode_batch=dec, prefill_tokens=pre, context_tokens=ctx, time_s=total)
+
+
+def expected_accepted_tokens(draft_tokens: int, acceptance_rate: float) -> float:
+    """Tokens a speculative step yields on average: (1 - alpha^(k+1)) / (1 - alpha) for k drafted tokens, each
+    accepted with probability alpha independently (Leviathan et al., ICML'23, eq. 1); k + 1 when alpha = 1."""
+    k, alpha = int(draft_tokens), float(acceptance_rate)
+    if alpha >= 1.0:
+        return float(k + 1)
+    return (1.0 - alpha ** (k + 1)) / (1.0 - alpha)
+
+
+def speculative_table(target: IterationTable, draft: IterationTable, draft_tokens: int) -> IterationTable:
+    """A speculative iteration (Leviathan et al., ICML'23; vLLM's draft-model speculation): the draft model runs
+    k steps over the decode batch (its first with the prefill chunk), then the target verifies the k + 1 tokens of
+    every request in one pass (`target` priced with query_tokens_per_request = k + 1, same grid):
+    T(B, P, c) = T_target,k+1(B, P, c) + T_draft(B, P, c) + (k - 1) * T_draft(B, 0, c)."""
+    if (target.decode_batch, target.prefill_tokens, target.context_tokens) != (
+        draft.decode_batch,
+        draft.prefill_tokens,
+        draft.context_tokens,
+    ):
+        raise ValueError("the target and draft tables must share one grid")
+    extra = max(int(draft_tokens) - 1, 0) * draft.time_s[:, :1, :]
+    return IterationTable(
+        decode_batch=target.decode_batch,
+        prefill_tokens=target.prefill_tokens,
+        context_tokens=target.context_tokens,
+        time_s=target.time_s + draft.time_s + extra,
+    )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, 
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
+from dse.specs.network import InterconnectSpec
 from dse.specs.stacks import SoftwareStackSpec
 
 QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
@@ -92,6 +93,24 @@ class ServingInputs(StrictModel):
     )
     link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0, le=MAX_LATENCY_US, title="Link latency")
     rate_search_steps: int = Field(6, ge=2, le=12, description="Bisection steps of the largest-rate search.")
+    draft_model: str | LLMSpec | None = Field(
+        None,
+        description="Speculative decoding: the draft LLM (llms/, same vocabulary as the model); null = none.",
+    )
+    draft_tokens: int = Field(4, ge=1, le=16, description="Speculative decoding: tokens the draft proposes per step.")
+    acceptance_rate: float = Field(
+        0.7, ge=0, le=1, description="Speculative decoding: chance that each drafted token is accepted."
+    )
+    disaggregated: bool = Field(
+        False, description="Prefill and decode on separate pools (DistServe / Splitwise), KV cache sent between."
+    )
+    prefill_replicas: int = Field(1, ge=1, le=1024, description="Disaggregated: prefill instances.")
+    prefill_tensor_parallel: int = Field(1, ge=1, le=64, description="Disaggregated: devices per prefill instance.")
+    decode_replicas: int = Field(1, ge=1, le=1024, description="Disaggregated: decode instances.")
+    decode_tensor_parallel: int = Field(1, ge=1, le=64, description="Disaggregated: devices per decode instance.")
+    kv_transfer_link: str = Field(
+        "ib-hdr", description="Disaggregated: the link (interconnects/) each device sends its KV shard over."
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,16 @@ class ServingResolved:
     link_latency_s: float
     rate_search_steps: float
     gpu_hour_source: str = "the document's price"
+    draft_model: LLMSpec | None = None
+    draft_tokens: float = 4.0
+    acceptance_rate: float = 0.7
+    disaggregated: bool = False
+    prefill_replicas: float = 1.0
+    prefill_tensor_parallel: float = 1.0
+    decode_replicas: float = 1.0
+    decode_tensor_parallel: float = 1.0
+    kv_transfer_link: InterconnectSpec | None = None
+    power_w_given: bool = False
     kernel_fits: dict[str, KernelFit] | None = None
 
 
@@ -146,11 +175,42 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
     )
     tp = inputs.tensor_parallel
-    if llm.num_heads % tp or llm.num_kv_heads % tp:
-        raise InputError(
-            "tensor_parallel",
-            f"{tp} must divide the heads ({llm.num_heads}) and KV heads ({llm.num_kv_heads}) of {llm.id}",
+    draft: LLMSpec | None = (
+        None if inputs.draft_model is None else preset_or_inline(catalog, "llms", inputs.draft_model, "draft_model")
+    )
+    tps = [("tensor_parallel", tp)]
+    if inputs.disaggregated:
+        tps += [("prefill_tensor_parallel", inputs.prefill_tensor_parallel)]
+        tps += [("decode_tensor_parallel", inputs.decode_tensor_parallel)]
+    for field, degree in tps:
+        for spec in (llm, draft) if draft is not None else (llm,):
+            if spec.num_heads % degree or spec.num_kv_heads % degree:
+                raise InputError(
+                    field,
+                    f"{degree} must divide the heads ({spec.num_heads}) and KV heads ({spec.num_kv_heads}) "
+                    f"of {spec.id}",
+                )
+    if inputs.disaggregated:
+        pool_devices = (
+            inputs.prefill_replicas * inputs.prefill_tensor_parallel
+            + inputs.decode_replicas * inputs.decode_tensor_parallel
         )
+        if pool_devices % tp:
+            raise InputError(
+                "tensor_parallel",
+                f"the co-located deployment compared runs on the same {pool_devices} devices: {tp} must divide them",
+            )
+    if draft is not None and draft.vocab_size != llm.vocab_size:
+        raise InputError(
+            "draft_model",
+            f"the draft {draft.id} has a vocabulary of {draft.vocab_size}, the model {llm.id} of {llm.vocab_size}: "
+            "speculative decoding needs one tokenizer",
+        )
+    link: InterconnectSpec | None = (
+        preset_or_inline(catalog, "interconnects", inputs.kv_transfer_link, "kv_transfer_link")
+        if inputs.disaggregated
+        else None
+    )
     if inputs.arrival_process == "trace":
         if not inputs.trace or len(inputs.trace) < 2:
             raise InputError("trace", "trace arrivals need at least two rows of (time s, prompt, output)")
@@ -202,6 +262,16 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         rate_search_steps=float(inputs.rate_search_steps),
         gpu_hour_source=source,
         kernel_fits=load_fits(catalog.root),
+        draft_model=draft,
+        draft_tokens=float(inputs.draft_tokens),
+        acceptance_rate=inputs.acceptance_rate,
+        disaggregated=inputs.disaggregated,
+        prefill_replicas=float(inputs.prefill_replicas),
+        prefill_tensor_parallel=float(inputs.prefill_tensor_parallel),
+        decode_replicas=float(inputs.decode_replicas),
+        decode_tensor_parallel=float(inputs.decode_tensor_parallel),
+        kv_transfer_link=link,
+        power_w_given=inputs.power_w is not None,
     )
 
 
