@@ -14,7 +14,7 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
-from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
@@ -39,6 +39,9 @@ DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
 #: A part without a recorded list price (models_db accelerators' on_demand_usd_per_device_hour) is charged
 #: like this preset unless the document gives a price.
 PRICE_FALLBACK_ACCELERATOR = "h100-sxm"
+
+
+_DISAGGREGATED_ONLY = applies_when("only a disaggregated deployment has prefill and decode pools", disaggregated=[True])
 
 
 class ServingInputs(StrictModel):
@@ -104,12 +107,22 @@ class ServingInputs(StrictModel):
     disaggregated: bool = Field(
         False, description="Prefill and decode on separate pools (DistServe / Splitwise), KV cache sent between."
     )
-    prefill_replicas: int = Field(1, ge=1, le=1024, description="Disaggregated: prefill instances.")
-    prefill_tensor_parallel: int = Field(1, ge=1, le=64, description="Disaggregated: devices per prefill instance.")
-    decode_replicas: int = Field(1, ge=1, le=1024, description="Disaggregated: decode instances.")
-    decode_tensor_parallel: int = Field(1, ge=1, le=64, description="Disaggregated: devices per decode instance.")
-    kv_transfer_link: str = Field(
-        "ib-hdr", description="Disaggregated: the link (interconnects/) each device sends its KV shard over."
+    prefill_replicas: int = Field(
+        1, ge=1, le=1024, description="Disaggregated: prefill instances.", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    prefill_tensor_parallel: int = Field(
+        1, ge=1, le=64, description="Disaggregated: devices per prefill instance", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    decode_replicas: int = Field(
+        1, ge=1, le=1024, description="Disaggregated: decode instances.", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    decode_tensor_parallel: int = Field(
+        1, ge=1, le=64, description="Disaggregated: devices per decode instance.", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    kv_transfer_link: str | InterconnectSpec = Field(
+        "ib-hdr",
+        description="Disaggregated: the link (interconnects/) each device sends its KV-cache shard over.",
+        json_schema_extra=_DISAGGREGATED_ONLY,
     )
 
 
