@@ -21,6 +21,7 @@ from dse.engines.serving import (
 )
 from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingInputs, resolve
+from tests.engines.serving_reference import reference_simulate
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +224,25 @@ def test_decode_only_requests_arrive_with_their_kv_cache(llama7b):
     wait = sim.first_token_s - sim.arrival_s  # admitted when the iteration under way ends
     assert (wait >= 0).all() and wait.max() <= 1.01 * float(np.max(sim.step_duration_s / sim.step_iterations.clip(1)))
     assert 63 <= sim.iterations < 300 * 63  # every request decodes 63 tokens, batched
+
+
+@pytest.mark.parametrize(
+    ("chunked", "blocks", "rate", "hit"),
+    [(True, None, 8.0, 0.0), (False, None, 30.0, 0.0), (True, 600, 50.0, 0.0), (False, 600, 50.0, 0.3)],
+)
+def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, blocks, rate, hit):
+    """The O(1)-per-step loop (decode set as aggregates) against the array-per-step reference: the same
+    first-token and finish times, preemptions and steps, with and without chunking, with a tight cache."""
+    r, table, mem = llama7b
+    reqs = studies.requests(r, rate, 600)
+    config = _config(blocks or mem.kv_capacity_blocks, chunked=chunked, hit=hit)
+    fast, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
+    assert np.allclose(fast.first_token_s, slow.first_token_s, rtol=1e-9, equal_nan=True)
+    assert np.allclose(fast.finish_s, slow.finish_s, rtol=1e-9, equal_nan=True)
+    assert (fast.preemptions, fast.iterations, len(fast.step_start_s)) == (
+        slow.preemptions,
+        slow.iterations,
+        len(slow.step_start_s),
+    )
+    assert fast.peak_kv_blocks == slow.peak_kv_blocks
+    assert fast.prefill_busy_s == pytest.approx(slow.prefill_busy_s, rel=1e-9)
