@@ -2,8 +2,9 @@
 
 Answers: at a given arrival rate, what TTFT/TPOT/latency percentiles, throughput and goodput a deployment
 reaches, how full its KV cache runs, the largest rate meeting the SLOs and the fewest replicas for the
-rate, and the cost and energy per token. Engine: dse.engines.serving (iteration-level simulation priced
-by the inference kind's per-op model).
+rate, and the cost and energy per token; what a draft model (speculative decoding) buys, and whether
+splitting prefill and decode over two pools beats co-located serving on the same devices. Engine:
+dse.engines.serving (iteration-level simulation priced by the inference kind's per-op model).
 """
 
 from __future__ import annotations
@@ -142,9 +143,11 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
     description = (
         "An iteration-level simulation of a continuous-batching server (chunked prefill, paged KV cache with "
         "preemption, prefix caching) under Poisson, bursty or traced arrivals: latency percentiles, goodput, "
-        "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token."
+        "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token; dense, MoE "
+        "and latent-attention models, speculative decoding with a draft model, and disaggregated prefill/decode "
+        "pools compared with co-located serving on the same devices."
     )
-    engine_version = "serving-1"
+    engine_version = "serving-2"
     heavy = True
     inputs_model = ServingInputs
     metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS

@@ -16,7 +16,8 @@ stream is dealt at random over the prefill instances, each simulated (every requ
 token); each instance then sends each request's KV cache over its link, one request at a time in the order
 their prefills end (every device its shard, in parallel over min(TP_prefill, TP_decode) links); the requests
 are dealt at random over the decode instances, each simulated with requests that arrive with their KV cache.
-TTFT is the prefill instance's first token; TPOT includes the transfer and the decode instance's queue. The
+TTFT is the prefill instance's first token; TPOT includes the transfer and the decode instance's queue (the
+prefill instance frees a request's blocks at its first token, not after the transfer: a simplification). The
 co-located deployment it is compared with has the same devices (replicas of the document's tensor_parallel).
 """
 
