@@ -360,15 +360,12 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     hold_admission = False
 
     def growth(d: int) -> int:
-        """KV blocks the decode set needs to gain d tokens each: one at each length = 1 (mod BLOCK_TOKENS)."""
+        """KV blocks the decode set needs to gain d tokens each: one at each length = 1 (mod BLOCK_TOKENS), i.e.
+        q = d // 16 per request, plus one per request whose length is -j (mod 16) for some j < d mod 16."""
         q, rem = divmod(d, BLOCK_TOKENS)
-        if rem == 1:
-            return q * b + residue[-advance % BLOCK_TOKENS]
         g = q * b
-        if rem:
-            for res in range(BLOCK_TOKENS):
-                if residue[res] and (-(res + advance)) % BLOCK_TOKENS < rem:
-                    g += residue[res]
+        for j in range(rem):
+            g += residue[(-advance - j) % BLOCK_TOKENS]
         return g
 
     def leave_decode(r: int) -> int:
