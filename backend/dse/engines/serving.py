@@ -69,6 +69,9 @@ class SchedulerConfig:
     tokens_per_step: float = 1.0
     #: Requests arrive with their prompt's KV cache and first token (the decode pool of a disaggregated server).
     decode_only: bool = False
+    #: Tokens a decoding request takes of an iteration's budget: 1, or k + 1 when a speculative step verifies k
+    #: drafted tokens (the prefill chunks get what is left).
+    budget_tokens_per_decode: int = 1
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     budget = max(int(config.token_budget), 1)
     max_running = max(int(config.max_running), 1)
     chunked = config.chunked_prefill
+    per_decode = max(int(config.budget_tokens_per_decode), 1)
     decode_only = config.decode_only
     gain = max(float(config.tokens_per_step), 1.0)
     unit = gain == 1.0
@@ -433,7 +437,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         chunks: list[int] = []
         p = 0
         if prefilling:
-            room = budget - b if chunked else budget * n + 1
+            room = budget - b * per_decode if chunked else budget * n + 1
             for r in prefilling:
                 if room <= 0:
                     break

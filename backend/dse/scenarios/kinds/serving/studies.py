@@ -181,6 +181,7 @@ def scheduler(r: ServingResolved, blocks: int, *, decode_only: bool = False) -> 
         prefix_hit_rate=r.prefix_cache_hit_rate,
         tokens_per_step=tokens_per_step(r),
         decode_only=decode_only,
+        budget_tokens_per_decode=1 if r.draft_model is None else int(r.draft_tokens) + 1,
     )
 
 
