@@ -251,7 +251,8 @@ def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, bl
 def test_speculative_decodes_take_k_plus_one_tokens_of_the_budget(llama7b):
     _, table, mem = llama7b
     reqs = _fixed(400, 20.0, prompt=300, output=200)
-    config = dataclasses.replace(_config(mem.kv_capacity_blocks, budget=512, max_running=64), budget_tokens_per_decode=5)
+    base = _config(mem.kv_capacity_blocks, budget=512, max_running=64)
+    config = dataclasses.replace(base, budget_tokens_per_decode=5)
     sim = simulate(reqs, table, config)
     assert np.isfinite(sim.finish_s).all()
     mixed = sim.step_prefill_tokens > 0
