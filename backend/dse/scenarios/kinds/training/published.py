@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from dse.catalog import Catalog
+from dse.catalog.calibration import load_fits
 from dse.engines.training import (
     ClusterArrays,
     ModelArrays,
@@ -37,6 +38,7 @@ from dse.engines.training.memory import korthikanti_table2_bytes
 from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
 from dse.scenarios.kinds.training.inputs import ResolvedTraining
 from dse.scenarios.shared.megatron import NARAYANAN_TABLE1, RUN_TABLE_1, RUN_TABLE_1_SOURCE, TABLE1_SOURCE
+from dse.scenarios.shared.training_device import DEFAULT_TRAINING_STACK, training_cluster
 from dse.specs.network import ClusterSpec
 
 GIB = 2.0**30
@@ -52,10 +54,13 @@ def cluster(
     intra: str = "nvlink3",
     inter: str = "ib-hdr",
     ports: int = 8,
+    dtype: str = "bf16",
+    stack: str | None = DEFAULT_TRAINING_STACK,
 ) -> ClusterArrays:
     """`nodes` x `gpus_per_node` GPUs (either may be an array: one cluster size per plan); `ports` network
     ports per node of `gpus_per_node` GPUs. The default is a DGX A100 node as on Selene: 8 GPUs on
-    NVLink 3, 8 HDR InfiniBand ports (Narayanan et al. 2021, Section 5)."""
+    NVLink 3, 8 HDR InfiniBand ports (Narayanan et al. 2021, Section 5). The GPU runs under the training
+    default software stack (Megatron-Core with Transformer Engine: its kernel fits), as a training document does."""
     spec = ClusterSpec(
         nodes=1,
         gpus_per_node=int(np.max(gpus_per_node)),
@@ -64,7 +69,9 @@ def cluster(
         inter_node_link=catalog.get("interconnects", inter),
         inter_node_links_per_node=ports,
     )
-    return dataclasses.replace(ClusterArrays.from_spec(spec), nodes=nodes, gpus_per_node=gpus_per_node)
+    stack_spec = None if stack is None else catalog.get("stacks", stack)
+    arrays = training_cluster(spec, dtype, stack_spec, load_fits(catalog.root))
+    return dataclasses.replace(arrays, nodes=nodes, gpus_per_node=gpus_per_node)
 
 
 def _at(compute: Callable[[Catalog], Any], *index: int) -> Callable[[Catalog], float]:
@@ -616,7 +623,8 @@ def ssd_node(catalog: Catalog, drives: int, gpus_per_node: int = 1) -> ClusterAr
         ssd=catalog.get("ssds", "optane-p5800x") if drives else None,
         ssds_per_node=drives,
     )
-    return ClusterArrays.from_spec(spec)
+    stack = catalog.get("stacks", DEFAULT_TRAINING_STACK)
+    return training_cluster(spec, "bf16", stack, load_fits(catalog.root))
 
 
 @lru_cache(maxsize=2)
