@@ -19,6 +19,7 @@ exponentials), 6 backward (read fp32, write fp16 gradient).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,14 +208,20 @@ def layer_gemms(
     )
 
 
-def gemm_pass_times(device: Device, gemm: Gemm) -> tuple[Array, Array]:
-    """(forward, backward) seconds of one GEMM: C = A B; backward dA = dC B^T (m x k over n, the data gradient)
-    and dB = A^T dC (k x n over m, the weight gradient), each priced by its own shape (`Device.gemm_time_s`)."""
-    m, n, k, count = gemm.m, gemm.n, gemm.k, gemm.count
-    forward = device.gemm_time_s(count * m, n, k).time_s
-    dgrad = device.gemm_time_s(count * m, k, n).time_s
-    wgrad = device.gemm_time_s(count * k, n, m).time_s
-    return np.asarray(forward), np.asarray(dgrad + wgrad)
+def gemm_pass_times(device: Device, gemms: Sequence[Gemm]) -> list[tuple[Array, Array]]:
+    """(forward, backward) seconds of each GEMM: C = A B; backward dA = dC B^T (m x k over n, the data gradient)
+    and dB = A^T dC (k x n over m, the weight gradient), each priced by its own shape (`Device.gemm_time_s`).
+
+    Every pass of every GEMM goes through the kernel model in one call (stacked on a leading axis): the
+    model's cost is then per element, not per call, which keeps a plan-search chunk fast."""
+    passes: list[tuple[Array, Array, Array]] = []
+    for g in gemms:
+        rows, inner_rows = g.count * g.m, g.count * g.k
+        passes += [(rows, g.n, g.k), (rows, g.k, g.n), (inner_rows, g.n, g.m)]
+    shape = np.broadcast_shapes(*(np.shape(x) for p in passes for x in p))
+    m, n, k = (np.stack([np.broadcast_to(p[i], shape) for p in passes]) for i in range(3))
+    times = np.asarray(device.gemm_time_s(m, n, k).time_s)
+    return [(times[3 * i], times[3 * i + 1] + times[3 * i + 2]) for i in range(len(gemms))]
 
 
 def elementwise_pass_s(device: Device, bytes_moved: Num, kernels: Num) -> Array:

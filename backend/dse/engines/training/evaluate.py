@@ -287,7 +287,20 @@ class _ComputeTimes:
 
     def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
-        return _ComputeTimes(**{f.name: np.broadcast_to(getattr(self, f.name), mask.shape)[mask] for f in fields(self)})
+        names = [f.name for f in fields(self)]
+        values = np.broadcast_arrays(*(np.asarray(getattr(self, name)) for name in names))
+        compact = (1,) * (mask.ndim - values[0].ndim) + values[0].shape  # the shapes' own (small) broadcast shape
+        strides = np.cumprod((*compact[1:], 1)[::-1])[::-1]
+        flat = sum(
+            (
+                position * int(stride)
+                for position, size, stride in zip(np.nonzero(mask), compact, strides, strict=True)
+                if size > 1
+            ),
+            np.zeros(int(mask.sum()), dtype=np.int64),
+        )
+        table = np.stack(values).reshape(len(names), -1)
+        return _ComputeTimes(**{name: row[flat] for name, row in zip(names, table, strict=True)})
 
 
 def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
@@ -310,24 +323,23 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     g = layer_gemms(**shape, context=x.n)
 
     fp8_device = cluster.fp8_gemm_device
-    gemm_fwd: Array = np.zeros(())
-    gemm_bwd: Array = np.zeros(())
-    cast_fwd_bytes: Array = np.zeros(())
-    cast_bwd_bytes: Array = np.zeros(())
-    for gemm in g.weight_gemms:
-        fwd, bwd = gemm_pass_times(device, gemm)
-        if fp8_device is not None:
-            fwd, bwd = gemm_pass_times(fp8_device, gemm)
-            cast_fwd_bytes = cast_fwd_bytes + FP8_CAST_TRANSPOSE_BYTES * gemm.m * gemm.k  # the input activations
-            cast_bwd_bytes = cast_bwd_bytes + FP8_CAST_TRANSPOSE_BYTES * gemm.m * gemm.n  # the output gradients
-        gemm_fwd, gemm_bwd = gemm_fwd + fwd, gemm_bwd + bwd
-    casts = float(len(g.weight_gemms))
-    cast_fwd = 0.0 if fp8_device is None else elementwise_pass_s(device, cast_fwd_bytes, casts)
-    cast_bwd = 0.0 if fp8_device is None else elementwise_pass_s(device, cast_bwd_bytes, casts)
+    logits_gemm = Gemm(x.b * x.s / x.n, x.V / x.t, x.h, np.ones(()))
+    weights = list(g.weight_gemms)
+    in_bf16 = [g.scores, g.context, logits_gemm] + (weights if fp8_device is None else [])
+    (scores_fwd, scores_bwd), (context_fwd, context_bwd), (logits_fwd, logits_bwd), *layer = gemm_pass_times(
+        device, in_bf16
+    )
+    if fp8_device is not None:
+        layer = gemm_pass_times(fp8_device, weights)
+    gemm_fwd, gemm_bwd = sum(f for f, _ in layer), sum(b for _, b in layer)
+    casts = float(len(weights))
+    cast_fwd: Array | float = 0.0
+    cast_bwd: Array | float = 0.0
+    if fp8_device is not None:  # the input activations of each fp8 GEMM, and its output gradients
+        cast_fwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.k for w in weights), casts)
+        cast_bwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.n for w in weights), casts)
 
     # attention unfused: two batched GEMMs, scale-mask-softmax and dropout (every score element stored)
-    scores_fwd, scores_bwd = gemm_pass_times(device, g.scores)
-    context_fwd, context_bwd = gemm_pass_times(device, g.context)
     score_bytes = work.attention_elementwise_bytes
     unfused_fwd = scores_fwd + context_fwd + elementwise_pass_s(device, score_bytes, UNFUSED_ATTENTION_KERNELS)
     unfused_bwd = (
@@ -358,8 +370,6 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     out_flop, out_fwd_bytes, out_bwd_bytes = output_layer_work(
         sequence_length=x.s, micro_batch_size=x.b, hidden_size=x.h, vocab_size=x.V, tensor_parallel=x.t, context=x.n
     )
-    logits_gemm = Gemm(x.b * x.s / x.n, x.V / x.t, x.h, np.ones(()))
-    logits_fwd, logits_bwd = gemm_pass_times(device, logits_gemm)
     return _ComputeTimes(
         gemm_flop=work.gemm_flop,
         attention_flop=work.attention_flop,
