@@ -288,6 +288,8 @@ class _ComputeTimes:
     def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
         names = [f.name for f in fields(self)]
+        if mask.ndim == 0:  # one plan
+            return _ComputeTimes(**{name: np.asarray(getattr(self, name))[mask] for name in names})
         values = np.broadcast_arrays(*(np.asarray(getattr(self, name)) for name in names))
         compact = (1,) * (mask.ndim - values[0].ndim) + values[0].shape  # the shapes' own (small) broadcast shape
         strides = np.cumprod((*compact[1:], 1)[::-1])[::-1]
