@@ -33,8 +33,9 @@ OPTIMIZER_BYTES_PER_PARAM = 12.0
 #: fp8 training (Transformer Engine) keeps the bf16 weights and the fp32 optimizer state as above and adds an
 #: fp8 copy of each layer weight and its transpose (the forward GEMM reads one, the backward data-gradient
 #: GEMM the other: Hopper's fp8 tensor-core GEMMs take only the TN layout), cached across the step's
-#: micro-batches (NVIDIA/TransformerEngine transformer_engine/pytorch/module/linear.py, the weight's fp8 cast
-#: and transpose cache reused while `is_first_microbatch` is False).
+#: micro-batches (Transformer Engine PyTorch API docs, docs.nvidia.com/deeplearning/transformer-engine/api/
+#: pytorch.html, `Linear.forward(is_first_microbatch)`: "during FP8 training, it allows caching of the FP8
+#: versions of the weights"; the cache lives in transformer_engine/pytorch/module/linear.py).
 FP8_WEIGHT_COPY_BYTES_PER_PARAM = 1.0 + 1.0
 
 #: Memory a training process holds beyond model states, activations and the engine's buffers, so a
