@@ -27,6 +27,7 @@ from dse.engines.collectives import (
     reduce_scatter_time,
 )
 from dse.engines.device import Device
+from dse.engines.kernels import attention_flop
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import (
     BACKWARD_FACTOR,
@@ -351,13 +352,16 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     kernel = device.prefill_attention_time_s(
         g.attention_batch, g.attention_heads, g.attention_q_len, g.attention_kv_len, g.head_dim, causal=True
     )
-    if kernel is None:  # no attention kernel model: the two GEMMs without their element-wise traffic
-        flash_fwd, flash_bwd, flash_rc = scores_fwd + context_fwd, scores_bwd + context_bwd, scores_fwd
-    else:
-        busy = as_array(kernel.time_s - kernel.overhead_s)
-        flash_fwd = as_array(kernel.time_s)
-        flash_bwd = FLASH_BACKWARD_FLOP_FACTOR * busy + kernel.overhead_s
-        flash_rc = FLASH_RECOMPUTE_FLOP_FACTOR * busy
+    if kernel is None:  # no kernel model: Narayanan's attention FLOP (no masked blocks skipped) and Q, K, V, O bytes
+        heads_tokens = g.attention_batch * g.attention_heads * g.attention_q_len
+        flop = attention_flop(
+            g.attention_batch, g.attention_heads, g.attention_q_len, g.attention_kv_len, g.head_dim, causal=False
+        )
+        kernel = device.op_time_s(flop, 4.0 * heads_tokens * g.head_dim * device.element_bytes)
+    busy = as_array(kernel.time_s - kernel.overhead_s)
+    flash_fwd = as_array(kernel.time_s)
+    flash_bwd = FLASH_BACKWARD_FLOP_FACTOR * busy + kernel.overhead_s
+    flash_rc = FLASH_RECOMPUTE_FLOP_FACTOR * busy
     flash = x.uses_flash
 
     rest_bytes = work.elementwise_bytes - score_bytes  # norms, dropout-adds, activation
