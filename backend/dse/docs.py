@@ -761,6 +761,11 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
         "Li et al. 2021: max sequence Ring-64 / TP (BERT-Base batch 16 / 64, BERT-Large batch 16 / 64)",
         r"li2021-ring64-vs-tp-max-sequence-",
     ),
+    (
+        "NVIDIA NeMo 24.12 performance summary, H100 fp8 pre-training, tokens/s per GPU (Llama-2 7B on 8, Llama-2 "
+        "70B on 64, GPT-3 175B on 128 GPUs)",
+        r"nemo-2412-",
+    ),
 ]
 
 
@@ -1557,6 +1562,7 @@ README_GROUPS: list[tuple[str, str, str]] = [
         r"li2021-ring64-vs-tp-max-sequence-",
     ),
     ("SSDTrain activation-peak cut (micro-batch 1 / 2 / 4)", "training", r"ssdtrain-"),
+    ("NeMo 24.12 H100 fp8 pre-training, tokens/s per GPU (Llama-2 7B / 70B, GPT-3 175B)", "training", r"nemo-2412-"),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
         "rl_scaling",

@@ -16,10 +16,12 @@ def training_document(
     plan: dict[str, Any],
     overlap_grad_reduce: bool,
     dtype: str,
+    software_stack: Any = None,
 ) -> dict[str, Any]:
     """{schema_version, kind "training", name, inputs}: `model` a preset id or an inline spec (as
     JSON), `cluster` the `ClusterInputs` fields as JSON, `plan` the training inputs of one plan
-    (data_parallel, tensor_parallel, ..., activation_offload)."""
+    (data_parallel, tensor_parallel, ..., activation_offload), `software_stack` a preset id, an inline spec
+    (as JSON) or None (the roofline)."""
     inputs = {
         "model": model,
         "cluster": cluster,
@@ -28,5 +30,6 @@ def training_document(
         **plan,
         "overlap_grad_reduce": overlap_grad_reduce,
         "dtype": dtype,
+        "software_stack": software_stack,
     }
     return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}
