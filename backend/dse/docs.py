@@ -1569,6 +1569,11 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ("SD 2.1 UNet MACs per step, 512 / 768 px ({n} counts)", "pruning", r"(sd21_unet_macs|aptp_sd21_unet_macs)"),
     ("APTP latency ÷ SD 2.1 (768 px, A100; Base and Small, CC3M / COCO)", "pruning", r"aptp_.*_latency_ratio$"),
     ("SD 2.1 absolute latency per image (768 px, A100)", "pruning", r"aptp_sd21_latency_768px$"),
+    (
+        "SD 1.5 on A100 per software stack: s/image (fal) and it/s (diffusers), eager / compiled / TensorRT",
+        "pruning",
+        r"sd15_a100_",
+    ),
 ]
 
 
