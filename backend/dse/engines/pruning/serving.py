@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cache
 from typing import TypeVar
 
 import numpy as np
@@ -60,6 +61,7 @@ def with_trailing_axes(device: Device, count: int) -> Device:
     )
 
 
+@cache
 def _rows(table: LayerTable, *categories: int) -> IntArray:
     """Indices of the rows of the given categories (once per table)."""
     return np.flatnonzero(np.isin(table.category, categories))
@@ -69,6 +71,7 @@ def _take(x: FloatArray, rows: IntArray) -> FloatArray:
     return np.take(np.asarray(x, dtype=np.float64), rows, axis=-1)
 
 
+@cache
 def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
     """Rows a fusing compiler folds into the kernel before them (forward order): an element-wise op
     right after a norm or another element-wise op joins that kernel's pass (Inductor's pointwise
