@@ -383,3 +383,28 @@ def test_implicit_gemm_reads_its_input_once():
     assert same.time_s == plain.time_s and conv.compute_s == plain.compute_s
     saved = m * k * (8.0 / 9.0) * model.input_bytes / (model.memory_bandwidth_bytes_per_s * model.memory_efficiency)
     assert plain.memory_s - conv.memory_s == pytest.approx(saved, rel=1e-12)
+
+
+def test_nchw_costs_exactly_the_transposes_around_convolutions_and_the_permute_copies(sd15):
+    """PyTorch's default NCHW: each convolution's input and output are transposed (two passes each, one kernel
+    each) and the transformer permutes are copies; channels-last has neither; TensorRT lays out NHWC itself."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    device = _stack_device("pytorch-eager-sdpa")
+
+    def price(dev, last):
+        return eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=dev, channels_last=last)
+
+    conv = np.flatnonzero(table.category == eng.CONV)
+    inputs = 2.0 * counts.tokens[conv] * table.input_token_ratio[conv] * counts.width_in[conv]
+    outputs = 2.0 * counts.tokens[conv] * counts.width_out[conv]
+    copies = np.flatnonzero([name.endswith((".to_tokens", ".to_image")) for name in table.row_names])
+    assert copies.size == 2 * 16  # two per transformer block
+    expected = (
+        np.sum(device.elementwise_time_s(0.0, 2.0 * inputs * 2.0).time_s)
+        + np.sum(device.elementwise_time_s(0.0, 2.0 * outputs * 2.0).time_s)
+        + np.sum(device.elementwise_time_s(0.0, 2.0 * counts.activation_elements[copies] * 2.0).time_s)
+    )
+    assert price(device, False) - price(device, True) == pytest.approx(expected, rel=1e-9)
+    trt = _stack_device("tensorrt")
+    assert price(trt, False) == price(trt, True)

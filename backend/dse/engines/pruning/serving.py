@@ -84,8 +84,21 @@ def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
     return out
 
 
+@cache
+def _layout_copies(table: LayerTable) -> NDArray[np.bool_]:
+    """The (B, C, H, W) <-> (B, HW, C) permute copies of the transformer blocks (views in channels-last)."""
+    out: NDArray[np.bool_] = np.array([name.endswith((".to_tokens", ".to_image")) for name in table.row_names])
+    return out
+
+
 def network_time_s(
-    table: LayerTable, counts: LayerCounts, *, batch: Num, bytes_per_element: Num, device: Device
+    table: LayerTable,
+    counts: LayerCounts,
+    *,
+    batch: Num,
+    bytes_per_element: Num,
+    device: Device,
+    channels_last: bool = False,
 ) -> FloatArray:
     """Time of one forward pass at `batch` samples, op by op on `device` (its stack decides the kernels).
 
@@ -99,7 +112,11 @@ def network_time_s(
     * norms, activations, residual adds, concatenations, up-sampling copies: memory-bound passes
       (`Device.elementwise_time_s`), each its own kernel with the stack's launch cost; a stack with
       `pointwise_fusion` folds an element-wise op into the norm or element-wise kernel before it, and
-      into a GEMM's epilogue when it fuses activations there ("ffn_act"), so a chain costs one pass.
+      into a GEMM's epilogue when it fuses activations there ("ffn_act"), so a chain costs one pass;
+    * memory format: in PyTorch's default NCHW layout, cuDNN transposes each convolution's input to NHWC
+      and its output back (two memory-bound kernels of two passes each; MosaicML Composer, "Channels Last"
+      method card), and the transformer blocks' permutes are copies; `channels_last` activations, or a
+      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither.
 
     A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
     against the counts without their last (rows) axis.
@@ -115,8 +132,15 @@ def network_time_s(
     taps = table.kernel_area[weights]
     # a convolution reads its input tensor once (positions x input_token_ratio), not once per tap
     a_elements = m * table.input_token_ratio[weights] * w_in
-    gemm = dev.gemm_time_s(m, _take(counts.width_out, weights), taps * w_in, a_elements=a_elements)
+    w_out = _take(counts.width_out, weights)
+    gemm = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements)
     total = np.sum(np.where(m > 0, gemm.time_s, 0.0), axis=-1)
+    nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
+        conv = table.category[weights] == CONV
+        to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
+        to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        total = total + np.sum(np.where(conv & (m > 0), to_nhwc + to_nchw, 0.0), axis=-1)
 
     attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
     q = _take(counts.tokens, attention)
@@ -150,6 +174,8 @@ def network_time_s(
     total = total + np.sum(np.where(n * q > 0, att_s, 0.0), axis=-1)
 
     memory_rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
+    if nhwc:
+        memory_rows = memory_rows[~_layout_copies(table)[memory_rows]]
     if stack is not None and stack.pointwise_fusion:
         memory_rows = memory_rows[~_absorbed(table, epilogue="ffn_act" in stack.fused_ops)[memory_rows]]
     moved = n * _take(counts.activation_elements, memory_rows) * width
@@ -189,6 +215,7 @@ def serving_cost(
     guidance_copies: Num,
     bytes_per_element: Num,
     device: Device,
+    unet_channels_last: bool = False,
 ) -> ServingCost:
     """Serving a batch of prompts through text encoder, N UNet steps and VAE decoder.
 
@@ -201,6 +228,8 @@ def serving_cost(
       probability 1 - (1 - s_k)^B and then serves B s_k / that probability prompts on average
       (exact at B = 1, where APTP costs what dynamic pruning does, and B s_k for large B).
     Text encoder and VAE decoder are not pruned; they batch over the whole batch except in dynamic.
+    unet_channels_last: the UNet's activations are channels-last (diffusers: unet.to(memory_format=
+    torch.channels_last)); the VAE decoder keeps PyTorch's default NCHW.
     """
     unet_table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
     side = np.asarray(latent_side(image_side_px, spec.unet), dtype=np.float64)
@@ -216,9 +245,14 @@ def serving_cost(
 
     def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
+        last = unet_channels_last and table is unet_table
         if per_code:
-            return network_time_s(table, counts, batch=n, bytes_per_element=width_per_point, device=per_point)
-        return network_time_s(table, counts, batch=n, bytes_per_element=bytes_per_element, device=device)
+            return network_time_s(
+                table, counts, batch=n, bytes_per_element=width_per_point, device=per_point, channels_last=last
+            )
+        return network_time_s(
+            table, counts, batch=n, bytes_per_element=bytes_per_element, device=device, channels_last=last
+        )
 
     text_table = text_encoder_layer_table(spec.text_encoder)
     vae_table = vae_decoder_layer_table(spec.vae_decoder)

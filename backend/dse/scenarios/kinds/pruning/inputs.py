@@ -68,6 +68,12 @@ class PruningInputs(StrictModel):
     figure_batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], min_length=1, max_length=32
     )
+    unet_channels_last: bool = Field(
+        False,
+        title="UNet channels-last",
+        description="UNet activations in channels-last memory format (unet.to(memory_format=torch.channels_last)): "
+        "no NCHW <-> NHWC transposes around its convolutions; false = PyTorch's default NCHW.",
+    )
     software_stack: str | SoftwareStackSpec | None = Field(
         DEFAULT_SOFTWARE_STACK,
         title="Software stack",
@@ -101,6 +107,8 @@ class PruningResolved:
     code_keep: np.ndarray[Any, Any]
     code_capacity: np.ndarray[Any, Any]
     figure_batch_sizes: tuple[int, ...]
+    #: The UNet's activations are channels-last (no layout transposes around its convolutions).
+    unet_channels_last: bool = False
     #: The stack the kernels run under (None: the roofline) and the kernel fits of the catalog.
     software_stack: SoftwareStackSpec | None = None
     kernel_fits: dict[str, KernelFit] | None = None
@@ -195,6 +203,7 @@ def resolve(inputs: PruningInputs, catalog: Catalog) -> PruningResolved:
         code_keep=code_keep,
         code_capacity=code_capacity,
         figure_batch_sizes=tuple(inputs.figure_batch_sizes),
+        unet_channels_last=inputs.unet_channels_last,
         software_stack=(
             None
             if inputs.software_stack is None

@@ -126,6 +126,7 @@ def core(r: PruningResolved, batch: Any) -> Core:
         guidance_copies=r.guidance_copies,
         bytes_per_element=r.bytes_per_element,
         device=device(r),
+        unet_channels_last=r.unet_channels_last,
     )
     latent = eng.latent_side(side_px, r.pipeline.unet)
     full_macs = eng.total_macs(table, latent_side=latent, include_attention_matmuls=r.include_attention_matmuls)

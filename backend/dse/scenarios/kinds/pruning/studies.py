@@ -230,6 +230,7 @@ def pipeline_parts_s(
     unet_device: Device,
     other_device: Device,
     bytes_per_element: float = 2.0,
+    unet_channels_last: bool = False,
 ) -> dict[str, float]:
     """One UNet step (at guidance_copies x batch), the text encoder and the VAE decoder, priced op by op.
 
@@ -240,12 +241,16 @@ def pipeline_parts_s(
     vae = eng.vae_decoder_layer_table(pipeline.vae_decoder)
     side = image_side_px / pipeline.unet.vae_scale_factor
 
-    def time_s(table: eng.LayerTable, n: float, side_: float, device: Device) -> float:
+    def time_s(table: eng.LayerTable, n: float, side_: float, device: Device, channels_last: bool = False) -> float:
         counts = eng.count_layers(table, latent_side=side_)
-        return float(eng.network_time_s(table, counts, batch=n, bytes_per_element=bytes_per_element, device=device))
+        return float(
+            eng.network_time_s(
+                table, counts, batch=n, bytes_per_element=bytes_per_element, device=device, channels_last=channels_last
+            )
+        )
 
     return {
-        "unet_step_s": time_s(unet, guidance_copies * batch, side, unet_device),
+        "unet_step_s": time_s(unet, guidance_copies * batch, side, unet_device, unet_channels_last),
         "text_encoder_s": time_s(text, guidance_copies * batch, 0.0, other_device),
         "vae_decoder_s": time_s(vae, batch, side, other_device),
     }
