@@ -1571,10 +1571,25 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ("CaRL wall time, 300M-sample run / 10M-sample tiny run", "rl_scaling", r"carla_(wall_time|tiny_run_wall_time)$"),
     ("PRES speed-up at 4× temporal batch", "temporal_batching", r"pres_"),
     ("Wikipedia dataset (users, interactions)", "temporal_batching", r"wikipedia_"),
+    (
+        "TensorRT-LLM on H100 in fp8, output tokens/s per GPU (Llama-2 7B / 70B, {n} settings)",
+        "inference",
+        r"trtllm-h100-fp8-.*-throughput$",
+    ),
+    (
+        "TensorRT-LLM on H100 in fp8, first-token latency (Llama-2 7B / 70B)",
+        "inference",
+        r"trtllm-h100-fp8-.*-first-token$",
+    ),
     ("SD 1.5 / 2.1 UNet and text-encoder parameters", "pruning", r"sd(15|21)_.*params$"),
     ("SD 2.1 UNet MACs per step, 512 / 768 px ({n} counts)", "pruning", r"(sd21_unet_macs|aptp_sd21_unet_macs)"),
     ("APTP latency ÷ SD 2.1 (768 px, A100; Base and Small, CC3M / COCO)", "pruning", r"aptp_.*_latency_ratio$"),
     ("SD 2.1 absolute latency per image (768 px, A100)", "pruning", r"aptp_sd21_latency_768px$"),
+    (
+        "SD 1.5 on A100 per software stack: s/image (fal) and it/s (diffusers), eager / compiled / TensorRT",
+        "pruning",
+        r"sd15_a100_",
+    ),
 ]
 
 
