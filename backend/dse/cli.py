@@ -42,9 +42,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dse.scenarios.documents import evaluate_document
+    from dse.services.evaluation import evaluate
 
-    result = evaluate_document(_load_document(args.file), default_catalog())
+    result = evaluate(_load_document(args.file), default_catalog())
     payload = result.model_dump(mode="json")
     if not args.charts:
         payload.pop("charts", None)

@@ -30,6 +30,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
     )
     engine_version = "inference-2"  # 2: per-op kernel models under a software stack
+    validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS
 

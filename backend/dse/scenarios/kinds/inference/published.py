@@ -264,6 +264,7 @@ def _vidur_share_of_peak() -> list[PublishedFigure]:
             tolerance=REAL_HARDWARE,
             engine=partial(_share_of_peak, acc_id=acc_id),
             note=IN_FIT_NOTE,
+            measure="rate",
         )
         for name, acc_id, share in (("a100-llama2-7b", "a100-80gb", 0.71), ("h100-llama2-7b", "h100-sxm", 0.76))
     ]
@@ -496,6 +497,7 @@ def _pim_parts() -> list[PublishedFigure]:
             source="Kwon et al., ISSCC'21 25.4, and Lee et al., ISCA'21: 1.2 TFLOP/s per stack",
             tolerance=Tolerance.within(0.03),
             engine=_pim("samsung-hbm-pim", lambda f: f.peak_flops_per_s),
+            measure="other",  # a datasheet peak derived from the part's organisation, not a timing
             note="the paper rounds: 16 x 16 x 8 x 2 FLOP / 3.33 ns = 1.23 TFLOP/s",
         ),
         PublishedFigure(
