@@ -40,6 +40,7 @@ from dse.services.validation import (
     TIME_UNITS,
     ValidationRow,
     accelerator_family,
+    is_exact,
     validation_rows,
 )
 
@@ -93,15 +94,11 @@ def _allowed(row: ValidationRow) -> tuple[float, float]:
     return (low, high)
 
 
-def _is_exact(row: ValidationRow) -> bool:
-    return row.tolerance is not None and row.tolerance.relative is not None and row.tolerance.relative <= 1e-6
-
-
 def residuals_of(rows: Sequence[ValidationRow], measures: frozenset[str]) -> list[Residual]:
     """The rows of `measures` with a finite error, not exact formulas, as time factors (ratios stay ratios)."""
     out = []
     for row in rows:
-        if row.measure not in measures or row.relative_error is None or row.role != "validation" or _is_exact(row):
+        if row.measure not in measures or row.relative_error is None or row.role != "validation" or is_exact(row):
             continue
         ratio = 1.0 + row.relative_error
         low, high = _allowed(row)
@@ -211,7 +208,7 @@ def band_basis(kind: ScenarioKind[Any, Any], resolved: Any, catalog: Catalog) ->
     """Which residuals one scenario's bands come from: its own group's when that was validated, else the
     engine's pooled residuals (with a note saying the scenario is outside what was validated)."""
     source = kind.validated_by or kind.kind
-    table = _kind_residuals(source, catalog)
+    table = _kind_residuals(source, catalog) if source in KINDS else _KindResiduals(catalog, (), ())
     spec, dtype = kind.validation_group(resolved)
     group = f"{source}/{_accelerator_label(spec, catalog)}/{dtype or 'any'}"
     by = "" if source == kind.kind else f" (this kind is priced by the {source} engine)"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from dse.catalog import Catalog
 from dse.scenarios.registry import KINDS
@@ -28,14 +28,18 @@ __all__ = [
     "Measure",
     "RecordingCatalog",
     "ValidationRow",
+    "ValidationSummaryRow",
     "ValidationTable",
     "accelerator_family",
     "all_validation_rows",
     "figure_measure",
     "group_label",
+    "is_exact",
     "kind_rows",
     "record_row",
+    "summary_table",
     "validation_rows",
+    "validation_summary",
 ]
 
 Measure = Literal["time", "rate", "ratio", "other"]
@@ -68,6 +72,12 @@ def group_label(kind_name: str, accelerators: list[str], dtype: str) -> str:
     """ "kind/ACCELERATOR/dtype"; several accelerators are joined by "+", none is "any"."""
     chips = "+".join(sorted({accelerator_family(a) for a in accelerators})) or "any"
     return f"{kind_name}/{chips}/{dtype or 'any'}"
+
+
+def is_exact(row: PublishedComparison) -> bool:
+    """Whether a row checks an exact formula (compared to float rounding), not a measurement."""
+    tolerance = row.tolerance
+    return tolerance is not None and tolerance.relative is not None and tolerance.relative <= 1e-6
 
 
 class RecordingCatalog(Catalog):
@@ -195,3 +205,73 @@ def validation_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
 def all_validation_rows(catalog: Catalog) -> dict[str, list[ValidationRow]]:
     """Every registered kind's rows."""
     return {kind_name: validation_rows(kind_name, catalog) for kind_name in KINDS}
+
+
+class ValidationSummaryRow(BaseModel):
+    """The mean absolute error of one engine over one group of its published figures (or all of them)."""
+
+    kind: str
+    group: str = Field(description='"kind/accelerator/dtype", or "all" for every figure of the engine.')
+    figures: int = Field(description="Published figures with an engine number (exact formulas and known misses too).")
+    mean_abs_error: float | None = Field(description="Mean of |engine / published - 1| over them.")
+    max_abs_error: float | None = None
+    timing_figures: int = Field(
+        description="Of them, time and throughput figures that are not exact formulas (the metric bands' residuals)."
+    )
+    timing_mean_abs_error: float | None = None
+    known_misses: int = 0
+    not_computed: int = Field(0, description="Records whose engine number could not be computed (not averaged).")
+
+
+def _summary_row(kind_name: str, group: str, rows: list[ValidationRow]) -> ValidationSummaryRow:
+    judged = [r for r in rows if r.role == "validation" and r.relative_error is not None]
+    errors = [abs(r.relative_error) for r in judged if r.relative_error is not None]
+    timing = [
+        abs(r.relative_error)
+        for r in judged
+        if r.measure in ("time", "rate") and not is_exact(r) and r.relative_error is not None
+    ]
+    return ValidationSummaryRow(
+        kind=kind_name,
+        group=group,
+        figures=len(errors),
+        mean_abs_error=sum(errors) / len(errors) if errors else None,
+        max_abs_error=max(errors) if errors else None,
+        timing_figures=len(timing),
+        timing_mean_abs_error=sum(timing) / len(timing) if timing else None,
+        known_misses=sum(1 for r in judged if r.known_miss),
+        not_computed=sum(1 for r in rows if r.error),
+    )
+
+
+def validation_summary(catalog: Catalog) -> list[ValidationSummaryRow]:
+    """Per engine: one row over all its published figures, then one per group (kind/accelerator/dtype);
+    engines without published figures are left out."""
+    out: list[ValidationSummaryRow] = []
+    for kind_name, rows in all_validation_rows(catalog).items():
+        if not rows:
+            continue
+        out.append(_summary_row(kind_name, "all", rows))
+        for group in sorted({r.group for r in rows}):
+            out.append(_summary_row(kind_name, group, [r for r in rows if r.group == group]))
+    return out
+
+
+def summary_table(rows: list[ValidationSummaryRow]) -> str:
+    """The summary as a Markdown table (the CLI prints it; the README holds it)."""
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f}%"
+
+    lines = [
+        "| engine | group (kind/accelerator/dtype) | figures | mean abs error | largest | time/throughput figures "
+        "| their mean abs error | known misses |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        group = "**all**" if row.group == "all" else row.group.split("/", 1)[1]
+        lines.append(
+            f"| {row.kind} | {group} | {row.figures} | {pct(row.mean_abs_error)} | {pct(row.max_abs_error)} "
+            f"| {row.timing_figures} | {pct(row.timing_mean_abs_error)} | {row.known_misses} |"
+        )
+    return "\n".join(lines) + "\n"
