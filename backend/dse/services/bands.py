@@ -344,8 +344,10 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
         (r10, _, r90), _ = basis.relative["time" if band == "time" else "rate"]
         low = [y * r10 if isinstance(y, int | float) else None for y in ys]
         high = [y * r90 if isinstance(y, int | float) else None for y in ys]
-        name = f"P10–P90 band ({basis.group}, {len(basis.residuals)} residuals)"
+        name = "P10–P90 (validation)"
+        first = not any(t.get("fill") == "tonexty" and t.get("name") == name for t in out if isinstance(t, dict))
         common = {"x": trace.get("x"), "mode": "lines", "hoverinfo": "skip", "showlegend": False}
+        common["legendgroup"] = "validation-band"
         for axis in ("xaxis", "yaxis"):
             if axis in trace:
                 common[axis] = trace[axis]
@@ -360,7 +362,8 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
                 "fill": "tonexty",
                 "fillcolor": "rgba(120,120,120,0.18)" if not isinstance(colour, str) else _translucent(colour),
                 "name": name,
-                "showlegend": True,
+                "legendgroup": "validation-band",
+                "showlegend": first,
             }
         )
         out.append(trace)

@@ -106,6 +106,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                     dashed=dashed,
                     crossover_batch=interleaving.crossover_batch if interleaving is not None else None,
                     max_batch_that_fits=fits_limit if 0 < fits_limit < studies.BATCH_GRID[-1] else None,
+                    banded=r.system,
                 ),
             ),
             Chart(

@@ -24,6 +24,7 @@ def samples_per_s_vs_minibatch(
             "x": list(minibatch_samples),
             "y": [None if v is None else float(v) for v in values],
             "hovertemplate": "minibatch %{x}<br>%{y:.0f} samples/s<extra>" + f"{gpus} GPUs</extra>",
+            "meta": {"band": "rate"},  # the service draws the validation error band around each line
         }
         for gpus, values in samples_per_s_by_gpus.items()
     )
