@@ -352,15 +352,17 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
             if axis in trace:
                 common[axis] = trace[axis]
         colour = (trace.get("line") or {}).get("color") or (trace.get("marker") or {}).get("color")
-        out.append({**common, "type": "scatter", "y": low, "line": {"width": 0}, "name": name})
+        # Its own colour (the series' at 18%), so that Plotly gives the band none of the palette's.
+        fill = _translucent(colour) if isinstance(colour, str) else "rgba(120,120,120,0.18)"
+        out.append({**common, "type": "scatter", "y": low, "line": {"width": 0, "color": fill}, "name": name})
         out.append(
             {
                 **common,
                 "type": "scatter",
                 "y": high,
-                "line": {"width": 0},
+                "line": {"width": 0, "color": fill},
                 "fill": "tonexty",
-                "fillcolor": "rgba(120,120,120,0.18)" if not isinstance(colour, str) else _translucent(colour),
+                "fillcolor": fill,
                 "name": name,
                 "legendgroup": "validation-band",
                 "showlegend": first,
