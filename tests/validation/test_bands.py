@@ -176,3 +176,22 @@ def test_a_marked_chart_series_gets_its_band():
     low, high, main, other = figure["data"]
     assert np.allclose(low["y"], [8.4, 16.8]) and np.allclose(high["y"], [11.9, 23.8]) and high["fill"] == "tonexty"
     assert main["meta"] == {"band": "rate"} and other == {"y": [1]}
+
+
+def test_a_scenario_far_beyond_the_validated_scale_says_so():
+    class Scaled:
+        def __init__(self, devices):
+            self.devices = devices
+
+        def validation_scale(self, _resolved):
+            return self.devices
+
+    runs = tuple(Residual(f"r{d}", "k/A100/bf16", 1.0, WITHIN_10, False, float(d)) for d in (8, 64, 512))
+    basis = BandBasis(ValidationScope(group="k/A100/bf16", validated=True), "k/A100/bf16", runs, ())
+    inside = bands.scenario_scope(Scaled(1024.0), None, basis)  # within 2x the largest run
+    assert inside.within_scale is True and inside.validated_devices == [8.0, 512.0] and not inside.note
+    beyond = bands.scenario_scope(Scaled(1025.0), None, basis)
+    assert beyond.within_scale is False and beyond.note.startswith("Outside the validated scale")
+    assert bands.scenario_scope(Scaled(4.0), None, basis).within_scale is True
+    assert bands.scenario_scope(Scaled(3.9), None, basis).within_scale is False
+    assert bands.scenario_scope(Scaled(None), None, basis) is basis.scope

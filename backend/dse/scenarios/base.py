@@ -267,6 +267,12 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
         dtype = getattr(resolved, "dtype", None) or getattr(resolved, "activation_dtype", None)
         return accelerator, str(dtype) if isinstance(dtype, str) else self.validation_dtype
 
+    def validation_scale(self, resolved: ResolvedT) -> float | None:
+        """Accelerators one scenario uses, to compare with the scale of the validated runs: the default
+        reads `cluster.gpus`; None where the kind has no such number."""
+        gpus = getattr(getattr(resolved, "cluster", None), "gpus", None)
+        return float(gpus) if isinstance(gpus, int | float) and not isinstance(gpus, bool) else None
+
     def metric(self, key: str, value: Any, **terms: float | str) -> Metric:
         """A Metric for `key` from `metric_specs`, with the terms its formula used."""
         spec = self.metric_specs[key]

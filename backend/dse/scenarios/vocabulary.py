@@ -70,6 +70,13 @@ class ValidationScope(BaseModel):
     group: str = Field(description='This scenario\'s group, "kind/accelerator/dtype".')
     validated: bool = Field(description="Whether published time or throughput figures of this group were checked.")
     validated_groups: list[str] = Field(default_factory=list, description="The groups that were.")
+    devices: float | None = Field(None, description="Accelerators this scenario uses, where its kind says.")
+    validated_devices: list[float] = Field(
+        default_factory=list, description="The smallest and largest run of the group's figures (accelerators)."
+    )
+    within_scale: bool | None = Field(
+        None, description="Whether `devices` lies within half the smallest and twice the largest validated run."
+    )
     note: str = ""
 
 
@@ -288,6 +295,8 @@ class PublishedFigure:
     #: What kind of number it is, for the metric bands: "time", "rate" (work per second, or a share of a
     #: peak rate), "ratio", "other". None: from the unit (dse.services.bands.figure_measure).
     measure: Literal["time", "rate", "ratio", "other"] | None = None
+    #: Accelerators the measured run used (its scale), where the source states it.
+    devices: float | None = None
 
     def compare(self, catalog: Catalog) -> PublishedComparison:
         return PublishedComparison.of(

@@ -10,7 +10,8 @@ A metric's band is where its measured value likely lies: for a duration the engi
 P10/P50/P90 of 1/f, for a rate times those of f. With fewer than MIN_QUANTILE_RESIDUALS residuals the
 band is a stated interval instead: the widest of the residuals and of the intervals their tests allow.
 A scenario whose accelerator or dtype no time or throughput figure of its engine was checked on is
-outside what was validated: it gets the engine's pooled band and a note saying so.
+outside what was validated: it gets the engine's pooled band and a note saying so; so does one far beyond
+the scale (accelerators) of the validated runs, where the records state it (the band stays its group's).
 
 For a search (`ranking` of its kind) the result also says how likely its best answer beats the
 runner-up: with the engine's errors on the two answers log-normal with the group's spread and a
@@ -56,6 +57,7 @@ __all__ = [
     "ranking_probability",
     "relative_band",
     "residuals_of",
+    "scenario_scope",
 ]
 
 #: Fewer residuals than this give a stated interval, not quantiles (P10 and P90 of 4 points are the extremes).
@@ -80,6 +82,8 @@ class Residual:
     #: The interval of `factor` the figure's test allows.
     allowed: tuple[float, float]
     known_miss: bool
+    #: Accelerators the measured run used, where stated.
+    devices: float | None = None
 
 
 def _allowed(row: ValidationRow) -> tuple[float, float]:
@@ -107,7 +111,7 @@ def residuals_of(rows: Sequence[ValidationRow], measures: frozenset[str]) -> lis
         else:
             factor, allowed = ratio, (low, high)
         if factor > 0 and math.isfinite(factor):
-            out.append(Residual(row.key, row.group, factor, allowed, row.known_miss is not None))
+            out.append(Residual(row.key, row.group, factor, allowed, row.known_miss is not None, row.devices))
     return out
 
 
@@ -236,6 +240,31 @@ def _basis(table: _KindResiduals, group: str, by: str) -> BandBasis:
         note = f"No published time or throughput figure validates the {source} engine yet{by}: no error bands."
     scope = ValidationScope(group=group, validated=False, validated_groups=validated, note=note)
     return BandBasis(scope, f"{source}/all", table.times, table.ratios)
+
+
+#: A scenario more than this factor beyond the smallest or largest validated run is outside the validated scale.
+SCALE_SLACK = 2.0
+
+
+def scenario_scope(kind: ScenarioKind[Any, Any], resolved: Any, basis: BandBasis) -> ValidationScope:
+    """The basis's scope with this scenario's scale against the scale of the runs its residuals come from
+    (a note when it lies beyond SCALE_SLACK x the largest or below the smallest / SCALE_SLACK)."""
+    devices = kind.validation_scale(resolved)
+    runs = [r.devices for r in basis.residuals if r.devices is not None]
+    if devices is None or not runs:
+        return basis.scope if devices is None else basis.scope.model_copy(update={"devices": devices})
+    low, high = min(runs), max(runs)
+    within = low / SCALE_SLACK <= devices <= high * SCALE_SLACK
+    note = basis.scope.note
+    if not within:
+        scale = (
+            f"Outside the validated scale: the time and throughput figures of {basis.group} come from runs on "
+            f"{low:g}–{high:g} accelerators; this scenario uses {devices:g}, so its error may exceed the band."
+        )
+        note = f"{note} {scale}" if note else scale
+    return basis.scope.model_copy(
+        update={"devices": devices, "validated_devices": [low, high], "within_scale": within, "note": note}
+    )
 
 
 def metric_band(value: float, band: BandKind, basis: BandBasis) -> MetricBand | None:
@@ -405,13 +434,14 @@ def attach_bands(
             figure = dict(chart.figure)
             _band_traces(figure, basis)
             charts.append(chart.model_copy(update={"figure": figure}))
-    notes = [*result.notes, basis.scope.note] if basis.scope.note else result.notes
+    scope = scenario_scope(kind, resolved, basis)
+    notes = [*result.notes, scope.note] if scope.note else result.notes
     return result.model_copy(
         update={
             "metrics": metrics,
             "charts": charts,
             "notes": notes,
-            "validation_scope": basis.scope,
+            "validation_scope": scope,
             "ranking": _ranking(kind, result, basis),
         }
     )

@@ -108,6 +108,7 @@ class ValidationRow(PublishedComparison):
     dtype: str = Field("", description="The dtype the engine priced the figure in ('' = not dtype-dependent).")
     group: str = Field("", description='"kind/accelerator/dtype", the group of the metric bands and the MAE table.')
     measure: Measure = Field("other", description="time, rate (per second, or a share of a peak), ratio or other.")
+    devices: float | None = Field(None, description="Accelerators the measured run used, where stated.")
 
 
 def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog, dtype: str = "") -> ValidationRow:
@@ -135,6 +136,7 @@ def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog, dtype:
         dtype=dtype,
         group=group_label(kind_name, accelerators, dtype),
         measure=figure_measure(figure),
+        devices=figure.devices,
     )
     if comparison is None:
         return ValidationRow.model_validate({**static, "error": failure})
