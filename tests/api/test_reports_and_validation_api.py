@@ -105,3 +105,8 @@ def test_an_evaluation_carries_bands_and_says_when_it_is_outside_what_was_valida
     schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
     assert schemas["Metric"]["properties"]["band"]["anyOf"][0]["$ref"].endswith("/MetricBand")
     assert {"p10", "p50", "p90", "group", "residuals", "known_misses"} <= set(schemas["MetricBand"]["properties"])
+
+
+def test_the_report_shows_each_metrics_band(client):
+    html = client.post("/api/v1/report", json=KINDS["training"].examples()[0]).text
+    assert "likely measured (P10–P90)" in html and "(training/A100/bf16)" in html
