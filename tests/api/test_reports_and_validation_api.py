@@ -110,3 +110,16 @@ def test_an_evaluation_carries_bands_and_says_when_it_is_outside_what_was_valida
 def test_the_report_shows_each_metrics_band(client):
     html = client.post("/api/v1/report", json=KINDS["training"].examples()[0]).text
     assert "likely measured (P10–P90)" in html and "(training/A100/bf16)" in html
+
+
+def test_a_sweep_carries_each_metrics_relative_band(client):
+    doc = KINDS["training"].examples()[0]
+    body = {"document": doc, "axes": [{"path": "global_batch_size", "values": [1536, 2304]}]}
+    result = client.post("/api/v1/sweep", json=body).json()
+    band = result["bands"]["iteration_time_s"]
+    assert band["group"] == "training/A100/bf16"
+    assert band["relative_p10"] <= band["relative_p50"] <= band["relative_p90"]
+    assert "memory_total_bytes" not in result["bands"] and result["validation_scope"]["validated"] is True
+    evaluated = client.post("/api/v1/evaluate", json=doc).json()
+    metric = next(m for m in evaluated["metrics"] if m["key"] == "iteration_time_s")
+    assert metric["band"]["relative_p90"] == band["relative_p90"]  # the same factors as the evaluation's

@@ -395,6 +395,14 @@ def test_metric_cards_show_their_error_band_and_the_validation_scope(live_server
     assert band.inner_text().startswith(("P10–P90", "interval"))
     assert "training/" in band.get_attribute("title")
     assert page.locator("[data-metric='memory_total_bytes'] .metric-band").count() == 0
+    # A one-axis sweep of a banded metric shades the same band.
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "global_batch_size")
+    page.fill("#sweep-values-0", "1536,2304,3072")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
+    names = page.evaluate("() => document.querySelector('#sweep-out .figure').data.map(t => t.name)")
+    assert any(str(n).startswith("P10–P90 (validation, training/A100/bf16)") for n in names), names
     page.goto(f"{live_server}/k/inference")  # NeuPIMs: no time figure was checked on its NPU
     _wait_ready(page)
     assert "Outside what was validated" in page.locator("#validation-scope").inner_text()

@@ -44,13 +44,10 @@ class MetricSpec(BaseModel):
     band: Literal["time", "rate", "none"] | None = None
 
 
-class MetricBand(BaseModel):
-    """Where the measured value of a time- or throughput-like metric likely lies, from the residuals of the
-    published figures its engine is tested against (dse.services.bands)."""
+class RelativeBand(BaseModel):
+    """Where the measured value of a time- or throughput-like metric likely lies, as factors of the engine's
+    value, from the residuals of the published figures its engine is tested against (dse.services.bands)."""
 
-    p10: float = Field(description="10th percentile of the likely measured value, in the metric's unit.")
-    p50: float = Field(description="Median of the likely measured value, in the metric's unit.")
-    p90: float = Field(description="90th percentile of the likely measured value, in the metric's unit.")
     relative_p10: float = Field(description="p10 / the engine's value.")
     relative_p50: float = Field(description="p50 / the engine's value.")
     relative_p90: float = Field(description="p90 / the engine's value.")
@@ -62,6 +59,14 @@ class MetricBand(BaseModel):
         "the widest of them and their tests' tolerance."
     )
     note: str = ""
+
+
+class MetricBand(RelativeBand):
+    """A metric's band: the factors and the values they give."""
+
+    p10: float = Field(description="10th percentile of the likely measured value, in the metric's unit.")
+    p50: float = Field(description="Median of the likely measured value, in the metric's unit.")
+    p90: float = Field(description="90th percentile of the likely measured value, in the metric's unit.")
 
 
 class ValidationScope(BaseModel):

@@ -36,7 +36,8 @@ import numpy as np
 from dse.catalog import Catalog
 from dse.scenarios.base import EvaluationResult, ScenarioKind
 from dse.scenarios.registry import KINDS
-from dse.scenarios.vocabulary import MetricBand, MetricSpec, RankingConfidence, ValidationScope
+from dse.scenarios.sweep import SweepResult
+from dse.scenarios.vocabulary import MetricBand, MetricSpec, RankingConfidence, RelativeBand, ValidationScope
 from dse.services.validation import (
     TIME_UNITS,
     ValidationRow,
@@ -56,8 +57,10 @@ __all__ = [
     "metric_band_kind",
     "ranking_probability",
     "relative_band",
+    "relative_metric_band",
     "residuals_of",
     "scenario_scope",
+    "sweep_bands",
 ]
 
 #: Fewer residuals than this give a stated interval, not quantiles (P10 and P90 of 4 points are the extremes).
@@ -164,6 +167,9 @@ class BandBasis:
     def known_misses(self) -> int:
         return sum(r.known_miss for r in self.residuals)
 
+    #: `relative_metric_band` per kind of band, once worked out.
+    described: dict[str, RelativeBand] = field(default_factory=dict)
+
 
 @dataclass
 class _KindResiduals:
@@ -267,10 +273,12 @@ def scenario_scope(kind: ScenarioKind[Any, Any], resolved: Any, basis: BandBasis
     )
 
 
-def metric_band(value: float, band: BandKind, basis: BandBasis) -> MetricBand | None:
-    """The band of one metric value from `basis` (None without residuals or for a value that is not > 0)."""
-    if not basis.residuals or not (value > 0 and math.isfinite(value)):
-        return None
+def relative_metric_band(band: BandKind, basis: BandBasis) -> RelativeBand | None:
+    """The band of a metric of `band` as factors of its value (None without residuals); worked out once per
+    basis and kind of band."""
+    cached = basis.described.get(band)
+    if cached is not None or not basis.residuals:
+        return cached
     (r10, r50, r90), method = basis.relative[band]
     misses = basis.known_misses
     n = len(basis.residuals)
@@ -279,10 +287,7 @@ def metric_band(value: float, band: BandKind, basis: BandBasis) -> MetricBand | 
         if method == "quantiles"
         else f"too few residuals ({n}) for quantiles: the widest of them and of the intervals their tests allow"
     )
-    return MetricBand(
-        p10=value * r10,
-        p50=value * r50,
-        p90=value * r90,
+    described = basis.described[band] = RelativeBand(
         relative_p10=r10,
         relative_p50=r50,
         relative_p90=r90,
@@ -291,6 +296,20 @@ def metric_band(value: float, band: BandKind, basis: BandBasis) -> MetricBand | 
         known_misses=misses,
         method=method,
         note=f"{how} of {basis.group}" + (f", {misses} of them known misses (real errors, counted)" if misses else ""),
+    )
+    return described
+
+
+def metric_band(value: float, band: BandKind, basis: BandBasis) -> MetricBand | None:
+    """The band of one metric value from `basis` (None without residuals or for a value that is not > 0)."""
+    relative = relative_metric_band(band, basis)
+    if relative is None or not (value > 0 and math.isfinite(value)):
+        return None
+    return MetricBand(
+        **relative.model_dump(),
+        p10=value * relative.relative_p10,
+        p50=value * relative.relative_p50,
+        p90=value * relative.relative_p90,
     )
 
 
@@ -445,3 +464,22 @@ def attach_bands(
             "ranking": _ranking(kind, result, basis),
         }
     )
+
+
+def sweep_bands(kind: ScenarioKind[Any, Any], resolved: Any, result: SweepResult, catalog: Catalog) -> SweepResult:
+    """A sweep with the relative band of each time- and throughput-like metric (the same factors at every
+    point: the group is the base document's) and its validation scope; a note when an axis changes the
+    accelerator's own numbers (the band is then that of the preset it started from)."""
+    basis = band_basis(kind, resolved, catalog)
+    found = {}
+    for key in result.metrics:
+        spec = kind.metric_specs.get(key)
+        band_kind = metric_band_kind(spec) if spec is not None else None
+        relative = relative_metric_band(band_kind, basis) if band_kind is not None else None
+        if relative is not None:
+            found[key] = relative
+    scope = scenario_scope(kind, resolved, basis)
+    if any("accelerator" in axis.path.split(".") for axis in result.axes):
+        moved = "An axis changes the accelerator's numbers: the bands are those of the preset it started from."
+        scope = scope.model_copy(update={"note": f"{scope.note} {moved}".strip()})
+    return result.model_copy(update={"bands": found, "validation_scope": scope})

@@ -23,7 +23,7 @@ from dse.scenarios.base import RESULT_FORMAT, EvaluationResult, InputError, Scen
 from dse.scenarios.compare import Comparison, compare
 from dse.scenarios.documents import document_json, kind_of, parse_document
 from dse.scenarios.sweep import SweepAxis, SweepResult, run_sweep, sweepable_paths
-from dse.services.bands import attach_bands
+from dse.services.bands import attach_bands, sweep_bands
 from dse.services.limits import Deadline, DeadlinePassed, check_work, get_limits
 from dse.store import ScenarioRecord, Store, StoreError
 
@@ -143,7 +143,9 @@ def sweep(
 ) -> SweepResult:
     """One or two numeric inputs swept over values (the grid's cost checked first, chunks under the deadline)."""
     with _bounded(deadline):
-        return run_sweep(kind_of(document), document.inputs, catalog, axes, check_work=check_work)  # type: ignore[attr-defined]
+        kind = kind_of(document)
+        result = run_sweep(kind, document.inputs, catalog, axes, check_work=check_work)  # type: ignore[attr-defined]
+        return sweep_bands(kind, kind.resolve(document.inputs, catalog), result, catalog)  # type: ignore[attr-defined]
 
 
 def sweep_axes(document: BaseModel, catalog: Catalog) -> dict[str, float]:
