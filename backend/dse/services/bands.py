@@ -233,7 +233,14 @@ def _basis(table: _KindResiduals, group: str, by: str) -> BandBasis:
     validated = sorted({r.group for r in table.times})
     own = tuple(r for r in table.times if r.group == group)
     if own:
-        scope = ValidationScope(group=group, validated=True, validated_groups=validated)
+        # A kind priced by another kind's engine: the bands cover that pricing, not what the kind adds on top.
+        borrowed = (
+            f"The bands come from the {source} engine's published figures{by}: they cover its pricing of each "
+            "step, not what this kind adds on top (the search over plans, or the scheduling and queueing)."
+            if by
+            else ""
+        )
+        scope = ValidationScope(group=group, validated=True, validated_groups=validated, note=borrowed)
         return BandBasis(scope, group, own, tuple(r for r in table.ratios if r.group == group))
     if validated:
         note = (
