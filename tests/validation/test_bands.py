@@ -56,6 +56,9 @@ def test_residuals_are_time_factors_and_leave_out_exact_formulas_and_context():
     assert [r.factor for r in residuals] == pytest.approx([1.2, 1.25, 0.5])
     # A rate's allowed engine/published [0.9, 1.1] is a time factor in [1/1.1, 1/0.9].
     assert residuals[1].allowed == pytest.approx((1 / 1.1, 1 / 0.9))
+    # A calibration point matches by construction: no evidence, left out; an in-sample figure stays, flagged.
+    rows = [_row("calibration", 1.0, 1.0, fit="calibration"), _row("fit", 1.1, 1.0, fit="in-sample")]
+    assert [(r.key, r.in_sample) for r in bands.residuals_of(rows, frozenset({"time"}))] == [("fit", True)]
 
 
 def test_quantile_band_is_exact_on_five_residuals():

@@ -54,6 +54,7 @@ class RelativeBand(BaseModel):
     group: str = Field(description='The residuals\' group, "kind/accelerator/dtype" (e.g. "training/A100/bf16").')
     residuals: int = Field(description="How many published figures the band comes from (known misses included).")
     known_misses: int = Field(0, description="How many of them are known misses (real errors, so they count).")
+    in_sample: int = Field(0, description="How many of them are in a fit's own data (their errors are optimistic).")
     method: Literal["quantiles", "stated-interval"] = Field(
         description='"quantiles": P10/P50/P90 of the residuals; "stated-interval": too few residuals for quantiles, '
         "the widest of them and their tests' tolerance."
@@ -302,6 +303,10 @@ class PublishedFigure:
     measure: Literal["time", "rate", "ratio", "other"] | None = None
     #: Accelerators the measured run used (its scale), where the source states it.
     devices: float | None = None
+    #: How the figure relates to the calibration: "prediction" (out of sample), "in-sample" (its data is in a
+    #: fit the engine uses: the error is a fit residual, optimistic for other settings) or "calibration" (the
+    #: point a constant was set from: matches by construction, so it is no evidence of accuracy).
+    fit: Literal["prediction", "in-sample", "calibration"] = "prediction"
 
     def compare(self, catalog: Catalog) -> PublishedComparison:
         return PublishedComparison.of(

@@ -7,8 +7,10 @@ formulas, each as a factor f = engine time / published time (for a rate: publish
 misses count: they are real errors of the engine, so a band that left them out would flatter it.
 
 A metric's band is where its measured value likely lies: for a duration the engine's value times the
-P10/P50/P90 of 1/f, for a rate times those of f. With fewer than MIN_QUANTILE_RESIDUALS residuals the
-band is a stated interval instead: the widest of the residuals and of the intervals their tests allow.
+P10/P50/P90 of 1/f, for a rate times those of f. A calibration point (a constant was set from it) is
+no evidence and is left out; figures in a fit's own data stay, counted in the band (they are optimistic).
+With fewer than MIN_QUANTILE_RESIDUALS residuals the band is a stated interval instead: the widest of the
+residuals and of the intervals their tests allow.
 A scenario whose accelerator or dtype no time or throughput figure of its engine was checked on is
 outside what was validated: it gets the engine's pooled band and a note saying so; so does one far beyond
 the scale (accelerators) of the validated runs, where the records state it (the band stays its group's).
@@ -87,6 +89,8 @@ class Residual:
     known_miss: bool
     #: Accelerators the measured run used, where stated.
     devices: float | None = None
+    #: Whether the figure's data is in a fit the engine uses (its error is optimistic).
+    in_sample: bool = False
 
 
 def _allowed(row: ValidationRow) -> tuple[float, float]:
@@ -107,6 +111,8 @@ def residuals_of(rows: Sequence[ValidationRow], measures: frozenset[str]) -> lis
     for row in rows:
         if row.measure not in measures or row.relative_error is None or row.role != "validation" or is_exact(row):
             continue
+        if row.fit == "calibration":  # matches by construction: no evidence either way
+            continue
         ratio = 1.0 + row.relative_error
         low, high = _allowed(row)
         if row.measure == "rate":  # a rate's time factor is published / engine
@@ -114,7 +120,11 @@ def residuals_of(rows: Sequence[ValidationRow], measures: frozenset[str]) -> lis
         else:
             factor, allowed = ratio, (low, high)
         if factor > 0 and math.isfinite(factor):
-            out.append(Residual(row.key, row.group, factor, allowed, row.known_miss is not None, row.devices))
+            out.append(
+                Residual(
+                    row.key, row.group, factor, allowed, row.known_miss is not None, row.devices, row.fit == "in-sample"
+                )
+            )
     return out
 
 
@@ -166,6 +176,10 @@ class BandBasis:
     @cached_property
     def known_misses(self) -> int:
         return sum(r.known_miss for r in self.residuals)
+
+    @cached_property
+    def in_sample(self) -> int:
+        return sum(r.in_sample for r in self.residuals)
 
     #: `relative_metric_band` per kind of band, once worked out.
     described: dict[str, RelativeBand] = field(default_factory=dict)
@@ -302,7 +316,14 @@ def relative_metric_band(band: BandKind, basis: BandBasis) -> RelativeBand | Non
         residuals=n,
         known_misses=misses,
         method=method,
-        note=f"{how} of {basis.group}" + (f", {misses} of them known misses (real errors, counted)" if misses else ""),
+        in_sample=basis.in_sample,
+        note=f"{how} of {basis.group}"
+        + (f", {misses} of them known misses (real errors, counted)" if misses else "")
+        + (
+            f", {basis.in_sample} in a fit's own data (their errors are optimistic for other settings)"
+            if basis.in_sample
+            else ""
+        ),
     )
     return described
 

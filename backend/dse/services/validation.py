@@ -109,6 +109,9 @@ class ValidationRow(PublishedComparison):
     group: str = Field("", description='"kind/accelerator/dtype", the group of the metric bands and the MAE table.')
     measure: Measure = Field("other", description="time, rate (per second, or a share of a peak), ratio or other.")
     devices: float | None = Field(None, description="Accelerators the measured run used, where stated.")
+    fit: Literal["prediction", "in-sample", "calibration"] = Field(
+        "prediction", description="Out of sample, in a fit's own data, or the point a constant was set from."
+    )
 
 
 def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog, dtype: str = "") -> ValidationRow:
@@ -137,6 +140,7 @@ def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog, dtype:
         group=group_label(kind_name, accelerators, dtype),
         measure=figure_measure(figure),
         devices=figure.devices,
+        fit=figure.fit,
     )
     if comparison is None:
         return ValidationRow.model_validate({**static, "error": failure})
