@@ -222,7 +222,8 @@ class ValidationSummaryRow(BaseModel):
     mean_abs_error: float | None = Field(description="Mean of |engine / published - 1| over them.")
     max_abs_error: float | None = None
     timing_figures: int = Field(
-        description="Of them, time and throughput figures that are not exact formulas (the metric bands' residuals)."
+        description="Of them, time and throughput figures, neither exact formulas nor calibration points (the "
+        "metric bands' residuals)."
     )
     timing_mean_abs_error: float | None = None
     known_misses: int = 0
@@ -235,7 +236,7 @@ def _summary_row(kind_name: str, group: str, rows: list[ValidationRow]) -> Valid
     timing = [
         abs(r.relative_error)
         for r in judged
-        if r.measure in ("time", "rate") and not is_exact(r) and r.relative_error is not None
+        if r.measure in ("time", "rate") and not is_exact(r) and r.fit != "calibration" and r.relative_error is not None
     ]
     return ValidationSummaryRow(
         kind=kind_name,
