@@ -95,6 +95,7 @@ def test_metric_band_scales_the_value_and_counts_the_known_misses():
     assert band.residuals == 5 and band.known_misses == 2 and band.method == "quantiles"
     assert "known misses" in band.note and band.group == "k/A100/bf16"
     assert bands.metric_band(0.0, "rate", basis) is None
+    assert bands.metric_band(1.7e308, "rate", basis) is None  # its P90 would overflow to inf
     assert bands.metric_band(10.0, "rate", BandBasis(scope, "k/A100/bf16", (), ())) is None
 
 

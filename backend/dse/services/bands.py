@@ -333,6 +333,8 @@ def metric_band(value: float, band: BandKind, basis: BandBasis) -> MetricBand | 
     relative = relative_metric_band(band, basis)
     if relative is None or not (value > 0 and math.isfinite(value)):
         return None
+    if not math.isfinite(value * max(relative.relative_p90, 1.0)):  # near the float limit: no band, not inf
+        return None
     return MetricBand(
         **relative.model_dump(),
         p10=value * relative.relative_p10,
@@ -418,8 +420,8 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
             out.append(trace)
             continue
         (r10, _, r90), _ = basis.relative["time" if band == "time" else "rate"]
-        low = [y * r10 if isinstance(y, int | float) else None for y in ys]
-        high = [y * r90 if isinstance(y, int | float) else None for y in ys]
+        low = [_finite(y * r10) if isinstance(y, int | float) else None for y in ys]
+        high = [_finite(y * r90) if isinstance(y, int | float) else None for y in ys]
         name = "P10–P90 (validation)"
         first = not any(t.get("fill") == "tonexty" and t.get("name") == name for t in out if isinstance(t, dict))
         common = {"x": trace.get("x"), "mode": "lines", "hoverinfo": "skip", "showlegend": False}
@@ -446,6 +448,10 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
         )
         out.append(trace)
     figure["data"] = out
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _translucent(colour: str) -> str:
