@@ -21,6 +21,7 @@ METRICS: dict[str, MetricSpec] = {
         display="percent",
         unit="fraction",
         formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak)",
+        band="rate",  # a share of the peak rate: its validation error is the iteration time's
     ),
     "achieved_flops_per_gpu": MetricSpec(
         label="Achieved FLOP/s per GPU",
