@@ -55,3 +55,15 @@ def test_catalog_lists_categories(capsys):
 def test_unknown_command_exits_nonzero(capsys):
     with pytest.raises(SystemExit):
         main(["fly"])
+
+
+def test_validation_summary_prints_the_mean_absolute_error_table(capsys):
+    code, out, _ = _run(capsys, "validation-summary")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("| engine | group (kind/accelerator/dtype) | figures | mean abs error")
+    assert any(line.startswith("| training | **all** |") for line in lines)
+    assert any(line.startswith("| inference | H100/fp16 |") for line in lines)
+    code, out, _ = _run(capsys, "validation-summary", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {"kind", "group", "figures", "mean_abs_error", "known_misses"} <= set(rows[0])
+    assert len(rows) == len(lines) - 2

@@ -1,4 +1,4 @@
-"""Command line: serve, evaluate, sweep, catalog, examples."""
+"""Command line: serve, evaluate, sweep, catalog, examples, validation-summary."""
 
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dse.scenarios.documents import evaluate_document
+    from dse.services.evaluation import evaluate
 
-    result = evaluate_document(_load_document(args.file), default_catalog())
+    result = evaluate(_load_document(args.file), default_catalog())
     payload = result.model_dump(mode="json")
     if not args.charts:
         payload.pop("charts", None)
@@ -81,6 +81,17 @@ def cmd_examples(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validation_summary(args: argparse.Namespace) -> int:
+    from dse.services.validation import summary_table, validation_summary
+
+    rows = validation_summary(default_catalog())
+    if args.json:
+        _print([row.model_dump(mode="json") for row in rows])
+    else:
+        sys.stdout.write(summary_table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dse", description="ML-systems design-space explorer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(func=cmd_catalog)
     examples = sub.add_parser("examples", help="print the example documents")
     examples.set_defaults(func=cmd_examples)
+    summary = sub.add_parser(
+        "validation-summary",
+        help="mean absolute error per engine and per accelerator/dtype group, over every published figure tested",
+    )
+    summary.add_argument("--json", action="store_true", help="the rows as JSON instead of a table")
+    summary.set_defaults(func=cmd_validation_summary)
     return parser
 
 

@@ -1711,6 +1711,21 @@ def readme_speed() -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_validation_mae() -> str:
+    """The mean absolute error per engine and per accelerator/dtype group (`dse validation-summary`)."""
+    from dse.scenarios.registry import KINDS as REGISTERED
+    from dse.services.validation import summary_table, validation_summary
+
+    rows = validation_summary(default_catalog())
+    held = {row.kind for row in rows}
+    borrowed = [
+        f"`{name}` (its bands come from {kind.validated_by})" if kind.validated_by else f"`{name}`"
+        for name, kind in REGISTERED.items()
+        if name not in held
+    ]
+    return summary_table(rows) + (f"\nNo published figures of their own: {', '.join(borrowed)}.\n" if borrowed else "")
+
+
 def readme_speed_peer() -> str:
     cases = _results().get("plan_search", {}).get("cases", [])
     scalar = [1.0 / case["scalar_loop_s_per_plan"] for case in cases]
@@ -1760,6 +1775,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "plan-search.benchmark": plan_search_benchmark,
     "readme.validation": readme_validation,
     "readme.known-misses": readme_known_misses,
+    "readme.validation-mae": readme_validation_mae,
     "readme.speed": readme_speed,
     "readme.speed-peer": readme_speed_peer,
     "questions.table": questions_table,

@@ -78,3 +78,48 @@ def test_calibration_charts_endpoint(client):
         names = [t["name"] for t in figure["data"]]
         assert any(n.startswith("measured") for n in names) and any(n.startswith("model") for n in names)
         assert chart["source"] and chart["rows"] > 0 and chart["max_abs_pct_error"] >= chart["mean_abs_pct_error"]
+
+
+def test_validation_summary_endpoint(client):
+    rows = client.get("/api/v1/validation-summary").json()
+    every = {(row["kind"], row["group"]) for row in rows}
+    assert ("training", "all") in every and ("training", "training/A100/bf16") in every
+    everything = client.get("/api/v1/validation").json()
+    training = next(row for row in rows if row["kind"] == "training" and row["group"] == "all")
+    errors = [abs(r["relative_error"]) for r in everything["training"] if r["relative_error"] is not None]
+    assert training["figures"] == len(errors)
+    assert abs(training["mean_abs_error"] - sum(errors) / len(errors)) < 1e-12
+
+
+def test_an_evaluation_carries_bands_and_says_when_it_is_outside_what_was_validated(client):
+    inside, outside = KINDS["training"].examples()[:2]  # A100 bf16 (validated); H100 (never validated)
+    result = client.post("/api/v1/evaluate", json=inside).json()
+    band = next(m for m in result["metrics"] if m["key"] == "iteration_time_s")["band"]
+    assert band["group"] == "training/A100/bf16" and band["p10"] <= band["p50"] <= band["p90"]
+    assert band["residuals"] >= 5 and band["method"] == "quantiles"
+    assert result["validation_scope"]["validated"] is True
+    assert next(m for m in result["metrics"] if m["key"] == "memory_total_bytes")["band"] is None
+    result = client.post("/api/v1/evaluate", json=outside).json()
+    assert result["validation_scope"]["validated"] is False
+    assert any(note.startswith("Outside what was validated") for note in result["notes"])
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert schemas["Metric"]["properties"]["band"]["anyOf"][0]["$ref"].endswith("/MetricBand")
+    assert {"p10", "p50", "p90", "group", "residuals", "known_misses"} <= set(schemas["MetricBand"]["properties"])
+
+
+def test_the_report_shows_each_metrics_band(client):
+    html = client.post("/api/v1/report", json=KINDS["training"].examples()[0]).text
+    assert "likely measured (P10–P90)" in html and "(training/A100/bf16)" in html
+
+
+def test_a_sweep_carries_each_metrics_relative_band(client):
+    doc = KINDS["training"].examples()[0]
+    body = {"document": doc, "axes": [{"path": "global_batch_size", "values": [1536, 2304]}]}
+    result = client.post("/api/v1/sweep", json=body).json()
+    band = result["bands"]["iteration_time_s"]
+    assert band["group"] == "training/A100/bf16"
+    assert band["relative_p10"] <= band["relative_p50"] <= band["relative_p90"]
+    assert "memory_total_bytes" not in result["bands"] and result["validation_scope"]["validated"] is True
+    evaluated = client.post("/api/v1/evaluate", json=doc).json()
+    metric = next(m for m in evaluated["metrics"] if m["key"] == "iteration_time_s")
+    assert metric["band"]["relative_p90"] == band["relative_p90"]  # the same factors as the evaluation's

@@ -378,5 +378,32 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     assert "NeuPIMs" in text and "±15%" in text
     page.wait_for_selector("[data-figure='validation-errors'] .main-svg")
     page.wait_for_selector("[data-figure='calibration-a100-80gb.fp16.vidur-pytorch.gemm'] .main-svg")
+    # The mean absolute error per engine and group, as `dse validation-summary` prints it.
+    page.wait_for_selector("#validation-summary tbody tr")
+    assert page.locator("#validation-summary tr[data-group='training/A100/bf16']").count() == 1
+    assert page.locator("#validation-summary tr[data-kind='inference'][data-group='all']").count() == 1
     screenshot(page, "validation", docs=True)
+    assert not page.console_errors, page.console_errors
+
+
+def test_metric_cards_show_their_error_band_and_the_validation_scope(live_server, page):
+    """A time or throughput metric card shows where the measured value likely lies (P10-P90 of the engine's
+    validation residuals); a scenario on an accelerator its engine was never validated on says so."""
+    page.goto(f"{live_server}/k/training")
+    _wait_ready(page)
+    band = page.locator("[data-metric='iteration_time_s'] .metric-band")
+    assert band.inner_text().startswith(("P10–P90", "interval"))
+    assert "training/" in band.get_attribute("title")
+    assert page.locator("[data-metric='memory_total_bytes'] .metric-band").count() == 0
+    # A one-axis sweep of a banded metric shades the same band.
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "global_batch_size")
+    page.fill("#sweep-values-0", "1536,2304,3072")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
+    names = page.evaluate("() => document.querySelector('#sweep-out .figure').data.map(t => t.name)")
+    assert any(str(n).startswith("P10–P90 (validation, training/A100/bf16)") for n in names), names
+    page.goto(f"{live_server}/k/inference")  # NeuPIMs: no time figure was checked on its NPU
+    _wait_ready(page)
+    assert "Outside what was validated" in page.locator("#validation-scope").inner_text()
     assert not page.console_errors, page.console_errors

@@ -27,6 +27,7 @@ from dse.scenarios.vocabulary import (
     Column,
     EvaluationResult,
     Metric,
+    MetricBand,
     MetricSpec,
     PublishedComparison,
     PublishedFigure,
@@ -43,6 +44,7 @@ __all__ = [
     "EvaluationResult",
     "InputError",
     "Metric",
+    "MetricBand",
     "MetricSpec",
     "PublishedComparison",
     "PublishedFigure",
@@ -240,9 +242,36 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
         points = grid_points(resolved)
         return Work(cells=points * self.cells_per_point, peak_bytes=points * self.bytes_per_point, driver="axes")
 
+    #: The dtype this kind's published figures are priced in, where a record does not say ("" = any).
+    validation_dtype: ClassVar[str] = ""
+    #: The kind whose published figures validate this kind's engine, when it holds none of its own (a plan
+    #: search is priced by the training engine); None: this kind.
+    validated_by: ClassVar[str | None] = None
+    #: For a search: (table key, column key) of its ranked answers, best first, lower is better; the
+    #: result then says how likely the first beats the second (dse.services.bands).
+    ranking: ClassVar[tuple[str, str] | None] = None
+
     def published_figures(self) -> Sequence[PublishedFigure]:
         """The published figures this kind is validated against (its `published.py`); none by default."""
         return ()
+
+    def validation_group(self, resolved: ResolvedT) -> tuple[Any, str]:
+        """(accelerator spec or None, dtype) of one scenario, to match it with the validated groups.
+
+        The default reads `accelerator` (or `cluster.accelerator`) and `dtype` (or `activation_dtype`) of
+        the resolved tree; a kind that keeps them elsewhere overrides it.
+        """
+        accelerator = getattr(resolved, "accelerator", None)
+        if accelerator is None:
+            accelerator = getattr(getattr(resolved, "cluster", None), "accelerator", None)
+        dtype = getattr(resolved, "dtype", None) or getattr(resolved, "activation_dtype", None)
+        return accelerator, str(dtype) if isinstance(dtype, str) else self.validation_dtype
+
+    def validation_scale(self, resolved: ResolvedT) -> float | None:
+        """Accelerators one scenario uses, to compare with the scale of the validated runs: the default
+        reads `cluster.gpus`; None where the kind has no such number."""
+        gpus = getattr(getattr(resolved, "cluster", None), "gpus", None)
+        return float(gpus) if isinstance(gpus, int | float) and not isinstance(gpus, bool) else None
 
     def metric(self, key: str, value: Any, **terms: float | str) -> Metric:
         """A Metric for `key` from `metric_specs`, with the terms its formula used."""

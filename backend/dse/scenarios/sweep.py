@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from dse.catalog import Catalog
 from dse.scenarios.base import MAX_COUNT, InputError, ScenarioKind, Work, check_stop
+from dse.scenarios.vocabulary import RelativeBand, ValidationScope
 
 #: Most design points one request may ask for (the JSON answer grows with it).
 MAX_SWEEP_POINTS = 250_000
@@ -45,6 +46,11 @@ class SweepResult(BaseModel):
     infeasible_because: list[str] = Field(
         default_factory=list, description="The yes/no metrics that decide `feasible` (their labels)."
     )
+    bands: dict[str, RelativeBand] = Field(
+        default_factory=dict,
+        description="Each time- or throughput-like metric's validation band, as factors of its value at every point.",
+    )
+    validation_scope: ValidationScope | None = None
 
 
 #: Leaves of a preset that describe it (a published figure about it), not inputs the engine reads.

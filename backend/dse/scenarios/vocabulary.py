@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 #: Bumped when the shape of EvaluationResult (or a table's columns) changes: cached results of an older
 #: shape are then never read back.
-RESULT_FORMAT = 3
+RESULT_FORMAT = 4
 
 
 class MetricSpec(BaseModel):
@@ -38,6 +38,68 @@ class MetricSpec(BaseModel):
     #: How the dashboard shows the value: "percent" shows a fraction (value 0.42, unit "" or "fraction")
     #: as 42 %. The API value stays the SI fraction.
     display: Literal["number", "percent"] = "number"
+    #: How the engine's validation error maps onto this metric's band: "time" (a duration: the measured
+    #: value is the engine's divided by engine/published time), "rate" (work per second: multiplied), or
+    #: "none". None: from the unit (seconds or days: time; anything per second: rate; else none).
+    band: Literal["time", "rate", "none"] | None = None
+
+
+class RelativeBand(BaseModel):
+    """Where the measured value of a time- or throughput-like metric likely lies, as factors of the engine's
+    value, from the residuals of the published figures its engine is tested against (dse.services.bands)."""
+
+    relative_p10: float = Field(description="p10 / the engine's value.")
+    relative_p50: float = Field(description="p50 / the engine's value.")
+    relative_p90: float = Field(description="p90 / the engine's value.")
+    group: str = Field(description='The residuals\' group, "kind/accelerator/dtype" (e.g. "training/A100/bf16").')
+    residuals: int = Field(description="How many published figures the band comes from (known misses included).")
+    known_misses: int = Field(0, description="How many of them are known misses (real errors, so they count).")
+    in_sample: int = Field(0, description="How many of them are in a fit's own data (their errors are optimistic).")
+    method: Literal["quantiles", "stated-interval"] = Field(
+        description='"quantiles": P10/P50/P90 of the residuals; "stated-interval": too few residuals for quantiles, '
+        "the widest of them and their tests' tolerance."
+    )
+    note: str = ""
+
+
+class MetricBand(RelativeBand):
+    """A metric's band: the factors and the values they give."""
+
+    p10: float = Field(description="10th percentile of the likely measured value, in the metric's unit.")
+    p50: float = Field(description="Median of the likely measured value, in the metric's unit.")
+    p90: float = Field(description="90th percentile of the likely measured value, in the metric's unit.")
+
+
+class ValidationScope(BaseModel):
+    """Whether a scenario sits inside what its engine was validated on (accelerator and dtype)."""
+
+    group: str = Field(description='This scenario\'s group, "kind/accelerator/dtype".')
+    validated: bool = Field(description="Whether published time or throughput figures of this group were checked.")
+    validated_groups: list[str] = Field(default_factory=list, description="The groups that were.")
+    devices: float | None = Field(None, description="Accelerators this scenario uses, where its kind says.")
+    validated_devices: list[float] = Field(
+        default_factory=list, description="The smallest and largest run of the group's figures (accelerators)."
+    )
+    within_scale: bool | None = Field(
+        None, description="Whether `devices` lies within half the smallest and twice the largest validated run."
+    )
+    note: str = ""
+
+
+class RankingConfidence(BaseModel):
+    """How likely the best-ranked answer really beats the runner-up, given the engine's validation error."""
+
+    quantity: str = Field(description="What is ranked (lower is better), e.g. iteration time.")
+    best: float
+    runner_up: float
+    unit: str = ""
+    margin: float = Field(description="runner_up / best - 1 by the engine.")
+    log_error_sd: float = Field(description="Standard deviation of ln(engine / measured) from the group's residuals.")
+    correlation: float = Field(description="Assumed correlation of the two answers' errors.")
+    probability: float = Field(description="P(the best really is faster) under `correlation`.")
+    probability_independent: float = Field(description="The same with independent errors (correlation 0).")
+    group: str
+    note: str = ""
 
 
 class Metric(BaseModel):
@@ -51,6 +113,9 @@ class Metric(BaseModel):
     )
     formula: str = Field("", description="How the value is computed, with the symbols of `terms`.")
     terms: dict[str, float | str] = Field(default_factory=dict, description="The inputs the formula took.")
+    band: MetricBand | None = Field(
+        None, description="Where the measured value likely lies, from the engine's validation residuals."
+    )
 
 
 class Column(BaseModel):
@@ -205,6 +270,10 @@ class EvaluationResult(BaseModel):
     #: Published figures this scenario can be compared with, each with its source.
     published: list[PublishedComparison] = Field(default_factory=list)
     links: list[ScenarioLink] = Field(default_factory=list)
+    #: Whether this scenario's accelerator and dtype were ever validated (set with the metric bands).
+    validation_scope: ValidationScope | None = None
+    #: For a search: how likely the best answer beats the runner-up.
+    ranking: RankingConfidence | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +294,19 @@ class PublishedFigure:
     engine: Callable[[Catalog], float]
     known_miss: str | None = None
     note: str = ""
+    #: The group the figure validates. Empty: derived (the accelerator presets the engine reads while
+    #: computing the figure; the kind's `validation_dtype`).
+    accelerator: str = ""
+    dtype: str = ""
+    #: What kind of number it is, for the metric bands: "time", "rate" (work per second, or a share of a
+    #: peak rate), "ratio", "other". None: from the unit (dse.services.bands.figure_measure).
+    measure: Literal["time", "rate", "ratio", "other"] | None = None
+    #: Accelerators the measured run used (its scale), where the source states it.
+    devices: float | None = None
+    #: How the figure relates to the calibration: "prediction" (out of sample), "in-sample" (its data is in a
+    #: fit the engine uses: the error is a fit residual, optimistic for other settings) or "calibration" (the
+    #: point a constant was set from: matches by construction, so it is no evidence of accuracy).
+    fit: Literal["prediction", "in-sample", "calibration"] = "prediction"
 
     def compare(self, catalog: Catalog) -> PublishedComparison:
         return PublishedComparison.of(

@@ -4,6 +4,8 @@ A saved scenario's result is cached under `result_cache_key(kind)`: the kind's e
 shape of the result (`RESULT_FORMAT`). A result cached by an older engine, or in an older shape
 (e.g. before metrics carried `value_type` or results carried `published`), is never read back; it is
 recomputed and cached under the new key.
+
+Every evaluation carries the error bands of its time- and throughput-like metrics (dse.services.bands).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 from dse.catalog import Catalog
 from dse.scenarios.base import RESULT_FORMAT, EvaluationResult, InputError, ScenarioKind, Stopped, stop_when
 from dse.scenarios.compare import Comparison, compare
-from dse.scenarios.documents import document_json, evaluate_document, kind_of, parse_document
+from dse.scenarios.documents import document_json, kind_of, parse_document
 from dse.scenarios.sweep import SweepAxis, SweepResult, run_sweep, sweepable_paths
+from dse.services.bands import attach_bands, sweep_bands
 from dse.services.limits import Deadline, DeadlinePassed, check_work, get_limits
 from dse.store import ScenarioRecord, Store, StoreError
 
@@ -66,11 +69,16 @@ def _checked(document: BaseModel, catalog: Catalog) -> tuple[ScenarioKind[Any, A
     return kind, resolved
 
 
+def _evaluated(kind: ScenarioKind[Any, Any], resolved: Any, catalog: Catalog) -> EvaluationResult:
+    """One resolved scenario evaluated, with the error bands of its metrics."""
+    return attach_bands(kind, resolved, kind.evaluate(resolved), catalog)
+
+
 def evaluate(document: BaseModel, catalog: Catalog, deadline: Deadline | None = None) -> EvaluationResult:
     """One document evaluated (nothing is saved); refused (422) above the cost limit, stopped at the deadline."""
     with _bounded(deadline):
         kind, resolved = _checked(document, catalog)
-        return kind.evaluate(resolved)
+        return _evaluated(kind, resolved, catalog)
 
 
 def is_heavy(document: BaseModel, points: int = 1) -> bool:
@@ -107,7 +115,8 @@ def cached_evaluation(store: Store, scenario_id: str, document: BaseModel, catal
         with contextlib.suppress(ValidationError):  # a cached result that no longer parses is recomputed
             return EvaluationResult.model_validate(cached)
     with _bounded(None):
-        result = evaluate_document(document, catalog)
+        kind = kind_of(document)
+        result = _evaluated(kind, kind.resolve(document.inputs, catalog), catalog)  # type: ignore[attr-defined]
     with contextlib.suppress(StoreError):  # a result the cache cannot keep is still the answer
         store.cache_result(scenario_id, key, result.model_dump(mode="json"))
     return result
@@ -134,7 +143,9 @@ def sweep(
 ) -> SweepResult:
     """One or two numeric inputs swept over values (the grid's cost checked first, chunks under the deadline)."""
     with _bounded(deadline):
-        return run_sweep(kind_of(document), document.inputs, catalog, axes, check_work=check_work)  # type: ignore[attr-defined]
+        kind = kind_of(document)
+        result = run_sweep(kind, document.inputs, catalog, axes, check_work=check_work)  # type: ignore[attr-defined]
+        return sweep_bands(kind, kind.resolve(document.inputs, catalog), result, catalog)  # type: ignore[attr-defined]
 
 
 def sweep_axes(document: BaseModel, catalog: Catalog) -> dict[str, float]:
@@ -158,5 +169,5 @@ def compare_items(
             else:
                 documents.append(document_json(item))
                 kind, resolved = _checked(item, catalog)
-                results.append(kind.evaluate(resolved))
+                results.append(_evaluated(kind, resolved, catalog))
     return compare(documents, results)

@@ -168,6 +168,7 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
         f'<p class="{"good" if result.feasible else "bad"}">'
         f"{'feasible' if result.feasible else 'does not fit or is invalid'}</p>",
         "".join(f"<p>{_e(n)}</p>" for n in result.notes),
+        f"<p>{_e(result.ranking.note)}</p>" if result.ranking is not None else "",
         "<h2>Inputs</h2>",
         _table(
             ["input", "value"],
@@ -178,12 +179,13 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
         ),
         "<h2>Metrics and their math</h2>",
         _table(
-            ["metric", "value", "unit", "formula", "terms"],
+            ["metric", "value", "unit", "likely measured (P10–P90)", "formula", "terms"],
             [
                 [
                     m.label,
                     m.value if m.value_type != "boolean" or m.value is None else bool(m.value),
                     m.unit,
+                    "" if m.band is None else f"{_number(m.band.p10)} – {_number(m.band.p90)} ({m.band.group})",
                     m.formula,
                     ", ".join(f"{k} = {_number(v) if not isinstance(v, str) else v}" for k, v in m.terms.items()),
                 ]

@@ -6,6 +6,9 @@ tests cannot drift. A row whose computation fails carries the error instead of b
 
 Rows depend only on the kind's engine version and the (fixed) catalog, so each kind's rows are computed
 once per process; concurrent cold requests compute them once (single-flight) and share the answer.
+
+Each row also names the group it validates (kind/accelerator/dtype): the accelerator presets the engine
+read while computing it (unless the record names one) and the record's or the kind's dtype.
 """
 
 from __future__ import annotations
@@ -13,14 +16,81 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from dse.catalog import Catalog
 from dse.scenarios.registry import KINDS
 from dse.scenarios.vocabulary import PublishedComparison, PublishedFigure
 
-__all__ = ["ValidationRow", "ValidationTable", "all_validation_rows", "kind_rows", "record_row", "validation_rows"]
+__all__ = [
+    "Measure",
+    "RecordingCatalog",
+    "ValidationRow",
+    "ValidationSummaryRow",
+    "ValidationTable",
+    "accelerator_family",
+    "all_validation_rows",
+    "figure_measure",
+    "group_label",
+    "is_exact",
+    "kind_rows",
+    "record_row",
+    "summary_table",
+    "validation_rows",
+    "validation_summary",
+]
+
+Measure = Literal["time", "rate", "ratio", "other"]
+#: Units of a duration, and of a ratio of like quantities (a speed-up), as the records write them.
+TIME_UNITS = frozenset({"s", "ms", "µs", "us", "ns", "min", "h", "days"})
+RATIO_UNITS = frozenset({"x", "ratio"})
+
+
+def figure_measure(figure: PublishedFigure) -> Measure:
+    """What kind of number a record is: its own `measure`, else from its unit (a duration: time; anything
+    per second: rate; "x"/"ratio"/"x ...": ratio; else other)."""
+    if figure.measure is not None:
+        return figure.measure
+    unit = figure.unit.strip()
+    if unit in TIME_UNITS:
+        return "time"
+    if unit.endswith("/s"):
+        return "rate"
+    if unit in RATIO_UNITS or unit.startswith("x "):
+        return "ratio"
+    return "other"
+
+
+def accelerator_family(spec_id: str) -> str:
+    """The chip of a preset id, as groups name it: "a100-80gb" -> "A100"."""
+    return spec_id.split("-")[0].upper()
+
+
+def group_label(kind_name: str, accelerators: list[str], dtype: str) -> str:
+    """ "kind/ACCELERATOR/dtype"; several accelerators are joined by "+", none is "any"."""
+    chips = "+".join(sorted({accelerator_family(a) for a in accelerators})) or "any"
+    return f"{kind_name}/{chips}/{dtype or 'any'}"
+
+
+def is_exact(row: PublishedComparison) -> bool:
+    """Whether a row checks an exact formula (compared to float rounding), not a measurement."""
+    tolerance = row.tolerance
+    return tolerance is not None and tolerance.relative is not None and tolerance.relative <= 1e-6
+
+
+class RecordingCatalog(Catalog):
+    """The same presets; remembers which accelerator presets were read (a record's group, derived)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog.root, catalog._presets)
+        self.accelerators: list[str] = []
+
+    def get(self, category: str, preset_id: str) -> Any:
+        if category == "accelerators" and preset_id not in self.accelerators:
+            self.accelerators.append(preset_id)
+        return super().get(category, preset_id)
 
 
 class ValidationRow(PublishedComparison):
@@ -32,11 +102,29 @@ class ValidationRow(PublishedComparison):
         None, description="Why the engine is known not to reproduce this figure (its test is a strict xfail)."
     )
     error: str | None = Field(None, description="Why the engine's number could not be computed, if it could not.")
+    accelerators: list[str] = Field(
+        default_factory=list, description="The accelerator presets the figure is about (read by its engine)."
+    )
+    dtype: str = Field("", description="The dtype the engine priced the figure in ('' = not dtype-dependent).")
+    group: str = Field("", description='"kind/accelerator/dtype", the group of the metric bands and the MAE table.')
+    measure: Measure = Field("other", description="time, rate (per second, or a share of a peak), ratio or other.")
+    devices: float | None = Field(None, description="Accelerators the measured run used, where stated.")
+    fit: Literal["prediction", "in-sample", "calibration"] = Field(
+        "prediction", description="Out of sample, in a fit's own data, or the point a constant was set from."
+    )
 
 
-def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog) -> ValidationRow:
-    """The row of one published-figure record; a failing engine is shown, not raised."""
-    static = dict(
+def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog, dtype: str = "") -> ValidationRow:
+    """The row of one published-figure record; a failing engine is shown, not raised. `dtype`: the kind's
+    (a record's own wins)."""
+    recording = RecordingCatalog(catalog)
+    try:
+        comparison = figure.compare(recording)
+    except Exception as exc:  # a failing engine is shown, not raised
+        comparison, failure = None, f"{type(exc).__name__}: {exc}"
+    accelerators = [figure.accelerator] if figure.accelerator else recording.accelerators
+    dtype = figure.dtype or dtype
+    static: dict[str, Any] = dict(
         kind=kind_name,
         key=figure.key,
         quantity=figure.quantity,
@@ -47,11 +135,15 @@ def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog) -> Val
         source=figure.source,
         note=figure.note,
         known_miss=figure.known_miss,
+        accelerators=accelerators,
+        dtype=dtype,
+        group=group_label(kind_name, accelerators, dtype),
+        measure=figure_measure(figure),
+        devices=figure.devices,
+        fit=figure.fit,
     )
-    try:
-        comparison = figure.compare(catalog)
-    except Exception as exc:  # a failing engine is shown, not raised
-        return ValidationRow.model_validate({**static, "error": f"{type(exc).__name__}: {exc}"})
+    if comparison is None:
+        return ValidationRow.model_validate({**static, "error": failure})
     error = None if comparison.engine is not None else "the engine returned a non-finite number"
     return ValidationRow.model_validate({**comparison.model_dump(), **static, "error": error})
 
@@ -59,7 +151,8 @@ def record_row(kind_name: str, figure: PublishedFigure, catalog: Catalog) -> Val
 def kind_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
     """Every row of one kind, computed now (uncached: see `validation_rows`)."""
     try:
-        figures = list(KINDS[kind_name].published_figures())
+        kind = KINDS[kind_name]
+        figures = list(kind.published_figures())
     except Exception as exc:
         rows = [
             ValidationRow(
@@ -71,7 +164,7 @@ def kind_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
             )
         ]
     else:
-        rows = [record_row(kind_name, figure, catalog) for figure in figures]
+        rows = [record_row(kind_name, figure, catalog, kind.validation_dtype) for figure in figures]
     return rows
 
 
@@ -118,3 +211,74 @@ def validation_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:
 def all_validation_rows(catalog: Catalog) -> dict[str, list[ValidationRow]]:
     """Every registered kind's rows."""
     return {kind_name: validation_rows(kind_name, catalog) for kind_name in KINDS}
+
+
+class ValidationSummaryRow(BaseModel):
+    """The mean absolute error of one engine over one group of its published figures (or all of them)."""
+
+    kind: str
+    group: str = Field(description='"kind/accelerator/dtype", or "all" for every figure of the engine.')
+    figures: int = Field(description="Published figures with an engine number (exact formulas and known misses too).")
+    mean_abs_error: float | None = Field(description="Mean of |engine / published - 1| over them.")
+    max_abs_error: float | None = None
+    timing_figures: int = Field(
+        description="Of them, time and throughput figures, neither exact formulas nor calibration points (the "
+        "metric bands' residuals)."
+    )
+    timing_mean_abs_error: float | None = None
+    known_misses: int = 0
+    not_computed: int = Field(0, description="Records whose engine number could not be computed (not averaged).")
+
+
+def _summary_row(kind_name: str, group: str, rows: list[ValidationRow]) -> ValidationSummaryRow:
+    judged = [r for r in rows if r.role == "validation" and r.relative_error is not None]
+    errors = [abs(r.relative_error) for r in judged if r.relative_error is not None]
+    timing = [
+        abs(r.relative_error)
+        for r in judged
+        if r.measure in ("time", "rate") and not is_exact(r) and r.fit != "calibration" and r.relative_error is not None
+    ]
+    return ValidationSummaryRow(
+        kind=kind_name,
+        group=group,
+        figures=len(errors),
+        mean_abs_error=sum(errors) / len(errors) if errors else None,
+        max_abs_error=max(errors) if errors else None,
+        timing_figures=len(timing),
+        timing_mean_abs_error=sum(timing) / len(timing) if timing else None,
+        known_misses=sum(1 for r in judged if r.known_miss),
+        not_computed=sum(1 for r in rows if r.error),
+    )
+
+
+def validation_summary(catalog: Catalog) -> list[ValidationSummaryRow]:
+    """Per engine: one row over all its published figures, then one per group (kind/accelerator/dtype);
+    engines without published figures are left out."""
+    out: list[ValidationSummaryRow] = []
+    for kind_name, rows in all_validation_rows(catalog).items():
+        if not rows:
+            continue
+        out.append(_summary_row(kind_name, "all", rows))
+        for group in sorted({r.group for r in rows}):
+            out.append(_summary_row(kind_name, group, [r for r in rows if r.group == group]))
+    return out
+
+
+def summary_table(rows: list[ValidationSummaryRow]) -> str:
+    """The summary as a Markdown table (the CLI prints it; the README holds it)."""
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f}%"
+
+    lines = [
+        "| engine | group (kind/accelerator/dtype) | figures | mean abs error | largest | time/throughput figures "
+        "| their mean abs error | known misses |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        group = "**all**" if row.group == "all" else row.group.split("/", 1)[1]
+        lines.append(
+            f"| {row.kind} | {group} | {row.figures} | {pct(row.mean_abs_error)} | {pct(row.max_abs_error)} "
+            f"| {row.timing_figures} | {pct(row.timing_mean_abs_error)} | {row.known_misses} |"
+        )
+    return "\n".join(lines) + "\n"

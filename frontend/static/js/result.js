@@ -98,6 +98,29 @@ function metricValue(m) {
   );
 }
 
+// Where the measured value likely lies (P10–P90), from the residuals of the published figures the
+// engine is tested against (dse.services.bands); the hover says which group and how many figures.
+function metricBand(m) {
+  const band = m.band;
+  if (!band) return null;
+  const low = formatSI(band.p10, m.unit, m.display);
+  const high = formatSI(band.p90, m.unit, m.display);
+  const range =
+    low.unit === high.unit
+      ? `${low.text}–${high.text} ${low.unit}`
+      : `${low.text} ${low.unit}–${high.text} ${high.unit}`;
+  const pct = (f) => `${f >= 1 ? "+" : "−"}${Math.abs((f - 1) * 100).toFixed(0)}%`;
+  const how = band.method === "quantiles" ? "P10–P90" : "interval";
+  return h(
+    "div",
+    {
+      class: `metric-band${band.method === "quantiles" ? "" : " stated"}`,
+      title: `Measured value likely ${range} (${pct(band.relative_p10)} … ${pct(band.relative_p90)}; median ${pct(band.relative_p50)}): ${band.note}.`,
+    },
+    `${how} ${range}`,
+  );
+}
+
 function metricText(m, digits) {
   if (m.value_type === "boolean") return m.value === null ? "—" : m.value ? "yes" : "no";
   return `${formatNumber(m.value, digits)} ${m.unit}`;
@@ -362,10 +385,22 @@ export function resultView() {
   function update(result, { figuresToo = true } = {}) {
     status.className = `verdict ${result.feasible ? "good" : "bad"}`;
     status.textContent = result.feasible ? "✓ Feasible" : "✗ Does not fit or is invalid — see the notes";
-    const all = result.notes || [];
+    const scope = result.validation_scope;
+    const scopeNote = scope && scope.note ? scope.note : "";
+    const all = (result.notes || []).filter((n) => n !== scopeNote);
     const item = (n) => h("li", {}, n);
+    const ranking = result.ranking;
     fill(
       notes,
+      scopeNote ? h("div", { class: "notice scope-note", id: "validation-scope" }, scopeNote) : null,
+      ranking
+        ? h(
+            "div",
+            { class: "notice ranking-note", id: "ranking-confidence", title: ranking.note },
+            h("strong", {}, `${Math.round(ranking.probability * 100)}%`),
+            ` likely that the best plan really beats the runner-up (${(ranking.margin * 100).toFixed(2)}% apart by the engine; errors correlated ${ranking.correlation.toFixed(2)}, ${Math.round(ranking.probability_independent * 100)}% if independent).`,
+          )
+        : null,
       all.length
         ? h(
             "div",
@@ -398,6 +433,7 @@ export function resultView() {
         },
         h("div", { class: "metric-label" }, m.label),
         metricValue(m),
+        metricBand(m),
         badge,
         details,
       );

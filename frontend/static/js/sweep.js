@@ -316,17 +316,35 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     }
     if (!ay) {
       const ys = res.metrics[key];
-      const traces = [
-        {
-          x: ax.values,
-          y: pick(ys, true),
-          type: "scatter",
-          mode: "lines+markers",
-          name: res.labels[key],
-          line: { width: 2.5, color: PALETTE[0] },
-          marker: { color: PALETTE[0] },
-        },
-      ];
+      // The metric's validation band (the same factors at every point: dse.services.bands), shaded.
+      const band = (res.bands || {})[key];
+      const bandTrace = (factor, extra) => ({
+        x: ax.values,
+        y: pick(ys, true).map((v) => (v === null || v === undefined ? null : v * factor)),
+        type: "scatter",
+        mode: "lines",
+        line: { width: 0, color: "rgba(78,121,167,0.18)" },
+        hoverinfo: "skip",
+        legendgroup: "validation-band",
+        name: `P10–P90 (validation, ${band.group})`,
+        showlegend: false,
+        ...extra,
+      });
+      const traces = band
+        ? [
+            bandTrace(band.relative_p10, {}),
+            bandTrace(band.relative_p90, { fill: "tonexty", fillcolor: "rgba(78,121,167,0.18)", showlegend: true }),
+          ]
+        : [];
+      traces.push({
+        x: ax.values,
+        y: pick(ys, true),
+        type: "scatter",
+        mode: "lines+markers",
+        name: res.labels[key],
+        line: { width: 2.5, color: PALETTE[0] },
+        marker: { color: PALETTE[0] },
+      });
       const bad = ok ? ok.map((f, i) => (f ? -1 : i)).filter((i) => i >= 0) : [];
       if (bad.length)
         traces.push(
@@ -342,7 +360,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         traces,
         {
           title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } },
-          showlegend: bad.length > 0,
+          showlegend: bad.length > 0 || Boolean(band),
           xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" },
           yaxis: { title: { text: label(key, res) } },
         },

@@ -28,6 +28,72 @@ function summary(rows) {
   );
 }
 
+// Mean absolute error per engine and per accelerator/dtype group (GET /validation-summary, the same
+// table as `dse validation-summary` and the README): every published figure, exact formulas and known
+// misses included; the time/throughput ones are the residuals of the metric bands.
+async function summarySection(section, showError) {
+  const pct = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
+  try {
+    const rows = await api("/validation-summary");
+    const columns = [
+      "engine",
+      "group (accelerator/dtype)",
+      "figures",
+      "mean |error|",
+      "largest",
+      "time/throughput figures",
+      "their mean |error|",
+      "known misses",
+    ];
+    fill(
+      section,
+      h("h2", {}, "Mean absolute error per engine and group"),
+      h(
+        "p",
+        { class: "muted" },
+        "|engine / published − 1| averaged over every published figure the tests use, exact formulas and known misses included. The time and throughput figures (not exact formulas) are the residuals behind the P10–P90 bands on every result's time and throughput metrics; known misses count there too, since they are real errors.",
+      ),
+      h(
+        "div",
+        { class: "scroll-x" },
+        h(
+          "table",
+          { class: "validation-table summary-table", id: "validation-summary" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              columns.map((c, i) => h("th", { class: i >= 2 ? "num" : "" }, c)),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            rows.map((r) =>
+              h(
+                "tr",
+                { class: r.group === "all" ? "total" : "", "data-kind": r.kind, "data-group": r.group },
+                h("td", {}, r.group === "all" ? h("strong", {}, r.kind) : r.kind),
+                h("td", {}, r.group === "all" ? h("strong", {}, "all") : r.group.split("/").slice(1).join("/")),
+                h("td", { class: "num" }, String(r.figures)),
+                h("td", { class: "num" }, pct(r.mean_abs_error)),
+                h("td", { class: "num" }, pct(r.max_abs_error)),
+                h("td", { class: "num" }, String(r.timing_figures)),
+                h("td", { class: "num" }, pct(r.timing_mean_abs_error)),
+                h("td", { class: "num" }, String(r.known_misses)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  } catch (error) {
+    showError(section, error);
+  }
+}
+
 // Kernel calibration (GET /calibration, dse.services.calibration): per accelerator x dtype, each fit's
 // measured kernel times beside the fitted model, the data that replaces one efficiency per accelerator.
 async function calibrationSection(app, showError) {
@@ -98,6 +164,14 @@ export async function validationPage(app, { showError }) {
     ),
     overview,
   );
+  const summaryBox = h(
+    "section",
+    { class: "validation", id: "validation-summary-section", "data-section": "summary" },
+    h("h2", {}, "Mean absolute error per engine and group"),
+    h("p", { class: "muted" }, "computing…"),
+  );
+  app.append(summaryBox);
+  const summaryDone = summarySection(summaryBox, showError);
   const all = [];
   const sections = kinds.map((kind) => {
     const section = h(
@@ -143,6 +217,7 @@ export async function validationPage(app, { showError }) {
                           "td",
                           {},
                           r.quantity,
+                          r.group ? h("div", { class: "muted small group" }, `group ${r.group}`) : null,
                           r.note ? h("div", { class: "muted small" }, r.note) : null,
                           r.known_miss
                             ? h("div", { class: "muted small known-miss" }, `Known miss: ${r.known_miss}`)
@@ -200,5 +275,5 @@ export async function validationPage(app, { showError }) {
     },
     300,
   );
-  await calibration;
+  await Promise.all([calibration, summaryDone]);
 }

@@ -6,9 +6,21 @@ from fastapi import APIRouter, HTTPException
 
 from dse.api.deps import CatalogDep
 from dse.scenarios.registry import KINDS
-from dse.services.validation import ValidationRow, all_validation_rows, validation_rows
+from dse.services.validation import (
+    ValidationRow,
+    ValidationSummaryRow,
+    all_validation_rows,
+    validation_rows,
+    validation_summary,
+)
 
 router = APIRouter(prefix="/validation", tags=["validation"])
+
+
+@router.get("-summary", name="get_validation_summary", response_model=list[ValidationSummaryRow])
+def get_validation_summary(catalog: CatalogDep) -> list[ValidationSummaryRow]:
+    """Mean absolute error per engine (group "all") and per accelerator/dtype group, over every published figure."""
+    return validation_summary(catalog)
 
 
 @router.get("", name="get_validation", response_model=dict[str, list[ValidationRow]])

@@ -18,8 +18,12 @@ def throughput_vs_batch(
     dashed: Mapping[str, Sequence[float]] | None = None,
     crossover_batch: float | None = None,
     max_batch_that_fits: float | None = None,
+    banded: str | None = None,
 ) -> dict[str, Any]:
     """One line per system: decode throughput (tokens/s) against batch size.
+
+    `banded`: the system whose line is this scenario's answer; it carries `meta.band` so the service
+    draws the validation error band around it (dse.services.bands).
 
     `labels` names each system's line (e.g. with its device); `dashed` adds reference lines
     (e.g. NeuPIMs with and without sub-batch interleaving); `crossover_batch` and
@@ -38,6 +42,7 @@ def throughput_vs_batch(
             "marker": {"symbol": [SYMBOLS[n % len(SYMBOLS)] + ("" if f else "-open") for f in fits]},
             "text": ["" if f else "<br>does not fit in memory" for f in fits],
             "hovertemplate": "batch %{x}: %{y:.4g} tokens/s%{text}<extra>%{fullData.name}</extra>",
+            **({"meta": {"band": "rate"}} if system == banded else {}),
         }
         for n, (system, values) in enumerate(throughput_by_system.items())
     ]

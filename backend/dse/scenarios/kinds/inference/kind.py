@@ -30,6 +30,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
     )
     engine_version = "inference-2"  # 2: per-op kernel models under a software stack
+    validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS
 
@@ -105,6 +106,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                     dashed=dashed,
                     crossover_batch=interleaving.crossover_batch if interleaving is not None else None,
                     max_batch_that_fits=fits_limit if 0 < fits_limit < studies.BATCH_GRID[-1] else None,
+                    banded=r.system,
                 ),
             ),
             Chart(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -239,6 +239,7 @@ def _vidur_linears() -> list[PublishedFigure]:
                     engine=partial(linears_ms, acc_id=acc_id, model=model, tokens=float(tokens), tp=float(tp)),
                     known_miss=_vidur_miss(name, tokens, tp),
                     note=IN_FIT_NOTE if name in IN_GEMM_FIT else "",
+                    fit="in-sample" if name in IN_GEMM_FIT else "prediction",
                 )
             )
     return records
@@ -264,6 +265,8 @@ def _vidur_share_of_peak() -> list[PublishedFigure]:
             tolerance=REAL_HARDWARE,
             engine=partial(_share_of_peak, acc_id=acc_id),
             note=IN_FIT_NOTE,
+            measure="rate",
+            fit="in-sample",
         )
         for name, acc_id, share in (("a100-llama2-7b", "a100-80gb", 0.71), ("h100-llama2-7b", "h100-sxm", 0.76))
     ]
@@ -344,6 +347,13 @@ LLMCOMPASS_NOTES: dict[str, str] = {
     },
 }
 SMALL_OPS = frozenset({"norm_attn", "norm_ffn", "ffn_act"})
+#: The same, for the error bands: calibration points are no evidence of accuracy; in-sample rows are optimistic.
+LLMCOMPASS_FIT: dict[str, Literal["in-sample", "calibration"]] = {
+    "softmax": "calibration",
+    "all_reduce_attn": "calibration",
+    "all_reduce_ffn": "calibration",
+    **{op: "in-sample" for op in ("score", "context", "out_proj", "ffn_up", "ffn_down", "qkv")},
+}
 
 
 def _llmcompass_us(catalog: Catalog, *, op: str | None, stack: str | None = LLMCOMPASS_STACK) -> float:
@@ -363,6 +373,7 @@ def _llmcompass() -> list[PublishedFigure]:
             engine=partial(_llmcompass_us, op=op),
             known_miss=MISS_SMALL_OPS if op in SMALL_OPS else None,
             note=LLMCOMPASS_NOTES.get(op, ""),
+            fit=LLMCOMPASS_FIT.get(op, "prediction"),
         )
         for op, us in LLMCOMPASS_US.items()
     ]
@@ -485,6 +496,8 @@ def _trtllm_fp8() -> list[PublishedFigure]:
             known_miss=(
                 _TRTLLM_GQA_MISS if model == "llama2-70b" else _TRTLLM_SHORT_BATCH_MISS if batch == 768 else None
             ),
+            dtype="fp8",
+            devices=float(tp),
         )
         for model, tp, batch, prompt, output, published in TRTLLM_H100_FP8_THROUGHPUT
     ]
@@ -505,6 +518,8 @@ def _trtllm_fp8() -> list[PublishedFigure]:
             tolerance=REAL_HARDWARE,
             engine=_trtllm_first_token_ms(model, tp, prompt),
             known_miss=_TRTLLM_FIRST_TOKEN_MISS.format(engine=engine_ms[(model, prompt)], published=f"{published:g}"),
+            dtype="fp8",
+            devices=float(tp),
         )
         for model, tp, prompt, published in TRTLLM_H100_FP8_FIRST_TOKEN
     ]
@@ -625,6 +640,7 @@ def _pim_parts() -> list[PublishedFigure]:
             source="Kwon et al., ISSCC'21 25.4, and Lee et al., ISCA'21: 1.2 TFLOP/s per stack",
             tolerance=Tolerance.within(0.03),
             engine=_pim("samsung-hbm-pim", lambda f: f.peak_flops_per_s),
+            measure="other",  # a datasheet peak derived from the part's organisation, not a timing
             note="the paper rounds: 16 x 16 x 8 x 2 FLOP / 3.33 ns = 1.23 TFLOP/s",
         ),
         PublishedFigure(

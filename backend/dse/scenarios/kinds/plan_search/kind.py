@@ -29,6 +29,8 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
     )
     engine_version = "plan-search-1"
     heavy = True
+    validated_by = "training"  # priced by the training engine
+    ranking = ("top_plans", "iteration_time_s")
     inputs_model = PlanSearchInputs
     metric_specs = metrics.METRICS
 

@@ -23,6 +23,7 @@ METRICS: dict[str, MetricSpec] = {
         display="percent",
         unit="fraction",
         formula="B*s*(6N + 12*L*h*s) / (T * GPUs * peak)",
+        band="rate",  # a share of the peak rate: its validation error is the iteration time's
     ),
     "best_memory_total_bytes": MetricSpec(label="Peak memory per GPU of the best plan", unit="bytes"),
     "best_gpus": MetricSpec(label="GPUs used by the best plan", unit="GPUs"),

@@ -77,8 +77,11 @@ def routing_heatmap(
     return {"data": data, "layout": layout}
 
 
-def throughput_figure(*, batch_sizes: Sequence[float], images_per_s: dict[str, Sequence[float]]) -> dict[str, Any]:
-    """Images/s vs batch size, one line per serving strategy."""
+def throughput_figure(
+    *, batch_sizes: Sequence[float], images_per_s: dict[str, Sequence[float]], banded: str | None = None
+) -> dict[str, Any]:
+    """Images/s vs batch size, one line per serving strategy; the `banded` one (the scenario's answer)
+    carries `meta.band`, so the service draws the validation error band around it."""
     data = paint(
         (
             {
@@ -87,6 +90,7 @@ def throughput_figure(*, batch_sizes: Sequence[float], images_per_s: dict[str, S
                 "name": name,
                 "x": [float(b) for b in batch_sizes],
                 "y": [float(v) for v in values],
+                **({"meta": {"band": "rate"}} if name == banded else {}),
             }
             for name, values in images_per_s.items()
         ),
@@ -148,5 +152,6 @@ def throughput_chart(batch_sizes: Sequence[int], tput: dict[str, list[float]]) -
                 "APTP (batched per code)": tput["aptp"],
                 "unpruned": tput["full"],
             },
+            banded="APTP (batched per code)",
         ),
     )

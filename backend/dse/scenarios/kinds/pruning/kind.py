@@ -39,6 +39,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
         "prompt-routed (APTP) pruning."
     )
     engine_version: ClassVar[str] = "pruning-2"
+    validation_dtype = "fp32"  # APTP Table 1 latencies are priced in fp32 (published.py)
     inputs_model: ClassVar[type[PruningInputs]] = PruningInputs
     metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS
     #: Measured on a sweep of the first example over 256 batch sizes: ~1 ms CPU and ~245 kB peak per point

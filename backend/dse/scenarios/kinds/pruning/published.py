@@ -407,6 +407,8 @@ _SD15_TIMINGS: tuple[PublishedFigure, ...] = (
             engine=_sd15_end_to_end_s(*stacks, channels_last),
             known_miss=miss,
             note=note,
+            dtype="fp16",
+            devices=1.0,
         )
         for key, what, stacks, channels_last, published, row, miss, note in _FAL_ROWS
     ),
@@ -421,6 +423,8 @@ _SD15_TIMINGS: tuple[PublishedFigure, ...] = (
             tolerance=SD15_TIMING_TOLERANCE,
             engine=_sd15_iterations_per_s(stack, float(batch)),
             known_miss=_KERNEL_TIME_MISS.format(detail=detail),
+            dtype="fp16",
+            devices=1.0,
         )
         for label, stack, batch, published, detail in (
             ("eager_sdpa", "pytorch-eager-sdpa", 1, 21.66, "41.1 vs 21.66 it/s, +90%"),

@@ -13,9 +13,14 @@ from dse.scenarios.shared.palette import height_for, paint
 
 
 def samples_per_s_vs_minibatch(
-    *, minibatch_samples: Sequence[float], samples_per_s_by_gpus: Mapping[int, Sequence[float | None]], current: float
+    *,
+    minibatch_samples: Sequence[float],
+    samples_per_s_by_gpus: Mapping[int, Sequence[float | None]],
+    current: float,
+    banded_gpus: int | None = None,
 ) -> dict[str, Any]:
-    """Samples/s against the total minibatch, one line per GPU count; the current minibatch marked."""
+    """Samples/s against the total minibatch, one line per GPU count; the current minibatch marked. The line
+    of `banded_gpus` (the scenario's) carries `meta.band`: the service shades its validation band."""
     data = paint(
         {
             "type": "scatter",
@@ -24,6 +29,7 @@ def samples_per_s_vs_minibatch(
             "x": list(minibatch_samples),
             "y": [None if v is None else float(v) for v in values],
             "hovertemplate": "minibatch %{x}<br>%{y:.0f} samples/s<extra>" + f"{gpus} GPUs</extra>",
+            **({"meta": {"band": "rate"}} if gpus == banded_gpus else {}),
         }
         for gpus, values in samples_per_s_by_gpus.items()
     )
@@ -74,8 +80,10 @@ def iteration_time_split(*, parts_s: Mapping[str, float]) -> dict[str, Any]:
     }
 
 
-def charts(*, grid: MinibatchGrid, current_minibatch: float, split: Mapping[str, float]) -> list[Chart]:
-    """The kind's charts for one design point."""
+def charts(
+    *, grid: MinibatchGrid, current_minibatch: float, split: Mapping[str, float], gpus: int | None = None
+) -> list[Chart]:
+    """The kind's charts for one design point (`gpus`: the scenario's count, whose line gets the band)."""
     by_gpus = {
         int(g): [None if np.isnan(v) else float(v) for v in row]
         for g, row in zip(grid.gpus, grid.samples_per_s, strict=True)
@@ -85,7 +93,10 @@ def charts(*, grid: MinibatchGrid, current_minibatch: float, split: Mapping[str,
             key="samples_vs_minibatch",
             title="Samples/s vs minibatch, 1 to 8 GPUs",
             figure=samples_per_s_vs_minibatch(
-                minibatch_samples=grid.minibatch.tolist(), samples_per_s_by_gpus=by_gpus, current=current_minibatch
+                minibatch_samples=grid.minibatch.tolist(),
+                samples_per_s_by_gpus=by_gpus,
+                current=current_minibatch,
+                banded_gpus=gpus,
             ),
         ),
         Chart(key="iteration_split", title="Time split of an iteration", figure=iteration_time_split(parts_s=split)),

@@ -68,7 +68,9 @@ class RLScalingKind(ScenarioKind[RLScalingInputs, RLScalingResolved]):
             engine_version=self.engine_version,
             metrics=metrics,
             tables=tables,
-            charts=charts.charts(grid=grid, current_minibatch=resolved.minibatch_samples, split=split),
+            charts=charts.charts(
+                grid=grid, current_minibatch=resolved.minibatch_samples, split=split, gpus=int(resolved.num_gpus)
+            ),
             notes=_notes(cost, minibatch_note),
             published=wall_time_comparison(resolved, float(np.asarray(cost.wall_time_to_target_s))),
         )

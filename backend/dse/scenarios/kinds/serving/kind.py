@@ -149,6 +149,7 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
     )
     engine_version = "serving-2"
     heavy = True
+    validated_by = "inference"  # every iteration is priced by the inference kind's per-op model
     inputs_model = ServingInputs
     metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS
 

@@ -24,6 +24,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         "and SSD activation offload."
     )
     engine_version = "training-1"
+    validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
     inputs_model = TrainingInputs
     metric_specs = metrics.METRICS
 

@@ -22,6 +22,7 @@ METRICS: dict[str, MetricSpec] = {
         unit="fraction",
         formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak); peak: the dense bf16/fp16 peak, also for fp8 "
         "training (its attention and element-wise work stay in bf16)",
+        band="rate",  # a share of the peak rate: its validation error is the iteration time's
     ),
     "achieved_flops_per_gpu": MetricSpec(
         label="Achieved FLOP/s per GPU",

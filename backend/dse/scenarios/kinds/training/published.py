@@ -157,6 +157,7 @@ def _table1_figures() -> list[PublishedFigure]:
                 source=f"{TABLE1_SOURCE}; micro-batch, chunks and DDP from {RUN_TABLE_1_SOURCE}",
                 tolerance=Tolerance.within(0.12),
                 engine=_at(_table1_tflops, i),
+                devices=gpus,
                 note="Each row within 12%, the mean absolute error over the rows under 8% (tests/engines/"
                 "test_training_validation.py; measured +1.7% to +10.9%, mean 7.6%): nominal link bandwidths, no "
                 "launch gaps and a GEMM efficiency calibrated on inference GEMMs make the engine optimistic.",
@@ -212,6 +213,7 @@ def _table4_figures() -> list[PublishedFigure]:
                     source=f"{KORTHIKANTI}, Table 4 (22B layer: h 6144, 64 heads, t 8, seq 2048; A100)",
                     tolerance=Tolerance.within(0.15),
                     engine=_at(table4_layer_ms, which, i),
+                    devices=8.0,
                     note="Micro-batch 4, the 22B configuration's batch in their Table 3 (as recalled, not "
                     "re-checked); same calibration as Table 1.",
                 )
@@ -318,6 +320,7 @@ def _korthikanti_figures() -> list[PublishedFigure]:
                     source=f"{KORTHIKANTI}, Table 5; {table3}",
                     tolerance=Tolerance.within(0.12),
                     engine=_at(_table5_times, i, column),
+                    devices=float(KORTHIKANTI_TABLE3[i, 5]),
                     note="Same A100 calibration and tolerance as Narayanan et al. Table 1.",
                 )
             )
@@ -404,6 +407,8 @@ def _mfu_figures() -> list[PublishedFigure]:
             source=f"{KORTHIKANTI}, abstract and Section 6",
             tolerance=Tolerance.within(0.12),
             engine=_at(_mfu_530b, i),
+            measure="rate",
+            devices=2240.0,
             note="Global batch 2240 assumed (280 sequences per replica as in Table 3).",
         )
         for i, (name, label, published) in enumerate(
@@ -734,6 +739,8 @@ def _nemo_figures() -> list[PublishedFigure]:
                 known_miss=NEMO_MISSES.get(model_id),
                 note="Validation only. fp8 GEMMs on the DeepGEMM fit, attention (FlashAttention-2 fit), element-wise "
                 "ops and logits in bf16; nominal NVLink 4 and NDR bandwidths.",
+                dtype="fp8",
+                devices=float(gpus),
             )
         )
     return figures
