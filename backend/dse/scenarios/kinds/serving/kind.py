@@ -148,6 +148,7 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "pools compared with co-located serving on the same devices."
     )
     engine_version = "serving-2"
+    validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True
     validated_by = "inference"  # every iteration is priced by the inference kind's per-op model
     inputs_model = ServingInputs

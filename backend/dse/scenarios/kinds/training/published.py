@@ -741,6 +741,7 @@ def _nemo_figures() -> list[PublishedFigure]:
                 "ops and logits in bf16; nominal NVLink 4 and NDR bandwidths.",
                 dtype="fp8",
                 devices=float(gpus),
+                measure="rate",
             )
         )
     return figures
