@@ -90,3 +90,69 @@ def test_fits_means_fits_after_the_reserve():
     assert 4.0 * 2**30 < reserve < 8.0 * 2**30  # a few GiB on an 80 GB part
     assert out["memory_headroom_bytes"] == pytest.approx(capacity - reserve - out["memory_total_bytes"], rel=1e-9)
     assert out["fits"] == (out["memory_headroom_bytes"] >= 0.0)
+
+
+def test_deepspeed_2021_issues_one_list_collective_per_weight_tensor():
+    """Without overlap the DeepSpeed-2021 runtime pays, per layer, 4 gathers (QKV, projection, FFN in, FFN out)
+    per pass and ceil(P / 5e8) reduce-scatter buckets, each a ring over the group plus one eager copy per rank."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from dse.engines.collectives import all_gather_time, reduce_scatter_time
+    from dse.engines.training.zero3 import EAGER_OP_HOST_S, zero3_exposed_s
+
+    stack = json.loads(Path("models_db/stacks/pytorch-eager.json").read_text())
+    assert stack["elementwise_launch_overhead_s"] == EAGER_OP_HOST_S  # one number, two places: kept equal
+    n, bw, lat, P = 1536.0, 200e9, 6.6e-6, LAYER_PARAMS
+    out = zero3_exposed_s(
+        runtime=1.0,
+        layers=96.0,
+        layer_params=P,
+        largest_tensor_params=4.0 * H * H,
+        rest_params=0.0,
+        zero_group=n,
+        bandwidth_bytes_per_s=bw,
+        latency_s=lat,
+        forward_layer_s=0.01,
+        backward_layer_s=0.02,
+        full_recompute=1.0,
+        overlap=0.0,
+    )
+    copies = n * EAGER_OP_HOST_S
+    ag = 4.0 * (
+        all_gather_time(bytes_per_rank=2.0 * P / 4.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat) + copies
+    )
+    buckets = np.ceil(P / 5e8)
+    rs = buckets * (
+        reduce_scatter_time(bytes_per_rank=2.0 * P / buckets, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat) + copies
+    )
+    rest = 2.0 * all_gather_time(bytes_per_rank=0.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
+    rest += reduce_scatter_time(bytes_per_rank=0.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat) + 3.0 * copies
+    assert float(out) == pytest.approx(96.0 * (3.0 * ag + rs) + rest, rel=1e-12)
+
+
+def test_deepspeed_2021_zero3_slows_as_gpus_double_and_fsdp_hides_its_gathers():
+    """Narayanan Table 3 setting (GPT-3 175B, batch 1536, data-parallel only): the 2021 DeepSpeed runtime's
+    TFLOP/s per GPU falls as the GPUs double (its per-tensor gathers pay n-1 ring steps and n copies each);
+    FSDP's one prefetched gather per layer stays hidden under the compute at the same scale."""
+    ds = [
+        metrics(
+            nodes=g // 8,
+            global_batch_size=1536,
+            micro_batch_size=1536 // g,
+            data_parallel=g,
+            zero_stage=3,
+            recompute="full",
+            zero3_runtime="deepspeed-2021",
+        )
+        for g in (384, 768, 1536)
+    ]
+    tflops = [m["achieved_flops_per_gpu"] for m in ds]
+    assert tflops[0] > tflops[1] > tflops[2]
+    assert tflops[1] / tflops[2] > 1.8  # the iteration time barely falls from 768 to 1536 GPUs
+    fsdp = zero3_dp_only()
+    assert fsdp["time_zero_gather_s"] < 0.05 * fsdp["iteration_time_s"]
+    assert ds[2]["time_zero_gather_s"] > 0.5 * ds[2]["iteration_time_s"]
+    assert ds[2]["memory_buffers_bytes"] < fsdp["memory_buffers_bytes"]  # at most 1e9 live parameters

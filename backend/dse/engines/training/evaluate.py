@@ -24,7 +24,6 @@ from dse.engines.collectives import (
     all_reduce_time,
     all_to_all_time,
     point_to_point_time,
-    reduce_scatter_time,
 )
 from dse.engines.device import Device
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
@@ -50,6 +49,7 @@ from dse.engines.training.memory import (
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
+from dse.engines.training.zero3 import gathered_params, largest_tensor_params, zero3_exposed_s
 from dse.specs.common import Num
 
 #: fp16 activations and gradients cross the links.
@@ -494,7 +494,10 @@ def _memory(
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
     attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
-    zero3_buffers = np.where(x.zero >= 3, 2.0 * 2.0 * params.layer_params_gpu, 0.0)  # two gathered layers (prefetch)
+    gathered = gathered_params(
+        runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
+    )
+    zero3_buffers = np.where(x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered, 0.0)
     recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
     buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
@@ -537,63 +540,39 @@ class _StageTimes:
     bubble: Array
 
 
-def _zero3_exposed(
-    x: _Terms, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd_layer: Array, bwd_layer: Array
-) -> Array:
-    """ZeRO-3 / FSDP collectives left exposed per micro-batch, at the granularity they run.
-
-    Each layer (the wrap unit) all-gathers its parameters in forward, again in backward (and once
-    more to recompute under full recomputation), and reduce-scatters its gradients in backward,
-    every micro-batch (no caching of gathered weights across micro-batches). With prefetch depth 1
-    layer i+1's gather overlaps layer i's compute, so each pass exposes its first gather, and the
-    backward its last reduce-scatter, plus max(0, comm - compute) per further layer (DeepSpeed
-    ZeRO-3 and PyTorch FSDP: Rajbhandari et al. 2020, Section 7; Zhao et al., "PyTorch FSDP", VLDB
-    2023, Section 3.3). The rest of the stage's parameters (embedding, head) gather unhidden.
-    Without overlap every collective is exposed.
-    """
-    layers, full = x.layers, x.full
-    bw, lat = dp_link.bandwidth_bytes_per_s, dp_link.latency_s
-    layer_params = params.layer_params_gpu
-    rest_params = np.maximum(params.params_last - layers * layer_params, 0.0)
-
-    def gather(n_params: Array) -> Array:
-        return np.asarray(
-            all_gather_time(
-                bytes_per_rank=WEIGHT_BYTES_PER_PARAM * n_params,
-                ranks=x.zero_group,
-                bandwidth_bytes_per_s=bw,
-                latency_s=lat,
-            )
-        )
-
-    def scatter(n_params: Array) -> Array:
-        return np.asarray(
-            reduce_scatter_time(
-                bytes_per_rank=GRADIENT_BYTES_PER_PARAM * n_params,
-                ranks=x.zero_group,
-                bandwidth_bytes_per_s=bw,
-                latency_s=lat,
-            )
-        )
-
-    ag, rs = gather(layer_params), scatter(layer_params)
-    rest = 2.0 * gather(rest_params) + scatter(rest_params)
-    bwd_comm = (1.0 + full) * ag + rs
-    steady = np.maximum(layers - 1.0, 0.0)
-    overlapped = (
-        ag
-        + steady * np.maximum(ag - fwd_layer, 0.0)  # forward
-        + ag
-        + rs
-        + steady * np.maximum(bwd_comm - bwd_layer, 0.0)  # backward
+def _largest_tensor(x: _Terms, model: ModelArrays) -> Array:
+    return largest_tensor_params(
+        hidden_size=x.h,
+        kv_width=x.kv_width,
+        ffn_hidden_size=model.ffn_hidden_size,
+        gated_ffn=model.gated_ffn,
+        tensor_parallel=x.t,
     )
-    serial = layers * (ag + bwd_comm)
-    overlap = as_array(plan.overlap_grad_reduce) > 0
-    return np.asarray(np.where(overlap, overlapped, serial) + rest)
+
+
+def _zero3_exposed(
+    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd: Array, bwd: Array
+) -> Array:
+    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`)."""
+    return zero3_exposed_s(
+        runtime=plan.zero3_runtime,
+        layers=x.layers,
+        layer_params=params.layer_params_gpu,
+        largest_tensor_params=_largest_tensor(x, model),
+        rest_params=np.maximum(params.params_last - x.layers * params.layer_params_gpu, 0.0),
+        zero_group=x.zero_group,
+        bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
+        latency_s=dp_link.latency_s,
+        forward_layer_s=fwd,
+        backward_layer_s=bwd,
+        full_recompute=x.full.astype(np.float64),
+        overlap=plan.overlap_grad_reduce,
+    )
 
 
 def _stage_times(
     x: _Terms,
+    model: ModelArrays,
     cluster: ClusterArrays,
     plan: PlanArrays,
     c: _ComputeTimes,
@@ -627,7 +606,7 @@ def _stage_times(
     dp_link = group_link(cluster=cluster, stride=t, size=x.zero_group, pattern="ring")
     zero_exposed = np.where(
         x.zero >= 3,
-        _zero3_exposed(x, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
+        _zero3_exposed(x, model, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
@@ -738,7 +717,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     comm = _layer_communication(x, cluster)
     params = _parameters(x, model)
     mem = _memory(x, model, cluster, plan, c, comm, params)
-    stage = _stage_times(x, cluster, plan, c, comm, params, mem)
+    stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
     dp_time = _data_parallel_time(x, model, plan, params, stage)
     optimizer_time = _optimizer_time(x, params, c)
     iteration = stage.pipe + dp_time + optimizer_time

@@ -205,6 +205,8 @@ class PlanArrays:
     overlap_grad_reduce: Num = 1.0
     #: 1.0 for FlashAttention (fused attention: no stored scores, QK^T recomputed in backward).
     flash_attention: Num = 0.0
+    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021).
+    zero3_runtime: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

@@ -11,7 +11,13 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
-from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
+from dse.engines.training.codes import (
+    OFFLOAD_CODES,
+    RECOMPUTE_CODES,
+    SCHEDULE_CODES,
+    SEQUENCE_PARALLEL_CODES,
+    ZERO3_RUNTIME_CODES,
+)
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_CLUSTER_GPUS, MAX_GLOBAL_BATCH, MAX_SEQUENCE_TOKENS
@@ -42,6 +48,11 @@ class TrainingInputs(StrictModel):
     overlap_grad_reduce: bool = True
     flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: Literal["bf16", "fp16"] = "bf16"
+    zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
+        "fsdp",
+        description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
+        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class ResolvedTraining:
     overlap_grad_reduce: bool
     flash_attention: bool
     dtype: str
+    zero3_runtime: str = "fsdp"
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -84,6 +96,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
         flash_attention=1.0 if r.flash_attention else 0.0,
+        zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
     )
     return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
 
