@@ -156,3 +156,25 @@ def test_deepspeed_2021_zero3_slows_as_gpus_double_and_fsdp_hides_its_gathers():
     assert fsdp["time_zero_gather_s"] < 0.05 * fsdp["iteration_time_s"]
     assert ds[2]["time_zero_gather_s"] > 0.5 * ds[2]["iteration_time_s"]
     assert ds[2]["memory_buffers_bytes"] < fsdp["memory_buffers_bytes"]  # at most 1e9 live parameters
+
+
+def test_tp_comm_overlap_hides_tiles_under_the_gemms():
+    """Megatron --tp-comm-overlap (Calculon's ring overlap): with t tiles, a collective whose tile fits under
+    its GEMM tile adds only the compute it takes, (t-1) x tile x 0.15; TP time falls, nothing else changes."""
+    plan = {
+        "global_batch_size": 1536,
+        "micro_batch_size": 1,
+        "data_parallel": 8,
+        "tensor_parallel": 8,
+        "pipeline_parallel": 16,
+        "zero_stage": 1,
+        "recompute": "full",
+    }
+    off = metrics(nodes=128, **plan)
+    on = metrics(nodes=128, tp_comm_overlap=True, **plan)
+    assert on["time_tensor_parallel_s"] < 0.3 * off["time_tensor_parallel_s"]
+    assert on["time_forward_s"] == off["time_forward_s"]
+    assert on["iteration_time_s"] < off["iteration_time_s"]
+    # hidden everywhere here: each of the 6 collectives per layer (2 forward, 2 recompute, 2 backward) adds
+    # (t-1)/t x 0.15 of its time
+    assert on["time_tensor_parallel_s"] == pytest.approx(7.0 / 8.0 * 0.15 * off["time_tensor_parallel_s"], rel=1e-9)

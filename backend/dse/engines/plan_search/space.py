@@ -61,6 +61,8 @@ class SearchSpace:
     max_micro_batch_size: int | None = None
     node_counts: tuple[int, ...] | None = None
     overlap_grad_reduce: bool = True
+    #: Megatron-LM `--tp-comm-overlap`: TP collectives tiled under the adjacent GEMMs, for every plan.
+    tp_comm_overlap: bool = False
     powers_of_two_only: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
@@ -174,7 +176,13 @@ def _is_power_of_two(values: IntArray) -> NDArray[np.bool_]:
 
 
 def grid_plans(
-    *, layouts: Layouts, inner: InnerAxes, global_batch_size: float, sequence_length: float, overlap: bool
+    *,
+    layouts: Layouts,
+    inner: InnerAxes,
+    global_batch_size: float,
+    sequence_length: float,
+    overlap: bool,
+    tp_comm_overlap: bool = False,
 ) -> PlanArrays:
     """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
 
@@ -199,6 +207,7 @@ def grid_plans(
         flash_attention=axis(inner.flash_attention, 5),
         activation_offload=axis(inner.activation_offload, 6),
         overlap_grad_reduce=1.0 if overlap else 0.0,
+        tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
     )
 
 
@@ -210,6 +219,7 @@ def decode_plans(
     global_batch_size: float,
     sequence_length: float,
     overlap: bool,
+    tp_comm_overlap: bool = False,
 ) -> tuple[PlanArrays, Array]:
     """Flat plans (and their GPUs used / nodes used) for grid ids."""
     layout_index, inner_index = np.divmod(plan_ids, inner.size)
@@ -230,6 +240,7 @@ def decode_plans(
         flash_attention=inner.flash_attention[f],
         activation_offload=inner.activation_offload[o],
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
+        tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
     )
     return plan, layouts.nodes[layout_index]
 

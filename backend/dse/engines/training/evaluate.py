@@ -540,6 +540,28 @@ class _StageTimes:
     bubble: Array
 
 
+#: Share of the GPU's compute a TP collective takes while it overlaps a GEMM: Calculon's A100 NVLink
+#: `processor_usage` (calculon-ai/calculon systems/a100_80g.json @ caa4b11f; Isaev et al., SC'23).
+TP_OVERLAP_COMPUTE_SHARE = 0.15
+
+
+def _tp_overlapped_per_layer(x: _Terms, comm: _LayerCommunication, gemm_fwd: Array) -> tuple[Array, Array]:
+    """TP collective time a layer adds when each collective is split into t tiles that overlap t tiles of
+    its adjacent GEMM (Calculon's ring overlap, calculon/llm/layers.py `LinearOverlapped` @ caa4b11f):
+    (t-1)(comm tile - GEMM tile) when the comm tile outlasts the slowed GEMM tile, else the compute the
+    comm takes from the GEMM, (t-1) comm tile x share. Each of a pass's two collectives overlaps half
+    of that pass's GEMMs (backward: twice the forward's). Returns (forward part, whole layer)."""
+    t, u = x.t, TP_OVERLAP_COMPUTE_SHARE
+
+    def added(gemm_s: Array) -> Array:
+        comm_tile, gemm_tile = comm.tp_all_reduce / t, gemm_s / t
+        exposed = comm_tile > gemm_tile / (1.0 - u)
+        return np.asarray((t - 1.0) * np.where(exposed, comm_tile - gemm_tile, u * comm_tile))
+
+    forward = 2.0 * added(gemm_fwd / 2.0)
+    return forward, np.asarray((1.0 + x.full) * forward + 2.0 * added(gemm_fwd))
+
+
 def _largest_tensor(x: _Terms, model: ModelArrays) -> Array:
     return largest_tensor_params(
         hidden_size=x.h,
@@ -589,7 +611,10 @@ def _stage_times(
     recompute_stage = layers * (
         np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + flash_backward
     )
-    tp_stage = layers * comm.tp_per_layer
+    tp_overlap = as_array(plan.tp_comm_overlap) > 0
+    tp_fwd_overlapped, tp_overlapped = _tp_overlapped_per_layer(x, comm, c.work.gemm_flop / c.flops)
+    tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
+    tp_forward = np.where(tp_overlap, tp_fwd_overlapped, 2.0 * comm.tp_all_reduce)
     sp_stage = layers * comm.sp_per_layer
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
     send = point_to_point_time(
@@ -610,7 +635,7 @@ def _stage_times(
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
-    stage_forward = fwd_stage + layers * (2.0 * comm.tp_all_reduce + comm.sp_fwd)  # forward compute and collectives
+    stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd)  # forward compute and collectives
     off = memory.offload
     stall = np.where(
         off.mode == Offload.ALL,

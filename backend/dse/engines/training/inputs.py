@@ -205,6 +205,9 @@ class PlanArrays:
     overlap_grad_reduce: Num = 1.0
     #: 1.0 for FlashAttention (fused attention: no stored scores, QK^T recomputed in backward).
     flash_attention: Num = 0.0
+    #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM
+    #: `--tp-comm-overlap`, Transformer Engine userbuffers).
+    tp_comm_overlap: Num = 0.0
     #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021).
     zero3_runtime: Num = 0.0
 

@@ -16,6 +16,7 @@ def training_document(
     plan: dict[str, Any],
     overlap_grad_reduce: bool,
     dtype: str,
+    tp_comm_overlap: bool = False,
 ) -> dict[str, Any]:
     """{schema_version, kind "training", name, inputs}: `model` a preset id or an inline spec (as
     JSON), `cluster` the `ClusterInputs` fields as JSON, `plan` the training inputs of one plan
@@ -28,5 +29,6 @@ def training_document(
         **plan,
         "overlap_grad_reduce": overlap_grad_reduce,
         "dtype": dtype,
+        **({"tp_comm_overlap": True} if tp_comm_overlap else {}),
     }
     return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}

@@ -78,6 +78,11 @@ class SearchSpaceInputs(StrictModel):
         description="Cluster sizes in nodes a plan may use (none: powers of two, halvings and the whole cluster).",
     )
     overlap_grad_reduce: bool = Field(True, title="Overlap gradient reduce")
+    tp_comm_overlap: bool = Field(
+        False,
+        title="Overlap TP communication",
+        description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs.",
+    )
 
 
 class PlanSearchInputs(StrictModel):
@@ -153,6 +158,7 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         max_micro_batch_size=s.max_micro_batch_size,
         node_counts=node_counts,
         overlap_grad_reduce=s.overlap_grad_reduce,
+        tp_comm_overlap=s.tp_comm_overlap,
         powers_of_two_only=quick,
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)

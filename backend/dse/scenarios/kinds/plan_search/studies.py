@@ -381,6 +381,7 @@ def plan_document(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSear
         sequence_length_tokens=int(r.sequence_length_tokens),
         plan={k: v for k, v in d.items() if k not in ("gpus", "nodes")},
         overlap_grad_reduce=r.space.overlap_grad_reduce,
+        tp_comm_overlap=r.space.tp_comm_overlap,
         dtype=r.dtype,
     )
 

@@ -48,6 +48,9 @@ class TrainingInputs(StrictModel):
     overlap_grad_reduce: bool = True
     flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: Literal["bf16", "fp16"] = "bf16"
+    tp_comm_overlap: bool = Field(
+        False, description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs."
+    )
     zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
         "fsdp",
         description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
@@ -75,6 +78,7 @@ class ResolvedTraining:
     overlap_grad_reduce: bool
     flash_attention: bool
     dtype: str
+    tp_comm_overlap: bool = False
     zero3_runtime: str = "fsdp"
 
 
@@ -97,6 +101,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
         flash_attention=1.0 if r.flash_attention else 0.0,
         zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
+        tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,
     )
     return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
 
