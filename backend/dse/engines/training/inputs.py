@@ -167,7 +167,9 @@ class ClusterArrays:
             nodes=float(cluster.nodes),
             gpus_per_node=float(cluster.gpus_per_node),
             device=Device.from_accelerator(acc, dtype),
-            intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s,
+            # what a large NCCL collective reaches on the link (its bus bandwidth), not the datasheet figure
+            intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
+            * cluster.intra_node_link.bus_bandwidth_fraction,
             intra_node_latency_s=cluster.intra_node_link.latency_s,
             inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
             inter_node_latency_s=cluster.inter_node_link.latency_s,
