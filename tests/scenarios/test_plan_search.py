@@ -238,3 +238,24 @@ def test_why_table_explains_the_top_plan_by_its_neighbours():
     assert any(note.startswith("Why the top plan wins") for note in result.notes)
     context = [p for p in result.published if p.role == "context" and "175B run" in p.quantity]
     assert {p.published for p in context} == {147.0, 149.0, 141.0}
+
+
+def test_with_the_2021_deepspeed_runtime_zero3_loses_to_ptdp():
+    """GPT-3 175B on 1,024 A100s: with FSDP's prefetched flat gathers a ZeRO-3 plan is fastest; with ZeRO-3
+    as DeepSpeed ran it in 2021 (per-tensor list all-gathers, no prefetch) the fastest plan is a PTD-P plan
+    with the distributed optimizer (ZeRO-1 and a pipeline), as Narayanan et al. found (Table 3); the plan
+    opens as a training scenario with the same runtime."""
+    import copy
+
+    from dse.catalog.loader import default_catalog
+    from dse.scenarios.documents import evaluate_document, parse_document
+    from dse.scenarios.kinds.plan_search.examples import EXAMPLES
+
+    doc = copy.deepcopy(EXAMPLES[0])
+    doc["inputs"]["space"] = {"zero3_runtime": "deepspeed-2021"}
+    doc["inputs"]["search_effort"] = "quick"
+    result = evaluate_document(parse_document(doc), default_catalog())
+    top = next(t for t in result.tables if t.key == "top_plans")
+    first = dict(zip([c.key for c in top.columns], top.rows[0], strict=False))
+    assert first["zero_stage"] <= 1 and first["pipeline_parallel"] > 1
+    assert result.links[0].document["inputs"]["zero3_runtime"] == "deepspeed-2021"

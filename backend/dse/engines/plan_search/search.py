@@ -175,6 +175,7 @@ def search_plans(
             sequence_length=sequence_length,
             overlap=space.overlap_grad_reduce,
             tp_comm_overlap=space.tp_comm_overlap,
+            zero3_runtime=space.zero3_runtime,
         )
         nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
@@ -220,6 +221,7 @@ def search_plans(
             sequence_length=sequence_length,
             overlap=space.overlap_grad_reduce,
             tp_comm_overlap=space.tp_comm_overlap,
+            zero3_runtime=space.zero3_runtime,
         )
 
     _check(should_stop)
@@ -313,6 +315,7 @@ def _evaluate_flat(
     sequence_length: int,
     overlap: bool,
     tp_comm_overlap: bool,
+    zero3_runtime: int,
 ) -> RankedPlans:
     plans, nodes = decode_plans(
         plan_ids=ids,
@@ -322,6 +325,7 @@ def _evaluate_flat(
         sequence_length=sequence_length,
         overlap=overlap,
         tp_comm_overlap=tp_comm_overlap,
+        zero3_runtime=zero3_runtime,
     )
     gpus = layouts.gpus[np.divmod(ids, inner.size)[0]]
     evaluation = _evaluate_on_orders(model=model, clusters=clusters, plans=plans, nodes=nodes, order_index=order_index)
