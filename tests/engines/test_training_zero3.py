@@ -26,11 +26,12 @@ RING_BW = 8 * 25e9  # 8 ranks per node share the node's 8 HDR ports (engines/tra
 
 def metrics(**inputs: Any) -> dict[str, Any]:
     nodes = inputs.pop("nodes")
+    model = inputs.pop("model_override", "gpt3-175b")
     doc = {
         "schema_version": 1,
         "kind": "training",
         "name": "t",
-        "inputs": {"model": "gpt3-175b", "cluster": {**A100, "nodes": nodes}, **inputs},
+        "inputs": {"model": model, "cluster": {**A100, "nodes": nodes}, **inputs},
     }
     result = evaluate_document(parse_document(doc), default_catalog())
     return {m.key: m.value for m in result.metrics}
@@ -178,3 +179,13 @@ def test_tp_comm_overlap_hides_tiles_under_the_gemms():
     # hidden everywhere here: each of the 6 collectives per layer (2 forward, 2 recompute, 2 backward) adds
     # (t-1)/t x 0.15 of its time
     assert on["time_tensor_parallel_s"] == pytest.approx(7.0 / 8.0 * 0.15 * off["time_tensor_parallel_s"], rel=1e-9)
+
+
+def test_plain_all_reduce_takes_nccl_s_tree_across_many_nodes():
+    """Megatron GPT 1.7B data-parallel over 1,024 A100s, no overlap: a plain all-reduce (ZeRO-0) of each
+    25 MB bucket runs as NCCL's tree (28 hops instead of 2 x 1023 ring steps); ZeRO-1's reduce-scatter and
+    all-gather have only rings, so its synchronisation is several times longer."""
+    doc = {"global_batch_size": 1024, "micro_batch_size": 1, "data_parallel": 1024, "overlap_grad_reduce": False}
+    zero0 = metrics(nodes=128, model_override="megatron-gpt-1.7b", zero_stage=0, **doc)
+    zero1 = metrics(nodes=128, model_override="megatron-gpt-1.7b", zero_stage=1, **doc)
+    assert zero1["time_data_parallel_s"] > 3.0 * zero0["time_data_parallel_s"]

@@ -24,6 +24,7 @@ from dse.engines.collectives import (
     all_reduce_time,
     all_to_all_time,
     point_to_point_time,
+    tree_all_reduce_time,
 )
 from dse.engines.device import Device
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
@@ -677,23 +678,35 @@ def _stage_times(
 
 
 def _data_parallel_time(
-    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, stage: _StageTimes
+    x: _Terms,
+    model: ModelArrays,
+    plan: PlanArrays,
+    params: _Parameters,
+    stage: _StageTimes,
+    cluster_gpus_per_node: Num,
 ) -> Array:
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
 
     ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
-    traffic) in 25 MB buckets, each paying its ring latency; only the backward of the last
-    micro-batch hides them (with pipelining too: the stage's last backward), never the last bucket."""
+    traffic, rings only) in 25 MB buckets; only the backward of the last micro-batch hides them (with
+    pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
+    as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
+    2(n-1) step latencies make the tree faster for a bucket."""
     grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
     buckets = np.maximum(np.ceil(grad_bytes / GRADIENT_BUCKET_BYTES), 1.0)
-    per_bucket = np.asarray(
-        all_reduce_time(
-            bytes_per_rank=grad_bytes / buckets,
-            ranks=x.zero_group,
-            bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
-            latency_s=stage.dp_link.latency_s,
-        )
+    ring = all_reduce_time(
+        bytes_per_rank=grad_bytes / buckets,
+        ranks=x.zero_group,
+        bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+        latency_s=stage.dp_link.latency_s,
     )
+    tree = tree_all_reduce_time(
+        bytes_per_rank=grad_bytes / buckets,
+        ranks=x.zero_group,
+        ranks_per_node=np.clip(as_array(cluster_gpus_per_node) / x.t, 1.0, x.zero_group),
+        bus_bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+    )
+    per_bucket = np.asarray(np.where(x.zero < 1, np.minimum(ring, tree), ring))
     dp_sync = buckets * per_bucket
     # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
     # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
@@ -743,7 +756,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> d
     params = _parameters(x, model)
     mem = _memory(x, model, cluster, plan, c, comm, params)
     stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
-    dp_time = _data_parallel_time(x, model, plan, params, stage)
+    dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node)
     optimizer_time = _optimizer_time(x, params, c)
     iteration = stage.pipe + dp_time + optimizer_time
     executed, model_flop = _flop(x, model, c, params)
