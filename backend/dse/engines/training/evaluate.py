@@ -62,6 +62,12 @@ SECONDS_PER_YEAR = 365.0 * 86400.0
 #: Gradients reduce in buckets of 25 MB: PyTorch DistributedDataParallel's default `bucket_cap_mb=25`
 #: (torch/nn/parallel/distributed.py), the bucketing Megatron-LM's DDP also applies.
 GRADIENT_BUCKET_BYTES = 25.0 * 2.0**20
+#: The distributed optimizer (ZeRO-1/2) reduce-scatters gradients in buckets of max(4e7, 1e6 x DP size)
+#: parameters, "larger DP sizes need larger buckets to ensure collectives do not become latency-bound"
+#: (NVIDIA/Megatron-LM megatron/core/distributed/distributed_data_parallel_config.py, `bucket_size`), and in
+#: one bucket without overlap; DeepSpeed's ZeRO-1/2 default `reduce_bucket_size` (5e8 elements) is larger still.
+SHARDED_BUCKET_MIN_PARAMS = 4e7
+SHARDED_BUCKET_PARAMS_PER_RANK = 1e6
 
 
 @dataclass(frozen=True)
@@ -688,12 +694,18 @@ def _data_parallel_time(
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
 
     ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
-    traffic, rings only) in 25 MB buckets; only the backward of the last micro-batch hides them (with
+    traffic, rings only) in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters,
+    one bucket without overlap); only the backward of the last micro-batch hides them (with
     pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
     grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
-    buckets = np.maximum(np.ceil(grad_bytes / GRADIENT_BUCKET_BYTES), 1.0)
+    overlap = as_array(plan.overlap_grad_reduce) > 0
+    sharded_bucket = GRADIENT_BYTES_PER_PARAM * np.maximum(
+        SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
+    )
+    bucket_bytes = np.where(x.zero >= 1, np.where(overlap, sharded_bucket, np.inf), GRADIENT_BUCKET_BYTES)
+    buckets = np.maximum(np.ceil(grad_bytes / bucket_bytes), 1.0)
     ring = all_reduce_time(
         bytes_per_rank=grad_bytes / buckets,
         ranks=x.zero_group,
@@ -711,7 +723,6 @@ def _data_parallel_time(
     # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
     # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
     window = (stage.bwd_stage + stage.recompute_stage) * (buckets - 1.0) / buckets
-    overlap = as_array(plan.overlap_grad_reduce) > 0
     dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket), dp_sync)
     dp_exposed = np.where(x.zero >= 3, 0.0, dp_exposed)  # ZeRO-3 reduce-scatters per layer (`_zero3_exposed`)
     tied_sync = np.where(
