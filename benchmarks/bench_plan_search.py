@@ -28,9 +28,11 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dse.catalog import default_catalog  # noqa: E402
+from dse.catalog.calibration import load_fits  # noqa: E402
 from dse.engines.plan_search import SearchSpace, search_plans  # noqa: E402
 from dse.engines.plan_search.space import decode_plans, enumerate_layouts, inner_axes  # noqa: E402
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, evaluate_plans  # noqa: E402
+from dse.scenarios.shared.training_device import DEFAULT_TRAINING_STACK, training_cluster  # noqa: E402
 from dse.specs.network import ClusterSpec  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -46,17 +48,17 @@ CROSS_POD_BYTES_PER_S = 6e9
 
 
 def _cluster(nodes: int) -> ClusterArrays:
+    """The cluster as a plan-search document gets it: the GPU under the default training stack (its kernel fits)."""
     catalog = default_catalog()
-    return ClusterArrays.from_spec(
-        ClusterSpec(
-            nodes=nodes,
-            gpus_per_node=8,
-            accelerator=catalog.get("accelerators", "a100-80gb"),
-            intra_node_link=catalog.get("interconnects", "nvlink3"),
-            inter_node_link=catalog.get("interconnects", "ib-hdr"),
-            inter_node_links_per_node=8,
-        )
+    spec = ClusterSpec(
+        nodes=nodes,
+        gpus_per_node=8,
+        accelerator=catalog.get("accelerators", "a100-80gb"),
+        intra_node_link=catalog.get("interconnects", "nvlink3"),
+        inter_node_link=catalog.get("interconnects", "ib-hdr"),
+        inter_node_links_per_node=8,
     )
+    return training_cluster(spec, "bf16", catalog.get("stacks", DEFAULT_TRAINING_STACK), load_fits(catalog.root))
 
 
 def _scalar_loop_seconds_per_plan(

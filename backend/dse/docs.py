@@ -761,6 +761,11 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
         "Li et al. 2021: max sequence Ring-64 / TP (BERT-Base batch 16 / 64, BERT-Large batch 16 / 64)",
         r"li2021-ring64-vs-tp-max-sequence-",
     ),
+    (
+        "NVIDIA NeMo 24.12 performance summary, H100 fp8 pre-training, tokens/s per GPU (Llama-2 7B on 8, Llama-2 "
+        "70B on 64, GPT-3 175B on 128 GPUs)",
+        r"nemo-2412-",
+    ),
 ]
 
 
@@ -1568,6 +1573,7 @@ README_GROUPS: list[tuple[str, str, str]] = [
         r"li2021-ring64-vs-tp-max-sequence-",
     ),
     ("SSDTrain activation-peak cut (micro-batch 1 / 2 / 4)", "training", r"ssdtrain-"),
+    ("NeMo 24.12 H100 fp8 pre-training, tokens/s per GPU (Llama-2 7B / 70B, GPT-3 175B)", "training", r"nemo-2412-"),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
         "rl_scaling",
@@ -1576,10 +1582,25 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ("CaRL wall time, 300M-sample run / 10M-sample tiny run", "rl_scaling", r"carla_(wall_time|tiny_run_wall_time)$"),
     ("PRES speed-up at 4× temporal batch", "temporal_batching", r"pres_"),
     ("Wikipedia dataset (users, interactions)", "temporal_batching", r"wikipedia_"),
+    (
+        "TensorRT-LLM on H100 in fp8, output tokens/s per GPU (Llama-2 7B / 70B, {n} settings)",
+        "inference",
+        r"trtllm-h100-fp8-.*-throughput$",
+    ),
+    (
+        "TensorRT-LLM on H100 in fp8, first-token latency (Llama-2 7B / 70B)",
+        "inference",
+        r"trtllm-h100-fp8-.*-first-token$",
+    ),
     ("SD 1.5 / 2.1 UNet and text-encoder parameters", "pruning", r"sd(15|21)_.*params$"),
     ("SD 2.1 UNet MACs per step, 512 / 768 px ({n} counts)", "pruning", r"(sd21_unet_macs|aptp_sd21_unet_macs)"),
     ("APTP latency ÷ SD 2.1 (768 px, A100; Base and Small, CC3M / COCO)", "pruning", r"aptp_.*_latency_ratio$"),
     ("SD 2.1 absolute latency per image (768 px, A100)", "pruning", r"aptp_sd21_latency_768px$"),
+    (
+        "SD 1.5 on A100 per software stack: s/image (fal) and it/s (diffusers), eager / compiled / TensorRT",
+        "pruning",
+        r"sd15_a100_",
+    ),
 ]
 
 

@@ -97,7 +97,17 @@ def brute_force(cluster: ClusterArrays, space: SearchSpace, nodes_used: list[int
         recompute=a[10],
         flash_attention=a[11],
     )
-    return evaluate_plans(model=MODEL, cluster=dataclasses.replace(cluster, nodes=a[0]), plan=plan), a[0] * 8
+    return evaluate_plans(model=MODEL, cluster=dataclasses.replace(cluster, nodes=a[0]), plan=plan), a[0] * 8, plan
+
+
+def twins(plan: PlanArrays) -> np.ndarray:
+    """The search's twins, written out: Megatron-SP with tp 1 (no sequence parallelism) and one pipeline stage
+    under a schedule other than 1F1B (the same back-to-back micro-batches); the search lists neither."""
+    one_stage = (np.asarray(plan.pipeline_parallel) == 1) & (np.asarray(plan.pipeline_schedule) != Schedule.ONE_F_ONE_B)
+    megatron_tp1 = (np.asarray(plan.sequence_parallel) == SequenceParallel.MEGATRON) & (
+        np.asarray(plan.tensor_parallel) == 1
+    )
+    return one_stage | megatron_tp1
 
 
 def dominated_by_any(points: np.ndarray) -> np.ndarray:
@@ -120,7 +130,7 @@ def small_search():
 def test_search_judges_every_candidate_and_counts_refusals_like_a_brute_force(small_search):
     """Same candidates, same valid and fitting counts, same refusals per reason as an itertools enumeration."""
     cluster, result = small_search
-    brute, _ = brute_force(cluster, SPACE, [1, 2])
+    brute, _, _ = brute_force(cluster, SPACE, [1, 2])
     assert result.candidates == brute.reasons.size
     assert result.valid == int(brute.valid.sum())
     assert result.fitting == int(brute.fits.sum())
@@ -132,8 +142,8 @@ def test_search_judges_every_candidate_and_counts_refusals_like_a_brute_force(sm
 
 def test_best_plan_is_the_brute_force_minimum_and_top_k_is_sorted(small_search):
     cluster, result = small_search
-    brute, _ = brute_force(cluster, SPACE, [1, 2])
-    times = np.where(brute.fits, brute.iteration_time_s, np.inf)
+    brute, _, plan = brute_force(cluster, SPACE, [1, 2])
+    times = np.where(brute.fits & ~twins(plan), brute.iteration_time_s, np.inf)
     top = result.top.evaluation
     assert len(result.top) == 5
     np.testing.assert_allclose(top.iteration_time_s, np.sort(times)[:5], rtol=1e-12)
@@ -151,7 +161,7 @@ def test_pareto_front_is_exactly_the_non_dominated_fitting_plans():
         max_virtual_stages=2, max_micro_batch_size=4, zero_stages=(0, 1), recompute=(0, 1), flash_attention=(0,)
     )
     result = search_plans(model=MODEL, cluster=cluster, global_batch_size=BATCH, sequence_length=SEQUENCE, space=space)
-    brute, gpus = brute_force(cluster, space, [1, 2])
+    brute, gpus, _ = brute_force(cluster, space, [1, 2])
     fit = np.flatnonzero(brute.fits)
     t, m, g = brute.iteration_time_s[fit], brute.memory_total_bytes[fit], gpus[fit]
     points = np.unique(np.stack([t, m, g], axis=1), axis=0)
@@ -216,7 +226,9 @@ def test_mapping_changes_the_time_on_an_uneven_cluster():
     cluster, mapped = mapping_search(two_racks(2.5e9), search_mapping=True)
     _, unmapped = mapping_search(two_racks(2.5e9), search_mapping=False)
     best_mapped = float(mapped.top.evaluation.iteration_time_s[0])
-    assert best_mapped < 0.97 * float(unmapped.top.evaluation.iteration_time_s[0])
+    # 2.6% faster (3.9% when every GEMM ran at one rate: pricing GEMMs by shape makes the given order's
+    # best plan take micro-batch 2, whose larger GEMMs amortise better, which the mapped best does not need)
+    assert best_mapped < 0.98 * float(unmapped.top.evaluation.iteration_time_s[0])
     order = mapped.node_orders[int(mapped.top.node_order_index[0])]
     assert not np.array_equal(order, np.arange(4))
     racks = np.array([0, 1, 0, 1])[order]

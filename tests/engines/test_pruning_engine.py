@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
+from dse.catalog.calibration import load_fits, stack_device
+from dse.engines import kernels
 from dse.engines import pruning as eng
 from dse.engines.device import Device
 from dse.engines.transformer import parameter_breakdown
@@ -222,35 +224,126 @@ def test_one_full_code_makes_all_strategies_the_unpruned_pipeline(sd21):
     np.testing.assert_allclose(s.dynamic_latency_s, batch * s.full_latency_s[0], rtol=1e-12)
 
 
-def test_unet_step_time_is_the_roofline_sum(sd21):
-    """network_time_s = sum over rows of max(2*MACs*B / (peak*eta_c), bytes / (bw*eta_m)) + overhead (exact)."""
-    table = _unet(sd21)
+def _stack_device(stack, preset="a100-80gb"):
+    catalog = default_catalog()
+    spec = None if stack is None else catalog.get("stacks", stack)
+    return stack_device(load_fits(catalog.root), catalog.get("accelerators", preset), "fp16", spec).device
+
+
+def _subtable(table, rows):
+    """The table restricted to `rows` (for pricing one kind of op alone)."""
+    fields = {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
+    fields = {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
+    fields["row_names"] = tuple(table.row_names[i] for i in rows)
+    return eng.LayerTable(**fields)
+
+
+def test_without_a_stack_every_op_is_its_roofline(sd15):
+    """No stack: each convolution/linear is max(2MNK / (peak eta_c), (A + KN + MN) w / (bw eta_m)) + overhead with
+    A the input read once (implicit GEMM), each attention the roofline of its two matmuls, each norm or
+    element-wise op its bytes on the vector units + overhead (exact)."""
+    table = _unet(sd15)
     counts = eng.count_layers(table, latent_side=64.0)
     acc = _device()
-    t = eng.network_time_s(counts, batch=2.0, bytes_per_element=2.0, device=acc)
-    compute = 2 * counts.macs * 2 / (acc.matrix_flops_per_s * acc.compute_efficiency)
-    memory = (
-        (counts.params + 2 * counts.activation_elements)
-        * 2
-        / (acc.memory_bandwidth_bytes_per_s * acc.memory_efficiency)
+    t = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=acc)
+    cat = table.category
+    weight = (cat == eng.CONV) | (cat == eng.LINEAR)
+    m = 2.0 * counts.tokens
+    k = table.kernel_area * counts.width_in
+    a = m * table.input_token_ratio * counts.width_in
+    gemm_bytes = (a + k * counts.width_out + m * counts.width_out) * 2.0
+    flop = np.where(weight, 2.0 * m * counts.width_out * k, 2.0 * 2.0 * counts.macs)
+    moved = np.where(weight, gemm_bytes, 2.0 * counts.activation_elements * 2.0)
+    peak = np.where(
+        weight | (cat == eng.SELF_ATTENTION) | (cat == eng.CROSS_ATTENTION),
+        acc.matrix_flops_per_s,
+        acc.vector_flops_per_s,
     )
-    assert t == pytest.approx(np.sum(np.maximum(compute, memory) + acc.kernel_overhead_s), rel=1e-12)
+    expected = (
+        np.maximum(
+            flop / (peak * acc.compute_efficiency), moved / (acc.memory_bandwidth_bytes_per_s * acc.memory_efficiency)
+        )
+        + acc.kernel_overhead_s
+    )
+    assert t == pytest.approx(np.sum(expected), rel=1e-12)
 
 
-def test_device_pricing_is_the_roofline_of_the_accelerator_terms(sd21):
-    """Pricing rows through Device.op_time_s gives exactly (==) max(FLOP / (peak * eta_c), bytes / (bandwidth *
-    eta_m)) + overhead with the accelerator's terms, also broadcast over a swept rate."""
+def test_pricing_broadcasts_over_a_swept_rate(sd21):
+    """A swept bandwidth and resolution give, point by point, the scalar calls' times (==)."""
     table = _unet(sd21)
-    counts = eng.count_layers(table, latent_side=np.array([32.0, 96.0])[:, None])
-    device = _device()
+    sides = np.array([32.0, 96.0])
     bandwidth = np.array([1.0e12, 2.0e12])
+    device = _stack_device("pytorch-eager")
     swept = dataclasses.replace(device, memory_bandwidth_bytes_per_s=bandwidth)
-    t = eng.network_time_s(counts, batch=4.0, bytes_per_element=2.0, device=swept)
-    compute_s = 2.0 * counts.macs * 4.0 / (device.matrix_flops_per_s * device.compute_efficiency)
-    bytes_moved = (counts.params + 4.0 * counts.activation_elements) * 2.0
-    memory_s = bytes_moved / (bandwidth[:, None] * device.memory_efficiency)
-    expected = np.maximum(compute_s, memory_s) + device.kernel_overhead_s
-    assert np.array_equal(t, np.sum(expected, axis=-1))
+    counts = eng.count_layers(table, latent_side=sides)
+    t = eng.network_time_s(table, counts, batch=4.0, bytes_per_element=2.0, device=swept)
+    for i in range(2):
+        one = dataclasses.replace(device, memory_bandwidth_bytes_per_s=bandwidth[i])
+        single = eng.network_time_s(
+            table, eng.count_layers(table, latent_side=sides[i]), batch=4.0, bytes_per_element=2.0, device=one
+        )
+        assert t[i] == pytest.approx(single, rel=1e-12)
+
+
+def test_fusing_stack_drops_exactly_the_absorbed_element_wise_passes(sd15):
+    """torch.compile (pointwise fusion, no epilogue fusion): the UNet costs what the same stack without fusion
+    costs, less the element-wise rows that follow a norm or another element-wise op (exact)."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    fused = _stack_device("torch-compile")
+    unfused = dataclasses.replace(fused, stack=dataclasses.replace(fused.stack, pointwise_fusion=False))
+    t_fused = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=fused)
+    t_unfused = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=unfused)
+    before = np.concatenate([[-1], table.category[:-1]])
+    absorbed = (table.category == eng.ELEMENTWISE) & np.isin(before, (eng.NORM, eng.ELEMENTWISE))
+    rows = np.flatnonzero(absorbed)
+    assert 0 < rows.size < np.sum(table.category == eng.ELEMENTWISE)
+    dropped = fused.elementwise_time_s(0.0, 2.0 * counts.activation_elements[rows] * 2.0).time_s
+    assert t_unfused - t_fused == pytest.approx(np.sum(dropped), rel=1e-9)
+
+
+def test_flash_attention_pads_sd15_heads_to_a_multiple_of_32(sd15):
+    """SD 1.5's 40-wide heads run as 64-wide ones in the fused kernel (FlashAttention-2 rounds the head size)."""
+    table = _unet(sd15)
+    device = _stack_device("torch-compile")
+    rows = np.flatnonzero(table.category == eng.SELF_ATTENTION)[:1]  # down_blocks.0: 8 heads of 40
+    sub = _subtable(table, rows)
+    counts = eng.count_layers(sub, latent_side=64.0)
+    t = eng.network_time_s(sub, counts, batch=2.0, bytes_per_element=2.0, device=device)
+    expected = device.prefill_attention_time_s(2.0, 8.0, 4096.0, 4096.0, 64.0, causal=False)
+    assert t == pytest.approx(expected.time_s, rel=1e-12)
+
+
+def test_eager_unfused_attention_is_two_gemms_and_a_softmax_pass(sd15):
+    """pytorch-eager: Q K^T and P V as GEMMs over batch x heads x queries rows, the scores read and written once
+    between them (exact)."""
+    table = _unet(sd15)
+    device = _stack_device("pytorch-eager")
+    rows = np.flatnonzero(table.category == eng.CROSS_ATTENTION)[:1]  # 8 heads of 40, 4096 queries, 77 keys
+    sub = _subtable(table, rows)
+    t = eng.network_time_s(
+        sub, eng.count_layers(sub, latent_side=64.0), batch=2.0, bytes_per_element=2.0, device=device
+    )
+    m = 2.0 * 8.0 * 4096.0
+    expected = (
+        device.gemm_time_s(m, 77.0, 40.0).time_s
+        + device.gemm_time_s(m, 40.0, 77.0).time_s
+        + device.elementwise_time_s(0.0, 2.0 * m * 77.0 * 2.0).time_s
+    )
+    assert t == pytest.approx(expected, rel=1e-12)
+
+
+def test_unet_step_is_slower_eager_than_compiled_and_counts_its_launches(sd15):
+    """At batch 2 and 512 px, eager PyTorch (a host-launched kernel per op) costs more than torch.compile, and
+    the UNet has a launch for each of its ~700 ops."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    eager = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=_stack_device("pytorch-eager"))
+    compiled = eng.network_time_s(
+        table, counts, batch=2.0, bytes_per_element=2.0, device=_stack_device("torch-compile")
+    )
+    assert eager > 1.5 * compiled
+    assert 600 < table.num_rows < 900
 
 
 def test_batching_per_code_beats_batch_one_when_memory_bound(sd21):
@@ -277,3 +370,41 @@ def test_unconverged_plans_are_rounded_onto_the_exact_marginals():
     np.testing.assert_allclose(result.plan.sum(axis=1), a, atol=1e-15)
     np.testing.assert_allclose(result.plan.sum(axis=0), b, atol=1e-15)
     assert np.all(result.plan >= -1e-18)
+
+
+def test_implicit_gemm_reads_its_input_once():
+    """A convolution priced as an implicit GEMM: with A = M x K it is the plain GEMM (==); with the input read
+    once (9x fewer elements for a 3x3 kernel) only the memory time falls, by exactly those bytes."""
+    model = _stack_device("torch-compile").gemm
+    m, n, k = 8192.0, 320.0, 2880.0
+    plain = kernels.gemm_time_s(model, m, n, k)
+    same = kernels.gemm_time_s(model, m, n, k, a_elements=m * k)
+    conv = kernels.gemm_time_s(model, m, n, k, a_elements=m * k / 9.0)
+    assert same.time_s == plain.time_s and conv.compute_s == plain.compute_s
+    saved = m * k * (8.0 / 9.0) * model.input_bytes / (model.memory_bandwidth_bytes_per_s * model.memory_efficiency)
+    assert plain.memory_s - conv.memory_s == pytest.approx(saved, rel=1e-12)
+
+
+def test_nchw_costs_exactly_the_transposes_around_convolutions_and_the_permute_copies(sd15):
+    """PyTorch's default NCHW: each convolution's input and output are transposed (two passes each, one kernel
+    each) and the transformer permutes are copies; channels-last has neither; TensorRT lays out NHWC itself."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    device = _stack_device("pytorch-eager-sdpa")
+
+    def price(dev, last):
+        return eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=dev, channels_last=last)
+
+    conv = np.flatnonzero(table.category == eng.CONV)
+    inputs = 2.0 * counts.tokens[conv] * table.input_token_ratio[conv] * counts.width_in[conv]
+    outputs = 2.0 * counts.tokens[conv] * counts.width_out[conv]
+    copies = np.flatnonzero([name.endswith((".to_tokens", ".to_image")) for name in table.row_names])
+    assert copies.size == 2 * 16  # two per transformer block
+    expected = (
+        np.sum(device.elementwise_time_s(0.0, 2.0 * inputs * 2.0).time_s)
+        + np.sum(device.elementwise_time_s(0.0, 2.0 * outputs * 2.0).time_s)
+        + np.sum(device.elementwise_time_s(0.0, 2.0 * counts.activation_elements[copies] * 2.0).time_s)
+    )
+    assert price(device, False) - price(device, True) == pytest.approx(expected, rel=1e-9)
+    trt = _stack_device("tensorrt")
+    assert price(trt, False) == price(trt, True)

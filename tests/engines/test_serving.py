@@ -3,14 +3,25 @@ table against the fixed-batch inference engine (internal consistency)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from dse.catalog import default_catalog
 from dse.engines.inference import Workload, model_shape, run_inference
-from dse.engines.serving import IterationTable, Requests, SchedulerConfig, simulate
+from dse.engines.serving import (
+    IterationTable,
+    Requests,
+    SchedulerConfig,
+    expected_accepted_tokens,
+    iteration_time_table,
+    simulate,
+    speculative_table,
+)
 from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingInputs, resolve
+from tests.engines.serving_reference import reference_simulate
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +133,128 @@ def test_more_load_more_latency(llama7b):
     low = simulate(_fixed(400, 2.0), table, _config(mem.kv_capacity_blocks))
     high = simulate(_fixed(400, 40.0), table, _config(mem.kv_capacity_blocks))
     assert np.median(high.tpot_s) > np.median(low.tpot_s)
+
+
+MOE_MLA = [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8)]
+
+
+@pytest.mark.parametrize(("model", "accelerator", "tp"), MOE_MLA)
+def test_moe_and_mla_decode_iterations_equal_the_inference_engines(model, accelerator, tp):
+    """A MoE / latent-attention decode iteration of the table is the inference engine's GPU-only TPOT (expected
+    distinct experts touched by the batch, the MLA latent cache): the same per-op model."""
+    r = resolve(
+        ServingInputs(model=model, accelerator=accelerator, tensor_parallel=tp, weight_dtype="fp8"), default_catalog()
+    )
+    table = studies.table(r)
+    batch, context = table.decode_batch[-4], table.context_tokens[2]
+    result = run_inference(
+        system="gpu_only",
+        shape=model_shape(r.model),
+        device=studies.device(r),
+        deployment=studies.deployment(r),
+        workload=Workload(
+            batch=batch, prompt_tokens=context, output_tokens=2.0, context_tokens=context, peak_context_tokens=context
+        ),
+    )
+    assert table.at(batch, 0, context) == pytest.approx(float(result.time_per_output_token_s), rel=1e-9)
+
+
+def test_expected_accepted_tokens_is_leviathans_equation_one():
+    assert expected_accepted_tokens(4, 0.6) == pytest.approx((1 - 0.6**5) / (1 - 0.6), rel=1e-15)
+    assert expected_accepted_tokens(4, 0.0) == 1.0
+    assert expected_accepted_tokens(3, 1.0) == 4.0
+
+
+def test_speculative_table_is_the_drafts_k_steps_plus_the_targets_verification(llama7b):
+    r, _, _ = llama7b
+    kw = {
+        "shape": model_shape(r.model),
+        "device": studies.device(r),
+        "deployment": studies.deployment(r),
+        "max_decode_batch": 64,
+        "max_prefill_tokens": 2048,
+        "max_context_tokens": 4096,
+    }
+    verify = iteration_time_table(**kw, query_tokens_per_request=5)
+    draft = iteration_time_table(**kw)
+    spec = speculative_table(verify, draft, 4)
+    i, j, c = 5, 3, 2
+    assert spec.time_s[i, j, c] == pytest.approx(
+        verify.time_s[i, j, c] + draft.time_s[i, j, c] + 3 * draft.time_s[i, 0, c], rel=1e-12
+    )
+    assert spec.time_s[0, j, c] == pytest.approx(verify.time_s[0, j, c] + draft.time_s[0, j, c], rel=1e-12)
+    assert verify.time_s[i, 0, c] > draft.time_s[i, 0, c]  # verifying 5 tokens per request costs more than 1
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.3056, 3.5])
+def test_tokens_per_step_advance_every_request_and_scale_saturated_throughput(llama7b, gain):
+    """Each decode iteration yields `gain` tokens per request on average: saturated throughput is B * gain / T."""
+    _, table, mem = llama7b
+    batch, output = 64, 2000
+    reqs = Requests(
+        arrival_s=np.zeros(batch * 4),
+        prompt_tokens=np.full(batch * 4, 16, dtype=np.int64),
+        output_tokens=np.full(batch * 4, output, dtype=np.int64),
+    )
+    config = dataclasses.replace(_config(mem.kv_capacity_blocks, max_running=batch), tokens_per_step=gain)
+    sim = simulate(reqs, table, config)
+    assert np.isfinite(sim.finish_s).all()
+    tokens_per_s = float(sim.output_tokens.sum()) / sim.makespan_s
+    assert tokens_per_s == pytest.approx(batch * gain / table.at(batch, 0, 16 + output / 2), rel=0.05)
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_a_tight_cache_is_never_overrun(llama7b, gain):
+    _, table, _ = llama7b
+    reqs = _fixed(300, 50.0, prompt=500, output=700)
+    config = dataclasses.replace(_config(64 * 20), tokens_per_step=gain)
+    sim = simulate(reqs, table, config)
+    assert sim.preemptions > 0 and np.isfinite(sim.finish_s).all()
+    assert sim.peak_kv_blocks <= 64 * 20 and float(sim.step_kv_blocks.max()) <= 64 * 20
+
+
+def test_decode_only_requests_arrive_with_their_kv_cache(llama7b):
+    """The decode pool of a disaggregated server: no prefill iterations, the first token on admission."""
+    _, table, mem = llama7b
+    reqs = _fixed(300, 5.0, prompt=1024, output=64)
+    config = dataclasses.replace(_config(mem.kv_capacity_blocks), decode_only=True)
+    sim = simulate(reqs, table, config)
+    assert np.isfinite(sim.finish_s).all()
+    assert float(sim.step_prefill_tokens.max()) == 0.0
+    wait = sim.first_token_s - sim.arrival_s  # admitted when the iteration under way ends
+    assert (wait >= 0).all() and wait.max() <= 1.01 * float(np.max(sim.step_duration_s / sim.step_iterations.clip(1)))
+    assert 63 <= sim.iterations < 300 * 63  # every request decodes 63 tokens, batched
+
+
+@pytest.mark.parametrize(
+    ("chunked", "blocks", "rate", "hit"),
+    [(True, None, 8.0, 0.0), (False, None, 30.0, 0.0), (True, 600, 50.0, 0.0), (False, 600, 50.0, 0.3)],
+)
+def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, blocks, rate, hit):
+    """The O(1)-per-step loop (decode set as aggregates) against the array-per-step reference: the same
+    first-token and finish times, preemptions and steps, with and without chunking, with a tight cache."""
+    r, table, mem = llama7b
+    reqs = studies.requests(r, rate, 600)
+    config = _config(blocks or mem.kv_capacity_blocks, chunked=chunked, hit=hit)
+    fast, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
+    assert np.allclose(fast.first_token_s, slow.first_token_s, rtol=1e-9, equal_nan=True)
+    assert np.allclose(fast.finish_s, slow.finish_s, rtol=1e-9, equal_nan=True)
+    assert (fast.preemptions, fast.iterations, len(fast.step_start_s)) == (
+        slow.preemptions,
+        slow.iterations,
+        len(slow.step_start_s),
+    )
+    assert fast.peak_kv_blocks == slow.peak_kv_blocks
+    assert fast.prefill_busy_s == pytest.approx(slow.prefill_busy_s, rel=1e-9)
+
+
+def test_speculative_decodes_take_k_plus_one_tokens_of_the_budget(llama7b):
+    _, table, mem = llama7b
+    reqs = _fixed(400, 20.0, prompt=300, output=200)
+    base = _config(mem.kv_capacity_blocks, budget=512, max_running=64)
+    config = dataclasses.replace(base, budget_tokens_per_decode=5)
+    sim = simulate(reqs, table, config)
+    assert np.isfinite(sim.finish_s).all()
+    mixed = sim.step_prefill_tokens > 0
+    assert (sim.step_prefill_tokens[mixed] + 5 * sim.step_decode_batch[mixed] <= 512).all()
+    assert (sim.step_decode_batch[mixed] > 0).any()

@@ -154,10 +154,9 @@ def test_breakdown_adds_up_to_the_iteration_time():
 
 
 def test_collectives_use_the_slowest_link_they_cross():
-    """TP inside a node runs on NVLink (at the 235 GB/s bus bandwidth NCCL reaches on A100s); a DP ring with
-    one rank per node runs on one HDR port; a ring with k ranks per node gets k ports; a measured slow node
-    pair (Pipette) slows the rings that cross it."""
-    nvlink = 300e9 * (235.0 / 300.0)
+    """TP inside a node runs on NVLink; a DP ring with one rank per node runs on one HDR port; a ring with
+    k ranks per node gets k ports; a measured slow node pair (Pipette) slows the rings that cross it."""
+    nvlink = 300e9
     inside = group_link(cluster=CLUSTER, stride=1.0, size=8.0, pattern="ring")
     assert float(inside.bandwidth_bytes_per_s) == nvlink and not inside.crosses_nodes
     across = group_link(cluster=CLUSTER, stride=8.0, size=2.0, pattern="ring")

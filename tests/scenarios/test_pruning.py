@@ -120,6 +120,7 @@ def test_two_axis_sweep_over_resolution_and_budget():
         (lambda d: d.update(pipeline="sd99"), "pipeline"),
         (lambda d: d.update(accelerator="tpu"), "accelerator"),
         (lambda d: d["codes"][1].update(name="code 0"), "codes"),
+        (lambda d: d.update(software_stack="no-such-stack"), "software_stack"),
     ],
 )
 def test_invalid_inputs_raise_input_error_naming_the_field(change, field):
@@ -185,3 +186,22 @@ def test_table1_comparison_is_shown_only_on_the_published_hardware():
     h100 = KIND.evaluate(_resolve(KIND.examples()[1]["inputs"])).published
     assert [p.unit for p in h100 if p.source == source] == ["MAC"]
     assert "secondary source" in source and "2406.12042" in source and "2505.21817" in source
+
+
+def test_software_stack_is_an_input_and_the_notes_name_it():
+    """The default is diffusers' eager stack; a compiling stack serves faster; null prices the roofline. The
+    notes say which stack and fits priced the kernels."""
+    latency = {}
+    for stack in ("pytorch-eager-sdpa", "torch-compile", None):
+        inputs = _default_inputs()
+        if stack != "pytorch-eager-sdpa":
+            inputs["software_stack"] = stack
+        else:
+            assert "software_stack" not in inputs  # the default
+        r = _resolve(inputs)
+        result = KIND.evaluate(r)
+        values = {m.key: m.value for m in result.metrics}
+        latency[stack] = values["full_latency_s"]
+        named = f"software stack {stack}" if stack else "roofline with the accelerator's single efficiencies"
+        assert any(named in note for note in result.notes)
+    assert latency["torch-compile"] < latency["pytorch-eager-sdpa"]

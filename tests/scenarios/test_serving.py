@@ -82,17 +82,78 @@ def test_more_replicas_lower_latency_at_the_same_rate():
     assert two["max_rate_meeting_slo_per_s"] == pytest.approx(2 * one["max_rate_meeting_slo_per_s"], rel=0.35)
 
 
-@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
-def test_models_serving_would_misprice_are_refused_naming_the_model(model):
-    """The serving simulation prices dense models; MoE and latent attention are the inference kind's (422, not a
-    number that reads every expert as dense)."""
-    from dse.catalog import default_catalog
-    from dse.scenarios.base import InputError
-    from dse.scenarios.documents import parse_document
-    from dse.scenarios.registry import KINDS
+@pytest.mark.parametrize(
+    ("model", "accelerator", "tp"),
+    [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8), ("qwen3-235b-a22b", "h200-sxm", 4)],
+)
+def test_moe_and_latent_attention_models_are_served(model, accelerator, tp):
+    """MoE and MLA models are priced by the inference per-op model (every expert stored, the experts the tokens
+    touch read); they evaluate with every metric finite."""
+    inputs = {**SMALL, "model": model, "accelerator": accelerator, "tensor_parallel": tp, "weight_dtype": "fp8"}
+    resolved = KIND.resolve(ServingInputs.model_validate(inputs), default_catalog())
+    values = {m.key: m.value for m in KIND.evaluate(resolved).metrics}
+    assert values["tpot_p50_s"] > 0 and values["kv_cache_tokens_per_replica"] > 0
+    llm = resolved.model
+    assert values["weights_bytes_per_device"] == pytest.approx(llm.published_params_count / tp, rel=0.02)  # all experts
 
-    example = KINDS["serving"].examples()[0]
-    document = parse_document({**example, "inputs": {**example["inputs"], "model": model}})
+
+SPEC = {**SMALL, "model": "llama2-70b", "tensor_parallel": 4, "arrival_rate_per_s": 0.5}
+
+
+def test_speculative_decoding_cuts_tpot_at_light_load_when_drafts_are_accepted():
+    plain = {m.key: m.value for m in _evaluate(SPEC).metrics}
+    rejected = {m.key: m.value for m in _evaluate({**SPEC, "draft_model": "llama2-7b", "acceptance_rate": 0.0}).metrics}
+    accepted = {m.key: m.value for m in _evaluate({**SPEC, "draft_model": "llama2-7b", "acceptance_rate": 0.8}).metrics}
+    assert rejected["speculative_tokens_per_step"] == 1.0 and plain["speculative_tokens_per_step"] == 1.0
+    assert accepted["speculative_tokens_per_step"] == pytest.approx((1 - 0.8**5) / 0.2, rel=1e-12)
+    assert rejected["tpot_p50_s"] > plain["tpot_p50_s"]  # the draft's steps and a wider verification, for nothing
+    assert accepted["tpot_p50_s"] < 0.75 * plain["tpot_p50_s"]
+    assert accepted["kv_cache_tokens_per_replica"] < plain["kv_cache_tokens_per_replica"]  # the draft's share
+
+
+def test_a_draft_of_another_vocabulary_is_refused():
     with pytest.raises(InputError) as refused:
-        KINDS["serving"].resolve(document.inputs, default_catalog())
-    assert refused.value.field == "model" and "serving" in refused.value.reason
+        KIND.resolve(ServingInputs(**{**SPEC, "draft_model": "llama3-8b"}), default_catalog())
+    assert refused.value.field == "draft_model"
+
+
+DISAGG = {
+    **SMALL,
+    "model": "llama2-13b",
+    "arrival_rate_per_s": 4.0,
+    "disaggregated": True,
+    "prefill_replicas": 1,
+    "decode_replicas": 3,
+    "request_lengths": None,
+    "prompt_tokens": 1024,
+    "output_tokens": 128,
+}
+
+
+def test_disaggregated_serving_is_compared_with_colocated_on_the_same_devices():
+    result = _evaluate(DISAGG)
+    values = {m.key: m.value for m in result.metrics}
+    assert values["devices"] == 4
+    assert values["requests_per_s"] == pytest.approx(4.0, rel=0.3)
+    assert values["colocated_max_rate_meeting_slo_per_s"] > 0
+    assert values["disaggregation_gain"] == pytest.approx(
+        values["max_rate_meeting_slo_per_s"] / values["colocated_max_rate_meeting_slo_per_s"], rel=1e-12
+    )
+    table = next(t for t in result.tables if t.key == "disaggregation")
+    assert [row[1] for row in table.rows] == [4, 4]
+    assert "disaggregated_vs_colocated" in {c.key for c in result.charts}
+
+
+def test_the_kv_transfer_is_the_prompts_cache_over_the_link():
+    """latency + prompt * KV bytes per token / (bandwidth * min(TP_prefill, TP_decode)): Llama-2 13B in fp16 holds
+    2 * 40 layers * 5120 * 2 bytes per token; one HDR port is 25 GB/s per direction (models_db/interconnects)."""
+    values = {m.key: m.value for m in _evaluate(DISAGG).metrics}
+    link = default_catalog().get("interconnects", "ib-hdr")
+    expected = link.latency_s + 1024 * (2 * 40 * 5120 * 2) / link.bandwidth_per_direction_bytes_per_s
+    assert values["kv_transfer_p50_s"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_disaggregated_pools_must_fill_whole_colocated_replicas():
+    with pytest.raises(InputError) as refused:
+        KIND.resolve(ServingInputs(**{**DISAGG, "tensor_parallel": 8}), default_catalog())
+    assert refused.value.field == "tensor_parallel"

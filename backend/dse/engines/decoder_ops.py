@@ -115,6 +115,9 @@ class OpCost:
     kernels: Num = 1.0
     #: The GEMMs of a matrix op, (M, N, K) per rank, one per kernel launch.
     gemms: tuple[tuple[Num, Num, Num], ...] = ()
+    #: Bytes per element of the GEMMs' weights (B), which may be stored narrower than the kernel's inputs
+    #: (weight-only quantization: fp8 weights under fp16 activations); None: the kernel's input width.
+    gemm_weight_bytes: Num | None = None
     #: The shape of an attention op (score, softmax, context).
     attention: AttentionShape | None = None
 
@@ -246,6 +249,7 @@ def decoder_layer_ops(
             + tokens * (h * act + q_width / tp * act + kv_width / tp * kv_cache_bytes),  # Q out, new K/V into the cache
             kernels=1.0 if fused_qkv else 3.0,
             gemms=qkv_gemms,
+            gemm_weight_bytes=weight_bytes,
         ),
         "score": OpCost(flop=attention_flop, bytes_moved=attention_bytes, attention=shape),
         "softmax": OpCost(flop=scores * SOFTMAX_FLOP_PER_ELEMENT, bytes_moved=scores_bytes * 2.0, attention=shape),
@@ -254,6 +258,7 @@ def decoder_layer_ops(
             flop=tokens * (2.0 * q_width * h / tp),
             bytes_moved=q_width * h / tp * weight_bytes + tokens * (q_width / tp * act + h * act),
             gemms=((tokens, h / tp, q_width),),
+            gemm_weight_bytes=weight_bytes,
         ),
         "all_reduce_attn": all_reduce,
         "norm_ffn": norm,
@@ -261,6 +266,7 @@ def decoder_layer_ops(
             flop=tokens * (2.0 * h * ffn_in / tp),
             bytes_moved=h * ffn_in / tp * weight_bytes + tokens * (h * act + ffn_in / tp * act),
             gemms=((tokens, ffn_in / tp, h),),
+            gemm_weight_bytes=weight_bytes,
         ),
         "ffn_act": OpCost(
             flop=tokens * (ffn_act_flop * ffn_hidden_size / tp),
@@ -270,6 +276,7 @@ def decoder_layer_ops(
             flop=tokens * (2.0 * ffn_hidden_size * h / tp),
             bytes_moved=ffn_hidden_size * h / tp * weight_bytes + tokens * (ffn_hidden_size / tp * act + h * act),
             gemms=((tokens, h, ffn_hidden_size / tp),),
+            gemm_weight_bytes=weight_bytes,
         ),
         "all_reduce_ffn": all_reduce,
     }
@@ -464,7 +471,7 @@ def _matrix_time(device: Device, op: OpCost) -> OpTime:
     """The op's GEMMs on the fitted GEMM model (the roofline without one)."""
     if device.gemm is None or not op.gemms:
         return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="matrix")
-    times = [device.gemm_time_s(m, n, k) for m, n, k in op.gemms]
+    times = [device.gemm_time_s(m, n, k, b_bytes=op.gemm_weight_bytes) for m, n, k in op.gemms]
     if len(times) == 1:
         return times[0]
     return OpTime(

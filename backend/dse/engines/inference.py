@@ -231,7 +231,8 @@ def lm_head_time_s(shape: ModelShape, device: Device, deployment: Deployment, to
     """Logits of `tokens` tokens: 2*T*h*V/tp FLOP against h*V/tp weights, one kernel on the matrix units
     (the fitted GEMM [T, V/tp] = [T, h] @ [h, V/tp] when the device has one)."""
     if device.stack is not None and device.gemm is not None:
-        return device.gemm_time_s(tokens, shape.vocab_size / deployment.tensor_parallel, shape.hidden_size).time_s
+        vocab = shape.vocab_size / deployment.tensor_parallel
+        return device.gemm_time_s(tokens, vocab, shape.hidden_size, b_bytes=deployment.weight_bytes).time_s
     flop = 2.0 * tokens * shape.hidden_size * shape.vocab_size / deployment.tensor_parallel
     bytes_moved = shape.hidden_size * shape.vocab_size / deployment.tensor_parallel * deployment.weight_bytes
     return device.op_time_s(flop, bytes_moved, kernels=1.0, op_class="matrix").time_s

@@ -14,7 +14,8 @@ GEMM C[M, N] = A[M, K] @ B[K, N] (`gemm_time_s`):
   2 * tile_m * tile_n * (K / split + k_overhead) FLOP at the per-SM share of the achievable ceiling
   (peak * compute_efficiency); k_overhead is the prologue/epilogue of a tile in K-steps, which makes
   the throughput saturate with K;
-- the memory time is the operand and result bytes at bandwidth * memory_efficiency;
+- the memory time is the operand and result bytes at bandwidth * memory_efficiency (an implicit-GEMM
+  convolution reads its input once, not once per filter tap: `a_elements` replaces M * K);
 - compute and memory time blend as a p-norm (transition_exponent p; p -> inf is the roofline max),
   which is the measured, gradual memory-bound to compute-bound transition;
 - plus a fixed launch overhead (or host wall-clock overhead, for stacks timed on the host).
@@ -116,8 +117,22 @@ def _blend(hi: F64, lo: F64, p: float) -> F64:
     return result
 
 
-def gemm_time_s(model: GemmKernelModel, m: ArrayLike, n: ArrayLike, k: ArrayLike) -> GemmTime:
+def gemm_time_s(
+    model: GemmKernelModel,
+    m: ArrayLike,
+    n: ArrayLike,
+    k: ArrayLike,
+    *,
+    a_elements: ArrayLike | None = None,
+    b_bytes: ArrayLike | None = None,
+) -> GemmTime:
     """Time of C[m, n] = A[m, k] @ B[k, n] (see the module docstring for the model).
+
+    a_elements: elements of A read from memory when A is implicit (a convolution as implicit GEMM:
+    M = batch x output positions, N = output channels, K = input channels x kernel taps, and A is the
+    input tensor, read once); None: m * k.
+    b_bytes: bytes per element of B when it is stored in another width than the kernel's inputs (weight-only
+    quantized weights, widened in the main loop: the compute is the kernel's own); None: input_bytes.
 
     Written for sweeps: each term is computed at the shape of the inputs it depends on (a scalar N
     and K cost nothing per point), and the p-norm takes the larger term out (`_blend`).
@@ -138,9 +153,14 @@ def gemm_time_s(model: GemmKernelModel, m: ArrayLike, n: ArrayLike, k: ArrayLike
     seconds_per_tile_step = 2.0 * model.tile_n * sms / (model.peak_flops_per_s * model.compute_efficiency)
     compute_s = (waves * tile_m) * ((k / split + model.k_overhead) * seconds_per_tile_step)
     seconds_per_byte = 1.0 / (model.memory_bandwidth_bytes_per_s * model.memory_efficiency)
-    memory_s = m * ((k * model.input_bytes + n * model.output_bytes) * seconds_per_byte) + (
-        k * n * model.input_bytes * seconds_per_byte
-    )
+    weight_width = model.input_bytes if b_bytes is None else _a(b_bytes)
+    if a_elements is None:
+        memory_s = m * ((k * model.input_bytes + n * model.output_bytes) * seconds_per_byte) + (
+            k * n * weight_width * seconds_per_byte
+        )
+    else:
+        a_bytes = _a(a_elements) * model.input_bytes
+        memory_s = (a_bytes + m * n * model.output_bytes + k * n * weight_width) * seconds_per_byte
     p = model.transition_exponent
     hi = np.maximum(np.maximum(compute_s, memory_s), 1e-30)
     lo = np.minimum(compute_s, memory_s)

@@ -12,21 +12,27 @@ Iteration time comes from the same per-op model as the inference kind: one decod
 mixed batch through `decoder_layer_ops` / `price_layer_ops` on the `Device` (dense ops over every token
 of the iteration, decode attention over the running requests' KV, prefill attention over the chunk),
 times the layers, plus the logits. `iteration_time_table` prices a grid over (decode batch, prefill
-tokens, mean context) in one vectorised call; the loop interpolates it (trilinear).
+tokens, mean context) in one vectorised call; the loop interpolates it (trilinear, by scalar lookups into
+nested lists with the decode batch's grid bracket precomputed per integer batch).
 
 The loop advances over iterations, never over design points. Runs of identical decode-only iterations
 (no prefill in flight, nothing admissible) are taken in one step of k iterations, k bounded by the
 next completion, the next arrival and the free KV blocks, so a run costs O(events), not O(tokens);
-each step is recorded (time, iterations, decode batch, prefill tokens, queue, KV blocks).
+each step is recorded (time, iterations, decode batch, prefill tokens, queue, KV blocks). Per step the
+work is scalar and O(1): every decoding request gains the same tokens per iteration, so the decode set
+is kept as aggregates (count, sum of KV offsets, a count per offset modulo the block size for the blocks
+a step adds, a heap of completion points), never as arrays rebuilt per step.
 Deterministic for a seed (numpy Generator).
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,6 +49,10 @@ BLOCK_TOKENS = 16
 BLOCK_SHIFT = 4
 #: Ops priced per decode request / per prefill chunk (attention); the rest are priced over all tokens.
 ATTENTION_OPS: tuple[str, ...] = ("score", "softmax", "context")
+#: Decode batches whose grid bracket is precomputed (larger ones bisect the grid per lookup).
+MAX_BRACKETED_BATCH = 4_096
+#: A request's place in the loop: neither prefilling nor decoding, prefilling, decoding.
+_IDLE, _PREFILLING, _DECODING = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,14 @@ class SchedulerConfig:
     max_running: int
     kv_capacity_blocks: int
     prefix_hit_rate: float = 0.0
+    #: Tokens each decoding request gains per decode iteration on average (speculative decoding: the expected
+    #: accepted tokens per step; 1 without it). Realised as floor(j * gain) after j iterations, the same for all.
+    tokens_per_step: float = 1.0
+    #: Requests arrive with their prompt's KV cache and first token (the decode pool of a disaggregated server).
+    decode_only: bool = False
+    #: Tokens a decoding request takes of an iteration's budget: 1, or k + 1 when a speculative step verifies k
+    #: drafted tokens (the prefill chunks get what is left).
+    budget_tokens_per_decode: int = 1
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,11 @@ class IterationTable:
         c1 = c10 * (1 - fj) + c11 * fj
         return float(c0 * (1 - fi) + c1 * fi)
 
+    @cached_property
+    def pricer(self) -> _Pricer:
+        """The scalar lookups the simulation loop uses (built once per table)."""
+        return _Pricer(self)
+
 
 def _bracket(grid: tuple[float, ...], x: float) -> tuple[int, float]:
     """Index i and weight f with x ~ grid[i] * (1 - f) + grid[i + 1] * f (clamped)."""
@@ -105,6 +128,40 @@ def _grid(top: float, points: int, *, zero: bool) -> tuple[float, ...]:
     return tuple(float(v) for v in ((0.0, *values) if zero else values))
 
 
+class _Pricer:
+    """Scalar lookups into an IterationTable for the loop: nested lists and a bracket per integer decode batch,
+    no numpy per call (the loop prices tens of thousands of iterations)."""
+
+    def __init__(self, table: IterationTable) -> None:
+        self.t: list[list[list[float]]] = table.time_s.tolist()
+        self.pre = table.prefill_tokens
+        self.ctx = table.context_tokens
+        top = min(int(table.decode_batch[-1]), MAX_BRACKETED_BATCH)
+        self.batch_grid = table.decode_batch
+        self.b_bracket = [_bracket(table.decode_batch, float(b)) for b in range(top + 1)]
+
+    def _b(self, b: int) -> tuple[int, float]:
+        return self.b_bracket[b] if b < len(self.b_bracket) else _bracket(self.batch_grid, float(b))
+
+    def decode(self, b: int, ctx: float) -> float:
+        """A decode-only iteration (no prefill: the prefill axis's first point, 0, exactly)."""
+        i, fi = self._b(b)
+        k, fk = _bracket(self.ctx, ctx)
+        r0, r1 = self.t[i][0], self.t[i + 1][0]
+        return (r0[k] * (1 - fk) + r0[k + 1] * fk) * (1 - fi) + (r1[k] * (1 - fk) + r1[k + 1] * fk) * fi
+
+    def mixed(self, b: int, p: int, ctx: float) -> float:
+        """Trilinear, as IterationTable.at."""
+        i, fi = self._b(b)
+        j, fj = _bracket(self.pre, float(p))
+        k, fk = _bracket(self.ctx, ctx)
+        g = 1 - fk
+        t0, t1 = self.t[i], self.t[i + 1]
+        c0 = (t0[j][k] * g + t0[j][k + 1] * fk) * (1 - fj) + (t0[j + 1][k] * g + t0[j + 1][k + 1] * fk) * fj
+        c1 = (t1[j][k] * g + t1[j][k + 1] * fk) * (1 - fj) + (t1[j + 1][k] * g + t1[j + 1][k + 1] * fk) * fj
+        return c0 * (1 - fi) + c1 * fi
+
+
 def iteration_time_table(
     *,
     shape: ModelShape,
@@ -115,12 +172,14 @@ def iteration_time_table(
     max_context_tokens: int,
     fused_qkv: bool = True,
     points: int = 14,
+    query_tokens_per_request: int = 1,
 ) -> IterationTable:
     """One mixed-batch iteration priced on the grid in one vectorised pass (see the module docstring).
 
-    Dense ops (norms, QKV, out-projection, FFN, all-reduces) run over all B + P tokens; decode
-    attention over B requests of mean context c; prefill attention over one chunk of P tokens
-    against P keys (causal). Times `num_layers`, plus the logits of the B + 1 sampled tokens.
+    Dense ops (norms, QKV, out-projection, FFN, all-reduces) run over all q*B + P tokens; decode
+    attention over B requests of q queries each against a mean context c; prefill attention over one chunk
+    of P tokens against P keys (causal). Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
+    q (`query_tokens_per_request`) is 1, or k + 1 when a speculative step verifies k drafted tokens.
     """
     dec = _grid(max_decode_batch, points, zero=True)
     pre = _grid(max_prefill_tokens, points, zero=True)
@@ -140,18 +199,24 @@ def iteration_time_table(
         "activation_bytes": deployment.activation_bytes,
         "kv_cache_bytes": deployment.kv_cache_bytes,
         "fused_qkv": fused_qkv,
+        # mixture-of-experts (distinct experts the iteration's tokens touch) and latent attention: as inference
+        "head_dim": shape.head_dim,
+        "moe": shape.moe,
+        "moe_layer_fraction": shape.moe_layer_fraction,
+        "mla": shape.mla,
     }
     links: dict[str, Any] = {
         "tensor_parallel": deployment.tensor_parallel,
         "link_bandwidth_bytes_per_s": deployment.link_bandwidth_bytes_per_s,
         "link_latency_s": deployment.link_latency_s,
     }
-    tokens = np.maximum(b + p, 1.0)
+    q = float(query_tokens_per_request)
+    tokens = np.maximum(q * b + p, 1.0)
     dense = price_layer_ops(
         decoder_layer_ops(batch=tokens, query_tokens=1.0, context_tokens=c, **common), device, **links
     )
     decode = price_layer_ops(
-        decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=1.0, context_tokens=c, **common), device, **links
+        decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=q, context_tokens=c, **common), device, **links
     )
     prefill = price_layer_ops(
         decoder_layer_ops(
@@ -166,11 +231,40 @@ def iteration_time_table(
             layer = layer + np.where(b > 0, decode[name].time_s, 0.0) + np.where(p > 0, prefill[name].time_s, 0.0)
         else:
             layer = layer + dense[name].time_s
-    logits = lm_head_time_s(shape, device, deployment, np.maximum(b + np.minimum(p, 1.0), 1.0))
+    logits = lm_head_time_s(shape, device, deployment, np.maximum(q * b + np.minimum(p, 1.0), 1.0))
     total = np.asarray(shape.num_layers * layer + logits, dtype=np.float64)
     total = np.broadcast_to(total, layer.shape).copy()
     total[0, 0, :] = 0.0  # nothing to run
     return IterationTable(decode_batch=dec, prefill_tokens=pre, context_tokens=ctx, time_s=total)
+
+
+def expected_accepted_tokens(draft_tokens: int, acceptance_rate: float) -> float:
+    """Tokens a speculative step yields on average: (1 - alpha^(k+1)) / (1 - alpha) for k drafted tokens, each
+    accepted with probability alpha independently (Leviathan et al., ICML'23, eq. 1); k + 1 when alpha = 1."""
+    k, alpha = int(draft_tokens), float(acceptance_rate)
+    if alpha >= 1.0:
+        return float(k + 1)
+    return (1.0 - alpha ** (k + 1)) / (1.0 - alpha)
+
+
+def speculative_table(target: IterationTable, draft: IterationTable, draft_tokens: int) -> IterationTable:
+    """A speculative iteration (Leviathan et al., ICML'23; vLLM's draft-model speculation): the draft model runs
+    k steps over the decode batch (its first with the prefill chunk), then the target verifies the k + 1 tokens of
+    every request in one pass (`target` priced with query_tokens_per_request = k + 1, same grid):
+    T(B, P, c) = T_target,k+1(B, P, c) + T_draft(B, P, c) + (k - 1) * T_draft(B, 0, c)."""
+    if (target.decode_batch, target.prefill_tokens, target.context_tokens) != (
+        draft.decode_batch,
+        draft.prefill_tokens,
+        draft.context_tokens,
+    ):
+        raise ValueError("the target and draft tables must share one grid")
+    extra = max(int(draft_tokens) - 1, 0) * draft.time_s[:, :1, :]
+    return IterationTable(
+        decode_batch=target.decode_batch,
+        prefill_tokens=target.prefill_tokens,
+        context_tokens=target.context_tokens,
+        time_s=target.time_s + draft.time_s + extra,
+    )
 
 
 @dataclass(frozen=True)
@@ -216,73 +310,88 @@ class SimulationResult:
         return self.finish_s - self.arrival_s
 
 
-def _blocks(tokens: NDArray[np.int64]) -> NDArray[np.int64]:
-    """KV blocks that hold each count of tokens (a shift: BLOCK_TOKENS is 2**BLOCK_SHIFT)."""
-    return (tokens + (BLOCK_TOKENS - 1)) >> BLOCK_SHIFT
-
-
-def _blocks_of(tokens: int) -> int:
-    return -(-tokens // BLOCK_TOKENS)
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.rows: list[tuple[float, float, float, float, float, float, float]] = []
-
-    def add(self, t: float, dt: float, k: int, b: int, p: int, queue: int, kv: int) -> None:
-        self.rows.append((t, dt, float(k), float(b), float(p), float(queue), float(kv)))
-
-    def arrays(self) -> list[FloatArray]:
-        data = np.asarray(self.rows, dtype=np.float64).reshape(-1, 7)
-        return [data[:, i].copy() for i in range(7)]
-
-
 def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig) -> SimulationResult:
-    """Run every request to completion (see the module docstring); deterministic, no randomness inside."""
+    """Run every request to completion (see the module docstring); deterministic, no randomness inside.
+
+    The loop keeps per-request state in Python lists and the decode set as aggregates (its count, the sum
+    of its KV offsets, a count per KV offset modulo the block size, a heap of completion targets), so an
+    iteration costs O(1) scalar work, plus O(log n) per completion and O(1) per admission: every decoding
+    request advances by the same tokens per iteration, so its KV length is its offset plus the advance.
+    """
     n = len(requests.arrival_s)
-    arrival = requests.arrival_s.astype(np.float64)
-    prompt = requests.prompt_tokens.astype(np.int64)
-    output = np.maximum(requests.output_tokens.astype(np.int64), 1)
-    cached = np.floor(prompt * min(max(config.prefix_hit_rate, 0.0), 1.0)).astype(np.int64)
-    cached = np.minimum(cached, prompt - 1)  # at least one prompt token is computed
-    # per-request state
-    prefill_len = prompt.copy()  # KV tokens written by the prefill (prompt; + generated after a preemption)
-    prefill_left = prompt - cached  # tokens still to compute
-    generated = np.zeros(n, dtype=np.int64)
-    kv_tokens = np.zeros(n, dtype=np.int64)
-    first = np.full(n, np.nan)
-    finish = np.full(n, np.nan)
+    arrival_a = requests.arrival_s.astype(np.float64)
+    prompt_a = requests.prompt_tokens.astype(np.int64)
+    output_a = np.maximum(requests.output_tokens.astype(np.int64), 1)
+    cached_a = np.floor(prompt_a * min(max(config.prefix_hit_rate, 0.0), 1.0)).astype(np.int64)
+    cached_a = np.minimum(cached_a, prompt_a - 1)  # at least one prompt token is computed
+    arrival: list[float] = arrival_a.tolist()
+    prompt: list[int] = prompt_a.tolist()
+    output: list[int] = output_a.tolist()
+    prefill_len = list(prompt)  # KV tokens written by the prefill (prompt; + generated after a preemption)
+    prefill_left: list[int] = (prompt_a - cached_a).tolist()  # tokens still to compute
+    generated = [0] * n
+    kv_off = [0] * n  # decoding: KV tokens = kv_off + advance (prefilling: prefill_len)
+    gen_off = [0] * n  # decoding: generated tokens = gen_off + advance
+    state = [_IDLE] * n
+    epoch = [0] * n  # bumped when a request leaves the decode set: its heap entry is stale
+    nan = float("nan")
+    first = [nan] * n
+    finish = [nan] * n
     capacity = int(config.kv_capacity_blocks)
     budget = max(int(config.token_budget), 1)
     max_running = max(int(config.max_running), 1)
+    chunked = config.chunked_prefill
+    per_decode = max(int(config.budget_tokens_per_decode), 1)
+    decode_only = config.decode_only
+    gain = max(float(config.tokens_per_step), 1.0)
+    unit = gain == 1.0
+    price = table.pricer
+
+    def advance_at(j: int) -> int:
+        """Tokens each decoding request has gained after j decode iterations (floor(j * gain))."""
+        return j if unit else int(j * gain + 1e-9)
 
     waiting: deque[int] = deque()
-    running: list[int] = []  # admission order (the last is the newest)
-    next_arrival = 0
-    used_blocks = 0
-    t = 0.0
-    done = 0
-    preemptions = 0
-    busy = prefill_busy = 0.0
-    in_system_area = kv_area = 0.0
-    peak_kv = 0
-    iterations = 0
-    rec = _Recorder()
+    running: dict[int, None] = {}  # admission order (the last is the newest)
+    prefilling: deque[int] = deque()  # running requests with prompt tokens to compute, admission order
+    heap: list[tuple[int, int, int]] = []  # (advance at which it completes, request, epoch)
+    residue = [0] * BLOCK_TOKENS  # decoding requests per kv_off mod BLOCK_TOKENS
+    b = off_sum = 0  # decoding requests, sum of their kv_off
+    advance = iteration = 0  # tokens gained by a decoding request, decode iterations so far
+    next_arrival = used = done = preemptions = iterations = peak_kv = 0
+    t = busy = prefill_busy = in_system_area = kv_area = 0.0
+    rows: list[tuple[float, float, int, int, int, int, int]] = []
     hold_admission = False
-    n_prefilling = 0  # running requests with prompt tokens still to compute
-    run_cache: NDArray[np.int64] | None = None  # `running` as an array (rebuilt when it changes)
 
-    def finish_step(dt: float, k: int, b: int, p: int, t_dec: float, t_pre: float) -> None:
-        nonlocal t, busy, prefill_busy, in_system_area, kv_area, peak_kv, iterations
-        rec.add(t, dt, k, b, p, len(waiting), used_blocks)
-        in_system_area += dt * (len(waiting) + len(running))
-        kv_area += dt * used_blocks
-        peak_kv = max(peak_kv, used_blocks)
-        busy += dt
-        share = t_pre / (t_pre + t_dec) if t_pre + t_dec > 0 else 0.0
-        prefill_busy += dt * share
-        iterations += k
-        t += dt
+    def growth(d: int) -> int:
+        """KV blocks the decode set needs to gain d tokens each: one at each length = 1 (mod BLOCK_TOKENS), i.e.
+        q = d // 16 per request, plus one per request whose length is -j (mod 16) for some j < d mod 16."""
+        q, rem = divmod(d, BLOCK_TOKENS)
+        g = q * b
+        for j in range(rem):
+            g += residue[(-advance - j) % BLOCK_TOKENS]
+        return g
+
+    def leave_decode(r: int) -> int:
+        """Take r out of the decode set; its KV tokens."""
+        nonlocal b, off_sum
+        b -= 1
+        off_sum -= kv_off[r]
+        residue[kv_off[r] % BLOCK_TOKENS] -= 1
+        epoch[r] += 1
+        generated[r] = gen_off[r] + advance
+        state[r] = _IDLE
+        return kv_off[r] + advance
+
+    def join_decode(r: int) -> None:
+        nonlocal b, off_sum
+        kv_off[r] = prefill_len[r] - advance
+        gen_off[r] = generated[r] - advance
+        b += 1
+        off_sum += kv_off[r]
+        residue[kv_off[r] % BLOCK_TOKENS] += 1
+        state[r] = _DECODING
+        heapq.heappush(heap, (output[r] - gen_off[r], r, epoch[r]))
 
     while done < n:
         while next_arrival < n and arrival[next_arrival] <= t:
@@ -292,124 +401,154 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         admitted_tokens = 0
         while waiting and len(running) < max_running and not hold_admission:
             r = waiting[0]
-            need = _blocks_of(int(prefill_len[r]))
-            if used_blocks + need > capacity:
+            need = -(-prefill_len[r] // BLOCK_TOKENS)
+            if used + need > capacity:
                 break
-            if not config.chunked_prefill and admitted_tokens > 0 and admitted_tokens + prefill_left[r] > budget:
+            if not chunked and admitted_tokens > 0 and admitted_tokens + prefill_left[r] > budget:
                 break
             waiting.popleft()
-            running.append(r)
-            n_prefilling += 1
-            run_cache = None
-            kv_tokens[r] = prefill_len[r]
-            used_blocks += need
-            admitted_tokens += int(prefill_left[r])
+            running[r] = None
+            used += need
+            if decode_only and generated[r] == 0:  # arrives with its prompt's KV and first token (disaggregated)
+                prefill_left[r] = 0
+                generated[r] = 1
+                first[r] = t
+                if output[r] <= 1:
+                    finish[r] = t
+                    del running[r]
+                    used -= need
+                    done += 1
+                else:
+                    join_decode(r)
+                continue
+            admitted_tokens += prefill_left[r]
+            prefilling.append(r)
+            state[r] = _PREFILLING
         if not running:
             if next_arrival >= n:  # nothing admissible ever again (a prompt larger than the cache)
                 break
             idle = arrival[next_arrival] - t
             if idle > 0:
                 in_system_area += idle * len(waiting)
-                rec.add(t, idle, 0, 0, 0, len(waiting), used_blocks)
-                t = float(arrival[next_arrival])
+                rows.append((t, idle, 0, 0, 0, len(waiting), used))
+                t = arrival[next_arrival]
             continue
-        if run_cache is None:
-            run_cache = np.asarray(running, dtype=np.int64)
-        run = run_cache
-        if n_prefilling:
-            left = prefill_left[run]
-            dec = run[left == 0]
-            # prefill chunks (in admission order)
-            if config.chunked_prefill:
-                room = max(budget - len(dec), 0)
-                chunk = np.minimum(left, np.maximum(room - (np.cumsum(left) - left), 0))
-            else:
-                chunk = left.copy()
-            p_tokens = int(chunk.sum())
-        else:
-            dec, p_tokens = run, 0
-        decode_now = dec if (config.chunked_prefill or p_tokens == 0) else dec[:0]
-        b = len(decode_now)
-        # KV blocks for the decode step: preempt the newest until they fit
-        if b:
-            grow = int((_blocks(kv_tokens[decode_now] + 1) - _blocks(kv_tokens[decode_now])).sum())
-            if used_blocks + grow > capacity:
+        # prefill chunks, in admission order
+        chunks: list[int] = []
+        p = 0
+        if prefilling:
+            room = budget - b * per_decode if chunked else budget * n + 1
+            for r in prefilling:
+                if room <= 0:
+                    break
+                c = min(prefill_left[r], room) if chunked else prefill_left[r]
+                chunks.append(c)
+                room -= c
+                p += c
+        bd = b if (chunked or p == 0) else 0
+        k = 1
+        ctx = 1.0
+        d = 0
+        if bd:
+            d = advance_at(iteration + 1) - advance
+            if used + growth(d) > capacity:  # KV blocks for the decode step: preempt the newest until they fit
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
-                    gone_id = running.pop()
-                    run_cache = None
-                    used_blocks -= _blocks_of(int(kv_tokens[gone_id]))
-                    kv_tokens[gone_id] = 0
+                    gone = running.popitem()[0]
+                    used -= -(-leave_decode(gone) // BLOCK_TOKENS)
                     done += 1
                     continue
                 hold_admission = True  # no re-admission before the next iteration runs (no livelock)
-                victim = running.pop()
-                run_cache = None
-                n_prefilling -= int(prefill_left[victim] > 0)
-                used_blocks -= _blocks_of(int(kv_tokens[victim]))
+                victim = running.popitem()[0]
+                if state[victim] == _DECODING:
+                    used -= -(-leave_decode(victim) // BLOCK_TOKENS)
+                else:
+                    prefilling.remove(victim)
+                    used -= -(-prefill_len[victim] // BLOCK_TOKENS)
+                    state[victim] = _IDLE
                 prefill_len[victim] = prompt[victim] + generated[victim]
                 prefill_left[victim] = prefill_len[victim]
-                kv_tokens[victim] = 0
                 waiting.appendleft(victim)
                 preemptions += 1
                 continue
-        ctx = float(kv_tokens[decode_now].sum()) / b if b else 1.0
-        k = 1
-        first_done = 0
-        if p_tokens == 0 and b:
-            # a run of identical decode iterations: until a completion, an arrival that could be admitted,
-            # or the free KV blocks (each iteration grows each request by one token)
-            remaining = output[decode_now] - generated[decode_now]
-            first_done = k = int(remaining.min())
-            step0 = table.at(b, 0, ctx)
-            # a waiting request is blocked by KV blocks, which only a completion frees; an arrival
-            # matters when the queue is empty and a running slot is free
-            if not waiting and len(running) < max_running and next_arrival < n:
-                k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(step0, 1e-12))))
-            free = capacity - used_blocks
-            k = max(1, min(k, BLOCK_TOKENS * (free // b)))
-            ctx = ctx + (k - 1) / 2.0
-        # the prefill share of a mixed iteration (its cost split): by the two halves' standalone times
-        t_dec, t_pre = (
-            (table.at(b, 0, ctx), table.at(0, p_tokens, ctx)) if b and p_tokens else (float(b), float(p_tokens))
-        )
-        dt = table.at(b, p_tokens, ctx) * k
-        if b:
-            old = int(_blocks(kv_tokens[decode_now]).sum())
-            kv_tokens[decode_now] += k
-            used_blocks += int(_blocks(kv_tokens[decode_now]).sum()) - old
-            generated[decode_now] += k
-        finish_step(dt, k, b, p_tokens, t_dec, t_pre)
+            ctx = off_sum / b + advance
+            if p == 0:
+                # a run of identical decode iterations: until a completion, an arrival that could be admitted,
+                # or the free KV blocks
+                while epoch[heap[0][1]] != heap[0][2]:
+                    heapq.heappop(heap)
+                k = _iterations_to(heap[0][0] - advance, iteration, advance, gain)
+                # a waiting request is blocked by KV blocks, which only a completion frees; an arrival
+                # matters when the queue is empty and a running slot is free
+                if not waiting and len(running) < max_running and next_arrival < n:
+                    step0 = price.decode(b, ctx)
+                    k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(step0, 1e-12))))
+                fitting = BLOCK_TOKENS * ((capacity - used) // b)  # tokens each that the free blocks surely hold
+                k = max(1, min(k, _iterations_within(fitting, iteration, advance, gain)))
+                d = advance_at(iteration + k) - advance
+                ctx += (d - d / k) / 2.0
+        if p:
+            dt = price.mixed(bd, p, ctx)
+            t_dec = price.decode(bd, ctx) if bd else 0.0
+            t_pre = price.mixed(0, p, ctx) if bd else 1.0
+            share = t_pre / (t_pre + t_dec) if t_pre + t_dec > 0 else 0.0
+        elif bd:
+            dt = price.decode(bd, ctx) * k
+            share = 0.0
+        else:  # unreachable: a running request either decodes or has prompt tokens left
+            break
+        if bd:
+            used += growth(d)
+            advance += d
+            iteration += k
+        # the step's record, its areas and busy time
+        waiting_n = len(waiting)
+        rows.append((t, dt, k, bd, p, waiting_n, used))
+        in_system_area += dt * (waiting_n + len(running))
+        kv_area += dt * used
+        if used > peak_kv:
+            peak_kv = used
+        busy += dt
+        prefill_busy += dt * share
+        iterations += k
+        t += dt
         hold_admission = False
-        if p_tokens:
-            prefill_left[run] = left - chunk
-            completed = run[(left > 0) & (left - chunk == 0)]
-            n_prefilling -= len(completed)
-            fresh = completed[generated[completed] == 0]
-            first[fresh] = t
-            generated[completed] += 1
-            finished = run[(generated[run] >= output[run]) & (prefill_left[run] == 0)]
-        elif k >= first_done:
-            finished = decode_now[generated[decode_now] >= output[decode_now]]
-        else:
-            finished = decode_now[:0]
-        # completions
-        if len(finished):
-            run_cache = None
-            finish[finished] = t
-            first_missing = finished[np.isnan(first[finished])]
-            first[first_missing] = t
-            done += len(finished)
-            gone = set(finished.tolist())
-            used_blocks -= int(_blocks(kv_tokens[finished]).sum())
-            running = [r for r in running if r not in gone]
-    steps = rec.arrays()
+        # prefill completions: the first of the chunked requests (served in order)
+        for c in chunks:
+            r = prefilling[0]
+            prefill_left[r] -= c
+            if prefill_left[r]:
+                break
+            prefilling.popleft()
+            if generated[r] == 0:
+                first[r] = t
+            generated[r] += 1
+            if generated[r] >= output[r]:
+                finish[r] = t
+                del running[r]
+                used -= -(-prefill_len[r] // BLOCK_TOKENS)
+                state[r] = _IDLE
+                done += 1
+            else:
+                join_decode(r)
+        # decode completions
+        while heap and heap[0][0] <= advance:
+            _, r, e = heapq.heappop(heap)
+            if e != epoch[r]:
+                continue
+            used -= -(-leave_decode(r) // BLOCK_TOKENS)
+            del running[r]
+            finish[r] = t
+            if first[r] != first[r]:
+                first[r] = t
+            done += 1
+    steps = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
     makespan = max(t, 1e-12)
     return SimulationResult(
-        arrival_s=arrival,
-        first_token_s=first,
-        finish_s=finish,
-        prompt_tokens=prompt,
-        output_tokens=output,
+        arrival_s=arrival_a,
+        first_token_s=np.asarray(first, dtype=np.float64),
+        finish_s=np.asarray(finish, dtype=np.float64),
+        prompt_tokens=prompt_a,
+        output_tokens=output_a,
         preemptions=preemptions,
         makespan_s=makespan,
         busy_s=busy,
@@ -418,14 +557,36 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         mean_kv_blocks=kv_area / makespan,
         peak_kv_blocks=float(peak_kv),
         iterations=iterations,
-        step_start_s=steps[0],
-        step_duration_s=steps[1],
-        step_iterations=steps[2],
-        step_decode_batch=steps[3],
-        step_prefill_tokens=steps[4],
-        step_queue=steps[5],
-        step_kv_blocks=steps[6],
+        step_start_s=steps[:, 0].copy(),
+        step_duration_s=steps[:, 1].copy(),
+        step_iterations=steps[:, 2].copy(),
+        step_decode_batch=steps[:, 3].copy(),
+        step_prefill_tokens=steps[:, 4].copy(),
+        step_queue=steps[:, 5].copy(),
+        step_kv_blocks=steps[:, 6].copy(),
     )
+
+
+def _iterations_to(tokens: int, iteration: int, advance: int, gain: float) -> int:
+    """Fewest decode iterations (>= 1) after which a decoding request has gained `tokens` more tokens."""
+    if gain == 1.0:
+        return max(tokens, 1)
+    m = max(1, math.ceil((advance + tokens) / gain) - iteration)
+    while int((iteration + m) * gain + 1e-9) - advance < tokens:
+        m += 1
+    while m > 1 and int((iteration + m - 1) * gain + 1e-9) - advance >= tokens:
+        m -= 1
+    return m
+
+
+def _iterations_within(tokens: int, iteration: int, advance: int, gain: float) -> int:
+    """Most decode iterations (>= 0) over which a decoding request gains at most `tokens` tokens."""
+    if gain == 1.0:
+        return tokens
+    m = max(0, int((advance + tokens) / gain) - iteration + 1)
+    while m > 0 and int((iteration + m) * gain + 1e-9) - advance > tokens:
+        m -= 1
+    return m
 
 
 def arrival_times(

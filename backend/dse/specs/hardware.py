@@ -55,6 +55,9 @@ class AcceleratorSpec:
     #: Catalog id of the default intra-node link (interconnects/).
     intra_node_link_id: str | None = None
     power_w: PositiveFloat | None = None
+    #: On-demand cloud list price of one device for an hour (USD): an 8-device instance's price / 8; its provider,
+    #: region and date in field_sources["on_demand_usd_per_device_hour"]. None: no list price recorded.
+    on_demand_usd_per_device_hour: PositiveFloat | None = None
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 

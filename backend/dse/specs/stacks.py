@@ -44,6 +44,12 @@ class SoftwareStackSpec:
     #: Calibration stack label of the decode-attention fits (None: the roofline with the
     #: accelerator's attention memory efficiency).
     decode_attention_fit: str | None = None
+    #: A graph compiler fuses chains of element-wise ops (activation after a norm, residual add, bias,
+    #: gate product) into a neighbouring kernel: they cost no pass and no launch of their own.
+    pointwise_fusion: bool = False
+    #: The stack lays activations out channels-last itself (a TensorRT engine): its convolutions need no
+    #: NCHW <-> NHWC transposes whatever memory format the framework model had.
+    native_nhwc: bool = False
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 

@@ -13,9 +13,10 @@ Plain numpy and broadcasting, one module per topic:
 * `codes`: **architecture codes**, their resource ratio R_k and the uniform code with a given R;
 * `routing`: entropic optimal transport (**Sinkhorn**, log domain) of a prompt mix onto K codes,
   with the budget check;
-* `serving`: the **serving cost**, the roofline time (`dse.engines.device.Device`) of N denoising
-  steps with classifier-free guidance plus text encoder and VAE decoder, for static, dynamic and
-  APTP serving.
+* `serving`: the **serving cost**, op by op on one `dse.engines.device.Device` under its software
+  stack (implicit-GEMM convolutions, linears, fused or unfused attention, memory-bound norms and
+  element-wise ops with their launches), of N denoising steps with classifier-free guidance plus
+  text encoder and VAE decoder, for static, dynamic and APTP serving.
 
 An architecture code keeps, per prunable block, a fraction of the ResNet inner channels, of the
 attention heads and of the GEGLU feed-forward width; the residual stream width is untouched
@@ -38,6 +39,7 @@ from dse.engines.pruning.layers import (
     CATEGORY_NAMES,
     CONV,
     CROSS_ATTENTION,
+    ELEMENTWISE,
     EMBEDDING,
     KEEP_CHANNELS,
     KEEP_FFN,
@@ -60,6 +62,7 @@ __all__ = [
     "CATEGORY_NAMES",
     "CONV",
     "CROSS_ATTENTION",
+    "ELEMENTWISE",
     "EMBEDDING",
     "KEEP_CHANNELS",
     "KEEP_FFN",

@@ -14,6 +14,7 @@ from dse.engines.pruning.layers import (
     CATEGORY_NAMES,
     CONV,
     CROSS_ATTENTION,
+    ELEMENTWISE,
     EMBEDDING,
     KEEP_NONE,
     LINEAR,
@@ -35,6 +36,12 @@ class LayerCounts:
     macs: FloatArray
     #: Activation elements a row reads and writes for one sample (weights excluded).
     activation_elements: FloatArray
+    #: The row's shape after its keep fractions: output positions, key/value positions, fan-in and
+    #: fan-out widths (an attention row's width is its kept heads x head width).
+    tokens: FloatArray
+    kv_tokens: FloatArray
+    width_in: FloatArray
+    width_out: FloatArray
 
 
 def _keep_with_ones(table: LayerTable, keep: Num | None) -> FloatArray:
@@ -70,6 +77,7 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     is_attention = ((cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)).astype(np.float64)
     is_norm = (cat == NORM).astype(np.float64)
     is_embedding = (cat == EMBEDDING).astype(np.float64)
+    is_elementwise = (cat == ELEMENTWISE).astype(np.float64)
     width_in = table.fan_in * s_in
     width_out = table.fan_out * s_out
     weights = table.kernel_area * width_in * width_out
@@ -84,13 +92,22 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
         + is_attention * 2.0 * (tokens + kv_tokens) * width_in
         + is_norm * 2.0 * width_out * tokens
         + is_embedding * width_out * tokens
+        + is_elementwise * table.kernel_area * width_out * tokens
     )
-    return LayerCounts(params=params, macs=macs, activation_elements=activations)
+    return LayerCounts(
+        params=params,
+        macs=macs,
+        activation_elements=activations,
+        tokens=tokens,
+        kv_tokens=kv_tokens,
+        width_in=width_in,
+        width_out=width_out,
+    )
 
 
 @dataclass(frozen=True)
 class BlockCounts:
-    """Per block and category counts for one sample: (..., num_blocks, 6 categories)."""
+    """Per block and category counts for one sample: (..., num_blocks, categories)."""
 
     params: FloatArray
     macs: FloatArray
@@ -123,7 +140,7 @@ def _block_coefficients(table: LayerTable) -> tuple[FloatArray, FloatArray]:
             macs[0, b, c, i, KEEP_NONE] += 2.0 * fi * fixed * kv_fixed
         elif c == NORM:
             params[b, c, KEEP_NONE, o] += 2.0 * fo
-        else:
+        elif c == EMBEDDING:
             params[b, c, KEEP_NONE, KEEP_NONE] += fi * fo
     return params, macs
 
@@ -176,7 +193,7 @@ def _one_hot(index: IntArray, size: int) -> FloatArray:
 
 
 def sum_by_block_and_category(table: LayerTable, per_row: Num) -> FloatArray:
-    """(..., rows) -> (..., num_blocks, 6 categories)."""
+    """(..., rows) -> (..., num_blocks, categories)."""
     x = np.asarray(per_row, dtype=np.float64)
     onehot = (
         _one_hot(table.block, table.num_blocks)[:, :, None] * _one_hot(table.category, len(CATEGORY_NAMES))[:, None, :]

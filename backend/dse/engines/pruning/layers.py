@@ -19,9 +19,18 @@ from dse.specs.diffusion import TextEncoderSpec, UNetSpec, VAEDecoderSpec
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
-#: Row categories of a layer table.
-CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION, NORM, EMBEDDING = range(6)
-CATEGORY_NAMES: tuple[str, ...] = ("conv", "linear", "self_attention", "cross_attention", "norm", "embedding")
+#: Row categories of a layer table. ELEMENTWISE rows are the memory-bound ops between them (activation,
+#: residual add, concatenation, up-sampling copy, gate product): no parameters, no MACs, only traffic.
+CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION, NORM, EMBEDDING, ELEMENTWISE = range(7)
+CATEGORY_NAMES: tuple[str, ...] = (
+    "conv",
+    "linear",
+    "self_attention",
+    "cross_attention",
+    "norm",
+    "embedding",
+    "elementwise",
+)
 #: Which keep fraction scales a fan-in or fan-out: none, ResNet inner channels, attention heads, FFN width.
 KEEP_NONE, KEEP_CHANNELS, KEEP_HEADS, KEEP_FFN = range(4)
 
@@ -31,7 +40,8 @@ class LayerTable:
     """One row per layer of a network; the arrays have one entry per row (hashed by identity).
 
     tokens of a row = area_coef * latent_side**2 + fixed_tokens (output positions); key/value
-    tokens of an attention matmul likewise with kv_area_coef / kv_fixed_tokens.
+    tokens of an attention matmul likewise with kv_area_coef / kv_fixed_tokens. An ELEMENTWISE row
+    moves kernel_area tensors of fan_out x tokens elements (reads + writes per output element).
     """
 
     block_names: tuple[str, ...]
@@ -52,6 +62,10 @@ class LayerTable:
     kv_fixed_tokens: FloatArray
     #: Input positions per output position (4 for a stride-2 convolution).
     input_token_ratio: FloatArray
+    #: Attention heads of an attention row (0 elsewhere); the head width is fan_in / heads.
+    heads: FloatArray
+    #: 1 where an attention row is causal (the CLIP text tower), else 0.
+    causal: FloatArray
 
     @property
     def num_rows(self) -> int:
@@ -68,7 +82,7 @@ class _TableBuilder:
     def __init__(self) -> None:
         self.block_names: list[str] = []
         self.rows: list[
-            tuple[str, int, int, float, float, float, int, int, float, float, float, float, float, float]
+            tuple[str, int, int, float, float, float, int, int, float, float, float, float, float, float, float, float]
         ] = []
 
     def new_block(self, name: str) -> int:
@@ -92,6 +106,8 @@ class _TableBuilder:
         kv_area_coef: float = 0.0,
         kv_fixed_tokens: float = 0.0,
         input_token_ratio: float = 1.0,
+        heads: float = 0.0,
+        causal: bool = False,
     ) -> None:
         self.rows.append(
             (
@@ -109,7 +125,34 @@ class _TableBuilder:
                 kv_area_coef,
                 kv_fixed_tokens,
                 input_token_ratio,
+                heads,
+                1.0 if causal else 0.0,
             )
+        )
+
+    def pointwise(
+        self,
+        name: str,
+        block: int,
+        width: float,
+        *,
+        passes: float,
+        area_coef: float = 0.0,
+        fixed_tokens: float = 0.0,
+        keep: int = KEEP_NONE,
+    ) -> None:
+        """A memory-bound element-wise op over width x tokens: `passes` tensors of that size read + written
+        (2 for an activation, 3 for an add of two tensors)."""
+        self.add(
+            name,
+            block,
+            ELEMENTWISE,
+            fan_in=width,
+            fan_out=width,
+            kernel_area=passes,
+            out_keep=keep,
+            area_coef=area_coef,
+            fixed_tokens=fixed_tokens,
         )
 
     def norm(
@@ -119,9 +162,11 @@ class _TableBuilder:
         self.add(name, block, NORM, fan_in=width, fan_out=width, out_keep=keep, area_coef=area_coef, fixed_tokens=fixed)
 
     def resnet(self, name: str, block: int, c_in: int, c_out: int, temb: int, area: float, prunable: bool) -> None:
-        """diffusers ResnetBlock2D: norm1, conv1 3x3, time projection, norm2, conv2 3x3, 1x1 shortcut."""
+        """diffusers ResnetBlock2D: norm1, SiLU, conv1 3x3, time projection added, norm2, SiLU, conv2 3x3,
+        1x1 shortcut, then (input + hidden) / output_scale_factor (an add and a division, each an op)."""
         inner = KEEP_CHANNELS if prunable else KEEP_NONE
         self.norm(f"{name}.norm1", block, c_in, area)
+        self.pointwise(f"{name}.silu1", block, c_in, passes=2, area_coef=area)
         self.add(
             f"{name}.conv1",
             block,
@@ -134,6 +179,7 @@ class _TableBuilder:
             area_coef=area,
         )
         if temb:
+            self.pointwise(f"{name}.temb_silu", block, temb, passes=2, fixed_tokens=1)
             self.add(
                 f"{name}.time_emb_proj",
                 block,
@@ -144,7 +190,9 @@ class _TableBuilder:
                 bias=True,
                 fixed_tokens=1,
             )
+            self.pointwise(f"{name}.temb_add", block, c_out, passes=2, area_coef=area, keep=inner)
         self.norm(f"{name}.norm2", block, c_out, area, keep=inner)
+        self.pointwise(f"{name}.silu2", block, c_out, passes=2, area_coef=area, keep=inner)
         self.add(
             f"{name}.conv2",
             block,
@@ -158,12 +206,22 @@ class _TableBuilder:
         )
         if c_in != c_out:
             self.add(f"{name}.conv_shortcut", block, CONV, fan_in=c_in, fan_out=c_out, bias=True, area_coef=area)
+        self.pointwise(f"{name}.residual_add", block, c_out, passes=3, area_coef=area)
+        self.pointwise(f"{name}.output_scale", block, c_out, passes=2, area_coef=area)
 
-    def transformer(self, name: str, block: int, unet: UNetSpec, channels: int, area: float, text_tokens: int) -> None:
-        """diffusers Transformer2DModel: GroupNorm, proj_in, BasicTransformerBlock(s), proj_out."""
+    def transformer(
+        self, name: str, block: int, unet: UNetSpec, level: int, channels: int, area: float, text_tokens: int
+    ) -> None:
+        """diffusers Transformer2DModel: GroupNorm, proj_in, BasicTransformerBlock(s), proj_out, residual add.
+
+        The (B, C, H, W) <-> (B, HW, C) permutes are copies (NCHW layout); each attention divides its output
+        by rescale_output_factor, and each sub-block adds its residual.
+        """
         proj = LINEAR if unet.use_linear_projection else CONV
+        heads = float(unet.num_attention_heads[level])
         self.norm(f"{name}.norm", block, channels, area)
         self.add(f"{name}.proj_in", block, proj, fan_in=channels, fan_out=channels, bias=True, area_coef=area)
+        self.pointwise(f"{name}.to_tokens", block, channels, passes=2, area_coef=area)
         ff_inner = unet.ff_mult * channels
         for depth in range(unet.transformer_layers_per_block):
             tb = f"{name}.transformer_blocks.{depth}"
@@ -187,6 +245,7 @@ class _TableBuilder:
                 in_keep=KEEP_HEADS,
                 area_coef=area,
                 kv_area_coef=area,
+                heads=heads,
             )
             self.add(
                 f"{tb}.attn1.to_out",
@@ -198,6 +257,8 @@ class _TableBuilder:
                 bias=True,
                 area_coef=area,
             )
+            self.pointwise(f"{tb}.attn1.rescale", block, channels, passes=2, area_coef=area)
+            self.pointwise(f"{tb}.attn1.residual_add", block, channels, passes=3, area_coef=area)
             self.norm(f"{tb}.norm2", block, channels, area)
             self.add(
                 f"{tb}.attn2.to_q",
@@ -227,6 +288,7 @@ class _TableBuilder:
                 in_keep=KEEP_HEADS,
                 area_coef=area,
                 kv_fixed_tokens=text_tokens,
+                heads=heads,
             )
             self.add(
                 f"{tb}.attn2.to_out",
@@ -238,6 +300,8 @@ class _TableBuilder:
                 bias=True,
                 area_coef=area,
             )
+            self.pointwise(f"{tb}.attn2.rescale", block, channels, passes=2, area_coef=area)
+            self.pointwise(f"{tb}.attn2.residual_add", block, channels, passes=3, area_coef=area)
             self.norm(f"{tb}.norm3", block, channels, area)
             # GEGLU: one projection to 2 x inner (value and gate), then inner -> channels.
             self.add(
@@ -250,6 +314,8 @@ class _TableBuilder:
                 bias=True,
                 area_coef=area,
             )
+            self.pointwise(f"{tb}.ff.gelu", block, ff_inner, passes=2, area_coef=area, keep=KEEP_FFN)
+            self.pointwise(f"{tb}.ff.gate_product", block, ff_inner, passes=3, area_coef=area, keep=KEEP_FFN)
             self.add(
                 f"{tb}.ff.out",
                 block,
@@ -260,7 +326,10 @@ class _TableBuilder:
                 bias=True,
                 area_coef=area,
             )
+            self.pointwise(f"{tb}.ff.residual_add", block, channels, passes=3, area_coef=area)
+        self.pointwise(f"{name}.to_image", block, channels, passes=2, area_coef=area)
         self.add(f"{name}.proj_out", block, proj, fan_in=channels, fan_out=channels, bias=True, area_coef=area)
+        self.pointwise(f"{name}.residual_add", block, channels, passes=3, area_coef=area)
 
     def build(self, prunable: tuple[int, ...]) -> LayerTable:
         cols = list(zip(*self.rows, strict=True))
@@ -288,6 +357,8 @@ class _TableBuilder:
             kv_area_coef=f(11),
             kv_fixed_tokens=f(12),
             input_token_ratio=f(13),
+            heads=f(14),
+            causal=f(15),
         )
 
 
@@ -306,6 +377,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
     stem = b.new_block("stem")
     b.add("conv_in", stem, CONV, fan_in=unet.in_channels, fan_out=channels[0], kernel_area=9, bias=True, area_coef=1.0)
     b.add("time_embedding.linear_1", stem, LINEAR, fan_in=channels[0], fan_out=temb, bias=True, fixed_tokens=1)
+    b.pointwise("time_embedding.silu", stem, temb, passes=2, fixed_tokens=1)
     b.add("time_embedding.linear_2", stem, LINEAR, fan_in=temb, fan_out=temb, bias=True, fixed_tokens=1)
 
     prunable: list[int] = []
@@ -318,7 +390,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
             c_in = c_prev if j == 0 else c_out
             b.resnet(f"down_blocks.{i}.resnets.{j}", blk, c_in, c_out, temb, area, prunable=True)
             if block_type == "CrossAttnDownBlock2D":
-                b.transformer(f"down_blocks.{i}.attentions.{j}", blk, unet, c_out, area, text_tokens)
+                b.transformer(f"down_blocks.{i}.attentions.{j}", blk, unet, i, c_out, area, text_tokens)
         if i < levels - 1:  # stride-2 3x3 convolution; its output is at the next level
             b.add(
                 f"down_blocks.{i}.downsamplers.0",
@@ -337,7 +409,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
     prunable.append(mid)
     c_mid, area_mid = channels[-1], 4.0 ** -(levels - 1)
     b.resnet("mid_block.resnets.0", mid, c_mid, c_mid, temb, area_mid, prunable=True)
-    b.transformer("mid_block.attentions.0", mid, unet, c_mid, area_mid, text_tokens)
+    b.transformer("mid_block.attentions.0", mid, unet, levels - 1, c_mid, area_mid, text_tokens)
     b.resnet("mid_block.resnets.1", mid, c_mid, c_mid, temb, area_mid, prunable=True)
 
     rev = channels[::-1]
@@ -351,10 +423,15 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
         for j in range(unet.layers_per_block + 1):
             res_skip = c_skip_in if j == unet.layers_per_block else c_out
             res_in = c_prev if j == 0 else c_out
+            # torch.cat of the running tensor and the skip: both read, the result written
+            b.pointwise(f"up_blocks.{i}.concat.{j}", blk, res_in + res_skip, passes=2, area_coef=area)
             b.resnet(f"up_blocks.{i}.resnets.{j}", blk, res_in + res_skip, c_out, temb, area, prunable=True)
             if up_type == "CrossAttnUpBlock2D":
-                b.transformer(f"up_blocks.{i}.attentions.{j}", blk, unet, c_out, area, text_tokens)
-        if i < levels - 1:  # nearest x2 then a 3x3 convolution at the finer level
+                b.transformer(f"up_blocks.{i}.attentions.{j}", blk, unet, level, c_out, area, text_tokens)
+        if i < levels - 1:  # nearest x2 (reads a quarter of what it writes), then a 3x3 convolution
+            b.pointwise(
+                f"up_blocks.{i}.upsamplers.0.interpolate", blk, c_out, passes=1.25, area_coef=4.0 ** -(level - 1)
+            )
             b.add(
                 f"up_blocks.{i}.upsamplers.0",
                 blk,
@@ -369,6 +446,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
 
     head = b.new_block("head")
     b.norm("conv_norm_out", head, channels[0], 1.0)
+    b.pointwise("conv_act", head, channels[0], passes=2, area_coef=1.0)
     b.add(
         "conv_out", head, CONV, fan_in=channels[0], fan_out=unet.out_channels, kernel_area=9, bias=True, area_coef=1.0
     )
@@ -389,11 +467,24 @@ def text_encoder_layer_table(text: TextEncoderSpec) -> LayerTable:
         b.norm(f"{name}.layer_norm1", blk, h, 0.0, fixed=m)
         for proj_name in ("q_proj", "k_proj", "v_proj"):
             b.add(f"{name}.self_attn.{proj_name}", blk, LINEAR, fan_in=h, fan_out=h, bias=True, fixed_tokens=m)
-        b.add(f"{name}.self_attn.matmuls", blk, SELF_ATTENTION, fan_in=h, fan_out=h, fixed_tokens=m, kv_fixed_tokens=m)
+        b.add(
+            f"{name}.self_attn.matmuls",
+            blk,
+            SELF_ATTENTION,
+            fan_in=h,
+            fan_out=h,
+            fixed_tokens=m,
+            kv_fixed_tokens=m,
+            heads=float(text.num_attention_heads),
+            causal=True,
+        )
         b.add(f"{name}.self_attn.out_proj", blk, LINEAR, fan_in=h, fan_out=h, bias=True, fixed_tokens=m)
+        b.pointwise(f"{name}.attn_residual_add", blk, h, passes=3, fixed_tokens=m)
         b.norm(f"{name}.layer_norm2", blk, h, 0.0, fixed=m)
         b.add(f"{name}.mlp.fc1", blk, LINEAR, fan_in=h, fan_out=text.intermediate_size, bias=True, fixed_tokens=m)
+        b.pointwise(f"{name}.mlp.act", blk, text.intermediate_size, passes=2, fixed_tokens=m)
         b.add(f"{name}.mlp.fc2", blk, LINEAR, fan_in=text.intermediate_size, fan_out=h, bias=True, fixed_tokens=m)
+        b.pointwise(f"{name}.mlp_residual_add", blk, h, passes=3, fixed_tokens=m)
     b.norm("final_layer_norm", blk, h, 0.0, fixed=m)
     return b.build(())
 
@@ -414,8 +505,19 @@ def vae_decoder_layer_table(vae: VAEDecoderSpec) -> LayerTable:
     b.norm("mid_block.attentions.0.group_norm", blk, c, 1.0)
     for proj_name in ("to_q", "to_k", "to_v"):
         b.add(f"mid_block.attentions.0.{proj_name}", blk, LINEAR, fan_in=c, fan_out=c, bias=True, area_coef=1.0)
-    b.add("mid_block.attentions.0.matmuls", blk, SELF_ATTENTION, fan_in=c, fan_out=c, area_coef=1.0, kv_area_coef=1.0)
+    b.add(
+        "mid_block.attentions.0.matmuls",
+        blk,
+        SELF_ATTENTION,
+        fan_in=c,
+        fan_out=c,
+        area_coef=1.0,
+        kv_area_coef=1.0,
+        heads=1.0,  # diffusers AutoencoderKL: one head as wide as the block
+    )
     b.add("mid_block.attentions.0.to_out", blk, LINEAR, fan_in=c, fan_out=c, bias=True, area_coef=1.0)
+    b.pointwise("mid_block.attentions.0.residual_add", blk, c, passes=3, area_coef=1.0)
+    b.pointwise("mid_block.attentions.0.rescale", blk, c, passes=2, area_coef=1.0)
     b.resnet("mid_block.resnets.1", blk, c, c, 0, 1.0, prunable=False)
     c_prev = c
     for i, c_out in enumerate(rev):
@@ -424,6 +526,7 @@ def vae_decoder_layer_table(vae: VAEDecoderSpec) -> LayerTable:
         for j in range(vae.layers_per_block + 1):
             b.resnet(f"up_blocks.{i}.resnets.{j}", up, c_prev if j == 0 else c_out, c_out, 0, area, prunable=False)
         if i < levels - 1:
+            b.pointwise(f"up_blocks.{i}.upsamplers.0.interpolate", up, c_out, passes=1.25, area_coef=4.0 ** (i + 1))
             b.add(
                 f"up_blocks.{i}.upsamplers.0",
                 up,
@@ -438,5 +541,6 @@ def vae_decoder_layer_table(vae: VAEDecoderSpec) -> LayerTable:
     out = b.new_block("vae_out")
     top_area = 4.0 ** (levels - 1)
     b.norm("conv_norm_out", out, rev[-1], top_area)
+    b.pointwise("conv_act", out, rev[-1], passes=2, area_coef=top_area)
     b.add("conv_out", out, CONV, fan_in=rev[-1], fan_out=vae.out_channels, kernel_area=9, bias=True, area_coef=top_area)
     return b.build(())

@@ -1,16 +1,30 @@
-"""Serving cost: the roofline time of N denoising steps with classifier-free guidance plus text
-encoder and VAE decoder on one `Device`, for static, dynamic and APTP (per-code batch) serving."""
+"""Serving cost: the time of N denoising steps with classifier-free guidance plus text encoder and VAE
+decoder, priced op by op on one `Device` under its software stack, for static, dynamic and APTP
+(per-code batch) serving."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cache
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse.engines.device import Device
+from dse.engines.kernels import AttentionKernelModel, GemmKernelModel
 from dse.engines.pruning.counter import LayerCounts, count_layers, latent_side
 from dse.engines.pruning.layers import (
+    CONV,
+    CROSS_ATTENTION,
+    ELEMENTWISE,
+    EMBEDDING,
+    LINEAR,
+    NORM,
+    SELF_ATTENTION,
     FloatArray,
+    IntArray,
     LayerTable,
     text_encoder_layer_table,
     unet_layer_table,
@@ -19,33 +33,155 @@ from dse.engines.pruning.layers import (
 from dse.specs.common import Num
 from dse.specs.diffusion import DiffusionPipelineSpec
 
+M = TypeVar("M", GemmKernelModel, AttentionKernelModel)
+
 
 def with_trailing_axes(device: Device, count: int) -> Device:
-    """The same device with `count` unit axes appended to every rate, to broadcast against
-    (..., codes, rows) arrays (a sweep may have made any rate an array)."""
+    """The same device with `count` unit axes appended to every rate, its kernel models' included, to
+    broadcast against (..., codes, rows) arrays (a sweep may have made any rate an array)."""
 
     def expand(x: Num) -> FloatArray:
         out: FloatArray = np.asarray(x, dtype=np.float64).reshape(np.shape(x) + (1,) * count)
         return out
 
-    return device.map_rates(expand)
+    def expand_model(model: M | None) -> M | None:
+        if model is None:
+            return None
+        return dataclasses.replace(
+            model,
+            peak_flops_per_s=expand(model.peak_flops_per_s),  # type: ignore[arg-type]
+            memory_bandwidth_bytes_per_s=expand(model.memory_bandwidth_bytes_per_s),  # type: ignore[arg-type]
+        )
+
+    return dataclasses.replace(
+        device.map_rates(expand),
+        gemm=expand_model(device.gemm),
+        prefill_attention=expand_model(device.prefill_attention),
+        decode_attention=expand_model(device.decode_attention),
+    )
 
 
-def network_time_s(counts: LayerCounts, *, batch: Num, bytes_per_element: Num, device: Device) -> FloatArray:
-    """Time of one forward pass at `batch` samples: sum over rows of the roofline time.
+@cache
+def _rows(table: LayerTable, *categories: int) -> IntArray:
+    """Indices of the rows of the given categories (once per table)."""
+    return np.flatnonzero(np.isin(table.category, categories))
 
-    Each row is one matrix op priced by `Device.op_time_s` (one kernel); a row with batch 0
-    costs nothing (no launch). FLOP = 2 * MACs * batch; bytes = (params + batch * activation
-    elements) * bytes per element. batch, bytes_per_element and the device's rates broadcast
+
+def _take(x: FloatArray, rows: IntArray) -> FloatArray:
+    return np.take(np.asarray(x, dtype=np.float64), rows, axis=-1)
+
+
+@cache
+def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
+    """Rows a fusing compiler folds into the kernel before them (forward order): an element-wise op
+    right after a norm or another element-wise op joins that kernel's pass (Inductor's pointwise
+    fusion); right after a GEMM only when the stack fuses into GEMM epilogues (`epilogue`)."""
+    cat = table.category
+    before = np.concatenate([[-1], cat[:-1]])
+    after_pass = np.isin(before, (NORM, ELEMENTWISE))
+    after_gemm = np.isin(before, (CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION))
+    out: NDArray[np.bool_] = (cat == ELEMENTWISE) & (after_pass | (epilogue & after_gemm))
+    return out
+
+
+@cache
+def _layout_copies(table: LayerTable) -> NDArray[np.bool_]:
+    """The (B, C, H, W) <-> (B, HW, C) permute copies of the transformer blocks (views in channels-last)."""
+    out: NDArray[np.bool_] = np.array([name.endswith((".to_tokens", ".to_image")) for name in table.row_names])
+    return out
+
+
+def network_time_s(
+    table: LayerTable,
+    counts: LayerCounts,
+    *,
+    batch: Num,
+    bytes_per_element: Num,
+    device: Device,
+    channels_last: bool = False,
+) -> FloatArray:
+    """Time of one forward pass at `batch` samples, op by op on `device` (its stack decides the kernels).
+
+    * convolutions and linears: one GEMM each, M = batch x output positions, N = output channels,
+      K = input channels x kernel taps (`Device.gemm_time_s`: the stack's fitted GEMM model, so small
+      spatial sizes and skinny shapes lose efficiency; a convolution is an implicit GEMM that reads
+      its input once);
+    * attention: one fused kernel (`Device.prefill_attention_time_s`) when the stack has a fused
+      kernel with a fit; a stack with unfused attention runs Q K^T and P V as batched GEMMs with a
+      softmax pass over the scores between them; with no stack, the roofline of the two matmuls;
+    * norms, activations, residual adds, concatenations, up-sampling copies: memory-bound passes
+      (`Device.elementwise_time_s`), each its own kernel with the stack's launch cost; a stack with
+      `pointwise_fusion` folds an element-wise op into the norm or element-wise kernel before it, and
+      into a GEMM's epilogue when it fuses activations there ("ffn_act"), so a chain costs one pass;
+    * memory format: in PyTorch's default NCHW layout, cuDNN transposes each convolution's input to NHWC
+      and its output back (two memory-bound kernels of two passes each; MosaicML Composer, "Channels Last"
+      method card), and the transformer blocks' permutes are copies; `channels_last` activations, or a
+      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither.
+
+    A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
     against the counts without their last (rows) axis.
     """
     n = np.asarray(batch, dtype=np.float64)[..., None]
     width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
-    per_row = with_trailing_axes(device, 1)  # the rows axis
-    cost = per_row.op_time_s(
-        2.0 * counts.macs * n, (counts.params + n * counts.activation_elements) * width, op_class="matrix"
-    )
-    out: FloatArray = np.sum(np.where(n > 0, cost.time_s, 0.0), axis=-1)
+    dev = with_trailing_axes(device, 1)  # the rows axis
+    stack = device.stack
+
+    weights = _rows(table, CONV, LINEAR)
+    m = n * _take(counts.tokens, weights)
+    w_in = _take(counts.width_in, weights)
+    taps = table.kernel_area[weights]
+    # a convolution reads its input tensor once (positions x input_token_ratio), not once per tap
+    a_elements = m * table.input_token_ratio[weights] * w_in
+    w_out = _take(counts.width_out, weights)
+    gemm = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements)
+    total = np.sum(np.where(m > 0, gemm.time_s, 0.0), axis=-1)
+    nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
+        conv = table.category[weights] == CONV
+        to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
+        to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        total = total + np.sum(np.where(conv & (m > 0), to_nhwc + to_nchw, 0.0), axis=-1)
+
+    attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
+    q = _take(counts.tokens, attention)
+    kv = _take(counts.kv_tokens, attention)
+    w_att = _take(counts.width_in, attention)
+    head_dim = table.fan_in[attention] / np.maximum(table.heads[attention], 1.0)
+    heads = w_att / head_dim
+    # FlashAttention-2 runs a head width up to 192 padded to a multiple of 32 (256 beyond), so SD 1.5's
+    # 40- and 80-wide heads pay for 64 and 96 (Dao-AILab/flash-attention csrc/flash_attn/flash_api.cpp:
+    # head_size_rounded = round_multiple(head_size, 32))
+    padded_head_dim = np.where(head_dim <= 192.0, np.ceil(head_dim / 32.0) * 32.0, 256.0)
+    causal = table.causal[attention] > 0
+    fused = None if stack is None or stack.prefill_attention_kernel == "unfused" else device.prefill_attention
+    if fused is not None:
+        plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
+        assert plain is not None
+        att_s: FloatArray = np.asarray(plain.time_s, dtype=np.float64)
+        if np.any(causal):
+            masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True)
+            assert masked is not None
+            att_s = np.where(causal, masked.time_s, att_s)
+    elif stack is not None:
+        rows_m = n * heads * q  # (batch x heads) independent GEMMs, as many output tiles as one tall GEMM
+        scores = dev.gemm_time_s(rows_m, kv, head_dim).time_s
+        context = dev.gemm_time_s(rows_m, head_dim, kv).time_s
+        softmax = dev.elementwise_time_s(0.0, 2.0 * rows_m * kv * width).time_s
+        att_s = np.asarray(scores + softmax + context, dtype=np.float64)
+    else:
+        flop = 2.0 * _take(counts.macs, attention) * n
+        att_s = np.asarray(dev.op_time_s(flop, n * _take(counts.activation_elements, attention) * width).time_s)
+    total = total + np.sum(np.where(n * q > 0, att_s, 0.0), axis=-1)
+
+    memory_rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
+    if nhwc:
+        memory_rows = memory_rows[~_layout_copies(table)[memory_rows]]
+    if stack is not None and stack.pointwise_fusion:
+        memory_rows = memory_rows[~_absorbed(table, epilogue="ffn_act" in stack.fused_ops)[memory_rows]]
+    moved = n * _take(counts.activation_elements, memory_rows) * width
+    pointwise = dev.elementwise_time_s(0.0, moved).time_s
+    total = total + np.sum(np.where(moved > 0, pointwise, 0.0), axis=-1)
+    out: FloatArray = total
     return out
 
 
@@ -79,6 +215,7 @@ def serving_cost(
     guidance_copies: Num,
     bytes_per_element: Num,
     device: Device,
+    unet_channels_last: bool = False,
 ) -> ServingCost:
     """Serving a batch of prompts through text encoder, N UNet steps and VAE decoder.
 
@@ -91,6 +228,8 @@ def serving_cost(
       probability 1 - (1 - s_k)^B and then serves B s_k / that probability prompts on average
       (exact at B = 1, where APTP costs what dynamic pruning does, and B s_k for large B).
     Text encoder and VAE decoder are not pruned; they batch over the whole batch except in dynamic.
+    unet_channels_last: the UNet's activations are channels-last (diffusers: unet.to(memory_format=
+    torch.channels_last)); the VAE decoder keeps PyTorch's default NCHW.
     """
     unet_table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
     side = np.asarray(latent_side(image_side_px, spec.unet), dtype=np.float64)
@@ -106,9 +245,14 @@ def serving_cost(
 
     def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
+        last = unet_channels_last and table is unet_table
         if per_code:
-            return network_time_s(counts, batch=n, bytes_per_element=width_per_point, device=per_point)
-        return network_time_s(counts, batch=n, bytes_per_element=bytes_per_element, device=device)
+            return network_time_s(
+                table, counts, batch=n, bytes_per_element=width_per_point, device=per_point, channels_last=last
+            )
+        return network_time_s(
+            table, counts, batch=n, bytes_per_element=bytes_per_element, device=device, channels_last=last
+        )
 
     text_table = text_encoder_layer_table(spec.text_encoder)
     vae_table = vae_decoder_layer_table(spec.vae_decoder)

@@ -19,10 +19,12 @@ exponentials), 6 backward (read fp32, write fp16 gradient).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from dse.engines.device import Device
 from dse.engines.training.codes import SequenceParallel
 from dse.engines.training.inputs import Array, as_array
 from dse.specs.common import Num
@@ -112,3 +114,127 @@ def output_layer_work(
         np.asarray(CROSS_ENTROPY_FORWARD_BYTES * logits),
         np.asarray(CROSS_ENTROPY_BACKWARD_BYTES * logits),
     )
+
+
+# --- Pricing: every GEMM by its shape, attention by its kernel, element-wise ops memory-bound -----------------
+#: Element-wise kernels of one layer's forward pass a stack may fuse into a neighbour (`SoftwareStackSpec.fused_ops`):
+#: the two norms (into the following GEMM, Transformer Engine's LayerNormLinear / LayerNormMLP) and the FFN
+#: activation. The two bias-dropout-residual adds are one kernel each under every stack, and so are the
+#: unfused attention's scale-mask-softmax and its dropout (Megatron-LM fused_softmax.py, then torch dropout).
+FUSABLE_LAYER_OPS = ("norm_attn", "norm_ffn", "ffn_act")
+UNFUSED_LAYER_KERNELS = 2.0
+UNFUSED_ATTENTION_KERNELS = 2.0
+#: FlashAttention's backward recomputes the scores and runs 5 matmuls to the forward's 2: 2.5x the forward
+#: FLOP (Dao 2023, FlashAttention-2, Section 3.1.2); the engine books 2x as backward and 0.5x as recomputation.
+#: It runs at the fitted kernel's rate: a forward + backward fit (A100) prices it as measured; a forward-only
+#: fit (H100) prices the backward at the forward's rate, which is optimistic (backward kernels run slower).
+FLASH_BACKWARD_FLOP_FACTOR = 2.0
+FLASH_RECOMPUTE_FLOP_FACTOR = 0.5
+#: Transformer Engine's fp8 GEMM inputs come from a fused cast-transpose kernel: read bf16 (2 bytes), write the
+#: fp8 copy and its transpose for the other GEMM of the backward (1 + 1) and reduce the amax in the same pass
+#: (NVIDIA/TransformerEngine transformer_engine/common/transpose/cast_transpose.cu; docs "Using FP8 with
+#: Transformer Engine": activations and gradients are cast per GEMM, weights once per step).
+FP8_CAST_TRANSPOSE_BYTES = 2.0 + 1.0 + 1.0
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """C[m, n] = A[m, k] @ B[k, n], `count` times over (a batched GEMM: one per sequence and head)."""
+
+    m: Array
+    n: Array
+    k: Array
+    count: Array
+
+
+@dataclass(frozen=True)
+class LayerGemms:
+    """The GEMMs of one layer's forward pass on one GPU for one micro-batch (tensor-parallel shards)."""
+
+    qkv: Gemm
+    projection: Gemm
+    #: FFN up (and gate, one GEMM of twice the width when gated) and down.
+    ffn_in: Gemm
+    ffn_out: Gemm
+    #: Unfused attention: scores Q K^T and context P V per sequence and head.
+    scores: Gemm
+    context: Gemm
+    #: Attention as one fused kernel: sequences, heads on this GPU, queries, keys, head dim.
+    attention_batch: Array
+    attention_heads: Array
+    attention_q_len: Array
+    attention_kv_len: Array
+    head_dim: Array
+
+    @property
+    def weight_gemms(self) -> tuple[Gemm, Gemm, Gemm, Gemm]:
+        return (self.qkv, self.projection, self.ffn_in, self.ffn_out)
+
+
+def layer_gemms(
+    *,
+    sequence_length: Num,
+    micro_batch_size: Num,
+    hidden_size: Num,
+    num_heads: Num,
+    num_kv_heads: Num,
+    ffn_hidden_size: Num,
+    gated_ffn: Num,
+    tensor_parallel: Num,
+    context: Num,
+) -> LayerGemms:
+    """Shapes of one layer's GEMMs per GPU: tokens b*s/n (Ring / Ulysses split s over n GPUs), weights split by t.
+
+    Attention per GPU is 1/n of the sequence's attention over a/t heads; it is priced as a/(t*n) heads over the
+    whole sequence (DeepSpeed-Ulysses' layout; a load-balanced ring does the same work)."""
+    s, b, h, a = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size), as_array(num_heads)
+    f, t, n = as_array(ffn_hidden_size), as_array(tensor_parallel), as_array(context)
+    tokens = b * s / n
+    kv_width = as_array(num_kv_heads) * h / a
+    d = h / a
+    heads = a / t
+    one = np.ones(())
+    rows = b * heads * s / n  # score rows of the batched attention GEMMs
+    return LayerGemms(
+        qkv=Gemm(tokens, (h + 2.0 * kv_width) / t, h, one),
+        projection=Gemm(tokens, h, h / t, one),
+        ffn_in=Gemm(tokens, np.where(as_array(gated_ffn) > 0, 2.0, 1.0) * f / t, h, one),
+        ffn_out=Gemm(tokens, h, f / t, one),
+        scores=Gemm(rows, s, d, one),
+        context=Gemm(rows, d, s, one),
+        attention_batch=b,
+        attention_heads=heads / n,
+        attention_q_len=s,
+        attention_kv_len=s,
+        head_dim=d,
+    )
+
+
+def gemm_pass_times(device: Device, gemms: Sequence[Gemm]) -> list[tuple[Array, Array]]:
+    """(forward, backward) seconds of each GEMM: C = A B; backward dA = dC B^T (m x k over n, the data gradient)
+    and dB = A^T dC (k x n over m, the weight gradient), each priced by its own shape (`Device.gemm_time_s`).
+
+    Every pass of every GEMM goes through the kernel model in one call (stacked on a leading axis): the
+    model's cost is then per element, not per call, which keeps a plan-search chunk fast."""
+    passes: list[tuple[Array, Array, Array]] = []
+    for g in gemms:
+        rows, inner_rows = g.count * g.m, g.count * g.k
+        passes += [(rows, g.n, g.k), (rows, g.k, g.n), (inner_rows, g.n, g.m)]
+    shape = np.broadcast_shapes(*(np.shape(x) for p in passes for x in p))
+    m, n, k = (np.stack([np.broadcast_to(p[i], shape) for p in passes]) for i in range(3))
+    times = np.asarray(device.gemm_time_s(m, n, k).time_s)
+    return [(times[3 * i], times[3 * i + 1] + times[3 * i + 2]) for i in range(len(gemms))]
+
+
+def elementwise_pass_s(device: Device, bytes_moved: Num, kernels: Num) -> Array:
+    """A memory-bound pass: its bytes at the achieved bandwidth plus `kernels` launches of the stack (the
+    accelerator's kernel overhead without a stack)."""
+    launch = device.kernel_overhead_s if device.stack is None else device.stack.elementwise_launch_overhead_s
+    memory = device.op_time_s(0.0, bytes_moved, kernels=0.0, op_class="vector").time_s
+    return np.asarray(memory + as_array(kernels) * launch)
+
+
+def unfused_layer_kernels(device: Device) -> float:
+    """Element-wise kernels of one layer's forward pass outside attention, under the device's stack."""
+    fused = () if device.stack is None else device.stack.fused_ops
+    return UNFUSED_LAYER_KERNELS + sum(1.0 for op in FUSABLE_LAYER_OPS if op not in fused)

@@ -27,8 +27,22 @@ from dse.engines.collectives import (
     tree_all_reduce_time,
 )
 from dse.engines.device import Device
+from dse.engines.kernels import attention_flop
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
-from dse.engines.training.compute import BACKWARD_FACTOR, LayerWork, layer_forward_work, output_layer_work
+from dse.engines.training.compute import (
+    BACKWARD_FACTOR,
+    FLASH_BACKWARD_FLOP_FACTOR,
+    FLASH_RECOMPUTE_FLOP_FACTOR,
+    FP8_CAST_TRANSPOSE_BYTES,
+    UNFUSED_ATTENTION_KERNELS,
+    Gemm,
+    elementwise_pass_s,
+    gemm_pass_times,
+    layer_forward_work,
+    layer_gemms,
+    output_layer_work,
+    unfused_layer_kernels,
+)
 from dse.engines.training.inputs import (
     Array,
     ClusterArrays,
@@ -145,10 +159,13 @@ def evaluate_plans(
     reasons = np.broadcast_to(reasons, shape)
     valid = reasons == 0
     everything = bool(valid.all())
+    with np.errstate(all="ignore"):  # priced at the shapes' own broadcast shape, before the plans are flattened
+        compute = _compute_times(_terms(model, cluster, plan), model, cluster)
     if not everything:
         model, cluster, plan = select_inputs(model, valid), select_inputs(cluster, valid), select_inputs(plan, valid)
+        compute = compute.select(valid)
     with np.errstate(all="ignore"):
-        raw = _evaluate(model, cluster, plan)
+        raw = _evaluate(model, cluster, plan, compute)
     subset_shape = shape if everything else (int(valid.sum()),)
     fits_subset = np.broadcast_to(raw["memory_headroom_bytes"] >= 0.0, subset_shape)
     out: dict[str, Any] = {}
@@ -203,9 +220,11 @@ class _Terms:
     s_local: Array
     kv_width: Array
     single_stage: NDArray[np.bool_]
+    #: Transformer Engine fp8: the layers' GEMMs in fp8, fp8 copies of the weights.
+    fp8: bool
 
 
-def _terms(model: ModelArrays, plan: PlanArrays) -> _Terms:
+def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
     B, b, s = as_array(plan.global_batch_size), as_array(plan.micro_batch_size), as_array(plan.sequence_length)
     d, t, p = as_array(plan.data_parallel), as_array(plan.tensor_parallel), as_array(plan.pipeline_parallel)
     variant, v = as_array(plan.sequence_parallel), as_array(plan.virtual_stages)
@@ -249,28 +268,58 @@ def _terms(model: ModelArrays, plan: PlanArrays) -> _Terms:
         s_local=s / n,
         kv_width=a_kv * h / a,
         single_stage=np.asarray(p == 1),
+        fp8=cluster.fp8_gemm_device is not None,
     )
 
 
 @dataclass(frozen=True)
 class _ComputeTimes:
-    """Compute of one layer and of the output layer, forward, one micro-batch, one GPU (priced by the Device)."""
+    """Compute of one layer and of the output layer, one micro-batch, one GPU, priced op by op by the Device.
 
-    work: LayerWork
-    #: Achieved matrix FLOP/s and memory bytes/s of the GPU (Device: peak x calibrated efficiency).
-    flops: Array
-    bandwidth: Array
-    layer_fwd: Array
-    #: The attention part selective recomputation redoes.
-    layer_selective: Array
+    Depends on the shapes alone (micro-batch, sequence, TP and sequence degrees, attention kernel, precision),
+    so `evaluate_plans` prices it at their broadcast shape before it flattens the valid plans."""
+
+    #: Forward GEMM FLOP of a layer, its attention part (QK^T and AV) and the logits' (Narayanan's counts).
+    gemm_flop: Array
+    attention_flop: Array
     out_flop: Array
+    layer_fwd: Array
+    #: Data- and weight-gradient GEMMs, attention backward and element-wise backward of a layer.
+    layer_bwd: Array
+    #: The attention part selective recomputation redoes (unfused attention: scores, softmax, dropout, context).
+    layer_selective: Array
+    #: FlashAttention's backward recomputing the scores, booked as recomputation (zero without FlashAttention).
+    flash_recompute: Array
     logits_fwd: Array
     logits_bwd: Array
 
+    def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
+        """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
+        names = [f.name for f in fields(self)]
+        if mask.ndim == 0:  # one plan
+            return _ComputeTimes(**{name: np.asarray(getattr(self, name))[mask] for name in names})
+        values = np.broadcast_arrays(*(np.asarray(getattr(self, name)) for name in names))
+        compact = (1,) * (mask.ndim - values[0].ndim) + values[0].shape  # the shapes' own (small) broadcast shape
+        strides = np.cumprod((*compact[1:], 1)[::-1])[::-1]
+        flat = sum(
+            (
+                position * int(stride)
+                for position, size, stride in zip(np.nonzero(mask), compact, strides, strict=True)
+                if size > 1
+            ),
+            np.zeros(int(mask.sum()), dtype=np.int64),
+        )
+        table = np.stack(values).reshape(len(names), -1)
+        return _ComputeTimes(**{name: row[flat] for name, row in zip(names, table, strict=True)})
 
-def _compute_times(x: _Terms, model: ModelArrays, device: Device) -> _ComputeTimes:
-    """GEMMs at the achieved matrix rate plus element-wise traffic at the achieved bandwidth."""
-    work = layer_forward_work(
+
+def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
+    """Every GEMM at its own shape (forward, data gradient, weight gradient; `Device.gemm_time_s`), attention
+    by the fused kernel model (FlashAttention) or as batched GEMMs plus softmax and dropout, element-wise ops
+    at the achieved bandwidth plus the stack's launches; with fp8 the layers' GEMMs on the fp8 device plus
+    their cast-transpose traffic (attention, element-wise ops and the logits stay in bf16)."""
+    device = cluster.device
+    shape = dict(
         sequence_length=x.s,
         micro_batch_size=x.b,
         hidden_size=x.h,
@@ -279,24 +328,71 @@ def _compute_times(x: _Terms, model: ModelArrays, device: Device) -> _ComputeTim
         ffn_hidden_size=model.ffn_hidden_size,
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
-        sequence_parallel=x.variant,
-        sequence_parallel_degree=x.n,
-        flash_attention=x.flash,
     )
-    flops = as_array(device.achieved_matrix_flops_per_s)
-    bandwidth = as_array(device.achieved_memory_bytes_per_s)
+    work = layer_forward_work(**shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n)
+    g = layer_gemms(**shape, context=x.n)
+
+    fp8_device = cluster.fp8_gemm_device
+    logits_gemm = Gemm(x.b * x.s / x.n, x.V / x.t, x.h, np.ones(()))
+    weights = list(g.weight_gemms)
+    in_bf16 = [g.scores, g.context, logits_gemm] + (weights if fp8_device is None else [])
+    (scores_fwd, scores_bwd), (context_fwd, context_bwd), (logits_fwd, logits_bwd), *layer = gemm_pass_times(
+        device, in_bf16
+    )
+    if fp8_device is not None:
+        layer = gemm_pass_times(fp8_device, weights)
+    gemm_fwd, gemm_bwd = sum(f for f, _ in layer), sum(b for _, b in layer)
+    casts = float(len(weights))
+    cast_fwd: Array | float = 0.0
+    cast_bwd: Array | float = 0.0
+    if fp8_device is not None:  # the input activations of each fp8 GEMM, and its output gradients
+        cast_fwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.k for w in weights), casts)
+        cast_bwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.n for w in weights), casts)
+
+    # attention unfused: two batched GEMMs, scale-mask-softmax and dropout (every score element stored)
+    score_bytes = work.attention_elementwise_bytes
+    unfused_fwd = scores_fwd + context_fwd + elementwise_pass_s(device, score_bytes, UNFUSED_ATTENTION_KERNELS)
+    unfused_bwd = (
+        scores_bwd + context_bwd + elementwise_pass_s(device, BACKWARD_FACTOR * score_bytes, UNFUSED_ATTENTION_KERNELS)
+    )
+    # attention fused (FlashAttention, causal): the fitted kernel; the backward is 2.5x its forward FLOP
+    kernel = device.prefill_attention_time_s(
+        g.attention_batch, g.attention_heads, g.attention_q_len, g.attention_kv_len, g.head_dim, causal=True
+    )
+    if kernel is None:  # no kernel model: Narayanan's attention FLOP (no masked blocks skipped) and Q, K, V, O bytes
+        heads_tokens = g.attention_batch * g.attention_heads * g.attention_q_len
+        flop = attention_flop(
+            g.attention_batch, g.attention_heads, g.attention_q_len, g.attention_kv_len, g.head_dim, causal=False
+        )
+        kernel = device.op_time_s(flop, 4.0 * heads_tokens * g.head_dim * device.element_bytes)
+    busy = as_array(kernel.time_s - kernel.overhead_s)
+    flash_fwd = as_array(kernel.time_s)
+    flash_bwd = FLASH_BACKWARD_FLOP_FACTOR * busy + kernel.overhead_s
+    flash_rc = FLASH_RECOMPUTE_FLOP_FACTOR * busy
+    flash = x.uses_flash
+
+    rest_bytes = work.elementwise_bytes - score_bytes  # norms, dropout-adds, activation
+    kernels = unfused_layer_kernels(device)
+    layer_fwd = gemm_fwd + np.where(flash, flash_fwd, unfused_fwd) + elementwise_pass_s(device, rest_bytes, kernels)
+    layer_bwd = (
+        gemm_bwd
+        + np.where(flash, flash_bwd, unfused_bwd)
+        + elementwise_pass_s(device, BACKWARD_FACTOR * rest_bytes, kernels)
+    )
+
     out_flop, out_fwd_bytes, out_bwd_bytes = output_layer_work(
         sequence_length=x.s, micro_batch_size=x.b, hidden_size=x.h, vocab_size=x.V, tensor_parallel=x.t, context=x.n
     )
     return _ComputeTimes(
-        work=work,
-        flops=flops,
-        bandwidth=bandwidth,
-        layer_fwd=work.gemm_flop / flops + work.elementwise_bytes / bandwidth,
-        layer_selective=work.attention_flop / flops + work.attention_elementwise_bytes / bandwidth,
+        gemm_flop=work.gemm_flop,
+        attention_flop=work.attention_flop,
         out_flop=out_flop,
-        logits_fwd=out_flop / flops + out_fwd_bytes / bandwidth,
-        logits_bwd=BACKWARD_FACTOR * out_flop / flops + out_bwd_bytes / bandwidth,
+        layer_fwd=np.asarray(layer_fwd + cast_fwd),
+        layer_bwd=np.asarray(layer_bwd + cast_bwd),
+        layer_selective=np.asarray(np.where(flash, 0.0, unfused_fwd)),
+        flash_recompute=np.asarray(np.where(flash, flash_rc, 0.0)),
+        logits_fwd=logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0),
+        logits_bwd=logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0),
     )
 
 
@@ -389,14 +485,19 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     )
     # A tied model's last stage keeps its own copy of the word embedding for the logits (Megatron-LM).
     params_last = np.where(single_stage, params_first, layers * layer_params_gpu + embedding_gpu + final_norm)
+    fp8_params = layers * as_array(model.layer_sharded_params) / x.t if x.fp8 else 0.0  # the layers' GEMMs
     return _Parameters(
         layer_params_gpu=layer_params_gpu,
         embedding_gpu=embedding_gpu,
         positions=positions,
         params_first=params_first,
         params_last=params_last,
-        states_first=model_state_bytes(params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group),
-        states_last=model_state_bytes(params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group),
+        states_first=model_state_bytes(
+            params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+        ),
+        states_last=model_state_bytes(
+            params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+        ),
     )
 
 
@@ -552,12 +653,14 @@ class _StageTimes:
 TP_OVERLAP_COMPUTE_SHARE = 0.15
 
 
-def _tp_overlapped_per_layer(x: _Terms, comm: _LayerCommunication, gemm_fwd: Array) -> tuple[Array, Array]:
+def _tp_overlapped_per_layer(
+    x: _Terms, comm: _LayerCommunication, forward_s: Array, backward_s: Array
+) -> tuple[Array, Array]:
     """TP collective time a layer adds when each collective is split into t tiles that overlap t tiles of
     its adjacent GEMM (Calculon's ring overlap, calculon/llm/layers.py `LinearOverlapped` @ caa4b11f):
     (t-1)(comm tile - GEMM tile) when the comm tile outlasts the slowed GEMM tile, else the compute the
     comm takes from the GEMM, (t-1) comm tile x share. Each of a pass's two collectives overlaps half
-    of that pass's GEMMs (backward: twice the forward's). Returns (forward part, whole layer)."""
+    of that pass's compute (the layer's forward or backward as priced). Returns (forward part, whole layer)."""
     t, u = x.t, TP_OVERLAP_COMPUTE_SHARE
 
     def added(gemm_s: Array) -> Array:
@@ -565,8 +668,8 @@ def _tp_overlapped_per_layer(x: _Terms, comm: _LayerCommunication, gemm_fwd: Arr
         exposed = comm_tile > gemm_tile / (1.0 - u)
         return np.asarray((t - 1.0) * np.where(exposed, comm_tile - gemm_tile, u * comm_tile))
 
-    forward = 2.0 * added(gemm_fwd / 2.0)
-    return forward, np.asarray((1.0 + x.full) * forward + 2.0 * added(gemm_fwd))
+    forward = 2.0 * added(forward_s / 2.0)
+    return forward, np.asarray((1.0 + x.full) * forward + 2.0 * added(backward_s / 2.0))
 
 
 def _largest_tensor(x: _Terms, model: ModelArrays) -> Array:
@@ -613,13 +716,12 @@ def _stage_times(
     then the pipeline (schedule) and its bubble."""
     layers, t, n, d, p, v = x.layers, x.t, x.n, x.d, x.p, x.v
     fwd_stage = layers * c.layer_fwd
-    bwd_stage = BACKWARD_FACTOR * fwd_stage
-    flash_backward = np.where(x.uses_flash, 0.5 * c.work.attention_flop / c.flops, 0.0)
+    bwd_stage = layers * c.layer_bwd
     recompute_stage = layers * (
-        np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + flash_backward
+        np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + c.flash_recompute
     )
     tp_overlap = as_array(plan.tp_comm_overlap) > 0
-    tp_fwd_overlapped, tp_overlapped = _tp_overlapped_per_layer(x, comm, c.work.gemm_flop / c.flops)
+    tp_fwd_overlapped, tp_overlapped = _tp_overlapped_per_layer(x, comm, c.layer_fwd, c.layer_bwd)
     tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
     tp_forward = np.where(tp_overlap, tp_fwd_overlapped, 2.0 * comm.tp_all_reduce)
     sp_stage = layers * comm.sp_per_layer
@@ -738,37 +840,40 @@ def _data_parallel_time(
     return np.asarray(dp_exposed + tied_sync)
 
 
-def _optimizer_time(x: _Terms, params: _Parameters, c: _ComputeTimes) -> Array:
-    """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth."""
+def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
+    """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth; with fp8 the
+    stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
+    weights on the first micro-batch and reuses them for the others)."""
     updated_params = np.maximum(params.params_first, params.params_last) / np.where(x.zero >= 1, x.zero_group, 1.0)
-    return np.asarray(OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params / c.bandwidth)
+    step_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params
+    cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
+    return np.asarray((step_bytes + cast_bytes) / as_array(device.achieved_memory_bytes_per_s))
 
 
 def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) -> tuple[Array, Array]:
     """(FLOP executed per iteration, recomputation included; model FLOP per iteration, PaLM's count)."""
-    work, full, selective = c.work, x.full, x.selective
+    full, selective = x.full, x.selective
     whole = x.t * x.n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
-    recompute_flop = np.where(full, work.gemm_flop, np.where(selective, work.attention_flop, 0.0))
-    recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * work.attention_flop, 0.0)
-    executed_per_micro = x.L * whole * (3.0 * work.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
+    recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.attention_flop, 0.0))
+    recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * c.attention_flop, 0.0)
+    executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
     executed = (x.B / x.b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - params.positions
     model_flop = x.B * x.s * (6.0 * non_embedding + 12.0 * x.L * x.h * x.s)  # PaLM (Chowdhery et al. 2022), app. B
     return executed, model_flop
 
 
-def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> dict[str, Array]:
+def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _ComputeTimes) -> dict[str, Array]:
     """Every metric of every plan, step by step: terms, compute, collectives, parameters, memory,
     stage times and pipeline, data-parallel sync, optimizer, FLOP, SSD traffic."""
     device = cluster.device
-    x = _terms(model, plan)
-    c = _compute_times(x, model, device)
+    x = _terms(model, cluster, plan)
     comm = _layer_communication(x, cluster)
     params = _parameters(x, model)
     mem = _memory(x, model, cluster, plan, c, comm, params)
     stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
     dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node)
-    optimizer_time = _optimizer_time(x, params, c)
+    optimizer_time = _optimizer_time(x, params, device)
     iteration = stage.pipe + dp_time + optimizer_time
     executed, model_flop = _flop(x, model, c, params)
     gpus = x.d * x.t * x.p * x.n

@@ -156,9 +156,21 @@ class ClusterArrays:
     ssd_endurance_bytes_per_node: Num = 0.0
     #: Optional measured nodes x nodes per-GPU bandwidth matrix (one cluster for all plans).
     node_pair_bandwidth_bytes_per_s: Array | None = None
+    #: fp8 training (Transformer Engine): the device the layers' GEMMs run on in fp8 (attention, element-wise
+    #: ops and the logits stay on `device`, in bf16; fp8 weight copies are kept). None: no GEMM runs in fp8.
+    fp8_gemm_device: Device | None = None
 
     @classmethod
-    def from_spec(cls, cluster: ClusterSpec, *, dtype: str = "bf16") -> ClusterArrays:
+    def from_spec(
+        cls,
+        cluster: ClusterSpec,
+        *,
+        dtype: str = "bf16",
+        device: Device | None = None,
+        fp8_gemm_device: Device | None = None,
+    ) -> ClusterArrays:
+        """`device` (default: the accelerator's roofline rates for `dtype`) prices the work; give the device a
+        software stack's kernel models make (`dse.catalog.calibration.stack_device`) to price kernels by shape."""
         acc: AcceleratorSpec = cluster.accelerator
         ssd = cluster.ssd
         drives = float(cluster.ssds_per_node) if ssd is not None else 0.0
@@ -166,7 +178,7 @@ class ClusterArrays:
         return cls(
             nodes=float(cluster.nodes),
             gpus_per_node=float(cluster.gpus_per_node),
-            device=Device.from_accelerator(acc, dtype),
+            device=Device.from_accelerator(acc, dtype) if device is None else device,
             # what a large NCCL collective reaches on the link (its bus bandwidth), not the datasheet figure
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
             * cluster.intra_node_link.bus_bandwidth_fraction,
@@ -181,6 +193,7 @@ class ClusterArrays:
             ),
             ssd_endurance_bytes_per_node=drives * ssd.endurance_bytes_written if ssd else 0.0,
             node_pair_bandwidth_bytes_per_s=None if matrix is None else np.asarray(matrix, dtype=np.float64),
+            fp8_gemm_device=fp8_gemm_device,
         )
 
 

@@ -30,6 +30,13 @@ from dse.specs.common import Num
 WEIGHT_BYTES_PER_PARAM = 2.0
 GRADIENT_BYTES_PER_PARAM = 2.0
 OPTIMIZER_BYTES_PER_PARAM = 12.0
+#: fp8 training (Transformer Engine) keeps the bf16 weights and the fp32 optimizer state as above and adds an
+#: fp8 copy of each layer weight and its transpose (the forward GEMM reads one, the backward data-gradient
+#: GEMM the other: Hopper's fp8 tensor-core GEMMs take only the TN layout), cached across the step's
+#: micro-batches (Transformer Engine PyTorch API docs, docs.nvidia.com/deeplearning/transformer-engine/api/
+#: pytorch.html, `Linear.forward(is_first_microbatch)`: "during FP8 training, it allows caching of the FP8
+#: versions of the weights"; the cache lives in transformer_engine/pytorch/module/linear.py).
+FP8_WEIGHT_COPY_BYTES_PER_PARAM = 1.0 + 1.0
 
 #: Memory a training process holds beyond model states, activations and the engine's buffers, so a
 #: plan that "fits" fits: the CUDA context and library workspaces (cuBLAS/cuDNN handles, ~0.5 GiB),
@@ -142,12 +149,16 @@ class ModelStates:
         return np.asarray(self.weights + self.gradients + self.optimizer)
 
 
-def model_state_bytes(*, params_per_gpu: Num, zero_stage: Num, zero_group: Num) -> ModelStates:
+def model_state_bytes(
+    *, params_per_gpu: Num, zero_stage: Num, zero_group: Num, fp8_params_per_gpu: Num = 0.0
+) -> ModelStates:
     """ZeRO-1 shards the optimizer state over the data-parallel group, ZeRO-2 also the gradients,
-    ZeRO-3 also the weights (Rajbhandari et al. 2020, Figure 1)."""
+    ZeRO-3 also the weights (Rajbhandari et al. 2020, Figure 1); `fp8_params_per_gpu` of them also keep
+    fp8 copies (`FP8_WEIGHT_COPY_BYTES_PER_PARAM`), sharded like the weights."""
     P, z, g = as_array(params_per_gpu), as_array(zero_stage), np.maximum(as_array(zero_group), 1.0)
+    weight_bytes = WEIGHT_BYTES_PER_PARAM * P + FP8_WEIGHT_COPY_BYTES_PER_PARAM * as_array(fp8_params_per_gpu)
     return ModelStates(
-        weights=WEIGHT_BYTES_PER_PARAM * P / np.where(z >= 3, g, 1.0),
+        weights=weight_bytes / np.where(z >= 3, g, 1.0),
         gradients=GRADIENT_BYTES_PER_PARAM * P / np.where(z >= 2, g, 1.0),
         optimizer=OPTIMIZER_BYTES_PER_PARAM * P / np.where(z >= 1, g, 1.0),
     )

@@ -1,4 +1,4 @@
-"""Training, plan search and serving model dense transformers with ordinary attention; they refuse what they would
+"""Training and plan search model dense transformers with ordinary attention; they refuse what they would
 misprice (the inference kind prices mixture-of-experts and latent attention)."""
 
 from __future__ import annotations

@@ -16,12 +16,14 @@ def training_document(
     plan: dict[str, Any],
     overlap_grad_reduce: bool,
     dtype: str,
+    software_stack: Any = None,
     tp_comm_overlap: bool = False,
     zero3_runtime: str = "fsdp",
 ) -> dict[str, Any]:
     """{schema_version, kind "training", name, inputs}: `model` a preset id or an inline spec (as
     JSON), `cluster` the `ClusterInputs` fields as JSON, `plan` the training inputs of one plan
-    (data_parallel, tensor_parallel, ..., activation_offload)."""
+    (data_parallel, tensor_parallel, ..., activation_offload), `software_stack` a preset id, an inline spec
+    (as JSON) or None (the roofline)."""
     inputs = {
         "model": model,
         "cluster": cluster,
@@ -30,6 +32,7 @@ def training_document(
         **plan,
         "overlap_grad_reduce": overlap_grad_reduce,
         "dtype": dtype,
+        "software_stack": software_stack,
         **({"tp_comm_overlap": True} if tp_comm_overlap else {}),
         **({"zero3_runtime": zero3_runtime} if zero3_runtime != "fsdp" else {}),
     }

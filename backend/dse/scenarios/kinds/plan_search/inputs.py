@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from dse.catalog import Catalog
+from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.plan_search import SearchSpace, count_candidates
 from dse.engines.plan_search.search import CHUNK_PLANS
 from dse.engines.training.codes import (
@@ -26,8 +27,10 @@ from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_GLOBAL_BATCH, MAX_NODES, MAX_SEQUENCE_TOKENS
 from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster
 from dse.scenarios.shared.dense_training import dense_model_for_training
+from dse.scenarios.shared.training_device import TrainingDtype, check_precision, dtype_field, software_stack_field
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
+from dse.specs.stacks import SoftwareStackSpec
 
 SequenceParallelName = Literal["none", "megatron", "ring", "ulysses"]
 RecomputeName = Literal["none", "selective", "full"]
@@ -102,7 +105,8 @@ class PlanSearchInputs(StrictModel):
     cluster: ClusterInputs = Field(default_factory=lambda: ClusterInputs(nodes=128))
     global_batch_size: int = Field(1536, ge=1, le=MAX_GLOBAL_BATCH, description="Sequences per iteration.")
     sequence_length_tokens: int = Field(2048, ge=1, le=MAX_SEQUENCE_TOKENS)
-    dtype: Literal["bf16", "fp16"] = "bf16"
+    dtype: TrainingDtype = dtype_field()
+    software_stack: str | SoftwareStackSpec | None = software_stack_field()
     space: SearchSpaceInputs = Field(default_factory=SearchSpaceInputs, title="Search space")
     search_mapping: bool = Field(True, description="Search the node mapping on a measured heterogeneous cluster.")
     top_k: int = Field(10, ge=1, le=50, description="Plans listed.")
@@ -129,6 +133,10 @@ class ResolvedPlanSearch:
     #: What the user gave for the model and the cluster, to write training documents with.
     model_input: Any
     cluster_input: dict[str, Any]
+    software_stack: SoftwareStackSpec | None = None
+    kernel_fits: dict[str, KernelFit] | None = None
+    #: What the user gave for the stack (a preset id, an inline spec as JSON, or None).
+    software_stack_input: Any = None
 
 
 def _codes(names: Sequence[str], table: dict[str, int]) -> tuple[int, ...]:
@@ -140,6 +148,12 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
     c = inputs.cluster
     s = inputs.space
     cluster = resolve_cluster(c, catalog)
+    check_precision(cluster.accelerator, inputs.dtype)
+    stack = (
+        None
+        if inputs.software_stack is None
+        else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
+    )
     model: LLMSpec = dense_model_for_training(preset_or_inline(catalog, "llms", inputs.model, "model"))
     if any(z not in (0, 1, 2, 3) for z in s.zero_stages):
         raise InputError("space.zero_stages", "ZeRO stages are 0, 1, 2 or 3")
@@ -187,6 +201,13 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         search_effort=inputs.search_effort,
         model_input=model_input,
         cluster_input=c.model_dump(mode="json"),
+        software_stack=stack,
+        kernel_fits=load_fits(catalog.root),
+        software_stack_input=(
+            inputs.software_stack
+            if inputs.software_stack is None or isinstance(inputs.software_stack, str)
+            else dataclasses.asdict(inputs.software_stack)
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dse.engines.plan_search.search import RankedPlans
-from dse.engines.training import ClusterArrays, ModelArrays, evaluate_plans
+from dse.engines.training import ModelArrays, evaluate_plans
 from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
 from dse.scenarios.kinds.plan_search.inputs import ResolvedPlanSearch
 from dse.scenarios.shared.megatron import (
@@ -22,6 +22,7 @@ from dse.scenarios.shared.megatron import (
     TABLE1_SOURCE,
     published_plan,
 )
+from dse.scenarios.shared.training_device import training_cluster
 
 PUBLISHED: tuple[PublishedFigure, ...] = ()
 
@@ -85,7 +86,7 @@ def published_comparisons(r: ResolvedPlanSearch, top: RankedPlans) -> list[Publi
     micro, chunks, _ = RUN_TABLE_1[r.model.id]
     evaluation = evaluate_plans(
         model=ModelArrays.from_llm(r.model),
-        cluster=ClusterArrays.from_spec(r.cluster, dtype=r.dtype),
+        cluster=training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {}),
         plan=published_plan(r.model.id),
     )
     fits = bool(np.asarray(evaluation.fits).reshape(-1)[0])

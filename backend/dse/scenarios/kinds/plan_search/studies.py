@@ -10,7 +10,7 @@ import numpy as np
 
 from dse.engines.plan_search import SearchResult, SearchStopped, search_plans
 from dse.engines.plan_search.search import RankedPlans
-from dse.engines.training import REASONS, ClusterArrays, ModelArrays
+from dse.engines.training import REASONS, ModelArrays
 from dse.engines.training.codes import (
     OFFLOAD_CODES,
     RECOMPUTE_CODES,
@@ -24,6 +24,7 @@ from dse.scenarios.base import Chart, Column, ScenarioLink, Stopped, Table, curr
 from dse.scenarios.kinds.plan_search.charts import pareto_chart, refusals_chart, top_plans_breakdown_chart
 from dse.scenarios.kinds.plan_search.inputs import MAPPING_STEPS, ResolvedPlanSearch
 from dse.scenarios.shared.cluster import GB
+from dse.scenarios.shared.training_device import training_cluster
 from dse.scenarios.shared.training_document import training_document
 
 GIB = 2.0**30
@@ -63,7 +64,7 @@ def search(r: ResolvedPlanSearch) -> SearchResult:
 def _search(r: ResolvedPlanSearch) -> SearchResult:
     return search_plans(
         model=ModelArrays.from_llm(r.model),
-        cluster=ClusterArrays.from_spec(r.cluster, dtype=r.dtype),
+        cluster=training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {}),
         global_batch_size=int(r.global_batch_size),
         sequence_length=int(r.sequence_length_tokens),
         space=r.space,
@@ -385,6 +386,7 @@ def plan_document(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSear
         tp_comm_overlap=r.space.tp_comm_overlap,
         zero3_runtime=code_name(ZERO3_RUNTIME_CODES, r.space.zero3_runtime),
         dtype=r.dtype,
+        software_stack=r.software_stack_input,
     )
 
 

@@ -16,6 +16,7 @@ from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describ
 from dse.engines.training.codes import Recompute, Schedule, SequenceParallel
 from dse.scenarios.base import Column, Table
 from dse.scenarios.kinds.plan_search.inputs import ResolvedPlanSearch
+from dse.scenarios.shared.training_device import training_cluster
 
 GIB = 2.0**30
 TIME_PARTS = (
@@ -118,8 +119,13 @@ def _variants(top: dict[str, float], gpus_per_node: float, layers: float) -> lis
     return out
 
 
+def _search_cluster(r: ResolvedPlanSearch) -> ClusterArrays:
+    """The cluster exactly as the search priced it (its software stack's kernel models)."""
+    return training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
+
+
 def _cluster(r: ResolvedPlanSearch, result: SearchResult, nodes: float, order_index: int) -> ClusterArrays:
-    cluster = dataclasses.replace(ClusterArrays.from_spec(r.cluster, dtype=r.dtype), nodes=nodes)
+    cluster = dataclasses.replace(_search_cluster(r), nodes=nodes)
     matrix = cluster.node_pair_bandwidth_bytes_per_s
     if matrix is not None:  # the top plan's node order (physical node of each logical node)
         order = np.asarray(result.node_orders[order_index])
@@ -141,7 +147,7 @@ def _ptdp_best(r: ResolvedPlanSearch, model: ModelArrays, nodes: int) -> RankedP
     )
     found = search_plans(
         model=model,
-        cluster=ClusterArrays.from_spec(r.cluster, dtype=r.dtype),
+        cluster=_search_cluster(r),
         global_batch_size=int(r.global_batch_size),
         sequence_length=int(r.sequence_length_tokens),
         space=space,

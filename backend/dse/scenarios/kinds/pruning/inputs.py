@@ -10,10 +10,17 @@ import numpy as np
 from pydantic import Field
 
 from dse.catalog import Catalog
+from dse.catalog.calibration import KernelFit, load_fits
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.specs.diffusion import DiffusionPipelineSpec
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
+from dse.specs.stacks import SoftwareStackSpec
+
+#: The software stack of a document that names none: diffusers out of the box (eager PyTorch, every op
+#: its own host-launched kernel, attention through scaled_dot_product_attention), as most published
+#: Stable Diffusion timings ran.
+DEFAULT_SOFTWARE_STACK = "pytorch-eager-sdpa"
 
 KeepFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 KeepSpec = KeepFraction | list[KeepFraction]
@@ -61,6 +68,18 @@ class PruningInputs(StrictModel):
     figure_batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], min_length=1, max_length=32
     )
+    unet_channels_last: bool = Field(
+        False,
+        title="UNet channels-last",
+        description="UNet activations in channels-last memory format (unet.to(memory_format=torch.channels_last)): "
+        "no NCHW <-> NHWC transposes around its convolutions; false = PyTorch's default NCHW.",
+    )
+    software_stack: str | SoftwareStackSpec | None = Field(
+        DEFAULT_SOFTWARE_STACK,
+        title="Software stack",
+        description="Software stack preset (stacks/) or an inline spec: GEMM and attention kernel fits, launch cost, "
+        "fusion of element-wise ops; null = the roofline with the accelerator's single efficiencies.",
+    )
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,11 @@ class PruningResolved:
     code_keep: np.ndarray[Any, Any]
     code_capacity: np.ndarray[Any, Any]
     figure_batch_sizes: tuple[int, ...]
+    #: The UNet's activations are channels-last (no layout transposes around its convolutions).
+    unet_channels_last: bool = False
+    #: The stack the kernels run under (None: the roofline) and the kernel fits of the catalog.
+    software_stack: SoftwareStackSpec | None = None
+    kernel_fits: dict[str, KernelFit] | None = None
 
 
 def _expand_keep(value: KeepSpec, n_levels: int, n_prunable: int, field: str) -> np.ndarray[Any, Any]:
@@ -179,4 +203,11 @@ def resolve(inputs: PruningInputs, catalog: Catalog) -> PruningResolved:
         code_keep=code_keep,
         code_capacity=code_capacity,
         figure_batch_sizes=tuple(inputs.figure_batch_sizes),
+        unet_channels_last=inputs.unet_channels_last,
+        software_stack=(
+            None
+            if inputs.software_stack is None
+            else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
+        ),
+        kernel_fits=load_fits(catalog.root),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.catalog.calibration import StackDevice, stack_device
 from dse.engines import pruning as eng
 from dse.engines.device import Device
 from dse.scenarios.base import MetricSpec
@@ -61,10 +62,16 @@ def unet_table(r: PruningResolved) -> eng.LayerTable:
     return eng.unet_layer_table(r.pipeline.unet, r.pipeline.text_encoder.max_position_embeddings)
 
 
-def device(r: PruningResolved) -> Device:
-    """The accelerator for the scenario's dtype, with the resolved peak (a sweep may replace it)."""
+def priced_device(r: PruningResolved) -> StackDevice:
+    """The accelerator for the scenario's dtype under its software stack, with the resolved peak (a sweep
+    may replace it), and which kernel fits priced it."""
     peaks = {**r.accelerator.peak_flops_per_s, r.dtype: r.peak_flops_per_s}
-    return Device.from_accelerator(dataclasses.replace(r.accelerator, peak_flops_per_s=peaks), r.dtype)
+    accelerator = dataclasses.replace(r.accelerator, peak_flops_per_s=peaks)
+    return stack_device(r.kernel_fits or {}, accelerator, r.dtype, r.software_stack)
+
+
+def device(r: PruningResolved) -> Device:
+    return priced_device(r).device
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ def core(r: PruningResolved, batch: Any) -> Core:
         guidance_copies=r.guidance_copies,
         bytes_per_element=r.bytes_per_element,
         device=device(r),
+        unet_channels_last=r.unet_channels_last,
     )
     latent = eng.latent_side(side_px, r.pipeline.unet)
     full_macs = eng.total_macs(table, latent_side=latent, include_attention_matmuls=r.include_attention_matmuls)

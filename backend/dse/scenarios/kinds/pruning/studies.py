@@ -219,3 +219,38 @@ def latencies_at_ratios(
         "row_latency_s": np.asarray(serving.static_latency_s, dtype=np.float64),
         "row_resource_ratio": ratio,
     }
+
+
+def pipeline_parts_s(
+    pipeline: DiffusionPipelineSpec,
+    *,
+    image_side_px: float,
+    batch: float,
+    guidance_copies: float,
+    unet_device: Device,
+    other_device: Device,
+    bytes_per_element: float = 2.0,
+    unet_channels_last: bool = False,
+) -> dict[str, float]:
+    """One UNet step (at guidance_copies x batch), the text encoder and the VAE decoder, priced op by op.
+
+    The UNet may run under another stack than the text encoder and VAE (diffusers compiles the UNet alone).
+    """
+    unet = eng.unet_layer_table(pipeline.unet, pipeline.text_encoder.max_position_embeddings)
+    text = eng.text_encoder_layer_table(pipeline.text_encoder)
+    vae = eng.vae_decoder_layer_table(pipeline.vae_decoder)
+    side = image_side_px / pipeline.unet.vae_scale_factor
+
+    def time_s(table: eng.LayerTable, n: float, side_: float, device: Device, channels_last: bool = False) -> float:
+        counts = eng.count_layers(table, latent_side=side_)
+        return float(
+            eng.network_time_s(
+                table, counts, batch=n, bytes_per_element=bytes_per_element, device=device, channels_last=channels_last
+            )
+        )
+
+    return {
+        "unet_step_s": time_s(unet, guidance_copies * batch, side, unet_device, unet_channels_last),
+        "text_encoder_s": time_s(text, guidance_copies * batch, 0.0, other_device),
+        "vae_decoder_s": time_s(vae, batch, side, other_device),
+    }

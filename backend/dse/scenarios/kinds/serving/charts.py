@@ -58,6 +58,23 @@ def latency_cdf(values: np.ndarray, *, name: str, slo_s: float, percentile: floa
     }
 
 
+def _slo_lines(ttft_slo_s: float, tpot_slo_s: float) -> list[dict[str, Any]]:
+    """The TTFT SLO across the upper panel and the TPOT SLO across the lower one (dashed)."""
+    return [
+        {
+            "type": "line",
+            "xref": "paper",
+            "yref": yref,
+            "x0": 0,
+            "x1": 1,
+            "y0": slo,
+            "y1": slo,
+            "line": {"dash": "dash", "color": colour},
+        }
+        for yref, slo, colour in (("y", ttft_slo_s, COLOURS[0]), ("y2", tpot_slo_s, COLOURS[1]))
+    ]
+
+
 def percentiles_vs_rate(search: Search, *, ttft_slo_s: float, tpot_slo_s: float, percentile: float) -> dict[str, Any]:
     evals = sorted(search.evaluations, key=lambda s: s.rate_per_s)
     rates = [s.rate_per_s for s in evals]
@@ -87,27 +104,7 @@ def percentiles_vs_rate(search: Search, *, ttft_slo_s: float, tpot_slo_s: float,
             "xaxis": {"title": {"text": "arrival rate (requests/s, whole deployment)"}, "anchor": "y2"},
             "yaxis": {"title": {"text": "TTFT (s)"}, "type": "log", "domain": UPPER},
             "yaxis2": {"title": {"text": "TPOT (s)"}, "type": "log", "domain": LOWER, "anchor": "x"},
-            "shapes": [
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "y0": ttft_slo_s,
-                    "y1": ttft_slo_s,
-                    "line": {"dash": "dash", "color": COLOURS[0]},
-                },
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "yref": "y2",
-                    "x0": 0,
-                    "x1": 1,
-                    "y0": tpot_slo_s,
-                    "y1": tpot_slo_s,
-                    "line": {"dash": "dash", "color": COLOURS[1]},
-                },
-            ]
+            "shapes": _slo_lines(ttft_slo_s, tpot_slo_s)
             + (
                 [
                     {
@@ -204,6 +201,42 @@ def queue_timeline(sim: SimulationResult, capacity_blocks: int) -> dict[str, Any
     }
 
 
+def disaggregated_vs_colocated(
+    disaggregated: Search, colocated: Search, *, ttft_slo_s: float, tpot_slo_s: float, percentile: float
+) -> dict[str, Any]:
+    """TTFT and TPOT at the SLO percentile against the rate, both deployments' rate searches (same devices)."""
+    q = f"p{percentile:g}"
+
+    def line(search: Search, name: str, colour: str, attr: str, axis: str, dash: str) -> dict[str, Any]:
+        evals = sorted(search.evaluations, key=lambda s: s.rate_per_s)
+        return {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": name,
+            "x": [s.rate_per_s for s in evals],
+            "y": [v if np.isfinite(v) else None for v in (getattr(s, attr) for s in evals)],
+            "line": {"color": colour, "dash": dash},
+            "yaxis": axis,
+        }
+
+    return {
+        "data": [
+            line(disaggregated, f"TTFT {q}, disaggregated", COLOURS[0], "ttft_at_slo_percentile_s", "y", "solid"),
+            line(colocated, f"TTFT {q}, co-located", COLOURS[0], "ttft_at_slo_percentile_s", "y", "dot"),
+            line(disaggregated, f"TPOT {q}, disaggregated", COLOURS[1], "tpot_at_slo_percentile_s", "y2", "solid"),
+            line(colocated, f"TPOT {q}, co-located", COLOURS[1], "tpot_at_slo_percentile_s", "y2", "dot"),
+        ],
+        "layout": {
+            "title": {"text": "Disaggregated against co-located on the same devices (the rate searches)"},
+            "height": PANELS_HEIGHT_PX,
+            "xaxis": {"title": {"text": "arrival rate (requests/s, whole deployment)"}, "anchor": "y2"},
+            "yaxis": {"title": {"text": "TTFT (s)"}, "type": "log", "domain": UPPER},
+            "yaxis2": {"title": {"text": "TPOT (s)"}, "type": "log", "domain": LOWER, "anchor": "x"},
+            "shapes": _slo_lines(ttft_slo_s, tpot_slo_s),
+        },
+    }
+
+
 def charts(
     sim: SimulationResult,
     search: Search,
@@ -212,8 +245,23 @@ def charts(
     ttft_slo_s: float,
     tpot_slo_s: float,
     percentile: float,
+    colocated: Search | None = None,
 ) -> list[Chart]:
+    extra = (
+        [
+            Chart(
+                key="disaggregated_vs_colocated",
+                title="Disaggregated vs co-located",
+                figure=disaggregated_vs_colocated(
+                    search, colocated, ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s, percentile=percentile
+                ),
+            )
+        ]
+        if colocated is not None
+        else []
+    )
     return [
+        *extra,
         Chart(
             key="ttft_cdf",
             title="TTFT distribution",

@@ -14,13 +14,13 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
-from dse.scenarios.base import InputError, StrictModel
+from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
-from dse.scenarios.shared.dense_training import dense_model_for_training
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
+from dse.specs.network import InterconnectSpec
 from dse.specs.stacks import SoftwareStackSpec
 
 QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
@@ -36,20 +36,12 @@ NVLINK3_STEP_LATENCY_US = 4.2
 #: The stack whose kernels the GPU calibrations were measured on (microsoft/vidur's kernel times of vLLM).
 DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
 
-#: On-demand list price per GPU-hour (USD): AWS EC2 us-east-1 on-demand price of the 8-GPU instance / 8
-#: (aws.amazon.com/ec2/instance-types/p4/ and /p5/, 2023 list prices): p4d.24xlarge (8x A100 40GB)
-#: $32.77/h, p4de.24xlarge (8x A100 80GB) $40.96/h, p5.48xlarge (8x H100 SXM) $98.32/h.
-GPU_HOUR_USD: dict[str, float] = {
-    "a100-40gb": 32.77 / 8,
-    "a100-80gb": 40.96 / 8,
-    "h100-sxm": 98.32 / 8,
-}
-GPU_HOUR_SOURCE = (
-    "AWS EC2 on-demand list prices, us-east-1 (aws.amazon.com/ec2/instance-types/p4 and /p5, 2023): "
-    "p4d.24xlarge $32.77/h, p4de.24xlarge $40.96/h, p5.48xlarge $98.32/h, divided by 8 GPUs"
-)
-#: A part without a listed price (e.g. H200, NPUs) is charged like an H100 unless the document says otherwise.
-FALLBACK_GPU_HOUR_USD = 98.32 / 8
+#: A part without a recorded list price (models_db accelerators' on_demand_usd_per_device_hour) is charged
+#: like this preset unless the document gives a price.
+PRICE_FALLBACK_ACCELERATOR = "h100-sxm"
+
+
+_DISAGGREGATED_ONLY = applies_when("only a disaggregated deployment has prefill and decode pools", disaggregated=[True])
 
 
 class ServingInputs(StrictModel):
@@ -104,6 +96,34 @@ class ServingInputs(StrictModel):
     )
     link_latency_us: float = Field(NVLINK3_STEP_LATENCY_US, ge=0, le=MAX_LATENCY_US, title="Link latency")
     rate_search_steps: int = Field(6, ge=2, le=12, description="Bisection steps of the largest-rate search.")
+    draft_model: str | LLMSpec | None = Field(
+        None,
+        description="Speculative decoding: the draft LLM (llms/, same vocabulary as the model); null = none.",
+    )
+    draft_tokens: int = Field(4, ge=1, le=16, description="Speculative decoding: tokens the draft proposes per step.")
+    acceptance_rate: float = Field(
+        0.7, ge=0, le=1, description="Speculative decoding: chance that each drafted token is accepted."
+    )
+    disaggregated: bool = Field(
+        False, description="Prefill and decode on separate pools (DistServe / Splitwise), KV cache sent between."
+    )
+    prefill_replicas: int = Field(
+        1, ge=1, le=1024, description="Disaggregated: prefill instances.", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    prefill_tensor_parallel: int = Field(
+        1, ge=1, le=64, description="Disaggregated: devices per prefill instance", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    decode_replicas: int = Field(
+        1, ge=1, le=1024, description="Disaggregated: decode instances.", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    decode_tensor_parallel: int = Field(
+        1, ge=1, le=64, description="Disaggregated: devices per decode instance.", json_schema_extra=_DISAGGREGATED_ONLY
+    )
+    kv_transfer_link: str | InterconnectSpec = Field(
+        "ib-hdr",
+        description="Disaggregated: the link (interconnects/) each device sends its KV-cache shard over.",
+        json_schema_extra=_DISAGGREGATED_ONLY,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,15 +159,23 @@ class ServingResolved:
     link_bandwidth_bytes_per_s: float
     link_latency_s: float
     rate_search_steps: float
-    gpu_hour_source: str = GPU_HOUR_SOURCE
+    gpu_hour_source: str = "the document's price"
+    draft_model: LLMSpec | None = None
+    draft_tokens: float = 4.0
+    acceptance_rate: float = 0.7
+    disaggregated: bool = False
+    prefill_replicas: float = 1.0
+    prefill_tensor_parallel: float = 1.0
+    decode_replicas: float = 1.0
+    decode_tensor_parallel: float = 1.0
+    kv_transfer_link: InterconnectSpec | None = None
+    power_w_given: bool = False
     kernel_fits: dict[str, KernelFit] | None = None
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
     """Presets looked up, cross-field rules checked (InputError names the field), SI units."""
-    llm: LLMSpec = dense_model_for_training(
-        preset_or_inline(catalog, "llms", inputs.model, "model"), modelled_in="serving"
-    )
+    llm: LLMSpec = preset_or_inline(catalog, "llms", inputs.model, "model")
     acc: AcceleratorSpec = preset_or_inline(catalog, "accelerators", inputs.accelerator, "accelerator")
     lengths: RequestLengthSpec | None = (
         None
@@ -160,11 +188,42 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
     )
     tp = inputs.tensor_parallel
-    if llm.num_heads % tp or llm.num_kv_heads % tp:
-        raise InputError(
-            "tensor_parallel",
-            f"{tp} must divide the heads ({llm.num_heads}) and KV heads ({llm.num_kv_heads}) of {llm.id}",
+    draft: LLMSpec | None = (
+        None if inputs.draft_model is None else preset_or_inline(catalog, "llms", inputs.draft_model, "draft_model")
+    )
+    tps = [("tensor_parallel", tp)]
+    if inputs.disaggregated:
+        tps += [("prefill_tensor_parallel", inputs.prefill_tensor_parallel)]
+        tps += [("decode_tensor_parallel", inputs.decode_tensor_parallel)]
+    for field, degree in tps:
+        for spec in (llm, draft) if draft is not None else (llm,):
+            if spec.num_heads % degree or spec.num_kv_heads % degree:
+                raise InputError(
+                    field,
+                    f"{degree} must divide the heads ({spec.num_heads}) and KV heads ({spec.num_kv_heads}) "
+                    f"of {spec.id}",
+                )
+    if inputs.disaggregated:
+        pool_devices = (
+            inputs.prefill_replicas * inputs.prefill_tensor_parallel
+            + inputs.decode_replicas * inputs.decode_tensor_parallel
         )
+        if pool_devices % tp:
+            raise InputError(
+                "tensor_parallel",
+                f"the co-located deployment compared runs on the same {pool_devices} devices: {tp} must divide them",
+            )
+    if draft is not None and draft.vocab_size != llm.vocab_size:
+        raise InputError(
+            "draft_model",
+            f"the draft {draft.id} has a vocabulary of {draft.vocab_size}, the model {llm.id} of {llm.vocab_size}: "
+            "speculative decoding needs one tokenizer",
+        )
+    link: InterconnectSpec | None = (
+        preset_or_inline(catalog, "interconnects", inputs.kv_transfer_link, "kv_transfer_link")
+        if inputs.disaggregated
+        else None
+    )
     if inputs.arrival_process == "trace":
         if not inputs.trace or len(inputs.trace) < 2:
             raise InputError("trace", "trace arrivals need at least two rows of (time s, prompt, output)")
@@ -181,14 +240,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
     if inputs.token_budget < inputs.max_running and inputs.chunked_prefill:
         raise InputError("token_budget", "with chunked prefill the budget must hold one token per running request")
     power = inputs.power_w if inputs.power_w is not None else acc.power_w
-    price = inputs.gpu_hour_usd if inputs.gpu_hour_usd is not None else GPU_HOUR_USD.get(acc.id, FALLBACK_GPU_HOUR_USD)
-    source = (
-        "the document's price"
-        if inputs.gpu_hour_usd is not None
-        else (
-            GPU_HOUR_SOURCE if acc.id in GPU_HOUR_USD else f"no list price for {acc.id}: the H100's ({GPU_HOUR_SOURCE})"
-        )
-    )
+    price, source = _device_hour_price(inputs, acc, catalog)
     return ServingResolved(
         model=llm,
         accelerator=acc,
@@ -223,4 +275,28 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         rate_search_steps=float(inputs.rate_search_steps),
         gpu_hour_source=source,
         kernel_fits=load_fits(catalog.root),
+        draft_model=draft,
+        draft_tokens=float(inputs.draft_tokens),
+        acceptance_rate=inputs.acceptance_rate,
+        disaggregated=inputs.disaggregated,
+        prefill_replicas=float(inputs.prefill_replicas),
+        prefill_tensor_parallel=float(inputs.prefill_tensor_parallel),
+        decode_replicas=float(inputs.decode_replicas),
+        decode_tensor_parallel=float(inputs.decode_tensor_parallel),
+        kv_transfer_link=link,
+        power_w_given=inputs.power_w is not None,
+    )
+
+
+def _device_hour_price(inputs: ServingInputs, acc: AcceleratorSpec, catalog: Catalog) -> tuple[float, str]:
+    """USD per device-hour and where it comes from: the document, the part's list price, or the fallback part's."""
+    if inputs.gpu_hour_usd is not None:
+        return inputs.gpu_hour_usd, "the document's price"
+    key = "on_demand_usd_per_device_hour"
+    if acc.on_demand_usd_per_device_hour is not None:
+        return acc.on_demand_usd_per_device_hour, acc.field_sources.get(key, acc.source)
+    fallback: AcceleratorSpec = preset_or_inline(catalog, "accelerators", PRICE_FALLBACK_ACCELERATOR, "accelerator")
+    assert fallback.on_demand_usd_per_device_hour is not None
+    return fallback.on_demand_usd_per_device_hour, (
+        f"no list price recorded for {acc.id}: the {fallback.id}'s ({fallback.field_sources.get(key, fallback.source)})"
     )

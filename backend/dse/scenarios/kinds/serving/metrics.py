@@ -66,59 +66,96 @@ METRICS: dict[str, MetricSpec] = {
     "usd_per_million_input_tokens": MetricSpec(
         label="Cost per million input tokens",
         unit="USD",
-        formula="price * TP * makespan/3600 * prefill share of busy time / input tokens * 1e6",
+        formula="price * TP * makespan/3600 * prefill share of busy time / input tokens * 1e6 (disaggregated: the "
+        "prefill pool's devices' share of price * devices * makespan/3600)",
     ),
     "usd_per_million_output_tokens": MetricSpec(
         label="Cost per million output tokens",
         unit="USD",
-        formula="price * TP * makespan/3600 * decode share of busy time / output tokens * 1e6",
+        formula="price * TP * makespan/3600 * decode share of busy time / output tokens * 1e6 (disaggregated: the "
+        "decode pool's)",
+    ),
+    "devices": MetricSpec(
+        label="Devices of the deployment",
+        unit="devices",
+        formula="R * TP, or disaggregated P * TP_prefill + D * TP_decode",
+    ),
+    "speculative_tokens_per_step": MetricSpec(
+        label="Tokens per decode step (speculative decoding)",
+        unit="tokens",
+        formula="(1 - alpha^(k+1)) / (1 - alpha) with a draft model (Leviathan et al., ICML'23, eq. 1); else 1",
+    ),
+    "kv_transfer_p50_s": MetricSpec(
+        label="KV-cache transfer, prefill to decode, p50 (disaggregated)",
+        unit="s",
+        formula="latency + prompt * KV bytes per token / (link bandwidth * min(TP_prefill, TP_decode))",
+    ),
+    "colocated_max_rate_meeting_slo_per_s": MetricSpec(
+        label="Largest rate meeting the SLOs, co-located on the same devices (disaggregated)",
+        unit="requests/s",
+        formula="the same search for R = devices / TP co-located replicas",
+    ),
+    "disaggregation_gain": MetricSpec(
+        label="Disaggregated over co-located largest rate meeting the SLOs (same devices)",
+        unit="",
+        formula="max rate disaggregated / max rate co-located",
     ),
     "joules_per_output_token": MetricSpec(
         label="Energy per output token",
         unit="J",
-        formula="power * TP * busy time / output tokens (all energy charged to output tokens; idle not counted)",
+        formula="power * device-seconds busy / output tokens (all energy charged to output tokens; idle not counted)",
     ),
 }
 
 
 def point_values(r: ServingResolved, outcome: studies.Outcome) -> dict[str, Any]:
     """Every declared metric of one design point."""
-    s, sim, mem = outcome.summary, outcome.sim, outcome.memory
-    replicas, tp = r.replicas, r.tensor_parallel
+    s, sim, mem, served = outcome.summary, outcome.sim, outcome.memory, outcome.served
+    scale = studies.replica_scale(r)
     blocks = max(mem.kv_capacity_blocks, 1)
     max_rate = outcome.search.max_rate_per_s
-    per_replica = max_rate / replicas
+    devices = studies.devices(r)
     rate = s.rate_per_s
-    fewest = math.ceil(rate / per_replica - 1e-9) if per_replica > 0 else float("nan")
-    busy = max(sim.busy_s, 1e-12)
-    prefill_share = sim.prefill_busy_s / busy
-    cost = r.gpu_hour_usd * tp * sim.makespan_s / 3600.0
+    if r.disaggregated:  # copies of the whole deployment (both pools at their ratio) the rate needs
+        copies = math.ceil(rate / max_rate - 1e-9) if max_rate > 0 else float("nan")
+        fewest, fewest_devices = copies * (r.prefill_replicas + r.decode_replicas), copies * devices
+    else:
+        per_replica = max_rate / r.replicas
+        fewest = math.ceil(rate / per_replica - 1e-9) if per_replica > 0 else float("nan")
+        fewest_devices = fewest * r.tensor_parallel
+    cost = r.gpu_hour_usd * served.device_hours
     input_tokens = float(sim.prompt_tokens[np.isfinite(sim.finish_s)].sum())
     output_tokens = float(sim.output_tokens[np.isfinite(sim.finish_s)].sum())
+    share = served.input_cost_share
+    colocated = outcome.colocated
+    colocated_rate = colocated.search.max_rate_per_s if colocated is not None else float("nan")
     values: dict[str, Any] = {}
     for p in _PCT:
         values[f"ttft_{p}_s"] = s.ttft_s[p]
         values[f"tpot_{p}_s"] = s.tpot_s[p]
         values[f"e2e_{p}_s"] = s.e2e_s[p]
     values.update(
-        output_tokens_per_s=replicas * s.output_tokens_per_s,
-        input_tokens_per_s=replicas * s.input_tokens_per_s,
-        requests_per_s=replicas * s.requests_per_s,
-        goodput_requests_per_s=replicas * s.goodput_requests_per_s,
+        output_tokens_per_s=scale * s.output_tokens_per_s,
+        input_tokens_per_s=scale * s.input_tokens_per_s,
+        requests_per_s=scale * s.requests_per_s,
+        goodput_requests_per_s=scale * s.goodput_requests_per_s,
         meets_slo=1.0 if s.meets_slo else 0.0,
         max_rate_meeting_slo_per_s=max_rate,
         fewest_replicas=fewest,
-        fewest_devices=fewest * tp,
+        fewest_devices=fewest_devices,
         mean_kv_cache_use=sim.mean_kv_blocks / blocks,
         peak_kv_cache_use=sim.peak_kv_blocks / blocks,
         preemptions=float(sim.preemptions),
         kv_cache_tokens_per_replica=float(mem.kv_capacity_blocks * BLOCK_TOKENS),
         weights_bytes_per_device=mem.weights_bytes_per_device,
-        usd_per_million_input_tokens=cost * prefill_share / input_tokens * 1e6 if input_tokens else float("nan"),
-        usd_per_million_output_tokens=(
-            cost * (1 - prefill_share) / output_tokens * 1e6 if output_tokens else float("nan")
-        ),
-        joules_per_output_token=r.power_w * tp * sim.busy_s / output_tokens if output_tokens else float("nan"),
+        usd_per_million_input_tokens=cost * share / input_tokens * 1e6 if input_tokens else float("nan"),
+        usd_per_million_output_tokens=cost * (1 - share) / output_tokens * 1e6 if output_tokens else float("nan"),
+        devices=devices,
+        speculative_tokens_per_step=studies.tokens_per_step(r),
+        kv_transfer_p50_s=float(np.median(served.kv_transfer_s)) if served.kv_transfer_s.size else float("nan"),
+        colocated_max_rate_meeting_slo_per_s=colocated_rate,
+        disaggregation_gain=max_rate / colocated_rate if colocated_rate > 0 else float("nan"),
+        joules_per_output_token=r.power_w * served.busy_device_s / output_tokens if output_tokens else float("nan"),
     )
     return values
 
@@ -170,6 +207,12 @@ def formula_terms(r: ServingResolved) -> dict[str, float | str]:
         "price": r.gpu_hour_usd,
         "power": r.power_w,
         "software_stack": r.software_stack.id if r.software_stack is not None else "none (roofline)",
+        "k": r.draft_tokens,
+        "alpha": r.acceptance_rate,
+        "P": r.prefill_replicas,
+        "D": r.decode_replicas,
+        "TP_prefill": r.prefill_tensor_parallel,
+        "TP_decode": r.decode_tensor_parallel,
     }
 
 

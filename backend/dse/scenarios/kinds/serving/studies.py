@@ -5,14 +5,30 @@ Replicas: requests are split among replicas at random (a Poisson stream thins in
 streams of rate lambda/R), so one replica is simulated at lambda/R and the deployment's throughput is R
 times its own. Gamma arrivals are split the same way (each replica sees gamma gaps of the same CV, an
 approximation); a trace is dealt round-robin and replica 0's share is simulated.
+
+Speculative decoding: with a draft model each decode iteration is priced as the draft's k steps plus the
+target's verification of k + 1 tokens per request (dse.engines.serving.speculative_table) and advances each
+request by the expected accepted tokens (expected_accepted_tokens). The draft's weights and KV cache share the
+devices' memory with the model's.
+
+Disaggregated prefill/decode (DistServe, Zhong et al., OSDI'24; Splitwise, Patel et al., ISCA'24): the whole
+stream is dealt at random over the prefill instances, each simulated (every request's output is its first
+token); each instance then sends each request's KV cache over its link, one request at a time in the order
+their prefills end (every device its shard, in parallel over min(TP_prefill, TP_decode) links); the requests
+are dealt at random over the decode instances, each simulated with requests that arrive with their KV cache.
+TTFT is the prefill instance's first token; TPOT includes the transfer and the decode instance's queue (the
+prefill instance frees a request's blocks at its first token, not after the transfer: a simplification). The
+co-located deployment it is compared with has the same devices (replicas of the document's tensor_parallel).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse.catalog.calibration import stack_device
 from dse.engines.decoder_ops import kv_cache_bytes_per_token
@@ -20,18 +36,22 @@ from dse.engines.device import Device
 from dse.engines.inference import Deployment, model_shape
 from dse.engines.serving import (
     BLOCK_TOKENS,
+    FloatArray,
     IterationTable,
     Requests,
     SchedulerConfig,
     SimulationResult,
     arrival_times,
+    expected_accepted_tokens,
     iteration_time_table,
     lognormal_lengths,
     percentile,
     simulate,
+    speculative_table,
 )
 from dse.engines.transformer import parameter_breakdown
 from dse.scenarios.kinds.serving.inputs import ServingResolved
+from dse.specs.llm import LLMSpec
 
 #: Requests per simulation of the rate search (at most; fewer when the document asks for fewer).
 SEARCH_REQUESTS = 400
@@ -39,9 +59,9 @@ SEARCH_REQUESTS = 400
 SEARCH_WINDOW_S = 30.0
 
 
-def deployment(r: ServingResolved) -> Deployment:
+def deployment(r: ServingResolved, tp: float | None = None) -> Deployment:
     return Deployment(
-        tensor_parallel=r.tensor_parallel,
+        tensor_parallel=r.tensor_parallel if tp is None else tp,
         pipeline_parallel=1.0,
         link_bandwidth_bytes_per_s=r.link_bandwidth_bytes_per_s,
         link_latency_s=r.link_latency_s,
@@ -62,35 +82,55 @@ class Memory:
     kv_capacity_blocks: int
 
 
-def memory(r: ServingResolved) -> Memory:
-    """Weights per device and the paged KV cache left beside them (blocks of 16 tokens per replica)."""
-    llm = r.model
-    params = parameter_breakdown(
-        hidden_size=llm.hidden_size,
-        num_layers=llm.num_layers,
-        num_heads=llm.num_heads,
-        num_kv_heads=llm.num_kv_heads,
-        ffn_hidden_size=llm.ffn_hidden_size,
-        vocab_size=llm.vocab_size,
-        gated_ffn=llm.ffn_activation == "swiglu",
-        tied_embeddings=llm.tied_embeddings,
-        learned_positions=float(llm.max_context_tokens) if llm.position_embedding == "learned" else 0.0,
-        layernorm=llm.norm_type == "layernorm",
-        linear_bias=llm.linear_bias,
-    )
-    weights = float(params.total) * r.weight_bytes / r.tensor_parallel
-    per_token = (
-        float(
-            kv_cache_bytes_per_token(
-                num_layers=llm.num_layers,
-                hidden_size=llm.hidden_size,
-                num_heads=llm.num_heads,
-                num_kv_heads=llm.num_kv_heads,
-                kv_cache_bytes=r.kv_cache_bytes,
-            )
+def kv_bytes_per_token(r: ServingResolved, llm: LLMSpec) -> float:
+    """K and V (or the MLA latent) of one token over all layers, whole model (not per device)."""
+    shape = model_shape(llm)
+    return float(
+        kv_cache_bytes_per_token(
+            num_layers=shape.num_layers,
+            hidden_size=shape.hidden_size,
+            num_heads=shape.num_heads,
+            num_kv_heads=shape.num_kv_heads,
+            kv_cache_bytes=r.kv_cache_bytes,
+            head_dim=shape.head_dim,
+            mla=shape.mla,
         )
-        / r.tensor_parallel
     )
+
+
+def _footprint(r: ServingResolved, llm: LLMSpec, tp: float) -> tuple[float, float]:
+    """Weights per device and KV bytes per token per device of one model (every expert stored; an MLA latent
+    replicated on every tensor-parallel rank, as the inference engine's footprint)."""
+    shape = model_shape(llm)
+    params = parameter_breakdown(
+        hidden_size=shape.hidden_size,
+        num_layers=shape.num_layers,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        ffn_hidden_size=shape.ffn_hidden_size,
+        vocab_size=shape.vocab_size,
+        gated_ffn=shape.gated_ffn,
+        tied_embeddings=shape.tied_embeddings,
+        learned_positions=shape.learned_positions,
+        layernorm=shape.layernorm,
+        linear_bias=shape.linear_bias,
+        head_dim=shape.head_dim,
+        qk_norm=shape.qk_norm,
+        moe=shape.moe,
+        mla=shape.mla,
+    )
+    per_token = kv_bytes_per_token(r, llm)
+    return float(params.total) * r.weight_bytes / tp, per_token if shape.mla is not None else per_token / tp
+
+
+def memory(r: ServingResolved, tp: float | None = None) -> Memory:
+    """Weights per device and the paged KV cache left beside them (blocks of 16 tokens per replica); a draft
+    model's weights and KV cache share the devices."""
+    degree = r.tensor_parallel if tp is None else tp
+    weights, per_token = _footprint(r, r.model, degree)
+    if r.draft_model is not None:
+        draft_weights, draft_per_token = _footprint(r, r.draft_model, degree)
+        weights, per_token = weights + draft_weights, per_token + draft_per_token
     free = max(r.accelerator.memory_capacity_bytes * r.gpu_memory_utilization - weights, 0.0)
     return Memory(weights, per_token, int(free // per_token) // BLOCK_TOKENS)
 
@@ -103,24 +143,45 @@ def max_context(r: ServingResolved) -> int:
     return int(r.prompt_tokens + r.output_tokens)
 
 
-def table(r: ServingResolved) -> IterationTable:
-    return iteration_time_table(
-        shape=model_shape(r.model),
-        device=device(r),
-        deployment=deployment(r),
-        max_decode_batch=int(r.max_running),
-        max_prefill_tokens=int(max(r.token_budget, min(max_context(r), 1_048_576))),
-        max_context_tokens=max_context(r),
-    )
+def table(r: ServingResolved, tp: float | None = None) -> IterationTable:
+    """The iteration table of one replica (of `tp` devices); a speculative one with a draft model."""
+    dev, dep = device(r), deployment(r, tp)
+    top_batch, top_prefill = int(r.max_running), int(max(r.token_budget, min(max_context(r), 1_048_576)))
+
+    def priced(llm: LLMSpec, queries: int = 1) -> IterationTable:
+        return iteration_time_table(
+            shape=model_shape(llm),
+            device=dev,
+            deployment=dep,
+            max_decode_batch=top_batch,
+            max_prefill_tokens=top_prefill,
+            max_context_tokens=max_context(r),
+            query_tokens_per_request=queries,
+        )
+
+    if r.draft_model is None:
+        return priced(r.model)
+    k = int(r.draft_tokens)
+    return speculative_table(priced(r.model, k + 1), priced(r.draft_model), k)
 
 
-def scheduler(r: ServingResolved, blocks: int) -> SchedulerConfig:
+def tokens_per_step(r: ServingResolved) -> float:
+    """Tokens a decode iteration yields per request: 1, or the expected accepted tokens of a speculative step."""
+    if r.draft_model is None:
+        return 1.0
+    return expected_accepted_tokens(int(r.draft_tokens), r.acceptance_rate)
+
+
+def scheduler(r: ServingResolved, blocks: int, *, decode_only: bool = False) -> SchedulerConfig:
     return SchedulerConfig(
         token_budget=int(r.token_budget),
         chunked_prefill=r.chunked_prefill,
         max_running=int(r.max_running),
         kv_capacity_blocks=blocks,
         prefix_hit_rate=r.prefix_cache_hit_rate,
+        tokens_per_step=tokens_per_step(r),
+        decode_only=decode_only,
+        budget_tokens_per_decode=1 if r.draft_model is None else int(r.draft_tokens) + 1,
     )
 
 
@@ -131,10 +192,11 @@ def trace_rate(r: ServingResolved) -> float:
     return (len(times) - 1) / (max(times) - min(times))
 
 
-def requests(r: ServingResolved, rate_per_s: float, count: int) -> Requests:
-    """One replica's requests at the deployment's `rate_per_s` (deterministic for the seed)."""
+def requests(r: ServingResolved, rate_per_s: float, count: int, replicas: int | None = None) -> Requests:
+    """One replica's requests at the deployment's `rate_per_s` (deterministic for the seed); replicas=1: the
+    whole stream."""
     rng = np.random.default_rng(int(r.seed))
-    replicas = int(r.replicas)
+    replicas = int(r.replicas) if replicas is None else replicas
     if r.trace is not None:
         rows = sorted(r.trace)[::replicas] or sorted(r.trace)[:1]
         t = np.asarray([row[0] for row in rows], dtype=np.float64)
@@ -217,35 +279,208 @@ class Search:
     max_rate_per_s: float = float("nan")
 
 
-def saturation_rate(r: ServingResolved, tab: IterationTable, mem: Memory) -> float:
-    """A first guess of the deployment's request rate at saturation: the largest decode batch the cache
-    holds (at the mean context) decoding back to back, over the mean output length."""
+def mean_lengths(r: ServingResolved) -> tuple[float, float]:
+    """Mean prompt and output tokens of the requests."""
     if r.trace is not None:
-        mean_out = float(np.mean([row[2] for row in r.trace]))
-        mean_ctx = float(np.mean([row[1] + row[2] / 2 for row in r.trace]))
-    elif r.request_lengths is not None:
-        mean_out = float(r.request_lengths.mean_output_tokens)
-        mean_ctx = float(r.request_lengths.mean_prompt_tokens + mean_out / 2)
-    else:
-        mean_out, mean_ctx = r.output_tokens, r.prompt_tokens + r.output_tokens / 2
+        return float(np.mean([row[1] for row in r.trace])), float(np.mean([row[2] for row in r.trace]))
+    if r.request_lengths is not None:
+        return float(r.request_lengths.mean_prompt_tokens), float(r.request_lengths.mean_output_tokens)
+    return r.prompt_tokens, r.output_tokens
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The instances a run simulates: one co-located replica's table and cache, or the decode pool's (`table`,
+    `memory`) and the prefill pool's."""
+
+    table: IterationTable
+    memory: Memory
+    prefill_table: IterationTable | None = None
+    prefill_memory: Memory | None = None
+
+
+def pools(r: ServingResolved) -> Pools:
+    if not r.disaggregated:
+        return Pools(table(r), memory(r))
+    return Pools(
+        table=table(r, r.decode_tensor_parallel),
+        memory=memory(r, r.decode_tensor_parallel),
+        prefill_table=table(r, r.prefill_tensor_parallel),
+        prefill_memory=memory(r, r.prefill_tensor_parallel),
+    )
+
+
+def devices(r: ServingResolved) -> float:
+    """Devices of the whole deployment."""
+    if r.disaggregated:
+        return r.prefill_replicas * r.prefill_tensor_parallel + r.decode_replicas * r.decode_tensor_parallel
+    return r.replicas * r.tensor_parallel
+
+
+def replica_scale(r: ServingResolved) -> float:
+    """What one run's rates are multiplied by for the deployment's: R co-located (one replica simulated), 1
+    disaggregated (the whole stream simulated)."""
+    return 1.0 if r.disaggregated else r.replicas
+
+
+def saturation_rate(r: ServingResolved, pl: Pools) -> float:
+    """A first guess of the deployment's request rate at saturation: the largest decode batch the cache
+    holds (at the mean context) decoding back to back, over the mean output length; disaggregated, the
+    smaller of that (decode pool) and the prefill pool's budget-sized chunks back to back over the mean prompt."""
+    mean_prompt, mean_out = mean_lengths(r)
+    mean_ctx = mean_prompt + mean_out / 2
+    mem, tab = pl.memory, pl.table
     batch = max(1.0, min(r.max_running, mem.kv_capacity_blocks * BLOCK_TOKENS / max(mean_ctx, 1.0)))
     step = tab.at(batch, 0.0, mean_ctx)
-    return r.replicas * batch / step / max(mean_out, 1.0)
+    per_instance = batch * tokens_per_step(r) / step / max(mean_out, 1.0)
+    if not r.disaggregated:
+        return r.replicas * per_instance
+    assert pl.prefill_table is not None
+    chunk = r.token_budget
+    prefill = chunk / pl.prefill_table.at(0.0, chunk, mean_prompt) / max(mean_prompt, 1.0)
+    return min(r.decode_replicas * per_instance, r.prefill_replicas * prefill)
 
 
-def search_max_rate(r: ServingResolved, tab: IterationTable, mem: Memory) -> Search:
+@dataclass(frozen=True)
+class Served:
+    """One run at a rate. `sim`: per-request times of the requests simulated (one replica's, or the whole
+    stream's when disaggregated) and the step record of one (decode) instance."""
+
+    sim: SimulationResult
+    #: Device-hours the simulated instances are held over the run (the cost's base).
+    device_hours: float
+    #: Device-seconds the simulated instances compute (the energy's base).
+    busy_device_s: float
+    #: Share of the cost charged to input tokens: the prefill share of busy time, or the prefill pool's devices.
+    input_cost_share: float
+    #: Seconds each request's KV cache takes over the link (disaggregated; empty co-located).
+    kv_transfer_s: FloatArray
+
+
+def serve(r: ServingResolved, pl: Pools, rate_per_s: float, count: int) -> Served:
+    if r.disaggregated:
+        return _serve_disaggregated(r, pl, rate_per_s, count)
+    sim = simulate(requests(r, rate_per_s, count), pl.table, scheduler(r, pl.memory.kv_capacity_blocks))
+    return Served(
+        sim=sim,
+        device_hours=r.tensor_parallel * sim.makespan_s / 3600.0,
+        busy_device_s=r.tensor_parallel * sim.busy_s,
+        input_cost_share=sim.prefill_busy_s / max(sim.busy_s, 1e-12),
+        kv_transfer_s=np.empty(0),
+    )
+
+
+def kv_transfer_s(r: ServingResolved, prompt_tokens: NDArray[np.int64]) -> FloatArray:
+    """Seconds to send each prompt's KV cache (model's and draft's) from a prefill to a decode instance: every
+    device sends its shard over its own link, min(TP_prefill, TP_decode) links in parallel."""
+    link = r.kv_transfer_link
+    assert link is not None
+    per_token = kv_bytes_per_token(r, r.model)
+    if r.draft_model is not None:
+        per_token += kv_bytes_per_token(r, r.draft_model)
+    lanes = min(r.prefill_tensor_parallel, r.decode_tensor_parallel)
+    bytes_per_s = link.bandwidth_per_direction_bytes_per_s * lanes
+    return np.asarray(link.latency_s + prompt_tokens * per_token / bytes_per_s, dtype=np.float64)
+
+
+def _send_in_turn(ready_s: FloatArray, transfer_s: FloatArray) -> FloatArray:
+    """When each transfer ends on one link that sends one at a time, in the order they are ready."""
+    order = np.argsort(ready_s, kind="stable")
+    ends = np.full(ready_s.shape, np.nan)
+    free = 0.0
+    for i, ready, seconds in zip(order.tolist(), ready_s[order].tolist(), transfer_s[order].tolist(), strict=True):
+        if ready != ready:  # never prefilled (a prompt larger than the cache)
+            continue
+        free = max(free, ready) + seconds
+        ends[i] = free
+    return ends
+
+
+def _serve_disaggregated(r: ServingResolved, pl: Pools, rate_per_s: float, count: int) -> Served:
+    assert pl.prefill_table is not None and pl.prefill_memory is not None
+    stream = requests(r, rate_per_s, count, replicas=1)
+    n = len(stream.arrival_s)
+    rng = np.random.default_rng(int(r.seed) + 1)
+    prefill_of = rng.integers(int(r.prefill_replicas), size=n)
+    decode_of = rng.integers(int(r.decode_replicas), size=n)
+    output = np.maximum(stream.output_tokens, 1)
+    transfer = kv_transfer_s(r, stream.prompt_tokens)
+    first = np.full(n, np.nan)
+    sent = np.full(n, np.nan)
+    finish = np.full(n, np.nan)
+    busy_device_s = 0.0
+    preemptions = iterations = 0
+    shown: list[SimulationResult] = []  # the instance whose steps the charts show: the first decode instance run
+    for i in range(int(r.prefill_replicas)):
+        idx = np.flatnonzero(prefill_of == i)
+        if idx.size == 0:
+            continue
+        sim = simulate(
+            Requests(stream.arrival_s[idx], stream.prompt_tokens[idx], np.ones(idx.size, dtype=np.int64)),
+            pl.prefill_table,
+            scheduler(r, pl.prefill_memory.kv_capacity_blocks),
+        )
+        first[idx] = sim.first_token_s
+        sent[idx] = _send_in_turn(sim.first_token_s, transfer[idx])
+        busy_device_s += r.prefill_tensor_parallel * sim.busy_s
+        preemptions += sim.preemptions
+        iterations += sim.iterations
+        shown = shown or [sim]  # a prefill instance's until a decode instance runs
+    decoded = False
+    for j in range(int(r.decode_replicas)):
+        idx = np.flatnonzero((decode_of == j) & np.isfinite(sent) & (output > 1))
+        if idx.size == 0:
+            continue
+        order = idx[np.argsort(sent[idx], kind="stable")]
+        sim = simulate(
+            Requests(sent[order], stream.prompt_tokens[order], output[order]),
+            pl.table,
+            scheduler(r, pl.memory.kv_capacity_blocks, decode_only=True),
+        )
+        finish[order] = sim.finish_s
+        busy_device_s += r.decode_tensor_parallel * sim.busy_s
+        preemptions += sim.preemptions
+        iterations += sim.iterations
+        if not decoded:
+            shown, decoded = [sim], True
+    finish = np.where(output <= 1, first, finish)
+    done = np.isfinite(finish)
+    makespan = float(max(np.max(finish[done], initial=0.0), np.max(first[np.isfinite(first)], initial=0.0), 1e-12))
+    e2e = finish - stream.arrival_s
+    sim = dataclasses.replace(
+        shown[0],
+        arrival_s=stream.arrival_s,
+        first_token_s=first,
+        finish_s=finish,
+        prompt_tokens=stream.prompt_tokens,
+        output_tokens=output,
+        preemptions=preemptions,
+        makespan_s=makespan,
+        mean_in_system=float(np.sum(e2e[done])) / makespan,  # Little's law over the run
+        iterations=iterations,
+    )
+    total = devices(r)
+    return Served(
+        sim=sim,
+        device_hours=total * makespan / 3600.0,
+        busy_device_s=busy_device_s,
+        input_cost_share=r.prefill_replicas * r.prefill_tensor_parallel / total,
+        kv_transfer_s=transfer,
+    )
+
+
+def search_max_rate(r: ServingResolved, pl: Pools) -> Search:
     """The largest deployment rate whose simulation meets both SLOs: bracket then bisect (bounded count)."""
-    config = scheduler(r, mem.kv_capacity_blocks)
     out = Search()
 
     def meets(rate: float) -> bool:
-        # enough requests to span SEARCH_WINDOW_S of arrivals per replica (a short run never saturates)
-        count = int(min(r.num_requests, max(SEARCH_REQUESTS, rate / r.replicas * SEARCH_WINDOW_S)))
-        s = summarise(r, simulate(requests(r, rate, count), tab, config), rate)
+        # enough requests to span SEARCH_WINDOW_S of arrivals per simulated stream (a short run never saturates)
+        count = int(min(r.num_requests, max(SEARCH_REQUESTS, rate / replica_scale(r) * SEARCH_WINDOW_S)))
+        s = summarise(r, serve(r, pl, rate, count).sim, rate)
         out.evaluations.append(s)
         return s.meets_slo
 
-    hi = max(saturation_rate(r, tab, mem) * 1.5, 1e-6)
+    hi = max(saturation_rate(r, pl) * 1.5, 1e-6)
     if meets(hi):  # the upper end of the search (1.5x the saturation guess) meets the SLOs: report it
         out.max_rate_per_s = hi
         return out
@@ -268,18 +503,33 @@ def search_max_rate(r: ServingResolved, tab: IterationTable, mem: Memory) -> Sea
 
 @dataclass(frozen=True)
 class Outcome:
-    """Everything one design point computes: the main run, its summary, the search, memory."""
+    """Everything one design point computes: the main run, its summary, the search, memory; disaggregated, the
+    co-located deployment of the same devices run the same way (`colocated`)."""
 
     sim: SimulationResult
     summary: Summary
     search: Search
     memory: Memory
     table: IterationTable
+    served: Served
+    colocated: Outcome | None = None
+
+
+def colocated_twin(r: ServingResolved) -> ServingResolved:
+    """The co-located deployment of the same devices: replicas of the document's tensor_parallel."""
+    return dataclasses.replace(r, disaggregated=False, replicas=float(max(1, int(devices(r) // r.tensor_parallel))))
 
 
 def run(r: ServingResolved) -> Outcome:
-    tab = table(r)
-    mem = memory(r)
+    pl = pools(r)
     rate = trace_rate(r) if r.trace is not None else r.arrival_rate_per_s
-    sim = simulate(requests(r, rate, int(r.num_requests)), tab, scheduler(r, mem.kv_capacity_blocks))
-    return Outcome(sim=sim, summary=summarise(r, sim, rate), search=search_max_rate(r, tab, mem), memory=mem, table=tab)
+    served = serve(r, pl, rate, int(r.num_requests))
+    return Outcome(
+        sim=served.sim,
+        summary=summarise(r, served.sim, rate),
+        search=search_max_rate(r, pl),
+        memory=pl.memory,
+        table=pl.table,
+        served=served,
+        colocated=run(colocated_twin(r)) if r.disaggregated else None,
+    )

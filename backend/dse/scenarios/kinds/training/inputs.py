@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from dse.catalog import Catalog
+from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
 from dse.engines.training.codes import (
     OFFLOAD_CODES,
@@ -23,8 +24,16 @@ from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_CLUSTER_GPUS, MAX_GLOBAL_BATCH, MAX_SEQUENCE_TOKENS
 from dse.scenarios.shared.cluster import ClusterInputs, resolve_cluster, resolve_ssd
 from dse.scenarios.shared.dense_training import dense_model_for_training
+from dse.scenarios.shared.training_device import (
+    TrainingDtype,
+    check_precision,
+    dtype_field,
+    software_stack_field,
+    training_cluster,
+)
 from dse.specs.llm import LLMSpec
 from dse.specs.network import ClusterSpec
+from dse.specs.stacks import SoftwareStackSpec
 
 
 class TrainingInputs(StrictModel):
@@ -47,7 +56,8 @@ class TrainingInputs(StrictModel):
     activation_offload: Literal["none", "adaptive", "all"] = "none"
     overlap_grad_reduce: bool = True
     flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
-    dtype: Literal["bf16", "fp16"] = "bf16"
+    dtype: TrainingDtype = dtype_field()
+    software_stack: str | SoftwareStackSpec | None = software_stack_field()
     tp_comm_overlap: bool = Field(
         False, description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs."
     )
@@ -78,6 +88,8 @@ class ResolvedTraining:
     overlap_grad_reduce: bool
     flash_attention: bool
     dtype: str
+    software_stack: SoftwareStackSpec | None = None
+    kernel_fits: dict[str, KernelFit] | None = None
     tp_comm_overlap: bool = False
     zero3_runtime: str = "fsdp"
 
@@ -103,7 +115,8 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
         tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,
     )
-    return ModelArrays.from_llm(r.model), ClusterArrays.from_spec(r.cluster, dtype=r.dtype), plan
+    cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
+    return ModelArrays.from_llm(r.model), cluster, plan
 
 
 def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
@@ -113,9 +126,17 @@ def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
     if inputs.activation_offload != "none" and (ssd is None or c.ssds_per_node == 0):
         raise InputError("activation_offload", "activation offload needs cluster.ssd and cluster.ssds_per_node > 0")
     cluster = resolve_cluster(c, catalog, ssd=ssd)
-    fields = inputs.model_dump(exclude={"model", "cluster"})
+    check_precision(cluster.accelerator, inputs.dtype)
+    fields = inputs.model_dump(exclude={"model", "cluster", "software_stack"})
     model_spec = dense_model_for_training(preset_or_inline(catalog, "llms", inputs.model, "model"))
-    resolved = ResolvedTraining(model=model_spec, cluster=cluster, **fields)
+    stack = (
+        None
+        if inputs.software_stack is None
+        else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
+    )
+    resolved = ResolvedTraining(
+        model=model_spec, cluster=cluster, software_stack=stack, kernel_fits=load_fits(catalog.root), **fields
+    )
     model, cluster_arrays, plan = engine_inputs(resolved)
     code = int(np.asarray(plan_reasons(model=model, cluster=cluster_arrays, plan=plan)).reshape(-1)[0])
     if code:

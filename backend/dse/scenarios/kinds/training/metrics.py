@@ -20,7 +20,8 @@ METRICS: dict[str, MetricSpec] = {
         label="Model FLOPs utilisation",
         display="percent",
         unit="fraction",
-        formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak)",
+        formula="B*s*(6N + 12*L*h*s) / (T_iter * GPUs * peak); peak: the dense bf16/fp16 peak, also for fp8 "
+        "training (its attention and element-wise work stay in bf16)",
     ),
     "achieved_flops_per_gpu": MetricSpec(
         label="Achieved FLOP/s per GPU",
