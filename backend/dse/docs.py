@@ -1554,6 +1554,17 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ("Korthikanti Fig. 1 activation memory per GPU, {n} configurations", "training", r"korthikanti-figure1-"),
     ("Korthikanti Fig. 7 activation memory as % of TP-only, {n} configurations", "training", r"korthikanti-figure7-"),
     ("Korthikanti 530B on 2240 A100s, MFU", "training", r"korthikanti-530b-"),
+    (
+        "Megatron-LM Table 2 (Narayanan SC'21), 175B/530B, PTD-P, TFLOP/s per GPU ({n} rows)",
+        "training",
+        r"narayanan-table2-[0-9a-z]+-ptdp-",
+    ),
+    (
+        "Megatron-LM Table 2, ZeRO-3 without model parallelism (DeepSpeed 2021), TFLOP/s per GPU ({n} rows)",
+        "training",
+        r"narayanan-table2-.*-zero3-\d+$",
+    ),
+    ("Megatron-LM Table 2, ZeRO-3 over PTD-P at 1536 / 2240 GPUs", "training", r"narayanan-table2-.*-zero3-over-"),
     ("GPipe Table 3 (P100, 4 / 8 partitions over 2) relative throughput", "training", r"gpipe-"),
     ("Ring Self-Attention max batch vs tensor parallelism, 64 P100", "training", r"li2021-ring64-vs-tp-max-batch$"),
     (

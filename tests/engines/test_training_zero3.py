@@ -26,11 +26,12 @@ RING_BW = 8 * 25e9  # 8 ranks per node share the node's 8 HDR ports (engines/tra
 
 def metrics(**inputs: Any) -> dict[str, Any]:
     nodes = inputs.pop("nodes")
+    model = inputs.pop("model_override", "gpt3-175b")
     doc = {
         "schema_version": 1,
         "kind": "training",
         "name": "t",
-        "inputs": {"model": "gpt3-175b", "cluster": {**A100, "nodes": nodes}, **inputs},
+        "inputs": {"model": model, "cluster": {**A100, "nodes": nodes}, **inputs},
     }
     result = evaluate_document(parse_document(doc), default_catalog())
     return {m.key: m.value for m in result.metrics}
@@ -90,3 +91,108 @@ def test_fits_means_fits_after_the_reserve():
     assert 4.0 * 2**30 < reserve < 8.0 * 2**30  # a few GiB on an 80 GB part
     assert out["memory_headroom_bytes"] == pytest.approx(capacity - reserve - out["memory_total_bytes"], rel=1e-9)
     assert out["fits"] == (out["memory_headroom_bytes"] >= 0.0)
+
+
+def test_deepspeed_2021_issues_one_list_collective_per_weight_tensor():
+    """Without overlap the DeepSpeed-2021 runtime pays, per layer, 4 gathers (QKV, projection, FFN in, FFN out)
+    per pass and ceil(P / 5e8) reduce-scatter buckets, each a ring over the group plus one eager copy per rank."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from dse.engines.collectives import all_gather_time, reduce_scatter_time
+    from dse.engines.training.zero3 import EAGER_OP_HOST_S, zero3_exposed_s
+
+    stack = json.loads(Path("models_db/stacks/pytorch-eager.json").read_text())
+    assert stack["elementwise_launch_overhead_s"] == EAGER_OP_HOST_S  # one number, two places: kept equal
+    n, bw, lat, P = 1536.0, 200e9, 6.6e-6, LAYER_PARAMS
+    out = zero3_exposed_s(
+        runtime=1.0,
+        layers=96.0,
+        layer_params=P,
+        largest_tensor_params=4.0 * H * H,
+        rest_params=0.0,
+        zero_group=n,
+        bandwidth_bytes_per_s=bw,
+        latency_s=lat,
+        forward_layer_s=0.01,
+        backward_layer_s=0.02,
+        full_recompute=1.0,
+        overlap=0.0,
+    )
+    copies = n * EAGER_OP_HOST_S
+    ag = 4.0 * (
+        all_gather_time(bytes_per_rank=2.0 * P / 4.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat) + copies
+    )
+    buckets = np.ceil(P / 5e8)
+    rs = buckets * (
+        reduce_scatter_time(bytes_per_rank=2.0 * P / buckets, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat) + copies
+    )
+    rest = 2.0 * all_gather_time(bytes_per_rank=0.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
+    rest += reduce_scatter_time(bytes_per_rank=0.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat) + 3.0 * copies
+    assert float(out) == pytest.approx(96.0 * (3.0 * ag + rs) + rest, rel=1e-12)
+
+
+def test_deepspeed_2021_zero3_slows_as_gpus_double_and_fsdp_hides_its_gathers():
+    """Narayanan Table 2 setting (GPT-3 175B, batch 1536, data-parallel only): the 2021 DeepSpeed runtime's
+    TFLOP/s per GPU falls as the GPUs double (its per-tensor gathers pay n-1 ring steps and n copies each);
+    FSDP's one prefetched gather per layer stays hidden under the compute at the same scale."""
+    ds = [
+        metrics(
+            nodes=g // 8,
+            global_batch_size=1536,
+            micro_batch_size=1536 // g,
+            data_parallel=g,
+            zero_stage=3,
+            recompute="full",
+            zero3_runtime="deepspeed-2021",
+        )
+        for g in (384, 768, 1536)
+    ]
+    tflops = [m["achieved_flops_per_gpu"] for m in ds]
+    assert tflops[0] > tflops[1] > tflops[2]
+    assert tflops[1] / tflops[2] > 1.8  # the iteration time barely falls from 768 to 1536 GPUs
+    fsdp = zero3_dp_only()
+    assert fsdp["time_zero_gather_s"] < 0.05 * fsdp["iteration_time_s"]
+    assert ds[2]["time_zero_gather_s"] > 0.5 * ds[2]["iteration_time_s"]
+    assert ds[2]["memory_buffers_bytes"] < fsdp["memory_buffers_bytes"]  # at most 1e9 live parameters
+
+
+def test_tp_comm_overlap_hides_tiles_under_the_gemms():
+    """Megatron --tp-comm-overlap (Calculon's ring overlap): with t tiles, a collective whose tile fits under
+    its GEMM tile adds only the compute it takes, (t-1) x tile x 0.15; TP time falls, nothing else changes."""
+    plan = {
+        "global_batch_size": 1536,
+        "micro_batch_size": 1,
+        "data_parallel": 8,
+        "tensor_parallel": 8,
+        "pipeline_parallel": 16,
+        "zero_stage": 1,
+        "recompute": "full",
+    }
+    off = metrics(nodes=128, **plan)
+    on = metrics(nodes=128, tp_comm_overlap=True, **plan)
+    assert on["time_tensor_parallel_s"] < 0.3 * off["time_tensor_parallel_s"]
+    assert on["time_forward_s"] == off["time_forward_s"]
+    assert on["iteration_time_s"] < off["iteration_time_s"]
+    # hidden everywhere here: each of the 6 collectives per layer (2 forward, 2 recompute, 2 backward) adds
+    # (t-1)/t x 0.15 of its time
+    assert on["time_tensor_parallel_s"] == pytest.approx(7.0 / 8.0 * 0.15 * off["time_tensor_parallel_s"], rel=1e-9)
+
+
+def test_plain_all_reduce_takes_nccl_s_tree_across_many_nodes():
+    """Megatron GPT 1.7B data-parallel over 1,024 A100s, no overlap: a plain all-reduce (ZeRO-0) of each
+    25 MB bucket runs as NCCL's tree (28 hops instead of 2 x 1023 ring steps of 6.6 us); the distributed
+    optimizer (ZeRO-1) reduce-scatters in Megatron's buckets of max(4e7, 1e6 x 1024) parameters, here one
+    bucket without overlap, so it pays the ring's latency once."""
+    import math
+
+    doc = {"global_batch_size": 1024, "micro_batch_size": 1, "data_parallel": 1024, "overlap_grad_reduce": False}
+    zero0 = metrics(nodes=128, model_override="megatron-gpt-1.7b", zero_stage=0, **doc)
+    zero1 = metrics(nodes=128, model_override="megatron-gpt-1.7b", zero_stage=1, **doc)
+    buckets = math.ceil(2.0 * 1.7e9 / GRADIENT_BUCKET_BYTES)
+    ring_latency_only = buckets * 2.0 * 1023.0 * IB_STEP_S
+    assert zero0["time_data_parallel_s"] < 0.1 * ring_latency_only
+    one_bucket = 2.0 * 1023.0 / 1024.0 * 2.0 * 1.7e9 / RING_BW + 2.0 * 1023.0 * IB_STEP_S
+    assert zero1["time_data_parallel_s"] == pytest.approx(one_bucket, rel=0.05)  # 1.7e9: the preset's rounding

@@ -214,3 +214,48 @@ def test_grid_calls_keep_only_time_and_memory_and_they_match_a_full_evaluation()
     for key in (*GRID_OUTPUTS, "reasons", "valid", "fits"):
         np.testing.assert_array_equal(getattr(kept, key), getattr(full, key))
     assert np.isnan(kept.tokens_per_s).all() and not np.isnan(full.tokens_per_s).all()
+
+
+def test_why_table_explains_the_top_plan_by_its_neighbours():
+    """The default example (GPT-3 175B on 1,024 A100s) lists its top plan beside one-change neighbours and the
+    best Megatron-LM PTD-P plan; every neighbour that runs and fits is no faster, and published 175B runs on
+    about a thousand A100s stand beside it as context."""
+    from dse.catalog.loader import default_catalog
+    from dse.scenarios.documents import evaluate_document, parse_document
+    from dse.scenarios.kinds.plan_search.examples import EXAMPLES
+
+    result = evaluate_document(parse_document(EXAMPLES[0]), default_catalog())
+    table = next(t for t in result.tables if t.key == "why_top_plan")
+    keys = [c.key for c in table.columns]
+    rows = [dict(zip(keys, row, strict=True)) for row in table.rows]
+    assert rows[0]["change"] == "(the top plan)" and rows[0]["slower_pct"] == 0.0
+    assert any(r["change"].startswith("the fastest Megatron-LM PTD-P plan") for r in rows)
+    for row in rows[1:]:
+        if row["runs"]:
+            assert row["slower_pct"] >= -1e-9, row  # the search found the fastest plan that fits
+        else:
+            assert row["why"]  # a reason it cannot run or fit
+    assert any(note.startswith("Why the top plan wins") for note in result.notes)
+    context = [p for p in result.published if p.role == "context" and "175B run" in p.quantity]
+    assert {p.published for p in context} == {147.0, 149.0, 141.0}
+
+
+def test_with_the_2021_deepspeed_runtime_zero3_loses_to_ptdp():
+    """GPT-3 175B on 1,024 A100s: with FSDP's prefetched flat gathers a ZeRO-3 plan is fastest; with ZeRO-3
+    as DeepSpeed ran it in 2021 (per-tensor list all-gathers, no prefetch) the fastest plan is a PTD-P plan
+    with the distributed optimizer (ZeRO-1 and a pipeline), as Narayanan et al. found (Table 2); the plan
+    opens as a training scenario with the same runtime."""
+    import copy
+
+    from dse.catalog.loader import default_catalog
+    from dse.scenarios.documents import evaluate_document, parse_document
+    from dse.scenarios.kinds.plan_search.examples import EXAMPLES
+
+    doc = copy.deepcopy(EXAMPLES[0])
+    doc["inputs"]["space"] = {"zero3_runtime": "deepspeed-2021"}
+    doc["inputs"]["search_effort"] = "quick"
+    result = evaluate_document(parse_document(doc), default_catalog())
+    top = next(t for t in result.tables if t.key == "top_plans")
+    first = dict(zip([c.key for c in top.columns], top.rows[0], strict=False))
+    assert first["zero_stage"] <= 1 and first["pipeline_parallel"] > 1
+    assert result.links[0].document["inputs"]["zero3_runtime"] == "deepspeed-2021"

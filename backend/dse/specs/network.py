@@ -27,6 +27,9 @@ class InterconnectSpec:
     latency_s: NonNegativeFloat
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
+    #: Share of `bandwidth_per_direction_bytes_per_s` a large NCCL ring collective reaches on this link
+    #: (its bus bandwidth over the nominal); 1.0 where no sourced figure is known.
+    bus_bandwidth_fraction: PositiveFloat = 1.0
 
 
 @dataclass(frozen=True)

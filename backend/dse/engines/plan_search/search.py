@@ -174,6 +174,8 @@ def search_plans(
             global_batch_size=global_batch_size,
             sequence_length=sequence_length,
             overlap=space.overlap_grad_reduce,
+            tp_comm_overlap=space.tp_comm_overlap,
+            zero3_runtime=space.zero3_runtime,
         )
         nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
@@ -218,6 +220,8 @@ def search_plans(
             global_batch_size=global_batch_size,
             sequence_length=sequence_length,
             overlap=space.overlap_grad_reduce,
+            tp_comm_overlap=space.tp_comm_overlap,
+            zero3_runtime=space.zero3_runtime,
         )
 
     _check(should_stop)
@@ -310,6 +314,8 @@ def _evaluate_flat(
     global_batch_size: int,
     sequence_length: int,
     overlap: bool,
+    tp_comm_overlap: bool,
+    zero3_runtime: int,
 ) -> RankedPlans:
     plans, nodes = decode_plans(
         plan_ids=ids,
@@ -318,6 +324,8 @@ def _evaluate_flat(
         global_batch_size=global_batch_size,
         sequence_length=sequence_length,
         overlap=overlap,
+        tp_comm_overlap=tp_comm_overlap,
+        zero3_runtime=zero3_runtime,
     )
     gpus = layouts.gpus[np.divmod(ids, inner.size)[0]]
     evaluation = _evaluate_on_orders(model=model, clusters=clusters, plans=plans, nodes=nodes, order_index=order_index)

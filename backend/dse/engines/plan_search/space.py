@@ -61,6 +61,10 @@ class SearchSpace:
     max_micro_batch_size: int | None = None
     node_counts: tuple[int, ...] | None = None
     overlap_grad_reduce: bool = True
+    #: Megatron-LM `--tp-comm-overlap`: TP collectives tiled under the adjacent GEMMs, for every plan.
+    tp_comm_overlap: bool = False
+    #: How ZeRO-3 plans gather (`codes.Zero3Runtime`), for every plan: the software stack, not a choice.
+    zero3_runtime: int = 0
     powers_of_two_only: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
@@ -174,7 +178,14 @@ def _is_power_of_two(values: IntArray) -> NDArray[np.bool_]:
 
 
 def grid_plans(
-    *, layouts: Layouts, inner: InnerAxes, global_batch_size: float, sequence_length: float, overlap: bool
+    *,
+    layouts: Layouts,
+    inner: InnerAxes,
+    global_batch_size: float,
+    sequence_length: float,
+    overlap: bool,
+    tp_comm_overlap: bool = False,
+    zero3_runtime: int = 0,
 ) -> PlanArrays:
     """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
 
@@ -199,6 +210,8 @@ def grid_plans(
         flash_attention=axis(inner.flash_attention, 5),
         activation_offload=axis(inner.activation_offload, 6),
         overlap_grad_reduce=1.0 if overlap else 0.0,
+        tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
+        zero3_runtime=float(zero3_runtime),
     )
 
 
@@ -210,6 +223,8 @@ def decode_plans(
     global_batch_size: float,
     sequence_length: float,
     overlap: bool,
+    tp_comm_overlap: bool = False,
+    zero3_runtime: int = 0,
 ) -> tuple[PlanArrays, Array]:
     """Flat plans (and their GPUs used / nodes used) for grid ids."""
     layout_index, inner_index = np.divmod(plan_ids, inner.size)
@@ -230,6 +245,8 @@ def decode_plans(
         flash_attention=inner.flash_attention[f],
         activation_offload=inner.activation_offload[o],
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
+        tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
+        zero3_runtime=np.full(plan_ids.shape, float(zero3_runtime)),
     )
     return plan, layouts.nodes[layout_index]
 

@@ -4,7 +4,7 @@ recomputation, pipeline schedules, SSD activation offload), vectorised over plan
 Entry point: `evaluate_plans(model=ModelArrays, cluster=ClusterArrays, plan=PlanArrays)`.
 """
 
-from dse.engines.training.codes import Offload, Recompute, Schedule, SequenceParallel
+from dse.engines.training.codes import Offload, Recompute, Schedule, SequenceParallel, Zero3Runtime
 from dse.engines.training.evaluate import PlanEvaluation, evaluate_plans
 from dse.engines.training.inputs import ClusterArrays, ModelArrays, PlanArrays
 from dse.engines.training.validity import OUT_OF_MEMORY, REASONS, Reason, describe_reasons, plan_reasons
@@ -21,6 +21,7 @@ __all__ = [
     "Recompute",
     "Schedule",
     "SequenceParallel",
+    "Zero3Runtime",
     "describe_reasons",
     "evaluate_plans",
     "plan_reasons",

@@ -44,6 +44,17 @@ class Offload(IntEnum):
     ALL = 2
 
 
+class Zero3Runtime(IntEnum):
+    """How a ZeRO-3 runtime gathers the sharded parameters (`dse.engines.training.zero3`)."""
+
+    #: PyTorch FSDP: one flat parameter per wrap unit (a transformer layer), gathered with one
+    #: all_gather_into_tensor, the next unit prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023).
+    FSDP = 0
+    #: DeepSpeed ZeRO-3 as of 2021 (the Megatron-LM SC'21 comparison): one list all_gather per
+    #: partitioned tensor, prefetch limited by a 5e7-element bucket.
+    DEEPSPEED_2021 = 1
+
+
 SEQUENCE_PARALLEL_CODES: dict[str, int] = {
     "none": SequenceParallel.NONE,
     "megatron": SequenceParallel.MEGATRON,
@@ -57,6 +68,7 @@ SCHEDULE_CODES: dict[str, int] = {
     "interleaved": Schedule.INTERLEAVED,
 }
 OFFLOAD_CODES: dict[str, int] = {"none": Offload.NONE, "adaptive": Offload.ADAPTIVE, "all": Offload.ALL}
+ZERO3_RUNTIME_CODES: dict[str, int] = {"fsdp": Zero3Runtime.FSDP, "deepspeed-2021": Zero3Runtime.DEEPSPEED_2021}
 
 
 def code_name(codes: dict[str, int], value: int) -> str:

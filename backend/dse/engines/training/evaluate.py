@@ -24,7 +24,7 @@ from dse.engines.collectives import (
     all_reduce_time,
     all_to_all_time,
     point_to_point_time,
-    reduce_scatter_time,
+    tree_all_reduce_time,
 )
 from dse.engines.device import Device
 from dse.engines.kernels import attention_flop
@@ -64,6 +64,7 @@ from dse.engines.training.memory import (
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
+from dse.engines.training.zero3 import gathered_params, largest_tensor_params, zero3_exposed_s
 from dse.specs.common import Num
 
 #: fp16 activations and gradients cross the links.
@@ -75,6 +76,12 @@ SECONDS_PER_YEAR = 365.0 * 86400.0
 #: Gradients reduce in buckets of 25 MB: PyTorch DistributedDataParallel's default `bucket_cap_mb=25`
 #: (torch/nn/parallel/distributed.py), the bucketing Megatron-LM's DDP also applies.
 GRADIENT_BUCKET_BYTES = 25.0 * 2.0**20
+#: The distributed optimizer (ZeRO-1/2) reduce-scatters gradients in buckets of max(4e7, 1e6 x DP size)
+#: parameters, "larger DP sizes need larger buckets to ensure collectives do not become latency-bound"
+#: (NVIDIA/Megatron-LM megatron/core/distributed/distributed_data_parallel_config.py, `bucket_size`), and in
+#: one bucket without overlap; DeepSpeed's ZeRO-1/2 default `reduce_bucket_size` (5e8 elements) is larger still.
+SHARDED_BUCKET_MIN_PARAMS = 4e7
+SHARDED_BUCKET_PARAMS_PER_RANK = 1e6
 
 
 @dataclass(frozen=True)
@@ -595,7 +602,10 @@ def _memory(
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
     attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
-    zero3_buffers = np.where(x.zero >= 3, 2.0 * 2.0 * params.layer_params_gpu, 0.0)  # two gathered layers (prefetch)
+    gathered = gathered_params(
+        runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
+    )
+    zero3_buffers = np.where(x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered, 0.0)
     recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
     buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
@@ -638,63 +648,63 @@ class _StageTimes:
     bubble: Array
 
 
-def _zero3_exposed(
-    x: _Terms, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd_layer: Array, bwd_layer: Array
-) -> Array:
-    """ZeRO-3 / FSDP collectives left exposed per micro-batch, at the granularity they run.
+#: Share of the GPU's compute a TP collective takes while it overlaps a GEMM: Calculon's A100 NVLink
+#: `processor_usage` (calculon-ai/calculon systems/a100_80g.json @ caa4b11f; Isaev et al., SC'23).
+TP_OVERLAP_COMPUTE_SHARE = 0.15
 
-    Each layer (the wrap unit) all-gathers its parameters in forward, again in backward (and once
-    more to recompute under full recomputation), and reduce-scatters its gradients in backward,
-    every micro-batch (no caching of gathered weights across micro-batches). With prefetch depth 1
-    layer i+1's gather overlaps layer i's compute, so each pass exposes its first gather, and the
-    backward its last reduce-scatter, plus max(0, comm - compute) per further layer (DeepSpeed
-    ZeRO-3 and PyTorch FSDP: Rajbhandari et al. 2020, Section 7; Zhao et al., "PyTorch FSDP", VLDB
-    2023, Section 3.3). The rest of the stage's parameters (embedding, head) gather unhidden.
-    Without overlap every collective is exposed.
-    """
-    layers, full = x.layers, x.full
-    bw, lat = dp_link.bandwidth_bytes_per_s, dp_link.latency_s
-    layer_params = params.layer_params_gpu
-    rest_params = np.maximum(params.params_last - layers * layer_params, 0.0)
 
-    def gather(n_params: Array) -> Array:
-        return np.asarray(
-            all_gather_time(
-                bytes_per_rank=WEIGHT_BYTES_PER_PARAM * n_params,
-                ranks=x.zero_group,
-                bandwidth_bytes_per_s=bw,
-                latency_s=lat,
-            )
-        )
+def _tp_overlapped_per_layer(
+    x: _Terms, comm: _LayerCommunication, forward_s: Array, backward_s: Array
+) -> tuple[Array, Array]:
+    """TP collective time a layer adds when each collective is split into t tiles that overlap t tiles of
+    its adjacent GEMM (Calculon's ring overlap, calculon/llm/layers.py `LinearOverlapped` @ caa4b11f):
+    (t-1)(comm tile - GEMM tile) when the comm tile outlasts the slowed GEMM tile, else the compute the
+    comm takes from the GEMM, (t-1) comm tile x share. Each of a pass's two collectives overlaps half
+    of that pass's compute (the layer's forward or backward as priced). Returns (forward part, whole layer)."""
+    t, u = x.t, TP_OVERLAP_COMPUTE_SHARE
 
-    def scatter(n_params: Array) -> Array:
-        return np.asarray(
-            reduce_scatter_time(
-                bytes_per_rank=GRADIENT_BYTES_PER_PARAM * n_params,
-                ranks=x.zero_group,
-                bandwidth_bytes_per_s=bw,
-                latency_s=lat,
-            )
-        )
+    def added(gemm_s: Array) -> Array:
+        comm_tile, gemm_tile = comm.tp_all_reduce / t, gemm_s / t
+        exposed = comm_tile > gemm_tile / (1.0 - u)
+        return np.asarray((t - 1.0) * np.where(exposed, comm_tile - gemm_tile, u * comm_tile))
 
-    ag, rs = gather(layer_params), scatter(layer_params)
-    rest = 2.0 * gather(rest_params) + scatter(rest_params)
-    bwd_comm = (1.0 + full) * ag + rs
-    steady = np.maximum(layers - 1.0, 0.0)
-    overlapped = (
-        ag
-        + steady * np.maximum(ag - fwd_layer, 0.0)  # forward
-        + ag
-        + rs
-        + steady * np.maximum(bwd_comm - bwd_layer, 0.0)  # backward
+    forward = 2.0 * added(forward_s / 2.0)
+    return forward, np.asarray((1.0 + x.full) * forward + 2.0 * added(backward_s / 2.0))
+
+
+def _largest_tensor(x: _Terms, model: ModelArrays) -> Array:
+    return largest_tensor_params(
+        hidden_size=x.h,
+        kv_width=x.kv_width,
+        ffn_hidden_size=model.ffn_hidden_size,
+        gated_ffn=model.gated_ffn,
+        tensor_parallel=x.t,
     )
-    serial = layers * (ag + bwd_comm)
-    overlap = as_array(plan.overlap_grad_reduce) > 0
-    return np.asarray(np.where(overlap, overlapped, serial) + rest)
+
+
+def _zero3_exposed(
+    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd: Array, bwd: Array
+) -> Array:
+    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`)."""
+    return zero3_exposed_s(
+        runtime=plan.zero3_runtime,
+        layers=x.layers,
+        layer_params=params.layer_params_gpu,
+        largest_tensor_params=_largest_tensor(x, model),
+        rest_params=np.maximum(params.params_last - x.layers * params.layer_params_gpu, 0.0),
+        zero_group=x.zero_group,
+        bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
+        latency_s=dp_link.latency_s,
+        forward_layer_s=fwd,
+        backward_layer_s=bwd,
+        full_recompute=x.full.astype(np.float64),
+        overlap=plan.overlap_grad_reduce,
+    )
 
 
 def _stage_times(
     x: _Terms,
+    model: ModelArrays,
     cluster: ClusterArrays,
     plan: PlanArrays,
     c: _ComputeTimes,
@@ -710,7 +720,10 @@ def _stage_times(
     recompute_stage = layers * (
         np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + c.flash_recompute
     )
-    tp_stage = layers * comm.tp_per_layer
+    tp_overlap = as_array(plan.tp_comm_overlap) > 0
+    tp_fwd_overlapped, tp_overlapped = _tp_overlapped_per_layer(x, comm, c.layer_fwd, c.layer_bwd)
+    tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
+    tp_forward = np.where(tp_overlap, tp_fwd_overlapped, 2.0 * comm.tp_all_reduce)
     sp_stage = layers * comm.sp_per_layer
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
     send = point_to_point_time(
@@ -727,11 +740,11 @@ def _stage_times(
     dp_link = group_link(cluster=cluster, stride=t, size=x.zero_group, pattern="ring")
     zero_exposed = np.where(
         x.zero >= 3,
-        _zero3_exposed(x, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
+        _zero3_exposed(x, model, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
-    stage_forward = fwd_stage + layers * (2.0 * comm.tp_all_reduce + comm.sp_fwd)  # forward compute and collectives
+    stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd)  # forward compute and collectives
     off = memory.offload
     stall = np.where(
         off.mode == Offload.ALL,
@@ -773,28 +786,45 @@ def _stage_times(
 
 
 def _data_parallel_time(
-    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, stage: _StageTimes
+    x: _Terms,
+    model: ModelArrays,
+    plan: PlanArrays,
+    params: _Parameters,
+    stage: _StageTimes,
+    cluster_gpus_per_node: Num,
 ) -> Array:
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
 
     ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
-    traffic) in 25 MB buckets, each paying its ring latency; only the backward of the last
-    micro-batch hides them (with pipelining too: the stage's last backward), never the last bucket."""
+    traffic, rings only) in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters,
+    one bucket without overlap); only the backward of the last micro-batch hides them (with
+    pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
+    as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
+    2(n-1) step latencies make the tree faster for a bucket."""
     grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
-    buckets = np.maximum(np.ceil(grad_bytes / GRADIENT_BUCKET_BYTES), 1.0)
-    per_bucket = np.asarray(
-        all_reduce_time(
-            bytes_per_rank=grad_bytes / buckets,
-            ranks=x.zero_group,
-            bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
-            latency_s=stage.dp_link.latency_s,
-        )
+    overlap = as_array(plan.overlap_grad_reduce) > 0
+    sharded_bucket = GRADIENT_BYTES_PER_PARAM * np.maximum(
+        SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
     )
+    bucket_bytes = np.where(x.zero >= 1, np.where(overlap, sharded_bucket, np.inf), GRADIENT_BUCKET_BYTES)
+    buckets = np.maximum(np.ceil(grad_bytes / bucket_bytes), 1.0)
+    ring = all_reduce_time(
+        bytes_per_rank=grad_bytes / buckets,
+        ranks=x.zero_group,
+        bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+        latency_s=stage.dp_link.latency_s,
+    )
+    tree = tree_all_reduce_time(
+        bytes_per_rank=grad_bytes / buckets,
+        ranks=x.zero_group,
+        ranks_per_node=np.clip(as_array(cluster_gpus_per_node) / x.t, 1.0, x.zero_group),
+        bus_bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+    )
+    per_bucket = np.asarray(np.where(x.zero < 1, np.minimum(ring, tree), ring))
     dp_sync = buckets * per_bucket
     # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
     # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
     window = (stage.bwd_stage + stage.recompute_stage) * (buckets - 1.0) / buckets
-    overlap = as_array(plan.overlap_grad_reduce) > 0
     dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket), dp_sync)
     dp_exposed = np.where(x.zero >= 3, 0.0, dp_exposed)  # ZeRO-3 reduce-scatters per layer (`_zero3_exposed`)
     tied_sync = np.where(
@@ -841,8 +871,8 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     comm = _layer_communication(x, cluster)
     params = _parameters(x, model)
     mem = _memory(x, model, cluster, plan, c, comm, params)
-    stage = _stage_times(x, cluster, plan, c, comm, params, mem)
-    dp_time = _data_parallel_time(x, model, plan, params, stage)
+    stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
+    dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node)
     optimizer_time = _optimizer_time(x, params, device)
     iteration = stage.pipe + dp_time + optimizer_time
     executed, model_flop = _flop(x, model, c, params)

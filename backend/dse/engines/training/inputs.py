@@ -179,7 +179,9 @@ class ClusterArrays:
             nodes=float(cluster.nodes),
             gpus_per_node=float(cluster.gpus_per_node),
             device=Device.from_accelerator(acc, dtype) if device is None else device,
-            intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s,
+            # what a large NCCL collective reaches on the link (its bus bandwidth), not the datasheet figure
+            intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
+            * cluster.intra_node_link.bus_bandwidth_fraction,
             intra_node_latency_s=cluster.intra_node_link.latency_s,
             inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
             inter_node_latency_s=cluster.inter_node_link.latency_s,
@@ -218,6 +220,11 @@ class PlanArrays:
     overlap_grad_reduce: Num = 1.0
     #: 1.0 for FlashAttention (fused attention: no stored scores, QK^T recomputed in backward).
     flash_attention: Num = 0.0
+    #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM
+    #: `--tp-comm-overlap`, Transformer Engine userbuffers).
+    tp_comm_overlap: Num = 0.0
+    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021).
+    zero3_runtime: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

@@ -26,7 +26,12 @@ class Reason:
 
 _REASON_LIST: tuple[Reason, ...] = (
     Reason(1 << 0, "NOT_WHOLE", "plan", "batch sizes, sequence length and degrees must be whole numbers >= 1"),
-    Reason(1 << 1, "UNKNOWN_CODE", "plan", "unknown code for sequence_parallel, recompute, schedule, offload or ZeRO"),
+    Reason(
+        1 << 1,
+        "UNKNOWN_CODE",
+        "plan",
+        "unknown code for sequence_parallel, recompute, schedule, offload, ZeRO or ZeRO-3 runtime",
+    ),
     Reason(
         1 << 2,
         "GPU_COUNT",
@@ -153,6 +158,8 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
                 & code_ok(offload, 2)
                 & code_ok(zero, 3)
                 & code_ok(as_array(plan.flash_attention), 1)
+                & code_ok(as_array(plan.zero3_runtime), 1)
+                & code_ok(as_array(plan.tp_comm_overlap), 1)
             ),
         ),
         ("GPU_COUNT", d * t * p * n != gpus),

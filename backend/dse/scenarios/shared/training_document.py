@@ -17,6 +17,8 @@ def training_document(
     overlap_grad_reduce: bool,
     dtype: str,
     software_stack: Any = None,
+    tp_comm_overlap: bool = False,
+    zero3_runtime: str = "fsdp",
 ) -> dict[str, Any]:
     """{schema_version, kind "training", name, inputs}: `model` a preset id or an inline spec (as
     JSON), `cluster` the `ClusterInputs` fields as JSON, `plan` the training inputs of one plan
@@ -31,5 +33,7 @@ def training_document(
         "overlap_grad_reduce": overlap_grad_reduce,
         "dtype": dtype,
         "software_stack": software_stack,
+        **({"tp_comm_overlap": True} if tp_comm_overlap else {}),
+        **({"zero3_runtime": zero3_runtime} if zero3_runtime != "fsdp" else {}),
     }
     return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}

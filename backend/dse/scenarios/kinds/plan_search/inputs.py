@@ -15,7 +15,13 @@ from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.plan_search import SearchSpace, count_candidates
 from dse.engines.plan_search.search import CHUNK_PLANS
-from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
+from dse.engines.training.codes import (
+    OFFLOAD_CODES,
+    RECOMPUTE_CODES,
+    SCHEDULE_CODES,
+    SEQUENCE_PARALLEL_CODES,
+    ZERO3_RUNTIME_CODES,
+)
 from dse.scenarios.base import InputError, StrictModel, Work, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_GLOBAL_BATCH, MAX_NODES, MAX_SEQUENCE_TOKENS
@@ -81,6 +87,17 @@ class SearchSpaceInputs(StrictModel):
         description="Cluster sizes in nodes a plan may use (none: powers of two, halvings and the whole cluster).",
     )
     overlap_grad_reduce: bool = Field(True, title="Overlap gradient reduce")
+    tp_comm_overlap: bool = Field(
+        False,
+        title="Overlap TP communication",
+        description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs.",
+    )
+    zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
+        "fsdp",
+        title="ZeRO-3 runtime",
+        description="How ZeRO-3 plans gather parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
+        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
+    )
 
 
 class PlanSearchInputs(StrictModel):
@@ -167,6 +184,8 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         max_micro_batch_size=s.max_micro_batch_size,
         node_counts=node_counts,
         overlap_grad_reduce=s.overlap_grad_reduce,
+        tp_comm_overlap=s.tp_comm_overlap,
+        zero3_runtime=int(ZERO3_RUNTIME_CODES[s.zero3_runtime]),
         powers_of_two_only=quick,
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)

@@ -14,7 +14,7 @@ from typing import Any
 from dse.catalog import Catalog
 from dse.engines.training.codes import OFFLOAD_CODES
 from dse.scenarios.base import EvaluationResult, PublishedFigure, ScenarioKind, Work
-from dse.scenarios.kinds.plan_search import examples, inputs, metrics, published, studies
+from dse.scenarios.kinds.plan_search import examples, inputs, metrics, published, studies, why
 from dse.scenarios.kinds.plan_search.inputs import PlanSearchInputs, ResolvedPlanSearch
 
 
@@ -27,7 +27,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         "cluster, the node mapping), evaluates them all with the training engine, and returns the "
         "fastest that fit, the Pareto front and the refusals per reason."
     )
-    engine_version = "plan-search-1"
+    engine_version = "plan-search-2"  # 2: ZeRO-3 runtimes, NVLink bus bandwidth, TP overlap
     heavy = True
     validated_by = "training"  # priced by the training engine
     ranking = ("top_plans", "iteration_time_s")
@@ -44,7 +44,13 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         result = studies.search(resolved)
         capacity = resolved.cluster.accelerator.memory_capacity_bytes
         tables = studies.tables(result, resolved)
+        why_table = why.why_table(result, resolved)
+        if why_table is not None:
+            tables.append(why_table)
         notes = studies.notes(result, resolved, capacity)
+        why_note = why.why_note(result)
+        if why_note is not None:
+            notes.append(why_note)
         if any(code != OFFLOAD_CODES["none"] for code in resolved.space.offload):
             without = studies.without_offload(resolved)
             tables.append(studies.offload_table(result, without))

@@ -16,6 +16,7 @@ from dse.engines.training.codes import (
     RECOMPUTE_CODES,
     SCHEDULE_CODES,
     SEQUENCE_PARALLEL_CODES,
+    ZERO3_RUNTIME_CODES,
     code_name,
 )
 from dse.engines.training.validity import OUT_OF_MEMORY
@@ -382,6 +383,8 @@ def plan_document(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSear
         sequence_length_tokens=int(r.sequence_length_tokens),
         plan={k: v for k, v in d.items() if k not in ("gpus", "nodes")},
         overlap_grad_reduce=r.space.overlap_grad_reduce,
+        tp_comm_overlap=r.space.tp_comm_overlap,
+        zero3_runtime=code_name(ZERO3_RUNTIME_CODES, r.space.zero3_runtime),
         dtype=r.dtype,
         software_stack=r.software_stack_input,
     )

@@ -12,7 +12,13 @@ from pydantic import Field
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
-from dse.engines.training.codes import OFFLOAD_CODES, RECOMPUTE_CODES, SCHEDULE_CODES, SEQUENCE_PARALLEL_CODES
+from dse.engines.training.codes import (
+    OFFLOAD_CODES,
+    RECOMPUTE_CODES,
+    SCHEDULE_CODES,
+    SEQUENCE_PARALLEL_CODES,
+    ZERO3_RUNTIME_CODES,
+)
 from dse.scenarios.base import InputError, StrictModel
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_CLUSTER_GPUS, MAX_GLOBAL_BATCH, MAX_SEQUENCE_TOKENS
@@ -52,6 +58,14 @@ class TrainingInputs(StrictModel):
     flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: TrainingDtype = dtype_field()
     software_stack: str | SoftwareStackSpec | None = software_stack_field()
+    tp_comm_overlap: bool = Field(
+        False, description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs."
+    )
+    zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
+        "fsdp",
+        description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
+        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,8 @@ class ResolvedTraining:
     dtype: str
     software_stack: SoftwareStackSpec | None = None
     kernel_fits: dict[str, KernelFit] | None = None
+    tp_comm_overlap: bool = False
+    zero3_runtime: str = "fsdp"
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -96,6 +112,8 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
         flash_attention=1.0 if r.flash_attention else 0.0,
+        zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
+        tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,
     )
     cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
     return ModelArrays.from_llm(r.model), cluster, plan

@@ -32,6 +32,7 @@ from dse.engines.training import (
     Recompute,
     Schedule,
     SequenceParallel,
+    Zero3Runtime,
     evaluate_plans,
 )
 from dse.engines.training.memory import korthikanti_table2_bytes
@@ -417,6 +418,143 @@ def _mfu_figures() -> list[PublishedFigure]:
     ]
 
 
+# --- Narayanan et al., SC'21, Table 2: PTD parallelism against ZeRO-3 without model parallelism --------------
+TABLE3_SOURCE = (
+    "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2 (Comparison of PTD Parallelism to ZeRO-3 without model parallelism; "
+    "A100 DGX nodes with HDR InfiniBand, seq 2048) and Figure 10"
+)
+#: (model, scheme, GPUs, global batch, micro-batch, published TFLOP/s per GPU). ZeRO-3 ran DeepSpeed's
+#: implementation without model parallelism; PTD-P used model-parallel size 96 (175B: t 8 x p 12) and
+#: 280 (530B: t 8 x p 35). The 530B ZeRO-3 row at 640 GPUs used batch 2560 (the paper's footnote).
+TABLE3_ROWS: tuple[tuple[str, str, int, int, int, float], ...] = (
+    ("175b", "zero3", 384, 1536, 4, 144.0),
+    ("175b", "zero3", 768, 1536, 2, 88.0),
+    ("175b", "zero3", 1536, 1536, 1, 44.0),
+    ("530b", "zero3", 640, 2560, 4, 138.0),
+    ("530b", "zero3", 1120, 2240, 2, 98.0),
+    ("530b", "zero3", 2240, 2240, 1, 48.0),
+    ("175b", "ptdp", 384, 1536, 1, 153.0),
+    ("175b", "ptdp", 768, 1536, 1, 149.0),
+    ("175b", "ptdp", 1536, 1536, 1, 141.0),
+    ("530b", "ptdp", 560, 2240, 1, 171.0),
+    ("530b", "ptdp", 1120, 2240, 1, 167.0),
+    ("530b", "ptdp", 2240, 2240, 1, 159.0),
+)
+#: (hidden, layers, heads, t, p, interleaved chunks) per model. The 175B schedule is not stated (1F1B
+#: assumed); the 530B one is Korthikanti et al.'s Table 2 plan (interleaved, 3 chunks).
+TABLE3_SHAPES = {"175b": (12288.0, 96.0, 96.0, 8.0, 12.0, 1.0), "530b": (20480.0, 105.0, 128.0, 8.0, 35.0, 3.0)}
+
+
+@lru_cache(maxsize=2)
+def table3_tflops(catalog: Catalog) -> np.ndarray[Any, Any]:
+    """Achieved TFLOP/s per GPU of every Table 2 row: ZeRO-3 as DeepSpeed ran it in 2021 (one list
+    all-gather per weight tensor, no prefetch of tensors above its 5e7-element bucket), data-parallel
+    only; PTD-P with its model-parallel plan and the distributed optimizer's sharding off (ZeRO 0).
+    Full recomputation in both (neither fits without it)."""
+    out = []
+    for model_key in TABLE3_SHAPES:
+        h, L, heads, t, p, v = TABLE3_SHAPES[model_key]
+        rows = np.array([r[2:] for r in TABLE3_ROWS if r[0] == model_key], dtype=float)
+        zero3 = np.array([r[1] == "zero3" for r in TABLE3_ROWS if r[0] == model_key])
+        gpus, batch, micro = rows[:, 0], rows[:, 1], rows[:, 2]
+        model = ModelArrays.gpt(
+            hidden_size=h, num_layers=L, num_heads=heads, vocab_size=51200.0, sequence_length=2048.0
+        )
+        tp, pp = np.where(zero3, 1.0, t), np.where(zero3, 1.0, p)
+        chunks = np.where(zero3, 1.0, v)
+        plan = PlanArrays(
+            global_batch_size=batch,
+            micro_batch_size=micro,
+            sequence_length=2048.0,
+            data_parallel=gpus / (tp * pp),
+            tensor_parallel=tp,
+            pipeline_parallel=pp,
+            zero_stage=np.where(zero3, 3.0, 0.0),
+            zero3_runtime=float(Zero3Runtime.DEEPSPEED_2021),
+            recompute=Recompute.FULL,
+            pipeline_schedule=np.where(chunks > 1, Schedule.INTERLEAVED, Schedule.ONE_F_ONE_B),
+            virtual_stages=chunks,
+        )
+        result = evaluate_plans(model=model, cluster=cluster(catalog, gpus / 8.0), plan=plan)
+        assert np.all(result.valid) and np.all(result.fits)
+        out.append(result.achieved_flops_per_gpu / 1e12)
+    return np.concatenate(out)
+
+
+def _table3_index(model_key: str, scheme: str, gpus: int) -> int:
+    order = [r for m in TABLE3_SHAPES for r in TABLE3_ROWS if r[0] == m]
+    return next(i for i, r in enumerate(order) if r[:3] == (model_key, scheme, gpus))
+
+
+def _table3_ratio(model_key: str, zero3_gpus: int, ptdp_gpus: int) -> Callable[[Catalog], float]:
+    def engine(catalog: Catalog) -> float:
+        tflops = table3_tflops(catalog)
+        zero3, ptdp = _table3_index(model_key, "zero3", zero3_gpus), _table3_index(model_key, "ptdp", ptdp_gpus)
+        return float(tflops[zero3] / tflops[ptdp])
+
+    return engine
+
+
+#: Rows the engine does not reach within the tolerance, with the reason (strict xfails).
+_TABLE3_MISS = (
+    "Engine 26-41% faster than published: before any communication the engine prices these data-parallel-only "
+    "plans (t = 1, micro-batch 2-4: the largest GEMMs) at 206-219 TFLOP/s, above the 138-144 the paper's ZeRO-3 "
+    "reached where its communication hides best; DeepSpeed's per-submodule host work (fetch and release hooks, "
+    "parameter bookkeeping) is not modelled, only its per-tensor collectives and their per-rank copies."
+)
+TABLE3_MISSES = {
+    ("175b", "zero3", 768): _TABLE3_MISS,
+    ("530b", "zero3", 640): _TABLE3_MISS,
+    ("530b", "zero3", 1120): _TABLE3_MISS,
+}
+
+
+def _table3_figures() -> list[PublishedFigure]:
+    figures = []
+    for model_key, scheme, gpus, batch, micro, published in TABLE3_ROWS:
+        label = "ZeRO-3 (DeepSpeed, no model parallelism)" if scheme == "zero3" else "PTD-P"
+        figures.append(
+            PublishedFigure(
+                key=f"narayanan-table2-{model_key}-{scheme}-{gpus}",
+                quantity=f"achieved TFLOP/s per GPU, GPT {model_key.upper()}, {label}, {gpus} GPUs, batch {batch}, "
+                f"micro-batch {micro}",
+                published=published,
+                unit="TFLOP/s",
+                source=TABLE3_SOURCE,
+                tolerance=Tolerance.within(0.12 if scheme == "ptdp" else 0.25),
+                engine=_at(table3_tflops, _table3_index(model_key, scheme, gpus)),
+                known_miss=TABLE3_MISSES.get((model_key, scheme, gpus)),
+                devices=float(gpus),
+                measure="rate",
+                note=(
+                    "Within 25%: the DeepSpeed release and settings of the comparison are not published (its "
+                    "defaults assumed: prefetch bucket 5e7, persistence threshold 1e5, reduce bucket 5e8 elements); "
+                    "the mechanism that makes ZeRO-3 slow at scale is per-tensor ring collectives over the whole "
+                    "data-parallel group (n-1 step latencies each) and n per-rank copies per list collective."
+                )
+                if scheme == "zero3"
+                else "PTD-P as the Table 1 rows (within 12%).",
+            )
+        )
+    for model_key, zero3_gpus, ptdp_gpus, published in (
+        ("175b", 1536, 1536, 44.0 / 141.0),
+        ("530b", 2240, 2240, 48.0 / 159.0),
+    ):
+        figures.append(
+            PublishedFigure(
+                key=f"narayanan-table2-{model_key}-zero3-over-ptdp-{zero3_gpus}",
+                quantity=f"ZeRO-3 over PTD-P throughput per GPU, GPT {model_key.upper()} at {zero3_gpus} GPUs",
+                published=published,
+                unit="ratio",
+                source=TABLE3_SOURCE,
+                tolerance=Tolerance.within(0.15),
+                engine=_table3_ratio(model_key, zero3_gpus, ptdp_gpus),
+                note="The ratio cancels the engine's compute pricing, common to both schemes.",
+            )
+        )
+    return figures
+
+
 # --- GPipe (Huang et al. 2019) -------------------------------------------------------------------------------
 def gpipe_p100_transformer(
     catalog: Catalog, num_layers: float, micro_batches: float, partitions: Any
@@ -752,6 +890,7 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     *_table4_figures(),
     *_korthikanti_figures(),
     *_mfu_figures(),
+    *_table3_figures(),
     *_gpipe_figures(),
     *_li2021_figures(),
     *_ssdtrain_figures(),

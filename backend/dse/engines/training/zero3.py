@@ -1,0 +1,126 @@
+"""ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters, at the granularity a runtime issues them.
+
+Every collective spans the whole ZeRO group (ring: n-1 steps, each paying the link's step latency),
+so what a runtime costs at scale is set by how many collectives it issues per layer and pass, how
+large each rank's chunk is, and whether the next gather is prefetched under the current compute:
+
+- PyTorch FSDP (`Zero3Runtime.FSDP`): one flat parameter per wrap unit (a transformer layer), one
+  `all_gather_into_tensor` per unit and pass and one `reduce_scatter_tensor` of its gradients, the
+  next unit's gather prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023, Sections 3.2-3.3).
+- DeepSpeed ZeRO-3 as of 2021 (`Zero3Runtime.DEEPSPEED_2021`), the runtime of the Megatron-LM SC'21
+  comparison (Narayanan et al. 2021, Table 2): one `torch.distributed.all_gather` per partitioned
+  tensor, in its list form (microsoft/DeepSpeed deepspeed/runtime/zero/partition_parameters.py
+  `_allgather_param`: the output is a Python list of world-size views of one flat buffer), which
+  PyTorch's ProcessGroupNCCL serves by gathering into a flat buffer and copying each of the n
+  outputs back one eager op at a time (the cost `_all_gather_base`, PyTorch 1.10, removed); tensors
+  under `stage3_param_persistence_threshold` (1e5 elements: biases, norms) stay whole; a tensor
+  larger than `stage3_prefetch_bucket_size` (5e7 elements) is not prefetched; gradients
+  reduce-scatter in `reduce_bucket_size` buckets (5e8 elements) on a side stream (`overlap_comm`),
+  each bucket a list reduce-scatter with its n copies. DeepSpeed defaults: DeepSpeed
+  documentation, "DeepSpeed Configuration JSON", ZeRO optimizations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dse.engines.collectives import all_gather_time, reduce_scatter_time
+from dse.engines.training.codes import Zero3Runtime
+from dse.engines.training.inputs import Array, as_array
+from dse.specs.common import Num
+
+#: fp16/bf16 weights gathered, fp16/bf16 gradients reduce-scattered (Rajbhandari et al. 2020, Section 3.1).
+GATHER_BYTES_PER_PARAM = 2.0
+#: Partitioned tensors per layer under DeepSpeed: the QKV, projection, FFN-in and FFN-out weights
+#: (Megatron's fused QKV and fused gate/up); biases and norms stay whole below the persistence threshold.
+DEEPSPEED_TENSORS_PER_LAYER = 4.0
+#: `stage3_prefetch_bucket_size` default (elements).
+DEEPSPEED_PREFETCH_BUCKET_PARAMS = 5e7
+#: `reduce_bucket_size` default (elements).
+DEEPSPEED_REDUCE_BUCKET_PARAMS = 5e8
+#: `stage3_max_live_parameters` default (elements): what DeepSpeed keeps gathered at once.
+DEEPSPEED_MAX_LIVE_PARAMS = 1e9
+#: Host time of one eager PyTorch op: the per-rank copy of a list collective. The pytorch-eager stack's
+#: launch cost (models_db/stacks/pytorch-eager.json, elementwise_launch_overhead_s: LLMCompass
+#: real-hardware A100 wall-clock of an eager softmax, less its memory time).
+EAGER_OP_HOST_S = 1.53e-05
+
+
+def largest_tensor_params(
+    *, hidden_size: Num, kv_width: Num, ffn_hidden_size: Num, gated_ffn: Num, tensor_parallel: Num
+) -> Array:
+    """Elements of a layer's largest weight per TP rank (QKV, FFN-in with the gate fused, or FFN-out)."""
+    h, ffn = as_array(hidden_size), as_array(ffn_hidden_size)
+    ffn_in = ffn * np.where(as_array(gated_ffn) > 0, 2.0, 1.0)
+    largest = np.maximum(np.maximum(h * (h + 2.0 * as_array(kv_width)), h * ffn_in), ffn * h)
+    return np.asarray(largest / as_array(tensor_parallel))
+
+
+def gathered_params(*, runtime: Num, layer_params: Num, largest_tensor: Num) -> Array:
+    """Parameters held gathered at once: FSDP the current and the prefetched layer; DeepSpeed at most
+    `stage3_max_live_parameters`, but never less than the tensor in use."""
+    two_layers = 2.0 * as_array(layer_params)
+    live = np.minimum(two_layers, np.maximum(DEEPSPEED_MAX_LIVE_PARAMS, as_array(largest_tensor)))
+    return np.asarray(np.where(as_array(runtime) == Zero3Runtime.DEEPSPEED_2021, live, two_layers))
+
+
+def _ring_gather(bytes_total: Array, ranks: Array, bandwidth: Array, latency: Array) -> Array:
+    return np.asarray(
+        all_gather_time(bytes_per_rank=bytes_total, ranks=ranks, bandwidth_bytes_per_s=bandwidth, latency_s=latency)
+    )
+
+
+def _ring_scatter(bytes_total: Array, ranks: Array, bandwidth: Array, latency: Array) -> Array:
+    return np.asarray(
+        reduce_scatter_time(bytes_per_rank=bytes_total, ranks=ranks, bandwidth_bytes_per_s=bandwidth, latency_s=latency)
+    )
+
+
+def zero3_exposed_s(
+    *,
+    runtime: Num,
+    layers: Num,
+    layer_params: Num,
+    largest_tensor_params: Num,
+    rest_params: Num,
+    zero_group: Num,
+    bandwidth_bytes_per_s: Num,
+    latency_s: Num,
+    forward_layer_s: Num,
+    backward_layer_s: Num,
+    full_recompute: Num,
+    overlap: Num,
+) -> Array:
+    """ZeRO-3 collective time left exposed per micro-batch on one stage (seconds).
+
+    Each layer gathers its parameters in forward, again in backward and once more when recomputing
+    (no caching across micro-batches), and reduce-scatters its gradients in backward. Prefetched
+    (FSDP; DeepSpeed when every tensor fits its prefetch bucket), each pass exposes its first gather
+    and the backward its last reduce-scatter, plus max(0, comm - compute) per further layer. Not
+    prefetched, every gather waits in line with the compute; the reduce-scatters still run on their
+    own stream under the backward. Without overlap every collective is exposed. The rest of the
+    stage's parameters (embedding, head) gather unhidden, one tensor.
+    """
+    deepspeed = as_array(runtime) == Zero3Runtime.DEEPSPEED_2021
+    n, bw, lat = as_array(zero_group), as_array(bandwidth_bytes_per_s), as_array(latency_s)
+    L, P, full = as_array(layers), as_array(layer_params), as_array(full_recompute)
+    copies = np.where(deepspeed, n * EAGER_OP_HOST_S, 0.0)  # per list collective: one copy per rank
+    gathers = np.where(deepspeed, DEEPSPEED_TENSORS_PER_LAYER, 1.0)
+    scatters = np.where(deepspeed, np.maximum(np.ceil(P / DEEPSPEED_REDUCE_BUCKET_PARAMS), 1.0), 1.0)
+    ag = gathers * (_ring_gather(GATHER_BYTES_PER_PARAM * P / gathers, n, bw, lat) + copies)
+    rs = scatters * (_ring_scatter(GATHER_BYTES_PER_PARAM * P / scatters, n, bw, lat) + copies)
+    rest_p = as_array(rest_params)
+    rest = (
+        2.0 * _ring_gather(GATHER_BYTES_PER_PARAM * rest_p, n, bw, lat)
+        + _ring_scatter(GATHER_BYTES_PER_PARAM * rest_p, n, bw, lat)
+        + 3.0 * copies
+    )
+    fwd, bwd = as_array(forward_layer_s), as_array(backward_layer_s)
+    bwd_comm = (1.0 + full) * ag + rs
+    steady = np.maximum(L - 1.0, 0.0)
+    prefetched = ag + steady * np.maximum(ag - fwd, 0.0) + ag + rs + steady * np.maximum(bwd_comm - bwd, 0.0)
+    in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs)
+    serial = L * ((2.0 + full) * ag + rs)
+    prefetches = ~deepspeed | (as_array(largest_tensor_params) <= DEEPSPEED_PREFETCH_BUCKET_PARAMS)
+    overlapped = np.where(prefetches, prefetched, in_line)
+    return np.asarray(np.where(as_array(overlap) > 0, overlapped, serial) + rest)
