@@ -131,3 +131,34 @@ def test_stack_device_broadcasts_over_swept_accelerator_numbers() -> None:
     tpot = np.asarray(result.time_per_output_token_s)
     assert tpot.shape == (2, 3) and np.all(np.isfinite(tpot))
     assert np.all(np.diff(tpot, axis=1) < 0)  # more bandwidth, faster decode
+
+
+@pytest.mark.parametrize(
+    ("acc", "dtype", "stack"), [("h100-sxm", "fp8", "tensorrt-llm"), ("a100-80gb", "fp16", "pytorch-eager")]
+)
+def test_decode_without_gqa_sharing_reads_the_cache_once_per_query_head(acc: str, dtype: str, stack: str) -> None:
+    sharing = _device(acc, dtype, stack).device
+    assert sharing.stack is not None and sharing.stack.decode_attention_shares_kv_heads
+    per_head = dataclasses.replace(
+        sharing, stack=dataclasses.replace(sharing.stack, decode_attention_shares_kv_heads=False)
+    )
+    batch = np.array([1.0, 64.0, 512.0])
+    gqa = _layer(batch=batch, num_heads=64.0, num_kv_heads=8.0, hidden_size=8192.0)
+    mha = _layer(batch=batch, num_heads=64.0, num_kv_heads=64.0, hidden_size=8192.0)
+    for op in ("score", "context"):
+        # without sharing, a GQA model's decode attention costs what the same model with a KV head per query head does
+        np.testing.assert_allclose(_price(gqa, per_head)[op].time_s, _price(mha, sharing)[op].time_s, rtol=1e-12)
+        assert np.all(_price(gqa, sharing)[op].time_s < _price(gqa, per_head)[op].time_s)
+    # prefill attention does not stream the cache: the flag leaves it alone
+    prefill = _layer(batch=1.0, query_tokens=512.0, context_tokens=512.0, num_kv_heads=8.0, prefill=True)
+    assert float(_price(prefill, per_head)["score"].time_s) == float(_price(prefill, sharing)["score"].time_s)
+
+
+def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
+    today = CATALOG.get("stacks", "tensorrt-llm")
+    v06 = CATALOG.get("stacks", "tensorrt-llm-0.6")
+    assert today.decode_attention_shares_kv_heads and not v06.decode_attention_shares_kv_heads
+    assert "decode_attention_shares_kv_heads" in v06.field_sources
+    assert dataclasses.replace(
+        v06, id=today.id, name=today.name, source=today.source, notes=today.notes, field_sources=today.field_sources
+    ) == dataclasses.replace(today, decode_attention_shares_kv_heads=False)

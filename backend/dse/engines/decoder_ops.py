@@ -26,7 +26,9 @@ stack and fitted kernel models (`Device.gemm_time_s`, `prefill_attention_time_s`
     attention        prefill: one FlashAttention kernel (causal) when the stack has it, split evenly
                      between score and context, softmax inside it (no time of its own); decode: the
                      fitted decode model (eager: one batched GEMV per K and per V; paged: one kernel
-                     for both), or the roofline on the KV-cache bytes when there is no decode fit
+                     for both), or the roofline on the KV-cache bytes when there is no decode fit;
+                     a stack whose decode kernel does not share KV heads across a GQA group reads
+                     the cache once per query head (a/a_kv times the bytes)
     element-wise     memory-bound + the stack's launch cost; an op the stack fuses costs no launch
 Without a stack every op takes today's roofline (`Device.op_time_s`).
 
@@ -523,9 +525,10 @@ def _attention_cost(device: Device, op: OpCost, shape: AttentionShape, fused: bo
         if whole is None:
             return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="attention")
         return _half(whole)
+    kv_heads_read = _decode_kv_heads_read(device, shape)
     decode = device.decode_attention_time_s(
         shape.batch,
-        shape.kv_heads,
+        kv_heads_read,
         shape.context_tokens,
         shape.head_dim,
         shape.kv_cache_bytes,
@@ -533,11 +536,20 @@ def _attention_cost(device: Device, op: OpCost, shape: AttentionShape, fused: bo
     )
     if decode is not None:
         return _half(decode) if fused else decode
+    kv_head_bytes = shape.batch * shape.head_dim * shape.context_tokens * shape.kv_cache_bytes  # K (or V) of one head
     if not fused:
-        return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="attention")
-    kv_bytes = 2.0 * shape.batch * shape.kv_heads * shape.head_dim * shape.context_tokens * shape.kv_cache_bytes
+        extra_read = (kv_heads_read - shape.kv_heads) * kv_head_bytes
+        return device.op_time_s(op.flop, op.bytes_moved + extra_read, kernels=op.kernels, op_class="attention")
+    kv_bytes = 2.0 * kv_heads_read * kv_head_bytes
     whole = device.op_time_s(2.0 * op.flop, kv_bytes + shape.io_bytes, kernels=1.0, op_class="attention")
     return _half(whole)
+
+
+def _decode_kv_heads_read(device: Device, shape: AttentionShape) -> Num:
+    """KV heads a decode step streams per rank: each once when the stack's kernel shares a KV head across
+    the query heads of its group (GQA), once per query head otherwise (a kernel without GQA sharing)."""
+    assert device.stack is not None
+    return shape.kv_heads if device.stack.decode_attention_shares_kv_heads else shape.heads
 
 
 def _half(t: OpTime) -> OpTime:

@@ -5,7 +5,8 @@ timed on the host), under CUDA graphs (launches replayed on the GPU) or under a 
 fuses element-wise ops into their neighbours. A stack says:
 - what one element-wise kernel costs beyond its memory traffic (launch / host overhead),
 - which element-wise ops are fused into a neighbouring kernel (they cost no launch of their own),
-- which attention kernels it uses in prefill and in decode,
+- which attention kernels it uses in prefill and in decode (and whether decode shares a KV head across
+  the query heads of its group),
 - which kernel calibration (`models_db/calibration/fits/`) its GEMMs and attention use, per dtype.
 """
 
@@ -50,6 +51,10 @@ class SoftwareStackSpec:
     #: The stack lays activations out channels-last itself (a TensorRT engine): its convolutions need no
     #: NCHW <-> NHWC transposes whatever memory format the framework model had.
     native_nhwc: bool = False
+    #: Decode attention reads each KV head once for all the query heads of its group (grouped-query
+    #: attention kernels: TensorRT-LLM's XQA, vLLM's paged attention). False: the kernel walks the cache once
+    #: per query head, so a GQA model reads its KV cache heads / kv_heads times per step.
+    decode_attention_shares_kv_heads: bool = True
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 
