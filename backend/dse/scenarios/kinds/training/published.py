@@ -739,6 +739,127 @@ def _nemo_figures() -> list[PublishedFigure]:
     return figures
 
 
+# --- MosaicML llm-foundry MPT throughput tables (bf16, PyTorch FSDP), H100 and A100 ------------------------
+# Validation only: nothing is fitted to these rows. Separate section (the communication rework adds its own).
+LLM_FOUNDRY = (
+    "mosaicml/llm-foundry scripts/train/benchmarking/README.md @ 495218376830947dce625efabc4d86be7c47cc45, "
+    "tables 'H100 80GB BF16' and 'A100 80GB with 1600 Gbps node-node interconnect (RoCE)', column "
+    "'Throughput (T/s/GPU)'; model shapes from scripts/train/yamls/pretrain/mpt-*.yaml (same commit)"
+)
+#: MPT shapes (scripts/train/yamls/pretrain/mpt-<size>.yaml): heads, d_model, layers. Vocabulary 50368, FFN 4h
+#: (expansion_ratio 4, GELU), biases, LayerNorm, learned positions (learned_pos_emb), tied embeddings: a GPT layer.
+MPT_SHAPES: dict[str, tuple[int, int, int]] = {
+    "760m": (12, 1536, 24),
+    "1b": (16, 2048, 24),
+    "3b": (20, 2560, 32),
+    "7b": (32, 4096, 32),
+    "13b": (40, 5120, 40),
+    "30b": (56, 7168, 48),
+    "70b": (64, 8192, 80),
+}
+MPT_VOCABULARY = 50368.0
+#: Rows as published: accelerator, model, sequence, GPUs, micro-batch, gradient accumulation, activation
+#: checkpointing, tokens/s per GPU. All FULL_SHARD (ZeRO-3), bf16 autocast, FlashAttention (attn_impl flash).
+LLM_FOUNDRY_ROWS: tuple[tuple[str, str, int, int, int, int, bool, float], ...] = (
+    ("h100-sxm", "760m", 2048, 8, 24, 2, False, 63147.0),
+    ("h100-sxm", "1b", 4096, 8, 7, 4, False, 38535.0),
+    ("h100-sxm", "3b", 4096, 8, 5, 6, False, 20964.0),
+    ("h100-sxm", "7b", 2048, 8, 6, 1, False, 10643.0),
+    ("h100-sxm", "7b", 8192, 8, 8, 2, True, 6935.0),
+    ("h100-sxm", "13b", 2048, 8, 2, 1, False, 4792.0),
+    ("h100-sxm", "30b", 2048, 8, 3, 21, True, 2002.0),
+    ("h100-sxm", "70b", 2048, 64, 8, 4, True, 1039.0),
+    ("a100-80gb", "760m", 2048, 8, 24, 2, False, 32434.0),
+    ("a100-80gb", "1b", 4096, 8, 7, 4, False, 17807.0),
+    ("a100-80gb", "3b", 4096, 8, 5, 6, False, 9457.0),
+    ("a100-80gb", "7b", 2048, 8, 6, 2, False, 4641.0),
+    ("a100-80gb", "7b", 8192, 8, 8, 2, True, 3206.0),
+    ("a100-80gb", "13b", 2048, 8, 2, 3, False, 2262.0),
+    ("a100-80gb", "30b", 2048, 8, 3, 21, True, 916.0),
+)
+#: Links of each part's nodes: H100 rows on NVLink 4 and NDR (the table names no network; all but the 70B row
+#: are one node), A100 rows on NVLink 3 and 8 x 200 Gb/s (the table's 1600 Gbps RoCE) priced as HDR.
+LLM_FOUNDRY_LINKS = {"h100-sxm": ("nvlink4", "ib-ndr"), "a100-80gb": ("nvlink3", "ib-hdr")}
+H100_FOUNDRY_MISS = (
+    "the engine prices H100 at 2.6-3.0x its A100 throughput on these same plans and software, the table measures "
+    "1.95-2.3x (same rows on A100: mean +12%). Not modelled, candidates: eager PyTorch issues every kernel and "
+    "FSDP's per-layer all-gather/reduce-scatter from one host thread, hidden behind A100's ~3x longer kernels but "
+    "not behind H100's (the miss is largest where kernels are shortest: 760M, 13B at micro-batch 2); GEMMs at "
+    "the clock the 700 W limit sustains over a whole step rather than vidur's short CUDA-event timings (no "
+    "public long-run H100 GEMM sweep calibrated here); FlashAttention-2's backward on H100 runs below its "
+    "forward rate (Dao-AILab/flash-attention assets/flash2_h100_fwd_bwd_benchmark.png), priced at the forward "
+    "rate here (a 1-2% effect at these sequence lengths)."
+)
+A100_FOUNDRY_MISS = (
+    "+16% to +20% (760M, 1B, 3B, 13B; the 7B and 30B rows of the same table hold within 10%): the A100 GEMM "
+    "calibration is vidur's inference GEMMs, eager PyTorch's unfused LayerNorm/GELU/dropout are priced as "
+    "Megatron-Core fuses them, and no launch gaps or FSDP host overhead are modelled; which dominates per row "
+    "is not established."
+)
+
+
+@lru_cache(maxsize=2)
+def llm_foundry_tokens_per_gpu(catalog: Catalog) -> np.ndarray[Any, Any]:
+    """Tokens/s per GPU of each llm-foundry row: ZeRO-3 (FSDP FULL_SHARD) over all GPUs, no TP/PP, FlashAttention,
+    full recomputation where activation checkpointing is on; default training stack (GPU kernel times)."""
+    return np.array([_llm_foundry_row(catalog, row) for row in LLM_FOUNDRY_ROWS])
+
+
+def _llm_foundry_row(catalog: Catalog, row: tuple[str, str, int, int, int, int, bool, float]) -> float:
+    accelerator, size, seq, gpus, micro, accumulation, checkpointing, _ = row
+    heads, hidden, layers = MPT_SHAPES[size]
+    intra, inter = LLM_FOUNDRY_LINKS[accelerator]
+    model = ModelArrays.gpt(
+        hidden_size=hidden, num_layers=layers, num_heads=heads, vocab_size=MPT_VOCABULARY, sequence_length=seq
+    )
+    plan = PlanArrays(
+        global_batch_size=float(micro * accumulation * gpus),
+        micro_batch_size=float(micro),
+        sequence_length=float(seq),
+        data_parallel=float(gpus),
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+        zero_stage=3.0,
+        recompute=Recompute.FULL if checkpointing else Recompute.NONE,
+        flash_attention=1.0,
+    )
+    arrays = cluster(catalog, gpus / 8, accelerator=accelerator, intra=intra, inter=inter)
+    result = evaluate_plans(model=model, cluster=arrays, plan=plan)
+    return float(np.asarray(result.tokens_per_s).reshape(-1)[0]) / gpus
+
+
+#: Rows within tolerance (measured, engine vs published): A100 7B 2k +9.5%, 7B 8k +5.6%, 30B -2.4%.
+A100_FOUNDRY_WITHIN = {("7b", 2048), ("7b", 8192), ("30b", 2048)}
+
+
+def _llm_foundry_figures() -> list[PublishedFigure]:
+    figures = []
+    for i, (accelerator, size, seq, gpus, micro, accumulation, checkpointing, published) in enumerate(LLM_FOUNDRY_ROWS):
+        part = "H100" if accelerator == "h100-sxm" else "A100 80GB"
+        if accelerator == "h100-sxm":
+            miss: str | None = H100_FOUNDRY_MISS
+        else:
+            miss = None if (size, seq) in A100_FOUNDRY_WITHIN else A100_FOUNDRY_MISS
+        figures.append(
+            PublishedFigure(
+                key=f"llm-foundry-{accelerator}-bf16-mpt-{size}-{seq}-{gpus}gpu",
+                quantity=f"tokens/s per {part}, bf16 MPT-{size.upper()} training, sequence {seq}, {gpus} GPUs "
+                f"(FSDP FULL_SHARD, micro-batch {micro} x {accumulation} accumulation"
+                + (", activation checkpointing)" if checkpointing else ")"),
+                published=published,
+                unit="tokens/s/GPU",
+                source=LLM_FOUNDRY,
+                tolerance=Tolerance.within(0.15),
+                engine=_at(llm_foundry_tokens_per_gpu, i),
+                known_miss=miss,
+                note="Validation only. Engine plan: ZeRO-3 over all GPUs (PyTorch FSDP FULL_SHARD), FlashAttention, "
+                "full recomputation for activation checkpointing; default training stack's GPU kernel times "
+                "(llm-foundry runs eager PyTorch, whose host-timed stack fits are inference-only and A100-only).",
+            )
+        )
+    return figures
+
+
 PUBLISHED: tuple[PublishedFigure, ...] = (
     *_table1_figures(),
     *_table4_figures(),
@@ -748,6 +869,7 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     *_li2021_figures(),
     *_ssdtrain_figures(),
     *_nemo_figures(),
+    *_llm_foundry_figures(),
 )
 
 
