@@ -183,24 +183,13 @@ class Device:
         self, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, *, causal: bool
     ) -> OpTime | None:
         """One fused (FlashAttention) kernel over q_len queries and kv_len keys; None without a model."""
-        model = self.prefill_attention
-        if model is None:
-            return None
-        time_s = attention_prefill_time_s(model, batch, heads, q_len, kv_len, head_dim, causal=causal)
-        # the fitted kernel is compute-bound by construction: all of its time is matrix-unit time
-        zero = 0.0 * time_s
-        return OpTime(time_s=time_s, compute_s=time_s, memory_s=zero, overhead_s=zero + model.launch_overhead_s)
+        return _fused_attention(self.prefill_attention, batch, heads, q_len, kv_len, head_dim, causal)
 
     def attention_fwd_bwd_time_s(
         self, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, *, causal: bool
     ) -> OpTime | None:
         """The fused attention's forward plus backward kernels (training); None without a forward + backward model."""
-        model = self.attention_fwd_bwd
-        if model is None:
-            return None
-        time_s = attention_prefill_time_s(model, batch, heads, q_len, kv_len, head_dim, causal=causal)
-        zero = 0.0 * time_s
-        return OpTime(time_s=time_s, compute_s=time_s, memory_s=zero, overhead_s=zero + model.launch_overhead_s)
+        return _fused_attention(self.attention_fwd_bwd, batch, heads, q_len, kv_len, head_dim, causal)
 
     def decode_attention_time_s(
         self,
@@ -247,6 +236,17 @@ RATE_FIELDS: tuple[str, ...] = (
     "attention_memory_efficiency",
     "kernel_overhead_s",
 )
+
+
+def _fused_attention(
+    model: AttentionKernelModel | None, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, causal: bool
+) -> OpTime | None:
+    if model is None:
+        return None
+    time_s = attention_prefill_time_s(model, batch, heads, q_len, kv_len, head_dim, causal=causal)
+    # the fitted kernel is compute-bound by construction: all of its time is matrix-unit time
+    zero = 0.0 * time_s
+    return OpTime(time_s=time_s, compute_s=time_s, memory_s=zero, overhead_s=zero + model.launch_overhead_s)
 
 
 def _own_rates(model: M, peak_flops_per_s: Num, memory_bandwidth_bytes_per_s: Num) -> M:
