@@ -772,6 +772,7 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
         r"llm-foundry-h100-sxm-",
     ),
     ("The same table's A100 80GB rows (MPT 760M-30B, 8 GPUs)", r"llm-foundry-a100-80gb-"),
+    ("torchtitan end-2024 benchmarks, Llama 3.1 8B bf16 FSDP on 8 / 128 H100s (500 W, HBM2e)", r"torchtitan-"),
 ]
 
 
@@ -1575,6 +1576,7 @@ README_GROUPS: list[tuple[str, str, str]] = [
         "training",
         r"llm-foundry-a100-",
     ),
+    ("torchtitan Llama 3.1 8B bf16 FSDP on 500 W H100s, tokens/s per GPU (8 / 128 GPUs)", "training", r"torchtitan-"),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
         "rl_scaling",
