@@ -898,7 +898,8 @@ def torchtitan_fsdp_tokens_per_gpu(catalog: Catalog) -> np.ndarray[Any, Any]:
     )
     arrays = cluster(catalog, gpus / 8, accelerator="h100-sxm", intra="nvlink4", inter="ib-ndr")
     model = ModelArrays.from_llm(catalog.get("llms", "llama3.1-8b"))
-    return np.asarray(evaluate_plans(model=model, cluster=arrays, plan=plan).tokens_per_s) / gpus
+    tokens_per_s = np.asarray(evaluate_plans(model=model, cluster=arrays, plan=plan).tokens_per_s, dtype=float)
+    return np.asarray(tokens_per_s / gpus)
 
 
 def _torchtitan_figures() -> list[PublishedFigure]:
