@@ -314,6 +314,20 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
             (128, True): (99, 133, 155, 173, 182, 189),
         },
     },
+    "h100-sxm.fp16.flash-attention-2.attention_fwd_bwd": {
+        "accelerator": "h100-sxm",
+        "stack": "flash-attention-2",
+        "pass": "forward_backward",
+        "figure": "assets/flash2_h100_fwd_bwd_benchmark.png ('Attention forward + backward speed (H100 80GB SXM5)')",
+        "commit": "4f285b354796fb17df8636485b9a04df3ebbb7dc",  # last commit touching this figure
+        "series": "FlashAttention-2 (purple bars)",
+        "bars": {
+            (64, False): (215, 254, 274, 288, 294, 296),
+            (128, False): (248, 294, 320, 326, 335, 338),
+            (64, True): (141, 192, 232, 257, 273, 284),
+            (128, True): (163, 221, 265, 294, 308, 328),
+        },
+    },
     "h100-sxm.fp16.flash-attention-3.attention_fwd": {
         "accelerator": "h100-sxm",
         "stack": "flash-attention-3",
@@ -349,10 +363,10 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
 
 def extract_flash_attention(repo: Path | None) -> None:
     """Dao-AILab/flash-attention README benchmark figures (values typed in from the bar labels)."""
-    fig_commit = "7ef24848cf2f855077cef88fe122775b727dcd74"  # last commit touching the figures (2024-07-11)
-    if repo is not None:
-        fig_commit = _last_commit(repo, "assets/flash3_fp16_fwd.png")
+    fig_commit = "7ef24848cf2f855077cef88fe122775b727dcd74"  # last commit touching the other figures (2024-07-11)
     for stem, fig in FA_FIGURES.items():
+        path = fig["figure"].split(" ")[0]
+        commit = _last_commit(repo, path) if repo is not None else fig.get("commit", fig_commit)
         mult = 3.5 if fig["pass"] == "forward_backward" else 1.0
         rows: list[list[Any]] = []
         for (hd, causal), values in fig["bars"].items():
@@ -373,7 +387,7 @@ def extract_flash_attention(repo: Path | None) -> None:
                 "pass": fig["pass"],
                 "source": {
                     "repository": "Dao-AILab/flash-attention",
-                    "files": [{"path": fig["figure"].split(" ")[0], "commit": fig_commit}],
+                    "files": [{"path": path, "commit": commit}],
                     "figure": fig["figure"],
                     "series": fig["series"],
                     "setting": "README 'Performance' and benchmarks/benchmark_flash_attention.py: hidden 2048, "

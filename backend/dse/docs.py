@@ -766,6 +766,13 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
         "70B on 64, GPT-3 175B on 128 GPUs)",
         r"nemo-2412-",
     ),
+    (
+        "MosaicML llm-foundry benchmarking README, MPT 760M-70B bf16 training with PyTorch FSDP on H100, tokens/s "
+        "per GPU",
+        r"llm-foundry-h100-sxm-",
+    ),
+    ("The same table's A100 80GB rows (MPT 760M-30B, 8 GPUs)", r"llm-foundry-a100-80gb-"),
+    ("torchtitan end-2024 benchmarks, Llama 3.1 8B bf16 FSDP on 8 / 128 H100s (500 W, HBM2e)", r"torchtitan-"),
 ]
 
 
@@ -1574,6 +1581,13 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ),
     ("SSDTrain activation-peak cut (micro-batch 1 / 2 / 4)", "training", r"ssdtrain-"),
     ("NeMo 24.12 H100 fp8 pre-training, tokens/s per GPU (Llama-2 7B / 70B, GPT-3 175B)", "training", r"nemo-2412-"),
+    ("MosaicML llm-foundry MPT bf16 on H100 (FSDP), tokens/s per GPU ({n} rows)", "training", r"llm-foundry-h100-sxm-"),
+    (
+        "MosaicML llm-foundry MPT bf16 on A100 80GB (FSDP), tokens/s per GPU ({n} rows)",
+        "training",
+        r"llm-foundry-a100-",
+    ),
+    ("torchtitan Llama 3.1 8B bf16 FSDP on 500 W H100s, tokens/s per GPU (8 / 128 GPUs)", "training", r"torchtitan-"),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
         "rl_scaling",

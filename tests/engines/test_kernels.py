@@ -44,6 +44,7 @@ TOLERANCE_PCT: dict[str, tuple[float, float]] = {
     "h800-sxm.fp8.deepgemm.gemm": (7.0, 25.0),
     "a100-80gb.fp16.flash-attention-2.attention_fwd_bwd": (1.0, 2.0),
     "h100-sxm.fp16.flash-attention-2.attention_fwd": (2.0, 5.0),
+    "h100-sxm.fp16.flash-attention-2.attention_fwd_bwd": (1.0, 2.0),
     "h100-sxm.fp16.flash-attention-3.attention_fwd": (3.0, 6.0),
     "a100-80gb.fp16.pytorch-eager-wallclock.attention_decode": (15.0, 17.0),
 }

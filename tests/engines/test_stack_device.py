@@ -68,6 +68,17 @@ def test_h100_prefers_flash_attention_3_and_a100_falls_back_to_2() -> None:
     assert a100.device.prefill_attention is not None and a100.device.prefill_attention.flop_multiplier == 1.0
 
 
+def test_the_forward_backward_table_comes_from_the_forward_kernel_only() -> None:
+    """Training's attention backward uses the same kernel's forward + backward table where the forward has its
+    own (FlashAttention-2 on H100); none for FlashAttention-3 (no such table): priced from its forward."""
+    h100 = _device("h100-sxm", "bf16", "megatron-core-te").device
+    assert h100.attention_fwd_bwd is not None and h100.attention_fwd_bwd.flop_multiplier == 3.5
+    assert h100.prefill_attention is not None and h100.prefill_attention.efficiency != h100.attention_fwd_bwd.efficiency
+    # A100's only table is the forward + backward one, already the forward's model: 2.5x the forward is its backward
+    assert _device("a100-80gb", "bf16", "megatron-core-te").device.attention_fwd_bwd is None
+    assert _device("h100-sxm", "fp16", "tensorrt-llm").device.attention_fwd_bwd is None
+
+
 @pytest.mark.parametrize(
     ("acc", "stack"), [("neupims-npu", "vllm-cuda-graphs"), ("h100-sxm", "pytorch-eager"), ("a100-80gb", None)]
 )

@@ -122,3 +122,36 @@ def test_fp8_on_a_part_without_fp8_tensor_cores_is_refused_naming_dtype(kind):
     with pytest.raises(InputError) as refused:
         k.resolve(k.inputs_model.model_validate(inputs), CATALOG)
     assert refused.value.field == "dtype" and "a100-80gb" in str(refused.value)
+
+
+def test_flash_attention_backward_takes_the_forward_backward_table_less_the_forward():
+    """H100 has FlashAttention-2 forward and forward + backward tables: the backward and recomputation take the
+    pair's time less the forward's (split 2 : 0.5), not 2.5x the forward's time; the forward is unchanged."""
+    cluster = h100_node("bf16")
+    device = cluster.device
+    assert device.attention_fwd_bwd is not None and device.attention_fwd_bwd.flop_multiplier == 3.5
+    without = dataclasses.replace(cluster, device=dataclasses.replace(device, attention_fwd_bwd=None))
+    model = ModelArrays.from_llm(CATALOG.get("llms", "llama2-7b"))
+    b, s, micro_batches = 2.0, 4096.0, 3.0
+    plan = PlanArrays(
+        global_batch_size=8.0 * b * micro_batches,
+        micro_batch_size=b,
+        sequence_length=s,
+        data_parallel=8.0,
+        zero_stage=1.0,
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+        flash_attention=1.0,
+    )
+    pair_run, forward_run = (evaluate_plans(model=model, cluster=c, plan=plan) for c in (cluster, without))
+    np.testing.assert_array_equal(pair_run.time_forward_s, forward_run.time_forward_s)
+    forward = device.prefill_attention_time_s(b, 32.0, s, s, 128.0, causal=True)
+    pair = device.attention_fwd_bwd_time_s(b, 32.0, s, s, 128.0, causal=True)
+    assert forward is not None and pair is not None
+    backward_per_layer = (pair.time_s - forward.time_s) * 2.0 / 2.5 - 2.0 * forward.time_s
+    assert backward_per_layer > 0  # FlashAttention-2's backward runs below its forward rate on H100
+    np.testing.assert_allclose(
+        np.asarray(pair_run.time_backward_s) - np.asarray(forward_run.time_backward_s),
+        micro_batches * 32 * backward_per_layer,
+        rtol=1e-9,
+    )

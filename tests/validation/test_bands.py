@@ -3,6 +3,8 @@ on tiny synthetic residual sets, then the bands and notes real evaluations carry
 
 from __future__ import annotations
 
+import copy
+
 import math
 
 import numpy as np
@@ -151,7 +153,10 @@ def test_a_validated_scenario_carries_its_groups_bands():
 
 
 def test_a_scenario_outside_what_was_validated_says_so():
-    result = _evaluate("training", 1)  # H100: no training time figure was checked on H100
+    document = copy.deepcopy(KINDS["training"].examples()[1])
+    document["inputs"]["cluster"]["accelerator"] = "mi300x"  # no training figure was checked on an MI300X
+    document["inputs"]["cluster"]["intra_node_link"] = "infinity-fabric-mi300x"
+    result = evaluate(parse_document(document), CATALOG)
     scope = result.validation_scope
     assert scope is not None and not scope.validated and "training/A100/bf16" in scope.validated_groups
     assert any(note.startswith("Outside what was validated") for note in result.notes)

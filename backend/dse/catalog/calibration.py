@@ -143,11 +143,16 @@ def stack_device(
     label = stack.gemm_fit_for(dtype)
     gemm = None if label is None else find_fit(fits, accelerator.id, dtype, label, ("gemm",))
     prefill = None
+    fwd_bwd = None
     if stack.prefill_attention_kernel != "unfused":
         kernels = (stack.prefill_attention_kernel, "flash-attention-2")
         for kernel in dict.fromkeys(kernels):
             prefill = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
             if prefill is not None:
+                # the same kernel's forward + backward table, for training's backward (absent: from the forward;
+                # when the forward is that table's own model, 2.5x the forward already is the table's backward)
+                fwd_bwd = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd_bwd",))
+                fwd_bwd = None if fwd_bwd is not None and fwd_bwd.id == prefill.id else fwd_bwd
                 break
     decode = (
         None
@@ -168,6 +173,9 @@ def stack_device(
         prefill_attention=prefill_model,
         decode_attention=(
             decode.model if decode is not None and isinstance(decode.model, AttentionKernelModel) else None
+        ),
+        attention_fwd_bwd=(
+            fwd_bwd.model if fwd_bwd is not None and isinstance(fwd_bwd.model, AttentionKernelModel) else None
         ),
     )
     return StackDevice(

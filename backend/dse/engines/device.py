@@ -85,6 +85,9 @@ class Device:
     gemm: GemmKernelModel | None = None
     prefill_attention: AttentionKernelModel | None = None
     decode_attention: AttentionKernelModel | None = None
+    #: The fused attention's forward and backward kernels together (training), where a forward + backward
+    #: kernel table is fitted; None: the backward is priced from the forward model.
+    attention_fwd_bwd: AttentionKernelModel | None = None
     #: Bytes per element of the dtype the work runs in (GEMM operands without a kernel model).
     element_bytes: float = 2.0
 
@@ -98,6 +101,7 @@ class Device:
         gemm: GemmKernelModel | None = None,
         prefill_attention: AttentionKernelModel | None = None,
         decode_attention: AttentionKernelModel | None = None,
+        attention_fwd_bwd: AttentionKernelModel | None = None,
     ) -> Device:
         """The rates of `spec` for work in `dtype` (peaks fall back to fp16 where the part lacks the dtype).
 
@@ -122,6 +126,7 @@ class Device:
             gemm=None if gemm is None else _own_rates(gemm, peak, bandwidth),
             prefill_attention=None if prefill_attention is None else _own_rates(prefill_attention, peak, bandwidth),
             decode_attention=None if decode_attention is None else _own_rates(decode_attention, peak, bandwidth),
+            attention_fwd_bwd=None if attention_fwd_bwd is None else _own_rates(attention_fwd_bwd, peak, bandwidth),
             element_bytes=BYTES_PER_ELEMENT.get(dtype, 2.0),
         )
 
@@ -178,13 +183,13 @@ class Device:
         self, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, *, causal: bool
     ) -> OpTime | None:
         """One fused (FlashAttention) kernel over q_len queries and kv_len keys; None without a model."""
-        model = self.prefill_attention
-        if model is None:
-            return None
-        time_s = attention_prefill_time_s(model, batch, heads, q_len, kv_len, head_dim, causal=causal)
-        # the fitted kernel is compute-bound by construction: all of its time is matrix-unit time
-        zero = 0.0 * time_s
-        return OpTime(time_s=time_s, compute_s=time_s, memory_s=zero, overhead_s=zero + model.launch_overhead_s)
+        return _fused_attention(self.prefill_attention, batch, heads, q_len, kv_len, head_dim, causal)
+
+    def attention_fwd_bwd_time_s(
+        self, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, *, causal: bool
+    ) -> OpTime | None:
+        """The fused attention's forward plus backward kernels (training); None without a forward + backward model."""
+        return _fused_attention(self.attention_fwd_bwd, batch, heads, q_len, kv_len, head_dim, causal)
 
     def decode_attention_time_s(
         self,
@@ -231,6 +236,17 @@ RATE_FIELDS: tuple[str, ...] = (
     "attention_memory_efficiency",
     "kernel_overhead_s",
 )
+
+
+def _fused_attention(
+    model: AttentionKernelModel | None, batch: Num, heads: Num, q_len: Num, kv_len: Num, head_dim: Num, causal: bool
+) -> OpTime | None:
+    if model is None:
+        return None
+    time_s = attention_prefill_time_s(model, batch, heads, q_len, kv_len, head_dim, causal=causal)
+    # the fitted kernel is compute-bound by construction: all of its time is matrix-unit time
+    zero = 0.0 * time_s
+    return OpTime(time_s=time_s, compute_s=time_s, memory_s=zero, overhead_s=zero + model.launch_overhead_s)
 
 
 def _own_rates(model: M, peak_flops_per_s: Num, memory_bandwidth_bytes_per_s: Num) -> M:

@@ -126,8 +126,9 @@ UNFUSED_LAYER_KERNELS = 2.0
 UNFUSED_ATTENTION_KERNELS = 2.0
 #: FlashAttention's backward recomputes the scores and runs 5 matmuls to the forward's 2: 2.5x the forward
 #: FLOP (Dao 2023, FlashAttention-2, Section 3.1.2); the engine books 2x as backward and 0.5x as recomputation.
-#: It runs at the fitted kernel's rate: a forward + backward fit (A100) prices it as measured; a forward-only
-#: fit (H100) prices the backward at the forward's rate, which is optimistic (backward kernels run slower).
+#: Where the stack's kernel has a forward + backward table (FlashAttention-2 on A100 and H100), backward and
+#: recomputation together take that pair's time less the forward's, split 2 : 0.5; otherwise they run at the
+#: forward model's rate (optimistic: the backward kernels run slower than the forward).
 FLASH_BACKWARD_FLOP_FACTOR = 2.0
 FLASH_RECOMPUTE_FLOP_FACTOR = 0.5
 #: Transformer Engine's fp8 GEMM inputs come from a fused cast-transpose kernel: read bf16 (2 bytes), write the

@@ -367,6 +367,13 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         kernel = device.op_time_s(flop, 4.0 * heads_tokens * g.head_dim * device.element_bytes)
     busy = as_array(kernel.time_s - kernel.overhead_s)
     flash_fwd = as_array(kernel.time_s)
+    pair = device.attention_fwd_bwd_time_s(
+        g.attention_batch, g.attention_heads, g.attention_q_len, g.attention_kv_len, g.head_dim, causal=True
+    )
+    if pair is not None:  # a forward + backward table: the backward's kernels take what the forward leaves
+        busy = np.maximum(as_array(pair.time_s) - flash_fwd, 0.0) / (
+            FLASH_BACKWARD_FLOP_FACTOR + FLASH_RECOMPUTE_FLOP_FACTOR
+        )
     flash_bwd = FLASH_BACKWARD_FLOP_FACTOR * busy + kernel.overhead_s
     flash_rc = FLASH_RECOMPUTE_FLOP_FACTOR * busy
     flash = x.uses_flash

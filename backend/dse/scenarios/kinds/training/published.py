@@ -828,11 +828,15 @@ NEMO_H100_FP8 = (
     ("llama2-70b", 64, 128, 1, 4096, 4, 4, 20, 1728.0),
     ("gpt3-175b", 128, 256, 1, 2048, 4, 8, 6, 716.0),
 )
-NEMO_MISSES = {
-    "llama2-7b": "+17%: the fp8 GEMMs are priced with DeepGEMM's fit (H800, borrowed for H100), and DeepGEMM's "
+#: Rows outside their tolerance (none since FlashAttention-2's backward is priced from its H100 forward +
+#: backward table: Llama-2 7B went from +16.9% to +14.7%).
+NEMO_MISSES: dict[str, str] = {}
+#: Why Llama-2 7B stays near the band's edge.
+NEMO_7B_NOTE = (
+    " Llama-2 7B (+14.7%): the fp8 GEMMs are priced with DeepGEMM's fit (H800, borrowed for H100), and DeepGEMM's "
     "fp8 kernels are faster than the cuBLASLt fp8 GEMMs Transformer Engine calls; no public cuBLASLt fp8 kernel "
-    "table is calibrated here. At TP 1 the layer is all GEMMs, so the gap shows whole.",
-}
+    "table is calibrated here. At TP 1 the layer is all GEMMs, so the gap shows whole."
+)
 
 
 @lru_cache(maxsize=2)
@@ -875,14 +879,198 @@ def _nemo_figures() -> list[PublishedFigure]:
                 tolerance=Tolerance.within(0.15),
                 engine=_at(nemo_h100_fp8_tokens_per_gpu, i),
                 known_miss=NEMO_MISSES.get(model_id),
-                note="Validation only. fp8 GEMMs on the DeepGEMM fit, attention (FlashAttention-2 fit), element-wise "
-                "ops and logits in bf16; nominal NVLink 4 and NDR bandwidths.",
+                note="Validation only. fp8 GEMMs on the DeepGEMM fit, attention (FlashAttention-2 fits), element-wise "
+                "ops and logits in bf16; nominal NVLink 4 and NDR bandwidths."
+                + (NEMO_7B_NOTE if model_id == "llama2-7b" else ""),
                 dtype="fp8",
                 devices=float(gpus),
                 measure="rate",
             )
         )
     return figures
+
+
+# --- MosaicML llm-foundry MPT throughput tables (bf16, PyTorch FSDP), H100 and A100 ------------------------
+# Validation only: nothing is fitted to these rows. Separate section (the communication rework adds its own).
+LLM_FOUNDRY = (
+    "mosaicml/llm-foundry scripts/train/benchmarking/README.md @ 495218376830947dce625efabc4d86be7c47cc45, "
+    "tables 'H100 80GB BF16' and 'A100 80GB with 1600 Gbps node-node interconnect (RoCE)', column "
+    "'Throughput (T/s/GPU)'; model shapes from scripts/train/yamls/pretrain/mpt-*.yaml (same commit)"
+)
+#: MPT shapes (scripts/train/yamls/pretrain/mpt-<size>.yaml): heads, d_model, layers. Vocabulary 50368, FFN 4h
+#: (expansion_ratio 4, GELU), biases, LayerNorm, learned positions (learned_pos_emb), tied embeddings: a GPT layer.
+MPT_SHAPES: dict[str, tuple[int, int, int]] = {
+    "760m": (12, 1536, 24),
+    "1b": (16, 2048, 24),
+    "3b": (20, 2560, 32),
+    "7b": (32, 4096, 32),
+    "13b": (40, 5120, 40),
+    "30b": (56, 7168, 48),
+    "70b": (64, 8192, 80),
+}
+MPT_VOCABULARY = 50368.0
+#: Rows as published: accelerator, model, sequence, GPUs, micro-batch, gradient accumulation, activation
+#: checkpointing, tokens/s per GPU. All FULL_SHARD (ZeRO-3), bf16 autocast, FlashAttention (attn_impl flash).
+LLM_FOUNDRY_ROWS: tuple[tuple[str, str, int, int, int, int, bool, float], ...] = (
+    ("h100-sxm", "760m", 2048, 8, 24, 2, False, 63147.0),
+    ("h100-sxm", "1b", 4096, 8, 7, 4, False, 38535.0),
+    ("h100-sxm", "3b", 4096, 8, 5, 6, False, 20964.0),
+    ("h100-sxm", "7b", 2048, 8, 6, 1, False, 10643.0),
+    ("h100-sxm", "7b", 8192, 8, 8, 2, True, 6935.0),
+    ("h100-sxm", "13b", 2048, 8, 2, 1, False, 4792.0),
+    ("h100-sxm", "30b", 2048, 8, 3, 21, True, 2002.0),
+    ("h100-sxm", "70b", 2048, 64, 8, 4, True, 1039.0),
+    ("a100-80gb", "760m", 2048, 8, 24, 2, False, 32434.0),
+    ("a100-80gb", "1b", 4096, 8, 7, 4, False, 17807.0),
+    ("a100-80gb", "3b", 4096, 8, 5, 6, False, 9457.0),
+    ("a100-80gb", "7b", 2048, 8, 6, 2, False, 4641.0),
+    ("a100-80gb", "7b", 8192, 8, 8, 2, True, 3206.0),
+    ("a100-80gb", "13b", 2048, 8, 2, 3, False, 2262.0),
+    ("a100-80gb", "30b", 2048, 8, 3, 21, True, 916.0),
+)
+#: Links of each part's nodes: H100 rows on NVLink 4 and NDR (the table names no network; all but the 70B row
+#: are one node), A100 rows on NVLink 3 and 8 x 200 Gb/s (the table's 1600 Gbps RoCE) priced as HDR.
+LLM_FOUNDRY_LINKS = {"h100-sxm": ("nvlink4", "ib-ndr"), "a100-80gb": ("nvlink3", "ib-hdr")}
+H100_FOUNDRY_MISS = (
+    "the engine prices H100 at 2.6-3.0x its A100 throughput on these same plans, the table measures 1.95-2.3x "
+    "(the same table's A100 rows: mean +12%), so the gap is H100-specific. Not modelled, candidates: the H100 "
+    "GEMMs are priced from vidur's short CUDA-event timings (up to 0.75 of peak), not at the clock the 700 W "
+    "limit sustains over a whole training step, and not with the cuBLAS kernels eager PyTorch picks at these "
+    "shapes (no public long-run H100 GEMM sweep is calibrated here); FSDP's per-layer all-gather and "
+    "reduce-scatter have ~3x less compute to hide behind on H100 while NVLink 4 is 1.5x NVLink 3. "
+    "FlashAttention-2's backward is priced from its H100 forward + backward table (moved these rows 1-4%)."
+)
+A100_FOUNDRY_MISS = (
+    "+16% to +20% (760M, 1B, 3B, 13B; the 7B and 30B rows of the same table hold within 10%): the A100 GEMM "
+    "calibration is vidur's inference GEMMs, eager PyTorch's unfused LayerNorm/GELU/dropout are priced as "
+    "Megatron-Core fuses them, and no launch gaps or FSDP host overhead are modelled; which dominates per row "
+    "is not established."
+)
+
+
+@lru_cache(maxsize=2)
+def llm_foundry_tokens_per_gpu(catalog: Catalog) -> np.ndarray[Any, Any]:
+    """Tokens/s per GPU of each llm-foundry row: ZeRO-3 (FSDP FULL_SHARD) over all GPUs, no TP/PP, FlashAttention,
+    full recomputation where activation checkpointing is on; default training stack (GPU kernel times)."""
+    return np.array([_llm_foundry_row(catalog, row) for row in LLM_FOUNDRY_ROWS])
+
+
+def _llm_foundry_row(catalog: Catalog, row: tuple[str, str, int, int, int, int, bool, float]) -> float:
+    accelerator, size, seq, gpus, micro, accumulation, checkpointing, _ = row
+    heads, hidden, layers = MPT_SHAPES[size]
+    intra, inter = LLM_FOUNDRY_LINKS[accelerator]
+    model = ModelArrays.gpt(
+        hidden_size=hidden, num_layers=layers, num_heads=heads, vocab_size=MPT_VOCABULARY, sequence_length=seq
+    )
+    plan = PlanArrays(
+        global_batch_size=float(micro * accumulation * gpus),
+        micro_batch_size=float(micro),
+        sequence_length=float(seq),
+        data_parallel=float(gpus),
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+        zero_stage=3.0,
+        recompute=Recompute.FULL if checkpointing else Recompute.NONE,
+        flash_attention=1.0,
+    )
+    arrays = cluster(catalog, gpus / 8, accelerator=accelerator, intra=intra, inter=inter)
+    result = evaluate_plans(model=model, cluster=arrays, plan=plan)
+    return float(np.asarray(result.tokens_per_s).reshape(-1)[0]) / gpus
+
+
+#: Rows within tolerance (measured, engine vs published): A100 7B 2k +9.5%, 7B 8k +5.6%, 30B -2.4%.
+A100_FOUNDRY_WITHIN = {("7b", 2048), ("7b", 8192), ("30b", 2048)}
+
+
+def _llm_foundry_figures() -> list[PublishedFigure]:
+    figures = []
+    for i, (accelerator, size, seq, gpus, micro, accumulation, checkpointing, published) in enumerate(LLM_FOUNDRY_ROWS):
+        part = "H100" if accelerator == "h100-sxm" else "A100 80GB"
+        if accelerator == "h100-sxm":
+            miss: str | None = H100_FOUNDRY_MISS
+        else:
+            miss = None if (size, seq) in A100_FOUNDRY_WITHIN else A100_FOUNDRY_MISS
+        figures.append(
+            PublishedFigure(
+                key=f"llm-foundry-{accelerator}-bf16-mpt-{size}-{seq}-{gpus}gpu",
+                quantity=f"tokens/s per {part}, bf16 MPT-{size.upper()} training, sequence {seq}, {gpus} GPUs "
+                f"(FSDP FULL_SHARD, micro-batch {micro} x {accumulation} accumulation"
+                + (", activation checkpointing)" if checkpointing else ")"),
+                published=published,
+                unit="tokens/s/GPU",
+                source=LLM_FOUNDRY,
+                tolerance=Tolerance.within(0.15),
+                engine=_at(llm_foundry_tokens_per_gpu, i),
+                known_miss=miss,
+                accelerator=accelerator,
+                devices=float(gpus),
+                measure="rate",
+                note="Validation only. Engine plan: ZeRO-3 over all GPUs (PyTorch FSDP FULL_SHARD), FlashAttention, "
+                "full recomputation for activation checkpointing; default training stack's GPU kernel times "
+                "(llm-foundry runs eager PyTorch, whose host-timed stack fits are inference-only and A100-only).",
+            )
+        )
+    return figures
+
+
+# --- torchtitan Llama 3.1 8B FSDP on H100 (bf16, eager), end of 2024 ------------------------------------------
+TORCHTITAN = (
+    "pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md @ 820504e20d1149fbf0b98c567af24c4b0433b22d, "
+    "Tables 1 and 3, row 'FSDP' (no torch.compile, no Float8); sequence 8192, selective (per-op) activation "
+    "checkpointing from train_configs/llama3_8b.toml @ 9dec370ad26b5f8e9a7333a0e36165018262644b"
+)
+#: GPUs and tokens/s per GPU of the bf16 FSDP rows: Llama 3.1 8B, local batch 2 (global 2 per GPU).
+TORCHTITAN_FSDP_ROWS: tuple[tuple[int, float], ...] = ((8, 5762.0), (128, 5605.0))
+TORCHTITAN_MISS = (
+    "The GPUs are not the catalog's H100 SXM: Grand Teton H100s with 96 GB HBM2e at 2.4 TB/s, run at a 500 W "
+    "power limit ('tuning it up to 700W TDP can potentially provide further speedups', the same file); the "
+    "engine prices a 700 W, 3.35 TB/s H100 SXM, and no sustained-clock model at 500 W is calibrated. "
+    "torchtitan's per-op selective checkpointing also recomputes some matmuls, which the engine's selective "
+    "recomputation (Korthikanti's attention core, already inside FlashAttention) does not."
+)
+
+
+@lru_cache(maxsize=2)
+def torchtitan_fsdp_tokens_per_gpu(catalog: Catalog) -> np.ndarray[Any, Any]:
+    """Tokens/s per GPU of the torchtitan FSDP rows: ZeRO-3 over every GPU, micro-batch 2 x 8192 tokens."""
+    gpus = np.array([row[0] for row in TORCHTITAN_FSDP_ROWS], dtype=float)
+    plan = PlanArrays(
+        global_batch_size=2.0 * gpus,
+        micro_batch_size=2.0,
+        sequence_length=8192.0,
+        data_parallel=gpus,
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+        zero_stage=3.0,
+        recompute=Recompute.SELECTIVE,
+        flash_attention=1.0,
+    )
+    arrays = cluster(catalog, gpus / 8, accelerator="h100-sxm", intra="nvlink4", inter="ib-ndr")
+    model = ModelArrays.from_llm(catalog.get("llms", "llama3.1-8b"))
+    tokens_per_s = np.asarray(evaluate_plans(model=model, cluster=arrays, plan=plan).tokens_per_s, dtype=float)
+    return np.asarray(tokens_per_s / gpus)
+
+
+def _torchtitan_figures() -> list[PublishedFigure]:
+    return [
+        PublishedFigure(
+            key=f"torchtitan-2412-h100-bf16-fsdp-llama3.1-8b-{gpus}gpu",
+            quantity=f"tokens/s per H100, bf16 Llama 3.1 8B training, FSDP over {gpus} GPUs (local batch 2 x 8192 "
+            "tokens, selective activation checkpointing)",
+            published=published,
+            unit="tokens/s/GPU",
+            source=TORCHTITAN,
+            tolerance=Tolerance.within(0.15),
+            engine=_at(torchtitan_fsdp_tokens_per_gpu, i),
+            known_miss=TORCHTITAN_MISS,
+            accelerator="h100-sxm",
+            devices=float(gpus),
+            measure="rate",
+            note="Validation only. Engine plan: ZeRO-3 (FSDP2) over all GPUs, FlashAttention (SDPA), default "
+            "training stack's GPU kernel times. torchtitan reports 33-39% MFU for these runs against the SXM peak.",
+        )
+        for i, (gpus, published) in enumerate(TORCHTITAN_FSDP_ROWS)
+    ]
 
 
 PUBLISHED: tuple[PublishedFigure, ...] = (
@@ -895,6 +1083,8 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     *_li2021_figures(),
     *_ssdtrain_figures(),
     *_nemo_figures(),
+    *_llm_foundry_figures(),
+    *_torchtitan_figures(),
 )
 
 
