@@ -4,7 +4,6 @@ on tiny synthetic residual sets, then the bands and notes real evaluations carry
 from __future__ import annotations
 
 import copy
-
 import math
 
 import numpy as np

@@ -36,12 +36,14 @@ GPT3_175B_A100_RUNS = (
         992,
     ),
     (
-        "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2: GPT-3 175B, PTD-P (t 8 x p 12), batch 1536, on 768 A100s",
+        "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2: GPT-3 175B, PTD-P (t 8 x p 12), batch 1536, "
+        "on 768 A100s",
         149.0,
         768,
     ),
     (
-        "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2: GPT-3 175B, PTD-P (t 8 x p 12), batch 1536, on 1536 A100s",
+        "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2: GPT-3 175B, PTD-P (t 8 x p 12), batch 1536, "
+        "on 1536 A100s",
         141.0,
         1536,
     ),

@@ -420,7 +420,8 @@ def _mfu_figures() -> list[PublishedFigure]:
 
 # --- Narayanan et al., SC'21, Table 2: PTD parallelism against ZeRO-3 without model parallelism --------------
 TABLE3_SOURCE = (
-    "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2 (Comparison of PTD Parallelism to ZeRO-3 without model parallelism; "
+    "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2 (Comparison of PTD Parallelism to ZeRO-3 without model "
+    "parallelism; "
     "A100 DGX nodes with HDR InfiniBand, seq 2048) and Figure 10"
 )
 #: (model, scheme, GPUs, global batch, micro-batch, published TFLOP/s per GPU). ZeRO-3 ran DeepSpeed's
