@@ -36,8 +36,7 @@ GPT3_175B_A100_RUNS = (
         992,
     ),
     (
-        "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2: GPT-3 175B, PTD-P (t 8 x p 12), batch 1536, "
-        "on 768 A100s",
+        "Narayanan et al., SC'21 (arXiv:2104.04473), Table 2: GPT-3 175B, PTD-P (t 8 x p 12), batch 1536, on 768 A100s",
         149.0,
         768,
     ),
