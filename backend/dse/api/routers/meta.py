@@ -27,7 +27,7 @@ HEALTH_PROBE_TIMEOUT_S = 2.0
 
 @router.get("/health", name="health")
 async def health(request: Request) -> dict[str, Any]:
-    """"ok", or "degraded" when the scenario store does not answer or its last write failed, or when the
+    """ "ok", or "degraded" when the scenario store does not answer or its last write failed, or when the
     evaluation pools are saturated (`evaluation`: each pool's threads busy and requests waiting).
 
     The store is probed with a trivial query at most every `store_check_interval_s` (in a thread of
