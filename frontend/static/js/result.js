@@ -50,13 +50,56 @@ function needsWidth(data, layout) {
   );
 }
 
+//: A phone's width: a legend at the right of the plot would take half of it.
+const NARROW = window.matchMedia("(max-width: 700px)");
+//: Height of one row of a horizontal legend (11 px text), and the names that fit in one row on a phone.
+const LEGEND_ROW_PX = 19;
+const LEGEND_ROW_CHARS = 44;
+
+// On a phone the legend goes under the plot, in as many rows as its names need; the drawing grows by
+// those rows so the plot keeps its height, and the bottom margin holds them under the x-axis title.
+function legendBelow(data, merged) {
+  const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
+  if (!names.length) return;
+  let rows = 1;
+  let used = 0;
+  for (const name of names) {
+    const width = Math.min(name.length, LEGEND_ROW_CHARS) + 5; // the symbol and the gap
+    if (used && used + width > LEGEND_ROW_CHARS) {
+      rows += 1;
+      used = 0;
+    }
+    used += width;
+  }
+  const extra = rows * LEGEND_ROW_PX + 8;
+  merged.legend = {
+    ...merged.legend,
+    orientation: "h",
+    x: 0,
+    xanchor: "left",
+    y: 0,
+    yanchor: "bottom",
+    yref: "container",
+  };
+  merged.margin = { ...merged.margin, l: 52, r: 8, b: merged.margin.b + extra };
+  merged.height += extra;
+}
+
 export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
   // title or an axis); a chart with a wide legend or several panels takes the whole row.
   if (!layout.legend || !layout.legend.orientation) merged.legend = { font: { size: 11 }, ...(layout.legend || {}) };
   merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+  if (NARROW.matches && merged.showlegend !== false && !layout.legend?.orientation) legendBelow(data, merged);
+  // A legend entry wider than a phone's screen would run off the chart: Plotly sizes it to its name.
+  if (NARROW.matches && merged.legend?.entrywidth > window.innerWidth / 2) delete merged.legend.entrywidth;
+  div.__dsePlot = [data, layout, height];
   div.classList.toggle("wide", needsWidth(data, layout));
+  // The box holds the drawing's height itself: Plotly's responsive resize sizes the plot from its box,
+  // and a box sized by its content collapses to the CSS min-height on the first window resize,
+  // cutting off the lower panels, the x axis and the legend's last entries. (+2: the 1 px border.)
+  div.style.height = `${merged.height + 2}px`;
   for (const key of Object.keys(merged))
     if (/^[xy]axis\d*$/.test(key))
       merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
@@ -66,6 +109,11 @@ export function plot(div, data, layout, height = 360) {
   window.addEventListener("load", () => window.Plotly.react(div, data, merged, PLOT_CONFIG), { once: true });
   return Promise.resolve();
 }
+
+// Crossing the phone width (a rotation, a resized window) re-lays every chart's legend.
+NARROW.addEventListener("change", () => {
+  for (const div of document.querySelectorAll(".js-plotly-plot")) if (div.__dsePlot) plot(div, ...div.__dsePlot);
+});
 
 export function renderFigure(figure, target) {
   const div = target || h("div", { class: "figure", "data-figure": figure.key });
