@@ -6,6 +6,8 @@ import { fill, formatNumber, h } from "./dom.js";
 import { plot } from "./result.js";
 
 const POLL_MS = 700;
+//: Chart titles as the kinds' charts have them: left, 14 px (centred ones ran under the mode bar).
+const TITLE = { x: 0.02, font: { size: 14 } };
 
 function setJobInUrl(id) {
   const url = new URL(location.href);
@@ -54,9 +56,13 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const top = h(
       "table",
       { class: "sweep-job-top" },
-      h("tr", {}, h("th", {}, label(metric)), ...axes.map((a) => h("th", {}, a.path))),
-      ...s.top.map((row) =>
-        h("tr", {}, h("td", {}, formatNumber(row[0])), ...row[2].map((v) => h("td", {}, formatNumber(v)))),
+      h("thead", {}, h("tr", {}, h("th", {}, label(metric)), ...axes.map((a) => h("th", {}, a.path)))),
+      h(
+        "tbody",
+        {},
+        s.top.map((row) =>
+          h("tr", {}, h("td", {}, formatNumber(row[0])), ...row[2].map((v) => h("td", {}, formatNumber(v)))),
+        ),
       ),
     );
     const chart = h("div", { class: "sweep-job-chart", id: "sweep-job-chart" });
@@ -64,17 +70,32 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const histogram = h("div", { class: "sweep-job-chart", id: "sweep-job-histogram" });
     fill(panel, header, job.error ? h("div", { class: "error" }, job.error) : null, top, chart, front, histogram);
     if (s.slices["0,1"]) {
+      // As the sweep's heatmap draws it: the first axis across, the second up, the same colour scale.
       const [a, b] = axes;
-      const z = a.values.map((_, i) => b.values.map((_, j) => s.slices["0,1"][i * b.values.length + j]));
-      plot(chart, [{ type: "heatmap", x: b.values.map(String), y: a.values.map(String), z }], {
-        title: { text: `best ${label(metric)} over the other axes` },
-        xaxis: { title: { text: b.path }, type: "category" },
-        yaxis: { title: { text: a.path }, type: "category" },
-      });
+      const z = b.values.map((_, j) => a.values.map((_, i) => s.slices["0,1"][i * b.values.length + j]));
+      plot(
+        chart,
+        [
+          {
+            type: "heatmap",
+            x: a.values.map(String),
+            y: b.values.map(String),
+            z,
+            colorscale: "Viridis",
+            colorbar: { title: { text: kind.metrics[metric]?.unit || "", side: "right" } },
+          },
+        ],
+        {
+          title: { ...TITLE, text: `best ${label(metric)} over the other axes` },
+          xaxis: { title: { text: a.path }, type: "category" },
+          yaxis: { title: { text: b.path }, type: "category" },
+        },
+      );
     } else {
       plot(chart, [{ type: "scatter", mode: "lines+markers", x: axes[0].values, y: s.axis_best[0] }], {
-        title: { text: `best ${label(metric)}` },
+        title: { ...TITLE, text: `best ${label(metric)}` },
         xaxis: { title: { text: axes[0].path } },
+        yaxis: { title: { text: label(metric) } },
       });
     }
     const pareto = job.settings.pareto;
@@ -83,7 +104,7 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
         front,
         [{ type: "scatter", mode: "lines+markers", x: s.pareto.map((pt) => pt[0]), y: s.pareto.map((pt) => pt[1]) }],
         {
-          title: { text: "Pareto front" },
+          title: { ...TITLE, text: "Pareto front" },
           xaxis: { title: { text: label(pareto[0]) } },
           yaxis: { title: { text: label(pareto[1]) } },
         },
@@ -93,17 +114,28 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const keys = Object.keys(bins).filter((k) => k[0] === "p");
     if (keys.length) {
       // Bin "p<k>" counts 10^(k/10) <= value < 10^((k+1)/10) (dse.services.jobs.summary).
+      // Each bar spans its bin's edges exactly (centre and width in data units, on the log axis).
       keys.sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)));
+      const edges = keys.map((k) => [10 ** (Number(k.slice(1)) / 10), 10 ** ((Number(k.slice(1)) + 1) / 10)]);
+      const counts = keys.map((k) => bins[k]);
       plot(
         histogram,
-        [{ type: "bar", x: keys.map((k) => 10 ** ((Number(k.slice(1)) + 0.5) / 10)), y: keys.map((k) => bins[k]) }],
+        [
+          {
+            type: "bar",
+            x: edges.map(([lo, hi]) => (lo + hi) / 2),
+            width: edges.map(([lo, hi]) => hi - lo),
+            y: counts,
+          },
+        ],
         {
-          title: { text: `histogram of ${label(metric)} (feasible points)` },
-          xaxis: { type: "log", title: { text: label(metric) } },
-          yaxis: { title: { text: "points" } },
+          title: { ...TITLE, text: `histogram of ${label(metric)} (feasible points)` },
+          xaxis: { type: "log", dtick: "D2", title: { text: label(metric) } },
+          // Counts are whole numbers: no 0.5 ticks.
+          yaxis: { title: { text: "points" }, rangemode: "tozero", dtick: Math.max(...counts) <= 8 ? 1 : undefined },
           bargap: 0,
         },
-        260,
+        280,
       );
     }
   }

@@ -51,7 +51,7 @@ function needsWidth(data, layout) {
 }
 
 //: A phone's width: a legend at the right of the plot would take half of it.
-const NARROW = window.matchMedia("(max-width: 700px)");
+export const NARROW = window.matchMedia("(max-width: 700px)");
 //: Height of one row of a horizontal legend (11 px text), and the names that fit in one row on a phone.
 const LEGEND_ROW_PX = 19;
 const LEGEND_ROW_CHARS = 44;
@@ -85,6 +85,27 @@ function legendBelow(data, merged) {
   merged.height += extra;
 }
 
+//: Characters of a chart title that fit one line on a phone (14 px text in a ~340 px card).
+const TITLE_LINE_CHARS = 40;
+
+// On a phone a long title wraps onto more lines (Plotly never wraps it: it ran off both edges), and the
+// top margin grows by the added lines.
+function wrapTitle(merged) {
+  const title = merged.title;
+  const text = typeof title === "string" ? title : title?.text;
+  if (!text || text.length <= TITLE_LINE_CHARS || text.includes("<br>")) return;
+  const lines = [""];
+  for (const word of text.split(" ")) {
+    const line = lines[lines.length - 1];
+    if (line && line.length + word.length + 1 > TITLE_LINE_CHARS) lines.push(word);
+    else lines[lines.length - 1] = line ? `${line} ${word}` : word;
+  }
+  const extra = (lines.length - 1) * 17;
+  merged.title = { ...(typeof title === "string" ? {} : title), text: lines.join("<br>"), x: 0.02, xanchor: "left" };
+  merged.margin = { ...merged.margin, t: merged.margin.t + extra };
+  merged.height += extra;
+}
+
 export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
@@ -92,6 +113,7 @@ export function plot(div, data, layout, height = 360) {
   if (!layout.legend || !layout.legend.orientation) merged.legend = { font: { size: 11 }, ...(layout.legend || {}) };
   merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
   if (NARROW.matches && merged.showlegend !== false && !layout.legend?.orientation) legendBelow(data, merged);
+  if (NARROW.matches) wrapTitle(merged);
   // A legend entry wider than a phone's screen would run off the chart: Plotly sizes it to its name.
   if (NARROW.matches && merged.legend?.entrywidth > window.innerWidth / 2) delete merged.legend.entrywidth;
   div.__dsePlot = [data, layout, height];
@@ -303,8 +325,12 @@ export function verdictPill(r) {
 // The published figure as stated: the number, or the text when it is not one number.
 export function publishedCell(r) {
   if (r.published === null || r.published === undefined)
-    return h("td", { class: "published-text" }, r.published_text || "—");
-  return h("td", { class: "num", title: r.published_text || String(r.published) }, formatNumber(r.published));
+    return h("td", { class: "published-text", "data-label": "published" }, r.published_text || "—");
+  return h(
+    "td",
+    { class: "num", title: r.published_text || String(r.published), "data-label": "published" },
+    formatNumber(r.published),
+  );
 }
 
 // result.published: typed rows of published figure vs engine; "context" rows are labelled as such.
