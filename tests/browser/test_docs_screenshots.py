@@ -67,10 +67,13 @@ def _kind_ready(page) -> None:
     page.wait_for_selector("#figures .figure .main-svg", timeout=60_000)
 
 
-def _shoot(page, name: str, ready: Callable[[], None]) -> None:
-    """The page at desktop width, then at 390 px, each checked and captured."""
+def _shoot(page, name: str, ready: Callable[[], None], *, reload: bool = True) -> None:
+    """The page at desktop width, then at 390 px, each checked and captured. The phone's page is loaded
+    at its width (as a phone would), unless `reload` is False (a sweep's result is not in the URL)."""
     for viewport, suffix in ((DESKTOP, ""), (PHONE, "-390")):
         page.set_viewport_size(viewport)
+        if suffix and reload:
+            page.reload()
         ready()
         _settle(page)
         assert page.evaluate(CLIPPED_JS) == [], (name, suffix)
@@ -142,7 +145,7 @@ def test_compare_sweep_and_job_pages(live_server, page):
         page.wait_for_selector("#sweep-out .figure .main-svg")
         page.locator("#sweep").scroll_into_view_if_needed()
 
-    _shoot(page, "sweep-heatmap", heatmap_ready)
+    _shoot(page, "sweep-heatmap", heatmap_ready, reload=False)
     page.set_viewport_size(DESKTOP)
     page.click("#sweep-run-job")
 

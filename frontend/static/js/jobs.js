@@ -108,7 +108,7 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
           xaxis: { title: { text: label(pareto[0]) } },
           yaxis: { title: { text: label(pareto[1]) } },
         },
-        300,
+        380, // a long metric name on the y axis needs the height (at 300 px it ran into the title)
       );
     const bins = s.histograms[metric] || {};
     const keys = Object.keys(bins).filter((k) => k[0] === "p");
