@@ -114,26 +114,30 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const keys = Object.keys(bins).filter((k) => k[0] === "p");
     if (keys.length) {
       // Bin "p<k>" counts 10^(k/10) <= value < 10^((k+1)/10) (dse.services.jobs.summary).
-      // Each bar spans its bin's edges exactly (centre and width in data units, on the log axis).
-      keys.sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)));
-      const edges = keys.map((k) => [10 ** (Number(k.slice(1)) / 10), 10 ** ((Number(k.slice(1)) + 1) / 10)]);
-      const counts = keys.map((k) => bins[k]);
+      // A step line over the bins' edges (bars cannot be given widths on a log axis): each bin is drawn
+      // over exactly its span, and empty bins between two filled ones drop to zero.
+      const ks = keys.map((k) => Number(k.slice(1))).sort((x, y) => x - y);
+      const all = Array.from({ length: ks[ks.length - 1] - ks[0] + 1 }, (_, i) => ks[0] + i);
+      const counts = all.map((k) => bins[`p${k}`] || 0);
       plot(
         histogram,
         [
           {
-            type: "bar",
-            x: edges.map(([lo, hi]) => (lo + hi) / 2),
-            width: edges.map(([lo, hi]) => hi - lo),
-            y: counts,
+            type: "scatter",
+            mode: "lines",
+            line: { shape: "hv", width: 1 },
+            fill: "tozeroy",
+            x: [...all.map((k) => 10 ** (k / 10)), 10 ** ((all[all.length - 1] + 1) / 10)],
+            y: [...counts, counts[counts.length - 1]],
+            hovertemplate: "from %{x:.4g}: %{y} points<extra></extra>",
           },
         ],
         {
           title: { ...TITLE, text: `histogram of ${label(metric)} (feasible points)` },
-          xaxis: { type: "log", dtick: "D2", title: { text: label(metric) } },
+          xaxis: { type: "log", title: { text: label(metric) } },
           // Counts are whole numbers: no 0.5 ticks.
           yaxis: { title: { text: "points" }, rangemode: "tozero", dtick: Math.max(...counts) <= 8 ? 1 : undefined },
-          bargap: 0,
+          showlegend: false,
         },
         280,
       );

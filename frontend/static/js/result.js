@@ -78,9 +78,11 @@ function legendBelow(data, merged) {
   merged.legend = {
     ...merged.legend,
     orientation: groups ? "v" : "h",
-    // From the figure's left edge, not the plot's (long y labels pushed the plot, and the legend, right).
+    // A row legend starts at the figure's left edge, not the plot's (long y labels pushed the plot, and
+    // the legend, right). A column legend (grouped) keeps to the plot's: on the container's edge Plotly
+    // widens the left margin by the legend's width on the next relayout, and the plot goes negative.
     x: 0,
-    xref: "container",
+    xref: groups ? "paper" : "container",
     xanchor: "left",
     y: 0,
     yanchor: "bottom",
