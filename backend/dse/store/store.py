@@ -30,7 +30,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -159,7 +159,7 @@ def _token_hash_or_none(token: str | None) -> str | None:
         return None
 
 
-def _owned_by(rows: list[RowMapping], token_hash: str | None, name: str) -> RowMapping | None:
+def _owned_by(rows: Sequence[RowMapping], token_hash: str | None, name: str) -> RowMapping | None:
     """The first of `rows` named `name` whose owner token hashes to `token_hash` (constant-time compare)."""
     if token_hash is None:
         return None
@@ -533,7 +533,7 @@ class Store:
             .one_or_none()
         )
 
-    def _same_content_rows(self, connection: Connection, content_id: str, stored_content: str) -> list[RowMapping]:
+    def _same_content_rows(self, connection: Connection, content_id: str, stored_content: str) -> Sequence[RowMapping]:
         """Every saved scenario with exactly this content, oldest first (the stored content is compared
         too: two contents sharing a 60-bit content id are not the same scenario)."""
         rows = (
