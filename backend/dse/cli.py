@@ -36,7 +36,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"scenario store: {settings.database_url.removeprefix('sqlite:///')} (set DSE_DATABASE_URL to change)")
     else:
         print("scenario store: DSE_DATABASE_URL")
-    print(f"dashboard: http://{args.host}:{args.port}/")
+    if args.host in ("0.0.0.0", "::"):  # every interface: the address to open here is loopback's
+        print(f"dashboard: http://127.0.0.1:{args.port}/ (listening on every interface, {args.host})")
+    else:
+        print(f"dashboard: http://{args.host}:{args.port}/")
     serve(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 

@@ -18,25 +18,61 @@ def _save(client, doc=DOC, **params):
     return response
 
 
-def test_same_content_same_id_and_token_only_once(toy_client):
+def test_two_owners_saving_the_same_inputs_each_get_their_own_named_scenario(toy_client):
     first = _save(toy_client)
     assert first.status_code == 201 and first.json()["created"] and first.json()["owner_token"]
-    again = _save(toy_client, {**DOC, "name": "another title"})
-    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
-    assert again.json()["owner_token"] is None and again.json()["name"] == DOC["name"]
-    # Said plainly: the name asked for, and that identical inputs exist under another name.
-    assert again.json()["requested_name"] == "another title"
-    assert "already saved as 'GPT-3 7B at batch 8'" in again.json()["same_content_as"]
-    assert first.json()["same_content_as"] is None and first.json()["requested_name"] == DOC["name"]
-    same_name = _save(toy_client).json()
-    assert same_name["same_content_as"] is None and not same_name["created"]
-    other = _save(toy_client, {**DOC, "inputs": {"batch_size": 9}})
-    assert other.json()["id"] != first.json()["id"]
+    assert first.json()["same_content_as"] is None and first.json()["id"] == first.json()["content_id"]
+    second = _save(toy_client, {**DOC, "name": "another title"})
+    mine, theirs = first.json(), second.json()
+    # The second saver's own copy: own id, own name, own token; the same content id.
+    assert second.status_code == 201 and theirs["created"]
+    assert theirs["id"] != mine["id"] and theirs["content_id"] == mine["content_id"]
+    assert theirs["name"] == theirs["requested_name"] == theirs["document"]["name"] == "another title"
+    assert theirs["owner_token"] not in (None, mine["owner_token"])
+    # Said plainly: identical inputs exist, under the first saver's name and id.
+    assert theirs["same_content_id"] == mine["id"]
+    assert f"already saved as 'GPT-3 7B at batch 8' ({mine['id']})" in theirs["same_content_as"]
+    # Each sees its own name; the first save and its link are unchanged.
+    assert toy_client.get(f"/api/v1/scenarios/{mine['id']}").json()["name"] == DOC["name"]
+    assert toy_client.get(f"/api/v1/scenarios/{theirs['id']}").json()["name"] == "another title"
+    assert toy_client.get(f"/s/{mine['id']}").status_code == 200
+    # Each renames and deletes its own only.
+    for scenario, token in ((mine, theirs["owner_token"]), (theirs, mine["owner_token"])):
+        url = f"/api/v1/scenarios/{scenario['id']}"
+        assert toy_client.patch(url, json={"name": "x"}, headers={"X-Owner-Token": token}).status_code == 403
+        assert toy_client.delete(url, headers={"X-Owner-Token": token}).status_code == 403
+    url = f"/api/v1/scenarios/{theirs['id']}"
+    renamed = toy_client.patch(url, json={"name": "theirs, renamed"}, headers={"X-Owner-Token": theirs["owner_token"]})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "theirs, renamed"
+    # The listing shows both, each under its own name.
+    listed = toy_client.get("/api/v1/scenarios").json()
+    assert listed["total"] == 2 and [i["name"] for i in listed["items"]] == ["theirs, renamed", DOC["name"]]
+    assert toy_client.delete(url, headers={"X-Owner-Token": theirs["owner_token"]}).status_code == 204
+    assert toy_client.get(f"/api/v1/scenarios/{mine['id']}").json()["name"] == DOC["name"]
+    other = _save(toy_client, {**DOC, "inputs": {"batch_size": 9}}).json()
+    assert other["content_id"] != mine["content_id"] and other["same_content_as"] is None
+
+
+def test_the_same_owner_saving_twice_gets_one_scenario(toy_client):
+    first = _save(toy_client).json()
+    owner = {"X-Owner-Token": first["owner_token"]}
+    again = toy_client.post("/api/v1/scenarios", json=DOC, headers=owner)
+    assert again.status_code == 200, again.text
+    assert (again.json()["id"], again.json()["created"], again.json()["owner_token"]) == (first["id"], False, None)
+    assert again.json()["same_content_as"] is None
+    # Another name is another scenario of theirs (the first keeps its name); a stranger's save is a copy.
+    named = toy_client.post("/api/v1/scenarios", json={**DOC, "name": "second name"}, headers=owner).json()
+    assert named["created"] and named["id"] != first["id"] and named["same_content_id"] == first["id"]
+    stranger = toy_client.post("/api/v1/scenarios", json=DOC, headers={"X-Owner-Token": "not a token"}).json()
+    assert stranger["created"] and stranger["id"] not in (first["id"], named["id"])
+    assert toy_client.get("/api/v1/scenarios").json()["total"] == 3
+    fork = toy_client.post(f"/api/v1/scenarios/{first['id']}/fork", json={}, headers=owner)
+    assert fork.status_code == 200 and fork.json()["id"] == first["id"]  # an unchanged fork of one's own
 
 
 def test_defaults_are_part_of_the_content(toy_client):
     explicit = _save(toy_client, {**DOC, "inputs": {"model": "gpt3-7b", "batch_size": 8, "bytes_per_param": 2.0}})
-    assert explicit.json()["id"] == _save(toy_client).json()["id"]
+    assert explicit.json()["content_id"] == _save(toy_client).json()["content_id"]
 
 
 def test_etag_and_if_none_match(toy_client):
@@ -117,7 +153,7 @@ def test_saved_scenarios_survive_a_restart(toy_kind, make_client, tmp_path):
 
 # -- bounded work (issue 17): summaries, text limits, quota and rates, store failures -------------
 
-SUMMARY_KEYS = {"id", "kind", "name", "parent_id", "created_at", "updated_at", "revision", "share_url"}
+SUMMARY_KEYS = {"id", "kind", "name", "parent_id", "created_at", "updated_at", "revision", "content_id", "share_url"}
 
 
 def _inline_model(**changes):
@@ -180,11 +216,13 @@ def test_the_save_quota_counts_new_scenarios_per_client(toy_kind, make_client):
     assert client.get("/api/v1/scenarios").json()["total"] == 2  # nothing saved by the refusals
 
 
-def test_saving_known_content_does_not_spend_the_quota(toy_kind, make_client):
+def test_saving_ones_own_scenario_again_does_not_spend_the_quota(toy_kind, make_client):
     client = make_client(save_quota_per_day=1)
-    for _ in range(3):
-        _save(client)  # one new scenario, then the same content: 201, 200, 200
+    owner = {"X-Owner-Token": _save(client).json()["owner_token"]}
+    for _ in range(2):  # the same scenario of one's own: 200, nothing new
+        assert client.post("/api/v1/scenarios", json=DOC, headers=owner).status_code == 200
     _assert_429(client.post("/api/v1/scenarios", json={**DOC, "inputs": {"batch_size": 2}}))
+    _assert_429(client.post("/api/v1/scenarios", json=DOC))  # a named copy is a new scenario
 
 
 def test_mutating_requests_are_rate_limited_per_client(toy_kind, make_client):

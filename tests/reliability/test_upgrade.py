@@ -96,3 +96,18 @@ def test_the_service_serves_the_upgraded_database(upgraded: tuple[Store, dict[st
             got = api.get(f"/api/v1/scenarios/{scenario_id}")
             assert got.status_code == 200 and got.json()["document"] == expected["document"]
             parse_document(got.json()["document"])
+
+
+def test_old_scenarios_keep_their_ids_as_content_ids_and_saving_them_again_makes_a_copy(
+    upgraded: tuple[Store, dict[str, Any], str],
+) -> None:
+    """Migration 0003 (named copies): every older row was saved under its content hash, so its
+    `content_id` is its id; a new save of an old document is the saver's own copy, the old one stays."""
+    store, manifest, _ = upgraded
+    for scenario_id in manifest["scenarios"]:
+        assert store.get(scenario_id).content_id == scenario_id
+    scenario_id, expected = next(iter(manifest["scenarios"].items()))
+    copy = store.save({**expected["document"], "name": "saved again after the upgrade"})
+    assert copy.created and copy.record.id != scenario_id and copy.record.content_id == scenario_id
+    assert copy.same_content is not None and copy.same_content.id == scenario_id
+    assert store.get(scenario_id).document == expected["document"]

@@ -22,7 +22,7 @@ from dse.store.schema import metadata
 def test_migrations_reach_head_and_match_the_table_definitions(store: Store) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
         assert compare_metadata(context, metadata) == []
 
 
@@ -175,7 +175,7 @@ def test_processes_opening_a_fresh_database_at_once_migrate_it_once(store_url: s
     outputs = [process.communicate(timeout=60)[0] for process in processes]
     assert [process.returncode for process in processes] == [0, 0, 0], outputs
     with Store(store_url) as store, store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
 
 
 def test_migration_retries_while_another_process_holds_the_database(monkeypatch) -> None:

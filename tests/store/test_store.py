@@ -58,11 +58,57 @@ def test_save_returns_the_content_id_the_document_and_an_owner_token(store: Stor
     assert store.get(saved.record.id) == saved.record
 
 
-def test_same_content_twice_gives_the_same_scenario_and_no_token(store: Store) -> None:
+def test_same_content_saved_again_is_the_savers_own_named_copy(store: Store) -> None:
     first = store.save(make_document(name="first"))
-    again = store.save(make_document(name="renamed copy"), parent_id=first.record.id)
-    assert again == SaveResult(record=first.record, owner_token=None, created=False)  # first name, no parent
+    again = store.save(make_document(name="my copy"), parent_id=first.record.id)
+    assert again.created and again.record.id != first.record.id
+    assert (again.record.name, again.record.document["name"], again.record.parent_id) == (
+        "my copy",
+        "my copy",
+        first.record.id,
+    )
+    assert again.record.content_id == first.record.content_id == first.record.id  # the first keeps the hash
+    assert again.owner_token is not None and again.owner_token != first.owner_token
+    assert again.same_content == first.record.summary() and first.same_content is None
+    assert store.get(first.record.id) == first.record  # nothing of the first save changed
+    assert store.get(again.record.id) == again.record
+    assert [item.name for item in store.list().items] == ["my copy", "first"]
+
+
+def test_each_copy_is_renamed_and_deleted_by_its_own_token_only(store: Store) -> None:
+    first = store.save(make_document(name="first"))
+    second = store.save(make_document(name="second"))
+    assert first.owner_token is not None and second.owner_token is not None
+    for scenario, token in ((first, second.owner_token), (second, first.owner_token)):
+        with pytest.raises(Forbidden):
+            store.rename(scenario.record.id, "hijacked", token)
+        with pytest.raises(Forbidden):
+            store.delete(scenario.record.id, token)
+    assert store.rename(second.record.id, "second, renamed", second.owner_token).name == "second, renamed"
+    store.delete(first.record.id, first.owner_token)
+    assert store.get(second.record.id).name == "second, renamed"  # the copy outlives the first save
+    # The content id is free again: the next save of the content takes it and names the copy as earlier.
+    third = store.save(make_document(name="third"))
+    assert third.record.id == first.record.id and third.same_content is not None
+    assert third.same_content.id == second.record.id
+
+
+def test_the_same_owner_saving_the_same_thing_again_gets_the_same_scenario(store: Store) -> None:
+    first = store.save(make_document(name="mine"))
+    again = store.save(make_document(name="mine"), owner_token=first.owner_token)
+    assert again == SaveResult(record=first.record, owner_token=None, created=False)
     assert store.list().total == 1
+    # Under another name it is a second named copy of the owner's (nothing of the first changes) ...
+    renamed = store.save(make_document(name="mine, second name"), owner_token=first.owner_token)
+    assert renamed.created and renamed.record.name == "mine, second name"
+    assert renamed.same_content == first.record.summary()
+    # ... and a token that owns something else, or no usable token, never finds it.
+    other = store.save(make_document(name="mine", batch=2))
+    for token in (other.owner_token, "", "wrong", "\ud800"):
+        assert store.save(make_document(name="mine"), owner_token=token).created
+    assert store.owned_copy(make_document(name="mine"), first.owner_token) == first.record
+    assert store.owned_copy(make_document(name="mine"), other.owner_token) is None
+    assert store.get(first.record.id) == first.record
 
 
 def test_different_content_gives_a_different_scenario(store: Store) -> None:
@@ -97,8 +143,10 @@ def test_concurrent_saves_of_the_same_content_create_it_once(store: Store) -> No
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sum(result.created for result in results) == 1
-    assert len({result.record.id for result in results}) == 1
+    assert all(result.created for result in results)  # six savers, six scenarios of their own
+    assert len({result.record.id for result in results}) == 6
+    assert [result.record.id for result in results].count(scenario_id_for(make_document(batch=7))) == 1
+    assert {result.record.content_id for result in results} == {scenario_id_for(make_document(batch=7))}
 
 
 # -- forks ----------------------------------------------------------------------------------------
@@ -188,8 +236,9 @@ def test_rename_changes_only_the_name_and_bumps_the_revision(store: Store) -> No
     assert renamed.created_at == saved.record.created_at and renamed.updated_at >= saved.record.updated_at
     assert store.rename(saved.record.id, "again", saved.owner_token).revision == 3
     assert store.get(saved.record.id).name == "again"
-    # Saving the original content again finds the renamed scenario.
-    assert store.save(make_document(name="before")).record.name == "again"
+    # Saving the original content again is a copy under the name asked for; the renamed one is named.
+    copy = store.save(make_document(name="before"))
+    assert copy.record.name == "before" and copy.same_content is not None and copy.same_content.name == "again"
 
 
 def test_an_invalid_name_is_refused_and_changes_nothing(store: Store) -> None:
@@ -339,11 +388,9 @@ _json_values = st.recursive(
 )
 def test_any_json_document_reads_back_as_saved(store: Store, inputs: dict[str, Any], name: str) -> None:
     """Property: whatever JSON the inputs hold (unicode, NUL, big integers, extreme floats), `get`
-    returns it exactly, under the id `scenario_id_for` predicts."""
+    returns it exactly, with the content id `scenario_id_for` predicts."""
     document = {"schema_version": 1, "kind": "inference", "name": name, "inputs": inputs}
     saved = store.save(document)
-    read = store.get(scenario_id_for(document))
-    assert read == saved.record
-    assert read.document["inputs"] == inputs and read.document["kind"] == "inference"
-    if saved.created:
-        assert read.document == document
+    read = store.get(saved.record.id)
+    assert read == saved.record and read.content_id == scenario_id_for(document)
+    assert read.document == document

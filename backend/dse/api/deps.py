@@ -26,7 +26,8 @@ class SaveQuota:
     """New scenarios a client may still save: a bucket of `save_quota_per_day`, refilled evenly.
 
     `check()` refuses (429) a client whose quota is spent; `spend()` after a save that created a
-    scenario takes one. Saving content that is already stored costs nothing and is never refused.
+    scenario (a named copy of saved inputs included) takes one. Saving again a scenario of one's own
+    (its owner token shown) creates nothing, costs nothing and is never refused.
     """
 
     def __init__(self, buckets: TokenBuckets, client: str) -> None:

@@ -1,13 +1,16 @@
 """Scenario documents as the store sees them: shape check, canonical JSON and content ids.
 
 A document is `{"schema_version", "kind", "name", "inputs"}`. Its *content* is everything but the
-name (`schema_version`, `kind`, `inputs`); the id hashes the content only, so renaming a scenario
-never changes its id and saving the same content twice finds the same scenario.
+name (`schema_version`, `kind`, `inputs`); the content id hashes the content only, so renaming a
+scenario never changes its id, and the first save of a content is saved under its content id. A later
+save of the same content (someone else's, or under another name) is that saver's own named copy with
+a random id of the same form, referencing the same content id (see dse.store.store).
 
-The id is the first `ID_LENGTH` characters of the lowercase, unpadded base32 encoding of the
+The content id is the first `ID_LENGTH` characters of the lowercase, unpadded base32 encoding of the
 SHA-256 of the content's canonical JSON: 12 characters carry 60 bits, so among a million saved
 scenarios the chance of any two sharing an id is about 4e-7 (birthday bound n^2 / 2^61); the store
-still compares the stored content on a match and refuses a true collision rather than mixing two.
+compares the stored content when a content id is taken and then saves under a random id instead of
+mixing two scenarios.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 from typing import Any
 
 from dse.store.errors import InvalidDocument
@@ -139,8 +143,15 @@ def id_for_content_json(content_json: str) -> str:
     return base64.b32encode(digest).decode("ascii").lower()[:ID_LENGTH]
 
 
+def random_scenario_id() -> str:
+    """A fresh id in the same alphabet and length as a content id (60 random bits), for a named copy
+    of content that is already saved under its content id."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()[:ID_LENGTH]
+
+
 def scenario_id_for(document: dict[str, Any]) -> str:
-    """The id a document is (or would be) saved under; raises `InvalidDocument` if it is not one."""
+    """The content id of a document: the id its first save gets (a later named copy of the same
+    content gets a random id and keeps this one as `content_id`); raises `InvalidDocument`."""
     return id_for_content_json(canonical_json(content_of(check_document(document))))
 
 

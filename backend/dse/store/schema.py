@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy Core), as migration 0001 creates them.
+"""The store's tables (SQLAlchemy Core), as the migrations (0001 to the newest) leave them.
 
 The migrations are the source of truth for the database; these definitions are what the code
 queries with, and `tests/store/test_migrations.py` checks that the two agree.
@@ -46,7 +46,9 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 metadata = sa.MetaData()
 
 # An integer row id orders scenarios by insertion (newest first) without trusting clock ties; the
-# public id is the content hash. On SQLite, INTEGER PRIMARY KEY is the rowid itself.
+# public id is the content hash for the first save of a content, a random id for a later named copy
+# of the same content (migration 0003); `content_id` is always the content hash. On SQLite, INTEGER
+# PRIMARY KEY is the rowid itself.
 ROW_ID_TYPE: Any = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 scenarios = sa.Table(
@@ -65,9 +67,13 @@ scenarios = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("revision", sa.Integer(), nullable=False),
+    # The hash of content_json (migration 0003; written on every save, backfilled as `id` for older
+    # rows; nullable only because SQLite cannot add a NOT NULL column without a default).
+    sa.Column("content_id", sa.String(ID_COLUMN_LENGTH), nullable=True),
     sa.UniqueConstraint("id", name="uq_scenarios_id"),
     sa.Index("ix_scenarios_kind_row_id", "kind", "row_id"),
     sa.Index("ix_scenarios_parent_id", "parent_id"),
+    sa.Index("ix_scenarios_content_id", "content_id"),
 )
 
 scenario_results = sa.Table(

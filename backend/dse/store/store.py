@@ -2,10 +2,14 @@
 
 See docs/store.md for the schema, the id scheme and the token scheme. In short:
 
-- `save` stores a document under the hash of its content (`dse.store.documents`); saving the same
-  content again returns the first save's record, with no token.
-- The first save returns an owner token (`secrets.token_urlsafe(32)`, 256 random bits); only its
-  SHA-256 is stored, compared in constant time. Only the token holder may rename or delete.
+- `save` stores a document under the hash of its content (`dse.store.documents`). Saving content
+  that is already saved gives the saver their own named copy: a new scenario with a random id, the
+  name they asked for and their own token, referencing the same `content_id`; the earlier scenario
+  is untouched and `SaveResult.same_content` names it. Only when the saver shows the token of a
+  scenario with the same content and name is that scenario returned (no copy, no token).
+- Every save that creates a scenario returns an owner token (`secrets.token_urlsafe(32)`, 256
+  random bits); only its SHA-256 is stored, compared in constant time. Only the token holder may
+  rename or delete.
 - Content never changes after saving. Editing is saving new content with `parent_id` set; renaming
   changes only the name and bumps `revision` (the API's ETag is built from id and revision).
 - Deleting removes the scenario and its cached results; children keep their `parent_id`, which then
@@ -26,7 +30,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -46,12 +50,14 @@ from dse.store.documents import (
     content_of,
     id_for_content_json,
     is_scenario_id,
+    random_scenario_id,
     storable_json,
 )
 from dse.store.errors import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 from dse.store.schema import ENGINE_VERSION_MAX_LENGTH, scenario_results, scenarios
 
 OWNER_TOKEN_BYTES = 32  # 256 bits of randomness: not guessable, not enumerable
+_SAVE_ATTEMPTS = 3  #: a save retried when a concurrent writer took its id first
 #: A failed write keeps `health()` "degraded" this long, unless a later write succeeds first.
 FAILURE_MEMORY_S = 60.0
 
@@ -67,6 +73,7 @@ class ScenarioSummary:
     created_at: datetime
     updated_at: datetime
     revision: int
+    content_id: str  #: the hash of the inputs: equal for every named copy of the same content
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class ScenarioRecord:
     created_at: datetime
     updated_at: datetime
     revision: int
+    content_id: str  #: the hash of the inputs: equal for every named copy of the same content
 
     def summary(self) -> ScenarioSummary:
         return ScenarioSummary(
@@ -91,6 +99,7 @@ class ScenarioRecord:
             created_at=self.created_at,
             updated_at=self.updated_at,
             revision=self.revision,
+            content_id=self.content_id,
         )
 
 
@@ -110,11 +119,16 @@ class StoreHealth:
 
 @dataclass(frozen=True)
 class SaveResult:
-    """`owner_token` is given once, to whoever created the scenario (`created`), else None."""
+    """`owner_token` is given once, to whoever created the scenario (`created`), else None.
+
+    `same_content` is the earliest other saved scenario with the same inputs, when this save created
+    a named copy of content that was already saved (None otherwise).
+    """
 
     record: ScenarioRecord
     owner_token: str | None
     created: bool
+    same_content: ScenarioSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,26 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _token_hash_or_none(token: str | None) -> str | None:
+    """The hash of a token a saver showed, or None when there is none usable (absent, empty, not UTF-8)."""
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        return _token_hash(token)
+    except UnicodeEncodeError:
+        return None
+
+
+def _owned_by(rows: Sequence[RowMapping], token_hash: str | None, name: str) -> RowMapping | None:
+    """The first of `rows` named `name` whose owner token hashes to `token_hash` (constant-time compare)."""
+    if token_hash is None:
+        return None
+    for row in rows:
+        if hmac.compare_digest(token_hash, row["owner_token_sha256"]) and row["name"] == name:
+            return row
+    return None
+
+
 def _record(row: RowMapping) -> ScenarioRecord:
     content = json.loads(row["content_json"])
     document = {
@@ -152,6 +186,7 @@ def _record(row: RowMapping) -> ScenarioRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         revision=row["revision"],
+        content_id=row["content_id"] or row["id"],  # every row has one since migration 0003
     )
 
 
@@ -164,6 +199,7 @@ def _summary(row: RowMapping) -> ScenarioSummary:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         revision=row["revision"],
+        content_id=row["content_id"] or row["id"],  # every row has one since migration 0003
     )
 
 
@@ -175,6 +211,7 @@ _SUMMARY_COLUMNS = (
     scenarios.c.created_at,
     scenarios.c.updated_at,
     scenarios.c.revision,
+    scenarios.c.content_id,
 )
 
 _RECORD_COLUMNS = (
@@ -186,6 +223,7 @@ _RECORD_COLUMNS = (
     scenarios.c.created_at,
     scenarios.c.updated_at,
     scenarios.c.revision,
+    scenarios.c.content_id,
 )
 
 
@@ -295,50 +333,82 @@ class Store:
 
     # -- scenarios -------------------------------------------------------------------------------
 
-    def save(self, document: dict[str, Any], *, parent_id: str | None = None) -> SaveResult:
-        """Save a document; if its content is already saved, return that scenario unchanged.
+    def save(
+        self, document: dict[str, Any], *, parent_id: str | None = None, owner_token: str | None = None
+    ) -> SaveResult:
+        """Save a document as a scenario of the saver's own, and return it with its owner token.
+
+        The first save of a content gets the content id. Saving content that is already saved
+        creates a named copy (random id, the name asked for, a new token, the same `content_id`)
+        and names the earliest such scenario in `same_content`; nothing saved before changes. When
+        `owner_token` owns a scenario with this content and this name, that scenario is returned
+        instead (`created` False, no token): saving the same thing twice makes no duplicate.
 
         Raises InvalidDocument for a malformed document, NotFound if `parent_id` is not saved.
         """
         checked = check_document(document)
         content_json = canonical_json(content_of(checked))
-        scenario_id = id_for_content_json(content_json)
+        content_id = id_for_content_json(content_json)
         stored_content = storable_json(content_json)
         if parent_id is not None and not is_scenario_id(parent_id):
             raise NotFound(f"parent scenario {parent_id!r} not found")
+        asker = _token_hash_or_none(owner_token)
         token = secrets.token_urlsafe(OWNER_TOKEN_BYTES)
-        now = _utcnow()
-        try:
-            with self._transaction(write=True) as connection:
-                if parent_id is not None and self._row(connection, parent_id) is None:
-                    raise NotFound(f"parent scenario {parent_id!r} not found")
-                existing = self._row(connection, scenario_id, with_content_check=stored_content)
-                if existing is not None:
-                    return SaveResult(record=_record(existing), owner_token=None, created=False)
-                connection.execute(
-                    scenarios.insert().values(
-                        id=scenario_id,
-                        kind=checked["kind"],
-                        name=checked["name"],
-                        schema_version=checked["schema_version"],
-                        content_json=stored_content,
-                        parent_id=parent_id,
-                        owner_token_sha256=_token_hash(token),
-                        created_at=now,
-                        updated_at=now,
-                        revision=1,
+        for attempt in range(_SAVE_ATTEMPTS):
+            now = _utcnow()
+            try:
+                with self._transaction(write=True) as connection:
+                    if parent_id is not None and self._row(connection, parent_id) is None:
+                        raise NotFound(f"parent scenario {parent_id!r} not found")
+                    same = self._same_content_rows(connection, content_id, stored_content)
+                    owned = _owned_by(same, asker, checked["name"])
+                    if owned is not None:
+                        return SaveResult(record=_record(owned), owner_token=None, created=False)
+                    scenario_id = content_id
+                    if self._row(connection, content_id) is not None:  # a copy, or a 60-bit hash collision
+                        scenario_id = self._unused_random_id(connection)
+                    connection.execute(
+                        scenarios.insert().values(
+                            id=scenario_id,
+                            content_id=content_id,
+                            kind=checked["kind"],
+                            name=checked["name"],
+                            schema_version=checked["schema_version"],
+                            content_json=stored_content,
+                            parent_id=parent_id,
+                            owner_token_sha256=_token_hash(token),
+                            created_at=now,
+                            updated_at=now,
+                            revision=1,
+                        )
                     )
-                )
-                created = self._row(connection, scenario_id)
-                assert created is not None  # just inserted in this transaction
-                return SaveResult(record=_record(created), owner_token=token, created=True)
-        except sa.exc.IntegrityError:
-            # Another writer saved the same content between our look-up and our insert.
-            with self._transaction(write=False) as connection:
-                raced = self._row(connection, scenario_id, with_content_check=stored_content)
-            if raced is None:
-                raise
-            return SaveResult(record=_record(raced), owner_token=None, created=False)
+                    created = self._row(connection, scenario_id)
+                    assert created is not None  # just inserted in this transaction
+                    return SaveResult(
+                        record=_record(created),
+                        owner_token=token,
+                        created=True,
+                        same_content=_summary(same[0]) if same else None,
+                    )
+            except sa.exc.IntegrityError:
+                # Another writer took this id between our look-up and our insert (PostgreSQL, READ
+                # COMMITTED): look again, the id is taken now and this save becomes a named copy.
+                if attempt + 1 == _SAVE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def owned_copy(self, document: dict[str, Any], owner_token: str | None) -> ScenarioRecord | None:
+        """The scenario `save(document, owner_token=owner_token)` would return without creating one
+        (same content, same name, owned by this token), or None: saving it creates a scenario."""
+        asker = _token_hash_or_none(owner_token)
+        if asker is None:
+            return None
+        checked = check_document(document)
+        content_json = canonical_json(content_of(checked))
+        with self._transaction(write=False) as connection:
+            same = self._same_content_rows(connection, id_for_content_json(content_json), storable_json(content_json))
+            owned = _owned_by(same, asker, checked["name"])
+        return None if owned is None else _record(owned)
 
     def get(self, scenario_id: str) -> ScenarioRecord:
         """The scenario with this id; NotFound if there is none."""
@@ -452,22 +522,36 @@ class Store:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _row(
-        self, connection: Connection, scenario_id: str, *, with_content_check: str | None = None
-    ) -> RowMapping | None:
+    def _row(self, connection: Connection, scenario_id: str) -> RowMapping | None:
         if not is_scenario_id(scenario_id):
             return None
-        row = (
+        return (
             connection.execute(
                 sa.select(*_RECORD_COLUMNS, scenarios.c.owner_token_sha256).where(scenarios.c.id == scenario_id)
             )
             .mappings()
             .one_or_none()
         )
-        if row is not None and with_content_check is not None and row["content_json"] != with_content_check:
-            # Two different contents with the same 60-bit id prefix: refuse rather than conflate.
-            raise StoreError(f"id collision on {scenario_id!r}: a different scenario already has this id")
-        return row
+
+    def _same_content_rows(self, connection: Connection, content_id: str, stored_content: str) -> Sequence[RowMapping]:
+        """Every saved scenario with exactly this content, oldest first (the stored content is compared
+        too: two contents sharing a 60-bit content id are not the same scenario)."""
+        rows = (
+            connection.execute(
+                sa.select(*_RECORD_COLUMNS, scenarios.c.owner_token_sha256)
+                .where(scenarios.c.content_id == content_id)
+                .order_by(scenarios.c.row_id)
+            )
+            .mappings()
+            .all()
+        )
+        return [row for row in rows if row["content_json"] == stored_content]
+
+    def _unused_random_id(self, connection: Connection) -> str:
+        while True:  # 60 random bits: a second round is already a one-in-10^17 event
+            candidate = random_scenario_id()
+            if self._row(connection, candidate) is None:
+                return candidate
 
     def _existing_row(self, connection: Connection, scenario_id: str) -> RowMapping:
         row = self._row(connection, scenario_id)

@@ -1,7 +1,7 @@
 // The single-page dashboard: routes by URL path; every page renders from the URL alone.
 import { api, ApiError, meta, ownerTokens } from "./api.js";
 import { comparePage } from "./compare.js";
-import { fill, formatNumber, formatSI, h, unitOf } from "./dom.js";
+import { fill, formatNumber, formatSI, h, unitOf, wordsOf } from "./dom.js";
 import { kindPage, kindUrl } from "./kind.js";
 import { validationPage } from "./validation.js";
 
@@ -165,7 +165,7 @@ async function scenariosPage() {
                   h("td", { class: "muted" }, new Date(s.created_at).toLocaleString()),
                   h(
                     "td",
-                    {},
+                    { class: "parent" },
                     s.parent_id
                       ? h("a", { href: `/s/${s.parent_id}`, "data-link": true, class: "share" }, s.parent_id)
                       : "",
@@ -193,7 +193,7 @@ const isAboutPreset = (key) => /^(published_|derived_)|_source$/.test(key);
 // One "label value unit" item of a preset's compact row (units from the field name; sizes in GiB).
 function catalogItem(key, value) {
   const { unit, label } = unitOf(key);
-  const name = label || key.replaceAll("_", " ");
+  const name = label || wordsOf(key);
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     const numeric = Object.entries(value).filter(([, v]) => typeof v === "number");
     if (numeric.length === Object.keys(value).length && numeric.length) {

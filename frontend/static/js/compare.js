@@ -1,7 +1,7 @@
 // Compare 2 to 8 saved scenarios: charts overlaid, the inputs that differ, the metric deltas (yes/no metrics read yes or no).
 import { api, meta } from "./api.js";
 import { csvCell, download, fill, formatNumber, formatSI, h, plotlyText } from "./dom.js";
-import { DASHES, PALETTE, plot } from "./result.js";
+import { DASHES, NARROW, PALETTE, plot } from "./result.js";
 
 const MAX_ITEMS = 8;
 //: One colour per scenario (the shared palette's first eight).
@@ -124,18 +124,22 @@ function metricsOverview(c) {
   const data = c.names.slice(1).map((name, j) => ({
     type: "bar",
     orientation: "h",
-    y: rows.map((m) => m.label),
+    // On a phone the metric names are cut short (the whole name stays in the hover and the table below).
+    y: rows.map((m) => (NARROW.matches ? short(m.label, 24) : m.label)),
+    customdata: rows.map((m) => plotlyText(m.label)),
     x: rows.map((m) => (m.relative_delta[j + 1] ?? 0) * 100),
     name: plotlyText(short(name)),
     marker: { color: SCENARIO_COLORS[(j + 1) % SCENARIO_COLORS.length] },
-    hovertemplate: "%{y}: %{x:.1f}%<extra>" + "%{fullData.name}" + "</extra>",
+    hovertemplate: "%{customdata}: %{x:.1f}%<extra>" + "%{fullData.name}" + "</extra>",
   }));
+  // One other scenario: Plotly shows no legend for a single series, so no rows are kept for it.
+  const legendPx = data.length > 1 ? 24 * Math.ceil(data.length / 2) : 0;
   plot(
     div,
     data,
     {
       title: {
-        text: `Metric change against "${plotlyText(short(c.names[0], 60))}"`,
+        text: `Metric change against "${plotlyText(short(c.names[0], NARROW.matches ? 26 : 60))}"`,
         x: 0.02,
         y: 1,
         yref: "container",
@@ -148,9 +152,9 @@ function metricsOverview(c) {
       yaxis: { autorange: "reversed" },
       // The scenarios above the plot (two per row at most), so long names never narrow it.
       legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom", entrywidth: 300, font: { size: 11 } },
-      margin: { l: 220, t: 60 + 24 * Math.ceil(data.length / 2), r: 16, b: 48 },
+      margin: { l: NARROW.matches ? 120 : 220, t: 60 + legendPx, r: 16, b: 48 },
     },
-    Math.max(300, 60 + 24 * Math.ceil(data.length / 2) + rows.length * (18 + 8 * c.names.length)),
+    Math.max(300, 60 + legendPx + rows.length * (18 + 8 * c.names.length)),
   );
   return div;
 }

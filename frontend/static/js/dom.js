@@ -69,6 +69,7 @@ const UNIT_SUFFIXES = [
   ["_bytes_per_s", "B/s"],
   ["_flops_per_s", "FLOP/s"],
   ["_tokens_per_s", "tokens/s"],
+  ["_per_s", "1/s"],
   ["_bytes", "B"],
   ["_gib", "GiB"],
   ["_gb", "GB"],
@@ -87,6 +88,7 @@ const UNIT_SUFFIXES = [
   ["_count", "count"],
   ["_dim", "elements"],
   ["_hz", "Hz"],
+  ["_usd", "USD"],
 ];
 
 //: Suffixes that are only a unit (dropped from the label); the others also name the quantity (kept).
@@ -106,13 +108,28 @@ const PURE_UNITS = new Set([
   "px",
   "W",
   "Hz",
+  "1/s",
+  "USD",
 ]);
+
+//: Abbreviations a field name writes in lower case ("ttft_slo_s", "kv_cache_dtype") that a label spells
+//: in capitals.
+const ACRONYMS = new Set(["gpu", "npu", "cpu", "pim", "kv", "ttft", "tpot", "slo", "ssd", "moe", "tp", "pp", "dp"]);
+
+//: A field name in words: underscores to spaces, abbreviations in capitals ("GPU memory utilization").
+export function wordsOf(name) {
+  return String(name)
+    .split("_")
+    .filter(Boolean)
+    .map((w) => (ACRONYMS.has(w.toLowerCase()) ? w.toUpperCase() : w))
+    .join(" ");
+}
 
 export function unitOf(key) {
   const name = String(key);
   for (const [suffix, unit] of UNIT_SUFFIXES) {
     if (name.endsWith(suffix) && name.length > suffix.length) {
-      return { unit, label: (PURE_UNITS.has(unit) ? name.slice(0, -suffix.length) : name).replaceAll("_", " ") };
+      return { unit, label: wordsOf(PURE_UNITS.has(unit) ? name.slice(0, -suffix.length) : name) };
     }
   }
   return { unit: "", label: "" };

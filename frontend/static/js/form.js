@@ -3,7 +3,7 @@
 // editable fields. onChange({ commit }) fires on every edit; commit is true when the edit is
 // finished (change event), so the page can push a history entry then and only replace it while typing.
 import { catalogCategory } from "./api.js";
-import { fill, h, unitOf } from "./dom.js";
+import { fill, h, unitOf, wordsOf } from "./dom.js";
 
 function deref(schema, root) {
   let node = schema;
@@ -49,7 +49,7 @@ function labelFor(key, schema) {
   const title = schema.title;
   if (title && title !== key && title !== autoTitle(key)) return title;
   const { label } = unitOf(key);
-  return label || String(key).replaceAll("_", " ") || title || "";
+  return label || wordsOf(key) || title || "";
 }
 
 // Whether a value satisfies one `x-applies-when` list (null in the list stands for null/absent).

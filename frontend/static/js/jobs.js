@@ -6,6 +6,8 @@ import { fill, formatNumber, h } from "./dom.js";
 import { plot } from "./result.js";
 
 const POLL_MS = 700;
+//: Chart titles as the kinds' charts have them: left, 14 px (centred ones ran under the mode bar).
+const TITLE = { x: 0.02, font: { size: 14 } };
 
 function setJobInUrl(id) {
   const url = new URL(location.href);
@@ -54,9 +56,13 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const top = h(
       "table",
       { class: "sweep-job-top" },
-      h("tr", {}, h("th", {}, label(metric)), ...axes.map((a) => h("th", {}, a.path))),
-      ...s.top.map((row) =>
-        h("tr", {}, h("td", {}, formatNumber(row[0])), ...row[2].map((v) => h("td", {}, formatNumber(v)))),
+      h("thead", {}, h("tr", {}, h("th", {}, label(metric)), ...axes.map((a) => h("th", {}, a.path)))),
+      h(
+        "tbody",
+        {},
+        s.top.map((row) =>
+          h("tr", {}, h("td", {}, formatNumber(row[0])), ...row[2].map((v) => h("td", {}, formatNumber(v)))),
+        ),
       ),
     );
     const chart = h("div", { class: "sweep-job-chart", id: "sweep-job-chart" });
@@ -64,17 +70,32 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const histogram = h("div", { class: "sweep-job-chart", id: "sweep-job-histogram" });
     fill(panel, header, job.error ? h("div", { class: "error" }, job.error) : null, top, chart, front, histogram);
     if (s.slices["0,1"]) {
+      // As the sweep's heatmap draws it: the first axis across, the second up, the same colour scale.
       const [a, b] = axes;
-      const z = a.values.map((_, i) => b.values.map((_, j) => s.slices["0,1"][i * b.values.length + j]));
-      plot(chart, [{ type: "heatmap", x: b.values.map(String), y: a.values.map(String), z }], {
-        title: { text: `best ${label(metric)} over the other axes` },
-        xaxis: { title: { text: b.path }, type: "category" },
-        yaxis: { title: { text: a.path }, type: "category" },
-      });
+      const z = b.values.map((_, j) => a.values.map((_, i) => s.slices["0,1"][i * b.values.length + j]));
+      plot(
+        chart,
+        [
+          {
+            type: "heatmap",
+            x: a.values.map(String),
+            y: b.values.map(String),
+            z,
+            colorscale: "Viridis",
+            colorbar: { title: { text: kind.metrics[metric]?.unit || "", side: "right" } },
+          },
+        ],
+        {
+          title: { ...TITLE, text: `best ${label(metric)} over the other axes` },
+          xaxis: { title: { text: a.path }, type: "category" },
+          yaxis: { title: { text: b.path }, type: "category" },
+        },
+      );
     } else {
       plot(chart, [{ type: "scatter", mode: "lines+markers", x: axes[0].values, y: s.axis_best[0] }], {
-        title: { text: `best ${label(metric)}` },
+        title: { ...TITLE, text: `best ${label(metric)}` },
         xaxis: { title: { text: axes[0].path } },
+        yaxis: { title: { text: label(metric) } },
       });
     }
     const pareto = job.settings.pareto;
@@ -83,27 +104,42 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
         front,
         [{ type: "scatter", mode: "lines+markers", x: s.pareto.map((pt) => pt[0]), y: s.pareto.map((pt) => pt[1]) }],
         {
-          title: { text: "Pareto front" },
+          title: { ...TITLE, text: "Pareto front" },
           xaxis: { title: { text: label(pareto[0]) } },
           yaxis: { title: { text: label(pareto[1]) } },
         },
-        300,
+        380, // a long metric name on the y axis needs the height (at 300 px it ran into the title)
       );
     const bins = s.histograms[metric] || {};
     const keys = Object.keys(bins).filter((k) => k[0] === "p");
     if (keys.length) {
       // Bin "p<k>" counts 10^(k/10) <= value < 10^((k+1)/10) (dse.services.jobs.summary).
-      keys.sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)));
+      // A step line over the bins' edges (bars cannot be given widths on a log axis): each bin is drawn
+      // over exactly its span, and empty bins between two filled ones drop to zero.
+      const ks = keys.map((k) => Number(k.slice(1))).sort((x, y) => x - y);
+      const all = Array.from({ length: ks[ks.length - 1] - ks[0] + 1 }, (_, i) => ks[0] + i);
+      const counts = all.map((k) => bins[`p${k}`] || 0);
       plot(
         histogram,
-        [{ type: "bar", x: keys.map((k) => 10 ** ((Number(k.slice(1)) + 0.5) / 10)), y: keys.map((k) => bins[k]) }],
+        [
+          {
+            type: "scatter",
+            mode: "lines",
+            line: { shape: "hv", width: 1 },
+            fill: "tozeroy",
+            x: [...all.map((k) => 10 ** (k / 10)), 10 ** ((all[all.length - 1] + 1) / 10)],
+            y: [...counts, counts[counts.length - 1]],
+            hovertemplate: "from %{x:.4g}: %{y} points<extra></extra>",
+          },
+        ],
         {
-          title: { text: `histogram of ${label(metric)} (feasible points)` },
+          title: { ...TITLE, text: `histogram of ${label(metric)} (feasible points)` },
           xaxis: { type: "log", title: { text: label(metric) } },
-          yaxis: { title: { text: "points" } },
-          bargap: 0,
+          // Counts are whole numbers: no 0.5 ticks.
+          yaxis: { title: { text: "points" }, rangemode: "tozero", dtick: Math.max(...counts) <= 8 ? 1 : undefined },
+          showlegend: false,
         },
-        260,
+        280,
       );
     }
   }

@@ -176,11 +176,21 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     evaluateSoon();
   }
 
+  // Saving is always the saver's own scenario (own id, name and token), even for inputs saved
+  // before; showing the token of this page's last save (or of the scenario it shows) makes a
+  // second click on Save give that scenario back instead of a duplicate.
+  let lastSavedId = saved ? saved.id : null;
   async function save() {
     try {
       const parent = parentId ? `?parent=${encodeURIComponent(parentId)}` : "";
-      const out = await api(`/scenarios${parent}`, { method: "POST", body: doc });
+      const mine = lastSavedId ? ownerTokens.get(lastSavedId) : null;
+      const out = await api(`/scenarios${parent}`, {
+        method: "POST",
+        body: doc,
+        headers: mine ? { "X-Owner-Token": mine } : {},
+      });
       if (out.owner_token) ownerTokens.set(out.id, out.owner_token);
+      lastSavedId = out.id;
       const link = `${location.origin}/s/${out.id}`;
       const copy = h(
         "button",
@@ -203,12 +213,20 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
         h(
           "div",
           { class: "notice share-notice" },
-          h("strong", {}, out.created ? "Saved. " : "Already saved. "),
-          out.same_content_as
-            ? h("span", { class: "same-content", id: "same-content" }, `${out.same_content_as} `)
-            : null,
-          out.same_content_as
-            ? h("a", { href: currentUrl(), "data-link": true, id: "own-copy-link" }, "your named copy (link) ")
+          h("strong", {}, out.created ? `Saved as “${out.name}”. ` : `Already saved as “${out.name}”. `),
+          out.same_content_id
+            ? h(
+                "span",
+                { class: "same-content", id: "same-content" },
+                `${out.same_content_as} `,
+                "(",
+                h(
+                  "a",
+                  { href: `/s/${out.same_content_id}`, "data-link": true, id: "same-content-link" },
+                  "open the earlier one",
+                ),
+                ") ",
+              )
             : null,
           "Anyone with this link sees the same inputs and results: ",
           h("a", { href: `/s/${out.id}`, class: "share", id: "share-link", "data-link": true }, link),
@@ -224,8 +242,8 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     }
   }
 
-  // A fork is an editable copy that remembers its parent: saving it stores parent_id. (Saving the
-  // same inputs again gives the same id, so a copy only becomes a new scenario once it differs.)
+  // A fork is an editable copy that remembers its parent: saving it stores parent_id (a fork saved
+  // unchanged is the forker's own named copy of the same inputs).
   function fork() {
     const copy = { ...structuredClone(doc), name: `${doc.name} (fork)` };
     navigate(kindUrl(copy, { from: saved.id }));

@@ -50,22 +50,137 @@ function needsWidth(data, layout) {
   );
 }
 
+//: A phone's width: a legend at the right of the plot would take half of it.
+export const NARROW = window.matchMedia("(max-width: 700px)");
+//: Height of one row of a horizontal legend (11 px text), and the names that fit in one row on a phone.
+const LEGEND_ROW_PX = 19;
+const LEGEND_ROW_CHARS = 44;
+
+// On a phone the legend goes under the plot, in as many rows as its names need; the drawing grows by
+// those rows so the plot keeps its height, and the bottom margin holds them under the x-axis title.
+function legendBelow(data, merged) {
+  const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
+  if (!names.length) return;
+  // Grouped entries (compare: one group per scenario, under its name) stay one a row: side by side the
+  // groups ran off the screen.
+  const groups = new Set(data.filter((t) => t.legendgrouptitle?.text).map((t) => t.legendgroup)).size;
+  let rows = 1;
+  let used = 0;
+  for (const name of names) {
+    const width = Math.min(name.length, LEGEND_ROW_CHARS) + 5; // the symbol and the gap
+    if (groups || (used && used + width > LEGEND_ROW_CHARS)) {
+      rows += used ? 1 : 0;
+      used = 0;
+    }
+    used += width;
+  }
+  const extra = rows * LEGEND_ROW_PX + groups * (LEGEND_ROW_PX + (merged.legend?.tracegroupgap ?? 10)) + 8;
+  merged.legend = {
+    ...merged.legend,
+    orientation: groups ? "v" : "h",
+    // A row legend starts at the figure's left edge, not the plot's (long y labels pushed the plot, and
+    // the legend, right). A column legend (grouped) keeps to the plot's: on the container's edge Plotly
+    // widens the left margin by the legend's width on the next relayout, and the plot goes negative.
+    x: 0,
+    xref: groups ? "paper" : "container",
+    xanchor: "left",
+    y: 0,
+    yanchor: "bottom",
+    yref: "container",
+  };
+  merged.margin = { ...merged.margin, l: 52, r: 16, b: merged.margin.b + extra };
+  merged.height += extra;
+}
+
+// The smallest and largest positive value the traces put on an axis ("xaxis2" is a trace's "x2").
+function logSpan(data, axisKey) {
+  const letter = axisKey[0];
+  const ref = `${letter}${axisKey.slice(5)}`;
+  let lo = Infinity;
+  let hi = 0;
+  for (const trace of data) {
+    if ((trace[`${letter}axis`] || letter) !== ref) continue;
+    for (const v of (trace[letter] || []).flat()) {
+      if (typeof v === "number" && v > 0) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+  }
+  return hi > 0 ? [lo, hi] : [1, 1];
+}
+
+//: Characters of a chart title that fit one line on a phone (14 px text in a ~340 px card).
+const TITLE_LINE_CHARS = 40;
+
+// On a phone a long title wraps onto more lines (Plotly never wraps it: it ran off both edges), and the
+// top margin grows by the added lines.
+function wrapTitle(merged) {
+  const title = merged.title;
+  const text = typeof title === "string" ? title : title?.text;
+  if (!text || text.length <= TITLE_LINE_CHARS || text.includes("<br>")) return;
+  const lines = [""];
+  for (const word of text.split(" ")) {
+    const line = lines[lines.length - 1];
+    if (line && line.length + word.length + 1 > TITLE_LINE_CHARS) lines.push(word);
+    else lines[lines.length - 1] = line ? `${line} ${word}` : word;
+  }
+  const extra = (lines.length - 1) * 17;
+  merged.title = { ...(typeof title === "string" ? {} : title), text: lines.join("<br>"), x: 0.02, xanchor: "left" };
+  merged.margin = { ...merged.margin, t: merged.margin.t + extra };
+  merged.height += extra;
+}
+
 export function plot(div, data, layout, height = 360) {
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
   // title or an axis); a chart with a wide legend or several panels takes the whole row.
   if (!layout.legend || !layout.legend.orientation) merged.legend = { font: { size: 11 }, ...(layout.legend || {}) };
   merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+  if (NARROW.matches && merged.showlegend !== false && !layout.legend?.orientation) legendBelow(data, merged);
+  if (NARROW.matches) wrapTitle(merged);
+  // Panels side by side on a phone: smaller axis titles and ticks, or neighbouring titles run together.
+  const xAxes = Object.keys(merged).filter((k) => /^xaxis\d*$/.test(k));
+  if (NARROW.matches && xAxes.length >= 2)
+    for (const key of Object.keys(merged))
+      if (/^[xy]axis\d*$/.test(key)) {
+        const axis = merged[key] || {};
+        const title = typeof axis.title === "string" ? { text: axis.title } : axis.title || {};
+        merged[key] = {
+          ...axis,
+          title: { ...title, font: { size: 10, ...(title.font || {}) } },
+          tickfont: { size: 9, ...(axis.tickfont || {}) },
+        };
+      }
+  // A legend entry wider than a phone's screen would run off the chart: Plotly sizes it to its name.
+  if (NARROW.matches && merged.legend?.entrywidth > window.innerWidth / 2) delete merged.legend.entrywidth;
+  div.__dsePlot = [data, layout, height];
   div.classList.toggle("wide", needsWidth(data, layout));
+  // The box holds the drawing's height itself: Plotly's responsive resize sizes the plot from its box,
+  // and a box sized by its content collapses to the CSS min-height on the first window resize,
+  // cutting off the lower panels, the x axis and the legend's last entries. (+2: the 1 px border.)
+  div.style.height = `${merged.height + 2}px`;
   for (const key of Object.keys(merged))
     if (/^[xy]axis\d*$/.test(key))
       merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
   for (const axis of ["xaxis", "yaxis"])
     merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
+  // A log axis over two decades or more labels 2 and 5 between the decades, not every digit (2 3 4 … 9
+  // ran into each other); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
+  for (const key of Object.keys(merged))
+    if (/^[xy]axis\d*$/.test(key) && merged[key].type === "log" && merged[key].dtick === undefined) {
+      const [lo, hi] = logSpan(data, key);
+      if (hi / lo >= 100) merged[key] = { ...merged[key], dtick: "D2" };
+    }
   if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
   window.addEventListener("load", () => window.Plotly.react(div, data, merged, PLOT_CONFIG), { once: true });
   return Promise.resolve();
 }
+
+// Crossing the phone width (a rotation, a resized window) re-lays every chart's legend.
+NARROW.addEventListener("change", () => {
+  for (const div of document.querySelectorAll(".js-plotly-plot")) if (div.__dsePlot) plot(div, ...div.__dsePlot);
+});
 
 export function renderFigure(figure, target) {
   const div = target || h("div", { class: "figure", "data-figure": figure.key });
@@ -227,8 +342,14 @@ export function renderTable(table, open = false) {
           h(
             "tr",
             {},
-            table.columns.map((c) =>
-              h("th", { class: "num" }, c.label, c.unit ? h("span", { class: "muted" }, ` [${c.unit}]`) : ""),
+            // A header sits over its cells: right for a column of numbers, left for one of words.
+            table.columns.map((c, j) =>
+              h(
+                "th",
+                { class: table.rows.some((row) => typeof row[j] === "number") ? "num" : "" },
+                c.label,
+                c.unit ? h("span", { class: "muted" }, ` [${c.unit}]`) : "",
+              ),
             ),
           ),
         ),
@@ -278,8 +399,12 @@ export function verdictPill(r) {
 // The published figure as stated: the number, or the text when it is not one number.
 export function publishedCell(r) {
   if (r.published === null || r.published === undefined)
-    return h("td", { class: "published-text" }, r.published_text || "—");
-  return h("td", { class: "num", title: r.published_text || String(r.published) }, formatNumber(r.published));
+    return h("td", { class: "published-text", "data-label": "published" }, r.published_text || "—");
+  return h(
+    "td",
+    { class: "num", title: r.published_text || String(r.published), "data-label": "published" },
+    formatNumber(r.published),
+  );
 }
 
 // result.published: typed rows of published figure vs engine; "context" rows are labelled as such.
@@ -315,10 +440,10 @@ function publishedTable(published) {
               { "data-role": r.role },
               h("td", {}, r.quantity),
               publishedCell(r),
-              h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
+              h("td", { class: "num", title: String(r.engine), "data-label": "engine" }, formatNumber(r.engine)),
               h("td", { class: "muted" }, r.unit || ""),
-              h("td", { class: "num" }, errorText(r)),
-              h("td", { class: "muted" }, r.tolerance_label || "—"),
+              h("td", { class: "num", "data-label": "error" }, errorText(r)),
+              h("td", { class: "muted", "data-label": "tolerance" }, r.tolerance_label || "—"),
               h("td", {}, verdictPill(r)),
               h("td", { class: "source" }, r.source, r.note ? h("div", { class: "muted" }, r.note) : null),
             ),

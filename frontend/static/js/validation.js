@@ -3,7 +3,7 @@
 // with its tolerance label, verdict, known miss (a figure the engine is known not to reproduce) and error.
 import { api, meta } from "./api.js";
 import { fill, formatNumber, h } from "./dom.js";
-import { errorText, plot, publishedCell, verdictPill } from "./result.js";
+import { NARROW, errorText, plot, publishedCell, verdictPill } from "./result.js";
 
 function summary(rows) {
   const judged = rows.filter(
@@ -225,10 +225,14 @@ export async function validationPage(app, { showError }) {
                           r.error ? h("div", { class: "error small" }, r.error) : null,
                         ),
                         publishedCell(r),
-                        h("td", { class: "num", title: String(r.engine) }, formatNumber(r.engine)),
+                        h(
+                          "td",
+                          { class: "num", title: String(r.engine), "data-label": "engine" },
+                          formatNumber(r.engine),
+                        ),
                         h("td", { class: "muted" }, r.unit || ""),
-                        h("td", { class: "num" }, errorText(r)),
-                        h("td", { class: "muted" }, r.tolerance_label || "—"),
+                        h("td", { class: "num", "data-label": "error" }, errorText(r)),
+                        h("td", { class: "muted", "data-label": "tolerance" }, r.tolerance_label || "—"),
                         h("td", {}, verdictPill(r)),
                         h("td", { class: "source" }, r.source),
                       ),
@@ -253,7 +257,8 @@ export async function validationPage(app, { showError }) {
         type: "scatter",
         mode: "markers",
         x: rows.map((r) => r.relative_error * 100),
-        y: rows.map((r) => r.title),
+        // On a phone the kinds' titles are cut short (the whole title is each section's heading).
+        y: rows.map((r) => (NARROW.matches && r.title.length > 22 ? `${r.title.slice(0, 21)}…` : r.title)),
         text: rows.map(
           (r) =>
             `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${r.unit || ""}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`,
@@ -264,14 +269,20 @@ export async function validationPage(app, { showError }) {
     ],
     {
       title: {
-        text: "Engine vs published: relative error of every check (green: within its test's tolerance, orange: outside, grey: informative)",
+        text: NARROW.matches
+          ? "Relative error of every check<br><sup>green: within tolerance, orange: outside, grey: informative</sup>"
+          : "Engine vs published: relative error of every check (green: within its test's tolerance, orange: outside, grey: informative)",
         x: 0.02,
         font: { size: 13 },
       },
-      xaxis: { title: { text: "engine / published − 1 (%)" }, zeroline: true, zerolinecolor: "#888" },
+      xaxis: {
+        title: { text: "engine / published − 1 (%)" },
+        zeroline: true,
+        zerolinecolor: "#888",
+      },
       yaxis: { type: "category", automargin: true },
       showlegend: false,
-      margin: { l: 160, t: 44, r: 16, b: 48 },
+      margin: { l: NARROW.matches ? 100 : 160, t: NARROW.matches ? 60 : 44, r: 16, b: 48 },
     },
     300,
   );

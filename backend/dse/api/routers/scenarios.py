@@ -1,4 +1,4 @@
-"""Saved scenarios: immutable documents under a content hash, shared by link."""
+"""Saved scenarios: immutable documents shared by link; each save is its saver's own named scenario."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -11,7 +11,7 @@ from dse.api.deps import CatalogDep, SaveQuota, SaveQuotaDep, StoreDep
 from dse.scenarios.base import EvaluationResult, StrictModel
 from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
 from dse.services.evaluation import cached_evaluation, check_evaluable
-from dse.store import ScenarioRecord, ScenarioSummary, check_document, scenario_id_for
+from dse.store import ScenarioRecord, ScenarioSummary, check_document
 
 
 class ScenarioSummaryOut(BaseModel):
@@ -24,6 +24,12 @@ class ScenarioSummaryOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     revision: int
+    content_id: str = Field(
+        description=(
+            "The hash of the inputs: the id of the first save of these inputs, and the same for every "
+            "named copy of them saved later (ids of copies are random)."
+        )
+    )
     share_url: str = Field(description="The page that opens this scenario for anyone.")
 
 
@@ -32,16 +38,23 @@ class ScenarioOut(ScenarioSummaryOut):
 
 
 class SavedScenario(ScenarioOut):
-    created: bool = Field(description="False when the same content was saved before (same id).")
+    created: bool = Field(
+        description=(
+            "False only when the X-Owner-Token sent owns a scenario with these inputs and this name: "
+            "that one is returned, with no new token."
+        )
+    )
     owner_token: str | None = Field(description="Shown once, at creation: it alone may rename or delete.")
-    requested_name: str = Field(description="The name this request asked for.")
+    requested_name: str = Field(description="The name this request asked for (always the scenario's name).")
     same_content_as: str | None = Field(
         None,
         description=(
-            "Set when identical inputs were already saved under another name: the id is that scenario's, "
-            "its name stays its owner's (the id hashes the inputs, not the name), and this says so plainly."
+            "Set when identical inputs were saved before: says plainly which scenario holds them. This "
+            "save is still the saver's own named copy (own id, name and owner token); nothing of the "
+            "earlier one changes."
         ),
     )
+    same_content_id: str | None = Field(None, description="The id of that earlier scenario with identical inputs.")
 
 
 class ScenarioPage(BaseModel):
@@ -69,6 +82,7 @@ def _summary(record: ScenarioSummary | ScenarioRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "revision": record.revision,
+        "content_id": record.content_id,
         "share_url": f"/s/{record.id}",
     }
 
@@ -86,6 +100,17 @@ def build_router(document_type: Any) -> APIRouter:
     OwnerToken = Annotated[
         str | None, Header(alias="X-Owner-Token", description="The token returned at creation (required).")
     ]
+    SaverToken = Annotated[
+        str | None,
+        Header(
+            alias="X-Owner-Token",
+            max_length=256,
+            description=(
+                "Optional: the owner token of a scenario of yours. If it owns a scenario with these inputs and "
+                "this name, that scenario is returned (200) instead of a new copy."
+            ),
+        ),
+    ]
 
     def _require(owner_token: str | None) -> str:
         """A missing header is 401 naming the header; a wrong token is the store's 403."""
@@ -98,33 +123,38 @@ def build_router(document_type: Any) -> APIRouter:
         return owner_token
 
     def _save(
-        store: Any, catalog: Any, document: Any, parent_id: str | None, response: Response, quota: SaveQuota
+        store: Any,
+        catalog: Any,
+        document: Any,
+        parent_id: str | None,
+        response: Response,
+        quota: SaveQuota,
+        owner_token: str | None,
     ) -> SavedScenario:
         content = document_json(document)
         check_document(content)  # the cheap checks (shape, free-text sizes) first
         check_evaluable(document, catalog)  # 422 now rather than a result that answers 500 for good
-        if quota.spent() and not store.exists(scenario_id_for(content)):
-            quota.check()  # refuses: a new scenario beyond the quota (saving known content stays free)
-        result = store.save(content, parent_id=parent_id)
+        if quota.spent() and store.owned_copy(content, owner_token) is None:
+            quota.check()  # refuses: a new scenario beyond the quota (re-saving one's own stays free)
+        result = store.save(content, parent_id=parent_id, owner_token=owner_token)
         if result.created:
             quota.spend()
         response.status_code = 201 if result.created else 200
         response.headers["Location"] = f"/api/v1/scenarios/{result.record.id}"
-        asked = str(content["name"])
+        earlier = result.same_content
         same = None
-        if not result.created and result.record.name != asked:
+        if earlier is not None:
             same = (
-                f"identical inputs are already saved as '{result.record.name}' ({result.record.id}); "
-                f"the link opens that scenario under its name. Your name '{asked}' is not stored: "
-                "a scenario's id comes from its inputs, so change an input to save your own copy, "
-                "or keep the page's link (it carries your name)."
+                f"identical inputs are already saved as '{earlier.name}' ({earlier.id}); "
+                f"this is your own copy, '{result.record.name}' ({result.record.id}), that you can rename or delete."
             )
         return SavedScenario(
             **_out(result.record),
             created=result.created,
             owner_token=result.owner_token,
-            requested_name=asked,
+            requested_name=str(content["name"]),
             same_content_as=same,
+            same_content_id=None if earlier is None else earlier.id,
         )
 
     @router.post(
@@ -132,7 +162,7 @@ def build_router(document_type: Any) -> APIRouter:
         name="create_scenario",
         status_code=201,
         response_model=SavedScenario,
-        responses={200: {"model": SavedScenario, "description": "Already saved: the existing id"}},
+        responses={200: {"model": SavedScenario, "description": "Already yours: the scenario the token owns"}},
     )
     def create(
         document: Annotated[document_type, Body()],
@@ -141,15 +171,21 @@ def build_router(document_type: Any) -> APIRouter:
         response: Response,
         quota: SaveQuotaDep,
         parent: Annotated[str | None, Query(max_length=64, description="Id of the scenario this edits.")] = None,
+        owner_token: SaverToken = None,
     ) -> SavedScenario:
-        """Saves a document; the same content saved twice gets the same id.
+        """Saves a document as the saver's own scenario (201, with its owner token).
+
+        The first save of some inputs gets their content id; a later save of the same inputs (by
+        someone else, or under another name) is the saver's own named copy with its own id and token,
+        and `same_content_as` says which scenario already holds them. Sending the X-Owner-Token of a
+        scenario with the same inputs and name returns that scenario (200) rather than a duplicate.
 
         Free text is bounded per field (422 naming it): the name 200 characters; in the inputs ids
         128, names 200, sources and notes 4000, other strings 1000. A client may create
         `save_quota_per_day` new scenarios a day (429 with Retry-After beyond). A document that cannot be
         evaluated (an input error, over the cost limits, past the deadline) is refused with 422 before it is saved.
         """
-        return _save(store, catalog, document, parent, response, quota)
+        return _save(store, catalog, document, parent, response, quota, owner_token)
 
     @router.get("", name="list_scenarios", response_model=ScenarioPage)
     def list_scenarios(
@@ -208,7 +244,7 @@ def build_router(document_type: Any) -> APIRouter:
         name="fork_scenario",
         status_code=201,
         response_model=SavedScenario,
-        responses={200: {"model": SavedScenario, "description": "Already saved: the existing id"}},
+        responses={200: {"model": SavedScenario, "description": "Already yours: the scenario the token owns"}},
     )
     def fork(
         scenario_id: str,
@@ -217,6 +253,7 @@ def build_router(document_type: Any) -> APIRouter:
         catalog: CatalogDep,
         response: Response,
         quota: SaveQuotaDep,
+        owner_token: SaverToken = None,
     ) -> SavedScenario:
         """Saves an edited copy that points at its parent; anyone may fork."""
         parent = store.get(scenario_id)
@@ -225,6 +262,6 @@ def build_router(document_type: Any) -> APIRouter:
             raw["name"] = request.name
         if request.inputs is not None:
             raw["inputs"] = request.inputs
-        return _save(store, catalog, parse_document(raw), parent.id, response, quota)
+        return _save(store, catalog, parse_document(raw), parent.id, response, quota, owner_token)
 
     return router

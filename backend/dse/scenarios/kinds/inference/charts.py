@@ -138,7 +138,7 @@ def time_breakdown(
     lower = busy * BAR_ROW_PX / plot_px
     layout = {
         "title": {"text": "Time of one decode layer: per op and per unit"},
-        "xaxis": {"title": {"text": "time per op (us)"}, "anchor": "y"},
+        "xaxis": {"title": {"text": "time per op (µs)"}, "anchor": "y"},
         "yaxis": {
             "title": {"text": "op"},
             "type": "category",
@@ -148,7 +148,7 @@ def time_breakdown(
             "domain": [lower + 80.0 / plot_px, 1.0],
             "dtick": 1,
         },
-        "xaxis2": {"title": {"text": "busy time per layer (us)"}, "anchor": "y2"},
+        "xaxis2": {"title": {"text": "busy time per layer (µs)"}, "anchor": "y2"},
         "yaxis2": {"title": {"text": "unit"}, "type": "category", "domain": [0.0, lower], "anchor": "x2"},
         "barmode": "relative",
         "height": height,

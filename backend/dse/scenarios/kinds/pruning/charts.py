@@ -59,7 +59,9 @@ def routing_heatmap(
             "z": [[float(v) for v in row] for row in share_of_category],
             "zmin": 0.0,
             "zmax": 1.0,
-            "colorscale": "Blues",
+            # Plotly's "Blues" runs dark to light, so an empty cell looked like the strongest; Viridis (as
+            # the sweep heatmaps) runs dark for 0 to bright for 1.
+            "colorscale": "Viridis",
             "colorbar": {"title": {"text": "share of category", "side": "right"}},
         }
     ]
