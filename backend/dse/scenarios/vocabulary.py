@@ -194,6 +194,13 @@ class ScenarioLink(BaseModel):
     note: str = ""
 
 
+class DeferredStudy(BaseModel):
+    """A study a quick answer left out: ask for it with `POST /api/v1/evaluate?include=<key>`."""
+
+    key: str
+    title: str
+
+
 class EvaluationResult(BaseModel):
     kind: str
     engine_version: str
@@ -205,6 +212,8 @@ class EvaluationResult(BaseModel):
     #: Published figures this scenario can be compared with, each with its source.
     published: list[PublishedComparison] = Field(default_factory=list)
     links: list[ScenarioLink] = Field(default_factory=list)
+    #: Studies left out of this answer (computed only when asked for); empty in a full answer.
+    deferred: list[DeferredStudy] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

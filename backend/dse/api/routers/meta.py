@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ HEALTH_PROBE_TIMEOUT_S = 2.0
 
 @router.get("/health", name="health")
 async def health(request: Request) -> dict[str, Any]:
-    """"ok", or "degraded" when the scenario store does not answer or its last write failed, or when the
+    """ "ok", or "degraded" when the scenario store does not answer or its last write failed, or when the
     evaluation pools are saturated (`evaluation`: each pool's threads busy and requests waiting).
 
     The store is probed with a trivial query at most every `store_check_interval_s` (in a thread of
@@ -51,6 +52,8 @@ async def health(request: Request) -> dict[str, Any]:
         "version": __version__,
         "store": {key: value for key, value in asdict(found).items() if value is not None},
         "evaluation": pools,
+        # Which server process answered (`dse serve --workers N` runs several on one port and store).
+        "server_process": os.getpid(),
     }
 
 
