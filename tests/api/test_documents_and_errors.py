@@ -156,8 +156,7 @@ def test_nul_in_a_name_is_a_422_not_a_500(toy_client):
     response = toy_client.post("/api/v1/scenarios", json={**DOC, "name": "a\u0000b"})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "name"
     saved = toy_client.post("/api/v1/scenarios", json=DOC).json()
-    renamed = toy_client.patch(
-        f"/api/v1/scenarios/{saved['id']}", json={"name": "x\u0000"}, headers={"X-Owner-Token": saved["owner_token"]}
-    )
+    renamed = toy_client.patch(f"/api/v1/scenarios/{saved['id']}", json={"name": "x\u0000"},
+                               headers={"X-Owner-Token": saved["owner_token"]})
     assert renamed.status_code == 422
     assert toy_client.get(f"/api/v1/scenarios/{saved['id']}").json()["name"] == DOC["name"]

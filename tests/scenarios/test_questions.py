@@ -59,7 +59,9 @@ def test_q1_neupims_vs_h100_names_the_h100_and_states_the_interleaving_crossover
     assert result.feasible and metric(result, "max_batch_that_fits") >= 512
     rows = {row[0]: row for row in table(result, "systems").rows}
     assert rows["GPU-only"][1] == "h100-sxm"
-    names = [trace["name"] for trace in next(f for f in result.charts if f.key == "throughput_vs_batch").figure["data"]]
+    names = [
+        trace["name"] for trace in next(f for f in result.charts if f.key == "throughput_vs_batch").figure["data"]
+    ]
     assert "GPU-only (h100-sxm)" in names
     ratio = rows["NeuPIMs"][2] / rows["GPU-only"][2]
     verdict = next(n for n in result.notes if "GPU-only on h100-sxm" in n)

@@ -94,31 +94,12 @@ def create_store_engine(url: str) -> Engine:
 
 
 #: SQLite result codes (primary code = extended code & 0xFF) -> the reason shown to clients.
-_SQLITE_REASONS = {
-    5: "busy",
-    6: "busy",
-    8: "read-only",
-    10: "I/O error",
-    11: "damaged",
-    13: "disk full",
-    14: "cannot open the file",
-    26: "damaged",
-}
+_SQLITE_REASONS = {5: "busy", 6: "busy", 8: "read-only", 10: "I/O error", 11: "damaged", 13: "disk full",
+                   14: "cannot open the file", 26: "damaged"}
 #: PostgreSQL SQLSTATE (or its class, the first two characters) -> the reason shown to clients.
-_PG_REASONS = {
-    "53100": "disk full",
-    "25006": "read-only",
-    "57P01": "unreachable",
-    "57P02": "unreachable",
-    "57P03": "unreachable",
-    "08": "unreachable",
-    "53": "out of resources",
-    "55P03": "busy",
-    "40P01": "busy",
-    "57014": "busy",
-    "XX001": "damaged",
-    "XX002": "damaged",
-}
+_PG_REASONS = {"53100": "disk full", "25006": "read-only", "57P01": "unreachable", "57P02": "unreachable",
+               "57P03": "unreachable", "08": "unreachable", "53": "out of resources", "55P03": "busy",
+               "40P01": "busy", "57014": "busy", "XX001": "damaged", "XX002": "damaged"}
 
 
 def failure_reason(exc: sa.exc.DBAPIError) -> str:
