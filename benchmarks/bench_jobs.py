@@ -3,10 +3,14 @@
 Run from the repository root:  PYTHONPATH=backend python -m benchmarks.bench_jobs
 Appends its figures to benchmarks/results.json under the key "jobs" (other keys are kept).
 
-A job is an inference grid (batch x HBM bandwidth x tensor parallelism x model preset) run through
-`DaskExecutor` on an embedded LocalCluster with 1, then 2, single-threaded worker processes; the
-clock runs from the first submit to the last merged shard (the cluster is started and warmed up
-before). Efficiency = (points/s on 2 workers) / (2 x points/s on 1 worker).
+A job is an inference grid (batch x HBM bandwidth x tensor parallelism x model preset, 65,536 points
+in shards of 4,096) run through `DaskExecutor` on an embedded LocalCluster with 1, then 2,
+single-threaded worker processes; the clock runs from the first submit to the last merged shard (the
+cluster is started and warmed up before). Efficiency = (points/s on 2 workers) / (2 x points/s on 1
+worker). Two grids: the NeuPIMs example (its engine prices every request of the batch on every PIM
+channel, so a point costs more the larger its batch) and a GPU-only example (a flat cost per point).
+`engine_points_per_s_per_core_in_process` is the same grid shard after shard in one thread, no Dask:
+within a shard each preset combination is one vectorised engine call, so that rate is the engine's.
 
 The figures for 64 and 1,024 cores are an EXTRAPOLATION, not a measurement: the per-core rate on 2
 workers times the cores (shards are independent, so the work itself scales linearly), capped by

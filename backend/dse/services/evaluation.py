@@ -31,6 +31,7 @@ __all__ = [
     "SavedResult",
     "cached_evaluation",
     "cached_only",
+    "check_cost",
     "check_evaluable",
     "compare_items",
     "evaluate",
@@ -98,6 +99,13 @@ def evaluate(
         if include is None:
             return kind.evaluate(resolved)
         return kind.evaluate_including(resolved, studies_to_include(kind, include))
+
+
+def check_cost(document: BaseModel, catalog: Catalog, deadline: Deadline | None = None) -> None:
+    """Raises (InputError, 422) when the document cannot be resolved or costs more than a request may:
+    heavy work is priced here, in the server, before a worker process is asked to run it."""
+    with _bounded(deadline):
+        _checked(document, catalog)
 
 
 def evaluate_json(

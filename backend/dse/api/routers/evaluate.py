@@ -66,6 +66,7 @@ def build_router(document_type: Any) -> APIRouter:
         """Evaluates one document without saving it (the quick answer unless `include` asks for studies)."""
         wanted = [key.strip() for key in include.split(",") if key.strip()]
         if evaluation.is_heavy(document):  # a search or a simulation: in a worker process, never this one's GIL
+            await run_bounded(http, lambda deadline: evaluation.check_cost(document, catalog, deadline), heavy=False)
             body = await _answer(run_in_heavy_process(http, evaluation.evaluate_json, document_json(document), wanted))
             return body if isinstance(body, JSONResponse) else Response(content=body, media_type="application/json")
         return await _answer(
