@@ -72,3 +72,41 @@ def test_two_workers_answer_and_share_saves_and_cached_results(tmp_path: Path) -
         ).fetchone()[0]
     assert cached == 1  # computed once, kept in the shared store
     assert "Traceback" not in server.log()
+
+
+def test_a_killed_server_leaves_no_heavy_worker_behind(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import os, time\n"
+        "from dse.services.pools import HeavyProcessPool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = HeavyProcessPool(1, catalog=None)\n"
+        "    pool.warm_up()\n"
+        "    print(pool._executor.submit(os.getpid).result(), flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        os.kill(worker, 0)  # the worker runs
+        server.send_signal(signal.SIGKILL)  # no shutdown handler runs
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"heavy worker {worker} outlived its server")
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -14,8 +14,8 @@ the worker's loops check both between chunks, as they do in a thread.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,8 +28,6 @@ from dse.scenarios.base import InputError
 from dse.services.limits import Deadline, DeadlinePassed
 
 __all__ = ["HeavyProcessPool", "WorkerDeadline", "pool_status"]
-
-logger = logging.getLogger("dse.services")
 
 
 def pool_status(pools: dict[str, anyio.CapacityLimiter]) -> dict[str, Any]:
@@ -52,9 +50,21 @@ _worker_flags: Any = None  # the pool's cancel flags (shared memory), set by `_i
 _worker_catalog: Any = None  # the server's catalog, sent once when the worker starts
 
 
+#: How often a worker looks whether the server that started it is still there.
+PARENT_CHECK_S = 1.0
+
+
 def _init_worker(flags: Any, catalog: Any) -> None:
     global _worker_flags, _worker_catalog
     _worker_flags, _worker_catalog = flags, catalog
+    server = os.getppid()
+
+    def exit_with_the_server() -> None:  # a killed server (SIGKILL, a crash) leaves no worker behind
+        while os.getppid() == server:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_the_server, name="exit-with-the-server", daemon=True).start()
 
 
 class WorkerDeadline(Deadline):
@@ -134,4 +144,7 @@ class HeavyProcessPool:
             future.result()
 
     def shutdown(self) -> None:
+        """Running work stops at its next check, queued work is dropped; the workers then exit."""
+        for slot in range(len(self._flags)):
+            self._flags[slot] = 1
         self._executor.shutdown(wait=False, cancel_futures=True)
