@@ -62,6 +62,7 @@ SMALL_SWEEP_POINTS = 32
 LARGE_SWEEP_SIDE = 500  # 500 x 500 = MAX_SWEEP_POINTS
 HEALTH_INTERVAL_S = 0.05
 CHEAP_P99_TARGET_MS = 100.0
+KEEPALIVE_S = 2.0
 
 
 def is_medium(document: dict[str, Any]) -> bool:
@@ -110,7 +111,10 @@ async def run_load(
     save_base = next(doc for doc in examples if doc["kind"] == "temporal_batching")
     counter = iter(range(10**9))
     deadline = time.perf_counter() + duration_s
-    limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
+    # Idle connections are dropped by the client before the server's 5 s keep-alive could close one under it.
+    limits = httpx.Limits(
+        max_connections=clients + 1, max_keepalive_connections=clients + 1, keepalive_expiry=KEEPALIVE_S
+    )
 
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as http:
 
@@ -195,14 +199,19 @@ async def run_abuse(base_url: str, examples: list[dict[str, Any]], duration_s: f
     errors: list[str] = []
     deadline = time.perf_counter() + duration_s
 
-    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as http:
+    # The measuring clients have a connection pool of their own: the abusers' hang-ups never touch it.
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+    async with (
+        httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as measure,
+        httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as http,
+    ):
 
         async def cheap_client(index: int) -> None:
             rng = random.Random(SEED + 1000 + index)
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await http.post("/api/v1/evaluate", json=rng.choice(cheap_docs))
+                    response = await measure.post("/api/v1/evaluate", json=rng.choice(cheap_docs))
                 except httpx.HTTPError as exc:
                     errors.append(f"cheap: {type(exc).__name__}")
                     continue
@@ -241,7 +250,7 @@ async def run_abuse(base_url: str, examples: list[dict[str, Any]], duration_s: f
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await http.get("/api/v1/health")
+                    response = await measure.get("/api/v1/health")
                     health_latency.append(time.perf_counter() - started)
                     health_states[str(response.json().get("status"))] += 1
                 except (httpx.HTTPError, ValueError) as exc:

@@ -52,11 +52,16 @@ _worker_catalog: Any = None  # the server's catalog, sent once when the worker s
 
 #: How often a worker looks whether the server that started it is still there.
 PARENT_CHECK_S = 1.0
+#: Heavy workers run at a lower CPU priority (Unix niceness) than the server: where the cores are all
+#: busy, the kernel runs the server's cheap evaluations, reads and saves first, the searches after.
+HEAVY_NICENESS = 10
 
 
 def _init_worker(flags: Any, catalog: Any) -> None:
     global _worker_flags, _worker_catalog
     _worker_flags, _worker_catalog = flags, catalog
+    if hasattr(os, "nice"):
+        os.nice(HEAVY_NICENESS)
     server = os.getppid()
 
     def exit_with_the_server() -> None:  # a killed server (SIGKILL, a crash) leaves no worker behind
