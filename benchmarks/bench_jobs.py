@@ -3,10 +3,14 @@
 Run from the repository root:  PYTHONPATH=backend python -m benchmarks.bench_jobs
 Appends its figures to benchmarks/results.json under the key "jobs" (other keys are kept).
 
-A job is an inference grid (batch x HBM bandwidth x tensor parallelism x model preset) run through
-`DaskExecutor` on an embedded LocalCluster with 1, then 2, single-threaded worker processes; the
-clock runs from the first submit to the last merged shard (the cluster is started and warmed up
-before). Efficiency = (points/s on 2 workers) / (2 x points/s on 1 worker).
+A job is an inference grid (batch x HBM bandwidth x tensor parallelism x model preset, 65,536 points
+in shards of 4,096) run through `DaskExecutor` on an embedded LocalCluster with 1, then 2,
+single-threaded worker processes; the clock runs from the first submit to the last merged shard (the
+cluster is started and warmed up before). Efficiency = (points/s on 2 workers) / (2 x points/s on 1
+worker). Two grids: the NeuPIMs example (its engine prices every request of the batch on every PIM
+channel, so a point costs more the larger its batch) and a GPU-only example (a flat cost per point).
+`engine_points_per_s_per_core_in_process` is the same grid shard after shard in one thread, no Dask:
+within a shard each preset combination is one vectorised engine call, so that rate is the engine's.
 
 The figures for 64 and 1,024 cores are an EXTRAPOLATION, not a measurement: the per-core rate on 2
 workers times the cores (shards are independent, so the work itself scales linearly), capped by
@@ -30,7 +34,7 @@ from typing import Any
 
 from dse.catalog import default_catalog
 from dse.scenarios.kinds.inference.examples import EXAMPLES
-from dse.services.jobs.executor import DaskExecutor
+from dse.services.jobs.executor import DaskExecutor, SerialExecutor
 from dse.services.jobs.grid import evaluate_shard, points_of, shards
 from dse.services.jobs.service import JobRequest, build_spec, merge_for
 from dse.services.jobs.summary import empty_summary
@@ -40,10 +44,10 @@ SHARD_SIZE = 4096  # 65,536 points in 16 shards
 SCHEDULER_S_PER_TASK = 1e-3  # the top of Dask's documented 200 us - 1 ms per task
 
 
-def job_request() -> JobRequest:
+def job_request(document: dict[str, Any] | None = None) -> JobRequest:
     return JobRequest.model_validate(
         {
-            "document": dict(EXAMPLES[1]),
+            "document": dict(document or EXAMPLES[1]),
             "axes": [
                 {"path": "batch_size", "values": list(range(16, 1040, 16))},  # 64
                 {"path": "accelerator.memory_bandwidth_bytes_per_s", "values": [2e11 * 1.04**i for i in range(128)]},
@@ -87,9 +91,17 @@ def measure(workers: int, spec: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         executor.close()
 
 
-def main() -> None:
-    _, _, spec = build_spec(job_request(), default_catalog())
+def serial_cpu_s(spec: dict[str, Any]) -> float:
+    """CPU seconds of the whole grid in this thread, shard after shard (no Dask): the engine's own cost."""
+    start = time.thread_time()
+    run_job(SerialExecutor(), "serial", spec)
+    return time.thread_time() - start
+
+
+def figures_for(document: dict[str, Any]) -> dict[str, Any]:
+    _, _, spec = build_spec(job_request(document), default_catalog())
     points = points_of(spec["axes"])
+    serial = serial_cpu_s(spec)
     t1, s1 = measure(1, spec)
     t2, s2 = measure(2, spec)
     assert s1 == s2, "1 and 2 workers must give the same summary"
@@ -97,10 +109,11 @@ def main() -> None:
     per_core_2 = points / t2 / 2
     efficiency = per_core_2 / per_core_1
     scheduler_cap = SHARD_SIZE / SCHEDULER_S_PER_TASK
-    figures = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
+    return {
+        "document": document["name"],
         "points": points,
         "shards": math.ceil(points / SHARD_SIZE),
+        "engine_points_per_s_per_core_in_process": round(points / serial),
         "seconds_1_worker": round(t1, 3),
         "seconds_2_workers": round(t2, 3),
         "points_per_s_per_core_1_worker": round(per_core_1),
@@ -110,6 +123,18 @@ def main() -> None:
             str(cores): round(min(per_core_2 * cores, scheduler_cap)) for cores in (64, 1024)
         },
         "extrapolation": "EXTRAPOLATED, not measured: 2-worker rate per core x cores, capped at 1 ms per shard",
+    }
+
+
+def main() -> None:
+    # The NeuPIMs grid prices every request of the batch on every PIM channel (its cost per point grows
+    # with the batch); the GPU-only grid's cost per point is flat: the two bound what a job costs.
+    neupims = figures_for(dict(EXAMPLES[1]))
+    gpu_only = figures_for(next(dict(e) for e in EXAMPLES if e["inputs"].get("system") == "gpu_only"))
+    figures = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
+        **neupims,
+        "gpu_only": gpu_only,
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["jobs"] = figures

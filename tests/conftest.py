@@ -32,6 +32,7 @@ SLOW_MODULES = frozenset(
         "reliability/test_bounded_work.py",  # deadlines, pools and worst-case requests
         "reliability/test_access.py",  # hashes and headers over every page
         "reliability/test_bad_input.py",  # every example of every kind through the API
+        "reliability/test_workers.py",  # `dse serve --workers 2`: two live server processes
     }
 )
 #: Single tests that take seconds each (measured on a 2-core machine) and whose ground the fast tier

@@ -27,8 +27,8 @@ def _load_document(path: str) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from dse.api.app import create_app
-    from dse.api.server import serve
+    from dse.api.app import create_served_app
+    from dse.api.server import serve, serve_workers
     from dse.settings import get_settings
 
     settings = get_settings()
@@ -36,11 +36,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"scenario store: {settings.database_url.removeprefix('sqlite:///')} (set DSE_DATABASE_URL to change)")
     else:
         print("scenario store: DSE_DATABASE_URL")
-    if args.host in ("0.0.0.0", "::"):  # every interface: the address to open here is loopback's
-        print(f"dashboard: http://127.0.0.1:{args.port}/ (listening on every interface, {args.host})")
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # every interface: open loopback's
+    print(
+        f"dashboard: http://{shown}:{args.port}/"
+        + (f" (listening on every interface, {args.host})" if shown != args.host else "")
+        + (f" ({args.workers} server processes)" if args.workers > 1 else "")
+    )
+    if args.workers > 1:
+        serve_workers(args.workers, host=args.host, port=args.port)
     else:
-        print(f"dashboard: http://{args.host}:{args.port}/")
-    serve(create_app(settings), settings, host=args.host, port=args.port)
+        serve(create_served_app(), settings, host=args.host, port=args.port)
     return 0
 
 
@@ -95,12 +100,25 @@ def cmd_validation_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 64")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dse", description="ML-systems design-space explorer")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the API and the dashboard")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes on the one port and store (default 1; SQLite in WAL mode, or PostgreSQL)",
+    )
     serve.set_defaults(func=cmd_serve)
     evaluate = sub.add_parser("evaluate", help="evaluate a scenario document (JSON file, or - for stdin)")
     evaluate.add_argument("file")

@@ -72,11 +72,12 @@ def chromium():
 def _serve(tmp_path):
     """The app on a free loopback port, with its own SQLite store."""
     port = _free_port()
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'browser.sqlite3'}"))
+    # As `dse serve` does: the heavy worker processes start with the server, not on the first search.
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'browser.sqlite3'}"), start_processes=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("server did not start")

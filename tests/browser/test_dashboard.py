@@ -94,6 +94,23 @@ def test_home_and_every_kind_page_render(live_server, page):
     assert not foreign, foreign
 
 
+def test_a_deferred_study_is_computed_when_opened_and_kept_after_edits(live_server, page):
+    """Training's quick answer leaves its timeline and sequence-parallel studies out; opening one asks for it."""
+    page.goto(f"{live_server}/k/training")
+    _wait_ready(page)
+    assert page.locator("[data-figure='timeline']").count() == 0
+    assert page.locator("#deferred [data-study]").all_inner_texts() == list(KINDS["training"].deferred_studies.values())
+    page.click("#deferred [data-study='timeline']")
+    page.wait_for_selector("[data-figure='timeline'] .main-svg", timeout=30_000)
+    assert page.locator("#deferred [data-study]").all_inner_texts() == [
+        KINDS["training"].deferred_studies["sequence_parallel"]
+    ]
+    _edit(page, "label.field[data-path='global_batch_size'] input", "4608")
+    _wait_ready(page)
+    assert page.locator("[data-figure='timeline']").count() == 1  # asked for once, kept for every later answer
+    assert not page.console_errors, page.console_errors
+
+
 def test_change_updates_numbers_and_chart_quickly(live_server, page):
     """Changing the batch size re-evaluates without a reload: numbers and the throughput chart change.
     Latency from the input event to the new numbers is measured in the page (performance.now)."""

@@ -104,3 +104,46 @@ def test_the_default_shard_size_aims_at_a_few_hundred_shards():
     assert default_shard_size(10**12) == 1_000_000  # capped: a shard's arrays stay small
     _, _, spec = build_spec(JobRequest.model_validate({**inference_job(), "shard_size": None}), default_catalog())
     assert spec["shard_size"] == 8192
+
+
+class _GatedExecutor:
+    """Serial shards, each waiting for the test to let it through (so a job stays running at will)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.gate = threading.Semaphore(0)
+
+    def run(self, key, function, tasks, cancelled):
+        for number, args in tasks:
+            if cancelled.is_set():
+                return
+            self.gate.acquire(timeout=30)
+            yield number, function(*args)
+
+
+def test_a_job_cancelled_through_another_server_process_stops(tmp_path, monkeypatch):
+    from dse.services.jobs import service as jobs_service
+    from dse.services.jobs.executor import SerialExecutor
+    from dse.services.jobs.service import JobService
+    from dse.store import Store
+
+    monkeypatch.setattr(jobs_service, "PROGRESS_INTERVAL_S", 0.0)  # look at the store after every shard
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    with Store(url) as running_store, Store(url) as other_store:
+        gated = _GatedExecutor()
+        runner = JobService(running_store, gated)  # the process running the job
+        other = JobService(other_store, SerialExecutor())  # another process of the same store
+        view, started = runner.create(JobRequest.model_validate(inference_job(shard_size=64)), default_catalog())
+        assert started and view["progress"]["shards_total"] == 3
+        gated.gate.release()  # shard 0 merges, then the runner waits at shard 1
+        deadline = time.monotonic() + 30
+        while other.get(view["id"])["progress"]["shards_done"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert other.cancel(view["id"])["status"] == "cancelled"
+        gated.gate.release()  # shard 1 merges; the runner reads the status and stops before shard 2
+        for _ in range(3):
+            gated.gate.release()  # would let every other shard through if it did not stop
+        job = runner.wait(view["id"], timeout_s=30)
+    assert job["status"] == "cancelled"
+    assert job["progress"]["shards_done"] == 2

@@ -36,12 +36,18 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`python -m dse.cli serve --host 127.0.0.1 --port P`, its output in `log_path`; `env` adds DSE_* settings."""
+    """`python -m dse.cli serve --host 127.0.0.1 --port P [--workers N]`, its output in `log_path`; `env`
+    adds DSE_* settings."""
 
     def __init__(
-        self, database_url: str, log_path: Path, port: int | None = None, env: dict[str, str] | None = None
+        self,
+        database_url: str,
+        log_path: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
-        self.database_url, self.log_path = database_url, log_path
+        self.database_url, self.log_path, self.workers = database_url, log_path, workers
         self.env = {**NO_CLIENT_LIMITS, **(env or {})}
         self.port = port or free_port()
         self.base_url = f"http://{HOST}:{self.port}"
@@ -57,7 +63,8 @@ class LiveServer:
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "dse.cli", "serve", "--host", HOST, "--port", str(self.port)],
+                [sys.executable, "-m", "dse.cli", "serve", "--host", HOST, "--port", str(self.port)]
+                + (["--workers", str(self.workers)] if self.workers > 1 else []),
                 env=env,
                 cwd=REPO_ROOT,
                 stdout=log,

@@ -90,7 +90,7 @@ def test_every_acknowledged_save_survives_sigkill(database_url: str, tmp_path: P
     assert failures_after_kill, "no save was in flight at the kill"
 
     with (
-        LiveServer(database_url, tmp_path / "server.log").start() as restarted,
+        LiveServer(database_url, tmp_path / "server.log") as restarted,  # __enter__ starts it (once)
         httpx.Client(base_url=restarted.base_url, timeout=10.0) as client,
     ):
         for scenario_id, sent in acknowledged.items():

@@ -168,3 +168,19 @@ def test_models_training_would_misprice_are_refused_naming_the_model(kind, model
     with pytest.raises(InputError) as refused:
         KINDS[kind].resolve(document.inputs, CATALOG)
     assert refused.value.field == "model"
+
+
+def test_the_breakdown_charts_written_as_dicts_are_what_plotly_would_make():
+    """The memory and time charts are written as plain dicts (they are in every quick answer): plotly's
+    own validator takes each and gives back exactly the same figure."""
+    import plotly.graph_objects as go
+
+    from dse.scenarios.kinds.training.charts import memory_breakdown_chart, time_breakdown_chart
+
+    memory = memory_breakdown_chart([("weights", 3.5 * 2**30), ("activations", 61.25 * 2**30)], 80 * 2**30)
+    time = time_breakdown_chart([("compute", 1.25), ("pipeline bubble", 0.5), ("data parallel", 0.125)])
+    for figure in (memory, time):
+        assert go.Figure(figure).to_plotly_json() == figure
+    assert [trace["y"] for trace in memory["data"]] == [[3.5], [61.25]]
+    assert memory["layout"]["shapes"][0]["y0"] == 80.0 and memory["layout"]["height"] == 360
+    assert [trace["x"] for trace in time["data"]] == [[1.25], [0.5], [0.125]] and time["layout"]["height"] == 300

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from dse import __version__
-from dse.api.cpu import install_cpu_pool
+from dse.api.cpu import close_cpu_pool, install_cpu_pool
 from dse.api.middleware import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
 from dse.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from dse.api.routers import calibration, dashboard, evaluate, jobs, meta, pages, reports, scenarios, validation
@@ -30,7 +30,11 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, catalog: Catalog | None = None, *, start_processes: bool = False
+) -> FastAPI:
+    """The app; `start_processes` starts the heavy worker processes with it (a server does; tests
+    start them on the first heavy request)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -42,10 +46,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             logger.critical("cannot start: %s", exc)
             raise
         app.state.health_limiter = anyio.CapacityLimiter(1)
-        install_cpu_pool(app)
+        install_cpu_pool(app, app.state.catalog, start_processes=start_processes)
         try:
             yield
         finally:
+            close_cpu_pool(app)
             app.state.store.dispose()
 
     app = FastAPI(
@@ -96,3 +101,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     )
     app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app one server process runs (`dse serve`, also each of `--workers N`): settings from the
+    environment, heavy worker processes started with it."""
+    return create_app(start_processes=True)

@@ -12,12 +12,16 @@ Two classes of work, one limiter each (issue 17): cheap evaluations (and everyth
 uses this module) in `cpu_limiter`, heavy work (plan searches, large sweeps) in `heavy_limiter`,
 so a burst of searches queues behind its own few threads and never holds the cheap ones.
 `run_bounded` also gives the work its deadline and cancels it when the client disconnects.
+Heavy evaluations go one step further (`run_in_heavy_process`): they run in worker processes
+(dse.services.pools.HeavyProcessPool), so a search never holds this process's GIL either; the
+heavy limiter still admits `heavy_threads` at a time and /health reads it as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -26,8 +30,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from dse.catalog import Catalog
 from dse.services.limits import Deadline, get_limits
-from dse.services.pools import pool_status
+from dse.services.pools import HeavyProcessPool, pool_status
 
 CPU_THREADS = 2 * (os.cpu_count() or 1)
 #: How often a running evaluation looks whether its client is still there.
@@ -36,16 +41,48 @@ DISCONNECT_POLL_S = 0.1
 T = TypeVar("T")
 
 
-def install_cpu_pool(app: FastAPI) -> None:
-    """Call in the lifespan: the limiter belongs to the event loop that serves the app."""
+def install_cpu_pool(app: FastAPI, catalog: Catalog, *, start_processes: bool = False) -> None:
+    """Call in the lifespan: the limiter belongs to the event loop that serves the app. The heavy
+    worker processes start on the first heavy request, or now with `start_processes` (a server)."""
     limits = get_limits()
     app.state.cpu_limiter = anyio.CapacityLimiter(limits.cheap_threads)
     app.state.heavy_limiter = anyio.CapacityLimiter(limits.heavy_threads)
+    app.state.heavy_pool = HeavyProcessPool(limits.heavy_processes, catalog) if limits.heavy_processes > 0 else None
+    if start_processes and app.state.heavy_pool is not None:
+        app.state.heavy_pool.warm_up()
+
+
+def close_cpu_pool(app: FastAPI) -> None:
+    """Call when the lifespan ends: the heavy worker processes exit."""
+    if getattr(app.state, "heavy_pool", None) is not None:
+        app.state.heavy_pool.shutdown()
 
 
 def evaluation_pools(app: FastAPI) -> dict[str, Any]:
     """The pools' state for /health ("saturated" when a pool's threads are all busy and as many wait)."""
     return pool_status({"cheap": app.state.cpu_limiter, "heavy": app.state.heavy_limiter})
+
+
+async def _watching(request: Request, wait: Callable[[], Awaitable[T]], on_disconnect: Callable[[], None]) -> T:
+    """`await wait()`, calling `on_disconnect()` if the client goes away meanwhile."""
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(DISCONNECT_POLL_S)
+        on_disconnect()
+
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        try:
+            answer = await wait()
+        except Exception as exc:  # raised outside the group, unwrapped (a task group would group it)
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return answer
 
 
 async def run_bounded(request: Request, work: Callable[[Deadline], T], *, heavy: bool) -> T:
@@ -54,24 +91,30 @@ async def run_bounded(request: Request, work: Callable[[Deadline], T], *, heavy:
     limits = get_limits()
     deadline = Deadline(limits.heavy_deadline_s if heavy else limits.evaluation_deadline_s)
     limiter = request.app.state.heavy_limiter if heavy else request.app.state.cpu_limiter
+    return await _watching(
+        request, lambda: anyio.to_thread.run_sync(lambda: work(deadline), limiter=limiter), deadline.cancel
+    )
 
-    async def watch() -> None:
-        while not await request.is_disconnected():
-            await anyio.sleep(DISCONNECT_POLL_S)
-        deadline.cancel()
 
-    failure: Exception | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
+async def run_in_heavy_process(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """`function(catalog, deadline, *args)` in a heavy worker process (a module-level function; `args`
+    plain data), admitted by the heavy limiter, with the heavy deadline (counted from now, queueing
+    included); cancelled when the client disconnects. Without worker processes
+    (`DSE_HEAVY_PROCESSES=0`) it runs in the heavy threads (`run_bounded`)."""
+    pool: HeavyProcessPool | None = request.app.state.heavy_pool
+    catalog = request.app.state.catalog
+    if pool is None:
+        return await run_bounded(request, lambda deadline: function(catalog, deadline, *args), heavy=True)
+    deadline = Deadline(get_limits().heavy_deadline_s)
+    async with request.app.state.heavy_limiter:
+        future, slot = pool.submit(function, args, deadline)
+        future.add_done_callback(lambda _: pool.release(slot))
         try:
-            answer = await anyio.to_thread.run_sync(lambda: work(deadline), limiter=limiter)
-        except Exception as exc:  # raised outside the group, unwrapped (a task group would group it)
-            failure = exc
-        finally:
-            group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    return answer
+            answer: T = await _watching(request, lambda: asyncio.wrap_future(future), lambda: pool.cancel(slot))
+        except BaseException:  # failed, or this request was cancelled: the worker stops at its next check
+            pool.cancel(slot)
+            raise
+        return answer
 
 
 async def json_bounded(request: Request, work: Callable[[Deadline], BaseModel], *, heavy: bool) -> Response:

@@ -14,6 +14,7 @@ from dse.api.middleware import with_security_headers
 from dse.catalog import UnknownPreset
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
+from dse.services.limits import DeadlinePassed
 from dse.store import Forbidden, InvalidDocument, NotFound, StoreError, Unavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -135,7 +136,22 @@ def _field_of_http_error(request: Request, status: int, detail: str) -> str:
     return "(body)" if status in (400, 413, 415) else "(request)"
 
 
+def deadline_problem(exc: DeadlinePassed) -> JSONResponse:
+    """503: the evaluation was stopped (deadline or client gone); retrying later, or smaller, may work."""
+    return problem(
+        503,
+        "Evaluation stopped",
+        f"{exc}; nothing was changed. Narrow the request (fewer points, a smaller search space) or retry later.",
+        [{"field": "(request)", "reason": str(exc)}],
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DeadlinePassed)
+    async def _deadline(_: Request, exc: DeadlinePassed) -> JSONResponse:
+        return deadline_problem(exc)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(list(exc.errors()))

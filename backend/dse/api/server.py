@@ -18,7 +18,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from dse.settings import Settings
+from dse.settings import Settings, get_settings
 
 logger = logging.getLogger("dse.api")
 
@@ -66,6 +66,15 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self.transport.close()
 
 
+class SettingsHeaderTimeoutH11Protocol(HeaderTimeoutH11Protocol):
+    """The same, its header deadline read from the DSE_* settings: what each process of
+    `dse serve --workers N` imports by name (a class made at run time cannot be sent to a worker)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout_s = get_settings().header_timeout_s
+
+
 def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutH11Protocol]:
     return type("HeaderTimeoutH11Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout_s": seconds})
 
@@ -79,3 +88,18 @@ def server_config(app: Any, settings: Settings, *, host: str, port: int, **optio
 
 def serve(app: Any, settings: Settings, *, host: str, port: int) -> None:
     uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="warning")).run()
+
+
+def serve_workers(workers: int, *, host: str, port: int) -> None:
+    """`workers` server processes on one listening socket (uvicorn's supervisor restarts one that
+    dies). Each builds its own app from the environment's settings (`create_served_app`), so they
+    share the store (and its result cache) and nothing else: see README, "Several processes"."""
+    uvicorn.run(
+        "dse.api.app:create_served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=f"{__name__}:SettingsHeaderTimeoutH11Protocol",
+        log_level="warning",
+    )

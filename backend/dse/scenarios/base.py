@@ -25,6 +25,7 @@ from dse.scenarios.vocabulary import (
     RESULT_FORMAT,
     Chart,
     Column,
+    DeferredStudy,
     EvaluationResult,
     Metric,
     MetricBand,
@@ -41,6 +42,7 @@ __all__ = [
     "RESULT_FORMAT",
     "Chart",
     "Column",
+    "DeferredStudy",
     "EvaluationResult",
     "InputError",
     "Metric",
@@ -52,6 +54,7 @@ __all__ = [
     "ScenarioLink",
     "Stopped",
     "StrictModel",
+    "Study",
     "Table",
     "Tolerance",
     "Work",
@@ -75,6 +78,9 @@ class InputError(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         self.field, self.reason = field, reason
         super().__init__(f"{field}: {reason}")
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:  # crosses to and from worker processes
+        return type(self), (self.field, self.reason)
 
 
 class Stopped(Exception):
@@ -106,6 +112,15 @@ def check_stop() -> None:
     should_stop = _SHOULD_STOP.get()
     if should_stop is not None and should_stop():
         raise Stopped()
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """What one study adds to an answer (see `ScenarioKind.deferred_studies`)."""
+
+    tables: list[Table] = dataclasses.field(default_factory=list)
+    charts: list[Chart] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +242,38 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
     @abstractmethod
     def evaluate(self, resolved: ResolvedT) -> EvaluationResult:
         """One design point in full: metrics with the math, tables, figures, notes."""
+
+    #: Studies a quick answer leaves out (key -> title): the costly, secondary parts of `evaluate`
+    #: (a replayed timeline, a comparison over a grid). The dashboard's edits ask for the quick
+    #: answer and fetch a study when the user opens it; saved results, reports and the CLI are whole.
+    deferred_studies: ClassVar[dict[str, str]] = {}
+
+    def evaluate_quick(self, resolved: ResolvedT) -> EvaluationResult:
+        """`evaluate` without the deferred studies (a kind with some overrides this and `study`)."""
+        return self.evaluate(resolved)
+
+    def study(self, resolved: ResolvedT, key: str) -> Study:
+        """One of `deferred_studies`, computed."""
+        raise KeyError(key)
+
+    def evaluate_including(self, resolved: ResolvedT, include: Sequence[str]) -> EvaluationResult:
+        """The quick answer with the deferred studies named in `include` added (in declaration order);
+        the others are listed in `deferred`."""
+        result = self.evaluate_quick(resolved)
+        if not self.deferred_studies:
+            return result
+        tables, charts, notes = list(result.tables), list(result.charts), list(result.notes)
+        deferred = []
+        for key, title in self.deferred_studies.items():
+            if key not in include:
+                deferred.append(DeferredStudy(key=key, title=title))
+                continue
+            check_stop()
+            study = self.study(resolved, key)
+            tables += study.tables
+            charts += study.charts
+            notes += study.notes
+        return result.model_copy(update={"tables": tables, "charts": charts, "notes": notes, "deferred": deferred})
 
     @abstractmethod
     def examples(self) -> list[dict[str, Any]]:

@@ -259,6 +259,13 @@ class ScenarioLink(BaseModel):
     note: str = ""
 
 
+class DeferredStudy(BaseModel):
+    """A study a quick answer left out: ask for it with `POST /api/v1/evaluate?include=<key>`."""
+
+    key: str
+    title: str
+
+
 class EvaluationResult(BaseModel):
     kind: str
     engine_version: str
@@ -274,6 +281,8 @@ class EvaluationResult(BaseModel):
     validation_scope: ValidationScope | None = None
     #: For a search: how likely the best answer beats the runner-up.
     ranking: RankingConfidence | None = None
+    #: Studies left out of this answer (computed only when asked for); empty in a full answer.
+    deferred: list[DeferredStudy] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,20 @@ from dse.store import ScenarioRecord, Store, StoreError
 logger = logging.getLogger("dse.services")
 
 __all__ = [
+    "ALL_STUDIES",
     "SavedResult",
     "cached_evaluation",
+    "cached_only",
+    "check_cost",
     "check_evaluable",
     "compare_items",
     "evaluate",
+    "evaluate_json",
     "is_heavy",
+    "keep_result",
     "result_cache_key",
     "saved_result",
+    "studies_to_include",
     "sweep",
     "sweep_axes",
 ]
@@ -70,15 +76,53 @@ def _checked(document: BaseModel, catalog: Catalog) -> tuple[ScenarioKind[Any, A
 
 
 def _evaluated(kind: ScenarioKind[Any, Any], resolved: Any, catalog: Catalog) -> EvaluationResult:
-    """One resolved scenario evaluated, with the error bands of its metrics."""
+    """One resolved scenario evaluated (the whole answer), with the error bands of its metrics."""
     return attach_bands(kind, resolved, kind.evaluate(resolved), catalog)
 
 
-def evaluate(document: BaseModel, catalog: Catalog, deadline: Deadline | None = None) -> EvaluationResult:
-    """One document evaluated (nothing is saved); refused (422) above the cost limit, stopped at the deadline."""
+#: `include` naming every deferred study.
+ALL_STUDIES = "all"
+
+
+def studies_to_include(kind: ScenarioKind[Any, Any], include: Sequence[str]) -> list[str]:
+    """The deferred studies `include` names (`all`: every one); an unknown key is refused naming `include`."""
+    if ALL_STUDIES in include:
+        return list(kind.deferred_studies)
+    unknown = [key for key in include if key not in kind.deferred_studies]
+    if unknown:
+        known = ", ".join(kind.deferred_studies) or "none"
+        raise InputError("include", f"no deferred study {unknown[0]!r} in kind {kind.kind!r} (it has: {known})")
+    return list(include)
+
+
+def evaluate(
+    document: BaseModel, catalog: Catalog, deadline: Deadline | None = None, include: Sequence[str] | None = None
+) -> EvaluationResult:
+    """One document evaluated (nothing is saved); refused (422) above the cost limit, stopped at the deadline.
+
+    `include`: None for the whole answer; else the quick answer with only these deferred studies
+    (`ScenarioKind.deferred_studies`; the others are listed in the result's `deferred`)."""
     with _bounded(deadline):
         kind, resolved = _checked(document, catalog)
-        return _evaluated(kind, resolved, catalog)
+        if include is None:
+            return _evaluated(kind, resolved, catalog)
+        result = kind.evaluate_including(resolved, studies_to_include(kind, include))
+        return attach_bands(kind, resolved, result, catalog)
+
+
+def check_cost(document: BaseModel, catalog: Catalog, deadline: Deadline | None = None) -> None:
+    """Raises (InputError, 422) when the document cannot be resolved or costs more than a request may:
+    heavy work is priced here, in the server, before a worker process is asked to run it."""
+    with _bounded(deadline):
+        _checked(document, catalog)
+
+
+def evaluate_json(
+    catalog: Catalog, deadline: Deadline, document: dict[str, Any], include: Sequence[str] | None = None
+) -> bytes:
+    """`evaluate` of a document given as plain JSON, answered as JSON bytes: what a heavy worker
+    process runs (dse.services.pools; documents and results cross the process boundary as JSON)."""
+    return evaluate(parse_document(document), catalog, deadline, include).model_dump_json().encode("utf-8")
 
 
 def is_heavy(document: BaseModel, points: int = 1) -> bool:
@@ -107,18 +151,32 @@ def result_cache_key(kind: ScenarioKind[Any, Any]) -> str:
     return f"{kind.engine_version}+result-format-{RESULT_FORMAT}"
 
 
-def cached_evaluation(store: Store, scenario_id: str, document: BaseModel, catalog: Catalog) -> EvaluationResult:
-    """The result of a saved scenario, from the cache when this engine version computed it in this format."""
-    key = result_cache_key(kind_of(document))
-    cached = store.cached_result(scenario_id, key)
+def cached_only(store: Store, scenario_id: str, document: BaseModel) -> EvaluationResult | None:
+    """The cached result of a saved scenario when this engine version computed it in this format, else None.
+
+    The cache is the store's table: every server process of one store shares it."""
+    cached = store.cached_result(scenario_id, result_cache_key(kind_of(document)))
     if cached is not None:
         with contextlib.suppress(ValidationError):  # a cached result that no longer parses is recomputed
             return EvaluationResult.model_validate(cached)
+    return None
+
+
+def keep_result(store: Store, scenario_id: str, document: BaseModel, result: dict[str, Any]) -> None:
+    """Caches a saved scenario's result (JSON form); a result the cache cannot keep is still the answer."""
+    with contextlib.suppress(StoreError):
+        store.cache_result(scenario_id, result_cache_key(kind_of(document)), result)
+
+
+def cached_evaluation(store: Store, scenario_id: str, document: BaseModel, catalog: Catalog) -> EvaluationResult:
+    """The result of a saved scenario, from the cache when this engine version computed it in this format."""
+    cached = cached_only(store, scenario_id, document)
+    if cached is not None:
+        return cached
     with _bounded(None):
         kind = kind_of(document)
         result = _evaluated(kind, kind.resolve(document.inputs, catalog), catalog)  # type: ignore[attr-defined]
-    with contextlib.suppress(StoreError):  # a result the cache cannot keep is still the answer
-        store.cache_result(scenario_id, key, result.model_dump(mode="json"))
+    keep_result(store, scenario_id, document, result.model_dump(mode="json"))
     return result
 
 

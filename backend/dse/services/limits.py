@@ -42,6 +42,9 @@ class Limits(BaseSettings):
     cheap_threads: int = 2 * (os.cpu_count() or 1)
     #: Threads of the heavy pool (plan searches, large sweeps): it never takes the cheap pool's threads.
     heavy_threads: int = max(1, (os.cpu_count() or 1) // 2)
+    #: Worker processes heavy evaluations run in (dse.services.pools.HeavyProcessPool), apart from the
+    #: server's own process so that they never hold its GIL; 0 runs them in the heavy threads instead.
+    heavy_processes: int = max(1, (os.cpu_count() or 1) // 2)
     #: A sweep with more points than this runs in the heavy pool.
     heavy_sweep_points: int = 10_000
 
@@ -58,6 +61,9 @@ class DeadlinePassed(Exception):
         self.seconds, self.cancelled = seconds, cancelled
         reason = "the client went away" if cancelled else f"the {seconds:g} s deadline passed"
         super().__init__(f"the evaluation was stopped: {reason}")
+
+    def __reduce__(self) -> tuple[type[DeadlinePassed], tuple[float, bool]]:  # comes back from worker processes
+        return type(self), (self.seconds, self.cancelled)
 
 
 class Deadline:

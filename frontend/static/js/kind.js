@@ -68,7 +68,14 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
   let controller = null;
   let lastEditAt = null;
   let edited = false;
-  const view = resultView();
+  // Deferred studies the user asked for (a result's `deferred`): every later evaluation includes them.
+  const included = new Set();
+  const view = resultView({
+    onStudy: (key) => {
+      included.add(key);
+      evaluate();
+    },
+  });
   const timing = h("span", { class: "timing muted", id: "status", "aria-live": "polite" });
   const shareBox = h("div", { id: "share" });
   const errorBox = h("div", { id: "eval-error", "aria-live": "assertive" });
@@ -115,7 +122,8 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
     const { signal } = controller;
     const started = performance.now();
     const editAt = lastEditAt;
-    const post = (body) => api("/evaluate", { method: "POST", body, signal });
+    const include = included.size ? `?include=${encodeURIComponent([...included].join(","))}` : "";
+    const post = (body) => api(`/evaluate${include}`, { method: "POST", body, signal });
     try {
       if (initial && saved) {
         lastResult = await api(`/scenarios/${encodeURIComponent(saved.id)}/result`, { signal });

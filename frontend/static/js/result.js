@@ -481,12 +481,27 @@ function scenarioLinks(result) {
   );
 }
 
-// A view updated in place: { el, update(result) }.
-export function resultView() {
+// The studies a quick answer left out (result.deferred): one button each; `onStudy(key)` asks for it.
+function deferredStudies(result, onStudy) {
+  const deferred = result.deferred || [];
+  if (!deferred.length || !onStudy) return null;
+  return h(
+    "p",
+    { class: "muted deferred-studies" },
+    "Computed when asked for: ",
+    ...deferred.map((d) =>
+      h("button", { type: "button", class: "link", "data-study": d.key, onclick: () => onStudy(d.key) }, d.title),
+    ),
+  );
+}
+
+// A view updated in place: { el, update(result) }. `onStudy(key)` asks for a deferred study.
+export function resultView({ onStudy } = {}) {
   const status = h("div", { class: "verdict", id: "feasible" });
   const notes = h("div", { class: "notes" });
   const metrics = h("div", { class: "metrics", id: "metrics" });
   const figures = h("div", { class: "figures", id: "figures" });
+  const deferredBox = h("div", { id: "deferred" });
   const refs = h("div", { id: "references-box" });
   const tables = h("div", { id: "tables" });
   const el = h(
@@ -497,6 +512,7 @@ export function resultView() {
     metrics,
     h("h2", { class: "section" }, "Charts"),
     figures,
+    deferredBox,
     refs,
     h("h2", { class: "section" }, "Breakdowns"),
     tables,
@@ -593,6 +609,7 @@ export function resultView() {
     );
     tables.dataset.seen = "1";
     fill(refs, publishedTable(result.published), scenarioLinks(result));
+    fill(deferredBox, deferredStudies(result, onStudy));
     if (figuresToo) drawFigures(result);
   }
 

@@ -9,32 +9,22 @@ client went away (dse.api.cpu.run_bounded).
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from dse.api.cpu import json_bounded, run_bounded
+from dse.api.cpu import json_bounded, run_bounded, run_in_heavy_process
 from dse.api.deps import CatalogDep, StoreDep
-from dse.api.problems import problem
+from dse.api.problems import deadline_problem
 from dse.api.streaming import streamed_json
 from dse.scenarios.base import EvaluationResult
 from dse.scenarios.compare import Comparison
+from dse.scenarios.documents import document_json
 from dse.scenarios.sweep import SweepAxis, SweepResult
 from dse.services import evaluation
 from dse.services.limits import DeadlinePassed
 
 T = TypeVar("T")
-
-
-def deadline_problem(exc: DeadlinePassed) -> JSONResponse:
-    """503: the evaluation was stopped (deadline or client gone); retrying later, or smaller, may work."""
-    return problem(
-        503,
-        "Evaluation stopped",
-        f"{exc}; nothing was changed. Narrow the request (fewer points, a smaller search space) or retry later.",
-        [{"field": "(request)", "reason": str(exc)}],
-        headers={"Retry-After": "1"},
-    )
 
 
 async def _answer(work: Awaitable[T]) -> T | JSONResponse:
@@ -58,11 +48,29 @@ def build_router(document_type: Any) -> APIRouter:
 
     # Each endpoint is async only to hand its work to a pool (dse.api.cpu); nothing heavy runs on the loop.
     @router.post("/evaluate", name="evaluate", response_model=EvaluationResult)
-    async def evaluate(document: Annotated[document_type, Body()], catalog: CatalogDep, http: Request) -> Response:
-        """Evaluates one document without saving it."""
-        heavy = evaluation.is_heavy(document)
+    async def evaluate(
+        document: Annotated[document_type, Body()],
+        catalog: CatalogDep,
+        http: Request,
+        include: Annotated[
+            str,
+            Query(
+                max_length=500,
+                description=(
+                    "Deferred studies to compute, comma-separated (a result's `deferred` lists them), or `all`. "
+                    "Without it the answer is the quick one: metrics, the main tables and charts."
+                ),
+            ),
+        ] = "",
+    ) -> Response:
+        """Evaluates one document without saving it (the quick answer unless `include` asks for studies)."""
+        wanted = [key.strip() for key in include.split(",") if key.strip()]
+        if evaluation.is_heavy(document):  # a search or a simulation: in a worker process, never this one's GIL
+            await run_bounded(http, lambda deadline: evaluation.check_cost(document, catalog, deadline), heavy=False)
+            body = await _answer(run_in_heavy_process(http, evaluation.evaluate_json, document_json(document), wanted))
+            return body if isinstance(body, JSONResponse) else Response(content=body, media_type="application/json")
         return await _answer(
-            json_bounded(http, lambda deadline: evaluation.evaluate(document, catalog, deadline), heavy=heavy)
+            json_bounded(http, lambda deadline: evaluation.evaluate(document, catalog, deadline, wanted), heavy=False)
         )
 
     @router.post("/sweep", name="sweep", response_model=SweepResult)

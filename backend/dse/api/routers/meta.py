@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ async def health(request: Request) -> dict[str, Any]:
         "version": __version__,
         "store": {key: value for key, value in asdict(found).items() if value is not None},
         "evaluation": pools,
+        # Which server process answered (`dse serve --workers N` runs several on one port and store).
+        "server_process": os.getpid(),
     }
 
 

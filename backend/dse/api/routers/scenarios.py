@@ -1,16 +1,18 @@
 """Saved scenarios: immutable documents shared by link; each save is its saver's own named scenario."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from dse.api.cpu import json_from_cpu_pool
+from dse.api.cpu import json_from_cpu_pool, run_cpu_bound, run_in_heavy_process
 from dse.api.deps import CatalogDep, SaveQuota, SaveQuotaDep, StoreDep
 from dse.scenarios.base import EvaluationResult, StrictModel
 from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
-from dse.services.evaluation import cached_evaluation, check_evaluable
+from dse.services import evaluation
+from dse.services.evaluation import check_evaluable
 from dse.store import ScenarioRecord, ScenarioSummary, check_document
 
 
@@ -221,9 +223,18 @@ def build_router(document_type: Any) -> APIRouter:
     async def result(scenario_id: str, store: StoreDep, catalog: CatalogDep, http: Request) -> Response:
         """The evaluation of a saved scenario (cached per engine version)."""
 
+        record = await run_cpu_bound(http, lambda: store.get(scenario_id))
+        document = parse_document(record.document)
+        if evaluation.is_heavy(document):  # a cache miss runs in a heavy worker process (dse.api.cpu)
+            cached = await run_cpu_bound(http, lambda: evaluation.cached_only(store, record.id, document))
+            if cached is not None:
+                return Response(content=cached.model_dump_json(), media_type="application/json")
+            body = await run_in_heavy_process(http, evaluation.evaluate_json, record.document)
+            await run_cpu_bound(http, lambda: evaluation.keep_result(store, record.id, document, json.loads(body)))
+            return Response(content=body, media_type="application/json")
+
         def work() -> EvaluationResult:  # in the CPU pool (dse.api.cpu): a cache miss evaluates
-            record = store.get(scenario_id)
-            return cached_evaluation(store, record.id, parse_document(record.document), catalog)
+            return evaluation.cached_evaluation(store, record.id, document, catalog)
 
         return await json_from_cpu_pool(http, work)
 

@@ -318,6 +318,8 @@ class JobService:
                 if time.monotonic() - last_write >= PROGRESS_INTERVAL_S:
                     self.jobs.update(job_id, summary=summary, done_shards=done)
                     last_write = time.monotonic()
+                    if self.jobs.get(job_id).status == "cancelled":  # cancelled through another server process
+                        cancelled.set()
             self.jobs.update(job_id, summary=summary, done_shards=done)
             if not cancelled.is_set():
                 self.jobs.set_status_if(job_id, ACTIVE, "done")

@@ -58,6 +58,9 @@ def event_work_table(event: EventModel) -> Table:
     )
 
 
+DATASET_TABLE_TITLE = "Per dataset: discontinuity at the baseline and PRES batches, and the PRES speed-up"
+
+
 def dataset_table(r: TemporalBatchingResolved) -> Table:
     """Per dataset: discontinuity at the baseline and PRES batches, and the PRES speed-up."""
     rows: list[list[float | int | str | bool | None]] = []
@@ -69,7 +72,7 @@ def dataset_table(r: TemporalBatchingResolved) -> Table:
         rows.append([d.name, d.nodes, d.events, float(dis_base), float(dis_pres), float(rate_pres) / float(rate_base)])
     return Table(
         key="datasets",
-        title="Per dataset: discontinuity at the baseline and PRES batches, and the PRES speed-up",
+        title=DATASET_TABLE_TITLE,
         columns=[
             Column(key="dataset", label="dataset"),
             Column(key="nodes", label="nodes"),
