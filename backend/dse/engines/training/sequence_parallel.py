@@ -62,7 +62,8 @@ def comparison_degree(
 ) -> int:
     """GPUs a Ring/Ulysses sequence group spans: the plan's degree, else the largest divisor of
     the data-parallel degree that fits in a node beside TP (else up to a node's GPU count),
-    preferring one that also divides the heads per TP rank (Ulysses' rule); 1 when dp is 1."""
+    preferring one that also divides the heads per TP rank (Ulysses' rule), and among those a power
+    of two, which divides every swept sequence length (a group of 6 splits none of them); 1 when dp is 1."""
     if sequence_parallel_degree > 1:
         return sequence_parallel_degree
     heads_per_tp = num_heads // tensor_parallel
@@ -75,8 +76,9 @@ def comparison_degree(
                 for n in range(2, min(data_parallel, limit) + 1)
                 if data_parallel % n == 0 and (not heads_rule or (heads_per_tp % n == 0 and kv_per_tp % n == 0))
             ]
-            if fitting:
-                return max(fitting)
+            powers_of_two = [n for n in fitting if n & (n - 1) == 0]
+            if powers_of_two or fitting:
+                return max(powers_of_two or fitting)
     return 1
 
 
