@@ -22,7 +22,8 @@ directory, once with 1 server process and once with `--workers` (default 2), and
    plan searches (the heavy pool), junk bodies (not JSON, wrong shapes, deep nesting) and abandoned
    requests (a plan search whose client hangs up after 50 ms); GET /api/v1/health is polled.
    Reported: the cheap evaluations' p50/p99, what each abuse was answered with, health's p99 and
-   states. A 500 (or a transport error on a cheap request) is an error;
+   states. A 500 (or a transport error on a cheap request) is an error, and so is a cheap p99 or a
+   health p99 above its bound (ABUSE_CHEAP_P99_BOUND_MS, ABUSE_HEALTH_P99_BOUND_MS: 1 s each);
 4. the server's log is checked for tracebacks.
 
 Any non-2xx answer or transport error in the load phase counts as an error; the run fails (exit 1)
@@ -177,6 +178,12 @@ async def run_load(
 
 
 ABUSE_CHEAP_CLIENTS = 4
+#: Bounds the abusive mix is held to (the run fails above them). Cheap evaluations: 1 s, the limit for a user's
+#: flow of thought (Nielsen, "Usability Engineering", 1993, Section 5.5 "Response times"). Health: 1 s, the
+#: default `timeoutSeconds` of a Kubernetes liveness/readiness probe (kubernetes.io, "Configure Liveness,
+#: Readiness and Startup Probes"), so an orchestrator never restarts a server that is only busy.
+ABUSE_CHEAP_P99_BOUND_MS = 1000.0
+ABUSE_HEALTH_P99_BOUND_MS = 1000.0
 ABUSE_HANG_UP_S = 0.05
 JUNK_BODIES: list[tuple[str, bytes]] = [
     ("not json", b"\x00\xff not json {"),
@@ -274,6 +281,10 @@ async def run_abuse(base_url: str, examples: list[dict[str, Any]], duration_s: f
         "health_states": dict(health_states),
         "health_p50_ms": 1000 * percentile(sorted(health_latency), 50),
         "health_p99_ms": 1000 * percentile(sorted(health_latency), 99),
+        "cheap_p99_bound_ms": ABUSE_CHEAP_P99_BOUND_MS,
+        "health_p99_bound_ms": ABUSE_HEALTH_P99_BOUND_MS,
+        "within_bounds": 1000 * percentile(ordered, 99) <= ABUSE_CHEAP_P99_BOUND_MS
+        and 1000 * percentile(sorted(health_latency), 99) <= ABUSE_HEALTH_P99_BOUND_MS,
         "errors": len(errors),
         "first_errors": errors[:5],
     }
@@ -361,6 +372,7 @@ def main() -> int:
     failed = (
         any(run["errors"] > 0 for run in runs.values())
         or abuse["errors"] > 0
+        or not abuse.get("within_bounds", True)
         or tracebacks > 0
         or large["sweep_status"] != 200
     )
