@@ -57,7 +57,14 @@ from dse.engines.pim import (
     greedy_channel_makespan,
     uniform_channel_makespan,
 )
-from dse.engines.transformer import MLAShape, MoEShape, mla_shape, moe_shape, parameter_breakdown
+from dse.engines.transformer import (
+    MLAShape,
+    MoEShape,
+    ParameterBreakdown,
+    mla_shape,
+    moe_shape,
+    parameter_breakdown,
+)
 from dse.specs.common import Num
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec
@@ -101,6 +108,26 @@ class ModelShape:
         if self.moe is None:
             return 1.0
         return (self.num_layers - self.moe.dense_layers) / self.num_layers
+
+    def parameters(self) -> ParameterBreakdown:
+        """The model's parameters by part (every expert counted)."""
+        return parameter_breakdown(
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            num_kv_heads=self.num_kv_heads,
+            ffn_hidden_size=self.ffn_hidden_size,
+            vocab_size=self.vocab_size,
+            gated_ffn=self.gated_ffn,
+            tied_embeddings=self.tied_embeddings,
+            learned_positions=self.learned_positions,
+            layernorm=self.layernorm,
+            linear_bias=self.linear_bias,
+            head_dim=self.head_dim,
+            qk_norm=self.qk_norm,
+            moe=self.moe,
+            mla=self.mla,
+        )
 
 
 def model_shape(llm: LLMSpec) -> ModelShape:
@@ -463,23 +490,7 @@ def _footprint(
     shape: ModelShape, device: Device, deployment: Deployment, workload: Workload, batch: Num, context: Num
 ) -> _Footprint:
     """Weights and KV cache per device, and the largest batch whose KV cache fits beside the weights."""
-    params = parameter_breakdown(
-        hidden_size=shape.hidden_size,
-        num_layers=shape.num_layers,
-        num_heads=shape.num_heads,
-        num_kv_heads=shape.num_kv_heads,
-        ffn_hidden_size=shape.ffn_hidden_size,
-        vocab_size=shape.vocab_size,
-        gated_ffn=shape.gated_ffn,
-        tied_embeddings=shape.tied_embeddings,
-        learned_positions=shape.learned_positions,
-        layernorm=shape.layernorm,
-        linear_bias=shape.linear_bias,
-        head_dim=shape.head_dim,
-        qk_norm=shape.qk_norm,
-        moe=shape.moe,
-        mla=shape.mla,
-    )
+    params = shape.parameters()
     tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
     weights = params.total * deployment.weight_bytes / (tp * pp)  # every expert is stored
     kv_per_token = kv_cache_bytes_per_token(

@@ -49,7 +49,6 @@ from dse.engines.serving import (
     simulate,
     speculative_table,
 )
-from dse.engines.transformer import parameter_breakdown
 from dse.scenarios.kinds.serving.inputs import ServingResolved
 from dse.specs.llm import LLMSpec
 
@@ -102,23 +101,7 @@ def _footprint(r: ServingResolved, llm: LLMSpec, tp: float) -> tuple[float, floa
     """Weights per device and KV bytes per token per device of one model (every expert stored; an MLA latent
     replicated on every tensor-parallel rank, as the inference engine's footprint)."""
     shape = model_shape(llm)
-    params = parameter_breakdown(
-        hidden_size=shape.hidden_size,
-        num_layers=shape.num_layers,
-        num_heads=shape.num_heads,
-        num_kv_heads=shape.num_kv_heads,
-        ffn_hidden_size=shape.ffn_hidden_size,
-        vocab_size=shape.vocab_size,
-        gated_ffn=shape.gated_ffn,
-        tied_embeddings=shape.tied_embeddings,
-        learned_positions=shape.learned_positions,
-        layernorm=shape.layernorm,
-        linear_bias=shape.linear_bias,
-        head_dim=shape.head_dim,
-        qk_norm=shape.qk_norm,
-        moe=shape.moe,
-        mla=shape.mla,
-    )
+    params = shape.parameters()
     per_token = kv_bytes_per_token(r, llm)
     return float(params.total) * r.weight_bytes / tp, per_token if shape.mla is not None else per_token / tp
 
