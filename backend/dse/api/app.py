@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,7 @@ from dse.api.routers import calibration, dashboard, evaluate, jobs, meta, pages,
 from dse.api.routers import catalog as catalog_routes
 from dse.catalog import Catalog, default_catalog
 from dse.scenarios.documents import document_union
+from dse.services.bands import warm_residuals
 from dse.settings import Settings, get_settings
 from dse.store import Store, StoreError
 
@@ -47,6 +49,10 @@ def create_app(
             raise
         app.state.health_limiter = anyio.CapacityLimiter(1)
         install_cpu_pool(app, app.state.catalog, start_processes=start_processes)
+        if start_processes:  # a server: the error-band tables are built off the request path
+            threading.Thread(
+                target=warm_residuals, args=(app.state.catalog,), name="dse-warm-bands", daemon=True
+            ).start()
         try:
             yield
         finally:

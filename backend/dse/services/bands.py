@@ -216,6 +216,13 @@ def _kind_residuals(kind_name: str, catalog: Catalog) -> _KindResiduals:
     return entry
 
 
+def warm_residuals(catalog: Catalog) -> None:
+    """Builds every kind's residual table now (a server does this in the background at start, so the first
+    evaluation of a kind does not pay the ~1 s of recomputing its published figures)."""
+    for kind_name in KINDS:
+        _kind_residuals(kind_name, catalog)
+
+
 def _accelerator_label(spec: Any, catalog: Catalog) -> str:
     """The chip of a scenario's accelerator; "custom" for an inline spec that is no catalog preset."""
     spec_id = getattr(spec, "id", None)
