@@ -314,6 +314,20 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
             (128, True): (99, 133, 155, 173, 182, 189),
         },
     },
+    # FlashAttention (v1) as PyTorch 2.0 and 2.1 bundle it behind scaled_dot_product_attention (2.2 moved to v2)
+    "a100-80gb.fp16.flash-attention-1.attention_fwd_bwd": {
+        "accelerator": "a100-80gb",
+        "stack": "flash-attention-1",
+        "pass": "forward_backward",
+        "figure": "assets/flash2_a100_fwd_bwd_benchmark.png ('Attention forward + backward speed (A100 80GB SXM4)')",
+        "series": "FlashAttention (v1, orange bars)",
+        "bars": {
+            (64, False): (91, 92, 104, 108, 110, 110),
+            (128, False): (76, 72, 76, 80, 82, 83),
+            (64, True): (58, 70, 77, 87, 92, 97),
+            (128, True): (55, 62, 69, 76, 80, 83),
+        },
+    },
     "h100-sxm.fp16.flash-attention-2.attention_fwd_bwd": {
         "accelerator": "h100-sxm",
         "stack": "flash-attention-2",

@@ -19,8 +19,9 @@ from dse.specs.common import NonNegativeFloat
 
 #: Element-wise ops of a decoder layer a stack may fuse into a neighbouring kernel.
 FusableOp = Literal["norm_attn", "norm_ffn", "ffn_act", "softmax"]
-#: Prefill attention: FlashAttention-2/3 (one fused kernel) or unfused (two batched GEMMs + softmax).
-PrefillAttentionKernel = Literal["flash-attention-2", "flash-attention-3", "unfused"]
+#: Prefill attention: FlashAttention-1/2/3 (one fused kernel; v1 is what PyTorch 2.0 and 2.1 run behind
+#: scaled_dot_product_attention) or unfused (two batched GEMMs + softmax).
+PrefillAttentionKernel = Literal["flash-attention-1", "flash-attention-2", "flash-attention-3", "unfused"]
 #: Decode attention: one fused kernel over the paged KV cache (K and V in one pass) or two eager batched GEMVs.
 DecodeAttentionKernel = Literal["paged-attention", "unfused-bmm"]
 

@@ -90,7 +90,7 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     activations = (
         is_weight * (width_in * tokens * table.input_token_ratio + width_out * tokens)
         + is_attention * 2.0 * (tokens + kv_tokens) * width_in
-        + is_norm * 2.0 * width_out * tokens
+        + is_norm * table.kernel_area * width_out * tokens
         + is_embedding * width_out * tokens
         + is_elementwise * table.kernel_area * width_out * tokens
     )

@@ -20,6 +20,7 @@ from dse.engines.pruning.layers import (
     CROSS_ATTENTION,
     ELEMENTWISE,
     EMBEDDING,
+    GROUP_NORM_PASSES,
     LINEAR,
     NORM,
     SELF_ATTENTION,
@@ -148,12 +149,9 @@ def network_time_s(
     w_att = _take(counts.width_in, attention)
     head_dim = table.fan_in[attention] / np.maximum(table.heads[attention], 1.0)
     heads = w_att / head_dim
-    # FlashAttention-2 runs a head width up to 192 padded to a multiple of 32 (256 beyond), so SD 1.5's
-    # 40- and 80-wide heads pay for 64 and 96 (Dao-AILab/flash-attention csrc/flash_attn/flash_api.cpp:
-    # head_size_rounded = round_multiple(head_size, 32))
-    padded_head_dim = np.where(head_dim <= 192.0, np.ceil(head_dim / 32.0) * 32.0, 256.0)
     causal = table.causal[attention] > 0
     fused = None if stack is None or stack.prefill_attention_kernel == "unfused" else device.prefill_attention
+    padded_head_dim = fused_head_dim(head_dim, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
     if fused is not None:
         plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
         assert plain is not None
@@ -181,7 +179,38 @@ def network_time_s(
     moved = n * _take(counts.activation_elements, memory_rows) * width
     pointwise = dev.elementwise_time_s(0.0, moved).time_s
     total = total + np.sum(np.where(moved > 0, pointwise, 0.0), axis=-1)
+    if stack is not None:  # a group norm's kernels beyond the one elementwise_time_s launched
+        extra = _group_norm_kernels(stack.pointwise_fusion) - 1.0
+        group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
+        launches = np.where(group_norms & (moved > 0), extra * stack.elementwise_launch_overhead_s, 0.0)
+        total = total + np.sum(launches, axis=-1)
     out: FloatArray = total
+    return out
+
+
+def _group_norm_kernels(pointwise_fusion: bool) -> float:
+    """Kernels of one GroupNorm: eager PyTorch launches three (RowwiseMomentsCUDAKernel for the statistics,
+    ComputeFusedParamsCUDAKernel for the per-channel scale and shift, then a * x + b: pytorch/pytorch
+    aten/src/ATen/native/cuda/group_norm_kernel.cu, GroupNormKernelImplInternal); a fusing compiler folds the
+    small middle one into its neighbours and keeps the statistics reduction and the normalization (Inductor's
+    reduction and pointwise kernels; TensorRT's GroupNorm plugin, groupNormNHWCSum then groupNormNHWCScale)."""
+    return 2.0 if pointwise_fusion else 3.0
+
+
+def fused_head_dim(head_dim: Num, kernel: str) -> FloatArray:
+    """The head width a fused attention kernel computes with (it pads the head to a compiled width).
+
+    FlashAttention-2 (and 3) pad a head up to 192 wide to a multiple of 32 (256 beyond), so SD 1.5's 40- and
+    80-wide heads pay for 64 and 96 (Dao-AILab/flash-attention csrc/flash_attn/flash_api.cpp: head_size_rounded
+    = round_multiple(head_size, 32)). FlashAttention v1 (PyTorch 2.0 and 2.1 SDPA) compiles 32-, 64- and
+    128-wide kernels, so 40 pays for 64 and 80 for 128 (csrc/flash_attn/fmha_api.cpp @ 6d48e14a,
+    run_fmha_fwd); a wider head is not v1's (SDPA's memory-efficient kernel runs it) and is priced unpadded.
+    """
+    d = np.asarray(head_dim, dtype=np.float64)
+    if kernel == "flash-attention-1":
+        out: FloatArray = np.where(d <= 32.0, 32.0, np.where(d <= 64.0, 64.0, np.where(d <= 128.0, 128.0, d)))
+        return out
+    out = np.where(d <= 192.0, np.ceil(d / 32.0) * 32.0, 256.0)
     return out
 
 

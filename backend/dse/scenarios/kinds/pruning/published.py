@@ -297,6 +297,17 @@ DIFFUSERS_SD15_SOURCE = (
 SD15_TIMING_ACCELERATOR = "a100-80gb"
 SD15_TIMING_IMAGE_SIDE_PX = 512.0
 SD15_TIMING_STEPS = 50.0
+#: UNet evaluations of those 50 steps: SD 1.5's scheduler is PNDM with skip_prk_steps, whose timesteps repeat one
+#: (huggingface/diffusers src/diffusers/schedulers/scheduling_pndm.py set_timesteps, plms_timesteps =
+#: concatenate([t[:-1], t[-2:-1], t[-1:]]): 51 for 50 steps; v0.17.0 @ 6bbde99c and v0.22.0 @ df60b35e), each with
+#: guidance (the pipeline's default guidance_scale 7.5 > 1 doubles the UNet batch: torch.cat([latents] * 2)).
+SD15_UNET_EVALUATIONS = 51.0
+#: The pipeline's progress bar counts 50 of those 51 loop iterations (it skips the first: num_warmup_steps =
+#: len(timesteps) - num_inference_steps), so the it/s it reports is 50 / the time of 51 UNet steps.
+SD15_PROGRESS_BAR_UPDATES = 50.0
+#: The stacks of the published runs: PyTorch 2.0 (diffusers' table) and 2.1 (fal), whose SDPA runs FlashAttention v1.
+SD15_EAGER_STACK = "pytorch-2.1-eager-sdpa"
+SD15_COMPILE_STACK = "torch-2.1-compile"
 #: Tolerance on a Stable Diffusion timing: published eager-mode timings of this very pipeline on an A100 differ
 #: by 1.46x between PyTorch releases (fal, torch 2.1: (1.604 s - text encoder and VAE) / 50 = 31.7 ms per
 #: UNet step; diffusers, torch 2.0: 1 / 21.66 it/s = 46.2 ms), so a model of "PyTorch eager" cannot be held
@@ -333,20 +344,25 @@ def _sd15_parts(
 
 
 def _sd15_end_to_end_s(unet_stack: str, other_stack: str, channels_last: bool) -> Callable[[Catalog], float]:
-    """Seconds per image: text encoder + 50 UNet steps + VAE decoder, batch 1 with guidance (the UNet may be
-    compiled while the text encoder and VAE run eagerly, as in fal's compiled row)."""
+    """Seconds per image: text encoder + 51 UNet evaluations (50 PNDM steps) + VAE decoder, batch 1 with guidance
+    (the UNet may be compiled while the text encoder and VAE run eagerly, as in fal's compiled row)."""
 
     def engine(catalog: Catalog) -> float:
         parts = _sd15_parts(catalog, unet_stack, other_stack, 1.0, channels_last)
-        return SD15_TIMING_STEPS * parts["unet_step_s"] + parts["text_encoder_s"] + parts["vae_decoder_s"]
+        return SD15_UNET_EVALUATIONS * parts["unet_step_s"] + parts["text_encoder_s"] + parts["vae_decoder_s"]
 
     return engine
 
 
 def _sd15_iterations_per_s(stack: str, batch: float) -> Callable[[Catalog], float]:
-    """Denoising-loop iterations per second: 1 / one UNet step at 2 x batch (guidance; the benchmark's UNet is
-    channels-last)."""
-    return lambda catalog: 1.0 / _sd15_parts(catalog, stack, stack, batch, True)["unet_step_s"]
+    """Denoising-loop iterations per second as the progress bar reports them: 50 updates over 51 UNet steps at
+    2 x batch (guidance; the benchmark's UNet is channels-last)."""
+
+    def engine(catalog: Catalog) -> float:
+        step_s = _sd15_parts(catalog, stack, stack, batch, True)["unet_step_s"]
+        return SD15_PROGRESS_BAR_UPDATES / (SD15_UNET_EVALUATIONS * step_s)
+
+    return engine
 
 
 _SD15_SETTING = "SD 1.5, 512 px, 50 steps, guidance on, fp16, A100 80 GB preset"
@@ -356,7 +372,7 @@ _FAL_ROWS: tuple[tuple[str, str, tuple[str, str], bool, float, str, str | None, 
     (
         "sd15_a100_eager_sdpa_seconds_per_image",
         "diffusers eager with SDPA",
-        ("pytorch-eager-sdpa", "pytorch-eager-sdpa"),
+        (SD15_EAGER_STACK, SD15_EAGER_STACK),
         False,
         1.604,
         "Diffusers (torch 2.1, SDPA)",
@@ -366,7 +382,7 @@ _FAL_ROWS: tuple[tuple[str, str, tuple[str, str], bool, float, str, str | None, 
     (
         "sd15_a100_compiled_unet_seconds_per_image",
         "UNet under torch.compile, text encoder and VAE eager",
-        ("torch-compile", "pytorch-eager-sdpa"),
+        (SD15_COMPILE_STACK, SD15_EAGER_STACK),
         False,
         1.354,
         "Diffusers (torch 2.1, SDPA, compiled)",
@@ -376,7 +392,7 @@ _FAL_ROWS: tuple[tuple[str, str, tuple[str, str], bool, float, str, str | None, 
     (
         "sd15_a100_compiled_channels_last_unet_seconds_per_image",
         "UNet channels-last under torch.compile, text encoder and VAE eager",
-        ("torch-compile", "pytorch-eager-sdpa"),
+        (SD15_COMPILE_STACK, SD15_EAGER_STACK),
         True,
         1.058,
         "Diffusers (torch 2.1, SDPA, compiled, NCHW channels last)",
@@ -427,10 +443,10 @@ _SD15_TIMINGS: tuple[PublishedFigure, ...] = (
             devices=1.0,
         )
         for label, stack, batch, published, detail in (
-            ("eager_sdpa", "pytorch-eager-sdpa", 1, 21.66, "41.1 vs 21.66 it/s, +90%"),
-            ("eager_sdpa", "pytorch-eager-sdpa", 16, 3.04, "6.1 vs 3.04 it/s, +100%"),
-            ("compiled", "torch-compile", 1, 44.03, "79.1 vs 44.03 it/s, +80%"),
-            ("compiled", "torch-compile", 16, 3.83, "6.4 vs 3.83 it/s, +66%"),
+            ("eager_sdpa", SD15_EAGER_STACK, 1, 21.66, "41.1 vs 21.66 it/s, +90%"),
+            ("eager_sdpa", SD15_EAGER_STACK, 16, 3.04, "6.1 vs 3.04 it/s, +100%"),
+            ("compiled", SD15_COMPILE_STACK, 1, 44.03, "79.1 vs 44.03 it/s, +80%"),
+            ("compiled", SD15_COMPILE_STACK, 16, 3.83, "6.4 vs 3.83 it/s, +66%"),
         )
     ),
 )
