@@ -184,6 +184,14 @@ def network_time_s(
         group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
         launches = np.where(group_norms & (moved > 0), extra * stack.elementwise_launch_overhead_s, 0.0)
         total = total + np.sum(launches, axis=-1)
+        if channels_last and not stack.pointwise_fusion and not stack.native_nhwc:
+            # eager PyTorch's CUDA GroupNorm is NCHW-only: it copies a channels-last input to NCHW and returns
+            # NCHW, which the next (channels-last) convolution copies back: two copies of the tensor per group
+            # norm (pytorch/pytorch issue #111824, 'GroupNorm & InstanceNorm does not handle channels_last
+            # correctly', torch 2.1; aten/src/ATen/native/group_norm.cpp: X = input.contiguous() unless on CPU)
+            tensor = moved / GROUP_NORM_PASSES
+            copies = 2.0 * dev.elementwise_time_s(0.0, 2.0 * tensor).time_s
+            total = total + np.sum(np.where(group_norms & (moved > 0), copies, 0.0), axis=-1)
     out: FloatArray = total
     return out
 
