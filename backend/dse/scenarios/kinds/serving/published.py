@@ -185,8 +185,9 @@ def static_batch_tokens_per_s_per_gpu(
     return float(sim.output_tokens.sum()) / sim.makespan_s / tp
 
 
-#: Arrivals this close together (1 us apart on average) are one batch: every request is in before the first
-#: iteration ends.
+#: Arrivals this close together (1 us apart on average) are one batch: the first request's prompt runs alone in
+#: the first iteration (it is in a few us before the rest), every other prompt in the second; one extra iteration of
+#: one prompt, under 1% of each of these runs' makespan.
 STATIC_BATCH_RATE_PER_S = 1e6
 
 
