@@ -49,6 +49,18 @@ def _config(blocks: int, **kw) -> SchedulerConfig:
     )
 
 
+def _table_arguments(r, *, max_prefill_tokens: int) -> dict:
+    """iteration_time_table's arguments for the resolved scenario: decode batches to 64, contexts to 4096."""
+    return {
+        "shape": model_shape(r.model),
+        "device": studies.device(r),
+        "deployment": studies.deployment(r),
+        "max_decode_batch": 64,
+        "max_prefill_tokens": max_prefill_tokens,
+        "max_context_tokens": 4096,
+    }
+
+
 def test_deterministic_for_a_seed(llama7b):
     r, table, mem = llama7b
     a = simulate(studies.requests(r, 5.0, 500), table, _config(mem.kv_capacity_blocks))
@@ -167,14 +179,7 @@ def test_expected_accepted_tokens_is_leviathans_equation_one():
 
 def test_speculative_table_is_the_drafts_k_steps_plus_the_targets_verification(llama7b):
     r, _, _ = llama7b
-    kw = {
-        "shape": model_shape(r.model),
-        "device": studies.device(r),
-        "deployment": studies.deployment(r),
-        "max_decode_batch": 64,
-        "max_prefill_tokens": 2048,
-        "max_context_tokens": 4096,
-    }
+    kw = _table_arguments(r, max_prefill_tokens=2048)
     verify = iteration_time_table(**kw, query_tokens_per_request=5)
     draft = iteration_time_table(**kw)
     spec = speculative_table(verify, draft, 4)
@@ -258,3 +263,27 @@ def test_speculative_decodes_take_k_plus_one_tokens_of_the_budget(llama7b):
     mixed = sim.step_prefill_tokens > 0
     assert (sim.step_prefill_tokens[mixed] + 5 * sim.step_decode_batch[mixed] <= 512).all()
     assert (sim.step_decode_batch[mixed] > 0).any()
+
+
+def test_a_prefill_of_several_prompts_attends_within_each_prompt(llama7b):
+    """P prefill tokens of L-token prompts: P / L causal attentions of L tokens, not one of P (the dense ops
+    are the same); a prefill no longer than one prompt is priced as before."""
+    r, _, _ = llama7b
+    kw = _table_arguments(r, max_prefill_tokens=8192)
+    whole = iteration_time_table(**kw)
+    prompts = iteration_time_table(**kw, prompt_tokens=256.0)
+    pre = np.asarray(whole.prefill_tokens)
+    short, long = pre <= 256.0, pre > 256.0
+    assert np.array_equal(prompts.time_s[:, short, :], whole.time_s[:, short, :])
+    assert np.all(prompts.time_s[:, long, :] < whole.time_s[:, long, :])
+    # the attention saved at the top of the grid: one causal kernel over 8192 tokens against 32 over 256
+    j = int(np.argmax(pre))
+    layers = float(r.model.num_layers)
+    attention = {
+        length: studies.device(r)
+        .prefill_attention_time_s(8192.0 / length, 32.0, length, length, 128.0, causal=True)
+        .time_s
+        for length in (256.0, 8192.0)
+    }
+    saved = whole.time_s[0, j, 0] - prompts.time_s[0, j, 0]
+    assert saved == pytest.approx(layers * (attention[8192.0] - attention[256.0]), rel=1e-9)

@@ -169,7 +169,18 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
     today = CATALOG.get("stacks", "tensorrt-llm")
     v06 = CATALOG.get("stacks", "tensorrt-llm-0.6")
     assert today.decode_attention_shares_kv_heads and not v06.decode_attention_shares_kv_heads
-    assert "decode_attention_shares_kv_heads" in v06.field_sources
+    # v0.6.1 also runs SwiGLU as a kernel of its own and its attention plugin in fp16 beside fp8 GEMMs
+    assert "ffn_act" in today.fused_ops and "ffn_act" not in v06.fused_ops
+    assert today.attention_dtype is None and v06.attention_dtype == "fp16"
+    for differing in ("decode_attention_shares_kv_heads", "fused_ops", "attention_dtype"):
+        assert differing in v06.field_sources
     assert dataclasses.replace(
-        v06, id=today.id, name=today.name, source=today.source, notes=today.notes, field_sources=today.field_sources
+        v06,
+        id=today.id,
+        name=today.name,
+        source=today.source,
+        notes=today.notes,
+        field_sources=today.field_sources,
+        fused_ops=today.fused_ops,
+        attention_dtype=None,
     ) == dataclasses.replace(today, decode_attention_shares_kv_heads=False)

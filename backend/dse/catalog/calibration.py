@@ -13,7 +13,9 @@ kernel family, the fit for (accelerator, dtype, the stack's calibration label), 
    not applied (an NPU or a part nobody measured keeps its own calibration).
 
 Prefill attention: FlashAttention-3 falls back to FlashAttention-2 (FA3 is Hopper-only); a part with
-only a forward + backward fit (A100) uses its efficiency fractions for the forward pass alone.
+only a forward + backward fit (A100) uses its efficiency fractions for the forward pass alone. A stack whose
+attention computes in another dtype than its GEMMs (`SoftwareStackSpec.attention_dtype`: an fp16 attention
+plugin beside fp8 GEMMs) takes that dtype's attention fits, at that dtype's peak.
 """
 
 from __future__ import annotations
@@ -144,14 +146,15 @@ def stack_device(
     gemm = None if label is None else find_fit(fits, accelerator.id, dtype, label, ("gemm",))
     prefill = None
     fwd_bwd = None
+    attention_dtype = stack.attention_dtype or dtype
     if stack.prefill_attention_kernel != "unfused":
         kernels = (stack.prefill_attention_kernel, "flash-attention-2")
         for kernel in dict.fromkeys(kernels):
-            prefill = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
+            prefill = find_fit(fits, accelerator.id, attention_dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
             if prefill is not None:
                 # the same kernel's forward + backward table, for training's backward (absent: from the forward;
                 # when the forward is that table's own model, 2.5x the forward already is the table's backward)
-                fwd_bwd = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd_bwd",))
+                fwd_bwd = find_fit(fits, accelerator.id, attention_dtype, kernel, ("attention_fwd_bwd",))
                 fwd_bwd = None if fwd_bwd is not None and fwd_bwd.id == prefill.id else fwd_bwd
                 break
     decode = (
@@ -178,9 +181,25 @@ def stack_device(
             fwd_bwd.model if fwd_bwd is not None and isinstance(fwd_bwd.model, AttentionKernelModel) else None
         ),
     )
+    if attention_dtype != dtype:
+        device = _attention_at_peak_of(device, accelerator, attention_dtype)
     return StackDevice(
         device,
         gemm.id if gemm else None,
         prefill.id if prefill else None,
         decode.id if decode else None,
+    )
+
+
+def _attention_at_peak_of(device: Device, accelerator: AcceleratorSpec, dtype: str) -> Device:
+    """The device with its fused attention kernels at `dtype`'s peak (the GEMMs keep the work dtype's)."""
+    peak = accelerator.peak_for(dtype)
+
+    def at_peak(model: AttentionKernelModel | None) -> AttentionKernelModel | None:
+        return None if model is None else dataclasses.replace(model, peak_flops_per_s=peak)
+
+    return dataclasses.replace(
+        device,
+        prefill_attention=at_peak(device.prefill_attention),
+        attention_fwd_bwd=at_peak(device.attention_fwd_bwd),
     )

@@ -10,7 +10,8 @@ request is preempted by recompute (its blocks freed, its prompt and generated to
 
 Iteration time comes from the same per-op model as the inference kind: one decoder layer priced as a
 mixed batch through `decoder_layer_ops` / `price_layer_ops` on the `Device` (dense ops over every token
-of the iteration, decode attention over the running requests' KV, prefill attention over the chunk),
+of the iteration, decode attention over the running requests' KV, prefill attention within each prompt of the
+chunk),
 times the layers, plus the logits. `iteration_time_table` prices a grid over (decode batch, prefill
 tokens, mean context) in one vectorised call; the loop interpolates it (trilinear, by scalar lookups into
 nested lists with the decode batch's grid bracket precomputed per integer batch).
@@ -173,12 +174,15 @@ def iteration_time_table(
     fused_qkv: bool = True,
     points: int = 14,
     query_tokens_per_request: int = 1,
+    prompt_tokens: float | None = None,
 ) -> IterationTable:
     """One mixed-batch iteration priced on the grid in one vectorised pass (see the module docstring).
 
     Dense ops (norms, QKV, out-projection, FFN, all-reduces) run over all q*B + P tokens; decode
-    attention over B requests of q queries each against a mean context c; prefill attention over one chunk
-    of P tokens against P keys (causal). Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
+    attention over B requests of q queries each against a mean context c; prefill attention over the P
+    prefill tokens as P / L prompts of L = min(P, prompt_tokens) tokens, each causal against its own L keys
+    (one chunk of P tokens against P keys when `prompt_tokens` is None: a single prompt or one chunk of it).
+    Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
     q (`query_tokens_per_request`) is 1, or k + 1 when a speculative step verifies k drafted tokens.
     """
     dec = _grid(max_decode_batch, points, zero=True)
@@ -218,9 +222,15 @@ def iteration_time_table(
     decode = price_layer_ops(
         decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=q, context_tokens=c, **common), device, **links
     )
+    # attention is per prompt: a prefill iteration of several prompts attends within each, not across them
+    prompt_length = np.maximum(p, 1.0) if prompt_tokens is None else np.clip(p, 1.0, max(prompt_tokens, 1.0))
     prefill = price_layer_ops(
         decoder_layer_ops(
-            batch=1.0, query_tokens=np.maximum(p, 1.0), context_tokens=np.maximum(p, 1.0), prefill=True, **common
+            batch=np.maximum(p, 1.0) / prompt_length,
+            query_tokens=prompt_length,
+            context_tokens=prompt_length,
+            prefill=True,
+            **common,
         ),
         device,
         **links,

@@ -7,7 +7,8 @@ fuses element-wise ops into their neighbours. A stack says:
 - which element-wise ops are fused into a neighbouring kernel (they cost no launch of their own),
 - which attention kernels it uses in prefill and in decode (and whether decode shares a KV head across
   the query heads of its group),
-- which kernel calibration (`models_db/calibration/fits/`) its GEMMs and attention use, per dtype.
+- which kernel calibration (`models_db/calibration/fits/`) its GEMMs and attention use, per dtype,
+- for narrow (fp8) GEMMs: whether activations stay wider between kernels and attention computes in another dtype.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dse.specs.common import NonNegativeFloat
+from dse.specs.hardware import BYTES_PER_ELEMENT
 
 #: Element-wise ops of a decoder layer a stack may fuse into a neighbouring kernel.
 FusableOp = Literal["norm_attn", "norm_ffn", "ffn_act", "softmax"]
@@ -56,9 +58,24 @@ class SoftwareStackSpec:
     #: attention kernels: TensorRT-LLM's XQA, vLLM's paged attention). False: the kernel walks the cache once
     #: per query head, so a GQA model reads its KV cache heads / kv_heads times per step.
     decode_attention_shares_kv_heads: bool = True
+    #: The dtype activations are kept in between kernels when the GEMMs compute narrower (an fp8 recipe that
+    #: quantizes each GEMM's input per tensor and writes its output in fp16): the residual stream, norms,
+    #: activations, attention inputs and tensor-parallel all-reduces move this width. None: the work dtype.
+    activation_storage_dtype: str | None = None
+    #: The dtype the fused attention kernels compute in when the GEMMs run in another (an fp16 attention plugin
+    #: beside fp8 GEMMs): prefill attention takes that dtype's kernel fit and peak. None: the work dtype.
+    attention_dtype: str | None = None
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 
     def gemm_fit_for(self, dtype: str) -> str | None:
         """The calibration stack label of this stack's GEMMs in `dtype`."""
         return self.gemm_fits.get(dtype, self.gemm_fits.get("*"))
+
+    def stored_activation_dtype(self, work_dtype: str) -> str:
+        """The dtype activations are stored in between kernels for work in `work_dtype`: the stack's storage
+        dtype where it is wider than the work's, the work's own otherwise."""
+        stored = self.activation_storage_dtype
+        if stored is None or BYTES_PER_ELEMENT[stored] <= BYTES_PER_ELEMENT.get(work_dtype, 2.0):
+            return work_dtype
+        return stored

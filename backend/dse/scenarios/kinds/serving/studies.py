@@ -140,6 +140,7 @@ def table(r: ServingResolved, tp: float | None = None) -> IterationTable:
             max_prefill_tokens=top_prefill,
             max_context_tokens=max_context(r),
             query_tokens_per_request=queries,
+            prompt_tokens=mean_lengths(r)[0],
         )
 
     if r.draft_model is None:
