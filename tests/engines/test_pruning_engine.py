@@ -287,8 +287,8 @@ def test_pricing_broadcasts_over_a_swept_rate(sd21):
 
 def test_fusing_stack_drops_exactly_the_absorbed_element_wise_passes(sd15):
     """torch.compile (pointwise fusion, no epilogue fusion): the UNet costs what the same stack without fusion
-    costs, less the element-wise rows that follow a norm or another element-wise op and one launch per group norm
-    (eager PyTorch's three GroupNorm kernels, the compiler's two) (exact)."""
+    costs, less the element-wise rows that follow a norm or another element-wise op, one launch per group norm
+    (eager PyTorch's three GroupNorm kernels, the compiler's two) and the convolutions' bias adds (exact)."""
     table = _unet(sd15)
     counts = eng.count_layers(table, latent_side=64.0)
     fused = _stack_device("torch-compile")
@@ -303,7 +303,27 @@ def test_fusing_stack_drops_exactly_the_absorbed_element_wise_passes(sd15):
     group_norms = np.sum((table.category == eng.NORM) & (table.kernel_area == eng.GROUP_NORM_PASSES))
     assert group_norms == 61  # 22 ResNet blocks x 2, 16 transformer blocks, conv_norm_out
     launches = group_norms * fused.stack.elementwise_launch_overhead_s
-    assert t_unfused - t_fused == pytest.approx(np.sum(dropped) + launches, rel=1e-9)
+    conv = (table.category == eng.CONV) & (table.bias > 0)
+    bias_adds = fused.elementwise_time_s(0.0, 2.0 * 2.0 * counts.tokens[conv] * counts.width_out[conv] * 2.0).time_s
+    assert t_unfused - t_fused == pytest.approx(np.sum(dropped) + launches + np.sum(bias_adds), rel=1e-9)
+
+
+def test_eager_pytorch_adds_each_convolution_bias_in_its_own_pass(sd15):
+    """Eager PyTorch runs cuDNN without the bias and adds it in place: a UNet whose convolutions had no bias costs
+    exactly one element-wise pass (read and write of the output, plus a launch) less per convolution (exact)."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    eager = _stack_device("pytorch-2.1-eager-sdpa")
+    conv = table.category == eng.CONV
+    assert np.all(table.bias[conv] > 0)  # every SD 1.5 UNet convolution has a bias
+    no_bias = dataclasses.replace(table, bias=np.where(conv, 0.0, table.bias))
+    t = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=eager, channels_last=True)
+    t0 = eng.network_time_s(no_bias, counts, batch=2.0, bytes_per_element=2.0, device=eager, channels_last=True)
+    passes = eager.elementwise_time_s(0.0, 2.0 * 2.0 * counts.tokens[conv] * counts.width_out[conv] * 2.0).time_s
+    assert t - t0 == pytest.approx(np.sum(passes), rel=1e-9)
+    tensorrt = _stack_device("tensorrt")  # fuses the bias into the convolution
+    t_trt = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=tensorrt)
+    assert t_trt == eng.network_time_s(no_bias, counts, batch=2.0, bytes_per_element=2.0, device=tensorrt)
 
 
 def test_group_norm_reads_twice_and_layer_norm_once(sd15):

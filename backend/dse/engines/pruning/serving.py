@@ -117,7 +117,9 @@ def network_time_s(
     * memory format: in PyTorch's default NCHW layout, cuDNN transposes each convolution's input to NHWC
       and its output back (two memory-bound kernels of two passes each; MosaicML Composer, "Channels Last"
       method card), and the transformer blocks' permutes are copies; `channels_last` activations, or a
-      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither.
+      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither;
+    * a convolution's bias under eager PyTorch: cuDNN runs without it and an in-place add follows (one more
+      memory-bound kernel); a fusing stack folds it away.
 
     A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
     against the counts without their last (rows) axis.
@@ -137,11 +139,19 @@ def network_time_s(
     gemm = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements)
     total = np.sum(np.where(m > 0, gemm.time_s, 0.0), axis=-1)
     nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    conv = table.category[weights] == CONV
     if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
-        conv = table.category[weights] == CONV
         to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
         to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
         total = total + np.sum(np.where(conv & (m > 0), to_nhwc + to_nchw, 0.0), axis=-1)
+    if stack is not None and not stack.pointwise_fusion and not stack.native_nhwc:
+        # eager PyTorch runs cuDNN's convolution without its bias and adds the bias in place afterwards: one more
+        # kernel reading and writing the output (pytorch/pytorch aten/src/ATen/native/Convolution.cpp, _convolution,
+        # case ConvBackend::Cudnn: output = at::cudnn_convolution(...); if (bias.defined()) output.add_(bias));
+        # a fusing compiler folds the add into the next pointwise kernel, TensorRT into the convolution
+        bias_add = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        with_bias = conv & (table.bias[weights] > 0)
+        total = total + np.sum(np.where(with_bias & (m > 0), bias_add, 0.0), axis=-1)
 
     attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
     q = _take(counts.tokens, attention)
