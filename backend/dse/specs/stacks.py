@@ -19,8 +19,11 @@ from dse.specs.common import NonNegativeFloat
 
 #: Element-wise ops of a decoder layer a stack may fuse into a neighbouring kernel.
 FusableOp = Literal["norm_attn", "norm_ffn", "ffn_act", "softmax"]
-#: Prefill attention: FlashAttention-2/3 (one fused kernel) or unfused (two batched GEMMs + softmax).
-PrefillAttentionKernel = Literal["flash-attention-2", "flash-attention-3", "unfused"]
+#: Prefill attention: FlashAttention-1/2/3 (one fused kernel) or unfused (two batched GEMMs + softmax).
+PrefillAttentionKernel = Literal["flash-attention-1", "flash-attention-2", "flash-attention-3", "unfused"]
+#: What a plan's selective recomputation redoes under the stack: the attention core (Korthikanti et al. 2022, as
+#: Megatron-LM does) or every other matmul of a layer with every element-wise op (torchtitan's per-op policy).
+SelectiveRecompute = Literal["attention-core", "every-other-matmul"]
 #: Decode attention: one fused kernel over the paged KV cache (K and V in one pass) or two eager batched GEMVs.
 DecodeAttentionKernel = Literal["paged-attention", "unfused-bmm"]
 
@@ -55,6 +58,17 @@ class SoftwareStackSpec:
     #: attention kernels: TensorRT-LLM's XQA, vLLM's paged attention). False: the kernel walks the cache once
     #: per query head, so a GQA model reads its KV cache heads / kv_heads times per step.
     decode_attention_shares_kv_heads: bool = True
+    #: Training: every element-wise op of a layer is its own eager PyTorch kernel, in the dtype the model code
+    #: casts it to (RMSNorm in fp32, rotary embeddings as complex fp32, SwiGLU's activation and gate product
+    #: apart), its traffic counted op by op (`dse.engines.training.compute.eager_layer_traffic`); False: the fused
+    #: kernels of Megatron-Core (the module docstring's counts).
+    eager_elementwise: bool = False
+    #: What selective recomputation redoes (`SelectiveRecompute`).
+    selective_recompute: SelectiveRecompute = "attention-core"
+    #: Bytes the optimizer step moves per parameter a GPU updates (training), gradient clipping included; None:
+    #: a fused Adam kernel's 28 (`dse.engines.training.evaluate.OPTIMIZER_STEP_BYTES_PER_PARAM`). An unfused
+    #: AdamW runs each of its element-wise updates as its own pass over the fp32 states.
+    optimizer_step_bytes_per_param: NonNegativeFloat | None = None
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 
