@@ -229,7 +229,7 @@ class PlanArrays:
     #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM
     #: `--tp-comm-overlap`, Transformer Engine userbuffers).
     tp_comm_overlap: Num = 0.0
-    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021).
+    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer).
     zero3_runtime: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
