@@ -127,9 +127,12 @@ def zero3_exposed_s(
     steady = np.maximum(L - 1.0, 0.0)
     prefetched = ag + steady * np.maximum(ag - fwd, 0.0) + ag + rs + steady * np.maximum(bwd_comm - bwd, 0.0)
     in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs)
-    backward_in_line = ag + steady * np.maximum(ag - fwd, 0.0) + L * ag + np.maximum(L * rs - steady * bwd, rs)
-    prefetched = np.where(composer, backward_in_line, prefetched)
-    serial = L * ((2.0 + np.where(composer, 0.0, full)) * ag + rs)
+    serial_gathers = 2.0 + full
+    if np.any(composer):  # priced only where asked for: a plan search's runtime is one scalar
+        backward_in_line = ag + steady * np.maximum(ag - fwd, 0.0) + L * ag + np.maximum(L * rs - steady * bwd, rs)
+        prefetched = np.where(composer, backward_in_line, prefetched)
+        serial_gathers = np.where(composer, 2.0, serial_gathers)
+    serial = L * (serial_gathers * ag + rs)
     prefetches = ~deepspeed | (as_array(largest_tensor_params) <= DEEPSPEED_PREFETCH_BUCKET_PARAMS)
     overlapped = np.where(prefetches, prefetched, in_line)
     return np.asarray(np.where(as_array(overlap) > 0, overlapped, serial) + rest)
