@@ -342,6 +342,22 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
             (128, True): (163, 221, 265, 294, 308, 328),
         },
     },
+    # FlashAttention (v1, the orange bars of the same H100 figure): flash-attn 1.0.x, the kernel llm-foundry
+    # v0.3.0 installs (setup.py extra 'gpu': flash-attn==1.0.9), which its MPT throughput tables ran.
+    "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd": {
+        "accelerator": "h100-sxm",
+        "stack": "flash-attention-1",
+        "pass": "forward_backward",
+        "figure": "assets/flash2_h100_fwd_bwd_benchmark.png ('Attention forward + backward speed (H100 80GB SXM5)')",
+        "commit": "4f285b354796fb17df8636485b9a04df3ebbb7dc",
+        "series": "FlashAttention (orange bars)",
+        "bars": {
+            (64, False): (157, 159, 161, 161, 166, 168),
+            (128, False): (127, 127, 128, 131, 137, 139),
+            (64, True): (104, 123, 136, 138, 149, 156),
+            (128, True): (98, 109, 108, 126, 135, 137),
+        },
+    },
     "h100-sxm.fp16.flash-attention-3.attention_fwd": {
         "accelerator": "h100-sxm",
         "stack": "flash-attention-3",
@@ -579,7 +595,8 @@ def _round(v: Any) -> Any:
 FITTED_FAMILIES = ("gemm", "attention_fwd", "attention_fwd_bwd", "attention_decode")
 
 
-def fit_all() -> None:
+def fit_all(only: Sequence[str] = ()) -> None:
+    """Fit every data file (or only the stems in `only`; the others keep their fit files)."""
     FITS.mkdir(parents=True, exist_ok=True)
     today = _dt.date.today().isoformat()
     results: dict[str, dict[str, Any]] = {}
@@ -588,6 +605,10 @@ def fit_all() -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         family = data["kernel_family"]
         if family not in FITTED_FAMILIES:
+            continue
+        if only and path.stem not in only:
+            if (FITS / f"{path.stem}.fit.json").is_file():
+                results[path.stem] = json.loads((FITS / f"{path.stem}.fit.json").read_text(encoding="utf-8"))
             continue
         if family == "gemm":
             fit = fit_gemm(data)
@@ -625,7 +646,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex = sub.add_parser("extract", help="extract rows from local clones of the source repositories")
     for name in ("vidur", "llmcompass", "deepgemm", "flash-attention"):
         ex.add_argument(f"--{name}", type=Path, help=f"path of a git clone of the {name} repository")
-    sub.add_parser("fit", help="fit the kernel models to models_db/calibration/data/*.json")
+    fit = sub.add_parser("fit", help="fit the kernel models to models_db/calibration/data/*.json")
+    fit.add_argument("--only", nargs="*", default=(), help="data file stems to fit (default: all)")
     args = parser.parse_args(argv)
     if args.command == "extract":
         if args.vidur:
@@ -637,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             extract_deepgemm(args.deepgemm)
         extract_flash_attention(getattr(args, "flash_attention", None))
     else:
-        fit_all()
+        fit_all(args.only)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ TOLERANCE_PCT: dict[str, tuple[float, float]] = {
     "h100-sxm.fp16.flash-attention-2.attention_fwd": (2.0, 5.0),
     "h100-sxm.fp16.flash-attention-2.attention_fwd_bwd": (1.0, 2.0),
     "h100-sxm.fp16.flash-attention-3.attention_fwd": (3.0, 6.0),
+    # FlashAttention v1's bars are not monotone in sequence length (H100, causal, d 128: 109 at 1k, 108 at 2k)
+    "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd": (3.0, 11.0),
     "a100-80gb.fp16.pytorch-eager-wallclock.attention_decode": (15.0, 17.0),
 }
 

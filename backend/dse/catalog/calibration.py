@@ -12,10 +12,11 @@ kernel family, the fit for (accelerator, dtype, the stack's calibration label), 
 3. no fit: the roofline with the accelerator's single efficiencies (today's model), and the stack is
    not applied (an NPU or a part nobody measured keeps its own calibration).
 
-Prefill attention: FlashAttention-3 falls back to FlashAttention-2 (FA3 is Hopper-only); a part with
-only a forward + backward fit (A100) uses its efficiency fractions for the forward pass alone. A stack whose
-attention computes in another dtype than its GEMMs (`SoftwareStackSpec.attention_dtype`: an fp16 attention
-plugin beside fp8 GEMMs) takes that dtype's attention fits, at that dtype's peak.
+Prefill attention: FlashAttention-3 (Hopper-only) and FlashAttention-1 fall back to FlashAttention-2 where the
+part has no fit of their own; a part with only a forward + backward fit (A100) uses its efficiency fractions for the
+forward pass alone. A stack whose attention computes in another dtype than its GEMMs
+(`SoftwareStackSpec.attention_dtype`: an fp16 attention plugin beside fp8 GEMMs) takes that dtype's attention fits,
+at that dtype's peak.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ DATA_FOLDER = Path("calibration") / "data"
 #: Accelerators measured by no public kernel set, and the measured part whose fits they borrow
 #: (same SM count and architecture; their own peaks, bandwidth and capacity replace the sibling's):
 #: A100 40 GB = A100 80 GB's GA100 with 1555 GB/s HBM2 (NVIDIA A100 datasheet); H200 = H100's GH100
-#: with 4.8 TB/s HBM3e (NVIDIA H200 datasheet); fp8 on H100/H200 uses the H800 DeepGEMM fit (H800 =
+#: with 4.8 TB/s HBM3e (NVIDIA H200 datasheet); the Grand Teton H100 = H100 SXM's GH100 with 2.4 TB/s HBM2e
+#: (pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md); fp8 on H100/H200 uses the H800 DeepGEMM fit (H800 =
 #: H100 SXM's SMs and tensor peaks with less NVLink bandwidth; deepseek-ai/DeepGEMM README).
 BORROWED_FITS: dict[str, tuple[str, ...]] = {
     "a100-40gb": ("a100-80gb",),
+    "h100-sxm-96gb-hbm2e": ("h100-sxm", "h800-sxm"),
     "h100-sxm": ("h800-sxm",),
     "h200-sxm": ("h100-sxm", "h800-sxm"),
 }

@@ -24,6 +24,9 @@ FusableOp = Literal["norm_attn", "norm_ffn", "ffn_act", "softmax"]
 #: Prefill attention: FlashAttention-1/2/3 (one fused kernel; v1 is what PyTorch 2.0 and 2.1 run behind
 #: scaled_dot_product_attention) or unfused (two batched GEMMs + softmax).
 PrefillAttentionKernel = Literal["flash-attention-1", "flash-attention-2", "flash-attention-3", "unfused"]
+#: What a plan's selective recomputation redoes under the stack: the attention core (Korthikanti et al. 2022, as
+#: Megatron-LM does) or every other matmul of a layer with every element-wise op (torchtitan's per-op policy).
+SelectiveRecompute = Literal["attention-core", "every-other-matmul"]
 #: Decode attention: one fused kernel over the paged KV cache (K and V in one pass) or two eager batched GEMVs.
 DecodeAttentionKernel = Literal["paged-attention", "unfused-bmm"]
 
@@ -65,6 +68,17 @@ class SoftwareStackSpec:
     #: The dtype the fused attention kernels compute in when the GEMMs run in another (an fp16 attention plugin
     #: beside fp8 GEMMs): prefill attention takes that dtype's kernel fit and peak. None: the work dtype.
     attention_dtype: str | None = None
+    #: Training: every element-wise op of a layer is its own eager PyTorch kernel, in the dtype the model code
+    #: casts it to (RMSNorm in fp32, rotary embeddings as complex fp32, SwiGLU's activation and gate product
+    #: apart), its traffic counted op by op (`dse.engines.training.compute.eager_layer_traffic`); False: the fused
+    #: kernels of Megatron-Core (the module docstring's counts).
+    eager_elementwise: bool = False
+    #: What selective recomputation redoes (`SelectiveRecompute`).
+    selective_recompute: SelectiveRecompute = "attention-core"
+    #: Bytes the optimizer step moves per parameter a GPU updates (training), gradient clipping included; None:
+    #: a fused Adam kernel's 28 (`dse.engines.training.evaluate.OPTIMIZER_STEP_BYTES_PER_PARAM`). An unfused
+    #: AdamW runs each of its element-wise updates as its own pass over the fp32 states.
+    optimizer_step_bytes_per_param: NonNegativeFloat | None = None
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 

@@ -36,7 +36,9 @@ from dse.engines.training.compute import (
     FP8_CAST_TRANSPOSE_BYTES,
     UNFUSED_ATTENTION_KERNELS,
     Gemm,
+    eager_layer_traffic,
     elementwise_pass_s,
+    every_other_matmul_shares,
     gemm_pass_times,
     layer_forward_work,
     layer_gemms,
@@ -222,6 +224,8 @@ class _Terms:
     single_stage: NDArray[np.bool_]
     #: Transformer Engine fp8: the layers' GEMMs in fp8, fp8 copies of the weights.
     fp8: bool
+    #: The stack's selective recomputation redoes every other matmul and every element-wise op (torchtitan).
+    every_other_matmul: bool
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -236,6 +240,8 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
     flash = as_array(plan.flash_attention)
     uses_flash = flash > 0
+    stack = cluster.device.stack
+    every_other = stack is not None and stack.selective_recompute == "every-other-matmul"
     return _Terms(
         B=B,
         b=b,
@@ -260,8 +266,10 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         flash=flash,
         uses_flash=np.asarray(uses_flash),
         # FlashAttention's backward recomputes QK^T (Dao et al. 2022): half the forward attention FLOP
-        # again; it already is selective recomputation, so `selective` adds nothing on top of it.
-        selective=np.asarray((rc == Recompute.SELECTIVE) & ~uses_flash),
+        # again; it already is Megatron's selective recomputation, so `selective` adds nothing on top of it
+        # (a stack recomputing every other matmul still has those to redo).
+        selective=np.asarray((rc == Recompute.SELECTIVE) & (~uses_flash | every_other)),
+        every_other_matmul=every_other,
         M=B / (b * d),
         layers=L / p,  # per stage
         zero_group=d * n,
@@ -286,8 +294,10 @@ class _ComputeTimes:
     layer_fwd: Array
     #: Data- and weight-gradient GEMMs, attention backward and element-wise backward of a layer.
     layer_bwd: Array
-    #: The attention part selective recomputation redoes (unfused attention: scores, softmax, dropout, context).
+    #: What selective recomputation redoes: the unfused attention's scores, softmax, dropout and context, or under
+    #: an every-other-matmul stack those matmuls and the layer's element-wise ops; and its GEMM FLOP.
     layer_selective: Array
+    selective_flop: Array
     #: FlashAttention's backward recomputing the scores, booked as recomputation (zero without FlashAttention).
     flash_recompute: Array
     logits_fwd: Array
@@ -378,8 +388,10 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     flash_rc = FLASH_RECOMPUTE_FLOP_FACTOR * busy
     flash = x.uses_flash
 
-    rest_bytes = work.elementwise_bytes - score_bytes  # norms, dropout-adds, activation
-    kernels = unfused_layer_kernels(device)
+    rest_bytes: Array = work.elementwise_bytes - score_bytes  # norms, dropout-adds, activation
+    kernels: Array | float = unfused_layer_kernels(device)
+    if device.stack is not None and device.stack.eager_elementwise:  # every op its own kernel and traffic
+        rest_bytes, kernels = eager_layer_traffic(**shape, rms_norm=model.rms_norm, rotary=model.rotary, context=x.n)
     layer_fwd = gemm_fwd + np.where(flash, flash_fwd, unfused_fwd) + elementwise_pass_s(device, rest_bytes, kernels)
     layer_bwd = (
         gemm_bwd
@@ -390,13 +402,23 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     out_flop, out_fwd_bytes, out_bwd_bytes = output_layer_work(
         sequence_length=x.s, micro_batch_size=x.b, hidden_size=x.h, vocab_size=x.V, tensor_parallel=x.t, context=x.n
     )
+    selective = np.where(flash, 0.0, unfused_fwd)
+    selective_flop = np.where(flash, 0.0, work.attention_flop)
+    if x.every_other_matmul:  # torchtitan's per-op policy: every other matmul and every element-wise op again
+        shares = every_other_matmul_shares(hidden_size=x.h, kv_width=x.kv_width, gated_ffn=model.gated_ffn)
+        redone = sum(share * f for share, (f, _) in zip(shares, layer, strict=True))
+        selective = selective + redone + elementwise_pass_s(device, rest_bytes, kernels)
+        selective_flop = selective_flop + sum(
+            share * 2.0 * w.m * w.n * w.k * w.count for share, w in zip(shares, weights, strict=True)
+        )
     return _ComputeTimes(
         gemm_flop=work.gemm_flop,
         attention_flop=work.attention_flop,
         out_flop=out_flop,
         layer_fwd=np.asarray(layer_fwd + cast_fwd),
         layer_bwd=np.asarray(layer_bwd + cast_bwd),
-        layer_selective=np.asarray(np.where(flash, 0.0, unfused_fwd)),
+        layer_selective=np.asarray(selective),
+        selective_flop=np.asarray(selective_flop),
         flash_recompute=np.asarray(np.where(flash, flash_rc, 0.0)),
         logits_fwd=logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0),
         logits_bwd=logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0),
@@ -848,11 +870,13 @@ def _data_parallel_time(
 
 
 def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
-    """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth; with fp8 the
+    """The Adam step streams 28 bytes per parameter the GPU updates (or the stack's own count: an unfused AdamW)
+    at the achieved bandwidth; with fp8 the
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
     updated_params = np.maximum(params.params_first, params.params_last) / np.where(x.zero >= 1, x.zero_group, 1.0)
-    step_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params
+    stack_bytes = None if device.stack is None else device.stack.optimizer_step_bytes_per_param
+    step_bytes = (OPTIMIZER_STEP_BYTES_PER_PARAM if stack_bytes is None else stack_bytes) * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
     return np.asarray((step_bytes + cast_bytes) / as_array(device.achieved_memory_bytes_per_s))
 
@@ -861,7 +885,7 @@ def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) 
     """(FLOP executed per iteration, recomputation included; model FLOP per iteration, PaLM's count)."""
     full, selective = x.full, x.selective
     whole = x.t * x.n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
-    recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.attention_flop, 0.0))
+    recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.selective_flop, 0.0))
     recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * c.attention_flop, 0.0)
     executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
     executed = (x.B / x.b) * executed_per_micro

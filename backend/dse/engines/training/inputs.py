@@ -54,6 +54,10 @@ class ModelArrays:
     final_norm_params: Num
     #: All parameters of the model.
     total_params: Num
+    #: 1.0 for RMSNorm, 0.0 for LayerNorm; 1.0 for rotary position embeddings applied to Q and K in every layer.
+    #: Only an eager stack's element-wise traffic depends on them (`compute.eager_layer_traffic`).
+    rms_norm: Num = 0.0
+    rotary: Num = 0.0
 
     @classmethod
     def from_llm(cls, spec: LLMSpec) -> ModelArrays:
@@ -89,6 +93,8 @@ class ModelArrays:
             position_embedding_params=positions * h,
             final_norm_params=as_array(params.norms) - L * layer_norms,
             total_params=as_array(params.total),
+            rms_norm=1.0 if spec.norm_type == "rmsnorm" else 0.0,
+            rotary=1.0 if spec.position_embedding == "rope" else 0.0,
         )
 
     @classmethod
@@ -223,7 +229,7 @@ class PlanArrays:
     #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM
     #: `--tp-comm-overlap`, Transformer Engine userbuffers).
     tp_comm_overlap: Num = 0.0
-    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021).
+    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer).
     zero3_runtime: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:

@@ -158,7 +158,7 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
                 & code_ok(offload, 2)
                 & code_ok(zero, 3)
                 & code_ok(as_array(plan.flash_attention), 1)
-                & code_ok(as_array(plan.zero3_runtime), 1)
+                & code_ok(as_array(plan.zero3_runtime), 2)
                 & code_ok(as_array(plan.tp_comm_overlap), 1)
             ),
         ),

@@ -7,6 +7,12 @@ large each rank's chunk is, and whether the next gather is prefetched under the 
 - PyTorch FSDP (`Zero3Runtime.FSDP`): one flat parameter per wrap unit (a transformer layer), one
   `all_gather_into_tensor` per unit and pass and one `reduce_scatter_tensor` of its gradients, the
   next unit's gather prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023, Sections 3.2-3.3).
+- PyTorch FSDP as Composer 0.16 sets it up (`Zero3Runtime.FSDP_COMPOSER`, mosaicml/composer v0.16.4
+  composer/trainer/dist_strategy.py: `backward_prefetch` defaults to BACKWARD_POST; activation checkpointing
+  applied after wrapping, to the block inside each FSDP unit): BACKWARD_POST "prefetches the next set of
+  parameters after the current set of parameters' gradient computation [and] overlaps the current
+  reduce-scatter and the next gradient computation" (torch.distributed.fsdp.BackwardPrefetch), so every
+  backward gather waits in line; one gather serves a layer's recomputation and its backward.
 - DeepSpeed ZeRO-3 as of 2021 (`Zero3Runtime.DEEPSPEED_2021`), the runtime of the Megatron-LM SC'21
   comparison (Narayanan et al. 2021, Table 2): one `torch.distributed.all_gather` per partitioned
   tensor, in its list form (microsoft/DeepSpeed deepspeed/runtime/zero/partition_parameters.py
@@ -102,6 +108,7 @@ def zero3_exposed_s(
     stage's parameters (embedding, head) gather unhidden, one tensor.
     """
     deepspeed = as_array(runtime) == Zero3Runtime.DEEPSPEED_2021
+    composer = as_array(runtime) == Zero3Runtime.FSDP_COMPOSER
     n, bw, lat = as_array(zero_group), as_array(bandwidth_bytes_per_s), as_array(latency_s)
     L, P, full = as_array(layers), as_array(layer_params), as_array(full_recompute)
     copies = np.where(deepspeed, n * EAGER_OP_HOST_S, 0.0)  # per list collective: one copy per rank
@@ -120,7 +127,12 @@ def zero3_exposed_s(
     steady = np.maximum(L - 1.0, 0.0)
     prefetched = ag + steady * np.maximum(ag - fwd, 0.0) + ag + rs + steady * np.maximum(bwd_comm - bwd, 0.0)
     in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs)
-    serial = L * ((2.0 + full) * ag + rs)
+    serial_gathers = 2.0 + full
+    if np.any(composer):  # priced only where asked for: a plan search's runtime is one scalar
+        backward_in_line = ag + steady * np.maximum(ag - fwd, 0.0) + L * ag + np.maximum(L * rs - steady * bwd, rs)
+        prefetched = np.where(composer, backward_in_line, prefetched)
+        serial_gathers = np.where(composer, 2.0, serial_gathers)
+    serial = L * (serial_gathers * ag + rs)
     prefetches = ~deepspeed | (as_array(largest_tensor_params) <= DEEPSPEED_PREFETCH_BUCKET_PARAMS)
     overlapped = np.where(prefetches, prefetched, in_line)
     return np.asarray(np.where(as_array(overlap) > 0, overlapped, serial) + rest)
