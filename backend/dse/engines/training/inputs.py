@@ -185,7 +185,8 @@ class ClusterArrays:
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
             * cluster.intra_node_link.bus_bandwidth_fraction,
             intra_node_latency_s=cluster.intra_node_link.latency_s,
-            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
+            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s
+            * cluster.inter_node_link.bus_bandwidth_fraction,
             inter_node_latency_s=cluster.inter_node_link.latency_s,
             inter_node_ring_step_overhead_s=cluster.inter_node_link.ring_step_overhead_s,
             ssd_write_bandwidth_per_gpu_bytes_per_s=(
