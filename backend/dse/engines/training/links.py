@@ -19,7 +19,8 @@ point-to-point steps that cross nodes pay the network latency.
 With a measured node-pair bandwidth matrix (Pipette), a GPU's share is the smallest measured
 bandwidth between the node pairs the group's ring neighbours sit on (pairs of the plan's first
 `cluster.nodes` nodes, inside one group; which physical node is which is the mapping plan search
-chooses by permuting the matrix).
+chooses by permuting the matrix). A measured bandwidth is taken as is; the nominal share is the ports'
+bandwidth times the network preset's `bus_bandwidth_fraction` (what a ring reaches on them).
 """
 
 from __future__ import annotations
