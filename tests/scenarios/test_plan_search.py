@@ -231,7 +231,7 @@ def test_why_table_explains_the_top_plan_by_its_neighbours():
     assert rows[0]["change"] == "(the top plan)" and rows[0]["slower_pct"] == 0.0
     assert any(r["change"].startswith("the fastest Megatron-LM PTD-P plan") for r in rows)
     for row in rows[1:]:
-        if row["runs"]:
+        if row["runs"] and "outside the searched space" not in row["change"]:
             assert row["slower_pct"] >= -1e-9, row  # the search found the fastest plan that fits
         else:
             assert row["why"]  # a reason it cannot run or fit

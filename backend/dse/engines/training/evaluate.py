@@ -66,7 +66,12 @@ from dse.engines.training.memory import (
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
-from dse.engines.training.zero3 import gathered_params, largest_tensor_params, zero3_exposed_s
+from dse.engines.training.zero3 import (
+    gathered_params,
+    largest_tensor_params,
+    unsharded_gradient_params,
+    zero3_exposed_s,
+)
 from dse.specs.common import Num
 
 #: fp16 activations and gradients cross the links.
@@ -634,7 +639,10 @@ def _memory(
     gathered = gathered_params(
         runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
     )
-    zero3_buffers = np.where(x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered, 0.0)
+    unsharded_grads = unsharded_gradient_params(runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu)
+    zero3_buffers = np.where(
+        x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered + GRADIENT_BYTES_PER_PARAM * unsharded_grads, 0.0
+    )
     recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
     buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
@@ -680,6 +688,15 @@ class _StageTimes:
 #: Share of the GPU's compute a TP collective takes while it overlaps a GEMM: Calculon's A100 NVLink
 #: `processor_usage` (calculon-ai/calculon systems/a100_80g.json @ caa4b11f; Isaev et al., SC'23).
 TP_OVERLAP_COMPUTE_SHARE = 0.15
+#: The same for a collective whose group crosses nodes: Calculon's InfiniBand network `processor_usage`
+#: (same file; Calculon prices a group on the smallest network that holds it, NVLink up to 8 GPUs).
+NETWORK_OVERLAP_COMPUTE_SHARE = 0.02
+
+
+def _overlap_compute_share(link: Link) -> Array:
+    """Share of the GPU a data-parallel or ZeRO collective takes from the compute it hides under: NVLink's
+    inside a node, the network's once the group crosses nodes (Calculon's rule)."""
+    return np.asarray(np.where(link.crosses_nodes, NETWORK_OVERLAP_COMPUTE_SHARE, TP_OVERLAP_COMPUTE_SHARE))
 
 
 def _tp_overlapped_per_layer(
@@ -728,6 +745,7 @@ def _zero3_exposed(
         backward_layer_s=bwd,
         full_recompute=x.full.astype(np.float64),
         overlap=plan.overlap_grad_reduce,
+        compute_share=_overlap_compute_share(dp_link),
     )
 
 
@@ -854,7 +872,9 @@ def _data_parallel_time(
     # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
     # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
     window = (stage.bwd_stage + stage.recompute_stage) * (buckets - 1.0) / buckets
-    dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket), dp_sync)
+    # A hidden bucket still takes its compute share from the backward it hides under (`_overlap_compute_share`).
+    share = _overlap_compute_share(stage.dp_link)
+    dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket + share * (dp_sync - per_bucket)), dp_sync)
     dp_exposed = np.where(x.zero >= 3, 0.0, dp_exposed)  # ZeRO-3 reduce-scatters per layer (`_zero3_exposed`)
     tied_sync = np.where(
         (as_array(model.tied_embeddings) > 0) & (x.p > 1),

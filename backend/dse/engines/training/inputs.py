@@ -155,6 +155,8 @@ class ClusterArrays:
     #: A GPU's share of its node's network, per direction.
     inter_node_bandwidth_per_gpu_bytes_per_s: Num
     inter_node_latency_s: Num
+    #: The least each intra-node step of a ring that crosses nodes costs (NCCL's network proxy overhead).
+    inter_node_ring_step_overhead_s: Num = 0.0
     #: A GPU's share of its node's SSD array (0 without drives).
     ssd_write_bandwidth_per_gpu_bytes_per_s: Num = 0.0
     ssd_read_bandwidth_per_gpu_bytes_per_s: Num = 0.0
@@ -189,8 +191,10 @@ class ClusterArrays:
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
             * cluster.intra_node_link.bus_bandwidth_fraction,
             intra_node_latency_s=cluster.intra_node_link.latency_s,
-            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
+            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s
+            * cluster.inter_node_link.bus_bandwidth_fraction,
             inter_node_latency_s=cluster.inter_node_link.latency_s,
+            inter_node_ring_step_overhead_s=cluster.inter_node_link.ring_step_overhead_s,
             ssd_write_bandwidth_per_gpu_bytes_per_s=(
                 drives * ssd.write_bandwidth_bytes_per_s / cluster.gpus_per_node if ssd else 0.0
             ),
