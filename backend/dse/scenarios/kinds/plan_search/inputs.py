@@ -229,6 +229,7 @@ def search_work(r: ResolvedPlanSearch) -> Work:
         global_batch_size=int(np.max(r.global_batch_size)),
         num_layers=int(np.max(r.model.num_layers)),
         has_ssd=has_ssd,
+        num_experts=int(np.max(r.model.num_experts)),
     )
     mapped = r.cluster.node_pair_bandwidth_bytes_per_s is not None and r.search_mapping
     orders = 3 if mapped and r.search_effort == "full" else 1

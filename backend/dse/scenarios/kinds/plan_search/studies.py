@@ -49,6 +49,7 @@ TIME_PARTS = (
     ("time_bubble_s", "bubble"),
     ("time_data_parallel_s", "DP sync"),
     ("time_optimizer_s", "optimizer"),
+    ("time_expert_all_to_all_s", "EP all-to-all"),
 )
 
 

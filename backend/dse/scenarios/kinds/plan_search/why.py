@@ -31,6 +31,7 @@ TIME_PARTS = (
     ("time_bubble_s", "pipeline bubble"),
     ("time_data_parallel_s", "data-parallel sync"),
     ("time_optimizer_s", "optimizer step"),
+    ("time_expert_all_to_all_s", "EP all-to-alls"),
 )
 RECOMPUTE_NAMES = {int(Recompute.NONE): "none", int(Recompute.SELECTIVE): "selective", int(Recompute.FULL): "full"}
 SP_NAMES = {int(k): k.name.lower() for k in SequenceParallel}

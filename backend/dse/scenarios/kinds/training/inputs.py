@@ -66,6 +66,26 @@ class TrainingInputs(StrictModel):
         description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
         "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
     )
+    expert_parallel: int = Field(
+        1,
+        ge=1,
+        le=MAX_CLUSTER_GPUS,
+        description="Expert parallelism (EP): GPUs each MoE layer's routed experts are sharded over, drawn from the "
+        "data- and context-parallel ranks (Megatron-Core); 1 for a dense model.",
+    )
+    expert_load_imbalance: float = Field(
+        1.0,
+        ge=1.0,
+        le=64.0,
+        description="Tokens the busiest expert gets over the mean (1: perfectly balanced routing); dropless.",
+    )
+    expert_capacity_factor: float = Field(
+        0.0,
+        ge=0.0,
+        le=64.0,
+        description="Megatron-Core --moe-expert-capacity-factor with padding: every expert runs capacity x mean "
+        "tokens (0: dropless, the busiest expert sets the time).",
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,9 @@ class ResolvedTraining:
     kernel_fits: dict[str, KernelFit] | None = None
     tp_comm_overlap: bool = False
     zero3_runtime: str = "fsdp"
+    expert_parallel: int = 1
+    expert_load_imbalance: float = 1.0
+    expert_capacity_factor: float = 0.0
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -114,6 +137,9 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         flash_attention=1.0 if r.flash_attention else 0.0,
         zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
         tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,
+        expert_parallel=np.asarray(r.expert_parallel, dtype=float),
+        expert_load_imbalance=np.asarray(r.expert_load_imbalance, dtype=float),
+        expert_capacity_factor=np.asarray(r.expert_capacity_factor, dtype=float),
     )
     cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
     return ModelArrays.from_llm(r.model), cluster, plan
