@@ -279,6 +279,8 @@ def decode_plans(
         tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
         zero3_runtime=np.full(plan_ids.shape, float(zero3_runtime)),
         expert_parallel=layouts.expert_parallel[layout_index],
+        expert_load_imbalance=np.ones(plan_ids.shape),  # balanced routing: the search's assumption
+        expert_capacity_factor=np.zeros(plan_ids.shape),
     )
     return plan, layouts.nodes[layout_index]
 

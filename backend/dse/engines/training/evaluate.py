@@ -875,7 +875,9 @@ def _stage_times(
         ),
         0.0,
     )
-    layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall + a2a_stage
+    layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
+    if x.moe:
+        layers_stage = layers_stage + a2a_stage
     slowest = layers_stage + c.logits_fwd + c.logits_bwd  # the last stage also runs the logits and the loss
     pipe = pipeline_time(
         slowest_stage_s=slowest,
@@ -923,7 +925,9 @@ def _data_parallel_time(
     pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
-    grad_bytes = GRADIENT_BYTES_PER_PARAM * (params.params_last - params.expert_params_gpu)
+    grad_bytes = GRADIENT_BYTES_PER_PARAM * (
+        params.params_last - params.expert_params_gpu if x.moe else params.params_last
+    )
     overlap = as_array(plan.overlap_grad_reduce) > 0
     sharded_bucket = GRADIENT_BYTES_PER_PARAM * np.maximum(
         SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
@@ -975,10 +979,12 @@ def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
     sharded = x.zero >= 1
-    expert = params.expert_params_gpu
-    updated_params = (np.maximum(params.params_first, params.params_last) - expert) / np.where(
-        sharded, x.zero_group, 1.0
-    ) + expert / np.where(sharded, params.expert_group, 1.0)
+    updated_params = np.maximum(params.params_first, params.params_last) / np.where(sharded, x.zero_group, 1.0)
+    if x.moe:  # the experts' states shard over the expert-data-parallel group instead
+        expert = params.expert_params_gpu
+        updated_params = updated_params + expert * (
+            1.0 / np.where(sharded, params.expert_group, 1.0) - 1.0 / np.where(sharded, x.zero_group, 1.0)
+        )
     step_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
     return np.asarray((step_bytes + cast_bytes) / as_array(device.achieved_memory_bytes_per_s))
@@ -1049,7 +1055,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
-        "time_expert_all_to_all_s": steady * stage.a2a_stage,
+        "time_expert_all_to_all_s": steady * stage.a2a_stage if x.moe else np.zeros(()),
         "iteration_time_s": iteration,
         "tokens_per_s": x.B * x.s / iteration,
         "model_flops_utilization": model_flop / (iteration * gpus * peak),
@@ -1068,8 +1074,9 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "last_stage_extra_forward_s": c.logits_fwd,
         "last_stage_extra_backward_s": c.logits_bwd,
         "pipeline_send_s": np.where(x.p > 1, stage.send, 0.0),
-        "memory_expert_states_bytes": 0.0 * x.B if params.expert_states is None else params.expert_states.total,
-        "expert_all_to_all_bytes_per_layer": 0.0 * x.B + stage.a2a_bytes,
-        "chunk_forward_all_to_all_s": 0.0 * x.B + stage.a2a_forward_stage / x.v,
-        "chunk_backward_all_to_all_s": 0.0 * x.B + (stage.a2a_stage - stage.a2a_forward_stage) / x.v,
+        # zeros (one scalar, broadcast) for a dense model
+        "memory_expert_states_bytes": np.zeros(()) if params.expert_states is None else params.expert_states.total,
+        "expert_all_to_all_bytes_per_layer": np.asarray(stage.a2a_bytes),
+        "chunk_forward_all_to_all_s": np.asarray(stage.a2a_forward_stage / x.v if x.moe else 0.0),
+        "chunk_backward_all_to_all_s": np.asarray((stage.a2a_stage - stage.a2a_forward_stage) / x.v if x.moe else 0.0),
     }

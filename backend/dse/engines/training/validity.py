@@ -147,8 +147,9 @@ def _expert_conditions(
         ("EP_LAYOUT", np.asarray(~_whole(ep) | ~_divides(ep, data_and_context))),
         ("EXPERT_LOAD", np.asarray(~(load >= 1.0) | ~(capacity >= 0.0))),
     ]
-    # A dense search passes EP 1 as a scalar: its never-true checks are dropped, not written over every plan.
-    return [(name, c) for name, c in conditions if c.ndim > 0 or bool(c)]
+    # The checks are at most layout-shaped (EP, d, n): one that holds nowhere (EP 1 on a dense model, the
+    # usual case) is dropped rather than written over every plan of a search chunk.
+    return [(name, c) for name, c in conditions if bool(np.any(c))]
 
 
 def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> NDArray[np.int64]:
