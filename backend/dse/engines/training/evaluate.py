@@ -860,7 +860,12 @@ def _stage_times(
         ec = experts.expert_communication(
             cluster=cluster, model=model, b=x.b, s=x.s, t=t, n=n, expert_parallel=x.ep, load=x.load, full=x.full
         )
-        a2a_stage, a2a_forward_stage = layers * ec.per_layer_s, layers * ec.forward_per_layer_s
+        whole = layers * ec.per_layer_s
+        a2a_stage = experts.overlapped_all_to_all_s(
+            all_to_all_s=whole, compute_s=compute_stage, overlap=plan.expert_comm_overlap
+        )
+        # the forward's share of what the all-to-alls add (for the timeline)
+        a2a_forward_stage = layers * ec.forward_per_layer_s * np.where(whole > 0, a2a_stage / whole, 0.0)
         a2a_bytes = ec.bytes_per_moe_layer
         stage_forward = stage_forward + a2a_forward_stage
     off = memory.offload

@@ -273,6 +273,23 @@ def expert_communication(
     )
 
 
+#: Share of the GPU's SMs the all-to-alls take while they overlap compute: DeepSeek-V3 dedicates 20 of the
+#: H800's 132 SMs to communication, "only 20 SMs ... to achieve full utilization of bandwidths for all-to-all"
+#: (DeepSeek-AI, DeepSeek-V3 Technical Report, arXiv:2412.19437, Section 3.2.2; 132 SMs: NVIDIA H100 SXM
+#: architecture whitepaper). Without overlap the all-to-alls add their whole time.
+OVERLAP_SM_SHARE = 20.0 / 132.0
+
+
+def overlapped_all_to_all_s(*, all_to_all_s: Num, compute_s: Num, overlap: Num) -> Array:
+    """What a stage's all-to-alls add per micro-batch. Overlapped (DualPipe pairs one micro-batch's forward
+    chunk with another's backward chunk so that "both all-to-all and PP communication can be fully hidden",
+    report Section 3.2.1): the part longer than the compute left on the other SMs, else the SMs' share of it;
+    not overlapped: all of it."""
+    comm, compute, u = as_array(all_to_all_s), as_array(compute_s), OVERLAP_SM_SHARE
+    hidden = np.where(comm > compute / (1.0 - u), comm - compute, u * comm)  # as `_tp_overlapped_per_layer`
+    return np.asarray(np.where(as_array(overlap) > 0, hidden, comm))
+
+
 def expert_data_parallel_group(*, zero_group: Num, expert_parallel: Num) -> Array:
     """Ranks an expert's gradients are reduced over and its optimizer states sharded over: DP*CP/EP."""
     return np.asarray(np.maximum(as_array(zero_group) / as_array(expert_parallel), 1.0))
@@ -343,4 +360,5 @@ __all__ = [
     "is_moe",
     "load_factor",
     "moe_model_arrays",
+    "overlapped_all_to_all_s",
 ]

@@ -257,6 +257,9 @@ class PlanArrays:
     #: Megatron-Core `--moe-expert-capacity-factor` with padding to capacity: each expert runs capacity x
     #: mean tokens; 0 = dropless (each runs what it gets, the busiest one `expert_load_imbalance` x mean).
     expert_capacity_factor: Num = 0.0
+    #: 1.0 when each micro-batch's EP all-to-alls run under another micro-batch's compute (DeepSeek-V3's
+    #: DualPipe; Megatron-Core's `--overlap-moe-expert-parallel-comm`), on a share of the SMs.
+    expert_comm_overlap: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).
