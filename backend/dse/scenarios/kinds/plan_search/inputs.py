@@ -92,6 +92,14 @@ class SearchSpaceInputs(StrictModel):
         title="Overlap TP communication",
         description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs.",
     )
+    expert_parallel: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        title="Expert parallelism",
+        description="EP degrees tried for a mixture-of-experts model (none: every divisor of its experts that "
+        "divides data x context parallelism); a dense model has EP 1.",
+    )
     zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
         "fsdp",
         title="ZeRO-3 runtime",
@@ -187,6 +195,7 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         tp_comm_overlap=s.tp_comm_overlap,
         zero3_runtime=int(ZERO3_RUNTIME_CODES[s.zero3_runtime]),
         powers_of_two_only=quick,
+        expert_parallel=None if s.expert_parallel is None else tuple(sorted(set(s.expert_parallel))),
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
     return ResolvedPlanSearch(
