@@ -85,8 +85,9 @@ def without_offload(r: ResolvedPlanSearch) -> SearchResult:
 def describe(d: dict[str, Any]) -> str:
     degree = d["sequence_parallel_degree"]
     sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "")
+    ep = f", EP {d['expert_parallel']}" if d.get("expert_parallel", 1) > 1 else ""
     return (
-        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}, SP {sp}, "
+        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}{ep}, SP {sp}, "
         f"micro-batch {d['micro_batch_size']}, ZeRO-{d['zero_stage']}, recompute {d['recompute']}"
         f"{', FlashAttention' if d['flash_attention'] else ''}, offload {d['activation_offload']}"
     )
