@@ -70,6 +70,8 @@ class SearchSpace:
     powers_of_two_only: bool = False
     #: Expert-parallel degrees tried for an MoE model (None: every divisor of the experts); a dense model has 1.
     expert_parallel: tuple[int, ...] | None = None
+    #: EP all-to-alls under another micro-batch's compute (DualPipe-style), for every plan: the stack, not a choice.
+    expert_comm_overlap: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
         if self.node_counts is not None:
@@ -215,6 +217,7 @@ def grid_plans(
     overlap: bool,
     tp_comm_overlap: bool = False,
     zero3_runtime: int = 0,
+    expert_comm_overlap: bool = False,
 ) -> PlanArrays:
     """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
 
@@ -243,6 +246,7 @@ def grid_plans(
         zero3_runtime=float(zero3_runtime),
         # a scalar for a dense model: the engine's EP checks and pricing then cost nothing per plan
         expert_parallel=axis(layouts.expert_parallel, 0) if np.any(layouts.expert_parallel != 1.0) else 1.0,
+        expert_comm_overlap=1.0 if expert_comm_overlap else 0.0,
     )
 
 
@@ -256,6 +260,7 @@ def decode_plans(
     overlap: bool,
     tp_comm_overlap: bool = False,
     zero3_runtime: int = 0,
+    expert_comm_overlap: bool = False,
 ) -> tuple[PlanArrays, Array]:
     """Flat plans (and their GPUs used / nodes used) for grid ids."""
     layout_index, inner_index = np.divmod(plan_ids, inner.size)
@@ -281,6 +286,7 @@ def decode_plans(
         expert_parallel=layouts.expert_parallel[layout_index],
         expert_load_imbalance=np.ones(plan_ids.shape),  # balanced routing: the search's assumption
         expert_capacity_factor=np.zeros(plan_ids.shape),
+        expert_comm_overlap=np.full(plan_ids.shape, 1.0 if expert_comm_overlap else 0.0),
     )
     return plan, layouts.nodes[layout_index]
 

@@ -100,6 +100,12 @@ class SearchSpaceInputs(StrictModel):
         description="EP degrees tried for a mixture-of-experts model (none: every divisor of its experts that "
         "divides data x context parallelism); a dense model has EP 1.",
     )
+    expert_comm_overlap: bool = Field(
+        False,
+        title="Overlap EP all-to-alls",
+        description="MoE token dispatch and combine under another micro-batch's compute (DeepSeek-V3's DualPipe, "
+        "Megatron-Core --overlap-moe-expert-parallel-comm), for every plan.",
+    )
     zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
         "fsdp",
         title="ZeRO-3 runtime",
@@ -196,6 +202,7 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         zero3_runtime=int(ZERO3_RUNTIME_CODES[s.zero3_runtime]),
         powers_of_two_only=quick,
         expert_parallel=None if s.expert_parallel is None else tuple(sorted(set(s.expert_parallel))),
+        expert_comm_overlap=s.expert_comm_overlap,
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
     return ResolvedPlanSearch(

@@ -86,6 +86,11 @@ class TrainingInputs(StrictModel):
         description="Megatron-Core --moe-expert-capacity-factor with padding: every expert runs capacity x mean "
         "tokens (0: dropless, the busiest expert sets the time).",
     )
+    expert_comm_overlap: bool = Field(
+        False,
+        description="MoE token dispatch and combine under another micro-batch's compute, on 20 of 132 SMs "
+        "(DeepSeek-V3's DualPipe; Megatron-Core --overlap-moe-expert-parallel-comm).",
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class ResolvedTraining:
     expert_parallel: int = 1
     expert_load_imbalance: float = 1.0
     expert_capacity_factor: float = 0.0
+    expert_comm_overlap: bool = False
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -140,6 +146,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         expert_parallel=np.asarray(r.expert_parallel, dtype=float),
         expert_load_imbalance=np.asarray(r.expert_load_imbalance, dtype=float),
         expert_capacity_factor=np.asarray(r.expert_capacity_factor, dtype=float),
+        expert_comm_overlap=1.0 if r.expert_comm_overlap else 0.0,
     )
     cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
     return ModelArrays.from_llm(r.model), cluster, plan
