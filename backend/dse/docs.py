@@ -773,6 +773,11 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
     ),
     ("The same table's A100 80GB rows (MPT 760M-30B, 8 GPUs)", r"llm-foundry-a100-80gb-"),
     ("torchtitan end-2024 benchmarks, Llama 3.1 8B bf16 FSDP on 8 / 128 H100s (500 W, HBM2e)", r"torchtitan-"),
+    (
+        "DeepSeek-V3 technical report, H800 GPU-hours per trillion pre-training tokens (2,048 H800s, EP 64)",
+        r"deepseek-v3-",
+    ),
+    ("Megatron-Core MoE README, Mixtral 8x7B bf16 on 64 H100s (EP 8), model TFLOP/s per GPU", r"mcore-moe-"),
 ]
 
 
@@ -1588,6 +1593,12 @@ README_GROUPS: list[tuple[str, str, str]] = [
         r"llm-foundry-a100-",
     ),
     ("torchtitan Llama 3.1 8B bf16 FSDP on 500 W H100s, tokens/s per GPU (8 / 128 GPUs)", "training", r"torchtitan-"),
+    (
+        "Mixture-of-experts training: DeepSeek-V3 H800 GPU-hours per trillion tokens / Megatron-Core Mixtral 8x7B "
+        "TFLOP/s per H100",
+        "training",
+        r"(deepseek-v3-|mcore-moe-)",
+    ),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
         "rl_scaling",

@@ -9,7 +9,9 @@ layout, not once per plan. A plan's id is its flat index in the whole grid.
 
 What is enumerated (and why some candidates are refused rather than not generated): the degrees
 always multiply to the GPUs used (d = G / (t*n*p) by construction) and TP stays inside a node's
-NVLink island (t divides the GPUs per node), but everything else the engine checks is left to it,
+NVLink island (t divides the GPUs per node); for a mixture-of-experts model each layout comes once per
+expert-parallel degree EP that divides both the experts and d*n (Megatron-Core draws the EP group from the
+data- and context-parallel ranks; a dense model has EP 1 only), but everything else the engine checks is left to it,
 so the search reports how many candidates each rule refused (heads not divisible by t, layers not
 divisible by p*v, micro-batches not divisible, Ulysses above the heads, ZeRO-2/3 with pipelining, ...).
 """
@@ -66,6 +68,10 @@ class SearchSpace:
     #: How ZeRO-3 plans gather (`codes.Zero3Runtime`), for every plan: the software stack, not a choice.
     zero3_runtime: int = 0
     powers_of_two_only: bool = False
+    #: Expert-parallel degrees tried for an MoE model (None: every divisor of the experts); a dense model has 1.
+    expert_parallel: tuple[int, ...] | None = None
+    #: EP all-to-alls under another micro-batch's compute (DualPipe-style), for every plan: the stack, not a choice.
+    expert_comm_overlap: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
         if self.node_counts is not None:
@@ -88,6 +94,8 @@ class Layouts:
     sequence_parallel_degree: Array
     pipeline_parallel: Array
     data_parallel: Array
+    #: EP: 1 for a dense model.
+    expert_parallel: Array
 
     def __len__(self) -> int:
         return int(self.gpus.shape[0])
@@ -126,10 +134,11 @@ class InnerAxes:
 
 
 def enumerate_layouts(
-    *, space: SearchSpace, nodes: int, gpus_per_node: int, sequence_parallel: tuple[int, ...]
+    *, space: SearchSpace, nodes: int, gpus_per_node: int, sequence_parallel: tuple[int, ...], num_experts: int = 0
 ) -> Layouts:
     """Every (G, t, variant, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
-    for Ring and Ulysses. A loop over the GPU counts only (a handful); each is one meshgrid."""
+    for Ring and Ulysses; with `num_experts` > 0, each once per EP dividing the experts and d*n.
+    A loop over the GPU counts only (a handful); each is one meshgrid."""
     variants = np.asarray(sequence_parallel, dtype=np.int64)
     context_variant = (variants == SequenceParallel.RING) | (variants == SequenceParallel.ULYSSES)
     rows: list[NDArray[np.int64]] = []
@@ -143,7 +152,29 @@ def enumerate_layouts(
         t, k, n, p = t[keep], k[keep], n[keep], p[keep]
         rows.append(np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, variants[k], n, p, G // (t * n * p)]))
     table = np.concatenate(rows, axis=1).astype(np.float64) if rows else np.zeros((7, 0))
-    return Layouts(*table)
+    return Layouts(*_with_expert_parallel(table, space, num_experts))
+
+
+def expert_parallel_choices(space: SearchSpace, num_experts: int) -> IntArray:
+    """The EP degrees tried: 1 for a dense model; the divisors of the experts (those the space allows)."""
+    if num_experts <= 0:
+        return np.ones(1, dtype=np.int64)
+    choices = divisors(num_experts)
+    if space.expert_parallel is not None:
+        choices = choices[np.isin(choices, np.asarray(space.expert_parallel, dtype=np.int64))]
+    return choices
+
+
+def _with_expert_parallel(table: Array, space: SearchSpace, num_experts: int) -> Array:
+    """The layout rows (G, nodes, t, variant, n, p, d) with an EP row: each MoE layout once per EP that
+    divides d*n (n is 1 for Megatron-SP and none: its sequence degree row holds 1 there)."""
+    choices = expert_parallel_choices(space, num_experts).astype(np.float64)
+    if num_experts <= 0:
+        return np.vstack([table, np.ones((1, table.shape[1]))])
+    repeated = np.repeat(table, choices.size, axis=1)
+    ep = np.tile(choices, table.shape[1])
+    keep = np.mod(repeated[6] * repeated[4], ep) == 0
+    return np.vstack([repeated[:, keep], ep[keep][None, :]])
 
 
 def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, has_ssd: bool) -> InnerAxes:
@@ -186,6 +217,7 @@ def grid_plans(
     overlap: bool,
     tp_comm_overlap: bool = False,
     zero3_runtime: int = 0,
+    expert_comm_overlap: bool = False,
 ) -> PlanArrays:
     """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
 
@@ -212,6 +244,9 @@ def grid_plans(
         overlap_grad_reduce=1.0 if overlap else 0.0,
         tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
         zero3_runtime=float(zero3_runtime),
+        # a scalar for a dense model: the engine's EP checks and pricing then cost nothing per plan
+        expert_parallel=axis(layouts.expert_parallel, 0) if np.any(layouts.expert_parallel != 1.0) else 1.0,
+        expert_comm_overlap=1.0 if expert_comm_overlap else 0.0,
     )
 
 
@@ -225,6 +260,7 @@ def decode_plans(
     overlap: bool,
     tp_comm_overlap: bool = False,
     zero3_runtime: int = 0,
+    expert_comm_overlap: bool = False,
 ) -> tuple[PlanArrays, Array]:
     """Flat plans (and their GPUs used / nodes used) for grid ids."""
     layout_index, inner_index = np.divmod(plan_ids, inner.size)
@@ -247,15 +283,37 @@ def decode_plans(
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
         tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
         zero3_runtime=np.full(plan_ids.shape, float(zero3_runtime)),
+        expert_parallel=layouts.expert_parallel[layout_index],
+        expert_load_imbalance=np.ones(plan_ids.shape),  # balanced routing: the search's assumption
+        expert_capacity_factor=np.zeros(plan_ids.shape),
+        expert_comm_overlap=np.full(plan_ids.shape, 1.0 if expert_comm_overlap else 0.0),
     )
     return plan, layouts.nodes[layout_index]
 
 
 def count_candidates(
-    *, space: SearchSpace, nodes: int, gpus_per_node: int, global_batch_size: int, num_layers: int, has_ssd: bool
+    *,
+    space: SearchSpace,
+    nodes: int,
+    gpus_per_node: int,
+    global_batch_size: int,
+    num_layers: int,
+    has_ssd: bool,
+    num_experts: int = 0,
 ) -> tuple[int, int]:
     """(layouts, inner grid size): the candidates are their product. Nothing of the grid is
-    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays)."""
+    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays).
+    An MoE model's layouts (once per EP) are enumerated: a few thousand rows at most."""
+    inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
+    if num_experts > 0:
+        moe_layouts = enumerate_layouts(
+            space=space,
+            nodes=nodes,
+            gpus_per_node=gpus_per_node,
+            sequence_parallel=space.sequence_parallel,
+            num_experts=num_experts,
+        )
+        return len(moe_layouts), inner.size
     kinds = np.asarray(space.sequence_parallel, dtype=np.int64)
     context = int(np.count_nonzero((kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)))
     plain = kinds.size - context
@@ -267,5 +325,4 @@ def count_candidates(
             pairs = int(sum(divisors(int(G // int(t)) // int(n)).size for n in rest))  # (n, p) with n*p | G/t
             with_n1 = int(divisors(G // int(t)).size)  # n = 1: p divides G / t
             layouts += plain * with_n1 + context * (pairs - with_n1)
-    inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
     return layouts, inner.size

@@ -12,6 +12,7 @@ stage also runs the logits and the loss, and bubble = (p-1) * t_layers_stage / v
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from typing import Any
@@ -28,6 +29,7 @@ from dse.engines.collectives import (
 )
 from dse.engines.device import Device
 from dse.engines.kernels import attention_flop
+from dse.engines.training import experts
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import (
     BACKWARD_FACTOR,
@@ -124,6 +126,8 @@ class PlanEvaluation:
     time_bubble_s: Array
     time_data_parallel_s: Array
     time_optimizer_s: Array
+    #: Mixture of experts: the EP token dispatch and combine all-to-alls (part of the iteration time).
+    time_expert_all_to_all_s: Array
     iteration_time_s: Array
     # rates
     tokens_per_s: Array
@@ -145,6 +149,13 @@ class PlanEvaluation:
     last_stage_extra_forward_s: Array
     last_stage_extra_backward_s: Array
     pipeline_send_s: Array
+    #: Mixture of experts: routed-expert weights, gradients and optimizer states per GPU (in the memory parts
+    #: above), bytes one GPU sends in EP all-to-alls per MoE layer and micro-batch, and the all-to-all part
+    #: of a chunk's forward and backward (for the timeline).
+    memory_expert_states_bytes: Array
+    expert_all_to_all_bytes_per_layer: Array
+    chunk_forward_all_to_all_s: Array
+    chunk_backward_all_to_all_s: Array
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -231,6 +242,10 @@ class _Terms:
     fp8: bool
     #: The stack's selective recomputation redoes every other matmul and every element-wise op (torchtitan).
     every_other_matmul: bool
+    #: Mixture of experts: EP degree and the busiest expert's load over the mean (`experts.load_factor`).
+    ep: Array
+    load: Array
+    moe: bool
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -282,6 +297,9 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         kv_width=a_kv * h / a,
         single_stage=np.asarray(p == 1),
         fp8=cluster.fp8_gemm_device is not None,
+        ep=as_array(plan.expert_parallel),
+        load=experts.load_factor(plan),
+        moe=experts.is_moe(model),
     )
 
 
@@ -344,12 +362,31 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
     )
-    work = layer_forward_work(**shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n)
     g = layer_gemms(**shape, context=x.n)
-
+    own_attention = experts.has_own_attention(model)
+    attention = experts.attention_shapes(g=g, model=model, b=x.b, s=x.s, t=x.t, n=x.n) if own_attention else None
+    g = attention.layer if attention is not None else g
     fp8_device = cluster.fp8_gemm_device
+    ffn = None
+    if x.moe:  # the mean layer's FFN: dense layers, router, shared and routed experts (`experts.ffn_times`)
+        ffn = experts.ffn_times(
+            device=device if fp8_device is None else fp8_device,
+            model=model,
+            b=x.b,
+            s=x.s,
+            t=x.t,
+            n=x.n,
+            expert_parallel=x.ep,
+            load=x.load,
+            dense_ffn=(g.ffn_in, g.ffn_out),
+        )
+        shape["ffn_hidden_size"] = ffn.activation_width  # element-wise work of the activation function
+    work = layer_forward_work(**shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n)
+
     logits_gemm = Gemm(x.b * x.s / x.n, x.V / x.t, x.h, np.ones(()))
-    weights = list(g.weight_gemms)
+    weights = list(g.weight_gemms) if attention is None else [*attention.weights, g.ffn_in, g.ffn_out]
+    if ffn is not None:
+        weights = weights[:-2]  # the FFN is priced by `experts.ffn_times`
     in_bf16 = [g.scores, g.context, logits_gemm] + (weights if fp8_device is None else [])
     (scores_fwd, scores_bwd), (context_fwd, context_bwd), (logits_fwd, logits_bwd), *layer = gemm_pass_times(
         device, in_bf16
@@ -360,9 +397,14 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     casts = float(len(weights))
     cast_fwd: Array | float = 0.0
     cast_bwd: Array | float = 0.0
+    if ffn is not None:
+        gemm_fwd, gemm_bwd = gemm_fwd + ffn.forward_s, gemm_bwd + ffn.backward_s
     if fp8_device is not None:  # the input activations of each fp8 GEMM, and its output gradients
-        cast_fwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.k for w in weights), casts)
-        cast_bwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.n for w in weights), casts)
+        cast_in = sum(w.m * w.k for w in weights) + (0.0 if ffn is None else ffn.cast_in_elements)
+        cast_out = sum(w.m * w.n for w in weights) + (0.0 if ffn is None else ffn.cast_out_elements)
+        casts += 0.0 if ffn is None else ffn.casts
+        cast_fwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * cast_in, casts)
+        cast_bwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * cast_out, casts)
 
     # attention unfused: two batched GEMMs, scale-mask-softmax and dropout (every score element stored)
     score_bytes = work.attention_elementwise_bytes
@@ -397,6 +439,9 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     kernels: Array | float = unfused_layer_kernels(device)
     if device.stack is not None and device.stack.eager_elementwise:  # every op its own kernel and traffic
         rest_bytes, kernels = eager_layer_traffic(**shape, rms_norm=model.rms_norm, rotary=model.rotary, context=x.n)
+    if ffn is not None:  # token permutation and unpermutation around the experts: two kernels
+        rest_bytes = rest_bytes + ffn.permute_bytes
+        kernels = kernels + 2.0 * as_array(model.moe_layer_fraction)
     layer_fwd = gemm_fwd + np.where(flash, flash_fwd, unfused_fwd) + elementwise_pass_s(device, rest_bytes, kernels)
     layer_bwd = (
         gemm_bwd
@@ -416,9 +461,19 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         selective_flop = selective_flop + sum(
             share * 2.0 * w.m * w.n * w.k * w.count for share, w in zip(shares, weights, strict=True)
         )
+    gemm_flop, core_flop = work.gemm_flop, work.attention_flop
+    if attention is not None or ffn is not None:  # the FLOP of the GEMMs as priced
+        core_flop = attention.core_flop if attention is not None else work.attention_flop
+        projections = (
+            attention.projection_flop
+            if attention is not None
+            else sum(2.0 * w.m * w.n * w.k for w in (g.qkv, g.projection))
+        )
+        dense_ffn = sum(2.0 * w.m * w.n * w.k for w in (g.ffn_in, g.ffn_out))
+        gemm_flop = np.asarray(projections + core_flop + (dense_ffn if ffn is None else ffn.forward_flop))
     return _ComputeTimes(
-        gemm_flop=work.gemm_flop,
-        attention_flop=work.attention_flop,
+        gemm_flop=gemm_flop,
+        attention_flop=core_flop,
         out_flop=out_flop,
         layer_fwd=np.asarray(layer_fwd + cast_fwd),
         layer_bwd=np.asarray(layer_bwd + cast_bwd),
@@ -505,10 +560,17 @@ class _Parameters:
     params_last: Array
     states_first: ModelStates
     states_last: ModelStates
+    #: Routed-expert parameters of a stage on one GPU (in params_first / params_last; 0 for a dense model),
+    #: their states (in states_first / states_last) and the group those states are sharded over.
+    expert_params_gpu: Array | float = 0.0
+    expert_states: ModelStates | None = None
+    expert_group: Array | float = 1.0
 
 
 def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     layer_params_gpu = as_array(model.layer_sharded_params) / x.t + as_array(model.layer_replicated_params)
+    if x.moe:
+        return _moe_parameters(x, model, layer_params_gpu)
     embedding_gpu = as_array(model.word_embedding_params) / x.t
     positions = as_array(model.position_embedding_params)
     head_gpu = np.where(as_array(model.tied_embeddings) > 0, 0.0, embedding_gpu)
@@ -532,6 +594,38 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
         states_last=model_state_bytes(
             params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
         ),
+    )
+
+
+def _moe_parameters(x: _Terms, model: ModelArrays, dense_layer_params_gpu: Array) -> _Parameters:
+    """The dense layout's parameters plus each stage's routed experts, split by TP and EP; the experts' states
+    shard over the expert-data-parallel group (DP*CP/EP ranks), the others' over DP*CP."""
+    dense = _parameters(dataclasses.replace(x, moe=False), model)
+    expert = experts.expert_params_per_gpu(model=model, layers=x.layers, t=x.t, expert_parallel=x.ep)
+    group = experts.expert_data_parallel_group(zero_group=x.zero_group, expert_parallel=x.ep)
+    fp8_expert = expert if x.fp8 else 0.0
+    states = model_state_bytes(
+        params_per_gpu=expert, zero_stage=x.zero, zero_group=group, fp8_params_per_gpu=fp8_expert
+    )
+
+    def plus(a: ModelStates) -> ModelStates:
+        return ModelStates(
+            weights=np.asarray(a.weights + states.weights),
+            gradients=np.asarray(a.gradients + states.gradients),
+            optimizer=np.asarray(a.optimizer + states.optimizer),
+        )
+
+    return _Parameters(
+        layer_params_gpu=np.asarray(dense_layer_params_gpu + expert / x.layers),
+        embedding_gpu=dense.embedding_gpu,
+        positions=dense.positions,
+        params_first=np.asarray(dense.params_first + expert),
+        params_last=np.asarray(dense.params_last + expert),
+        states_first=plus(dense.states_first),
+        states_last=plus(dense.states_last),
+        expert_params_gpu=expert,
+        expert_states=states,
+        expert_group=group,
     )
 
 
@@ -606,7 +700,7 @@ def _memory(
         hidden_size=x.h,
         num_heads=x.a,
         num_kv_heads=x.a_kv,
-        ffn_hidden_size=model.ffn_hidden_size,
+        ffn_hidden_size=experts.activation_ffn_width(model, x.load) if x.moe else model.ffn_hidden_size,
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
         sequence_parallel=x.variant,
@@ -615,6 +709,9 @@ def _memory(
         flash_attention=x.flash,
     )
     A = acts.kept
+    if x.moe:  # the experts' FFN activations (in the width above) and their dispatched inputs
+        dispatched = experts.dispatched_bytes_per_layer(model=model, b=x.b, s=x.s, t=x.t, n=x.n, load=x.load)
+        A = np.asarray(A + np.where(x.full, 0.0, dispatched))
     schedule = as_array(plan.pipeline_schedule)
     p, M, v = x.p, x.M, x.v
     in_flight_first = first_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
@@ -683,6 +780,10 @@ class _StageTimes:
     slowest: Array
     pipe: Array
     bubble: Array
+    #: EP all-to-alls of the stage per micro-batch (all, and the forward's), bytes per MoE layer.
+    a2a_stage: Array | float = 0.0
+    a2a_forward_stage: Array | float = 0.0
+    a2a_bytes: Array | float = 0.0
 
 
 #: Share of the GPU's compute a TP collective takes while it overlaps a GEMM: Calculon's A100 NVLink
@@ -792,6 +893,21 @@ def _stage_times(
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
     stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd)  # forward compute and collectives
+    a2a_stage: Array | float = 0.0
+    a2a_forward_stage: Array | float = 0.0
+    a2a_bytes: Array | float = 0.0
+    if x.moe:
+        ec = experts.expert_communication(
+            cluster=cluster, model=model, b=x.b, s=x.s, t=t, n=n, expert_parallel=x.ep, load=x.load, full=x.full
+        )
+        whole = layers * ec.per_layer_s
+        a2a_stage = experts.overlapped_all_to_all_s(
+            all_to_all_s=whole, compute_s=compute_stage, overlap=plan.expert_comm_overlap
+        )
+        # the forward's share of what the all-to-alls add (for the timeline)
+        a2a_forward_stage = layers * ec.forward_per_layer_s * np.where(whole > 0, a2a_stage / whole, 0.0)
+        a2a_bytes = ec.bytes_per_moe_layer
+        stage_forward = stage_forward + a2a_forward_stage
     off = memory.offload
     stall = np.where(
         off.mode == Offload.ALL,
@@ -805,6 +921,8 @@ def _stage_times(
         0.0,
     )
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
+    if x.moe:
+        layers_stage = layers_stage + a2a_stage
     slowest = layers_stage + c.logits_fwd + c.logits_bwd  # the last stage also runs the logits and the loss
     pipe = pipeline_time(
         slowest_stage_s=slowest,
@@ -829,6 +947,9 @@ def _stage_times(
         slowest=slowest,
         pipe=pipe,
         bubble=pipe - x.M * slowest,
+        a2a_stage=a2a_stage,
+        a2a_forward_stage=a2a_forward_stage,
+        a2a_bytes=a2a_bytes,
     )
 
 
@@ -839,6 +960,7 @@ def _data_parallel_time(
     params: _Parameters,
     stage: _StageTimes,
     cluster_gpus_per_node: Num,
+    cluster: ClusterArrays,
 ) -> Array:
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
 
@@ -848,7 +970,9 @@ def _data_parallel_time(
     pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
-    grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
+    grad_bytes = GRADIENT_BYTES_PER_PARAM * (
+        params.params_last - params.expert_params_gpu if x.moe else params.params_last
+    )
     overlap = as_array(plan.overlap_grad_reduce) > 0
     sharded_bucket = GRADIENT_BYTES_PER_PARAM * np.maximum(
         SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
@@ -869,6 +993,14 @@ def _data_parallel_time(
     )
     per_bucket = np.asarray(np.where(x.zero < 1, np.minimum(ring, tree), ring))
     dp_sync = buckets * per_bucket
+    if x.moe:  # the experts' gradients reduce over the expert-data-parallel group
+        dp_sync = dp_sync + experts.expert_gradient_sync_s(
+            cluster=cluster,
+            grad_bytes=GRADIENT_BYTES_PER_PARAM * params.expert_params_gpu,
+            t=x.t,
+            expert_parallel=x.ep,
+            zero_group=x.zero_group,
+        )
     # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
     # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
     window = (stage.bwd_stage + stage.recompute_stage) * (buckets - 1.0) / buckets
@@ -894,7 +1026,13 @@ def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
     at the achieved bandwidth; with fp8 the
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
-    updated_params = np.maximum(params.params_first, params.params_last) / np.where(x.zero >= 1, x.zero_group, 1.0)
+    sharded = x.zero >= 1
+    updated_params = np.maximum(params.params_first, params.params_last) / np.where(sharded, x.zero_group, 1.0)
+    if x.moe:  # the experts' states shard over the expert-data-parallel group instead
+        expert = params.expert_params_gpu
+        updated_params = updated_params + expert * (
+            1.0 / np.where(sharded, params.expert_group, 1.0) - 1.0 / np.where(sharded, x.zero_group, 1.0)
+        )
     stack_bytes = None if device.stack is None else device.stack.optimizer_step_bytes_per_param
     step_bytes = (OPTIMIZER_STEP_BYTES_PER_PARAM if stack_bytes is None else stack_bytes) * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
@@ -910,7 +1048,10 @@ def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) 
     executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
     executed = (x.B / x.b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - params.positions
-    model_flop = x.B * x.s * (6.0 * non_embedding + 12.0 * x.L * x.h * x.s)  # PaLM (Chowdhery et al. 2022), app. B
+    width = x.h
+    if x.moe or experts.has_own_attention(model):  # activated parameters; attention a*(d_qk + d_v)/2 wide
+        non_embedding, width = non_embedding - as_array(model.inactive_params), experts.attention_width(model)
+    model_flop = x.B * x.s * (6.0 * non_embedding + 12.0 * x.L * width * x.s)  # PaLM (Chowdhery et al. 2022), app. B
     return executed, model_flop
 
 
@@ -923,7 +1064,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     params = _parameters(x, model)
     mem = _memory(x, model, cluster, plan, c, comm, params)
     stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
-    dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node)
+    dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node, cluster)
     optimizer_time = _optimizer_time(x, params, device)
     iteration = stage.pipe + dp_time + optimizer_time
     executed, model_flop = _flop(x, model, c, params)
@@ -963,6 +1104,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
+        "time_expert_all_to_all_s": steady * stage.a2a_stage if x.moe else np.zeros(()),
         "iteration_time_s": iteration,
         "tokens_per_s": x.B * x.s / iteration,
         "model_flops_utilization": model_flop / (iteration * gpus * peak),
@@ -981,4 +1123,9 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "last_stage_extra_forward_s": c.logits_fwd,
         "last_stage_extra_backward_s": c.logits_bwd,
         "pipeline_send_s": np.where(x.p > 1, stage.send, 0.0),
+        # zeros (one scalar, broadcast) for a dense model
+        "memory_expert_states_bytes": np.zeros(()) if params.expert_states is None else params.expert_states.total,
+        "expert_all_to_all_bytes_per_layer": np.asarray(stage.a2a_bytes),
+        "chunk_forward_all_to_all_s": np.asarray(stage.a2a_forward_stage / x.v if x.moe else 0.0),
+        "chunk_backward_all_to_all_s": np.asarray((stage.a2a_stage - stage.a2a_forward_stage) / x.v if x.moe else 0.0),
     }

@@ -58,10 +58,34 @@ class ModelArrays:
     #: Only an eager stack's element-wise traffic depends on them (`compute.eager_layer_traffic`).
     rms_norm: Num = 0.0
     rotary: Num = 0.0
+    # -- mixture of experts (`dse.engines.training.experts`); the defaults are a dense model --
+    #: Routed experts per MoE layer (0: dense), experts each token goes to, shared experts, one expert's width.
+    num_experts: Num = 0.0
+    experts_per_token: Num = 0.0
+    shared_experts: Num = 0.0
+    expert_ffn_hidden_size: Num = 0.0
+    #: Share of the layers that are MoE layers (the others are dense FFN layers of ffn_hidden_size).
+    moe_layer_fraction: Num = 0.0
+    #: Routed-expert parameters of one layer, the mean over all layers; split by TP and by EP.
+    layer_expert_params: Num = 0.0
+    #: Parameters a token does not go through (routed experts it is not sent to): total - activated.
+    inactive_params: Num = 0.0
+    # -- attention other than h/a-wide heads (0: none) --
+    #: Width of one query/key head when it is not hidden / heads (Qwen3: 128); with MLA the no-RoPE part.
+    attention_head_dim: Num = 0.0
+    #: Multi-head latent attention (DeepSeek-V2/V3): query and KV ranks, RoPE width, value width per head.
+    q_lora_rank: Num = 0.0
+    kv_lora_rank: Num = 0.0
+    qk_rope_head_dim: Num = 0.0
+    v_head_dim: Num = 0.0
 
     @classmethod
     def from_llm(cls, spec: LLMSpec) -> ModelArrays:
         """From a catalog architecture; its numeric fields may be arrays (a sweep over them)."""
+        if spec.is_moe or spec.is_mla or spec.attention_head_dim is not None:
+            from dse.engines.training.experts import moe_model_arrays  # here: experts imports this module
+
+            return moe_model_arrays(cls, spec)
         h, L, V = as_array(spec.hidden_size), as_array(spec.num_layers), as_array(spec.vocab_size)
         positions = as_array(spec.max_context_tokens) if spec.position_embedding == "learned" else 0.0
         params = parameter_breakdown(
@@ -235,6 +259,17 @@ class PlanArrays:
     tp_comm_overlap: Num = 0.0
     #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer).
     zero3_runtime: Num = 0.0
+    #: GPUs each MoE layer's routed experts are sharded over (EP; 1 for a dense model), drawn from the
+    #: data- and context-parallel ranks as Megatron-Core does (`dse.engines.training.experts`).
+    expert_parallel: Num = 1.0
+    #: Tokens the busiest expert (EP rank) gets over the mean (1.0: perfectly balanced routing).
+    expert_load_imbalance: Num = 1.0
+    #: Megatron-Core `--moe-expert-capacity-factor` with padding to capacity: each expert runs capacity x
+    #: mean tokens; 0 = dropless (each runs what it gets, the busiest one `expert_load_imbalance` x mean).
+    expert_capacity_factor: Num = 0.0
+    #: 1.0 when each micro-batch's EP all-to-alls run under another micro-batch's compute (DeepSeek-V3's
+    #: DualPipe; Megatron-Core's `--overlap-moe-expert-parallel-comm`), on a share of the SMs.
+    expert_comm_overlap: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

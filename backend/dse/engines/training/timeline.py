@@ -19,7 +19,8 @@ MAX_TIMELINE_OPERATIONS = 40_000
 @dataclass(frozen=True)
 class TimelineEvent:
     stage: int
-    #: "forward", "backward", "send", "bubble", "data_parallel" or "optimizer".
+    #: "forward", "backward", "all_to_all" (MoE token dispatch and combine, inside a forward or backward
+    #: span: drawn as its own segment at the span's end), "send", "bubble", "data_parallel" or "optimizer".
     operation: str
     micro_batch: int
     chunk: int
@@ -75,8 +76,11 @@ def simulate_timeline(
     last_stage_extra_backward_s: float = 0.0,
     data_parallel_s: float = 0.0,
     optimizer_s: float = 0.0,
+    chunk_forward_all_to_all_s: float = 0.0,
+    chunk_backward_all_to_all_s: float = 0.0,
 ) -> Timeline:
-    """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations."""
+    """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations. The chunk times
+    include the MoE all-to-alls (`chunk_*_all_to_all_s`), which are drawn as their own segments."""
     p, m, v = stages, micro_batches, virtual_stages
     if 2 * p * m * v > MAX_TIMELINE_OPERATIONS:
         raise ValueError(f"{2 * p * m * v} operations: too many to draw (at most {MAX_TIMELINE_OPERATIONS})")
@@ -117,9 +121,13 @@ def simulate_timeline(
                     duration = chunk_backward_s + (last_stage_extra_backward_s if last_chunk else 0.0)
                     sends = not (stage == 0 and chunk == 0)
                 end = start + duration
-                events.append(
-                    TimelineEvent(stage, "forward" if operation == "F" else "backward", mb, chunk, start, end)
-                )
+                a2a = chunk_forward_all_to_all_s if operation == "F" else chunk_backward_all_to_all_s
+                name = "forward" if operation == "F" else "backward"
+                if a2a > 0.0:  # the span's all-to-alls, as one segment at its end
+                    events.append(TimelineEvent(stage, name, mb, chunk, start, end - a2a))
+                    events.append(TimelineEvent(stage, "all_to_all", mb, chunk, end - a2a, end))
+                else:
+                    events.append(TimelineEvent(stage, name, mb, chunk, start, end))
                 if sends and p > 1:
                     events.append(TimelineEvent(stage, "send", mb, chunk, end, end + send_s))
                     end += send_s

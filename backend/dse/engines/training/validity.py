@@ -96,6 +96,22 @@ _REASON_LIST: tuple[Reason, ...] = (
         "ZeRO stages 2 and 3 cannot be combined with pipeline parallelism (DeepSpeed refuses it)",
     ),
     Reason(1 << 15, "OFFLOAD_WITHOUT_SSD", "activation_offload", "activation offload needs SSDs in the nodes"),
+    # Mixture of experts (bits above OUT_OF_MEMORY's, kept clear of other new reasons)
+    Reason(1 << 24, "EP_DENSE", "expert_parallel", "expert_parallel must be 1 for a dense model (it has no experts)"),
+    Reason(1 << 25, "EP_EXPERTS", "expert_parallel", "expert_parallel must divide the routed experts"),
+    Reason(
+        1 << 26,
+        "EP_LAYOUT",
+        "expert_parallel",
+        "expert_parallel must be a whole number dividing data_parallel x sequence_parallel_degree (Megatron-Core "
+        "draws the EP group from the data- and context-parallel ranks)",
+    ),
+    Reason(
+        1 << 27,
+        "EXPERT_LOAD",
+        "expert_load_imbalance",
+        "expert_load_imbalance must be >= 1, expert_capacity_factor 0 (dropless) or > 0, expert_comm_overlap 0 or 1",
+    ),
 )
 
 #: Every structural reason by name.
@@ -116,6 +132,25 @@ def _whole(x: NDArray[np.float64]) -> NDArray[np.bool_]:
 def _divides(divisor: NDArray[np.float64], value: NDArray[np.float64]) -> NDArray[np.bool_]:
     safe = np.maximum(divisor, 1.0)
     return np.asarray(np.mod(value, safe) == 0.0)
+
+
+def _expert_conditions(
+    model: ModelArrays, plan: PlanArrays, data_and_context: NDArray[np.float64]
+) -> list[tuple[str, NDArray[np.bool_]]]:
+    """EP: 1 for dense models; for MoE a whole divisor of the experts and of DP x CP (`experts`)."""
+    ep, experts = as_array(plan.expert_parallel), as_array(model.num_experts)
+    load, capacity = as_array(plan.expert_load_imbalance), as_array(plan.expert_capacity_factor)
+    overlap = as_array(plan.expert_comm_overlap)
+    moe = experts > 0
+    conditions = [
+        ("EP_DENSE", np.asarray(~moe & (ep != 1.0))),
+        ("EP_EXPERTS", np.asarray(moe & _whole(ep) & ~_divides(ep, experts))),
+        ("EP_LAYOUT", np.asarray(~_whole(ep) | ~_divides(ep, data_and_context))),
+        ("EXPERT_LOAD", np.asarray(~(load >= 1.0) | ~(capacity >= 0.0) | ~np.isin(overlap, (0.0, 1.0)))),
+    ]
+    # The checks are at most layout-shaped (EP, d, n): one that holds nowhere (EP 1 on a dense model, the
+    # usual case) is dropped rather than written over every plan of a search chunk.
+    return [(name, c) for name, c in conditions if bool(np.any(c))]
 
 
 def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> NDArray[np.int64]:
@@ -176,9 +211,10 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         ("INTERLEAVED", interleaved & ((p < 2) | ~_divides(p, micro_batches))),
         ("ZERO_WITH_PIPELINE", (zero >= 2) & (p > 1)),
         ("OFFLOAD_WITHOUT_SSD", offload_on & no_ssd),
+        *_expert_conditions(model, plan, d * np.where(ring_or_ulysses, n, 1.0)),
     ]
     shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
     code = np.zeros(shape, dtype=np.int64)
-    for name, condition in conditions:  # a loop over the 16 reasons, not over plans
+    for name, condition in conditions:  # a loop over the reasons, not over plans
         code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
     return code

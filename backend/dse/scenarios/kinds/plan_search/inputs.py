@@ -92,6 +92,20 @@ class SearchSpaceInputs(StrictModel):
         title="Overlap TP communication",
         description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs.",
     )
+    expert_parallel: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        title="Expert parallelism",
+        description="EP degrees tried for a mixture-of-experts model (none: every divisor of its experts that "
+        "divides data x context parallelism); a dense model has EP 1.",
+    )
+    expert_comm_overlap: bool = Field(
+        False,
+        title="Overlap EP all-to-alls",
+        description="MoE token dispatch and combine under another micro-batch's compute (DeepSeek-V3's DualPipe, "
+        "Megatron-Core --overlap-moe-expert-parallel-comm), for every plan.",
+    )
     zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer"] = Field(
         "fsdp",
         title="ZeRO-3 runtime",
@@ -189,6 +203,8 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         tp_comm_overlap=s.tp_comm_overlap,
         zero3_runtime=int(ZERO3_RUNTIME_CODES[s.zero3_runtime]),
         powers_of_two_only=quick,
+        expert_parallel=None if s.expert_parallel is None else tuple(sorted(set(s.expert_parallel))),
+        expert_comm_overlap=s.expert_comm_overlap,
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
     return ResolvedPlanSearch(
@@ -231,6 +247,7 @@ def search_work(r: ResolvedPlanSearch) -> Work:
         global_batch_size=int(np.max(r.global_batch_size)),
         num_layers=int(np.max(r.model.num_layers)),
         has_ssd=has_ssd,
+        num_experts=int(np.max(r.model.num_experts)),
     )
     mapped = r.cluster.node_pair_bandwidth_bytes_per_s is not None and r.search_mapping
     orders = 3 if mapped and r.search_effort == "full" else 1

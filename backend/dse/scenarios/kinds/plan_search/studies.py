@@ -49,6 +49,7 @@ TIME_PARTS = (
     ("time_bubble_s", "bubble"),
     ("time_data_parallel_s", "DP sync"),
     ("time_optimizer_s", "optimizer"),
+    ("time_expert_all_to_all_s", "EP all-to-all"),
 )
 
 
@@ -84,8 +85,9 @@ def without_offload(r: ResolvedPlanSearch) -> SearchResult:
 def describe(d: dict[str, Any]) -> str:
     degree = d["sequence_parallel_degree"]
     sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "")
+    ep = f", EP {d['expert_parallel']}" if d.get("expert_parallel", 1) > 1 else ""
     return (
-        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}, SP {sp}, "
+        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}{ep}, SP {sp}, "
         f"micro-batch {d['micro_batch_size']}, ZeRO-{d['zero_stage']}, recompute {d['recompute']}"
         f"{', FlashAttention' if d['flash_attention'] else ''}, offload {d['activation_offload']}"
     )
@@ -163,6 +165,7 @@ PLAN_COLUMNS = [
     Column(key="pipeline_parallel", label="pp"),
     Column(key="sequence_parallel", label="sequence parallel"),
     Column(key="sequence_parallel_degree", label="sp degree"),
+    Column(key="expert_parallel", label="ep"),
     Column(key="micro_batch_size", label="micro-batch", unit="sequences"),
     Column(key="zero_stage", label="ZeRO"),
     Column(key="recompute", label="recompute"),
@@ -194,6 +197,7 @@ def plan_dict(ranked: RankedPlans, i: int) -> dict[str, Any]:
         "pipeline_parallel": whole(p.pipeline_parallel),
         "sequence_parallel": code_name(SEQUENCE_PARALLEL_CODES, whole(p.sequence_parallel)),
         "sequence_parallel_degree": whole(p.sequence_parallel_degree),
+        "expert_parallel": whole(p.expert_parallel),
         "micro_batch_size": whole(p.micro_batch_size),
         "zero_stage": whole(p.zero_stage),
         "recompute": code_name(RECOMPUTE_CODES, whole(p.recompute)),
@@ -384,6 +388,7 @@ def plan_document(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSear
         plan={k: v for k, v in d.items() if k not in ("gpus", "nodes")},
         overlap_grad_reduce=r.space.overlap_grad_reduce,
         tp_comm_overlap=r.space.tp_comm_overlap,
+        expert_comm_overlap=r.space.expert_comm_overlap,
         zero3_runtime=code_name(ZERO3_RUNTIME_CODES, r.space.zero3_runtime),
         dtype=r.dtype,
         software_stack=r.software_stack_input,

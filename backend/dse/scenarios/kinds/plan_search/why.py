@@ -31,6 +31,7 @@ TIME_PARTS = (
     ("time_bubble_s", "pipeline bubble"),
     ("time_data_parallel_s", "data-parallel sync"),
     ("time_optimizer_s", "optimizer step"),
+    ("time_expert_all_to_all_s", "EP all-to-alls"),
 )
 #: How a neighbour the search did not judge is marked (a one-change plan outside the searched space).
 OUTSIDE_SPACE = "outside the searched space"

@@ -23,6 +23,7 @@ TIMELINE_COLOURS: dict[str, str] = {
     "bubble": PALETTE[9],
     "data_parallel": PALETTE[4],
     "optimizer": PALETTE[8],
+    "all_to_all": PALETTE[3],
 }
 
 

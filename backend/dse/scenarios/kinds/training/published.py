@@ -38,6 +38,7 @@ from dse.engines.training import (
 from dse.engines.training.memory import korthikanti_table2_bytes
 from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
 from dse.scenarios.kinds.training.inputs import ResolvedTraining
+from dse.scenarios.kinds.training.published_moe import moe_figures
 from dse.scenarios.shared.megatron import NARAYANAN_TABLE1, RUN_TABLE_1, RUN_TABLE_1_SOURCE, TABLE1_SOURCE
 from dse.scenarios.shared.training_device import DEFAULT_TRAINING_STACK, training_cluster
 from dse.specs.network import ClusterSpec
@@ -1091,6 +1092,7 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     *_nemo_figures(),
     *_llm_foundry_figures(),
     *_torchtitan_figures(),
+    *moe_figures(),
 )
 
 
