@@ -307,18 +307,15 @@ def request_contexts(workload: Workload, batch: Num, ndim: int) -> NDArray[np.fl
     """
     assert workload.context_quantile_tokens is not None
     batch_arr = np.maximum(np.round(np.asarray(batch, dtype=np.float64)), 1.0)
+    if batch_arr.size > CONTEXT_TABLES_MAX_POINTS:  # a sweep's table is built, not kept
+        return _request_contexts(workload.context_quantile_tokens, batch_arr, ndim)
     key = (workload.context_quantile_tokens, batch_arr.shape, batch_arr.tobytes(), ndim)
     with _contexts_lock:
         kept = _contexts.get(key)
         if kept is not None:
             _contexts.move_to_end(key)
             return kept
-    table = np.asarray(workload.context_quantile_tokens, dtype=np.float64)
-    widest = int(np.max(batch_arr))
-    rank = np.arange(widest, dtype=np.float64).reshape((widest,) + (1,) * ndim)
-    quantile = 1.0 - (rank + 0.5) / batch_arr
-    lengths = np.interp(np.clip(quantile, 0.0, 1.0), np.linspace(0.0, 1.0, table.size), table)
-    result: NDArray[np.float64] = np.where(rank < batch_arr, lengths, 0.0)
+    result = _request_contexts(workload.context_quantile_tokens, batch_arr, ndim)
     result.setflags(write=False)
     with _contexts_lock:
         _contexts[key] = result
@@ -327,8 +324,22 @@ def request_contexts(workload: Workload, batch: Num, ndim: int) -> NDArray[np.fl
     return result
 
 
-#: Request-context tables kept (`request_contexts`), most recently used last.
+def _request_contexts(
+    quantile_tokens: tuple[float, ...], batch_arr: NDArray[np.float64], ndim: int
+) -> NDArray[np.float64]:
+    table = np.asarray(quantile_tokens, dtype=np.float64)
+    widest = int(np.max(batch_arr))
+    rank = np.arange(widest, dtype=np.float64).reshape((widest,) + (1,) * ndim)
+    quantile = 1.0 - (rank + 0.5) / batch_arr
+    lengths = np.interp(np.clip(quantile, 0.0, 1.0), np.linspace(0.0, 1.0, table.size), table)
+    result: NDArray[np.float64] = np.where(rank < batch_arr, lengths, 0.0)
+    return result
+
+
+#: Request-context tables kept (`request_contexts`), most recently used last, for batches of up to
+#: CONTEXT_TABLES_MAX_POINTS design points (an answer's batch grid; a sweep's are built each time).
 CONTEXT_TABLES_KEPT = 16
+CONTEXT_TABLES_MAX_POINTS = 256
 _contexts: OrderedDict[tuple[object, ...], NDArray[np.float64]] = OrderedDict()
 _contexts_lock = threading.Lock()
 

@@ -123,6 +123,8 @@ def uniform_channel_makespan(*, requests: Num, channels: Num, request_cycles: Nu
 HEAP_PLACEMENT_MAX_POINTS = 64
 #: Placements kept (the inference kind places one batch for every system it compares: same inputs).
 PLACEMENT_CACHE_SIZE = 32
+#: Largest placement (requests x design points) kept; an answer's batch grid is ~20,000 cells.
+PLACEMENT_CACHE_MAX_CELLS = 2**17
 _placements: OrderedDict[bytes, NDArray[np.float64]] = OrderedDict()
 _placements_lock = threading.Lock()
 
@@ -132,10 +134,13 @@ def greedy_channel_makespan(request_cycles: NDArray[np.float64], channels: Num) 
 
     request_cycles: (R, ...) latencies sorted in decreasing order along the first axis, 0 where
     a design point has fewer than R requests; channels broadcasts with the remaining axes.
-    A pure function of its inputs: the last PLACEMENT_CACHE_SIZE answers are kept.
+    A pure function of its inputs: the last PLACEMENT_CACHE_SIZE answers of up to PLACEMENT_CACHE_MAX_CELLS
+    cells are kept.
     """
     cycles = np.asarray(request_cycles, dtype=np.float64)
     channel_count = np.asarray(channels, dtype=np.float64)
+    if cycles.size > PLACEMENT_CACHE_MAX_CELLS:  # a sweep: hashing it would cost more than a repeat saves
+        return _greedy_makespan(cycles, channel_count)
     key = hashlib.blake2b(
         repr((cycles.shape, channel_count.shape)).encode() + cycles.tobytes() + channel_count.tobytes(),
         digest_size=20,
