@@ -77,6 +77,10 @@ def _search(r: ResolvedPlanSearch) -> SearchResult:
     )
 
 
+#: The title of the offload comparison (and of its deferred study).
+OFFLOAD_TITLE = "Activation offload to SSDs: the same search with and without it"
+
+
 def without_offload(r: ResolvedPlanSearch) -> SearchResult:
     """The same search with activation offload taken out of the space."""
     return search(dataclasses.replace(r, space=dataclasses.replace(r.space, offload=(int(OFFLOAD_CODES["none"]),))))
@@ -118,7 +122,7 @@ def _offload_rows(result: SearchResult) -> list[float | int | str | bool | None]
 def offload_table(with_offload: SearchResult, without: SearchResult) -> Table:
     return Table(
         key="offload_effect",
-        title="Activation offload to SSDs: the same search with and without it",
+        title=OFFLOAD_TITLE,
         columns=[
             Column(key="search", label="search"),
             Column(key="fitting_plans", label="plans that fit", unit="plans"),

@@ -161,6 +161,10 @@ def _ptdp_best(r: ResolvedPlanSearch, model: ModelArrays, nodes: int) -> RankedP
     return found.top if len(found.top) else None
 
 
+#: The title of the why table (and of its deferred study).
+WHY_TITLE = "Why the top plan wins: its one-change neighbours"
+
+
 def why_table(result: SearchResult, r: ResolvedPlanSearch) -> Table | None:
     """The top plan, its neighbours and the best PTD-P plan, side by side (one engine call)."""
     top = result.top
@@ -217,9 +221,7 @@ def why_table(result: SearchResult, r: ResolvedPlanSearch) -> Table | None:
                 why,
             ]
         )
-    return Table(
-        key="why_top_plan", title="Why the top plan wins: its one-change neighbours", columns=COLUMNS, rows=rows
-    )
+    return Table(key="why_top_plan", title=WHY_TITLE, columns=COLUMNS, rows=rows)
 
 
 def why_note(result: SearchResult) -> str | None:
