@@ -18,7 +18,9 @@ GEMM C[M, N] = A[M, K] @ B[K, N] (`gemm_time_s`):
   convolution reads its input once, not once per filter tap: `a_elements` replaces M * K);
 - compute and memory time blend as a p-norm (transition_exponent p; p -> inf is the roofline max),
   which is the measured, gradual memory-bound to compute-bound transition;
-- plus a fixed launch overhead (or host wall-clock overhead, for stacks timed on the host).
+- plus a fixed launch overhead (or host wall-clock overhead, for stacks timed on the host);
+- a grouped GEMM (`groups` problems of one shape in one launch, a mixture of experts' experts) has groups times
+  the tiles in the same waves, groups times the operand bytes and one launch.
 
 Attention (`attention_prefill_time_s`, `attention_decode_time_s`):
 - prefill (and training): FLOPs 4 * b * h * q * kv * d (x (1 - q / (2 kv)) causal; x flop_multiplier,
@@ -142,7 +144,7 @@ def gemm_time_s(
     """
     m, n, k = _a(m), _a(n), _a(k)
     grouped = np.ndim(groups) > 0 or float(groups) != 1.0  # type: ignore[arg-type]
-    g = _a(groups)
+    g = _a(groups) if grouped else 1.0
     sms = model.sm_count
     # skinny GEMMs: the smallest power-of-two tile height that holds m
     # (the same arithmetic with a scalar where every point agrees: tall GEMMs take the full tile
