@@ -507,52 +507,80 @@ def _trtllm_first_token_ms(
 
 
 def _trtllm_fp8() -> list[PublishedFigure]:
-    short_batch_error = {"llama2-7b": "21%"}
+    """The v0.5 / v0.6.1 tables (stack tensorrt-llm-0.6)."""
+    misses: dict[tuple[str, str, int, int, int], str] = {
+        ("throughput", "llama2-7b", 1, 128, 128): _TRTLLM_SHORT_BATCH_MISS.format(batch=768, error="21%")
+    }
+    for model, tp, prompt, engine in (
+        ("llama2-7b", 1, 128, "3.4"),
+        ("llama2-7b", 1, 2048, "25"),
+        ("llama2-70b", 4, 128, "13.7"),
+        ("llama2-70b", 4, 2048, "86"),
+    ):
+        published = next(p for m, t, q, p in TRTLLM_H100_FP8_FIRST_TOKEN if (m, t, q) == (model, tp, prompt))
+        misses[("first-token", model, tp, prompt, 1)] = _TRTLLM_FIRST_TOKEN_MISS.format(
+            engine=engine,
+            published=f"{published:g}",
+            reason=_TRTLLM_FIXED_COST if prompt == 128 else _TRTLLM_FP8_PREFILL,
+        )
+    return _trtllm_h100_fp8_figures(
+        key_prefix="trtllm-h100-fp8",
+        stack=TRTLLM_TABLE_STACK,
+        source=TRTLLM_PERFORMANCE,
+        tables=(TRTLLM_THROUGHPUT_TABLE, TRTLLM_LATENCY_TABLE),
+        throughput=TRTLLM_H100_FP8_THROUGHPUT,
+        first_token=TRTLLM_H100_FP8_FIRST_TOKEN,
+        misses=misses,
+    )
+
+
+def _trtllm_h100_fp8_figures(
+    *,
+    key_prefix: str,
+    stack: str,
+    source: str,
+    tables: tuple[str, str],
+    throughput: tuple[tuple[str, int, int, int, int, float], ...],
+    first_token: tuple[tuple[str, int, int, float], ...],
+    misses: dict[tuple[str, str, int, int, int], str],
+) -> list[PublishedFigure]:
+    """One TensorRT-LLM release's H100 fp8 static-batch throughput and batch-1 first-token rows; `misses` by
+    (measure, model, TP, input, output)."""
     figures = [
         PublishedFigure(
-            key=f"trtllm-h100-fp8-{model}-tp{tp}-b{batch}-{prompt}-{output}-throughput",
+            key=f"{key_prefix}-{model}-tp{tp}-b{batch}-{prompt}-{output}-throughput",
             quantity=f"{model} on H100 fp8 (W8A8, fp8 KV), TP{tp}, batch {batch}, {prompt} in / {output} out: "
-            f"output tokens/s per GPU (stack {TRTLLM_TABLE_STACK})",
+            f"output tokens/s per GPU (stack {stack})",
             published=published,
             unit="tokens/s",
-            source=f"{TRTLLM_PERFORMANCE}, {TRTLLM_THROUGHPUT_TABLE}",
+            source=f"{source}, {tables[0]}",
             tolerance=REAL_HARDWARE,
-            engine=_trtllm_throughput(model, tp, batch, prompt, output),
-            known_miss=(
-                _TRTLLM_SHORT_BATCH_MISS.format(batch=batch, error=short_batch_error[model])
-                if model in short_batch_error and (prompt, output) == (128, 128)
-                else None
-            ),
+            engine=_trtllm_throughput(model, tp, batch, prompt, output, stack),
+            known_miss=misses.get(("throughput", model, tp, prompt, output)),
+            accelerator="h100-sxm",
             dtype="fp8",
+            measure="rate",
             devices=float(tp),
         )
-        for model, tp, batch, prompt, output, published in TRTLLM_H100_FP8_THROUGHPUT
+        for model, tp, batch, prompt, output, published in throughput
     ]
-    engine_ms = {
-        ("llama2-7b", 128): "3.4",
-        ("llama2-7b", 2048): "25",
-        ("llama2-70b", 128): "13.7",
-        ("llama2-70b", 2048): "86",
-    }
     figures += [
         PublishedFigure(
-            key=f"trtllm-h100-fp8-{model}-tp{tp}-{prompt}-first-token",
+            key=f"{key_prefix}-{model}-tp{tp}-{prompt}-first-token",
             quantity=f"{model} on H100 fp8 (W8A8, fp8 KV), TP{tp}, batch 1, {prompt}-token prompt: first-token latency "
-            f"(stack {TRTLLM_TABLE_STACK})",
+            f"(stack {stack})",
             published=published,
             unit="ms",
-            source=f"{TRTLLM_PERFORMANCE}, {TRTLLM_LATENCY_TABLE}",
+            source=f"{source}, {tables[1]}",
             tolerance=REAL_HARDWARE,
-            engine=_trtllm_first_token_ms(model, tp, prompt),
-            known_miss=_TRTLLM_FIRST_TOKEN_MISS.format(
-                engine=engine_ms[(model, prompt)],
-                published=f"{published:g}",
-                reason=_TRTLLM_FIXED_COST if prompt == 128 else _TRTLLM_FP8_PREFILL,
-            ),
+            engine=_trtllm_first_token_ms(model, tp, prompt, stack),
+            known_miss=misses.get(("first-token", model, tp, prompt, 1)),
+            accelerator="h100-sxm",
             dtype="fp8",
+            measure="time",
             devices=float(tp),
         )
-        for model, tp, prompt, published in TRTLLM_H100_FP8_FIRST_TOKEN
+        for model, tp, prompt, published in first_token
     ]
     return figures
 
@@ -587,44 +615,15 @@ TRTLLM_V090_H100_FP8_FIRST_TOKEN: tuple[tuple[str, int, int, float], ...] = (
 
 
 def _trtllm_v090() -> list[PublishedFigure]:
-    misses = trtllm_v090_known_misses()
-    figures = [
-        PublishedFigure(
-            key=f"trtllm-v090-h100-fp8-{model}-tp{tp}-b{batch}-{prompt}-{output}-throughput",
-            quantity=f"{model} on H100 fp8 (W8A8, fp8 KV), TP{tp}, batch {batch}, {prompt} in / {output} out: "
-            f"output tokens/s per GPU (stack {TRTLLM_V090_STACK})",
-            published=published,
-            unit="tokens/s",
-            source=f"{TRTLLM_V090_PERFORMANCE}, {TRTLLM_V090_THROUGHPUT_TABLE}",
-            tolerance=REAL_HARDWARE,
-            engine=_trtllm_throughput(model, tp, batch, prompt, output, TRTLLM_V090_STACK),
-            known_miss=misses.get(("throughput", model, tp, prompt, output)),
-            accelerator="h100-sxm",
-            dtype="fp8",
-            measure="rate",
-            devices=float(tp),
-        )
-        for model, tp, batch, prompt, output, published in TRTLLM_V090_H100_FP8_THROUGHPUT
-    ]
-    figures += [
-        PublishedFigure(
-            key=f"trtllm-v090-h100-fp8-{model}-tp{tp}-{prompt}-first-token",
-            quantity=f"{model} on H100 fp8 (W8A8, fp8 KV), TP{tp}, batch 1, {prompt}-token prompt: first-token latency "
-            f"(stack {TRTLLM_V090_STACK})",
-            published=published,
-            unit="ms",
-            source=f"{TRTLLM_V090_PERFORMANCE}, {TRTLLM_V090_LATENCY_TABLE}",
-            tolerance=REAL_HARDWARE,
-            engine=_trtllm_first_token_ms(model, tp, prompt, TRTLLM_V090_STACK),
-            known_miss=misses.get(("first-token", model, tp, prompt, 1)),
-            accelerator="h100-sxm",
-            dtype="fp8",
-            measure="time",
-            devices=float(tp),
-        )
-        for model, tp, prompt, published in TRTLLM_V090_H100_FP8_FIRST_TOKEN
-    ]
-    return figures
+    return _trtllm_h100_fp8_figures(
+        key_prefix="trtllm-v090-h100-fp8",
+        stack=TRTLLM_V090_STACK,
+        source=TRTLLM_V090_PERFORMANCE,
+        tables=(TRTLLM_V090_THROUGHPUT_TABLE, TRTLLM_V090_LATENCY_TABLE),
+        throughput=TRTLLM_V090_H100_FP8_THROUGHPUT,
+        first_token=TRTLLM_V090_H100_FP8_FIRST_TOKEN,
+        misses=trtllm_v090_known_misses(),
+    )
 
 
 _V090_SHORT_BATCH_MISS = (
