@@ -296,6 +296,65 @@ def extract_deepgemm(repo: Path) -> None:
     )
 
 
+def extract_deepgemm_grouped(repo: Path) -> None:
+    """deepseek-ai/DeepGEMM README 'Grouped GEMMs for MoE models' (contiguous and masked layouts; H800 SXM5, fp8).
+
+    Kept to check the grouped-GEMM pricing (the dense fit at the per-group shape, `groups` problems in one
+    launch), not fitted: its rows are out-of-sample for the dense table's fit."""
+    commit = "55ab91f72f76e8a6db0e86282c3169a88d93df1b"
+    text = _git(repo, "show", f"{commit}:README.md")
+    rows: list[list[Any]] = []
+    for layout in ("contiguous", "masked"):
+        section = text.split(f"### Grouped GEMMs for MoE models ({layout} layout)", 1)[1].split("###", 1)[0]
+        for line in section.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 7 or not cells[0].isdigit():
+                continue
+            groups, m, n, k = (int(c) for c in cells[:4])
+            tflops = float(cells[4].split()[0])
+            gbs = float(cells[5].split()[0])
+            time_s = round(2 * groups * m * n * k / (tflops * 1e12), 12)
+            rows.append([groups, m, n, k, tflops * 1e12, gbs * 1e9, time_s, layout])
+    _write(
+        "h800-sxm.fp8.deepgemm.grouped_gemm",
+        {
+            "accelerator": "h800-sxm",
+            "accelerator_note": "H800 SXM5: the H100 SXM5's SMs, tensor peaks and HBM3 (NVLink differs)",
+            "dtype": "fp8",
+            "stack": "deepgemm",
+            "stack_note": "DeepGEMM fp8 e4m3 grouped GEMM (one launch for every group), 1x128/128x128 block "
+            "scaling, bf16 output, NVCC 12.8; contiguous: the groups' tokens concatenated (prefill, training); "
+            "masked: a fixed slot per group with a mask of the valid rows (decode)",
+            "kernel_family": "grouped_gemm",
+            "source": {
+                "repository": "deepseek-ai/DeepGEMM",
+                "files": [
+                    {
+                        "path": "README.md",
+                        "commit": commit,
+                        "section": "Performance / Grouped GEMMs for MoE models (contiguous layout; masked layout)",
+                    }
+                ],
+            },
+            "measurement": "Achieved TFLOPS and memory bandwidth as published in the README tables; m is the "
+            "README's 'M per group'.",
+            "read_off_figure": False,
+            "derived_columns": {"time_s": "2*groups*m*n*k / achieved_flops_per_s"},
+            "columns": [
+                "groups",
+                "m",
+                "n",
+                "k",
+                "achieved_flops_per_s",
+                "achieved_memory_bytes_per_s",
+                "time_s",
+                "layout",
+            ],
+            "rows": rows,
+        },
+    )
+
+
 # FlashAttention benchmark figures: bar labels (TFLOPs/s) read off the published PNGs. Setting (README and
 # benchmarks/benchmark_flash_attention.py): hidden 2048 (heads = 2048 / head_dim), batch = 16384 / seqlen, fp16;
 # FLOPs = 4*batch*seqlen^2*heads*head_dim (/2 causal), x3.5 for forward+backward. None = label hidden by the legend.
@@ -657,6 +716,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             extract_llmcompass(args.llmcompass)
         if args.deepgemm:
             extract_deepgemm(args.deepgemm)
+            extract_deepgemm_grouped(args.deepgemm)
         extract_flash_attention(getattr(args, "flash_attention", None))
     else:
         fit_all(args.only)

@@ -287,3 +287,74 @@ def test_a_prefill_of_several_prompts_attends_within_each_prompt(llama7b):
     }
     saved = whole.time_s[0, j, 0] - prompts.time_s[0, j, 0]
     assert saved == pytest.approx(layers * (attention[8192.0] - attention[256.0]), rel=1e-9)
+
+
+def _linear_table() -> IterationTable:
+    """An iteration of 10 ms plus 0.1 ms per prefill token, whatever the decode batch and context (exact under the
+    table's interpolation: the time is linear in the prefill tokens)."""
+    decode, prefill, context = (0.0, 1.0, 2.0, 4.0), (0.0, 1000.0), (1.0, 1e4)
+    time_s = np.array([[[0.01 + 1e-4 * p for _ in context] for p in prefill] for _ in decode])
+    return IterationTable(decode, prefill, context, time_s)
+
+
+@pytest.mark.parametrize(
+    ("chunked", "gaps", "finish"), [(False, [0.04, 0.01, 0.01, 0.01], 0.08), (True, [0.03, 0.01, 0.01, 0.01], 0.07)]
+)
+def test_time_between_tokens_counts_every_gap_of_every_token(chunked, gaps, finish):
+    """A (t=0, 100-token prompt, 4 tokens) and B (t=15 ms, 200, 2). A's prefill: 0-20 ms, A's first token at 20.
+    Without chunking B's prefill runs alone, 20-50 ms, stalling A; then A and B decode (50-60: A's gap 40 ms, B's
+    10), then A alone twice (10 ms each). With chunking B's prefill rides with A's decode (20-50: A's gap 30 ms).
+    Every token gap counted once: p99 is the stall, which the per-request mean TPOT (A: 20 or 16.7 ms) hides."""
+    reqs = Requests(np.array([0.0, 0.015]), np.array([100, 200], dtype=np.int64), np.array([4, 2], dtype=np.int64))
+    config = SchedulerConfig(token_budget=512, chunked_prefill=chunked, max_running=8, kv_capacity_blocks=1000)
+    sim = simulate(reqs, _linear_table(), config)
+    np.testing.assert_allclose(sim.first_token_s, [0.02, 0.05], rtol=1e-12)
+    np.testing.assert_allclose(sim.finish_s, [finish, 0.06], rtol=1e-12)
+    np.testing.assert_allclose(np.repeat(sim.tbt_gap_s, sim.tbt_gap_count.astype(int)), gaps, rtol=1e-9)
+    assert sim.tbt_gap_count.sum() == (4 - 1) + (2 - 1)  # one gap per token after each request's first
+    assert sim.tbt_percentile_s(99.0) == pytest.approx(gaps[0], rel=1e-9)
+    assert sim.tbt_percentile_s(50.0) == pytest.approx(0.01, rel=1e-9)
+    assert float(np.nanmax(sim.tpot_s)) < gaps[0]
+
+
+def test_weighted_percentile_is_the_inverted_cdf():
+    from dse.engines.serving import weighted_percentile
+
+    values, counts = np.array([3.0, 1.0, 2.0]), np.array([1.0, 6.0, 3.0])  # ten tokens: six 1s, three 2s, one 3
+    assert weighted_percentile(values, counts, 60.0) == 1.0
+    assert weighted_percentile(values, counts, 61.0) == 2.0
+    assert weighted_percentile(values, counts, 90.0) == 2.0
+    assert weighted_percentile(values, counts, 99.0) == 3.0
+    assert np.isnan(weighted_percentile(values, np.zeros(3), 50.0))
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_every_output_token_after_the_first_has_one_gap(llama7b, gain):
+    """Under load, a tight cache (preemptions, recompute) and speculative steps: one gap per token after each
+    request's first (a last speculative step's tokens beyond the output are not emitted), none negative."""
+    _, table, _ = llama7b
+    reqs = _fixed(300, 50.0, prompt=500, output=700)
+    config = dataclasses.replace(_config(64 * 20), tokens_per_step=gain)
+    sim = simulate(reqs, table, config)
+    assert sim.preemptions > 0
+    assert sim.tbt_gap_count.sum() == float((sim.output_tokens - 1).sum())
+    assert (sim.tbt_gap_s >= -1e-12).all()
+    assert sim.tbt_percentile_s(99.0) > 0.0
+    # the extra tokens a speculative step accepts come with no gap: 1 - 1/gain of them (1.5 of every 2.5)
+    zero_share = float(sim.tbt_gap_count[sim.tbt_gap_s == 0.0].sum() / sim.tbt_gap_count.sum())
+    assert zero_share == pytest.approx(1.0 - 1.0 / gain, abs=0.01)
+
+
+def test_a_decode_pools_first_gap_counts_from_the_prefill_instances_first_token():
+    """Disaggregated: the KV cache arrives at 50 ms, the first token came out of the prefill instance at 20 ms; the
+    second token (one 10 ms decode iteration) is 40 ms after the first, transfer included."""
+    reqs = Requests(
+        np.array([0.05]), np.array([100], dtype=np.int64), np.array([2], dtype=np.int64), first_token_s=np.array([0.02])
+    )
+    config = SchedulerConfig(
+        token_budget=512, chunked_prefill=True, max_running=8, kv_capacity_blocks=1000, decode_only=True
+    )
+    sim = simulate(reqs, _linear_table(), config)
+    np.testing.assert_allclose(sim.finish_s, [0.06], rtol=1e-12)
+    np.testing.assert_allclose(sim.tbt_gap_s, [0.04], rtol=1e-9)
+    assert sim.tbt_gap_count.tolist() == [1.0]
