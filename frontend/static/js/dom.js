@@ -174,6 +174,7 @@ export function formatSI(value, unitIn = "", display = "number") {
     "events/s",
     "images/s",
     "count",
+    "params",
     "s",
   ];
   if (!prefixable.includes(unit) || value === 0) return { text: formatNumber(value), unit };
