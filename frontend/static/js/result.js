@@ -2,7 +2,7 @@
 // the published figures it can be checked against (typed rows) and the scenarios it links to.
 // A view is created once per page and updated in place, so open "show the math" panels stay open
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
-import { csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
+import { codeWords, csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
 
 //: Metric cards shown before "show all": the kinds list their headline metrics first.
 const PRIMARY_METRICS = 12;
@@ -258,6 +258,13 @@ function metricValue(m) {
       h("span", { class: `value${m.value === null ? "" : m.value ? " good" : " bad"}` }, text),
     );
   }
+  // A bit mask (why a plan cannot run) reads as the words of its bits, never as a number.
+  if (m.codes && Object.keys(m.codes).length)
+    return h(
+      "div",
+      { class: "metric-value metric-words", title: `code ${m.value}` },
+      h("span", { class: "value" }, codeWords(m.codes, m.value)),
+    );
   const { text, unit } = formatSI(m.value, m.unit, m.display);
   return h(
     "div",
@@ -292,6 +299,7 @@ function metricBand(m) {
 
 function metricText(m, digits) {
   if (m.value_type === "boolean") return m.value === null ? "—" : m.value ? "yes" : "no";
+  if (m.codes && Object.keys(m.codes).length) return `${codeWords(m.codes, m.value)} (code ${m.value})`;
   return `${formatNumber(m.value, digits)} ${m.unit}`;
 }
 

@@ -111,15 +111,44 @@ def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, 
     return figure
 
 
+#: Characters per line of a reason written beside its bar (a sentence wraps onto a few short lines).
+REASON_LINE_CHARS = 30
+
+
+def _wrapped(text: str, chars: int = REASON_LINE_CHARS) -> str:
+    """The text on lines of at most `chars` characters, broken at spaces (Plotly's <br>)."""
+    lines = [""]
+    for word in text.split(" "):
+        if lines[-1] and len(lines[-1]) + len(word) + 1 > chars:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return "<br>".join(lines)
+
+
 def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
-    """Bar chart of candidates refused per first reason (they add up to the refused candidates)."""
-    fig = go.Figure(go.Bar(x=list(counts), y=list(reasons), orientation="h", marker_color=PALETTE[0], name="refused"))
+    """Bar chart of candidates refused per first reason, each written in words (they add up to the
+    refused candidates)."""
+    labels = [_wrapped(r) for r in reasons]
+    lines = sum(label.count("<br>") + 1 for label in labels)
+    fig = go.Figure(
+        go.Bar(
+            x=list(counts),
+            y=labels,
+            orientation="h",
+            marker_color=PALETTE[0],
+            name="refused",
+            customdata=list(reasons),
+            hovertemplate="%{customdata}: %{x:,} plans<extra></extra>",
+        )
+    )
     fig.update_layout(
         title="Candidates refused, by first reason",
-        xaxis_title="candidate plans refused (log scale)",
+        xaxis_title="plans refused (log scale)",
         xaxis_type="log",
-        yaxis_title="first reason",
-        height=height_for(rows=len(reasons)),
+        yaxis={"title": {"text": "first reason"}, "tickfont": {"size": 11}},
+        # Each bar as tall as its reason's lines.
+        height=height_for(rows=len(reasons)) + 14 * (lines - len(reasons)),
     )
     figure: dict[str, Any] = fig.to_plotly_json()
     return figure
