@@ -165,7 +165,7 @@ export function plot(div, dataIn, layout, height = 360) {
     if (/^[xy]axis\d*$/.test(key))
       merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
   for (const axis of ["xaxis", "yaxis"])
-    merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
+    merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(merged[axis] || {}) };
   // A log axis over two decades or more labels 2 and 5 between the decades, not every digit (2 3 4 … 9
   // ran into each other); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
   for (const key of Object.keys(merged))
