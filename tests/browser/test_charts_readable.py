@@ -95,8 +95,12 @@ def _doc_url(server: str, doc: dict) -> str:
     return f"{server}/k/{doc['kind']}?doc={text}"
 
 
-def test_every_chart_of_every_example_is_readable(live_server, page):
+@pytest.mark.parametrize("width", [1400, 390])
+def test_every_chart_of_every_example_is_readable(live_server, page, width):
+    """At desktop width and on a phone (390 px: long axis titles wrap, crowded category labels turn
+    upright, get smaller, then every other one is written)."""
     examples = httpx.get(f"{live_server}/api/v1/examples").json()
+    page.set_viewport_size({"width": width, "height": 1000})
     problems: list[str] = []
     shot: set[str] = set()
     for doc in examples:
@@ -107,10 +111,10 @@ def test_every_chart_of_every_example_is_readable(live_server, page):
             page.wait_for_function("() => !document.querySelector('.layout.stale')", timeout=120_000)
         found = _check(page, "#figures .figure")
         assert found["count"] > 0, doc["name"]
-        problems += [f"{doc['kind']} / {doc['name']}: {p}" for p in found["problems"]]
+        problems += [f"{width} px {doc['kind']} / {doc['name']}: {p}" for p in found["problems"]]
         if doc["kind"] not in shot:
             shot.add(doc["kind"])
-            screenshot(page, f"charts-{doc['kind']}")
+            screenshot(page, f"charts-{doc['kind']}" + ("" if width == 1400 else f"-{width}"))
     assert not problems, "\n".join(problems)
     assert not page.console_errors, page.console_errors
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -194,3 +195,34 @@ def test_saving_inputs_saved_under_another_name_says_so_and_keeps_your_own_copy(
     _wait_ready(page)
     assert page.locator("#delete").count() == 1
     assert not page.console_errors, page.console_errors
+
+
+def test_an_absent_trace_is_an_empty_field_that_says_how_to_fill_it(live_server, page):
+    """Serving's trace (null unless the arrivals are a trace): an empty box, never the word "null", with an
+    example row as its placeholder; a pasted trace is sent as rows, and emptying the box sends null again."""
+    doc = json.loads(json.dumps(KINDS["serving"].examples()[0]))
+    page.goto(_doc_url(live_server, doc))
+    _wait_ready(page)
+    box = page.locator("[data-path='trace'] textarea")
+    assert box.input_value() == ""
+    assert "empty: none" in box.get_attribute("placeholder") and "[[0,512,128]" in box.get_attribute("placeholder")
+    assert "Not used" in page.locator("[data-path='trace']").inner_text()  # Poisson arrivals read no trace
+    page.select_option("[data-path='arrival_process'] select", "trace")
+    box.fill("[[0, 100, 10], [0.5, 200, 20]]")
+    box.dispatch_event("change")
+    _wait_for_trace(page, [[0, 100, 10], [0.5, 200, 20]])
+    box.fill("")
+    box.dispatch_event("change")
+    _wait_for_trace(page, None)
+    assert not page.console_errors, page.console_errors
+
+
+def _wait_for_trace(page, rows) -> None:
+    """Until the document in the page's URL holds this trace (None: absent or null)."""
+    for _ in range(100):
+        encoded = parse_qs(urlparse(page.url).query).get("doc", [""])[0]
+        doc = json.loads(base64.urlsafe_b64decode(encoded + "==")) if encoded else {"inputs": {}}
+        if doc["inputs"].get("trace") == rows:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the document's trace is not {rows}: {page.url}")

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from dse.catalog import default_catalog
+from dse.engines.inference import PIM_SYSTEMS
+from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import InputError
+from dse.scenarios.kinds.inference.metrics import MOE_METRICS
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
 
@@ -24,8 +27,17 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     result = KIND.evaluate(resolved)
     assert result.feasible
     assert {m.key for m in result.metrics} == set(KIND.metric_specs)
-    assert all(m.value is not None and math.isfinite(m.value) for m in result.metrics)
-    assert {f.key for f in result.charts} == {"throughput_vs_batch", "time_breakdown", "roofline"}
+    moe = resolved.model.is_moe
+    # The mixture-of-experts metrics are defined for an MoE model only (undefined, None, for a dense one).
+    assert all(
+        m.value is not None and math.isfinite(m.value) if moe or m.key not in MOE_METRICS else m.value is None
+        for m in result.metrics
+    )
+    charts = {"throughput_vs_batch", "time_breakdown", "roofline"} | ({"moe_experts_vs_batch"} if moe else set())
+    assert {f.key for f in result.charts} == charts
+    assert ("moe" in {t.key for t in result.tables}) == moe
+    # The NeuPIMs paper's figures are context for a PIM system only, never beside a GPU- or NPU-only run.
+    assert bool(result.published) == (resolved.system in PIM_SYSTEMS)
     assert result.tables[0].key == "ops" and len(result.tables[0].rows) == 12
     assert json.loads(result.model_dump_json())["kind"] == "inference"  # figures and tables are plain JSON
 
@@ -96,3 +108,32 @@ def test_sweep_over_the_stack_launch_cost() -> None:
     result = run_sweep(KIND, inputs, default_catalog(), axes)
     tpot = result.metrics["time_per_output_token_s"]
     assert tpot[0] < tpot[1] < tpot[2]
+
+
+def test_moe_metrics_follow_their_formulas_exactly() -> None:
+    """Mixtral 8x7B (E = 8, k = 2, 32 MoE layers, swiglu experts of 14,336 on 4,096) at batch 32, TP2, fp8."""
+    inputs = {
+        "model": "mixtral-8x7b",
+        "system": "gpu_only",
+        "accelerator": "h100-sxm",
+        "memory": None,
+        "batch_size": 32,
+        "tensor_parallel": 2,
+        "weight_dtype": "fp8",
+    }
+    resolved = KIND.resolve(KIND.inputs_model.model_validate(inputs), default_catalog())
+    metrics = {m.key: m for m in KIND.evaluate(resolved).metrics}
+    expert = 3 * 4096 * 14336  # gate, up and down matrices of one expert
+    touched = 8 * (1 - (1 - 2 / 8) ** 32)
+    assert metrics["moe_experts_touched_per_step"].value == pytest.approx(touched, rel=1e-12)
+    assert metrics["moe_expert_bytes_read_per_step"].value == pytest.approx(32 * touched * expert * 1 / 2, rel=1e-12)
+    assert metrics["moe_expert_bytes_stored"].value == pytest.approx(32 * 8 * expert / 2, rel=1e-12)
+    total = metrics["total_parameters"].value
+    assert metrics["activated_parameters"].value == pytest.approx(total - 32 * (8 - 2) * expert, rel=1e-12)
+    assert metrics["moe_experts_touched_per_step"].terms["E"] == 8.0
+    # The sweep gets the same numbers, one per batch.
+    axes = [SweepAxis(path="batch_size", values=[1, 4, 64])]
+    swept = run_sweep(KIND, KIND.inputs_model.model_validate(inputs), default_catalog(), axes)
+    assert swept.metrics["moe_experts_touched_per_step"] == pytest.approx(
+        [float(expected_distinct_experts(8, 2, b)) for b in (1, 4, 64)], rel=1e-12
+    )

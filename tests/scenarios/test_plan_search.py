@@ -160,7 +160,7 @@ def test_no_plan_fits_is_an_answer_not_an_error():
     result = KIND.evaluate(resolve({"model": "megatron-gpt-1t", "cluster": {"nodes": 1}, "global_batch_size": 8}))
     values = {m.key: m.value for m in result.metrics}
     assert not result.feasible and values["best_iteration_time_s"] is None and values["fitting_plans"] == 0
-    refusals = {row[0]: row[3] for row in next(t for t in result.tables if t.key == "refusals").rows}
+    refusals = {row[2]: row[3] for row in next(t for t in result.tables if t.key == "refusals").rows}
     assert refusals["OUT_OF_MEMORY"] == values["valid_plans"] > 0
 
 

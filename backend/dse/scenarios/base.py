@@ -346,6 +346,7 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
             display=spec.display,
             formula=spec.formula,
             terms={k: (float(v) if not isinstance(v, str) else v) for k, v in terms.items()},
+            codes=spec.codes,
         )
 
     def metrics(

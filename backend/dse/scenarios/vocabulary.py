@@ -42,6 +42,9 @@ class MetricSpec(BaseModel):
     #: value is the engine's divided by engine/published time), "rate" (work per second: multiplied), or
     #: "none". None: from the unit (seconds or days: time; anything per second: rate; else none).
     band: Literal["time", "rate", "none"] | None = None
+    #: A bit-mask metric (e.g. why a plan is refused): what each bit means, in words. The dashboard shows
+    #: the words of the bits a value sets, never the number.
+    codes: dict[int, str] = Field(default_factory=dict)
 
 
 class RelativeBand(BaseModel):
@@ -115,6 +118,10 @@ class Metric(BaseModel):
     terms: dict[str, float | str] = Field(default_factory=dict, description="The inputs the formula took.")
     band: MetricBand | None = Field(
         None, description="Where the measured value likely lies, from the engine's validation residuals."
+    )
+    codes: dict[int, str] = Field(
+        default_factory=dict,
+        description="A bit-mask metric: each bit's meaning in words (shown instead of the number).",
     )
 
 

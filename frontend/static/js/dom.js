@@ -174,6 +174,7 @@ export function formatSI(value, unitIn = "", display = "number") {
     "events/s",
     "images/s",
     "count",
+    "params",
     "s",
   ];
   if (!prefixable.includes(unit) || value === 0) return { text: formatNumber(value), unit };
@@ -217,4 +218,14 @@ export function csvCell(v) {
   let s = v === null || v === undefined ? "" : String(v);
   if (typeof v !== "number" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+// The words of the bits a bit-mask value sets (a metric's `codes`: bit -> meaning), e.g. why a plan
+// cannot run; "none" for 0. Keys arrive as JSON strings.
+export function codeWords(codes, value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  const set = Object.entries(codes || {})
+    .filter(([bit]) => (Math.round(value) & Number(bit)) !== 0)
+    .map(([, words]) => words);
+  return set.length ? set.join("; ") : "none";
 }

@@ -259,7 +259,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     }
     if (single.type === "object" && single.properties) {
       // Absent: a group of its own fields, each showing its default (a form, never a raw JSON box).
-      if (value === null && nullable) return jsonControl(key, described, path, value, emit);
+      if (value === null && nullable) return jsonControl(key, described, path, value, emit, nullable);
       const fs = h("fieldset", { "data-path": path.join(".") }, h("legend", {}, labelFor(key, described)));
       for (const [k, s] of shownProperties(single)) fs.append(control(k, s, [...path, k], base));
       return fs;
@@ -279,7 +279,7 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
         fs.append(control(k, { ...deref(single.additionalProperties, root), title: k }, [...path, k], base));
       return fs;
     }
-    return jsonControl(key, described, path, value, emit);
+    return jsonControl(key, described, path, value, emit, nullable);
   }
 
   // A list of choices (e.g. the schedules a plan search tries): one checkbox per choice, at least one kept.
@@ -323,12 +323,18 @@ export function buildForm({ schema, doc, presetTypes, onChange }) {
     );
   }
 
-  function jsonControl(key, schemaNode, path, value, emit) {
-    const area = h("textarea", { rows: 3, spellcheck: "false", class: "json" });
-    area.value = JSON.stringify(value ?? null);
+  // A value edited as JSON. An absent one (null) is an empty box that says so, with the schema's example
+  // as its placeholder; emptying the box sets it back to null.
+  function jsonControl(key, schemaNode, path, value, emit, nullable = false) {
+    const example = schemaNode.examples?.[0];
+    const placeholder = [nullable ? "empty: none" : "", example !== undefined ? `e.g. ${JSON.stringify(example)}` : ""]
+      .filter(Boolean)
+      .join("; ");
+    const area = h("textarea", { rows: 3, spellcheck: "false", class: "json", placeholder });
+    area.value = value === null && nullable ? "" : JSON.stringify(value ?? null);
     const read = (commit) => {
       try {
-        const parsed = JSON.parse(area.value);
+        const parsed = area.value.trim() === "" && nullable ? null : JSON.parse(area.value);
         area.setCustomValidity("");
         fieldError(area, "");
         emit(parsed, commit);

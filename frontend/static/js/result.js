@@ -2,7 +2,7 @@
 // the published figures it can be checked against (typed rows) and the scenarios it links to.
 // A view is created once per page and updated in place, so open "show the math" panels stay open
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
-import { csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
+import { codeWords, csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
 
 //: Metric cards shown before "show all": the kinds list their headline metrics first.
 const PRIMARY_METRICS = 12;
@@ -119,19 +119,20 @@ function wrapTitle(merged) {
   const title = merged.title;
   const text = typeof title === "string" ? title : title?.text;
   if (!text || text.length <= TITLE_LINE_CHARS || text.includes("<br>")) return;
-  const lines = [""];
-  for (const word of text.split(" ")) {
-    const line = lines[lines.length - 1];
-    if (line && line.length + word.length + 1 > TITLE_LINE_CHARS) lines.push(word);
-    else lines[lines.length - 1] = line ? `${line} ${word}` : word;
-  }
-  const extra = (lines.length - 1) * 17;
-  merged.title = { ...(typeof title === "string" ? {} : title), text: lines.join("<br>"), x: 0.02, xanchor: "left" };
+  const wrapped = wrapWords(text, TITLE_LINE_CHARS);
+  const extra = (wrapped.split("<br>").length - 1) * 17;
+  merged.title = { ...(typeof title === "string" ? {} : title), text: wrapped, x: 0.02, xanchor: "left" };
   merged.margin = { ...merged.margin, t: merged.margin.t + extra };
   merged.height += extra;
 }
 
-export function plot(div, data, layout, height = 360) {
+export function plot(div, dataIn, layout, height = 360) {
+  // On a phone a colour bar is thin (its default 30 px and ticks took a third of a heatmap's width).
+  const data = NARROW.matches
+    ? dataIn.map((t) =>
+        t.type === "heatmap" ? { ...t, colorbar: { thickness: 10, tickfont: { size: 9 }, ...(t.colorbar || {}) } } : t,
+      )
+    : dataIn;
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
   // title or an axis); a chart with a wide legend or several panels takes the whole row.
@@ -154,7 +155,7 @@ export function plot(div, data, layout, height = 360) {
       }
   // A legend entry wider than a phone's screen would run off the chart: Plotly sizes it to its name.
   if (NARROW.matches && merged.legend?.entrywidth > window.innerWidth / 2) delete merged.legend.entrywidth;
-  div.__dsePlot = [data, layout, height];
+  div.__dsePlot = [dataIn, layout, height];
   div.classList.toggle("wide", needsWidth(data, layout));
   // The box holds the drawing's height itself: Plotly's responsive resize sizes the plot from its box,
   // and a box sized by its content collapses to the CSS min-height on the first window resize,
@@ -164,7 +165,7 @@ export function plot(div, data, layout, height = 360) {
     if (/^[xy]axis\d*$/.test(key))
       merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
   for (const axis of ["xaxis", "yaxis"])
-    merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(layout[axis] || {}) };
+    merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(merged[axis] || {}) };
   // A log axis over two decades or more labels 2 and 5 between the decades, not every digit (2 3 4 … 9
   // ran into each other); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
   for (const key of Object.keys(merged))
@@ -172,9 +173,62 @@ export function plot(div, data, layout, height = 360) {
       const [lo, hi] = logSpan(data, key);
       if (hi / lo >= 100) merged[key] = { ...merged[key], dtick: "D2" };
     }
-  if (window.Plotly) return window.Plotly.react(div, data, merged, PLOT_CONFIG);
-  window.addEventListener("load", () => window.Plotly.react(div, data, merged, PLOT_CONFIG), { once: true });
+  const draw = () => window.Plotly.react(div, data, merged, PLOT_CONFIG).then(() => fitOnPhone(div));
+  if (window.Plotly) return draw();
+  window.addEventListener("load", draw, { once: true });
   return Promise.resolve();
+}
+
+// Splits a text into lines of at most `chars` characters at its spaces (a longer word keeps its line).
+function wrapWords(text, chars) {
+  const lines = [""];
+  for (const word of text.split(" ")) {
+    const line = lines[lines.length - 1];
+    if (line && line.length + word.length + 1 > chars) lines.push(word);
+    else lines[lines.length - 1] = line ? `${line} ${word}` : word;
+  }
+  return lines.join("<br>");
+}
+
+// On a phone, once drawn: an axis title longer than the room it has (a plot a few hundred pixels wide
+// or tall) wraps onto more lines, and the labels of a categorical x axis that run into each other turn
+// upright. Measured on the drawing, as only the rendered text knows its width; one more layout pass.
+function fitOnPhone(div, pass = 0) {
+  if (!NARROW.matches || !div._fullLayout || !div.querySelector(".main-svg")) return undefined;
+  const frame = div.querySelector(".main-svg").getBoundingClientRect();
+  const update = {};
+  for (const key of Object.keys(div._fullLayout)) {
+    const m = /^([xy])axis(\d*)$/.exec(key);
+    const axis = div._fullLayout[key];
+    if (!m || !axis || axis.visible === false) continue;
+    const text = axis.title?.text;
+    const el = div.querySelector(`g.g-${m[1]}${m[2]}title text`);
+    if (text && el && !text.includes("<br>")) {
+      const r = el.getBoundingClientRect();
+      const long = m[1] === "x" ? r.width : r.height;
+      const middle = m[1] === "x" ? (r.left + r.right) / 2 : (r.top + r.bottom) / 2;
+      const room =
+        m[1] === "x"
+          ? 2 * Math.min(middle - frame.left, frame.right - middle)
+          : 2 * Math.min(middle - frame.top, frame.bottom - middle);
+      if (long > room - 4) {
+        const chars = Math.max(8, Math.floor((text.length * (room - 8)) / long));
+        update[`${key}.title.text`] = wrapWords(text, chars);
+      }
+    }
+    if (m[1] === "x" && axis.type === "category") {
+      const ticks = [...div.querySelectorAll(`g.${m[1]}${m[2]}tick text`)].map((t) => t.getBoundingClientRect());
+      const crowded = ticks.some(
+        (a, i) => i > 0 && Math.min(a.right, ticks[i - 1].right) - Math.max(a.left, ticks[i - 1].left) > 1,
+      );
+      // Upright first; labels still too close for that get smaller, then only every other one is written.
+      if (crowded && axis.tickangle !== -90) update[`${key}.tickangle`] = -90;
+      else if (crowded && (axis.tickfont?.size ?? 12) > 9) update[`${key}.tickfont.size`] = 9;
+      else if (crowded) update[`${key}.dtick`] = 2 * (Number(axis.dtick) || 1);
+    }
+  }
+  if (!Object.keys(update).length) return undefined;
+  return window.Plotly.relayout(div, update).then(() => (pass < 2 ? fitOnPhone(div, pass + 1) : undefined));
 }
 
 // Crossing the phone width (a rotation, a resized window) re-lays every chart's legend.
@@ -204,6 +258,13 @@ function metricValue(m) {
       h("span", { class: `value${m.value === null ? "" : m.value ? " good" : " bad"}` }, text),
     );
   }
+  // A bit mask (why a plan cannot run) reads as the words of its bits, never as a number.
+  if (m.codes && Object.keys(m.codes).length)
+    return h(
+      "div",
+      { class: "metric-value metric-words", title: `code ${m.value}` },
+      h("span", { class: "value" }, codeWords(m.codes, m.value)),
+    );
   const { text, unit } = formatSI(m.value, m.unit, m.display);
   return h(
     "div",
@@ -238,6 +299,7 @@ function metricBand(m) {
 
 function metricText(m, digits) {
   if (m.value_type === "boolean") return m.value === null ? "—" : m.value ? "yes" : "no";
+  if (m.codes && Object.keys(m.codes).length) return `${codeWords(m.codes, m.value)} (code ${m.value})`;
   return `${formatNumber(m.value, digits)} ${m.unit}`;
 }
 
@@ -555,7 +617,12 @@ export function resultView({ onStudy } = {}) {
     );
     for (const d of metrics.querySelectorAll("details[open]")) openMath.add(d.dataset.key);
     for (const d of metrics.querySelectorAll("details:not([open])")) openMath.delete(d.dataset.key);
-    const cards = result.metrics.map((m, i) => {
+    // Undefined metrics (e.g. a mixture-of-experts metric of a dense model) come last, behind "show all".
+    const ordered = [
+      ...result.metrics.filter((m) => m.value !== null),
+      ...result.metrics.filter((m) => m.value === null),
+    ];
+    const cards = ordered.map((m, i) => {
       const details = h(
         "details",
         { "data-key": m.key, open: openMath.has(m.key) },

@@ -1,7 +1,7 @@
 // The sweep panel: one axis (line), two axes (heatmap), or a trade-off scatter with its Pareto front.
 // Every grid is one POST /sweep (one engine call on the server).
 import { api } from "./api.js";
-import { fill, formatNumber, h } from "./dom.js";
+import { codeWords, fill, formatNumber, h } from "./dom.js";
 import { jobControls } from "./jobs.js";
 import { INFEASIBLE, PALETTE, plot } from "./result.js";
 
@@ -231,23 +231,32 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     return res.feasible ? [res.feasible].flat(2).filter((f) => f === false).length : 0;
   }
 
-  // Why a point is not feasible, for its hover text.
-  function reason(res) {
+  // The kind's bit-mask metric that says why a point cannot run (its `codes`), if it has one.
+  const whyKey = metricKeys.find((k) => Object.keys(kind.metrics[k].codes || {}).length);
+
+  // Why a point is not feasible, for its hover text: the words of its reason bits when the kind has them
+  // (i = the point's index in the flattened grid), else which yes/no metrics said no.
+  function reason(res, i) {
+    const why = whyKey && res.metrics[whyKey] ? [res.metrics[whyKey]].flat(2)[i] : null;
+    if (why !== null && why !== undefined && why !== 0)
+      return `cannot run: ${codeWords(kind.metrics[whyKey].codes, why)}`;
     const gates = res.infeasible_because || [];
     return `does not fit: ${gates.length ? gates.map((g) => `${g}: no`).join(", ") : "infeasible"}`;
   }
 
-  // Infeasible points: grey, hollow, the reason on hover; never in a series' colour.
-  function infeasibleTrace(xs, ys, names, res) {
+  // Infeasible points (their indices in the flattened grid): grey, hollow, the reason on hover; never in
+  // a series' colour.
+  function infeasibleTrace(xs, ys, names, res, indices) {
     return {
       x: xs,
       y: ys,
       text: names,
+      customdata: indices.map((i) => reason(res, i)),
       type: "scatter",
       mode: "markers",
       name: "does not fit",
       marker: { size: 9, symbol: "circle-open", color: INFEASIBLE, line: { width: 1.5 } },
-      hovertemplate: `%{text}<br>%{x:.4g}, %{y:.4g}<br>${reason(res)}<extra></extra>`,
+      hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<br>%{customdata}<extra></extra>",
     };
   }
 
@@ -297,6 +306,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
             bad.map((i) => ys[i]),
             bad.map((i) => names[i]),
             res,
+            bad,
           ),
         );
       return plot(
@@ -353,6 +363,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
             bad.map((i) => ys[i]),
             bad.map((i) => `${ax.path}=${formatNumber(ax.values[i])}`),
             res,
+            bad,
           ),
         );
       return plot(
@@ -378,13 +389,17 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         z,
         colorscale: "Viridis",
         colorbar: { title: { text: res.units[key] || "", side: "right" } },
-        hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=%{z:.4g}<extra></extra>`,
+        // A bit-mask metric (why a plan cannot run) reads as words on hover.
+        ...(key === whyKey ? { text: z.map((row) => row.map((v) => codeWords(kind.metrics[key].codes, v))) } : {}),
+        hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=${key === whyKey ? "%{text}" : "%{z:.4g}"}<extra></extra>`,
       },
     ];
     if (res.feasible) {
       const cells = [];
       ax.values.forEach((x, i) =>
-        ay.values.forEach((y, j) => res.feasible[i][j] || cells.push([String(x), String(y)])),
+        ay.values.forEach(
+          (y, j) => res.feasible[i][j] || cells.push([String(x), String(y), reason(res, i * ay.values.length + j)]),
+        ),
       );
       if (cells.length)
         traces.push({
@@ -393,8 +408,9 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
           name: "does not fit",
           x: cells.map((c) => c[0]),
           y: cells.map((c) => c[1]),
+          customdata: cells.map((c) => c[2]),
           marker: { symbol: "x", size: 11, color: "#ffffff", line: { width: 1, color: "#1d232b" } },
-          hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${reason(res)}<extra></extra>`,
+          hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>%{customdata}<extra></extra>`,
         });
     }
     return plot(

@@ -1,4 +1,4 @@
-"""Plotly charts of the inference kind: throughput vs batch, time breakdown, roofline."""
+"""Plotly charts of the inference kind: throughput vs batch, time breakdown, roofline, MoE experts touched."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS
+from dse.scenarios.kinds.inference.studies import MoEOverBatch
 from dse.scenarios.shared.palette import BAR_ROW_PX, SYMBOLS, colour, height_for, legend_entries, paint
 
 
@@ -193,5 +194,76 @@ def roofline(
         "xaxis": {"title": {"text": "arithmetic intensity (FLOP/byte)"}, "type": "log"},
         "yaxis": {"title": {"text": "achieved TFLOP/s"}, "type": "log"},
         "height": height_for(legend=legend_entries(data)),
+    }
+    return {"data": data, "layout": layout}
+
+
+def moe_experts_vs_batch(study: MoEOverBatch) -> dict[str, Any]:
+    """Two panels over the batch (log): the routed experts one decode step touches per MoE layer against
+    all E (and k, one token's), and the expert weights it reads per device against all stored."""
+    gib = float(2**30)
+    xs = study.batches
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "experts touched (expected, uniform routing)",
+            "x": xs,
+            "y": study.experts_touched,
+            "hovertemplate": "batch %{x}: %{y:.1f} experts<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"all {study.num_experts:.0f} routed experts",
+            "x": [xs[0], xs[-1]],
+            "y": [study.num_experts] * 2,
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "expert weights read per step",
+            "x": xs,
+            "y": [b / gib for b in study.expert_bytes_read],
+            "xaxis": "x2",
+            "yaxis": "y2",
+            "hovertemplate": "batch %{x}: %{y:.3g} GiB read<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "all expert weights stored",
+            "x": [xs[0], xs[-1]],
+            "y": [study.expert_bytes_stored / gib] * 2,
+            "xaxis": "x2",
+            "yaxis": "y2",
+            "hoverinfo": "skip",
+        },
+    ]
+    data = paint(data, lines=True)
+    marker = {"type": "line", "x0": study.batch, "x1": study.batch, "yref": "paper", "y0": 0, "y1": 1}
+    layout = {
+        "title": {"text": f"MoE decode step: experts touched (k = {study.experts_per_token:.0f} per token)"},
+        "xaxis": {"type": "log", "anchor": "y", "matches": "x2", "showticklabels": False},
+        "yaxis": {"title": {"text": "experts per layer"}, "domain": [0.56, 1.0], "rangemode": "tozero"},
+        "xaxis2": {"title": {"text": "batch size (requests)"}, "type": "log", "anchor": "y2"},
+        "yaxis2": {"title": {"text": "GiB per device"}, "domain": [0.0, 0.44], "rangemode": "tozero"},
+        "shapes": [{**marker, "line": {"dash": "dot", "width": 1}}],
+        "annotations": [
+            {
+                # On a log axis an annotation takes log10 of the value (plotly.js #6880).
+                "x": math.log10(study.batch),
+                "xanchor": "right",
+                "yref": "paper",
+                "y": 0.5,
+                "yanchor": "middle",
+                "text": "this batch",
+                "showarrow": False,
+                "textangle": -90,
+                "font": {"size": 10},
+            }
+        ],
+        "height": max(480, height_for(legend=legend_entries(data))),
     }
     return {"data": data, "layout": layout}

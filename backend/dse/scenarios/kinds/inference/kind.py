@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dse.catalog import Catalog
-from dse.engines.inference import InferenceResult
+from dse.engines.inference import PIM_SYSTEMS, InferenceResult
 from dse.scenarios.base import Chart, EvaluationResult, PublishedFigure, ScenarioKind, Table, Work
 from dse.scenarios.kinds.inference import charts, published, studies
 from dse.scenarios.kinds.inference.examples import EXAMPLES
@@ -18,7 +18,14 @@ from dse.scenarios.kinds.inference.inputs import (
     resolve,
     work,
 )
-from dse.scenarios.kinds.inference.metrics import METRICS, compute, formula_terms, metric_values
+from dse.scenarios.kinds.inference.metrics import (
+    METRICS,
+    compute,
+    formula_terms,
+    metric_values,
+    moe_terms,
+    moe_values,
+)
 from dse.specs.hardware import AcceleratorSpec
 
 
@@ -55,11 +62,14 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
             kind=self.kind,
             engine_version=self.engine_version,
             feasible=bool(float(result.fits) > 0),
-            metrics=self.metrics(metric_values(result), formula_terms(r)),
+            metrics=self.metrics({**metric_values(result), **moe_values(r)}, formula_terms(r), moe_terms(r)),
             tables=self._tables(r, result, comparison, interleaving),
             charts=self._charts(r, result, systems, comparison, interleaving),
             notes=notes,
-            published=published.context(interleaving.crossover_batch if interleaving is not None else None),
+            published=published.context(
+                interleaving.crossover_batch if interleaving is not None else None,
+                pim_system=r.system in PIM_SYSTEMS,
+            ),
         )
 
     @staticmethod
@@ -71,6 +81,9 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     ) -> list[Table]:
         """Ops of one decode layer, the systems at this batch, and with PIM its figures and the interleaving."""
         tables = [studies.op_table(r, result), studies.systems_table(r, comparison.rows)]
+        moe = studies.moe_table(r)
+        if moe is not None:
+            tables.append(moe)
         if r.memory is not None and r.memory.pim_multipliers_per_bank > 0:
             tables.append(studies.pim_table(r.memory))
             if interleaving is not None:
@@ -95,6 +108,18 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         fits_limit = float(result.max_batch_that_fits)
         split = studies.decode_split(r, result)
         points = studies.roofline_points(result, split)
+        moe = studies.moe_over_batch(r)
+        moe_charts = (
+            []
+            if moe is None
+            else [
+                Chart(
+                    key="moe_experts_vs_batch",
+                    title="Experts touched per decode step vs batch",
+                    figure=charts.moe_experts_vs_batch(moe),
+                )
+            ]
+        )
         return [
             Chart(
                 key="throughput_vs_batch",
@@ -125,6 +150,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                     r.accelerator.memory_bandwidth_bytes_per_s,
                 ),
             ),
+            *moe_charts,
         ]
 
     def work(self, resolved: InferenceResolved) -> Work:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
 from typing import Any
 
-from dse.engines.inference import InferenceResult, run_inference
+import numpy as np
+
+from dse.engines.inference import InferenceResult, model_shape, run_inference
+from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import MetricSpec
 from dse.scenarios.kinds.inference.inputs import InferenceResolved, engine_inputs
+from dse.specs.common import Num
 
 METRICS: dict[str, MetricSpec] = {
     "throughput_tokens_per_s": MetricSpec(
@@ -24,6 +31,23 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "end_to_end_throughput_tokens_per_s": MetricSpec(
         label="End-to-end throughput (prefill + decode)", unit="tokens/s", formula="B*n_out / (TTFT + n_out*TPOT)"
+    ),
+    # Mixture of experts, its headline numbers after the throughputs (undefined for a dense model: the
+    # dashboard lists undefined metrics last, so a dense model's cards stay as they were).
+    "moe_experts_touched_per_step": MetricSpec(
+        label="Experts touched per decode step (MoE, per layer)",
+        unit="experts",
+        formula="D = E * (1 - (1 - k/E)^B): distinct routed experts the batch's B tokens reach (uniform routing)",
+    ),
+    "moe_expert_bytes_read_per_step": MetricSpec(
+        label="Expert weights read per decode step (MoE, per device)",
+        unit="bytes",
+        formula="L_moe * (D + S) * P_e * w / (TP*PP): the touched routed experts and the S shared ones",
+    ),
+    "activated_parameters": MetricSpec(
+        label="Activated parameters per token (MoE)",
+        unit="params",
+        formula="N_total - L_moe * (E - k) * P_e: k routed experts per MoE layer, not all E",
     ),
     "layer_time_s": MetricSpec(label="Decode time per layer", unit="s", formula="see the system's schedule"),
     "attention_time_s": MetricSpec(label="Attention time per layer (whole batch)", unit="s"),
@@ -47,17 +71,102 @@ METRICS: dict[str, MetricSpec] = {
         formula="floor((capacity - weights) / KV per request)",
     ),
     "fits": MetricSpec(label="Fits in memory", unit="", boolean=True),
+    "moe_expert_bytes_stored": MetricSpec(
+        label="Expert weights stored (MoE, all experts, per device)",
+        unit="bytes",
+        formula="L_moe * (E + S) * P_e * w / (TP*PP)",
+    ),
+    "total_parameters": MetricSpec(label="Parameters stored (MoE, every expert)", unit="params", formula="N_total"),
 }
+
+#: The mixture-of-experts metrics (NaN, i.e. undefined, for a dense model).
+MOE_METRICS: tuple[str, ...] = (
+    "moe_experts_touched_per_step",
+    "moe_expert_bytes_read_per_step",
+    "moe_expert_bytes_stored",
+    "activated_parameters",
+    "total_parameters",
+)
 
 
 def metric_values(result: InferenceResult) -> dict[str, Any]:
-    """Each declared metric from the engine's result (the engine names its fields like the metrics)."""
-    return {key: getattr(result, key) for key in METRICS}
+    """Each engine metric from the engine's result (the engine names its fields like the metrics)."""
+    return {key: getattr(result, key) for key in METRICS if key not in MOE_METRICS}
+
+
+@dataclass(frozen=True)
+class MoEStep:
+    """What one decode step of a batch of B does with the experts (broadcast over the inputs)."""
+
+    experts_touched: Num  # D, routed, per MoE layer
+    expert_params: Num  # P_e, one expert of one layer
+    expert_bytes_read_per_device: Num
+    expert_bytes_stored_per_device: Num
+    activated_parameters: Num
+    total_parameters: Num
+
+
+def moe_step(r: InferenceResolved, batch: Num | None = None) -> MoEStep | None:
+    """The experts one decode step of `batch` tokens (default: the scenario's batch) touches and reads
+    (dse.engines.transformer.expected_distinct_experts, as the decode ops price them); None for a dense model."""
+    shape = model_shape(r.model)
+    moe = shape.moe
+    if moe is None:
+        return None
+    params = shape.parameters()
+    moe_layers = shape.num_layers - moe.dense_layers
+    # The FFN parameters less the dense layers' are the MoE layers' E + S experts.
+    dense_layer_ffn = dataclasses.replace(shape, moe=None).parameters().layer_ffn
+    experts = params.ffn - moe.dense_layers * dense_layer_ffn
+    expert = experts / (moe_layers * (moe.num_experts + moe.shared_experts))
+    touched = expected_distinct_experts(
+        moe.num_experts, moe.experts_per_token, r.batch_size if batch is None else batch
+    )
+    per_device = moe_layers * expert * r.weight_bytes / (r.tensor_parallel * r.pipeline_parallel)
+    return MoEStep(
+        experts_touched=touched,
+        expert_params=expert,
+        expert_bytes_read_per_device=(touched + moe.shared_experts) * per_device,
+        expert_bytes_stored_per_device=(moe.num_experts + moe.shared_experts) * per_device,
+        activated_parameters=params.activated,
+        total_parameters=params.total,
+    )
+
+
+def moe_values(r: InferenceResolved) -> dict[str, Any]:
+    """The mixture-of-experts metrics (NaN for a dense model: undefined)."""
+    step = moe_step(r)
+    if step is None:
+        return dict.fromkeys(MOE_METRICS, math.nan)
+    return {
+        "moe_experts_touched_per_step": step.experts_touched,
+        "moe_expert_bytes_read_per_step": step.expert_bytes_read_per_device,
+        "moe_expert_bytes_stored": step.expert_bytes_stored_per_device,
+        "activated_parameters": step.activated_parameters,
+        "total_parameters": step.total_parameters,
+    }
+
+
+def moe_terms(r: InferenceResolved) -> dict[str, dict[str, float | str]]:
+    """The symbols of the mixture-of-experts formulas (none for a dense model)."""
+    llm = r.model
+    step = moe_step(r)
+    if step is None or not llm.is_moe:
+        return {}
+    terms: dict[str, float | str] = {
+        "E": float(llm.num_experts),
+        "k": float(llm.experts_per_token),
+        "S": float(llm.num_shared_experts),
+        "L_moe": float(llm.moe_layers),
+        "P_e": float(np.asarray(step.expert_params)),
+        "w": r.weight_bytes,
+    }
+    return dict.fromkeys(MOE_METRICS, terms)
 
 
 def compute(resolved: InferenceResolved) -> dict[str, Any]:
     """Every metric, vectorised over the resolved tree's arrays (one engine call)."""
-    return metric_values(run_inference(**engine_inputs(resolved)))
+    return {**metric_values(run_inference(**engine_inputs(resolved))), **moe_values(resolved)}
 
 
 def formula_terms(r: InferenceResolved) -> dict[str, float | str]:

@@ -835,9 +835,12 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
 BY_KEY: dict[str, PublishedFigure] = {figure.key: figure for figure in PUBLISHED}
 
 
-def context(crossover_batch: float | None) -> list[PublishedComparison]:
-    """The NeuPIMs figures shown beside any inference scenario: the paper's speed-ups on its own
-    setting (not this scenario's) and the simulator's interleaving switch-on beside this scenario's crossover."""
+def context(crossover_batch: float | None, *, pim_system: bool = True) -> list[PublishedComparison]:
+    """The NeuPIMs figures shown beside a PIM-system scenario: the paper's speed-ups on its own
+    setting (not this scenario's) and the simulator's interleaving switch-on beside this scenario's crossover.
+    None beside a system without PIM (a GPU- or NPU-only run): they are about another system."""
+    if not pim_system:
+        return []
     rows = [
         PublishedComparison.of(
             quantity=f"NeuPIMs throughput over {baseline.replace('_', ' ')} (the paper's setting)",

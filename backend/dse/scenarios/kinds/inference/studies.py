@@ -14,6 +14,7 @@ from dse.engines.pim import pim_numbers
 from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import Column, Table
 from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, device_of, engine_inputs
+from dse.scenarios.kinds.inference.metrics import moe_step
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.memory import MemorySpec
 
@@ -278,9 +279,14 @@ def pim_table(m: MemorySpec) -> Table:
         ["GEMV tile", float(numbers.gemv_tile_cycles), "cycles"],
         ["refresh share of time (tRFC/tREFI)", m.t_rfc_cycles / m.t_refi_cycles, ""],
     ]
+    return quantity_table("pim", f"PIM numbers derived from {m.id}", rows)
+
+
+def quantity_table(key: str, title: str, rows: list[Row]) -> Table:
+    """A table of (quantity, value, unit) rows."""
     return Table(
-        key="pim",
-        title=f"PIM numbers derived from {m.id}",
+        key=key,
+        title=title,
         columns=[
             Column(key="what", label="quantity"),
             Column(key="value", label="value"),
@@ -332,3 +338,68 @@ def roofline_points(result: InferenceResult, split: DecodeSplit) -> RooflinePoin
         intensity_flop_per_byte=[float(costs[n].flop) / max(float(costs[n].bytes_moved), 1.0) for n in names],
         achieved_flops_per_s=[float(costs[n].flop) / max(times[n], 1e-15) for n in names],
     )
+
+
+@dataclass(frozen=True)
+class MoEOverBatch:
+    """A mixture-of-experts model's decode step over BATCH_GRID: the routed experts touched per MoE layer
+    and the expert weights read per device, beside all the experts and this scenario's batch."""
+
+    batches: list[float]
+    experts_touched: list[float]
+    expert_bytes_read: list[float]
+    expert_bytes_stored: float
+    num_experts: float
+    experts_per_token: float
+    batch: float
+
+
+def moe_over_batch(r: InferenceResolved) -> MoEOverBatch | None:
+    """The experts a decode step touches at every batch of the grid (one vectorised call); None if dense."""
+    step = moe_step(r, np.asarray(BATCH_GRID, dtype=np.float64))
+    if step is None:
+        return None
+    return MoEOverBatch(
+        batches=[float(b) for b in BATCH_GRID],
+        experts_touched=[float(v) for v in np.asarray(step.experts_touched)],
+        expert_bytes_read=[float(v) for v in np.asarray(step.expert_bytes_read_per_device)],
+        expert_bytes_stored=float(np.asarray(step.expert_bytes_stored_per_device)),
+        num_experts=float(r.model.num_experts),
+        experts_per_token=float(r.model.experts_per_token),
+        batch=float(r.batch_size),
+    )
+
+
+def moe_table(r: InferenceResolved) -> Table | None:
+    """One decode step of a mixture-of-experts model: experts touched, expert weights read against stored,
+    activated against total parameters, and which unit runs the experts (None for a dense model)."""
+    step = moe_step(r)
+    if step is None:
+        return None
+    llm = r.model
+    touched = float(np.asarray(step.experts_touched))
+    read, stored = float(np.asarray(step.expert_bytes_read_per_device)), float(step.expert_bytes_stored_per_device)
+    activated, total = float(np.asarray(step.activated_parameters)), float(np.asarray(step.total_parameters))
+    prefill = float(expected_distinct_experts(llm.num_experts, llm.experts_per_token, r.batch_size * r.prompt_tokens))
+    units: dict[str, list[str]] = {}
+    for name in OP_NAMES:
+        units.setdefault(op_unit(r.system, name), []).append(name)
+    expert_unit = op_unit(r.system, "ffn_up")
+    rows: list[Row] = [
+        ["routed experts per MoE layer (E)", float(llm.num_experts), "experts"],
+        ["routed experts per token (k)", float(llm.experts_per_token), "experts"],
+        ["shared experts per MoE layer (S)", float(llm.num_shared_experts), "experts"],
+        ["MoE layers", float(llm.moe_layers), f"of {llm.num_layers} layers"],
+        [f"routed experts touched per decode step (batch {r.batch_size:.0f})", touched, "experts"],
+        ["share of the routed experts touched", touched / float(llm.num_experts), ""],
+        [f"routed experts touched by the prefill ({r.batch_size * r.prompt_tokens:.0f} tokens)", prefill, "experts"],
+        ["expert weights read per decode step, per device", read, "bytes"],
+        ["expert weights stored (all experts), per device", stored, "bytes"],
+        ["activated parameters per token", activated, "params"],
+        ["parameters stored (every expert)", total, "params"],
+        ["activated / stored", activated / total, ""],
+        ["router and expert FFNs run on", expert_unit.upper(), ""],
+    ]
+    if "pim" in units:
+        rows.append(["on the PIM units (moved to PIM)", ", ".join(units["pim"]), "ops"])
+    return quantity_table("moe", f"Mixture of experts: one decode step of {llm.id}", rows)

@@ -112,23 +112,44 @@ def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, 
     )
 
 
+#: Characters per line of a reason written beside its bar (a sentence wraps onto a few short lines).
+REASON_LINE_CHARS = 30
+
+
+def _wrapped(text: str, chars: int = REASON_LINE_CHARS) -> str:
+    """The text on lines of at most `chars` characters, broken at spaces (Plotly's <br>)."""
+    lines = [""]
+    for word in text.split(" "):
+        if lines[-1] and len(lines[-1]) + len(word) + 1 > chars:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return "<br>".join(lines)
+
+
 def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
-    """Bar chart of candidates refused per first reason (they add up to the refused candidates)."""
+    """Bar chart of candidates refused per first reason, each written in words (they add up to the
+    refused candidates)."""
+    labels = [_wrapped(r) for r in reasons]
+    lines = sum(label.count("<br>") + 1 for label in labels)
     return plain_figure(
         [
             {
+                "customdata": list(reasons),
+                "hovertemplate": "%{customdata}: %{x:,} plans<extra></extra>",
                 "marker": {"color": PALETTE[0]},
                 "name": "refused",
                 "orientation": "h",
                 "x": list(counts),
-                "y": list(reasons),
+                "y": labels,
                 "type": "bar",
             }
         ],
         {
-            "xaxis": {"title": {"text": "candidate plans refused (log scale)"}, "type": "log"},
+            "xaxis": {"title": {"text": "plans refused (log scale)"}, "type": "log"},
             "title": {"text": "Candidates refused, by first reason"},
-            "yaxis": {"title": {"text": "first reason"}},
-            "height": height_for(rows=len(reasons)),
+            "yaxis": {"title": {"text": "first reason"}, "tickfont": {"size": 11}},
+            # Each bar as tall as its reason's lines.
+            "height": height_for(rows=len(reasons)) + 14 * (lines - len(reasons)),
         },
     )

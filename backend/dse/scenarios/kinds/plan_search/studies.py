@@ -284,6 +284,10 @@ def fold_near_identical(columns: list[Column], rows: list[list[Any]]) -> tuple[l
     return [*columns, column], [[*row, ", ".join(f"#{n}" for n in f)] for row, f in zip(kept, folded, strict=True)]
 
 
+#: Every reason a candidate is refused for, by its code name (its message is what a user reads).
+_REASON_BY_NAME = {**REASONS, OUT_OF_MEMORY.name: OUT_OF_MEMORY}
+
+
 def tables(result: SearchResult, r: ResolvedPlanSearch) -> list[Table]:
     """The top plans (near-identical ones folded), the refusals per reason and the Pareto front."""
     top_columns, top_rows = fold_near_identical(PLAN_COLUMNS, plan_rows(result.top, result, r))
@@ -295,13 +299,13 @@ def tables(result: SearchResult, r: ResolvedPlanSearch) -> list[Table]:
             columns=[
                 Column(key="reason", label="reason"),
                 Column(key="field", label="field to change"),
-                Column(key="message", label="rule"),
+                Column(key="code", label="code (the API's name)"),
                 Column(key="plans", label="plans with this reason", unit="plans"),
                 Column(key="first_reason", label="plans with this as first reason", unit="plans"),
             ],
             rows=[
-                [reason.name, reason.field, reason.message, result.refusals[name], result.first_refusals[name]]
-                for name, reason in (*REASONS.items(), (OUT_OF_MEMORY.name, OUT_OF_MEMORY))
+                [reason.message, reason.field, reason.name, result.refusals[name], result.first_refusals[name]]
+                for name, reason in _REASON_BY_NAME.items()
             ],
         ),
         Table(
@@ -346,7 +350,7 @@ def charts(result: SearchResult, capacity: float) -> list[Chart]:
             key="refusals",
             title="Refusals",
             figure=refusals_chart(
-                [n for n, c in result.first_refusals.items() if c],
+                [_REASON_BY_NAME[n].message for n, c in result.first_refusals.items() if c],
                 [c for c in result.first_refusals.values() if c],
             ),
         ),

@@ -63,12 +63,19 @@ class ServingInputs(StrictModel):
     )
     arrival_rate_per_s: float = Field(2.0, gt=0, le=1e6, description="Requests per second to the whole deployment.")
     burstiness_cv: float = Field(
-        2.0, gt=0, le=20, description="Gamma arrivals: coefficient of variation of the inter-arrival times."
+        2.0,
+        gt=0,
+        le=20,
+        description="Gamma arrivals: coefficient of variation of the inter-arrival times.",
+        json_schema_extra=applies_when("only gamma arrivals are bursty", arrival_process=["gamma"]),
     )
     trace: list[tuple[float, int, int]] | None = Field(
         None,
         max_length=MAX_REQUESTS,
-        description="Trace arrivals: rows of (arrival time s, prompt tokens, output tokens).",
+        description="Trace arrivals: rows of (arrival time s, prompt tokens, output tokens); "
+        "null (empty) unless the arrival process is trace.",
+        examples=[[[0.0, 512, 128], [0.25, 1024, 64]]],
+        json_schema_extra=applies_when("only trace arrivals read a trace", arrival_process=["trace"]),
     )
     request_lengths: str | RequestLengthSpec | None = Field(
         "sharegpt-neupims", description="Request-length distribution (request_lengths/); null = fixed lengths."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dse.engines.training import PlanEvaluation, evaluate_plans
+from dse.engines.training import OUT_OF_MEMORY, REASONS, PlanEvaluation, evaluate_plans
 from dse.scenarios.base import MetricSpec
 from dse.scenarios.kinds.training.inputs import ResolvedTraining, engine_inputs
 
@@ -80,7 +80,12 @@ METRICS: dict[str, MetricSpec] = {
         label="EP all-to-all bytes per MoE layer", unit="bytes", formula="4 x (EP-1)/EP x 2*(T/t)*k*load*h"
     ),
     "offloaded_layers": MetricSpec(label="Layers offloaded per stage", unit="count"),
-    "reasons": MetricSpec(label="Invalid-plan reason bits", unit="bitmask", formula="0 = valid"),
+    "reasons": MetricSpec(
+        label="Why the plan cannot run",
+        unit="bitmask",
+        formula="0 = valid",
+        codes={r.bit: r.message for r in (*REASONS.values(), OUT_OF_MEMORY)},
+    ),
 }
 
 #: The parts of the iteration time and of the peak memory, in the order of their tables and charts.

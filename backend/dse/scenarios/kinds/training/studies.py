@@ -15,7 +15,7 @@ from dse.engines.training.sequence_parallel import (
 )
 from dse.engines.training.sequence_parallel import sequence_parallel_comparison as compare_sequence_parallel
 from dse.engines.training.timeline import MAX_TIMELINE_OPERATIONS, simulate_timeline
-from dse.engines.training.validity import describe_reasons
+from dse.engines.training.validity import OUT_OF_MEMORY, describe_reasons
 from dse.scenarios.base import Chart, Column, Table
 from dse.scenarios.kinds.training.charts import (
     memory_breakdown_chart,
@@ -198,7 +198,7 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
         for j, length in enumerate(lengths):
             code = int(comparison.reasons[i, j])
             fits = bool(comparison.fits[i, j])
-            structural = [x.name for x in describe_reasons(code) if x.name != "OUT_OF_MEMORY"]
+            structural = [x.message for x in describe_reasons(code) if x.name != "OUT_OF_MEMORY"]
 
             def cell(
                 name: str, scale: float = 1.0, values: dict[str, list[float]] = values, j: int = j
@@ -220,7 +220,7 @@ def sequence_parallel_study(r: ResolvedTraining) -> SequenceParallelStudy:
                     cell("memory_bytes", GIB),
                     cell("iteration_s"),
                     fits,
-                    ", ".join(structural) or ("" if fits else "OUT_OF_MEMORY"),
+                    "; ".join(structural) or ("" if fits else OUT_OF_MEMORY.message),
                 ]
             )
     table = Table(
