@@ -204,13 +204,17 @@ class ClusterArrays:
         """`device` (default: the accelerator's roofline rates for `dtype`) prices the work; give the device a
         software stack's kernel models make (`dse.catalog.calibration.stack_device`) to price kernels by shape."""
         acc: AcceleratorSpec = cluster.accelerator
+        # a training step is a sustained load: the clock the part holds, not the one its kernels were timed at
+        sustained = acc.sustained_clock_fraction
+        device = Device.from_accelerator(acc, dtype) if device is None else device
+        fp8_gemm_device = None if fp8_gemm_device is None else fp8_gemm_device.at_clock_fraction(sustained)
         ssd = cluster.ssd
         drives = float(cluster.ssds_per_node) if ssd is not None else 0.0
         matrix = cluster.node_pair_bandwidth_bytes_per_s
         return cls(
             nodes=float(cluster.nodes),
             gpus_per_node=float(cluster.gpus_per_node),
-            device=Device.from_accelerator(acc, dtype) if device is None else device,
+            device=device.at_clock_fraction(sustained),
             # what a large NCCL collective reaches on the link (its bus bandwidth), not the datasheet figure
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
             * cluster.intra_node_link.bus_bandwidth_fraction,
