@@ -191,6 +191,10 @@ class ClusterArrays:
     #: fp8 training (Transformer Engine): the device the layers' GEMMs run on in fp8 (attention, element-wise
     #: ops and the logits stay on `device`, in bf16; fp8 weight copies are kept). None: no GEMM runs in fp8.
     fp8_gemm_device: Device | None = None
+    #: The share of its kernels' timed clock the GPU holds under a training step's sustained load, already in the
+    #: devices' compute rates (`AcceleratorSpec.sustained_clock_fraction`); MFU divides it back out, so it stays
+    #: against the datasheet peak.
+    sustained_clock_fraction: Num = 1.0
 
     @classmethod
     def from_spec(
@@ -232,6 +236,7 @@ class ClusterArrays:
             ssd_endurance_bytes_per_node=drives * ssd.endurance_bytes_written if ssd else 0.0,
             node_pair_bandwidth_bytes_per_s=None if matrix is None else np.asarray(matrix, dtype=np.float64),
             fp8_gemm_device=fp8_gemm_device,
+            sustained_clock_fraction=sustained,
         )
 
 
