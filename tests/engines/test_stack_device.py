@@ -211,3 +211,75 @@ def test_the_grand_teton_h100_borrows_the_h100_fits_with_its_own_bandwidth() -> 
     chosen = _device("h100-sxm-96gb-hbm2e", "bf16", "pytorch-fsdp")
     assert chosen.gemm_fit == "h100-sxm.fp16.vidur-pytorch.gemm"
     assert chosen.device.gemm is not None and chosen.device.gemm.memory_bandwidth_bytes_per_s == 2.4e12
+
+
+def test_a_sustained_clock_scales_compute_peaks_and_kernel_models_only() -> None:
+    """`at_clock_fraction` scales the matrix and vector peaks and every kernel model's peak (fitted fractions
+    kept); bandwidth, capacity and launch costs stay; 1.0 is the device itself."""
+    device = _device("h100-sxm", "bf16", "pytorch-fsdp-flash-attn-1").device
+    assert device.at_clock_fraction(1.0) is device
+    slow = device.at_clock_fraction(0.5)
+    assert slow.matrix_flops_per_s == 0.5 * device.matrix_flops_per_s
+    assert slow.vector_flops_per_s == 0.5 * device.vector_flops_per_s
+    assert slow.memory_bandwidth_bytes_per_s == device.memory_bandwidth_bytes_per_s
+    assert slow.kernel_overhead_s == device.kernel_overhead_s
+    assert device.gemm is not None and slow.gemm is not None
+    assert slow.gemm.peak_flops_per_s == 0.5 * device.gemm.peak_flops_per_s
+    assert slow.gemm.compute_efficiency == device.gemm.compute_efficiency
+    assert device.prefill_attention is not None and slow.prefill_attention is not None
+    assert slow.prefill_attention.peak_flops_per_s == 0.5 * device.prefill_attention.peak_flops_per_s
+    # a large compute-bound GEMM takes twice as long at half the clock
+    big = (8192.0, 8192.0, 8192.0)
+    assert slow.gemm_time_s(*big).time_s == pytest.approx(2.0 * device.gemm_time_s(*big).time_s, rel=0.02)
+
+
+def test_gh100_parts_are_priced_at_the_rated_clock_under_a_sustained_load() -> None:
+    """GH100 kernel fits were timed at the 1980 MHz maximum boost clock; the datasheet peak is rated at
+    989.4e12 / (132 SMs x 4096 FLOP per clock) = 1830 MHz; the A100's two clocks coincide (1410 MHz)."""
+    assert abs(989.4e12 / (132 * 4096) - 1830e6) < 1e6
+    assert abs(312e12 / (108 * 2048) - 1410e6) < 1e6
+    for acc in ("h100-sxm", "h800-sxm", "h200-sxm", "h100-sxm-96gb-hbm2e"):
+        assert CATALOG.get("accelerators", acc).sustained_clock_fraction == pytest.approx(1830 / 1980, abs=1e-4)
+    assert CATALOG.get("accelerators", "a100-80gb").sustained_clock_fraction == 1.0
+
+
+def test_the_grand_teton_peaks_follow_the_datasheet_clock_power_law() -> None:
+    """The same GH100 is rated 989.45 TFLOP/s dense BF16 at 700 W (SXM) and 835.5 at 400 W (NVL): clock ~
+    power^alpha through both; at 500 W every peak of the part is the SXM's x 0.9033."""
+    sxm, nvl = 1978.9 / 2, 1671.0 / 2
+    alpha = np.log(sxm / nvl) / np.log(700.0 / 400.0)
+    ratio = nvl * (500.0 / 400.0) ** alpha / sxm
+    assert ratio == pytest.approx(0.9033, abs=1e-4)
+    part, full = CATALOG.get("accelerators", "h100-sxm-96gb-hbm2e"), CATALOG.get("accelerators", "h100-sxm")
+    assert part.power_w == 500.0
+    for dtype, peak in full.peak_flops_per_s.items():
+        assert part.peak_flops_per_s[dtype] == pytest.approx(ratio * peak, rel=2e-3)
+    assert part.vector_flops_per_s == pytest.approx(ratio * full.vector_flops_per_s, rel=2e-3)
+
+
+def test_a_training_cluster_runs_its_gpus_at_the_sustained_clock() -> None:
+    """ClusterArrays.from_spec (every training cluster) prices a step as a sustained load: the GH100's compute at
+    the rated clock, the kernel models' too; memory bandwidth as timed."""
+    from dse.engines.training import ClusterArrays
+    from dse.specs.network import ClusterSpec
+
+    acc = CATALOG.get("accelerators", "h100-sxm")
+    spec = ClusterSpec(
+        nodes=1,
+        gpus_per_node=8,
+        accelerator=acc,
+        intra_node_link=CATALOG.get("interconnects", "nvlink4"),
+        inter_node_link=CATALOG.get("interconnects", "ib-ndr"),
+        inter_node_links_per_node=8,
+    )
+    device = _device("h100-sxm", "bf16", "pytorch-fsdp").device
+    cluster = ClusterArrays.from_spec(spec, device=device, fp8_gemm_device=device)
+    fraction = acc.sustained_clock_fraction
+    assert cluster.device.matrix_flops_per_s == fraction * device.matrix_flops_per_s
+    assert cluster.device.memory_bandwidth_bytes_per_s == device.memory_bandwidth_bytes_per_s
+    assert cluster.device.gemm is not None and device.gemm is not None
+    assert cluster.device.gemm.peak_flops_per_s == fraction * device.gemm.peak_flops_per_s
+    assert cluster.fp8_gemm_device is not None
+    assert cluster.fp8_gemm_device.matrix_flops_per_s == fraction * device.matrix_flops_per_s
+    assert ClusterArrays.from_spec(spec).device.matrix_flops_per_s == fraction * acc.peak_for("bf16")
+    assert cluster.sustained_clock_fraction == fraction  # MFU divides it back out: against the datasheet peak

@@ -130,6 +130,21 @@ class Device:
             element_bytes=BYTES_PER_ELEMENT.get(dtype, 2.0),
         )
 
+    def at_clock_fraction(self, fraction: float) -> Device:
+        """The device with its compute clock scaled by `fraction`: matrix and vector peaks and the kernel models'
+        peaks (their fitted fractions kept); memory bandwidth, capacity and launch costs unchanged."""
+        if fraction == 1.0:
+            return self
+        return dataclasses.replace(
+            self,
+            matrix_flops_per_s=self.matrix_flops_per_s * fraction,
+            vector_flops_per_s=self.vector_flops_per_s * fraction,
+            gemm=_scaled_peak(self.gemm, fraction),
+            prefill_attention=_scaled_peak(self.prefill_attention, fraction),
+            decode_attention=_scaled_peak(self.decode_attention, fraction),
+            attention_fwd_bwd=_scaled_peak(self.attention_fwd_bwd, fraction),
+        )
+
     def map_rates(self, fn: Callable[[Num], Num]) -> Device:
         """The device with `fn` applied to every rate (the numeric fields; the stack and kernel models kept)."""
         return dataclasses.replace(self, **{name: fn(getattr(self, name)) for name in RATE_FIELDS})  # type: ignore[arg-type]
@@ -258,3 +273,9 @@ def _own_rates(model: M, peak_flops_per_s: Num, memory_bandwidth_bytes_per_s: Nu
         peak_flops_per_s=peak_flops_per_s,  # type: ignore[arg-type]
         memory_bandwidth_bytes_per_s=memory_bandwidth_bytes_per_s,  # type: ignore[arg-type]
     )
+
+
+def _scaled_peak(model: M | None, fraction: float) -> M | None:
+    if model is None:
+        return None
+    return dataclasses.replace(model, peak_flops_per_s=model.peak_flops_per_s * fraction)

@@ -55,6 +55,10 @@ class AcceleratorSpec:
     #: Catalog id of the default intra-node link (interconnects/).
     intra_node_link_id: str | None = None
     power_w: PositiveFloat | None = None
+    #: A sustained load (a training run) holds this share of the clock the part's kernel fits were timed at: short
+    #: kernel benchmarks on an idle GPU run at the maximum boost clock, a loaded part at most at the clock its
+    #: datasheet peak is rated at (field_sources gives both). 1.0: the two are the same clock.
+    sustained_clock_fraction: Fraction = 1.0
     #: On-demand cloud list price of one device for an hour (USD): an 8-device instance's price / 8; its provider,
     #: region and date in field_sources["on_demand_usd_per_device_hour"]. None: no list price recorded.
     on_demand_usd_per_device_hour: PositiveFloat | None = None

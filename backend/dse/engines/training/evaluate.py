@@ -1069,7 +1069,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     iteration = stage.pipe + dp_time + optimizer_time
     executed, model_flop = _flop(x, model, c, params)
     gpus = x.d * x.t * x.p * x.n
-    peak = as_array(device.matrix_flops_per_s)
+    peak = as_array(device.matrix_flops_per_s) / as_array(cluster.sustained_clock_fraction)  # the datasheet's
 
     # SSD traffic and endurance
     written_per_iteration = x.M * mem.offload.offloaded * mem.layer_bytes  # per GPU

@@ -191,6 +191,10 @@ class ClusterArrays:
     #: fp8 training (Transformer Engine): the device the layers' GEMMs run on in fp8 (attention, element-wise
     #: ops and the logits stay on `device`, in bf16; fp8 weight copies are kept). None: no GEMM runs in fp8.
     fp8_gemm_device: Device | None = None
+    #: The share of its kernels' timed clock the GPU holds under a training step's sustained load, already in the
+    #: devices' compute rates (`AcceleratorSpec.sustained_clock_fraction`); MFU divides it back out, so it stays
+    #: against the datasheet peak.
+    sustained_clock_fraction: Num = 1.0
 
     @classmethod
     def from_spec(
@@ -204,13 +208,17 @@ class ClusterArrays:
         """`device` (default: the accelerator's roofline rates for `dtype`) prices the work; give the device a
         software stack's kernel models make (`dse.catalog.calibration.stack_device`) to price kernels by shape."""
         acc: AcceleratorSpec = cluster.accelerator
+        # a training step is a sustained load: the clock the part holds, not the one its kernels were timed at
+        sustained = acc.sustained_clock_fraction
+        device = Device.from_accelerator(acc, dtype) if device is None else device
+        fp8_gemm_device = None if fp8_gemm_device is None else fp8_gemm_device.at_clock_fraction(sustained)
         ssd = cluster.ssd
         drives = float(cluster.ssds_per_node) if ssd is not None else 0.0
         matrix = cluster.node_pair_bandwidth_bytes_per_s
         return cls(
             nodes=float(cluster.nodes),
             gpus_per_node=float(cluster.gpus_per_node),
-            device=Device.from_accelerator(acc, dtype) if device is None else device,
+            device=device.at_clock_fraction(sustained),
             # what a large NCCL collective reaches on the link (its bus bandwidth), not the datasheet figure
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
             * cluster.intra_node_link.bus_bandwidth_fraction,
@@ -228,6 +236,7 @@ class ClusterArrays:
             ssd_endurance_bytes_per_node=drives * ssd.endurance_bytes_written if ssd else 0.0,
             node_pair_bandwidth_bytes_per_s=None if matrix is None else np.asarray(matrix, dtype=np.float64),
             fp8_gemm_device=fp8_gemm_device,
+            sustained_clock_fraction=sustained,
         )
 
 

@@ -97,7 +97,8 @@ MCORE_MOE = (
     "8x 400 Gbit/s InfiniBand"
 )
 MCORE_MIXTRAL_CAVEAT = (
-    "+14.8%, at the edge of the band: the engine prices perfectly balanced routing (busiest expert = mean); the run "
+    "+7.7% (+14.8% before the GH100's kernels were priced at the clock a sustained load holds, 1830 MHz, not the "
+    "1980 MHz they were timed at): the engine prices perfectly balanced routing (busiest expert = mean); the run "
     "routes with an auxiliary loss, dropless, and its token imbalance is not published (the same README warns of "
     "imbalance); the router's softmax / top-k and the aux-loss kernels are not priced (only the permutation "
     "traffic is). A busiest-expert load of 1.2 would give 475 TFLOP/s, but no load was measured, so none is set. "
@@ -106,8 +107,10 @@ MCORE_MIXTRAL_CAVEAT = (
 
 
 DEEPSEEK_MISS = (
-    "+25.9% since the links were priced at their sourced bus bandwidths (InfiniBand at 0.9 of its port speed, "
-    "NCCL's per-step network latency, the SM share a hidden collective takes): +11.4% before. The engine has no "
+    "+27.4%: +25.9% since the links were priced at their sourced bus bandwidths (InfiniBand at 0.9 of its port "
+    "speed, NCCL's per-step network latency, the SM share a hidden collective takes), +11.4% before; +27.4% since "
+    "the H800's kernels are priced at the clock a sustained load holds (1830 MHz, not the 1980 MHz DeepGEMM's "
+    "timings ran at). The engine has no "
     "node-limited routing (each token reaches at most 4 nodes, arXiv:2412.19437 Section 2.1.2) nor deduplicated "
     "dispatch across a node's GPUs, so every routed copy crosses InfiniBand; DualPipe's smaller bubble is not modelled."
 )
