@@ -157,3 +157,54 @@ def test_disaggregated_pools_must_fill_whole_colocated_replicas():
     with pytest.raises(InputError) as refused:
         KIND.resolve(ServingInputs(**{**DISAGG, "tensor_parallel": 8}), default_catalog())
     assert refused.value.field == "tensor_parallel"
+
+
+#: (model, accelerator, dtype, TP, batch, prompt, output): a dense model prefill-light and decode-heavy, a dense
+#: model on fp8 at TP4, a MoE model with long prompts.
+SATURATED_BATCHES = [
+    ("llama2-7b", "a100-80gb", "fp16", 1, 32, 512, 256),
+    ("llama2-70b", "h100-sxm", "fp8", 4, 64, 128, 2048),
+    ("mixtral-8x7b", "a100-80gb", "fp16", 2, 64, 2048, 128),
+]
+
+
+@pytest.mark.parametrize(("model", "accelerator", "dtype", "tp", "batch", "prompt", "output"), SATURATED_BATCHES)
+def test_saturated_server_runs_at_the_fixed_batch_inference_kinds_throughput(
+    model, accelerator, dtype, tp, batch, prompt, output
+):
+    """The saturation point matches the fixed-batch inference kind: B requests arriving at once, at most B running,
+    one prefill iteration then decode iterations, give the inference kind's end-to-end throughput at batch B.
+    What separates the two is under 1% of the makespan: the first request's prompt runs alone in the first
+    iteration (it arrives a few us before the rest), and the serving table interpolates decode steps over a grid
+    of contexts where the inference kind prices each step."""
+    from dse.scenarios.kinds.inference.inputs import InferenceInputs
+    from dse.scenarios.kinds.inference.studies import run as run_inference_kind
+    from dse.scenarios.kinds.serving.published import NVLINK_GB_PER_S, static_batch_tokens_per_s_per_gpu
+
+    catalog = default_catalog()
+    fixed = KINDS["inference"].resolve(
+        InferenceInputs.model_validate(
+            dict(
+                model=model,
+                system="gpu_only",
+                accelerator=accelerator,
+                comparison_gpu=accelerator,
+                memory=None,
+                batch_size=batch,
+                prompt_tokens=prompt,
+                output_tokens=output,
+                tensor_parallel=tp,
+                weight_dtype=dtype,
+                activation_dtype=dtype,
+                kv_cache_dtype=dtype,
+                software_stack="tensorrt-llm",
+                link_bandwidth_gb_per_s=NVLINK_GB_PER_S[accelerator],
+            )
+        ),
+        catalog,
+    )
+    fixed_batch = float(run_inference_kind(fixed).end_to_end_throughput_tokens_per_s) / tp
+    served = static_batch_tokens_per_s_per_gpu(
+        catalog, model=model, accelerator=accelerator, dtype=dtype, tp=tp, batch=batch, prompt=prompt, output=output
+    )
+    assert served == pytest.approx(fixed_batch, rel=0.01)
