@@ -23,8 +23,9 @@ NVIDIA's NIM benchmarking guide publishes a served model at fixed lengths and fi
 Llama-3.3-70B on two H100 80GB, fp8, TP2. Concurrency 1 (one request in the server at a time) is expressed exactly
 as a trace of requests far apart; concurrency 250 keeps the server saturated (more requests waiting than the KV
 cache can run), which the kind expresses as requests all arriving at once with at most 250 running: its output
-throughput and inter-token latency are the saturation point's. NIM's TensorRT-LLM scheduler settings are not
-stated: the kind runs TensorRT-LLM's defaults (no chunked context, 8192 tokens per iteration).
+throughput and inter-token latency are the saturation point's. The page names neither the backend of NIM's fp8
+H100 profile nor its scheduler settings: the kind assumes TensorRT-LLM (the stack NIM's optimized profiles build)
+with its runtime defaults (no chunked context, 8192 tokens per iteration) and an fp8 KV cache.
 
 Latency and goodput against request rate (vLLM's Figure 12, DistServe's and Sarathi-Serve's capacity plots) are
 published as curves without the numbers; none is recorded yet. The internal consistency checks (a decode
