@@ -169,3 +169,108 @@ def test_token_level_tbt_shows_the_prefill_stalls_that_chunking_removes():
         assert values["tbt_p99_s"] > values["tpot_p99_s"]
     assert whole["tbt_p99_s"] > 1.3 * chunked["tbt_p99_s"]
     assert whole["tpot_p99_s"] < 1.1 * chunked["tpot_p99_s"]
+
+
+#: (model, accelerator, dtype, TP, batch, prompt, output): a dense model prefill-light and decode-heavy, a dense
+#: model on fp8 at TP4, a MoE model with long prompts.
+SATURATED_BATCHES = [
+    ("llama2-7b", "a100-80gb", "fp16", 1, 32, 512, 256),
+    ("llama2-70b", "h100-sxm", "fp8", 4, 64, 128, 2048),
+    ("mixtral-8x7b", "a100-80gb", "fp16", 2, 64, 2048, 128),
+]
+
+
+@pytest.mark.parametrize(("model", "accelerator", "dtype", "tp", "batch", "prompt", "output"), SATURATED_BATCHES)
+def test_saturated_server_runs_at_the_fixed_batch_inference_kinds_throughput(
+    model, accelerator, dtype, tp, batch, prompt, output
+):
+    """The saturation point matches the fixed-batch inference kind: B requests arriving at once, at most B running,
+    one prefill iteration then decode iterations, give the inference kind's end-to-end throughput at batch B.
+    What separates the two is under 1% of the makespan: the first request's prompt runs alone in the first
+    iteration (it arrives a few us before the rest), and the serving table interpolates decode steps over a grid
+    of contexts where the inference kind prices each step."""
+    from dse.scenarios.kinds.inference.inputs import InferenceInputs
+    from dse.scenarios.kinds.inference.studies import run as run_inference_kind
+    from dse.scenarios.kinds.serving.published import NVLINK_GB_PER_S, static_batch_tokens_per_s_per_gpu
+
+    catalog = default_catalog()
+    fixed = KINDS["inference"].resolve(
+        InferenceInputs.model_validate(
+            dict(
+                model=model,
+                system="gpu_only",
+                accelerator=accelerator,
+                comparison_gpu=accelerator,
+                memory=None,
+                batch_size=batch,
+                prompt_tokens=prompt,
+                output_tokens=output,
+                tensor_parallel=tp,
+                weight_dtype=dtype,
+                activation_dtype=dtype,
+                kv_cache_dtype=dtype,
+                software_stack="tensorrt-llm",
+                link_bandwidth_gb_per_s=NVLINK_GB_PER_S[accelerator],
+            )
+        ),
+        catalog,
+    )
+    fixed_batch = float(run_inference_kind(fixed).end_to_end_throughput_tokens_per_s) / tp
+    served = static_batch_tokens_per_s_per_gpu(
+        catalog, model=model, accelerator=accelerator, dtype=dtype, tp=tp, batch=batch, prompt=prompt, output=output
+    )
+    assert served == pytest.approx(fixed_batch, rel=0.01)
+
+
+#: (model, TP, most running B, prompt, output, chunked prefill): every B requests' contexts fit the A100's cache.
+POISSON_SATURATED = [
+    ("llama2-7b", 1, 32, 256, 512, True),
+    ("llama2-7b", 1, 32, 256, 512, False),
+    ("llama2-13b", 1, 32, 1024, 256, True),
+    ("llama2-70b", 4, 64, 512, 512, True),
+]
+
+
+@pytest.mark.parametrize(("model", "tp", "batch", "prompt", "output", "chunked"), POISSON_SATURATED)
+def test_a_poisson_stream_past_saturation_is_served_at_the_fixed_batch_throughput(
+    model, tp, batch, prompt, output, chunked
+):
+    """The saturation point under load: a Poisson stream at twice the rate the fixed-batch inference kind sustains
+    at batch B (its end-to-end throughput over the output length) builds a queue, keeps B requests running, and is
+    served at that throughput. Continuous batching staggers the requests' contexts around the same mean and
+    interleaves the prompts with the decodes; the static batch runs them in step. The run's ramp-up and drain (one
+    batch of 2000 requests) keep the two within 3%."""
+    from dse.scenarios.kinds.inference.inputs import InferenceInputs
+    from dse.scenarios.kinds.inference.studies import run as run_inference_kind
+    from dse.scenarios.kinds.serving import studies
+
+    catalog = default_catalog()
+    common = dict(model=model, accelerator="a100-80gb", tensor_parallel=tp, software_stack="vllm-cuda-graphs")
+    common |= dict(link_bandwidth_gb_per_s=300.0, prompt_tokens=prompt, output_tokens=output)
+    fixed = KINDS["inference"].resolve(
+        InferenceInputs.model_validate(
+            dict(**common, system="gpu_only", comparison_gpu="a100-80gb", memory=None, batch_size=batch)
+        ),
+        catalog,
+    )
+    fixed_batch = float(run_inference_kind(fixed).end_to_end_throughput_tokens_per_s)
+    rate, count = 2.0 * fixed_batch / output, 2000
+    served = KIND.resolve(
+        ServingInputs.model_validate(
+            dict(
+                **common,
+                request_lengths=None,
+                max_running=batch,
+                num_requests=count,
+                arrival_rate_per_s=rate,
+                chunked_prefill=chunked,
+                token_budget=2048 if chunked else batch * prompt,
+            )
+        ),
+        catalog,
+    )
+    pools = studies.pools(served)
+    assert batch * (prompt + output) <= pools.memory.kv_capacity_blocks * 16  # B requests fit: no preemption
+    sim = studies.serve(served, pools, rate, count).sim
+    assert sim.preemptions == 0 and sim.step_queue.max() > batch  # saturated: a queue beyond the running batch
+    assert float(sim.output_tokens.sum()) / sim.makespan_s == pytest.approx(fixed_batch, rel=0.03)
