@@ -898,7 +898,18 @@ def _stage_times(
     a2a_bytes: Array | float = 0.0
     if x.moe:
         ec = experts.expert_communication(
-            cluster=cluster, model=model, b=x.b, s=x.s, t=t, n=n, expert_parallel=x.ep, load=x.load, full=x.full
+            cluster=cluster,
+            model=model,
+            b=x.b,
+            s=x.s,
+            t=t,
+            n=n,
+            expert_parallel=x.ep,
+            load=x.load,
+            full=x.full,
+            node_limit=plan.expert_node_limit,
+            dedup=plan.expert_dispatch_dedup,
+            fp8_dispatch=plan.expert_dispatch_fp8,
         )
         whole = layers * ec.per_layer_s
         a2a_stage = experts.overlapped_all_to_all_s(
