@@ -66,7 +66,12 @@ from dse.engines.training.memory import (
     model_state_bytes,
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
-from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
+from dse.engines.training.schedules import (
+    dualpipe_bubble_s,
+    first_stage_in_flight,
+    last_stage_in_flight,
+    pipeline_time,
+)
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import (
     gathered_params,
@@ -941,6 +946,18 @@ def _stage_times(
         micro_batches=x.M,
         virtual_stages=v,
     )
+    if bool(np.any(as_array(plan.dualpipe) > 0)):
+        # F&B: the stage's forward and backward with their communication as overlapped above; W: the share of
+        # the backward GEMM FLOP (2x the forward's) that is weight gradients (the attention core has none).
+        weight_share = (c.gemm_flop - c.attention_flop) / (2.0 * c.gemm_flop)
+        backward = bwd_stage + recompute_stage
+        dual = x.M * slowest + dualpipe_bubble_s(
+            stages=p,
+            forward_and_backward_s=layers_stage,
+            backward_s=backward,
+            weight_gradient_s=weight_share * bwd_stage,
+        )
+        pipe = np.where(as_array(plan.dualpipe) > 0, dual, pipe)
     return _StageTimes(
         fwd_stage=fwd_stage,
         bwd_stage=bwd_stage,

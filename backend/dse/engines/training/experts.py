@@ -249,9 +249,9 @@ class ExpertCommunication:
 
 
 #: DeepSeek-V3's fp8 dispatch: one byte per element and an fp32 scale per 1x128 tile of a token's activation
-#: ("per-token per-128-channel", arXiv:2412.19437 Section 3.3.2; Section 3.3.4 "Low-Precision Communication":
+#: ("per-token per-128-channel", arXiv:2412.19437 Section 3.3.2). Section 3.3.3 ("Low-Precision Communication"):
 #: the activation before the MoE up-projections and the gradient before the down-projections go in fp8, both
-#: combines stay bf16).
+#: combines stay bf16.
 FP8_DISPATCH_BYTES_PER_ELEMENT = 1.0 + 4.0 / 128.0
 
 

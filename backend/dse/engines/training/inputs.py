@@ -279,6 +279,9 @@ class PlanArrays:
     #: 1.0 when the dispatch and the gradient sent before the down-projections' backward go in fp8 (with a
     #: scale per 128 elements); the combine and its gradient stay bf16 (DeepSeek-V3); 0: all bf16.
     expert_dispatch_fp8: Num = 0.0
+    #: 1.0 for DeepSeek-V3's DualPipe on a 1F1B plan: micro-batches fed from both ends of the pipeline, a forward
+    #: and a backward chunk overlapped, so the bubble is (p/2 - 1)(F&B + B - 3W) (`schedules.dualpipe_bubble_s`).
+    dualpipe: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

@@ -113,6 +113,13 @@ _REASON_LIST: tuple[Reason, ...] = (
         "expert_load_imbalance must be >= 1, expert_capacity_factor 0 (dropless) or > 0, expert_comm_overlap, "
         "expert_dispatch_dedup and expert_dispatch_fp8 0 or 1, expert_node_limit 0 (no limit) or a whole number",
     ),
+    Reason(
+        1 << 30,
+        "DUALPIPE",
+        "dualpipe",
+        "dualpipe must be 0 or 1, and DualPipe needs the 1F1B schedule with an even pipeline_parallel and an even "
+        "number of micro-batches",
+    ),
 )
 
 #: Every structural reason by name.
@@ -222,6 +229,11 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         ("OFFLOAD_WITHOUT_SSD", offload_on & no_ssd),
         *_expert_conditions(model, plan, d * np.where(ring_or_ulysses, n, 1.0)),
     ]
+    dualpipe = as_array(plan.dualpipe)
+    if bool(np.any(dualpipe != 0.0)):  # checked only where a plan asks for it (none in a plan search)
+        odd = (np.mod(p, 2.0) != 0.0) | (np.mod(micro_batches, 2.0) != 0.0)
+        wrong = ~np.isin(dualpipe, (0.0, 1.0)) | ((dualpipe == 1.0) & ((schedule != Schedule.ONE_F_ONE_B) | odd))
+        conditions.append(("DUALPIPE", np.asarray(wrong)))
     shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
     code = np.zeros(shape, dtype=np.int64)
     for name, condition in conditions:  # a loop over the reasons, not over plans

@@ -48,17 +48,19 @@ DEEPSEEK_SEQUENCE = 4096
 #: dense/MoE mix): the extra 3 layers' FLOP on the other stages are idle time in the real run.
 DEEPSEEK_PRICED_LAYERS = 64.0
 DEEPSEEK_NOTE = (
-    "Validation only. Engine plan: TP 1, PP 16 (1F1B; DualPipe's smaller bubble is not modelled), EP 64 "
-    "(8 nodes), DP 128 with ZeRO-1, fp8 GEMMs (DeepGEMM fit on H800), FlashAttention, micro-batch 1 (not "
-    "published), balanced routing, all-to-alls overlapped with the other micro-batch's compute on 112 of 132 SMs "
-    "(DualPipe, `expert_comm_overlap`); the report's dispatch: node-limited routing to at most 4 nodes "
+    "Validation only. Engine plan: TP 1, PP 16 with DualPipe's bubble (`dualpipe`, Table 2), EP 64 (8 nodes), DP "
+    "128 with ZeRO-1, fp8 GEMMs (DeepGEMM fit on H800), FlashAttention, micro-batch 1 (not published), balanced "
+    "routing, all-to-alls overlapped with the other micro-batch's compute on 112 of 132 SMs "
+    "(`expert_comm_overlap`); the report's dispatch: node-limited routing to at most 4 nodes "
     "(`expert_node_limit`), each token crossing InfiniBand once per target node and forwarded over NVLink "
     "(`expert_dispatch_dedup`), dispatch in fp8 (`expert_dispatch_fp8`); 61 layers priced as 16 stages of 4 (the "
-    "slowest stage's). Each dispatch mechanism off in turn: ~227K GPU-hours with none of the three (every routed "
-    "copy crosses InfiniBand in bf16; +11.4% before the links' sourced bus bandwidths and NCCL 2.20 latencies, "
-    "+25.9% after), ~175K with deduplication alone, ~170K with the node limit added. The plan does not fit 80 GB "
-    "in the engine (Korthikanti bf16 activations with 1F1B's in-flight micro-batches; DeepSeek recomputes norms "
-    "and MLA up-projections and caches fp8 activations): the figure compares time only."
+    "slowest stage's). Mechanisms off in turn: ~227K GPU-hours with none of the three dispatch mechanisms nor "
+    "DualPipe (every routed copy crosses InfiniBand in bf16; +11.4% before the links' sourced bus bandwidths and "
+    "NCCL 2.20 latencies, +25.9% after), ~175K with deduplication alone, ~170K with the node limit, ~167K with fp8 "
+    "dispatch, ~159K with DualPipe. Not priced: the multi-token-prediction module trained alongside (one more "
+    "block and the output head, Section 2.2), DualPipe's second copy of the parameters. The plan does not fit 80 "
+    "GB in the engine (Korthikanti bf16 activations with 1F1B's in-flight micro-batches; DeepSeek recomputes "
+    "norms and MLA up-projections and caches fp8 activations): the figure compares time only."
 )
 
 
@@ -80,7 +82,8 @@ def deepseek_v3_evaluation(catalog: Catalog) -> PlanEvaluation:
         expert_comm_overlap=1.0,
         expert_node_limit=4.0,  # Section 2.1.2: M = 4
         expert_dispatch_dedup=1.0,  # Section 3.2.2
-        expert_dispatch_fp8=1.0,  # Section 3.3.4
+        expert_dispatch_fp8=1.0,  # Section 3.3.3
+        dualpipe=1.0,  # Section 3.2.1
     )
     cluster = _cluster(catalog, DEEPSEEK_GPUS // 8, "h800-sxm", "nvlink4-h800", "fp8")
     return evaluate_plans(model=model, cluster=cluster, plan=plan)
