@@ -272,3 +272,41 @@ def test_plan_search_tries_every_ep_that_divides_the_experts_and_data_parallelis
         space=space, nodes=2, gpus_per_node=8, global_batch_size=64, num_layers=32, has_ssd=False, num_experts=8
     )
     assert counted[0] == len(moe)
+
+
+def test_zero3_gathers_the_routed_experts_over_the_expert_data_parallel_group():
+    from dse.engines.training.zero3 import zero3_exposed_s
+
+    common = dict(
+        runtime=0.0,
+        layers=4.0,
+        largest_tensor_params=1e7,
+        rest_params=0.0,
+        zero_group=16.0,
+        bandwidth_bytes_per_s=1e11,
+        latency_s=1e-5,
+        forward_layer_s=1e-3,
+        backward_layer_s=2e-3,
+        full_recompute=0.0,
+        overlap=0.0,
+    )
+    dense_only = zero3_exposed_s(layer_params=3e8, **common)
+    # an expert-data-parallel group of one rank (EP = DP) gathers nothing for the experts
+    alone = zero3_exposed_s(layer_params=5e8, expert_layer_params=2e8, expert_group=1.0, **common)
+    assert float(alone) == float(dense_only)
+    # a larger group on a slower link costs more than the dense part alone
+    shared = zero3_exposed_s(
+        layer_params=5e8,
+        expert_layer_params=2e8,
+        expert_group=4.0,
+        expert_bandwidth_bytes_per_s=5e10,
+        expert_latency_s=1e-5,
+        **common,
+    )
+    assert float(shared) > float(dense_only)
+    r = evaluate_plans(
+        model=mixtral(),
+        cluster=h100(),
+        plan=mixtral_plan(expert_parallel=8.0, zero_stage=3.0, pipeline_parallel=1.0, data_parallel=64.0),
+    )
+    assert float(r.time_zero_gather_s) > 0.0

@@ -835,9 +835,26 @@ def _largest_tensor(x: _Terms, model: ModelArrays) -> Array:
 
 
 def _zero3_exposed(
-    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd: Array, bwd: Array
+    x: _Terms,
+    model: ModelArrays,
+    cluster: ClusterArrays,
+    plan: PlanArrays,
+    params: _Parameters,
+    dp_link: Link,
+    fwd: Array,
+    bwd: Array,
 ) -> Array:
-    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`)."""
+    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`); a MoE layer's routed
+    experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
+    expert: dict[str, Any] = {}
+    if x.moe:
+        link = group_link(cluster=cluster, stride=x.t * x.ep, size=params.expert_group, pattern="ring")
+        expert = dict(
+            expert_layer_params=params.expert_params_gpu / x.layers,
+            expert_group=params.expert_group,
+            expert_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+            expert_latency_s=link.latency_s,
+        )
     return zero3_exposed_s(
         runtime=plan.zero3_runtime,
         layers=x.layers,
@@ -852,6 +869,7 @@ def _zero3_exposed(
         full_recompute=x.full.astype(np.float64),
         overlap=plan.overlap_grad_reduce,
         compute_share=_overlap_compute_share(dp_link),
+        **expert,
     )
 
 
@@ -893,7 +911,7 @@ def _stage_times(
     dp_link = group_link(cluster=cluster, stride=t, size=x.zero_group, pattern="ring")
     zero_exposed = np.where(
         x.zero >= 3,
-        _zero3_exposed(x, model, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
+        _zero3_exposed(x, model, cluster, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
