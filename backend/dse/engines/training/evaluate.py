@@ -847,7 +847,7 @@ def _zero3_exposed(
     """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`); a MoE layer's routed
     experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
     expert: dict[str, Any] = {}
-    if x.moe:
+    if x.moe and bool(np.any(x.zero >= 3)):
         link = group_link(cluster=cluster, stride=x.t * x.ep, size=params.expert_group, pattern="ring")
         expert = dict(
             expert_layer_params=params.expert_params_gpu / x.layers,

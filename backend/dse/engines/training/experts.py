@@ -294,9 +294,9 @@ def expert_communication(
     k = as_array(model.experts_per_token)
     elements = tokens / t * k * as_array(load) * as_array(model.hidden_size)  # the routed copies' elements
     fp8 = as_array(fp8_dispatch) > 0
-    # bytes per element of the mean all-to-all: two of the four in fp8 with `fp8_dispatch`
-    fp8_mean = (FP8_DISPATCH_BYTES_PER_ELEMENT + DISPATCH_BYTES_PER_ELEMENT) / 2.0
-    buffer = np.where(fp8, fp8_mean, DISPATCH_BYTES_PER_ELEMENT) * elements
+    buffer = DISPATCH_BYTES_PER_ELEMENT * elements
+    if bool(np.any(fp8)):  # bytes per element of the mean all-to-all: two of the four in fp8
+        buffer = np.where(fp8, (FP8_DISPATCH_BYTES_PER_ELEMENT + DISPATCH_BYTES_PER_ELEMENT) / 2.0, 2.0) * elements
     one = all_to_all_time(
         bytes_per_rank=buffer, ranks=ep, bandwidth_bytes_per_s=link.bandwidth_bytes_per_s, latency_s=link.latency_s
     )
