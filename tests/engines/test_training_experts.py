@@ -15,7 +15,14 @@ from dse.engines.plan_search import SearchSpace, count_candidates
 from dse.engines.plan_search.space import enumerate_layouts
 from dse.engines.training import ModelArrays, PlanArrays, describe_reasons, evaluate_plans
 from dse.engines.training.compute import layer_gemms
-from dse.engines.training.experts import OVERLAP_SM_SHARE, ffn_times, overlapped_all_to_all_s
+from dse.engines.training.experts import (
+    FP8_DISPATCH_BYTES_PER_ELEMENT,
+    OVERLAP_SM_SHARE,
+    expert_communication,
+    ffn_times,
+    nodes_per_token,
+    overlapped_all_to_all_s,
+)
 from dse.engines.training.memory import GRADIENT_BYTES_PER_PARAM, OPTIMIZER_BYTES_PER_PARAM, WEIGHT_BYTES_PER_PARAM
 from dse.engines.training.timeline import simulate_timeline
 from dse.engines.transformer import llm_parameter_breakdown
@@ -146,6 +153,82 @@ def test_overlapped_all_to_alls_add_the_sm_share_or_what_outlasts_the_compute(co
 
 
 @pytest.mark.parametrize(
+    ("k", "nodes", "limit", "expected"),
+    [(8, 8, 4, 4 * (1 - 0.75**8)), (8, 8, 0, 8 * (1 - (7 / 8) ** 8)), (2, 2, 4, 2 * (1 - 0.5**2)), (8, 1, 0, 1.0)],
+)
+def test_a_token_reaches_the_distinct_nodes_of_its_k_experts_at_most_the_node_limit(k, nodes, limit, expected):
+    assert float(nodes_per_token(experts_per_token=k, nodes=nodes, node_limit=limit)) == pytest.approx(
+        expected, rel=1e-12
+    )
+
+
+def deepseek_communication(**changes):
+    model = ModelArrays.from_llm(CATALOG.get("llms", "deepseek-v3"))
+    cluster = _cluster(CATALOG, 256, "h800-sxm", "nvlink4-h800", "fp8")
+    kwargs = dict(
+        cluster=cluster, model=model, b=1.0, s=4096.0, t=1.0, n=1.0, expert_parallel=64.0, load=1.0, full=False
+    )
+    return cluster, model, expert_communication(**{**kwargs, **changes})
+
+
+def test_deduplicated_dispatch_crosses_the_network_once_per_remote_node_and_forwards_over_nvlink():
+    cluster, model, plain = deepseek_communication()
+    _, _, dedup = deepseek_communication(dedup=1.0, node_limit=4.0)
+    T, k, h, G, N = 4096.0, 8.0, float(model.hidden_size), 8.0, 8.0
+    network = 2.0 * T * h * 4 * (1 - 0.75**8) * (N - 1) / N
+    nvlink = 2.0 * T * k * h * (G - 1) / G
+    latency = (N - 1) * cluster.inter_node_latency_s + (G - 1) * cluster.intra_node_latency_s
+    expected = max(
+        network / cluster.inter_node_bandwidth_per_gpu_bytes_per_s, nvlink / cluster.intra_node_bandwidth_bytes_per_s
+    )
+    assert float(dedup.one_all_to_all_s) == pytest.approx(expected + latency, rel=1e-12)
+    assert float(dedup.bytes_per_moe_layer) == pytest.approx(4.0 * (network + nvlink), rel=1e-12)
+    # plain: 56 of the 64 ranks' shares of every routed copy cross InfiniBand
+    assert float(plain.one_all_to_all_s) > 2.0 * float(dedup.one_all_to_all_s)
+    # the node limit bounds the nodes a token reaches, so it lowers the deduplicated traffic only
+    _, _, unlimited = deepseek_communication(dedup=1.0)
+    assert float(unlimited.one_all_to_all_s) > float(dedup.one_all_to_all_s)
+    _, _, limited_plain = deepseek_communication(node_limit=4.0)
+    assert float(limited_plain.one_all_to_all_s) == float(plain.one_all_to_all_s)
+
+
+def test_fp8_dispatch_sends_two_of_the_four_all_to_alls_at_one_byte_and_a_scale_per_128():
+    cluster, _, plain = deepseek_communication()
+    _, _, fp8 = deepseek_communication(fp8_dispatch=1.0)
+    assert FP8_DISPATCH_BYTES_PER_ELEMENT == 1.0 + 4.0 / 128.0
+    mean = (FP8_DISPATCH_BYTES_PER_ELEMENT + 2.0) / 2.0
+    assert float(fp8.bytes_per_moe_layer) == pytest.approx(float(plain.bytes_per_moe_layer) * mean / 2.0, rel=1e-12)
+    latency = 63.0 * cluster.inter_node_latency_s
+    bandwidth_part = float(plain.one_all_to_all_s) - latency
+    assert float(fp8.one_all_to_all_s) == pytest.approx(bandwidth_part * mean / 2.0 + latency, rel=1e-12)
+
+
+def test_deduplication_inside_one_node_changes_nothing():
+    plan = mixtral_plan(expert_parallel=8.0)
+    plain = evaluate_plans(model=mixtral(), cluster=h100(), plan=plan)
+    dedup = evaluate_plans(
+        model=mixtral(),
+        cluster=h100(),
+        plan=dataclasses.replace(plan, expert_dispatch_dedup=1.0, expert_node_limit=1.0),
+    )
+    assert float(dedup.iteration_time_s) == float(plain.iteration_time_s)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(expert_dispatch_dedup=0.5),
+        dict(expert_dispatch_fp8=2.0),
+        dict(expert_node_limit=2.5),
+        dict(expert_node_limit=-1.0),
+    ],
+)
+def test_malformed_dispatch_settings_name_their_reason(change):
+    r = evaluate_plans(model=mixtral(), cluster=h100(), plan=mixtral_plan(expert_parallel=8.0, **change))
+    assert "EXPERT_LOAD" in {x.name for x in describe_reasons(int(r.reasons))}
+
+
+@pytest.mark.parametrize(
     ("model_id", "ep", "reason"),
     [("mixtral-8x7b", 3.0, "EP_EXPERTS"), ("mixtral-8x7b", 32.0, "EP_LAYOUT"), ("llama2-7b", 2.0, "EP_DENSE")],
 )
@@ -189,3 +272,41 @@ def test_plan_search_tries_every_ep_that_divides_the_experts_and_data_parallelis
         space=space, nodes=2, gpus_per_node=8, global_batch_size=64, num_layers=32, has_ssd=False, num_experts=8
     )
     assert counted[0] == len(moe)
+
+
+def test_zero3_gathers_the_routed_experts_over_the_expert_data_parallel_group():
+    from dse.engines.training.zero3 import zero3_exposed_s
+
+    common = dict(
+        runtime=0.0,
+        layers=4.0,
+        largest_tensor_params=1e7,
+        rest_params=0.0,
+        zero_group=16.0,
+        bandwidth_bytes_per_s=1e11,
+        latency_s=1e-5,
+        forward_layer_s=1e-3,
+        backward_layer_s=2e-3,
+        full_recompute=0.0,
+        overlap=0.0,
+    )
+    dense_only = zero3_exposed_s(layer_params=3e8, **common)
+    # an expert-data-parallel group of one rank (EP = DP) gathers nothing for the experts
+    alone = zero3_exposed_s(layer_params=5e8, expert_layer_params=2e8, expert_group=1.0, **common)
+    assert float(alone) == float(dense_only)
+    # a larger group on a slower link costs more than the dense part alone
+    shared = zero3_exposed_s(
+        layer_params=5e8,
+        expert_layer_params=2e8,
+        expert_group=4.0,
+        expert_bandwidth_bytes_per_s=5e10,
+        expert_latency_s=1e-5,
+        **common,
+    )
+    assert float(shared) > float(dense_only)
+    r = evaluate_plans(
+        model=mixtral(),
+        cluster=h100(),
+        plan=mixtral_plan(expert_parallel=8.0, zero_stage=3.0, pipeline_parallel=1.0, data_parallel=64.0),
+    )
+    assert float(r.time_zero_gather_s) > 0.0

@@ -208,3 +208,30 @@ def test_the_breakdown_charts_written_as_dicts_are_what_plotly_would_make():
     assert [trace["y"] for trace in memory["data"]] == [[3.5], [61.25]]
     assert memory["layout"]["shapes"][0]["y0"] == 80.0 and memory["layout"]["height"] == 360
     assert [trace["x"] for trace in time["data"]] == [[1.25], [0.5], [0.125]] and time["layout"]["height"] == 300
+
+
+def test_deepseek_dispatch_and_dualpipe_inputs_reach_the_engine():
+    """Across 2 nodes (EP 16), deduplicated node-limited fp8 dispatch sends fewer bytes; DualPipe shrinks the bubble."""
+    inputs = MOE_PLAN | {
+        "model": "mixtral-8x7b",
+        "expert_parallel": 8,
+        "cluster": MOE_PLAN["cluster"] | {"gpus_per_node": 4, "nodes": 16},
+    }
+    plain = KIND.compute(resolve(inputs))
+    deepseek = KIND.compute(
+        resolve(
+            inputs
+            | {"expert_node_limit": 1, "expert_dispatch_dedup": True, "expert_dispatch_fp8": True, "dualpipe": True}
+        )
+    )
+    assert deepseek["expert_all_to_all_bytes_per_layer"] < plain["expert_all_to_all_bytes_per_layer"]
+    assert deepseek["time_bubble_s"] < plain["time_bubble_s"]
+
+
+def test_dualpipe_on_an_interleaved_plan_is_refused_naming_the_field():
+    with pytest.raises(InputError) as refused:
+        resolve(
+            MOE_PLAN
+            | {"model": "mixtral-8x7b", "dualpipe": True, "pipeline_schedule": "interleaved", "virtual_stages": 2}
+        )
+    assert refused.value.field == "dualpipe"

@@ -66,7 +66,12 @@ from dse.engines.training.memory import (
     model_state_bytes,
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
-from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
+from dse.engines.training.schedules import (
+    dualpipe_bubble_s,
+    first_stage_in_flight,
+    last_stage_in_flight,
+    pipeline_time,
+)
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import (
     gathered_params,
@@ -830,9 +835,26 @@ def _largest_tensor(x: _Terms, model: ModelArrays) -> Array:
 
 
 def _zero3_exposed(
-    x: _Terms, model: ModelArrays, plan: PlanArrays, params: _Parameters, dp_link: Link, fwd: Array, bwd: Array
+    x: _Terms,
+    model: ModelArrays,
+    cluster: ClusterArrays,
+    plan: PlanArrays,
+    params: _Parameters,
+    dp_link: Link,
+    fwd: Array,
+    bwd: Array,
 ) -> Array:
-    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`)."""
+    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`); a MoE layer's routed
+    experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
+    expert: dict[str, Any] = {}
+    if x.moe and bool(np.any(x.zero >= 3)):
+        link = group_link(cluster=cluster, stride=x.t * x.ep, size=params.expert_group, pattern="ring")
+        expert = dict(
+            expert_layer_params=params.expert_params_gpu / x.layers,
+            expert_group=params.expert_group,
+            expert_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+            expert_latency_s=link.latency_s,
+        )
     return zero3_exposed_s(
         runtime=plan.zero3_runtime,
         layers=x.layers,
@@ -847,6 +869,7 @@ def _zero3_exposed(
         full_recompute=x.full.astype(np.float64),
         overlap=plan.overlap_grad_reduce,
         compute_share=_overlap_compute_share(dp_link),
+        **expert,
     )
 
 
@@ -888,7 +911,7 @@ def _stage_times(
     dp_link = group_link(cluster=cluster, stride=t, size=x.zero_group, pattern="ring")
     zero_exposed = np.where(
         x.zero >= 3,
-        _zero3_exposed(x, model, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
+        _zero3_exposed(x, model, cluster, plan, params, dp_link, c.layer_fwd, (bwd_stage + recompute_stage) / layers),
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
@@ -898,7 +921,18 @@ def _stage_times(
     a2a_bytes: Array | float = 0.0
     if x.moe:
         ec = experts.expert_communication(
-            cluster=cluster, model=model, b=x.b, s=x.s, t=t, n=n, expert_parallel=x.ep, load=x.load, full=x.full
+            cluster=cluster,
+            model=model,
+            b=x.b,
+            s=x.s,
+            t=t,
+            n=n,
+            expert_parallel=x.ep,
+            load=x.load,
+            full=x.full,
+            node_limit=plan.expert_node_limit,
+            dedup=plan.expert_dispatch_dedup,
+            fp8_dispatch=plan.expert_dispatch_fp8,
         )
         whole = layers * ec.per_layer_s
         a2a_stage = experts.overlapped_all_to_all_s(
@@ -930,6 +964,18 @@ def _stage_times(
         micro_batches=x.M,
         virtual_stages=v,
     )
+    if bool(np.any(as_array(plan.dualpipe) > 0)):
+        # F&B: the stage's forward and backward with their communication as overlapped above; W: the share of
+        # the backward GEMM FLOP (2x the forward's) that is weight gradients (the attention core has none).
+        weight_share = (c.gemm_flop - c.attention_flop) / (2.0 * c.gemm_flop)
+        backward = bwd_stage + recompute_stage
+        dual = x.M * slowest + dualpipe_bubble_s(
+            stages=p,
+            forward_and_backward_s=layers_stage,
+            backward_s=backward,
+            weight_gradient_s=weight_share * bwd_stage,
+        )
+        pipe = np.where(as_array(plan.dualpipe) > 0, dual, pipe)
     return _StageTimes(
         fwd_stage=fwd_stage,
         bwd_stage=bwd_stage,

@@ -248,28 +248,81 @@ class ExpertCommunication:
     bytes_per_moe_layer: Array
 
 
+#: DeepSeek-V3's fp8 dispatch: one byte per element and an fp32 scale per 1x128 tile of a token's activation
+#: ("per-token per-128-channel", arXiv:2412.19437 Section 3.3.2). Section 3.3.3 ("Low-Precision Communication"):
+#: the activation before the MoE up-projections and the gradient before the down-projections go in fp8, both
+#: combines stay bf16.
+FP8_DISPATCH_BYTES_PER_ELEMENT = 1.0 + 4.0 / 128.0
+
+
+def nodes_per_token(*, experts_per_token: Num, nodes: Num, node_limit: Num) -> Array:
+    """Distinct nodes a token's k routed copies land on, with balanced routing: its k experts fall uniformly
+    on the min(M, N) nodes it may use (node-limited routing picks M of the EP group's N nodes), so
+    D = m (1 - (1 - 1/m)^k), m = min(M, N) (M = 0: m = N)."""
+    n, limit = np.maximum(as_array(nodes), 1.0), as_array(node_limit)
+    m = np.where(limit > 0, np.minimum(limit, n), n)
+    return np.asarray(m * (1.0 - (1.0 - 1.0 / m) ** as_array(experts_per_token)))
+
+
 def expert_communication(
-    *, cluster: Any, model: ModelArrays, b: Num, s: Num, t: Num, n: Num, expert_parallel: Num, load: Num, full: Any
+    *,
+    cluster: Any,
+    model: ModelArrays,
+    b: Num,
+    s: Num,
+    t: Num,
+    n: Num,
+    expert_parallel: Num,
+    load: Num,
+    full: Any,
+    node_limit: Num = 0.0,
+    dedup: Num = 0.0,
+    fp8_dispatch: Num = 0.0,
 ) -> ExpertCommunication:
+    """The EP all-to-alls. Plain (`dedup` 0): each of a GPU's k routed copies goes to its expert's GPU, an
+    all-to-all over the EP group. Deduplicated (DeepSeek-V3's kernels, arXiv:2412.19437 Section 3.2.2: "first
+    transmitted via IB to the GPUs with the same in-node index on its target nodes ... instantly forwarded
+    via NVLink to specific GPUs that host their target experts"; IB and NVLink "fully overlapped"): a token
+    crosses the network once per remote node it reaches (`nodes_per_token` x (N-1)/N, Section 2.1.2's
+    node-limited routing bounding the nodes), through the GPU's own network share, while NVLink carries the
+    (G-1)/G of its copies bound for the node's other GPUs; the longer of the two, plus a latency per peer node
+    and per peer GPU in the node. With `fp8_dispatch` two of the four all-to-alls send
+    `FP8_DISPATCH_BYTES_PER_ELEMENT` per element."""
     ep, t = as_array(expert_parallel), as_array(t)
     tokens = as_array(b) * as_array(s) / as_array(n)
     link = group_link(cluster=cluster, stride=t, size=ep, pattern="all_to_all")
-    buffer = DISPATCH_BYTES_PER_ELEMENT * tokens / t * as_array(model.experts_per_token) * as_array(load)
-    buffer = buffer * as_array(model.hidden_size)
-    one = np.where(
-        ep > 1,
-        all_to_all_time(
-            bytes_per_rank=buffer, ranks=ep, bandwidth_bytes_per_s=link.bandwidth_bytes_per_s, latency_s=link.latency_s
-        ),
-        0.0,
+    k = as_array(model.experts_per_token)
+    elements = tokens / t * k * as_array(load) * as_array(model.hidden_size)  # the routed copies' elements
+    fp8 = as_array(fp8_dispatch) > 0
+    buffer = DISPATCH_BYTES_PER_ELEMENT * elements
+    if bool(np.any(fp8)):  # bytes per element of the mean all-to-all: two of the four in fp8
+        buffer = np.where(fp8, (FP8_DISPATCH_BYTES_PER_ELEMENT + DISPATCH_BYTES_PER_ELEMENT) / 2.0, 2.0) * elements
+    one = all_to_all_time(
+        bytes_per_rank=buffer, ranks=ep, bandwidth_bytes_per_s=link.bandwidth_bytes_per_s, latency_s=link.latency_s
     )
+    sent = (ep - 1.0) / np.maximum(ep, 1.0) * buffer  # bytes one GPU sends off itself, per all-to-all
+    if bool(np.any(as_array(dedup) > 0)):
+        members = np.clip(as_array(cluster.gpus_per_node) / t, 1.0, np.maximum(ep, 1.0))  # EP ranks per node
+        nodes = np.maximum(ep / members, 1.0)
+        reached = nodes_per_token(experts_per_token=k, nodes=nodes, node_limit=node_limit)
+        network_bytes = buffer / k * reached * (nodes - 1.0) / nodes
+        nvlink_bytes = buffer * (members - 1.0) / members
+        share = as_array(cluster.inter_node_bandwidth_per_gpu_bytes_per_s)
+        intra = as_array(cluster.intra_node_bandwidth_bytes_per_s)
+        latency = (nodes - 1.0) * as_array(cluster.inter_node_latency_s)
+        latency = latency + (members - 1.0) * as_array(cluster.intra_node_latency_s)
+        hierarchical = np.maximum(network_bytes / share, nvlink_bytes / intra) + latency
+        deduplicated = (as_array(dedup) > 0) & (nodes > 1.0)
+        one = np.where(deduplicated, hierarchical, one)
+        sent = np.where(deduplicated, network_bytes + nvlink_bytes, sent)
+    one = np.where(ep > 1, one, 0.0)
     frac = as_array(model.moe_layer_fraction)
     count = 4.0 + 2.0 * np.asarray(full, dtype=np.float64)
     return ExpertCommunication(
         one_all_to_all_s=np.asarray(one),
         forward_per_layer_s=np.asarray(frac * 2.0 * one),
         per_layer_s=np.asarray(frac * count * one),
-        bytes_per_moe_layer=np.asarray(np.where(ep > 1, 4.0 * buffer * (ep - 1.0) / ep, 0.0)),
+        bytes_per_moe_layer=np.asarray(np.where(ep > 1, 4.0 * sent, 0.0)),
     )
 
 
@@ -360,5 +413,6 @@ __all__ = [
     "is_moe",
     "load_factor",
     "moe_model_arrays",
+    "nodes_per_token",
     "overlapped_all_to_all_s",
 ]

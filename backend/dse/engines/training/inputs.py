@@ -279,6 +279,18 @@ class PlanArrays:
     #: 1.0 when each micro-batch's EP all-to-alls run under another micro-batch's compute (DeepSeek-V3's
     #: DualPipe; Megatron-Core's `--overlap-moe-expert-parallel-comm`), on a share of the SMs.
     expert_comm_overlap: Num = 0.0
+    #: Node-limited routing: a token's routed experts sit on at most this many nodes (DeepSeek-V3 M = 4);
+    #: 0: no limit. It changes the traffic only with `expert_dispatch_dedup`.
+    expert_node_limit: Num = 0.0
+    #: 1.0 for DeepSeek-V3's dispatch kernels: a token crosses the network once per target node (to the
+    #: same-index GPU) and NVLink forwards it to the node's experts; 0: every routed copy is sent itself.
+    expert_dispatch_dedup: Num = 0.0
+    #: 1.0 when the dispatch and the gradient sent before the down-projections' backward go in fp8 (with a
+    #: scale per 128 elements); the combine and its gradient stay bf16 (DeepSeek-V3); 0: all bf16.
+    expert_dispatch_fp8: Num = 0.0
+    #: 1.0 for DeepSeek-V3's DualPipe on a 1F1B plan: micro-batches fed from both ends of the pipeline, a forward
+    #: and a backward chunk overlapped, so the bubble is (p/2 - 1)(F&B + B - 3W) (`schedules.dualpipe_bubble_s`).
+    dualpipe: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

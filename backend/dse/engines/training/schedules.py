@@ -6,6 +6,7 @@ K = pipeline stages, M = micro-batches per replica, v = model chunks per GPU (in
 - 1F1B (PipeDream-Flush, Narayanan et al. 2021): same bubble; stage i keeps min(K-i, M) in flight.
 - Interleaved 1F1B: bubble divided by v, (K-1)/(v*M+K-1) of the time; the first stage keeps
   K*(1 + (K-1)/(K*v)) micro-batches' worth of its layers (Korthikanti et al. 2022, Section 4.2.3).
+- DualPipe (DeepSeek-V3, arXiv:2412.19437 Section 3.2.1, Table 2): bubble (K/2 - 1)(F&B + B - 3W).
 """
 
 from __future__ import annotations
@@ -51,3 +52,11 @@ def pipeline_time(
     """
     t_max, t_sum = as_array(slowest_stage_s), as_array(sum_of_stages_s)
     return np.asarray(as_array(micro_batches) * t_max + (t_sum - t_max) / as_array(virtual_stages))
+
+
+def dualpipe_bubble_s(*, stages: Num, forward_and_backward_s: Num, backward_s: Num, weight_gradient_s: Num) -> Array:
+    """DualPipe's bubble, DeepSeek-V3 Table 2: (K/2 - 1)(F&B + B - 3W), with F&B the time of a forward chunk
+    and a backward chunk run overlapped, B a whole backward chunk and W its weight-gradient part (K even)."""
+    k = as_array(stages)
+    per_step = as_array(forward_and_backward_s) + as_array(backward_s) - 3.0 * as_array(weight_gradient_s)
+    return np.asarray(np.maximum(k / 2.0 - 1.0, 0.0) * np.maximum(per_step, 0.0))

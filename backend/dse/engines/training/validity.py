@@ -110,7 +110,15 @@ _REASON_LIST: tuple[Reason, ...] = (
         1 << 27,
         "EXPERT_LOAD",
         "expert_load_imbalance",
-        "expert_load_imbalance must be >= 1, expert_capacity_factor 0 (dropless) or > 0, expert_comm_overlap 0 or 1",
+        "expert_load_imbalance must be >= 1, expert_capacity_factor 0 (dropless) or > 0, expert_comm_overlap, "
+        "expert_dispatch_dedup and expert_dispatch_fp8 0 or 1, expert_node_limit 0 (no limit) or a whole number",
+    ),
+    Reason(
+        1 << 30,
+        "DUALPIPE",
+        "dualpipe",
+        "dualpipe must be 0 or 1, and DualPipe needs the 1F1B schedule with an even pipeline_parallel and an even "
+        "number of micro-batches",
     ),
 )
 
@@ -140,13 +148,21 @@ def _expert_conditions(
     """EP: 1 for dense models; for MoE a whole divisor of the experts and of DP x CP (`experts`)."""
     ep, experts = as_array(plan.expert_parallel), as_array(model.num_experts)
     load, capacity = as_array(plan.expert_load_imbalance), as_array(plan.expert_capacity_factor)
-    overlap = as_array(plan.expert_comm_overlap)
+    overlap, node_limit = as_array(plan.expert_comm_overlap), as_array(plan.expert_node_limit)
     moe = experts > 0
     conditions = [
         ("EP_DENSE", np.asarray(~moe & (ep != 1.0))),
         ("EP_EXPERTS", np.asarray(moe & _whole(ep) & ~_divides(ep, experts))),
         ("EP_LAYOUT", np.asarray(~_whole(ep) | ~_divides(ep, data_and_context))),
         ("EXPERT_LOAD", np.asarray(~(load >= 1.0) | ~(capacity >= 0.0) | ~np.isin(overlap, (0.0, 1.0)))),
+        (
+            "EXPERT_LOAD",
+            np.asarray(
+                ~np.isin(as_array(plan.expert_dispatch_dedup), (0.0, 1.0))
+                | ~np.isin(as_array(plan.expert_dispatch_fp8), (0.0, 1.0))
+                | ~((node_limit == 0.0) | _whole(node_limit))
+            ),
+        ),
     ]
     # The checks are at most layout-shaped (EP, d, n): one that holds nowhere (EP 1 on a dense model, the
     # usual case) is dropped rather than written over every plan of a search chunk.
@@ -213,6 +229,11 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         ("OFFLOAD_WITHOUT_SSD", offload_on & no_ssd),
         *_expert_conditions(model, plan, d * np.where(ring_or_ulysses, n, 1.0)),
     ]
+    dualpipe = as_array(plan.dualpipe)
+    if bool(np.any(dualpipe != 0.0)):  # checked only where a plan asks for it (none in a plan search)
+        odd = (np.mod(p, 2.0) != 0.0) | (np.mod(micro_batches, 2.0) != 0.0)
+        wrong = ~np.isin(dualpipe, (0.0, 1.0)) | ((dualpipe == 1.0) & ((schedule != Schedule.ONE_F_ONE_B) | odd))
+        conditions.append(("DUALPIPE", np.asarray(wrong)))
     shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
     code = np.zeros(shape, dtype=np.int64)
     for name, condition in conditions:  # a loop over the reasons, not over plans

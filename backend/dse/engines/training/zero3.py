@@ -107,6 +107,10 @@ def zero3_exposed_s(
     full_recompute: Num,
     overlap: Num,
     compute_share: Num = 0.0,
+    expert_layer_params: Num = 0.0,
+    expert_group: Num = 1.0,
+    expert_bandwidth_bytes_per_s: Num = 1.0,
+    expert_latency_s: Num = 0.0,
 ) -> Array:
     """ZeRO-3 collective time left exposed per micro-batch on one stage (seconds).
 
@@ -121,16 +125,27 @@ def zero3_exposed_s(
     A hidden collective still takes `compute_share` of the GPU from the compute it hides under (its
     kernels hold SMs and memory bandwidth): each overlapped window adds max(comm - compute, share x comm),
     Calculon's DP-overlap rule (calculon-ai/calculon calculon/llm/llm.py @ caa4b11f, `processor_usage`).
+
+    Of a MoE layer's `layer_params`, the routed experts' `expert_layer_params` are sharded over the
+    expert-data-parallel group (`experts.expert_data_parallel_group`, on its own link), so they are gathered and
+    reduce-scattered there, one collective each after the dense part's (Megatron-Core's expert data parallelism).
     """
     deepspeed = as_array(runtime) == Zero3Runtime.DEEPSPEED_2021
     composer = as_array(runtime) == Zero3Runtime.FSDP_COMPOSER
     n, bw, lat = as_array(zero_group), as_array(bandwidth_bytes_per_s), as_array(latency_s)
-    L, P, full = as_array(layers), as_array(layer_params), as_array(full_recompute)
+    L, full = as_array(layers), as_array(full_recompute)
+    P_expert = as_array(expert_layer_params)
+    P = as_array(layer_params) - P_expert
     copies = np.where(deepspeed, n * EAGER_OP_HOST_S, 0.0)  # per list collective: one copy per rank
     gathers = np.where(deepspeed, DEEPSPEED_TENSORS_PER_LAYER, 1.0)
     scatters = np.where(deepspeed, np.maximum(np.ceil(P / DEEPSPEED_REDUCE_BUCKET_PARAMS), 1.0), 1.0)
     ag = gathers * (_ring_gather(GATHER_BYTES_PER_PARAM * P / gathers, n, bw, lat) + copies)
     rs = scatters * (_ring_scatter(GATHER_BYTES_PER_PARAM * P / scatters, n, bw, lat) + copies)
+    if bool(np.any(P_expert > 0)):
+        group, e_bw, e_lat = as_array(expert_group), as_array(expert_bandwidth_bytes_per_s), as_array(expert_latency_s)
+        expert_bytes = GATHER_BYTES_PER_PARAM * P_expert
+        ag = ag + np.where(P_expert > 0, _ring_gather(expert_bytes, group, e_bw, e_lat), 0.0)
+        rs = rs + np.where(P_expert > 0, _ring_scatter(expert_bytes, group, e_bw, e_lat), 0.0)
     rest_p = as_array(rest_params)
     rest = (
         2.0 * _ring_gather(GATHER_BYTES_PER_PARAM * rest_p, n, bw, lat)

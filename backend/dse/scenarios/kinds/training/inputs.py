@@ -93,6 +93,28 @@ class TrainingInputs(StrictModel):
         description="MoE token dispatch and combine under another micro-batch's compute, on 20 of 132 SMs "
         "(DeepSeek-V3's DualPipe; Megatron-Core --overlap-moe-expert-parallel-comm).",
     )
+    expert_node_limit: int = Field(
+        0,
+        ge=0,
+        le=4096,
+        description="Node-limited routing: a token's routed experts sit on at most this many nodes (DeepSeek-V3: "
+        "4; 0: no limit). Changes the traffic only with expert_dispatch_dedup.",
+    )
+    expert_dispatch_dedup: bool = Field(
+        False,
+        description="DeepSeek-V3's dispatch kernels: a token crosses the network once per target node, then "
+        "NVLink forwards it to that node's experts (off: every routed copy is sent itself).",
+    )
+    expert_dispatch_fp8: bool = Field(
+        False,
+        description="Dispatch (and the gradient before the down-projections) in fp8 with a scale per 128 "
+        "elements; the combines stay bf16 (DeepSeek-V3).",
+    )
+    dualpipe: bool = Field(
+        False,
+        description="DeepSeek-V3's DualPipe on a 1F1B plan (even stages and micro-batches): bubble "
+        "(p/2 - 1)(F&B + B - 3W) instead of (p - 1)(F + B).",
+    )
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,10 @@ class ResolvedTraining:
     expert_load_imbalance: float = 1.0
     expert_capacity_factor: float = 0.0
     expert_comm_overlap: bool = False
+    expert_node_limit: int = 0
+    expert_dispatch_dedup: bool = False
+    expert_dispatch_fp8: bool = False
+    dualpipe: bool = False
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -149,6 +175,10 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         expert_load_imbalance=np.asarray(r.expert_load_imbalance, dtype=float),
         expert_capacity_factor=np.asarray(r.expert_capacity_factor, dtype=float),
         expert_comm_overlap=1.0 if r.expert_comm_overlap else 0.0,
+        expert_node_limit=float(r.expert_node_limit),
+        expert_dispatch_dedup=1.0 if r.expert_dispatch_dedup else 0.0,
+        expert_dispatch_fp8=1.0 if r.expert_dispatch_fp8 else 0.0,
+        dualpipe=1.0 if r.dualpipe else 0.0,
     )
     cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
     return ModelArrays.from_llm(r.model), cluster, plan
