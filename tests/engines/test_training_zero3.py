@@ -58,14 +58,15 @@ def test_zero3_dp_only_1536_gpus_exposes_each_pass_first_gather():
 
 
 def test_zero3_without_overlap_pays_every_collective_and_regathers_per_micro_batch():
-    """No overlap: every layer gathers twice (three times with full recomputation) and reduce-scatters
-    once per micro-batch; twice the micro-batches, twice the gathers (no caching across them)."""
+    """No overlap: every layer gathers twice (FSDP wraps the checkpointed layer: its backward gather serves the
+    full recomputation too) and reduce-scatters once per micro-batch; twice the micro-batches, twice the gathers
+    (no caching across them)."""
     one = zero3_dp_only(overlap_grad_reduce=False)
     two = zero3_dp_only(overlap_grad_reduce=False, global_batch_size=3072)
     assert two["time_zero_gather_s"] == pytest.approx(2.0 * one["time_zero_gather_s"], rel=1e-9)
     n = 1536.0
     layer_collective = (n - 1.0) / n * 2.0 * LAYER_PARAMS / RING_BW + (n - 1.0) * IB_STEP_S
-    assert one["time_zero_gather_s"] >= 96.0 * 4.0 * layer_collective
+    assert one["time_zero_gather_s"] >= 96.0 * 3.0 * layer_collective
     assert one["time_zero_gather_s"] > zero3_dp_only()["time_zero_gather_s"]
     assert one["time_data_parallel_s"] == 0.0  # the reduce-scatters are counted per layer
 
@@ -252,6 +253,8 @@ def test_fairscale_2021_runs_each_backward_gather_after_the_previous_reduce_scat
     assert float(fairscale) - float(composer) == pytest.approx(L * rs - rs, rel=1e-9)  # composer hides all RS but one
     serial = zero3_exposed_s(runtime=float(Zero3Runtime.FAIRSCALE_2021), overlap=0.0, **common)
     assert float(serial) == pytest.approx(L * (2.0 * ag + rs) + rest, rel=1e-12)
+    fsdp_serial = zero3_exposed_s(runtime=float(Zero3Runtime.FSDP), overlap=0.0, **common)
+    assert float(fsdp_serial) == pytest.approx(L * (2.0 * ag + rs) + rest, rel=1e-12)  # no regather to recompute
 
 
 def _selene_cluster(nodes: float) -> Any:

@@ -121,8 +121,12 @@ def zero3_exposed_s(
 ) -> Array:
     """ZeRO-3 collective time left exposed per micro-batch on one stage (seconds).
 
-    Each layer gathers its parameters in forward, again in backward and once more when recomputing
-    (no caching across micro-batches), and reduce-scatters its gradients in backward. Prefetched
+    Each layer gathers its parameters in forward and again in backward (no caching across micro-batches),
+    under DeepSpeed once more when recomputing (its checkpointed forward re-runs the fetch hooks); FSDP wraps
+    the checkpointed layer (activation checkpointing applied to each block before sharding: pytorch/torchtitan
+    torchtitan/parallelisms/parallelize_llama.py @ 582fe7d1, apply_ac before apply_fsdp; fairseq's
+    build_decoder_layer), so its pre-backward gather also serves the recomputation. It reduce-scatters its
+    gradients in backward. Prefetched
     (FSDP; DeepSpeed when every tensor fits its prefetch bucket), each pass exposes its first gather
     and the backward its last reduce-scatter, plus max(0, comm - compute) per further layer. Not
     prefetched, every gather waits in line with the compute; the reduce-scatters still run on their
@@ -150,14 +154,17 @@ def zero3_exposed_s(
         + 3.0 * copies
     )
     fwd, bwd = as_array(forward_layer_s), as_array(backward_layer_s)
-    bwd_comm = (1.0 + full) * ag + rs
+    # DeepSpeed's recomputation re-runs its fetch hooks; FSDP units wrap the checkpointed layer, so one backward
+    # gather serves the recomputation and the backward.
+    regather = np.where(deepspeed, full, 0.0)
+    bwd_comm = (1.0 + regather) * ag + rs
     steady = np.maximum(L - 1.0, 0.0)
     u = as_array(compute_share)
     prefetched = (
         ag + steady * np.maximum(ag - fwd, u * ag) + ag + rs + steady * np.maximum(bwd_comm - bwd, u * bwd_comm)
     )
     in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs + u * steady * rs)
-    serial_gathers = 2.0 + full
+    serial_gathers = 2.0 + regather
     if np.any(composer):  # priced only where asked for: a plan search's runtime is one scalar
         backward_in_line = (
             ag
