@@ -773,6 +773,7 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
     ),
     ("The same table's A100 80GB rows (MPT 760M-30B, 8 GPUs)", r"llm-foundry-a100-80gb-"),
     ("torchtitan end-2024 benchmarks, Llama 3.1 8B bf16 FSDP on 8 / 128 H100s (500 W, HBM2e)", r"torchtitan-"),
+    ("OPT-175B (Zhang et al. 2022), fp16 FSDP x Megatron TP 8 on 992 A100 80GB, TFLOP/s per GPU", r"opt-175b-"),
     (
         "DeepSeek-V3 technical report, H800 GPU-hours per trillion pre-training tokens (2,048 H800s, EP 64)",
         r"deepseek-v3-",
@@ -1593,6 +1594,7 @@ README_GROUPS: list[tuple[str, str, str]] = [
         r"llm-foundry-a100-",
     ),
     ("torchtitan Llama 3.1 8B bf16 FSDP on 500 W H100s, tokens/s per GPU (8 / 128 GPUs)", "training", r"torchtitan-"),
+    ("OPT-175B fp16 FSDP x TP 8 on 992 A100 80GB, TFLOP/s per GPU (metaseq)", "training", r"opt-175b-"),
     (
         "Mixture-of-experts training: DeepSeek-V3 H800 GPU-hours per trillion tokens / Megatron-Core Mixtral 8x7B "
         "TFLOP/s per H100",

@@ -57,6 +57,10 @@ class Zero3Runtime(IntEnum):
     #: backward gather is issued only after the previous layer's gradients, and activation checkpointing inside
     #: each FSDP unit, so one backward gather serves the layer's recomputation and its backward.
     FSDP_COMPOSER = 2
+    #: FairScale FSDP of 2021 (metaseq's OPT-175B run): all-gathers and reduce-scatters on one process group, so in
+    #: the backward a layer's gather queues behind the previous layer's reduce-scatter (fairscale PR #897 gave the
+    #: reduce-scatter its own group only from late December 2021); checkpointed layers wrapped inside FSDP units.
+    FAIRSCALE_2021 = 3
 
 
 SEQUENCE_PARALLEL_CODES: dict[str, int] = {
@@ -76,6 +80,7 @@ ZERO3_RUNTIME_CODES: dict[str, int] = {
     "fsdp": Zero3Runtime.FSDP,
     "deepspeed-2021": Zero3Runtime.DEEPSPEED_2021,
     "fsdp-composer": Zero3Runtime.FSDP_COMPOSER,
+    "fairscale-2021": Zero3Runtime.FAIRSCALE_2021,
 }
 
 

@@ -266,7 +266,8 @@ class PlanArrays:
     #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM
     #: `--tp-comm-overlap`, Transformer Engine userbuffers).
     tp_comm_overlap: Num = 0.0
-    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer).
+    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer,
+    #: 3 FairScale FSDP as of 2021).
     zero3_runtime: Num = 0.0
     #: GPUs each MoE layer's routed experts are sharded over (EP; 1 for a dense model), drawn from the
     #: data- and context-parallel ranks as Megatron-Core does (`dse.engines.training.experts`).

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.engines.training.codes import Offload, Schedule, SequenceParallel
+from dse.engines.training.codes import Offload, Schedule, SequenceParallel, Zero3Runtime
 from dse.engines.training.inputs import ClusterArrays, ModelArrays, PlanArrays, as_array
 
 
@@ -209,7 +209,7 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
                 & code_ok(offload, 2)
                 & code_ok(zero, 3)
                 & code_ok(as_array(plan.flash_attention), 1)
-                & code_ok(as_array(plan.zero3_runtime), 2)
+                & code_ok(as_array(plan.zero3_runtime), max(Zero3Runtime))
                 & code_ok(as_array(plan.tp_comm_overlap), 1)
             ),
         ),

@@ -13,6 +13,17 @@ large each rank's chunk is, and whether the next gather is prefetched under the 
   parameters after the current set of parameters' gradient computation [and] overlaps the current
   reduce-scatter and the next gradient computation" (torch.distributed.fsdp.BackwardPrefetch), so every
   backward gather waits in line; one gather serves a layer's recomputation and its backward.
+- FairScale FSDP as of 2021 (`Zero3Runtime.FAIRSCALE_2021`, metaseq's OPT-175B run): one flat parameter per
+  layer as PyTorch FSDP, but its all-gathers and reduce-scatters share one process group, so one NCCL
+  communicator runs them in issue order: "next layer's computation is blocked by all_gather and all_gather is
+  blocked by reduce_scatter" (pytorch/pytorch issue #64803, September 2021, on the FSDP ported from
+  FairScale); FairScale gave the reduce-scatter its own process group in PR #897 (facebookresearch/fairscale,
+  opened 2021-12-24: "all_gather and reduce_scatter NCCL operations do not overlap with other computation
+  streams in FSDP backward propagation", +20% throughput on a 13B model once they did). Each backward layer
+  then runs its reduce-scatter and the next layer's gather in series with its compute; the forward, with
+  gathers alone on the communicator, stays prefetched by the host running ahead. fairseq's
+  `build_decoder_layer` (which metaseq inherits) wraps `checkpoint_wrapper(layer)` in `fsdp_wrap`, so one
+  backward gather serves a layer's recomputation and its backward.
 - DeepSpeed ZeRO-3 as of 2021 (`Zero3Runtime.DEEPSPEED_2021`), the runtime of the Megatron-LM SC'21
   comparison (Narayanan et al. 2021, Table 2): one `torch.distributed.all_gather` per partitioned
   tensor, in its list form (microsoft/DeepSpeed deepspeed/runtime/zero/partition_parameters.py
@@ -114,8 +125,12 @@ def zero3_exposed_s(
 ) -> Array:
     """ZeRO-3 collective time left exposed per micro-batch on one stage (seconds).
 
-    Each layer gathers its parameters in forward, again in backward and once more when recomputing
-    (no caching across micro-batches), and reduce-scatters its gradients in backward. Prefetched
+    Each layer gathers its parameters in forward and again in backward (no caching across micro-batches),
+    under DeepSpeed once more when recomputing (its checkpointed forward re-runs the fetch hooks); FSDP wraps
+    the checkpointed layer (activation checkpointing applied to each block before sharding: pytorch/torchtitan
+    torchtitan/parallelisms/parallelize_llama.py @ 582fe7d1, apply_ac before apply_fsdp; fairseq's
+    build_decoder_layer), so its pre-backward gather also serves the recomputation. It reduce-scatters its
+    gradients in backward. Prefetched
     (FSDP; DeepSpeed when every tensor fits its prefetch bucket), each pass exposes its first gather
     and the backward its last reduce-scatter, plus max(0, comm - compute) per further layer. Not
     prefetched, every gather waits in line with the compute; the reduce-scatters still run on their
@@ -132,6 +147,7 @@ def zero3_exposed_s(
     """
     deepspeed = as_array(runtime) == Zero3Runtime.DEEPSPEED_2021
     composer = as_array(runtime) == Zero3Runtime.FSDP_COMPOSER
+    fairscale = as_array(runtime) == Zero3Runtime.FAIRSCALE_2021
     n, bw, lat = as_array(zero_group), as_array(bandwidth_bytes_per_s), as_array(latency_s)
     L, full = as_array(layers), as_array(full_recompute)
     P_expert = as_array(expert_layer_params)
@@ -153,14 +169,17 @@ def zero3_exposed_s(
         + 3.0 * copies
     )
     fwd, bwd = as_array(forward_layer_s), as_array(backward_layer_s)
-    bwd_comm = (1.0 + full) * ag + rs
+    # DeepSpeed's recomputation re-runs its fetch hooks; FSDP units wrap the checkpointed layer, so one backward
+    # gather serves the recomputation and the backward.
+    regather = np.where(deepspeed, full, 0.0)
+    bwd_comm = (1.0 + regather) * ag + rs
     steady = np.maximum(L - 1.0, 0.0)
     u = as_array(compute_share)
     prefetched = (
         ag + steady * np.maximum(ag - fwd, u * ag) + ag + rs + steady * np.maximum(bwd_comm - bwd, u * bwd_comm)
     )
     in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs + u * steady * rs)
-    serial_gathers = 2.0 + full
+    serial_gathers = 2.0 + regather
     if np.any(composer):  # priced only where asked for: a plan search's runtime is one scalar
         backward_in_line = (
             ag
@@ -170,6 +189,10 @@ def zero3_exposed_s(
         )
         prefetched = np.where(composer, backward_in_line, prefetched)
         serial_gathers = np.where(composer, 2.0, serial_gathers)
+    if np.any(fairscale):  # one communicator: each backward gather behind the previous layer's reduce-scatter
+        backward_in_series = ag + steady * np.maximum(ag - fwd, u * ag) + L * (ag + rs)
+        prefetched = np.where(fairscale, backward_in_series, prefetched)
+        serial_gathers = np.where(fairscale, 2.0, serial_gathers)
     serial = L * (serial_gathers * ag + rs)
     prefetches = ~deepspeed | (as_array(largest_tensor_params) <= DEEPSPEED_PREFETCH_BUCKET_PARAMS)
     overlapped = np.where(prefetches, prefetched, in_line)

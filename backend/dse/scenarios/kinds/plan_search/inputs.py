@@ -106,13 +106,15 @@ class SearchSpaceInputs(StrictModel):
         description="MoE token dispatch and combine under another micro-batch's compute (DeepSeek-V3's DualPipe, "
         "Megatron-Core --overlap-moe-expert-parallel-comm), for every plan.",
     )
-    zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer"] = Field(
+    zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer", "fairscale-2021"] = Field(
         "fsdp",
         title="ZeRO-3 runtime",
         description="How ZeRO-3 plans gather parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
         "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements) or "
         "FSDP as Composer 0.16 configures it (backward gathers issued after the previous layer's gradients: "
-        "backward_prefetch BACKWARD_POST; recomputation inside each unit).",
+        "backward_prefetch BACKWARD_POST; recomputation inside each unit) or FairScale FSDP of 2021 (all-gathers "
+        "and reduce-scatters on one process group: each backward gather waits for the previous layer's "
+        "reduce-scatter).",
     )
 
 

@@ -61,12 +61,14 @@ class TrainingInputs(StrictModel):
     tp_comm_overlap: bool = Field(
         False, description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs."
     )
-    zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer"] = Field(
+    zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer", "fairscale-2021"] = Field(
         "fsdp",
         description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
         "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements) or "
         "FSDP as Composer 0.16 configures it (backward gathers issued after the previous layer's gradients: "
-        "backward_prefetch BACKWARD_POST; recomputation inside each unit).",
+        "backward_prefetch BACKWARD_POST; recomputation inside each unit) or FairScale FSDP of 2021 (all-gathers "
+        "and reduce-scatters on one process group: each backward gather waits for the previous layer's "
+        "reduce-scatter).",
     )
     expert_parallel: int = Field(
         1,
