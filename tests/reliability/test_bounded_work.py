@@ -333,3 +333,69 @@ def test_check_evaluable_passes_every_example_and_refuses_what_would_fail_later(
     with pytest.raises(InputError) as refused:
         evaluation.check_evaluable(with_inputs("plan_search", cluster={"nodes": 8192, "gpus_per_node": 8}), catalog)
     assert refused.value.field == "cluster.nodes"
+
+
+def test_medium_work_is_judged_from_the_inputs_alone() -> None:
+    def medium(document: dict[str, Any]) -> bool:
+        return evaluation.is_medium(parse_document(document))
+
+    assert all(medium(d) for d in KINDS["pruning"].examples())  # a routing loop, two serving prices
+    inference = KINDS["inference"].examples()
+    assert medium(PIM_EXAMPLE)  # five systems over the batch grid
+    assert not medium(
+        next(d for d in inference if d["inputs"]["system"] == "gpu_only" and not d["inputs"].get("memory"))
+    )
+    assert not any(medium(FIRST[kind]) for kind in ("training", "rl_scaling", "temporal_batching"))
+    assert not any(medium(FIRST[kind]) for kind in ("plan_search", "serving"))  # heavy, not medium
+
+
+def test_medium_work_takes_its_own_thread_and_never_holds_the_cheap_pool() -> None:
+    import threading
+
+    from dse.api.cpu import evaluation_pools, run_bounded
+
+    state = _state()
+    state.medium_limiter = anyio.CapacityLimiter(1)
+    app = type("App", (), {"state": state})()
+    released = threading.Event()
+    seen: dict[str, Any] = {}
+
+    def medium_work(deadline: Deadline) -> None:
+        seen["while_medium_ran"] = evaluation_pools(app)  # type: ignore[arg-type]
+        released.wait(10.0)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(2):  # one medium thread busy, one medium request queued behind it
+                group.start_soon(
+                    lambda: run_bounded(_Request(state, 60), medium_work, heavy=False, medium=True)  # type: ignore[arg-type]
+                )
+            while state.medium_limiter.statistics().tasks_waiting < 1:
+                await anyio.sleep(0.01)
+            # cheap work is answered while the medium pool is full (else this would wait for the release)
+            seen["cheap"] = await run_bounded(_Request(state, 60), lambda d: "cheap", heavy=False)  # type: ignore[arg-type]
+            released.set()
+
+    anyio.run(main)
+    assert seen["cheap"] == "cheap"
+    pools = seen["while_medium_ran"]
+    assert pools["medium"] == {"threads": 1, "busy": 1, "waiting": 0}
+    assert pools["cheap"]["busy"] == 0
+
+
+def test_a_save_keeps_its_checks_evaluation_as_the_scenarios_result(api: Any) -> None:
+    """The save-time check evaluates the whole answer; the save caches it, so the first read of the
+    result is that evaluation, not a second one."""
+    document = {**copy.deepcopy(KINDS["pruning"].examples()[0]), "name": "kept at save"}
+    saved = api.post("/api/v1/scenarios", json=document)
+    assert saved.status_code == 201, saved.text[:300]
+    scenario_id = saved.json()["id"]
+    store = api.app.state.store
+    cached = store.cached_result(scenario_id, evaluation.result_cache_key(KINDS["pruning"]))
+    assert cached is not None  # before any GET of the result
+    expected = evaluation.evaluate(parse_document(document), default_catalog()).model_dump(mode="json")
+    assert cached == expected
+    assert api.get(f"/api/v1/scenarios/{scenario_id}/result").json() == expected
+    forked = api.post(f"/api/v1/scenarios/{scenario_id}/fork", json={"name": "forked"})
+    assert forked.status_code == 201, forked.text[:300]
+    assert api.post("/api/v1/scenarios", json=with_inputs("plan_search", cluster={"nodes": 8192})).status_code == 422

@@ -12,6 +12,11 @@ Two classes of work, one limiter each (issue 17): cheap evaluations (and everyth
 uses this module) in `cpu_limiter`, heavy work (plan searches, large sweeps) in `heavy_limiter`,
 so a burst of searches queues behind its own few threads and never holds the cheap ones.
 `run_bounded` also gives the work its deadline and cancels it when the client disconnects.
+Evaluations of tens of milliseconds (PIM inference, pruning: `ScenarioKind.is_medium`) and the
+save-time check of such documents take a third limiter, `medium_limiter` (`Limits.medium_threads`, one):
+a burst of them holds one thread beside the cheap ones, not all of them. The GIL's switch interval is
+lowered (`GIL_SWITCH_INTERVAL_S`) so that a cheap request waiting for the GIL behind such a thread gets it
+after 1 ms rather than Python's default 5 ms.
 Heavy evaluations go one step further (`run_in_heavy_process`): they run in worker processes
 (dse.services.pools.HeavyProcessPool), so a search never holds this process's GIL either; the
 heavy limiter still admits `heavy_threads` at a time and /health reads it as before.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -37,6 +43,10 @@ from dse.services.pools import HeavyProcessPool, pool_status
 CPU_THREADS = 2 * (os.cpu_count() or 1)
 #: How often a running evaluation looks whether its client is still there.
 DISCONNECT_POLL_S = 0.1
+#: How long a thread holds the GIL while another waits for it (Python's default is 5 ms): a cheap
+#: evaluation of a few ms otherwise waits up to 5 ms at each switch behind a medium or encoding thread.
+#: Shorter intervals cost a little throughput in switches; 1 ms is well above a switch's cost (~us).
+GIL_SWITCH_INTERVAL_S = 0.001
 
 T = TypeVar("T")
 
@@ -46,6 +56,8 @@ def install_cpu_pool(app: FastAPI, catalog: Catalog, *, start_processes: bool = 
     worker processes start on the first heavy request, or now with `start_processes` (a server)."""
     limits = get_limits()
     app.state.cpu_limiter = anyio.CapacityLimiter(limits.cheap_threads)
+    app.state.medium_limiter = anyio.CapacityLimiter(limits.medium_threads)
+    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     app.state.heavy_limiter = anyio.CapacityLimiter(limits.heavy_threads)
     app.state.heavy_pool = HeavyProcessPool(limits.heavy_processes, catalog) if limits.heavy_processes > 0 else None
     if start_processes and app.state.heavy_pool is not None:
@@ -60,7 +72,9 @@ def close_cpu_pool(app: FastAPI) -> None:
 
 def evaluation_pools(app: FastAPI) -> dict[str, Any]:
     """The pools' state for /health ("saturated" when a pool's threads are all busy and as many wait)."""
-    return pool_status({"cheap": app.state.cpu_limiter, "heavy": app.state.heavy_limiter})
+    return pool_status(
+        {"cheap": app.state.cpu_limiter, "medium": app.state.medium_limiter, "heavy": app.state.heavy_limiter}
+    )
 
 
 async def _watching(request: Request, wait: Callable[[], Awaitable[T]], on_disconnect: Callable[[], None]) -> T:
@@ -85,12 +99,20 @@ async def _watching(request: Request, wait: Callable[[], Awaitable[T]], on_disco
     return answer
 
 
-async def run_bounded(request: Request, work: Callable[[Deadline], T], *, heavy: bool) -> T:
-    """`work(deadline)` in the heavy or the cheap pool, with the class's deadline (counted from
-    now, queueing included); the deadline is cancelled when the client disconnects meanwhile."""
+def _limiter(request: Request, *, heavy: bool, medium: bool) -> anyio.CapacityLimiter:
+    state = request.app.state
+    limiter: anyio.CapacityLimiter = (
+        state.heavy_limiter if heavy else state.medium_limiter if medium else state.cpu_limiter
+    )
+    return limiter
+
+
+async def run_bounded(request: Request, work: Callable[[Deadline], T], *, heavy: bool, medium: bool = False) -> T:
+    """`work(deadline)` in the heavy, the medium or the cheap pool, with the class's deadline (counted
+    from now, queueing included); the deadline is cancelled when the client disconnects meanwhile."""
     limits = get_limits()
     deadline = Deadline(limits.heavy_deadline_s if heavy else limits.evaluation_deadline_s)
-    limiter = request.app.state.heavy_limiter if heavy else request.app.state.cpu_limiter
+    limiter = _limiter(request, heavy=heavy, medium=medium)
     return await _watching(
         request, lambda: anyio.to_thread.run_sync(lambda: work(deadline), limiter=limiter), deadline.cancel
     )
@@ -117,18 +139,22 @@ async def run_in_heavy_process(request: Request, function: Callable[..., T], *ar
         return answer
 
 
-async def json_bounded(request: Request, work: Callable[[Deadline], BaseModel], *, heavy: bool) -> Response:
+async def json_bounded(
+    request: Request, work: Callable[[Deadline], BaseModel], *, heavy: bool, medium: bool = False
+) -> Response:
     """`work(deadline)`'s model as a JSON response, computed and encoded in its pool (`run_bounded`)."""
-    body = await run_bounded(request, lambda deadline: work(deadline).model_dump_json().encode("utf-8"), heavy=heavy)
+    body = await run_bounded(
+        request, lambda deadline: work(deadline).model_dump_json().encode("utf-8"), heavy=heavy, medium=medium
+    )
     return Response(content=body, media_type="application/json")
 
 
-async def run_cpu_bound(request: Request, work: Callable[[], T]) -> T:
-    """`work()` in the CPU pool (waits for a free thread there; the event loop stays free)."""
-    return await anyio.to_thread.run_sync(work, limiter=request.app.state.cpu_limiter)
+async def run_cpu_bound(request: Request, work: Callable[[], T], *, medium: bool = False) -> T:
+    """`work()` in the CPU pool, or the medium one (waits for a free thread there; the event loop stays free)."""
+    return await anyio.to_thread.run_sync(work, limiter=_limiter(request, heavy=False, medium=medium))
 
 
-async def json_from_cpu_pool(request: Request, work: Callable[[], BaseModel]) -> Response:
-    """`work()`'s model as a JSON response, computed and encoded in the CPU pool."""
-    body = await run_cpu_bound(request, lambda: work().model_dump_json().encode("utf-8"))
+async def json_from_cpu_pool(request: Request, work: Callable[[], BaseModel], *, medium: bool = False) -> Response:
+    """`work()`'s model as a JSON response, computed and encoded in the CPU pool (or the medium one)."""
+    body = await run_cpu_bound(request, lambda: work().model_dump_json().encode("utf-8"), medium=medium)
     return Response(content=body, media_type="application/json")

@@ -283,6 +283,13 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
             notes += study.notes
         return result.model_copy(update={"tables": tables, "charts": charts, "notes": notes, "deferred": deferred})
 
+    def is_medium(self, inputs: InputsT) -> bool:
+        """Whether one evaluation of these inputs takes tens of milliseconds (many engine calls, a routing
+        loop) where a cheap one takes a few: such work runs in the API's small medium pool
+        (dse.api.cpu), so a burst of it never takes every cheap thread. Judged from the inputs alone
+        (nothing resolved); the default: no."""
+        return False
+
     @abstractmethod
     def examples(self) -> list[dict[str, Any]]:
         """Realistic example documents ({schema_version, kind, name, inputs}); the first is the default."""

@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "evaluate_json",
     "is_heavy",
+    "is_medium",
     "keep_result",
     "result_cache_key",
     "saved_result",
@@ -131,17 +132,29 @@ def is_heavy(document: BaseModel, points: int = 1) -> bool:
     return kind_of(document).heavy or points > get_limits().heavy_sweep_points
 
 
-def check_evaluable(document: BaseModel | dict[str, Any], catalog: Catalog) -> None:
+def is_medium(document: BaseModel) -> bool:
+    """Whether a (not heavy) request belongs in the medium pool: the kind judges its inputs
+    (`ScenarioKind.is_medium`: PIM inference, pruning), nothing resolved."""
+    kind = kind_of(document)
+    return not kind.heavy and kind.is_medium(document.inputs)  # type: ignore[attr-defined]
+
+
+def check_evaluable(
+    document: BaseModel | dict[str, Any], catalog: Catalog, deadline: Deadline | None = None
+) -> EvaluationResult | None:
     """Raises (InputError, 422) unless the document can be evaluated: resolved, within the cost
     limits and, when cheap, evaluated once under the evaluation deadline. For the save endpoint:
-    nothing saved answers 500 later."""
+    nothing saved answers 500 later. Returns that evaluation (the whole answer, as a saved scenario's
+    result is: the save keeps it, so the first read of the result does not repeat it); None for heavy work.
+    """
     parsed = parse_document(document) if isinstance(document, dict) else document
-    deadline = Deadline(get_limits().evaluation_deadline_s)
+    deadline = deadline if deadline is not None else Deadline(get_limits().evaluation_deadline_s)
     try:
         with _bounded(deadline):
             kind, resolved = _checked(parsed, catalog)
-            if not kind.work(resolved).heavy:
-                kind.evaluate(resolved)
+            if kind.work(resolved).heavy:
+                return None
+            return _evaluated(kind, resolved, catalog)
     except DeadlinePassed:
         raise InputError("(inputs)", f"these inputs did not evaluate within {deadline.seconds:g} s") from None
 

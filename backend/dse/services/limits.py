@@ -40,6 +40,9 @@ class Limits(BaseSettings):
     max_request_bytes: float = float(1 << 30)
     #: Threads of the cheap pool (evaluations, small sweeps, comparisons).
     cheap_threads: int = 2 * (os.cpu_count() or 1)
+    #: Threads of the medium pool (evaluations of tens of ms: PIM inference, pruning; ScenarioKind.is_medium):
+    #: one at a time holds the GIL beside the cheap threads, never all of them.
+    medium_threads: int = 1
     #: Threads of the heavy pool (plan searches, large sweeps): it never takes the cheap pool's threads.
     heavy_threads: int = max(1, (os.cpu_count() or 1) // 2)
     #: Worker processes heavy evaluations run in (dse.services.pools.HeavyProcessPool), apart from the

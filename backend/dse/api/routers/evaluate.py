@@ -70,7 +70,12 @@ def build_router(document_type: Any) -> APIRouter:
             body = await _answer(run_in_heavy_process(http, evaluation.evaluate_json, document_json(document), wanted))
             return body if isinstance(body, JSONResponse) else Response(content=body, media_type="application/json")
         return await _answer(
-            json_bounded(http, lambda deadline: evaluation.evaluate(document, catalog, deadline, wanted), heavy=False)
+            json_bounded(
+                http,
+                lambda deadline: evaluation.evaluate(document, catalog, deadline, wanted),
+                heavy=False,
+                medium=evaluation.is_medium(document),
+            )
         )
 
     @router.post("/sweep", name="sweep", response_model=SweepResult)

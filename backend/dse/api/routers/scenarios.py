@@ -4,15 +4,15 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from dse.api.cpu import json_from_cpu_pool, run_cpu_bound, run_in_heavy_process
+from dse.api.cpu import json_from_cpu_pool, run_bounded, run_cpu_bound, run_in_heavy_process
 from dse.api.deps import CatalogDep, SaveQuota, SaveQuotaDep, StoreDep
 from dse.scenarios.base import EvaluationResult, StrictModel
 from dse.scenarios.documents import NAME_FIELD, document_json, parse_document
 from dse.services import evaluation
-from dse.services.evaluation import check_evaluable
 from dse.store import ScenarioRecord, ScenarioSummary, check_document
 
 
@@ -124,7 +124,8 @@ def build_router(document_type: Any) -> APIRouter:
             )
         return owner_token
 
-    def _save(
+    async def _save(
+        http: Request,
         store: Any,
         catalog: Any,
         document: Any,
@@ -135,12 +136,35 @@ def build_router(document_type: Any) -> APIRouter:
     ) -> SavedScenario:
         content = document_json(document)
         check_document(content)  # the cheap checks (shape, free-text sizes) first
-        check_evaluable(document, catalog)  # 422 now rather than a result that answers 500 for good
+        # 422 now rather than a result that answers 500 for good; evaluated in its class's pool
+        # (dse.api.cpu: cheap or medium), never in the default threads beside everything else
+        checked = await run_bounded(
+            http,
+            lambda deadline: evaluation.check_evaluable(document, catalog, deadline),
+            heavy=False,
+            medium=evaluation.is_medium(document),
+        )
+        return await anyio.to_thread.run_sync(
+            lambda: _store(store, content, document, checked, parent_id, response, quota, owner_token)
+        )
+
+    def _store(
+        store: Any,
+        content: dict[str, Any],
+        document: Any,
+        checked: EvaluationResult | None,
+        parent_id: str | None,
+        response: Response,
+        quota: SaveQuota,
+        owner_token: str | None,
+    ) -> SavedScenario:
         if quota.spent() and store.owned_copy(content, owner_token) is None:
             quota.check()  # refuses: a new scenario beyond the quota (re-saving one's own stays free)
         result = store.save(content, parent_id=parent_id, owner_token=owner_token)
         if result.created:
             quota.spend()
+        if checked is not None and result.created:  # the check's evaluation is this scenario's result
+            evaluation.keep_result(store, result.record.id, document, checked.model_dump(mode="json"))
         response.status_code = 201 if result.created else 200
         response.headers["Location"] = f"/api/v1/scenarios/{result.record.id}"
         earlier = result.same_content
@@ -166,12 +190,13 @@ def build_router(document_type: Any) -> APIRouter:
         response_model=SavedScenario,
         responses={200: {"model": SavedScenario, "description": "Already yours: the scenario the token owns"}},
     )
-    def create(
+    async def create(
         document: Annotated[document_type, Body()],
         store: StoreDep,
         catalog: CatalogDep,
         response: Response,
         quota: SaveQuotaDep,
+        http: Request,
         parent: Annotated[str | None, Query(max_length=64, description="Id of the scenario this edits.")] = None,
         owner_token: SaverToken = None,
     ) -> SavedScenario:
@@ -187,7 +212,7 @@ def build_router(document_type: Any) -> APIRouter:
         `save_quota_per_day` new scenarios a day (429 with Retry-After beyond). A document that cannot be
         evaluated (an input error, over the cost limits, past the deadline) is refused with 422 before it is saved.
         """
-        return _save(store, catalog, document, parent, response, quota, owner_token)
+        return await _save(http, store, catalog, document, parent, response, quota, owner_token)
 
     @router.get("", name="list_scenarios", response_model=ScenarioPage)
     def list_scenarios(
@@ -236,7 +261,7 @@ def build_router(document_type: Any) -> APIRouter:
         def work() -> EvaluationResult:  # in the CPU pool (dse.api.cpu): a cache miss evaluates
             return evaluation.cached_evaluation(store, record.id, document, catalog)
 
-        return await json_from_cpu_pool(http, work)
+        return await json_from_cpu_pool(http, work, medium=evaluation.is_medium(document))
 
     @router.patch("/{scenario_id}", name="rename_scenario", response_model=ScenarioOut)
     def rename(
@@ -257,22 +282,23 @@ def build_router(document_type: Any) -> APIRouter:
         response_model=SavedScenario,
         responses={200: {"model": SavedScenario, "description": "Already yours: the scenario the token owns"}},
     )
-    def fork(
+    async def fork(
         scenario_id: str,
         request: ForkRequest,
         store: StoreDep,
         catalog: CatalogDep,
         response: Response,
         quota: SaveQuotaDep,
+        http: Request,
         owner_token: SaverToken = None,
     ) -> SavedScenario:
         """Saves an edited copy that points at its parent; anyone may fork."""
-        parent = store.get(scenario_id)
+        parent = await anyio.to_thread.run_sync(lambda: store.get(scenario_id))
         raw = dict(parent.document)
         if request.name is not None:
             raw["name"] = request.name
         if request.inputs is not None:
             raw["inputs"] = request.inputs
-        return _save(store, catalog, parse_document(raw), parent.id, response, quota, owner_token)
+        return await _save(http, store, catalog, parse_document(raw), parent.id, response, quota, owner_token)
 
     return router

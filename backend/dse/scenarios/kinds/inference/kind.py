@@ -156,6 +156,11 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     def work(self, resolved: InferenceResolved) -> Work:
         return work(resolved)
 
+    def is_medium(self, inputs: InferenceInputs) -> bool:
+        """An NPU or PIM system (or a PIM memory) is compared with up to five systems over the batch grid
+        (about ten engine calls); GPU-only on plain memory is two."""
+        return inputs.system != "gpu_only" or inputs.memory is not None
+
     def examples(self) -> list[dict[str, Any]]:
         return copy.deepcopy(list(EXAMPLES))
 

@@ -53,6 +53,9 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
     def compute(self, resolved: PruningResolved) -> dict[str, Any]:
         return compute(resolved)
 
+    def is_medium(self, inputs: PruningInputs) -> bool:
+        return True  # every evaluation routes prompts (Sinkhorn) and prices serving at two batch shapes
+
     def examples(self) -> list[dict[str, Any]]:
         return copy.deepcopy(EXAMPLES)
 
