@@ -43,6 +43,7 @@ from dse.engines.training.compute import (
     output_layer_work,
     unfused_layer_kernels,
 )
+from dse.engines.training.context_parallel import ContextParallelCommunication, context_parallel_communication
 from dse.engines.training.inputs import (
     Array,
     ClusterArrays,
@@ -63,6 +64,7 @@ from dse.engines.training.memory import (
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
+from dse.engines.training.stages import stage_in_flight, stage_layers
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import gathered_params, largest_tensor_params, zero3_exposed_s
 from dse.specs.common import Num
@@ -82,6 +84,10 @@ GRADIENT_BUCKET_BYTES = 25.0 * 2.0**20
 #: one bucket without overlap; DeepSpeed's ZeRO-1/2 default `reduce_bucket_size` (5e8 elements) is larger still.
 SHARDED_BUCKET_MIN_PARAMS = 4e7
 SHARDED_BUCKET_PARAMS_PER_RANK = 1e6
+#: The word-embedding lookup per output element: read the fp16 row, write the activation (2 + 2); its
+#: backward reads the output gradient and adds it into the gradient row (2 + 2 + 2).
+EMBEDDING_FORWARD_BYTES = 2.0 + 2.0
+EMBEDDING_BACKWARD_BYTES = 2.0 + 2.0 + 2.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,21 @@ class PlanEvaluation:
     last_stage_extra_forward_s: Array
     last_stage_extra_backward_s: Array
     pipeline_send_s: Array
+    # context parallelism and uneven stages
+    time_context_parallel_s: Array
+    context_parallel_bytes_per_layer: Array
+    #: The stage whose memory peaks (0 the first, 1 the second, p-1 the last).
+    peak_stage: Array
+    #: One micro-batch's forward + backward on the first, a middle and the last stage (no middle: NaN).
+    first_stage_s: Array
+    middle_stage_s: Array
+    last_stage_s: Array
+    #: Timeline: what the first stage adds to its first chunk (embedding, its layers above the middle stages');
+    #: the exposed context-parallel part of each chunk's forward and backward.
+    first_stage_extra_forward_s: Array
+    first_stage_extra_backward_s: Array
+    chunk_context_parallel_forward_s: Array
+    chunk_context_parallel_backward_s: Array
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -222,6 +243,12 @@ class _Terms:
     single_stage: NDArray[np.bool_]
     #: Transformer Engine fp8: the layers' GEMMs in fp8, fp8 copies of the weights.
     fp8: bool
+    #: Context-parallel degree and exchange (`codes.ContextParallelExchange`); `n` includes the degree.
+    cp: Array
+    cp_exchange: Array
+    #: Layers on the first and the last stage (`layers` is a middle stage's; all equal without uneven stages).
+    layers_first: Array
+    layers_last: Array
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -233,8 +260,15 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
     a, a_kv = as_array(model.num_heads), as_array(model.num_kv_heads)
     ring = variant == SequenceParallel.RING
     ulysses = variant == SequenceParallel.ULYSSES
-    n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
+    cp = as_array(plan.context_parallel)
+    n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0) * cp
     flash = as_array(plan.flash_attention)
+    layers_first, layers_middle, layers_last = stage_layers(
+        num_layers=L,
+        pipeline_parallel=p,
+        first_stage_layers=plan.first_stage_layers,
+        last_stage_layers=plan.last_stage_layers,
+    )
     uses_flash = flash > 0
     return _Terms(
         B=B,
@@ -263,12 +297,16 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         # again; it already is selective recomputation, so `selective` adds nothing on top of it.
         selective=np.asarray((rc == Recompute.SELECTIVE) & ~uses_flash),
         M=B / (b * d),
-        layers=L / p,  # per stage
+        layers=layers_middle,  # per stage (a middle stage's with uneven stages)
         zero_group=d * n,
         s_local=s / n,
         kv_width=a_kv * h / a,
         single_stage=np.asarray(p == 1),
         fp8=cluster.fp8_gemm_device is not None,
+        cp=cp,
+        cp_exchange=as_array(plan.context_parallel_exchange),
+        layers_first=layers_first,
+        layers_last=layers_last,
     )
 
 
@@ -292,6 +330,12 @@ class _ComputeTimes:
     flash_recompute: Array
     logits_fwd: Array
     logits_bwd: Array
+    #: The attention kernels of a layer alone (what a context-parallel K/V send can hide behind).
+    attention_fwd: Array
+    attention_bwd: Array
+    #: The word-embedding lookup on the first stage (gather rows; backward: accumulate their gradients).
+    embedding_fwd: Array
+    embedding_bwd: Array
 
     def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
@@ -329,7 +373,9 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
     )
-    work = layer_forward_work(**shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n)
+    work = layer_forward_work(
+        **shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n / x.cp, context_parallel=x.cp
+    )
     g = layer_gemms(**shape, context=x.n)
 
     fp8_device = cluster.fp8_gemm_device
@@ -400,6 +446,10 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         flash_recompute=np.asarray(np.where(flash, flash_rc, 0.0)),
         logits_fwd=logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0),
         logits_bwd=logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0),
+        attention_fwd=np.asarray(np.where(flash, flash_fwd, unfused_fwd)),
+        attention_bwd=np.asarray(np.where(flash, flash_bwd + flash_rc, unfused_bwd)),
+        embedding_fwd=elementwise_pass_s(device, EMBEDDING_FORWARD_BYTES * x.b * x.s / x.n * x.h, 1.0),
+        embedding_bwd=elementwise_pass_s(device, EMBEDDING_BACKWARD_BYTES * x.b * x.s / x.n * x.h, 1.0),
     )
 
 
@@ -467,6 +517,27 @@ def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunicati
     )
 
 
+def _context_parallel(
+    x: _Terms, cluster: ClusterArrays, c: _ComputeTimes, comm: _LayerCommunication
+) -> ContextParallelCommunication:
+    """Context-parallel K/V exchange of one layer (`dse.engines.training.context_parallel`): CP ranks sit TP
+    apart (tp -> cp -> dp -> pp), ring neighbours for P2P, a ring for the all-gather."""
+    p2p_link = group_link(cluster=cluster, stride=x.t, size=x.cp, pattern="p2p")
+    ring_link = group_link(cluster=cluster, stride=x.t, size=x.cp, pattern="ring")
+    return context_parallel_communication(
+        degree=x.cp,
+        exchange=x.cp_exchange,
+        kv_bytes=comm.kv_chunk,
+        attention_forward_s=c.attention_fwd,
+        attention_backward_s=c.attention_bwd,
+        full_recompute=x.full.astype(np.float64),
+        p2p_bandwidth_bytes_per_s=p2p_link.bandwidth_bytes_per_s,
+        p2p_latency_s=p2p_link.latency_s,
+        ring_bandwidth_bytes_per_s=ring_link.bandwidth_bytes_per_s,
+        ring_latency_s=ring_link.latency_s,
+    )
+
+
 @dataclass(frozen=True)
 class _Parameters:
     """Parameters per GPU of the first and the last pipeline stage, and their model states."""
@@ -478,6 +549,9 @@ class _Parameters:
     params_last: Array
     states_first: ModelStates
     states_last: ModelStates
+    #: A middle stage's (uneven stages; without them the same layers as the first, without the embedding).
+    params_middle: Array
+    states_middle: ModelStates
 
 
 def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
@@ -488,10 +562,14 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     final_norm = as_array(model.final_norm_params)
     single_stage, layers = x.single_stage, x.layers
     params_first = (
-        layers * layer_params_gpu + embedding_gpu + positions + np.where(single_stage, head_gpu + final_norm, 0.0)
+        x.layers_first * layer_params_gpu
+        + embedding_gpu
+        + positions
+        + np.where(single_stage, head_gpu + final_norm, 0.0)
     )
     # A tied model's last stage keeps its own copy of the word embedding for the logits (Megatron-LM).
-    params_last = np.where(single_stage, params_first, layers * layer_params_gpu + embedding_gpu + final_norm)
+    params_last = np.where(single_stage, params_first, x.layers_last * layer_params_gpu + embedding_gpu + final_norm)
+    params_middle = layers * layer_params_gpu
     fp8_params = layers * as_array(model.layer_sharded_params) / x.t if x.fp8 else 0.0  # the layers' GEMMs
     return _Parameters(
         layer_params_gpu=layer_params_gpu,
@@ -504,6 +582,10 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
         ),
         states_last=model_state_bytes(
             params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+        ),
+        params_middle=params_middle,
+        states_middle=model_state_bytes(
+            params_per_gpu=params_middle, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
         ),
     )
 
@@ -558,9 +640,16 @@ class _Memory:
     total_last: Array
     last_peak: NDArray[np.bool_]
     offload: _Offload
+    #: The second stage (uneven stages: it may hold more than the first); -inf where there is no middle stage.
+    acts_middle: Array
+    removed_middle: Array
+    buffers_middle: Array
+    total_middle: Array
+    middle_peak: NDArray[np.bool_]
 
-    def pick(self, first: Array, last: Array) -> Array:
-        return np.asarray(np.where(self.last_peak, last, first))
+    def pick(self, first: Array, last: Array, middle: Array | None = None) -> Array:
+        worst_of_two = np.where(self.last_peak, last, first)
+        return np.asarray(worst_of_two if middle is None else np.where(self.middle_peak, middle, worst_of_two))
 
 
 def _memory(
@@ -571,6 +660,7 @@ def _memory(
     c: _ComputeTimes,
     comm: _LayerCommunication,
     params: _Parameters,
+    cp: ContextParallelCommunication,
 ) -> _Memory:
     """Model states + activations (Korthikanti per layer x micro-batches in flight, less offload) + buffers."""
     acts = layer_activation_bytes(
@@ -586,6 +676,7 @@ def _memory(
         sequence_parallel_degree=x.n,
         recompute=x.rc,
         flash_attention=x.flash,
+        context_parallel=x.cp,
     )
     A = acts.kept
     schedule = as_array(plan.pipeline_schedule)
@@ -594,21 +685,30 @@ def _memory(
     in_flight_last = last_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
     in_flight_last = np.where(x.single_stage, in_flight_first, in_flight_last)
     off = _offload(x, cluster, plan, A, c, comm)
-    layers, offloaded, in_transit = x.layers, off.offloaded, off.in_transit
+    layers, in_transit = x.layers, off.in_transit
 
-    def activation_memory(in_flight: Array) -> tuple[Array, Array]:
-        kept = in_flight * (layers - offloaded) * A + in_transit
+    def activation_memory(in_flight: Array, stage_layers: Array = layers) -> tuple[Array, Array]:
+        # "all" offloads every layer of a stage but its last; the adaptive rule at most the middle stages' count
+        offloaded = np.where(
+            off.mode == Offload.ALL,
+            np.clip(off.offloaded + stage_layers - layers, 0.0, stage_layers),
+            np.minimum(off.offloaded, stage_layers),
+        )
+        kept = in_flight * (stage_layers - offloaded) * A + in_transit
         removed = in_flight * offloaded * A - in_transit
         return kept, removed
 
-    acts_first, removed_first = activation_memory(in_flight_first)
-    acts_last, removed_last = activation_memory(in_flight_last)
+    acts_first, removed_first = activation_memory(in_flight_first, x.layers_first)
+    acts_last, removed_last = activation_memory(in_flight_last, x.layers_last)
+    in_flight_second = stage_in_flight(schedule=schedule, stages=p, stage=1.0, micro_batches=M, virtual_stages=v)
+    acts_middle, removed_middle = activation_memory(in_flight_second)
     b, s_local, h, t, megatron_sp = x.b, x.s_local, x.h, x.t, x.megatron_sp
     output_acts = in_flight_last * (
         ACTIVATION_BYTES * b * s_local * h / np.where(megatron_sp, t, 1.0) + 4.0 * b * s_local * x.V / t
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
     attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
+    attention_buffers = attention_buffers + cp.buffer_bytes
     gathered = gathered_params(
         runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
     )
@@ -618,6 +718,9 @@ def _memory(
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
     total_first = params.states_first.total + acts_first + buffers_first
     total_last = params.states_last.total + acts_last + buffers_last
+    buffers_middle = attention_buffers + zero3_buffers + recompute_peak
+    total_middle = np.where(p > 2, params.states_middle.total + acts_middle + buffers_middle, -np.inf)
+    last_peak = (total_last > total_first) & (total_last >= total_middle)
     return _Memory(
         layer_bytes=A,
         acts_first=acts_first,
@@ -628,8 +731,13 @@ def _memory(
         buffers_last=buffers_last,
         total_first=total_first,
         total_last=total_last,
-        last_peak=np.asarray(total_last > total_first),
+        last_peak=np.asarray(last_peak),
         offload=off,
+        acts_middle=acts_middle,
+        removed_middle=removed_middle,
+        buffers_middle=buffers_middle,
+        total_middle=np.asarray(total_middle),
+        middle_peak=np.asarray((total_middle > total_first) & ~last_peak),
     )
 
 
@@ -653,6 +761,19 @@ class _StageTimes:
     slowest: Array
     pipe: Array
     bubble: Array
+    #: Exposed context-parallel exchanges of a (middle) stage per micro-batch, and their forward part.
+    cp_stage: Array
+    cp_forward: Array
+    #: The first, a middle (-inf: none) and the last stage per micro-batch, and which is the slowest:
+    #: its layers over a middle stage's and whether it runs the embedding / the logits.
+    first_stage: Array
+    middle_stage: Array
+    last_stage: Array
+    slow_ratio: Array
+    slow_embedding: Array
+    slow_logits: Array
+    #: The vocabulary-parallel embedding's TP all-reduce (first stage, forward).
+    embedding_tp: Array
 
 
 #: Share of the GPU's compute a TP collective takes while it overlaps a GEMM: Calculon's A100 NVLink
@@ -718,9 +839,11 @@ def _stage_times(
     comm: _LayerCommunication,
     params: _Parameters,
     memory: _Memory,
+    cp: ContextParallelCommunication,
 ) -> _StageTimes:
     """Compute, recomputation, collectives, pipeline sends, ZeRO-3 gathers and SSD stalls of a stage;
-    then the pipeline (schedule) and its bubble."""
+    then the pipeline (schedule) and its bubble. With uneven stages a stage's layer work scales with its
+    layers; the first stage adds the embedding, the last the logits and the loss; the slowest sets the pace."""
     layers, t, n, d, p, v = x.layers, x.t, x.n, x.d, x.p, x.v
     fwd_stage = layers * c.layer_fwd
     bwd_stage = layers * c.layer_bwd
@@ -732,6 +855,7 @@ def _stage_times(
     tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
     tp_forward = np.where(tp_overlap, tp_fwd_overlapped, 2.0 * comm.tp_all_reduce)
     sp_stage = layers * comm.sp_per_layer
+    cp_stage = layers * cp.per_layer_s
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
     send = point_to_point_time(
         message_bytes=comm.message / t,
@@ -751,7 +875,7 @@ def _stage_times(
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
-    stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd)  # forward compute and collectives
+    stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd + cp.forward_s)  # forward compute and comm
     off = memory.offload
     stall = np.where(
         off.mode == Offload.ALL,
@@ -764,11 +888,24 @@ def _stage_times(
         ),
         0.0,
     )
-    layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
-    slowest = layers_stage + c.logits_fwd + c.logits_bwd  # the last stage also runs the logits and the loss
+    layers_stage = compute_stage + tp_stage + sp_stage + cp_stage + pp_stage + zero_exposed + stall
+    body = layers_stage - pp_stage  # a middle stage's layer work; the first and last scale it by their layers
+    ratio_first, ratio_last = x.layers_first / layers, x.layers_last / layers
+    single = x.single_stage
+    embedding_tp = np.where(t > 1, comm.tp_all_reduce, 0.0)  # the vocabulary-parallel lookup's all-reduce
+    embedding = c.embedding_fwd + c.embedding_bwd + embedding_tp
+    logits = c.logits_fwd + c.logits_bwd
+    first_stage = ratio_first * body + pp_stage + embedding + np.where(single, logits, 0.0)
+    last_stage = ratio_last * body + pp_stage + logits + np.where(single, embedding, 0.0)
+    middle_stage = np.where(p > 2, layers_stage, -np.inf)
+    slow_last = last_stage >= np.maximum(first_stage, middle_stage)
+    slow_middle = ~slow_last & (middle_stage >= first_stage)
+    slowest = np.maximum(np.maximum(first_stage, last_stage), middle_stage)
     pipe = pipeline_time(
         slowest_stage_s=slowest,
-        sum_of_stages_s=p * layers_stage + c.logits_fwd + c.logits_bwd,
+        sum_of_stages_s=np.where(
+            single, last_stage, first_stage + last_stage + np.maximum(p - 2.0, 0.0) * np.maximum(middle_stage, 0.0)
+        ),
         micro_batches=x.M,
         virtual_stages=v,
     )
@@ -789,6 +926,15 @@ def _stage_times(
         slowest=slowest,
         pipe=pipe,
         bubble=pipe - x.M * slowest,
+        cp_stage=cp_stage,
+        cp_forward=layers * cp.forward_s,
+        first_stage=first_stage,
+        middle_stage=middle_stage,
+        last_stage=last_stage,
+        slow_ratio=np.where(slow_last, ratio_last, np.where(slow_middle, 1.0, ratio_first)),
+        slow_embedding=np.asarray(single | (~slow_last & ~slow_middle), dtype=np.float64),
+        slow_logits=np.asarray(single | slow_last, dtype=np.float64),
+        embedding_tp=embedding_tp,
     )
 
 
@@ -851,7 +997,8 @@ def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
     """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth; with fp8 the
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
-    updated_params = np.maximum(params.params_first, params.params_last) / np.where(x.zero >= 1, x.zero_group, 1.0)
+    stage_params = np.maximum(np.maximum(params.params_first, params.params_last), params.params_middle)
+    updated_params = stage_params / np.where(x.zero >= 1, x.zero_group, 1.0)
     step_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
     return np.asarray((step_bytes + cast_bytes) / as_array(device.achieved_memory_bytes_per_s))
@@ -876,9 +1023,10 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     device = cluster.device
     x = _terms(model, cluster, plan)
     comm = _layer_communication(x, cluster)
+    cp = _context_parallel(x, cluster, c, comm)
     params = _parameters(x, model)
-    mem = _memory(x, model, cluster, plan, c, comm, params)
-    stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
+    mem = _memory(x, model, cluster, plan, c, comm, params, cp)
+    stage = _stage_times(x, model, cluster, plan, c, comm, params, mem, cp)
     dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node)
     optimizer_time = _optimizer_time(x, params, device)
     iteration = stage.pipe + dp_time + optimizer_time
@@ -892,30 +1040,37 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     lifetime = as_array(cluster.ssd_endurance_bytes_per_node) / write_rate_node / SECONDS_PER_YEAR
 
     pick = mem.pick
+    middle = params.states_middle
     capacity = as_array(device.memory_capacity_bytes)
     usable = capacity - memory_reserve_bytes(capacity)
     states_first, states_last = params.states_first, params.states_last
     steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
+    r, with_embedding, with_logits = stage.slow_ratio, stage.slow_embedding, stage.slow_logits
+    # A stage's layers over a middle stage's: what the first and last stages add to (or take from) a chunk.
+    extra_first, extra_last = x.layers_first / x.layers - 1.0, x.layers_last / x.layers - 1.0
+    layer_backward = stage.layers_stage - stage.pp_stage - stage.stage_forward
     return {
         "micro_batches": x.M,
-        "memory_weights_bytes": pick(states_first.weights, states_last.weights),
-        "memory_gradients_bytes": pick(states_first.gradients, states_last.gradients),
-        "memory_optimizer_bytes": pick(states_first.optimizer, states_last.optimizer),
-        "memory_activations_bytes": pick(mem.acts_first, mem.acts_last),
-        "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last),
-        "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last),
-        "memory_total_bytes": pick(mem.total_first, mem.total_last),
+        "memory_weights_bytes": pick(states_first.weights, states_last.weights, middle.weights),
+        "memory_gradients_bytes": pick(states_first.gradients, states_last.gradients, middle.gradients),
+        "memory_optimizer_bytes": pick(states_first.optimizer, states_last.optimizer, middle.optimizer),
+        "memory_activations_bytes": pick(mem.acts_first, mem.acts_last, mem.acts_middle),
+        "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last, mem.buffers_middle),
+        "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last, mem.removed_middle),
+        "memory_total_bytes": pick(mem.total_first, mem.total_last, mem.total_middle),
         # what is left once the context, NCCL buffers and allocator fragmentation are set aside
-        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last),
+        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last, mem.total_middle),
         "peak_is_last_stage": np.asarray(mem.last_peak),
-        "time_forward_s": steady * (stage.fwd_stage + c.logits_fwd),
-        "time_backward_s": steady * (stage.bwd_stage + c.logits_bwd),
-        "time_recompute_s": steady * stage.recompute_stage,
-        "time_tensor_parallel_s": steady * stage.tp_stage,
-        "time_sequence_parallel_s": steady * stage.sp_stage,
+        "time_forward_s": steady
+        * (r * stage.fwd_stage + with_logits * c.logits_fwd + with_embedding * c.embedding_fwd),
+        "time_backward_s": steady
+        * (r * stage.bwd_stage + with_logits * c.logits_bwd + with_embedding * c.embedding_bwd),
+        "time_recompute_s": steady * r * stage.recompute_stage,
+        "time_tensor_parallel_s": steady * (r * stage.tp_stage + with_embedding * stage.embedding_tp),
+        "time_sequence_parallel_s": steady * r * stage.sp_stage,
         "time_pipeline_send_s": steady * stage.pp_stage,
-        "time_zero_gather_s": steady * stage.zero_exposed,
-        "time_offload_stall_s": steady * stage.stall,
+        "time_zero_gather_s": steady * r * stage.zero_exposed,
+        "time_offload_stall_s": steady * r * stage.stall,
         "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
@@ -934,7 +1089,17 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "ssd_lifetime_years": np.where(written_per_iteration > 0, lifetime, np.inf),
         "chunk_forward_s": stage.stage_forward / x.v,
         "chunk_backward_s": (stage.layers_stage - stage.pp_stage - stage.stage_forward) / x.v,
-        "last_stage_extra_forward_s": c.logits_fwd,
-        "last_stage_extra_backward_s": c.logits_bwd,
+        "last_stage_extra_forward_s": c.logits_fwd + extra_last * stage.stage_forward,
+        "last_stage_extra_backward_s": c.logits_bwd + extra_last * layer_backward,
         "pipeline_send_s": np.where(x.p > 1, stage.send, 0.0),
+        "time_context_parallel_s": steady * r * stage.cp_stage,
+        "context_parallel_bytes_per_layer": cp.forward_bytes,
+        "peak_stage": np.where(mem.last_peak, x.p - 1.0, np.where(mem.middle_peak, 1.0, 0.0)),
+        "first_stage_s": stage.first_stage,
+        "middle_stage_s": np.where(x.p > 2, stage.middle_stage, np.nan),
+        "last_stage_s": stage.last_stage,
+        "first_stage_extra_forward_s": c.embedding_fwd + stage.embedding_tp + extra_first * stage.stage_forward,
+        "first_stage_extra_backward_s": c.embedding_bwd + extra_first * layer_backward,
+        "chunk_context_parallel_forward_s": stage.cp_forward / x.v,
+        "chunk_context_parallel_backward_s": (stage.cp_stage - stage.cp_forward) / x.v,
     }
