@@ -13,6 +13,7 @@ from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
 from dse.engines.training.codes import (
+    CONTEXT_PARALLEL_EXCHANGE_CODES,
     OFFLOAD_CODES,
     RECOMPUTE_CODES,
     SCHEDULE_CODES,
@@ -66,6 +67,24 @@ class TrainingInputs(StrictModel):
         description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
         "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
     )
+    context_parallel: int = Field(
+        1,
+        ge=1,
+        le=MAX_CLUSTER_GPUS,
+        description="Context parallelism (Megatron-Core, Llama 3): GPUs the sequence is split over in 2 x CP "
+        "load-balanced chunks, beside tensor parallelism; gradients reduce over data_parallel x context_parallel.",
+    )
+    context_parallel_exchange: Literal["p2p", "all-gather"] = Field(
+        "p2p",
+        description="How CP ranks exchange keys and values: ring P2P under the attention steps (Megatron-Core) or "
+        "an exposed all-gather (Llama 3).",
+    )
+    first_stage_layers: int = Field(
+        0, ge=0, le=100_000, description="Layers on the first pipeline stage (0: the even share, layers / stages)."
+    )
+    last_stage_layers: int = Field(
+        0, ge=0, le=100_000, description="Layers on the last pipeline stage (0: the even share, layers / stages)."
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,10 @@ class ResolvedTraining:
     kernel_fits: dict[str, KernelFit] | None = None
     tp_comm_overlap: bool = False
     zero3_runtime: str = "fsdp"
+    context_parallel: int = 1
+    context_parallel_exchange: str = "p2p"
+    first_stage_layers: int = 0
+    last_stage_layers: int = 0
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -114,6 +137,10 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         flash_attention=1.0 if r.flash_attention else 0.0,
         zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
         tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,
+        context_parallel=np.asarray(r.context_parallel, dtype=float),
+        context_parallel_exchange=float(CONTEXT_PARALLEL_EXCHANGE_CODES[r.context_parallel_exchange]),
+        first_stage_layers=np.asarray(r.first_stage_layers, dtype=float),
+        last_stage_layers=np.asarray(r.last_stage_layers, dtype=float),
     )
     cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
     return ModelArrays.from_llm(r.model), cluster, plan
@@ -143,7 +170,7 @@ def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
         reason = describe_reasons(code)[0]
         detail = (
             f"{inputs.data_parallel} x {inputs.tensor_parallel} x {inputs.pipeline_parallel} x "
-            f"{resolved.sequence_parallel_degree} != {cluster.gpus} GPUs"
+            f"{resolved.sequence_parallel_degree} x {resolved.context_parallel} != {cluster.gpus} GPUs"
             if reason.name == "GPU_COUNT"
             else ""
         )
