@@ -19,7 +19,8 @@ MAX_TIMELINE_OPERATIONS = 40_000
 @dataclass(frozen=True)
 class TimelineEvent:
     stage: int
-    #: "forward", "backward", "send", "bubble", "data_parallel" or "optimizer".
+    #: "forward", "backward", "send", "context_parallel" (the exposed K/V exchange at the end of a forward or
+    #: backward, inside its span), "bubble", "data_parallel" or "optimizer".
     operation: str
     micro_batch: int
     chunk: int
@@ -75,8 +76,15 @@ def simulate_timeline(
     last_stage_extra_backward_s: float = 0.0,
     data_parallel_s: float = 0.0,
     optimizer_s: float = 0.0,
+    first_stage_extra_forward_s: float = 0.0,
+    first_stage_extra_backward_s: float = 0.0,
+    context_parallel_forward_s: float = 0.0,
+    context_parallel_backward_s: float = 0.0,
 ) -> Timeline:
-    """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations."""
+    """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations. The first stage's first
+    chunk adds `first_stage_extra_*` (the embedding; uneven stages: its layers beyond a middle stage's, negative
+    when fewer), the last stage's last chunk `last_stage_extra_*`; `context_parallel_*_s` of each forward /
+    backward is drawn as its own span at the operation's end."""
     p, m, v = stages, micro_batches, virtual_stages
     if 2 * p * m * v > MAX_TIMELINE_OPERATIONS:
         raise ValueError(f"{2 * p * m * v} operations: too many to draw (at most {MAX_TIMELINE_OPERATIONS})")
@@ -110,16 +118,26 @@ def simulate_timeline(
                     break
                 start = max(free_at[stage], arrival)
                 last_chunk = stage == p - 1 and chunk == v - 1
+                first_chunk = stage == 0 and chunk == 0
                 if operation == "F":
                     duration = chunk_forward_s + (last_stage_extra_forward_s if last_chunk else 0.0)
+                    duration += first_stage_extra_forward_s if first_chunk else 0.0
                     sends = not last_chunk
+                    exchange = context_parallel_forward_s
                 else:
                     duration = chunk_backward_s + (last_stage_extra_backward_s if last_chunk else 0.0)
+                    duration += first_stage_extra_backward_s if first_chunk else 0.0
                     sends = not (stage == 0 and chunk == 0)
+                    exchange = context_parallel_backward_s
                 end = start + duration
+                exchange = min(max(exchange, 0.0), duration)
                 events.append(
-                    TimelineEvent(stage, "forward" if operation == "F" else "backward", mb, chunk, start, end)
+                    TimelineEvent(
+                        stage, "forward" if operation == "F" else "backward", mb, chunk, start, end - exchange
+                    )
                 )
+                if exchange > 0.0:
+                    events.append(TimelineEvent(stage, "context_parallel", mb, chunk, end - exchange, end))
                 if sends and p > 1:
                     events.append(TimelineEvent(stage, "send", mb, chunk, end, end + send_s))
                     end += send_s

@@ -25,6 +25,7 @@ TIME_PARTS = (
     ("time_recompute_s", "recomputation"),
     ("time_tensor_parallel_s", "TP communication"),
     ("time_sequence_parallel_s", "sequence-parallel communication"),
+    ("time_context_parallel_s", "context-parallel K/V exchange"),
     ("time_pipeline_send_s", "pipeline sends"),
     ("time_zero_gather_s", "ZeRO-3 gathers"),
     ("time_offload_stall_s", "SSD stalls"),

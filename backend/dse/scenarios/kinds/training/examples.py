@@ -109,6 +109,33 @@ def examples() -> list[dict[str, Any]]:
             flash_attention=True,
             dtype="fp8",
         ),
+        doc(
+            "Llama-3.1 405B at 128K context on 16,384 H100s: does context parallelism 16 fit? (Llama 3 paper "
+            "Table 4: TP 8, CP 16, PP 16, DP 8, 16M tokens per batch, K/V all-gathered, 7 layers on the first and "
+            "last stages; published 380 TFLOP/s per GPU)",
+            model="llama3.1-405b",
+            cluster={
+                "accelerator": "h100-sxm",
+                "intra_node_link": "nvlink4",
+                "inter_node_link": "ib-ndr",
+                "nodes": 2048,
+            },
+            global_batch_size=128,
+            micro_batch_size=1,
+            sequence_length_tokens=131072,
+            data_parallel=8,
+            tensor_parallel=8,
+            pipeline_parallel=16,
+            context_parallel=16,
+            context_parallel_exchange="all-gather",
+            first_stage_layers=7,
+            last_stage_layers=7,
+            sequence_parallel="megatron",
+            zero_stage=1,
+            pipeline_schedule="interleaved",
+            virtual_stages=4,
+            flash_attention=True,
+        ),
     ]
 
 

@@ -170,7 +170,9 @@ def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
         reason = describe_reasons(code)[0]
         detail = (
             f"{inputs.data_parallel} x {inputs.tensor_parallel} x {inputs.pipeline_parallel} x "
-            f"{resolved.sequence_parallel_degree} x {resolved.context_parallel} != {cluster.gpus} GPUs"
+            f"{resolved.sequence_parallel_degree}"
+            + (f" x {resolved.context_parallel}" if resolved.context_parallel > 1 else "")
+            + f" != {cluster.gpus} GPUs"
             if reason.name == "GPU_COUNT"
             else ""
         )
