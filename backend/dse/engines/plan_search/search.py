@@ -145,7 +145,11 @@ def search_plans(
         and as_array(cluster.ssd_read_bandwidth_per_gpu_bytes_per_s) > 0
     )
     layouts = enumerate_layouts(
-        space=space, nodes=nodes, gpus_per_node=gpus_per_node, sequence_parallel=space.sequence_parallel
+        space=space,
+        nodes=nodes,
+        gpus_per_node=gpus_per_node,
+        sequence_parallel=space.sequence_parallel,
+        num_layers=int(as_array(model.num_layers)),
     )
     inner = inner_axes(
         space=space,

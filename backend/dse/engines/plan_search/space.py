@@ -66,6 +66,11 @@ class SearchSpace:
     #: How ZeRO-3 plans gather (`codes.Zero3Runtime`), for every plan: the software stack, not a choice.
     zero3_runtime: int = 0
     powers_of_two_only: bool = False
+    #: Context-parallel K/V exchanges tried (`codes.ContextParallelExchange`); each adds every CP degree >= 2
+    #: that divides the GPUs left beside TP and PP, with no sequence parallelism or Megatron-SP. Empty: no CP.
+    context_parallel_exchanges: tuple[int, ...] = ()
+    #: Also try each pipeline of 3+ stages with its first and last stages lighter (`uneven_stage_layers`).
+    uneven_stages: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
         if self.node_counts is not None:
@@ -88,6 +93,11 @@ class Layouts:
     sequence_parallel_degree: Array
     pipeline_parallel: Array
     data_parallel: Array
+    #: Context-parallel degree and exchange; layers of the first and last stage (0: even).
+    context_parallel: Array
+    context_parallel_exchange: Array
+    first_stage_layers: Array
+    last_stage_layers: Array
 
     def __len__(self) -> int:
         return int(self.gpus.shape[0])
@@ -125,13 +135,35 @@ class InnerAxes:
         return int(np.prod(self.shape))
 
 
+def uneven_stage_layers(*, num_layers: int, stages: IntArray) -> IntArray:
+    """Layers of the first (= last) stage when the other stages take ceil((L+2)/p) each and the first and last
+    split the rest (Llama 3 405B: 126 layers on 16 stages, 7 / 8 x 14 / 7); 0 where that is not lighter than the
+    middle stages, not whole or not at least one layer (then no uneven candidate)."""
+    p = np.asarray(stages, dtype=np.int64)
+    middle = -(-(num_layers + 2) // np.maximum(p, 1))
+    rest = num_layers - (p - 2) * middle
+    ends = rest // 2
+    ok = (p >= 3) & (rest % 2 == 0) & (ends >= 1) & (ends < middle)
+    return np.asarray(np.where(ok, ends, 0), dtype=np.int64)
+
+
 def enumerate_layouts(
-    *, space: SearchSpace, nodes: int, gpus_per_node: int, sequence_parallel: tuple[int, ...]
+    *,
+    space: SearchSpace,
+    nodes: int,
+    gpus_per_node: int,
+    sequence_parallel: tuple[int, ...],
+    num_layers: int = 0,
 ) -> Layouts:
     """Every (G, t, variant, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
-    for Ring and Ulysses. A loop over the GPU counts only (a handful); each is one meshgrid."""
+    for Ring and Ulysses; with context-parallel exchanges in the space also (G, t, none / Megatron-SP, c, p, d)
+    with d*t*c*p = G, c >= 2, per exchange; with uneven stages each layout of 3+ stages once more with its
+    first and last stages lighter (`uneven_stage_layers` of `num_layers`). A loop over the GPU counts only (a
+    handful); each is one meshgrid."""
     variants = np.asarray(sequence_parallel, dtype=np.int64)
     context_variant = (variants == SequenceParallel.RING) | (variants == SequenceParallel.ULYSSES)
+    plain = variants[~context_variant]
+    exchanges = np.asarray(space.context_parallel_exchanges, dtype=np.int64)
     rows: list[NDArray[np.int64]] = []
     for nodes_used in space.nodes_used(nodes):
         G = int(nodes_used) * gpus_per_node
@@ -141,9 +173,38 @@ def enumerate_layouts(
         ring_or_ulysses = context_variant[k]
         keep = (G % (t * n * p) == 0) & (ring_or_ulysses == (n >= 2))
         t, k, n, p = t[keep], k[keep], n[keep], p[keep]
-        rows.append(np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, variants[k], n, p, G // (t * n * p)]))
-    table = np.concatenate(rows, axis=1).astype(np.float64) if rows else np.zeros((7, 0))
-    return Layouts(*table)
+        extra = [np.ones_like(t), np.zeros_like(t), np.zeros_like(t), np.zeros_like(t)]  # CP 1, even stages
+        rows.append(
+            np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, variants[k], n, p, G // (t * n * p), *extra])
+        )
+        if exchanges.size and plain.size:
+            t, k, c, p, e = np.meshgrid(
+                tp, np.arange(plain.size), all_divisors, all_divisors, np.arange(exchanges.size), indexing="ij"
+            )
+            keep = (G % (t * c * p) == 0) & (c >= 2)
+            t, k, c, p, e = t[keep], k[keep], c[keep], p[keep], e[keep]
+            cp_columns = [c, exchanges[e], np.zeros_like(t), np.zeros_like(t)]  # CP c, even stages
+            rows.append(
+                np.stack(
+                    [
+                        np.full_like(t, G),
+                        np.full_like(t, nodes_used),
+                        t,
+                        plain[k],
+                        1 + 0 * t,
+                        p,
+                        G // (t * c * p),
+                        *cp_columns,
+                    ]
+                )
+            )
+    table = np.concatenate(rows, axis=1) if rows else np.zeros((11, 0), dtype=np.int64)
+    if space.uneven_stages and num_layers > 0 and table.shape[1]:
+        ends = uneven_stage_layers(num_layers=num_layers, stages=table[5])
+        uneven = table[:, ends > 0].copy()
+        uneven[9] = uneven[10] = ends[ends > 0]
+        table = np.concatenate([table, uneven], axis=1)
+    return Layouts(*table.astype(np.float64))
 
 
 def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, has_ssd: bool) -> InnerAxes:
@@ -212,6 +273,10 @@ def grid_plans(
         overlap_grad_reduce=1.0 if overlap else 0.0,
         tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
         zero3_runtime=float(zero3_runtime),
+        context_parallel=axis(layouts.context_parallel, 0),
+        context_parallel_exchange=axis(layouts.context_parallel_exchange, 0),
+        first_stage_layers=axis(layouts.first_stage_layers, 0),
+        last_stage_layers=axis(layouts.last_stage_layers, 0),
     )
 
 
@@ -247,6 +312,10 @@ def decode_plans(
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
         tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
         zero3_runtime=np.full(plan_ids.shape, float(zero3_runtime)),
+        context_parallel=layouts.context_parallel[layout_index],
+        context_parallel_exchange=layouts.context_parallel_exchange[layout_index],
+        first_stage_layers=layouts.first_stage_layers[layout_index],
+        last_stage_layers=layouts.last_stage_layers[layout_index],
     )
     return plan, layouts.nodes[layout_index]
 
@@ -255,7 +324,18 @@ def count_candidates(
     *, space: SearchSpace, nodes: int, gpus_per_node: int, global_batch_size: int, num_layers: int, has_ssd: bool
 ) -> tuple[int, int]:
     """(layouts, inner grid size): the candidates are their product. Nothing of the grid is
-    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays)."""
+    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays), or, with
+    context parallelism or uneven stages in the space, enumerated (a table of layouts, not of plans)."""
+    if space.context_parallel_exchanges or space.uneven_stages:
+        table = enumerate_layouts(
+            space=space,
+            nodes=nodes,
+            gpus_per_node=gpus_per_node,
+            sequence_parallel=space.sequence_parallel,
+            num_layers=num_layers,
+        )
+        inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
+        return len(table), inner.size
     kinds = np.asarray(space.sequence_parallel, dtype=np.int64)
     context = int(np.count_nonzero((kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)))
     plain = kinds.size - context

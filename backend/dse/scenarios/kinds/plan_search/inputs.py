@@ -16,6 +16,7 @@ from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.plan_search import SearchSpace, count_candidates
 from dse.engines.plan_search.search import CHUNK_PLANS
 from dse.engines.training.codes import (
+    CONTEXT_PARALLEL_EXCHANGE_CODES,
     OFFLOAD_CODES,
     RECOMPUTE_CODES,
     SCHEDULE_CODES,
@@ -97,6 +98,19 @@ class SearchSpaceInputs(StrictModel):
         title="ZeRO-3 runtime",
         description="How ZeRO-3 plans gather parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
         "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
+    )
+    context_parallel: list[Literal["p2p", "all-gather"]] = Field(
+        [],
+        max_length=2,
+        title="Context parallelism",
+        description="K/V exchanges of context parallelism tried (every CP degree >= 2 that divides the GPUs left "
+        "beside TP and PP, with no sequence parallelism or Megatron-SP); empty: no context parallelism.",
+    )
+    uneven_stages: bool = Field(
+        False,
+        title="Uneven pipeline stages",
+        description="Also try each pipeline of 3+ stages with lighter first and last stages (the others take "
+        "ceil((layers+2)/stages) layers; Llama 3 405B: 7 / 8 / 7).",
     )
 
 
@@ -187,6 +201,8 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         tp_comm_overlap=s.tp_comm_overlap,
         zero3_runtime=int(ZERO3_RUNTIME_CODES[s.zero3_runtime]),
         powers_of_two_only=quick,
+        context_parallel_exchanges=_codes(s.context_parallel, CONTEXT_PARALLEL_EXCHANGE_CODES),
+        uneven_stages=s.uneven_stages,
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
     return ResolvedPlanSearch(
