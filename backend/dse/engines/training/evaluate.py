@@ -249,6 +249,10 @@ class _Terms:
     #: Layers on the first and the last stage (`layers` is a middle stage's; all equal without uneven stages).
     layers_first: Array
     layers_last: Array
+    #: Whether any plan of the call has context parallelism / uneven stages (else their terms are skipped:
+    #: a search over millions of plans without them pays nothing for them).
+    any_cp: bool
+    any_uneven: bool
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -261,14 +265,20 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
     ring = variant == SequenceParallel.RING
     ulysses = variant == SequenceParallel.ULYSSES
     cp = as_array(plan.context_parallel)
-    n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0) * cp
+    any_cp = bool(np.any(cp != 1.0))
+    n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
+    n = n * cp if any_cp else n
     flash = as_array(plan.flash_attention)
-    layers_first, layers_middle, layers_last = stage_layers(
-        num_layers=L,
-        pipeline_parallel=p,
-        first_stage_layers=plan.first_stage_layers,
-        last_stage_layers=plan.last_stage_layers,
-    )
+    any_uneven = bool(np.any(as_array(plan.first_stage_layers) != 0) or np.any(as_array(plan.last_stage_layers) != 0))
+    if any_uneven:
+        layers_first, layers_middle, layers_last = stage_layers(
+            num_layers=L,
+            pipeline_parallel=p,
+            first_stage_layers=plan.first_stage_layers,
+            last_stage_layers=plan.last_stage_layers,
+        )
+    else:
+        layers_first = layers_middle = layers_last = L / p
     uses_flash = flash > 0
     return _Terms(
         B=B,
@@ -307,6 +317,8 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         cp_exchange=as_array(plan.context_parallel_exchange),
         layers_first=layers_first,
         layers_last=layers_last,
+        any_cp=any_cp,
+        any_uneven=any_uneven,
     )
 
 
@@ -522,6 +534,9 @@ def _context_parallel(
 ) -> ContextParallelCommunication:
     """Context-parallel K/V exchange of one layer (`dse.engines.training.context_parallel`): CP ranks sit TP
     apart (tp -> cp -> dp -> pp), ring neighbours for P2P, a ring for the all-gather."""
+    if not x.any_cp:
+        zero = np.zeros(())
+        return ContextParallelCommunication(forward_s=zero, per_layer_s=zero, forward_bytes=zero, buffer_bytes=zero)
     p2p_link = group_link(cluster=cluster, stride=x.t, size=x.cp, pattern="p2p")
     ring_link = group_link(cluster=cluster, stride=x.t, size=x.cp, pattern="ring")
     return context_parallel_communication(
@@ -569,24 +584,27 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     )
     # A tied model's last stage keeps its own copy of the word embedding for the logits (Megatron-LM).
     params_last = np.where(single_stage, params_first, x.layers_last * layer_params_gpu + embedding_gpu + final_norm)
-    params_middle = layers * layer_params_gpu
+    params_middle = layers * layer_params_gpu if x.any_uneven else np.zeros(())  # only read with uneven stages
     fp8_params = layers * as_array(model.layer_sharded_params) / x.t if x.fp8 else 0.0  # the layers' GEMMs
+    states_first = model_state_bytes(
+        params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+    )
     return _Parameters(
         layer_params_gpu=layer_params_gpu,
         embedding_gpu=embedding_gpu,
         positions=positions,
         params_first=params_first,
         params_last=params_last,
-        states_first=model_state_bytes(
-            params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
-        ),
+        states_first=states_first,
         states_last=model_state_bytes(
             params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
         ),
         params_middle=params_middle,
         states_middle=model_state_bytes(
             params_per_gpu=params_middle, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
-        ),
+        )
+        if x.any_uneven
+        else states_first,  # never the peak without uneven stages
     )
 
 
@@ -646,10 +664,14 @@ class _Memory:
     buffers_middle: Array
     total_middle: Array
     middle_peak: NDArray[np.bool_]
+    #: Whether any plan has uneven stages (else the middle stage is never the peak and is not computed).
+    any_middle: bool = False
 
     def pick(self, first: Array, last: Array, middle: Array | None = None) -> Array:
         worst_of_two = np.where(self.last_peak, last, first)
-        return np.asarray(worst_of_two if middle is None else np.where(self.middle_peak, middle, worst_of_two))
+        if middle is None or not self.any_middle:
+            return np.asarray(worst_of_two)
+        return np.asarray(np.where(self.middle_peak, middle, worst_of_two))
 
 
 def _memory(
@@ -689,10 +711,14 @@ def _memory(
 
     def activation_memory(in_flight: Array, stage_layers: Array = layers) -> tuple[Array, Array]:
         # "all" offloads every layer of a stage but its last; the adaptive rule at most the middle stages' count
-        offloaded = np.where(
-            off.mode == Offload.ALL,
-            np.clip(off.offloaded + stage_layers - layers, 0.0, stage_layers),
-            np.minimum(off.offloaded, stage_layers),
+        offloaded = (
+            np.where(
+                off.mode == Offload.ALL,
+                np.clip(off.offloaded + stage_layers - layers, 0.0, stage_layers),
+                np.minimum(off.offloaded, stage_layers),
+            )
+            if x.any_uneven
+            else off.offloaded
         )
         kept = in_flight * (stage_layers - offloaded) * A + in_transit
         removed = in_flight * offloaded * A - in_transit
@@ -700,15 +726,14 @@ def _memory(
 
     acts_first, removed_first = activation_memory(in_flight_first, x.layers_first)
     acts_last, removed_last = activation_memory(in_flight_last, x.layers_last)
-    in_flight_second = stage_in_flight(schedule=schedule, stages=p, stage=1.0, micro_batches=M, virtual_stages=v)
-    acts_middle, removed_middle = activation_memory(in_flight_second)
     b, s_local, h, t, megatron_sp = x.b, x.s_local, x.h, x.t, x.megatron_sp
     output_acts = in_flight_last * (
         ACTIVATION_BYTES * b * s_local * h / np.where(megatron_sp, t, 1.0) + 4.0 * b * s_local * x.V / t
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
     attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
-    attention_buffers = attention_buffers + cp.buffer_bytes
+    if x.any_cp:
+        attention_buffers = attention_buffers + cp.buffer_bytes
     gathered = gathered_params(
         runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
     )
@@ -718,9 +743,15 @@ def _memory(
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
     total_first = params.states_first.total + acts_first + buffers_first
     total_last = params.states_last.total + acts_last + buffers_last
-    buffers_middle = attention_buffers + zero3_buffers + recompute_peak
-    total_middle = np.where(p > 2, params.states_middle.total + acts_middle + buffers_middle, -np.inf)
-    last_peak = (total_last > total_first) & (total_last >= total_middle)
+    # Without uneven stages the second stage holds fewer layers' worth than the first and no embedding: never the peak.
+    no_middle = np.full((), -np.inf)
+    acts_middle, removed_middle, buffers_middle, total_middle = no_middle, no_middle, no_middle, no_middle
+    if x.any_uneven:
+        in_flight_second = stage_in_flight(schedule=schedule, stages=p, stage=1.0, micro_batches=M, virtual_stages=v)
+        acts_middle, removed_middle = activation_memory(in_flight_second)
+        buffers_middle = attention_buffers + zero3_buffers + recompute_peak
+        total_middle = np.where(p > 2, params.states_middle.total + acts_middle + buffers_middle, -np.inf)
+    last_peak = (total_last > total_first) & (total_last >= total_middle) if x.any_uneven else total_last > total_first
     return _Memory(
         layer_bytes=A,
         acts_first=acts_first,
@@ -737,7 +768,8 @@ def _memory(
         removed_middle=removed_middle,
         buffers_middle=buffers_middle,
         total_middle=np.asarray(total_middle),
-        middle_peak=np.asarray((total_middle > total_first) & ~last_peak),
+        middle_peak=np.asarray((total_middle > total_first) & ~last_peak) if x.any_uneven else np.zeros((), bool),
+        any_middle=x.any_uneven,
     )
 
 
@@ -855,7 +887,7 @@ def _stage_times(
     tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
     tp_forward = np.where(tp_overlap, tp_fwd_overlapped, 2.0 * comm.tp_all_reduce)
     sp_stage = layers * comm.sp_per_layer
-    cp_stage = layers * cp.per_layer_s
+    cp_stage = layers * cp.per_layer_s if x.any_cp else np.zeros(())
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
     send = point_to_point_time(
         message_bytes=comm.message / t,
@@ -876,6 +908,7 @@ def _stage_times(
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
     stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd + cp.forward_s)  # forward compute and comm
+    cp_forward = layers * cp.forward_s if x.any_cp else np.zeros(())
     off = memory.offload
     stall = np.where(
         off.mode == Offload.ALL,
@@ -888,24 +921,37 @@ def _stage_times(
         ),
         0.0,
     )
-    layers_stage = compute_stage + tp_stage + sp_stage + cp_stage + pp_stage + zero_exposed + stall
+    layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
+    if x.any_cp:
+        layers_stage = layers_stage + cp_stage
     body = layers_stage - pp_stage  # a middle stage's layer work; the first and last scale it by their layers
-    ratio_first, ratio_last = x.layers_first / layers, x.layers_last / layers
+    ratio_first: Array | float = x.layers_first / layers if x.any_uneven else 1.0
+    ratio_last: Array | float = x.layers_last / layers if x.any_uneven else 1.0
     single = x.single_stage
-    embedding_tp = np.where(t > 1, comm.tp_all_reduce, 0.0)  # the vocabulary-parallel lookup's all-reduce
+    embedding_tp = as_array(comm.tp_all_reduce)  # the vocabulary-parallel lookup's all-reduce (0 at TP 1)
     embedding = c.embedding_fwd + c.embedding_bwd + embedding_tp
     logits = c.logits_fwd + c.logits_bwd
-    first_stage = ratio_first * body + pp_stage + embedding + np.where(single, logits, 0.0)
-    last_stage = ratio_last * body + pp_stage + logits + np.where(single, embedding, 0.0)
-    middle_stage = np.where(p > 2, layers_stage, -np.inf)
-    slow_last = last_stage >= np.maximum(first_stage, middle_stage)
-    slow_middle = ~slow_last & (middle_stage >= first_stage)
-    slowest = np.maximum(np.maximum(first_stage, last_stage), middle_stage)
+    first_stage = (ratio_first * body + pp_stage if x.any_uneven else layers_stage) + embedding
+    first_stage = first_stage + np.where(single, logits, 0.0)
+    last_stage = (ratio_last * body + pp_stage if x.any_uneven else layers_stage) + logits
+    last_stage = last_stage + np.where(single, embedding, 0.0)
+    if x.any_uneven:
+        middle_stage = np.where(p > 2, layers_stage, -np.inf)
+        slow_last = last_stage >= np.maximum(first_stage, middle_stage)
+        slow_middle = ~slow_last & (middle_stage >= first_stage)
+        slowest = np.maximum(np.maximum(first_stage, last_stage), middle_stage)
+        others = np.maximum(p - 2.0, 0.0) * np.maximum(middle_stage, 0.0)
+        slow_ratio = np.where(slow_last, ratio_last, np.where(slow_middle, 1.0, ratio_first))
+    else:  # even stages: a middle stage runs neither the embedding nor the logits, so it is never the slowest
+        middle_stage = layers_stage
+        slow_last = last_stage >= first_stage
+        slow_middle = np.zeros((), dtype=bool)
+        slowest = np.maximum(first_stage, last_stage)
+        others = np.maximum(p - 2.0, 0.0) * layers_stage
+        slow_ratio = np.ones(())
     pipe = pipeline_time(
         slowest_stage_s=slowest,
-        sum_of_stages_s=np.where(
-            single, last_stage, first_stage + last_stage + np.maximum(p - 2.0, 0.0) * np.maximum(middle_stage, 0.0)
-        ),
+        sum_of_stages_s=np.where(single, last_stage, first_stage + last_stage + others),
         micro_batches=x.M,
         virtual_stages=v,
     )
@@ -927,11 +973,11 @@ def _stage_times(
         pipe=pipe,
         bubble=pipe - x.M * slowest,
         cp_stage=cp_stage,
-        cp_forward=layers * cp.forward_s,
+        cp_forward=cp_forward,
         first_stage=first_stage,
         middle_stage=middle_stage,
         last_stage=last_stage,
-        slow_ratio=np.where(slow_last, ratio_last, np.where(slow_middle, 1.0, ratio_first)),
+        slow_ratio=slow_ratio,
         slow_embedding=np.asarray(single | (~slow_last & ~slow_middle), dtype=np.float64),
         slow_logits=np.asarray(single | slow_last, dtype=np.float64),
         embedding_tp=embedding_tp,
@@ -997,7 +1043,9 @@ def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
     """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth; with fp8 the
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
-    stage_params = np.maximum(np.maximum(params.params_first, params.params_last), params.params_middle)
+    stage_params = np.maximum(params.params_first, params.params_last)
+    if x.any_uneven:
+        stage_params = np.maximum(stage_params, params.params_middle)
     updated_params = stage_params / np.where(x.zero >= 1, x.zero_group, 1.0)
     step_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
@@ -1045,10 +1093,15 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     usable = capacity - memory_reserve_bytes(capacity)
     states_first, states_last = params.states_first, params.states_last
     steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
-    r, with_embedding, with_logits = stage.slow_ratio, stage.slow_embedding, stage.slow_logits
+    with_embedding, with_logits = stage.slow_embedding, stage.slow_logits
+
+    def r(per_stage: Array) -> Array:  # a middle stage's part scaled to the slowest stage's layers
+        return np.asarray(stage.slow_ratio * per_stage) if x.any_uneven else per_stage
+
     # A stage's layers over a middle stage's: what the first and last stages add to (or take from) a chunk.
-    extra_first, extra_last = x.layers_first / x.layers - 1.0, x.layers_last / x.layers - 1.0
-    layer_backward = stage.layers_stage - stage.pp_stage - stage.stage_forward
+    extra_first: Array | float = x.layers_first / x.layers - 1.0 if x.any_uneven else 0.0
+    extra_last: Array | float = x.layers_last / x.layers - 1.0 if x.any_uneven else 0.0
+    layer_backward = stage.layers_stage - stage.pp_stage - stage.stage_forward if x.any_uneven else 0.0
     return {
         "micro_batches": x.M,
         "memory_weights_bytes": pick(states_first.weights, states_last.weights, middle.weights),
@@ -1061,16 +1114,15 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         # what is left once the context, NCCL buffers and allocator fragmentation are set aside
         "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last, mem.total_middle),
         "peak_is_last_stage": np.asarray(mem.last_peak),
-        "time_forward_s": steady
-        * (r * stage.fwd_stage + with_logits * c.logits_fwd + with_embedding * c.embedding_fwd),
+        "time_forward_s": steady * (r(stage.fwd_stage) + with_logits * c.logits_fwd + with_embedding * c.embedding_fwd),
         "time_backward_s": steady
-        * (r * stage.bwd_stage + with_logits * c.logits_bwd + with_embedding * c.embedding_bwd),
-        "time_recompute_s": steady * r * stage.recompute_stage,
-        "time_tensor_parallel_s": steady * (r * stage.tp_stage + with_embedding * stage.embedding_tp),
-        "time_sequence_parallel_s": steady * r * stage.sp_stage,
+        * (r(stage.bwd_stage) + with_logits * c.logits_bwd + with_embedding * c.embedding_bwd),
+        "time_recompute_s": steady * r(stage.recompute_stage),
+        "time_tensor_parallel_s": steady * (r(stage.tp_stage) + with_embedding * stage.embedding_tp),
+        "time_sequence_parallel_s": steady * r(stage.sp_stage),
         "time_pipeline_send_s": steady * stage.pp_stage,
-        "time_zero_gather_s": steady * r * stage.zero_exposed,
-        "time_offload_stall_s": steady * r * stage.stall,
+        "time_zero_gather_s": steady * r(stage.zero_exposed),
+        "time_offload_stall_s": steady * r(stage.stall),
         "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
@@ -1089,17 +1141,19 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "ssd_lifetime_years": np.where(written_per_iteration > 0, lifetime, np.inf),
         "chunk_forward_s": stage.stage_forward / x.v,
         "chunk_backward_s": (stage.layers_stage - stage.pp_stage - stage.stage_forward) / x.v,
-        "last_stage_extra_forward_s": c.logits_fwd + extra_last * stage.stage_forward,
+        "last_stage_extra_forward_s": c.logits_fwd + (extra_last * stage.stage_forward if x.any_uneven else 0.0),
         "last_stage_extra_backward_s": c.logits_bwd + extra_last * layer_backward,
         "pipeline_send_s": np.where(x.p > 1, stage.send, 0.0),
-        "time_context_parallel_s": steady * r * stage.cp_stage,
+        "time_context_parallel_s": steady * r(stage.cp_stage) if x.any_cp else np.zeros(()),
         "context_parallel_bytes_per_layer": cp.forward_bytes,
-        "peak_stage": np.where(mem.last_peak, x.p - 1.0, np.where(mem.middle_peak, 1.0, 0.0)),
+        "peak_stage": np.where(mem.last_peak, x.p - 1.0, np.where(mem.middle_peak, 1.0, 0.0) if x.any_uneven else 0.0),
         "first_stage_s": stage.first_stage,
         "middle_stage_s": np.where(x.p > 2, stage.middle_stage, np.nan),
         "last_stage_s": stage.last_stage,
-        "first_stage_extra_forward_s": c.embedding_fwd + stage.embedding_tp + extra_first * stage.stage_forward,
+        "first_stage_extra_forward_s": c.embedding_fwd
+        + stage.embedding_tp
+        + (extra_first * stage.stage_forward if x.any_uneven else 0.0),
         "first_stage_extra_backward_s": c.embedding_bwd + extra_first * layer_backward,
-        "chunk_context_parallel_forward_s": stage.cp_forward / x.v,
-        "chunk_context_parallel_backward_s": (stage.cp_stage - stage.cp_forward) / x.v,
+        "chunk_context_parallel_forward_s": stage.cp_forward / x.v if x.any_cp else np.zeros(()),
+        "chunk_context_parallel_backward_s": (stage.cp_stage - stage.cp_forward) / x.v if x.any_cp else np.zeros(()),
     }

@@ -99,7 +99,10 @@ def layer_activation_bytes(
     variant = as_array(sequence_parallel)
     context = np.where(
         (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
-    ) * as_array(context_parallel)  # context parallelism splits s like Ring (Megatron-Core: activations / CP)
+    )
+    cp = as_array(context_parallel)
+    if np.any(cp != 1.0):  # context parallelism splits s like Ring (Megatron-Core: activations / CP)
+        context = context * cp
     megatron_sp = variant == SequenceParallel.MEGATRON
     s_local = s / context
     sbh = s_local * b * h

@@ -162,17 +162,19 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     first_layers, last_layers = as_array(plan.first_stage_layers), as_array(plan.last_stage_layers)
     uneven = (first_layers != 0.0) | (last_layers != 0.0)
     num_layers = as_array(model.num_layers)
-    first, middle, last = stage_layers(
-        num_layers=num_layers, pipeline_parallel=p, first_stage_layers=first_layers, last_stage_layers=last_layers
-    )
-    stages_ok = (
-        (p >= 2)
-        & (first_layers >= 0)
-        & (last_layers >= 0)
-        & _whole(first)
-        & _whole(last)
-        & np.where(p > 2, _whole(middle) & _divides(v, middle), first + last == num_layers)
-    )
+    stages_ok: NDArray[np.bool_] = np.ones((), dtype=bool)
+    if np.any(uneven):  # a search without uneven stages skips their rule
+        first, middle, last = stage_layers(
+            num_layers=num_layers, pipeline_parallel=p, first_stage_layers=first_layers, last_stage_layers=last_layers
+        )
+        stages_ok = (
+            (p >= 2)
+            & (first_layers >= 0)
+            & (last_layers >= 0)
+            & _whole(first)
+            & _whole(last)
+            & np.where(p > 2, _whole(middle) & _divides(v, middle), first + last == num_layers)
+        )
     ring_or_ulysses = (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES)
     ulysses = variant == SequenceParallel.ULYSSES
     heads_per_tp = heads / np.maximum(t, 1.0)

@@ -44,6 +44,7 @@ TIME_PARTS = (
     ("time_recompute_s", "recompute"),
     ("time_tensor_parallel_s", "TP comm"),
     ("time_sequence_parallel_s", "SP comm"),
+    ("time_context_parallel_s", "CP exchange"),
     ("time_pipeline_send_s", "PP sends"),
     ("time_zero_gather_s", "ZeRO-3 gathers"),
     ("time_offload_stall_s", "SSD stall"),
