@@ -773,6 +773,12 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
     ),
     ("The same table's A100 80GB rows (MPT 760M-30B, 8 GPUs)", r"llm-foundry-a100-80gb-"),
     ("torchtitan end-2024 benchmarks, Llama 3.1 8B bf16 FSDP on 8 / 128 H100s (500 W, HBM2e)", r"torchtitan-"),
+    (
+        "Llama 3 paper Table 4, 405B bf16 on 16,384 H100s at 128K context (TP 8, CP 16 all-gather, PP 16, 7/8/7 "
+        "layers), model TFLOP/s per GPU",
+        r"llama3-405b-h100-bf16-cp16-128k-",
+    ),
+    ("The same at 128K on CP 16 over the 8K row on CP 1 (Table 4 rows 3 / 2)", r"llama3-405b-h100-bf16-cp16-over-"),
 ]
 
 
@@ -1588,6 +1594,11 @@ README_GROUPS: list[tuple[str, str, str]] = [
         r"llm-foundry-a100-",
     ),
     ("torchtitan Llama 3.1 8B bf16 FSDP on 500 W H100s, tokens/s per GPU (8 / 128 GPUs)", "training", r"torchtitan-"),
+    (
+        "Llama 3 405B at 128K context, CP 16 on 16,384 H100s: TFLOP/s per GPU / over the 8K row (Table 4)",
+        "training",
+        r"llama3-405b-",
+    ),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",
         "rl_scaling",
