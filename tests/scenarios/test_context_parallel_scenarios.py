@@ -80,3 +80,6 @@ def test_a_plan_search_with_context_parallelism_reopens_its_plans_exactly():
             row[keys.index("time_context_parallel_s")], rel=1e-12
         )
     assert any(row[keys.index("context_parallel")] > 1 for row in top.rows)
+    if top.rows[0][keys.index("context_parallel")] > 1:  # the top plan's neighbours include dropping CP
+        why = next(t for t in result.tables if t.key == "why_top_plan")
+        assert any(str(row[0]).startswith("no context parallelism") for row in why.rows)
