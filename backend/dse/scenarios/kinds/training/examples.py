@@ -110,9 +110,8 @@ def examples() -> list[dict[str, Any]]:
             dtype="fp8",
         ),
         doc(
-            "Llama-3.1 405B at 128K context on 16,384 H100s: does context parallelism 16 fit? (Llama 3 paper "
-            "Table 4: TP 8, CP 16, PP 16, DP 8, 16M tokens per batch, K/V all-gathered, 7 layers on the first and "
-            "last stages; published 380 TFLOP/s per GPU)",
+            "Llama-3.1 405B at 128K context on 16,384 H100s: does context parallelism 16 fit? (Llama 3 Table 4: "
+            "TP 8, CP 16, PP 16, DP 8, K/V all-gathered, 7/8/7 layers per stage)",
             model="llama3.1-405b",
             cluster={
                 "accelerator": "h100-sxm",
