@@ -255,6 +255,9 @@ def grid_plans(
         shape[position] = values.size
         return values.reshape(shape)
 
+    def uniform_or_axis(values: Array) -> Array | float:
+        return float(values[0]) if values.size and bool(np.all(values == values[0])) else axis(values, 0)
+
     return PlanArrays(
         global_batch_size=float(global_batch_size),
         micro_batch_size=axis(inner.micro_batch_size, 1),
@@ -273,10 +276,12 @@ def grid_plans(
         overlap_grad_reduce=1.0 if overlap else 0.0,
         tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
         zero3_runtime=float(zero3_runtime),
-        context_parallel=axis(layouts.context_parallel, 0),
-        context_parallel_exchange=axis(layouts.context_parallel_exchange, 0),
-        first_stage_layers=axis(layouts.first_stage_layers, 0),
-        last_stage_layers=axis(layouts.last_stage_layers, 0),
+        # one value for the whole chunk (no CP, even stages: the default space) stays a scalar the engine
+        # never broadcasts or selects over the grid
+        context_parallel=uniform_or_axis(layouts.context_parallel),
+        context_parallel_exchange=uniform_or_axis(layouts.context_parallel_exchange),
+        first_stage_layers=uniform_or_axis(layouts.first_stage_layers),
+        last_stage_layers=uniform_or_axis(layouts.last_stage_layers),
     )
 
 

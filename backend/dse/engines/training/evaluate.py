@@ -931,27 +931,30 @@ def _stage_times(
     embedding_tp = as_array(comm.tp_all_reduce)  # the vocabulary-parallel lookup's all-reduce (0 at TP 1)
     embedding = c.embedding_fwd + c.embedding_bwd + embedding_tp
     logits = c.logits_fwd + c.logits_bwd
-    first_stage = (ratio_first * body + pp_stage if x.any_uneven else layers_stage) + embedding
-    first_stage = first_stage + np.where(single, logits, 0.0)
-    last_stage = (ratio_last * body + pp_stage if x.any_uneven else layers_stage) + logits
-    last_stage = last_stage + np.where(single, embedding, 0.0)
     if x.any_uneven:
+        first_stage = ratio_first * body + pp_stage + embedding + np.where(single, logits, 0.0)
+        last_stage = ratio_last * body + pp_stage + logits + np.where(single, embedding, 0.0)
         middle_stage = np.where(p > 2, layers_stage, -np.inf)
         slow_last = last_stage >= np.maximum(first_stage, middle_stage)
         slow_middle = ~slow_last & (middle_stage >= first_stage)
         slowest = np.maximum(np.maximum(first_stage, last_stage), middle_stage)
-        others = np.maximum(p - 2.0, 0.0) * np.maximum(middle_stage, 0.0)
+        sum_of_stages = np.where(
+            single, last_stage, first_stage + last_stage + np.maximum(p - 2.0, 0.0) * np.maximum(middle_stage, 0.0)
+        )
         slow_ratio = np.where(slow_last, ratio_last, np.where(slow_middle, 1.0, ratio_first))
     else:  # even stages: a middle stage runs neither the embedding nor the logits, so it is never the slowest
+        both = embedding + logits  # a single stage runs both
+        first_stage = layers_stage + np.where(single, both, embedding)
+        last_stage = layers_stage + np.where(single, both, logits)
         middle_stage = layers_stage
-        slow_last = last_stage >= first_stage
+        slow_last = np.asarray(logits >= embedding)
         slow_middle = np.zeros((), dtype=bool)
         slowest = np.maximum(first_stage, last_stage)
-        others = np.maximum(p - 2.0, 0.0) * layers_stage
+        sum_of_stages = np.where(single, slowest, p * layers_stage + both)
         slow_ratio = np.ones(())
     pipe = pipeline_time(
         slowest_stage_s=slowest,
-        sum_of_stages_s=np.where(single, last_stage, first_stage + last_stage + others),
+        sum_of_stages_s=sum_of_stages,
         micro_batches=x.M,
         virtual_stages=v,
     )

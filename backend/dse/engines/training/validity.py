@@ -241,5 +241,6 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
     code = np.zeros(shape, dtype=np.int64)
     for name, condition in conditions:  # a loop over the reasons, not over plans
-        code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
+        if np.any(condition):  # most conditions are layout-shaped and false: no pass over the whole grid
+            code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
     return code
