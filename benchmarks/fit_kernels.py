@@ -296,6 +296,65 @@ def extract_deepgemm(repo: Path) -> None:
     )
 
 
+def extract_deepgemm_grouped(repo: Path) -> None:
+    """deepseek-ai/DeepGEMM README 'Grouped GEMMs for MoE models' (contiguous and masked layouts; H800 SXM5, fp8).
+
+    Kept to check the grouped-GEMM pricing (the dense fit at the per-group shape, `groups` problems in one
+    launch), not fitted: its rows are out-of-sample for the dense table's fit."""
+    commit = "55ab91f72f76e8a6db0e86282c3169a88d93df1b"
+    text = _git(repo, "show", f"{commit}:README.md")
+    rows: list[list[Any]] = []
+    for layout in ("contiguous", "masked"):
+        section = text.split(f"### Grouped GEMMs for MoE models ({layout} layout)", 1)[1].split("###", 1)[0]
+        for line in section.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 7 or not cells[0].isdigit():
+                continue
+            groups, m, n, k = (int(c) for c in cells[:4])
+            tflops = float(cells[4].split()[0])
+            gbs = float(cells[5].split()[0])
+            time_s = round(2 * groups * m * n * k / (tflops * 1e12), 12)
+            rows.append([groups, m, n, k, tflops * 1e12, gbs * 1e9, time_s, layout])
+    _write(
+        "h800-sxm.fp8.deepgemm.grouped_gemm",
+        {
+            "accelerator": "h800-sxm",
+            "accelerator_note": "H800 SXM5: the H100 SXM5's SMs, tensor peaks and HBM3 (NVLink differs)",
+            "dtype": "fp8",
+            "stack": "deepgemm",
+            "stack_note": "DeepGEMM fp8 e4m3 grouped GEMM (one launch for every group), 1x128/128x128 block "
+            "scaling, bf16 output, NVCC 12.8; contiguous: the groups' tokens concatenated (prefill, training); "
+            "masked: a fixed slot per group with a mask of the valid rows (decode)",
+            "kernel_family": "grouped_gemm",
+            "source": {
+                "repository": "deepseek-ai/DeepGEMM",
+                "files": [
+                    {
+                        "path": "README.md",
+                        "commit": commit,
+                        "section": "Performance / Grouped GEMMs for MoE models (contiguous layout; masked layout)",
+                    }
+                ],
+            },
+            "measurement": "Achieved TFLOPS and memory bandwidth as published in the README tables; m is the "
+            "README's 'M per group'.",
+            "read_off_figure": False,
+            "derived_columns": {"time_s": "2*groups*m*n*k / achieved_flops_per_s"},
+            "columns": [
+                "groups",
+                "m",
+                "n",
+                "k",
+                "achieved_flops_per_s",
+                "achieved_memory_bytes_per_s",
+                "time_s",
+                "layout",
+            ],
+            "rows": rows,
+        },
+    )
+
+
 # FlashAttention benchmark figures: bar labels (TFLOPs/s) read off the published PNGs. Setting (README and
 # benchmarks/benchmark_flash_attention.py): hidden 2048 (heads = 2048 / head_dim), batch = 16384 / seqlen, fp16;
 # FLOPs = 4*batch*seqlen^2*heads*head_dim (/2 causal), x3.5 for forward+backward. None = label hidden by the legend.
@@ -314,6 +373,20 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
             (128, True): (99, 133, 155, 173, 182, 189),
         },
     },
+    # FlashAttention (v1) as PyTorch 2.0 and 2.1 bundle it behind scaled_dot_product_attention (2.2 moved to v2)
+    "a100-80gb.fp16.flash-attention-1.attention_fwd_bwd": {
+        "accelerator": "a100-80gb",
+        "stack": "flash-attention-1",
+        "pass": "forward_backward",
+        "figure": "assets/flash2_a100_fwd_bwd_benchmark.png ('Attention forward + backward speed (A100 80GB SXM4)')",
+        "series": "FlashAttention (v1, orange bars)",
+        "bars": {
+            (64, False): (91, 92, 104, 108, 110, 110),
+            (128, False): (76, 72, 76, 80, 82, 83),
+            (64, True): (58, 70, 77, 87, 92, 97),
+            (128, True): (55, 62, 69, 76, 80, 83),
+        },
+    },
     "h100-sxm.fp16.flash-attention-2.attention_fwd_bwd": {
         "accelerator": "h100-sxm",
         "stack": "flash-attention-2",
@@ -326,6 +399,22 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
             (128, False): (248, 294, 320, 326, 335, 338),
             (64, True): (141, 192, 232, 257, 273, 284),
             (128, True): (163, 221, 265, 294, 308, 328),
+        },
+    },
+    # FlashAttention (v1, the orange bars of the same H100 figure): flash-attn 1.0.x, the kernel llm-foundry
+    # v0.3.0 installs (setup.py extra 'gpu': flash-attn==1.0.9), which its MPT throughput tables ran.
+    "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd": {
+        "accelerator": "h100-sxm",
+        "stack": "flash-attention-1",
+        "pass": "forward_backward",
+        "figure": "assets/flash2_h100_fwd_bwd_benchmark.png ('Attention forward + backward speed (H100 80GB SXM5)')",
+        "commit": "4f285b354796fb17df8636485b9a04df3ebbb7dc",
+        "series": "FlashAttention (orange bars)",
+        "bars": {
+            (64, False): (157, 159, 161, 161, 166, 168),
+            (128, False): (127, 127, 128, 131, 137, 139),
+            (64, True): (104, 123, 136, 138, 149, 156),
+            (128, True): (98, 109, 108, 126, 135, 137),
         },
     },
     "h100-sxm.fp16.flash-attention-3.attention_fwd": {
@@ -565,7 +654,8 @@ def _round(v: Any) -> Any:
 FITTED_FAMILIES = ("gemm", "attention_fwd", "attention_fwd_bwd", "attention_decode")
 
 
-def fit_all() -> None:
+def fit_all(only: Sequence[str] = ()) -> None:
+    """Fit every data file (or only the stems in `only`; the others keep their fit files)."""
     FITS.mkdir(parents=True, exist_ok=True)
     today = _dt.date.today().isoformat()
     results: dict[str, dict[str, Any]] = {}
@@ -574,6 +664,10 @@ def fit_all() -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         family = data["kernel_family"]
         if family not in FITTED_FAMILIES:
+            continue
+        if only and path.stem not in only:
+            if (FITS / f"{path.stem}.fit.json").is_file():
+                results[path.stem] = json.loads((FITS / f"{path.stem}.fit.json").read_text(encoding="utf-8"))
             continue
         if family == "gemm":
             fit = fit_gemm(data)
@@ -611,7 +705,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex = sub.add_parser("extract", help="extract rows from local clones of the source repositories")
     for name in ("vidur", "llmcompass", "deepgemm", "flash-attention"):
         ex.add_argument(f"--{name}", type=Path, help=f"path of a git clone of the {name} repository")
-    sub.add_parser("fit", help="fit the kernel models to models_db/calibration/data/*.json")
+    fit = sub.add_parser("fit", help="fit the kernel models to models_db/calibration/data/*.json")
+    fit.add_argument("--only", nargs="*", default=(), help="data file stems to fit (default: all)")
     args = parser.parse_args(argv)
     if args.command == "extract":
         if args.vidur:
@@ -621,9 +716,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             extract_llmcompass(args.llmcompass)
         if args.deepgemm:
             extract_deepgemm(args.deepgemm)
+            extract_deepgemm_grouped(args.deepgemm)
         extract_flash_attention(getattr(args, "flash_attention", None))
     else:
-        fit_all()
+        fit_all(args.only)
 
 
 if __name__ == "__main__":

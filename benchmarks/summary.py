@@ -71,6 +71,18 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
         out.append(("dashboard: edit -> first numbers, plan search page (quick pass; two examples)", f"{first} ms"))
+    examples = results.get("examples_cpu", {}).get("examples", {})
+    if examples:
+        cheap = [row["quick_ms"] for row in examples.values() if not row["heavy"]]
+        passes = [row["quick_pass_ms"] for row in examples.values() if "quick_pass_ms" in row]
+        over = len(results["examples_cpu"]["over_target"])
+        out.append(
+            (
+                "home-page examples, server CPU of a quick answer: closed-form kinds (target 10 ms) / "
+                "plan-search quick passes (target 100 ms), median of each example, range",
+                f"{min(cheap):.1f}-{max(cheap):.1f} ms ({over} over) / {min(passes):.0f}-{max(passes):.0f} ms",
+            )
+        )
     load = results.get("load", {})
     if load:
         out.append(("HTTP load test (see Reliability)", json.dumps(load)[:120]))

@@ -779,6 +779,11 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
         r"llama3-405b-h100-bf16-cp16-128k-",
     ),
     ("The same at 128K on CP 16 over the 8K row on CP 1 (Table 4 rows 3 / 2)", r"llama3-405b-h100-bf16-cp16-over-"),
+    (
+        "DeepSeek-V3 technical report, H800 GPU-hours per trillion pre-training tokens (2,048 H800s, EP 64)",
+        r"deepseek-v3-",
+    ),
+    ("Megatron-Core MoE README, Mixtral 8x7B bf16 on 64 H100s (EP 8), model TFLOP/s per GPU", r"mcore-moe-"),
 ]
 
 
@@ -1598,6 +1603,12 @@ README_GROUPS: list[tuple[str, str, str]] = [
         "Llama 3 405B at 128K context, CP 16 on 16,384 H100s: TFLOP/s per GPU / over the 8K row (Table 4)",
         "training",
         r"llama3-405b-",
+    ),
+    (
+        "Mixture-of-experts training: DeepSeek-V3 H800 GPU-hours per trillion tokens / Megatron-Core Mixtral 8x7B "
+        "TFLOP/s per H100",
+        "training",
+        r"(deepseek-v3-|mcore-moe-)",
     ),
     (
         "CaRL CARLA schedule (batch, minibatches, iterations, gradient steps)",

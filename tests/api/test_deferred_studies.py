@@ -56,3 +56,26 @@ def test_an_unknown_study_is_refused_naming_include(client: Any) -> None:
     rl = KINDS["rl_scaling"].examples()[0]  # a kind with no deferred study: its quick answer is whole
     assert client.post("/api/v1/evaluate", json=rl).json()["deferred"] == []
     assert client.post("/api/v1/evaluate", params={"include": "all"}, json=rl).status_code == 200
+
+
+def test_a_plan_search_defers_its_collapsed_tables_and_gives_them_when_asked() -> None:
+    """A plan search's why table (an engine call and a restricted search) and its offload comparison (a
+    second search) wait to be opened; a search without offload does not list the offload study; the
+    studies asked for arrive, and all of them make the whole answer a saved result holds."""
+    kind, catalog = KINDS["plan_search"], default_catalog()
+    with_offload = next(e for e in kind.examples() if "NVMe" in e["name"])
+    document = parse_document({**with_offload, "inputs": {**with_offload["inputs"], "search_effort": "quick"}})
+    quick = evaluation.evaluate(document, catalog, include=[])
+    assert _keys([d.model_dump() for d in quick.deferred]) == ["why_top_plan", "offload"]
+    assert not {"why_top_plan", "offload_effect"} & {t.key for t in quick.tables}
+    why = evaluation.evaluate(document, catalog, include=["why_top_plan"])
+    assert [t.key for t in why.tables] == [*(t.key for t in quick.tables), "why_top_plan"]
+    assert _keys([d.model_dump() for d in why.deferred]) == ["offload"]
+    whole = evaluation.evaluate(document, catalog)
+    assert evaluation.evaluate(document, catalog, include=["all"]) == whole
+    assert [t.key for t in whole.tables][-2:] == ["why_top_plan", "offload_effect"] and whole.deferred == []
+    assert whole.metrics == quick.metrics  # the numbers do not wait for the studies
+    without = next(e for e in kind.examples() if "NVMe" not in e["name"] and "18.4B" in e["name"])
+    assert [d.key for d in evaluation.evaluate(parse_document(without), catalog, include=[]).deferred] == [
+        "why_top_plan"
+    ]

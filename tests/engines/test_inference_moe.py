@@ -209,3 +209,52 @@ def test_moe_sweep_stays_vectorised() -> None:
     )
     assert np.shape(ops["ffn_up"].bytes_moved) == (3,)
     assert np.all(np.diff(ops["ffn_up"].bytes_moved) > 0)
+
+
+def _h100_fp8_device():
+    """H100 SXM in fp8 with the DeepGEMM GEMM fit (the stack the TensorRT-LLM fp8 figures run)."""
+    from dse.catalog.calibration import load_fits, stack_device
+
+    stack = CATALOG.get("stacks", "tensorrt-llm")
+    device = stack_device(load_fits(CATALOG.root), CATALOG.get("accelerators", "h100-sxm"), "fp8", stack).device
+    assert device.gemm is not None
+    return device
+
+
+def test_expert_ffns_are_one_grouped_gemm_of_the_touched_experts() -> None:
+    # Mixtral 8x7B decode at batch 6, TP2: D = 8 (1 - (3/4)^6) experts touched, each with 6 x 2 / D tokens;
+    # up: the router (6 x 8 x 4096) and D problems of (6*2/D, 2 x 14336 / 2, 4096) in one launch; down likewise.
+    from dse.engines.decoder_ops import price_layer_ops
+
+    touched = 8 * (1 - 0.75**6)
+    ops = _ops("mixtral-8x7b", batch=6.0, tp=2.0)
+    up, down = ops["ffn_up"], ops["ffn_down"]
+    assert up.gemms[0] == (6.0, 8, 4096)
+    assert float(up.gemm_groups[1]) == pytest.approx(touched)
+    m, n, k = up.gemms[1]
+    assert (float(m), n, k) == (pytest.approx(12 / touched), 14336.0, 4096)
+    assert float(down.gemm_groups[0]) == pytest.approx(touched) and down.gemms[0][1:] == (4096, 7168.0)
+    device = _h100_fp8_device()
+    priced = price_layer_ops(ops, device, tensor_parallel=2.0, link_bandwidth_bytes_per_s=450e9, link_latency_s=0.0)
+    router = device.gemm_time_s(6.0, 8, 4096, b_bytes=1.0).time_s
+    experts = device.gemm_time_s(12 / touched, 14336.0, 4096, b_bytes=1.0, groups=touched).time_s
+    assert float(priced["ffn_up"].time_s) == pytest.approx(float(router + experts), rel=1e-12)
+    # the expert weights a step reads are those of the touched experts (1 byte each in fp8)
+    assert float(device.gemm_time_s(m, n, k, groups=touched).memory_s) >= touched * 14336 * 4096 / 3.35e12
+
+
+def test_grouped_experts_cost_less_than_one_gemm_per_expert() -> None:
+    # one launch whose tiles share the waves, not D launches of a few tiles each
+    device = _h100_fp8_device()
+    grouped = float(device.gemm_time_s(16.0, 7168.0, 2048, groups=8.0).time_s)
+    apart = 8 * float(device.gemm_time_s(16.0, 7168.0, 2048).time_s)
+    assert grouped < apart
+
+
+def test_dense_and_moe_layers_keep_their_gemms_at_their_shares() -> None:
+    # DeepSeek-V3: the 3 dense layers' FFN GEMM counts 3/61 of its time, the 58 MoE layers' GEMMs 58/61.
+    down = _ops("deepseek-v3", batch=64.0)["ffn_down"]
+    assert down.gemms[0] == (64.0, 7168, 18432)  # the dense layer's
+    assert [float(s) for s in down.gemm_shares] == pytest.approx([3 / 61, 58 / 61, 58 / 61])
+    assert float(down.gemm_groups[1]) == pytest.approx(256 * (1 - (1 - 8 / 256) ** 64))  # routed, grouped
+    assert down.gemms[2] == (64.0, 7168, 2048) and down.gemm_groups[2] == 1.0  # the shared expert, dense

@@ -287,7 +287,8 @@ def test_pricing_broadcasts_over_a_swept_rate(sd21):
 
 def test_fusing_stack_drops_exactly_the_absorbed_element_wise_passes(sd15):
     """torch.compile (pointwise fusion, no epilogue fusion): the UNet costs what the same stack without fusion
-    costs, less the element-wise rows that follow a norm or another element-wise op (exact)."""
+    costs, less the element-wise rows that follow a norm or another element-wise op, one launch per group norm
+    (eager PyTorch's three GroupNorm kernels, the compiler's two) and the convolutions' bias adds (exact)."""
     table = _unet(sd15)
     counts = eng.count_layers(table, latent_side=64.0)
     fused = _stack_device("torch-compile")
@@ -299,7 +300,66 @@ def test_fusing_stack_drops_exactly_the_absorbed_element_wise_passes(sd15):
     rows = np.flatnonzero(absorbed)
     assert 0 < rows.size < np.sum(table.category == eng.ELEMENTWISE)
     dropped = fused.elementwise_time_s(0.0, 2.0 * counts.activation_elements[rows] * 2.0).time_s
-    assert t_unfused - t_fused == pytest.approx(np.sum(dropped), rel=1e-9)
+    group_norms = np.sum((table.category == eng.NORM) & (table.kernel_area == eng.GROUP_NORM_PASSES))
+    assert group_norms == 61  # 22 ResNet blocks x 2, 16 transformer blocks, conv_norm_out
+    launches = group_norms * fused.stack.elementwise_launch_overhead_s
+    conv = (table.category == eng.CONV) & (table.bias > 0)
+    bias_adds = fused.elementwise_time_s(0.0, 2.0 * 2.0 * counts.tokens[conv] * counts.width_out[conv] * 2.0).time_s
+    assert t_unfused - t_fused == pytest.approx(np.sum(dropped) + launches + np.sum(bias_adds), rel=1e-9)
+
+
+def test_eager_pytorch_adds_each_convolution_bias_in_its_own_pass(sd15):
+    """Eager PyTorch runs cuDNN without the bias and adds it in place: a UNet whose convolutions had no bias costs
+    exactly one element-wise pass (read and write of the output, plus a launch) less per convolution (exact)."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    eager = _stack_device("pytorch-2.1-eager-sdpa")
+    conv = table.category == eng.CONV
+    assert np.all(table.bias[conv] > 0)  # every SD 1.5 UNet convolution has a bias
+    no_bias = dataclasses.replace(table, bias=np.where(conv, 0.0, table.bias))
+    t = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=eager, channels_last=True)
+    t0 = eng.network_time_s(no_bias, counts, batch=2.0, bytes_per_element=2.0, device=eager, channels_last=True)
+    passes = eager.elementwise_time_s(0.0, 2.0 * 2.0 * counts.tokens[conv] * counts.width_out[conv] * 2.0).time_s
+    assert t - t0 == pytest.approx(np.sum(passes), rel=1e-9)
+    tensorrt = _stack_device("tensorrt")  # fuses the bias into the convolution
+    t_trt = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=tensorrt)
+    assert t_trt == eng.network_time_s(no_bias, counts, batch=2.0, bytes_per_element=2.0, device=tensorrt)
+
+
+def test_group_norm_reads_twice_and_layer_norm_once(sd15):
+    """A GroupNorm row moves 3 tensors (statistics read, normalization read and write), a LayerNorm row 2."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    norm = table.category == eng.NORM
+    group = np.array([name.endswith((".norm1", ".norm2", ".norm", "conv_norm_out")) for name in table.row_names])
+    group &= ~np.array([".transformer_blocks." in name for name in table.row_names])
+    tensor = counts.width_out * counts.tokens
+    np.testing.assert_array_equal(counts.activation_elements[norm & group], 3.0 * tensor[norm & group])
+    np.testing.assert_array_equal(counts.activation_elements[norm & ~group], 2.0 * tensor[norm & ~group])
+
+
+def test_fused_head_dims_follow_each_flash_attention_version():
+    """v1 (PyTorch 2.0/2.1 SDPA) runs 32/64/128-wide kernels; v2 rounds to a multiple of 32; wider heads than v1's
+    128 are priced unpadded."""
+    dims = np.array([40.0, 64.0, 80.0, 160.0])
+    np.testing.assert_array_equal(eng.fused_head_dim(dims, "flash-attention-1"), [64.0, 64.0, 128.0, 160.0])
+    np.testing.assert_array_equal(eng.fused_head_dim(dims, "flash-attention-2"), [64.0, 64.0, 96.0, 160.0])
+
+
+def test_pytorch_2_1_sdpa_prices_sd15_heads_with_flash_attention_v1(sd15):
+    """Under the PyTorch 2.1 stack an 80-wide head is a 128-wide FlashAttention v1 kernel on the v1 fit, slower than
+    v2's 96-wide one."""
+    table = _unet(sd15)
+    rows = np.flatnonzero(table.category == eng.SELF_ATTENTION)[2:3]  # down_blocks.1: 8 heads of 80
+    sub = _subtable(table, rows)
+    counts = eng.count_layers(sub, latent_side=64.0)
+    v1 = _stack_device("pytorch-2.1-eager-sdpa")
+    v2 = _stack_device("pytorch-eager-sdpa")
+    t1 = eng.network_time_s(sub, counts, batch=2.0, bytes_per_element=2.0, device=v1)
+    t2 = eng.network_time_s(sub, counts, batch=2.0, bytes_per_element=2.0, device=v2)
+    expected = v1.prefill_attention_time_s(2.0, 8.0, 1024.0, 1024.0, 128.0, causal=False)
+    assert t1 == pytest.approx(expected.time_s, rel=1e-12)
+    assert t1 > 1.5 * t2
 
 
 def test_flash_attention_pads_sd15_heads_to_a_multiple_of_32(sd15):
@@ -400,10 +460,14 @@ def test_nchw_costs_exactly_the_transposes_around_convolutions_and_the_permute_c
     outputs = 2.0 * counts.tokens[conv] * counts.width_out[conv]
     copies = np.flatnonzero([name.endswith((".to_tokens", ".to_image")) for name in table.row_names])
     assert copies.size == 2 * 16  # two per transformer block
+    # eager GroupNorm is NCHW-only: in channels-last each one copies its input to NCHW and the next conv copies back
+    group_norms = np.flatnonzero((table.category == eng.NORM) & (table.kernel_area == eng.GROUP_NORM_PASSES))
+    gn_tensor = 2.0 * counts.width_out[group_norms] * counts.tokens[group_norms]
     expected = (
         np.sum(device.elementwise_time_s(0.0, 2.0 * inputs * 2.0).time_s)
         + np.sum(device.elementwise_time_s(0.0, 2.0 * outputs * 2.0).time_s)
         + np.sum(device.elementwise_time_s(0.0, 2.0 * counts.activation_elements[copies] * 2.0).time_s)
+        - 2.0 * np.sum(device.elementwise_time_s(0.0, 2.0 * gn_tensor * 2.0).time_s)
     )
     assert price(device, False) - price(device, True) == pytest.approx(expected, rel=1e-9)
     trt = _stack_device("tensorrt")

@@ -49,6 +49,18 @@ def _config(blocks: int, **kw) -> SchedulerConfig:
     )
 
 
+def _table_arguments(r, *, max_prefill_tokens: int) -> dict:
+    """iteration_time_table's arguments for the resolved scenario: decode batches to 64, contexts to 4096."""
+    return {
+        "shape": model_shape(r.model),
+        "device": studies.device(r),
+        "deployment": studies.deployment(r),
+        "max_decode_batch": 64,
+        "max_prefill_tokens": max_prefill_tokens,
+        "max_context_tokens": 4096,
+    }
+
+
 def test_deterministic_for_a_seed(llama7b):
     r, table, mem = llama7b
     a = simulate(studies.requests(r, 5.0, 500), table, _config(mem.kv_capacity_blocks))
@@ -167,14 +179,7 @@ def test_expected_accepted_tokens_is_leviathans_equation_one():
 
 def test_speculative_table_is_the_drafts_k_steps_plus_the_targets_verification(llama7b):
     r, _, _ = llama7b
-    kw = {
-        "shape": model_shape(r.model),
-        "device": studies.device(r),
-        "deployment": studies.deployment(r),
-        "max_decode_batch": 64,
-        "max_prefill_tokens": 2048,
-        "max_context_tokens": 4096,
-    }
+    kw = _table_arguments(r, max_prefill_tokens=2048)
     verify = iteration_time_table(**kw, query_tokens_per_request=5)
     draft = iteration_time_table(**kw)
     spec = speculative_table(verify, draft, 4)
@@ -258,3 +263,98 @@ def test_speculative_decodes_take_k_plus_one_tokens_of_the_budget(llama7b):
     mixed = sim.step_prefill_tokens > 0
     assert (sim.step_prefill_tokens[mixed] + 5 * sim.step_decode_batch[mixed] <= 512).all()
     assert (sim.step_decode_batch[mixed] > 0).any()
+
+
+def test_a_prefill_of_several_prompts_attends_within_each_prompt(llama7b):
+    """P prefill tokens of L-token prompts: P / L causal attentions of L tokens, not one of P (the dense ops
+    are the same); a prefill no longer than one prompt is priced as before."""
+    r, _, _ = llama7b
+    kw = _table_arguments(r, max_prefill_tokens=8192)
+    whole = iteration_time_table(**kw)
+    prompts = iteration_time_table(**kw, prompt_tokens=256.0)
+    pre = np.asarray(whole.prefill_tokens)
+    short, long = pre <= 256.0, pre > 256.0
+    assert np.array_equal(prompts.time_s[:, short, :], whole.time_s[:, short, :])
+    assert np.all(prompts.time_s[:, long, :] < whole.time_s[:, long, :])
+    # the attention saved at the top of the grid: one causal kernel over 8192 tokens against 32 over 256
+    j = int(np.argmax(pre))
+    layers = float(r.model.num_layers)
+    attention = {
+        length: studies.device(r)
+        .prefill_attention_time_s(8192.0 / length, 32.0, length, length, 128.0, causal=True)
+        .time_s
+        for length in (256.0, 8192.0)
+    }
+    saved = whole.time_s[0, j, 0] - prompts.time_s[0, j, 0]
+    assert saved == pytest.approx(layers * (attention[8192.0] - attention[256.0]), rel=1e-9)
+
+
+def _linear_table() -> IterationTable:
+    """An iteration of 10 ms plus 0.1 ms per prefill token, whatever the decode batch and context (exact under the
+    table's interpolation: the time is linear in the prefill tokens)."""
+    decode, prefill, context = (0.0, 1.0, 2.0, 4.0), (0.0, 1000.0), (1.0, 1e4)
+    time_s = np.array([[[0.01 + 1e-4 * p for _ in context] for p in prefill] for _ in decode])
+    return IterationTable(decode, prefill, context, time_s)
+
+
+@pytest.mark.parametrize(
+    ("chunked", "gaps", "finish"), [(False, [0.04, 0.01, 0.01, 0.01], 0.08), (True, [0.03, 0.01, 0.01, 0.01], 0.07)]
+)
+def test_time_between_tokens_counts_every_gap_of_every_token(chunked, gaps, finish):
+    """A (t=0, 100-token prompt, 4 tokens) and B (t=15 ms, 200, 2). A's prefill: 0-20 ms, A's first token at 20.
+    Without chunking B's prefill runs alone, 20-50 ms, stalling A; then A and B decode (50-60: A's gap 40 ms, B's
+    10), then A alone twice (10 ms each). With chunking B's prefill rides with A's decode (20-50: A's gap 30 ms).
+    Every token gap counted once: p99 is the stall, which the per-request mean TPOT (A: 20 or 16.7 ms) hides."""
+    reqs = Requests(np.array([0.0, 0.015]), np.array([100, 200], dtype=np.int64), np.array([4, 2], dtype=np.int64))
+    config = SchedulerConfig(token_budget=512, chunked_prefill=chunked, max_running=8, kv_capacity_blocks=1000)
+    sim = simulate(reqs, _linear_table(), config)
+    np.testing.assert_allclose(sim.first_token_s, [0.02, 0.05], rtol=1e-12)
+    np.testing.assert_allclose(sim.finish_s, [finish, 0.06], rtol=1e-12)
+    np.testing.assert_allclose(np.repeat(sim.tbt_gap_s, sim.tbt_gap_count.astype(int)), gaps, rtol=1e-9)
+    assert sim.tbt_gap_count.sum() == (4 - 1) + (2 - 1)  # one gap per token after each request's first
+    assert sim.tbt_percentile_s(99.0) == pytest.approx(gaps[0], rel=1e-9)
+    assert sim.tbt_percentile_s(50.0) == pytest.approx(0.01, rel=1e-9)
+    assert float(np.nanmax(sim.tpot_s)) < gaps[0]
+
+
+def test_weighted_percentile_is_the_inverted_cdf():
+    from dse.engines.serving import weighted_percentile
+
+    values, counts = np.array([3.0, 1.0, 2.0]), np.array([1.0, 6.0, 3.0])  # ten tokens: six 1s, three 2s, one 3
+    assert weighted_percentile(values, counts, 60.0) == 1.0
+    assert weighted_percentile(values, counts, 61.0) == 2.0
+    assert weighted_percentile(values, counts, 90.0) == 2.0
+    assert weighted_percentile(values, counts, 99.0) == 3.0
+    assert np.isnan(weighted_percentile(values, np.zeros(3), 50.0))
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_every_output_token_after_the_first_has_one_gap(llama7b, gain):
+    """Under load, a tight cache (preemptions, recompute) and speculative steps: one gap per token after each
+    request's first (a last speculative step's tokens beyond the output are not emitted), none negative."""
+    _, table, _ = llama7b
+    reqs = _fixed(300, 50.0, prompt=500, output=700)
+    config = dataclasses.replace(_config(64 * 20), tokens_per_step=gain)
+    sim = simulate(reqs, table, config)
+    assert sim.preemptions > 0
+    assert sim.tbt_gap_count.sum() == float((sim.output_tokens - 1).sum())
+    assert (sim.tbt_gap_s >= -1e-12).all()
+    assert sim.tbt_percentile_s(99.0) > 0.0
+    # the extra tokens a speculative step accepts come with no gap: 1 - 1/gain of them (1.5 of every 2.5)
+    zero_share = float(sim.tbt_gap_count[sim.tbt_gap_s == 0.0].sum() / sim.tbt_gap_count.sum())
+    assert zero_share == pytest.approx(1.0 - 1.0 / gain, abs=0.01)
+
+
+def test_a_decode_pools_first_gap_counts_from_the_prefill_instances_first_token():
+    """Disaggregated: the KV cache arrives at 50 ms, the first token came out of the prefill instance at 20 ms; the
+    second token (one 10 ms decode iteration) is 40 ms after the first, transfer included."""
+    reqs = Requests(
+        np.array([0.05]), np.array([100], dtype=np.int64), np.array([2], dtype=np.int64), first_token_s=np.array([0.02])
+    )
+    config = SchedulerConfig(
+        token_budget=512, chunked_prefill=True, max_running=8, kv_capacity_blocks=1000, decode_only=True
+    )
+    sim = simulate(reqs, _linear_table(), config)
+    np.testing.assert_allclose(sim.finish_s, [0.06], rtol=1e-12)
+    np.testing.assert_allclose(sim.tbt_gap_s, [0.04], rtol=1e-9)
+    assert sim.tbt_gap_count.tolist() == [1.0]

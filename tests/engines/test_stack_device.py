@@ -169,7 +169,45 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
     today = CATALOG.get("stacks", "tensorrt-llm")
     v06 = CATALOG.get("stacks", "tensorrt-llm-0.6")
     assert today.decode_attention_shares_kv_heads and not v06.decode_attention_shares_kv_heads
-    assert "decode_attention_shares_kv_heads" in v06.field_sources
+    # v0.6.1 also runs SwiGLU as a kernel of its own and its attention plugin in fp16 beside fp8 GEMMs
+    assert "ffn_act" in today.fused_ops and "ffn_act" not in v06.fused_ops
+    assert today.attention_dtype is None and v06.attention_dtype == "fp16"
+    for differing in ("decode_attention_shares_kv_heads", "fused_ops", "attention_dtype"):
+        assert differing in v06.field_sources
     assert dataclasses.replace(
-        v06, id=today.id, name=today.name, source=today.source, notes=today.notes, field_sources=today.field_sources
+        v06,
+        id=today.id,
+        name=today.name,
+        source=today.source,
+        notes=today.notes,
+        field_sources=today.field_sources,
+        fused_ops=today.fused_ops,
+        attention_dtype=None,
     ) == dataclasses.replace(today, decode_attention_shares_kv_heads=False)
+
+
+@pytest.mark.parametrize(
+    ("acc", "fit"),
+    [
+        ("h100-sxm", "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd"),
+        ("a100-80gb", "a100-80gb.fp16.flash-attention-1.attention_fwd_bwd"),
+        ("h200-sxm", "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd"),  # borrowed from H100
+        ("h100-sxm-96gb-hbm2e", "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd"),
+    ],
+)
+def test_flash_attention_1_is_priced_from_its_forward_backward_table(acc: str, fit: str) -> None:
+    """Only a forward + backward table exists for FlashAttention v1: it prices the forward at the pair's rate and
+    the backward as 2.5x that (no separate table)."""
+    chosen = _device(acc, "bf16", "pytorch-fsdp-flash-attn-1")
+    assert chosen.prefill_attention_fit == fit
+    assert chosen.device.attention_fwd_bwd is None
+    shape = (8.0, 16.0, 2048.0, 2048.0, 128.0)
+    v1 = chosen.device.prefill_attention_time_s(*shape, causal=True)
+    v2 = _device(acc, "bf16", "pytorch-fsdp").device.prefill_attention_time_s(*shape, causal=True)
+    assert v1 is not None and v2 is not None and v1.time_s > 1.5 * v2.time_s  # v1 runs at about half v2's rate
+
+
+def test_the_grand_teton_h100_borrows_the_h100_fits_with_its_own_bandwidth() -> None:
+    chosen = _device("h100-sxm-96gb-hbm2e", "bf16", "pytorch-fsdp")
+    assert chosen.gemm_fit == "h100-sxm.fp16.vidur-pytorch.gemm"
+    assert chosen.device.gemm is not None and chosen.device.gemm.memory_bandwidth_bytes_per_s == 2.4e12

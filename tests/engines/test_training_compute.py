@@ -10,8 +10,14 @@ import pytest
 
 from dse.catalog import default_catalog
 from dse.catalog.calibration import load_fits
-from dse.engines.training import ModelArrays, PlanArrays, SequenceParallel, evaluate_plans
-from dse.engines.training.compute import Gemm, gemm_pass_times, unfused_layer_kernels
+from dse.engines.training import ModelArrays, PlanArrays, Recompute, SequenceParallel, evaluate_plans
+from dse.engines.training.compute import (
+    Gemm,
+    eager_layer_traffic,
+    every_other_matmul_shares,
+    gemm_pass_times,
+    unfused_layer_kernels,
+)
 from dse.engines.training.memory import FP8_WEIGHT_COPY_BYTES_PER_PARAM
 from dse.scenarios.base import InputError
 from dse.scenarios.registry import KINDS
@@ -155,3 +161,64 @@ def test_flash_attention_backward_takes_the_forward_backward_table_less_the_forw
         micro_batches * 32 * backward_per_layer,
         rtol=1e-9,
     )
+
+
+def _llama_plan(recompute: Recompute = Recompute.NONE) -> PlanArrays:
+    return PlanArrays(
+        global_batch_size=16.0,
+        micro_batch_size=2.0,
+        sequence_length=4096.0,
+        data_parallel=8.0,
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+        zero_stage=3.0,
+        recompute=recompute,
+        flash_attention=1.0,
+    )
+
+
+def test_eager_layer_traffic_counts_each_op_of_a_llama_layer():
+    """Llama 3 8B shape per token: two fp32-upcast RMSNorms (36 bytes each) and residual adds (6) over h, silu and
+    gate product (10) over f, rotary on Q and K (20), K and V repeated to every head (2 x (2 kv + 2 h))."""
+    h, f, kv = 4096.0, 14336.0, 1024.0
+    traffic, kernels = eager_layer_traffic(
+        sequence_length=8192.0, micro_batch_size=2.0, hidden_size=h, num_heads=32.0, num_kv_heads=8.0,
+        ffn_hidden_size=f, gated_ffn=1.0, rms_norm=1.0, rotary=1.0, tensor_parallel=1.0, context=1.0,
+    )  # fmt: skip
+    per_token = 2 * (36 + 6) * h + 10 * f + 20 * (h + kv) + 2 * (2 * kv + 2 * h)
+    assert float(traffic) == 2 * 8192 * per_token
+    assert float(kernels) == 2 * 8 + 2 + 2 + 6 + 2
+    # a GPT layer (LayerNorm, GELU, learned positions, every head its own K/V): 2 x (4 + 6) per h, 4 per f
+    traffic, kernels = eager_layer_traffic(
+        sequence_length=2048.0, micro_batch_size=1.0, hidden_size=h, num_heads=32.0, num_kv_heads=32.0,
+        ffn_hidden_size=4 * h, gated_ffn=0.0, rms_norm=0.0, rotary=0.0, tensor_parallel=1.0, context=1.0,
+    )  # fmt: skip
+    assert float(traffic) == 2048 * (2 * (4 + 6) * h + 4 * 4 * h) and float(kernels) == 2 + 2 + 1
+
+
+def test_every_other_matmul_recomputes_k_o_and_w3_of_a_gated_layer():
+    """torchtitan's per-op policy over q, k, v, o, w1, w3, w2: the K third of QKV (by width), all of the projection,
+    the w3 half of the fused gate/up GEMM, none of w2; without a gate: k, o and the FFN-out."""
+    shares = every_other_matmul_shares(hidden_size=4096.0, kv_width=1024.0, gated_ffn=1.0)
+    assert [float(x) for x in shares] == [1024.0 / 6144.0, 1.0, 0.5, 0.0]
+    shares = every_other_matmul_shares(hidden_size=4096.0, kv_width=4096.0, gated_ffn=0.0)
+    assert [float(x) for x in shares] == [1.0 / 3.0, 1.0, 0.0, 1.0]
+
+
+def test_torchtitan_stack_prices_eager_ops_per_op_recomputation_and_an_unfused_adamw():
+    model = ModelArrays.from_llm(CATALOG.get("llms", "llama3.1-8b"))
+    assert float(model.rms_norm) == 1.0 and float(model.rotary) == 1.0
+    eager, fused = h100_node("bf16", "pytorch-fsdp"), h100_node("bf16", "megatron-core-te")
+    run = {name: evaluate_plans(model=model, cluster=c, plan=_llama_plan()) for name, c in (("e", eager), ("f", fused))}
+    assert float(run["e"].time_forward_s) > float(run["f"].time_forward_s)  # fp32 RMSNorm, rotary, unfused SwiGLU
+    # the optimizer streams the stack's 92 bytes per updated parameter instead of a fused Adam's 28
+    stack = CATALOG.get("stacks", "pytorch-fsdp")
+    assert stack.optimizer_step_bytes_per_param == 92.0
+    np.testing.assert_allclose(
+        float(run["e"].time_optimizer_s) / float(run["f"].time_optimizer_s), 92.0 / 28.0, rtol=1e-12
+    )
+    # selective recomputation: nothing beyond FlashAttention's own under Megatron, every other matmul under torchtitan
+    for name, c in (("e", eager), ("f", fused)):
+        selective = evaluate_plans(model=model, cluster=c, plan=_llama_plan(Recompute.SELECTIVE))
+        extra = float(selective.time_recompute_s) - float(run[name].time_recompute_s)
+        assert (extra > 0) if name == "e" else (extra == 0)

@@ -157,3 +157,15 @@ def test_disaggregated_pools_must_fill_whole_colocated_replicas():
     with pytest.raises(InputError) as refused:
         KIND.resolve(ServingInputs(**{**DISAGG, "tensor_parallel": 8}), default_catalog())
     assert refused.value.field == "tensor_parallel"
+
+
+def test_token_level_tbt_shows_the_prefill_stalls_that_chunking_removes():
+    """Sarathi-Serve's point (Agrawal et al., OSDI'24): without chunking a prefill iteration stalls every decode,
+    which the p99 of every token gap shows and the per-request mean TPOT averages away."""
+    chunked = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 3.0}).metrics}
+    whole = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 3.0, "chunked_prefill": False}).metrics}
+    for values in (chunked, whole):
+        assert values["tbt_p50_s"] <= values["tbt_p90_s"] <= values["tbt_p99_s"]
+        assert values["tbt_p99_s"] > values["tpot_p99_s"]
+    assert whole["tbt_p99_s"] > 1.3 * chunked["tbt_p99_s"]
+    assert whole["tpot_p99_s"] < 1.1 * chunked["tpot_p99_s"]

@@ -157,17 +157,41 @@ def test_intra_node_link_defaults_to_the_accelerators_own():
     assert resolve(pcie).cluster.intra_node_link.id == "pcie4"
 
 
-@pytest.mark.parametrize("kind", ["training", "plan_search"])
-@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
-def test_models_training_would_misprice_are_refused_naming_the_model(kind, model):
-    """MoE, latent attention and odd head widths are served by the inference kind; training refuses them (422)."""
-    from dse.scenarios.documents import parse_document
+MOE_PLAN = {
+    "cluster": {"accelerator": "h100-sxm", "intra_node_link": "nvlink4", "inter_node_link": "ib-ndr", "nodes": 8},
+    "global_batch_size": 256,
+    "micro_batch_size": 1,
+    "sequence_length_tokens": 4096,
+    "data_parallel": 16,
+    "pipeline_parallel": 4,
+    "zero_stage": 1,
+    "flash_attention": True,
+}
 
-    example = KINDS[kind].examples()[0]
-    document = parse_document({**example, "inputs": {**example["inputs"], "model": model}})
+
+@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
+def test_moe_latent_attention_and_odd_head_models_are_trained_with_expert_parallelism(model):
+    """MoE (Mixtral), MLA (DeepSeek-V3) and 128-wide heads (Qwen3) resolve and evaluate; EP 8 prices all-to-alls."""
+    layers = {"mixtral-8x7b": 4, "deepseek-v3": 1, "qwen3-235b-a22b": 2}[model]
+    inputs = MOE_PLAN | {"model": model, "pipeline_parallel": layers, "data_parallel": 64 // layers}
+    values = KIND.compute(resolve(inputs | {"expert_parallel": 8}))
+    assert values["reasons"] in (0.0, float(1 << 16))  # well formed (a 671B model may not fit 64 GPUs)
+    assert values["time_expert_all_to_all_s"] > 0 and values["memory_expert_states_bytes"] > 0
+    assert KIND.compute(resolve(inputs))["time_expert_all_to_all_s"] == 0.0  # EP 1: no all-to-all
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"model": "mixtral-8x7b", "expert_parallel": 3}, "expert_parallel"),  # 3 does not divide 8 experts
+        ({"model": "mixtral-8x7b", "expert_parallel": 32}, "expert_parallel"),  # 32 does not divide d*n = 16
+        ({"model": "llama2-7b", "expert_parallel": 2}, "expert_parallel"),  # a dense model has no experts
+    ],
+)
+def test_impossible_expert_parallel_plans_are_refused_naming_the_field(changes, field):
     with pytest.raises(InputError) as refused:
-        KINDS[kind].resolve(document.inputs, CATALOG)
-    assert refused.value.field == "model"
+        resolve(MOE_PLAN | changes)
+    assert refused.value.field == field
 
 
 def test_the_breakdown_charts_written_as_dicts_are_what_plotly_would_make():

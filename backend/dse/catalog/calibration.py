@@ -12,8 +12,11 @@ kernel family, the fit for (accelerator, dtype, the stack's calibration label), 
 3. no fit: the roofline with the accelerator's single efficiencies (today's model), and the stack is
    not applied (an NPU or a part nobody measured keeps its own calibration).
 
-Prefill attention: FlashAttention-3 falls back to FlashAttention-2 (FA3 is Hopper-only); a part with
-only a forward + backward fit (A100) uses its efficiency fractions for the forward pass alone.
+Prefill attention: FlashAttention-3 (Hopper-only) and FlashAttention-1 fall back to FlashAttention-2 where the
+part has no fit of their own; a part with only a forward + backward fit (A100) uses its efficiency fractions for the
+forward pass alone. A stack whose attention computes in another dtype than its GEMMs
+(`SoftwareStackSpec.attention_dtype`: an fp16 attention plugin beside fp8 GEMMs) takes that dtype's attention fits,
+at that dtype's peak.
 """
 
 from __future__ import annotations
@@ -36,11 +39,15 @@ DATA_FOLDER = Path("calibration") / "data"
 #: Accelerators measured by no public kernel set, and the measured part whose fits they borrow
 #: (same SM count and architecture; their own peaks, bandwidth and capacity replace the sibling's):
 #: A100 40 GB = A100 80 GB's GA100 with 1555 GB/s HBM2 (NVIDIA A100 datasheet); H200 = H100's GH100
-#: with 4.8 TB/s HBM3e (NVIDIA H200 datasheet); fp8 on H100/H200 uses the H800 DeepGEMM fit (H800 =
-#: H100 SXM's SMs and tensor peaks with less NVLink bandwidth; deepseek-ai/DeepGEMM README).
+#: with 4.8 TB/s HBM3e (NVIDIA H200 datasheet); the Grand Teton H100 = H100 SXM's GH100 with 2.4 TB/s HBM2e
+#: (pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md); fp8 on H100/H200 uses the H800 DeepGEMM fit (H800 =
+#: H100 SXM's SMs and tensor peaks with less NVLink bandwidth; deepseek-ai/DeepGEMM README), and the H800's
+#: bf16 kernels use the H100's fits (the same GH100 part and HBM3, NVIDIA H800 datasheet).
 BORROWED_FITS: dict[str, tuple[str, ...]] = {
     "a100-40gb": ("a100-80gb",),
+    "h100-sxm-96gb-hbm2e": ("h100-sxm", "h800-sxm"),
     "h100-sxm": ("h800-sxm",),
+    "h800-sxm": ("h100-sxm",),
     "h200-sxm": ("h100-sxm", "h800-sxm"),
 }
 #: Dtypes that share fits (equal dense tensor peaks on every part with fits).
@@ -144,14 +151,15 @@ def stack_device(
     gemm = None if label is None else find_fit(fits, accelerator.id, dtype, label, ("gemm",))
     prefill = None
     fwd_bwd = None
+    attention_dtype = stack.attention_dtype or dtype
     if stack.prefill_attention_kernel != "unfused":
         kernels = (stack.prefill_attention_kernel, "flash-attention-2")
         for kernel in dict.fromkeys(kernels):
-            prefill = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
+            prefill = find_fit(fits, accelerator.id, attention_dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
             if prefill is not None:
                 # the same kernel's forward + backward table, for training's backward (absent: from the forward;
                 # when the forward is that table's own model, 2.5x the forward already is the table's backward)
-                fwd_bwd = find_fit(fits, accelerator.id, dtype, kernel, ("attention_fwd_bwd",))
+                fwd_bwd = find_fit(fits, accelerator.id, attention_dtype, kernel, ("attention_fwd_bwd",))
                 fwd_bwd = None if fwd_bwd is not None and fwd_bwd.id == prefill.id else fwd_bwd
                 break
     decode = (
@@ -178,9 +186,25 @@ def stack_device(
             fwd_bwd.model if fwd_bwd is not None and isinstance(fwd_bwd.model, AttentionKernelModel) else None
         ),
     )
+    if attention_dtype != dtype:
+        device = _attention_at_peak_of(device, accelerator, attention_dtype)
     return StackDevice(
         device,
         gemm.id if gemm else None,
         prefill.id if prefill else None,
         decode.id if decode else None,
+    )
+
+
+def _attention_at_peak_of(device: Device, accelerator: AcceleratorSpec, dtype: str) -> Device:
+    """The device with its fused attention kernels at `dtype`'s peak (the GEMMs keep the work dtype's)."""
+    peak = accelerator.peak_for(dtype)
+
+    def at_peak(model: AttentionKernelModel | None) -> AttentionKernelModel | None:
+        return None if model is None else dataclasses.replace(model, peak_flops_per_s=peak)
+
+    return dataclasses.replace(
+        device,
+        prefill_attention=at_peak(device.prefill_attention),
+        attention_fwd_bwd=at_peak(device.attention_fwd_bwd),
     )

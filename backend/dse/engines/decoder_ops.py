@@ -39,8 +39,12 @@ D = E*(1 - (1 - k/E)^T) (`expected_distinct_experts`, uniform routing) plus the 
 token reads k experts, a large batch all E. The router (an h x E GEMM, replicated on every rank)
 is counted in ffn_up. With L_d dense layers among L, each FFN op is the layer-weighted mean of the
 dense and the MoE op (`moe_layer_fraction` = (L - L_d)/L), so that L times the op is the model's
-FFN work. Expert GEMMs are priced on the roofline (the fitted GEMM model is for dense shapes); experts
-are split by tensor parallelism like a dense FFN (expert parallelism is not modelled).
+FFN work. With a fitted GEMM model the experts run as one grouped GEMM per projection (`Device.gemm_time_s`
+with groups = D: D problems of M = T*k/D tokens each, the mean load of a touched expert, in one launch; checked
+against DeepGEMM's grouped MoE tables in tests/engines/test_kernels.py), the router and the shared experts as
+dense GEMMs; a layer-weighted op keeps the dense and the MoE GEMMs at their layers' shares of the time. Experts
+are split by tensor parallelism like a dense FFN (each rank holds 1/tp of every expert's columns, as
+TensorRT-LLM's default tensor-parallel MoE; expert parallelism is not modelled).
 
 Multi-head latent attention (`mla`, DeepSeek-V2 section 2.1): the cache holds one compressed latent
 of r_kv + d_rope per token and layer, shared by the heads (replicated on every tensor-parallel
@@ -120,6 +124,10 @@ class OpCost:
     #: Bytes per element of the GEMMs' weights (B), which may be stored narrower than the kernel's inputs
     #: (weight-only quantization: fp8 weights under fp16 activations); None: the kernel's input width.
     gemm_weight_bytes: Num | None = None
+    #: Per GEMM: the problems of its shape in one launch (a grouped GEMM: one per expert touched), and the
+    #: share of its time the op counts (the layer-weighted mean of dense and MoE layers); () = 1 each.
+    gemm_groups: tuple[Num, ...] = ()
+    gemm_shares: tuple[Num, ...] = ()
     #: The shape of an attention op (score, softmax, context).
     attention: AttentionShape | None = None
 
@@ -314,18 +322,34 @@ def decoder_layer_ops(
 
 
 def _blend(dense: OpCost, moe: OpCost, moe_fraction: Num) -> OpCost:
-    """The layer-weighted mean of a dense-layer op and an MoE-layer op (roofline-priced: no GEMM shapes)."""
+    """The layer-weighted mean of a dense-layer op and an MoE-layer op: FLOP and bytes averaged, the GEMMs of
+    both kept with their layers' shares of the time (each priced at its own shape)."""
     if np.ndim(moe_fraction) == 0 and float(moe_fraction) == 1.0:
         return moe
 
     def mean(d: Num, m: Num) -> Num:
         return (1.0 - moe_fraction) * d + moe_fraction * m
 
+    def shares(op: OpCost, share: Num) -> tuple[Num, ...]:
+        return tuple(share * s for s in _gemm_shares(op))
+
     return OpCost(
         flop=mean(dense.flop, moe.flop),
         bytes_moved=mean(dense.bytes_moved, moe.bytes_moved),
         kernels=mean(dense.kernels, moe.kernels),
+        gemms=dense.gemms + moe.gemms,
+        gemm_weight_bytes=moe.gemm_weight_bytes,
+        gemm_groups=_gemm_groups(dense) + _gemm_groups(moe),
+        gemm_shares=shares(dense, 1.0 - moe_fraction) + shares(moe, moe_fraction),
     )
+
+
+def _gemm_groups(op: OpCost) -> tuple[Num, ...]:
+    return op.gemm_groups or (1.0,) * len(op.gemms)
+
+
+def _gemm_shares(op: OpCost) -> tuple[Num, ...]:
+    return op.gemm_shares or (1.0,) * len(op.gemms)
 
 
 def _moe_ffn_ops(
@@ -342,18 +366,36 @@ def _moe_ffn_ops(
     h, tp, act = hidden_size, tensor_parallel, activation_bytes
     d_e = moe.expert_ffn_hidden_size
     d_in = (2.0 if gated_ffn else 1.0) * d_e
-    routed_tokens = tokens * (moe.experts_per_token + moe.shared_experts)  # token-expert pairs
-    experts_read = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens) + moe.shared_experts
+    shared = moe.shared_experts
+    routed_tokens = tokens * (moe.experts_per_token + shared)  # token-expert pairs
+    touched = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens)
+    experts_read = touched + shared
+    # the grouped GEMM: one problem per routed expert touched, each of the tokens routed to it (on average)
+    tokens_per_expert = tokens * moe.experts_per_token / np.maximum(touched, 1e-30)  # 0 with no tokens
     router_flop = tokens * (2.0 * h * moe.num_experts)
     router_bytes = h * moe.num_experts * weight_bytes + tokens * (moe.num_experts * act)
     ffn_act_flop = SWIGLU_FLOP_PER_ELEMENT if gated_ffn else GELU_FLOP_PER_ELEMENT
+    up_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens, moe.num_experts, h), (tokens_per_expert, d_in / tp, h))
+    down_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens_per_expert, h, d_e / tp),)
+    up_groups: tuple[Num, ...] = (1.0, touched)
+    down_groups: tuple[Num, ...] = (touched,)
+    if (
+        np.ndim(shared) > 0 or float(shared) > 0.0
+    ):  # the shared experts see every token: one dense GEMM of their concatenated columns
+        up_gemms += ((tokens, shared * d_in / tp, h),)
+        down_gemms += ((tokens, h, shared * d_e / tp),)
+        up_groups += (1.0,)
+        down_groups += (1.0,)
     return {
         "ffn_up": OpCost(
             flop=routed_tokens * (2.0 * h * d_in / tp) + router_flop,
             bytes_moved=experts_read * (h * d_in / tp * weight_bytes)
             + routed_tokens * (h * act + d_in / tp * act)
             + router_bytes,
-            kernels=2.0,  # the router GEMM and one grouped expert GEMM
+            kernels=float(len(up_gemms)),  # the router GEMM, one grouped expert GEMM (and the shared experts')
+            gemms=up_gemms,
+            gemm_weight_bytes=weight_bytes,
+            gemm_groups=up_groups,
         ),
         "ffn_act": OpCost(
             flop=routed_tokens * (ffn_act_flop * d_e / tp),
@@ -362,6 +404,10 @@ def _moe_ffn_ops(
         "ffn_down": OpCost(
             flop=routed_tokens * (2.0 * d_e * h / tp),
             bytes_moved=experts_read * (d_e * h / tp * weight_bytes) + routed_tokens * (d_e / tp * act + h * act),
+            kernels=float(len(down_gemms)),
+            gemms=down_gemms,
+            gemm_weight_bytes=weight_bytes,
+            gemm_groups=down_groups,
         ),
     }
 
@@ -470,17 +516,27 @@ def price_layer_ops(
 
 
 def _matrix_time(device: Device, op: OpCost) -> OpTime:
-    """The op's GEMMs on the fitted GEMM model (the roofline without one)."""
+    """The op's GEMMs on the fitted GEMM model (the roofline without one); a grouped GEMM as one launch of its
+    problems, each GEMM counted at its share."""
     if device.gemm is None or not op.gemms:
         return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="matrix")
-    times = [device.gemm_time_s(m, n, k, b_bytes=op.gemm_weight_bytes) for m, n, k in op.gemms]
-    if len(times) == 1:
+    times = [
+        device.gemm_time_s(m, n, k, b_bytes=op.gemm_weight_bytes, groups=groups)
+        for (m, n, k), groups in zip(op.gemms, _gemm_groups(op), strict=True)
+    ]
+    if not op.gemm_shares and len(times) == 1:
         return times[0]
+    shares = _gemm_shares(op)
+
+    def total(part: str) -> Num:
+        parts = (
+            getattr(t, part) if isinstance(s, float) and s == 1.0 else s * getattr(t, part)
+            for s, t in zip(shares, times, strict=True)
+        )
+        return sum(parts, start=0.0 * times[0].time_s)
+
     return OpTime(
-        time_s=sum((t.time_s for t in times), start=0.0 * times[0].time_s),
-        compute_s=sum((t.compute_s for t in times), start=0.0 * times[0].time_s),
-        memory_s=sum((t.memory_s for t in times), start=0.0 * times[0].time_s),
-        overhead_s=sum((t.overhead_s for t in times), start=0.0 * times[0].time_s),
+        time_s=total("time_s"), compute_s=total("compute_s"), memory_s=total("memory_s"), overhead_s=total("overhead_s")
     )
 
 

@@ -163,19 +163,21 @@ class Device:
         kernels: Num = 1.0,
         a_elements: Num | None = None,
         b_bytes: Num | None = None,
+        groups: Num = 1.0,
     ) -> OpTime:
         """C[m, n] = A[m, k] @ B[k, n]: the fitted GEMM model, or the roofline of its FLOP and bytes.
 
         a_elements: elements of A read when A is implicit (a convolution's input; default m * k);
         b_bytes: bytes per element of B when stored in another width (weight-only quantization; default the
-        work's own element width).
+        work's own element width); groups: independent problems of this shape in one launch (a grouped GEMM,
+        one per expert of a mixture of experts, each reading its own B).
         """
         if self.gemm is None:
             w = self.element_bytes
             a = m * k if a_elements is None else a_elements
             moved = (a + k * n + m * n) * w if b_bytes is None else (a + m * n) * w + k * n * b_bytes
-            return self.op_time_s(2.0 * m * n * k, moved, kernels=kernels, op_class="matrix")
-        t = gemm_time_s(self.gemm, m, n, k, a_elements=a_elements, b_bytes=b_bytes)
+            return self.op_time_s(groups * (2.0 * m * n * k), groups * moved, kernels=kernels, op_class="matrix")
+        t = gemm_time_s(self.gemm, m, n, k, a_elements=a_elements, b_bytes=b_bytes, groups=groups)
         launch = self.gemm.launch_overhead_s
         return OpTime(time_s=t.time_s, compute_s=t.compute_s, memory_s=t.memory_s, overhead_s=0.0 * t.time_s + launch)
 

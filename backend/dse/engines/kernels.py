@@ -18,7 +18,9 @@ GEMM C[M, N] = A[M, K] @ B[K, N] (`gemm_time_s`):
   convolution reads its input once, not once per filter tap: `a_elements` replaces M * K);
 - compute and memory time blend as a p-norm (transition_exponent p; p -> inf is the roofline max),
   which is the measured, gradual memory-bound to compute-bound transition;
-- plus a fixed launch overhead (or host wall-clock overhead, for stacks timed on the host).
+- plus a fixed launch overhead (or host wall-clock overhead, for stacks timed on the host);
+- a grouped GEMM (`groups` problems of one shape in one launch, a mixture of experts' experts) has groups times
+  the tiles in the same waves, groups times the operand bytes and one launch.
 
 Attention (`attention_prefill_time_s`, `attention_decode_time_s`):
 - prefill (and training): FLOPs 4 * b * h * q * kv * d (x (1 - q / (2 kv)) causal; x flop_multiplier,
@@ -125,6 +127,7 @@ def gemm_time_s(
     *,
     a_elements: ArrayLike | None = None,
     b_bytes: ArrayLike | None = None,
+    groups: ArrayLike = 1.0,
 ) -> GemmTime:
     """Time of C[m, n] = A[m, k] @ B[k, n] (see the module docstring for the model).
 
@@ -133,17 +136,23 @@ def gemm_time_s(
     input tensor, read once); None: m * k.
     b_bytes: bytes per element of B when it is stored in another width than the kernel's inputs (weight-only
     quantized weights, widened in the main loop: the compute is the kernel's own); None: input_bytes.
+    groups: independent problems of this shape in one launch (a grouped GEMM: one per expert of a mixture of
+    experts, each with its own B); their tiles share the SMs' waves and each reads its own operands.
 
     Written for sweeps: each term is computed at the shape of the inputs it depends on (a scalar N
     and K cost nothing per point), and the p-norm takes the larger term out (`_blend`).
     """
     m, n, k = _a(m), _a(n), _a(k)
+    grouped = np.ndim(groups) > 0 or float(groups) != 1.0  # type: ignore[arg-type]
+    g = _a(groups) if grouped else 1.0
     sms = model.sm_count
     # skinny GEMMs: the smallest power-of-two tile height that holds m
     # (the same arithmetic with a scalar where every point agrees: tall GEMMs take the full tile
     # height, and with at least one tile per SM there is no split-K)
     tile_m: F64 | float = float(model.tile_m) if m.size and np.min(m) >= model.tile_m else _tile_height(model, m)
     tiles = np.ceil(m / tile_m) * np.ceil(n / model.tile_n)
+    if grouped:
+        tiles = tiles * g
     if tiles.size and np.min(tiles) >= np.max(sms):
         split: F64 | float = 1.0
         waves = np.ceil(tiles / sms)
@@ -161,6 +170,8 @@ def gemm_time_s(
     else:
         a_bytes = _a(a_elements) * model.input_bytes
         memory_s = (a_bytes + m * n * model.output_bytes + k * n * weight_width) * seconds_per_byte
+    if grouped:
+        memory_s = memory_s * g
     p = model.transition_exponent
     hi = np.maximum(np.maximum(compute_s, memory_s), 1e-30)
     lo = np.minimum(compute_s, memory_s)

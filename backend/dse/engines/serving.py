@@ -10,7 +10,8 @@ request is preempted by recompute (its blocks freed, its prompt and generated to
 
 Iteration time comes from the same per-op model as the inference kind: one decoder layer priced as a
 mixed batch through `decoder_layer_ops` / `price_layer_ops` on the `Device` (dense ops over every token
-of the iteration, decode attention over the running requests' KV, prefill attention over the chunk),
+of the iteration, decode attention over the running requests' KV, prefill attention within each prompt of the
+chunk),
 times the layers, plus the logits. `iteration_time_table` prices a grid over (decode batch, prefill
 tokens, mean context) in one vectorised call; the loop interpolates it (trilinear, by scalar lookups into
 nested lists with the decode batch's grid bracket precomputed per integer batch).
@@ -18,7 +19,9 @@ nested lists with the decode batch's grid bracket precomputed per integer batch)
 The loop advances over iterations, never over design points. Runs of identical decode-only iterations
 (no prefill in flight, nothing admissible) are taken in one step of k iterations, k bounded by the
 next completion, the next arrival and the free KV blocks, so a run costs O(events), not O(tokens);
-each step is recorded (time, iterations, decode batch, prefill tokens, queue, KV blocks). Per step the
+each step is recorded (time, iterations, decode batch, prefill tokens, queue, KV blocks), and so is every
+token's gap since the request's previous token (Sarathi-Serve's time between tokens), as (gap, count) pairs
+per step: those whose previous token ended the last decode step, and those that joined since. Per step the
 work is scalar and O(1): every decoding request gains the same tokens per iteration, so the decode set
 is kept as aggregates (count, sum of KV offsets, a count per offset modulo the block size for the blocks
 a step adds, a heap of completion points), never as arrays rebuilt per step.
@@ -31,7 +34,7 @@ import bisect
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -81,6 +84,9 @@ class Requests:
     arrival_s: FloatArray
     prompt_tokens: NDArray[np.int64]
     output_tokens: NDArray[np.int64]
+    #: Decode-only requests (a disaggregated decode pool): when each one's first token came out of its prefill
+    #: instance, so that its first token gap counts from there; None: from its admission.
+    first_token_s: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -173,12 +179,15 @@ def iteration_time_table(
     fused_qkv: bool = True,
     points: int = 14,
     query_tokens_per_request: int = 1,
+    prompt_tokens: float | None = None,
 ) -> IterationTable:
     """One mixed-batch iteration priced on the grid in one vectorised pass (see the module docstring).
 
     Dense ops (norms, QKV, out-projection, FFN, all-reduces) run over all q*B + P tokens; decode
-    attention over B requests of q queries each against a mean context c; prefill attention over one chunk
-    of P tokens against P keys (causal). Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
+    attention over B requests of q queries each against a mean context c; prefill attention over the P
+    prefill tokens as P / L prompts of L = min(P, prompt_tokens) tokens, each causal against its own L keys
+    (one chunk of P tokens against P keys when `prompt_tokens` is None: a single prompt or one chunk of it).
+    Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
     q (`query_tokens_per_request`) is 1, or k + 1 when a speculative step verifies k drafted tokens.
     """
     dec = _grid(max_decode_batch, points, zero=True)
@@ -218,9 +227,15 @@ def iteration_time_table(
     decode = price_layer_ops(
         decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=q, context_tokens=c, **common), device, **links
     )
+    # attention is per prompt: a prefill iteration of several prompts attends within each, not across them
+    prompt_length = np.maximum(p, 1.0) if prompt_tokens is None else np.clip(p, 1.0, max(prompt_tokens, 1.0))
     prefill = price_layer_ops(
         decoder_layer_ops(
-            batch=1.0, query_tokens=np.maximum(p, 1.0), context_tokens=np.maximum(p, 1.0), prefill=True, **common
+            batch=np.maximum(p, 1.0) / prompt_length,
+            query_tokens=prompt_length,
+            context_tokens=prompt_length,
+            prefill=True,
+            **common,
         ),
         device,
         **links,
@@ -293,6 +308,17 @@ class SimulationResult:
     step_prefill_tokens: FloatArray
     step_queue: FloatArray
     step_kv_blocks: FloatArray
+    #: Every inter-token gap of every request (token-level time between tokens, Sarathi-Serve's TBT: Agrawal
+    #: et al., OSDI'24, section 2.3), as distinct gap values (s) and how many tokens had each; a request's first
+    #: token is its TTFT, not a gap. A decode iteration's gap for a request is the time since its previous token:
+    #: the iteration itself, plus any prefill-only iterations that stalled it, or its re-prefill after a preemption.
+    tbt_gap_s: FloatArray = field(default_factory=lambda: np.empty(0))
+    tbt_gap_count: FloatArray = field(default_factory=lambda: np.empty(0))
+
+    def tbt_percentile_s(self, q: float) -> float:
+        """The q-th percentile of the token gaps, each gap counted once per token: the smallest gap that at least
+        q% of them do not exceed (NaN without gaps)."""
+        return weighted_percentile(self.tbt_gap_s, self.tbt_gap_count, q)
 
     @property
     def ttft_s(self) -> FloatArray:
@@ -324,6 +350,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     output_a = np.maximum(requests.output_tokens.astype(np.int64), 1)
     cached_a = np.floor(prompt_a * min(max(config.prefix_hit_rate, 0.0), 1.0)).astype(np.int64)
     cached_a = np.minimum(cached_a, prompt_a - 1)  # at least one prompt token is computed
+    prior_first: list[float] | None = None if requests.first_token_s is None else requests.first_token_s.tolist()
     arrival: list[float] = arrival_a.tolist()
     prompt: list[int] = prompt_a.tolist()
     output: list[int] = output_a.tolist()
@@ -362,6 +389,16 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     t = busy = prefill_busy = in_system_area = kv_area = 0.0
     rows: list[tuple[float, float, int, int, int, int, int]] = []
     hold_admission = False
+    # token gaps: the decode set is those whose previous token came at the last decode step's end (`old`) and
+    # those that joined since, by join time (`fresh`); a request leaving the decode set keeps its last token time
+    gap_s: list[float] = []
+    gap_n: list[int] = []
+    old = decode_steps = zero_gaps = 0
+    last_decode_end = 0.0
+    fresh: dict[float, int] = {}
+    join_step = [0] * n
+    join_t = [0.0] * n
+    last_token_t = [nan] * n
 
     def growth(d: int) -> int:
         """KV blocks the decode set needs to gain d tokens each: one at each length = 1 (mod BLOCK_TOKENS), i.e.
@@ -374,7 +411,13 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
 
     def leave_decode(r: int) -> int:
         """Take r out of the decode set; its KV tokens."""
-        nonlocal b, off_sum
+        nonlocal b, off_sum, old
+        if join_step[r] < decode_steps:
+            old -= 1
+            last_token_t[r] = last_decode_end
+        else:
+            fresh[join_t[r]] -= 1
+            last_token_t[r] = join_t[r]
         b -= 1
         off_sum -= kv_off[r]
         residue[kv_off[r] % BLOCK_TOKENS] -= 1
@@ -383,7 +426,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         state[r] = _IDLE
         return kv_off[r] + advance
 
-    def join_decode(r: int) -> None:
+    def join_decode(r: int, since: float | None = None) -> None:
+        """Put r into the decode set; `since`: its previous token's time (default now)."""
         nonlocal b, off_sum
         kv_off[r] = prefill_len[r] - advance
         gen_off[r] = generated[r] - advance
@@ -392,6 +436,9 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         residue[kv_off[r] % BLOCK_TOKENS] += 1
         state[r] = _DECODING
         heapq.heappush(heap, (output[r] - gen_off[r], r, epoch[r]))
+        join_step[r] = decode_steps
+        join_t[r] = t if since is None else since
+        fresh[join_t[r]] = fresh.get(join_t[r], 0) + 1
 
     while done < n:
         while next_arrival < n and arrival[next_arrival] <= t:
@@ -419,7 +466,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                     used -= need
                     done += 1
                 else:
-                    join_decode(r)
+                    join_decode(r, None if prior_first is None else prior_first[r])
                 continue
             admitted_tokens += prefill_left[r]
             prefilling.append(r)
@@ -500,6 +547,23 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             used += growth(d)
             advance += d
             iteration += k
+            # the token gaps of this step: the first iteration's since each request's previous token, then one
+            # iteration each; the extra tokens a speculative iteration accepts come with no gap (counted at the end)
+            first_end = t + dt / k
+            if old:
+                gap_s.append(first_end - last_decode_end)
+                gap_n.append(old)
+            for joined, count in fresh.items():
+                if count:
+                    gap_s.append(first_end - joined)
+                    gap_n.append(count)
+            if k > 1:
+                gap_s.append(dt / k)
+                gap_n.append(bd * (k - 1))
+            zero_gaps += bd * (d - k)
+            old, last_decode_end = bd, t + dt
+            fresh.clear()
+            decode_steps += 1
         # the step's record, its areas and busy time
         waiting_n = len(waiting)
         rows.append((t, dt, k, bd, p, waiting_n, used))
@@ -521,6 +585,9 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             prefilling.popleft()
             if generated[r] == 0:
                 first[r] = t
+            else:  # a preempted request's next token, after its recompute
+                gap_s.append(t - last_token_t[r])
+                gap_n.append(1)
             generated[r] += 1
             if generated[r] >= output[r]:
                 finish[r] = t
@@ -532,15 +599,19 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 join_decode(r)
         # decode completions
         while heap and heap[0][0] <= advance:
-            _, r, e = heapq.heappop(heap)
+            target, r, e = heapq.heappop(heap)
             if e != epoch[r]:
                 continue
+            zero_gaps -= advance - target  # tokens of its last speculative iteration beyond its output: not emitted
             used -= -(-leave_decode(r) // BLOCK_TOKENS)
             del running[r]
             finish[r] = t
             if first[r] != first[r]:
                 first[r] = t
             done += 1
+    if zero_gaps:
+        gap_s.append(0.0)
+        gap_n.append(zero_gaps)
     steps = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
     makespan = max(t, 1e-12)
     return SimulationResult(
@@ -564,6 +635,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         step_prefill_tokens=steps[:, 4].copy(),
         step_queue=steps[:, 5].copy(),
         step_kv_blocks=steps[:, 6].copy(),
+        tbt_gap_s=np.asarray(gap_s, dtype=np.float64),
+        tbt_gap_count=np.asarray(gap_n, dtype=np.float64),
     )
 
 
@@ -630,3 +703,16 @@ def percentile(values: FloatArray, q: float) -> float:
     """The q-th percentile of the finite values (NaN when none)."""
     finite = values[np.isfinite(values)]
     return float(np.percentile(finite, q)) if finite.size else float("nan")
+
+
+def weighted_percentile(values: FloatArray, counts: FloatArray, q: float) -> float:
+    """The q-th percentile of `values`, each repeated `counts` times: the smallest value that at least q% of the
+    repeated values do not exceed (the inverted CDF; NaN when the counts sum to zero)."""
+    keep = counts > 0
+    values, counts = values[keep], counts[keep]
+    if not values.size:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(counts[order])
+    at = np.searchsorted(cumulative, q / 100.0 * cumulative[-1] * (1.0 - 1e-12), side="left")
+    return float(values[order][min(int(at), values.size - 1)])

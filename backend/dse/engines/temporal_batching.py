@@ -29,6 +29,7 @@ events per node pin s through mean / least = (1/N) sum_r (N/r)^s (fit_zipf_expon
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,14 +141,19 @@ def fit_zipf_exponent(*, nodes: int, events: Num, min_events_per_node: Num) -> N
     return result
 
 
+@functools.lru_cache(maxsize=128)  # a pure function of a (hashable) side spec: one per catalog side and override
 def side_classes(side: DegreeSideSpec, *, exponent: float | None = None) -> DegreeClasses:
-    """The classes of a side spec; `exponent` overrides a Zipf side's exponent."""
+    """The classes of a side spec; `exponent` overrides a Zipf side's exponent. Read-only (kept)."""
     if side.law == "histogram":
-        return DegreeClasses(
+        classes = DegreeClasses(
             degrees=np.asarray(side.histogram_degrees, dtype=np.float64),
             node_counts=np.asarray(side.histogram_node_counts, dtype=np.float64),
         )
-    return zipf_classes(exponent=side.exponent if exponent is None else exponent, nodes=side.nodes)
+    else:
+        classes = zipf_classes(exponent=side.exponent if exponent is None else exponent, nodes=side.nodes)
+    classes.degrees.setflags(write=False)
+    classes.node_counts.setflags(write=False)
+    return classes
 
 
 def dataset_classes(
@@ -157,12 +163,19 @@ def dataset_classes(
 
     `exponent` overrides the exponent of every Zipf side (histogram sides keep their counts).
     """
+    destination = dataset.destination_side if dataset.bipartite else None
+    return sides_classes(dataset.source_side, destination, exponent=exponent)
+
+
+def sides_classes(
+    source: DegreeSideSpec, destination: DegreeSideSpec | None, *, exponent: float | None = None
+) -> tuple[DegreeClasses, DegreeClasses | None]:
+    """`dataset_classes` of a dataset's sides (destination None: one node set)."""
 
     def one(side: DegreeSideSpec) -> DegreeClasses:
         return side_classes(side, exponent=exponent if side.law == "zipf" else None)
 
-    destination = one(dataset.destination_side) if dataset.bipartite and dataset.destination_side else None
-    return one(dataset.source_side), destination
+    return one(source), None if destination is None else one(destination)
 
 
 def top_node_share(classes: DegreeClasses) -> float:
@@ -184,24 +197,47 @@ def _pair_terms(source: DegreeClasses, destination: DegreeClasses | None) -> tup
     return weights.ravel(), np.clip(avoid.ravel(), 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """The class pairs of `discontinuity_rate`, prepared once for any number of batches."""
+
+    log_avoid: FloatArray
+    hit_weights: FloatArray
+    never_hit: float
+    total_hit: float
+
+
+def _pairs(source: DegreeClasses, destination: DegreeClasses | None) -> _Pairs:
+    weights, avoid = _pair_terms(source, destination)
+    hit = avoid < 1.0
+    hit_weights = weights[hit] / (1.0 - avoid[hit])
+    return _Pairs(
+        log_avoid=np.log(np.where(avoid[hit] > 0, avoid[hit], np.finfo(np.float64).tiny)),
+        hit_weights=hit_weights,
+        never_hit=float(weights[~hit].sum()),
+        total_hit=float(hit_weights.sum()),
+    )
+
+
 def discontinuity_rate(*, batch_events: Num, source: DegreeClasses, destination: DegreeClasses | None) -> Num:
     """Expected share of a batch's events that touch a node an earlier event of the batch touched.
 
     `destination` None: one node set (both endpoints drawn from `source`). Broadcasts `batch_events`.
     """
-    weights, avoid = _pair_terms(source, destination)
+    return _rate(batch_events, _pairs(source, destination))
+
+
+def _rate(batch_events: Num, pairs: _Pairs) -> Num:
+    """`discontinuity_rate` over prepared class pairs."""
     batch = np.asarray(batch_events, dtype=np.float64)
     flat = np.maximum(batch.ravel(), 1.0)
-    hit = avoid < 1.0
     # sum_{j<b} r^j = (1 - r^b) / (1 - r); pairs that cannot be hit (r = 1) contribute b each.
-    log_avoid = np.log(np.where(avoid[hit] > 0, avoid[hit], np.finfo(np.float64).tiny))
-    hit_weights = weights[hit] / (1.0 - avoid[hit])
-    never_hit = float(weights[~hit].sum())
-    total_hit = float(hit_weights.sum())
     clean = np.empty_like(flat)
     for start in range(0, flat.size, _CHUNK):
         b = flat[start : start + _CHUNK]
-        clean[start : start + _CHUNK] = total_hit - np.exp(b[:, None] * log_avoid) @ hit_weights + never_hit * b
+        clean[start : start + _CHUNK] = (
+            pairs.total_hit - np.exp(b[:, None] * pairs.log_avoid) @ pairs.hit_weights + pairs.never_hit * b
+        )
     # Clipped: the subtraction above may leave a rounding residue of ~1e-13 at b = 1.
     result: Num = np.clip(1.0 - clean / flat, 0.0, 1.0).reshape(batch.shape)
     return result
@@ -217,11 +253,12 @@ def largest_batch_under(
     top = np.floor(np.asarray(events, dtype=np.float64))
     lo = np.ones(np.broadcast_shapes(thr.shape, top.shape))  # rate(1) = 0: always under
     hi = np.broadcast_to(top, lo.shape).copy()
-    hi_ok = np.asarray(discontinuity_rate(batch_events=hi, source=source, destination=destination)) <= thr
+    pairs = _pairs(source, destination)  # the same classes at every step
+    hi_ok = np.asarray(_rate(hi, pairs)) <= thr
     lo = np.where(hi_ok, hi, lo)
     for _ in range(int(np.ceil(np.log2(max(float(np.max(top)), 2.0)))) + 1):  # over halvings, not points
         mid = np.floor((lo + hi) / 2.0)
-        ok = np.asarray(discontinuity_rate(batch_events=mid, source=source, destination=destination)) <= thr
+        ok = np.asarray(_rate(mid, pairs)) <= thr
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
         if np.all(hi - lo <= 1.0):
             break

@@ -256,6 +256,11 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
         """One of `deferred_studies`, computed."""
         raise KeyError(key)
 
+    def studies_for(self, resolved: ResolvedT) -> Sequence[str]:
+        """The keys of `deferred_studies` that apply to `resolved` (default: all); a quick answer lists
+        only these as deferred, and an `include` naming another adds nothing."""
+        return list(self.deferred_studies)
+
     def evaluate_including(self, resolved: ResolvedT, include: Sequence[str]) -> EvaluationResult:
         """The quick answer with the deferred studies named in `include` added (in declaration order);
         the others are listed in `deferred`."""
@@ -264,7 +269,10 @@ class ScenarioKind(ABC, Generic[InputsT, ResolvedT]):
             return result
         tables, charts, notes = list(result.tables), list(result.charts), list(result.notes)
         deferred = []
+        applicable = set(self.studies_for(resolved))
         for key, title in self.deferred_studies.items():
+            if key not in applicable:
+                continue
             if key not in include:
                 deferred.append(DeferredStudy(key=key, title=title))
                 continue

@@ -30,6 +30,10 @@ class InterconnectSpec:
     #: Share of `bandwidth_per_direction_bytes_per_s` a large NCCL ring collective reaches on this link
     #: (its bus bandwidth over the nominal); 1.0 where no sourced figure is known.
     bus_bandwidth_fraction: PositiveFloat = 1.0
+    #: A network link only: the least a multi-node ring's intra-node step costs, NCCL's host proxy overhead
+    #: (3 x getNetOverhead() for the Simple protocol: 1 us x 3 on Intel hosts, 2 us x 3 on AMD hosts; NVIDIA/nccl
+    #: src/graph/tuning.cc @ b6475625f). Set per network preset from the host CPU of the system it describes.
+    ring_step_overhead_s: NonNegativeFloat = 0.0
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ fuses element-wise ops into their neighbours. A stack says:
 - which element-wise ops are fused into a neighbouring kernel (they cost no launch of their own),
 - which attention kernels it uses in prefill and in decode (and whether decode shares a KV head across
   the query heads of its group),
-- which kernel calibration (`models_db/calibration/fits/`) its GEMMs and attention use, per dtype.
+- which kernel calibration (`models_db/calibration/fits/`) its GEMMs and attention use, per dtype,
+- for narrow (fp8) GEMMs: whether activations stay wider between kernels and attention computes in another dtype.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dse.specs.common import NonNegativeFloat
+from dse.specs.hardware import BYTES_PER_ELEMENT
 
 #: Element-wise ops of a decoder layer a stack may fuse into a neighbouring kernel.
 FusableOp = Literal["norm_attn", "norm_ffn", "ffn_act", "softmax"]
-#: Prefill attention: FlashAttention-2/3 (one fused kernel) or unfused (two batched GEMMs + softmax).
-PrefillAttentionKernel = Literal["flash-attention-2", "flash-attention-3", "unfused"]
+#: Prefill attention: FlashAttention-1/2/3 (one fused kernel; v1 is what PyTorch 2.0 and 2.1 run behind
+#: scaled_dot_product_attention) or unfused (two batched GEMMs + softmax).
+PrefillAttentionKernel = Literal["flash-attention-1", "flash-attention-2", "flash-attention-3", "unfused"]
+#: What a plan's selective recomputation redoes under the stack: the attention core (Korthikanti et al. 2022, as
+#: Megatron-LM does) or every other matmul of a layer with every element-wise op (torchtitan's per-op policy).
+SelectiveRecompute = Literal["attention-core", "every-other-matmul"]
 #: Decode attention: one fused kernel over the paged KV cache (K and V in one pass) or two eager batched GEMVs.
 DecodeAttentionKernel = Literal["paged-attention", "unfused-bmm"]
 
@@ -55,9 +61,35 @@ class SoftwareStackSpec:
     #: attention kernels: TensorRT-LLM's XQA, vLLM's paged attention). False: the kernel walks the cache once
     #: per query head, so a GQA model reads its KV cache heads / kv_heads times per step.
     decode_attention_shares_kv_heads: bool = True
+    #: The dtype activations are kept in between kernels when the GEMMs compute narrower (an fp8 recipe that
+    #: quantizes each GEMM's input per tensor and writes its output in fp16): the residual stream, norms,
+    #: activations, attention inputs and tensor-parallel all-reduces move this width. None: the work dtype.
+    activation_storage_dtype: str | None = None
+    #: The dtype the fused attention kernels compute in when the GEMMs run in another (an fp16 attention plugin
+    #: beside fp8 GEMMs): prefill attention takes that dtype's kernel fit and peak. None: the work dtype.
+    attention_dtype: str | None = None
+    #: Training: every element-wise op of a layer is its own eager PyTorch kernel, in the dtype the model code
+    #: casts it to (RMSNorm in fp32, rotary embeddings as complex fp32, SwiGLU's activation and gate product
+    #: apart), its traffic counted op by op (`dse.engines.training.compute.eager_layer_traffic`); False: the fused
+    #: kernels of Megatron-Core (the module docstring's counts).
+    eager_elementwise: bool = False
+    #: What selective recomputation redoes (`SelectiveRecompute`).
+    selective_recompute: SelectiveRecompute = "attention-core"
+    #: Bytes the optimizer step moves per parameter a GPU updates (training), gradient clipping included; None:
+    #: a fused Adam kernel's 28 (`dse.engines.training.evaluate.OPTIMIZER_STEP_BYTES_PER_PARAM`). An unfused
+    #: AdamW runs each of its element-wise updates as its own pass over the fp32 states.
+    optimizer_step_bytes_per_param: NonNegativeFloat | None = None
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 
     def gemm_fit_for(self, dtype: str) -> str | None:
         """The calibration stack label of this stack's GEMMs in `dtype`."""
         return self.gemm_fits.get(dtype, self.gemm_fits.get("*"))
+
+    def stored_activation_dtype(self, work_dtype: str) -> str:
+        """The dtype activations are stored in between kernels for work in `work_dtype`: the stack's storage
+        dtype where it is wider than the work's, the work's own otherwise."""
+        stored = self.activation_storage_dtype
+        if stored is None or BYTES_PER_ELEMENT[stored] <= BYTES_PER_ELEMENT.get(work_dtype, 2.0):
+            return work_dtype
+        return stored

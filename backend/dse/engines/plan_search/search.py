@@ -150,6 +150,7 @@ def search_plans(
         gpus_per_node=gpus_per_node,
         sequence_parallel=space.sequence_parallel,
         num_layers=int(as_array(model.num_layers)),
+        num_experts=int(np.max(as_array(model.num_experts))),
     )
     inner = inner_axes(
         space=space,
@@ -180,6 +181,7 @@ def search_plans(
             overlap=space.overlap_grad_reduce,
             tp_comm_overlap=space.tp_comm_overlap,
             zero3_runtime=space.zero3_runtime,
+            expert_comm_overlap=space.expert_comm_overlap,
         )
         nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
@@ -226,6 +228,7 @@ def search_plans(
             overlap=space.overlap_grad_reduce,
             tp_comm_overlap=space.tp_comm_overlap,
             zero3_runtime=space.zero3_runtime,
+            expert_comm_overlap=space.expert_comm_overlap,
         )
 
     _check(should_stop)
@@ -323,6 +326,7 @@ def _evaluate_flat(
     overlap: bool,
     tp_comm_overlap: bool,
     zero3_runtime: int,
+    expert_comm_overlap: bool = False,
 ) -> RankedPlans:
     plans, nodes = decode_plans(
         plan_ids=ids,
@@ -333,6 +337,7 @@ def _evaluate_flat(
         overlap=overlap,
         tp_comm_overlap=tp_comm_overlap,
         zero3_runtime=zero3_runtime,
+        expert_comm_overlap=expert_comm_overlap,
     )
     gpus = layouts.gpus[np.divmod(ids, inner.size)[0]]
     evaluation = _evaluate_on_orders(model=model, clusters=clusters, plans=plans, nodes=nodes, order_index=order_index)

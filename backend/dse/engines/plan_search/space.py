@@ -9,7 +9,9 @@ layout, not once per plan. A plan's id is its flat index in the whole grid.
 
 What is enumerated (and why some candidates are refused rather than not generated): the degrees
 always multiply to the GPUs used (d = G / (t*n*p) by construction) and TP stays inside a node's
-NVLink island (t divides the GPUs per node), but everything else the engine checks is left to it,
+NVLink island (t divides the GPUs per node); for a mixture-of-experts model each layout comes once per
+expert-parallel degree EP that divides both the experts and d*n*c (Megatron-Core draws the EP group from the
+data- and context-parallel ranks; a dense model has EP 1 only), but everything else the engine checks is left to it,
 so the search reports how many candidates each rule refused (heads not divisible by t, layers not
 divisible by p*v, micro-batches not divisible, Ulysses above the heads, ZeRO-2/3 with pipelining, ...).
 """
@@ -71,6 +73,10 @@ class SearchSpace:
     context_parallel_exchanges: tuple[int, ...] = ()
     #: Also try each pipeline of 3+ stages with its first and last stages lighter (`uneven_stage_layers`).
     uneven_stages: bool = False
+    #: Expert-parallel degrees tried for an MoE model (None: every divisor of the experts); a dense model has 1.
+    expert_parallel: tuple[int, ...] | None = None
+    #: EP all-to-alls under another micro-batch's compute (DualPipe-style), for every plan: the stack, not a choice.
+    expert_comm_overlap: bool = False
 
     def nodes_used(self, nodes: int) -> IntArray:
         if self.node_counts is not None:
@@ -98,6 +104,8 @@ class Layouts:
     context_parallel_exchange: Array
     first_stage_layers: Array
     last_stage_layers: Array
+    #: EP: 1 for a dense model.
+    expert_parallel: Array
 
     def __len__(self) -> int:
         return int(self.gpus.shape[0])
@@ -154,12 +162,13 @@ def enumerate_layouts(
     gpus_per_node: int,
     sequence_parallel: tuple[int, ...],
     num_layers: int = 0,
+    num_experts: int = 0,
 ) -> Layouts:
     """Every (G, t, variant, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
     for Ring and Ulysses; with context-parallel exchanges in the space also (G, t, none / Megatron-SP, c, p, d)
     with d*t*c*p = G, c >= 2, per exchange; with uneven stages each layout of 3+ stages once more with its
-    first and last stages lighter (`uneven_stage_layers` of `num_layers`). A loop over the GPU counts only (a
-    handful); each is one meshgrid."""
+    first and last stages lighter (`uneven_stage_layers` of `num_layers`); with `num_experts` > 0, each once
+    per EP dividing the experts and d*n*c. A loop over the GPU counts only (a handful); each is one meshgrid."""
     variants = np.asarray(sequence_parallel, dtype=np.int64)
     context_variant = (variants == SequenceParallel.RING) | (variants == SequenceParallel.ULYSSES)
     plain = variants[~context_variant]
@@ -204,7 +213,29 @@ def enumerate_layouts(
         uneven = table[:, ends > 0].copy()
         uneven[9] = uneven[10] = ends[ends > 0]
         table = np.concatenate([table, uneven], axis=1)
-    return Layouts(*table.astype(np.float64))
+    return Layouts(*_with_expert_parallel(table.astype(np.float64), space, num_experts))
+
+
+def expert_parallel_choices(space: SearchSpace, num_experts: int) -> IntArray:
+    """The EP degrees tried: 1 for a dense model; the divisors of the experts (those the space allows)."""
+    if num_experts <= 0:
+        return np.ones(1, dtype=np.int64)
+    choices = divisors(num_experts)
+    if space.expert_parallel is not None:
+        choices = choices[np.isin(choices, np.asarray(space.expert_parallel, dtype=np.int64))]
+    return choices
+
+
+def _with_expert_parallel(table: Array, space: SearchSpace, num_experts: int) -> Array:
+    """The layout rows (G, nodes, t, variant, n, p, d, c, exchange, first, last) with an EP row: each MoE layout
+    once per EP that divides d*n*c (n is 1 for Megatron-SP and none, c is 1 without context parallelism)."""
+    choices = expert_parallel_choices(space, num_experts).astype(np.float64)
+    if num_experts <= 0:
+        return np.vstack([table, np.ones((1, table.shape[1]))])
+    repeated = np.repeat(table, choices.size, axis=1)
+    ep = np.tile(choices, table.shape[1])
+    keep = np.mod(repeated[6] * repeated[4] * repeated[7], ep) == 0
+    return np.vstack([repeated[:, keep], ep[keep][None, :]])
 
 
 def inner_axes(*, space: SearchSpace, global_batch_size: int, num_layers: int, has_ssd: bool) -> InnerAxes:
@@ -247,6 +278,7 @@ def grid_plans(
     overlap: bool,
     tp_comm_overlap: bool = False,
     zero3_runtime: int = 0,
+    expert_comm_overlap: bool = False,
 ) -> PlanArrays:
     """The plans of a chunk of layouts as broadcastable arrays of shape (layouts, *inner.shape)."""
 
@@ -282,6 +314,9 @@ def grid_plans(
         context_parallel_exchange=uniform_or_axis(layouts.context_parallel_exchange),
         first_stage_layers=uniform_or_axis(layouts.first_stage_layers),
         last_stage_layers=uniform_or_axis(layouts.last_stage_layers),
+        # a scalar for a dense model: the engine's EP checks and pricing then cost nothing per plan
+        expert_parallel=uniform_or_axis(layouts.expert_parallel),
+        expert_comm_overlap=1.0 if expert_comm_overlap else 0.0,
     )
 
 
@@ -295,6 +330,7 @@ def decode_plans(
     overlap: bool,
     tp_comm_overlap: bool = False,
     zero3_runtime: int = 0,
+    expert_comm_overlap: bool = False,
 ) -> tuple[PlanArrays, Array]:
     """Flat plans (and their GPUs used / nodes used) for grid ids."""
     layout_index, inner_index = np.divmod(plan_ids, inner.size)
@@ -321,25 +357,38 @@ def decode_plans(
         context_parallel_exchange=layouts.context_parallel_exchange[layout_index],
         first_stage_layers=layouts.first_stage_layers[layout_index],
         last_stage_layers=layouts.last_stage_layers[layout_index],
+        expert_parallel=layouts.expert_parallel[layout_index],
+        expert_load_imbalance=np.ones(plan_ids.shape),  # balanced routing: the search's assumption
+        expert_capacity_factor=np.zeros(plan_ids.shape),
+        expert_comm_overlap=np.full(plan_ids.shape, 1.0 if expert_comm_overlap else 0.0),
     )
     return plan, layouts.nodes[layout_index]
 
 
 def count_candidates(
-    *, space: SearchSpace, nodes: int, gpus_per_node: int, global_batch_size: int, num_layers: int, has_ssd: bool
+    *,
+    space: SearchSpace,
+    nodes: int,
+    gpus_per_node: int,
+    global_batch_size: int,
+    num_layers: int,
+    has_ssd: bool,
+    num_experts: int = 0,
 ) -> tuple[int, int]:
     """(layouts, inner grid size): the candidates are their product. Nothing of the grid is
     allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays), or, with
-    context parallelism or uneven stages in the space, enumerated (a table of layouts, not of plans)."""
-    if space.context_parallel_exchanges or space.uneven_stages:
+    context parallelism or uneven stages in the space or an MoE model (once per EP), enumerated (a table of
+    layouts, a few thousand rows at most, not of plans)."""
+    inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
+    if space.context_parallel_exchanges or space.uneven_stages or num_experts > 0:
         table = enumerate_layouts(
             space=space,
             nodes=nodes,
             gpus_per_node=gpus_per_node,
             sequence_parallel=space.sequence_parallel,
             num_layers=num_layers,
+            num_experts=num_experts,
         )
-        inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
         return len(table), inner.size
     kinds = np.asarray(space.sequence_parallel, dtype=np.int64)
     context = int(np.count_nonzero((kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)))
@@ -352,5 +401,4 @@ def count_candidates(
             pairs = int(sum(divisors(int(G // int(t)) // int(n)).size for n in rest))  # (n, p) with n*p | G/t
             with_n1 = int(divisors(G // int(t)).size)  # n = 1: p divides G / t
             layouts += plain * with_n1 + context * (pairs - with_n1)
-    inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
     return layouts, inner.size

@@ -41,10 +41,12 @@ from dse.engines.pruning.layers import (
     CROSS_ATTENTION,
     ELEMENTWISE,
     EMBEDDING,
+    GROUP_NORM_PASSES,
     KEEP_CHANNELS,
     KEEP_FFN,
     KEEP_HEADS,
     KEEP_NONE,
+    LAYER_NORM_PASSES,
     LINEAR,
     NORM,
     SELF_ATTENTION,
@@ -56,7 +58,7 @@ from dse.engines.pruning.layers import (
     vae_decoder_layer_table,
 )
 from dse.engines.pruning.routing import Routing, TransportPlan, route_prompts, routing_cost, sinkhorn
-from dse.engines.pruning.serving import ServingCost, network_time_s, serving_cost, with_trailing_axes
+from dse.engines.pruning.serving import ServingCost, fused_head_dim, network_time_s, serving_cost, with_trailing_axes
 
 __all__ = [
     "CATEGORY_NAMES",
@@ -64,10 +66,12 @@ __all__ = [
     "CROSS_ATTENTION",
     "ELEMENTWISE",
     "EMBEDDING",
+    "GROUP_NORM_PASSES",
     "KEEP_CHANNELS",
     "KEEP_FFN",
     "KEEP_HEADS",
     "KEEP_NONE",
+    "LAYER_NORM_PASSES",
     "LINEAR",
     "NORM",
     "SELF_ATTENTION",
@@ -81,6 +85,7 @@ __all__ = [
     "TransportPlan",
     "count_blocks",
     "count_layers",
+    "fused_head_dim",
     "latent_side",
     "network_time_s",
     "resource_ratio",

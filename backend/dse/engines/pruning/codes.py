@@ -48,11 +48,15 @@ def uniform_keep_for_ratio(
     side_px = np.asarray(image_side_px, dtype=np.float64)
     shape = np.broadcast_shapes(target.shape, side_px.shape)
     lo, hi = np.zeros(shape), np.ones(shape)
-    n = len(unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings).prunable_blocks)
+    table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
+    n = len(table.prunable_blocks)
+    side = latent_side(side_px, spec.unet)
+    # `resource_ratio`'s denominator, the full network's MACs, is the same at every step
+    full = total_macs(table, latent_side=side, include_attention_matmuls=include_attention_matmuls)
     for _ in range(iterations):  # bisection steps, not design points
         mid = 0.5 * (lo + hi)
         keep = np.broadcast_to(mid[..., None, None], (*shape, n, 3))
-        r = resource_ratio(spec, image_side_px=side_px, keep=keep, include_attention_matmuls=include_attention_matmuls)
+        r = total_macs(table, latent_side=side, keep=keep, include_attention_matmuls=include_attention_matmuls) / full
         above = r > target
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)

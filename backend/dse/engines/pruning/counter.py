@@ -90,7 +90,7 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     activations = (
         is_weight * (width_in * tokens * table.input_token_ratio + width_out * tokens)
         + is_attention * 2.0 * (tokens + kv_tokens) * width_in
-        + is_norm * 2.0 * width_out * tokens
+        + is_norm * table.kernel_area * width_out * tokens
         + is_embedding * width_out * tokens
         + is_elementwise * table.kernel_area * width_out * tokens
     )
@@ -163,6 +163,19 @@ def count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     return BlockCounts(params=params, macs=macs)
 
 
+@cache
+def _block_mac_weights(table: LayerTable, include_attention_matmuls: bool) -> tuple[FloatArray, ...]:
+    """Per block, the (in, power x out) MAC coefficients `total_macs` multiplies the keep fractions by
+    (once per architecture: a bisection calls `total_macs` at every step)."""
+    _, coef_macs = _block_coefficients(table)
+    cats = [CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION] if include_attention_matmuls else [CONV, LINEAR]
+    weights = coef_macs[:, :, cats].sum(axis=2)  # (power, block, in, out)
+    blocks = tuple(weights[:, b].transpose(1, 0, 2).reshape(4, 12) for b in range(table.num_blocks))
+    for block in blocks:
+        block.setflags(write=False)
+    return blocks
+
+
 def total_macs(
     table: LayerTable, *, latent_side: Num, keep: Num | None = None, include_attention_matmuls: bool = True
 ) -> FloatArray:
@@ -171,16 +184,14 @@ def total_macs(
     The fast path for many codes: per block a quadratic form f^T W f of the keep fractions,
     W folded from the table, so a million codes cost a few (N, blocks, 4) arrays.
     """
-    _, coef_macs = _block_coefficients(table)
-    cats = [CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION] if include_attention_matmuls else [CONV, LINEAR]
-    weights = coef_macs[:, :, cats].sum(axis=2)  # (power, block, in, out)
+    weights = _block_mac_weights(table, include_attention_matmuls)
     fractions = _keep_with_ones(table, keep)
     lead = fractions.shape[:-2]
     flat = fractions.reshape(-1, table.num_blocks, 4)
     per_power = np.zeros((flat.shape[0], 3))
     for b in range(table.num_blocks):  # blocks of the architecture; each a GEMM over all points
         f_b = flat[:, b, :]
-        left = (f_b @ weights[:, b].transpose(1, 0, 2).reshape(4, 12)).reshape(-1, 3, 4)
+        left = (f_b @ weights[b]).reshape(-1, 3, 4)
         per_power += np.einsum("npo,no->np", left, f_b)
     per_power = per_power.reshape(*lead, 3)
     side2 = np.asarray(latent_side, dtype=np.float64) ** 2

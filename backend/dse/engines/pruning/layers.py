@@ -33,6 +33,9 @@ CATEGORY_NAMES: tuple[str, ...] = (
 )
 #: Which keep fraction scales a fan-in or fan-out: none, ResNet inner channels, attention heads, FFN width.
 KEEP_NONE, KEEP_CHANNELS, KEEP_HEADS, KEEP_FFN = range(4)
+#: Tensor passes (reads + writes) of a norm row: LayerNorm reads and writes once; GroupNorm reads twice
+#: (statistics, then normalization) and writes once (see `_TableBuilder.norm`).
+LAYER_NORM_PASSES, GROUP_NORM_PASSES = 2.0, 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,8 +43,8 @@ class LayerTable:
     """One row per layer of a network; the arrays have one entry per row (hashed by identity).
 
     tokens of a row = area_coef * latent_side**2 + fixed_tokens (output positions); key/value
-    tokens of an attention matmul likewise with kv_area_coef / kv_fixed_tokens. An ELEMENTWISE row
-    moves kernel_area tensors of fan_out x tokens elements (reads + writes per output element).
+    tokens of an attention matmul likewise with kv_area_coef / kv_fixed_tokens. An ELEMENTWISE or NORM
+    row moves kernel_area tensors of fan_out x tokens elements (reads + writes per output element).
     """
 
     block_names: tuple[str, ...]
@@ -156,16 +159,38 @@ class _TableBuilder:
         )
 
     def norm(
-        self, name: str, block: int, width: float, area_coef: float, keep: int = KEEP_NONE, fixed: float = 0.0
+        self,
+        name: str,
+        block: int,
+        width: float,
+        area_coef: float,
+        keep: int = KEEP_NONE,
+        fixed: float = 0.0,
+        *,
+        group: bool = False,
     ) -> None:
-        """GroupNorm / LayerNorm: 2*width affine parameters, one read and one write of the tensor."""
-        self.add(name, block, NORM, fan_in=width, fan_out=width, out_keep=keep, area_coef=area_coef, fixed_tokens=fixed)
+        """LayerNorm / GroupNorm (`group`): 2*width affine parameters. A LayerNorm row fits one thread block, so
+        it reads and writes the tensor once (2 passes); a GroupNorm group spans channels x positions, so its
+        statistics are one pass and the normalization a second one (3 passes: pytorch/pytorch
+        aten/src/ATen/native/cuda/group_norm_kernel.cu, RowwiseMomentsCUDAKernel then the a * x + b kernel).
+        The passes are the row's kernel_area."""
+        self.add(
+            name,
+            block,
+            NORM,
+            fan_in=width,
+            fan_out=width,
+            kernel_area=GROUP_NORM_PASSES if group else LAYER_NORM_PASSES,
+            out_keep=keep,
+            area_coef=area_coef,
+            fixed_tokens=fixed,
+        )
 
     def resnet(self, name: str, block: int, c_in: int, c_out: int, temb: int, area: float, prunable: bool) -> None:
         """diffusers ResnetBlock2D: norm1, SiLU, conv1 3x3, time projection added, norm2, SiLU, conv2 3x3,
         1x1 shortcut, then (input + hidden) / output_scale_factor (an add and a division, each an op)."""
         inner = KEEP_CHANNELS if prunable else KEEP_NONE
-        self.norm(f"{name}.norm1", block, c_in, area)
+        self.norm(f"{name}.norm1", block, c_in, area, group=True)
         self.pointwise(f"{name}.silu1", block, c_in, passes=2, area_coef=area)
         self.add(
             f"{name}.conv1",
@@ -191,7 +216,7 @@ class _TableBuilder:
                 fixed_tokens=1,
             )
             self.pointwise(f"{name}.temb_add", block, c_out, passes=2, area_coef=area, keep=inner)
-        self.norm(f"{name}.norm2", block, c_out, area, keep=inner)
+        self.norm(f"{name}.norm2", block, c_out, area, keep=inner, group=True)
         self.pointwise(f"{name}.silu2", block, c_out, passes=2, area_coef=area, keep=inner)
         self.add(
             f"{name}.conv2",
@@ -219,7 +244,7 @@ class _TableBuilder:
         """
         proj = LINEAR if unet.use_linear_projection else CONV
         heads = float(unet.num_attention_heads[level])
-        self.norm(f"{name}.norm", block, channels, area)
+        self.norm(f"{name}.norm", block, channels, area, group=True)
         self.add(f"{name}.proj_in", block, proj, fan_in=channels, fan_out=channels, bias=True, area_coef=area)
         self.pointwise(f"{name}.to_tokens", block, channels, passes=2, area_coef=area)
         ff_inner = unet.ff_mult * channels
@@ -445,7 +470,7 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
         c_prev = c_out
 
     head = b.new_block("head")
-    b.norm("conv_norm_out", head, channels[0], 1.0)
+    b.norm("conv_norm_out", head, channels[0], 1.0, group=True)
     b.pointwise("conv_act", head, channels[0], passes=2, area_coef=1.0)
     b.add(
         "conv_out", head, CONV, fan_in=channels[0], fan_out=unet.out_channels, kernel_area=9, bias=True, area_coef=1.0
@@ -502,7 +527,7 @@ def vae_decoder_layer_table(vae: VAEDecoderSpec) -> LayerTable:
     b.add("conv_in", blk, CONV, fan_in=vae.latent_channels, fan_out=rev[0], kernel_area=9, bias=True, area_coef=1.0)
     c = rev[0]
     b.resnet("mid_block.resnets.0", blk, c, c, 0, 1.0, prunable=False)
-    b.norm("mid_block.attentions.0.group_norm", blk, c, 1.0)
+    b.norm("mid_block.attentions.0.group_norm", blk, c, 1.0, group=True)
     for proj_name in ("to_q", "to_k", "to_v"):
         b.add(f"mid_block.attentions.0.{proj_name}", blk, LINEAR, fan_in=c, fan_out=c, bias=True, area_coef=1.0)
     b.add(
@@ -540,7 +565,7 @@ def vae_decoder_layer_table(vae: VAEDecoderSpec) -> LayerTable:
         c_prev = c_out
     out = b.new_block("vae_out")
     top_area = 4.0 ** (levels - 1)
-    b.norm("conv_norm_out", out, rev[-1], top_area)
+    b.norm("conv_norm_out", out, rev[-1], top_area, group=True)
     b.pointwise("conv_act", out, rev[-1], passes=2, area_coef=top_area)
     b.add("conv_out", out, CONV, fan_in=rev[-1], fan_out=vae.out_channels, kernel_area=9, bias=True, area_coef=top_area)
     return b.build(())

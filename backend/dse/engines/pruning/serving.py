@@ -20,6 +20,7 @@ from dse.engines.pruning.layers import (
     CROSS_ATTENTION,
     ELEMENTWISE,
     EMBEDDING,
+    GROUP_NORM_PASSES,
     LINEAR,
     NORM,
     SELF_ATTENTION,
@@ -116,7 +117,9 @@ def network_time_s(
     * memory format: in PyTorch's default NCHW layout, cuDNN transposes each convolution's input to NHWC
       and its output back (two memory-bound kernels of two passes each; MosaicML Composer, "Channels Last"
       method card), and the transformer blocks' permutes are copies; `channels_last` activations, or a
-      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither.
+      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither;
+    * a convolution's bias under eager PyTorch: cuDNN runs without it and an in-place add follows (one more
+      memory-bound kernel); a fusing stack folds it away.
 
     A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
     against the counts without their last (rows) axis.
@@ -136,11 +139,19 @@ def network_time_s(
     gemm = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements)
     total = np.sum(np.where(m > 0, gemm.time_s, 0.0), axis=-1)
     nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    conv = table.category[weights] == CONV
     if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
-        conv = table.category[weights] == CONV
         to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
         to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
         total = total + np.sum(np.where(conv & (m > 0), to_nhwc + to_nchw, 0.0), axis=-1)
+    if stack is not None and not stack.pointwise_fusion and not stack.native_nhwc:
+        # eager PyTorch runs cuDNN's convolution without its bias and adds the bias in place afterwards: one more
+        # kernel reading and writing the output (pytorch/pytorch aten/src/ATen/native/Convolution.cpp, _convolution,
+        # case ConvBackend::Cudnn: output = at::cudnn_convolution(...); if (bias.defined()) output.add_(bias));
+        # a fusing compiler folds the add into the next pointwise kernel, TensorRT into the convolution
+        bias_add = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        with_bias = conv & (table.bias[weights] > 0)
+        total = total + np.sum(np.where(with_bias & (m > 0), bias_add, 0.0), axis=-1)
 
     attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
     q = _take(counts.tokens, attention)
@@ -148,12 +159,9 @@ def network_time_s(
     w_att = _take(counts.width_in, attention)
     head_dim = table.fan_in[attention] / np.maximum(table.heads[attention], 1.0)
     heads = w_att / head_dim
-    # FlashAttention-2 runs a head width up to 192 padded to a multiple of 32 (256 beyond), so SD 1.5's
-    # 40- and 80-wide heads pay for 64 and 96 (Dao-AILab/flash-attention csrc/flash_attn/flash_api.cpp:
-    # head_size_rounded = round_multiple(head_size, 32))
-    padded_head_dim = np.where(head_dim <= 192.0, np.ceil(head_dim / 32.0) * 32.0, 256.0)
     causal = table.causal[attention] > 0
     fused = None if stack is None or stack.prefill_attention_kernel == "unfused" else device.prefill_attention
+    padded_head_dim = fused_head_dim(head_dim, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
     if fused is not None:
         plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
         assert plain is not None
@@ -181,7 +189,46 @@ def network_time_s(
     moved = n * _take(counts.activation_elements, memory_rows) * width
     pointwise = dev.elementwise_time_s(0.0, moved).time_s
     total = total + np.sum(np.where(moved > 0, pointwise, 0.0), axis=-1)
+    if stack is not None:  # a group norm's kernels beyond the one elementwise_time_s launched
+        extra = _group_norm_kernels(stack.pointwise_fusion) - 1.0
+        group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
+        launches = np.where(group_norms & (moved > 0), extra * stack.elementwise_launch_overhead_s, 0.0)
+        total = total + np.sum(launches, axis=-1)
+        if channels_last and not stack.pointwise_fusion and not stack.native_nhwc:
+            # eager PyTorch's CUDA GroupNorm is NCHW-only: it copies a channels-last input to NCHW and returns
+            # NCHW, which the next (channels-last) convolution copies back: two copies of the tensor per group
+            # norm (pytorch/pytorch issue #111824, 'GroupNorm & InstanceNorm does not handle channels_last
+            # correctly', torch 2.1; aten/src/ATen/native/group_norm.cpp: X = input.contiguous() unless on CPU)
+            tensor = moved / GROUP_NORM_PASSES
+            copies = 2.0 * dev.elementwise_time_s(0.0, 2.0 * tensor).time_s
+            total = total + np.sum(np.where(group_norms & (moved > 0), copies, 0.0), axis=-1)
     out: FloatArray = total
+    return out
+
+
+def _group_norm_kernels(pointwise_fusion: bool) -> float:
+    """Kernels of one GroupNorm: eager PyTorch launches three (RowwiseMomentsCUDAKernel for the statistics,
+    ComputeFusedParamsCUDAKernel for the per-channel scale and shift, then a * x + b: pytorch/pytorch
+    aten/src/ATen/native/cuda/group_norm_kernel.cu, GroupNormKernelImplInternal); a fusing compiler folds the
+    small middle one into its neighbours and keeps the statistics reduction and the normalization (Inductor's
+    reduction and pointwise kernels; TensorRT's GroupNorm plugin, groupNormNHWCSum then groupNormNHWCScale)."""
+    return 2.0 if pointwise_fusion else 3.0
+
+
+def fused_head_dim(head_dim: Num, kernel: str) -> FloatArray:
+    """The head width a fused attention kernel computes with (it pads the head to a compiled width).
+
+    FlashAttention-2 (and 3) pad a head up to 192 wide to a multiple of 32 (256 beyond), so SD 1.5's 40- and
+    80-wide heads pay for 64 and 96 (Dao-AILab/flash-attention csrc/flash_attn/flash_api.cpp: head_size_rounded
+    = round_multiple(head_size, 32)). FlashAttention v1 (PyTorch 2.0 and 2.1 SDPA) compiles 32-, 64- and
+    128-wide kernels, so 40 pays for 64 and 80 for 128 (csrc/flash_attn/fmha_api.cpp @ 6d48e14a,
+    run_fmha_fwd); a wider head is not v1's (SDPA's memory-efficient kernel runs it) and is priced unpadded.
+    """
+    d = np.asarray(head_dim, dtype=np.float64)
+    if kernel == "flash-attention-1":
+        out: FloatArray = np.where(d <= 32.0, 32.0, np.where(d <= 64.0, 64.0, np.where(d <= 128.0, 128.0, d)))
+        return out
+    out = np.where(d <= 192.0, np.ceil(d / 32.0) * 32.0, 256.0)
     return out
 
 

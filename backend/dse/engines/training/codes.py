@@ -62,6 +62,10 @@ class Zero3Runtime(IntEnum):
     #: DeepSpeed ZeRO-3 as of 2021 (the Megatron-LM SC'21 comparison): one list all_gather per
     #: partitioned tensor, prefetch limited by a 5e7-element bucket.
     DEEPSPEED_2021 = 1
+    #: PyTorch FSDP as Composer 0.16 sets it up (llm-foundry's runs): backward_prefetch BACKWARD_POST, so each
+    #: backward gather is issued only after the previous layer's gradients, and activation checkpointing inside
+    #: each FSDP unit, so one backward gather serves the layer's recomputation and its backward.
+    FSDP_COMPOSER = 2
 
 
 SEQUENCE_PARALLEL_CODES: dict[str, int] = {
@@ -81,7 +85,11 @@ SCHEDULE_CODES: dict[str, int] = {
     "interleaved": Schedule.INTERLEAVED,
 }
 OFFLOAD_CODES: dict[str, int] = {"none": Offload.NONE, "adaptive": Offload.ADAPTIVE, "all": Offload.ALL}
-ZERO3_RUNTIME_CODES: dict[str, int] = {"fsdp": Zero3Runtime.FSDP, "deepspeed-2021": Zero3Runtime.DEEPSPEED_2021}
+ZERO3_RUNTIME_CODES: dict[str, int] = {
+    "fsdp": Zero3Runtime.FSDP,
+    "deepspeed-2021": Zero3Runtime.DEEPSPEED_2021,
+    "fsdp-composer": Zero3Runtime.FSDP_COMPOSER,
+}
 
 
 def code_name(codes: dict[str, int], value: int) -> str:

@@ -237,6 +237,87 @@ def elementwise_pass_s(device: Device, bytes_moved: Num, kernels: Num) -> Array:
     return np.asarray(memory + as_array(kernels) * launch)
 
 
+# --- Eager PyTorch (a stack with `eager_elementwise`): each element-wise op its own kernel, its own traffic --------
+#: Bytes read + written per element by the eager ops of one layer's forward pass (bf16 activations; no dropout:
+#: llm-foundry's MPT defaults resid_pdrop = emb_pdrop = attn_pdrop = 0, torchtitan's Llama has none).
+#: F.layer_norm is one kernel (read 2, write 2).
+EAGER_LAYERNORM_BYTES = 2.0 + 2.0
+EAGER_LAYERNORM_KERNELS = 1.0
+#: torchtitan's RMSNorm (torchtitan/models/norms.py @ 9dec370ad26b): x.float() (2 + 4), pow(2) (4 + 4), mean (4),
+#: x * rsqrt (4 + 4), type_as (4 + 2), * weight (2 + 2); the eps add and the rsqrt touch one value per token.
+EAGER_RMSNORM_BYTES = (2.0 + 4.0) + (4.0 + 4.0) + 4.0 + (4.0 + 4.0) + (4.0 + 2.0) + (2.0 + 2.0)
+EAGER_RMSNORM_KERNELS = 8.0
+#: torchtitan's apply_rotary_emb (torchtitan/models/llama/model.py @ 9dec370ad26b), per query or key element:
+#: .float() (2 + 4), the complex multiply by freqs_cis (4 + 4), type_as (4 + 2); three kernels per tensor.
+EAGER_ROTARY_BYTES = (2.0 + 4.0) + (4.0 + 4.0) + (4.0 + 2.0)
+EAGER_ROTARY_KERNELS = 6.0
+#: repeat_kv (same file): expand + reshape copies K and V to every query head when there are fewer KV heads,
+#: reading kv_width and writing h elements per token for each of the two (2 bytes each).
+EAGER_REPEAT_KV_KERNELS = 2.0
+#: The two residual adds: read both operands, write the sum.
+EAGER_RESIDUAL_BYTES = 2.0 + 2.0 + 2.0
+#: Per FFN element: GELU (2 + 2); SwiGLU's silu (2 + 2) and gate product (2 + 2 + 2), two kernels.
+EAGER_GELU_BYTES = 2.0 + 2.0
+EAGER_SWIGLU_BYTES = (2.0 + 2.0) + (2.0 + 2.0 + 2.0)
+
+
+def eager_layer_traffic(
+    *,
+    sequence_length: Num,
+    micro_batch_size: Num,
+    hidden_size: Num,
+    num_heads: Num,
+    num_kv_heads: Num,
+    ffn_hidden_size: Num,
+    gated_ffn: Num,
+    rms_norm: Num,
+    rotary: Num,
+    tensor_parallel: Num,
+    context: Num,
+) -> tuple[Array, Array]:
+    """(bytes, kernels) of one layer's forward element-wise ops outside attention under eager PyTorch, per GPU and
+    micro-batch: two norms and two residual adds over the whole hidden width (as without Megatron-SP), the FFN
+    activation, rotary embeddings on Q and K and the K/V head repeat over the TP shard's heads."""
+    s, b, h, a = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size), as_array(num_heads)
+    f, t = as_array(ffn_hidden_size), as_array(tensor_parallel)
+    tokens = b * s / as_array(context)
+    kv_width = as_array(num_kv_heads) * h / a
+    rms, gated = as_array(rms_norm) > 0, as_array(gated_ffn) > 0
+    rope, grouped = as_array(rotary) > 0, kv_width < h
+    norm_bytes = np.where(rms, EAGER_RMSNORM_BYTES, EAGER_LAYERNORM_BYTES)
+    per_token = (
+        2.0 * (norm_bytes + EAGER_RESIDUAL_BYTES) * h
+        + np.where(gated, EAGER_SWIGLU_BYTES, EAGER_GELU_BYTES) * f / t
+        + np.where(rope, EAGER_ROTARY_BYTES * (h + kv_width) / t, 0.0)
+        + np.where(grouped, 2.0 * 2.0 * (kv_width + h) / t, 0.0)
+    )
+    kernels = (
+        2.0 * np.where(rms, EAGER_RMSNORM_KERNELS, EAGER_LAYERNORM_KERNELS)
+        + 2.0
+        + np.where(gated, 2.0, 1.0)
+        + np.where(rope, EAGER_ROTARY_KERNELS, 0.0)
+        + np.where(grouped, EAGER_REPEAT_KV_KERNELS, 0.0)
+    )
+    return np.asarray(tokens * per_token), np.asarray(kernels)
+
+
+#: torchtitan's per-op selective checkpointing (torchtitan/parallelisms/parallelize_llama.py @ 9dec370ad26b,
+#: `_custom_policy`): within a layer it saves the outputs of the matmuls it counts odd and of attention, and
+#: recomputes the even ones and every other op. A layer's matmuls run q, k, v, o, then w1, w3, w2 (gated) or w1, w2:
+#: the recomputed ones are k, o and w3 (gated) or k, o and w2. Shares of the engine's GEMMs (QKV fused into one,
+#: the gate and up projections into one) recomputed: of QKV the K part, the projection, half of the gated FFN-in,
+#: the FFN-out when not gated.
+def every_other_matmul_shares(*, hidden_size: Num, kv_width: Num, gated_ffn: Num) -> tuple[Array, Array, Array, Array]:
+    """Shares of the (QKV, projection, FFN-in, FFN-out) forward GEMMs that torchtitan's per-op policy recomputes."""
+    h, kv, gated = as_array(hidden_size), as_array(kv_width), as_array(gated_ffn) > 0
+    return (
+        np.asarray(kv / (h + 2.0 * kv)),
+        np.asarray(np.ones(np.shape(h))),
+        np.asarray(np.where(gated, 0.5, 0.0)),
+        np.asarray(np.where(gated, 0.0, 1.0)),
+    )
+
+
 def unfused_layer_kernels(device: Device) -> float:
     """Element-wise kernels of one layer's forward pass outside attention, under the device's stack."""
     fused = () if device.stack is None else device.stack.fused_ops

@@ -12,6 +12,7 @@ stage also runs the logits and the loss, and bubble = (p-1) * t_layers_stage / v
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from typing import Any
@@ -28,6 +29,7 @@ from dse.engines.collectives import (
 )
 from dse.engines.device import Device
 from dse.engines.kernels import attention_flop
+from dse.engines.training import experts
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
 from dse.engines.training.compute import (
     BACKWARD_FACTOR,
@@ -36,7 +38,9 @@ from dse.engines.training.compute import (
     FP8_CAST_TRANSPOSE_BYTES,
     UNFUSED_ATTENTION_KERNELS,
     Gemm,
+    eager_layer_traffic,
     elementwise_pass_s,
+    every_other_matmul_shares,
     gemm_pass_times,
     layer_forward_work,
     layer_gemms,
@@ -66,7 +70,12 @@ from dse.engines.training.offload import offload_stall_s, offloaded_layers
 from dse.engines.training.schedules import first_stage_in_flight, last_stage_in_flight, pipeline_time
 from dse.engines.training.stages import stage_in_flight, stage_layers
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
-from dse.engines.training.zero3 import gathered_params, largest_tensor_params, zero3_exposed_s
+from dse.engines.training.zero3 import (
+    gathered_params,
+    largest_tensor_params,
+    unsharded_gradient_params,
+    zero3_exposed_s,
+)
 from dse.specs.common import Num
 
 #: fp16 activations and gradients cross the links.
@@ -123,6 +132,8 @@ class PlanEvaluation:
     time_bubble_s: Array
     time_data_parallel_s: Array
     time_optimizer_s: Array
+    #: Mixture of experts: the EP token dispatch and combine all-to-alls (part of the iteration time).
+    time_expert_all_to_all_s: Array
     iteration_time_s: Array
     # rates
     tokens_per_s: Array
@@ -159,6 +170,13 @@ class PlanEvaluation:
     first_stage_extra_backward_s: Array
     chunk_context_parallel_forward_s: Array
     chunk_context_parallel_backward_s: Array
+    #: Mixture of experts: routed-expert weights, gradients and optimizer states per GPU (in the memory parts
+    #: above), bytes one GPU sends in EP all-to-alls per MoE layer and micro-batch, and the all-to-all part
+    #: of a chunk's forward and backward (for the timeline).
+    memory_expert_states_bytes: Array
+    expert_all_to_all_bytes_per_layer: Array
+    chunk_forward_all_to_all_s: Array
+    chunk_backward_all_to_all_s: Array
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -253,6 +271,12 @@ class _Terms:
     #: a search over millions of plans without them pays nothing for them).
     any_cp: bool
     any_uneven: bool
+    #: The stack's selective recomputation redoes every other matmul and every element-wise op (torchtitan).
+    every_other_matmul: bool
+    #: Mixture of experts: EP degree and the busiest expert's load over the mean (`experts.load_factor`).
+    ep: Array
+    load: Array
+    moe: bool
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -280,6 +304,8 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
     else:
         layers_first = layers_middle = layers_last = L / p
     uses_flash = flash > 0
+    stack = cluster.device.stack
+    every_other = stack is not None and stack.selective_recompute == "every-other-matmul"
     return _Terms(
         B=B,
         b=b,
@@ -304,8 +330,10 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         flash=flash,
         uses_flash=np.asarray(uses_flash),
         # FlashAttention's backward recomputes QK^T (Dao et al. 2022): half the forward attention FLOP
-        # again; it already is selective recomputation, so `selective` adds nothing on top of it.
-        selective=np.asarray((rc == Recompute.SELECTIVE) & ~uses_flash),
+        # again; it already is Megatron's selective recomputation, so `selective` adds nothing on top of it
+        # (a stack recomputing every other matmul still has those to redo).
+        selective=np.asarray((rc == Recompute.SELECTIVE) & (~uses_flash | every_other)),
+        every_other_matmul=every_other,
         M=B / (b * d),
         layers=layers_middle,  # per stage (a middle stage's with uneven stages)
         zero_group=d * n,
@@ -319,6 +347,9 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         layers_last=layers_last,
         any_cp=any_cp,
         any_uneven=any_uneven,
+        ep=as_array(plan.expert_parallel),
+        load=experts.load_factor(plan),
+        moe=experts.is_moe(model),
     )
 
 
@@ -336,8 +367,10 @@ class _ComputeTimes:
     layer_fwd: Array
     #: Data- and weight-gradient GEMMs, attention backward and element-wise backward of a layer.
     layer_bwd: Array
-    #: The attention part selective recomputation redoes (unfused attention: scores, softmax, dropout, context).
+    #: What selective recomputation redoes: the unfused attention's scores, softmax, dropout and context, or under
+    #: an every-other-matmul stack those matmuls and the layer's element-wise ops; and its GEMM FLOP.
     layer_selective: Array
+    selective_flop: Array
     #: FlashAttention's backward recomputing the scores, booked as recomputation (zero without FlashAttention).
     flash_recompute: Array
     logits_fwd: Array
@@ -385,14 +418,33 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
     )
+    g = layer_gemms(**shape, context=x.n)
+    own_attention = experts.has_own_attention(model)
+    attention = experts.attention_shapes(g=g, model=model, b=x.b, s=x.s, t=x.t, n=x.n) if own_attention else None
+    g = attention.layer if attention is not None else g
+    fp8_device = cluster.fp8_gemm_device
+    ffn = None
+    if x.moe:  # the mean layer's FFN: dense layers, router, shared and routed experts (`experts.ffn_times`)
+        ffn = experts.ffn_times(
+            device=device if fp8_device is None else fp8_device,
+            model=model,
+            b=x.b,
+            s=x.s,
+            t=x.t,
+            n=x.n,
+            expert_parallel=x.ep,
+            load=x.load,
+            dense_ffn=(g.ffn_in, g.ffn_out),
+        )
+        shape["ffn_hidden_size"] = ffn.activation_width  # element-wise work of the activation function
     work = layer_forward_work(
         **shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n / x.cp, context_parallel=x.cp
     )
-    g = layer_gemms(**shape, context=x.n)
 
-    fp8_device = cluster.fp8_gemm_device
     logits_gemm = Gemm(x.b * x.s / x.n, x.V / x.t, x.h, np.ones(()))
-    weights = list(g.weight_gemms)
+    weights = list(g.weight_gemms) if attention is None else [*attention.weights, g.ffn_in, g.ffn_out]
+    if ffn is not None:
+        weights = weights[:-2]  # the FFN is priced by `experts.ffn_times`
     in_bf16 = [g.scores, g.context, logits_gemm] + (weights if fp8_device is None else [])
     (scores_fwd, scores_bwd), (context_fwd, context_bwd), (logits_fwd, logits_bwd), *layer = gemm_pass_times(
         device, in_bf16
@@ -403,9 +455,14 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     casts = float(len(weights))
     cast_fwd: Array | float = 0.0
     cast_bwd: Array | float = 0.0
+    if ffn is not None:
+        gemm_fwd, gemm_bwd = gemm_fwd + ffn.forward_s, gemm_bwd + ffn.backward_s
     if fp8_device is not None:  # the input activations of each fp8 GEMM, and its output gradients
-        cast_fwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.k for w in weights), casts)
-        cast_bwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * sum(w.m * w.n for w in weights), casts)
+        cast_in = sum(w.m * w.k for w in weights) + (0.0 if ffn is None else ffn.cast_in_elements)
+        cast_out = sum(w.m * w.n for w in weights) + (0.0 if ffn is None else ffn.cast_out_elements)
+        casts += 0.0 if ffn is None else ffn.casts
+        cast_fwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * cast_in, casts)
+        cast_bwd = elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * cast_out, casts)
 
     # attention unfused: two batched GEMMs, scale-mask-softmax and dropout (every score element stored)
     score_bytes = work.attention_elementwise_bytes
@@ -436,8 +493,13 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     flash_rc = FLASH_RECOMPUTE_FLOP_FACTOR * busy
     flash = x.uses_flash
 
-    rest_bytes = work.elementwise_bytes - score_bytes  # norms, dropout-adds, activation
-    kernels = unfused_layer_kernels(device)
+    rest_bytes: Array = work.elementwise_bytes - score_bytes  # norms, dropout-adds, activation
+    kernels: Array | float = unfused_layer_kernels(device)
+    if device.stack is not None and device.stack.eager_elementwise:  # every op its own kernel and traffic
+        rest_bytes, kernels = eager_layer_traffic(**shape, rms_norm=model.rms_norm, rotary=model.rotary, context=x.n)
+    if ffn is not None:  # token permutation and unpermutation around the experts: two kernels
+        rest_bytes = rest_bytes + ffn.permute_bytes
+        kernels = kernels + 2.0 * as_array(model.moe_layer_fraction)
     layer_fwd = gemm_fwd + np.where(flash, flash_fwd, unfused_fwd) + elementwise_pass_s(device, rest_bytes, kernels)
     layer_bwd = (
         gemm_bwd
@@ -448,13 +510,33 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     out_flop, out_fwd_bytes, out_bwd_bytes = output_layer_work(
         sequence_length=x.s, micro_batch_size=x.b, hidden_size=x.h, vocab_size=x.V, tensor_parallel=x.t, context=x.n
     )
+    selective = np.where(flash, 0.0, unfused_fwd)
+    selective_flop = np.where(flash, 0.0, work.attention_flop)
+    if x.every_other_matmul:  # torchtitan's per-op policy: every other matmul and every element-wise op again
+        shares = every_other_matmul_shares(hidden_size=x.h, kv_width=x.kv_width, gated_ffn=model.gated_ffn)
+        redone = sum(share * f for share, (f, _) in zip(shares, layer, strict=True))
+        selective = selective + redone + elementwise_pass_s(device, rest_bytes, kernels)
+        selective_flop = selective_flop + sum(
+            share * 2.0 * w.m * w.n * w.k * w.count for share, w in zip(shares, weights, strict=True)
+        )
+    gemm_flop, core_flop = work.gemm_flop, work.attention_flop
+    if attention is not None or ffn is not None:  # the FLOP of the GEMMs as priced
+        core_flop = attention.core_flop if attention is not None else work.attention_flop
+        projections = (
+            attention.projection_flop
+            if attention is not None
+            else sum(2.0 * w.m * w.n * w.k for w in (g.qkv, g.projection))
+        )
+        dense_ffn = sum(2.0 * w.m * w.n * w.k for w in (g.ffn_in, g.ffn_out))
+        gemm_flop = np.asarray(projections + core_flop + (dense_ffn if ffn is None else ffn.forward_flop))
     return _ComputeTimes(
-        gemm_flop=work.gemm_flop,
-        attention_flop=work.attention_flop,
+        gemm_flop=gemm_flop,
+        attention_flop=core_flop,
         out_flop=out_flop,
         layer_fwd=np.asarray(layer_fwd + cast_fwd),
         layer_bwd=np.asarray(layer_bwd + cast_bwd),
-        layer_selective=np.asarray(np.where(flash, 0.0, unfused_fwd)),
+        layer_selective=np.asarray(selective),
+        selective_flop=np.asarray(selective_flop),
         flash_recompute=np.asarray(np.where(flash, flash_rc, 0.0)),
         logits_fwd=logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0),
         logits_bwd=logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0),
@@ -567,10 +649,19 @@ class _Parameters:
     #: A middle stage's (uneven stages; without them the same layers as the first, without the embedding).
     params_middle: Array
     states_middle: ModelStates
+    #: Routed-expert parameters on one GPU of the last stage and per layer (in params_first / params_last /
+    #: params_middle; 0 for a dense model), the (first, last, middle) stages' expert states (in their states)
+    #: and the group those states are sharded over.
+    expert_params_gpu: Array | float = 0.0
+    expert_params_per_layer: Array | float = 0.0
+    expert_states: tuple[ModelStates, ModelStates, ModelStates] | None = None
+    expert_group: Array | float = 1.0
 
 
 def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     layer_params_gpu = as_array(model.layer_sharded_params) / x.t + as_array(model.layer_replicated_params)
+    if x.moe:
+        return _moe_parameters(x, model, layer_params_gpu)
     embedding_gpu = as_array(model.word_embedding_params) / x.t
     positions = as_array(model.position_embedding_params)
     head_gpu = np.where(as_array(model.tied_embeddings) > 0, 0.0, embedding_gpu)
@@ -605,6 +696,50 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
         )
         if x.any_uneven
         else states_first,  # never the peak without uneven stages
+    )
+
+
+def _moe_parameters(x: _Terms, model: ModelArrays, dense_layer_params_gpu: Array) -> _Parameters:
+    """The dense layout's parameters plus each stage's routed experts, split by TP and EP; the experts' states
+    shard over the expert-data-parallel group (DP*CP/EP ranks), the others' over DP*CP."""
+    dense = _parameters(dataclasses.replace(x, moe=False), model)
+    per_layer = experts.expert_params_per_gpu(model=model, layers=1.0, t=x.t, expert_parallel=x.ep)
+    group = experts.expert_data_parallel_group(zero_group=x.zero_group, expert_parallel=x.ep)
+
+    def on_stage(layers: Array) -> tuple[Array, ModelStates]:
+        expert = np.asarray(layers * per_layer)
+        fp8_expert = expert if x.fp8 else 0.0
+        return expert, model_state_bytes(
+            params_per_gpu=expert, zero_stage=x.zero, zero_group=group, fp8_params_per_gpu=fp8_expert
+        )
+
+    expert_first, states_first = on_stage(x.layers_first)
+    expert_last, states_last = expert_middle, states_middle = expert_first, states_first
+    if x.any_uneven:
+        expert_last, states_last = on_stage(x.layers_last)
+        expert_middle, states_middle = on_stage(x.layers)
+
+    def plus(a: ModelStates, states: ModelStates) -> ModelStates:
+        return ModelStates(
+            weights=np.asarray(a.weights + states.weights),
+            gradients=np.asarray(a.gradients + states.gradients),
+            optimizer=np.asarray(a.optimizer + states.optimizer),
+        )
+
+    return _Parameters(
+        layer_params_gpu=np.asarray(dense_layer_params_gpu + per_layer),
+        embedding_gpu=dense.embedding_gpu,
+        positions=dense.positions,
+        params_first=np.asarray(dense.params_first + expert_first),
+        params_last=np.asarray(dense.params_last + expert_last),
+        states_first=plus(dense.states_first, states_first),
+        states_last=plus(dense.states_last, states_last),
+        params_middle=np.asarray(dense.params_middle + expert_middle) if x.any_uneven else dense.params_middle,
+        states_middle=plus(dense.states_middle, states_middle) if x.any_uneven else dense.states_middle,
+        expert_params_gpu=expert_last,
+        expert_params_per_layer=per_layer,
+        expert_states=(states_first, states_last, states_middle),
+        expert_group=group,
     )
 
 
@@ -691,7 +826,7 @@ def _memory(
         hidden_size=x.h,
         num_heads=x.a,
         num_kv_heads=x.a_kv,
-        ffn_hidden_size=model.ffn_hidden_size,
+        ffn_hidden_size=experts.activation_ffn_width(model, x.load) if x.moe else model.ffn_hidden_size,
         gated_ffn=model.gated_ffn,
         tensor_parallel=x.t,
         sequence_parallel=x.variant,
@@ -701,6 +836,9 @@ def _memory(
         context_parallel=x.cp,
     )
     A = acts.kept
+    if x.moe:  # the experts' FFN activations (in the width above) and their dispatched inputs
+        dispatched = experts.dispatched_bytes_per_layer(model=model, b=x.b, s=x.s, t=x.t, n=x.n, load=x.load)
+        A = np.asarray(A + np.where(x.full, 0.0, dispatched))
     schedule = as_array(plan.pipeline_schedule)
     p, M, v = x.p, x.M, x.v
     in_flight_first = first_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
@@ -737,7 +875,10 @@ def _memory(
     gathered = gathered_params(
         runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
     )
-    zero3_buffers = np.where(x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered, 0.0)
+    unsharded_grads = unsharded_gradient_params(runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu)
+    zero3_buffers = np.where(
+        x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered + GRADIENT_BYTES_PER_PARAM * unsharded_grads, 0.0
+    )
     recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
     buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
@@ -806,11 +947,24 @@ class _StageTimes:
     slow_logits: Array
     #: The vocabulary-parallel embedding's TP all-reduce (first stage, forward).
     embedding_tp: Array
+    #: EP all-to-alls of the stage per micro-batch (all, and the forward's), bytes per MoE layer.
+    a2a_stage: Array | float = 0.0
+    a2a_forward_stage: Array | float = 0.0
+    a2a_bytes: Array | float = 0.0
 
 
 #: Share of the GPU's compute a TP collective takes while it overlaps a GEMM: Calculon's A100 NVLink
 #: `processor_usage` (calculon-ai/calculon systems/a100_80g.json @ caa4b11f; Isaev et al., SC'23).
 TP_OVERLAP_COMPUTE_SHARE = 0.15
+#: The same for a collective whose group crosses nodes: Calculon's InfiniBand network `processor_usage`
+#: (same file; Calculon prices a group on the smallest network that holds it, NVLink up to 8 GPUs).
+NETWORK_OVERLAP_COMPUTE_SHARE = 0.02
+
+
+def _overlap_compute_share(link: Link) -> Array:
+    """Share of the GPU a data-parallel or ZeRO collective takes from the compute it hides under: NVLink's
+    inside a node, the network's once the group crosses nodes (Calculon's rule)."""
+    return np.asarray(np.where(link.crosses_nodes, NETWORK_OVERLAP_COMPUTE_SHARE, TP_OVERLAP_COMPUTE_SHARE))
 
 
 def _tp_overlapped_per_layer(
@@ -859,6 +1013,7 @@ def _zero3_exposed(
         backward_layer_s=bwd,
         full_recompute=x.full.astype(np.float64),
         overlap=plan.overlap_grad_reduce,
+        compute_share=_overlap_compute_share(dp_link),
     )
 
 
@@ -909,6 +1064,21 @@ def _stage_times(
     compute_stage = fwd_stage + bwd_stage + recompute_stage
     stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd + cp.forward_s)  # forward compute and comm
     cp_forward = layers * cp.forward_s if x.any_cp else np.zeros(())
+    a2a_stage: Array | float = 0.0
+    a2a_forward_stage: Array | float = 0.0
+    a2a_bytes: Array | float = 0.0
+    if x.moe:
+        ec = experts.expert_communication(
+            cluster=cluster, model=model, b=x.b, s=x.s, t=t, n=n, expert_parallel=x.ep, load=x.load, full=x.full
+        )
+        whole = layers * ec.per_layer_s
+        a2a_stage = experts.overlapped_all_to_all_s(
+            all_to_all_s=whole, compute_s=compute_stage, overlap=plan.expert_comm_overlap
+        )
+        # the forward's share of what the all-to-alls add (for the timeline)
+        a2a_forward_stage = layers * ec.forward_per_layer_s * np.where(whole > 0, a2a_stage / whole, 0.0)
+        a2a_bytes = ec.bytes_per_moe_layer
+        stage_forward = stage_forward + a2a_forward_stage
     off = memory.offload
     stall = np.where(
         off.mode == Offload.ALL,
@@ -924,6 +1094,8 @@ def _stage_times(
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
     if x.any_cp:
         layers_stage = layers_stage + cp_stage
+    if x.moe:
+        layers_stage = layers_stage + a2a_stage
     body = layers_stage - pp_stage  # a middle stage's layer work; the first and last scale it by their layers
     ratio_first: Array | float = x.layers_first / layers if x.any_uneven else 1.0
     ratio_last: Array | float = x.layers_last / layers if x.any_uneven else 1.0
@@ -984,6 +1156,9 @@ def _stage_times(
         slow_embedding=np.asarray(single | (~slow_last & ~slow_middle), dtype=np.float64),
         slow_logits=np.asarray(single | slow_last, dtype=np.float64),
         embedding_tp=embedding_tp,
+        a2a_stage=a2a_stage,
+        a2a_forward_stage=a2a_forward_stage,
+        a2a_bytes=a2a_bytes,
     )
 
 
@@ -994,6 +1169,7 @@ def _data_parallel_time(
     params: _Parameters,
     stage: _StageTimes,
     cluster_gpus_per_node: Num,
+    cluster: ClusterArrays,
 ) -> Array:
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
 
@@ -1003,7 +1179,9 @@ def _data_parallel_time(
     pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
-    grad_bytes = GRADIENT_BYTES_PER_PARAM * params.params_last
+    grad_bytes = GRADIENT_BYTES_PER_PARAM * (
+        params.params_last - params.expert_params_gpu if x.moe else params.params_last
+    )
     overlap = as_array(plan.overlap_grad_reduce) > 0
     sharded_bucket = GRADIENT_BYTES_PER_PARAM * np.maximum(
         SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
@@ -1024,10 +1202,20 @@ def _data_parallel_time(
     )
     per_bucket = np.asarray(np.where(x.zero < 1, np.minimum(ring, tree), ring))
     dp_sync = buckets * per_bucket
+    if x.moe:  # the experts' gradients reduce over the expert-data-parallel group
+        dp_sync = dp_sync + experts.expert_gradient_sync_s(
+            cluster=cluster,
+            grad_bytes=GRADIENT_BYTES_PER_PARAM * params.expert_params_gpu,
+            t=x.t,
+            expert_parallel=x.ep,
+            zero_group=x.zero_group,
+        )
     # Buckets fill as the last micro-batch's backward runs (earlier micro-batches only accumulate);
     # a bucket reduces once it is full, so the backward hides all but the last bucket at best.
     window = (stage.bwd_stage + stage.recompute_stage) * (buckets - 1.0) / buckets
-    dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket), dp_sync)
+    # A hidden bucket still takes its compute share from the backward it hides under (`_overlap_compute_share`).
+    share = _overlap_compute_share(stage.dp_link)
+    dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket + share * (dp_sync - per_bucket)), dp_sync)
     dp_exposed = np.where(x.zero >= 3, 0.0, dp_exposed)  # ZeRO-3 reduce-scatters per layer (`_zero3_exposed`)
     tied_sync = np.where(
         (as_array(model.tied_embeddings) > 0) & (x.p > 1),
@@ -1043,14 +1231,30 @@ def _data_parallel_time(
 
 
 def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
-    """The Adam step streams 28 bytes per parameter the GPU updates at the achieved bandwidth; with fp8 the
+    """The Adam step streams 28 bytes per parameter the GPU updates (or the stack's own count: an unfused AdamW)
+    at the achieved bandwidth; with fp8 the
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
-    stage_params = np.maximum(params.params_first, params.params_last)
-    if x.any_uneven:
-        stage_params = np.maximum(stage_params, params.params_middle)
-    updated_params = stage_params / np.where(x.zero >= 1, x.zero_group, 1.0)
-    step_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM * updated_params
+    sharded = x.zero >= 1
+    if x.moe:  # the experts' states shard over the expert-data-parallel group instead (each stage its own layers')
+        zero_share = 1.0 / np.where(sharded, x.zero_group, 1.0)
+        expert_share = 1.0 / np.where(sharded, params.expert_group, 1.0) - zero_share
+
+        def updated(stage_params: Array, stage_layers: Array) -> Array:
+            return np.asarray(stage_params * zero_share + stage_layers * params.expert_params_per_layer * expert_share)
+
+        updated_params = np.maximum(
+            updated(params.params_first, x.layers_first), updated(params.params_last, x.layers_last)
+        )
+        if x.any_uneven:
+            updated_params = np.maximum(updated_params, updated(params.params_middle, x.layers))
+    else:
+        stage_params = np.maximum(params.params_first, params.params_last)
+        if x.any_uneven:
+            stage_params = np.maximum(stage_params, params.params_middle)
+        updated_params = stage_params / np.where(sharded, x.zero_group, 1.0)
+    stack_bytes = None if device.stack is None else device.stack.optimizer_step_bytes_per_param
+    step_bytes = (OPTIMIZER_STEP_BYTES_PER_PARAM if stack_bytes is None else stack_bytes) * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
     return np.asarray((step_bytes + cast_bytes) / as_array(device.achieved_memory_bytes_per_s))
 
@@ -1059,12 +1263,15 @@ def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) 
     """(FLOP executed per iteration, recomputation included; model FLOP per iteration, PaLM's count)."""
     full, selective = x.full, x.selective
     whole = x.t * x.n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
-    recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.attention_flop, 0.0))
+    recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.selective_flop, 0.0))
     recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * c.attention_flop, 0.0)
     executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
     executed = (x.B / x.b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - params.positions
-    model_flop = x.B * x.s * (6.0 * non_embedding + 12.0 * x.L * x.h * x.s)  # PaLM (Chowdhery et al. 2022), app. B
+    width = x.h
+    if x.moe or experts.has_own_attention(model):  # activated parameters; attention a*(d_qk + d_v)/2 wide
+        non_embedding, width = non_embedding - as_array(model.inactive_params), experts.attention_width(model)
+    model_flop = x.B * x.s * (6.0 * non_embedding + 12.0 * x.L * width * x.s)  # PaLM (Chowdhery et al. 2022), app. B
     return executed, model_flop
 
 
@@ -1078,7 +1285,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     params = _parameters(x, model)
     mem = _memory(x, model, cluster, plan, c, comm, params, cp)
     stage = _stage_times(x, model, cluster, plan, c, comm, params, mem, cp)
-    dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node)
+    dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node, cluster)
     optimizer_time = _optimizer_time(x, params, device)
     iteration = stage.pipe + dp_time + optimizer_time
     executed, model_flop = _flop(x, model, c, params)
@@ -1129,6 +1336,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
+        "time_expert_all_to_all_s": steady * r(np.asarray(stage.a2a_stage)) if x.moe else np.zeros(()),
         "iteration_time_s": iteration,
         "tokens_per_s": x.B * x.s / iteration,
         "model_flops_utilization": model_flop / (iteration * gpus * peak),
@@ -1159,4 +1367,11 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "first_stage_extra_backward_s": c.embedding_bwd + extra_first * layer_backward,
         "chunk_context_parallel_forward_s": stage.cp_forward / x.v if x.any_cp else np.zeros(()),
         "chunk_context_parallel_backward_s": (stage.cp_stage - stage.cp_forward) / x.v if x.any_cp else np.zeros(()),
+        # zeros (one scalar, broadcast) for a dense model
+        "memory_expert_states_bytes": np.zeros(())
+        if params.expert_states is None
+        else pick(*(states.total for states in params.expert_states)),
+        "expert_all_to_all_bytes_per_layer": np.asarray(stage.a2a_bytes),
+        "chunk_forward_all_to_all_s": np.asarray(stage.a2a_forward_stage / x.v if x.moe else 0.0),
+        "chunk_backward_all_to_all_s": np.asarray((stage.a2a_stage - stage.a2a_forward_stage) / x.v if x.moe else 0.0),
     }

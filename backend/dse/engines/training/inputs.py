@@ -54,10 +54,38 @@ class ModelArrays:
     final_norm_params: Num
     #: All parameters of the model.
     total_params: Num
+    #: 1.0 for RMSNorm, 0.0 for LayerNorm; 1.0 for rotary position embeddings applied to Q and K in every layer.
+    #: Only an eager stack's element-wise traffic depends on them (`compute.eager_layer_traffic`).
+    rms_norm: Num = 0.0
+    rotary: Num = 0.0
+    # -- mixture of experts (`dse.engines.training.experts`); the defaults are a dense model --
+    #: Routed experts per MoE layer (0: dense), experts each token goes to, shared experts, one expert's width.
+    num_experts: Num = 0.0
+    experts_per_token: Num = 0.0
+    shared_experts: Num = 0.0
+    expert_ffn_hidden_size: Num = 0.0
+    #: Share of the layers that are MoE layers (the others are dense FFN layers of ffn_hidden_size).
+    moe_layer_fraction: Num = 0.0
+    #: Routed-expert parameters of one layer, the mean over all layers; split by TP and by EP.
+    layer_expert_params: Num = 0.0
+    #: Parameters a token does not go through (routed experts it is not sent to): total - activated.
+    inactive_params: Num = 0.0
+    # -- attention other than h/a-wide heads (0: none) --
+    #: Width of one query/key head when it is not hidden / heads (Qwen3: 128); with MLA the no-RoPE part.
+    attention_head_dim: Num = 0.0
+    #: Multi-head latent attention (DeepSeek-V2/V3): query and KV ranks, RoPE width, value width per head.
+    q_lora_rank: Num = 0.0
+    kv_lora_rank: Num = 0.0
+    qk_rope_head_dim: Num = 0.0
+    v_head_dim: Num = 0.0
 
     @classmethod
     def from_llm(cls, spec: LLMSpec) -> ModelArrays:
         """From a catalog architecture; its numeric fields may be arrays (a sweep over them)."""
+        if spec.is_moe or spec.is_mla or spec.attention_head_dim is not None:
+            from dse.engines.training.experts import moe_model_arrays  # here: experts imports this module
+
+            return moe_model_arrays(cls, spec)
         h, L, V = as_array(spec.hidden_size), as_array(spec.num_layers), as_array(spec.vocab_size)
         positions = as_array(spec.max_context_tokens) if spec.position_embedding == "learned" else 0.0
         params = parameter_breakdown(
@@ -89,6 +117,8 @@ class ModelArrays:
             position_embedding_params=positions * h,
             final_norm_params=as_array(params.norms) - L * layer_norms,
             total_params=as_array(params.total),
+            rms_norm=1.0 if spec.norm_type == "rmsnorm" else 0.0,
+            rotary=1.0 if spec.position_embedding == "rope" else 0.0,
         )
 
     @classmethod
@@ -149,6 +179,8 @@ class ClusterArrays:
     #: A GPU's share of its node's network, per direction.
     inter_node_bandwidth_per_gpu_bytes_per_s: Num
     inter_node_latency_s: Num
+    #: The least each intra-node step of a ring that crosses nodes costs (NCCL's network proxy overhead).
+    inter_node_ring_step_overhead_s: Num = 0.0
     #: A GPU's share of its node's SSD array (0 without drives).
     ssd_write_bandwidth_per_gpu_bytes_per_s: Num = 0.0
     ssd_read_bandwidth_per_gpu_bytes_per_s: Num = 0.0
@@ -183,8 +215,10 @@ class ClusterArrays:
             intra_node_bandwidth_bytes_per_s=cluster.intra_node_link.bandwidth_per_direction_bytes_per_s
             * cluster.intra_node_link.bus_bandwidth_fraction,
             intra_node_latency_s=cluster.intra_node_link.latency_s,
-            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s,
+            inter_node_bandwidth_per_gpu_bytes_per_s=cluster.inter_node_bandwidth_per_gpu_bytes_per_s
+            * cluster.inter_node_link.bus_bandwidth_fraction,
             inter_node_latency_s=cluster.inter_node_link.latency_s,
+            inter_node_ring_step_overhead_s=cluster.inter_node_link.ring_step_overhead_s,
             ssd_write_bandwidth_per_gpu_bytes_per_s=(
                 drives * ssd.write_bandwidth_bytes_per_s / cluster.gpus_per_node if ssd else 0.0
             ),
@@ -223,7 +257,7 @@ class PlanArrays:
     #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM
     #: `--tp-comm-overlap`, Transformer Engine userbuffers).
     tp_comm_overlap: Num = 0.0
-    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021).
+    #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer).
     zero3_runtime: Num = 0.0
     #: Context parallelism (Megatron-Core `--context-parallel-size`): GPUs the sequence is split over in
     #: 2 x degree load-balanced chunks, a rank dimension of its own beside TP (1: none).
@@ -234,6 +268,17 @@ class PlanArrays:
     #: the other stages split the rest evenly (Llama 3 405B ran one layer fewer on each: Dubey et al. 2024).
     first_stage_layers: Num = 0.0
     last_stage_layers: Num = 0.0
+    #: GPUs each MoE layer's routed experts are sharded over (EP; 1 for a dense model), drawn from the
+    #: data- and context-parallel ranks as Megatron-Core does (`dse.engines.training.experts`).
+    expert_parallel: Num = 1.0
+    #: Tokens the busiest expert (EP rank) gets over the mean (1.0: perfectly balanced routing).
+    expert_load_imbalance: Num = 1.0
+    #: Megatron-Core `--moe-expert-capacity-factor` with padding to capacity: each expert runs capacity x
+    #: mean tokens; 0 = dropless (each runs what it gets, the busiest one `expert_load_imbalance` x mean).
+    expert_capacity_factor: Num = 0.0
+    #: 1.0 when each micro-batch's EP all-to-alls run under another micro-batch's compute (DeepSeek-V3's
+    #: DualPipe; Megatron-Core's `--overlap-moe-expert-parallel-comm`), on a share of the SMs.
+    expert_comm_overlap: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

@@ -9,10 +9,18 @@ slowest link it crosses otherwise:
   it in parallel, so it runs at min(intra-node, k x a GPU's network share);
 - an all-to-all sends (size-k)/size of each buffer off the node through the GPU's own share;
 - a pipeline send between stages on different nodes uses one GPU's share.
+Per-step latency of a ring that crosses nodes, as NCCL's cost model prices it (NVIDIA/nccl
+src/graph/tuning.cc @ b6475625f, NCCL 2.20.3, ncclTopoTuneModel): of the ring's n-1 steps
+(all-gather, reduce-scatter; 2(n-1) for all-reduce) nNodes-1 (2(nNodes-1)) cross the network at
+hwLat[NET][Ring][Simple] and the others stay on the intra-node link at its own latency, but at least
+NCCL's network proxy overhead (`ring_step_overhead_s` of the network preset), so a ring of n ranks over
+N nodes pays per step intra' + (inter - intra') (N - 1) / (n - 1). All-to-all and
+point-to-point steps that cross nodes pay the network latency.
 With a measured node-pair bandwidth matrix (Pipette), a GPU's share is the smallest measured
 bandwidth between the node pairs the group's ring neighbours sit on (pairs of the plan's first
 `cluster.nodes` nodes, inside one group; which physical node is which is the mapping plan search
-chooses by permuting the matrix).
+chooses by permuting the matrix). A measured bandwidth is taken as is; the nominal share is the ports'
+bandwidth times the network preset's `bus_bandwidth_fraction` (what a ring reaches on them).
 """
 
 from __future__ import annotations
@@ -98,7 +106,14 @@ def group_link(*, cluster: ClusterArrays, stride: Num, size: Num, pattern: str) 
     else:
         raise ValueError(f"unknown pattern {pattern!r}")
     bandwidth = np.where(crosses, crossing_bw, intra)
-    latency = np.where(crosses, as_array(cluster.inter_node_latency_s), as_array(cluster.intra_node_latency_s))
+    intra_lat, inter_lat = as_array(cluster.intra_node_latency_s), as_array(cluster.inter_node_latency_s)
+    if pattern == "ring":  # only (nodes - 1) of the ring's (size - 1) steps leave a node
+        network_steps = (sz / members_per_node - 1.0) / np.maximum(sz - 1.0, 1.0)  # nodes the group sits on
+        intra_step = np.maximum(intra_lat, as_array(cluster.inter_node_ring_step_overhead_s))
+        crossing_lat = intra_step + (inter_lat - intra_step) * network_steps
+    else:
+        crossing_lat = inter_lat
+    latency = np.where(crosses, crossing_lat, intra_lat)
     return Link(
         bandwidth_bytes_per_s=np.asarray(bandwidth), latency_s=np.asarray(latency), crosses_nodes=np.asarray(crosses)
     )

@@ -19,8 +19,9 @@ MAX_TIMELINE_OPERATIONS = 40_000
 @dataclass(frozen=True)
 class TimelineEvent:
     stage: int
-    #: "forward", "backward", "send", "context_parallel" (the exposed K/V exchange at the end of a forward or
-    #: backward, inside its span), "bubble", "data_parallel" or "optimizer".
+    #: "forward", "backward", "send", "context_parallel" (the exposed K/V exchange), "all_to_all" (MoE token
+    #: dispatch and combine; both inside a forward or backward span, drawn as their own segments at its end:
+    #: the exchange, then the all-to-alls), "bubble", "data_parallel" or "optimizer".
     operation: str
     micro_batch: int
     chunk: int
@@ -80,11 +81,14 @@ def simulate_timeline(
     first_stage_extra_backward_s: float = 0.0,
     context_parallel_forward_s: float = 0.0,
     context_parallel_backward_s: float = 0.0,
+    chunk_forward_all_to_all_s: float = 0.0,
+    chunk_backward_all_to_all_s: float = 0.0,
 ) -> Timeline:
     """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations. The first stage's first
     chunk adds `first_stage_extra_*` (the embedding; uneven stages: its layers beyond a middle stage's, negative
-    when fewer), the last stage's last chunk `last_stage_extra_*`; `context_parallel_*_s` of each forward /
-    backward is drawn as its own span at the operation's end."""
+    when fewer), the last stage's last chunk `last_stage_extra_*`. The chunk times include the exposed
+    context-parallel exchange (`context_parallel_*_s`) and the MoE all-to-alls (`chunk_*_all_to_all_s`), each
+    drawn as its own segment at the operation's end."""
     p, m, v = stages, micro_batches, virtual_stages
     if 2 * p * m * v > MAX_TIMELINE_OPERATIONS:
         raise ValueError(f"{2 * p * m * v} operations: too many to draw (at most {MAX_TIMELINE_OPERATIONS})")
@@ -130,14 +134,15 @@ def simulate_timeline(
                     sends = not (stage == 0 and chunk == 0)
                     exchange = context_parallel_backward_s
                 end = start + duration
-                exchange = min(max(exchange, 0.0), duration)
-                events.append(
-                    TimelineEvent(
-                        stage, "forward" if operation == "F" else "backward", mb, chunk, start, end - exchange
-                    )
-                )
+                a2a = chunk_forward_all_to_all_s if operation == "F" else chunk_backward_all_to_all_s
+                a2a = min(max(a2a, 0.0), duration)
+                exchange = min(max(exchange, 0.0), duration - a2a)
+                name = "forward" if operation == "F" else "backward"
+                events.append(TimelineEvent(stage, name, mb, chunk, start, end - exchange - a2a))
                 if exchange > 0.0:
-                    events.append(TimelineEvent(stage, "context_parallel", mb, chunk, end - exchange, end))
+                    events.append(TimelineEvent(stage, "context_parallel", mb, chunk, end - exchange - a2a, end - a2a))
+                if a2a > 0.0:  # the span's all-to-alls, as one segment at its end
+                    events.append(TimelineEvent(stage, "all_to_all", mb, chunk, end - a2a, end))
                 if sends and p > 1:
                     events.append(TimelineEvent(stage, "send", mb, chunk, end, end + send_s))
                     end += send_s

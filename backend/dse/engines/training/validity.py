@@ -119,6 +119,22 @@ _REASON_LIST: tuple[Reason, ...] = (
         "first_stage_layers / last_stage_layers need pipeline_parallel >= 2 and must leave the middle stages "
         "an equal whole number of layers (divisible by virtual_stages), at least 1 each",
     ),
+    # Mixture of experts (bits above OUT_OF_MEMORY's, kept clear of other new reasons)
+    Reason(1 << 24, "EP_DENSE", "expert_parallel", "expert_parallel must be 1 for a dense model (it has no experts)"),
+    Reason(1 << 25, "EP_EXPERTS", "expert_parallel", "expert_parallel must divide the routed experts"),
+    Reason(
+        1 << 26,
+        "EP_LAYOUT",
+        "expert_parallel",
+        "expert_parallel must be a whole number dividing data_parallel x context_parallel (x sequence_parallel_degree "
+        "with Ring or Ulysses; Megatron-Core draws the EP group from the data- and context-parallel ranks)",
+    ),
+    Reason(
+        1 << 27,
+        "EXPERT_LOAD",
+        "expert_load_imbalance",
+        "expert_load_imbalance must be >= 1, expert_capacity_factor 0 (dropless) or > 0, expert_comm_overlap 0 or 1",
+    ),
 )
 
 #: Every structural reason by name.
@@ -139,6 +155,25 @@ def _whole(x: NDArray[np.float64]) -> NDArray[np.bool_]:
 def _divides(divisor: NDArray[np.float64], value: NDArray[np.float64]) -> NDArray[np.bool_]:
     safe = np.maximum(divisor, 1.0)
     return np.asarray(np.mod(value, safe) == 0.0)
+
+
+def _expert_conditions(
+    model: ModelArrays, plan: PlanArrays, data_and_context: NDArray[np.float64]
+) -> list[tuple[str, NDArray[np.bool_]]]:
+    """EP: 1 for dense models; for MoE a whole divisor of the experts and of DP x CP (`experts`)."""
+    ep, experts = as_array(plan.expert_parallel), as_array(model.num_experts)
+    load, capacity = as_array(plan.expert_load_imbalance), as_array(plan.expert_capacity_factor)
+    overlap = as_array(plan.expert_comm_overlap)
+    moe = experts > 0
+    conditions = [
+        ("EP_DENSE", np.asarray(~moe & (ep != 1.0))),
+        ("EP_EXPERTS", np.asarray(moe & _whole(ep) & ~_divides(ep, experts))),
+        ("EP_LAYOUT", np.asarray(~_whole(ep) | ~_divides(ep, data_and_context))),
+        ("EXPERT_LOAD", np.asarray(~(load >= 1.0) | ~(capacity >= 0.0) | ~np.isin(overlap, (0.0, 1.0)))),
+    ]
+    # The checks are at most layout-shaped (EP, d, n): one that holds nowhere (EP 1 on a dense model, the
+    # usual case) is dropped rather than written over every plan of a search chunk.
+    return [(name, c) for name, c in conditions if bool(np.any(c))]
 
 
 def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> NDArray[np.int64]:
@@ -211,7 +246,7 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
                 & code_ok(offload, 2)
                 & code_ok(zero, 3)
                 & code_ok(as_array(plan.flash_attention), 1)
-                & code_ok(as_array(plan.zero3_runtime), 1)
+                & code_ok(as_array(plan.zero3_runtime), 2)
                 & code_ok(as_array(plan.tp_comm_overlap), 1)
                 & code_ok(as_array(plan.context_parallel_exchange), 1)
             ),
@@ -237,6 +272,7 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
             & ~(_divides(2.0 * cp, s) & _divides(cp * np.where(variant == SequenceParallel.MEGATRON, t, 1.0), s)),
         ),
         ("STAGE_LAYERS", uneven & ~stages_ok),
+        *_expert_conditions(model, plan, d * cp * np.where(ring_or_ulysses, n, 1.0)),
     ]
     shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
     code = np.zeros(shape, dtype=np.int64)

@@ -7,6 +7,12 @@ large each rank's chunk is, and whether the next gather is prefetched under the 
 - PyTorch FSDP (`Zero3Runtime.FSDP`): one flat parameter per wrap unit (a transformer layer), one
   `all_gather_into_tensor` per unit and pass and one `reduce_scatter_tensor` of its gradients, the
   next unit's gather prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023, Sections 3.2-3.3).
+- PyTorch FSDP as Composer 0.16 sets it up (`Zero3Runtime.FSDP_COMPOSER`, mosaicml/composer v0.16.4
+  composer/trainer/dist_strategy.py: `backward_prefetch` defaults to BACKWARD_POST; activation checkpointing
+  applied after wrapping, to the block inside each FSDP unit): BACKWARD_POST "prefetches the next set of
+  parameters after the current set of parameters' gradient computation [and] overlaps the current
+  reduce-scatter and the next gradient computation" (torch.distributed.fsdp.BackwardPrefetch), so every
+  backward gather waits in line; one gather serves a layer's recomputation and its backward.
 - DeepSpeed ZeRO-3 as of 2021 (`Zero3Runtime.DEEPSPEED_2021`), the runtime of the Megatron-LM SC'21
   comparison (Narayanan et al. 2021, Table 2): one `torch.distributed.all_gather` per partitioned
   tensor, in its list form (microsoft/DeepSpeed deepspeed/runtime/zero/partition_parameters.py
@@ -64,6 +70,16 @@ def gathered_params(*, runtime: Num, layer_params: Num, largest_tensor: Num) -> 
     return np.asarray(np.where(as_array(runtime) == Zero3Runtime.DEEPSPEED_2021, live, two_layers))
 
 
+def unsharded_gradient_params(*, runtime: Num, layer_params: Num) -> Array:
+    """Gradient elements held unsharded during the backward: FSDP's post-backward hook hands a layer's whole
+    gradient, produced on the compute stream, to the reduce-scatter on its post-backward stream and frees it
+    only when that finishes (pytorch/pytorch torch/distributed/fsdp/_runtime_utils.py @ 00ae0bc9,
+    `_post_backward_hook`: "the unsharded gradient is produced in the computation stream and consumed in the
+    post-backward stream"), one layer at least; DeepSpeed reduces from its own buckets (not counted here)."""
+    fsdp = as_array(runtime) != Zero3Runtime.DEEPSPEED_2021
+    return np.asarray(np.where(fsdp, as_array(layer_params), 0.0))
+
+
 def _ring_gather(bytes_total: Array, ranks: Array, bandwidth: Array, latency: Array) -> Array:
     return np.asarray(
         all_gather_time(bytes_per_rank=bytes_total, ranks=ranks, bandwidth_bytes_per_s=bandwidth, latency_s=latency)
@@ -90,6 +106,7 @@ def zero3_exposed_s(
     backward_layer_s: Num,
     full_recompute: Num,
     overlap: Num,
+    compute_share: Num = 0.0,
 ) -> Array:
     """ZeRO-3 collective time left exposed per micro-batch on one stage (seconds).
 
@@ -100,8 +117,13 @@ def zero3_exposed_s(
     prefetched, every gather waits in line with the compute; the reduce-scatters still run on their
     own stream under the backward. Without overlap every collective is exposed. The rest of the
     stage's parameters (embedding, head) gather unhidden, one tensor.
+
+    A hidden collective still takes `compute_share` of the GPU from the compute it hides under (its
+    kernels hold SMs and memory bandwidth): each overlapped window adds max(comm - compute, share x comm),
+    Calculon's DP-overlap rule (calculon-ai/calculon calculon/llm/llm.py @ caa4b11f, `processor_usage`).
     """
     deepspeed = as_array(runtime) == Zero3Runtime.DEEPSPEED_2021
+    composer = as_array(runtime) == Zero3Runtime.FSDP_COMPOSER
     n, bw, lat = as_array(zero_group), as_array(bandwidth_bytes_per_s), as_array(latency_s)
     L, P, full = as_array(layers), as_array(layer_params), as_array(full_recompute)
     copies = np.where(deepspeed, n * EAGER_OP_HOST_S, 0.0)  # per list collective: one copy per rank
@@ -118,9 +140,22 @@ def zero3_exposed_s(
     fwd, bwd = as_array(forward_layer_s), as_array(backward_layer_s)
     bwd_comm = (1.0 + full) * ag + rs
     steady = np.maximum(L - 1.0, 0.0)
-    prefetched = ag + steady * np.maximum(ag - fwd, 0.0) + ag + rs + steady * np.maximum(bwd_comm - bwd, 0.0)
-    in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs)
-    serial = L * ((2.0 + full) * ag + rs)
+    u = as_array(compute_share)
+    prefetched = (
+        ag + steady * np.maximum(ag - fwd, u * ag) + ag + rs + steady * np.maximum(bwd_comm - bwd, u * bwd_comm)
+    )
+    in_line = L * (2.0 + full) * ag + np.maximum(L * rs - steady * bwd, rs + u * steady * rs)
+    serial_gathers = 2.0 + full
+    if np.any(composer):  # priced only where asked for: a plan search's runtime is one scalar
+        backward_in_line = (
+            ag
+            + steady * np.maximum(ag - fwd, u * ag)
+            + L * ag
+            + np.maximum(L * rs - steady * bwd, rs + u * steady * rs)
+        )
+        prefetched = np.where(composer, backward_in_line, prefetched)
+        serial_gathers = np.where(composer, 2.0, serial_gathers)
+    serial = L * (serial_gathers * ag + rs)
     prefetches = ~deepspeed | (as_array(largest_tensor_params) <= DEEPSPEED_PREFETCH_BUCKET_PARAMS)
     overlapped = np.where(prefetches, prefetched, in_line)
     return np.asarray(np.where(as_array(overlap) > 0, overlapped, serial) + rest)

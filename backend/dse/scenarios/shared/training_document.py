@@ -19,6 +19,7 @@ def training_document(
     software_stack: Any = None,
     tp_comm_overlap: bool = False,
     zero3_runtime: str = "fsdp",
+    expert_comm_overlap: bool = False,
 ) -> dict[str, Any]:
     """{schema_version, kind "training", name, inputs}: `model` a preset id or an inline spec (as
     JSON), `cluster` the `ClusterInputs` fields as JSON, `plan` the training inputs of one plan
@@ -35,5 +36,6 @@ def training_document(
         "software_stack": software_stack,
         **({"tp_comm_overlap": True} if tp_comm_overlap else {}),
         **({"zero3_runtime": zero3_runtime} if zero3_runtime != "fsdp" else {}),
+        **({"expert_comm_overlap": True} if expert_comm_overlap else {}),
     }
     return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}

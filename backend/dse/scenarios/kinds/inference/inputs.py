@@ -250,6 +250,15 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
     """Presets looked up, cross-field rules checked, dtypes in bytes, units in SI."""
     llm, acc, gpu, memory, lengths = _presets(inputs, catalog)
     _check(inputs, llm, acc, gpu, memory, lengths)
+    stack: SoftwareStackSpec | None = (
+        None
+        if inputs.software_stack is None
+        else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
+    )
+    # fp8 GEMMs under a stack that keeps fp16 activations between kernels move fp16 activations
+    stored_activations = (
+        inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
+    )
     return InferenceResolved(
         system=inputs.system,
         model=llm,
@@ -263,18 +272,14 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
         tensor_parallel=float(inputs.tensor_parallel),
         pipeline_parallel=float(inputs.pipeline_parallel),
         weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
-        activation_bytes=BYTES_PER_ELEMENT[inputs.activation_dtype],
+        activation_bytes=BYTES_PER_ELEMENT[stored_activations],
         kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
         activation_dtype=inputs.activation_dtype,
         sub_batch_fraction=inputs.sub_batch_fraction,
         link_bandwidth_bytes_per_s=inputs.link_bandwidth_gb_per_s * 1e9,
         link_latency_s=inputs.link_latency_us * 1e-6,
         fused_qkv=inputs.fused_qkv,
-        software_stack=(
-            None
-            if inputs.software_stack is None
-            else preset_or_inline(catalog, "stacks", inputs.software_stack, "software_stack")
-        ),
+        software_stack=stack,
         kernel_fits=load_fits(catalog.root),
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dse.scenarios.shared.palette import CONTEXT, PALETTE, height_for, legend_entries, paint
+from dse.scenarios.shared.plain_figure import dashed_line_at, plain_figure
 
 GIB = 2.0**30
 #: Plotly's named "Viridis" colour scale as its validator expands it (the traces skip the validator).
@@ -31,8 +32,8 @@ def pareto_chart(
     """Pareto front (iteration time, memory per GPU, GPUs used) as a scatter: x time, y memory,
     colour GPUs; the top plans ringed; hover shows each plan in full. A grey cloud (a sample of all
     plans that fit) shows what the front was chosen from."""
-    # Traces are plain dicts: Plotly's validation of thousands of points (the cloud, the hover texts)
-    # costs more than the search of a quick plan search; the layout still comes from Plotly.
+    # Plain dicts (dse.scenarios.shared.plain_figure): Plotly's validation of thousands of points (the
+    # cloud, the hover texts) and of the layout costs more than the search of a quick plan search.
     traces: list[dict[str, Any]] = []
     if len(cloud_time_s):
         traces.append(
@@ -77,49 +78,57 @@ def pareto_chart(
             "type": "scatter",
         }
     )
-    fig = go.Figure()
-    fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", annotation_text="GPU memory")
-    fig.update_layout(
-        title="Plans that fit: iteration time vs memory per GPU (colour: GPUs used)",
-        xaxis_title="iteration time (s)",
-        yaxis_title="peak memory per GPU (GiB)",
-        xaxis_type="log",
-        # The legend below the plot, so it never sits on the colour bar.
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.3, "yanchor": "top"},
-        margin={"b": 110},
-        height=480,
+    return plain_figure(
+        traces,
+        {
+            **dashed_line_at(capacity_bytes / GIB, "GPU memory"),
+            "xaxis": {"title": {"text": "iteration time (s)"}, "type": "log"},
+            # The legend below the plot, so it never sits on the colour bar.
+            "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.3, "yanchor": "top"},
+            "margin": {"b": 110},
+            "title": {"text": "Plans that fit: iteration time vs memory per GPU (colour: GPUs used)"},
+            "yaxis": {"title": {"text": "peak memory per GPU (GiB)"}},
+            "height": 480,
+        },
     )
-    figure: dict[str, Any] = fig.to_plotly_json()
-    figure["data"] = traces
-    return figure
 
 
 def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, Sequence[float]]]) -> dict[str, Any]:
     """Stacked horizontal bars: where each top plan's iteration time goes (s)."""
-    fig = go.Figure()
-    for name, values in parts:
-        fig.add_trace(go.Bar(name=name, y=list(labels), x=list(values), orientation="h"))
-    fig.update_layout(
-        barmode="stack",
-        title="Iteration time of the top plans, by component",
-        xaxis_title="time (s)",
-        yaxis={"autorange": "reversed", "title": {"text": "plan"}},
+    bars = [
+        {"name": name, "orientation": "h", "x": list(values), "y": list(labels), "type": "bar"}
+        for name, values in parts
+    ]
+    data = paint(bars)
+    return plain_figure(
+        data,
+        {
+            "yaxis": {"title": {"text": "plan"}, "autorange": "reversed"},
+            "barmode": "stack",
+            "title": {"text": "Iteration time of the top plans, by component"},
+            "xaxis": {"title": {"text": "time (s)"}},
+            "height": height_for(rows=len(labels), legend=legend_entries(data)),
+        },
     )
-    figure: dict[str, Any] = fig.to_plotly_json()
-    figure["data"] = paint(figure["data"])
-    figure["layout"]["height"] = height_for(rows=len(labels), legend=legend_entries(figure["data"]))
-    return figure
 
 
 def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
     """Bar chart of candidates refused per first reason (they add up to the refused candidates)."""
-    fig = go.Figure(go.Bar(x=list(counts), y=list(reasons), orientation="h", marker_color=PALETTE[0], name="refused"))
-    fig.update_layout(
-        title="Candidates refused, by first reason",
-        xaxis_title="candidate plans refused (log scale)",
-        xaxis_type="log",
-        yaxis_title="first reason",
-        height=height_for(rows=len(reasons)),
+    return plain_figure(
+        [
+            {
+                "marker": {"color": PALETTE[0]},
+                "name": "refused",
+                "orientation": "h",
+                "x": list(counts),
+                "y": list(reasons),
+                "type": "bar",
+            }
+        ],
+        {
+            "xaxis": {"title": {"text": "candidate plans refused (log scale)"}, "type": "log"},
+            "title": {"text": "Candidates refused, by first reason"},
+            "yaxis": {"title": {"text": "first reason"}},
+            "height": height_for(rows=len(reasons)),
+        },
     )
-    figure: dict[str, Any] = fig.to_plotly_json()
-    return figure

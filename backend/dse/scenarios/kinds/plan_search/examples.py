@@ -68,6 +68,15 @@ def examples() -> list[dict[str, Any]]:
             global_batch_size=1024,
             space={"node_counts": [32]},
         ),
+        doc(
+            "Which expert parallelism for Qwen3-235B-A22B (128 experts) on 512 H100s? EP 1 to 128 against "
+            "TP, PP and ZeRO",
+            model="qwen3-235b-a22b",
+            cluster={**two_pods, "nodes": 64},
+            global_batch_size=1024,
+            sequence_length_tokens=4096,
+            space={"node_counts": [64]},
+        ),
     ]
 
 

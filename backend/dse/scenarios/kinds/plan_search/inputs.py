@@ -93,11 +93,27 @@ class SearchSpaceInputs(StrictModel):
         title="Overlap TP communication",
         description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs.",
     )
-    zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
+    expert_parallel: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        title="Expert parallelism",
+        description="EP degrees tried for a mixture-of-experts model (none: every divisor of its experts that "
+        "divides data x context parallelism); a dense model has EP 1.",
+    )
+    expert_comm_overlap: bool = Field(
+        False,
+        title="Overlap EP all-to-alls",
+        description="MoE token dispatch and combine under another micro-batch's compute (DeepSeek-V3's DualPipe, "
+        "Megatron-Core --overlap-moe-expert-parallel-comm), for every plan.",
+    )
+    zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer"] = Field(
         "fsdp",
         title="ZeRO-3 runtime",
         description="How ZeRO-3 plans gather parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
-        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
+        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements) or "
+        "FSDP as Composer 0.16 configures it (backward gathers issued after the previous layer's gradients: "
+        "backward_prefetch BACKWARD_POST; recomputation inside each unit).",
     )
     context_parallel: list[Literal["p2p", "all-gather"]] = Field(
         [],
@@ -203,6 +219,8 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         powers_of_two_only=quick,
         context_parallel_exchanges=_codes(s.context_parallel, CONTEXT_PARALLEL_EXCHANGE_CODES),
         uneven_stages=s.uneven_stages,
+        expert_parallel=None if s.expert_parallel is None else tuple(sorted(set(s.expert_parallel))),
+        expert_comm_overlap=s.expert_comm_overlap,
     )
     model_input = inputs.model if isinstance(inputs.model, str) else dataclasses.asdict(inputs.model)
     return ResolvedPlanSearch(
@@ -245,6 +263,7 @@ def search_work(r: ResolvedPlanSearch) -> Work:
         global_batch_size=int(np.max(r.global_batch_size)),
         num_layers=int(np.max(r.model.num_layers)),
         has_ssd=has_ssd,
+        num_experts=int(np.max(r.model.num_experts)),
     )
     mapped = r.cluster.node_pair_bandwidth_bytes_per_s is not None and r.search_mapping
     orders = 3 if mapped and r.search_effort == "full" else 1

@@ -51,6 +51,7 @@ TIME_PARTS = (
     ("time_bubble_s", "bubble"),
     ("time_data_parallel_s", "DP sync"),
     ("time_optimizer_s", "optimizer"),
+    ("time_expert_all_to_all_s", "EP all-to-all"),
 )
 
 
@@ -78,6 +79,10 @@ def _search(r: ResolvedPlanSearch) -> SearchResult:
     )
 
 
+#: The title of the offload comparison (and of its deferred study).
+OFFLOAD_TITLE = "Activation offload to SSDs: the same search with and without it"
+
+
 def without_offload(r: ResolvedPlanSearch) -> SearchResult:
     """The same search with activation offload taken out of the space."""
     return search(dataclasses.replace(r, space=dataclasses.replace(r.space, offload=(int(OFFLOAD_CODES["none"]),))))
@@ -96,8 +101,9 @@ def _context_and_stages(d: dict[str, Any]) -> str:
 def describe(d: dict[str, Any]) -> str:
     degree = d["sequence_parallel_degree"]
     sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "") + _context_and_stages(d)
+    ep = f", EP {d['expert_parallel']}" if d.get("expert_parallel", 1) > 1 else ""
     return (
-        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}, SP {sp}, "
+        f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}{ep}, SP {sp}, "
         f"micro-batch {d['micro_batch_size']}, ZeRO-{d['zero_stage']}, recompute {d['recompute']}"
         f"{', FlashAttention' if d['flash_attention'] else ''}, offload {d['activation_offload']}"
     )
@@ -128,7 +134,7 @@ def _offload_rows(result: SearchResult) -> list[float | int | str | bool | None]
 def offload_table(with_offload: SearchResult, without: SearchResult) -> Table:
     return Table(
         key="offload_effect",
-        title="Activation offload to SSDs: the same search with and without it",
+        title=OFFLOAD_TITLE,
         columns=[
             Column(key="search", label="search"),
             Column(key="fitting_plans", label="plans that fit", unit="plans"),
@@ -175,6 +181,7 @@ PLAN_COLUMNS = [
     Column(key="pipeline_parallel", label="pp"),
     Column(key="sequence_parallel", label="sequence parallel"),
     Column(key="sequence_parallel_degree", label="sp degree"),
+    Column(key="expert_parallel", label="ep"),
     Column(key="micro_batch_size", label="micro-batch", unit="sequences"),
     Column(key="zero_stage", label="ZeRO"),
     Column(key="recompute", label="recompute"),
@@ -210,6 +217,7 @@ def plan_dict(ranked: RankedPlans, i: int) -> dict[str, Any]:
         "pipeline_parallel": whole(p.pipeline_parallel),
         "sequence_parallel": code_name(SEQUENCE_PARALLEL_CODES, whole(p.sequence_parallel)),
         "sequence_parallel_degree": whole(p.sequence_parallel_degree),
+        "expert_parallel": whole(p.expert_parallel),
         "micro_batch_size": whole(p.micro_batch_size),
         "zero_stage": whole(p.zero_stage),
         "recompute": code_name(RECOMPUTE_CODES, whole(p.recompute)),
@@ -404,6 +412,7 @@ def plan_document(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSear
         plan={k: v for k, v in d.items() if k not in ("gpus", "nodes")},
         overlap_grad_reduce=r.space.overlap_grad_reduce,
         tp_comm_overlap=r.space.tp_comm_overlap,
+        expert_comm_overlap=r.space.expert_comm_overlap,
         zero3_runtime=code_name(ZERO3_RUNTIME_CODES, r.space.zero3_runtime),
         dtype=r.dtype,
         software_stack=r.software_stack_input,

@@ -32,7 +32,10 @@ TIME_PARTS = (
     ("time_bubble_s", "pipeline bubble"),
     ("time_data_parallel_s", "data-parallel sync"),
     ("time_optimizer_s", "optimizer step"),
+    ("time_expert_all_to_all_s", "EP all-to-alls"),
 )
+#: How a neighbour the search did not judge is marked (a one-change plan outside the searched space).
+OUTSIDE_SPACE = "outside the searched space"
 RECOMPUTE_NAMES = {int(Recompute.NONE): "none", int(Recompute.SELECTIVE): "selective", int(Recompute.FULL): "full"}
 SP_NAMES = {int(k): k.name.lower() for k in SequenceParallel}
 
@@ -127,7 +130,8 @@ def _variants(top: dict[str, float], gpus_per_node: float, layers: float) -> lis
     add("micro-batch x2", micro_batch_size=2.0 * top["micro_batch_size"])
     if t > 1:
         add(
-            "TP communication overlap " + ("off" if top["tp_comm_overlap"] else "on"),
+            "TP communication overlap "
+            + ("off" if top["tp_comm_overlap"] else f"on ({OUTSIDE_SPACE}: space.tp_comm_overlap)"),
             tp_comm_overlap=1.0 - top["tp_comm_overlap"],
         )
     return out
@@ -171,6 +175,10 @@ def _ptdp_best(r: ResolvedPlanSearch, model: ModelArrays, nodes: int) -> RankedP
     return found.top if len(found.top) else None
 
 
+#: The title of the why table (and of its deferred study).
+WHY_TITLE = "Why the top plan wins: its one-change neighbours"
+
+
 def why_table(result: SearchResult, r: ResolvedPlanSearch) -> Table | None:
     """The top plan, its neighbours and the best PTD-P plan, side by side (one engine call)."""
     top = result.top
@@ -211,6 +219,9 @@ def why_table(result: SearchResult, r: ResolvedPlanSearch) -> Table | None:
             grows = [(float(getattr(e, key)[i]) - float(getattr(e, key)[0]), label_) for key, label_ in TIME_PARTS]
             delta, part = max(grows)
             why = f"{part} +{delta:.3g} s" if delta > 0 else "nothing grows"
+            if time < t0:  # only a plan outside the searched space can beat the top plan
+                shrink, shrinking = min(grows)
+                why = f"faster: {shrinking} {shrink:.3g} s"
         valid = bool(e.valid[i])
         rows.append(
             [
@@ -224,9 +235,7 @@ def why_table(result: SearchResult, r: ResolvedPlanSearch) -> Table | None:
                 why,
             ]
         )
-    return Table(
-        key="why_top_plan", title="Why the top plan wins: its one-change neighbours", columns=COLUMNS, rows=rows
-    )
+    return Table(key="why_top_plan", title=WHY_TITLE, columns=COLUMNS, rows=rows)
 
 
 def why_note(result: SearchResult) -> str | None:

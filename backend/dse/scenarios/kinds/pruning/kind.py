@@ -27,7 +27,7 @@ from dse.scenarios.base import (
 from dse.scenarios.kinds.pruning import charts, published, studies
 from dse.scenarios.kinds.pruning.examples import EXAMPLES
 from dse.scenarios.kinds.pruning.inputs import PruningInputs, PruningResolved, resolve
-from dse.scenarios.kinds.pruning.metrics import METRICS, Core, compute, core, priced_device
+from dse.scenarios.kinds.pruning.metrics import METRICS, Core, compute, core, counted, priced_device
 
 
 class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
@@ -63,9 +63,10 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
 
     def evaluate(self, resolved: PruningResolved) -> EvaluationResult:
         r = resolved
-        values = self.compute(r)
-        # Counting and routing do not depend on the batch: one engine call at the charts' batches serves all.
-        grid = core(r, np.asarray(r.figure_batch_sizes, dtype=np.float64))
+        # Counting and routing do not depend on the batch: computed once for the metrics' batch and the charts'.
+        done = counted(r)
+        values = compute(r, done)
+        grid = core(r, np.asarray(r.figure_batch_sizes, dtype=np.float64), done)
         tables, chart_list = self._tables_and_charts(r, grid)
         mean_ratio = float(grid.routing.mean_ratio)
         return EvaluationResult(

@@ -89,8 +89,20 @@ class Core:
     latent_side: Any
 
 
-def core(r: PruningResolved, batch: Any) -> Core:
-    """Codes counted, prompts routed, the static model matched to the mean R, serving priced at `batch`."""
+@dataclass(frozen=True)
+class Counted:
+    """What does not depend on the batch: codes counted, prompts routed, the static model matched."""
+
+    table: eng.LayerTable
+    code_ratio: Any
+    routing: eng.Routing
+    static_keep: Any
+    full_macs: Any
+    latent_side: Any
+
+
+def counted(r: PruningResolved) -> Counted:
+    """Codes counted, prompts routed, the static model matched to the mean R (no batch involved)."""
     table = unet_table(r)
     side_px = np.asarray(r.image_size_px, dtype=np.float64)
     code_ratio = eng.resource_ratio(
@@ -113,14 +125,30 @@ def core(r: PruningResolved, batch: Any) -> Core:
         image_side_px=side_px,
         include_attention_matmuls=r.include_attention_matmuls,
     )
-    n_prunable = len(table.prunable_blocks)
-    static_keep = np.broadcast_to(np.asarray(static_u)[..., None, None], (*np.shape(static_u), n_prunable, 3))
+    latent = eng.latent_side(side_px, r.pipeline.unet)
+    full_macs = eng.total_macs(table, latent_side=latent, include_attention_matmuls=r.include_attention_matmuls)
+    return Counted(
+        table=table,
+        code_ratio=code_ratio,
+        routing=routing,
+        static_keep=static_u,
+        full_macs=full_macs,
+        latent_side=latent,
+    )
+
+
+def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
+    """Codes counted, prompts routed, the static model matched to the mean R (`done`: already), serving
+    priced at `batch`."""
+    c = counted(r) if done is None else done
+    n_prunable = len(c.table.prunable_blocks)
+    static_keep = np.broadcast_to(np.asarray(c.static_keep)[..., None, None], (*np.shape(c.static_keep), n_prunable, 3))
     serving = eng.serving_cost(
         r.pipeline,
         code_keep=r.code_keep,
-        code_share=routing.code_share,
+        code_share=c.routing.code_share,
         static_keep=static_keep,
-        image_side_px=side_px,
+        image_side_px=np.asarray(r.image_size_px, dtype=np.float64),
         batch=batch,
         denoising_steps=r.denoising_steps,
         guidance_copies=r.guidance_copies,
@@ -128,22 +156,21 @@ def core(r: PruningResolved, batch: Any) -> Core:
         device=device(r),
         unet_channels_last=r.unet_channels_last,
     )
-    latent = eng.latent_side(side_px, r.pipeline.unet)
-    full_macs = eng.total_macs(table, latent_side=latent, include_attention_matmuls=r.include_attention_matmuls)
     return Core(
-        table=table,
-        code_ratio=code_ratio,
-        routing=routing,
-        static_keep=static_u,
+        table=c.table,
+        code_ratio=c.code_ratio,
+        routing=c.routing,
+        static_keep=c.static_keep,
         serving=serving,
-        full_macs=full_macs,
-        latent_side=latent,
+        full_macs=c.full_macs,
+        latent_side=c.latent_side,
     )
 
 
-def compute(r: PruningResolved) -> dict[str, Any]:
-    """Every metric of METRICS, broadcast over the resolved inputs (budget_met as 1.0 / 0.0)."""
-    c = core(r, r.batch_size)
+def compute(r: PruningResolved, done: Counted | None = None) -> dict[str, Any]:
+    """Every metric of METRICS, broadcast over the resolved inputs (budget_met as 1.0 / 0.0); `done`:
+    the batch-free part already computed."""
+    c = core(r, r.batch_size, done)
     s = c.serving
     full_params = eng.count_blocks(c.table, latent_side=c.latent_side).params.sum(axis=(-2, -1))
     return {

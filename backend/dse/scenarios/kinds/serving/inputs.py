@@ -251,7 +251,10 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         tensor_parallel=float(tp),
         replicas=float(inputs.replicas),
         weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
-        activation_bytes=BYTES_PER_ELEMENT[inputs.activation_dtype],
+        # fp8 GEMMs under a stack that keeps fp16 activations between kernels move fp16 activations
+        activation_bytes=BYTES_PER_ELEMENT[
+            inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
+        ],
         kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
         activation_dtype=inputs.activation_dtype,
         arrival_rate_per_s=inputs.arrival_rate_per_s,

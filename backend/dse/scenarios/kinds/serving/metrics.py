@@ -32,6 +32,15 @@ METRICS: dict[str, MetricSpec] = {
         for p in _PCT
     },
     **{f"e2e_{p}_s": MetricSpec(label=f"End-to-end latency, {p}", unit="s", formula="finish - arrival") for p in _PCT},
+    **{
+        f"tbt_{p}_s": MetricSpec(
+            label=f"Time between tokens (every token), {p}",
+            unit="s",
+            formula="over every output token after each request's first: its time minus the previous token's "
+            "(Sarathi-Serve's TBT; a prefill that stalls the decodes shows here, not in the per-request mean TPOT)",
+        )
+        for p in _PCT
+    },
     "output_tokens_per_s": MetricSpec(
         label="Output throughput (deployment)", unit="tokens/s", formula="R * output tokens / makespan"
     ),
@@ -134,6 +143,7 @@ def point_values(r: ServingResolved, outcome: studies.Outcome) -> dict[str, Any]
         values[f"ttft_{p}_s"] = s.ttft_s[p]
         values[f"tpot_{p}_s"] = s.tpot_s[p]
         values[f"e2e_{p}_s"] = s.e2e_s[p]
+        values[f"tbt_{p}_s"] = s.tbt_s[p]
     values.update(
         output_tokens_per_s=scale * s.output_tokens_per_s,
         input_tokens_per_s=scale * s.input_tokens_per_s,

@@ -140,6 +140,7 @@ def table(r: ServingResolved, tp: float | None = None) -> IterationTable:
             max_prefill_tokens=top_prefill,
             max_context_tokens=max_context(r),
             query_tokens_per_request=queries,
+            prompt_tokens=mean_lengths(r)[0],
         )
 
     if r.draft_model is None:
@@ -225,6 +226,8 @@ class Summary:
     requests_per_s: float
     goodput_requests_per_s: float
     finished_fraction: float
+    #: Token-level time between tokens (every gap of every request, Sarathi-Serve's TBT), p50 / p90 / p99.
+    tbt_s: dict[str, float] = field(default_factory=dict)
 
 
 def summarise(r: ServingResolved, sim: SimulationResult, rate_per_s: float) -> Summary:
@@ -251,6 +254,7 @@ def summarise(r: ServingResolved, sim: SimulationResult, rate_per_s: float) -> S
         requests_per_s=float(finished.sum()) / span,
         goodput_requests_per_s=float(good.sum()) / span,
         finished_fraction=float(finished.mean()),
+        tbt_s={k: sim.tbt_percentile_s(v) for k, v in pct.items()},
     )
 
 
@@ -410,17 +414,19 @@ def _serve_disaggregated(r: ServingResolved, pl: Pools, rate_per_s: float, count
         iterations += sim.iterations
         shown = shown or [sim]  # a prefill instance's until a decode instance runs
     decoded = False
+    gaps: list[tuple[FloatArray, FloatArray]] = []  # every decode instance's token gaps
     for j in range(int(r.decode_replicas)):
         idx = np.flatnonzero((decode_of == j) & np.isfinite(sent) & (output > 1))
         if idx.size == 0:
             continue
         order = idx[np.argsort(sent[idx], kind="stable")]
         sim = simulate(
-            Requests(sent[order], stream.prompt_tokens[order], output[order]),
+            Requests(sent[order], stream.prompt_tokens[order], output[order], first_token_s=first[order]),
             pl.table,
             scheduler(r, pl.memory.kv_capacity_blocks, decode_only=True),
         )
         finish[order] = sim.finish_s
+        gaps.append((sim.tbt_gap_s, sim.tbt_gap_count))
         busy_device_s += r.decode_tensor_parallel * sim.busy_s
         preemptions += sim.preemptions
         iterations += sim.iterations
@@ -441,6 +447,8 @@ def _serve_disaggregated(r: ServingResolved, pl: Pools, rate_per_s: float, count
         makespan_s=makespan,
         mean_in_system=float(np.sum(e2e[done])) / makespan,  # Little's law over the run
         iterations=iterations,
+        tbt_gap_s=np.concatenate([g for g, _ in gaps]) if gaps else np.empty(0),
+        tbt_gap_count=np.concatenate([c for _, c in gaps]) if gaps else np.empty(0),
     )
     total = devices(r)
     return Served(

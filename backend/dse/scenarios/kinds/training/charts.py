@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from dse.scenarios.shared.palette import DASHES, PALETTE, SYMBOLS, height_for, legend_entries, paint
+from dse.scenarios.shared.plain_figure import default_template
 
 GIB = 2.0**30
 
@@ -20,10 +19,11 @@ TIMELINE_COLOURS: dict[str, str] = {
     "forward": PALETTE[0],
     "backward": PALETTE[1],
     "send": PALETTE[2],
-    "context_parallel": PALETTE[3],
+    "context_parallel": PALETTE[5],  # teal (the all-to-alls are red)
     "bubble": PALETTE[9],
     "data_parallel": PALETTE[4],
     "optimizer": PALETTE[8],
+    "all_to_all": PALETTE[3],
 }
 
 
@@ -38,17 +38,10 @@ def _finish_dict(figure: dict[str, Any], *, rows: int = 0, base: int = 360) -> d
     return figure
 
 
-@cache
-def _default_template() -> dict[str, Any]:
-    """Plotly's default template as a figure carries it (what `go.Figure().to_plotly_json()` holds), built once."""
-    template: dict[str, Any] = pio.templates[pio.templates.default].to_plotly_json()
-    return template
-
-
 def _plain(data: list[dict[str, Any]], layout: dict[str, Any], *, base: int) -> dict[str, Any]:
     """A figure written as the dict plotly would give (`_finish`), without building plotly objects:
     the breakdown charts are in every quick answer, and plotly's objects cost ~10 ms a chart."""
-    return _finish_dict({"data": data, "layout": {"template": _default_template(), **layout}}, base=base)
+    return _finish_dict({"data": data, "layout": {"template": default_template(), **layout}}, base=base)
 
 
 def memory_breakdown_chart(components: Sequence[tuple[str, float]], capacity_bytes: float) -> dict[str, Any]:

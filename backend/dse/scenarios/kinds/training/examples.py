@@ -135,6 +135,23 @@ def examples() -> list[dict[str, Any]]:
             virtual_stages=4,
             flash_attention=True,
         ),
+        doc(
+            "EP 8 or EP 64 for Qwen3-235B-A22B training on 512 H100s? (TP 2, PP 2, full recomputation: "
+            "sweep expert_parallel over 8, 16, 32, 64)",
+            model="qwen3-235b-a22b",
+            cluster={"accelerator": "h100-sxm", "intra_node_link": "nvlink4", "inter_node_link": "ib-ndr", "nodes": 64},
+            global_batch_size=1024,
+            micro_batch_size=1,
+            sequence_length_tokens=4096,
+            data_parallel=128,
+            tensor_parallel=2,
+            pipeline_parallel=2,
+            sequence_parallel="megatron",
+            expert_parallel=8,
+            zero_stage=1,
+            recompute="full",
+            flash_attention=True,
+        ),
     ]
 
 

@@ -62,10 +62,37 @@ class TrainingInputs(StrictModel):
     tp_comm_overlap: bool = Field(
         False, description="Megatron-LM --tp-comm-overlap: TP collectives split into tiles under the adjacent GEMMs."
     )
-    zero3_runtime: Literal["fsdp", "deepspeed-2021"] = Field(
+    zero3_runtime: Literal["fsdp", "deepspeed-2021", "fsdp-composer"] = Field(
         "fsdp",
         description="How ZeRO-3 gathers parameters: PyTorch FSDP (one flat parameter per layer, prefetched) or "
-        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements).",
+        "DeepSpeed ZeRO-3 as of 2021 (one list all-gather per weight tensor, no prefetch above 5e7 elements) or "
+        "FSDP as Composer 0.16 configures it (backward gathers issued after the previous layer's gradients: "
+        "backward_prefetch BACKWARD_POST; recomputation inside each unit).",
+    )
+    expert_parallel: int = Field(
+        1,
+        ge=1,
+        le=MAX_CLUSTER_GPUS,
+        description="Expert parallelism (EP): GPUs each MoE layer's routed experts are sharded over, drawn from the "
+        "data- and context-parallel ranks (Megatron-Core); 1 for a dense model.",
+    )
+    expert_load_imbalance: float = Field(
+        1.0,
+        ge=1.0,
+        le=64.0,
+        description="Tokens the busiest expert gets over the mean (1: perfectly balanced routing); dropless.",
+    )
+    expert_capacity_factor: float = Field(
+        0.0,
+        ge=0.0,
+        le=64.0,
+        description="Megatron-Core --moe-expert-capacity-factor with padding: every expert runs capacity x mean "
+        "tokens (0: dropless, the busiest expert sets the time).",
+    )
+    expert_comm_overlap: bool = Field(
+        False,
+        description="MoE token dispatch and combine under another micro-batch's compute, on 20 of 132 SMs "
+        "(DeepSeek-V3's DualPipe; Megatron-Core --overlap-moe-expert-parallel-comm).",
     )
     context_parallel: int = Field(
         1,
@@ -115,6 +142,10 @@ class ResolvedTraining:
     context_parallel_exchange: str = "p2p"
     first_stage_layers: int = 0
     last_stage_layers: int = 0
+    expert_parallel: int = 1
+    expert_load_imbalance: float = 1.0
+    expert_capacity_factor: float = 0.0
+    expert_comm_overlap: bool = False
 
 
 def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, PlanArrays]:
@@ -141,6 +172,10 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         context_parallel_exchange=float(CONTEXT_PARALLEL_EXCHANGE_CODES[r.context_parallel_exchange]),
         first_stage_layers=np.asarray(r.first_stage_layers, dtype=float),
         last_stage_layers=np.asarray(r.last_stage_layers, dtype=float),
+        expert_parallel=np.asarray(r.expert_parallel, dtype=float),
+        expert_load_imbalance=np.asarray(r.expert_load_imbalance, dtype=float),
+        expert_capacity_factor=np.asarray(r.expert_capacity_factor, dtype=float),
+        expert_comm_overlap=1.0 if r.expert_comm_overlap else 0.0,
     )
     cluster = training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})
     return ModelArrays.from_llm(r.model), cluster, plan

@@ -23,7 +23,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         "of data, tensor, pipeline and sequence parallelism with ZeRO, recomputation, pipeline schedules "
         "and SSD activation offload."
     )
-    engine_version = "training-2"  # 2: GEMMs priced by shape, fp8, ZeRO-3 runtimes, NVLink bus bandwidth, TP overlap
+    engine_version = "training-3"  # 3: NCCL ring latencies, A100 NVLink and IB bus bandwidth, overlap compute share
     validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
     inputs_model = TrainingInputs
     metric_specs = metrics.METRICS

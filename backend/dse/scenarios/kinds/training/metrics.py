@@ -72,6 +72,19 @@ METRICS: dict[str, MetricSpec] = {
     "time_bubble_s": MetricSpec(label="Pipeline bubble", unit="s", formula="(p-1) * t_stage / v"),
     "time_data_parallel_s": MetricSpec(label="DP gradient sync (exposed)", unit="s"),
     "time_optimizer_s": MetricSpec(label="Optimizer step", unit="s", formula="28 bytes/param / memory bandwidth"),
+    "time_expert_all_to_all_s": MetricSpec(
+        label="EP all-to-alls (MoE)",
+        unit="s",
+        formula="M x MoE layers/stage x (4 + 2 if full recompute) x all-to-all of 2*(T/t)*k*load*h bytes over EP ranks",
+    ),
+    "memory_expert_states_bytes": MetricSpec(
+        label="Expert states (MoE)",
+        unit="bytes",
+        formula="routed experts/(TP*EP) x (2 + 2 + 12) bytes, ZeRO over DP*CP/EP (in the memory parts)",
+    ),
+    "expert_all_to_all_bytes_per_layer": MetricSpec(
+        label="EP all-to-all bytes per MoE layer", unit="bytes", formula="4 x (EP-1)/EP x 2*(T/t)*k*load*h"
+    ),
     "offloaded_layers": MetricSpec(label="Layers offloaded per stage", unit="count"),
     "peak_stage": MetricSpec(
         label="Stage with the peak memory",
@@ -95,6 +108,7 @@ TIME_PARTS: tuple[str, ...] = (
     "time_bubble_s",
     "time_data_parallel_s",
     "time_optimizer_s",
+    "time_expert_all_to_all_s",
 )
 MEMORY_PARTS: tuple[str, ...] = (
     "memory_weights_bytes",

@@ -128,6 +128,8 @@ def timeline_study(resolved: ResolvedTraining, f: dict[str, float]) -> TimelineS
             context_parallel_backward_s=f["chunk_context_parallel_backward_s"],
             data_parallel_s=f["time_data_parallel_s"],
             optimizer_s=f["time_optimizer_s"],
+            chunk_forward_all_to_all_s=f.get("chunk_forward_all_to_all_s", 0.0),
+            chunk_backward_all_to_all_s=f.get("chunk_backward_all_to_all_s", 0.0),
         )
     except ValueError as exc:
         return TimelineStudy([], [], [f"No timeline drawn: {exc}; at most {MAX_TIMELINE_OPERATIONS} operations."])
