@@ -775,6 +775,12 @@ TRAINING_FURTHER: list[tuple[str, str]] = [
     ("torchtitan end-2024 benchmarks, Llama 3.1 8B bf16 FSDP on 8 / 128 H100s (500 W, HBM2e)", r"torchtitan-"),
     ("OPT-175B (Zhang et al. 2022), fp16 FSDP x Megatron TP 8 on 992 A100 80GB, TFLOP/s per GPU", r"opt-175b-"),
     (
+        "Llama 3 paper Table 4, 405B bf16 on 16,384 H100s at 128K context (TP 8, CP 16 all-gather, PP 16, 7/8/7 "
+        "layers), model TFLOP/s per GPU",
+        r"llama3-405b-h100-bf16-cp16-128k-",
+    ),
+    ("The same at 128K on CP 16 over the 8K row on CP 1 (Table 4 rows 3 / 2)", r"llama3-405b-h100-bf16-cp16-over-"),
+    (
         "DeepSeek-V3 technical report, H800 GPU-hours per trillion pre-training tokens (2,048 H800s, EP 64)",
         r"deepseek-v3-",
     ),
@@ -1595,6 +1601,11 @@ README_GROUPS: list[tuple[str, str, str]] = [
     ),
     ("torchtitan Llama 3.1 8B bf16 FSDP on 500 W H100s, tokens/s per GPU (8 / 128 GPUs)", "training", r"torchtitan-"),
     ("OPT-175B fp16 FSDP x TP 8 on 992 A100 80GB, TFLOP/s per GPU (metaseq)", "training", r"opt-175b-"),
+    (
+        "Llama 3 405B at 128K context, CP 16 on 16,384 H100s: TFLOP/s per GPU / over the 8K row (Table 4)",
+        "training",
+        r"llama3-405b-",
+    ),
     (
         "Mixture-of-experts training: DeepSeek-V3 H800 GPU-hours per trillion tokens / Megatron-Core Mixtral 8x7B "
         "TFLOP/s per H100",

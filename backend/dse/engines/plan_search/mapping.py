@@ -1,6 +1,7 @@
 """Which physical node hosts which logical node of a plan (Pipette's mapping problem).
 
-The training engine lays ranks out tp -> sequence -> dp -> pp (Megatron-LM), so logical node i
+The training engine lays ranks out tp -> sequence / context -> dp -> pp (Megatron-LM; context-parallel ranks sit
+where Ring/Ulysses ranks do, Megatron-Core's tp-cp-dp-pp order), so logical node i
 holds a fixed set of (pipeline stage, data-parallel group) ranks; a mapping is a node order:
 logical node i runs on physical node order[i]. Permuting the measured bandwidth matrix by the
 order is all the engine needs (`matrix[order][:, order]`). On a cluster whose links are all equal

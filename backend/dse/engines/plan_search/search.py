@@ -149,6 +149,7 @@ def search_plans(
         nodes=nodes,
         gpus_per_node=gpus_per_node,
         sequence_parallel=space.sequence_parallel,
+        num_layers=int(as_array(model.num_layers)),
         num_experts=int(np.max(as_array(model.num_experts))),
     )
     inner = inner_axes(
@@ -301,7 +302,10 @@ def _count_reasons(
     reasons: NDArray[np.int64], names: list[tuple[str, int]], every: dict[str, int], first: dict[str, int]
 ) -> None:
     remaining = np.ones(reasons.shape, dtype=bool)
-    for name, bit in names:  # a loop over the 17 reason codes
+    present = int(np.bitwise_or.reduce(reasons, axis=None)) if reasons.size else 0
+    for name, bit in names:  # a loop over the reason codes; one the chunk never sets costs nothing
+        if not present & bit:
+            continue
         has = (reasons & bit) != 0
         every[name] += int(np.count_nonzero(has))
         first_here = has & remaining

@@ -10,7 +10,7 @@ layout, not once per plan. A plan's id is its flat index in the whole grid.
 What is enumerated (and why some candidates are refused rather than not generated): the degrees
 always multiply to the GPUs used (d = G / (t*n*p) by construction) and TP stays inside a node's
 NVLink island (t divides the GPUs per node); for a mixture-of-experts model each layout comes once per
-expert-parallel degree EP that divides both the experts and d*n (Megatron-Core draws the EP group from the
+expert-parallel degree EP that divides both the experts and d*n*c (Megatron-Core draws the EP group from the
 data- and context-parallel ranks; a dense model has EP 1 only), but everything else the engine checks is left to it,
 so the search reports how many candidates each rule refused (heads not divisible by t, layers not
 divisible by p*v, micro-batches not divisible, Ulysses above the heads, ZeRO-2/3 with pipelining, ...).
@@ -68,6 +68,11 @@ class SearchSpace:
     #: How ZeRO-3 plans gather (`codes.Zero3Runtime`), for every plan: the software stack, not a choice.
     zero3_runtime: int = 0
     powers_of_two_only: bool = False
+    #: Context-parallel K/V exchanges tried (`codes.ContextParallelExchange`); each adds every CP degree >= 2
+    #: that divides the GPUs left beside TP and PP, with no sequence parallelism or Megatron-SP. Empty: no CP.
+    context_parallel_exchanges: tuple[int, ...] = ()
+    #: Also try each pipeline of 3+ stages with its first and last stages lighter (`uneven_stage_layers`).
+    uneven_stages: bool = False
     #: Expert-parallel degrees tried for an MoE model (None: every divisor of the experts); a dense model has 1.
     expert_parallel: tuple[int, ...] | None = None
     #: EP all-to-alls under another micro-batch's compute (DualPipe-style), for every plan: the stack, not a choice.
@@ -94,6 +99,11 @@ class Layouts:
     sequence_parallel_degree: Array
     pipeline_parallel: Array
     data_parallel: Array
+    #: Context-parallel degree and exchange; layers of the first and last stage (0: even).
+    context_parallel: Array
+    context_parallel_exchange: Array
+    first_stage_layers: Array
+    last_stage_layers: Array
     #: EP: 1 for a dense model.
     expert_parallel: Array
 
@@ -133,14 +143,36 @@ class InnerAxes:
         return int(np.prod(self.shape))
 
 
+def uneven_stage_layers(*, num_layers: int, stages: IntArray) -> IntArray:
+    """Layers of the first (= last) stage when the other stages take ceil((L+2)/p) each and the first and last
+    split the rest (Llama 3 405B: 126 layers on 16 stages, 7 / 8 x 14 / 7); 0 where that is not lighter than the
+    middle stages, not whole or not at least one layer (then no uneven candidate)."""
+    p = np.asarray(stages, dtype=np.int64)
+    middle = -(-(num_layers + 2) // np.maximum(p, 1))
+    rest = num_layers - (p - 2) * middle
+    ends = rest // 2
+    ok = (p >= 3) & (rest % 2 == 0) & (ends >= 1) & (ends < middle)
+    return np.asarray(np.where(ok, ends, 0), dtype=np.int64)
+
+
 def enumerate_layouts(
-    *, space: SearchSpace, nodes: int, gpus_per_node: int, sequence_parallel: tuple[int, ...], num_experts: int = 0
+    *,
+    space: SearchSpace,
+    nodes: int,
+    gpus_per_node: int,
+    sequence_parallel: tuple[int, ...],
+    num_layers: int = 0,
+    num_experts: int = 0,
 ) -> Layouts:
     """Every (G, t, variant, n, p, d) with d*t*n*p = G, t dividing the GPUs per node, n >= 2 exactly
-    for Ring and Ulysses; with `num_experts` > 0, each once per EP dividing the experts and d*n.
-    A loop over the GPU counts only (a handful); each is one meshgrid."""
+    for Ring and Ulysses; with context-parallel exchanges in the space also (G, t, none / Megatron-SP, c, p, d)
+    with d*t*c*p = G, c >= 2, per exchange; with uneven stages each layout of 3+ stages once more with its
+    first and last stages lighter (`uneven_stage_layers` of `num_layers`); with `num_experts` > 0, each once
+    per EP dividing the experts and d*n*c. A loop over the GPU counts only (a handful); each is one meshgrid."""
     variants = np.asarray(sequence_parallel, dtype=np.int64)
     context_variant = (variants == SequenceParallel.RING) | (variants == SequenceParallel.ULYSSES)
+    plain = variants[~context_variant]
+    exchanges = np.asarray(space.context_parallel_exchanges, dtype=np.int64)
     rows: list[NDArray[np.int64]] = []
     for nodes_used in space.nodes_used(nodes):
         G = int(nodes_used) * gpus_per_node
@@ -150,9 +182,38 @@ def enumerate_layouts(
         ring_or_ulysses = context_variant[k]
         keep = (G % (t * n * p) == 0) & (ring_or_ulysses == (n >= 2))
         t, k, n, p = t[keep], k[keep], n[keep], p[keep]
-        rows.append(np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, variants[k], n, p, G // (t * n * p)]))
-    table = np.concatenate(rows, axis=1).astype(np.float64) if rows else np.zeros((7, 0))
-    return Layouts(*_with_expert_parallel(table, space, num_experts))
+        extra = [np.ones_like(t), np.zeros_like(t), np.zeros_like(t), np.zeros_like(t)]  # CP 1, even stages
+        rows.append(
+            np.stack([np.full_like(t, G), np.full_like(t, nodes_used), t, variants[k], n, p, G // (t * n * p), *extra])
+        )
+        if exchanges.size and plain.size:
+            t, k, c, p, e = np.meshgrid(
+                tp, np.arange(plain.size), all_divisors, all_divisors, np.arange(exchanges.size), indexing="ij"
+            )
+            keep = (G % (t * c * p) == 0) & (c >= 2)
+            t, k, c, p, e = t[keep], k[keep], c[keep], p[keep], e[keep]
+            cp_columns = [c, exchanges[e], np.zeros_like(t), np.zeros_like(t)]  # CP c, even stages
+            rows.append(
+                np.stack(
+                    [
+                        np.full_like(t, G),
+                        np.full_like(t, nodes_used),
+                        t,
+                        plain[k],
+                        1 + 0 * t,
+                        p,
+                        G // (t * c * p),
+                        *cp_columns,
+                    ]
+                )
+            )
+    table = np.concatenate(rows, axis=1) if rows else np.zeros((11, 0), dtype=np.int64)
+    if space.uneven_stages and num_layers > 0 and table.shape[1]:
+        ends = uneven_stage_layers(num_layers=num_layers, stages=table[5])
+        uneven = table[:, ends > 0].copy()
+        uneven[9] = uneven[10] = ends[ends > 0]
+        table = np.concatenate([table, uneven], axis=1)
+    return Layouts(*_with_expert_parallel(table.astype(np.float64), space, num_experts))
 
 
 def expert_parallel_choices(space: SearchSpace, num_experts: int) -> IntArray:
@@ -166,14 +227,14 @@ def expert_parallel_choices(space: SearchSpace, num_experts: int) -> IntArray:
 
 
 def _with_expert_parallel(table: Array, space: SearchSpace, num_experts: int) -> Array:
-    """The layout rows (G, nodes, t, variant, n, p, d) with an EP row: each MoE layout once per EP that
-    divides d*n (n is 1 for Megatron-SP and none: its sequence degree row holds 1 there)."""
+    """The layout rows (G, nodes, t, variant, n, p, d, c, exchange, first, last) with an EP row: each MoE layout
+    once per EP that divides d*n*c (n is 1 for Megatron-SP and none, c is 1 without context parallelism)."""
     choices = expert_parallel_choices(space, num_experts).astype(np.float64)
     if num_experts <= 0:
         return np.vstack([table, np.ones((1, table.shape[1]))])
     repeated = np.repeat(table, choices.size, axis=1)
     ep = np.tile(choices, table.shape[1])
-    keep = np.mod(repeated[6] * repeated[4], ep) == 0
+    keep = np.mod(repeated[6] * repeated[4] * repeated[7], ep) == 0
     return np.vstack([repeated[:, keep], ep[keep][None, :]])
 
 
@@ -226,6 +287,9 @@ def grid_plans(
         shape[position] = values.size
         return values.reshape(shape)
 
+    def uniform_or_axis(values: Array) -> Array | float:
+        return float(values[0]) if values.size and bool(np.all(values == values[0])) else axis(values, 0)
+
     return PlanArrays(
         global_batch_size=float(global_batch_size),
         micro_batch_size=axis(inner.micro_batch_size, 1),
@@ -244,8 +308,14 @@ def grid_plans(
         overlap_grad_reduce=1.0 if overlap else 0.0,
         tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
         zero3_runtime=float(zero3_runtime),
+        # one value for the whole chunk (no CP, even stages: the default space) stays a scalar the engine
+        # never broadcasts or selects over the grid
+        context_parallel=uniform_or_axis(layouts.context_parallel),
+        context_parallel_exchange=uniform_or_axis(layouts.context_parallel_exchange),
+        first_stage_layers=uniform_or_axis(layouts.first_stage_layers),
+        last_stage_layers=uniform_or_axis(layouts.last_stage_layers),
         # a scalar for a dense model: the engine's EP checks and pricing then cost nothing per plan
-        expert_parallel=axis(layouts.expert_parallel, 0) if np.any(layouts.expert_parallel != 1.0) else 1.0,
+        expert_parallel=uniform_or_axis(layouts.expert_parallel),
         expert_comm_overlap=1.0 if expert_comm_overlap else 0.0,
     )
 
@@ -283,6 +353,10 @@ def decode_plans(
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
         tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
         zero3_runtime=np.full(plan_ids.shape, float(zero3_runtime)),
+        context_parallel=layouts.context_parallel[layout_index],
+        context_parallel_exchange=layouts.context_parallel_exchange[layout_index],
+        first_stage_layers=layouts.first_stage_layers[layout_index],
+        last_stage_layers=layouts.last_stage_layers[layout_index],
         expert_parallel=layouts.expert_parallel[layout_index],
         expert_load_imbalance=np.ones(plan_ids.shape),  # balanced routing: the search's assumption
         expert_capacity_factor=np.zeros(plan_ids.shape),
@@ -302,18 +376,20 @@ def count_candidates(
     num_experts: int = 0,
 ) -> tuple[int, int]:
     """(layouts, inner grid size): the candidates are their product. Nothing of the grid is
-    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays).
-    An MoE model's layouts (once per EP) are enumerated: a few thousand rows at most."""
+    allocated; the layouts are counted per GPU count from divisor counts (a handful of small arrays), or, with
+    context parallelism or uneven stages in the space or an MoE model (once per EP), enumerated (a table of
+    layouts, a few thousand rows at most, not of plans)."""
     inner = inner_axes(space=space, global_batch_size=global_batch_size, num_layers=num_layers, has_ssd=has_ssd)
-    if num_experts > 0:
-        moe_layouts = enumerate_layouts(
+    if space.context_parallel_exchanges or space.uneven_stages or num_experts > 0:
+        table = enumerate_layouts(
             space=space,
             nodes=nodes,
             gpus_per_node=gpus_per_node,
             sequence_parallel=space.sequence_parallel,
+            num_layers=num_layers,
             num_experts=num_experts,
         )
-        return len(moe_layouts), inner.size
+        return len(table), inner.size
     kinds = np.asarray(space.sequence_parallel, dtype=np.int64)
     context = int(np.count_nonzero((kinds == SequenceParallel.RING) | (kinds == SequenceParallel.ULYSSES)))
     plain = kinds.size - context

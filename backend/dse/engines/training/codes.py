@@ -21,6 +21,15 @@ class SequenceParallel(IntEnum):
     ULYSSES = 3
 
 
+class ContextParallelExchange(IntEnum):
+    """How context-parallel ranks exchange keys and values (`dse.engines.training.context_parallel`)."""
+
+    #: Megatron-Core `cp_comm_type="p2p"`: K/V blocks go round a ring, each send under an attention step.
+    P2P = 0
+    #: Llama 3 (Dubey et al. 2024, Section 3.3.2): all-gather K/V, then attention of the local queries.
+    ALL_GATHER = 1
+
+
 class Recompute(IntEnum):
     NONE = 0
     #: Recompute the attention core (QK^T, softmax, dropout, AV) in backward (Korthikanti 2022).
@@ -68,6 +77,10 @@ SEQUENCE_PARALLEL_CODES: dict[str, int] = {
     "megatron": SequenceParallel.MEGATRON,
     "ring": SequenceParallel.RING,
     "ulysses": SequenceParallel.ULYSSES,
+}
+CONTEXT_PARALLEL_EXCHANGE_CODES: dict[str, int] = {
+    "p2p": ContextParallelExchange.P2P,
+    "all-gather": ContextParallelExchange.ALL_GATHER,
 }
 RECOMPUTE_CODES: dict[str, int] = {"none": Recompute.NONE, "selective": Recompute.SELECTIVE, "full": Recompute.FULL}
 SCHEDULE_CODES: dict[str, int] = {

@@ -67,13 +67,15 @@ def layer_forward_work(
     sequence_parallel: Num,
     sequence_parallel_degree: Num,
     flash_attention: Num = 0.0,
+    context_parallel: Num = 1.0,
 ) -> LayerWork:
-    """With FlashAttention the softmax and dropout run inside the attention kernel: no score traffic."""
+    """With FlashAttention the softmax and dropout run inside the attention kernel: no score traffic.
+    Context parallelism splits the tokens like Ring (each rank: s/CP queries against the whole sequence)."""
     s, b, h, a = as_array(sequence_length), as_array(micro_batch_size), as_array(hidden_size), as_array(num_heads)
     f, t, variant = as_array(ffn_hidden_size), as_array(tensor_parallel), as_array(sequence_parallel)
     context = np.where(
         (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
-    )
+    ) * as_array(context_parallel)
     s_local = s / context
     tokens = b * s_local
     kv_width = as_array(num_kv_heads) * h / a

@@ -47,6 +47,7 @@ from dse.engines.training.compute import (
     output_layer_work,
     unfused_layer_kernels,
 )
+from dse.engines.training.context_parallel import ContextParallelCommunication, context_parallel_communication
 from dse.engines.training.inputs import (
     Array,
     ClusterArrays,
@@ -72,6 +73,7 @@ from dse.engines.training.schedules import (
     last_stage_in_flight,
     pipeline_time,
 )
+from dse.engines.training.stages import stage_in_flight, stage_layers
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import (
     gathered_params,
@@ -96,6 +98,10 @@ GRADIENT_BUCKET_BYTES = 25.0 * 2.0**20
 #: one bucket without overlap; DeepSpeed's ZeRO-1/2 default `reduce_bucket_size` (5e8 elements) is larger still.
 SHARDED_BUCKET_MIN_PARAMS = 4e7
 SHARDED_BUCKET_PARAMS_PER_RANK = 1e6
+#: The word-embedding lookup per output element: read the fp16 row, write the activation (2 + 2); its
+#: backward reads the output gradient and adds it into the gradient row (2 + 2 + 2).
+EMBEDDING_FORWARD_BYTES = 2.0 + 2.0
+EMBEDDING_BACKWARD_BYTES = 2.0 + 2.0 + 2.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,21 @@ class PlanEvaluation:
     last_stage_extra_forward_s: Array
     last_stage_extra_backward_s: Array
     pipeline_send_s: Array
+    # context parallelism and uneven stages
+    time_context_parallel_s: Array
+    context_parallel_bytes_per_layer: Array
+    #: The stage whose memory peaks (0 the first, 1 the second, p-1 the last).
+    peak_stage: Array
+    #: One micro-batch's forward + backward on the first, a middle and the last stage (no middle: NaN).
+    first_stage_s: Array
+    middle_stage_s: Array
+    last_stage_s: Array
+    #: Timeline: what the first stage adds to its first chunk (embedding, its layers above the middle stages');
+    #: the exposed context-parallel part of each chunk's forward and backward.
+    first_stage_extra_forward_s: Array
+    first_stage_extra_backward_s: Array
+    chunk_context_parallel_forward_s: Array
+    chunk_context_parallel_backward_s: Array
     #: Mixture of experts: routed-expert weights, gradients and optimizer states per GPU (in the memory parts
     #: above), bytes one GPU sends in EP all-to-alls per MoE layer and micro-batch, and the all-to-all part
     #: of a chunk's forward and backward (for the timeline).
@@ -245,6 +266,16 @@ class _Terms:
     single_stage: NDArray[np.bool_]
     #: Transformer Engine fp8: the layers' GEMMs in fp8, fp8 copies of the weights.
     fp8: bool
+    #: Context-parallel degree and exchange (`codes.ContextParallelExchange`); `n` includes the degree.
+    cp: Array
+    cp_exchange: Array
+    #: Layers on the first and the last stage (`layers` is a middle stage's; all equal without uneven stages).
+    layers_first: Array
+    layers_last: Array
+    #: Whether any plan of the call has context parallelism / uneven stages (else their terms are skipped:
+    #: a search over millions of plans without them pays nothing for them).
+    any_cp: bool
+    any_uneven: bool
     #: The stack's selective recomputation redoes every other matmul and every element-wise op (torchtitan).
     every_other_matmul: bool
     #: Mixture of experts: EP degree and the busiest expert's load over the mean (`experts.load_factor`).
@@ -262,8 +293,21 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
     a, a_kv = as_array(model.num_heads), as_array(model.num_kv_heads)
     ring = variant == SequenceParallel.RING
     ulysses = variant == SequenceParallel.ULYSSES
+    cp = as_array(plan.context_parallel)
+    any_cp = bool(np.any(cp != 1.0))
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
+    n = n * cp if any_cp else n
     flash = as_array(plan.flash_attention)
+    any_uneven = bool(np.any(as_array(plan.first_stage_layers) != 0) or np.any(as_array(plan.last_stage_layers) != 0))
+    if any_uneven:
+        layers_first, layers_middle, layers_last = stage_layers(
+            num_layers=L,
+            pipeline_parallel=p,
+            first_stage_layers=plan.first_stage_layers,
+            last_stage_layers=plan.last_stage_layers,
+        )
+    else:
+        layers_first = layers_middle = layers_last = L / p
     uses_flash = flash > 0
     stack = cluster.device.stack
     every_other = stack is not None and stack.selective_recompute == "every-other-matmul"
@@ -296,12 +340,18 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         selective=np.asarray((rc == Recompute.SELECTIVE) & (~uses_flash | every_other)),
         every_other_matmul=every_other,
         M=B / (b * d),
-        layers=L / p,  # per stage
+        layers=layers_middle,  # per stage (a middle stage's with uneven stages)
         zero_group=d * n,
         s_local=s / n,
         kv_width=a_kv * h / a,
         single_stage=np.asarray(p == 1),
         fp8=cluster.fp8_gemm_device is not None,
+        cp=cp,
+        cp_exchange=as_array(plan.context_parallel_exchange),
+        layers_first=layers_first,
+        layers_last=layers_last,
+        any_cp=any_cp,
+        any_uneven=any_uneven,
         ep=as_array(plan.expert_parallel),
         load=experts.load_factor(plan),
         moe=experts.is_moe(model),
@@ -330,6 +380,12 @@ class _ComputeTimes:
     flash_recompute: Array
     logits_fwd: Array
     logits_bwd: Array
+    #: The attention kernels of a layer alone (what a context-parallel K/V send can hide behind).
+    attention_fwd: Array
+    attention_bwd: Array
+    #: The word-embedding lookup on the first stage (gather rows; backward: accumulate their gradients).
+    embedding_fwd: Array
+    embedding_bwd: Array
 
     def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
@@ -386,7 +442,9 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
             dense_ffn=(g.ffn_in, g.ffn_out),
         )
         shape["ffn_hidden_size"] = ffn.activation_width  # element-wise work of the activation function
-    work = layer_forward_work(**shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n)
+    work = layer_forward_work(
+        **shape, sequence_parallel=x.variant, sequence_parallel_degree=x.n / x.cp, context_parallel=x.cp
+    )
 
     logits_gemm = Gemm(x.b * x.s / x.n, x.V / x.t, x.h, np.ones(()))
     weights = list(g.weight_gemms) if attention is None else [*attention.weights, g.ffn_in, g.ffn_out]
@@ -487,6 +545,10 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         flash_recompute=np.asarray(np.where(flash, flash_rc, 0.0)),
         logits_fwd=logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0),
         logits_bwd=logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0),
+        attention_fwd=np.asarray(np.where(flash, flash_fwd, unfused_fwd)),
+        attention_bwd=np.asarray(np.where(flash, flash_bwd + flash_rc, unfused_bwd)),
+        embedding_fwd=elementwise_pass_s(device, EMBEDDING_FORWARD_BYTES * x.b * x.s / x.n * x.h, 1.0),
+        embedding_bwd=elementwise_pass_s(device, EMBEDDING_BACKWARD_BYTES * x.b * x.s / x.n * x.h, 1.0),
     )
 
 
@@ -554,6 +616,30 @@ def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunicati
     )
 
 
+def _context_parallel(
+    x: _Terms, cluster: ClusterArrays, c: _ComputeTimes, comm: _LayerCommunication
+) -> ContextParallelCommunication:
+    """Context-parallel K/V exchange of one layer (`dse.engines.training.context_parallel`): CP ranks sit TP
+    apart (tp -> cp -> dp -> pp), ring neighbours for P2P, a ring for the all-gather."""
+    if not x.any_cp:
+        zero = np.zeros(())
+        return ContextParallelCommunication(forward_s=zero, per_layer_s=zero, forward_bytes=zero, buffer_bytes=zero)
+    p2p_link = group_link(cluster=cluster, stride=x.t, size=x.cp, pattern="p2p")
+    ring_link = group_link(cluster=cluster, stride=x.t, size=x.cp, pattern="ring")
+    return context_parallel_communication(
+        degree=x.cp,
+        exchange=x.cp_exchange,
+        kv_bytes=comm.kv_chunk,
+        attention_forward_s=c.attention_fwd,
+        attention_backward_s=c.attention_bwd,
+        full_recompute=x.full.astype(np.float64),
+        p2p_bandwidth_bytes_per_s=p2p_link.bandwidth_bytes_per_s,
+        p2p_latency_s=p2p_link.latency_s,
+        ring_bandwidth_bytes_per_s=ring_link.bandwidth_bytes_per_s,
+        ring_latency_s=ring_link.latency_s,
+    )
+
+
 @dataclass(frozen=True)
 class _Parameters:
     """Parameters per GPU of the first and the last pipeline stage, and their model states."""
@@ -565,10 +651,15 @@ class _Parameters:
     params_last: Array
     states_first: ModelStates
     states_last: ModelStates
-    #: Routed-expert parameters of a stage on one GPU (in params_first / params_last; 0 for a dense model),
-    #: their states (in states_first / states_last) and the group those states are sharded over.
+    #: A middle stage's (uneven stages; without them the same layers as the first, without the embedding).
+    params_middle: Array
+    states_middle: ModelStates
+    #: Routed-expert parameters on one GPU of the last stage and per layer (in params_first / params_last /
+    #: params_middle; 0 for a dense model), the (first, last, middle) stages' expert states (in their states)
+    #: and the group those states are sharded over.
     expert_params_gpu: Array | float = 0.0
-    expert_states: ModelStates | None = None
+    expert_params_per_layer: Array | float = 0.0
+    expert_states: tuple[ModelStates, ModelStates, ModelStates] | None = None
     expert_group: Array | float = 1.0
 
 
@@ -582,23 +673,34 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     final_norm = as_array(model.final_norm_params)
     single_stage, layers = x.single_stage, x.layers
     params_first = (
-        layers * layer_params_gpu + embedding_gpu + positions + np.where(single_stage, head_gpu + final_norm, 0.0)
+        x.layers_first * layer_params_gpu
+        + embedding_gpu
+        + positions
+        + np.where(single_stage, head_gpu + final_norm, 0.0)
     )
     # A tied model's last stage keeps its own copy of the word embedding for the logits (Megatron-LM).
-    params_last = np.where(single_stage, params_first, layers * layer_params_gpu + embedding_gpu + final_norm)
+    params_last = np.where(single_stage, params_first, x.layers_last * layer_params_gpu + embedding_gpu + final_norm)
+    params_middle = layers * layer_params_gpu if x.any_uneven else np.zeros(())  # only read with uneven stages
     fp8_params = layers * as_array(model.layer_sharded_params) / x.t if x.fp8 else 0.0  # the layers' GEMMs
+    states_first = model_state_bytes(
+        params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+    )
     return _Parameters(
         layer_params_gpu=layer_params_gpu,
         embedding_gpu=embedding_gpu,
         positions=positions,
         params_first=params_first,
         params_last=params_last,
-        states_first=model_state_bytes(
-            params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
-        ),
+        states_first=states_first,
         states_last=model_state_bytes(
             params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
         ),
+        params_middle=params_middle,
+        states_middle=model_state_bytes(
+            params_per_gpu=params_middle, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+        )
+        if x.any_uneven
+        else states_first,  # never the peak without uneven stages
     )
 
 
@@ -606,14 +708,23 @@ def _moe_parameters(x: _Terms, model: ModelArrays, dense_layer_params_gpu: Array
     """The dense layout's parameters plus each stage's routed experts, split by TP and EP; the experts' states
     shard over the expert-data-parallel group (DP*CP/EP ranks), the others' over DP*CP."""
     dense = _parameters(dataclasses.replace(x, moe=False), model)
-    expert = experts.expert_params_per_gpu(model=model, layers=x.layers, t=x.t, expert_parallel=x.ep)
+    per_layer = experts.expert_params_per_gpu(model=model, layers=1.0, t=x.t, expert_parallel=x.ep)
     group = experts.expert_data_parallel_group(zero_group=x.zero_group, expert_parallel=x.ep)
-    fp8_expert = expert if x.fp8 else 0.0
-    states = model_state_bytes(
-        params_per_gpu=expert, zero_stage=x.zero, zero_group=group, fp8_params_per_gpu=fp8_expert
-    )
 
-    def plus(a: ModelStates) -> ModelStates:
+    def on_stage(layers: Array) -> tuple[Array, ModelStates]:
+        expert = np.asarray(layers * per_layer)
+        fp8_expert = expert if x.fp8 else 0.0
+        return expert, model_state_bytes(
+            params_per_gpu=expert, zero_stage=x.zero, zero_group=group, fp8_params_per_gpu=fp8_expert
+        )
+
+    expert_first, states_first = on_stage(x.layers_first)
+    expert_last, states_last = expert_middle, states_middle = expert_first, states_first
+    if x.any_uneven:
+        expert_last, states_last = on_stage(x.layers_last)
+        expert_middle, states_middle = on_stage(x.layers)
+
+    def plus(a: ModelStates, states: ModelStates) -> ModelStates:
         return ModelStates(
             weights=np.asarray(a.weights + states.weights),
             gradients=np.asarray(a.gradients + states.gradients),
@@ -621,15 +732,18 @@ def _moe_parameters(x: _Terms, model: ModelArrays, dense_layer_params_gpu: Array
         )
 
     return _Parameters(
-        layer_params_gpu=np.asarray(dense_layer_params_gpu + expert / x.layers),
+        layer_params_gpu=np.asarray(dense_layer_params_gpu + per_layer),
         embedding_gpu=dense.embedding_gpu,
         positions=dense.positions,
-        params_first=np.asarray(dense.params_first + expert),
-        params_last=np.asarray(dense.params_last + expert),
-        states_first=plus(dense.states_first),
-        states_last=plus(dense.states_last),
-        expert_params_gpu=expert,
-        expert_states=states,
+        params_first=np.asarray(dense.params_first + expert_first),
+        params_last=np.asarray(dense.params_last + expert_last),
+        states_first=plus(dense.states_first, states_first),
+        states_last=plus(dense.states_last, states_last),
+        params_middle=np.asarray(dense.params_middle + expert_middle) if x.any_uneven else dense.params_middle,
+        states_middle=plus(dense.states_middle, states_middle) if x.any_uneven else dense.states_middle,
+        expert_params_gpu=expert_last,
+        expert_params_per_layer=per_layer,
+        expert_states=(states_first, states_last, states_middle),
         expert_group=group,
     )
 
@@ -684,9 +798,20 @@ class _Memory:
     total_last: Array
     last_peak: NDArray[np.bool_]
     offload: _Offload
+    #: The second stage (uneven stages: it may hold more than the first); -inf where there is no middle stage.
+    acts_middle: Array
+    removed_middle: Array
+    buffers_middle: Array
+    total_middle: Array
+    middle_peak: NDArray[np.bool_]
+    #: Whether any plan has uneven stages (else the middle stage is never the peak and is not computed).
+    any_middle: bool = False
 
-    def pick(self, first: Array, last: Array) -> Array:
-        return np.asarray(np.where(self.last_peak, last, first))
+    def pick(self, first: Array, last: Array, middle: Array | None = None) -> Array:
+        worst_of_two = np.where(self.last_peak, last, first)
+        if middle is None or not self.any_middle:
+            return np.asarray(worst_of_two)
+        return np.asarray(np.where(self.middle_peak, middle, worst_of_two))
 
 
 def _memory(
@@ -697,6 +822,7 @@ def _memory(
     c: _ComputeTimes,
     comm: _LayerCommunication,
     params: _Parameters,
+    cp: ContextParallelCommunication,
 ) -> _Memory:
     """Model states + activations (Korthikanti per layer x micro-batches in flight, less offload) + buffers."""
     acts = layer_activation_bytes(
@@ -712,6 +838,7 @@ def _memory(
         sequence_parallel_degree=x.n,
         recompute=x.rc,
         flash_attention=x.flash,
+        context_parallel=x.cp,
     )
     A = acts.kept
     if x.moe:  # the experts' FFN activations (in the width above) and their dispatched inputs
@@ -723,21 +850,33 @@ def _memory(
     in_flight_last = last_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
     in_flight_last = np.where(x.single_stage, in_flight_first, in_flight_last)
     off = _offload(x, cluster, plan, A, c, comm)
-    layers, offloaded, in_transit = x.layers, off.offloaded, off.in_transit
+    layers, in_transit = x.layers, off.in_transit
 
-    def activation_memory(in_flight: Array) -> tuple[Array, Array]:
-        kept = in_flight * (layers - offloaded) * A + in_transit
+    def activation_memory(in_flight: Array, stage_layers: Array = layers) -> tuple[Array, Array]:
+        # "all" offloads every layer of a stage but its last; the adaptive rule at most the middle stages' count
+        offloaded = (
+            np.where(
+                off.mode == Offload.ALL,
+                np.clip(off.offloaded + stage_layers - layers, 0.0, stage_layers),
+                np.minimum(off.offloaded, stage_layers),
+            )
+            if x.any_uneven
+            else off.offloaded
+        )
+        kept = in_flight * (stage_layers - offloaded) * A + in_transit
         removed = in_flight * offloaded * A - in_transit
         return kept, removed
 
-    acts_first, removed_first = activation_memory(in_flight_first)
-    acts_last, removed_last = activation_memory(in_flight_last)
+    acts_first, removed_first = activation_memory(in_flight_first, x.layers_first)
+    acts_last, removed_last = activation_memory(in_flight_last, x.layers_last)
     b, s_local, h, t, megatron_sp = x.b, x.s_local, x.h, x.t, x.megatron_sp
     output_acts = in_flight_last * (
         ACTIVATION_BYTES * b * s_local * h / np.where(megatron_sp, t, 1.0) + 4.0 * b * s_local * x.V / t
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
     attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
+    if x.any_cp:
+        attention_buffers = attention_buffers + cp.buffer_bytes
     gathered = gathered_params(
         runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
     )
@@ -750,6 +889,15 @@ def _memory(
     buffers_last = output_acts + attention_buffers + zero3_buffers + recompute_peak
     total_first = params.states_first.total + acts_first + buffers_first
     total_last = params.states_last.total + acts_last + buffers_last
+    # Without uneven stages the second stage holds fewer layers' worth than the first and no embedding: never the peak.
+    no_middle = np.full((), -np.inf)
+    acts_middle, removed_middle, buffers_middle, total_middle = no_middle, no_middle, no_middle, no_middle
+    if x.any_uneven:
+        in_flight_second = stage_in_flight(schedule=schedule, stages=p, stage=1.0, micro_batches=M, virtual_stages=v)
+        acts_middle, removed_middle = activation_memory(in_flight_second)
+        buffers_middle = attention_buffers + zero3_buffers + recompute_peak
+        total_middle = np.where(p > 2, params.states_middle.total + acts_middle + buffers_middle, -np.inf)
+    last_peak = (total_last > total_first) & (total_last >= total_middle) if x.any_uneven else total_last > total_first
     return _Memory(
         layer_bytes=A,
         acts_first=acts_first,
@@ -760,8 +908,14 @@ def _memory(
         buffers_last=buffers_last,
         total_first=total_first,
         total_last=total_last,
-        last_peak=np.asarray(total_last > total_first),
+        last_peak=np.asarray(last_peak),
         offload=off,
+        acts_middle=acts_middle,
+        removed_middle=removed_middle,
+        buffers_middle=buffers_middle,
+        total_middle=np.asarray(total_middle),
+        middle_peak=np.asarray((total_middle > total_first) & ~last_peak) if x.any_uneven else np.zeros((), bool),
+        any_middle=x.any_uneven,
     )
 
 
@@ -785,6 +939,19 @@ class _StageTimes:
     slowest: Array
     pipe: Array
     bubble: Array
+    #: Exposed context-parallel exchanges of a (middle) stage per micro-batch, and their forward part.
+    cp_stage: Array
+    cp_forward: Array
+    #: The first, a middle (-inf: none) and the last stage per micro-batch, and which is the slowest:
+    #: its layers over a middle stage's and whether it runs the embedding / the logits.
+    first_stage: Array
+    middle_stage: Array
+    last_stage: Array
+    slow_ratio: Array
+    slow_embedding: Array
+    slow_logits: Array
+    #: The vocabulary-parallel embedding's TP all-reduce (first stage, forward).
+    embedding_tp: Array
     #: EP all-to-alls of the stage per micro-batch (all, and the forward's), bytes per MoE layer.
     a2a_stage: Array | float = 0.0
     a2a_forward_stage: Array | float = 0.0
@@ -882,9 +1049,11 @@ def _stage_times(
     comm: _LayerCommunication,
     params: _Parameters,
     memory: _Memory,
+    cp: ContextParallelCommunication,
 ) -> _StageTimes:
     """Compute, recomputation, collectives, pipeline sends, ZeRO-3 gathers and SSD stalls of a stage;
-    then the pipeline (schedule) and its bubble."""
+    then the pipeline (schedule) and its bubble. With uneven stages a stage's layer work scales with its
+    layers; the first stage adds the embedding, the last the logits and the loss; the slowest sets the pace."""
     layers, t, n, d, p, v = x.layers, x.t, x.n, x.d, x.p, x.v
     fwd_stage = layers * c.layer_fwd
     bwd_stage = layers * c.layer_bwd
@@ -896,6 +1065,7 @@ def _stage_times(
     tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
     tp_forward = np.where(tp_overlap, tp_fwd_overlapped, 2.0 * comm.tp_all_reduce)
     sp_stage = layers * comm.sp_per_layer
+    cp_stage = layers * cp.per_layer_s if x.any_cp else np.zeros(())
     pp_link = group_link(cluster=cluster, stride=t * n * d, size=p, pattern="p2p")
     send = point_to_point_time(
         message_bytes=comm.message / t,
@@ -915,7 +1085,8 @@ def _stage_times(
         0.0,
     )
     compute_stage = fwd_stage + bwd_stage + recompute_stage
-    stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd)  # forward compute and collectives
+    stage_forward = fwd_stage + layers * (tp_forward + comm.sp_fwd + cp.forward_s)  # forward compute and comm
+    cp_forward = layers * cp.forward_s if x.any_cp else np.zeros(())
     a2a_stage: Array | float = 0.0
     a2a_forward_stage: Array | float = 0.0
     a2a_bytes: Array | float = 0.0
@@ -955,12 +1126,41 @@ def _stage_times(
         0.0,
     )
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
+    if x.any_cp:
+        layers_stage = layers_stage + cp_stage
     if x.moe:
         layers_stage = layers_stage + a2a_stage
-    slowest = layers_stage + c.logits_fwd + c.logits_bwd  # the last stage also runs the logits and the loss
+    body = layers_stage - pp_stage  # a middle stage's layer work; the first and last scale it by their layers
+    ratio_first: Array | float = x.layers_first / layers if x.any_uneven else 1.0
+    ratio_last: Array | float = x.layers_last / layers if x.any_uneven else 1.0
+    single = x.single_stage
+    embedding_tp = as_array(comm.tp_all_reduce)  # the vocabulary-parallel lookup's all-reduce (0 at TP 1)
+    embedding = c.embedding_fwd + c.embedding_bwd + embedding_tp
+    logits = c.logits_fwd + c.logits_bwd
+    if x.any_uneven:
+        first_stage = ratio_first * body + pp_stage + embedding + np.where(single, logits, 0.0)
+        last_stage = ratio_last * body + pp_stage + logits + np.where(single, embedding, 0.0)
+        middle_stage = np.where(p > 2, layers_stage, -np.inf)
+        slow_last = last_stage >= np.maximum(first_stage, middle_stage)
+        slow_middle = ~slow_last & (middle_stage >= first_stage)
+        slowest = np.maximum(np.maximum(first_stage, last_stage), middle_stage)
+        sum_of_stages = np.where(
+            single, last_stage, first_stage + last_stage + np.maximum(p - 2.0, 0.0) * np.maximum(middle_stage, 0.0)
+        )
+        slow_ratio = np.where(slow_last, ratio_last, np.where(slow_middle, 1.0, ratio_first))
+    else:  # even stages: a middle stage runs neither the embedding nor the logits, so it is never the slowest
+        both = embedding + logits  # a single stage runs both
+        first_stage = layers_stage + np.where(single, both, embedding)
+        last_stage = layers_stage + np.where(single, both, logits)
+        middle_stage = layers_stage
+        slow_last = np.asarray(logits >= embedding)
+        slow_middle = np.zeros((), dtype=bool)
+        slowest = np.maximum(first_stage, last_stage)
+        sum_of_stages = np.where(single, slowest, p * layers_stage + both)
+        slow_ratio = np.ones(())
     pipe = pipeline_time(
         slowest_stage_s=slowest,
-        sum_of_stages_s=p * layers_stage + c.logits_fwd + c.logits_bwd,
+        sum_of_stages_s=sum_of_stages,
         micro_batches=x.M,
         virtual_stages=v,
     )
@@ -993,6 +1193,15 @@ def _stage_times(
         slowest=slowest,
         pipe=pipe,
         bubble=pipe - x.M * slowest,
+        cp_stage=cp_stage,
+        cp_forward=cp_forward,
+        first_stage=first_stage,
+        middle_stage=middle_stage,
+        last_stage=last_stage,
+        slow_ratio=slow_ratio,
+        slow_embedding=np.asarray(single | (~slow_last & ~slow_middle), dtype=np.float64),
+        slow_logits=np.asarray(single | slow_last, dtype=np.float64),
+        embedding_tp=embedding_tp,
         a2a_stage=a2a_stage,
         a2a_forward_stage=a2a_forward_stage,
         a2a_bytes=a2a_bytes,
@@ -1073,12 +1282,23 @@ def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
     stage's layer weights are cast (with their transposes) to fp8 once per step (Transformer Engine casts
     weights on the first micro-batch and reuses them for the others)."""
     sharded = x.zero >= 1
-    updated_params = np.maximum(params.params_first, params.params_last) / np.where(sharded, x.zero_group, 1.0)
-    if x.moe:  # the experts' states shard over the expert-data-parallel group instead
-        expert = params.expert_params_gpu
-        updated_params = updated_params + expert * (
-            1.0 / np.where(sharded, params.expert_group, 1.0) - 1.0 / np.where(sharded, x.zero_group, 1.0)
+    if x.moe:  # the experts' states shard over the expert-data-parallel group instead (each stage its own layers')
+        zero_share = 1.0 / np.where(sharded, x.zero_group, 1.0)
+        expert_share = 1.0 / np.where(sharded, params.expert_group, 1.0) - zero_share
+
+        def updated(stage_params: Array, stage_layers: Array) -> Array:
+            return np.asarray(stage_params * zero_share + stage_layers * params.expert_params_per_layer * expert_share)
+
+        updated_params = np.maximum(
+            updated(params.params_first, x.layers_first), updated(params.params_last, x.layers_last)
         )
+        if x.any_uneven:
+            updated_params = np.maximum(updated_params, updated(params.params_middle, x.layers))
+    else:
+        stage_params = np.maximum(params.params_first, params.params_last)
+        if x.any_uneven:
+            stage_params = np.maximum(stage_params, params.params_middle)
+        updated_params = stage_params / np.where(sharded, x.zero_group, 1.0)
     stack_bytes = None if device.stack is None else device.stack.optimizer_step_bytes_per_param
     step_bytes = (OPTIMIZER_STEP_BYTES_PER_PARAM if stack_bytes is None else stack_bytes) * updated_params
     cast_bytes = FP8_CAST_TRANSPOSE_BYTES * x.layers * params.layer_params_gpu if x.fp8 else 0.0
@@ -1107,9 +1327,10 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     device = cluster.device
     x = _terms(model, cluster, plan)
     comm = _layer_communication(x, cluster)
+    cp = _context_parallel(x, cluster, c, comm)
     params = _parameters(x, model)
-    mem = _memory(x, model, cluster, plan, c, comm, params)
-    stage = _stage_times(x, model, cluster, plan, c, comm, params, mem)
+    mem = _memory(x, model, cluster, plan, c, comm, params, cp)
+    stage = _stage_times(x, model, cluster, plan, c, comm, params, mem, cp)
     dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node, cluster)
     optimizer_time = _optimizer_time(x, params, device)
     iteration = stage.pipe + dp_time + optimizer_time
@@ -1123,34 +1344,45 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     lifetime = as_array(cluster.ssd_endurance_bytes_per_node) / write_rate_node / SECONDS_PER_YEAR
 
     pick = mem.pick
+    middle = params.states_middle
     capacity = as_array(device.memory_capacity_bytes)
     usable = capacity - memory_reserve_bytes(capacity)
     states_first, states_last = params.states_first, params.states_last
     steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
+    with_embedding, with_logits = stage.slow_embedding, stage.slow_logits
+
+    def r(per_stage: Array) -> Array:  # a middle stage's part scaled to the slowest stage's layers
+        return np.asarray(stage.slow_ratio * per_stage) if x.any_uneven else per_stage
+
+    # A stage's layers over a middle stage's: what the first and last stages add to (or take from) a chunk.
+    extra_first: Array | float = x.layers_first / x.layers - 1.0 if x.any_uneven else 0.0
+    extra_last: Array | float = x.layers_last / x.layers - 1.0 if x.any_uneven else 0.0
+    layer_backward = stage.layers_stage - stage.pp_stage - stage.stage_forward if x.any_uneven else 0.0
     return {
         "micro_batches": x.M,
-        "memory_weights_bytes": pick(states_first.weights, states_last.weights),
-        "memory_gradients_bytes": pick(states_first.gradients, states_last.gradients),
-        "memory_optimizer_bytes": pick(states_first.optimizer, states_last.optimizer),
-        "memory_activations_bytes": pick(mem.acts_first, mem.acts_last),
-        "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last),
-        "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last),
-        "memory_total_bytes": pick(mem.total_first, mem.total_last),
+        "memory_weights_bytes": pick(states_first.weights, states_last.weights, middle.weights),
+        "memory_gradients_bytes": pick(states_first.gradients, states_last.gradients, middle.gradients),
+        "memory_optimizer_bytes": pick(states_first.optimizer, states_last.optimizer, middle.optimizer),
+        "memory_activations_bytes": pick(mem.acts_first, mem.acts_last, mem.acts_middle),
+        "memory_buffers_bytes": pick(mem.buffers_first, mem.buffers_last, mem.buffers_middle),
+        "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last, mem.removed_middle),
+        "memory_total_bytes": pick(mem.total_first, mem.total_last, mem.total_middle),
         # what is left once the context, NCCL buffers and allocator fragmentation are set aside
-        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last),
+        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last, mem.total_middle),
         "peak_is_last_stage": np.asarray(mem.last_peak),
-        "time_forward_s": steady * (stage.fwd_stage + c.logits_fwd),
-        "time_backward_s": steady * (stage.bwd_stage + c.logits_bwd),
-        "time_recompute_s": steady * stage.recompute_stage,
-        "time_tensor_parallel_s": steady * stage.tp_stage,
-        "time_sequence_parallel_s": steady * stage.sp_stage,
+        "time_forward_s": steady * (r(stage.fwd_stage) + with_logits * c.logits_fwd + with_embedding * c.embedding_fwd),
+        "time_backward_s": steady
+        * (r(stage.bwd_stage) + with_logits * c.logits_bwd + with_embedding * c.embedding_bwd),
+        "time_recompute_s": steady * r(stage.recompute_stage),
+        "time_tensor_parallel_s": steady * (r(stage.tp_stage) + with_embedding * stage.embedding_tp),
+        "time_sequence_parallel_s": steady * r(stage.sp_stage),
         "time_pipeline_send_s": steady * stage.pp_stage,
-        "time_zero_gather_s": steady * stage.zero_exposed,
-        "time_offload_stall_s": steady * stage.stall,
+        "time_zero_gather_s": steady * r(stage.zero_exposed),
+        "time_offload_stall_s": steady * r(stage.stall),
         "time_bubble_s": stage.bubble,
         "time_data_parallel_s": dp_time,
         "time_optimizer_s": optimizer_time,
-        "time_expert_all_to_all_s": steady * stage.a2a_stage if x.moe else np.zeros(()),
+        "time_expert_all_to_all_s": steady * r(np.asarray(stage.a2a_stage)) if x.moe else np.zeros(()),
         "iteration_time_s": iteration,
         "tokens_per_s": x.B * x.s / iteration,
         "model_flops_utilization": model_flop / (iteration * gpus * peak),
@@ -1166,11 +1398,25 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "ssd_lifetime_years": np.where(written_per_iteration > 0, lifetime, np.inf),
         "chunk_forward_s": stage.stage_forward / x.v,
         "chunk_backward_s": (stage.layers_stage - stage.pp_stage - stage.stage_forward) / x.v,
-        "last_stage_extra_forward_s": c.logits_fwd,
-        "last_stage_extra_backward_s": c.logits_bwd,
+        "last_stage_extra_forward_s": c.logits_fwd + (extra_last * stage.stage_forward if x.any_uneven else 0.0),
+        "last_stage_extra_backward_s": c.logits_bwd + extra_last * layer_backward,
         "pipeline_send_s": np.where(x.p > 1, stage.send, 0.0),
+        "time_context_parallel_s": steady * r(stage.cp_stage) if x.any_cp else np.zeros(()),
+        "context_parallel_bytes_per_layer": cp.forward_bytes,
+        "peak_stage": np.where(mem.last_peak, x.p - 1.0, np.where(mem.middle_peak, 1.0, 0.0) if x.any_uneven else 0.0),
+        "first_stage_s": stage.first_stage,
+        "middle_stage_s": np.where(x.p > 2, stage.middle_stage, np.nan),
+        "last_stage_s": stage.last_stage,
+        "first_stage_extra_forward_s": c.embedding_fwd
+        + stage.embedding_tp
+        + (extra_first * stage.stage_forward if x.any_uneven else 0.0),
+        "first_stage_extra_backward_s": c.embedding_bwd + extra_first * layer_backward,
+        "chunk_context_parallel_forward_s": stage.cp_forward / x.v if x.any_cp else np.zeros(()),
+        "chunk_context_parallel_backward_s": (stage.cp_stage - stage.cp_forward) / x.v if x.any_cp else np.zeros(()),
         # zeros (one scalar, broadcast) for a dense model
-        "memory_expert_states_bytes": np.zeros(()) if params.expert_states is None else params.expert_states.total,
+        "memory_expert_states_bytes": np.zeros(())
+        if params.expert_states is None
+        else pick(*(states.total for states in params.expert_states)),
         "expert_all_to_all_bytes_per_layer": np.asarray(stage.a2a_bytes),
         "chunk_forward_all_to_all_s": np.asarray(stage.a2a_forward_stage / x.v if x.moe else 0.0),
         "chunk_backward_all_to_all_s": np.asarray((stage.a2a_stage - stage.a2a_forward_stage) / x.v if x.moe else 0.0),

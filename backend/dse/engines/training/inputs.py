@@ -269,6 +269,15 @@ class PlanArrays:
     #: How ZeRO-3 gathers parameters: a `codes.Zero3Runtime` (0 FSDP, 1 DeepSpeed as of 2021, 2 FSDP as Composer,
     #: 3 FairScale FSDP as of 2021).
     zero3_runtime: Num = 0.0
+    #: Context parallelism (Megatron-Core `--context-parallel-size`): GPUs the sequence is split over in
+    #: 2 x degree load-balanced chunks, a rank dimension of its own beside TP (1: none).
+    context_parallel: Num = 1.0
+    #: How the context-parallel ranks exchange K/V: a `codes.ContextParallelExchange` (0 ring P2P, 1 all-gather).
+    context_parallel_exchange: Num = 0.0
+    #: Transformer layers on the first and on the last pipeline stage (0: the even share, layers / stages);
+    #: the other stages split the rest evenly (Llama 3 405B ran one layer fewer on each: Dubey et al. 2024).
+    first_stage_layers: Num = 0.0
+    last_stage_layers: Num = 0.0
     #: GPUs each MoE layer's routed experts are sharded over (EP; 1 for a dense model), drawn from the
     #: data- and context-parallel ranks as Megatron-Core does (`dse.engines.training.experts`).
     expert_parallel: Num = 1.0

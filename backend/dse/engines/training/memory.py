@@ -87,6 +87,7 @@ def layer_activation_bytes(
     sequence_parallel_degree: Num = 1.0,
     recompute: Num = Recompute.NONE,
     flash_attention: Num = 0.0,
+    context_parallel: Num = 1.0,
 ) -> LayerActivations:
     """Activation bytes of one layer per GPU (Korthikanti Table 2, counted from the architecture).
 
@@ -99,6 +100,9 @@ def layer_activation_bytes(
     context = np.where(
         (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES), sequence_parallel_degree, 1.0
     )
+    cp = as_array(context_parallel)
+    if np.any(cp != 1.0):  # context parallelism splits s like Ring (Megatron-Core: activations / CP)
+        context = context * cp
     megatron_sp = variant == SequenceParallel.MEGATRON
     s_local = s / context
     sbh = s_local * b * h

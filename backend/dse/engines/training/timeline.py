@@ -19,8 +19,9 @@ MAX_TIMELINE_OPERATIONS = 40_000
 @dataclass(frozen=True)
 class TimelineEvent:
     stage: int
-    #: "forward", "backward", "all_to_all" (MoE token dispatch and combine, inside a forward or backward
-    #: span: drawn as its own segment at the span's end), "send", "bubble", "data_parallel" or "optimizer".
+    #: "forward", "backward", "send", "context_parallel" (the exposed K/V exchange), "all_to_all" (MoE token
+    #: dispatch and combine; both inside a forward or backward span, drawn as their own segments at its end:
+    #: the exchange, then the all-to-alls), "bubble", "data_parallel" or "optimizer".
     operation: str
     micro_batch: int
     chunk: int
@@ -76,11 +77,18 @@ def simulate_timeline(
     last_stage_extra_backward_s: float = 0.0,
     data_parallel_s: float = 0.0,
     optimizer_s: float = 0.0,
+    first_stage_extra_forward_s: float = 0.0,
+    first_stage_extra_backward_s: float = 0.0,
+    context_parallel_forward_s: float = 0.0,
+    context_parallel_backward_s: float = 0.0,
     chunk_forward_all_to_all_s: float = 0.0,
     chunk_backward_all_to_all_s: float = 0.0,
 ) -> Timeline:
-    """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations. The chunk times
-    include the MoE all-to-alls (`chunk_*_all_to_all_s`), which are drawn as their own segments."""
+    """Replays one iteration; raises ValueError above MAX_TIMELINE_OPERATIONS operations. The first stage's first
+    chunk adds `first_stage_extra_*` (the embedding; uneven stages: its layers beyond a middle stage's, negative
+    when fewer), the last stage's last chunk `last_stage_extra_*`. The chunk times include the exposed
+    context-parallel exchange (`context_parallel_*_s`) and the MoE all-to-alls (`chunk_*_all_to_all_s`), each
+    drawn as its own segment at the operation's end."""
     p, m, v = stages, micro_batches, virtual_stages
     if 2 * p * m * v > MAX_TIMELINE_OPERATIONS:
         raise ValueError(f"{2 * p * m * v} operations: too many to draw (at most {MAX_TIMELINE_OPERATIONS})")
@@ -114,20 +122,27 @@ def simulate_timeline(
                     break
                 start = max(free_at[stage], arrival)
                 last_chunk = stage == p - 1 and chunk == v - 1
+                first_chunk = stage == 0 and chunk == 0
                 if operation == "F":
                     duration = chunk_forward_s + (last_stage_extra_forward_s if last_chunk else 0.0)
+                    duration += first_stage_extra_forward_s if first_chunk else 0.0
                     sends = not last_chunk
+                    exchange = context_parallel_forward_s
                 else:
                     duration = chunk_backward_s + (last_stage_extra_backward_s if last_chunk else 0.0)
+                    duration += first_stage_extra_backward_s if first_chunk else 0.0
                     sends = not (stage == 0 and chunk == 0)
+                    exchange = context_parallel_backward_s
                 end = start + duration
                 a2a = chunk_forward_all_to_all_s if operation == "F" else chunk_backward_all_to_all_s
+                a2a = min(max(a2a, 0.0), duration)
+                exchange = min(max(exchange, 0.0), duration - a2a)
                 name = "forward" if operation == "F" else "backward"
+                events.append(TimelineEvent(stage, name, mb, chunk, start, end - exchange - a2a))
+                if exchange > 0.0:
+                    events.append(TimelineEvent(stage, "context_parallel", mb, chunk, end - exchange - a2a, end - a2a))
                 if a2a > 0.0:  # the span's all-to-alls, as one segment at its end
-                    events.append(TimelineEvent(stage, name, mb, chunk, start, end - a2a))
                     events.append(TimelineEvent(stage, "all_to_all", mb, chunk, end - a2a, end))
-                else:
-                    events.append(TimelineEvent(stage, name, mb, chunk, start, end))
                 if sends and p > 1:
                     events.append(TimelineEvent(stage, "send", mb, chunk, end, end + send_s))
                     end += send_s

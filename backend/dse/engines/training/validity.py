@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from dse.engines.training.codes import Offload, Schedule, SequenceParallel, Zero3Runtime
 from dse.engines.training.inputs import ClusterArrays, ModelArrays, PlanArrays, as_array
+from dse.engines.training.stages import stage_layers
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ _REASON_LIST: tuple[Reason, ...] = (
         1 << 2,
         "GPU_COUNT",
         "data_parallel",
-        "data_parallel x tensor_parallel x pipeline_parallel x sequence_parallel_degree must equal the cluster's GPUs",
+        "data_parallel x tensor_parallel x pipeline_parallel x sequence_parallel_degree x context_parallel must "
+        "equal the cluster's GPUs",
     ),
     Reason(1 << 3, "TP_HEADS", "tensor_parallel", "tensor_parallel must divide the attention heads"),
     Reason(1 << 4, "TP_KV_HEADS", "tensor_parallel", "tensor_parallel must divide the key/value heads"),
@@ -96,6 +98,27 @@ _REASON_LIST: tuple[Reason, ...] = (
         "ZeRO stages 2 and 3 cannot be combined with pipeline parallelism (DeepSpeed refuses it)",
     ),
     Reason(1 << 15, "OFFLOAD_WITHOUT_SSD", "activation_offload", "activation offload needs SSDs in the nodes"),
+    # Bits above OUT_OF_MEMORY's (1 << 16): context parallelism and uneven pipeline stages.
+    Reason(
+        1 << 17,
+        "CP_WITH_RING_ULYSSES",
+        "context_parallel",
+        "context_parallel above 1 combines with none or Megatron-SP, not with Ring or Ulysses",
+    ),
+    Reason(
+        1 << 18,
+        "CP_SEQUENCE_SPLIT",
+        "context_parallel",
+        "the sequence must split into 2 x context_parallel equal chunks (and each rank's tokens over "
+        "tensor_parallel with Megatron-SP)",
+    ),
+    Reason(
+        1 << 19,
+        "STAGE_LAYERS",
+        "first_stage_layers",
+        "first_stage_layers / last_stage_layers need pipeline_parallel >= 2 and must leave the middle stages "
+        "an equal whole number of layers (divisible by virtual_stages), at least 1 each",
+    ),
     # Mixture of experts (bits above OUT_OF_MEMORY's, kept clear of other new reasons)
     Reason(1 << 24, "EP_DENSE", "expert_parallel", "expert_parallel must be 1 for a dense model (it has no experts)"),
     Reason(1 << 25, "EP_EXPERTS", "expert_parallel", "expert_parallel must divide the routed experts"),
@@ -103,8 +126,8 @@ _REASON_LIST: tuple[Reason, ...] = (
         1 << 26,
         "EP_LAYOUT",
         "expert_parallel",
-        "expert_parallel must be a whole number dividing data_parallel x sequence_parallel_degree (Megatron-Core "
-        "draws the EP group from the data- and context-parallel ranks)",
+        "expert_parallel must be a whole number dividing data_parallel x context_parallel (x sequence_parallel_degree "
+        "with Ring or Ulysses; Megatron-Core draws the EP group from the data- and context-parallel ranks)",
     ),
     Reason(
         1 << 27,
@@ -186,6 +209,23 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     def code_ok(x: NDArray[np.float64], top: int) -> NDArray[np.bool_]:
         return np.asarray((x >= 0) & (x <= top) & (np.floor(x) == x))
 
+    cp = as_array(plan.context_parallel)
+    first_layers, last_layers = as_array(plan.first_stage_layers), as_array(plan.last_stage_layers)
+    uneven = (first_layers != 0.0) | (last_layers != 0.0)
+    num_layers = as_array(model.num_layers)
+    stages_ok: NDArray[np.bool_] = np.ones((), dtype=bool)
+    if np.any(uneven):  # a search without uneven stages skips their rule
+        first, middle, last = stage_layers(
+            num_layers=num_layers, pipeline_parallel=p, first_stage_layers=first_layers, last_stage_layers=last_layers
+        )
+        stages_ok = (
+            (p >= 2)
+            & (first_layers >= 0)
+            & (last_layers >= 0)
+            & _whole(first)
+            & _whole(last)
+            & np.where(p > 2, _whole(middle) & _divides(v, middle), first + last == num_layers)
+        )
     ring_or_ulysses = (variant == SequenceParallel.RING) | (variant == SequenceParallel.ULYSSES)
     ulysses = variant == SequenceParallel.ULYSSES
     heads_per_tp = heads / np.maximum(t, 1.0)
@@ -199,7 +239,20 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     )
 
     conditions: list[tuple[str, NDArray[np.bool_]]] = [
-        ("NOT_WHOLE", ~(_whole(B) & _whole(b) & _whole(s) & _whole(d) & _whole(t) & _whole(p) & _whole(n) & _whole(v))),
+        (
+            "NOT_WHOLE",
+            ~(
+                _whole(B)
+                & _whole(b)
+                & _whole(s)
+                & _whole(d)
+                & _whole(t)
+                & _whole(p)
+                & _whole(n)
+                & _whole(v)
+                & _whole(cp)
+            ),
+        ),
         (
             "UNKNOWN_CODE",
             ~(
@@ -211,14 +264,15 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
                 & code_ok(as_array(plan.flash_attention), 1)
                 & code_ok(as_array(plan.zero3_runtime), max(Zero3Runtime))
                 & code_ok(as_array(plan.tp_comm_overlap), 1)
+                & code_ok(as_array(plan.context_parallel_exchange), 1)
             ),
         ),
-        ("GPU_COUNT", d * t * p * n != gpus),
+        ("GPU_COUNT", d * t * p * n * cp != gpus),
         ("TP_HEADS", ~_divides(t, heads)),
         ("TP_KV_HEADS", ~_divides(t, kv_heads)),
         ("TP_FFN", ~_divides(t, as_array(model.ffn_hidden_size))),
         ("BATCH", ~_divides(b * d, B)),
-        ("LAYERS", ~_divides(p * v, as_array(model.num_layers))),
+        ("LAYERS", ~uneven & ~_divides(p * v, num_layers)),
         ("SP_DEGREE_KIND", ~ring_or_ulysses & (n != 1.0)),
         ("SEQUENCE_SPLIT", ~_divides(sequence_ranks, s)),
         ("ULYSSES_ABOVE_HEADS", ulysses & (n > heads_per_tp)),
@@ -227,7 +281,14 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         ("INTERLEAVED", interleaved & ((p < 2) | ~_divides(p, micro_batches))),
         ("ZERO_WITH_PIPELINE", (zero >= 2) & (p > 1)),
         ("OFFLOAD_WITHOUT_SSD", offload_on & no_ssd),
-        *_expert_conditions(model, plan, d * np.where(ring_or_ulysses, n, 1.0)),
+        ("CP_WITH_RING_ULYSSES", (cp > 1) & ring_or_ulysses),
+        (
+            "CP_SEQUENCE_SPLIT",
+            (cp > 1)
+            & ~(_divides(2.0 * cp, s) & _divides(cp * np.where(variant == SequenceParallel.MEGATRON, t, 1.0), s)),
+        ),
+        ("STAGE_LAYERS", uneven & ~stages_ok),
+        *_expert_conditions(model, plan, d * cp * np.where(ring_or_ulysses, n, 1.0)),
     ]
     dualpipe = as_array(plan.dualpipe)
     if bool(np.any(dualpipe != 0.0)):  # checked only where a plan asks for it (none in a plan search)
@@ -237,5 +298,6 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
     code = np.zeros(shape, dtype=np.int64)
     for name, condition in conditions:  # a loop over the reasons, not over plans
-        code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
+        if np.any(condition):  # most conditions are layout-shaped and false: no pass over the whole grid
+            code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
     return code

@@ -16,6 +16,7 @@ from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.plan_search import SearchSpace, count_candidates
 from dse.engines.plan_search.search import CHUNK_PLANS
 from dse.engines.training.codes import (
+    CONTEXT_PARALLEL_EXCHANGE_CODES,
     OFFLOAD_CODES,
     RECOMPUTE_CODES,
     SCHEDULE_CODES,
@@ -116,6 +117,19 @@ class SearchSpaceInputs(StrictModel):
         "and reduce-scatters on one process group: each backward gather waits for the previous layer's "
         "reduce-scatter).",
     )
+    context_parallel: list[Literal["p2p", "all-gather"]] = Field(
+        [],
+        max_length=2,
+        title="Context parallelism",
+        description="K/V exchanges of context parallelism tried (every CP degree >= 2 that divides the GPUs left "
+        "beside TP and PP, with no sequence parallelism or Megatron-SP); empty: no context parallelism.",
+    )
+    uneven_stages: bool = Field(
+        False,
+        title="Uneven pipeline stages",
+        description="Also try each pipeline of 3+ stages with lighter first and last stages (the others take "
+        "ceil((layers+2)/stages) layers; Llama 3 405B: 7 / 8 / 7).",
+    )
 
 
 class PlanSearchInputs(StrictModel):
@@ -205,6 +219,8 @@ def resolve(inputs: PlanSearchInputs, catalog: Catalog) -> ResolvedPlanSearch:
         tp_comm_overlap=s.tp_comm_overlap,
         zero3_runtime=int(ZERO3_RUNTIME_CODES[s.zero3_runtime]),
         powers_of_two_only=quick,
+        context_parallel_exchanges=_codes(s.context_parallel, CONTEXT_PARALLEL_EXCHANGE_CODES),
+        uneven_stages=s.uneven_stages,
         expert_parallel=None if s.expert_parallel is None else tuple(sorted(set(s.expert_parallel))),
         expert_comm_overlap=s.expert_comm_overlap,
     )

@@ -12,6 +12,7 @@ from dse.engines.plan_search import SearchResult, SearchStopped, search_plans
 from dse.engines.plan_search.search import RankedPlans
 from dse.engines.training import REASONS, ModelArrays
 from dse.engines.training.codes import (
+    CONTEXT_PARALLEL_EXCHANGE_CODES,
     OFFLOAD_CODES,
     RECOMPUTE_CODES,
     SCHEDULE_CODES,
@@ -43,6 +44,7 @@ TIME_PARTS = (
     ("time_recompute_s", "recompute"),
     ("time_tensor_parallel_s", "TP comm"),
     ("time_sequence_parallel_s", "SP comm"),
+    ("time_context_parallel_s", "CP exchange"),
     ("time_pipeline_send_s", "PP sends"),
     ("time_zero_gather_s", "ZeRO-3 gathers"),
     ("time_offload_stall_s", "SSD stall"),
@@ -86,9 +88,19 @@ def without_offload(r: ResolvedPlanSearch) -> SearchResult:
     return search(dataclasses.replace(r, space=dataclasses.replace(r.space, offload=(int(OFFLOAD_CODES["none"]),))))
 
 
+def _context_and_stages(d: dict[str, Any]) -> str:
+    cp = f", CP {d['context_parallel']} ({d['context_parallel_exchange']})" if d["context_parallel"] > 1 else ""
+    stages = (
+        f", stages {d['first_stage_layers'] or 'even'}/.../{d['last_stage_layers'] or 'even'} layers"
+        if d["first_stage_layers"] or d["last_stage_layers"]
+        else ""
+    )
+    return cp + stages
+
+
 def describe(d: dict[str, Any]) -> str:
     degree = d["sequence_parallel_degree"]
-    sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "")
+    sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "") + _context_and_stages(d)
     ep = f", EP {d['expert_parallel']}" if d.get("expert_parallel", 1) > 1 else ""
     return (
         f"dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}{ep}, SP {sp}, "
@@ -177,6 +189,10 @@ PLAN_COLUMNS = [
     Column(key="pipeline_schedule", label="schedule"),
     Column(key="virtual_stages", label="chunks"),
     Column(key="activation_offload", label="offload"),
+    Column(key="context_parallel", label="cp"),
+    Column(key="context_parallel_exchange", label="CP exchange"),
+    Column(key="first_stage_layers", label="first stage layers (0: even)"),
+    Column(key="last_stage_layers", label="last stage layers (0: even)"),
     Column(key="iteration_time_s", label="iteration time", unit="s"),
     Column(key="tokens_per_s", label="throughput", unit="tokens/s"),
     Column(key="model_flops_utilization", label="MFU", unit="fraction"),
@@ -209,6 +225,10 @@ def plan_dict(ranked: RankedPlans, i: int) -> dict[str, Any]:
         "pipeline_schedule": code_name(SCHEDULE_CODES, whole(p.pipeline_schedule)),
         "virtual_stages": whole(p.virtual_stages),
         "activation_offload": code_name(OFFLOAD_CODES, whole(p.activation_offload)),
+        "context_parallel": whole(p.context_parallel),
+        "context_parallel_exchange": code_name(CONTEXT_PARALLEL_EXCHANGE_CODES, whole(p.context_parallel_exchange)),
+        "first_stage_layers": whole(p.first_stage_layers),
+        "last_stage_layers": whole(p.last_stage_layers),
     }
 
 
@@ -245,7 +265,7 @@ def hover(ranked: RankedPlans) -> list[str]:
     for i in range(len(ranked)):
         d = plan_dict(ranked, i)
         degree = d["sequence_parallel_degree"]
-        sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "")
+        sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "") + _context_and_stages(d)
         schedule = d["pipeline_schedule"] + (f" v={d['virtual_stages']}" if d["virtual_stages"] > 1 else "")
         out.append(
             f"{d['gpus']} GPUs: dp {d['data_parallel']} x tp {d['tensor_parallel']} x pp {d['pipeline_parallel']}"

@@ -25,6 +25,7 @@ TIME_PARTS = (
     ("time_recompute_s", "recomputation"),
     ("time_tensor_parallel_s", "TP communication"),
     ("time_sequence_parallel_s", "sequence-parallel communication"),
+    ("time_context_parallel_s", "context-parallel K/V exchange"),
     ("time_pipeline_send_s", "pipeline sends"),
     ("time_zero_gather_s", "ZeRO-3 gathers"),
     ("time_offload_stall_s", "SSD stalls"),
@@ -60,6 +61,10 @@ def _first(ranked: RankedPlans) -> dict[str, float]:
 def _describe(p: dict[str, float]) -> str:
     n = int(p["sequence_parallel_degree"])
     sp = SP_NAMES[int(p["sequence_parallel"])] + (f" x{n}" if n > 1 else "")
+    cp = int(p.get("context_parallel", 1.0))
+    sp += f", CP {cp}" if cp > 1 else ""
+    if p.get("first_stage_layers", 0.0) or p.get("last_stage_layers", 0.0):
+        sp += f", stage layers {int(p['first_stage_layers'])}/.../{int(p['last_stage_layers'])}"
     chunks = f" x{int(p['virtual_stages'])}" if p["virtual_stages"] > 1 else ""
     return (
         f"dp {int(p['data_parallel'])} x tp {int(p['tensor_parallel'])} x pp {int(p['pipeline_parallel'])}{chunks}, "
@@ -80,6 +85,15 @@ def _variants(top: dict[str, float], gpus_per_node: float, layers: float) -> lis
     for zero in (0.0, 1.0, 2.0, 3.0):
         if zero != top["zero_stage"]:
             add(f"ZeRO-{int(zero)}", zero_stage=zero)
+    cp = top.get("context_parallel", 1.0)
+    if cp > 1:
+        add(
+            f"no context parallelism (its {int(cp)} GPUs to data parallelism)",
+            context_parallel=1.0,
+            data_parallel=d * cp,
+        )
+    if top.get("first_stage_layers", 0.0) or top.get("last_stage_layers", 0.0):
+        add("even pipeline stages", first_stage_layers=0.0, last_stage_layers=0.0)
     if n > 1 and t * n <= gpus_per_node:
         add(
             f"tensor parallel {int(t * n)} with Megatron-SP instead of the sequence split over {int(n)}",

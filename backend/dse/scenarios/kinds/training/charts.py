@@ -19,6 +19,7 @@ TIMELINE_COLOURS: dict[str, str] = {
     "forward": PALETTE[0],
     "backward": PALETTE[1],
     "send": PALETTE[2],
+    "context_parallel": PALETTE[5],  # teal (the all-to-alls are red)
     "bubble": PALETTE[9],
     "data_parallel": PALETTE[4],
     "optimizer": PALETTE[8],

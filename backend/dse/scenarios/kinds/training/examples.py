@@ -110,6 +110,32 @@ def examples() -> list[dict[str, Any]]:
             dtype="fp8",
         ),
         doc(
+            "Llama-3.1 405B at 128K context on 16,384 H100s: does context parallelism 16 fit? (Llama 3 Table 4: "
+            "TP 8, CP 16, PP 16, DP 8, K/V all-gathered, 7/8/7 layers per stage)",
+            model="llama3.1-405b",
+            cluster={
+                "accelerator": "h100-sxm",
+                "intra_node_link": "nvlink4",
+                "inter_node_link": "ib-ndr",
+                "nodes": 2048,
+            },
+            global_batch_size=128,
+            micro_batch_size=1,
+            sequence_length_tokens=131072,
+            data_parallel=8,
+            tensor_parallel=8,
+            pipeline_parallel=16,
+            context_parallel=16,
+            context_parallel_exchange="all-gather",
+            first_stage_layers=7,
+            last_stage_layers=7,
+            sequence_parallel="megatron",
+            zero_stage=1,
+            pipeline_schedule="interleaved",
+            virtual_stages=4,
+            flash_attention=True,
+        ),
+        doc(
             "EP 8 or EP 64 for Qwen3-235B-A22B training on 512 H100s? (TP 2, PP 2, full recomputation: "
             "sweep expert_parallel over 8, 16, 32, 64)",
             model="qwen3-235b-a22b",

@@ -13,6 +13,7 @@ from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, plan_reasons
 from dse.engines.training.codes import (
+    CONTEXT_PARALLEL_EXCHANGE_CODES,
     OFFLOAD_CODES,
     RECOMPUTE_CODES,
     SCHEDULE_CODES,
@@ -117,6 +118,24 @@ class TrainingInputs(StrictModel):
         description="DeepSeek-V3's DualPipe on a 1F1B plan (even stages and micro-batches): bubble "
         "(p/2 - 1)(F&B + B - 3W) instead of (p - 1)(F + B).",
     )
+    context_parallel: int = Field(
+        1,
+        ge=1,
+        le=MAX_CLUSTER_GPUS,
+        description="Context parallelism (Megatron-Core, Llama 3): GPUs the sequence is split over in 2 x CP "
+        "load-balanced chunks, beside tensor parallelism; gradients reduce over data_parallel x context_parallel.",
+    )
+    context_parallel_exchange: Literal["p2p", "all-gather"] = Field(
+        "p2p",
+        description="How CP ranks exchange keys and values: ring P2P under the attention steps (Megatron-Core) or "
+        "an exposed all-gather (Llama 3).",
+    )
+    first_stage_layers: int = Field(
+        0, ge=0, le=100_000, description="Layers on the first pipeline stage (0: the even share, layers / stages)."
+    )
+    last_stage_layers: int = Field(
+        0, ge=0, le=100_000, description="Layers on the last pipeline stage (0: the even share, layers / stages)."
+    )
 
 
 @dataclass(frozen=True)
@@ -143,6 +162,10 @@ class ResolvedTraining:
     kernel_fits: dict[str, KernelFit] | None = None
     tp_comm_overlap: bool = False
     zero3_runtime: str = "fsdp"
+    context_parallel: int = 1
+    context_parallel_exchange: str = "p2p"
+    first_stage_layers: int = 0
+    last_stage_layers: int = 0
     expert_parallel: int = 1
     expert_load_imbalance: float = 1.0
     expert_capacity_factor: float = 0.0
@@ -173,6 +196,10 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         flash_attention=1.0 if r.flash_attention else 0.0,
         zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
         tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,
+        context_parallel=np.asarray(r.context_parallel, dtype=float),
+        context_parallel_exchange=float(CONTEXT_PARALLEL_EXCHANGE_CODES[r.context_parallel_exchange]),
+        first_stage_layers=np.asarray(r.first_stage_layers, dtype=float),
+        last_stage_layers=np.asarray(r.last_stage_layers, dtype=float),
         expert_parallel=np.asarray(r.expert_parallel, dtype=float),
         expert_load_imbalance=np.asarray(r.expert_load_imbalance, dtype=float),
         expert_capacity_factor=np.asarray(r.expert_capacity_factor, dtype=float),
@@ -210,7 +237,9 @@ def resolve(inputs: TrainingInputs, catalog: Catalog) -> ResolvedTraining:
         reason = describe_reasons(code)[0]
         detail = (
             f"{inputs.data_parallel} x {inputs.tensor_parallel} x {inputs.pipeline_parallel} x "
-            f"{resolved.sequence_parallel_degree} != {cluster.gpus} GPUs"
+            f"{resolved.sequence_parallel_degree}"
+            + (f" x {resolved.context_parallel}" if resolved.context_parallel > 1 else "")
+            + f" != {cluster.gpus} GPUs"
             if reason.name == "GPU_COUNT"
             else ""
         )

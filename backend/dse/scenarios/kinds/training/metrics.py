@@ -60,6 +60,12 @@ METRICS: dict[str, MetricSpec] = {
     "time_recompute_s": MetricSpec(label="Recomputation", unit="s"),
     "time_tensor_parallel_s": MetricSpec(label="TP collectives", unit="s"),
     "time_sequence_parallel_s": MetricSpec(label="Sequence-parallel collectives", unit="s"),
+    "time_context_parallel_s": MetricSpec(
+        label="Context-parallel K/V exchange (exposed)",
+        unit="s",
+        formula="ring P2P: (CP-1) x max(0, send - attention step), backward with dK/dV plus the last hop home; "
+        "all-gather: the gather, and in backward gather + reduce-scatter",
+    ),
     "time_pipeline_send_s": MetricSpec(label="Pipeline sends", unit="s"),
     "time_zero_gather_s": MetricSpec(label="ZeRO-3 gathers (exposed)", unit="s"),
     "time_offload_stall_s": MetricSpec(label="SSD stall", unit="s"),
@@ -80,6 +86,11 @@ METRICS: dict[str, MetricSpec] = {
         label="EP all-to-all bytes per MoE layer", unit="bytes", formula="4 x (EP-1)/EP x 2*(T/t)*k*load*h"
     ),
     "offloaded_layers": MetricSpec(label="Layers offloaded per stage", unit="count"),
+    "peak_stage": MetricSpec(
+        label="Stage with the peak memory",
+        unit="index",
+        formula="0 the first, 1 the second (uneven stages), p-1 the last",
+    ),
     "reasons": MetricSpec(
         label="Why the plan cannot run",
         unit="bitmask",
@@ -95,6 +106,7 @@ TIME_PARTS: tuple[str, ...] = (
     "time_recompute_s",
     "time_tensor_parallel_s",
     "time_sequence_parallel_s",
+    "time_context_parallel_s",
     "time_pipeline_send_s",
     "time_zero_gather_s",
     "time_offload_stall_s",

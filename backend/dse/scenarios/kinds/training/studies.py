@@ -50,6 +50,8 @@ def breakdown_tables(f: dict[str, float]) -> list[Table]:
             "Sequence-parallel bytes sent per layer per micro-batch (forward)",
             f["sequence_parallel_bytes_per_layer"],
         ],
+        ["Context-parallel K/V bytes sent per layer per micro-batch (forward)", f["context_parallel_bytes_per_layer"]],
+        ["First / middle / last stage per micro-batch (s)", _stage_times_text(f)],
         ["Pipeline send per micro-batch (s)", f["pipeline_send_s"]],
         ["SSD writes per node (bytes/s)", f["ssd_write_bytes_per_s_per_node"]],
         [
@@ -78,6 +80,11 @@ def breakdown_tables(f: dict[str, float]) -> list[Table]:
             rows=layer_rows,
         ),
     ]
+
+
+def _stage_times_text(f: dict[str, float]) -> str:
+    middle = f"{f['middle_stage_s']:.4g}" if np.isfinite(f["middle_stage_s"]) else "-"
+    return f"{f['first_stage_s']:.4g} / {middle} / {f['last_stage_s']:.4g}"
 
 
 def breakdown_charts(f: dict[str, float], capacity_bytes: float) -> list[Chart]:
@@ -115,6 +122,10 @@ def timeline_study(resolved: ResolvedTraining, f: dict[str, float]) -> TimelineS
             send_s=f["pipeline_send_s"],
             last_stage_extra_forward_s=f["last_stage_extra_forward_s"],
             last_stage_extra_backward_s=f["last_stage_extra_backward_s"],
+            first_stage_extra_forward_s=f["first_stage_extra_forward_s"],
+            first_stage_extra_backward_s=f["first_stage_extra_backward_s"],
+            context_parallel_forward_s=f["chunk_context_parallel_forward_s"],
+            context_parallel_backward_s=f["chunk_context_parallel_backward_s"],
             data_parallel_s=f["time_data_parallel_s"],
             optimizer_s=f["time_optimizer_s"],
             chunk_forward_all_to_all_s=f.get("chunk_forward_all_to_all_s", 0.0),
