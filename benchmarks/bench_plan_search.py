@@ -74,7 +74,8 @@ def _scalar_loop_seconds_per_plan(
     )
     fields = plans.__dataclass_fields__
     singles = [
-        PlanArrays(**{name: float(np.asarray(getattr(plans, name))[i]) for name in fields}) for i in range(sample)
+        PlanArrays(**{name: float(np.broadcast_to(getattr(plans, name), (sample,))[i]) for name in fields})
+        for i in range(sample)
     ]
     start = time.perf_counter()
     for i, plan in enumerate(singles):  # the scalar loop the search replaces
