@@ -165,6 +165,10 @@ class Deployment:
     weight_bytes: Num
     activation_bytes: Num
     kv_cache_bytes: Num
+    #: Expert parallelism of the MoE layers inside the TP group, and the busiest EP rank's routed tokens over
+    #: the mean (dse.engines.decoder_ops); 1 and 1 for tensor-parallel experts.
+    expert_parallel: Num = 1.0
+    expert_load_imbalance: Num = 1.0
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,8 @@ def _layer_ops(
         moe=shape.moe,
         moe_layer_fraction=shape.moe_layer_fraction,
         mla=shape.mla,
+        expert_parallel=deployment.expert_parallel,
+        expert_load_imbalance=deployment.expert_load_imbalance,
     )
 
 
