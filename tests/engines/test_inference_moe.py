@@ -258,3 +258,108 @@ def test_dense_and_moe_layers_keep_their_gemms_at_their_shares() -> None:
     assert [float(s) for s in down.gemm_shares] == pytest.approx([3 / 61, 58 / 61, 58 / 61])
     assert float(down.gemm_groups[1]) == pytest.approx(256 * (1 - (1 - 8 / 256) ** 64))  # routed, grouped
     assert down.gemms[2] == (64.0, 7168, 2048) and down.gemm_groups[2] == 1.0  # the shared expert, dense
+
+
+def _toy_moe_ops(*, tp: float, ep: float, imbalance: float = 1.0, batch: float = 16.0):
+    """A balanced toy MoE layer: h 64, 8 routed experts of width 32 (gated), top-2, no shared experts;
+    weights 1 byte, activations 2 bytes, decode (one token per request)."""
+    from dse.engines.transformer import MoEShape
+
+    return decoder_layer_ops(
+        batch=batch,
+        query_tokens=1.0,
+        context_tokens=128.0,
+        hidden_size=64.0,
+        num_heads=8.0,
+        num_kv_heads=8.0,
+        ffn_hidden_size=32.0,
+        gated_ffn=True,
+        layernorm=False,
+        tensor_parallel=tp,
+        weight_bytes=1.0,
+        activation_bytes=2.0,
+        kv_cache_bytes=2.0,
+        moe=MoEShape(
+            num_experts=8.0, experts_per_token=2.0, shared_experts=0.0, expert_ffn_hidden_size=32.0, dense_layers=0.0
+        ),
+        expert_parallel=ep,
+        expert_load_imbalance=imbalance,
+    )
+
+
+@pytest.mark.parametrize("model", ["mixtral-8x7b", "deepseek-v3"])
+def test_expert_parallel_1_is_the_tensor_parallel_moe_exactly(model: str) -> None:
+    spec = CATALOG.get("llms", model)
+    shape = model_shape(spec)
+    common = {
+        "batch": np.array([1.0, 64.0, 4096.0]),
+        "query_tokens": 1.0,
+        "context_tokens": 1024.0,
+        "hidden_size": spec.hidden_size,
+        "num_heads": spec.num_heads,
+        "num_kv_heads": spec.num_kv_heads,
+        "ffn_hidden_size": spec.ffn_hidden_size,
+        "gated_ffn": True,
+        "layernorm": False,
+        "tensor_parallel": 8.0,
+        "weight_bytes": 1.0,
+        "activation_bytes": 2.0,
+        "kv_cache_bytes": 1.0,
+        "head_dim": shape.head_dim,
+        "moe": shape.moe,
+        "moe_layer_fraction": shape.moe_layer_fraction,
+        "mla": shape.mla,
+    }
+    default = decoder_layer_ops(**common)
+    explicit = decoder_layer_ops(**common, expert_parallel=1.0, expert_load_imbalance=1.0)
+    for name in ("ffn_up", "ffn_act", "ffn_down", "all_reduce_ffn"):
+        a, b = default[name], explicit[name]
+        assert np.array_equal(a.flop, b.flop) and np.array_equal(a.bytes_moved, b.bytes_moved)
+        assert len(a.gemms) == len(b.gemms)
+        for ga, gb in zip(a.gemms, b.gemms, strict=True):
+            assert all(np.array_equal(x, y) for x, y in zip(ga, gb, strict=True))
+        assert all(np.array_equal(x, y) for x, y in zip(a.gemm_groups, b.gemm_groups, strict=True))
+
+
+def test_expert_parallel_equal_to_tp_holds_whole_experts_and_keeps_the_bytes() -> None:
+    # Toy: E 8, k 2, h 64, d_e 32 gated (d_in 64), TP 4. Batch 16: D = 8 (1 - (3/4)^16) experts touched.
+    touched = 8 * (1 - 0.75**16)
+    tp_ops = _toy_moe_ops(tp=4.0, ep=1.0)
+    ep_ops = _toy_moe_ops(tp=4.0, ep=4.0)
+    up, down = ep_ops["ffn_up"], ep_ops["ffn_down"]
+    # EP 4: 2 local experts, whole (64 columns of gate+up, 32 of down): D/4 problems of 16*2/D tokens
+    m, n, k = up.gemms[1]
+    assert (float(m), n, k) == (pytest.approx(32 / touched), 64.0, 64.0)
+    assert float(up.gemm_groups[1]) == pytest.approx(touched / 4)
+    assert down.gemms[0][1:] == (64.0, 32.0) and float(down.gemm_groups[0]) == pytest.approx(touched / 4)
+    # TP 4: D problems at a quarter of each expert's columns
+    assert tp_ops["ffn_up"].gemms[1][1] == 16.0 and float(tp_ops["ffn_up"].gemm_groups[1]) == pytest.approx(touched)
+    # expert weight bytes per GPU are the same: D/4 whole experts = D quarters (1 byte each)
+    router_bytes = 64 * 8 + 16 * 8 * 2  # its h x E weights (1 byte) and the logits (2 bytes)
+    up_weights = touched / 4 * (64 * 64)
+    # this rank's 16*2/4 token-expert pairs read their 64-wide input and write 64 whole columns (2 bytes each)
+    assert float(up.bytes_moved) == pytest.approx(up_weights + 8 * 64 * 2 + 8 * 64 * 2 + router_bytes)
+    assert float(up.flop) == pytest.approx(8 * 2 * 64 * 64 + 16 * 2 * 64 * 8)  # 8 pairs x 64 columns, the router
+    assert float(tp_ops["ffn_up"].flop) == float(up.flop)  # the same FLOP per rank, balanced
+    down_weights = touched / 4 * (32 * 64)
+    assert float(down.bytes_moved) == pytest.approx(down_weights + 8 * 32 * 2 + 8 * 64 * 2)
+    # the combine is the TP group's all-reduce of the T x h outputs, unchanged (tokens are on every rank)
+    assert ep_ops["all_reduce_ffn"] == tp_ops["all_reduce_ffn"]
+    assert float(ep_ops["all_reduce_ffn"].link_bytes) == 16 * 64 * 2
+
+
+def test_expert_load_imbalance_scales_the_busiest_ranks_tokens_not_its_weights() -> None:
+    balanced, skewed = _toy_moe_ops(tp=4.0, ep=4.0), _toy_moe_ops(tp=4.0, ep=4.0, imbalance=1.5)
+    router_flop = 16 * 2 * 64 * 8
+    assert float(skewed["ffn_up"].flop) - router_flop == pytest.approx(
+        1.5 * (float(balanced["ffn_up"].flop) - router_flop)
+    )
+    assert float(skewed["ffn_up"].gemms[1][0]) == pytest.approx(1.5 * float(balanced["ffn_up"].gemms[1][0]))
+    assert skewed["ffn_up"].gemm_groups == balanced["ffn_up"].gemm_groups
+
+
+def test_expert_parallel_half_of_tp_splits_each_local_expert_over_two_ranks() -> None:
+    # TP 4, EP 2: 4 local experts at half their columns (32 of gate+up), D/2 problems
+    up = _toy_moe_ops(tp=4.0, ep=2.0)["ffn_up"]
+    assert up.gemms[1][1] == 32.0
+    assert float(up.gemm_groups[1]) == pytest.approx(8 * (1 - 0.75**16) / 2)

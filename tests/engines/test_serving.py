@@ -147,15 +147,23 @@ def test_more_load_more_latency(llama7b):
     assert np.median(high.tpot_s) > np.median(low.tpot_s)
 
 
-MOE_MLA = [("mixtral-8x7b", "h100-sxm", 2), ("deepseek-v3", "h200-sxm", 8)]
+MOE_MLA = [("mixtral-8x7b", "h100-sxm", 2, 1), ("deepseek-v3", "h200-sxm", 8, 1), ("deepseek-v3", "h200-sxm", 8, 8)]
 
 
-@pytest.mark.parametrize(("model", "accelerator", "tp"), MOE_MLA)
-def test_moe_and_mla_decode_iterations_equal_the_inference_engines(model, accelerator, tp):
+@pytest.mark.parametrize(("model", "accelerator", "tp", "ep"), MOE_MLA)
+def test_moe_and_mla_decode_iterations_equal_the_inference_engines(model, accelerator, tp, ep):
     """A MoE / latent-attention decode iteration of the table is the inference engine's GPU-only TPOT (expected
-    distinct experts touched by the batch, the MLA latent cache): the same per-op model."""
+    distinct experts touched by the batch, the MLA latent cache, expert parallelism): the same per-op model."""
     r = resolve(
-        ServingInputs(model=model, accelerator=accelerator, tensor_parallel=tp, weight_dtype="fp8"), default_catalog()
+        ServingInputs(
+            model=model,
+            accelerator=accelerator,
+            tensor_parallel=tp,
+            weight_dtype="fp8",
+            expert_parallel=ep,
+            expert_load_imbalance=1.2,
+        ),
+        default_catalog(),
     )
     table = studies.table(r)
     batch, context = table.decode_batch[-4], table.context_tokens[2]

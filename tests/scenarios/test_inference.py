@@ -137,3 +137,38 @@ def test_moe_metrics_follow_their_formulas_exactly() -> None:
     assert swept.metrics["moe_experts_touched_per_step"] == pytest.approx(
         [float(expected_distinct_experts(8, 2, b)) for b in (1, 4, 64)], rel=1e-12
     )
+
+
+def test_impossible_expert_parallel_is_refused_naming_the_field() -> None:
+    gpu = {"system": "gpu_only", "accelerator": "h100-sxm", "memory": None}
+    assert _error(model="llama2-7b", tensor_parallel=2, expert_parallel=2, **gpu).field == "expert_parallel"  # dense
+    assert _error(model="mixtral-8x7b", tensor_parallel=8, expert_parallel=16, **gpu).field == "expert_parallel"
+    assert _error(model="mixtral-8x7b", tensor_parallel=2, expert_parallel=4, **gpu).field == "expert_parallel"
+    assert _error(model="deepseek-v3", tensor_parallel=8, expert_parallel=3, **gpu).field == "expert_parallel"
+
+
+def test_expert_parallel_metrics_follow_their_formulas_exactly() -> None:
+    """Mixtral 8x22B on 8 H100s, batch 64: EP 8 holds one whole expert per GPU and sees 64 * 2 * 1.25 / 8 pairs."""
+    inputs = {
+        "model": "mixtral-8x22b",
+        "system": "gpu_only",
+        "accelerator": "h100-sxm",
+        "memory": None,
+        "batch_size": 64,
+        "tensor_parallel": 8,
+        "weight_dtype": "fp8",
+    }
+
+    def metrics(**extra: Any) -> dict[str, Any]:
+        resolved = KIND.resolve(KIND.inputs_model.model_validate({**inputs, **extra}), default_catalog())
+        return {m.key: m.value for m in KIND.evaluate(resolved).metrics}
+
+    tp, ep = metrics(), metrics(expert_parallel=8, expert_load_imbalance=1.25)
+    assert (tp["moe_experts_per_device"], ep["moe_experts_per_device"]) == (8.0, 1.0)
+    assert (tp["moe_routed_tokens_per_step"], ep["moe_routed_tokens_per_step"]) == (128.0, 64 * 2 * 1.25 / 8)
+    # the same expert bytes stored and read per GPU (E/EP whole experts = E experts at 1/TP)
+    for key in ("moe_expert_bytes_stored", "moe_expert_bytes_read_per_step", "weights_bytes_per_device"):
+        assert ep[key] == pytest.approx(tp[key], rel=1e-12)
+    assert ep["time_per_output_token_s"] != tp["time_per_output_token_s"]
+    # an imbalance without EP is ignored (every GPU sees every token-expert pair)
+    assert metrics(expert_load_imbalance=2.0) == tp

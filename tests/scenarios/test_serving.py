@@ -288,3 +288,20 @@ def test_a_poisson_stream_past_saturation_is_served_at_the_fixed_batch_throughpu
     sim = studies.serve(served, pools, rate, count).sim
     assert sim.preemptions == 0 and sim.step_queue.max() > batch  # saturated: a queue beyond the running batch
     assert float(sim.output_tokens.sum()) / sim.makespan_s == pytest.approx(fixed_batch, rel=0.03)
+
+
+def test_expert_parallel_reaches_the_serving_iterations_and_impossible_values_name_the_field() -> None:
+    from dse.scenarios.kinds.serving.studies import deployment
+
+    base = {"model": "mixtral-8x7b", "accelerator": "h100-sxm", "tensor_parallel": 2}
+    catalog = default_catalog()
+    resolved = KIND.resolve(KIND.inputs_model.model_validate({**base, "expert_parallel": 2}), catalog)
+    assert (deployment(resolved).expert_parallel, deployment(resolved).expert_load_imbalance) == (2.0, 1.0)
+    for bad in (
+        {"expert_parallel": 4},
+        {"model": "llama2-7b", "expert_parallel": 2},
+        {"tensor_parallel": 4, "expert_parallel": 3},
+    ):
+        with pytest.raises(InputError) as info:
+            KIND.resolve(KIND.inputs_model.model_validate({**base, **bad}), catalog)
+        assert info.value.field == "expert_parallel"

@@ -44,7 +44,15 @@ with groups = D: D problems of M = T*k/D tokens each, the mean load of a touched
 against DeepGEMM's grouped MoE tables in tests/engines/test_kernels.py), the router and the shared experts as
 dense GEMMs; a layer-weighted op keeps the dense and the MoE GEMMs at their layers' shares of the time. Experts
 are split by tensor parallelism like a dense FFN (each rank holds 1/tp of every expert's columns, as
-TensorRT-LLM's default tensor-parallel MoE; expert parallelism is not modelled).
+TensorRT-LLM's default tensor-parallel MoE). With expert parallelism `ep` (dividing tp and E, the EP ranks the
+TP group, as TensorRT-LLM's moe_expert_parallel_size with moe_tp_size = tp/ep and vLLM's
+--enable-expert-parallel without data-parallel attention) each rank holds E/ep whole experts, each split over
+tp/ep ranks: the grouped GEMM has D/ep problems of T*k*imbalance/D tokens and ep/tp of an expert's columns
+(`expert_load_imbalance`: the busiest rank's tokens over the mean), so weight bytes per rank are unchanged
+(E/ep experts at ep/tp of each = E/tp) and the FLOP scale with the imbalance only. Attention stays
+TP-sharded, so every rank already holds every token: the dispatch needs no traffic and the combine is the
+same all-reduce of T*h activations as the tensor-parallel MoE (an all-to-all dispatch/combine belongs to
+data-parallel attention, which is not modelled). The shared experts stay split by tp.
 
 Multi-head latent attention (`mla`, DeepSeek-V2 section 2.1): the cache holds one compressed latent
 of r_kv + d_rope per token and layer, shared by the heads (replicated on every tensor-parallel
@@ -191,6 +199,8 @@ def decoder_layer_ops(
     moe: MoEShape | None = None,
     moe_layer_fraction: Num = 1.0,
     mla: MLAShape | None = None,
+    expert_parallel: Num = 1.0,
+    expert_load_imbalance: Num = 1.0,
 ) -> dict[str, OpCost]:
     """FLOP and bytes of every op of one decoder layer on one tensor-parallel rank.
 
@@ -201,8 +211,8 @@ def decoder_layer_ops(
     launches Q, K and V as three kernels (eager PyTorch, as in LLMCompass's reference runs).
     prefill: the queries are the prompt itself (causal attention, one FlashAttention kernel when the
     device's stack has one); otherwise each query attends to a KV cache (decode).
-    head_dim: per-head width when it is not h / num_heads (Qwen3); moe, moe_layer_fraction, mla: see
-    the module docstring.
+    head_dim: per-head width when it is not h / num_heads (Qwen3); moe, moe_layer_fraction, mla,
+    expert_parallel, expert_load_imbalance: see the module docstring.
     """
     tp = tensor_parallel
     h = hidden_size
@@ -315,6 +325,8 @@ def decoder_layer_ops(
             tensor_parallel=tp,
             weight_bytes=weight_bytes,
             activation_bytes=act,
+            expert_parallel=expert_parallel,
+            expert_load_imbalance=expert_load_imbalance,
         )
         for name, expert_op in expert_ops.items():
             ops[name] = _blend(ops[name], expert_op, moe_layer_fraction)
@@ -361,24 +373,33 @@ def _moe_ffn_ops(
     tensor_parallel: Num,
     weight_bytes: Num,
     activation_bytes: Num,
+    expert_parallel: Num = 1.0,
+    expert_load_imbalance: Num = 1.0,
 ) -> dict[str, OpCost]:
     """ffn_up (with the router), ffn_act and ffn_down of one MoE layer on one rank (module docstring)."""
     h, tp, act = hidden_size, tensor_parallel, activation_bytes
+    ep, imbalance = expert_parallel, expert_load_imbalance
     d_e = moe.expert_ffn_hidden_size
     d_in = (2.0 if gated_ffn else 1.0) * d_e
     shared = moe.shared_experts
-    routed_tokens = tokens * (moe.experts_per_token + shared)  # token-expert pairs
+    # token-expert pairs at 1/tp of an expert's columns (ep/tp of them for 1/ep of the pairs on this rank)
+    routed_tokens = tokens * (moe.experts_per_token * imbalance + shared)
+    # token-expert pairs whose h-wide inputs and outputs this rank reads and writes
+    rank_pairs = tokens * (moe.experts_per_token * imbalance / ep + shared)
     touched = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens)
-    experts_read = touched + shared
-    # the grouped GEMM: one problem per routed expert touched, each of the tokens routed to it (on average)
-    tokens_per_expert = tokens * moe.experts_per_token / np.maximum(touched, 1e-30)  # 0 with no tokens
+    experts_read = touched + shared  # at d/tp columns each: D/ep local experts at ep/tp of their columns
+    # the grouped GEMM: one problem per local routed expert touched, each of the tokens routed to it (on average)
+    tokens_per_expert = tokens * (moe.experts_per_token * imbalance) / np.maximum(touched, 1e-30)  # 0 with no tokens
     router_flop = tokens * (2.0 * h * moe.num_experts)
     router_bytes = h * moe.num_experts * weight_bytes + tokens * (moe.num_experts * act)
     ffn_act_flop = SWIGLU_FLOP_PER_ELEMENT if gated_ffn else GELU_FLOP_PER_ELEMENT
-    up_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens, moe.num_experts, h), (tokens_per_expert, d_in / tp, h))
-    down_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens_per_expert, h, d_e / tp),)
-    up_groups: tuple[Num, ...] = (1.0, touched)
-    down_groups: tuple[Num, ...] = (touched,)
+    up_gemms: tuple[tuple[Num, Num, Num], ...] = (
+        (tokens, moe.num_experts, h),
+        (tokens_per_expert, d_in / tp * ep, h),
+    )
+    down_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens_per_expert, h, d_e / tp * ep),)
+    up_groups: tuple[Num, ...] = (1.0, touched / ep)
+    down_groups: tuple[Num, ...] = (touched / ep,)
     if (
         np.ndim(shared) > 0 or float(shared) > 0.0
     ):  # the shared experts see every token: one dense GEMM of their concatenated columns
@@ -386,12 +407,17 @@ def _moe_ffn_ops(
         down_gemms += ((tokens, h, shared * d_e / tp),)
         up_groups += (1.0,)
         down_groups += (1.0,)
+    tensor_parallel_experts = np.ndim(ep) == 0 and float(ep) == 1.0  # every rank sees every pair
+    if tensor_parallel_experts:
+        up_io = routed_tokens * (h * act + d_in / tp * act)
+        down_io = routed_tokens * (d_e / tp * act + h * act)
+    else:
+        up_io = rank_pairs * (h * act) + routed_tokens * (d_in / tp * act)
+        down_io = routed_tokens * (d_e / tp * act) + rank_pairs * (h * act)
     return {
         "ffn_up": OpCost(
             flop=routed_tokens * (2.0 * h * d_in / tp) + router_flop,
-            bytes_moved=experts_read * (h * d_in / tp * weight_bytes)
-            + routed_tokens * (h * act + d_in / tp * act)
-            + router_bytes,
+            bytes_moved=experts_read * (h * d_in / tp * weight_bytes) + up_io + router_bytes,
             kernels=float(len(up_gemms)),  # the router GEMM, one grouped expert GEMM (and the shared experts')
             gemms=up_gemms,
             gemm_weight_bytes=weight_bytes,
@@ -403,7 +429,7 @@ def _moe_ffn_ops(
         ),
         "ffn_down": OpCost(
             flop=routed_tokens * (2.0 * d_e * h / tp),
-            bytes_moved=experts_read * (d_e * h / tp * weight_bytes) + routed_tokens * (d_e / tp * act + h * act),
+            bytes_moved=experts_read * (d_e * h / tp * weight_bytes) + down_io,
             kernels=float(len(down_gemms)),
             gemms=down_gemms,
             gemm_weight_bytes=weight_bytes,

@@ -24,7 +24,8 @@ software stack with fitted kernel models, by each op's GEMM / attention shape
 stages * stage time. Every numeric input broadcasts; no Python loop over design points.
 
 Mixture-of-experts models (ModelShape.moe) decode with expert FFNs that read the weights of the
-distinct experts the batch touches and compute the k activated per token (decoder_ops); on the PIM
+distinct experts the batch touches and compute the k activated per token, the experts split by TP or held
+whole by `expert_parallel` ranks of the TP group (decoder_ops); on the PIM
 systems only the attention GEMVs move to PIM, the router and expert FFNs stay on the NPU. Multi-head
 latent attention (ModelShape.mla) caches one latent per token and layer, replicated on every
 tensor-parallel rank, and decodes with absorbed weights; the PIM systems do not model it.
@@ -165,6 +166,10 @@ class Deployment:
     weight_bytes: Num
     activation_bytes: Num
     kv_cache_bytes: Num
+    #: Expert parallelism of the MoE layers inside the TP group, and the busiest EP rank's routed tokens over
+    #: the mean (dse.engines.decoder_ops); 1 and 1 for tensor-parallel experts.
+    expert_parallel: Num = 1.0
+    expert_load_imbalance: Num = 1.0
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,8 @@ def _layer_ops(
         moe=shape.moe,
         moe_layer_fraction=shape.moe_layer_fraction,
         mla=shape.mla,
+        expert_parallel=deployment.expert_parallel,
+        expert_load_imbalance=deployment.expert_load_imbalance,
     )
 
 

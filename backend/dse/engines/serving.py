@@ -213,6 +213,8 @@ def iteration_time_table(
         "moe": shape.moe,
         "moe_layer_fraction": shape.moe_layer_fraction,
         "mla": shape.mla,
+        "expert_parallel": deployment.expert_parallel,
+        "expert_load_imbalance": deployment.expert_load_imbalance,
     }
     links: dict[str, Any] = {
         "tensor_parallel": deployment.tensor_parallel,

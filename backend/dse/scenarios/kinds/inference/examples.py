@@ -113,4 +113,23 @@ EXAMPLES: tuple[dict[str, Any], ...] = (
         kv_cache_dtype="fp8",
         link_bandwidth_gb_per_s=900.0,
     ),
+    _doc(
+        "Mixtral 8x22B on 8 H100s (fp8): its 8 experts by TP 8 or EP 8 (one whole expert per GPU)? "
+        "EP 8 here, with the busiest GPU 20% above the mean; sweep expert_parallel over 1, 2, 4, 8",
+        model="mixtral-8x22b",
+        system="gpu_only",
+        accelerator="h100-sxm",
+        memory=None,
+        comparison_gpu="h100-sxm",
+        batch_size=256,
+        prompt_tokens=1024,
+        output_tokens=512,
+        tensor_parallel=8,
+        expert_parallel=8,
+        expert_load_imbalance=1.2,
+        weight_dtype="fp8",
+        activation_dtype="fp8",
+        kv_cache_dtype="fp8",
+        link_bandwidth_gb_per_s=450.0,
+    ),
 )

@@ -95,6 +95,22 @@ class InferenceInputs(StrictModel):
     )
     tensor_parallel: int = Field(1, ge=1, le=1024, title="Tensor parallel (TP)")
     pipeline_parallel: int = Field(1, ge=1, le=1024, title="Pipeline parallel (PP)")
+    expert_parallel: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        title="Expert parallel (EP)",
+        description="MoE models: ranks of the TP group holding whole experts (E/EP each, split over TP/EP ranks), "
+        "as TensorRT-LLM's moe_expert_parallel_size or vLLM's --enable-expert-parallel; must divide TP and the "
+        "experts. 1 = every expert split by TP.",
+    )
+    expert_load_imbalance: float = Field(
+        1.0,
+        ge=1.0,
+        le=64.0,
+        title="Expert load imbalance",
+        description="With EP > 1: routed tokens of the busiest EP rank over the mean (1 = balanced routing).",
+    )
     weight_dtype: QuantDtype = Field("fp16", title="Weight dtype")
     activation_dtype: QuantDtype = Field("fp16", title="Activation dtype")
     kv_cache_dtype: QuantDtype = Field("fp16", title="KV cache dtype")
@@ -155,6 +171,8 @@ class InferenceResolved:
     software_stack: SoftwareStackSpec | None = None
     #: The catalog's kernel fits, by id (read once in `resolve`; the engines do no I/O).
     kernel_fits: dict[str, KernelFit] | None = None
+    expert_parallel: float = 1.0
+    expert_load_imbalance: float = 1.0  # 1 with EP 1 (every device sees every token-expert pair)
 
 
 def _presets(
@@ -192,6 +210,7 @@ def _check(
         )
     if llm.num_layers % pp:
         raise InputError("pipeline_parallel", f"{pp} must divide the {llm.num_layers} layers of {llm.id}")
+    _check_expert_parallel(inputs, llm)
     if gpu.device_class != "gpu":
         raise InputError("comparison_gpu", f"'{gpu.id}' is not a GPU")
     wants_gpu = inputs.system.startswith("gpu")
@@ -222,6 +241,19 @@ def _check(
         0 < lengths.median_context_tokens <= lengths.mean_context_tokens <= lengths.max_context_tokens
     ):
         raise InputError("request_lengths", "needs median <= mean <= max context tokens")
+
+
+def _check_expert_parallel(inputs: InferenceInputs, llm: LLMSpec) -> None:
+    """EP ranks are the TP group's: EP divides TP and the routed experts, and needs an MoE model."""
+    ep, tp = inputs.expert_parallel, inputs.tensor_parallel
+    if ep == 1:
+        return
+    if llm.num_experts == 0:
+        raise InputError("expert_parallel", f"{ep} needs a mixture-of-experts model; {llm.id} is dense")
+    if llm.num_experts % ep:
+        raise InputError("expert_parallel", f"{ep} must divide the {llm.num_experts} routed experts of {llm.id}")
+    if tp % ep:
+        raise InputError("expert_parallel", f"{ep} must divide tensor_parallel ({tp}): EP ranks are the TP group's")
 
 
 def _check_dtypes(inputs: InferenceInputs, acc: AcceleratorSpec, gpu: AcceleratorSpec) -> None:
@@ -271,6 +303,8 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
         output_tokens=float(inputs.output_tokens),
         tensor_parallel=float(inputs.tensor_parallel),
         pipeline_parallel=float(inputs.pipeline_parallel),
+        expert_parallel=float(inputs.expert_parallel),
+        expert_load_imbalance=float(inputs.expert_load_imbalance) if inputs.expert_parallel > 1 else 1.0,
         weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
         activation_bytes=BYTES_PER_ELEMENT[stored_activations],
         kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
@@ -330,6 +364,8 @@ def engine_inputs(
             weight_bytes=r.weight_bytes,
             activation_bytes=r.activation_bytes,
             kv_cache_bytes=r.kv_cache_bytes,
+            expert_parallel=r.expert_parallel,
+            expert_load_imbalance=r.expert_load_imbalance,
         ),
         "workload": workload(r),
         "memory": r.memory,

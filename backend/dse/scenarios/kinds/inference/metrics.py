@@ -77,6 +77,16 @@ METRICS: dict[str, MetricSpec] = {
         formula="L_moe * (E + S) * P_e * w / (TP*PP)",
     ),
     "total_parameters": MetricSpec(label="Parameters stored (MoE, every expert)", unit="params", formula="N_total"),
+    "moe_experts_per_device": MetricSpec(
+        label="Routed experts held per device (MoE, per layer)",
+        unit="experts",
+        formula="E / EP, each at EP/TP of its columns (EP = 1: every expert at 1/TP)",
+    ),
+    "moe_routed_tokens_per_step": MetricSpec(
+        label="Token-expert pairs of the busiest device per decode step (MoE, per layer)",
+        unit="tokens",
+        formula="B * k * imbalance / EP (EP = 1: every device sees all B * k, at 1/TP of the columns)",
+    ),
 }
 
 #: The mixture-of-experts metrics (NaN, i.e. undefined, for a dense model).
@@ -86,6 +96,8 @@ MOE_METRICS: tuple[str, ...] = (
     "moe_expert_bytes_stored",
     "activated_parameters",
     "total_parameters",
+    "moe_experts_per_device",
+    "moe_routed_tokens_per_step",
 )
 
 
@@ -104,6 +116,8 @@ class MoEStep:
     expert_bytes_stored_per_device: Num
     activated_parameters: Num
     total_parameters: Num
+    experts_per_device: Num  # E / EP routed experts, per MoE layer
+    routed_tokens_per_device: Num  # the busiest device's token-expert pairs, per MoE layer
 
 
 def moe_step(r: InferenceResolved, batch: Num | None = None) -> MoEStep | None:
@@ -119,9 +133,8 @@ def moe_step(r: InferenceResolved, batch: Num | None = None) -> MoEStep | None:
     dense_layer_ffn = dataclasses.replace(shape, moe=None).parameters().layer_ffn
     experts = params.ffn - moe.dense_layers * dense_layer_ffn
     expert = experts / (moe_layers * (moe.num_experts + moe.shared_experts))
-    touched = expected_distinct_experts(
-        moe.num_experts, moe.experts_per_token, r.batch_size if batch is None else batch
-    )
+    tokens = r.batch_size if batch is None else batch
+    touched = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens)
     per_device = moe_layers * expert * r.weight_bytes / (r.tensor_parallel * r.pipeline_parallel)
     return MoEStep(
         experts_touched=touched,
@@ -130,6 +143,8 @@ def moe_step(r: InferenceResolved, batch: Num | None = None) -> MoEStep | None:
         expert_bytes_stored_per_device=(moe.num_experts + moe.shared_experts) * per_device,
         activated_parameters=params.activated,
         total_parameters=params.total,
+        experts_per_device=moe.num_experts / r.expert_parallel,
+        routed_tokens_per_device=tokens * (moe.experts_per_token * r.expert_load_imbalance / r.expert_parallel),
     )
 
 
@@ -144,6 +159,8 @@ def moe_values(r: InferenceResolved) -> dict[str, Any]:
         "moe_expert_bytes_stored": step.expert_bytes_stored_per_device,
         "activated_parameters": step.activated_parameters,
         "total_parameters": step.total_parameters,
+        "moe_experts_per_device": step.experts_per_device,
+        "moe_routed_tokens_per_step": step.routed_tokens_per_device,
     }
 
 
@@ -160,6 +177,8 @@ def moe_terms(r: InferenceResolved) -> dict[str, dict[str, float | str]]:
         "L_moe": float(llm.moe_layers),
         "P_e": float(np.asarray(step.expert_params)),
         "w": r.weight_bytes,
+        "EP": r.expert_parallel,
+        "imbalance": r.expert_load_imbalance,
     }
     return dict.fromkeys(MOE_METRICS, terms)
 

@@ -140,8 +140,15 @@ def architecture_notes(r: InferenceResolved) -> list[str]:
             + (f", + {shared} shared" if shared else "")
             + f"), so the expert GEMMs read {decode / e:.0%} of the routed weights while computing k per token; "
             f"prefill's {r.batch_size * r.prompt_tokens:.0f} tokens touch {prefill:.1f}. "
-            f"{llm.moe_layers} of {llm.num_layers} layers are MoE; experts are split by tensor parallelism "
-            "(expert parallelism is not modelled)."
+            f"{llm.moe_layers} of {llm.num_layers} layers are MoE; "
+            + (
+                "experts are split by tensor parallelism."
+                if r.expert_parallel == 1
+                else f"expert parallelism {r.expert_parallel:.0f}: each GPU holds {e / r.expert_parallel:g} whole "
+                f"experts split over TP/EP = {r.tensor_parallel / r.expert_parallel:g} GPUs, the busiest GPU "
+                f"computes {r.expert_load_imbalance:g} x the mean tokens; the same expert bytes per GPU as TP, "
+                "and the combine stays the TP all-reduce (attention is TP, every GPU holds every token)."
+            )
         )
         if r.system in PIM_SYSTEMS:
             notes.append(

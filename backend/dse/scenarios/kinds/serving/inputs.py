@@ -51,6 +51,17 @@ class ServingInputs(StrictModel):
     accelerator: str | AcceleratorSpec = Field("a100-80gb", description="GPU or NPU preset (accelerators/).")
     tensor_parallel: int = Field(1, ge=1, le=64, description="Devices per replica (tensor parallel).")
     replicas: int = Field(1, ge=1, le=4096, description="Replicas; requests are split evenly at random.")
+    expert_parallel: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="MoE models: ranks of each replica's TP group holding whole experts (E/EP each, split over "
+        "TP/EP ranks), as TensorRT-LLM's moe_expert_parallel_size or vLLM's --enable-expert-parallel; must divide "
+        "every TP degree and the experts. 1 = every expert split by TP.",
+    )
+    expert_load_imbalance: float = Field(
+        1.0, ge=1.0, le=64.0, description="With EP > 1: routed tokens of the busiest EP rank over the mean."
+    )
     software_stack: str | SoftwareStackSpec | None = Field(
         DEFAULT_SOFTWARE_STACK,
         description="Software stack preset (stacks/) or inline; null = the roofline with single efficiencies.",
@@ -178,6 +189,8 @@ class ServingResolved:
     kv_transfer_link: InterconnectSpec | None = None
     power_w_given: bool = False
     kernel_fits: dict[str, KernelFit] | None = None
+    expert_parallel: float = 1.0
+    expert_load_imbalance: float = 1.0  # 1 with EP 1 (every device sees every token-expert pair)
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
@@ -210,6 +223,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
                     f"{degree} must divide the heads ({spec.num_heads}) and KV heads ({spec.num_kv_heads}) "
                     f"of {spec.id}",
                 )
+    _check_expert_parallel(inputs.expert_parallel, llm, tps)
     if inputs.disaggregated:
         pool_devices = (
             inputs.prefill_replicas * inputs.prefill_tensor_parallel
@@ -285,6 +299,8 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         rate_search_steps=float(inputs.rate_search_steps),
         gpu_hour_source=source,
         kernel_fits=load_fits(catalog.root),
+        expert_parallel=float(inputs.expert_parallel),
+        expert_load_imbalance=float(inputs.expert_load_imbalance) if inputs.expert_parallel > 1 else 1.0,
         draft_model=draft,
         draft_tokens=float(inputs.draft_tokens),
         acceptance_rate=inputs.acceptance_rate,
@@ -310,3 +326,16 @@ def _device_hour_price(inputs: ServingInputs, acc: AcceleratorSpec, catalog: Cat
     return fallback.on_demand_usd_per_device_hour, (
         f"no list price recorded for {acc.id}: the {fallback.id}'s ({fallback.field_sources.get(key, fallback.source)})"
     )
+
+
+def _check_expert_parallel(ep: int, llm: LLMSpec, tps: list[tuple[str, int]]) -> None:
+    """EP ranks are each TP group's: EP divides every TP degree and the routed experts, and needs an MoE model."""
+    if ep == 1:
+        return
+    if llm.num_experts == 0:
+        raise InputError("expert_parallel", f"{ep} needs a mixture-of-experts model; {llm.id} is dense")
+    if llm.num_experts % ep:
+        raise InputError("expert_parallel", f"{ep} must divide the {llm.num_experts} routed experts of {llm.id}")
+    for field, degree in tps:
+        if degree % ep:
+            raise InputError("expert_parallel", f"{ep} must divide {field} ({degree}): EP ranks are the TP group's")

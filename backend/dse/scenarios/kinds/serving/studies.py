@@ -67,6 +67,8 @@ def deployment(r: ServingResolved, tp: float | None = None) -> Deployment:
         weight_bytes=r.weight_bytes,
         activation_bytes=r.activation_bytes,
         kv_cache_bytes=r.kv_cache_bytes,
+        expert_parallel=r.expert_parallel,
+        expert_load_imbalance=r.expert_load_imbalance,
     )
 
 
