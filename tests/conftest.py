@@ -46,6 +46,16 @@ SLOW_TESTS = frozenset(
         "store/test_database.py::test_an_unreachable_server_is_unavailable",  # a PostgreSQL connect timeout
         "test_docs.py::test_generated_blocks_match_the_engines",  # regenerates docs from every example
         "scenarios/test_every_kind.py::test_first_example_sweeps_in_one_call",  # a sweep per kind, searches included
+        # Plan searches over HTTP or for every published plan, ~1-4 s each; the fast tier evaluates every
+        # plan-search example in scenarios/test_every_kind.py.
+        "scenarios/test_plan_search.py::test_search_endpoint_through_the_http_api",
+        "scenarios/test_plan_search.py::test_why_table_explains_the_top_plan_by_its_neighbours",
+        "engines/test_plan_search_validation.py::test_published_plan_fits_and_best_plan_is_at_least_as_fast",
+        "api/test_deferred_studies.py::test_a_quick_answer_lists_what_it_left_out_and_is_small",  # every example
+        "api/test_deferred_studies.py::test_include_all_is_the_whole_answer_that_saved_results_give",
+        # Bands over a whole kind's published figures, ~1-2 s each (validation/test_bands.py keeps the rest).
+        "validation/test_bands.py::test_a_validated_scenario_carries_its_groups_bands",
+        "api/test_reports_and_validation_api.py::test_an_evaluation_carries_bands_and_says_when_it_is_outside_what_was_validated",
     }
 )
 FULL_TIER_MARKERS = ("browser", "postgres")
