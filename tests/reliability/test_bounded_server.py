@@ -117,11 +117,26 @@ def test_a_kept_alive_connection_gets_the_deadline_for_its_next_request(live_app
     with socket.create_connection(live_app) as sock:
         sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.settimeout(5)
-        first = sock.recv(65536)
+        first = _read_one_response(sock)
         assert first.startswith(b"HTTP/1.1 200"), first
         sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost")
         received, closed_after = _read_until_closed(sock, 5 * HEADER_TIMEOUT_S)
     assert received.startswith(b"HTTP/1.1 408") and closed_after < 3 * HEADER_TIMEOUT_S
+
+
+def _read_one_response(sock: socket.socket) -> bytes:
+    """One whole response: its headers and Content-Length bytes of body (a server may send them in two writes)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 # -- large JSON bodies -------------------------------------------------------------------------------

@@ -354,14 +354,17 @@ export async function comparePage(app, { navigate, showError }) {
           h(
             "tbody",
             {},
-            c.metrics.map((m) =>
-              h(
-                "tr",
-                {},
-                h("td", {}, m.label),
-                m.values.map((_, i) => deltaCell(m, i)),
+            // A metric none of the scenarios defines (MoE metrics on dense models) is left out.
+            c.metrics
+              .filter((m) => m.values.some((v) => v !== null && v !== undefined))
+              .map((m) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, m.label),
+                  m.values.map((_, i) => deltaCell(m, i)),
+                ),
               ),
-            ),
           ),
         ),
       ),
