@@ -36,7 +36,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         "Throughput, latency and where the time goes when a batch of requests decodes on a GPU, an NPU, "
         "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
     )
-    engine_version = "inference-2"  # 2: per-op kernel models under a software stack
+    engine_version = "inference-3"  # 3: fp16 attention and activations beside fp8 GEMMs, grouped expert GEMMs, EP
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS

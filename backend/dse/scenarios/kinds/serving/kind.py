@@ -111,8 +111,12 @@ def _notes(r: ServingResolved, outcome: studies.Outcome, values: dict[str, Any])
     else:
         first = (
             f"One replica simulated ({int(r.num_requests):,} requests at "
-            f"{outcome.summary.rate_per_s / r.replicas:.3g} requests/s); the deployment's {int(r.replicas)} "
-            "replicas share the load evenly at random."
+            f"{outcome.summary.rate_per_s / r.replicas:.3g} requests/s)"
+            + (
+                f"; the deployment's {int(r.replicas)} replicas share the load evenly at random."
+                if r.replicas > 1
+                else "."
+            )
         )
     notes = [
         first,
@@ -147,7 +151,7 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "and latent-attention models, speculative decoding with a draft model, and disaggregated prefill/decode "
         "pools compared with co-located serving on the same devices."
     )
-    engine_version = "serving-2"
+    engine_version = "serving-3"  # 3: a multi-prompt prefill priced per prompt, token-level TBT, the inference-3 ops
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True
     validated_by = "inference"  # every iteration is priced by the inference kind's per-op model

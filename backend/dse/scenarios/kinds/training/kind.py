@@ -20,8 +20,8 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
     title = "Parallel LLM training plan"
     description = (
         "Memory per GPU, iteration time and its breakdown, and a timeline of one iteration for a plan "
-        "of data, tensor, pipeline and sequence parallelism with ZeRO, recomputation, pipeline schedules "
-        "and SSD activation offload."
+        "of data, tensor, pipeline, sequence, context and expert parallelism with ZeRO, recomputation, pipeline "
+        "schedules (uneven stages too), bf16 or fp8, and SSD activation offload."
     )
     engine_version = "training-3"  # 3: NCCL ring latencies, A100 NVLink and IB bus bandwidth, overlap compute share
     validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
