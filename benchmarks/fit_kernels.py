@@ -296,6 +296,86 @@ def extract_deepgemm(repo: Path) -> None:
     )
 
 
+def extract_cutlass36_fp8(repo: Path) -> None:
+    """The fp8 GEMMs DeepGEMM was measured against: 'our internally and carefully optimized implementation based on
+    CUTLASS 3.6' (deepseek-ai/DeepGEMM README, H800 SXM5, NVCC 12.8). The README gives DeepGEMM's TFLOPS and its
+    speedup over that implementation per shape, so the CUTLASS kernel's time is DeepGEMM's times the speedup (the
+    speedups are printed to 0.1x: +-0.05x of rounding, 2-5% of the time). The kernel-level record of a Hopper fp8
+    GEMM library before DeepGEMM (2025), for the stacks of that era (dense and grouped tables)."""
+    commit = "55ab91f72f76e8a6db0e86282c3169a88d93df1b"
+    text = _git(repo, "show", f"{commit}:README.md")
+    sections = (
+        ("### Normal GEMMs for dense models", "dense"),
+        ("### Grouped GEMMs for MoE models (contiguous layout)", "contiguous"),
+        ("### Grouped GEMMs for MoE models (masked layout)", "masked"),
+    )
+    dense: list[list[Any]] = []
+    grouped: list[list[Any]] = []
+    for heading, layout in sections:
+        section = text.split(heading, 1)[1].split("###", 1)[0]
+        for line in section.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not cells[0].isdigit():
+                continue
+            shape = [int(c) for c in cells[: len(cells) - 3]]
+            groups, (m, n, k) = (1, shape) if layout == "dense" else (shape[0], shape[1:])
+            tflops = float(cells[-3].split()[0])
+            speedup = float(cells[-1].rstrip("x"))
+            deepgemm_s = 2 * groups * m * n * k / (tflops * 1e12)
+            time_s = round(deepgemm_s * speedup, 12)
+            achieved = round(2 * groups * m * n * k / time_s, -9)
+            if layout == "dense":
+                dense.append([m, n, k, achieved, speedup, time_s])
+            else:
+                grouped.append([groups, m, n, k, achieved, speedup, time_s, layout])
+    common = {
+        "accelerator": "h800-sxm",
+        "accelerator_note": "H800 SXM5: the H100 SXM5's SMs, tensor peaks and HBM3 (NVLink differs)",
+        "dtype": "fp8",
+        "stack": "cutlass-3.6",
+        "measurement": "DeepGEMM's achieved TFLOPS times its published speedup over the CUTLASS 3.6 implementation "
+        "(speedups printed to 0.1x).",
+        "read_off_figure": False,
+    }
+    source = {"repository": "deepseek-ai/DeepGEMM", "files": [{"path": "README.md", "commit": commit}]}
+    _write(
+        "h800-sxm.fp8.cutlass-3.6.gemm",
+        {
+            **common,
+            "stack_note": "DeepSeek's fp8 e4m3 GEMM built on CUTLASS 3.6 (1x128/128x128 block scaling, bf16 output), "
+            "the baseline of DeepGEMM's README: 'All speedup metrics are calculated in comparison to our internally "
+            "and carefully optimized implementation based on CUTLASS 3.6'",
+            "kernel_family": "gemm",
+            "source": {**source, "files": [{**source["files"][0], "section": "Performance / Normal GEMMs (dense)"}]},
+            "derived_columns": {
+                "time_s": "2*m*n*k / DeepGEMM's achieved_flops_per_s * speedup",
+                "achieved_flops_per_s": "2*m*n*k / time_s",
+            },
+            "columns": ["m", "n", "k", "achieved_flops_per_s", "deepgemm_speedup", "time_s"],
+            "rows": dense,
+        },
+    )
+    _write(
+        "h800-sxm.fp8.cutlass-3.6.grouped_gemm",
+        {
+            **common,
+            "stack_note": "DeepSeek's CUTLASS 3.6 grouped fp8 GEMM (the README's baseline of the grouped tables); "
+            "kept to check the grouped pricing of the dense fit, not fitted",
+            "kernel_family": "grouped_gemm",
+            "source": {
+                **source,
+                "files": [{**source["files"][0], "section": "Performance / Grouped GEMMs for MoE models (both)"}],
+            },
+            "derived_columns": {
+                "time_s": "2*groups*m*n*k / DeepGEMM's achieved_flops_per_s * speedup",
+                "achieved_flops_per_s": "2*groups*m*n*k / time_s",
+            },
+            "columns": ["groups", "m", "n", "k", "achieved_flops_per_s", "deepgemm_speedup", "time_s", "layout"],
+            "rows": grouped,
+        },
+    )
+
+
 def extract_deepgemm_grouped(repo: Path) -> None:
     """deepseek-ai/DeepGEMM README 'Grouped GEMMs for MoE models' (contiguous and masked layouts; H800 SXM5, fp8).
 
@@ -717,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.deepgemm:
             extract_deepgemm(args.deepgemm)
             extract_deepgemm_grouped(args.deepgemm)
+            extract_cutlass36_fp8(args.deepgemm)
         extract_flash_attention(getattr(args, "flash_attention", None))
     else:
         fit_all(args.only)

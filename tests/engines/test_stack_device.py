@@ -172,7 +172,12 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
     # v0.6.1 also runs SwiGLU as a kernel of its own and its attention plugin in fp16 beside fp8 GEMMs
     assert "ffn_act" in today.fused_ops and "ffn_act" not in v06.fused_ops
     assert today.attention_dtype is None and v06.attention_dtype == "fp16"
-    for differing in ("decode_attention_shares_kv_heads", "fused_ops", "attention_dtype"):
+    # and its fp8 GEMMs are the pre-DeepGEMM CUTLASS 3.6 kernel's
+    assert today.gemm_fit_for("fp8") == "deepgemm" and v06.gemm_fit_for("fp8") == "cutlass-3.6"
+    assert {k: v for k, v in v06.gemm_fits.items() if k != "fp8"} == {
+        k: v for k, v in today.gemm_fits.items() if k != "fp8"
+    }
+    for differing in ("decode_attention_shares_kv_heads", "fused_ops", "attention_dtype", "gemm_fits"):
         assert differing in v06.field_sources
     assert dataclasses.replace(
         v06,
@@ -183,6 +188,7 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
         field_sources=today.field_sources,
         fused_ops=today.fused_ops,
         attention_dtype=None,
+        gemm_fits=today.gemm_fits,
     ) == dataclasses.replace(today, decode_attention_shares_kv_heads=False)
 
 

@@ -189,8 +189,8 @@ def test_saturated_server_runs_at_the_fixed_batch_inference_kinds_throughput(
     What separates the two is under 1% of the makespan: the first request's prompt runs alone in the first
     iteration (it arrives a few us before the rest), and the serving table interpolates decode steps over a grid
     of contexts where the inference kind prices each step. Both sides run the one stack named here (the serving
-    helper's stack defaults to tensorrt-llm-0.9, whose fp16 attention and unfused SwiGLU price the fp8 case 1.7%
-    slower than the tensorrt-llm stack)."""
+    helper's stack defaults to tensorrt-llm-0.9, whose fp16 attention, unfused SwiGLU and pre-DeepGEMM fp8 GEMMs
+    price the fp8 case slower than the tensorrt-llm stack)."""
     from dse.scenarios.kinds.inference.inputs import InferenceInputs
     from dse.scenarios.kinds.inference.studies import run as run_inference_kind
     from dse.scenarios.kinds.serving.published import (

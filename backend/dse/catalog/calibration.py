@@ -40,9 +40,10 @@ DATA_FOLDER = Path("calibration") / "data"
 #: (same SM count and architecture; their own peaks, bandwidth and capacity replace the sibling's):
 #: A100 40 GB = A100 80 GB's GA100 with 1555 GB/s HBM2 (NVIDIA A100 datasheet); H200 = H100's GH100
 #: with 4.8 TB/s HBM3e (NVIDIA H200 datasheet); the Grand Teton H100 = H100 SXM's GH100 with 2.4 TB/s HBM2e
-#: (pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md); fp8 on H100/H200 uses the H800 DeepGEMM fit (H800 =
-#: H100 SXM's SMs and tensor peaks with less NVLink bandwidth; deepseek-ai/DeepGEMM README), and the H800's
-#: bf16 kernels use the H100's fits (the same GH100 part and HBM3, NVIDIA H800 datasheet).
+#: (pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md); fp8 on H100/H200 uses the H800 fp8 fits (H800 =
+#: H100 SXM's SMs and tensor peaks with less NVLink bandwidth; deepseek-ai/DeepGEMM README: DeepGEMM and its
+#: CUTLASS 3.6 baseline), and the H800's bf16 kernels use the H100's fits (the same GH100 part and HBM3, NVIDIA
+#: H800 datasheet).
 BORROWED_FITS: dict[str, tuple[str, ...]] = {
     "a100-40gb": ("a100-80gb",),
     "h100-sxm-96gb-hbm2e": ("h100-sxm", "h800-sxm"),

@@ -36,7 +36,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         "Throughput, latency and where the time goes when a batch of requests decodes on a GPU, an NPU, "
         "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
     )
-    engine_version = "inference-3"  # 3: fp16 attention and activations beside fp8 GEMMs, grouped expert GEMMs, EP
+    engine_version = "inference-4"  # 4: fp8 GEMMs of the TensorRT-LLM 0.6/0.9 stacks on the CUTLASS 3.6 fp8 fit
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS

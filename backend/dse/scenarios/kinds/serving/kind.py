@@ -151,7 +151,7 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "and latent-attention models, speculative decoding with a draft model, and disaggregated prefill/decode "
         "pools compared with co-located serving on the same devices."
     )
-    engine_version = "serving-3"  # 3: a multi-prompt prefill priced per prompt, token-level TBT, the inference-3 ops
+    engine_version = "serving-4"  # 4: the inference-4 ops (TensorRT-LLM 0.6/0.9 fp8 GEMMs on the CUTLASS 3.6 fit)
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True
     validated_by = "inference"  # every iteration is priced by the inference kind's per-op model
