@@ -241,6 +241,10 @@ def test_why_table_explains_the_top_plan_by_its_neighbours():
     assert any(note.startswith("Why the top plan wins") for note in result.notes)
     context = [p for p in result.published if p.role == "context" and "175B run" in p.quantity]
     assert {p.published for p in context} == {147.0, 149.0, 141.0}
+    megascale = [p for p in result.published if p.role == "context" and p.quantity.startswith("MFU, ")]
+    assert {p.published for p in megascale} == {0.499, 0.635, 0.447, 0.590}
+    best = next(m.value for m in result.metrics if m.key == "best_model_flops_utilization")
+    assert all(p.engine == best for p in megascale)
 
 
 def test_with_the_2021_deepspeed_runtime_zero3_loses_to_ptdp():
