@@ -224,7 +224,8 @@ def test_composer_fsdp_waits_for_every_backward_gather_and_gathers_once_for_reco
     composer = zero3_exposed_s(runtime=float(Zero3Runtime.FSDP_COMPOSER), overlap=1.0, **common)
     assert float(composer) == pytest.approx(ag + L * ag + rs + rest, rel=1e-12)  # gathers and RS fit their windows
     fsdp = zero3_exposed_s(runtime=float(Zero3Runtime.FSDP), overlap=1.0, **common)
-    assert float(fsdp) == pytest.approx(2.0 * ag + rs + rest, rel=1e-12)
+    rs32 = reduce_scatter_time(bytes_per_rank=4.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
+    assert float(fsdp) == pytest.approx(2.0 * ag + rs32 + rest, rel=1e-12)  # torchtitan's FSDP reduces in fp32
     serial = zero3_exposed_s(runtime=float(Zero3Runtime.FSDP_COMPOSER), overlap=0.0, **common)
     assert float(serial) == pytest.approx(L * (2.0 * ag + rs) + rest, rel=1e-12)
 
@@ -254,7 +255,8 @@ def test_fairscale_2021_runs_each_backward_gather_after_the_previous_reduce_scat
     serial = zero3_exposed_s(runtime=float(Zero3Runtime.FAIRSCALE_2021), overlap=0.0, **common)
     assert float(serial) == pytest.approx(L * (2.0 * ag + rs) + rest, rel=1e-12)
     fsdp_serial = zero3_exposed_s(runtime=float(Zero3Runtime.FSDP), overlap=0.0, **common)
-    assert float(fsdp_serial) == pytest.approx(L * (2.0 * ag + rs) + rest, rel=1e-12)  # no regather to recompute
+    rs32 = reduce_scatter_time(bytes_per_rank=4.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
+    assert float(fsdp_serial) == pytest.approx(L * (2.0 * ag + rs32) + rest, rel=1e-12)  # no regather to recompute
 
 
 def _selene_cluster(nodes: float) -> Any:
@@ -316,7 +318,7 @@ def test_hidden_zero3_collectives_take_their_compute_share():
         overlap=1.0,
     )
     ag = all_gather_time(bytes_per_rank=2.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
-    rs = reduce_scatter_time(bytes_per_rank=2.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
+    rs = reduce_scatter_time(bytes_per_rank=4.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)  # fp32
     rest = 3.0 * all_gather_time(bytes_per_rank=0.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat)
     free = float(zero3_exposed_s(**common))
     assert free == pytest.approx(2.0 * ag + rs + rest, rel=1e-12)  # only each pass's first / last collective
@@ -325,9 +327,35 @@ def test_hidden_zero3_collectives_take_their_compute_share():
 
 
 def test_fsdp_holds_a_layer_s_unsharded_gradient_while_it_reduce_scatters():
-    """FSDP frees a layer's whole gradient only after its reduce-scatter: one layer's gradient (2 bytes per
-    parameter) more in the buffers than the two gathered layers; DeepSpeed's list runtime does not add it."""
-    from dse.engines.training.zero3 import unsharded_gradient_params
+    """FSDP frees a layer's whole gradient only after its reduce-scatter: one layer's gradient (in the reduce
+    dtype: fp32 for torchtitan's FSDP, 4 bytes per parameter) more in the buffers than the two gathered layers;
+    DeepSpeed's list runtime does not add it."""
+    from dse.engines.training.zero3 import reduce_bytes_per_param, unsharded_gradient_params
 
     assert float(unsharded_gradient_params(runtime=0.0, layer_params=LAYER_PARAMS)) == LAYER_PARAMS
     assert float(unsharded_gradient_params(runtime=1.0, layer_params=LAYER_PARAMS)) == 0.0
+    assert float(reduce_bytes_per_param(0.0)) == 4.0
+
+
+def test_fsdp_reduce_scatters_fp32_gradients_and_the_2021_runtimes_low_precision_ones():
+    """torchtitan's FSDP reduces in fp32 (mixed_precision_reduce "float32"): its reduce-scatter moves 4 bytes per
+    parameter, twice the 2 bytes it gathers; DeepSpeed, FairScale and Composer keep 2. On the GPT-3 175B layer of
+    a dp 256 x TP 4 plan over 128 HDR nodes (45 GB/s per rank) the backward's gather + fp32 reduce-scatter
+    (~68 ms) outlasts the layer's backward (~51 ms), so FSDP's ZeRO-3 stops hiding: what the backward exposes is
+    exactly (L-1)(ag + rs - bwd)."""
+    from dse.engines.collectives import all_gather_time, reduce_scatter_time
+    from dse.engines.training.codes import Zero3Runtime
+    from dse.engines.training.zero3 import reduce_bytes_per_param, zero3_exposed_s
+
+    assert [float(reduce_bytes_per_param(float(r))) for r in Zero3Runtime] == [4.0, 2.0, 2.0, 2.0]
+    n, bw, lat, P, L, fwd, bwd = 256.0, 45e9, 9.984e-6, LAYER_PARAMS / 4.0, 96.0, 0.0252, 0.0507
+    common: dict[str, Any] = dict(
+        layers=L, layer_params=P, largest_tensor_params=P / 3, rest_params=0.0, zero_group=n, bandwidth_bytes_per_s=bw,
+        latency_s=lat, forward_layer_s=fwd, backward_layer_s=bwd, full_recompute=0.0, overlap=1.0,
+    )  # fmt: skip
+    ag = float(all_gather_time(bytes_per_rank=2.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat))
+    rs = float(reduce_scatter_time(bytes_per_rank=4.0 * P, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat))
+    assert ag < fwd and ag + rs > bwd
+    rest = 3.0 * float(all_gather_time(bytes_per_rank=0.0, ranks=n, bandwidth_bytes_per_s=bw, latency_s=lat))
+    fsdp = float(zero3_exposed_s(runtime=float(Zero3Runtime.FSDP), **common))
+    assert fsdp == pytest.approx(2.0 * ag + rs + (L - 1.0) * (ag + rs - bwd) + rest, rel=1e-12)

@@ -57,7 +57,8 @@ class Zero3Runtime(IntEnum):
     """How a ZeRO-3 runtime gathers the sharded parameters (`dse.engines.training.zero3`)."""
 
     #: PyTorch FSDP: one flat parameter per wrap unit (a transformer layer), gathered with one
-    #: all_gather_into_tensor, the next unit prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023).
+    #: all_gather_into_tensor, the next unit prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023); gradients
+    #: reduce-scattered in fp32, as torchtitan sets FSDP up (`zero3.FSDP_REDUCE_BYTES_PER_PARAM`).
     FSDP = 0
     #: DeepSpeed ZeRO-3 as of 2021 (the Megatron-LM SC'21 comparison): one list all_gather per
     #: partitioned tensor, prefetch limited by a 5e7-element bucket.

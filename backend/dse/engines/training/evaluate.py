@@ -78,6 +78,7 @@ from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import (
     gathered_params,
     largest_tensor_params,
+    reduce_bytes_per_param,
     unsharded_gradient_params,
     zero3_exposed_s,
 )
@@ -882,7 +883,9 @@ def _memory(
     )
     unsharded_grads = unsharded_gradient_params(runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu)
     zero3_buffers = np.where(
-        x.zero >= 3, WEIGHT_BYTES_PER_PARAM * gathered + GRADIENT_BYTES_PER_PARAM * unsharded_grads, 0.0
+        x.zero >= 3,
+        WEIGHT_BYTES_PER_PARAM * gathered + reduce_bytes_per_param(plan.zero3_runtime) * unsharded_grads,
+        0.0,
     )
     recompute_peak = acts.recompute_working_set  # one layer rebuilt at a time during backward
     buffers_first = embedding_masks + attention_buffers + zero3_buffers + recompute_peak

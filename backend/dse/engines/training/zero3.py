@@ -6,7 +6,8 @@ large each rank's chunk is, and whether the next gather is prefetched under the 
 
 - PyTorch FSDP (`Zero3Runtime.FSDP`): one flat parameter per wrap unit (a transformer layer), one
   `all_gather_into_tensor` per unit and pass and one `reduce_scatter_tensor` of its gradients, the
-  next unit's gather prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023, Sections 3.2-3.3).
+  next unit's gather prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023, Sections 3.2-3.3); bf16 weights
+  gathered, gradients reduce-scattered in fp32 as torchtitan configures it (twice the gather's bytes).
 - PyTorch FSDP as Composer 0.16 sets it up (`Zero3Runtime.FSDP_COMPOSER`, mosaicml/composer v0.16.4
   composer/trainer/dist_strategy.py: `backward_prefetch` defaults to BACKWARD_POST; activation checkpointing
   applied after wrapping, to the block inside each FSDP unit): BACKWARD_POST "prefetches the next set of
@@ -48,6 +49,13 @@ from dse.specs.common import Num
 
 #: fp16/bf16 weights gathered, fp16/bf16 gradients reduce-scattered (Rajbhandari et al. 2020, Section 3.1).
 GATHER_BYTES_PER_PARAM = 2.0
+#: PyTorch FSDP reduce-scatters fp32 gradients as torchtitan sets it up: `--training.mixed_precision_reduce`
+#: defaults to "float32", its only choice (pytorch/torchtitan torchtitan/config_manager.py @ 582fe7d1), passed as
+#: FSDP2's `MixedPrecisionPolicy(reduce_dtype=...)`, "the dtype for gradient reduction (i.e. reduce-scatter or
+#: all-reduce)" (torch.distributed.fsdp docs; Megatron-LM likewise forces fp32 gradient reduction under bf16). The
+#: other runtimes keep the low-precision gradients of their records: DeepSpeed's fp16 gradients, FairScale's
+#: `fp32_reduce_scatter=False` default, Composer's (0.16.3 in bf16, 0.16.4 in fp32: its records' version is unknown).
+FSDP_REDUCE_BYTES_PER_PARAM = 4.0
 #: Partitioned tensors per layer under DeepSpeed: the QKV, projection, FFN-in and FFN-out weights
 #: (Megatron's fused QKV and fused gate/up); biases and norms stay whole below the persistence threshold.
 DEEPSPEED_TENSORS_PER_LAYER = 4.0
@@ -79,6 +87,12 @@ def gathered_params(*, runtime: Num, layer_params: Num, largest_tensor: Num) -> 
     two_layers = 2.0 * as_array(layer_params)
     live = np.minimum(two_layers, np.maximum(DEEPSPEED_MAX_LIVE_PARAMS, as_array(largest_tensor)))
     return np.asarray(np.where(as_array(runtime) == Zero3Runtime.DEEPSPEED_2021, live, two_layers))
+
+
+def reduce_bytes_per_param(runtime: Num) -> Array:
+    """Bytes per gradient element a runtime reduce-scatters (and holds unsharded until it has)."""
+    fsdp = as_array(runtime) == Zero3Runtime.FSDP
+    return np.asarray(np.where(fsdp, FSDP_REDUCE_BYTES_PER_PARAM, GATHER_BYTES_PER_PARAM))
 
 
 def unsharded_gradient_params(*, runtime: Num, layer_params: Num) -> Array:
@@ -155,17 +169,17 @@ def zero3_exposed_s(
     copies = np.where(deepspeed, n * EAGER_OP_HOST_S, 0.0)  # per list collective: one copy per rank
     gathers = np.where(deepspeed, DEEPSPEED_TENSORS_PER_LAYER, 1.0)
     scatters = np.where(deepspeed, np.maximum(np.ceil(P / DEEPSPEED_REDUCE_BUCKET_PARAMS), 1.0), 1.0)
+    grad_bytes = reduce_bytes_per_param(runtime)
     ag = gathers * (_ring_gather(GATHER_BYTES_PER_PARAM * P / gathers, n, bw, lat) + copies)
-    rs = scatters * (_ring_scatter(GATHER_BYTES_PER_PARAM * P / scatters, n, bw, lat) + copies)
+    rs = scatters * (_ring_scatter(grad_bytes * P / scatters, n, bw, lat) + copies)
     if bool(np.any(P_expert > 0)):
         group, e_bw, e_lat = as_array(expert_group), as_array(expert_bandwidth_bytes_per_s), as_array(expert_latency_s)
-        expert_bytes = GATHER_BYTES_PER_PARAM * P_expert
-        ag = ag + np.where(P_expert > 0, _ring_gather(expert_bytes, group, e_bw, e_lat), 0.0)
-        rs = rs + np.where(P_expert > 0, _ring_scatter(expert_bytes, group, e_bw, e_lat), 0.0)
+        ag = ag + np.where(P_expert > 0, _ring_gather(GATHER_BYTES_PER_PARAM * P_expert, group, e_bw, e_lat), 0.0)
+        rs = rs + np.where(P_expert > 0, _ring_scatter(grad_bytes * P_expert, group, e_bw, e_lat), 0.0)
     rest_p = as_array(rest_params)
     rest = (
         2.0 * _ring_gather(GATHER_BYTES_PER_PARAM * rest_p, n, bw, lat)
-        + _ring_scatter(GATHER_BYTES_PER_PARAM * rest_p, n, bw, lat)
+        + _ring_scatter(grad_bytes * rest_p, n, bw, lat)
         + 3.0 * copies
     )
     fwd, bwd = as_array(forward_layer_s), as_array(backward_layer_s)

@@ -49,9 +49,25 @@ GPT3_175B_A100_RUNS = (
 )
 
 
+MEGASCALE_TABLE2 = (
+    "Jiang et al., MegaScale: Scaling Large Language Model Training to More Than 10,000 GPUs (USENIX NSDI '24), "
+    "Table 2 (strong scaling, 175B model: h 12288, 96 layers, 128 heads, vocabulary 64,000, TP 8 x PP 8 with 6 "
+    "interleaved stages, sequence 2048, batch 768 on 256-1024 NVIDIA Ampere GPUs)"
+)
+#: MFU a 175B GPT reached on 512 and 1,024 A100s at batch 768 (1.5 and 0.75 sequences per GPU; the default
+#: plan-search example runs 1.5): (system, GPUs, MFU). MegaScale adds the parallel transformer block, sliding
+#: window attention, TP/PP/DP communication overlap, fused operators and LAMB (its Table 3) to Megatron-LM.
+MEGASCALE_175B_MFU = (
+    ("Megatron-LM (commit 285068c8)", 512, 0.499),
+    ("MegaScale", 512, 0.635),
+    ("Megatron-LM (commit 285068c8)", 1024, 0.447),
+    ("MegaScale", 1024, 0.590),
+)
+
+
 def gpt3_175b_context(r: ResolvedPlanSearch, top: RankedPlans) -> list[PublishedComparison]:
-    """GPT-3 175B on 512-2048 A100s: what published runs reached, beside the best plan found (context:
-    other plans and software, so not a check of the engine)."""
+    """GPT-3 175B on 512-2048 A100s: what published runs reached (TFLOP/s per GPU; MegaScale's MFU), beside
+    the best plan found (context: other plans and software, so not a check of the engine)."""
     if r.model.id != "gpt3-175b" or not r.cluster.accelerator.id.startswith("a100") or not len(top):
         return []
     if not 512 <= r.cluster.gpus <= 2048:
@@ -71,6 +87,19 @@ def gpt3_175b_context(r: ResolvedPlanSearch, top: RankedPlans) -> list[Published
             role="context",
         )
         for source, figure, gpus in GPT3_175B_A100_RUNS
+    ] + [
+        PublishedComparison.of(
+            quantity=f"MFU, {system} training a 175B GPT on {gpus} Ampere GPUs at batch 768",
+            published=mfu,
+            engine=float(top.evaluation.model_flops_utilization[0]),
+            unit="fraction",
+            tolerance=Tolerance.within(0.25),
+            source=MEGASCALE_TABLE2,
+            note="context: the best plan found here against a published plan and software on a like cluster; "
+            "MegaScale's MFU bounds what a well-optimised Megatron-LM reaches at this scale",
+            role="context",
+        )
+        for system, gpus, mfu in MEGASCALE_175B_MFU
     ]
 
 

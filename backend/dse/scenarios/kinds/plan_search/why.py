@@ -1,7 +1,8 @@
 """Why the fastest plan wins: the top plan beside its one-change neighbours (another ZeRO stage, tensor
-instead of context parallelism, a pipeline, another recomputation or micro-batch, ...) and the best plan of
-Megatron-LM's own family (PTD-P: no ZeRO-2/3, no Ring/Ulysses), each judged by the training engine, with
-the part of the iteration that grows the most or the reason it cannot run."""
+instead of context parallelism, a pipeline, another recomputation or micro-batch, ...), the best plan of
+Megatron-LM's own family (PTD-P: no ZeRO-2/3, no Ring/Ulysses) and the best ZeRO-3 (sharded data-parallel)
+plan when the top plan is of the other family, each judged by the training engine, with the part of the
+iteration that grows the most or the reason it cannot run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 from dse.engines.plan_search import SearchResult, search_plans
 from dse.engines.plan_search.search import RankedPlans
 from dse.engines.training import ClusterArrays, ModelArrays, PlanArrays, describe_reasons, evaluate_plans
-from dse.engines.training.codes import Recompute, Schedule, SequenceParallel
+from dse.engines.training.codes import ZERO3_RUNTIME_CODES, Recompute, Schedule, SequenceParallel, code_name
 from dse.scenarios.base import Column, Table
 from dse.scenarios.kinds.plan_search.inputs import ResolvedPlanSearch
 from dse.scenarios.shared.training_device import training_cluster
@@ -153,15 +154,33 @@ def _cluster(r: ResolvedPlanSearch, result: SearchResult, nodes: float, order_in
 
 def _ptdp_best(r: ResolvedPlanSearch, model: ModelArrays, nodes: int) -> RankedPlans | None:
     """The fastest plan of Megatron-LM's PTD-P family on the same nodes (a quick, restricted search)."""
-    space = dataclasses.replace(
-        r.space,
+    return _restricted_best(
+        r,
+        model,
+        nodes,
         zero_stages=tuple(z for z in r.space.zero_stages if z <= 1) or (0,),
         sequence_parallel=tuple(
             k for k in r.space.sequence_parallel if k in (SequenceParallel.NONE, SequenceParallel.MEGATRON)
         )
         or (int(SequenceParallel.NONE),),
+    )
+
+
+def _restricted_best(
+    r: ResolvedPlanSearch,
+    model: ModelArrays,
+    nodes: int,
+    zero_stages: tuple[int, ...],
+    sequence_parallel: tuple[int, ...],
+    powers_of_two_only: bool = True,
+) -> RankedPlans | None:
+    """The fastest plan on the same nodes with only these ZeRO stages and sequence splits (a quick search)."""
+    space = dataclasses.replace(
+        r.space,
+        zero_stages=zero_stages,
+        sequence_parallel=sequence_parallel,
         node_counts=(nodes,),
-        powers_of_two_only=True,
+        powers_of_two_only=powers_of_two_only,
     )
     found = search_plans(
         model=model,
@@ -192,12 +211,22 @@ def why_table(result: SearchResult, r: ResolvedPlanSearch) -> Table | None:
         SequenceParallel.NONE,
         SequenceParallel.MEGATRON,
     )
+    nodes = round(float(top.nodes[0]))
     if not in_family:
-        ptdp = _ptdp_best(r, model, round(float(top.nodes[0])))
+        ptdp = _ptdp_best(r, model, nodes)
         if ptdp is not None:
             rows_in.append(
                 ("the fastest Megatron-LM PTD-P plan (no ZeRO-2/3, no Ring/Ulysses; quick search)", _first(ptdp))
             )
+    if base["zero_stage"] < 3 and 3 in r.space.zero_stages:  # what the sharded-data-parallel family reaches
+        # ZeRO-3 does not pipeline, so its space is small enough to search as the full search did
+        space = r.space
+        zero3 = _restricted_best(
+            r, model, nodes, (3,), tuple(space.sequence_parallel), powers_of_two_only=space.powers_of_two_only
+        )
+        if zero3 is not None:
+            runtime = code_name(ZERO3_RUNTIME_CODES, space.zero3_runtime)
+            rows_in.append((f"the fastest ZeRO-3 plan (runtime {runtime})", _first(zero3)))
     plans = PlanArrays(**{k: np.array([p[k] for _, p in rows_in]) for k in base})
     cluster = _cluster(r, result, float(top.nodes[0]), int(top.node_order_index[0]))
     e = evaluate_plans(model=model, cluster=cluster, plan=plans)

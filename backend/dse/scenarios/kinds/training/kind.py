@@ -23,7 +23,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         "of data, tensor, pipeline, sequence, context and expert parallelism with ZeRO, recomputation, pipeline "
         "schedules (uneven stages too), bf16 or fp8, and SSD activation offload."
     )
-    engine_version = "training-3"  # 3: NCCL ring latencies, A100 NVLink and IB bus bandwidth, overlap compute share
+    engine_version = "training-4"  # 4: FSDP reduce-scatters fp32 gradients (torchtitan)
     validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
     inputs_model = TrainingInputs
     metric_specs = metrics.METRICS
