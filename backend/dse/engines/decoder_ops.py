@@ -678,15 +678,19 @@ def _with_exchange_times(
     full: dict[str, Num] = {}
     for name, shape in exchanges.items():
         links = shape.links
-        full[name] = ops[name].repeats * shape.layer_share * expert_all_to_all_time(
-            bytes_per_rank=shape.bytes_per_rank,
-            ranks=shape.ranks,
-            ranks_per_node=links.ranks_per_node,
-            nvlink_bandwidth_bytes_per_s=links.nvlink_bandwidth_bytes_per_s,
-            network_bandwidth_bytes_per_s=links.network_bandwidth_bytes_per_s,
-            experts_per_token=shape.experts_per_token,
-            node_limit=links.node_limit,
-            forwarded=shape.prefill,
+        full[name] = (
+            ops[name].repeats
+            * shape.layer_share
+            * expert_all_to_all_time(
+                bytes_per_rank=shape.bytes_per_rank,
+                ranks=shape.ranks,
+                ranks_per_node=links.ranks_per_node,
+                nvlink_bandwidth_bytes_per_s=links.nvlink_bandwidth_bytes_per_s,
+                network_bandwidth_bytes_per_s=links.network_bandwidth_bytes_per_s,
+                experts_per_token=shape.experts_per_token,
+                node_limit=links.node_limit,
+                forwarded=shape.prefill,
+            )
         )
     first = next(iter(exchanges.values()))
     communication: Num = sum(full.values(), start=0.0 * np.asarray(next(iter(full.values()))))

@@ -48,7 +48,6 @@ from numpy.typing import NDArray
 from dse.engines.decoder_ops import (
     EXPERT_EXCHANGE_OPS,
     OP_CLASS,
-    OP_NAMES,
     ExpertExchange,
     OpCost,
     PricedOp,

@@ -241,9 +241,10 @@ def interleaving_table(study: Interleaving) -> Table:
 def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
     """FLOP, bytes, time and bound of every op of one decode layer."""
     rows: list[Row] = []
-    for name in OP_NAMES:
+    for name in result.decode_ops:  # OP_NAMES, and the expert all-to-alls with data-parallel attention
         cost, priced = result.decode_op_costs[name], result.decode_ops[name]
-        flop, moved = float(cost.flop), float(cost.bytes_moved)
+        repeats = float(cost.repeats)  # two micro-batches under two-batch overlap: the counts are one's
+        flop, moved = repeats * float(cost.flop), repeats * float(cost.bytes_moved)
         unit = op_unit(r.system, name)
         rows.append(
             [
@@ -251,7 +252,7 @@ def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
                 unit,
                 flop,
                 moved,
-                float(cost.link_bytes),
+                repeats * float(cost.link_bytes),
                 flop / moved if moved > 0 else None,
                 float(priced.time_s) * 1e6 if unit != "pim" else None,
                 BOUND_NAMES[int(priced.bound)] if unit != "pim" else "PIM (see PIM table)",
@@ -315,7 +316,7 @@ class DecodeSplit:
 
 def decode_split(r: InferenceResolved, result: InferenceResult) -> DecodeSplit:
     """Per-op times; on PIM systems score and context share the PIM GEMV time equally."""
-    names = list(OP_NAMES)
+    names = list(result.decode_ops)  # OP_NAMES, and the expert all-to-alls with data-parallel attention
     times = [float(result.decode_ops[n].time_s) for n in names]
     units = [op_unit(r.system, n) for n in names]
     if r.system in PIM_SYSTEMS:
