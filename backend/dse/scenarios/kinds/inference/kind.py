@@ -34,9 +34,12 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     title = "Batched LLM inference (GPU, NPU, NPU+PIM, NeuPIMs)"
     description = (
         "Throughput, latency and where the time goes when a batch of requests decodes on a GPU, an NPU, "
-        "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
+        "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving); "
+        "mixture-of-experts models also with data-parallel attention and expert parallelism across nodes."
     )
-    engine_version = "inference-3"  # 3: fp16 attention and activations beside fp8 GEMMs, grouped expert GEMMs, EP
+    # 4: per-GPU and prefill throughput, the expert all-to-alls of data-parallel attention (new metrics in every
+    # result; existing numbers unchanged)
+    engine_version = "inference-4"
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS
