@@ -251,3 +251,47 @@ def test_a_replica_of_dp_gpus_holds_its_share_of_the_routed_experts_and_decodes_
     # the MLA latent of each GPU's own 256 requests
     assert float(result.kv_cache_bytes_per_device) == pytest.approx(256 * 2050 * 61 * 576 * 2.0, rel=1e-12)
     assert float(result.expert_all_to_all_time_s) > 0 and math.isfinite(float(result.expert_all_to_all_time_s))
+
+
+def test_a_serving_iteration_of_a_dp_replica_is_the_inference_engines_step_of_one_rank() -> None:
+    """The serving table's decode-only iteration at DP x b requests is the inference engine's decode step of one
+    DP rank's b requests (same ops, same all-to-alls, the ranks stepping together)."""
+    from dse.engines.serving import iteration_time_table
+
+    shape = model_shape(CATALOG.get("llms", "deepseek-v3"))
+    deployment = Deployment(
+        tensor_parallel=1.0,
+        pipeline_parallel=1.0,
+        link_bandwidth_bytes_per_s=450e9,
+        link_latency_s=3.4e-6,
+        weight_bytes=1.0,
+        activation_bytes=1.0,
+        kv_cache_bytes=2.0,
+        attention_data_parallel=32.0,
+        expert_parallel=32.0,
+        expert_exchange=_exchange(True),
+    )
+    device = _device()
+    table = iteration_time_table(
+        shape=shape,
+        device=device,
+        deployment=deployment,
+        max_decode_batch=4096,
+        max_prefill_tokens=8192,
+        max_context_tokens=4096,
+    )
+    batch, context = table.decode_batch[-3], table.context_tokens[-2]
+    step = run_inference(
+        system="gpu_only",
+        shape=shape,
+        device=device,
+        deployment=deployment,
+        workload=Workload(
+            batch=batch / 32.0,
+            prompt_tokens=context,
+            output_tokens=1.0,
+            context_tokens=context,
+            peak_context_tokens=context + 1.0,
+        ),
+    )
+    assert table.at(batch, 0.0, context) == pytest.approx(float(step.time_per_output_token_s), rel=1e-9)
