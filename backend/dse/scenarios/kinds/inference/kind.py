@@ -56,7 +56,12 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         systems = studies.comparable_systems(r)
         comparison = studies.compare_systems(r, systems, result)
         interleaving = studies.interleaving(r, systems)
-        notes = [studies.fit_note(r, result), *studies.stack_notes(r, systems), *studies.architecture_notes(r)]
+        notes = [
+            studies.fit_note(r, result),
+            *studies.stack_notes(r, systems),
+            *studies.architecture_notes(r),
+            *studies.expert_exchange_note(r, result),
+        ]
         if r.system != "gpu_only":
             notes.append(studies.verdict(r, comparison.rows))
         if interleaving is not None:
