@@ -51,8 +51,18 @@ tp/ep ranks: the grouped GEMM has D/ep problems of T*k*imbalance/D tokens and ep
 (`expert_load_imbalance`: the busiest rank's tokens over the mean), so weight bytes per rank are unchanged
 (E/ep experts at ep/tp of each = E/tp) and the FLOP scale with the imbalance only. Attention stays
 TP-sharded, so every rank already holds every token: the dispatch needs no traffic and the combine is the
-same all-reduce of T*h activations as the tensor-parallel MoE (an all-to-all dispatch/combine belongs to
-data-parallel attention, which is not modelled). The shared experts stay split by tp.
+same all-reduce of T*h activations as the tensor-parallel MoE. The shared experts stay split by tp.
+
+Data-parallel attention (`attention_data_parallel` dp > 1 with an `expert_exchange`; DeepSeek-V3's inference
+system, SGLang's DP attention with DeepEP): `batch` is one of dp groups of tp GPUs, each running attention, the
+dense layers, the router and the shared experts for its own requests, while the routed experts are spread over
+all dp*tp GPUs (ep = dp*tp): the routed part above takes the dp ranks' tokens (D of E touched by dp*T tokens,
+D/dp read per GPU, tokens per expert dp*T*k/D) at 1/(tp*dp) of the columns, so the FLOP per GPU are those of
+its own tokens. Two link ops carry the copies: `expert_dispatch` before the expert GEMMs (the rank's T/tp tokens'
+k routed copies, x imbalance for the busiest receiver) and `expert_combine` after them, priced by
+`collectives.expert_all_to_all_time` (DeepEP-calibrated; prefill ops use the node-forwarding kernels, decode
+ops the direct ones). Under `two_batch_overlap` every op is counted for half the requests and runs twice
+(`OpCost.repeats`), and the all-to-alls add only what the layer's compute does not cover (`overlapped_time`).
 
 Multi-head latent attention (`mla`, DeepSeek-V2 section 2.1): the cache holds one compressed latent
 of r_kv + d_rope per token and layer, shared by the heads (replicated on every tensor-parallel

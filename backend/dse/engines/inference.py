@@ -29,6 +29,11 @@ whole by `expert_parallel` ranks of the TP group (decoder_ops); on the PIM
 systems only the attention GEMVs move to PIM, the router and expert FFNs stay on the NPU. Multi-head
 latent attention (ModelShape.mla) caches one latent per token and layer, replicated on every
 tensor-parallel rank, and decodes with absorbed weights; the PIM systems do not model it.
+
+Data-parallel attention with expert parallelism across nodes (Deployment.attention_data_parallel and
+expert_exchange; decoder_ops): `batch` is each DP rank's, the replica decodes DP x B tokens per step on
+TP x PP x DP GPUs, each GPU storing the non-routed weights / TP and the routed experts / (TP DP); the dispatch
+and combine all-to-alls are ops of the layer.
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@ times the layers, plus the logits. `iteration_time_table` prices a grid over (de
 tokens, mean context) in one vectorised call; the loop interpolates it (trilinear, by scalar lookups into
 nested lists with the decode batch's grid bracket precomputed per integer batch).
 
+With data-parallel attention (Deployment.attention_data_parallel) the table's decode batch and prefill tokens
+are the replica's, split evenly over its DP ranks, and an iteration is one rank's (the ranks step together
+through the expert all-to-alls, priced with DeepEP's direct kernels for every iteration: a co-located server
+mixes prefill and decode tokens in one pass).
+
 The loop advances over iterations, never over design points. Runs of identical decode-only iterations
 (no prefill in flight, nothing admissible) are taken in one step of k iterations, k bounded by the
 next completion, the next arrival and the free KV blocks, so a run costs O(events), not O(tokens);
