@@ -1630,6 +1630,12 @@ README_GROUPS: list[tuple[str, str, str]] = [
         "inference",
         r"trtllm-h100-fp8-.*-first-token$",
     ),
+    (
+        "DeepSeek-V3 with DP attention + EP over nodes, tokens/s per node (DeepSeek H800 decode EP144; SGLang H100 "
+        "decode EP72 and prefill EP32)",
+        "inference",
+        r"(lmsys-large-ep-|deepseek-overview-)",
+    ),
     ("SD 1.5 / 2.1 UNet and text-encoder parameters", "pruning", r"sd(15|21)_.*params$"),
     ("SD 2.1 UNet MACs per step, 512 / 768 px ({n} counts)", "pruning", r"(sd21_unet_macs|aptp_sd21_unet_macs)"),
     ("APTP latency ÷ SD 2.1 (768 px, A100; Base and Small, CC3M / COCO)", "pruning", r"aptp_.*_latency_ratio$"),

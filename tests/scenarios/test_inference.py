@@ -38,7 +38,8 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     assert ("moe" in {t.key for t in result.tables}) == moe
     # The NeuPIMs paper's figures are context for a PIM system only, never beside a GPU- or NPU-only run.
     assert bool(result.published) == (resolved.system in PIM_SYSTEMS)
-    assert result.tables[0].key == "ops" and len(result.tables[0].rows) == 12
+    # every op of a decoder layer, and the expert dispatch and combine with data-parallel attention
+    assert result.tables[0].key == "ops" and len(result.tables[0].rows) == (14 if resolved.expert_exchange else 12)
     assert json.loads(result.model_dump_json())["kind"] == "inference"  # figures and tables are plain JSON
 
 
@@ -172,3 +173,24 @@ def test_expert_parallel_metrics_follow_their_formulas_exactly() -> None:
     assert ep["time_per_output_token_s"] != tp["time_per_output_token_s"]
     # an imbalance without EP is ignored (every GPU sees every token-expert pair)
     assert metrics(expert_load_imbalance=2.0) == tp
+
+
+def test_data_parallel_attention_needs_an_moe_model_on_gpus_with_ep_over_every_gpu() -> None:
+    catalog = default_catalog()
+    base = {"model": "deepseek-v3", "system": "gpu_only", "accelerator": "h800-sxm", "memory": None}
+    resolved = KIND.resolve(
+        KIND.inputs_model.model_validate({**base, "attention_data_parallel": 16, "expert_parallel": 16}), catalog
+    )
+    exchange = resolved.expert_exchange
+    assert exchange is not None and exchange.nvlink_bandwidth_bytes_per_s == 200e9  # nvlink4-h800
+    assert exchange.network_bandwidth_bytes_per_s == 50e9 and exchange.ranks_per_node == 8.0  # ib-ndr
+    assert (exchange.dispatch_bytes_per_element, exchange.combine_bytes_per_element) == (2.0, 2.0)  # fp16 activations
+    for bad, field in (
+        ({"model": "llama2-7b", "attention_data_parallel": 2, "expert_parallel": 2}, "attention_data_parallel"),
+        ({"attention_data_parallel": 4, "expert_parallel": 1}, "expert_parallel"),
+        ({"attention_data_parallel": 4, "expert_parallel": 4, "pipeline_parallel": 61}, "attention_data_parallel"),
+        ({"attention_data_parallel": 4, "expert_parallel": 4, "network": "no-such-link"}, "network"),
+    ):
+        with pytest.raises(InputError) as info:
+            KIND.resolve(KIND.inputs_model.model_validate({**base, **bad}), catalog)
+        assert info.value.field == field

@@ -305,3 +305,47 @@ def test_expert_parallel_reaches_the_serving_iterations_and_impossible_values_na
         with pytest.raises(InputError) as info:
             KIND.resolve(KIND.inputs_model.model_validate({**base, **bad}), catalog)
         assert info.value.field == "expert_parallel"
+
+
+def test_the_deepseek_question_counts_replicas_of_dp_attention_gpus() -> None:
+    """How many H100s for 1,000 requests/s of DeepSeek-V3: replicas of 32 GPUs (DP attention 32 x TP 1, EP 32),
+    the fewest replicas the rate needs at the largest rate one replica meets the SLOs at, times 32 (exact)."""
+    from dse.scenarios.kinds.serving import studies
+
+    doc = next(e for e in KIND.examples() if e["name"].startswith("How many H100s does DeepSeek-V3 need"))
+    parse_document(doc)
+    resolved = KIND.resolve(ServingInputs.model_validate(doc["inputs"]), default_catalog())
+    assert studies.replica_devices(resolved) == 32.0 and studies.devices(resolved) == 9 * 32.0
+    result = KIND.evaluate(resolved)
+    metrics = {m.key: m.value for m in result.metrics}
+    per_replica = metrics["max_rate_meeting_slo_per_s"] / 9
+    assert metrics["fewest_replicas"] == math.ceil(1000.0 / per_replica - 1e-9)
+    assert metrics["fewest_devices"] == 32 * metrics["fewest_replicas"]
+    assert metrics["devices"] == 288.0 and metrics["meets_slo"]
+
+
+def test_data_parallel_attention_holds_each_ranks_cache_and_impossible_layouts_name_the_field() -> None:
+    from dse.engines.inference import model_shape, routed_expert_parameters
+    from dse.scenarios.kinds.serving import studies
+
+    catalog = default_catalog()
+    base = {"model": "deepseek-v3", "accelerator": "h100-sxm", "weight_dtype": "fp8", "activation_dtype": "fp8"}
+    one = KIND.resolve(ServingInputs.model_validate({**base, "tensor_parallel": 8, "expert_parallel": 8}), catalog)
+    spread = KIND.resolve(
+        ServingInputs.model_validate({**base, "attention_data_parallel": 16, "expert_parallel": 16}), catalog
+    )
+    shape = model_shape(spread.model)
+    total, routed = float(shape.parameters().total), float(routed_expert_parameters(shape))
+    memory = studies.memory(spread)
+    assert memory.weights_bytes_per_device == pytest.approx(total - routed + routed / 16.0, rel=1e-12)
+    free = spread.accelerator.memory_capacity_bytes * spread.gpu_memory_utilization - memory.weights_bytes_per_device
+    assert memory.kv_capacity_blocks == 16 * (int(free // memory.kv_bytes_per_token_per_device) // 16)
+    assert studies.deployment(spread).expert_exchange is not None and studies.deployment(one).expert_exchange is None
+    for bad, field in (
+        ({"model": "llama3-70b", "attention_data_parallel": 4, "expert_parallel": 4}, "attention_data_parallel"),
+        ({"attention_data_parallel": 4, "expert_parallel": 2}, "expert_parallel"),
+        ({"attention_data_parallel": 4, "expert_parallel": 4, "disaggregated": True}, "attention_data_parallel"),
+    ):
+        with pytest.raises(InputError) as info:
+            KIND.resolve(ServingInputs.model_validate({**base, **bad}), catalog)
+        assert info.value.field == field

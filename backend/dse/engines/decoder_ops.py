@@ -51,8 +51,18 @@ tp/ep ranks: the grouped GEMM has D/ep problems of T*k*imbalance/D tokens and ep
 (`expert_load_imbalance`: the busiest rank's tokens over the mean), so weight bytes per rank are unchanged
 (E/ep experts at ep/tp of each = E/tp) and the FLOP scale with the imbalance only. Attention stays
 TP-sharded, so every rank already holds every token: the dispatch needs no traffic and the combine is the
-same all-reduce of T*h activations as the tensor-parallel MoE (an all-to-all dispatch/combine belongs to
-data-parallel attention, which is not modelled). The shared experts stay split by tp.
+same all-reduce of T*h activations as the tensor-parallel MoE. The shared experts stay split by tp.
+
+Data-parallel attention (`attention_data_parallel` dp > 1 with an `expert_exchange`; DeepSeek-V3's inference
+system, SGLang's DP attention with DeepEP): `batch` is one of dp groups of tp GPUs, each running attention, the
+dense layers, the router and the shared experts for its own requests, while the routed experts are spread over
+all dp*tp GPUs (ep = dp*tp): the routed part above takes the dp ranks' tokens (D of E touched by dp*T tokens,
+D/dp read per GPU, tokens per expert dp*T*k/D) at 1/(tp*dp) of the columns, so the FLOP per GPU are those of
+its own tokens. Two link ops carry the copies: `expert_dispatch` before the expert GEMMs (the rank's T/tp tokens'
+k routed copies, x imbalance for the busiest receiver) and `expert_combine` after them, priced by
+`collectives.expert_all_to_all_time` (DeepEP-calibrated; prefill ops use the node-forwarding kernels, decode
+ops the direct ones). Under `two_batch_overlap` every op is counted for half the requests and runs twice
+(`OpCost.repeats`), and the all-to-alls add only what the layer's compute does not cover (`overlapped_time`).
 
 Multi-head latent attention (`mla`, DeepSeek-V2 section 2.1): the cache holds one compressed latent
 of r_kv + d_rope per token and layer, shared by the heads (replicated on every tensor-parallel
@@ -66,12 +76,13 @@ is priced on the roofline (the fitted attention kernels are for ordinary attenti
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from dse.engines.collectives import all_reduce_time
+from dse.engines.collectives import all_reduce_time, expert_all_to_all_time, overlapped_time
 from dse.engines.device import BOUND_LINK, Device, OpClass, OpTime
 from dse.engines.transformer import MLAShape, MoEShape, expected_distinct_experts
 from dse.specs.common import Num
@@ -108,7 +119,13 @@ OP_CLASS: dict[str, OpClass | Literal["link"]] = {
     "ffn_act": "vector",
     "ffn_down": "matrix",
     "all_reduce_ffn": "link",
+    "expert_dispatch": "link",
+    "expert_combine": "link",
 }
+
+#: The ops data-parallel attention with expert parallelism adds around the experts (`ExpertExchange`): the
+#: all-to-alls that send each token's routed copies to their experts' GPUs and bring the results back.
+EXPERT_EXCHANGE_OPS: tuple[str, ...] = ("expert_dispatch", "expert_combine")
 
 #: FLOP per element of the element-wise ops (a convention: these ops are memory/overhead bound).
 LAYERNORM_FLOP_PER_ELEMENT = 5.0  # mean, variance, normalise, scale, shift
@@ -138,6 +155,10 @@ class OpCost:
     gemm_shares: tuple[Num, ...] = ()
     #: The shape of an attention op (score, softmax, context).
     attention: AttentionShape | None = None
+    #: An expert all-to-all (dispatch or combine) and the links it crosses.
+    exchange: ExchangeShape | None = None
+    #: Times the op runs per layer: 2 under two-batch overlap (each count above is one micro-batch's).
+    repeats: Num = 1.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,46 @@ class AttentionShape:
     #: Bytes of the queries read and the outputs written (per rank).
     io_bytes: Num
     prefill: bool
+
+
+@dataclass(frozen=True)
+class ExpertExchange:
+    """Data-parallel attention with expert parallelism across GPUs and nodes (DeepSeek-V3's inference system,
+    SGLang's DP attention + DeepEP): the links the dispatch and combine all-to-alls cross and what they send."""
+
+    #: GPUs of the EP group in one node (NVLink), the rest reached through each GPU's own NIC.
+    ranks_per_node: Num
+    #: Nominal per-direction bandwidth of a GPU's NVLink and of its network port (the DeepEP fits' fractions
+    #: of them apply: dse.engines.collectives.expert_all_to_all_time).
+    nvlink_bandwidth_bytes_per_s: Num
+    network_bandwidth_bytes_per_s: Num
+    #: Bytes per element each copy carries out (dispatch: fp8 with its scales, or the activations) and back.
+    dispatch_bytes_per_element: Num
+    combine_bytes_per_element: Num
+    #: Node-limited routing (M nodes per token; 0 = no limit): bounds the nodes a prefill token crosses to.
+    node_limit: Num = 0.0
+    #: Two micro-batches, one's all-to-alls under the other's compute (DeepSeek's dual-batch overlap, SGLang's
+    #: two-batch overlap); otherwise they add their whole time.
+    two_batch_overlap: bool = True
+
+
+#: Share of the SMs DeepEP's normal (prefill) kernels take while they overlap compute: DeepSeek-V3's 20 of the
+#: H800's 132 SMs (arXiv:2412.19437 Section 3.2.2, as dse.engines.training.experts.OVERLAP_SM_SHARE). The
+#: low-latency (decode) kernels take none: "a hook-based communication-computation overlapping method that does
+#: not occupy any SM resource" (deepseek-ai/DeepEP README.md @ 567632dd59810d77b3cc05553df953cc0f779799).
+PREFILL_EXCHANGE_SM_SHARE = 20.0 / 132.0
+
+
+@dataclass(frozen=True)
+class ExchangeShape:
+    """One expert all-to-all of one rank: the bytes it sends, its group, its layers' share (mean layer)."""
+
+    bytes_per_rank: Num
+    ranks: Num
+    experts_per_token: Num
+    layer_share: Num
+    prefill: bool
+    links: ExpertExchange
 
 
 @dataclass(frozen=True)
@@ -201,6 +262,8 @@ def decoder_layer_ops(
     mla: MLAShape | None = None,
     expert_parallel: Num = 1.0,
     expert_load_imbalance: Num = 1.0,
+    attention_data_parallel: Num = 1.0,
+    expert_exchange: ExpertExchange | None = None,
 ) -> dict[str, OpCost]:
     """FLOP and bytes of every op of one decoder layer on one tensor-parallel rank.
 
@@ -212,9 +275,13 @@ def decoder_layer_ops(
     prefill: the queries are the prompt itself (causal attention, one FlashAttention kernel when the
     device's stack has one); otherwise each query attends to a KV cache (decode).
     head_dim: per-head width when it is not h / num_heads (Qwen3); moe, moe_layer_fraction, mla,
-    expert_parallel, expert_load_imbalance: see the module docstring.
+    expert_parallel, expert_load_imbalance, attention_data_parallel, expert_exchange: see the module docstring
+    (batch is then one data-parallel attention rank's).
     """
     tp = tensor_parallel
+    # two-batch overlap: every op runs once per micro-batch of half the requests
+    micro_batches = 2.0 if expert_exchange is not None and expert_exchange.two_batch_overlap else 1.0
+    batch = batch / micro_batches if micro_batches > 1.0 else batch
     h = hidden_size
     q_width: Num = h if head_dim is None else num_heads * head_dim  # query (and context) columns
     head_dim = h / num_heads if head_dim is None else head_dim
@@ -327,10 +394,63 @@ def decoder_layer_ops(
             activation_bytes=act,
             expert_parallel=expert_parallel,
             expert_load_imbalance=expert_load_imbalance,
+            data_parallel=attention_data_parallel,
         )
         for name, expert_op in expert_ops.items():
             ops[name] = _blend(ops[name], expert_op, moe_layer_fraction)
+        if expert_exchange is not None:
+            ops = _with_exchange(
+                ops,
+                moe,
+                expert_exchange,
+                tokens=tokens / tp,  # the DP rank's tokens, each of its TP ranks sending its share
+                hidden_size=h,
+                expert_parallel=expert_parallel,
+                expert_load_imbalance=expert_load_imbalance,
+                moe_layer_fraction=moe_layer_fraction,
+                prefill=prefill,
+            )
+    if micro_batches > 1.0:
+        ops = {name: dataclasses.replace(op, repeats=micro_batches) for name, op in ops.items()}
     return ops
+
+
+def _with_exchange(
+    ops: dict[str, OpCost],
+    moe: MoEShape,
+    links: ExpertExchange,
+    *,
+    tokens: Num,
+    hidden_size: Num,
+    expert_parallel: Num,
+    expert_load_imbalance: Num,
+    moe_layer_fraction: Num,
+    prefill: bool,
+) -> dict[str, OpCost]:
+    """The ops with the dispatch before the expert GEMMs and the combine after them (the router, counted in
+    ffn_up, runs before the dispatch). Each rank sends its tokens' k routed copies; the busiest rank receives
+    `expert_load_imbalance` times the mean, so its side bounds the all-to-all."""
+    copies = tokens * (moe.experts_per_token * expert_load_imbalance) * hidden_size
+
+    def exchange(bytes_per_element: Num) -> OpCost:
+        shape = ExchangeShape(
+            bytes_per_rank=copies * bytes_per_element,
+            ranks=expert_parallel,
+            experts_per_token=moe.experts_per_token,
+            layer_share=moe_layer_fraction,
+            prefill=prefill,
+            links=links,
+        )
+        return OpCost(flop=0.0, bytes_moved=0.0, link_bytes=copies * bytes_per_element, exchange=shape)
+
+    out: dict[str, OpCost] = {}
+    for name, op in ops.items():
+        if name == "ffn_up":
+            out["expert_dispatch"] = exchange(links.dispatch_bytes_per_element)
+        out[name] = op
+        if name == "ffn_down":
+            out["expert_combine"] = exchange(links.combine_bytes_per_element)
+    return out
 
 
 def _blend(dense: OpCost, moe: OpCost, moe_fraction: Num) -> OpCost:
@@ -375,29 +495,32 @@ def _moe_ffn_ops(
     activation_bytes: Num,
     expert_parallel: Num = 1.0,
     expert_load_imbalance: Num = 1.0,
+    data_parallel: Num = 1.0,
 ) -> dict[str, OpCost]:
     """ffn_up (with the router), ffn_act and ffn_down of one MoE layer on one rank (module docstring)."""
     h, tp, act = hidden_size, tensor_parallel, activation_bytes
-    ep, imbalance = expert_parallel, expert_load_imbalance
+    ep, imbalance, dp = expert_parallel, expert_load_imbalance, data_parallel
     d_e = moe.expert_ffn_hidden_size
     d_in = (2.0 if gated_ffn else 1.0) * d_e
     shared = moe.shared_experts
     # token-expert pairs at 1/tp of an expert's columns (ep/tp of them for 1/ep of the pairs on this rank)
     routed_tokens = tokens * (moe.experts_per_token * imbalance + shared)
     # token-expert pairs whose h-wide inputs and outputs this rank reads and writes
-    rank_pairs = tokens * (moe.experts_per_token * imbalance / ep + shared)
-    touched = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens)
-    experts_read = touched + shared  # at d/tp columns each: D/ep local experts at ep/tp of their columns
+    # (with data-parallel attention the routed experts see the dp ranks' tokens, split over tp*dp GPUs; the
+    # router and the shared experts see the rank's own: the FLOP per rank are the same)
+    rank_pairs = tokens * (moe.experts_per_token * imbalance * dp / ep + shared)
+    touched = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens * dp)
+    experts_read = touched / dp + shared  # at d/tp columns each: D/ep local experts at ep/(tp*dp) of their columns
     # the grouped GEMM: one problem per local routed expert touched, each of the tokens routed to it (on average)
-    tokens_per_expert = tokens * (moe.experts_per_token * imbalance) / np.maximum(touched, 1e-30)  # 0 with no tokens
+    tokens_per_expert = tokens * dp * (moe.experts_per_token * imbalance) / np.maximum(touched, 1e-30)  # 0: none
     router_flop = tokens * (2.0 * h * moe.num_experts)
     router_bytes = h * moe.num_experts * weight_bytes + tokens * (moe.num_experts * act)
     ffn_act_flop = SWIGLU_FLOP_PER_ELEMENT if gated_ffn else GELU_FLOP_PER_ELEMENT
     up_gemms: tuple[tuple[Num, Num, Num], ...] = (
         (tokens, moe.num_experts, h),
-        (tokens_per_expert, d_in / tp * ep, h),
+        (tokens_per_expert, d_in / (tp * dp) * ep, h),
     )
-    down_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens_per_expert, h, d_e / tp * ep),)
+    down_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens_per_expert, h, d_e / (tp * dp) * ep),)
     up_groups: tuple[Num, ...] = (1.0, touched / ep)
     down_groups: tuple[Num, ...] = (touched / ep,)
     if (
@@ -517,6 +640,8 @@ def price_layer_ops(
     fused_halves: dict[int, OpTime] = {}  # one fused attention kernel per shape, shared by score and context
     for name, op in ops.items():
         op_class = OP_CLASS[name]
+        if op.exchange is not None:
+            continue  # priced below, once the layer's compute is known
         if op_class == "link":
             link_s = all_reduce_time(
                 bytes_per_rank=op.link_bytes,
@@ -524,6 +649,8 @@ def price_layer_ops(
                 bandwidth_bytes_per_s=link_bandwidth_bytes_per_s,
                 latency_s=link_latency_s,
             )
+            if not (isinstance(op.repeats, float) and op.repeats == 1.0):
+                link_s = op.repeats * link_s
             zero = 0.0 * np.asarray(link_s)
             priced[name] = PricedOp(time_s=link_s, compute_s=zero, memory_s=zero, link_s=link_s)
             continue
@@ -535,10 +662,67 @@ def price_layer_ops(
             cost = _vector_time(device, name, op)
         else:
             cost = _attention_time(device, op, fused_halves)
+        if not (isinstance(op.repeats, float) and op.repeats == 1.0):
+            cost = OpTime(
+                time_s=op.repeats * cost.time_s,
+                compute_s=op.repeats * cost.compute_s,
+                memory_s=op.repeats * cost.memory_s,
+                overhead_s=op.repeats * cost.overhead_s,
+            )
         priced[name] = PricedOp(
             time_s=cost.time_s, compute_s=cost.compute_s, memory_s=cost.memory_s, link_s=0.0, cost=cost
         )
-    return priced
+    exchanges = {name: op.exchange for name, op in ops.items() if op.exchange is not None}
+    if not exchanges:
+        return priced
+    return _with_exchange_times(priced, ops, exchanges)
+
+
+def _with_exchange_times(
+    priced: dict[str, PricedOp], ops: dict[str, OpCost], exchanges: dict[str, ExchangeShape]
+) -> dict[str, PricedOp]:
+    """The expert all-to-alls on their links (`expert_all_to_all_time`, the mean layer's share of an MoE
+    layer's), in the ops' order. With two-batch overlap each op's time is its share of what the all-to-alls add
+    beyond the layer's compute (`overlapped_time`: the prefill kernels take PREFILL_EXCHANGE_SM_SHARE of the
+    SMs, the decode ones none); its link time stays the whole all-to-all."""
+    full: dict[str, Num] = {}
+    for name, shape in exchanges.items():
+        links = shape.links
+        full[name] = (
+            ops[name].repeats
+            * shape.layer_share
+            * expert_all_to_all_time(
+                bytes_per_rank=shape.bytes_per_rank,
+                ranks=shape.ranks,
+                ranks_per_node=links.ranks_per_node,
+                nvlink_bandwidth_bytes_per_s=links.nvlink_bandwidth_bytes_per_s,
+                network_bandwidth_bytes_per_s=links.network_bandwidth_bytes_per_s,
+                experts_per_token=shape.experts_per_token,
+                node_limit=links.node_limit,
+                forwarded=shape.prefill,
+            )
+        )
+    first = next(iter(exchanges.values()))
+    communication: Num = sum(full.values(), start=0.0 * np.asarray(next(iter(full.values()))))
+    if first.links.two_batch_overlap:
+        compute: Num = 0.0
+        for name, op_priced in priced.items():
+            if OP_CLASS[name] != "link":
+                compute = compute + op_priced.time_s
+        sm_share = PREFILL_EXCHANGE_SM_SHARE if first.prefill else 0.0
+        added = overlapped_time(communication_s=communication, compute_s=compute, sm_share=sm_share)
+        exposed = np.where(np.asarray(communication) > 0.0, added / np.maximum(communication, 1e-30), 0.0)
+    else:
+        exposed = np.ones_like(np.asarray(communication, dtype=np.float64))
+    out: dict[str, PricedOp] = {}
+    for name in ops:
+        if name in full:
+            link_s = full[name]
+            zero = 0.0 * np.asarray(link_s)
+            out[name] = PricedOp(time_s=exposed * link_s, compute_s=zero, memory_s=zero, link_s=link_s)
+        else:
+            out[name] = priced[name]
+    return out
 
 
 def _matrix_time(device: Device, op: OpCost) -> OpTime:

@@ -29,6 +29,11 @@ whole by `expert_parallel` ranks of the TP group (decoder_ops); on the PIM
 systems only the attention GEMVs move to PIM, the router and expert FFNs stay on the NPU. Multi-head
 latent attention (ModelShape.mla) caches one latent per token and layer, replicated on every
 tensor-parallel rank, and decodes with absorbed weights; the PIM systems do not model it.
+
+Data-parallel attention with expert parallelism across nodes (Deployment.attention_data_parallel and
+expert_exchange; decoder_ops): `batch` is each DP rank's, the replica decodes DP x B tokens per step on
+TP x PP x DP GPUs, each GPU storing the non-routed weights / TP and the routed experts / (TP DP); the dispatch
+and combine all-to-alls are ops of the layer.
 """
 
 from __future__ import annotations
@@ -46,8 +51,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dse.engines.decoder_ops import (
+    EXPERT_EXCHANGE_OPS,
     OP_CLASS,
-    OP_NAMES,
+    ExpertExchange,
     OpCost,
     PricedOp,
     decoder_layer_ops,
@@ -81,8 +87,19 @@ SPLIT_CANDIDATES: NDArray[np.float64] = np.arange(0, 17, dtype=np.float64) / 32.
 
 OPS_QKV: tuple[str, ...] = ("norm_attn", "qkv")
 OPS_ATTENTION: tuple[str, ...] = ("score", "softmax", "context")
-OPS_LINK: tuple[str, ...] = ("all_reduce_attn", "all_reduce_ffn")
-OPS_PF: tuple[str, ...] = ("out_proj", "all_reduce_attn", "norm_ffn", "ffn_up", "ffn_act", "ffn_down", "all_reduce_ffn")
+OPS_LINK: tuple[str, ...] = ("all_reduce_attn", "all_reduce_ffn", *EXPERT_EXCHANGE_OPS)
+#: The post-attention ops (the expert all-to-alls only with data-parallel attention: absent ops count nothing).
+OPS_PF: tuple[str, ...] = (
+    "out_proj",
+    "all_reduce_attn",
+    "norm_ffn",
+    "expert_dispatch",
+    "ffn_up",
+    "ffn_act",
+    "ffn_down",
+    "expert_combine",
+    "all_reduce_ffn",
+)
 
 
 @dataclass(frozen=True)
@@ -170,6 +187,13 @@ class Deployment:
     #: the mean (dse.engines.decoder_ops); 1 and 1 for tensor-parallel experts.
     expert_parallel: Num = 1.0
     expert_load_imbalance: Num = 1.0
+    #: Data-parallel attention (DeepSeek-V3's inference system, SGLang's DP attention): `attention_data_parallel`
+    #: groups of `tensor_parallel` GPUs each run attention, the dense parts and the shared experts for their own
+    #: requests (their own KV cache); the routed experts are spread over all of them (expert_parallel = DP x TP
+    #: whole experts' holders) and each token's copies reach their experts by the `expert_exchange` all-to-alls.
+    #: 1 and None: one TP group (today's layout).
+    attention_data_parallel: Num = 1.0
+    expert_exchange: ExpertExchange | None = None
 
 
 @dataclass(frozen=True)
@@ -210,12 +234,19 @@ class InferenceResult:
     decode_ops: dict[str, PricedOp]
     decode_op_costs: dict[str, OpCost]
     pim_attention_time_s: Num
+    #: GPUs of one replica (TP x PP x DP attention), its decode tokens/s per GPU, its prefill tokens/s
+    #: (B x DP prompts over TTFT) and the expert all-to-alls of a decode layer, whole (not only what they add).
+    devices: Num = 1.0
+    throughput_tokens_per_s_per_device: Num = 0.0
+    prefill_throughput_tokens_per_s: Num = 0.0
+    expert_all_to_all_time_s: Num = 0.0
 
 
 def _sum_times(priced: dict[str, PricedOp], names: tuple[str, ...]) -> Num:
     total: Num = 0.0
     for name in names:
-        total = total + priced[name].time_s
+        if name in priced:  # the expert all-to-alls exist only with data-parallel attention
+            total = total + priced[name].time_s
     return total
 
 
@@ -251,6 +282,8 @@ def _layer_ops(
         mla=shape.mla,
         expert_parallel=deployment.expert_parallel,
         expert_load_imbalance=deployment.expert_load_imbalance,
+        attention_data_parallel=deployment.attention_data_parallel,
+        expert_exchange=deployment.expert_exchange,
     )
 
 
@@ -516,7 +549,7 @@ def _time_to_first_token_s(
         fused_qkv=fused_qkv,
         prefill=True,
     )
-    prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), OP_NAMES)
+    prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), tuple(prefill_ops))
     return shape.num_layers * prefill_layer_s + lm_head_time_s(shape, device, deployment, batch)
 
 
@@ -527,6 +560,18 @@ class _Footprint:
     max_batch: Num
 
 
+def routed_expert_parameters(shape: ModelShape) -> Num:
+    """Parameters of the routed experts over all MoE layers (0 for a dense model): the FFN parameters less the
+    dense layers', shared by the E + S experts of each MoE layer, E of them routed."""
+    moe = shape.moe
+    if moe is None:
+        return 0.0
+    params = shape.parameters()
+    dense_layer_ffn = dataclasses.replace(shape, moe=None).parameters().layer_ffn
+    experts = params.ffn - moe.dense_layers * dense_layer_ffn
+    return experts * moe.num_experts / (moe.num_experts + moe.shared_experts)
+
+
 def _footprint(
     shape: ModelShape, device: Device, deployment: Deployment, workload: Workload, batch: Num, context: Num
 ) -> _Footprint:
@@ -534,6 +579,11 @@ def _footprint(
     params = shape.parameters()
     tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
     weights = params.total * deployment.weight_bytes / (tp * pp)  # every expert is stored
+    if shape.moe is not None and deployment.expert_exchange is not None:
+        # data-parallel attention: each DP rank holds all but the routed experts, which the DP ranks share
+        routed = routed_expert_parameters(shape)
+        dp = deployment.attention_data_parallel
+        weights = ((params.total - routed) + routed / dp) * deployment.weight_bytes / (tp * pp)
     kv_per_token = kv_cache_bytes_per_token(
         num_layers=shape.num_layers,
         hidden_size=shape.hidden_size,
@@ -617,11 +667,17 @@ def run_inference(
     tpot = deployment.pipeline_parallel * slowest_stage_s
     ttft = _time_to_first_token_s(shape, device, deployment, workload, batch, fused_qkv)
     memory_use = _footprint(shape, device, deployment, workload, batch, context)
+    dp = deployment.attention_data_parallel
+    replica_batch = dp * batch  # every data-parallel attention rank decodes its own batch
+    devices = deployment.tensor_parallel * deployment.pipeline_parallel * dp
+    throughput = replica_batch / slowest_stage_s
     return InferenceResult(
-        throughput_tokens_per_s=batch / slowest_stage_s,
+        throughput_tokens_per_s=throughput,
         time_per_output_token_s=tpot,
         time_to_first_token_s=ttft,
-        end_to_end_throughput_tokens_per_s=batch * workload.output_tokens / (ttft + workload.output_tokens * tpot),
+        end_to_end_throughput_tokens_per_s=replica_batch
+        * workload.output_tokens
+        / (ttft + workload.output_tokens * tpot),
         layer_time_s=stage.stage_s / layers_per_stage,
         npu_busy_fraction=stage.npu_busy_s / slowest_stage_s,
         pim_busy_fraction=stage.pim_busy_s / slowest_stage_s,
@@ -635,6 +691,12 @@ def run_inference(
         decode_ops=priced_full,
         decode_op_costs=ops_full,
         pim_attention_time_s=pim_s,
+        devices=devices,
+        throughput_tokens_per_s_per_device=throughput / devices,
+        prefill_throughput_tokens_per_s=replica_batch * workload.prompt_tokens / ttft,
+        expert_all_to_all_time_s=sum(
+            (priced_full[name].link_s for name in EXPERT_EXCHANGE_OPS if name in priced_full), start=0.0 * batch
+        ),
     )
 
 

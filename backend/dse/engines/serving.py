@@ -16,6 +16,11 @@ times the layers, plus the logits. `iteration_time_table` prices a grid over (de
 tokens, mean context) in one vectorised call; the loop interpolates it (trilinear, by scalar lookups into
 nested lists with the decode batch's grid bracket precomputed per integer batch).
 
+With data-parallel attention (Deployment.attention_data_parallel) the table's decode batch and prefill tokens
+are the replica's, split evenly over its DP ranks, and an iteration is one rank's (the ranks step together
+through the expert all-to-alls, priced with DeepEP's direct kernels for every iteration: a co-located server
+mixes prefill and decode tokens in one pass).
+
 The loop advances over iterations, never over design points. Runs of identical decode-only iterations
 (no prefill in flight, nothing admissible) are taken in one step of k iterations, k bounded by the
 next completion, the next arrival and the free KV blocks, so a run costs O(events), not O(tokens);
@@ -41,7 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.engines.decoder_ops import OP_NAMES, decoder_layer_ops, price_layer_ops
+from dse.engines.decoder_ops import decoder_layer_ops, price_layer_ops
 from dse.engines.device import Device
 from dse.engines.inference import Deployment, ModelShape, lm_head_time_s
 
@@ -215,6 +220,8 @@ def iteration_time_table(
         "mla": shape.mla,
         "expert_parallel": deployment.expert_parallel,
         "expert_load_imbalance": deployment.expert_load_imbalance,
+        "attention_data_parallel": deployment.attention_data_parallel,
+        "expert_exchange": deployment.expert_exchange,
     }
     links: dict[str, Any] = {
         "tensor_parallel": deployment.tensor_parallel,
@@ -222,18 +229,26 @@ def iteration_time_table(
         "link_latency_s": deployment.link_latency_s,
     }
     q = float(query_tokens_per_request)
-    tokens = np.maximum(q * b + p, 1.0)
+    # data-parallel attention: the replica's requests and prompt tokens split evenly over its DP ranks, each
+    # priced as one rank's iteration (the ranks step together through the expert all-to-alls)
+    dp = deployment.attention_data_parallel
+    spread = not (isinstance(dp, float) and dp == 1.0)
+    tokens = np.maximum((q * b + p) / dp if spread else q * b + p, 1.0)
     dense = price_layer_ops(
         decoder_layer_ops(batch=tokens, query_tokens=1.0, context_tokens=c, **common), device, **links
     )
     decode = price_layer_ops(
-        decoder_layer_ops(batch=np.maximum(b, 1.0), query_tokens=q, context_tokens=c, **common), device, **links
+        decoder_layer_ops(
+            batch=np.maximum(b, 1.0) / dp if spread else np.maximum(b, 1.0), query_tokens=q, context_tokens=c, **common
+        ),
+        device,
+        **links,
     )
     # attention is per prompt: a prefill iteration of several prompts attends within each, not across them
     prompt_length = np.maximum(p, 1.0) if prompt_tokens is None else np.clip(p, 1.0, max(prompt_tokens, 1.0))
     prefill = price_layer_ops(
         decoder_layer_ops(
-            batch=np.maximum(p, 1.0) / prompt_length,
+            batch=np.maximum(p, 1.0) / prompt_length / dp if spread else np.maximum(p, 1.0) / prompt_length,
             query_tokens=prompt_length,
             context_tokens=prompt_length,
             prefill=True,
@@ -243,12 +258,13 @@ def iteration_time_table(
         **links,
     )
     layer = np.zeros(np.broadcast_shapes(b.shape, p.shape, c.shape))
-    for name in OP_NAMES:
+    for name in dense:  # OP_NAMES, and the expert all-to-alls with data-parallel attention
         if name in ATTENTION_OPS:
             layer = layer + np.where(b > 0, decode[name].time_s, 0.0) + np.where(p > 0, prefill[name].time_s, 0.0)
         else:
             layer = layer + dense[name].time_s
-    logits = lm_head_time_s(shape, device, deployment, np.maximum(q * b + np.minimum(p, 1.0), 1.0))
+    sampled = q * b + np.minimum(p, 1.0)
+    logits = lm_head_time_s(shape, device, deployment, np.maximum(sampled / dp if spread else sampled, 1.0))
     total = np.asarray(shape.num_layers * layer + logits, dtype=np.float64)
     total = np.broadcast_to(total, layer.shape).copy()
     total[0, 0, :] = 0.0  # nothing to run

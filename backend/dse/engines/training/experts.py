@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.engines.collectives import all_reduce_time, all_to_all_time
+from dse.engines.collectives import all_reduce_time, all_to_all_time, nodes_per_token, overlapped_time
 from dse.engines.device import Device
 from dse.engines.training.compute import Gemm, LayerGemms, gemm_pass_times
 from dse.engines.training.inputs import Array, ModelArrays, as_array
@@ -255,15 +255,6 @@ class ExpertCommunication:
 FP8_DISPATCH_BYTES_PER_ELEMENT = 1.0 + 4.0 / 128.0
 
 
-def nodes_per_token(*, experts_per_token: Num, nodes: Num, node_limit: Num) -> Array:
-    """Distinct nodes a token's k routed copies land on, with balanced routing: its k experts fall uniformly
-    on the min(M, N) nodes it may use (node-limited routing picks M of the EP group's N nodes), so
-    D = m (1 - (1 - 1/m)^k), m = min(M, N) (M = 0: m = N)."""
-    n, limit = np.maximum(as_array(nodes), 1.0), as_array(node_limit)
-    m = np.where(limit > 0, np.minimum(limit, n), n)
-    return np.asarray(m * (1.0 - (1.0 - 1.0 / m) ** as_array(experts_per_token)))
-
-
 def expert_communication(
     *,
     cluster: Any,
@@ -338,8 +329,8 @@ def overlapped_all_to_all_s(*, all_to_all_s: Num, compute_s: Num, overlap: Num) 
     chunk with another's backward chunk so that "both all-to-all and PP communication can be fully hidden",
     report Section 3.2.1): the part longer than the compute left on the other SMs, else the SMs' share of it;
     not overlapped: all of it."""
-    comm, compute, u = as_array(all_to_all_s), as_array(compute_s), OVERLAP_SM_SHARE
-    hidden = np.where(comm > compute / (1.0 - u), comm - compute, u * comm)  # as `_tp_overlapped_per_layer`
+    comm = as_array(all_to_all_s)
+    hidden = overlapped_time(communication_s=comm, compute_s=compute_s, sm_share=OVERLAP_SM_SHARE)
     return np.asarray(np.where(as_array(overlap) > 0, hidden, comm))
 
 

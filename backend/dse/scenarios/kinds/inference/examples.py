@@ -132,4 +132,27 @@ EXAMPLES: tuple[dict[str, Any], ...] = (
         kv_cache_dtype="fp8",
         link_bandwidth_gb_per_s=450.0,
     ),
+    # SGLang's decode instance of lmsys.org/blog/2025-05-05-large-scale-ep: 9 nodes of 8 H100s, DP attention 72 and
+    # EP 72 over DeepEP, 256 requests per GPU at a 2,000-token KV cache (1,950 + 100/2 on average).
+    _doc(
+        "DeepSeek-V3 decode on 72 H100s: data-parallel attention + expert parallelism over 9 nodes, 256 requests per "
+        "GPU",
+        model="deepseek-v3",
+        system="gpu_only",
+        accelerator="h100-sxm",
+        memory=None,
+        comparison_gpu="h100-sxm",
+        batch_size=256,
+        prompt_tokens=1950,
+        output_tokens=100,
+        tensor_parallel=1,
+        attention_data_parallel=72,
+        expert_parallel=72,
+        gpus_per_node=8,
+        network="ib-ndr",
+        expert_node_limit=4,
+        weight_dtype="fp8",
+        activation_dtype="fp8",
+        kv_cache_dtype="bf16",
+    ),
 )

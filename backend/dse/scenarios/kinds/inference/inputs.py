@@ -16,13 +16,16 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, StackDevice, load_fits, stack_device
+from dse.engines.decoder_ops import ExpertExchange
 from dse.engines.inference import PIM_SYSTEMS, Deployment, Workload, lognormal_quantile_table, model_shape
 from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, applies_when, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
+from dse.scenarios.shared.expert_exchange import expert_exchange
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
+from dse.specs.network import InterconnectSpec
 from dse.specs.stacks import SoftwareStackSpec
 
 SystemName = Literal["gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim"]
@@ -111,6 +114,43 @@ class InferenceInputs(StrictModel):
         title="Expert load imbalance",
         description="With EP > 1: routed tokens of the busiest EP rank over the mean (1 = balanced routing).",
     )
+    attention_data_parallel: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        title="Data-parallel attention (DP)",
+        description="MoE models on GPUs: DP groups of TP GPUs each run attention and the dense parts for their own "
+        "batch of B requests (their own KV cache), the routed experts spread over all DP x TP GPUs (EP = DP x TP) "
+        "and reached by dispatch/combine all-to-alls over NVLink and the network (DeepSeek-V3's inference system, "
+        "SGLang's DP attention with DeepEP). 1 = one TP group.",
+    )
+    gpus_per_node: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        title="GPUs per node",
+        description="With DP attention: GPUs per node on NVLink (the accelerator's intra-node link); the rest of "
+        "the EP group is reached through each GPU's network port.",
+    )
+    network: str | InterconnectSpec = Field(
+        "ib-ndr",
+        title="Network (per GPU)",
+        description="With DP attention: each GPU's network port (interconnects/) the all-to-alls cross nodes on.",
+    )
+    two_batch_overlap: bool = Field(
+        True,
+        title="Two-batch overlap",
+        description="With DP attention: the batch runs as two micro-batches, one's all-to-alls under the other's "
+        "compute (DeepSeek's dual-batch overlap, SGLang's TBO); off: they add their whole time.",
+    )
+    expert_node_limit: int = Field(
+        0,
+        ge=0,
+        le=4096,
+        title="Expert node limit",
+        description="With DP attention: node-limited routing, a token's experts on at most this many nodes "
+        "(DeepSeek-V3: 4; 0 = no limit); bounds the nodes a prefill token crosses to.",
+    )
     weight_dtype: QuantDtype = Field("fp16", title="Weight dtype")
     activation_dtype: QuantDtype = Field("fp16", title="Activation dtype")
     kv_cache_dtype: QuantDtype = Field("fp16", title="KV cache dtype")
@@ -173,6 +213,9 @@ class InferenceResolved:
     kernel_fits: dict[str, KernelFit] | None = None
     expert_parallel: float = 1.0
     expert_load_imbalance: float = 1.0  # 1 with EP 1 (every device sees every token-expert pair)
+    attention_data_parallel: float = 1.0
+    #: The expert all-to-alls' links (data-parallel attention only).
+    expert_exchange: ExpertExchange | None = None
 
 
 def _presets(
@@ -244,8 +287,22 @@ def _check(
 
 
 def _check_expert_parallel(inputs: InferenceInputs, llm: LLMSpec) -> None:
-    """EP ranks are the TP group's: EP divides TP and the routed experts, and needs an MoE model."""
-    ep, tp = inputs.expert_parallel, inputs.tensor_parallel
+    """EP ranks are the TP group's: EP divides TP and the routed experts, and needs an MoE model; with
+    data-parallel attention EP is every GPU of the replica."""
+    ep, tp, dp = inputs.expert_parallel, inputs.tensor_parallel, inputs.attention_data_parallel
+    if dp > 1:
+        if llm.num_experts == 0:
+            raise InputError("attention_data_parallel", f"{dp} needs a mixture-of-experts model; {llm.id} is dense")
+        if inputs.system != "gpu_only":
+            raise InputError("attention_data_parallel", "data-parallel attention is modelled on gpu_only")
+        if inputs.pipeline_parallel != 1:
+            raise InputError("attention_data_parallel", "data-parallel attention is modelled without pipeline stages")
+        if ep != dp * tp:
+            raise InputError(
+                "expert_parallel",
+                f"with data-parallel attention the experts spread over all DP x TP = {dp * tp} GPUs: set it to that",
+            )
+        return
     if ep == 1:
         return
     if llm.num_experts == 0:
@@ -291,6 +348,20 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
     stored_activations = (
         inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
     )
+    exchange = (
+        expert_exchange(
+            catalog,
+            acc,
+            network=inputs.network,
+            gpus_per_node=inputs.gpus_per_node,
+            activation_dtype=inputs.activation_dtype,
+            stored_activation_bytes=BYTES_PER_ELEMENT[stored_activations],
+            node_limit=inputs.expert_node_limit,
+            two_batch_overlap=inputs.two_batch_overlap,
+        )
+        if inputs.attention_data_parallel > 1
+        else None
+    )
     return InferenceResolved(
         system=inputs.system,
         model=llm,
@@ -305,6 +376,8 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
         pipeline_parallel=float(inputs.pipeline_parallel),
         expert_parallel=float(inputs.expert_parallel),
         expert_load_imbalance=float(inputs.expert_load_imbalance) if inputs.expert_parallel > 1 else 1.0,
+        attention_data_parallel=float(inputs.attention_data_parallel),
+        expert_exchange=exchange,
         weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
         activation_bytes=BYTES_PER_ELEMENT[stored_activations],
         kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
@@ -366,6 +439,8 @@ def engine_inputs(
             kv_cache_bytes=r.kv_cache_bytes,
             expert_parallel=r.expert_parallel,
             expert_load_imbalance=r.expert_load_imbalance,
+            attention_data_parallel=r.attention_data_parallel,
+            expert_exchange=r.expert_exchange,
         ),
         "workload": workload(r),
         "memory": r.memory,

@@ -34,9 +34,12 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     title = "Batched LLM inference (GPU, NPU, NPU+PIM, NeuPIMs)"
     description = (
         "Throughput, latency and where the time goes when a batch of requests decodes on a GPU, an NPU, "
-        "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving)."
+        "an NPU with PIM memory in blocked mode, or NeuPIMs (dual row buffers + sub-batch interleaving); "
+        "mixture-of-experts models also with data-parallel attention and expert parallelism across nodes."
     )
-    engine_version = "inference-4"  # 4: fp8 GEMMs of the TensorRT-LLM 0.6/0.9 stacks on the CUTLASS 3.6 fp8 fit
+    # 4: fp8 GEMMs of the TensorRT-LLM 0.6/0.9 stacks on the CUTLASS 3.6 fp8 fit; 5: per-GPU and prefill
+    # throughput, the expert all-to-alls of data-parallel attention (new metrics in every result)
+    engine_version = "inference-5"
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS
@@ -53,7 +56,12 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
         systems = studies.comparable_systems(r)
         comparison = studies.compare_systems(r, systems, result)
         interleaving = studies.interleaving(r, systems)
-        notes = [studies.fit_note(r, result), *studies.stack_notes(r, systems), *studies.architecture_notes(r)]
+        notes = [
+            studies.fit_note(r, result),
+            *studies.stack_notes(r, systems),
+            *studies.architecture_notes(r),
+            *studies.expert_exchange_note(r, result),
+        ]
         if r.system != "gpu_only":
             notes.append(studies.verdict(r, comparison.rows))
         if interleaving is not None:

@@ -85,7 +85,21 @@ METRICS: dict[str, MetricSpec] = {
     "moe_routed_tokens_per_step": MetricSpec(
         label="Token-expert pairs of the busiest device per decode step (MoE, per layer)",
         unit="tokens",
-        formula="B * k * imbalance / EP (EP = 1: every device sees all B * k, at 1/TP of the columns)",
+        formula="DP * B * k * imbalance / EP (EP = 1: every device sees all B * k, at 1/TP of the columns)",
+    ),
+    # Replica-wide numbers (data-parallel attention multiplies the requests and the GPUs).
+    "devices": MetricSpec(label="GPUs per replica", unit="devices", formula="TP * PP * DP"),
+    "throughput_tokens_per_s_per_device": MetricSpec(
+        label="Decode throughput per GPU", unit="tokens/s", formula="DP * B / stage time / (TP * PP * DP)"
+    ),
+    "prefill_throughput_tokens_per_s": MetricSpec(
+        label="Prefill throughput (whole batch's prompts)", unit="tokens/s", formula="DP * B * prompt / TTFT"
+    ),
+    "expert_all_to_all_time_s": MetricSpec(
+        label="Expert dispatch + combine per decode layer (DP attention, whole)",
+        unit="s",
+        formula="alpha + max(NVLink bytes / (f_nvl B_nvl), network bytes / (f_net B_net)), each of the two, "
+        "DeepEP-calibrated; two-batch overlap hides what the other micro-batch's compute covers",
     ),
 }
 
@@ -133,14 +147,15 @@ def moe_step(r: InferenceResolved, batch: Num | None = None) -> MoEStep | None:
     dense_layer_ffn = dataclasses.replace(shape, moe=None).parameters().layer_ffn
     experts = params.ffn - moe.dense_layers * dense_layer_ffn
     expert = experts / (moe_layers * (moe.num_experts + moe.shared_experts))
-    tokens = r.batch_size if batch is None else batch
+    dp = r.attention_data_parallel  # the routed experts serve every DP rank's tokens, spread over their GPUs
+    tokens = (r.batch_size if batch is None else batch) * dp
     touched = expected_distinct_experts(moe.num_experts, moe.experts_per_token, tokens)
     per_device = moe_layers * expert * r.weight_bytes / (r.tensor_parallel * r.pipeline_parallel)
     return MoEStep(
         experts_touched=touched,
         expert_params=expert,
-        expert_bytes_read_per_device=(touched + moe.shared_experts) * per_device,
-        expert_bytes_stored_per_device=(moe.num_experts + moe.shared_experts) * per_device,
+        expert_bytes_read_per_device=(touched / dp + moe.shared_experts) * per_device,
+        expert_bytes_stored_per_device=(moe.num_experts / dp + moe.shared_experts) * per_device,
         activated_parameters=params.activated,
         total_parameters=params.total,
         experts_per_device=moe.num_experts / r.expert_parallel,
@@ -192,6 +207,7 @@ def formula_terms(r: InferenceResolved) -> dict[str, float | str]:
     """The symbols every metric's formula shows."""
     return {
         "B": r.batch_size,
+        "DP": r.attention_data_parallel,
         "L": float(r.model.num_layers),
         "TP": r.tensor_parallel,
         "PP": r.pipeline_parallel,

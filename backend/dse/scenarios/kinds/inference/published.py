@@ -780,6 +780,190 @@ def _pim_parts() -> list[PublishedFigure]:
     ]
 
 
+# -- Large-scale expert parallelism: data-parallel attention + EP over nodes (DeepSeek-V3 serving) ----------------
+
+DEEPSEEK_INFERENCE_OVERVIEW = (
+    "deepseek-ai/open-infra-index 202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md "
+    "@ 56d86855fcf6e08fdfd45ce6280bd24322c93351 (DeepSeek-V3/R1 on H800 nodes with CX7 400 Gb/s InfiniBand, "
+    "'Statistics of DeepSeek's Online Service', 24 h average)"
+)
+LMSYS_LARGE_EP = (
+    "lm-sys/lm-sys.github.io blog/2025-05-05-large-scale-ep.md @ 2db4e4042b31f3c3c9f4f93068ae80946d25a115 "
+    "(SGLang, 'Deploying DeepSeek with PD Disaggregation and Large-scale Expert Parallelism on 96 H100 GPUs', "
+    "Evaluation: 'Overall Throughput' tables; InfiniBand between nodes of 8 H100s, DeepEP, DeepGEMM, two-batch overlap)"
+)
+#: DeepSeek's decode node: 14.8k output tokens/s at 20-22 tokens/s per request, so 14,800 / 8 / 21 = 88 requests
+#: decode on each GPU on average (the overview states no batch); its average KV length per output token.
+DEEPSEEK_DECODE_REQUESTS_PER_GPU = 88
+DEEPSEEK_DECODE_KV_TOKENS = 4_989
+GPUS_PER_NODE = 8
+
+_LARGE_EP_OVERLAP = (
+    "Its dispatch and combine are priced at DeepEP's unit-test speed (the kernel tables they are calibrated on) "
+    "and, under two-batch overlap, hidden wholly behind the other micro-batch's compute as far as it lasts. The "
+    "running systems do not get that: both DeepSeek's and SGLang's decode profiles show dispatch at ~0.17 ms per "
+    "layer against 0.06 ms in DeepEP's unit test, the kernels busy-waiting for data, and SGLang's combine slowed by "
+    "the same waiting; two-batch overlap gained SGLang 25.5% in decode at 256 tokens per GPU and 27-35% in "
+    "prefill, where the engine's overlap gains 35-64% (LMSYS blog, 'Profile Results' and 'Ablation Study'). With "
+    "the all-to-alls wholly exposed (two_batch_overlap off) the engine gives -6% and -10% on the decode rows and "
+    "-20% on the prefill row: the measured systems sit between the engine's two prices. Pricing the in-flight "
+    "waiting of overlapped all-to-all kernels needs a sourced measurement of it, not a fit to these rows."
+)
+LARGE_EP_KNOWN_MISSES: dict[str, str] = {
+    "lmsys-large-ep-deepseek-v3-h100-decode-ep72": (
+        "The engine decodes 256 requests per GPU in a 59 ms step, SGLang in 92 ms (256 x 8 / 22,282 tokens/s per "
+        "node). " + _LARGE_EP_OVERLAP
+    ),
+    "deepseek-overview-v3-h800-decode-ep144": (
+        "The engine decodes 88 requests per GPU (the overview's 14.8k tokens/s per node over its 20-22 tokens/s "
+        "per request; no batch is stated) in a 39 ms step against the 47.6 ms a 21 tokens/s request implies. "
+        "DeepSeek also serves with multi-token prediction (its V3 report, not this overview), which the engine "
+        "does not model. " + _LARGE_EP_OVERLAP
+    ),
+    "lmsys-large-ep-deepseek-v3-h100-prefill-ep32-4k": (
+        "The engine prefills 16,384 tokens per GPU in 1.8 s, SGLang (simulated perfect EPLB: the balanced routing "
+        "the engine assumes) in 2.2 s. " + _LARGE_EP_OVERLAP
+    ),
+}
+
+
+def _large_ep(
+    catalog: Catalog,
+    *,
+    accelerator: str,
+    gpus: int,
+    batch: int,
+    prompt: int,
+    output: int,
+    two_batch_overlap: bool = True,
+) -> InferenceResolved:
+    """DeepSeek-V3 with data-parallel attention on every GPU (TP 1) and EP over all of them (DeepEP over the
+    accelerator's NVLink and a 400 Gb/s port per GPU, node-limited routing to 4 nodes: the V3 report's M = 4), fp8
+    GEMMs and dispatch, bf16 combine and KV cache (the overview: 'core MLA computations and combine
+    transmissions use the BF16 format')."""
+    return resolve(
+        InferenceInputs.model_validate(
+            dict(
+                model="deepseek-v3",
+                system="gpu_only",
+                accelerator=accelerator,
+                comparison_gpu=accelerator,
+                memory=None,
+                batch_size=batch,
+                prompt_tokens=prompt,
+                output_tokens=output,
+                tensor_parallel=1,
+                attention_data_parallel=gpus,
+                expert_parallel=gpus,
+                gpus_per_node=GPUS_PER_NODE,
+                network="ib-ndr",
+                expert_node_limit=4,
+                two_batch_overlap=two_batch_overlap,
+                weight_dtype="fp8",
+                activation_dtype="fp8",
+                kv_cache_dtype="bf16",
+            )
+        ),
+        catalog,
+    )
+
+
+def large_ep_decode_per_node(
+    accelerator: str, gpus: int, batch: int, context: int, *, two_batch_overlap: bool = True
+) -> Callable[[Catalog], float]:
+    """Output tokens/s per node of a decode instance at a KV length (prompt context - 50 and 100 outputs: the
+    mean decode context is the KV length)."""
+
+    def engine(catalog: Catalog) -> float:
+        r = _large_ep(
+            catalog,
+            accelerator=accelerator,
+            gpus=gpus,
+            batch=batch,
+            prompt=context - 50,
+            output=100,
+            two_batch_overlap=two_batch_overlap,
+        )
+        return float(np.asarray(run(r).throughput_tokens_per_s_per_device)) * GPUS_PER_NODE
+
+    return engine
+
+
+def large_ep_prefill_per_node(
+    accelerator: str, gpus: int, tokens_per_gpu: int, prompt: int, *, two_batch_overlap: bool = True
+) -> Callable[[Catalog], float]:
+    """Input tokens/s per node of a prefill instance: each GPU's batch of tokens_per_gpu / prompt prompts."""
+
+    def engine(catalog: Catalog) -> float:
+        r = _large_ep(
+            catalog,
+            accelerator=accelerator,
+            gpus=gpus,
+            batch=tokens_per_gpu // prompt,
+            prompt=prompt,
+            output=1,
+            two_batch_overlap=two_batch_overlap,
+        )
+        result = run(r)
+        return float(np.asarray(result.prefill_throughput_tokens_per_s / result.devices)) * GPUS_PER_NODE
+
+    return engine
+
+
+def _large_ep_figures() -> list[PublishedFigure]:
+    """DeepSeek-V3 served with data-parallel attention and expert parallelism over 4 to 18 nodes."""
+    rows = (
+        (
+            "lmsys-large-ep-deepseek-v3-h100-decode-ep72",
+            "DeepSeek-V3 decode on 9 nodes of 8 H100 (DP attention 72, EP 72), 256 requests per GPU, KV length "
+            "2,000: output tokens/s per node",
+            22_282.0,
+            f"{LMSYS_LARGE_EP}, decode, column 'SGLang (Default)'",
+            large_ep_decode_per_node("h100-sxm", 72, 256, 2_000),
+            "h100-sxm",
+            72.0,
+        ),
+        (
+            "deepseek-overview-v3-h800-decode-ep144",
+            "DeepSeek-V3 decode on 18 nodes of 8 H800 (EP 144, DP attention 144), 88 requests per GPU (the node's "
+            "throughput over 21 tokens/s per request), KV length 4,989: output tokens/s per node",
+            14_800.0,
+            f"{DEEPSEEK_INFERENCE_OVERVIEW}: '~14.8k tokens/s output during decoding' per node, 'Decoding Phase "
+            "[Routed Expert EP144, MLA/Shared Expert DP144]', 'average kvcache length per output token was 4,989'",
+            large_ep_decode_per_node("h800-sxm", 144, DEEPSEEK_DECODE_REQUESTS_PER_GPU, DEEPSEEK_DECODE_KV_TOKENS),
+            "h800-sxm",
+            144.0,
+        ),
+        (
+            "lmsys-large-ep-deepseek-v3-h100-prefill-ep32-4k",
+            "DeepSeek-V3 prefill on 4 nodes of 8 H100 (DP attention 32, EP 32), 16,384 tokens per GPU of 4,096-token "
+            "prompts: input tokens/s per node",
+            59_337.0,
+            f"{LMSYS_LARGE_EP}, prefill, column 'SGLang + Simulated Perfect EPLB'",
+            large_ep_prefill_per_node("h100-sxm", 32, 16_384, 4_096),
+            "h100-sxm",
+            32.0,
+        ),
+    )
+    return [
+        PublishedFigure(
+            key=key,
+            quantity=quantity,
+            published=published,
+            unit="tokens/s",
+            source=source,
+            tolerance=REAL_HARDWARE,
+            engine=engine,
+            known_miss=LARGE_EP_KNOWN_MISSES.get(key),
+            accelerator=accelerator,
+            dtype="fp8",
+            measure="rate",
+            devices=devices,
+        )
+        for key, quantity, published, source, engine, accelerator, devices in rows
+    ]
+
+
 PUBLISHED: tuple[PublishedFigure, ...] = (
     *_vidur_linears(),
     *_vidur_share_of_peak(),
@@ -789,6 +973,7 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     *_pim_parts(),
     *_trtllm_fp8(),
     *_trtllm_v090(),
+    *_large_ep_figures(),
 )
 BY_KEY: dict[str, PublishedFigure] = {figure.key: figure for figure in PUBLISHED}
 

@@ -126,24 +126,52 @@ def fit_note(r: InferenceResolved, result: InferenceResult) -> str:
     )
 
 
+def expert_exchange_note(r: InferenceResolved, result: InferenceResult) -> list[str]:
+    """With data-parallel attention: the dispatch and combine of a decode layer, whole and what they add."""
+    exchange = r.expert_exchange
+    if exchange is None:
+        return []
+    whole = float(np.asarray(result.expert_all_to_all_time_s))
+    added = sum(float(np.asarray(result.decode_ops[n].time_s)) for n in ("expert_dispatch", "expert_combine"))
+    nodes = r.expert_parallel / float(exchange.ranks_per_node)
+    overlap = (
+        f"two-batch overlap hides all but {added * 1e6:.0f} us of it under the other micro-batch's compute"
+        if exchange.two_batch_overlap
+        else "without overlap it adds all of it"
+    )
+    return [
+        f"Expert all-to-alls: over EP {r.expert_parallel:.0f} ({max(nodes, 1.0):.3g} nodes of "
+        f"{exchange.ranks_per_node:.0f} GPUs) a decode layer's dispatch and combine take {whole * 1e6:.0f} us "
+        f"(DeepEP's kernels, calibrated on its H800 tables); {overlap}. Per GPU "
+        f"{float(np.asarray(result.throughput_tokens_per_s_per_device)):,.0f} output tokens/s, "
+        f"{float(np.asarray(result.throughput_tokens_per_s)):,.0f} for the {float(np.asarray(result.devices)):.0f} "
+        "GPUs of the replica."
+    ]
+
+
 def architecture_notes(r: InferenceResolved) -> list[str]:
     """What a mixture-of-experts or latent-attention model changes in the decode step (none for a dense model)."""
     llm = r.model
     notes: list[str] = []
     if llm.is_moe:
         e, k, shared = llm.num_experts, llm.experts_per_token, llm.num_shared_experts
-        decode = float(expected_distinct_experts(e, k, r.batch_size))
-        prefill = float(expected_distinct_experts(e, k, r.batch_size * r.prompt_tokens))
+        dp = r.attention_data_parallel  # the routed experts see every data-parallel attention rank's tokens
+        decode = float(expected_distinct_experts(e, k, dp * r.batch_size))
+        prefill = float(expected_distinct_experts(e, k, dp * r.batch_size * r.prompt_tokens))
         notes.append(
-            f"Mixture of experts: each decode step's {r.batch_size:.0f} tokens touch E(1 - (1 - k/E)^B) = "
+            f"Mixture of experts: each decode step's {dp * r.batch_size:.0f} tokens touch E(1 - (1 - k/E)^B) = "
             f"{decode:.1f} of the {e} experts of each MoE layer (k = {k} per token"
             + (f", + {shared} shared" if shared else "")
             + f"), so the expert GEMMs read {decode / e:.0%} of the routed weights while computing k per token; "
-            f"prefill's {r.batch_size * r.prompt_tokens:.0f} tokens touch {prefill:.1f}. "
+            f"prefill's {dp * r.batch_size * r.prompt_tokens:.0f} tokens touch {prefill:.1f}. "
             f"{llm.moe_layers} of {llm.num_layers} layers are MoE; "
             + (
                 "experts are split by tensor parallelism."
                 if r.expert_parallel == 1
+                else f"data-parallel attention over {dp:.0f} ranks of TP{r.tensor_parallel:.0f}: each GPU holds "
+                f"{e / r.expert_parallel:.3g} of the routed experts whole and runs attention, the dense layers and "
+                f"the shared experts for its rank's {r.batch_size:.0f} requests."
+                if r.expert_exchange is not None
                 else f"expert parallelism {r.expert_parallel:.0f}: each GPU holds {e / r.expert_parallel:g} whole "
                 f"experts split over TP/EP = {r.tensor_parallel / r.expert_parallel:g} GPUs, the busiest GPU "
                 f"computes {r.expert_load_imbalance:g} x the mean tokens; the same expert bytes per GPU as TP, "
@@ -241,9 +269,10 @@ def interleaving_table(study: Interleaving) -> Table:
 def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
     """FLOP, bytes, time and bound of every op of one decode layer."""
     rows: list[Row] = []
-    for name in OP_NAMES:
+    for name in result.decode_ops:  # OP_NAMES, and the expert all-to-alls with data-parallel attention
         cost, priced = result.decode_op_costs[name], result.decode_ops[name]
-        flop, moved = float(cost.flop), float(cost.bytes_moved)
+        repeats = float(cost.repeats)  # two micro-batches under two-batch overlap: the counts are one's
+        flop, moved = repeats * float(cost.flop), repeats * float(cost.bytes_moved)
         unit = op_unit(r.system, name)
         rows.append(
             [
@@ -251,7 +280,7 @@ def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
                 unit,
                 flop,
                 moved,
-                float(cost.link_bytes),
+                repeats * float(cost.link_bytes),
                 flop / moved if moved > 0 else None,
                 float(priced.time_s) * 1e6 if unit != "pim" else None,
                 BOUND_NAMES[int(priced.bound)] if unit != "pim" else "PIM (see PIM table)",
@@ -315,7 +344,7 @@ class DecodeSplit:
 
 def decode_split(r: InferenceResolved, result: InferenceResult) -> DecodeSplit:
     """Per-op times; on PIM systems score and context share the PIM GEMV time equally."""
-    names = list(OP_NAMES)
+    names = list(result.decode_ops)  # OP_NAMES, and the expert all-to-alls with data-parallel attention
     times = [float(result.decode_ops[n].time_s) for n in names]
     units = [op_unit(r.system, n) for n in names]
     if r.system in PIM_SYSTEMS:
@@ -387,7 +416,8 @@ def moe_table(r: InferenceResolved) -> Table | None:
     touched = float(np.asarray(step.experts_touched))
     read, stored = float(np.asarray(step.expert_bytes_read_per_device)), float(step.expert_bytes_stored_per_device)
     activated, total = float(np.asarray(step.activated_parameters)), float(np.asarray(step.total_parameters))
-    prefill = float(expected_distinct_experts(llm.num_experts, llm.experts_per_token, r.batch_size * r.prompt_tokens))
+    tokens = r.attention_data_parallel * r.batch_size  # every data-parallel attention rank's tokens
+    prefill = float(expected_distinct_experts(llm.num_experts, llm.experts_per_token, tokens * r.prompt_tokens))
     units: dict[str, list[str]] = {}
     for name in OP_NAMES:
         units.setdefault(op_unit(r.system, name), []).append(name)
@@ -397,9 +427,15 @@ def moe_table(r: InferenceResolved) -> Table | None:
         ["routed experts per token (k)", float(llm.experts_per_token), "experts"],
         ["shared experts per MoE layer (S)", float(llm.num_shared_experts), "experts"],
         ["MoE layers", float(llm.moe_layers), f"of {llm.num_layers} layers"],
-        [f"routed experts touched per decode step (batch {r.batch_size:.0f})", touched, "experts"],
+        [
+            f"routed experts touched per decode step (batch {r.batch_size:.0f})"
+            if r.attention_data_parallel == 1
+            else f"routed experts touched per decode step ({tokens:.0f} tokens of the DP ranks)",
+            touched,
+            "experts",
+        ],
         ["share of the routed experts touched", touched / float(llm.num_experts), ""],
-        [f"routed experts touched by the prefill ({r.batch_size * r.prompt_tokens:.0f} tokens)", prefill, "experts"],
+        [f"routed experts touched by the prefill ({tokens * r.prompt_tokens:.0f} tokens)", prefill, "experts"],
         ["expert weights read per decode step, per device", read, "bytes"],
         ["expert weights stored (all experts), per device", stored, "bytes"],
         ["activated parameters per token", activated, "params"],

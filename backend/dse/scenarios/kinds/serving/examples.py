@@ -71,4 +71,33 @@ EXAMPLES: tuple[dict[str, Any], ...] = (
         tpot_slo_s=0.04,
         slo_percentile=90.0,
     ),
+    # DeepSeek's own day of serving: 608B input and 168B output tokens (deepseek-ai/open-infra-index
+    # 202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md), so 2,000-token prompts
+    # (LMSYS's large-scale EP setting) come with 2,000 x 168/608 = 550-token answers. Replicas as SGLang's prefill
+    # unit: 4 nodes of 8 H100s, DP attention 32 and EP 32 over DeepEP (lmsys.org/blog/2025-05-05-large-scale-ep).
+    _doc(
+        "How many H100s does DeepSeek-V3 need to serve 1,000 requests/s? (DP attention + EP32 over 4-node "
+        "replicas, 2,000-token prompts, 550-token answers)",
+        model="deepseek-v3",
+        accelerator="h100-sxm",
+        tensor_parallel=1,
+        attention_data_parallel=32,
+        expert_parallel=32,
+        gpus_per_node=8,
+        network="ib-ndr",
+        expert_node_limit=4,
+        weight_dtype="fp8",
+        activation_dtype="fp8",
+        kv_cache_dtype="bf16",
+        replicas=9,
+        arrival_rate_per_s=1000.0,
+        request_lengths=None,
+        prompt_tokens=2000,
+        output_tokens=550,
+        token_budget=16384,
+        max_running=4096,
+        ttft_slo_s=2.0,
+        tpot_slo_s=0.1,
+        slo_percentile=99.0,
+    ),
 )

@@ -14,9 +14,11 @@ from pydantic import Field
 
 from dse.catalog import Catalog
 from dse.catalog.calibration import KernelFit, load_fits
+from dse.engines.decoder_ops import ExpertExchange
 from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
+from dse.scenarios.shared.expert_exchange import expert_exchange
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
@@ -54,13 +56,39 @@ class ServingInputs(StrictModel):
     expert_parallel: int = Field(
         1,
         ge=1,
-        le=64,
+        le=1024,
         description="MoE models: ranks of each replica's TP group holding whole experts (E/EP each, split over "
         "TP/EP ranks), as TensorRT-LLM's moe_expert_parallel_size or vLLM's --enable-expert-parallel; must divide "
-        "every TP degree and the experts. 1 = every expert split by TP.",
+        "every TP degree and the experts. 1 = every expert split by TP. With data-parallel attention: DP x TP.",
     )
     expert_load_imbalance: float = Field(
         1.0, ge=1.0, le=64.0, description="With EP > 1: routed tokens of the busiest EP rank over the mean."
+    )
+    attention_data_parallel: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="MoE models, co-located: each replica is DP groups of TP GPUs, each running attention and the "
+        "dense parts for its share of the replica's requests (its own KV cache), the routed experts spread over "
+        "all DP x TP GPUs (EP = DP x TP) and reached by dispatch/combine all-to-alls over NVLink and the network "
+        "(DeepSeek-V3's inference system, SGLang's DP attention with DeepEP). 1 = one TP group per replica.",
+    )
+    gpus_per_node: int = Field(
+        8, ge=1, le=1024, description="With DP attention: GPUs per node on NVLink (the accelerator's link)."
+    )
+    network: str | InterconnectSpec = Field(
+        "ib-ndr", description="With DP attention: each GPU's network port (interconnects/) across nodes."
+    )
+    two_batch_overlap: bool = Field(
+        True,
+        description="With DP attention: two micro-batches, one's all-to-alls under the other's compute "
+        "(DeepSeek's dual-batch overlap, SGLang's TBO); off: they add their whole time.",
+    )
+    expert_node_limit: int = Field(
+        0,
+        ge=0,
+        le=4096,
+        description="With DP attention: a token's experts on at most this many nodes (DeepSeek-V3: 4; 0 = no limit).",
     )
     software_stack: str | SoftwareStackSpec | None = Field(
         DEFAULT_SOFTWARE_STACK,
@@ -191,6 +219,9 @@ class ServingResolved:
     kernel_fits: dict[str, KernelFit] | None = None
     expert_parallel: float = 1.0
     expert_load_imbalance: float = 1.0  # 1 with EP 1 (every device sees every token-expert pair)
+    attention_data_parallel: float = 1.0
+    #: The expert all-to-alls' links (data-parallel attention only).
+    expert_exchange: ExpertExchange | None = None
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
@@ -223,7 +254,10 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
                     f"{degree} must divide the heads ({spec.num_heads}) and KV heads ({spec.num_kv_heads}) "
                     f"of {spec.id}",
                 )
-    _check_expert_parallel(inputs.expert_parallel, llm, tps)
+    if inputs.attention_data_parallel > 1:
+        _check_data_parallel_attention(inputs, llm)
+    else:
+        _check_expert_parallel(inputs.expert_parallel, llm, tps)
     if inputs.disaggregated:
         pool_devices = (
             inputs.prefill_replicas * inputs.prefill_tensor_parallel
@@ -260,6 +294,23 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         )
     if inputs.token_budget < inputs.max_running and inputs.chunked_prefill:
         raise InputError("token_budget", "with chunked prefill the budget must hold one token per running request")
+    stored_activations = (
+        inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
+    )
+    exchange = (
+        expert_exchange(
+            catalog,
+            acc,
+            network=inputs.network,
+            gpus_per_node=inputs.gpus_per_node,
+            activation_dtype=inputs.activation_dtype,
+            stored_activation_bytes=BYTES_PER_ELEMENT[stored_activations],
+            node_limit=inputs.expert_node_limit,
+            two_batch_overlap=inputs.two_batch_overlap,
+        )
+        if inputs.attention_data_parallel > 1
+        else None
+    )
     power = inputs.power_w if inputs.power_w is not None else acc.power_w
     price, source = _device_hour_price(inputs, acc, catalog)
     return ServingResolved(
@@ -273,9 +324,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         replicas=float(inputs.replicas),
         weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
         # fp8 GEMMs under a stack that keeps fp16 activations between kernels move fp16 activations
-        activation_bytes=BYTES_PER_ELEMENT[
-            inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
-        ],
+        activation_bytes=BYTES_PER_ELEMENT[stored_activations],
         kv_cache_bytes=BYTES_PER_ELEMENT[inputs.kv_cache_dtype],
         activation_dtype=inputs.activation_dtype,
         arrival_rate_per_s=inputs.arrival_rate_per_s,
@@ -301,6 +350,8 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         kernel_fits=load_fits(catalog.root),
         expert_parallel=float(inputs.expert_parallel),
         expert_load_imbalance=float(inputs.expert_load_imbalance) if inputs.expert_parallel > 1 else 1.0,
+        attention_data_parallel=float(inputs.attention_data_parallel),
+        expert_exchange=exchange,
         draft_model=draft,
         draft_tokens=float(inputs.draft_tokens),
         acceptance_rate=inputs.acceptance_rate,
@@ -339,3 +390,19 @@ def _check_expert_parallel(ep: int, llm: LLMSpec, tps: list[tuple[str, int]]) ->
     for field, degree in tps:
         if degree % ep:
             raise InputError("expert_parallel", f"{ep} must divide {field} ({degree}): EP ranks are the TP group's")
+
+
+def _check_data_parallel_attention(inputs: ServingInputs, llm: LLMSpec) -> None:
+    """DP attention needs an MoE model, a co-located deployment without a draft, and EP = DP x TP."""
+    dp, tp, ep = inputs.attention_data_parallel, inputs.tensor_parallel, inputs.expert_parallel
+    if llm.num_experts == 0:
+        raise InputError("attention_data_parallel", f"{dp} needs a mixture-of-experts model; {llm.id} is dense")
+    if inputs.disaggregated:
+        raise InputError("attention_data_parallel", "data-parallel attention is modelled co-located only")
+    if inputs.draft_model is not None:
+        raise InputError("attention_data_parallel", "data-parallel attention is modelled without a draft model")
+    if ep != dp * tp:
+        raise InputError(
+            "expert_parallel",
+            f"with data-parallel attention the experts spread over all DP x TP = {dp * tp} GPUs: set it to that",
+        )

@@ -62,7 +62,9 @@ METRICS: dict[str, MetricSpec] = {
     "fewest_replicas": MetricSpec(
         label="Fewest replicas for the arrival rate", unit="replicas", formula="ceil(lambda / (lambda_max / R))"
     ),
-    "fewest_devices": MetricSpec(label="Fewest devices for the arrival rate", unit="devices", formula="replicas * TP"),
+    "fewest_devices": MetricSpec(
+        label="Fewest devices for the arrival rate", unit="devices", formula="replicas * TP * DP"
+    ),
     "mean_kv_cache_use": MetricSpec(label="Mean KV-cache use", unit="", formula="time-mean used blocks / blocks"),
     "peak_kv_cache_use": MetricSpec(label="Peak KV-cache use", unit="", formula="max used blocks / blocks"),
     "preemptions": MetricSpec(label="Preemptions (recompute), per replica", unit="requests"),
@@ -131,7 +133,7 @@ def point_values(r: ServingResolved, outcome: studies.Outcome) -> dict[str, Any]
     else:
         per_replica = max_rate / r.replicas
         fewest = math.ceil(rate / per_replica - 1e-9) if per_replica > 0 else float("nan")
-        fewest_devices = fewest * r.tensor_parallel
+        fewest_devices = fewest * studies.replica_devices(r)
     cost = r.gpu_hour_usd * served.device_hours
     input_tokens = float(sim.prompt_tokens[np.isfinite(sim.finish_s)].sum())
     output_tokens = float(sim.output_tokens[np.isfinite(sim.finish_s)].sum())
@@ -210,6 +212,7 @@ def formula_terms(r: ServingResolved) -> dict[str, float | str]:
     return {
         "R": r.replicas,
         "TP": r.tensor_parallel,
+        "DP": r.attention_data_parallel,
         "lambda": r.arrival_rate_per_s,
         "TTFT_slo": r.ttft_slo_s,
         "TPOT_slo": r.tpot_slo_s,

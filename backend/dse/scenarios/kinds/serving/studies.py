@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from dse.catalog.calibration import stack_device
 from dse.engines.decoder_ops import kv_cache_bytes_per_token
 from dse.engines.device import Device
-from dse.engines.inference import Deployment, model_shape
+from dse.engines.inference import Deployment, model_shape, routed_expert_parameters
 from dse.engines.serving import (
     BLOCK_TOKENS,
     FloatArray,
@@ -69,7 +69,14 @@ def deployment(r: ServingResolved, tp: float | None = None) -> Deployment:
         kv_cache_bytes=r.kv_cache_bytes,
         expert_parallel=r.expert_parallel,
         expert_load_imbalance=r.expert_load_imbalance,
+        attention_data_parallel=r.attention_data_parallel,
+        expert_exchange=r.expert_exchange,
     )
+
+
+def replica_devices(r: ServingResolved) -> float:
+    """Devices of one co-located replica: TP, times the data-parallel attention ranks."""
+    return r.tensor_parallel * r.attention_data_parallel
 
 
 def device(r: ServingResolved) -> Device:
@@ -105,7 +112,11 @@ def _footprint(r: ServingResolved, llm: LLMSpec, tp: float) -> tuple[float, floa
     shape = model_shape(llm)
     params = shape.parameters()
     per_token = kv_bytes_per_token(r, llm)
-    return float(params.total) * r.weight_bytes / tp, per_token if shape.mla is not None else per_token / tp
+    stored = float(params.total)
+    if r.expert_exchange is not None:  # data-parallel attention: the DP ranks share the routed experts
+        routed = float(routed_expert_parameters(shape))
+        stored = stored - routed + routed / r.attention_data_parallel
+    return stored * r.weight_bytes / tp, per_token if shape.mla is not None else per_token / tp
 
 
 def memory(r: ServingResolved, tp: float | None = None) -> Memory:
@@ -117,7 +128,8 @@ def memory(r: ServingResolved, tp: float | None = None) -> Memory:
         draft_weights, draft_per_token = _footprint(r, r.draft_model, degree)
         weights, per_token = weights + draft_weights, per_token + draft_per_token
     free = max(r.accelerator.memory_capacity_bytes * r.gpu_memory_utilization - weights, 0.0)
-    return Memory(weights, per_token, int(free // per_token) // BLOCK_TOKENS)
+    # each data-parallel attention rank caches its own requests: the replica holds DP ranks' blocks
+    return Memory(weights, per_token, int(r.attention_data_parallel) * (int(free // per_token) // BLOCK_TOKENS))
 
 
 def max_context(r: ServingResolved) -> int:
@@ -303,7 +315,7 @@ def devices(r: ServingResolved) -> float:
     """Devices of the whole deployment."""
     if r.disaggregated:
         return r.prefill_replicas * r.prefill_tensor_parallel + r.decode_replicas * r.decode_tensor_parallel
-    return r.replicas * r.tensor_parallel
+    return r.replicas * replica_devices(r)
 
 
 def replica_scale(r: ServingResolved) -> float:
@@ -352,8 +364,8 @@ def serve(r: ServingResolved, pl: Pools, rate_per_s: float, count: int) -> Serve
     sim = simulate(requests(r, rate_per_s, count), pl.table, scheduler(r, pl.memory.kv_capacity_blocks))
     return Served(
         sim=sim,
-        device_hours=r.tensor_parallel * sim.makespan_s / 3600.0,
-        busy_device_s=r.tensor_parallel * sim.busy_s,
+        device_hours=replica_devices(r) * sim.makespan_s / 3600.0,
+        busy_device_s=replica_devices(r) * sim.busy_s,
         input_cost_share=sim.prefill_busy_s / max(sim.busy_s, 1e-12),
         kv_transfer_s=np.empty(0),
     )
