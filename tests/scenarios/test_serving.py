@@ -305,3 +305,23 @@ def test_expert_parallel_reaches_the_serving_iterations_and_impossible_values_na
         with pytest.raises(InputError) as info:
             KIND.resolve(KIND.inputs_model.model_validate({**base, **bad}), catalog)
         assert info.value.field == "expert_parallel"
+
+
+def test_the_no_evict_admission_policy_never_preempts_and_holds_fewer_requests():
+    """TensorRT-LLM's GUARANTEED_NO_EVICT through the document: a cache that holds 15 prompts of 1024 tokens but
+    not their outputs preempts under the default policy and never under no-evict."""
+    tight = {
+        **SMALL,
+        "request_lengths": None,
+        "prompt_tokens": 1024,
+        "output_tokens": 1024,
+        "arrival_rate_per_s": 50.0,
+        "gpu_memory_utilization": 0.255,  # 20.4 GB: 13.5 GB of fp16 weights and 16,064 tokens of KV cache
+    }
+    default = {m.key: m.value for m in _evaluate(tight).metrics}
+    no_evict = {m.key: m.value for m in _evaluate({**tight, "admission_policy": "guaranteed_no_evict"}).metrics}
+    assert ServingInputs.model_validate(SMALL).admission_policy == "max_utilization"
+    assert default["preemptions"] > 0 and no_evict["preemptions"] == 0
+    assert no_evict["peak_kv_cache_use"] <= 1.0
+    with pytest.raises(ValueError, match="admission_policy"):
+        ServingInputs.model_validate({**SMALL, "admission_policy": "evict_sometimes"})
