@@ -146,7 +146,7 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
     title = "LLM serving under load (continuous batching, paged KV cache, SLOs)"
     description = (
         "An iteration-level simulation of a continuous-batching server (chunked prefill, paged KV cache with "
-        "preemption, prefix caching) under Poisson, bursty or traced arrivals: latency percentiles, goodput, "
+        "vLLM's preempting or TensorRT-LLM's no-evict admission, prefix caching) under Poisson, bursty or traced arrivals: latency percentiles, goodput, "
         "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token; dense, MoE "
         "and latent-attention models, speculative decoding with a draft model, and disaggregated prefill/decode "
         "pools compared with co-located serving on the same devices."
