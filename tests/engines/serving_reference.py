@@ -131,12 +131,18 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             if config.chunked_prefill:
                 room = max(budget - len(dec), 0)
                 chunk = np.minimum(left, np.maximum(room - (np.cumsum(left) - left), 0))
+            elif config.prompts_join_decodes:
+                # whole prompts, in order, while they fit beside the decodes (the first alone when none decodes)
+                take = (left > 0) & (np.cumsum(left) <= budget - len(dec))
+                if not take.any() and len(dec) == 0:
+                    take = np.cumsum(left > 0) == 1
+                chunk = np.where(take, left, 0)
             else:
                 chunk = left.copy()
             p_tokens = int(chunk.sum())
         else:
             dec, p_tokens = run, 0
-        decode_now = dec if (config.chunked_prefill or p_tokens == 0) else dec[:0]
+        decode_now = dec if (config.chunked_prefill or config.prompts_join_decodes or p_tokens == 0) else dec[:0]
         b = len(decode_now)
         # KV blocks for the decode step: preempt the newest until they fit
         if b:

@@ -9,6 +9,7 @@ import pytest
 from dse.catalog import default_catalog
 from dse.scenarios.base import InputError
 from dse.scenarios.documents import parse_document
+from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingInputs
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
@@ -325,3 +326,14 @@ def test_the_no_evict_admission_policy_never_preempts_and_holds_fewer_requests()
     assert no_evict["peak_kv_cache_use"] <= 1.0
     with pytest.raises(ValueError, match="admission_policy"):
         ServingInputs.model_validate({**SMALL, "admission_policy": "evict_sometimes"})
+
+
+def test_whole_prompts_beside_the_decodes_reach_the_scheduler_only_without_chunking():
+    joined = KIND.resolve(
+        ServingInputs.model_validate({**SMALL, "chunked_prefill": False, "prompts_join_decodes": True}),
+        default_catalog(),
+    )
+    assert studies.scheduler(joined, 100).prompts_join_decodes
+    assert not studies.scheduler(
+        KIND.resolve(ServingInputs.model_validate(SMALL), default_catalog()), 100
+    ).prompts_join_decodes

@@ -82,6 +82,10 @@ class SchedulerConfig:
     #: preempted; False: vLLM's policy (admit on the prompt's blocks, preempt the newest when a decode step runs
     #: out).
     guaranteed_no_evict: bool = False
+    #: Without chunking: whole prompts join the decodes' iteration while they fit in the budget beside them
+    #: (TensorRT-LLM's in-flight batching of context and generation requests); False: a prefill-only iteration
+    #: (vLLM's unchunked scheduler).
+    prompts_join_decodes: bool = False
 
 
 @dataclass(frozen=True)
@@ -381,6 +385,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     decode_only = config.decode_only
     gain = max(float(config.tokens_per_step), 1.0)
     no_evict = config.guaranteed_no_evict
+    mixed_whole = not chunked and config.prompts_join_decodes
     # no-evict: the blocks each request holds to its completion (its last iteration may overshoot its output by
     # the tokens a decode takes of the budget, less one), and their sum over the running requests
     to_completion = [-(-(p + o + per_decode - 1) // BLOCK_TOKENS) for p, o in zip(prompt, output, strict=True)]
@@ -503,15 +508,17 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         chunks: list[int] = []
         p = 0
         if prefilling:
-            room = budget - b * per_decode if chunked else budget * n + 1
+            room = budget - b * per_decode if chunked or mixed_whole else budget * n + 1
             for r in prefilling:
                 if room <= 0:
                     break
                 c = min(prefill_left[r], room) if chunked else prefill_left[r]
+                if mixed_whole and c > room and (chunks or b):  # a whole prompt waits for room beside the decodes
+                    break
                 chunks.append(c)
                 room -= c
                 p += c
-        bd = b if (chunked or p == 0) else 0
+        bd = b if (chunked or mixed_whole or p == 0) else 0
         k = 1
         ctx = 1.0
         d = 0

@@ -103,6 +103,16 @@ class ServingInputs(StrictModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     token_budget: int = Field(2_048, ge=16, le=1_048_576, description="Tokens per scheduler iteration.")
     chunked_prefill: bool = Field(True, description="Split prompts into chunks that share iterations with decodes.")
+    #: TensorRT-LLM docs, 'Paged Attention, IFB, and Request Scheduling': with in-flight batching "sequences in the
+    #: context phase can be processed together with sequences in the generation phase"; max_num_tokens bounds the
+    #: iteration's tokens of both (performance tuning guide, 'Tuning Max Batch Size and Max Num Tokens').
+    prompts_join_decodes: bool = Field(
+        False,
+        description="Without chunked prefill: whole prompts run in the running decodes' iteration while they fit in "
+        "the token budget beside them (TensorRT-LLM's in-flight batching); off: a prefill-only iteration pauses the "
+        "decodes (vLLM's unchunked scheduler).",
+        json_schema_extra=applies_when("only unchunked prompts are placed whole", chunked_prefill=[False]),
+    )
     max_running: int = Field(256, ge=1, le=65_536, description="Most requests running at once.")
     admission_policy: AdmissionPolicy = Field(
         "max_utilization",
@@ -204,6 +214,7 @@ class ServingResolved:
     expert_parallel: float = 1.0
     expert_load_imbalance: float = 1.0  # 1 with EP 1 (every device sees every token-expert pair)
     guaranteed_no_evict: bool = False
+    prompts_join_decodes: bool = False
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
@@ -301,6 +312,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         chunked_prefill=inputs.chunked_prefill,
         max_running=float(inputs.max_running),
         guaranteed_no_evict=inputs.admission_policy == "guaranteed_no_evict",
+        prompts_join_decodes=inputs.prompts_join_decodes,
         gpu_memory_utilization=inputs.gpu_memory_utilization,
         prefix_cache_hit_rate=inputs.prefix_cache_hit_rate,
         slo_percentile=inputs.slo_percentile,

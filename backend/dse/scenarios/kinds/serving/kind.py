@@ -146,10 +146,10 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
     title = "LLM serving under load (continuous batching, paged KV cache, SLOs)"
     description = (
         "An iteration-level simulation of a continuous-batching server (chunked prefill, paged KV cache with "
-        "vLLM's preempting or TensorRT-LLM's no-evict admission, prefix caching) under Poisson, bursty or traced arrivals: latency percentiles, goodput, "
-        "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token; dense, MoE "
-        "and latent-attention models, speculative decoding with a draft model, and disaggregated prefill/decode "
-        "pools compared with co-located serving on the same devices."
+        "vLLM's preempting or TensorRT-LLM's no-evict admission, prefix caching) under Poisson, bursty or traced "
+        "arrivals: latency percentiles, goodput, the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and "
+        "cost and energy per token; dense, MoE and latent-attention models, speculative decoding with a draft "
+        "model, and disaggregated prefill/decode pools compared with co-located serving on the same devices."
     )
     engine_version = "serving-3"  # 3: a multi-prompt prefill priced per prompt, token-level TBT, the inference-3 ops
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
