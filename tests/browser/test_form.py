@@ -207,6 +207,10 @@ def test_an_absent_trace_is_an_empty_field_that_says_how_to_fill_it(live_server,
     assert box.input_value() == ""
     assert "empty: none" in box.get_attribute("placeholder") and "[[0,512,128]" in box.get_attribute("placeholder")
     assert "Not used" in page.locator("[data-path='trace']").inner_text()  # Poisson arrivals read no trace
+    # the admission policy is a choice of the two schedulers, the default vLLM's
+    policy = page.locator("[data-path='admission_policy'] select")
+    assert policy.input_value() == "max_utilization"
+    assert policy.locator("option[value='guaranteed_no_evict']").count() == 1
     page.select_option("[data-path='arrival_process'] select", "trace")
     box.fill("[[0, 100, 10], [0.5, 200, 20]]")
     box.dispatch_event("change")

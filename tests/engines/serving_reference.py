@@ -65,6 +65,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
     running: list[int] = []  # admission order (the last is the newest)
     next_arrival = 0
     used_blocks = 0
+    reserved_blocks = 0  # no-evict: the blocks of every running request's prompt and output
     t = 0.0
     done = 0
     preemptions = 0
@@ -98,7 +99,8 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
         while waiting and len(running) < max_running and not hold_admission:
             r = waiting[0]
             need = _blocks_of(int(prefill_len[r]))
-            if used_blocks + need > capacity:
+            whole = _blocks_of(int(prompt[r] + output[r]))
+            if (reserved_blocks + whole if config.guaranteed_no_evict else used_blocks + need) > capacity:
                 break
             if not config.chunked_prefill and admitted_tokens > 0 and admitted_tokens + prefill_left[r] > budget:
                 break
@@ -108,6 +110,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             run_cache = None
             kv_tokens[r] = prefill_len[r]
             used_blocks += need
+            reserved_blocks += whole
             admitted_tokens += int(prefill_left[r])
         if not running:
             if next_arrival >= n:  # nothing admissible ever again (a prompt larger than the cache)
@@ -128,12 +131,18 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             if config.chunked_prefill:
                 room = max(budget - len(dec), 0)
                 chunk = np.minimum(left, np.maximum(room - (np.cumsum(left) - left), 0))
+            elif config.prompts_join_decodes:
+                # whole prompts, in order, while they fit beside the decodes (the first alone when none decodes)
+                take = (left > 0) & (np.cumsum(left) <= budget - len(dec))
+                if not take.any() and len(dec) == 0:
+                    take = np.cumsum(left > 0) == 1
+                chunk = np.where(take, left, 0)
             else:
                 chunk = left.copy()
             p_tokens = int(chunk.sum())
         else:
             dec, p_tokens = run, 0
-        decode_now = dec if (config.chunked_prefill or p_tokens == 0) else dec[:0]
+        decode_now = dec if (config.chunked_prefill or config.prompts_join_decodes or p_tokens == 0) else dec[:0]
         b = len(decode_now)
         # KV blocks for the decode step: preempt the newest until they fit
         if b:
@@ -141,6 +150,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             if used_blocks + grow > capacity:
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
                     gone_id = running.pop()
+                    reserved_blocks -= _blocks_of(int(prompt[gone_id] + output[gone_id]))
                     run_cache = None
                     used_blocks -= _blocks_of(int(kv_tokens[gone_id]))
                     kv_tokens[gone_id] = 0
@@ -148,6 +158,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
                     continue
                 hold_admission = True  # no re-admission before the next iteration runs (no livelock)
                 victim = running.pop()
+                reserved_blocks -= _blocks_of(int(prompt[victim] + output[victim]))
                 run_cache = None
                 n_prefilling -= int(prefill_left[victim] > 0)
                 used_blocks -= _blocks_of(int(kv_tokens[victim]))
@@ -206,6 +217,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             done += len(finished)
             gone = set(finished.tolist())
             used_blocks -= int(_blocks(kv_tokens[finished]).sum())
+            reserved_blocks -= int(_blocks(prompt[finished] + output[finished]).sum())
             running = [r for r in running if r not in gone]
     steps = rec.arrays()
     makespan = max(t, 1e-12)

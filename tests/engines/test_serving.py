@@ -46,6 +46,8 @@ def _config(blocks: int, **kw) -> SchedulerConfig:
         max_running=kw.get("max_running", 256),
         kv_capacity_blocks=blocks,
         prefix_hit_rate=kw.get("hit", 0.0),
+        guaranteed_no_evict=kw.get("no_evict", False),
+        prompts_join_decodes=kw.get("join", False),
     )
 
 
@@ -217,6 +219,41 @@ def test_tokens_per_step_advance_every_request_and_scale_saturated_throughput(ll
 
 
 @pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_guaranteed_no_evict_never_preempts_and_runs_fewer_requests_at_once(llama7b, gain):
+    """TensorRT-LLM's GUARANTEED_NO_EVICT: a request starts only when its prompt and whole output fit beside every
+    running request's, so none is preempted; the cache then holds 20 x 1024 / 1200 = 17 requests at once where
+    vLLM's policy starts as many prompts as fit (20 of 1024 tokens' blocks) and preempts."""
+    _, table, _ = llama7b
+    blocks = 64 * 20
+    reqs = _fixed(300, 50.0, prompt=500, output=700)
+    evicting = simulate(reqs, table, dataclasses.replace(_config(blocks), tokens_per_step=gain))
+    no_evict = simulate(reqs, table, dataclasses.replace(_config(blocks, no_evict=True), tokens_per_step=gain))
+    assert evicting.preemptions > 0 and no_evict.preemptions == 0
+    assert np.isfinite(no_evict.finish_s).all()
+    whole = -(-(500 + 700 + 1 - 1) // 16)  # blocks each holds to completion (1 budget token per decode)
+    assert float(no_evict.step_decode_batch.max()) == blocks // whole
+    assert float(no_evict.step_decode_batch.max()) < float(evicting.step_decode_batch.max())
+    assert no_evict.peak_kv_blocks <= blocks
+
+
+def test_whole_prompts_beside_the_decodes_never_stall_them_nor_split():
+    """TensorRT-LLM's in-flight batching without chunked context: a prompt runs whole in the decodes' iteration
+    when it fits in the budget beside them (every iteration with prefill tokens decodes too, once a request
+    decodes), never split; vLLM's unchunked scheduler runs prompts in prefill-only iterations."""
+    r = resolve(ServingInputs(model="llama2-7b", accelerator="a100-80gb", request_lengths=None), default_catalog())
+    table, mem = studies.table(r), studies.memory(r)
+    reqs = _fixed(300, 20.0, prompt=300, output=64)
+    apart = simulate(reqs, table, _config(mem.kv_capacity_blocks, chunked=False))
+    beside = simulate(reqs, table, _config(mem.kv_capacity_blocks, chunked=False, join=True))
+    mixed = (beside.step_prefill_tokens > 0) & (beside.step_decode_batch > 0)
+    assert mixed.any() and not ((apart.step_prefill_tokens > 0) & (apart.step_decode_batch > 0)).any()
+    assert set(np.unique(beside.step_prefill_tokens[beside.step_prefill_tokens > 0] % 300)) == {0.0}  # whole
+    assert beside.tbt_percentile_s(99) < apart.tbt_percentile_s(99)  # no decode waits out a prefill-only step
+    budget = 2048
+    assert float((beside.step_prefill_tokens + beside.step_decode_batch).max()) <= budget
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.5])
 def test_a_tight_cache_is_never_overrun(llama7b, gain):
     _, table, _ = llama7b
     reqs = _fixed(300, 50.0, prompt=500, output=700)
@@ -240,15 +277,26 @@ def test_decode_only_requests_arrive_with_their_kv_cache(llama7b):
 
 
 @pytest.mark.parametrize(
-    ("chunked", "blocks", "rate", "hit"),
-    [(True, None, 8.0, 0.0), (False, None, 30.0, 0.0), (True, 600, 50.0, 0.0), (False, 600, 50.0, 0.3)],
+    ("chunked", "blocks", "rate", "hit", "no_evict", "join"),
+    [
+        (True, None, 8.0, 0.0, False, False),
+        (False, None, 30.0, 0.0, False, False),
+        (True, 600, 50.0, 0.0, False, False),
+        (False, 600, 50.0, 0.3, False, False),
+        (True, 600, 50.0, 0.0, True, False),
+        (False, 600, 50.0, 0.3, True, False),
+        (False, None, 30.0, 0.0, False, True),
+        (False, 600, 50.0, 0.3, True, True),
+        (False, 600, 50.0, 0.0, False, True),
+    ],
 )
-def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, blocks, rate, hit):
+def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, blocks, rate, hit, no_evict, join):
     """The O(1)-per-step loop (decode set as aggregates) against the array-per-step reference: the same
-    first-token and finish times, preemptions and steps, with and without chunking, with a tight cache."""
+    first-token and finish times, preemptions and steps, with and without chunking, with a tight cache, under
+    either admission policy, whole prompts in prefill-only iterations or beside the decodes."""
     r, table, mem = llama7b
     reqs = studies.requests(r, rate, 600)
-    config = _config(blocks or mem.kv_capacity_blocks, chunked=chunked, hit=hit)
+    config = _config(blocks or mem.kv_capacity_blocks, chunked=chunked, hit=hit, no_evict=no_evict, join=join)
     fast, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
     assert np.allclose(fast.first_token_s, slow.first_token_s, rtol=1e-9, equal_nan=True)
     assert np.allclose(fast.finish_s, slow.finish_s, rtol=1e-9, equal_nan=True)

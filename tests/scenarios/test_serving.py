@@ -9,6 +9,7 @@ import pytest
 from dse.catalog import default_catalog
 from dse.scenarios.base import InputError
 from dse.scenarios.documents import parse_document
+from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingInputs
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
@@ -349,3 +350,32 @@ def test_data_parallel_attention_holds_each_ranks_cache_and_impossible_layouts_n
         with pytest.raises(InputError) as info:
             KIND.resolve(ServingInputs.model_validate({**base, **bad}), catalog)
         assert info.value.field == field
+def test_the_no_evict_admission_policy_never_preempts_and_holds_fewer_requests():
+    """TensorRT-LLM's GUARANTEED_NO_EVICT through the document: a cache that holds 15 prompts of 1024 tokens but
+    not their outputs preempts under the default policy and never under no-evict."""
+    tight = {
+        **SMALL,
+        "request_lengths": None,
+        "prompt_tokens": 1024,
+        "output_tokens": 1024,
+        "arrival_rate_per_s": 50.0,
+        "gpu_memory_utilization": 0.255,  # 20.4 GB: 13.5 GB of fp16 weights and 16,064 tokens of KV cache
+    }
+    default = {m.key: m.value for m in _evaluate(tight).metrics}
+    no_evict = {m.key: m.value for m in _evaluate({**tight, "admission_policy": "guaranteed_no_evict"}).metrics}
+    assert ServingInputs.model_validate(SMALL).admission_policy == "max_utilization"
+    assert default["preemptions"] > 0 and no_evict["preemptions"] == 0
+    assert no_evict["peak_kv_cache_use"] <= 1.0
+    with pytest.raises(ValueError, match="admission_policy"):
+        ServingInputs.model_validate({**SMALL, "admission_policy": "evict_sometimes"})
+
+
+def test_whole_prompts_beside_the_decodes_reach_the_scheduler_only_without_chunking():
+    joined = KIND.resolve(
+        ServingInputs.model_validate({**SMALL, "chunked_prefill": False, "prompts_join_decodes": True}),
+        default_catalog(),
+    )
+    assert studies.scheduler(joined, 100).prompts_join_decodes
+    assert not studies.scheduler(
+        KIND.resolve(ServingInputs.model_validate(SMALL), default_catalog()), 100
+    ).prompts_join_decodes

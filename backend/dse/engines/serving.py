@@ -6,7 +6,9 @@ up to a token budget (Sarathi-Serve, Agrawal et al., OSDI'24); without it an ite
 prefill of newly admitted prompts or a decode of the running requests (vLLM's default scheduler,
 Kwon et al., SOSP'23). The KV cache is paged in blocks of 16 tokens; a request is admitted when its
 prompt's blocks are free, and when a decode step needs a block that is not free the newest running
-request is preempted by recompute (its blocks freed, its prompt and generated tokens prefilled again).
+request is preempted by recompute (its blocks freed, its prompt and generated tokens prefilled again);
+or, as TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler, a request is admitted only when the blocks of
+its prompt and whole output fit beside every running request's to completion, and none is ever preempted.
 
 Iteration time comes from the same per-op model as the inference kind: one decoder layer priced as a
 mixed batch through `decoder_layer_ops` / `price_layer_ops` on the `Device` (dense ops over every token
@@ -80,6 +82,15 @@ class SchedulerConfig:
     #: Tokens a decoding request takes of an iteration's budget: 1, or k + 1 when a speculative step verifies k
     #: drafted tokens (the prefill chunks get what is left).
     budget_tokens_per_decode: int = 1
+    #: TensorRT-LLM's GUARANTEED_NO_EVICT capacity policy: a request is admitted only when the blocks of its whole
+    #: prompt and output fit beside those every running request holds to its completion, so no request is ever
+    #: preempted; False: vLLM's policy (admit on the prompt's blocks, preempt the newest when a decode step runs
+    #: out).
+    guaranteed_no_evict: bool = False
+    #: Without chunking: whole prompts join the decodes' iteration while they fit in the budget beside them
+    #: (TensorRT-LLM's in-flight batching of context and generation requests); False: a prefill-only iteration
+    #: (vLLM's unchunked scheduler).
+    prompts_join_decodes: bool = False
 
 
 @dataclass(frozen=True)
@@ -389,6 +400,12 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     per_decode = max(int(config.budget_tokens_per_decode), 1)
     decode_only = config.decode_only
     gain = max(float(config.tokens_per_step), 1.0)
+    no_evict = config.guaranteed_no_evict
+    mixed_whole = not chunked and config.prompts_join_decodes
+    # no-evict: the blocks each request holds to its completion (its last iteration may overshoot its output by
+    # the tokens a decode takes of the budget, less one), and their sum over the running requests
+    to_completion = [-(-(p + o + per_decode - 1) // BLOCK_TOKENS) for p, o in zip(prompt, output, strict=True)]
+    reserved = 0
     unit = gain == 1.0
     price = table.pricer
 
@@ -467,13 +484,17 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         while waiting and len(running) < max_running and not hold_admission:
             r = waiting[0]
             need = -(-prefill_len[r] // BLOCK_TOKENS)
-            if used + need > capacity:
+            if no_evict:
+                if reserved + to_completion[r] > capacity:
+                    break
+            elif used + need > capacity:
                 break
             if not chunked and admitted_tokens > 0 and admitted_tokens + prefill_left[r] > budget:
                 break
             waiting.popleft()
             running[r] = None
             used += need
+            reserved += to_completion[r]
             if decode_only and generated[r] == 0:  # arrives with its prompt's KV and first token (disaggregated)
                 prefill_left[r] = 0
                 generated[r] = 1
@@ -481,6 +502,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 if output[r] <= 1:
                     finish[r] = t
                     del running[r]
+                    reserved -= to_completion[r]
                     used -= need
                     done += 1
                 else:
@@ -502,15 +524,17 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         chunks: list[int] = []
         p = 0
         if prefilling:
-            room = budget - b * per_decode if chunked else budget * n + 1
+            room = budget - b * per_decode if chunked or mixed_whole else budget * n + 1
             for r in prefilling:
                 if room <= 0:
                     break
                 c = min(prefill_left[r], room) if chunked else prefill_left[r]
+                if mixed_whole and c > room and (chunks or b):  # a whole prompt waits for room beside the decodes
+                    break
                 chunks.append(c)
                 room -= c
                 p += c
-        bd = b if (chunked or p == 0) else 0
+        bd = b if (chunked or mixed_whole or p == 0) else 0
         k = 1
         ctx = 1.0
         d = 0
@@ -519,11 +543,13 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             if used + growth(d) > capacity:  # KV blocks for the decode step: preempt the newest until they fit
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
                     gone = running.popitem()[0]
+                    reserved -= to_completion[gone]
                     used -= -(-leave_decode(gone) // BLOCK_TOKENS)
                     done += 1
                     continue
                 hold_admission = True  # no re-admission before the next iteration runs (no livelock)
                 victim = running.popitem()[0]
+                reserved -= to_completion[victim]
                 if state[victim] == _DECODING:
                     used -= -(-leave_decode(victim) // BLOCK_TOKENS)
                 else:
@@ -610,6 +636,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             if generated[r] >= output[r]:
                 finish[r] = t
                 del running[r]
+                reserved -= to_completion[r]
                 used -= -(-prefill_len[r] // BLOCK_TOKENS)
                 state[r] = _IDLE
                 done += 1
@@ -623,6 +650,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             zero_gaps -= advance - target  # tokens of its last speculative iteration beyond its output: not emitted
             used -= -(-leave_decode(r) // BLOCK_TOKENS)
             del running[r]
+            reserved -= to_completion[r]
             finish[r] = t
             if first[r] != first[r]:
                 first[r] = t

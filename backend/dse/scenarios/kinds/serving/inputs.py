@@ -27,6 +27,12 @@ from dse.specs.stacks import SoftwareStackSpec
 
 QuantDtype = Literal["fp16", "bf16", "fp8", "int8"]
 ArrivalProcess = Literal["poisson", "gamma", "trace"]
+#: max_utilization: vLLM's scheduler (admit while the prompt's KV blocks fit, preempt the newest request by
+#: recompute when a decode step runs out); guaranteed_no_evict: TensorRT-LLM's default capacity scheduler policy
+#: (NVIDIA TensorRT-LLM docs, nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/
+#: useful-runtime-flags.html, 'Capacity Scheduler Policy': GUARANTEED_NO_EVICT is the default and guarantees that a
+#: started request is never paused; MAX_UTILIZATION packs requests at the risk of pausing them).
+AdmissionPolicy = Literal["max_utilization", "guaranteed_no_evict"]
 
 #: Most requests one simulation may run (and rows of an inline trace).
 MAX_REQUESTS = 20_000
@@ -125,7 +131,23 @@ class ServingInputs(StrictModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     token_budget: int = Field(2_048, ge=16, le=1_048_576, description="Tokens per scheduler iteration.")
     chunked_prefill: bool = Field(True, description="Split prompts into chunks that share iterations with decodes.")
+    #: TensorRT-LLM docs, 'Paged Attention, IFB, and Request Scheduling': with in-flight batching "sequences in the
+    #: context phase can be processed together with sequences in the generation phase"; max_num_tokens bounds the
+    #: iteration's tokens of both (performance tuning guide, 'Tuning Max Batch Size and Max Num Tokens').
+    prompts_join_decodes: bool = Field(
+        False,
+        description="Without chunked prefill: whole prompts run in the running decodes' iteration while they fit in "
+        "the token budget beside them (TensorRT-LLM's in-flight batching); off: a prefill-only iteration pauses the "
+        "decodes (vLLM's unchunked scheduler).",
+        json_schema_extra=applies_when("only unchunked prompts are placed whole", chunked_prefill=[False]),
+    )
     max_running: int = Field(256, ge=1, le=65_536, description="Most requests running at once.")
+    admission_policy: AdmissionPolicy = Field(
+        "max_utilization",
+        description="max_utilization: admit while the prompt's KV blocks fit and preempt (recompute) the newest "
+        "request when decoding runs out (vLLM); guaranteed_no_evict: admit only when the prompt and the whole "
+        "output fit beside every running request's, never preempting (TensorRT-LLM's default).",
+    )
     gpu_memory_utilization: float = Field(
         0.9, gt=0, le=1, description="Share of device memory the server may use (weights + KV cache)."
     )
@@ -222,6 +244,8 @@ class ServingResolved:
     attention_data_parallel: float = 1.0
     #: The expert all-to-alls' links (data-parallel attention only).
     expert_exchange: ExpertExchange | None = None
+    guaranteed_no_evict: bool = False
+    prompts_join_decodes: bool = False
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
@@ -336,6 +360,8 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         token_budget=float(inputs.token_budget),
         chunked_prefill=inputs.chunked_prefill,
         max_running=float(inputs.max_running),
+        guaranteed_no_evict=inputs.admission_policy == "guaranteed_no_evict",
+        prompts_join_decodes=inputs.prompts_join_decodes,
         gpu_memory_utilization=inputs.gpu_memory_utilization,
         prefix_cache_hit_rate=inputs.prefix_cache_hit_rate,
         slo_percentile=inputs.slo_percentile,

@@ -146,11 +146,11 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
     title = "LLM serving under load (continuous batching, paged KV cache, SLOs)"
     description = (
         "An iteration-level simulation of a continuous-batching server (chunked prefill, paged KV cache with "
-        "preemption, prefix caching) under Poisson, bursty or traced arrivals: latency percentiles, goodput, "
-        "the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and cost and energy per token; dense, MoE "
-        "and latent-attention models (also as data-parallel attention + expert parallelism across nodes), speculative "
-        "decoding with a draft model, and disaggregated prefill/decode pools compared with co-located serving on the "
-        "same devices."
+        "vLLM's preempting or TensorRT-LLM's no-evict admission, prefix caching) under Poisson, bursty or traced "
+        "arrivals: latency percentiles, goodput, the largest rate meeting TTFT/TPOT SLOs, the replicas needed, and "
+        "cost and energy per token; dense, MoE and latent-attention models (also as data-parallel attention + expert "
+        "parallelism across nodes), speculative decoding with a draft model, and disaggregated prefill/decode pools "
+        "compared with co-located serving on the same devices."
     )
     engine_version = "serving-4"  # 4: the inference-4 ops (TensorRT-LLM 0.6/0.9 fp8 GEMMs on the CUTLASS 3.6 fit)
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)

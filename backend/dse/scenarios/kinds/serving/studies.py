@@ -180,6 +180,8 @@ def scheduler(r: ServingResolved, blocks: int, *, decode_only: bool = False) -> 
         tokens_per_step=tokens_per_step(r),
         decode_only=decode_only,
         budget_tokens_per_decode=1 if r.draft_model is None else int(r.draft_tokens) + 1,
+        guaranteed_no_evict=r.guaranteed_no_evict,
+        prompts_join_decodes=r.prompts_join_decodes,
     )
 
 
@@ -326,12 +328,14 @@ def replica_scale(r: ServingResolved) -> float:
 
 def saturation_rate(r: ServingResolved, pl: Pools) -> float:
     """A first guess of the deployment's request rate at saturation: the largest decode batch the cache
-    holds (at the mean context) decoding back to back, over the mean output length; disaggregated, the
-    smaller of that (decode pool) and the prefill pool's budget-sized chunks back to back over the mean prompt."""
+    holds (at the mean context; no-evict, at the whole mean prompt + output) decoding back to back, over the
+    mean output length; disaggregated, the smaller of that (decode pool) and the prefill pool's budget-sized
+    chunks back to back over the mean prompt."""
     mean_prompt, mean_out = mean_lengths(r)
     mean_ctx = mean_prompt + mean_out / 2
     mem, tab = pl.memory, pl.table
-    batch = max(1.0, min(r.max_running, mem.kv_capacity_blocks * BLOCK_TOKENS / max(mean_ctx, 1.0)))
+    held = mean_prompt + mean_out if r.guaranteed_no_evict else mean_ctx  # no-evict: each holds its whole length
+    batch = max(1.0, min(r.max_running, mem.kv_capacity_blocks * BLOCK_TOKENS / max(held, 1.0)))
     step = tab.at(batch, 0.0, mean_ctx)
     per_instance = batch * tokens_per_step(r) / step / max(mean_out, 1.0)
     if not r.disaggregated:
