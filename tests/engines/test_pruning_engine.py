@@ -268,6 +268,50 @@ def test_without_a_stack_every_op_is_its_roofline(sd15):
     assert t == pytest.approx(np.sum(expected), rel=1e-12)
 
 
+def test_fp32_math_devices_follow_pytorch_defaults_on_tf32_parts():
+    """fp32 work on a part with TF32: convolutions at the TF32 peak, attention at a third of it (3xTF32); a part
+    without a TF32 peak keeps everything in fp32 (exact)."""
+    catalog = default_catalog()
+    a100 = catalog.get("accelerators", "a100-80gb")
+    conv, attention = eng.fp32_math_devices(a100)
+    assert conv is not None and attention is not None
+    assert conv.matrix_flops_per_s == a100.peak_flops_per_s["tf32"]
+    assert attention.matrix_flops_per_s == pytest.approx(a100.peak_flops_per_s["tf32"] / 3.0, rel=1e-15)
+    assert attention.memory_bandwidth_bytes_per_s == a100.memory_bandwidth_bytes_per_s
+    no_tf32 = dataclasses.replace(a100, peak_flops_per_s={"fp16": a100.peak_flops_per_s["fp16"]})
+    assert eng.fp32_math_devices(no_tf32) == (None, None)
+
+
+def test_math_mode_devices_price_exactly_their_rows(sd21):
+    """A convolution device prices the convolution rows alone and an attention device the attention rows alone:
+    the UNet's time moves by exactly those rows' roofline times on the other device (exact); given the GEMM
+    device itself, nothing moves (==)."""
+    table = _unet(sd21)
+    counts = eng.count_layers(table, latent_side=96.0)
+    a100 = default_catalog().get("accelerators", "a100-80gb")
+    fp32 = Device.from_accelerator(a100, "fp32")
+    conv, attention = eng.fp32_math_devices(a100)
+
+    def price(t, **kw):
+        c = eng.count_layers(t, latent_side=96.0)
+        return eng.network_time_s(t, c, batch=2.0, bytes_per_element=4.0, device=fp32, **kw)
+
+    base = price(table)
+    assert price(table, conv_device=fp32, attention_device=fp32) == base
+    conv_rows = _subtable(table, np.flatnonzero(table.category == eng.CONV))
+    att_rows = _subtable(
+        table, np.flatnonzero((table.category == eng.SELF_ATTENTION) | (table.category == eng.CROSS_ATTENTION))
+    )
+    moved = (
+        price(conv_rows, conv_device=conv)
+        - price(conv_rows)
+        + price(att_rows, attention_device=attention)
+        - price(att_rows)
+    )
+    assert price(table, conv_device=conv, attention_device=attention) == pytest.approx(base + moved, rel=1e-12)
+    assert counts.macs.sum() > 0 and moved < 0.0
+
+
 def test_pricing_broadcasts_over_a_swept_rate(sd21):
     """A swept bandwidth and resolution give, point by point, the scalar calls' times (==)."""
     table = _unet(sd21)

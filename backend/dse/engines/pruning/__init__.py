@@ -58,7 +58,14 @@ from dse.engines.pruning.layers import (
     vae_decoder_layer_table,
 )
 from dse.engines.pruning.routing import Routing, TransportPlan, route_prompts, routing_cost, sinkhorn
-from dse.engines.pruning.serving import ServingCost, fused_head_dim, network_time_s, serving_cost, with_trailing_axes
+from dse.engines.pruning.serving import (
+    ServingCost,
+    fp32_math_devices,
+    fused_head_dim,
+    network_time_s,
+    serving_cost,
+    with_trailing_axes,
+)
 
 __all__ = [
     "CATEGORY_NAMES",
@@ -85,6 +92,7 @@ __all__ = [
     "TransportPlan",
     "count_blocks",
     "count_layers",
+    "fp32_math_devices",
     "fused_head_dim",
     "latent_side",
     "network_time_s",

@@ -33,6 +33,7 @@ from dse.engines.pruning.layers import (
 )
 from dse.specs.common import Num
 from dse.specs.diffusion import DiffusionPipelineSpec
+from dse.specs.hardware import AcceleratorSpec
 
 M = TypeVar("M", GemmKernelModel, AttentionKernelModel)
 
@@ -100,6 +101,8 @@ def network_time_s(
     bytes_per_element: Num,
     device: Device,
     channels_last: bool = False,
+    conv_device: Device | None = None,
+    attention_device: Device | None = None,
 ) -> FloatArray:
     """Time of one forward pass at `batch` samples, op by op on `device` (its stack decides the kernels).
 
@@ -121,6 +124,10 @@ def network_time_s(
     * a convolution's bias under eager PyTorch: cuDNN runs without it and an in-place add follows (one more
       memory-bound kernel); a fusing stack folds it away.
 
+    * math modes: `conv_device` prices the convolutions and `attention_device` the attention matmuls when
+      their library computes in another mode than the GEMMs (fp32 work in PyTorch on Ampere: cuDNN may use
+      TF32 while matmuls stay fp32, see `fp32_math_devices`); None: `device`.
+
     A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
     against the counts without their last (rows) axis.
     """
@@ -136,10 +143,13 @@ def network_time_s(
     # a convolution reads its input tensor once (positions x input_token_ratio), not once per tap
     a_elements = m * table.input_token_ratio[weights] * w_in
     w_out = _take(counts.width_out, weights)
-    gemm = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements)
-    total = np.sum(np.where(m > 0, gemm.time_s, 0.0), axis=-1)
-    nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    gemm_s = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
     conv = table.category[weights] == CONV
+    if conv_device is not None:
+        conv_s = with_trailing_axes(conv_device, 1).gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
+        gemm_s = np.where(conv, conv_s, gemm_s)
+    total = np.sum(np.where(m > 0, gemm_s, 0.0), axis=-1)
+    nhwc = channels_last or (stack is not None and stack.native_nhwc)
     if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
         to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
         to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
@@ -162,10 +172,15 @@ def network_time_s(
     causal = table.causal[attention] > 0
     fused = None if stack is None or stack.prefill_attention_kernel == "unfused" else device.prefill_attention
     padded_head_dim = fused_head_dim(head_dim, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
-    if fused is not None:
+    att_s: FloatArray
+    if attention_device is not None:  # the kernel of another math mode: the roofline of its two matmuls
+        flop = 2.0 * _take(counts.macs, attention) * n
+        att_dev = with_trailing_axes(attention_device, 1)
+        att_s = np.asarray(att_dev.op_time_s(flop, n * _take(counts.activation_elements, attention) * width).time_s)
+    elif fused is not None:
         plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
         assert plain is not None
-        att_s: FloatArray = np.asarray(plain.time_s, dtype=np.float64)
+        att_s = np.asarray(plain.time_s, dtype=np.float64)
         if np.any(causal):
             masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True)
             assert masked is not None
@@ -213,6 +228,26 @@ def _group_norm_kernels(pointwise_fusion: bool) -> float:
     small middle one into its neighbours and keeps the statistics reduction and the normalization (Inductor's
     reduction and pointwise kernels; TensorRT's GroupNorm plugin, groupNormNHWCSum then groupNormNHWCScale)."""
     return 2.0 if pointwise_fusion else 3.0
+
+
+def fp32_math_devices(spec: AcceleratorSpec) -> tuple[Device | None, Device | None]:
+    """The devices of fp32 work's convolutions and attention matmuls under PyTorch's defaults on a part with
+    TF32 tensor cores (None, None on a part without: everything runs in fp32).
+
+    * convolutions: TF32 (`torch.backends.cudnn.allow_tf32` defaults to True, while
+      `torch.backends.cuda.matmul.allow_tf32`, which linears follow, defaults to False since PyTorch 1.12:
+      pytorch/pytorch docs/source/notes/cuda.rst, 'TensorFloat-32 (TF32) on Ampere (and later) devices');
+    * attention: fp32 scaled_dot_product_attention runs the memory-efficient kernel (FlashAttention takes
+      fp16/bf16 only), whose fp32 GEMMs on compute capability >= 8.0 use OpMultiplyAddFastF32
+      (pytorch/pytorch aten/src/ATen/native/transformers/cuda/mem_eff_attention/gemm_kernel_utils.h,
+      DefaultGemmType for float): 3xTF32, three TF32 tensor-core products per fp32 product (a_big*b_big +
+      a_big*b_small + a_small*b_big: NVIDIA/cutlass examples/27_ampere_3xtf32_fast_accurate_tensorop_gemm),
+      a third of the TF32 peak.
+    """
+    if "tf32" not in spec.peak_flops_per_s:
+        return None, None
+    tf32 = Device.from_accelerator(spec, "tf32")
+    return tf32, dataclasses.replace(tf32, matrix_flops_per_s=tf32.matrix_flops_per_s / 3.0)
 
 
 def fused_head_dim(head_dim: Num, kernel: str) -> FloatArray:
@@ -263,6 +298,8 @@ def serving_cost(
     bytes_per_element: Num,
     device: Device,
     unet_channels_last: bool = False,
+    conv_device: Device | None = None,
+    attention_device: Device | None = None,
 ) -> ServingCost:
     """Serving a batch of prompts through text encoder, N UNet steps and VAE decoder.
 
@@ -277,6 +314,8 @@ def serving_cost(
     Text encoder and VAE decoder are not pruned; they batch over the whole batch except in dynamic.
     unet_channels_last: the UNet's activations are channels-last (diffusers: unet.to(memory_format=
     torch.channels_last)); the VAE decoder keeps PyTorch's default NCHW.
+    conv_device / attention_device: the math modes of the convolutions and attention matmuls of every network
+    when they differ from the GEMMs' (`network_time_s`; `fp32_math_devices`).
     """
     unet_table = unet_layer_table(spec.unet, spec.text_encoder.max_position_embeddings)
     side = np.asarray(latent_side(image_side_px, spec.unet), dtype=np.float64)
@@ -288,6 +327,8 @@ def serving_cost(
     n_codes = keep.shape[-3]
 
     per_point = with_trailing_axes(device, 1)  # codes axis of the per-code calls
+    conv_per_point = None if conv_device is None else with_trailing_axes(conv_device, 1)
+    attention_per_point = None if attention_device is None else with_trailing_axes(attention_device, 1)
     width_per_point = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
 
     def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
@@ -295,10 +336,24 @@ def serving_cost(
         last = unet_channels_last and table is unet_table
         if per_code:
             return network_time_s(
-                table, counts, batch=n, bytes_per_element=width_per_point, device=per_point, channels_last=last
+                table,
+                counts,
+                batch=n,
+                bytes_per_element=width_per_point,
+                device=per_point,
+                channels_last=last,
+                conv_device=conv_per_point,
+                attention_device=attention_per_point,
             )
         return network_time_s(
-            table, counts, batch=n, bytes_per_element=bytes_per_element, device=device, channels_last=last
+            table,
+            counts,
+            batch=n,
+            bytes_per_element=bytes_per_element,
+            device=device,
+            channels_last=last,
+            conv_device=conv_device,
+            attention_device=attention_device,
         )
 
     text_table = text_encoder_layer_table(spec.text_encoder)

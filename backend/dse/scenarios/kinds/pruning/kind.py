@@ -38,7 +38,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
         "mix onto codes under a compute budget (Sinkhorn), and serving throughput for static, dynamic and "
         "prompt-routed (APTP) pruning."
     )
-    engine_version: ClassVar[str] = "pruning-3"  # 3: SD 1.5 under the PyTorch 2.0/2.1 stacks, 3-pass GroupNorm
+    engine_version: ClassVar[str] = "pruning-4"  # 4: fp32 convolutions on TF32, attention on 3xTF32 (PyTorch defaults)
     validation_dtype = "fp32"  # APTP Table 1 latencies are priced in fp32 (published.py)
     inputs_model: ClassVar[type[PruningInputs]] = PruningInputs
     metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS

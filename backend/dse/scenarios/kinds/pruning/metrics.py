@@ -143,6 +143,8 @@ def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
     c = counted(r) if done is None else done
     n_prunable = len(c.table.prunable_blocks)
     static_keep = np.broadcast_to(np.asarray(c.static_keep)[..., None, None], (*np.shape(c.static_keep), n_prunable, 3))
+    # fp32 work: convolutions and attention in the math modes PyTorch picks by default (TF32, 3xTF32)
+    conv_device, attention_device = eng.fp32_math_devices(r.accelerator) if r.dtype == "fp32" else (None, None)
     serving = eng.serving_cost(
         r.pipeline,
         code_keep=r.code_keep,
@@ -155,6 +157,8 @@ def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
         bytes_per_element=r.bytes_per_element,
         device=device(r),
         unet_channels_last=r.unet_channels_last,
+        conv_device=conv_device,
+        attention_device=attention_device,
     )
     return Core(
         table=c.table,

@@ -202,6 +202,7 @@ def latencies_at_ratios(
     keep = eng.uniform_keep_for_ratio(pipeline, target_ratio=ratio, image_side_px=image_side_px)
     n_prunable = len(eng.unet_layer_table(pipeline.unet, pipeline.text_encoder.max_position_embeddings).prunable_blocks)
     row_keep = np.broadcast_to(keep[:, None, None], (len(ratio), n_prunable, 3))
+    conv_device, attention_device = eng.fp32_math_devices(accelerator) if dtype == "fp32" else (None, None)
     serving = eng.serving_cost(
         pipeline,
         code_keep=np.ones((1, n_prunable, 3)),
@@ -213,6 +214,8 @@ def latencies_at_ratios(
         guidance_copies=2.0,
         bytes_per_element=BYTES_PER_ELEMENT[dtype],
         device=Device.from_accelerator(accelerator, dtype),
+        conv_device=conv_device,
+        attention_device=attention_device,
     )
     return {
         "full_latency_s": float(np.asarray(serving.full_latency_s).reshape(-1)[0]),
