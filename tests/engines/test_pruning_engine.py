@@ -137,6 +137,20 @@ def test_uniform_keep_for_ratio_inverts_the_counter(sd21):
     np.testing.assert_allclose(r, targets, atol=1e-12)
 
 
+@pytest.mark.parametrize("include_attention", [True, False])
+def test_total_macs_for_few_points_is_the_per_block_loop_to_the_last_bit(sd21, monkeypatch, include_attention):
+    """Few points stack the blocks into one GEMM; many loop over blocks: the same products and sums."""
+    table = _unet(sd21)
+    n = len(table.prunable_blocks)
+    rng = np.random.default_rng(3)
+    keeps = [rng.uniform(size=(n, 3)), rng.uniform(size=(5, n, 3)), np.broadcast_to(0.37, (n, 3)), None]
+    few = [eng.total_macs(table, latent_side=96.0, keep=k, include_attention_matmuls=include_attention) for k in keeps]
+    monkeypatch.setattr(eng.counter, "FEW_POINTS", -1)
+    for k, stacked in zip(keeps, few, strict=True):
+        looped = eng.total_macs(table, latent_side=96.0, keep=k, include_attention_matmuls=include_attention)
+        assert np.array_equal(stacked, looped)
+
+
 # --- routing -----------------------------------------------------------------------------------
 
 
@@ -189,6 +203,18 @@ def test_sinkhorn_vectorised_over_problems_equals_one_by_one():
     for i in range(6):
         alone = eng.sinkhorn(cost=cost[i], row_marginal=a, col_marginal=b[i], epsilon=0.05).plan
         np.testing.assert_allclose(together[i], alone, atol=1e-9)
+
+
+def test_a_kept_sinkhorn_plan_is_the_plan_computed_afresh(monkeypatch):
+    rng = np.random.default_rng(5)
+    kwargs = dict(cost=rng.uniform(size=(3, 4)), row_marginal=np.full(3, 1 / 3), col_marginal=np.full(4, 0.25))
+    kept = eng.sinkhorn(**kwargs, epsilon=0.05)
+    assert eng.sinkhorn(**kwargs, epsilon=0.05) is kept  # the second call is the kept one
+    assert not kept.plan.flags.writeable
+    monkeypatch.setattr(eng.routing, "KEPT_PLAN_MAX_ELEMENTS", 0)  # not kept: computed again
+    fresh = eng.sinkhorn(**kwargs, epsilon=0.05)
+    assert fresh is not kept and np.array_equal(fresh.plan, kept.plan) and fresh.iterations == kept.iterations
+    assert eng.sinkhorn(**kwargs, epsilon=0.06).plan.tolist() != kept.plan.tolist()
 
 
 # --- serving -----------------------------------------------------------------------------------

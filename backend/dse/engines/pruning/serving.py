@@ -100,6 +100,7 @@ def network_time_s(
     bytes_per_element: Num,
     device: Device,
     channels_last: bool = False,
+    rows_axis_added: bool = False,
 ) -> FloatArray:
     """Time of one forward pass at `batch` samples, op by op on `device` (its stack decides the kernels).
 
@@ -122,11 +123,12 @@ def network_time_s(
       memory-bound kernel); a fusing stack folds it away.
 
     A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
-    against the counts without their last (rows) axis.
+    against the counts without their last (rows) axis (`rows_axis_added`: the device given is already
+    `with_trailing_axes(device, 1)`, made once for several calls).
     """
     n = np.asarray(batch, dtype=np.float64)[..., None]
     width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
-    dev = with_trailing_axes(device, 1)  # the rows axis
+    dev = device if rows_axis_added else with_trailing_axes(device, 1)  # the rows axis
     stack = device.stack
 
     weights = _rows(table, CONV, LINEAR)
@@ -287,18 +289,22 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    per_point = with_trailing_axes(device, 1)  # codes axis of the per-code calls
+    # the rows axis (and before it the codes axis of the per-code calls), added once for every call
+    with_rows = with_trailing_axes(device, 1)
+    per_code_with_rows = with_trailing_axes(device, 2)
     width_per_point = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
 
     def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
         last = unet_channels_last and table is unet_table
-        if per_code:
-            return network_time_s(
-                table, counts, batch=n, bytes_per_element=width_per_point, device=per_point, channels_last=last
-            )
         return network_time_s(
-            table, counts, batch=n, bytes_per_element=bytes_per_element, device=device, channels_last=last
+            table,
+            counts,
+            batch=n,
+            bytes_per_element=width_per_point if per_code else bytes_per_element,
+            device=per_code_with_rows if per_code else with_rows,
+            channels_last=last,
+            rows_axis_added=True,
         )
 
     text_table = text_encoder_layer_table(spec.text_encoder)
