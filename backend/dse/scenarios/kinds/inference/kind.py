@@ -49,10 +49,11 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
 
     def evaluate(self, resolved: InferenceResolved) -> EvaluationResult:
         r = resolved
-        result = studies.run(r)
+        runner = studies.Runner(r)  # the engine calls below share what does not depend on the system
+        result = runner.run()
         systems = studies.comparable_systems(r)
-        comparison = studies.compare_systems(r, systems, result)
-        interleaving = studies.interleaving(r, systems)
+        comparison = studies.compare_systems(runner, systems, result)
+        interleaving = studies.interleaving(runner, systems)
         notes = [studies.fit_note(r, result), *studies.stack_notes(r, systems), *studies.architecture_notes(r)]
         if r.system != "gpu_only":
             notes.append(studies.verdict(r, comparison.rows))
