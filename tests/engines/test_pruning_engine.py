@@ -250,6 +250,42 @@ def test_one_full_code_makes_all_strategies_the_unpruned_pipeline(sd21):
     np.testing.assert_allclose(s.dynamic_latency_s, batch * s.full_latency_s[0], rtol=1e-12)
 
 
+def test_serving_over_swept_rates_batches_and_sizes_is_each_point_alone_to_the_last_bit(sd21):
+    """Serving prices several batches of one network in one call (the pair of batches, the codes): a sweep whose
+    axes could line up with those (two peaks, two resolutions) still gives every point its own numbers."""
+    n = len(_unet(sd21).prunable_blocks)
+    rng = np.random.default_rng(7)
+    keep = rng.uniform(0.3, 1.0, size=(2, n, 3))
+    share, static = np.array([0.4, 0.6]), np.full((n, 3), 0.7)
+    base = _stack_device("pytorch-eager")
+    peaks = np.array([1.5e14, 3.0e14])[:, None, None]
+    device = dataclasses.replace(base, gemm=dataclasses.replace(base.gemm, peak_flops_per_s=peaks))
+    batch, px = np.array([1.0, 2.0]), np.array([256.0, 512.0])[:, None]
+
+    def serve(dev, b, side):
+        return eng.serving_cost(
+            sd21,
+            code_keep=keep,
+            code_share=share,
+            static_keep=static,
+            image_side_px=side,
+            batch=b,
+            denoising_steps=25,
+            guidance_copies=2,
+            bytes_per_element=2.0,
+            device=dev,
+        )
+
+    swept = serve(device, batch, px)
+    for i, peak in enumerate(peaks[:, 0, 0]):
+        one_device = dataclasses.replace(base, gemm=dataclasses.replace(base.gemm, peak_flops_per_s=float(peak)))
+        for j, side in enumerate(px[:, 0]):
+            for k, b in enumerate(batch):
+                alone = serve(one_device, b, side)
+                for field in dataclasses.fields(alone):
+                    assert getattr(swept, field.name)[i, j, k] == getattr(alone, field.name), field.name
+
+
 def _stack_device(stack, preset="a100-80gb"):
     catalog = default_catalog()
     spec = None if stack is None else catalog.get("stacks", stack)

@@ -289,38 +289,57 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    # the rows axis (and before it the codes axis of the per-code calls), added once for every call
-    with_rows = with_trailing_axes(device, 1)
-    per_code_with_rows = with_trailing_axes(device, 2)
-    width_per_point = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+    # The rows axis, and before it the axes of the calls below (codes, and the pair of batches), added to the
+    # device's rates once for every call.
+    width = np.asarray(bytes_per_element, dtype=np.float64)
+    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1, 2)}
 
-    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
+    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
-        last = unet_channels_last and table is unet_table
         return network_time_s(
             table,
             counts,
             batch=n,
-            bytes_per_element=width_per_point if per_code else bytes_per_element,
-            device=per_code_with_rows if per_code else with_rows,
-            channels_last=last,
+            bytes_per_element=width,
+            device=devices[0],
+            channels_last=unet_channels_last and table is unet_table,
             rows_axis_added=True,
         )
 
+    def two_batches(
+        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num, per_code: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """`times` at a batch and at one prompt in one call: the pair on an axis just before the rows (after
+        the codes of a per-code call), so that every input broadcasts as alone and each element is priced
+        as alone (the rows still summed along the last axis)."""
+        counts = count_layers(table, latent_side=side_, keep=keep_)
+        before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
+        axes = 2 if per_code else 1  # the pair's axis, and the codes' before it
+        both = network_time_s(
+            table,
+            before_rows,
+            batch=np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), axis=-1),
+            bytes_per_element=width.reshape(width.shape + (1,) * axes),
+            device=devices[axes],
+            channels_last=unet_channels_last and table is unet_table,
+            rows_axis_added=True,
+        )
+        return both[..., 0], both[..., 1]
+
     text_table = text_encoder_layer_table(spec.text_encoder)
     vae_table = vae_decoder_layer_table(spec.vae_decoder)
-    text_b = times(text_table, g * b, None, 0.0)
-    vae_b = times(vae_table, b, None, side)
-    text_1 = times(text_table, g, None, 0.0)
-    vae_1 = times(vae_table, 1.0, None, side)
+    text_b, text_1 = two_batches(text_table, g * b, g, None, 0.0)
+    vae_b, vae_1 = two_batches(vae_table, b, np.float64(1.0), None, side)
 
     side_k = side[..., None]  # codes on the last axis
     # Prompts of code k in a batch of B are Binomial(B, s_k): the code runs (and reads its
     # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
     drawn = 1.0 - (1.0 - share) ** b[..., None]
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
-    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
-    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
+    code_sub_s, unet_code_1 = two_batches(
+        unet_table, g[..., None] * sub_batch, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True
+    )
+    unet_code_sub = drawn * code_sub_s
     unet_static = times(unet_table, g * b, static_keep, side)
     unet_full = times(unet_table, g * b, None, side)
 
