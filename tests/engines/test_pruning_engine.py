@@ -224,7 +224,7 @@ def _device(preset="a100-80gb"):
     return Device.from_accelerator(default_catalog().get("accelerators", preset), "fp16")
 
 
-def _serve(spec, code_keep, share, static_keep, batch, px=512):
+def _serve(spec, code_keep, share, static_keep, batch, px=512, device=None):
     return eng.serving_cost(
         spec,
         code_keep=code_keep,
@@ -235,7 +235,7 @@ def _serve(spec, code_keep, share, static_keep, batch, px=512):
         denoising_steps=25,
         guidance_copies=2,
         bytes_per_element=2.0,
-        device=_device(),
+        device=_device() if device is None else device,
     )
 
 
@@ -262,26 +262,12 @@ def test_serving_over_swept_rates_batches_and_sizes_is_each_point_alone_to_the_l
     device = dataclasses.replace(base, gemm=dataclasses.replace(base.gemm, peak_flops_per_s=peaks))
     batch, px = np.array([1.0, 2.0]), np.array([256.0, 512.0])[:, None]
 
-    def serve(dev, b, side):
-        return eng.serving_cost(
-            sd21,
-            code_keep=keep,
-            code_share=share,
-            static_keep=static,
-            image_side_px=side,
-            batch=b,
-            denoising_steps=25,
-            guidance_copies=2,
-            bytes_per_element=2.0,
-            device=dev,
-        )
-
-    swept = serve(device, batch, px)
+    swept = _serve(sd21, keep, share, static, batch, px, device)
     for i, peak in enumerate(peaks[:, 0, 0]):
         one_device = dataclasses.replace(base, gemm=dataclasses.replace(base.gemm, peak_flops_per_s=float(peak)))
         for j, side in enumerate(px[:, 0]):
             for k, b in enumerate(batch):
-                alone = serve(one_device, b, side)
+                alone = _serve(sd21, keep, share, static, b, side, one_device)
                 for field in dataclasses.fields(alone):
                     assert getattr(swept, field.name)[i, j, k] == getattr(alone, field.name), field.name
 
