@@ -289,38 +289,38 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    # The rows axis, and before it the axes of the calls below (codes, and the pair of batches), added to the
-    # device's rates once for every call.
+    # The rows axis, and before it the axis of the codes or of the pair of batches of the calls below, added to
+    # the device's rates once for every call.
     width = np.asarray(bytes_per_element, dtype=np.float64)
-    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1, 2)}
+    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1)}
 
-    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num) -> FloatArray:
+    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
         return network_time_s(
             table,
             counts,
             batch=n,
-            bytes_per_element=width,
-            device=devices[0],
+            bytes_per_element=width[..., None] if per_code else width,
+            device=devices[1 if per_code else 0],
             channels_last=unet_channels_last and table is unet_table,
             rows_axis_added=True,
         )
 
     def two_batches(
-        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num, per_code: bool = False
+        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num
     ) -> tuple[FloatArray, FloatArray]:
-        """`times` at a batch and at one prompt in one call: the pair on an axis just before the rows (after
-        the codes of a per-code call), so that every input broadcasts as alone and each element is priced
-        as alone (the rows still summed along the last axis)."""
+        """`times` at a batch and at one prompt in one call, for the small networks (the text encoder, the VAE
+        decoder: their calls cost more than their arrays): the pair on an axis just before the rows, so that
+        every input broadcasts as alone and each element is priced as alone (the rows still summed along the
+        last axis)."""
         counts = count_layers(table, latent_side=side_, keep=keep_)
         before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
-        axes = 2 if per_code else 1  # the pair's axis, and the codes' before it
         both = network_time_s(
             table,
             before_rows,
             batch=np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), axis=-1),
-            bytes_per_element=width.reshape(width.shape + (1,) * axes),
-            device=devices[axes],
+            bytes_per_element=width[..., None],
+            device=devices[1],
             channels_last=unet_channels_last and table is unet_table,
             rows_axis_added=True,
         )
@@ -336,10 +336,8 @@ def serving_cost(
     # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
     drawn = 1.0 - (1.0 - share) ** b[..., None]
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
-    code_sub_s, unet_code_1 = two_batches(
-        unet_table, g[..., None] * sub_batch, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True
-    )
-    unet_code_sub = drawn * code_sub_s
+    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
+    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
     unet_static = times(unet_table, g * b, static_keep, side)
     unet_full = times(unet_table, g * b, None, side)
 
