@@ -151,6 +151,16 @@ def test_total_macs_for_few_points_is_the_per_block_loop_to_the_last_bit(sd21, m
         assert np.array_equal(stacked, looped)
 
 
+def test_a_kept_uniform_keep_is_the_bisection_run_afresh(sd21, monkeypatch):
+    kept = eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640)
+    assert eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640) is kept
+    assert not kept.flags.writeable
+    monkeypatch.setattr(eng.codes, "KEPT_MAX_POINTS", 0)  # not kept: the bisection runs again
+    fresh = eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640)
+    assert fresh is not kept and fresh == kept
+    assert eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=768) != kept
+
+
 # --- routing -----------------------------------------------------------------------------------
 
 
