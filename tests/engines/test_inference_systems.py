@@ -150,3 +150,21 @@ def test_shared_work_gives_each_system_its_own_numbers_and_computes_common_parts
     assert together["npu_only"].decode_ops is together["neupims"].decode_ops  # computed once, on the NPU
     assert together["npu_only"].time_to_first_token_s is together["npu_pim_blocked"].time_to_first_token_s
     assert together["gpu_only"].decode_ops is not together["npu_only"].decode_ops
+
+
+def test_throughput_by_split_is_each_fixed_split_to_the_last_bit() -> None:
+    """NeuPIMs searching its split reports the throughput of every candidate: each row is what the call with
+    that split fixed gives (the interleaving study reads the even split and none from it)."""
+    from dse.engines.inference import SPLIT_CANDIDATES
+
+    r = _resolve(**NEUPIMS_SETTINGS)
+    batches = np.array([1.0, 32.0, 256.0, 768.0])
+    searched = run_inference(**engine_inputs(dataclasses.replace(r, batch_size=batches, sub_batch_fraction=None)))
+    assert searched.throughput_by_split_tokens_per_s is not None
+    for i, split in enumerate(SPLIT_CANDIDATES):
+        fixed = _throughput(r, batch_size=batches, sub_batch_fraction=float(split))
+        assert np.array_equal(searched.throughput_by_split_tokens_per_s[i], fixed), split
+    assert np.array_equal(np.max(searched.throughput_by_split_tokens_per_s, axis=0), searched.throughput_tokens_per_s)
+    assert run_inference(**engine_inputs(r)).throughput_by_split_tokens_per_s is not None
+    gpu = run_inference(**engine_inputs(r, system="gpu_only", accelerator=r.comparison_gpu))
+    assert gpu.throughput_by_split_tokens_per_s is None

@@ -213,6 +213,9 @@ class InferenceResult:
     decode_ops: dict[str, PricedOp]
     decode_op_costs: dict[str, OpCost]
     pim_attention_time_s: Num
+    #: NeuPIMs searching its split (sub_batch_fraction None): the decode throughput with each of
+    #: SPLIT_CANDIDATES on a leading axis (the best is `throughput_tokens_per_s`); None otherwise.
+    throughput_by_split_tokens_per_s: Num | None = None
 
 
 def _sum_times(priced: dict[str, PricedOp], names: tuple[str, ...]) -> Num:
@@ -468,6 +471,8 @@ class _Stage:
     npu_busy_s: Num
     pim_busy_s: Num
     sub_batch_fraction: Num
+    #: NeuPIMs searching its split: the stage time with each of SPLIT_CANDIDATES (leading axis).
+    stage_s_by_split: Num | None = None
 
 
 def _neupims_stage(
@@ -507,7 +512,13 @@ def _neupims_stage(
         chosen: Num = np.take_along_axis(np.broadcast_to(values, full_shape), best, axis=0)[0]
         return chosen
 
-    return _Stage(stage_s=pick(stage), npu_busy_s=pick(npu), pim_busy_s=pick(pim), sub_batch_fraction=pick(fraction))
+    return _Stage(
+        stage_s=pick(stage),
+        npu_busy_s=pick(npu),
+        pim_busy_s=pick(pim),
+        sub_batch_fraction=pick(fraction),
+        stage_s_by_split=stage,
+    )
 
 
 def _time_to_first_token_s(
@@ -614,7 +625,7 @@ def run_inference(
     work = SharedWork() if shared is None else shared
     batch = np.asarray(workload.batch, dtype=np.float64)
     ndim = max_ndim(shape, device, deployment, workload, memory, sub_batch_fraction)
-    context = mean_context(workload, batch, ndim)
+    context = work.get("context", (workload,), (ndim,), lambda: mean_context(workload, batch, ndim))
     layers_per_stage = shape.num_layers / deployment.pipeline_parallel
     on_device = (shape, device, deployment, workload)  # what the device's parts depend on
     pricer = _LayerPricer(
@@ -684,6 +695,9 @@ def run_inference(
         decode_ops=priced_full,
         decode_op_costs=ops_full,
         pim_attention_time_s=pim_s,
+        throughput_by_split_tokens_per_s=(
+            None if stage.stage_s_by_split is None else batch / (stage.stage_s_by_split + logits_s)
+        ),
     )
 
 
