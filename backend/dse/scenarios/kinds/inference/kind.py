@@ -159,7 +159,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
 
     def is_medium(self, inputs: InferenceInputs) -> bool:
         """An NPU or PIM system (or a PIM memory) is compared with up to five systems over the batch grid
-        (about ten engine calls); GPU-only on plain memory is two."""
+        (about nine engine calls, sharing their system-independent parts); GPU-only on plain memory is two."""
         return inputs.system != "gpu_only" or inputs.memory is not None
 
     def examples(self) -> list[dict[str, Any]]:
