@@ -124,3 +124,47 @@ def test_blocked_layer_is_gemms_plus_pim_attention_exactly() -> None:
     pim = 1e-9 * math.ceil(100 / 32) * per_request
     assert float(result.pim_attention_time_s) == pytest.approx(pim, rel=1e-12)
     assert float(result.layer_time_s) == pytest.approx(npu + pim, rel=1e-12)
+
+
+def test_shared_work_gives_each_system_its_own_numbers_and_computes_common_parts_once() -> None:
+    """Calls that share a SharedWork (studies.Runner) and the same inputs give, to the last bit, what each gives
+    alone; the systems on one device share its whole-batch decode layer, prefill and footprint."""
+    from dse.scenarios.kinds.inference import studies
+
+    r = _resolve(**NEUPIMS_SETTINGS)
+    runner = studies.Runner(r)
+    systems = studies.comparable_systems(r)
+    assert len({id(device) for device in systems.values()}) < len(systems)  # some systems share a device
+    grid = np.asarray(studies.BATCH_GRID, dtype=np.float64)
+    together: dict[str, Any] = {}
+    for batch in (None, grid):
+        for system, device in systems.items():
+            shared = runner.run(system, device, batch=batch)
+            alone = studies.run(r if batch is None else dataclasses.replace(r, batch_size=batch), system, device)
+            for field in dataclasses.fields(alone):
+                if field.name not in ("decode_ops", "decode_op_costs"):
+                    assert np.array_equal(getattr(shared, field.name), getattr(alone, field.name)), field.name
+            for name, op in alone.decode_ops.items():
+                assert np.array_equal(shared.decode_ops[name].time_s, op.time_s), name
+            together[system] = shared
+    assert together["npu_only"].decode_ops is together["neupims"].decode_ops  # computed once, on the NPU
+    assert together["npu_only"].time_to_first_token_s is together["npu_pim_blocked"].time_to_first_token_s
+    assert together["gpu_only"].decode_ops is not together["npu_only"].decode_ops
+
+
+def test_throughput_by_split_is_each_fixed_split_to_the_last_bit() -> None:
+    """NeuPIMs searching its split reports the throughput of every candidate: each row is what the call with
+    that split fixed gives (the interleaving study reads the even split and none from it)."""
+    from dse.engines.inference import SPLIT_CANDIDATES
+
+    r = _resolve(**NEUPIMS_SETTINGS)
+    batches = np.array([1.0, 32.0, 256.0, 768.0])
+    searched = run_inference(**engine_inputs(dataclasses.replace(r, batch_size=batches, sub_batch_fraction=None)))
+    assert searched.throughput_by_split_tokens_per_s is not None
+    for i, split in enumerate(SPLIT_CANDIDATES):
+        fixed = _throughput(r, batch_size=batches, sub_batch_fraction=float(split))
+        assert np.array_equal(searched.throughput_by_split_tokens_per_s[i], fixed), split
+    assert np.array_equal(np.max(searched.throughput_by_split_tokens_per_s, axis=0), searched.throughput_tokens_per_s)
+    assert run_inference(**engine_inputs(r)).throughput_by_split_tokens_per_s is not None
+    gpu = run_inference(**engine_inputs(r, system="gpu_only", accelerator=r.comparison_gpu))
+    assert gpu.throughput_by_split_tokens_per_s is None

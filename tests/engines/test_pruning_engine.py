@@ -137,6 +137,30 @@ def test_uniform_keep_for_ratio_inverts_the_counter(sd21):
     np.testing.assert_allclose(r, targets, atol=1e-12)
 
 
+@pytest.mark.parametrize("include_attention", [True, False])
+def test_total_macs_for_few_points_is_the_per_block_loop_to_the_last_bit(sd21, monkeypatch, include_attention):
+    """Few points stack the blocks into one GEMM; many loop over blocks: the same products and sums."""
+    table = _unet(sd21)
+    n = len(table.prunable_blocks)
+    rng = np.random.default_rng(3)
+    keeps = [rng.uniform(size=(n, 3)), rng.uniform(size=(5, n, 3)), np.broadcast_to(0.37, (n, 3)), None]
+    few = [eng.total_macs(table, latent_side=96.0, keep=k, include_attention_matmuls=include_attention) for k in keeps]
+    monkeypatch.setattr(eng.counter, "FEW_POINTS", -1)
+    for k, stacked in zip(keeps, few, strict=True):
+        looped = eng.total_macs(table, latent_side=96.0, keep=k, include_attention_matmuls=include_attention)
+        assert np.array_equal(stacked, looped)
+
+
+def test_a_kept_uniform_keep_is_the_bisection_run_afresh(sd21, monkeypatch):
+    kept = eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640)
+    assert eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640) is kept
+    assert not kept.flags.writeable
+    monkeypatch.setattr(eng.codes, "KEPT_MAX_POINTS", 0)  # not kept: the bisection runs again
+    fresh = eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640)
+    assert fresh is not kept and fresh == kept
+    assert eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=768) != kept
+
+
 # --- routing -----------------------------------------------------------------------------------
 
 
@@ -191,6 +215,18 @@ def test_sinkhorn_vectorised_over_problems_equals_one_by_one():
         np.testing.assert_allclose(together[i], alone, atol=1e-9)
 
 
+def test_a_kept_sinkhorn_plan_is_the_plan_computed_afresh(monkeypatch):
+    rng = np.random.default_rng(5)
+    kwargs = dict(cost=rng.uniform(size=(3, 4)), row_marginal=np.full(3, 1 / 3), col_marginal=np.full(4, 0.25))
+    kept = eng.sinkhorn(**kwargs, epsilon=0.05)
+    assert eng.sinkhorn(**kwargs, epsilon=0.05) is kept  # the second call is the kept one
+    assert not kept.plan.flags.writeable
+    monkeypatch.setattr(eng.routing, "KEPT_PLAN_MAX_ELEMENTS", 0)  # not kept: computed again
+    fresh = eng.sinkhorn(**kwargs, epsilon=0.05)
+    assert fresh is not kept and np.array_equal(fresh.plan, kept.plan) and fresh.iterations == kept.iterations
+    assert eng.sinkhorn(**kwargs, epsilon=0.06).plan.tolist() != kept.plan.tolist()
+
+
 # --- serving -----------------------------------------------------------------------------------
 
 
@@ -198,7 +234,7 @@ def _device(preset="a100-80gb"):
     return Device.from_accelerator(default_catalog().get("accelerators", preset), "fp16")
 
 
-def _serve(spec, code_keep, share, static_keep, batch, px=512):
+def _serve(spec, code_keep, share, static_keep, batch, px=512, device=None):
     return eng.serving_cost(
         spec,
         code_keep=code_keep,
@@ -209,7 +245,7 @@ def _serve(spec, code_keep, share, static_keep, batch, px=512):
         denoising_steps=25,
         guidance_copies=2,
         bytes_per_element=2.0,
-        device=_device(),
+        device=_device() if device is None else device,
     )
 
 
@@ -222,6 +258,28 @@ def test_one_full_code_makes_all_strategies_the_unpruned_pipeline(sd21):
     np.testing.assert_allclose(s.static_latency_s, s.full_latency_s, rtol=1e-12)
     np.testing.assert_allclose(s.aptp_latency_s, s.full_latency_s, rtol=1e-12)
     np.testing.assert_allclose(s.dynamic_latency_s, batch * s.full_latency_s[0], rtol=1e-12)
+
+
+def test_serving_over_swept_rates_batches_and_sizes_is_each_point_alone_to_the_last_bit(sd21):
+    """Serving prices several batches of one network in one call (the pair of batches, the codes): a sweep whose
+    axes could line up with those (two peaks, two resolutions) still gives every point its own numbers."""
+    n = len(_unet(sd21).prunable_blocks)
+    rng = np.random.default_rng(7)
+    keep = rng.uniform(0.3, 1.0, size=(2, n, 3))
+    share, static = np.array([0.4, 0.6]), np.full((n, 3), 0.7)
+    base = _stack_device("pytorch-eager")
+    peaks = np.array([1.5e14, 3.0e14])[:, None, None]
+    device = dataclasses.replace(base, gemm=dataclasses.replace(base.gemm, peak_flops_per_s=peaks))
+    batch, px = np.array([1.0, 2.0]), np.array([256.0, 512.0])[:, None]
+
+    swept = _serve(sd21, keep, share, static, batch, px, device)
+    for i, peak in enumerate(peaks[:, 0, 0]):
+        one_device = dataclasses.replace(base, gemm=dataclasses.replace(base.gemm, peak_flops_per_s=float(peak)))
+        for j, side in enumerate(px[:, 0]):
+            for k, b in enumerate(batch):
+                alone = _serve(sd21, keep, share, static, b, side, one_device)
+                for field in dataclasses.fields(alone):
+                    assert getattr(swept, field.name)[i, j, k] == getattr(alone, field.name), field.name
 
 
 def _stack_device(stack, preset="a100-80gb"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -205,3 +206,23 @@ def test_software_stack_is_an_input_and_the_notes_name_it():
         named = f"software stack {stack}" if stack else "roofline with the accelerator's single efficiencies"
         assert any(named in note for note in result.notes)
     assert latency["torch-compile"] < latency["pytorch-eager-sdpa"]
+
+
+@pytest.mark.parametrize("example", KIND.examples(), ids=lambda e: e["name"])
+def test_one_serving_call_over_every_batch_gives_each_batch_its_own_numbers(example):
+    """`evaluate` prices the metrics' batch and the charts' batches in one engine call: to the last bit what
+    `compute` (the sweep path) and a call at the charts' batches alone give."""
+    import numpy as np
+
+    from dse.scenarios.kinds.pruning import metrics
+
+    r = _resolve(example["inputs"])
+    done = metrics.counted(r)
+    together = metrics.core(r, np.asarray((r.batch_size, *r.figure_batch_sizes), dtype=np.float64), done)
+    alone = metrics.compute(r, done)
+    for key, value in metrics.values_of(r, metrics.at_batches(together, 0)).items():
+        assert np.array_equal(value, alone[key]), key
+    grid = metrics.core(r, np.asarray(r.figure_batch_sizes, dtype=np.float64), done).serving
+    picked = metrics.at_batches(together, slice(1, None)).serving
+    for field in dataclasses.fields(grid):
+        assert np.array_equal(getattr(picked, field.name), getattr(grid, field.name)), field.name

@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,6 +79,8 @@ from dse.engines.transformer import (
 from dse.specs.common import Num
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec
+
+T = TypeVar("T")
 
 SYSTEMS: tuple[str, ...] = ("gpu_only", "npu_only", "npu_pim_blocked", "neupims", "gpu_pim")
 #: Systems whose decode attention runs on the PIM units of the memory.
@@ -240,6 +243,9 @@ class InferenceResult:
     throughput_tokens_per_s_per_device: Num = 0.0
     prefill_throughput_tokens_per_s: Num = 0.0
     expert_all_to_all_time_s: Num = 0.0
+    #: NeuPIMs searching its split (sub_batch_fraction None): the decode throughput with each of
+    #: SPLIT_CANDIDATES on a leading axis (the best is `throughput_tokens_per_s`); None otherwise.
+    throughput_by_split_tokens_per_s: Num | None = None
 
 
 def _sum_times(priced: dict[str, PricedOp], names: tuple[str, ...]) -> Num:
@@ -324,13 +330,17 @@ def lognormal_quantile_table(
     return tuple(min(max_tokens, median_tokens * math.exp(sigma * normal.inv_cdf(u))) for u in quantiles)
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def max_ndim(*groups: object) -> int:
     """Most dimensions among the numeric fields of some dataclasses or arrays (for extra axes)."""
     most = 0
     for group in groups:
-        values = (
-            [getattr(group, f.name) for f in dataclasses.fields(group)] if dataclasses.is_dataclass(group) else [group]
-        )
+        kind: type = type(group)
+        values = [getattr(group, name) for name in _field_names(kind)] if dataclasses.is_dataclass(kind) else [group]
         for value in values:
             if isinstance(value, np.ndarray):
                 most = max(most, value.ndim)
@@ -494,6 +504,8 @@ class _Stage:
     npu_busy_s: Num
     pim_busy_s: Num
     sub_batch_fraction: Num
+    #: NeuPIMs searching its split: the stage time with each of SPLIT_CANDIDATES (leading axis).
+    stage_s_by_split: Num | None = None
 
 
 def _neupims_stage(
@@ -533,7 +545,13 @@ def _neupims_stage(
         chosen: Num = np.take_along_axis(np.broadcast_to(values, full_shape), best, axis=0)[0]
         return chosen
 
-    return _Stage(stage_s=pick(stage), npu_busy_s=pick(npu), pim_busy_s=pick(pim), sub_batch_fraction=pick(fraction))
+    return _Stage(
+        stage_s=pick(stage),
+        npu_busy_s=pick(npu),
+        pim_busy_s=pick(pim),
+        sub_batch_fraction=pick(fraction),
+        stage_s_by_split=stage,
+    )
 
 
 def _time_to_first_token_s(
@@ -606,6 +624,28 @@ def _footprint(
     )
 
 
+class SharedWork:
+    """What `run_inference` calls on the same inputs share: the parts that do not depend on the system
+    (the whole batch's decode layer and logits on one device, its prefill, its footprint, the PIM
+    channels' attention cycles), computed by the first call and reused by the others.
+
+    Calls share a part when they pass the very same input objects (identity, not equality: the inputs
+    may hold arrays); the objects are kept here, so an identity is never reused while this lives. Made
+    for one answer (a comparison of systems on one model and workload), then dropped.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], tuple[tuple[object, ...], object]] = {}
+
+    def get(self, what: str, inputs: tuple[object, ...], options: tuple[object, ...], compute: Callable[[], T]) -> T:
+        key = (what, *map(id, inputs), *options)
+        kept = self._kept.get(key)
+        if kept is None:
+            kept = (inputs, compute())
+            self._kept[key] = kept
+        return kept[1]  # type: ignore[return-value]
+
+
 def run_inference(
     *,
     system: str,
@@ -616,11 +656,14 @@ def run_inference(
     memory: MemorySpec | None = None,
     sub_batch_fraction: Num | None = None,
     fused_qkv: bool = True,
+    shared: SharedWork | None = None,
 ) -> InferenceResult:
     """Throughput, latencies, busy fractions and footprint of one system (see module doc).
 
     sub_batch_fraction (NeuPIMs only): share of the batch in the first sub-batch, in [0, 1/2];
     0 turns interleaving off; None picks the best of SPLIT_CANDIDATES per design point.
+    shared: calls of one comparison pass one, with the same input objects, to compute what does not
+    depend on the system once (the same numbers as computed alone).
     """
     if system not in SYSTEMS:
         raise ValueError(f"unknown system '{system}'; known: {', '.join(SYSTEMS)}")
@@ -629,10 +672,12 @@ def run_inference(
         raise ValueError(f"system '{system}' needs a PIM memory")
     if system == "neupims" and memory is not None and memory.pim_row_buffers_per_bank < 2:
         raise ValueError("NeuPIMs needs dual row buffers (pim_row_buffers_per_bank >= 2)")
+    work = SharedWork() if shared is None else shared
     batch = np.asarray(workload.batch, dtype=np.float64)
     ndim = max_ndim(shape, device, deployment, workload, memory, sub_batch_fraction)
-    context = mean_context(workload, batch, ndim)
+    context = work.get("context", (workload,), (ndim,), lambda: mean_context(workload, batch, ndim))
     layers_per_stage = shape.num_layers / deployment.pipeline_parallel
+    on_device = (shape, device, deployment, workload)  # what the device's parts depend on
     pricer = _LayerPricer(
         shape=shape,
         device=device,
@@ -642,8 +687,13 @@ def run_inference(
         on_pim=on_pim,
         clock_s=memory.clock_period_s if memory is not None else 1.0,
         pim_cycles=(
-            pim_attention_cycles(
-                memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, ndim=ndim
+            work.get(
+                "pim_cycles",
+                (memory, shape, deployment, workload),
+                (ndim,),
+                lambda: pim_attention_cycles(
+                    memory=memory, shape=shape, deployment=deployment, workload=workload, batch=batch, ndim=ndim
+                ),
             )
             if on_pim and memory is not None
             else None
@@ -651,7 +701,9 @@ def run_inference(
     )
 
     # 1. The whole batch, layer after layer (every system but NeuPIMs' interleaving).
-    qkv_s, pf_s, link_s, priced_full, ops_full = pricer.npu_parts(batch)
+    qkv_s, pf_s, link_s, priced_full, ops_full = work.get(
+        "decode_layer", on_device, (ndim, fused_qkv), lambda: pricer.npu_parts(batch)
+    )
     attention_s, pim_s = pricer.attention_time(batch, priced_full)
     stage = _Stage(
         stage_s=layers_per_stage * (qkv_s + attention_s + pf_s),
@@ -663,10 +715,18 @@ def run_inference(
     if system == "neupims":
         stage = _neupims_stage(pricer, batch, layers_per_stage, stage, sub_batch_fraction, ndim)
     # 3. Decode rate, first token and memory.
-    slowest_stage_s = stage.stage_s + lm_head_time_s(shape, device, deployment, batch)  # the last stage adds logits
+    logits_s = work.get("logits", on_device, (), lambda: lm_head_time_s(shape, device, deployment, batch))
+    slowest_stage_s = stage.stage_s + logits_s  # the last stage adds logits
     tpot = deployment.pipeline_parallel * slowest_stage_s
-    ttft = _time_to_first_token_s(shape, device, deployment, workload, batch, fused_qkv)
-    memory_use = _footprint(shape, device, deployment, workload, batch, context)
+    ttft = work.get(
+        "prefill",
+        on_device,
+        (fused_qkv,),
+        lambda: _time_to_first_token_s(shape, device, deployment, workload, batch, fused_qkv),
+    )
+    memory_use = work.get(
+        "footprint", on_device, (ndim,), lambda: _footprint(shape, device, deployment, workload, batch, context)
+    )
     dp = deployment.attention_data_parallel
     replica_batch = dp * batch  # every data-parallel attention rank decodes its own batch
     devices = deployment.tensor_parallel * deployment.pipeline_parallel * dp
@@ -696,6 +756,9 @@ def run_inference(
         prefill_throughput_tokens_per_s=replica_batch * workload.prompt_tokens / ttft,
         expert_all_to_all_time_s=sum(
             (priced_full[name].link_s for name in EXPERT_EXCHANGE_OPS if name in priced_full), start=0.0 * batch
+        ),
+        throughput_by_split_tokens_per_s=(
+            None if stage.stage_s_by_split is None else replica_batch / (stage.stage_s_by_split + logits_s)
         ),
     )
 

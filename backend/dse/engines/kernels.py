@@ -149,11 +149,11 @@ def gemm_time_s(
     # skinny GEMMs: the smallest power-of-two tile height that holds m
     # (the same arithmetic with a scalar where every point agrees: tall GEMMs take the full tile
     # height, and with at least one tile per SM there is no split-K)
-    tile_m: F64 | float = float(model.tile_m) if m.size and np.min(m) >= model.tile_m else _tile_height(model, m)
-    tiles = np.ceil(m / tile_m) * np.ceil(n / model.tile_n)
+    tile_m: F64 | float = float(model.tile_m) if m.size and m.min() >= model.tile_m else _tile_height(model, m)
+    tiles = np.asarray(np.ceil(m / tile_m) * np.ceil(n / model.tile_n))
     if grouped:
         tiles = tiles * g
-    if tiles.size and np.min(tiles) >= np.max(sms):
+    if tiles.size and tiles.min() >= (sms if isinstance(sms, float) else np.max(sms)):
         split: F64 | float = 1.0
         waves = np.ceil(tiles / sms)
     else:
@@ -178,12 +178,11 @@ def gemm_time_s(
     busy = _blend(hi, lo, float(p))
     time_s = busy + model.launch_overhead_s
     shape = np.shape(time_s)
-    return GemmTime(
-        time_s=time_s,
-        compute_s=np.broadcast_to(compute_s, shape),
-        memory_s=np.broadcast_to(memory_s, shape),
-        waves=np.broadcast_to(waves, shape),
-    )
+
+    def full(x: F64) -> F64:  # a read-only view at the result's shape (the part itself when it has it)
+        return x if np.shape(x) == shape else np.broadcast_to(x, shape)
+
+    return GemmTime(time_s=time_s, compute_s=full(compute_s), memory_s=full(memory_s), waves=full(waves))
 
 
 def gemm_achieved_flops_per_s(model: GemmKernelModel, m: ArrayLike, n: ArrayLike, k: ArrayLike) -> F64:

@@ -3,6 +3,7 @@ codes, and the budget check on the mean resource ratio."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,11 +69,38 @@ def sinkhorn(
     its row marginals hold to `tolerance` (or max_iterations); converged problems drop out of
     the batch. Zero marginals are allowed (their rows / columns stay empty). The plan is then
     rounded onto the exact marginals; `marginal_error` is the largest error before rounding.
+
+    Small problems (an evaluation's, not a sweep's) are kept, most recently used last: the transport
+    depends on the prompt mix, the codes and epsilon only, so an answer whose batch, budget, device or
+    steps changed routes again for free. A kept plan is read-only.
     """
-    c0 = np.asarray(cost, dtype=np.float64)
-    a0 = np.asarray(row_marginal, dtype=np.float64)
-    b0 = np.asarray(col_marginal, dtype=np.float64)
-    e0 = np.asarray(epsilon, dtype=np.float64)
+    arrays = [np.asarray(x, dtype=np.float64) for x in (cost, row_marginal, col_marginal, epsilon)]
+    if sum(x.size for x in arrays) > KEPT_PLAN_MAX_ELEMENTS:
+        return _sinkhorn(*arrays, max_iterations=max_iterations, tolerance=tolerance)
+    keys = tuple((x.shape, x.tobytes()) for x in arrays)
+    return _kept_sinkhorn(*keys, max_iterations=max_iterations, tolerance=tolerance)
+
+
+#: Largest problem (elements of cost and marginals together) whose plan `sinkhorn` keeps, and how many it keeps.
+KEPT_PLAN_MAX_ELEMENTS = 4096
+KEPT_PLANS = 64
+
+_Key = tuple[tuple[int, ...], bytes]
+
+
+@functools.lru_cache(maxsize=KEPT_PLANS)
+def _kept_sinkhorn(
+    cost: _Key, row: _Key, col: _Key, eps: _Key, *, max_iterations: int, tolerance: float
+) -> TransportPlan:
+    arrays = [np.frombuffer(data, dtype=np.float64).reshape(shape) for shape, data in (cost, row, col, eps)]
+    plan = _sinkhorn(*arrays, max_iterations=max_iterations, tolerance=tolerance)
+    plan.plan.setflags(write=False)
+    return plan
+
+
+def _sinkhorn(
+    c0: FloatArray, a0: FloatArray, b0: FloatArray, e0: FloatArray, *, max_iterations: int, tolerance: float
+) -> TransportPlan:
     lead = np.broadcast_shapes(c0.shape[:-2], a0.shape[:-1], b0.shape[:-1], e0.shape)
     n_rows, n_cols = c0.shape[-2], c0.shape[-1]
     c = np.broadcast_to(c0, (*lead, n_rows, n_cols)).reshape(-1, n_rows, n_cols)

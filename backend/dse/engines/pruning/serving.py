@@ -103,6 +103,7 @@ def network_time_s(
     channels_last: bool = False,
     conv_device: Device | None = None,
     attention_device: Device | None = None,
+    rows_axis_added: bool = False,
 ) -> FloatArray:
     """Time of one forward pass at `batch` samples, op by op on `device` (its stack decides the kernels).
 
@@ -129,11 +130,12 @@ def network_time_s(
       TF32 while matmuls stay fp32, see `fp32_math_devices`); None: `device`.
 
     A row with batch 0 costs nothing. batch, bytes_per_element and the device's rates broadcast
-    against the counts without their last (rows) axis.
+    against the counts without their last (rows) axis (`rows_axis_added`: the device given is already
+    `with_trailing_axes(device, 1)`, made once for several calls).
     """
     n = np.asarray(batch, dtype=np.float64)[..., None]
     width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
-    dev = with_trailing_axes(device, 1)  # the rows axis
+    dev = device if rows_axis_added else with_trailing_axes(device, 1)  # the rows axis
     stack = device.stack
 
     weights = _rows(table, CONV, LINEAR)
@@ -326,42 +328,55 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    per_point = with_trailing_axes(device, 1)  # codes axis of the per-code calls
-    conv_per_point = None if conv_device is None else with_trailing_axes(conv_device, 1)
-    attention_per_point = None if attention_device is None else with_trailing_axes(attention_device, 1)
-    width_per_point = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+    # The rows axis, and before it the axis of the codes or of the pair of batches of the calls below, added to
+    # the device's rates once for every call (the other math modes' devices get their rows axis in network_time_s).
+    width = np.asarray(bytes_per_element, dtype=np.float64)
+    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1)}
+    conv_devices = {axes: None if conv_device is None else with_trailing_axes(conv_device, axes) for axes in (0, 1)}
+    attention_devices = {
+        axes: None if attention_device is None else with_trailing_axes(attention_device, axes) for axes in (0, 1)
+    }
 
     def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
         counts = count_layers(table, latent_side=side_, keep=keep_)
-        last = unet_channels_last and table is unet_table
-        if per_code:
-            return network_time_s(
-                table,
-                counts,
-                batch=n,
-                bytes_per_element=width_per_point,
-                device=per_point,
-                channels_last=last,
-                conv_device=conv_per_point,
-                attention_device=attention_per_point,
-            )
         return network_time_s(
             table,
             counts,
             batch=n,
-            bytes_per_element=bytes_per_element,
-            device=device,
-            channels_last=last,
-            conv_device=conv_device,
-            attention_device=attention_device,
+            bytes_per_element=width[..., None] if per_code else width,
+            device=devices[1 if per_code else 0],
+            channels_last=unet_channels_last and table is unet_table,
+            rows_axis_added=True,
+            conv_device=conv_devices[1 if per_code else 0],
+            attention_device=attention_devices[1 if per_code else 0],
         )
+
+    def two_batches(
+        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num
+    ) -> tuple[FloatArray, FloatArray]:
+        """`times` at a batch and at one prompt in one call, for the small networks (the text encoder, the VAE
+        decoder: their calls cost more than their arrays): the pair on an axis just before the rows, so that
+        every input broadcasts as alone and each element is priced as alone (the rows still summed along the
+        last axis)."""
+        counts = count_layers(table, latent_side=side_, keep=keep_)
+        before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
+        both = network_time_s(
+            table,
+            before_rows,
+            batch=np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), axis=-1),
+            bytes_per_element=width[..., None],
+            device=devices[1],
+            channels_last=unet_channels_last and table is unet_table,
+            rows_axis_added=True,
+            conv_device=conv_devices[1],
+            attention_device=attention_devices[1],
+        )
+        return both[..., 0], both[..., 1]
 
     text_table = text_encoder_layer_table(spec.text_encoder)
     vae_table = vae_decoder_layer_table(spec.vae_decoder)
-    text_b = times(text_table, g * b, None, 0.0)
-    vae_b = times(vae_table, b, None, side)
-    text_1 = times(text_table, g, None, 0.0)
-    vae_1 = times(vae_table, 1.0, None, side)
+    text_b, text_1 = two_batches(text_table, g * b, g, None, 0.0)
+    vae_b, vae_1 = two_batches(vae_table, b, np.float64(1.0), None, side)
 
     side_k = side[..., None]  # codes on the last axis
     # Prompts of code k in a batch of B are Binomial(B, s_k): the code runs (and reads its

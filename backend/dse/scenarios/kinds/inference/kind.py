@@ -52,10 +52,11 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
 
     def evaluate(self, resolved: InferenceResolved) -> EvaluationResult:
         r = resolved
-        result = studies.run(r)
+        runner = studies.Runner(r)  # the engine calls below share what does not depend on the system
+        result = runner.run()
         systems = studies.comparable_systems(r)
-        comparison = studies.compare_systems(r, systems, result)
-        interleaving = studies.interleaving(r, systems)
+        comparison = studies.compare_systems(runner, systems, result)
+        interleaving = studies.interleaving(runner, systems)
         notes = [
             studies.fit_note(r, result),
             *studies.stack_notes(r, systems),
@@ -166,7 +167,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
 
     def is_medium(self, inputs: InferenceInputs) -> bool:
         """An NPU or PIM system (or a PIM memory) is compared with up to five systems over the batch grid
-        (about ten engine calls); GPU-only on plain memory is two."""
+        (about nine engine calls, sharing their system-independent parts); GPU-only on plain memory is two."""
         return inputs.system != "gpu_only" or inputs.memory is not None
 
     def examples(self) -> list[dict[str, Any]]:

@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from dse.engines.decoder_ops import BOUND_NAMES, OP_NAMES
-from dse.engines.inference import PIM_SYSTEMS, InferenceResult, op_unit, run_inference
+from dse.engines.device import Device
+from dse.engines.inference import (
+    PIM_SYSTEMS,
+    SPLIT_CANDIDATES,
+    InferenceResult,
+    SharedWork,
+    Workload,
+    op_unit,
+    run_inference,
+)
 from dse.engines.pim import pim_numbers
 from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import Column, Table
-from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS, InferenceResolved, device_of, engine_inputs
+from dse.scenarios.kinds.inference.inputs import (
+    SYSTEM_LABELS,
+    InferenceResolved,
+    device_of,
+    engine_inputs,
+    workload,
+)
 from dse.scenarios.kinds.inference.metrics import moe_step
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.memory import MemorySpec
@@ -27,6 +43,59 @@ Row = list[float | int | str | bool | None]
 def run(r: InferenceResolved, system: str | None = None, accelerator: AcceleratorSpec | None = None) -> InferenceResult:
     """The engine on the resolved tree (optionally another system and device)."""
     return run_inference(**engine_inputs(r, system=system, accelerator=accelerator))
+
+
+class Runner:
+    """The engine calls of one answer: every system, device, batch and split of `r` on the same model,
+    deployment and workload objects, so that the calls share what does not depend on the system
+    (`SharedWork`: the numbers are those of `run`)."""
+
+    def __init__(self, r: InferenceResolved) -> None:
+        self.r = r
+        self._base = engine_inputs(r)
+        self._shared = SharedWork()
+        self._devices: dict[int, tuple[AcceleratorSpec, Device]] = {}
+        self._workloads: dict[tuple[tuple[int, ...], bytes], Workload] = {}
+        self._results: dict[tuple[object, ...], InferenceResult] = {}
+
+    def run(
+        self,
+        system: str | None = None,
+        accelerator: AcceleratorSpec | None = None,
+        *,
+        batch: np.ndarray[Any, Any] | None = None,
+        search_split: bool = False,
+    ) -> InferenceResult:
+        """`run` of `r` with another system, device or batch (an array: the batch grid), or searching the
+        NeuPIMs split whatever `r` fixes; a call asked for again is answered from the first."""
+        r = self.r
+        accelerator = accelerator or r.accelerator
+        system = system or r.system
+        split = None if search_split else r.sub_batch_fraction
+        key = (system, id(accelerator), None if batch is None else (batch.shape, batch.tobytes()), split)
+        if key in self._results:
+            return self._results[key]
+        kept = self._devices.get(id(accelerator))
+        if kept is None:
+            kept = self._devices[id(accelerator)] = (accelerator, device_of(r, accelerator).device)
+        workload_in = self._base["workload"]
+        if batch is not None:
+            batch_key = (batch.shape, batch.tobytes())
+            if batch_key not in self._workloads:
+                self._workloads[batch_key] = workload(dataclasses.replace(r, batch_size=batch))  # type: ignore[arg-type]
+            workload_in = self._workloads[batch_key]
+        result = run_inference(
+            **{
+                **self._base,
+                "system": system,
+                "device": kept[1],
+                "workload": workload_in,
+                "sub_batch_fraction": split,
+                "shared": self._shared,
+            }
+        )
+        self._results[key] = result
+        return result
 
 
 def comparable_systems(r: InferenceResolved) -> dict[str, AcceleratorSpec]:
@@ -55,16 +124,17 @@ class SystemsComparison:
     rows: list[Row]
 
 
-def compare_systems(
-    r: InferenceResolved, systems: dict[str, AcceleratorSpec], result: InferenceResult
-) -> SystemsComparison:
+def compare_systems(runner: Runner, systems: dict[str, AcceleratorSpec], result: InferenceResult) -> SystemsComparison:
     """Each system over the batch grid (one engine call) and at this scenario's batch."""
-    sweep_resolved = dataclasses.replace(r, batch_size=np.asarray(BATCH_GRID, dtype=np.float64))  # type: ignore[arg-type]
+    r = runner.r
+    grid = np.asarray(BATCH_GRID, dtype=np.float64)
     by_system: dict[str, list[float]] = {}
     rows: list[Row] = []
     for system, device in systems.items():
-        by_system[system] = [float(v) for v in np.asarray(run(sweep_resolved, system, device).throughput_tokens_per_s)]
-        here = result if system == r.system and device is r.accelerator else run(r, system, device)  # same inputs
+        by_system[system] = [
+            float(v) for v in np.asarray(runner.run(system, device, batch=grid).throughput_tokens_per_s)
+        ]
+        here = result if system == r.system and device is r.accelerator else runner.run(system, device)  # same inputs
         rows.append(
             [
                 SYSTEM_LABELS[system],
@@ -226,18 +296,20 @@ class Interleaving:
     crossover_batch: float | None
 
 
-def interleaving(r: InferenceResolved, systems: dict[str, AcceleratorSpec]) -> Interleaving | None:
+def interleaving(runner: Runner, systems: dict[str, AcceleratorSpec]) -> Interleaving | None:
     """Sub-batch interleaving on and off over the batch grid; None when NeuPIMs cannot run here."""
     if "neupims" not in systems:
         return None
     batches = np.asarray(BATCH_GRID, dtype=np.float64)
-    # Both splits in one engine call: the split is a leading array axis broadcast with the batch.
-    splits = np.asarray([[0.5], [0.0]])
-    both = dataclasses.replace(r, batch_size=batches, sub_batch_fraction=splits)  # type: ignore[arg-type]
-    throughput = np.broadcast_to(
-        np.asarray(run(both, "neupims", systems["neupims"]).throughput_tokens_per_s), (2, batches.size)
-    )
-    on_t, off_t = throughput[0], throughput[1]
+    # The even split and none are two of the split candidates NeuPIMs searches over the grid (the comparison's
+    # call when the scenario leaves the split to the search: `Runner` keeps it), each element as a call with
+    # that split alone gives it.
+    searched = runner.run("neupims", systems["neupims"], batch=batches, search_split=True)
+    by_split = searched.throughput_by_split_tokens_per_s
+    assert by_split is not None
+    candidates = list(SPLIT_CANDIDATES)
+    throughput = np.broadcast_to(np.asarray(by_split), (len(candidates), batches.size))
+    on_t, off_t = throughput[candidates.index(0.5)], throughput[candidates.index(0.0)]
     wins = np.nonzero(on_t > off_t)[0]
     crossover = float(BATCH_GRID[int(wins[0])]) if wins.size else None
     return Interleaving([float(v) for v in on_t], [float(v) for v in off_t], crossover)

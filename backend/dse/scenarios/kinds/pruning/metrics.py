@@ -171,10 +171,22 @@ def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
     )
 
 
+def at_batches(c: Core, index: Any) -> Core:
+    """`c` with its serving cost taken at `index` of its last (batch) axis: `core` priced at several batches
+    at once, one engine call, gives each batch's numbers (element-wise the same as its own call)."""
+    s = c.serving
+    picked = eng.ServingCost(**{f.name: getattr(s, f.name)[..., index] for f in dataclasses.fields(s)})
+    return dataclasses.replace(c, serving=picked)
+
+
 def compute(r: PruningResolved, done: Counted | None = None) -> dict[str, Any]:
     """Every metric of METRICS, broadcast over the resolved inputs (budget_met as 1.0 / 0.0); `done`:
     the batch-free part already computed."""
-    c = core(r, r.batch_size, done)
+    return values_of(r, core(r, r.batch_size, done))
+
+
+def values_of(r: PruningResolved, c: Core) -> dict[str, Any]:
+    """The metrics of `c`, priced at the scenario's batch."""
     s = c.serving
     full_params = eng.count_blocks(c.table, latent_side=c.latent_side).params.sum(axis=(-2, -1))
     return {
