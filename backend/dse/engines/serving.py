@@ -410,8 +410,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     gain = max(float(config.tokens_per_step), 1.0)
     no_evict = config.guaranteed_no_evict
     mixed_whole = not chunked and config.prompts_join_decodes
-    steps = max(int(config.scheduler_steps), 1)
-    if steps > 1 and gain != 1.0:
+    block_steps = max(int(config.scheduler_steps), 1)
+    if block_steps > 1 and gain != 1.0:
         raise ValueError("multi-step scheduling is modelled with one token per decode iteration (no speculation)")
     # no-evict: the blocks each request holds to its completion (its last iteration may overshoot its output by
     # the tokens a decode takes of the budget, less one), and their sum over the running requests
@@ -552,7 +552,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         d = 0
         if bd:
             # the KV slots of the step's first iteration, or of the whole block of a multi-step decode
-            d = advance_at(iteration + (steps if p == 0 else 1)) - advance
+            d = advance_at(iteration + (block_steps if p == 0 else 1)) - advance
             if used + growth(d) > capacity:  # KV blocks for the decode step: preempt the newest until they fit
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
                     gone = running.popitem()[0]
@@ -588,12 +588,13 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                     k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(step0, 1e-12))))
                 fitting = BLOCK_TOKENS * ((capacity - used) // b)  # tokens each that the free blocks surely hold
                 within = _iterations_within(fitting, iteration, advance, gain)
-                if steps > 1:
-                    # whole blocks: through the one in which a completion or the arrival falls, and beyond the
-                    # first (its KV slots checked above) only as many as the free blocks surely hold
-                    k = steps * max(1, min(-(-k // steps), within // steps))
-                else:
-                    k = max(1, min(k, within))
+                # multi-step: whole blocks, through the one in which a completion or the arrival falls, and beyond
+                # the first (its KV slots checked above) only as many as the free blocks surely hold
+                k = (
+                    block_steps * max(1, min(-(-k // block_steps), within // block_steps))
+                    if block_steps > 1
+                    else max(1, min(k, within))
+                )
                 d = advance_at(iteration + k) - advance
                 ctx += (d - d / k) / 2.0
         if p:
@@ -668,7 +669,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             target, r, e = heapq.heappop(heap)
             if e != epoch[r]:
                 continue
-            if steps > 1:  # the iterations of its block after its last token: no tokens emitted
+            if block_steps > 1:  # the iterations of its block after its last token: no tokens emitted
                 gap_n[run_gaps_at] -= advance - target
             else:
                 zero_gaps -= advance - target  # tokens of its last speculative iteration beyond its output: not emitted
