@@ -381,3 +381,36 @@ def test_whole_prompts_beside_the_decodes_reach_the_scheduler_only_without_chunk
     assert not studies.scheduler(
         KIND.resolve(ServingInputs.model_validate(SMALL), default_catalog()), 100
     ).prompts_join_decodes
+
+
+def test_multi_step_blocks_reach_the_scheduler_only_where_they_apply():
+    """scheduler_steps reaches the engine for vLLM's unchunked co-located scheduler without a draft; elsewhere its
+    `x-applies-when` holds it at one step per scheduler call, and the form reads the same conditions."""
+    catalog = default_catalog()
+    unchunked = {**SMALL, "chunked_prefill": False, "scheduler_steps": 10}
+
+    def steps(inputs: dict) -> int:
+        return studies.scheduler(KIND.resolve(ServingInputs.model_validate(inputs), catalog), 100).scheduler_steps
+
+    assert steps(SMALL) == 1 and steps(unchunked) == 10
+    assert steps({**unchunked, "chunked_prefill": True}) == 1
+    assert steps({**unchunked, "prompts_join_decodes": True}) == 1
+    assert steps({**unchunked, "draft_model": "llama2-7b", "model": "llama2-13b"}) == 1
+    rule = ServingInputs.model_json_schema()["properties"]["scheduler_steps"]["x-applies-when"]["when"]
+    assert rule == {
+        "chunked_prefill": [False],
+        "prompts_join_decodes": [False],
+        "draft_model": [None],
+        "disaggregated": [False],
+    }
+    with pytest.raises(ValueError, match="scheduler_steps"):
+        ServingInputs.model_validate({**SMALL, "scheduler_steps": 0})
+
+
+def test_multi_step_blocks_delay_the_first_token_under_load():
+    """Through the document: new prompts wait for the decode block under way, so the median time to first token
+    grows with the block (ten steps against one)."""
+    base = {**SMALL, "chunked_prefill": False, "arrival_rate_per_s": 4.0}
+    one = {m.key: m.value for m in _evaluate(base).metrics}
+    ten = {m.key: m.value for m in _evaluate({**base, "scheduler_steps": 10}).metrics}
+    assert ten["ttft_p50_s"] > one["ttft_p50_s"]

@@ -182,6 +182,7 @@ def scheduler(r: ServingResolved, blocks: int, *, decode_only: bool = False) -> 
         budget_tokens_per_decode=1 if r.draft_model is None else int(r.draft_tokens) + 1,
         guaranteed_no_evict=r.guaranteed_no_evict,
         prompts_join_decodes=r.prompts_join_decodes,
+        scheduler_steps=int(r.scheduler_steps),
     )
 
 
