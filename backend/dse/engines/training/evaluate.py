@@ -59,7 +59,6 @@ from dse.engines.training.inputs import (
 )
 from dse.engines.training.links import Link, group_link
 from dse.engines.training.memory import (
-    GRADIENT_BYTES_PER_PARAM,
     WEIGHT_BYTES_PER_PARAM,
     ModelStates,
     layer_activation_bytes,
@@ -1221,7 +1220,7 @@ def _data_parallel_time(
     cluster: ClusterArrays,
 ) -> Array:
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce, in the
-    stack's gradient width (`_gradient_reduce_bytes_per_param`); a stack that cannot overlap never does.
+    stack's gradient width (`ClusterArrays.gradient_reduce_bytes_per_param`); a stack that cannot overlap never does.
 
     ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
     traffic, rings only; the reduce-scatter in the gradient width, the all-gather in 2-byte weights)
@@ -1231,7 +1230,7 @@ def _data_parallel_time(
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
     stack = cluster.device.stack
-    reduce_bytes = _gradient_reduce_bytes_per_param(cluster)
+    reduce_bytes = as_array(cluster.gradient_reduce_bytes_per_param)
     # ZeRO-1/2 reduce-scatter the gradients and all-gather the updated (2-byte) weights: in all-reduce terms
     # the mean of the two widths; a plain all-reduce moves the gradients' width both ways
     sync_bytes_per_param = np.where(x.zero >= 1, 0.5 * (reduce_bytes + WEIGHT_BYTES_PER_PARAM), reduce_bytes)
@@ -1259,7 +1258,7 @@ def _data_parallel_time(
     if x.moe:  # the experts' gradients reduce over the expert-data-parallel group
         dp_sync = dp_sync + experts.expert_gradient_sync_s(
             cluster=cluster,
-            grad_bytes=GRADIENT_BYTES_PER_PARAM * params.expert_params_gpu,
+            grad_bytes=reduce_bytes * params.expert_params_gpu,
             t=x.t,
             expert_parallel=x.ep,
             zero_group=x.zero_group,
@@ -1282,14 +1281,6 @@ def _data_parallel_time(
         0.0,
     )
     return np.asarray(dp_exposed + tied_sync)
-
-
-def _gradient_reduce_bytes_per_param(cluster: ClusterArrays) -> float:
-    """Bytes per gradient element the data-parallel reduction moves: the stack's own width (Megatron-LM's fp32
-    gradients under bf16), else the 2 of bf16/fp16 gradients."""
-    stack = cluster.device.stack
-    own = None if stack is None else stack.gradient_reduce_bytes_per_param
-    return GRADIENT_BYTES_PER_PARAM if own is None else float(own)
 
 
 def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:
