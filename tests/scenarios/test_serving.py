@@ -350,6 +350,8 @@ def test_data_parallel_attention_holds_each_ranks_cache_and_impossible_layouts_n
         with pytest.raises(InputError) as info:
             KIND.resolve(ServingInputs.model_validate({**base, **bad}), catalog)
         assert info.value.field == field
+
+
 def test_the_no_evict_admission_policy_never_preempts_and_holds_fewer_requests():
     """TensorRT-LLM's GUARANTEED_NO_EVICT through the document: a cache that holds 15 prompts of 1024 tokens but
     not their outputs preempts under the default policy and never under no-evict."""

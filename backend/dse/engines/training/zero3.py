@@ -98,7 +98,8 @@ def compute_stream_copies(*, runtime: Num, layers: Num, layer_params: Num, rest_
     """(bytes, kernels) a ZeRO-3 runtime's copies move on the compute stream per micro-batch on one stage: per
     wrap unit (each layer, and the rest of the stage's parameters as one more unit), FSDP2's copy-out after each
     of its two gathers and its reduce-scatter copy-in; FSDP1's gradient concatenation; nothing for DeepSpeed
-    (its list copies are host time in `zero3_exposed_s`); FairScale 2021's flat parameter left unpriced (not examined)."""
+    (its list copies are host time in `zero3_exposed_s`); FairScale 2021's flat parameter is left unpriced (its
+    copies not examined)."""
     code = as_array(runtime)
     fsdp2, fsdp1 = code == Zero3Runtime.FSDP, code == Zero3Runtime.FSDP_COMPOSER
     fsdp2_per_param = 2.0 * FSDP2_COPY_OUT_BYTES_PER_PARAM + GATHER_BYTES_PER_PARAM + reduce_bytes_per_param(runtime)
