@@ -75,6 +75,7 @@ from dse.engines.training.schedules import (
 from dse.engines.training.stages import stage_in_flight, stage_layers
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import (
+    compute_stream_copies,
     gathered_params,
     largest_tensor_params,
     reduce_bytes_per_param,
@@ -1013,8 +1014,9 @@ def _zero3_exposed(
     fwd: Array,
     bwd: Array,
 ) -> Array:
-    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`); a MoE layer's routed
-    experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
+    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`), plus the runtime's copies
+    around them on the compute stream (`zero3.compute_stream_copies`, memory-bound passes with the stack's
+    launches); a MoE layer's routed experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
     expert: dict[str, Any] = {}
     if x.moe and bool(np.any(x.zero >= 3)):
         link = group_link(cluster=cluster, stride=x.t * x.ep, size=params.expert_group, pattern="ring")
@@ -1024,12 +1026,17 @@ def _zero3_exposed(
             expert_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
             expert_latency_s=link.latency_s,
         )
-    return zero3_exposed_s(
+    rest_params = np.maximum(params.params_last - x.layers * params.layer_params_gpu, 0.0)
+    copy_bytes, copy_kernels = compute_stream_copies(
+        runtime=plan.zero3_runtime, layers=x.layers, layer_params=params.layer_params_gpu, rest_params=rest_params
+    )
+    copies = elementwise_pass_s(cluster.device, copy_bytes, copy_kernels)
+    return copies + zero3_exposed_s(
         runtime=plan.zero3_runtime,
         layers=x.layers,
         layer_params=params.layer_params_gpu,
         largest_tensor_params=_largest_tensor(x, model),
-        rest_params=np.maximum(params.params_last - x.layers * params.layer_params_gpu, 0.0),
+        rest_params=rest_params,
         zero_group=x.zero_group,
         bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
         latency_s=dp_link.latency_s,
