@@ -185,10 +185,16 @@ def search_plans(
         )
         nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
+        fits: NDArray[np.bool_] | None = None  # the first order's: later orders price only those plans
         best_order = np.zeros(1, dtype=np.int64)
         for index, ordered in enumerate(grid_clusters):  # a loop over node orders (1 without a measured matrix)
-            result = evaluate_plans(
-                model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan, outputs=GRID_OUTPUTS
+            result = evaluate_plans(  # times only where the plan fits (on the first order): the others are dropped
+                model=model,
+                cluster=dataclasses.replace(ordered, nodes=nodes_axis),
+                plan=plan,
+                outputs=GRID_OUTPUTS,
+                fitting_only=fits is None,
+                priced_only=fits,
             )
             calls += 1
             if best_time is None:
@@ -201,7 +207,7 @@ def search_plans(
                 faster = result.iteration_time_s < best_time
                 best_time = np.where(faster, result.iteration_time_s, best_time)
                 best_order = np.where(faster, index, best_order)
-        assert best_time is not None
+        assert best_time is not None and fits is not None
         local = np.flatnonzero(fits)
         kept_ids.append(local + start * inner.size)
         kept_time.append(best_time.reshape(-1)[local])
