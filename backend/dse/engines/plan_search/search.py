@@ -242,7 +242,7 @@ def search_plans(
     rank = rank[~_twins(ids, layouts, inner, space)[rank]]
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
     top = ranked(pool)
-    calls += len(clusters)
+    calls += _orders_used(order_all[pool])
     if len(grid_clusters) < len(clusters) and len(top):
         top = _other_orders(model=model, top=top, clusters=clusters)
         calls += len(clusters) - 1
@@ -263,7 +263,7 @@ def search_plans(
     front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
     front = front[np.lexsort((gpus_all[front], time[front]))]
     pareto = ranked(front)
-    calls += len(clusters)
+    calls += _orders_used(order_all[front])
     sample = np.random.default_rng(seed).permutation(ids.size)[:sample_size]
     return SearchResult(
         candidates=len(layouts) * inner.size,
@@ -355,16 +355,25 @@ def _evaluate_flat(
 def _evaluate_on_orders(
     *, model: ModelArrays, clusters: list[ClusterArrays], plans: PlanArrays, nodes: Array, order_index: IntArray
 ) -> PlanEvaluation:
-    """Each plan on its own node order: one call per order (a handful), then pick per plan."""
-    results = [evaluate_plans(model=model, cluster=dataclasses.replace(c, nodes=nodes), plan=plans) for c in clusters]
+    """Each plan on its own node order: one call per order some plan runs on (a handful), then pick per plan."""
+    used = np.unique(order_index) if order_index.size else np.zeros(1, dtype=np.int64)
+    results = [
+        evaluate_plans(model=model, cluster=dataclasses.replace(clusters[int(k)], nodes=nodes), plan=plans)
+        for k in used
+    ]
     if len(results) == 1:
         return results[0]
-    rows = np.arange(order_index.size)
+    position, rows = np.searchsorted(used, order_index), np.arange(order_index.size)
     picked = {
-        f.name: np.stack([np.broadcast_to(getattr(r, f.name), order_index.shape) for r in results])[order_index, rows]
+        f.name: np.stack([np.broadcast_to(getattr(r, f.name), order_index.shape) for r in results])[position, rows]
         for f in fields(PlanEvaluation)
     }
     return PlanEvaluation(**picked)
+
+
+def _orders_used(order_index: IntArray) -> int:
+    """Engine calls `_evaluate_on_orders` makes for these plans."""
+    return max(int(np.unique(order_index).size), 1)
 
 
 def _other_orders(*, model: ModelArrays, top: RankedPlans, clusters: list[ClusterArrays]) -> RankedPlans:

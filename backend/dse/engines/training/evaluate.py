@@ -239,7 +239,12 @@ def evaluate_plans(
     flat = None if everything or not shape else np.flatnonzero(priced)
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        computed = np.broadcast_to(value, subset_shape)
+        value = np.asarray(value)
+        if value.shape == subset_shape:  # a read-only view, as `broadcast_to` gives, at a fraction of its cost
+            computed = value.view()
+            computed.flags.writeable = False
+        else:
+            computed = np.broadcast_to(value, subset_shape)
         if everything:
             out[key] = computed
         elif outputs is not None and key not in outputs:
@@ -255,7 +260,8 @@ def evaluate_plans(
         fits_subset = np.broadcast_to(raw["memory_headroom_bytes"] >= 0.0, subset_shape)
         fits = np.zeros(shape, dtype=np.bool_)
         fits[valid] = fits_subset.reshape(-1) if not everything else fits_subset[valid]
-    reasons = reasons | np.where(valid & ~fits, np.int64(OUT_OF_MEMORY.bit), np.int64(0))
+    reasons = np.array(reasons)  # a writable copy of the structural codes, at the plans' shape
+    np.bitwise_or(reasons, np.int64(OUT_OF_MEMORY.bit), out=reasons, where=valid ^ fits)  # fits only where valid
     return PlanEvaluation(reasons=reasons, valid=valid, fits=fits, **out)
 
 

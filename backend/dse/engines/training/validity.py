@@ -299,5 +299,5 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
     code = np.zeros(shape, dtype=np.int64)
     for name, condition in conditions:  # a loop over the reasons, not over plans
         if np.any(condition):  # most conditions are layout-shaped and false: no pass over the whole grid
-            code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
+            np.bitwise_or(code, np.int64(REASONS[name].bit), out=code, where=condition)  # in place, no temporary
     return code
