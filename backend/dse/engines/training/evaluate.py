@@ -216,7 +216,7 @@ def evaluate_plans(
     reasons = np.broadcast_to(reasons, shape)
     valid = reasons == 0
     with np.errstate(all="ignore"):  # priced at the shapes' own broadcast shape, before the plans are flattened
-        compute = _compute_times(_terms(model, cluster, plan), model, cluster)
+        compute = _distinct_rows_compute_times(_terms(model, cluster, plan), model, cluster)
     fits: NDArray[np.bool_] | None = None
     priced = valid
     if fitting_only or priced_only is not None:
@@ -236,15 +236,10 @@ def evaluate_plans(
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan, compute)
     subset_shape = shape if everything else (selection.count,)
-    flat = None if everything or not shape else np.flatnonzero(priced)
+    flat = None if everything or not shape else selection.flat
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        value = np.asarray(value)
-        if value.shape == subset_shape:  # a read-only view, as `broadcast_to` gives, at a fraction of its cost
-            computed = value.view()
-            computed.flags.writeable = False
-        else:
-            computed = np.broadcast_to(value, subset_shape)
+        computed = np.broadcast_to(value, subset_shape)
         if everything:
             out[key] = computed
         elif outputs is not None and key not in outputs:
@@ -477,6 +472,52 @@ class _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
         selection = mask if isinstance(mask, Selection) else Selection(mask)
         return _ComputeTimes(**{f.name: selection.take(getattr(self, f.name)) for f in fields(self)})
+
+
+#: The terms `_compute_times` reads (besides the model's and the cluster's fields, which it reads directly).
+_COMPUTE_TERMS = ("b", "s", "t", "n", "cp", "variant", "uses_flash", "h", "a", "a_kv", "kv_width", "V", "ep", "load")
+
+
+def _distinct_rows_compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
+    """`_compute_times`, priced once per distinct row of the first axis of the terms it reads and gathered back.
+
+    A plan-search chunk's first axis is its layouts: hundreds of them, but only tens of distinct (TP, sequence
+    split, CP, EP) combinations, which is all the compute depends on there. The same values as `_compute_times`
+    (each element priced by the same arithmetic); every other case (no such axis, few repeats, the model or the
+    devices varying along it) prices the whole. A term `_compute_times` reads that is missing from
+    `_COMPUTE_TERMS` and varies along the axis fails loudly (its rows and the distinct rows do not broadcast)."""
+    terms = {name: np.asarray(getattr(x, name)) for name in _COMPUTE_TERMS}
+    ndim = max(value.ndim for value in terms.values())
+    rows = max(value.shape[0] for value in terms.values() if value.ndim == ndim) if ndim else 1
+
+    def along_first(shape: tuple[int, ...]) -> bool:
+        return 0 < ndim == len(shape) and shape[0] > 1
+
+    varying = [name for name, value in terms.items() if along_first(value.shape)]
+    devices = [d for d in (cluster.device, cluster.fp8_gemm_device) if d is not None]  # of the cluster, all it reads
+    read = [*field_shapes(model), *(shape for d in devices for shape in field_shapes(d))]
+    if rows < 32 or any(along_first(shape) for shape in read):
+        return _compute_times(x, model, cluster)
+    if any(any(size > 1 for size in terms[name].shape[1:]) for name in varying):  # not the first axis alone
+        return _compute_times(x, model, cluster)
+    # Each row as one whole number (the rank of its value in each column): a 1-D unique, many times faster than
+    # np.unique(axis=0) on a small table.
+    columns = [np.unique(terms[name].reshape(rows), return_inverse=True) for name in varying]
+    if float(np.prod([float(values.size) for values, _ in columns])) > 2.0**62:  # too many to number: price all
+        return _compute_times(x, model, cluster)
+    key = np.ravel_multi_index([inverse.reshape(-1) for _, inverse in columns], [values.size for values, _ in columns])
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if 2 * first.size > rows:
+        return _compute_times(x, model, cluster)
+    reduced = dataclasses.replace(x, **{name: terms[name][first] for name in varying})  # type: ignore[arg-type]
+    priced = _compute_times(reduced, model, cluster)
+    back = inverse.reshape(-1)
+
+    def expand(value: Array) -> Array:
+        array = np.asarray(value)
+        return array[back] if along_first(array.shape) else array
+
+    return _ComputeTimes(**{f.name: expand(getattr(priced, f.name)) for f in fields(priced)})
 
 
 def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
