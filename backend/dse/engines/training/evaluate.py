@@ -260,13 +260,22 @@ def evaluate_plans(
     return PlanEvaluation(reasons=reasons, valid=valid, fits=fits, **out)
 
 
+#: From this share of valid plans on, the memory pass prices the broadcast inputs rather than the valid plans
+#: gathered out (measured on the GPT-3 175B search's chunks: 3.5 ms against 14.5 ms at a third valid; at a ninth
+#: the gathered plans were still faster, 4.4 ms against 5.4 ms).
+DENSE_VALID_SHARE = 0.15
+
+
 def _fits(
     model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, compute: _ComputeTimes, valid: NDArray[np.bool_]
 ) -> NDArray[np.bool_]:
-    """Whether each valid plan's peak memory fits (False where invalid): `_evaluate`'s memory steps alone, on the
-    valid plans (the compute times and the layer's collectives only where some plan offloads activations)."""
-    everything = bool(valid.all())
-    selection = None if everything else Selection(valid)
+    """Whether each valid plan's peak memory fits (False where invalid): `_evaluate`'s memory steps alone (the
+    compute times and the layer's collectives only where some plan offloads activations). On the valid plans
+    alone when they are few; else on the inputs as they broadcast, every step at the shape of what it depends
+    on (a search chunk's layouts, micro-batches, ZeRO stages ... each an axis), which is then cheaper than
+    gathering the valid plans out first: the same values either way."""
+    dense = valid.ndim == 0 or np.count_nonzero(valid) >= DENSE_VALID_SHARE * valid.size
+    selection = None if dense else Selection(valid)
     if selection is not None:
         model, cluster, plan = (
             select_inputs(model, selection),
@@ -304,7 +313,7 @@ def _fits(
         )
         fits_here = _headroom(cluster.device, mem) >= 0.0
     if selection is None:
-        return np.array(np.broadcast_to(fits_here, valid.shape))
+        return np.asarray(np.broadcast_to(fits_here, valid.shape) & valid)
     fits = np.zeros(valid.shape, dtype=np.bool_)
     fits[valid] = np.broadcast_to(fits_here, (selection.count,))
     return fits
