@@ -502,10 +502,12 @@ def _distinct_rows_compute_times(x: _Terms, model: ModelArrays, cluster: Cluster
     def along_first(shape: tuple[int, ...]) -> bool:
         return 0 < ndim == len(shape) and shape[0] > 1
 
+    if rows < 32:
+        return _compute_times(x, model, cluster)
     varying = [name for name, value in terms.items() if along_first(value.shape)]
     devices = [d for d in (cluster.device, cluster.fp8_gemm_device) if d is not None]  # of the cluster, all it reads
     read = [*field_shapes(model), *(shape for d in devices for shape in field_shapes(d))]
-    if rows < 32 or any(along_first(shape) for shape in read):
+    if any(along_first(shape) for shape in read):
         return _compute_times(x, model, cluster)
     if any(any(size > 1 for size in terms[name].shape[1:]) for name in varying):  # not the first axis alone
         return _compute_times(x, model, cluster)
