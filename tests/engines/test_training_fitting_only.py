@@ -18,7 +18,7 @@ from dse.engines.plan_search.space import enumerate_layouts, grid_plans, inner_a
 from dse.engines.training import ClusterArrays, ModelArrays, PlanEvaluation, evaluate_plans
 from dse.engines.training import evaluate as engine
 from dse.engines.training.inputs import Selection, select_inputs
-from dse.specs.network import ClusterSpec
+from tests.engines.test_plan_search import a100_cluster
 
 CATALOG = default_catalog()
 MODEL = ModelArrays.from_llm(CATALOG.get("llms", "megatron-gpt-1.7b"))
@@ -26,17 +26,7 @@ BATCH, SEQUENCE = 64, 2048
 
 
 def cluster(nodes: int, ssd: str | None = None) -> ClusterArrays:
-    drives = {"ssd": CATALOG.get("ssds", ssd), "ssds_per_node": 4} if ssd else {}
-    spec = ClusterSpec(
-        nodes=nodes,
-        gpus_per_node=8,
-        accelerator=CATALOG.get("accelerators", "a100-40gb"),
-        intra_node_link=CATALOG.get("interconnects", "nvlink3"),
-        inter_node_link=CATALOG.get("interconnects", "ib-hdr"),
-        inter_node_links_per_node=8,
-        **drives,
-    )
-    return ClusterArrays.from_spec(spec)
+    return a100_cluster(nodes, **({"ssd": CATALOG.get("ssds", ssd), "ssds_per_node": 4} if ssd else {}))
 
 
 def grid(c: ClusterArrays, space: SearchSpace) -> tuple[ClusterArrays, object]:
