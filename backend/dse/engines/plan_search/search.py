@@ -6,7 +6,8 @@
    kernel x offload.
 2. Each chunk of layouts is one `evaluate_plans` call on the broadcast grid (per node order when
    the cluster has a measured bandwidth matrix: memory does not depend on the mapping, time does,
-   and each plan keeps its fastest order). Refusals are counted per reason bit.
+   and each plan keeps its fastest order). Memory comes first and only the plans that fit are timed
+   (`fitting_only`; the other orders time those same plans). Refusals are counted per reason bit.
 3. Plans that fit are ranked by iteration time (then memory); the top k and the Pareto front (iteration time,
    memory per GPU, GPUs used; all minimised) are evaluated again as flat plans for their breakdowns.
 4. With a measured matrix, a seeded hill-climb of node swaps refines the mapping of the best plans.
