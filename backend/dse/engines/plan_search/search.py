@@ -6,7 +6,8 @@
    kernel x offload.
 2. Each chunk of layouts is one `evaluate_plans` call on the broadcast grid (per node order when
    the cluster has a measured bandwidth matrix: memory does not depend on the mapping, time does,
-   and each plan keeps its fastest order). Refusals are counted per reason bit.
+   and each plan keeps its fastest order). Memory comes first and only the plans that fit are timed
+   (`fitting_only`; the other orders time those same plans). Refusals are counted per reason bit.
 3. Plans that fit are ranked by iteration time (then memory); the top k and the Pareto front (iteration time,
    memory per GPU, GPUs used; all minimised) are evaluated again as flat plans for their breakdowns.
 4. With a measured matrix, a seeded hill-climb of node swaps refines the mapping of the best plans.
@@ -185,10 +186,16 @@ def search_plans(
         )
         nodes_axis = chunk.nodes.reshape(-1, *([1] * len(inner.shape)))
         best_time: Array | None = None
+        fits: NDArray[np.bool_] | None = None  # the first order's: later orders price only those plans
         best_order = np.zeros(1, dtype=np.int64)
         for index, ordered in enumerate(grid_clusters):  # a loop over node orders (1 without a measured matrix)
-            result = evaluate_plans(
-                model=model, cluster=dataclasses.replace(ordered, nodes=nodes_axis), plan=plan, outputs=GRID_OUTPUTS
+            result = evaluate_plans(  # times only where the plan fits (on the first order): the others are dropped
+                model=model,
+                cluster=dataclasses.replace(ordered, nodes=nodes_axis),
+                plan=plan,
+                outputs=GRID_OUTPUTS,
+                fitting_only=fits is None,
+                priced_only=fits,
             )
             calls += 1
             if best_time is None:
@@ -201,7 +208,7 @@ def search_plans(
                 faster = result.iteration_time_s < best_time
                 best_time = np.where(faster, result.iteration_time_s, best_time)
                 best_order = np.where(faster, index, best_order)
-        assert best_time is not None
+        assert best_time is not None and fits is not None
         local = np.flatnonzero(fits)
         kept_ids.append(local + start * inner.size)
         kept_time.append(best_time.reshape(-1)[local])
@@ -236,7 +243,7 @@ def search_plans(
     rank = rank[~_twins(ids, layouts, inner, space)[rank]]
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
     top = ranked(pool)
-    calls += len(clusters)
+    calls += _orders_used(order_all[pool])
     if len(grid_clusters) < len(clusters) and len(top):
         top = _other_orders(model=model, top=top, clusters=clusters)
         calls += len(clusters) - 1
@@ -257,7 +264,7 @@ def search_plans(
     front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
     front = front[np.lexsort((gpus_all[front], time[front]))]
     pareto = ranked(front)
-    calls += len(clusters)
+    calls += _orders_used(order_all[front])
     sample = np.random.default_rng(seed).permutation(ids.size)[:sample_size]
     return SearchResult(
         candidates=len(layouts) * inner.size,
@@ -349,16 +356,25 @@ def _evaluate_flat(
 def _evaluate_on_orders(
     *, model: ModelArrays, clusters: list[ClusterArrays], plans: PlanArrays, nodes: Array, order_index: IntArray
 ) -> PlanEvaluation:
-    """Each plan on its own node order: one call per order (a handful), then pick per plan."""
-    results = [evaluate_plans(model=model, cluster=dataclasses.replace(c, nodes=nodes), plan=plans) for c in clusters]
+    """Each plan on its own node order: one call per order some plan runs on (a handful), then pick per plan."""
+    used = np.unique(order_index) if order_index.size else np.zeros(1, dtype=np.int64)
+    results = [
+        evaluate_plans(model=model, cluster=dataclasses.replace(clusters[int(k)], nodes=nodes), plan=plans)
+        for k in used
+    ]
     if len(results) == 1:
         return results[0]
-    rows = np.arange(order_index.size)
+    position, rows = np.searchsorted(used, order_index), np.arange(order_index.size)
     picked = {
-        f.name: np.stack([np.broadcast_to(getattr(r, f.name), order_index.shape) for r in results])[order_index, rows]
+        f.name: np.stack([np.broadcast_to(getattr(r, f.name), order_index.shape) for r in results])[position, rows]
         for f in fields(PlanEvaluation)
     }
     return PlanEvaluation(**picked)
+
+
+def _orders_used(order_index: IntArray) -> int:
+    """Engine calls `_evaluate_on_orders` makes for these plans."""
+    return max(int(np.unique(order_index).size), 1)
 
 
 def _other_orders(*, model: ModelArrays, top: RankedPlans, clusters: list[ClusterArrays]) -> RankedPlans:

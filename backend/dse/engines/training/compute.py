@@ -224,7 +224,9 @@ def gemm_pass_times(device: Device, gemms: Sequence[Gemm]) -> list[tuple[Array, 
         rows, inner_rows = g.count * g.m, g.count * g.k
         passes += [(rows, g.n, g.k), (rows, g.k, g.n), (inner_rows, g.n, g.m)]
     shape = np.broadcast_shapes(*(np.shape(x) for p in passes for x in p))
-    m, n, k = (np.stack([np.broadcast_to(p[i], shape) for p in passes]) for i in range(3))
+    m, n, k = (np.empty((len(passes), *shape)) for _ in range(3))
+    for row, p in enumerate(passes):  # a loop over the passes (a few tens): each row filled by broadcasting
+        m[row], n[row], k[row] = p
     times = np.asarray(device.gemm_time_s(m, n, k).time_s)
     return [(times[3 * i], times[3 * i + 1] + times[3 * i + 2]) for i in range(len(gemms))]
 

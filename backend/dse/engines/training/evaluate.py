@@ -13,7 +13,7 @@ stage also runs the logits and the loss, and bubble = (p-1) * t_layers_stage / v
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -53,6 +53,7 @@ from dse.engines.training.inputs import (
     ClusterArrays,
     ModelArrays,
     PlanArrays,
+    Selection,
     as_array,
     field_shapes,
     select_inputs,
@@ -189,7 +190,13 @@ class PlanEvaluation:
 
 
 def evaluate_plans(
-    *, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, outputs: Collection[str] | None = None
+    *,
+    model: ModelArrays,
+    cluster: ClusterArrays,
+    plan: PlanArrays,
+    outputs: Collection[str] | None = None,
+    fitting_only: bool = False,
+    priced_only: NDArray[np.bool_] | None = None,
 ) -> PlanEvaluation:
     """Memory, time and validity of every plan; all inputs broadcast together.
 
@@ -198,21 +205,39 @@ def evaluate_plans(
     `outputs` (metric names; None: all) limits which metrics are written back into the full grid
     when some plans are invalid; the others come back as read-only NaN (False) placeholders. A
     search over millions of plans that ranks by time and memory skips ~40 full-grid copies.
+
+    `fitting_only=True` prices only the plans that fit: the memory of every valid plan comes first (the same
+    formulas), then everything else only where it fits, NaN (False) elsewhere as for an invalid plan; a search
+    that keeps only the plans that fit skips the time of the many that do not. `priced_only` (a mask broadcast
+    against the plans) likewise keeps the metrics to the valid plans where it is true. `reasons`, `valid` and
+    `fits` are always those of every plan.
     """
     reasons = plan_reasons(model=model, cluster=cluster, plan=plan)
     shape = np.broadcast_shapes(reasons.shape, *field_shapes(model), *field_shapes(cluster), *field_shapes(plan))
     reasons = np.broadcast_to(reasons, shape)
     valid = reasons == 0
-    everything = bool(valid.all())
     with np.errstate(all="ignore"):  # priced at the shapes' own broadcast shape, before the plans are flattened
-        compute = _compute_times(_terms(model, cluster, plan), model, cluster)
+        compute = _distinct_rows_compute_times(_terms(model, cluster, plan), model, cluster)
+    fits: NDArray[np.bool_] | None = None
+    priced = valid
+    if fitting_only or priced_only is not None:
+        fits = _fits(model, cluster, plan, compute, valid)
+        priced = valid & fits if fitting_only else valid
+        if priced_only is not None:
+            priced = priced & np.broadcast_to(priced_only, shape)
+    everything = bool(priced.all())
     if not everything:
-        model, cluster, plan = select_inputs(model, valid), select_inputs(cluster, valid), select_inputs(plan, valid)
-        compute = compute.select(valid)
+        selection = Selection(priced)
+        model, cluster, plan = (
+            select_inputs(model, selection),
+            select_inputs(cluster, selection),
+            select_inputs(plan, selection),
+        )
+        compute = compute.select(selection)
     with np.errstate(all="ignore"):
         raw = _evaluate(model, cluster, plan, compute)
-    subset_shape = shape if everything else (int(valid.sum()),)
-    fits_subset = np.broadcast_to(raw["memory_headroom_bytes"] >= 0.0, subset_shape)
+    subset_shape = shape if everything else (selection.count,)
+    flat = None if everything or not shape else selection.flat
     out: dict[str, Any] = {}
     for key, value in raw.items():
         computed = np.broadcast_to(value, subset_shape)
@@ -222,12 +247,77 @@ def evaluate_plans(
             out[key] = np.broadcast_to(np.zeros((), dtype=np.bool_) if computed.dtype == np.bool_ else np.nan, shape)
         else:
             full = np.zeros(shape, dtype=np.bool_) if computed.dtype == np.bool_ else np.full(shape, np.nan)
-            full[valid] = computed
+            if flat is None:
+                full[priced] = computed
+            else:
+                full.reshape(-1)[flat] = computed
             out[key] = full
-    fits = np.zeros(shape, dtype=np.bool_)
-    fits[valid] = fits_subset.reshape(-1) if not everything else fits_subset[valid]
-    reasons = reasons | np.where(valid & ~fits, np.int64(OUT_OF_MEMORY.bit), np.int64(0))
+    if fits is None:
+        fits_subset = np.broadcast_to(raw["memory_headroom_bytes"] >= 0.0, subset_shape)
+        fits = np.zeros(shape, dtype=np.bool_)
+        fits[valid] = fits_subset.reshape(-1) if not everything else fits_subset[valid]
+    reasons = np.array(reasons)  # a writable copy of the structural codes, at the plans' shape
+    np.bitwise_or(reasons, np.int64(OUT_OF_MEMORY.bit), out=reasons, where=valid ^ fits)  # fits only where valid
     return PlanEvaluation(reasons=reasons, valid=valid, fits=fits, **out)
+
+
+#: From this share of valid plans on, the memory pass prices the broadcast inputs rather than the valid plans
+#: gathered out (measured on the GPT-3 175B search's chunks: 3.5 ms against 14.5 ms at a third valid; at a ninth
+#: the gathered plans were still faster, 4.4 ms against 5.4 ms).
+DENSE_VALID_SHARE = 0.15
+
+
+def _fits(
+    model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, compute: _ComputeTimes, valid: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """Whether each valid plan's peak memory fits (False where invalid): `_evaluate`'s memory steps alone (the
+    compute times and the layer's collectives only where some plan offloads activations). On the valid plans
+    alone when they are few; else on the inputs as they broadcast, every step at the shape of what it depends
+    on (a search chunk's layouts, micro-batches, ZeRO stages ... each an axis), which is then cheaper than
+    gathering the valid plans out first: the same values either way."""
+    dense = valid.ndim == 0 or np.count_nonzero(valid) >= DENSE_VALID_SHARE * valid.size
+    selection = None if dense else Selection(valid)
+    if selection is not None:
+        model, cluster, plan = (
+            select_inputs(model, selection),
+            select_inputs(cluster, selection),
+            select_inputs(plan, selection),
+        )
+    with np.errstate(all="ignore"):
+        x = _terms(model, cluster, plan)
+        params = _parameters(x, model)
+        qkv_bytes, _, kv_chunk = _attention_exchange_bytes(x)
+        computed: list[_ComputeTimes] = []
+        communicated: list[_LayerCommunication] = []
+
+        def compute_here() -> _ComputeTimes:  # selected once, if at all
+            if not computed:
+                computed.append(compute if selection is None else compute.select(selection))
+            return computed[0]
+
+        def comm() -> _LayerCommunication:
+            if not communicated:
+                communicated.append(_layer_communication(x, cluster))
+            return communicated[0]
+
+        cp_buffer = _context_parallel(x, cluster, compute_here(), comm()).buffer_bytes if x.any_cp else np.zeros(())
+        mem = _memory(
+            x,
+            model,
+            cluster,
+            plan,
+            params,
+            qkv_bytes=qkv_bytes,
+            kv_chunk=kv_chunk,
+            cp_buffer_bytes=cp_buffer,
+            layer_forward_s=lambda: _layer_forward_with_comm(compute_here(), comm()),
+        )
+        fits_here = _headroom(cluster.device, mem) >= 0.0
+    if selection is None:
+        return np.asarray(np.broadcast_to(fits_here, valid.shape) & valid)
+    fits = np.zeros(valid.shape, dtype=np.bool_)
+    fits[valid] = np.broadcast_to(fits_here, (selection.count,))
+    return fits
 
 
 @dataclass(frozen=True)
@@ -388,24 +478,58 @@ class _ComputeTimes:
     embedding_fwd: Array
     embedding_bwd: Array
 
-    def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
+    def select(self, mask: NDArray[np.bool_] | Selection) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
-        names = [f.name for f in fields(self)]
-        if mask.ndim == 0:  # one plan
-            return _ComputeTimes(**{name: np.asarray(getattr(self, name))[mask] for name in names})
-        values = np.broadcast_arrays(*(np.asarray(getattr(self, name)) for name in names))
-        compact = (1,) * (mask.ndim - values[0].ndim) + values[0].shape  # the shapes' own (small) broadcast shape
-        strides = np.cumprod((*compact[1:], 1)[::-1])[::-1]
-        flat = sum(
-            (
-                position * int(stride)
-                for position, size, stride in zip(np.nonzero(mask), compact, strides, strict=True)
-                if size > 1
-            ),
-            np.zeros(int(mask.sum()), dtype=np.int64),
-        )
-        table = np.stack(values).reshape(len(names), -1)
-        return _ComputeTimes(**{name: row[flat] for name, row in zip(names, table, strict=True)})
+        selection = mask if isinstance(mask, Selection) else Selection(mask)
+        return _ComputeTimes(**{f.name: selection.take(getattr(self, f.name)) for f in fields(self)})
+
+
+#: The terms `_compute_times` reads (besides the model's and the cluster's fields, which it reads directly).
+_COMPUTE_TERMS = ("b", "s", "t", "n", "cp", "variant", "uses_flash", "h", "a", "a_kv", "kv_width", "V", "ep", "load")
+
+
+def _distinct_rows_compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
+    """`_compute_times`, priced once per distinct row of the first axis of the terms it reads and gathered back.
+
+    A plan-search chunk's first axis is its layouts: hundreds of them, but only tens of distinct (TP, sequence
+    split, CP, EP) combinations, which is all the compute depends on there. The same values as `_compute_times`
+    (each element priced by the same arithmetic); every other case (no such axis, few repeats, the model or the
+    devices varying along it) prices the whole. A term `_compute_times` reads that is missing from
+    `_COMPUTE_TERMS` and varies along the axis fails loudly (its rows and the distinct rows do not broadcast)."""
+    terms = {name: np.asarray(getattr(x, name)) for name in _COMPUTE_TERMS}
+    ndim = max(value.ndim for value in terms.values())
+    rows = max(value.shape[0] for value in terms.values() if value.ndim == ndim) if ndim else 1
+
+    def along_first(shape: tuple[int, ...]) -> bool:
+        return 0 < ndim == len(shape) and shape[0] > 1
+
+    if rows < 32:
+        return _compute_times(x, model, cluster)
+    varying = [name for name, value in terms.items() if along_first(value.shape)]
+    devices = [d for d in (cluster.device, cluster.fp8_gemm_device) if d is not None]  # of the cluster, all it reads
+    read = [*field_shapes(model), *(shape for d in devices for shape in field_shapes(d))]
+    if any(along_first(shape) for shape in read):
+        return _compute_times(x, model, cluster)
+    if any(any(size > 1 for size in terms[name].shape[1:]) for name in varying):  # not the first axis alone
+        return _compute_times(x, model, cluster)
+    # Each row as one whole number (the rank of its value in each column): a 1-D unique, many times faster than
+    # np.unique(axis=0) on a small table.
+    columns = [np.unique(terms[name].reshape(rows), return_inverse=True) for name in varying]
+    if float(np.prod([float(values.size) for values, _ in columns])) > 2.0**62:  # too many to number: price all
+        return _compute_times(x, model, cluster)
+    key = np.ravel_multi_index([inverse.reshape(-1) for _, inverse in columns], [values.size for values, _ in columns])
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if 2 * first.size > rows:
+        return _compute_times(x, model, cluster)
+    reduced = dataclasses.replace(x, **{name: terms[name][first] for name in varying})  # type: ignore[arg-type]
+    priced = _compute_times(reduced, model, cluster)
+    back = inverse.reshape(-1)
+
+    def expand(value: Array) -> Array:
+        array = np.asarray(value)
+        return array[back] if along_first(array.shape) else array
+
+    return _ComputeTimes(**{f.name: expand(getattr(priced, f.name)) for f in fields(priced)})
 
 
 def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
@@ -570,6 +694,15 @@ class _LayerCommunication:
     sp_bytes: Array
 
 
+def _attention_exchange_bytes(x: _Terms) -> tuple[Array, Array, Array]:
+    """Bytes one GPU exchanges per layer and micro-batch for sequence-split attention: Ulysses' Q, K, V and its
+    output, and a Ring pass's K and V chunk."""
+    qkv_bytes = ACTIVATION_BYTES * x.b * x.s_local * (x.h + 2.0 * x.kv_width) / x.t
+    out_bytes = ACTIVATION_BYTES * x.b * x.s_local * x.h / x.t
+    kv_chunk = ACTIVATION_BYTES * 2.0 * x.b * x.s_local * x.kv_width / x.t  # one K and one V chunk
+    return qkv_bytes, out_bytes, kv_chunk
+
+
 def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunication:
     tp_link = group_link(cluster=cluster, stride=1.0, size=x.t, pattern="ring")
     message = ACTIVATION_BYTES * x.b * x.s_local * x.h
@@ -584,8 +717,7 @@ def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunicati
 
     sp_ring_link = group_link(cluster=cluster, stride=x.t, size=x.n, pattern="p2p")
     sp_a2a_link = group_link(cluster=cluster, stride=x.t, size=x.n, pattern="all_to_all")
-    qkv_bytes = ACTIVATION_BYTES * x.b * x.s_local * (x.h + 2.0 * x.kv_width) / x.t
-    out_bytes = ACTIVATION_BYTES * x.b * x.s_local * x.h / x.t
+    qkv_bytes, out_bytes, kv_chunk = _attention_exchange_bytes(x)
     ulysses_fwd = sum(
         all_to_all_time(
             bytes_per_rank=y,
@@ -595,7 +727,6 @@ def _layer_communication(x: _Terms, cluster: ClusterArrays) -> _LayerCommunicati
         )
         for y in (qkv_bytes, out_bytes)
     )
-    kv_chunk = ACTIVATION_BYTES * 2.0 * x.b * x.s_local * x.kv_width / x.t  # one K and one V chunk
     ring_fwd = (x.n - 1.0) * point_to_point_time(
         message_bytes=kv_chunk,
         bandwidth_bytes_per_s=sp_ring_link.bandwidth_bytes_per_s,
@@ -761,18 +892,25 @@ class _Offload:
     in_transit: Array
 
 
+def _layer_forward_with_comm(c: _ComputeTimes, comm: _LayerCommunication) -> Array:
+    """A layer's forward with its TP and sequence-parallel collectives (what the adaptive offload rule weighs)."""
+    return np.asarray(c.layer_fwd + 2.0 * comm.tp_all_reduce + comm.sp_fwd)
+
+
 def _offload(
-    x: _Terms, cluster: ClusterArrays, plan: PlanArrays, layer_bytes: Array, c: _ComputeTimes, comm: _LayerCommunication
+    x: _Terms, cluster: ClusterArrays, plan: PlanArrays, layer_bytes: Array, layer_forward_s: Callable[[], Array]
 ) -> _Offload:
     write_bw = as_array(cluster.ssd_write_bandwidth_per_gpu_bytes_per_s)
     read_bw = as_array(cluster.ssd_read_bandwidth_per_gpu_bytes_per_s)
-    layer_fwd_with_comm = c.layer_fwd + 2.0 * comm.tp_all_reduce + comm.sp_fwd
     mode = as_array(plan.activation_offload)
+    if not bool(np.any(mode != Offload.NONE)):  # nothing leaves the GPU: no layer time needed, zeros
+        zero = np.zeros(())
+        return _Offload(mode=mode, write_bw=write_bw, read_bw=read_bw, offloaded=zero, in_transit=zero)
     offloaded = offloaded_layers(
         mode=mode,
         layers=x.layers,
         layer_activation_bytes=layer_bytes,
-        layer_forward_s=layer_fwd_with_comm,
+        layer_forward_s=layer_forward_s(),
         ssd_bandwidth_bytes_per_s=np.minimum(write_bw, read_bw),
     )
     return _Offload(
@@ -820,12 +958,15 @@ def _memory(
     model: ModelArrays,
     cluster: ClusterArrays,
     plan: PlanArrays,
-    c: _ComputeTimes,
-    comm: _LayerCommunication,
     params: _Parameters,
-    cp: ContextParallelCommunication,
+    *,
+    qkv_bytes: Array,
+    kv_chunk: Array,
+    cp_buffer_bytes: Array,
+    layer_forward_s: Callable[[], Array],
 ) -> _Memory:
-    """Model states + activations (Korthikanti per layer x micro-batches in flight, less offload) + buffers."""
+    """Model states + activations (Korthikanti per layer x micro-batches in flight, less offload) + buffers.
+    `layer_forward_s` (a layer's forward with its collectives) is asked for only where some plan offloads."""
     acts = layer_activation_bytes(
         sequence_length=x.s,
         micro_batch_size=x.b,
@@ -850,7 +991,7 @@ def _memory(
     in_flight_first = first_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
     in_flight_last = last_stage_in_flight(schedule=schedule, stages=p, micro_batches=M, virtual_stages=v)
     in_flight_last = np.where(x.single_stage, in_flight_first, in_flight_last)
-    off = _offload(x, cluster, plan, A, c, comm)
+    off = _offload(x, cluster, plan, A, layer_forward_s)
     layers, in_transit = x.layers, off.in_transit
 
     def activation_memory(in_flight: Array, stage_layers: Array = layers) -> tuple[Array, Array]:
@@ -875,9 +1016,9 @@ def _memory(
         ACTIVATION_BYTES * b * s_local * h / np.where(megatron_sp, t, 1.0) + 4.0 * b * s_local * x.V / t
     )  # final LayerNorm input and fp32 logits for the loss
     embedding_masks = in_flight_first * b * s_local * h / np.where(megatron_sp, t, 1.0)  # 1-byte dropout masks
-    attention_buffers = np.where(x.ring, 2.0 * comm.kv_chunk, np.where(x.ulysses, comm.qkv_bytes, 0.0))
+    attention_buffers = np.where(x.ring, 2.0 * kv_chunk, np.where(x.ulysses, qkv_bytes, 0.0))
     if x.any_cp:
-        attention_buffers = attention_buffers + cp.buffer_bytes
+        attention_buffers = attention_buffers + cp_buffer_bytes
     gathered = gathered_params(
         runtime=plan.zero3_runtime, layer_params=params.layer_params_gpu, largest_tensor=_largest_tensor(x, model)
     )
@@ -1123,17 +1264,19 @@ def _stage_times(
         a2a_bytes = ec.bytes_per_moe_layer
         stage_forward = stage_forward + a2a_forward_stage
     off = memory.offload
-    stall = np.where(
-        off.mode == Offload.ALL,
-        offload_stall_s(
-            offloaded_bytes=off.offloaded * memory.layer_bytes,
-            write_bandwidth_bytes_per_s=off.write_bw,
-            read_bandwidth_bytes_per_s=off.read_bw,
-            forward_s=stage_forward,
-            backward_s=bwd_stage + recompute_stage,
-        ),
-        0.0,
-    )
+    stall: Array = np.zeros(())  # only "all" offload stalls
+    if bool(np.any(off.mode == Offload.ALL)):
+        stall = np.where(
+            off.mode == Offload.ALL,
+            offload_stall_s(
+                offloaded_bytes=off.offloaded * memory.layer_bytes,
+                write_bandwidth_bytes_per_s=off.write_bw,
+                read_bandwidth_bytes_per_s=off.read_bw,
+                forward_s=stage_forward,
+                backward_s=bwd_stage + recompute_stage,
+            ),
+            0.0,
+        )
     layers_stage = compute_stage + tp_stage + sp_stage + pp_stage + zero_exposed + stall
     if x.any_cp:
         layers_stage = layers_stage + cp_stage
@@ -1335,6 +1478,13 @@ def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) 
     return executed, model_flop
 
 
+def _headroom(device: Device, mem: _Memory) -> Array:
+    """What the peak stage leaves of the capacity less the reserve (context, NCCL buffers, fragmentation)."""
+    capacity = as_array(device.memory_capacity_bytes)
+    usable = capacity - memory_reserve_bytes(capacity)
+    return np.asarray(usable - mem.pick(mem.total_first, mem.total_last, mem.total_middle))
+
+
 def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _ComputeTimes) -> dict[str, Array]:
     """Every metric of every plan, step by step: terms, compute, collectives, parameters, memory,
     stage times and pipeline, data-parallel sync, optimizer, FLOP, SSD traffic."""
@@ -1343,7 +1493,17 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
     comm = _layer_communication(x, cluster)
     cp = _context_parallel(x, cluster, c, comm)
     params = _parameters(x, model)
-    mem = _memory(x, model, cluster, plan, c, comm, params, cp)
+    mem = _memory(
+        x,
+        model,
+        cluster,
+        plan,
+        params,
+        qkv_bytes=comm.qkv_bytes,
+        kv_chunk=comm.kv_chunk,
+        cp_buffer_bytes=cp.buffer_bytes,
+        layer_forward_s=lambda: _layer_forward_with_comm(c, comm),
+    )
     stage = _stage_times(x, model, cluster, plan, c, comm, params, mem, cp)
     dp_time = _data_parallel_time(x, model, plan, params, stage, cluster.gpus_per_node, cluster)
     optimizer_time = _optimizer_time(x, params, device)
@@ -1359,8 +1519,6 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
 
     pick = mem.pick
     middle = params.states_middle
-    capacity = as_array(device.memory_capacity_bytes)
-    usable = capacity - memory_reserve_bytes(capacity)
     states_first, states_last = params.states_first, params.states_last
     steady = x.M  # the slowest stage's M micro-batches; their parts are the breakdown
     with_embedding, with_logits = stage.slow_embedding, stage.slow_logits
@@ -1382,7 +1540,7 @@ def _evaluate(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays, c: _
         "memory_offloaded_bytes": pick(mem.removed_first, mem.removed_last, mem.removed_middle),
         "memory_total_bytes": pick(mem.total_first, mem.total_last, mem.total_middle),
         # what is left once the context, NCCL buffers and allocator fragmentation are set aside
-        "memory_headroom_bytes": usable - pick(mem.total_first, mem.total_last, mem.total_middle),
+        "memory_headroom_bytes": _headroom(device, mem),
         "peak_is_last_stage": np.asarray(mem.last_peak),
         "time_forward_s": steady * (r(stage.fwd_stage) + with_logits * c.logits_fwd + with_embedding * c.embedding_fwd),
         "time_backward_s": steady

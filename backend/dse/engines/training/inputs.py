@@ -337,15 +337,58 @@ def field_shapes(inputs: ModelArrays | ClusterArrays | PlanArrays | Device) -> l
     return shapes
 
 
-def select_inputs(inputs: InputsT, mask: NDArray[np.bool_]) -> InputsT:
+class Selection:
+    """The plans where a mask is true, found once and taken from any number of arrays that broadcast to it.
+
+    `np.nonzero` runs once; each array is then gathered by the flat index of its own (small) shape, computed
+    once per distinct shape (a search chunk's fields are layout- or inner-axis-shaped): one gather per field,
+    not a pass of a boolean mask over a broadcast view of the whole grid per field. The order is the mask's
+    (C order), as boolean indexing gives."""
+
+    def __init__(self, mask: NDArray[np.bool_]) -> None:
+        self.mask = mask
+        self.shape = mask.shape
+        #: Flat indices into the mask, and the position along each axis (`np.nonzero`'s, found faster for a mask
+        #: of many dimensions: the flat indices first).
+        self.flat = np.flatnonzero(mask)
+        self.positions = np.unravel_index(self.flat, mask.shape) if mask.ndim else ()
+        self.count = int(self.flat.size)
+        self._flat: dict[tuple[int, ...], NDArray[np.intp]] = {}
+
+    def _index(self, shape: tuple[int, ...]) -> NDArray[np.intp]:
+        """The flat index into an array of `shape` (broadcastable to the mask) of each selected plan."""
+        padded = (1,) * (len(self.shape) - len(shape)) + shape
+        found = self._flat.get(padded)
+        if found is None:
+            found = np.zeros(self.count, dtype=np.intp)
+            stride = 1
+            for position, size in zip(self.positions[::-1], padded[::-1], strict=True):  # a loop over axes
+                if size > 1:
+                    found = found + position * stride if stride > 1 else found + position
+                stride *= size
+            self._flat[padded] = found
+        return found
+
+    def take(self, value: Any) -> Array:
+        """`np.broadcast_to(value, mask.shape)[mask]` as float64, by one gather."""
+        array = np.asarray(value, dtype=np.float64)
+        if not self.shape:  # one plan
+            return np.broadcast_to(array, self.shape)[self.mask]
+        if 0 in array.strides:  # a broadcast view: its first row along each repeated axis holds every value
+            array = array[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in array.strides)]
+        return array.reshape(-1)[self._index(array.shape)]
+
+
+def select_inputs(inputs: InputsT, mask: NDArray[np.bool_] | Selection) -> InputsT:
     """The inputs at the plans where `mask` is true, as flat arrays (scalars stay scalars)."""
+    selection = mask if isinstance(mask, Selection) else Selection(mask)
     picked: dict[str, Any] = {}
     for f in fields(inputs):  # a loop over the dataclass's fields, not over plans
         value = getattr(inputs, f.name)
         if isinstance(value, Device):
-            picked[f.name] = select_inputs(value, mask)
+            picked[f.name] = select_inputs(value, selection)
         elif f.name in NOT_BROADCAST or np.ndim(value) == 0:
             picked[f.name] = value
         else:
-            picked[f.name] = np.broadcast_to(np.asarray(value, dtype=np.float64), mask.shape)[mask]
+            picked[f.name] = selection.take(value)
     return type(inputs)(**picked)

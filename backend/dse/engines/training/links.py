@@ -89,24 +89,31 @@ def _measured_share(cluster: ClusterArrays, node_stride: Array, block_nodes: Arr
 
 def group_link(*, cluster: ClusterArrays, stride: Num, size: Num, pattern: str) -> Link:
     """The link a group of `size` ranks `stride` apart uses; pattern is 'ring', 'all_to_all' or 'p2p'."""
+    if pattern not in ("ring", "all_to_all", "p2p"):
+        raise ValueError(f"unknown pattern {pattern!r}")
     g, st, sz = as_array(cluster.gpus_per_node), as_array(stride), np.maximum(as_array(size), 1.0)
     crosses = st * sz > g
+    intra = as_array(cluster.intra_node_bandwidth_bytes_per_s)
+    intra_lat = as_array(cluster.intra_node_latency_s)
+    if not bool(np.any(crosses)):  # inside one node everywhere (a TP group): no network share to look up
+        return Link(
+            bandwidth_bytes_per_s=np.asarray(np.where(crosses, 0.0, intra)),
+            latency_s=np.asarray(np.where(crosses, 0.0, intra_lat)),
+            crosses_nodes=np.asarray(crosses),
+        )
     members_per_node = np.clip(g / st, 1.0, sz)
     node_stride = np.maximum(st / g, 1.0)
     nodes_spanned = np.maximum(st * sz / g, 1.0)
     share = _measured_share(cluster, node_stride, nodes_spanned)
-    intra = as_array(cluster.intra_node_bandwidth_bytes_per_s)
     if pattern == "ring":
         crossing_bw = np.minimum(intra, members_per_node * share)
     elif pattern == "all_to_all":
         off_node = np.maximum(sz - members_per_node, 1.0)
         crossing_bw = np.minimum(intra, share * (sz - 1.0) / off_node)
-    elif pattern == "p2p":
+    else:  # p2p
         crossing_bw = np.minimum(intra, share)
-    else:
-        raise ValueError(f"unknown pattern {pattern!r}")
     bandwidth = np.where(crosses, crossing_bw, intra)
-    intra_lat, inter_lat = as_array(cluster.intra_node_latency_s), as_array(cluster.inter_node_latency_s)
+    inter_lat = as_array(cluster.inter_node_latency_s)
     if pattern == "ring":  # only (nodes - 1) of the ring's (size - 1) steps leave a node
         network_steps = (sz / members_per_node - 1.0) / np.maximum(sz - 1.0, 1.0)  # nodes the group sits on
         intra_step = np.maximum(intra_lat, as_array(cluster.inter_node_ring_step_overhead_s))

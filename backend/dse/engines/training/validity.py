@@ -193,7 +193,8 @@ def _expert_conditions(
 
 
 def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> NDArray[np.int64]:
-    """The structural reason bitmask of every plan (0 where the plan can run), broadcast over the inputs."""
+    """The structural reason bitmask of every plan (0 where the plan can run), broadcast over the inputs (a
+    read-only view)."""
     B, b, s = as_array(plan.global_batch_size), as_array(plan.micro_batch_size), as_array(plan.sequence_length)
     d, t, p = as_array(plan.data_parallel), as_array(plan.tensor_parallel), as_array(plan.pipeline_parallel)
     variant, n = as_array(plan.sequence_parallel), as_array(plan.sequence_parallel_degree)
@@ -295,9 +296,10 @@ def plan_reasons(*, model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays
         odd = (np.mod(p, 2.0) != 0.0) | (np.mod(micro_batches, 2.0) != 0.0)
         wrong = ~np.isin(dualpipe, (0.0, 1.0)) | ((dualpipe == 1.0) & ((schedule != Schedule.ONE_F_ONE_B) | odd))
         conditions.append(("DUALPIPE", np.asarray(wrong)))
-    shape = np.broadcast_shapes(*(c.shape for _, c in conditions))
-    code = np.zeros(shape, dtype=np.int64)
-    for name, condition in conditions:  # a loop over the reasons, not over plans
-        if np.any(condition):  # most conditions are layout-shaped and false: no pass over the whole grid
-            code |= np.where(condition, np.int64(REASONS[name].bit), np.int64(0))
-    return code
+    # Most conditions are layout-shaped and false (no pass over the whole grid); the others are OR-ed smallest
+    # first, each at its own shape, so the codes reach the grid's shape only with the last ones.
+    held = sorted(((REASONS[name].bit, c) for name, c in conditions if np.any(c)), key=lambda bc: bc[1].size)
+    code = np.zeros((), dtype=np.int64)
+    for bit, condition in held:  # a loop over the reasons, not over plans
+        code = code | np.where(condition, np.int64(bit), np.int64(0))
+    return np.broadcast_to(code, np.broadcast_shapes(*(c.shape for _, c in conditions)))
