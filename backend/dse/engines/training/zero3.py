@@ -36,6 +36,15 @@ large each rank's chunk is, and whether the next gather is prefetched under the 
   reduce-scatter in `reduce_bucket_size` buckets (5e8 elements) on a side stream (`overlap_comm`),
   each bucket a list reduce-scatter with its n copies. DeepSpeed defaults: DeepSpeed
   documentation, "DeepSpeed Configuration JSON", ZeRO optimizations.
+  Where the 2021 code departs from this (microsoft/DeepSpeed v0.3.13 to v0.5.10, deepspeed/runtime/zero/
+  stage3.py and partition_parameters.py; not priced, as together they move the Table 2 rows further from
+  the paper rather than closer): each bucket is reduced one list `reduce_scatter` per gradient tensor
+  (`_reduce_scatter_gradients`: 12 per GPT layer, biases and norms included); every fetch that gathers calls
+  `torch.cuda.synchronize()` (`_allgather_param`, `_synchronize_communication`), so a reduce-scatter hides
+  only under the compute queued before the next fetch; a submodule whose traced reuse lies within
+  `stage3_max_reuse_distance` (1e9 elements) stays gathered, so the FFN-out weight is not gathered again
+  between its recomputation and its backward (`_keep_for_later`); and an all-gather's n copies are issued
+  after its collective (ProcessGroupNCCL's post-processing), so their host launches overlap the ring.
 """
 
 from __future__ import annotations
