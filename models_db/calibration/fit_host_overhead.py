@@ -37,13 +37,6 @@ TERMS: dict[str, tuple[str, ...]] = {
 #: and processes fewer outputs (1.04, 1.22 ms vs 1.75): its KV cache on four A100s held fewer requests than
 #: max_num_seqs, so those steps did not run the batch the row names.
 EXCLUDED: set[tuple[str, int]] = {("Qwen/Qwen-72B", 112), ("Qwen/Qwen-72B", 128)}
-COLUMN = {
-    "schedule": "schedule_s",
-    "prepare_inputs": "prepare_inputs_e2e_s",
-    "sampler": "sampler_e2e_s",
-    "process_outputs": "process_model_outputs_s",
-    "ray_comm": "ray_comm_mean_s",
-}
 
 
 def features(n: np.ndarray, tp: np.ndarray, vocab: np.ndarray) -> dict[str, np.ndarray]:
@@ -58,14 +51,17 @@ def features(n: np.ndarray, tp: np.ndarray, vocab: np.ndarray) -> dict[str, np.n
 
 def fit(data: dict) -> dict:
     cols = data["columns"]
-    rows = [r for r in data["rows"] if (r[0], r[cols.index("batch_size")]) not in EXCLUDED]
-    n = np.asarray([r[cols.index("batch_size")] for r in rows], dtype=np.float64)
-    tp = np.asarray([r[cols.index("tensor_parallel")] for r in rows], dtype=np.float64)
-    vocab = np.asarray([data["vocab_size"][r[0]] for r in rows], dtype=np.float64)
-    x = features(n, tp, vocab)
+    model, tp_col, batch, comp, time = (
+        cols.index(c) for c in ("model_name", "tensor_parallel", "batch_size", "component", "time_s")
+    )
     out: dict = {}
     for component, terms in TERMS.items():
-        t = np.asarray([r[cols.index(COLUMN[component])] for r in rows], dtype=np.float64)
+        rows = [r for r in data["rows"] if r[comp] == component and (r[model], r[batch]) not in EXCLUDED]
+        n = np.asarray([r[batch] for r in rows], dtype=np.float64)
+        tp = np.asarray([r[tp_col] for r in rows], dtype=np.float64)
+        vocab = np.asarray([data["vocab_size"][r[model]] for r in rows], dtype=np.float64)
+        t = np.asarray([r[time] for r in rows], dtype=np.float64)
+        x = features(n, tp, vocab)
         design = np.stack([x[name] for name in terms], axis=1)
         coef, *_ = np.linalg.lstsq(design / t[:, None], np.ones_like(t), rcond=None)
         predicted = design @ coef

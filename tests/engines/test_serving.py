@@ -471,3 +471,15 @@ def test_a_decode_pools_first_gap_counts_from_the_prefill_instances_first_token(
     np.testing.assert_allclose(sim.finish_s, [0.06], rtol=1e-12)
     np.testing.assert_allclose(sim.tbt_gap_s, [0.04], rtol=1e-9)
     assert sim.tbt_gap_count.tolist() == [1.0]
+
+
+def test_with_data_parallel_attention_each_ranks_scheduler_counts_its_share():
+    table = IterationTable(
+        decode_batch=(0.0, 8.0),
+        prefill_tokens=(0.0, 1.0),
+        context_tokens=(1.0, 2.0),
+        time_s=np.zeros((2, 2, 2)),
+        host=HOST,
+        host_ranks=4.0,
+    )
+    assert table.host_time_s(np.array(64.0), np.array(0.0)) == pytest.approx(1e-3 + 16 * 2e-5, rel=1e-12)

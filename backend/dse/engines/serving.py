@@ -133,6 +133,9 @@ class IterationTable:
     #: The host cost `time_s` includes, and the prompt length that counts a prefill chunk's prompts.
     host: HostCost = field(default_factory=HostCost)
     prompt_tokens: float | None = None
+    #: Schedulers that split an iteration's requests evenly (data-parallel attention: one per DP rank, stepping
+    #: together), so that one rank's host work counts its share.
+    host_ranks: float = 1.0
 
     def sequences(self, decode: FloatArray, prefill: FloatArray) -> FloatArray:
         """Requests of an iteration: its decodes plus the prompts of its prefill chunk (P / min(P, prompt), as
@@ -142,8 +145,9 @@ class IterationTable:
         return b + np.where(p > 0, np.maximum(p, 1.0) / length, 0.0)
 
     def host_time_s(self, decode: FloatArray, prefill: FloatArray) -> FloatArray:
-        """Host seconds of one iteration of `decode` requests and `prefill` tokens (included in `time_s`)."""
-        return self.host.time_s(self.sequences(decode, prefill))
+        """Host seconds of one iteration of `decode` requests and `prefill` tokens (included in `time_s`): one
+        scheduler's share of them."""
+        return self.host.time_s(self.sequences(decode, prefill) / self.host_ranks)
 
     def at(self, decode: float, prefill: float, context: float) -> float:
         """Trilinear interpolation (clamped to the grid)."""
@@ -318,6 +322,7 @@ def iteration_time_table(
         time_s=total,
         host=HostCost() if host is None else host,
         prompt_tokens=prompt_tokens,
+        host_ranks=float(dp) if spread else 1.0,
     )
     if host is not None:
         total += table.host_time_s(b, p)
