@@ -60,6 +60,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
     capacity = int(config.kv_capacity_blocks)
     budget = max(int(config.token_budget), 1)
     max_running = max(int(config.max_running), 1)
+    steps = max(int(config.scheduler_steps), 1)  # a decode-only iteration runs a block of this many
 
     waiting: deque[int] = deque()
     running: list[int] = []  # admission order (the last is the newest)
@@ -146,7 +147,8 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
         b = len(decode_now)
         # KV blocks for the decode step: preempt the newest until they fit
         if b:
-            grow = int((_blocks(kv_tokens[decode_now] + 1) - _blocks(kv_tokens[decode_now])).sum())
+            ahead = steps if p_tokens == 0 else 1  # KV slots for the whole block, taken when it is scheduled
+            grow = int((_blocks(kv_tokens[decode_now] + ahead) - _blocks(kv_tokens[decode_now])).sum())
             if used_blocks + grow > capacity:
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
                     gone_id = running.pop()
@@ -182,7 +184,10 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             if not waiting and len(running) < max_running and next_arrival < n:
                 k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(step0, 1e-12))))
             free = capacity - used_blocks
-            k = max(1, min(k, BLOCK_TOKENS * (free // b)))
+            if steps > 1:  # whole blocks, through the one holding the bound; beyond the first, those the KV holds
+                k = steps * max(1, min(-(-k // steps), BLOCK_TOKENS * (free // b) // steps))
+            else:
+                k = max(1, min(k, BLOCK_TOKENS * (free // b)))
             ctx = ctx + (k - 1) / 2.0
         # the prefill share of a mixed iteration (its cost split): by the two halves' standalone times
         t_dec, t_pre = (

@@ -215,6 +215,33 @@ def test_sinkhorn_vectorised_over_problems_equals_one_by_one():
         np.testing.assert_allclose(together[i], alone, atol=1e-9)
 
 
+@pytest.mark.parametrize("epsilon", [0.5, 0.05, 0.01, 1e-3])
+def test_one_problem_solved_factorised_matches_the_general_solve(monkeypatch, epsilon):
+    """A single problem takes the factorised path (precomputed exp(-C/eps), a matrix-vector product per half
+    step): the same iterates as the general log-sum-exp solve, so the same iteration count and plan."""
+    rng = np.random.default_rng(7)
+    cost = eng.routing_cost(code_ratio=rng.uniform(0.25, 0.95, 8), category_capacity=rng.uniform(0.3, 0.95, 5))
+    a, b = rng.dirichlet(np.ones(5)), np.full(8, 1 / 8)
+    args = (cost, a, b, np.asarray(epsilon))
+    assert eng.routing._single_sinkhorn(cost, a, b, epsilon, max_iterations=2000, tolerance=1e-9) is not None
+    fast = eng.routing._sinkhorn(*args, max_iterations=2000, tolerance=1e-9)
+    monkeypatch.setattr(eng.routing, "FACTORISED_MAX_SPREAD", -1.0)  # every problem the general way
+    assert eng.routing._single_sinkhorn(cost, a, b, epsilon, max_iterations=2000, tolerance=1e-9) is None
+    general = eng.routing._sinkhorn(*args, max_iterations=2000, tolerance=1e-9)
+    assert fast.iterations == general.iterations and fast.unconverged == general.unconverged
+    np.testing.assert_allclose(fast.plan, general.plan, rtol=0, atol=1e-13)
+    assert fast.marginal_error == pytest.approx(general.marginal_error, rel=0, abs=1e-14)
+
+
+def test_one_problem_with_an_empty_category_goes_the_general_way():
+    a, b = np.array([0.4, 0.0, 0.6]), np.array([0.5, 0.5])
+    cost = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+    assert eng.routing._single_sinkhorn(cost, a, b, 0.1, max_iterations=2000, tolerance=1e-9) is None
+    plan = eng.sinkhorn(cost=cost, row_marginal=a, col_marginal=b, epsilon=0.1).plan
+    assert plan[1].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(plan.sum(axis=0), b, atol=1e-12)
+
+
 def test_a_kept_sinkhorn_plan_is_the_plan_computed_afresh(monkeypatch):
     rng = np.random.default_rng(5)
     kwargs = dict(cost=rng.uniform(size=(3, 4)), row_marginal=np.full(3, 1 / 3), col_marginal=np.full(4, 0.25))

@@ -50,6 +50,7 @@ def _config(blocks: int, **kw) -> SchedulerConfig:
         prefix_hit_rate=kw.get("hit", 0.0),
         guaranteed_no_evict=kw.get("no_evict", False),
         prompts_join_decodes=kw.get("join", False),
+        scheduler_steps=kw.get("steps", 1),
     )
 
 
@@ -279,26 +280,33 @@ def test_decode_only_requests_arrive_with_their_kv_cache(llama7b):
 
 
 @pytest.mark.parametrize(
-    ("chunked", "blocks", "rate", "hit", "no_evict", "join"),
+    ("chunked", "blocks", "rate", "hit", "no_evict", "join", "steps"),
     [
-        (True, None, 8.0, 0.0, False, False),
-        (False, None, 30.0, 0.0, False, False),
-        (True, 600, 50.0, 0.0, False, False),
-        (False, 600, 50.0, 0.3, False, False),
-        (True, 600, 50.0, 0.0, True, False),
-        (False, 600, 50.0, 0.3, True, False),
-        (False, None, 30.0, 0.0, False, True),
-        (False, 600, 50.0, 0.3, True, True),
-        (False, 600, 50.0, 0.0, False, True),
+        (True, None, 8.0, 0.0, False, False, 1),
+        (False, None, 30.0, 0.0, False, False, 1),
+        (True, 600, 50.0, 0.0, False, False, 1),
+        (False, 600, 50.0, 0.3, False, False, 1),
+        (True, 600, 50.0, 0.0, True, False, 1),
+        (False, 600, 50.0, 0.3, True, False, 1),
+        (False, None, 30.0, 0.0, False, True, 1),
+        (False, 600, 50.0, 0.3, True, True, 1),
+        (False, 600, 50.0, 0.0, False, True, 1),
+        (False, None, 8.0, 0.0, False, False, 10),
+        (False, None, 30.0, 0.0, False, False, 10),
+        (False, 600, 50.0, 0.3, False, False, 10),
+        (False, 600, 50.0, 0.0, True, False, 7),
     ],
 )
-def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, blocks, rate, hit, no_evict, join):
+def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, blocks, rate, hit, no_evict, join, steps):
     """The O(1)-per-step loop (decode set as aggregates) against the array-per-step reference: the same
     first-token and finish times, preemptions and steps, with and without chunking, with a tight cache, under
-    either admission policy, whole prompts in prefill-only iterations or beside the decodes."""
+    either admission policy, whole prompts in prefill-only iterations or beside the decodes, with the scheduler
+    run every iteration or once per multi-step block."""
     r, table, mem = llama7b
     reqs = studies.requests(r, rate, 600)
-    config = _config(blocks or mem.kv_capacity_blocks, chunked=chunked, hit=hit, no_evict=no_evict, join=join)
+    config = _config(
+        blocks or mem.kv_capacity_blocks, chunked=chunked, hit=hit, no_evict=no_evict, join=join, steps=steps
+    )
     fast, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
     assert np.allclose(fast.first_token_s, slow.first_token_s, rtol=1e-9, equal_nan=True)
     assert np.allclose(fast.finish_s, slow.finish_s, rtol=1e-9, equal_nan=True)
@@ -329,6 +337,18 @@ def test_a_host_cost_adds_fixed_plus_per_request_to_every_nonempty_iteration(lla
     # a decode of 64 requests: 1 ms + 64 x 20 us; a prefill of 3000 tokens of 300-token prompts: 10 prompts
     assert host.host_time_s(np.array(64.0), np.array(0.0)) == pytest.approx(1e-3 + 64 * 2e-5, rel=1e-12)
     assert host.host_time_s(np.array(0.0), np.array(3000.0)) == pytest.approx(1e-3 + 10 * 2e-5, rel=1e-12)
+
+
+def test_a_multi_step_block_spreads_its_per_block_host_work_over_its_decode_steps():
+    """schedule + inputs once per block: a decode iteration of a ten-step block pays a tenth, a prefill (a block of
+    one step) all of it; the per-step part every iteration."""
+    cost = HostCost(
+        fixed_s=1e-3, per_sequence_s=0.0, block_fixed_s=2e-3, block_per_sequence_s=1e-5, decode_block_steps=10
+    )
+    decode = cost.time_s(np.array([0.0, 100.0]), np.array([0.0, 0.0]))
+    prefill = cost.time_s(np.array(3.0), np.array(600.0))
+    assert decode.tolist() == pytest.approx([0.0, 1e-3 + (2e-3 + 100 * 1e-5) / 10], rel=1e-12)
+    assert float(prefill) == pytest.approx(1e-3 + 2e-3 + 3 * 1e-5, rel=1e-12)
 
 
 def test_a_speculative_table_counts_the_host_cost_once(llama7b):
@@ -428,6 +448,48 @@ def test_time_between_tokens_counts_every_gap_of_every_token(chunked, gaps, fini
     assert sim.tbt_percentile_s(99.0) == pytest.approx(gaps[0], rel=1e-9)
     assert sim.tbt_percentile_s(50.0) == pytest.approx(0.01, rel=1e-9)
     assert float(np.nanmax(sim.tpot_s)) < gaps[0]
+
+
+def test_multi_step_blocks_hold_arrivals_and_finished_requests_to_the_blocks_end():
+    """Blocks of four decode iterations (vLLM's --num-scheduler-steps 4). A (t=0, 100-token prompt, 12 tokens)
+    prefills 0-20 ms, then decodes a block 20-60; B (t=25 ms, 200, 3) waits out the block's three remaining
+    iterations, prefills 60-90 (first token 90: 30 ms later than when scheduled every iteration), then A and B decode
+    a block 90-130: B needs two tokens and decodes four, finishing at the block's end; A's last block, 130-170,
+    holds its last three tokens. One gap per emitted token: A's 40 ms stall, the rest 10 ms."""
+    reqs = Requests(np.array([0.0, 0.025]), np.array([100, 200], dtype=np.int64), np.array([12, 3], dtype=np.int64))
+    base = SchedulerConfig(token_budget=512, chunked_prefill=False, max_running=8, kv_capacity_blocks=1000)
+    sim = simulate(reqs, _linear_table(), dataclasses.replace(base, scheduler_steps=4))
+    np.testing.assert_allclose(sim.first_token_s, [0.02, 0.09], rtol=1e-12)
+    np.testing.assert_allclose(sim.finish_s, [0.17, 0.13], rtol=1e-12)
+    assert sim.iterations == 1 + 4 + 1 + 4 + 4
+    assert sim.tbt_gap_count.sum() == (12 - 1) + (3 - 1)
+    np.testing.assert_allclose(np.sort(np.repeat(sim.tbt_gap_s, sim.tbt_gap_count.astype(int))), [0.01] * 12 + [0.04])
+    every = simulate(reqs, _linear_table(), base)  # the scheduler every iteration: B prefills 30-60
+    np.testing.assert_allclose(every.first_token_s, [0.02, 0.06], rtol=1e-12)
+    slow = reference_simulate(reqs, _linear_table(), dataclasses.replace(base, scheduler_steps=4))
+    np.testing.assert_allclose(slow.first_token_s, sim.first_token_s, rtol=1e-12)
+    np.testing.assert_allclose(slow.finish_s, sim.finish_s, rtol=1e-12)
+
+
+def test_multi_step_blocks_take_their_kv_slots_up_front_and_emit_one_gap_per_token(llama7b):
+    """Under load with a tight cache: every block's KV slots fit when it starts (preempting otherwise), decode
+    steps run whole blocks, and the iterations after a request's last token emit no gaps."""
+    _, table, _ = llama7b
+    reqs = _fixed(300, 50.0, prompt=500, output=700)
+    sim = simulate(reqs, table, _config(64 * 20, chunked=False, steps=10))
+    assert sim.preemptions > 0 and np.isfinite(sim.finish_s).all()
+    assert float(sim.step_kv_blocks.max()) <= 64 * 20
+    decoding = sim.step_decode_batch > 0
+    assert (sim.step_iterations[decoding] % 10 == 0).all()
+    assert sim.tbt_gap_count.sum() == float((sim.output_tokens - 1).sum())
+    assert (sim.tbt_gap_count >= 0).all()
+
+
+def test_multi_step_needs_one_token_per_iteration(llama7b):
+    _, table, mem = llama7b
+    config = dataclasses.replace(_config(mem.kv_capacity_blocks, chunked=False, steps=4), tokens_per_step=2.0)
+    with pytest.raises(ValueError, match="multi-step"):
+        simulate(_fixed(10, 5.0), table, config)
 
 
 def test_weighted_percentile_is_the_inverted_cdf():

@@ -383,6 +383,39 @@ def test_whole_prompts_beside_the_decodes_reach_the_scheduler_only_without_chunk
     ).prompts_join_decodes
 
 
+def test_multi_step_blocks_reach_the_scheduler_only_where_they_apply():
+    """scheduler_steps reaches the engine for vLLM's unchunked co-located scheduler without a draft; elsewhere its
+    `x-applies-when` holds it at one step per scheduler call, and the form reads the same conditions."""
+    catalog = default_catalog()
+    unchunked = {**SMALL, "chunked_prefill": False, "scheduler_steps": 10}
+
+    def steps(inputs: dict) -> int:
+        return studies.scheduler(KIND.resolve(ServingInputs.model_validate(inputs), catalog), 100).scheduler_steps
+
+    assert steps(SMALL) == 1 and steps(unchunked) == 10
+    assert steps({**unchunked, "chunked_prefill": True}) == 1
+    assert steps({**unchunked, "prompts_join_decodes": True}) == 1
+    assert steps({**unchunked, "draft_model": "llama2-7b", "model": "llama2-13b"}) == 1
+    rule = ServingInputs.model_json_schema()["properties"]["scheduler_steps"]["x-applies-when"]["when"]
+    assert rule == {
+        "chunked_prefill": [False],
+        "prompts_join_decodes": [False],
+        "draft_model": [None],
+        "disaggregated": [False],
+    }
+    with pytest.raises(ValueError, match="scheduler_steps"):
+        ServingInputs.model_validate({**SMALL, "scheduler_steps": 0})
+
+
+def test_multi_step_blocks_delay_the_first_token_under_load():
+    """Through the document: new prompts wait for the decode block under way, so the median time to first token
+    grows with the block (ten steps against one)."""
+    base = {**SMALL, "chunked_prefill": False, "arrival_rate_per_s": 4.0}
+    one = {m.key: m.value for m in _evaluate(base).metrics}
+    ten = {m.key: m.value for m in _evaluate({**base, "scheduler_steps": 10}).metrics}
+    assert ten["ttft_p50_s"] > one["ttft_p50_s"]
+
+
 def test_a_stack_with_host_work_shows_its_share_and_the_default_stack_has_none():
     """vllm-cuda-graphs prices the kernels alone (host share 0); vLLM 0.5 (synchronous step) adds the vidur
     host fit's four components, vLLM 0.6.0 drops the output processing it overlaps, so it sits in between."""
@@ -417,7 +450,10 @@ def test_the_host_cost_is_the_sum_of_the_stacks_critical_path_fits():
     assert sync.per_sequence_s == pytest.approx(sum(b for _, b in parts), rel=1e-12)
     blocked = host_cost(fits, stacks["vllm-0.6.0"], vocab_size=vocab, tensor_parallel=tp, scheduler_steps=10.0)
     per_block = [part(n) for n in ("schedule", "prepare_inputs")]
-    assert blocked.fixed_s == pytest.approx(sum(f for f, _ in per_block) / 10 + part("sampler")[0], rel=1e-12)
+    assert (blocked.fixed_s, blocked.per_sequence_s) == part("sampler")
+    assert blocked.block_fixed_s == pytest.approx(sum(f for f, _ in per_block), rel=1e-12)
+    assert blocked.block_per_sequence_s == pytest.approx(sum(b for _, b in per_block), rel=1e-12)
+    assert blocked.decode_block_steps == 10.0
     for stack in ("vllm-cuda-graphs", "tensorrt-llm"):
         none = host_cost(fits, stacks[stack], vocab_size=vocab, tensor_parallel=tp)
         assert (none.fixed_s, none.per_sequence_s) == (0.0, 0.0)

@@ -252,21 +252,28 @@ def host_cost(
     scheduler_steps: float = 1.0,
 ) -> HostCost:
     """The per-iteration host cost of `stack` for a model of `vocab_size` on `tensor_parallel` devices: the sum of
-    its critical-path components' fits (those it runs once per multi-step block divided by `scheduler_steps`). The
-    fit was measured on A100 hosts; host work is CPU time, so every accelerator takes it. No fit named: zero."""
+    its critical-path components' fits (those it runs once per multi-step block spread over the `scheduler_steps`
+    of a decode block). The fit was measured on A100 hosts; host work is CPU time, so every accelerator takes it.
+    No fit named: zero."""
     if stack is None or stack.host_overhead_fit is None:
         return HostCost()
     fit = fits.get(stack.host_overhead_fit)
     if fit is None:
         raise ValueError(f"stack {stack.id}: no host-overhead fit labelled {stack.host_overhead_fit!r}")
-    fixed = per_sequence = 0.0
+    totals = {False: [0.0, 0.0], True: [0.0, 0.0]}  # (fixed, per sequence), every step / once per block
     for component in stack.host_critical_path:
         c = fit.components[component]
-        share = 1.0 / max(scheduler_steps, 1.0) if component in stack.host_per_scheduler_block else 1.0
-        fixed += share * (
+        total = totals[component in stack.host_per_scheduler_block]
+        total[0] += (
             c.get("fixed", 0.0)
             + c.get("tensor_parallel", 0.0) * (tensor_parallel > 1)
             + c.get("per_vocab_entry", 0.0) * vocab_size
         )
-        per_sequence += share * (c.get("per_sequence", 0.0) + c.get("per_sequence_vocab_entry", 0.0) * vocab_size)
-    return HostCost(fixed_s=fixed, per_sequence_s=per_sequence)
+        total[1] += c.get("per_sequence", 0.0) + c.get("per_sequence_vocab_entry", 0.0) * vocab_size
+    return HostCost(
+        fixed_s=totals[False][0],
+        per_sequence_s=totals[False][1],
+        block_fixed_s=totals[True][0],
+        block_per_sequence_s=totals[True][1],
+        decode_block_steps=max(scheduler_steps, 1.0),
+    )

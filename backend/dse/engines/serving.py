@@ -9,6 +9,8 @@ prompt's blocks are free, and when a decode step needs a block that is not free 
 request is preempted by recompute (its blocks freed, its prompt and generated tokens prefilled again);
 or, as TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler, a request is admitted only when the blocks of
 its prompt and whole output fit beside every running request's to completion, and none is ever preempted.
+With multi-step scheduling (vLLM's --num-scheduler-steps) the scheduler runs once per block of decode iterations:
+arrivals wait for the block under way, and requests that complete inside it decode on to its end.
 
 Iteration time comes from the same per-op model as the inference kind: one decoder layer priced as a
 mixed batch through `decoder_layer_ops` / `price_layer_ops` on the `Device` (dense ops over every token
@@ -92,6 +94,12 @@ class SchedulerConfig:
     #: (TensorRT-LLM's in-flight batching of context and generation requests); False: a prefill-only iteration
     #: (vLLM's unchunked scheduler).
     prompts_join_decodes: bool = False
+    #: Multi-step scheduling (vLLM's --num-scheduler-steps, v0.6.0): the scheduler runs once per block of this many
+    #: decode iterations over the decode set it chose, with every request's KV slots for the block taken up front;
+    #: nothing is admitted or prefilled inside a block, and a request that completes inside one keeps decoding
+    #: until it ends (its tokens returned, its slot and KV freed, at the block's end). An iteration with prefill
+    #: tokens is a block of one. 1: the scheduler runs every iteration. Needs tokens_per_step = 1.
+    scheduler_steps: int = 1
 
 
 @dataclass(frozen=True)
@@ -111,15 +119,22 @@ class HostCost:
     """Host (CPU) seconds an iteration spends on its critical path beside the GPU's kernels: scheduling, preparing
     the inputs, sampling, processing the outputs, as far as the software stack runs them in series with the model
     (`dse.catalog.calibration.host_cost`): fixed + per_sequence * n for an iteration of n requests (decodes plus the
-    prompts of its prefill chunk). Zero: a stack whose host work is hidden or unmeasured."""
+    prompts of its prefill chunk), plus the part a multi-step scheduler runs once per block (block_fixed +
+    block_per_sequence * n), spread over the `decode_block_steps` iterations of a decode block (a prefill is a block
+    of one step). Zero: a stack whose host work is hidden or unmeasured."""
 
     fixed_s: float = 0.0
     per_sequence_s: float = 0.0
+    block_fixed_s: float = 0.0
+    block_per_sequence_s: float = 0.0
+    decode_block_steps: float = 1.0
 
-    def time_s(self, sequences: FloatArray) -> FloatArray:
-        """Seconds for iterations of `sequences` requests (0 for an empty iteration)."""
+    def time_s(self, sequences: FloatArray, prefill: FloatArray | float = 0.0) -> FloatArray:
+        """Seconds for iterations of `sequences` requests and `prefill` tokens (0 for an empty iteration)."""
         n = np.asarray(sequences, dtype=np.float64)
-        return np.where(n > 0, self.fixed_s + self.per_sequence_s * n, 0.0)
+        block = np.where(np.asarray(prefill) > 0, 1.0, max(self.decode_block_steps, 1.0))
+        per_block = (self.block_fixed_s + self.block_per_sequence_s * n) / block
+        return np.where(n > 0, self.fixed_s + self.per_sequence_s * n + per_block, 0.0)
 
 
 @dataclass(frozen=True)
@@ -147,7 +162,7 @@ class IterationTable:
     def host_time_s(self, decode: FloatArray, prefill: FloatArray) -> FloatArray:
         """Host seconds of one iteration of `decode` requests and `prefill` tokens (included in `time_s`): one
         scheduler's share of them."""
-        return self.host.time_s(self.sequences(decode, prefill) / self.host_ranks)
+        return self.host.time_s(self.sequences(decode, prefill) / self.host_ranks, prefill)
 
     def at(self, decode: float, prefill: float, context: float) -> float:
         """Trilinear interpolation (clamped to the grid)."""
@@ -452,6 +467,9 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     gain = max(float(config.tokens_per_step), 1.0)
     no_evict = config.guaranteed_no_evict
     mixed_whole = not chunked and config.prompts_join_decodes
+    block_steps = max(int(config.scheduler_steps), 1)
+    if block_steps > 1 and gain != 1.0:
+        raise ValueError("multi-step scheduling is modelled with one token per decode iteration (no speculation)")
     # no-evict: the blocks each request holds to its completion (its last iteration may overshoot its output by
     # the tokens a decode takes of the budget, less one), and their sum over the running requests
     to_completion = [-(-(p + o + per_decode - 1) // BLOCK_TOKENS) for p, o in zip(prompt, output, strict=True)]
@@ -474,6 +492,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     t = busy = prefill_busy = in_system_area = kv_area = 0.0
     rows: list[tuple[float, float, int, int, int, int, int]] = []
     hold_admission = False
+    run_gaps_at = -1  # index in gap_s of the last decode step's one-iteration gaps (-1: none)
     # token gaps: the decode set is those whose previous token came at the last decode step's end (`old`) and
     # those that joined since, by join time (`fresh`); a request leaving the decode set keeps its last token time
     gap_s: list[float] = []
@@ -589,7 +608,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
         ctx = 1.0
         d = 0
         if bd:
-            d = advance_at(iteration + 1) - advance
+            # the KV slots of the step's first iteration, or of the whole block of a multi-step decode
+            d = advance_at(iteration + (block_steps if p == 0 else 1)) - advance
             if used + growth(d) > capacity:  # KV blocks for the decode step: preempt the newest until they fit
                 if len(running) == 1:  # one request that outgrows the whole cache: it is dropped
                     gone = running.popitem()[0]
@@ -624,7 +644,14 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                     step0 = price.decode(b, ctx)
                     k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(step0, 1e-12))))
                 fitting = BLOCK_TOKENS * ((capacity - used) // b)  # tokens each that the free blocks surely hold
-                k = max(1, min(k, _iterations_within(fitting, iteration, advance, gain)))
+                within = _iterations_within(fitting, iteration, advance, gain)
+                # multi-step: whole blocks, through the one in which a completion or the arrival falls, and beyond
+                # the first (its KV slots checked above) only as many as the free blocks surely hold
+                k = (
+                    block_steps * max(1, min(-(-k // block_steps), within // block_steps))
+                    if block_steps > 1
+                    else max(1, min(k, within))
+                )
                 d = advance_at(iteration + k) - advance
                 ctx += (d - d / k) / 2.0
         if p:
@@ -651,7 +678,9 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 if count:
                     gap_s.append(first_end - joined)
                     gap_n.append(count)
+            run_gaps_at = -1
             if k > 1:
+                run_gaps_at = len(gap_s)
                 gap_s.append(dt / k)
                 gap_n.append(bd * (k - 1))
             zero_gaps += bd * (d - k)
@@ -697,7 +726,10 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             target, r, e = heapq.heappop(heap)
             if e != epoch[r]:
                 continue
-            zero_gaps -= advance - target  # tokens of its last speculative iteration beyond its output: not emitted
+            if block_steps > 1:  # the iterations of its block after its last token: no tokens emitted
+                gap_n[run_gaps_at] -= advance - target
+            else:
+                zero_gaps -= advance - target  # tokens of its last speculative iteration beyond its output: not emitted
             used -= -(-leave_decode(r) // BLOCK_TOKENS)
             del running[r]
             reserved -= to_completion[r]

@@ -83,6 +83,13 @@ class SoftwareStackSpec:
     #: a fused Adam kernel's 28 (`dse.engines.training.evaluate.OPTIMIZER_STEP_BYTES_PER_PARAM`). An unfused
     #: AdamW runs each of its element-wise updates as its own pass over the fp32 states.
     optimizer_step_bytes_per_param: NonNegativeFloat | None = None
+    #: Bytes per gradient element the data-parallel reduction moves (ZeRO 0-2: the all-reduce, or the
+    #: reduce-scatter before the weights' all-gather) and the tied-embedding all-reduce, per work dtype; a dtype
+    #: not listed: 2 (the gradients' own width). Megatron-LM under bf16 accumulates and reduces them in fp32 (4).
+    gradient_reduce_bytes_per_param: dict[str, NonNegativeFloat] = field(default_factory=dict)
+    #: False: the runtime reduces gradients only once the whole backward has run, whatever a plan asks
+    #: (Megatron-LM before `--overlap-grad-reduce`, added 2023-09); True: a plan's `overlap_grad_reduce` holds.
+    overlaps_gradient_reduce: bool = True
     #: Serving: calibration label of the host-overhead fit (models_db/calibration/fits/*.<label>.host_overhead.
     #: host-fit.json) that prices the host work of each scheduler iteration; None: no host cost (the kernels only).
     host_overhead_fit: str | None = None

@@ -58,14 +58,16 @@ class Zero3Runtime(IntEnum):
 
     #: PyTorch FSDP: one flat parameter per wrap unit (a transformer layer), gathered with one
     #: all_gather_into_tensor, the next unit prefetched (Zhao et al., "PyTorch FSDP", VLDB 2023); gradients
-    #: reduce-scattered in fp32, as torchtitan sets FSDP up (`zero3.FSDP_REDUCE_BYTES_PER_PARAM`).
+    #: reduce-scattered in fp32, as torchtitan sets FSDP up (`zero3.FSDP_REDUCE_BYTES_PER_PARAM`); FSDP2's copy-out
+    #: and reduce-scatter copy-in on the compute stream (`zero3.compute_stream_copies`).
     FSDP = 0
     #: DeepSpeed ZeRO-3 as of 2021 (the Megatron-LM SC'21 comparison): one list all_gather per
     #: partitioned tensor, prefetch limited by a 5e7-element bucket.
     DEEPSPEED_2021 = 1
     #: PyTorch FSDP as Composer 0.16 sets it up (llm-foundry's runs): backward_prefetch BACKWARD_POST, so each
     #: backward gather is issued only after the previous layer's gradients, and activation checkpointing inside
-    #: each FSDP unit, so one backward gather serves the layer's recomputation and its backward.
+    #: each FSDP unit, so one backward gather serves the layer's recomputation and its backward. FSDP1's flat
+    #: parameter: only its gradient concatenation runs on the compute stream (`zero3.compute_stream_copies`).
     FSDP_COMPOSER = 2
     #: FairScale FSDP of 2021 (metaseq's OPT-175B run): all-gathers and reduce-scatters on one process group, so in
     #: the backward a layer's gather queues behind the previous layer's reduce-scatter (fairscale PR #897 gave the

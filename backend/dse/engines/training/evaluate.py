@@ -59,7 +59,6 @@ from dse.engines.training.inputs import (
 )
 from dse.engines.training.links import Link, group_link
 from dse.engines.training.memory import (
-    GRADIENT_BYTES_PER_PARAM,
     WEIGHT_BYTES_PER_PARAM,
     ModelStates,
     layer_activation_bytes,
@@ -76,6 +75,7 @@ from dse.engines.training.schedules import (
 from dse.engines.training.stages import stage_in_flight, stage_layers
 from dse.engines.training.validity import OUT_OF_MEMORY, plan_reasons
 from dse.engines.training.zero3 import (
+    compute_stream_copies,
     gathered_params,
     largest_tensor_params,
     reduce_bytes_per_param,
@@ -1014,8 +1014,9 @@ def _zero3_exposed(
     fwd: Array,
     bwd: Array,
 ) -> Array:
-    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`); a MoE layer's routed
-    experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
+    """ZeRO-3 collectives left exposed per micro-batch (`dse.engines.training.zero3`), plus the runtime's copies
+    around them on the compute stream (`zero3.compute_stream_copies`, memory-bound passes with the stack's
+    launches); a MoE layer's routed experts are gathered over the expert-data-parallel group (ranks t*EP apart)."""
     expert: dict[str, Any] = {}
     if x.moe and bool(np.any(x.zero >= 3)):
         link = group_link(cluster=cluster, stride=x.t * x.ep, size=params.expert_group, pattern="ring")
@@ -1025,12 +1026,17 @@ def _zero3_exposed(
             expert_bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
             expert_latency_s=link.latency_s,
         )
-    return zero3_exposed_s(
+    rest_params = np.maximum(params.params_last - x.layers * params.layer_params_gpu, 0.0)
+    copy_bytes, copy_kernels = compute_stream_copies(
+        runtime=plan.zero3_runtime, layers=x.layers, layer_params=params.layer_params_gpu, rest_params=rest_params
+    )
+    copies = elementwise_pass_s(cluster.device, copy_bytes, copy_kernels)
+    return copies + zero3_exposed_s(
         runtime=plan.zero3_runtime,
         layers=x.layers,
         layer_params=params.layer_params_gpu,
         largest_tensor_params=_largest_tensor(x, model),
-        rest_params=np.maximum(params.params_last - x.layers * params.layer_params_gpu, 0.0),
+        rest_params=rest_params,
         zero_group=x.zero_group,
         bandwidth_bytes_per_s=dp_link.bandwidth_bytes_per_s,
         latency_s=dp_link.latency_s,
@@ -1220,19 +1226,24 @@ def _data_parallel_time(
     cluster_gpus_per_node: Num,
     cluster: ClusterArrays,
 ) -> Array:
-    """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce.
+    """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce, in the
+    stack's gradient width (`ClusterArrays.gradient_reduce_bytes_per_param`); a stack that cannot overlap never does.
 
     ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
-    traffic, rings only) in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters,
-    one bucket without overlap); only the backward of the last micro-batch hides them (with
+    traffic, rings only; the reduce-scatter in the gradient width, the all-gather in 2-byte weights)
+    in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters, one bucket
+    without overlap); only the backward of the last micro-batch hides them (with
     pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
-    grad_bytes = GRADIENT_BYTES_PER_PARAM * (
-        params.params_last - params.expert_params_gpu if x.moe else params.params_last
-    )
-    overlap = as_array(plan.overlap_grad_reduce) > 0
-    sharded_bucket = GRADIENT_BYTES_PER_PARAM * np.maximum(
+    stack = cluster.device.stack
+    reduce_bytes = as_array(cluster.gradient_reduce_bytes_per_param)
+    # ZeRO-1/2 reduce-scatter the gradients and all-gather the updated (2-byte) weights: in all-reduce terms
+    # the mean of the two widths; a plain all-reduce moves the gradients' width both ways
+    sync_bytes_per_param = np.where(x.zero >= 1, 0.5 * (reduce_bytes + WEIGHT_BYTES_PER_PARAM), reduce_bytes)
+    grad_bytes = sync_bytes_per_param * (params.params_last - params.expert_params_gpu if x.moe else params.params_last)
+    overlap = (as_array(plan.overlap_grad_reduce) > 0) & (stack is None or stack.overlaps_gradient_reduce)
+    sharded_bucket = sync_bytes_per_param * np.maximum(
         SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
     )
     bucket_bytes = np.where(x.zero >= 1, np.where(overlap, sharded_bucket, np.inf), GRADIENT_BUCKET_BYTES)
@@ -1254,7 +1265,7 @@ def _data_parallel_time(
     if x.moe:  # the experts' gradients reduce over the expert-data-parallel group
         dp_sync = dp_sync + experts.expert_gradient_sync_s(
             cluster=cluster,
-            grad_bytes=GRADIENT_BYTES_PER_PARAM * params.expert_params_gpu,
+            grad_bytes=reduce_bytes * params.expert_params_gpu,
             t=x.t,
             expert_parallel=x.ep,
             zero_group=x.zero_group,
@@ -1269,7 +1280,7 @@ def _data_parallel_time(
     tied_sync = np.where(
         (as_array(model.tied_embeddings) > 0) & (x.p > 1),
         all_reduce_time(
-            bytes_per_rank=GRADIENT_BYTES_PER_PARAM * params.embedding_gpu,
+            bytes_per_rank=reduce_bytes * params.embedding_gpu,
             ranks=2.0,
             bandwidth_bytes_per_s=stage.pp_link.bandwidth_bytes_per_s,
             latency_s=stage.pp_link.latency_s,

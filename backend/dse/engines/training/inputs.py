@@ -195,6 +195,10 @@ class ClusterArrays:
     #: devices' compute rates (`AcceleratorSpec.sustained_clock_fraction`); MFU divides it back out, so it stays
     #: against the datasheet peak.
     sustained_clock_fraction: Num = 1.0
+    #: Bytes per gradient element the data-parallel reduction moves: the stack's width for the plan's dtype
+    #: (`SoftwareStackSpec.gradient_reduce_bytes_per_param`: Megatron-LM's fp32 under bf16), else the
+    #: 2 of `memory.GRADIENT_BYTES_PER_PARAM` (memory imports this module).
+    gradient_reduce_bytes_per_param: Num = 2.0
 
     @classmethod
     def from_spec(
@@ -237,6 +241,9 @@ class ClusterArrays:
             node_pair_bandwidth_bytes_per_s=None if matrix is None else np.asarray(matrix, dtype=np.float64),
             fp8_gemm_device=fp8_gemm_device,
             sustained_clock_fraction=sustained,
+            gradient_reduce_bytes_per_param=(
+                2.0 if device.stack is None else device.stack.gradient_reduce_bytes_per_param.get(dtype, 2.0)
+            ),
         )
 
 

@@ -71,6 +71,45 @@ DEEPSPEED_MAX_LIVE_PARAMS = 1e9
 EAGER_OP_HOST_S = 1.53e-05
 
 
+#: FSDP2 (`Zero3Runtime.FSDP`, torchtitan's `fully_shard`) copies on the compute stream around its collectives
+#: (pytorch/pytorch torch/distributed/_composable/fsdp/_fsdp_collectives.py, the FSDP2 of torchtitan's PyTorch
+#: 1963fc83 (2024-12-23); the mechanism as in the stored copies @ 01d66d21 and, moved to
+#: torch/distributed/fsdp/_fully_shard/, @ 010ae4a8): after each all-gather `foreach_all_gather_copy_out` waits
+#: for it on the current stream and `split_with_sizes_copy`s the gathered bf16 buffer into the unsharded
+#: parameters (read 2 + write 2 bytes per parameter, one kernel); before each reduce-scatter
+#: `foreach_reduce_scatter_copy_in` `chunk_cat`s the unsharded bf16 gradients into the reduce-dtype input
+#: (read 2 + write 4 bytes in fp32, one kernel), in the default stream since pytorch/pytorch PR #129721
+#: (2024-06-27, "[FSDP2] Ran reduce-scatter copy-in in default stream"). The all-gather copy-in (the sharded
+#: parameters cast and copied into the send buffer, a shard's worth) runs on its own copy-in stream under
+#: implicit prefetching and the reduced shard is viewed out (as_strided), not copied: neither is priced.
+FSDP2_COPY_OUT_BYTES_PER_PARAM = GATHER_BYTES_PER_PARAM + GATHER_BYTES_PER_PARAM
+#: FSDP1 (`Zero3Runtime.FSDP_COMPOSER`, the FlatParameter FSDP of llm-foundry's PyTorch 2.0.1 image) all-gathers
+#: straight into the padded unsharded flat parameter and hands the module views of it (`_use_unsharded_views`:
+#: torch.split of the flat parameter, each piece .view'ed to its shape), so a gather copies nothing on the
+#: compute stream; autograd's backward of that split concatenates the views' gradients into the flat gradient
+#: (split_with_sizes_backward: one cat, read 2 + write 2 bytes per bf16 element). The low-precision shard cast
+#: before the gather, the gradient's cast to the reduce dtype, its padding and the divides run on FSDP's
+#: unshard / post-backward streams (pytorch/pytorch torch/distributed/fsdp/_runtime_utils.py and
+#: _flat_param.py, v2.0.1): not priced.
+FSDP1_GRADIENT_CAT_BYTES_PER_PARAM = GATHER_BYTES_PER_PARAM + GATHER_BYTES_PER_PARAM
+
+
+def compute_stream_copies(*, runtime: Num, layers: Num, layer_params: Num, rest_params: Num) -> tuple[Array, Array]:
+    """(bytes, kernels) a ZeRO-3 runtime's copies move on the compute stream per micro-batch on one stage: per
+    wrap unit (each layer, and the rest of the stage's parameters as one more unit), FSDP2's copy-out after each
+    of its two gathers and its reduce-scatter copy-in; FSDP1's gradient concatenation; nothing for DeepSpeed
+    (its list copies are host time in `zero3_exposed_s`); FairScale 2021's flat parameter is left unpriced (its
+    copies not examined)."""
+    code = as_array(runtime)
+    fsdp2, fsdp1 = code == Zero3Runtime.FSDP, code == Zero3Runtime.FSDP_COMPOSER
+    fsdp2_per_param = 2.0 * FSDP2_COPY_OUT_BYTES_PER_PARAM + GATHER_BYTES_PER_PARAM + reduce_bytes_per_param(runtime)
+    per_param = np.where(fsdp2, fsdp2_per_param, np.where(fsdp1, FSDP1_GRADIENT_CAT_BYTES_PER_PARAM, 0.0))
+    kernels_per_unit = np.where(fsdp2, 3.0, np.where(fsdp1, 1.0, 0.0))
+    params = as_array(layers) * as_array(layer_params) + as_array(rest_params)
+    units = as_array(layers) + np.where(as_array(rest_params) > 0, 1.0, 0.0)
+    return np.asarray(per_param * params), np.asarray(kernels_per_unit * units)
+
+
 def largest_tensor_params(
     *, hidden_size: Num, kv_width: Num, ffn_hidden_size: Num, gated_ffn: Num, tensor_parallel: Num
 ) -> Array:

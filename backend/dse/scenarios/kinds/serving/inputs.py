@@ -49,6 +49,15 @@ DEFAULT_SOFTWARE_STACK = "vllm-cuda-graphs"
 PRICE_FALLBACK_ACCELERATOR = "h100-sxm"
 
 
+#: Multi-step blocks as vLLM v0.6.0 ran them: its unchunked scheduler, prompts in prefill-only iterations, no draft
+#: model (its arg_utils refuses speculative decoding with more than one scheduler step), co-located.
+_MULTI_STEP_APPLIES = applies_when(
+    "multi-step blocks are modelled for vLLM's unchunked, co-located scheduler without a draft model",
+    chunked_prefill=[False],
+    prompts_join_decodes=[False],
+    draft_model=[None],
+    disaggregated=[False],
+)
 _DISAGGREGATED_ONLY = applies_when("only a disaggregated deployment has prefill and decode pools", disaggregated=[True])
 
 
@@ -140,6 +149,21 @@ class ServingInputs(StrictModel):
         "the token budget beside them (TensorRT-LLM's in-flight batching); off: a prefill-only iteration pauses the "
         "decodes (vLLM's unchunked scheduler).",
         json_schema_extra=applies_when("only unchunked prompts are placed whole", chunked_prefill=[False]),
+    )
+    #: vLLM v0.6.0 (vllm-project/vllm @ v0.6.0): LLMEngine.step runs the scheduler only when the scheduled
+    #: sequence groups have no remaining steps (vllm/engine/llm_engine.py, _has_remaining_steps), so a block's batch
+    #: and its stop checks wait for its end; Scheduler._get_num_lookahead_slots gives a prefill no lookahead slots,
+    #: so a prefill is a block of one step, and a decode block takes num_scheduler_steps - 1 lookahead KV slots per
+    #: sequence up front (vllm/core/scheduler.py; vllm/engine/arg_utils.py sets num_lookahead_slots to
+    #: num_scheduler_steps - 1). vLLM PR #7000 ('[core] Multi Step Scheduling') introduced it.
+    scheduler_steps: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Multi-step scheduling (vLLM's --num-scheduler-steps): decode iterations per scheduler call; "
+        "new prompts wait for the block under way, and requests that finish inside a block decode on to its end. "
+        "1: the scheduler runs every iteration.",
+        json_schema_extra=_MULTI_STEP_APPLIES,
     )
     max_running: int = Field(256, ge=1, le=65_536, description="Most requests running at once.")
     admission_policy: AdmissionPolicy = Field(
@@ -247,6 +271,7 @@ class ServingResolved:
     expert_exchange: ExpertExchange | None = None
     guaranteed_no_evict: bool = False
     prompts_join_decodes: bool = False
+    scheduler_steps: float = 1.0
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
@@ -363,6 +388,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         max_running=float(inputs.max_running),
         guaranteed_no_evict=inputs.admission_policy == "guaranteed_no_evict",
         prompts_join_decodes=inputs.prompts_join_decodes,
+        scheduler_steps=float(inputs.scheduler_steps) if _multi_step_applies(inputs) else 1.0,
         gpu_memory_utilization=inputs.gpu_memory_utilization,
         prefix_cache_hit_rate=inputs.prefix_cache_hit_rate,
         slo_percentile=inputs.slo_percentile,
@@ -404,6 +430,13 @@ def _device_hour_price(inputs: ServingInputs, acc: AcceleratorSpec, catalog: Cat
     assert fallback.on_demand_usd_per_device_hour is not None
     return fallback.on_demand_usd_per_device_hour, (
         f"no list price recorded for {acc.id}: the {fallback.id}'s ({fallback.field_sources.get(key, fallback.source)})"
+    )
+
+
+def _multi_step_applies(inputs: ServingInputs) -> bool:
+    """scheduler_steps's `applies_when` (the engine ignores it elsewhere: one step per scheduler call)."""
+    return not (inputs.chunked_prefill or inputs.prompts_join_decodes or inputs.disaggregated) and (
+        inputs.draft_model is None
     )
 
 

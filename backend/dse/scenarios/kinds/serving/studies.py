@@ -146,13 +146,13 @@ def table(r: ServingResolved, tp: float | None = None) -> IterationTable:
     top_batch, top_prefill = int(r.max_running), int(max(r.token_budget, min(max_context(r), 1_048_576)))
 
     # the stack's host work per scheduler iteration (the target's step; a draft model's passes run inside it);
-    # a multi-step scheduler (`scheduler_steps`, where the kind has it) runs its per-block part once per block
+    # a multi-step scheduler (`scheduler_steps`) runs its per-block part once per decode block
     host = host_cost(
         r.host_fits or {},
         r.software_stack,
         vocab_size=float(r.model.vocab_size),
         tensor_parallel=float(r.tensor_parallel if tp is None else tp),
-        scheduler_steps=float(getattr(r, "scheduler_steps", 1.0)),
+        scheduler_steps=float(r.scheduler_steps),
     )
 
     def priced(llm: LLMSpec, queries: int = 1, with_host: bool = True) -> IterationTable:
@@ -193,6 +193,7 @@ def scheduler(r: ServingResolved, blocks: int, *, decode_only: bool = False) -> 
         budget_tokens_per_decode=1 if r.draft_model is None else int(r.draft_tokens) + 1,
         guaranteed_no_evict=r.guaranteed_no_evict,
         prompts_join_decodes=r.prompts_join_decodes,
+        scheduler_steps=int(r.scheduler_steps),
     )
 
 

@@ -23,7 +23,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         "of data, tensor, pipeline, sequence, context and expert parallelism with ZeRO, recomputation, pipeline "
         "schedules (uneven stages too), bf16 or fp8, and SSD activation offload."
     )
-    engine_version = "training-4"  # 4: FSDP reduce-scatters fp32 gradients (torchtitan)
+    engine_version = "training-5"  # 5: FSDP1 / FSDP2 copies on the compute stream around their collectives
     validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
     inputs_model = TrainingInputs
     metric_specs = metrics.METRICS
