@@ -110,6 +110,8 @@ UNFITTED = {
     "a100-80gb.fp16.vidur-nccl.allreduce",
     "h100-sxm.fp16.vidur-nccl.allreduce",
     "h800-sxm.fp8.deepep.all_to_all",
+    # host time per serving step, fitted by its own script (fit_host_overhead.py, test below)
+    "a100-80gb.fp16.vidur-sarathi.host_overhead",
 }
 #: Data another data set's fit predicts (out of sample): data stem -> (fit stem, (mean, max) % tolerance).
 PREDICTED_BY: dict[str, tuple[str, tuple[float, float]]] = {
@@ -244,3 +246,21 @@ def test_broadcasts_over_a_1e5_point_grid_in_one_call() -> None:
     # a scalar call gives a 0-d result equal to the matching grid point
     one = gemm_time_s(model, 4096, 4096, 4096).time_s
     assert float(one) == pytest.approx(float(gemm_time_s(model, [4096], [4096], [4096]).time_s[0]))
+
+
+def test_the_host_overhead_fit_is_its_script_on_its_data() -> None:
+    """fits/*.host-fit.json is what fit_host_overhead.py gives on the data file, each component within 10% mean
+    and 25% max error over its rows."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_host_overhead", CALIBRATION / "fit_host_overhead.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stem = "a100-80gb.fp16.vidur-sarathi.host_overhead"
+    data = json.loads((CALIBRATION / "data" / f"{stem}.json").read_text())
+    stored = json.loads((CALIBRATION / "fits" / f"{stem}.host-fit.json").read_text())
+    assert module.fit(data) == stored["components"]
+    for component in stored["components"].values():
+        assert component["residuals"]["mean_abs_pct_error"] <= 10.0
+        assert component["residuals"]["max_abs_pct_error"] <= 25.0

@@ -11,10 +11,12 @@ import pytest
 from dse.catalog import default_catalog
 from dse.engines.inference import Workload, model_shape, run_inference
 from dse.engines.serving import (
+    HostCost,
     IterationTable,
     Requests,
     SchedulerConfig,
     expected_accepted_tokens,
+    host_busy_s,
     iteration_time_table,
     simulate,
     speculative_table,
@@ -317,6 +319,73 @@ def test_the_aggregate_loop_gives_the_reference_loops_times(llama7b, chunked, bl
     assert fast.prefill_busy_s == pytest.approx(slow.prefill_busy_s, rel=1e-9)
 
 
+HOST = HostCost(fixed_s=1e-3, per_sequence_s=2e-5)
+
+
+def test_a_host_cost_adds_fixed_plus_per_request_to_every_nonempty_iteration(llama7b):
+    """time with host = time without + fixed + per_sequence * (B + P / min(P, prompt)), exactly, on the grid."""
+    r, _, _ = llama7b
+    kw = _table_arguments(r, max_prefill_tokens=4096)
+    bare = iteration_time_table(**kw, prompt_tokens=300.0)
+    host = iteration_time_table(**kw, prompt_tokens=300.0, host=HOST)
+    b = np.asarray(bare.decode_batch)[:, None, None]
+    p = np.asarray(bare.prefill_tokens)[None, :, None]
+    prompts = np.where(p > 0, np.maximum(p, 1.0) / np.clip(p, 1.0, 300.0), 0.0)
+    expected = bare.time_s + np.where(b + p > 0, 1e-3 + 2e-5 * (b + prompts), 0.0)
+    assert np.array_equal(host.time_s, expected)
+    assert host.time_s[0, 0, 0] == 0.0 and host.host is HOST
+    # a decode of 64 requests: 1 ms + 64 x 20 us; a prefill of 3000 tokens of 300-token prompts: 10 prompts
+    assert host.host_time_s(np.array(64.0), np.array(0.0)) == pytest.approx(1e-3 + 64 * 2e-5, rel=1e-12)
+    assert host.host_time_s(np.array(0.0), np.array(3000.0)) == pytest.approx(1e-3 + 10 * 2e-5, rel=1e-12)
+
+
+def test_a_multi_step_block_spreads_its_per_block_host_work_over_its_decode_steps():
+    """schedule + inputs once per block: a decode iteration of a ten-step block pays a tenth, a prefill (a block of
+    one step) all of it; the per-step part every iteration."""
+    cost = HostCost(
+        fixed_s=1e-3, per_sequence_s=0.0, block_fixed_s=2e-3, block_per_sequence_s=1e-5, decode_block_steps=10
+    )
+    decode = cost.time_s(np.array([0.0, 100.0]), np.array([0.0, 0.0]))
+    prefill = cost.time_s(np.array(3.0), np.array(600.0))
+    assert decode.tolist() == pytest.approx([0.0, 1e-3 + (2e-3 + 100 * 1e-5) / 10], rel=1e-12)
+    assert float(prefill) == pytest.approx(1e-3 + 2e-3 + 3 * 1e-5, rel=1e-12)
+
+
+def test_a_speculative_table_counts_the_host_cost_once(llama7b):
+    r, _, _ = llama7b
+    kw = _table_arguments(r, max_prefill_tokens=4096)
+    bare = speculative_table(iteration_time_table(**kw, query_tokens_per_request=3), iteration_time_table(**kw), 2)
+    host = speculative_table(
+        iteration_time_table(**kw, query_tokens_per_request=3, host=HOST), iteration_time_table(**kw), 2
+    )
+    b = np.asarray(bare.decode_batch)[:, None, None]
+    p = np.asarray(bare.prefill_tokens)[None, :, None]
+    assert np.allclose(host.time_s - bare.time_s, np.where(b + p > 0, 1e-3 + 2e-5 * (b + np.minimum(p, 1.0)), 0.0))
+    assert host.host is HOST
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_the_loops_agree_with_a_host_cost_and_count_it_in_busy_time(llama7b, chunked):
+    """Both loops price the host cost through the table; host_busy_s sums it over the recorded steps."""
+    r, _, mem = llama7b
+    kw = _table_arguments(r, max_prefill_tokens=4096) | {"max_decode_batch": 256}
+    bare = iteration_time_table(**kw, prompt_tokens=256.0)
+    table = iteration_time_table(**kw, prompt_tokens=256.0, host=HOST)
+    reqs = _fixed(500, 20.0)
+    config = _config(mem.kv_capacity_blocks, chunked=chunked)
+    fast, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
+    assert np.allclose(fast.finish_s, slow.finish_s, rtol=1e-9, equal_nan=True)
+    assert fast.iterations == slow.iterations
+    host = host_busy_s(table, fast)
+    pre = fast.step_prefill_tokens
+    prompts = np.where(pre > 0, np.maximum(pre, 1.0) / np.clip(pre, 1.0, 256.0), 0.0)
+    per_step = fast.step_iterations * (1e-3 + 2e-5 * (fast.step_decode_batch + prompts))
+    assert host == pytest.approx(float(per_step.sum()), rel=1e-9)
+    assert 0.0 < host < fast.busy_s
+    assert host_busy_s(bare, simulate(reqs, bare, config)) == 0.0
+    assert np.nanmedian(fast.tpot_s) > np.nanmedian(simulate(reqs, bare, config).tpot_s)
+
+
 def test_speculative_decodes_take_k_plus_one_tokens_of_the_budget(llama7b):
     _, table, mem = llama7b
     reqs = _fixed(400, 20.0, prompt=300, output=200)
@@ -464,3 +533,15 @@ def test_a_decode_pools_first_gap_counts_from_the_prefill_instances_first_token(
     np.testing.assert_allclose(sim.finish_s, [0.06], rtol=1e-12)
     np.testing.assert_allclose(sim.tbt_gap_s, [0.04], rtol=1e-9)
     assert sim.tbt_gap_count.tolist() == [1.0]
+
+
+def test_with_data_parallel_attention_each_ranks_scheduler_counts_its_share():
+    table = IterationTable(
+        decode_batch=(0.0, 8.0),
+        prefill_tokens=(0.0, 1.0),
+        context_tokens=(1.0, 2.0),
+        time_s=np.zeros((2, 2, 2)),
+        host=HOST,
+        host_ranks=4.0,
+    )
+    assert table.host_time_s(np.array(64.0), np.array(0.0)) == pytest.approx(1e-3 + 16 * 2e-5, rel=1e-12)

@@ -414,3 +414,46 @@ def test_multi_step_blocks_delay_the_first_token_under_load():
     one = {m.key: m.value for m in _evaluate(base).metrics}
     ten = {m.key: m.value for m in _evaluate({**base, "scheduler_steps": 10}).metrics}
     assert ten["ttft_p50_s"] > one["ttft_p50_s"]
+
+
+def test_a_stack_with_host_work_shows_its_share_and_the_default_stack_has_none():
+    """vllm-cuda-graphs prices the kernels alone (host share 0); vLLM 0.5 (synchronous step) adds the vidur
+    host fit's four components, vLLM 0.6.0 drops the output processing it overlaps, so it sits in between."""
+    values = {}
+    for stack in ("vllm-cuda-graphs", "vllm-0.6.0", "vllm-0.5"):
+        result = _evaluate({**SMALL, "arrival_rate_per_s": 3.0, "software_stack": stack})
+        values[stack] = {m.key: m.value for m in result.metrics}
+    assert values["vllm-cuda-graphs"]["host_time_share"] == 0.0
+    assert 0.0 < values["vllm-0.6.0"]["host_time_share"] < values["vllm-0.5"]["host_time_share"] < 0.5
+    tpot = [values[s]["tpot_p50_s"] for s in ("vllm-cuda-graphs", "vllm-0.6.0", "vllm-0.5")]
+    assert tpot[0] < tpot[1] < tpot[2]
+
+
+def test_the_host_cost_is_the_sum_of_the_stacks_critical_path_fits():
+    """host_cost adds each critical-path component's fitted terms; per-block components divide by the steps."""
+    from dse.catalog.calibration import host_cost, load_host_fits
+
+    catalog = default_catalog()
+    fits = load_host_fits(catalog.root)
+    c = fits["vidur-sarathi"].components
+    stacks = {s: catalog.get("stacks", s) for s in ("vllm-0.6.0", "vllm-0.5", "vllm-cuda-graphs", "tensorrt-llm")}
+    vocab, tp = 128256.0, 4.0
+
+    def part(name: str) -> tuple[float, float]:
+        k = c[name]
+        fixed = k.get("fixed", 0.0) + k.get("tensor_parallel", 0.0) + k.get("per_vocab_entry", 0.0) * vocab
+        return fixed, k.get("per_sequence", 0.0) + k.get("per_sequence_vocab_entry", 0.0) * vocab
+
+    sync = host_cost(fits, stacks["vllm-0.5"], vocab_size=vocab, tensor_parallel=tp)
+    parts = [part(n) for n in ("schedule", "prepare_inputs", "sampler", "process_outputs")]
+    assert sync.fixed_s == pytest.approx(sum(f for f, _ in parts), rel=1e-12)
+    assert sync.per_sequence_s == pytest.approx(sum(b for _, b in parts), rel=1e-12)
+    blocked = host_cost(fits, stacks["vllm-0.6.0"], vocab_size=vocab, tensor_parallel=tp, scheduler_steps=10.0)
+    per_block = [part(n) for n in ("schedule", "prepare_inputs")]
+    assert (blocked.fixed_s, blocked.per_sequence_s) == part("sampler")
+    assert blocked.block_fixed_s == pytest.approx(sum(f for f, _ in per_block), rel=1e-12)
+    assert blocked.block_per_sequence_s == pytest.approx(sum(b for _, b in per_block), rel=1e-12)
+    assert blocked.decode_block_steps == 10.0
+    for stack in ("vllm-cuda-graphs", "tensorrt-llm"):
+        none = host_cost(fits, stacks[stack], vocab_size=vocab, tensor_parallel=tp)
+        assert (none.fixed_s, none.per_sequence_s) == (0.0, 0.0)

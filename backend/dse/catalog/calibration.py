@@ -30,6 +30,7 @@ from typing import Any
 
 from dse.engines.device import Device
 from dse.engines.kernels import AttentionKernelModel, GemmKernelModel
+from dse.engines.serving import HostCost
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.stacks import SoftwareStackSpec
 
@@ -208,4 +209,71 @@ def _attention_at_peak_of(device: Device, accelerator: AcceleratorSpec, dtype: s
         device,
         prefill_attention=at_peak(device.prefill_attention),
         attention_fwd_bwd=at_peak(device.attention_fwd_bwd),
+    )
+
+
+HOST_FIT_SUFFIX = ".host_overhead.host-fit.json"
+
+
+@dataclass(frozen=True)
+class HostOverheadFit:
+    """One host-overhead fit (fit_host_overhead.py): per component, its coefficients (seconds) by term."""
+
+    id: str
+    data_file: str
+    components: dict[str, dict[str, float]]
+
+
+@cache
+def load_host_fits(root: Path) -> dict[str, HostOverheadFit]:
+    """Every host-overhead fit under `root`/calibration/fits, by calibration label (the file's third part)."""
+    fits: dict[str, HostOverheadFit] = {}
+    folder = root / FITS_FOLDER
+    for path in sorted(folder.glob(f"*{HOST_FIT_SUFFIX}")) if folder.is_dir() else []:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        stem = path.name[: -len(HOST_FIT_SUFFIX)]
+        fits[stem.split(".")[2]] = HostOverheadFit(
+            id=stem,
+            data_file=data["data_file"],
+            components={
+                name: {term: float(v) for term, v in c["coefficients_s"].items()}
+                for name, c in data["components"].items()
+            },
+        )
+    return fits
+
+
+def host_cost(
+    fits: dict[str, HostOverheadFit],
+    stack: SoftwareStackSpec | None,
+    *,
+    vocab_size: float,
+    tensor_parallel: float,
+    scheduler_steps: float = 1.0,
+) -> HostCost:
+    """The per-iteration host cost of `stack` for a model of `vocab_size` on `tensor_parallel` devices: the sum of
+    its critical-path components' fits (those it runs once per multi-step block spread over the `scheduler_steps`
+    of a decode block). The fit was measured on A100 hosts; host work is CPU time, so every accelerator takes it.
+    No fit named: zero."""
+    if stack is None or stack.host_overhead_fit is None:
+        return HostCost()
+    fit = fits.get(stack.host_overhead_fit)
+    if fit is None:
+        raise ValueError(f"stack {stack.id}: no host-overhead fit labelled {stack.host_overhead_fit!r}")
+    totals = {False: [0.0, 0.0], True: [0.0, 0.0]}  # (fixed, per sequence), every step / once per block
+    for component in stack.host_critical_path:
+        c = fit.components[component]
+        total = totals[component in stack.host_per_scheduler_block]
+        total[0] += (
+            c.get("fixed", 0.0)
+            + c.get("tensor_parallel", 0.0) * (tensor_parallel > 1)
+            + c.get("per_vocab_entry", 0.0) * vocab_size
+        )
+        total[1] += c.get("per_sequence", 0.0) + c.get("per_sequence_vocab_entry", 0.0) * vocab_size
+    return HostCost(
+        fixed_s=totals[False][0],
+        per_sequence_s=totals[False][1],
+        block_fixed_s=totals[True][0],
+        block_per_sequence_s=totals[True][1],
+        decode_block_steps=max(scheduler_steps, 1.0),
     )

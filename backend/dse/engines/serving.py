@@ -40,6 +40,7 @@ Deterministic for a seed (numpy Generator).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import math
 from collections import deque
@@ -114,13 +115,54 @@ class Requests:
 
 
 @dataclass(frozen=True)
+class HostCost:
+    """Host (CPU) seconds an iteration spends on its critical path beside the GPU's kernels: scheduling, preparing
+    the inputs, sampling, processing the outputs, as far as the software stack runs them in series with the model
+    (`dse.catalog.calibration.host_cost`): fixed + per_sequence * n for an iteration of n requests (decodes plus the
+    prompts of its prefill chunk), plus the part a multi-step scheduler runs once per block (block_fixed +
+    block_per_sequence * n), spread over the `decode_block_steps` iterations of a decode block (a prefill is a block
+    of one step). Zero: a stack whose host work is hidden or unmeasured."""
+
+    fixed_s: float = 0.0
+    per_sequence_s: float = 0.0
+    block_fixed_s: float = 0.0
+    block_per_sequence_s: float = 0.0
+    decode_block_steps: float = 1.0
+
+    def time_s(self, sequences: FloatArray, prefill: FloatArray | float = 0.0) -> FloatArray:
+        """Seconds for iterations of `sequences` requests and `prefill` tokens (0 for an empty iteration)."""
+        n = np.asarray(sequences, dtype=np.float64)
+        block = np.where(np.asarray(prefill) > 0, 1.0, max(self.decode_block_steps, 1.0))
+        per_block = (self.block_fixed_s + self.block_per_sequence_s * n) / block
+        return np.where(n > 0, self.fixed_s + self.per_sequence_s * n + per_block, 0.0)
+
+
+@dataclass(frozen=True)
 class IterationTable:
     """Seconds of one iteration on a grid over (decode batch, prefill tokens, mean decode context)."""
 
     decode_batch: tuple[float, ...]
     prefill_tokens: tuple[float, ...]
     context_tokens: tuple[float, ...]
-    time_s: FloatArray  # shape (decode, prefill, context)
+    time_s: FloatArray  # shape (decode, prefill, context); the host cost included
+    #: The host cost `time_s` includes, and the prompt length that counts a prefill chunk's prompts.
+    host: HostCost = field(default_factory=HostCost)
+    prompt_tokens: float | None = None
+    #: Schedulers that split an iteration's requests evenly (data-parallel attention: one per DP rank, stepping
+    #: together), so that one rank's host work counts its share.
+    host_ranks: float = 1.0
+
+    def sequences(self, decode: FloatArray, prefill: FloatArray) -> FloatArray:
+        """Requests of an iteration: its decodes plus the prompts of its prefill chunk (P / min(P, prompt), as
+        the table prices prefill attention)."""
+        b, p = np.asarray(decode, dtype=np.float64), np.asarray(prefill, dtype=np.float64)
+        length = np.maximum(p, 1.0) if self.prompt_tokens is None else np.clip(p, 1.0, max(self.prompt_tokens, 1.0))
+        return b + np.where(p > 0, np.maximum(p, 1.0) / length, 0.0)
+
+    def host_time_s(self, decode: FloatArray, prefill: FloatArray) -> FloatArray:
+        """Host seconds of one iteration of `decode` requests and `prefill` tokens (included in `time_s`): one
+        scheduler's share of them."""
+        return self.host.time_s(self.sequences(decode, prefill) / self.host_ranks, prefill)
 
     def at(self, decode: float, prefill: float, context: float) -> float:
         """Trilinear interpolation (clamped to the grid)."""
@@ -204,6 +246,7 @@ def iteration_time_table(
     points: int = 14,
     query_tokens_per_request: int = 1,
     prompt_tokens: float | None = None,
+    host: HostCost | None = None,
 ) -> IterationTable:
     """One mixed-batch iteration priced on the grid in one vectorised pass (see the module docstring).
 
@@ -211,7 +254,8 @@ def iteration_time_table(
     attention over B requests of q queries each against a mean context c; prefill attention over the P
     prefill tokens as P / L prompts of L = min(P, prompt_tokens) tokens, each causal against its own L keys
     (one chunk of P tokens against P keys when `prompt_tokens` is None: a single prompt or one chunk of it).
-    Times `num_layers`, plus the logits of the q*B + 1 sampled tokens.
+    Times `num_layers`, plus the logits of the q*B + 1 sampled tokens, plus the stack's host cost (`host`) for the
+    iteration's B + P / L requests.
     q (`query_tokens_per_request`) is 1, or k + 1 when a speculative step verifies k drafted tokens.
     """
     dec = _grid(max_decode_batch, points, zero=True)
@@ -286,8 +330,19 @@ def iteration_time_table(
     logits = lm_head_time_s(shape, device, deployment, np.maximum(sampled / dp if spread else sampled, 1.0))
     total = np.asarray(shape.num_layers * layer + logits, dtype=np.float64)
     total = np.broadcast_to(total, layer.shape).copy()
+    table = IterationTable(
+        decode_batch=dec,
+        prefill_tokens=pre,
+        context_tokens=ctx,
+        time_s=total,
+        host=HostCost() if host is None else host,
+        prompt_tokens=prompt_tokens,
+        host_ranks=float(dp) if spread else 1.0,
+    )
+    if host is not None:
+        total += table.host_time_s(b, p)
     total[0, 0, :] = 0.0  # nothing to run
-    return IterationTable(decode_batch=dec, prefill_tokens=pre, context_tokens=ctx, time_s=total)
+    return table
 
 
 def expected_accepted_tokens(draft_tokens: int, acceptance_rate: float) -> float:
@@ -311,12 +366,8 @@ def speculative_table(target: IterationTable, draft: IterationTable, draft_token
     ):
         raise ValueError("the target and draft tables must share one grid")
     extra = max(int(draft_tokens) - 1, 0) * draft.time_s[:, :1, :]
-    return IterationTable(
-        decode_batch=target.decode_batch,
-        prefill_tokens=target.prefill_tokens,
-        context_tokens=target.context_tokens,
-        time_s=target.time_s + draft.time_s + extra,
-    )
+    # the host cost is the target's (the draft's table is priced without one): one scheduler step per iteration
+    return dataclasses.replace(target, time_s=target.time_s + draft.time_s + extra)
 
 
 @dataclass(frozen=True)
@@ -371,6 +422,12 @@ class SimulationResult:
     @property
     def e2e_s(self) -> FloatArray:
         return self.finish_s - self.arrival_s
+
+
+def host_busy_s(table: IterationTable, sim: SimulationResult) -> float:
+    """Host seconds on the critical path over a run's recorded steps (part of its busy time)."""
+    per_iteration = table.host_time_s(sim.step_decode_batch, sim.step_prefill_tokens)
+    return float(np.sum(sim.step_iterations * per_iteration))
 
 
 def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig) -> SimulationResult:

@@ -29,6 +29,10 @@ PrefillAttentionKernel = Literal["flash-attention-1", "flash-attention-2", "flas
 SelectiveRecompute = Literal["attention-core", "every-other-matmul"]
 #: Decode attention: one fused kernel over the paged KV cache (K and V in one pass) or two eager batched GEMVs.
 DecodeAttentionKernel = Literal["paged-attention", "unfused-bmm"]
+#: The host work of a serving engine's step, as vidur's CPU-overhead profiles split it (models_db/calibration/
+#: fit_host_overhead.py): scheduling, preparing (and broadcasting) the inputs, sampling, processing the outputs
+#: (appending tokens, stop checks, detokenising), and the driver-worker exchange of a Ray-run engine.
+HostComponent = Literal["schedule", "prepare_inputs", "sampler", "process_outputs", "ray_comm"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,15 @@ class SoftwareStackSpec:
     #: False: the runtime reduces gradients only once the whole backward has run, whatever a plan asks
     #: (Megatron-LM before `--overlap-grad-reduce`, added 2023-09); True: a plan's `overlap_grad_reduce` holds.
     overlaps_gradient_reduce: bool = True
+    #: Serving: calibration label of the host-overhead fit (models_db/calibration/fits/*.<label>.host_overhead.
+    #: host-fit.json) that prices the host work of each scheduler iteration; None: no host cost (the kernels only).
+    host_overhead_fit: str | None = None
+    #: The host components that run in series with the GPU every iteration (the rest overlap the GPU or run in
+    #: another process).
+    host_critical_path: tuple[HostComponent, ...] = ()
+    #: Of those, the ones a multi-step scheduler runs once per block of scheduler steps (their time divided by the
+    #: steps of a block).
+    host_per_scheduler_block: tuple[HostComponent, ...] = ()
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from dse.catalog import Catalog
-from dse.catalog.calibration import KernelFit, load_fits
+from dse.catalog.calibration import HostOverheadFit, KernelFit, load_fits, load_host_fits
 from dse.engines.decoder_ops import ExpertExchange
 from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
@@ -263,6 +263,7 @@ class ServingResolved:
     kv_transfer_link: InterconnectSpec | None = None
     power_w_given: bool = False
     kernel_fits: dict[str, KernelFit] | None = None
+    host_fits: dict[str, HostOverheadFit] | None = None
     expert_parallel: float = 1.0
     expert_load_imbalance: float = 1.0  # 1 with EP 1 (every device sees every token-expert pair)
     attention_data_parallel: float = 1.0
@@ -400,6 +401,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         rate_search_steps=float(inputs.rate_search_steps),
         gpu_hour_source=source,
         kernel_fits=load_fits(catalog.root),
+        host_fits=load_host_fits(catalog.root),
         expert_parallel=float(inputs.expert_parallel),
         expert_load_imbalance=float(inputs.expert_load_imbalance) if inputs.expert_parallel > 1 else 1.0,
         attention_data_parallel=float(inputs.attention_data_parallel),

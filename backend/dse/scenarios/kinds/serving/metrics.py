@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.engines.serving import BLOCK_TOKENS
+from dse.engines.serving import BLOCK_TOKENS, host_busy_s
 from dse.scenarios.base import MetricSpec
 from dse.scenarios.kinds.serving import studies
 from dse.scenarios.kinds.serving.inputs import ServingResolved
@@ -111,6 +111,12 @@ METRICS: dict[str, MetricSpec] = {
         unit="",
         formula="max rate disaggregated / max rate co-located",
     ),
+    "host_time_share": MetricSpec(
+        label="Host share of busy time",
+        unit="",
+        formula="host seconds on the critical path (the stack's scheduling, input preparation, sampling, output "
+        "processing per iteration) / busy seconds, of the (decode) instance simulated",
+    ),
     "joules_per_output_token": MetricSpec(
         label="Energy per output token",
         unit="J",
@@ -167,6 +173,7 @@ def point_values(r: ServingResolved, outcome: studies.Outcome) -> dict[str, Any]
         kv_transfer_p50_s=float(np.median(served.kv_transfer_s)) if served.kv_transfer_s.size else float("nan"),
         colocated_max_rate_meeting_slo_per_s=colocated_rate,
         disaggregation_gain=max_rate / colocated_rate if colocated_rate > 0 else float("nan"),
+        host_time_share=host_busy_s(outcome.table, sim) / sim.busy_s if sim.busy_s > 0 else 0.0,
         joules_per_output_token=r.power_w * served.busy_device_s / output_tokens if output_tokens else float("nan"),
     )
     return values

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.catalog.calibration import stack_device
+from dse.catalog.calibration import host_cost, stack_device
 from dse.engines.decoder_ops import kv_cache_bytes_per_token
 from dse.engines.device import Device
 from dse.engines.inference import Deployment, model_shape, routed_expert_parameters
@@ -145,7 +145,17 @@ def table(r: ServingResolved, tp: float | None = None) -> IterationTable:
     dev, dep = device(r), deployment(r, tp)
     top_batch, top_prefill = int(r.max_running), int(max(r.token_budget, min(max_context(r), 1_048_576)))
 
-    def priced(llm: LLMSpec, queries: int = 1) -> IterationTable:
+    # the stack's host work per scheduler iteration (the target's step; a draft model's passes run inside it);
+    # a multi-step scheduler (`scheduler_steps`) runs its per-block part once per decode block
+    host = host_cost(
+        r.host_fits or {},
+        r.software_stack,
+        vocab_size=float(r.model.vocab_size),
+        tensor_parallel=float(r.tensor_parallel if tp is None else tp),
+        scheduler_steps=float(r.scheduler_steps),
+    )
+
+    def priced(llm: LLMSpec, queries: int = 1, with_host: bool = True) -> IterationTable:
         return iteration_time_table(
             shape=model_shape(llm),
             device=dev,
@@ -155,12 +165,13 @@ def table(r: ServingResolved, tp: float | None = None) -> IterationTable:
             max_context_tokens=max_context(r),
             query_tokens_per_request=queries,
             prompt_tokens=mean_lengths(r)[0],
+            host=host if with_host else None,
         )
 
     if r.draft_model is None:
         return priced(r.model)
     k = int(r.draft_tokens)
-    return speculative_table(priced(r.model, k + 1), priced(r.draft_model), k)
+    return speculative_table(priced(r.model, k + 1), priced(r.draft_model, with_host=False), k)
 
 
 def tokens_per_step(r: ServingResolved) -> float:
