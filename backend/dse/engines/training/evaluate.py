@@ -409,15 +409,16 @@ class _ComputeTimes:
     #: The word-embedding lookup on the first stage (gather rows; backward: accumulate their gradients).
     embedding_fwd: Array
     embedding_bwd: Array
-    #: The norms and MLA up-projections of a layer recomputed in the backward (DeepSeek-V3), and their GEMM FLOP.
-    norm_up_recompute: Array
-    norm_up_flop: Array
-    #: Forward GEMM FLOP of the MTP modules' projections and output-head passes (their layers are stage layers).
-    mtp_flop: Array
+    #: The norms and MLA up-projections of a layer recomputed in the backward (DeepSeek-V3), and their GEMM FLOP;
+    #: forward GEMM FLOP of the MTP modules' projections and output-head passes (their layers are stage layers).
+    #: None where no plan of the call asks for them (a plan search gathers no column for them).
+    norm_up_recompute: Array | None = None
+    norm_up_flop: Array | None = None
+    mtp_flop: Array | None = None
 
     def select(self, mask: NDArray[np.bool_]) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
-        names = [f.name for f in fields(self)]
+        names = [f.name for f in fields(self) if getattr(self, f.name) is not None]
         if mask.ndim == 0:  # one plan
             return _ComputeTimes(**{name: np.asarray(getattr(self, name))[mask] for name in names})
         values = np.broadcast_arrays(*(np.asarray(getattr(self, name)) for name in names))
@@ -551,22 +552,26 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
 
     # DeepSeek-V3's recomputation in the backward (Section 3.2.3): the layer's RMSNorms (two of h, MLA's two
     # latent norms) and the MLA up-projections' forward, with their inputs cast to fp8 again
-    up_projections = [] if attention is None else attention.up_projections
-    latent = 0.0 if attention is None else attention.latent_norm_width
     up_device = device if fp8_device is None else fp8_device
-    up_fwd = sum(f for f, _ in gemm_pass_times(up_device, up_projections)) if up_projections else 0.0
-    up_flop = sum(2.0 * w.m * w.n * w.k * w.count for w in up_projections) if up_projections else 0.0
-    norm_elements = tokens * (2.0 * x.h + latent)
-    norm_kernels = np.where(as_array(latent) > 0, 4.0, 2.0)
-    norm_up = up_fwd + elementwise_pass_s(device, RECOMPUTED_NORM_BYTES * norm_elements, norm_kernels)
-    if fp8_device is not None and up_projections:
-        up_inputs = sum(w.m * w.k for w in up_projections)
-        norm_up = norm_up + elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * up_inputs, float(len(up_projections)))
+    norm_up: Array | None = None
+    up_flop: Array | float | None = None
+    if bool(np.any(x.norm_up_recompute)):
+        up_projections = [] if attention is None else attention.up_projections
+        latent = 0.0 if attention is None else attention.latent_norm_width
+        up_fwd = sum(f for f, _ in gemm_pass_times(up_device, up_projections)) if up_projections else 0.0
+        up_flop = sum(2.0 * w.m * w.n * w.k * w.count for w in up_projections) if up_projections else 0.0
+        norm_elements = tokens * (2.0 * x.h + latent)
+        norm_kernels = np.where(as_array(latent) > 0, 4.0, 2.0)
+        norm_up = up_fwd + elementwise_pass_s(device, RECOMPUTED_NORM_BYTES * norm_elements, norm_kernels)
+        if fp8_device is not None and up_projections:
+            up_inputs = sum(w.m * w.k for w in up_projections)
+            casts = float(len(up_projections))
+            norm_up = norm_up + elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * up_inputs, casts)
 
     # multi-token prediction (Section 2.2): per module the next token's embedding, three RMSNorms and a concat,
     # the projection M (2h -> h, a linear layer, so fp8 with fp8 GEMMs: Section 3.3.1) and another pass through
     # the shared output head and the loss; its layer is one more stage layer (`_terms`)
-    mtp_flop: Array | float = 0.0
+    mtp_flop: Array | None = None
     if bool(np.any(x.mtp > 0)):
         projection = Gemm(tokens, x.h / x.t, 2.0 * x.h, np.ones(()))
         ((proj_fwd, proj_bwd),) = gemm_pass_times(up_device, [projection])
@@ -577,7 +582,7 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         mtp_fwd = embedding_fwd + proj_fwd + elementwise_pass_s(device, mtp_bytes, MTP_ELEMENTWISE_KERNELS)
         mtp_bwd = embedding_bwd + proj_bwd
         mtp_bwd = mtp_bwd + elementwise_pass_s(device, BACKWARD_FACTOR * mtp_bytes, MTP_ELEMENTWISE_KERNELS)
-        mtp_flop = x.mtp * (2.0 * projection.m * projection.n * projection.k + out_flop)
+        mtp_flop = np.asarray(x.mtp * (2.0 * projection.m * projection.n * projection.k + out_flop))
         logits_fwd, logits_bwd = (
             logits_fwd + x.mtp * (mtp_fwd + logits_fwd),
             logits_bwd + x.mtp * (mtp_bwd + logits_bwd),
@@ -616,9 +621,9 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         attention_bwd=np.asarray(np.where(flash, flash_bwd + flash_rc, unfused_bwd)),
         embedding_fwd=embedding_fwd,
         embedding_bwd=embedding_bwd,
-        norm_up_recompute=np.asarray(norm_up),
-        norm_up_flop=np.asarray(up_flop),
-        mtp_flop=np.asarray(mtp_flop),
+        norm_up_recompute=None if norm_up is None else np.asarray(norm_up),
+        norm_up_flop=None if up_flop is None else np.asarray(up_flop),
+        mtp_flop=mtp_flop,
     )
 
 
@@ -1138,7 +1143,7 @@ def _stage_times(
     recompute_stage = layers * (
         np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + c.flash_recompute
     )
-    if bool(np.any(x.norm_up_recompute)):  # DeepSeek-V3's norms and MLA up-projections (none in a plan search)
+    if c.norm_up_recompute is not None:  # DeepSeek-V3's norms and MLA up-projections (none in a plan search)
         recompute_stage = recompute_stage + layers * np.where(x.norm_up_recompute, c.norm_up_recompute, 0.0)
     tp_overlap = as_array(plan.tp_comm_overlap) > 0
     tp_fwd_overlapped, tp_overlapped = _tp_overlapped_per_layer(x, comm, c.layer_fwd, c.layer_bwd)
@@ -1411,10 +1416,12 @@ def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) 
     whole = x.t * x.n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
     recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.selective_flop, 0.0))
     recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * c.attention_flop, 0.0)
-    if bool(np.any(x.norm_up_recompute)):
+    if c.norm_up_flop is not None:
         recompute_flop = recompute_flop + np.where(x.norm_up_recompute, c.norm_up_flop, 0.0)
-    layers = x.L + x.mtp  # each multi-token-prediction module runs one more layer, its projection and the head
-    executed_per_micro = layers * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * (c.out_flop + c.mtp_flop) * whole
+    executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * whole
+    if c.mtp_flop is not None:  # each multi-token-prediction module: one more layer, its projection, the head
+        mtp_flop = x.mtp * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.mtp_flop
+        executed_per_micro = executed_per_micro + whole * mtp_flop
     executed = (x.B / x.b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - params.positions
     width = x.h

@@ -78,7 +78,10 @@ DEEPSEEK_NOTE = (
 
 @lru_cache(maxsize=2)
 def deepseek_v3_evaluation(catalog: Catalog) -> PlanEvaluation:
-    # Section 2.2 and 4.2: one multi-token-prediction module trained alongside ("we set the MTP depth D to 1")
+    # Section 2.2 and 4.2: one multi-token-prediction module trained alongside ("we set the MTP depth D to 1");
+    # its layer is a main-model layer, MoE included (deepseek-ai/DeepSeek-V3 README_WEIGHTS.md: model.layers.61
+    # "structure identical to the Main Model hidden layers", 11.5B unique parameters), with the enorm and hnorm
+    # RMSNorms, the projection eh_proj and the shared head
     model = dataclasses.replace(ModelArrays.from_llm(catalog.get("llms", "deepseek-v3")), mtp_depth=1.0)
     stages, ep = 16, 64
     plan = PlanArrays(
