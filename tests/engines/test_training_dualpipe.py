@@ -48,10 +48,21 @@ def evaluate(**changes):
 def test_dualpipe_shrinks_the_bubble_and_leaves_everything_else():
     one_f_one_b, dual = evaluate(), evaluate(dualpipe=1.0)
     assert 0.0 < float(dual.time_bubble_s) < 0.5 * float(one_f_one_b.time_bubble_s)
-    for key in ("time_forward_s", "time_backward_s", "time_data_parallel_s", "memory_total_bytes"):
+    for key in ("time_data_parallel_s", "memory_total_bytes", "first_stage_s", "last_stage_s"):
         assert float(getattr(dual, key)) == float(getattr(one_f_one_b, key))
     parts = [getattr(dual, k) for k in dual.as_dict() if k.startswith("time_")]
     np.testing.assert_allclose(sum(parts), dual.iteration_time_s, rtol=1e-12)
+
+
+def test_a_dualpipe_rank_runs_half_its_micro_batches_as_stage_i_and_half_as_stage_p_minus_1_minus_i():
+    """The first and last stages share a rank: its pace is their mean (the embedding and the logits half each),
+    not the slower one's; the breakdown still adds up to the iteration."""
+    one_f_one_b, dual = evaluate(), evaluate(dualpipe=1.0)
+    first, last = float(dual.first_stage_s), float(dual.last_stage_s)
+    assert first != last
+    steady = float(dual.iteration_time_s - dual.time_bubble_s - dual.time_data_parallel_s - dual.time_optimizer_s)
+    assert steady == pytest.approx(float(dual.micro_batches) * (first + last) / 2.0, rel=1e-12)
+    assert float(dual.time_forward_s) < float(one_f_one_b.time_forward_s)
 
 
 def test_two_stages_under_dualpipe_have_no_bubble():

@@ -103,6 +103,14 @@ SHARDED_BUCKET_PARAMS_PER_RANK = 1e6
 #: The word-embedding lookup per output element: read the fp16 row, write the activation (2 + 2); its
 #: backward reads the output gradient and adds it into the gradient row (2 + 2 + 2).
 EMBEDDING_FORWARD_BYTES = 2.0 + 2.0
+#: A multi-token-prediction module's element-wise traffic per token and hidden element (DeepSeek-V3,
+#: arXiv:2412.19437 Section 2.2, Figure 3): RMSNorms of the previous depth's hidden state, of the next token's
+#: embedding and of the output before the shared head (3 x (2 + 2)), and their concatenation (2 x (2 + 2));
+#: four kernels. Its projection M (2h -> h) is a GEMM.
+MTP_ELEMENTWISE_BYTES = 3.0 * (2.0 + 2.0) + 2.0 * (2.0 + 2.0)
+MTP_ELEMENTWISE_KERNELS = 4.0
+#: An RMSNorm recomputed in the backward (DeepSeek-V3 Section 3.2.3) reads its input and writes its output.
+RECOMPUTED_NORM_BYTES = 2.0 + 2.0
 EMBEDDING_BACKWARD_BYTES = 2.0 + 2.0 + 2.0
 
 
@@ -373,6 +381,11 @@ class _Terms:
     ep: Array
     load: Array
     moe: bool
+    #: The backward recomputes the norms and MLA's up-projections (`PlanArrays.recompute_norms_and_up_projections`)
+    #: where no full recomputation redoes the whole layer.
+    norm_up_recompute: NDArray[np.bool_]
+    #: Multi-token-prediction modules (`ModelArrays.mtp_depth`); each is one more layer on the last stage.
+    mtp: Array
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -389,7 +402,11 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
     n = np.where(ring | ulysses, as_array(plan.sequence_parallel_degree), 1.0)
     n = n * cp if any_cp else n
     flash = as_array(plan.flash_attention)
+    mtp = as_array(model.mtp_depth)
+    norm_up, no = as_array(plan.recompute_norms_and_up_projections), np.zeros((), dtype=np.bool_)
+    any_mtp = bool(np.any(mtp > 0))
     any_uneven = bool(np.any(as_array(plan.first_stage_layers) != 0) or np.any(as_array(plan.last_stage_layers) != 0))
+    any_uneven = any_uneven or any_mtp  # the MTP modules' layers make the last stage longer than a middle one
     if any_uneven:
         layers_first, layers_middle, layers_last = stage_layers(
             num_layers=L,
@@ -399,6 +416,9 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         )
     else:
         layers_first = layers_middle = layers_last = L / p
+    if any_mtp:  # each MTP module runs one more layer on the last stage (on the only stage of one)
+        layers_last = layers_last + mtp
+        layers_first = np.where(p == 1, layers_first + mtp, layers_first)
     uses_flash = flash > 0
     stack = cluster.device.stack
     every_other = stack is not None and stack.selective_recompute == "every-other-matmul"
@@ -446,6 +466,8 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         ep=as_array(plan.expert_parallel),
         load=experts.load_factor(plan),
         moe=experts.is_moe(model),
+        norm_up_recompute=np.asarray((norm_up > 0) & (rc != Recompute.FULL)) if bool(np.any(norm_up > 0)) else no,
+        mtp=mtp,
     )
 
 
@@ -477,15 +499,25 @@ class _ComputeTimes:
     #: The word-embedding lookup on the first stage (gather rows; backward: accumulate their gradients).
     embedding_fwd: Array
     embedding_bwd: Array
+    #: The norms and MLA up-projections of a layer recomputed in the backward (DeepSeek-V3), and their GEMM FLOP;
+    #: forward GEMM FLOP of the MTP modules' projections and output-head passes (their layers are stage layers).
+    #: None where no plan of the call asks for them (a plan search gathers no column for them).
+    norm_up_recompute: Array | None = None
+    norm_up_flop: Array | None = None
+    mtp_flop: Array | None = None
 
     def select(self, mask: NDArray[np.bool_] | Selection) -> _ComputeTimes:
         """The values at the plans where `mask` is true, flat (as `select_inputs` flattens the inputs)."""
         selection = mask if isinstance(mask, Selection) else Selection(mask)
-        return _ComputeTimes(**{f.name: selection.take(getattr(self, f.name)) for f in fields(self)})
+        names = [f.name for f in fields(self) if getattr(self, f.name) is not None]  # None: no plan asks for it
+        return _ComputeTimes(**{name: selection.take(getattr(self, name)) for name in names})
 
 
 #: The terms `_compute_times` reads (besides the model's and the cluster's fields, which it reads directly).
-_COMPUTE_TERMS = ("b", "s", "t", "n", "cp", "variant", "uses_flash", "h", "a", "a_kv", "kv_width", "V", "ep", "load")
+_COMPUTE_TERMS = (
+    *("b", "s", "t", "n", "cp", "variant", "uses_flash", "h", "a", "a_kv", "kv_width", "V", "ep", "load"),
+    *("norm_up_recompute", "mtp"),
+)
 
 
 def _distinct_rows_compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
@@ -529,7 +561,8 @@ def _distinct_rows_compute_times(x: _Terms, model: ModelArrays, cluster: Cluster
         array = np.asarray(value)
         return array[back] if along_first(array.shape) else array
 
-    return _ComputeTimes(**{f.name: expand(getattr(priced, f.name)) for f in fields(priced)})
+    names = [f.name for f in fields(priced) if getattr(priced, f.name) is not None]  # None: no plan asks for it
+    return _ComputeTimes(**{name: expand(getattr(priced, name)) for name in names})
 
 
 def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _ComputeTimes:
@@ -627,9 +660,9 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     kernels: Array | float = unfused_layer_kernels(device)
     if device.stack is not None and device.stack.eager_elementwise:  # every op its own kernel and traffic
         rest_bytes, kernels = eager_layer_traffic(**shape, rms_norm=model.rms_norm, rotary=model.rotary, context=x.n)
-    if ffn is not None:  # token permutation and unpermutation around the experts: two kernels
-        rest_bytes = rest_bytes + ffn.permute_bytes
-        kernels = kernels + 2.0 * as_array(model.moe_layer_fraction)
+    if ffn is not None:  # token permutation and unpermutation around the experts, and the router's kernels
+        rest_bytes = rest_bytes + ffn.permute_bytes + ffn.router_bytes
+        kernels = kernels + (2.0 + experts.ROUTER_KERNELS) * as_array(model.moe_layer_fraction)
     layer_fwd = gemm_fwd + np.where(flash, flash_fwd, unfused_fwd) + elementwise_pass_s(device, rest_bytes, kernels)
     layer_bwd = (
         gemm_bwd
@@ -640,6 +673,49 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
     out_flop, out_fwd_bytes, out_bwd_bytes = output_layer_work(
         sequence_length=x.s, micro_batch_size=x.b, hidden_size=x.h, vocab_size=x.V, tensor_parallel=x.t, context=x.n
     )
+    logits_fwd = logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0)
+    logits_bwd = logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0)
+    tokens = x.b * x.s / x.n
+    embedding_fwd = elementwise_pass_s(device, EMBEDDING_FORWARD_BYTES * tokens * x.h, 1.0)
+    embedding_bwd = elementwise_pass_s(device, EMBEDDING_BACKWARD_BYTES * tokens * x.h, 1.0)
+
+    # DeepSeek-V3's recomputation in the backward (Section 3.2.3): the layer's RMSNorms (two of h, MLA's two
+    # latent norms) and the MLA up-projections' forward, with their inputs cast to fp8 again
+    up_device = device if fp8_device is None else fp8_device
+    norm_up: Array | None = None
+    up_flop: Array | float | None = None
+    if bool(np.any(x.norm_up_recompute)):
+        up_projections = [] if attention is None else attention.up_projections
+        latent = 0.0 if attention is None else attention.latent_norm_width
+        up_fwd = sum(f for f, _ in gemm_pass_times(up_device, up_projections)) if up_projections else 0.0
+        up_flop = sum(2.0 * w.m * w.n * w.k * w.count for w in up_projections) if up_projections else 0.0
+        norm_elements = tokens * (2.0 * x.h + latent)
+        norm_kernels = np.where(as_array(latent) > 0, 4.0, 2.0)
+        norm_up = up_fwd + elementwise_pass_s(device, RECOMPUTED_NORM_BYTES * norm_elements, norm_kernels)
+        if fp8_device is not None and up_projections:
+            up_inputs = sum(w.m * w.k for w in up_projections)
+            casts = float(len(up_projections))
+            norm_up = norm_up + elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * up_inputs, casts)
+
+    # multi-token prediction (Section 2.2): per module the next token's embedding, three RMSNorms and a concat,
+    # the projection M (2h -> h, a linear layer, so fp8 with fp8 GEMMs: Section 3.3.1) and another pass through
+    # the shared output head and the loss; its layer is one more stage layer (`_terms`)
+    mtp_flop: Array | None = None
+    if bool(np.any(x.mtp > 0)):
+        projection = Gemm(tokens, x.h / x.t, 2.0 * x.h, np.ones(()))
+        ((proj_fwd, proj_bwd),) = gemm_pass_times(up_device, [projection])
+        if fp8_device is not None:
+            proj_fwd = proj_fwd + elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * tokens * 2.0 * x.h, 1.0)
+            proj_bwd = proj_bwd + elementwise_pass_s(device, FP8_CAST_TRANSPOSE_BYTES * tokens * x.h / x.t, 1.0)
+        mtp_bytes = MTP_ELEMENTWISE_BYTES * tokens * x.h
+        mtp_fwd = embedding_fwd + proj_fwd + elementwise_pass_s(device, mtp_bytes, MTP_ELEMENTWISE_KERNELS)
+        mtp_bwd = embedding_bwd + proj_bwd
+        mtp_bwd = mtp_bwd + elementwise_pass_s(device, BACKWARD_FACTOR * mtp_bytes, MTP_ELEMENTWISE_KERNELS)
+        mtp_flop = np.asarray(x.mtp * (2.0 * projection.m * projection.n * projection.k + out_flop))
+        logits_fwd, logits_bwd = (
+            logits_fwd + x.mtp * (mtp_fwd + logits_fwd),
+            logits_bwd + x.mtp * (mtp_bwd + logits_bwd),
+        )
     selective = np.where(flash, 0.0, unfused_fwd)
     selective_flop = np.where(flash, 0.0, work.attention_flop)
     if x.every_other_matmul:  # torchtitan's per-op policy: every other matmul and every element-wise op again
@@ -668,12 +744,15 @@ def _compute_times(x: _Terms, model: ModelArrays, cluster: ClusterArrays) -> _Co
         layer_selective=np.asarray(selective),
         selective_flop=np.asarray(selective_flop),
         flash_recompute=np.asarray(np.where(flash, flash_rc, 0.0)),
-        logits_fwd=logits_fwd + elementwise_pass_s(device, out_fwd_bytes, 1.0),
-        logits_bwd=logits_bwd + elementwise_pass_s(device, out_bwd_bytes, 1.0),
+        logits_fwd=np.asarray(logits_fwd),
+        logits_bwd=np.asarray(logits_bwd),
         attention_fwd=np.asarray(np.where(flash, flash_fwd, unfused_fwd)),
         attention_bwd=np.asarray(np.where(flash, flash_bwd + flash_rc, unfused_bwd)),
-        embedding_fwd=elementwise_pass_s(device, EMBEDDING_FORWARD_BYTES * x.b * x.s / x.n * x.h, 1.0),
-        embedding_bwd=elementwise_pass_s(device, EMBEDDING_BACKWARD_BYTES * x.b * x.s / x.n * x.h, 1.0),
+        embedding_fwd=embedding_fwd,
+        embedding_bwd=embedding_bwd,
+        norm_up_recompute=None if norm_up is None else np.asarray(norm_up),
+        norm_up_flop=None if up_flop is None else np.asarray(up_flop),
+        mtp_flop=mtp_flop,
     )
 
 
@@ -1210,6 +1289,8 @@ def _stage_times(
     recompute_stage = layers * (
         np.where(x.full, c.layer_fwd, np.where(x.selective, c.layer_selective, 0.0)) + c.flash_recompute
     )
+    if c.norm_up_recompute is not None:  # DeepSeek-V3's norms and MLA up-projections (none in a plan search)
+        recompute_stage = recompute_stage + layers * np.where(x.norm_up_recompute, c.norm_up_recompute, 0.0)
     tp_overlap = as_array(plan.tp_comm_overlap) > 0
     tp_fwd_overlapped, tp_overlapped = _tp_overlapped_per_layer(x, comm, c.layer_fwd, c.layer_bwd)
     tp_stage = layers * np.where(tp_overlap, tp_overlapped, comm.tp_per_layer)
@@ -1316,7 +1397,22 @@ def _stage_times(
         micro_batches=x.M,
         virtual_stages=v,
     )
+    slow_embedding = np.asarray(single | (~slow_last & ~slow_middle), dtype=np.float64)
+    slow_logits = np.asarray(single | slow_last, dtype=np.float64)
     if bool(np.any(as_array(plan.dualpipe) > 0)):
+        # Micro-batches enter from both ends: rank i runs half of them as stage i and half as stage p-1-i
+        # (arXiv:2412.19437 Section 3.2.1, Figure 5), so a rank's pace is the mean of its two stages; the rank
+        # of the first and the last stage holds the embedding and the output head (and the MTP modules) together.
+        dual_plan = (as_array(plan.dualpipe) > 0) & ~single
+        pair = (first_stage + last_stage) / 2.0
+        pair_slow = pair >= middle_stage
+        slowest = np.where(dual_plan, np.where(pair_slow, pair, middle_stage), slowest)
+        both_ends = dual_plan & pair_slow
+        slow_ratio = np.where(
+            dual_plan, np.where(pair_slow, (np.asarray(ratio_first) + np.asarray(ratio_last)) / 2.0, 1.0), slow_ratio
+        )
+        slow_embedding = np.where(dual_plan, np.where(both_ends, 0.5, 0.0), slow_embedding)
+        slow_logits = np.where(dual_plan, np.where(both_ends, 0.5, 0.0), slow_logits)
         # F&B: the stage's forward and backward with their communication as overlapped above; W: the share of
         # the backward GEMM FLOP (2x the forward's) that is weight gradients (the attention core has none).
         weight_share = (c.gemm_flop - c.attention_flop) / (2.0 * c.gemm_flop)
@@ -1351,8 +1447,8 @@ def _stage_times(
         middle_stage=middle_stage,
         last_stage=last_stage,
         slow_ratio=slow_ratio,
-        slow_embedding=np.asarray(single | (~slow_last & ~slow_middle), dtype=np.float64),
-        slow_logits=np.asarray(single | slow_last, dtype=np.float64),
+        slow_embedding=slow_embedding,
+        slow_logits=slow_logits,
         embedding_tp=embedding_tp,
         a2a_stage=a2a_stage,
         a2a_forward_stage=a2a_forward_stage,
@@ -1468,7 +1564,12 @@ def _flop(x: _Terms, model: ModelArrays, c: _ComputeTimes, params: _Parameters) 
     whole = x.t * x.n  # per-GPU work x TP x sequence degree = the micro-batch's whole layer
     recompute_flop = np.where(full, c.gemm_flop, np.where(selective, c.selective_flop, 0.0))
     recompute_flop = recompute_flop + np.where(x.uses_flash, 0.5 * c.attention_flop, 0.0)
-    executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * x.t * x.n
+    if c.norm_up_flop is not None:
+        recompute_flop = recompute_flop + np.where(x.norm_up_recompute, c.norm_up_flop, 0.0)
+    executed_per_micro = x.L * whole * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.out_flop * whole
+    if c.mtp_flop is not None:  # each multi-token-prediction module: one more layer, its projection, the head
+        mtp_flop = x.mtp * (3.0 * c.gemm_flop + recompute_flop) + 3.0 * c.mtp_flop
+        executed_per_micro = executed_per_micro + whole * mtp_flop
     executed = (x.B / x.b) * executed_per_micro
     non_embedding = as_array(model.total_params) - as_array(model.word_embedding_params) - params.positions
     width = x.h

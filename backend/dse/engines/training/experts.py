@@ -47,6 +47,14 @@ DISPATCH_BYTES_PER_ELEMENT = 2.0
 #: Token permutation before and unpermutation after the experts (Megatron-Core `--moe-permute-fusion`): each
 #: reads and writes the k copies of every token's hidden vector once (2 + 2 bytes per element, each way).
 PERMUTE_BYTES_PER_ELEMENT = 2.0 * (2.0 + 2.0)
+#: The router's element-wise kernels after its GEMM, in fp32 (gating stays out of fp8: arXiv:2412.19437 Section
+#: 3.3.1). Per score (E per token): the affinity function (sigmoid for DeepSeek-V3, Section 2.1.2; softmax
+#: elsewhere) reads and writes it (4 + 4) and the top-k selection reads it again (4). Per chosen expert (k per
+#: token): the selection writes its index and gate (8 + 4) and the normalisation among the chosen reads and
+#: writes the gate (4 + 4). Three kernels (affinity, top-k, normalisation); the backward moves twice as much.
+ROUTER_BYTES_PER_SCORE = (4.0 + 4.0) + 4.0
+ROUTER_BYTES_PER_CHOICE = (8.0 + 4.0) + (4.0 + 4.0)
+ROUTER_KERNELS = 3.0
 
 
 def moe_model_arrays(cls: type[ModelArrays], spec: LLMSpec) -> ModelArrays:
@@ -119,6 +127,10 @@ class AttentionShapes:
     #: Forward FLOP of the projections and of the scores + context, per GPU.
     projection_flop: Array
     core_flop: Array
+    #: MLA's query and KV up-projections (no rows elsewhere), and the width of the latent vectors' RMSNorms
+    #: per token (r_q + r_kv; 0 without MLA): what DeepSeek-V3 recomputes in the backward with the layer's norms.
+    up_projections: list[Gemm]
+    latent_norm_width: Array
 
 
 def _flop(gemms: list[Gemm]) -> Array:
@@ -144,6 +156,7 @@ def attention_shapes(*, g: LayerGemms, model: ModelArrays, b: Num, s: Num, t: Nu
     rows_gqa = np.where(mla, 0.0, tokens) if any_mla else tokens
     rows_mla = np.where(mla, tokens, 0.0) if not all_mla else tokens
     weights: list[Gemm] = []
+    up_projections: list[Gemm] = []
     if not all_mla:
         weights.append(Gemm(rows_gqa, (a * d + 2.0 * a_kv * d) / t, h, one))
     if any_mla:
@@ -154,6 +167,8 @@ def attention_shapes(*, g: LayerGemms, model: ModelArrays, b: Num, s: Num, t: Nu
             Gemm(rows_mla, r_kv + rope, h, one),  # KV down and the shared RoPE key
             Gemm(rows_mla, a * (d + d_v) / t, r_kv, one),  # K (no-RoPE part) and V up
         ]
+        # the full query (no query rank) is no up-projection
+        up_projections = [dataclasses.replace(weights[-3], m=np.where(has_q_rank, rows_mla, 0.0)), weights[-1]]
     weights.append(Gemm(tokens, h, a * d_v / t, one))  # output projection
     heads = a / t
     rows = as_array(b) * heads * as_array(s) / as_array(n)
@@ -161,7 +176,12 @@ def attention_shapes(*, g: LayerGemms, model: ModelArrays, b: Num, s: Num, t: Nu
     context = Gemm(rows, d_v, as_array(s), one)
     layer = dataclasses.replace(g, scores=scores, context=context, head_dim=np.asarray((d_qk + d_v) / 2.0))
     return AttentionShapes(
-        weights=weights, layer=layer, projection_flop=_flop(weights), core_flop=_flop([scores, context])
+        weights=weights,
+        layer=layer,
+        projection_flop=_flop(weights),
+        core_flop=_flop([scores, context]),
+        up_projections=up_projections,
+        latent_norm_width=np.asarray(np.where(mla, r_q + r_kv, 0.0)),
     )
 
 
@@ -179,6 +199,8 @@ class FfnTimes:
     #: Element-wise FFN width (activation function) of the mean layer, and its permutation bytes.
     activation_width: Array
     permute_bytes: Array
+    #: The router's element-wise bytes (`ROUTER_BYTES_PER_SCORE`, `ROUTER_BYTES_PER_CHOICE`) of the mean layer.
+    router_bytes: Array
 
 
 def ffn_times(
@@ -232,6 +254,7 @@ def ffn_times(
         casts=float(len(gemms)),
         activation_width=activation_ffn_width(model, load),
         permute_bytes=np.asarray(frac * PERMUTE_BYTES_PER_ELEMENT * tokens * k * as_array(load) * h / t),
+        router_bytes=np.asarray(frac * tokens * (ROUTER_BYTES_PER_SCORE * E + ROUTER_BYTES_PER_CHOICE * k)),
     )
 
 

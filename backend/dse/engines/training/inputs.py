@@ -78,6 +78,9 @@ class ModelArrays:
     kv_lora_rank: Num = 0.0
     qk_rope_head_dim: Num = 0.0
     v_head_dim: Num = 0.0
+    #: Multi-token-prediction modules trained alongside (DeepSeek-V3's depth D; 0: none): each is a projection
+    #: of 2h -> h, one more layer and another pass through the shared output head and loss, on the last stage.
+    mtp_depth: Num = 0.0
 
     @classmethod
     def from_llm(cls, spec: LLMSpec) -> ModelArrays:
@@ -308,6 +311,9 @@ class PlanArrays:
     #: 1.0 for DeepSeek-V3's DualPipe on a 1F1B plan: micro-batches fed from both ends of the pipeline, a forward
     #: and a backward chunk overlapped, so the bubble is (p/2 - 1)(F&B + B - 3W) (`schedules.dualpipe_bubble_s`).
     dualpipe: Num = 0.0
+    #: 1.0 when the backward recomputes every RMSNorm and the MLA up-projections instead of keeping their outputs
+    #: (DeepSeek-V3, arXiv:2412.19437 Section 3.2.3); 0: kept. Full recomputation redoes them anyway.
+    recompute_norms_and_up_projections: Num = 0.0
 
     def select(self, mask: NDArray[np.bool_]) -> PlanArrays:
         """The plans where `mask` is true, as flat arrays (scalar fields stay scalars).

@@ -23,7 +23,7 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         "of data, tensor, pipeline, sequence, context and expert parallelism with ZeRO, recomputation, pipeline "
         "schedules (uneven stages too), bf16 or fp8, and SSD activation offload."
     )
-    engine_version = "training-5"  # 5: FSDP1 / FSDP2 copies on the compute stream around their collectives
+    engine_version = "training-6"  # 6: MoE router kernels; DeepSeek-V3 MTP, norm / MLA up recompute, DualPipe pairing
     validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
     inputs_model = TrainingInputs
     metric_specs = metrics.METRICS

@@ -6,6 +6,7 @@ each evaluated at its published plan with expert parallelism (`dse.engines.train
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 
 import numpy as np
@@ -51,25 +52,37 @@ DEEPSEEK_SEQUENCE = 4096
 DEEPSEEK_FIRST_STAGE_LAYERS = 4.0
 DEEPSEEK_LAST_STAGE_LAYERS = 1.0
 DEEPSEEK_NOTE = (
-    "Validation only. Engine plan: TP 1, PP 16 with DualPipe's bubble (`dualpipe`, Table 2), EP 64 (8 nodes), DP 128 "
-    "with ZeRO-1, fp8 GEMMs (DeepGEMM fit on H800), FlashAttention, micro-batch 1 (not published), balanced routing, "
-    "all-to-alls overlapped with the other micro-batch's compute on 112 of 132 SMs (`expert_comm_overlap`); the "
-    "report's dispatch: node-limited routing to at most 4 nodes (`expert_node_limit`), each token crossing InfiniBand"
-    " once per target node and forwarded over NVLink (`expert_dispatch_dedup`), dispatch in fp8 "
-    "(`expert_dispatch_fp8`); 61 layers on 16 stages as 4 / 14 x 4 / 1 (uneven stages; the split is not published). "
-    "Mechanisms off in turn (on 16 stages of 4, before the sustained clock): ~227K GPU-hours with none of the three "
-    "dispatch mechanisms nor DualPipe (every routed copy crosses InfiniBand in bf16; +11.4% before the links' sourced"
-    " bus bandwidths and NCCL 2.20 latencies, +25.9% after), ~175K with deduplication alone, ~170K with the node "
-    "limit, ~167K with fp8 dispatch, ~159K with DualPipe. Not priced: the multi-token-prediction module trained "
-    "alongside (one more block and the output head, Section 2.2), DualPipe's second copy of the parameters. The plan "
-    "does not fit 80 GB in the engine (Korthikanti bf16 activations with 1F1B's in-flight micro-batches; DeepSeek "
-    "recomputes norms and MLA up-projections and caches fp8 activations): the figure compares time only."
+    "Validation only. Engine plan: TP 1, PP 16 with DualPipe (`dualpipe`: Table 2's bubble, and each rank runs half "
+    "its micro-batches as stage i and half as stage 15-i, Figure 5, so the rank of the first and last stages "
+    "paces at their mean), EP 64 (8 nodes), DP 128 with ZeRO-1, fp8 GEMMs (DeepGEMM fit on H800, measured with "
+    "its CUDA-core promotion of the fp8 accumulation, Section 3.3.2) with their activations' cast kernels, "
+    "FlashAttention, micro-batch 1 (not published), balanced routing, all-to-alls overlapped with the other "
+    "micro-batch's compute on 112 of 132 SMs (`expert_comm_overlap`); the report's dispatch: node-limited routing "
+    "to at most 4 nodes (`expert_node_limit`), each token crossing InfiniBand once per target node and forwarded "
+    "over NVLink (`expert_dispatch_dedup`), dispatch in fp8 (`expert_dispatch_fp8`); the router's sigmoid, top-k "
+    "and normalisation kernels in fp32 (Section 2.1.2, 3.3.1); RMSNorms and MLA up-projections recomputed in the "
+    "backward (`recompute_norms_and_up_projections`, Section 3.2.3); one multi-token-prediction module "
+    "(`mtp_depth` 1, Sections 2.2 and 4.2: one more MoE layer, the projection 2h -> h, norms and a second pass "
+    "through the bf16 output head and loss, on the last stage); 61 layers on 16 stages as 4 / 14 x 4 / 1 (uneven "
+    "stages; the split is not published; under DualPipe's pairing every split with 4-layer middle stages paces "
+    "alike). Mechanisms off in turn (on 16 stages of 4, before the sustained clock and the MTP): ~227K GPU-hours "
+    "with none of the three dispatch mechanisms nor DualPipe (every routed copy crosses InfiniBand in bf16; +11.4% "
+    "before the links' sourced bus bandwidths and NCCL 2.20 latencies, +25.9% after), ~175K with deduplication "
+    "alone, ~170K with the node limit, ~167K with fp8 dispatch, ~159K with DualPipe. Then, from 129K: the router's "
+    "kernels +0.02%, the recomputation +2.3% (132K), the MTP module +8.2% (143K) on DualPipe's paired rank (+19% "
+    "were the last stage to pace alone). Not priced: DualPipe's second copy of the parameters. The plan does "
+    "not fit 80 GB in the engine (Korthikanti bf16 activations with 1F1B's in-flight micro-batches; DeepSeek caches"
+    " fp8 activations): the figure compares time only."
 )
 
 
 @lru_cache(maxsize=2)
 def deepseek_v3_evaluation(catalog: Catalog) -> PlanEvaluation:
-    model = ModelArrays.from_llm(catalog.get("llms", "deepseek-v3"))
+    # Section 2.2 and 4.2: one multi-token-prediction module trained alongside ("we set the MTP depth D to 1");
+    # its layer is a main-model layer, MoE included (deepseek-ai/DeepSeek-V3 README_WEIGHTS.md: model.layers.61
+    # "structure identical to the Main Model hidden layers", 11.5B unique parameters), with the enorm and hnorm
+    # RMSNorms, the projection eh_proj and the shared head
+    model = dataclasses.replace(ModelArrays.from_llm(catalog.get("llms", "deepseek-v3")), mtp_depth=1.0)
     stages, ep = 16, 64
     plan = PlanArrays(
         global_batch_size=float(DEEPSEEK_BATCH),
@@ -86,6 +99,7 @@ def deepseek_v3_evaluation(catalog: Catalog) -> PlanEvaluation:
         expert_dispatch_dedup=1.0,  # Section 3.2.2
         expert_dispatch_fp8=1.0,  # Section 3.3.3
         dualpipe=1.0,  # Section 3.2.1
+        recompute_norms_and_up_projections=1.0,  # Section 3.2.3
         first_stage_layers=DEEPSEEK_FIRST_STAGE_LAYERS,
         last_stage_layers=DEEPSEEK_LAST_STAGE_LAYERS,
     )
@@ -109,24 +123,26 @@ MCORE_MOE = (
     "8x 400 Gbit/s InfiniBand"
 )
 MCORE_MIXTRAL_CAVEAT = (
-    "+7.7% (+14.8% before the GH100's kernels were priced at the clock a sustained load holds, 1830 MHz, not the "
-    "1980 MHz they were timed at): the engine prices perfectly balanced routing (busiest expert = mean); the run "
-    "routes with an auxiliary loss, dropless, and its token imbalance is not published (the same README warns of "
-    "imbalance); the router's softmax / top-k and the aux-loss kernels are not priced (only the permutation "
-    "traffic is). A busiest-expert load of 1.2 would give 475 TFLOP/s, but no load was measured, so none is set. "
-    "The TFLOP/s and the mapping are from two MCore versions (v0.9 and v0.8) of the same README."
+    "+7.6% (+7.7% before the router's element-wise kernels were priced, +14.8% before the GH100's kernels were "
+    "priced at the clock a sustained load holds, 1830 MHz, not the 1980 MHz they were timed at): the engine prices "
+    "perfectly balanced routing (busiest expert = mean); the run routes with an auxiliary loss, dropless, and its "
+    "token imbalance is not published (the same README warns of imbalance); the aux-loss kernels are not priced "
+    "(the router's softmax, top-k and normalisation and the permutation traffic are). A busiest-expert load of 1.2 "
+    "would give 443 TFLOP/s, but no load was measured, so none is set. The TFLOP/s and the mapping are from two "
+    "MCore versions (v0.9 and v0.8) of the same README."
 )
 
 
 DEEPSEEK_MISS = (
-    "-28% (too fast) with every mechanism the report states (deduplicated, node-limited, fp8 dispatch; DualPipe's "
-    "bubble; all-to-alls overlapped) and the 61 layers in uneven stages (4 / 14 x 4 / 1): each is sourced, and "
-    "the 64-layer stand-in that put the output head on a 4-layer last stage (-6%) was not a mechanism. Per-layer "
-    "work the engine does not price: the multi-token-prediction module (one more MoE block, a projection and a "
-    "second pass through the output head, Section 2.2), the router's softmax / top-k and the auxiliary-loss-free "
-    "bias update, the recomputation of RMSNorm and the MLA up-projections in the backward (Section 3.2.3, "
-    "'Recomputation of RMSNorm and MLA Up-Projection'), the fp8 quantization of activations before dispatch and "
-    "for caching, and imbalanced routing (balanced assumed)."
+    "-21% (too fast; -28% before the multi-token-prediction module, the recomputation of RMSNorm and the MLA "
+    "up-projections, the router's kernels and DualPipe's pairing of stage i with stage 15-i were priced) with every"
+    " mechanism the report states: the dispatch (deduplicated, node-limited, fp8), DualPipe's bubble and pairing, "
+    "the all-to-alls overlapped on 112 of 132 SMs, fp8 GEMMs with the promotion (DeepGEMM's measured kernels) and "
+    "their activation casts, the MTP module on the rank of the first and last stages. Not priced: imbalanced "
+    "routing (balanced assumed; the auxiliary-loss-free balance is not measured per step), the recomputed SwiGLU "
+    "output and the fp8 caching of activations (Section 3.3.3), the bias update of the routing; unpublished: the "
+    "micro-batch size and the stage split. The engine's kernel fits are the vendors' best-case tables (DeepGEMM, "
+    "FlashAttention at head widths 192 / 128), none measured at DeepSeek's shapes under its concurrency."
 )
 
 
