@@ -293,4 +293,7 @@ def test_the_search_charts_written_as_dicts_are_what_plotly_would_make():
         assert go.Figure(figure).to_plotly_json() == figure
     assert pareto["layout"]["shapes"][0]["y0"] == 80.0 and pareto["layout"]["annotations"][0]["text"] == "GPU memory"
     assert [trace["x"] for trace in breakdown["data"]] == [[1.0, 2.0], [0.5, 0.25]]
+    # A part no top plan spends time on (a dense model's EP all-to-alls) gets no bar and no legend entry.
+    dense = top_plans_breakdown_chart(["#1", "#2"], [("compute", [1.0, 2.0]), ("EP all-to-all", [0.0, 0.0])])
+    assert [trace["name"] for trace in dense["data"]] == ["compute"]
     assert refusals["data"][0]["x"] == [1000, 3] and refusals["layout"]["xaxis"]["type"] == "log"

@@ -94,10 +94,12 @@ def pareto_chart(
 
 
 def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, Sequence[float]]]) -> dict[str, Any]:
-    """Stacked horizontal bars: where each top plan's iteration time goes (s)."""
+    """Stacked horizontal bars: where each top plan's iteration time goes (s). A part no top plan spends
+    time on (EP all-to-alls of a dense model) has no bar and no legend entry."""
     bars = [
         {"name": name, "orientation": "h", "x": list(values), "y": list(labels), "type": "bar"}
         for name, values in parts
+        if any(v != 0 for v in values)
     ]
     data = paint(bars)
     return plain_figure(

@@ -77,11 +77,13 @@ def memory_breakdown_chart(components: Sequence[tuple[str, float]], capacity_byt
 
 
 def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, Any]:
-    """Horizontal stacked bar of one iteration's time by component (s)."""
+    """Horizontal stacked bar of one iteration's time by component (s); a component that takes no time
+    (EP all-to-alls of a dense model) has no bar and no legend entry."""
     return _plain(
         [
             {"name": label, "orientation": "h", "x": [value], "y": ["iteration"], "type": "bar"}
             for label, value in components
+            if value != 0
         ],
         {
             "barmode": "stack",
