@@ -441,6 +441,33 @@ def test_a_swept_bit_mask_reads_as_words_never_as_a_number(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_a_sweep_job_heatmap_says_why_a_cell_is_blank(live_server, page, monkeypatch):
+    """A job's heatmap cell where no plan can run is marked and says why on hover, in words."""
+    monkeypatch.setenv("DSE_JOBS_EXECUTOR", "serial")  # six points: no Dask cluster to start
+    page.goto(f"{live_server}/k/training")
+    _wait_ready(page)
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "global_batch_size")
+    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
+    page.click("#sweep-add-axis")
+    page.select_option("#sweep-path-1", "micro_batch_size")
+    page.fill("#sweep-values-1", "1,2")
+    page.select_option("#sweep-metric", "iteration_time_s")
+    page.click("#sweep-run-job")
+    page.wait_for_selector("#sweep-job strong:has-text('done')", timeout=120_000)
+    page.wait_for_selector("#sweep-job-chart .main-svg")
+    traces = page.evaluate("() => document.querySelector('#sweep-job-chart').data")
+    assert traces[0]["type"] == "heatmap" and traces[0]["hoverongaps"] is False
+    blank = traces[1]
+    assert blank["x"] == ["1537", "1537"] and blank["y"] == ["1", "2"]
+    assert all(
+        text.startswith("no point to show: 1 do not fit")
+        and "cannot run: micro_batch_size x data_parallel must divide global_batch_size" in text
+        for text in blank["customdata"]
+    ), blank["customdata"]
+    assert not page.console_errors, page.console_errors
+
+
 def test_validation_page_lists_published_vs_engine(live_server, page):
     page.goto(f"{live_server}/validation")
     for kind in REAL_KINDS:  # every kind's section is computed (a kind may cite nothing yet)
