@@ -95,7 +95,7 @@ def pareto_chart(
 
 def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, Sequence[float]]]) -> dict[str, Any]:
     """Stacked horizontal bars: where each top plan's iteration time goes (s). A part no top plan spends
-    time on (EP all-to-alls of a dense model) has no bar and no legend entry."""
+    time on (EP all-to-alls of a dense model) has no bar and no legend entry (the chart keeps its height)."""
     bars = [
         {"name": name, "orientation": "h", "x": list(values), "y": list(labels), "type": "bar"}
         for name, values in parts
@@ -109,7 +109,8 @@ def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, 
             "barmode": "stack",
             "title": {"text": "Iteration time of the top plans, by component"},
             "xaxis": {"title": {"text": "time (s)"}},
-            "height": height_for(rows=len(labels), legend=legend_entries(data)),
+            # As tall as with every part drawn (the plot area stays the same on the compare page too).
+            "height": height_for(rows=len(labels), legend=max(len(parts), legend_entries(data))),
         },
     )
 
