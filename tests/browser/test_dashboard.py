@@ -414,6 +414,60 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_a_swept_bit_mask_reads_as_words_never_as_a_number(live_server, page):
+    """Why a plan cannot run (the `reasons` bit mask), swept over one axis and in a trade-off: the points and
+    their hovers carry the reasons in words, never the code."""
+    page.goto(f"{live_server}/k/training")
+    _wait_ready(page)
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "global_batch_size")
+    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
+    page.select_option("#sweep-metric", "reasons")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
+    trace = page.evaluate("() => document.querySelector('#sweep-out .figure').data[0]")
+    assert trace["customdata"][0] == trace["customdata"][2] == "none"
+    assert "must divide global_batch_size" in trace["customdata"][1], trace["customdata"]
+    assert all(isinstance(y, str) for y in trace["y"]) and "%{y" not in trace["hovertemplate"]
+    page.select_option("#sweep-mode", "pareto")
+    page.select_option("#sweep-metric-y", "iteration_time_s")
+    page.click("#sweep-run")
+    page.wait_for_function("() => document.querySelector('#sweep-out .figure').data[0].name === 'design points'")
+    traces = page.evaluate("() => document.querySelector('#sweep-out .figure').data")
+    hovers = [text for t in traces for text in t.get("text", [])]
+    assert any("Why the plan cannot run: none" in text for text in hovers), hovers
+    assert any("Why the plan cannot run: micro_batch_size x data_parallel must divide" in t for t in hovers), hovers
+    assert all("%{x" not in t["hovertemplate"] for t in traces)
+    assert not page.console_errors, page.console_errors
+
+
+def test_a_sweep_job_heatmap_says_why_a_cell_is_blank(live_server, page, monkeypatch):
+    """A job's heatmap cell where no plan can run is marked and says why on hover, in words."""
+    monkeypatch.setenv("DSE_JOBS_EXECUTOR", "serial")  # six points: no Dask cluster to start
+    page.goto(f"{live_server}/k/training")
+    _wait_ready(page)
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "global_batch_size")
+    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
+    page.click("#sweep-add-axis")
+    page.select_option("#sweep-path-1", "micro_batch_size")
+    page.fill("#sweep-values-1", "1,2")
+    page.select_option("#sweep-metric", "iteration_time_s")
+    page.click("#sweep-run-job")
+    page.wait_for_selector("#sweep-job strong:has-text('done')", timeout=120_000)
+    page.wait_for_selector("#sweep-job-chart .main-svg")
+    traces = page.evaluate("() => document.querySelector('#sweep-job-chart').data")
+    assert traces[0]["type"] == "heatmap" and traces[0]["hoverongaps"] is False
+    blank = traces[1]
+    assert blank["x"] == ["1537", "1537"] and blank["y"] == ["1", "2"]
+    assert all(
+        text.startswith("no point to show: 1 do not fit")
+        and "cannot run: micro_batch_size x data_parallel must divide global_batch_size" in text
+        for text in blank["customdata"]
+    ), blank["customdata"]
+    assert not page.console_errors, page.console_errors
+
+
 def test_validation_page_lists_published_vs_engine(live_server, page):
     page.goto(f"{live_server}/validation")
     for kind in REAL_KINDS:  # every kind's section is computed (a kind may cite nothing yet)

@@ -67,3 +67,46 @@ def test_top_k_is_the_best_of_the_grid(spec):
     assert values == sorted(values) and len(values) == 5
     # Axis minima agree with the top row.
     assert min(v for v in whole["axis_best"][0] if v is not None) == values[0]
+
+
+def test_a_cell_without_a_best_says_why(spec):
+    """Every cell of a slice or an axis with no best (blank on the heatmap) has its points counted by why:
+    here the batch/TP cells where no point fits (refused, infeasible, undefined, reason bits)."""
+    n = points_of(spec["axes"])
+    whole = _shard(spec, 0, n)
+    shape = [len(a["values"]) for a in spec["axes"]]
+    for key, best in whole["slices"].items():
+        i, j = (int(x) for x in key.split(","))
+        per_cell = n // (shape[i] * shape[j])
+        why = whole["slice_why"][key]
+        assert {int(c) for c in why} == {c for c, v in enumerate(best) if v is None}
+        assert all(sum(w[:3]) == per_cell and w[3] == 0 for w in why.values())  # inference has no reason bits
+    assert whole["slice_why"]["0,2"] and all(w[1] > 0 for w in whole["slice_why"]["0,2"].values())
+    for a, best in enumerate(whole["axis_best"]):
+        assert {int(c) for c in whole["axis_why"][a]} == {c for c, v in enumerate(best) if v is None}
+
+
+def test_an_empty_cell_carries_the_reason_bits_of_its_plans():
+    """A training job: global batch 1537 splits over no micro-batches, so its cells have no best and carry
+    the reasons (the dashboard writes them in words); merging the shards gives the same."""
+    from dse.engines.training import describe_reasons
+    from dse.scenarios.registry import KINDS
+
+    request = {
+        "document": KINDS["training"].examples()[0],
+        "axes": [
+            {"path": "global_batch_size", "values": [1536, 1537, 3072]},
+            {"path": "micro_batch_size", "values": [1, 2]},
+        ],
+        "objective": {"metric": "iteration_time_s", "goal": "min", "top_k": 3},
+        "feasible": "fits",
+    }
+    _, _, spec = build_spec(JobRequest.model_validate(request), default_catalog())
+    whole = _shard(spec, 0, 6)
+    assert whole["slices"]["0,1"][2:4] == [None, None]
+    why = whole["slice_why"]["0,1"]
+    assert set(why) == {"2", "3"} and all(w[:3] == [0, 1, 0] for w in why.values())
+    assert all("BATCH" in {r.name for r in describe_reasons(w[3])} for w in why.values())
+    assert whole["axis_why"] == [{"1": [0, 2, 0, why["2"][3]]}, {}]
+    merged = reduce(lambda a, b: merge_for(spec, a, b), [_shard(spec, k, k + 1) for k in range(6)])
+    assert merged == whole

@@ -12,7 +12,7 @@ from dse.catalog import default_catalog
 from dse.engines.inference import PIM_SYSTEMS
 from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import InputError
-from dse.scenarios.kinds.inference.metrics import MOE_METRICS
+from dse.scenarios.kinds.inference.metrics import MOE_METRICS, NEUPIMS_METRICS, PIM_METRICS
 from dse.scenarios.registry import KINDS
 from dse.scenarios.sweep import SweepAxis, run_sweep
 
@@ -28,11 +28,15 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     assert result.feasible
     assert {m.key for m in result.metrics} == set(KIND.metric_specs)
     moe = resolved.model.is_moe
-    # The mixture-of-experts metrics are defined for an MoE model only (undefined, None, for a dense one).
-    assert all(
-        m.value is not None and math.isfinite(m.value) if moe or m.key not in MOE_METRICS else m.value is None
-        for m in result.metrics
+    # The mixture-of-experts metrics are defined for an MoE model only (undefined, None, for a dense one), the
+    # PIM busy fraction for a PIM system only, the sub-batch share for NeuPIMs only (never "PIM busy 0 %").
+    undefined = (
+        (set() if moe else set(MOE_METRICS))
+        | (set() if resolved.system in PIM_SYSTEMS else set(PIM_METRICS))
+        | (set() if resolved.system == "neupims" else set(NEUPIMS_METRICS))
     )
+    assert {m.key for m in result.metrics if m.value is None} == undefined
+    assert all(math.isfinite(m.value) for m in result.metrics if m.key not in undefined)
     charts = {"throughput_vs_batch", "time_breakdown", "roofline"} | ({"moe_experts_vs_batch"} if moe else set())
     assert {f.key for f in result.charts} == charts
     assert ("moe" in {t.key for t in result.tables}) == moe
@@ -53,6 +57,8 @@ def test_sweep_over_batch_and_context_returns_arrays() -> None:
     throughput = result.metrics["throughput_tokens_per_s"]
     assert all(v is not None and v > 0 for row in throughput for v in row)
     assert throughput[2][0] > throughput[0][0]  # batching raises throughput
+    # A GPU-only system has no PIM: its PIM busy fraction is undefined at every point, not 0 %.
+    assert result.metrics["pim_busy_fraction"] == [[None, None]] * 3
 
 
 def test_sweep_over_a_pim_parameter() -> None:

@@ -293,4 +293,22 @@ def test_the_search_charts_written_as_dicts_are_what_plotly_would_make():
         assert go.Figure(figure).to_plotly_json() == figure
     assert pareto["layout"]["shapes"][0]["y0"] == 80.0 and pareto["layout"]["annotations"][0]["text"] == "GPU memory"
     assert [trace["x"] for trace in breakdown["data"]] == [[1.0, 2.0], [0.5, 0.25]]
+    # A part no top plan spends time on (a dense model's EP all-to-alls) gets no bar and no legend entry.
+    dense = top_plans_breakdown_chart(["#1", "#2"], [("compute", [1.0, 2.0]), ("EP all-to-all", [0.0, 0.0])])
+    assert [trace["name"] for trace in dense["data"]] == ["compute"]
     assert refusals["data"][0]["x"] == [1000, 3] and refusals["layout"]["xaxis"]["type"] == "log"
+
+
+def test_the_refusals_chart_stays_short_with_every_reason_on_hover():
+    """Every reason there is, refused at once: each label at most two lines (one when there are many), the
+    whole sentence on hover, and the chart no taller than its cap (it sat between charts at ~1,000 px)."""
+    from dse.engines.training.validity import OUT_OF_MEMORY, REASONS
+    from dse.scenarios.kinds.plan_search.charts import REFUSALS_MAX_HEIGHT_PX, refusals_chart
+
+    messages = [r.message for r in (*REASONS.values(), OUT_OF_MEMORY)]
+    for count in (3, len(messages)):
+        chart = refusals_chart(messages[:count], [10] * count)
+        bars = chart["data"][0]
+        assert bars["customdata"] == messages[:count]
+        assert max(label.count("<br>") + 1 for label in bars["y"]) == (2 if count == 3 else 1)
+        assert chart["layout"]["height"] <= REFUSALS_MAX_HEIGHT_PX <= 520

@@ -208,6 +208,11 @@ def test_the_breakdown_charts_written_as_dicts_are_what_plotly_would_make():
     assert [trace["y"] for trace in memory["data"]] == [[3.5], [61.25]]
     assert memory["layout"]["shapes"][0]["y0"] == 80.0 and memory["layout"]["height"] == 360
     assert [trace["x"] for trace in time["data"]] == [[1.25], [0.5], [0.125]] and time["layout"]["height"] == 300
+    # A component that takes no time (a dense model's EP all-to-alls) gets no bar and no legend entry.
+    dense = time_breakdown_chart([("compute", 1.25), ("EP all-to-alls (MoE)", 0.0)])
+    assert [trace["name"] for trace in dense["data"]] == ["compute"]
+    many = [(f"part {n}", 0.0 if n % 2 else 1.0) for n in range(13)]  # as tall as with every part drawn
+    assert time_breakdown_chart(many)["layout"]["height"] == 110 + 21 * 13
 
 
 def test_deepseek_dispatch_and_dualpipe_inputs_reach_the_engine():

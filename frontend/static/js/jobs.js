@@ -2,8 +2,8 @@
 // cluster. Progress is polled; the merged summary (top points, per-axis best, the 2-D slice, the Pareto
 // front) streams in as shards finish. The job id lives in the URL (?job=…), so a reload resumes it.
 import { api } from "./api.js";
-import { fill, formatNumber, h } from "./dom.js";
-import { plot } from "./result.js";
+import { codeWords, fill, formatNumber, h } from "./dom.js";
+import { INFEASIBLE, plot } from "./result.js";
 
 const POLL_MS = 700;
 //: Chart titles as the kinds' charts have them: left, 14 px (centred ones ran under the mode bar).
@@ -25,6 +25,38 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
     const m = kind.metrics[key];
     return m ? `${m.label}${m.unit ? ` [${m.unit}]` : ""}` : key;
   };
+
+  // The kind's bit-mask metric of why a point cannot run (its `codes`), if it has one.
+  const whyKey = Object.keys(kind.metrics).find((k) => Object.keys(kind.metrics[k].codes || {}).length);
+
+  // Why a cell (an axis value, a heatmap cell) has no best, from its [refused, infeasible, undefined,
+  // reason bits] (dse.services.jobs.summary): how many of its points each and, when the kind says, why.
+  function emptyCellText(why) {
+    if (!why) return "no point with a value";
+    const [refused, infeasible, valueless, bits] = why;
+    const parts = [];
+    if (infeasible) parts.push(`${infeasible.toLocaleString()} do not fit`);
+    if (valueless) parts.push(`${valueless.toLocaleString()} without a value (e.g. no plan fits)`);
+    if (refused) parts.push(`${refused.toLocaleString()} refused by the scenario's rules`);
+    const reasons = whyKey && bits ? `<br>cannot run: ${codeWords(kind.metrics[whyKey].codes, bits)}` : "";
+    return `no point to show: ${parts.join(", ")}${reasons}`;
+  }
+
+  // Markers (×) on the cells without a best, the reason on hover; none when every cell has one.
+  function emptyCells(xs, ys, whys, extra = {}) {
+    return {
+      type: "scatter",
+      mode: "markers",
+      name: "no point to show",
+      x: xs,
+      y: ys,
+      customdata: whys.map(emptyCellText),
+      marker: { symbol: "x", size: 11, color: "#ffffff", line: { width: 1, color: "#1d232b" } },
+      hovertemplate: "%{x}<br>%{customdata}<extra></extra>",
+      showlegend: false,
+      ...extra,
+    };
+  }
 
   function render(job) {
     const p = job.progress;
@@ -73,6 +105,15 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
       // As the sweep's heatmap draws it: the first axis across, the second up, the same colour scale.
       const [a, b] = axes;
       const z = b.values.map((_, j) => a.values.map((_, i) => s.slices["0,1"][i * b.values.length + j]));
+      // A blank cell (no point of it has a best) is marked ×, and says why on hover.
+      const whys = (s.slice_why || {})["0,1"] || {};
+      const empty = [];
+      a.values.forEach((x, i) =>
+        b.values.forEach((y, j) => {
+          const cell = i * b.values.length + j;
+          if (s.slices["0,1"][cell] === null) empty.push([String(x), String(y), whys[cell]]);
+        }),
+      );
       plot(
         chart,
         [
@@ -83,19 +124,51 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
             z,
             colorscale: "Viridis",
             colorbar: { title: { text: kind.metrics[metric]?.unit || "", side: "right" } },
+            hovertemplate: `${a.path}=%{x}<br>${b.path}=%{y}<br>best %{z:.4g}<extra></extra>`,
+            hoverongaps: false, // a blank cell's hover is its × marker's: why it is blank
           },
+          ...(empty.length
+            ? [
+                emptyCells(
+                  empty.map((c) => c[0]),
+                  empty.map((c) => c[1]),
+                  empty.map((c) => c[2]),
+                  { hovertemplate: `${a.path}=%{x}<br>${b.path}=%{y}<br>%{customdata}<extra></extra>` },
+                ),
+              ]
+            : []),
         ],
         {
           title: { ...TITLE, text: `best ${label(metric)} over the other axes` },
           xaxis: { title: { text: a.path }, type: "category" },
           yaxis: { title: { text: b.path }, type: "category" },
+          showlegend: false,
         },
       );
     } else {
-      plot(chart, [{ type: "scatter", mode: "lines+markers", x: axes[0].values, y: s.axis_best[0] }], {
+      // Axis values without a best: grey × on the lowest best (or 0), the reason on hover.
+      const best = s.axis_best[0];
+      const whys = (s.axis_why || [])[0] || {};
+      const defined = best.filter((v) => v !== null);
+      const floor = defined.length ? Math.min(...defined) : 0;
+      const empty = best.map((v, i) => (v === null ? i : -1)).filter((i) => i >= 0);
+      const traces = [
+        { type: "scatter", mode: "lines+markers", name: `best ${label(metric)}`, x: axes[0].values, y: best },
+      ];
+      if (empty.length)
+        traces.push(
+          emptyCells(
+            empty.map((i) => axes[0].values[i]),
+            empty.map(() => floor),
+            empty.map((i) => whys[i]),
+            { marker: { symbol: "x", size: 11, color: INFEASIBLE } },
+          ),
+        );
+      plot(chart, traces, {
         title: { ...TITLE, text: `best ${label(metric)}` },
         xaxis: { title: { text: axes[0].path } },
         yaxis: { title: { text: label(metric) } },
+        showlegend: false,
       });
     }
     const pareto = job.settings.pareto;

@@ -234,6 +234,11 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
   // The kind's bit-mask metric that says why a point cannot run (its `codes`), if it has one.
   const whyKey = metricKeys.find((k) => Object.keys(kind.metrics[k].codes || {}).length);
 
+  // A bit-mask metric's value in words (the reasons it sets), never the number; any other metric's number.
+  const valueWords = (k, v) => (k === whyKey ? codeWords(kind.metrics[k].codes, v) : formatNumber(v));
+  // Words cut to one short line, for a category axis (the hover has them whole).
+  const shortWords = (text, chars = 40) => (text.length > chars ? `${text.slice(0, chars - 1).trimEnd()}…` : text);
+
   // Why a point is not feasible, for its hover text: the words of its reason bits when the kind has them
   // (i = the point's index in the flattened grid), else which yes/no metrics said no.
   function reason(res, i) {
@@ -246,7 +251,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
 
   // Infeasible points (their indices in the flattened grid): grey, hollow, the reason on hover; never in
   // a series' colour.
-  function infeasibleTrace(xs, ys, names, res, indices) {
+  function infeasibleTrace(xs, ys, names, res, indices, values = "<br>%{x:.4g}, %{y:.4g}") {
     return {
       x: xs,
       y: ys,
@@ -256,7 +261,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
       mode: "markers",
       name: "does not fit",
       marker: { size: 9, symbol: "circle-open", color: INFEASIBLE, line: { width: 1.5 } },
-      hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<br>%{customdata}<extra></extra>",
+      hovertemplate: `%{text}${values}<br>%{customdata}<extra></extra>`,
     };
   }
 
@@ -276,27 +281,37 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         : ax.values.map((x) => `${ax.path}=${formatNumber(x)}`);
       const front = paretoFront(xs, ys, config.dirX === "max", config.dirY === "max", ok);
       const bad = ok ? ok.map((f, i) => (f ? -1 : i)).filter((i) => i >= 0) : [];
+      // With a bit-mask metric (why a plan cannot run) on an axis, the hover names both values, the
+      // mask in words, instead of the two raw numbers.
+      const worded = key === whyKey || config.metricY === whyKey;
+      const hover = worded
+        ? names.map(
+            (n, i) =>
+              `${n}<br>${res.labels[key]}: ${valueWords(key, xs[i])}<br>${res.labels[config.metricY]}: ${valueWords(config.metricY, ys[i])}`,
+          )
+        : names;
+      const values = worded ? "" : "<br>%{x:.4g}, %{y:.4g}";
       const traces = [
         {
           x: pick(xs, true),
           y: pick(ys, true),
-          text: names,
+          text: hover,
           type: "scatter",
           mode: "markers",
           name: "design points",
           marker: { size: 7, color: PALETTE[0], opacity: 0.55 },
-          hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+          hovertemplate: `%{text}${values}<extra></extra>`,
         },
         {
           x: front.map((p) => p.x),
           y: front.map((p) => p.y),
-          text: front.map((p) => names[p.i]),
+          text: front.map((p) => hover[p.i]),
           type: "scatter",
           mode: "lines+markers",
           name: "Pareto front",
           line: { color: PALETTE[1], width: 2 },
           marker: { size: 9, color: PALETTE[1] },
-          hovertemplate: "%{text}<br>%{x:.4g}, %{y:.4g}<extra>front</extra>",
+          hovertemplate: `%{text}${values}<extra>front</extra>`,
         },
       ];
       if (bad.length)
@@ -304,9 +319,10 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
           infeasibleTrace(
             bad.map((i) => xs[i]),
             bad.map((i) => ys[i]),
-            bad.map((i) => names[i]),
+            bad.map((i) => hover[i]),
             res,
             bad,
+            values,
           ),
         );
       return plot(
@@ -322,6 +338,33 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
           yaxis: { title: { text: label(config.metricY, res) } },
         },
         420,
+      );
+    }
+    if (!ay && key === whyKey) {
+      // A bit mask (why a plan cannot run) as words: one row per set of reasons (cut short on the axis),
+      // the reasons whole on hover; points that cannot run in the infeasible grey.
+      const words = res.metrics[key].map((v) => valueWords(key, v));
+      return plot(
+        div,
+        [
+          {
+            x: ax.values,
+            y: words.map((w) => shortWords(w)),
+            customdata: words,
+            type: "scatter",
+            mode: "markers",
+            name: res.labels[key],
+            marker: { size: 10, color: res.metrics[key].map((v) => (v ? INFEASIBLE : PALETTE[0])) },
+            hovertemplate: `${ax.path}=%{x}<br>%{customdata}<extra></extra>`,
+          },
+        ],
+        {
+          title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } },
+          showlegend: false,
+          xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" },
+          yaxis: { title: { text: res.labels[key] }, type: "category", automargin: true },
+        },
+        400,
       );
     }
     if (!ay) {

@@ -98,6 +98,8 @@ def evaluate_shard(
         pareto=(pareto[0], pareto[1]) if pareto else None,
         pareto_goals=(goals[0], goals[1]),
         feasible=settings.get("feasible"),
+        # The kind's bit-mask metric of why a point cannot run, if it has one (its words on the dashboard).
+        reasons=next((name for name, spec in kind.metric_specs.items() if spec.codes), None),
     )
 
 

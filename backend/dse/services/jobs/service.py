@@ -97,7 +97,8 @@ class JobOut(BaseModel):
     shard_size: int
     summary: dict[str, Any] = Field(
         description="points/refused/undefined/infeasible counts, top [value, index, axis values, metrics], "
-        "pareto [x, y, index], axis_best, slices ('i,j': best per cell, row-major), histograms "
+        "pareto [x, y, index], axis_best, slices ('i,j': best per cell, row-major), histograms, and for "
+        "the cells without a best axis_why / slice_why [refused, infeasible, undefined, reason bits] "
         "(see dse.services.jobs.summary)."
     )
     error: str | None

@@ -13,6 +13,10 @@ A summary is plain JSON data:
     axis_best: per axis, per axis value, the best objective value (None where nothing defined)
     slices: {"i,j": flat row-major grid len(axis i) x len(axis j) of best values}
     histograms: {metric: {bin: count}}; bin "z" for zero, "p<k>"/"n<k>" for 10^(k/10) <= |v| < 10^((k+1)/10)
+    axis_why, slice_why: why a cell has no best (None above): per axis [{value index: why}], per slice
+        {"i,j": {flat cell: why}}, why = [refused, infeasible, undefined, reason bits OR-ed] over the cell's
+        points; kept only for cells without a best, so a merge adds them (OR-ing the bits) where both have
+        none and drops them where either has one, which is exact in any order and grouping.
 """
 
 from __future__ import annotations
@@ -44,7 +48,20 @@ def empty_summary(shape: list[int]) -> dict[str, Any]:
         "axis_best": [[None] * n for n in shape],
         "slices": {key: [None] * (shape[i] * shape[j]) for key, (i, j) in slice_pairs(shape).items()},
         "histograms": {},
+        "axis_why": [{} for _ in shape],
+        "slice_why": {key: {} for key in slice_pairs(shape)},
     }
+
+
+def _merge_why(a: dict[str, list[int]], b: dict[str, list[int]], best: list[float | None]) -> dict[str, list[int]]:
+    """Why-counts of the cells that still have no best after a merge: counts add, reason bits OR."""
+    out: dict[str, list[int]] = {}
+    for cell in sorted(set(a) | set(b), key=int):
+        if best[int(cell)] is not None:
+            continue
+        x, y = a.get(cell, [0, 0, 0, 0]), b.get(cell, [0, 0, 0, 0])
+        out[cell] = [x[0] + y[0], x[1] + y[1], x[2] + y[2], x[3] | y[3]]
+    return out
 
 
 def slice_pairs(shape: list[int]) -> dict[str, tuple[int, int]]:
@@ -93,6 +110,17 @@ def merge(
     for name in sorted(set(a["histograms"]) | set(b["histograms"])):
         ha, hb = a["histograms"].get(name, {}), b["histograms"].get(name, {})
         histograms[name] = {k: ha.get(k, 0) + hb.get(k, 0) for k in sorted(set(ha) | set(hb))}
+    axis_best = [
+        [_better(x, y, sign) for x, y in zip(ra, rb, strict=True)]
+        for ra, rb in zip(a["axis_best"], b["axis_best"], strict=True)
+    ]
+    slices = {
+        key: [_better(x, y, sign) for x, y in zip(a["slices"][key], b["slices"][key], strict=True)]
+        for key in a["slices"]
+    }
+    # A summary stored before the why-counts existed has none (its empty cells then say less).
+    a_axis, b_axis = a.get("axis_why") or [{} for _ in axis_best], b.get("axis_why") or [{} for _ in axis_best]
+    a_slice, b_slice = a.get("slice_why") or {}, b.get("slice_why") or {}
     return {
         "points": a["points"] + b["points"],
         "refused": a["refused"] + b["refused"],
@@ -100,15 +128,11 @@ def merge(
         "infeasible": a["infeasible"] + b["infeasible"],
         "top": top,
         "pareto": pareto_front(a["pareto"] + b["pareto"], sx, sy),
-        "axis_best": [
-            [_better(x, y, sign) for x, y in zip(ra, rb, strict=True)]
-            for ra, rb in zip(a["axis_best"], b["axis_best"], strict=True)
-        ],
-        "slices": {
-            key: [_better(x, y, sign) for x, y in zip(a["slices"][key], b["slices"][key], strict=True)]
-            for key in a["slices"]
-        },
+        "axis_best": axis_best,
+        "slices": slices,
         "histograms": histograms,
+        "axis_why": [_merge_why(x, y, best) for x, y, best in zip(a_axis, b_axis, axis_best, strict=True)],
+        "slice_why": {key: _merge_why(a_slice.get(key, {}), b_slice.get(key, {}), slices[key]) for key in slices},
     }
 
 
@@ -154,8 +178,10 @@ def shard_summary(
     pareto: tuple[str, str] | None,
     pareto_goals: tuple[str, str],
     feasible: str | None,
+    reasons: str | None = None,
 ) -> dict[str, Any]:
-    """The summary of the points `index` (flat, row-major over `shape`) with their metric arrays."""
+    """The summary of the points `index` (flat, row-major over `shape`) with their metric arrays;
+    `reasons`: the kind's bit-mask metric of why a point cannot run (OR-ed into an empty cell's why)."""
     sign = _sign(goal)
     summary = empty_summary(shape)
     n = int(index.size)
@@ -164,6 +190,7 @@ def shard_summary(
     value = metrics[objective]
     ok = ~refused
     summary["undefined"] = int(np.count_nonzero(ok & ~np.isfinite(value)))
+    infeasible = np.zeros(n, dtype=bool)
     if feasible is not None:
         fits = metrics[feasible]
         infeasible = ok & np.isfinite(fits) & (fits == 0)
@@ -210,6 +237,37 @@ def shard_summary(
         np.minimum.at(best, coords[i] * shape[j] + coords[j], scored)
         summary["slices"][key] = [_value(sign * v) if math.isfinite(v) else None for v in best]
 
+    # Why a cell has no best: its points refused, infeasible and without a value, and their reason bits.
+    undefined = ok & ~np.isfinite(value)
+    bits = np.zeros(n, dtype=np.int64)
+    if reasons is not None:
+        code = metrics[reasons]
+        bits = np.where(np.isfinite(code) & ~good, np.nan_to_num(code), 0).astype(np.int64)
+    # Only the points without a value of their own are counted (usually few: a full grid costs nothing).
+    bad = np.flatnonzero(~good)
+    masks = [refused[bad], infeasible[bad], undefined[bad]]
+    at = [c[bad] for c in coords]
+    summary["axis_why"] = [_why(at[a], n_a, masks, bits[bad], summary["axis_best"][a]) for a, n_a in enumerate(shape)]
+    summary["slice_why"] = {
+        key: _why(at[i] * shape[j] + at[j], shape[i] * shape[j], masks, bits[bad], summary["slices"][key])
+        for key, (i, j) in slice_pairs(shape).items()
+    }
+
     summary["histograms"] = {name: _histogram(np.where(ok, m, np.nan)) for name, m in sorted(metrics.items())}
     summary["histograms"] = {k: v for k, v in summary["histograms"].items() if v}
     return summary
+
+
+def _why(
+    cell: np.ndarray, cells: int, masks: list[np.ndarray], bits: np.ndarray, best: list[float | None]
+) -> dict[str, list[int]]:
+    """Per cell without a best (and with points): [refused, infeasible, undefined, reason bits OR-ed].
+    `masks`: the points refused, infeasible and undefined (disjoint); only those points are counted."""
+    if cell.size == 0:
+        return {}
+    totals = np.stack([np.bincount(cell[m], minlength=cells) for m in masks])
+    ored = np.zeros(cells, dtype=np.int64)
+    with_bits = np.flatnonzero(bits)
+    np.bitwise_or.at(ored, cell[with_bits], bits[with_bits])
+    empty = [c for c in np.flatnonzero(totals.sum(axis=0)) if best[int(c)] is None]
+    return {str(int(c)): [*(int(t) for t in totals[:, c]), int(ored[c])] for c in empty}

@@ -71,7 +71,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
             kind=self.kind,
             engine_version=self.engine_version,
             feasible=bool(float(result.fits) > 0),
-            metrics=self.metrics({**metric_values(result), **moe_values(r)}, formula_terms(r), moe_terms(r)),
+            metrics=self.metrics({**metric_values(result, r.system), **moe_values(r)}, formula_terms(r), moe_terms(r)),
             tables=self._tables(r, result, comparison, interleaving),
             charts=self._charts(r, result, systems, comparison, interleaving),
             notes=notes,

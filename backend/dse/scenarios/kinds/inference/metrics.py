@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.engines.inference import InferenceResult, model_shape, run_inference
+from dse.engines.inference import PIM_SYSTEMS, InferenceResult, model_shape, run_inference
 from dse.engines.transformer import expected_distinct_experts
 from dse.scenarios.base import MetricSpec
 from dse.scenarios.kinds.inference.inputs import InferenceResolved, engine_inputs
@@ -115,9 +115,18 @@ MOE_METRICS: tuple[str, ...] = (
 )
 
 
-def metric_values(result: InferenceResult) -> dict[str, Any]:
-    """Each engine metric from the engine's result (the engine names its fields like the metrics)."""
-    return {key: getattr(result, key) for key in METRICS if key not in MOE_METRICS}
+#: Metrics of the PIM units (NaN, i.e. undefined, on a system without PIM: not a PIM kept idle).
+PIM_METRICS: tuple[str, ...] = ("pim_busy_fraction",)
+#: Metrics of NeuPIMs' sub-batch interleaving (NaN on every other system).
+NEUPIMS_METRICS: tuple[str, ...] = ("sub_batch_fraction",)
+
+
+def metric_values(result: InferenceResult, system: str) -> dict[str, Any]:
+    """Each engine metric from the engine's result (the engine names its fields like the metrics); the PIM
+    metrics undefined where `system` has no PIM, the sub-batch share where it is not NeuPIMs."""
+    values = {key: getattr(result, key) for key in METRICS if key not in MOE_METRICS}
+    not_applicable = (() if system in PIM_SYSTEMS else PIM_METRICS) + (() if system == "neupims" else NEUPIMS_METRICS)
+    return {**values, **dict.fromkeys(not_applicable, math.nan)}
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,7 @@ def moe_terms(r: InferenceResolved) -> dict[str, dict[str, float | str]]:
 
 def compute(resolved: InferenceResolved) -> dict[str, Any]:
     """Every metric, vectorised over the resolved tree's arrays (one engine call)."""
-    return {**metric_values(run_inference(**engine_inputs(resolved))), **moe_values(resolved)}
+    return {**metric_values(run_inference(**engine_inputs(resolved)), resolved.system), **moe_values(resolved)}
 
 
 def formula_terms(r: InferenceResolved) -> dict[str, float | str]:

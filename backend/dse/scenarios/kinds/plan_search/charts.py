@@ -94,10 +94,12 @@ def pareto_chart(
 
 
 def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, Sequence[float]]]) -> dict[str, Any]:
-    """Stacked horizontal bars: where each top plan's iteration time goes (s)."""
+    """Stacked horizontal bars: where each top plan's iteration time goes (s). A part no top plan spends
+    time on (EP all-to-alls of a dense model) has no bar and no legend entry (the chart keeps its height)."""
     bars = [
         {"name": name, "orientation": "h", "x": list(values), "y": list(labels), "type": "bar"}
         for name, values in parts
+        if any(v != 0 for v in values)
     ]
     data = paint(bars)
     return plain_figure(
@@ -107,30 +109,44 @@ def top_plans_breakdown_chart(labels: Sequence[str], parts: Sequence[tuple[str, 
             "barmode": "stack",
             "title": {"text": "Iteration time of the top plans, by component"},
             "xaxis": {"title": {"text": "time (s)"}},
-            "height": height_for(rows=len(labels), legend=legend_entries(data)),
+            # As tall as with every part drawn (the plot area stays the same on the compare page too).
+            "height": height_for(rows=len(labels), legend=max(len(parts), legend_entries(data))),
         },
     )
 
 
 #: Characters per line of a reason written beside its bar (a sentence wraps onto a few short lines).
-REASON_LINE_CHARS = 30
+REASON_LINE_CHARS = 40
+#: Lines of a reason beside its bar at most (the rest is cut with "…"; the hover has the whole sentence).
+REASON_LINES = 2
+#: Extra height (px) a bar gets per line of its reason past the first.
+REASON_LINE_PX = 12
+#: The refusals chart's height at most (px): it sits between charts and must not dominate the page.
+REFUSALS_MAX_HEIGHT_PX = 520
 
 
-def _wrapped(text: str, chars: int = REASON_LINE_CHARS) -> str:
-    """The text on lines of at most `chars` characters, broken at spaces (Plotly's <br>)."""
-    lines = [""]
+def _wrapped(text: str, chars: int = REASON_LINE_CHARS, lines: int = REASON_LINES) -> str:
+    """The text on at most `lines` lines of at most `chars` characters, broken at spaces (Plotly's <br>);
+    what does not fit ends in "…"."""
+    out = [""]
     for word in text.split(" "):
-        if lines[-1] and len(lines[-1]) + len(word) + 1 > chars:
-            lines.append(word)
+        if out[-1] and len(out[-1]) + len(word) + 1 > chars:
+            out.append(word)
         else:
-            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
-    return "<br>".join(lines)
+            out[-1] = f"{out[-1]} {word}" if out[-1] else word
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: chars - 1].rstrip(" ,;") + "…"
+    return "<br>".join(out)
 
 
 def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
     """Bar chart of candidates refused per first reason, each written in words (they add up to the
-    refused candidates)."""
-    labels = [_wrapped(r) for r in reasons]
+    refused candidates): at most two short lines beside a bar, the whole sentence on hover, and a height
+    that never passes `REFUSALS_MAX_HEIGHT_PX`."""
+    # Two lines a reason while every bar gets them under the cap, else one (many reasons).
+    two_lines = height_for(rows=len(reasons)) + REASON_LINE_PX * len(reasons) <= REFUSALS_MAX_HEIGHT_PX
+    labels = [_wrapped(r, lines=REASON_LINES if two_lines else 1) for r in reasons]
     lines = sum(label.count("<br>") + 1 for label in labels)
     return plain_figure(
         [
@@ -149,7 +165,10 @@ def refusals_chart(reasons: Sequence[str], counts: Sequence[int]) -> dict[str, A
             "xaxis": {"title": {"text": "plans refused (log scale)"}, "type": "log"},
             "title": {"text": "Candidates refused, by first reason"},
             "yaxis": {"title": {"text": "first reason"}, "tickfont": {"size": 11}},
-            # Each bar as tall as its reason's lines.
-            "height": height_for(rows=len(reasons)) + 14 * (lines - len(reasons)),
+            # Each bar as tall as its reason's lines, the whole chart capped.
+            "height": min(
+                REFUSALS_MAX_HEIGHT_PX,
+                height_for(rows=len(reasons)) + REASON_LINE_PX * (lines - len(reasons)),
+            ),
         },
     )

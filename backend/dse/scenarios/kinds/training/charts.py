@@ -77,11 +77,14 @@ def memory_breakdown_chart(components: Sequence[tuple[str, float]], capacity_byt
 
 
 def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, Any]:
-    """Horizontal stacked bar of one iteration's time by component (s)."""
-    return _plain(
+    """Horizontal stacked bar of one iteration's time by component (s); a component that takes no time
+    (EP all-to-alls of a dense model) has no bar and no legend entry. The chart keeps the height every
+    component's legend entry would need, so its plot area (on the compare page too) stays as tall."""
+    figure = _plain(
         [
             {"name": label, "orientation": "h", "x": [value], "y": ["iteration"], "type": "bar"}
             for label, value in components
+            if value != 0
         ],
         {
             "barmode": "stack",
@@ -90,6 +93,8 @@ def time_breakdown_chart(components: Sequence[tuple[str, float]]) -> dict[str, A
         },
         base=300,
     )
+    figure["layout"]["height"] = height_for(legend=len(components), base=300)
+    return figure
 
 
 def timeline_chart(events: Sequence[Any], stages: int) -> dict[str, Any]:
