@@ -38,6 +38,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from dse.catalog import Catalog
+from dse.services.answers import AnswerCache
 from dse.services.bands import validation_tables, warm_residuals
 from dse.services.limits import Deadline, get_limits
 from dse.services.pools import HeavyProcessPool, pool_status
@@ -63,6 +64,7 @@ def install_cpu_pool(app: FastAPI, catalog: Catalog, *, start_processes: bool = 
     app.state.medium_limiter = anyio.CapacityLimiter(limits.medium_threads)
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     app.state.heavy_limiter = anyio.CapacityLimiter(limits.heavy_threads)
+    app.state.answer_cache = AnswerCache(limits.answer_cache_bytes)
     # Rows this process already has (a test starting several apps) go to the workers rather than being rebuilt.
     prepare = partial(warm_residuals, rows=cached_validation_rows(catalog) or None) if start_processes else None
     app.state.heavy_pool = (
