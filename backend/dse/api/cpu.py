@@ -25,6 +25,7 @@ heavy limiter still admits `heavy_threads` at a time and /health reads it as bef
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ from dse.services.bands import validation_tables, warm_residuals
 from dse.services.limits import Deadline, get_limits
 from dse.services.pools import HeavyProcessPool, pool_status
 from dse.services.validation import cached_validation_rows
+
+logger = logging.getLogger("dse.api")
 
 CPU_THREADS = 2 * (os.cpu_count() or 1)
 #: How often a running evaluation looks whether its client is still there.
@@ -84,7 +87,13 @@ def warm_bands(app: FastAPI) -> None:
     (`install_cpu_pool`), and sends the rows; the server only installs them. Without heavy worker
     processes the server builds them here, before it answers."""
     pool: HeavyProcessPool | None = app.state.heavy_pool
-    warm_residuals(app.state.catalog, pool.call(validation_tables) if pool is not None else None)
+    rows = None
+    if pool is not None:
+        try:
+            rows = pool.call(validation_tables)
+        except Exception:  # a worker that cannot start or answer: the server builds them itself, as without one
+            logger.warning("the heavy worker sent no error-band tables; building them here", exc_info=True)
+    warm_residuals(app.state.catalog, rows)
 
 
 def close_cpu_pool(app: FastAPI) -> None:
