@@ -8,9 +8,12 @@ Rate limits, the save quota, the pools and the Validation single-flight stay per
 
 from __future__ import annotations
 
+import gc
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -110,3 +113,29 @@ def test_a_killed_server_leaves_no_heavy_worker_behind(tmp_path: Path) -> None:
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_a_starting_server_takes_the_band_tables_from_its_heavy_worker(monkeypatch: Any) -> None:
+    """The published figures behind the error bands (~3 s of CPU) are recomputed in a heavy worker process
+    when it starts; the server installs its rows and computes none itself, so no request waits behind
+    them on the server's GIL, and then freezes what it built (no full collection walks it again: README, "Load")."""
+    from fastapi.testclient import TestClient
+
+    from dse.api.app import create_app
+    from dse.scenarios.registry import KINDS
+    from dse.services import validation
+    from dse.settings import Settings
+
+    def never(kind_name: str, catalog: object) -> list[validation.ValidationRow]:
+        raise AssertionError(f"the server computed {kind_name}'s Validation rows itself")
+
+    monkeypatch.setattr(validation, "_TABLE", validation.ValidationTable(compute=never))
+    url = f"sqlite:///{tempfile.mkdtemp(prefix='warm-bands-')}/store.sqlite3"
+    app = create_app(Settings(database_url=url), start_processes=True)
+    gc.unfreeze()
+    with TestClient(app) as client:
+        assert gc.get_freeze_count() > 100_000  # what it built at start is out of the collector's reach
+        rows = validation.cached_validation_rows(app.state.catalog)
+        assert set(rows) == set(KINDS) and rows["training"] and rows["inference"]
+        example = KINDS["training"].examples()[0]
+        assert client.post("/api/v1/evaluate", json=example).status_code == 200  # bands from the installed rows

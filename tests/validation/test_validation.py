@@ -14,7 +14,14 @@ from dse.catalog import default_catalog
 from dse.scenarios.base import PublishedFigure, Tolerance
 from dse.scenarios.documents import document_model
 from dse.scenarios.registry import KINDS, register
-from dse.services.validation import ValidationRow, ValidationTable, kind_rows, record_row, validation_rows
+from dse.services.validation import (
+    RecordingCatalog,
+    ValidationRow,
+    ValidationTable,
+    kind_rows,
+    record_row,
+    validation_rows,
+)
 from tests.support.toy_kind import ToyKind
 
 CATALOG = default_catalog()
@@ -157,6 +164,26 @@ def test_single_flight_is_per_kind_and_a_failure_is_retried():
         table.rows(first, CATALOG)
     assert table.rows(first, CATALOG) == [] and table.rows(second, CATALOG) == []
     assert calls == [first, first, second]
+
+
+def test_rows_installed_from_another_process_are_read_back_and_never_recomputed():
+    """A server installs the rows its heavy worker computed at start (dse.api.cpu.warm_bands)."""
+    calls: list[str] = []
+
+    def compute(kind_name: str, catalog: Any) -> list[ValidationRow]:
+        calls.append(kind_name)
+        return []
+
+    table = ValidationTable(compute=compute)
+    first, second = list(KINDS)[:2]
+    installed = [ValidationRow(kind=first, quantity="q", published=1.0, source="s")]
+    assert table.cached(first, CATALOG) is None
+    table.install(first, CATALOG, installed)
+    assert table.cached(first, CATALOG) is installed and table.rows(first, CATALOG) is installed
+    table.install(first, CATALOG, [])  # the rows it has stay
+    assert table.rows(first, CATALOG) is installed
+    assert table.rows(second, CATALOG) == [] and calls == [second]  # a kind not installed is computed
+    assert table.cached(first, RecordingCatalog(CATALOG)) is None  # another catalog has rows of its own
 
 
 def test_the_service_caches_per_process():

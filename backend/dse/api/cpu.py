@@ -25,9 +25,11 @@ heavy limiter still admits `heavy_threads` at a time and /health reads it as bef
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -37,8 +39,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from dse.catalog import Catalog
+from dse.services.answers import AnswerCache
+from dse.services.bands import validation_tables, warm_residuals
 from dse.services.limits import Deadline, get_limits
 from dse.services.pools import HeavyProcessPool, pool_status
+from dse.services.validation import cached_validation_rows
+
+logger = logging.getLogger("dse.api")
 
 CPU_THREADS = 2 * (os.cpu_count() or 1)
 #: How often a running evaluation looks whether its client is still there.
@@ -53,15 +60,40 @@ T = TypeVar("T")
 
 def install_cpu_pool(app: FastAPI, catalog: Catalog, *, start_processes: bool = False) -> None:
     """Call in the lifespan: the limiter belongs to the event loop that serves the app. The heavy
-    worker processes start on the first heavy request, or now with `start_processes` (a server)."""
+    worker processes start on the first heavy request, or now with `start_processes` (a server: each
+    worker then builds the error-band tables when it starts, `warm_bands`)."""
     limits = get_limits()
     app.state.cpu_limiter = anyio.CapacityLimiter(limits.cheap_threads)
     app.state.medium_limiter = anyio.CapacityLimiter(limits.medium_threads)
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     app.state.heavy_limiter = anyio.CapacityLimiter(limits.heavy_threads)
-    app.state.heavy_pool = HeavyProcessPool(limits.heavy_processes, catalog) if limits.heavy_processes > 0 else None
+    app.state.answer_cache = AnswerCache(limits.answer_cache_bytes)
+    # Rows this process already has (a test starting several apps) go to the workers rather than being rebuilt.
+    prepare = partial(warm_residuals, rows=cached_validation_rows(catalog) or None) if start_processes else None
+    app.state.heavy_pool = (
+        HeavyProcessPool(limits.heavy_processes, catalog, prepare=prepare) if limits.heavy_processes > 0 else None
+    )
     if start_processes and app.state.heavy_pool is not None:
         app.state.heavy_pool.warm_up()
+
+
+def warm_bands(app: FastAPI) -> None:
+    """Builds every kind's error-band table before the server answers (a blocking call: run it in a thread).
+
+    The tables hold every published figure recomputed (~3 s of CPU). Built in the server's own process,
+    they held its GIL for seconds after start and every evaluation of a kind not yet built (and every
+    request queued behind those in the cheap threads) waited for them: cheap evaluations took seconds
+    at the start of a load test. A heavy worker builds them when it starts, before it lowers its priority
+    (`install_cpu_pool`), and sends the rows; the server only installs them. Without heavy worker
+    processes the server builds them here, before it answers."""
+    pool: HeavyProcessPool | None = app.state.heavy_pool
+    rows = None
+    if pool is not None:
+        try:
+            rows = pool.call(validation_tables)
+        except Exception:  # a worker that cannot start or answer: the server builds them itself, as without one
+            logger.warning("the heavy worker sent no error-band tables; building them here", exc_info=True)
+    warm_residuals(app.state.catalog, rows)
 
 
 def close_cpu_pool(app: FastAPI) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -44,6 +44,7 @@ from dse.services.validation import (
     TIME_UNITS,
     ValidationRow,
     accelerator_family,
+    install_validation_rows,
     is_exact,
     validation_rows,
 )
@@ -63,6 +64,8 @@ __all__ = [
     "residuals_of",
     "scenario_scope",
     "sweep_bands",
+    "validation_tables",
+    "warm_residuals",
 ]
 
 #: Fewer residuals than this give a stated interval, not quantiles (P10 and P90 of 4 points are the extremes).
@@ -216,11 +219,21 @@ def _kind_residuals(kind_name: str, catalog: Catalog) -> _KindResiduals:
     return entry
 
 
-def warm_residuals(catalog: Catalog) -> None:
-    """Builds every kind's residual table now (a server does this in the background at start, so the first
-    evaluation of a kind does not pay the ~1 s of recomputing its published figures)."""
+def warm_residuals(catalog: Catalog, rows: Mapping[str, list[ValidationRow]] | None = None) -> None:
+    """Builds every kind's residual table now, so that no evaluation pays the ~3 s (on one core) of
+    recomputing the published figures. `rows`: each kind's Validation rows computed in another process (a
+    heavy worker, `validation_tables`), installed here rather than computed."""
     for kind_name in KINDS:
+        if rows is not None and kind_name in rows:
+            install_validation_rows(kind_name, catalog, rows[kind_name])
         _kind_residuals(kind_name, catalog)
+
+
+def validation_tables(catalog: Catalog, deadline: object = None) -> dict[str, list[ValidationRow]]:
+    """Every kind's Validation rows, built (and kept) in this process: what a heavy worker process sends the
+    server at start (a `HeavyProcessPool` task; `deadline` unused: the rows are built when the worker starts)."""
+    warm_residuals(catalog)
+    return {kind_name: validation_rows(kind_name, catalog) for kind_name in KINDS}
 
 
 def _accelerator_label(spec: Any, catalog: Catalog) -> str:

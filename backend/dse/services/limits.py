@@ -50,6 +50,9 @@ class Limits(BaseSettings):
     heavy_processes: int = max(1, (os.cpu_count() or 1) // 2)
     #: A sweep with more points than this runs in the heavy pool.
     heavy_sweep_points: int = 10_000
+    #: Memory for answers to unsaved documents evaluated in the server's process, bytes (0: none kept;
+    #: dse.services.answers). An answer is 20-40 kB: 32 MiB holds about a thousand.
+    answer_cache_bytes: int = 32 << 20
 
 
 @lru_cache(maxsize=1)

@@ -57,9 +57,11 @@ PARENT_CHECK_S = 1.0
 HEAVY_NICENESS = 10
 
 
-def _init_worker(flags: Any, catalog: Any) -> None:
+def _init_worker(flags: Any, catalog: Any, prepare: Callable[[Any], object] | None = None) -> None:
     global _worker_flags, _worker_catalog
     _worker_flags, _worker_catalog = flags, catalog
+    if prepare is not None:  # before the first task, at the server's priority: a starting server waits for it
+        prepare(catalog)
     if hasattr(os, "nice"):
         os.nice(HEAVY_NICENESS)
     server = os.getppid()
@@ -108,17 +110,20 @@ def _run_task(function: Callable[..., Any], args: tuple[Any, ...], seconds: floa
 class HeavyProcessPool:
     """`processes` worker processes (spawned on first use) for heavy work; see the module docstring.
 
-    At most `slots` tasks may be in flight (the API admits `heavy_threads` at a time, far fewer).
+    At most `slots` tasks may be in flight (the API admits `heavy_threads` at a time, far fewer). Each
+    worker runs `prepare(catalog)` when it starts, before its first task (a module-level function).
     """
 
-    def __init__(self, processes: int, catalog: Any, slots: int = 256) -> None:
+    def __init__(
+        self, processes: int, catalog: Any, slots: int = 256, prepare: Callable[[Any], object] | None = None
+    ) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded server
         self.processes = processes
         self._flags = context.RawArray("b", slots)
         self._free = list(range(slots))
         self._lock = threading.Lock()
         self._executor = ProcessPoolExecutor(
-            processes, mp_context=context, initializer=_init_worker, initargs=(self._flags, catalog)
+            processes, mp_context=context, initializer=_init_worker, initargs=(self._flags, catalog, prepare)
         )
 
     def submit(
@@ -134,6 +139,16 @@ class HeavyProcessPool:
         future = self._executor.submit(_run_task, function, args, deadline.seconds, deadline.expires, slot)
         return future, slot
 
+    def call(self, function: Callable[..., Any], *args: Any, seconds: float = 60.0) -> Any:
+        """`function(catalog, deadline, *args)` in a worker, waited for here (at start, not on a request)."""
+        future, slot = self.submit(function, args, Deadline(seconds))
+        future.add_done_callback(lambda _: self.release(slot))
+        try:
+            return future.result(timeout=seconds)
+        except BaseException:
+            self.cancel(slot)
+            raise
+
     def cancel(self, slot: int) -> None:
         """The task in `slot` stops at its next check (its client went away)."""
         self._flags[slot] = 1
@@ -143,8 +158,8 @@ class HeavyProcessPool:
             self._free.append(slot)
 
     def warm_up(self) -> None:
-        """Starts the worker processes now (each imports the engines: a second or two) rather than
-        on the first heavy request."""
+        """Starts the worker processes now (each imports the engines, a second or two, and runs `prepare`)
+        rather than on the first heavy request."""
         for future in [self._executor.submit(time.sleep, 0) for _ in range(self.processes)]:
             future.result()
 

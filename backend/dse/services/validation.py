@@ -5,7 +5,9 @@ records tests/validation/test_published_figures.py holds within their tolerance,
 tests cannot drift. A row whose computation fails carries the error instead of breaking the table.
 
 Rows depend only on the kind's engine version and the (fixed) catalog, so each kind's rows are computed
-once per process; concurrent cold requests compute them once (single-flight) and share the answer.
+once per process; concurrent cold requests compute them once (single-flight) and share the answer. A
+server does not compute them itself: a heavy worker process does at start, and the server installs its
+rows (`install_validation_rows`, dse.api.cpu.warm_bands).
 
 Each row also names the group it validates (kind/accelerator/dtype): the accelerator presets the engine
 read while computing it (unless the record names one) and the record's or the kind's dtype.
@@ -32,8 +34,10 @@ __all__ = [
     "ValidationTable",
     "accelerator_family",
     "all_validation_rows",
+    "cached_validation_rows",
     "figure_measure",
     "group_label",
+    "install_validation_rows",
     "is_exact",
     "kind_rows",
     "record_row",
@@ -195,12 +199,41 @@ class ValidationTable:
                 entry.rows = (self._compute or kind_rows)(kind_name, catalog)
             return entry.rows
 
+    def cached(self, kind_name: str, catalog: Catalog) -> list[ValidationRow] | None:
+        """The kind's rows if this process has computed (or installed) them, else None (nothing is computed)."""
+        with self._lock:
+            entry = self._entries.get((kind_name, KINDS[kind_name].engine_version, id(catalog)))
+        return entry.rows if entry is not None and entry.catalog is catalog else None
+
+    def install(self, kind_name: str, catalog: Catalog, rows: list[ValidationRow]) -> None:
+        """Keeps `rows`, computed elsewhere (another process, the same engine version and catalog files), as
+        the kind's rows for `catalog`, unless this process has its own already."""
+        key = (kind_name, KINDS[kind_name].engine_version, id(catalog))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.catalog is not catalog:
+                entry = self._entries[key] = _Entry(catalog)
+        with entry.lock:
+            if entry.rows is None:
+                entry.rows = rows
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
 
 _TABLE = ValidationTable()
+
+
+def cached_validation_rows(catalog: Catalog) -> dict[str, list[ValidationRow]]:
+    """The rows of every kind this process has already computed (or installed); computes nothing."""
+    found = {kind_name: _TABLE.cached(kind_name, catalog) for kind_name in KINDS}
+    return {kind_name: rows for kind_name, rows in found.items() if rows is not None}
+
+
+def install_validation_rows(kind_name: str, catalog: Catalog, rows: list[ValidationRow]) -> None:
+    """`rows` of one kind, computed in another process, kept as this process's (`ValidationTable.install`)."""
+    _TABLE.install(kind_name, catalog, rows)
 
 
 def validation_rows(kind_name: str, catalog: Catalog) -> list[ValidationRow]:

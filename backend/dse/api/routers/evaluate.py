@@ -22,7 +22,8 @@ from dse.scenarios.compare import Comparison
 from dse.scenarios.documents import document_json
 from dse.scenarios.sweep import SweepAxis, SweepResult
 from dse.services import evaluation
-from dse.services.limits import DeadlinePassed
+from dse.services.answers import AnswerCache
+from dse.services.limits import Deadline, DeadlinePassed
 
 T = TypeVar("T")
 
@@ -69,14 +70,33 @@ def build_router(document_type: Any) -> APIRouter:
             await run_bounded(http, lambda deadline: evaluation.check_cost(document, catalog, deadline), heavy=False)
             body = await _answer(run_in_heavy_process(http, evaluation.evaluate_json, document_json(document), wanted))
             return body if isinstance(body, JSONResponse) else Response(content=body, media_type="application/json")
-        return await _answer(
-            json_bounded(
-                http,
-                lambda deadline: evaluation.evaluate(document, catalog, deadline, wanted),
-                heavy=False,
-                medium=evaluation.is_medium(document),
+        # An answer given before comes from the cache (dse.services.answers), looked up in the cheap pool;
+        # a cheap miss is evaluated there too, a medium one in the medium pool.
+        answers: AnswerCache = http.app.state.answer_cache
+        medium = evaluation.is_medium(document)
+
+        def evaluated(deadline: Deadline, key: str) -> bytes:
+            body = evaluation.evaluate(document, catalog, deadline, wanted).model_dump_json().encode("utf-8")
+            answers.put(key, body)
+            return body
+
+        def cached_or_cheap(deadline: Deadline) -> tuple[str, bytes | None]:
+            key = answers.key(document, wanted)
+            found = answers.get(key)
+            return key, found if found is not None or medium else evaluated(deadline, key)
+
+        looked_up = await _answer(run_bounded(http, cached_or_cheap, heavy=False))
+        if isinstance(looked_up, JSONResponse):
+            return looked_up
+        key, found = looked_up
+        if found is None:
+            computed = await _answer(
+                run_bounded(http, lambda deadline: evaluated(deadline, key), heavy=False, medium=True)
             )
-        )
+            if isinstance(computed, JSONResponse):
+                return computed
+            found = computed
+        return Response(content=found, media_type="application/json")
 
     @router.post("/sweep", name="sweep", response_model=SweepResult)
     async def sweep(request: SweepRequest, catalog: CatalogDep, http: Request) -> Response:
