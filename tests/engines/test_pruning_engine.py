@@ -283,6 +283,17 @@ def test_one_problem_solved_factorised_matches_the_general_solve(monkeypatch, ep
     assert fast.marginal_error == pytest.approx(general.marginal_error, rel=0, abs=1e-14)
 
 
+def test_one_problem_whose_scalings_overflow_goes_the_general_way():
+    """Costs of 50 at epsilon 0.01 put exp(cost/eps) beyond a double: the general solve takes the problem."""
+    rng = np.random.default_rng(11)
+    cost = 50.0 + rng.uniform(size=(5, 8))
+    a, b = rng.dirichlet(np.ones(5)), np.full(8, 1 / 8)
+    assert eng.routing._single_sinkhorn(cost, a, b, 0.01, max_iterations=2000, tolerance=1e-9) is None
+    plan = eng.sinkhorn(cost=cost, row_marginal=a, col_marginal=b, epsilon=0.01)
+    assert np.isfinite(plan.plan).all() and plan.unconverged == 0
+    np.testing.assert_allclose(plan.plan.sum(axis=-1), a, atol=1e-12)
+
+
 def test_one_problem_with_an_empty_category_goes_the_general_way():
     a, b = np.array([0.4, 0.0, 0.6]), np.array([0.5, 0.5])
     cost = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
