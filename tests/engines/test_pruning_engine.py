@@ -151,11 +151,61 @@ def test_total_macs_for_few_points_is_the_per_block_loop_to_the_last_bit(sd21, m
         assert np.array_equal(stacked, looped)
 
 
-def test_a_kept_uniform_keep_is_the_bisection_run_afresh(sd21, monkeypatch):
+def _bisected_keep(spec, target, side_px, include_attention):
+    """The reference: 50 halvings of [0, 1] on `resource_ratio` (what the engine solved before the closed form)."""
+    n = len(_unet(spec).prunable_blocks)
+    shape = np.broadcast_shapes(np.shape(target), np.shape(side_px))
+    lo, hi = np.zeros(shape), np.ones(shape)
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        keep = np.broadcast_to(mid[..., None, None], (*shape, n, 3))
+        r = eng.resource_ratio(spec, image_side_px=side_px, keep=keep, include_attention_matmuls=include_attention)
+        lo, hi = np.where(r > target, lo, mid), np.where(r > target, mid, hi)
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("include_attention", [True, False])
+def test_uniform_keep_for_ratio_is_the_bisection_to_the_last_bit(sd21, include_attention):
+    """Exact keeps (0.6 of 320 channels) put the root on a bisection cell's edge, where R's round-off picks
+    the cell and the serving model's GEMM tiles see the difference: the solve lands in the same cell."""
+    n = len(_unet(sd21).prunable_blocks)
+    exact = np.array([1 / 320, 0.25, 0.5, 0.6, 0.65, 0.8125, 0.95, 1.0])
+    sides = np.array([[256.0], [768.0]])
+    on_edges = eng.resource_ratio(
+        sd21,
+        image_side_px=sides,
+        keep=np.broadcast_to(exact[:, None, None], (len(exact), n, 3)),
+        include_attention_matmuls=include_attention,
+    )
+    off_range = np.array([[-0.1, 0.0, 1e-12, 0.4321, 1.0, 1.2]] * 2)
+    nearby = [np.nextafter(on_edges, -np.inf), np.nextafter(on_edges, np.inf), on_edges * (1 + 4e-16)]
+    targets = np.concatenate([on_edges, *nearby, off_range], axis=-1)
+    solved = eng.uniform_keep_for_ratio(
+        sd21, target_ratio=targets, image_side_px=sides, include_attention_matmuls=include_attention
+    )
+    assert np.array_equal(solved, _bisected_keep(sd21, targets, sides, include_attention))
+
+
+def test_uniform_keep_macs_is_total_macs_of_the_uniform_code(sd21):
+    table = _unet(sd21)
+    n = len(table.prunable_blocks)
+    u = np.array([0.0, 0.3, 0.75, 1.0])
+    for include_attention in (True, False):
+        c = eng.counter.uniform_keep_macs(table, latent_side=96.0, include_attention_matmuls=include_attention)
+        counted = eng.total_macs(
+            table,
+            latent_side=96.0,
+            keep=np.broadcast_to(u[:, None, None], (4, n, 3)),
+            include_attention_matmuls=include_attention,
+        )
+        np.testing.assert_allclose(c[0] + c[1] * u + c[2] * u**2, counted, rtol=1e-14)
+
+
+def test_a_kept_uniform_keep_is_the_solve_run_afresh(sd21, monkeypatch):
     kept = eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640)
     assert eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640) is kept
     assert not kept.flags.writeable
-    monkeypatch.setattr(eng.codes, "KEPT_MAX_POINTS", 0)  # not kept: the bisection runs again
+    monkeypatch.setattr(eng.codes, "KEPT_MAX_POINTS", 0)  # not kept: solved again
     fresh = eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=640)
     assert fresh is not kept and fresh == kept
     assert eng.uniform_keep_for_ratio(sd21, target_ratio=0.612345, image_side_px=768) != kept
@@ -231,6 +281,17 @@ def test_one_problem_solved_factorised_matches_the_general_solve(monkeypatch, ep
     assert fast.iterations == general.iterations and fast.unconverged == general.unconverged
     np.testing.assert_allclose(fast.plan, general.plan, rtol=0, atol=1e-13)
     assert fast.marginal_error == pytest.approx(general.marginal_error, rel=0, abs=1e-14)
+
+
+def test_one_problem_whose_scalings_overflow_goes_the_general_way():
+    """Costs of 50 at epsilon 0.01 put exp(cost/eps) beyond a double: the general solve takes the problem."""
+    rng = np.random.default_rng(11)
+    cost = 50.0 + rng.uniform(size=(5, 8))
+    a, b = rng.dirichlet(np.ones(5)), np.full(8, 1 / 8)
+    assert eng.routing._single_sinkhorn(cost, a, b, 0.01, max_iterations=2000, tolerance=1e-9) is None
+    plan = eng.sinkhorn(cost=cost, row_marginal=a, col_marginal=b, epsilon=0.01)
+    assert np.isfinite(plan.plan).all() and plan.unconverged == 0
+    np.testing.assert_allclose(plan.plan.sum(axis=-1), a, atol=1e-12)
 
 
 def test_one_problem_with_an_empty_category_goes_the_general_way():

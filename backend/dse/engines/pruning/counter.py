@@ -122,26 +122,34 @@ def _block_coefficients(table: LayerTable) -> tuple[FloatArray, FloatArray]:
     self-attention matmuls). Returns params[b, c, i, o] and macs[p, b, c, i, o] (p = power of side**2).
     """
     n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
+    cat, block, keep_in, keep_out = table.category, table.block, table.in_keep, table.out_keep
+    fi, fo, k = table.fan_in, table.fan_out, table.kernel_area
+    area, fixed, kv_area, kv_fixed = table.area_coef, table.fixed_tokens, table.kv_area_coef, table.kv_fixed_tokens
+    is_weight = (cat == CONV) | (cat == LINEAR)
+    is_attention = (cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)
+    none = np.full_like(keep_in, KEEP_NONE)
+    weights = k * fi * fo
+    # Parameters: per row a weight term (conv, linear), a norm's or an embedding's, then a bias term; np.add.at
+    # adds them in this row order, as a loop over the rows would.
     params = np.zeros((n_b, n_c, 4, 4))
+    term = np.where(is_weight, weights, np.where(cat == NORM, 2.0 * fo, np.where(cat == EMBEDDING, fi * fo, 0.0)))
+    term_in = np.where(is_weight, keep_in, none)
+    term_out = np.where(cat == EMBEDDING, none, keep_out)
+    bias = np.where(is_weight, table.bias * fo, 0.0)
+    pairs = ((block, block), (cat, cat), (term_in, none), (term_out, keep_out))  # (rows, 2) once stacked
+    np.add.at(params, tuple(np.stack(pair, axis=-1) for pair in pairs), np.stack([term, bias], axis=-1))
+    # MACs by power of side**2: a GEMM's tokens are linear in it, an attention matmul's (tokens x kv tokens) quadratic.
     macs = np.zeros((3, n_b, n_c, 4, 4))
-    for r in range(table.num_rows):  # once per architecture, not per design point
-        b, c, i, o = int(table.block[r]), int(table.category[r]), int(table.in_keep[r]), int(table.out_keep[r])
-        fi, fo, k = table.fan_in[r], table.fan_out[r], table.kernel_area[r]
-        area, fixed = table.area_coef[r], table.fixed_tokens[r]
-        if c in (CONV, LINEAR):
-            params[b, c, i, o] += k * fi * fo
-            params[b, c, KEEP_NONE, o] += table.bias[r] * fo
-            macs[1, b, c, i, o] += k * fi * fo * area
-            macs[0, b, c, i, o] += k * fi * fo * fixed
-        elif c in (SELF_ATTENTION, CROSS_ATTENTION):
-            kv_area, kv_fixed = table.kv_area_coef[r], table.kv_fixed_tokens[r]
-            macs[2, b, c, i, KEEP_NONE] += 2.0 * fi * area * kv_area
-            macs[1, b, c, i, KEEP_NONE] += 2.0 * fi * (area * kv_fixed + fixed * kv_area)
-            macs[0, b, c, i, KEEP_NONE] += 2.0 * fi * fixed * kv_fixed
-        elif c == NORM:
-            params[b, c, KEEP_NONE, o] += 2.0 * fo
-        elif c == EMBEDDING:
-            params[b, c, KEEP_NONE, KEEP_NONE] += fi * fo
+    mac_out = np.where(is_attention, none, keep_out)
+    by_power = [
+        np.where(is_weight, weights * fixed, np.where(is_attention, 2.0 * fi * fixed * kv_fixed, 0.0)),
+        np.where(
+            is_weight, weights * area, np.where(is_attention, 2.0 * fi * (area * kv_fixed + fixed * kv_area), 0.0)
+        ),
+        np.where(is_attention, 2.0 * fi * area * kv_area, 0.0),
+    ]
+    for power, term_macs in enumerate(by_power):
+        np.add.at(macs[power], (block, cat, keep_in, mac_out), term_macs)
     return params, macs
 
 
@@ -163,13 +171,19 @@ def count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     return BlockCounts(params=params, macs=macs)
 
 
+def _mac_weights(table: LayerTable, include_attention_matmuls: bool) -> FloatArray:
+    """MAC coefficients (power of side**2, block, in, out) summed over the counted categories."""
+    _, coef_macs = _block_coefficients(table)
+    cats = [CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION] if include_attention_matmuls else [CONV, LINEAR]
+    out: FloatArray = coef_macs[:, :, cats].sum(axis=2)
+    return out
+
+
 @cache
 def _block_mac_weights(table: LayerTable, include_attention_matmuls: bool) -> tuple[FloatArray, ...]:
     """Per block, the (in, power x out) MAC coefficients `total_macs` multiplies the keep fractions by
-    (once per architecture: a bisection calls `total_macs` at every step)."""
-    _, coef_macs = _block_coefficients(table)
-    cats = [CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION] if include_attention_matmuls else [CONV, LINEAR]
-    weights = coef_macs[:, :, cats].sum(axis=2)  # (power, block, in, out)
+    (once per architecture)."""
+    weights = _mac_weights(table, include_attention_matmuls)
     blocks = tuple(weights[:, b].transpose(1, 0, 2).reshape(4, 12) for b in range(table.num_blocks))
     for block in blocks:
         block.setflags(write=False)
@@ -207,6 +221,29 @@ def total_macs(
     per_power = per_power.reshape(*lead, 3)
     side2 = np.asarray(latent_side, dtype=np.float64) ** 2
     out: FloatArray = per_power[..., 0] + side2 * (per_power[..., 1] + side2 * per_power[..., 2])
+    return out
+
+
+@cache
+def _uniform_keep_weights(table: LayerTable, include_attention_matmuls: bool) -> FloatArray:
+    """(power of side**2, power of u) MAC coefficients of the network whose prunable blocks all keep the
+    fraction u: a term scales with u once per scaled side (fan-in, fan-out) in a prunable block."""
+    weights = _mac_weights(table, include_attention_matmuls)
+    prunable = np.zeros(table.num_blocks, dtype=bool)
+    prunable[list(table.prunable_blocks)] = True
+    scaled = (np.arange(4) != KEEP_NONE).astype(np.int64)
+    degree = prunable[:, None, None] * (scaled[:, None] + scaled[None, :])  # (block, in, out)
+    out = np.stack([weights[:, degree == d].sum(axis=1) for d in range(3)], axis=-1)
+    out.setflags(write=False)
+    return out
+
+
+def uniform_keep_macs(table: LayerTable, *, latent_side: Num, include_attention_matmuls: bool = True) -> FloatArray:
+    """(..., 3): c with MACs per sample = c0 + c1 u + c2 u**2 when every prunable block keeps the fraction u
+    of its channels, heads and FFN width (`total_macs` of that code, as a polynomial in u)."""
+    weights = _uniform_keep_weights(table, include_attention_matmuls)
+    side2 = np.asarray(latent_side, dtype=np.float64)[..., None] ** 2
+    out: FloatArray = weights[0] + side2 * (weights[1] + side2 * weights[2])
     return out
 
 

@@ -357,18 +357,21 @@ class _TableBuilder:
         self.pointwise(f"{name}.residual_add", block, channels, passes=3, area_coef=area)
 
     def build(self, prunable: tuple[int, ...]) -> LayerTable:
-        cols = list(zip(*self.rows, strict=True))
+        # One conversion of every number (small integers stay exact as doubles), then a column each
+        numbers: FloatArray = np.array([row[1:] for row in self.rows], dtype=np.float64).T.copy()
 
         def f(i: int) -> FloatArray:
-            return np.asarray(cols[i], dtype=np.float64)
+            column: FloatArray = numbers[i - 1]
+            return column
 
         def n(i: int) -> IntArray:
-            return np.asarray(cols[i], dtype=np.intp)
+            column: IntArray = numbers[i - 1].astype(np.intp)
+            return column
 
         return LayerTable(
             block_names=tuple(self.block_names),
             prunable_blocks=prunable,
-            row_names=tuple(str(x) for x in cols[0]),
+            row_names=tuple(row[0] for row in self.rows),
             block=n(1),
             category=n(2),
             kernel_area=f(3),

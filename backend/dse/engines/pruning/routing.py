@@ -99,7 +99,8 @@ def _kept_sinkhorn(
 
 
 #: Largest spread of -cost/epsilon over one problem that the factorised single-problem solve takes on
-#: (e**-600 ~ 1e-261 stays a normal double, so no sum it forms can underflow); wider goes the general way.
+#: (e**-600 ~ 1e-261 stays a normal double, as do the scalings of the problems an evaluation routes); wider goes the
+#: general way.
 FACTORISED_MAX_SPREAD = 600.0
 
 
@@ -161,13 +162,15 @@ def _single_sinkhorn(
     c: FloatArray, a: FloatArray, b: FloatArray, eps: float, *, max_iterations: int, tolerance: float
 ) -> tuple[FloatArray, int, float] | None:
     """One problem with positive marginals (an evaluation's): the general solve's iterates (to round-off)
-    for about a third of its numpy calls, or None where the general solve must take it.
+    for about a sixth of its numpy calls, or None where the general solve must take it.
 
     Scaled potentials F = f / eps, G = g / eps and M = -c / eps. Each log-sum-exp factorises,
-    lse_k(G_k + M_ik) = log sum_k K_ik exp(G_k - max G) + max G + max_k M_ik with K = exp(M - row max)
-    computed once: a matrix-vector product per half step. The term of the maximising G_k is at least
-    exp(-spread of M), so with the spread capped no sum underflows. The row sums that the stopping
-    test needs fall out of the next row update, rows_i = a_i exp(F_i - F'_i).
+    lse_k(G_k + M_ik) = log sum_k K_ik exp(G_k) + max_k M_ik with K = exp(M - row max) computed once,
+    so the iteration runs on the scalings U = exp(F), V = exp(G) (Sinkhorn's own form): a matrix-vector
+    product and a division per half step. The row sums that the stopping test needs fall out of the
+    next row update, rows_i = a_i U_i / U'_i. With the spread of M capped, the scalings of the problems
+    an evaluation routes stay far inside a double's range; a problem whose scalings leave it (a zero or
+    an overflow) returns None.
     """
     finite = np.isfinite(c).all() and np.isfinite(a).all() and np.isfinite(b).all()
     if not (finite and a.min() > 0.0 and b.min() > 0.0 and 0.0 < eps < np.inf):
@@ -178,34 +181,32 @@ def _single_sinkhorn(
         return None
     k_rows = np.exp(m - row_peak[:, None])  # for sums over codes
     k_cols = np.exp(m - col_peak[None, :])  # for sums over categories
-    log_a, log_b = np.log(a) - row_peak, np.log(b) - col_peak
-    f, g = np.zeros_like(a), np.zeros_like(b)
-    next_f = log_a - np.log(k_rows.dot(np.exp(g)))
-    error = np.inf
-    iterations = 0
-    while iterations < max_iterations:
-        iterations += 1
-        f = next_f
-        f_peak = _peak(f)
-        g = log_b - np.log(np.exp(f - f_peak).dot(k_cols)) - f_peak
-        g_peak = _peak(g)
-        next_f = log_a - np.log(k_rows.dot(np.exp(g - g_peak))) - g_peak
-        error = _abs_peak(a * np.expm1(f - next_f))  # max_i |rows_i - a_i|
-        if error < tolerance:
-            break
-    plan: FloatArray = np.exp(f[:, None] + g[None, :] + m)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # a scaling out of range: None below
+        scaled_a, scaled_b = a * np.exp(-row_peak), b * np.exp(-col_peak)
+        next_u = scaled_a / k_rows.sum(axis=1)
+        u, v = next_u, np.ones_like(b)
+        error = np.inf
+        iterations = 0
+        while iterations < max_iterations:
+            iterations += 1
+            u = next_u
+            v = scaled_b / u.dot(k_cols)
+            next_u = scaled_a / k_rows.dot(v)
+            error = _abs_peak(a * (u / next_u) - a)  # max_i |rows_i - a_i|, rows_i = a_i U_i / U'_i
+            if error < tolerance or error != error:
+                break
+    scalings = np.concatenate([u, v])
+    if not (np.isfinite(error) and np.isfinite(scalings).all() and scalings.min() > 0.0):
+        return None
+    plan: FloatArray = np.exp(np.log(u)[:, None] + np.log(v)[None, :] + m)
     return plan, iterations, error
 
 
 _LIST_MAX_SIZE = 64
 
 
-def _peak(x: FloatArray) -> float:
-    # A handful of floats: Python's max over the list beats numpy's reduction dispatch several times over.
-    return float(max(x.tolist())) if x.size <= _LIST_MAX_SIZE else float(x.max())
-
-
 def _abs_peak(x: FloatArray) -> float:
+    # A handful of floats: Python's max over the list beats numpy's reduction dispatch several times over.
     return float(max(map(abs, x.tolist()))) if x.size <= _LIST_MAX_SIZE else float(np.abs(x).max())
 
 

@@ -16,6 +16,7 @@ from dse.engines.device import Device
 from dse.engines.kernels import AttentionKernelModel, GemmKernelModel
 from dse.engines.pruning.counter import LayerCounts, count_layers, latent_side
 from dse.engines.pruning.layers import (
+    CATEGORY_NAMES,
     CONV,
     CROSS_ATTENTION,
     ELEMENTWISE,
@@ -66,7 +67,15 @@ def with_trailing_axes(device: Device, count: int) -> Device:
 @cache
 def _rows(table: LayerTable, *categories: int) -> IntArray:
     """Indices of the rows of the given categories (once per table)."""
-    return np.flatnonzero(np.isin(table.category, categories))
+    return np.flatnonzero(_of_categories(table.category, categories))
+
+
+def _of_categories(category: IntArray, categories: tuple[int, ...]) -> NDArray[np.bool_]:
+    """category in categories, element-wise: a lookup in a small table (np.isin costs far more per call)."""
+    wanted = np.zeros(len(CATEGORY_NAMES) + 1, dtype=bool)  # the last entry for -1 (no row)
+    wanted[list(categories)] = True
+    out: NDArray[np.bool_] = wanted[category]
+    return out
 
 
 def _take(x: FloatArray, rows: IntArray) -> FloatArray:
@@ -80,8 +89,8 @@ def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
     fusion); right after a GEMM only when the stack fuses into GEMM epilogues (`epilogue`)."""
     cat = table.category
     before = np.concatenate([[-1], cat[:-1]])
-    after_pass = np.isin(before, (NORM, ELEMENTWISE))
-    after_gemm = np.isin(before, (CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION))
+    after_pass = _of_categories(before, (NORM, ELEMENTWISE))
+    after_gemm = _of_categories(before, (CONV, LINEAR, SELF_ATTENTION, CROSS_ATTENTION))
     out: NDArray[np.bool_] = (cat == ELEMENTWISE) & (after_pass | (epilogue & after_gemm))
     return out
 
