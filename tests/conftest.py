@@ -56,6 +56,14 @@ SLOW_TESTS = frozenset(
         # Bands over a whole kind's published figures, ~1-2 s each (validation/test_bands.py keeps the rest).
         "validation/test_bands.py::test_a_validated_scenario_carries_its_groups_bands",
         "api/test_reports_and_validation_api.py::test_an_evaluation_carries_bands_and_says_when_it_is_outside_what_was_validated",
+        # ~1-2.5 s each on the 2-core machine (2026-12-01: the fast tier had grown to 60 s wall); each one's ground is
+        # covered more cheaply in the fast tier: deferred studies by test_include_adds_exactly_the_named_studies,
+        # the summary's rows by the validation tests, the SSD question's search by test_every_kind, the
+        # fitting-only shortcut by test_training_fitting_only's other tests.
+        "api/test_deferred_studies.py::test_a_plan_search_defers_its_collapsed_tables_and_gives_them_when_asked",
+        "api/test_reports_and_validation_api.py::test_validation_summary_endpoint",
+        "scenarios/test_questions.py::test_q2_ssd_offload_never_does_worse_than_the_search_without_it",
+        "engines/test_training_fitting_only.py::test_fitting_only_prices_exactly_the_plans_that_fit",
     }
 )
 FULL_TIER_MARKERS = ("browser", "postgres")
