@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from dse.catalog import Catalog
 from dse.engines.decoder_ops import ExpertExchange
 from dse.scenarios.base import InputError
@@ -41,4 +43,40 @@ def expert_exchange(
         combine_bytes_per_element=BF16_COMBINE_BYTES_PER_ELEMENT if fp8 else stored_activation_bytes,
         node_limit=float(node_limit),
         two_batch_overlap=two_batch_overlap,
+    )
+
+
+class ExchangeInputs(Protocol):
+    """The inputs of a kind that lays out data-parallel attention with expert parallelism (inference, serving)."""
+
+    @property
+    def attention_data_parallel(self) -> int: ...
+    @property
+    def network(self) -> str | InterconnectSpec: ...
+    @property
+    def gpus_per_node(self) -> int: ...
+    @property
+    def activation_dtype(self) -> str: ...
+    @property
+    def expert_node_limit(self) -> int: ...
+    @property
+    def two_batch_overlap(self) -> bool: ...
+
+
+def exchange_of(
+    inputs: ExchangeInputs, catalog: Catalog, accelerator: AcceleratorSpec, stored_activation_bytes: float
+) -> ExpertExchange | None:
+    """The expert all-to-alls of a document's layout: None without data-parallel attention (EP stays in the
+    tensor-parallel group, no all-to-all)."""
+    if inputs.attention_data_parallel <= 1:
+        return None
+    return expert_exchange(
+        catalog,
+        accelerator,
+        network=inputs.network,
+        gpus_per_node=inputs.gpus_per_node,
+        activation_dtype=inputs.activation_dtype,
+        stored_activation_bytes=stored_activation_bytes,
+        node_limit=inputs.expert_node_limit,
+        two_batch_overlap=inputs.two_batch_overlap,
     )

@@ -21,7 +21,7 @@ from dse.engines.inference import PIM_SYSTEMS, Deployment, Workload, lognormal_q
 from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, applies_when, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
-from dse.scenarios.shared.expert_exchange import expert_exchange
+from dse.scenarios.shared.expert_exchange import exchange_of
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
@@ -348,20 +348,7 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
     stored_activations = (
         inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
     )
-    exchange = (
-        expert_exchange(
-            catalog,
-            acc,
-            network=inputs.network,
-            gpus_per_node=inputs.gpus_per_node,
-            activation_dtype=inputs.activation_dtype,
-            stored_activation_bytes=BYTES_PER_ELEMENT[stored_activations],
-            node_limit=inputs.expert_node_limit,
-            two_batch_overlap=inputs.two_batch_overlap,
-        )
-        if inputs.attention_data_parallel > 1
-        else None
-    )
+    exchange = exchange_of(inputs, catalog, acc, BYTES_PER_ELEMENT[stored_activations])
     return InferenceResolved(
         system=inputs.system,
         model=llm,

@@ -18,7 +18,7 @@ from dse.engines.decoder_ops import ExpertExchange
 from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
-from dse.scenarios.shared.expert_exchange import expert_exchange
+from dse.scenarios.shared.expert_exchange import exchange_of
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
@@ -347,20 +347,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
     stored_activations = (
         inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
     )
-    exchange = (
-        expert_exchange(
-            catalog,
-            acc,
-            network=inputs.network,
-            gpus_per_node=inputs.gpus_per_node,
-            activation_dtype=inputs.activation_dtype,
-            stored_activation_bytes=BYTES_PER_ELEMENT[stored_activations],
-            node_limit=inputs.expert_node_limit,
-            two_batch_overlap=inputs.two_batch_overlap,
-        )
-        if inputs.attention_data_parallel > 1
-        else None
-    )
+    exchange = exchange_of(inputs, catalog, acc, BYTES_PER_ELEMENT[stored_activations])
     power = inputs.power_w if inputs.power_w is not None else acc.power_w
     price, source = _device_hour_price(inputs, acc, catalog)
     return ServingResolved(
