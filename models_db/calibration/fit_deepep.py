@@ -11,9 +11,9 @@ directly, decode): per link class, alpha and f from the published latencies (EP 
 RDMA-bound), linear least squares on the relative error (each row weighted by 1/time). Normal kernels (one RDMA
 hop per remote node, then NVLink forwarding: prefill): the README gives their bottleneck bandwidth only, so f is
 its mean over the rows of each link class over the nominal bandwidth (no latency fitted: the low-latency
-alpha is used). Nominal: H800 NVLink 200e9 bytes/s per direction (models_db/interconnects/nvlink4-h800.json),
-ConnectX-7 400 Gb/s = 50e9 bytes/s (models_db/interconnects/ib-ndr.json). Hidden 7168, top-8; dispatch
-FP8 with an fp32 scale per 128 elements (1 + 4/128 bytes per element), combine BF16 (2 bytes).
+alpha is used). Nominal: read from the presets models_db/interconnects/nvlink4-h800.json (H800 NVLink, 200e9
+bytes/s per direction) and ib-ndr.json (ConnectX-7 400 Gb/s, 50e9 bytes/s), where their sources are.
+Hidden 7168, top-8; dispatch FP8 with an fp32 scale per 128 elements (1 + 4/128 bytes per element), combine BF16 (2 bytes).
 
 Writes fits/h800-sxm.fp8.deepep.all_to_all.deepep-fit.json (not `*.fit.json`: those are the kernel fits
 `dse.catalog.calibration` loads). Rebuild:  python models_db/calibration/fit_deepep.py
@@ -28,8 +28,16 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 STEM = "h800-sxm.fp8.deepep.all_to_all"
-NVLINK_BYTES_PER_S = 200e9
-NETWORK_BYTES_PER_S = 50e9
+
+
+def _per_direction_bytes_per_s(interconnect: str) -> float:
+    """A link's nominal bandwidth, read from its preset (where its datasheet source is)."""
+    preset = json.loads((HERE.parent / "interconnects" / f"{interconnect}.json").read_text())
+    return float(preset["bandwidth_per_direction_bytes_per_s"])
+
+
+NVLINK_BYTES_PER_S = _per_direction_bytes_per_s("nvlink4-h800")
+NETWORK_BYTES_PER_S = _per_direction_bytes_per_s("ib-ndr")
 GPUS_PER_NODE = 8
 HIDDEN = 7168
 TOP_K = 8
@@ -54,7 +62,10 @@ def main() -> None:
         sel = [r for r in low if (r["expert_parallel"] <= GPUS_PER_NODE) == (link == "nvlink")]
         t = np.array([r["time_s"] for r in sel])
         moved = np.array(
-            [split_bytes(r["op"], r["expert_parallel"], r["tokens_per_rank"])[0 if link == "nvlink" else 1] for r in sel]
+            [
+                split_bytes(r["op"], r["expert_parallel"], r["tokens_per_rank"])[0 if link == "nvlink" else 1]
+                for r in sel
+            ]
         )
         design = np.stack([np.ones_like(t), moved], axis=1) / t[:, None]
         (alpha, inverse_bw), *_ = np.linalg.lstsq(design, np.ones_like(t), rcond=None)
