@@ -1,6 +1,6 @@
-"""Megatron-LM's published training plans (Narayanan et al., SC'21, Table 1), used by the training
-kind (its published figures and the comparison shown beside a Table 1 scenario) and by plan_search
-(the published plan beside the best plan found)."""
+"""Megatron-LM's published training plans (Narayanan et al., SC'21, Table 1) and the MFU of its 2023 baseline in
+MegaScale (NSDI'24), used by the training kind (its published figures and the comparison shown beside a Table 1
+scenario) and by plan_search (the published plan and runs beside the best plan found)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,19 @@ def published_plan(model_id: str) -> PlanArrays:
         virtual_stages=float(chunks),
         overlap_grad_reduce=1.0 if overlap else 0.0,
     )
+
+
+MEGASCALE = "Jiang et al., MegaScale: Scaling Large Language Model Training to More Than 10,000 GPUs (USENIX NSDI '24)"
+#: Table 2 (175B: h 12288, 96 layers, 128 heads, t 8 x p 8, 6 interleaved chunks) and Table 3's baseline, the
+#: Megatron-LM rows: (global batch, GPUs, MFU, where it is printed).
+MEGASCALE_175B_ROWS: tuple[tuple[int, int, float, str], ...] = (
+    (768, 256, 0.530, "Table 2"),
+    (768, 512, 0.499, "Table 2"),
+    (768, 768, 0.467, "Table 2"),
+    (768, 1024, 0.447, "Table 2"),
+    (6144, 3072, 0.487, "Table 2"),
+    (6144, 6144, 0.478, "Table 2"),
+    (6144, 8192, 0.433, "Table 2"),
+    (6144, 12288, 0.412, "Table 2"),
+    (256, 256, 0.477, "Table 3 (baseline)"),
+)

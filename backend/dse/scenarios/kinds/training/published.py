@@ -40,7 +40,14 @@ from dse.engines.training.memory import korthikanti_table2_bytes
 from dse.scenarios.base import PublishedComparison, PublishedFigure, Tolerance
 from dse.scenarios.kinds.training.inputs import ResolvedTraining
 from dse.scenarios.kinds.training.published_moe import moe_figures
-from dse.scenarios.shared.megatron import NARAYANAN_TABLE1, RUN_TABLE_1, RUN_TABLE_1_SOURCE, TABLE1_SOURCE
+from dse.scenarios.shared.megatron import (
+    MEGASCALE,
+    MEGASCALE_175B_ROWS,
+    NARAYANAN_TABLE1,
+    RUN_TABLE_1,
+    RUN_TABLE_1_SOURCE,
+    TABLE1_SOURCE,
+)
 from dse.scenarios.shared.training_device import DEFAULT_TRAINING_STACK, training_cluster
 from dse.specs.network import ClusterSpec
 
@@ -421,22 +428,8 @@ def _mfu_figures() -> list[PublishedFigure]:
 
 
 # --- Jiang et al., MegaScale (NSDI '24): the Megatron-LM baseline ------------------------------------------
-MEGASCALE = "Jiang et al., MegaScale: Scaling Large Language Model Training to More Than 10,000 GPUs (USENIX NSDI '24)"
 #: The stack MegaScale's baseline ran: Megatron-LM at commit 285068c8 (Section 6.1).
 MEGATRON_LM_2023 = "megatron-lm-2023"
-#: Table 2 (175B: h 12288, 96 layers, 128 heads, t 8 x p 8, 6 interleaved chunks) and Table 3's baseline, the
-#: Megatron-LM rows: (global batch, GPUs, MFU, where it is printed).
-MEGASCALE_175B_ROWS: tuple[tuple[int, int, float, str], ...] = (
-    (768, 256, 0.530, "Table 2"),
-    (768, 512, 0.499, "Table 2"),
-    (768, 768, 0.467, "Table 2"),
-    (768, 1024, 0.447, "Table 2"),
-    (6144, 3072, 0.487, "Table 2"),
-    (6144, 6144, 0.478, "Table 2"),
-    (6144, 8192, 0.433, "Table 2"),
-    (6144, 12288, 0.412, "Table 2"),
-    (256, 256, 0.477, "Table 3 (baseline)"),
-)
 #: Figure 9 (weak scaling, 530B: h 20480, 105 layers, 160 heads, t 8 x p 35, 3 interleaved chunks, global batch =
 #: GPUs), the Megatron-LM MFU printed on the figure: (GPUs, MFU).
 MEGASCALE_530B_ROWS: tuple[tuple[int, float], ...] = ((2240, 0.492), (4480, 0.488), (11200, 0.482))
