@@ -441,6 +441,31 @@ def test_a_swept_bit_mask_reads_as_words_never_as_a_number(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_a_bit_mask_heatmap_names_its_reasons_in_a_legend_not_a_colour_bar(live_server, page):
+    """Why a plan cannot run over two axes: the cells are categories, so each set of reasons gets a colour and a
+    legend entry in words; no numeric colour bar."""
+    page.goto(f"{live_server}/k/training")
+    _wait_ready(page)
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "global_batch_size")
+    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
+    page.click("#sweep-add-axis")
+    page.select_option("#sweep-path-1", "micro_batch_size")
+    page.fill("#sweep-values-1", "1,2")
+    page.select_option("#sweep-metric", "reasons")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
+    data = page.evaluate("() => document.querySelector('#sweep-out .figure').data")
+    assert data[0]["type"] == "heatmap" and data[0]["showscale"] is False
+    names = [t["name"] for t in data[1:] if t["type"] == "scatter" and t.get("mode") == "markers"]
+    assert "runs (no reason)" in names, names
+    assert any("x data_parallel must divide" in n for n in names), names
+    assert "%{z" not in data[0]["hovertemplate"] and "%{text}" in data[0]["hovertemplate"]
+    page.locator("#sweep-out").scroll_into_view_if_needed()
+    screenshot(page, "sweep-reasons-heatmap")
+    assert not page.console_errors, page.console_errors
+
+
 def test_a_sweep_job_heatmap_says_why_a_cell_is_blank(live_server, page, monkeypatch):
     """A job's heatmap cell where no plan can run is marked and says why on hover, in words."""
     monkeypatch.setenv("DSE_JOBS_EXECUTOR", "serial")  # six points: no Dask cluster to start

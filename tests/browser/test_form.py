@@ -72,6 +72,21 @@ def test_inputs_that_do_not_apply_are_disabled_with_the_reason(live_server, page
     page.select_option("[data-path='request_lengths'] select", "__none__")
     assert prompt.locator("input").is_enabled()
     screenshot(page, "form-not-applicable")
+
+
+def test_the_all_to_all_inputs_apply_from_two_data_parallel_attention_groups(live_server, page):
+    """A condition on a number (DP attention of at least 2), not only on listed values."""
+    doc = next(d for d in KINDS["inference"].examples() if d["inputs"].get("attention_data_parallel", 1) > 1)
+    page.goto(_doc_url(live_server, doc))
+    _wait_ready(page)
+    nodes = page.locator("label.field[data-path='gpus_per_node']")
+    dp = "label.field[data-path='attention_data_parallel'] input"
+    assert nodes.locator("input").is_enabled()
+    _type(page, dp, "1")
+    assert nodes.locator("input").is_disabled()
+    assert "DP 2 or more" in nodes.inner_text()
+    _type(page, dp, "2")
+    assert nodes.locator("input").is_enabled()
     assert not page.console_errors, page.console_errors
 
 

@@ -200,3 +200,21 @@ def test_data_parallel_attention_needs_an_moe_model_on_gpus_with_ep_over_every_g
         with pytest.raises(InputError) as info:
             KIND.resolve(KIND.inputs_model.model_validate({**base, **bad}), catalog)
         assert info.value.field == field
+
+
+@pytest.mark.parametrize("kind_name", ["inference", "serving"])
+@pytest.mark.parametrize("dp", [1, 2, 16])
+def test_the_dp_attention_inputs_apply_exactly_where_the_all_to_alls_are_built(kind_name: str, dp: int) -> None:
+    """The form disables gpus_per_node, network, two_batch_overlap and expert_node_limit by the same rule under
+    which exchange_of reads them (DP attention of 2 or more): greyed out means ignored, and only then."""
+    from dse.scenarios.base import condition_holds
+    from dse.scenarios.shared.expert_exchange import exchange_of
+
+    kind = KINDS[kind_name]
+    properties = kind.inputs_model.model_json_schema()["properties"]
+    inputs = kind.inputs_model.model_validate({"attention_data_parallel": dp})
+    built = exchange_of(inputs, default_catalog(), default_catalog().get("accelerators", "h800-sxm"), 2.0) is not None
+    for field in ("gpus_per_node", "network", "two_batch_overlap", "expert_node_limit"):
+        rule = properties[field]["x-applies-when"]["when"]
+        assert list(rule) == ["attention_data_parallel"]
+        assert condition_holds(rule["attention_data_parallel"], dp) is built is (dp >= 2)

@@ -59,7 +59,9 @@ __all__ = [
     "Tolerance",
     "Work",
     "applies_when",
+    "at_least",
     "check_stop",
+    "condition_holds",
     "current_should_stop",
     "grid_points",
     "stop_when",
@@ -164,14 +166,27 @@ MAX_COUNT = 2**31 - 1
 DEFAULT_CELLS_PER_POINT = 4096.0
 
 
-def applies_when(reason: str, **conditions: list[Any]) -> dict[str, Any]:
-    """A field's `json_schema_extra`: the input applies only while each named field holds one of its values.
+def at_least(minimum: float) -> dict[str, float]:
+    """An `applies_when` condition met by a number of at least `minimum` (a degree of 2 or more, say)."""
+    return {"minimum": minimum}
+
+
+def applies_when(reason: str, **conditions: list[Any] | dict[str, float]) -> dict[str, Any]:
+    """A field's `json_schema_extra`: the input applies only while each named field holds one of its values
+    (a list) or a number of at least a minimum (`at_least`).
 
     The form reads `x-applies-when` from the schema and disables the input, with `reason` shown,
     while a condition fails (`None` in a list stands for null). One declaration per field; the
     engine itself ignores an input that does not apply.
     """
     return {"x-applies-when": {"when": conditions, "reason": reason}}
+
+
+def condition_holds(condition: list[Any] | dict[str, float], value: Any) -> bool:
+    """Whether `value` meets one `applies_when` condition, as the form (static/js/form.js) reads it."""
+    if isinstance(condition, dict):
+        return isinstance(value, int | float) and not isinstance(value, bool) and value >= condition["minimum"]
+    return value in condition
 
 
 def _number_not_bool_or_text(value: Any) -> Any:

@@ -52,8 +52,10 @@ function labelFor(key, schema) {
   return label || wordsOf(key) || title || "";
 }
 
-// Whether a value satisfies one `x-applies-when` list (null in the list stands for null/absent).
+// Whether a value meets one `x-applies-when` condition: a list of values (null stands for null/absent) or
+// {minimum} (a number of at least it), as dse.scenarios.base.condition_holds reads it.
 function allowedValue(allowed, value) {
+  if (!Array.isArray(allowed)) return typeof value === "number" && value >= allowed.minimum;
   return allowed.some((a) => (a === null ? value === null || value === undefined : a === value));
 }
 

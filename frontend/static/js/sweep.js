@@ -424,19 +424,20 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
     const logY =
       ay.values.every((v) => v > 0) && ay.values.length > 2 && ay.values[ay.values.length - 1] / ay.values[0] >= 16;
     const z = ay.values.map((_, j) => ax.values.map((__, i) => res.metrics[key][i][j]));
-    const traces = [
-      {
-        type: "heatmap",
-        x: ax.values.map(String),
-        y: ay.values.map(String),
-        z,
-        colorscale: "Viridis",
-        colorbar: { title: { text: res.units[key] || "", side: "right" } },
-        // A bit-mask metric (why a plan cannot run) reads as words on hover.
-        ...(key === whyKey ? { text: z.map((row) => row.map((v) => codeWords(kind.metrics[key].codes, v))) } : {}),
-        hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=${key === whyKey ? "%{text}" : "%{z:.4g}"}<extra></extra>`,
-      },
-    ];
+    const traces =
+      key === whyKey
+        ? reasonCells(z, ax, ay, res.labels[key])
+        : [
+            {
+              type: "heatmap",
+              x: ax.values.map(String),
+              y: ay.values.map(String),
+              z,
+              colorscale: "Viridis",
+              colorbar: { title: { text: res.units[key] || "", side: "right" } },
+              hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${res.labels[key]}=%{z:.4g}<extra></extra>`,
+            },
+          ];
     if (res.feasible) {
       const cells = [];
       ax.values.forEach((x, i) =>
@@ -463,10 +464,57 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         title: { text: `${res.labels[key]} over ${ax.path} × ${ay.path}`, x: 0.02, font: { size: 14 } },
         xaxis: { title: { text: ax.path + (logX ? " (log steps)" : "") }, type: "category" },
         yaxis: { title: { text: ay.path + (logY ? " (log steps)" : "") }, type: "category" },
+        // A bit mask's cells are categories: a legend of their reasons in words below the chart, no colour bar.
+        showlegend: key === whyKey,
+        legend: { orientation: "h", y: -0.22, yanchor: "top" },
+      },
+      key === whyKey ? 520 : 440,
+    );
+  }
+
+  // A bit-mask heatmap (why a plan cannot run): one colour per distinct set of reasons, named in a legend
+  // (the codes are categories, not magnitudes: a numeric colour bar would mislead).
+  function reasonCells(z, ax, ay, metricLabel) {
+    const codes = kind.metrics[whyKey].codes;
+    const distinct = [...new Set(z.flat().filter((v) => v !== null && Number.isFinite(v)))].sort((a, b) => a - b);
+    const colour = (i) => (distinct[i] === 0 ? "#D9DEE3" : PALETTE[(i - (distinct[0] === 0 ? 1 : 0)) % PALETTE.length]);
+    const n = Math.max(distinct.length, 1);
+    const colorscale = distinct.flatMap((_, i) => [
+      [i / n, colour(i)],
+      [(i + 1) / n, colour(i)],
+    ]);
+    const index = z.map((row) => row.map((v) => (v === null ? null : distinct.indexOf(v))));
+    const words = (v) => (v === 0 ? "runs (no reason)" : codeWords(codes, v));
+    return [
+      {
+        type: "heatmap",
+        x: ax.values.map(String),
+        y: ay.values.map(String),
+        z: index,
+        zmin: -0.5,
+        zmax: n - 0.5,
+        colorscale: colorscale.length
+          ? colorscale
+          : [
+              [0, "#D9DEE3"],
+              [1, "#D9DEE3"],
+            ],
+        showscale: false,
+        text: z.map((row) => row.map((v) => (v === null ? "—" : words(v)))),
+        hovertemplate: `${ax.path}=%{x}<br>${ay.path}=%{y}<br>${metricLabel}: %{text}<extra></extra>`,
         showlegend: false,
       },
-      440,
-    );
+      // Legend entries only (no points drawn): each set of reasons in its cells' colour.
+      ...distinct.map((v, i) => ({
+        type: "scatter",
+        mode: "markers",
+        x: [null],
+        y: [null],
+        name: shortWords(words(v), 60),
+        marker: { symbol: "square", size: 12, color: colour(i) },
+        hoverinfo: "skip",
+      })),
+    ];
   }
 
   const runButton = h("button", { type: "button", id: "sweep-run", onclick: run }, "Run sweep");

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from dse.catalog import Catalog
 from dse.engines.decoder_ops import ExpertExchange
-from dse.scenarios.base import InputError
+from dse.scenarios.base import InputError, applies_when, at_least
 from dse.scenarios.presets import preset_or_inline
 from dse.specs.hardware import AcceleratorSpec
 from dse.specs.network import InterconnectSpec
@@ -15,6 +15,11 @@ from dse.specs.network import InterconnectSpec
 #: the DeepEP kernels' FP8 dispatch); its combine stays BF16 (Section 3.3.3).
 FP8_DISPATCH_BYTES_PER_ELEMENT = 1.0 + 4.0 / 128.0
 BF16_COMBINE_BYTES_PER_ELEMENT = 2.0
+
+#: The form's rule for the inputs only data-parallel attention reads (exchange_of ignores them below DP 2).
+DP_ATTENTION_ONLY = applies_when(
+    "only data-parallel attention (DP 2 or more) sends expert all-to-alls", attention_data_parallel=at_least(2)
+)
 
 
 def expert_exchange(

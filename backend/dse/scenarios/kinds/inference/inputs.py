@@ -21,7 +21,7 @@ from dse.engines.inference import PIM_SYSTEMS, Deployment, Workload, lognormal_q
 from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel, Work, applies_when, grid_points
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
-from dse.scenarios.shared.expert_exchange import exchange_of
+from dse.scenarios.shared.expert_exchange import DP_ATTENTION_ONLY, exchange_of
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
@@ -131,17 +131,20 @@ class InferenceInputs(StrictModel):
         title="GPUs per node",
         description="With DP attention: GPUs per node on NVLink (the accelerator's intra-node link); the rest of "
         "the EP group is reached through each GPU's network port.",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     network: str | InterconnectSpec = Field(
         "ib-ndr",
         title="Network (per GPU)",
         description="With DP attention: each GPU's network port (interconnects/) the all-to-alls cross nodes on.",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     two_batch_overlap: bool = Field(
         True,
         title="Two-batch overlap",
         description="With DP attention: the batch runs as two micro-batches, one's all-to-alls under the other's "
         "compute (DeepSeek's dual-batch overlap, SGLang's TBO); off: they add their whole time.",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     expert_node_limit: int = Field(
         0,
@@ -150,6 +153,7 @@ class InferenceInputs(StrictModel):
         title="Expert node limit",
         description="With DP attention: node-limited routing, a token's experts on at most this many nodes "
         "(DeepSeek-V3: 4; 0 = no limit); bounds the nodes a prefill token crosses to.",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     weight_dtype: QuantDtype = Field("fp16", title="Weight dtype")
     activation_dtype: QuantDtype = Field("fp16", title="Activation dtype")

@@ -18,7 +18,7 @@ from dse.engines.decoder_ops import ExpertExchange
 from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
-from dse.scenarios.shared.expert_exchange import exchange_of
+from dse.scenarios.shared.expert_exchange import DP_ATTENTION_ONLY, exchange_of
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
@@ -89,21 +89,29 @@ class ServingInputs(StrictModel):
         "(DeepSeek-V3's inference system, SGLang's DP attention with DeepEP). 1 = one TP group per replica.",
     )
     gpus_per_node: int = Field(
-        8, ge=1, le=1024, description="With DP attention: GPUs per node on NVLink (the accelerator's link)."
+        8,
+        ge=1,
+        le=1024,
+        description="With DP attention: GPUs per node on NVLink (the accelerator's link).",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     network: str | InterconnectSpec = Field(
-        "ib-ndr", description="With DP attention: each GPU's network port (interconnects/) across nodes."
+        "ib-ndr",
+        description="With DP attention: each GPU's network port (interconnects/) across nodes.",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     two_batch_overlap: bool = Field(
         True,
         description="With DP attention: two micro-batches, one's all-to-alls under the other's compute "
         "(DeepSeek's dual-batch overlap, SGLang's TBO); off: they add their whole time.",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     expert_node_limit: int = Field(
         0,
         ge=0,
         le=4096,
         description="With DP attention: a token's experts on at most this many nodes (DeepSeek-V3: 4; 0 = no limit).",
+        json_schema_extra=DP_ATTENTION_ONLY,
     )
     software_stack: str | SoftwareStackSpec | None = Field(
         DEFAULT_SOFTWARE_STACK,
