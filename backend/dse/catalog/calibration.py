@@ -16,7 +16,11 @@ Prefill attention: FlashAttention-3 (Hopper-only) and FlashAttention-1 fall back
 part has no fit of their own; a part with only a forward + backward fit (A100) uses its efficiency fractions for the
 forward pass alone. A stack whose attention computes in another dtype than its GEMMs
 (`SoftwareStackSpec.attention_dtype`: an fp16 attention plugin beside fp8 GEMMs) takes that dtype's attention fits,
-at that dtype's peak.
+at that dtype's peak. A stack whose MoE GEMMs keep the experts in another dtype (`SoftwareStackSpec.moe_expert_dtype`:
+TensorRT-LLM v0.9.0's fp16 experts beside fp8 attention GEMMs) prices the experts' GEMMs on that dtype's GEMM fit, at
+that dtype's peak (`Device.expert_gemm`); one whose MoE GEMMs are Ampere kernels on every part
+(`SoftwareStackSpec.moe_gemm_ampere_kernels`) prices them at the share of the fit's peak that an Ampere kernel keeps
+on the part (`ampere_kernel_share`).
 """
 
 from __future__ import annotations
@@ -143,10 +147,16 @@ class StackDevice:
 
 
 def stack_device(
-    fits: dict[str, KernelFit], accelerator: AcceleratorSpec, dtype: str, stack: SoftwareStackSpec | None
+    fits: dict[str, KernelFit],
+    accelerator: AcceleratorSpec,
+    dtype: str,
+    stack: SoftwareStackSpec | None,
+    *,
+    expert_dtype: str | None = None,
 ) -> StackDevice:
     """The device of `accelerator` for work in `dtype` under `stack`, with the fits of `load_fits`
-    (see the module docstring)."""
+    (see the module docstring); `expert_dtype`: the dtype a mixture of experts' expert GEMMs run in, where the
+    stack keeps them apart from `dtype`."""
     if stack is None:
         return StackDevice(Device.from_accelerator(accelerator, dtype), None, None, None)
     label = stack.gemm_fit_for(dtype)
@@ -190,6 +200,8 @@ def stack_device(
     )
     if attention_dtype != dtype:
         device = _attention_at_peak_of(device, accelerator, attention_dtype)
+    if (expert_dtype is not None and expert_dtype != dtype) or stack.moe_gemm_ampere_kernels:
+        device = _experts_at(device, fits, accelerator, expert_dtype or dtype, stack)
     return StackDevice(
         device,
         gemm.id if gemm else None,
@@ -210,6 +222,51 @@ def _attention_at_peak_of(device: Device, accelerator: AcceleratorSpec, dtype: s
         prefill_attention=at_peak(device.prefill_attention),
         attention_fwd_bwd=at_peak(device.attention_fwd_bwd),
     )
+
+
+def _experts_at(
+    device: Device, fits: dict[str, KernelFit], accelerator: AcceleratorSpec, dtype: str, stack: SoftwareStackSpec
+) -> Device:
+    """The device with its experts' GEMMs on the stack's GEMM fit for `dtype`, at that dtype's peak, times the
+    share an Ampere kernel keeps on the part where the stack's MoE GEMMs are Ampere kernels (no fit: the work
+    dtype's GEMM model, the experts' weights at their own width)."""
+    label = stack.gemm_fit_for(dtype)
+    fit = None if label is None else find_fit(fits, accelerator.id, dtype, label, ("gemm",))
+    if fit is None or not isinstance(fit.model, GemmKernelModel):
+        return device
+    share = ampere_kernel_share(fits, accelerator.id) if stack.moe_gemm_ampere_kernels else 1.0
+    model = dataclasses.replace(
+        fit.model,
+        peak_flops_per_s=accelerator.peak_for(dtype) * share,
+        memory_bandwidth_bytes_per_s=accelerator.memory_bandwidth_bytes_per_s,
+    )
+    return dataclasses.replace(device, expert_gemm=model)
+
+
+#: The Ampere part an Ampere-generation kernel's efficiency on another part is measured against.
+AMPERE_REFERENCE_ACCELERATOR = "a100-80gb"
+#: The Ampere-generation kernel whose tables cover the A100 and newer parts alike: FlashAttention-2 (compiled for
+#: Sm80: mma.sync and cp.async, no Hopper wgmma or TMA), Dao-AILab's forward + backward benchmark figures, fp16.
+AMPERE_KERNEL_PROBE_FIT = "fp16.flash-attention-2.attention_fwd_bwd"
+
+
+def ampere_kernel_share(fits: dict[str, KernelFit], accelerator_id: str) -> float:
+    """The share of its A100 efficiency (fraction of the dtype's peak) an Ampere-generation kernel keeps on
+    `accelerator_id`: FlashAttention-2's fitted efficiency there over its A100 efficiency, the mean over the head
+    dimensions both tables have (H100 SXM: 0.53; the Sm80 path reaches about the A100's rate per SM and clock where
+    Hopper's wgmma doubles it, as FlashAttention-3's abstract puts it: 'FlashAttention-2 achieving only 35%
+    utilization on the H100 GPU'). 1 on the A100 itself and where either part has no such table."""
+    probe = fits.get(f"{accelerator_id}.{AMPERE_KERNEL_PROBE_FIT}")
+    reference = fits.get(f"{AMPERE_REFERENCE_ACCELERATOR}.{AMPERE_KERNEL_PROBE_FIT}")
+    if probe is None or reference is None or probe.id == reference.id:
+        return 1.0
+    assert isinstance(probe.model, AttentionKernelModel) and isinstance(reference.model, AttentionKernelModel)
+    ours = dict(zip(probe.model.head_dims, probe.model.efficiency, strict=True))
+    theirs = dict(zip(reference.model.head_dims, reference.model.efficiency, strict=True))
+    common = sorted(set(ours) & set(theirs))
+    if not common:
+        return 1.0
+    return float(sum(ours[d] / theirs[d] for d in common) / len(common))
 
 
 HOST_FIT_SUFFIX = ".host_overhead.host-fit.json"

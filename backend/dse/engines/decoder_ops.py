@@ -153,6 +153,9 @@ class OpCost:
     #: share of its time the op counts (the layer-weighted mean of dense and MoE layers); () = 1 each.
     gemm_groups: tuple[Num, ...] = ()
     gemm_shares: tuple[Num, ...] = ()
+    #: Per GEMM: whether it is an experts' GEMM of a mixture of experts (priced on `Device.expert_gemm` where the
+    #: stack runs the experts in another dtype than the rest); () = none.
+    expert_gemms: tuple[bool, ...] = ()
     #: The shape of an attention op (score, softmax, context).
     attention: AttentionShape | None = None
     #: An expert all-to-all (dispatch or combine) and the links it crosses.
@@ -264,6 +267,7 @@ def decoder_layer_ops(
     expert_load_imbalance: Num = 1.0,
     attention_data_parallel: Num = 1.0,
     expert_exchange: ExpertExchange | None = None,
+    expert_weight_bytes: Num | None = None,
 ) -> dict[str, OpCost]:
     """FLOP and bytes of every op of one decoder layer on one tensor-parallel rank.
 
@@ -276,7 +280,8 @@ def decoder_layer_ops(
     device's stack has one); otherwise each query attends to a KV cache (decode).
     head_dim: per-head width when it is not h / num_heads (Qwen3); moe, moe_layer_fraction, mla,
     expert_parallel, expert_load_imbalance, attention_data_parallel, expert_exchange: see the module docstring
-    (batch is then one data-parallel attention rank's).
+    (batch is then one data-parallel attention rank's); expert_weight_bytes: the experts' weights' width where
+    the stack keeps them in another dtype than the rest (None: weight_bytes).
     """
     tp = tensor_parallel
     # two-batch overlap: every op runs once per micro-batch of half the requests
@@ -395,6 +400,7 @@ def decoder_layer_ops(
             expert_parallel=expert_parallel,
             expert_load_imbalance=expert_load_imbalance,
             data_parallel=attention_data_parallel,
+            expert_weight_bytes=expert_weight_bytes,
         )
         for name, expert_op in expert_ops.items():
             ops[name] = _blend(ops[name], expert_op, moe_layer_fraction)
@@ -473,6 +479,7 @@ def _blend(dense: OpCost, moe: OpCost, moe_fraction: Num) -> OpCost:
         gemm_weight_bytes=moe.gemm_weight_bytes,
         gemm_groups=_gemm_groups(dense) + _gemm_groups(moe),
         gemm_shares=shares(dense, 1.0 - moe_fraction) + shares(moe, moe_fraction),
+        expert_gemms=_expert_gemms(dense) + _expert_gemms(moe),
     )
 
 
@@ -482,6 +489,10 @@ def _gemm_groups(op: OpCost) -> tuple[Num, ...]:
 
 def _gemm_shares(op: OpCost) -> tuple[Num, ...]:
     return op.gemm_shares or (1.0,) * len(op.gemms)
+
+
+def _expert_gemms(op: OpCost) -> tuple[bool, ...]:
+    return op.expert_gemms or (False,) * len(op.gemms)
 
 
 def _moe_ffn_ops(
@@ -496,9 +507,12 @@ def _moe_ffn_ops(
     expert_parallel: Num = 1.0,
     expert_load_imbalance: Num = 1.0,
     data_parallel: Num = 1.0,
+    expert_weight_bytes: Num | None = None,
 ) -> dict[str, OpCost]:
-    """ffn_up (with the router), ffn_act and ffn_down of one MoE layer on one rank (module docstring)."""
+    """ffn_up (with the router), ffn_act and ffn_down of one MoE layer on one rank (module docstring); the
+    experts' weights `expert_weight_bytes` wide (None: weight_bytes, as the router's)."""
     h, tp, act = hidden_size, tensor_parallel, activation_bytes
+    expert_bytes = weight_bytes if expert_weight_bytes is None else expert_weight_bytes
     ep, imbalance, dp = expert_parallel, expert_load_imbalance, data_parallel
     d_e = moe.expert_ffn_hidden_size
     d_in = (2.0 if gated_ffn else 1.0) * d_e
@@ -523,6 +537,8 @@ def _moe_ffn_ops(
     down_gemms: tuple[tuple[Num, Num, Num], ...] = ((tokens_per_expert, h, d_e / (tp * dp) * ep),)
     up_groups: tuple[Num, ...] = (1.0, touched / ep)
     down_groups: tuple[Num, ...] = (touched / ep,)
+    up_experts: tuple[bool, ...] = (False, True)
+    down_experts: tuple[bool, ...] = (True,)
     if (
         np.ndim(shared) > 0 or float(shared) > 0.0
     ):  # the shared experts see every token: one dense GEMM of their concatenated columns
@@ -530,6 +546,8 @@ def _moe_ffn_ops(
         down_gemms += ((tokens, h, shared * d_e / tp),)
         up_groups += (1.0,)
         down_groups += (1.0,)
+        up_experts += (True,)
+        down_experts += (True,)
     tensor_parallel_experts = np.ndim(ep) == 0 and float(ep) == 1.0  # every rank sees every pair
     if tensor_parallel_experts:
         up_io = routed_tokens * (h * act + d_in / tp * act)
@@ -540,11 +558,12 @@ def _moe_ffn_ops(
     return {
         "ffn_up": OpCost(
             flop=routed_tokens * (2.0 * h * d_in / tp) + router_flop,
-            bytes_moved=experts_read * (h * d_in / tp * weight_bytes) + up_io + router_bytes,
+            bytes_moved=experts_read * (h * d_in / tp * expert_bytes) + up_io + router_bytes,
             kernels=float(len(up_gemms)),  # the router GEMM, one grouped expert GEMM (and the shared experts')
             gemms=up_gemms,
-            gemm_weight_bytes=weight_bytes,
+            gemm_weight_bytes=expert_bytes,
             gemm_groups=up_groups,
+            expert_gemms=up_experts,
         ),
         "ffn_act": OpCost(
             flop=routed_tokens * (ffn_act_flop * d_e / tp),
@@ -552,11 +571,12 @@ def _moe_ffn_ops(
         ),
         "ffn_down": OpCost(
             flop=routed_tokens * (2.0 * d_e * h / tp),
-            bytes_moved=experts_read * (d_e * h / tp * weight_bytes) + down_io,
+            bytes_moved=experts_read * (d_e * h / tp * expert_bytes) + down_io,
             kernels=float(len(down_gemms)),
             gemms=down_gemms,
-            gemm_weight_bytes=weight_bytes,
+            gemm_weight_bytes=expert_bytes,
             gemm_groups=down_groups,
+            expert_gemms=down_experts,
         ),
     }
 
@@ -731,8 +751,8 @@ def _matrix_time(device: Device, op: OpCost) -> OpTime:
     if device.gemm is None or not op.gemms:
         return device.op_time_s(op.flop, op.bytes_moved, kernels=op.kernels, op_class="matrix")
     times = [
-        device.gemm_time_s(m, n, k, b_bytes=op.gemm_weight_bytes, groups=groups)
-        for (m, n, k), groups in zip(op.gemms, _gemm_groups(op), strict=True)
+        device.gemm_time_s(m, n, k, b_bytes=op.gemm_weight_bytes, groups=groups, expert=expert)
+        for (m, n, k), groups, expert in zip(op.gemms, _gemm_groups(op), _expert_gemms(op), strict=True)
     ]
     if not op.gemm_shares and len(times) == 1:
         return times[0]

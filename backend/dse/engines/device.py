@@ -88,6 +88,9 @@ class Device:
     #: The fused attention's forward and backward kernels together (training), where a forward + backward
     #: kernel table is fitted; None: the backward is priced from the forward model.
     attention_fwd_bwd: AttentionKernelModel | None = None
+    #: The GEMM model of a mixture of experts' expert GEMMs where the stack runs them in another dtype than the
+    #: rest (`SoftwareStackSpec.moe_expert_dtype`), at that dtype's peak; None: `gemm`.
+    expert_gemm: GemmKernelModel | None = None
     #: Bytes per element of the dtype the work runs in (GEMM operands without a kernel model).
     element_bytes: float = 2.0
 
@@ -143,6 +146,7 @@ class Device:
             prefill_attention=_scaled_peak(self.prefill_attention, fraction),
             decode_attention=_scaled_peak(self.decode_attention, fraction),
             attention_fwd_bwd=_scaled_peak(self.attention_fwd_bwd, fraction),
+            expert_gemm=_scaled_peak(self.expert_gemm, fraction),
         )
 
     def map_rates(self, fn: Callable[[Num], Num]) -> Device:
@@ -179,21 +183,24 @@ class Device:
         a_elements: Num | None = None,
         b_bytes: Num | None = None,
         groups: Num = 1.0,
+        expert: bool = False,
     ) -> OpTime:
         """C[m, n] = A[m, k] @ B[k, n]: the fitted GEMM model, or the roofline of its FLOP and bytes.
 
         a_elements: elements of A read when A is implicit (a convolution's input; default m * k);
         b_bytes: bytes per element of B when stored in another width (weight-only quantization; default the
         work's own element width); groups: independent problems of this shape in one launch (a grouped GEMM,
-        one per expert of a mixture of experts, each reading its own B).
+        one per expert of a mixture of experts, each reading its own B); expert: an experts' GEMM, on
+        `expert_gemm` where the stack runs the experts in their own dtype.
         """
-        if self.gemm is None:
+        model = self.expert_gemm if expert and self.expert_gemm is not None else self.gemm
+        if model is None:
             w = self.element_bytes
             a = m * k if a_elements is None else a_elements
             moved = (a + k * n + m * n) * w if b_bytes is None else (a + m * n) * w + k * n * b_bytes
             return self.op_time_s(groups * (2.0 * m * n * k), groups * moved, kernels=kernels, op_class="matrix")
-        t = gemm_time_s(self.gemm, m, n, k, a_elements=a_elements, b_bytes=b_bytes, groups=groups)
-        launch = self.gemm.launch_overhead_s
+        t = gemm_time_s(model, m, n, k, a_elements=a_elements, b_bytes=b_bytes, groups=groups)
+        launch = model.launch_overhead_s
         return OpTime(time_s=t.time_s, compute_s=t.compute_s, memory_s=t.memory_s, overhead_s=0.0 * t.time_s + launch)
 
     def prefill_attention_time_s(

@@ -197,6 +197,9 @@ class Deployment:
     #: 1 and None: one TP group (today's layout).
     attention_data_parallel: Num = 1.0
     expert_exchange: ExpertExchange | None = None
+    #: Bytes per element of the routed experts' weights where the stack keeps them in another dtype than the
+    #: rest (`SoftwareStackSpec.moe_expert_dtype`: fp16 experts beside fp8 attention GEMMs); None: weight_bytes.
+    expert_weight_bytes: Num | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,7 @@ def _layer_ops(
         expert_load_imbalance=deployment.expert_load_imbalance,
         attention_data_parallel=deployment.attention_data_parallel,
         expert_exchange=deployment.expert_exchange,
+        expert_weight_bytes=deployment.expert_weight_bytes,
     )
 
 
@@ -578,6 +582,11 @@ class _Footprint:
     max_batch: Num
 
 
+def expert_weight_bytes(deployment: Deployment) -> Num:
+    """Bytes per element of the routed experts' weights (the rest's unless the stack keeps them wider)."""
+    return deployment.weight_bytes if deployment.expert_weight_bytes is None else deployment.expert_weight_bytes
+
+
 def routed_expert_parameters(shape: ModelShape) -> Num:
     """Parameters of the routed experts over all MoE layers (0 for a dense model): the FFN parameters less the
     dense layers', shared by the E + S experts of each MoE layer, E of them routed."""
@@ -597,11 +606,12 @@ def _footprint(
     params = shape.parameters()
     tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
     weights = params.total * deployment.weight_bytes / (tp * pp)  # every expert is stored
-    if shape.moe is not None and deployment.expert_exchange is not None:
+    if shape.moe is not None and (deployment.expert_exchange is not None or deployment.expert_weight_bytes is not None):
         # data-parallel attention: each DP rank holds all but the routed experts, which the DP ranks share
         routed = routed_expert_parameters(shape)
-        dp = deployment.attention_data_parallel
-        weights = ((params.total - routed) + routed / dp) * deployment.weight_bytes / (tp * pp)
+        dp = deployment.attention_data_parallel if deployment.expert_exchange is not None else 1.0
+        expert_bytes = expert_weight_bytes(deployment)
+        weights = ((params.total - routed) * deployment.weight_bytes + routed / dp * expert_bytes) / (tp * pp)
     kv_per_token = kv_cache_bytes_per_token(
         num_layers=shape.num_layers,
         hidden_size=shape.hidden_size,

@@ -285,6 +285,7 @@ def iteration_time_table(
         "expert_load_imbalance": deployment.expert_load_imbalance,
         "attention_data_parallel": deployment.attention_data_parallel,
         "expert_exchange": deployment.expert_exchange,
+        "expert_weight_bytes": deployment.expert_weight_bytes,
     }
     links: dict[str, Any] = {
         "tensor_parallel": deployment.tensor_parallel,

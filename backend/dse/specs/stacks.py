@@ -99,12 +99,29 @@ class SoftwareStackSpec:
     #: Of those, the ones a multi-step scheduler runs once per block of scheduler steps (their time divided by the
     #: steps of a block).
     host_per_scheduler_block: tuple[HostComponent, ...] = ()
+    #: The weight dtypes the stack's mixture-of-experts GEMMs take; None: any. With another weight dtype the
+    #: routed experts keep the network's dtype (`moe_expert_dtype`): TensorRT-LLM v0.9.0's MoE plugin runs
+    #: fp16/bf16/fp32 experts or int8/int4 weight-only ones, so an fp8 checkpoint quantizes the attention GEMMs
+    #: alone and its experts stay fp16.
+    moe_weight_dtypes: tuple[str, ...] | None = None
+    #: The MoE grouped GEMMs are CUTLASS's Ampere (Sm80, mma.sync) kernels on every part, newer ones included
+    #: (TensorRT-LLM v0.9.0's MoE plugin): on a newer part they keep the share of their Ampere efficiency that an
+    #: Ampere-generation kernel measured on both parts keeps (`dse.catalog.calibration.ampere_kernel_share`).
+    moe_gemm_ampere_kernels: bool = False
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 
     def gemm_fit_for(self, dtype: str) -> str | None:
         """The calibration stack label of this stack's GEMMs in `dtype`."""
         return self.gemm_fits.get(dtype, self.gemm_fits.get("*"))
+
+    def moe_expert_dtype(self, weight_dtype: str, activation_dtype: str) -> str:
+        """The dtype of the routed experts' weights (and their grouped GEMMs) for a model stored in
+        `weight_dtype`: that dtype where the stack's MoE GEMMs take it, else the dtype activations are stored in
+        between kernels (the network's dtype)."""
+        if self.moe_weight_dtypes is None or weight_dtype in self.moe_weight_dtypes:
+            return weight_dtype
+        return self.stored_activation_dtype(activation_dtype)
 
     def stored_activation_dtype(self, work_dtype: str) -> str:
         """The dtype activations are stored in between kernels for work in `work_dtype`: the stack's storage

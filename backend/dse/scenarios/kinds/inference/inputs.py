@@ -22,6 +22,7 @@ from dse.scenarios.base import DEFAULT_CELLS_PER_POINT, InputError, StrictModel,
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.scenarios.shared.expert_exchange import DP_ATTENTION_ONLY, exchange_of
+from dse.scenarios.shared.moe_experts import moe_expert_dtype
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import MemorySpec, RequestLengthSpec
@@ -220,6 +221,10 @@ class InferenceResolved:
     attention_data_parallel: float = 1.0
     #: The expert all-to-alls' links (data-parallel attention only).
     expert_exchange: ExpertExchange | None = None
+    #: The dtype of the routed experts where the stack keeps them apart from the weight dtype
+    #: (`SoftwareStackSpec.moe_expert_dtype`), and its bytes per element; None: the weight dtype.
+    expert_dtype: str | None = None
+    expert_weight_bytes: float | None = None
 
 
 def _presets(
@@ -353,6 +358,7 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
         inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
     )
     exchange = exchange_of(inputs, catalog, acc, BYTES_PER_ELEMENT[stored_activations])
+    experts = moe_expert_dtype(stack, llm, inputs.weight_dtype, inputs.activation_dtype)
     return InferenceResolved(
         system=inputs.system,
         model=llm,
@@ -379,6 +385,8 @@ def resolve(inputs: InferenceInputs, catalog: Catalog) -> InferenceResolved:
         fused_qkv=inputs.fused_qkv,
         software_stack=stack,
         kernel_fits=load_fits(catalog.root),
+        expert_dtype=experts,
+        expert_weight_bytes=None if experts is None else BYTES_PER_ELEMENT[experts],
     )
 
 
@@ -409,7 +417,13 @@ def workload(r: InferenceResolved) -> Workload:
 
 def device_of(r: InferenceResolved, accelerator: AcceleratorSpec | None = None) -> StackDevice:
     """The device of the resolved accelerator (or another) under the resolved software stack."""
-    return stack_device(r.kernel_fits or {}, accelerator or r.accelerator, r.activation_dtype, r.software_stack)
+    return stack_device(
+        r.kernel_fits or {},
+        accelerator or r.accelerator,
+        r.activation_dtype,
+        r.software_stack,
+        expert_dtype=r.expert_dtype,
+    )
 
 
 def engine_inputs(
@@ -432,6 +446,7 @@ def engine_inputs(
             expert_load_imbalance=r.expert_load_imbalance,
             attention_data_parallel=r.attention_data_parallel,
             expert_exchange=r.expert_exchange,
+            expert_weight_bytes=r.expert_weight_bytes,
         ),
         "workload": workload(r),
         "memory": r.memory,

@@ -19,6 +19,7 @@ from dse.scenarios.base import InputError, StrictModel, applies_when
 from dse.scenarios.presets import preset_or_inline
 from dse.scenarios.shared.bounds import MAX_BANDWIDTH_GB_PER_S, MAX_LATENCY_US, MIN_BANDWIDTH_GB_PER_S
 from dse.scenarios.shared.expert_exchange import DP_ATTENTION_ONLY, exchange_of
+from dse.scenarios.shared.moe_experts import moe_expert_dtype
 from dse.specs.hardware import BYTES_PER_ELEMENT, AcceleratorSpec
 from dse.specs.llm import LLMSpec
 from dse.specs.memory import RequestLengthSpec
@@ -280,6 +281,10 @@ class ServingResolved:
     guaranteed_no_evict: bool = False
     prompts_join_decodes: bool = False
     scheduler_steps: float = 1.0
+    #: The dtype of the routed experts where the stack keeps them apart from the weight dtype
+    #: (`SoftwareStackSpec.moe_expert_dtype`), and its bytes per element; None: the weight dtype.
+    expert_dtype: str | None = None
+    expert_weight_bytes: float | None = None
 
 
 def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
@@ -356,6 +361,7 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         inputs.activation_dtype if stack is None else stack.stored_activation_dtype(inputs.activation_dtype)
     )
     exchange = exchange_of(inputs, catalog, acc, BYTES_PER_ELEMENT[stored_activations])
+    experts = moe_expert_dtype(stack, llm, inputs.weight_dtype, inputs.activation_dtype)
     power = inputs.power_w if inputs.power_w is not None else acc.power_w
     price, source = _device_hour_price(inputs, acc, catalog)
     return ServingResolved(
@@ -384,6 +390,8 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         guaranteed_no_evict=inputs.admission_policy == "guaranteed_no_evict",
         prompts_join_decodes=inputs.prompts_join_decodes,
         scheduler_steps=float(inputs.scheduler_steps) if _multi_step_applies(inputs) else 1.0,
+        expert_dtype=experts,
+        expert_weight_bytes=None if experts is None else BYTES_PER_ELEMENT[experts],
         gpu_memory_utilization=inputs.gpu_memory_utilization,
         prefix_cache_hit_rate=inputs.prefix_cache_hit_rate,
         slo_percentile=inputs.slo_percentile,

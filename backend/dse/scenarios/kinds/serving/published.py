@@ -17,7 +17,10 @@ that the device's absolute speed cancels.
 TensorRT-LLM's v0.9.0 performance tables publish Mixtral 8x7B (a mixture of experts) static batches: B requests
 of fixed lengths all arriving at once, run to completion (gptSessionBenchmark). The kind expresses the same run
 exactly: B requests at an unbounded rate, at most B running, a token budget of B prompts (one prefill iteration,
-no chunking), then decode iterations; output tokens per second per GPU over the makespan.
+no chunking), then decode iterations; output tokens per second per GPU over the makespan. That release's MoE plugin
+has no fp8 path, so the H100 'FP8' engines run fp8 attention GEMMs beside fp16 experts, whose grouped GEMMs are
+CUTLASS's Ampere (Sm80) kernels on Hopper too; the stack preset says both (moe_weight_dtypes,
+moe_gemm_ampere_kernels) and the engine prices them so.
 
 NVIDIA's NIM benchmarking guide publishes a served model at fixed lengths and fixed client concurrency (AIPerf):
 Llama-3.3-70B on two H100 80GB, fp8, TP2. Concurrency 1 (one request in the server at a time) is expressed exactly
@@ -131,7 +134,8 @@ TRTLLM_V090_PERFORMANCE = (
     "FP8 weights and KV cache on H100 via the checkpoint's quant_algo / kv_cache_quant_algo, FP16 on A100), 'Peak "
     "Throughput' tables, Mixtral 8x7B rows, Throughput (out tok/s/GPU)"
 )
-#: The stack those tables ran (models_db/stacks/tensorrt-llm-0.9.json: XQA decode, fp16 context FMHA, unfused SwiGLU).
+#: The stack those tables ran (models_db/stacks/tensorrt-llm-0.9.json: XQA decode, fp16 context FMHA, unfused SwiGLU,
+#: and a MoE plugin without fp8: an fp8 checkpoint's experts stay fp16, on CUTLASS's Ampere grouped GEMM on Hopper).
 TRTLLM_V090_STACK = "tensorrt-llm-0.9"
 #: Hopper's and Ampere's NVLink per direction per GPU (NVIDIA H100 / A100 datasheets: 900 / 600 GB/s total).
 NVLINK_GB_PER_S = {"h100-sxm": 450.0, "a100-80gb": 300.0}
@@ -146,32 +150,54 @@ TRTLLM_V090_MIXTRAL: tuple[tuple[str, str, int, int, int, int, float], ...] = (
     ("a100-80gb", "fp16", 2, 64, 2048, 128, 319.0),
     ("a100-80gb", "fp16", 2, 32, 2048, 2048, 801.0),
 )
-_MIXTRAL_H100_FP8_MISS = (
-    "The engine is {error} faster than TensorRT-LLM v0.9.0 measured. Its expert FFNs run as grouped fp8 GEMMs on "
-    "the stack's fp8 GEMM fit (the pre-DeepGEMM CUTLASS 3.6 kernel, which prices the v0.9.0 Llama-2 fp8 rows within "
-    "13%; one launch per projection, a problem per expert touched at its mean load), the weights of every distinct "
-    "expert read once per iteration. At batch 512, 128 in / 128 out, 5,255 tok/s/GPU is a 6.2 s makespan, about "
-    "42 ms per decode step after the engine's 0.9 s prefill, where the engine's decode step is 17.3 ms (the 23 GB "
-    "fp8 weight read per GPU alone takes 8 ms). TensorRT-LLM's MoE GEMM runner of that generation took fp16/bf16 "
-    "activations with fp16/bf16/int8/int4 weights (no fp8) and ran Ampere (Sm80) CUTLASS grouped kernels on Hopper "
-    "('TODO Update the arch to Sm90 once CUTLASS hopper specialisations are available', MoeGemmRunner::dispatchToArch, "
-    "as vendored, NVIDIA copyright 2020-2023, in vllm-project/vllm csrc/moe_gemm/moe_gemm_kernels_template.h @ "
-    "c1912076; the later runner adds Hopper specialisations), and v0.10.0's release notes list 'Added FP8 "
-    "quantization support for Mixtral'. Priced wholly in fp16 "
-    "under the same stack (Hopper cuBLAS kernels) the engine gives +43%, -13%, +32% and -40% on the four H100 rows; "
-    "no kernel-level table of Ampere-class grouped GEMMs on H100 is public to price the rest. The table is not one "
-    "configuration either: its 2048/2048 row (1,317 tok/s/GPU, held within 15% by the fp8 pricing) exceeds what fp16 "
-    "expert weights allow (46.7 GB per GPU at TP2 read every step, 13.9 ms at 3.35 TB/s: at most 32 / 13.9 ms / 2 = "
-    "1,150 tok/s/GPU for 32 requests), as the A100 2048/2048 row exceeds the A100's."
+_MIXTRAL_ROUTING_MISS = (
+    "The published {published} tok/s/GPU exceeds what {part} memory allows the model as the engine prices it. "
+    "32 requests decoding 2048 tokens touch every expert each step under uniform routing (32 x 2 of 8 experts touch "
+    "all 8 with probability 1 - 8 x 0.75^32 > 0.999), and TensorRT-LLM v0.9.0 keeps the experts fp16 on both parts "
+    "(its MoE plugin has no fp8 path: models_db/stacks/tensorrt-llm-0.9.json, moe_weight_dtypes): 45.1 GB of expert "
+    "weights per GPU at TP2 (1/2 of every expert: tensor-parallel MoE) read every step. The published row is a step "
+    "of {published_step_ms} ms after the engine's {prefill_s} s prefill of the 64k prompt tokens, in which "
+    "{part}'s {bandwidth_tb_per_s} TB/s reads at most {readable_gb} GB; less the KV cache ({kv_gb} at the mean "
+    "context of 3072) and the other weights ({attention_gb}), at most {experts_gb} GB of experts: {experts} "
+    "of the 8 per layer and step. The engine's step, every expert read at the GEMM fit's memory efficiency plus the "
+    "KV reads, is {engine_step_ms} ms. The H100 and A100 rows ({ratio}x apart, the ratio of their memory bandwidths "
+    "3.35 / 2.039 = 1.64: fp16 experts on both) imply 5 to 6 of the 8 experts per step alike, so the benchmark's "
+    "routing is more concentrated than uniform; the tables' documented method builds each engine from a config "
+    "file alone (trtllm-build --model_config, no checkpoint: dummy weights, as examples/mixtral/README.md at that "
+    "commit says of a build without one), whose router need not spread tokens as the trained model's does. The engine "
+    "routes uniformly; no published routing statistic of those runs exists to price."
 )
-_MIXTRAL_A100_OVER_ROOFLINE = (
-    "The published 801 tok/s/GPU exceeds what A100 memory allows: 32 requests decoding 2048 tokens read every expert "
-    "each step (32 x 2 of 8 experts touch all 8 with probability 1 - 8 x 0.75^32 > 0.999), 46.7 GB of fp16 weights "
-    "per GPU at TP2 (1/2 of every expert: tensor-parallel MoE), at least 22.9 ms per step at the datasheet's "
-    "2,039 GB/s, so at most 32 / 22.9 ms / 2 = 699 tok/s/GPU before the KV-cache reads and the 64k-token prefill; "
-    "the bound per GPU is the same at any TP (the weights split as the tokens do). The engine stays below that "
-    "bound; the row's stated configuration cannot be reproduced as stated."
-)
+#: (accelerator) -> the figures of its 2048/2048 row's miss (see _MIXTRAL_ROUTING_MISS).
+_MIXTRAL_ROUTING_FIGURES: dict[str, dict[str, str]] = {
+    "h100-sxm": dict(
+        published="1317",
+        part="H100 SXM",
+        published_step_ms="11.1",
+        prefill_s="2.2",
+        bandwidth_tb_per_s="3.35",
+        readable_gb="37.1",
+        kv_gb="3.2 GB fp8",
+        attention_gb="0.8 GB fp8",
+        experts_gb="33.1",
+        experts="5.9",
+        engine_step_ms="18.8",
+        ratio="1.64",
+    ),
+    "a100-80gb": dict(
+        published="801",
+        part="A100 80GB",
+        published_step_ms="18.0",
+        prefill_s="4.0",
+        bandwidth_tb_per_s="2.039",
+        readable_gb="36.8",
+        kv_gb="6.4 GB fp16",
+        attention_gb="1.6 GB fp16",
+        experts_gb="28.7",
+        experts="5.1",
+        engine_step_ms="35.9",
+        ratio="1.64",
+    ),
+}
 
 
 def static_batch_tokens_per_s_per_gpu(
@@ -222,12 +248,9 @@ STATIC_BATCH_RATE_PER_S = 1e6
 
 
 def _mixtral_known_miss(accelerator: str, prompt: int, output: int) -> str | None:
-    if accelerator == "h100-sxm":
-        errors = {(128, 128): "101%", (128, 2048): "35%", (2048, 128): "104%"}
-        error = errors.get((prompt, output))
-        return None if error is None else _MIXTRAL_H100_FP8_MISS.format(error=error)
     if (prompt, output) == (2048, 2048):
-        return _MIXTRAL_A100_OVER_ROOFLINE
+        figures = _MIXTRAL_ROUTING_FIGURES[accelerator]
+        return _MIXTRAL_ROUTING_MISS.format(**{**figures, "published": f"{int(figures['published']):,}"})
     return None
 
 

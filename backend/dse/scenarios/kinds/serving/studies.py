@@ -71,6 +71,7 @@ def deployment(r: ServingResolved, tp: float | None = None) -> Deployment:
         expert_load_imbalance=r.expert_load_imbalance,
         attention_data_parallel=r.attention_data_parallel,
         expert_exchange=r.expert_exchange,
+        expert_weight_bytes=r.expert_weight_bytes,
     )
 
 
@@ -80,7 +81,9 @@ def replica_devices(r: ServingResolved) -> float:
 
 
 def device(r: ServingResolved) -> Device:
-    return stack_device(r.kernel_fits or {}, r.accelerator, r.activation_dtype, r.software_stack).device
+    return stack_device(
+        r.kernel_fits or {}, r.accelerator, r.activation_dtype, r.software_stack, expert_dtype=r.expert_dtype
+    ).device
 
 
 @dataclass(frozen=True)
@@ -112,11 +115,12 @@ def _footprint(r: ServingResolved, llm: LLMSpec, tp: float) -> tuple[float, floa
     shape = model_shape(llm)
     params = shape.parameters()
     per_token = kv_bytes_per_token(r, llm)
-    stored = float(params.total)
-    if r.expert_exchange is not None:  # data-parallel attention: the DP ranks share the routed experts
-        routed = float(routed_expert_parameters(shape))
-        stored = stored - routed + routed / r.attention_data_parallel
-    return stored * r.weight_bytes / tp, per_token if shape.mla is not None else per_token / tp
+    routed = float(routed_expert_parameters(shape))
+    # data-parallel attention: the DP ranks share the routed experts; a stack may keep them in their own dtype
+    shared_by = r.attention_data_parallel if r.expert_exchange is not None else 1.0
+    expert_bytes = r.weight_bytes if r.expert_weight_bytes is None or llm is not r.model else r.expert_weight_bytes
+    stored = (float(params.total) - routed) * r.weight_bytes + routed / shared_by * expert_bytes
+    return stored / tp, per_token if shape.mla is not None else per_token / tp
 
 
 def memory(r: ServingResolved, tp: float | None = None) -> Memory:
