@@ -226,3 +226,31 @@ def test_one_serving_call_over_every_batch_gives_each_batch_its_own_numbers(exam
     picked = metrics.at_batches(together, slice(1, None)).serving
     for field in dataclasses.fields(grid):
         assert np.array_equal(getattr(picked, field.name), getattr(grid, field.name)), field.name
+
+
+def test_sd15_timing_records_price_the_loop_iterations_of_the_published_pipelines():
+    """fal's diffusers rows run 51 PNDM iterations and the TensorRT demo 50 DDIM ones; every iteration is a UNet step
+    plus the loop's other host-serialized ops (21 in diffusers, 24 in the demo), each an eager PyTorch element-wise
+    launch on the guided latents; diffusers' it/s is 50 bar updates over 51 such iterations."""
+    p = pruning_published
+    catalog = default_catalog()
+    eager = p._stack(catalog, p.SD15_EAGER_STACK)
+    records = {r.key: r for r in p.PUBLISHED}
+
+    def one_op_s(batch):  # 2 x batch guided latents of 4 x 64 x 64 fp16, read and written once
+        return float(eager.elementwise_time_s(0.0, 2.0 * (2.0 * batch * 4 * 64 * 64 * 2.0)).time_s)
+
+    trt = p._sd15_parts(catalog, "tensorrt", "tensorrt", 1.0, False)
+    expected = 50.0 * (trt["unet_step_s"] + 24.0 * one_op_s(1.0)) + trt["text_encoder_s"] + trt["vae_decoder_s"]
+    assert records["sd15_a100_tensorrt_seconds_per_image"].engine(catalog) == pytest.approx(expected, rel=1e-12)
+    eager_parts = p._sd15_parts(catalog, p.SD15_EAGER_STACK, p.SD15_EAGER_STACK, 1.0, False)
+    expected = (
+        51.0 * (eager_parts["unet_step_s"] + 21.0 * one_op_s(1.0))
+        + eager_parts["text_encoder_s"]
+        + eager_parts["vae_decoder_s"]
+    )
+    assert records["sd15_a100_eager_sdpa_seconds_per_image"].engine(catalog) == pytest.approx(expected, rel=1e-12)
+    step = p._sd15_parts(catalog, p.SD15_COMPILE_STACK, p.SD15_COMPILE_STACK, 4.0, True)["unet_step_s"]
+    expected = 50.0 / (51.0 * (step + 21.0 * one_op_s(4.0)))
+    assert records["sd15_a100_compiled_batch4_iterations_per_s"].engine(catalog) == pytest.approx(expected, rel=1e-12)
+    assert one_op_s(1.0) > 1.5e-5  # the launch (15.3 us) dominates a 64 KiB pass
