@@ -670,7 +670,10 @@ def _table3_figures() -> list[PublishedFigure]:
 # --- P100 records (GPipe, Li et al. 2021) ---------------------------------------------------------------------
 #: The P100 has no bf16 (its datasheet lists fp16, fp32, fp64): its records run the training engine's mixed-precision
 #: accounting (fp16 activations, 16 bytes per parameter with Adam) at the fp16 (half2 FMA) peak, and their group
-#: says so. The engine's numbers are those of the bf16 default, which falls back to the fp16 peak on this part.
+#: says so. Li et al. trained in fp16: their sequence-parallel BERT example (hpcaitech/ColossalAI-Examples
+#: language/bert/sequene_parallel/config.py @ f0c69db0: fp16 = dict(mode=AMP_TYPE.NAIVE), fp32 master weights in
+#: the optimizer; BERT-Base, SEQ_LENGTH 512); the precision of GPipe's P100 runs is not in the sources read. The
+#: numbers are those of the former bf16 default, which fell back to the fp16 peak on this part.
 P100_DTYPE = "fp16"
 
 
