@@ -177,8 +177,11 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
     assert {k: v for k, v in v06.gemm_fits.items() if k != "fp8"} == {
         k: v for k, v in today.gemm_fits.items() if k != "fp8"
     }
+    # and its engines were built without --use_fused_mlp: gate and up are two GEMMs
+    assert today.fused_gate_up_gemm and not v06.fused_gate_up_gemm
     for differing in ("decode_attention_shares_kv_heads", "fused_ops", "attention_dtype", "gemm_fits"):
         assert differing in v06.field_sources
+    assert "fused_gate_up_gemm" in v06.field_sources
     assert dataclasses.replace(
         v06,
         id=today.id,
@@ -189,7 +192,42 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
         fused_ops=today.fused_ops,
         attention_dtype=None,
         gemm_fits=today.gemm_fits,
+        fused_gate_up_gemm=True,
     ) == dataclasses.replace(today, decode_attention_shares_kv_heads=False)
+
+
+def test_unfused_gate_up_is_two_gemms_of_the_same_work() -> None:
+    """A gated FFN built without horizontal fusion: ffn_up is two [h, ffn] GEMMs, the same FLOP and bytes, two
+    launches; a GELU FFN has one up projection either way. Exact."""
+    fused, split = _layer(), _layer(fused_gate_up=False)
+    assert fused["ffn_up"].gemms == ((8.0, 2 * 11008.0, 4096.0),) and fused["ffn_up"].kernels == 1.0
+    assert split["ffn_up"].gemms == ((8.0, 11008.0, 4096.0), (8.0, 11008.0, 4096.0)) and split["ffn_up"].kernels == 2.0
+    assert (split["ffn_up"].flop, split["ffn_up"].bytes_moved) == (fused["ffn_up"].flop, fused["ffn_up"].bytes_moved)
+    gelu = _layer(gated_ffn=False, fused_gate_up=False)["ffn_up"]
+    assert gelu.gemms == ((8.0, 11008.0, 4096.0),) and gelu.kernels == 1.0
+
+
+@pytest.mark.parametrize("stack", ["tensorrt-llm-0.6", "tensorrt-llm-0.9"])
+def test_tensorrt_llm_releases_without_fused_mlp_price_gate_and_up_as_two_gemms(stack: str) -> None:
+    """The TensorRT-LLM v0.5-v0.9 tables' engines were built without --use_fused_mlp: the engine's prefill and decode
+    price ffn_up as two fitted GEMMs of [h, ffn] (the stack's field), other stacks as one of [h, 2 ffn]."""
+    r = resolve(
+        InferenceInputs.model_validate(
+            {"model": "llama2-7b", "system": "gpu_only", "accelerator": "h100-sxm", "memory": None, "batch_size": 8,
+             "weight_dtype": "fp8", "activation_dtype": "fp8", "kv_cache_dtype": "fp8", "software_stack": stack}
+        ),
+        CATALOG,
+    )  # fmt: skip
+    inputs = engine_inputs(r)
+    device = inputs["device"]
+    assert device.gemm is not None and not device.stack.fused_gate_up_gemm
+    decode_up = run_inference(**inputs).decode_ops["ffn_up"]
+    one = device.gemm_time_s(8.0, 11008.0, 4096.0, b_bytes=1.0).time_s
+    assert float(decode_up.time_s) == pytest.approx(2.0 * float(one), rel=1e-12)
+    fused = dataclasses.replace(r, software_stack=dataclasses.replace(device.stack, fused_gate_up_gemm=True))
+    fused_up = run_inference(**engine_inputs(fused)).decode_ops["ffn_up"]
+    both = device.gemm_time_s(8.0, 2 * 11008.0, 4096.0, b_bytes=1.0).time_s
+    assert float(fused_up.time_s) == pytest.approx(float(both), rel=1e-12)
 
 
 @pytest.mark.parametrize(

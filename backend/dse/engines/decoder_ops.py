@@ -260,6 +260,7 @@ def decoder_layer_ops(
     fused_qkv: bool = True,
     prefill: bool = False,
     head_dim: Num | None = None,
+    fused_gate_up: bool = True,
     moe: MoEShape | None = None,
     moe_layer_fraction: Num = 1.0,
     mla: MLAShape | None = None,
@@ -278,7 +279,8 @@ def decoder_layer_ops(
     launches Q, K and V as three kernels (eager PyTorch, as in LLMCompass's reference runs).
     prefill: the queries are the prompt itself (causal attention, one FlashAttention kernel when the
     device's stack has one); otherwise each query attends to a KV cache (decode).
-    head_dim: per-head width when it is not h / num_heads (Qwen3); moe, moe_layer_fraction, mla,
+    head_dim: per-head width when it is not h / num_heads (Qwen3). fused_gate_up=False runs a gated FFN's
+    gate and up projections as two GEMMs of [h, ffn] (the stack's `fused_gate_up_gemm`); moe, moe_layer_fraction, mla,
     expert_parallel, expert_load_imbalance, attention_data_parallel, expert_exchange: see the module docstring
     (batch is then one data-parallel attention rank's); expert_weight_bytes: the experts' weights' width where
     the stack keeps them in another dtype than the rest (None: weight_bytes).
@@ -357,7 +359,12 @@ def decoder_layer_ops(
         "ffn_up": OpCost(
             flop=tokens * (2.0 * h * ffn_in / tp),
             bytes_moved=h * ffn_in / tp * weight_bytes + tokens * (h * act + ffn_in / tp * act),
-            gemms=((tokens, ffn_in / tp, h),),
+            kernels=1.0 if fused_gate_up or not gated_ffn else 2.0,
+            gemms=(
+                ((tokens, ffn_in / tp, h),)
+                if fused_gate_up or not gated_ffn
+                else ((tokens, ffn_hidden_size / tp, h), (tokens, ffn_hidden_size / tp, h))
+            ),
             gemm_weight_bytes=weight_bytes,
         ),
         "ffn_act": OpCost(

@@ -259,6 +259,11 @@ def _sum_times(priced: dict[str, PricedOp], names: tuple[str, ...]) -> Num:
     return total
 
 
+def fuses_gate_up(device: Device) -> bool:
+    """Whether the device's stack runs a gated FFN's gate and up projections as one GEMM (no stack: yes)."""
+    return device.stack is None or device.stack.fused_gate_up_gemm
+
+
 def _layer_ops(
     shape: ModelShape,
     deployment: Deployment,
@@ -267,6 +272,7 @@ def _layer_ops(
     query_tokens: Num,
     context_tokens: Num,
     fused_qkv: bool,
+    fused_gate_up: bool,
     prefill: bool = False,
 ) -> dict[str, OpCost]:
     return decoder_layer_ops(
@@ -286,6 +292,7 @@ def _layer_ops(
         fused_qkv=fused_qkv,
         prefill=prefill,
         head_dim=shape.head_dim,
+        fused_gate_up=fused_gate_up,
         moe=shape.moe,
         moe_layer_fraction=shape.moe_layer_fraction,
         mla=shape.mla,
@@ -483,6 +490,7 @@ class _LayerPricer:
             query_tokens=1.0,
             context_tokens=self.context,
             fused_qkv=self.fused_qkv,
+            fused_gate_up=fuses_gate_up(self.device),
         )
         priced = _price(ops, self.device, self.deployment)
         return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), _sum_times(priced, OPS_LINK), priced, ops
@@ -569,6 +577,7 @@ def _time_to_first_token_s(
         query_tokens=workload.prompt_tokens,
         context_tokens=workload.prompt_tokens,
         fused_qkv=fused_qkv,
+        fused_gate_up=fuses_gate_up(device),
         prefill=True,
     )
     prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), tuple(prefill_ops))

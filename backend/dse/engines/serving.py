@@ -53,7 +53,7 @@ from numpy.typing import NDArray
 
 from dse.engines.decoder_ops import decoder_layer_ops, price_layer_ops
 from dse.engines.device import Device
-from dse.engines.inference import Deployment, ModelShape, lm_head_time_s
+from dse.engines.inference import Deployment, ModelShape, fuses_gate_up, lm_head_time_s
 
 FloatArray = NDArray[np.float64]
 
@@ -276,6 +276,7 @@ def iteration_time_table(
         "activation_bytes": deployment.activation_bytes,
         "kv_cache_bytes": deployment.kv_cache_bytes,
         "fused_qkv": fused_qkv,
+        "fused_gate_up": fuses_gate_up(device),
         # mixture-of-experts (distinct experts the iteration's tokens touch) and latent attention: as inference
         "head_dim": shape.head_dim,
         "moe": shape.moe,

@@ -65,6 +65,10 @@ class SoftwareStackSpec:
     #: attention kernels: TensorRT-LLM's XQA, vLLM's paged attention). False: the kernel walks the cache once
     #: per query head, so a GQA model reads its KV cache heads / kv_heads times per step.
     decode_attention_shares_kv_heads: bool = True
+    #: A gated FFN's gate and up projections run as one GEMM over the concatenated weights ([h, 2 ffn]). False:
+    #: two GEMMs of [h, ffn] over the same input (TensorRT-LLM's GatedMLP unless the engine is built with
+    #: --use_fused_mlp, "horizontal fusion in GatedMLP").
+    fused_gate_up_gemm: bool = True
     #: The dtype activations are kept in between kernels when the GEMMs compute narrower (an fp8 recipe that
     #: quantizes each GEMM's input per tensor and writes its output in fp16): the residual stream, norms,
     #: activations, attention inputs and tensor-parallel all-reduces move this width. None: the work dtype.

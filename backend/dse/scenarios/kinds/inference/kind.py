@@ -39,7 +39,8 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     )
     # 4: fp8 GEMMs of the TensorRT-LLM 0.6/0.9 stacks on the CUTLASS 3.6 fp8 fit; 5: per-GPU and prefill
     # throughput, the expert all-to-alls of data-parallel attention (new metrics in every result)
-    engine_version = "inference-5"
+    # 6: gate and up as two GEMMs without --use_fused_mlp; MoE experts at the stack's dtype
+    engine_version = "inference-6"
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS

@@ -152,7 +152,8 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "parallelism across nodes), speculative decoding with a draft model, and disaggregated prefill/decode pools "
         "compared with co-located serving on the same devices."
     )
-    engine_version = "serving-5"  # 5: host cost per iteration of stacks that name one, host_time_share metric
+    # 6: gate and up as two GEMMs where the stack says; MoE experts at its dtype; 5: host cost per iteration
+    engine_version = "serving-6"
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True
     validated_by = "inference"  # every iteration is priced by the inference kind's per-op model
