@@ -99,6 +99,10 @@ class SoftwareStackSpec:
     #: Of those, the ones a multi-step scheduler runs once per block of scheduler steps (their time divided by the
     #: steps of a block).
     host_per_scheduler_block: tuple[HostComponent, ...] = ()
+    #: Serving: a step's outputs are processed during the next step (asynchronous output processing) and reach the
+    #: server only when that step's model call returns: a prefill's end, or a decode iteration's launch (its host
+    #: work before the model). False: when the step that produced them ends.
+    outputs_with_next_step: bool = False
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 

@@ -548,21 +548,29 @@ _BENCH_COLUMNS: dict[BenchQuantity, str] = {
     "itl": "Median ITL",
 }
 _MULTI_STEP_MISS = (
-    "The engine gives {engine} ms: the prefill of the median prompt and its queue, behind the multi-step block under "
-    "way (vLLM ran --num-scheduler-steps 10: a new prompt waits for the block's remaining decode steps, about half "
-    "of ten). The rest, about {gap} ms here, is work the engine does not price: the client-side front end that "
-    "SGLang's time to first token misses too (HTTP server, tokenizer, detokenizer) and vLLM's own API server and "
-    "output processing (vLLM's v0.6.0 release post, blog.vllm.ai 2024-09-05, profiled the HTTP API server at 33% "
-    "of v0.5.3's execution time). A per-request front-end cost would need its own sourced measurement, not a fit "
-    "to these rows."
+    "The engine gives {engine} ms: the prefill of the median prompt and its queue behind the multi-step block under "
+    "way (vLLM ran --num-scheduler-steps 10: a new prompt waits for the block's remaining decode steps, about half of "
+    "ten), its first token seen when the next step's model call returns (asynchronous output processing, the "
+    "vllm-0.6.0 stack's outputs_with_next_step: at the end of the next prefill, or once the next decode block is "
+    "launched). The rest, about {gap} ms here, is on the first token's path alone: the engine's decode cycle (a block "
+    "and the prefills between blocks) comes within {cycle} of the published median ITL, the ten-token chunk's gap. "
+    "What the engine does not price there is vLLM's API server process and its RPC to the engine process (the "
+    "prompt tokenized in the front end, request outputs pickled over ZMQ, the SSE chunk) and any time a prefill of a "
+    "few hundred tokens takes beyond the kernels priced (vLLM captures CUDA graphs for decodes only, so prefills run "
+    "eager); each would need its own sourced measurement, not a fit to these rows."
 )
 _FRONT_END_MISS = (
-    "The engine gives {engine} ms, the prefill of the median prompt (about 150 tokens) and its queue. "
-    "sglang.bench_serving times the first token at the client: the HTTP front end, the tokenizer and detokenizer "
-    "processes SGLang runs beside the scheduler come on top of the step the engine prices (about {gap} ms here), "
-    "as in the NIM concurrency-1 row; the engine prices no per-request front-end cost (it would need its own "
-    "sourced measurement). The median prompt is also that of a log-normal law through the sample's mean with an "
-    "assumed median (models_db/request_lengths/sharegpt-bench-serving-llama3.json)."
+    "The engine gives {engine} ms, the prefill of the median prompt (about 160 tokens) and its queue behind the "
+    "decode step under way. SGLang 0.3.0's scheduler is what the engine models (python/sglang/srt/managers/"
+    "tp_worker.py and controller_single.py, v0.3.0): it takes new requests at the top of each loop, runs one decode "
+    "step per loop for streamed requests (forward_step stops its ten continued decode steps once a step has outputs; "
+    "stream_interval 1) and sends a prefill's first token out as the step ends. sglang.bench_serving times the first "
+    "token at the client: the tokenizer manager (HTTP server and tokenizer) and the detokenizer process SGLang runs "
+    "beside the scheduler (ZMQ hops, incremental detokenization, the SSE chunk) and the client's own event loop come "
+    "on top of the steps the engine prices (about {gap} ms here), as in the NIM concurrency-1 row; the engine prices "
+    "no per-request front-end cost (it would need its own sourced measurement). The median prompt is also that of a "
+    "log-normal law through the sample's mean with an assumed median "
+    "(models_db/request_lengths/sharegpt-bench-serving-llama3.json)."
 )
 _OUTPUT_MEDIAN_MISS = (
     "The engine gives {engine} ms with a median time per output token within {tpot} of the published one: the "
@@ -573,10 +581,9 @@ _OUTPUT_MEDIAN_MISS = (
 )
 #: Known misses by (deployment, RPS, engine, quantity), with the engine's value when written.
 _BENCH_MISSES: dict[tuple[str, float, ServingEngine, BenchQuantity], str] = {
-    ("8b", 4.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="84.1", gap="16"),
-    ("8b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="88.9", gap="32"),
-    ("70b", 4.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="128.6", gap="51"),
-    ("70b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="131.8", gap="75"),
+    ("8b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="95.2", gap="25", cycle="6%"),
+    ("70b", 4.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="136.3", gap="43", cycle="6%"),
+    ("70b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="142.6", gap="65", cycle="11%"),
     ("8b", 4.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="25.8", gap="6"),
     ("8b", 8.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="28.1", gap="8"),
     ("70b", 4.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="40.0", gap="14"),
