@@ -78,6 +78,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
     hold_admission = False
     n_prefilling = 0  # running requests with prompt tokens still to compute
     run_cache: NDArray[np.int64] | None = None  # `running` as an array (rebuilt when it changes)
+    undelivered: NDArray[np.int64] = np.zeros(0, dtype=np.int64)  # first tokens the next step delivers
 
     def finish_step(dt: float, k: int, b: int, p: int, t_dec: float, t_pre: float) -> None:
         nonlocal t, busy, prefill_busy, in_system_area, kv_area, peak_kv, iterations
@@ -194,6 +195,10 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             (table.at(b, 0, ctx), table.at(0, p_tokens, ctx)) if b and p_tokens else (float(b), float(p_tokens))
         )
         dt = table.at(b, p_tokens, ctx) * k
+        if len(undelivered):  # asynchronous output processing: seen when this step's model call returns
+            launch = table.host.launch_s(b / table.host_ranks)
+            first[undelivered] = t + (dt / k if p_tokens or steps == 1 else min(launch, dt / k))
+            undelivered = undelivered[:0]
         if b:
             old = int(_blocks(kv_tokens[decode_now]).sum())
             kv_tokens[decode_now] += k
@@ -208,6 +213,8 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             fresh = completed[generated[completed] == 0]
             first[fresh] = t
             generated[completed] += 1
+            if config.first_token_with_next_step:
+                undelivered = fresh[generated[fresh] < output[fresh]]
             finished = run[(generated[run] >= output[run]) & (prefill_left[run] == 0)]
         elif k >= first_done:
             finished = decode_now[generated[decode_now] >= output[decode_now]]

@@ -471,6 +471,54 @@ def test_multi_step_blocks_hold_arrivals_and_finished_requests_to_the_blocks_end
     np.testing.assert_allclose(slow.finish_s, sim.finish_s, rtol=1e-12)
 
 
+def test_first_tokens_reach_the_server_when_the_next_steps_model_call_returns():
+    """vLLM 0.6.0's asynchronous output processing. A (t=0, 100-token prompt, 12 tokens) prefills 0-20 ms; B (t=5 ms,
+    200, 3) waits and prefills 20-50: A's first token is seen at 50, when B's prefill returns. Then A and B decode:
+    in blocks of four steps, B's first token is seen once the block's first step is launched (its host work before
+    the model: 1 ms per step + 2 ms per block here), at 53; one step at a time, when that step ends, at 60. The
+    finish times do not move."""
+    table = dataclasses.replace(_linear_table(), host=HostCost(fixed_s=1e-3, block_fixed_s=2e-3, decode_block_steps=4))
+    reqs = Requests(np.array([0.0, 0.005]), np.array([100, 200], dtype=np.int64), np.array([12, 3], dtype=np.int64))
+    base = SchedulerConfig(
+        token_budget=512, chunked_prefill=False, max_running=8, kv_capacity_blocks=1000, first_token_with_next_step=True
+    )
+    for steps, first in ((4, [0.05, 0.053]), (1, [0.05, 0.06])):
+        config = dataclasses.replace(base, scheduler_steps=steps)
+        sim, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
+        plain = simulate(reqs, table, dataclasses.replace(config, first_token_with_next_step=False))
+        np.testing.assert_allclose(sim.first_token_s, first, rtol=1e-12)
+        np.testing.assert_allclose(slow.first_token_s, first, rtol=1e-12)
+        np.testing.assert_allclose(plain.first_token_s, [0.02, 0.05], rtol=1e-12)
+        np.testing.assert_allclose(sim.finish_s, plain.finish_s, rtol=1e-12)
+
+
+def test_a_blocks_launch_pays_its_per_block_host_work_in_full_and_one_steps():
+    cost = HostCost(
+        fixed_s=1e-3, per_sequence_s=2e-5, block_fixed_s=2e-3, block_per_sequence_s=1e-5, decode_block_steps=10
+    )
+    assert cost.launch_s(100.0) == pytest.approx(1e-3 + 2e-3 + 100 * (2e-5 + 1e-5), rel=1e-12)
+    assert cost.launch_s(0.0) == 0.0
+
+
+@pytest.mark.parametrize("steps", [1, 10])
+def test_the_loops_agree_when_first_tokens_come_with_the_next_step(llama7b, steps):
+    r, _, mem = llama7b
+    cost = HostCost(fixed_s=5e-4, per_sequence_s=1e-5, block_fixed_s=1e-3, block_per_sequence_s=2e-5)
+    table = iteration_time_table(**_table_arguments(r, max_prefill_tokens=4096), host=cost)
+    config = dataclasses.replace(
+        _config(mem.kv_capacity_blocks, chunked=False, steps=steps), first_token_with_next_step=True
+    )
+    reqs = studies.requests(r, 20.0, 400)
+    fast, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
+    np.testing.assert_allclose(fast.first_token_s, slow.first_token_s, rtol=1e-9)
+    np.testing.assert_allclose(fast.finish_s, slow.finish_s, rtol=1e-9)
+    later = (
+        fast.first_token_s
+        - simulate(reqs, table, dataclasses.replace(config, first_token_with_next_step=False)).first_token_s
+    )
+    assert (later >= 0).all() and (later > 0).any()
+
+
 def test_multi_step_blocks_take_their_kv_slots_up_front_and_emit_one_gap_per_token(llama7b):
     """Under load with a tight cache: every block's KV slots fit when it starts (preempting otherwise), decode
     steps run whole blocks, and the iterations after a request's last token emit no gaps."""

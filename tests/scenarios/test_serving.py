@@ -457,3 +457,41 @@ def test_the_host_cost_is_the_sum_of_the_stacks_critical_path_fits():
     for stack in ("vllm-cuda-graphs", "tensorrt-llm"):
         none = host_cost(fits, stacks[stack], vocab_size=vocab, tensor_parallel=tp)
         assert (none.fixed_s, none.per_sequence_s) == (0.0, 0.0)
+
+
+def test_only_vllm_060s_stack_delivers_a_first_token_with_the_next_step():
+    """Asynchronous output processing is a property of the stack: vLLM 0.6.0's scheduler config turns it on, the
+    synchronous stacks keep the first token at its prefill's end."""
+    from dse.scenarios.kinds.serving.inputs import resolve
+
+    catalog = default_catalog()
+    flags = {
+        stack: studies.scheduler(resolve(ServingInputs(**{**SMALL, "software_stack": stack}), catalog), 1000)
+        for stack in ("vllm-0.6.0", "vllm-0.5", "vllm-cuda-graphs", "sglang-0.3.0")
+    }
+    assert {s: c.first_token_with_next_step for s, c in flags.items()} == {
+        "vllm-0.6.0": True,
+        "vllm-0.5": False,
+        "vllm-cuda-graphs": False,
+        "sglang-0.3.0": False,
+    }
+
+
+def test_sarathi_serves_stack_runs_every_profiled_host_component_every_step():
+    """vidur adds schedule, sampler, inputs, outputs and Ray communication to every batch of the engine it profiles."""
+    from dse.catalog.calibration import host_cost, load_host_fits
+
+    catalog = default_catalog()
+    fits = load_host_fits(catalog.root)
+    components = fits["vidur-sarathi"].components.values()
+    cost = host_cost(fits, catalog.get("stacks", "sarathi-serve"), vocab_size=64000.0, tensor_parallel=2.0)
+    fixed = sum(
+        k.get("fixed", 0.0) + k.get("tensor_parallel", 0.0) + k.get("per_vocab_entry", 0.0) * 64000.0
+        for k in components
+    )
+    per_sequence = sum(
+        k.get("per_sequence", 0.0) + k.get("per_sequence_vocab_entry", 0.0) * 64000.0 for k in components
+    )
+    assert cost.fixed_s == pytest.approx(fixed, rel=1e-12)
+    assert cost.per_sequence_s == pytest.approx(per_sequence, rel=1e-12)
+    assert (cost.block_fixed_s, cost.block_per_sequence_s) == (0.0, 0.0)

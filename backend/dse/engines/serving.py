@@ -10,7 +10,9 @@ request is preempted by recompute (its blocks freed, its prompt and generated to
 or, as TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler, a request is admitted only when the blocks of
 its prompt and whole output fit beside every running request's to completion, and none is ever preempted.
 With multi-step scheduling (vLLM's --num-scheduler-steps) the scheduler runs once per block of decode iterations:
-arrivals wait for the block under way, and requests that complete inside it decode on to its end.
+arrivals wait for the block under way, and requests that complete inside it decode on to its end. With asynchronous
+output processing (vLLM 0.6.0) a prefill's first token is seen when the next step's model call returns: at the end of
+the next prefill, or once the next decode block is launched (its host work before the model).
 
 Iteration time comes from the same per-op model as the inference kind: one decoder layer priced as a
 mixed batch through `decoder_layer_ops` / `price_layer_ops` on the `Device` (dense ops over every token
@@ -100,6 +102,11 @@ class SchedulerConfig:
     #: until it ends (its tokens returned, its slot and KV freed, at the block's end). An iteration with prefill
     #: tokens is a block of one. 1: the scheduler runs every iteration. Needs tokens_per_step = 1.
     scheduler_steps: int = 1
+    #: Asynchronous output processing (vLLM 0.6.0): a request's first token reaches the server only when the next
+    #: step's model call returns: at that step's end when it is a prefill or a single-step decode (its sampled tokens
+    #: copied to the host), at its launch (its host work before the model, `HostCost.launch_s`) when it is a step of
+    #: a multi-step decode block. False: at the end of its prefill.
+    first_token_with_next_step: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,14 @@ class HostCost:
         block = np.where(np.asarray(prefill) > 0, 1.0, max(self.decode_block_steps, 1.0))
         per_block = (self.block_fixed_s + self.block_per_sequence_s * n) / block
         return np.where(n > 0, self.fixed_s + self.per_sequence_s * n + per_block, 0.0)
+
+    def launch_s(self, sequences: float) -> float:
+        """Host seconds before a multi-step decode block's first iteration returns to the server: the per-block part
+        (scheduling, input preparation) in full and the per-iteration part (the sampler's launch), for `sequences`
+        requests."""
+        n = float(sequences)
+        per_iteration = self.fixed_s + self.per_sequence_s * n
+        return per_iteration + self.block_fixed_s + self.block_per_sequence_s * n if n > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -470,6 +485,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     no_evict = config.guaranteed_no_evict
     mixed_whole = not chunked and config.prompts_join_decodes
     block_steps = max(int(config.scheduler_steps), 1)
+    with_next_step = config.first_token_with_next_step
+    undelivered: list[int] = []  # first tokens the next step's model call will deliver (`first_token_with_next_step`)
     if block_steps > 1 and gain != 1.0:
         raise ValueError("multi-step scheduling is modelled with one token per decode iteration (no speculation)")
     # no-evict: the blocks each request holds to its completion (its last iteration may overshoot its output by
@@ -666,6 +683,11 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             share = 0.0
         else:  # unreachable: a running request either decodes or has prompt tokens left
             break
+        if undelivered:  # the first tokens of the last step reach the server when this step's model call returns
+            seen = t + dt / k if p or block_steps == 1 else t + min(table.host.launch_s(bd / table.host_ranks), dt / k)
+            for r in undelivered:
+                first[r] = seen
+            undelivered.clear()
         if bd:
             used += growth(d)
             advance += d
@@ -723,6 +745,8 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
                 done += 1
             else:
                 join_decode(r)
+                if with_next_step and generated[r] == 1:
+                    undelivered.append(r)
         # decode completions
         while heap and heap[0][0] <= advance:
             target, r, e = heapq.heappop(heap)

@@ -112,6 +112,10 @@ class SoftwareStackSpec:
     #: (TensorRT-LLM v0.9.0's MoE plugin): on a newer part they keep the share of their Ampere efficiency that an
     #: Ampere-generation kernel measured on both parts keeps (`dse.catalog.calibration.ampere_kernel_share`).
     moe_gemm_ampere_kernels: bool = False
+    #: Serving: a step's outputs are processed during the next step (asynchronous output processing) and reach the
+    #: server only when that step's model call returns: a prefill's end, or a decode iteration's launch (its host
+    #: work before the model). False: when the step that produced them ends.
+    outputs_with_next_step: bool = False
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)
 

@@ -152,7 +152,8 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "parallelism across nodes), speculative decoding with a draft model, and disaggregated prefill/decode pools "
         "compared with co-located serving on the same devices."
     )
-    # 6: gate and up as two GEMMs where the stack says; MoE experts at its dtype; 5: host cost per iteration
+    # 6: gate and up as two GEMMs where the stack says; MoE experts at its dtype; outputs with the next step
+    # (vLLM 0.6.0); 5: host cost per iteration
     engine_version = "serving-6"
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True

@@ -198,6 +198,7 @@ def scheduler(r: ServingResolved, blocks: int, *, decode_only: bool = False) -> 
         guaranteed_no_evict=r.guaranteed_no_evict,
         prompts_join_decodes=r.prompts_join_decodes,
         scheduler_steps=int(r.scheduler_steps),
+        first_token_with_next_step=r.software_stack is not None and r.software_stack.outputs_with_next_step,
     )
 
 
