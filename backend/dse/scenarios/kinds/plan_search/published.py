@@ -23,6 +23,7 @@ from dse.scenarios.shared.megatron import (
     RUN_TABLE_1_SOURCE,
     TABLE1_SOURCE,
     published_plan,
+    sc21_cluster,
 )
 from dse.scenarios.shared.training_device import training_cluster
 
@@ -117,7 +118,7 @@ def published_comparisons(r: ResolvedPlanSearch, top: RankedPlans) -> list[Publi
     micro, chunks, _ = RUN_TABLE_1[r.model.id]
     evaluation = evaluate_plans(
         model=ModelArrays.from_llm(r.model),
-        cluster=training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {}),
+        cluster=sc21_cluster(training_cluster(r.cluster, r.dtype, r.software_stack, r.kernel_fits or {})),
         plan=published_plan(r.model.id),
     )
     fits = bool(np.asarray(evaluation.fits).reshape(-1)[0])
