@@ -257,10 +257,11 @@ def q2_with_ssds() -> str:
             f"the best iteration\nstays {without['best_iteration_time_s']:.1f} s: the fastest plans already fit, "
             "so the drives buy no speed here; they cut the best\nplan's peak memory"
         )
-    else:  # pragma: no cover - the words for a change of answer
+    else:  # the drives let a slightly faster plan fit
+        gain = 1.0 - with_ssd["best_iteration_time_s"] / without["best_iteration_time_s"]
         speed = (
-            f"the best iteration\ndrops from {without['best_iteration_time_s']:.1f} to "
-            f"{with_ssd['best_iteration_time_s']:.1f} s, and the best\nplan's peak memory changes"
+            f"the best iteration\ndrops only from {without['best_iteration_time_s']:.3f} to "
+            f"{with_ssd['best_iteration_time_s']:.3f} s ({gain:.1%}), and the best\nplan's peak memory changes"
         )
     return (
         "**With SSDs.** The twin example adds 8 Samsung PM1733 drives per node and lets the search choose\n"
@@ -832,8 +833,8 @@ def training_figure1_states() -> str:
         "- **Korthikanti Figure 1, parameters + optimizer ("
         + " / ".join(f"{value:.2f}" for value in FIGURE1_STATES_GIB)
         + " GiB)**: the figure counts 18 bytes per layer parameter (Megatron's fp32 gradient buffer) and no "
-        "embedding; the engine counts 16 bytes (fp16 gradients, ZeRO paper accounting) plus the embedding on the "
-        "first stage: "
+        "embedding; the engine counts the same 18 bytes (the default stack keeps fp32 gradients under bf16) plus "
+        "the embedding on the first stage: "
         + " / ".join(f"{value:.1f}" for value in engine)
         + " GiB ("
         + " / ".join(pct(value / published - 1) for value, published in zip(engine, FIGURE1_STATES_GIB, strict=True))

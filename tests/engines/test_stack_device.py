@@ -327,3 +327,29 @@ def test_a_training_cluster_runs_its_gpus_at_the_sustained_clock() -> None:
     assert cluster.fp8_gemm_device.matrix_flops_per_s == fraction * device.matrix_flops_per_s
     assert ClusterArrays.from_spec(spec).device.matrix_flops_per_s == fraction * acc.peak_for("bf16")
     assert cluster.sustained_clock_fraction == fraction  # MFU divides it back out: against the datasheet peak
+
+
+#: Maximum achievable matmul throughput, bf16 (FLOP/s), as measured by mamf-finder.py (torch.matmul on random
+#: inputs, the mean of 100 iterations after 50 warm-ups, the best of a brute-force search over shapes):
+#: stas00/ml-engineering compute/accelerator/README.md @ 744d01e18b79512572f64a6bbd8b5f4a725203a7, "Maximum
+#: Achievable Matmul FLOPS comparison table" (A100 SXM 271.2 TFLOP/s at 1024x10240x5120, torch 2.6.0+cu126;
+#: H100 SXM 794.5 at 2048x2048x13312, torch 2.7.0+cu126).
+MAMF_BF16_FLOPS_PER_S = {"a100-80gb": 271.2e12, "h100-sxm": 794.5e12}
+TRAINING_STACKS = ("megatron-core-te", "megatron-lm-2023", "pytorch-fsdp", "pytorch-fsdp-flash-attn-1")
+
+
+@pytest.mark.parametrize("acc", sorted(MAMF_BF16_FLOPS_PER_S))
+@pytest.mark.parametrize("stack", TRAINING_STACKS)
+def test_training_gemms_stay_below_the_maximum_achievable_matmul_rate(acc: str, stack: str) -> None:
+    """No GEMM a training step prices (at the sustained clock) beats the fastest matmul the part was measured
+    to sustain at any shape (issue #13: an MFU that looks too good is not the GEMM price: the A100 fits reach
+    ~85% of that ceiling)."""
+    spec = CATALOG.get("accelerators", acc)
+    device = _device(acc, "bf16", stack).device.at_clock_fraction(spec.sustained_clock_fraction)
+    sizes = np.array([1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0])
+    m, n, k = np.meshgrid(sizes, sizes, sizes, indexing="ij")
+    rate = 2.0 * m * n * k / np.asarray(device.gemm_time_s(m, n, k).time_s)
+    ceiling = MAMF_BF16_FLOPS_PER_S[acc]
+    assert rate.max() <= ceiling
+    assert 2.0 * 1024 * 10240 * 5120 / float(device.gemm_time_s(1024.0, 10240.0, 5120.0).time_s) <= ceiling
+    assert rate.max() >= 0.75 * ceiling  # the guard bites: large GEMMs run within sight of the ceiling

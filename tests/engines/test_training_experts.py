@@ -107,9 +107,9 @@ def test_expert_states_shard_over_ep_and_their_optimizer_over_the_expert_data_pa
     r = evaluate_plans(model=m, cluster=cluster, plan=mixtral_plan(expert_parallel=np.array([1.0, 8.0]), zero_stage=1))
     layers, d, ep = 32.0 / 4.0, 16.0, np.array([1.0, 8.0])
     expert = layers * float(m.layer_expert_params) / ep
-    expected = (WEIGHT_BYTES_PER_PARAM + GRADIENT_BYTES_PER_PARAM) * expert + OPTIMIZER_BYTES_PER_PARAM * expert / (
-        d / ep
-    )
+    gradient_bytes = float(cluster.gradient_reduce_bytes_per_param)  # the stack's fp32 main gradients under bf16
+    assert gradient_bytes == 2.0 * GRADIENT_BYTES_PER_PARAM
+    expected = (WEIGHT_BYTES_PER_PARAM + gradient_bytes) * expert + OPTIMIZER_BYTES_PER_PARAM * expert / (d / ep)
     np.testing.assert_allclose(r.memory_expert_states_bytes, expected, rtol=1e-12)
     assert r.memory_total_bytes[1] < r.memory_total_bytes[0]
 

@@ -62,9 +62,25 @@ def test_fp32_gradients_double_an_all_reduce_and_make_the_distributed_optimizer_
     np.testing.assert_allclose(_dp_s(fp32, 0.0, 0.0) / _dp_s(bf16, 0.0, 0.0), 2.0, rtol=1e-2)
 
 
-def test_the_default_stack_keeps_bf16_gradients_and_its_overlap():
+def test_the_default_stack_keeps_fp32_gradients_under_bf16_and_overlaps_their_reduction():
+    """Megatron-LM under --bf16 accumulates and reduces fp32 main gradients (unless --grad-reduce-in-bf16); fp16
+    keeps 2-byte gradients; the default stack overlaps the reduction with the backward."""
     stack = CATALOG.get("stacks", "megatron-core-te")
-    assert stack.gradient_reduce_bytes_per_param == {} and stack.overlaps_gradient_reduce
+    assert stack.gradient_reduce_bytes_per_param == {"bf16": 4.0} and stack.overlaps_gradient_reduce
     default = cluster(CATALOG, 4.0)
-    assert default.gradient_reduce_bytes_per_param == 2.0
+    assert default.gradient_reduce_bytes_per_param == 4.0
+    assert cluster(CATALOG, 4.0, dtype="fp16").gradient_reduce_bytes_per_param == 2.0
     assert _dp_s(default, 1.0, 1.0) < _dp_s(default, 1.0, 0.0)
+
+
+def test_the_gradient_buffer_is_as_wide_as_the_gradients_the_stack_reduces():
+    """Megatron's fp32 main gradients take 4 bytes per parameter in memory (its distributed-optimizer guide: 'bf16
+    parameters, fp32 gradients' 18 bytes per parameter, 6 + 12/d sharded), ZeRO-2 shards them."""
+    fp32 = cluster(CATALOG, 4.0)
+    bf16 = dataclasses.replace(fp32, gradient_reduce_bytes_per_param=2.0)
+    for zero, shards in ((0.0, 1.0), (1.0, 1.0), (2.0, 4.0)):  # data parallel over 4
+        wide = evaluate_plans(model=MODEL, cluster=fp32, plan=_plan(zero, 1.0))
+        narrow = evaluate_plans(model=MODEL, cluster=bf16, plan=_plan(zero, 1.0))
+        np.testing.assert_allclose(wide.memory_gradients_bytes, 2.0 * narrow.memory_gradients_bytes, rtol=1e-12)
+        params = narrow.memory_weights_bytes / 2.0  # 2-byte weights, whole under ZeRO 0-2
+        np.testing.assert_allclose(wide.memory_gradients_bytes, 4.0 * params / shards, rtol=1e-12)

@@ -90,9 +90,14 @@ def test_published_reference_on_a_narayanan_row():
     is at least as fast by the engine (see tests/engines/test_plan_search_validation.py for every row)."""
     resolved = resolve(next(e for e in EXAMPLES if e["inputs"]["model"] == "megatron-gpt-18.4b")["inputs"])
     result = KIND.evaluate(resolved)
-    throughput, best = result.published
+    throughput, best, *utilization = result.published
     assert "Narayanan" in throughput.source and throughput.role == "validation" and throughput.within_tolerance
     assert best.role == "context" and "fits" in throughput.note
+    # beside it, what whole A100 training steps reached (llm-foundry's MFU and HFU): context, not a check
+    assert [p.published for p in utilization] == [0.6423, 0.5957, 0.7930, 0.7374]
+    assert all(p.role == "context" and "llm-foundry" in p.source for p in utilization)
+    mfu = next(m.value for m in result.metrics if m.key == "best_model_flops_utilization")
+    assert utilization[0].engine == mfu and utilization[2].engine > mfu  # HFU counts the recomputation too
     published = evaluate_plans(
         model=ModelArrays.from_llm(resolved.model),
         cluster=ClusterArrays.from_spec(resolved.cluster, dtype=resolved.dtype),

@@ -386,6 +386,9 @@ class _Terms:
     norm_up_recompute: NDArray[np.bool_]
     #: Multi-token-prediction modules (`ModelArrays.mtp_depth`); each is one more layer on the last stage.
     mtp: Array
+    #: Bytes per element of the gradient buffer, the width the data-parallel reduction moves too
+    #: (`ClusterArrays.gradient_reduce_bytes_per_param`: Megatron's fp32 main gradients under bf16).
+    grad_bytes: Array
 
 
 def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Terms:
@@ -468,6 +471,7 @@ def _terms(model: ModelArrays, cluster: ClusterArrays, plan: PlanArrays) -> _Ter
         moe=experts.is_moe(model),
         norm_up_recompute=np.asarray((norm_up > 0) & (rc != Recompute.FULL)) if bool(np.any(norm_up > 0)) else no,
         mtp=mtp,
+        grad_bytes=as_array(cluster.gradient_reduce_bytes_per_param),
     )
 
 
@@ -894,7 +898,11 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
     params_middle = layers * layer_params_gpu if x.any_uneven else np.zeros(())  # only read with uneven stages
     fp8_params = layers * as_array(model.layer_sharded_params) / x.t if x.fp8 else 0.0  # the layers' GEMMs
     states_first = model_state_bytes(
-        params_per_gpu=params_first, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+        params_per_gpu=params_first,
+        zero_stage=x.zero,
+        zero_group=x.zero_group,
+        fp8_params_per_gpu=fp8_params,
+        gradient_bytes_per_param=x.grad_bytes,
     )
     return _Parameters(
         layer_params_gpu=layer_params_gpu,
@@ -904,11 +912,19 @@ def _parameters(x: _Terms, model: ModelArrays) -> _Parameters:
         params_last=params_last,
         states_first=states_first,
         states_last=model_state_bytes(
-            params_per_gpu=params_last, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+            params_per_gpu=params_last,
+            zero_stage=x.zero,
+            zero_group=x.zero_group,
+            fp8_params_per_gpu=fp8_params,
+            gradient_bytes_per_param=x.grad_bytes,
         ),
         params_middle=params_middle,
         states_middle=model_state_bytes(
-            params_per_gpu=params_middle, zero_stage=x.zero, zero_group=x.zero_group, fp8_params_per_gpu=fp8_params
+            params_per_gpu=params_middle,
+            zero_stage=x.zero,
+            zero_group=x.zero_group,
+            fp8_params_per_gpu=fp8_params,
+            gradient_bytes_per_param=x.grad_bytes,
         )
         if x.any_uneven
         else states_first,  # never the peak without uneven stages
@@ -926,7 +942,11 @@ def _moe_parameters(x: _Terms, model: ModelArrays, dense_layer_params_gpu: Array
         expert = np.asarray(layers * per_layer)
         fp8_expert = expert if x.fp8 else 0.0
         return expert, model_state_bytes(
-            params_per_gpu=expert, zero_stage=x.zero, zero_group=group, fp8_params_per_gpu=fp8_expert
+            params_per_gpu=expert,
+            zero_stage=x.zero,
+            zero_group=group,
+            fp8_params_per_gpu=fp8_expert,
+            gradient_bytes_per_param=x.grad_bytes,
         )
 
     expert_first, states_first = on_stage(x.layers_first)

@@ -154,15 +154,21 @@ class ModelStates:
 
 
 def model_state_bytes(
-    *, params_per_gpu: Num, zero_stage: Num, zero_group: Num, fp8_params_per_gpu: Num = 0.0
+    *,
+    params_per_gpu: Num,
+    zero_stage: Num,
+    zero_group: Num,
+    fp8_params_per_gpu: Num = 0.0,
+    gradient_bytes_per_param: Num = GRADIENT_BYTES_PER_PARAM,
 ) -> ModelStates:
     """ZeRO-1 shards the optimizer state over the data-parallel group, ZeRO-2 also the gradients,
     ZeRO-3 also the weights (Rajbhandari et al. 2020, Figure 1); `fp8_params_per_gpu` of them also keep
-    fp8 copies (`FP8_WEIGHT_COPY_BYTES_PER_PARAM`), sharded like the weights."""
+    fp8 copies (`FP8_WEIGHT_COPY_BYTES_PER_PARAM`), sharded like the weights. `gradient_bytes_per_param`: the
+    stack's gradient buffer (Megatron's fp32 main gradients under bf16: 4)."""
     P, z, g = as_array(params_per_gpu), as_array(zero_stage), np.maximum(as_array(zero_group), 1.0)
     weight_bytes = WEIGHT_BYTES_PER_PARAM * P + FP8_WEIGHT_COPY_BYTES_PER_PARAM * as_array(fp8_params_per_gpu)
     return ModelStates(
         weights=weight_bytes / np.where(z >= 3, g, 1.0),
-        gradients=GRADIENT_BYTES_PER_PARAM * P / np.where(z >= 2, g, 1.0),
+        gradients=as_array(gradient_bytes_per_param) * P / np.where(z >= 2, g, 1.0),
         optimizer=OPTIMIZER_BYTES_PER_PARAM * P / np.where(z >= 1, g, 1.0),
     )

@@ -4,7 +4,9 @@ scenario) and by plan_search (the published plan and runs beside the best plan f
 
 from __future__ import annotations
 
-from dse.engines.training import PlanArrays
+import dataclasses
+
+from dse.engines.training import ClusterArrays, PlanArrays
 from dse.engines.training.codes import RECOMPUTE_CODES, SCHEDULE_CODES
 
 #: Source of NARAYANAN_TABLE1.
@@ -25,6 +27,19 @@ NARAYANAN_TABLE1: dict[str, tuple[int, int, int, int, float]] = {
     "megatron-gpt-529.6b": (8, 35, 2520, 2520, 163.0),
     "megatron-gpt-1t": (8, 64, 3072, 3072, 163.0),
 }
+
+#: The SC'21 runs trained in fp16 without fp32 gradient accumulation (NVIDIA/Megatron-LM
+#: examples/academic_paper_scripts/sc21/CONFIG.sh @ d98e8a64ddf34856e74b24714e3bedb2f5a39553, MEGATRON_PARAMS:
+#: '--fp16 --loss-scale 8192', no --accumulate-allreduce-grads-in-fp32): their gradient buffers and all-reduces
+#: are 2 bytes per parameter, where today's stack under bf16 keeps and reduces fp32 gradients.
+SC21_GRADIENT_BYTES_PER_PARAM = 2.0
+
+
+def sc21_cluster(cluster: ClusterArrays) -> ClusterArrays:
+    """The cluster as the SC'21 runs used it: the same kernels and peak, fp16 gradients
+    (`SC21_GRADIENT_BYTES_PER_PARAM`)."""
+    return dataclasses.replace(cluster, gradient_reduce_bytes_per_param=SC21_GRADIENT_BYTES_PER_PARAM)
+
 
 #: Micro-batch, interleaved chunks and whether DDP overlaps the gradient all-reduce (torch DDP does,
 #: Megatron's local DDP does not), per Table 1 row, from NVIDIA/Megatron-LM examples/sc21/run_table_1.sh.

@@ -29,7 +29,7 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         "cluster, the node mapping), evaluates them all with the training engine, and returns the "
         "fastest that fit, the Pareto front and the refusals per reason."
     )
-    engine_version = "plan-search-6"  # 6: MoE router kernels priced (training-6)
+    engine_version = "plan-search-7"  # 7: gradients reduced at the stack's width (training-7); 6: MoE router kernels
     heavy = True
     validated_by = "training"  # priced by the training engine
     ranking = ("top_plans", "iteration_time_s")

@@ -47,6 +47,7 @@ from dse.scenarios.shared.megatron import (
     RUN_TABLE_1,
     RUN_TABLE_1_SOURCE,
     TABLE1_SOURCE,
+    sc21_cluster,
 )
 from dse.scenarios.shared.training_device import DEFAULT_TRAINING_STACK, training_cluster
 from dse.specs.network import ClusterSpec
@@ -150,7 +151,7 @@ def table1_evaluation(catalog: Catalog) -> PlanEvaluation:
         virtual_stages=v,
         overlap_grad_reduce=overlap,
     )
-    return evaluate_plans(model=model, cluster=cluster(catalog, gpus / 8), plan=plan)
+    return evaluate_plans(model=model, cluster=sc21_cluster(cluster(catalog, gpus / 8)), plan=plan)
 
 
 def _table1_figures() -> list[PublishedFigure]:
@@ -585,7 +586,7 @@ def table3_tflops(catalog: Catalog) -> np.ndarray[Any, Any]:
             pipeline_schedule=np.where(chunks > 1, Schedule.INTERLEAVED, Schedule.ONE_F_ONE_B),
             virtual_stages=chunks,
         )
-        result = evaluate_plans(model=model, cluster=cluster(catalog, gpus / 8.0), plan=plan)
+        result = evaluate_plans(model=model, cluster=sc21_cluster(cluster(catalog, gpus / 8.0)), plan=plan)
         assert np.all(result.valid) and np.all(result.fits)
         out.append(result.achieved_flops_per_gpu / 1e12)
     return np.concatenate(out)
