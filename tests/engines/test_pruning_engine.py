@@ -653,12 +653,56 @@ def test_nchw_costs_exactly_the_transposes_around_convolutions_and_the_permute_c
     # eager GroupNorm is NCHW-only: in channels-last each one copies its input to NCHW and the next conv copies back
     group_norms = np.flatnonzero((table.category == eng.NORM) & (table.kernel_area == eng.GROUP_NORM_PASSES))
     gn_tensor = 2.0 * counts.width_out[group_norms] * counts.tokens[group_norms]
+    # back to the image, channels-last eager still copies twice: diffusers' .contiguous() and proj_out's copy back
+    back = np.flatnonzero([name.endswith(".to_image") for name in table.row_names])
     expected = (
         np.sum(device.elementwise_time_s(0.0, 2.0 * inputs * 2.0).time_s)
         + np.sum(device.elementwise_time_s(0.0, 2.0 * outputs * 2.0).time_s)
         + np.sum(device.elementwise_time_s(0.0, 2.0 * counts.activation_elements[copies] * 2.0).time_s)
         - 2.0 * np.sum(device.elementwise_time_s(0.0, 2.0 * gn_tensor * 2.0).time_s)
+        - 2.0 * np.sum(device.elementwise_time_s(0.0, 2.0 * counts.activation_elements[back] * 2.0).time_s)
     )
     assert price(device, False) - price(device, True) == pytest.approx(expected, rel=1e-9)
     trt = _stack_device("tensorrt")
     assert price(trt, False) == price(trt, True)
+
+
+def test_channels_last_eager_copies_each_transformer_output_twice_and_a_compiler_none(sd15):
+    """Channels-last: eager PyTorch pays, per transformer block, diffusers' .contiguous() back to NCHW and proj_out's
+    copy back to channels-last (two passes and a launch each); torch.compile pays neither (exact)."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    back = np.array([name.endswith(".to_image") for name in table.row_names])
+    assert np.sum(back) == 16
+    without = dataclasses.replace(table, kernel_area=np.where(back, 0.0, table.kernel_area))  # moves nothing
+    counts_without = eng.count_layers(without, latent_side=64.0)
+    one_copy = 2.0 * 2.0 * counts.activation_elements[back]  # bytes at batch 2, fp16: the row's two passes
+    for stack, copies in (("pytorch-2.1-eager-sdpa", 2.0), ("torch-2.1-compile", 0.0)):
+        device = _stack_device(stack)
+
+        def price(t, c, device=device):
+            return eng.network_time_s(t, c, batch=2.0, bytes_per_element=2.0, device=device, channels_last=True)
+
+        expected = copies * np.sum(device.elementwise_time_s(0.0, one_copy).time_s)
+        assert price(table, counts) - price(without, counts_without) == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_the_timestep_embedding_is_twelve_launches_eager_and_one_kernel_compiled(sd15):
+    """diffusers' sinusoidal timestep embedding: twelve fp32 element-wise kernels on (batch, 320) in eager PyTorch,
+    one fused kernel under torch.compile (the first follows conv_in, a GEMM; the rest fuse into it) (exact)."""
+    table = _unet(sd15)
+    counts = eng.count_layers(table, latent_side=64.0)
+    rows = np.array([name.startswith("time_proj.") for name in table.row_names])
+    assert [n for n, r in zip(table.row_names, rows, strict=True) if r] == [
+        f"time_proj.{op}" for op in eng.TIMESTEP_EMBEDDING_OPS
+    ]
+    assert len(eng.TIMESTEP_EMBEDDING_OPS) == 12
+    without = dataclasses.replace(table, kernel_area=np.where(rows, 0.0, table.kernel_area))
+    counts_without = eng.count_layers(without, latent_side=64.0)
+    moved = 2.0 * 2.0 * counts.activation_elements[rows]
+    for stack, launches in (("pytorch-2.1-eager-sdpa", 12), ("torch-2.1-compile", 1)):
+        device = _stack_device(stack)
+        t = eng.network_time_s(table, counts, batch=2.0, bytes_per_element=2.0, device=device)
+        t0 = eng.network_time_s(without, counts_without, batch=2.0, bytes_per_element=2.0, device=device)
+        expected = np.sum(device.elementwise_time_s(0.0, moved[:launches]).time_s)
+        assert t - t0 == pytest.approx(expected, rel=1e-9)

@@ -36,6 +36,21 @@ KEEP_NONE, KEEP_CHANNELS, KEEP_HEADS, KEEP_FFN = range(4)
 #: Tensor passes (reads + writes) of a norm row: LayerNorm reads and writes once; GroupNorm reads twice
 #: (statistics, then normalization) and writes once (see `_TableBuilder.norm`).
 LAYER_NORM_PASSES, GROUP_NORM_PASSES = 2.0, 3.0
+#: The element-wise kernels of a diffusers UNet's sinusoidal timestep embedding, in launch order (`unet_layer_table`).
+TIMESTEP_EMBEDDING_OPS: tuple[str, ...] = (
+    "arange",
+    "scale_log_period",
+    "divide_half_dim",
+    "exp",
+    "timesteps_float",
+    "outer_product",
+    "scale",
+    "sin",
+    "cos",
+    "concat_sin_cos",
+    "flip_sin_to_cos",
+    "to_unet_dtype",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -404,6 +419,12 @@ def unet_layer_table(unet: UNetSpec, text_tokens: int) -> LayerTable:
     temb = unet.time_embed_mult * channels[0]
     stem = b.new_block("stem")
     b.add("conv_in", stem, CONV, fan_in=unet.in_channels, fan_out=channels[0], kernel_area=9, bias=True, area_coef=1.0)
+    # The sinusoidal timestep embedding, one fp32 kernel per op on (batch, 320) (launch-bound): diffusers
+    # get_timestep_embedding (src/diffusers/models/embeddings.py): arange, the -log(max_period) and
+    # 1/(half_dim - shift) scalings, exp, the timesteps' .float(), the outer product, `scale * emb`, sin, cos, their
+    # concatenation and the flip_sin_to_cos concatenation; then UNet2DConditionModel.forward's t_emb.to(sample.dtype).
+    for op in TIMESTEP_EMBEDDING_OPS:
+        b.pointwise(f"time_proj.{op}", stem, channels[0], passes=2, fixed_tokens=1)
     b.add("time_embedding.linear_1", stem, LINEAR, fan_in=channels[0], fan_out=temb, bias=True, fixed_tokens=1)
     b.pointwise("time_embedding.silu", stem, temb, passes=2, fixed_tokens=1)
     b.add("time_embedding.linear_2", stem, LINEAR, fan_in=temb, fan_out=temb, bias=True, fixed_tokens=1)

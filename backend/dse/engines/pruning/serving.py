@@ -96,9 +96,10 @@ def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
 
 
 @cache
-def _layout_copies(table: LayerTable) -> NDArray[np.bool_]:
-    """The (B, C, H, W) <-> (B, HW, C) permute copies of the transformer blocks (views in channels-last)."""
-    out: NDArray[np.bool_] = np.array([name.endswith((".to_tokens", ".to_image")) for name in table.row_names])
+def _layout_copies(table: LayerTable, *ends: str) -> NDArray[np.bool_]:
+    """The transformer blocks' permute copies whose row names end so: ".to_tokens" (B, C, H, W) -> (B, HW, C),
+    ".to_image" back (copies in NCHW)."""
+    out: NDArray[np.bool_] = np.array([name.endswith(ends) for name in table.row_names])
     return out
 
 
@@ -130,7 +131,8 @@ def network_time_s(
     * memory format: in PyTorch's default NCHW layout, cuDNN transposes each convolution's input to NHWC
       and its output back (two memory-bound kernels of two passes each; MosaicML Composer, "Channels Last"
       method card), and the transformer blocks' permutes are copies; `channels_last` activations, or a
-      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither;
+      stack that lays out NHWC itself (`native_nhwc`, TensorRT), need neither, except eager PyTorch's copy back to
+      the image, which diffusers makes contiguous (NCHW) and proj_out copies to channels-last again;
     * a convolution's bias under eager PyTorch: cuDNN runs without it and an in-place add follows (one more
       memory-bound kernel); a fusing stack folds it away.
 
@@ -208,8 +210,16 @@ def network_time_s(
     total = total + np.sum(np.where(n * q > 0, att_s, 0.0), axis=-1)
 
     memory_rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
+    eager_channels_last = channels_last and stack is not None and not stack.pointwise_fusion and not stack.native_nhwc
     if nhwc:
-        memory_rows = memory_rows[~_layout_copies(table)[memory_rows]]
+        # channels-last: proj_in's output permuted to tokens is a view. Back to the image, eager PyTorch still copies:
+        # diffusers Transformer2DModel.forward runs .reshape(batch, height, width, inner_dim).permute(0, 3, 1,
+        # 2).contiguous() before proj_out (src/diffusers/models/transformer_2d.py), a copy to NCHW (a channels-last
+        # tensor is not contiguous), and the 1x1 proj_out, whose weight is channels-last, copies it back (cuDNN
+        # runs channels-last when input or weight is: pytorch/pytorch aten/src/ATen/native/ConvUtils.h,
+        # cudnn_conv_suggest_memory_format); a fusing compiler or TensorRT plans the layout itself.
+        views = (".to_tokens",) if eager_channels_last else (".to_tokens", ".to_image")
+        memory_rows = memory_rows[~_layout_copies(table, *views)[memory_rows]]
     if stack is not None and stack.pointwise_fusion:
         memory_rows = memory_rows[~_absorbed(table, epilogue="ffn_act" in stack.fused_ops)[memory_rows]]
     moved = n * _take(counts.activation_elements, memory_rows) * width
@@ -220,7 +230,10 @@ def network_time_s(
         group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
         launches = np.where(group_norms & (moved > 0), extra * stack.elementwise_launch_overhead_s, 0.0)
         total = total + np.sum(launches, axis=-1)
-        if channels_last and not stack.pointwise_fusion and not stack.native_nhwc:
+        if eager_channels_last:
+            back = _layout_copies(table, ".to_image")[memory_rows]
+            copy_back = dev.elementwise_time_s(0.0, moved).time_s  # proj_out's input, as large as the .contiguous()
+            total = total + np.sum(np.where(back & (moved > 0), copy_back, 0.0), axis=-1)
             # eager PyTorch's CUDA GroupNorm is NCHW-only: it copies a channels-last input to NCHW and returns
             # NCHW, which the next (channels-last) convolution copies back: two copies of the tensor per group
             # norm (pytorch/pytorch issue #111824, 'GroupNorm & InstanceNorm does not handle channels_last

@@ -47,7 +47,9 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
         "mix onto codes under a compute budget (Sinkhorn), and serving throughput for static, dynamic and "
         "prompt-routed (APTP) pruning."
     )
-    engine_version: ClassVar[str] = "pruning-4"  # 4: fp32 convolutions on TF32, attention on 3xTF32 (PyTorch defaults)
+    # 5: the denoising loop's host-serialized ops; eager channels-last copies back to the image; timestep embedding
+    # 4: fp32 convolutions on TF32, attention on 3xTF32 (PyTorch defaults)
+    engine_version: ClassVar[str] = "pruning-5"
     validation_dtype = "fp32"  # APTP Table 1 latencies are priced in fp32 (published.py)
     inputs_model: ClassVar[type[PruningInputs]] = PruningInputs
     metric_specs: ClassVar[dict[str, MetricSpec]] = METRICS

@@ -84,8 +84,8 @@ APTP_RELEASED_CODES: tuple[tuple[str, int], ...] = (("APTP-Base-CC3M", 16), ("AP
 
 #: Why the Small rows miss (recorded, not tuned).
 _SMALL_ROWS_MISS = (
-    "Engine's latency cut is smaller than published for the Small experts (ratio 0.696 vs 0.65, +7.0%; "
-    "0.679 vs 0.625, +8.6%). In the engine the unpruned VAE decoder is a fixed 0.08 s (2% of SD 2.1's 3.99 s) "
+    "Engine's latency cut is smaller than published for the Small experts (ratio 0.696 vs 0.65, +7.1%; "
+    "0.679 vs 0.625, +8.7%). In the engine the unpruned VAE decoder is a fixed 0.08 s (2% of SD 2.1's 4.00 s) "
     "and the pruned UNet's time falls less than its MACs (0.689 at R 0.662: norms, residual adds and "
     "concatenations on the unpruned residual stream keep their cost, and the convolutions, which run on TF32 "
     "tensor cores, are cheap next to the fp32 linears that pruning cuts least); the published "
@@ -366,7 +366,7 @@ _HOST_BOUND = (
     " At one prompt eager PyTorch is also host-bound on that machine: in the same table eager takes 1.26x the "
     "compiled step at 4 and at 16 prompts (the unfused ops' GPU time) but 2.03x at one prompt, and 1.10x on the RTX "
     "4090 machine (24.2 vs 22.0 ms); fal's torch 2.1 eager A100 run took ~31 ms per UNet step against this run's "
-    "45.3 ms. Fully host-bound, 45.3 ms over the ~950 kernels of the engine's eager UNet is ~48 us per kernel, 2-10x "
+    "45.3 ms. Fully host-bound, 45.3 ms over the ~980 kernels of the engine's eager UNet is ~48 us per kernel, 2-10x "
     "the 5-25 us of dispatch per op usually quoted for eager PyTorch; the engine's eager stack already adds "
     "LLMCompass' synchronized per-op wall-clock costs (28.5 us per GEMM, 15.3 us per element-wise kernel) to each "
     "kernel, and a host/GPU overlap model with those costs would lower, not raise, this step. The benchmark's host "
@@ -376,13 +376,17 @@ _HOST_BOUND = (
 _UNFUSED_AT_16 = (
     " At sixteen prompts the step is GPU-bound, and eager's excess over compiled in the same table, the unfused ops' "
     "GPU time, is 66 ms per iteration (322 vs 256 ms; 17 ms at four prompts, x3.8 like the step) against the "
-    "engine's 24 ms (209 vs 185 ms): the unfused memory-bound passes are priced 2.7x too fast, the fused step 1.4x. "
-    "The engine's eager step there equals its GPU time alone (210 ms with the vidur GEMM fit and 3 us launches), so "
-    "the eager stack's per-op wall-clock costs add nothing at that batch."
+    "engine's 26 ms (211 vs 185 ms): the unfused memory-bound passes are priced 2.5x too fast, the fused step 1.4x. "
+    "The engine's eager step there equals its GPU time alone (212 ms with the vidur GEMM fit and 3 us launches), so "
+    "the eager stack's per-op wall-clock costs add nothing at that batch. Their bytes are counted from the code "
+    "that runs (diffusers' ResnetBlock2D, Transformer2DModel and AttnProcessor2_0, PyTorch's GroupNorm and cuDNN "
+    "layout rules: ~74 GB per step at 16 prompts against the compiled step's ~31 GB): what is left is the achieved "
+    "bandwidth of eager PyTorch's GroupNorm statistics (one scalar Welford update per element), broadcast and layout-"
+    "copy kernels on A100, for which no kernel-level table was found (models_db/calibration/README.md, round 6)."
 )
 #: The batch-4 eager row, within tolerance at its edge.
 _WITHIN_AT_THE_EDGE = (
-    "Within tolerance at the edge (14.2 vs 11.6 it/s, +22%): the same kernel-time gap as the other rows, partly "
+    "Within tolerance at the edge (14.0 vs 11.6 it/s, +20%): the same kernel-time gap as the other rows, partly "
     "hidden at 4 prompts by the eager stack's per-op wall-clock costs."
 )
 
@@ -483,7 +487,7 @@ _FAL_ROWS: tuple[tuple[str, str, tuple[str, str], bool, float, str, str | None, 
         True,
         1.058,
         "Diffusers (torch 2.1, SDPA, compiled, NCHW channels last)",
-        _KERNEL_TIME_MISS.format(detail="0.786 s vs 1.058 s, -26%: 14.6 ms per UNet step vs ~20 ms"),
+        _KERNEL_TIME_MISS.format(detail="0.787 s vs 1.058 s, -26%: 14.6 ms per UNet step vs ~20 ms"),
         "",
     ),
     (
@@ -540,9 +544,9 @@ _SD15_TIMINGS: tuple[PublishedFigure, ...] = (
             devices=1.0,
         )
         for label, stack, batch, published, detail, host in (
-            ("eager_sdpa", SD15_EAGER_STACK, 1, 21.66, "30.3 vs 21.66 it/s, +40%", _HOST_BOUND),
+            ("eager_sdpa", SD15_EAGER_STACK, 1, 21.66, "29.6 vs 21.66 it/s, +37%", _HOST_BOUND),
             ("eager_sdpa", SD15_EAGER_STACK, 4, 11.6, None, ""),
-            ("eager_sdpa", SD15_EAGER_STACK, 16, 3.04, "4.68 vs 3.04 it/s, +54%", _UNFUSED_AT_16),
+            ("eager_sdpa", SD15_EAGER_STACK, 16, 3.04, "4.63 vs 3.04 it/s, +52%", _UNFUSED_AT_16),
             ("compiled", SD15_COMPILE_STACK, 1, 44.03, "65.8 vs 44.03 it/s, +49%", ""),
             ("compiled", SD15_COMPILE_STACK, 4, 14.62, "20.0 vs 14.62 it/s, +37%", ""),
             ("compiled", SD15_COMPILE_STACK, 16, 3.83, "5.28 vs 3.83 it/s, +38%", ""),
