@@ -182,13 +182,9 @@ def test_tensorrt_llm_0_6_preset_is_today_s_stack_without_gqa_sharing() -> None:
     for differing in ("decode_attention_shares_kv_heads", "fused_ops", "attention_dtype", "gemm_fits"):
         assert differing in v06.field_sources
     assert "fused_gate_up_gemm" in v06.field_sources
-    assert dataclasses.replace(
+    assert _described_as(
         v06,
-        id=today.id,
-        name=today.name,
-        source=today.source,
-        notes=today.notes,
-        field_sources=today.field_sources,
+        today,
         fused_ops=today.fused_ops,
         attention_dtype=None,
         gemm_fits=today.gemm_fits,
@@ -228,6 +224,42 @@ def test_tensorrt_llm_releases_without_fused_mlp_price_gate_and_up_as_two_gemms(
     fused_up = run_inference(**engine_inputs(fused)).decode_ops["ffn_up"]
     both = device.gemm_time_s(8.0, 2 * 11008.0, 4096.0, b_bytes=1.0).time_s
     assert float(fused_up.time_s) == pytest.approx(float(both), rel=1e-12)
+
+
+def _described_as(stack, base, **fields):
+    """`stack` with `base`'s id, name and citations and `fields` replaced: equal to `base` where only `fields`
+    differ."""
+    described = dict(id=base.id, name=base.name, source=base.source, notes=base.notes, field_sources=base.field_sources)
+    return dataclasses.replace(stack, **described, **fields)
+
+
+def test_tensorrt_llm_fp8_per_tensor_preset_is_today_s_stack_with_cutlass_gemms_and_fp16_fmha() -> None:
+    """A per-tensor fp8 checkpoint under TensorRT engines: the pre-DeepGEMM fp8 GEMMs (DeepGEMM is block-scaled
+    only) and the fused context FMHA in fp16; every other field today's stack's."""
+    today = CATALOG.get("stacks", "tensorrt-llm")
+    per_tensor = CATALOG.get("stacks", "tensorrt-llm-fp8-per-tensor")
+    assert per_tensor.gemm_fit_for("fp8") == "cutlass-3.6" and per_tensor.attention_dtype == "fp16"
+    for differing in ("gemm_fits", "attention_dtype", "prefill_attention_kernel"):
+        assert differing in per_tensor.field_sources
+    assert _described_as(per_tensor, today, gemm_fits=today.gemm_fits, attention_dtype=None) == today
+
+
+def test_fp8_prefill_attention_is_fused_under_the_per_tensor_preset_and_unfused_without_an_fp8_table() -> None:
+    """Today's stack finds no fp8 attention table and prices fp8 prefill attention as score, softmax and context
+    apart; the per-tensor preset runs the fp16 FlashAttention-3 fit at the fp16 peak, softmax inside it."""
+    per_tensor = _device("h100-sxm", "fp8", "tensorrt-llm-fp8-per-tensor")
+    today = _device("h100-sxm", "fp8", "tensorrt-llm")
+    assert per_tensor.gemm_fit == "h800-sxm.fp8.cutlass-3.6.gemm"
+    assert per_tensor.prefill_attention_fit == "h100-sxm.fp16.flash-attention-3.attention_fwd"
+    assert today.prefill_attention_fit is None
+    model = per_tensor.device.prefill_attention
+    assert model is not None and model.peak_flops_per_s == CATALOG.get("accelerators", "h100-sxm").peak_for("fp16")
+    prefill = _layer(batch=1.0, query_tokens=4096.0, context_tokens=4096.0, num_kv_heads=8.0, prefill=True)
+    fused, apart = _price(prefill, per_tensor.device), _price(prefill, today.device)
+    assert float(fused["softmax"].time_s) == 0.0 and float(apart["softmax"].time_s) > 0.0
+    whole = per_tensor.device.prefill_attention_time_s(1.0, 32.0, 4096.0, 4096.0, 128.0, causal=True)
+    assert whole is not None
+    assert float(fused["score"].time_s) + float(fused["context"].time_s) == pytest.approx(float(whole.time_s))
 
 
 @pytest.mark.parametrize(

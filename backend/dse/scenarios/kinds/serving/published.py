@@ -31,7 +31,10 @@ throughput and inter-token latency are the saturation point's. The page names ne
 H100 profile nor its scheduler settings: the kind assumes TensorRT-LLM (the stack NIM's optimized profiles build)
 with its runtime defaults (no chunked context, 8192 tokens per iteration, the GUARANTEED_NO_EVICT capacity policy,
 in-flight batching: a context request runs whole in the same iteration as the generation requests, TensorRT-LLM docs
-'Paged Attention, IFB, and Request Scheduling') and an fp8 KV cache.
+'Paged Attention, IFB, and Request Scheduling') and an fp8 KV cache, on the kernels TensorRT engines of a per-tensor
+fp8 checkpoint run (models_db/stacks/tensorrt-llm-fp8-per-tensor.json): the attention plugin's fused context FMHA,
+and fp8 GEMMs on the pre-DeepGEMM Hopper fp8 table (DeepGEMM serves block-scaled fp8 alone), whose fixed cost per
+GEMM a decode step of one request pays.
 
 SGLang's reproduction of its v0.3.0 comparison with vLLM v0.6.0 (benchmark/benchmark_vllm_060) publishes serving at
 stated request rates: Llama 3.1 8B on one A100 80GB and 70B on four H100 (TP4), ShareGPT prompts sent as a Poisson
@@ -296,6 +299,9 @@ NIM_PERFORMANCE = (
     "NVIDIA NIM benchmarking guide, 'Performance' (docs.nvidia.com/nim/benchmarking/llm/1.0.0/performance), "
     "Llama-3.3-70b-instruct results, NIM version 1.8.0, 2 x H100 80G, fp8 TP2, AIPerf at fixed client concurrency"
 )
+#: TensorRT-LLM's TensorRT engines of a per-tensor fp8 checkpoint: the fused fp16 context FMHA and the pre-DeepGEMM
+#: fp8 GEMMs (models_db/stacks/tensorrt-llm-fp8-per-tensor.json).
+NIM_STACK = "tensorrt-llm-fp8-per-tensor"
 #: Llama-3.3-70B has Llama-3.1-70B's shape (the same config.json architecture fields); the catalog's llama3.1-70b.
 NIM_MODEL = "llama3.1-70b"
 #: TensorRT-LLM's runtime defaults, NIM's own settings not being published: ExecutorConfig(enable_chunked_context=
@@ -318,7 +324,7 @@ def _nim_inputs(**overrides: object) -> ServingInputs:
             model=NIM_MODEL,
             accelerator="h100-sxm",
             tensor_parallel=2,
-            software_stack="tensorrt-llm",
+            software_stack=NIM_STACK,
             weight_dtype="fp8",
             activation_dtype="fp8",
             kv_cache_dtype="fp8",
@@ -362,63 +368,40 @@ def nim_saturated(catalog: Catalog, *, prompt: int, output: int, quantity: Liter
     return float(np.median(sim.tpot_s)) * 1e3
 
 
-_NIM_FIRST_TOKEN_MISS = (
-    "One request alone: the engine prices the first token of a 500-token prompt at {engine} ms against {published} "
-    "ms measured. AIPerf times it at the client: the HTTP front end, tokenising the prompt and the server's first "
-    "scheduling step come on top of the prefill, about 10 ms the engine does not price (the 5,000-token row, whose "
-    "prefill dominates, holds within its tolerance). A per-request front-end cost would need its own sourced "
-    "measurement, not a fit to this row."
+_NIM_STEP_NOTE = (
+    "One request alone: a decode step reads 34 GB of fp8 weights per GPU in 320 GEMMs of one row; the engine prices "
+    "them on the pre-DeepGEMM fp8 table at 2.4 TB/s in all, a third of it the table's fixed cost of about 10 us per "
+    "GEMM, extrapolated below its 64-row shapes (tensor-core fp8 GEMMs of one row run at about bf16's time: "
+    "pytorch/FBGEMM #3608), plus 160 all-reduces. The engine's step is 10-12% short of the measured one: host work "
+    "per step (scheduling, sampling, streaming the token) that no stack here calibrates for TensorRT-LLM."
 )
-_NIM_STEP_MISS = (
-    "One request alone: the engine prices a step at {engine} ms against {published} ms measured. At batch 1 a "
-    "decode step of the 70B model is a read of 35 GB of fp8 weights per GPU (10.5 ms at the H100's 3.35 TB/s) "
-    "plus 160 small all-reduces; the measured step holds 3 to 4 ms more, the per-step costs outside the kernels "
-    "(the serving process's host work per step, sampling, detokenising the streamed token) that the engine does not "
-    "price, as the inference kind's TensorRT-LLM short-prompt rows miss by a fixed cost. A per-step host cost would "
-    "need its own sourced measurement, not a fit to this row."
-)
-_NIM_SATURATED_STEP_MISS = (
-    "The engine's median time per output token is {error} above measured. By Little's law a request's time per "
-    "output token is the requests decoding over the completions per second (over the output length): the engine "
-    "decodes 92 at once (820 tok/s x 112 ms), every slot of the 93 its cache holds under GUARANTEED_NO_EVICT, where "
-    "the measurement implies 86 (920 tok/s x 93.2 ms), and completes 11% fewer requests per second. Three quarters "
-    "of the engine's run are iterations that carry a whole 5,000-token prompt beside the decodes (TensorRT-LLM's "
-    "in-flight batching), and the engine prices that prompt 12% above NIM's isolated first token (456 vs 407 ms, "
-    "the concurrency-1 row, within its tolerance): the two errors compound here. Neither is a constant to fit to "
-    "this row; NIM's KV-cache sizing (TensorRT-LLM's kv_cache_free_gpu_memory_fraction of the memory left after "
-    "the weights and activations) and its prefill kernels are not published."
-)
-#: (prompt, output, published TTFT ms, published ITL ms, engine TTFT ms or None when within, engine ITL ms or None)
-NIM_CONCURRENCY_1: tuple[tuple[int, int, float, float, str | None, str | None], ...] = (
-    (5000, 500, 406.77, 18.58, None, "15.4"),
-    (500, 2000, 47.77, 18.91, "38.6", "15.3"),
+#: (prompt, output, published TTFT ms, published ITL ms)
+NIM_CONCURRENCY_1: tuple[tuple[int, int, float, float], ...] = (
+    (5000, 500, 406.77, 18.58),
+    (500, 2000, 47.77, 18.91),
 )
 
 
 def _nim_figures() -> list[PublishedFigure]:
     figures: list[PublishedFigure] = []
-    for prompt, output, ttft_ms, itl_ms, ttft_engine, itl_engine in NIM_CONCURRENCY_1:
-        rows: tuple[tuple[Literal["ttft", "tpot"], float, str | None, str], ...] = (
-            ("ttft", ttft_ms, ttft_engine, "time to first token"),
-            ("tpot", itl_ms, itl_engine, "time per output token"),
+    for prompt, output, ttft_ms, itl_ms in NIM_CONCURRENCY_1:
+        rows: tuple[tuple[Literal["ttft", "tpot"], float, str], ...] = (
+            ("ttft", ttft_ms, "time to first token"),
+            ("tpot", itl_ms, "time per output token"),
         )
-        for quantity, published, engine_ms, words in rows:
+        for quantity, published, words in rows:
             figures.append(
                 PublishedFigure(
                     key=f"nim-1.8-llama3.3-70b-h100-fp8-tp2-{prompt}-{output}-concurrency-1-{quantity}",
                     quantity=f"Llama-3.3-70B on 2 H100 fp8 (TP2), {prompt} in / {output} out, one request at a time: "
-                    f"{words} (stack tensorrt-llm)",
+                    f"{words} (stack {NIM_STACK})",
                     published=published,
                     unit="ms",
                     source=f"{NIM_PERFORMANCE}, {prompt} Input Tokens / {output} Output Tokens, concurrency 1: "
                     f"{'TTFT' if quantity == 'ttft' else 'ITL'} {published:g} ms",
                     tolerance=Tolerance.within(0.15),
                     engine=partial(nim_isolated_request_ms, prompt=prompt, output=output, quantity=quantity),
-                    known_miss=None
-                    if engine_ms is None
-                    else (_NIM_FIRST_TOKEN_MISS if quantity == "ttft" else _NIM_STEP_MISS).format(
-                        engine=engine_ms, published=f"{published:g}"
-                    ),
+                    note="" if quantity == "ttft" else _NIM_STEP_NOTE,
                     accelerator="h100-sxm",
                     dtype="fp8",
                     measure="time",
@@ -429,7 +412,7 @@ def _nim_figures() -> list[PublishedFigure]:
         PublishedFigure(
             key="nim-1.8-llama3.3-70b-h100-fp8-tp2-5000-500-concurrency-250-throughput",
             quantity="Llama-3.3-70B on 2 H100 fp8 (TP2), 5000 in / 500 out, saturated (250 clients): output "
-            "tokens/s of the deployment (stack tensorrt-llm)",
+            f"tokens/s of the deployment (stack {NIM_STACK})",
             published=920.12,
             unit="tokens/s",
             source=f"{NIM_PERFORMANCE}, 5000 Input Tokens / 500 Output Tokens, concurrency 250: Throughput 920.12 "
@@ -438,8 +421,8 @@ def _nim_figures() -> list[PublishedFigure]:
             engine=partial(nim_saturated, prompt=5000, output=500, quantity="tokens_per_s"),
             note="TensorRT-LLM's default capacity policy, GUARANTEED_NO_EVICT, admits a request only when its prompt "
             "and whole output fit in the KV cache beside every running request's: about 93 of these 5,500-token "
-            "requests at once, none preempted (vLLM's preempting policy gives 748 tok/s, -19%); its in-flight "
-            "batching runs each whole prompt in the decodes' iteration (prefill-only iterations give 803 tok/s).",
+            "requests at once, none preempted (vLLM's preempting policy gives 846 tok/s, -4%); its in-flight "
+            "batching runs each whole prompt in the decodes' iteration (prefill-only iterations give 859 tok/s).",
             accelerator="h100-sxm",
             dtype="fp8",
             measure="rate",
@@ -448,13 +431,12 @@ def _nim_figures() -> list[PublishedFigure]:
         PublishedFigure(
             key="nim-1.8-llama3.3-70b-h100-fp8-tp2-5000-500-concurrency-250-tpot",
             quantity="Llama-3.3-70B on 2 H100 fp8 (TP2), 5000 in / 500 out, saturated (250 clients): time per "
-            "output token (stack tensorrt-llm)",
+            f"output token (stack {NIM_STACK})",
             published=93.2,
             unit="ms",
             source=f"{NIM_PERFORMANCE}, 5000 Input Tokens / 500 Output Tokens, concurrency 250: ITL 93.2 ms",
             tolerance=Tolerance.within(0.15),
             engine=partial(nim_saturated, prompt=5000, output=500, quantity="tpot_ms"),
-            known_miss=_NIM_SATURATED_STEP_MISS.format(error="20%"),
             accelerator="h100-sxm",
             dtype="fp8",
             measure="time",
