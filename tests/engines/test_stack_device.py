@@ -244,18 +244,21 @@ def test_tensorrt_llm_fp8_per_tensor_preset_is_today_s_stack_with_cutlass_gemms_
     assert _described_as(per_tensor, today, gemm_fits=today.gemm_fits, attention_dtype=None) == today
 
 
-def test_fp8_prefill_attention_is_fused_under_the_per_tensor_preset_and_unfused_without_an_fp8_table() -> None:
-    """Today's stack finds no fp8 attention table and prices fp8 prefill attention as score, softmax and context
-    apart; the per-tensor preset runs the fp16 FlashAttention-3 fit at the fp16 peak, softmax inside it."""
+def test_fp8_prefill_attention_without_an_fp8_table_runs_the_fused_fp16_kernel_at_the_fp16_peak() -> None:
+    """No part has an fp8 attention table: a stack naming a fused kernel (today's TensorRT-LLM, the per-tensor
+    preset) prices fp8 prefill attention on that kernel's fp16 fit at the fp16 peak, softmax inside it, never as
+    score, softmax and context apart; only a stack that runs attention unfused (eager PyTorch) prices them apart."""
     per_tensor = _device("h100-sxm", "fp8", "tensorrt-llm-fp8-per-tensor")
     today = _device("h100-sxm", "fp8", "tensorrt-llm")
+    eager = _device("h100-sxm", "fp8", "pytorch-eager")
     assert per_tensor.gemm_fit == "h800-sxm.fp8.cutlass-3.6.gemm"
-    assert per_tensor.prefill_attention_fit == "h100-sxm.fp16.flash-attention-3.attention_fwd"
-    assert today.prefill_attention_fit is None
-    model = per_tensor.device.prefill_attention
-    assert model is not None and model.peak_flops_per_s == CATALOG.get("accelerators", "h100-sxm").peak_for("fp16")
+    for stack in (per_tensor, today):
+        assert stack.prefill_attention_fit == "h100-sxm.fp16.flash-attention-3.attention_fwd"
+        model = stack.device.prefill_attention
+        assert model is not None and model.peak_flops_per_s == CATALOG.get("accelerators", "h100-sxm").peak_for("fp16")
+    assert eager.prefill_attention_fit is None
     prefill = _layer(batch=1.0, query_tokens=4096.0, context_tokens=4096.0, num_kv_heads=8.0, prefill=True)
-    fused, apart = _price(prefill, per_tensor.device), _price(prefill, today.device)
+    fused, apart = _price(prefill, per_tensor.device), _price(prefill, eager.device)
     assert float(fused["softmax"].time_s) == 0.0 and float(apart["softmax"].time_s) > 0.0
     whole = per_tensor.device.prefill_attention_time_s(1.0, 32.0, 4096.0, 4096.0, 128.0, causal=True)
     assert whole is not None

@@ -16,7 +16,9 @@ Prefill attention: FlashAttention-3 (Hopper-only) and FlashAttention-1 fall back
 part has no fit of their own; a part with only a forward + backward fit (A100) uses its efficiency fractions for the
 forward pass alone. A stack whose attention computes in another dtype than its GEMMs
 (`SoftwareStackSpec.attention_dtype`: an fp16 attention plugin beside fp8 GEMMs) takes that dtype's attention fits,
-at that dtype's peak. A stack whose MoE GEMMs keep the experts in another dtype (`SoftwareStackSpec.moe_expert_dtype`:
+at that dtype's peak. No part has an fp8 attention table: fp8 attention under a fused kernel takes the kernel's fp16
+fit at the fp16 peak (the fp8 kernel meets or beats it), never an unfused softmax the stack does not run. A stack
+whose MoE GEMMs keep the experts in another dtype (`SoftwareStackSpec.moe_expert_dtype`:
 TensorRT-LLM v0.9.0's fp16 experts beside fp8 attention GEMMs) prices the experts' GEMMs on that dtype's GEMM fit, at
 that dtype's peak (`Device.expert_gemm`); one whose MoE GEMMs are Ampere kernels on every part
 (`SoftwareStackSpec.moe_gemm_ampere_kernels`) prices them at the share of the fit's peak that an Ampere kernel keeps
@@ -58,6 +60,8 @@ BORROWED_FITS: dict[str, tuple[str, ...]] = {
 }
 #: Dtypes that share fits (equal dense tensor peaks on every part with fits).
 DTYPE_SIBLINGS: dict[str, str] = {"fp16": "bf16", "bf16": "fp16"}
+#: The dtype whose fused-attention tables stand in where a part has none in the work's dtype (fp8).
+FUSED_ATTENTION_FALLBACK_DTYPE = "fp16"
 
 
 @dataclass(frozen=True)
@@ -166,13 +170,18 @@ def stack_device(
     attention_dtype = stack.attention_dtype or dtype
     if stack.prefill_attention_kernel != "unfused":
         kernels = (stack.prefill_attention_kernel, "flash-attention-2")
-        for kernel in dict.fromkeys(kernels):
-            prefill = find_fit(fits, accelerator.id, attention_dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
+        # A fused kernel without a table in the work's dtype (fp8) runs no unfused softmax: it is priced as its
+        # fp16 kernel at the fp16 peak, a bound the fp8 kernel meets or beats.
+        for kernel, attn_dtype in dict.fromkeys(
+            (k, d) for d in dict.fromkeys((attention_dtype, FUSED_ATTENTION_FALLBACK_DTYPE)) for k in kernels
+        ):
+            prefill = find_fit(fits, accelerator.id, attn_dtype, kernel, ("attention_fwd", "attention_fwd_bwd"))
             if prefill is not None:
                 # the same kernel's forward + backward table, for training's backward (absent: from the forward;
                 # when the forward is that table's own model, 2.5x the forward already is the table's backward)
-                fwd_bwd = find_fit(fits, accelerator.id, attention_dtype, kernel, ("attention_fwd_bwd",))
+                fwd_bwd = find_fit(fits, accelerator.id, attn_dtype, kernel, ("attention_fwd_bwd",))
                 fwd_bwd = None if fwd_bwd is not None and fwd_bwd.id == prefill.id else fwd_bwd
+                attention_dtype = attn_dtype
                 break
     decode = (
         None
