@@ -580,7 +580,7 @@ _FRONT_END_MISS = (
     "stream_interval 1) and sends a prefill's first token out as the step ends. sglang.bench_serving times the first "
     "token at the client: the tokenizer manager (HTTP server and tokenizer) and the detokenizer process SGLang runs "
     "beside the scheduler (ZMQ hops, incremental detokenization, the SSE chunk) and the client's own event loop come "
-    "on top of the steps the engine prices (about {gap} ms here), as in the NIM concurrency-1 row; the engine prices "
+    "on top of the steps the engine prices (about {gap} ms here); the engine prices "
     "no per-request front-end cost (it would need its own sourced measurement). The median prompt is also that of a "
     "log-normal law through the sample's mean with an assumed median "
     "(models_db/request_lengths/sharegpt-bench-serving-llama3.json)."
