@@ -148,7 +148,7 @@ def grid_points(resolved: Any) -> int:
     def walk(node: Any) -> None:
         if not dataclasses.is_dataclass(node):
             return
-        for name, table in _fields_of(type(node)):
+        for name, table in _fields_of(type(node)):  # type: ignore[arg-type]
             value = getattr(node, name)
             if isinstance(value, np.ndarray) and not table:  # a swept leaf, not a table
                 shapes.append(value.shape)
