@@ -246,8 +246,12 @@ def search_plans(
     rank = np.lexsort((ids, memory_all, time))  # ties in time: less memory first
     rank = rank[~_twins(ids, layouts, inner, space)[rank]]
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
-    top = ranked(pool)
-    calls += _orders_used(order_all[pool])
+    front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
+    front = front[np.lexsort((gpus_all[front], time[front]))]
+    # the pooled plans and the front in one engine call (each plan priced as alone), then apart
+    both = ranked(np.concatenate([pool, front]))
+    top, pareto = _take(both, np.arange(pool.size)), _take(both, np.arange(pool.size, pool.size + front.size))
+    calls += _orders_used(order_all[pool]) + _orders_used(order_all[front])
     if len(grid_clusters) < len(clusters) and len(top):
         top = _other_orders(model=model, top=top, clusters=clusters)
         calls += len(clusters) - 1
@@ -265,10 +269,6 @@ def search_plans(
         calls += climb_calls
     keep = np.lexsort((top.plan_ids, top.evaluation.memory_total_bytes, top.evaluation.iteration_time_s))[:top_k]
     top = _take(top, keep)
-    front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
-    front = front[np.lexsort((gpus_all[front], time[front]))]
-    pareto = ranked(front)
-    calls += _orders_used(order_all[front])
     sample = np.random.default_rng(seed).permutation(ids.size)[:sample_size]
     return SearchResult(
         candidates=len(layouts) * inner.size,
