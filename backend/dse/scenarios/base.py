@@ -152,11 +152,14 @@ def grid_points(resolved: Any) -> int:
             value = getattr(node, name)
             if isinstance(value, np.ndarray) and not table:  # a swept leaf, not a table
                 shapes.append(value.shape)
-            elif dataclasses.is_dataclass(value):
+            elif _is_dataclass_type(type(value)):  # type: ignore[arg-type]  # a nested dataclass instance
                 walk(value)
 
     walk(resolved)
     return int(np.prod(np.broadcast_shapes(*shapes))) if shapes else 1
+
+
+_is_dataclass_type = functools.cache(dataclasses.is_dataclass)
 
 
 @functools.cache
