@@ -340,10 +340,10 @@ def serving_cost(
     # The rows axis, and before it the axis of the codes or of the pair of batches of the calls below, added to
     # the device's rates once for every call (the other math modes' devices get their rows axis in network_time_s).
     width = np.asarray(bytes_per_element, dtype=np.float64)
-    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1, 2)}
-    conv_devices = {axes: None if conv_device is None else with_trailing_axes(conv_device, axes) for axes in (0, 1, 2)}
+    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1)}
+    conv_devices = {axes: None if conv_device is None else with_trailing_axes(conv_device, axes) for axes in (0, 1)}
     attention_devices = {
-        axes: None if attention_device is None else with_trailing_axes(attention_device, axes) for axes in (0, 1, 2)
+        axes: None if attention_device is None else with_trailing_axes(attention_device, axes) for axes in (0, 1)
     }
 
     def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
@@ -361,25 +361,24 @@ def serving_cost(
         )
 
     def two_batches(
-        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num, per_code: bool = False
+        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num
     ) -> tuple[FloatArray, FloatArray]:
-        """`times` at two batches in one call (the small networks, the text encoder and the VAE decoder, at a
-        batch and at one prompt: their calls cost more than their arrays; the UNet per code at two sub-batches:
-        one counting of its layers): the pair on an axis just before the rows, so that every input broadcasts
-        as alone and each element is priced as alone (the rows still summed along the last axis)."""
+        """`times` at a batch and at one prompt in one call, for the small networks (the text encoder, the VAE
+        decoder: their calls cost more than their arrays): the pair on an axis just before the rows, so that
+        every input broadcasts as alone and each element is priced as alone (the rows still summed along the
+        last axis)."""
         counts = count_layers(table, latent_side=side_, keep=keep_)
         before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
-        axes = 2 if per_code else 1
         both = network_time_s(
             table,
             before_rows,
             batch=np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), axis=-1),
-            bytes_per_element=width[(..., *(None,) * axes)],
-            device=devices[axes],
+            bytes_per_element=width[..., None],
+            device=devices[1],
             channels_last=unet_channels_last and table is unet_table,
             rows_axis_added=True,
-            conv_device=conv_devices[axes],
-            attention_device=attention_devices[axes],
+            conv_device=conv_devices[1],
+            attention_device=attention_devices[1],
         )
         return both[..., 0], both[..., 1]
 
@@ -393,10 +392,8 @@ def serving_cost(
     # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
     drawn = 1.0 - (1.0 - share) ** b[..., None]
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
-    unet_sub, unet_code_1 = two_batches(
-        unet_table, g[..., None] * sub_batch, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True
-    )
-    unet_code_sub = drawn * unet_sub
+    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
+    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
     unet_static = times(unet_table, g * b, static_keep, side)
     unet_full = times(unet_table, g * b, None, side)
 
