@@ -268,6 +268,28 @@ def test_mapping_does_not_change_the_time_on_an_even_cluster():
         np.testing.assert_array_equal(times, mapped.top.evaluation.iteration_time_s)
 
 
+def test_stacked_node_orders_price_each_plan_as_its_own_order_alone():
+    """A stack of permuted matrices with `node_order` per plan (how the search judges several orders in one
+    call) gives each plan exactly what a call on its order alone gives, every metric, bit for bit."""
+    cluster, mapped = mapping_search(two_racks(2.5e9), search_mapping=True)
+    matrix = two_racks(2.5e9)
+    orders = [np.arange(4), np.array([0, 2, 1, 3]), np.array([1, 3, 0, 2])]
+    stacked = dataclasses.replace(
+        cluster,
+        node_pair_bandwidth_bytes_per_s=np.stack([permuted(matrix, order) for order in orders]),
+        node_order=np.arange(len(orders), dtype=float)[:, None],
+    )
+    together = evaluate_plans(model=MAPPING_MODEL, cluster=stacked, plan=mapped.top.plans)
+    times = []
+    for row, order in enumerate(orders):
+        alone_cluster = dataclasses.replace(cluster, node_pair_bandwidth_bytes_per_s=permuted(matrix, order))
+        alone = evaluate_plans(model=MAPPING_MODEL, cluster=alone_cluster, plan=mapped.top.plans)
+        for name, value in alone.as_dict().items():
+            np.testing.assert_array_equal(getattr(together, name)[row], value, err_msg=name)
+        times.append(alone.iteration_time_s)
+    assert not np.array_equal(times[0], times[1])  # the orders do price differently
+
+
 def test_candidate_orders_find_the_racks():
     """The greedy chain walks a rack before crossing; interleaving its islands deals racks round-robin."""
     matrix = two_racks(2.5e9)

@@ -146,6 +146,39 @@ FLAT_EMPTY_ARRAYS = b"[" + b",".join([b"[]"] * 340_000) + b"]"  # ~1 MiB: 340 00
 DEEP_EMPTY_ARRAYS = b"[" * 500_000 + b"]" * 500_000  # ~1 MiB: 500 000 levels
 
 
+def test_connections_on_the_shared_socket_of_several_processes_get_tcp_nodelay(tmp_path: Path) -> None:
+    """`dse serve --workers N` serves on uvicorn's `Config.bind_socket()`, made with proto 0, on which asyncio
+    leaves Nagle's algorithm on (a response's body then waited up to 40 ms for the client's delayed ACK of its
+    headers): the protocol sets TCP_NODELAY on every connection itself."""
+
+    async def tiny(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    config = server_config(tiny, settings, host=HOST, port=free_port(), log_level="warning", lifespan="off")
+    shared = config.bind_socket()  # what uvicorn's supervisor hands each server process
+    assert shared.proto == 0
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [shared]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://{HOST}:{config.port}") as client:
+            assert client.get("/").status_code == 200  # the connection stays open (keep-alive)
+            sockets = [c.transport.get_extra_info("socket") for c in server.server_state.connections]
+            assert sockets
+            assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        shared.close()
+
+
 def test_the_shape_check_counts_outside_strings_and_measures_nesting() -> None:
     limits = {"max_depth": 3, "max_containers": 5, "max_strings": 4}
     assert json_shape_problem(b'[[["a"]]]', **limits) is None

@@ -6,12 +6,21 @@ byte now and then ("slowloris") holds them all open. `HeaderTimeoutH11Protocol` 
 connection whose request line and headers are not complete `header_timeout_s` after they began
 (or after the connection opened) with a 408. Bodies are bounded by size
 (`BodyLimitMiddleware`), and the event loop never waits for one.
+
+Every connection gets TCP_NODELAY. asyncio sets it only on sockets whose `proto` is IPPROTO_TCP; the
+listening socket `dse serve --workers N` shares (uvicorn's `Config.bind_socket`) is made with proto 0, and
+so are the connections it accepts. Without it Nagle's algorithm held each response's body (sent after
+its headers, a second small write) until the client acknowledged the headers, which a client delays up
+to 40 ms (Linux's delayed ACK): every request of a multi-process server took ~40 ms more (measured: a
+20 kB answer in 45 ms at the median with 2 processes, 9 ms with 1 or with TCP_NODELAY).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from typing import Any
 
 import h11
@@ -25,12 +34,21 @@ logger = logging.getLogger("dse.api")
 _REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
 
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """Sets TCP_NODELAY on a TCP connection (see the module docstring); other transports are left alone."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+        with contextlib.suppress(OSError):  # a connection already reset: nothing to answer on
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class HeaderTimeoutH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, closing connections whose headers take longer than `header_timeout_s`."""
 
     header_timeout_s: float = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        no_delay(transport)
         self._header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._arm_header_timer()

@@ -693,7 +693,8 @@ def run_inference(
         raise ValueError("NeuPIMs needs dual row buffers (pim_row_buffers_per_bank >= 2)")
     work = SharedWork() if shared is None else shared
     batch = np.asarray(workload.batch, dtype=np.float64)
-    ndim = max_ndim(shape, device, deployment, workload, memory, sub_batch_fraction)
+    groups = (shape, device, deployment, workload, memory, sub_batch_fraction)
+    ndim = work.get("ndim", groups, (), lambda: max_ndim(*groups))
     context = work.get("context", (workload,), (ndim,), lambda: mean_context(workload, batch, ndim))
     layers_per_stage = shape.num_layers / deployment.pipeline_parallel
     on_device = (shape, device, deployment, workload)  # what the device's parts depend on

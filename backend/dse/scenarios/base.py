@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import types
 import typing
 from abc import ABC, abstractmethod
@@ -149,15 +150,25 @@ def grid_points(resolved: Any) -> int:
     def walk(node: Any) -> None:
         if not dataclasses.is_dataclass(node):
             return
-        for f in dataclasses.fields(node):
-            value = getattr(node, f.name)
-            if isinstance(value, np.ndarray) and "ndarray" not in str(f.type):  # a swept leaf, not a table
+        for name, table in _fields_of(type(node)):  # type: ignore[arg-type]
+            value = getattr(node, name)
+            if isinstance(value, np.ndarray) and not table:  # a swept leaf, not a table
                 shapes.append(value.shape)
-            elif dataclasses.is_dataclass(value):
+            elif _is_dataclass_type(type(value)):  # type: ignore[arg-type]  # a nested dataclass instance
                 walk(value)
 
     walk(resolved)
     return int(np.prod(np.broadcast_shapes(*shapes))) if shapes else 1
+
+
+_is_dataclass_type = functools.cache(dataclasses.is_dataclass)
+
+
+@functools.cache
+def _fields_of(cls: type) -> tuple[tuple[str, bool], ...]:
+    """A dataclass's fields, each with whether it is declared an array (a table, not a swept leaf): read once
+    per class, not on every evaluation."""
+    return tuple((f.name, "ndarray" in str(f.type)) for f in dataclasses.fields(cls))
 
 
 #: Largest whole-number count anywhere (a signed 32-bit integer): GPUs, steps, samples, cores, channels, ...

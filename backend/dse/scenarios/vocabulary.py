@@ -147,16 +147,25 @@ _CHART_TAGS = re.compile(r"<(?!/?(?:br|b|i|em|sup|sub|extra)\s*/?>)", re.IGNOREC
 def _plain_chart_text(node: Any) -> Any:
     if isinstance(node, str):
         return _CHART_TAGS.sub("&lt;", node) if "<" in node else node
-    if isinstance(node, dict):
-        return {key: _plain_chart_text(value) for key, value in node.items()}
+    if isinstance(node, dict):  # a number or a text without `<` is kept without a call
+        return {
+            key: value
+            if type(value) in _PLAIN_SCALARS or (type(value) is str and "<" not in value)
+            else _plain_chart_text(value)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        if _PLAIN_SCALARS.issuperset(map(type, node)):  # a chart's x or y: no text in it (checked at C speed)
+        types = set(map(type, node))  # checked at C speed
+        if _PLAIN_SCALARS.issuperset(types):  # a chart's x or y: no text in it
             return node.copy()
+        if _SCALARS_AND_TEXT.issuperset(types):  # hover texts, labels, rows of numbers and labels: no call each
+            return [_CHART_TAGS.sub("&lt;", value) if type(value) is str and "<" in value else value for value in node]
         return [_plain_chart_text(value) for value in node]
     return node
 
 
 _PLAIN_SCALARS = frozenset({float, int, bool, type(None)})
+_SCALARS_AND_TEXT = _PLAIN_SCALARS | {str}
 
 
 class Chart(BaseModel):

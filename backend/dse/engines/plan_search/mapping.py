@@ -77,9 +77,15 @@ def candidate_orders(matrix: Matrix) -> list[IntArray]:
     return orders
 
 
-def swapped(order: IntArray, rng: np.random.Generator) -> IntArray:
-    """`order` with two random nodes exchanged (one hill-climb proposal)."""
-    i, j = rng.choice(order.size, size=2, replace=False)
+def swap_pair(size: int, rng: np.random.Generator) -> IntArray:
+    """Two distinct positions of an order of `size` nodes, drawn for one hill-climb proposal."""
+    pair: IntArray = rng.choice(size, size=2, replace=False)
+    return pair
+
+
+def swap(order: IntArray, pair: IntArray) -> IntArray:
+    """`order` with the nodes at the two positions of `pair` exchanged."""
+    i, j = pair
     out = order.copy()
     out[[i, j]] = out[[j, i]]
     return out

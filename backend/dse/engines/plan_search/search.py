@@ -10,7 +10,9 @@
    (`fitting_only`; the other orders time those same plans). Refusals are counted per reason bit.
 3. Plans that fit are ranked by iteration time (then memory); the top k and the Pareto front (iteration time,
    memory per GPU, GPUs used; all minimised) are evaluated again as flat plans for their breakdowns.
-4. With a measured matrix, a seeded hill-climb of node swaps refines the mapping of the best plans.
+4. With a measured matrix, a seeded hill-climb of node swaps refines the mapping of the best plans. Several
+   node orders are judged in one call where they can be (the orders' matrices stacked, each plan pointed at
+   its own by `ClusterArrays.node_order`): the pooled plans on the other orders, a window of proposals.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dse.engines.plan_search.mapping import candidate_orders, permuted, swapped
+from dse.engines.plan_search.mapping import candidate_orders, permuted, swap, swap_pair
 from dse.engines.plan_search.space import (
     InnerAxes,
     IntArray,
@@ -86,6 +88,8 @@ class SearchResult:
     pareto: RankedPlans
     #: Node orders tried (physical node of each logical node); one order without a measured matrix.
     node_orders: tuple[IntArray, ...]
+    #: Sets of plans judged on one node order each: one `evaluate_plans` call each when judged one order at a
+    #: time (the grid's chunks); the pooled plans' other orders and hill-climb proposals share calls.
     engine_calls: int
     #: A seeded sample of the fitting plans (time, memory, GPUs) to draw the cloud behind the front.
     sample_time_s: Array
@@ -242,8 +246,12 @@ def search_plans(
     rank = np.lexsort((ids, memory_all, time))  # ties in time: less memory first
     rank = rank[~_twins(ids, layouts, inner, space)[rank]]
     pool = rank[: max(top_k, 0) * (4 if matrix is not None else 1)]
-    top = ranked(pool)
-    calls += _orders_used(order_all[pool])
+    front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
+    front = front[np.lexsort((gpus_all[front], time[front]))]
+    # the pooled plans and the front in one engine call (each plan priced as alone), then apart
+    both = ranked(np.concatenate([pool, front]))
+    top, pareto = _take(both, np.arange(pool.size)), _take(both, np.arange(pool.size, pool.size + front.size))
+    calls += _orders_used(order_all[pool]) + _orders_used(order_all[front])
     if len(grid_clusters) < len(clusters) and len(top):
         top = _other_orders(model=model, top=top, clusters=clusters)
         calls += len(clusters) - 1
@@ -261,10 +269,6 @@ def search_plans(
         calls += climb_calls
     keep = np.lexsort((top.plan_ids, top.evaluation.memory_total_bytes, top.evaluation.iteration_time_s))[:top_k]
     top = _take(top, keep)
-    front = np.flatnonzero(pareto_mask(time, memory_all, gpus_all))
-    front = front[np.lexsort((gpus_all[front], time[front]))]
-    pareto = ranked(front)
-    calls += _orders_used(order_all[front])
     sample = np.random.default_rng(seed).permutation(ids.size)[:sample_size]
     return SearchResult(
         candidates=len(layouts) * inner.size,
@@ -356,20 +360,41 @@ def _evaluate_flat(
 def _evaluate_on_orders(
     *, model: ModelArrays, clusters: list[ClusterArrays], plans: PlanArrays, nodes: Array, order_index: IntArray
 ) -> PlanEvaluation:
-    """Each plan on its own node order: one call per order some plan runs on (a handful), then pick per plan."""
+    """Each plan on its own node order, in one call: the orders some plan runs on (a handful) stacked, each plan
+    pointed at its own (`ClusterArrays.node_order`)."""
     used = np.unique(order_index) if order_index.size else np.zeros(1, dtype=np.int64)
-    results = [
-        evaluate_plans(model=model, cluster=dataclasses.replace(clusters[int(k)], nodes=nodes), plan=plans)
-        for k in used
-    ]
-    if len(results) == 1:
-        return results[0]
-    position, rows = np.searchsorted(used, order_index), np.arange(order_index.size)
-    picked = {
-        f.name: np.stack([np.broadcast_to(getattr(r, f.name), order_index.shape) for r in results])[position, rows]
-        for f in fields(PlanEvaluation)
-    }
-    return PlanEvaluation(**picked)
+    if used.size == 1:
+        return evaluate_plans(model=model, cluster=dataclasses.replace(clusters[int(used[0])], nodes=nodes), plan=plans)
+    position = np.searchsorted(used, order_index).astype(np.float64)
+    cluster = dataclasses.replace(_stacked(clusters, used), nodes=nodes, node_order=position)
+    return evaluate_plans(model=model, cluster=cluster, plan=plans)
+
+
+def _stacked(clusters: list[ClusterArrays], indices: IntArray) -> ClusterArrays:
+    """The cluster with the measured matrices of the orders `indices` stacked (picked by `node_order`)."""
+    matrices = [clusters[int(k)].node_pair_bandwidth_bytes_per_s for k in indices]
+    return dataclasses.replace(clusters[0], node_pair_bandwidth_bytes_per_s=np.stack(matrices))  # type: ignore[arg-type]
+
+
+def _row(evaluation: PlanEvaluation, row: int) -> PlanEvaluation:
+    """One node order's evaluation out of a call that judged the plans (last axis) on several (first axis)."""
+    return PlanEvaluation(**{f.name: getattr(evaluation, f.name)[row] for f in fields(PlanEvaluation)})
+
+
+def _keep_faster(
+    evaluation: PlanEvaluation, order_index: IntArray, result: PlanEvaluation, index: int
+) -> tuple[PlanEvaluation, IntArray, NDArray[np.bool_]]:
+    """Each plan keeps the faster of its evaluation so far and `result` (node order `index`)."""
+    better = np.asarray(result.iteration_time_s < evaluation.iteration_time_s)
+    if not better.any():
+        return evaluation, order_index, better
+    kept = PlanEvaluation(
+        **{
+            f.name: np.where(better, getattr(result, f.name), getattr(evaluation, f.name))
+            for f in fields(PlanEvaluation)
+        }
+    )
+    return kept, np.where(better, index, order_index), better
 
 
 def _orders_used(order_index: IntArray) -> int:
@@ -378,19 +403,15 @@ def _orders_used(order_index: IntArray) -> int:
 
 
 def _other_orders(*, model: ModelArrays, top: RankedPlans, clusters: list[ClusterArrays]) -> RankedPlans:
-    """Each pooled plan (judged on the first order) on every other order, keeping its fastest."""
+    """Each pooled plan (judged on the first order) on every other order, keeping its fastest: one call, the
+    other orders on a first axis, kept in order as one call per order would."""
+    others = np.arange(1, len(clusters), dtype=np.int64)
+    positions = np.arange(others.size, dtype=np.float64)[:, None]
+    cluster = dataclasses.replace(_stacked(clusters, others), nodes=top.nodes, node_order=positions)
+    result = evaluate_plans(model=model, cluster=cluster, plan=top.plans)
     evaluation, order_index = top.evaluation, top.node_order_index.copy()
-    for index in range(1, len(clusters)):  # a loop over node orders (a handful)
-        cluster = dataclasses.replace(clusters[index], nodes=top.nodes)
-        result = evaluate_plans(model=model, cluster=cluster, plan=top.plans)
-        better = np.asarray(result.iteration_time_s < evaluation.iteration_time_s)
-        order_index = np.where(better, index, order_index)
-        evaluation = PlanEvaluation(
-            **{
-                f.name: np.where(better, getattr(result, f.name), getattr(evaluation, f.name))
-                for f in fields(PlanEvaluation)
-            }
-        )
+    for row, index in enumerate(others):  # a loop over node orders (a handful), no engine call
+        evaluation, order_index, _ = _keep_faster(evaluation, order_index, _row(result, row), int(index))
     return dataclasses.replace(top, evaluation=evaluation, node_order_index=order_index)
 
 
@@ -410,6 +431,11 @@ def _take(ranked: RankedPlans, index: IntArray) -> RankedPlans:
     )
 
 
+#: Hill-climb proposals judged in one engine call (each on its own node order); a proposal accepted before
+#: the last of them ends the window early, since the later ones were swaps of the order it replaced.
+CLIMB_WINDOW = 8
+
+
 def _climb_mapping(
     *,
     model: ModelArrays,
@@ -421,8 +447,13 @@ def _climb_mapping(
     seed: int,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[RankedPlans, list[IntArray], int]:
-    """First-improvement hill-climb of node swaps on the best plan's order; every proposal is one
-    engine call over all pooled plans, and each plan keeps the fastest order seen."""
+    """First-improvement hill-climb of node swaps on the best plan's order; every proposal is judged over all
+    pooled plans, and each plan keeps the fastest order seen.
+
+    The swaps are drawn up front (the same draws as one at a time: each takes two distinct nodes, whatever the
+    order) and up to `CLIMB_WINDOW` proposals on the current order are judged in one call; their outcomes are
+    then taken in turn, as one call per proposal would, until one is accepted. Returns the proposals judged
+    as the engine calls."""
     rng = np.random.default_rng(seed)
     best = int(np.argmin(top.evaluation.iteration_time_s))
     current = orders[int(top.node_order_index[best])]
@@ -430,26 +461,27 @@ def _climb_mapping(
     evaluation = top.evaluation
     order_index = top.node_order_index.copy()
     orders = list(orders)
-    calls = 0
-    for _ in range(steps if matrix.shape[0] >= 2 else 0):  # a loop over proposals, one call each
+    pairs = [swap_pair(current.size, rng) for _ in range(steps if matrix.shape[0] >= 2 else 0)]
+    step = 0
+    while step < len(pairs):  # a loop over windows of proposals, one call each
         _check(should_stop)
-        proposal = swapped(current, rng)
+        proposals = [swap(current, pair) for pair in pairs[step : step + CLIMB_WINDOW]]
+        stacked = np.stack([permuted(matrix, proposal) for proposal in proposals])
+        positions = np.arange(len(proposals), dtype=np.float64)[:, None]
         result = evaluate_plans(
             model=model,
-            cluster=dataclasses.replace(_ordered(cluster, proposal), nodes=top.nodes),
+            cluster=dataclasses.replace(
+                cluster, node_pair_bandwidth_bytes_per_s=stacked, nodes=top.nodes, node_order=positions
+            ),
             plan=top.plans,
         )
-        calls += 1
-        better = np.asarray(result.iteration_time_s < evaluation.iteration_time_s)
-        if better.any():
-            orders.append(proposal)
-            order_index = np.where(better, len(orders) - 1, order_index)
-            evaluation = PlanEvaluation(
-                **{
-                    f.name: np.where(better, getattr(result, f.name), getattr(evaluation, f.name))
-                    for f in fields(PlanEvaluation)
-                }
-            )
-        if float(result.iteration_time_s[best]) < current_time:
-            current, current_time = proposal, float(result.iteration_time_s[best])
-    return dataclasses.replace(top, evaluation=evaluation, node_order_index=order_index), orders, calls
+        for row, proposal in enumerate(proposals):  # the proposals in turn, until one is accepted
+            step += 1
+            judged = _row(result, row)
+            evaluation, order_index, better = _keep_faster(evaluation, order_index, judged, len(orders))
+            if better.any():
+                orders.append(proposal)
+            if float(judged.iteration_time_s[best]) < current_time:
+                current, current_time = proposal, float(judged.iteration_time_s[best])
+                break
+    return dataclasses.replace(top, evaluation=evaluation, node_order_index=order_index), orders, step

@@ -189,8 +189,12 @@ class ClusterArrays:
     ssd_read_bandwidth_per_gpu_bytes_per_s: Num = 0.0
     #: Rated bytes the node's drives may absorb over their warranty (0 without drives).
     ssd_endurance_bytes_per_node: Num = 0.0
-    #: Optional measured nodes x nodes per-GPU bandwidth matrix (one cluster for all plans).
+    #: Optional measured nodes x nodes per-GPU bandwidth matrix (one cluster for all plans), or a stack of such
+    #: matrices (orders x nodes x nodes: the same cluster under several node orders) that `node_order` picks from.
     node_pair_bandwidth_bytes_per_s: Array | None = None
+    #: With a stack of measured matrices: the index of the one each plan runs on (broadcast like any per-plan
+    #: field), so that a plan search judges its plans on several node orders in one call. Unused otherwise.
+    node_order: Num = 0.0
     #: fp8 training (Transformer Engine): the device the layers' GEMMs run on in fp8 (attention, element-wise
     #: ops and the logits stay on `device`, in bf16; fp8 weight copies are kept). None: no GEMM runs in fp8.
     fp8_gemm_device: Device | None = None

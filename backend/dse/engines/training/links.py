@@ -19,7 +19,8 @@ point-to-point steps that cross nodes pay the network latency.
 With a measured node-pair bandwidth matrix (Pipette), a GPU's share is the smallest measured
 bandwidth between the node pairs the group's ring neighbours sit on (pairs of the plan's first
 `cluster.nodes` nodes, inside one group; which physical node is which is the mapping plan search
-chooses by permuting the matrix). A measured bandwidth is taken as is; the nominal share is the ports'
+chooses by permuting the matrix; a stack of permuted matrices with `cluster.node_order` per plan prices
+several orders in one call). A measured bandwidth is taken as is; the nominal share is the ports'
 bandwidth times the network preset's `bus_bandwidth_fraction` (what a ring reaches on them).
 """
 
@@ -64,23 +65,30 @@ def _measured_share(cluster: ClusterArrays, node_stride: Array, block_nodes: Arr
     """
     nominal = as_array(cluster.inter_node_bandwidth_per_gpu_bytes_per_s)
     matrix = cluster.node_pair_bandwidth_bytes_per_s
-    if matrix is None or matrix.shape[0] < 2:
+    if matrix is None or matrix.shape[-1] < 2:
         return np.asarray(nominal + 0.0 * node_stride)
-    symmetric = np.minimum(matrix, matrix.T)  # the slower direction of each pair
-    total = matrix.shape[0]
+    # the slower direction of each pair; a stack of matrices (several node orders) on its first axis
+    symmetric = np.minimum(matrix, np.swapaxes(matrix, -1, -2)).reshape(-1, *matrix.shape[-2:])
+    total = matrix.shape[-1]
     used = np.clip(np.ceil(as_array(cluster.nodes)), 1, total)
-    stride, block, used = np.broadcast_arrays(
-        np.maximum(np.floor(node_stride), 1.0), np.clip(np.ceil(block_nodes), 1.0, total), used
+    order = as_array(cluster.node_order) if matrix.ndim == 3 else np.zeros(())
+    stride, block, used, order = np.broadcast_arrays(
+        np.maximum(np.floor(node_stride), 1.0), np.clip(np.ceil(block_nodes), 1.0, total), used, order
     )
-    # One whole-number key per (stride, block, nodes) triple, each in 1..total: a 1-D unique is
-    # many times faster than np.unique(axis=1), which sorts the triples as opaque byte records.
+    # One whole-number key per (order, stride, block, nodes), stride, block and nodes each in 1..total: a 1-D
+    # unique is many times faster than np.unique(axis=1), which sorts the tuples as opaque byte records.
     base = total + 1
-    whole_stride, whole_block, whole_used = (a.ravel().astype(np.int64) for a in (stride, block, used))
-    keys = (whole_stride * base + whole_block) * base + whole_used
+    whole_order, whole_stride, whole_block, whole_used = (
+        a.ravel().astype(np.int64) for a in (order, stride, block, used)
+    )
+    keys = ((whole_order * base + whole_stride) * base + whole_block) * base + whole_used
     distinct, inverse = np.unique(keys, return_inverse=True)
     per_shape = np.array(
-        [  # distinct group shapes (a handful)
-            _group_pairs_min(symmetric, int(k // (base * base)), int(k // base % base), int(k % base)) for k in distinct
+        [  # distinct group shapes (a handful per node order)
+            _group_pairs_min(
+                symmetric[int(k // base**3)], int(k // (base * base) % base), int(k // base % base), int(k % base)
+            )
+            for k in distinct
         ]
     )
     share = per_shape[inverse.reshape(-1)].reshape(stride.shape)

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dse.engines.plan_search import SearchResult, SearchStopped, search_plans
 from dse.engines.plan_search.search import RankedPlans
@@ -204,51 +205,67 @@ PLAN_COLUMNS = [
 
 
 def plan_dict(ranked: RankedPlans, i: int) -> dict[str, Any]:
+    """Plan i's degrees and choices, by name (`plan_dicts` of that one plan)."""
+    return plan_dicts(ranked, np.array([i]))[0]
+
+
+def plan_dicts(ranked: RankedPlans, rows: NDArray[np.int64] | None = None) -> list[dict[str, Any]]:
+    """The degrees and choices of the plans at `rows` (None: every plan), by name: each field converted once
+    for all of them (a table of tens of plans), not once per plan."""
+    index = np.arange(len(ranked)) if rows is None else rows
     p = ranked.plans
 
-    def whole(value: Any) -> int:
-        return round(float(np.asarray(value).reshape(-1)[i] if np.ndim(value) else value))
+    def whole(value: Any) -> list[int]:
+        array = np.asarray(value, dtype=np.float64)
+        picked = array.reshape(-1)[index] if array.ndim else np.broadcast_to(array, index.shape)
+        return [round(x) for x in picked.tolist()]
 
-    return {
+    def named(codes: Any, value: Any) -> list[str]:
+        return [code_name(codes, x) for x in whole(value)]
+
+    columns: dict[str, list[Any]] = {
         "gpus": whole(ranked.gpus),
         "nodes": whole(ranked.nodes),
         "data_parallel": whole(p.data_parallel),
         "tensor_parallel": whole(p.tensor_parallel),
         "pipeline_parallel": whole(p.pipeline_parallel),
-        "sequence_parallel": code_name(SEQUENCE_PARALLEL_CODES, whole(p.sequence_parallel)),
+        "sequence_parallel": named(SEQUENCE_PARALLEL_CODES, p.sequence_parallel),
         "sequence_parallel_degree": whole(p.sequence_parallel_degree),
         "expert_parallel": whole(p.expert_parallel),
         "micro_batch_size": whole(p.micro_batch_size),
         "zero_stage": whole(p.zero_stage),
-        "recompute": code_name(RECOMPUTE_CODES, whole(p.recompute)),
-        "flash_attention": bool(whole(p.flash_attention)),
-        "pipeline_schedule": code_name(SCHEDULE_CODES, whole(p.pipeline_schedule)),
+        "recompute": named(RECOMPUTE_CODES, p.recompute),
+        "flash_attention": [bool(x) for x in whole(p.flash_attention)],
+        "pipeline_schedule": named(SCHEDULE_CODES, p.pipeline_schedule),
         "virtual_stages": whole(p.virtual_stages),
-        "activation_offload": code_name(OFFLOAD_CODES, whole(p.activation_offload)),
+        "activation_offload": named(OFFLOAD_CODES, p.activation_offload),
         "context_parallel": whole(p.context_parallel),
-        "context_parallel_exchange": code_name(CONTEXT_PARALLEL_EXCHANGE_CODES, whole(p.context_parallel_exchange)),
+        "context_parallel_exchange": named(CONTEXT_PARALLEL_EXCHANGE_CODES, p.context_parallel_exchange),
         "first_stage_layers": whole(p.first_stage_layers),
         "last_stage_layers": whole(p.last_stage_layers),
     }
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def plan_rows(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSearch) -> list[list[Any]]:
     e = ranked.evaluation
+    mapped = r.cluster.node_pair_bandwidth_bytes_per_s is not None
+    time_s, tokens_per_s, mfu = e.iteration_time_s.tolist(), e.tokens_per_s.tolist(), e.model_flops_utilization.tolist()
+    achieved, memory = e.achieved_flops_per_gpu.tolist(), e.memory_total_bytes.tolist()
+    parts = [getattr(e, key).tolist() for key, _ in TIME_PARTS]
     rows: list[list[Any]] = []
-    for i in range(len(ranked)):  # the listed plans (tens), for the table
-        d = plan_dict(ranked, i)
-        order = node_order(ranked, result, i)
+    for i, d in enumerate(plan_dicts(ranked)):  # the listed plans (tens), for the table
         rows.append(
             [
                 i + 1,
                 *d.values(),
-                float(e.iteration_time_s[i]),
-                float(e.tokens_per_s[i]),
-                float(e.model_flops_utilization[i]),
-                float(e.achieved_flops_per_gpu[i]) / 1e12,
-                float(e.memory_total_bytes[i]) / GIB,
-                *[float(getattr(e, key)[i]) for key, _ in TIME_PARTS],
-                " ".join(str(n) for n in order) if r.cluster.node_pair_bandwidth_bytes_per_s is not None else "",
+                time_s[i],
+                tokens_per_s[i],
+                mfu[i],
+                achieved[i] / 1e12,
+                memory[i] / GIB,
+                *[part[i] for part in parts],
+                " ".join(str(n) for n in node_order(ranked, result, i)) if mapped else "",
             ]
         )
     return rows
@@ -261,9 +278,9 @@ def node_order(ranked: RankedPlans, result: SearchResult, i: int) -> list[int]:
 
 def hover(ranked: RankedPlans) -> list[str]:
     e = ranked.evaluation
+    time_s, memory, mfu = e.iteration_time_s.tolist(), e.memory_total_bytes.tolist(), e.model_flops_utilization.tolist()
     out = []
-    for i in range(len(ranked)):
-        d = plan_dict(ranked, i)
+    for i, d in enumerate(plan_dicts(ranked)):
         degree = d["sequence_parallel_degree"]
         sp = d["sequence_parallel"] + (f" x{degree}" if degree > 1 else "") + _context_and_stages(d)
         schedule = d["pipeline_schedule"] + (f" v={d['virtual_stages']}" if d["virtual_stages"] > 1 else "")
@@ -272,8 +289,8 @@ def hover(ranked: RankedPlans) -> list[str]:
             f"<br>SP {sp}, micro-batch {d['micro_batch_size']}, ZeRO-{d['zero_stage']}, recompute {d['recompute']}"
             f"{', FlashAttention' if d['flash_attention'] else ''}"
             f"<br>{schedule}, offload {d['activation_offload']}"
-            f"<br>{float(e.iteration_time_s[i]):.3f} s/iteration, {float(e.memory_total_bytes[i]) / GIB:.1f} GiB/GPU,"
-            f" MFU {float(e.model_flops_utilization[i]):.1%}"
+            f"<br>{time_s[i]:.3f} s/iteration, {memory[i] / GIB:.1f} GiB/GPU,"
+            f" MFU {mfu[i]:.1%}"
         )
     return out
 
