@@ -6,7 +6,7 @@ Full tier (CI, ``.ci/run``): plain ``bin/test``. `pytest_collection_modifyitems`
 every browser and PostgreSQL test, every property-based (Hypothesis) and schemathesis fuzzing test,
 the crash, concurrency and load modules, and the few single tests listed in SLOW_TESTS.
 When ``-m`` leaves out every slow test, `pytest_ignore_collect` does not even import the modules in
-SLOW_MODULES (their imports and schemathesis's collection are a third of a worker's collection), and
+SLOW_MODULES (their imports and schemathesis's collection were over half of a worker's collection), and
 this file imports the app only in the fixtures that make one (xdist's controller process loads it too).
 """
 
