@@ -5,28 +5,31 @@ Fast tier (the edit-test loop, under a minute on two cores): ``bin/test -m "not 
 Full tier (CI, ``.ci/run``): plain ``bin/test``. `pytest_collection_modifyitems` below marks slow
 every browser and PostgreSQL test, every property-based (Hypothesis) and schemathesis fuzzing test,
 the crash, concurrency and load modules, and the few single tests listed in SLOW_TESTS.
+When ``-m`` leaves out every slow test, `pytest_ignore_collect` does not even import the modules in
+SLOW_MODULES (their imports and schemathesis's collection were over half of a worker's collection), and
+this file imports the app only in the fixtures that make one (xdist's controller process loads it too).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-
-from dse.api.app import create_app
-from dse.scenarios.documents import document_model
-from dse.scenarios.registry import KINDS, register
-from dse.settings import Settings
-from tests.support.toy_kind import TOY
 
 TESTS = Path(__file__).resolve().parent
-#: Whole modules in the full tier: fuzzing through schemathesis, SIGKILL crash recovery, and the
-#: concurrency/load checks against a live server.
+#: Whole modules (or folders) in the full tier: the browser, fuzzing through schemathesis and
+#: Hypothesis, SIGKILL crash recovery, and the concurrency/load checks against a live server.
 SLOW_MODULES = frozenset(
     {
+        "browser",  # headless Chromium (each module is also marked `browser`)
         "reliability/test_schemathesis.py",
+        "reliability/test_schema_extremes.py",  # Hypothesis over every numeric input's extremes
+        "store/test_store_properties.py",  # Hypothesis: any JSON document round-trips
         "reliability/test_crash.py",
+        "reliability/test_request_memory.py",  # the worst request of each kind in a capped interpreter
+        "jobs/test_dask.py",  # a LocalCluster with two worker processes
         "reliability/test_concurrency.py",
         "reliability/test_bounded_server.py",  # live servers, raw sockets, timing
         "reliability/test_bounded_work.py",  # deadlines, pools and worst-case requests
@@ -69,6 +72,11 @@ SLOW_TESTS = frozenset(
 FULL_TIER_MARKERS = ("browser", "postgres")
 
 
+def in_slow_module(module: str) -> bool:
+    """`module`, a path relative to tests/, is one of SLOW_MODULES or inside a folder listed there."""
+    return any(module == slow or module.startswith(slow + "/") for slow in SLOW_MODULES)
+
+
 def _is_slow(item: pytest.Item) -> bool:
     path = Path(str(item.path)).resolve()
     if not path.is_relative_to(TESTS):
@@ -76,7 +84,7 @@ def _is_slow(item: pytest.Item) -> bool:
     module = path.relative_to(TESTS).as_posix()
     function = getattr(item, "originalname", item.name)
     return (
-        module in SLOW_MODULES
+        in_slow_module(module)
         or f"{module}::{function}" in SLOW_TESTS
         or any(item.get_closest_marker(name) for name in FULL_TIER_MARKERS)
         or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
@@ -89,8 +97,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+#: The words of a `-m` expression that are not marker names (pytest's own grammar).
+_MARK_EXPRESSION_KEYWORDS = frozenset({"and", "or", "not", "True", "False"})
+
+
+def slow_tests_deselected(markexpr: str) -> bool:
+    """Whether the `-m` expression leaves out every test marked slow, whatever other markers it
+    carries: false for every set of the expression's marker names that holds `slow`."""
+    if not markexpr:
+        return False
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own parser; private, hence the fallback
+
+        expression = Expression.compile(markexpr)
+    except Exception:  # an older or newer pytest, or a bad expression pytest itself will report
+        return False
+    others = sorted(set(re.findall(r"[\w:+\-.\[\]\\/]+", markexpr)) - _MARK_EXPRESSION_KEYWORDS - {"slow"})
+    if len(others) > 8:
+        return False
+    subsets = (chosen for size in range(len(others) + 1) for chosen in itertools.combinations(others, size))
+    marker_sets = ({"slow", *chosen} for chosen in subsets)
+    return not any(expression.evaluate(_has_one_of(markers)) for markers in marker_sets)
+
+
+def _has_one_of(markers: set[str]):
+    return lambda name, /, **kwargs: name in markers
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Modules whose every test is slow are not imported at all when `-m` leaves slow tests out."""
+    path = collection_path.resolve()
+    if path == TESTS or not path.is_relative_to(TESTS) or not in_slow_module(path.relative_to(TESTS).as_posix()):
+        return None
+    return True if slow_tests_deselected(config.getoption("markexpr", "")) else None
+
+
 @pytest.fixture
 def toy_kind():
+    from dse.scenarios.documents import document_model
+    from dse.scenarios.registry import KINDS, register
+    from tests.support.toy_kind import TOY
+
     register(TOY)
     document_model.cache_clear()
     yield TOY
@@ -101,6 +148,11 @@ def toy_kind():
 @pytest.fixture
 def make_client(tmp_path):
     clients = []
+
+    from fastapi.testclient import TestClient
+
+    from dse.api.app import create_app
+    from dse.settings import Settings
 
     def make(**settings_overrides):
         url = settings_overrides.pop("database_url", f"sqlite:///{tmp_path / 'store.sqlite3'}")
