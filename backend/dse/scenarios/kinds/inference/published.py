@@ -633,6 +633,13 @@ NEUPIMS = "Heo et al., NeuPIMs (ASPLOS'24), abstract and Section 7"
 #: and it simulates one tensor-parallel shard with no inter-device all-reduce (src/ has no collective), where
 #: the record keeps batch 768 and NVLink-3 all-reduces. At batch 512 without the NPU systems' all-reduces the
 #: engine gives 3.65 / 3.25 / 1.63x and a crossover at 252: MAE 15.1%, but two of the three speed-ups leave 15%.
+#: The simulator's NPU GEMM timing (casys-kaist/NeuPIMs f299af3, src/operations/MatMul.cc and
+#: src/NeuPIMSystolicWS.cc: blocks halved until they fit half the 1 MB scratchpad, a 128-cycle weight preload per
+#: 128x128 tile, 16 cycles per further 128-row slice over 8 arrays, 255 + 270 cycles to fill and drain) makes the
+#: NPU's GEMMs 3.3-6x the roofline here; priced so, the record gives 0.94 / 1.62 / 1.17x and a crossover at 386
+#: (MAE 44.7%, every row worse), so the preset keeps the roofline NPU. The npu-only branch (57617ee,
+#: src/SystolicWS.cc issue_ex_inst) times its arrays otherwise: each preload waits for the previous instruction to
+#: finish (a full fill and drain per weight tile), slower again than the NeuPIMs NPU on main.
 NEUPIMS_SETTINGS: dict[str, Any] = dict(
     model="gpt3-7b",
     system="neupims",
