@@ -105,7 +105,10 @@ class SchedulerConfig:
     #: Asynchronous output processing (vLLM 0.6.0): a request's first token reaches the server only when the next
     #: step's model call returns: at that step's end when it is a prefill or a single-step decode (its sampled tokens
     #: copied to the host), at its launch (its host work before the model, `HostCost.launch_s`) when it is a step of
-    #: a multi-step decode block. False: at the end of its prefill.
+    #: a multi-step decode block. Likewise a request that completes inside a multi-step decode block: its last token
+    #: is seen once the block's next step is launched (`HostCost.step_launch_s`), or, from the block's last step,
+    #: when the step after the block returns (its stop checked in that output processing; with no step after, at
+    #: the block's end). False: at the end of its prefill (and a completion at its block's end).
     first_token_with_next_step: bool = False
 
 
@@ -692,7 +695,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             share = 0.0
         else:  # unreachable: a running request either decodes or has prompt tokens left
             break
-        if undelivered or finished_undelivered:  # the last step's outputs reach the server when this step's call returns
+        if undelivered or finished_undelivered:  # the last step's outputs, seen when this step's model call returns
             seen = t + dt / k if p or block_steps == 1 else t + min(table.host.launch_s(bd / table.host_ranks), dt / k)
             for r in undelivered:
                 first[r] = seen
