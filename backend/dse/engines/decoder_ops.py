@@ -12,6 +12,8 @@ d_ff FFN width, w bytes per element, tp tensor-parallel ranks:
     context    2*B*q*a*d_h*s/tp FLOP, V read likewise
     out-proj   2*T*h^2/tp;  FFN 4*T*h*d_ff/tp (GELU) or 6*T*h*d_ff/tp (gated SwiGLU)
     all-reduce T*h*w_act bytes per rank after attention and after the FFN when tp > 1
+    rope       3*T*(a + a_kv)*d_h/tp FLOP, 2*T*(a + a_kv)*d_h*w_act/tp bytes (a stack that launches it, rotary models)
+    KV write   T*2*a_kv*d_h*(w_act + w_kv)/tp bytes (likewise; otherwise inside the QKV op's traffic)
 
 Element-wise ops (norms, softmax, activation) count a few FLOP per element; they are bound by
 memory traffic and the per-kernel overhead, so the exact count does not matter. Every argument

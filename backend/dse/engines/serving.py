@@ -349,7 +349,7 @@ def iteration_time_table(
         **links,
     )
     layer = np.zeros(np.broadcast_shapes(b.shape, p.shape, c.shape))
-    for name in dense:  # OP_NAMES, and the expert all-to-alls with data-parallel attention
+    for name in dense:  # OP_NAMES and the ops a deployment or stack adds
         if name in ATTENTION_OPS:
             layer = layer + np.where(b > 0, decode[name].time_s, 0.0) + np.where(p > 0, prefill[name].time_s, 0.0)
         else:
