@@ -79,6 +79,7 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
     n_prefilling = 0  # running requests with prompt tokens still to compute
     run_cache: NDArray[np.int64] | None = None  # `running` as an array (rebuilt when it changes)
     undelivered: NDArray[np.int64] = np.zeros(0, dtype=np.int64)  # first tokens the next step delivers
+    finished_undelivered: NDArray[np.int64] = np.zeros(0, dtype=np.int64)  # completions the next step delivers
 
     def finish_step(dt: float, k: int, b: int, p: int, t_dec: float, t_pre: float) -> None:
         nonlocal t, busy, prefill_busy, in_system_area, kv_area, peak_kv, iterations
@@ -195,10 +196,13 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             (table.at(b, 0, ctx), table.at(0, p_tokens, ctx)) if b and p_tokens else (float(b), float(p_tokens))
         )
         dt = table.at(b, p_tokens, ctx) * k
-        if len(undelivered):  # asynchronous output processing: seen when this step's model call returns
-            launch = table.host.launch_s(b / table.host_ranks)
-            first[undelivered] = t + (dt / k if p_tokens or steps == 1 else min(launch, dt / k))
+        if len(undelivered) or len(finished_undelivered):  # asynchronous output processing: seen when this step's
+            launch = table.host.launch_s(b / table.host_ranks)  # model call returns
+            seen = t + (dt / k if p_tokens or steps == 1 else min(launch, dt / k))
+            first[undelivered] = seen
+            finish[finished_undelivered] = seen
             undelivered = undelivered[:0]
+            finished_undelivered = finished_undelivered[:0]
         if b:
             old = int(_blocks(kv_tokens[decode_now]).sum())
             kv_tokens[decode_now] += k
@@ -226,6 +230,13 @@ def reference_simulate(requests: Requests, table: IterationTable, config: Schedu
             finish[finished] = t
             first_missing = finished[np.isnan(first[finished])]
             first[first_missing] = t
+            if config.first_token_with_next_step and steps > 1 and p_tokens == 0:
+                # each seen after the next step's host launch: inside the block, or the next step's (its last)
+                last_step = output[finished] - (generated[finished] - k)  # the block's iteration of its last token
+                inside = last_step < k
+                step_launch = min(table.host.step_launch_s(b / table.host_ranks), dt / k)
+                finish[finished[inside]] = t - dt + last_step[inside] * dt / k + step_launch
+                finished_undelivered = finished[~inside]
             done += len(finished)
             gone = set(finished.tolist())
             used_blocks -= int(_blocks(kv_tokens[finished]).sum())

@@ -35,6 +35,21 @@ def test_every_op_is_present_in_order() -> None:
     assert tuple(_ops()) == OP_NAMES
 
 
+def test_rope_and_the_kv_cache_write_follow_the_qkv_gemm_with_exact_traffic() -> None:
+    """GQA at TP2, 8 tokens, an fp8 cache: rope reads and writes the rank's queries (a*d_h/tp = 2048) and keys
+    (a_kv*d_h/tp = 512) in fp16, 3 FLOP each; the write reads the new K and V (1024 per token) in fp16 and stores
+    them in fp8. Without the flags neither op exists."""
+    ops = _ops(num_kv_heads=8.0, tensor_parallel=2.0, kv_cache_bytes=1.0, rope=True, kv_cache_write=True)
+    names = list(ops)
+    assert names[names.index("qkv") + 1 : names.index("qkv") + 3] == ["rope", "kv_cache_write"]
+    assert set(names) - {"rope", "kv_cache_write"} == set(OP_NAMES)
+    assert ops["rope"].flop == 8 * (2048 + 512) * 3.0
+    assert ops["rope"].bytes_moved == 8 * (2048 + 512) * 2.0 * 2.0
+    assert ops["kv_cache_write"].bytes_moved == 8 * 1024 * (2.0 + 1.0)
+    assert OP_CLASS["rope"] == OP_CLASS["kv_cache_write"] == "vector"
+    assert "rope" not in _ops() and "kv_cache_write" not in _ops()
+
+
 def test_fp16_mha_decode_attention_is_about_one_flop_per_byte_whatever_the_batch() -> None:
     """Decode attention is ~1 FLOP/byte for fp16 MHA, whatever B: 2*a*d_h*s FLOP per request against
     a_kv*d_h*s*2 bytes of K (or V), a/a_kv = 1 (derived from the op counts). Tolerance 2%

@@ -475,21 +475,27 @@ def test_first_tokens_reach_the_server_when_the_next_steps_model_call_returns():
     """vLLM 0.6.0's asynchronous output processing. A (t=0, 100-token prompt, 12 tokens) prefills 0-20 ms; B (t=5 ms,
     200, 3) waits and prefills 20-50: A's first token is seen at 50, when B's prefill returns. Then A and B decode:
     in blocks of four steps, B's first token is seen once the block's first step is launched (its host work before
-    the model: 1 ms per step + 2 ms per block here), at 53; one step at a time, when that step ends, at 60. The
-    finish times do not move."""
+    the model: 1 ms per step + 2 ms per block here), at 53; one step at a time, when that step ends, at 60. A
+    finish inside a block is seen once the next step of the block is launched (its 1 ms of per-step host work): B's
+    last token, the block's second step, ends at 70 and is seen at 71, A's, the third step of its third block, at
+    161 (block end 170); one step at a time each is seen when its step ends (at 70 and 160), as without
+    asynchronous output processing."""
     table = dataclasses.replace(_linear_table(), host=HostCost(fixed_s=1e-3, block_fixed_s=2e-3, decode_block_steps=4))
     reqs = Requests(np.array([0.0, 0.005]), np.array([100, 200], dtype=np.int64), np.array([12, 3], dtype=np.int64))
     base = SchedulerConfig(
         token_budget=512, chunked_prefill=False, max_running=8, kv_capacity_blocks=1000, first_token_with_next_step=True
     )
-    for steps, first in ((4, [0.05, 0.053]), (1, [0.05, 0.06])):
+    cases = ((4, [0.05, 0.053], [0.161, 0.071], [0.17, 0.09]), (1, [0.05, 0.06], [0.16, 0.07], [0.16, 0.07]))
+    for steps, first, finish, finish_without in cases:
         config = dataclasses.replace(base, scheduler_steps=steps)
         sim, slow = simulate(reqs, table, config), reference_simulate(reqs, table, config)
         plain = simulate(reqs, table, dataclasses.replace(config, first_token_with_next_step=False))
         np.testing.assert_allclose(sim.first_token_s, first, rtol=1e-12)
         np.testing.assert_allclose(slow.first_token_s, first, rtol=1e-12)
         np.testing.assert_allclose(plain.first_token_s, [0.02, 0.05], rtol=1e-12)
-        np.testing.assert_allclose(sim.finish_s, plain.finish_s, rtol=1e-12)
+        np.testing.assert_allclose(sim.finish_s, finish, rtol=1e-12)
+        np.testing.assert_allclose(slow.finish_s, finish, rtol=1e-12)
+        np.testing.assert_allclose(plain.finish_s, finish_without, rtol=1e-12)
 
 
 def test_a_blocks_launch_pays_its_per_block_host_work_in_full_and_one_steps():

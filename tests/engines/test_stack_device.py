@@ -388,3 +388,30 @@ def test_training_gemms_stay_below_the_maximum_achievable_matmul_rate(acc: str, 
     assert rate.max() <= ceiling
     assert 2.0 * 1024 * 10240 * 5120 / float(device.gemm_time_s(1024.0, 10240.0, 5120.0).time_s) <= ceiling
     assert rate.max() >= 0.75 * ceiling  # the guard bites: large GEMMs run within sight of the ceiling
+
+
+def test_vllm_and_sglang_stacks_launch_rope_and_the_cache_write_per_layer_for_rotary_models_only() -> None:
+    """The per-layer rotary embedding and KV-cache write kernels (vLLM's rotary_embedding and reshape_and_cache):
+    each stack that runs them cites it; a learned-position model (OPT) gets the write and no rope; each kernel
+    costs the stack's launch beyond its traffic."""
+    from dse.engines.inference import model_shape, rope_and_cache_write
+
+    separate = {s for s in STACKS if CATALOG.get("stacks", s).rope_and_cache_write_kernels}
+    assert separate == {"vllm-0.5", "vllm-0.6.0", "vllm-cuda-graphs", "sglang-0.3.0", "sarathi-serve"}
+    for stack in separate:
+        assert "rope_and_cache_write_kernels" in CATALOG.get("stacks", stack).field_sources
+    device = _device("h100-sxm", "fp16", "vllm-0.6.0").device
+    assert rope_and_cache_write(device) and not rope_and_cache_write(_device("h100-sxm", "fp16", "tensorrt-llm").device)
+    assert model_shape(CATALOG.get("llms", "llama3.1-70b")).rotary
+    assert not model_shape(CATALOG.get("llms", "gpt3-13b")).rotary
+    ops = decoder_layer_ops(
+        batch=128.0, query_tokens=1.0, context_tokens=1024.0, hidden_size=8192.0, num_heads=64.0,
+        num_kv_heads=8.0, ffn_hidden_size=28672.0, gated_ffn=True, layernorm=False, tensor_parallel=4.0,
+        weight_bytes=2.0, activation_bytes=2.0, kv_cache_bytes=2.0, rope=True, kv_cache_write=True,
+    )  # fmt: skip
+    priced = price_layer_ops(ops, device, tensor_parallel=4.0, link_bandwidth_bytes_per_s=450e9, link_latency_s=0.0)
+    stack = device.stack
+    assert stack is not None
+    for name in ("rope", "kv_cache_write"):
+        memory_s = ops[name].bytes_moved / (device.memory_bandwidth_bytes_per_s * device.memory_efficiency)
+        assert float(priced[name].time_s) == pytest.approx(memory_s + stack.elementwise_launch_overhead_s, rel=1e-12)

@@ -12,6 +12,8 @@ d_ff FFN width, w bytes per element, tp tensor-parallel ranks:
     context    2*B*q*a*d_h*s/tp FLOP, V read likewise
     out-proj   2*T*h^2/tp;  FFN 4*T*h*d_ff/tp (GELU) or 6*T*h*d_ff/tp (gated SwiGLU)
     all-reduce T*h*w_act bytes per rank after attention and after the FFN when tp > 1
+    rope       3*T*(a + a_kv)*d_h/tp FLOP, 2*T*(a + a_kv)*d_h*w_act/tp bytes (a stack that launches it, rotary models)
+    KV write   T*2*a_kv*d_h*(w_act + w_kv)/tp bytes (likewise; otherwise inside the QKV op's traffic)
 
 Element-wise ops (norms, softmax, activation) count a few FLOP per element; they are bound by
 memory traffic and the per-kernel overhead, so the exact count does not matter. Every argument
@@ -117,11 +119,17 @@ OP_CLASS: dict[str, OpClass | Literal["link"]] = {
     "norm_ffn": "vector",
     "ffn_up": "matrix",
     "ffn_act": "vector",
+    "rope": "vector",
+    "kv_cache_write": "vector",
     "ffn_down": "matrix",
     "all_reduce_ffn": "link",
     "expert_dispatch": "link",
     "expert_combine": "link",
 }
+
+#: The ops a stack that launches rotary embedding and the KV-cache write as kernels of their own adds after the
+#: QKV GEMM (`decoder_layer_ops` rope / kv_cache_write).
+ROPE_CACHE_WRITE_OPS: tuple[str, ...] = ("rope", "kv_cache_write")
 
 #: The ops data-parallel attention with expert parallelism adds around the experts (`ExpertExchange`): the
 #: all-to-alls that send each token's routed copies to their experts' GPUs and bring the results back.
@@ -133,6 +141,7 @@ RMSNORM_FLOP_PER_ELEMENT = 4.0  # square-mean, normalise, scale (+ rsqrt amortis
 SOFTMAX_FLOP_PER_ELEMENT = 5.0  # max, subtract, exp, sum, divide
 GELU_FLOP_PER_ELEMENT = 8.0  # tanh approximation
 SWIGLU_FLOP_PER_ELEMENT = 5.0  # SiLU (exp, add, divide, multiply) and the gate product
+ROPE_FLOP_PER_ELEMENT = 3.0  # a rotated pair: four multiplies and two adds
 
 
 @dataclass(frozen=True)
@@ -269,6 +278,8 @@ def decoder_layer_ops(
     attention_data_parallel: Num = 1.0,
     expert_exchange: ExpertExchange | None = None,
     expert_weight_bytes: Num | None = None,
+    rope: bool = False,
+    kv_cache_write: bool = False,
 ) -> dict[str, OpCost]:
     """FLOP and bytes of every op of one decoder layer on one tensor-parallel rank.
 
@@ -283,7 +294,11 @@ def decoder_layer_ops(
     gate and up projections as two GEMMs of [h, ffn] (the stack's `fused_gate_up_gemm`); moe, moe_layer_fraction, mla,
     expert_parallel, expert_load_imbalance, attention_data_parallel, expert_exchange: see the module docstring
     (batch is then one data-parallel attention rank's); expert_weight_bytes: the experts' weights' width where
-    the stack keeps them in another dtype than the rest (None: weight_bytes).
+    the stack keeps them in another dtype than the rest (None: weight_bytes). rope / kv_cache_write: the rotary
+    embedding of the queries and keys and the copy of the new keys and values into the cache as element-wise ops
+    of their own after the QKV GEMM (a stack's `rope_and_cache_write_kernels`; vLLM's rotary_embedding and
+    reshape_and_cache kernels): rope reads and writes the rank's queries and keys, the write reads the new keys
+    and values and stores them in the cache's dtype.
     """
     tp = tensor_parallel
     # two-batch overlap: every op runs once per micro-batch of half the requests
@@ -379,6 +394,17 @@ def decoder_layer_ops(
         ),
         "all_reduce_ffn": all_reduce,
     }
+    if rope or kv_cache_write:
+        rotated = tokens * ((q_width + kv_width / 2.0) / tp)  # query and key elements per rank
+        new_kv = tokens * (kv_width / tp)  # new key and value elements per rank
+        extra: dict[str, OpCost] = {}
+        if rope:
+            extra["rope"] = OpCost(flop=rotated * ROPE_FLOP_PER_ELEMENT, bytes_moved=rotated * (2.0 * act))
+        if kv_cache_write:
+            extra["kv_cache_write"] = OpCost(flop=0.0 * new_kv, bytes_moved=new_kv * (act + kv_cache_bytes))
+        names = list(ops)
+        at = names.index("qkv") + 1
+        ops = {name: ops[name] for name in names[:at]} | extra | {name: ops[name] for name in names[at:]}
     if mla is not None:
         ops.update(
             _mla_attention_ops(

@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 from dse.engines.decoder_ops import (
     EXPERT_EXCHANGE_OPS,
     OP_CLASS,
+    ROPE_CACHE_WRITE_OPS,
     ExpertExchange,
     OpCost,
     PricedOp,
@@ -88,7 +89,7 @@ PIM_SYSTEMS: frozenset[str] = frozenset({"npu_pim_blocked", "neupims", "gpu_pim"
 #: Sub-batch fractions tried when the best split is asked for: B1 = f*B, f = k/32 (0 = no split).
 SPLIT_CANDIDATES: NDArray[np.float64] = np.arange(0, 17, dtype=np.float64) / 32.0
 
-OPS_QKV: tuple[str, ...] = ("norm_attn", "qkv")
+OPS_QKV: tuple[str, ...] = ("norm_attn", "qkv", *ROPE_CACHE_WRITE_OPS)
 OPS_ATTENTION: tuple[str, ...] = ("score", "softmax", "context")
 OPS_LINK: tuple[str, ...] = ("all_reduce_attn", "all_reduce_ffn", *EXPERT_EXCHANGE_OPS)
 #: The post-attention ops (the expert all-to-alls only with data-parallel attention: absent ops count nothing).
@@ -125,6 +126,8 @@ class ModelShape:
     qk_norm: bool = False
     moe: MoEShape | None = None
     mla: MLAShape | None = None
+    #: Rotary position embeddings (applied to the queries and keys of every layer).
+    rotary: bool = False
 
     @property
     def moe_layer_fraction(self) -> Num:
@@ -172,6 +175,7 @@ def model_shape(llm: LLMSpec) -> ModelShape:
         qk_norm=llm.qk_norm,
         moe=moe_shape(llm),
         mla=mla_shape(llm),
+        rotary=llm.position_embedding == "rope",
     )
 
 
@@ -264,6 +268,11 @@ def fuses_gate_up(device: Device) -> bool:
     return device.stack is None or device.stack.fused_gate_up_gemm
 
 
+def rope_and_cache_write(device: Device) -> bool:
+    """Whether the device's stack runs rotary embedding and the KV-cache write as kernels of their own."""
+    return device.stack is not None and device.stack.rope_and_cache_write_kernels
+
+
 def _layer_ops(
     shape: ModelShape,
     deployment: Deployment,
@@ -274,6 +283,7 @@ def _layer_ops(
     fused_qkv: bool,
     fused_gate_up: bool,
     prefill: bool = False,
+    separate_rope_and_cache_write: bool = False,
 ) -> dict[str, OpCost]:
     return decoder_layer_ops(
         batch=batch,
@@ -301,6 +311,8 @@ def _layer_ops(
         attention_data_parallel=deployment.attention_data_parallel,
         expert_exchange=deployment.expert_exchange,
         expert_weight_bytes=deployment.expert_weight_bytes,
+        rope=separate_rope_and_cache_write and shape.rotary,
+        kv_cache_write=separate_rope_and_cache_write,
     )
 
 
@@ -491,6 +503,7 @@ class _LayerPricer:
             context_tokens=self.context,
             fused_qkv=self.fused_qkv,
             fused_gate_up=fuses_gate_up(self.device),
+            separate_rope_and_cache_write=rope_and_cache_write(self.device),
         )
         priced = _price(ops, self.device, self.deployment)
         return _sum_times(priced, OPS_QKV), _sum_times(priced, OPS_PF), _sum_times(priced, OPS_LINK), priced, ops
@@ -579,6 +592,7 @@ def _time_to_first_token_s(
         fused_qkv=fused_qkv,
         fused_gate_up=fuses_gate_up(device),
         prefill=True,
+        separate_rope_and_cache_write=rope_and_cache_write(device),
     )
     prefill_layer_s = _sum_times(_price(prefill_ops, device, deployment), tuple(prefill_ops))
     return shape.num_layers * prefill_layer_s + lm_head_time_s(shape, device, deployment, batch)

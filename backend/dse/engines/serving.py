@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 
 from dse.engines.decoder_ops import decoder_layer_ops, price_layer_ops
 from dse.engines.device import Device
-from dse.engines.inference import Deployment, ModelShape, fuses_gate_up, lm_head_time_s
+from dse.engines.inference import Deployment, ModelShape, fuses_gate_up, lm_head_time_s, rope_and_cache_write
 
 FloatArray = NDArray[np.float64]
 
@@ -105,7 +105,10 @@ class SchedulerConfig:
     #: Asynchronous output processing (vLLM 0.6.0): a request's first token reaches the server only when the next
     #: step's model call returns: at that step's end when it is a prefill or a single-step decode (its sampled tokens
     #: copied to the host), at its launch (its host work before the model, `HostCost.launch_s`) when it is a step of
-    #: a multi-step decode block. False: at the end of its prefill.
+    #: a multi-step decode block. Likewise a request that completes inside a multi-step decode block: its last token
+    #: is seen once the block's next step is launched (`HostCost.step_launch_s`), or, from the block's last step,
+    #: when the step after the block returns (its stop checked in that output processing; with no step after, at
+    #: the block's end). False: at the end of its prefill (and a completion at its block's end).
     first_token_with_next_step: bool = False
 
 
@@ -150,6 +153,12 @@ class HostCost:
         n = float(sequences)
         per_iteration = self.fixed_s + self.per_sequence_s * n
         return per_iteration + self.block_fixed_s + self.block_per_sequence_s * n if n > 0 else 0.0
+
+    def step_launch_s(self, sequences: float) -> float:
+        """Host seconds before a step inside a multi-step decode block returns to the server: the per-iteration part
+        alone (the block's scheduling and inputs were paid at its launch), for `sequences` requests."""
+        n = float(sequences)
+        return self.fixed_s + self.per_sequence_s * n if n > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -292,6 +301,8 @@ def iteration_time_table(
         "kv_cache_bytes": deployment.kv_cache_bytes,
         "fused_qkv": fused_qkv,
         "fused_gate_up": fuses_gate_up(device),
+        "rope": rope_and_cache_write(device) and shape.rotary,
+        "kv_cache_write": rope_and_cache_write(device),
         # mixture-of-experts (distinct experts the iteration's tokens touch) and latent attention: as inference
         "head_dim": shape.head_dim,
         "moe": shape.moe,
@@ -338,7 +349,7 @@ def iteration_time_table(
         **links,
     )
     layer = np.zeros(np.broadcast_shapes(b.shape, p.shape, c.shape))
-    for name in dense:  # OP_NAMES, and the expert all-to-alls with data-parallel attention
+    for name in dense:  # OP_NAMES and the ops a deployment or stack adds
         if name in ATTENTION_OPS:
             layer = layer + np.where(b > 0, decode[name].time_s, 0.0) + np.where(p > 0, prefill[name].time_s, 0.0)
         else:
@@ -487,6 +498,7 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
     block_steps = max(int(config.scheduler_steps), 1)
     with_next_step = config.first_token_with_next_step
     undelivered: list[int] = []  # first tokens the next step's model call will deliver (`first_token_with_next_step`)
+    finished_undelivered: list[int] = []  # completions in a multi-step block's last step, likewise delivered
     if block_steps > 1 and gain != 1.0:
         raise ValueError("multi-step scheduling is modelled with one token per decode iteration (no speculation)")
     # no-evict: the blocks each request holds to its completion (its last iteration may overshoot its output by
@@ -683,11 +695,14 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             share = 0.0
         else:  # unreachable: a running request either decodes or has prompt tokens left
             break
-        if undelivered:  # the first tokens of the last step reach the server when this step's model call returns
+        if undelivered or finished_undelivered:  # the last step's outputs, seen when this step's model call returns
             seen = t + dt / k if p or block_steps == 1 else t + min(table.host.launch_s(bd / table.host_ranks), dt / k)
             for r in undelivered:
                 first[r] = seen
+            for r in finished_undelivered:
+                finish[r] = seen
             undelivered.clear()
+            finished_undelivered.clear()
         if bd:
             used += growth(d)
             advance += d
@@ -762,6 +777,14 @@ def simulate(requests: Requests, table: IterationTable, config: SchedulerConfig)
             finish[r] = t
             if first[r] != first[r]:
                 first[r] = t
+            if with_next_step and block_steps > 1 and not p:
+                # asynchronous output processing: its last token is seen when the next step's model call returns,
+                # inside the block (after that step's host launch) or, from the block's last step, the next step's
+                step = target - (advance - d)  # the block's iteration that made its last token (1..k)
+                if step < k:
+                    finish[r] = t - dt + step * dt / k + min(table.host.step_launch_s(bd / table.host_ranks), dt / k)
+                else:
+                    finished_undelivered.append(r)
             done += 1
     if zero_gaps:
         gap_s.append(0.0)

@@ -69,6 +69,11 @@ class SoftwareStackSpec:
     #: two GEMMs of [h, ffn] over the same input (TensorRT-LLM's GatedMLP unless the engine is built with
     #: --use_fused_mlp, "horizontal fusion in GatedMLP").
     fused_gate_up_gemm: bool = True
+    #: Rotary position embedding and the write of the step's new keys and values into the KV cache run as kernels of
+    #: their own in every layer, between the QKV GEMM and attention (vLLM's rotary_embedding and reshape_and_cache
+    #: custom ops; vidur profiles them as attn_rope and attn_kv_cache_save). False: the stack fuses them into its
+    #: attention kernels or the model has no such ops priced (today's numbers).
+    rope_and_cache_write_kernels: bool = False
     #: The dtype activations are kept in between kernels when the GEMMs compute narrower (an fp8 recipe that
     #: quantizes each GEMM's input per tensor and writes its output in fp16): the residual stream, norms,
     #: activations, attention inputs and tensor-parallel all-reduces move this width. None: the work dtype.

@@ -39,8 +39,9 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     )
     # 4: fp8 GEMMs of the TensorRT-LLM 0.6/0.9 stacks on the CUTLASS 3.6 fp8 fit; 5: per-GPU and prefill
     # throughput, the expert all-to-alls of data-parallel attention (new metrics in every result)
-    # 6: gate and up as two GEMMs without --use_fused_mlp; MoE experts at the stack's dtype
-    engine_version = "inference-6"
+    # 6: gate and up as two GEMMs without --use_fused_mlp; MoE experts at the stack's dtype; 7: rope and KV-cache
+    # write kernels per layer (vLLM, SGLang stacks)
+    engine_version = "inference-7"
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS

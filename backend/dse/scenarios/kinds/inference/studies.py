@@ -341,7 +341,7 @@ def interleaving_table(study: Interleaving) -> Table:
 def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
     """FLOP, bytes, time and bound of every op of one decode layer."""
     rows: list[Row] = []
-    for name in result.decode_ops:  # OP_NAMES, and the expert all-to-alls with data-parallel attention
+    for name in result.decode_ops:  # OP_NAMES and the ops a deployment or stack adds
         cost, priced = result.decode_op_costs[name], result.decode_ops[name]
         repeats = float(cost.repeats)  # two micro-batches under two-batch overlap: the counts are one's
         flop, moved = repeats * float(cost.flop), repeats * float(cost.bytes_moved)
@@ -416,7 +416,7 @@ class DecodeSplit:
 
 def decode_split(r: InferenceResolved, result: InferenceResult) -> DecodeSplit:
     """Per-op times; on PIM systems score and context share the PIM GEMV time equally."""
-    names = list(result.decode_ops)  # OP_NAMES, and the expert all-to-alls with data-parallel attention
+    names = list(result.decode_ops)  # OP_NAMES and the ops a deployment or stack adds
     times = [float(result.decode_ops[n].time_s) for n in names]
     units = [op_unit(r.system, n) for n in names]
     if r.system in PIM_SYSTEMS:

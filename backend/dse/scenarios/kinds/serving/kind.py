@@ -153,8 +153,9 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
         "compared with co-located serving on the same devices."
     )
     # 6: gate and up as two GEMMs where the stack says; MoE experts at its dtype; outputs with the next step
-    # (vLLM 0.6.0); 5: host cost per iteration
-    engine_version = "serving-6"
+    # (vLLM 0.6.0); 5: host cost per iteration; 7: rope and KV-cache write kernels per layer (vLLM, SGLang stacks),
+    # a completion inside a multi-step block seen at the next step (vLLM 0.6.0)
+    engine_version = "serving-7"
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True
     validated_by = "inference"  # every iteration is priced by the inference kind's per-op model
