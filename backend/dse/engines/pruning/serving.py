@@ -291,6 +291,15 @@ def fused_head_dim(head_dim: Num, kernel: str) -> FloatArray:
     return out
 
 
+def _joined(parts: tuple[FloatArray, ...], *, trailing: int) -> FloatArray:
+    """The parts joined along their first trailing axis (of `trailing`), their leading axes broadcast."""
+    lead = np.broadcast_shapes(*(np.shape(p)[:-trailing] for p in parts))
+    out: FloatArray = np.concatenate(
+        [np.broadcast_to(p, lead + np.shape(p)[-trailing:]) for p in parts], axis=-trailing
+    )
+    return out
+
+
 @dataclass(frozen=True)
 class ServingCost:
     """Seconds and images/s for a batch of `batch` prompts, per strategy (broadcast over inputs)."""
@@ -405,10 +414,16 @@ def serving_cost(
     # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
     drawn = 1.0 - (1.0 - share) ** b[..., None]
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
-    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
+    # The static and the unpruned UNet at the whole batch ride in the codes' call as two more codes (the full
+    # network's keep fractions are ones, counted as no keep is): one pass over the rows instead of three.
+    static = np.asarray(static_keep, dtype=np.float64)[..., None, :, :]
+    networks = _joined((keep, static, np.ones_like(static)), trailing=3)
+    whole = (g * b)[..., None]
+    unet_batches = _joined((g[..., None] * sub_batch, whole, whole), trailing=1)
+    unet_all = times(unet_table, unet_batches, networks, side_k, per_code=True)
+    unet_code_sub = drawn * unet_all[..., :n_codes]
+    unet_static, unet_full = unet_all[..., n_codes], unet_all[..., n_codes + 1]
     unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
-    unet_static = times(unet_table, g * b, static_keep, side)
-    unet_full = times(unet_table, g * b, None, side)
 
     aptp_unet = steps * np.sum(unet_code_sub, axis=-1)
     aptp = text_b + aptp_unet + vae_b
