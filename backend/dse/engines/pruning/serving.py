@@ -161,20 +161,24 @@ def network_time_s(
     if conv_device is not None:
         conv_s = with_trailing_axes(conv_device, 1).gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
         gemm_s = np.where(conv, conv_s, gemm_s)
-    total = np.sum(np.where(m > 0, gemm_s, 0.0), axis=-1)
+    live = m > 0
+    total = np.sum(np.where(live, gemm_s, 0.0), axis=-1)
     nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    # one pass over each output (read and written): cuDNN's transpose back to NCHW, eager PyTorch's bias add
+    output_pass: FloatArray | float | None = None
     if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
         to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
-        to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
-        total = total + np.sum(np.where(conv & (m > 0), to_nhwc + to_nchw, 0.0), axis=-1)
+        output_pass = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        total = total + np.sum(np.where(conv & live, to_nhwc + output_pass, 0.0), axis=-1)
     if stack is not None and not stack.pointwise_fusion and not stack.native_nhwc:
         # eager PyTorch runs cuDNN's convolution without its bias and adds the bias in place afterwards: one more
         # kernel reading and writing the output (pytorch/pytorch aten/src/ATen/native/Convolution.cpp, _convolution,
         # case ConvBackend::Cudnn: output = at::cudnn_convolution(...); if (bias.defined()) output.add_(bias));
         # a fusing compiler folds the add into the next pointwise kernel, TensorRT into the convolution
-        bias_add = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        if output_pass is None:
+            output_pass = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
         with_bias = conv & (table.bias[weights] > 0)
-        total = total + np.sum(np.where(with_bias & (m > 0), bias_add, 0.0), axis=-1)
+        total = total + np.sum(np.where(with_bias & live, output_pass, 0.0), axis=-1)
 
     attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
     q = _take(counts.tokens, attention)
@@ -224,23 +228,24 @@ def network_time_s(
         memory_rows = memory_rows[~_absorbed(table, epilogue="ffn_act" in stack.fused_ops)[memory_rows]]
     moved = n * _take(counts.activation_elements, memory_rows) * width
     pointwise = dev.elementwise_time_s(0.0, moved).time_s
-    total = total + np.sum(np.where(moved > 0, pointwise, 0.0), axis=-1)
+    moving = moved > 0
+    total = total + np.sum(np.where(moving, pointwise, 0.0), axis=-1)
     if stack is not None:  # a group norm's kernels beyond the one elementwise_time_s launched
         extra = _group_norm_kernels(stack.pointwise_fusion) - 1.0
         group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
-        launches = np.where(group_norms & (moved > 0), extra * stack.elementwise_launch_overhead_s, 0.0)
+        launches = np.where(group_norms & moving, extra * stack.elementwise_launch_overhead_s, 0.0)
         total = total + np.sum(launches, axis=-1)
         if eager_channels_last:
             back = _layout_copies(table, ".to_image")[memory_rows]
-            copy_back = dev.elementwise_time_s(0.0, moved).time_s  # proj_out's input, as large as the .contiguous()
-            total = total + np.sum(np.where(back & (moved > 0), copy_back, 0.0), axis=-1)
+            # proj_out's input copied back, as large as the .contiguous() pass: that pass's time again
+            total = total + np.sum(np.where(back & moving, pointwise, 0.0), axis=-1)
             # eager PyTorch's CUDA GroupNorm is NCHW-only: it copies a channels-last input to NCHW and returns
             # NCHW, which the next (channels-last) convolution copies back: two copies of the tensor per group
             # norm (pytorch/pytorch issue #111824, 'GroupNorm & InstanceNorm does not handle channels_last
             # correctly', torch 2.1; aten/src/ATen/native/group_norm.cpp: X = input.contiguous() unless on CPU)
             tensor = moved / GROUP_NORM_PASSES
             copies = 2.0 * dev.elementwise_time_s(0.0, 2.0 * tensor).time_s
-            total = total + np.sum(np.where(group_norms & (moved > 0), copies, 0.0), axis=-1)
+            total = total + np.sum(np.where(group_norms & moving, copies, 0.0), axis=-1)
     out: FloatArray = total
     return out
 
@@ -359,55 +364,40 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    # The rows axis, and before it the axis of the codes or of the pair of batches of the calls below, added to
-    # the device's rates once for every call (the other math modes' devices get their rows axis in network_time_s).
-    width = np.asarray(bytes_per_element, dtype=np.float64)
-    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1)}
-    conv_devices = {axes: None if conv_device is None else with_trailing_axes(conv_device, axes) for axes in (0, 1)}
-    attention_devices = {
-        axes: None if attention_device is None else with_trailing_axes(attention_device, axes) for axes in (0, 1)
-    }
+    # Every call below has an axis before the rows (the codes, or the pair of batches): it and the rows axis are
+    # added to the device's rates once (the other math modes' devices get their rows axis in network_time_s).
+    width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+    rows_device = with_trailing_axes(device, 2)
+    conv_rows_device = None if conv_device is None else with_trailing_axes(conv_device, 1)
+    attention_rows_device = None if attention_device is None else with_trailing_axes(attention_device, 1)
 
-    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
-        counts = count_layers(table, latent_side=side_, keep=keep_)
+    def times(table: LayerTable, counts: LayerCounts, n: Num) -> FloatArray:
         return network_time_s(
             table,
             counts,
             batch=n,
-            bytes_per_element=width[..., None] if per_code else width,
-            device=devices[1 if per_code else 0],
+            bytes_per_element=width,
+            device=rows_device,
             channels_last=unet_channels_last and table is unet_table,
             rows_axis_added=True,
-            conv_device=conv_devices[1 if per_code else 0],
-            attention_device=attention_devices[1 if per_code else 0],
+            conv_device=conv_rows_device,
+            attention_device=attention_rows_device,
         )
 
-    def two_batches(
-        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num
-    ) -> tuple[FloatArray, FloatArray]:
-        """`times` at a batch and at one prompt in one call, for the small networks (the text encoder, the VAE
-        decoder: their calls cost more than their arrays): the pair on an axis just before the rows, so that
-        every input broadcasts as alone and each element is priced as alone (the rows still summed along the
-        last axis)."""
-        counts = count_layers(table, latent_side=side_, keep=keep_)
+    def two_batches(table: LayerTable, n: Num, n_alone: Num, side_: Num) -> tuple[FloatArray, FloatArray]:
+        """`times` of the unpruned network at a batch and at one prompt in one call, for the small networks (the
+        text encoder, the VAE decoder: their calls cost more than their arrays): the pair on an axis just before
+        the rows, so that every input broadcasts as alone and each element is priced as alone (the rows still
+        summed along the last axis)."""
+        counts = count_layers(table, latent_side=side_)
         before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
-        both = network_time_s(
-            table,
-            before_rows,
-            batch=np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), axis=-1),
-            bytes_per_element=width[..., None],
-            device=devices[1],
-            channels_last=unet_channels_last and table is unet_table,
-            rows_axis_added=True,
-            conv_device=conv_devices[1],
-            attention_device=attention_devices[1],
-        )
+        both = times(table, before_rows, np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), -1))
         return both[..., 0], both[..., 1]
 
     text_table = text_encoder_layer_table(spec.text_encoder)
     vae_table = vae_decoder_layer_table(spec.vae_decoder)
-    text_b, text_1 = two_batches(text_table, g * b, g, None, 0.0)
-    vae_b, vae_1 = two_batches(vae_table, b, np.float64(1.0), None, side)
+    text_b, text_1 = two_batches(text_table, g * b, g, 0.0)
+    vae_b, vae_1 = two_batches(vae_table, b, np.float64(1.0), side)
 
     side_k = side[..., None]  # codes on the last axis
     # Prompts of code k in a batch of B are Binomial(B, s_k): the code runs (and reads its
@@ -416,14 +406,19 @@ def serving_cost(
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
     # The static and the unpruned UNet at the whole batch ride in the codes' call as two more codes (the full
     # network's keep fractions are ones, counted as no keep is): one pass over the rows instead of three.
-    static = np.asarray(static_keep, dtype=np.float64)[..., None, :, :]
-    networks = _joined((keep, static, np.ones_like(static)), trailing=3)
+    static_networks = np.asarray(static_keep, dtype=np.float64)[..., None, :, :]
+    networks = _joined((keep, static_networks, np.ones_like(static_networks)), trailing=3)
+    unet_counts = count_layers(unet_table, latent_side=side_k, keep=networks)
     whole = (g * b)[..., None]
-    unet_batches = _joined((g[..., None] * sub_batch, whole, whole), trailing=1)
-    unet_all = times(unet_table, unet_batches, networks, side_k, per_code=True)
+    unet_all = times(unet_table, unet_counts, _joined((g[..., None] * sub_batch, whole, whole), trailing=1))
     unet_code_sub = drawn * unet_all[..., :n_codes]
     unet_static, unet_full = unet_all[..., n_codes], unet_all[..., n_codes + 1]
-    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
+    # the codes alone (one prompt each): their counts taken from the call above (every count has the codes axis
+    # before the rows, of size K + 2 or 1)
+    codes_counts = LayerCounts(
+        **{f.name: getattr(unet_counts, f.name)[..., :n_codes, :] for f in dataclasses.fields(unet_counts)}
+    )
+    unet_code_1 = times(unet_table, codes_counts, g[..., None] * np.ones(n_codes))
 
     aptp_unet = steps * np.sum(unet_code_sub, axis=-1)
     aptp = text_b + aptp_unet + vae_b
