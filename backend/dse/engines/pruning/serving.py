@@ -82,6 +82,72 @@ def _take(x: FloatArray, rows: IntArray) -> FloatArray:
     return np.take(np.asarray(x, dtype=np.float64), rows, axis=-1)
 
 
+@dataclass(frozen=True, eq=False)
+class _RowConstants:
+    """What `network_time_s` reads from a table alone, made once per table (its calls differ in counts only)."""
+
+    weights: IntArray
+    taps: FloatArray
+    input_token_ratio: FloatArray
+    conv: NDArray[np.bool_]
+    conv_with_bias: NDArray[np.bool_]
+    attention: IntArray
+    head_dim: FloatArray
+    causal: NDArray[np.bool_]
+    any_causal: bool
+
+
+@cache
+def _row_constants(table: LayerTable) -> _RowConstants:
+    weights = _rows(table, CONV, LINEAR)
+    conv = table.category[weights] == CONV
+    attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
+    causal = table.causal[attention] > 0
+    return _RowConstants(
+        weights=weights,
+        taps=table.kernel_area[weights],
+        input_token_ratio=table.input_token_ratio[weights],
+        conv=conv,
+        conv_with_bias=conv & (table.bias[weights] > 0),
+        attention=attention,
+        head_dim=table.fan_in[attention] / np.maximum(table.heads[attention], 1.0),
+        causal=causal,
+        any_causal=bool(np.any(causal)),
+    )
+
+
+@cache
+def _padded_head_dim(table: LayerTable, kernel: str) -> FloatArray:
+    """`fused_head_dim` of the table's attention rows (once per table and kernel)."""
+    return fused_head_dim(_row_constants(table).head_dim, kernel)
+
+
+@dataclass(frozen=True, eq=False)
+class _MemoryRows:
+    """The memory-bound rows priced as passes, and which of them are group norms or copies back to the image."""
+
+    rows: IntArray
+    group_norms: NDArray[np.bool_]
+    to_image: NDArray[np.bool_]
+
+
+@cache
+def _memory_rows(table: LayerTable, views: tuple[str, ...], fused: bool, epilogue: bool) -> _MemoryRows:
+    """Norms, embeddings and element-wise rows, less the permutes that are views (`views`), less the element-wise
+    ops a fusing stack folds into the kernel before them (`fused`, `epilogue`: see `_absorbed`); once per table
+    and stack."""
+    rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
+    if views:
+        rows = rows[~_layout_copies(table, *views)[rows]]
+    if fused:
+        rows = rows[~_absorbed(table, epilogue=epilogue)[rows]]
+    return _MemoryRows(
+        rows=rows,
+        group_norms=(table.category[rows] == NORM) & (table.kernel_area[rows] == GROUP_NORM_PASSES),
+        to_image=_layout_copies(table, ".to_image")[rows],
+    )
+
+
 @cache
 def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
     """Rows a fusing compiler folds into the kernel before them (forward order): an element-wise op
@@ -149,15 +215,16 @@ def network_time_s(
     dev = device if rows_axis_added else with_trailing_axes(device, 1)  # the rows axis
     stack = device.stack
 
-    weights = _rows(table, CONV, LINEAR)
+    rc = _row_constants(table)
+    weights = rc.weights
     m = n * _take(counts.tokens, weights)
     w_in = _take(counts.width_in, weights)
-    taps = table.kernel_area[weights]
+    taps = rc.taps
     # a convolution reads its input tensor once (positions x input_token_ratio), not once per tap
-    a_elements = m * table.input_token_ratio[weights] * w_in
+    a_elements = m * rc.input_token_ratio * w_in
     w_out = _take(counts.width_out, weights)
     gemm_s = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
-    conv = table.category[weights] == CONV
+    conv = rc.conv
     if conv_device is not None:
         conv_s = with_trailing_axes(conv_device, 1).gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
         gemm_s = np.where(conv, conv_s, gemm_s)
@@ -177,18 +244,17 @@ def network_time_s(
         # a fusing compiler folds the add into the next pointwise kernel, TensorRT into the convolution
         if output_pass is None:
             output_pass = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
-        with_bias = conv & (table.bias[weights] > 0)
-        total = total + np.sum(np.where(with_bias & live, output_pass, 0.0), axis=-1)
+        total = total + np.sum(np.where(rc.conv_with_bias & live, output_pass, 0.0), axis=-1)
 
-    attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
+    attention = rc.attention
     q = _take(counts.tokens, attention)
     kv = _take(counts.kv_tokens, attention)
     w_att = _take(counts.width_in, attention)
-    head_dim = table.fan_in[attention] / np.maximum(table.heads[attention], 1.0)
+    head_dim = rc.head_dim
     heads = w_att / head_dim
-    causal = table.causal[attention] > 0
+    causal = rc.causal
     fused = None if stack is None or stack.prefill_attention_kernel == "unfused" else device.prefill_attention
-    padded_head_dim = fused_head_dim(head_dim, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
+    padded_head_dim = _padded_head_dim(table, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
     att_s: FloatArray
     if attention_device is not None:  # the kernel of another math mode: the roofline of its two matmuls
         flop = 2.0 * _take(counts.macs, attention) * n
@@ -198,7 +264,7 @@ def network_time_s(
         plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
         assert plain is not None
         att_s = np.asarray(plain.time_s, dtype=np.float64)
-        if np.any(causal):
+        if rc.any_causal:
             masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True)
             assert masked is not None
             att_s = np.where(causal, masked.time_s, att_s)
@@ -213,8 +279,8 @@ def network_time_s(
         att_s = np.asarray(dev.op_time_s(flop, n * _take(counts.activation_elements, attention) * width).time_s)
     total = total + np.sum(np.where(n * q > 0, att_s, 0.0), axis=-1)
 
-    memory_rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
     eager_channels_last = channels_last and stack is not None and not stack.pointwise_fusion and not stack.native_nhwc
+    views: tuple[str, ...] = ()
     if nhwc:
         # channels-last: proj_in's output permuted to tokens is a view. Back to the image, eager PyTorch still copies:
         # diffusers Transformer2DModel.forward runs .reshape(batch, height, width, inner_dim).permute(0, 3, 1,
@@ -223,20 +289,20 @@ def network_time_s(
         # runs channels-last when input or weight is: pytorch/pytorch aten/src/ATen/native/ConvUtils.h,
         # cudnn_conv_suggest_memory_format); a fusing compiler or TensorRT plans the layout itself.
         views = (".to_tokens",) if eager_channels_last else (".to_tokens", ".to_image")
-        memory_rows = memory_rows[~_layout_copies(table, *views)[memory_rows]]
-    if stack is not None and stack.pointwise_fusion:
-        memory_rows = memory_rows[~_absorbed(table, epilogue="ffn_act" in stack.fused_ops)[memory_rows]]
+    fusing = stack is not None and stack.pointwise_fusion
+    passes = _memory_rows(table, views, fusing, fusing and stack is not None and "ffn_act" in stack.fused_ops)
+    memory_rows = passes.rows
     moved = n * _take(counts.activation_elements, memory_rows) * width
     pointwise = dev.elementwise_time_s(0.0, moved).time_s
     moving = moved > 0
     total = total + np.sum(np.where(moving, pointwise, 0.0), axis=-1)
     if stack is not None:  # a group norm's kernels beyond the one elementwise_time_s launched
         extra = _group_norm_kernels(stack.pointwise_fusion) - 1.0
-        group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
+        group_norms = passes.group_norms
         launches = np.where(group_norms & moving, extra * stack.elementwise_launch_overhead_s, 0.0)
         total = total + np.sum(launches, axis=-1)
         if eager_channels_last:
-            back = _layout_copies(table, ".to_image")[memory_rows]
+            back = passes.to_image
             # proj_out's input copied back, as large as the .contiguous() pass: that pass's time again
             total = total + np.sum(np.where(back & moving, pointwise, 0.0), axis=-1)
             # eager PyTorch's CUDA GroupNorm is NCHW-only: it copies a channels-last input to NCHW and returns
