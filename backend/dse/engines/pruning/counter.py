@@ -59,6 +59,19 @@ def _keep_with_ones(table: LayerTable, keep: Num | None) -> FloatArray:
     return full
 
 
+@cache
+def _category_masks(table: LayerTable) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """1.0 on the rows of each kind (weights, attention, norms, embeddings, element-wise), once per table."""
+    cat = table.category
+    return (
+        ((cat == CONV) | (cat == LINEAR)).astype(np.float64),
+        ((cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)).astype(np.float64),
+        (cat == NORM).astype(np.float64),
+        (cat == EMBEDDING).astype(np.float64),
+        (cat == ELEMENTWISE).astype(np.float64),
+    )
+
+
 def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None) -> LayerCounts:
     """Parameters, MACs and activation elements of each row for one sample.
 
@@ -72,12 +85,7 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     side2 = np.asarray(latent_side, dtype=np.float64)[..., None] ** 2
     tokens = table.area_coef * side2 + table.fixed_tokens
     kv_tokens = table.kv_area_coef * side2 + table.kv_fixed_tokens
-    cat = table.category
-    is_weight = ((cat == CONV) | (cat == LINEAR)).astype(np.float64)
-    is_attention = ((cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)).astype(np.float64)
-    is_norm = (cat == NORM).astype(np.float64)
-    is_embedding = (cat == EMBEDDING).astype(np.float64)
-    is_elementwise = (cat == ELEMENTWISE).astype(np.float64)
+    is_weight, is_attention, is_norm, is_embedding, is_elementwise = _category_masks(table)
     width_in = table.fan_in * s_in
     width_out = table.fan_out * s_out
     weights = table.kernel_area * width_in * width_out

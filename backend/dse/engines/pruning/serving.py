@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import TypeVar
 
 import numpy as np
@@ -362,6 +362,27 @@ def fused_head_dim(head_dim: Num, kernel: str) -> FloatArray:
     return out
 
 
+def _unpruned_counts(table: LayerTable, side: Num) -> LayerCounts:
+    """The unpruned network's counts with an axis before the rows; kept for a scalar side (the text encoder and VAE
+    of one scenario give the same counts at every evaluation)."""
+    side_array = np.asarray(side, dtype=np.float64)
+    if side_array.ndim == 0:
+        return _unpruned_counts_at(table, float(side_array))
+    return _before_rows(count_layers(table, latent_side=side_array))
+
+
+@lru_cache(maxsize=64)
+def _unpruned_counts_at(table: LayerTable, side: float) -> LayerCounts:
+    counts = _before_rows(count_layers(table, latent_side=side))
+    for f in dataclasses.fields(counts):
+        getattr(counts, f.name).flags.writeable = False  # shared by every caller
+    return counts
+
+
+def _before_rows(counts: LayerCounts) -> LayerCounts:
+    return LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
+
+
 def _joined(parts: tuple[FloatArray, ...], *, trailing: int) -> FloatArray:
     """The parts joined along their first trailing axis (of `trailing`), their leading axes broadcast."""
     lead = np.broadcast_shapes(*(np.shape(p)[:-trailing] for p in parts))
@@ -455,9 +476,11 @@ def serving_cost(
         text encoder, the VAE decoder: their calls cost more than their arrays): the pair on an axis just before
         the rows, so that every input broadcasts as alone and each element is priced as alone (the rows still
         summed along the last axis)."""
-        counts = count_layers(table, latent_side=side_)
-        before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
-        both = times(table, before_rows, np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), -1))
+        both = times(
+            table,
+            _unpruned_counts(table, side_),
+            np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), -1),
+        )
         return both[..., 0], both[..., 1]
 
     text_table = text_encoder_layer_table(spec.text_encoder)
