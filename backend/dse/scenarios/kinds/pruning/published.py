@@ -561,18 +561,21 @@ PUBLISHED: tuple[PublishedFigure, ...] = tuple(f.record for f in _FIGURES) + _SD
 PIPELINE_PARAMS_TOLERANCE = Tolerance.within(0.01)
 
 
-#: The last (pipeline, accelerator, Validation rows): they depend on nothing else, and a scenario's evaluations
-#: (a quick answer, then the whole one, a sweep's points) resolve the same two catalog entries.
-_LAST_ROWS: list[tuple[DiffusionPipelineSpec, AcceleratorSpec, list[PublishedComparison]]] = []
+#: The latest (pipeline, accelerator, Validation rows), newest first: the rows depend on nothing else, and
+#: evaluations (a quick answer, then the whole one, a sweep's points, the home page's examples) resolve the
+#: same few catalog entries (matched by identity).
+_RECENT_ROWS: list[tuple[DiffusionPipelineSpec, AcceleratorSpec, list[PublishedComparison]]] = []
+_RECENT_ROWS_KEPT = 8
 
 
 def validation_rows(r: PruningResolved) -> list[PublishedComparison]:
     """The published figures about this scenario's pipeline (and accelerator), beside the engine's numbers."""
-    last = _LAST_ROWS[0] if _LAST_ROWS else None
-    if last is None or last[0] is not r.pipeline or last[1] is not r.accelerator:
-        last = (r.pipeline, r.accelerator, _validation_rows(r))
-        _LAST_ROWS[:] = [last]
-    return [row.model_copy() for row in last[2]]  # each answer its own rows
+    recent = list(_RECENT_ROWS)  # a copy: another thread may replace the list's entries
+    rows = next((rows for p, a, rows in recent if p is r.pipeline and a is r.accelerator), None)
+    if rows is None:
+        rows = _validation_rows(r)
+        _RECENT_ROWS[:] = [(r.pipeline, r.accelerator, rows), *recent[: _RECENT_ROWS_KEPT - 1]]
+    return [row.model_copy() for row in rows]  # each answer its own rows
 
 
 def _validation_rows(r: PruningResolved) -> list[PublishedComparison]:
