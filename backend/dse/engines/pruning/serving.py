@@ -95,6 +95,7 @@ class _RowConstants:
     head_dim: FloatArray
     causal: NDArray[np.bool_]
     any_causal: bool
+    all_causal: bool
 
 
 @cache
@@ -113,6 +114,7 @@ def _row_constants(table: LayerTable) -> _RowConstants:
         head_dim=table.fan_in[attention] / np.maximum(table.heads[attention], 1.0),
         causal=causal,
         any_causal=bool(np.any(causal)),
+        all_causal=bool(causal.size) and bool(np.all(causal)),
     )
 
 
@@ -261,13 +263,15 @@ def network_time_s(
         att_dev = with_trailing_axes(attention_device, 1)
         att_s = np.asarray(att_dev.op_time_s(flop, n * _take(counts.activation_elements, attention) * width).time_s)
     elif fused is not None:
-        plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
-        assert plain is not None
-        att_s = np.asarray(plain.time_s, dtype=np.float64)
-        if rc.any_causal:
-            masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True)
+        plain = None if rc.all_causal else dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
+        masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True) if rc.any_causal else None
+        if plain is None:  # every row causal (a text encoder)
             assert masked is not None
-            att_s = np.where(causal, masked.time_s, att_s)
+            att_s = np.asarray(masked.time_s, dtype=np.float64)
+        else:
+            att_s = np.asarray(plain.time_s, dtype=np.float64)
+            if masked is not None:
+                att_s = np.where(causal, masked.time_s, att_s)
     elif stack is not None:
         rows_m = n * heads * q  # (batch x heads) independent GEMMs, as many output tiles as one tall GEMM
         scores = dev.gemm_time_s(rows_m, kv, head_dim).time_s
