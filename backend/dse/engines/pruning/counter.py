@@ -6,7 +6,7 @@ vectorised over resolution and codes. MAC = one multiply-accumulate; FLOP = 2 MA
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -59,6 +59,19 @@ def _keep_with_ones(table: LayerTable, keep: Num | None) -> FloatArray:
     return full
 
 
+@cache
+def _category_masks(table: LayerTable) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """1.0 on the rows of each kind (weights, attention, norms, embeddings, element-wise), once per table."""
+    cat = table.category
+    return (
+        ((cat == CONV) | (cat == LINEAR)).astype(np.float64),
+        ((cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)).astype(np.float64),
+        (cat == NORM).astype(np.float64),
+        (cat == EMBEDDING).astype(np.float64),
+        (cat == ELEMENTWISE).astype(np.float64),
+    )
+
+
 def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None) -> LayerCounts:
     """Parameters, MACs and activation elements of each row for one sample.
 
@@ -72,12 +85,7 @@ def count_layers(table: LayerTable, *, latent_side: Num, keep: Num | None = None
     side2 = np.asarray(latent_side, dtype=np.float64)[..., None] ** 2
     tokens = table.area_coef * side2 + table.fixed_tokens
     kv_tokens = table.kv_area_coef * side2 + table.kv_fixed_tokens
-    cat = table.category
-    is_weight = ((cat == CONV) | (cat == LINEAR)).astype(np.float64)
-    is_attention = ((cat == SELF_ATTENTION) | (cat == CROSS_ATTENTION)).astype(np.float64)
-    is_norm = (cat == NORM).astype(np.float64)
-    is_embedding = (cat == EMBEDDING).astype(np.float64)
-    is_elementwise = (cat == ELEMENTWISE).astype(np.float64)
+    is_weight, is_attention, is_norm, is_embedding, is_elementwise = _category_masks(table)
     width_in = table.fan_in * s_in
     width_out = table.fan_out * s_out
     weights = table.kernel_area * width_in * width_out
@@ -155,14 +163,38 @@ def _block_coefficients(table: LayerTable) -> tuple[FloatArray, FloatArray]:
 
 def count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None = None) -> BlockCounts:
     """Parameters and MACs per block and category; the same numbers as summing `count_layers`,
-    from the folded coefficients (cost independent of the number of rows)."""
+    from the folded coefficients (cost independent of the number of rows). The unpruned network at one
+    latent side is kept (read-only arrays): a scenario's tables, metrics and published rows all ask for it."""
+    if keep is None and np.ndim(latent_side) == 0:
+        return _unpruned_blocks(table, float(latent_side))
+    return _count_blocks(table, latent_side=latent_side, keep=keep)
+
+
+@lru_cache(maxsize=64)
+def _unpruned_blocks(table: LayerTable, latent_side: float) -> BlockCounts:
+    counts = _count_blocks(table, latent_side=latent_side, keep=None)
+    counts.params.flags.writeable = False
+    counts.macs.flags.writeable = False
+    return counts
+
+
+@cache
+def _folded_coefficients(table: LayerTable) -> FloatArray:
+    """(blocks, 16 keep-fraction pairs, 4 x categories): params and the 3 MAC powers per pair (once per table)."""
     coef_params, coef_macs = _block_coefficients(table)
+    n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
+    stacked = np.concatenate([coef_params[None], coef_macs]).reshape(4, n_b, n_c, 16).transpose(1, 3, 0, 2)
+    coef: FloatArray = stacked.reshape(n_b, 16, 4 * n_c)
+    coef.setflags(write=False)
+    return coef
+
+
+def _count_blocks(table: LayerTable, *, latent_side: Num, keep: Num | None) -> BlockCounts:
     fractions = _keep_with_ones(table, keep)
     n_b, n_c = table.num_blocks, len(CATEGORY_NAMES)
     lead = fractions.shape[:-2]
     pair = (fractions[..., :, :, None] * fractions[..., :, None, :]).reshape(-1, n_b, 16)
-    stacked = np.concatenate([coef_params[None], coef_macs]).reshape(4, n_b, n_c, 16).transpose(1, 3, 0, 2)
-    coef = stacked.reshape(n_b, 16, 4 * n_c)
+    coef = _folded_coefficients(table)
     # One GEMM per block of the architecture over all design points: params and the 3 MAC powers.
     folded = np.stack([pair[:, b, :] @ coef[b] for b in range(n_b)], axis=1).reshape(*lead, n_b, 4, n_c)
     params = folded[..., 0, :]

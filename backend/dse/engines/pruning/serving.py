@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import TypeVar
 
 import numpy as np
@@ -82,6 +82,74 @@ def _take(x: FloatArray, rows: IntArray) -> FloatArray:
     return np.take(np.asarray(x, dtype=np.float64), rows, axis=-1)
 
 
+@dataclass(frozen=True, eq=False)
+class _RowConstants:
+    """What `network_time_s` reads from a table alone, made once per table (its calls differ in counts only)."""
+
+    weights: IntArray
+    taps: FloatArray
+    input_token_ratio: FloatArray
+    conv: NDArray[np.bool_]
+    conv_with_bias: NDArray[np.bool_]
+    attention: IntArray
+    head_dim: FloatArray
+    causal: NDArray[np.bool_]
+    any_causal: bool
+    all_causal: bool
+
+
+@cache
+def _row_constants(table: LayerTable) -> _RowConstants:
+    weights = _rows(table, CONV, LINEAR)
+    conv = table.category[weights] == CONV
+    attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
+    causal = table.causal[attention] > 0
+    return _RowConstants(
+        weights=weights,
+        taps=table.kernel_area[weights],
+        input_token_ratio=table.input_token_ratio[weights],
+        conv=conv,
+        conv_with_bias=conv & (table.bias[weights] > 0),
+        attention=attention,
+        head_dim=table.fan_in[attention] / np.maximum(table.heads[attention], 1.0),
+        causal=causal,
+        any_causal=bool(np.any(causal)),
+        all_causal=bool(causal.size) and bool(np.all(causal)),
+    )
+
+
+@cache
+def _padded_head_dim(table: LayerTable, kernel: str) -> FloatArray:
+    """`fused_head_dim` of the table's attention rows (once per table and kernel)."""
+    return fused_head_dim(_row_constants(table).head_dim, kernel)
+
+
+@dataclass(frozen=True, eq=False)
+class _MemoryRows:
+    """The memory-bound rows priced as passes, and which of them are group norms or copies back to the image."""
+
+    rows: IntArray
+    group_norms: NDArray[np.bool_]
+    to_image: NDArray[np.bool_]
+
+
+@cache
+def _memory_rows(table: LayerTable, views: tuple[str, ...], fused: bool, epilogue: bool) -> _MemoryRows:
+    """Norms, embeddings and element-wise rows, less the permutes that are views (`views`), less the element-wise
+    ops a fusing stack folds into the kernel before them (`fused`, `epilogue`: see `_absorbed`); once per table
+    and stack."""
+    rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
+    if views:
+        rows = rows[~_layout_copies(table, *views)[rows]]
+    if fused:
+        rows = rows[~_absorbed(table, epilogue=epilogue)[rows]]
+    return _MemoryRows(
+        rows=rows,
+        group_norms=(table.category[rows] == NORM) & (table.kernel_area[rows] == GROUP_NORM_PASSES),
+        to_image=_layout_copies(table, ".to_image")[rows],
+    )
+
+
 @cache
 def _absorbed(table: LayerTable, *, epilogue: bool) -> NDArray[np.bool_]:
     """Rows a fusing compiler folds into the kernel before them (forward order): an element-wise op
@@ -149,55 +217,61 @@ def network_time_s(
     dev = device if rows_axis_added else with_trailing_axes(device, 1)  # the rows axis
     stack = device.stack
 
-    weights = _rows(table, CONV, LINEAR)
+    rc = _row_constants(table)
+    weights = rc.weights
     m = n * _take(counts.tokens, weights)
     w_in = _take(counts.width_in, weights)
-    taps = table.kernel_area[weights]
+    taps = rc.taps
     # a convolution reads its input tensor once (positions x input_token_ratio), not once per tap
-    a_elements = m * table.input_token_ratio[weights] * w_in
+    a_elements = m * rc.input_token_ratio * w_in
     w_out = _take(counts.width_out, weights)
     gemm_s = dev.gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
-    conv = table.category[weights] == CONV
+    conv = rc.conv
     if conv_device is not None:
         conv_s = with_trailing_axes(conv_device, 1).gemm_time_s(m, w_out, taps * w_in, a_elements=a_elements).time_s
         gemm_s = np.where(conv, conv_s, gemm_s)
-    total = np.sum(np.where(m > 0, gemm_s, 0.0), axis=-1)
+    live = m > 0
+    total = np.sum(np.where(live, gemm_s, 0.0), axis=-1)
     nhwc = channels_last or (stack is not None and stack.native_nhwc)
+    # one pass over each output (read and written): cuDNN's transpose back to NCHW, eager PyTorch's bias add
+    output_pass: FloatArray | float | None = None
     if not nhwc and stack is not None:  # cuDNN's transposes: a library's, so not on the bare roofline
         to_nhwc = dev.elementwise_time_s(0.0, 2.0 * a_elements * width).time_s
-        to_nchw = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
-        total = total + np.sum(np.where(conv & (m > 0), to_nhwc + to_nchw, 0.0), axis=-1)
+        output_pass = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        total = total + np.sum(np.where(conv & live, to_nhwc + output_pass, 0.0), axis=-1)
     if stack is not None and not stack.pointwise_fusion and not stack.native_nhwc:
         # eager PyTorch runs cuDNN's convolution without its bias and adds the bias in place afterwards: one more
         # kernel reading and writing the output (pytorch/pytorch aten/src/ATen/native/Convolution.cpp, _convolution,
         # case ConvBackend::Cudnn: output = at::cudnn_convolution(...); if (bias.defined()) output.add_(bias));
         # a fusing compiler folds the add into the next pointwise kernel, TensorRT into the convolution
-        bias_add = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
-        with_bias = conv & (table.bias[weights] > 0)
-        total = total + np.sum(np.where(with_bias & (m > 0), bias_add, 0.0), axis=-1)
+        if output_pass is None:
+            output_pass = dev.elementwise_time_s(0.0, 2.0 * m * w_out * width).time_s
+        total = total + np.sum(np.where(rc.conv_with_bias & live, output_pass, 0.0), axis=-1)
 
-    attention = _rows(table, SELF_ATTENTION, CROSS_ATTENTION)
+    attention = rc.attention
     q = _take(counts.tokens, attention)
     kv = _take(counts.kv_tokens, attention)
     w_att = _take(counts.width_in, attention)
-    head_dim = table.fan_in[attention] / np.maximum(table.heads[attention], 1.0)
+    head_dim = rc.head_dim
     heads = w_att / head_dim
-    causal = table.causal[attention] > 0
+    causal = rc.causal
     fused = None if stack is None or stack.prefill_attention_kernel == "unfused" else device.prefill_attention
-    padded_head_dim = fused_head_dim(head_dim, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
+    padded_head_dim = _padded_head_dim(table, "flash-attention-2" if stack is None else stack.prefill_attention_kernel)
     att_s: FloatArray
     if attention_device is not None:  # the kernel of another math mode: the roofline of its two matmuls
         flop = 2.0 * _take(counts.macs, attention) * n
         att_dev = with_trailing_axes(attention_device, 1)
         att_s = np.asarray(att_dev.op_time_s(flop, n * _take(counts.activation_elements, attention) * width).time_s)
     elif fused is not None:
-        plain = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
-        assert plain is not None
-        att_s = np.asarray(plain.time_s, dtype=np.float64)
-        if np.any(causal):
-            masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True)
+        plain = None if rc.all_causal else dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=False)
+        masked = dev.prefill_attention_time_s(n, heads, q, kv, padded_head_dim, causal=True) if rc.any_causal else None
+        if plain is None:  # every row causal (a text encoder)
             assert masked is not None
-            att_s = np.where(causal, masked.time_s, att_s)
+            att_s = np.asarray(masked.time_s, dtype=np.float64)
+        else:
+            att_s = np.asarray(plain.time_s, dtype=np.float64)
+            if masked is not None:
+                att_s = np.where(causal, masked.time_s, att_s)
     elif stack is not None:
         rows_m = n * heads * q  # (batch x heads) independent GEMMs, as many output tiles as one tall GEMM
         scores = dev.gemm_time_s(rows_m, kv, head_dim).time_s
@@ -209,8 +283,8 @@ def network_time_s(
         att_s = np.asarray(dev.op_time_s(flop, n * _take(counts.activation_elements, attention) * width).time_s)
     total = total + np.sum(np.where(n * q > 0, att_s, 0.0), axis=-1)
 
-    memory_rows = _rows(table, NORM, EMBEDDING, ELEMENTWISE)
     eager_channels_last = channels_last and stack is not None and not stack.pointwise_fusion and not stack.native_nhwc
+    views: tuple[str, ...] = ()
     if nhwc:
         # channels-last: proj_in's output permuted to tokens is a view. Back to the image, eager PyTorch still copies:
         # diffusers Transformer2DModel.forward runs .reshape(batch, height, width, inner_dim).permute(0, 3, 1,
@@ -219,28 +293,29 @@ def network_time_s(
         # runs channels-last when input or weight is: pytorch/pytorch aten/src/ATen/native/ConvUtils.h,
         # cudnn_conv_suggest_memory_format); a fusing compiler or TensorRT plans the layout itself.
         views = (".to_tokens",) if eager_channels_last else (".to_tokens", ".to_image")
-        memory_rows = memory_rows[~_layout_copies(table, *views)[memory_rows]]
-    if stack is not None and stack.pointwise_fusion:
-        memory_rows = memory_rows[~_absorbed(table, epilogue="ffn_act" in stack.fused_ops)[memory_rows]]
+    fusing = stack is not None and stack.pointwise_fusion
+    passes = _memory_rows(table, views, fusing, fusing and stack is not None and "ffn_act" in stack.fused_ops)
+    memory_rows = passes.rows
     moved = n * _take(counts.activation_elements, memory_rows) * width
     pointwise = dev.elementwise_time_s(0.0, moved).time_s
-    total = total + np.sum(np.where(moved > 0, pointwise, 0.0), axis=-1)
+    moving = moved > 0
+    total = total + np.sum(np.where(moving, pointwise, 0.0), axis=-1)
     if stack is not None:  # a group norm's kernels beyond the one elementwise_time_s launched
         extra = _group_norm_kernels(stack.pointwise_fusion) - 1.0
-        group_norms = (table.category[memory_rows] == NORM) & (table.kernel_area[memory_rows] == GROUP_NORM_PASSES)
-        launches = np.where(group_norms & (moved > 0), extra * stack.elementwise_launch_overhead_s, 0.0)
+        group_norms = passes.group_norms
+        launches = np.where(group_norms & moving, extra * stack.elementwise_launch_overhead_s, 0.0)
         total = total + np.sum(launches, axis=-1)
         if eager_channels_last:
-            back = _layout_copies(table, ".to_image")[memory_rows]
-            copy_back = dev.elementwise_time_s(0.0, moved).time_s  # proj_out's input, as large as the .contiguous()
-            total = total + np.sum(np.where(back & (moved > 0), copy_back, 0.0), axis=-1)
+            back = passes.to_image
+            # proj_out's input copied back, as large as the .contiguous() pass: that pass's time again
+            total = total + np.sum(np.where(back & moving, pointwise, 0.0), axis=-1)
             # eager PyTorch's CUDA GroupNorm is NCHW-only: it copies a channels-last input to NCHW and returns
             # NCHW, which the next (channels-last) convolution copies back: two copies of the tensor per group
             # norm (pytorch/pytorch issue #111824, 'GroupNorm & InstanceNorm does not handle channels_last
             # correctly', torch 2.1; aten/src/ATen/native/group_norm.cpp: X = input.contiguous() unless on CPU)
             tensor = moved / GROUP_NORM_PASSES
             copies = 2.0 * dev.elementwise_time_s(0.0, 2.0 * tensor).time_s
-            total = total + np.sum(np.where(group_norms & (moved > 0), copies, 0.0), axis=-1)
+            total = total + np.sum(np.where(group_norms & moving, copies, 0.0), axis=-1)
     out: FloatArray = total
     return out
 
@@ -288,6 +363,36 @@ def fused_head_dim(head_dim: Num, kernel: str) -> FloatArray:
         out: FloatArray = np.where(d <= 32.0, 32.0, np.where(d <= 64.0, 64.0, np.where(d <= 128.0, 128.0, d)))
         return out
     out = np.where(d <= 192.0, np.ceil(d / 32.0) * 32.0, 256.0)
+    return out
+
+
+def _unpruned_counts(table: LayerTable, side: Num) -> LayerCounts:
+    """The unpruned network's counts with an axis before the rows; kept for a scalar side (the text encoder and VAE
+    of one scenario give the same counts at every evaluation)."""
+    side_array = np.asarray(side, dtype=np.float64)
+    if side_array.ndim == 0:
+        return _unpruned_counts_at(table, float(side_array))
+    return _before_rows(count_layers(table, latent_side=side_array))
+
+
+@lru_cache(maxsize=64)
+def _unpruned_counts_at(table: LayerTable, side: float) -> LayerCounts:
+    counts = _before_rows(count_layers(table, latent_side=side))
+    for f in dataclasses.fields(counts):
+        getattr(counts, f.name).flags.writeable = False  # shared by every caller
+    return counts
+
+
+def _before_rows(counts: LayerCounts) -> LayerCounts:
+    return LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
+
+
+def _joined(parts: tuple[FloatArray, ...], *, trailing: int) -> FloatArray:
+    """The parts joined along their first trailing axis (of `trailing`), their leading axes broadcast."""
+    lead = np.broadcast_shapes(*(np.shape(p)[:-trailing] for p in parts))
+    out: FloatArray = np.concatenate(
+        [np.broadcast_to(p, lead + np.shape(p)[-trailing:]) for p in parts], axis=-trailing
+    )
     return out
 
 
@@ -350,65 +455,63 @@ def serving_cost(
     keep = np.asarray(code_keep, dtype=np.float64)
     n_codes = keep.shape[-3]
 
-    # The rows axis, and before it the axis of the codes or of the pair of batches of the calls below, added to
-    # the device's rates once for every call (the other math modes' devices get their rows axis in network_time_s).
-    width = np.asarray(bytes_per_element, dtype=np.float64)
-    devices = {axes: with_trailing_axes(device, 1 + axes) for axes in (0, 1)}
-    conv_devices = {axes: None if conv_device is None else with_trailing_axes(conv_device, axes) for axes in (0, 1)}
-    attention_devices = {
-        axes: None if attention_device is None else with_trailing_axes(attention_device, axes) for axes in (0, 1)
-    }
+    # Every call below has an axis before the rows (the codes, or the pair of batches): it and the rows axis are
+    # added to the device's rates once (the other math modes' devices get their rows axis in network_time_s).
+    width = np.asarray(bytes_per_element, dtype=np.float64)[..., None]
+    rows_device = with_trailing_axes(device, 2)
+    conv_rows_device = None if conv_device is None else with_trailing_axes(conv_device, 1)
+    attention_rows_device = None if attention_device is None else with_trailing_axes(attention_device, 1)
 
-    def times(table: LayerTable, n: Num, keep_: Num | None, side_: Num, per_code: bool = False) -> FloatArray:
-        counts = count_layers(table, latent_side=side_, keep=keep_)
+    def times(table: LayerTable, counts: LayerCounts, n: Num) -> FloatArray:
         return network_time_s(
             table,
             counts,
             batch=n,
-            bytes_per_element=width[..., None] if per_code else width,
-            device=devices[1 if per_code else 0],
+            bytes_per_element=width,
+            device=rows_device,
             channels_last=unet_channels_last and table is unet_table,
             rows_axis_added=True,
-            conv_device=conv_devices[1 if per_code else 0],
-            attention_device=attention_devices[1 if per_code else 0],
+            conv_device=conv_rows_device,
+            attention_device=attention_rows_device,
         )
 
-    def two_batches(
-        table: LayerTable, n: Num, n_alone: Num, keep_: Num | None, side_: Num
-    ) -> tuple[FloatArray, FloatArray]:
-        """`times` at a batch and at one prompt in one call, for the small networks (the text encoder, the VAE
-        decoder: their calls cost more than their arrays): the pair on an axis just before the rows, so that
-        every input broadcasts as alone and each element is priced as alone (the rows still summed along the
-        last axis)."""
-        counts = count_layers(table, latent_side=side_, keep=keep_)
-        before_rows = LayerCounts(**{f.name: getattr(counts, f.name)[..., None, :] for f in dataclasses.fields(counts)})
-        both = network_time_s(
+    def two_batches(table: LayerTable, n: Num, n_alone: Num, side_: Num) -> tuple[FloatArray, FloatArray]:
+        """`times` of the unpruned network at a batch and at one prompt in one call, for the small networks (the
+        text encoder, the VAE decoder: their calls cost more than their arrays): the pair on an axis just before
+        the rows, so that every input broadcasts as alone and each element is priced as alone (the rows still
+        summed along the last axis)."""
+        both = times(
             table,
-            before_rows,
-            batch=np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), axis=-1),
-            bytes_per_element=width[..., None],
-            device=devices[1],
-            channels_last=unet_channels_last and table is unet_table,
-            rows_axis_added=True,
-            conv_device=conv_devices[1],
-            attention_device=attention_devices[1],
+            _unpruned_counts(table, side_),
+            np.stack(np.broadcast_arrays(np.asarray(n, dtype=np.float64), n_alone), -1),
         )
         return both[..., 0], both[..., 1]
 
     text_table = text_encoder_layer_table(spec.text_encoder)
     vae_table = vae_decoder_layer_table(spec.vae_decoder)
-    text_b, text_1 = two_batches(text_table, g * b, g, None, 0.0)
-    vae_b, vae_1 = two_batches(vae_table, b, np.float64(1.0), None, side)
+    text_b, text_1 = two_batches(text_table, g * b, g, 0.0)
+    vae_b, vae_1 = two_batches(vae_table, b, np.float64(1.0), side)
 
     side_k = side[..., None]  # codes on the last axis
     # Prompts of code k in a batch of B are Binomial(B, s_k): the code runs (and reads its
     # weights) only when it is drawn, with B s_k / P(drawn) prompts on average when it is.
     drawn = 1.0 - (1.0 - share) ** b[..., None]
     sub_batch = np.where(drawn > 0, b[..., None] * share / np.where(drawn > 0, drawn, 1.0), 0.0)
-    unet_code_sub = drawn * times(unet_table, g[..., None] * sub_batch, keep, side_k, per_code=True)
-    unet_code_1 = times(unet_table, g[..., None] * np.ones(n_codes), keep, side_k, per_code=True)
-    unet_static = times(unet_table, g * b, static_keep, side)
-    unet_full = times(unet_table, g * b, None, side)
+    # The static and the unpruned UNet at the whole batch ride in the codes' call as two more codes (the full
+    # network's keep fractions are ones, counted as no keep is): one pass over the rows instead of three.
+    static_networks = np.asarray(static_keep, dtype=np.float64)[..., None, :, :]
+    networks = _joined((keep, static_networks, np.ones_like(static_networks)), trailing=3)
+    unet_counts = count_layers(unet_table, latent_side=side_k, keep=networks)
+    whole = (g * b)[..., None]
+    unet_all = times(unet_table, unet_counts, _joined((g[..., None] * sub_batch, whole, whole), trailing=1))
+    unet_code_sub = drawn * unet_all[..., :n_codes]
+    unet_static, unet_full = unet_all[..., n_codes], unet_all[..., n_codes + 1]
+    # the codes alone (one prompt each): their counts taken from the call above (every count has the codes axis
+    # before the rows, of size K + 2 or 1)
+    codes_counts = LayerCounts(
+        **{f.name: getattr(unet_counts, f.name)[..., :n_codes, :] for f in dataclasses.fields(unet_counts)}
+    )
+    unet_code_1 = times(unet_table, codes_counts, g[..., None] * np.ones(n_codes))
 
     aptp_unet = steps * np.sum(unet_code_sub, axis=-1)
     aptp = text_b + aptp_unet + vae_b

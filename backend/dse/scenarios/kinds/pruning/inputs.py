@@ -116,6 +116,8 @@ class PruningResolved:
 
 def _expand_keep(value: KeepSpec, n_levels: int, n_prunable: int, field: str) -> np.ndarray[Any, Any]:
     """One keep fraction per prunable block (down_0.., mid, up_0..) from a scalar, per stage or per block."""
+    if isinstance(value, (int, float)):  # the usual one fraction for every block, without array round trips
+        return np.full(n_prunable, float(value))
     values = np.atleast_1d(np.asarray(value, dtype=np.float64))
     if values.size == 1:
         return np.full(n_prunable, values[0])
@@ -145,18 +147,12 @@ def _check_pipeline(pipeline: DiffusionPipelineSpec, image_size_px: int) -> None
 def _codes(codes: list[ArchitectureCode], n_levels: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(K, num_prunable, 3) keep fractions and (K,) normalised capacity shares."""
     n_prunable = 2 * n_levels + 1
-    keeps, capacities = [], []
+    keep = np.empty((len(codes), n_prunable, 3))
+    capacities = []
     for k, code in enumerate(codes):
-        keeps.append(
-            np.stack(
-                [
-                    _expand_keep(code.channel_keep, n_levels, n_prunable, f"codes[{k}].channel_keep"),
-                    _expand_keep(code.head_keep, n_levels, n_prunable, f"codes[{k}].head_keep"),
-                    _expand_keep(code.ffn_keep, n_levels, n_prunable, f"codes[{k}].ffn_keep"),
-                ],
-                axis=-1,
-            )
-        )
+        keep[k, :, 0] = _expand_keep(code.channel_keep, n_levels, n_prunable, f"codes[{k}].channel_keep")
+        keep[k, :, 1] = _expand_keep(code.head_keep, n_levels, n_prunable, f"codes[{k}].head_keep")
+        keep[k, :, 2] = _expand_keep(code.ffn_keep, n_levels, n_prunable, f"codes[{k}].ffn_keep")
         capacities.append(code.capacity_share)
     names = [c.name for c in codes]
     if len(set(names)) != len(names):
@@ -170,7 +166,7 @@ def _codes(codes: list[ArchitectureCode], n_levels: int) -> tuple[np.ndarray[Any
         if capacity.sum() <= 0:
             raise InputError("codes", "capacity shares must not all be zero")
         capacity = capacity / capacity.sum()
-    return np.stack(keeps), capacity
+    return keep, capacity
 
 
 def resolve(inputs: PruningInputs, catalog: Catalog) -> PruningResolved:

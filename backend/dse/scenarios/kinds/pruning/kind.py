@@ -34,7 +34,6 @@ from dse.scenarios.kinds.pruning.metrics import (
     compute,
     core,
     counted,
-    priced_device,
     values_of,
 )
 
@@ -166,7 +165,7 @@ class PruningKind(ScenarioKind[PruningInputs, PruningResolved]):
             "channels, K = input channels x taps) and linears on the stack's fitted GEMM model, attention fused "
             "or unfused as the stack runs it, and every GroupNorm, SiLU, residual add, concatenation and "
             "up-sampling copy as a memory-bound pass with the stack's launch cost (fused where the stack fuses); "
-            f"{priced_device(r).note()}.",
+            f"{point.priced.note()}.",
             "APTP splits a batch of B prompts by code: code k is drawn with probability d_k = 1 - (1 - s_k)^B "
             "and then runs B*s_k/d_k prompts on average (so at B = 1 APTP costs what dynamic pruning does).",
             "APTP's reported latencies (arXiv 2406.12042, Table 1, as quoted in ALTER's Table 1: 768 px, 25 "

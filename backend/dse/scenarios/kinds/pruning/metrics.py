@@ -87,6 +87,8 @@ class Core:
     serving: eng.ServingCost
     full_macs: Any
     latent_side: Any
+    #: The device serving was priced on, and which kernel fits priced it.
+    priced: StackDevice
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
     static_keep = np.broadcast_to(np.asarray(c.static_keep)[..., None, None], (*np.shape(c.static_keep), n_prunable, 3))
     # fp32 work: convolutions and attention in the math modes PyTorch picks by default (TF32, 3xTF32)
     conv_device, attention_device = eng.fp32_math_devices(r.accelerator) if r.dtype == "fp32" else (None, None)
+    priced = priced_device(r)
     serving = eng.serving_cost(
         r.pipeline,
         code_keep=r.code_keep,
@@ -155,7 +158,7 @@ def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
         denoising_steps=r.denoising_steps,
         guidance_copies=r.guidance_copies,
         bytes_per_element=r.bytes_per_element,
-        device=device(r),
+        device=priced.device,
         unet_channels_last=r.unet_channels_last,
         conv_device=conv_device,
         attention_device=attention_device,
@@ -168,6 +171,7 @@ def core(r: PruningResolved, batch: Any, done: Counted | None = None) -> Core:
         serving=serving,
         full_macs=c.full_macs,
         latent_side=c.latent_side,
+        priced=priced,
     )
 
 

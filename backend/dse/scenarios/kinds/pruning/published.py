@@ -561,8 +561,24 @@ PUBLISHED: tuple[PublishedFigure, ...] = tuple(f.record for f in _FIGURES) + _SD
 PIPELINE_PARAMS_TOLERANCE = Tolerance.within(0.01)
 
 
+#: The latest (pipeline, accelerator, Validation rows), newest first: the rows depend on nothing else, and
+#: evaluations (a quick answer, then the whole one, a sweep's points, the home page's examples) resolve the
+#: same few catalog entries (matched by identity).
+_RECENT_ROWS: list[tuple[DiffusionPipelineSpec, AcceleratorSpec, list[PublishedComparison]]] = []
+_RECENT_ROWS_KEPT = 8
+
+
 def validation_rows(r: PruningResolved) -> list[PublishedComparison]:
     """The published figures about this scenario's pipeline (and accelerator), beside the engine's numbers."""
+    recent = list(_RECENT_ROWS)  # a copy: another thread may replace the list's entries
+    rows = next((rows for p, a, rows in recent if p is r.pipeline and a is r.accelerator), None)
+    if rows is None:
+        rows = _validation_rows(r)
+        _RECENT_ROWS[:] = [(r.pipeline, r.accelerator, rows), *recent[: _RECENT_ROWS_KEPT - 1]]
+    return [row.model_copy() for row in rows]  # each answer its own rows
+
+
+def _validation_rows(r: PruningResolved) -> list[PublishedComparison]:
     rows = [
         PublishedComparison.of(
             quantity=f"{r.pipeline.name} UNet parameters",

@@ -64,22 +64,16 @@ def block_table(c: Core, full: eng.BlockCounts) -> Table:
 
 
 def code_table(r: PruningResolved, c: Core, per_code: eng.BlockCounts) -> Table:
-    ratio = np.asarray(c.code_ratio)
-    rows: Rows = []
-    for k, name in enumerate(r.code_names):
-        keep = r.code_keep[k]
-        rows.append(
-            [
-                name,
-                float(keep[:, 0].mean()),
-                float(keep[:, 1].mean()),
-                float(keep[:, 2].mean()),
-                float(per_code.params[k].sum()),
-                float(per_code.macs[k][:, list(CATEGORY_INDEX)].sum()) / 1e9,
-                float(ratio[k]),
-                float(c.routing.code_share[k]),
-            ]
-        )
+    # every code at once, each sum over one contiguous row as each code's own sum was
+    n_codes = len(r.code_names)
+    mean_keep = np.ascontiguousarray(np.swapaxes(r.code_keep, -1, -2)).mean(axis=-1).tolist()
+    params = np.ascontiguousarray(per_code.params).reshape(n_codes, -1).sum(axis=-1).tolist()
+    macs = per_code.macs[:, :, list(CATEGORY_INDEX)].reshape(n_codes, -1).sum(axis=-1).tolist()
+    ratio = np.asarray(c.code_ratio, dtype=np.float64).tolist()
+    share = np.asarray(c.routing.code_share, dtype=np.float64).tolist()
+    rows: Rows = [
+        [name, *mean_keep[k], params[k], macs[k] / 1e9, ratio[k], share[k]] for k, name in enumerate(r.code_names)
+    ]
     return Table(
         key="codes",
         title="Architecture codes (R_k counted, not typed in)",
