@@ -414,14 +414,24 @@ def test_two_axis_sweep_draws_a_heatmap_and_pareto(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
-def test_a_swept_bit_mask_reads_as_words_never_as_a_number(live_server, page):
-    """Why a plan cannot run (the `reasons` bit mask), swept over one axis and in a trade-off: the points and
-    their hovers carry the reasons in words, never the code."""
+def _training_batch_sweep(live_server, page, *, micro_batch_axis: bool = False) -> None:
+    """The training page with a sweep over global batch 1536, 1537 (splits over no micro-batches: refused) and
+    3072, and micro-batch 1 and 2 as a second axis if asked."""
     page.goto(f"{live_server}/k/training")
     _wait_ready(page)
     page.wait_for_selector("#sweep-path-0 option", state="attached")
     page.select_option("#sweep-path-0", "global_batch_size")
-    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
+    page.fill("#sweep-values-0", "1536,1537,3072")
+    if micro_batch_axis:
+        page.click("#sweep-add-axis")
+        page.select_option("#sweep-path-1", "micro_batch_size")
+        page.fill("#sweep-values-1", "1,2")
+
+
+def test_a_swept_bit_mask_reads_as_words_never_as_a_number(live_server, page):
+    """Why a plan cannot run (the `reasons` bit mask), swept over one axis and in a trade-off: the points and
+    their hovers carry the reasons in words, never the code."""
+    _training_batch_sweep(live_server, page)
     page.select_option("#sweep-metric", "reasons")
     page.click("#sweep-run")
     page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
@@ -444,14 +454,7 @@ def test_a_swept_bit_mask_reads_as_words_never_as_a_number(live_server, page):
 def test_a_bit_mask_heatmap_names_its_reasons_in_a_legend_not_a_colour_bar(live_server, page):
     """Why a plan cannot run over two axes: the cells are categories, so each set of reasons gets a colour and a
     legend entry in words; no numeric colour bar."""
-    page.goto(f"{live_server}/k/training")
-    _wait_ready(page)
-    page.wait_for_selector("#sweep-path-0 option", state="attached")
-    page.select_option("#sweep-path-0", "global_batch_size")
-    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
-    page.click("#sweep-add-axis")
-    page.select_option("#sweep-path-1", "micro_batch_size")
-    page.fill("#sweep-values-1", "1,2")
+    _training_batch_sweep(live_server, page, micro_batch_axis=True)
     page.select_option("#sweep-metric", "reasons")
     page.click("#sweep-run")
     page.wait_for_selector("#sweep-out .figure .main-svg", timeout=60_000)
@@ -469,14 +472,7 @@ def test_a_bit_mask_heatmap_names_its_reasons_in_a_legend_not_a_colour_bar(live_
 def test_a_sweep_job_heatmap_says_why_a_cell_is_blank(live_server, page, monkeypatch):
     """A job's heatmap cell where no plan can run is marked and says why on hover, in words."""
     monkeypatch.setenv("DSE_JOBS_EXECUTOR", "serial")  # six points: no Dask cluster to start
-    page.goto(f"{live_server}/k/training")
-    _wait_ready(page)
-    page.wait_for_selector("#sweep-path-0 option", state="attached")
-    page.select_option("#sweep-path-0", "global_batch_size")
-    page.fill("#sweep-values-0", "1536,1537,3072")  # 1537 splits over no micro-batches: refused
-    page.click("#sweep-add-axis")
-    page.select_option("#sweep-path-1", "micro_batch_size")
-    page.fill("#sweep-values-1", "1,2")
+    _training_batch_sweep(live_server, page, micro_batch_axis=True)
     page.select_option("#sweep-metric", "iteration_time_s")
     page.click("#sweep-run-job")
     page.wait_for_selector("#sweep-job strong:has-text('done')", timeout=120_000)

@@ -4,6 +4,7 @@ errors exact, failures shown not raised, cold computation single-flight."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from typing import Any
@@ -209,3 +210,20 @@ def test_references_that_echo_an_input_are_left_out():
     rows = validation_rows("pruning", CATALOG)
     assert not any(r.quantity.startswith("architecture codes (K)") for r in rows)
     assert all(r.role == "validation" for r in rows)
+
+
+def test_a_known_miss_that_quotes_the_engine_quotes_its_current_number():
+    """A reason opening "The engine gives X <unit>" (written by hand beside the record) states the row's engine
+    value to the digits it gives, in the row's unit: an engine change that moves the number fails here, not
+    silently in the README's list of misses."""
+    quoted = 0
+    for kind_name in KINDS:
+        for row in validation_rows(kind_name, CATALOG):
+            match = re.match(r"The engine gives ([0-9][0-9,]*(?:\.([0-9]+))?) ?(\S+?)[,:. ]", row.known_miss or "")
+            if match is None or row.engine is None:
+                continue
+            quoted += 1
+            value, decimals, unit = float(match.group(1).replace(",", "")), len(match.group(2) or ""), match.group(3)
+            assert unit == row.unit, (row.key, unit, row.unit)
+            assert value == round(row.engine, decimals), (row.key, value, row.engine)
+    assert quoted >= 8  # the serving TTFT and end-to-end misses quote theirs
