@@ -861,17 +861,25 @@ def lognormal_lengths(
     median_context: float,
     mean_context: float,
     max_context: float,
+    median_prompt: float | None = None,
+    median_output: float | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Prompt and output lengths, each log-normal with its published mean and the spread of the context law
-    (sigma = sqrt(2 ln(mean/median)) of the context fit), capped so prompt + output <= max_context."""
-    sigma = math.sqrt(max(2.0 * math.log(max(mean_context / median_context, 1.0)), 1e-6))
+    """Prompt and output lengths, each log-normal with its published mean, capped so prompt + output <= max_context.
+    A part whose median is given has its own spread, sigma = sqrt(2 ln(mean/median)); one without takes the spread of
+    the context law (the same formula on the context's mean and median)."""
 
-    def draw(mean: float) -> FloatArray:
+    def spread(mean: float, median: float) -> float:
+        return math.sqrt(max(2.0 * math.log(max(mean / median, 1.0)), 1e-6))
+
+    context_sigma = spread(mean_context, median_context)
+
+    def draw(mean: float, median: float | None) -> FloatArray:
+        sigma = context_sigma if median is None else spread(mean, median)
         mu = math.log(mean) - sigma * sigma / 2.0
         return rng.lognormal(mu, sigma, size=count)
 
-    prompt = np.clip(np.round(draw(mean_prompt)), 1, max(max_context - 1, 1)).astype(np.int64)
-    output = np.clip(np.round(draw(mean_output)), 1, None).astype(np.int64)
+    prompt = np.clip(np.round(draw(mean_prompt, median_prompt)), 1, max(max_context - 1, 1)).astype(np.int64)
+    output = np.clip(np.round(draw(mean_output, median_output)), 1, None).astype(np.int64)
     output = np.maximum(np.minimum(output, (max_context - prompt).astype(np.int64)), 1)
     return prompt, output
 

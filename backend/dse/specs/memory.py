@@ -68,5 +68,9 @@ class RequestLengthSpec:
     max_context_tokens: PositiveFloat
     mean_prompt_tokens: PositiveFloat
     mean_output_tokens: PositiveFloat
+    #: Medians of the prompt and of the output, where the sample's own are known: the serving engine's request
+    #: sampler then draws each part through its own median and mean, not through the context law's spread.
+    median_prompt_tokens: PositiveFloat | None = None
+    median_output_tokens: PositiveFloat | None = None
     notes: str = ""
     field_sources: dict[str, str] = field(default_factory=dict)

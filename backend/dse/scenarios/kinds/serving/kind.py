@@ -154,8 +154,9 @@ class ServingKind(ScenarioKind[ServingInputs, ServingResolved]):
     )
     # 6: gate and up as two GEMMs where the stack says; MoE experts at its dtype; outputs with the next step
     # (vLLM 0.6.0); 5: host cost per iteration; 7: rope and KV-cache write kernels per layer (vLLM, SGLang stacks),
-    # a completion inside a multi-step block seen at the next step (vLLM 0.6.0)
-    engine_version = "serving-7"
+    # a completion inside a multi-step block seen at the next step (vLLM 0.6.0); 8: a request-length preset's own
+    # prompt and output medians, where counted, set each part's spread (bench_serving's ShareGPT sample)
+    engine_version = "serving-8"
     validation_dtype = "fp16"  # the published records price fp16 models (vLLM Table 1, Sarathi-Serve artifact)
     heavy = True
     validated_by = "inference"  # every iteration is priced by the inference kind's per-op model

@@ -565,16 +565,16 @@ _MULTI_STEP_MISS = (
     "way (vLLM ran --num-scheduler-steps 10: a new prompt waits for the block's remaining decode steps, about half of "
     "ten), its first token seen when the next step's model call returns (asynchronous output processing, the "
     "vllm-0.6.0 stack's outputs_with_next_step: at the end of the next prefill, or once the next decode block is "
-    "launched). The rest, about {gap} ms here, is on the first token's path alone: the engine's decode cycle (a block "
-    "and the prefills between blocks: the median time between the starts of consecutive blocks) comes within {cycle} "
-    "of the published median ITL, the ten-token chunk's gap. "
+    "launched). The rest, about {gap} ms here, is on the first token's path alone: the engine's decode cycle (ten "
+    "times its median TPOT: a block of ten steps and the prefills between blocks) comes within {cycle} of the "
+    "published median ITL, the ten-token chunk's gap. "
     "What the engine does not price there is vLLM's API server process and its RPC to the engine process (the "
-    "prompt tokenized in the front end, request outputs pickled over ZMQ, the SSE chunk) and any time a prefill of a "
-    "few hundred tokens takes beyond the kernels priced (vLLM captures CUDA graphs for decodes only, so prefills run "
-    "eager); each would need its own sourced measurement, not a fit to these rows."
+    "prompt tokenized in the front end, request outputs pickled over ZMQ, the SSE chunk) and any time a prefill of "
+    "about a hundred tokens takes beyond the kernels priced (vLLM captures CUDA graphs for decodes only, so prefills "
+    "run eager); each would need its own sourced measurement, not a fit to these rows."
 )
 _FRONT_END_MISS = (
-    "The engine gives {engine} ms, the prefill of the median prompt (about 160 tokens) and its queue behind the "
+    "The engine gives {engine} ms, the prefill of the median prompt (about 110 tokens) and its queue behind the "
     "decode step under way. SGLang 0.3.0's scheduler is what the engine models (python/sglang/srt/managers/"
     "tp_worker.py and controller_single.py, v0.3.0): it takes new requests at the top of each loop, runs one decode "
     "step per loop for streamed requests (forward_step stops its ten continued decode steps once a step has outputs; "
@@ -582,29 +582,20 @@ _FRONT_END_MISS = (
     "token at the client: the tokenizer manager (HTTP server and tokenizer) and the detokenizer process SGLang runs "
     "beside the scheduler (ZMQ hops, incremental detokenization, the SSE chunk) and the client's own event loop come "
     "on top of the steps the engine prices (about {gap} ms here); the engine prices "
-    "no per-request front-end cost (it would need its own sourced measurement). The median prompt is also that of a "
-    "log-normal law through the sample's mean with an assumed median "
-    "(models_db/request_lengths/sharegpt-bench-serving-llama3.json)."
-)
-_OUTPUT_MEDIAN_MISS = (
-    "The engine gives {engine} ms with a median time per output token within {tpot} of the published one: the "
-    "median request's length is the gap. The published row's own ratio, (E2E - TTFT) / TPOT, puts its median "
-    "request at about {published_tokens} output tokens; the engine's at about {engine_tokens}, the median of the "
-    "log-normal law through the sample's mean output (194.3 tokens) with an assumed median/mean ratio "
-    "(models_db/request_lengths/sharegpt-bench-serving-llama3.json): no median of this sample is published."
+    "no per-request front-end cost (it would need its own sourced measurement). The prompt lengths are not the gap: "
+    "the sample's own median prompt, 108 tokens counted from the dataset through the sampler's rules "
+    "(models_db/request_lengths/sharegpt-bench-serving-llama3.json), is shorter than the 163 an assumed spread gave, "
+    "and moved this row further under."
 )
 #: Known misses by (deployment, RPS, engine, quantity), with the engine's value when written.
 _BENCH_MISSES: dict[tuple[str, float, ServingEngine, BenchQuantity], str] = {
     ("8b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="98.4", gap="22", cycle="2%"),
-    ("70b", 4.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="136.5", gap="43", cycle="1%"),
-    ("70b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="146.1", gap="61", cycle="8%"),
-    ("8b", 4.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="26.2", gap="6"),
-    ("8b", 8.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="28.7", gap="7"),
-    ("70b", 4.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="40.3", gap="14"),
-    ("70b", 8.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="43.8", gap="14"),
-    ("8b", 4.0, "sglang-0.3.0", "e2e"): _OUTPUT_MEDIAN_MISS.format(
-        engine="1944", tpot="7.9%", published_tokens="116", engine_tokens="136"
-    ),
+    ("70b", 4.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="137.2", gap="42", cycle="4%"),
+    ("70b", 8.0, "vllm-0.6.0", "ttft"): _MULTI_STEP_MISS.format(engine="142.6", gap="65", cycle="7%"),
+    ("8b", 4.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="24.2", gap="8"),
+    ("8b", 8.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="26.1", gap="10"),
+    ("70b", 4.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="38.2", gap="16"),
+    ("70b", 8.0, "sglang-0.3.0", "ttft"): _FRONT_END_MISS.format(engine="40.8", gap="17"),
 }
 
 

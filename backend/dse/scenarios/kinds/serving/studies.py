@@ -239,6 +239,8 @@ def requests(r: ServingResolved, rate_per_s: float, count: int, replicas: int | 
             median_context=float(lengths.median_context_tokens),
             mean_context=float(lengths.mean_context_tokens),
             max_context=float(min(lengths.max_context_tokens, r.model.max_context_tokens)),
+            median_prompt=None if lengths.median_prompt_tokens is None else float(lengths.median_prompt_tokens),
+            median_output=None if lengths.median_output_tokens is None else float(lengths.median_output_tokens),
         )
     return Requests(arrival_s=arrivals, prompt_tokens=prompt, output_tokens=output)
 
