@@ -481,8 +481,9 @@ FA_FIGURES: dict[str, dict[str, Any]] = {
             (128, True): (163, 221, 265, 294, 308, 328),
         },
     },
-    # FlashAttention (v1, the orange bars of the same H100 figure): flash-attn 1.0.x, the kernel llm-foundry
-    # v0.3.0 installs (setup.py extra 'gpu': flash-attn==1.0.9), which its MPT throughput tables ran.
+    # FlashAttention (v1, the orange bars of the same H100 figure): flash-attn 1.0.x, which llm-foundry v0.3.0
+    # installs (setup.py extra 'gpu': flash-attn==1.0.9); its MPT throughput tables ran the Triton FlashAttention
+    # (attn_impl triton), which this figure does not measure: v1 prices it (stack pytorch-fsdp-flash-attn-1).
     "h100-sxm.fp16.flash-attention-1.attention_fwd_bwd": {
         "accelerator": "h100-sxm",
         "stack": "flash-attention-1",

@@ -1042,7 +1042,9 @@ MPT_SHAPES: dict[str, tuple[int, int, int]] = {
 }
 MPT_VOCABULARY = 50368.0
 #: Rows as published: accelerator, model, sequence, GPUs, micro-batch, gradient accumulation, activation
-#: checkpointing, tokens/s per GPU. All FULL_SHARD (ZeRO-3), bf16 autocast, FlashAttention (attn_impl flash).
+#: checkpointing, tokens/s per GPU. All FULL_SHARD (ZeRO-3), bf16 autocast, FlashAttention in Triton (attn_impl
+#: triton: submit_benchmarks.py @ b2a43a147 writes its --attn_impl, default 'triton', into model.attn_config;
+#: sweep.sh passes none).
 LLM_FOUNDRY_ROWS: tuple[tuple[str, str, int, int, int, int, bool, float], ...] = (
     ("h100-sxm", "760m", 2048, 8, 24, 2, False, 63147.0),
     ("h100-sxm", "1b", 4096, 8, 7, 4, False, 38535.0),
@@ -1062,19 +1064,18 @@ LLM_FOUNDRY_ROWS: tuple[tuple[str, str, int, int, int, int, bool, float], ...] =
 )
 #: Links of each part's nodes: H100 rows on NVLink 4 and NDR (the table names no network; all but the 70B row
 #: are one node), A100 rows on NVLink 3 and 8 x 200 Gb/s (the table's 1600 Gbps RoCE) priced as HDR.
-#: llm-foundry v0.3.0's eager PyTorch with flash-attn 1.0.9 (models_db/stacks/pytorch-fsdp-flash-attn-1.json).
+#: llm-foundry v0.3.0's eager PyTorch; its Triton FlashAttention kernel has no H100 table, FlashAttention v1's figures
+#: price it (models_db/stacks/pytorch-fsdp-flash-attn-1.json).
 LLM_FOUNDRY_STACK = "pytorch-fsdp-flash-attn-1"
 LLM_FOUNDRY_LINKS = {"h100-sxm": ("nvlink4", "ib-ndr"), "a100-80gb": ("nvlink3", "ib-hdr")}
 H100_FOUNDRY_MISS = (
     "+17.3% on the 760M row (49k tokens per micro-batch at h 1536) with the GH100's kernels priced at the clock a "
     "sustained load holds (1830 MHz, not the 1980 MHz vidur's short timings ran at; +25.6% before) and FSDP1's "
     "gradient concatenation on the compute stream (+17.5% before), while the other seven H100 rows (-13.2% to "
-    "+13.5%) and every A100 row hold. Not modelled, candidates: llm-foundry's flash_attn_fn unpads Q, K, V and pads "
-    "the output even with no padding (flash-attn 1.0.9 bert_padding: gathers, zeros + index_put, their scatter / "
-    "gather gradients; priced, it gives 760M +12.7% but moves the A100 7B 8k row from -14.8% to -15.8%, out of its "
-    "band, so it waits for the A100's own over-priced terms at 8k tokens), and unpad_input's host syncs (nonzero, "
-    ".item()); the SM and HBM contention of FSDP's hidden collectives beyond Calculon's share; the gradient reduce "
-    "dtype (Composer 0.16.4 reduces in fp32, 0.16.3 in bf16; llm-foundry v0.3.0 allows either)."
+    "+13.5%) and every A100 row hold. The tables ran llm-foundry's Triton FlashAttention (attn_impl triton, "
+    "triton_pre_mlir), which no H100 table measures (FlashAttention v1's figures price it; no unpadding on that path). "
+    "Not modelled, candidates: the SM and HBM contention of FSDP's hidden collectives beyond Calculon's share; the "
+    "gradient reduce dtype (Composer 0.16.4 reduces in fp32, 0.16.3 in bf16; llm-foundry v0.3.0 allows either)."
 )
 #: Rows that hold within tolerance (engine vs published, pytorch-fsdp-flash-attn-1 stack, Composer's FSDP with its
 #: compute-stream gradient concatenation, the sustained GH100 clock): H100 1B -1.9%, 3B -1.5%, 7B 2k +7.8%, 7B 8k
@@ -1145,9 +1146,11 @@ def _llm_foundry_figures() -> list[PublishedFigure]:
                 measure="rate",
                 note="Validation only. Engine plan: ZeRO-3 over all GPUs (PyTorch FSDP FULL_SHARD), FlashAttention, "
                 "full recomputation for activation checkpointing; stack pytorch-fsdp-flash-attn-1: llm-foundry v0.3.0 "
-                "(the branch its benchmark script runs) installs flash-attn 1.0.9, priced from FlashAttention v1's "
-                "forward + backward figures, eager element-wise ops, an unfused AdamW; ZeRO-3 runtime fsdp-composer "
-                "(Composer 0.16's backward_prefetch BACKWARD_POST: each backward gather waits in line).",
+                "(the branch its benchmark script runs) with attn_impl triton (its Triton FlashAttention kernel), "
+                "priced from FlashAttention v1's forward + backward figures (no H100 table of the Triton kernel; on "
+                "the A100 its causal bars sit 1-9% below v1's), eager element-wise ops, an unfused AdamW; ZeRO-3 "
+                "runtime fsdp-composer (Composer 0.16's backward_prefetch BACKWARD_POST: each backward gather waits "
+                "in line).",
             )
         )
     return figures
