@@ -633,6 +633,14 @@ NEUPIMS = "Heo et al., NeuPIMs (ASPLOS'24), abstract and Section 7"
 #: and it simulates one tensor-parallel shard with no inter-device all-reduce (src/ has no collective), where
 #: the record keeps batch 768 and NVLink-3 all-reduces. At batch 512 without the NPU systems' all-reduces the
 #: engine gives 3.65 / 3.25 / 1.63x and a crossover at 252: MAE 15.1%, but two of the three speed-ups leave 15%.
+#: What moves the crossover is the all-reduce's per-step latency alone, not the batch (the crossover search sweeps
+#: it) nor the link bandwidth (unbounded bandwidth leaves 350): splitting the batch doubles each layer's two TP
+#: all-reduces, a fixed 2 x 6 steps x 4.2 us per sub-batch. With the step latency at 0, 1, 2, 3 and 4.2 us the
+#: crossover is 252, 288, 312, 330 and 350. The public simulator has no collective, so its switch-on at 256
+#: is a setting without that cost; the record keeps the NVLink-3 all-reduces it prices the speed-ups with.
+#: The simulator splits evenly (src/scheduler/Scheduler.cc: _partition_alg_simple = true, each channel's
+#: requests halved), as the engine's crossover does; it holds no batch sweep (its traces are all batch 512), so
+#: the README's 256 is a stated switch-on, not a crossover it reports.
 #: The simulator's NPU GEMM timing (casys-kaist/NeuPIMs f299af3, src/operations/MatMul.cc and
 #: src/NeuPIMSystolicWS.cc: blocks halved until they fit half the 1 MB scratchpad, a 128-cycle weight preload per
 #: 128x128 tile, 16 cycles per further 128-row slice over 8 arrays, 255 + 270 cycles to fill and drain) makes the
@@ -710,7 +718,8 @@ def _neupims() -> list[PublishedFigure]:
             tolerance=Tolerance.band(1.0, 3.0),
             engine=neupims_interleaving_crossover,
             note="the simulator's switch-on batch, not a measured crossover: the engine's first winning even batch "
-            "of 2-768 must lie in [256, 768]",
+            "of 2-768 must lie in [256, 768]. The simulator prices no TP all-reduce; the engine's crossover rises "
+            "with the all-reduce step latency (NEUPIMS_SETTINGS comment: 252 without it)",
         )
     )
     return records
