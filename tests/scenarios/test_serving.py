@@ -495,3 +495,32 @@ def test_sarathi_serves_stack_runs_every_profiled_host_component_every_step():
     assert cost.fixed_s == pytest.approx(fixed, rel=1e-12)
     assert cost.per_sequence_s == pytest.approx(per_sequence, rel=1e-12)
     assert (cost.block_fixed_s, cost.block_per_sequence_s) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("accelerator", ["h100-sxm", "a100-80gb"])
+def test_mixtral_routing_miss_quotes_the_engines_current_prefill_and_step(accelerator: str) -> None:
+    """The Mixtral 2048/2048 rows' miss reason quotes the engine's prefill (s) and decode step (ms) of that static
+    batch: they must be the simulation's current figures, to the digit quoted."""
+    from dse.scenarios.kinds.serving.published import (
+        _MIXTRAL_ROUTING_FIGURES,
+        TRTLLM_V090_MIXTRAL,
+        static_batch_simulation,
+    )
+
+    (row,) = [r for r in TRTLLM_V090_MIXTRAL if r[0] == accelerator and r[4:6] == (2048, 2048)]
+    _, dtype, tp, batch, prompt, output, _ = row
+    sim = static_batch_simulation(
+        default_catalog(),
+        model="mixtral-8x7b",
+        accelerator=accelerator,
+        dtype=dtype,
+        tp=tp,
+        batch=batch,
+        prompt=prompt,
+        output=output,
+    )
+    # Every output token after the first comes from a decode step (the first one from the prefill).
+    step_ms = (sim.makespan_s - sim.prefill_busy_s) / (output - 1) * 1e3
+    quoted = _MIXTRAL_ROUTING_FIGURES[accelerator]
+    assert f"{sim.prefill_busy_s:.1f}" == quoted["prefill_s"]
+    assert f"{step_ms:.1f}" == quoted["engine_step_ms"]

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import functools
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -191,7 +191,7 @@ _MIXTRAL_ROUTING_FIGURES: dict[str, dict[str, str]] = {
         attention_gb="0.8 GB fp8",
         experts_gb="33.1",
         experts="5.9",
-        engine_step_ms="18.8",
+        engine_step_ms="18.7",
         ratio="1.64",
     ),
     "a100-80gb": dict(
@@ -211,7 +211,7 @@ _MIXTRAL_ROUTING_FIGURES: dict[str, dict[str, str]] = {
 }
 
 
-def static_batch_tokens_per_s_per_gpu(
+def static_batch_simulation(
     catalog: Catalog,
     *,
     model: str,
@@ -222,9 +222,9 @@ def static_batch_tokens_per_s_per_gpu(
     prompt: int,
     output: int,
     stack: str = TRTLLM_V090_STACK,
-) -> float:
+) -> SimulationResult:
     """A static batch as the serving kind runs it: `batch` requests at once, all running, one prefill iteration of
-    every prompt (no chunking), then decode iterations; output tokens per second per GPU over the makespan."""
+    every prompt (no chunking), then decode iterations."""
     r = resolve(
         ServingInputs(
             model=model,
@@ -247,9 +247,13 @@ def static_batch_tokens_per_s_per_gpu(
         ),
         catalog,
     )
-    pools = studies.pools(r)
-    sim = studies.serve(r, pools, STATIC_BATCH_RATE_PER_S, batch).sim
-    return float(sim.output_tokens.sum()) / sim.makespan_s / tp
+    return studies.serve(r, studies.pools(r), STATIC_BATCH_RATE_PER_S, batch).sim
+
+
+def static_batch_tokens_per_s_per_gpu(catalog: Catalog, **setting: Any) -> float:
+    """Output tokens per second per GPU of `static_batch_simulation` (same arguments) over its makespan."""
+    sim = static_batch_simulation(catalog, **setting)
+    return float(sim.output_tokens.sum()) / sim.makespan_s / float(setting["tp"])
 
 
 #: Arrivals this close together (1 us apart on average) are one batch: the first request's prompt runs alone in
