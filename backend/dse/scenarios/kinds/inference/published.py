@@ -819,17 +819,35 @@ _LARGE_EP_OVERLAP = (
 LARGE_EP_KNOWN_MISSES: dict[str, str] = {
     "lmsys-large-ep-deepseek-v3-h100-decode-ep72": (
         "The engine decodes 256 requests per GPU in a 59 ms step, SGLang in 92 ms (256 x 8 / 22,282 tokens/s per "
-        "node). " + _LARGE_EP_OVERLAP
+        "node; the blog puts its inter-token latency at 'approximately 100ms'). SGLang's default column balances "
+        "the experts with EPLB over 288 (256 + 32 redundant: 'EPLB's use of 288 experts enables ... parallelism "
+        "sizes of 12 or 72') placed for 'a distribution matching the input/output data', and 'Even with EPLB, some "
+        "imbalance is inevitable' (its balancedness is published only as a figure); the engine routes perfectly "
+        "evenly and spreads 256 experts (3.6 a GPU, not 4). The send and receive phases of DeepEP's low-latency "
+        "kernels take every SM ('decode communication kernels either fully utilize SMs (during send/receive) or "
+        "none (during inflight waiting)'), so no overlap hides them, while the engine counts the overlapped "
+        "all-to-alls as free of SMs: the unit test's 0.06 ms of dispatch on SMs per layer alone would add 3.5-7 ms "
+        "to the step (58 MoE layers, once or per micro-batch: +46% to +38%); the combine's share is not given in "
+        "the text, so neither is priced. " + _LARGE_EP_OVERLAP
     ),
     "deepseek-overview-v3-h800-decode-ep144": (
-        "The engine decodes 88 requests per GPU (the overview's 14.8k tokens/s per node over its 20-22 tokens/s "
-        "per request; no batch is stated) in a 40 ms step against the 47.6 ms a 21 tokens/s request implies. "
-        "DeepSeek also serves with multi-token prediction (its V3 report, not this overview), which the engine "
-        "does not model. " + _LARGE_EP_OVERLAP
+        "The engine decodes 88 requests per GPU (the overview's 14.8k tokens/s per node over its 20-22 tokens/s per"
+        " request; no batch is stated) in a 40 ms step against the 47.6 ms a 21 tokens/s request implies. LMSYS's "
+        "table gives this column 128 requests per GPU, which the overview does not state (at 14.8k tokens/s per "
+        "node that is 14.5 tokens/s a request, not 20-22); 128 is the batch of DeepSeek's decode profile "
+        "(deepseek-ai/profile-data README @ 449602428a1b023acb8a505d4f34fef536535db6: EP128, TP1, 4K prompts, two "
+        "micro-batches, 'absolutely balanced' routing). DeepSeek's V3 report (Section 5.4.3) decodes with its MTP "
+        "module drafting a second token, accepted 85-90% of the time, for '1.8 times TPS'; the overview does not "
+        "say its service does, but if it does a 21 tokens/s request steps every ~86 ms (1.8 / 21), each step "
+        "verifying two tokens a request, which the engine does not model. The overview's figure is a 24-hour "
+        "average over a load that varies through the day, and its routing is the service's, not balanced. "
+        + _LARGE_EP_OVERLAP
     ),
     "lmsys-large-ep-deepseek-v3-h100-prefill-ep32-4k": (
         "The engine prefills 16,384 tokens per GPU in 1.8 s, SGLang (simulated perfect EPLB: the balanced routing "
-        "the engine assumes) in 2.2 s. " + _LARGE_EP_OVERLAP
+        "the engine assumes) in 2.2 s. DeepSeek's own profile of this setting (deepseek-ai/profile-data README: "
+        "EP32, TP1, 4K prompts, 16K tokens per GPU, balanced routing) gives 62,713 tokens/s per node as LMSYS reads"
+        " it; the engine's 70,837 is 13% above that too. " + _LARGE_EP_OVERLAP
     ),
 }
 
