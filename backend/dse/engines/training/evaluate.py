@@ -1494,7 +1494,8 @@ def _data_parallel_time(
     Both in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters, one bucket
     without overlap). Only the backward of the last micro-batch hides the gradient reduction (with
     pipelining too: the stage's last backward), never the last bucket; ZeRO-2 reduces after every micro-batch's
-    backward instead; nothing hides the weights' all-gather, which waits for the step. A plain all-reduce (ZeRO-0) runs
+    backward instead; the weights' all-gather waits for the step, exposed unless ZeRO-1 overlaps it with the next
+    forward (`overlap_param_gather`). A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
     stack = cluster.device.stack
@@ -1531,17 +1532,23 @@ def _data_parallel_time(
     # 38327e07f6cd39b63418f60cedd1651b0be3e7c3 deepspeed/runtime/zero/stage_1_and_2.py, step). It cannot overlap
     # the backward, which runs before the step. Until training-8 it was priced inside the gradient reduction that
     # the last backward hides.
-    param_gather = np.where(
-        sharded & (x.zero < 3),
-        buckets
-        * all_gather_time(
-            bytes_per_rank=WEIGHT_BYTES_PER_PARAM * dense_params / buckets,
-            ranks=x.zero_group,
-            bandwidth_bytes_per_s=link_bw,
-            latency_s=link_lat,
-        ),
-        0.0,
+    gather_bucket = all_gather_time(
+        bytes_per_rank=WEIGHT_BYTES_PER_PARAM * dense_params / buckets,
+        ranks=x.zero_group,
+        bandwidth_bytes_per_s=link_bw,
+        latency_s=link_lat,
     )
+    param_gather = buckets * gather_bucket
+    # With `overlap_param_gather` (ZeRO-1 only: the distributed optimizer) "the first all-gather is launched
+    # asynchronously in the next optimizer.zero_grad() call and subsequent all-gathers are launched in the forward
+    # pre-hook" (distrib_optimizer.py, same commit): the first micro-batch's forward hides all but the first bucket.
+    gather_window = stage.fwd_stage * (buckets - 1.0) / buckets
+    gather_overlapped = np.maximum(
+        param_gather - gather_window,
+        gather_bucket + _overlap_compute_share(stage.dp_link) * (param_gather - gather_bucket),
+    )
+    gather_overlap = (as_array(plan.overlap_param_gather) > 0) & (x.zero == 1) & overlap
+    param_gather = np.where(sharded & (x.zero < 3), np.where(gather_overlap, gather_overlapped, param_gather), 0.0)
     if x.moe:  # the experts' gradients reduce over the expert-data-parallel group
         dp_sync = dp_sync + experts.expert_gradient_sync_s(
             cluster=cluster,
