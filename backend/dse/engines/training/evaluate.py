@@ -1532,13 +1532,16 @@ def _data_parallel_time(
     # 38327e07f6cd39b63418f60cedd1651b0be3e7c3 deepspeed/runtime/zero/stage_1_and_2.py, step). It cannot overlap
     # the backward, which runs before the step. Until training-8 it was priced inside the gradient reduction that
     # the last backward hides.
+    # Megatron-Core gathers bucket by bucket; DeepSpeed (ZeRO-2 here) in one all_gather_into_tensor of the flat
+    # weights per parameter group (deepspeed/runtime/utils.py all_gather_into_tensor_dp_groups, same commit).
+    gather_buckets = np.where(x.zero == 2, 1.0, buckets)
     gather_bucket = all_gather_time(
-        bytes_per_rank=WEIGHT_BYTES_PER_PARAM * dense_params / buckets,
+        bytes_per_rank=WEIGHT_BYTES_PER_PARAM * dense_params / gather_buckets,
         ranks=x.zero_group,
         bandwidth_bytes_per_s=link_bw,
         latency_s=link_lat,
     )
-    param_gather = buckets * gather_bucket
+    param_gather = gather_buckets * gather_bucket
     # With `overlap_param_gather` (ZeRO-1 only: the distributed optimizer) "the first all-gather is launched
     # asynchronously in the next optimizer.zero_grad() call and subsequent all-gathers are launched in the forward
     # pre-hook" (distrib_optimizer.py, same commit): the first micro-batch's forward hides all but the first bucket.
