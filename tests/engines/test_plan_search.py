@@ -96,6 +96,7 @@ def brute_force(cluster: ClusterArrays, space: SearchSpace, nodes_used: list[int
         zero_stage=a[9],
         recompute=a[10],
         flash_attention=a[11],
+        overlap_param_gather=1.0,  # the search pairs it with overlap_grad_reduce (SearchSpace.overlap_grad_reduce)
     )
     return evaluate_plans(model=MODEL, cluster=dataclasses.replace(cluster, nodes=a[0]), plan=plan), a[0] * 8, plan
 
@@ -226,9 +227,10 @@ def test_mapping_changes_the_time_on_an_uneven_cluster():
     cluster, mapped = mapping_search(two_racks(2.5e9), search_mapping=True)
     _, unmapped = mapping_search(two_racks(2.5e9), search_mapping=False)
     best_mapped = float(mapped.top.evaluation.iteration_time_s[0])
-    # 2.6% faster (3.9% when every GEMM ran at one rate: pricing GEMMs by shape makes the given order's
-    # best plan take micro-batch 2, whose larger GEMMs amortise better, which the mapped best does not need)
-    assert best_mapped < 0.98 * float(unmapped.top.evaluation.iteration_time_s[0])
+    # 1.9% faster (2.6% before training-8 put ZeRO-1's weight all-gather under the next forward, which hides more
+    # of the cross-rack DP traffic; 3.9% when every GEMM ran at one rate: pricing GEMMs by shape makes the given
+    # order's best plan take micro-batch 2, whose larger GEMMs amortise better, which the mapped best does not need)
+    assert best_mapped < 0.985 * float(unmapped.top.evaluation.iteration_time_s[0])
     order = mapped.node_orders[int(mapped.top.node_order_index[0])]
     assert not np.array_equal(order, np.arange(4))
     racks = np.array([0, 1, 0, 1])[order]

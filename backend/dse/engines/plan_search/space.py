@@ -62,6 +62,10 @@ class SearchSpace:
     max_virtual_stages: int = 8
     max_micro_batch_size: int | None = None
     node_counts: tuple[int, ...] | None = None
+    #: Overlap the gradient reduction with the backward and, for ZeRO-1, the weights' all-gather with the next
+    #: forward (`overlap_param_gather`): NVIDIA's recipes set the two together (NVIDIA/NeMo @
+    #: 280786eda80616912c669f38009ebaa469631328 nemo/collections/llm/recipes/llama2_7b.py, trainer:
+    #: DistributedDataParallelConfig(overlap_grad_reduce=True, overlap_param_gather=True)).
     overlap_grad_reduce: bool = True
     #: Megatron-LM `--tp-comm-overlap`: TP collectives tiled under the adjacent GEMMs, for every plan.
     tp_comm_overlap: bool = False
@@ -306,6 +310,7 @@ def grid_plans(
         flash_attention=axis(inner.flash_attention, 5),
         activation_offload=axis(inner.activation_offload, 6),
         overlap_grad_reduce=1.0 if overlap else 0.0,
+        overlap_param_gather=1.0 if overlap else 0.0,
         tp_comm_overlap=1.0 if tp_comm_overlap else 0.0,
         zero3_runtime=float(zero3_runtime),
         # one value for the whole chunk (no CP, even stages: the default space) stays a scalar the engine
@@ -351,6 +356,7 @@ def decode_plans(
         flash_attention=inner.flash_attention[f],
         activation_offload=inner.activation_offload[o],
         overlap_grad_reduce=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
+        overlap_param_gather=np.full(plan_ids.shape, 1.0 if overlap else 0.0),
         tp_comm_overlap=np.full(plan_ids.shape, 1.0 if tp_comm_overlap else 0.0),
         zero3_runtime=np.full(plan_ids.shape, float(zero3_runtime)),
         context_parallel=layouts.context_parallel[layout_index],

@@ -25,6 +25,7 @@ from dse.engines.collectives import (
     all_reduce_time,
     all_to_all_time,
     point_to_point_time,
+    reduce_scatter_time,
     tree_all_reduce_time,
 )
 from dse.engines.device import Device
@@ -1488,39 +1489,69 @@ def _data_parallel_time(
     """Gradient synchronisation left exposed after the backward, plus the tied-embedding all-reduce, in the
     stack's gradient width (`ClusterArrays.gradient_reduce_bytes_per_param`); a stack that cannot overlap never does.
 
-    ZeRO 0-2 all-reduce the stage's gradients (ZeRO-1/2: reduce-scatter then all-gather, the same
-    traffic, rings only; the reduce-scatter in the gradient width, the all-gather in 2-byte weights)
-    in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters, one bucket
-    without overlap); only the backward of the last micro-batch hides them (with
-    pipelining too: the stage's last backward), never the last bucket. A plain all-reduce (ZeRO-0) runs
+    ZeRO-0 all-reduces the stage's gradients; ZeRO-1/2 reduce-scatter them (rings only, in the gradient
+    width) and, after the optimizer step, all-gather the updated 2-byte weights.
+    Both in buckets (DDP's 25 MB; the distributed optimizer's max(4e7, 1e6 d) parameters, one bucket
+    without overlap). Only the backward of the last micro-batch hides the gradient reduction (with
+    pipelining too: the stage's last backward), never the last bucket; ZeRO-2 reduces after every micro-batch's
+    backward instead; the weights' all-gather waits for the step, exposed unless ZeRO-1 overlaps it with the next
+    forward (`overlap_param_gather`). A plain all-reduce (ZeRO-0) runs
     as NCCL's ring or tree, whichever NCCL's cost model finds faster: across many nodes the ring's
     2(n-1) step latencies make the tree faster for a bucket."""
     stack = cluster.device.stack
     reduce_bytes = as_array(cluster.gradient_reduce_bytes_per_param)
-    # ZeRO-1/2 reduce-scatter the gradients and all-gather the updated (2-byte) weights: in all-reduce terms
-    # the mean of the two widths; a plain all-reduce moves the gradients' width both ways
-    sync_bytes_per_param = np.where(x.zero >= 1, 0.5 * (reduce_bytes + WEIGHT_BYTES_PER_PARAM), reduce_bytes)
-    grad_bytes = sync_bytes_per_param * (params.params_last - params.expert_params_gpu if x.moe else params.params_last)
+    sharded = x.zero >= 1
+    dense_params = params.params_last - params.expert_params_gpu if x.moe else params.params_last
+    grad_bytes = reduce_bytes * dense_params
     overlap = (as_array(plan.overlap_grad_reduce) > 0) & (stack is None or stack.overlaps_gradient_reduce)
-    sharded_bucket = sync_bytes_per_param * np.maximum(
-        SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group
-    )
-    bucket_bytes = np.where(x.zero >= 1, np.where(overlap, sharded_bucket, np.inf), GRADIENT_BUCKET_BYTES)
+    sharded_bucket = reduce_bytes * np.maximum(SHARDED_BUCKET_MIN_PARAMS, SHARDED_BUCKET_PARAMS_PER_RANK * x.zero_group)
+    bucket_bytes = np.where(sharded, np.where(overlap, sharded_bucket, np.inf), GRADIENT_BUCKET_BYTES)
     buckets = np.maximum(np.ceil(grad_bytes / bucket_bytes), 1.0)
+    link_bw, link_lat = stage.dp_link.bandwidth_bytes_per_s, stage.dp_link.latency_s
     ring = all_reduce_time(
-        bytes_per_rank=grad_bytes / buckets,
-        ranks=x.zero_group,
-        bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
-        latency_s=stage.dp_link.latency_s,
+        bytes_per_rank=grad_bytes / buckets, ranks=x.zero_group, bandwidth_bytes_per_s=link_bw, latency_s=link_lat
     )
     tree = tree_all_reduce_time(
         bytes_per_rank=grad_bytes / buckets,
         ranks=x.zero_group,
         ranks_per_node=np.clip(as_array(cluster_gpus_per_node) / x.t, 1.0, x.zero_group),
-        bus_bandwidth_bytes_per_s=stage.dp_link.bandwidth_bytes_per_s,
+        bus_bandwidth_bytes_per_s=link_bw,
     )
-    per_bucket = np.asarray(np.where(x.zero < 1, np.minimum(ring, tree), ring))
+    scatter = reduce_scatter_time(
+        bytes_per_rank=grad_bytes / buckets, ranks=x.zero_group, bandwidth_bytes_per_s=link_bw, latency_s=link_lat
+    )
+    per_bucket = np.asarray(np.where(sharded, scatter, np.minimum(ring, tree)))
     dp_sync = buckets * per_bucket
+    # ZeRO-1/2 all-gather the updated 2-byte weights after the optimizer step, exposed: Megatron-Core's distributed
+    # optimizer launches them in `step_with_ready_grads` after the step, "If not overlapping all-gather for
+    # parameters, launch synchronous all-gather communication calls here" (NVIDIA/Megatron-LM @
+    # 001199898c4badd01eaf0785c212d8ed7ce83042 megatron/core/optimizer/distrib_optimizer.py), and
+    # `overlap_param_gather` ("overlap param all-gather with forward compute") defaults to False
+    # (megatron/core/distributed/distributed_data_parallel_config.py, same commit); DeepSpeed's ZeRO-1/2 step
+    # ends "Gather the updated weights from everyone" (all_gather_dp_groups, microsoft/DeepSpeed @
+    # 38327e07f6cd39b63418f60cedd1651b0be3e7c3 deepspeed/runtime/zero/stage_1_and_2.py, step). It cannot overlap
+    # the backward, which runs before the step. Until training-8 it was priced inside the gradient reduction that
+    # the last backward hides.
+    # Megatron-Core gathers bucket by bucket; DeepSpeed (ZeRO-2 here) in one all_gather_into_tensor of the flat
+    # weights per parameter group (deepspeed/runtime/utils.py all_gather_into_tensor_dp_groups, same commit).
+    gather_buckets = np.where(x.zero == 2, 1.0, buckets)
+    gather_bucket = all_gather_time(
+        bytes_per_rank=WEIGHT_BYTES_PER_PARAM * dense_params / gather_buckets,
+        ranks=x.zero_group,
+        bandwidth_bytes_per_s=link_bw,
+        latency_s=link_lat,
+    )
+    param_gather = gather_buckets * gather_bucket
+    # With `overlap_param_gather` (ZeRO-1 only: the distributed optimizer) "the first all-gather is launched
+    # asynchronously in the next optimizer.zero_grad() call and subsequent all-gathers are launched in the forward
+    # pre-hook" (distrib_optimizer.py, same commit): the first micro-batch's forward hides all but the first bucket.
+    gather_window = stage.fwd_stage * (buckets - 1.0) / buckets
+    gather_overlapped = np.maximum(
+        param_gather - gather_window,
+        gather_bucket + _overlap_compute_share(stage.dp_link) * (param_gather - gather_bucket),
+    )
+    gather_overlap = (as_array(plan.overlap_param_gather) > 0) & (x.zero == 1) & overlap
+    param_gather = np.where(sharded & (x.zero < 3), np.where(gather_overlap, gather_overlapped, param_gather), 0.0)
     if x.moe:  # the experts' gradients reduce over the expert-data-parallel group
         dp_sync = dp_sync + experts.expert_gradient_sync_s(
             cluster=cluster,
@@ -1535,6 +1566,11 @@ def _data_parallel_time(
     # A hidden bucket still takes its compute share from the backward it hides under (`_overlap_compute_share`).
     share = _overlap_compute_share(stage.dp_link)
     dp_exposed = np.where(overlap, np.maximum(dp_sync - window, per_bucket + share * (dp_sync - per_bucket)), dp_sync)
+    # ZeRO-2 keeps only its shard of the gradients, so every micro-batch's backward reduces its own: "ZeRO stage >= 2
+    # communicates during non gradient accumulation boundaries as well" (microsoft/DeepSpeed @
+    # 38327e07f6cd39b63418f60cedd1651b0be3e7c3 deepspeed/runtime/engine.py, allreduce_gradients), each hidden by
+    # its own backward but its last bucket (ZeRO-2 does not pipeline, so every micro-batch is the stage's).
+    dp_exposed = np.where(x.zero == 2, x.M * dp_exposed, dp_exposed)
     dp_exposed = np.where(x.zero >= 3, 0.0, dp_exposed)  # ZeRO-3 reduce-scatters per layer (`_zero3_exposed`)
     tied_sync = np.where(
         (as_array(model.tied_embeddings) > 0) & (x.p > 1),
@@ -1546,7 +1582,7 @@ def _data_parallel_time(
         ),
         0.0,
     )
-    return np.asarray(dp_exposed + tied_sync)
+    return np.asarray(dp_exposed + param_gather + tied_sync)
 
 
 def _optimizer_time(x: _Terms, params: _Parameters, device: Device) -> Array:

@@ -275,6 +275,9 @@ class PlanArrays:
     activation_offload: Num = 0.0
     #: 1.0 when the data-parallel gradient reduction overlaps the last micro-batch's backward.
     overlap_grad_reduce: Num = 1.0
+    #: 1.0 when ZeRO-1's all-gather of the updated weights runs under the next forward (Megatron-Core
+    #: `overlap_param_gather`, off by default); 0.0: it waits after the optimizer step. ZeRO-2 never overlaps it.
+    overlap_param_gather: Num = 0.0
     #: 1.0 for FlashAttention (fused attention: no stored scores, QK^T recomputed in backward).
     flash_attention: Num = 0.0
     #: 1.0 when the TP collectives are split into tiles that overlap the adjacent GEMMs (Megatron-LM

@@ -20,6 +20,7 @@ def training_document(
     tp_comm_overlap: bool = False,
     zero3_runtime: str = "fsdp",
     expert_comm_overlap: bool = False,
+    overlap_param_gather: bool = False,
 ) -> dict[str, Any]:
     """{schema_version, kind "training", name, inputs}: `model` a preset id or an inline spec (as
     JSON), `cluster` the `ClusterInputs` fields as JSON, `plan` the training inputs of one plan
@@ -37,5 +38,6 @@ def training_document(
         **({"tp_comm_overlap": True} if tp_comm_overlap else {}),
         **({"zero3_runtime": zero3_runtime} if zero3_runtime != "fsdp" else {}),
         **({"expert_comm_overlap": True} if expert_comm_overlap else {}),
+        **({"overlap_param_gather": True} if overlap_param_gather else {}),
     }
     return {"schema_version": 1, "kind": "training", "name": name, "inputs": inputs}

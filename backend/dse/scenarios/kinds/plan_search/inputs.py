@@ -87,7 +87,13 @@ class SearchSpaceInputs(StrictModel):
         title="Node counts",
         description="Cluster sizes in nodes a plan may use (none: powers of two, halvings and the whole cluster).",
     )
-    overlap_grad_reduce: bool = Field(True, title="Overlap gradient reduce")
+    overlap_grad_reduce: bool = Field(
+        True,
+        title="Overlap gradient reduce",
+        description="The gradient reduction under the backward and, for ZeRO-1, the updated weights' all-gather "
+        "under the next forward (Megatron-Core overlap_grad_reduce and overlap_param_gather, set together as "
+        "NVIDIA's recipes do).",
+    )
     tp_comm_overlap: bool = Field(
         False,
         title="Overlap TP communication",

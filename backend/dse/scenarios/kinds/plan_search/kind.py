@@ -29,7 +29,9 @@ class PlanSearchKind(ScenarioKind[PlanSearchInputs, ResolvedPlanSearch]):
         "cluster, the node mapping), evaluates them all with the training engine, and returns the "
         "fastest that fit, the Pareto front and the refusals per reason."
     )
-    engine_version = "plan-search-7"  # 7: gradients reduced at the stack's width (training-7); 6: MoE router kernels
+    # 8: ZeRO-1/2 weight all-gather exposed (training-8); 7: gradients reduced at the stack's width (training-7);
+    # 6: MoE router kernels
+    engine_version = "plan-search-8"
     heavy = True
     validated_by = "training"  # priced by the training engine
     ranking = ("top_plans", "iteration_time_s")

@@ -432,6 +432,7 @@ def plan_document(ranked: RankedPlans, result: SearchResult, r: ResolvedPlanSear
         sequence_length_tokens=int(r.sequence_length_tokens),
         plan={k: v for k, v in d.items() if k not in ("gpus", "nodes")},
         overlap_grad_reduce=r.space.overlap_grad_reduce,
+        overlap_param_gather=r.space.overlap_grad_reduce,  # the search pairs them (SearchSpace.overlap_grad_reduce)
         tp_comm_overlap=r.space.tp_comm_overlap,
         expert_comm_overlap=r.space.expert_comm_overlap,
         zero3_runtime=code_name(ZERO3_RUNTIME_CODES, r.space.zero3_runtime),

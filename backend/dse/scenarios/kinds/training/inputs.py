@@ -56,6 +56,11 @@ class TrainingInputs(StrictModel):
     virtual_stages: int = Field(1, ge=1, le=1024, description="Model chunks per GPU (interleaved schedule).")
     activation_offload: Literal["none", "adaptive", "all"] = "none"
     overlap_grad_reduce: bool = True
+    overlap_param_gather: bool = Field(
+        False,
+        description="Megatron-Core overlap_param_gather (ZeRO-1): the updated weights' all-gather runs under the "
+        "next forward instead of after the optimizer step.",
+    )
     flash_attention: bool = Field(False, description="Fused attention (FlashAttention): no stored scores.")
     dtype: TrainingDtype = dtype_field()
     software_stack: str | SoftwareStackSpec | None = software_stack_field()
@@ -156,6 +161,7 @@ class ResolvedTraining:
     pipeline_schedule: str
     activation_offload: str
     overlap_grad_reduce: bool
+    overlap_param_gather: bool
     flash_attention: bool
     dtype: str
     software_stack: SoftwareStackSpec | None = None
@@ -193,6 +199,7 @@ def engine_inputs(r: ResolvedTraining) -> tuple[ModelArrays, ClusterArrays, Plan
         virtual_stages=np.asarray(r.virtual_stages, dtype=float),
         activation_offload=float(OFFLOAD_CODES[r.activation_offload]),
         overlap_grad_reduce=1.0 if r.overlap_grad_reduce else 0.0,
+        overlap_param_gather=1.0 if r.overlap_param_gather else 0.0,
         flash_attention=1.0 if r.flash_attention else 0.0,
         zero3_runtime=float(ZERO3_RUNTIME_CODES[r.zero3_runtime]),
         tp_comm_overlap=1.0 if r.tp_comm_overlap else 0.0,

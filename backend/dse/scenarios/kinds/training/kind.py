@@ -23,9 +23,11 @@ class TrainingKind(ScenarioKind[TrainingInputs, ResolvedTraining]):
         "of data, tensor, pipeline, sequence, context and expert parallelism with ZeRO, recomputation, pipeline "
         "schedules (uneven stages too), bf16 or fp8, and SSD activation offload."
     )
-    # 7: the stack's gradient reduce width (Megatron-Core: fp32 under bf16); 6: MoE router kernels; DeepSeek-V3
-    # MTP, norm / MLA up recompute, DualPipe pairing
-    engine_version = "training-7"
+    # 8: ZeRO-1/2 weights all-gathered after the optimizer step (ZeRO-1 under the next forward with
+    # overlap_param_gather), ZeRO-2 reduces every micro-batch; 7: the stack's gradient reduce width
+    # (Megatron-Core: fp32 under bf16); 6: MoE router kernels; DeepSeek-V3 MTP, norm / MLA up recompute, DualPipe
+    # pairing
+    engine_version = "training-8"
     validation_dtype = "bf16"  # ClusterArrays.from_spec's default, as the records use
     inputs_model = TrainingInputs
     metric_specs = metrics.METRICS
