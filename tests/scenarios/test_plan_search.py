@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,6 +99,10 @@ def test_published_reference_on_a_narayanan_row():
     assert all(p.role == "context" and "llm-foundry" in p.source for p in utilization)
     mfu = next(m.value for m in result.metrics if m.key == "best_model_flops_utilization")
     assert utilization[0].engine == mfu and utilization[2].engine > mfu  # HFU counts the recomputation too
+    # docs/plan_search.md quotes this plan's MFU and executed rate by hand: they must be the engine's
+    limitations = (Path(__file__).parents[2] / "docs" / "plan_search.md").read_text()
+    assert f"reaches ~{mfu * 100:.0f}% MFU" in limitations
+    assert f"at {utilization[2].engine * 100:.1f}% of\n  peak in executed FLOP/s" in limitations
     published = evaluate_plans(
         model=ModelArrays.from_llm(resolved.model),
         cluster=ClusterArrays.from_spec(resolved.cluster, dtype=resolved.dtype),
