@@ -99,7 +99,10 @@ def test_a_deferred_study_is_computed_when_opened_and_kept_after_edits(live_serv
     page.goto(f"{live_server}/k/training")
     _wait_ready(page)
     assert page.locator("[data-figure='timeline']").count() == 0
-    assert page.locator("#deferred [data-study]").all_inner_texts() == list(KINDS["training"].deferred_studies.values())
+    titles = list(KINDS["training"].deferred_studies.values())
+    assert page.locator("#deferred [data-study]").all_inner_texts() == titles
+    # The buttons read as separate links, not as one run-on title ("...of one iterationSequence-parallel...").
+    assert " · ".join(titles) in page.locator("#deferred").inner_text()
     page.click("#deferred [data-study='timeline']")
     page.wait_for_selector("[data-figure='timeline'] .main-svg", timeout=30_000)
     assert page.locator("#deferred [data-study]").all_inner_texts() == [

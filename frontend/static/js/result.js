@@ -551,9 +551,11 @@ function deferredStudies(result, onStudy) {
     "p",
     { class: "muted deferred-studies" },
     "Computed when asked for: ",
-    ...deferred.map((d) =>
+    // A separator between the buttons: without one their titles read as a single run-on link.
+    ...deferred.flatMap((d, i) => [
+      i ? h("span", { class: "sep", "aria-hidden": "true" }, " · ") : null,
       h("button", { type: "button", class: "link", "data-study": d.key, onclick: () => onStudy(d.key) }, d.title),
-    ),
+    ]),
   );
 }
 
