@@ -509,6 +509,22 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_validation_page_on_a_phone_names_every_number(live_server, page):
+    """At 390 px the tables' header rows are hidden and each cell carries its column's name: the mean
+    absolute error table's rows read "figures 102 mean |error| 9.3% …", not "all 102 9.3% 67.6% 89 …"."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/validation")
+    page.wait_for_selector("#validation-summary tbody tr")
+    # The column names are written before the cells (CSS ::before), which inner_text leaves out.
+    row = page.evaluate(
+        "() => [...document.querySelectorAll(\"#validation-summary tr[data-kind='inference'][data-group='all'] td\")]"
+        ".map((td) => getComputedStyle(td, '::before').content.replace(/^none$/, '') + ' ' + td.innerText).join(' ')"
+    )
+    for column in ("figures", "mean |error|", "largest", "time/throughput figures", "known misses"):
+        assert column in row, (column, row)
+    assert not page.console_errors, page.console_errors
+
+
 def test_metric_cards_show_their_error_band_and_the_validation_scope(live_server, page):
     """A time or throughput metric card shows where the measured value likely lies (P10-P90 of the engine's
     validation residuals); a scenario on an accelerator its engine was never validated on says so."""
