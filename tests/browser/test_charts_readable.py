@@ -1,6 +1,7 @@
 """Every chart can be read (issue 18): on every example of every kind, on the compare page and in the
-HTML report, no two text boxes of a chart overlap (title, axis titles, tick labels of categorical axes,
-legend entries, annotations), none sticks out of its chart, and no two series of a chart share a colour.
+HTML report, no two text boxes of a chart overlap (title, axis titles, tick labels of categorical and of
+log axes, where Plotly's "6 7 8 9 0.1" or "0.6M 0.8M 1M" ran together, legend entries, annotations), none
+sticks out of its chart, and no two series of a chart share a colour.
 
 The checks run on the SVG Plotly rendered in headless Chromium (bounding boxes of the text elements).
 """
@@ -41,7 +42,7 @@ CHECK_CHARTS = r"""
     div.querySelectorAll("g.colorbar .cbtitle text").forEach((el) => add(el, "colour bar title"));
     for (const key of Object.keys(layout)) {
       const m = /^([xy])axis(\d*)$/.exec(key);
-      if (!m || layout[key].type !== "category" || layout[key].visible === false) continue;
+      if (!m || !["category", "log"].includes(layout[key].type) || layout[key].visible === false) continue;
       const id = m[1] + (m[2] || "");
       div.querySelectorAll(`g.${id}tick text`).forEach((el) => add(el, `${id} tick`));
     }

@@ -99,7 +99,10 @@ def test_a_deferred_study_is_computed_when_opened_and_kept_after_edits(live_serv
     page.goto(f"{live_server}/k/training")
     _wait_ready(page)
     assert page.locator("[data-figure='timeline']").count() == 0
-    assert page.locator("#deferred [data-study]").all_inner_texts() == list(KINDS["training"].deferred_studies.values())
+    titles = list(KINDS["training"].deferred_studies.values())
+    assert page.locator("#deferred [data-study]").all_inner_texts() == titles
+    # The buttons read as separate links, not as one run-on title ("...of one iterationSequence-parallel...").
+    assert " · ".join(titles) in page.locator("#deferred").inner_text()
     page.click("#deferred [data-study='timeline']")
     page.wait_for_selector("[data-figure='timeline'] .main-svg", timeout=30_000)
     assert page.locator("#deferred [data-study]").all_inner_texts() == [
@@ -503,6 +506,22 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     assert page.locator("#validation-summary tr[data-group='training/A100/bf16']").count() == 1
     assert page.locator("#validation-summary tr[data-kind='inference'][data-group='all']").count() == 1
     screenshot(page, "validation")
+    assert not page.console_errors, page.console_errors
+
+
+def test_validation_page_on_a_phone_names_every_number(live_server, page):
+    """At 390 px the tables' header rows are hidden and each cell carries its column's name: the mean
+    absolute error table's rows read "figures 102 mean |error| 9.3% …", not "all 102 9.3% 67.6% 89 …"."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/validation")
+    page.wait_for_selector("#validation-summary tbody tr")
+    # The column names are written before the cells (CSS ::before), which inner_text leaves out.
+    row = page.evaluate(
+        "() => [...document.querySelectorAll(\"#validation-summary tr[data-kind='inference'][data-group='all'] td\")]"
+        ".map((td) => getComputedStyle(td, '::before').content.replace(/^none$/, '') + ' ' + td.innerText).join(' ')"
+    )
+    for column in ("figures", "mean |error|", "largest", "time/throughput figures", "known misses"):
+        assert column in row, (column, row)
     assert not page.console_errors, page.console_errors
 
 

@@ -35,13 +35,27 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{white-space:pre-w
 .figure{border:1px solid #d9dee4;border-radius:8px;margin:.8rem 0;min-height:360px}
 .bad{color:#b3261e}.good{color:#1b7f3b}.warn{color:#9a5b00}
 """
+#: Draws each figure; a log axis whose tick labels run into each other (Plotly's "6 7 8 9 0.1") then labels
+#: the powers of ten only, or steps linearly by a round number where its range holds fewer than two (as
+#: the dashboard does, frontend/static/js/result.js fitLogTicks).
 RENDER_SCRIPT = """
 (function(){var figs=JSON.parse(document.getElementById('figure-data').textContent);
 figs.forEach(function(f,i){var fig=f.figure||{};var layout=Object.assign({title:{text:f.title},
 margin:{t:50,l:60,r:20,b:50}},fig.layout||{});Object.keys(layout).forEach(function(k){
 if(/^[xy]axis[0-9]*$/.test(k))layout[k]=Object.assign({automargin:true},layout[k]);});
 ['xaxis','yaxis'].forEach(function(k){layout[k]=Object.assign({automargin:true},layout[k]||{});});
-Plotly.newPlot('figure-'+i,fig.data||[],layout,{displaylogo:false,responsive:true});});})();
+Plotly.newPlot('figure-'+i,fig.data||[],layout,{displaylogo:false,responsive:true}).then(fitLogTicks);});
+function fitLogTicks(div){var update={};Object.keys(div._fullLayout).forEach(function(k){
+var m=/^([xy])axis([0-9]*)$/.exec(k),a=div._fullLayout[k];if(!m||!a||a.type!=='log'||a.dtick===1)return;
+var r=[].map.call(div.querySelectorAll('g.'+m[1]+m[2]+'tick text'),function(t){return t.getBoundingClientRect();});
+var crowded=r.some(function(p,i){return r.some(function(q,j){
+return j>i&&Math.min(p.right,q.right)-Math.max(p.left,q.left)>-2
+&&Math.min(p.bottom,q.bottom)-Math.max(p.top,q.top)>-2;});});if(!crowded)return;
+var lo=Math.min(a.range[0],a.range[1]),hi=Math.max(a.range[0],a.range[1]);
+if(Math.floor(hi)-Math.ceil(lo)>=1){update[k+'.dtick']=1;return;}
+var raw=(Math.pow(10,hi)-Math.pow(10,lo))/3,mag=Math.pow(10,Math.floor(Math.log10(raw)));
+update[k+'.dtick']='L'+[1,2,5,10].filter(function(f){return f*mag>=raw;})[0]*mag;update[k+'.tickangle']=0;});
+if(Object.keys(update).length)return Plotly.relayout(div,update);}})();
 """
 
 

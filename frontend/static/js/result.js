@@ -126,12 +126,32 @@ function wrapTitle(merged) {
   merged.height += extra;
 }
 
+//: Characters per line of a horizontal bar's label on a phone, and its lines at most (the rest ends in "…").
+const PHONE_BAR_LABEL_CHARS = 26;
+const PHONE_BAR_LABEL_LINES = 3;
+
+// A horizontal bar's label on a phone: written on narrower lines (two lines of 40 characters beside the
+// bars left a plot 64 px wide for the bars and their axis on a 390 px screen).
+function phoneBarLabel(label) {
+  if (typeof label !== "string" || !label.split("<br>").some((line) => line.length > PHONE_BAR_LABEL_CHARS))
+    return label;
+  const lines = wrapWords(label.replaceAll("<br>", " "), PHONE_BAR_LABEL_CHARS).split("<br>");
+  if (lines.length <= PHONE_BAR_LABEL_LINES) return lines.join("<br>");
+  const kept = lines.slice(0, PHONE_BAR_LABEL_LINES);
+  kept[kept.length - 1] = `${kept[kept.length - 1].replace(/…$/, "").slice(0, PHONE_BAR_LABEL_CHARS - 1)}…`;
+  return kept.join("<br>");
+}
+
 export function plot(div, dataIn, layout, height = 360) {
-  // On a phone a colour bar is thin (its default 30 px and ticks took a third of a heatmap's width).
+  // On a phone a colour bar is thin (its default 30 px and ticks took a third of a heatmap's width), and
+  // long labels of horizontal bars wrap onto narrower lines.
   const data = NARROW.matches
-    ? dataIn.map((t) =>
-        t.type === "heatmap" ? { ...t, colorbar: { thickness: 10, tickfont: { size: 9 }, ...(t.colorbar || {}) } } : t,
-      )
+    ? dataIn.map((t) => {
+        if (t.type === "heatmap")
+          return { ...t, colorbar: { thickness: 10, tickfont: { size: 9 }, ...(t.colorbar || {}) } };
+        if (t.type === "bar" && t.orientation === "h" && Array.isArray(t.y)) return { ...t, y: t.y.map(phoneBarLabel) };
+        return t;
+      })
     : dataIn;
   const merged = { ...BASE_LAYOUT, height, ...layout };
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
@@ -166,17 +186,57 @@ export function plot(div, dataIn, layout, height = 360) {
       merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
   for (const axis of ["xaxis", "yaxis"])
     merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(merged[axis] || {}) };
-  // A log axis over two decades or more labels 2 and 5 between the decades, not every digit (2 3 4 … 9
-  // ran into each other); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
+  // A log axis over three decades or more labels the powers of ten only: with 2 and 5 between them the
+  // labels ran into each other in a half-width chart, and the lone "5" below the first decade read as 5,
+  // not 0.05. Over two decades it labels 2 and 5 between the decades, not every digit (2 3 4 … 9 ran into
+  // each other); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
   for (const key of Object.keys(merged))
     if (/^[xy]axis\d*$/.test(key) && merged[key].type === "log" && merged[key].dtick === undefined) {
       const [lo, hi] = logSpan(data, key);
-      if (hi / lo >= 100) merged[key] = { ...merged[key], dtick: "D2" };
+      if (hi / lo >= 1000) merged[key] = { ...merged[key], dtick: 1 };
+      else if (hi / lo >= 100) merged[key] = { ...merged[key], dtick: "D2" };
     }
-  const draw = () => window.Plotly.react(div, data, merged, PLOT_CONFIG).then(() => fitOnPhone(div));
+  const draw = () =>
+    window.Plotly.react(div, data, merged, PLOT_CONFIG)
+      .then(() => fitLogTicks(div))
+      .then(() => fitOnPhone(div));
   if (window.Plotly) return draw();
   window.addEventListener("load", draw, { once: true });
   return Promise.resolve();
+}
+
+// Once drawn, at any width: a log axis whose tick labels still run into each other (a narrow chart, or
+// Plotly's "0.2M 0.4M 0.6M 0.8M 1M" over one decade) labels the powers of ten only where its range holds
+// two of them, else it steps linearly by a round number, three or four labels. Measured on the drawing; one more layout pass.
+function fitLogTicks(div) {
+  if (!div._fullLayout || !div.querySelector(".main-svg")) return undefined;
+  const update = {};
+  for (const key of Object.keys(div._fullLayout)) {
+    const m = /^([xy])axis(\d*)$/.exec(key);
+    const axis = div._fullLayout[key];
+    if (!m || !axis || axis.type !== "log" || axis.visible === false || axis.dtick === 1) continue;
+    const boxes = [...div.querySelectorAll(`g.${m[1]}${m[2]}tick text`)].map((t) => t.getBoundingClientRect());
+    const crowded = boxes.some((a, i) =>
+      boxes.some(
+        (b, j) =>
+          j > i &&
+          Math.min(a.right, b.right) - Math.max(a.left, b.left) > -2 &&
+          Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > -2,
+      ),
+    );
+    if (!crowded) continue;
+    const [lo, hi] = [Math.min(...axis.range), Math.max(...axis.range)];
+    if (Math.floor(hi) - Math.ceil(lo) >= 1) update[`${key}.dtick`] = 1;
+    else {
+      // Linear steps ("L<step>") of a round size, three or four of them across the range.
+      const raw = (10 ** hi - 10 ** lo) / 3;
+      const magnitude = 10 ** Math.floor(Math.log10(raw));
+      const step = [1, 2, 5, 10].find((f) => f * magnitude >= raw) * magnitude;
+      update[`${key}.dtick`] = `L${step}`;
+      update[`${key}.tickangle`] = 0;
+    }
+  }
+  return Object.keys(update).length ? window.Plotly.relayout(div, update) : undefined;
 }
 
 // Splits a text into lines of at most `chars` characters at its spaces (a longer word keeps its line).
@@ -551,9 +611,11 @@ function deferredStudies(result, onStudy) {
     "p",
     { class: "muted deferred-studies" },
     "Computed when asked for: ",
-    ...deferred.map((d) =>
+    // A separator between the buttons: without one their titles read as a single run-on link.
+    ...deferred.flatMap((d, i) => [
+      i ? h("span", { class: "sep", "aria-hidden": "true" }, " · ") : null,
       h("button", { type: "button", class: "link", "data-study": d.key, onclick: () => onStudy(d.key) }, d.title),
-    ),
+    ]),
   );
 }
 

@@ -77,12 +77,16 @@ async function summarySection(section, showError) {
                 { class: r.group === "all" ? "total" : "", "data-kind": r.kind, "data-group": r.group },
                 h("td", {}, r.group === "all" ? h("strong", {}, r.kind) : r.kind),
                 h("td", {}, r.group === "all" ? h("strong", {}, "all") : r.group.split("/").slice(1).join("/")),
-                h("td", { class: "num" }, String(r.figures)),
-                h("td", { class: "num" }, pct(r.mean_abs_error)),
-                h("td", { class: "num" }, pct(r.max_abs_error)),
-                h("td", { class: "num" }, String(r.timing_figures)),
-                h("td", { class: "num" }, pct(r.timing_mean_abs_error)),
-                h("td", { class: "num" }, String(r.known_misses)),
+                // data-label: on a phone the header row is hidden and each cell is written after its
+                // column's name (without one the row read "all 102 9.3% 67.6% 89 9.8% 16").
+                ...[
+                  String(r.figures),
+                  pct(r.mean_abs_error),
+                  pct(r.max_abs_error),
+                  String(r.timing_figures),
+                  pct(r.timing_mean_abs_error),
+                  String(r.known_misses),
+                ].map((text, i) => h("td", { class: "num", "data-label": columns[i + 2] }, text)),
               ),
             ),
           ),
