@@ -76,6 +76,14 @@ def test_a_trace_needs_rows_and_tp_must_divide_the_heads():
         KIND.resolve(ServingInputs(model="llama2-7b", tensor_parallel=3), default_catalog())
 
 
+def test_a_trace_is_read_only_under_trace_arrivals():
+    """Hypothesis found it: an empty trace beside Poisson arrivals reached the engine (max() of no rows, a 500)."""
+    for trace in ([], [[0.0, 128, 32], [1.0, 4096, 32]]):
+        resolved = KIND.resolve(ServingInputs(arrival_process="poisson", trace=trace), default_catalog())
+        assert resolved.trace is None
+    assert KIND.evaluate(KIND.resolve(ServingInputs.model_validate({**SMALL, "trace": []}), default_catalog()))
+
+
 def test_more_replicas_lower_latency_at_the_same_rate():
     one = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 20.0}).metrics}
     two = {m.key: m.value for m in _evaluate({**SMALL, "arrival_rate_per_s": 20.0, "replicas": 2}).metrics}

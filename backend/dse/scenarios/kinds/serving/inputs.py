@@ -370,7 +370,8 @@ def resolve(inputs: ServingInputs, catalog: Catalog) -> ServingResolved:
         software_stack=stack,
         request_lengths=lengths,
         arrival_process=inputs.arrival_process,
-        trace=tuple(inputs.trace) if inputs.trace is not None else None,
+        # a trace is read only under trace arrivals (the form greys it out otherwise)
+        trace=tuple(inputs.trace) if inputs.arrival_process == "trace" and inputs.trace is not None else None,
         tensor_parallel=float(tp),
         replicas=float(inputs.replicas),
         weight_bytes=BYTES_PER_ELEMENT[inputs.weight_dtype],
