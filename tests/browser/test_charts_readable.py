@@ -82,8 +82,8 @@ CHECK_CHARTS = r"""
           ? a.left - NEAR <= r.left && r.right <= a.right + NEAR && a.bottom > r.top && a.top < r.bottom
           : a.top - NEAR <= r.top && r.bottom <= a.bottom + NEAR && a.right > r.left && a.left < r.right,
       );
-      if (!labelled)
-        problems.push(`${name}: the ${vertical ? "vertical" : "horizontal"} line at ${Math.round(vertical ? r.left : r.top)} px has no label`);
+      const where = `${vertical ? "vertical" : "horizontal"} line at ${Math.round(vertical ? r.left : r.top)} px`;
+      if (!labelled) problems.push(`${name}: the ${where} has no label`);
     });
     // one colour per series: a series is a legend group (or a trace); array colours (colour scales) do not count
     const styles = new Map();
