@@ -199,7 +199,9 @@ export function plot(div, dataIn, layout, height = 360) {
   const draw = () =>
     window.Plotly.react(div, data, merged, PLOT_CONFIG)
       .then(() => fitLogTicks(div))
-      .then(() => fitOnPhone(div));
+      .then(() => fitOnPhone(div))
+      // Once more: a title wrapped on a phone narrows the plot, and its labels may collide again.
+      .then(() => fitLogTicks(div));
   if (window.Plotly) return draw();
   window.addEventListener("load", draw, { once: true });
   return Promise.resolve();
