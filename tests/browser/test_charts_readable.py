@@ -1,7 +1,8 @@
 """Every chart can be read (issue 18): on every example of every kind, on the compare page and in the
 HTML report, no two text boxes of a chart overlap (title, axis titles, tick labels of categorical and of
 log axes, where Plotly's "6 7 8 9 0.1" or "0.6M 0.8M 1M" ran together, legend entries, annotations), none
-sticks out of its chart, and no two series of a chart share a colour.
+sticks out of its chart, every reference line (an SLO, a memory limit, this scenario's value) has a label
+beside it, and no two series of a chart share a colour.
 
 The checks run on the SVG Plotly rendered in headless Chromium (bounding boxes of the text elements).
 """
@@ -67,6 +68,23 @@ CHECK_CHARTS = r"""
         const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
         if (w > SLACK && h > SLACK) problems.push(`${name}: ${unique[i].what} overlaps ${unique[j].what}`);
       }
+    // Every reference line (a line shape across the plot: an SLO, a memory limit, this scenario's value)
+    // has its label beside it: an annotation box within 16 px of the line and alongside it.
+    const labels = [...div.querySelectorAll("g.annotation")].map((a) => a.getBoundingClientRect());
+    const NEAR = 16;
+    div.querySelectorAll(".shapelayer path").forEach((path) => {
+      const r = path.getBoundingClientRect();
+      const vertical = r.width < 3 && r.height > 20;
+      const horizontal = r.height < 3 && r.width > 20;
+      if (!vertical && !horizontal) return;
+      const labelled = labels.some((a) =>
+        vertical
+          ? a.left - NEAR <= r.left && r.right <= a.right + NEAR && a.bottom > r.top && a.top < r.bottom
+          : a.top - NEAR <= r.top && r.bottom <= a.bottom + NEAR && a.right > r.left && a.left < r.right,
+      );
+      const where = `${vertical ? "vertical" : "horizontal"} line at ${Math.round(vertical ? r.left : r.top)} px`;
+      if (!labelled) problems.push(`${name}: the ${where} has no label`);
+    });
     // one colour per series: a series is a legend group (or a trace); array colours (colour scales) do not count
     const styles = new Map();
     for (const t of div._fullData) {

@@ -525,6 +525,22 @@ def test_validation_page_on_a_phone_names_every_number(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_on_a_phone_the_answer_comes_before_the_inputs(live_server, page):
+    """At 390 px the page is one column: the verdict, metrics and charts first (the inputs ran ~3,000 px
+    before them), then the inputs, then the sweep; nothing is wider than the screen."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/k/serving")
+    _wait_ready(page)
+    top = page.evaluate(
+        "() => Object.fromEntries(['#feasible', '#metrics', '#figures', 'aside.inputs', '#sweep'].map((s) =>"
+        " [s, document.querySelector(s).getBoundingClientRect().top + window.scrollY]))"
+    )
+    assert top["#feasible"] < 844, top  # the verdict is on the first screen
+    assert top["#metrics"] < top["#figures"] < top["aside.inputs"] < top["#sweep"], top
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not page.console_errors, page.console_errors
+
+
 def test_metric_cards_show_their_error_band_and_the_validation_scope(live_server, page):
     """A time or throughput metric card shows where the measured value likely lies (P10-P90 of the engine's
     validation residuals); a scenario on an accelerator its engine was never validated on says so."""

@@ -188,18 +188,21 @@ export function plot(div, dataIn, layout, height = 360) {
     merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(merged[axis] || {}) };
   // A log axis over three decades or more labels the powers of ten only: with 2 and 5 between them the
   // labels ran into each other in a half-width chart, and the lone "5" below the first decade read as 5,
-  // not 0.05. Over two decades it labels 2 and 5 between the decades, not every digit (2 3 4 … 9 ran into
-  // each other); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
+  // not 0.05. Over a decade and a half or more it labels 2 and 5 between the decades, not every digit
+  // (2 3 4 … 9 ran into each other, and pruning's 1-64 prompts read "8 9 1 2 3 …": 0.8 and 0.9 as 8 and
+  // 9); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
   for (const key of Object.keys(merged))
     if (/^[xy]axis\d*$/.test(key) && merged[key].type === "log" && merged[key].dtick === undefined) {
       const [lo, hi] = logSpan(data, key);
       if (hi / lo >= 1000) merged[key] = { ...merged[key], dtick: 1 };
-      else if (hi / lo >= 100) merged[key] = { ...merged[key], dtick: "D2" };
+      else if (hi / lo >= 30) merged[key] = { ...merged[key], dtick: "D2" };
     }
   const draw = () =>
     window.Plotly.react(div, data, merged, PLOT_CONFIG)
       .then(() => fitLogTicks(div))
-      .then(() => fitOnPhone(div));
+      .then(() => fitOnPhone(div))
+      // Once more: a title wrapped on a phone narrows the plot, and its labels may collide again.
+      .then(() => fitLogTicks(div));
   if (window.Plotly) return draw();
   window.addEventListener("load", draw, { once: true });
   return Promise.resolve();

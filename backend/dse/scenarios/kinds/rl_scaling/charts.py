@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,6 +50,20 @@ def samples_per_s_vs_minibatch(
                     "y0": 0,
                     "y1": 1,
                     "line": {"dash": "dot", "width": 1},
+                }
+            ],
+            # The line's label at its foot, right of it (annotations on a log axis take log10 of the value;
+            # plotly.js #6880).
+            "annotations": [
+                {
+                    "x": math.log10(current),
+                    "yref": "paper",
+                    "y": 0,
+                    "xanchor": "left",
+                    "yanchor": "bottom",
+                    "text": "this minibatch",
+                    "showarrow": False,
+                    "font": {"size": 10},
                 }
             ],
         },

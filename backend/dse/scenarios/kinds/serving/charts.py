@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,30 @@ def latency_cdf(values: np.ndarray, *, name: str, slo_s: float, percentile: floa
                     "line": {"dash": "dot"},
                 },
             ],
+            # Each line's label beside it (annotations on a log axis take log10 of the value; plotly.js
+            # #6880): the SLO at the foot of its line, the percentile under its line at the left.
+            "annotations": [
+                {
+                    "x": math.log10(slo_s),
+                    "yref": "paper",
+                    "y": 0,
+                    "xanchor": "left",
+                    "yanchor": "bottom",
+                    "text": f"SLO {slo_s:g} s",
+                    "showarrow": False,
+                    "font": {"size": 10},
+                },
+                {
+                    "xref": "paper",
+                    "x": 0,
+                    "y": percentile / 100,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "text": f"p{percentile:g}",
+                    "showarrow": False,
+                    "font": {"size": 10},
+                },
+            ],
         },
     }
 
@@ -72,6 +97,24 @@ def _slo_lines(ttft_slo_s: float, tpot_slo_s: float) -> list[dict[str, Any]]:
             "line": {"dash": "dash", "color": colour},
         }
         for yref, slo, colour in (("y", ttft_slo_s, COLOURS[0]), ("y2", tpot_slo_s, COLOURS[1]))
+    ]
+
+
+def _slo_labels(ttft_slo_s: float, tpot_slo_s: float) -> list[dict[str, Any]]:
+    """Each SLO line's label at its right end, above it (both panels' y axes are log: log10 of the value)."""
+    return [
+        {
+            "xref": "paper",
+            "x": 1,
+            "yref": yref,
+            "y": math.log10(slo),
+            "xanchor": "right",
+            "yanchor": "bottom",
+            "text": f"{name} SLO {slo:g} s",
+            "showarrow": False,
+            "font": {"size": 10, "color": colour},
+        }
+        for yref, name, slo, colour in (("y", "TTFT", ttft_slo_s, COLOURS[0]), ("y2", "TPOT", tpot_slo_s, COLOURS[1]))
     ]
 
 
@@ -115,6 +158,24 @@ def percentiles_vs_rate(search: Search, *, ttft_slo_s: float, tpot_slo_s: float,
                         "y0": 0,
                         "y1": 1,
                         "line": {"dash": "dot", "color": "#444"},
+                    }
+                ]
+                if np.isfinite(search.max_rate_per_s) and search.max_rate_per_s > 0
+                else []
+            ),
+            "annotations": _slo_labels(ttft_slo_s, tpot_slo_s)
+            + (
+                [
+                    {
+                        "x": search.max_rate_per_s,
+                        "yref": "paper",
+                        "y": 0,
+                        "xanchor": "right",
+                        "yanchor": "bottom",
+                        "text": "highest rate within the SLOs",
+                        "showarrow": False,
+                        "textangle": -90,
+                        "font": {"size": 10},
                     }
                 ]
                 if np.isfinite(search.max_rate_per_s) and search.max_rate_per_s > 0
@@ -233,6 +294,7 @@ def disaggregated_vs_colocated(
             "yaxis": {"title": {"text": "TTFT (s)"}, "type": "log", "domain": UPPER},
             "yaxis2": {"title": {"text": "TPOT (s)"}, "type": "log", "domain": LOWER, "anchor": "x"},
             "shapes": _slo_lines(ttft_slo_s, tpot_slo_s),
+            "annotations": _slo_labels(ttft_slo_s, tpot_slo_s),
         },
     }
 

@@ -146,6 +146,19 @@ def discontinuity_vs_batch(
                 "line": {"color": PALETTE[3], "dash": "dashdot", "width": 1},
             }
         )
+        # Its label at its foot, right of it (log10 of the value on the log axis; plotly.js #6880).
+        layout["annotations"].append(
+            {
+                "x": math.log10(threshold_batch),
+                "yref": "paper",
+                "y": 0,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "text": f"largest batch under {threshold:g}" if threshold is not None else "largest batch",
+                "showarrow": False,
+                "font": {"size": 10, "color": PALETTE[3]},
+            }
+        )
     return figure
 
 
