@@ -211,7 +211,7 @@ export function plot(div, dataIn, layout, height = 360) {
 // Once drawn, at any width: a log axis whose tick labels still run into each other (a narrow chart, or
 // Plotly's "0.2M 0.4M 0.6M 0.8M 1M" over one decade) labels the powers of ten only where its range holds
 // two of them, else it steps linearly by a round number, three or four labels. Measured on the drawing; one more layout pass.
-function fitLogTicks(div) {
+function fitLogTicks(div, pass = 0) {
   if (!div._fullLayout || !div.querySelector(".main-svg")) return undefined;
   const update = {};
   for (const key of Object.keys(div._fullLayout)) {
@@ -231,15 +231,20 @@ function fitLogTicks(div) {
     const [lo, hi] = [Math.min(...axis.range), Math.max(...axis.range)];
     if (Math.floor(hi) - Math.ceil(lo) >= 1) update[`${key}.dtick`] = 1;
     else {
-      // Linear steps ("L<step>") of a round size, three or four of them across the range.
-      const raw = (10 ** hi - 10 ** lo) / 3;
+      // Linear steps ("L<step>") of a round size, three or four of them across the range; when those
+      // still collide (a plot a hundred pixels wide), the next round size up.
+      const previous = typeof axis.dtick === "string" && axis.dtick.startsWith("L") ? Number(axis.dtick.slice(1)) : 0;
+      const raw = Math.max((10 ** hi - 10 ** lo) / 3, previous * 1.01);
       const magnitude = 10 ** Math.floor(Math.log10(raw));
       const step = [1, 2, 5, 10].find((f) => f * magnitude >= raw) * magnitude;
       update[`${key}.dtick`] = `L${step}`;
       update[`${key}.tickangle`] = 0;
     }
   }
-  return Object.keys(update).length ? window.Plotly.relayout(div, update) : undefined;
+  if (!Object.keys(update).length) return undefined;
+  // Measured again on the new drawing: a few passes at most.
+  const relaid = window.Plotly.relayout(div, update);
+  return pass < 3 ? relaid.then(() => fitLogTicks(div, pass + 1)) : relaid;
 }
 
 // Splits a text into lines of at most `chars` characters at its spaces (a longer word keeps its line).
