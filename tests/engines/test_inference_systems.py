@@ -60,13 +60,23 @@ def test_best_split_is_never_worse_than_a_fixed_split() -> None:
 
 
 def test_kv_capacity_largest_batch_exact() -> None:
-    """Llama-2-7B fp16 on A100 80GB, 512+512 tokens: floor((80 GiB - 2*N) / (1024 * 0.5 MiB)). Exact."""
+    """Llama-2-7B fp16 on A100 80GB, 512+512 tokens: floor((80 GiB - reserve - 2*N) / (1024 * 0.5 MiB)), the
+    GPU runtime's reserve 1.5 GiB + 5% of 80 GiB = 5.5 GiB. Exact."""
     r = _resolve(model="llama2-7b", system="gpu_only", accelerator="a100-80gb", memory=None, batch_size=8)
     result = run_inference(**engine_inputs(r))
     weights = 6_738_415_616 * 2
-    expected = (80 * 2**30 - weights) // (1024 * 524288)
+    expected = (80 * 2**30 - 5.5 * 2**30 - weights) // (1024 * 524288)
     assert float(result.weights_bytes_per_device) == weights
-    assert float(result.max_batch_that_fits) == expected
+    assert float(result.max_batch_that_fits) == expected == 123
+
+
+def test_npu_of_a_simulated_system_keeps_no_runtime_reserve() -> None:
+    """NeuPIMs' NPU runs no CUDA runtime: its largest batch is floor((capacity - weights) / KV per request)."""
+    r = _resolve(**NEUPIMS_SETTINGS)
+    device = engine_inputs(r)["device"]
+    assert float(device.memory_reserve_bytes) == 0.0
+    gpu = engine_inputs(r, system="gpu_only", accelerator=r.comparison_gpu)["device"]
+    assert float(gpu.memory_reserve_bytes) == 1.5 * 2**30 + 0.05 * float(r.comparison_gpu.memory_capacity_bytes)
 
 
 def test_scenario_that_does_not_fit_says_so_with_numbers() -> None:
@@ -74,7 +84,10 @@ def test_scenario_that_does_not_fit_says_so_with_numbers() -> None:
     r = _resolve(model="llama2-7b", system="gpu_only", accelerator="a100-80gb", memory=None, batch_size=1000)
     evaluation = KIND.evaluate(r)
     assert not evaluation.feasible
-    assert any("Does not fit" in n and "largest batch that fits is 134" in n for n in evaluation.notes)
+    assert any(
+        "Does not fit" in n and "5.50 GiB of it kept back by the runtime" in n and "largest batch that fits is 123" in n
+        for n in evaluation.notes
+    )
 
 
 def test_sweep_equals_point_by_point() -> None:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from dse.catalog.loader import default_catalog
+from dse.engines.device import memory_reserve_bytes
 from dse.engines.training.codes import Zero3Runtime
 from dse.engines.training.evaluate import GRADIENT_BUCKET_BYTES
-from dse.engines.training.memory import memory_reserve_bytes
 from dse.engines.training.zero3 import compute_stream_copies
 from dse.scenarios.documents import parse_document
 from dse.scenarios.registry import KINDS

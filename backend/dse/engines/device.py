@@ -39,6 +39,24 @@ OpClass = Literal["matrix", "vector", "attention"]
 
 M = TypeVar("M", GemmKernelModel, AttentionKernelModel)
 
+#: Memory a GPU process holds beyond its model states, activations and caches, so that "fits" means fits:
+#: the CUDA context and library workspaces (cuBLAS/cuDNN handles, ~0.5 GiB), NCCL's communication buffers
+#: (NCCL_BUFFSIZE defaults to 4 MiB per channel and peer for the Simple protocol, plus LL/LL128 buffers, per
+#: communicator: NCCL documentation, "Environment Variables", NCCL_BUFFSIZE; ~1 GiB in all) and the PyTorch
+#: caching allocator's fragmentation (Rajbhandari et al., "ZeRO", SC'20, Section 3.2 "Residual Memory
+#: Consumption": fragmentation leaves memory free but unusable, in extreme cases OOM with >30% free; PyTorch
+#: documentation, "CUDA semantics: Memory management", reserved vs allocated), taken as 5% of the capacity
+#: (an assumption, not a measurement). 1.5 GiB + 5%: 5.5 GiB on an 80 GB part. An NPU of a simulated system
+#: (NeuPIMs) runs no CUDA runtime and keeps none.
+MEMORY_RESERVE_FIXED_BYTES = 1.5 * 2.0**30
+MEMORY_RESERVE_FRACTION = 0.05
+
+
+def memory_reserve_bytes(capacity_bytes: Num) -> Num:
+    """What a GPU of `capacity_bytes` keeps back for the context, NCCL and allocator fragmentation."""
+    return MEMORY_RESERVE_FIXED_BYTES + MEMORY_RESERVE_FRACTION * np.asarray(capacity_bytes)
+
+
 #: Codes of `OpTime.bound`.
 BOUND_COMPUTE, BOUND_MEMORY, BOUND_LINK, BOUND_OVERHEAD = 0.0, 1.0, 2.0, 3.0
 
@@ -93,6 +111,8 @@ class Device:
     expert_gemm: GemmKernelModel | None = None
     #: Bytes per element of the dtype the work runs in (GEMM operands without a kernel model).
     element_bytes: float = 2.0
+    #: Of `memory_capacity_bytes`, what the runtime keeps back (`memory_reserve_bytes` on a GPU, 0 on an NPU).
+    memory_reserve_bytes: Num = 0.0
 
     @classmethod
     def from_accelerator(
@@ -131,6 +151,9 @@ class Device:
             decode_attention=None if decode_attention is None else _own_rates(decode_attention, peak, bandwidth),
             attention_fwd_bwd=None if attention_fwd_bwd is None else _own_rates(attention_fwd_bwd, peak, bandwidth),
             element_bytes=BYTES_PER_ELEMENT.get(dtype, 2.0),
+            memory_reserve_bytes=(
+                memory_reserve_bytes(spec.memory_capacity_bytes) if spec.device_class == "gpu" else 0.0
+            ),
         )
 
     def at_clock_fraction(self, fraction: float) -> Device:
@@ -259,6 +282,7 @@ RATE_FIELDS: tuple[str, ...] = (
     "memory_efficiency",
     "attention_memory_efficiency",
     "kernel_overhead_s",
+    "memory_reserve_bytes",
 )
 
 

@@ -625,7 +625,8 @@ def routed_expert_parameters(shape: ModelShape) -> Num:
 def _footprint(
     shape: ModelShape, device: Device, deployment: Deployment, workload: Workload, batch: Num, context: Num
 ) -> _Footprint:
-    """Weights and KV cache per device, and the largest batch whose KV cache fits beside the weights."""
+    """Weights and KV cache per device, and the largest batch whose KV cache fits beside the weights in the
+    capacity less the runtime's reserve (`Device.memory_reserve_bytes`)."""
     params = shape.parameters()
     tp, pp = deployment.tensor_parallel, deployment.pipeline_parallel
     weights = params.total * deployment.weight_bytes / (tp * pp)  # every expert is stored
@@ -649,9 +650,8 @@ def _footprint(
     reserved_context = (
         workload.peak_context_tokens if workload.context_quantile_tokens is None else context
     )  # paged KV follows the actual lengths of a distribution
-    max_batch = np.floor(
-        np.maximum(device.memory_capacity_bytes - weights, 0.0) / (reserved_context * kv_per_token_device)
-    )
+    usable = device.memory_capacity_bytes - device.memory_reserve_bytes  # the runtime's share kept back
+    max_batch = np.floor(np.maximum(usable - weights, 0.0) / (reserved_context * kv_per_token_device))
     return _Footprint(
         weights_bytes=weights, kv_cache_bytes=batch * reserved_context * kv_per_token_device, max_batch=max_batch
     )

@@ -28,7 +28,7 @@ from dse.engines.collectives import (
     reduce_scatter_time,
     tree_all_reduce_time,
 )
-from dse.engines.device import Device
+from dse.engines.device import Device, memory_reserve_bytes
 from dse.engines.kernels import attention_flop
 from dse.engines.training import experts
 from dse.engines.training.codes import Offload, Recompute, SequenceParallel
@@ -64,7 +64,6 @@ from dse.engines.training.memory import (
     WEIGHT_BYTES_PER_PARAM,
     ModelStates,
     layer_activation_bytes,
-    memory_reserve_bytes,
     model_state_bytes,
 )
 from dse.engines.training.offload import offload_stall_s, offloaded_layers
@@ -119,7 +118,7 @@ EMBEDDING_BACKWARD_BYTES = 2.0 + 2.0 + 2.0
 class PlanEvaluation:
     """Results per plan (arrays broadcast over the inputs). Memory in bytes per GPU at the peak
     stage; times in seconds per iteration; NaN where the plan is invalid. `fits`: the peak stays
-    within the capacity less `memory.memory_reserve_bytes` (context, NCCL buffers, fragmentation);
+    within the capacity less `device.memory_reserve_bytes` (context, NCCL buffers, fragmentation);
     `memory_headroom_bytes` is what is left of that."""
 
     reasons: NDArray[np.int64]

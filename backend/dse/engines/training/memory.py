@@ -38,24 +38,6 @@ OPTIMIZER_BYTES_PER_PARAM = 12.0
 #: versions of the weights"; the cache lives in transformer_engine/pytorch/module/linear.py).
 FP8_WEIGHT_COPY_BYTES_PER_PARAM = 1.0 + 1.0
 
-#: Memory a training process holds beyond model states, activations and the engine's buffers, so a
-#: plan that "fits" fits: the CUDA context and library workspaces (cuBLAS/cuDNN handles, ~0.5 GiB),
-#: NCCL's communication buffers (NCCL_BUFFSIZE defaults to 4 MiB per channel and peer for the Simple
-#: protocol, plus LL/LL128 buffers, for each of the TP, DP and PP communicators: NCCL documentation,
-#: "Environment Variables", NCCL_BUFFSIZE; ~1 GiB in all) and the PyTorch caching allocator's
-#: fragmentation (Rajbhandari et al., "ZeRO", SC'20, Section 3.2 "Residual Memory Consumption":
-#: fragmentation leaves memory free but unusable, in extreme cases OOM with >30% free; PyTorch
-#: documentation, "CUDA semantics: Memory management", reserved vs allocated), taken here as 5% of
-#: the capacity (an assumption, not a measurement). 1.5 GiB + 5%: 5.5 GiB on an 80 GB part.
-MEMORY_RESERVE_FIXED_BYTES = 1.5 * 2.0**30
-MEMORY_RESERVE_FRACTION = 0.05
-
-
-def memory_reserve_bytes(capacity_bytes: Num) -> Array:
-    """What a GPU of `capacity_bytes` keeps back for the context, NCCL and allocator fragmentation."""
-    return np.asarray(MEMORY_RESERVE_FIXED_BYTES + MEMORY_RESERVE_FRACTION * as_array(capacity_bytes))
-
-
 @dataclass(frozen=True)
 class LayerActivations:
     """Bytes one layer keeps for backward, per micro-batch, per GPU, by part."""

@@ -41,7 +41,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
     # throughput, the expert all-to-alls of data-parallel attention (new metrics in every result)
     # 6: gate and up as two GEMMs without --use_fused_mlp; MoE experts at the stack's dtype; 7: rope and KV-cache
     # write kernels per layer (vLLM, SGLang stacks)
-    engine_version = "inference-7"
+    engine_version = "inference-8"
     validation_dtype = "fp16"  # the published records are priced in fp16
     inputs_model = InferenceInputs
     metric_specs = METRICS

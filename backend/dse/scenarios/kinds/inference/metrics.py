@@ -68,7 +68,7 @@ METRICS: dict[str, MetricSpec] = {
     "max_batch_that_fits": MetricSpec(
         label="Largest batch that fits (B; PP x B requests in flight)",
         unit="requests",
-        formula="floor((capacity - weights) / KV per request)",
+        formula="floor((capacity - reserve - weights) / KV per request); reserve on a GPU 1.5 GiB + 5% of capacity",
     ),
     "fits": MetricSpec(label="Fits in memory", unit="", boolean=True),
     "moe_expert_bytes_stored": MetricSpec(

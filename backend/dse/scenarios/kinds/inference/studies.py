@@ -179,20 +179,22 @@ def fit_note(r: InferenceResolved, result: InferenceResult) -> str:
     gib = float(2**30)
     footprint = float(result.memory_footprint_bytes_per_device) / gib
     capacity = r.accelerator.memory_capacity_bytes / gib
+    reserve = float(device_of(r).device.memory_reserve_bytes) / gib
+    of = f"{capacity:.2f} GiB" + (f" ({reserve:.2f} GiB of it kept back by the runtime)" if reserve > 0 else "")
     largest = float(result.max_batch_that_fits)
     in_flight = (
         f" ({r.pipeline_parallel:.0f} such batches in flight over the PP stages)" if r.pipeline_parallel > 1 else ""
     )
     if bool(np.all(np.asarray(result.fits) > 0)):
         return (
-            f"Fits: {footprint:.2f} GiB per device of {capacity:.2f} GiB; "
+            f"Fits: {footprint:.2f} GiB per device of {of}; "
             f"the largest batch that fits is {largest:.0f}{in_flight}."
         )
     return (
         f"Does not fit: batch {r.batch_size:.0f} needs {footprint:.2f} GiB "
         f"per device (weights {float(result.weights_bytes_per_device) / gib:.2f} GiB + KV cache "
         f"{float(result.kv_cache_bytes_per_device) / gib:.2f} GiB) but {r.accelerator.id} has "
-        f"{capacity:.2f} GiB; the largest batch that fits is {largest:.0f}{in_flight}."
+        f"{of}; the largest batch that fits is {largest:.0f}{in_flight}."
     )
 
 
