@@ -492,6 +492,34 @@ def test_a_sweep_job_heatmap_says_why_a_cell_is_blank(live_server, page, monkeyp
     assert not page.console_errors, page.console_errors
 
 
+def test_a_sweep_job_pareto_front_plots_in_the_units_of_the_cards(live_server, page, monkeypatch):
+    """TPOT reads in ms on its card; the job's Pareto chart plots it in ms too, the unit in the axis title
+    (it plotted raw seconds under "[s]")."""
+    monkeypatch.setenv("DSE_JOBS_EXECUTOR", "serial")  # five points: no Dask cluster to start
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    card_unit = page.locator("#metrics [data-metric='time_per_output_token_s'] .unit").first.inner_text()
+    assert card_unit == "ms"
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "batch_size")
+    page.fill("#sweep-values-0", "32:512:x2")
+    page.select_option("#sweep-mode", "pareto")
+    page.select_option("#sweep-metric", "time_per_output_token_s")
+    page.select_option("#sweep-metric-y", "throughput_tokens_per_s")
+    page.click("#sweep-run-job")
+    page.wait_for_selector("#sweep-job strong:has-text('done')", timeout=120_000)
+    page.wait_for_selector("#sweep-job-pareto .main-svg")
+    job_id = page.evaluate("() => new URLSearchParams(location.search).get('job')")
+    front = httpx.get(f"{live_server}/api/v1/sweep-jobs/{job_id}").json()["summary"]["pareto"]
+    chart = page.evaluate(
+        "() => { const d = document.querySelector('#sweep-job-pareto');"
+        " return { x: d.data[0].x, title: d.layout.xaxis.title.text }; }"
+    )
+    assert chart["title"].endswith(f"[{card_unit}]"), chart["title"]
+    assert chart["x"] == pytest.approx([point[0] * 1e3 for point in front], rel=1e-9)
+    assert not page.console_errors, page.console_errors
+
+
 def test_validation_page_lists_published_vs_engine(live_server, page):
     page.goto(f"{live_server}/validation")
     for kind in REAL_KINDS:  # every kind's section is computed (a kind may cite nothing yet)
