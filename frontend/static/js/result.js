@@ -30,6 +30,8 @@ export const PALETTE = [
 ];
 //: Points that do not fit: grey and hollow (palette.py INFEASIBLE).
 export const INFEASIBLE = "#9AA0A6";
+//: The P10–P90 validation band: translucent neutral grey, never a series' colour (palette.py BAND_FILL).
+export const BAND_FILL = "rgba(120,120,120,0.18)";
 export const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 const BASE_LAYOUT = {
   margin: { t: 48, l: 64, r: 16, b: 48 },
