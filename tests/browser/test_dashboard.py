@@ -320,6 +320,20 @@ def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page
     assert not page.console_errors and not fresh_page.console_errors
 
 
+def test_a_saved_scenario_page_has_a_copy_link_button(live_server, page):
+    """Opened from its link (not just saved), a scenario's banner copies that link, as the save box does."""
+    saved = httpx.post(f"{live_server}/api/v1/scenarios", json=_example("temporal_batching"), timeout=60).json()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    page.goto(f"{live_server}/s/{saved['id']}")
+    _wait_ready(page)
+    button = page.locator("#saved-banner button", has_text="Copy link")
+    assert button.count() == 1
+    button.click()
+    page.wait_for_selector(".toast:has-text('Link copied')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == f"{live_server}/s/{saved['id']}"
+    assert not page.console_errors, page.console_errors
+
+
 def test_compare_two_scenarios(live_server, page):
     base = _example("inference", 2)
     hostile_name = "<img src=x onerror=alert(1)> bigger batch"
