@@ -334,6 +334,17 @@ def test_a_saved_scenario_page_has_a_copy_link_button(live_server, page):
     assert not page.console_errors, page.console_errors
 
 
+def test_published_ratios_read_as_times_the_api_keeps_x(live_server, page):
+    doc = _example("inference")
+    units = [r["unit"] for r in httpx.post(f"{live_server}/api/v1/evaluate", json=doc, timeout=60).json()["published"]]
+    assert "x" in units
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    shown = page.locator("#published .published-table tbody td:nth-child(4)").all_inner_texts()
+    assert shown == ["×" if u == "x" else u for u in units], shown
+    assert not page.console_errors, page.console_errors
+
+
 def test_compare_two_scenarios(live_server, page):
     base = _example("inference", 2)
     hostile_name = "<img src=x onerror=alert(1)> bigger batch"

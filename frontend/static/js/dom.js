@@ -204,6 +204,14 @@ export function formatSI(value, unitIn = "", display = "number") {
   return { text: formatNumber(value), unit };
 }
 
+//: Units as a table writes them, where the API's spelling is ASCII ("x" for a ratio, "1.8 ×").
+const UNIT_SIGNS = { x: "×" };
+
+// A unit for display (the API keeps its own spelling).
+export function unitText(unit) {
+  return UNIT_SIGNS[unit] ?? unit ?? "";
+}
+
 //: What a unit prefix formatSI writes multiplies by.
 const PREFIX_FACTORS = { P: 1e15, T: 1e12, G: 1e9, M: 1e6, k: 1e3, m: 1e-3, µ: 1e-6, n: 1e-9 };
 const BINARY_FACTORS = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };

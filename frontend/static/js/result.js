@@ -2,7 +2,7 @@
 // the published figures it can be checked against (typed rows) and the scenarios it links to.
 // A view is created once per page and updated in place, so open "show the math" panels stay open
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
-import { codeWords, csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
+import { codeWords, csvCell, download, encodeDoc, fill, formatNumber, formatSI, h, unitText } from "./dom.js";
 import { fitLogTicks, presetLogTicks } from "./logticks.js";
 
 //: Metric cards shown before "show all": the kinds list their headline metrics first.
@@ -508,7 +508,7 @@ function publishedTable(published) {
               h("td", {}, r.quantity),
               publishedCell(r),
               h("td", { class: "num", title: String(r.engine), "data-label": "engine" }, formatNumber(r.engine)),
-              h("td", { class: "muted" }, r.unit || ""),
+              h("td", { class: "muted" }, unitText(r.unit)),
               h("td", { class: "num", "data-label": "error" }, errorText(r)),
               h("td", { class: "muted", "data-label": "tolerance" }, r.tolerance_label || "—"),
               h("td", {}, verdictPill(r)),

@@ -2,7 +2,7 @@
 // The rows are typed (dse.services.validation.ValidationRow): a published comparison of one kind,
 // with its tolerance label, verdict, known miss (a figure the engine is known not to reproduce) and error.
 import { api, meta } from "./api.js";
-import { fill, formatNumber, h } from "./dom.js";
+import { fill, formatNumber, h, unitText } from "./dom.js";
 import { NARROW, errorText, plot, publishedCell, verdictPill } from "./result.js";
 
 function summary(rows) {
@@ -234,7 +234,7 @@ export async function validationPage(app, { showError }) {
                           { class: "num", title: String(r.engine), "data-label": "engine" },
                           formatNumber(r.engine),
                         ),
-                        h("td", { class: "muted" }, r.unit || ""),
+                        h("td", { class: "muted" }, unitText(r.unit)),
                         h("td", { class: "num", "data-label": "error" }, errorText(r)),
                         h("td", { class: "muted", "data-label": "tolerance" }, r.tolerance_label || "—"),
                         h("td", {}, verdictPill(r)),
@@ -265,7 +265,7 @@ export async function validationPage(app, { showError }) {
         y: rows.map((r) => (NARROW.matches && r.title.length > 22 ? `${r.title.slice(0, 21)}…` : r.title)),
         text: rows.map(
           (r) =>
-            `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${r.unit || ""}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`,
+            `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${unitText(r.unit)}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`,
         ),
         marker: { size: 11, color: rows.map(colour), opacity: 0.85, line: { width: 1, color: "#fff" } },
         hovertemplate: "%{text}<br>error %{x:.2f}%<extra></extra>",
