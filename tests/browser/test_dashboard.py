@@ -558,6 +558,19 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     page.wait_for_selector("#validation-summary tbody tr")
     assert page.locator("#validation-summary tr[data-group='training/A100/bf16']").count() == 1
     assert page.locator("#validation-summary tr[data-kind='inference'][data-group='all']").count() == 1
+    # The page is long: links at the top jump to the summary, each kind's section and the calibration charts.
+    targets = page.eval_on_selector_all("#validation-jump a", "links => links.map((a) => a.getAttribute('href'))")
+    kinds = [f"#validation-{kind}" for kind in REAL_KINDS]
+    assert targets[0] == "#validation-summary-section" and targets[-1] == "#validation-calibration"
+    assert sorted(targets[1:-1]) == sorted(kinds), targets
+    assert all(page.locator(target).count() == 1 for target in targets)
+    summary_table = page.query_selector("#validation-summary")
+    page.click("#validation-jump a[href='#validation-calibration']")
+    page.wait_for_function(
+        "() => Math.abs(document.getElementById('validation-calibration').getBoundingClientRect().top) < 2"
+    )
+    assert page.evaluate("(table) => table.isConnected", summary_table)  # scrolled, not drawn again
+    page.evaluate("() => window.scrollTo(0, 0)")
     screenshot(page, "validation")
     assert not page.console_errors, page.console_errors
 

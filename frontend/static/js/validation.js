@@ -147,6 +147,24 @@ async function calibrationSection(app, showError) {
   }
 }
 
+// Links to the page's sections (it is long: a table per kind). A click scrolls there itself: following a
+// "#…" link fires popstate, and the router would draw the whole page again.
+function jumpLinks(targets) {
+  const jump = (id) => (event) => {
+    event.preventDefault();
+    document.getElementById(id)?.scrollIntoView();
+  };
+  return h(
+    "nav",
+    { class: "jump-links", id: "validation-jump", "aria-label": "sections of this page" },
+    h("span", { class: "muted" }, "Jump to: "),
+    targets.flatMap(([id, text], i) => [
+      i ? h("span", { class: "muted" }, " · ") : null,
+      h("a", { href: `#${id}`, onclick: jump(id) }, text),
+    ]),
+  );
+}
+
 export async function validationPage(app, { showError }) {
   const { kinds } = await meta();
   const overview = h("div", { class: "figure", "data-figure": "validation-errors" });
@@ -166,6 +184,11 @@ export async function validationPage(app, { showError }) {
         ),
       ),
     ),
+    jumpLinks([
+      ["validation-summary-section", "mean error per engine and group"],
+      ...kinds.map((kind) => [`validation-${kind.kind}`, kind.title]),
+      ["validation-calibration", "kernel calibration"],
+    ]),
     overview,
   );
   const summaryBox = h(
