@@ -6,6 +6,7 @@ import copy
 import re
 
 from dse.scenarios.registry import KINDS
+from dse.services.assets import LOG_TICKS_JS
 
 HOSTILE = "<script>alert(1)</script></script><img src=x onerror=alert(2)>"
 
@@ -28,6 +29,14 @@ def test_report_is_a_self_contained_download_with_user_text_escaped(client):
     assert "Plotly.newPlot" in html and 'id="figure-data"' in html
     data_block = html.split('id="figure-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data_block  # a name cannot close the block
+
+
+def test_the_report_labels_log_axes_with_the_dashboards_own_tick_script(client):
+    """One copy of the tick rules: the report embeds frontend/static/js/logticks.js (its exports dropped)."""
+    html = client.post("/api/v1/report", json=_doc()).text
+    script = re.sub(r"^export ", "", LOG_TICKS_JS.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert "function fitLogTicks(" in script and script in html
+    assert "presetLogTicks(" in html.split(script, 1)[1]
 
 
 def test_saved_scenario_report(client):

@@ -320,6 +320,31 @@ def test_save_share_link_opens_for_anyone_and_fork(live_server, page, fresh_page
     assert not page.console_errors and not fresh_page.console_errors
 
 
+def test_a_saved_scenario_page_has_a_copy_link_button(live_server, page):
+    """Opened from its link (not just saved), a scenario's banner copies that link, as the save box does."""
+    saved = httpx.post(f"{live_server}/api/v1/scenarios", json=_example("temporal_batching"), timeout=60).json()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    page.goto(f"{live_server}/s/{saved['id']}")
+    _wait_ready(page)
+    button = page.locator("#saved-banner button", has_text="Copy link")
+    assert button.count() == 1
+    button.click()
+    page.wait_for_selector(".toast:has-text('Link copied')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == f"{live_server}/s/{saved['id']}"
+    assert not page.console_errors, page.console_errors
+
+
+def test_published_ratios_read_as_times_the_api_keeps_x(live_server, page):
+    doc = _example("inference")
+    units = [r["unit"] for r in httpx.post(f"{live_server}/api/v1/evaluate", json=doc, timeout=60).json()["published"]]
+    assert "x" in units
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    shown = page.locator("#published .published-table tbody td:nth-child(4)").all_inner_texts()
+    assert shown == ["×" if u == "x" else u for u in units], shown
+    assert not page.console_errors, page.console_errors
+
+
 def test_compare_two_scenarios(live_server, page):
     base = _example("inference", 2)
     hostile_name = "<img src=x onerror=alert(1)> bigger batch"
@@ -492,6 +517,34 @@ def test_a_sweep_job_heatmap_says_why_a_cell_is_blank(live_server, page, monkeyp
     assert not page.console_errors, page.console_errors
 
 
+def test_a_sweep_job_pareto_front_plots_in_the_units_of_the_cards(live_server, page, monkeypatch):
+    """TPOT reads in ms on its card; the job's Pareto chart plots it in ms too, the unit in the axis title
+    (it plotted raw seconds under "[s]")."""
+    monkeypatch.setenv("DSE_JOBS_EXECUTOR", "serial")  # five points: no Dask cluster to start
+    page.goto(f"{live_server}/k/inference")
+    _wait_ready(page)
+    card_unit = page.locator("#metrics [data-metric='time_per_output_token_s'] .unit").first.inner_text()
+    assert card_unit == "ms"
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "batch_size")
+    page.fill("#sweep-values-0", "32:512:x2")
+    page.select_option("#sweep-mode", "pareto")
+    page.select_option("#sweep-metric", "time_per_output_token_s")
+    page.select_option("#sweep-metric-y", "throughput_tokens_per_s")
+    page.click("#sweep-run-job")
+    page.wait_for_selector("#sweep-job strong:has-text('done')", timeout=120_000)
+    page.wait_for_selector("#sweep-job-pareto .main-svg")
+    job_id = page.evaluate("() => new URLSearchParams(location.search).get('job')")
+    front = httpx.get(f"{live_server}/api/v1/sweep-jobs/{job_id}").json()["summary"]["pareto"]
+    chart = page.evaluate(
+        "() => { const d = document.querySelector('#sweep-job-pareto');"
+        " return { x: d.data[0].x, title: d.layout.xaxis.title.text }; }"
+    )
+    assert chart["title"].endswith(f"[{card_unit}]"), chart["title"]
+    assert chart["x"] == pytest.approx([point[0] * 1e3 for point in front], rel=1e-9)
+    assert not page.console_errors, page.console_errors
+
+
 def test_validation_page_lists_published_vs_engine(live_server, page):
     page.goto(f"{live_server}/validation")
     for kind in REAL_KINDS:  # every kind's section is computed (a kind may cite nothing yet)
@@ -505,6 +558,19 @@ def test_validation_page_lists_published_vs_engine(live_server, page):
     page.wait_for_selector("#validation-summary tbody tr")
     assert page.locator("#validation-summary tr[data-group='training/A100/bf16']").count() == 1
     assert page.locator("#validation-summary tr[data-kind='inference'][data-group='all']").count() == 1
+    # The page is long: links at the top jump to the summary, each kind's section and the calibration charts.
+    targets = page.eval_on_selector_all("#validation-jump a", "links => links.map((a) => a.getAttribute('href'))")
+    kinds = [f"#validation-{kind}" for kind in REAL_KINDS]
+    assert targets[0] == "#validation-summary-section" and targets[-1] == "#validation-calibration"
+    assert sorted(targets[1:-1]) == sorted(kinds), targets
+    assert all(page.locator(target).count() == 1 for target in targets)
+    summary_table = page.query_selector("#validation-summary")
+    page.click("#validation-jump a[href='#validation-calibration']")
+    page.wait_for_function(
+        "() => Math.abs(document.getElementById('validation-calibration').getBoundingClientRect().top) < 2"
+    )
+    assert page.evaluate("(table) => table.isConnected", summary_table)  # scrolled, not drawn again
+    page.evaluate("() => window.scrollTo(0, 0)")
     screenshot(page, "validation")
     assert not page.console_errors, page.console_errors
 

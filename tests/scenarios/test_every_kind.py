@@ -31,6 +31,12 @@ def test_example_evaluates_to_finite_declared_metrics(kind_name, doc):
         assert metric.key in kind.metric_specs, metric.key
         assert metric.value is None or math.isfinite(metric.value)
     json.dumps(result.model_dump(mode="json"))  # serialisable as is
+    # A trace coloured by an array (a colour scale) has a colour bar, not a legend entry: its swatch would
+    # show one colour of the scale (plan search's Pareto front, coloured by GPUs used).
+    for chart in result.charts:
+        for trace in chart.figure.get("data", []):
+            if isinstance((trace.get("marker") or {}).get("color"), list):
+                assert trace.get("showlegend") is False, (chart.key, trace.get("name"))
 
 
 @pytest.mark.parametrize("kind_name", sorted(KINDS))

@@ -10,7 +10,7 @@ import numpy as np
 
 from dse.catalog import default_catalog
 from dse.scenarios.registry import KINDS
-from dse.scenarios.shared.palette import PALETTE, paint
+from dse.scenarios.shared.palette import BAND_FILL, PALETTE, paint
 from dse.scenarios.sweep import SweepAxis, run_sweep
 
 CATALOG = default_catalog()
@@ -41,6 +41,7 @@ def test_the_palette_is_one_list_for_backend_and_dashboard():
     block = js[js.index("export const PALETTE") : js.index("];", js.index("export const PALETTE"))]
     assert tuple(re.findall(r'"(#[0-9A-Fa-f]{6})"', block)) == PALETTE
     assert len(set(PALETTE)) == len(PALETTE) >= 12
+    assert f'export const BAND_FILL = "{BAND_FILL}";' in js
 
 
 def test_paint_gives_each_series_its_own_colour():

@@ -12,6 +12,7 @@ import pytest
 from dse.catalog import default_catalog
 from dse.scenarios.documents import parse_document
 from dse.scenarios.registry import KINDS
+from dse.scenarios.shared.palette import PALETTE
 from dse.scenarios.vocabulary import MetricSpec, Tolerance, ValidationScope
 from dse.services import bands
 from dse.services.bands import BandBasis, Residual
@@ -184,6 +185,32 @@ def test_a_marked_chart_series_gets_its_band():
     low, high, main, other = figure["data"]
     assert np.allclose(low["y"], [8.4, 16.8]) and np.allclose(high["y"], [11.9, 23.8]) and high["fill"] == "tonexty"
     assert main["meta"] == {"band": "rate"} and other == {"y": [1]}
+
+
+def _rgb(colour: str) -> tuple[int, ...]:
+    """A colour's red, green and blue, alpha left out ("#4E79A7", "rgba(78,121,167,0.18)")."""
+    if colour.startswith("#"):
+        return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(float(c)) for c in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3])
+
+
+def test_no_band_shares_the_colour_of_a_series_of_its_chart():
+    """The band's legend entry stands for every band of the chart: in one series' hue (the first's, at 18%)
+    it read as that series (PPO's chart)."""
+    scope = ValidationScope(group="k/A100/bf16", validated=True)
+    basis = BandBasis(scope, "k/A100/bf16", _residuals(0.8, 0.9, 1.0, 1.1, 1.25), ())
+    series = [
+        {"type": "scatter", "x": [1, 2], "y": [10.0 * n, 20.0 * n], "line": {"color": colour}, "meta": {"band": "rate"}}
+        for n, colour in enumerate(PALETTE, start=1)
+    ]
+    figure = {"data": series}
+    bands._band_traces(figure, basis)
+    lines = {_rgb(t["line"]["color"]) for t in figure["data"] if t.get("name") != "P10–P90 (validation)"}
+    band_traces = [t for t in figure["data"] if t.get("name") == "P10–P90 (validation)"]
+    assert len(band_traces) == 2 * len(PALETTE) and len(lines) == len(PALETTE)
+    for trace in band_traces:
+        assert _rgb(trace["line"]["color"]) not in lines
+        assert "fillcolor" not in trace or _rgb(trace["fillcolor"]) not in lines
 
 
 def test_a_scenario_far_beyond_the_validated_scale_says_so():

@@ -38,6 +38,7 @@ import numpy as np
 from dse.catalog import Catalog
 from dse.scenarios.base import EvaluationResult, ScenarioKind
 from dse.scenarios.registry import KINDS
+from dse.scenarios.shared.palette import BAND_FILL
 from dse.scenarios.sweep import SweepResult
 from dse.scenarios.vocabulary import MetricBand, MetricSpec, RankingConfidence, RelativeBand, ValidationScope
 from dse.services.validation import (
@@ -449,18 +450,18 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
         for axis in ("xaxis", "yaxis"):
             if axis in trace:
                 common[axis] = trace[axis]
-        colour = (trace.get("line") or {}).get("color") or (trace.get("marker") or {}).get("color")
-        # Its own colour (the series' at 18%), so that Plotly gives the band none of the palette's.
-        fill = _translucent(colour) if isinstance(colour, str) else "rgba(120,120,120,0.18)"
-        out.append({**common, "type": "scatter", "y": low, "line": {"width": 0, "color": fill}, "name": name})
+        # Neutral grey, every band of every chart: its one legend entry stands for all of them, and in a
+        # series' hue it read as that series (PPO's 8 GPUs line and the band's pink swatch). A colour of its
+        # own, too, so that Plotly gives the band none of the palette's.
+        out.append({**common, "type": "scatter", "y": low, "line": {"width": 0, "color": BAND_FILL}, "name": name})
         out.append(
             {
                 **common,
                 "type": "scatter",
                 "y": high,
-                "line": {"width": 0, "color": fill},
+                "line": {"width": 0, "color": BAND_FILL},
                 "fill": "tonexty",
-                "fillcolor": fill,
+                "fillcolor": BAND_FILL,
                 "name": name,
                 "legendgroup": "validation-band",
                 "showlegend": first,
@@ -472,14 +473,6 @@ def _band_traces(figure: dict[str, Any], basis: BandBasis) -> None:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _translucent(colour: str) -> str:
-    """A hex colour at 18% opacity (any other form: a neutral grey)."""
-    if colour.startswith("#") and len(colour) == 7:
-        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-        return f"rgba({r},{g},{b},0.18)"
-    return "rgba(120,120,120,0.18)"
 
 
 def attach_bands(

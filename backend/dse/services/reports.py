@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from dse.scenarios.base import EvaluationResult, PublishedComparison, ScenarioLink
 from dse.scenarios.documents import kind_of, parse_document
-from dse.services.assets import PLOTLY_JS
+from dse.services.assets import LOG_TICKS_JS, PLOTLY_JS
 
 __all__ = ["render_report", "report_filename"]
 
@@ -35,28 +35,25 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{white-space:pre-w
 .figure{border:1px solid #d9dee4;border-radius:8px;margin:.8rem 0;min-height:360px}
 .bad{color:#b3261e}.good{color:#1b7f3b}.warn{color:#9a5b00}
 """
-#: Draws each figure; a log axis whose tick labels run into each other (Plotly's "6 7 8 9 0.1") then labels
-#: the powers of ten only, or steps linearly by a round number where its range holds fewer than two (as
-#: the dashboard does, frontend/static/js/result.js fitLogTicks).
+#: Draws each figure, its log axes labelled as the dashboard labels them: the functions of logticks.js,
+#: which the report embeds (_render_script).
 RENDER_SCRIPT = """
-(function(){var figs=JSON.parse(document.getElementById('figure-data').textContent);
+var figs=JSON.parse(document.getElementById('figure-data').textContent);
 figs.forEach(function(f,i){var fig=f.figure||{};var layout=Object.assign({title:{text:f.title},
 margin:{t:50,l:60,r:20,b:50}},fig.layout||{});Object.keys(layout).forEach(function(k){
 if(/^[xy]axis[0-9]*$/.test(k))layout[k]=Object.assign({automargin:true},layout[k]);});
 ['xaxis','yaxis'].forEach(function(k){layout[k]=Object.assign({automargin:true},layout[k]||{});});
-Plotly.newPlot('figure-'+i,fig.data||[],layout,{displaylogo:false,responsive:true}).then(fitLogTicks);});
-function fitLogTicks(div){var update={};Object.keys(div._fullLayout).forEach(function(k){
-var m=/^([xy])axis([0-9]*)$/.exec(k),a=div._fullLayout[k];if(!m||!a||a.type!=='log'||a.dtick===1)return;
-var r=[].map.call(div.querySelectorAll('g.'+m[1]+m[2]+'tick text'),function(t){return t.getBoundingClientRect();});
-var crowded=r.some(function(p,i){return r.some(function(q,j){
-return j>i&&Math.min(p.right,q.right)-Math.max(p.left,q.left)>-2
-&&Math.min(p.bottom,q.bottom)-Math.max(p.top,q.top)>-2;});});if(!crowded)return;
-var lo=Math.min(a.range[0],a.range[1]),hi=Math.max(a.range[0],a.range[1]);
-if(Math.floor(hi)-Math.ceil(lo)>=1){update[k+'.dtick']=1;return;}
-var raw=(Math.pow(10,hi)-Math.pow(10,lo))/3,mag=Math.pow(10,Math.floor(Math.log10(raw)));
-update[k+'.dtick']='L'+[1,2,5,10].filter(function(f){return f*mag>=raw;})[0]*mag;update[k+'.tickangle']=0;});
-if(Object.keys(update).length)return Plotly.relayout(div,update);}})();
+Plotly.newPlot('figure-'+i,fig.data||[],presetLogTicks(fig.data||[],layout),{displaylogo:false,responsive:true})
+.then(function(div){return fitLogTicks(div);});});
 """
+
+
+@cache
+def _render_script() -> str:
+    """The dashboard's log-tick module as a plain script (its exports dropped), then RENDER_SCRIPT, in one
+    scope: one copy of the tick rules, so the report's axes read as the dashboard's."""
+    ticks = re.sub(r"^export ", "", LOG_TICKS_JS.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return f"(function(){{\n{ticks}\n{RENDER_SCRIPT}}})();"
 
 
 @cache
@@ -227,5 +224,5 @@ def render_report(document: dict[str, Any], result: EvaluationResult, share_url:
         f"<title>{_e(document['name'])} — report</title><style>{REPORT_CSS}</style></head><body>"
         + "".join(parts)
         + f'<script type="application/json" id="figure-data">{_json_block(figures)}</script>'
-        + f"<script>{_plotly_source()}</script><script>{RENDER_SCRIPT}</script></body></html>"
+        + f"<script>{_plotly_source()}</script><script>{_render_script()}</script></body></html>"
     )

@@ -204,6 +204,34 @@ export function formatSI(value, unitIn = "", display = "number") {
   return { text: formatNumber(value), unit };
 }
 
+//: Units as a table writes them, where the API's spelling is ASCII ("x" for a ratio, "1.8 ×").
+const UNIT_SIGNS = { x: "×" };
+
+// A unit for display (the API keeps its own spelling).
+export function unitText(unit) {
+  return UNIT_SIGNS[unit] ?? unit ?? "";
+}
+
+//: What a unit prefix formatSI writes multiplies by.
+const PREFIX_FACTORS = { P: 1e15, T: 1e12, G: 1e9, M: 1e6, k: 1e3, m: 1e-3, µ: 1e-6, n: 1e-9 };
+const BINARY_FACTORS = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+// One display unit for a series of values in `unitIn` (a chart's axis): the unit formatSI writes for the
+// largest of them ("ms" for sub-second times, as the metric cards read), and the factor a value is
+// divided by to read in it.
+export function displayScale(values, unitIn = "", display = "number") {
+  const unit = unitIn === "bytes" ? "B" : unitIn;
+  const sizes = values.filter((v) => typeof v === "number" && Number.isFinite(v) && v !== 0).map(Math.abs);
+  if (!sizes.length) return { unit, factor: 1 };
+  const shown = formatSI(Math.max(...sizes), unit, display).unit;
+  if (shown === unit) return { unit, factor: 1 };
+  if (shown === "%") return { unit: shown, factor: 0.01 };
+  if (shown === "days") return { unit: shown, factor: 86400 };
+  if (shown in BINARY_FACTORS) return { unit: shown, factor: BINARY_FACTORS[shown] };
+  const prefix = unit === "count" ? shown : shown.slice(0, shown.length - unit.length);
+  return { unit: shown, factor: PREFIX_FACTORS[prefix] ?? 1 };
+}
+
 export function toast(message, kind = "info") {
   const el = h("div", { class: `toast ${kind}`, role: "status" }, message);
   document.body.append(el);

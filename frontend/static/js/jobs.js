@@ -2,7 +2,7 @@
 // cluster. Progress is polled; the merged summary (top points, per-axis best, the 2-D slice, the Pareto
 // front) streams in as shards finish. The job id lives in the URL (?job=…), so a reload resumes it.
 import { api } from "./api.js";
-import { codeWords, fill, formatNumber, h } from "./dom.js";
+import { codeWords, displayScale, fill, formatNumber, h } from "./dom.js";
 import { INFEASIBLE, plot } from "./result.js";
 
 const POLL_MS = 700;
@@ -24,6 +24,15 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
   const label = (key) => {
     const m = kind.metrics[key];
     return m ? `${m.label}${m.unit ? ` [${m.unit}]` : ""}` : key;
+  };
+
+  // A metric's values as a chart plots them: in the unit its cards read ("ms", not raw seconds), named in
+  // the axis title.
+  const scaled = (key, values) => {
+    const m = kind.metrics[key];
+    if (!m) return { values, title: key };
+    const { unit, factor } = displayScale(values, m.unit, m.display);
+    return { values: values.map((v) => (v === null ? v : v / factor)), title: `${m.label}${unit ? ` [${unit}]` : ""}` };
   };
 
   // The kind's bit-mask metric of why a point cannot run (its `codes`), if it has one.
@@ -172,17 +181,26 @@ export function jobControls({ getDoc, getAxes, getMetric, getGoal, getPareto, ki
       });
     }
     const pareto = job.settings.pareto;
-    if (pareto && s.pareto.length)
+    if (pareto && s.pareto.length) {
+      const x = scaled(
+        pareto[0],
+        s.pareto.map((pt) => pt[0]),
+      );
+      const y = scaled(
+        pareto[1],
+        s.pareto.map((pt) => pt[1]),
+      );
       plot(
         front,
-        [{ type: "scatter", mode: "lines+markers", x: s.pareto.map((pt) => pt[0]), y: s.pareto.map((pt) => pt[1]) }],
+        [{ type: "scatter", mode: "lines+markers", x: x.values, y: y.values }],
         {
           title: { ...TITLE, text: "Pareto front" },
-          xaxis: { title: { text: label(pareto[0]) } },
-          yaxis: { title: { text: label(pareto[1]) } },
+          xaxis: { title: { text: x.title } },
+          yaxis: { title: { text: y.title } },
         },
         380, // a long metric name on the y axis needs the height (at 300 px it ran into the title)
       );
+    }
     const bins = s.histograms[metric] || {};
     const keys = Object.keys(bins).filter((k) => k[0] === "p");
     if (keys.length) {

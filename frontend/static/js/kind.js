@@ -27,6 +27,25 @@ function quickFirstInput(schema) {
   return null;
 }
 
+// The address anyone opens a saved scenario at.
+function shareLink(id) {
+  return `${location.origin}/s/${encodeURIComponent(id)}`;
+}
+
+// A button that puts a saved scenario's link on the clipboard (where the page may not write to it, the
+// link is on the page to select).
+function copyLinkButton(link) {
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(link);
+      toast("Link copied");
+    } catch {
+      toast("Select the link to copy it");
+    }
+  };
+  return h("button", { type: "button", class: "secondary small copy-link", onclick: copy }, "Copy link");
+}
+
 function safeFileName(name) {
   return (
     (name || "scenario")
@@ -199,23 +218,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
       });
       if (out.owner_token) ownerTokens.set(out.id, out.owner_token);
       lastSavedId = out.id;
-      const link = `${location.origin}/s/${out.id}`;
-      const copy = h(
-        "button",
-        {
-          type: "button",
-          class: "secondary small",
-          onclick: async () => {
-            try {
-              await navigator.clipboard.writeText(link);
-              toast("Link copied");
-            } catch {
-              toast("Select the link to copy it");
-            }
-          },
-        },
-        "Copy",
-      );
+      const link = shareLink(out.id);
       fill(
         shareBox,
         h(
@@ -239,7 +242,7 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
           "Anyone with this link sees the same inputs and results: ",
           h("a", { href: `/s/${out.id}`, class: "share", id: "share-link", "data-link": true }, link),
           " ",
-          copy,
+          copyLinkButton(link),
           " ",
           h("a", { href: `/compare?ids=${encodeURIComponent(out.id)}`, "data-link": true }, "compare with others →"),
         ),
@@ -345,6 +348,8 @@ export async function kindPage(app, { kindName, saved = null, navigate, showErro
               )
             : null,
           h("span", { class: "muted" }, ` · saved ${new Date(saved.created_at).toLocaleString()}`),
+          " ",
+          copyLinkButton(shareLink(saved.id)),
         )
       : null,
     h(

@@ -2,7 +2,8 @@
 // the published figures it can be checked against (typed rows) and the scenarios it links to.
 // A view is created once per page and updated in place, so open "show the math" panels stay open
 // and charts are re-drawn with Plotly.react (no flicker, no re-layout of the page).
-import { codeWords, csvCell, download, encodeDoc, fill, formatNumber, formatSI, h } from "./dom.js";
+import { codeWords, csvCell, download, encodeDoc, fill, formatNumber, formatSI, h, unitText } from "./dom.js";
+import { fitLogTicks, presetLogTicks } from "./logticks.js";
 
 //: Metric cards shown before "show all": the kinds list their headline metrics first.
 const PRIMARY_METRICS = 12;
@@ -29,6 +30,8 @@ export const PALETTE = [
 ];
 //: Points that do not fit: grey and hollow (palette.py INFEASIBLE).
 export const INFEASIBLE = "#9AA0A6";
+//: The P10–P90 validation band: translucent neutral grey, never a series' colour (palette.py BAND_FILL).
+export const BAND_FILL = "rgba(120,120,120,0.18)";
 export const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 const BASE_LAYOUT = {
   margin: { t: 48, l: 64, r: 16, b: 48 },
@@ -90,24 +93,6 @@ function legendBelow(data, merged) {
   };
   merged.margin = { ...merged.margin, l: 52, r: 16, b: merged.margin.b + extra };
   merged.height += extra;
-}
-
-// The smallest and largest positive value the traces put on an axis ("xaxis2" is a trace's "x2").
-function logSpan(data, axisKey) {
-  const letter = axisKey[0];
-  const ref = `${letter}${axisKey.slice(5)}`;
-  let lo = Infinity;
-  let hi = 0;
-  for (const trace of data) {
-    if ((trace[`${letter}axis`] || letter) !== ref) continue;
-    for (const v of (trace[letter] || []).flat()) {
-      if (typeof v === "number" && v > 0) {
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
-      }
-    }
-  }
-  return hi > 0 ? [lo, hi] : [1, 1];
 }
 
 //: Characters of a chart title that fit one line on a phone (14 px text in a ~340 px card).
@@ -186,19 +171,10 @@ export function plot(div, dataIn, layout, height = 360) {
       merged[key] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...merged[key] };
   for (const axis of ["xaxis", "yaxis"])
     merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(merged[axis] || {}) };
-  // A log axis over three decades or more labels the powers of ten only: with 2 and 5 between them the
-  // labels ran into each other in a half-width chart, and the lone "5" below the first decade read as 5,
-  // not 0.05. Over a decade and a half or more it labels 2 and 5 between the decades, not every digit
-  // (2 3 4 … 9 ran into each other, and pruning's 1-64 prompts read "8 9 1 2 3 …": 0.8 and 0.9 as 8 and
-  // 9); a shorter one keeps Plotly's labels (with "D2" it would keep one or none).
-  for (const key of Object.keys(merged))
-    if (/^[xy]axis\d*$/.test(key) && merged[key].type === "log" && merged[key].dtick === undefined) {
-      const [lo, hi] = logSpan(data, key);
-      if (hi / lo >= 1000) merged[key] = { ...merged[key], dtick: 1 };
-      else if (hi / lo >= 30) merged[key] = { ...merged[key], dtick: "D2" };
-    }
+  // A log axis over a decade or more is labelled at 1, 2 and 5 × 10^k in full (logticks.js).
+  const laidOut = presetLogTicks(data, merged);
   const draw = () =>
-    window.Plotly.react(div, data, merged, PLOT_CONFIG)
+    window.Plotly.react(div, data, laidOut, PLOT_CONFIG)
       .then(() => fitLogTicks(div))
       .then(() => fitOnPhone(div))
       // Once more: a title wrapped on a phone narrows the plot, and its labels may collide again.
@@ -206,45 +182,6 @@ export function plot(div, dataIn, layout, height = 360) {
   if (window.Plotly) return draw();
   window.addEventListener("load", draw, { once: true });
   return Promise.resolve();
-}
-
-// Once drawn, at any width: a log axis whose tick labels still run into each other (a narrow chart, or
-// Plotly's "0.2M 0.4M 0.6M 0.8M 1M" over one decade) labels the powers of ten only where its range holds
-// two of them, else it steps linearly by a round number, three or four labels. Measured on the drawing; one more layout pass.
-function fitLogTicks(div, pass = 0) {
-  if (!div._fullLayout || !div.querySelector(".main-svg")) return undefined;
-  const update = {};
-  for (const key of Object.keys(div._fullLayout)) {
-    const m = /^([xy])axis(\d*)$/.exec(key);
-    const axis = div._fullLayout[key];
-    if (!m || !axis || axis.type !== "log" || axis.visible === false || axis.dtick === 1) continue;
-    const boxes = [...div.querySelectorAll(`g.${m[1]}${m[2]}tick text`)].map((t) => t.getBoundingClientRect());
-    const crowded = boxes.some((a, i) =>
-      boxes.some(
-        (b, j) =>
-          j > i &&
-          Math.min(a.right, b.right) - Math.max(a.left, b.left) > -2 &&
-          Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > -2,
-      ),
-    );
-    if (!crowded) continue;
-    const [lo, hi] = [Math.min(...axis.range), Math.max(...axis.range)];
-    if (Math.floor(hi) - Math.ceil(lo) >= 1) update[`${key}.dtick`] = 1;
-    else {
-      // Linear steps ("L<step>") of a round size, three or four of them across the range; when those
-      // still collide (a plot a hundred pixels wide), the next round size up.
-      const previous = typeof axis.dtick === "string" && axis.dtick.startsWith("L") ? Number(axis.dtick.slice(1)) : 0;
-      const raw = Math.max((10 ** hi - 10 ** lo) / 3, previous * 1.01);
-      const magnitude = 10 ** Math.floor(Math.log10(raw));
-      const step = [1, 2, 5, 10].find((f) => f * magnitude >= raw) * magnitude;
-      update[`${key}.dtick`] = `L${step}`;
-      update[`${key}.tickangle`] = 0;
-    }
-  }
-  if (!Object.keys(update).length) return undefined;
-  // Measured again on the new drawing: a few passes at most.
-  const relaid = window.Plotly.relayout(div, update);
-  return pass < 3 ? relaid.then(() => fitLogTicks(div, pass + 1)) : relaid;
 }
 
 // Splits a text into lines of at most `chars` characters at its spaces (a longer word keeps its line).
@@ -571,7 +508,7 @@ function publishedTable(published) {
               h("td", {}, r.quantity),
               publishedCell(r),
               h("td", { class: "num", title: String(r.engine), "data-label": "engine" }, formatNumber(r.engine)),
-              h("td", { class: "muted" }, r.unit || ""),
+              h("td", { class: "muted" }, unitText(r.unit)),
               h("td", { class: "num", "data-label": "error" }, errorText(r)),
               h("td", { class: "muted", "data-label": "tolerance" }, r.tolerance_label || "—"),
               h("td", {}, verdictPill(r)),

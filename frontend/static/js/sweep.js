@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { codeWords, fill, formatNumber, h } from "./dom.js";
 import { jobControls } from "./jobs.js";
-import { INFEASIBLE, PALETTE, plot } from "./result.js";
+import { BAND_FILL, INFEASIBLE, PALETTE, plot } from "./result.js";
 
 //: Most values one range (a:b:step) may give one axis.
 const MAX_AXIS_POINTS = 2000;
@@ -376,7 +376,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         y: pick(ys, true).map((v) => (v === null || v === undefined ? null : v * factor)),
         type: "scatter",
         mode: "lines",
-        line: { width: 0, color: "rgba(78,121,167,0.18)" },
+        line: { width: 0, color: BAND_FILL },
         hoverinfo: "skip",
         legendgroup: "validation-band",
         name: `P10–P90 (validation, ${band.group})`,
@@ -386,7 +386,7 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
       const traces = band
         ? [
             bandTrace(band.relative_p10, {}),
-            bandTrace(band.relative_p90, { fill: "tonexty", fillcolor: "rgba(78,121,167,0.18)", showlegend: true }),
+            bandTrace(band.relative_p90, { fill: "tonexty", fillcolor: BAND_FILL, showlegend: true }),
           ]
         : [];
       traces.push({

@@ -2,7 +2,7 @@
 // The rows are typed (dse.services.validation.ValidationRow): a published comparison of one kind,
 // with its tolerance label, verdict, known miss (a figure the engine is known not to reproduce) and error.
 import { api, meta } from "./api.js";
-import { fill, formatNumber, h } from "./dom.js";
+import { fill, formatNumber, h, unitText } from "./dom.js";
 import { NARROW, errorText, plot, publishedCell, verdictPill } from "./result.js";
 
 function summary(rows) {
@@ -147,6 +147,24 @@ async function calibrationSection(app, showError) {
   }
 }
 
+// Links to the page's sections (it is long: a table per kind). A click scrolls there itself: following a
+// "#…" link fires popstate, and the router would draw the whole page again.
+function jumpLinks(targets) {
+  const jump = (id) => (event) => {
+    event.preventDefault();
+    document.getElementById(id)?.scrollIntoView();
+  };
+  return h(
+    "nav",
+    { class: "jump-links", id: "validation-jump", "aria-label": "sections of this page" },
+    h("span", { class: "muted" }, "Jump to: "),
+    targets.flatMap(([id, text], i) => [
+      i ? h("span", { class: "muted" }, " · ") : null,
+      h("a", { href: `#${id}`, onclick: jump(id) }, text),
+    ]),
+  );
+}
+
 export async function validationPage(app, { showError }) {
   const { kinds } = await meta();
   const overview = h("div", { class: "figure", "data-figure": "validation-errors" });
@@ -166,6 +184,11 @@ export async function validationPage(app, { showError }) {
         ),
       ),
     ),
+    jumpLinks([
+      ["validation-summary-section", "mean error per engine and group"],
+      ...kinds.map((kind) => [`validation-${kind.kind}`, kind.title]),
+      ["validation-calibration", "kernel calibration"],
+    ]),
     overview,
   );
   const summaryBox = h(
@@ -234,7 +257,7 @@ export async function validationPage(app, { showError }) {
                           { class: "num", title: String(r.engine), "data-label": "engine" },
                           formatNumber(r.engine),
                         ),
-                        h("td", { class: "muted" }, r.unit || ""),
+                        h("td", { class: "muted" }, unitText(r.unit)),
                         h("td", { class: "num", "data-label": "error" }, errorText(r)),
                         h("td", { class: "muted", "data-label": "tolerance" }, r.tolerance_label || "—"),
                         h("td", {}, verdictPill(r)),
@@ -265,7 +288,7 @@ export async function validationPage(app, { showError }) {
         y: rows.map((r) => (NARROW.matches && r.title.length > 22 ? `${r.title.slice(0, 21)}…` : r.title)),
         text: rows.map(
           (r) =>
-            `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${r.unit || ""}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`,
+            `${r.quantity}<br>published ${formatNumber(r.published)} · engine ${formatNumber(r.engine)} ${unitText(r.unit)}<br>tolerance ${r.tolerance_label || "—"}${r.known_miss ? "<br>known miss" : ""}`,
         ),
         marker: { size: 11, color: rows.map(colour), opacity: 0.85, line: { width: 1, color: "#fff" } },
         hovertemplate: "%{text}<br>error %{x:.2f}%<extra></extra>",

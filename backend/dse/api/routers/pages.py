@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from dse.services.assets import PLOTLY_JS
-
-FRONTEND_DIR = Path(os.environ.get("DSE_FRONTEND_DIR", Path(__file__).resolve().parents[4] / "frontend"))
+from dse.services.assets import FRONTEND_DIR, PLOTLY_JS
 
 router = APIRouter(include_in_schema=False)
 

@@ -2,7 +2,8 @@
 give each series of a chart its own colour and a chart the height its content needs.
 
 The palette is defined here only; the dashboard's own charts (compare, sweep) use the same list
-(frontend/static/js/result.js `PALETTE`, kept equal to this one by tests/test_palette.py).
+(frontend/static/js/result.js `PALETTE` and `BAND_FILL`, kept equal to these by
+tests/scenarios/test_sweep_feasible.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ PALETTE: tuple[str, ...] = (
 CONTEXT = "#C5CAD0"
 #: Points that do not fit (infeasible): drawn grey and hollow, never in a series' colour.
 INFEASIBLE = "#9AA0A6"
+#: The P10-P90 validation band of a series: translucent neutral grey, never a series' colour.
+BAND_FILL = "rgba(120,120,120,0.18)"
 #: Line dashes and marker symbols, so lines that lie on each other stay distinguishable.
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down")

@@ -58,9 +58,11 @@ def pareto_chart(
                 "color": list(gpus),
                 "colorscale": PLOTLY_VIRIDIS,
                 "size": 9,
-                "colorbar": {"title": {"text": "GPUs"}, "x": 1.02, "xanchor": "left"},
+                "colorbar": {"title": {"text": "GPUs used"}, "x": 1.02, "xanchor": "left"},
                 "showscale": True,
             },
+            # The colour bar says what the colours are: a legend swatch would show one colour of the scale.
+            "showlegend": False,
             "text": list(hover),
             "hovertemplate": "%{text}<extra></extra>",
             "type": "scatter",
