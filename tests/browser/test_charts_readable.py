@@ -1,8 +1,8 @@
 """Every chart can be read (issue 18): on every example of every kind, on the compare page and in the
 HTML report, no two text boxes of a chart overlap (title, axis titles, tick labels of categorical and of
 log axes, where Plotly's "6 7 8 9 0.1" or "0.6M 0.8M 1M" ran together, legend entries, annotations), none
-sticks out of its chart, every reference line (an SLO, a memory limit, this scenario's value) has a label
-beside it, and no two series of a chart share a colour.
+sticks out of its chart or is cut by its bottom edge, every reference line (an SLO, a memory limit, this
+scenario's value) has a label beside it, and no two series of a chart share a colour.
 
 The checks run on the SVG Plotly rendered in headless Chromium (bounding boxes of the text elements).
 """
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.browser
 CHECK_CHARTS = r"""
 (root) => {
   const SLACK = 1;
+  const BOTTOM_ROOM = 3;
   const problems = [];
   const logCharts = new Set();
   const plots = [...document.querySelectorAll(root)].filter((d) => d._fullLayout && d.querySelector(".main-svg"));
@@ -72,6 +73,8 @@ CHECK_CHARTS = r"""
       const out = b.r.left < frame.left - SLACK || b.r.right > frame.right + SLACK;
       if (out || b.r.top < frame.top - SLACK || b.r.bottom > frame.bottom + SLACK)
         problems.push(`${name}: ${b.what} sticks out of the chart`);
+      // A text box flush with the bottom edge loses its descenders ("p", "y", brackets) to the card's edge.
+      else if (b.r.bottom > frame.bottom - BOTTOM_ROOM) problems.push(`${name}: ${b.what} is cut by the bottom edge`);
     }
     for (let i = 0; i < unique.length; i++)
       for (let j = i + 1; j < unique.length; j++) {

@@ -36,11 +36,12 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{white-space:pre-w
 .bad{color:#b3261e}.good{color:#1b7f3b}.warn{color:#9a5b00}
 """
 #: Draws each figure, its log axes labelled as the dashboard labels them: the functions of logticks.js,
-#: which the report embeds (_render_script).
+#: which the report embeds (_render_script). The bottom margin is result.js BASE_LAYOUT's: room for an x-axis
+#: title's descenders.
 RENDER_SCRIPT = """
 var figs=JSON.parse(document.getElementById('figure-data').textContent);
 figs.forEach(function(f,i){var fig=f.figure||{};var layout=Object.assign({title:{text:f.title},
-margin:{t:50,l:60,r:20,b:50}},fig.layout||{});Object.keys(layout).forEach(function(k){
+margin:{t:50,l:60,r:20,b:60}},fig.layout||{});Object.keys(layout).forEach(function(k){
 if(/^[xy]axis[0-9]*$/.test(k))layout[k]=Object.assign({automargin:true},layout[k]);});
 ['xaxis','yaxis'].forEach(function(k){layout[k]=Object.assign({automargin:true},layout[k]||{});});
 Plotly.newPlot('figure-'+i,fig.data||[],presetLogTicks(fig.data||[],layout),{displaylogo:false,responsive:true})

@@ -152,7 +152,7 @@ function metricsOverview(c) {
       yaxis: { autorange: "reversed" },
       // The scenarios above the plot (two per row at most), so long names never narrow it.
       legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom", entrywidth: 300, font: { size: 11 } },
-      margin: { l: NARROW.matches ? 120 : 220, t: 60 + legendPx, r: 16, b: 48 },
+      margin: { l: NARROW.matches ? 120 : 220, t: 60 + legendPx, r: 16 },
     },
     Math.max(300, 60 + legendPx + rows.length * (18 + 8 * c.names.length)),
   );

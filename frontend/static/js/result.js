@@ -34,7 +34,9 @@ export const INFEASIBLE = "#9AA0A6";
 export const BAND_FILL = "rgba(120,120,120,0.18)";
 export const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 const BASE_LAYOUT = {
-  margin: { t: 48, l: 64, r: 16, b: 48 },
+  // b: an x-axis title (under 12 px tick labels) ends 55 px below the plot: with less, Plotly pins it to
+  // the bottom edge, which cuts its descenders off.
+  margin: { t: 48, l: 64, r: 16, b: 60 },
   font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1d232b" },
   paper_bgcolor: "#fff",
   plot_bgcolor: "#fff",

@@ -309,7 +309,7 @@ export async function validationPage(app, { showError }) {
       },
       yaxis: { type: "category", automargin: true },
       showlegend: false,
-      margin: { l: NARROW.matches ? 100 : 160, t: NARROW.matches ? 60 : 44, r: 16, b: 48 },
+      margin: { l: NARROW.matches ? 100 : 160, t: NARROW.matches ? 60 : 44, r: 16 },
     },
     300,
   );
