@@ -38,6 +38,8 @@ BAND_FILL = "rgba(120,120,120,0.18)"
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down")
 
+#: The smallest text a chart writes (a reference line's label), in px: 10 px read as a smudge.
+LABEL_FONT_PX = 11
 #: Pixels per legend entry (vertical legend), per horizontal bar, and the room title + axes take.
 LEGEND_ROW_PX = 21
 BAR_ROW_PX = 24

@@ -8,7 +8,7 @@ from typing import Any
 
 from dse.scenarios.kinds.inference.inputs import SYSTEM_LABELS
 from dse.scenarios.kinds.inference.studies import MoEOverBatch
-from dse.scenarios.shared.palette import BAR_ROW_PX, SYMBOLS, colour, height_for, legend_entries, paint
+from dse.scenarios.shared.palette import BAR_ROW_PX, LABEL_FONT_PX, SYMBOLS, colour, height_for, legend_entries, paint
 
 
 def throughput_vs_batch(
@@ -79,7 +79,7 @@ def throughput_vs_batch(
                 "text": text,
                 "showarrow": False,
                 "textangle": -90,
-                "font": {"size": 10},
+                "font": {"size": LABEL_FONT_PX},
             }
         )
     data = paint(data, lines=True)
@@ -261,7 +261,7 @@ def moe_experts_vs_batch(study: MoEOverBatch) -> dict[str, Any]:
                 "text": "this batch",
                 "showarrow": False,
                 "textangle": -90,
-                "font": {"size": 10},
+                "font": {"size": LABEL_FONT_PX},
             }
         ],
         "height": max(480, height_for(legend=legend_entries(data))),

@@ -10,7 +10,7 @@ import numpy as np
 
 from dse.scenarios.base import Chart
 from dse.scenarios.kinds.rl_scaling.studies import MinibatchGrid
-from dse.scenarios.shared.palette import height_for, paint
+from dse.scenarios.shared.palette import LABEL_FONT_PX, height_for, paint
 
 
 def samples_per_s_vs_minibatch(
@@ -63,7 +63,7 @@ def samples_per_s_vs_minibatch(
                     "yanchor": "bottom",
                     "text": "this minibatch",
                     "showarrow": False,
-                    "font": {"size": 10},
+                    "font": {"size": LABEL_FONT_PX},
                 }
             ],
         },

@@ -11,7 +11,7 @@ import numpy as np
 from dse.engines.serving import SimulationResult
 from dse.scenarios.base import Chart
 from dse.scenarios.kinds.serving.studies import Search
-from dse.scenarios.shared.palette import PALETTE
+from dse.scenarios.shared.palette import LABEL_FONT_PX, PALETTE
 
 #: One colour per series, from the explorer's one palette.
 COLOURS = tuple(PALETTE[:6])
@@ -66,7 +66,7 @@ def latency_cdf(values: np.ndarray, *, name: str, slo_s: float, percentile: floa
                     "yanchor": "bottom",
                     "text": f"SLO {slo_s:g} s",
                     "showarrow": False,
-                    "font": {"size": 10},
+                    "font": {"size": LABEL_FONT_PX},
                 },
                 {
                     "xref": "paper",
@@ -76,7 +76,7 @@ def latency_cdf(values: np.ndarray, *, name: str, slo_s: float, percentile: floa
                     "yanchor": "top",
                     "text": f"p{percentile:g}",
                     "showarrow": False,
-                    "font": {"size": 10},
+                    "font": {"size": LABEL_FONT_PX},
                 },
             ],
         },
@@ -112,7 +112,7 @@ def _slo_labels(ttft_slo_s: float, tpot_slo_s: float) -> list[dict[str, Any]]:
             "yanchor": "bottom",
             "text": f"{name} SLO {slo:g} s",
             "showarrow": False,
-            "font": {"size": 10, "color": colour},
+            "font": {"size": LABEL_FONT_PX, "color": colour},
         }
         for yref, name, slo, colour in (("y", "TTFT", ttft_slo_s, COLOURS[0]), ("y2", "TPOT", tpot_slo_s, COLOURS[1]))
     ]
@@ -175,7 +175,7 @@ def percentiles_vs_rate(search: Search, *, ttft_slo_s: float, tpot_slo_s: float,
                         "text": "highest rate within the SLOs",
                         "showarrow": False,
                         "textangle": -90,
-                        "font": {"size": 10},
+                        "font": {"size": LABEL_FONT_PX},
                     }
                 ]
                 if np.isfinite(search.max_rate_per_s) and search.max_rate_per_s > 0

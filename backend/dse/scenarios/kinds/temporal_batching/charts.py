@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dse.scenarios.base import Chart
-from dse.scenarios.shared.palette import PALETTE, height_for, paint
+from dse.scenarios.shared.palette import LABEL_FONT_PX, PALETTE, height_for, paint
 
 
 def _marks(baseline_batch: float, pres_batch: float) -> list[dict[str, Any]]:
@@ -156,7 +156,7 @@ def discontinuity_vs_batch(
                 "yanchor": "bottom",
                 "text": f"largest batch under {threshold:g}" if threshold is not None else "largest batch",
                 "showarrow": False,
-                "font": {"size": 10, "color": PALETTE[3]},
+                "font": {"size": LABEL_FONT_PX, "color": PALETTE[3]},
             }
         )
     return figure
