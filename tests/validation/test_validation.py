@@ -227,3 +227,19 @@ def test_a_known_miss_that_quotes_the_engine_quotes_its_current_number():
             assert unit == row.unit, (row.key, unit, row.unit)
             assert value == round(row.engine, decimals), (row.key, value, row.engine)
     assert quoted >= 7  # the serving TTFT misses quote theirs
+
+
+def test_tolerance_labels_are_written_to_readable_precision():
+    """A tolerance derived from a printed figure's rounding read "±0.0147449%" or "0.997008 ≤ engine/published
+    ≤ 1.00299"; its label keeps two significant digits of the distance from exact, the check the exact bound."""
+    assert Tolerance.within(0.000147449).label == "±0.015%"
+    assert Tolerance.within(0.125).label == "±12.5%"
+    assert Tolerance.band(0.997008, 1.00299).label == "0.997 ≤ engine/published ≤ 1.003"
+    assert Tolerance.band(0.5, 2.0).label == "0.5 ≤ engine/published ≤ 2"
+    assert Tolerance.band(None, 2.0).label == "engine/published ≤ 2"
+    assert Tolerance.band(0.997008, 1.00299).holds(0.9971, 1.0) is True
+    assert Tolerance.band(0.997008, 1.00299).holds(0.9969, 1.0) is False
+    # Every kind's published figures: no number in a tolerance label has more than four decimals.
+    labels = {figure.tolerance.label for kind in KINDS.values() for figure in kind.published_figures()}
+    too_precise = [label for label in labels if re.search(r"\.\d{5}", label)]
+    assert not too_precise, too_precise

@@ -180,6 +180,15 @@ class Chart(BaseModel):
         return plain
 
 
+def _two_digits(value: float) -> str:
+    return f"{float(f'{value:.2g}'):g}"
+
+
+def _near_one(ratio: float) -> str:
+    """A ratio bound to two significant digits of its distance from 1: 0.997008 reads 0.997, 2.0 reads 2."""
+    return f"{1 + float(_two_digits(ratio - 1)):g}"
+
+
 class Tolerance(BaseModel):
     """How close the engine must come to a published figure.
 
@@ -202,9 +211,17 @@ class Tolerance(BaseModel):
 
     @property
     def label(self) -> str:
+        """The bound as people read it: a tolerance derived from a printed figure's rounding (0.0147449%,
+        0.997008 ≤ ratio) is written to two significant digits of its distance from exact (0.015%, 0.997);
+        the check itself (`holds`) uses the bound as is."""
         if self.relative is None:
-            return f"{self.ratio_low:g} ≤ engine/published ≤ {self.ratio_high:g}"
-        return "exact (float rounding)" if self.relative <= 1e-6 else f"±{self.relative * 100:g}%"
+            low = "" if self.ratio_low is None else f"{_near_one(self.ratio_low)} ≤ "
+            high = "" if self.ratio_high is None else f" ≤ {_near_one(self.ratio_high)}"
+            return f"{low}engine/published{high}"
+        if self.relative <= 1e-6:
+            return "exact (float rounding)"
+        percent = self.relative * 100
+        return f"±{percent:g}%" if percent >= 1 else f"±{_two_digits(percent)}%"
 
     def holds(self, engine: float, published: float) -> bool | None:
         if published == 0:
