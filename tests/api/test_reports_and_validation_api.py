@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 
 from dse.scenarios.registry import KINDS
@@ -88,6 +89,31 @@ def test_calibration_charts_endpoint(client):
         names = [t["name"] for t in figure["data"]]
         assert any(n.startswith("measured") for n in names) and any(n.startswith("model") for n in names)
         assert chart["source"] and chart["rows"] > 0 and chart["max_abs_pct_error"] >= chart["mean_abs_pct_error"]
+
+
+def _lab(colour: str) -> tuple[float, float, float]:
+    """CIE L*a*b* of an sRGB "#rrggbb" (D65)."""
+    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb)
+    xyz = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b)
+    xyz += ((0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,)
+    fx, fy, fz = (t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def test_calibration_charts_give_each_series_a_distinct_colour(client):
+    """The attention charts drew "head dim 128, causal" in #c0392b and "head dim 256, causal" in #d35400, a
+    red and an orange one cannot tell apart (CIE76 difference 25; the palette's closest pair is 34 apart).
+    A series' measured points and its model curve share its colour, so the measured traces are compared."""
+    for chart in client.get("/api/v1/calibration").json():
+        measured = {
+            t["name"]: t["marker"]["color"] for t in chart["figure"]["data"] if t["name"].startswith("measured")
+        }
+        names = sorted(measured)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                difference = math.dist(_lab(measured[a]), _lab(measured[b]))
+                assert difference >= 30, (chart["key"], a, measured[a], b, measured[b], round(difference))
 
 
 def test_validation_summary_endpoint(client):

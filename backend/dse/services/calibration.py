@@ -31,6 +31,7 @@ from dse.engines.kernels import (
     attention_prefill_time_s,
     gemm_time_s,
 )
+from dse.scenarios.shared.palette import colour as palette_colour
 
 __all__ = ["CalibrationChart", "calibration_charts"]
 
@@ -132,11 +133,10 @@ def _gemm_figure(fit: KernelFit, model: GemmKernelModel, data: dict[str, Any]) -
 def _prefill_figure(fit: KernelFit, model: AttentionKernelModel, data: dict[str, Any]) -> dict[str, Any]:
     b, h, s, d, causal, t = _columns(data, ("batch", "heads", "seq_len", "head_dim", "causal", "time_s"))
     traces: list[dict[str, Any]] = []
-    palette = ["#1f5fa8", "#1b7f3b", "#8e44ad", "#c0392b", "#16a085", "#d35400"]
     groups = sorted({(float(x), float(c)) for x, c in zip(d, causal, strict=True)})
     for i, (hd, c) in enumerate(groups):
         sel = (d == hd) & (causal == c)
-        colour = palette[i % len(palette)]
+        colour = palette_colour(i)
         label = f"head dim {hd:.0f}, {'causal' if c else 'no mask'}"
         flop = model.flop_multiplier * attention_flop(b[sel], h[sel], s[sel], s[sel], hd, causal=bool(c))
         traces.append(
