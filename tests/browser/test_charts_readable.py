@@ -235,3 +235,16 @@ def test_a_plan_that_does_not_fit_says_so_on_cards_and_in_a_sweep(live_server, p
     assert "do not fit" in page.locator("#sweep-caption").inner_text()
     screenshot(page, "does-not-fit")
     assert not page.console_errors, page.console_errors
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_validation_charts_are_readable(live_server, page, width):
+    """The validation page's error chart and every kernel calibration chart."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{live_server}/validation")
+    page.wait_for_selector("[data-figure='validation-errors'] .main-svg", timeout=120_000)
+    page.wait_for_selector("[data-figure^='calibration-'] .main-svg", timeout=120_000)
+    found = _check(page, "[data-figure]")
+    assert found["count"] > 10
+    assert not found["problems"], "\n".join(found["problems"])
+    assert not page.console_errors, page.console_errors

@@ -168,7 +168,7 @@ def _prefill_figure(fit: KernelFit, model: AttentionKernelModel, data: dict[str,
     what = "forward + backward" if model.flop_multiplier > 1.0 else "forward"
     return {
         "data": traces,
-        "layout": _layout(_title(fit), "sequence length (tokens)", f"achieved throughput, {what} (TFLOP/s)"),
+        "layout": _layout(_title(fit), "sequence length (tokens)", f"achieved TFLOP/s, {what}"),
     }
 
 
