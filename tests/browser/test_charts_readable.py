@@ -110,6 +110,15 @@ CHECK_CHARTS = r"""
       const where = `${vertical ? "vertical" : "horizontal"} line at ${Math.round(vertical ? r.left : r.top)} px`;
       if (!labelled) problems.push(`${name}: the ${where} has no label`);
     });
+    // A series on a log axis with no positive value draws nothing, yet its legend entry promises a point.
+    for (const t of div._fullData) {
+      if (t.visible !== true || t.type !== "scatter") continue;
+      for (const [letter, values] of [["x", t.x], ["y", t.y]]) {
+        const axis = layout[`${letter}axis${(t[`${letter}axis`] || letter).slice(1)}`];
+        if (axis?.type === "log" && values?.length && ![...values].some((v) => Number(v) > 0))
+          problems.push(`${name}: "${t.name}" has no point a log ${letter} axis can draw`);
+      }
+    }
     // one colour per series: a series is a legend group (or a trace); array colours (colour scales) do not count
     const styles = new Map();
     for (const t of div._fullData) {

@@ -177,7 +177,12 @@ def roofline(
     data: list[dict[str, Any]] = [
         {"type": "scatter", "mode": "lines", "name": "roof", "x": xs, "y": roof, "line": {"color": "#3C4650"}}
     ]
+    # An op without FLOPs (a KV-cache write: bytes only) has no point on log-log axes: named in a note instead.
+    no_flops: list[str] = []
     for n, (name, x, f) in enumerate(zip(op_names, intensity_flop_per_byte, achieved_flops_per_s, strict=True)):
+        if x <= 0 or f <= 0:
+            no_flops.append(name)
+            continue
         data.append(
             {
                 "type": "scatter",
@@ -195,6 +200,20 @@ def roofline(
         "yaxis": {"title": {"text": "achieved TFLOP/s"}, "type": "log"},
         "height": height_for(legend=legend_entries(data)),
     }
+    if no_flops:
+        layout["annotations"] = [
+            {
+                "text": f"not drawn (no FLOPs): {', '.join(no_flops)}",
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.01,
+                "y": 0.99,
+                "xanchor": "left",
+                "yanchor": "top",
+                "showarrow": False,
+                "font": {"size": LABEL_FONT_PX},
+            }
+        ]
     return {"data": data, "layout": layout}
 
 
