@@ -110,6 +110,13 @@ CHECK_CHARTS = r"""
       const where = `${vertical ? "vertical" : "horizontal"} line at ${Math.round(vertical ? r.left : r.top)} px`;
       if (!labelled) problems.push(`${name}: the ${where} has no label`);
     });
+    // Titles in words: an input's path ("sequence_length_tokens") is a code word, not an axis title.
+    const titles = [["chart title", layout.title?.text]];
+    for (const key of Object.keys(layout))
+      if (/^[xy]axis\d*$/.test(key) && layout[key].visible !== false)
+        titles.push([`${key} title`, layout[key].title?.text]);
+    for (const [what, text] of titles)
+      if (/[A-Za-z]_[A-Za-z]/.test(text || "")) problems.push(`${name}: the ${what} "${text}" has a code word`);
     // A series on a log axis with no positive value draws nothing, yet its legend entry promises a point.
     for (const t of div._fullData) {
       if (t.visible !== true || t.type !== "scatter") continue;
@@ -256,4 +263,29 @@ def test_validation_charts_are_readable(live_server, page, width):
     found = _check(page, "[data-figure]")
     assert found["count"] > 10
     assert not found["problems"], "\n".join(found["problems"])
+    assert not page.console_errors, page.console_errors
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_sweep_charts_are_readable(live_server, page, width):
+    """A sweep's line, heatmap and trade-off charts, titled in words with units, not the inputs' paths."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{live_server}/k/training")
+    page.wait_for_selector("#metrics [data-metric] .value", timeout=60_000)
+    page.wait_for_selector("#sweep-path-0 option", state="attached")
+    page.select_option("#sweep-path-0", "sequence_length_tokens")
+    page.fill("#sweep-values-0", "1024,2048,4096,8192")
+    problems: list[str] = []
+    for axes, mode in ((1, "auto"), (2, "auto"), (2, "pareto")):
+        if axes == 2 and not page.locator("#sweep-path-1").count():
+            page.click("#sweep-add-axis")
+            page.select_option("#sweep-path-1", "micro_batch_size")
+            page.fill("#sweep-values-1", "1,2")
+        page.select_option("#sweep-mode", mode)
+        page.evaluate("() => { const d = document.querySelector('#sweep-out .figure'); if (d) d.remove(); }")
+        page.click("#sweep-run")
+        page.wait_for_selector("#sweep-out .figure .main-svg", timeout=120_000)
+        found = _check(page, "#sweep-out .figure")
+        problems += [f"{width} px, {axes} axes, {mode}: {p}" for p in found["problems"]]
+    assert not problems, "\n".join(problems)
     assert not page.console_errors, page.console_errors

@@ -1,7 +1,7 @@
 // The sweep panel: one axis (line), two axes (heatmap), or a trade-off scatter with its Pareto front.
 // Every grid is one POST /sweep (one engine call on the server).
 import { api } from "./api.js";
-import { codeWords, fill, formatNumber, h } from "./dom.js";
+import { codeWords, fill, formatNumber, h, unitOf, wordsOf } from "./dom.js";
 import { jobControls } from "./jobs.js";
 import { BAND_FILL, INFEASIBLE, PALETTE, plot } from "./result.js";
 
@@ -57,6 +57,15 @@ export function paretoFront(xs, ys, maximizeX, maximizeY, feasible = null) {
       best = sy * p.y;
     }
   return front;
+}
+
+// A swept input in words for a chart's axis or title, with its unit: "sequence length (tokens)", not
+// "sequence_length_tokens" (the hover keeps the input's path).
+function inputWords(path) {
+  const segments = String(path).split(".");
+  const { unit, label } = unitOf(segments[segments.length - 1]);
+  const words = [...segments.slice(0, -1), label || segments[segments.length - 1]].map(wordsOf).join(" ");
+  return unit ? `${words} (${unit})` : words;
 }
 
 export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }) {
@@ -359,9 +368,9 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
           },
         ],
         {
-          title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } },
+          title: { text: `${res.labels[key]} vs ${inputWords(ax.path)}`, x: 0.02, font: { size: 14 } },
           showlegend: false,
-          xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" },
+          xaxis: { title: { text: inputWords(ax.path) }, type: logX ? "log" : "linear" },
           yaxis: { title: { text: res.labels[key] }, type: "category", automargin: true },
         },
         400,
@@ -413,9 +422,9 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
         div,
         traces,
         {
-          title: { text: `${res.labels[key]} vs ${ax.path}`, x: 0.02, font: { size: 14 } },
+          title: { text: `${res.labels[key]} vs ${inputWords(ax.path)}`, x: 0.02, font: { size: 14 } },
           showlegend: bad.length > 0 || Boolean(band),
-          xaxis: { title: { text: ax.path }, type: logX ? "log" : "linear" },
+          xaxis: { title: { text: inputWords(ax.path) }, type: logX ? "log" : "linear" },
           yaxis: { title: { text: label(key, res) } },
         },
         400,
@@ -461,9 +470,13 @@ export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }
       div,
       traces,
       {
-        title: { text: `${res.labels[key]} over ${ax.path} × ${ay.path}`, x: 0.02, font: { size: 14 } },
-        xaxis: { title: { text: ax.path + (logX ? " (log steps)" : "") }, type: "category" },
-        yaxis: { title: { text: ay.path + (logY ? " (log steps)" : "") }, type: "category" },
+        title: {
+          text: `${res.labels[key]} over ${inputWords(ax.path)} × ${inputWords(ay.path)}`,
+          x: 0.02,
+          font: { size: 14 },
+        },
+        xaxis: { title: { text: inputWords(ax.path) + (logX ? ", log steps" : "") }, type: "category" },
+        yaxis: { title: { text: inputWords(ay.path) + (logY ? ", log steps" : "") }, type: "category" },
         // A bit mask's cells are categories: a legend of their reasons in words below the chart, no colour bar.
         showlegend: key === whyKey,
         legend: { orientation: "h", y: -0.22, yanchor: "top" },

@@ -70,7 +70,7 @@ def routing_heatmap(
     upright = len(code_labels) > 4 or longest > 12
     layout = _layout(
         "Prompt-to-code assignment (Sinkhorn plan)",
-        "code (R_k)",
+        "code (R: MACs / the full UNet's)",
         "prompt category",
         height=height_for(rows=len(category_names)) + (7 * longest if upright else 0),
     )
