@@ -287,5 +287,8 @@ def test_sweep_charts_are_readable(live_server, page, width):
         page.wait_for_selector("#sweep-out .figure .main-svg", timeout=120_000)
         found = _check(page, "#sweep-out .figure")
         problems += [f"{width} px, {axes} axes, {mode}: {p}" for p in found["problems"]]
+        if mode == "auto":  # the count's unit, the name's last word, stands once, in brackets
+            title = page.evaluate("() => document.querySelector('#sweep-out .figure').layout.xaxis.title.text")
+            assert title.replace("<br>", " ") == "sequence length (tokens)", title
     assert not problems, "\n".join(problems)
     assert not page.console_errors, page.console_errors

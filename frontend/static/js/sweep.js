@@ -63,9 +63,12 @@ export function paretoFront(xs, ys, maximizeX, maximizeY, feasible = null) {
 // "sequence_length_tokens" (the hover keeps the input's path).
 function inputWords(path) {
   const segments = String(path).split(".");
-  const { unit, label } = unitOf(segments[segments.length - 1]);
-  const words = [...segments.slice(0, -1), label || segments[segments.length - 1]].map(wordsOf).join(" ");
-  return unit ? `${words} (${unit})` : words;
+  const last = segments[segments.length - 1];
+  const { unit, label } = unitOf(last);
+  const words = [...segments.slice(0, -1).map(wordsOf), label || wordsOf(last)].join(" ");
+  // A count's unit is its name's last word ("sequence length tokens"): it moves into the brackets.
+  const name = unit && words.endsWith(` ${unit}`) ? words.slice(0, -unit.length - 1) : words;
+  return unit ? `${name} (${unit})` : name;
 }
 
 export function sweepPanel({ getDoc, kind, initial = null, onConfig = () => {} }) {
