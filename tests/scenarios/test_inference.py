@@ -50,6 +50,17 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     expected = 12 + (2 if resolved.expert_exchange else 0) + len(set(names) & separate)
     assert result.tables[0].key == "ops" and len(names) == expected
     assert json.loads(result.model_dump_json())["kind"] == "inference"  # figures and tables are plain JSON
+    # No op above the roof: an op priced inside another kernel (softmax in fused attention: FLOPs, no time) has
+    # no rate of its own, so it is named in the chart's note and its bound says so, never drawn at FLOP / 0.
+    roofline = next(f.figure for f in result.charts if f.key == "roofline")
+    peak_tflops = resolved.accelerator.peak_for(resolved.activation_dtype) / 1e12
+    points = [t for t in roofline["data"] if t["name"] != "roof"]
+    assert all(y <= peak_tflops * (1 + 1e-9) for t in points for y in t["y"])
+    fused = [row[0] for row in result.tables[0].rows if row[-1] == "fused into another kernel"]
+    assert all(row[6] == 0.0 for row in result.tables[0].rows if row[0] in fused)
+    if fused:
+        assert f"inside another kernel: {', '.join(fused)}" in roofline["layout"]["annotations"][0]["text"]
+    assert not {t["name"] for t in points} & set(fused)
 
 
 def test_sweep_over_batch_and_context_returns_arrays() -> None:

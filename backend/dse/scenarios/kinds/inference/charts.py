@@ -164,8 +164,10 @@ def roofline(
     achieved_flops_per_s: Sequence[float],
     peak_flops_per_s: float,
     bandwidth_bytes_per_s: float,
+    fused_names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Roofline of the device with each op as a point (log-log)."""
+    """Roofline of the device with each op as a point (log-log); `fused_names`: ops priced inside another kernel
+    (no rate of their own), named in the chart's note instead of drawn."""
     finite = [i for i in intensity_flop_per_byte if i > 0]
     low = min([*finite, 0.1]) / 2.0
     high = max([*finite, 2.0 * peak_flops_per_s / bandwidth_bytes_per_s]) * 2.0
@@ -200,10 +202,13 @@ def roofline(
         "yaxis": {"title": {"text": "achieved TFLOP/s"}, "type": "log"},
         "height": height_for(legend=legend_entries(data)),
     }
-    if no_flops:
+    not_drawn = [f"no FLOPs: {', '.join(no_flops)}"] if no_flops else []
+    if fused_names:
+        not_drawn.append(f"inside another kernel: {', '.join(fused_names)}")
+    if not_drawn:
         layout["annotations"] = [
             {
-                "text": f"not drawn (no FLOPs): {', '.join(no_flops)}",
+                "text": f"not drawn ({'; '.join(not_drawn)})",
                 "xref": "paper",
                 "yref": "paper",
                 "x": 0.01,

@@ -340,6 +340,16 @@ def interleaving_table(study: Interleaving) -> Table:
     )
 
 
+#: The bound shown for an op with work but no time of its own: it runs inside another kernel (softmax in a
+#: fused attention kernel), so it has no achieved rate to show.
+FUSED_BOUND = "fused into another kernel"
+
+
+def inside_another_kernel(flop: float, bytes_moved: float, time_s: float) -> bool:
+    """Whether an op does work yet costs no time of its own (the stack prices it inside another kernel)."""
+    return time_s <= 0.0 and (flop > 0.0 or bytes_moved > 0.0)
+
+
 def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
     """FLOP, bytes, time and bound of every op of one decode layer."""
     rows: list[Row] = []
@@ -357,7 +367,13 @@ def op_table(r: InferenceResolved, result: InferenceResult) -> Table:
                 repeats * float(cost.link_bytes),
                 flop / moved if moved > 0 else None,
                 float(priced.time_s) * 1e6 if unit != "pim" else None,
-                BOUND_NAMES[int(priced.bound)] if unit != "pim" else "PIM (see PIM table)",
+                (
+                    "PIM (see PIM table)"
+                    if unit == "pim"
+                    else FUSED_BOUND
+                    if inside_another_kernel(flop, moved, float(priced.time_s))
+                    else BOUND_NAMES[int(priced.bound)]
+                ),
             ]
         )
     return Table(
@@ -432,21 +448,29 @@ def decode_split(r: InferenceResolved, result: InferenceResult) -> DecodeSplit:
 
 @dataclass(frozen=True)
 class RooflinePoints:
-    """The ops that run on the matrix/vector units, as (intensity, achieved FLOP/s) points."""
+    """The ops that run on the matrix/vector units, as (intensity, achieved FLOP/s) points; `fused`: the ops priced
+    inside another kernel (no time, so no achieved rate, of their own)."""
 
     names: list[str]
     intensity_flop_per_byte: list[float]
     achieved_flops_per_s: list[float]
+    fused: list[str]
 
 
 def roofline_points(result: InferenceResult, split: DecodeSplit) -> RooflinePoints:
     costs = result.decode_op_costs
-    names = [n for n, u in zip(split.names, split.units, strict=True) if u != "link"]
     times = dict(zip(split.names, split.times_s, strict=True))
+    on_units = [n for n, u in zip(split.names, split.units, strict=True) if u != "link"]
+
+    def fused(n: str) -> bool:
+        return inside_another_kernel(float(costs[n].flop), float(costs[n].bytes_moved), times[n])
+
+    names = [n for n in on_units if not fused(n)]
     return RooflinePoints(
         names=names,
         intensity_flop_per_byte=[float(costs[n].flop) / max(float(costs[n].bytes_moved), 1.0) for n in names],
         achieved_flops_per_s=[float(costs[n].flop) / max(times[n], 1e-15) for n in names],
+        fused=[n for n in on_units if fused(n)],
     )
 
 
