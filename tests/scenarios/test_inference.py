@@ -61,6 +61,12 @@ def test_examples_evaluate_with_finite_metrics_tables_and_figures(index: int) ->
     if fused:
         assert f"inside another kernel: {', '.join(fused)}" in roofline["layout"]["annotations"][0]["text"]
     assert not {t["name"] for t in points} & set(fused)
+    # The time breakdown shows no unit that takes no time (the links of a single device: zero-length bars).
+    breakdown = next(f.figure for f in result.charts if f.key == "time_breakdown")
+    for trace in breakdown["data"]:
+        assert trace["name"] == "busy per unit" or any(x > 0 for x in trace["x"]), trace["name"]
+    busy = next(t for t in breakdown["data"] if t["name"] == "busy per unit")
+    assert all(x > 0 for x in busy["x"])
 
 
 def test_sweep_over_batch_and_context_returns_arrays() -> None:

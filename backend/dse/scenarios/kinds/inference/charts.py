@@ -98,7 +98,15 @@ def time_breakdown(
     op_names: Sequence[str], op_times_s: Sequence[float], op_units: Sequence[str], unit_busy_s: Mapping[str, float]
 ) -> dict[str, Any]:
     """Per-op time of one decode layer (horizontal bars coloured by unit, every op named) above the busy
-    time per unit (same colours)."""
+    time per unit (same colours). A unit with no time at all (the links of a single device) is left out."""
+    idle = {
+        u
+        for u in set(op_units) | set(unit_busy_s)
+        if unit_busy_s.get(u, 0.0) <= 0.0 and all(t <= 0.0 for t, v in zip(op_times_s, op_units, strict=True) if v == u)
+    }
+    kept = [(n, t, u) for n, t, u in zip(op_names, op_times_s, op_units, strict=True) if u not in idle]
+    op_names, op_times_s, op_units = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+    unit_busy_s = {u: t for u, t in unit_busy_s.items() if u not in idle}
     units = sorted(set(op_units) | set(unit_busy_s))
     colours = {unit: colour(n) for n, unit in enumerate(units)}
     data: list[dict[str, Any]] = []
