@@ -210,13 +210,13 @@ def roofline(
         "yaxis": {"title": {"text": "achieved TFLOP/s"}, "type": "log"},
         "height": height_for(legend=legend_entries(data)),
     }
-    not_drawn = [f"no FLOPs: {', '.join(no_flops)}"] if no_flops else []
-    if fused_names:
-        not_drawn.append(f"inside another kernel: {', '.join(fused_names)}")
+    # One op per line: a phone-wide chart keeps the note inside it, and a narrow note clears the legend.
+    not_drawn = [f"{name} (no FLOPs)" for name in no_flops]
+    not_drawn += [f"{name} (inside another kernel)" for name in fused_names]
     if not_drawn:
         layout["annotations"] = [
             {
-                "text": f"not drawn ({'; '.join(not_drawn)})",
+                "text": "<br>".join(["not drawn:", *not_drawn]),
                 "xref": "paper",
                 "yref": "paper",
                 "x": 0.01,
