@@ -37,6 +37,17 @@ def test_example_evaluates_to_finite_declared_metrics(kind_name, doc):
         for trace in chart.figure.get("data", []):
             if isinstance((trace.get("marker") or {}).get("color"), list):
                 assert trace.get("showlegend") is False, (chart.key, trace.get("name"))
+    # Every series on a log axis has a point that axis can draw (a positive value); an all-zero series is named
+    # in a note instead (the sequence-parallel chart's "none": nothing sent).
+    for chart in result.charts:
+        layout = chart.figure.get("layout", {})
+        for trace in chart.figure.get("data", []):
+            for letter in ("x", "y"):
+                axis = layout.get(f"{letter}axis{str(trace.get(f'{letter}axis', letter))[1:]}", {})
+                values = trace.get(letter)
+                if axis.get("type") == "log" and isinstance(values, list) and values:
+                    flat = [v for v in values if isinstance(v, int | float)]
+                    assert any(v > 0 for v in flat), (chart.key, trace.get("name"), letter)
 
 
 @pytest.mark.parametrize("kind_name", sorted(KINDS))

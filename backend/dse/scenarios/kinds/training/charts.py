@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dse.scenarios.shared.palette import DASHES, PALETTE, SYMBOLS, height_for, legend_entries, paint
+from dse.scenarios.shared.palette import DASHES, LABEL_FONT_PX, PALETTE, SYMBOLS, height_for, legend_entries, paint
 from dse.scenarios.shared.plain_figure import default_template
 
 GIB = 2.0**30
@@ -159,6 +159,11 @@ def sequence_parallel_chart(
         "iteration time (s)",
     )
     fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.2, vertical_spacing=0.2)
+    # A variant whose values in a panel are all zero (no sequence or tensor parallelism: nothing sent) has no point
+    # on its log axes: named in the panel instead of drawn as an empty series; so is, in the first panel, a variant
+    # with no valid plan at any length.
+    not_drawn: dict[int, list[str]] = {}
+    invalid: list[str] = []
     for index, (variant, values) in enumerate(series.items()):
         k = SEQUENCE_PARALLEL_VARIANTS.index(variant) if variant in SEQUENCE_PARALLEL_VARIANTS else index
         colour = SEQUENCE_PARALLEL_COLOURS.get(variant, PALETTE[k % len(PALETTE)])
@@ -171,7 +176,15 @@ def sequence_parallel_chart(
         symbol = SYMBOLS[k % len(SYMBOLS)]
         symbols = [symbol if f else f"{symbol}-open" for f in fits]
         notes = ["" if f else "<br>does not fit in GPU memory" for f in fits]
+        drawn = [any(y is not None and y > 0 for y in ys) for ys, _, _ in panels]
+        if not any(drawn):
+            invalid.append(variant)
+            continue
+        in_legend = False  # the variant's first trace drawn carries its legend entry
         for n, (ys, row, col) in enumerate(panels):
+            if not drawn[n]:
+                not_drawn.setdefault(n, []).append(variant)
+                continue
             fig.add_trace(
                 go.Scatter(
                     x=list(sequence_lengths),
@@ -179,7 +192,7 @@ def sequence_parallel_chart(
                     mode="lines+markers",
                     name=variant,
                     legendgroup=variant,
-                    showlegend=n == 0,
+                    showlegend=not in_legend,
                     # Wider lines and bigger markers first: a line lying on another still shows around it.
                     line={"color": colour, "dash": DASHES[k % len(DASHES)], "width": max(1.5, 4.0 - k)},
                     marker={"color": colour, "symbol": symbols, "size": max(5, 12 - 2 * k)},
@@ -189,6 +202,7 @@ def sequence_parallel_chart(
                 row=row,
                 col=col,
             )
+            in_legend = True
     fig.add_hline(y=capacity_bytes / GIB, line_dash="dash", row=2, col=1)
     # On a log axis an annotation's y is log10 of the value (a shape's is the value; plotly.js #6880).
     fig.add_annotation(
@@ -201,6 +215,21 @@ def sequence_parallel_chart(
         xanchor="right",
         yanchor="bottom",
     )
+    for n in sorted(set(not_drawn) | ({0} if invalid else set())):
+        axis = "" if n == 0 else str(n + 1)
+        lines = [f"zero, not drawn: {', '.join(not_drawn[n])}"] if n in not_drawn else []
+        lines += [f"no valid plan: {', '.join(invalid)}"] if invalid and n == 0 else []
+        fig.add_annotation(
+            text="<br>".join(lines),
+            x=0.02,
+            xref=f"x{axis} domain",
+            y=0.98,
+            yref=f"y{axis} domain",
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font={"size": LABEL_FONT_PX},
+        )
     for n, (row, col) in enumerate(((1, 1), (1, 2), (2, 1), (2, 2))):
         fig.update_xaxes(type="log", title_text="sequence length (tokens)", row=row, col=col)
         fig.update_yaxes(type="log", title_text=y_titles[n], row=row, col=col)
