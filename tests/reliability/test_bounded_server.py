@@ -147,9 +147,11 @@ DEEP_EMPTY_ARRAYS = b"[" * 500_000 + b"]" * 500_000  # ~1 MiB: 500 000 levels
 
 
 def test_connections_on_the_shared_socket_of_several_processes_get_tcp_nodelay(tmp_path: Path) -> None:
-    """`dse serve --workers N` serves on uvicorn's `Config.bind_socket()`, made with proto 0, on which asyncio
-    leaves Nagle's algorithm on (a response's body then waited up to 40 ms for the client's delayed ACK of its
-    headers): the protocol sets TCP_NODELAY on every connection itself."""
+    """`dse serve --workers N` serves on uvicorn's `Config.bind_socket()`, which uvicorn before 0.55 made with
+    proto 0, on which asyncio leaves Nagle's algorithm on (a response's body then waited up to 40 ms for the
+    client's delayed ACK of its headers): the protocol sets TCP_NODELAY on every connection itself. The shared
+    socket is made here as those releases (pyproject allows uvicorn >= 0.29) made it, so the test holds whichever
+    uvicorn is installed (0.55 passes IPPROTO_TCP, and asyncio then sets the option on its own)."""
 
     async def tiny(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -158,7 +160,9 @@ def test_connections_on_the_shared_socket_of_several_processes_get_tcp_nodelay(t
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}")
     config = server_config(tiny, settings, host=HOST, port=free_port(), log_level="warning", lifespan="off")
-    shared = config.bind_socket()  # what uvicorn's supervisor hands each server process
+    shared = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn < 0.55's bind_socket()
+    shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    shared.bind((HOST, config.port))
     assert shared.proto == 0
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [shared]}, daemon=True)
