@@ -172,10 +172,10 @@ def roofline(
     achieved_flops_per_s: Sequence[float],
     peak_flops_per_s: float,
     bandwidth_bytes_per_s: float,
-    fused_names: Sequence[str] = (),
+    not_drawn: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Roofline of the device with each op as a point (log-log); `fused_names`: ops priced inside another kernel
-    (no rate of their own), named in the chart's note instead of drawn."""
+    """Roofline of the device with each op as a point (log-log); `not_drawn`: ops it cannot place, with why
+    (`studies.roofline_points`), named in the chart's note."""
     finite = [i for i in intensity_flop_per_byte if i > 0]
     low = min([*finite, 0.1]) / 2.0
     high = max([*finite, 2.0 * peak_flops_per_s / bandwidth_bytes_per_s]) * 2.0
@@ -187,12 +187,7 @@ def roofline(
     data: list[dict[str, Any]] = [
         {"type": "scatter", "mode": "lines", "name": "roof", "x": xs, "y": roof, "line": {"color": "#3C4650"}}
     ]
-    # An op without FLOPs (a KV-cache write: bytes only) has no point on log-log axes: named in a note instead.
-    no_flops: list[str] = []
     for n, (name, x, f) in enumerate(zip(op_names, intensity_flop_per_byte, achieved_flops_per_s, strict=True)):
-        if x <= 0 or f <= 0:
-            no_flops.append(name)
-            continue
         data.append(
             {
                 "type": "scatter",
@@ -211,12 +206,10 @@ def roofline(
         "height": height_for(legend=legend_entries(data)),
     }
     # One op per line: a phone-wide chart keeps the note inside it, and a narrow note clears the legend.
-    not_drawn = [f"{name} (no FLOPs)" for name in no_flops]
-    not_drawn += [f"{name} (inside another kernel)" for name in fused_names]
     if not_drawn:
         layout["annotations"] = [
             {
-                "text": "<br>".join(["not drawn:", *not_drawn]),
+                "text": "<br>".join(["not drawn:", *(f"{name} ({why})" for name, why in not_drawn.items())]),
                 "xref": "paper",
                 "yref": "paper",
                 "x": 0.01,

@@ -159,7 +159,7 @@ class InferenceKind(ScenarioKind[InferenceInputs, InferenceResolved]):
                     points.achieved_flops_per_s,
                     r.accelerator.peak_for(r.activation_dtype),
                     r.accelerator.memory_bandwidth_bytes_per_s,
-                    fused_names=points.fused,
+                    not_drawn=points.not_drawn,
                 ),
             ),
             *moe_charts,

@@ -448,29 +448,36 @@ def decode_split(r: InferenceResolved, result: InferenceResult) -> DecodeSplit:
 
 @dataclass(frozen=True)
 class RooflinePoints:
-    """The ops that run on the matrix/vector units, as (intensity, achieved FLOP/s) points; `fused`: the ops priced
-    inside another kernel (no time, so no achieved rate, of their own)."""
+    """The ops that run on the matrix/vector units, as (intensity, achieved FLOP/s) points; `not_drawn`: the ops a
+    log-log roofline cannot place, with why (no FLOPs: a KV-cache write; no time of its own: priced inside
+    another kernel)."""
 
     names: list[str]
     intensity_flop_per_byte: list[float]
     achieved_flops_per_s: list[float]
-    fused: list[str]
+    not_drawn: dict[str, str]
 
 
 def roofline_points(result: InferenceResult, split: DecodeSplit) -> RooflinePoints:
     costs = result.decode_op_costs
     times = dict(zip(split.names, split.times_s, strict=True))
-    on_units = [n for n, u in zip(split.names, split.units, strict=True) if u != "link"]
-
-    def fused(n: str) -> bool:
-        return inside_another_kernel(float(costs[n].flop), float(costs[n].bytes_moved), times[n])
-
-    names = [n for n in on_units if not fused(n)]
+    not_drawn: dict[str, str] = {}
+    names: list[str] = []
+    for name, unit in zip(split.names, split.units, strict=True):
+        flop, moved = float(costs[name].flop), float(costs[name].bytes_moved)
+        if unit == "link":
+            continue
+        if flop <= 0.0:
+            not_drawn[name] = "no FLOPs"
+        elif inside_another_kernel(flop, moved, times[name]):
+            not_drawn[name] = "inside another kernel"
+        else:
+            names.append(name)
     return RooflinePoints(
         names=names,
         intensity_flop_per_byte=[float(costs[n].flop) / max(float(costs[n].bytes_moved), 1.0) for n in names],
         achieved_flops_per_s=[float(costs[n].flop) / max(times[n], 1e-15) for n in names],
-        fused=[n for n in on_units if fused(n)],
+        not_drawn=not_drawn,
     )
 
 
