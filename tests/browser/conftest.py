@@ -20,7 +20,8 @@ from dse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-#: With DSE_UPDATE_DOCS_SCREENSHOTS=1 the screenshots named in DOCS_SCREENSHOTS also go to docs/screenshots
+#: With DSE_SCREENSHOTS=1 each browser test saves full-length pictures of its pages here; with
+#: DSE_UPDATE_DOCS_SCREENSHOTS=1 those, and the screenshots named in DOCS_SCREENSHOTS also go to docs/screenshots
 #: (viewport-sized, so each stays well under 300 KB) for the README.
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 #: A full-length capture of a long page (7,000 px at 390 px wide) takes seconds on the loaded 2-core machine.
@@ -123,10 +124,47 @@ def fresh_page(chromium):
     context.close()
 
 
+# Elements wider than the page (their right edge past the viewport) that are not inside a box that
+# scrolls on its own: what makes a phone scroll the whole page sideways.
+OVERFLOW_JS = """() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+      const s = getComputedStyle(p); if (/(auto|scroll|hidden)/.test(s.overflowX) && p !== document.body
+          && p !== document.documentElement) return true; } return false; };
+  const wide = [...document.querySelectorAll('body *')].filter((el) => {
+      const r = el.getBoundingClientRect(); return r.width > 0 && r.right > width + 1 && !scrolls(el); });
+  return { scrollWidth: document.documentElement.scrollWidth, width,
+           wide: wide.slice(0, 5).map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`) };
+}"""
+
+
+# Charts whose box is shorter than their drawing (the card would cut off a lower panel, the x axis or
+# the legend's last entries), or whose legend runs past the box's right edge.
+CLIPPED_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((d) => {
+  const box = d.getBoundingClientRect(); const legend = d.querySelector('.legend');
+  const drawn = d._fullLayout ? d._fullLayout.height : 0; const out = [];
+  if (box.height + 1 < drawn) out.push(`${d.dataset.figure || d.id}: box ${box.height} < drawing ${drawn}`);
+  if (legend && legend.getBoundingClientRect().right > box.right + 2) out.push(`${d.dataset.figure || d.id}: legend`);
+  return out; })"""
+
+
+def charts_settled(page) -> None:
+    """Wait until every chart the page started drawing is drawn, relayouts included (result.js counts them
+    on <html data-pending-draws>), and two frames more for the browser to lay the SVG out."""
+    page.wait_for_function("() => document.documentElement.dataset.pendingDraws === '0'", timeout=60_000)
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def screenshot(page, name: str, docs: bool = False) -> None:
+    """A picture to look at, taken only when asked (DSE_SCREENSHOTS=1 for test-artifacts/screenshots/,
+    DSE_UPDATE_DOCS_SCREENSHOTS=1 for those and the docs'): a full-length capture of a long page takes
+    seconds on the 2-core CI machine, ~1.5 minutes of the full tier, and checks nothing."""
+    update_docs = os.environ.get("DSE_UPDATE_DOCS_SCREENSHOTS") == "1"
+    if not update_docs and os.environ.get("DSE_SCREENSHOTS") != "1":
+        return
     # The viewport shot goes first: a full-page capture resizes the window, and responsive
     # Plotly charts re-lay themselves out after it.
-    if docs and os.environ.get("DSE_UPDATE_DOCS_SCREENSHOTS") == "1":
+    if docs and update_docs:
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False, timeout=SCREENSHOT_TIMEOUT_MS)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

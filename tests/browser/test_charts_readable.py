@@ -16,7 +16,7 @@ import json
 import httpx
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import CLIPPED_JS, OVERFLOW_JS, charts_settled, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +27,7 @@ CHECK_CHARTS = r"""
   const SLACK = 1;
   const BOTTOM_ROOM = 3;
   const MIN_FONT_PX = 11;
+  const MIN_PLOT_PX = 150;
   const problems = [];
   const logCharts = new Set();
   const plots = [...document.querySelectorAll(root)].filter((d) => d._fullLayout && d.querySelector(".main-svg"));
@@ -126,6 +127,9 @@ CHECK_CHARTS = r"""
           problems.push(`${name}: "${t.name}" has no point a log ${letter} axis can draw`);
       }
     }
+    // A plot area too small to read: on a phone the labels, legend and colour bar around it leave it little.
+    if (layout._size.w < MIN_PLOT_PX || layout._size.h < MIN_PLOT_PX)
+      problems.push(`${name}: plot area ${Math.round(layout._size.w)} x ${Math.round(layout._size.h)} px`);
     // one colour per series: a series is a legend group (or a trace); array colours (colour scales) do not count
     const styles = new Map();
     for (const t of div._fullData) {
@@ -145,8 +149,7 @@ CHECK_CHARTS = r"""
 
 
 def _check(page, root: str) -> dict:
-    # Let Plotly finish its layout passes (automargin redraws once more).
-    page.wait_for_timeout(400)
+    charts_settled(page)
     return page.evaluate(CHECK_CHARTS, root)
 
 
@@ -158,7 +161,8 @@ def _doc_url(server: str, doc: dict) -> str:
 @pytest.mark.parametrize("width", [1400, 390])
 def test_every_chart_of_every_example_is_readable(live_server, page, width):
     """At desktop width and on a phone (390 px: long axis titles wrap, crowded category labels turn
-    upright, get smaller, then every other one is written)."""
+    upright, get smaller, then every other one is written). No chart is cut by its card, and on the phone
+    nothing makes the page scroll sideways."""
     examples = httpx.get(f"{live_server}/api/v1/examples").json()
     page.set_viewport_size({"width": width, "height": 1000})
     problems: list[str] = []
@@ -173,7 +177,13 @@ def test_every_chart_of_every_example_is_readable(live_server, page, width):
         found = _check(page, "#figures .figure")
         assert found["count"] > 0, doc["name"]
         log_charts |= {f"{doc['kind']}/{key}" for key in found["logCharts"]}
-        problems += [f"{width} px {doc['kind']} / {doc['name']}: {p}" for p in found["problems"]]
+        where = f"{width} px {doc['kind']} / {doc['name']}"
+        problems += [f"{where}: {p}" for p in found["problems"]]
+        problems += [f"{where}: cut by its card: {p}" for p in page.evaluate(CLIPPED_JS)]
+        if width < 700:
+            wide = page.evaluate(OVERFLOW_JS)
+            if wide["scrollWidth"] > wide["width"] or wide["wide"]:
+                problems.append(f"{where}: the page scrolls sideways: {wide}")
         if doc["kind"] not in shot:
             shot.add(doc["kind"])
             screenshot(page, f"charts-{doc['kind']}" + ("" if width == 1400 else f"-{width}"))

@@ -37,15 +37,17 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{white-space:pre-w
 """
 #: Draws each figure, its log axes labelled as the dashboard labels them: the functions of logticks.js,
 #: which the report embeds (_render_script). The bottom margin is result.js BASE_LAYOUT's: room for an x-axis
-#: title's descenders.
+#: title's descenders. As the dashboard, it counts the drawings not yet finished on <html data-pending-draws>.
 RENDER_SCRIPT = """
 var figs=JSON.parse(document.getElementById('figure-data').textContent);
+var pending=figs.length,root=document.documentElement;root.dataset.pendingDraws=String(pending);
+function drawn(){pending-=1;root.dataset.pendingDraws=String(pending);}
 figs.forEach(function(f,i){var fig=f.figure||{};var layout=Object.assign({title:{text:f.title},
 margin:{t:50,l:60,r:20,b:60}},fig.layout||{});Object.keys(layout).forEach(function(k){
 if(/^[xy]axis[0-9]*$/.test(k))layout[k]=Object.assign({automargin:true},layout[k]);});
 ['xaxis','yaxis'].forEach(function(k){layout[k]=Object.assign({automargin:true},layout[k]||{});});
 Plotly.newPlot('figure-'+i,fig.data||[],presetLogTicks(fig.data||[],layout),{displaylogo:false,responsive:true})
-.then(function(div){return fitLogTicks(div);});});
+.then(function(div){return fitLogTicks(div);}).then(drawn,drawn);});
 """
 
 

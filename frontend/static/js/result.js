@@ -44,14 +44,46 @@ const BASE_LAYOUT = {
   hoverlabel: { namelength: -1 },
 };
 
-// A chart that needs the whole row: several panels, a long legend or title, or a tall drawing.
+//: A half-row card's width on a desktop (px), the width of a character of 11-12 px text, and the plot width
+//: below which horizontal bars take the whole row.
+const HALF_CARD_PX = 460;
+const CHAR_PX = 6.5;
+const MIN_BAR_PLOT_PX = 180;
+
+// The plot width horizontal bars would keep in a half-row card beside their labels and their legend.
+function barPlotWidth(data, names) {
+  const bars = data.filter((t) => t.type === "bar" && t.orientation === "h" && Array.isArray(t.y));
+  if (!bars.length) return Infinity;
+  const longest = (texts) =>
+    Math.max(
+      0,
+      ...texts.map((text) =>
+        Math.max(
+          ...String(text)
+            .split("<br>")
+            .map((l) => l.length),
+        ),
+      ),
+    );
+  const labels = longest(bars.flatMap((t) => t.y)) * CHAR_PX + 40; // and the axis title
+  const legend = names.length ? longest(names) * CHAR_PX + 50 : 0; // and the swatch
+  return HALF_CARD_PX - labels - legend - 30;
+}
+
+// A chart that needs the whole row: several panels, a long legend or title, a tall drawing, or horizontal
+// bars whose labels and legend would leave the plot a strip (107 px for the UNet's MACs per code).
 function needsWidth(data, layout) {
   const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
   const panels = Object.keys(layout).filter((k) => /^xaxis\d+$/.test(k)).length;
   const title = String(layout.title?.text || "");
   const columns = Math.max(0, ...data.filter((t) => t.type === "heatmap").map((t) => (t.x || []).length));
   return (
-    panels >= 2 || columns > 8 || title.length > 58 || names.some((n) => n.length > 24) || (layout.height || 0) > 560
+    panels >= 2 ||
+    columns > 8 ||
+    title.length > 58 ||
+    names.some((n) => n.length > 24) ||
+    (layout.height || 0) > 560 ||
+    barPlotWidth(data, names) < MIN_BAR_PLOT_PX
   );
 }
 
@@ -65,7 +97,7 @@ const LEGEND_ROW_CHARS = 44;
 // those rows so the plot keeps its height, and the bottom margin holds them under the x-axis title.
 function legendBelow(data, merged) {
   const names = data.filter((t) => t.showlegend !== false && t.name).map((t) => String(t.name));
-  if (!names.length) return;
+  if (!names.length) return 0;
   // Grouped entries (compare: one group per scenario, under its name) stay one a row: side by side the
   // groups ran off the screen.
   const groups = new Set(data.filter((t) => t.legendgrouptitle?.text).map((t) => t.legendgroup)).size;
@@ -95,6 +127,7 @@ function legendBelow(data, merged) {
   };
   merged.margin = { ...merged.margin, l: 52, r: 16, b: merged.margin.b + extra };
   merged.height += extra;
+  return extra;
 }
 
 //: Characters of a chart title that fit one line on a phone (14 px text in a ~340 px card).
@@ -114,8 +147,8 @@ function wrapTitle(merged) {
 }
 
 //: Characters per line of a horizontal bar's label on a phone, and its lines at most (the rest ends in "…").
-const PHONE_BAR_LABEL_CHARS = 26;
-const PHONE_BAR_LABEL_LINES = 3;
+const PHONE_BAR_LABEL_CHARS = 18;
+const PHONE_BAR_LABEL_LINES = 4;
 
 // A horizontal bar's label on a phone: written on narrower lines (two lines of 40 characters beside the
 // bars left a plot 64 px wide for the bars and their axis on a 390 px screen).
@@ -129,23 +162,86 @@ function phoneBarLabel(label) {
   return kept.join("<br>");
 }
 
+//: Height of one line of a bar's label (11-12 px text), and the gap between two bars' labels.
+const BAR_LABEL_LINE_PX = 14;
+const BAR_LABEL_GAP_PX = 6;
+
+// Horizontal bars whose labels were written on more lines (phoneBarLabel) get the height those lines need:
+// the server sized the chart for its own, fewer lines, and the labels ran into each other.
+function growForBarLabels(data, merged) {
+  const bars = data.filter((t) => t.type === "bar" && t.orientation === "h" && Array.isArray(t.y));
+  if (!bars.length) return;
+  const labels = new Set(bars.flatMap((t) => t.y.map(String)));
+  const lines = Math.max(...[...labels].map((label) => label.split("<br>").length));
+  const needed = labels.size * (lines * BAR_LABEL_LINE_PX + BAR_LABEL_GAP_PX);
+  const plotHeight = merged.height - merged.margin.t - merged.margin.b;
+  if (needed > plotHeight) merged.height += needed - plotHeight;
+}
+
+//: Room under the plot for a colour bar laid across it on a phone: bar, ticks and title.
+const PHONE_COLORBAR_PX = 62;
+
+// A colour bar across the bottom of the figure, under the x axis, on a phone: at the right of the plot it
+// (with its ticks and title) left a heatmap or a scatter coloured by value a plot ~100-170 px wide.
+function phoneColorbar(colorbar) {
+  const title = colorbar?.title || {};
+  return {
+    ...(colorbar || {}),
+    orientation: "h",
+    thickness: 10,
+    len: 1,
+    lenmode: "fraction",
+    x: 0.5,
+    xref: "paper",
+    xanchor: "center",
+    yref: "container",
+    yanchor: "bottom",
+    tickfont: { size: 11 },
+    title: { ...(typeof title === "string" ? { text: title } : title), side: "bottom", font: { size: 11 } },
+  };
+}
+
 export function plot(div, dataIn, layout, height = 360) {
-  // On a phone a colour bar is thin (its default 30 px and ticks took a third of a heatmap's width), and
-  // long labels of horizontal bars wrap onto narrower lines.
+  // On a phone long labels of horizontal bars wrap onto narrower lines, and a colour bar lies under the plot.
+  let colourBars = 0;
   const data = NARROW.matches
     ? dataIn.map((t) => {
-        if (t.type === "heatmap")
-          return { ...t, colorbar: { thickness: 10, tickfont: { size: 9 }, ...(t.colorbar || {}) } };
+        if (t.type === "heatmap" && t.showscale !== false) {
+          colourBars += 1;
+          return { ...t, colorbar: phoneColorbar(t.colorbar) };
+        }
+        if (t.marker?.showscale) {
+          colourBars += 1;
+          return { ...t, marker: { ...t.marker, colorbar: phoneColorbar(t.marker.colorbar) } };
+        }
         if (t.type === "bar" && t.orientation === "h" && Array.isArray(t.y)) return { ...t, y: t.y.map(phoneBarLabel) };
         return t;
       })
     : dataIn;
   const merged = { ...BASE_LAYOUT, height, ...layout };
+  if (colourBars) {
+    merged.height += PHONE_COLORBAR_PX;
+    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+    merged.margin.b += PHONE_COLORBAR_PX;
+  }
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
   // title or an axis); a chart with a wide legend or several panels takes the whole row.
   if (!layout.legend || !layout.legend.orientation) merged.legend = { font: { size: 11 }, ...(layout.legend || {}) };
-  merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
-  if (NARROW.matches && merged.showlegend !== false && !layout.legend?.orientation) legendBelow(data, merged);
+  if (!colourBars) merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+  // On a phone every legend goes under the plot in rows (a chart's own legend below its plot as well:
+  // placed in plot fractions it ran into a colour bar laid under the x axis).
+  const ownBelow = layout.legend?.orientation === "h" && (layout.legend.y ?? 1) < 0;
+  const legendRoom =
+    NARROW.matches && merged.showlegend !== false && (!layout.legend?.orientation || ownBelow)
+      ? legendBelow(data, merged)
+      : 0;
+  if (NARROW.matches) growForBarLabels(data, merged);
+  // A colour bar on a phone sits above the legend rows, under the x axis.
+  if (colourBars)
+    for (const t of data) {
+      const bar = t.type === "heatmap" ? t.colorbar : t.marker?.showscale && t.marker.colorbar;
+      if (bar) bar.y = (legendRoom + 6) / merged.height;
+    }
   if (NARROW.matches) wrapTitle(merged);
   // Panels side by side on a phone: smaller axis titles and ticks, or neighbouring titles run together.
   const xAxes = Object.keys(merged).filter((k) => /^xaxis\d*$/.test(k));
@@ -175,15 +271,25 @@ export function plot(div, dataIn, layout, height = 360) {
     merged[axis] = { gridcolor: "#eef1f4", zerolinecolor: "#d9dee4", automargin: true, ...(merged[axis] || {}) };
   // A log axis over a decade or more is labelled at 1, 2 and 5 × 10^k in full (logticks.js).
   const laidOut = presetLogTicks(data, merged);
+  countDraws(+1);
   const draw = () =>
     window.Plotly.react(div, data, laidOut, PLOT_CONFIG)
       .then(() => fitLogTicks(div))
       .then(() => fitOnPhone(div))
       // Once more: a title wrapped on a phone narrows the plot, and its labels may collide again.
-      .then(() => fitLogTicks(div));
+      .then(() => fitLogTicks(div))
+      .finally(() => countDraws(-1));
   if (window.Plotly) return draw();
   window.addEventListener("load", draw, { once: true });
   return Promise.resolve();
+}
+
+// Charts whose drawing (with its relayouts) has not finished, on <html data-pending-draws>: the browser
+// tests measure a page's charts once there are none, rather than after a fixed wait.
+let pendingDraws = 0;
+function countDraws(change) {
+  pendingDraws += change;
+  document.documentElement.dataset.pendingDraws = String(pendingDraws);
 }
 
 // Splits a text into lines of at most `chars` characters at its spaces (a longer word keeps its line).
