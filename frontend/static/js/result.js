@@ -201,12 +201,18 @@ function phoneColorbar(colorbar) {
   };
 }
 
+// A heatmap with a value to colour (a sweep job's first drawing, before any shard is in, has none: Plotly
+// cannot scale a horizontal colour bar over no values).
+function hasFiniteZ(trace) {
+  return (trace.z || []).some((row) => (Array.isArray(row) ? row : [row]).some((v) => Number.isFinite(v)));
+}
+
 export function plot(div, dataIn, layout, height = 360) {
   // On a phone long labels of horizontal bars wrap onto narrower lines, and a colour bar lies under the plot.
   let colourBars = 0;
   const data = NARROW.matches
     ? dataIn.map((t) => {
-        if (t.type === "heatmap" && t.showscale !== false) {
+        if (t.type === "heatmap" && t.showscale !== false && hasFiniteZ(t)) {
           colourBars += 1;
           return { ...t, colorbar: phoneColorbar(t.colorbar) };
         }
@@ -272,7 +278,15 @@ export function plot(div, dataIn, layout, height = 360) {
   // A log axis over a decade or more is labelled at 1, 2 and 5 × 10^k in full (logticks.js).
   const laidOut = presetLogTicks(data, merged);
   countDraws(+1);
-  const draw = () =>
+  const narrow = NARROW.matches;
+  const draw = () => {
+    // Across the phone width a colour bar turns from upright to lying: Plotly.react cannot rescale it in
+    // place ("Something went wrong with axis scaling"), so the chart is drawn afresh.
+    if (div.__dseNarrow !== undefined && div.__dseNarrow !== narrow) window.Plotly.purge(div);
+    div.__dseNarrow = narrow;
+    return replot();
+  };
+  const replot = () =>
     window.Plotly.react(div, data, laidOut, PLOT_CONFIG)
       .then(() => fitLogTicks(div))
       .then(() => fitOnPhone(div))
