@@ -237,10 +237,12 @@ export function plot(div, dataIn, layout, height = 360) {
   // On a phone every legend goes under the plot in rows (a chart's own legend below its plot as well:
   // placed in plot fractions it ran into a colour bar laid under the x axis).
   const ownBelow = layout.legend?.orientation === "h" && (layout.legend.y ?? 1) < 0;
-  const legendRoom =
-    NARROW.matches && merged.showlegend !== false && (!layout.legend?.orientation || ownBelow)
-      ? legendBelow(data, merged)
-      : 0;
+  const rowsBelow = NARROW.matches && merged.showlegend !== false && (!layout.legend?.orientation || ownBelow);
+  // The room the chart kept under its plot for its own legend goes: the rows bring theirs.
+  const ownRoom = rowsBelow && ownBelow ? Math.max(0, (layout.margin?.b ?? 0) - BASE_LAYOUT.margin.b) : 0;
+  merged.margin.b -= ownRoom;
+  merged.height -= ownRoom;
+  const legendRoom = rowsBelow ? legendBelow(data, merged) : 0;
   if (NARROW.matches) growForBarLabels(data, merged);
   // A colour bar on a phone sits above the legend rows, under the x axis.
   if (colourBars)
