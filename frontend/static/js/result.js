@@ -50,23 +50,18 @@ const HALF_CARD_PX = 460;
 const CHAR_PX = 6.5;
 const MIN_BAR_PLOT_PX = 180;
 
+// A trace of horizontal bars with their labels on the y axis.
+const isHorizontalBars = (t) => t.type === "bar" && t.orientation === "h" && Array.isArray(t.y);
+
+// Characters of the longest line among texts ("<br>" starts a line).
+const longestLine = (texts) => Math.max(0, ...texts.flatMap((text) => String(text).split("<br>")).map((l) => l.length));
+
 // The plot width horizontal bars would keep in a half-row card beside their labels and their legend.
 function barPlotWidth(data, names) {
-  const bars = data.filter((t) => t.type === "bar" && t.orientation === "h" && Array.isArray(t.y));
+  const bars = data.filter(isHorizontalBars);
   if (!bars.length) return Infinity;
-  const longest = (texts) =>
-    Math.max(
-      0,
-      ...texts.map((text) =>
-        Math.max(
-          ...String(text)
-            .split("<br>")
-            .map((l) => l.length),
-        ),
-      ),
-    );
-  const labels = longest(bars.flatMap((t) => t.y)) * CHAR_PX + 40; // and the axis title
-  const legend = names.length ? longest(names) * CHAR_PX + 50 : 0; // and the swatch
+  const labels = longestLine(bars.flatMap((t) => t.y)) * CHAR_PX + 40; // and the axis title
+  const legend = names.length ? longestLine(names) * CHAR_PX + 50 : 0; // and the swatch
   return HALF_CARD_PX - labels - legend - 30;
 }
 
@@ -169,7 +164,7 @@ const BAR_LABEL_GAP_PX = 6;
 // Horizontal bars whose labels were written on more lines (phoneBarLabel) get the height those lines need:
 // the server sized the chart for its own, fewer lines, and the labels ran into each other.
 function growForBarLabels(data, merged) {
-  const bars = data.filter((t) => t.type === "bar" && t.orientation === "h" && Array.isArray(t.y));
+  const bars = data.filter(isHorizontalBars);
   if (!bars.length) return;
   const labels = new Set(bars.flatMap((t) => t.y.map(String)));
   const lines = Math.max(...[...labels].map((label) => label.split("<br>").length));
@@ -201,39 +196,31 @@ function phoneColorbar(colorbar) {
   };
 }
 
-// A heatmap with a value to colour (a sweep job's first drawing, before any shard is in, has none: Plotly
-// cannot scale a horizontal colour bar over no values).
-function hasFiniteZ(trace) {
-  return (trace.z || []).some((row) => (Array.isArray(row) ? row : [row]).some((v) => Number.isFinite(v)));
-}
-
 export function plot(div, dataIn, layout, height = 360) {
   // On a phone long labels of horizontal bars wrap onto narrower lines, and a colour bar lies under the plot.
-  let colourBars = 0;
+  const colourBars = []; // the phone's, placed once the legend's room is known
+  const lying = (colorbar) => {
+    const bar = phoneColorbar(colorbar);
+    colourBars.push(bar);
+    return bar;
+  };
   const data = NARROW.matches
     ? dataIn.map((t) => {
-        if (t.type === "heatmap" && t.showscale !== false && hasFiniteZ(t)) {
-          colourBars += 1;
-          return { ...t, colorbar: phoneColorbar(t.colorbar) };
-        }
-        if (t.marker?.showscale) {
-          colourBars += 1;
-          return { ...t, marker: { ...t.marker, colorbar: phoneColorbar(t.marker.colorbar) } };
-        }
-        if (t.type === "bar" && t.orientation === "h" && Array.isArray(t.y)) return { ...t, y: t.y.map(phoneBarLabel) };
+        if (t.type === "heatmap" && t.showscale !== false) return { ...t, colorbar: lying(t.colorbar) };
+        if (t.marker?.showscale) return { ...t, marker: { ...t.marker, colorbar: lying(t.marker.colorbar) } };
+        if (isHorizontalBars(t)) return { ...t, y: t.y.map(phoneBarLabel) };
         return t;
       })
     : dataIn;
   const merged = { ...BASE_LAYOUT, height, ...layout };
-  if (colourBars) {
-    merged.height += PHONE_COLORBAR_PX;
-    merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
-    merged.margin.b += PHONE_COLORBAR_PX;
-  }
   // The legend stays at the right of the plot (Plotly makes room for it there, so it never covers a
   // title or an axis); a chart with a wide legend or several panels takes the whole row.
   if (!layout.legend || !layout.legend.orientation) merged.legend = { font: { size: 11 }, ...(layout.legend || {}) };
-  if (!colourBars) merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+  merged.margin = { ...BASE_LAYOUT.margin, ...(layout.margin || {}) };
+  if (colourBars.length) {
+    merged.height += PHONE_COLORBAR_PX;
+    merged.margin.b += PHONE_COLORBAR_PX;
+  }
   // On a phone every legend goes under the plot in rows (a chart's own legend below its plot as well:
   // placed in plot fractions it ran into a colour bar laid under the x axis).
   const ownBelow = layout.legend?.orientation === "h" && (layout.legend.y ?? 1) < 0;
@@ -245,11 +232,7 @@ export function plot(div, dataIn, layout, height = 360) {
   const legendRoom = rowsBelow ? legendBelow(data, merged) : 0;
   if (NARROW.matches) growForBarLabels(data, merged);
   // A colour bar on a phone sits above the legend rows, under the x axis.
-  if (colourBars)
-    for (const t of data) {
-      const bar = t.type === "heatmap" ? t.colorbar : t.marker?.showscale && t.marker.colorbar;
-      if (bar) bar.y = (legendRoom + 6) / merged.height;
-    }
+  for (const bar of colourBars) bar.y = (legendRoom + 6) / merged.height;
   if (NARROW.matches) wrapTitle(merged);
   // Panels side by side on a phone: smaller axis titles and ticks, or neighbouring titles run together.
   const xAxes = Object.keys(merged).filter((k) => /^xaxis\d*$/.test(k));
@@ -286,15 +269,15 @@ export function plot(div, dataIn, layout, height = 360) {
     // place ("Something went wrong with axis scaling"), so the chart is drawn afresh.
     if (div.__dseNarrow !== undefined && div.__dseNarrow !== narrow) window.Plotly.purge(div);
     div.__dseNarrow = narrow;
-    return replot();
+    return (
+      window.Plotly.react(div, data, laidOut, PLOT_CONFIG)
+        .then(() => fitLogTicks(div))
+        .then(() => fitOnPhone(div))
+        // Once more: a title wrapped on a phone narrows the plot, and its labels may collide again.
+        .then(() => fitLogTicks(div))
+        .finally(() => countDraws(-1))
+    );
   };
-  const replot = () =>
-    window.Plotly.react(div, data, laidOut, PLOT_CONFIG)
-      .then(() => fitLogTicks(div))
-      .then(() => fitOnPhone(div))
-      // Once more: a title wrapped on a phone narrows the plot, and its labels may collide again.
-      .then(() => fitLogTicks(div))
-      .finally(() => countDraws(-1));
   if (window.Plotly) return draw();
   window.addEventListener("load", draw, { once: true });
   return Promise.resolve();
